@@ -1,0 +1,150 @@
+"""The ``ReplyStream`` the bot hands a connector: backend deltas in, one stored reply out.
+
+Errors of the reply's source are answered here, because a streamed reply is produced
+only while the connector consumes it: an overloaded backend gets the busy reply, any
+other failure the fallback reply (appended after what was already streamed). A reply
+that comes out empty is replaced by the fallback reply too, since every platform refuses
+empty messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from botkit.errors import BackendBusyError
+from botkit.events import OutboundReply
+from botkit.pipeline.context import Context, Reply
+from botkit.sanitize import sanitize_text
+from botkit.store.records import MessageStatus, StoredMessage
+
+__all__ = ["ReplyDelivery"]
+
+_log = logging.getLogger("botkit.bot")
+
+
+class ReplyDelivery:
+    """Implements ``botkit.channel.ReplyStream`` for one reply.
+
+    Iterate for deltas; ``final()`` drains what is left, stores the reply once and
+    returns it. ``abort()`` stops the source and stores what was produced as failed.
+    """
+
+    def __init__(self, ctx: Context, reply: Reply) -> None:
+        self._ctx = ctx
+        self._reply = reply
+        self._source: AsyncIterator[str] = reply.deltas()
+        self._parts: list[str] = []
+        self._done = False
+        self._has_text = False
+        self._lock = asyncio.Lock()
+        self._result: OutboundReply | None = None
+        self.stored: StoredMessage | None = None
+        self.channel = ctx.message.channel
+        self.conversation_key = ctx.message.conversation_key
+        self.reply_to = dict(ctx.message.channel_ids)
+        self.in_reply_to_seq: int | None = ctx.inbound.seq
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self
+
+    async def __anext__(self) -> str:
+        while not self._done:
+            try:
+                delta = await self._source.__anext__()
+            except StopAsyncIteration:
+                self._done = True
+                if not self._has_text:
+                    self._ctx.logger.warning("%s: empty reply replaced", self._ctx.describe())
+                    return self._take(self._ctx.settings.bot.fallback_reply)
+                break
+            except BackendBusyError:
+                self._done = True
+                self._ctx.logger.warning("%s: backend busy", self._ctx.describe())
+                return self._substitute(self._ctx.settings.bot.busy_reply)
+            except Exception as exc:
+                self._done = True
+                self._ctx.logger.error(
+                    "%s: reply source %r failed: %s: %s",
+                    self._ctx.describe(),
+                    self._reply.source,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc,
+                )
+                return self._substitute(self._ctx.settings.bot.fallback_reply)
+            clean = sanitize_text(delta)
+            if clean:
+                return self._take(clean)
+        raise StopAsyncIteration
+
+    def _take(self, delta: str) -> str:
+        self._parts.append(delta)
+        self._has_text = self._has_text or not delta.isspace()
+        return delta
+
+    def _substitute(self, text: str) -> str:
+        return self._take(f"\n\n{text}" if self._has_text else text)
+
+    @property
+    def text(self) -> str:
+        """Everything produced so far."""
+        return "".join(self._parts)
+
+    async def final(self) -> OutboundReply:
+        """Finish the reply (consuming what is left), store it once and return it."""
+        return await self._finish(MessageStatus.SENT, None)
+
+    async def abort(self, error: str) -> OutboundReply:
+        """Stop producing, store what was produced with status ``failed``.
+
+        If the reply was already stored, its status is changed to ``failed`` instead.
+        """
+        if self._result is not None and self.stored is not None:
+            await self._ctx.store.set_message_status(self.stored.id, MessageStatus.FAILED, error)
+            return self._result
+        await self._close_source()
+        return await self._finish(MessageStatus.FAILED, error)
+
+    async def _close_source(self) -> None:
+        self._done = True
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:  # the source is being abandoned anyway
+                _log.debug("closing a reply source raised", exc_info=True)
+
+    async def _finish(self, status: MessageStatus, error: str | None) -> OutboundReply:
+        async with self._lock:
+            if self._result is not None:
+                return self._result
+            while not self._done:
+                async for _ in self:
+                    pass
+            reply = self._reply
+            stored = await self._ctx.store.append_outbound(
+                self._ctx.conversation.id,
+                self.text,
+                working_text=reply.working_text,
+                language=reply.language,
+                in_reply_to_seq=self.in_reply_to_seq,
+                status=status,
+                buttons=reply.buttons,
+            )
+            if error is not None and status == MessageStatus.FAILED:
+                await self._ctx.store.set_message_status(stored.id, status, error)
+            self.stored = stored
+            self._result = OutboundReply(
+                channel=self.channel,
+                conversation_key=self.conversation_key,
+                text=self.text,
+                buttons=reply.buttons,
+                reply_to=self.reply_to,
+                in_reply_to_seq=self.in_reply_to_seq,
+                seq=stored.seq,
+                language=reply.language,
+                metadata=dict(reply.metadata),
+            )
+            return self._result

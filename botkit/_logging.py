@@ -1,0 +1,66 @@
+"""Logging setup for the CLI: level, plain or JSON lines, secrets redacted.
+
+Values substituted from ``${VAR}`` references are treated as secrets: any log line that
+contains one (a token in an exception message, a URL with a password) shows ``***``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TextIO
+
+from botkit.config.settings import LoggingSettings
+
+__all__ = ["RedactingFormatter", "configure_logging"]
+
+# Shorter values (ports, "en", "true") would redact ordinary words; real secrets are longer.
+_MIN_SECRET_LEN = 6
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats records as text or JSON and replaces secret values with ``***``."""
+
+    def __init__(self, *, json_lines: bool, secrets: Iterable[str] = ()) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self.json_lines = json_lines
+        # Longest first, so a secret containing another is redacted whole.
+        self.secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LEN}, key=len)[::-1]
+
+    def _redact(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.json_lines:
+            return self._redact(super().format(record))
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self._redact(json.dumps(entry, ensure_ascii=False))
+
+
+def configure_logging(
+    settings: LoggingSettings, *, secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
+    """Install one handler on the root logger (replacing earlier ones from this function)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(RedactingFormatter(json_lines=settings.json_format, secrets=secrets))
+    handler.set_name("botkit")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "botkit"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.level)
+    # SQLAlchemy's engine logger would print statements at INFO; echo_sql controls that.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)

@@ -1,0 +1,74 @@
+"""The seam between the core and whatever produces replies (local engine, echo, HTTP).
+
+The core only ever talks to these protocols, so it runs and is tested without torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "ChatMessage",
+    "GenerationBackend",
+    "GenerationRequest",
+    "Role",
+    "Translator",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What the core asks a backend for: a chat so far and sampling limits.
+
+    ``None`` values mean "the backend's configured default".
+    """
+
+    messages: tuple[ChatMessage, ...]
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@runtime_checkable
+class GenerationBackend(Protocol):
+    """Turns a chat into a stream of text deltas.
+
+    ``generate`` returns an async iterator; closing it (``aclose``) or cancelling the
+    consuming task must release the request's resources. Overload is signalled with
+    ``BackendBusyError``, anything else with ``BackendError``.
+    """
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> bool: ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[str]: ...
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Translates batches of texts between BCP-47 languages."""
+
+    name: str
+
+    def supports(self, source: str, target: str) -> bool: ...
+
+    async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]: ...

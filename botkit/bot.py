@@ -1,0 +1,420 @@
+"""The bot: one explicit object that wires settings, store, backend, plugins, connectors.
+
+    async with Bot(settings) as bot:
+        await bot.run()          # until bot.stop() (e.g. on SIGTERM)
+
+``Bot`` implements ``botkit.channel.CoreHandle``: ``submit`` sanitizes and stores a
+message idempotently and schedules its reply in a background task, then returns; the
+reply runs through the pipeline and is streamed to the channel's connector.
+Replies within one conversation are produced in the order the messages were stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+from botkit._delivery import ReplyDelivery
+from botkit.backends import start_backend
+from botkit.backends.protocol import GenerationBackend
+from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
+from botkit.config.components import ComponentSpec, resolve_components_or_raise
+from botkit.config.settings import Settings
+from botkit.errors import BotkitError, ConnectorError, MessageRejectedError, StoreError
+from botkit.events import InboundMessage
+from botkit.pipeline import Context, GenerationHandler, Pipeline
+from botkit.pipeline.middleware import (
+    LoadConversationMiddleware,
+    RateLimitMiddleware,
+    SanitizeMiddleware,
+)
+from botkit.plugins import PluginManager
+from botkit.sanitize import check_length
+from botkit.store import ConversationStore
+from botkit.store._checks import check_key
+from botkit.store.records import IntakeResult
+
+__all__ = ["Bot", "ChannelConnector"]
+
+_log = logging.getLogger("botkit.bot")
+
+
+@runtime_checkable
+class ChannelConnector(Protocol):
+    """What the bot needs of a connector (``connectors.base.Connector`` has it)."""
+
+    name: str
+
+    async def connect(self) -> None: ...
+
+    async def listen(self) -> None: ...
+
+    async def send_stream(self, stream: ReplyStream) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+
+def _check_keys(message: InboundMessage, user_reply: str) -> None:
+    """Refuse ids no database can hold (empty, over-long, NUL): a permanent problem of
+    this message, unlike a database outage, so it is reported as a rejection."""
+    try:
+        check_key(message.channel, "channel", channel=True)
+        check_key(message.conversation_key, "conversation key")
+        check_key(message.contact.external_id, "contact id")
+        check_key(message.idempotency_key, "idempotency key")
+    except StoreError as exc:
+        raise MessageRejectedError(str(exc), user_reply) from exc
+
+
+class _ConversationLocks:
+    """FIFO locks per conversation, dropped when nobody holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    def acquire(self, key: int) -> asyncio.Lock:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        return lock
+
+    def release(self, key: int) -> None:
+        lock, users = self._locks[key]
+        if users <= 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
+
+
+class Bot:
+    """The running bot. Use as an async context manager.
+
+    Args:
+        settings: the validated settings tree.
+        backend: a started or unstarted backend to use instead of the configured one
+            (tests, embedding); it is started and closed by the bot.
+        connectors: names of the configured connectors to create (default: all enabled).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: GenerationBackend | None = None,
+        connectors: Sequence[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._backend_override = backend
+        self._connector_names = None if connectors is None else set(connectors)
+        self._store: ConversationStore | None = None
+        self._backend: GenerationBackend | None = None
+        self._plugins = PluginManager([])
+        self._pipeline = Pipeline()
+        self._connectors: dict[str, ChannelConnector] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks = _ConversationLocks()
+        self._accepting = False
+        self._started = False
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Bot:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the store, start the backend, set up plugins and create connectors.
+
+        Raises:
+            ConfigError: a connector or plugin section is invalid or not installed.
+            SchemaOutdatedError: the database schema is behind and may not be upgraded here.
+            StoreError, BackendError: the database or the backend cannot start.
+        """
+        if self._started:
+            return
+        plugin_specs = resolve_components_or_raise("plugins", self.settings.plugins)
+        connector_specs = resolve_components_or_raise(
+            "connectors", self.settings.connectors, only=self._connector_names
+        )
+        try:
+            store = self._store = ConversationStore(self.settings.store)
+            await store.open()
+            await store.ensure_schema(auto_upgrade=self.settings.store.auto_migrate)
+            if self._backend_override is not None:
+                self._backend = self._backend_override
+                await self._backend.start()
+            else:
+                self._backend = await start_backend(self.settings.backend)
+            self._pipeline = self._build_pipeline()
+            self._plugins = PluginManager(plugin_specs)
+            await self._plugins.setup_all(
+                self._pipeline, settings=self.settings, store=store, backend=self._backend
+            )
+            for spec in connector_specs:
+                self.attach_connector(self._make_connector(spec))
+        except BaseException:
+            await self._release()
+            raise
+        self._started = True
+        self._accepting = True
+        _log.info(
+            "bot %r started: backend=%s plugins=%s connectors=%s",
+            self.settings.bot.name,
+            self._backend.name,
+            self._plugins.active or "none",
+            sorted(self._connectors) or "none",
+        )
+
+    def _build_pipeline(self) -> Pipeline:
+        bot = self.settings.bot
+        pipeline = Pipeline(fallback=GenerationHandler(bot))
+        pipeline.add_middleware(SanitizeMiddleware(bot))
+        pipeline.add_middleware(RateLimitMiddleware(bot.rate_limit))
+        pipeline.add_middleware(LoadConversationMiddleware(bot))
+        return pipeline
+
+    def _make_connector(self, spec: ComponentSpec) -> ChannelConnector:
+        try:
+            connector: ChannelConnector = spec.cls(spec.config, self)
+        except BotkitError:
+            raise
+        except Exception as exc:
+            raise ConnectorError(f"connector {spec.name!r} could not be created: {exc}") from exc
+        return connector
+
+    def attach_connector(self, connector: ChannelConnector) -> None:
+        """Route replies for ``connector.name`` to ``connector`` (also used by ``run``)."""
+        self._connectors[connector.name] = connector
+
+    @property
+    def connectors(self) -> Mapping[str, ChannelConnector]:
+        return dict(self._connectors)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._pipeline
+
+    @property
+    def plugins(self) -> PluginManager:
+        return self._plugins
+
+    @property
+    def store(self) -> ConversationStore:
+        if self._store is None:
+            raise BotkitError("the bot is not started")
+        return self._store
+
+    @property
+    def backend(self) -> GenerationBackend:
+        if self._backend is None:
+            raise BotkitError("the bot is not started")
+        return self._backend
+
+    def stop(self, *, force: bool = False) -> None:
+        """Ask ``run`` to return. ``force`` also cuts the shutdown grace period short
+        (a second Ctrl-C). Safe to call from a signal handler installed on the loop."""
+        self._stop.set()
+        if force:
+            self._force.set()
+
+    async def run(self) -> None:
+        """Connect every connector and listen until ``stop()`` or every listener ends.
+
+        Raises:
+            ConnectorError: no connector is enabled, or one failed to connect or listen.
+        """
+        if not self._started:
+            raise BotkitError("call start() (or use `async with Bot(...)`) before run()")
+        if not self._connectors:
+            raise ConnectorError("no connector is enabled; add a [connectors.NAME] section")
+        for connector in self._connectors.values():
+            await connector.connect()
+            _log.info("connector %r connected", connector.name)
+        listeners = {
+            asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
+            for c in self._connectors.values()
+        }
+        stop = asyncio.create_task(self._stop.wait(), name="bot-stop")
+        pending: set[asyncio.Task[Any]] = {*listeners, stop}
+        failure: BaseException | None = None
+        try:
+            while listeners.keys() & pending and stop in pending and failure is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done & listeners.keys():
+                    if not task.cancelled() and task.exception() is not None:
+                        failure = task.exception()
+                        _log.error("connector %r failed: %s", listeners[task], failure)
+        finally:
+            self._accepting = False
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self._disconnect_all()
+        if failure is not None:
+            if isinstance(failure, BotkitError):
+                raise failure
+            raise ConnectorError(f"a connector failed: {failure}") from failure
+
+    async def _disconnect_all(self) -> None:
+        for connector in self._connectors.values():
+            try:
+                await connector.disconnect()
+            except Exception as exc:
+                _log.warning("connector %r failed to disconnect: %s", connector.name, exc)
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait for in-flight replies; True when all finished within ``timeout``.
+
+        Returns early (False) when ``stop(force=True)`` is called meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        forced = asyncio.create_task(self._force.wait())
+        try:
+            while self._tasks and not self._force.is_set():
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                await asyncio.wait(
+                    {*self._tasks, forced}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            forced.cancel()
+        return not self._tasks
+
+    async def close(self) -> None:
+        """Stop accepting, finish in-flight replies up to the grace period, release all.
+
+        Replies still running after ``bot.shutdown_grace_seconds`` are cancelled; what
+        they had produced is stored with status ``failed``.
+        """
+        self._accepting = False
+        self._stop.set()
+        if self._tasks:
+            grace = self.settings.bot.shutdown_grace_seconds
+            _log.info("waiting up to %.1fs for %d replies", grace, len(self._tasks))
+            if not await self.drain(grace):
+                _log.warning("cancelling %d replies still running", len(self._tasks))
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._disconnect_all()
+        await self._release()
+        self._started = False
+
+    async def _release(self) -> None:
+        await self._plugins.teardown_all()
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            try:
+                await backend.close()
+            except Exception as exc:
+                _log.warning("backend %r failed to close: %s", backend.name, exc)
+        store, self._store = self._store, None
+        if store is not None:
+            await store.close()
+
+    # -- CoreHandle --------------------------------------------------------------------
+
+    async def ready(self) -> bool:
+        """True when accepting messages and the store and backend answer."""
+        if not self._accepting or self._store is None or self._backend is None:
+            return False
+        return await self._store.ping() and await self._backend.ready()
+
+    async def submit(self, message: InboundMessage) -> IntakeReceipt:
+        """Store ``message`` once and schedule its reply; returns as soon as it is stored.
+
+        Raises:
+            MessageRejectedError: the bot is shutting down (the channel should retry).
+            StoreError: the message could not be stored.
+        """
+        if not self._accepting or self._store is None:
+            raise MessageRejectedError("the bot is not accepting messages", self.settings.bot.busy_reply)
+        _check_keys(message, self.settings.bot.fallback_reply)
+        checked = check_length(message.text, self.settings.bot.max_message_chars)
+        result = await self._store.intake(message, text=checked.text, rejected=checked.too_long)
+        receipt = IntakeReceipt(result.conversation.id, result.message.seq, result.duplicate)
+        if result.duplicate:
+            _log.debug("duplicate delivery %s ignored", message.idempotency_key)
+            return receipt
+        task = asyncio.create_task(self._process(message, result, checked.too_long))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return receipt
+
+    async def history(
+        self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryItem]:
+        """Stored messages of a conversation after ``after_seq`` (oldest first)."""
+        rows = await self.store.messages_after(channel, conversation_key, after_seq, limit)
+        return [
+            HistoryItem(
+                seq=m.seq,
+                direction=m.direction,
+                text=m.text,
+                created_at=m.created_at,
+                language=m.language,
+                status=str(m.status),
+            )
+            for m in rows
+        ]
+
+    # -- replies -----------------------------------------------------------------------
+
+    async def _process(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> None:
+        key = intake.conversation.id
+        lock = self._locks.acquire(key)
+        try:
+            async with lock:
+                await self._answer(message, intake, too_long)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("conversation %s: reply failed", key)
+        finally:
+            self._locks.release(key)
+
+    async def _answer(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> None:
+        ctx = Context(
+            message=message,
+            text=intake.message.text,
+            conversation=intake.conversation,
+            inbound=intake.message,
+            settings=self.settings,
+            store=self.store,
+            backend=self.backend,
+            too_long=too_long,
+            new_conversation=intake.new_conversation,
+        )
+        await self._pipeline.run(ctx)
+        if ctx.reply is None:
+            return
+        delivery = ReplyDelivery(ctx, ctx.reply)
+        connector = self._connectors.get(message.channel)
+        try:
+            if connector is None:
+                raise ConnectorError(f"no connector for channel {message.channel!r}")
+            await connector.send_stream(delivery)
+        except asyncio.CancelledError:
+            await delivery.abort("interrupted by shutdown")
+            raise
+        except Exception as exc:
+            if not isinstance(exc, ConnectorError):
+                _log.exception("connector %r raised while sending", message.channel)
+            _log.warning("%s: delivery failed: %s", ctx.describe(), exc)
+            await delivery.abort(f"{type(exc).__name__}: {exc}")
+            return
+        await delivery.final()

@@ -1,0 +1,80 @@
+"""What a connector sees of the core, and what the core hands a connector to deliver.
+
+Connectors depend on these protocols only (never on ``Bot`` itself), so a connector can be
+driven in tests by any object that implements ``CoreHandle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from botkit.events import Direction, InboundMessage, OutboundReply
+
+__all__ = ["CoreHandle", "HistoryItem", "IntakeReceipt", "ReplyStream"]
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeReceipt:
+    """Answer of ``CoreHandle.submit``: the message is durably stored (or was already).
+
+    ``duplicate`` is True when the channel's idempotency key had been seen before; the
+    message is then neither stored nor answered again. ``seq`` is the stored sequence
+    number of the (original) message within its conversation.
+    """
+
+    conversation_id: int
+    seq: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """One stored message as a channel may show it (e.g. to a reconnecting widget)."""
+
+    seq: int
+    direction: Direction
+    text: str
+    created_at: datetime
+    language: str | None = None
+    status: str = "ok"
+
+
+@runtime_checkable
+class CoreHandle(Protocol):
+    """The core as a connector uses it.
+
+    ``submit`` sanitizes and stores the message idempotently and schedules the reply in the
+    background, then returns quickly: a connector acknowledges the platform right after it
+    returns, before any slow work. Raises ``MessageRejectedError`` only for messages that
+    cannot be stored at all; over-long messages are stored and answered with a clear reply.
+    """
+
+    async def submit(self, message: InboundMessage) -> IntakeReceipt: ...
+
+    async def history(
+        self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryItem]: ...
+
+    async def ready(self) -> bool: ...
+
+
+@runtime_checkable
+class ReplyStream(Protocol):
+    """A reply being generated for one conversation, handed to ``Connector.send_stream``.
+
+    Iterate it for text deltas as they are produced; after iteration ends, ``final()``
+    returns the complete, stored reply (with its ``seq``). Iteration may raise
+    ``asyncio.CancelledError`` if the bot shuts down; the final text is still stored.
+    """
+
+    channel: str
+    conversation_key: str
+    reply_to: dict[str, str]
+    in_reply_to_seq: int | None
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def final(self) -> OutboundReply: ...

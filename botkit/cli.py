@@ -1,0 +1,152 @@
+"""The ``botkit`` command. The only place that turns ``BotkitError`` into exit codes.
+
+    botkit run [-c FILE]            run the bot with its enabled connectors
+    botkit chat [-c FILE]           talk to the bot in this terminal
+    botkit check-config FILE        list every problem of a config file
+    botkit db upgrade [-c FILE]     create or upgrade the database schema
+    botkit db downgrade REV [-c FILE] / botkit db current [-c FILE]
+    botkit --version
+
+Without ``-c`` the config is ``$BOTKIT_CONFIG``, else ``./botkit.toml``, else
+``./config.example.toml``, else the built-in defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from botkit import __version__
+from botkit.errors import BotkitError, ConfigError
+
+if TYPE_CHECKING:
+    from botkit.config import Settings
+
+__all__ = ["main"]
+
+_log = logging.getLogger("botkit.cli")
+_DEFAULT_FILES = ("botkit.toml", "config.example.toml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="botkit", description="Self-hosted customer-service bot.")
+    parser.add_argument("--version", action="version", version=f"botkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("-c", "--config", metavar="FILE", help="TOML config file")
+        return sub
+
+    with_config(commands.add_parser("run", help="run the bot with its enabled connectors"))
+    with_config(commands.add_parser("chat", help="talk to the bot in this terminal"))
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file", metavar="FILE")
+    db = commands.add_parser("db", help="database schema migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    with_config(db_commands.add_parser("upgrade", help="upgrade the schema to the newest"))
+    down = with_config(db_commands.add_parser("downgrade", help="downgrade to a revision"))
+    down.add_argument("revision", help="target revision ('base' removes every table)")
+    with_config(db_commands.add_parser("current", help="show the schema revision"))
+    return parser
+
+
+def _config_path(arg: str | None) -> Path | None:
+    if arg:
+        return Path(arg)
+    env = os.environ.get("BOTKIT_CONFIG")
+    if env:
+        return Path(env)
+    return next((Path(name) for name in _DEFAULT_FILES if Path(name).is_file()), None)
+
+
+def _load(arg: str | None) -> Settings:
+    from botkit._logging import configure_logging
+    from botkit.config import Settings, load_settings
+
+    path = _config_path(arg)
+    settings = load_settings(path) if path is not None else Settings()
+    configure_logging(settings.logging, secrets=settings.secret_values)
+    if path is None:
+        _log.info("no config file found; using the built-in defaults")
+    else:
+        _log.info("config: %s", path)
+    return settings
+
+
+async def _serve(settings: Settings, *, chat: bool) -> None:
+    from botkit.bot import Bot
+
+    if chat:
+        console = settings.connectors.get("console", {})
+        settings = settings.model_copy(update={"connectors": {"console": console}})
+    async with Bot(settings) as bot:
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            # First signal: stop and let replies finish; second: don't wait any longer.
+            _log.info("stopping (signal received)%s", " now" if signals > 1 else "")
+            bot.stop(force=signals > 1)
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+            except (NotImplementedError, RuntimeError):  # not the main thread / Windows
+                pass
+        await bot.run()
+
+
+def _run_db(args: argparse.Namespace) -> int:
+    from botkit.store import migrate
+
+    store = _load(args.config).store
+    if args.db_command == "upgrade":
+        asyncio.run(migrate.upgrade(store.url))
+        print(f"{store.safe_url}: schema at {migrate.head()}")
+    elif args.db_command == "downgrade":
+        asyncio.run(migrate.downgrade(store.url, args.revision))
+        print(f"{store.safe_url}: schema at {args.revision}")
+    else:
+        revision = asyncio.run(migrate.current(store.url))
+        state = "up to date" if revision == migrate.head() else f"newest is {migrate.head()}"
+        print(f"{store.safe_url}: {revision or 'no schema'} ({state})")
+    return 0
+
+
+def _check_config(file: str) -> int:
+    from botkit.config import check_config
+
+    problems = check_config(file)
+    if not problems:
+        print(f"{file}: OK")
+        return 0
+    print(f"{file}: {len(problems)} problem{'s' if len(problems) > 1 else ''}")
+    for problem in problems:
+        print(f"  {problem}")
+    return ConfigError.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return _check_config(args.file)
+        if args.command == "db":
+            return _run_db(args)
+        asyncio.run(_serve(_load(args.config), chat=args.command == "chat"))
+        return 0
+    except BotkitError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 130

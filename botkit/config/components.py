@@ -1,0 +1,100 @@
+"""Validating ``[connectors.NAME]`` and ``[plugins.NAME]`` against installed components.
+
+A section is enabled when present and its ``enabled`` key is not false. Only enabled
+components are imported; each one's ``Config`` class validates its section, and problems
+carry full key paths such as ``connectors.web.port``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from botkit import _discovery
+from botkit.config.problems import problems_from_validation
+from botkit.errors import ConfigError, ConfigProblem
+
+__all__ = ["ComponentSpec", "resolve_components", "resolve_components_or_raise"]
+
+Kind = Literal["connectors", "plugins"]
+
+_GROUPS: dict[str, str] = {"connectors": _discovery.CONNECTORS, "plugins": _discovery.PLUGINS}
+_NOUN = {"connectors": "connector", "plugins": "plugin"}
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentSpec:
+    """An enabled component: its name, its class and its validated config."""
+
+    name: str
+    cls: type[Any]
+    config: BaseModel
+
+
+def _is_enabled(raw: Mapping[str, Any], path: str, problems: list[ConfigProblem]) -> bool:
+    enabled = raw.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(ConfigProblem(f"{path}.enabled", "expected a boolean"))
+        return False
+    return enabled
+
+
+def resolve_components(
+    kind: Kind, sections: Mapping[str, Mapping[str, Any]], *, only: set[str] | None = None
+) -> tuple[list[ComponentSpec], list[ConfigProblem]]:
+    """Load the enabled components of ``kind`` and validate their sections.
+
+    Args:
+        kind: ``"connectors"`` or ``"plugins"``.
+        sections: the raw tables from the settings.
+        only: if given, resolve just these names (e.g. only the console for ``chat``).
+
+    Returns:
+        The specs of the components that resolved, and every problem found.
+    """
+    group, noun = _GROUPS[kind], _NOUN[kind]
+    specs: list[ComponentSpec] = []
+    problems: list[ConfigProblem] = []
+    for name, raw in sections.items():
+        if only is not None and name not in only:
+            continue
+        path = f"{kind}.{name}"
+        if not _is_enabled(raw, path, problems):
+            continue
+        try:
+            cls = _discovery.load(group, name)
+        except LookupError:
+            known = ", ".join(sorted(_discovery.available(group))) or "none"
+            problems.append(
+                ConfigProblem(path, f"no {noun} named '{name}' is installed (installed: {known})")
+            )
+            continue
+        except Exception as exc:  # any import failure of third-party code is reported
+            problems.append(
+                ConfigProblem(path, f"{noun} could not be loaded: {type(exc).__name__}: {exc}")
+            )
+            continue
+        config_cls = getattr(cls, "Config", None)
+        if not (isinstance(config_cls, type) and issubclass(config_cls, BaseModel)):
+            problems.append(ConfigProblem(path, f"{noun} class has no pydantic Config class"))
+            continue
+        try:
+            config = config_cls.model_validate(dict(raw))
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, prefix=path, model=config_cls))
+            continue
+        specs.append(ComponentSpec(name=name, cls=cls, config=config))
+    return specs, problems
+
+
+def resolve_components_or_raise(
+    kind: Kind, sections: Mapping[str, Mapping[str, Any]], *, only: set[str] | None = None
+) -> list[ComponentSpec]:
+    """Like ``resolve_components`` but raises ``ConfigError`` listing every problem."""
+    specs, problems = resolve_components(kind, sections, only=only)
+    if problems:
+        raise ConfigError(problems)
+    return specs

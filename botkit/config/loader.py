@@ -1,0 +1,107 @@
+"""Reading one TOML file into a validated ``Settings`` tree.
+
+Steps: parse the TOML, expand ``${VAR}`` references, validate the core sections, then
+validate each enabled connector's and plugin's section against its own ``Config``. All
+problems from all steps are collected and raised together in one ``ConfigError`` so
+``botkit check-config`` can list everything at once.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from botkit.config.components import resolve_components
+from botkit.config.interpolate import interpolate
+from botkit.config.problems import dedupe, problems_from_validation
+from botkit.config.settings import Settings
+from botkit.errors import ConfigError, ConfigProblem
+
+__all__ = ["check_config", "load_settings", "settings_from_mapping"]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}", source=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc}", source=str(path)) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file is not UTF-8: {exc}", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"TOML syntax error: {exc}", source=str(path)) from None
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    source: str | None = None,
+    check_components: bool = True,
+) -> Settings:
+    """Validate an already parsed TOML tree into ``Settings``.
+
+    Args:
+        data: the parsed TOML document.
+        environ: variables for ``${VAR}`` (default ``os.environ``).
+        source: file name used in the error message.
+        check_components: also import enabled connectors/plugins and validate their
+            sections (off only where the components are resolved later anyway).
+
+    Raises:
+        ConfigError: listing every problem, each with its key path.
+    """
+    expanded = interpolate(dict(data), os.environ if environ is None else environ)
+    problems: list[ConfigProblem] = list(expanded.problems)
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(expanded.value)
+    except ValidationError as exc:
+        problems.extend(problems_from_validation(exc, model=Settings))
+    if check_components:
+        tree = expanded.value
+        for kind in ("connectors", "plugins"):
+            sections = tree.get(kind, {})
+            if isinstance(sections, dict):
+                valid = {k: v for k, v in sections.items() if isinstance(v, dict)}
+                problems.extend(resolve_components(kind, valid)[1])
+    if problems or settings is None:
+        raise ConfigError(dedupe(problems), source=source)
+    return settings.with_secret_values(frozenset(v for v in expanded.substituted if v))
+
+
+def load_settings(
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    check_components: bool = True,
+) -> Settings:
+    """Read and validate a TOML config file.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, is not valid TOML, or has
+            problems (each reported with its key path).
+    """
+    file = Path(path)
+    return settings_from_mapping(
+        _read_toml(file), environ=environ, source=str(file), check_components=check_components
+    )
+
+
+def check_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> list[ConfigProblem]:
+    """Every problem of a config file (empty list when it is valid)."""
+    try:
+        load_settings(path, environ=environ)
+    except ConfigError as exc:
+        return exc.problems
+    return []

@@ -1,0 +1,125 @@
+"""Turning pydantic validation errors into ``ConfigProblem``s with full key paths.
+
+Messages never include the offending value: it may be a secret expanded from the
+environment. They name the expected type and the type that was found instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from botkit.errors import ConfigProblem
+
+__all__ = ["dedupe", "format_path", "problems_from_validation"]
+
+_WRAPPER = re.compile(r"[a-z][a-z-]*\[.*\]")
+
+_TOML_TYPE = {
+    bool: "boolean",
+    int: "integer",
+    float: "float",
+    str: "string",
+    list: "array",
+    dict: "table",
+}
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "a boolean",
+    "bool_parsing": "a boolean",
+    "string_type": "a string",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "list_type": "an array",
+    "tuple_type": "an array",
+    "set_type": "an array",
+    "url_type": "a URL string",
+}
+
+
+def format_path(loc: Sequence[int | str], prefix: str = "") -> str:
+    """Join a pydantic error location into a dotted key path (``a.b[0].c``)."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif _WRAPPER.fullmatch(part):
+            # Validator wrappers pydantic inserts into locations; not user-facing keys.
+            continue
+        else:
+            path = f"{path}.{part}" if path else part
+    return path
+
+
+def _type_name(value: Any) -> str:
+    for py_type, name in _TOML_TYPE.items():
+        if type(value) is py_type:
+            return name
+    return type(value).__name__
+
+
+def _known_keys(model: type[BaseModel] | None, loc: Sequence[int | str]) -> list[str]:
+    """Field names of the (sub)model that owns ``loc``'s last key, for suggestions."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if not isinstance(part, str) or fields is None:
+            return []
+        field = fields.get(part) or next(
+            (f for f in fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return []
+        current = field.annotation
+    fields = getattr(current, "model_fields", None)
+    if not fields:
+        return []
+    return [f.alias or name for name, f in fields.items()]
+
+
+def _message(error: ErrorDetails, model: type[BaseModel] | None) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+        if loc and isinstance(loc[-1], str):
+            close = difflib.get_close_matches(loc[-1], _known_keys(model, loc), n=1)
+            if close:
+                message += f" (did you mean '{close[0]}'?)"
+        return message
+    if kind == "missing":
+        return "required key is missing"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_type_name(error.get('input'))}"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"expected one of {expected}"
+    # Range and pattern errors: pydantic's text names the bound, not the input.
+    msg = error["msg"]
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def problems_from_validation(
+    exc: ValidationError, *, prefix: str = "", model: type[BaseModel] | None = None
+) -> list[ConfigProblem]:
+    """One ``ConfigProblem`` per pydantic error, with ``prefix`` prepended to each path."""
+    return [
+        ConfigProblem(format_path(err["loc"], prefix), _message(err, model))
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def dedupe(problems: Iterable[ConfigProblem]) -> list[ConfigProblem]:
+    """Drop repeated problems, keeping order."""
+    return list(dict.fromkeys(problems))

@@ -1,0 +1,145 @@
+"""The typed settings tree one TOML file is validated into.
+
+Every section forbids unknown keys and is frozen: settings are read, never mutated, and
+passed explicitly to whatever needs them. Connector and plugin sections stay raw tables
+here; each is validated against the ``Config`` class of the component that is enabled
+(see ``botkit.config.loader``), because only the installed component knows its keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from botkit.store.settings import StoreSettings
+
+__all__ = [
+    "BackendSettings",
+    "BotSettings",
+    "EchoSettings",
+    "EngineSettings",
+    "LoggingSettings",
+    "RateLimitSettings",
+    "Section",
+    "Settings",
+]
+
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimitSettings(Section):
+    """Per-contact message rate limit (a token bucket per channel + contact)."""
+
+    enabled: bool = True
+    messages: int = Field(default=20, ge=1, description="messages allowed per window")
+    window_seconds: float = Field(default=60.0, gt=0)
+    reply: str = (
+        "You are sending messages faster than I can answer. Please wait a moment and try again."
+    )
+    # Bounds memory when many distinct contacts write (or someone forges contact ids).
+    max_tracked_contacts: int = Field(default=100_000, ge=1)
+
+
+class BotSettings(Section):
+    """How the bot behaves towards customers."""
+
+    name: str = "botkit"
+    working_language: str = Field(default="en", min_length=2, max_length=35)
+    system_prompt: str = (
+        "You are a friendly and concise customer-service assistant. Answer the customer's "
+        "question in a few sentences. If you do not know the answer, say so and offer to "
+        "hand the conversation to a human colleague."
+    )
+    fallback_reply: str = (
+        "Sorry, something went wrong on our side. Please try again in a moment."
+    )
+    busy_reply: str = (
+        "We are receiving a lot of messages right now. Please try again in a minute."
+    )
+    too_long_reply: str = (
+        "Your message is too long ({length} characters, the limit is {limit}). "
+        "Please shorten it or split it into several messages."
+    )
+    empty_reply: str = "I can only read text for now. Could you describe it in words?"
+    max_message_chars: int = Field(default=4000, ge=1)
+    history_turns: int = Field(default=20, ge=0)
+    history_token_budget: int = Field(default=2048, ge=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+
+class EchoSettings(Section):
+    """The deterministic echo backend (tests, demos without a model)."""
+
+    prefix: str = "echo: "
+    word_delay_seconds: float = Field(default=0.0, ge=0)
+
+
+class EngineSettings(Section):
+    """The local inference engine, read by ``botkit.backends.local_engine``."""
+
+    model: str = Field(default="smollm2", min_length=1)
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    max_new_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.7, ge=0)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    top_k: int = Field(default=50, ge=0)
+    repetition_penalty: float = Field(default=1.1, gt=0)
+    queue_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class BackendSettings(Section):
+    """Which generation backend answers, and its settings."""
+
+    kind: Literal["echo", "engine", "auto"] = "auto"
+    echo: EchoSettings = Field(default_factory=EchoSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+
+class LoggingSettings(Section):
+    """Log level and format (one JSON object per line when ``json`` is true)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(Section):
+    """The root of the settings tree.
+
+    ``connectors`` and ``plugins`` map a component name to its raw TOML table; a
+    component is enabled when its table is present and ``enabled`` is not false.
+    """
+
+    bot: BotSettings = Field(default_factory=BotSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    backend: BackendSettings = Field(default_factory=BackendSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Values substituted from the environment; the log formatter redacts them.
+    _secret_values: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """Strings that came from ``${VAR}`` references (redacted from logs)."""
+        return self._secret_values
+
+    def with_secret_values(self, values: frozenset[str]) -> Settings:
+        """Return a copy that remembers ``values`` as secrets (used by the loader)."""
+        clone = self.model_copy()
+        clone._secret_values = values
+        return clone

@@ -1,0 +1,148 @@
+"""Frozen event types that cross the boundary between connectors and the core.
+
+Connectors build ``InboundMessage`` from platform payloads; the core answers with
+``OutboundReply`` (complete) or a stream of ``ReplyChunk`` deltas; lifecycle changes are
+``SystemEvent`` subclasses. Everything is immutable so it can be shared across tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Attachment",
+    "Button",
+    "Contact",
+    "ConversationClosed",
+    "ConversationStarted",
+    "Direction",
+    "HandoffRequested",
+    "InboundMessage",
+    "OutboundReply",
+    "ReplyChunk",
+    "SystemEvent",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time (UTC)."""
+    return datetime.now(UTC)
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """The person writing, as the channel knows them."""
+
+    channel: str
+    external_id: str
+    display_name: str | None = None
+    language_hint: str | None = None  # e.g. Telegram language_code, Slack locale, page lang
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Metadata about a file the customer sent; the bytes stay on the platform."""
+
+    kind: str  # "image", "audio", "file", "sticker", ...
+    name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A customer message as handed to the core by a connector.
+
+    Attributes:
+        channel: connector name ("web", "slack", "telegram", "console").
+        conversation_key: stable key of the conversation within the channel (chat id,
+            channel+thread ts, widget session...).
+        contact: who wrote it.
+        text: raw text as received (the core sanitizes it before storing).
+        idempotency_key: the channel's own delivery id (Slack event_id, Telegram update_id,
+            widget client message id). A second delivery with the same key is not answered
+            again.
+        channel_ids: channel-specific ids the connector needs to reply (thread ts,
+            message id...). Strings only so they serialize without surprises.
+        attachments: metadata of attached files.
+        received_at: when the connector received it.
+    """
+
+    channel: str
+    conversation_key: str
+    contact: Contact
+    text: str
+    idempotency_key: str
+    channel_ids: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A quick reply. ``value`` comes back as the text of an inbound message when clicked."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundReply:
+    """A complete reply to one conversation.
+
+    ``reply_to`` carries the inbound message's ``channel_ids`` so a connector can thread
+    the answer; ``in_reply_to_seq`` is the stored sequence number of the inbound message.
+    """
+
+    channel: str
+    conversation_key: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    reply_to: dict[str, str] = field(default_factory=dict)
+    in_reply_to_seq: int | None = None
+    seq: int | None = None  # sequence number of this reply once stored
+    language: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyChunk:
+    """One streamed piece of a reply being generated. ``index`` starts at 0."""
+
+    conversation_key: str
+    index: int
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemEvent:
+    """Base of lifecycle events published by the core."""
+
+    channel: str
+    conversation_key: str
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationStarted(SystemEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationClosed(SystemEvent):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRequested(SystemEvent):
+    reason: str = ""

@@ -1,0 +1,169 @@
+"""The pipeline: a middleware chain with an explicit ``next``, then handler groups, then
+the generation fallback.
+
+Every middleware and handler is registered with an owner ("core" or a plugin's name).
+Whatever one of them raises is contained where it happens: the error is logged with the
+owner's name and the conversation gets the configured fallback reply, while middleware
+further out still completes normally. ``MessageRejectedError`` and ``BackendBusyError``
+are expected outcomes, answered with their own replies.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import insort
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from botkit.errors import BackendBusyError, MessageRejectedError
+from botkit.pipeline.context import Context
+from botkit.pipeline.handlers import Handler, StopPropagation
+
+__all__ = ["CORE", "Middleware", "Next", "Pipeline"]
+
+CORE = "core"
+
+Next = Callable[[], Awaitable[None]]
+
+_log = logging.getLogger("botkit.pipeline")
+
+
+class Middleware(Protocol):
+    """A cross-cutting step. Call ``await next()`` to continue; skip it to stop.
+
+    Code before ``next()`` sees the message on its way in, code after it sees
+    ``ctx.reply`` on its way out.
+    """
+
+    async def __call__(self, ctx: Context, next: Next) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _MiddlewareEntry:
+    middleware: Middleware
+    owner: str
+
+
+@dataclass(order=True, slots=True)
+class _HandlerEntry:
+    group: int
+    order: int
+    handler: Handler = field(compare=False)
+    owner: str = field(compare=False)
+
+
+class Pipeline:
+    """Runs one ``Context`` through middleware, handler groups and the fallback."""
+
+    def __init__(self, *, fallback: Handler | None = None) -> None:
+        self._middleware: list[_MiddlewareEntry] = []
+        self._handlers: list[_HandlerEntry] = []
+        self._counter = 0
+        self.fallback = fallback
+
+    def add_middleware(self, middleware: Middleware, *, owner: str = CORE) -> None:
+        """Append ``middleware`` to the chain (runs after those added before it)."""
+        self._middleware.append(_MiddlewareEntry(middleware, owner))
+
+    def add_handler(self, handler: Handler, *, group: int = 0, owner: str = CORE) -> None:
+        """Add ``handler`` to ``group``; groups run in ascending order, handlers within a
+        group in the order they were added."""
+        self._counter += 1
+        insort(self._handlers, _HandlerEntry(group, self._counter, handler, owner))
+
+    def remove_owner(self, owner: str) -> None:
+        """Drop everything ``owner`` registered (a plugin that failed to set up)."""
+        self._middleware = [m for m in self._middleware if m.owner != owner]
+        self._handlers = [h for h in self._handlers if h.owner != owner]
+
+    @property
+    def owners(self) -> list[str]:
+        """Owners in registration order, without repeats."""
+        seen = [m.owner for m in self._middleware] + [h.owner for h in self._handlers]
+        return list(dict.fromkeys(seen))
+
+    async def run(self, ctx: Context) -> None:
+        """Run the whole pipeline for ``ctx``; afterwards ``ctx.reply`` holds the answer.
+
+        Never raises for errors of middleware or handlers (they are contained as
+        described in the module docstring); ``asyncio.CancelledError`` propagates.
+        """
+        chain = tuple(self._middleware)
+
+        async def call(index: int) -> None:
+            if index == len(chain):
+                await self._dispatch(ctx)
+                return
+            entry = chain[index]
+            called = False
+
+            async def next_() -> None:
+                nonlocal called
+                if called:
+                    raise RuntimeError("next() called twice by one middleware")
+                called = True
+                await call(index + 1)
+
+            try:
+                await entry.middleware(ctx, next_)
+            except StopPropagation:
+                pass
+            except Exception as exc:
+                self._contain(ctx, exc, entry.owner, _label(entry.middleware))
+
+        await call(0)
+
+    async def _dispatch(self, ctx: Context) -> None:
+        done_group: int | None = None
+        for entry in tuple(self._handlers):
+            if entry.group == done_group:
+                continue  # one handler per group
+            try:
+                if not entry.handler.check(ctx):
+                    continue
+                done_group = entry.group
+                await entry.handler.handle(ctx)
+            except StopPropagation:
+                return
+            except Exception as exc:
+                self._contain(ctx, exc, entry.owner, entry.handler.name)
+                return
+        fallback = self.fallback
+        if fallback is None or ctx.reply is not None:
+            return
+        try:
+            if fallback.check(ctx):
+                await fallback.handle(ctx)
+        except StopPropagation:
+            return
+        except Exception as exc:
+            self._contain(ctx, exc, CORE, fallback.name)
+
+    @staticmethod
+    def _contain(ctx: Context, exc: Exception, owner: str, step: str) -> None:
+        bot = ctx.settings.bot
+        if isinstance(exc, MessageRejectedError):
+            ctx.logger.info("%s: message rejected by %s: %s", ctx.describe(), step, exc.reason)
+            ctx.set_reply(exc.user_reply, source="rejected")
+            return
+        if isinstance(exc, BackendBusyError):
+            ctx.logger.warning("%s: backend busy (%s)", ctx.describe(), step)
+            ctx.set_reply(bot.busy_reply, source="busy")
+            return
+        who = "core" if owner == CORE else f"plugin {owner!r}"
+        ctx.logger.error(
+            "%s: %s failed in %s: %s: %s",
+            ctx.describe(),
+            who,
+            step,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        ctx.state["failed_owner"] = owner
+        ctx.set_reply(bot.fallback_reply, source="fallback")
+
+
+def _label(obj: object) -> str:
+    return getattr(obj, "__qualname__", None) or type(obj).__name__

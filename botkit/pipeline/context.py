@@ -1,0 +1,114 @@
+"""What middleware and handlers work on: one inbound message and the reply being formed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botkit.backends.protocol import ChatMessage, GenerationBackend
+from botkit.events import Button, InboundMessage
+from botkit.store.records import ConversationRecord, StoredMessage
+
+if TYPE_CHECKING:
+    from botkit.config.settings import Settings
+    from botkit.store import ConversationStore
+
+__all__ = ["Context", "Reply"]
+
+
+@dataclass(eq=False)
+class Reply:
+    """The answer the pipeline produced: a complete text or a stream of text deltas.
+
+    Middleware may replace ``stream`` with a wrapper (e.g. to translate the reply) after
+    ``next()`` returns: the stream is consumed only when the reply is delivered.
+
+    Attributes:
+        text: a complete reply (handlers that know their answer).
+        stream: text deltas (the generation backend).
+        buttons: quick replies shown with the reply.
+        language: language of the text the customer sees.
+        working_text: the reply in the working language when ``text``/``stream`` is a
+            translation of it; a stream wrapper sets it once the stream is done.
+        source: who produced it ("handler", "backend", "fallback"...), for logs.
+    """
+
+    text: str | None = None
+    stream: AsyncIterator[str] | None = None
+    buttons: tuple[Button, ...] = ()
+    language: str | None = None
+    working_text: str | None = None
+    source: str = "handler"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    async def deltas(self) -> AsyncIterator[str]:
+        """The reply as deltas, whichever form it has."""
+        if self.stream is not None:
+            async for delta in self.stream:
+                yield delta
+        elif self.text is not None:
+            yield self.text
+
+
+@dataclass(eq=False)
+class Context:
+    """One inbound message on its way through the pipeline.
+
+    Built by the bot after the message is stored. Middleware and handlers read the
+    message and the conversation, may fill ``language``/``working_text``/``history`` and
+    set ``reply``; ``state`` is free space for plugins (key by plugin name).
+
+    Attributes:
+        message: the event as the connector delivered it (raw text).
+        text: the sanitized text, as stored.
+        conversation: the stored conversation (status, language).
+        inbound: the stored inbound message (``seq``, ``id``).
+        too_long: the text is over ``bot.max_message_chars`` (stored, not processed).
+        language: detected language of ``text`` (filled by a language middleware).
+        working_text: ``text`` in the working language when it had to be translated.
+        history: earlier turns for the model, oldest first (the load-conversation
+            middleware fills it; the current message is not included).
+        reply: the answer so far; ``None`` means nobody answered yet.
+    """
+
+    message: InboundMessage
+    text: str
+    conversation: ConversationRecord
+    inbound: StoredMessage
+    settings: Settings
+    store: ConversationStore
+    backend: GenerationBackend
+    too_long: bool = False
+    new_conversation: bool = False
+    language: str | None = None
+    working_text: str | None = None
+    history: list[ChatMessage] = field(default_factory=list)
+    reply: Reply | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("botkit.pipeline"))
+
+    @property
+    def model_text(self) -> str:
+        """The text the model should see: the working-language text if there is one."""
+        return self.text if self.working_text is None else self.working_text
+
+    def set_reply(
+        self, text: str, *, buttons: tuple[Button, ...] = (), source: str = "handler"
+    ) -> Reply:
+        """Answer with a complete text."""
+        self.reply = Reply(text=text, buttons=buttons, language=self.language, source=source)
+        return self.reply
+
+    def set_stream(self, stream: AsyncIterator[str], *, source: str = "backend") -> Reply:
+        """Answer with a stream of text deltas (consumed when the reply is delivered)."""
+        self.reply = Reply(stream=stream, language=self.language, source=source)
+        return self.reply
+
+    def describe(self) -> str:
+        """Short identification for log lines (no customer text)."""
+        return (
+            f"{self.message.channel}:{self.conversation.id}"
+            f" seq={self.inbound.seq}"
+        )

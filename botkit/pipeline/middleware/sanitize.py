@@ -1,0 +1,40 @@
+"""Sanitize input and enforce the message length limit.
+
+The bot stores the sanitized text before the pipeline runs (see ``Bot.submit``); this
+step makes sure the pipeline sees the same safe text and answers over-long or empty
+messages with a clear reply instead of passing them on. Nothing is truncated.
+"""
+
+from __future__ import annotations
+
+from botkit.config.settings import BotSettings
+from botkit.pipeline.chain import Next
+from botkit.pipeline.context import Context
+from botkit.sanitize import sanitize_text
+
+__all__ = ["SanitizeMiddleware"]
+
+
+class SanitizeMiddleware:
+    """Stops over-long and empty messages with the configured replies."""
+
+    def __init__(self, settings: BotSettings) -> None:
+        self.settings = settings
+
+    def too_long_reply(self, length: int) -> str:
+        """The configured reply with ``{length}`` and ``{limit}`` filled in."""
+        # str.replace rather than str.format: the text is user config and may hold braces.
+        return self.settings.too_long_reply.replace("{length}", str(length)).replace(
+            "{limit}", str(self.settings.max_message_chars)
+        )
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        ctx.text = sanitize_text(ctx.text)  # idempotent: cheap when already clean
+        if ctx.too_long or len(ctx.text) > self.settings.max_message_chars:
+            ctx.too_long = True
+            ctx.set_reply(self.too_long_reply(len(ctx.text)), source="too_long")
+            return
+        if not ctx.text.strip():
+            ctx.set_reply(self.settings.empty_reply, source="empty")
+            return
+        await next()

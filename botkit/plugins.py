@@ -1,0 +1,172 @@
+"""Plugins: extensions found through the ``botkit.plugins`` entry-point group.
+
+A plugin is a class with a typed ``Config`` (its ``[plugins.NAME]`` TOML section) and
+``setup``/``teardown``. ``setup`` receives a ``PluginRegistry`` to add middleware and
+handlers; what a plugin registers is tagged with its name, so when it raises later the
+error is logged under that name and the conversation gets the fallback reply. A plugin
+whose ``setup`` raises is left out (logged) and the bot starts without it.
+
+Example, in a package's ``pyproject.toml``::
+
+    [project.entry-points."botkit.plugins"]
+    opening_hours = "my_package.hours:OpeningHours"
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from botkit import _discovery
+from botkit.backends.protocol import GenerationBackend
+from botkit.config.components import ComponentSpec
+from botkit.config.settings import Settings
+from botkit.pipeline.chain import Middleware, Pipeline
+from botkit.pipeline.handlers import Handler
+
+if TYPE_CHECKING:
+    from botkit.store import ConversationStore
+
+__all__ = [
+    "Plugin",
+    "PluginConfig",
+    "PluginManager",
+    "PluginRegistry",
+    "available_plugins",
+]
+
+_log = logging.getLogger("botkit.plugins")
+
+
+class PluginConfig(BaseModel):
+    """Base of every plugin's config section. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+ConfigT = TypeVar("ConfigT", bound=PluginConfig)
+
+
+class PluginRegistry:
+    """What ``Plugin.setup`` gets: registration methods and the bot's services.
+
+    Registrations take effect only when ``setup`` returns without raising.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: Settings,
+        store: ConversationStore,
+        backend: GenerationBackend,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.store = store
+        self.backend = backend
+        self.logger = logging.getLogger(f"botkit.plugins.{name}")
+        self._middleware: list[Middleware] = []
+        self._handlers: list[tuple[Handler, int]] = []
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Append ``middleware`` after the built-in middleware and earlier plugins'."""
+        self._middleware.append(middleware)
+
+    def add_handler(self, handler: Handler, *, group: int = 0) -> None:
+        """Add ``handler`` to ``group`` (ascending groups; first match per group)."""
+        self._handlers.append((handler, group))
+
+    def apply(self, pipeline: Pipeline) -> None:
+        """Commit the registrations to ``pipeline`` under this plugin's name."""
+        for middleware in self._middleware:
+            pipeline.add_middleware(middleware, owner=self.name)
+        for handler, group in self._handlers:
+            pipeline.add_handler(handler, group=group, owner=self.name)
+
+
+class Plugin(Generic[ConfigT]):
+    """Base class of plugins.
+
+    Subclasses set ``Config`` to their ``PluginConfig`` subclass and override ``setup``
+    (and ``teardown`` if they hold resources).
+    """
+
+    Config: ClassVar[type[PluginConfig]] = PluginConfig
+
+    def __init__(self, config: ConfigT, *, name: str) -> None:
+        self.config = config
+        self.name = name
+
+    async def setup(self, registry: PluginRegistry) -> None:
+        """Register middleware and handlers; open resources."""
+
+    async def teardown(self) -> None:
+        """Release resources. Called once at shutdown when ``setup`` succeeded."""
+
+
+def available_plugins() -> dict[str, str]:
+    """Installed plugins: entry-point name to ``module:attribute``."""
+    return _discovery.available(_discovery.PLUGINS)
+
+
+class PluginManager:
+    """Instantiates, sets up and tears down the enabled plugins, in config order."""
+
+    def __init__(self, specs: Sequence[ComponentSpec]) -> None:
+        self._specs = list(specs)
+        self._active: list[Plugin[Any]] = []
+        self.failed: dict[str, str] = {}
+
+    @property
+    def active(self) -> list[str]:
+        """Names of the plugins that set up successfully."""
+        return [p.name for p in self._active]
+
+    async def setup_all(
+        self,
+        pipeline: Pipeline,
+        *,
+        settings: Settings,
+        store: ConversationStore,
+        backend: GenerationBackend,
+    ) -> None:
+        """Set up each plugin; one that raises is logged, recorded in ``failed`` and left out."""
+        for spec in self._specs:
+            registry = PluginRegistry(spec.name, settings=settings, store=store, backend=backend)
+            try:
+                plugin: Plugin[Any] = spec.cls(spec.config, name=spec.name)
+                await plugin.setup(registry)
+            except Exception as exc:
+                self.failed[spec.name] = f"{type(exc).__name__}: {exc}"
+                _log.error(
+                    "plugin %r failed to set up and is disabled: %s: %s",
+                    spec.name,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc,
+                )
+                continue
+            registry.apply(pipeline)
+            self._active.append(plugin)
+            _log.info("plugin %r enabled", spec.name)
+
+    async def teardown_all(self) -> None:
+        """Tear down active plugins in reverse order; errors are logged, not raised."""
+        while self._active:
+            plugin = self._active.pop()
+            try:
+                await plugin.teardown()
+            except Exception as exc:
+                _log.error(
+                    "plugin %r failed to tear down: %s: %s",
+                    plugin.name,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc,
+                )

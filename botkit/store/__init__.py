@@ -1,0 +1,31 @@
+"""The conversation store: contacts, conversations and messages in SQLite or PostgreSQL.
+
+The schema is created and changed only by the Alembic migrations shipped in
+``botkit/store/migrations`` (see ``botkit.store.migrate``).
+"""
+
+from botkit.store.records import (
+    ContactRecord,
+    ConversationRecord,
+    ConversationStatus,
+    IntakeResult,
+    MessageStatus,
+    StoredMessage,
+)
+from botkit.store.settings import StoreSettings, mask_url
+from botkit.store.store import MAX_PAGE, UPGRADE_COMMAND, ConversationStore, approx_tokens
+
+__all__ = [
+    "MAX_PAGE",
+    "UPGRADE_COMMAND",
+    "ContactRecord",
+    "ConversationRecord",
+    "ConversationStatus",
+    "ConversationStore",
+    "IntakeResult",
+    "MessageStatus",
+    "StoreSettings",
+    "StoredMessage",
+    "approx_tokens",
+    "mask_url",
+]

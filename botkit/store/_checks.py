@@ -1,0 +1,68 @@
+"""Input checks applied before anything is written.
+
+The core sanitizes message text; the store still refuses what no database can hold
+(a NUL character, a lone surrogate) with a clear ``StoreError`` instead of a driver error
+halfway through a transaction. Keys are bounded so that SQLite and PostgreSQL behave
+the same (PostgreSQL would reject an over-long VARCHAR, SQLite would not).
+"""
+
+from __future__ import annotations
+
+from botkit.errors import StoreError
+from botkit.store.models import CHANNEL_MAX, KEY_MAX, LANGUAGE_MAX
+
+__all__ = ["check_key", "check_language", "check_text", "language_hint"]
+
+
+def check_text(value: str, what: str) -> None:
+    """Refuse text that cannot be stored unchanged.
+
+    Raises:
+        StoreError: ``value`` contains NUL or a lone surrogate.
+    """
+    if "\x00" in value:
+        raise StoreError(f"{what} contains a NUL character; sanitize it before storing")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(
+            f"{what} contains a lone surrogate (not valid Unicode); sanitize it before storing"
+        ) from None
+
+
+def check_key(value: str, what: str, *, channel: bool = False) -> None:
+    """Refuse an empty, over-long or unstorable identifier.
+
+    Raises:
+        StoreError: the key is empty, too long or contains NUL / a lone surrogate.
+    """
+    limit = CHANNEL_MAX if channel else KEY_MAX
+    if not value:
+        raise StoreError(f"{what} is empty")
+    if len(value) > limit:
+        raise StoreError(f"{what} is {len(value)} characters long; at most {limit} allowed")
+    check_text(value, what)
+
+
+def check_language(value: str | None, what: str = "language") -> None:
+    """Refuse a language tag that is not a short, printable code.
+
+    Raises:
+        StoreError: the tag is empty, longer than 35 characters or not ASCII.
+    """
+    if value is not None and not _is_tag(value):
+        raise StoreError(f"{what} {value[:40]!r} is not a language tag such as 'en' or 'pt-BR'")
+
+
+def language_hint(value: str | None) -> str | None:
+    """A channel's language hint if it looks like a language tag, else None (a hint is
+    only a hint: a malformed one is ignored rather than refusing the message)."""
+    return value if value is not None and _is_tag(value) else None
+
+
+def _is_tag(value: str) -> bool:
+    return (
+        0 < len(value) <= LANGUAGE_MAX
+        and value.isascii()
+        and all(c.isalnum() or c in "-_" for c in value)
+    )

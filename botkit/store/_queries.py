@@ -1,0 +1,313 @@
+"""Statements and row conversion used inside the store's transactions.
+
+Each function takes a synchronous ``Connection`` inside a transaction and does one step;
+transaction boundaries, retries and threads live in ``_database.py`` and ``_runner.py``.
+The hot statements are built once with bind parameters: constructing a SQLAlchemy
+statement costs more Python time than executing its cached compiled form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from functools import cache
+from typing import Any, Protocol
+
+from sqlalchemy import Insert, RowMapping, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from botkit.errors import StoreError
+from botkit.events import Button, Direction, InboundMessage
+from botkit.events import Contact as ContactEvent
+from botkit.store.models import Contact, Conversation, InboundKey, Message
+from botkit.store.records import (
+    ContactRecord,
+    ConversationRecord,
+    ConversationStatus,
+    MessageStatus,
+    StoredMessage,
+)
+
+__all__ = [
+    "CONTACT_COLS",
+    "CONVERSATION_COLS",
+    "MESSAGE_COLS",
+    "buttons_extra",
+    "claim_seq",
+    "claim_seq_by_id",
+    "clean_meta",
+    "find_inbound",
+    "get_contact",
+    "get_or_create_contact",
+    "inbound_extra",
+    "insert_inbound_key",
+    "insert_message",
+    "to_contact",
+    "to_conversation",
+    "to_message",
+]
+
+CONTACT_COLS = (
+    Contact.id,
+    Contact.channel,
+    Contact.external_id,
+    Contact.display_name,
+    Contact.language,
+    Contact.created_at,
+)
+CONVERSATION_COLS = (
+    Conversation.id,
+    Conversation.channel,
+    Conversation.conversation_key,
+    Conversation.contact_id,
+    Conversation.status,
+    Conversation.language,
+    Conversation.created_at,
+    Conversation.updated_at,
+    Conversation.last_seq,
+)
+MESSAGE_COLS = (
+    Message.id,
+    Message.conversation_id,
+    Message.seq,
+    Message.direction,
+    Message.text,
+    Message.working_text,
+    Message.language,
+    Message.status,
+    Message.created_at,
+    Message.idempotency_key,
+    Message.error,
+    Message.in_reply_to_seq,
+    Message.extra,
+    Message.contact_id,
+)
+
+
+class _Row(Protocol):
+    """Any result row, read by column name (row types differ per query and per
+    SQLAlchemy version)."""
+
+    @property
+    def _mapping(self) -> RowMapping: ...
+
+
+def to_contact(row: _Row) -> ContactRecord:
+    r = row._mapping
+    return ContactRecord(
+        id=r["id"],
+        channel=r["channel"],
+        external_id=r["external_id"],
+        display_name=r["display_name"],
+        language=r["language"],
+        created_at=r["created_at"],
+    )
+
+
+def to_conversation(row: _Row) -> ConversationRecord:
+    r = row._mapping
+    return ConversationRecord(
+        id=r["id"],
+        channel=r["channel"],
+        key=r["conversation_key"],
+        contact_id=r["contact_id"],
+        status=ConversationStatus(r["status"]),
+        language=r["language"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        last_seq=r["last_seq"],
+    )
+
+
+def to_message(row: _Row) -> StoredMessage:
+    r = row._mapping
+    extra: dict[str, Any] = r["extra"] or {}
+    buttons = tuple(Button(b["label"], b["value"]) for b in extra.get("buttons", ()))
+    return StoredMessage(
+        id=r["id"],
+        conversation_id=r["conversation_id"],
+        seq=r["seq"],
+        direction=Direction(r["direction"]),
+        text=r["text"],
+        working_text=r["working_text"],
+        language=r["language"],
+        status=MessageStatus(r["status"]),
+        created_at=r["created_at"],
+        idempotency_key=r["idempotency_key"],
+        error=r["error"],
+        in_reply_to_seq=r["in_reply_to_seq"],
+        buttons=buttons,
+        contact_id=r["contact_id"],
+    )
+
+
+def clean_meta(value: Any) -> Any:
+    """Metadata strings from a platform, made storable: PostgreSQL rejects NUL and lone
+    surrogates. (Message text is never altered here; the store refuses it instead.)"""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+    if isinstance(value, dict):
+        return {clean_meta(k): clean_meta(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_meta(v) for v in value]
+    return value
+
+
+def inbound_extra(msg: InboundMessage) -> dict[str, Any]:
+    """What an inbound message carries besides its text, as stored JSON."""
+    extra: dict[str, Any] = {"received_at": msg.received_at.isoformat()}
+    if msg.channel_ids:
+        extra["channel_ids"] = dict(msg.channel_ids)
+    if msg.attachments:
+        extra["attachments"] = [dataclasses.asdict(a) for a in msg.attachments]
+    return dict(clean_meta(extra))
+
+
+def buttons_extra(buttons: tuple[Button, ...]) -> dict[str, Any] | None:
+    """Quick replies of an outbound message, as stored JSON."""
+    if not buttons:
+        return None
+    return dict(clean_meta({"buttons": [{"label": b.label, "value": b.value} for b in buttons]}))
+
+
+# -- prebuilt statements --------------------------------------------------------------
+
+_FIND_INBOUND = (
+    select(*MESSAGE_COLS)
+    .join(InboundKey, InboundKey.message_id == Message.id)
+    .where(InboundKey.channel == bindparam("channel"), InboundKey.idempotency_key == bindparam("key"))
+)
+_CONVERSATION_BY_ID = select(*CONVERSATION_COLS).where(Conversation.id == bindparam("id"))
+_CONTACT_BY_ID = select(*CONTACT_COLS).where(Contact.id == bindparam("id"))
+_CONTACT_BY_KEY = select(*CONTACT_COLS).where(
+    Contact.channel == bindparam("channel"), Contact.external_id == bindparam("external_id")
+)
+_FILL_CONTACT_LANGUAGE = (
+    update(Contact)
+    .where(Contact.id == bindparam("id"), Contact.language.is_(None))
+    .values(language=bindparam("language"), updated_at=bindparam("now"))
+)
+_BUMP = {"last_seq": Conversation.last_seq + 1, "updated_at": bindparam("now")}
+_CLAIM_BY_KEY = (
+    update(Conversation)
+    .where(
+        Conversation.channel == bindparam("channel"),
+        Conversation.conversation_key == bindparam("key"),
+    )
+    .values(_BUMP)
+    .returning(*CONVERSATION_COLS)
+)
+_CLAIM_BY_ID = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("id"))
+    .values(_BUMP)
+    .returning(*CONVERSATION_COLS)
+)
+_INSERT_MESSAGE = insert(Message).returning(*MESSAGE_COLS)
+
+
+@cache
+def _insert_ignore(dialect: str, table: str) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING`` for one table and dialect."""
+    entity, cols = {
+        "contacts": (Contact, CONTACT_COLS),
+        "conversations": (Conversation, CONVERSATION_COLS),
+        "inbound_keys": (InboundKey, (InboundKey.message_id,)),
+    }[table]
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return make(entity).on_conflict_do_nothing().returning(*cols)
+
+
+# -- steps ----------------------------------------------------------------------------
+
+
+def find_inbound(
+    conn: Connection, channel: str, key: str
+) -> tuple[ConversationRecord, StoredMessage] | None:
+    """The message stored earlier under this delivery key, with its conversation."""
+    row = conn.execute(_FIND_INBOUND, {"channel": channel, "key": key}).first()
+    if row is None:
+        return None
+    message = to_message(row)
+    conv = conn.execute(_CONVERSATION_BY_ID, {"id": message.conversation_id}).one()
+    return to_conversation(conv), message
+
+
+def get_contact(conn: Connection, contact_id: int) -> ContactRecord | None:
+    row = conn.execute(_CONTACT_BY_ID, {"id": contact_id}).first()
+    return None if row is None else to_contact(row)
+
+
+def get_or_create_contact(
+    conn: Connection, contact: ContactEvent, hint: str | None, now: datetime
+) -> ContactRecord:
+    """The stored contact for (channel, external id), created on first sight. The channel's
+    language hint fills in a preferred language that is not known yet."""
+    key = {"channel": contact.channel, "external_id": contact.external_id}
+    row = conn.execute(_CONTACT_BY_KEY, key).first()
+    if row is None:
+        name = None if contact.display_name is None else clean_meta(contact.display_name)[:255]
+        values = {**key, "display_name": name, "language": hint, "created_at": now, "updated_at": now}
+        row = conn.execute(_insert_ignore(conn.dialect.name, "contacts"), values).first()
+        if row is None:  # created by a concurrent transaction that has committed since
+            row = conn.execute(_CONTACT_BY_KEY, key).one()
+    record = to_contact(row)
+    if record.language is None and hint is not None:
+        conn.execute(_FILL_CONTACT_LANGUAGE, {"id": record.id, "language": hint, "now": now})
+        record = dataclasses.replace(record, language=hint)
+    return record
+
+
+def claim_seq(
+    conn: Connection, channel: str, key: str, contact_id: int, now: datetime
+) -> tuple[ConversationRecord, bool]:
+    """Take the next sequence number of conversation (channel, key), creating it if needed.
+
+    The UPDATE locks the conversation row until the transaction ends, so concurrent
+    writers to one conversation line up, and a rolled-back transaction gives its number
+    back: no gaps, no repeats.
+
+    Returns:
+        The conversation after the update (``last_seq`` is the claimed number) and whether
+        this call created it.
+    """
+    params = {"channel": channel, "key": key, "now": now}
+    row = conn.execute(_CLAIM_BY_KEY, params).first()
+    if row is not None:
+        return to_conversation(row), False
+    values = {
+        "channel": channel,
+        "conversation_key": key,
+        "contact_id": contact_id,
+        "status": ConversationStatus.BOT.value,
+        "language": None,
+        "last_seq": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    row = conn.execute(_insert_ignore(conn.dialect.name, "conversations"), values).first()
+    if row is not None:
+        return to_conversation(row), True
+    # Created by a concurrent transaction between our UPDATE and INSERT.
+    return to_conversation(conn.execute(_CLAIM_BY_KEY, params).one()), False
+
+
+def claim_seq_by_id(conn: Connection, conversation_id: int, now: datetime) -> ConversationRecord:
+    """Take the next sequence number of an existing conversation."""
+    row = conn.execute(_CLAIM_BY_ID, {"id": conversation_id, "now": now}).first()
+    if row is None:
+        raise StoreError(f"no conversation with id {conversation_id}")
+    return to_conversation(row)
+
+
+def insert_message(conn: Connection, values: dict[str, Any]) -> StoredMessage:
+    return to_message(conn.execute(_INSERT_MESSAGE, values).one())
+
+
+def insert_inbound_key(
+    conn: Connection, channel: str, key: str, message_id: int, now: datetime
+) -> bool:
+    """Record the delivery key; False when another transaction recorded it first."""
+    values = {"channel": channel, "idempotency_key": key, "message_id": message_id, "created_at": now}
+    return conn.execute(_insert_ignore(conn.dialect.name, "inbound_keys"), values).first() is not None

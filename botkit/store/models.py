@@ -1,0 +1,179 @@
+"""ORM tables of the conversation store (SQLAlchemy 2.0 typed declarative).
+
+These classes describe the schema for Alembic's autogenerate and for queries; the schema
+itself is only ever created by the migrations in ``botkit/store/migrations``. A test
+checks that the migrated database and these models agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "CHANNEL_MAX",
+    "KEY_MAX",
+    "LANGUAGE_MAX",
+    "VERSION_TABLE",
+    "Base",
+    "Contact",
+    "Conversation",
+    "InboundKey",
+    "Message",
+    "UTCDateTime",
+]
+
+CHANNEL_MAX = 64
+KEY_MAX = 512  # external ids, conversation keys, idempotency keys
+LANGUAGE_MAX = 35  # longest practical BCP 47 tag
+# Alembic's bookkeeping table; a name of our own so botkit can share a PostgreSQL
+# database with another application that uses Alembic.
+VERSION_TABLE = "botkit_schema_version"
+
+# Deterministic constraint names: Alembic needs names to drop or alter constraints later,
+# and SQLite batch migrations rebuild tables by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments "INTEGER PRIMARY KEY"; PostgreSQL gets 64-bit ids.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as
+    naive UTC and get their ``tzinfo`` back on load.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers return datetime
+            raise TypeError(f"expected datetime, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Contact(Base):
+    """A person on one channel."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX))
+    external_id: Mapped[str] = mapped_column(String(KEY_MAX))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_MAX))  # preferred
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Conversation(Base):
+    """One (channel, conversation key). ``last_seq`` hands out message sequence numbers:
+    it is incremented with ``UPDATE ... RETURNING`` in the transaction that appends a
+    message, so the row lock orders concurrent writers and a rollback leaves no gap."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("channel", "conversation_key"),
+        CheckConstraint(
+            "status IN ('bot', 'waiting_human', 'with_human', 'closed')", name="status"
+        ),
+        CheckConstraint("last_seq >= 0", name="last_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX))
+    conversation_key: Mapped[str] = mapped_column(String(KEY_MAX))
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_MAX))
+    last_seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    """An append-only message. (conversation_id, seq) is unique and is the index every
+    history query walks."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        CheckConstraint(
+            "status IN ('received', 'answered', 'sent', 'failed', 'rejected')", name="status"
+        ),
+        CheckConstraint("seq >= 1", name="seq"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(3))
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    working_text: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(LANGUAGE_MAX))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(KEY_MAX))
+    in_reply_to_seq: Mapped[int | None] = mapped_column(Integer)
+    # Channel ids, attachment metadata, buttons: shown again, never queried by.
+    extra: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboundKey(Base):
+    """The channel's delivery id of each stored inbound message, written in the same
+    transaction as the message; its primary key is what makes intake idempotent."""
+
+    __tablename__ = "inbound_keys"
+
+    channel: Mapped[str] = mapped_column(String(CHANNEL_MAX), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(KEY_MAX), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

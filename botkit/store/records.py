@@ -1,0 +1,128 @@
+"""Immutable records the store hands out. Nothing outside ``botkit.store`` sees ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from botkit.events import Button, Direction
+
+__all__ = [
+    "ContactRecord",
+    "ConversationRecord",
+    "ConversationStatus",
+    "IntakeResult",
+    "MessageStatus",
+    "StoredMessage",
+]
+
+
+class MessageStatus(StrEnum):
+    """Life of one stored message. Inbound: received → answered (or rejected); outbound:
+    sent or failed."""
+
+    RECEIVED = "received"
+    ANSWERED = "answered"
+    SENT = "sent"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class ConversationStatus(StrEnum):
+    """Who is handling a conversation."""
+
+    BOT = "bot"
+    WAITING_HUMAN = "waiting_human"
+    WITH_HUMAN = "with_human"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message as stored (append-only; only ``status`` and ``error`` change later).
+
+    Attributes:
+        id: database id.
+        conversation_id: the conversation it belongs to.
+        seq: position in the conversation, 1, 2, 3... without gaps.
+        direction: inbound (customer) or outbound (bot or human agent).
+        text: the text as the customer wrote it / as sent to the customer (sanitized).
+        working_text: the same text in the conversation's working language (the language
+            the model works in), or None when no translation was needed.
+        language: detected (inbound) or target (outbound) language of ``text``.
+        status: see ``MessageStatus``.
+        created_at: when it was stored (UTC, timezone-aware).
+        idempotency_key: the channel's delivery id (inbound only).
+        error: why delivery failed, for ``failed`` messages.
+        in_reply_to_seq: for replies, the ``seq`` of the inbound message answered.
+        buttons: quick replies sent with an outbound message.
+        contact_id: who wrote an inbound message.
+    """
+
+    id: int
+    conversation_id: int
+    seq: int
+    direction: Direction
+    text: str
+    working_text: str | None
+    language: str | None
+    status: MessageStatus
+    created_at: datetime
+    idempotency_key: str | None
+    error: str | None
+    in_reply_to_seq: int | None = None
+    buttons: tuple[Button, ...] = ()
+    contact_id: int | None = None
+
+    @property
+    def model_text(self) -> str:
+        """The text the model sees: the working-language text when there is one."""
+        return self.text if self.working_text is None else self.working_text
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    """A conversation: one (channel, conversation key) pair.
+
+    ``last_seq`` is the ``seq`` of its newest message (0 before the first one).
+    """
+
+    id: int
+    channel: str
+    key: str
+    contact_id: int
+    status: ConversationStatus
+    language: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A person on one channel; ``language`` is their preferred language, if known."""
+
+    id: int
+    channel: str
+    external_id: str
+    display_name: str | None
+    language: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """What ``ConversationStore.intake`` did.
+
+    ``duplicate`` is True when the channel's idempotency key was already stored: then
+    ``message`` is the original message and nothing new was written.
+    ``new_conversation`` is True when this message opened the conversation.
+    ``contact`` is whoever wrote ``message``.
+    """
+
+    conversation: ConversationRecord
+    message: StoredMessage
+    duplicate: bool
+    new_conversation: bool
+    contact: ContactRecord | None = None

@@ -1,0 +1,421 @@
+"""The conversation store: contacts, conversations and append-only messages in SQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from botkit.errors import SchemaOutdatedError, StoreError
+from botkit.events import Button, Direction, InboundMessage, utcnow
+from botkit.store import _queries as q
+from botkit.store import migrate
+from botkit.store._checks import check_key, check_language, check_text, language_hint
+from botkit.store._database import Database
+from botkit.store.models import Contact, Conversation, Message
+from botkit.store.records import (
+    ContactRecord,
+    ConversationRecord,
+    ConversationStatus,
+    IntakeResult,
+    MessageStatus,
+    StoredMessage,
+)
+
+__all__ = ["MAX_PAGE", "UPGRADE_COMMAND", "ConversationStore", "approx_tokens"]
+
+log = logging.getLogger("botkit.store")
+
+UPGRADE_COMMAND = "botkit db upgrade -c FILE"
+MAX_PAGE = 1000  # most messages one messages_after call returns
+_RACES = 4
+# Left out of the model's history: a rejected message was never answered as such, and a
+# failed reply never reached the customer.
+_NOT_IN_HISTORY = (MessageStatus.REJECTED.value, MessageStatus.FAILED.value)
+
+
+def approx_tokens(text: str) -> int:
+    """Default token estimate for history budgets: ~4 characters per token."""
+    return max(1, (len(text) + 3) // 4)
+
+
+_E = TypeVar("_E", MessageStatus, ConversationStatus)
+
+
+def _enum(kind: type[_E], value: str) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise StoreError(f"unknown status {value!r}; expected one of {allowed}") from None
+
+
+class _DuplicateRace(Exception):
+    """Another transaction stored the same delivery key while ours was running."""
+
+
+class ConversationStore(Database):
+    """Async access to the conversation database.
+
+    Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
+    then ``ensure_schema`` once. Methods raise ``StoreError`` (never a driver exception)
+    and their messages never contain the database password. Message rows are append-only:
+    only a message's ``status`` and ``error`` change after it is written.
+    """
+
+    async def ensure_schema(self, auto_upgrade: bool | None = None) -> None:
+        """Make sure the schema is current before the bot uses the store.
+
+        Args:
+            auto_upgrade: upgrade a SQLite database that is behind (default: the
+                ``auto_migrate`` setting). PostgreSQL is never upgraded here.
+
+        Raises:
+            SchemaOutdatedError: the schema is missing or behind and is not upgraded here;
+                the message names ``botkit db upgrade -c FILE``.
+            StoreError: the database is newer than this botkit, or unreachable.
+        """
+        engine = self._require()
+        if auto_upgrade is None:
+            auto_upgrade = self._settings.auto_migrate
+        head = migrate.head()
+        current = await migrate.current(engine)
+        if current == head:
+            return
+        where = self._settings.safe_url
+        if current is not None and not migrate.is_known(current):
+            raise StoreError(
+                f"the database at {where} has schema revision {current!r}, which this "
+                f"version of botkit does not know (it expects {head!r}): upgrade botkit"
+            )
+        if self.dialect == "sqlite" and auto_upgrade:
+            log.info("upgrading the SQLite schema from %s to %s", current or "empty", head)
+            # A file gets its own engine (foreign keys off during migrations); an in-memory
+            # database exists only on this engine's single connection.
+            await migrate.upgrade(engine if self._memory else self._settings.url)
+            return
+        state = "has no botkit schema" if current is None else f"is at revision {current!r}"
+        raise SchemaOutdatedError(
+            f"the database at {where} {state}, but this version of botkit needs schema "
+            f"revision {head!r}: run `{UPGRADE_COMMAND}` (FILE is your config file)"
+        )
+
+    async def intake(
+        self,
+        msg: InboundMessage,
+        *,
+        text: str,
+        working_text: str | None = None,
+        language: str | None = None,
+        rejected: bool = False,
+    ) -> IntakeResult:
+        """Store an inbound message exactly once per channel delivery key.
+
+        Creates the contact and the conversation when they are new and appends the message
+        with the next sequence number; the delivery key is recorded in the same
+        transaction. A key seen before stores nothing and returns the original message with
+        ``duplicate=True`` — also when two deliveries arrive at the same moment.
+
+        Args:
+            msg: the message as the connector delivered it (``msg.text`` is not stored).
+            text: the sanitized text to store; it must contain no NUL or lone surrogate.
+            working_text: the text in the conversation's working language, if translated.
+            language: the detected language of ``text``.
+            rejected: store it with status ``rejected`` (e.g. over the length limit).
+
+        Raises:
+            StoreError: empty or over-long keys, unstorable text, or a database failure.
+        """
+        check_key(msg.channel, "channel", channel=True)
+        check_key(msg.conversation_key, "conversation key")
+        check_key(msg.contact.external_id, "contact id")
+        check_key(msg.idempotency_key, "idempotency key")
+        check_text(text, "text")
+        if working_text is not None:
+            check_text(working_text, "working text")
+        check_language(language)
+        hint = language_hint(msg.contact.language_hint)
+        extra = q.inbound_extra(msg)
+        status = MessageStatus.REJECTED if rejected else MessageStatus.RECEIVED
+
+        async def work(conn: AsyncConnection) -> IntakeResult:
+            found = await q.find_inbound(conn, msg.channel, msg.idempotency_key)
+            if found is not None:
+                return await _duplicate(conn, *found)
+            now = utcnow()
+            contact = await q.get_or_create_contact(conn, msg.contact, hint, now)
+            conv, new = await q.claim_seq(conn, msg.channel, msg.conversation_key, contact.id, now)
+            message = await q.insert_message(
+                conn,
+                {
+                    "conversation_id": conv.id,
+                    "seq": conv.last_seq,
+                    "direction": Direction.INBOUND.value,
+                    "contact_id": contact.id,
+                    "text": text,
+                    "working_text": working_text,
+                    "language": language,
+                    "status": status.value,
+                    "idempotency_key": msg.idempotency_key,
+                    "extra": extra,
+                    "created_at": now,
+                },
+            )
+            if not await q.insert_inbound_key(
+                conn, msg.channel, msg.idempotency_key, message.id, now
+            ):
+                raise _DuplicateRace  # rolls back our message and its sequence number
+            return IntakeResult(
+                conv, message, duplicate=False, new_conversation=new, contact=contact
+            )
+
+        for _ in range(_RACES):
+            try:
+                return await self._write(work)
+            except _DuplicateRace:
+                async with self._reading() as conn:
+                    found = await q.find_inbound(conn, msg.channel, msg.idempotency_key)
+                    if found is not None:
+                        return await _duplicate(conn, *found)
+        raise StoreError(f"could not store delivery {msg.idempotency_key[:80]!r}: kept conflicting")
+
+    async def append_outbound(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        working_text: str | None = None,
+        language: str | None = None,
+        in_reply_to_seq: int | None = None,
+        status: str = "sent",
+        buttons: tuple[Button, ...] = (),
+    ) -> StoredMessage:
+        """Append a reply (from the bot or a human agent) to a conversation.
+
+        Args:
+            conversation_id: the conversation.
+            text: the text as sent to the customer (in their language).
+            working_text: the same text in the working language (what the model wrote).
+            language: the language of ``text``.
+            in_reply_to_seq: ``seq`` of the inbound message this answers.
+            status: ``sent`` or ``failed`` (any ``MessageStatus``).
+            buttons: quick replies sent with it.
+
+        Raises:
+            StoreError: unknown conversation or status, unstorable text, database failure.
+        """
+        check_text(text, "text")
+        if working_text is not None:
+            check_text(working_text, "working text")
+        check_language(language)
+        state = _enum(MessageStatus, status)
+        extra = q.buttons_extra(tuple(buttons))
+
+        async def work(conn: AsyncConnection) -> StoredMessage:
+            now = utcnow()
+            conv = await q.claim_seq_by_id(conn, conversation_id, now)
+            return await q.insert_message(
+                conn,
+                {
+                    "conversation_id": conversation_id,
+                    "seq": conv.last_seq,
+                    "direction": Direction.OUTBOUND.value,
+                    "contact_id": None,
+                    "text": text,
+                    "working_text": working_text,
+                    "language": language,
+                    "status": state.value,
+                    "idempotency_key": None,
+                    "in_reply_to_seq": in_reply_to_seq,
+                    "extra": extra,
+                    "created_at": now,
+                },
+            )
+
+        return await self._write(work)
+
+    async def set_message_status(
+        self, message_id: int, status: str, error: str | None = None
+    ) -> StoredMessage:
+        """Change a message's status (e.g. received → answered, sent → failed).
+
+        Returns:
+            The message as now stored.
+
+        Raises:
+            StoreError: unknown message or status.
+        """
+        state = _enum(MessageStatus, status)
+        if error is not None:
+            error = q.clean_meta(error)[:2000]
+
+        async def work(conn: AsyncConnection) -> StoredMessage:
+            stmt = (
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status=state.value, error=error)
+                .returning(*q.MESSAGE_COLS)
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                raise StoreError(f"no message with id {message_id}")
+            return q.to_message(row)
+
+        return await self._write(work)
+
+    async def history(
+        self,
+        conversation_id: int,
+        *,
+        max_turns: int,
+        token_budget: int,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> list[StoredMessage]:
+        """The recent messages to show the model, oldest first.
+
+        A turn is one message, either direction. At most ``max_turns`` are read (the query
+        has a LIMIT; the conversation is never loaded whole), then the oldest are dropped
+        until the rest fit ``token_budget``, counted on ``StoredMessage.model_text``. The
+        result is contiguous: it stops at the first message, walking back in time, that
+        does not fit. Rejected inbound messages and failed replies are left out.
+
+        Args:
+            conversation_id: the conversation.
+            max_turns: most messages returned.
+            token_budget: most tokens returned, as counted by ``count_tokens``.
+            count_tokens: tokenizer length function; default ~4 characters per token.
+        """
+        if max_turns <= 0 or token_budget <= 0:
+            return []
+        count = count_tokens or approx_tokens
+        stmt = (
+            select(*q.MESSAGE_COLS)
+            .where(
+                Message.conversation_id == conversation_id, Message.status.not_in(_NOT_IN_HISTORY)
+            )
+            .order_by(Message.seq.desc())
+            .limit(max_turns)
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        picked: list[StoredMessage] = []
+        used = 0
+        for row in rows:
+            message = q.to_message(row)
+            used += count(message.model_text)
+            if used > token_budget:
+                break
+            picked.append(message)
+        picked.reverse()
+        return picked
+
+    async def messages_after(
+        self, channel: str, conversation_key: str, after_seq: int, limit: int = 100
+    ) -> list[StoredMessage]:
+        """Messages of a conversation with ``seq > after_seq``, oldest first.
+
+        For a channel catching up (e.g. a reconnecting web widget). ``limit`` is capped at
+        ``MAX_PAGE``; a negative ``after_seq`` means from the start. An unknown
+        conversation has no messages.
+        """
+        limit = min(limit, MAX_PAGE)
+        if limit <= 0:
+            return []
+        stmt = (
+            select(*q.MESSAGE_COLS)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Conversation.channel == channel,
+                Conversation.conversation_key == conversation_key,
+                Message.seq > max(after_seq, 0),
+            )
+            .order_by(Message.seq)
+            .limit(limit)
+        )
+        async with self._reading() as conn:
+            return [q.to_message(row) for row in await conn.execute(stmt)]
+
+    async def get_conversation(self, channel: str, key: str) -> ConversationRecord | None:
+        """The conversation (channel, key), or None if no message created it yet."""
+        stmt = select(*q.CONVERSATION_COLS).where(
+            Conversation.channel == channel, Conversation.conversation_key == key
+        )
+        async with self._reading() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else q.to_conversation(row)
+
+    async def get_contact(self, contact_id: int) -> ContactRecord | None:
+        """A contact by id, or None."""
+        async with self._reading() as conn:
+            return await q.get_contact(conn, contact_id)
+
+    async def set_conversation_status(
+        self, conversation_id: int, status: str
+    ) -> ConversationRecord:
+        """Hand a conversation to a human, back to the bot, or close it.
+
+        Raises:
+            StoreError: unknown conversation or status.
+        """
+        state = _enum(ConversationStatus, status)
+        return await self._update_conversation(conversation_id, status=state.value)
+
+    async def set_conversation_language(
+        self, conversation_id: int, language: str | None
+    ) -> ConversationRecord:
+        """Set the customer's language for this conversation (what replies are sent in).
+
+        Raises:
+            StoreError: unknown conversation or a malformed language tag.
+        """
+        check_language(language)
+        return await self._update_conversation(conversation_id, language=language)
+
+    async def set_contact_language(self, contact_id: int, language: str | None) -> ContactRecord:
+        """Set a contact's preferred language (used for their future conversations).
+
+        Raises:
+            StoreError: unknown contact or a malformed language tag.
+        """
+        check_language(language)
+
+        async def work(conn: AsyncConnection) -> ContactRecord:
+            stmt = (
+                update(Contact)
+                .where(Contact.id == contact_id)
+                .values(language=language, updated_at=utcnow())
+                .returning(*q.CONTACT_COLS)
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                raise StoreError(f"no contact with id {contact_id}")
+            return q.to_contact(row)
+
+        return await self._write(work)
+
+    async def _update_conversation(
+        self, conversation_id: int, **values: str | None
+    ) -> ConversationRecord:
+        async def work(conn: AsyncConnection) -> ConversationRecord:
+            stmt = (
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(updated_at=utcnow(), **values)
+                .returning(*q.CONVERSATION_COLS)
+            )
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                raise StoreError(f"no conversation with id {conversation_id}")
+            return q.to_conversation(row)
+
+        return await self._write(work)
+
+
+async def _duplicate(
+    conn: AsyncConnection, conv: ConversationRecord, message: StoredMessage
+) -> IntakeResult:
+    contact = None if message.contact_id is None else await q.get_contact(conn, message.contact_id)
+    return IntakeResult(conv, message, duplicate=True, new_conversation=False, contact=contact)

@@ -1,0 +1,1 @@
+"""Channel connectors. Each channel is its own subpackage, imported only when enabled."""

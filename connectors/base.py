@@ -1,0 +1,86 @@
+"""The shape every channel connector has.
+
+A connector translates one platform's events into ``InboundMessage`` for the core and the
+core's replies back into platform calls. Contract:
+
+* Every inbound message goes to ``core.submit`` with the channel's idempotency key
+  (Slack ``event_id``, Telegram ``update_id``, widget client message id).
+* The platform is acknowledged as soon as ``submit`` returns (the message is stored) and
+  before any slow work: the reply is produced in the background and arrives through
+  ``send`` / ``send_stream``.
+* ``send`` and ``send_stream`` are called by the core, never by plugins directly; a
+  connector that cannot deliver raises ``ConnectorError`` so the core records the reply
+  as failed instead of forgetting it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from botkit.channel import CoreHandle, ReplyStream
+from botkit.events import OutboundReply
+
+__all__ = ["Connector", "ConnectorConfig"]
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's typed config (``[connectors.NAME]`` in the TOML).
+
+    Unknown keys are errors; subclasses add their own fields.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+ConfigT = TypeVar("ConfigT", bound=ConnectorConfig)
+
+
+class Connector(ABC, Generic[ConfigT]):
+    """Base class of channel connectors.
+
+    Subclasses set ``name`` (the channel name used in events and the TOML section) and
+    ``Config`` (their ``ConnectorConfig`` subclass), and implement the four methods.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, config: ConfigT, core: CoreHandle) -> None:
+        self.config = config
+        self.core = core
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections / bind servers. Must fail fast with ``ConnectorError``."""
+
+    @abstractmethod
+    async def listen(self) -> None:
+        """Receive platform events until ``disconnect``; hand each to ``core.submit``."""
+
+    @abstractmethod
+    async def send(self, reply: OutboundReply) -> None:
+        """Deliver a complete reply. Raise ``ConnectorError`` when it finally cannot."""
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        """Deliver a reply while it is generated.
+
+        The default waits for the whole text and sends it once; channels that can show
+        progress (web widget, Slack/Telegram message edits) override this.
+        """
+        async for _ in stream:
+            pass
+        await self.send(await stream.final())
+
+    @abstractmethod
+    async def disconnect(self) -> None:
+        """Stop accepting input and release resources. Must be safe to call twice."""
+
+    @classmethod
+    def parse_config(cls, raw: dict[str, Any]) -> ConnectorConfig:
+        """Validate a raw TOML section into this connector's config type."""
+        return cls.Config.model_validate(raw)

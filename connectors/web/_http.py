@@ -1,0 +1,73 @@
+"""Small HTTP helpers shared by the handlers: JSON errors and bounded JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["BadRequest", "json_error", "rate_limited", "read_json"]
+
+
+class BadRequest(Exception):
+    """A request the handler refuses; turned into a JSON error response."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> web.Response:
+        """The JSON error response for this refusal."""
+        return json_error(self.status, self.code, self.message)
+
+
+def json_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """``{"error": code, "message": message}`` with ``status``."""
+    return web.json_response(
+        {"error": code, "message": message}, status=status, headers=headers
+    )
+
+
+def rate_limited(wait_s: float, what: str = "requests") -> web.Response:
+    """429 with a ``Retry-After`` (whole seconds, at least 1) and the exact wait in JSON."""
+    return web.json_response(
+        {
+            "error": "rate_limited",
+            "message": f"too many {what}; retry after {wait_s:.2f} s",
+            "retry_after": round(wait_s, 3),
+        },
+        status=429,
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
+
+
+async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """Read a JSON object body of at most ``max_bytes``.
+
+    The declared length is checked before anything is read, and aiohttp's
+    ``client_max_size`` (set to the same limit) stops a chunked body early, so an
+    oversized upload costs at most one chunk of memory.
+    """
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise BadRequest(413, "too_large", f"body larger than {max_bytes} bytes")
+    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        # Compressed bodies would let a small upload inflate past the limit.
+        raise BadRequest(415, "unsupported_encoding", "compressed bodies are not accepted")
+    if request.content_type != "application/json":
+        raise BadRequest(415, "unsupported_media_type", "send application/json")
+    raw = await request.read()
+    if len(raw) > max_bytes:
+        raise BadRequest(413, "too_large", f"body larger than {max_bytes} bytes")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, "bad_json", "body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(400, "bad_json", "body must be a JSON object")
+    return data

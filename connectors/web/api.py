@@ -1,0 +1,158 @@
+"""The plain HTTP API (``/api/...``) for servers, tests and non-WebSocket clients.
+
+Every route but ``/api/session`` takes ``Authorization: Bearer <session token>``; the
+conversation is the token's, never a parameter, so one visitor cannot name another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from botkit.errors import BotkitError, MessageRejectedError
+from connectors.web._http import BadRequest, json_error, rate_limited, read_json
+from connectors.web.hub import Outgoing
+from connectors.web.identity import IdentityError, Visitor
+from connectors.web.intake import InvalidMessage, clean_language, parse_message, submit_message
+from connectors.web.service import HISTORY_PAGE, SERVICE, WebService, history_payload
+
+__all__ = ["get_messages", "post_message", "post_session"]
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 30.0
+
+
+def _unauthorized(exc: IdentityError) -> web.Response:
+    return json_error(401, exc.code, str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+
+def _bearer(svc: WebService, request: web.Request) -> Visitor:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise IdentityError("missing_token", "send Authorization: Bearer <session token>")
+    return svc.identity.from_token(token.strip())
+
+
+async def post_session(request: web.Request) -> web.Response:
+    """Exchange site credentials (or nothing, for anonymous) for a session token."""
+    svc = request.app[SERVICE]
+    wait = svc.ip_connects.take(svc.client_ip(request))
+    if wait:
+        return rate_limited(wait, "sessions")
+    try:
+        body = await read_json(request, svc.config.max_message_bytes)
+        visitor = svc.identity.resolve(
+            site_key=body.get("site_key"),
+            token=body.get("token"),
+            user_id=body.get("user_id"),
+            user_hash=body.get("user_hash"),
+            user_token=body.get("user_token"),
+        )
+    except BadRequest as exc:
+        return exc.response()
+    except IdentityError as exc:
+        return _unauthorized(exc)
+    token, expires = svc.identity.issue(visitor)
+    return web.json_response(
+        {"token": token, "expires_at": expires, "identity": visitor.kind},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """Store a visitor message (idempotent on ``client_id``); the reply comes later."""
+    svc = request.app[SERVICE]
+    try:
+        visitor = _bearer(svc, request)
+    except IdentityError as exc:
+        return _unauthorized(exc)
+    wait = svc.ip_messages.take(svc.client_ip(request))
+    if wait:
+        return rate_limited(wait, "messages")
+    try:
+        body = await read_json(request, svc.config.max_message_bytes)
+        client_id, text = parse_message(body)
+    except BadRequest as exc:
+        return exc.response()
+    except InvalidMessage as exc:
+        return json_error(400, exc.code, str(exc))
+    try:
+        receipt = await submit_message(
+            svc, visitor, client_id, text, clean_language(body.get("lang"))
+        )
+    except MessageRejectedError as exc:
+        return json_error(422, "rejected", exc.user_reply)
+    except BotkitError:
+        log.exception("web: submit failed")
+        return json_error(503, "unavailable", "message not stored; retry")
+    return web.json_response(
+        {"client_id": client_id, "seq": receipt.seq, "duplicate": receipt.duplicate},
+        status=200 if receipt.duplicate else 201,
+    )
+
+
+def _query_number(request: web.Request, name: str, default: float, lo: float, hi: float) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw) if name == "wait" else int(raw)
+    except ValueError:
+        raise BadRequest(400, "bad_query", f"{name} must be a number") from None
+    if not lo <= value <= hi:
+        raise BadRequest(400, "bad_query", f"{name} must be between {lo:g} and {hi:g}")
+    return value
+
+
+class _Waiter:
+    """A long poll: wakes up when a stored message arrives for the conversation."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def push(self, item: Outgoing) -> None:
+        if item.seq is not None:
+            self.event.set()
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    """Stored messages after ``after_seq`` (ascending); ``wait`` long-polls when none."""
+    svc = request.app[SERVICE]
+    try:
+        visitor = _bearer(svc, request)
+    except IdentityError as exc:
+        return _unauthorized(exc)
+    wait_s = svc.ip_messages.take(svc.client_ip(request), 0.1)  # reads are cheap
+    if wait_s:
+        return rate_limited(wait_s)
+    try:
+        after = int(_query_number(request, "after_seq", 0, 0, 2**62))
+        limit = int(_query_number(request, "limit", HISTORY_PAGE, 1, HISTORY_PAGE))
+        wait = _query_number(request, "wait", 0.0, 0.0, MAX_WAIT_S)
+    except BadRequest as exc:
+        return exc.response()
+    key = visitor.conversation_key
+    items = await svc.history(key, after, limit)
+    if not items and wait > 0:
+        waiter = _Waiter()
+        svc.hub.subscribe(key, waiter)
+        try:
+            # Re-read after subscribing: a message stored in between is not missed.
+            items = await svc.history(key, after, limit)
+            if not items:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), wait)
+                items = await svc.history(key, after, limit)
+        finally:
+            svc.hub.unsubscribe(key, waiter)
+    messages: list[dict[str, Any]] = [history_payload(i) for i in items if i.seq > after]
+    return web.json_response(
+        {"messages": messages, "last_seq": messages[-1]["seq"] if messages else after},
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,36 @@
+"""The aiohttp application factory: routes, middleware, limits."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from connectors.web import api, pages
+from connectors.web.security import errors_middleware, origin_middleware, set_security_headers
+from connectors.web.service import SERVICE, WebService
+from connectors.web.ws import websocket_handler
+
+__all__ = ["create_app"]
+
+
+def create_app(service: WebService) -> web.Application:
+    """Build the web application around ``service`` (one per connector).
+
+    ``client_max_size`` is the inbound body limit, so aiohttp itself stops reading a
+    chunked upload past it (413) instead of buffering it.
+    """
+    app = web.Application(
+        middlewares=[origin_middleware, errors_middleware],
+        client_max_size=service.config.max_message_bytes,
+    )
+    app[SERVICE] = service
+    app.on_response_prepare.append(set_security_headers)
+    app.router.add_get("/", pages.demo_page)
+    app.router.add_get("/healthz", pages.healthz)
+    app.router.add_get("/readyz", pages.readyz)
+    app.router.add_get("/ws", websocket_handler)
+    app.router.add_get("/api/openapi.json", pages.openapi)
+    app.router.add_post("/api/session", api.post_session)
+    app.router.add_post("/api/messages", api.post_message)
+    app.router.add_get("/api/messages", api.get_messages)
+    app.router.add_get("/{name:widget\\.(?:js|css)}", pages.static_file)
+    return app

@@ -1,0 +1,145 @@
+"""Typed settings of the web connector (``[connectors.web]`` in the TOML)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from connectors.base import ConnectorConfig
+
+__all__ = ["RateLimit", "WebConfig"]
+
+_SITE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+class RateLimit(BaseModel):
+    """A token bucket: ``burst`` actions at once, refilled at ``rate`` per second."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate: float = Field(gt=0, le=1_000_000)
+    burst: int = Field(ge=1, le=1_000_000)
+
+
+def normalize_origin(value: str) -> str:
+    """Return ``scheme://host[:port]`` in lower case, or raise ``ValueError``.
+
+    Only exact origins are accepted: a wildcard would let any page drive a visitor's
+    socket (browsers do not apply CORS to WebSockets, so this list is the only guard).
+    """
+    if "*" in value:
+        raise ValueError(f"wildcards are not allowed in origins: {value!r}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"origin must look like https://example.com[:port]: {value!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"origin must not have a path, query or user part: {value!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"origin has an invalid port: {value!r}") from exc
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default = 80 if parts.scheme == "http" else 443
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+class WebConfig(ConnectorConfig):
+    """Settings of the web chat server and widget.
+
+    Attributes:
+        host: interface to bind. Keep the loopback default unless a reverse proxy or
+            firewall is in front.
+        port: TCP port (0 picks a free one).
+        allowed_origins: exact origins (``https://shop.example``) whose pages may use the
+            widget. ``*`` is refused. The server's own origin is added automatically when
+            ``serve_demo_page`` is on.
+        allow_missing_origin: accept requests without an ``Origin`` header (servers, curl,
+            benchmarks). Browsers always send one on WebSocket handshakes and cross-site
+            API calls, so this does not let another site's page in.
+        site_key: public id of the site, given by the embedding snippet.
+        site_secret: HMAC key shared with the site's backend (from ``${VAR}`` in TOML).
+            Needed for verified user ids; also keys the anonymous session tokens so they
+            survive restarts (without it a random per-process key is used).
+        require_identity: refuse anonymous visitors (401 / close 4401).
+        user_token_max_ttl_s: longest lifetime accepted for site-signed user tokens.
+        session_ttl_s: lifetime of the session tokens this server issues.
+        max_message_bytes: largest inbound HTTP body or WebSocket message.
+        connection_rate / ip_rate: message rate limits per socket and per client IP.
+        connect_rate: new sessions and WebSocket connections per client IP.
+        max_connections_per_ip: concurrent sockets per client IP.
+        trust_forwarded_for: take the client IP from the last ``X-Forwarded-For`` hop
+            (only behind a reverse proxy that sets it).
+        heartbeat_s: WebSocket ping interval; a peer that misses a pong is dropped.
+        idle_timeout_s: close a socket after this long without a client message.
+        hello_timeout_s: time a new socket has to identify itself.
+        send_queue_size: events buffered per socket; a slower reader is disconnected and
+            catches up from history when it reconnects.
+        serve_demo_page: serve ``demo.html`` with the widget at ``/``.
+        page_language / page_title / theme_color: defaults for the demo page and widget.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    allowed_origins: list[str] = Field(default_factory=list)
+    allow_missing_origin: bool = True
+    site_key: str = "botkit-demo"
+    site_secret: SecretStr | None = None
+    require_identity: bool = False
+    user_token_max_ttl_s: int = Field(default=3600, ge=1, le=86_400)
+    session_ttl_s: int = Field(default=30 * 86_400, ge=60, le=365 * 86_400)
+    max_message_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+    connection_rate: RateLimit = RateLimit(rate=1.0, burst=10)
+    ip_rate: RateLimit = RateLimit(rate=5.0, burst=60)
+    connect_rate: RateLimit = RateLimit(rate=1.0, burst=30)
+    max_connections_per_ip: int = Field(default=30, ge=1, le=1_000_000)
+    max_tracked_ips: int = Field(default=100_000, ge=100, le=10_000_000)
+    trust_forwarded_for: bool = False
+    heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
+    idle_timeout_s: float = Field(default=900.0, gt=0, le=86_400)
+    hello_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    send_queue_size: int = Field(default=256, ge=8, le=100_000)
+    serve_demo_page: bool = True
+    page_language: str = "en"
+    page_title: str = Field(default="Chat with us", min_length=1, max_length=80)
+    theme_color: str = "#2563eb"
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        return sorted({normalize_origin(v) for v in value})
+
+    @field_validator("site_key")
+    @classmethod
+    def _check_site_key(cls, value: str) -> str:
+        if not _SITE_KEY.match(value):
+            raise ValueError("site_key must be 1-64 characters of A-Z a-z 0-9 _ -")
+        return value
+
+    @field_validator("theme_color")
+    @classmethod
+    def _check_color(cls, value: str) -> str:
+        if not _COLOR.match(value):
+            raise ValueError("theme_color must be a hex colour like #2563eb")
+        return value
+
+    @field_validator("page_language")
+    @classmethod
+    def _check_language(cls, value: str) -> str:
+        if not _LANG.match(value):
+            raise ValueError("page_language must be a BCP 47 tag like 'en' or 'pt-BR'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_identity(self) -> WebConfig:
+        if self.require_identity and self.site_secret is None:
+            raise ValueError("require_identity needs site_secret (set it from ${VAR})")
+        if self.site_secret is not None and len(self.site_secret.get_secret_value()) < 16:
+            raise ValueError("site_secret must be at least 16 characters")
+        return self
+

@@ -1,0 +1,118 @@
+"""One visitor socket: an ordered outbound queue and the resume logic.
+
+The writer task owns the socket's send side. It keeps ``cursor``, the highest stored
+``seq`` this socket has delivered, and upholds one rule: stored messages reach the
+client in ``seq`` order with no gaps and no duplicates.
+
+* On connect it first replays history after the client's ``after_seq``.
+* A live message at or below ``cursor`` was already replayed: skipped.
+* A live message above ``cursor + 1`` means something stored in between has not been
+  seen here yet (e.g. an inbound message from another tab whose broadcast is still on its
+  way): the gap is filled from history before the live message goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from connectors.web.hub import Outgoing
+from connectors.web.service import HISTORY_PAGE, WebService, history_payload
+
+__all__ = ["Connection"]
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """The send side of one visitor's socket (implements ``hub.Subscriber``)."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, service: WebService, key: str, after_seq: int
+    ) -> None:
+        self.ws = ws
+        self.service = service
+        self.key = key
+        self.cursor = after_seq
+        self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(
+            service.config.send_queue_size
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.overflowed = False
+
+    def push(self, item: Outgoing) -> None:
+        """Queue a frame; a client too slow to keep up is dropped (it resumes later)."""
+        if self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            log.info("web socket too slow, closing it (it will resume from history)")
+            asyncio.get_running_loop().create_task(
+                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+            )
+
+    def start(self, hello_reply: dict[str, Any]) -> None:
+        """Send ``hello_reply``, subscribe, replay history, then go live."""
+        self.push(Outgoing(hello_reply))
+        for frame in self.service.hub.subscribe(self.key, self):
+            self.push(frame)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Unsubscribe and end the writer task."""
+        self.service.hub.unsubscribe(self.key, self)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(payload, ensure_ascii=False))
+
+    async def _fill_to(self, upto: int | None) -> None:
+        """Replay stored messages after ``cursor`` (up to ``upto`` when given)."""
+        while upto is None or self.cursor < upto:
+            start = self.cursor
+            items = await self.service.history(self.key, self.cursor, HISTORY_PAGE)
+            for item in items:
+                if item.seq <= self.cursor:
+                    continue  # never trust a store to filter perfectly
+                if upto is not None and item.seq > upto:
+                    return
+                await self._send(history_payload(item))
+                self.cursor = item.seq
+            if len(items) < HISTORY_PAGE or self.cursor == start:
+                return
+
+    async def _run(self) -> None:
+        try:
+            first = await self._queue.get()  # the hello reply goes before any history
+            if first is not None:
+                await self._send(first.payload)
+            await self._fill_to(None)
+            while True:
+                item = await self._queue.get()
+                if item is None:
+                    return
+                if item.seq is not None:
+                    if item.seq <= self.cursor:
+                        continue
+                    if item.seq > self.cursor + 1:
+                        await self._fill_to(item.seq - 1)
+                        if item.seq <= self.cursor:
+                            continue
+                    self.cursor = item.seq
+                await self._send(item.payload)
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away mid-send; the reader side notices and cleans up.
+            log.debug("web socket send failed: %s", exc)
+        except Exception:
+            log.exception("web socket writer failed")
+            await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"server error")

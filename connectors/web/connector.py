@@ -1,0 +1,125 @@
+"""``WebConnector``: the web chat channel (aiohttp server + embeddable widget)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import ClassVar
+
+from aiohttp import WSCloseCode, web
+
+from botkit.channel import CoreHandle, ReplyStream
+from botkit.errors import ConnectorError
+from botkit.events import OutboundReply
+from connectors.base import Connector, ConnectorConfig
+from connectors.web.app import create_app
+from connectors.web.config import WebConfig
+from connectors.web.hub import Outgoing
+from connectors.web.service import CHANNEL, WebService
+
+__all__ = ["WebConnector"]
+
+log = logging.getLogger(__name__)
+
+
+def _reply_payload(reply: OutboundReply, stream_id: str | None = None) -> Outgoing:
+    payload: dict[str, object] = {
+        "type": "message",
+        "seq": reply.seq,
+        "direction": "out",
+        "text": reply.text,
+        "in_reply_to_seq": reply.in_reply_to_seq,
+        "language": reply.language,
+    }
+    if reply.buttons:
+        payload["buttons"] = [{"label": b.label, "value": b.value} for b in reply.buttons]
+    if stream_id is not None:
+        payload["stream_id"] = stream_id
+    return Outgoing(payload, seq=reply.seq)
+
+
+class WebConnector(Connector[WebConfig]):
+    """Serves the chat widget, its WebSocket, the HTTP API and the demo page.
+
+    Replies reach every open socket of the visitor's conversation; a visitor with none
+    open reads them from history when they reconnect (the core has stored them).
+    """
+
+    name: ClassVar[str] = CHANNEL
+    Config: ClassVar[type[ConnectorConfig]] = WebConfig
+
+    def __init__(self, config: WebConfig, core: CoreHandle) -> None:
+        super().__init__(config, core)
+        self.service = WebService(config, core)
+        self._runner: web.AppRunner | None = None
+        self._stopped = asyncio.Event()
+        self.port: int | None = None
+
+    def make_app(self) -> web.Application:
+        """A fresh aiohttp application bound to this connector (tests serve it directly)."""
+        return create_app(self.service)
+
+    async def connect(self) -> None:
+        """Bind the HTTP server; ``ConnectorError`` if the address is unavailable."""
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConnectorError(
+                f"web: cannot listen on {self.config.host}:{self.config.port}: {exc}"
+            ) from exc
+        self._runner = runner
+        self._stopped.clear()
+        addresses = runner.addresses
+        self.port = int(addresses[0][1]) if addresses else self.config.port
+        if self.config.serve_demo_page:
+            # The demo page is served from here, so its origin must be allowed.
+            for host in {self.config.host, "127.0.0.1", "localhost"}:
+                if host not in ("0.0.0.0", "::"):
+                    self.service.origins.add(f"http://{host}:{self.port}")
+        log.info("web: serving on http://%s:%s/", self.config.host, self.port)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running server."""
+        return f"http://{self.config.host}:{self.port}"
+
+    async def listen(self) -> None:
+        """Serve until ``disconnect`` (aiohttp handles requests in its own tasks)."""
+        await self._stopped.wait()
+
+    async def send(self, reply: OutboundReply) -> None:
+        """Push a complete reply (agent message, notice) to the visitor's open sockets."""
+        self.service.hub.publish(reply.conversation_key, _reply_payload(reply))
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        """Forward deltas as they come, then the stored reply with its ``seq``."""
+        hub, key = self.service.hub, stream.conversation_key
+        stream_id = uuid.uuid4().hex[:16]
+        hub.stream_start(key, stream_id, stream.in_reply_to_seq)
+        try:
+            async for delta in stream:
+                if delta:
+                    hub.stream_delta(key, stream_id, delta)
+            final = await stream.final()
+            hub.publish(key, _reply_payload(final, stream_id))
+        finally:
+            hub.stream_end(key, stream_id)
+
+    async def disconnect(self) -> None:
+        """Close every socket (1001) and stop the server. Safe to call twice."""
+        self._stopped.set()
+        runner, self._runner = self._runner, None
+        closing = [
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            for ws in list(self.service.sockets)
+        ]
+        await asyncio.gather(*closing, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()

@@ -1,0 +1,242 @@
+"""Who a widget visitor is, and how they prove it.
+
+Three ways in, in order of preference:
+
+* a site that knows its user sends ``user_id`` plus ``user_hash`` =
+  hex(HMAC-SHA256(key=site_secret, msg=user_id)) (the common vendor scheme: the hash is
+  computed by the site's backend and printed into the page);
+* or a short-lived HS256 JWT signed with the site secret (``sub`` = user id, ``exp``);
+* otherwise the visitor is anonymous and gets a session token from this server.
+
+Whatever the way in, the server then issues its own session token, bound to the visitor,
+which the widget keeps (localStorage) and presents on every reconnect. The conversation is
+derived from the verified identity only; a client never names a conversation itself, so
+nobody can read another visitor's history.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from botkit.errors import ConnectorError
+
+__all__ = ["IdentityError", "IdentityService", "Visitor", "user_hash"]
+
+_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_MAX_TOKEN_CHARS = 2048
+_MAX_USER_ID_CHARS = 255
+_CLOCK_LEEWAY_S = 60
+
+
+class IdentityError(ConnectorError):
+    """A visitor's credentials are missing, malformed, forged or expired (HTTP 401)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A verified visitor. ``kind`` "user" means the site vouched for ``subject``."""
+
+    kind: Literal["session", "user"]
+    subject: str
+
+    @property
+    def conversation_key(self) -> str:
+        """Key of this visitor's conversation in the "web" channel."""
+        return ("u:" if self.kind == "user" else "s:") + self.subject
+
+
+def user_hash(user_id: str, site_secret: str) -> str:
+    """The ``user_hash`` a site's backend computes for ``user_id`` (lowercase hex)."""
+    return hmac.new(site_secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _b64d(text: str) -> bytes:
+    if not _B64URL.match(text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID_CHARS:
+        raise IdentityError("invalid_identity", "user_id must be 1-255 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in user_id):
+        raise IdentityError("invalid_identity", "user_id must not contain control characters")
+    return user_id
+
+
+class IdentityService:
+    """Verifies visitor credentials and issues this server's session tokens.
+
+    Args:
+        site_key: the public site id the widget must present.
+        site_secret: shared HMAC key with the site's backend, or None (anonymous only;
+            session tokens are then signed with a random per-process key).
+        session_ttl_s: lifetime of issued session tokens.
+        user_token_max_ttl_s: longest remaining lifetime accepted in a site-signed JWT.
+        require_identity: refuse anonymous visitors.
+        clock: seconds since the epoch (tests pin it).
+    """
+
+    def __init__(
+        self,
+        *,
+        site_key: str,
+        site_secret: str | None,
+        session_ttl_s: int,
+        user_token_max_ttl_s: int,
+        require_identity: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.site_key = site_key
+        self._secret = site_secret.encode() if site_secret is not None else None
+        # A separate key for our own tokens, so a session token can never double as a
+        # user hash or a site JWT (they are all HMAC-SHA256).
+        self._session_key = (
+            hmac.new(self._secret, b"botkit-web/session-token/v1", hashlib.sha256).digest()
+            if self._secret is not None
+            else secrets.token_bytes(32)
+        )
+        self.session_ttl_s = session_ttl_s
+        self.user_token_max_ttl_s = user_token_max_ttl_s
+        self.require_identity = require_identity
+        self._clock = clock
+
+    # -- our own session tokens ---------------------------------------------------------
+
+    def _sign(self, body: str) -> str:
+        return _b64e(hmac.new(self._session_key, body.encode(), hashlib.sha256).digest())
+
+    def issue(self, visitor: Visitor) -> tuple[str, int]:
+        """Return ``(token, expires_at)`` for ``visitor``."""
+        exp = int(self._clock()) + self.session_ttl_s
+        kind = "u" if visitor.kind == "user" else "s"
+        body = f"v1.{kind}.{_b64e(visitor.subject.encode())}.{exp}"
+        return f"{body}.{self._sign(body)}", exp
+
+    def new_session(self) -> Visitor:
+        """A fresh anonymous visitor (128 random bits)."""
+        return Visitor("session", secrets.token_urlsafe(16))
+
+    def verify_token(self, token: object) -> Visitor:
+        """Check a session token issued by ``issue``; raise ``IdentityError`` if bad."""
+        if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
+            raise IdentityError("invalid_token", "malformed session token")
+        parts = token.split(".")
+        if len(parts) != 5 or parts[0] != "v1" or parts[1] not in ("s", "u"):
+            raise IdentityError("invalid_token", "malformed session token")
+        body, sig = ".".join(parts[:4]), parts[4]
+        if not hmac.compare_digest(sig.encode(), self._sign(body).encode()):
+            raise IdentityError("invalid_token", "session token signature is invalid")
+        if not parts[3].isdigit() or int(parts[3]) <= self._clock():
+            raise IdentityError("expired_token", "session token has expired")
+        try:
+            subject = _b64d(parts[2]).decode()
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise IdentityError("invalid_token", "malformed session token") from exc
+        return Visitor("user" if parts[1] == "u" else "session", subject)
+
+    # -- identities vouched for by the site ---------------------------------------------
+
+    def _site_secret(self) -> bytes:
+        if self._secret is None:
+            raise IdentityError("identity_unsupported", "this site has no site_secret set")
+        return self._secret
+
+    def verify_user_hash(self, user_id: object, hash_hex: object) -> Visitor:
+        """Check ``hash_hex`` == hex(HMAC-SHA256(site_secret, user_id))."""
+        uid = _check_user_id(user_id)
+        if not isinstance(hash_hex, str) or len(hash_hex) != 64:
+            raise IdentityError("invalid_identity", "user_hash must be 64 hex characters")
+        expected = hmac.new(self._site_secret(), uid.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(hash_hex.lower().encode(), expected.encode()):
+            raise IdentityError("invalid_identity", "user_hash does not match user_id")
+        return Visitor("user", uid)
+
+    def verify_user_token(self, token: object) -> Visitor:
+        """Check a site-signed HS256 JWT with ``sub`` and a near ``exp``."""
+        if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
+            raise IdentityError("invalid_identity", "malformed user token")
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise IdentityError("invalid_identity", "malformed user token")
+        signing_input = f"{parts[0]}.{parts[1]}".encode()
+        expected = hmac.new(self._site_secret(), signing_input, hashlib.sha256).digest()
+        try:
+            sig = _b64d(parts[2])
+            header = json.loads(_b64d(parts[0]))
+            claims = json.loads(_b64d(parts[1]))
+        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+            raise IdentityError("invalid_identity", "malformed user token") from exc
+        # Pin the algorithm before trusting the signature check ("alg": "none" attacks).
+        if not isinstance(header, dict) or header.get("alg") != "HS256":
+            raise IdentityError("invalid_identity", "user token must use HS256")
+        if not hmac.compare_digest(sig, expected):
+            raise IdentityError("invalid_identity", "user token signature is invalid")
+        if not isinstance(claims, dict):
+            raise IdentityError("invalid_identity", "malformed user token")
+        exp, now = claims.get("exp"), self._clock()
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise IdentityError("invalid_identity", "user token needs a numeric exp")
+        if exp <= now:
+            raise IdentityError("expired_token", "user token has expired")
+        if exp > now + self.user_token_max_ttl_s + _CLOCK_LEEWAY_S:
+            raise IdentityError("invalid_identity", "user token lives too long")
+        nbf = claims.get("nbf")
+        if isinstance(nbf, int | float) and nbf > now + _CLOCK_LEEWAY_S:
+            raise IdentityError("invalid_identity", "user token is not valid yet")
+        return Visitor("user", _check_user_id(claims.get("sub")))
+
+    # -- policy -------------------------------------------------------------------------
+
+    def resolve(
+        self,
+        *,
+        site_key: object,
+        token: object = None,
+        user_id: object = None,
+        user_hash: object = None,
+        user_token: object = None,
+    ) -> Visitor:
+        """Decide who the visitor is from what the widget (or a server) presented.
+
+        A site-vouched identity wins over a stored session token; a wrong one is an error,
+        never a silent fall-back to anonymous. Raises ``IdentityError``.
+        """
+        if not isinstance(site_key, str) or not hmac.compare_digest(
+            site_key.encode(), self.site_key.encode()
+        ):
+            raise IdentityError("unknown_site", "unknown site key")
+        if user_id is not None or user_hash is not None:
+            return self.verify_user_hash(user_id, user_hash)
+        if user_token is not None:
+            return self.verify_user_token(user_token)
+        if token is not None:
+            return self.from_token(token)
+        if self.require_identity:
+            raise IdentityError("identity_required", "this site requires a verified user")
+        return self.new_session()
+
+    def from_token(self, token: object) -> Visitor:
+        """Verify a bearer session token and apply ``require_identity``."""
+        visitor = self.verify_token(token)
+        if self.require_identity and visitor.kind != "user":
+            raise IdentityError("identity_required", "this site requires a verified user")
+        return visitor

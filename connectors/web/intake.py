@@ -1,0 +1,83 @@
+"""From a visitor's message (WebSocket or HTTP) to ``core.submit`` and the fan-out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botkit.channel import IntakeReceipt
+from botkit.events import Contact, InboundMessage
+from connectors.web.hub import Outgoing
+from connectors.web.identity import Visitor
+from connectors.web.service import CHANNEL, WebService
+
+__all__ = ["InvalidMessage", "clean_language", "parse_message", "submit_message"]
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}$")
+
+
+class InvalidMessage(ValueError):
+    """A client frame or body that is not a valid message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def clean_language(value: object) -> str | None:
+    """A BCP 47-looking language tag from the widget, or None."""
+    if isinstance(value, str) and _LANG.match(value):
+        return value
+    return None
+
+
+def parse_message(data: dict[str, Any]) -> tuple[str, str]:
+    """Return ``(client_id, text)`` from a client message; raise ``InvalidMessage``."""
+    client_id, text = data.get("client_id"), data.get("text")
+    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+        raise InvalidMessage("bad_client_id", "client_id must be 1-64 of A-Z a-z 0-9 _ -")
+    if not isinstance(text, str):
+        raise InvalidMessage("bad_text", "text must be a string")
+    return client_id, text
+
+
+async def submit_message(
+    service: WebService, visitor: Visitor, client_id: str, text: str, language: str | None
+) -> IntakeReceipt:
+    """Hand the message to the core; on first delivery show it on the visitor's sockets.
+
+    The idempotency key is scoped to the conversation: client ids are chosen by the
+    client, so a global key would let one visitor's id shadow another's message.
+    Raises whatever ``core.submit`` raises (``MessageRejectedError``, ``StoreError``).
+    """
+    key = visitor.conversation_key
+    receipt = await service.core.submit(
+        InboundMessage(
+            channel=CHANNEL,
+            conversation_key=key,
+            contact=Contact(
+                channel=CHANNEL,
+                external_id=key,
+                language_hint=language,
+            ),
+            text=text,
+            idempotency_key=f"{key}/{client_id}",
+            channel_ids={"client_id": client_id},
+        )
+    )
+    if not receipt.duplicate:
+        service.hub.publish(
+            key,
+            Outgoing(
+                {
+                    "type": "message",
+                    "seq": receipt.seq,
+                    "direction": "in",
+                    "text": text,
+                    "client_id": client_id,
+                },
+                seq=receipt.seq,
+            ),
+        )
+    return receipt

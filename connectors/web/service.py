@@ -1,0 +1,74 @@
+"""Shared state of one web connector: config, core handle, hub, identity, limits."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from botkit.channel import CoreHandle, HistoryItem
+from connectors.web.config import WebConfig
+from connectors.web.hub import Hub
+from connectors.web.identity import IdentityService
+from connectors.web.origin import OriginPolicy
+from connectors.web.ratelimit import KeyedLimiter
+
+__all__ = ["CHANNEL", "SERVICE", "WebService", "history_payload"]
+
+CHANNEL = "web"
+HISTORY_PAGE = 100
+
+
+def history_payload(item: HistoryItem) -> dict[str, Any]:
+    """A stored message as the client sees it."""
+    return {
+        "type": "message",
+        "seq": item.seq,
+        "direction": str(item.direction.value),
+        "text": item.text,
+        "created_at": item.created_at.isoformat(),
+        "language": item.language,
+        "status": item.status,
+    }
+
+
+class WebService:
+    """Everything the handlers share; one per connector (no module-level state)."""
+
+    def __init__(self, config: WebConfig, core: CoreHandle) -> None:
+        self.config = config
+        self.core = core
+        self.hub = Hub()
+        secret = config.site_secret.get_secret_value() if config.site_secret else None
+        self.identity = IdentityService(
+            site_key=config.site_key,
+            site_secret=secret,
+            session_ttl_s=config.session_ttl_s,
+            user_token_max_ttl_s=config.user_token_max_ttl_s,
+            require_identity=config.require_identity,
+        )
+        self.origins = OriginPolicy(
+            config.allowed_origins, allow_missing=config.allow_missing_origin
+        )
+        cap = config.max_tracked_ips
+        self.ip_messages = KeyedLimiter(config.ip_rate.rate, config.ip_rate.burst, cap)
+        self.ip_connects = KeyedLimiter(config.connect_rate.rate, config.connect_rate.burst, cap)
+        self.open_sockets: Counter[str] = Counter()
+        self.sockets: set[web.WebSocketResponse] = set()
+
+    def client_ip(self, request: web.Request) -> str:
+        """The client's IP, from the socket or (behind a trusted proxy) the last hop."""
+        if self.config.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "")
+            last = forwarded.rsplit(",", 1)[-1].strip()
+            if last:
+                return last[:64]
+        return request.remote or "unknown"
+
+    async def history(self, key: str, after_seq: int, limit: int) -> list[HistoryItem]:
+        """The visitor's stored messages after ``after_seq`` (ascending)."""
+        return await self.core.history(CHANNEL, key, after_seq=after_seq, limit=limit)
+
+
+SERVICE = web.AppKey("botkit_web_service", WebService)

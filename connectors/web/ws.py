@@ -1,0 +1,238 @@
+"""The widget's WebSocket endpoint (``GET /ws``); the protocol is in docs/web.md.
+
+Client -> server frames (JSON text): ``hello`` (first, within ``hello_timeout_s``),
+``message`` and ``ping``. Server -> client: ``welcome``, ``message`` (stored, with
+``seq``), ``ack``, ``stream`` / ``delta`` / ``stream_end`` (a reply being generated),
+``pong`` and ``error``. Close codes: 1009 frame too large, 1003 binary frame, 1013 client
+too slow, 4400 bad hello, 4401 identity refused, 4408 no hello / idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from botkit.errors import BotkitError, MessageRejectedError
+from connectors.web._http import json_error, rate_limited
+from connectors.web.connection import Connection
+from connectors.web.hub import Outgoing
+from connectors.web.identity import IdentityError, Visitor
+from connectors.web.intake import InvalidMessage, clean_language, parse_message, submit_message
+from connectors.web.ratelimit import TokenBucket
+from connectors.web.service import SERVICE, WebService
+
+__all__ = ["CLOSE_BAD_HELLO", "CLOSE_IDLE", "CLOSE_UNAUTHORIZED", "websocket_handler"]
+
+log = logging.getLogger(__name__)
+
+CLOSE_BAD_HELLO = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_IDLE = 4408
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    """Upgrade, identify the visitor, then serve their conversation until close."""
+    svc = request.app[SERVICE]
+    cfg = svc.config
+    ip = svc.client_ip(request)
+    wait = svc.ip_connects.take(ip)
+    if wait:
+        return rate_limited(wait, "connections")
+    if svc.open_sockets[ip] >= cfg.max_connections_per_ip:
+        return json_error(429, "too_many_connections", "too many open sockets from this IP")
+    # max_msg_size + 1: aiohttp refuses payloads >= max_msg_size, we allow == limit.
+    ws = web.WebSocketResponse(heartbeat=cfg.heartbeat_s, max_msg_size=cfg.max_message_bytes + 1)
+    if not ws.can_prepare(request).ok:
+        return json_error(400, "websocket_required", "this endpoint speaks WebSocket")
+    await ws.prepare(request)
+    svc.open_sockets[ip] += 1
+    svc.sockets.add(ws)
+    conn: Connection | None = None
+    try:
+        hello = await _hello(ws, svc)
+        if hello is not None:
+            visitor, after_seq, language = hello
+            token, expires = svc.identity.issue(visitor)
+            conn = Connection(ws, svc, visitor.conversation_key, after_seq)
+            conn.start(
+                {
+                    "type": "welcome",
+                    "token": token,
+                    "expires_at": expires,
+                    "identity": visitor.kind,
+                    "after_seq": after_seq,
+                    "max_message_bytes": cfg.max_message_bytes,
+                }
+            )
+            await _serve(ws, svc, conn, visitor, language, ip)
+    finally:
+        if conn is not None:
+            await conn.stop()
+        svc.open_sockets[ip] -= 1
+        if svc.open_sockets[ip] <= 0:
+            del svc.open_sockets[ip]
+        svc.sockets.discard(ws)
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _refuse(ws: web.WebSocketResponse, code: int, error: str, message: str) -> None:
+    await ws.send_json({"type": "error", "code": error, "message": message})
+    await ws.close(code=code, message=error.encode())
+
+
+async def _hello(
+    ws: web.WebSocketResponse, svc: WebService
+) -> tuple[Visitor, int, str | None] | None:
+    """Wait for the hello frame; None when the socket was refused or closed."""
+    try:
+        msg = await ws.receive(timeout=svc.config.hello_timeout_s)
+    except TimeoutError:
+        await _refuse(ws, CLOSE_IDLE, "hello_timeout", "send a hello frame first")
+        return None
+    if msg.type is WSMsgType.BINARY:
+        await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+        return None
+    if msg.type is not WSMsgType.TEXT:
+        return None  # closed, or refused by aiohttp (e.g. 1009 too large)
+    data = _loads(msg.data)
+    if data is None or data.get("type") != "hello":
+        await _refuse(ws, CLOSE_BAD_HELLO, "bad_hello", "the first frame must be a hello")
+        return None
+    after_seq = data.get("after_seq", 0)
+    if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
+        await _refuse(ws, CLOSE_BAD_HELLO, "bad_hello", "after_seq must be an integer >= 0")
+        return None
+    try:
+        visitor = svc.identity.resolve(
+            site_key=data.get("site_key"),
+            token=data.get("token"),
+            user_id=data.get("user_id"),
+            user_hash=data.get("user_hash"),
+            user_token=data.get("user_token"),
+        )
+    except IdentityError as exc:
+        await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, str(exc))
+        return None
+    return visitor, after_seq, clean_language(data.get("lang"))
+
+
+def _loads(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class _IdleWatch:
+    """Closes the socket after ``timeout`` s without a client frame.
+
+    Protocol pongs do not count (aiohttp answers them internally), so a tab left open
+    forever does not hold a socket forever. One timer per socket, re-armed lazily.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, timeout: float) -> None:
+        self.ws, self.timeout = ws, timeout
+        self.last = time.monotonic()
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        idle = time.monotonic() - self.last
+        if idle >= self.timeout:
+            self._loop.create_task(self.ws.close(code=CLOSE_IDLE, message=b"idle"))
+        else:
+            self._handle = self._loop.call_later(self.timeout - idle, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+async def _serve(
+    ws: web.WebSocketResponse,
+    svc: WebService,
+    conn: Connection,
+    visitor: Visitor,
+    language: str | None,
+    ip: str,
+) -> None:
+    cfg = svc.config
+    bucket = TokenBucket(cfg.connection_rate.rate, cfg.connection_rate.burst)
+    idle = _IdleWatch(ws, cfg.idle_timeout_s)
+    try:
+        async for msg in ws:
+            idle.last = time.monotonic()
+            if msg.type is WSMsgType.BINARY:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+                return
+            if msg.type is not WSMsgType.TEXT:
+                return
+            data = _loads(msg.data)
+            kind = data.get("type") if data is not None else None
+            if data is None or kind not in ("message", "ping"):
+                conn.push(_error("bad_frame", "expected a JSON message or ping frame"))
+            elif kind == "ping":
+                conn.push(Outgoing({"type": "pong"}))
+            else:
+                await _on_message(svc, conn, visitor, language, ip, bucket, data)
+    finally:
+        idle.cancel()
+
+
+def _error(code: str, message: str, **extra: Any) -> Outgoing:
+    return Outgoing({"type": "error", "code": code, "message": message, **extra})
+
+
+async def _on_message(
+    svc: WebService,
+    conn: Connection,
+    visitor: Visitor,
+    language: str | None,
+    ip: str,
+    bucket: TokenBucket,
+    data: dict[str, Any],
+) -> None:
+    try:
+        client_id, text = parse_message(data)
+    except InvalidMessage as exc:
+        conn.push(_error(exc.code, str(exc)))
+        return
+    wait = bucket.take() or svc.ip_messages.take(ip)
+    if wait:
+        conn.push(
+            _error(
+                "rate_limited",
+                f"too many messages; retry after {wait:.2f} s",
+                retry_after=round(wait, 3),
+                client_id=client_id,
+            )
+        )
+        return
+    try:
+        receipt = await submit_message(svc, visitor, client_id, text, language)
+    except MessageRejectedError as exc:
+        conn.push(_error("rejected", exc.user_reply, client_id=client_id))
+        return
+    except BotkitError:
+        log.exception("web: submit failed")
+        conn.push(_error("unavailable", "message not stored; retry", client_id=client_id))
+        return
+    # The ack never carries a seq for the resume logic: it must always reach the sender,
+    # even when the message itself already arrived through a history replay.
+    conn.push(
+        Outgoing(
+            {
+                "type": "ack",
+                "client_id": client_id,
+                "seq": receipt.seq,
+                "duplicate": receipt.duplicate,
+            }
+        )
+    )

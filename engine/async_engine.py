@@ -1,0 +1,221 @@
+"""Async streaming API over ``LLMEngine``; model steps run in one dedicated thread.
+
+The event loop never runs model code: ``submit`` sends commands (add / abort) to the
+engine thread through a thread-safe queue, and the thread hands each step's outputs back
+with one ``call_soon_threadsafe`` per step. Closing or cancelling a consumer sends an abort,
+which the thread applies before its next step, so the sequence's KV blocks are free then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.engine_config import EngineConfig
+from engine.llm_engine import LLMEngine, RequestOutput
+from engine.prompt import Prompt
+from engine.request_errors import EngineDeadError, EngineRequestError, InvalidRequestError
+from engine.sampling import SamplingParams
+
+__all__ = ["AsyncEngine", "Delta", "FinalRecord", "TextDelta"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """New text of a streaming reply (whole characters, stop strings removed)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinalRecord:
+    """The last item of a stream.
+
+    Attributes:
+        finish_reason: ``"stop"`` (EOS / stop string), ``"length"`` or ``"abort"``.
+        ttft_s: submit -> first token. latency_s: submit -> finish.
+        cached_tokens: prompt tokens served from the prefix cache.
+    """
+
+    request_id: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    ttft_s: float | None
+    latency_s: float
+
+
+Delta = TextDelta | FinalRecord
+_Item = RequestOutput | BaseException
+
+
+class AsyncEngine:
+    """Runs an ``LLMEngine`` in a background thread and streams results to asyncio.
+
+    Args:
+        engine: the engine to drive (owned from now on by the engine thread).
+    """
+
+    def __init__(self, engine: LLMEngine) -> None:
+        self.engine = engine
+        self._commands: queue.SimpleQueue[tuple[str, str, object, object, float]] = (
+            queue.SimpleQueue())
+        self._streams: dict[str, asyncio.Queue[_Item]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._dead: BaseException | None = None
+        self._ids = itertools.count()
+
+    @classmethod
+    async def load(cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
+                   config: EngineConfig | None = None) -> AsyncEngine:
+        """Load a model in a worker thread (the loop stays responsive) and start."""
+        engine = await asyncio.to_thread(LLMEngine.from_pretrained, source, dtype=dtype,
+                                         device=device, config=config)
+        self = cls(engine)
+        self.start()
+        return self
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Start the engine thread (idempotent); binds to the running event loop."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="engine-step", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._dead is None
+
+    async def close(self) -> None:
+        """Stop the thread; live streams end with ``EngineDeadError``."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._commands.put(("stop", "", None, None, 0.0))
+        await asyncio.to_thread(thread.join)
+        self._thread = None
+        self._fail_streams(EngineDeadError("the engine was closed"))
+
+    # ------------------------------------------------------------------ streaming
+    async def submit(self, prompt: Prompt, params: SamplingParams | None = None, *,
+                     request_id: str | None = None) -> AsyncIterator[Delta]:
+        """Stream a reply: ``TextDelta`` items, then one ``FinalRecord``.
+
+        Raises:
+            InvalidRequestError: the request cannot be served (prompt too long...).
+            EngineBusyError: it waited longer than the queue timeout.
+            EngineDeadError: the engine is not running.
+        """
+        if self._dead is not None:
+            raise EngineDeadError(f"the engine stopped: {self._dead}")
+        if self._thread is None or self._loop is not asyncio.get_running_loop():
+            raise EngineDeadError("the engine is not started in this event loop")
+        # Always unique internally: a caller reusing an id must not receive the late
+        # "aborted" output of an earlier stream that had the same id.
+        rid = f"{request_id or 'req'}-{next(self._ids)}"
+        stream: asyncio.Queue[_Item] = asyncio.Queue()
+        self._streams[rid] = stream
+        self._commands.put(("add", rid, prompt, params, time.monotonic()))
+        done = False
+        try:
+            while True:
+                item = await stream.get()
+                if isinstance(item, BaseException):
+                    done = True
+                    raise item
+                if item.text:
+                    yield TextDelta(item.text)
+                if item.finished:
+                    done = True
+                    if item.error is not None:
+                        raise item.error
+                    yield _final(item)
+                    return
+        finally:
+            self._streams.pop(rid, None)
+            if not done and self._thread is not None:
+                self._commands.put(("abort", rid, None, None, 0.0))
+
+    # -------------------------------------------------------------- engine thread
+    def _run(self) -> None:
+        engine = self.engine
+        try:
+            while True:
+                block = not engine.has_unfinished()
+                while True:
+                    try:
+                        cmd = self._commands.get(block=block)
+                    except queue.Empty:
+                        break
+                    block = False
+                    if cmd[0] == "stop":
+                        return
+                    self._handle(cmd)
+                if engine.has_unfinished():
+                    self._deliver(engine.step())
+        except BaseException as exc:  # a crashed step must not leave streams hanging
+            log.exception("engine step failed; failing every live request")
+            self._dead = exc
+            self._post(self._fail_streams, EngineDeadError(f"engine step failed: {exc}"))
+
+    def _handle(self, cmd: tuple[str, str, object, object, float]) -> None:
+        kind, rid, prompt, params, arrival = cmd
+        if kind == "abort":
+            self.engine.abort_request(rid)
+            return
+        try:
+            self.engine.add_request(rid, prompt, params,  # type: ignore[arg-type]
+                                    arrival_time=arrival)
+        except EngineRequestError as exc:
+            self._post(self._put, rid, exc)
+        except Exception as exc:  # e.g. the tokenizer choking on hostile input
+            self._post(self._put, rid,
+                       InvalidRequestError(f"the request could not be prepared: {exc}"))
+
+    def _post(self, fn: Callable[..., object], *args: object) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+
+    def _deliver(self, outputs: list[RequestOutput]) -> None:
+        if outputs:
+            self._post(self._put_many, outputs)
+
+    def _put_many(self, outputs: list[RequestOutput]) -> None:
+        for o in outputs:
+            self._put(o.request_id, o)
+
+    def _put(self, rid: str, item: _Item) -> None:
+        stream = self._streams.get(rid)
+        if stream is not None:
+            stream.put_nowait(item)
+
+    def _fail_streams(self, exc: BaseException) -> None:
+        for stream in list(self._streams.values()):
+            stream.put_nowait(exc)
+
+
+def _final(o: RequestOutput) -> FinalRecord:
+    end = o.finished_time if o.finished_time is not None else time.monotonic()
+    ttft = None if o.first_token_time is None else o.first_token_time - o.arrival_time
+    reason = o.finish_reason.value if o.finish_reason is not None else "stop"
+    return FinalRecord(request_id=o.request_id, finish_reason=reason,
+                       prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
+                       cached_tokens=o.cached_tokens, ttft_s=ttft,
+                       latency_s=end - o.arrival_time)

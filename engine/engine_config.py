@@ -1,0 +1,74 @@
+"""Serving knobs of the engine (the model's own shape lives in ``engine.config``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["EngineConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How the engine batches, caches and queues.
+
+    ``None`` means "pick for the device": CUDA favours big batches, the CPU small ones
+    (with 2 cores a step over 8 sequences already saturates the matmuls).
+
+    Attributes:
+        block_size: tokens per KV block.
+        max_num_seqs: sequences decoding together (CUDA 64, CPU 8).
+        max_num_batched_tokens: tokens per step (CUDA 2048, CPU 512).
+        max_model_len: context length (default: the model's ``max_position``).
+        long_prefill_token_threshold: largest prefill chunk per sequence and step
+            (default: CUDA 512, CPU 256) so decodes keep flowing during long prompts.
+        num_kv_blocks: exact KV pool size in blocks (wins over the byte budgets).
+        kv_cache_bytes: KV pool budget in bytes.
+        gpu_memory_utilization: share of GPU memory the process may fill.
+        enable_prefix_caching: reuse identical prompt prefixes across requests.
+        cuda_graphs: replay captured graphs for decode steps on CUDA.
+        queue_timeout_s: reject a request not started within this many seconds.
+        max_waiting: reject new requests beyond this many queued.
+    """
+
+    block_size: int = 16
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    max_model_len: int | None = None
+    long_prefill_token_threshold: int | None = None
+    num_kv_blocks: int | None = None
+    kv_cache_bytes: int | None = None
+    gpu_memory_utilization: float = 0.9
+    enable_prefix_caching: bool = True
+    cuda_graphs: bool = True
+    queue_timeout_s: float | None = None
+    max_waiting: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "block_size": self.block_size,
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "max_model_len": self.max_model_len,
+            "long_prefill_token_threshold": self.long_prefill_token_threshold,
+            "num_kv_blocks": self.num_kv_blocks,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "max_waiting": self.max_waiting,
+        }
+        for name, value in checks.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"EngineConfig.{name} must be a positive integer, got {value!r}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError("EngineConfig.gpu_memory_utilization must be in (0, 1]")
+        if self.queue_timeout_s is not None and not self.queue_timeout_s > 0:
+            raise ValueError("EngineConfig.queue_timeout_s must be > 0 or None")
+
+    def resolved(self, device: torch.device) -> tuple[int, int, int]:
+        """(max_num_seqs, max_num_batched_tokens, long_prefill_token_threshold)."""
+        cuda = device.type == "cuda"
+        seqs = self.max_num_seqs or (64 if cuda else 8)
+        tokens = self.max_num_batched_tokens or (2048 if cuda else 512)
+        chunk = self.long_prefill_token_threshold or (512 if cuda else 256)
+        return seqs, tokens, min(chunk, tokens)

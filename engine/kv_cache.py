@@ -1,0 +1,94 @@
+"""Paged KV cache allocation and sizing.
+
+Each layer gets a ``(k_cache, v_cache)`` pair shaped ``[num_blocks, block_size, Hk, D]``
+(the layout every attention kernel takes). The number of blocks comes from, in order: an
+explicit block count, an explicit byte budget, or — on CUDA — the memory left under
+``gpu_memory_utilization`` after the weights and a measured activation peak; on CPU a
+fixed default budget, since system RAM is shared with everything else on the machine.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.config import ModelConfig
+
+__all__ = [
+    "DEFAULT_CPU_KV_BYTES",
+    "allocate_kv_caches",
+    "bytes_per_block",
+    "determine_num_blocks",
+]
+
+DEFAULT_CPU_KV_BYTES = 512 * 2**20
+# Headroom left free on the GPU besides the measured peak (allocator fragmentation, graphs).
+_CUDA_MARGIN_BYTES = 512 * 2**20
+
+KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def bytes_per_block(cfg: ModelConfig, block_size: int, dtype: torch.dtype) -> int:
+    """K and V bytes of one block across all layers."""
+    elem = torch.empty((), dtype=dtype).element_size()
+    return 2 * cfg.num_layers * block_size * cfg.num_kv_heads * cfg.head_dim * elem
+
+
+def determine_num_blocks(
+    cfg: ModelConfig,
+    *,
+    block_size: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    num_blocks: int | None = None,
+    kv_cache_bytes: int | None = None,
+    gpu_memory_utilization: float = 0.9,
+    activation_peak_bytes: int = 0,
+    max_useful_tokens: int | None = None,
+) -> int:
+    """How many KV blocks to allocate.
+
+    Args:
+        cfg: model shape.
+        block_size: tokens per block.
+        dtype: cache dtype.
+        device: where the cache lives.
+        num_blocks: explicit count (wins over everything).
+        kv_cache_bytes: explicit byte budget.
+        gpu_memory_utilization: fraction of total GPU memory this process may use.
+        activation_peak_bytes: measured peak of a largest-step forward (CUDA sizing).
+        max_useful_tokens: on CPU, never allocate more than this many tokens' worth.
+
+    Raises:
+        ValueError: the budget does not hold a single block.
+    """
+    per_block = bytes_per_block(cfg, block_size, dtype)
+    if num_blocks is not None:
+        n = num_blocks
+    elif kv_cache_bytes is not None:
+        n = kv_cache_bytes // per_block
+    elif device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        used_by_us = torch.cuda.memory_allocated(device)
+        budget = int(total * gpu_memory_utilization) - used_by_us - activation_peak_bytes
+        budget = min(budget, free - activation_peak_bytes - _CUDA_MARGIN_BYTES)
+        n = budget // per_block
+    else:
+        n = DEFAULT_CPU_KV_BYTES // per_block
+        if max_useful_tokens is not None:
+            n = min(n, -(-max_useful_tokens // block_size))
+    if n < 1:
+        raise ValueError(
+            f"the KV cache budget holds no block ({per_block} bytes per block of "
+            f"{block_size} tokens); give more memory or a smaller model")
+    return int(n)
+
+
+def allocate_kv_caches(cfg: ModelConfig, num_blocks: int, block_size: int,
+                       dtype: torch.dtype, device: torch.device) -> KVCaches:
+    """Zeroed per-layer caches, each ``[num_blocks, block_size, Hk, D]``."""
+    shape = (num_blocks, block_size, cfg.num_kv_heads, cfg.head_dim)
+    return [
+        (torch.zeros(shape, dtype=dtype, device=device),
+         torch.zeros(shape, dtype=dtype, device=device))
+        for _ in range(cfg.num_layers)
+    ]

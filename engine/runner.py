@@ -1,0 +1,208 @@
+"""Model runner: turns a ``SchedulerOutput`` into tensors, runs the model, samples.
+
+Step layout (the attention-metadata contract): all prefill chunks packed back to back,
+then one token per decoding sequence. Pure-decode steps on CUDA replay a CUDA graph
+captured for the next bucket size up (1, 2, 4, 8, ...): at batch 1 a 0.5B model has
+~14 µs per layer, so kernel-launch overhead, not bandwidth, would otherwise be the wall.
+Everything else runs eagerly (always on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from engine.attention_metadata import AttentionMetadata
+from engine.cuda_graphs import DecodeGraphs
+from engine.sampler import Sampler
+from engine.scheduler import ScheduledSeq, SchedulerOutput
+
+__all__ = ["ModelRunner", "graph_buckets"]
+
+log = logging.getLogger(__name__)
+
+KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def graph_buckets(max_batch: int) -> list[int]:
+    """Powers of two up to the first one >= ``max_batch``."""
+    sizes = [1]
+    while sizes[-1] < max_batch:
+        sizes.append(sizes[-1] * 2)
+    return sizes
+
+
+def _pad_tables(tables: list[list[int]]) -> list[list[int]]:
+    width = max((len(t) for t in tables), default=0) or 1
+    return [t + [0] * (width - len(t)) for t in tables]
+
+
+class ModelRunner:
+    """Runs steps of one model on one device.
+
+    Args:
+        model: an engine model (``forward(input_ids, positions, kv_caches, meta)``).
+        vocab_size: logits width.
+        block_size: tokens per KV block.
+        device: where the model and cache live.
+        max_num_seqs: largest decode batch (sizes the CUDA-graph buckets).
+        max_model_len: longest sequence (sizes graph block tables).
+    """
+
+    def __init__(self, model: nn.Module, *, vocab_size: int, block_size: int,
+                 device: torch.device, max_num_seqs: int, max_model_len: int) -> None:
+        self.model = model
+        self.block_size = block_size
+        self.device = device
+        self.max_num_seqs = max_num_seqs
+        self.max_model_len = max_model_len
+        self.kv_caches: KVCaches = []
+        self.sampler = Sampler(vocab_size, device)
+        self.graphs: DecodeGraphs | None = None
+
+    def _tensor(self, data: list[int], dtype: torch.dtype) -> torch.Tensor:
+        t = torch.tensor(data, dtype=dtype)
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+    # ------------------------------------------------------------- setup
+    @torch.inference_mode()
+    def profile_peak_bytes(self, num_tokens: int, num_seqs: int) -> int:
+        """Peak activation bytes of a largest step (CUDA only; 0 elsewhere).
+
+        Runs the model without a cache (a fresh prompt of ``num_tokens``) before the KV
+        cache exists, so the cache can take what is left.
+        """
+        if self.device.type != "cuda":
+            return 0
+        n = max(1, num_tokens)
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        ids = torch.zeros(n, dtype=torch.int64, device=self.device)
+        pos = torch.arange(n, dtype=torch.int64, device=self.device) % self.max_model_len
+        meta = AttentionMetadata(
+            slot_mapping=torch.full((n,), -1, dtype=torch.int64, device=self.device),
+            num_prefill_tokens=n,
+            prefill_cu_seqlens_q=torch.tensor([0, n], dtype=torch.int32, device=self.device),
+            prefill_context_lens=torch.tensor([n], dtype=torch.int32, device=self.device),
+            logits_indices=torch.full((min(num_seqs, n),), n - 1, dtype=torch.int64,
+                                      device=self.device),
+        )
+        logits = self.model(ids, pos, [], meta)
+        logits.softmax(-1).sort(dim=-1)  # the sampler's own peak on the logits
+        torch.cuda.synchronize(self.device)
+        peak = torch.cuda.max_memory_allocated(self.device) - base
+        return int(peak)
+
+    def set_kv_caches(self, kv_caches: KVCaches) -> None:
+        self.kv_caches = kv_caches
+
+    def capture_cuda_graphs(self) -> None:
+        """Capture decode graphs for every bucket up to ``max_num_seqs`` (CUDA only).
+
+        A model that cannot be captured (a host sync inside forward) falls back to eager
+        with a warning rather than failing the engine.
+        """
+        if self.device.type != "cuda" or not self.kv_caches:
+            return
+        graphs = DecodeGraphs(self.model, self.kv_caches, self.device,
+                              graph_buckets(self.max_num_seqs),
+                              -(-self.max_model_len // self.block_size))
+        try:
+            graphs.capture()
+        except Exception as exc:  # capture errors come from arbitrary model code
+            log.warning("CUDA graph capture failed, decoding eagerly: %s", exc)
+            return
+        self.graphs = graphs
+
+    # ------------------------------------------------------------- stepping
+    @torch.inference_mode()
+    def execute(self, out: SchedulerOutput) -> list[int]:
+        """Run one step; return one sampled token per ``out.sampling`` entry."""
+        sampling = out.sampling
+        if out.is_empty:
+            return []
+        if not out.prefills and self.graphs is not None and self.graphs.fits(len(out.decodes)):
+            logits = self._decode_graph(out.decodes)
+        else:
+            logits = self._eager(out)
+        if not sampling:
+            return []
+        tokens = self.sampler(logits, [s.seq for s in sampling])
+        return [int(t) for t in tokens.tolist()]
+
+    def _decode_rows(self, decodes: list[ScheduledSeq]) -> tuple[list[int], list[int],
+                                                                  list[int], list[int]]:
+        bs = self.block_size
+        ids, pos, slots, ctx = [], [], [], []
+        for s in decodes:
+            p = s.start
+            ids.append(s.seq.token_ids[p])
+            pos.append(p)
+            slots.append(s.seq.block_table[p // bs] * bs + p % bs)
+            ctx.append(p + 1)
+        return ids, pos, slots, ctx
+
+    def _decode_graph(self, decodes: list[ScheduledSeq]) -> torch.Tensor:
+        assert self.graphs is not None
+        ids, pos, slots, ctx = self._decode_rows(decodes)
+        tables = _pad_tables([s.seq.block_table for s in decodes])
+        logits = self.graphs.replay(
+            self._tensor(ids, torch.int64), self._tensor(pos, torch.int64),
+            self._tensor(slots, torch.int64), self._tensor(ctx, torch.int32),
+            self._tensor([x for row in tables for x in row], torch.int32).view(len(tables), -1))
+        rows = [i for i, s in enumerate(decodes) if s.sample]
+        if len(rows) == len(decodes):
+            return logits
+        return logits[torch.tensor(rows, dtype=torch.int64, device=self.device)]
+
+    def _eager(self, out: SchedulerOutput) -> torch.Tensor:
+        bs = self.block_size
+        ids: list[int] = []
+        pos: list[int] = []
+        cu = [0]
+        logits_idx: list[int] = []
+        for s in out.prefills:
+            ids.extend(s.seq.token_ids[s.start : s.start + s.num_tokens])
+            pos.extend(range(s.start, s.start + s.num_tokens))
+            cu.append(cu[-1] + s.num_tokens)
+            if s.sample:
+                logits_idx.append(cu[-1] - 1)
+        n_prefill = cu[-1]
+        # Prefill slots: gather from the padded block tables on the device (vectorised;
+        # a long prompt chunk is thousands of tokens).
+        slots_parts: list[torch.Tensor] = []
+        meta = AttentionMetadata(slot_mapping=torch.empty(0), num_prefill_tokens=n_prefill)
+        if out.prefills:
+            tables = self._tensor(
+                [x for row in _pad_tables([s.seq.block_table for s in out.prefills])
+                 for x in row], torch.int32).view(len(out.prefills), -1)
+            pos_t = self._tensor(pos, torch.int64)
+            row_t = torch.repeat_interleave(
+                torch.arange(len(out.prefills), device=self.device),
+                self._tensor([s.num_tokens for s in out.prefills], torch.int64))
+            blocks = tables[row_t, pos_t // bs].to(torch.int64)
+            slots_parts.append(blocks * bs + pos_t % bs)
+            meta.prefill_cu_seqlens_q = self._tensor(cu, torch.int32)
+            meta.prefill_context_lens = self._tensor(
+                [s.start + s.num_tokens for s in out.prefills], torch.int32)
+            meta.prefill_block_tables = tables
+        if out.decodes:
+            d_ids, d_pos, d_slots, d_ctx = self._decode_rows(out.decodes)
+            ids.extend(d_ids)
+            pos.extend(d_pos)
+            slots_parts.append(self._tensor(d_slots, torch.int64))
+            meta.decode_context_lens = self._tensor(d_ctx, torch.int32)
+            tables_d = _pad_tables([s.seq.block_table for s in out.decodes])
+            meta.decode_block_tables = self._tensor(
+                [x for row in tables_d for x in row], torch.int32).view(len(tables_d), -1)
+            logits_idx.extend(n_prefill + i for i, s in enumerate(out.decodes) if s.sample)
+        meta.slot_mapping = torch.cat(slots_parts) if len(slots_parts) > 1 else slots_parts[0]
+        meta.logits_indices = self._tensor(logits_idx, torch.int64)
+        logits: torch.Tensor = self.model(self._tensor(ids, torch.int64),
+                                          self._tensor(pos, torch.int64), self.kv_caches, meta)
+        return logits

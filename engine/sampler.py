@@ -1,0 +1,154 @@
+"""Batched token sampling on the logits' device.
+
+Order and semantics follow Hugging Face ``generate`` so greedy and seeded runs can be
+compared with it: repetition penalty (over prompt + output) -> temperature -> top-k ->
+top-p -> sample; temperature 0 rows take the argmax of the penalized logits.
+
+Sampling uses the exponential-race trick, ``argmax(p / q)`` with ``q ~ Exp(1)``, which
+draws exactly from ``p`` and lets each seeded request draw its noise from its own
+``torch.Generator`` — so a seeded request gives the same tokens whatever it is batched
+with, and the whole batch is still picked with one argmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+
+import torch
+
+from engine.request import Sequence
+
+__all__ = ["Sampler", "SamplingBatch", "apply_repetition_penalty", "apply_top_k_top_p",
+           "sample"]
+
+
+@dataclass
+class SamplingBatch:
+    """Per-row sampling parameters for one step, as tensors on the logits' device.
+
+    ``None`` fields are disabled for every row (a fast path).
+    """
+
+    temperatures: torch.Tensor  # [S] float32, 0 = greedy
+    all_greedy: bool
+    top_ks: torch.Tensor | None = None  # [S] int64, vocab size = disabled
+    top_ps: torch.Tensor | None = None  # [S] float32, 1 = disabled
+    repetition_penalties: torch.Tensor | None = None  # [S] float32, 1 = disabled
+    seen_mask: torch.Tensor | None = None  # [S, V] bool: token in prompt or output
+    generators: Seq[torch.Generator | None] = ()
+
+
+def apply_repetition_penalty(logits: torch.Tensor, seen_mask: torch.Tensor,
+                             penalties: torch.Tensor) -> torch.Tensor:
+    """CTRL penalty: seen tokens' positive logits / p, negative logits * p. [S, V]."""
+    p = penalties.to(logits.dtype).unsqueeze(1)
+    penalized = torch.where(logits > 0, logits / p, logits * p)
+    return torch.where(seen_mask, penalized, logits)
+
+
+def apply_top_k_top_p(logits: torch.Tensor, top_ks: torch.Tensor | None,
+                      top_ps: torch.Tensor | None) -> torch.Tensor:
+    """Set logits outside each row's top-k and then top-p nucleus to -inf. [S, V].
+
+    Ties at the k-th value are kept (as Hugging Face does); the most likely token always
+    survives top-p.
+    """
+    if top_ks is None and top_ps is None:
+        return logits
+    vocab = logits.shape[-1]
+    sorted_logits, order = logits.sort(dim=-1, descending=False)  # [S, V] ascending
+    if top_ks is not None:
+        kth_pos = (vocab - top_ks.clamp(1, vocab)).unsqueeze(1)  # [S, 1]
+        kth = sorted_logits.gather(1, kth_pos)
+        sorted_logits = sorted_logits.masked_fill(sorted_logits < kth, float("-inf"))
+    if top_ps is not None:
+        cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cum <= (1.0 - top_ps.to(cum.dtype)).unsqueeze(1)
+        drop[:, -1] = False
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+    return torch.empty_like(logits).scatter_(1, order, sorted_logits)
+
+
+def sample(logits: torch.Tensor, batch: SamplingBatch) -> torch.Tensor:
+    """Pick one token per row of ``logits`` [S, V] (float32). Returns [S] int64."""
+    if batch.repetition_penalties is not None and batch.seen_mask is not None:
+        logits = apply_repetition_penalty(logits, batch.seen_mask, batch.repetition_penalties)
+    greedy_tokens = logits.argmax(dim=-1)
+    if batch.all_greedy:
+        return greedy_tokens
+    temps = batch.temperatures
+    is_greedy = temps == 0
+    scaled = logits / torch.where(is_greedy, torch.ones_like(temps), temps).unsqueeze(1)
+    scaled = apply_top_k_top_p(scaled, batch.top_ks, batch.top_ps)
+    probs = scaled.softmax(dim=-1)
+    noise = torch.empty_like(probs)
+    gens = list(batch.generators) or [None] * probs.shape[0]
+    unseeded = [i for i, g in enumerate(gens) if g is None]
+    if unseeded:
+        noise.exponential_()
+    for i, g in enumerate(gens):
+        if g is not None:
+            noise[i].exponential_(generator=g)
+    # An exact 0 draw would make a masked token's 0/0 a NaN that argmax picks.
+    noise.clamp_(min=torch.finfo(noise.dtype).tiny)
+    sampled = (probs / noise).argmax(dim=-1)
+    return torch.where(is_greedy, greedy_tokens, sampled)
+
+
+class Sampler:
+    """Builds ``SamplingBatch`` from sequences and keeps their per-request device state."""
+
+    def __init__(self, vocab_size: int, device: torch.device) -> None:
+        self.vocab_size = vocab_size
+        self.device = device
+
+    def prepare(self, seqs: list[Sequence]) -> SamplingBatch:
+        """Gather the parameters of the sequences sampling this step, in row order."""
+        params = [s.params for s in seqs]
+        dev = self.device
+        temps = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=dev)
+        batch = SamplingBatch(temperatures=temps, all_greedy=all(p.greedy for p in params))
+        if any(p.repetition_penalty != 1.0 for p in params):
+            batch.repetition_penalties = torch.tensor(
+                [p.repetition_penalty for p in params], dtype=torch.float32, device=dev)
+            batch.seen_mask = torch.stack([self._seen_mask(s) for s in seqs])
+        if batch.all_greedy:
+            return batch
+        sampling = [p for p in params if not p.greedy]
+        if any(p.top_k > 0 for p in sampling):
+            batch.top_ks = torch.tensor(
+                [p.top_k if p.top_k > 0 else self.vocab_size for p in params],
+                dtype=torch.int64, device=dev)
+        if any(p.top_p < 1.0 for p in sampling):
+            batch.top_ps = torch.tensor([p.top_p for p in params], dtype=torch.float32,
+                                        device=dev)
+        batch.generators = [self._generator(s) for s in seqs]
+        return batch
+
+    def _generator(self, seq: Sequence) -> torch.Generator | None:
+        if seq.params.seed is None or seq.params.greedy:
+            return None
+        if seq.generator is None:
+            seq.generator = torch.Generator(device=self.device)
+            seq.generator.manual_seed(seq.params.seed)
+        return seq.generator
+
+    def _seen_mask(self, seq: Sequence) -> torch.Tensor:
+        if seq.seen_mask is None:
+            mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
+            ids = torch.tensor(seq.token_ids, dtype=torch.int64, device=self.device)
+            mask[ids.clamp(0, self.vocab_size - 1)] = True
+            seq.seen_mask = mask
+        return seq.seen_mask
+
+    def record(self, seqs: list[Sequence], tokens: torch.Tensor) -> None:
+        """Mark freshly sampled tokens as seen for the repetition penalty."""
+        for i, seq in enumerate(seqs):
+            if seq.seen_mask is not None:
+                seq.seen_mask.index_fill_(0, tokens[i : i + 1], True)
+
+    def __call__(self, logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
+        tokens = sample(logits, self.prepare(seqs))
+        self.record(seqs, tokens)
+        return tokens

@@ -1,0 +1,42 @@
+"""Fixtures for the core tests: settings on a temporary SQLite file, a started bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_helpers import RecordingConnector
+
+from botkit.bot import Bot
+from botkit.config import Settings, settings_from_mapping
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+def make_settings(db_url: str) -> Callable[..., Settings]:
+    """Settings on the temporary database with the echo backend; ``**sections`` are
+    merged over that (one level deep)."""
+
+    def build(**sections: dict[str, Any]) -> Settings:
+        data: dict[str, Any] = {
+            "store": {"url": db_url},
+            "backend": {"kind": "echo"},
+        }
+        for name, values in sections.items():
+            data[name] = {**data.get(name, {}), **values}
+        return settings_from_mapping(data, environ={})
+
+    return build
+
+
+@pytest.fixture
+async def bot(make_settings: Callable[..., Settings]) -> AsyncIterator[Bot]:
+    async with Bot(make_settings()) as started:
+        started.attach_connector(RecordingConnector(started))
+        yield started

@@ -1,0 +1,86 @@
+"""Helpers for the core tests: a connector that records what it is asked to send, and a
+message builder. (Fixtures live in conftest.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from botkit.bot import Bot
+from botkit.channel import ReplyStream
+from botkit.events import Contact, InboundMessage, OutboundReply
+from connectors.base import Connector, ConnectorConfig
+
+__all__ = ["RecordingConnector", "message", "recorder"]
+
+
+class RecordingConnector(Connector[ConnectorConfig]):
+    """A connector for a channel named "test" that keeps every delivered reply.
+
+    ``fail_with`` makes ``send_stream`` raise (after reading ``fail_after`` deltas).
+    """
+
+    name: ClassVar[str] = "test"
+
+    def __init__(self, core: Any) -> None:
+        super().__init__(ConnectorConfig(), core)
+        self.replies: list[OutboundReply] = []
+        self.deltas: list[list[str]] = []
+        self.fail_with: Exception | None = None
+        self.fail_after = 0
+        self.delivered = asyncio.Event()
+
+    async def connect(self) -> None:
+        pass
+
+    async def listen(self) -> None:
+        pass
+
+    async def send(self, reply: OutboundReply) -> None:
+        self.replies.append(reply)
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        parts: list[str] = []
+        async for delta in stream:
+            parts.append(delta)
+            if self.fail_with is not None and len(parts) >= self.fail_after:
+                raise self.fail_with
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.deltas.append(parts)
+        self.replies.append(await stream.final())
+        self.delivered.set()
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[OutboundReply]:
+        async def poll() -> None:
+            while len(self.replies) < count:
+                await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(poll(), timeout)
+        return self.replies
+
+
+def message(
+    text: str,
+    key: str,
+    *,
+    conversation: str = "c1",
+    user: str = "u1",
+    channel: str = "test",
+) -> InboundMessage:
+    return InboundMessage(
+        channel=channel,
+        conversation_key=conversation,
+        contact=Contact(channel=channel, external_id=user),
+        text=text,
+        idempotency_key=key,
+    )
+
+
+def recorder(bot: Bot) -> RecordingConnector:
+    connector = bot.connectors["test"]
+    assert isinstance(connector, RecordingConnector)
+    return connector

@@ -1,0 +1,204 @@
+"""Config: defaults, key paths in errors, expected types, ${VAR} interpolation, secrets."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import pytest
+
+from botkit._logging import RedactingFormatter, configure_logging
+from botkit.config import (
+    LoggingSettings,
+    Settings,
+    check_config,
+    interpolate,
+    load_settings,
+    settings_from_mapping,
+)
+from botkit.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def problems(data: dict[str, object], env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping(data, environ=env or {})
+    return [str(p) for p in info.value.problems]
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.bot.max_message_chars == 4000
+    assert settings.bot.working_language == "en"
+    assert settings.store.url == "sqlite+aiosqlite:///botkit.db"
+    assert settings.backend.kind == "auto"
+    assert settings.backend.engine.model == "smollm2"
+    with pytest.raises(Exception, match="frozen"):
+        settings.bot.name = "x"  # type: ignore[misc]
+
+
+def test_example_config_is_valid_and_matches_the_documented_defaults() -> None:
+    settings = load_settings(REPO / "config.example.toml", environ={})
+    assert settings.connectors["web"].get("host", "127.0.0.1") == "127.0.0.1"
+    assert settings.store.url.endswith("///botkit.db")
+    assert settings.backend.kind == "auto"
+    assert settings.backend.engine.model == "smollm2"
+    assert settings.bot == Settings().bot  # the file documents the defaults, not others
+    assert settings.backend == Settings().backend
+
+
+def test_unknown_keys_name_the_full_path() -> None:
+    found = problems(
+        {
+            "bot": {"max_mesage_chars": 10, "rate_limit": {"burst": 3}},
+            "botz": {},
+            "backend": {"engine": {"temprature": 0.5}},
+        }
+    )
+    assert "bot.max_mesage_chars: unknown key (did you mean 'max_message_chars'?)" in found
+    assert any(p.startswith("bot.rate_limit.burst: unknown key") for p in found)
+    assert any(p.startswith("botz: unknown key") for p in found)
+    assert "backend.engine.temprature: unknown key (did you mean 'temperature'?)" in found
+
+
+def test_wrong_types_name_path_and_expected_type() -> None:
+    found = problems(
+        {
+            "bot": {"max_message_chars": "lots", "history_turns": [1]},
+            "logging": {"json": "sometimes"},
+            "backend": {"kind": "gpu", "engine": {"top_p": 2.0}},
+            "store": {"url": 5},
+            "connectors": {"web": "yes"},
+        }
+    )
+    assert "bot.max_message_chars: expected an integer, got string" in found
+    assert "bot.history_turns: expected an integer, got array" in found
+    assert "logging.json: expected a boolean, got string" in found
+    assert "backend.kind: expected one of 'echo', 'engine' or 'auto'" in found
+    assert any(p.startswith("backend.engine.top_p: input should be less than or equal to 1")
+               for p in found)
+    assert "store.url: expected a string, got integer" in found
+    assert "connectors.web: expected a table, got string" in found
+
+
+def test_secret_values_never_appear_in_errors() -> None:
+    found = problems({"bot": {"max_message_chars": "${LIMIT}"}}, env={"LIMIT": "s3cr3t-value"})
+    assert found == ["bot.max_message_chars: expected an integer, got string"]
+
+
+def test_connector_sections_are_validated_by_the_connector() -> None:
+    found = problems({"connectors": {"console": {"prompt": 3, "colour": "red"}}})
+    assert "connectors.console.prompt: expected a string, got integer" in found
+    assert any(p.startswith("connectors.console.colour: unknown key") for p in found)
+
+
+def test_unknown_and_disabled_components() -> None:
+    found = problems({"connectors": {"carrier_pigeon": {}}, "plugins": {"nope": {"a": 1}}})
+    assert any(
+        p.startswith("connectors.carrier_pigeon: no connector named 'carrier_pigeon' is installed")
+        for p in found
+    )
+    assert any(p.startswith("plugins.nope: no plugin named 'nope'") for p in found)
+    # Disabled sections are not loaded, so an uninstalled one is fine.
+    settings = settings_from_mapping(
+        {"connectors": {"carrier_pigeon": {"enabled": False, "anything": 1}}}, environ={}
+    )
+    assert "carrier_pigeon" in settings.connectors
+    assert problems({"plugins": {"x": {"enabled": "no"}}}) == ["plugins.x.enabled: expected a boolean"]
+
+
+def test_env_interpolation() -> None:
+    env = {"NAME": "Ada", "EMPTY": "", "TOKEN": "tok-123456"}
+    settings = settings_from_mapping(
+        {
+            "bot": {
+                "name": "${NAME} bot",
+                "system_prompt": "cost: $5, literal $${NAME}, default ${MISSING:-none}",
+                "busy_reply": "${EMPTY:-fallback}",
+                "fallback_reply": "${TOKEN}",
+            },
+            "store": {"url": "sqlite:///${NAME}.db"},
+        },
+        environ=env,
+    )
+    assert settings.bot.name == "Ada bot"
+    assert settings.bot.system_prompt == "cost: $5, literal ${NAME}, default none"
+    assert settings.bot.busy_reply == "fallback"
+    assert settings.store.url == "sqlite+aiosqlite:///Ada.db"
+    assert "tok-123456" in settings.secret_values
+
+
+def test_env_interpolation_problems_name_variable_and_path() -> None:
+    found = problems(
+        {
+            "bot": {"name": "${BOT_NAME}", "system_prompt": "${not valid}"},
+            "connectors": {"web": {"enabled": False, "origins": ["ok", "${ORIGIN}"]}},
+            "store": {"url": "x${UNCLOSED"},
+        }
+    )
+    assert "bot.name: environment variable BOT_NAME is not set" in found
+    assert "bot.system_prompt: invalid environment variable reference '${not valid}'" in found
+    assert "connectors.web.origins[1]: environment variable ORIGIN is not set" in found
+    assert any(p.startswith("store.url: unterminated '${'") for p in found)
+
+
+def test_interpolation_happens_after_parsing(tmp_path: Path) -> None:
+    # A value with quotes and newlines cannot break the TOML syntax.
+    path = tmp_path / "c.toml"
+    path.write_text('[bot]\nname = "${NAME}"\n', encoding="utf-8")
+    settings = load_settings(path, environ={"NAME": 'a "quoted"\nname'})
+    assert settings.bot.name == 'a "quoted"\nname'
+    assert interpolate({"k": "${A}"}, {"A": "${B}"}).value == {"k": "${B}"}  # no recursion
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[bot\nname = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="TOML syntax error"):
+        load_settings(bad)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(binary)
+
+
+def test_check_config_lists_everything(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[bot]\nmax_message_chars = "x"\nnope = 1\n', encoding="utf-8")
+    found = [str(p) for p in check_config(path, environ={})]
+    assert found == [
+        "bot.max_message_chars: expected an integer, got string",
+        "bot.nope: unknown key",
+    ]
+
+
+def test_secrets_are_redacted_from_logs() -> None:
+    settings = settings_from_mapping(
+        {"store": {"url": "postgresql://bot:${DB_PASSWORD}@db/bot"}},
+        environ={"DB_PASSWORD": "pa55word-xyz"},
+    )
+    assert "pa55word-xyz" not in repr(settings)
+    stream = io.StringIO()
+    configure_logging(
+        LoggingSettings(level="info", json=True), secrets=settings.secret_values, stream=stream
+    )
+    try:
+        logging.getLogger("botkit.test").warning("connect to %s failed", settings.store.url)
+    finally:
+        logging.getLogger().handlers = [
+            h for h in logging.getLogger().handlers if h.get_name() != "botkit"
+        ]
+    line = stream.getvalue()
+    assert "pa55word-xyz" not in line
+    assert "bot:***@db" in line
+    assert '"level": "WARNING"' in line
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    formatter = RedactingFormatter(json_lines=False, secrets={"en", "8080", "longsecret"})
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "en 8080 longsecret", None, None)
+    assert formatter.format(record).endswith("en 8080 ***")
