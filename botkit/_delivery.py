@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
-from botkit.errors import BackendBusyError
+from botkit.channel import ReplyStream
+from botkit.errors import BackendBusyError, ConnectorError
 from botkit.events import OutboundReply
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
 from botkit.store.records import MessageStatus, StoredMessage
 
-__all__ = ["ReplyDelivery"]
+__all__ = ["ReplyDelivery", "deliver"]
 
 _log = logging.getLogger("botkit.bot")
 
@@ -148,3 +150,28 @@ class ReplyDelivery:
                 metadata=dict(reply.metadata),
             )
             return self._result
+
+
+class _Sender(Protocol):
+    async def send_stream(self, stream: ReplyStream) -> None: ...
+
+
+async def deliver(ctx: Context, reply: Reply, connector: _Sender | None) -> None:
+    """Stream ``reply`` to ``connector`` and store it: ``sent`` when the connector
+    returned, ``failed`` (with the reason) when it raised, there was no connector, or the
+    bot shut down mid-reply (then the cancellation propagates)."""
+    delivery = ReplyDelivery(ctx, reply)
+    try:
+        if connector is None:
+            raise ConnectorError(f"no connector for channel {ctx.message.channel!r}")
+        await connector.send_stream(delivery)
+    except asyncio.CancelledError:
+        await delivery.abort("interrupted by shutdown")
+        raise
+    except Exception as exc:
+        if not isinstance(exc, ConnectorError):
+            _log.error("connector %r raised while sending", ctx.message.channel, exc_info=exc)
+        _log.warning("%s: delivery failed: %s", ctx.describe(), exc)
+        await delivery.abort(f"{type(exc).__name__}: {exc}")
+        return
+    await delivery.final()

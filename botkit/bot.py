@@ -17,13 +17,14 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-from botkit._delivery import ReplyDelivery
+from botkit._delivery import deliver
+from botkit._intake import ConversationLocks, check_keys
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
-from botkit.errors import BotkitError, ConnectorError, MessageRejectedError, StoreError
+from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.events import InboundMessage
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
@@ -34,7 +35,6 @@ from botkit.pipeline.middleware import (
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore
-from botkit.store._checks import check_key
 from botkit.store.records import IntakeResult
 
 __all__ = ["Bot", "ChannelConnector"]
@@ -46,7 +46,8 @@ _log = logging.getLogger("botkit.bot")
 class ChannelConnector(Protocol):
     """What the bot needs of a connector (``connectors.base.Connector`` has it)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def connect(self) -> None: ...
 
@@ -55,37 +56,6 @@ class ChannelConnector(Protocol):
     async def send_stream(self, stream: ReplyStream) -> None: ...
 
     async def disconnect(self) -> None: ...
-
-
-def _check_keys(message: InboundMessage, user_reply: str) -> None:
-    """Refuse ids no database can hold (empty, over-long, NUL): a permanent problem of
-    this message, unlike a database outage, so it is reported as a rejection."""
-    try:
-        check_key(message.channel, "channel", channel=True)
-        check_key(message.conversation_key, "conversation key")
-        check_key(message.contact.external_id, "contact id")
-        check_key(message.idempotency_key, "idempotency key")
-    except StoreError as exc:
-        raise MessageRejectedError(str(exc), user_reply) from exc
-
-
-class _ConversationLocks:
-    """FIFO locks per conversation, dropped when nobody holds or waits for them."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
-
-    def acquire(self, key: int) -> asyncio.Lock:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        return lock
-
-    def release(self, key: int) -> None:
-        lock, users = self._locks[key]
-        if users <= 1:
-            del self._locks[key]
-        else:
-            self._locks[key] = (lock, users - 1)
 
 
 class Bot:
@@ -114,7 +84,7 @@ class Bot:
         self._pipeline = Pipeline()
         self._connectors: dict[str, ChannelConnector] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._locks = _ConversationLocks()
+        self._locks = ConversationLocks()
         self._accepting = False
         self._started = False
         self._stop = asyncio.Event()
@@ -144,6 +114,8 @@ class Bot:
         """
         if self._started:
             return
+        self._stop.clear()
+        self._force.clear()
         plugin_specs = resolve_components_or_raise("plugins", self.settings.plugins)
         connector_specs = resolve_components_or_raise(
             "connectors", self.settings.connectors, only=self._connector_names
@@ -274,13 +246,13 @@ class Bot:
             except Exception as exc:
                 _log.warning("connector %r failed to disconnect: %s", connector.name, exc)
 
-    async def drain(self, timeout: float | None = None) -> bool:
-        """Wait for in-flight replies; True when all finished within ``timeout``.
+    async def drain(self, within: float | None = None) -> bool:
+        """Wait for in-flight replies; True when all finished within ``within`` seconds.
 
         Returns early (False) when ``stop(force=True)`` is called meanwhile.
         """
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if within is None else loop.time() + within
         forced = asyncio.create_task(self._force.wait())
         try:
             while self._tasks and not self._force.is_set():
@@ -342,8 +314,10 @@ class Bot:
             StoreError: the message could not be stored.
         """
         if not self._accepting or self._store is None:
-            raise MessageRejectedError("the bot is not accepting messages", self.settings.bot.busy_reply)
-        _check_keys(message, self.settings.bot.fallback_reply)
+            raise MessageRejectedError(
+                "the bot is not accepting messages", self.settings.bot.busy_reply
+            )
+        check_keys(message, self.settings.bot.fallback_reply)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
         result = await self._store.intake(message, text=checked.text, rejected=checked.too_long)
         receipt = IntakeReceipt(result.conversation.id, result.message.seq, result.duplicate)
@@ -402,19 +376,4 @@ class Bot:
         await self._pipeline.run(ctx)
         if ctx.reply is None:
             return
-        delivery = ReplyDelivery(ctx, ctx.reply)
-        connector = self._connectors.get(message.channel)
-        try:
-            if connector is None:
-                raise ConnectorError(f"no connector for channel {message.channel!r}")
-            await connector.send_stream(delivery)
-        except asyncio.CancelledError:
-            await delivery.abort("interrupted by shutdown")
-            raise
-        except Exception as exc:
-            if not isinstance(exc, ConnectorError):
-                _log.exception("connector %r raised while sending", message.channel)
-            _log.warning("%s: delivery failed: %s", ctx.describe(), exc)
-            await delivery.abort(f"{type(exc).__name__}: {exc}")
-            return
-        await delivery.final()
+        await deliver(ctx, ctx.reply, self._connectors.get(message.channel))

@@ -66,13 +66,18 @@ def _config_path(arg: str | None) -> Path | None:
     return next((Path(name) for name in _DEFAULT_FILES if Path(name).is_file()), None)
 
 
-def _load(arg: str | None) -> Settings:
+def _load(arg: str | None, *, quiet: bool = False) -> Settings:
     from botkit._logging import configure_logging
     from botkit.config import Settings, load_settings
 
     path = _config_path(arg)
     settings = load_settings(path) if path is not None else Settings()
-    configure_logging(settings.logging, secrets=settings.secret_values)
+    logging_settings = settings.logging
+    if quiet and logging_settings.level == "INFO":
+        # `botkit chat` shares the terminal with the logs: show only problems there,
+        # unless DEBUG was asked for explicitly.
+        logging_settings = logging_settings.model_copy(update={"level": "WARNING"})
+    configure_logging(logging_settings, secrets=settings.secret_values)
     if path is None:
         _log.info("no config file found; using the built-in defaults")
     else:
@@ -143,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.file)
         if args.command == "db":
             return _run_db(args)
-        asyncio.run(_serve(_load(args.config), chat=args.command == "chat"))
+        chat = args.command == "chat"
+        asyncio.run(_serve(_load(args.config, quiet=chat), chat=chat))
         return 0
     except BotkitError as exc:
         print(f"botkit: error: {exc}", file=sys.stderr)

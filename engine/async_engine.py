@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,7 +111,7 @@ class AsyncEngine:
 
     # ------------------------------------------------------------------ streaming
     async def submit(self, prompt: Prompt, params: SamplingParams | None = None, *,
-                     request_id: str | None = None) -> AsyncIterator[Delta]:
+                     request_id: str | None = None) -> AsyncGenerator[Delta, None]:
         """Stream a reply: ``TextDelta`` items, then one ``FinalRecord``.
 
         Raises:

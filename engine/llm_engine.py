@@ -83,6 +83,7 @@ class LLMEngine:
         peak = 0
         if self.device.type == "cuda" and config.num_kv_blocks is None \
                 and config.kv_cache_bytes is None:
+            torch.cuda.empty_cache()  # cached-but-free blocks would read as "used"
             peak = self.runner.profile_peak_bytes(max_tokens, max_seqs)
         num_blocks = determine_num_blocks(
             model_config, block_size=config.block_size, dtype=self.dtype, device=self.device,

@@ -63,8 +63,7 @@ def _device(op: str, reference: bool, **tensors: torch.Tensor) -> None:
         )
 
 
-def _heads(op: str, num_q_heads: int, num_kv_heads: int, head_dim: int,
-           reference: bool) -> None:
+def _heads(op: str, num_q_heads: int, num_kv_heads: int, head_dim: int, reference: bool) -> None:
     if num_kv_heads < 1 or num_q_heads < 1 or num_q_heads % num_kv_heads:
         raise ValueError(
             f"{op}: query heads ({num_q_heads}) must be a positive multiple of KV heads "
@@ -86,43 +85,62 @@ def _scale(op: str, scale: object) -> float:
     return value
 
 
-def _cache_pair(op: str, k_cache: object, v_cache: object,
-                reference: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _cache_pair(
+    op: str, k_cache: object, v_cache: object, reference: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     kc = check_tensor(op, "k_cache", k_cache, ndim=4, dtypes=_floats(reference))
     vc = check_tensor(op, "v_cache", v_cache, ndim=4, dtypes=_floats(reference))
     if kc.shape != vc.shape or kc.dtype != vc.dtype:
-        raise ValueError(f"{op}: k_cache {tuple(kc.shape)} {kc.dtype} and v_cache "
-                         f"{tuple(vc.shape)} {vc.dtype} must match")
+        raise ValueError(
+            f"{op}: k_cache {tuple(kc.shape)} {kc.dtype} and v_cache "
+            f"{tuple(vc.shape)} {vc.dtype} must match"
+        )
     if min(kc.shape[:3]) < 1:
         raise ValueError(f"{op}: empty KV cache shape {tuple(kc.shape)}")
     return kc, vc
 
 
 def validate_write_kv_cache(
-    k: object, v: object, k_cache: object, v_cache: object, slot_mapping: object,
-    *, reference: bool = False,
+    k: object,
+    v: object,
+    k_cache: object,
+    v_cache: object,
+    slot_mapping: object,
+    *,
+    reference: bool = False,
 ) -> None:
     """Checks for ``write_kv_cache``: k/v ``[T, Hk, D]`` matching the cache rows."""
     op = "write_kv_cache"
     kt = check_tensor(op, "k", k, ndim=3, dtypes=_floats(reference))
     vt = check_tensor(op, "v", v, ndim=3, dtypes=_floats(reference))
     kc, vc = _cache_pair(op, k_cache, v_cache, reference)
-    slots = check_tensor(op, "slot_mapping", slot_mapping, ndim=1,
-                         dtypes=(torch.int32, torch.int64))
+    slots = check_tensor(
+        op, "slot_mapping", slot_mapping, ndim=1, dtypes=(torch.int32, torch.int64)
+    )
     if kt.shape != vt.shape or tuple(kt.shape[1:]) != tuple(kc.shape[2:]):
-        raise ValueError(f"{op}: k {tuple(kt.shape)} and v {tuple(vt.shape)} must be "
-                         f"[T, {kc.shape[2]}, {kc.shape[3]}] like the cache rows")
+        raise ValueError(
+            f"{op}: k {tuple(kt.shape)} and v {tuple(vt.shape)} must be "
+            f"[T, {kc.shape[2]}, {kc.shape[3]}] like the cache rows"
+        )
     if not kt.dtype == vt.dtype == kc.dtype:
         raise ValueError(f"{op}: k/v dtype {kt.dtype}/{vt.dtype} != cache dtype {kc.dtype}")
     if slots.shape[0] != kt.shape[0]:
-        raise ValueError(f"{op}: slot_mapping has {slots.shape[0]} entries for "
-                         f"{kt.shape[0]} tokens")
+        raise ValueError(
+            f"{op}: slot_mapping has {slots.shape[0]} entries for {kt.shape[0]} tokens"
+        )
     _device(op, reference, k=kt, v=vt, k_cache=kc, v_cache=vc, slot_mapping=slots)
 
 
 def validate_prefill(
-    q: object, k_cache: object, v_cache: object, cu_seqlens_q: object,
-    context_lens: object, block_tables: object, scale: object, *, reference: bool = False,
+    q: object,
+    k_cache: object,
+    v_cache: object,
+    cu_seqlens_q: object,
+    context_lens: object,
+    block_tables: object,
+    scale: object,
+    *,
+    reference: bool = False,
 ) -> tuple[AttnDims, float]:
     """Checks for ``prefill_attention``; returns the sizes and the scale."""
     op = "prefill_attention"
@@ -132,23 +150,42 @@ def validate_prefill(
     lens = check_tensor(op, "context_lens", context_lens, ndim=1, dtypes=_I32)
     bt = check_tensor(op, "block_tables", block_tables, ndim=2, dtypes=_I32)
     if qt.shape[2] != kc.shape[3] or qt.dtype != kc.dtype:
-        raise ValueError(f"{op}: q (head_dim {qt.shape[2]}, {qt.dtype}) must match the "
-                         f"cache (head_dim {kc.shape[3]}, {kc.dtype})")
+        raise ValueError(
+            f"{op}: q (head_dim {qt.shape[2]}, {qt.dtype}) must match the "
+            f"cache (head_dim {kc.shape[3]}, {kc.dtype})"
+        )
     _heads(op, qt.shape[1], kc.shape[2], qt.shape[2], reference)
     batch = cu.shape[0] - 1
     if batch < 0:
         raise ValueError(f"{op}: cu_seqlens_q needs B+1 >= 1 elements")
     if lens.shape[0] != batch or bt.shape[0] != batch:
-        raise ValueError(f"{op}: context_lens {tuple(lens.shape)} and block_tables "
-                         f"{tuple(bt.shape)} need {batch} rows (len(cu_seqlens_q) - 1)")
-    _device(op, reference, q=qt, k_cache=kc, v_cache=vc, cu_seqlens_q=cu,
-            context_lens=lens, block_tables=bt)
+        raise ValueError(
+            f"{op}: context_lens {tuple(lens.shape)} and block_tables "
+            f"{tuple(bt.shape)} need {batch} rows (len(cu_seqlens_q) - 1)"
+        )
+    _device(
+        op,
+        reference,
+        q=qt,
+        k_cache=kc,
+        v_cache=vc,
+        cu_seqlens_q=cu,
+        context_lens=lens,
+        block_tables=bt,
+    )
     return AttnDims(batch, qt.shape[1], kc.shape[2], qt.shape[2]), _scale(op, scale)
 
 
 def validate_decode(
-    q: object, k_cache: object, v_cache: object, block_tables: object,
-    context_lens: object, scale: object, num_splits: object, *, reference: bool = False,
+    q: object,
+    k_cache: object,
+    v_cache: object,
+    block_tables: object,
+    context_lens: object,
+    scale: object,
+    num_splits: object,
+    *,
+    reference: bool = False,
 ) -> tuple[AttnDims, float]:
     """Checks for ``decode_attention``; returns the sizes and the scale."""
     op = "decode_attention"
@@ -157,23 +194,34 @@ def validate_decode(
     bt = check_tensor(op, "block_tables", block_tables, ndim=2, dtypes=_I32)
     lens = check_tensor(op, "context_lens", context_lens, ndim=1, dtypes=_I32)
     if qt.shape[2] != kc.shape[3] or qt.dtype != kc.dtype:
-        raise ValueError(f"{op}: q (head_dim {qt.shape[2]}, {qt.dtype}) must match the "
-                         f"cache (head_dim {kc.shape[3]}, {kc.dtype})")
+        raise ValueError(
+            f"{op}: q (head_dim {qt.shape[2]}, {qt.dtype}) must match the "
+            f"cache (head_dim {kc.shape[3]}, {kc.dtype})"
+        )
     _heads(op, qt.shape[1], kc.shape[2], qt.shape[2], reference)
     batch = qt.shape[0]
     if lens.shape[0] != batch or bt.shape[0] != batch:
-        raise ValueError(f"{op}: context_lens {tuple(lens.shape)} and block_tables "
-                         f"{tuple(bt.shape)} need {batch} rows (q's batch)")
-    if num_splits is not None and (isinstance(num_splits, bool)
-                                   or not isinstance(num_splits, int) or num_splits < 1):
+        raise ValueError(
+            f"{op}: context_lens {tuple(lens.shape)} and block_tables "
+            f"{tuple(bt.shape)} need {batch} rows (q's batch)"
+        )
+    if num_splits is not None and (
+        isinstance(num_splits, bool) or not isinstance(num_splits, int) or num_splits < 1
+    ):
         raise ValueError(f"{op}: num_splits must be a positive int or None, got {num_splits!r}")
     _device(op, reference, q=qt, k_cache=kc, v_cache=vc, block_tables=bt, context_lens=lens)
     return AttnDims(batch, qt.shape[1], kc.shape[2], qt.shape[2]), _scale(op, scale)
 
 
 def validate_varlen(
-    q: object, k: object, v: object, cu_seqlens_q: object, cu_seqlens_k: object,
-    scale: object, *, reference: bool = False,
+    q: object,
+    k: object,
+    v: object,
+    cu_seqlens_q: object,
+    cu_seqlens_k: object,
+    scale: object,
+    *,
+    reference: bool = False,
 ) -> tuple[AttnDims, float]:
     """Checks for ``varlen_attention``; returns the sizes and the scale."""
     op = "varlen_attention"
@@ -183,13 +231,16 @@ def validate_varlen(
     cq = check_tensor(op, "cu_seqlens_q", cu_seqlens_q, ndim=1, dtypes=_I32)
     ck = check_tensor(op, "cu_seqlens_k", cu_seqlens_k, ndim=1, dtypes=_I32)
     if kt.shape != vt.shape or kt.shape[2] != qt.shape[2]:
-        raise ValueError(f"{op}: k {tuple(kt.shape)} and v {tuple(vt.shape)} must be "
-                         f"[Tk, Hk, {qt.shape[2]}]")
+        raise ValueError(
+            f"{op}: k {tuple(kt.shape)} and v {tuple(vt.shape)} must be [Tk, Hk, {qt.shape[2]}]"
+        )
     if not qt.dtype == kt.dtype == vt.dtype:
         raise ValueError(f"{op}: q, k, v dtypes differ: {qt.dtype}, {kt.dtype}, {vt.dtype}")
     _heads(op, qt.shape[1], kt.shape[1], qt.shape[2], reference)
     if cq.shape[0] < 1 or cq.shape != ck.shape:
-        raise ValueError(f"{op}: cu_seqlens_q {tuple(cq.shape)} and cu_seqlens_k "
-                         f"{tuple(ck.shape)} must both have B+1 >= 1 elements")
+        raise ValueError(
+            f"{op}: cu_seqlens_q {tuple(cq.shape)} and cu_seqlens_k "
+            f"{tuple(ck.shape)} must both have B+1 >= 1 elements"
+        )
     _device(op, reference, q=qt, k=kt, v=vt, cu_seqlens_q=cq, cu_seqlens_k=ck)
     return AttnDims(cq.shape[0] - 1, qt.shape[1], kt.shape[1], qt.shape[2]), _scale(op, scale)

@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from kernels._attention_common import dot_precision
+from kernels._triton_jit import cast_rne
 from kernels._triton_utils import is_interpreter, next_power_of_2
 
 __all__ = ["FwdConfig", "attention_fwd", "fwd_config"]
@@ -28,9 +29,16 @@ __all__ = ["FwdConfig", "attention_fwd", "fwd_config"]
 
 @triton.jit
 def _kv_row_offsets(
-    bt_row_ptr, offs_n, kv_start, max_blocks, num_kv_blocks, num_k_rows,
-    stride_kb, stride_kt,
-    PAGE_SIZE: tl.constexpr, PAGED: tl.constexpr,
+    bt_row_ptr,
+    offs_n,
+    kv_start,
+    max_blocks,
+    num_kv_blocks,
+    num_k_rows,
+    stride_kb,
+    stride_kt,
+    PAGE_SIZE: tl.constexpr,
+    PAGED: tl.constexpr,
 ):
     """Element offsets of key rows ``offs_n`` (positions within the sequence)."""
     if PAGED:
@@ -46,16 +54,46 @@ def _kv_row_offsets(
 
 @triton.jit
 def _attn_tile(
-    acc, m_i, l_i, q, k_base, v_base, bt_row_ptr, start_n, kv_start, ctx_len, q_pos,
-    max_blocks, num_kv_blocks, num_k_rows, stride_kb, stride_kt, qk_scale,
-    HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr,
-    PAGED: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr,
-    UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    acc,
+    m_i,
+    l_i,
+    q,
+    k_base,
+    v_base,
+    bt_row_ptr,
+    start_n,
+    kv_start,
+    ctx_len,
+    q_pos,
+    max_blocks,
+    num_kv_blocks,
+    num_k_rows,
+    stride_kb,
+    stride_kt,
+    qk_scale,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PAGE_SIZE: tl.constexpr,
+    PAGED: tl.constexpr,
+    MASKED: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     offs_n = start_n + tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, HEAD_DIM)
-    row_off = _kv_row_offsets(bt_row_ptr, offs_n, kv_start, max_blocks, num_kv_blocks,
-                              num_k_rows, stride_kb, stride_kt, PAGE_SIZE, PAGED)
+    row_off = _kv_row_offsets(
+        bt_row_ptr,
+        offs_n,
+        kv_start,
+        max_blocks,
+        num_kv_blocks,
+        num_k_rows,
+        stride_kb,
+        stride_kt,
+        PAGE_SIZE,
+        PAGED,
+    )
     kv_off = row_off[:, None] + offs_d[None, :]
     if MASKED:
         n_ok = offs_n < ctx_len
@@ -84,7 +122,9 @@ def _attn_tile(
     else:
         v = tl.load(v_base + kv_off)
     if UPCAST:
-        acc += tl.dot(p.to(v.dtype).to(tl.float32), v.to(tl.float32), input_precision="ieee")
+        acc += tl.dot(
+            cast_rne(p, v.dtype, True).to(tl.float32), v.to(tl.float32), input_precision="ieee"
+        )
     else:
         acc += tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
     return acc, m_new, l_i
@@ -92,13 +132,37 @@ def _attn_tile(
 
 @triton.jit
 def _attn_fwd_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, cu_q_ptr, kv_meta_ptr, bt_ptr,
-    num_seqs, total_q, max_blocks, num_kv_blocks, num_k_rows,
-    stride_qt, stride_qh, stride_kb, stride_kt, stride_kh, stride_ot, stride_oh, stride_bt,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    o_ptr,
+    cu_q_ptr,
+    kv_meta_ptr,
+    bt_ptr,
+    num_seqs,
+    total_q,
+    max_blocks,
+    num_kv_blocks,
+    num_k_rows,
+    stride_qt,
+    stride_qh,
+    stride_kb,
+    stride_kt,
+    stride_kh,
+    stride_ot,
+    stride_oh,
+    stride_bt,
     qk_scale,
-    GROUP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_B: tl.constexpr, PAGE_SIZE: tl.constexpr,
-    PAGED: tl.constexpr, CAUSAL: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    GROUP: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    PAGE_SIZE: tl.constexpr,
+    PAGED: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     pid_t = tl.program_id(0)
     head = tl.program_id(1)
@@ -126,9 +190,11 @@ def _attn_fwd_kernel(
     else:
         kv_start = tl.load(kv_meta_ptr + seq)
         ctx_len = tl.load(kv_meta_ptr + seq + 1) - kv_start
-    ctx_len = tl.maximum(ctx_len, 0)
+    # Clamp corrupt lengths to what the cache / key tensor can hold (bounds the loop).
     if PAGED:
-        ctx_len = tl.minimum(ctx_len, max_blocks * PAGE_SIZE)
+        ctx_len = tl.minimum(tl.maximum(ctx_len, 0), max_blocks * PAGE_SIZE)
+    else:
+        ctx_len = tl.minimum(tl.maximum(ctx_len, 0), num_k_rows)
     q_off = ctx_len - q_len  # absolute position of the sequence's first query
 
     offs_m = m_start + tl.arange(0, BLOCK_M)
@@ -136,8 +202,11 @@ def _attn_fwd_kernel(
     rows = q_start + offs_m
     m_ok = (offs_m < q_len) & (rows >= 0) & (rows < total_q)
     q_rows = rows.to(tl.int64)
-    q = tl.load(q_ptr + q_rows[:, None] * stride_qt + head * stride_qh + offs_d[None, :],
-                mask=m_ok[:, None], other=0.0)
+    q = tl.load(
+        q_ptr + q_rows[:, None] * stride_qt + head * stride_qh + offs_d[None, :],
+        mask=m_ok[:, None],
+        other=0.0,
+    )
     q_pos = q_off + offs_m
 
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
@@ -157,18 +226,67 @@ def _attn_fwd_kernel(
         end = ctx_len
     for start_n in range(0, full_end, BLOCK_N):
         acc, m_i, l_i = _attn_tile(
-            acc, m_i, l_i, q, k_base, v_base, bt_row_ptr, start_n, kv_start, ctx_len, q_pos,
-            max_blocks, num_kv_blocks, num_k_rows, stride_kb, stride_kt, qk_scale,
-            HEAD_DIM, BLOCK_N, PAGE_SIZE, PAGED, False, CAUSAL, UPCAST, PRECISION)
+            acc,
+            m_i,
+            l_i,
+            q,
+            k_base,
+            v_base,
+            bt_row_ptr,
+            start_n,
+            kv_start,
+            ctx_len,
+            q_pos,
+            max_blocks,
+            num_kv_blocks,
+            num_k_rows,
+            stride_kb,
+            stride_kt,
+            qk_scale,
+            HEAD_DIM,
+            BLOCK_N,
+            PAGE_SIZE,
+            PAGED,
+            False,
+            CAUSAL,
+            UPCAST,
+            PRECISION,
+        )
     for start_n in range(full_end, end, BLOCK_N):
         acc, m_i, l_i = _attn_tile(
-            acc, m_i, l_i, q, k_base, v_base, bt_row_ptr, start_n, kv_start, ctx_len, q_pos,
-            max_blocks, num_kv_blocks, num_k_rows, stride_kb, stride_kt, qk_scale,
-            HEAD_DIM, BLOCK_N, PAGE_SIZE, PAGED, True, CAUSAL, UPCAST, PRECISION)
+            acc,
+            m_i,
+            l_i,
+            q,
+            k_base,
+            v_base,
+            bt_row_ptr,
+            start_n,
+            kv_start,
+            ctx_len,
+            q_pos,
+            max_blocks,
+            num_kv_blocks,
+            num_k_rows,
+            stride_kb,
+            stride_kt,
+            qk_scale,
+            HEAD_DIM,
+            BLOCK_N,
+            PAGE_SIZE,
+            PAGED,
+            True,
+            CAUSAL,
+            UPCAST,
+            PRECISION,
+        )
 
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
-    tl.store(o_ptr + q_rows[:, None] * stride_ot + head * stride_oh + offs_d[None, :],
-             out.to(o_ptr.dtype.element_ty), mask=m_ok[:, None])
+    tl.store(
+        o_ptr + q_rows[:, None] * stride_ot + head * stride_oh + offs_d[None, :],
+        cast_rne(out, o_ptr.dtype.element_ty, UPCAST),
+        mask=m_ok[:, None],
+    )
 
 
 @dataclass(frozen=True)
@@ -198,9 +316,16 @@ def fwd_config(head_dim: int, dtype: torch.dtype) -> FwdConfig:
 
 
 def attention_fwd(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
-    cu_seqlens_q: torch.Tensor, kv_meta: torch.Tensor, block_tables: torch.Tensor | None,
-    scale: float, causal: bool, num_kv_heads: int,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    out: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    kv_meta: torch.Tensor,
+    block_tables: torch.Tensor | None,
+    scale: float,
+    causal: bool,
+    num_kv_heads: int,
 ) -> None:
     """Launch the kernel. ``k``/``v`` are paged ``[blocks, page, Hk, D]`` when
     ``block_tables`` is given (``kv_meta`` = context_lens), else packed ``[Tk, Hk, D]``
@@ -225,13 +350,37 @@ def attention_fwd(
         num_k_rows = k.shape[0]
     grid = (triton.cdiv(total_q, cfg.block_m) + num_seqs, num_q_heads)
     _attn_fwd_kernel[grid](
-        q, k, v, out, cu_seqlens_q, kv_meta, bt,
-        num_seqs, total_q, max_blocks, num_kv_blocks, num_k_rows,
-        q.stride(0), q.stride(1), stride_kb, stride_kt, stride_kh,
-        out.stride(0), out.stride(1), stride_bt,
+        q,
+        k,
+        v,
+        out,
+        cu_seqlens_q,
+        kv_meta,
+        bt,
+        num_seqs,
+        total_q,
+        max_blocks,
+        num_kv_blocks,
+        num_k_rows,
+        q.stride(0),
+        q.stride(1),
+        stride_kb,
+        stride_kt,
+        stride_kh,
+        out.stride(0),
+        out.stride(1),
+        stride_bt,
         scale * 1.4426950408889634,
-        GROUP=num_q_heads // num_kv_heads, HEAD_DIM=head_dim, BLOCK_M=cfg.block_m,
-        BLOCK_N=cfg.block_n, BLOCK_B=max(16, next_power_of_2(num_seqs)), PAGE_SIZE=page_size,
-        PAGED=block_tables is not None, CAUSAL=causal, UPCAST=is_interpreter(),
-        PRECISION=dot_precision(q.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        GROUP=num_q_heads // num_kv_heads,
+        HEAD_DIM=head_dim,
+        BLOCK_M=cfg.block_m,
+        BLOCK_N=cfg.block_n,
+        BLOCK_B=max(16, next_power_of_2(num_seqs)),
+        PAGE_SIZE=page_size,
+        PAGED=block_tables is not None,
+        CAUSAL=causal,
+        UPCAST=is_interpreter(),
+        PRECISION=dot_precision(q.dtype),
+        num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages,
     )

@@ -150,8 +150,7 @@ def validate_rope(
     tokens, _, head_dim = q.shape
     if k.shape[0] != tokens or positions.shape[0] != tokens:
         raise ValueError(
-            f"{op}: token counts differ: q {tokens}, k {k.shape[0]}, "
-            f"positions {positions.shape[0]}"
+            f"{op}: token counts differ: q {tokens}, k {k.shape[0]}, positions {positions.shape[0]}"
         )
     if k.shape[2] != head_dim:
         raise ValueError(f"{op}: head_dim differs: q {head_dim}, k {k.shape[2]}")

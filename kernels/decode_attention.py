@@ -19,6 +19,7 @@ import triton
 import triton.language as tl
 
 from kernels._attention_common import dot_precision, validate_decode
+from kernels._triton_jit import cast_rne
 from kernels._triton_utils import is_interpreter, next_power_of_2
 
 __all__ = ["choose_num_splits", "decode_attention_triton"]
@@ -26,14 +27,39 @@ __all__ = ["choose_num_splits", "decode_attention_triton"]
 
 @triton.jit
 def _decode_kernel(
-    q_ptr, k_ptr, v_ptr, o_ptr, po_ptr, lse_ptr, bt_ptr, ctx_ptr,
-    max_blocks, num_kv_blocks, tokens_per_split,
-    stride_qb, stride_qh, stride_kb, stride_kt, stride_kh, stride_bt,
-    stride_ob, stride_oh, stride_pb, stride_ph, stride_ps, stride_lb, stride_lh,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    o_ptr,
+    po_ptr,
+    lse_ptr,
+    bt_ptr,
+    ctx_ptr,
+    max_blocks,
+    num_kv_blocks,
+    tokens_per_split,
+    stride_qb,
+    stride_qh,
+    stride_kb,
+    stride_kt,
+    stride_kh,
+    stride_bt,
+    stride_ob,
+    stride_oh,
+    stride_pb,
+    stride_ph,
+    stride_ps,
+    stride_lb,
+    stride_lh,
     qk_scale,
-    GROUP: tl.constexpr, BLOCK_H: tl.constexpr, HEAD_DIM: tl.constexpr,
-    BLOCK_N: tl.constexpr, PAGE_SIZE: tl.constexpr, SPLIT: tl.constexpr,
-    UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    GROUP: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PAGE_SIZE: tl.constexpr,
+    SPLIT: tl.constexpr,
+    UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     b = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -49,8 +75,11 @@ def _decode_kernel(
     offs_d = tl.arange(0, HEAD_DIM)
     h_ok = offs_h < GROUP
     heads = kv_head * GROUP + offs_h
-    q = tl.load(q_ptr + b.to(tl.int64) * stride_qb + heads[:, None] * stride_qh
-                + offs_d[None, :], mask=h_ok[:, None], other=0.0)
+    q = tl.load(
+        q_ptr + b.to(tl.int64) * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
+        mask=h_ok[:, None],
+        other=0.0,
+    )
     if UPCAST:
         q = q.to(tl.float32)
     m_i = tl.full([BLOCK_H], float("-inf"), tl.float32)
@@ -80,7 +109,9 @@ def _decode_kernel(
         l_i = l_i * alpha + tl.sum(p, 1)
         v = tl.load(v_base + kv_off, mask=n_ok[:, None], other=0.0)
         if UPCAST:
-            pv = tl.dot(p.to(v.dtype).to(tl.float32), v.to(tl.float32), input_precision="ieee")
+            pv = tl.dot(
+                cast_rne(p, v.dtype, True).to(tl.float32), v.to(tl.float32), input_precision="ieee"
+            )
         else:
             pv = tl.dot(p.to(v.dtype), v, input_precision=PRECISION)
         acc = acc * alpha[:, None] + pv
@@ -88,22 +119,40 @@ def _decode_kernel(
 
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     if SPLIT:
-        po = (po_ptr + b.to(tl.int64) * stride_pb + heads[:, None] * stride_ph
-              + split * stride_ps + offs_d[None, :])
+        po = (
+            po_ptr
+            + b.to(tl.int64) * stride_pb
+            + heads[:, None] * stride_ph
+            + split * stride_ps
+            + offs_d[None, :]
+        )
         tl.store(po, out, mask=h_ok[:, None])
         lse = m_i + tl.math.log2(l_i)
-        tl.store(lse_ptr + b.to(tl.int64) * stride_lb + heads * stride_lh + split, lse,
-                 mask=h_ok)
+        tl.store(lse_ptr + b.to(tl.int64) * stride_lb + heads * stride_lh + split, lse, mask=h_ok)
     else:
         o = o_ptr + b.to(tl.int64) * stride_ob + heads[:, None] * stride_oh + offs_d[None, :]
-        tl.store(o, out.to(o_ptr.dtype.element_ty), mask=h_ok[:, None])
+        tl.store(o, cast_rne(out, o_ptr.dtype.element_ty, UPCAST), mask=h_ok[:, None])
 
 
 @triton.jit
 def _merge_kernel(
-    o_ptr, po_ptr, lse_ptr, ctx_ptr, max_ctx, tokens_per_split, num_splits,
-    stride_ob, stride_oh, stride_pb, stride_ph, stride_ps, stride_lb, stride_lh,
-    HEAD_DIM: tl.constexpr, BLOCK_S: tl.constexpr,
+    o_ptr,
+    po_ptr,
+    lse_ptr,
+    ctx_ptr,
+    max_ctx,
+    tokens_per_split,
+    num_splits,
+    stride_ob,
+    stride_oh,
+    stride_pb,
+    stride_ph,
+    stride_ps,
+    stride_lb,
+    stride_lh,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    INTERPRET: tl.constexpr,
 ):
     b = tl.program_id(0)
     h = tl.program_id(1)
@@ -112,16 +161,28 @@ def _merge_kernel(
     offs_s = tl.arange(0, BLOCK_S)
     offs_d = tl.arange(0, HEAD_DIM)
     s_ok = offs_s < used
-    lse = tl.load(lse_ptr + b.to(tl.int64) * stride_lb + h * stride_lh + offs_s,
-                  mask=s_ok, other=float("-inf"))
+    lse = tl.load(
+        lse_ptr + b.to(tl.int64) * stride_lb + h * stride_lh + offs_s,
+        mask=s_ok,
+        other=float("-inf"),
+    )
     m = tl.max(lse, 0)
     w = tl.math.exp2(lse - tl.where(m == float("-inf"), 0.0, m))
-    po = tl.load(po_ptr + b.to(tl.int64) * stride_pb + h * stride_ph
-                 + offs_s[:, None] * stride_ps + offs_d[None, :], mask=s_ok[:, None], other=0.0)
+    po = tl.load(
+        po_ptr
+        + b.to(tl.int64) * stride_pb
+        + h * stride_ph
+        + offs_s[:, None] * stride_ps
+        + offs_d[None, :],
+        mask=s_ok[:, None],
+        other=0.0,
+    )
     den = tl.sum(w, 0)
     out = tl.sum(po * w[:, None], 0) / tl.where(den == 0.0, 1.0, den)
-    tl.store(o_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_d,
-             out.to(o_ptr.dtype.element_ty))
+    tl.store(
+        o_ptr + b.to(tl.int64) * stride_ob + h * stride_oh + offs_d,
+        cast_rne(out, o_ptr.dtype.element_ty, INTERPRET),
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -133,8 +194,9 @@ def _block_n(head_dim: int, dtype: torch.dtype) -> int:
     return 32 if head_dim > 128 or dtype == torch.float32 else 64
 
 
-def choose_num_splits(batch: int, num_kv_heads: int, max_context: int, device: torch.device,
-                      block_n: int = 64) -> int:
+def choose_num_splits(
+    batch: int, num_kv_heads: int, max_context: int, device: torch.device, block_n: int = 64
+) -> int:
     """Split the context only when (sequence, KV head) programs cannot fill the GPU.
 
     Aims at ~4 programs per SM and keeps >= 4 key tiles per split so each split
@@ -150,8 +212,12 @@ def choose_num_splits(batch: int, num_kv_heads: int, max_context: int, device: t
 
 
 def decode_attention_triton(
-    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-    block_tables: torch.Tensor, context_lens: torch.Tensor, scale: float,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    context_lens: torch.Tensor,
+    scale: float,
     num_splits: int | None = None,
 ) -> torch.Tensor:
     """Paged decode attention (Triton).
@@ -171,10 +237,15 @@ def decode_attention_triton(
     Raises:
         ValueError: on a bad shape, dtype, layout, device or argument.
     """
-    dims, scale = validate_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                                  num_splits)
+    dims, scale = validate_decode(
+        q, k_cache, v_cache, block_tables, context_lens, scale, num_splits
+    )
     batch, num_q_heads, num_kv_heads, head_dim = (
-        dims.batch, dims.num_q_heads, dims.num_kv_heads, dims.head_dim)
+        dims.batch,
+        dims.num_q_heads,
+        dims.num_kv_heads,
+        dims.head_dim,
+    )
     page_size, device = int(k_cache.shape[1]), q.device
     out = torch.empty_like(q)
     max_blocks = int(block_tables.shape[1])
@@ -191,30 +262,69 @@ def decode_attention_triton(
     num_splits = triton.cdiv(max_ctx, tokens_per_split)
     split = num_splits > 1
     if split:
-        part_out = torch.empty((batch, num_q_heads, num_splits, head_dim),
-                               dtype=torch.float32, device=device)
-        part_lse = torch.empty((batch, num_q_heads, num_splits),
-                               dtype=torch.float32, device=device)
+        part_out = torch.empty(
+            (batch, num_q_heads, num_splits, head_dim), dtype=torch.float32, device=device
+        )
+        part_lse = torch.empty((batch, num_q_heads, num_splits), dtype=torch.float32, device=device)
     else:
         part_out = out.new_empty((1, 1, 1, 1), dtype=torch.float32)
         part_lse = out.new_empty((1, 1, 1), dtype=torch.float32)
     _decode_kernel[(batch, num_kv_heads, num_splits)](
-        q, k_cache, v_cache, out, part_out, part_lse, block_tables, context_lens,
-        max_blocks, k_cache.shape[0], tokens_per_split,
-        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-        block_tables.stride(0), out.stride(0), out.stride(1),
-        part_out.stride(0), part_out.stride(1), part_out.stride(2),
-        part_lse.stride(0), part_lse.stride(1),
+        q,
+        k_cache,
+        v_cache,
+        out,
+        part_out,
+        part_lse,
+        block_tables,
+        context_lens,
+        max_blocks,
+        k_cache.shape[0],
+        tokens_per_split,
+        q.stride(0),
+        q.stride(1),
+        k_cache.stride(0),
+        k_cache.stride(1),
+        k_cache.stride(2),
+        block_tables.stride(0),
+        out.stride(0),
+        out.stride(1),
+        part_out.stride(0),
+        part_out.stride(1),
+        part_out.stride(2),
+        part_lse.stride(0),
+        part_lse.stride(1),
         scale * 1.4426950408889634,
-        GROUP=dims.group, BLOCK_H=max(16, next_power_of_2(dims.group)), HEAD_DIM=head_dim,
-        BLOCK_N=block_n, PAGE_SIZE=page_size, SPLIT=split, UPCAST=is_interpreter(),
-        PRECISION=dot_precision(q.dtype), num_warps=4, num_stages=3 if not is_interpreter() else 1,
+        GROUP=dims.group,
+        BLOCK_H=max(16, next_power_of_2(dims.group)),
+        HEAD_DIM=head_dim,
+        BLOCK_N=block_n,
+        PAGE_SIZE=page_size,
+        SPLIT=split,
+        UPCAST=is_interpreter(),
+        PRECISION=dot_precision(q.dtype),
+        num_warps=4,
+        num_stages=3 if not is_interpreter() else 1,
     )
     if split:
         _merge_kernel[(batch, num_q_heads)](
-            out, part_out, part_lse, context_lens, max_ctx, tokens_per_split, num_splits,
-            out.stride(0), out.stride(1), part_out.stride(0), part_out.stride(1),
-            part_out.stride(2), part_lse.stride(0), part_lse.stride(1),
-            HEAD_DIM=head_dim, BLOCK_S=max(2, next_power_of_2(num_splits)), num_warps=4,
+            out,
+            part_out,
+            part_lse,
+            context_lens,
+            max_ctx,
+            tokens_per_split,
+            num_splits,
+            out.stride(0),
+            out.stride(1),
+            part_out.stride(0),
+            part_out.stride(1),
+            part_out.stride(2),
+            part_lse.stride(0),
+            part_lse.stride(1),
+            HEAD_DIM=head_dim,
+            BLOCK_S=max(2, next_power_of_2(num_splits)),
+            INTERPRET=is_interpreter(),
+            num_warps=4,
         )
     return out

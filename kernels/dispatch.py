@@ -18,7 +18,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Literal, cast
+from typing import Literal
 
 import torch
 
@@ -38,7 +38,7 @@ def _validate(name: object, source: str) -> Backend:
         raise ValueError(
             f"{source}: unknown kernel backend {name!r}; expected one of {', '.join(BACKENDS)}"
         )
-    return cast(Backend, name)
+    return name
 
 
 @contextlib.contextmanager

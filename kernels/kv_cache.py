@@ -20,8 +20,16 @@ __all__ = ["write_kv_cache_triton"]
 
 @triton.jit
 def _write_kv_kernel(
-    k_ptr, v_ptr, kc_ptr, vc_ptr, slot_ptr, num_slots, stride_kt, stride_vt,
-    ROW: tl.constexpr, BLOCK: tl.constexpr,
+    k_ptr,
+    v_ptr,
+    kc_ptr,
+    vc_ptr,
+    slot_ptr,
+    num_slots,
+    stride_kt,
+    stride_vt,
+    ROW: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     t = tl.program_id(0)
     slot = tl.load(slot_ptr + t).to(tl.int64)
@@ -39,7 +47,10 @@ def _write_kv_kernel(
 
 
 def write_kv_cache_triton(
-    k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
     slot_mapping: torch.Tensor,
 ) -> None:
     """Write ``k``/``v`` rows into their cache slots in place (Triton).
@@ -64,6 +75,15 @@ def write_kv_cache_triton(
     block = min(next_power_of_2(row), 4096)
     grid = (tokens, triton.cdiv(row, block))
     _write_kv_kernel[grid](
-        k, v, k_cache, v_cache, slot_mapping, num_blocks * block_size, k.stride(0),
-        v.stride(0), ROW=row, BLOCK=block, num_warps=4 if block <= 1024 else 8,
+        k,
+        v,
+        k_cache,
+        v_cache,
+        slot_mapping,
+        num_blocks * block_size,
+        k.stride(0),
+        v.stride(0),
+        ROW=row,
+        BLOCK=block,
+        num_warps=4 if block <= 1024 else 8,
     )

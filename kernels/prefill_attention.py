@@ -21,9 +21,14 @@ __all__ = ["prefill_attention_triton"]
 
 
 def prefill_attention_triton(
-    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-    cu_seqlens_q: torch.Tensor, context_lens: torch.Tensor, block_tables: torch.Tensor,
-    scale: float, causal: bool = True,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    context_lens: torch.Tensor,
+    block_tables: torch.Tensor,
+    scale: float,
+    causal: bool = True,
 ) -> torch.Tensor:
     """Causal (or full) GQA flash attention for packed prompts over a paged KV cache.
 
@@ -45,11 +50,22 @@ def prefill_attention_triton(
         ValueError: on a bad shape, dtype, layout, device or argument. Tensor values are
         not read (that would sync the GPU); out-of-range values are masked in the kernel.
     """
-    dims, scale = validate_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens,
-                                   block_tables, scale)
+    dims, scale = validate_prefill(
+        q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale
+    )
     if block_tables.shape[1] == 0:
         return torch.zeros_like(q)  # no pages: every row sees no key
     out = torch.empty_like(q)
-    attention_fwd(q, k_cache, v_cache, out, cu_seqlens_q, context_lens, block_tables,
-                  scale, bool(causal), dims.num_kv_heads)
+    attention_fwd(
+        q,
+        k_cache,
+        v_cache,
+        out,
+        cu_seqlens_q,
+        context_lens,
+        block_tables,
+        scale,
+        bool(causal),
+        dims.num_kv_heads,
+    )
     return out

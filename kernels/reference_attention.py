@@ -22,13 +22,9 @@ from kernels._attention_common import (
 )
 
 __all__ = [
-    "decode_attention",
     "decode_attention_reference",
-    "prefill_attention",
     "prefill_attention_reference",
-    "varlen_attention",
     "varlen_attention_reference",
-    "write_kv_cache",
     "write_kv_cache_reference",
 ]
 
@@ -48,8 +44,14 @@ def _lengths(cu: torch.Tensor, total: int, name: str) -> list[int]:
     return vals
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, causal: bool,
-            dtype: torch.dtype) -> torch.Tensor:
+def _attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    causal: bool,
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """q [M, Hq, D], k/v [N, Hk, D] -> [M, Hq, D] in ``dtype``; queries end-aligned."""
     m, num_q_heads, _ = q.shape
     n, num_kv_heads, _ = k.shape
@@ -81,7 +83,10 @@ def _gather_pages(cache: torch.Tensor, table: torch.Tensor, n: int) -> torch.Ten
 
 
 def write_kv_cache_reference(
-    k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
     slot_mapping: torch.Tensor,
 ) -> None:
     """Write ``k``/``v`` ``[T, Hk, D]`` rows into cache slots in place; slot -1 skips."""
@@ -98,13 +103,21 @@ def write_kv_cache_reference(
 
 
 def prefill_attention_reference(
-    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-    cu_seqlens_q: torch.Tensor, context_lens: torch.Tensor, block_tables: torch.Tensor,
-    scale: float, causal: bool = True, *, compute_dtype: torch.dtype | None = None,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    context_lens: torch.Tensor,
+    block_tables: torch.Tensor,
+    scale: float,
+    causal: bool = True,
+    *,
+    compute_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Reference for ``prefill_attention``: queries are the last positions of each context."""
-    _, scale = validate_prefill(q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables,
-                                scale, reference=True)
+    _, scale = validate_prefill(
+        q, k_cache, v_cache, cu_seqlens_q, context_lens, block_tables, scale, reference=True
+    )
     cu = _lengths(cu_seqlens_q, q.shape[0], "cu_seqlens_q")
     batch = len(cu) - 1
     dtype = _compute_dtype(q, compute_dtype)
@@ -122,13 +135,20 @@ def prefill_attention_reference(
 
 
 def decode_attention_reference(
-    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-    block_tables: torch.Tensor, context_lens: torch.Tensor, scale: float,
-    num_splits: int | None = None, *, compute_dtype: torch.dtype | None = None,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    context_lens: torch.Tensor,
+    scale: float,
+    num_splits: int | None = None,
+    *,
+    compute_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Reference for ``decode_attention`` (``num_splits`` is accepted and ignored)."""
-    _, scale = validate_decode(q, k_cache, v_cache, block_tables, context_lens, scale,
-                               num_splits, reference=True)
+    _, scale = validate_decode(
+        q, k_cache, v_cache, block_tables, context_lens, scale, num_splits, reference=True
+    )
     batch = q.shape[0]
     dtype = _compute_dtype(q, compute_dtype)
     out = q.new_zeros(q.shape, dtype=dtype)
@@ -138,14 +158,20 @@ def decode_attention_reference(
             raise ValueError(f"sequence {b}: negative context length {n}")
         k = _gather_pages(k_cache, block_tables[b], n)
         v = _gather_pages(v_cache, block_tables[b], n)
-        out[b] = _attend(q[b:b + 1], k, v, scale, False, dtype)[0]
+        out[b] = _attend(q[b : b + 1], k, v, scale, False, dtype)[0]
     return out.to(q.dtype) if compute_dtype is None else out
 
 
 def varlen_attention_reference(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-    cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor,
-    scale: float, causal: bool = False, *, compute_dtype: torch.dtype | None = None,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    cu_seqlens_k: torch.Tensor,
+    scale: float,
+    causal: bool = False,
+    *,
+    compute_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Reference for ``varlen_attention`` over packed contiguous q/k/v."""
     _, scale = validate_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, scale, reference=True)
@@ -159,10 +185,3 @@ def varlen_attention_reference(
             ks, ke = cu_k[b], cu_k[b + 1]
             out[lo:hi] = _attend(q[lo:hi], k[ks:ke], v[ks:ke], scale, causal, dtype)
     return out.to(q.dtype) if compute_dtype is None else out
-
-
-# The dispatch layer (kernels/__init__.py) looks references up by the public op name.
-write_kv_cache = write_kv_cache_reference
-prefill_attention = prefill_attention_reference
-decode_attention = decode_attention_reference
-varlen_attention = varlen_attention_reference

@@ -117,7 +117,13 @@ def fused_add_rms_norm(
         return x, residual
     block, num_warps = _launch_config("fused_add_rms_norm", hidden, x.dtype)
     _fused_add_rms_norm_kernel[(rows,)](
-        x, residual, weight, hidden, eps,
-        BLOCK=block, INTERPRET=is_interpreter(), num_warps=num_warps,
+        x,
+        residual,
+        weight,
+        hidden,
+        eps,
+        BLOCK=block,
+        INTERPRET=is_interpreter(),
+        num_warps=num_warps,
     )
     return x, residual

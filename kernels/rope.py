@@ -28,8 +28,14 @@ _MAX_TILE = 2048
 
 @triton.jit
 def _rotate_heads(
-    base_ptr, n_heads, cos, sin, d,
-    HALF: tl.constexpr, BLOCK_H: tl.constexpr, INTERPRET: tl.constexpr,
+    base_ptr,
+    n_heads,
+    cos,
+    sin,
+    d,
+    HALF: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    INTERPRET: tl.constexpr,
 ):
     """Rotate the ``n_heads`` heads of one token starting at ``base_ptr`` (0 heads: no-op)."""
     hs = tl.arange(0, BLOCK_H)
@@ -48,8 +54,16 @@ def _rotate_heads(
 
 @triton.jit
 def _rope_kernel(
-    q_ptr, k_ptr, pos_ptr, cs_ptr, n_q_heads, n_k_heads, max_pos,
-    HALF: tl.constexpr, HALF_PAD: tl.constexpr, BLOCK_H: tl.constexpr,
+    q_ptr,
+    k_ptr,
+    pos_ptr,
+    cs_ptr,
+    n_q_heads,
+    n_k_heads,
+    max_pos,
+    HALF: tl.constexpr,
+    HALF_PAD: tl.constexpr,
+    BLOCK_H: tl.constexpr,
     INTERPRET: tl.constexpr,
 ):
     t = tl.program_id(0).to(tl.int64)
@@ -62,10 +76,26 @@ def _rope_kernel(
     cos = tl.load(row + d, mask=d_ok, other=0.0).to(tl.float32)
     sin = tl.load(row + HALF + d, mask=d_ok, other=0.0).to(tl.float32)
     # A token with an out-of-range position rotates zero heads (left untouched).
-    _rotate_heads(q_ptr + t * n_q_heads * (2 * HALF), tl.where(valid, n_q_heads, 0),
-                  cos, sin, d, HALF, BLOCK_H, INTERPRET)
-    _rotate_heads(k_ptr + t * n_k_heads * (2 * HALF), tl.where(valid, n_k_heads, 0),
-                  cos, sin, d, HALF, BLOCK_H, INTERPRET)
+    _rotate_heads(
+        q_ptr + t * n_q_heads * (2 * HALF),
+        tl.where(valid, n_q_heads, 0),
+        cos,
+        sin,
+        d,
+        HALF,
+        BLOCK_H,
+        INTERPRET,
+    )
+    _rotate_heads(
+        k_ptr + t * n_k_heads * (2 * HALF),
+        tl.where(valid, n_k_heads, 0),
+        cos,
+        sin,
+        d,
+        HALF,
+        BLOCK_H,
+        INTERPRET,
+    )
 
 
 def apply_rope_(
@@ -98,7 +128,16 @@ def apply_rope_(
     tile = block_h * half_pad
     num_warps = 4 if tile >= 1024 else (2 if tile >= 256 else 1)
     _rope_kernel[(tokens,)](
-        q, k, positions, cos_sin, n_q, k.shape[1], max_pos,
-        HALF=half, HALF_PAD=half_pad, BLOCK_H=block_h, INTERPRET=is_interpreter(),
+        q,
+        k,
+        positions,
+        cos_sin,
+        n_q,
+        k.shape[1],
+        max_pos,
+        HALF=half,
+        HALF_PAD=half_pad,
+        BLOCK_H=block_h,
+        INTERPRET=is_interpreter(),
         num_warps=num_warps,
     )

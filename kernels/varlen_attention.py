@@ -21,9 +21,13 @@ __all__ = ["varlen_attention_triton"]
 
 
 def varlen_attention_triton(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-    cu_seqlens_q: torch.Tensor, cu_seqlens_k: torch.Tensor,
-    scale: float, causal: bool = False,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens_q: torch.Tensor,
+    cu_seqlens_k: torch.Tensor,
+    scale: float,
+    causal: bool = False,
 ) -> torch.Tensor:
     """Flash attention over packed variable-length sequences (Triton).
 
@@ -44,6 +48,7 @@ def varlen_attention_triton(
     """
     dims, scale = validate_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, scale)
     out = torch.empty_like(q)
-    attention_fwd(q, k, v, out, cu_seqlens_q, cu_seqlens_k, None, scale, bool(causal),
-                  dims.num_kv_heads)
+    attention_fwd(
+        q, k, v, out, cu_seqlens_q, cu_seqlens_k, None, scale, bool(causal), dims.num_kv_heads
+    )
     return out

@@ -42,18 +42,20 @@ def main() -> int:
         slots: list[int] = []
         used = 0
         for b, n in enumerate(pages):
-            table[b, :n] = order[used:used + n].to(torch.int32)
+            table[b, :n] = order[used : used + n].to(torch.int32)
             used += n
             slots += [int(table[b, p // page]) * page + p % page for p in range(ctx[b])]
         slots.append(-1)  # a padding token that must not be written
         table = table.to(dev)
         k = torch.randn(len(slots), hk, head_dim, device=dev).to(dt)
         v = torch.randn_like(k)
-        write_kv_cache_triton(k, v, k_cache, v_cache,
-                              torch.tensor(slots, dtype=torch.int32, device=dev))
+        write_kv_cache_triton(
+            k, v, k_cache, v_cache, torch.tensor(slots, dtype=torch.int32, device=dev)
+        )
         lens = torch.tensor(ctx, dtype=torch.int32, device=dev)
-        cu = torch.tensor([0, *torch.tensor(qlens).cumsum(0).tolist()], dtype=torch.int32,
-                          device=dev)
+        cu = torch.tensor(
+            [0, *torch.tensor(qlens).cumsum(0).tolist()], dtype=torch.int32, device=dev
+        )
         scale = head_dim**-0.5
         q = torch.randn(int(cu[-1]), hk * group, head_dim, device=dev).to(dt)
         for causal in (True, False):
@@ -66,8 +68,7 @@ def main() -> int:
             out = decode_attention_triton(qd, k_cache, v_cache, table, lens, scale, splits)
             bad += int((out.float() - ref.float()).abs().max() > 0.05)
         kv = torch.randn(int(cu[-1]) + 7, hk, head_dim, device=dev).to(dt)
-        cuk = torch.tensor([0, 3, 3, 40, 41, 60, int(cu[-1]) + 7], dtype=torch.int32,
-                           device=dev)
+        cuk = torch.tensor([0, 3, 3, 40, 41, 60, int(cu[-1]) + 7], dtype=torch.int32, device=dev)
         for causal in (True, False):
             out = varlen_attention_triton(q, kv, kv, cu, cuk, scale, causal)
             ref = varlen_attention_reference(q, kv, kv, cu, cuk, scale, causal)

@@ -74,6 +74,12 @@ def settings_from_mapping(
                 valid = {k: v for k, v in sections.items() if isinstance(v, dict)}
                 problems.extend(resolve_components(kind, valid)[1])
     if problems or settings is None:
+        # A value whose ${VAR} could not be expanded also fails validation (it became "");
+        # the variable is the problem to report, not the empty value.
+        unexpanded = {p.path for p in expanded.problems}
+        problems = expanded.problems + [
+            p for p in problems[len(expanded.problems) :] if p.path not in unexpanded
+        ]
         raise ConfigError(dedupe(problems), source=source)
     return settings.with_secret_values(frozenset(v for v in expanded.substituted if v))
 

@@ -76,9 +76,7 @@ def _known_keys(model: type[BaseModel] | None, loc: Sequence[int | str]) -> list
         fields = getattr(current, "model_fields", None)
         if not isinstance(part, str) or fields is None:
             return []
-        field = fields.get(part) or next(
-            (f for f in fields.values() if f.alias == part), None
-        )
+        field = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
         if field is None:
             return []
         current = field.annotation

@@ -55,12 +55,8 @@ class BotSettings(Section):
         "question in a few sentences. If you do not know the answer, say so and offer to "
         "hand the conversation to a human colleague."
     )
-    fallback_reply: str = (
-        "Sorry, something went wrong on our side. Please try again in a moment."
-    )
-    busy_reply: str = (
-        "We are receiving a lot of messages right now. Please try again in a minute."
-    )
+    fallback_reply: str = "Sorry, something went wrong on our side. Please try again in a moment."
+    busy_reply: str = "We are receiving a lot of messages right now. Please try again in a minute."
     too_long_reply: str = (
         "Your message is too long ({length} characters, the limit is {limit}). "
         "Please shorten it or split it into several messages."
@@ -92,6 +88,9 @@ class EngineSettings(Section):
     top_k: int = Field(default=50, ge=0)
     repetition_penalty: float = Field(default=1.1, gt=0)
     queue_timeout_seconds: float = Field(default=30.0, gt=0)
+    # None: the engine sizes these from the device and its free memory.
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    kv_cache_blocks: int | None = Field(default=None, ge=1)
 
 
 class BackendSettings(Section):

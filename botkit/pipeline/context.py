@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Context", "Reply"]
 
+_LOG = logging.getLogger("botkit.pipeline")
+
 
 @dataclass(eq=False)
 class Reply:
@@ -87,7 +89,7 @@ class Context:
     history: list[ChatMessage] = field(default_factory=list)
     reply: Reply | None = None
     state: dict[str, Any] = field(default_factory=dict)
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("botkit.pipeline"))
+    logger: logging.Logger = field(default_factory=lambda: _LOG)
 
     @property
     def model_text(self) -> str:
@@ -108,7 +110,4 @@ class Context:
 
     def describe(self) -> str:
         """Short identification for log lines (no customer text)."""
-        return (
-            f"{self.message.channel}:{self.conversation.id}"
-            f" seq={self.inbound.seq}"
-        )
+        return f"{self.message.channel}:{self.conversation.id} seq={self.inbound.seq}"

@@ -9,7 +9,7 @@ from botkit.pipeline.context import Context
 __all__ = ["Handler", "StopPropagation"]
 
 
-class StopPropagation(Exception):  # noqa: N818 - a control-flow signal, not an error
+class StopPropagation(Exception):
     """Raise from ``Handler.handle`` to stop the pipeline after this handler.
 
     No later group and not the generation fallback runs; the reply set so far (if any)

@@ -43,6 +43,7 @@ __all__ = [
     "inbound_extra",
     "insert_inbound_key",
     "insert_message",
+    "mark_answered",
     "to_contact",
     "to_conversation",
     "to_message",
@@ -176,35 +177,48 @@ def buttons_extra(buttons: tuple[Button, ...]) -> dict[str, Any] | None:
 _FIND_INBOUND = (
     select(*MESSAGE_COLS)
     .join(InboundKey, InboundKey.message_id == Message.id)
-    .where(InboundKey.channel == bindparam("channel"), InboundKey.idempotency_key == bindparam("key"))
+    .where(
+        InboundKey.channel == bindparam("channel"), InboundKey.idempotency_key == bindparam("key")
+    )
 )
 _CONVERSATION_BY_ID = select(*CONVERSATION_COLS).where(Conversation.id == bindparam("id"))
 _CONTACT_BY_ID = select(*CONTACT_COLS).where(Contact.id == bindparam("id"))
 _CONTACT_BY_KEY = select(*CONTACT_COLS).where(
     Contact.channel == bindparam("channel"), Contact.external_id == bindparam("external_id")
 )
+# (UPDATE bind names must differ from column names, hence the b_ prefix.)
 _FILL_CONTACT_LANGUAGE = (
     update(Contact)
-    .where(Contact.id == bindparam("id"), Contact.language.is_(None))
-    .values(language=bindparam("language"), updated_at=bindparam("now"))
+    .where(Contact.id == bindparam("b_id"), Contact.language.is_(None))
+    .values(language=bindparam("b_language"), updated_at=bindparam("b_now"))
 )
-_BUMP = {"last_seq": Conversation.last_seq + 1, "updated_at": bindparam("now")}
+_BUMP = {"last_seq": Conversation.last_seq + 1, "updated_at": bindparam("b_now")}
 _CLAIM_BY_KEY = (
     update(Conversation)
     .where(
-        Conversation.channel == bindparam("channel"),
-        Conversation.conversation_key == bindparam("key"),
+        Conversation.channel == bindparam("b_channel"),
+        Conversation.conversation_key == bindparam("b_key"),
     )
     .values(_BUMP)
     .returning(*CONVERSATION_COLS)
 )
 _CLAIM_BY_ID = (
     update(Conversation)
-    .where(Conversation.id == bindparam("id"))
+    .where(Conversation.id == bindparam("b_id"))
     .values(_BUMP)
     .returning(*CONVERSATION_COLS)
 )
 _INSERT_MESSAGE = insert(Message).returning(*MESSAGE_COLS)
+_MARK_ANSWERED = (
+    update(Message)
+    .where(
+        Message.conversation_id == bindparam("b_cid"),
+        Message.seq == bindparam("b_seq"),
+        Message.direction == Direction.INBOUND.value,
+        Message.status == MessageStatus.RECEIVED.value,
+    )
+    .values(status=MessageStatus.ANSWERED.value)
+)
 
 
 @cache
@@ -248,13 +262,19 @@ def get_or_create_contact(
     row = conn.execute(_CONTACT_BY_KEY, key).first()
     if row is None:
         name = None if contact.display_name is None else clean_meta(contact.display_name)[:255]
-        values = {**key, "display_name": name, "language": hint, "created_at": now, "updated_at": now}
+        values = {
+            **key,
+            "display_name": name,
+            "language": hint,
+            "created_at": now,
+            "updated_at": now,
+        }
         row = conn.execute(_insert_ignore(conn.dialect.name, "contacts"), values).first()
         if row is None:  # created by a concurrent transaction that has committed since
             row = conn.execute(_CONTACT_BY_KEY, key).one()
     record = to_contact(row)
     if record.language is None and hint is not None:
-        conn.execute(_FILL_CONTACT_LANGUAGE, {"id": record.id, "language": hint, "now": now})
+        conn.execute(_FILL_CONTACT_LANGUAGE, {"b_id": record.id, "b_language": hint, "b_now": now})
         record = dataclasses.replace(record, language=hint)
     return record
 
@@ -272,7 +292,7 @@ def claim_seq(
         The conversation after the update (``last_seq`` is the claimed number) and whether
         this call created it.
     """
-    params = {"channel": channel, "key": key, "now": now}
+    params = {"b_channel": channel, "b_key": key, "b_now": now}
     row = conn.execute(_CLAIM_BY_KEY, params).first()
     if row is not None:
         return to_conversation(row), False
@@ -295,10 +315,15 @@ def claim_seq(
 
 def claim_seq_by_id(conn: Connection, conversation_id: int, now: datetime) -> ConversationRecord:
     """Take the next sequence number of an existing conversation."""
-    row = conn.execute(_CLAIM_BY_ID, {"id": conversation_id, "now": now}).first()
+    row = conn.execute(_CLAIM_BY_ID, {"b_id": conversation_id, "b_now": now}).first()
     if row is None:
         raise StoreError(f"no conversation with id {conversation_id}")
     return to_conversation(row)
+
+
+def mark_answered(conn: Connection, conversation_id: int, seq: int) -> None:
+    """An inbound message still ``received`` becomes ``answered``."""
+    conn.execute(_MARK_ANSWERED, {"b_cid": conversation_id, "b_seq": seq})
 
 
 def insert_message(conn: Connection, values: dict[str, Any]) -> StoredMessage:
@@ -309,5 +334,12 @@ def insert_inbound_key(
     conn: Connection, channel: str, key: str, message_id: int, now: datetime
 ) -> bool:
     """Record the delivery key; False when another transaction recorded it first."""
-    values = {"channel": channel, "idempotency_key": key, "message_id": message_id, "created_at": now}
-    return conn.execute(_insert_ignore(conn.dialect.name, "inbound_keys"), values).first() is not None
+    values = {
+        "channel": channel,
+        "idempotency_key": key,
+        "message_id": message_id,
+        "created_at": now,
+    }
+    return (
+        conn.execute(_insert_ignore(conn.dialect.name, "inbound_keys"), values).first() is not None
+    )

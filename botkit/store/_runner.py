@@ -18,6 +18,9 @@ executes it and hands back the result to async callers.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +33,7 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 __all__ = ["Runner", "create_runner", "is_memory_sqlite"]
 
+log = logging.getLogger("botkit.store")
 T = TypeVar("T")
 _SQLITE_READERS = 3
 
@@ -176,6 +180,25 @@ class _SqliteRunner:
             self._readers.shutdown(wait=False)
 
 
+def _enable_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL (a lasting property of the file, so normally only its first
+    connection ever does). The switch needs an exclusive lock and SQLite reports "database
+    is locked" at once, without the busy handler, when two connections race to do it on a
+    new file; so it is retried until the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+            continue
+        if not mode or str(mode[0]).lower() != "wal":  # e.g. a file system without mmap
+            log.warning("SQLite stays in journal mode %s: readers will wait for writers", mode)
+        return
+
+
 def _install_sqlite_hooks(
     engine: Engine, memory: bool, busy_timeout_ms: int, foreign_keys: bool
 ) -> None:
@@ -186,9 +209,9 @@ def _install_sqlite_hooks(
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if not memory:
+                _enable_wal(cursor, busy_timeout_ms)
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             # WAL + NORMAL: a commit survives an application crash; an OS crash or power
             # cut can lose the last transactions (SQLite's documented trade-off). FULL

@@ -2,15 +2,15 @@
 
 The migrations ship inside the package (``botkit/store/migrations``) and are the only way
 the schema is ever created or changed. Every function here is a coroutine; from
-synchronous code (the CLI) call e.g. ``asyncio.run(upgrade(url))``. Each accepts a URL
-(an engine is made and disposed for the call) or an open ``AsyncEngine``.
+synchronous code (the CLI) call e.g. ``asyncio.run(upgrade(settings.store.url))``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -19,10 +19,10 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from botkit.errors import StoreError
-from botkit.store._engine import BEGIN_OPTION, create_engine
+from botkit.store._database import describe_error
+from botkit.store._runner import Runner, create_runner
 from botkit.store.models import VERSION_TABLE
 from botkit.store.settings import mask_url
 
@@ -42,6 +42,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # try to create the same tables; a transaction-scoped advisory lock makes the second wait
 # and then find the schema current. SQLite gets the same from BEGIN IMMEDIATE.
 _PG_LOCK_ID = 0x626F746B6974  # "botkit"
+T = TypeVar("T")
 
 
 def _config() -> Config:
@@ -70,32 +71,27 @@ def is_known(revision: str) -> bool:
         return False
 
 
-Target = str | AsyncEngine
+# A URL (a one-shot runner is made and disposed for the call) or the store's own runner
+# (an in-memory SQLite database exists only there).
+Target = str | Runner
 
 
-@asynccontextmanager
-async def _connect(target: Target, *, write: bool) -> AsyncIterator[AsyncConnection]:
-    engine = (
-        target
-        if isinstance(target, AsyncEngine)
-        else create_engine(target, foreign_keys=False, pooled=False)
+async def _run(target: Target, fn: Callable[[Connection], T], *, write: bool) -> T:
+    runner = (
+        create_runner(target, foreign_keys=False, pooled=False)
+        if isinstance(target, str)
+        else target
     )
-    where = mask_url(engine.url)
+    where = mask_url(runner.url)
     try:
-        if write:
-            async with engine.execution_options(**{BEGIN_OPTION: "IMMEDIATE"}).begin() as conn:
-                yield conn
-        else:
-            async with engine.connect() as conn:
-                yield conn
+        return await (runner.write(fn) if write else runner.read(fn))
     except CommandError as exc:
         raise StoreError(f"migration failed on {where}: {exc}") from exc
     except (SQLAlchemyError, OSError) as exc:
-        reason = getattr(exc, "orig", None) or exc
-        raise StoreError(f"migration failed on {where}: {reason}") from exc
+        raise StoreError(f"migration failed on {where}: {describe_error(exc)}") from exc
     finally:
-        if engine is not target:
-            await engine.dispose()
+        if runner is not target:
+            await runner.dispose()
 
 
 def _run_command(connection: Connection, fn: Callable[[Config, str], None], revision: str) -> None:
@@ -117,8 +113,7 @@ async def upgrade(url: Target, revision: str = "head") -> None:
     Raises:
         StoreError: the database is unreachable or a migration failed (nothing is changed).
     """
-    async with _connect(url, write=True) as conn:
-        await conn.run_sync(_run_command, command.upgrade, revision)
+    await _run(url, partial(_run_command, fn=command.upgrade, revision=revision), write=True)
 
 
 async def downgrade(url: Target, revision: str) -> None:
@@ -127,14 +122,16 @@ async def downgrade(url: Target, revision: str) -> None:
     Raises:
         StoreError: the database is unreachable or a migration failed.
     """
-    async with _connect(url, write=True) as conn:
-        await conn.run_sync(_run_command, command.downgrade, revision)
+    await _run(url, partial(_run_command, fn=command.downgrade, revision=revision), write=True)
 
 
 async def current(url: Target) -> str | None:
-    """The schema revision of the database, or None when it has no botkit schema."""
-    async with _connect(url, write=False) as conn:
-        return await conn.run_sync(_current_revision)
+    """The schema revision of the database, or None when it has no botkit schema.
+
+    Raises:
+        StoreError: the database is unreachable.
+    """
+    return await _run(url, _current_revision, write=False)
 
 
 async def is_up_to_date(url: Target) -> bool:

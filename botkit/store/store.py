@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 
 from botkit.errors import SchemaOutdatedError, StoreError
 from botkit.events import Button, Direction, InboundMessage, utcnow
@@ -37,6 +37,15 @@ _RACES = 4
 _NOT_IN_HISTORY = (MessageStatus.REJECTED.value, MessageStatus.FAILED.value)
 
 
+# Built once: statement construction costs more than running its cached compiled form.
+_HISTORY = (
+    select(*q.MESSAGE_COLS)
+    .where(Message.conversation_id == bindparam("cid"), Message.status.not_in(_NOT_IN_HISTORY))
+    .order_by(Message.seq.desc())
+    .limit(bindparam("n"))
+)
+
+
 def approx_tokens(text: str) -> int:
     """Default token estimate for history budgets: ~4 characters per token."""
     return max(1, (len(text) + 3) // 4)
@@ -51,6 +60,12 @@ def _enum(kind: type[_E], value: str) -> _E:
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
         raise StoreError(f"unknown status {value!r}; expected one of {allowed}") from None
+
+
+def _clean_error(error: str | None) -> str | None:
+    # An error text is diagnostics (often an exception message quoting platform data):
+    # made storable and bounded rather than refused.
+    return None if error is None else str(q.clean_meta(error))[:2000]
 
 
 class _DuplicateRace(Exception):
@@ -78,11 +93,11 @@ class ConversationStore(Database):
                 the message names ``botkit db upgrade -c FILE``.
             StoreError: the database is newer than this botkit, or unreachable.
         """
-        engine = self._require()
+        runner = self._require()
         if auto_upgrade is None:
             auto_upgrade = self._settings.auto_migrate
         head = migrate.head()
-        current = await migrate.current(engine)
+        current = await migrate.current(runner)
         if current == head:
             return
         where = self._settings.safe_url
@@ -93,9 +108,9 @@ class ConversationStore(Database):
             )
         if self.dialect == "sqlite" and auto_upgrade:
             log.info("upgrading the SQLite schema from %s to %s", current or "empty", head)
-            # A file gets its own engine (foreign keys off during migrations); an in-memory
-            # database exists only on this engine's single connection.
-            await migrate.upgrade(engine if self._memory else self._settings.url)
+            # A file gets its own connection (foreign keys off during migrations); an
+            # in-memory database exists only on the store's single connection.
+            await migrate.upgrade(runner if self.in_memory else self._settings.url)
             return
         state = "has no botkit schema" if current is None else f"is at revision {current!r}"
         raise SchemaOutdatedError(
@@ -141,14 +156,18 @@ class ConversationStore(Database):
         extra = q.inbound_extra(msg)
         status = MessageStatus.REJECTED if rejected else MessageStatus.RECEIVED
 
-        async def work(conn: AsyncConnection) -> IntakeResult:
-            found = await q.find_inbound(conn, msg.channel, msg.idempotency_key)
+        def lookup(conn: Connection) -> IntakeResult | None:
+            found = q.find_inbound(conn, msg.channel, msg.idempotency_key)
+            return None if found is None else _duplicate(conn, *found)
+
+        def work(conn: Connection) -> IntakeResult:
+            found = lookup(conn)
             if found is not None:
-                return await _duplicate(conn, *found)
+                return found
             now = utcnow()
-            contact = await q.get_or_create_contact(conn, msg.contact, hint, now)
-            conv, new = await q.claim_seq(conn, msg.channel, msg.conversation_key, contact.id, now)
-            message = await q.insert_message(
+            contact = q.get_or_create_contact(conn, msg.contact, hint, now)
+            conv, new = q.claim_seq(conn, msg.channel, msg.conversation_key, contact.id, now)
+            message = q.insert_message(
                 conn,
                 {
                     "conversation_id": conv.id,
@@ -164,9 +183,7 @@ class ConversationStore(Database):
                     "created_at": now,
                 },
             )
-            if not await q.insert_inbound_key(
-                conn, msg.channel, msg.idempotency_key, message.id, now
-            ):
+            if not q.insert_inbound_key(conn, msg.channel, msg.idempotency_key, message.id, now):
                 raise _DuplicateRace  # rolls back our message and its sequence number
             return IntakeResult(
                 conv, message, duplicate=False, new_conversation=new, contact=contact
@@ -176,10 +193,9 @@ class ConversationStore(Database):
             try:
                 return await self._write(work)
             except _DuplicateRace:
-                async with self._reading() as conn:
-                    found = await q.find_inbound(conn, msg.channel, msg.idempotency_key)
-                    if found is not None:
-                        return await _duplicate(conn, *found)
+                again = await self._read(lookup)
+                if again is not None:
+                    return again
         raise StoreError(f"could not store delivery {msg.idempotency_key[:80]!r}: kept conflicting")
 
     async def append_outbound(
@@ -192,6 +208,7 @@ class ConversationStore(Database):
         in_reply_to_seq: int | None = None,
         status: str = "sent",
         buttons: tuple[Button, ...] = (),
+        error: str | None = None,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -200,9 +217,12 @@ class ConversationStore(Database):
             text: the text as sent to the customer (in their language).
             working_text: the same text in the working language (what the model wrote).
             language: the language of ``text``.
-            in_reply_to_seq: ``seq`` of the inbound message this answers.
+            in_reply_to_seq: ``seq`` of the inbound message this answers. When the reply
+                is ``sent``, that message goes from ``received`` to ``answered`` in the same
+                transaction (no separate ``set_message_status`` call needed).
             status: ``sent`` or ``failed`` (any ``MessageStatus``).
             buttons: quick replies sent with it.
+            error: why delivery failed, for a ``failed`` reply.
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
@@ -213,11 +233,14 @@ class ConversationStore(Database):
         check_language(language)
         state = _enum(MessageStatus, status)
         extra = q.buttons_extra(tuple(buttons))
+        error = _clean_error(error)
 
-        async def work(conn: AsyncConnection) -> StoredMessage:
+        def work(conn: Connection) -> StoredMessage:
             now = utcnow()
-            conv = await q.claim_seq_by_id(conn, conversation_id, now)
-            return await q.insert_message(
+            conv = q.claim_seq_by_id(conn, conversation_id, now)
+            if in_reply_to_seq is not None and state is MessageStatus.SENT:
+                q.mark_answered(conn, conversation_id, in_reply_to_seq)
+            return q.insert_message(
                 conn,
                 {
                     "conversation_id": conversation_id,
@@ -229,6 +252,7 @@ class ConversationStore(Database):
                     "language": language,
                     "status": state.value,
                     "idempotency_key": None,
+                    "error": error,
                     "in_reply_to_seq": in_reply_to_seq,
                     "extra": extra,
                     "created_at": now,
@@ -249,17 +273,16 @@ class ConversationStore(Database):
             StoreError: unknown message or status.
         """
         state = _enum(MessageStatus, status)
-        if error is not None:
-            error = q.clean_meta(error)[:2000]
+        error = _clean_error(error)
 
-        async def work(conn: AsyncConnection) -> StoredMessage:
+        def work(conn: Connection) -> StoredMessage:
             stmt = (
                 update(Message)
                 .where(Message.id == message_id)
                 .values(status=state.value, error=error)
                 .returning(*q.MESSAGE_COLS)
             )
-            row = (await conn.execute(stmt)).first()
+            row = conn.execute(stmt).first()
             if row is None:
                 raise StoreError(f"no message with id {message_id}")
             return q.to_message(row)
@@ -291,16 +314,8 @@ class ConversationStore(Database):
         if max_turns <= 0 or token_budget <= 0:
             return []
         count = count_tokens or approx_tokens
-        stmt = (
-            select(*q.MESSAGE_COLS)
-            .where(
-                Message.conversation_id == conversation_id, Message.status.not_in(_NOT_IN_HISTORY)
-            )
-            .order_by(Message.seq.desc())
-            .limit(max_turns)
-        )
-        async with self._reading() as conn:
-            rows = (await conn.execute(stmt)).all()
+        params = {"cid": conversation_id, "n": max_turns}
+        rows = await self._read(lambda conn: conn.execute(_HISTORY, params).all())
         picked: list[StoredMessage] = []
         used = 0
         for row in rows:
@@ -335,22 +350,20 @@ class ConversationStore(Database):
             .order_by(Message.seq)
             .limit(limit)
         )
-        async with self._reading() as conn:
-            return [q.to_message(row) for row in await conn.execute(stmt)]
+        rows = await self._read(lambda conn: conn.execute(stmt).all())
+        return [q.to_message(row) for row in rows]
 
     async def get_conversation(self, channel: str, key: str) -> ConversationRecord | None:
         """The conversation (channel, key), or None if no message created it yet."""
         stmt = select(*q.CONVERSATION_COLS).where(
             Conversation.channel == channel, Conversation.conversation_key == key
         )
-        async with self._reading() as conn:
-            row = (await conn.execute(stmt)).first()
+        row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None:
         """A contact by id, or None."""
-        async with self._reading() as conn:
-            return await q.get_contact(conn, contact_id)
+        return await self._read(lambda conn: q.get_contact(conn, contact_id))
 
     async def set_conversation_status(
         self, conversation_id: int, status: str
@@ -382,14 +395,14 @@ class ConversationStore(Database):
         """
         check_language(language)
 
-        async def work(conn: AsyncConnection) -> ContactRecord:
+        def work(conn: Connection) -> ContactRecord:
             stmt = (
                 update(Contact)
                 .where(Contact.id == contact_id)
                 .values(language=language, updated_at=utcnow())
                 .returning(*q.CONTACT_COLS)
             )
-            row = (await conn.execute(stmt)).first()
+            row = conn.execute(stmt).first()
             if row is None:
                 raise StoreError(f"no contact with id {contact_id}")
             return q.to_contact(row)
@@ -399,14 +412,14 @@ class ConversationStore(Database):
     async def _update_conversation(
         self, conversation_id: int, **values: str | None
     ) -> ConversationRecord:
-        async def work(conn: AsyncConnection) -> ConversationRecord:
+        def work(conn: Connection) -> ConversationRecord:
             stmt = (
                 update(Conversation)
                 .where(Conversation.id == conversation_id)
                 .values(updated_at=utcnow(), **values)
                 .returning(*q.CONVERSATION_COLS)
             )
-            row = (await conn.execute(stmt)).first()
+            row = conn.execute(stmt).first()
             if row is None:
                 raise StoreError(f"no conversation with id {conversation_id}")
             return q.to_conversation(row)
@@ -414,8 +427,6 @@ class ConversationStore(Database):
         return await self._write(work)
 
 
-async def _duplicate(
-    conn: AsyncConnection, conv: ConversationRecord, message: StoredMessage
-) -> IntakeResult:
-    contact = None if message.contact_id is None else await q.get_contact(conn, message.contact_id)
+def _duplicate(conn: Connection, conv: ConversationRecord, message: StoredMessage) -> IntakeResult:
+    contact = None if message.contact_id is None else q.get_contact(conn, message.contact_id)
     return IntakeResult(conv, message, duplicate=True, new_conversation=False, contact=contact)

@@ -29,9 +29,7 @@ def json_error(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     """``{"error": code, "message": message}`` with ``status``."""
-    return web.json_response(
-        {"error": code, "message": message}, status=status, headers=headers
-    )
+    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
 
 
 def rate_limited(wait_s: float, what: str = "requests") -> web.Response:

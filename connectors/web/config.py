@@ -142,4 +142,3 @@ class WebConfig(ConnectorConfig):
         if self.site_secret is not None and len(self.site_secret.get_secret_value()) < 16:
             raise ValueError("site_secret must be at least 16 characters")
         return self
-

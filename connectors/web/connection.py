@@ -39,9 +39,7 @@ class Connection:
         self.service = service
         self.key = key
         self.cursor = after_seq
-        self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(
-            service.config.send_queue_size
-        )
+        self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(service.config.send_queue_size)
         self._task: asyncio.Task[None] | None = None
         self.overflowed = False
 

@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -145,7 +146,7 @@ class IdentityService:
         body, sig = ".".join(parts[:4]), parts[4]
         if not hmac.compare_digest(sig.encode(), self._sign(body).encode()):
             raise IdentityError("invalid_token", "session token signature is invalid")
-        if not parts[3].isdigit() or int(parts[3]) <= self._clock():
+        if not (parts[3].isascii() and parts[3].isdigit()) or int(parts[3]) <= self._clock():
             raise IdentityError("expired_token", "session token has expired")
         try:
             subject = _b64d(parts[2]).decode()
@@ -181,19 +182,24 @@ class IdentityService:
         expected = hmac.new(self._site_secret(), signing_input, hashlib.sha256).digest()
         try:
             sig = _b64d(parts[2])
-            header = json.loads(_b64d(parts[0]))
-            claims = json.loads(_b64d(parts[1]))
-        except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        except (ValueError, binascii.Error) as exc:
             raise IdentityError("invalid_identity", "malformed user token") from exc
-        # Pin the algorithm before trusting the signature check ("alg": "none" attacks).
-        if not isinstance(header, dict) or header.get("alg") != "HS256":
-            raise IdentityError("invalid_identity", "user token must use HS256")
+        # Nothing of the token is parsed before its signature checks out.
         if not hmac.compare_digest(sig, expected):
             raise IdentityError("invalid_identity", "user token signature is invalid")
+        try:
+            header = json.loads(_b64d(parts[0]))
+            claims = json.loads(_b64d(parts[1]))
+        except (ValueError, binascii.Error, RecursionError) as exc:
+            raise IdentityError("invalid_identity", "malformed user token") from exc
+        # Only HS256: a token that says "none" (or anything else) is refused even if the
+        # site signed it, so a confused signer cannot downgrade the scheme.
+        if not isinstance(header, dict) or header.get("alg") != "HS256":
+            raise IdentityError("invalid_identity", "user token must use HS256")
         if not isinstance(claims, dict):
             raise IdentityError("invalid_identity", "malformed user token")
         exp, now = claims.get("exp"), self._clock()
-        if isinstance(exp, bool) or not isinstance(exp, int | float):
+        if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
             raise IdentityError("invalid_identity", "user token needs a numeric exp")
         if exp <= now:
             raise IdentityError("expired_token", "user token has expired")

@@ -89,11 +89,11 @@ def load_model(
         config = config_from_hf(hf)
     except ModelLoadError as exc:
         raise type(exc)(f"{model_dir}: {exc}") from None
+    files = weight_files(model_dir)
     tokenizer = _load_tokenizer(model_dir)
     config = dataclasses.replace(
         config, dtype=run_dtype, eos_token_ids=_eos_ids(config, model_dir, tokenizer)
     )
-    files = weight_files(model_dir)
     with torch.device(dev):
         model = get_model_class(config.architecture)(config)
     load_weights(model, iter_weights(files), source=str(model_dir))

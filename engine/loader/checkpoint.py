@@ -70,7 +70,7 @@ def iter_weights(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
     for path in files:
         try:
             with safe_open(str(path), framework="pt", device="cpu") as f:
-                for name in f.keys():  # noqa: SIM118 - safe_open is not a Mapping
+                for name in f.keys():
                     yield name, f.get_tensor(name)
         except ModelLoadError:
             raise

@@ -88,12 +88,12 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
         (tmp / _MARKER).write_text(
             json.dumps({"source": str(path), "size": st.st_size, "version": CONVERTER_VERSION})
         )
-        if out.exists():  # a stale, unmarked leftover (or another process won the race)
-            if (out / _MARKER).is_file():
-                return out
-            shutil.rmtree(out, ignore_errors=True)
+        if out.exists() and not (out / _MARKER).is_file():
+            shutil.rmtree(out, ignore_errors=True)  # a stale leftover without a marker
         os.replace(tmp, out)
     except OSError as exc:
+        if (out / _MARKER).is_file():  # another process finished the same conversion first
+            return out
         raise ModelLoadError(f"cannot write GGUF cache directory {out}: {exc}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

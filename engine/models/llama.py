@@ -64,8 +64,9 @@ class LlamaAttention(nn.Module):
         k = k.reshape(t, self.num_kv_heads, self.head_dim).contiguous()  # [T, Hk, D]
         v = v.reshape(t, self.num_kv_heads, self.head_dim).contiguous()  # [T, Hk, D]
         self.rotary(positions, q, k)
-        out = self.attn(q, k, v, kv_cache, meta)  # [T, Hq, D]
-        return self.o_proj(out.reshape(t, q_size))
+        attn: torch.Tensor = self.attn(q, k, v, kv_cache, meta)  # [T, Hq, D]
+        out: torch.Tensor = self.o_proj(attn.reshape(t, q_size))  # [T, H]
+        return out
 
 
 class LlamaMLP(nn.Module):
@@ -77,7 +78,8 @@ class LlamaMLP(nn.Module):
         self.down_proj = Linear(i, h, dtype=config.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act(self.gate_up_proj(x)))  # [T, H]
+        out: torch.Tensor = self.down_proj(self.act(self.gate_up_proj(x)))  # [T, H]
+        return out
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -140,8 +142,8 @@ class LlamaModel(nn.Module):
         if meta.logits_indices is not None:
             # Only sampled rows need the final norm and the (large) LM head matmul.
             hidden, residual = hidden[meta.logits_indices], residual[meta.logits_indices]
-        out, _ = self.norm(hidden, residual)
-        return out
+        normed: torch.Tensor = self.norm(hidden, residual)[0]  # [S, H]
+        return normed
 
 
 @register_model("LlamaForCausalLM")
@@ -170,4 +172,5 @@ class LlamaForCausalLM(CausalLM):
         meta: AttentionMetadata,
     ) -> torch.Tensor:
         """See :meth:`CausalLM.forward`; returns float32 logits [S, vocab]."""
-        return self.lm_head(self.model(input_ids, positions, kv_caches, meta))
+        logits: torch.Tensor = self.lm_head(self.model(input_ids, positions, kv_caches, meta))
+        return logits

@@ -14,18 +14,18 @@ from botkit.config import Settings, settings_from_mapping
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def core_db_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
 
 
 @pytest.fixture
-def make_settings(db_url: str) -> Callable[..., Settings]:
+def make_settings(core_db_url: str) -> Callable[..., Settings]:
     """Settings on the temporary database with the echo backend; ``**sections`` are
     merged over that (one level deep)."""
 
     def build(**sections: dict[str, Any]) -> Settings:
         data: dict[str, Any] = {
-            "store": {"url": db_url},
+            "store": {"url": core_db_url},
             "backend": {"kind": "echo"},
         }
         for name, values in sections.items():

@@ -28,7 +28,7 @@ class RecordingConnector(Connector[ConnectorConfig]):
         self.deltas: list[list[str]] = []
         self.fail_with: Exception | None = None
         self.fail_after = 0
-        self.delivered = asyncio.Event()
+        self._changed = asyncio.Condition()
 
     async def connect(self) -> None:
         pass
@@ -40,6 +40,7 @@ class RecordingConnector(Connector[ConnectorConfig]):
         self.replies.append(reply)
 
     async def send_stream(self, stream: ReplyStream) -> None:
+        assert isinstance(stream, ReplyStream)  # the bot's stream honours the protocol
         parts: list[str] = []
         async for delta in stream:
             parts.append(delta)
@@ -49,17 +50,16 @@ class RecordingConnector(Connector[ConnectorConfig]):
             raise self.fail_with
         self.deltas.append(parts)
         self.replies.append(await stream.final())
-        self.delivered.set()
+        async with self._changed:
+            self._changed.notify_all()
 
     async def disconnect(self) -> None:
         pass
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[OutboundReply]:
-        async def poll() -> None:
-            while len(self.replies) < count:
-                await asyncio.sleep(0.005)
-
-        await asyncio.wait_for(poll(), timeout)
+    async def wait_for(self, count: int, within: float = 5.0) -> list[OutboundReply]:
+        """Wait until ``count`` replies were delivered (fails after ``within`` seconds)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: len(self.replies) >= count)
         return self.replies
 
 
@@ -71,6 +71,7 @@ def message(
     user: str = "u1",
     channel: str = "test",
 ) -> InboundMessage:
+    """An inbound message on the "test" channel (idempotency key ``key``)."""
     return InboundMessage(
         channel=channel,
         conversation_key=conversation,

@@ -77,8 +77,9 @@ def test_wrong_types_name_path_and_expected_type() -> None:
     assert "bot.history_turns: expected an integer, got array" in found
     assert "logging.json: expected a boolean, got string" in found
     assert "backend.kind: expected one of 'echo', 'engine' or 'auto'" in found
-    assert any(p.startswith("backend.engine.top_p: input should be less than or equal to 1")
-               for p in found)
+    assert any(
+        p.startswith("backend.engine.top_p: input should be less than or equal to 1") for p in found
+    )
     assert "store.url: expected a string, got integer" in found
     assert "connectors.web: expected a table, got string" in found
 
@@ -106,7 +107,9 @@ def test_unknown_and_disabled_components() -> None:
         {"connectors": {"carrier_pigeon": {"enabled": False, "anything": 1}}}, environ={}
     )
     assert "carrier_pigeon" in settings.connectors
-    assert problems({"plugins": {"x": {"enabled": "no"}}}) == ["plugins.x.enabled: expected a boolean"]
+    assert problems({"plugins": {"x": {"enabled": "no"}}}) == [
+        "plugins.x.enabled: expected a boolean"
+    ]
 
 
 def test_env_interpolation() -> None:

@@ -16,7 +16,12 @@ from botkit.pipeline import Context, Handler, Next, Pipeline, StopPropagation
 from botkit.pipeline.generation import GenerationHandler
 from botkit.pipeline.middleware import RateLimitMiddleware, SanitizeMiddleware
 from botkit.store import ConversationStore
-from botkit.store.records import ConversationRecord, ConversationStatus, MessageStatus, StoredMessage
+from botkit.store.records import (
+    ConversationRecord,
+    ConversationStatus,
+    MessageStatus,
+    StoredMessage,
+)
 
 SETTINGS: Settings = settings_from_mapping({"bot": {"max_message_chars": 10}}, environ={})
 

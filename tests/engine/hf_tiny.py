@@ -45,6 +45,53 @@ _CONFIGS: dict[str, type[PretrainedConfig]] = {
 }
 
 
+LLAMA3_ROPE = {
+    "rope_type": "llama3",
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    # 32 puts head_dim-16 frequencies in all three llama3 bands (kept, smoothed, scaled).
+    "original_max_position_embeddings": 32,
+}
+CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "llama-gqa-llama3-rope": ("LlamaForCausalLM", {"rope_scaling": LLAMA3_ROPE}),
+    "llama-mha-bias-linear-rope": (
+        "LlamaForCausalLM",
+        {
+            "num_key_value_heads": 4,
+            "attention_bias": True,
+            "rope_scaling": {"rope_type": "linear", "factor": 2.0},
+            "rope_theta": 500.0,
+        },
+    ),
+    "qwen2-bias-tied": ("Qwen2ForCausalLM", {"tie_word_embeddings": True}),
+    "qwen2-bias-untied": ("Qwen2ForCausalLM", {"tie_word_embeddings": False}),
+    "mistral-headdim32": ("MistralForCausalLM", {"head_dim": 32, "num_key_value_heads": 1}),
+}
+
+
+def build_pair(
+    case: str,
+    seed: int = 0,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[PreTrainedModel, Any]:
+    """(fp32 HF model, engine model with the same weights in ``dtype``), both on ``device``."""
+    import dataclasses
+
+    from engine.loader import load_weights
+    from engine.models import config_from_hf, get_model_class
+
+    arch, overrides = CASES[case]
+    hf = tiny_model(tiny_config(arch, **overrides), seed=seed).to(device)
+    config = dataclasses.replace(config_from_hf(hf.config.to_dict()), dtype=dtype)
+    with torch.device(device):
+        ours = get_model_class(arch)(config)
+    load_weights(ours, hf.state_dict().items(), source=case)
+    return hf, ours.eval()
+
+
 def build_tokenizer(vocab_size: int = 320) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with ChatML specials, trained on a few sentences."""
     tok = Tokenizer(models.BPE())
@@ -91,7 +138,10 @@ def tiny_config(architecture: str, vocab_size: int = 320, **overrides: Any) -> P
 def tiny_model(config: PretrainedConfig, seed: int = 0) -> PreTrainedModel:
     """Random fp32 HF model; weights scaled up so logits are far from uniform."""
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # Eager attention: the plainest math, and it runs in fp64 on every device.
+    model = AutoModelForCausalLM.from_config(
+        config, dtype=torch.float32, attn_implementation="eager"
+    )
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("norm.weight"):
@@ -121,57 +171,69 @@ def save_checkpoint(
 class PagedRunner:
     """Drives one sequence through an engine model with a real paged KV cache.
 
-    The block table is deliberately shuffled so reads that ignore it fail.
+    The block table is deliberately shuffled so reads that ignore it fail. Everything lives
+    on the model's device.
     """
 
     def __init__(self, model: Any, block_size: int = 4, num_blocks: int = 64) -> None:
         cfg = model.config
         shape = (num_blocks, block_size, cfg.num_kv_heads, cfg.head_dim)
+        self.device = dev = next(model.parameters()).device
         self.model = model
         self.block_size = block_size
         self.kv_caches = [
-            (torch.zeros(shape, dtype=cfg.dtype), torch.zeros(shape, dtype=cfg.dtype))
+            (
+                torch.zeros(shape, dtype=cfg.dtype, device=dev),
+                torch.zeros(shape, dtype=cfg.dtype, device=dev),
+            )
             for _ in range(cfg.num_layers)
         ]
         gen = torch.Generator().manual_seed(1234)
-        self.block_table = torch.randperm(num_blocks, generator=gen).to(torch.int32)
+        self.block_table = torch.randperm(num_blocks, generator=gen, device="cpu").to(torch.int32)
         self.length = 0
+
+    def _t(self, data: Any, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+        return torch.as_tensor(data, dtype=dtype, device="cpu").to(self.device)
 
     def _slots(self, positions: torch.Tensor) -> torch.Tensor:
         blocks = self.block_table[positions // self.block_size].long()
-        return blocks * self.block_size + positions % self.block_size
+        return (blocks * self.block_size + positions % self.block_size).to(self.device)
 
     @torch.inference_mode()
     def prefill(self, tokens: list[int], all_logits: bool = False) -> torch.Tensor:
         """Feed a prompt chunk after what is cached; logits of its last token (or all)."""
         n = len(tokens)
-        positions = torch.arange(self.length, self.length + n)
+        positions = torch.arange(self.length, self.length + n, device="cpu")
         meta = AttentionMetadata(
             slot_mapping=self._slots(positions),
             num_prefill_tokens=n,
-            prefill_cu_seqlens_q=torch.tensor([0, n], dtype=torch.int32),
-            prefill_context_lens=torch.tensor([self.length + n], dtype=torch.int32),
-            prefill_block_tables=self.block_table[None, :].contiguous(),
-            logits_indices=None if all_logits else torch.tensor([n - 1]),
+            prefill_cu_seqlens_q=self._t([0, n], torch.int32),
+            prefill_context_lens=self._t([self.length + n], torch.int32),
+            prefill_block_tables=self._t(self.block_table[None, :], torch.int32),
+            logits_indices=None if all_logits else self._t([n - 1]),
         )
         self.length += n
-        ids = torch.tensor(tokens, dtype=torch.int64)
-        return self.model(ids, positions, self.kv_caches, meta)  # type: ignore[no-any-return]
+        out: torch.Tensor = self.model(
+            self._t(tokens), positions.to(self.device), self.kv_caches, meta
+        )
+        return out
 
     @torch.inference_mode()
     def decode(self, token: int) -> torch.Tensor:
         """Feed one token; logits [1, V]."""
-        positions = torch.tensor([self.length])
+        positions = torch.tensor([self.length], device="cpu")
         meta = AttentionMetadata(
             slot_mapping=self._slots(positions),
             num_prefill_tokens=0,
-            decode_context_lens=torch.tensor([self.length + 1], dtype=torch.int32),
-            decode_block_tables=self.block_table[None, :].contiguous(),
-            logits_indices=torch.tensor([0]),
+            decode_context_lens=self._t([self.length + 1], torch.int32),
+            decode_block_tables=self._t(self.block_table[None, :], torch.int32),
+            logits_indices=self._t([0]),
         )
         self.length += 1
-        ids = torch.tensor([token], dtype=torch.int64)
-        return self.model(ids, positions, self.kv_caches, meta)  # type: ignore[no-any-return]
+        out: torch.Tensor = self.model(
+            self._t([token]), positions.to(self.device), self.kv_caches, meta
+        )
+        return out
 
     def greedy(self, prompt: list[int], steps: int) -> tuple[list[int], list[torch.Tensor]]:
         """Greedy tokens and per-step logits [V] for ``steps`` new tokens."""
@@ -253,7 +315,11 @@ def dequantized_state_dict(model: PreTrainedModel) -> dict[str, torch.Tensor]:
 
 
 def write_gguf(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, path: Path, *, tokenizer_meta: bool = True
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    path: Path,
+    *,
+    tokenizer_meta: bool = True,
 ) -> Path:
     """Write ``model`` as llama.cpp would: llama or qwen2 metadata, Q8_0 matrices,
     llama's Q/K rows permuted, tokenizer vocabulary and merges as GGUF metadata."""

@@ -29,11 +29,16 @@ def make(num_blocks: int = 64, clock: Clock | None = None, **cfg: object) -> Sch
     return Scheduler(config, BlockManager(num_blocks, BS), clock or Clock())
 
 
-def req(rid: str, n: int, max_new: int = 8, first: int = 1, clock: Clock | None = None,
-        **params: object) -> Sequence:
-    s = Sequence(request_id=rid, prompt_token_ids=[first + i for i in range(n)],
-                 params=SamplingParams(max_new_tokens=max_new, **params),  # type: ignore[arg-type]
-                 max_total_tokens=10**9, eos_token_ids=frozenset({EOS}))
+def req(
+    rid: str, n: int, max_new: int = 8, first: int = 1, clock: Clock | None = None, **params: object
+) -> Sequence:
+    s = Sequence(
+        request_id=rid,
+        prompt_token_ids=[first + i for i in range(n)],
+        params=SamplingParams(max_new_tokens=max_new, **params),  # type: ignore[arg-type]
+        max_total_tokens=10**9,
+        eos_token_ids=frozenset({EOS}),
+    )
     if clock is not None:
         s.arrival_time = clock.now
     return s
@@ -75,7 +80,9 @@ def test_token_budget_chunks_the_prompt_that_does_not_fit() -> None:
     s.add(req("b", 40))
     out = s.schedule()
     assert [(x.seq.request_id, x.num_tokens, x.sample) for x in out.prefills] == [
-        ("a", 40, True), ("b", 24, False)]
+        ("a", 40, True),
+        ("b", 24, False),
+    ]
     assert out.num_batched_tokens == 64
     s.update(out, [7])
     out = s.schedule()  # a decodes, b finishes its prompt
@@ -164,7 +171,7 @@ def test_preempted_sequence_keeps_its_tokens_and_resumes_via_prefix_cache() -> N
         step(s)
     kept = list(new.output_token_ids)
     assert new.status is SequenceStatus.WAITING and kept
-    assert new.token_ids[-len(kept):] == kept
+    assert new.token_ids[-len(kept) :] == kept
     while s.has_unfinished():
         step(s)
     assert new.output_token_ids[: len(kept)] == kept
@@ -190,7 +197,7 @@ def test_conversation_turn_reuses_previous_turn() -> None:
     s.add(turn1)
     while s.has_unfinished():
         step(s, token=9)
-    history = turn1.token_ids + [33, 34]  # earlier turn + reply + the new user message
+    history = [*turn1.token_ids, 33, 34]  # earlier turn + reply + the new user message
     turn2 = Sequence("t2", history, SamplingParams(max_new_tokens=1), 10**9)
     s.add(turn2)
     s.schedule()
@@ -288,16 +295,20 @@ def test_update_checks_token_count() -> None:
 
 def test_random_workload_keeps_pool_consistent() -> None:
     rng = random.Random(0)
-    s = make(num_blocks=24, max_num_seqs=6, max_num_batched_tokens=32,
-             long_prefill_token_threshold=12)
+    s = make(
+        num_blocks=24, max_num_seqs=6, max_num_batched_tokens=32, long_prefill_token_threshold=12
+    )
     system = list(range(200, 212))
     n = 0
     for _ in range(400):
         if rng.random() < 0.3:
             base = system if rng.random() < 0.5 else []
             prompt = base + [rng.randrange(1, 50) for _ in range(rng.randrange(1, 20))]
-            s.add(Sequence(f"r{n}", prompt, SamplingParams(max_new_tokens=rng.randrange(1, 15)),
-                           10**9))
+            s.add(
+                Sequence(
+                    f"r{n}", prompt, SamplingParams(max_new_tokens=rng.randrange(1, 15)), 10**9
+                )
+            )
             n += 1
         live = s.running + list(s.waiting)
         if live and rng.random() < 0.1:

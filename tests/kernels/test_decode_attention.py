@@ -13,6 +13,7 @@ import kernels
 from kernels.decode_attention import choose_num_splits, decode_attention_triton
 from kernels.reference_attention import decode_attention_reference
 
+
 # Context lengths around every interesting edge: empty, one token, odd, page +- 1, long.
 def _contexts(page: int) -> list[int]:
     return [0, 1, 17, page - 1, page, page + 1, 2 * page + 1, 97, 257]
@@ -21,7 +22,10 @@ def _contexts(page: int) -> list[int]:
 _FULL = [
     (dtype, d, g, page, splits)
     for dtype, d, g, page, splits in itertools.product(
-        (torch.float32, torch.float16, torch.bfloat16), (64, 128), (1, 3, 7), (16, 32),
+        (torch.float32, torch.float16, torch.bfloat16),
+        (64, 128),
+        (1, 3, 7),
+        (16, 32),
         (None, 1, 4),
     )
 ]
@@ -33,23 +37,29 @@ _SMALL = [
 ]
 
 
-@pytest.mark.parametrize(("dtype", "head_dim", "group", "page", "splits"),
-                         _FULL if ON_GPU else _SMALL)
+@pytest.mark.parametrize(
+    ("dtype", "head_dim", "group", "page", "splits"), _FULL if ON_GPU else _SMALL
+)
 def test_decode_matches_reference(
     dtype: torch.dtype, head_dim: int, group: int, page: int, splits: int | None
 ) -> None:
     num_kv_heads = 2 if group < 7 else 1
     lens = _contexts(page)
     k_cache, v_cache, table, ctx = make_paged_cache(
-        lens, page=page, num_kv_heads=num_kv_heads, head_dim=head_dim, dtype=dtype,
-        device=DEVICE)
+        lens, page=page, num_kv_heads=num_kv_heads, head_dim=head_dim, dtype=dtype, device=DEVICE
+    )
     q = randn((len(lens), num_kv_heads * group, head_dim), dtype, DEVICE)
     scale = head_dim**-0.5
     out = decode_attention_triton(q, k_cache, v_cache, table, ctx, scale, splits)
     assert out.dtype == dtype and out.shape == q.shape
     assert bool((out[0] == 0).all()), "context 0 must give zeros"
-    check_against_reference(out, decode_attention_reference, (q, k_cache, v_cache),
-                            (table, ctx, scale, splits), f"decode {dtype} d{head_dim} g{group}")
+    check_against_reference(
+        out,
+        decode_attention_reference,
+        (q, k_cache, v_cache),
+        (table, ctx, scale, splits),
+        f"decode {dtype} d{head_dim} g{group}",
+    )
 
 
 @requires_gpu
@@ -58,11 +68,17 @@ def test_decode_matches_reference(
 def test_decode_other_head_dims(head_dim: int, dtype: torch.dtype) -> None:
     lens = [0, 1, 33, 300]
     k_cache, v_cache, table, ctx = make_paged_cache(
-        lens, page=16, num_kv_heads=2, head_dim=head_dim, dtype=dtype, device=DEVICE)
+        lens, page=16, num_kv_heads=2, head_dim=head_dim, dtype=dtype, device=DEVICE
+    )
     q = randn((len(lens), 4, head_dim), dtype, DEVICE)
     out = decode_attention_triton(q, k_cache, v_cache, table, ctx, head_dim**-0.5)
-    check_against_reference(out, decode_attention_reference, (q, k_cache, v_cache),
-                            (table, ctx, head_dim**-0.5, None), f"decode d{head_dim}")
+    check_against_reference(
+        out,
+        decode_attention_reference,
+        (q, k_cache, v_cache),
+        (table, ctx, head_dim**-0.5, None),
+        f"decode d{head_dim}",
+    )
 
 
 @requires_gpu
@@ -70,17 +86,24 @@ def test_decode_long_context_auto_split() -> None:
     """Batch 4 x 4k context: few (seq, head) programs, so the automatic split kicks in."""
     lens = [4096, 4000, 1, 2049]
     k_cache, v_cache, table, ctx = make_paged_cache(
-        lens, page=16, num_kv_heads=2, head_dim=128, dtype=torch.bfloat16, device=DEVICE)
+        lens, page=16, num_kv_heads=2, head_dim=128, dtype=torch.bfloat16, device=DEVICE
+    )
     assert choose_num_splits(4, 2, table.shape[1] * 16, torch.device(DEVICE)) > 1
     q = randn((4, 14, 128), torch.bfloat16, DEVICE)
     out = decode_attention_triton(q, k_cache, v_cache, table, ctx, 128**-0.5)
-    check_against_reference(out, decode_attention_reference, (q, k_cache, v_cache),
-                            (table, ctx, 128**-0.5, None), "decode long")
+    check_against_reference(
+        out,
+        decode_attention_reference,
+        (q, k_cache, v_cache),
+        (table, ctx, 128**-0.5, None),
+        "decode long",
+    )
 
 
 def test_decode_batch_of_empty_contexts() -> None:
     k_cache, v_cache, table, _ = make_paged_cache(
-        [16], page=16, num_kv_heads=1, head_dim=64, dtype=torch.bfloat16, device=DEVICE)
+        [16], page=16, num_kv_heads=1, head_dim=64, dtype=torch.bfloat16, device=DEVICE
+    )
     ctx = torch.zeros(3, dtype=torch.int32, device=DEVICE)
     table = table[:1].expand(3, -1).contiguous()
     q = randn((3, 2, 64), torch.bfloat16, DEVICE)
@@ -94,7 +117,8 @@ def test_decode_batch_of_empty_contexts() -> None:
 def test_public_decode_dispatches_to_both_backends() -> None:
     lens = [5, 40]
     k_cache, v_cache, table, ctx = make_paged_cache(
-        lens, page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE)
+        lens, page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE
+    )
     q = randn((2, 3, 32), torch.float32, DEVICE)
     with triton_backend():
         ours = kernels.decode_attention(q, k_cache, v_cache, table, ctx, 0.2)
@@ -107,7 +131,8 @@ def test_decode_hostile_metadata_is_masked_not_read_out_of_bounds() -> None:
     """Corrupt block ids and over-long contexts: the reference rejects them; the kernel
     (which cannot read values without a GPU sync) stays inside the cache."""
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [20, 20], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE)
+        [20, 20], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE
+    )
     bad_table = table.clone()
     bad_table[0, 0] = 1 << 30
     bad_table[1, 1] = -7
@@ -123,15 +148,15 @@ def test_decode_hostile_metadata_is_masked_not_read_out_of_bounds() -> None:
 
 def _valid() -> tuple[torch.Tensor, ...]:
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [3, 9], page=16, num_kv_heads=2, head_dim=32, dtype=torch.float16, device=DEVICE)
+        [3, 9], page=16, num_kv_heads=2, head_dim=32, dtype=torch.float16, device=DEVICE
+    )
     return randn((2, 4, 32), torch.float16, DEVICE), k_cache, v_cache, table, ctx
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda a: {**a, "q": a["q"].transpose(0, 1).contiguous().transpose(0, 1)},
-         "contiguous"),
+        (lambda a: {**a, "q": a["q"].transpose(0, 1).contiguous().transpose(0, 1)}, "contiguous"),
         (lambda a: {**a, "q": a["q"].float()}, "must match the cache"),
         (lambda a: {**a, "q": a["q"][:, :3].contiguous()}, "multiple of KV heads"),
         (lambda a: {**a, "q": a["q"][:1]}, "rows"),
@@ -143,15 +168,28 @@ def _valid() -> tuple[torch.Tensor, ...]:
         (lambda a: {**a, "scale": float("nan")}, "scale"),
         (lambda a: {**a, "num_splits": 0}, "num_splits"),
         (lambda a: {**a, "num_splits": True}, "num_splits"),
-        (lambda a: {**a, "q": a["q"][..., :24].contiguous(),
-                    "k_cache": a["k_cache"][..., :24].contiguous(),
-                    "v_cache": a["v_cache"][..., :24].contiguous()}, "power of two"),
+        (
+            lambda a: {
+                **a,
+                "q": a["q"][..., :24].contiguous(),
+                "k_cache": a["k_cache"][..., :24].contiguous(),
+                "v_cache": a["v_cache"][..., :24].contiguous(),
+            },
+            "power of two",
+        ),
     ],
 )
 def test_decode_rejects_bad_inputs(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     q, k_cache, v_cache, table, ctx = _valid()
-    args = {"q": q, "k_cache": k_cache, "v_cache": v_cache, "block_tables": table,
-            "context_lens": ctx, "scale": 0.1, "num_splits": None}
+    args = {
+        "q": q,
+        "k_cache": k_cache,
+        "v_cache": v_cache,
+        "block_tables": table,
+        "context_lens": ctx,
+        "scale": 0.1,
+        "num_splits": None,
+    }
     with pytest.raises(ValueError, match=message):
         decode_attention_triton(**mutate(args))
 

@@ -12,6 +12,7 @@ import torch
 from conftest import ON_GPU, requires_gpu
 
 import kernels
+from kernels import reference as ref
 from kernels.dispatch import active_override, force_backend, select_backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ def test_env_var_routes_public_calls_to_triton(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("BOTKIT_KERNELS", "triton")
     out = kernels.rms_norm(x, w, 1e-6)
     assert calls == ["triton"]
-    torch.testing.assert_close(out, kernels.reference.rms_norm(x, w, 1e-6))
+    torch.testing.assert_close(out, ref.rms_norm(x, w, 1e-6))
 
 
 def test_forcing_triton_on_cpu_without_interpreter_is_a_clear_error(
@@ -117,12 +118,14 @@ def test_forcing_triton_without_triton_installed(monkeypatch: pytest.MonkeyPatch
 
 
 def test_submodule_imports_cannot_shadow_public_functions() -> None:
-    import kernels.decode_attention  # noqa: F401  (same name as the public function)
-    import kernels.swiglu  # noqa: F401
+    """`kernels.swiglu` (and the attention modules) are also submodule names."""
+    import importlib
 
-    assert callable(kernels.swiglu) and callable(kernels.decode_attention)
-    out = kernels.swiglu(torch.ones(1, 4))
-    assert out.shape == (1, 2)
+    for op, impls in kernels._IMPLS.items():
+        for module_name, attr in impls.values():
+            assert callable(getattr(importlib.import_module(module_name), attr))
+        assert callable(getattr(kernels, op)), f"kernels.{op} was shadowed by a module"
+    assert kernels.swiglu(torch.ones(1, 4)).shape == (1, 2)
 
 
 def test_import_kernels_loads_no_triton_and_probes_no_device() -> None:
@@ -146,7 +149,11 @@ def test_import_kernels_loads_no_triton_and_probes_no_device() -> None:
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -164,3 +171,37 @@ def test_cuda_tensors_pick_triton_unless_forced() -> None:
 @pytest.mark.skipif(ON_GPU, reason="checks the CPU fallback of a CUDA-less machine")
 def test_auto_choice_never_picks_triton_on_cpu_even_if_interpreting() -> None:
     assert select_backend("rms_norm", torch.zeros(1)) == "reference"
+
+
+@requires_gpu
+def test_kernels_capture_in_a_cuda_graph() -> None:
+    """No host sync on the hot path: norm, rope and swiglu replay correctly from a graph."""
+    x = torch.randn(8, 896, device="cuda", dtype=torch.bfloat16)
+    r = torch.randn_like(x)
+    w = torch.randn(896, device="cuda", dtype=torch.bfloat16)
+    q = torch.randn(8, 14, 64, device="cuda", dtype=torch.bfloat16)
+    k = torch.randn(8, 2, 64, device="cuda", dtype=torch.bfloat16)
+    pos = torch.arange(8, device="cuda")
+    table = kernels.rope_cos_sin(64, 64, 1e6, None, device="cuda")
+    gu = torch.randn(8, 2 * 4864, device="cuda", dtype=torch.bfloat16)
+    inputs = [t.clone() for t in (x, r, q, k)]
+
+    def step() -> torch.Tensor:
+        kernels.fused_add_rms_norm(x, r, w, 1e-6)
+        kernels.apply_rope_(q, k, pos, table)
+        return kernels.swiglu(gu)
+
+    step()  # compile outside the capture
+    for t, saved in zip((x, r, q, k), inputs, strict=True):
+        t.copy_(saved)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = step()
+    graph.replay()
+    torch.cuda.synchronize()
+    ex, er, eq, ek = (t.clone() for t in inputs)
+    ref.fused_add_rms_norm(ex, er, w, 1e-6)
+    ref.apply_rope_(eq, ek, pos, table)
+    for got, want in ((x, ex), (r, er), (q, eq), (k, ek), (out, ref.swiglu(gu))):
+        torch.testing.assert_close(got, want, atol=2**-6, rtol=2**-7)

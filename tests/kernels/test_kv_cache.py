@@ -12,8 +12,9 @@ from kernels.kv_cache import write_kv_cache_triton
 from kernels.reference_attention import write_kv_cache_reference
 
 
-def _caches(dtype: torch.dtype, blocks: int = 6, page: int = 16, hk: int = 3,
-            d: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def _caches(
+    dtype: torch.dtype, blocks: int = 6, page: int = 16, hk: int = 3, d: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
     return randn((blocks, page, hk, d), dtype, DEVICE), randn((blocks, page, hk, d), dtype, DEVICE)
 
 
@@ -23,9 +24,12 @@ SLOTS = [0, 15, 16, 17, -1, 31, 32, 33, 47, -1, 95, 64]
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
-@pytest.mark.parametrize("hk_d", [(3, 64), (2, 128)] if not ON_GPU else [(3, 64), (2, 128), (8, 128), (1, 32), (4, 256)])
-def test_write_matches_reference(dtype: torch.dtype, index_dtype: torch.dtype,
-                                 hk_d: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    "hk_d", [(3, 64), (2, 128)] if not ON_GPU else [(3, 64), (2, 128), (8, 128), (1, 32), (4, 256)]
+)
+def test_write_matches_reference(
+    dtype: torch.dtype, index_dtype: torch.dtype, hk_d: tuple[int, int]
+) -> None:
     hk, d = hk_d
     k_cache, v_cache = _caches(dtype, hk=hk, d=d)
     k_ref, v_ref = k_cache.clone(), v_cache.clone()
@@ -43,11 +47,13 @@ def test_write_nothing() -> None:
     k_cache, v_cache = _caches(torch.float16)
     before = k_cache.clone()
     empty = randn((0, 3, 64), torch.float16, DEVICE)
-    write_kv_cache_triton(empty, empty, k_cache, v_cache,
-                          torch.zeros(0, dtype=torch.int32, device=DEVICE))
+    write_kv_cache_triton(
+        empty, empty, k_cache, v_cache, torch.zeros(0, dtype=torch.int32, device=DEVICE)
+    )
     skipped = randn((2, 3, 64), torch.float16, DEVICE)
-    write_kv_cache_triton(skipped, skipped, k_cache, v_cache,
-                          torch.full((2,), -1, dtype=torch.int64, device=DEVICE))
+    write_kv_cache_triton(
+        skipped, skipped, k_cache, v_cache, torch.full((2,), -1, dtype=torch.int64, device=DEVICE)
+    )
     assert torch.equal(k_cache, before)
 
 
@@ -94,9 +100,12 @@ def test_out_of_range_slots_rejected_by_reference_and_skipped_by_kernel() -> Non
 def test_write_rejects_bad_inputs(key: str, bad, message: str) -> None:  # type: ignore[no-untyped-def]
     k_cache, v_cache = _caches(torch.float32, d=32)
     args: dict[str, object] = {
-        "k": randn((3, 3, 32), torch.float32, DEVICE), "v": randn((3, 3, 32), torch.float32, DEVICE),
-        "k_cache": k_cache, "v_cache": v_cache,
-        "slot_mapping": torch.tensor([0, 1, 2], dtype=torch.int32, device=DEVICE)}
+        "k": randn((3, 3, 32), torch.float32, DEVICE),
+        "v": randn((3, 3, 32), torch.float32, DEVICE),
+        "k_cache": k_cache,
+        "v_cache": v_cache,
+        "slot_mapping": torch.tensor([0, 1, 2], dtype=torch.int32, device=DEVICE),
+    }
     args[key] = bad(args[key])
     with pytest.raises(ValueError, match=message):
         write_kv_cache_triton(**args)  # type: ignore[arg-type]

@@ -25,13 +25,28 @@ ROOT = Path(__file__).resolve().parents[2]
 def _batch(page: int) -> list[tuple[int, int]]:
     """(queries, context) per sequence: empty prompt over a prefix, single tokens, odd
     lengths, page edges, prefix extension (context > queries), long."""
-    return [(0, 5), (1, 1), (17, 17), (page + 1, page + 1), (17, 2 * page - 1),
-            (1, page + 1), (97, 97), (97, 97 + 3 * page + 1), (257, 257)]
+    return [
+        (0, 5),
+        (1, 1),
+        (17, 17),
+        (page + 1, page + 1),
+        (17, 2 * page - 1),
+        (1, page + 1),
+        (97, 97),
+        (97, 97 + 3 * page + 1),
+        (257, 257),
+    ]
 
 
-_FULL = list(itertools.product(
-    (torch.float32, torch.float16, torch.bfloat16), (64, 128), (1, 3, 7), (16, 32),
-    (True, False)))
+_FULL = list(
+    itertools.product(
+        (torch.float32, torch.float16, torch.bfloat16),
+        (64, 128),
+        (1, 3, 7),
+        (16, 32),
+        (True, False),
+    )
+)
 _SMALL = [
     (torch.float32, 64, 1, 16, True),
     (torch.bfloat16, 128, 7, 16, True),
@@ -40,24 +55,40 @@ _SMALL = [
 ]
 
 
-def _run_case(dtype: torch.dtype, head_dim: int, group: int, page: int, causal: bool,
-              batch: list[tuple[int, int]]) -> None:
+def _run_case(
+    dtype: torch.dtype,
+    head_dim: int,
+    group: int,
+    page: int,
+    causal: bool,
+    batch: list[tuple[int, int]],
+) -> None:
     num_kv_heads = 2 if group < 7 else 1
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [c for _, c in batch], page=page, num_kv_heads=num_kv_heads, head_dim=head_dim,
-        dtype=dtype, device=DEVICE)
+        [c for _, c in batch],
+        page=page,
+        num_kv_heads=num_kv_heads,
+        head_dim=head_dim,
+        dtype=dtype,
+        device=DEVICE,
+    )
     cu = cu_seqlens([n for n, _ in batch], DEVICE)
     q = randn((int(cu[-1]), num_kv_heads * group, head_dim), dtype, DEVICE)
     scale = head_dim**-0.5
     out = prefill_attention_triton(q, k_cache, v_cache, cu, ctx, table, scale, causal)
     assert out.shape == q.shape and out.dtype == dtype
-    check_against_reference(out, prefill_attention_reference, (q, k_cache, v_cache),
-                            (cu, ctx, table, scale, causal),
-                            f"prefill {dtype} d{head_dim} g{group} p{page} causal={causal}")
+    check_against_reference(
+        out,
+        prefill_attention_reference,
+        (q, k_cache, v_cache),
+        (cu, ctx, table, scale, causal),
+        f"prefill {dtype} d{head_dim} g{group} p{page} causal={causal}",
+    )
 
 
-@pytest.mark.parametrize(("dtype", "head_dim", "group", "page", "causal"),
-                         _FULL if ON_GPU else _SMALL)
+@pytest.mark.parametrize(
+    ("dtype", "head_dim", "group", "page", "causal"), _FULL if ON_GPU else _SMALL
+)
 def test_prefill_matches_reference(
     dtype: torch.dtype, head_dim: int, group: int, page: int, causal: bool
 ) -> None:
@@ -85,7 +116,8 @@ def test_prefill_reads_what_write_kv_cache_wrote() -> None:
     v = randn((total, hk, d), torch.bfloat16, DEVICE)
     q = randn((total, 2 * hk, d), torch.bfloat16, DEVICE)
     k_cache, v_cache, table, ctx = make_paged_cache(
-        lens, page=page, num_kv_heads=hk, head_dim=d, dtype=torch.bfloat16, device=DEVICE)
+        lens, page=page, num_kv_heads=hk, head_dim=d, dtype=torch.bfloat16, device=DEVICE
+    )
     slots = []
     for b, n in enumerate(lens):
         for pos in range(n):
@@ -94,13 +126,19 @@ def test_prefill_reads_what_write_kv_cache_wrote() -> None:
     write_kv_cache_triton(k, v, k_cache, v_cache, slot_mapping)
     cu = cu_seqlens(lens, DEVICE)
     out = prefill_attention_triton(q, k_cache, v_cache, cu, ctx, table, d**-0.5)
-    check_against_reference(out, varlen_attention_reference, (q, k, v),
-                            (cu, cu, d**-0.5, True), "prefill after write_kv_cache")
+    check_against_reference(
+        out,
+        varlen_attention_reference,
+        (q, k, v),
+        (cu, cu, d**-0.5, True),
+        "prefill after write_kv_cache",
+    )
 
 
 def test_prefill_empty_inputs() -> None:
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [4, 4], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float16, device=DEVICE)
+        [4, 4], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float16, device=DEVICE
+    )
     cu = torch.zeros(3, dtype=torch.int32, device=DEVICE)
     q = randn((0, 2, 32), torch.float16, DEVICE)
     assert prefill_attention_triton(q, k_cache, v_cache, cu, ctx, table, 0.2).shape == (0, 2, 32)
@@ -111,7 +149,8 @@ def test_prefill_empty_inputs() -> None:
 
 def test_public_prefill_dispatches_to_both_backends() -> None:
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [5, 40], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE)
+        [5, 40], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE
+    )
     cu = cu_seqlens([2, 33], DEVICE)
     q = randn((35, 3, 32), torch.float32, DEVICE)
     with triton_backend():
@@ -125,7 +164,8 @@ def test_prefill_hostile_metadata_stays_in_bounds() -> None:
     """Values the launcher cannot check without a sync: the reference rejects them, the
     kernel masks them (finite output, no out-of-bounds access)."""
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [20, 20], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE)
+        [20, 20], page=16, num_kv_heads=1, head_dim=32, dtype=torch.float32, device=DEVICE
+    )
     q = randn((10, 1, 32), torch.float32, DEVICE)
     good_cu = cu_seqlens([5, 5], DEVICE)
     bad_table = table.clone()
@@ -146,10 +186,17 @@ def test_prefill_hostile_metadata_stays_in_bounds() -> None:
 
 def _valid() -> dict[str, object]:
     k_cache, v_cache, table, ctx = make_paged_cache(
-        [3, 9], page=16, num_kv_heads=2, head_dim=32, dtype=torch.bfloat16, device=DEVICE)
-    return {"q": randn((12, 4, 32), torch.bfloat16, DEVICE), "k_cache": k_cache,
-            "v_cache": v_cache, "cu_seqlens_q": cu_seqlens([3, 9], DEVICE),
-            "context_lens": ctx, "block_tables": table, "scale": 0.1}
+        [3, 9], page=16, num_kv_heads=2, head_dim=32, dtype=torch.bfloat16, device=DEVICE
+    )
+    return {
+        "q": randn((12, 4, 32), torch.bfloat16, DEVICE),
+        "k_cache": k_cache,
+        "v_cache": v_cache,
+        "cu_seqlens_q": cu_seqlens([3, 9], DEVICE),
+        "context_lens": ctx,
+        "block_tables": table,
+        "scale": 0.1,
+    }
 
 
 @pytest.mark.parametrize(
@@ -180,15 +227,28 @@ def test_prefill_rejects_bad_inputs(key: str, bad, message: str) -> None:  # typ
 
 
 @requires_gpu
-@pytest.mark.skipif(shutil.which("compute-sanitizer") is None,
-                    reason="compute-sanitizer is not on PATH")
+@pytest.mark.skipif(
+    shutil.which("compute-sanitizer") is None, reason="compute-sanitizer is not on PATH"
+)
 def test_attention_kernels_pass_compute_sanitizer_memcheck() -> None:
     """Run every attention kernel once under memcheck (scripts/sanitize_attention.py)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("TRITON_INTERPRET", None)
     proc = subprocess.run(
-        ["compute-sanitizer", "--tool", "memcheck", "--error-exitcode", "1",
-         sys.executable, str(ROOT / "scripts" / "sanitize_attention.py")],
-        env=env, capture_output=True, text=True, timeout=900, check=False)
+        [
+            "compute-sanitizer",
+            "--tool",
+            "memcheck",
+            "--error-exitcode",
+            "1",
+            sys.executable,
+            str(ROOT / "scripts" / "sanitize_attention.py"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "ERROR SUMMARY: 0 errors" in proc.stdout + proc.stderr

@@ -21,12 +21,7 @@ EPS = 1e-6
 # large rows for the 8/16-warp configs); under the interpreter every token count, hidden
 # size and dtype appears at least once.
 CASES = gpu_or_cpu(
-    full=[
-        (t, h, d)
-        for t in (1, 17, 97, 257)
-        for h in (896, 576, 123)
-        for d in FLOAT_DTYPES
-    ]
+    full=[(t, h, d) for t in (1, 17, 97, 257) for h in (896, 576, 123) for d in FLOAT_DTYPES]
     + [(4096, 1536, torch.bfloat16), (33, 4096, torch.float32), (5, 16384, torch.bfloat16)],
     small=[
         (1, 896, torch.bfloat16),
@@ -57,9 +52,7 @@ def test_rms_norm_matches_reference(tokens: int, hidden: int, dtype: torch.dtype
 
 
 @pytest.mark.parametrize(("tokens", "hidden", "dtype"), CASES, ids=str)
-def test_fused_add_rms_norm_matches_reference(
-    tokens: int, hidden: int, dtype: torch.dtype
-) -> None:
+def test_fused_add_rms_norm_matches_reference(tokens: int, hidden: int, dtype: torch.dtype) -> None:
     x, weight = _inputs(tokens, hidden, dtype)
     residual = torch.randn(tokens, hidden).to(DEVICE, dtype)
     ours_x, ours_r = x.clone(), residual.clone()
@@ -121,7 +114,10 @@ def _bad_rms_norm_calls() -> list[tuple[str, object]]:
     w = torch.randn(8, device=DEVICE)
     return [
         ("contiguous", lambda: kernels.rms_norm(torch.randn(8, 4, device=DEVICE).t(), w, EPS)),
-        ("elements but x's hidden", lambda: kernels.rms_norm(x, torch.randn(7, device=DEVICE), EPS)),
+        (
+            "elements but x's hidden",
+            lambda: kernels.rms_norm(x, torch.randn(7, device=DEVICE), EPS),
+        ),
         ("weight must be 1-D", lambda: kernels.rms_norm(x, w.view(1, 8), EPS)),
         ("dtype", lambda: kernels.rms_norm(x.to(torch.int32), w, EPS)),
         ("torch.Tensor", lambda: kernels.rms_norm([[1.0]], w, EPS)),  # type: ignore[arg-type]
@@ -137,9 +133,7 @@ def _bad_rms_norm_calls() -> list[tuple[str, object]]:
         ("must not share memory", lambda: kernels.fused_add_rms_norm(x, x, w, EPS)),
         (
             "residual must be contiguous",
-            lambda: kernels.fused_add_rms_norm(
-                x, torch.randn(8, 4, device=DEVICE).t(), w, EPS
-            ),
+            lambda: kernels.fused_add_rms_norm(x, torch.randn(8, 4, device=DEVICE).t(), w, EPS),
         ),
     ]
 
@@ -158,7 +152,25 @@ def test_cuda_tensors_dispatch_to_triton_and_mixed_devices_fail() -> None:
 
     x, weight = _inputs(4, 896, torch.bfloat16)
     assert select_backend("rms_norm", x) == "triton"
-    torch.testing.assert_close(kernels.rms_norm(x, weight, EPS), ref.rms_norm(x, weight, EPS),
-                               atol=2**-7, rtol=2**-7)
+    torch.testing.assert_close(
+        kernels.rms_norm(x, weight, EPS), ref.rms_norm(x, weight, EPS), atol=2**-7, rtol=2**-7
+    )
     with pytest.raises(ValueError, match="one device"):
         kernels.rms_norm(x, weight.cpu(), EPS)
+
+
+def test_launch_config_follows_hidden_size() -> None:
+    from kernels._triton_utils import row_config
+
+    # One 16-byte vector per thread: bf16 hidden 896 -> 1024 lanes / 8 = 128 threads = 4 warps.
+    assert row_config(896, 2) == (1024, 4)
+    assert row_config(1536, 2) == (2048, 8)
+    assert row_config(576, 4) == (1024, 8)
+    assert row_config(123, 2) == (128, 1)
+    assert row_config(65536, 2) == (65536, 16)
+
+
+def test_triton_launcher_rejects_rows_beyond_its_limit() -> None:
+    x = torch.zeros(1, 65537, device=DEVICE)
+    with triton_backend(), pytest.raises(ValueError, match="exceeds the kernel's limit"):
+        kernels.rms_norm(x, torch.ones(65537, device=DEVICE), EPS)

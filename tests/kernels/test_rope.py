@@ -72,7 +72,10 @@ def test_inv_freq_matches_transformers_bit_for_bit(scaling: dict[str, Any] | Non
     params: dict[str, Any] = {"rope_type": "default", **(scaling or {}), "rope_theta": 5e5}
     params["rope_type"] = params.pop("type", params["rope_type"])
     config = transformers.LlamaConfig(
-        hidden_size=256, num_attention_heads=4, head_dim=64, rope_parameters=params,
+        hidden_size=256,
+        num_attention_heads=4,
+        head_dim=64,
+        rope_parameters=params,
         max_position_embeddings=16384,
     )
     if params["rope_type"] == "default":
@@ -188,8 +191,11 @@ def _bad_rope_args() -> list[tuple[str, dict[str, Any]]]:
         ("cos_sin has dtype", {"cos_sin": torch.zeros(16, 8, device=DEVICE, dtype=torch.int64)}),
         (
             "head_dim must be even",
-            {"q": torch.randn(4, 3, 7, device=DEVICE), "k": torch.randn(4, 1, 7, device=DEVICE),
-             **odd},
+            {
+                "q": torch.randn(4, 3, 7, device=DEVICE),
+                "k": torch.randn(4, 1, 7, device=DEVICE),
+                **odd,
+            },
         ),
         ("at least one head", {"q": torch.randn(4, 0, 8, device=DEVICE)}),
         ("positions must lie in", {"positions": pos + 13}),
@@ -202,8 +208,10 @@ def _bad_rope_args() -> list[tuple[str, dict[str, Any]]]:
 def test_apply_rope_rejects_bad_inputs(backend: str, case: int) -> None:
     message, overrides = _bad_rope_args()[case]
     if ON_GPU and backend == "triton" and "lie in" in message:
-        pytest.skip("CUDA launches do not range-check positions (no device sync): "
-                    "test_cuda_out_of_range_positions_leave_tokens_untouched covers them")
+        pytest.skip(
+            "CUDA launches do not range-check positions (no device sync): "
+            "test_cuda_out_of_range_positions_leave_tokens_untouched covers them"
+        )
     args: dict[str, Any] = {
         "q": torch.randn(4, 3, 8, device=DEVICE),
         "k": torch.randn(4, 1, 8, device=DEVICE),

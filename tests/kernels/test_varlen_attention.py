@@ -17,9 +17,14 @@ from kernels.varlen_attention import varlen_attention_triton
 SELF = ([1, 17, 0, 97, 257], [1, 17, 0, 97, 257])  # self-attention, one empty entry
 CROSS = ([17, 3, 1, 0, 97], [5, 0, 257, 33, 64])  # decoder queries over encoder outputs
 
-_FULL = list(itertools.product(
-    (torch.float32, torch.float16, torch.bfloat16), (64, 128), (1, 3, 7),
-    (("self", True), ("self", False), ("cross", False), ("cross", True))))
+_FULL = list(
+    itertools.product(
+        (torch.float32, torch.float16, torch.bfloat16),
+        (64, 128),
+        (1, 3, 7),
+        (("self", True), ("self", False), ("cross", False), ("cross", True)),
+    )
+)
 _SMALL = [
     (torch.bfloat16, 64, 3, ("self", True)),
     (torch.float16, 128, 1, ("cross", False)),
@@ -27,8 +32,14 @@ _SMALL = [
 ]
 
 
-def _run(dtype: torch.dtype, head_dim: int, group: int, q_lens: list[int],
-         k_lens: list[int], causal: bool) -> None:
+def _run(
+    dtype: torch.dtype,
+    head_dim: int,
+    group: int,
+    q_lens: list[int],
+    k_lens: list[int],
+    causal: bool,
+) -> None:
     hk = 2 if group < 7 else 1
     cu_q, cu_k = cu_seqlens(q_lens, DEVICE), cu_seqlens(k_lens, DEVICE)
     q = randn((sum(q_lens), hk * group, head_dim), dtype, DEVICE)
@@ -37,9 +48,13 @@ def _run(dtype: torch.dtype, head_dim: int, group: int, q_lens: list[int],
     scale = head_dim**-0.5
     out = varlen_attention_triton(q, k, v, cu_q, cu_k, scale, causal)
     assert out.shape == q.shape and out.dtype == dtype
-    check_against_reference(out, varlen_attention_reference, (q, k, v),
-                            (cu_q, cu_k, scale, causal),
-                            f"varlen {dtype} d{head_dim} g{group} causal={causal}")
+    check_against_reference(
+        out,
+        varlen_attention_reference,
+        (q, k, v),
+        (cu_q, cu_k, scale, causal),
+        f"varlen {dtype} d{head_dim} g{group} causal={causal}",
+    )
 
 
 @pytest.mark.parametrize(("dtype", "head_dim", "group", "layout"), _FULL if ON_GPU else _SMALL)
@@ -99,7 +114,7 @@ def test_varlen_hostile_offsets_stay_in_bounds() -> None:
     ("key", "bad", "message"),
     [
         ("q", lambda t: t.transpose(0, 1), "contiguous"),
-        ("k", lambda t: t.half(), "dtypes differ"),
+        ("k", lambda t: t.float(), "dtypes differ"),
         ("k", lambda t: t[:, :, :16].contiguous(), "must be"),
         ("v", lambda t: t[:5], "must be"),
         ("q", lambda t: t[:, :3].contiguous(), "multiple of KV heads"),
@@ -110,9 +125,13 @@ def test_varlen_hostile_offsets_stay_in_bounds() -> None:
 )
 def test_varlen_rejects_bad_inputs(key: str, bad, message: str) -> None:  # type: ignore[no-untyped-def]
     args: dict[str, object] = {
-        "q": randn((6, 4, 32), torch.float16, DEVICE), "k": randn((6, 2, 32), torch.float16, DEVICE),
-        "v": randn((6, 2, 32), torch.float16, DEVICE), "cu_seqlens_q": cu_seqlens([2, 4], DEVICE),
-        "cu_seqlens_k": cu_seqlens([3, 3], DEVICE), "scale": 0.1}
+        "q": randn((6, 4, 32), torch.float16, DEVICE),
+        "k": randn((6, 2, 32), torch.float16, DEVICE),
+        "v": randn((6, 2, 32), torch.float16, DEVICE),
+        "cu_seqlens_q": cu_seqlens([2, 4], DEVICE),
+        "cu_seqlens_k": cu_seqlens([3, 3], DEVICE),
+        "scale": 0.1,
+    }
     args[key] = bad(args[key])
     with pytest.raises(ValueError, match=message):
         varlen_attention_triton(**args)  # type: ignore[arg-type]

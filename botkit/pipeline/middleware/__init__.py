@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from botkit.pipeline.middleware.conversation import LoadConversationMiddleware, approx_tokens
+from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
 from botkit.pipeline.middleware.rate_limit import RateLimitMiddleware
 from botkit.pipeline.middleware.sanitize import SanitizeMiddleware
 
@@ -10,5 +10,4 @@ __all__ = [
     "LoadConversationMiddleware",
     "RateLimitMiddleware",
     "SanitizeMiddleware",
-    "approx_tokens",
 ]

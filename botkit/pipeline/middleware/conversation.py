@@ -6,25 +6,37 @@ the chain stops here without a reply; the message is stored for the agent.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
-from botkit.backends.protocol import ChatMessage
+from botkit.backends.protocol import ChatMessage, Role
 from botkit.config.settings import BotSettings
 from botkit.events import Direction
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
-from botkit.store.records import ConversationStatus, MessageStatus
+from botkit.store import approx_tokens
+from botkit.store.records import ConversationStatus, MessageStatus, StoredMessage
 
-__all__ = ["LoadConversationMiddleware", "approx_tokens"]
+__all__ = ["LoadConversationMiddleware"]
 
 # Inbound messages that were refused (too long) and replies the customer never received
 # are not part of the conversation as the customer saw it.
 _SKIP = {MessageStatus.REJECTED, MessageStatus.FAILED}
+# Extra rows read to make up for messages stored after the one being answered.
+_LOOKAHEAD = 8
 
 
-def approx_tokens(text: str) -> int:
-    """Rough token count (~4 characters per token for English BPE vocabularies)."""
-    return len(text) // 4 + 1
+def _before(message: StoredMessage, current_seq: int) -> bool:
+    # Replies are produced in message order, so every stored reply answers an earlier
+    # message, even when it was stored after the current one (a higher seq).
+    return message.direction == Direction.OUTBOUND or message.seq < current_seq
+
+
+def _turn_order(message: StoredMessage) -> float:
+    """A reply sits right after the message it answers, not where its seq puts it."""
+    if message.direction == Direction.OUTBOUND and message.in_reply_to_seq is not None:
+        return message.in_reply_to_seq + 0.5
+    return float(message.seq)
 
 
 class LoadConversationMiddleware:
@@ -42,18 +54,26 @@ class LoadConversationMiddleware:
             )
             return
         counter: Callable[[str], int] = getattr(ctx.backend, "count_tokens", approx_tokens)
+        turns = self.settings.history_turns
+        # Messages stored after this one (the customer kept typing while we answered
+        # earlier ones) are not history for this reply; read a few extra rows so the
+        # limit still yields `turns` earlier messages, then apply the token budget here.
         stored = await ctx.store.history(
             ctx.conversation.id,
-            max_turns=self.settings.history_turns,
-            token_budget=self.settings.history_token_budget,
-            count_tokens=counter,
+            max_turns=turns + _LOOKAHEAD if turns else 0,
+            token_budget=sys.maxsize,
         )
-        ctx.history = [
-            ChatMessage(
-                role="user" if m.direction == Direction.INBOUND else "assistant",
-                content=m.model_text,
-            )
-            for m in stored
-            if m.id != ctx.inbound.id and m.status not in _SKIP
-        ]
+        earlier = sorted(
+            (m for m in stored if _before(m, ctx.inbound.seq) and m.status not in _SKIP),
+            key=_turn_order,
+        )
+        picked: list[ChatMessage] = []
+        budget = self.settings.history_token_budget
+        for m in reversed(earlier[-turns:] if turns else []):
+            budget -= counter(m.model_text)
+            if budget < 0:
+                break
+            role: Role = "user" if m.direction == Direction.INBOUND else "assistant"
+            picked.append(ChatMessage(role=role, content=m.model_text))
+        ctx.history = picked[::-1]
         await next()

@@ -14,7 +14,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from botkit.store._engine import create_engine
+from botkit.store._runner import create_runner
 from botkit.store.models import VERSION_TABLE, Base
 
 target_metadata = Base.metadata
@@ -43,12 +43,11 @@ def _url() -> str:
 
 
 async def _run_standalone() -> None:
-    engine = create_engine(_url(), foreign_keys=False, pooled=False)
+    runner = create_runner(_url(), foreign_keys=False, pooled=False)
     try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_run)
+        await runner.write(_run)
     finally:
-        await engine.dispose()
+        await runner.dispose()
 
 
 def main() -> None:

@@ -9,7 +9,7 @@
  *
  * Safety rule of this file: text that came from the network (bot, agent or visitor) only
  * ever reaches the page through textContent or through elements this file creates (the
- * tiny markdown subset below). There is no innerHTML, no insertAdjacentHTML, no eval.
+ * tiny markdown subset below). No HTML string is ever parsed, and nothing is evaluated.
  */
 (function () {
   "use strict";
@@ -69,6 +69,21 @@
     if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
     return node;
   }
+  function chatIcon() {
+    // A speech bubble drawn with DOM calls (emoji fonts are not everywhere).
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "28");
+    svg.setAttribute("height", "28");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(NS, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    svg.append(path);
+    return svg;
+  }
   var uid = "botkit-" + Math.random().toString(36).slice(2, 8);
   var css = el("link", null, { rel: "stylesheet", href: new URL("widget.css", server).href });
   var root = el("div", "botkit-root", { lang: cfg.lang });
@@ -77,7 +92,7 @@
     type: "button", "aria-expanded": "false", "aria-controls": uid + "-panel",
   });
   launcher.setAttribute("aria-label", "Open chat: " + cfg.title);
-  launcher.textContent = "\uD83D\uDCAC";
+  launcher.append(chatIcon());
   var panel = el("section", "botkit-panel", {
     id: uid + "-panel", role: "dialog", "aria-labelledby": uid + "-title",
   });

@@ -1,0 +1,247 @@
+"""Core benchmark: messages/s and added latency through pipeline + SQLite (echo backend).
+
+"Added latency" is the time from ``Bot.submit`` being called to the reply being stored
+and handed to the connector: sanitizing, the intake transaction, the pipeline (rate
+limit, history query), the echo backend's stream and the reply transaction. The echo
+backend costs next to nothing, so this is what botkit adds on top of a model.
+
+Two runs on a fresh SQLite file (WAL):
+  * saturation: ``--messages`` messages over ``--conversations`` conversations, submitted
+    as fast as the bot accepts them; throughput = messages / time until the last reply.
+  * fixed rate: ``--rate`` messages/s for ``--duration`` seconds, open loop (each message
+    is submitted at its scheduled time whether or not earlier ones finished); p50/p99.
+
+Targets (issue 2): >= 1,000 messages/s sustained; p99 <= 20 ms at 200 messages/s.
+
+    python benchmarks/core.py                      # full run, writes results/core-cpu.json
+    python benchmarks/core.py --messages 500 --duration 2 --out -   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
+
+from botkit.bot import Bot
+from botkit.channel import ReplyStream
+from botkit.config import Settings, settings_from_mapping
+from botkit.events import Contact, InboundMessage, OutboundReply
+from connectors.base import Connector, ConnectorConfig
+
+RESULTS = Path(__file__).resolve().parent / "results" / "core-cpu.json"
+
+
+class TimingConnector(Connector[ConnectorConfig]):
+    """Consumes every reply stream and records when each reply was finished."""
+
+    name: ClassVar[str] = "bench"
+
+    def __init__(self, core: Bot) -> None:
+        super().__init__(ConnectorConfig(), core)
+        self.done: dict[tuple[str, int], float] = {}
+        self.all_done = asyncio.Event()
+        self.expected = 0
+
+    async def connect(self) -> None:
+        pass
+
+    async def listen(self) -> None:
+        pass
+
+    async def send(self, reply: OutboundReply) -> None:
+        pass
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        async for _ in stream:
+            pass
+        reply = await stream.final()
+        assert reply.in_reply_to_seq is not None
+        self.done[(reply.conversation_key, reply.in_reply_to_seq)] = time.perf_counter()
+        if len(self.done) >= self.expected:
+            self.all_done.set()
+
+    async def disconnect(self) -> None:
+        pass
+
+
+def make_message(i: int, conversations: int, run: str) -> InboundMessage:
+    conv = f"{run}-c{i % conversations}"
+    return InboundMessage(
+        channel="bench",
+        conversation_key=conv,
+        contact=Contact("bench", f"{run}-u{i % conversations}"),
+        text=f"Hello, I have a question about my order number {i}. Where is it now?",
+        idempotency_key=f"{run}-{i}",
+    )
+
+
+async def run_load(
+    bot: Bot,
+    connector: TimingConnector,
+    *,
+    messages: int,
+    conversations: int,
+    rate: float | None,
+    run: str,
+) -> dict[str, Any]:
+    connector.done.clear()
+    connector.all_done.clear()
+    connector.expected = messages
+    started: dict[tuple[str, int], float] = {}
+
+    async def submit(i: int) -> None:
+        msg = make_message(i, conversations, run)
+        t0 = time.perf_counter()
+        receipt = await bot.submit(msg)
+        started[(msg.conversation_key, receipt.seq)] = t0
+
+    begin = time.perf_counter()
+    tasks = []
+    if rate is None:
+        # Saturation: a bounded number of concurrent submitters (like a busy connector).
+        queue = iter(range(messages))
+
+        async def worker() -> None:
+            for i in queue:
+                await submit(i)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(min(64, messages))]
+    else:
+        for i in range(messages):
+            delay = begin + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(submit(i)))
+    await asyncio.gather(*tasks)
+    await asyncio.wait_for(connector.all_done.wait(), timeout=600)
+    elapsed = time.perf_counter() - begin
+    latencies = sorted((connector.done[key] - t0) * 1000 for key, t0 in started.items())
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "messages": messages,
+        "conversations": conversations,
+        "offered_rate_msg_s": rate,
+        "elapsed_s": round(elapsed, 3),
+        "throughput_msg_s": round(messages / elapsed, 1),
+        "latency_ms": {
+            "p50": round(q[49], 2),
+            "p90": round(q[89], 2),
+            "p99": round(q[98], 2),
+            "max": round(latencies[-1], 2),
+        },
+    }
+
+
+def settings_for(db: Path) -> Settings:
+    return settings_from_mapping(
+        {
+            "store": {"url": f"sqlite+aiosqlite:///{db}"},
+            "backend": {"kind": "echo"},
+            # Rate limiting stays on (its cost is part of the pipeline) but never triggers.
+            "bot": {"rate_limit": {"messages": 1_000_000}},
+            "logging": {"level": "WARNING"},
+        },
+        environ={},
+    )
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp) / "bench.db")
+        async with Bot(settings) as bot:
+            connector = TimingConnector(bot)
+            bot.attach_connector(connector)
+            # Warm-up: first queries, statement caches, connection pool.
+            await run_load(bot, connector, messages=200, conversations=20, rate=None, run="w")
+            saturation = await run_load(
+                bot,
+                connector,
+                messages=args.messages,
+                conversations=args.conversations,
+                rate=None,
+                run="s",
+            )
+            fixed = await run_load(
+                bot,
+                connector,
+                messages=int(args.rate * args.duration),
+                conversations=args.conversations,
+                rate=args.rate,
+                run="r",
+            )
+    return {
+        "benchmark": "core",
+        "backend": "echo",
+        "store": "sqlite (WAL, file in a temp dir)",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "targets": {"throughput_msg_s": 1000, "p99_ms_at_200_msg_s": 20},
+        "saturation": saturation,
+        "fixed_rate": fixed,
+        "meets_targets": {
+            "throughput": saturation["throughput_msg_s"] >= 1000,
+            "p99_at_200": fixed["latency_ms"]["p99"] <= 20,
+        },
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rows = [("run", "messages", "msg/s", "p50 ms", "p90 ms", "p99 ms", "max ms")]
+    for name in ("saturation", "fixed_rate"):
+        r = result[name]
+        label = name if r["offered_rate_msg_s"] is None else f"{r['offered_rate_msg_s']:g} msg/s"
+        lat = r["latency_ms"]
+        rows.append(
+            (
+                label,
+                str(r["messages"]),
+                f"{r['throughput_msg_s']:.0f}",
+                f"{lat['p50']:.2f}",
+                f"{lat['p90']:.2f}",
+                f"{lat['p99']:.2f}",
+                f"{lat['max']:.2f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"targets: >= 1000 msg/s -> {result['meets_targets']['throughput']}; "
+          f"p99 <= 20 ms at 200 msg/s -> {result['meets_targets']['p99_at_200']}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=5000, help="saturation run size")
+    parser.add_argument("--conversations", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=200.0, help="fixed-rate run, msg/s")
+    parser.add_argument("--duration", type=float, default=15.0, help="fixed-rate run, s")
+    parser.add_argument("--out", default=str(RESULTS), help="JSON file, or - for none")
+    args = parser.parse_args()
+    result = asyncio.run(main_async(args))
+    print_table(result)
+    if args.out != "-":
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

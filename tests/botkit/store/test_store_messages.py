@@ -1,0 +1,206 @@
+"""Replies, statuses, bounded history, paging and hostile text, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from botkit.errors import StoreError
+from botkit.events import Button, Direction, InboundMessage
+from botkit.store import ConversationStatus, ConversationStore, MessageStatus
+
+MakeMessage = Callable[..., InboundMessage]
+
+
+async def _conversation(store: ConversationStore, make_message: MakeMessage, turns: int) -> int:
+    """A conversation of ``turns`` inbound/outbound pairs: "q0", "a0", "q1", "a1", ..."""
+    cid = 0
+    for i in range(turns):
+        r = await store.intake(make_message(f"q{i}"), text=f"q{i}")
+        cid = r.conversation.id
+        await store.append_outbound(cid, f"a{i}", in_reply_to_seq=r.message.seq)
+    return cid
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """SQL text of every statement executed meanwhile (all engines)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        seen.append(sql)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+async def test_outbound_reply_round_trip(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    inbound = await store.intake(make_message("¿Dónde está mi pedido?"), text="¿Dónde está?")
+    cid = inbound.conversation.id
+    buttons = (Button("Sí", "yes"), Button("No", "no"))
+    reply = await store.append_outbound(
+        cid,
+        "Está en camino.",
+        working_text="It is on its way.",
+        language="es",
+        in_reply_to_seq=inbound.message.seq,
+        buttons=buttons,
+    )
+    assert (reply.seq, reply.direction, reply.status) == (2, Direction.OUTBOUND, "sent")
+    assert reply.in_reply_to_seq == 1 and reply.buttons == buttons
+    assert reply.idempotency_key is None and reply.contact_id is None
+    assert (await store.messages_after("web", "conv-1", 1)) == [reply]
+    # Sending the reply marked the question answered, in the same transaction.
+    (question,) = await store.messages_after("web", "conv-1", 0, limit=1)
+    assert question.status == MessageStatus.ANSWERED
+
+    second = await store.intake(make_message("¿Y ahora?"), text="¿Y ahora?")
+    lost = await store.append_outbound(
+        cid, "lo siento", in_reply_to_seq=second.message.seq, status="failed", error="HTTP 5\x0003"
+    )
+    assert (lost.status, lost.error) == (MessageStatus.FAILED, "HTTP 503")
+    (unanswered,) = await store.messages_after("web", "conv-1", 2, limit=1)
+    assert unanswered.status == MessageStatus.RECEIVED  # a failed reply answers nothing
+    answered = await store.set_message_status(second.message.id, "answered")
+    assert answered.status == MessageStatus.ANSWERED
+    failed = await store.set_message_status(reply.id, MessageStatus.FAILED, error="HTTP 429")
+    assert (failed.status, failed.error, failed.text) == ("failed", "HTTP 429", reply.text)
+
+
+async def test_reply_errors(store: ConversationStore, make_message: MakeMessage) -> None:
+    cid = (await store.intake(make_message(), text="hi")).conversation.id
+    with pytest.raises(StoreError, match="no conversation with id"):
+        await store.append_outbound(cid + 999, "lost")
+    with pytest.raises(StoreError, match="unknown status 'delivered'"):
+        await store.append_outbound(cid, "x", status="delivered")
+    with pytest.raises(StoreError, match="no message with id"):
+        await store.set_message_status(123456, "sent")
+    with pytest.raises(StoreError, match="unknown status"):
+        await store.set_message_status(1, "bogus")
+    with pytest.raises(StoreError, match="NUL"):
+        await store.append_outbound(cid, "a\x00b")
+    assert [m.seq for m in await store.messages_after("web", "conv-1", 0)] == [1]
+
+
+async def test_history_is_bounded_and_oldest_first(
+    store: ConversationStore, make_message: MakeMessage, statements: list[str]
+) -> None:
+    cid = await _conversation(store, make_message, 30)  # 60 messages
+    statements.clear()
+    recent = await store.history(cid, max_turns=6, token_budget=10_000)
+    assert [m.text for m in recent] == ["q27", "a27", "q28", "a28", "q29", "a29"]
+    # Read with a LIMIT, not by loading the whole conversation.
+    history_sql = [s for s in statements if "FROM messages" in s]
+    assert history_sql and all("LIMIT" in s.upper() for s in history_sql)
+
+
+async def test_history_token_budget(store: ConversationStore, make_message: MakeMessage) -> None:
+    cid = await _conversation(store, make_message, 5)
+    # One token per message: a budget of 3 keeps the newest three, contiguous.
+    recent = await store.history(cid, max_turns=50, token_budget=3, count_tokens=lambda _: 1)
+    assert [m.text for m in recent] == ["a3", "q4", "a4"]
+    # A big message stops the walk back in time (no skipping over it).
+    big = await store.intake(make_message("long"), text="x" * 400, working_text="y" * 400)
+    await store.append_outbound(big.conversation.id, "short")
+    recent = await store.history(cid, max_turns=50, token_budget=50)
+    assert [m.text for m in recent] == ["short"]
+    assert await store.history(cid, max_turns=0, token_budget=100) == []
+    assert await store.history(cid, max_turns=5, token_budget=0) == []
+
+
+async def test_history_leaves_out_rejected_and_failed(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    ok = await store.intake(make_message("fine"), text="fine")
+    await store.intake(make_message(), text="z" * 5000, rejected=True)
+    sorry = await store.append_outbound(ok.conversation.id, "Too long, sorry")
+    lost = await store.append_outbound(ok.conversation.id, "never arrived")
+    await store.set_message_status(lost.id, "failed", error="timeout")
+    texts = [m.text for m in await store.history(ok.conversation.id, max_turns=10, token_budget=99)]
+    assert texts == ["fine", sorry.text]
+
+
+async def test_messages_after_pages(store: ConversationStore, make_message: MakeMessage) -> None:
+    await _conversation(store, make_message, 10)
+    page = await store.messages_after("web", "conv-1", after_seq=4, limit=3)
+    assert [m.seq for m in page] == [5, 6, 7]
+    assert [m.seq for m in await store.messages_after("web", "conv-1", 18)] == [19, 20]
+    assert await store.messages_after("web", "conv-1", 20) == []
+    assert [m.seq for m in await store.messages_after("web", "conv-1", -5, limit=2)] == [1, 2]
+    assert await store.messages_after("web", "conv-1", 0, limit=0) == []
+    assert await store.messages_after("web", "nope", 0) == []
+    assert await store.messages_after("slack", "conv-1", 0) == []  # keys are per channel
+    assert len(await store.messages_after("web", "conv-1", 0, limit=10**9)) == 20
+
+
+async def test_conversation_and_contact_updates(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    assert await store.get_conversation("web", "conv-1") is None
+    result = await store.intake(make_message(), text="hi")
+    cid = result.conversation.id
+    for status in ("waiting_human", "with_human", "closed", "bot"):
+        conv = await store.set_conversation_status(cid, status)
+        assert conv.status == ConversationStatus(status)
+    conv = await store.set_conversation_language(cid, "pt-BR")
+    assert conv.language == "pt-BR" and conv.updated_at >= result.conversation.updated_at
+    assert await store.get_conversation("web", "conv-1") == conv
+    assert result.contact is not None
+    contact = await store.set_contact_language(result.contact.id, "pt")
+    assert contact.language == "pt"
+    assert await store.get_contact(result.contact.id) == contact
+    assert await store.get_contact(999_999) is None
+
+    with pytest.raises(StoreError, match="unknown status 'gone'"):
+        await store.set_conversation_status(cid, "gone")
+    with pytest.raises(StoreError, match="no conversation"):
+        await store.set_conversation_status(cid + 1, "closed")
+    with pytest.raises(StoreError, match="not a language tag"):
+        await store.set_conversation_language(cid, "<script>")
+    with pytest.raises(StoreError, match="no contact"):
+        await store.set_contact_language(999_999, "en")
+
+
+HOSTILE = [
+    "Robert'); DROP TABLE messages;--",
+    "%s %(x)s {0} {x} $1 ? :name \\ \\\\ \\x00 \\u0000",
+    "مرحبا بالعالم — שלום עולם",  # right-to-left scripts
+    "e\u0301 n\u0303 \u200d\u200b\ufeff",  # combining marks, zero-width characters
+    # ZWJ sequence, flag, mathematical letters (astral plane), last code point
+    "\U0001f469\u200d\U0001f469\u200d\U0001f467 \U0001f1ef\U0001f1f5 "
+    "\U0001d573\U0001d58a\U0001d591 \U0010fffd",
+    "中文 日本語 한국어 ภาษาไทย",
+    "line one\nline two\r\n\ttabbed",
+    "<script>alert(1)</script>",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_hostile_text_round_trips_unchanged(
+    store: ConversationStore, make_message: MakeMessage, text: str
+) -> None:
+    result = await store.intake(make_message(key=text[:100]), text=text, working_text=text[::-1])
+    reply = await store.append_outbound(result.conversation.id, text)
+    stored = await store.messages_after("web", "conv-1", 0)
+    assert [m.text for m in stored] == [text, text]
+    assert stored[0].working_text == text[::-1]
+    assert stored[0].idempotency_key == text[:100]
+    assert stored[1] == reply
+
+
+async def test_one_megabyte_message_is_stored_whole(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    text = ("ünïcödé ✓ " * 110_000)[:1_048_576]
+    assert len(text) == 1_048_576
+    result = await store.intake(make_message(), text=text, rejected=True)
+    assert result.message.text == text
+    (stored,) = await store.messages_after("web", "conv-1", 0)
+    assert stored.text == text and stored.status == MessageStatus.REJECTED

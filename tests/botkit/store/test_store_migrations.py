@@ -1,0 +1,93 @@
+"""Alembic migrations: up, down, up again, on SQLite and PostgreSQL; models agree."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from botkit.errors import StoreError
+from botkit.store import ConversationStore, StoreSettings, migrate
+from botkit.store._runner import create_runner
+from botkit.store.models import VERSION_TABLE, Base
+
+TABLES = {"contacts", "conversations", "messages", "inbound_keys"}
+
+
+async def _tables(url: str) -> set[str]:
+    runner = create_runner(url, pooled=False)
+    try:
+        return await runner.read(lambda conn: set(inspect(conn).get_table_names()))
+    finally:
+        await runner.dispose()
+
+
+async def test_upgrade_downgrade_upgrade(db_url: str) -> None:
+    assert await migrate.current(db_url) is None
+    assert not await migrate.is_up_to_date(db_url)
+
+    await migrate.upgrade(db_url)
+    assert await migrate.current(db_url) == migrate.head()
+    assert await migrate.is_up_to_date(db_url)
+    assert await _tables(db_url) == TABLES | {VERSION_TABLE}
+
+    await migrate.downgrade(db_url, "base")
+    assert await migrate.current(db_url) is None
+    assert await _tables(db_url) <= {VERSION_TABLE}
+
+    await migrate.upgrade(db_url)
+    assert await migrate.current(db_url) == migrate.head()
+    assert await _tables(db_url) == TABLES | {VERSION_TABLE}
+
+
+async def test_upgrade_twice_is_a_no_op(migrated_db_url: str) -> None:
+    await migrate.upgrade(migrated_db_url)
+    assert await migrate.current(migrated_db_url) == migrate.head()
+
+
+async def test_concurrent_upgrades_both_succeed(db_url: str) -> None:
+    # Two bots starting at once: one migrates, the other waits and finds it done.
+    await asyncio.gather(migrate.upgrade(db_url), migrate.upgrade(db_url))
+    assert await migrate.current(db_url) == migrate.head()
+
+
+async def test_migrated_schema_matches_the_models(migrated_db_url: str) -> None:
+    def diff(conn: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "version_table": VERSION_TABLE}
+        )
+        return list(compare_metadata(context, Base.metadata))
+
+    runner = create_runner(migrated_db_url, pooled=False)
+    try:
+        differences = await runner.read(diff)
+    finally:
+        await runner.dispose()
+    assert differences == []
+
+
+async def test_unknown_revision_is_a_store_error(db_url: str) -> None:
+    with pytest.raises(StoreError, match="migration failed"):
+        await migrate.upgrade(db_url, "no-such-revision")
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    assert migrate.MIGRATIONS_DIR.parent.name == "store"
+    assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
+    assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
+    assert migrate.head() == "0001"
+    assert migrate.is_known("0001")
+    assert not migrate.is_known("ffff")
+
+
+async def test_store_writes_need_the_schema(db_url: str, make_message: Any) -> None:
+    # Nothing creates tables behind Alembic's back: an unmigrated database fails clearly.
+    async with ConversationStore(StoreSettings(url=db_url)) as store:
+        with pytest.raises(StoreError, match="database write failed"):
+            await store.intake(make_message(), text="hi")

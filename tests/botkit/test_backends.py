@@ -1,0 +1,85 @@
+"""The echo backend and the backend factory (auto falls back to echo, saying why)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from botkit.backends import EchoBackend, create_backend, start_backend
+from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest
+from botkit.config import BackendSettings, EchoSettings
+from botkit.errors import BackendError
+
+
+def request(*texts: str) -> GenerationRequest:
+    turns = [ChatMessage("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(texts)]
+    return GenerationRequest(messages=(ChatMessage("system", "sys"), *turns))
+
+
+async def test_echo_streams_word_by_word_deterministically() -> None:
+    backend = EchoBackend()
+    await backend.start()
+    assert isinstance(backend, GenerationBackend)
+    assert await backend.ready()
+    req = request("earlier", "answer", "  Where is\tmy  order? ")
+    first = [d async for d in backend.generate(req)]
+    second = [d async for d in backend.generate(req)]
+    assert first == second == ["echo: ", "  ", "Where ", "is\t", "my  ", "order? "]
+    assert "".join(first) == "echo:   Where is\tmy  order? "
+    assert backend.count_tokens("a b  c") == 3
+    await backend.close()
+    assert not await backend.ready()
+
+
+async def test_echo_without_prefix_and_empty_message() -> None:
+    backend = EchoBackend(EchoSettings(prefix=""))
+    assert [d async for d in backend.generate(request(""))] == []
+    assert [d async for d in backend.generate(request("x"))] == ["x"]
+
+
+async def test_echo_stream_can_be_closed_early() -> None:
+    backend = EchoBackend(EchoSettings(word_delay_seconds=0.001))
+    stream = backend.generate(request("a b c d"))
+    assert await anext(stream) == "echo: "
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_kind_echo() -> None:
+    backend = await start_backend(BackendSettings(kind="echo"))
+    assert isinstance(backend, EchoBackend)
+
+
+# A model path that cannot exist: whether or not the engine package is installed, it
+# cannot load, so these tests never load a real model.
+MISSING_MODEL = {"model": "/nonexistent/botkit-test-model.gguf"}
+
+
+async def test_auto_falls_back_to_echo_with_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = BackendSettings.model_validate({"kind": "auto", "engine": MISSING_MODEL})
+    with caplog.at_level(logging.WARNING, logger="botkit.backends"):
+        backend = await start_backend(settings)
+    assert isinstance(backend, EchoBackend)
+    assert "using the echo backend" in caplog.text
+
+
+async def test_engine_kind_fails_loudly() -> None:
+    settings = BackendSettings.model_validate({"kind": "engine", "engine": MISSING_MODEL})
+    with pytest.raises(BackendError):
+        await start_backend(settings)
+
+
+def test_auto_fallback_when_the_engine_cannot_be_imported(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # None in sys.modules makes the import raise ImportError, as without the extra.
+    monkeypatch.setitem(sys.modules, "botkit.backends.local_engine", None)
+    with caplog.at_level(logging.WARNING, logger="botkit.backends"):
+        backend = create_backend(BackendSettings(kind="auto"))
+    assert isinstance(backend, EchoBackend)
+    assert "local engine unavailable" in caplog.text and "botkit[engine]" in caplog.text
+    with pytest.raises(BackendError, match="not available"):
+        create_backend(BackendSettings(kind="engine"))

@@ -1,0 +1,177 @@
+"""The botkit command: version, check-config, db, and a chat driven through a pty."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from botkit.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(
+        '[store]\nurl = "sqlite:///chat.db"\n'
+        '[backend]\nkind = "echo"\n'
+        '[connectors.console]\nuser = "alice"\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def botkit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "botkit", *args],
+        cwd=cwd, env=ENV, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_version(tmp_path: Path) -> None:
+    result = botkit("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == "botkit 0.1.0"
+
+
+def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write_config(tmp_path)
+    assert main(["check-config", str(good)]) == 0
+    assert capsys.readouterr().out.strip() == f"{good}: OK"
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[bot]\nmax_message_chars = "many"\n[connectors.console]\nprompt = 1\ncolor = "x"\n'
+        '[backend.engine]\nmodel = "${MODEL_PATH}"\n',
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in ENV.items() if k != "MODEL_PATH"}
+    result = subprocess.run(
+        [sys.executable, "-m", "botkit", "check-config", str(bad)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{bad}: 4 problems"
+    assert "  backend.engine.model: environment variable MODEL_PATH is not set" in lines
+    assert "  bot.max_message_chars: expected an integer, got string" in lines
+    assert "  connectors.console.prompt: expected a string, got integer" in lines
+    assert any(line.startswith("  connectors.console.color: unknown key") for line in lines)
+
+    missing = botkit("check-config", "nope.toml", cwd=tmp_path)
+    assert missing.returncode == 2 and "not found" in missing.stdout
+
+
+def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(write_config(tmp_path))
+    os.chdir(tmp_path)  # the SQLite URL is relative to the working directory
+    try:
+        assert main(["db", "current", "-c", config]) == 0
+        assert "no schema" in capsys.readouterr().out
+        assert main(["db", "upgrade", "-c", config]) == 0
+        assert main(["db", "current", "-c", config]) == 0
+        assert "(up to date)" in capsys.readouterr().out
+        assert main(["db", "downgrade", "base", "-c", config]) == 0
+        assert main(["db", "current", "-c", config]) == 0
+        assert "no schema" in capsys.readouterr().out
+    finally:
+        os.chdir(REPO)
+
+
+def test_errors_become_messages_and_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, "[store.extra]\n")
+    assert main(["chat", "-c", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("botkit: error: invalid configuration")
+    assert "store.extra: unknown key" in err
+    assert "Traceback" not in err
+
+    no_schema = tmp_path / "strict.toml"
+    no_schema.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path}/fresh.db"\nauto_migrate = false\n'
+        '[backend]\nkind = "echo"\n',
+        encoding="utf-8",
+    )
+    assert main(["run", "-c", str(no_schema)]) == 3
+    assert "run `botkit db upgrade -c FILE`" in capsys.readouterr().err
+
+
+def spawn_chat(tmp_path: Path, command: str = "chat") -> pexpect.spawn:
+    config = write_config(tmp_path)
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "botkit", command, "-c", str(config)],
+        cwd=str(tmp_path), env=ENV, encoding="utf-8", timeout=30,
+    )  # fmt: skip
+
+
+def test_chat_through_a_pty_is_stored(tmp_path: Path) -> None:
+    child = spawn_chat(tmp_path)
+    try:
+        child.expect_exact("you> ")
+        for line in ("hello", "where is my order 42?", "thanks, bye"):
+            child.sendline(line)
+            child.expect_exact(f"bot> echo: {line}\r\n")
+            child.expect_exact("you> ")
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0, child.before
+    with sqlite3.connect(tmp_path / "chat.db") as db:
+        rows = db.execute(
+            "SELECT m.seq, m.direction, m.text FROM messages m JOIN conversations c "
+            "ON c.id = m.conversation_id WHERE c.channel = 'console' "
+            "AND c.conversation_key = 'console:alice' ORDER BY m.seq"
+        ).fetchall()
+    assert rows == [
+        (1, "in", "hello"),
+        (2, "out", "echo: hello"),
+        (3, "in", "where is my order 42?"),
+        (4, "out", "echo: where is my order 42?"),
+        (5, "in", "thanks, bye"),
+        (6, "out", "echo: thanks, bye"),
+    ]
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigterm", "eof"])
+def test_chat_and_run_stop_cleanly(tmp_path: Path, how: str) -> None:
+    child = spawn_chat(tmp_path, "run" if how == "sigterm" else "chat")
+    try:
+        child.expect_exact("you> ")
+        child.sendline("ping")
+        child.expect_exact("bot> echo: ping")
+        child.expect_exact("you> ")
+        if how == "sigint":
+            child.sendintr()
+        elif how == "sigterm":
+            child.kill(signal.SIGTERM)
+        else:
+            child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0 and child.signalstatus is None, child.before
+    with sqlite3.connect(tmp_path / "chat.db") as db:
+        count = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert count == 2
