@@ -8,10 +8,21 @@ the same (PostgreSQL would reject an over-long VARCHAR, SQLite would not).
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from botkit.errors import StoreError
 from botkit.store.models import CHANNEL_MAX, KEY_MAX, LANGUAGE_MAX
+from botkit.store.records import ConversationStatus, MessageStatus
 
-__all__ = ["check_key", "check_language", "check_text", "language_hint"]
+__all__ = [
+    "check_key",
+    "check_language",
+    "check_text",
+    "clean_error",
+    "clean_meta",
+    "language_hint",
+    "status_of",
+]
 
 
 def check_text(value: str, what: str) -> None:
@@ -66,3 +77,37 @@ def _is_tag(value: str) -> bool:
         and value.isascii()
         and all(c.isalnum() or c in "-_" for c in value)
     )
+
+
+_E = TypeVar("_E", MessageStatus, ConversationStatus)
+
+
+def status_of(kind: type[_E], value: str) -> _E:
+    """``value`` as a member of the status enum ``kind``.
+
+    Raises:
+        StoreError: not one of its values.
+    """
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise StoreError(f"unknown status {value!r}; expected one of {allowed}") from None
+
+
+def clean_meta(value: Any) -> Any:
+    """Metadata strings from a platform, made storable: PostgreSQL rejects NUL and lone
+    surrogates. (Message text is never altered; ``check_text`` refuses it instead.)"""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+    if isinstance(value, dict):
+        return {clean_meta(k): clean_meta(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_meta(v) for v in value]
+    return value
+
+
+def clean_error(error: str | None) -> str | None:
+    """A delivery error text, made storable and bounded: it is diagnostics (often an
+    exception message quoting platform data), so it is cleaned rather than refused."""
+    return None if error is None else str(clean_meta(error))[:2000]

@@ -1,4 +1,4 @@
-"""Lifecycle, error translation and retries under ``ConversationStore``."""
+"""Lifecycle, schema check, error translation and retries under ``ConversationStore``."""
 
 from __future__ import annotations
 
@@ -11,26 +11,19 @@ from typing import Self, TypeVar
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from botkit.errors import StoreError
-from botkit.store._runner import Runner, create_runner, is_memory_sqlite
+from botkit.errors import SchemaOutdatedError, StoreError
+from botkit.store._runner import Runner, create_runner, describe_error, is_memory_sqlite
 from botkit.store.settings import StoreSettings
 
-__all__ = ["Database", "describe_error"]
+__all__ = ["UPGRADE_COMMAND", "Database"]
 
 log = logging.getLogger("botkit.store")
 T = TypeVar("T")
 
+UPGRADE_COMMAND = "botkit db upgrade -c FILE"
 _ATTEMPTS = 4
 # PostgreSQL serialization failure and deadlock: the transaction can simply be retried.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def describe_error(exc: BaseException) -> str:
-    """A one-line reason for a database failure, without SQL text or parameters."""
-    orig = getattr(exc, "orig", None)
-    reason = orig if isinstance(orig, BaseException) else exc
-    lines = str(reason).strip().splitlines()
-    return f"{type(reason).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -73,10 +66,13 @@ class Database:
         if self._runner is not None:
             return
         s = self._settings
-        self._runner = create_runner(
-            s.url, pool_size=s.pool_size, busy_timeout_ms=s.sqlite_busy_timeout_ms, echo=s.echo_sql
-        )
-        try:
+        try:  # (creating the runner makes a SQLite file's directory: that can fail too)
+            self._runner = create_runner(
+                s.url,
+                pool_size=s.pool_size,
+                busy_timeout_ms=s.sqlite_busy_timeout_ms,
+                echo=s.echo_sql,
+            )
             await self._runner.read(_select_one)
         except (SQLAlchemyError, OSError) as exc:
             await self.close()
@@ -111,6 +107,45 @@ class Database:
             return False
         return True
 
+    async def ensure_schema(self, auto_upgrade: bool | None = None) -> None:
+        """Make sure the schema is current before the bot uses the store.
+
+        Args:
+            auto_upgrade: upgrade a SQLite database that is behind (default: the
+                ``auto_migrate`` setting). PostgreSQL is never upgraded here.
+
+        Raises:
+            SchemaOutdatedError: the schema is missing or behind and is not upgraded here;
+                the message names ``botkit db upgrade -c FILE``.
+            StoreError: the database is newer than this botkit, or unreachable.
+        """
+        from botkit.store import migrate  # Alembic is only needed here, once at start
+
+        runner = self._require()
+        if auto_upgrade is None:
+            auto_upgrade = self._settings.auto_migrate
+        head = migrate.head()
+        current = await migrate.current(runner)
+        if current == head:
+            return
+        where = self._settings.safe_url
+        if current is not None and not migrate.is_known(current):
+            raise StoreError(
+                f"the database at {where} has schema revision {current!r}, which this "
+                f"version of botkit does not know (it expects {head!r}): upgrade botkit"
+            )
+        if self.dialect == "sqlite" and auto_upgrade:
+            log.info("upgrading the SQLite schema from %s to %s", current or "empty", head)
+            # A file gets its own connection (foreign keys off during migrations); an
+            # in-memory database exists only on the store's single connection.
+            await migrate.upgrade(runner if self.in_memory else self._settings.url)
+            return
+        state = "has no botkit schema" if current is None else f"is at revision {current!r}"
+        raise SchemaOutdatedError(
+            f"the database at {where} {state}, but this version of botkit needs schema "
+            f"revision {head!r}: run `{UPGRADE_COMMAND}` (FILE is your config file)"
+        )
+
     def _require(self) -> Runner:
         if self._runner is None:
             raise StoreError("the conversation store is not open; call open() first")
@@ -120,7 +155,7 @@ class Database:
         runner = self._require()
         try:
             return await runner.read(fn)
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, OverflowError) as exc:
             raise StoreError(f"database read failed: {describe_error(exc)}") from exc
 
     async def _write(self, fn: Callable[[Connection], T]) -> T:
@@ -137,5 +172,6 @@ class Database:
                     await asyncio.sleep(0.005 * attempt)
                     continue
                 raise StoreError(f"database write failed: {describe_error(exc)}") from exc
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError, OverflowError) as exc:
+                # OverflowError: sqlite3 refuses ints beyond 64 bits (an id from outside).
                 raise StoreError(f"database write failed: {describe_error(exc)}") from exc

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from botkit.errors import StoreError
 from botkit.events import Button, Direction, InboundMessage
 from botkit.events import Contact as ContactEvent
+from botkit.store._checks import clean_meta
 from botkit.store.models import Contact, Conversation, InboundKey, Message
 from botkit.store.records import (
     ContactRecord,
@@ -36,7 +37,6 @@ __all__ = [
     "buttons_extra",
     "claim_seq",
     "claim_seq_by_id",
-    "clean_meta",
     "find_inbound",
     "get_contact",
     "get_or_create_contact",
@@ -141,18 +141,6 @@ def to_message(row: _Row) -> StoredMessage:
         buttons=buttons,
         contact_id=r["contact_id"],
     )
-
-
-def clean_meta(value: Any) -> Any:
-    """Metadata strings from a platform, made storable: PostgreSQL rejects NUL and lone
-    surrogates. (Message text is never altered here; the store refuses it instead.)"""
-    if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
-    if isinstance(value, dict):
-        return {clean_meta(k): clean_meta(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_meta(v) for v in value]
-    return value
 
 
 def inbound_extra(msg: InboundMessage) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
-__all__ = ["Runner", "create_runner", "is_memory_sqlite"]
+__all__ = ["Runner", "create_runner", "describe_error", "is_memory_sqlite"]
 
 log = logging.getLogger("botkit.store")
 T = TypeVar("T")
@@ -55,6 +55,14 @@ class Runner(Protocol):
 
     async def dispose(self) -> None:
         """Close every connection (and thread)."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason for a database failure, without SQL text or parameters."""
+    orig = getattr(exc, "orig", None)
+    reason = orig if isinstance(orig, BaseException) else exc
+    lines = str(reason).strip().splitlines()
+    return f"{type(reason).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 def is_memory_sqlite(url: URL) -> bool:
@@ -83,6 +91,8 @@ def create_runner(
         pooled: False closes connections after use (one-shot work: migrations, CLI).
     """
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+asyncpg")  # the one async driver we use
     if parsed.get_backend_name() == "sqlite":
         return _SqliteRunner(parsed, busy_timeout_ms, echo, foreign_keys)
     # hide_parameters: customer text must not reach logs through SQL error messages.

@@ -21,8 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from botkit.errors import StoreError
-from botkit.store._database import describe_error
-from botkit.store._runner import Runner, create_runner
+from botkit.store._runner import Runner, create_runner, describe_error
 from botkit.store.models import VERSION_TABLE
 from botkit.store.settings import mask_url
 
@@ -77,20 +76,22 @@ Target = str | Runner
 
 
 async def _run(target: Target, fn: Callable[[Connection], T], *, write: bool) -> T:
-    runner = (
-        create_runner(target, foreign_keys=False, pooled=False)
-        if isinstance(target, str)
-        else target
-    )
-    where = mask_url(runner.url)
+    own = isinstance(target, str)
+    where = mask_url(target if isinstance(target, str) else target.url)
+    runner: Runner | None = None
     try:
+        runner = (
+            create_runner(target, foreign_keys=False, pooled=False)
+            if isinstance(target, str)
+            else target
+        )
         return await (runner.write(fn) if write else runner.read(fn))
     except CommandError as exc:
         raise StoreError(f"migration failed on {where}: {exc}") from exc
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"migration failed on {where}: {describe_error(exc)}") from exc
     finally:
-        if runner is not target:
+        if own and runner is not None:
             await runner.dispose()
 
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from botkit.errors import SchemaOutdatedError, StoreError
+from botkit.errors import StoreError
 from botkit.events import Button, Direction, InboundMessage, utcnow
 from botkit.store import _queries as q
-from botkit.store import migrate
-from botkit.store._checks import check_key, check_language, check_text, language_hint
-from botkit.store._database import Database
+from botkit.store._checks import (
+    check_key,
+    check_language,
+    check_text,
+    clean_error,
+    language_hint,
+    status_of,
+)
+from botkit.store._database import UPGRADE_COMMAND, Database
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
     ContactRecord,
@@ -27,9 +32,10 @@ from botkit.store.records import (
 
 __all__ = ["MAX_PAGE", "UPGRADE_COMMAND", "ConversationStore", "approx_tokens"]
 
+_SEQ_MAX = 2**31 - 1  # sequence numbers are 32-bit integers in the schema
+
 log = logging.getLogger("botkit.store")
 
-UPGRADE_COMMAND = "botkit db upgrade -c FILE"
 MAX_PAGE = 1000  # most messages one messages_after call returns
 _RACES = 4
 # Left out of the model's history: a rejected message was never answered as such, and a
@@ -51,23 +57,6 @@ def approx_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-_E = TypeVar("_E", MessageStatus, ConversationStatus)
-
-
-def _enum(kind: type[_E], value: str) -> _E:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise StoreError(f"unknown status {value!r}; expected one of {allowed}") from None
-
-
-def _clean_error(error: str | None) -> str | None:
-    # An error text is diagnostics (often an exception message quoting platform data):
-    # made storable and bounded rather than refused.
-    return None if error is None else str(q.clean_meta(error))[:2000]
-
-
 class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
@@ -76,47 +65,10 @@ class ConversationStore(Database):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
-    then ``ensure_schema`` once. Methods raise ``StoreError`` (never a driver exception)
-    and their messages never contain the database password. Message rows are append-only:
-    only a message's ``status`` and ``error`` change after it is written.
+    then ``ensure_schema`` once (see ``Database``). Methods raise ``StoreError`` (never a
+    driver exception) and their messages never contain the database password. Message
+    rows are append-only: only a message's ``status`` and ``error`` change later.
     """
-
-    async def ensure_schema(self, auto_upgrade: bool | None = None) -> None:
-        """Make sure the schema is current before the bot uses the store.
-
-        Args:
-            auto_upgrade: upgrade a SQLite database that is behind (default: the
-                ``auto_migrate`` setting). PostgreSQL is never upgraded here.
-
-        Raises:
-            SchemaOutdatedError: the schema is missing or behind and is not upgraded here;
-                the message names ``botkit db upgrade -c FILE``.
-            StoreError: the database is newer than this botkit, or unreachable.
-        """
-        runner = self._require()
-        if auto_upgrade is None:
-            auto_upgrade = self._settings.auto_migrate
-        head = migrate.head()
-        current = await migrate.current(runner)
-        if current == head:
-            return
-        where = self._settings.safe_url
-        if current is not None and not migrate.is_known(current):
-            raise StoreError(
-                f"the database at {where} has schema revision {current!r}, which this "
-                f"version of botkit does not know (it expects {head!r}): upgrade botkit"
-            )
-        if self.dialect == "sqlite" and auto_upgrade:
-            log.info("upgrading the SQLite schema from %s to %s", current or "empty", head)
-            # A file gets its own connection (foreign keys off during migrations); an
-            # in-memory database exists only on the store's single connection.
-            await migrate.upgrade(runner if self.in_memory else self._settings.url)
-            return
-        state = "has no botkit schema" if current is None else f"is at revision {current!r}"
-        raise SchemaOutdatedError(
-            f"the database at {where} {state}, but this version of botkit needs schema "
-            f"revision {head!r}: run `{UPGRADE_COMMAND}` (FILE is your config file)"
-        )
 
     async def intake(
         self,
@@ -231,9 +183,9 @@ class ConversationStore(Database):
         if working_text is not None:
             check_text(working_text, "working text")
         check_language(language)
-        state = _enum(MessageStatus, status)
+        state = status_of(MessageStatus, status)
         extra = q.buttons_extra(tuple(buttons))
-        error = _clean_error(error)
+        error = clean_error(error)
 
         def work(conn: Connection) -> StoredMessage:
             now = utcnow()
@@ -272,8 +224,8 @@ class ConversationStore(Database):
         Raises:
             StoreError: unknown message or status.
         """
-        state = _enum(MessageStatus, status)
-        error = _clean_error(error)
+        state = status_of(MessageStatus, status)
+        error = clean_error(error)
 
         def work(conn: Connection) -> StoredMessage:
             stmt = (
@@ -314,7 +266,7 @@ class ConversationStore(Database):
         if max_turns <= 0 or token_budget <= 0:
             return []
         count = count_tokens or approx_tokens
-        params = {"cid": conversation_id, "n": max_turns}
+        params = {"cid": conversation_id, "n": min(max_turns, _SEQ_MAX)}
         rows = await self._read(lambda conn: conn.execute(_HISTORY, params).all())
         picked: list[StoredMessage] = []
         used = 0
@@ -337,7 +289,7 @@ class ConversationStore(Database):
         conversation has no messages.
         """
         limit = min(limit, MAX_PAGE)
-        if limit <= 0:
+        if limit <= 0 or after_seq >= _SEQ_MAX:
             return []
         stmt = (
             select(*q.MESSAGE_COLS)
@@ -345,7 +297,7 @@ class ConversationStore(Database):
             .where(
                 Conversation.channel == channel,
                 Conversation.conversation_key == conversation_key,
-                Message.seq > max(after_seq, 0),
+                Message.seq > max(after_seq, 0),  # a seq from a client may be anything
             )
             .order_by(Message.seq)
             .limit(limit)
@@ -373,7 +325,7 @@ class ConversationStore(Database):
         Raises:
             StoreError: unknown conversation or status.
         """
-        state = _enum(ConversationStatus, status)
+        state = status_of(ConversationStatus, status)
         return await self._update_conversation(conversation_id, status=state.value)
 
     async def set_conversation_language(

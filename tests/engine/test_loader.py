@@ -335,6 +335,9 @@ def test_bad_dtype_and_device(llama_dir: Path) -> None:
         load_model(llama_dir, dtype="int8")
     with pytest.raises(ModelLoadError, match="device"):
         load_model(llama_dir, device="quantum:0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelLoadError, match="CUDA is not available"):
+            load_model(llama_dir, device="cuda")
 
 
 def test_smollm2_alias_without_package(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -204,3 +204,18 @@ async def test_one_megabyte_message_is_stored_whole(
     assert result.message.text == text
     (stored,) = await store.messages_after("web", "conv-1", 0)
     assert stored.text == text and stored.status == MessageStatus.REJECTED
+
+
+async def test_out_of_range_numbers_from_outside(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    # A client-supplied seq or id may be any integer; nothing may crash with a driver error.
+    await _conversation(store, make_message, 2)
+    assert await store.messages_after("web", "conv-1", 10**30) == []
+    assert len(await store.messages_after("web", "conv-1", -(10**30))) == 4
+    cid = (await store.get_conversation("web", "conv-1")).id  # type: ignore[union-attr]
+    assert len(await store.history(cid, max_turns=10**30, token_budget=10**30)) == 4
+    with pytest.raises(StoreError):
+        await store.append_outbound(10**30, "x")
+    with pytest.raises(StoreError):
+        await store.set_message_status(-(10**30), "sent")
