@@ -183,6 +183,8 @@ class Scheduler:
         self._expire_waiting(out)
         budget = self.config.max_num_batched_tokens
         chunk = self.config.long_prefill_token_threshold or budget
+        if len(self.running) + len(self.waiting) <= 1:
+            chunk = budget  # alone, a prompt delays nobody: do not stretch its TTFT
         bm = self.block_manager
         scheduled: list[ScheduledSeq] = []
         i = 0

@@ -299,9 +299,15 @@ class FwdConfig:
     num_stages: int
 
 
-def fwd_config(head_dim: int, dtype: torch.dtype) -> FwdConfig:
-    """Pick tile sizes by head dim and element size (shared memory: Q + stages * (K + V))."""
-    # The interpreter uses the compiled tiles too, so CPU tests cover the same tile edges.
+def fwd_config(head_dim: int, dtype: torch.dtype, paged: bool = False) -> FwdConfig:
+    """Pick tile sizes by head dim and element size (shared memory: Q + stages * (K + V)).
+
+    The interpreter uses the compiled tiles too, so CPU tests cover the same tile edges.
+    Measured on an H200 (Triton 3.6, bf16, causal, 16k tokens, 16 heads, D=128, S=4096):
+    contiguous K/V with (128, 64, 8 warps, 3 stages) ran at 370 TFLOP/s; paged K/V (16-token
+    pages) at 254, and at 305 with (128, 128, 8 warps, 2 stages), which amortises each
+    tile's block-table gather over twice the keys.
+    """
     if dtype == torch.float32:
         if head_dim <= 64:
             return FwdConfig(64, 64, 4, 2)
@@ -311,7 +317,7 @@ def fwd_config(head_dim: int, dtype: torch.dtype) -> FwdConfig:
     if head_dim <= 64:
         return FwdConfig(128, 64, 4, 3)
     if head_dim <= 128:
-        return FwdConfig(128, 64, 8, 3)
+        return FwdConfig(128, 128, 8, 2) if paged else FwdConfig(128, 64, 8, 3)
     return FwdConfig(64, 32, 8, 2)
 
 
@@ -337,7 +343,7 @@ def attention_fwd(
     if num_seqs == 0 or (block_tables is None and k.shape[0] == 0):
         out.zero_()  # no sequence or no keys at all: every row sees nothing
         return
-    cfg = fwd_config(head_dim, q.dtype)
+    cfg = fwd_config(head_dim, q.dtype, paged=block_tables is not None)
     if block_tables is not None:
         bt = block_tables
         num_kv_blocks, page_size = k.shape[0], k.shape[1]

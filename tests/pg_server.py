@@ -125,8 +125,11 @@ def start_server() -> PgServer:
             "run scripts/install-system-deps.sh as root or set BOTKIT_TEST_PG_URL"
         )
     as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="botkit-pg-"))
-    if os.geteuid() == 0:
+    root_user = os.geteuid() == 0
+    # As root the server runs as 'postgres', which must reach the directory: /tmp (mode
+    # 1777) rather than a TMPDIR that may sit under /root.
+    root = Path(tempfile.mkdtemp(prefix="botkit-pg-", dir="/tmp" if root_user else None))
+    if root_user:
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:

@@ -78,9 +78,12 @@ class LocalEngineBackend:
         try:
             engine = await asyncio.to_thread(LLMEngine.from_pretrained, s.model, dtype=s.dtype,
                                              device=s.device, config=self.engine_config)
-        except (EngineError, ValueError, OSError, RuntimeError) as exc:
+        except EngineError as exc:  # the loader's message names the path and the remedy
             raise BackendError(f"the local engine could not load model {s.model!r}: {exc}") \
                 from exc
+        except Exception as exc:  # out of memory, a broken install, a bad config value...
+            raise BackendError(f"the local engine could not start model {s.model!r}: "
+                               f"{type(exc).__name__}: {exc}") from exc
         self._count_tokenizer = copy.deepcopy(engine.tokenizer)  # the engine thread owns its own
         self._engine = AsyncEngine(engine)
         self._engine.start()

@@ -268,9 +268,10 @@ def get_or_create_contact(
 
 
 def claim_seq(
-    conn: Connection, channel: str, key: str, contact_id: int, now: datetime
+    conn: Connection, channel: str, key: str, contact: ContactRecord, now: datetime
 ) -> tuple[ConversationRecord, bool]:
-    """Take the next sequence number of conversation (channel, key), creating it if needed.
+    """Take the next sequence number of conversation (channel, key), creating it if needed
+    (for ``contact``, in their preferred language).
 
     The UPDATE locks the conversation row until the transaction ends, so concurrent
     writers to one conversation line up, and a rolled-back transaction gives its number
@@ -287,9 +288,9 @@ def claim_seq(
     values = {
         "channel": channel,
         "conversation_key": key,
-        "contact_id": contact_id,
+        "contact_id": contact.id,
         "status": ConversationStatus.BOT.value,
-        "language": None,
+        "language": contact.language,
         "last_seq": 1,
         "created_at": now,
         "updated_at": now,

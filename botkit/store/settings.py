@@ -49,13 +49,16 @@ class StoreSettings(BaseModel):
     Attributes:
         url: SQLAlchemy URL. ``sqlite+aiosqlite:///FILE`` (the embedded default) or
             ``postgresql+asyncpg://USER:PASSWORD@HOST/DB``; ``sqlite://`` and
-            ``postgresql://`` are accepted and mapped to those async drivers. The password is
-            masked in ``repr``, ``str`` and every message the store writes.
+            ``postgresql://`` are accepted and mapped to those names. The password is
+            masked in ``repr``, ``str`` and every message the store writes. (SQLite is
+            driven through the standard ``sqlite3`` module in worker threads, see
+            ``botkit/store/_runner.py``; the URL keeps the usual async spelling.)
         auto_migrate: upgrade a SQLite database to the current schema on start. PostgreSQL is
             never upgraded implicitly: run ``botkit db upgrade``.
         sqlite_busy_timeout_ms: how long SQLite waits for another process's write lock.
         echo_sql: log every SQL statement (parameters are never logged).
-        pool_size: connections kept open per process.
+        pool_size: PostgreSQL connections kept open per process (SQLite uses one writer
+            thread and three reader threads, each with its own connection).
     """
 
     # hide_input_in_errors: a URL that fails validation may carry a password; pydantic

@@ -81,7 +81,8 @@ class ConversationStore(Database):
     ) -> IntakeResult:
         """Store an inbound message exactly once per channel delivery key.
 
-        Creates the contact and the conversation when they are new and appends the message
+        Creates the contact and the conversation when they are new (a new conversation
+        starts in the contact's preferred language, if known) and appends the message
         with the next sequence number; the delivery key is recorded in the same
         transaction. A key seen before stores nothing and returns the original message with
         ``duplicate=True`` — also when two deliveries arrive at the same moment.
@@ -118,7 +119,7 @@ class ConversationStore(Database):
                 return found
             now = utcnow()
             contact = q.get_or_create_contact(conn, msg.contact, hint, now)
-            conv, new = q.claim_seq(conn, msg.channel, msg.conversation_key, contact.id, now)
+            conv, new = q.claim_seq(conn, msg.channel, msg.conversation_key, contact, now)
             message = q.insert_message(
                 conn,
                 {
@@ -161,6 +162,7 @@ class ConversationStore(Database):
         status: str = "sent",
         buttons: tuple[Button, ...] = (),
         error: str | None = None,
+        mark_answered: bool = False,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -169,12 +171,13 @@ class ConversationStore(Database):
             text: the text as sent to the customer (in their language).
             working_text: the same text in the working language (what the model wrote).
             language: the language of ``text``.
-            in_reply_to_seq: ``seq`` of the inbound message this answers. When the reply
-                is ``sent``, that message goes from ``received`` to ``answered`` in the same
-                transaction (no separate ``set_message_status`` call needed).
+            in_reply_to_seq: ``seq`` of the inbound message this answers.
             status: ``sent`` or ``failed`` (any ``MessageStatus``).
             buttons: quick replies sent with it.
             error: why delivery failed, for a ``failed`` reply.
+            mark_answered: with a ``sent`` reply and ``in_reply_to_seq``, move that inbound
+                message from ``received`` to ``answered`` in the same transaction (saves a
+                ``set_message_status`` call and its transaction).
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
@@ -190,7 +193,7 @@ class ConversationStore(Database):
         def work(conn: Connection) -> StoredMessage:
             now = utcnow()
             conv = q.claim_seq_by_id(conn, conversation_id, now)
-            if in_reply_to_seq is not None and state is MessageStatus.SENT:
+            if mark_answered and in_reply_to_seq is not None and state is MessageStatus.SENT:
                 q.mark_answered(conn, conversation_id, in_reply_to_seq)
             return q.insert_message(
                 conn,

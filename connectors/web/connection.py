@@ -41,6 +41,7 @@ class Connection:
         self.cursor = after_seq
         self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(service.config.send_queue_size)
         self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[bool] | None = None  # keeps the close task referenced
         self.overflowed = False
 
     def push(self, item: Outgoing) -> None:
@@ -52,7 +53,7 @@ class Connection:
         except asyncio.QueueFull:
             self.overflowed = True
             log.info("web socket too slow, closing it (it will resume from history)")
-            asyncio.get_running_loop().create_task(
+            self._closing = asyncio.get_running_loop().create_task(
                 self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
             )
 

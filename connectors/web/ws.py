@@ -92,7 +92,10 @@ async def _hello(
 ) -> tuple[Visitor, int, str | None] | None:
     """Wait for the hello frame; None when the socket was refused or closed."""
     try:
-        msg = await ws.receive(timeout=svc.config.hello_timeout_s)
+        # Not receive(timeout=...): aiohttp restarts that timeout on every pong, so a
+        # client answering heartbeats could otherwise sit here without a hello forever.
+        async with asyncio.timeout(svc.config.hello_timeout_s):
+            msg = await ws.receive()
     except TimeoutError:
         await _refuse(ws, CLOSE_IDLE, "hello_timeout", "send a hello frame first")
         return None

@@ -393,3 +393,11 @@ def test_cuda_graph_decode_matches_eager_alone_and_transformers(ckpt: tuple[Path
     finally:
         ckpt[1].to("cpu")
     assert eager[0] == ref
+
+
+@pytest.mark.parametrize("kwargs", [{"max_num_seqs": 0}, {"block_size": -4},
+                                    {"num_kv_blocks": True}, {"gpu_memory_utilization": 1.5},
+                                    {"queue_timeout_s": 0.0}, {"max_model_len": 2.5}])
+def test_invalid_engine_config(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        EngineConfig(**kwargs)

@@ -327,3 +327,10 @@ def test_invalid_scheduler_limits() -> None:
         SchedulerConfig(max_model_len=1)
     with pytest.raises(ValueError):
         SchedulerConfig(max_model_len=10, long_prefill_token_threshold=0)
+
+
+def test_a_lone_prompt_is_not_split_below_the_budget() -> None:
+    s = make(max_num_batched_tokens=64, long_prefill_token_threshold=16)
+    s.add(req("alone", 40))
+    out = s.schedule()
+    assert [(x.num_tokens, x.sample) for x in out.prefills] == [(40, True)]

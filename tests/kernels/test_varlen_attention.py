@@ -17,14 +17,20 @@ from kernels.varlen_attention import varlen_attention_triton
 SELF = ([1, 17, 0, 97, 257], [1, 17, 0, 97, 257])  # self-attention, one empty entry
 CROSS = ([17, 3, 1, 0, 97], [5, 0, 257, 33, 64])  # decoder queries over encoder outputs
 
-_FULL = list(
-    itertools.product(
-        (torch.float32, torch.float16, torch.bfloat16),
-        (64, 128),
-        (1, 3, 7),
-        (("self", True), ("self", False), ("cross", False), ("cross", True)),
+# On GPU: every dtype x head dim x group ratio, each group ratio with two of the four
+# layouts so that every (dtype, head dim) sees all four.
+_LAYOUTS = {
+    1: (("self", True), ("cross", False)),
+    3: (("self", False), ("cross", True)),
+    7: (("self", True), ("cross", False)),
+}
+_FULL = [
+    (dtype, d, g, layout)
+    for dtype, d, g in itertools.product(
+        (torch.float32, torch.float16, torch.bfloat16), (64, 128), (1, 3, 7)
     )
-)
+    for layout in _LAYOUTS[g]
+]
 _SMALL = [
     (torch.bfloat16, 64, 3, ("self", True)),
     (torch.float16, 128, 1, ("cross", False)),

@@ -52,6 +52,7 @@ async def test_outbound_reply_round_trip(
         language="es",
         in_reply_to_seq=inbound.message.seq,
         buttons=buttons,
+        mark_answered=True,
     )
     assert (reply.seq, reply.direction, reply.status) == (2, Direction.OUTBOUND, "sent")
     assert reply.in_reply_to_seq == 1 and reply.buttons == buttons
@@ -63,11 +64,19 @@ async def test_outbound_reply_round_trip(
 
     second = await store.intake(make_message("¿Y ahora?"), text="¿Y ahora?")
     lost = await store.append_outbound(
-        cid, "lo siento", in_reply_to_seq=second.message.seq, status="failed", error="HTTP 5\x0003"
+        cid,
+        "lo siento",
+        in_reply_to_seq=second.message.seq,
+        status="failed",
+        error="HTTP 5\x0003",
+        mark_answered=True,
     )
     assert (lost.status, lost.error) == (MessageStatus.FAILED, "HTTP 503")
     (unanswered,) = await store.messages_after("web", "conv-1", 2, limit=1)
     assert unanswered.status == MessageStatus.RECEIVED  # a failed reply answers nothing
+    await store.append_outbound(cid, "ok", in_reply_to_seq=second.message.seq)  # no marking
+    (unanswered,) = await store.messages_after("web", "conv-1", 2, limit=1)
+    assert unanswered.status == MessageStatus.RECEIVED
     answered = await store.set_message_status(second.message.id, "answered")
     assert answered.status == MessageStatus.ANSWERED
     failed = await store.set_message_status(reply.id, MessageStatus.FAILED, error="HTTP 429")
@@ -213,7 +222,9 @@ async def test_out_of_range_numbers_from_outside(
     await _conversation(store, make_message, 2)
     assert await store.messages_after("web", "conv-1", 10**30) == []
     assert len(await store.messages_after("web", "conv-1", -(10**30))) == 4
-    cid = (await store.get_conversation("web", "conv-1")).id  # type: ignore[union-attr]
+    conv = await store.get_conversation("web", "conv-1")
+    assert conv is not None
+    cid = conv.id
     assert len(await store.history(cid, max_turns=10**30, token_budget=10**30)) == 4
     with pytest.raises(StoreError):
         await store.append_outbound(10**30, "x")

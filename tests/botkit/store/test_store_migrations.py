@@ -22,7 +22,8 @@ TABLES = {"contacts", "conversations", "messages", "inbound_keys"}
 async def _tables(url: str) -> set[str]:
     runner = create_runner(url, pooled=False)
     try:
-        return await runner.read(lambda conn: set(inspect(conn).get_table_names()))
+        names: list[str] = await runner.read(lambda conn: inspect(conn).get_table_names())
+        return set(names)
     finally:
         await runner.dispose()
 

@@ -22,13 +22,13 @@ def test_defaults() -> None:
 
 def test_unknown_keys_and_bad_values_are_errors() -> None:
     with pytest.raises(ValidationError, match="extra"):
-        StoreSettings(uri="sqlite://")  # type: ignore[call-arg]
+        StoreSettings(uri="sqlite://")  # type: ignore[call-arg,unused-ignore]
     with pytest.raises(ValidationError):
         StoreSettings(pool_size=0)
     with pytest.raises(ValidationError):
         StoreSettings(sqlite_busy_timeout_ms=-1)
     with pytest.raises(ValidationError):
-        StoreSettings().url = "x"  # type: ignore[misc]  # frozen
+        StoreSettings().url = "x"  # type: ignore[misc,unused-ignore]  # frozen
 
 
 @pytest.mark.parametrize(

@@ -251,3 +251,23 @@ async def test_reply_overtaking_its_message_is_delivered_in_order(web: WebHarnes
         ]
     finally:
         await gated.client.close()
+
+
+async def test_socket_that_falls_behind_is_closed_and_resumes(make_web: MakeWeb) -> None:
+    web = await make_web(send_queue_size=8)
+    gated, core = await _gated(web)
+    try:
+        token = await gated.session()
+        core.history_gate.clear()  # this socket's writer is stuck: it cannot keep up
+        v = await gated.open()
+        await v.ws.send_json({"type": "hello", "site_key": SITE_KEY, "token": token})
+        await gated.post(token, "long", " ".join(f"w{i}" for i in range(40)))
+        assert await v.wait_closed() == 1013  # dropped instead of buffering without bound
+        core.history_gate.set()
+        assert not gated.connector.service.sockets
+        await _wait_for_seq(gated, token, 2)
+        again = await gated.visitor(token=token, after_seq=0)
+        await again.until(lambda f: f.get("seq") == 2)
+        assert [f["seq"] for f in again.stored()] == [1, 2]
+    finally:
+        await gated.client.close()

@@ -121,7 +121,9 @@ class Visitor:
 
     async def next(self, limit_s: float = 5.0) -> Frame:
         """The next frame; raises ``ConnectionError`` with the close code if it closed."""
-        msg = await self.ws.receive(timeout=limit_s)
+        # Not receive(timeout=...): aiohttp restarts that timeout on every ping.
+        async with asyncio.timeout(limit_s):
+            msg = await self.ws.receive()
         if msg.type is not WSMsgType.TEXT:
             self.close_code = self.ws.close_code
             raise ConnectionError(f"socket closed: {msg.type} code={self.ws.close_code}")
