@@ -267,13 +267,14 @@ def hf_generate_batch(hf: Any, prompts: list[list[int]], n: int,
     from transformers import GenerationConfig
 
     cfg = GenerationConfig(max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                           eos_token_id=-1, pad_token_id=0)
+                           eos_token_id=None, pad_token_id=0)
     sync(device)
     t = time.perf_counter()
-    hf.generate_batch(inputs=prompts, generation_config=cfg)
+    outputs = hf.generate_batch(inputs=prompts, generation_config=cfg)
     sync(device)
     wall = time.perf_counter() - t
-    return {"wall_s": wall, "output_tok_s": len(prompts) * n / wall}
+    tokens = sum(len(o.generated_tokens) for o in outputs.values())  # early EOS counts less
+    return {"wall_s": wall, "output_tok_s": tokens / wall, "tokens": tokens}
 
 
 def prefix_ttft(engine: LLMEngine, system: list[int], questions: list[list[int]]) -> float:

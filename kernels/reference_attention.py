@@ -79,7 +79,10 @@ def _gather_pages(cache: torch.Tensor, table: torch.Tensor, n: int) -> torch.Ten
     ids = table.long()[pages]
     if n > 0 and (int(ids.min()) < 0 or int(ids.max()) >= num_blocks):
         raise ValueError(f"block table entries must lie in [0, {num_blocks})")
-    return cache.reshape(num_blocks * page, *cache.shape[2:])[ids * page + pos % page]
+    # index_select, not advanced indexing: on CPU `flat[idx]` costs ~2.3 ms per call and
+    # grows with the whole cache size, index_select ~3 us (it dominated CPU decode).
+    flat = cache.reshape(num_blocks * page, *cache.shape[2:])
+    return flat.index_select(0, ids * page + pos % page)
 
 
 def write_kv_cache_reference(

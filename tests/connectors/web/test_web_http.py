@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession
@@ -87,7 +88,7 @@ async def test_openapi_document(web: WebHarness) -> None:
     assert spec["openapi"].startswith("3.1")
     routes = {
         (resource.canonical, method.lower())
-        for route in web.client.app.router.routes()  # type: ignore[union-attr]
+        for route in web.client.app.router.routes()
         for resource, method in [(route.resource, route.method)]
         if resource is not None and method != "HEAD"
     }
@@ -143,7 +144,7 @@ def test_config_validation() -> None:
     base = {"allowed_origins": [ORIGIN]}
     cfg = WebConnector.parse_config(base)
     assert isinstance(cfg, WebConfig) and cfg.port == 8080 and cfg.host == "127.0.0.1"
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"allowed_origins": ["*"]},
         {"allowed_origins": ["https://*.example.com"]},
         {"allowed_origins": ["https://shop.example/path"]},

@@ -153,7 +153,8 @@ def test_random_garbage_only_ever_raises_identity_error() -> None:
         for check in (svc.verify_token, svc.verify_user_token):
             with pytest.raises(IdentityError):
                 check(junk)
-    for value in (None, 7, 1.5, [], {}, b"v1.s.x.1.y"):
+    values: list[object] = [None, 7, 1.5, [], {}, b"v1.s.x.1.y"]
+    for value in values:
         with pytest.raises(IdentityError):
             svc.verify_token(value)
         with pytest.raises(IdentityError):

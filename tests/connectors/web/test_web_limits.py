@@ -8,6 +8,7 @@ import gzip
 import json
 import tracemalloc
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -154,7 +155,8 @@ async def test_ws_rate_limit_per_connection(make_web: MakeWeb) -> None:
     v = await web.visitor()
     for i in range(5):
         await v.send(f"m{i}", f"c{i}")
-    acks, errors = [], []
+    acks: list[str] = []
+    errors: list[dict[str, Any]] = []
     async with asyncio.timeout(5):
         while len(acks) + len(errors) < 5:
             f = await v.next()
@@ -240,7 +242,7 @@ async def test_bad_frames(web: WebHarness) -> None:
     for junk in ("not json", "[]", '"str"', '{"type": "nope"}', "{" * 100):
         await v.ws.send_str(junk)
         assert (await v.next())["code"] == "bad_frame"
-    bad_messages = [
+    bad_messages: list[dict[str, Any]] = [
         {"client_id": "", "text": "x"},
         {"client_id": "has space", "text": "x"},
         {"client_id": "x" * 65, "text": "x"},
@@ -263,7 +265,7 @@ async def test_bad_http_bodies(web: WebHarness) -> None:
     token = await web.session()
     auth = {"Authorization": f"Bearer {token}"}
     post = web.client.post
-    cases = [
+    cases: list[tuple[dict[str, Any], int]] = [
         ({"data": b"not json", "headers": {"Content-Type": "application/json"}}, 400),
         ({"data": b"[1,2]", "headers": {"Content-Type": "application/json"}}, 400),
         ({"data": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}, 400),
@@ -279,8 +281,8 @@ async def test_bad_http_bodies(web: WebHarness) -> None:
         ({"json": {"client_id": "a", "text": 1}}, 400),
     ]
     for kwargs, status in cases:
-        headers = {**auth, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
-        resp = await post("/api/messages", headers=headers, **kwargs)  # type: ignore[arg-type]
+        headers = {**auth, **kwargs.pop("headers", {})}
+        resp = await post("/api/messages", headers=headers, **kwargs)
         assert resp.status == status, (kwargs, await resp.text())
         assert "error" in await resp.json()
     for query in ("after_seq=-1", "after_seq=x", "limit=0", "limit=1000", "wait=99", "wait=x"):

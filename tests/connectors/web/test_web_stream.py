@@ -264,8 +264,8 @@ async def test_socket_that_falls_behind_is_closed_and_resumes(make_web: MakeWeb)
         await gated.post(token, "long", " ".join(f"w{i}" for i in range(40)))
         assert await v.wait_closed() == 1013  # dropped instead of buffering without bound
         core.history_gate.set()
-        assert not gated.connector.service.sockets
         await _wait_for_seq(gated, token, 2)
+        assert not gated.connector.service.sockets  # and its handler cleaned up
         again = await gated.visitor(token=token, after_seq=0)
         await again.until(lambda f: f.get("seq") == 2)
         assert [f["seq"] for f in again.stored()] == [1, 2]

@@ -58,7 +58,7 @@ class WebHarness:
 
     bot: Bot
     connector: WebConnector
-    client: TestClient
+    client: TestClient[Any, Any]
 
     async def visitor(self, *, origin: str | None = ORIGIN, **hello: Any) -> Visitor:
         """Open a socket and send the hello (site key filled in); returns after welcome."""
