@@ -87,7 +87,9 @@ async def post_message(request: web.Request) -> web.Response:
             svc, visitor, client_id, text, clean_language(body.get("lang"))
         )
     except MessageRejectedError as exc:
-        return json_error(422, "rejected", exc.user_reply)
+        # The bot refuses only while it cannot take messages at all (shutting down):
+        # the client should retry later with the same client_id.
+        return json_error(503, "rejected", exc.user_reply, headers={"Retry-After": "5"})
     except BotkitError:
         log.exception("web: submit failed")
         return json_error(503, "unavailable", "message not stored; retry")

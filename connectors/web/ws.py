@@ -221,7 +221,8 @@ async def _on_message(
     try:
         receipt = await submit_message(svc, visitor, client_id, text, language)
     except MessageRejectedError as exc:
-        conn.push(_error("rejected", exc.user_reply, client_id=client_id))
+        # Only while the bot cannot take messages at all: the widget retries later.
+        conn.push(_error("rejected", exc.user_reply, client_id=client_id, retry_after=5.0))
         return
     except BotkitError:
         log.exception("web: submit failed")

@@ -302,8 +302,11 @@
   }
   function onError(msg) {
     var li = msg.client_id && byClient[msg.client_id];
-    if (msg.code === "rate_limited" && msg.client_id) {
-      setStatus("You are sending messages quickly; retrying shortly\u2026");
+    var retry = msg.code === "rate_limited" || msg.code === "rejected" || msg.code === "unavailable";
+    if (retry && msg.client_id) {
+      setStatus(msg.code === "rate_limited"
+        ? "You are sending messages quickly; retrying shortly\u2026"
+        : "Message not delivered yet; retrying shortly\u2026");
       var wait = Math.min(60, Math.max(0.2, Number(msg.retry_after) || 1)) * 1000;
       setTimeout(function () {
         var item = state.outbox.filter(function (m) { return m.client_id === msg.client_id; })[0];
