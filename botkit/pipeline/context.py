@@ -46,10 +46,20 @@ class Reply:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     async def deltas(self) -> AsyncIterator[str]:
-        """The reply as deltas, whichever form it has."""
+        """The reply as deltas, whichever form it has.
+
+        Closing this iterator early closes ``stream`` too, so the source (a backend
+        request, a translating wrapper) releases what it holds.
+        """
         if self.stream is not None:
-            async for delta in self.stream:
-                yield delta
+            stream = self.stream
+            try:
+                async for delta in stream:
+                    yield delta
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         elif self.text is not None:
             yield self.text
 
@@ -72,6 +82,8 @@ class Context:
         working_text: ``text`` in the working language when it had to be translated.
         history: earlier turns for the model, oldest first (the load-conversation
             middleware fills it; the current message is not included).
+        instructions: extra system instructions for this message only (e.g. which
+            language to answer in), added after the configured system prompt.
         reply: the answer so far; ``None`` means nobody answered yet.
     """
 
@@ -87,6 +99,7 @@ class Context:
     language: str | None = None
     working_text: str | None = None
     history: list[ChatMessage] = field(default_factory=list)
+    instructions: list[str] = field(default_factory=list)
     reply: Reply | None = None
     state: dict[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: _LOG)

@@ -11,11 +11,13 @@ __all__ = ["GenerationHandler", "build_request"]
 
 
 def build_request(ctx: Context, settings: BotSettings) -> GenerationRequest:
-    """System prompt, bounded history, then the current message (in the working language).
+    """System prompt (with this message's extra instructions), bounded history, then the
+    current message (in the working language).
 
     Sampling values are left to the backend's configured defaults.
     """
-    messages = [ChatMessage("system", settings.system_prompt)] if settings.system_prompt else []
+    system = "\n\n".join(p for p in (settings.system_prompt, *ctx.instructions) if p)
+    messages = [ChatMessage("system", system)] if system else []
     messages.extend(ctx.history)
     messages.append(ChatMessage("user", ctx.model_text))
     return GenerationRequest(messages=tuple(messages))

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Protocol
 
 import torch
+from torch import nn
 
 from engine.errors import ModelLoadError
 from engine.layers import ShardId, get_weight_loader
-from engine.models.base import CausalLM
 
-__all__ = ["load_weights"]
+__all__ = ["WeightTarget", "load_weights"]
+
+
+class WeightTarget(Protocol):
+    """What ``load_weights`` needs of a model: ``CausalLM`` and the translation models."""
+
+    packed_modules_mapping: ClassVar[Mapping[str, tuple[str, ShardId]]]
+
+    @property
+    def config(self) -> Any: ...  # only ``config.architecture`` is read, for messages
+
+    def named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]: ...
+
+    def is_ignored_weight(self, name: str) -> bool: ...
 
 
 def load_weights(
-    model: CausalLM, weights: Iterable[tuple[str, torch.Tensor]], *, source: str
+    model: WeightTarget, weights: Iterable[tuple[str, torch.Tensor]], *, source: str
 ) -> None:
     """Load HF-named tensors into ``model``; every parameter must be filled exactly once.
 

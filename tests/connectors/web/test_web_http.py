@@ -20,6 +20,7 @@ from connectors.web.pages import STATIC_DIR
 
 async def test_health_endpoints(make_web: MakeWeb) -> None:
     web = await make_web()
+    token = await web.session()
     resp = await web.client.get("/healthz")
     assert (resp.status, await resp.json()) == (200, {"status": "ok"})
     resp = await web.client.get("/readyz")
@@ -29,6 +30,14 @@ async def test_health_endpoints(make_web: MakeWeb) -> None:
     resp = await web.client.get("/readyz")
     assert (resp.status, await resp.json()) == (503, {"status": "not_ready"})
     assert (await web.client.get("/healthz")).status == 200
+    # A message sent now is refused with "retry later", not lost silently.
+    resp = await web.client.post(
+        "/api/messages",
+        json={"client_id": "late", "text": "anyone there?"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+    assert (await resp.json())["error"] == "rejected"
 
 
 async def test_demo_page_has_strict_csp_and_escaped_settings(make_web: MakeWeb) -> None:

@@ -23,6 +23,8 @@ from web_helpers import (
     reply_to,
 )
 
+from connectors.web.ratelimit import KeyedLimiter
+
 EVIL = "https://evil.example"
 
 
@@ -320,3 +322,30 @@ async def test_heartbeat_drops_a_peer_that_stops_answering(make_web: MakeWeb) ->
     await asyncio.sleep(0.6)
     await v.ws.send_json({"type": "ping"})
     assert (await reading)["type"] == "pong"
+
+
+def test_ip_limiter_memory_is_bounded() -> None:
+    now = [0.0]
+    limiter = KeyedLimiter(rate=1.0, burst=2, max_keys=100, clock=lambda: now[0])
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 1.0]
+    for i in range(10_000):  # a flood of distinct addresses
+        limiter.take(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) <= 100
+    now[0] += 2.0
+    assert limiter.take("a") == 0.0  # refilled (or forgotten, which is the same)
+
+
+async def test_forwarded_for_is_used_only_when_trusted(make_web: MakeWeb) -> None:
+    for trusted in (True, False):
+        web = await make_web(trust_forwarded_for=trusted, connect_rate={"rate": 0.01, "burst": 1})
+        statuses = []
+        for ip in ("203.0.113.1", "203.0.113.1", "203.0.113.2"):
+            resp = await web.client.post(
+                "/api/session",
+                json={"site_key": SITE_KEY},
+                headers={"X-Forwarded-For": f"10.9.9.9, {ip}"},
+            )
+            statuses.append(resp.status)
+        # Trusted: limits per forwarded address. Untrusted: the header is ignored and all
+        # three come from the proxy's own address.
+        assert statuses == ([200, 429, 200] if trusted else [200, 429, 429])

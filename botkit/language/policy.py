@@ -1,0 +1,111 @@
+"""Which language a conversation is in after a message: the sticky-language rule.
+
+Detectors are confidently wrong on short text (langdetect calls "ok" Slovak with
+p=0.99999), so a message only changes the conversation's language when it is long
+enough *and* the detection is clear. Otherwise the conversation keeps its language:
+"ok", "thanks!", an order number or an emoji never flip it.
+
+A conversation without a language yet starts from the seed: the contact's preferred
+language (set by an earlier explicit switch, or the first channel hint seen for that
+contact), else this message's channel hint (Telegram ``language_code``, Slack locale,
+the widget page's language), else the working language. A clear detection of the first
+message overrides the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from botkit.language.detect import LanguageGuess
+from botkit.language.settings import DetectorSettings
+from botkit.language.tags import same_language
+
+__all__ = ["LanguageDecision", "Reason", "count_letters", "decide_language"]
+
+Reason = Literal["detected", "short", "ambiguous", "unlisted"]
+
+# Han, kana and Hangul: one character carries about as much as a short word, so a
+# 4-character Chinese question counts like a 12-letter English one.
+_CJK_WEIGHT = 3
+_CJK = ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x3130, 0x318F), (0x3400, 0x4DBF),
+        (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))  # fmt: skip
+
+
+def count_letters(text: str) -> int:
+    """Letters in ``text`` (digits, punctuation, emoji and spaces do not count), with a
+    CJK character counting as 3."""
+    total = 0
+    for c in text:
+        if c.isalpha():
+            code = ord(c)
+            total += _CJK_WEIGHT if any(lo <= code <= hi for lo, hi in _CJK) else 1
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageDecision:
+    """The outcome for one message.
+
+    Attributes:
+        language: the conversation's language from now on; replies are in it, and the
+            message is taken to be written in it.
+        detected: the trusted detection of this message, or None when it was not
+            trusted (then ``reason`` says why).
+        reason: ``detected``; ``short`` (too few letters); ``ambiguous`` (no clear
+            winner); ``unlisted`` (the winner is not one of the configured languages).
+        letters: the weighted letter count that was compared with ``min_letters``.
+    """
+
+    language: str
+    detected: str | None
+    reason: Reason
+    letters: int
+
+
+def decide_language(
+    *,
+    guesses: Sequence[LanguageGuess],
+    letters: int,
+    current: str | None,
+    seed: str | None,
+    working: str,
+    settings: DetectorSettings,
+    allowed: Sequence[str] = (),
+) -> LanguageDecision:
+    """Apply the sticky-language rule (module docstring).
+
+    Args:
+        guesses: the detector's candidates for this message, best first.
+        letters: ``count_letters`` of the text the detector saw.
+        current: the conversation's language, None for a new conversation.
+        seed: what a new conversation starts from (preference or channel hint).
+        working: the working language (the last resort).
+        settings: the thresholds.
+        allowed: when not empty, only these languages (and the working language) may be
+            detected; others leave the language unchanged.
+    """
+    base = current or seed or working
+    if letters < settings.min_letters:
+        return LanguageDecision(base, None, "short", letters)
+    candidates = list(guesses)
+    if allowed:
+        permitted = (*allowed, working)
+        candidates = [g for g in guesses if any(same_language(g.language, a) for a in permitted)]
+        if guesses and not candidates:
+            return LanguageDecision(base, None, "unlisted", letters)
+    if not candidates:
+        return LanguageDecision(base, None, "ambiguous", letters)
+    top = candidates[0]
+    runner_up = candidates[1].probability if len(candidates) > 1 else 0.0
+    if top.probability < settings.min_confidence or top.probability - runner_up < settings.min_margin:
+        return LanguageDecision(base, None, "ambiguous", letters)
+    chosen = top.language
+    # Keep the more specific tag we already have for the same language (pt-BR from a
+    # hint beats langdetect's plain pt; a region never comes from detection).
+    for known in (current, seed, *allowed, working):
+        if known is not None and same_language(known, chosen):
+            chosen = known
+            break
+    return LanguageDecision(chosen, chosen, "detected", letters)

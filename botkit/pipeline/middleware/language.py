@@ -1,0 +1,106 @@
+"""Detect the customer's language and keep the conversation's language up to date.
+
+Runs for every message the bot processes, also in conversations a human is handling
+(agents and analytics see the language too). The rule deciding when a message changes
+the conversation's language is ``botkit.language.policy``; this step feeds it the
+detector's guesses, the conversation's current language and, for a conversation without
+one, the seed (the contact's preferred language or the channel's hint), then stores the
+outcome: the message's language and, when it changed, the conversation's.
+
+Afterwards ``ctx.language`` is the language to answer in and
+``ctx.state["language"]`` the ``LanguageDecision``.
+"""
+
+from __future__ import annotations
+
+from botkit.language._store import set_inbound_language
+from botkit.language.commands import parse_switch
+from botkit.language.detect import LanguageDetector, LanguageGuess
+from botkit.language.policy import LanguageDecision, count_letters, decide_language
+from botkit.language.protect import Glossary, detection_text
+from botkit.language.settings import LanguageSettings
+from botkit.language.tags import try_normalize
+from botkit.pipeline.chain import Next
+from botkit.pipeline.context import Context
+
+__all__ = ["LanguageDetectionMiddleware"]
+
+STATE_KEY = "language"
+
+
+class LanguageDetectionMiddleware:
+    """Sets ``ctx.language`` and stores the message's and the conversation's language.
+
+    Args:
+        settings: the ``[language]`` section.
+        working_language: ``bot.working_language`` (normalized).
+        detector: the language detector.
+        glossary: product names, left out of what the detector sees.
+    """
+
+    def __init__(
+        self,
+        settings: LanguageSettings,
+        working_language: str,
+        detector: LanguageDetector,
+        glossary: Glossary | None = None,
+    ) -> None:
+        self.settings = settings
+        self.working = working_language
+        self.detector = detector
+        self.glossary = glossary or Glossary()
+
+    def _guess(self, ctx: Context, text: str) -> list[LanguageGuess]:
+        try:
+            return self.detector.detect(text)
+        except Exception as exc:  # a detector bug must not cost the customer the reply
+            ctx.logger.warning(
+                "%s: language detector %r failed: %s: %s",
+                ctx.describe(), self.detector.name, type(exc).__name__, exc,
+            )  # fmt: skip
+            return []
+
+    async def _seed(self, ctx: Context) -> str | None:
+        contact = await ctx.store.get_contact(ctx.conversation.contact_id)
+        preferred = None if contact is None else try_normalize(contact.language)
+        return preferred or try_normalize(ctx.message.contact.language_hint)
+
+    async def decide(self, ctx: Context) -> LanguageDecision:
+        """The decision for ``ctx``'s message (reads the store, writes nothing)."""
+        current = try_normalize(ctx.conversation.language)
+        seed = None if current is not None else await self._seed(ctx)
+        rules = self.settings.detector
+        if parse_switch(ctx.text, self.settings.switch_command) is not None:
+            text = ""  # a command says nothing about the language the customer writes in
+        else:
+            text = detection_text(ctx.text[: rules.max_chars * 2], self.glossary)
+        letters = count_letters(text)
+        # Below the threshold a guess would be ignored anyway: don't pay for it.
+        guesses = self._guess(ctx, text) if letters >= rules.min_letters else []
+        return decide_language(
+            guesses=guesses,
+            letters=letters,
+            current=current,
+            seed=seed,
+            working=self.working,
+            settings=rules,
+            allowed=self.settings.languages,
+        )
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        decision = await self.decide(ctx)
+        ctx.language = decision.language
+        ctx.state[STATE_KEY] = decision
+        if decision.language != ctx.conversation.language:
+            ctx.conversation = await ctx.store.set_conversation_language(
+                ctx.conversation.id, decision.language
+            )
+            ctx.logger.info(
+                "%s: conversation language %s (%s)",
+                ctx.describe(), decision.language, decision.reason,
+            )  # fmt: skip
+        if ctx.inbound.language != decision.language:
+            ctx.inbound = await set_inbound_language(
+                ctx.store, ctx.inbound.id, language=decision.language
+            )
+        await next()

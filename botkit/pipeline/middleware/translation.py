@@ -1,0 +1,111 @@
+"""``pivot`` mode: translate the customer's message into the working language on the way
+in, and the reply back into the customer's language on the way out.
+
+Everything inside this middleware (conversation history, plugins, handlers, the model)
+works in the working language. On the way in, ``ctx.working_text`` gets the translation
+and the store keeps it beside the original. On the way out a streamed reply is wrapped
+so that it is translated sentence by sentence as it is generated; the reply's
+``working_text`` keeps what the model wrote, and the store keeps both.
+
+Nothing is translated when the two languages are the same (``same_language``), nor the
+language switch command. A language the translator cannot handle (only possible for one
+missing from ``language.languages``, which are checked at startup) is logged and passed
+through: the model sees the original text and answers in the working language.
+Translation failures raise ``TranslationError``, answered with the fallback reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from botkit.backends.protocol import Translator
+from botkit.language._store import set_inbound_language
+from botkit.language.commands import parse_switch
+from botkit.language.tags import same_language
+from botkit.language.translate import TextTranslator
+from botkit.pipeline.chain import Next
+from botkit.pipeline.context import Context, Reply
+
+__all__ = ["TranslationMiddleware"]
+
+
+class TranslationMiddleware:
+    """Translates in before ``next()`` and wraps the reply after it.
+
+    Args:
+        translator: sentence-level translation with protected spans.
+        working_language: the language everything inside works in.
+        switch_command: the language switch command (never translated).
+    """
+
+    def __init__(
+        self, translator: TextTranslator, working_language: str, *, switch_command: str = ""
+    ) -> None:
+        self.text_translator = translator
+        self.working = working_language
+        self.switch_command = switch_command
+
+    @property
+    def translator(self) -> Translator:
+        return self.text_translator.translator
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        source = ctx.language or self.working
+        try:
+            if not same_language(source, self.working) and parse_switch(
+                ctx.text, self.switch_command
+            ) is None:
+                await self._translate_in(ctx, source)
+            await next()
+            await self._translate_out(ctx)
+        except Exception:
+            # The fallback reply that answers this error is in the working language:
+            # label it so (the pipeline builds it from ctx.language).
+            ctx.language = self.working
+            raise
+
+    async def _translate_out(self, ctx: Context) -> None:
+        reply = ctx.reply
+        if reply is None or reply.working_text is not None:
+            return  # nothing to send, or already translated by someone else
+        target = reply.language
+        if target is None or same_language(target, self.working):
+            return
+        if not self.translator.supports(self.working, target):
+            ctx.logger.warning(
+                "%s: translator %r cannot translate %s → %s; replying in %s",
+                ctx.describe(), self.translator.name, self.working, target, self.working,
+            )  # fmt: skip
+            reply.language = self.working
+            return
+        if reply.stream is not None:
+            reply.stream = self._translate_stream(reply, reply.stream, target)
+        elif reply.text is not None:
+            translated = await self.text_translator.translate_text(reply.text, self.working, target)
+            reply.working_text, reply.text = reply.text, translated
+
+    async def _translate_in(self, ctx: Context, source: str) -> None:
+        if not self.translator.supports(source, self.working):
+            ctx.logger.warning(
+                "%s: translator %r cannot translate %s → %s; the message is used as written",
+                ctx.describe(), self.translator.name, source, self.working,
+            )  # fmt: skip
+            return
+        working_text = await self.text_translator.translate_text(ctx.text, source, self.working)
+        ctx.working_text = working_text
+        ctx.inbound = await set_inbound_language(
+            ctx.store, ctx.inbound.id, working_text=working_text
+        )
+
+    def _translate_stream(
+        self, reply: Reply, stream: AsyncIterator[str], target: str
+    ) -> AsyncIterator[str]:
+        written: list[str] = []
+
+        def keep(source_text: str) -> None:
+            written.append(source_text)
+            reply.working_text = "".join(written)
+
+        return self.text_translator.translate_stream(
+            stream, self.working, target, on_source=keep
+        )

@@ -1,0 +1,136 @@
+"""Finding and reading translation checkpoints: local dirs, hub ids, safetensors or .bin.
+
+Many OPUS-MT repositories on the hub only carry ``pytorch_model.bin``, so unlike the chat
+loader this one falls back to it when a checkpoint has no safetensors (read with
+``torch.load(weights_only=True)``, which refuses pickled code).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+import torch
+
+from engine.errors import ModelLoadError
+from engine.loader.checkpoint import INDEX_FILE, iter_weights, read_json, weight_files
+
+__all__ = ["checkpoint_weights", "dedupe_tied", "resolve_translation_source"]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Config, tokenizer (Marian: source.spm / target.spm / vocab.json; M2M100:
+# sentencepiece.bpe.model; NLLB: tokenizer.json) and safetensors weights.
+_HUB_PATTERNS = ["*.json", "*.safetensors", "*.spm", "*.model", "*.txt"]
+_BIN_PATTERNS = ["pytorch_model*.bin", "pytorch_model.bin.index.json"]
+_BIN_INDEX = "pytorch_model.bin.index.json"
+_HOW_TO = (
+    "Pass a local directory with config.json, weights (*.safetensors or pytorch_model.bin) "
+    "and the tokenizer files, or a Hugging Face hub id such as 'Helsinki-NLP/opus-mt-en-de' "
+    "(downloaded into the HF cache when the hub is reachable)"
+)
+
+
+def resolve_translation_source(source: str | Path) -> Path:
+    """Local checkpoint directory for a path or hub id.
+
+    Raises:
+        ModelLoadError: the path is missing / not a checkpoint, or the hub id cannot be
+            fetched; the message names the source and how to get a model.
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"{path} is not a model directory: no config.json. {_HOW_TO}")
+        return path
+    if path.exists():
+        raise ModelLoadError(f"{path} is not a directory. {_HOW_TO}")
+    if isinstance(source, Path) or not _HUB_ID.match(text):
+        raise ModelLoadError(f"translation model path {text!r} does not exist. {_HOW_TO}")
+    return _from_hub(text)
+
+
+def _from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS))
+        if not any(local.glob("*.safetensors")):
+            local = Path(snapshot_download(repo_id, allow_patterns=_BIN_PATTERNS))
+    except Exception as exc:  # offline, unknown repo, network, auth: all end the same way
+        raise ModelLoadError(
+            f"translation model {repo_id!r} is not a local path and could not be fetched "
+            f"from the Hugging Face hub ({type(exc).__name__}: {str(exc)[:300]}). With no hub "
+            f"access, download it elsewhere (`hf download {repo_id}`) and pass the directory"
+        ) from None
+    if not (local / "config.json").is_file():
+        raise ModelLoadError(f"hub repo {repo_id!r} has no config.json (at {local}). {_HOW_TO}")
+    return local
+
+
+def checkpoint_weights(model_dir: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """(HF name, CPU tensor) of every weight: safetensors first, else PyTorch ``.bin``.
+
+    Raises:
+        ModelLoadError: no weights, or a weights file is unreadable or corrupt.
+    """
+    has_safetensors = (model_dir / INDEX_FILE).is_file() or any(model_dir.glob("*.safetensors"))
+    if has_safetensors:
+        yield from iter_weights(weight_files(model_dir))
+        return
+    for path in _bin_files(model_dir):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:  # pickle / zip / unpickler errors on corrupt files
+            raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
+        if not isinstance(state, Mapping):
+            raise ModelLoadError(f"{path} does not hold a state dict")
+        for name, tensor in state.items():
+            if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+                raise ModelLoadError(f"{path}: entry {name!r} is not a named tensor")
+            yield name, tensor
+
+
+def _bin_files(model_dir: Path) -> list[Path]:
+    index = model_dir / _BIN_INDEX
+    if index.is_file():
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise ModelLoadError(f"{index} has no 'weight_map'")
+        names = sorted({str(v) for v in weight_map.values()})
+        files = [model_dir / n for n in names]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing or any(Path(n).name != n for n in names):
+            raise ModelLoadError(f"{index} names shard files that are missing: {missing or names}")
+        return files
+    single = model_dir / "pytorch_model.bin"
+    if single.is_file():
+        return [single]
+    raise ModelLoadError(
+        f"{model_dir} has no weights: neither *.safetensors nor pytorch_model.bin. {_HOW_TO}"
+    )
+
+
+def dedupe_tied(
+    weights: Iterable[tuple[str, torch.Tensor]], aliases: Mapping[str, str]
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """Rename tied aliases to their parameter and yield each parameter once.
+
+    Checkpoints store a tied matrix under one to four names (``model.shared.weight``,
+    ``model.encoder.embed_tokens.weight``, ``lm_head.weight``...). The parameter's own name
+    wins, as it does when ``transformers`` ties weights; an alias fills it only when the
+    checkpoint lacks that name.
+    """
+    seen: set[str] = set()
+    held: dict[str, tuple[str, torch.Tensor]] = {}
+    for name, tensor in weights:
+        target = aliases.get(name)
+        if target is None:
+            seen.add(name)
+            yield name, tensor
+        elif target not in held:
+            held[target] = (name, tensor)
+    for target, (_alias, tensor) in held.items():
+        if target not in seen:
+            yield target, tensor
