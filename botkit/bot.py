@@ -20,12 +20,13 @@ from typing import Any, Protocol, runtime_checkable
 from botkit._delivery import deliver
 from botkit._intake import ConversationLocks, check_keys
 from botkit.backends import start_backend
-from botkit.backends.protocol import GenerationBackend
+from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.events import InboundMessage
+from botkit.language.setup import LanguageSupport
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
     LoadConversationMiddleware,
@@ -65,6 +66,9 @@ class Bot:
         settings: the validated settings tree.
         backend: a started or unstarted backend to use instead of the configured one
             (tests, embedding); it is started and closed by the bot.
+        translator: a translator to use instead of the configured one (``auto`` mode
+            then means ``pivot``); started and closed by the bot when it has
+            ``start``/``close``.
         connectors: names of the configured connectors to create (default: all enabled).
     """
 
@@ -73,10 +77,13 @@ class Bot:
         settings: Settings,
         *,
         backend: GenerationBackend | None = None,
+        translator: Translator | None = None,
         connectors: Sequence[str] | None = None,
     ) -> None:
         self.settings = settings
         self._backend_override = backend
+        self._translator_override = translator
+        self._language = LanguageSupport(settings, translator=translator)
         self._connector_names = None if connectors is None else set(connectors)
         self._store: ConversationStore | None = None
         self._backend: GenerationBackend | None = None
@@ -111,6 +118,7 @@ class Bot:
             ConfigError: a connector or plugin section is invalid or not installed.
             SchemaOutdatedError: the database schema is behind and may not be upgraded here.
             StoreError, BackendError: the database or the backend cannot start.
+            TranslationError: the translator cannot be loaded or lacks a configured pair.
         """
         if self._started:
             return
@@ -129,6 +137,8 @@ class Bot:
                 await self._backend.start()
             else:
                 self._backend = await start_backend(self.settings.backend)
+            self._language = LanguageSupport(self.settings, translator=self._translator_override)
+            await self._language.start(self._backend)
             self._pipeline = self._build_pipeline()
             self._plugins = PluginManager(plugin_specs)
             await self._plugins.setup_all(
@@ -154,6 +164,10 @@ class Bot:
         pipeline = Pipeline(fallback=GenerationHandler(bot))
         pipeline.add_middleware(SanitizeMiddleware(bot))
         pipeline.add_middleware(RateLimitMiddleware(bot.rate_limit))
+        # Language detection and translation run before the history is loaded: also
+        # for conversations a human handles (the agent sees both texts), and the
+        # history then holds working-language text.
+        self._language.install(pipeline)
         pipeline.add_middleware(LoadConversationMiddleware(bot))
         return pipeline
 
@@ -288,6 +302,7 @@ class Bot:
 
     async def _release(self) -> None:
         await self._plugins.teardown_all()
+        await self._language.close()
         backend, self._backend = self._backend, None
         if backend is not None:
             try:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from botkit.language.settings import LanguageSettings
+from botkit.language.tags import normalize_tag
 from botkit.store.settings import StoreSettings
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "BotSettings",
     "EchoSettings",
     "EngineSettings",
+    "LanguageSettings",
     "LoggingSettings",
     "RateLimitSettings",
     "Section",
@@ -67,6 +70,11 @@ class BotSettings(Section):
     history_token_budget: int = Field(default=2048, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+
+    @field_validator("working_language")
+    @classmethod
+    def _language_tag(cls, value: str) -> str:
+        return normalize_tag(value)  # "EN_us" -> "en-US"; a malformed tag is a problem
 
 
 class EchoSettings(Section):
@@ -125,6 +133,7 @@ class Settings(Section):
     bot: BotSettings = Field(default_factory=BotSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     backend: BackendSettings = Field(default_factory=BackendSettings)
+    language: LanguageSettings = Field(default_factory=LanguageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)

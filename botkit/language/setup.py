@@ -1,0 +1,167 @@
+"""Wiring the language features into a bot: detector, translator, middleware, handler.
+
+``Bot`` creates one ``LanguageSupport``, starts it after the backend (the ``llm``
+translator uses the backend), installs it into the pipeline and closes it on shutdown.
+
+Startup checks: in ``pivot`` mode the translator must translate every configured
+customer language (``language.languages``) into the working language and back; the
+error names every pair that fails, so a deployment never silently passes text through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+
+from botkit.backends.protocol import GenerationBackend, Translator
+from botkit.config.settings import Settings
+from botkit.errors import TranslationError
+from botkit.language.detect import LangdetectDetector, LanguageDetector, create_detector
+from botkit.language.protect import Glossary
+from botkit.language.settings import Mode
+from botkit.language.switch import SWITCH_GROUP, LanguageSwitchHandler
+from botkit.language.tags import normalize_tag, same_language
+from botkit.language.translate import TextTranslator
+from botkit.pipeline.chain import Pipeline
+from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
+from botkit.pipeline.middleware.native import NativeLanguageMiddleware
+from botkit.pipeline.middleware.translation import TranslationMiddleware
+
+__all__ = ["LanguageSupport", "check_pairs"]
+
+_log = logging.getLogger("botkit.language")
+
+
+def check_pairs(translator: Translator, working: str, languages: tuple[str, ...]) -> None:
+    """Make sure ``translator`` translates each language into ``working`` and back.
+
+    Raises:
+        TranslationError: naming every unsupported pair.
+    """
+    missing = [
+        f"{a} → {b}"
+        for language in languages
+        if not same_language(language, working)
+        for a, b in ((language, working), (working, language))
+        if not translator.supports(a, b)
+    ]
+    if missing:
+        raise TranslationError(
+            f"translator {translator.name!r} cannot translate {', '.join(missing)} "
+            f"(language.languages with working language {working}); configure a model "
+            "for these pairs or remove the languages"
+        )
+
+
+class LanguageSupport:
+    """The configured language features of one bot.
+
+    Args:
+        settings: the whole settings tree (``[language]`` and ``bot.working_language``).
+        translator: use this translator instead of the configured one (tests,
+            embedding); it is started and closed like a configured one.
+        detector: use this detector instead of the configured one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        translator: Translator | None = None,
+        detector: LanguageDetector | None = None,
+    ) -> None:
+        self.settings = settings.language
+        self.working = normalize_tag(settings.bot.working_language)
+        self._translator_override = translator
+        self._detector_override = detector
+        self.translator: Translator | None = None
+        self.detector: LanguageDetector | None = None
+        self.glossary = Glossary(self.settings.glossary)
+        mode = self.settings.mode
+        if mode == "auto" and translator is not None:
+            mode = "pivot"
+        self.mode: Mode = self.settings.effective_mode if mode == "auto" else mode
+
+    async def start(self, backend: GenerationBackend) -> None:
+        """Create the detector and translator, load them, check the language pairs.
+
+        Raises:
+            ConfigError: the configured detector is not installed.
+            TranslationError: the translator cannot be loaded or lacks a pair.
+        """
+        if self.mode == "off":
+            return
+        rules = self.settings.detector
+        detector = self._detector_override or create_detector(
+            rules.kind, seed=rules.seed, max_chars=rules.max_chars
+        )
+        if isinstance(detector, LangdetectDetector):
+            await asyncio.to_thread(detector.load)  # ~0.3 s once, off the event loop
+        self.detector = detector
+        if self.mode != "pivot":
+            return
+        if self._translator_override is not None:
+            translator = self._translator_override
+        else:
+            from botkit.backends.translators import create_translator
+
+            translator = create_translator(self.settings.translator, backend)
+        await _call_optional(translator, "start")
+        self.translator = translator
+        try:
+            check_pairs(translator, self.working, self.settings.languages)
+        except TranslationError:
+            await self.close()
+            raise
+        if not self.settings.languages:
+            _log.info(
+                "language: no language.languages configured; translator %r is checked "
+                "per message instead of at startup", translator.name,
+            )  # fmt: skip
+
+    def install(self, pipeline: Pipeline) -> None:
+        """Add the language middleware (in order) and the switch handler to ``pipeline``.
+
+        Call it after ``start``, where the bot's other core middleware would go, before
+        the conversation history is loaded (translated texts are what history holds).
+        """
+        if self.mode == "off" or self.detector is None:
+            return
+        pipeline.add_middleware(
+            LanguageDetectionMiddleware(self.settings, self.working, self.detector, self.glossary)
+        )
+        if self.mode == "pivot" and self.translator is not None:
+            text_translator = TextTranslator(self.translator, self.glossary)
+            pipeline.add_middleware(
+                TranslationMiddleware(
+                    text_translator, self.working, switch_command=self.settings.switch_command
+                )
+            )
+        elif self.mode == "native":
+            pipeline.add_middleware(
+                NativeLanguageMiddleware(self.settings.native_instruction, self.working)
+            )
+        if self.settings.switch_command:
+            pipeline.add_handler(
+                LanguageSwitchHandler(self.settings, self.working, self.translator),
+                group=SWITCH_GROUP,
+            )
+
+    async def close(self) -> None:
+        """Close the translator (errors are logged, not raised)."""
+        translator, self.translator = self.translator, None
+        if translator is not None:
+            try:
+                await _call_optional(translator, "close")
+            except Exception as exc:
+                _log.warning("translator %r failed to close: %s", translator.name, exc)
+
+
+async def _call_optional(obj: object, method: str) -> None:
+    fn = getattr(obj, method, None)
+    if fn is None:
+        return
+    result = fn()
+    if inspect.isawaitable(result):
+        await result
