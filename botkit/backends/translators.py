@@ -64,9 +64,7 @@ class LLMTranslator:
 
     def request_for(self, text: str, source: str, target: str) -> GenerationRequest:
         """The generation request that translates one sentence."""
-        prompt = LLM_TRANSLATION_PROMPT.format(
-            source=_label(source), target=_label(target)
-        )
+        prompt = LLM_TRANSLATION_PROMPT.format(source=_label(source), target=_label(target))
         # Translations run longer than their source in tokens for many pairs (and CJK
         # takes about a token per character): allow one token per source character.
         budget = self.max_new_tokens or min(1024, len(text) + 32)
@@ -77,7 +75,9 @@ class LLMTranslator:
         )
 
     async def _one(self, text: str, source: str, target: str) -> str:
-        parts = [delta async for delta in self.backend.generate(self.request_for(text, source, target))]
+        parts = [
+            delta async for delta in self.backend.generate(self.request_for(text, source, target))
+        ]
         return "".join(parts).strip()
 
     async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:

@@ -29,8 +29,8 @@ async def set_inbound_language(
     store: ConversationStore,
     message_id: int,
     *,
-    language: str | None | object = _UNSET,
-    working_text: str | None | object = _UNSET,
+    language: str | object | None = _UNSET,
+    working_text: str | object | None = _UNSET,
 ) -> StoredMessage:
     """Set the language and/or the working-language text of an inbound message.
 

@@ -122,7 +122,7 @@ _ROWS: tuple[tuple[str, str, str, str, str | None, str | None], ...] = (
     ("tr", "Turkish", "Türkçe", "tur_Latn", "tr", "tr"),
     ("uk", "Ukrainian", "Українська", "ukr_Cyrl", "uk", "uk"),
     ("ur", "Urdu", "اردو", "urd_Arab", "ur", "ur"),
-    ("uz", "Uzbek", "Oʻzbekcha", "uzn_Latn", "uz", "uz"),
+    ("uz", "Uzbek", "Oʻzbekcha", "uzn_Latn", "uz", "uz"),  # noqa: RUF001
     ("vi", "Vietnamese", "Tiếng Việt", "vie_Latn", "vi", "vi"),
     ("xh", "Xhosa", "isiXhosa", "xho_Latn", "xh", "xh"),
     ("yo", "Yoruba", "Yorùbá", "yor_Latn", "yo", "yo"),

@@ -3,7 +3,7 @@
 A detector only guesses; whether a guess is trusted (message long enough, confident
 enough) is decided by ``botkit.language.policy``. Measured on the 2-core dev machine:
 langdetect loads its 55 profiles in ~0.3 s (once per process, on the bot's start) and
-takes 0.5–5 ms per message, so it runs inline on the event loop; the text examined is
+takes 0.5 to 5 ms per message, so it runs inline on the event loop; the text examined is
 capped at ``max_chars``.
 
 langdetect draws random samples; its own module-level ``detect`` relies on the global
@@ -39,7 +39,7 @@ _profiles: Any = None  # langdetect's DetectorFactory with profiles, shared (rea
 
 @dataclass(frozen=True, slots=True)
 class LanguageGuess:
-    """One candidate language (normalized BCP-47 tag) and its probability (0–1)."""
+    """One candidate language (normalized BCP-47 tag) and its probability (0 to 1)."""
 
     language: str
     probability: float

@@ -99,7 +99,10 @@ def decide_language(
         return LanguageDecision(base, None, "ambiguous", letters)
     top = candidates[0]
     runner_up = candidates[1].probability if len(candidates) > 1 else 0.0
-    if top.probability < settings.min_confidence or top.probability - runner_up < settings.min_margin:
+    if (
+        top.probability < settings.min_confidence
+        or top.probability - runner_up < settings.min_margin
+    ):
         return LanguageDecision(base, None, "ambiguous", letters)
     chosen = top.language
     # Keep the more specific tag we already have for the same language (pt-BR from a

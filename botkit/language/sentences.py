@@ -2,11 +2,11 @@
 translated sentence by sentence while the rest is still being generated.
 
 A segment ends after terminal punctuation followed by whitespace (``.``, ``!``, ``?``,
-``…``, plus closing quotes/brackets), right after CJK terminal punctuation (``。！？``),
-or at a line break; never inside code (fenced or inline). A period after a known
-abbreviation or a single capital (an initial) does not end a sentence. A segment with no
-boundary is cut at a space once it grows past ``max_chars`` (translation models work on
-sentences of bounded length).
+``…``, plus closing quotes/brackets), right after CJK full-width terminal punctuation
+(U+3002, U+FF01, U+FF1F), or at a line break; never inside code (fenced or inline).
+A period after a known abbreviation or a single capital (an initial) does not end a
+sentence. A segment with no boundary is cut at a space once it grows past
+``max_chars`` (translation models work on sentences of bounded length).
 
 Segments keep their surrounding whitespace, so joining them gives back the text exactly.
 """
@@ -17,9 +17,11 @@ import re
 
 __all__ = ["SentenceBuffer", "split_sentences"]
 
-_CANDIDATE = re.compile(r"[.!?…。！？]+[\"'”’»)\]」』]*|\n")
+# Terminal punctuation (ASCII, ellipsis, CJK full stop / full-width ! and ?), then any
+# closing quotes and brackets (ASCII, curly, guillemet, CJK corner brackets).
+_CANDIDATE = re.compile("[.!?\u2026\u3002\uff01\uff1f]+[\"')\\]\u201d\u2019\u00bb\u300d\u300f]*|\n")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
-_CJK_TERMINAL = frozenset("。！？")
+_CJK_TERMINAL = frozenset("\u3002\uff01\uff1f")
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)$")
 # Common in replies of an English-working-language bot; lower-case, without the period.
 _ABBREVIATIONS = frozenset(

@@ -77,7 +77,7 @@ class LanguageSettings(_Section):
     switch_command: str = Field(default="/lang", max_length=32)
     switch_reply: str = "Okay, from now on I will answer in {language}."
     switch_unknown_reply: str = (
-        "Sorry, I cannot answer in {language}. Write {command} and a language, "
+        "Sorry, I cannot answer in that language. Write {command} and a language, "
         "for example: {command} es"
     )
     native_instruction: str = (
@@ -114,8 +114,7 @@ class LanguageSettings(_Section):
         kind = self.translator.kind
         if self.mode == "pivot" and kind == "none":
             raise ValueError(
-                "mode 'pivot' needs a translator: set language.translator.kind to "
-                "'llm' or 'engine'"
+                "mode 'pivot' needs a translator: set language.translator.kind to 'llm' or 'engine'"
             )
         if kind == "engine" and not self.translator.model:
             raise ValueError("translator 'engine' needs language.translator.model")

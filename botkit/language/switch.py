@@ -56,7 +56,9 @@ class LanguageSwitchHandler(Handler):
         if allowed and not any(same_language(language, a) for a in allowed):
             return False
         t = self.translator
-        return t is None or (t.supports(language, self.working) and t.supports(self.working, language))
+        return t is None or (
+            t.supports(language, self.working) and t.supports(self.working, language)
+        )
 
     async def handle(self, ctx: Context) -> None:
         request = parse_switch(ctx.text, self.settings.switch_command)

@@ -91,8 +91,13 @@ class TextTranslator:
         if not restored.strip():
             # An empty translation of a sentence with words is a model failure; the
             # original sentence is more useful to the reader than nothing.
-            _log.warning("translator %r returned an empty translation (%s → %s); the "
-                         "original sentence is kept", self.translator.name, source, target)
+            _log.warning(
+                "translator %r returned an empty translation (%s → %s); the "
+                "original sentence is kept",
+                self.translator.name,
+                source,
+                target,
+            )
             return original
         return restored
 

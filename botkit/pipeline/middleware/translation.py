@@ -52,9 +52,10 @@ class TranslationMiddleware:
     async def __call__(self, ctx: Context, next: Next) -> None:
         source = ctx.language or self.working
         try:
-            if not same_language(source, self.working) and parse_switch(
-                ctx.text, self.switch_command
-            ) is None:
+            if (
+                not same_language(source, self.working)
+                and parse_switch(ctx.text, self.switch_command) is None
+            ):
                 await self._translate_in(ctx, source)
             await next()
             await self._translate_out(ctx)
@@ -106,6 +107,4 @@ class TranslationMiddleware:
             written.append(source_text)
             reply.working_text = "".join(written)
 
-        return self.text_translator.translate_stream(
-            stream, self.working, target, on_source=keep
-        )
+        return self.text_translator.translate_stream(stream, self.working, target, on_source=keep)
