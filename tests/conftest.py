@@ -16,11 +16,20 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+
+# Triton reads TRITON_INTERPRET once, when it is first imported, and test modules outside
+# tests/kernels import it indirectly (torch, transformers, the engine) before the kernel
+# tests are collected. Without CUDA the Triton kernels run in the CPU interpreter, so the
+# decision is made here, before anything can import triton.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 try:  # tests/ is on sys.path as a rootdir-relative directory (no __init__.py) ...
     import pg_server

@@ -77,7 +77,9 @@ class LanguageSupport:
         self._detector_override = detector
         self.translator: Translator | None = None
         self.detector: LanguageDetector | None = None
-        self.glossary = Glossary(self.settings.glossary)
+        # The switch command is quoted in replies ("write /lang es"): never translated.
+        command = (self.settings.switch_command,) if self.settings.switch_command else ()
+        self.glossary = Glossary((*self.settings.glossary, *command))
         mode = self.settings.mode
         if mode == "auto" and translator is not None:
             mode = "pivot"

@@ -12,7 +12,7 @@ the loader maps checkpoint names one to one; q/k/v (self-attention) and k/v
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -47,9 +47,11 @@ class _FFNLayer(nn.Module):
 
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
         """x + FFN(x), with the layer's norm placement: [T, H] -> [T, H]."""
+        out: torch.Tensor
         if self.pre_norm:
-            return x + self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
-        out: torch.Tensor = self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
+            out = x + self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
+        else:
+            out = self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
         return out
 
 
@@ -199,7 +201,8 @@ class Seq2SeqLM(nn.Module):
 
     def cross_kv(self, encoder_out: torch.Tensor) -> list[_KV]:
         """Per decoder layer, the cross-attention (k, v) [S, heads, D] of the sources."""
-        return [layer.encoder_attn.kv(encoder_out) for layer in self.model.decoder.layers]
+        layers = cast(list[DecoderLayer], list(self.model.decoder.layers))
+        return [layer.encoder_attn.kv(encoder_out) for layer in layers]
 
     def new_state(
         self, encoder_out: torch.Tensor, source_lens: torch.Tensor, rows_per_sentence: int,

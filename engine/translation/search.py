@@ -113,8 +113,8 @@ def greedy_search(
                 break
             idx = torch.tensor(keep, device=device)
             decoder.keep(idx)
-            history, nxt = history.index_select(0, idx), nxt.index_select(0, idx)
-            max_length, forced_bos = max_length.index_select(0, idx), forced_bos.index_select(0, idx)
+            history, nxt, max_length, forced_bos = _select(idx, history, nxt, max_length,
+                                                           forced_bos)
         tokens = nxt
     return results
 
@@ -165,7 +165,8 @@ def beam_search(
         nxt = torch.topk(run_logp, k)[1]
         running = torch.take_along_dim(top_seqs, nxt[:, :, None], dim=1)
         running_scores = torch.take_along_dim(run_logp, nxt, dim=1)
-        rows = torch.take_along_dim(parent, nxt, dim=1) + torch.arange(b, device=device)[:, None] * k
+        offsets = torch.arange(b, device=device)[:, None] * k
+        rows = torch.take_along_dim(parent, nxt, dim=1) + offsets
         # f. finished candidates among the top K enter the hypotheses if they score better
         just_done = hits & top_mask[None, :]
         cand = top_logp / ((cur_len + 1 - 1) ** cfg.length_penalty)
@@ -183,8 +184,9 @@ def beam_search(
         decoder.reorder(rows.reshape(-1))
         cur_len += 1
         if cfg.early_stopping == "never" and cfg.length_penalty > 0.0:
-            hypothetical = (max_length - 1).to(torch.float32)[:, None] ** cfg.length_penalty
-            best_running = running_scores[:, :1] / hypothetical
+            # Python float powers, as transformers computes them (bit-identical scores).
+            powers = [float(m - 1) ** cfg.length_penalty for m in max_length.tolist()]
+            best_running = running_scores[:, :1] / torch.tensor(powers, device=device)[:, None]
         else:
             best_running = running_scores[:, :1] / ((cur_len - 1) ** cfg.length_penalty)
         worst = torch.where(finished, torch.min(scores, dim=1, keepdim=True)[0], _NEG)
@@ -204,9 +206,12 @@ def beam_search(
                 break
             idx = torch.tensor(keep, device=device)
             decoder.keep(idx)
-            running, running_scores = running.index_select(0, idx), running_scores.index_select(0, idx)
-            seqs, scores = seqs.index_select(0, idx), scores.index_select(0, idx)
-            lens, finished = lens.index_select(0, idx), finished.index_select(0, idx)
-            improvable = improvable.index_select(0, idx)
-            max_length, forced_bos = max_length.index_select(0, idx), forced_bos.index_select(0, idx)
+            (running, running_scores, seqs, scores, lens, finished, improvable, max_length,
+             forced_bos) = _select(idx, running, running_scores, seqs, scores, lens, finished,
+                                   improvable, max_length, forced_bos)
     return results
+
+
+def _select(idx: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rows ``idx`` of each tensor (the sentences that stay in the batch)."""
+    return tuple(t.index_select(0, idx) for t in tensors)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
+from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
+from botkit.pipeline.middleware.native import NativeLanguageMiddleware
 from botkit.pipeline.middleware.rate_limit import RateLimitMiddleware
 from botkit.pipeline.middleware.sanitize import SanitizeMiddleware
+from botkit.pipeline.middleware.translation import TranslationMiddleware
 
 __all__ = [
+    "LanguageDetectionMiddleware",
     "LoadConversationMiddleware",
+    "NativeLanguageMiddleware",
     "RateLimitMiddleware",
     "SanitizeMiddleware",
+    "TranslationMiddleware",
 ]

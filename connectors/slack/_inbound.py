@@ -1,0 +1,202 @@
+"""Slack payloads -> what the core is asked to answer (pure functions, no I/O).
+
+Which messages are answered:
+
+* direct messages (``message`` events with ``channel_type == "im"``);
+* mentions of the bot (``app_mention`` events) anywhere it is a member;
+* replies in a thread the bot already talks in (``message`` events with ``thread_ts``),
+  except those mentioning the bot, which arrive again as ``app_mention``;
+* button clicks (``block_actions`` on buttons the bot posted).
+
+Never answered: the bot's own messages, edits/deletes/joins and other subtypes, and
+other bots unless ``answer_other_bots`` is on. Anything malformed is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from botkit.events import Attachment
+from connectors.slack._text import BUTTON_ACTION_PREFIX, from_slack
+
+__all__ = [
+    "Identity",
+    "SlackInbound",
+    "conversation_key",
+    "read_action",
+    "read_event",
+    "split_key",
+]
+
+_ID = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,40}$")
+_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# Subtypes that are still a person (or bot) writing something new.
+_ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message"})
+_MAX_FILES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the bot is in Slack (from ``auth.test``)."""
+
+    bot_user_id: str | None = None
+    bot_id: str | None = None
+    team_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackInbound:
+    """A message for the core, before the author's contact is looked up.
+
+    ``known_thread_only``: answer only if the conversation already exists (a thread
+    reply in a channel, which is not addressed to the bot by itself).
+    """
+
+    author: str
+    conversation_key: str
+    text: str
+    idempotency_key: str
+    channel_ids: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+    known_thread_only: bool = False
+
+
+def conversation_key(channel: str, thread_ts: str | None) -> str:
+    """``C123`` for a whole channel/DM, ``C123:1700000000.000100`` for one thread."""
+    return f"{channel}:{thread_ts}" if thread_ts else channel
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """Inverse of ``conversation_key``: (channel, thread_ts or None)."""
+    channel, _, thread = key.partition(":")
+    return channel, thread or None
+
+
+def _str(data: Any, key: str, pattern: re.Pattern[str] | None = None) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    if pattern is not None and not pattern.match(value):
+        return None
+    return value
+
+
+def _files(event: dict[str, Any]) -> tuple[Attachment, ...]:
+    files = event.get("files")
+    if not isinstance(files, list):
+        return ()
+    out: list[Attachment] = []
+    for f in files[:_MAX_FILES]:
+        if not isinstance(f, dict):
+            continue
+        mime = _str(f, "mimetype")
+        major = (mime or "").partition("/")[0]
+        size = f.get("size")
+        out.append(
+            Attachment(
+                kind=major if major in ("image", "audio", "video") else "file",
+                name=(_str(f, "name") or "")[:255] or None,
+                mime_type=mime[:255] if mime else None,
+                size=size if isinstance(size, int) and size >= 0 else None,
+                url=(_str(f, "permalink") or "")[:2000] or None,
+            )
+        )
+    return tuple(out)
+
+
+def _mentions(text: str, bot_user_id: str | None) -> bool:
+    return bool(bot_user_id) and f"<@{bot_user_id}" in text
+
+
+def read_event(
+    body: dict[str, Any], me: Identity, *, answer_other_bots: bool, thread_replies: bool
+) -> SlackInbound | None:
+    """The message an Events API payload asks the bot to answer, or None to ignore it."""
+    if body.get("type") != "event_callback":
+        return None
+    event = body.get("event")
+    event_id = _str(body, "event_id", _EVENT_ID)
+    if not isinstance(event, dict) or event_id is None:
+        return None
+    kind = event.get("type")
+    subtype = event.get("subtype")
+    if kind not in ("message", "app_mention") or subtype not in _ANSWERED_SUBTYPES:
+        return None
+    user, bot_id = _str(event, "user", _ID), _str(event, "bot_id", _ID)
+    if (user and user == me.bot_user_id) or (bot_id and bot_id == me.bot_id):
+        return None
+    if bot_id or subtype == "bot_message":
+        if not answer_other_bots:
+            return None
+    author = user or (f"bot:{bot_id}" if bot_id else None)
+    channel, ts = _str(event, "channel", _ID), _str(event, "ts", _TS)
+    if author is None or channel is None or ts is None:
+        return None
+    raw = event.get("text")
+    raw = raw if isinstance(raw, str) else ""
+    thread_ts = _str(event, "thread_ts", _TS)
+    known_only = False
+    if kind == "message" and event.get("channel_type") != "im":
+        # In channels only thread replies are read, and a mention there comes again as
+        # app_mention (with its own event_id): answer it once, from that event.
+        if thread_ts is None or _mentions(raw, me.bot_user_id):
+            return None
+        known_only = True
+    root = thread_ts or (ts if thread_replies else None)
+    ids = {"channel": channel, "ts": ts, "event_id": event_id}
+    if root:
+        ids["thread_ts"] = root
+    team = _str(body, "team_id", _ID)
+    if team:
+        ids["team"] = team
+    return SlackInbound(
+        author=author,
+        conversation_key=conversation_key(channel, root),
+        text=from_slack(raw, bot_user_id=me.bot_user_id),
+        idempotency_key=event_id,
+        channel_ids=ids,
+        attachments=_files(event),
+        known_thread_only=known_only,
+    )
+
+
+def read_action(body: dict[str, Any], me: Identity) -> SlackInbound | None:
+    """A click on one of the bot's buttons as a message, or None to ignore it.
+
+    The message's conversation is the thread the buttons were posted in. The idempotency
+    key is made of the clicking user and Slack's ``action_ts``, unique per click.
+    """
+    if body.get("type") != "block_actions":
+        return None
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        return None
+    action = actions[0]
+    action_id = _str(action, "action_id")
+    value = action.get("value")
+    action_ts = _str(action, "action_ts", _TS)
+    if not (action_id and action_id.startswith(BUTTON_ACTION_PREFIX)) or action_ts is None:
+        return None
+    if not isinstance(value, str):
+        return None
+    user = _str(body.get("user"), "id", _ID)
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    channel = _str(body.get("channel"), "id", _ID) or _str(container, "channel_id", _ID)
+    message_ts = _str(message, "ts", _TS) or _str(container, "message_ts", _TS)
+    if user is None or user == me.bot_user_id or channel is None or message_ts is None:
+        return None
+    thread_ts = _str(message, "thread_ts", _TS) or _str(container, "thread_ts", _TS)
+    ids = {"channel": channel, "ts": message_ts, "action_ts": action_ts}
+    if thread_ts:
+        ids["thread_ts"] = thread_ts
+    return SlackInbound(
+        author=user,
+        conversation_key=conversation_key(channel, thread_ts),
+        text=value,
+        idempotency_key=f"action:{channel}:{user}:{action_ts}",
+        channel_ids=ids,
+    )

@@ -1,0 +1,128 @@
+"""Text between botkit and Slack: escaping, reading mrkdwn, splitting, Block Kit buttons.
+
+Slack reads ``<...>`` in message text as mentions and links (``<!channel>`` pings a whole
+channel), so model output is always escaped before it is posted; inbound text is turned
+back into plain text for the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from botkit.events import Button
+
+__all__ = [
+    "BUTTON_ACTION_PREFIX",
+    "SECTION_LIMIT",
+    "button_blocks",
+    "escape",
+    "from_slack",
+    "split_text",
+]
+
+# Block Kit limits: section text 3,000 chars, button label 75, value 2,000, 25 elements.
+SECTION_LIMIT = 3000
+_LABEL_LIMIT = 75
+_VALUE_LIMIT = 2000
+_MAX_BUTTONS = 25
+BUTTON_ACTION_PREFIX = "botkit_button_"
+
+_ANGLE = re.compile(r"<([^<>\n]{1,1000})>")
+_SENTENCE_END = re.compile(r"[.!?;:。！？](?=\s)")
+_WHITESPACE = re.compile(r"\s")
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack gives meaning to (``&``, ``<``, ``>``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _plain(match: re.Match[str]) -> str:
+    inner = match.group(1)
+    target, _, label = inner.partition("|")
+    if target.startswith("@") or target.startswith("#"):
+        return f"{target[0]}{label}" if label else target
+    if target.startswith("!"):
+        return f"@{label or target[1:].split('^')[0]}"
+    return f"{label} ({target})" if label and label != target else target
+
+
+def from_slack(text: str, *, bot_user_id: str | None = None) -> str:
+    """Plain text of an inbound Slack message for the model.
+
+    Removes mentions of the bot itself, renders ``<@U1|ann>`` as ``@ann``, ``<#C1|x>`` as
+    ``#x``, ``<https://a|b>`` as ``b (https://a)``, then unescapes ``&amp; &lt; &gt;``.
+    """
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
+    return _unescape(_ANGLE.sub(_plain, text)).strip()
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to end the first piece of ``text`` (longer than ``limit``).
+
+    Looks only at ``text[: limit + 1]``, so the pieces of a growing text never change once
+    the text has grown past them (streamed messages stay put).
+    """
+    window = text[: limit + 1]
+    floor = limit // 2
+    for sep in ("\n\n", "\n"):
+        at = window.rfind(sep, floor, limit)
+        if at != -1:
+            return at + len(sep)
+    ends = [m.end() for m in _SENTENCE_END.finditer(window, floor, limit)]
+    if ends:
+        return ends[-1]
+    spaces = [m.start() for m in _WHITESPACE.finditer(window, limit // 4, limit + 1)]
+    if spaces:
+        return max(spaces[-1], 1)
+    cut = limit
+    amp = window.rfind("&", max(0, cut - 5), cut)
+    if amp > 0 and ";" not in window[amp:cut]:
+        cut = amp  # never split an entity such as &amp;
+    return cut
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``limit`` characters.
+
+    Prefers paragraph breaks, then line breaks, then sentence ends, then spaces; a run
+    without any is cut hard. Whitespace at the cut is dropped. Always returns at least
+    one piece (possibly empty when ``text`` is blank).
+    """
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = _cut(rest, limit)
+        piece = rest[:cut].rstrip()
+        if piece:
+            pieces.append(piece)
+        rest = rest[cut:].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:
+    """Block Kit for escaped ``text`` (at most ``SECTION_LIMIT`` chars) with buttons."""
+    elements = [
+        {
+            "type": "button",
+            "action_id": f"{BUTTON_ACTION_PREFIX}{i}",
+            "text": {"type": "plain_text", "text": b.label[:_LABEL_LIMIT] or "…", "emoji": True},
+            "value": b.value[:_VALUE_LIMIT],
+        }
+        for i, b in enumerate(buttons[:_MAX_BUTTONS])
+    ]
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}},
+        {"type": "actions", "block_id": "botkit_buttons", "elements": elements},
+    ]

@@ -1,0 +1,117 @@
+"""Showing one reply in Slack: one or more messages in a thread, kept in sync with the text.
+
+A streamed reply is shown by posting a first message and editing it as text arrives;
+when the text outgrows ``max_message_chars`` the message is cut at a paragraph or
+sentence boundary and the rest continues in a new message. Cuts depend only on the text
+before them (see ``split_text``), so messages already cut never change again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botkit.errors import ConnectorError
+from botkit.events import Button
+from connectors.slack._api import SlackApi
+from connectors.slack._text import SECTION_LIMIT, button_blocks, escape, split_text
+
+__all__ = ["ReplyWriter", "Target"]
+
+log = logging.getLogger("connectors.slack")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a reply goes: a channel and, when threaded, the thread's root ``ts``."""
+
+    channel: str
+    thread_ts: str | None = None
+
+
+@dataclass(slots=True)
+class _Shown:
+    ts: str
+    text: str
+    has_blocks: bool = False
+
+
+class ReplyWriter:
+    """Posts and edits the messages that show one reply."""
+
+    def __init__(self, api: SlackApi, target: Target, limit: int) -> None:
+        self._api = api
+        self._target = target
+        self._limit = limit
+        self._shown: list[_Shown] = []
+
+    @property
+    def posted(self) -> int:
+        """How many messages this reply has posted so far."""
+        return len(self._shown)
+
+    async def placeholder(self, text: str) -> None:
+        """Post ``text`` (already mrkdwn) as the first message, to be replaced later."""
+        if not self._shown:
+            await self._post(text, None)
+
+    def _pieces(self, text: str, final: bool, buttons: Sequence[Button]) -> list[str]:
+        pieces = split_text(escape(text), self._limit)
+        if final and buttons and len(pieces[-1]) > SECTION_LIMIT:
+            # The last piece carries the buttons in a section block (3,000 chars max).
+            pieces[-1:] = split_text(pieces[-1], SECTION_LIMIT)
+        if not final:
+            return [p for p in pieces if p.strip()]
+        if not any(p.strip() for p in pieces):
+            return ["…"]  # Slack refuses empty messages
+        return [p for p in pieces if p.strip()]
+
+    async def show(self, text: str, *, final: bool, buttons: Sequence[Button] = ()) -> None:
+        """Make the thread show ``text``: edit changed messages, post new ones.
+
+        Raises:
+            ConnectorError: a message could not be posted or edited.
+        """
+        pieces = self._pieces(text, final, buttons)
+        for i, piece in enumerate(pieces):
+            last = final and bool(buttons) and i == len(pieces) - 1
+            blocks = button_blocks(piece, buttons) if last else None
+            if i < len(self._shown):
+                shown = self._shown[i]
+                if shown.text != piece or blocks is not None or shown.has_blocks:
+                    await self._update(shown, piece, blocks)
+            else:
+                await self._post(piece, blocks)
+        if final and len(self._shown) > len(pieces):
+            # Only when the final text is shorter than what was streamed (it never is
+            # with the core's streams): blank the leftovers instead of leaving stale text.
+            for shown in self._shown[len(pieces) :]:
+                if shown.text != "…":
+                    await self._update(shown, "…", None)
+
+    async def _post(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
+        payload: dict[str, Any] = {
+            "channel": self._target.channel,
+            "text": text,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if self._target.thread_ts:
+            payload["thread_ts"] = self._target.thread_ts
+        if blocks is not None:
+            payload["blocks"] = blocks
+        data = await self._api.send("chat.postMessage", self._target.channel, **payload)
+        ts = data.get("ts")
+        if not isinstance(ts, str):
+            raise ConnectorError("slack chat.postMessage answered without a message ts")
+        self._shown.append(_Shown(ts=ts, text=text, has_blocks=blocks is not None))
+
+    async def _update(self, shown: _Shown, text: str, blocks: list[dict[str, Any]] | None) -> None:
+        payload: dict[str, Any] = {"channel": self._target.channel, "ts": shown.ts, "text": text}
+        if blocks is not None or shown.has_blocks:
+            # Without "blocks" Slack keeps the old ones; an empty list removes them.
+            payload["blocks"] = blocks if blocks is not None else []
+        await self._api.send("chat.update", self._target.channel, **payload)
+        shown.text, shown.has_blocks = text, blocks is not None

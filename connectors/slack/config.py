@@ -1,0 +1,112 @@
+"""Typed settings of the Slack connector (``[connectors.slack]`` in the TOML)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from connectors.base import ConnectorConfig
+
+__all__ = ["SlackConfig", "SlackRetry"]
+
+
+class SlackRetry(BaseModel):
+    """How calls to the Slack Web API are retried.
+
+    Network errors and 5xx answers are retried with exponential backoff
+    (``initial_backoff_s`` doubling up to ``max_backoff_s``) at most ``max_attempts``
+    times. A 429 answer is waited out for its ``Retry-After`` and does not count as an
+    attempt: bursts are delayed, not lost. ``give_up_after_s`` bounds the whole delivery
+    of one message; after it the reply is reported as failed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    initial_backoff_s: float = Field(default=0.5, gt=0, le=60)
+    max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
+    give_up_after_s: float = Field(default=300.0, gt=0, le=86_400)
+
+
+class SlackConfig(ConnectorConfig):
+    """Settings of the Slack app.
+
+    Attributes:
+        mode: ``"http"`` serves the Events API (and interactivity) on ``host:port`` +
+            ``path``; ``"socket"`` connects out over Socket Mode (needs ``app_token``).
+        bot_token: the bot token (``xoxb-...``), from ``${VAR}``.
+        signing_secret: verifies HTTP requests came from Slack (required in http mode).
+        app_token: app-level token (``xapp-...``) with ``connections:write`` (socket mode).
+        host / port / path: where the HTTP endpoint listens (http mode).
+        answer_other_bots: also answer messages written by other bots (beware of two bots
+            answering each other forever). The bot's own messages are always ignored.
+        thread_replies: answer in a thread under the customer's message (each top-level
+            message then starts its own conversation). Off: top-level messages are answered
+            top-level and a DM or channel is one running conversation.
+        update_interval_s: shortest time between two edits of a streamed message.
+        channel_send_interval_s: shortest time between two messages or edits in one
+            channel (Slack allows about one message per second per channel).
+        max_message_chars: longer replies are split into several messages, on paragraph
+            or sentence boundaries (Slack truncates text far above 4,000 characters).
+        typing_indicator: ``"auto"`` shows the assistant "is thinking" status where the
+            app may (Slack's AI-app threads) and a placeholder message elsewhere;
+            ``"placeholder"`` always posts the placeholder; ``"off"`` shows nothing.
+        thinking_text / thinking_status: the placeholder text and the status line.
+        request_timeout_s: timeout of one Web API call.
+        retry: retry and backoff of Web API calls.
+        user_cache_ttl_s / user_cache_size: ``users.info`` answers are cached this long.
+        user_lookup_timeout_s: a slower ``users.info`` is skipped (the message is stored
+            without the user's locale rather than acknowledged late).
+        max_body_bytes: largest HTTP request body accepted (http mode).
+        api_base_url: the Slack Web API; tests point it at a local fake.
+    """
+
+    mode: Literal["http", "socket"] = "http"
+    bot_token: SecretStr
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+    path: str = Field(default="/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=200)
+    answer_other_bots: bool = False
+    thread_replies: bool = True
+    update_interval_s: float = Field(default=1.0, ge=0.05, le=60)
+    channel_send_interval_s: float = Field(default=1.0, ge=0, le=60)
+    max_message_chars: int = Field(default=3900, ge=200, le=4000)
+    typing_indicator: Literal["auto", "placeholder", "off"] = "auto"
+    thinking_text: str = Field(default="_Thinking…_", min_length=1, max_length=200)
+    thinking_status: str = Field(default="is thinking…", min_length=1, max_length=50)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    retry: SlackRetry = Field(default_factory=SlackRetry)
+    user_cache_ttl_s: float = Field(default=3600.0, ge=0, le=7 * 86_400)
+    user_cache_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    user_lookup_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=16 * 1_048_576)
+    api_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _check_bot_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not token.strip():
+            raise ValueError("bot_token is empty (set it from ${VAR})")
+        if token.startswith("xapp-"):
+            raise ValueError("bot_token holds an app-level token (xapp-); use the xoxb- token")
+        return value
+
+    @field_validator("app_token")
+    @classmethod
+    def _check_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("app_token must be an app-level token starting with xapp-")
+        return value
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> SlackConfig:
+        if self.mode == "http":
+            if self.signing_secret is None or not self.signing_secret.get_secret_value():
+                raise ValueError("mode 'http' needs signing_secret (set it from ${VAR})")
+        elif self.app_token is None:
+            raise ValueError("mode 'socket' needs app_token (an xapp- token, from ${VAR})")
+        return self

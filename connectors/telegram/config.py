@@ -1,0 +1,180 @@
+"""Typed settings of the Telegram connector (``[connectors.telegram]`` in the TOML)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from connectors.base import ConnectorConfig
+
+__all__ = ["FloodLimits", "RetryPolicy", "TelegramConfig", "WebhookConfig"]
+
+# BotFather tokens are "<bot id>:<35 url-safe characters>"; the bounds are loose so a
+# future format still passes, while a pasted placeholder or a quoted ${VAR} does not.
+_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,200}$")
+# Telegram's rule for setWebhook(secret_token=...): 1-256 of A-Z a-z 0-9 _ -.
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_LANG_KEY = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FloodLimits(_Section):
+    """Telegram's (approximate, undocumented) flood limits the send queue respects.
+
+    Attributes:
+        per_chat_interval_s: least time between two messages or edits in one chat.
+        group_max_messages / group_window_s: at most this many per window in a group.
+        global_per_second: messages per second over all chats.
+        max_retry_after_s: a reply whose RetryAfter waits add up to more than this is
+            given up (recorded as failed) instead of blocking its chat.
+    """
+
+    per_chat_interval_s: float = Field(default=1.0, ge=0, le=60)
+    group_max_messages: int = Field(default=20, ge=1, le=10_000)
+    group_window_s: float = Field(default=60.0, gt=0, le=3600)
+    global_per_second: int = Field(default=30, ge=1, le=10_000)
+    max_retry_after_s: float = Field(default=120.0, ge=0, le=86_400)
+
+
+class RetryPolicy(_Section):
+    """Retries of transient network failures (timeouts, 5xx) with exponential backoff."""
+
+    attempts: int = Field(default=4, ge=1, le=20, description="tries in all, first included")
+    initial_backoff_s: float = Field(default=0.5, ge=0, le=60)
+    max_backoff_s: float = Field(default=15.0, ge=0, le=600)
+
+
+class WebhookConfig(_Section):
+    """Webhook transport (``mode = "webhook"``).
+
+    Attributes:
+        url: the public HTTPS URL Telegram posts updates to (a reverse proxy forwards it
+            to ``host:port`` + ``path``). Plain http is accepted only for loopback hosts.
+        secret_token: sent back by Telegram in ``X-Telegram-Bot-Api-Secret-Token``;
+            16-256 characters of ``A-Z a-z 0-9 _ -``, from ``${VAR}``.
+        host / port / path: where this process serves the webhook route.
+        max_body_bytes: largest update body accepted.
+        max_connections: concurrent connections Telegram may open (1-100).
+    """
+
+    url: str | None = None
+    secret_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65535)
+    path: str = "/telegram/webhook"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=16_777_216)
+    max_connections: int = Field(default=40, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("url must be an https:// URL")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise ValueError("Telegram only posts to https:// URLs")
+        return value
+
+    @field_validator("secret_token")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET.match(value.get_secret_value()):
+            raise ValueError("secret_token must be 16-256 characters of A-Z a-z 0-9 _ -")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9_./-]{0,200}$", value) or ".." in value:
+            raise ValueError("path must start with / and use only A-Z a-z 0-9 _ . - /")
+        return value
+
+
+class TelegramConfig(ConnectorConfig):
+    """Settings of the Telegram connector.
+
+    Attributes:
+        token: the bot token from BotFather; always ``"${VAR}"`` in the TOML.
+        mode: ``"polling"`` (default, no public URL needed) or ``"webhook"``.
+        webhook: the webhook settings (needed in webhook mode).
+        group_replies: when to answer in groups: ``"mention_or_reply"`` (the bot is
+            @mentioned or its message is replied to), ``"mention"``, ``"all"`` or
+            ``"off"`` (ignore groups). Private chats are always answered.
+        base_url / base_file_url: Bot API endpoints (a local Bot API server, tests);
+            the token is appended, or replaces ``{token}``.
+        poll_timeout_s: long-polling timeout of ``getUpdates``.
+        poll_limit: most updates fetched at once.
+        edit_interval_s: a streamed answer is edited at most once per this interval.
+        typing_interval_s: how often the ``typing`` action is repeated while the model
+            works (Telegram shows it for about 5 seconds).
+        request_timeout_s: connect/read/write timeout of one API call.
+        flood / retry: send-queue limits and network retries.
+        shutdown_grace_s: on disconnect, how long replies being sent may finish.
+        greeting / help / unsupported: per-language overrides (keys like ``"es"``,
+            ``"pt-br"``) of the built-in ``/start``, ``/help`` and "I can only read
+            text" messages.
+    """
+
+    token: SecretStr
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook: WebhookConfig = WebhookConfig()
+    group_replies: Literal["mention_or_reply", "mention", "all", "off"] = "mention_or_reply"
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    poll_timeout_s: int = Field(default=30, ge=0, le=50)
+    poll_limit: int = Field(default=100, ge=1, le=100)
+    edit_interval_s: float = Field(default=1.0, ge=0, le=60)
+    typing_interval_s: float = Field(default=4.0, gt=0, le=60)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    flood: FloodLimits = FloodLimits()
+    retry: RetryPolicy = RetryPolicy()
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)
+    greeting: dict[str, str] = Field(default_factory=dict)
+    help: dict[str, str] = Field(default_factory=dict)
+    unsupported: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        # The message never repeats the value: it is a secret.
+        if not _TOKEN.match(value.get_secret_value()):
+            raise ValueError("token must look like '123456789:AA...' (from @BotFather)")
+        return value
+
+    @field_validator("base_url", "base_file_url")
+    @classmethod
+    def _check_base(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("greeting", "help", "unsupported")
+    @classmethod
+    def _check_texts(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, text in value.items():
+            lang = key.strip().lower().replace("_", "-")
+            if not _LANG_KEY.match(lang):
+                raise ValueError(f"{key!r} is not a language tag like 'es' or 'pt-br'")
+            if not text.strip() or len(text) > 4096:
+                raise ValueError(f"the {key!r} text must have 1-4096 characters")
+            out[lang] = text
+        return out
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> TelegramConfig:
+        if self.mode == "webhook":
+            if self.webhook.url is None:
+                raise ValueError("webhook mode needs webhook.url (the public https URL)")
+            if self.webhook.secret_token is None:
+                raise ValueError("webhook mode needs webhook.secret_token (from ${VAR})")
+        return self

@@ -1,0 +1,206 @@
+"""``AsyncTranslator``: the engine on a worker thread, concurrent requests coalesced.
+
+The event loop never runs model code. ``translate`` checks the pair (so an unsupported one
+fails at once, naming it), queues the texts and awaits a future. The worker thread takes
+everything queued when it becomes free (up to ``max_batch_sentences`` sentences) and runs
+it as one batch, so sentences of many conversations, and of different language pairs on
+a many-to-many model, share the encoder and decoder passes. Requests with different beam
+sizes or length limits run as separate batches within the same round.
+
+The method names match ``botkit.backends.protocol.Translator`` (``name``, ``supports``,
+async ``translate(texts, source, target)``), so the core adapter can wrap it thinly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.request_errors import EngineDeadError
+from engine.translation.engine import (
+    TranslationEngine,
+    TranslationRequest,
+    check_options,
+    check_texts,
+)
+
+__all__ = ["AsyncTranslator"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    source: str
+    target: str
+    beam_size: int
+    max_new_tokens: int | None
+    future: asyncio.Future[list[str]]
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+
+
+class AsyncTranslator:
+    """Async, batching front of a ``TranslationEngine`` (which it owns from now on).
+
+    Args:
+        engine: the engine; only the worker thread calls its translate methods.
+        beam_size: default beam count (1: greedy).
+        max_new_tokens: default output limit (None: the engine's per-sentence default).
+        max_batch_sentences: most sentences taken into one round.
+    """
+
+    def __init__(
+        self, engine: TranslationEngine, *, beam_size: int = 1,
+        max_new_tokens: int | None = None, max_batch_sentences: int = 256,
+    ) -> None:
+        self.engine = engine
+        self.beam_size = beam_size
+        self.max_new_tokens = max_new_tokens
+        self.max_batch_sentences = max_batch_sentences
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self.batches_run = 0  # rounds the worker ran (coalescing is visible in tests)
+
+    @classmethod
+    async def load(
+        cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
+        pair: tuple[str, str] | None = None, beam_size: int = 1,
+        max_new_tokens: int | None = None, max_batch_sentences: int = 256,
+    ) -> AsyncTranslator:
+        """Load the checkpoint in a worker thread (the event loop stays responsive).
+
+        Raises:
+            ModelLoadError: the model cannot be loaded or its languages determined.
+        """
+        engine = await asyncio.to_thread(TranslationEngine.load, source, dtype=dtype,
+                                         device=device, pair=pair)
+        return cls(engine, beam_size=beam_size, max_new_tokens=max_new_tokens,
+                   max_batch_sentences=max_batch_sentences)
+
+    @property
+    def name(self) -> str:
+        """The model's name (path or hub id)."""
+        return self.engine.name
+
+    def supports(self, source: str, target: str) -> bool:
+        """Whether the model translates ``source -> target`` (BCP-47 tags)."""
+        return self.engine.supports(source, target)
+
+    async def translate(
+        self, texts: Sequence[str], source: str, target: str, *, beam_size: int | None = None,
+        max_new_tokens: int | None = None,
+    ) -> list[str]:
+        """Translate ``texts``; batched with whatever else is pending.
+
+        Raises:
+            UnsupportedLanguagePairError: the pair is not supported (raised immediately).
+            InvalidRequestError: texts are not strings.
+            EngineDeadError: the translator was closed.
+        """
+        items = check_texts(texts)
+        beams = beam_size if beam_size is not None else self.beam_size
+        limit = max_new_tokens if max_new_tokens is not None else self.max_new_tokens
+        check_options(beams, limit)
+        self.engine.plan(source, target)  # fail fast, on the caller's task
+        if not items:
+            return []
+        loop = asyncio.get_running_loop()
+        job = _Job(items, source, target, beams, limit, loop.create_future(), loop)
+        with self._lock:
+            if self._closed:
+                raise EngineDeadError("the translator is closed")
+            self._ensure_thread()
+            self._queue.put(job)
+        return await job.future
+
+    async def close(self) -> None:
+        """Stop the worker after the queued work; later calls raise ``EngineDeadError``."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._queue.put(None)
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+
+    # ------------------------------------------------------------------ worker
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="translator", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        pending: list[_Job] = []
+        stopping = False
+        while not stopping or pending:
+            if not pending:
+                first = self._queue.get()
+                if first is None:
+                    return
+                pending.append(first)
+            size = sum(len(j.texts) for j in pending)
+            while size < self.max_batch_sentences:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                pending.append(item)
+                size += len(item.texts)
+            round_jobs, pending = _take(pending, self.max_batch_sentences)
+            self._run_round(round_jobs)
+
+    def _run_round(self, jobs: list[_Job]) -> None:
+        self.batches_run += 1
+        groups: dict[tuple[int, int | None], list[_Job]] = {}
+        for job in jobs:
+            if not job.future.cancelled():
+                groups.setdefault((job.beam_size, job.max_new_tokens), []).append(job)
+        for (beams, limit), members in groups.items():
+            requests = [TranslationRequest(t, j.source, j.target) for j in members
+                        for t in j.texts]
+            try:
+                outs = self.engine.translate_requests(requests, beam_size=beams,
+                                                      max_new_tokens=limit)
+            except BaseException as exc:  # fail this group's callers, keep serving
+                log.exception("translation batch failed")
+                for job in members:
+                    job.loop.call_soon_threadsafe(_fail, job.future, exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            start = 0
+            for job in members:
+                part = outs[start : start + len(job.texts)]
+                start += len(job.texts)
+                job.loop.call_soon_threadsafe(_resolve, job.future, part)
+
+
+def _take(jobs: list[_Job], limit: int) -> tuple[list[_Job], list[_Job]]:
+    """The first jobs up to ``limit`` sentences (at least one job), and the rest."""
+    size, n = 0, 0
+    for job in jobs:
+        if n and size + len(job.texts) > limit:
+            break
+        size += len(job.texts)
+        n += 1
+    return jobs[:n], jobs[n:]
+
+
+def _resolve(future: asyncio.Future[list[str]], value: list[str]) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future[list[str]], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
