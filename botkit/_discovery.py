@@ -23,6 +23,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
     CONNECTORS: {
         "console": "connectors.console:ConsoleConnector",
         "web": "connectors.web:WebConnector",
+        "slack": "connectors.slack:SlackConnector",
+        "telegram": "connectors.telegram:TelegramConnector",
     },
     PLUGINS: {},
 }

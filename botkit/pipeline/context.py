@@ -78,7 +78,9 @@ class Context:
         conversation: the stored conversation (status, language).
         inbound: the stored inbound message (``seq``, ``id``).
         too_long: the text is over ``bot.max_message_chars`` (stored, not processed).
-        language: detected language of ``text`` (filled by a language middleware).
+        language: the customer's language for this message, which replies are given
+            in (the language middleware fills it: the detected language, or the
+            conversation's when the message is too short or unclear to tell).
         working_text: ``text`` in the working language when it had to be translated.
         history: earlier turns for the model, oldest first (the load-conversation
             middleware fills it; the current message is not included).

@@ -130,13 +130,14 @@ class SlackApi:
         data = response.data
         return data if isinstance(data, dict) else {}
 
-    async def send(self, method: str, channel: str, **payload: Any) -> dict[str, Any]:
-        """A paced, retried call that posts or edits a message in ``channel``.
+    async def send(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A paced, retried call that posts or edits a message in ``payload["channel"]``.
 
         Raises:
             ConnectorError: a permanent error (bad channel, invalid token, message too
                 long...), the retries ran out, or ``retry.give_up_after_s`` passed.
         """
+        channel = str(payload.get("channel", ""))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry.give_up_after_s
         failures = 0

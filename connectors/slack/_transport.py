@@ -8,14 +8,18 @@ arrive over a WebSocket the app opened with its app-level token.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from urllib.parse import parse_qs
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
@@ -25,14 +29,42 @@ __all__ = ["http_app", "open_socket_mode"]
 log = logging.getLogger("connectors.slack")
 
 
-def http_app(bolt: AsyncApp, path: str, max_body_bytes: int) -> web.Application:
-    """An aiohttp application serving the Events API and interactivity at ``path``."""
+def _well_formed(body: str, content_type: str) -> bool:
+    """Whether Bolt can parse ``body`` (it raises on some shapes, e.g. a JSON list)."""
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            form = parse_qs(body, max_num_fields=100)
+            return "payload" not in form or isinstance(json.loads(form["payload"][0]), dict)
+        data = json.loads(body)
+    except (ValueError, IndexError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
+
+
+def http_app(
+    bolt: AsyncApp, path: str, signing_secret: str, max_body_bytes: int
+) -> web.Application:
+    """An aiohttp application serving the Events API and interactivity at ``path``.
+
+    The signature is checked here before the body is parsed (then again by Bolt's own
+    ``RequestVerification``), so nothing unsigned reaches a parser and a signed body
+    Bolt cannot parse is answered 400 instead of a 500 with a traceback.
+    """
+    verifier = SignatureVerifier(signing_secret)
 
     async def events(request: web.Request) -> web.StreamResponse:
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
         raw = await request.read()
         # Slack signs the exact bytes; a body that is not UTF-8 cannot match a valid
-        # signature after replacement, so it is refused by the verification (401).
+        # signature after replacement, so it is refused below.
         body = raw.decode("utf-8", errors="replace")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not (
+            verifier.is_valid(body, stamp, signature)
+        ):
+            return web.json_response({"error": "invalid signature"}, status=401)
+        if not _well_formed(body, request.content_type):
+            return web.json_response({"error": "malformed body"}, status=400)
         headers = {k: v for k, v in request.headers.items()}
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
@@ -58,7 +90,7 @@ async def open_socket_mode(
         async with asyncio.timeout(timeout):
             handler.client.wss_uri = await handler.client.issue_new_wss_url()
             await handler.connect_async()
-    except (SlackApiError, TimeoutError, OSError) as exc:
+    except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         await handler.close_async()
         reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
         raise ConnectorError(f"slack: Socket Mode connection failed: {reason}") from exc

@@ -102,7 +102,7 @@ class ReplyWriter:
             payload["thread_ts"] = self._target.thread_ts
         if blocks is not None:
             payload["blocks"] = blocks
-        data = await self._api.send("chat.postMessage", self._target.channel, **payload)
+        data = await self._api.send("chat.postMessage", payload)
         ts = data.get("ts")
         if not isinstance(ts, str):
             raise ConnectorError("slack chat.postMessage answered without a message ts")
@@ -113,5 +113,5 @@ class ReplyWriter:
         if blocks is not None or shown.has_blocks:
             # Without "blocks" Slack keeps the old ones; an empty list removes them.
             payload["blocks"] = blocks if blocks is not None else []
-        await self._api.send("chat.update", self._target.channel, **payload)
+        await self._api.send("chat.update", payload)
         shown.text, shown.has_blocks = text, blocks is not None

@@ -16,7 +16,7 @@ import unicodedata
 __all__ = ["MAX_MESSAGE", "split_text", "utf16_len"]
 
 MAX_MESSAGE = 4096
-_BREAKS = ("\n\n", "\n", ". ", "! ", "? ", "。", "！", "？", " ")
+_BREAKS = ("\n\n", "\n", ". ", "! ", "? ", "\u3002", "\uff01", "\uff1f", " ")
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
 
 

@@ -5,6 +5,7 @@ Telegram sends the user's interface language as ``language_code`` (``"es"``,
 primary subtag and then to English. ``[connectors.telegram]`` can override any entry.
 """
 
+# ruff: noqa: RUF001  (the tables hold other scripts and typographic dashes on purpose)
 from __future__ import annotations
 
 from collections.abc import Mapping

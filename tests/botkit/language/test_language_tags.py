@@ -166,3 +166,23 @@ def test_english_names() -> None:
     assert english_name("pt-BR") == "Portuguese"
     assert english_name("zh-TW") == "Chinese (Traditional)"
     assert english_name("yue") == "yue"
+
+
+def test_table_agrees_with_the_engines_own_table() -> None:
+    # engine/ never imports botkit, so it keeps its own tag -> FLORES table; they must
+    # agree on every language both know (read without importing the engine).
+    path = Path(__file__).resolve().parents[3] / "engine" / "translation" / "_lang_table.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    flores = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.AnnAssign | ast.Assign)
+        and "FLORES"
+        in ast.unparse(node.target if isinstance(node, ast.AnnAssign) else node.targets[0])
+        and node.value is not None
+    )
+    for tag, info in LANGUAGES.items():
+        if "-" in tag:
+            continue  # zh-Hans / zh-Hant: the engine takes the script from the tag
+        assert flores.get(tag) == info.nllb, tag
+    assert flores["zh"] == LANGUAGES["zh-Hans"].nllb

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import sys
-import types
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -138,74 +137,6 @@ async def test_stream_translation_closes_its_source() -> None:
     assert await stream.__anext__() == "es(One.) "
     await stream.aclose()  # the customer went away: the model request is released
     assert closed == [True]
-
-
-def fake_engine(models: dict[str, dict[str, Any]]) -> types.ModuleType:
-    """Stands in for engine.translation, which is written in another part of issue 6;
-    replace with a tiny random model once it exists."""
-
-    class Model:
-        def __init__(self, family: str, languages: tuple[str, ...] = (),
-                     pair: tuple[str, str] | None = None) -> None:  # fmt: skip
-            self.family, self.languages, self.pair = family, languages, pair
-            self.calls: list[tuple[list[str], str, str, int]] = []
-            self.closed = False
-
-        async def translate(self, texts: list[str], *, source: str, target: str,
-                            beam_size: int = 1) -> list[str]:  # fmt: skip
-            self.calls.append((texts, source, target, beam_size))
-            return [f"{target}:{t}" for t in texts]
-
-        def close(self) -> None:
-            self.closed = True
-
-    module = types.ModuleType("engine.translation")
-    module.loaded = {}  # type: ignore[attr-defined]
-
-    def load_translation_model(source: str, *, dtype: str, device: str) -> Model:
-        if source not in models:
-            raise FileNotFoundError(f"no checkpoint at {source}")
-        model = Model(**models[source])
-        module.loaded[source] = model  # type: ignore[attr-defined]
-        return model
-
-    module.load_translation_model = load_translation_model  # type: ignore[attr-defined]
-    return module
-
-
-async def test_engine_translator_routes_pairs_with_model_codes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    module = fake_engine({
-        "nllb": {"family": "nllb", "languages": ("eng_Latn", "spa_Latn", "zho_Hant")},
-        "opus-fr-en": {"family": "marian", "pair": ("fr", "en")},
-    })  # fmt: skip
-    monkeypatch.setitem(sys.modules, "engine.translation", module)
-    settings = TranslatorSettings(kind="engine", model=("nllb", "opus-fr-en"), beam_size=4)
-    translator = EngineTranslator(settings)
-    await translator.start()
-    assert translator.supports("es", "en") and translator.supports("en", "zh-TW")
-    assert translator.supports("fr", "en") and not translator.supports("en", "fr")
-    assert not translator.supports("de", "en") and translator.supports("de", "de-AT")
-    assert await translator.translate(["Hola"], "es-MX", "en") == ["eng_Latn:Hola"]
-    assert await translator.translate(["Salut"], "fr", "en") == ["en:Salut"]
-    assert module.loaded["nllb"].calls == [(["Hola"], "spa_Latn", "eng_Latn", 4)]
-    with pytest.raises(TranslationError, match="en → fr"):
-        await translator.translate(["x"], "en", "fr")
-    await translator.close()
-    assert module.loaded["nllb"].closed and module.loaded["opus-fr-en"].closed
-
-
-async def test_engine_translator_load_errors_name_the_model(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(sys.modules, "engine.translation", fake_engine({}))
-    translator = EngineTranslator(TranslatorSettings(kind="engine", model=("models/nllb-600M",)))
-    with pytest.raises(TranslationError, match=r"'models/nllb-600M' could not be loaded"):
-        await translator.start()
-    monkeypatch.setitem(sys.modules, "engine.translation", fake_engine({"x": {"family": "t5"}}))
-    with pytest.raises(TranslationError, match="unknown family 't5'"):
-        await EngineTranslator(TranslatorSettings(kind="engine", model=("x",))).start()
 
 
 async def test_missing_engine_is_a_clear_startup_error(

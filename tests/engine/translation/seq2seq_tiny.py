@@ -46,6 +46,8 @@ SENTENCES = [
     "ok",
     "Your parcel is on its way to you, and the refund will appear on your statement.",
 ]
+SCALE = True
+TIE = True
 _SIZES: dict[str, Any] = {
     "d_model": 64,
     "encoder_layers": 2,
@@ -115,8 +117,8 @@ def build_marian(
                     source_lang="en", target_lang=target).save_pretrained(path)
     config = MarianConfig(
         vocab_size=len(vocab), decoder_vocab_size=len(vocab), activation_function=activation,
-        scale_embedding=True, pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
-        forced_eos_token_id=0, architectures=["MarianMTModel"], **_SIZES,
+        scale_embedding=SCALE, pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
+        forced_eos_token_id=0, tie_word_embeddings=TIE, architectures=["MarianMTModel"], **_SIZES,
     )
     model = MarianMTModel._from_config(config, attn_implementation="eager")
     randomize(model, seed, 0, eos_boost)
@@ -164,9 +166,9 @@ def build_nllb(path: Path, *, seed: int = 2, eos_boost: float = 2.5) -> M2M100Fo
 
 def _m2m_model(path: Path, vocab_size: int, seed: int, eos_boost: float) -> Any:
     config = M2M100Config(
-        vocab_size=vocab_size, activation_function="relu", scale_embedding=True,
+        vocab_size=vocab_size, activation_function="relu", scale_embedding=SCALE,
         pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-        encoder_layerdrop=0.0, decoder_layerdrop=0.0,
+        encoder_layerdrop=0.0, decoder_layerdrop=0.0, tie_word_embeddings=TIE,
         architectures=["M2M100ForConditionalGeneration"], **_SIZES,
     )
     model = M2M100ForConditionalGeneration._from_config(config, attn_implementation="eager")

@@ -1,0 +1,359 @@
+"""``SlackConnector``: a Slack app built on slack-bolt's ``AsyncApp`` and ``AsyncWebClient``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from typing import Any, ClassVar
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from botkit.channel import CoreHandle, ReplyStream
+from botkit.errors import ConnectorError
+from botkit.events import Contact, InboundMessage, OutboundReply
+from connectors.base import Connector, ConnectorConfig
+from connectors.slack._api import SlackApi
+from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event, split_key
+from connectors.slack._text import BUTTON_ACTION_PREFIX
+from connectors.slack._transport import http_app, open_socket_mode
+from connectors.slack._users import CHANNEL, UserDirectory
+from connectors.slack._writer import ReplyWriter, Target
+from connectors.slack.config import SlackConfig
+
+__all__ = ["SlackConnector"]
+
+log = logging.getLogger("connectors.slack")
+
+_MAX_NO_STATUS = 10_000
+
+
+class SlackConnector(Connector[SlackConfig]):
+    """Answers DMs, mentions and thread replies in Slack, streaming replies into threads.
+
+    Inbound requests are acknowledged as soon as ``core.submit`` has stored the message
+    (Bolt runs with ``process_before_response`` so a store failure is answered 500 and
+    Slack delivers again); the store's idempotency on ``event_id`` makes redeliveries
+    harmless. Replies go out through a paced, retried per-channel queue.
+    """
+
+    name: ClassVar[str] = CHANNEL
+    Config: ClassVar[type[ConnectorConfig]] = SlackConfig
+
+    def __init__(self, config: SlackConfig, core: CoreHandle) -> None:
+        super().__init__(config, core)
+        timeout = max(1, math.ceil(config.request_timeout_s))
+        # retry_handlers=[]: SlackApi does all retrying, so nothing is retried twice.
+        self.client = AsyncWebClient(
+            token=config.bot_token.get_secret_value(),
+            base_url=config.api_base_url,
+            timeout=timeout,
+            retry_handlers=[],
+        )
+        self.api = SlackApi(self.client, config.retry, config.channel_send_interval_s)
+        self.users = UserDirectory(
+            self.api,
+            ttl=config.user_cache_ttl_s,
+            size=config.user_cache_size,
+            timeout=config.user_lookup_timeout_s,
+        )
+        self.identity = Identity()
+        self._auth: AuthorizeResult | None = None
+        self._auth_lock = asyncio.Lock()
+        self.bolt = self._build_bolt()
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._stopped = asyncio.Event()
+        self._no_status: set[str] = set()
+        self.port: int | None = None
+
+    # -- Bolt app --------------------------------------------------------------------------
+
+    def _build_bolt(self) -> AsyncApp:
+        # Bolt injects arguments by parameter name and counts ``self`` as one, so the
+        # callbacks it sees are plain closures.
+        async def authorize() -> AuthorizeResult:
+            return await self._authorize()
+
+        async def on_event(body: dict[str, Any]) -> None:
+            await self._on_event(body)
+
+        async def on_action(body: dict[str, Any], ack: AsyncAck) -> None:
+            await self._on_action(body, ack)
+
+        secret = self.config.signing_secret
+        bolt = AsyncApp(
+            name="botkit",
+            logger=logging.getLogger("connectors.slack.bolt"),
+            signing_secret=secret.get_secret_value() if secret is not None else "",
+            # A token-less client: Bolt copies it per request and sets the token from
+            # ``authorize``; all our own calls go through ``self.client``.
+            client=AsyncWebClient(base_url=self.config.api_base_url, retry_handlers=[]),
+            authorize=authorize,
+            process_before_response=True,
+            request_verification_enabled=True,
+            ignoring_self_events_enabled=True,
+        )
+        bolt.event(re.compile(r".*"))(on_event)
+        bolt.action(re.compile(rf"^{BUTTON_ACTION_PREFIX}"))(on_action)
+        return bolt
+
+    async def _authorize(self) -> AuthorizeResult:
+        # Raising (not returning None) makes Bolt answer 500, so Slack delivers again
+        # instead of the event being acknowledged and lost.
+        await self._authenticate()
+        if self._auth is None:
+            raise ConnectorError("slack: not authenticated")
+        return self._auth
+
+    async def _authenticate(self) -> None:
+        async with self._auth_lock:
+            if self._auth is not None:
+                return
+            try:
+                async with asyncio.timeout(self.config.request_timeout_s):
+                    response = await self.client.auth_test()
+            except SlackApiError as exc:
+                raise ConnectorError(f"slack auth.test failed: {exc.response.get('error')}") from exc
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise ConnectorError(f"slack auth.test failed: {type(exc).__name__}: {exc}") from exc
+            self._auth = AuthorizeResult.from_auth_test_response(
+                auth_test_response=response, bot_token=self.config.bot_token.get_secret_value()
+            )
+            self.identity = Identity(
+                bot_user_id=self._auth.bot_user_id,
+                bot_id=self._auth.bot_id,
+                team_id=self._auth.team_id,
+            )
+
+    async def _on_event(self, body: dict[str, Any]) -> None:
+        inbound = read_event(
+            body,
+            self.identity,
+            answer_other_bots=self.config.answer_other_bots,
+            thread_replies=self.config.thread_replies,
+        )
+        if inbound is not None:
+            await self._submit(inbound)
+
+    async def _on_action(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        inbound = read_action(body, self.identity)
+        if inbound is not None:
+            await self._submit(inbound)
+        await ack()
+
+    async def _submit(self, inbound: SlackInbound) -> None:
+        """Store the message through the core (which answers it in the background)."""
+        if inbound.known_thread_only and not await self.core.history(
+            CHANNEL, inbound.conversation_key, limit=1
+        ):
+            return  # a thread the bot is not part of
+        if inbound.author.startswith("bot:"):
+            contact = Contact(channel=CHANNEL, external_id=inbound.author)
+        else:
+            contact = await self.users.contact(inbound.author)
+        receipt = await self.core.submit(
+            InboundMessage(
+                channel=CHANNEL,
+                conversation_key=inbound.conversation_key,
+                contact=contact,
+                text=inbound.text,
+                idempotency_key=inbound.idempotency_key,
+                channel_ids=inbound.channel_ids,
+                attachments=inbound.attachments,
+            )
+        )
+        if receipt.duplicate:
+            log.debug("slack: %s delivered again, not answered twice", inbound.idempotency_key)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        """The HTTP endpoint as an aiohttp application (``connect`` serves it)."""
+        secret = self.config.signing_secret
+        return http_app(
+            self.bolt,
+            self.config.path,
+            secret.get_secret_value() if secret is not None else "",
+            self.config.max_body_bytes,
+        )
+
+    async def connect(self) -> None:
+        """Check the bot token (``auth.test``), then serve HTTP or open Socket Mode.
+
+        Raises:
+            ConnectorError: invalid token, unreachable Slack, port in use, or a Socket
+                Mode connection that cannot be opened.
+        """
+        if self._runner is not None or self._socket is not None:
+            return
+        self._stopped.clear()
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self.client.session = self._session  # one connection pool for all calls
+        try:
+            await self._authenticate()
+            if self.config.mode == "http":
+                await self._serve_http()
+            else:
+                await self._open_socket()
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def _serve_http(self) -> None:
+        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.config.host, self.config.port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConnectorError(
+                f"slack: cannot listen on {self.config.host}:{self.config.port}: {exc}"
+            ) from exc
+        self._runner = runner
+        addresses = runner.addresses
+        self.port = int(addresses[0][1]) if addresses else self.config.port
+        log.info("slack: Events API on http://%s:%s%s", self.config.host, self.port, self.config.path)
+
+    async def _open_socket(self) -> None:
+        token = self.config.app_token
+        if token is None:  # the config validator already requires it
+            raise ConnectorError("slack: socket mode needs app_token")
+        web_client = AsyncWebClient(
+            base_url=self.config.api_base_url, session=self._session, retry_handlers=[]
+        )
+        self._socket = await open_socket_mode(
+            self.bolt, token.get_secret_value(), web_client, self.config.request_timeout_s
+        )
+        log.info("slack: Socket Mode connected")
+
+    async def listen(self) -> None:
+        """Serve until ``disconnect`` (aiohttp and the Socket Mode client run their own tasks)."""
+        await self._stopped.wait()
+
+    async def disconnect(self) -> None:
+        """Stop the HTTP server or Socket Mode client and close connections. Idempotent."""
+        self._stopped.set()
+        runner, self._runner = self._runner, None
+        socket, self._socket = self._socket, None
+        session, self._session = self._session, None
+        if socket is not None:
+            await socket.close_async()
+        if runner is not None:
+            await runner.cleanup()
+        if session is not None:
+            self.client.session = None
+            await session.close()
+
+    # -- replies --------------------------------------------------------------------------
+
+    def _target(self, reply_to: dict[str, str], conversation_key: str) -> Target:
+        channel, thread_ts = split_key(conversation_key)
+        return Target(
+            channel=reply_to.get("channel") or channel,
+            thread_ts=reply_to.get("thread_ts") or thread_ts,
+        )
+
+    def _writer(self, target: Target) -> ReplyWriter:
+        return ReplyWriter(self.api, target, self.config.max_message_chars)
+
+    async def send(self, reply: OutboundReply) -> None:
+        """Post a complete reply (split over several messages if long) in its thread.
+
+        Raises:
+            ConnectorError: it could not be delivered after the retries.
+        """
+        writer = self._writer(self._target(reply.reply_to, reply.conversation_key))
+        await writer.show(reply.text, final=True, buttons=reply.buttons)
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        """Show a "thinking" state, then the text as it grows (edits at most every
+        ``update_interval_s``), then the final text with its buttons.
+
+        Edits while streaming are best effort; the final text must arrive or this raises
+        ``ConnectorError`` (the core then stores the reply as failed).
+        """
+        target = self._target(stream.reply_to, stream.conversation_key)
+        writer = self._writer(target)
+        status = await self._show_thinking(target, writer)
+        parts: list[str] = []
+        reader = asyncio.create_task(_collect(stream, parts))
+        loop = asyncio.get_running_loop()
+        try:
+            shown = 0
+            next_edit = loop.time() + self.config.update_interval_s
+            while not reader.done():
+                await asyncio.wait({reader}, timeout=max(0.0, next_edit - loop.time()))
+                if reader.done():
+                    break
+                text = "".join(parts)
+                if len(text) != shown:
+                    try:
+                        await writer.show(text, final=False)
+                    except ConnectorError as exc:
+                        log.warning("slack: streaming edit failed (final text follows): %s", exc)
+                    shown = len(text)
+                next_edit = loop.time() + self.config.update_interval_s
+            reader.result()
+            final = await stream.final()
+            await writer.show(final.text, final=True, buttons=final.buttons)
+        except asyncio.CancelledError:
+            reader.cancel()
+            raise
+        except Exception:
+            reader.cancel()
+            if status and writer.posted == 0:
+                await self._clear_status(target)
+            raise
+
+    async def _show_thinking(self, target: Target, writer: ReplyWriter) -> bool:
+        """Show that a reply is coming; True when it is the assistant status line."""
+        mode = self.config.typing_indicator
+        if mode == "off":
+            return False
+        if mode == "auto" and target.thread_ts and target.channel not in self._no_status:
+            try:
+                await self.api.call_once(
+                    "assistant.threads.setStatus",
+                    channel_id=target.channel,
+                    thread_ts=target.thread_ts,
+                    status=self.config.thinking_status,
+                )
+                return True
+            except ConnectorError as exc:
+                # Only AI-app threads have a status line; remember where it is refused.
+                log.debug("slack: no thinking status in %s: %s", target.channel, exc)
+                if len(self._no_status) >= _MAX_NO_STATUS:
+                    self._no_status.clear()
+                self._no_status.add(target.channel)
+        try:
+            await writer.placeholder(self.config.thinking_text)
+        except ConnectorError as exc:
+            log.warning("slack: placeholder not posted (the reply will still be tried): %s", exc)
+        return False
+
+    async def _clear_status(self, target: Target) -> None:
+        try:
+            await self.api.call_once(
+                "assistant.threads.setStatus",
+                channel_id=target.channel,
+                thread_ts=target.thread_ts,
+                status="",
+            )
+        except ConnectorError as exc:
+            log.debug("slack: status not cleared: %s", exc)
+
+
+async def _collect(stream: ReplyStream, parts: list[str]) -> None:
+    async for delta in stream:
+        parts.append(delta)

@@ -1,0 +1,338 @@
+"""``TelegramConnector``: a Telegram bot over long polling or a secured webhook.
+
+Built on python-telegram-bot's ``Bot`` (the Bot API client); updates are fetched and
+dispatched here rather than by its ``Application``, whose ``Updater`` confirms updates
+as soon as they are fetched and whose handlers swallow errors: this connector confirms
+an update only after ``core.submit`` stored it (see ``polling``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Coroutine, Iterator
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Bot, Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.request import HTTPXRequest
+
+from botkit.channel import CoreHandle, ReplyStream
+from botkit.errors import ConnectorError, MessageRejectedError, StoreError
+from botkit.events import OutboundReply
+from connectors.base import Connector, ConnectorConfig
+from connectors.telegram import texts
+from connectors.telegram.buttons import ButtonCodec
+from connectors.telegram.config import TelegramConfig
+from connectors.telegram.flood import FloodControl, is_group
+from connectors.telegram.polling import ALLOWED_UPDATES, Poller, RetryLater
+from connectors.telegram.redact import TokenRedactor
+from connectors.telegram.sender import Sender, Target
+from connectors.telegram.stream import ReplyWriter, stream_reply
+from connectors.telegram.updates import CHANNEL, Action, BotIdentity, Kind, classify
+from connectors.telegram.webhook import BadUpdate, create_webhook_app
+
+__all__ = ["TelegramConnector"]
+
+log = logging.getLogger("connectors.telegram")
+
+_SEEN = 10_000  # update ids answered by the connector itself, remembered against repeats
+_TABLES = {Kind.START: texts.GREETING, Kind.HELP: texts.HELP, Kind.UNSUPPORTED: texts.UNSUPPORTED}
+
+
+class TelegramConnector(Connector[TelegramConfig]):
+    """Private chats and groups of one Telegram bot. See docs/telegram.md."""
+
+    name: ClassVar[str] = CHANNEL
+    Config: ClassVar[type[ConnectorConfig]] = TelegramConfig
+
+    def __init__(self, config: TelegramConfig, core: CoreHandle) -> None:
+        super().__init__(config, core)
+        self.redactor = TokenRedactor(config.token.get_secret_value())
+        self.codec = ButtonCodec()
+        self.flood = FloodControl(config.flood)
+        self.me: BotIdentity | None = None
+        self.port: int | None = None  # the webhook server's port once connected
+        self._bot: Bot | None = None
+        self._sender: Sender | None = None
+        self._poller: Poller | None = None
+        self._poll_task: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopped = asyncio.Event()
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Check the token (``getMe``), then set up polling or the webhook.
+
+        Raises:
+            ConnectorError: the token is rejected, the API is unreachable, or the webhook
+                server cannot listen.
+        """
+        if self._bot is not None:
+            return
+        self.redactor.install()  # before the Bot exists: it logs its URL when created
+        cfg = self.config
+        t = cfg.request_timeout_s
+        bot = Bot(
+            cfg.token.get_secret_value(),
+            base_url=cfg.base_url,
+            base_file_url=cfg.base_file_url,
+            request=HTTPXRequest(
+                64, read_timeout=t, write_timeout=t, connect_timeout=t, pool_timeout=t
+            ),
+            get_updates_request=HTTPXRequest(1, read_timeout=t, write_timeout=t, connect_timeout=t),
+        )
+        try:
+            await self._start(bot)
+        except BaseException:
+            await self._close_bot(bot)
+            self.redactor.uninstall()
+            raise
+        self._bot = bot
+        self._stopped.clear()
+
+    async def _start(self, bot: Bot) -> None:
+        host = urlsplit(self.config.base_url).hostname
+        try:
+            await bot.initialize()
+        except InvalidToken:
+            raise ConnectorError("telegram: the bot token was rejected (see @BotFather)") from None
+        except TelegramError as exc:
+            raise ConnectorError(
+                f"telegram: cannot reach the Bot API at {host}: {self._text(exc)}"
+            ) from None
+        user = bot.bot
+        self.me = BotIdentity(user.id, user.username or "")
+        self._sender = Sender(bot, self.flood, self.config.retry, self.redactor.redact)
+        try:
+            if self.config.mode == "polling":
+                # getUpdates is refused while a webhook is set.
+                await bot.delete_webhook(drop_pending_updates=False)
+                self._poller = Poller(bot, self.config, self._handle_update, self.redactor.redact)
+            else:
+                await self._serve_webhook()
+                hook = self.config.webhook
+                assert hook.url is not None and hook.secret_token is not None  # config checked
+                await bot.set_webhook(
+                    hook.url,
+                    secret_token=hook.secret_token.get_secret_value(),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    max_connections=hook.max_connections,
+                    drop_pending_updates=False,
+                )
+        except TelegramError as exc:
+            await self._stop_webhook()
+            raise ConnectorError(
+                f"telegram: setting up {self.config.mode} failed: {self._text(exc)}"
+            ) from None
+        log.info("telegram: connected as @%s (%s)", self.me.username, self.config.mode)
+
+    def make_app(self) -> web.Application:
+        """The webhook application (tests may serve it themselves)."""
+        return create_webhook_app(self.config.webhook, self._handle_json)
+
+    async def _serve_webhook(self) -> None:
+        hook = self.config.webhook
+        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, hook.host, hook.port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConnectorError(
+                f"telegram: cannot listen on {hook.host}:{hook.port}: {exc}"
+            ) from exc
+        self._runner = runner
+        addresses = runner.addresses
+        self.port = int(addresses[0][1]) if addresses else hook.port
+        log.info("telegram: webhook served on %s:%s%s", hook.host, self.port, hook.path)
+
+    async def listen(self) -> None:
+        """Poll (polling mode) or serve (webhook mode) until ``disconnect``.
+
+        Raises:
+            ConnectorError: polling was refused (token revoked); not connected.
+        """
+        if self._bot is None:
+            raise ConnectorError("telegram: listen() before connect()")
+        if self._poller is None:
+            await self._stopped.wait()
+            return
+        self._poll_task = asyncio.create_task(self._poller.run(), name="telegram-poll")
+        try:
+            await self._poll_task
+        except asyncio.CancelledError:
+            if not self._stopped.is_set():
+                raise  # our own caller was cancelled
+
+    async def disconnect(self) -> None:
+        """Stop input, let replies being sent finish (``shutdown_grace_s``), close.
+
+        Safe to call twice.
+        """
+        self._stopped.set()
+        task, self._poll_task = self._poll_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            await poller.confirm()
+        await self._stop_webhook()
+        busy = {t for t in self._sending | self._tasks if t is not asyncio.current_task()}
+        if busy:  # replies being sent, greetings: let them finish within the grace
+            await asyncio.wait(busy, timeout=self.config.shutdown_grace_s)
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        bot, self._bot, self._sender = self._bot, None, None
+        if bot is not None:
+            await self._close_bot(bot)
+            self.redactor.uninstall()
+
+    async def _stop_webhook(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    @staticmethod
+    async def _close_bot(bot: Bot) -> None:
+        with contextlib.suppress(Exception):
+            await bot.shutdown()
+
+    # -- input -------------------------------------------------------------------------
+
+    async def _handle_json(self, data: dict[str, Any]) -> None:
+        if self._bot is None:
+            raise RetryLater("not connected")
+        if not isinstance(data.get("update_id"), int) or isinstance(data.get("update_id"), bool):
+            raise BadUpdate("no integer update_id")
+        try:
+            update = Update.de_json(data, self._bot)
+        except Exception as exc:  # PTB raises assorted errors on malformed payloads
+            raise BadUpdate(f"{type(exc).__name__}") from None
+        await self._handle_update(update)
+
+    async def _handle_update(self, update: Update) -> None:
+        """Act on one update; returns once it is stored (or needs nothing stored).
+
+        Raises:
+            RetryLater: the core could not store it now.
+        """
+        assert self.me is not None and self._sender is not None  # connected
+        try:
+            action = classify(update, self.me, self.config.group_replies, self.codec)
+        except Exception:  # one odd update must not stop the channel
+            log.exception("telegram: update %s could not be read; skipped", update.update_id)
+            return
+        if action.kind is Kind.SUBMIT:
+            assert action.message is not None
+            try:
+                receipt = await self.core.submit(action.message)
+            except (StoreError, MessageRejectedError) as exc:
+                raise RetryLater(str(exc)) from exc
+            if receipt.duplicate:
+                log.debug("telegram: update %s already stored", update.update_id)
+        if action.callback_id is not None:
+            self._spawn(self._sender.answer_callback(action.callback_id))
+        if action.kind in _TABLES and self._first_time(action.update_id):
+            self._spawn(self._reply_locally(action))
+
+    def _first_time(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = None
+        while len(self._seen) > _SEEN:
+            self._seen.popitem(last=False)
+        return True
+
+    async def _reply_locally(self, action: Action) -> None:
+        assert action.target is not None and self._sender is not None
+        cfg = self.config
+        overrides = {
+            Kind.START: cfg.greeting,
+            Kind.HELP: cfg.help,
+            Kind.UNSUPPORTED: cfg.unsupported,
+        }
+        text = texts.pick(_TABLES[action.kind], action.language, overrides[action.kind])
+        try:
+            await ReplyWriter(self._sender, action.target).show(text)
+        except ConnectorError as exc:
+            log.warning("%s", exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- output ------------------------------------------------------------------------
+
+    async def send(self, reply: OutboundReply) -> None:
+        """Deliver a complete reply (split if long; quick replies on the last part).
+
+        Raises:
+            ConnectorError: it could not be delivered.
+        """
+        writer = self._writer(reply.conversation_key, reply.reply_to)
+        with self._sending_task():
+            await writer.show(reply.text, self.codec.keyboard(reply.buttons))
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        """Stream a reply: first message, edits at most once per ``edit_interval_s``.
+
+        Raises:
+            ConnectorError: the complete reply could not be delivered.
+        """
+        writer = self._writer(stream.conversation_key, stream.reply_to)
+        with self._sending_task():
+            await stream_reply(
+                stream,
+                writer,
+                self.codec,
+                edit_interval=self.config.edit_interval_s,
+                typing_interval=self.config.typing_interval_s,
+            )
+
+    @contextlib.contextmanager
+    def _sending_task(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._sending.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._sending.discard(task)
+
+    def _writer(self, conversation_key: str, reply_to: dict[str, str]) -> ReplyWriter:
+        if self._sender is None:
+            raise ConnectorError("telegram: not connected")
+        return ReplyWriter(self._sender, _target(conversation_key, reply_to))
+
+    def _text(self, exc: BaseException) -> str:
+        return self.redactor.redact(f"{type(exc).__name__}: {exc}")
+
+
+def _target(conversation_key: str, reply_to: dict[str, str]) -> Target:
+    """Where a reply to ``conversation_key`` goes; quotes the question in groups."""
+    chat, _, thread = conversation_key.partition(":")
+    try:
+        chat_id = int(reply_to.get("chat_id", chat))
+        thread_id = (
+            int(reply_to.get("thread_id", thread))
+            if (reply_to.get("thread_id") or thread)
+            else None
+        )
+        message = reply_to.get("message_id")
+        quote = int(message) if message and is_group(chat_id) else None
+    except ValueError:
+        raise ConnectorError(f"telegram: {conversation_key!r} is not a Telegram chat") from None
+    return Target(chat_id, thread_id, quote)

@@ -1,0 +1,125 @@
+"""Long polling with ``getUpdates``, confirming an update only after it is handled.
+
+Telegram forgets updates once ``getUpdates`` is called with an ``offset`` above their id.
+python-telegram-bot's ``Updater`` moves the offset as soon as a batch is fetched, so a
+crash before the batch is stored would lose it; here the offset moves past an update
+only after ``handle`` returned (the message is stored through ``core.submit``), and the
+next ``getUpdates`` call confirms it. A crash in between re-delivers the update on the
+next start, and the store's idempotency key (the update id) keeps it from being answered
+twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import Bot, Update
+from telegram.error import (
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+
+from botkit.errors import ConnectorError
+from connectors.telegram.config import TelegramConfig
+from connectors.telegram.sender import retry_after_seconds
+
+__all__ = ["ALLOWED_UPDATES", "Poller", "RetryLater"]
+
+log = logging.getLogger("connectors.telegram")
+
+ALLOWED_UPDATES = ("message", "callback_query")
+
+
+class RetryLater(Exception):
+    """``handle`` could not store an update now (database down, bot stopping)."""
+
+
+class Poller:
+    """Fetches updates in order and hands each to ``handle``.
+
+    ``handle`` raises ``RetryLater`` to have the update fetched again after a pause;
+    other exceptions propagate (the connector's listener fails).
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        config: TelegramConfig,
+        handle: Callable[[Update], Awaitable[None]],
+        redact: Callable[[str], str],
+    ) -> None:
+        self.bot = bot
+        self.config = config
+        self.handle = handle
+        self.redact = redact
+        self.offset: int | None = None  # next update id to ask for; None: Telegram's own
+        self._confirmed: int | None = None  # offset last sent to Telegram
+
+    async def run(self) -> None:
+        """Poll until cancelled.
+
+        Raises:
+            ConnectorError: the token was rejected.
+        """
+        failures = 0
+        while True:
+            try:
+                updates = await self._fetch()
+                failures = 0
+                for update in updates:
+                    await self.handle(update)
+                    self.offset = update.update_id + 1
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_after_seconds(exc))
+            except (InvalidToken, Forbidden) as exc:
+                raise ConnectorError(f"telegram: polling refused: {self._text(exc)}") from None
+            except (NetworkError, Conflict, RetryLater) as exc:
+                # Conflict: another poller or a webhook is active (e.g. an old process
+                # still long-polling after a restart); it clears on its own.
+                failures += 1
+                delay = self._backoff(failures)
+                log.warning("telegram: polling: %s; again in %.1fs", self._text(exc), delay)
+                await asyncio.sleep(delay)
+            except TelegramError as exc:  # e.g. an unparsable batch from a proxy
+                failures += 1
+                log.error("telegram: polling failed: %s", self._text(exc))
+                await asyncio.sleep(self._backoff(failures))
+
+    async def _fetch(self) -> tuple[Update, ...]:
+        offset = self.offset
+        updates = await self.bot.get_updates(
+            offset=offset,
+            limit=self.config.poll_limit,
+            timeout=self.config.poll_timeout_s,
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+        self._confirmed = offset
+        return updates
+
+    async def confirm(self, within: float = 2.0) -> None:
+        """Tell Telegram about updates handled since the last fetch (on shutdown).
+
+        Best effort: if it fails, those updates come again and are recognized as
+        duplicates.
+        """
+        if self.offset is None or self.offset == self._confirmed:
+            return
+        try:
+            async with asyncio.timeout(within):
+                await self.bot.get_updates(offset=self.offset, limit=1, timeout=0)
+            self._confirmed = self.offset
+        except (TelegramError, TimeoutError) as exc:
+            log.info("telegram: could not confirm the last updates: %s", self._text(exc))
+
+    def _backoff(self, failures: int) -> float:
+        retry = self.config.retry
+        return float(min(retry.max_backoff_s, retry.initial_backoff_s * 2 ** (failures - 1)))
+
+    def _text(self, exc: BaseException) -> str:
+        return self.redact(f"{type(exc).__name__}: {exc}")

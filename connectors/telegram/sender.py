@@ -1,0 +1,184 @@
+"""Bot API calls that deliver replies: paced, retried, and failing with ``ConnectorError``.
+
+* ``RetryAfter`` (HTTP 429): every send pauses for the time Telegram asks, then the call
+  is repeated; a reply whose waits add up past ``flood.max_retry_after_s`` fails.
+* Timeouts, connection errors and 5xx answers are retried with exponential backoff
+  (with jitter, so many chats do not retry in step), ``retry.attempts`` tries in all.
+  A timed-out ``sendMessage`` may have arrived; retrying can then show it twice, which
+  is better than losing it.
+* Anything else (blocked by the user, chat not found, bad request) is permanent: the
+  call fails at once with ``ConnectorError`` so the core records the reply as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from botkit.errors import ConnectorError
+from connectors.telegram.config import RetryPolicy
+from connectors.telegram.flood import FloodControl
+
+__all__ = ["Sender", "Target"]
+
+log = logging.getLogger("connectors.telegram")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a reply goes: a chat, its forum topic, and the message it answers."""
+
+    chat_id: int
+    thread_id: int | None = None
+    reply_to_message_id: int | None = None
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    """``exc.retry_after`` in seconds (an int or a timedelta, depending on PTB settings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Sender:
+    """Sends, edits and chat actions through ``FloodControl`` with retries."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        flood: FloodControl,
+        retry: RetryPolicy,
+        redact: Callable[[str], str],
+    ) -> None:
+        self.bot = bot
+        self.flood = flood
+        self.retry = retry
+        self._redact = redact
+
+    async def send_message(
+        self,
+        target: Target,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        *,
+        quote: bool = False,
+    ) -> int:
+        """Send ``text`` (plain, no parse mode); returns the new message's id."""
+        reply = (
+            ReplyParameters(target.reply_to_message_id, allow_sending_without_reply=True)
+            if quote and target.reply_to_message_id is not None
+            else None
+        )
+
+        async def op() -> int:
+            message = await self.bot.send_message(
+                target.chat_id,
+                text,
+                message_thread_id=target.thread_id,
+                reply_parameters=reply,
+                reply_markup=markup,
+            )
+            return message.message_id
+
+        return await self._in_chat(target.chat_id, "sendMessage", op)
+
+    async def edit_message(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+    ) -> None:
+        """Replace a sent message's text (and keyboard)."""
+
+        async def op() -> None:
+            try:
+                await self.bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+                )
+            except BadRequest as exc:
+                if "not modified" not in str(exc).lower():
+                    raise  # else: a retried edit that had arrived; nothing to do
+
+        await self._in_chat(chat_id, "editMessageText", op)
+
+    async def typing(self, target: Target) -> None:
+        """Show "typing…" once (best effort: a failure is only logged)."""
+        try:
+            await self.flood.wait_global()
+            await self.bot.send_chat_action(
+                target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
+            )
+        except TelegramError as exc:
+            log.debug("telegram: typing action failed: %s", self._redact(str(exc)))
+
+    async def answer_callback(self, callback_id: str) -> None:
+        """Stop the button's spinner (best effort, with retries)."""
+
+        async def op() -> None:
+            await self.bot.answer_callback_query(callback_id)
+
+        try:
+            await self._attempts("answerCallbackQuery", self.flood.wait_global, op)
+        except ConnectorError as exc:
+            log.info("%s", exc)
+
+    async def _in_chat(self, chat_id: int, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        async with self.flood.chat_turn(chat_id):
+            return await self._attempts(
+                f"{what} to chat {chat_id}", lambda: self.flood.wait_chat(chat_id), op
+            )
+
+    async def _attempts(
+        self, what: str, wait: Callable[[], Awaitable[None]], op: Callable[[], Awaitable[T]]
+    ) -> T:
+        failures = 0
+        waited = 0.0
+        while True:
+            await wait()
+            try:
+                return await op()
+            except RetryAfter as exc:
+                seconds = retry_after_seconds(exc)
+                waited += seconds
+                if waited > self.flood.limits.max_retry_after_s:
+                    raise self._error(what, exc, "flood wait too long") from None
+                log.warning("telegram: %s: flood control, waiting %.1fs", what, seconds)
+                self.flood.pause(seconds)
+            except BadRequest as exc:  # a NetworkError subclass, but never transient
+                raise self._error(what, exc) from None
+            except NetworkError as exc:  # timeouts, connection errors, 5xx
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise self._error(what, exc, f"after {failures} tries") from None
+                delay = min(
+                    self.retry.max_backoff_s, self.retry.initial_backoff_s * 2 ** (failures - 1)
+                )
+                delay *= random.uniform(0.5, 1.0)
+                log.info(
+                    "telegram: %s failed (%s); retrying in %.2fs", what, self._short(exc), delay
+                )
+                await asyncio.sleep(delay)
+            except TelegramError as exc:  # blocked by the user, chat not found, bad token
+                raise self._error(what, exc) from None
+
+    def _short(self, exc: Exception) -> str:
+        return self._redact(f"{type(exc).__name__}: {exc}")
+
+    def _error(self, what: str, exc: Exception, note: str = "") -> ConnectorError:
+        suffix = f" ({note})" if note else ""
+        return ConnectorError(f"telegram: {what} failed{suffix}: {self._short(exc)}")

@@ -1,0 +1,131 @@
+"""Showing a reply in a chat: split into messages, streamed by editing the last one.
+
+A streamed answer's first message is sent once the model has written for one edit
+interval (an answer finished sooner goes out as a single message, with no edits), then
+edited at most once per interval as text arrives; the chat also shows ``typing`` while
+the model works. Text past 4,096 characters continues in a new message. Quick replies
+are attached to the last message when the answer is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from telegram import InlineKeyboardMarkup
+
+from botkit.channel import ReplyStream
+from botkit.errors import ConnectorError
+from connectors.telegram.buttons import ButtonCodec
+from connectors.telegram.sender import Sender, Target
+from connectors.telegram.split import MAX_MESSAGE, split_text
+
+__all__ = ["ReplyWriter", "stream_reply"]
+
+log = logging.getLogger("connectors.telegram")
+
+_MIN_INTERVAL_S = 0.05  # keeps a zero edit interval from spinning
+
+
+class ReplyWriter:
+    """Keeps one reply's messages in a chat in step with its text."""
+
+    def __init__(self, sender: Sender, target: Target, *, limit: int = MAX_MESSAGE) -> None:
+        self.sender = sender
+        self.target = target
+        self.limit = limit
+        self.text = ""  # what is shown
+        self._messages: list[tuple[int, str]] = []  # (message id, text shown in it)
+
+    @property
+    def message_ids(self) -> list[int]:
+        return [mid for mid, _ in self._messages]
+
+    async def show(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Send or edit messages so the chat shows ``text`` (and ``markup`` at its end).
+
+        Raises:
+            ConnectorError: a send or edit finally failed, or ``text`` is blank.
+        """
+        parts = [p for p in split_text(text, self.limit) if p.strip()]
+        if not parts:
+            if not self._messages:
+                raise ConnectorError("telegram: the reply is empty")
+            return
+        for i, part in enumerate(parts):
+            keyboard = markup if i == len(parts) - 1 else None
+            if i < len(self._messages):
+                message_id, shown = self._messages[i]
+                if shown == part and keyboard is None:
+                    continue
+                await self.sender.edit_message(self.target.chat_id, message_id, part, keyboard)
+                self._messages[i] = (message_id, part)
+            else:
+                message_id = await self.sender.send_message(
+                    self.target, part, keyboard, quote=i == 0
+                )
+                self._messages.append((message_id, part))
+        self.text = text
+
+
+async def _typing(sender: Sender, target: Target, interval: float) -> None:
+    while True:
+        await sender.typing(target)
+        await asyncio.sleep(interval)
+
+
+async def stream_reply(
+    stream: ReplyStream,
+    writer: ReplyWriter,
+    codec: ButtonCodec,
+    *,
+    edit_interval: float,
+    typing_interval: float,
+) -> None:
+    """Show ``stream`` through ``writer`` as it is generated; see the module docstring.
+
+    Raises:
+        ConnectorError: the complete answer could not be shown.
+    """
+    interval = max(edit_interval, _MIN_INTERVAL_S)
+    latest = ""
+    changed, done = asyncio.Event(), asyncio.Event()
+
+    async def flush() -> None:
+        last = time.monotonic()  # the first message waits one interval too
+        while True:
+            await changed.wait()  # also set when the stream ends
+            if done.is_set():
+                return
+            wait = interval - (time.monotonic() - last)
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), wait)
+                if done.is_set():
+                    return
+            changed.clear()
+            if latest.strip() and latest != writer.text:
+                await writer.show(latest)
+            last = time.monotonic()
+
+    typing = asyncio.create_task(_typing(writer.sender, writer.target, typing_interval))
+    flusher = asyncio.create_task(flush())
+    try:
+        async for delta in stream:
+            latest += delta
+            changed.set()
+        done.set()
+        changed.set()
+        try:
+            await flusher
+        except ConnectorError as exc:  # a progress edit failed; the final show decides
+            log.warning("%s", exc)
+        final = await stream.final()
+        await writer.show(final.text, codec.keyboard(final.buttons))
+    finally:
+        done.set()
+        for task in (typing, flusher):
+            task.cancel()
+        await asyncio.gather(typing, flusher, return_exceptions=True)

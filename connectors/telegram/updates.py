@@ -1,0 +1,237 @@
+"""Deciding what an incoming Telegram update asks of the bot (pure: no I/O).
+
+Only ``message`` and ``callback_query`` updates are requested from Telegram. A message is:
+
+* ``/start`` or ``/help`` (also ``/start@thisbot``): answered by the connector itself;
+* text (or a caption) meant for the bot: submitted to the core. In a group that is
+  when the bot is @mentioned or its message is replied to (``group_replies``); other
+  commands (``/lang es``, ``/human``) always count as meant for the bot unless they name
+  another bot. The bot's @mention is removed from the text;
+* a sticker, photo, voice message... without text: answered with "I can only read text";
+* anything else (service messages, other bots' commands, a channel post): ignored.
+
+A button click (callback query) is submitted as the button's value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from telegram import CallbackQuery, Message, MessageEntity, Update, User
+
+from botkit.events import Attachment, Contact, InboundMessage
+from connectors.telegram.buttons import ButtonCodec
+from connectors.telegram.sender import Target
+
+__all__ = ["CHANNEL", "Action", "BotIdentity", "Kind", "classify"]
+
+CHANNEL = "telegram"
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
+_MEDIA = {
+    "sticker": "sticker",
+    "photo": "image",
+    "voice": "audio",
+    "audio": "audio",
+    "video": "video",
+    "video_note": "video",
+    "animation": "video",
+    "document": "file",
+    "location": "location",
+    "venue": "location",
+    "contact": "contact",
+    "poll": "poll",
+    "dice": "dice",
+    "game": "game",
+    "story": "story",
+}
+
+
+class Kind(StrEnum):
+    SUBMIT = "submit"
+    START = "start"
+    HELP = "help"
+    UNSUPPORTED = "unsupported"
+    ACKNOWLEDGE = "acknowledge"  # answer a callback query, nothing else
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """The bot itself, from ``getMe``."""
+
+    id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What to do with one update."""
+
+    kind: Kind
+    update_id: int
+    message: InboundMessage | None = None
+    target: Target | None = None
+    language: str | None = None
+    callback_id: str | None = None
+
+
+def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -> Action:
+    """The ``Action`` for ``update`` (see the module docstring)."""
+    if update.callback_query is not None:
+        return _callback(update, update.callback_query, me, codec)
+    msg = update.message
+    if msg is None or msg.chat.type == "channel":
+        return Action(Kind.IGNORE, update.update_id)
+    user = msg.from_user
+    if user is None or user.is_bot:
+        return Action(Kind.IGNORE, update.update_id)
+    private = msg.chat.type == "private"
+    thread = msg.message_thread_id if msg.is_topic_message else None
+    target = Target(msg.chat.id, thread, None if private else msg.message_id)
+    local = _local(update, target, user)
+    if not private and policy == "off":
+        return local(Kind.IGNORE)
+    replied = _replied_to(msg, me)
+    text = msg.text if msg.text is not None else msg.caption
+    if text is None:
+        if _media_kind(msg) is None:
+            return local(Kind.IGNORE)
+        wanted = private or policy == "all" or (policy == "mention_or_reply" and replied)
+        return local(Kind.UNSUPPORTED if wanted else Kind.IGNORE)
+    command = _COMMAND.match(text) if msg.text is not None else None
+    if command is not None:
+        name, addressee = command.group(1), command.group(2)
+        if addressee is not None and addressee.casefold() != me.username.casefold():
+            return local(Kind.IGNORE)  # "/help@otherbot"
+        if name.casefold() in ("start", "help"):
+            return local(Kind.START if name.casefold() == "start" else Kind.HELP)
+        text = f"/{name}{text[command.end() :]}"
+    mentioned = _mentions(msg, me)
+    wanted = (
+        private
+        or command is not None
+        or policy == "all"
+        or mentioned
+        or (policy == "mention_or_reply" and replied)
+    )
+    if not wanted:
+        return local(Kind.IGNORE)
+    clean = _strip_mention(text, me).strip()
+    if not clean and mentioned and msg.text is not None:
+        return local(Kind.START)  # just "@bot": say hello
+    inbound = InboundMessage(
+        channel=CHANNEL,
+        conversation_key=_key(msg.chat.id, thread),
+        contact=_contact(user),
+        text=clean or text,
+        idempotency_key=f"{me.id}:{update.update_id}",
+        channel_ids=_ids(msg.chat.id, msg.chat.type, msg.message_id, thread),
+        attachments=_attachments(msg),
+    )
+    return Action(Kind.SUBMIT, update.update_id, inbound, target, user.language_code)
+
+
+def _local(update: Update, target: Target, user: User) -> Callable[[Kind], Action]:
+    def make(kind: Kind) -> Action:
+        return Action(kind, update.update_id, target=target, language=user.language_code)
+
+    return make
+
+
+def _callback(update: Update, query: CallbackQuery, me: BotIdentity, codec: ButtonCodec) -> Action:
+    msg = query.message
+    value = codec.decode(query.data) if query.data else None
+    if msg is None or value is None or not value.strip():
+        return Action(Kind.ACKNOWLEDGE, update.update_id, callback_id=query.id)
+    thread = msg.message_thread_id if isinstance(msg, Message) and msg.is_topic_message else None
+    chat = msg.chat
+    inbound = InboundMessage(
+        channel=CHANNEL,
+        conversation_key=_key(chat.id, thread),
+        contact=_contact(query.from_user),
+        text=value,
+        idempotency_key=f"{me.id}:{update.update_id}",
+        channel_ids={**_ids(chat.id, chat.type, None, thread), "callback_query_id": query.id},
+    )
+    return Action(
+        Kind.SUBMIT,
+        update.update_id,
+        inbound,
+        Target(chat.id, thread, None),
+        query.from_user.language_code,
+        query.id,
+    )
+
+
+def _key(chat_id: int, thread: int | None) -> str:
+    return str(chat_id) if thread is None else f"{chat_id}:{thread}"
+
+
+def _ids(
+    chat_id: int, chat_type: str, message_id: int | None, thread: int | None
+) -> dict[str, str]:
+    ids = {"chat_id": str(chat_id), "chat_type": str(chat_type)}
+    if message_id is not None:
+        ids["message_id"] = str(message_id)
+    if thread is not None:
+        ids["thread_id"] = str(thread)
+    return ids
+
+
+def _contact(user: User) -> Contact:
+    return Contact(
+        channel=CHANNEL,
+        external_id=str(user.id),
+        display_name=user.full_name[:200] or None,
+        language_hint=user.language_code,
+    )
+
+
+def _replied_to(msg: Message, me: BotIdentity) -> bool:
+    original = msg.reply_to_message
+    return (
+        original is not None and original.from_user is not None and original.from_user.id == me.id
+    )
+
+
+def _mentions(msg: Message, me: BotIdentity) -> bool:
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    found = msg.parse_entities(kinds) if msg.text is not None else msg.parse_caption_entities(kinds)
+    handle = f"@{me.username}".casefold()
+    for entity, text in found.items():
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == me.id:
+            return True
+        if entity.type == MessageEntity.MENTION and text.casefold() == handle:
+            return True
+    return False
+
+
+def _strip_mention(text: str, me: BotIdentity) -> str:
+    return re.sub(rf"(?<!\w)@{re.escape(me.username)}(?!\w)", "", text, flags=re.IGNORECASE)
+
+
+def _media_kind(msg: Message) -> str | None:
+    for attr, kind in _MEDIA.items():
+        if getattr(msg, attr, None):
+            return kind
+    return None
+
+
+def _attachments(msg: Message) -> tuple[Attachment, ...]:
+    kind = _media_kind(msg)
+    if kind is None:
+        return ()
+    media = msg.effective_attachment
+    if isinstance(media, (tuple, list)):  # photo sizes: the largest is last
+        media = media[-1] if media else None
+    return (
+        Attachment(
+            kind=kind,
+            name=getattr(media, "file_name", None),
+            mime_type=getattr(media, "mime_type", None),
+            size=getattr(media, "file_size", None),
+        ),
+    )

@@ -1,0 +1,223 @@
+"""The HTTP Events API through the real Bolt app: signatures, acks, dedupe, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+from slack_helpers import SECRET, MakeSlack, SlackHarness, callback, mention, message, new_ts
+
+from botkit.backends.protocol import GenerationRequest
+from botkit.testing.fake_slack import signed_headers
+
+
+async def test_dm_is_answered_in_the_thread_of_the_message(slack: SlackHarness) -> None:
+    ts = new_ts()
+    status, _ = await slack.post_event(message("hello there", ts=ts))
+    assert status == 200
+    reply = await slack.reply_in("D1", ts, "echo: hello there")
+    assert reply.thread_ts == ts
+    conv = await slack.bot.store.get_conversation("slack", f"D1:{ts}")
+    assert conv is not None
+    contact = await slack.bot.store.get_contact(conv.contact_id)
+    assert contact is not None
+    # users.info (with its locale) became the contact's language hint and name.
+    assert contact.external_id == "U1" and contact.display_name == "ann"
+    assert contact.language is not None and contact.language.startswith("fr")
+    info = slack.fake.calls_to("users.info")
+    assert info and info[0].args["user"] == "U1"
+
+
+async def test_url_verification_is_answered(slack: SlackHarness) -> None:
+    body = json.dumps({"token": "t", "challenge": "abc123", "type": "url_verification"})
+    status, text = await slack.post_raw(body, signed_headers(SECRET, body))
+    assert status == 200 and "abc123" in text
+
+
+async def test_bad_signatures_are_refused_with_401(slack: SlackHarness) -> None:
+    body = json.dumps(callback(message("hi")))
+    good = signed_headers(SECRET, body)
+    tampered = body.replace("hi", "yo")
+    old = signed_headers(SECRET, body, timestamp=int(time.time()) - 301)
+    future = signed_headers(SECRET, body, timestamp=int(time.time()) + 301)
+    cases = [
+        (tampered, good),  # body changed after signing
+        (body, signed_headers("not-the-secret", body)),
+        (body, old),  # more than 5 minutes old: a replay
+        (body, future),
+        (body, {}),  # unsigned
+        (body, {**good, "X-Slack-Signature": "v0=" + "0" * 64}),
+        (body, {**good, "X-Slack-Request-Timestamp": "yesterday"}),
+    ]
+    for sent, headers in cases:
+        status, _ = await slack.post_raw(sent, headers)
+        assert status == 401, (sent[:40], headers)
+    # A body that is not UTF-8 cannot carry a valid signature either.
+    async with slack.http.post(slack.url, data=b"\xff\xfe{}", headers=good) as resp:
+        assert resp.status == 401
+    await asyncio.sleep(0.1)
+    assert slack.fake.calls_to("chat.postMessage") == []
+    assert await slack.bot.store.get_conversation("slack", "D1") is None
+
+
+async def test_hostile_bodies_never_reach_the_core(slack: SlackHarness) -> None:
+    malformed = [
+        ("not json", "application/json"),
+        ("[]", "application/json"),
+        ("null", "application/json"),
+        ('{"type": "event_callback", "event_id": "Ev1", "event": "x"}', "application/json"),
+        ("payload=%5B1%5D", "application/x-www-form-urlencoded"),  # payload=[1]
+        ("payload=%7Bnope", "application/x-www-form-urlencoded"),
+    ]
+    for body, content_type in malformed:
+        status, _ = await slack.post_raw(body, signed_headers(SECRET, body), content_type)
+        assert status == 400, body
+    # Well-formed JSON with fields of the wrong types: acknowledged, ignored.
+    odd = [
+        {"type": "message", "user": ["x"], "text": 5, "channel": "D1", "ts": "1.2"},
+        {"type": "message", "user": "U1", "text": "hi", "channel": "D1", "ts": "yesterday"},
+        {"type": "message", "user": "U1", "text": "hi", "channel": "../etc", "ts": "1.2"},
+        {"type": "message", "user": "U1\u0000", "text": "hi", "channel": "D1", "ts": "1.2"},
+        {"type": "message", "text": "no author", "channel": "D1", "ts": "1.2", "channel_type": "im"},
+    ]
+    for event in odd:
+        status, _ = await slack.post_event(event)
+        assert status == 200, event
+    big = "x" * (2 * 1024 * 1024)
+    async with slack.http.post(slack.url, data=big, headers=signed_headers(SECRET, big)) as resp:
+        assert resp.status == 413
+    await asyncio.sleep(0.1)
+    assert slack.fake.calls_to("chat.postMessage") == []
+    assert await slack.bot.store.get_conversation("slack", "D1") is None
+
+
+async def test_same_event_delivered_four_times_is_answered_once(slack: SlackHarness) -> None:
+    ts = new_ts()
+    event = message("only once", ts=ts)
+    results = await asyncio.gather(
+        *[slack.post_event(event, event_id="EvDUP1", retry_num=i or None) for i in range(4)]
+    )
+    assert [s for s, _ in results] == [200] * 4
+    await slack.reply_in("D1", ts, "echo: only once")
+    await asyncio.sleep(0.3)  # a second answer would have shown up by now
+    assert len(slack.fake.thread("D1", ts)) == 1
+    history = await slack.bot.history("slack", f"D1:{ts}")
+    assert [h.text for h in history] == ["only once", "echo: only once"]
+
+
+async def test_retry_of_an_event_never_seen_is_processed(slack: SlackHarness) -> None:
+    ts = new_ts()
+    # The first delivery was lost (e.g. during a restart): the retry is all we get.
+    status, _ = await slack.post_event(message("lost first", ts=ts), event_id="EvR1", retry_num=1)
+    assert status == 200
+    await slack.reply_in("D1", ts, "echo: lost first")
+    # Retried again after it was processed: stored once, answered once.
+    status, _ = await slack.post_event(message("lost first", ts=ts), event_id="EvR1", retry_num=2)
+    assert status == 200
+    await asyncio.sleep(0.3)
+    assert len(slack.fake.thread("D1", ts)) == 1
+
+
+class SlowBackend:
+    """A real ``GenerationBackend`` that takes 10 s before its first word."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.started.set()
+        await asyncio.sleep(10)
+        yield "too late"
+
+
+async def test_ack_is_immediate_while_the_backend_is_slow(make_slack: MakeSlack) -> None:
+    backend = SlowBackend()
+    slack = await make_slack(backend=backend)
+    ts = new_ts()
+    await slack.post_event(message("warm up the signature path", ts=new_ts()))
+    begin = time.perf_counter()
+    status, _ = await slack.post_event(message("are you there?", ts=ts))
+    elapsed = time.perf_counter() - begin
+    assert status == 200
+    assert elapsed < 0.5, f"ack took {elapsed:.3f}s"
+    # The message is stored and the (slow) reply is under way: the thinking placeholder.
+    await asyncio.wait_for(backend.started.wait(), 2)
+    await slack.fake.wait_until(lambda: bool(slack.fake.thread("D1", ts)))
+    assert slack.fake.thread("D1", ts)[0].text == "_Thinking…_"
+    # Leaving the test closes the bot with a 0 s grace period: the reply is cancelled.
+
+
+async def test_own_and_other_bots_edits_and_deletes_are_ignored(slack: SlackHarness) -> None:
+    ignored = [
+        message("from myself", user="UBOT"),
+        message("from my bot id", bot_id="BBOT"),
+        message("another bot", user="U9", bot_id="BOTHER"),
+        message("legacy bot", subtype="bot_message", bot_id="BOTHER", user=None),
+        message("edited", subtype="message_changed"),
+        message("deleted", subtype="message_deleted"),
+        message("joined", subtype="channel_join"),
+        message("a channel message", channel="C1", channel_type="channel"),
+        {"type": "reaction_added", "user": "U1", "reaction": "wave"},
+    ]
+    for event in ignored:
+        status, _ = await slack.post_event(event)
+        assert status == 200
+    await asyncio.sleep(0.3)
+    assert slack.fake.calls_to("chat.postMessage") == []
+
+
+async def test_other_bots_are_answered_when_configured(make_slack: MakeSlack) -> None:
+    slack = await make_slack(answer_other_bots=True)
+    ts = new_ts()
+    await slack.post_event(message("beep", user="U9", bot_id="BOTHER", ts=ts))
+    await slack.reply_in("D1", ts, "echo: beep")
+    mine = new_ts()
+    await slack.post_event(message("my own", user="UBOT", bot_id="BBOT", ts=mine))
+    await asyncio.sleep(0.3)
+    assert slack.fake.thread("D1", mine) == []
+
+
+async def test_channel_mention_then_thread_replies(slack: SlackHarness) -> None:
+    root = new_ts()
+    await slack.post_event(mention("hi <@U2> &amp; welcome", ts=root))
+    await slack.reply_in("C1", root, "echo: hi @U2 &amp; welcome")
+    # A reply in that thread without a mention is answered (the bot is part of it)...
+    await slack.post_event(
+        message("and then?", channel="C1", channel_type="channel", thread_ts=root)
+    )
+    await slack.reply_in("C1", root, "echo: and then?")
+    # ...a reply that mentions the bot comes twice (message + app_mention): answered once.
+    ts = new_ts()
+    text = "<@UBOT> once more"
+    await slack.post_event(
+        message(text, channel="C1", channel_type="channel", thread_ts=root, ts=ts)
+    )
+    await slack.post_event(mention("once more", ts=ts, thread_ts=root))
+    await slack.reply_in("C1", root, "echo: once more")
+    # A thread the bot is not part of is left alone.
+    other = new_ts()
+    await slack.post_event(
+        message("not for you", channel="C1", channel_type="channel", thread_ts=other)
+    )
+    await asyncio.sleep(0.3)
+    assert [m.text for m in slack.fake.thread("C1", root)] == [
+        "echo: hi @U2 &amp; welcome",
+        "echo: and then?",
+        "echo: once more",
+    ]
+    assert slack.fake.thread("C1", other) == []
+    history = await slack.bot.history("slack", f"C1:{root}")
+    assert history[0].text == "hi @U2 & welcome"  # mrkdwn read as plain text

@@ -1,0 +1,106 @@
+"""Long polling through the real python-telegram-bot against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from tg_helpers import TOKEN, CoreProxy, MakeTg, TgHarness
+
+from botkit.errors import ConnectorError
+from botkit.testing.fake_telegram import FakeTelegram
+
+CHATS = [101, 102, 103, 104, 105]
+
+
+def script(fake: FakeTelegram, sizes: list[int]) -> list[dict[str, object]]:
+    """Batches of text updates spread over a few chats; returns all updates."""
+    batches, n = [], 0
+    for size in sizes:
+        batch = []
+        for _ in range(size):
+            batch.append(fake.updates.message(CHATS[n % len(CHATS)], f"question {n}"))
+            n += 1
+        batches.append(batch)
+    fake.add_batches(*batches)
+    return [u for b in batches for u in b]
+
+
+def answered_once(fake: FakeTelegram, total: int) -> None:
+    counts = Counter(m.text for m in fake.messages())
+    assert counts == Counter(f"echo: question {n}" for n in range(total))
+
+
+async def test_batches_are_answered_once_and_confirmed_in_order(tg: TgHarness) -> None:
+    updates = script(tg.fake, [5, 5, 4, 6])
+    last = updates[-1]["update_id"]
+    await tg.wait_answers(20)
+    await tg.fake.wait_until(lambda: tg.fake.confirmed == last + 1)
+    answered_once(tg.fake, 20)
+    # Each batch was confirmed by the request that asked for the next one, in order.
+    offsets = [c.params.get("offset") for c in tg.fake.calls_to("getUpdates")]
+    assert offsets[0] is None
+    firsts = [updates[i]["update_id"] for i in (5, 10, 14)]
+    later = offsets[1:]
+    assert later == sorted(later)  # the offset never goes back
+    assert sorted(set(later))[:3] == firsts
+
+
+@pytest.mark.parametrize("crash_after", [7, 10])
+async def test_crash_between_store_and_confirm_redelivers_without_double_answers(
+    make_tg: MakeTg, crash_after: int
+) -> None:
+    first = await make_tg(run=False)
+    fake = first.fake
+    script(fake, [5, 5, 4, 6])
+    proxy = CoreProxy(first.bot, crash_after=crash_after)
+    first.connector.core = proxy
+    await first.connector.connect()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        await asyncio.wait_for(first.connector.listen(), 10)
+    # The crash leaves the batch unconfirmed: Telegram still holds it.
+    assert fake.confirmed < 6 + 500_000
+    fake.fail("getUpdates")  # a crashed process does not confirm on its way out
+    await first.settle()
+    await first.bot.close()
+    assert len(fake.messages()) == crash_after  # stored messages were answered
+
+    second = await make_tg()  # same database: a restart
+    await second.wait_answers(20, within=10)
+    await second.settle()
+    answered_once(fake, 20)
+    # The updates stored before the crash came again and were recognized.
+    redelivered = [c for c in fake.calls_to("getUpdates") if c.params.get("offset") is None]
+    assert len(redelivered) == 2  # one per process start
+    stored = [i for chat in CHATS for i in await second.history(chat) if i.direction == "in"]
+    assert len(stored) == 20
+
+
+async def test_store_failure_refetches_the_update(make_tg: MakeTg) -> None:
+    tg = await make_tg(run=False)
+    tg.connector.core = CoreProxy(tg.bot, fail_first=2)
+    tg.fake.push(tg.fake.updates.message(101, "hello"))
+    await tg.run()
+    await tg.wait_answers(1)
+    await tg.settle()
+    assert tg.answers() == ["echo: hello"]
+    fetched = [c for c in tg.fake.calls_to("getUpdates") if c.params.get("offset") is None]
+    assert len(fetched) >= 3  # fetched again after each failure, never confirmed early
+
+
+async def test_rejected_token_fails_connect_without_printing_it(make_tg: MakeTg) -> None:
+    tg = await make_tg(run=False)
+    tg.fake.token = "999:other-token-abcdefghijklmnopqrstu"
+    with pytest.raises(ConnectorError) as err:
+        await tg.connector.connect()
+    assert "rejected" in str(err.value)
+    assert TOKEN not in str(err.value) and TOKEN.split(":")[1] not in str(err.value)
+
+
+async def test_polling_deletes_a_leftover_webhook(make_tg: MakeTg, fake: FakeTelegram) -> None:
+    fake.webhook = {"url": "https://old.example/hook"}
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.message(101, "after webhook"))
+    await tg.wait_answers(1)
+    assert fake.webhook is None

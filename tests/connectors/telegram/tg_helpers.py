@@ -1,0 +1,137 @@
+"""Helpers for the Telegram tests: the REAL bot (echo backend, temp SQLite) and the REAL
+python-telegram-bot client, pointed at the fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botkit.bot import Bot
+from botkit.channel import HistoryItem, IntakeReceipt
+from botkit.config import Settings, settings_from_mapping
+from botkit.events import InboundMessage
+from botkit.testing.fake_telegram import FakeTelegram, SentMessage
+from connectors.telegram import TelegramConnector
+
+TOKEN = "123456789:AAtest-token_0123456789abcdefghijkl"
+SECRET = "webhook-secret-0123456789"
+BOT_NAME = "botkit_test_bot"
+
+# Fast, generous limits so tests that are not about limits never wait on one.
+FAST_FLOOD: dict[str, Any] = {
+    "per_chat_interval_s": 0.0,
+    "group_max_messages": 1000,
+    "group_window_s": 1.0,
+    "global_per_second": 1000,
+}
+FAST_RETRY: dict[str, Any] = {"attempts": 3, "initial_backoff_s": 0.02, "max_backoff_s": 0.1}
+
+MakeTg = Callable[..., Awaitable["TgHarness"]]
+
+
+def tg_settings(
+    db: Path,
+    fake: FakeTelegram,
+    telegram: dict[str, Any] | None = None,
+    *,
+    bot: dict[str, Any] | None = None,
+    word_delay: float = 0.0,
+) -> Settings:
+    tg = dict(telegram or {})
+    section = {
+        "token": "${BOTKIT_TEST_TG_TOKEN}",
+        "base_url": fake.base_url,
+        "base_file_url": fake.base_file_url,
+        "poll_timeout_s": 1,
+        "edit_interval_s": 0.3,
+        "typing_interval_s": 5.0,
+        "shutdown_grace_s": 2.0,
+        **tg,
+        "flood": {**FAST_FLOOD, **tg.get("flood", {})},
+        "retry": {**FAST_RETRY, **tg.get("retry", {})},
+    }
+    return settings_from_mapping(
+        {
+            "store": {"url": f"sqlite+aiosqlite:///{db}"},
+            "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
+            "bot": {"rate_limit": {"enabled": False}, "shutdown_grace_seconds": 5, **(bot or {})},
+            "language": {"detector": {"kind": "none"}},
+            "connectors": {"telegram": section},
+        },
+        environ={"BOTKIT_TEST_TG_TOKEN": TOKEN, "BOTKIT_TEST_TG_SECRET": SECRET},
+    )
+
+
+@dataclass
+class TgHarness:
+    """A started ``Bot`` whose Telegram connector talks to ``fake``."""
+
+    bot: Bot
+    connector: TelegramConnector
+    fake: FakeTelegram
+    run_task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Connect and listen in the background, as ``botkit run`` does."""
+        self.run_task = asyncio.create_task(self.bot.run())
+        await self.fake.wait_until(lambda: bool(self.fake.calls_to("getMe")))
+
+    async def stop(self) -> None:
+        if self.run_task is not None:
+            self.bot.stop()
+            await asyncio.gather(self.run_task, return_exceptions=True)
+            self.run_task = None
+
+    def answers(self, chat_id: int | None = None) -> list[str]:
+        """Final texts of the messages the bot sent (to ``chat_id``)."""
+        return [m.text for m in self.fake.messages(chat_id)]
+
+    async def wait_answers(
+        self, count: int, chat_id: int | None = None, within: float = 5.0
+    ) -> list[SentMessage]:
+        await self.fake.wait_until(lambda: len(self.fake.messages(chat_id)) >= count, within)
+        return self.fake.messages(chat_id)
+
+    async def history(self, chat_id: int) -> list[HistoryItem]:
+        return await self.bot.history("telegram", str(chat_id))
+
+    async def settle(self, within: float = 5.0) -> None:
+        """Wait until every reply the bot started has finished."""
+        assert await self.bot.drain(within)
+
+
+@dataclass
+class CoreProxy:
+    """Wraps the bot as the connector's core, to inject failures around ``submit``."""
+
+    inner: Bot
+    crash_after: int | None = None  # raise after this many stored submissions
+    fail_first: int = 0  # raise StoreError on the first N submissions (nothing stored)
+    submitted: list[str] = field(default_factory=list)
+
+    async def submit(self, message: InboundMessage) -> IntakeReceipt:
+        from botkit.errors import StoreError
+
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            raise StoreError("database unavailable (simulated)")
+        receipt = await self.inner.submit(message)
+        self.submitted.append(message.idempotency_key)
+        if self.crash_after is not None and len(self.submitted) == self.crash_after:
+            raise RuntimeError("simulated crash after storing, before confirming")
+        return receipt
+
+    async def history(
+        self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryItem]:
+        return await self.inner.history(channel, conversation_key, after_seq=after_seq, limit=limit)
+
+    async def ready(self) -> bool:
+        return await self.inner.ready()
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
