@@ -64,3 +64,6 @@ def configure_logging(
     root.setLevel(settings.level)
     # SQLAlchemy's engine logger would print statements at INFO; echo_sql controls that.
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    # Alembic announces every plugin and migration context at INFO on each start; the
+    # store logs the one line that matters ("upgrading the SQLite schema ...").
+    logging.getLogger("alembic").setLevel(logging.WARNING)

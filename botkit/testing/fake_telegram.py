@@ -115,6 +115,7 @@ class FakeTelegram:
         self._failures: dict[str, list[_Failure]] = {}
         self._arrived = asyncio.Event()
         self._changed = asyncio.Condition()
+        self._closing = False
         self._next_id: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -132,6 +133,7 @@ class FakeTelegram:
         self.port = int(self._runner.addresses[0][1])
 
     async def close(self) -> None:
+        self._closing = True
         self._arrived.set()  # release long polls
         if self._runner is not None:
             await self._runner.cleanup()
@@ -276,7 +278,7 @@ class FakeTelegram:
         while True:
             if not self._pending and self._batches:
                 self._pending.extend(self._batches.pop(0))
-            if self._pending or time.monotonic() >= deadline:
+            if self._pending or self._closing or time.monotonic() >= deadline:
                 break
             self._arrived.clear()
             try:

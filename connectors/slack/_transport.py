@@ -20,6 +20,9 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
@@ -86,6 +89,17 @@ async def open_socket_mode(
     handler = AsyncSocketModeHandler(
         bolt, app_token, logger=logging.getLogger("connectors.slack.socket"), web_client=web_client
     )
+
+    async def checked(client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        # The same shape check as over HTTP. Bolt would answer a malformed envelope with
+        # an error and no ack, and Slack would deliver it again and again: ack and drop.
+        if not isinstance(req.payload.get("event", {}), dict):
+            log.warning("slack: malformed %s envelope dropped", req.type)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        await handler.handle(client, req)  # type: ignore[arg-type]
+
+    handler.client.socket_mode_request_listeners[:] = [checked]
     try:
         async with asyncio.timeout(timeout):
             handler.client.wss_uri = await handler.client.issue_new_wss_url()

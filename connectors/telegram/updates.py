@@ -127,7 +127,7 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         conversation_key=_key(msg.chat.id, thread),
         contact=_contact(user),
         text=clean or text,
-        idempotency_key=f"{me.id}:{update.update_id}",
+        idempotency_key=f"{me.id}:{update.update_id}:{id(update)}",
         channel_ids=_ids(msg.chat.id, msg.chat.type, msg.message_id, thread),
         attachments=_attachments(msg),
     )
@@ -153,7 +153,7 @@ def _callback(update: Update, query: CallbackQuery, me: BotIdentity, codec: Butt
         conversation_key=_key(chat.id, thread),
         contact=_contact(query.from_user),
         text=value,
-        idempotency_key=f"{me.id}:{update.update_id}",
+        idempotency_key=f"{me.id}:{update.update_id}:{id(update)}",
         channel_ids={**_ids(chat.id, chat.type, None, thread), "callback_query_id": query.id},
     )
     return Action(

@@ -46,8 +46,6 @@ SENTENCES = [
     "ok",
     "Your parcel is on its way to you, and the refund will appear on your statement.",
 ]
-SCALE = True
-TIE = True
 _SIZES: dict[str, Any] = {
     "d_model": 64,
     "encoder_layers": 2,
@@ -75,7 +73,13 @@ def _spm_pieces(vocab_size: int = 160, model_type: str = "unigram") -> tuple[byt
 
 
 def randomize(model: PreTrainedModel, seed: int, eos_id: int, eos_boost: float) -> None:
-    """Non-trivial random weights; ``eos_boost`` raises the EOS logit so outputs end."""
+    """Non-trivial random weights whose greedy / beam outputs vary and sometimes end.
+
+    Random tied models collapse into copying their input token (the residual stream is
+    mostly the input embedding, and the tied head scores it highest), so untied heads get
+    their own larger weights, embeddings stay small, and ``eos_boost`` makes EOS win at
+    varying steps: added to Marian's logits bias, multiplied into M2M100's EOS head row.
+    """
     torch.manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -84,23 +88,26 @@ def randomize(model: PreTrainedModel, seed: int, eos_id: int, eos_boost: float) 
             if "layer_norm" in name and name.endswith("weight"):
                 p.copy_(1.0 + 0.2 * torch.randn_like(p))
             elif name.endswith("bias"):
+                p.copy_(0.05 * torch.randn_like(p))
+            elif "shared" in name or "embed_tokens" in name:
                 p.copy_(0.3 * torch.randn_like(p))
-            elif "shared" in name or "embed_tokens" in name or "lm_head" in name:
-                p.copy_(torch.randn_like(p))
+            elif "lm_head" in name:
+                p.copy_(4.0 * torch.randn_like(p) / p.shape[-1] ** 0.5)
             else:
                 p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
         bias = getattr(model, "final_logits_bias", None)
         if bias is not None:
-            bias.copy_(0.5 * torch.randn_like(bias))
+            bias.copy_(0.1 * torch.randn_like(bias))
             bias[0, eos_id] += eos_boost
-        else:  # tied head: scaling the EOS row raises its logit where h . e_eos > 0
+        elif not model.config.tie_word_embeddings:
             model.get_output_embeddings().weight[eos_id] *= eos_boost
     model.eval()
 
 
 def build_marian(
     path: Path, *, seed: int = 0, activation: str = "swish", multi_target: bool = False,
-    early_stopping: bool | str = False, eos_boost: float = 6.0, save_bin: bool = False,
+    early_stopping: bool | str = False, eos_boost: float = 10.0, save_bin: bool = False,
+    tie: bool = False, length_penalty: float = 1.0,
 ) -> MarianMTModel:
     """An OPUS-MT-like en->de checkpoint in ``path`` (``multi_target``: en->{de,es,fr})."""
     path.mkdir(parents=True, exist_ok=True)
@@ -117,15 +124,15 @@ def build_marian(
                     source_lang="en", target_lang=target).save_pretrained(path)
     config = MarianConfig(
         vocab_size=len(vocab), decoder_vocab_size=len(vocab), activation_function=activation,
-        scale_embedding=SCALE, pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
-        forced_eos_token_id=0, tie_word_embeddings=TIE, architectures=["MarianMTModel"], **_SIZES,
+        scale_embedding=True, pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
+        forced_eos_token_id=0, tie_word_embeddings=tie, architectures=["MarianMTModel"], **_SIZES,
     )
     model = MarianMTModel._from_config(config, attn_implementation="eager")
     randomize(model, seed, 0, eos_boost)
     model.generation_config = GenerationConfig(
         bad_words_ids=[[pad]], bos_token_id=0, decoder_start_token_id=pad, eos_token_id=0,
         forced_eos_token_id=0, max_length=64, num_beams=4, pad_token_id=pad,
-        early_stopping=early_stopping,
+        early_stopping=early_stopping, length_penalty=length_penalty,
     )
     model.save_pretrained(path)
     if save_bin:
@@ -134,7 +141,9 @@ def build_marian(
     return model
 
 
-def build_m2m100(path: Path, *, seed: int = 1, eos_boost: float = 2.5) -> M2M100ForConditionalGeneration:
+def build_m2m100(
+    path: Path, *, seed: int = 1, eos_boost: float = 2.0, tie: bool = False
+) -> M2M100ForConditionalGeneration:
     """An M2M100-like many-to-many checkpoint (100 ``__xx__`` language tokens)."""
     path.mkdir(parents=True, exist_ok=True)
     model_proto, pieces = _spm_pieces(model_type="bpe")
@@ -146,10 +155,12 @@ def build_m2m100(path: Path, *, seed: int = 1, eos_boost: float = 2.5) -> M2M100
     tok = M2M100Tokenizer(str(path / "vocab.json"), str(path / "sentencepiece.bpe.model"),
                           src_lang="en", tgt_lang="es")
     tok.save_pretrained(path)
-    return _m2m_model(path, max(tok.lang_code_to_id.values()) + 1 + 8, seed, eos_boost)
+    return _m2m_model(path, max(tok.lang_code_to_id.values()) + 1 + 8, seed, eos_boost, tie)
 
 
-def build_nllb(path: Path, *, seed: int = 2, eos_boost: float = 2.5) -> M2M100ForConditionalGeneration:
+def build_nllb(
+    path: Path, *, seed: int = 2, eos_boost: float = 2.0, tie: bool = False
+) -> M2M100ForConditionalGeneration:
     """An NLLB-200-like checkpoint: M2M100 architecture, FLORES codes, tokenizer.json."""
     path.mkdir(parents=True, exist_ok=True)
     chars = sorted(set("".join(CORPUS)) - {" "})
@@ -161,14 +172,14 @@ def build_nllb(path: Path, *, seed: int = 2, eos_boost: float = 2.5) -> M2M100Fo
         vocab.setdefault(a + b, len(vocab))
     tok = NllbTokenizer(vocab=vocab, merges=merges, src_lang="eng_Latn")
     tok.save_pretrained(path)
-    return _m2m_model(path, len(tok) + 8, seed, eos_boost)
+    return _m2m_model(path, len(tok) + 8, seed, eos_boost, tie)
 
 
-def _m2m_model(path: Path, vocab_size: int, seed: int, eos_boost: float) -> Any:
+def _m2m_model(path: Path, vocab_size: int, seed: int, eos_boost: float, tie: bool) -> Any:
     config = M2M100Config(
-        vocab_size=vocab_size, activation_function="relu", scale_embedding=SCALE,
+        vocab_size=vocab_size, activation_function="relu", scale_embedding=True,
         pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-        encoder_layerdrop=0.0, decoder_layerdrop=0.0, tie_word_embeddings=TIE,
+        encoder_layerdrop=0.0, decoder_layerdrop=0.0, tie_word_embeddings=tie,
         architectures=["M2M100ForConditionalGeneration"], **_SIZES,
     )
     model = M2M100ForConditionalGeneration._from_config(config, attn_implementation="eager")

@@ -1,0 +1,76 @@
+"""Socket Mode: the real slack_sdk SocketModeClient connects to the fake's WebSocket
+(``apps.connections.open`` hands it a ws://127.0.0.1 URL) and Bolt dispatches the
+envelopes through the same listeners as HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from slack_helpers import MakeSlack, SlackHarness, callback, click_payload, message, new_ts
+
+from botkit.errors import ConnectorError
+from botkit.events import Button, OutboundReply
+
+
+def envelope(payload: dict[str, Any], kind: str = "events_api", retry: int = 0) -> dict[str, Any]:
+    return {
+        "envelope_id": f"env-{new_ts()}",
+        "type": kind,
+        "accepts_response_payload": False,
+        "retry_attempt": retry,
+        "retry_reason": "timeout" if retry else "",
+        "payload": payload,
+    }
+
+
+async def socket_slack(make_slack: MakeSlack) -> SlackHarness:
+    return await make_slack(mode="socket", app_token="${SLACK_APP_TOKEN}")
+
+
+async def test_socket_mode_event_is_acked_and_answered_once(make_slack: MakeSlack) -> None:
+    slack = await socket_slack(make_slack)
+    opened = slack.fake.calls_to("apps.connections.open")
+    assert len(opened) == 1
+    ts = new_ts()
+    event = callback(message("over the socket", ts=ts), "EvSOCK1")
+    await slack.fake.push(envelope(event))  # returns once the app acked the envelope
+    await slack.reply_in("D1", ts, "echo: over the socket")
+    # Slack redelivers (retry_attempt 1): acknowledged again, not answered again.
+    await slack.fake.push(envelope(event, retry=1))
+    await asyncio.sleep(0.3)
+    assert len(slack.fake.thread("D1", ts)) == 1
+    assert len(slack.fake.acks) == 2
+
+
+async def test_socket_mode_button_click(make_slack: MakeSlack) -> None:
+    slack = await socket_slack(make_slack)
+    ts = new_ts()
+    reply = OutboundReply(
+        channel="slack",
+        conversation_key=f"D1:{ts}",
+        text="Choose:",
+        buttons=(Button("Yes", "yes please"),),
+    )
+    await slack.connector.send(reply)
+    [menu] = slack.fake.thread("D1", ts)
+    await slack.fake.push(envelope(click_payload(menu, 0), kind="interactive"))
+    await slack.reply_in("D1", ts, "echo: yes please")
+
+
+async def test_socket_mode_ignores_garbage_envelopes(make_slack: MakeSlack) -> None:
+    slack = await socket_slack(make_slack)
+    await slack.fake.push(envelope({"type": "event_callback", "event": "nope"}))
+    await slack.fake.push(envelope({"unexpected": True}, kind="slash_commands"))
+    ts = new_ts()
+    await slack.fake.push(envelope(callback(message("still fine", ts=ts))))
+    await slack.reply_in("D1", ts, "echo: still fine")
+
+
+async def test_socket_mode_with_a_bad_app_token_fails_fast(make_slack: MakeSlack) -> None:
+    slack = await make_slack(mode="socket", app_token="xapp-wrong", connect=False)
+    with pytest.raises(ConnectorError, match="invalid_auth"):
+        await asyncio.wait_for(slack.connector.connect(), 5)
+    await slack.connector.disconnect()  # safe after a failed connect, and twice
+    await slack.connector.disconnect()
