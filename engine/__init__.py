@@ -28,6 +28,7 @@ from engine.request_errors import (
 )
 from engine.sampling import SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
+from engine.stats import EngineStats
 
 __all__ = [
     "AsyncEngine",
@@ -37,6 +38,7 @@ __all__ = [
     "EngineConfig",
     "EngineDeadError",
     "EngineError",
+    "EngineStats",
     "EngineRequestError",
     "FinalRecord",
     "FinishReason",

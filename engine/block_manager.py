@@ -2,9 +2,15 @@
 
 A full block is identified by a chained hash: ``H(parent block's hash, its token ids)``, so
 two sequences that start with the same tokens (a deployment's system prompt, the earlier
-turns of a conversation) map to the same physical blocks. Only *full* blocks whose K/V has
-been computed are registered, and a sequence only ever writes past its last shared full
-block, so shared blocks are read-only and need no copy-on-write.
+turns of a conversation) map to the same physical blocks. Only *full* blocks are
+registered, and a sequence only ever writes past its last shared full block, so shared
+blocks are read-only and need no copy-on-write.
+
+Blocks are published when the step that computes them is *scheduled* (``publish``), not
+after it ran: a request admitted later in the same step can then reuse them. That is safe
+because every attention layer writes the whole step's K/V before any of the step's
+queries read the cache, so a same-step reader sees them (the runner keeps that order).
+A burst of conversations on a fresh deployment thus computes the system prompt once.
 
 Freed blocks that hold a registered prefix are not wiped: they go to an LRU list and keep
 serving hits until an allocation needs the space. Blocks are freed tail-first so that the
@@ -144,15 +150,19 @@ class BlockManager:
         return block
 
     def register_computed(self, seq: Sequence) -> None:
-        """Publish ``seq``'s newly completed full blocks in the prefix cache.
+        """Publish ``seq``'s full blocks up to its computed tokens (see ``publish``)."""
+        self.publish(seq, seq.num_computed_tokens)
 
-        Called after a step wrote their K/V. A block whose content is already cached under
-        another block id (two identical prompts prefilled together) stays private.
+    def publish(self, seq: Sequence, num_tokens: int) -> None:
+        """Publish the full blocks of ``seq``'s first ``num_tokens`` tokens for reuse.
+
+        Called when a step that computes them is scheduled (or after it ran). A block whose
+        content is already cached under another block id stays private.
         """
         if not self.enable_prefix_caching:
             return
         done: int = seq.extra.get("registered_blocks", 0)
-        full = min(seq.num_computed_tokens // self.block_size, len(seq.block_table))
+        full = min(num_tokens // self.block_size, len(seq.block_table))
         if full <= done:
             return
         hashes = self._block_hashes(seq, full)

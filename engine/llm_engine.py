@@ -25,7 +25,8 @@ from engine.prompt import Prompt, encode_prompt
 from engine.request import FinishReason, Sequence
 from engine.runner import ModelRunner
 from engine.sampling import SamplingParams
-from engine.scheduler import Scheduler, SchedulerConfig
+from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
+from engine.stats import EngineStats
 
 __all__ = ["LLMEngine", "RequestOutput"]
 
@@ -102,6 +103,9 @@ class LLMEngine:
             self.runner.capture_cuda_graphs()
         self._eos = frozenset(model_config.eos_token_ids) | _tokenizer_eos(tokenizer)
         self._detok: dict[str, IncrementalDetokenizer] = {}
+        self._steps = 0
+        self._computed_tokens = 0
+        self._prompt_tokens_computed = 0
 
     @classmethod
     def from_pretrained(cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
@@ -149,6 +153,23 @@ class LLMEngine:
     def has_unfinished(self) -> bool:
         return self.scheduler.has_unfinished()
 
+    @property
+    def stats(self) -> EngineStats:
+        """Cumulative counters: steps, tokens computed, prefix-cache hits, preemptions."""
+        bm = self.block_manager
+        return EngineStats(
+            steps=self._steps, computed_tokens=self._computed_tokens,
+            prompt_tokens_computed=self._prompt_tokens_computed,
+            prefix_query_tokens=bm.prefix_query_tokens, prefix_hit_tokens=bm.prefix_hit_tokens,
+            preemptions=self.scheduler.num_preemptions)
+
+    def _count(self, out: SchedulerOutput) -> None:
+        self._steps += 1
+        for s in out.scheduled:
+            self._computed_tokens += s.num_tokens
+            in_prompt = min(s.start + s.num_tokens, s.seq.num_prompt_tokens) - s.start
+            self._prompt_tokens_computed += max(0, in_prompt)
+
     # --------------------------------------------------------------- stepping
     def step(self) -> list[RequestOutput]:
         """Schedule and run one model step; return every request's new output."""
@@ -157,6 +178,7 @@ class LLMEngine:
         outputs = [self._output(seq, "", ()) for seq in out.finished]
         if out.is_empty:
             return outputs
+        self._count(out)
         tokens = self.runner.execute(out)
         for seq in sched.update(out, tokens):
             detok = self._detok[seq.request_id]

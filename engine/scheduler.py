@@ -9,7 +9,8 @@ Each ``schedule()`` call decides one model step and returns a plain ``SchedulerO
    blocks are freed; it goes back to the head of the queue keeping its generated tokens)
    until the allocation fits — memory pressure slows requests down, never crashes.
 2. If nothing was preempted, waiting requests are admitted in arrival order under the
-   remaining budget and ``max_num_seqs``, reusing cached prefix blocks.
+   remaining budget and ``max_num_seqs``, reusing cached prefix blocks — including blocks
+   an earlier entry of this same step computes (published as soon as it is scheduled).
 
 ``update()`` applies the runner's sampled tokens and token-level stop conditions.
 """
@@ -198,6 +199,7 @@ class Scheduler:
                 if victim is seq:
                     break
             else:
+                bm.publish(seq, seq.num_computed_tokens + n)
                 scheduled.append(ScheduledSeq(seq, seq.num_computed_tokens, n,
                                               seq.num_computed_tokens + n == seq.num_tokens))
                 budget -= n
@@ -223,6 +225,7 @@ class Scheduler:
                 seq.num_cached_tokens = cached
                 bm.record_prefix_query(seq.num_tokens, cached)
             seq.num_computed_tokens = cached
+            bm.publish(seq, cached + n)  # later admissions in this step may reuse them
             seq.status = SequenceStatus.RUNNING
             self.running.append(seq)
             scheduled.append(ScheduledSeq(seq, cached, n, cached + n == seq.num_tokens))

@@ -13,6 +13,7 @@ deterministic without touching global state.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import threading
@@ -135,23 +136,29 @@ class LangdetectDetector:
         _factory()
 
     def detect(self, text: str) -> list[LanguageGuess]:
+        return list(self._detect_sample(text[: self.max_chars]))
+
+    # langdetect is pure Python (~2-4 ms a message here). Customers repeat themselves
+    # ("I want a refund", "where is my order?"), and the answer for a text and seed never
+    # changes, so recent answers are kept. lru_cache is thread-safe.
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one detector per bot, bounded
+    def _detect_sample(self, sample: str) -> tuple[LanguageGuess, ...]:
         from langdetect.lang_detect_exception import LangDetectException
 
         factory = _factory()
         detector = factory.create()
         detector.seed = self.seed  # per detector: the factory (and its global) stay untouched
-        sample = text[: self.max_chars]
         detector.append(sample)
         try:
             found = detector.get_probabilities()
         except LangDetectException:  # "No features in text": digits, emoji, symbols
-            return []
+            return ()
         guesses = []
         for item in found:
             tag = try_normalize(str(item.lang))
             if tag is not None:
                 guesses.append(LanguageGuess(tag, float(item.prob)))
-        return _script_consistent(guesses, sample)
+        return tuple(_script_consistent(guesses, sample))
 
 
 def create_detector(kind: str, *, seed: int = 0, max_chars: int = 1000) -> LanguageDetector:

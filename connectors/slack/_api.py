@@ -141,6 +141,7 @@ class SlackApi:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.retry.give_up_after_s
         failures = 0
+        hold: float | None
         async with self.pacer.turn(channel) as lane:
             while True:
                 await self.pacer.wait_ready(lane)
@@ -151,13 +152,17 @@ class SlackApi:
                     status = getattr(exc.response, "status_code", 0)
                     if status == 429 or code == "ratelimited":
                         hold = _retry_after(exc)
-                        log.info("slack %s: rate limited in %s, waiting %.1fs", method, channel, hold)
+                        log.info(
+                            "slack %s: rate limited in %s, waiting %.1fs", method, channel, hold
+                        )
                     elif status >= 500 or code in _TRANSIENT:
                         failures += 1
                         hold = self._backoff(failures, method, code)
                         if hold is None:
                             self.pacer.done(lane)
-                            raise ConnectorError(f"slack {method} failed {failures}x: {code}") from exc
+                            raise ConnectorError(
+                                f"slack {method} failed {failures}x: {code}"
+                            ) from exc
                     else:
                         self.pacer.done(lane)
                         raise ConnectorError(f"slack {method} failed: {code}") from exc
@@ -167,7 +172,9 @@ class SlackApi:
                     hold = self._backoff(failures, method, reason)
                     if hold is None:
                         self.pacer.done(lane)
-                        raise ConnectorError(f"slack {method} failed {failures}x: {reason}") from exc
+                        raise ConnectorError(
+                            f"slack {method} failed {failures}x: {reason}"
+                        ) from exc
                 else:
                     self.pacer.done(lane)
                     data = response.data
@@ -183,7 +190,7 @@ class SlackApi:
         """Seconds to wait before the next try, or None when the attempts are used up."""
         if failures >= self.retry.max_attempts:
             return None
-        base = min(self.retry.max_backoff_s, self.retry.initial_backoff_s * 2 ** (failures - 1))
+        base = min(self.retry.max_backoff_s, self.retry.initial_backoff_s * 2.0 ** (failures - 1))
         delay = base * (1 + 0.2 * random.random())  # jitter: retries of many replies spread
         log.warning("slack %s failed (%s); retry %d in %.2fs", method, reason, failures, delay)
         return delay

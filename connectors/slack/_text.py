@@ -30,7 +30,7 @@ _MAX_BUTTONS = 25
 BUTTON_ACTION_PREFIX = "botkit_button_"
 
 _ANGLE = re.compile(r"<([^<>\n]{1,1000})>")
-_SENTENCE_END = re.compile(r"[.!?;:。！？](?=\s)")
+_SENTENCE_END = re.compile("[.!?;:\u3002\uff01\uff1f](?=\\s)")
 _WHITESPACE = re.compile(r"\s")
 
 

@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Sequence
 from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
@@ -30,6 +34,15 @@ from botkit.errors import ConnectorError
 __all__ = ["http_app", "open_socket_mode"]
 
 log = logging.getLogger("connectors.slack")
+
+
+def _acked_if_unhandled(response: BoltResponse) -> BoltResponse:
+    """Bolt answers 404 to requests no listener takes (a slash command, a shortcut, a
+    click on someone else's button); Slack would deliver those again and again."""
+    if response.status == 404:
+        log.debug("slack: request not handled by the bot, acknowledged")
+        return BoltResponse(status=200, body="")
+    return response
 
 
 def _well_formed(body: str, content_type: str) -> bool:
@@ -68,9 +81,10 @@ def http_app(
             return web.json_response({"error": "invalid signature"}, status=401)
         if not _well_formed(body, request.content_type):
             return web.json_response({"error": "malformed body"}, status=400)
-        headers = {k: v for k, v in request.headers.items()}
+        headers: dict[str, str | Sequence[str]] = dict(request.headers.items())
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
-        return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        response = _acked_if_unhandled(await bolt.async_dispatch(bolt_request))
+        return await to_aiohttp_response(response)
 
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post(path, events)
@@ -78,12 +92,12 @@ def http_app(
 
 
 async def open_socket_mode(
-    bolt: AsyncApp, app_token: str, web_client: AsyncWebClient, timeout: float
+    bolt: AsyncApp, app_token: str, web_client: AsyncWebClient, limit_s: float
 ) -> AsyncSocketModeHandler:
     """Open a Socket Mode connection for ``bolt``; ``ConnectorError`` if it fails.
 
     The SDK's own ``connect`` retries forever; the URL is fetched here first so that an
-    invalid app token fails fast, and the connect itself is bounded by ``timeout``.
+    invalid app token fails fast, and the connect itself is bounded by ``limit_s``.
     The SDK reconnects by itself afterwards (``disconnect`` envelopes, stale pings).
     """
     handler = AsyncSocketModeHandler(
@@ -97,15 +111,17 @@ async def open_socket_mode(
             log.warning("slack: malformed %s envelope dropped", req.type)
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
             return
-        await handler.handle(client, req)  # type: ignore[arg-type]
+        start = time.time()
+        response = _acked_if_unhandled(await run_async_bolt_app(bolt, req))
+        await send_async_response(client, req, response, start)
 
     handler.client.socket_mode_request_listeners[:] = [checked]
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit_s):
             handler.client.wss_uri = await handler.client.issue_new_wss_url()
-            await handler.connect_async()
+            await handler.connect_async()  # type: ignore[no-untyped-call]
     except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
         reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
         raise ConnectorError(f"slack: Socket Mode connection failed: {reason}") from exc
     return handler

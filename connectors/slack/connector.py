@@ -22,18 +22,16 @@ from botkit.errors import ConnectorError
 from botkit.events import Contact, InboundMessage, OutboundReply
 from connectors.base import Connector, ConnectorConfig
 from connectors.slack._api import SlackApi
-from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event, split_key
+from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event
+from connectors.slack._outbound import Outbound
 from connectors.slack._text import BUTTON_ACTION_PREFIX
 from connectors.slack._transport import http_app, open_socket_mode
 from connectors.slack._users import CHANNEL, UserDirectory
-from connectors.slack._writer import ReplyWriter, Target
 from connectors.slack.config import SlackConfig
 
 __all__ = ["SlackConnector"]
 
 log = logging.getLogger("connectors.slack")
-
-_MAX_NO_STATUS = 10_000
 
 
 class SlackConnector(Connector[SlackConfig]):
@@ -65,6 +63,7 @@ class SlackConnector(Connector[SlackConfig]):
             size=config.user_cache_size,
             timeout=config.user_lookup_timeout_s,
         )
+        self.outbound = Outbound(self.api, config)
         self.identity = Identity()
         self._auth: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
@@ -73,7 +72,6 @@ class SlackConnector(Connector[SlackConfig]):
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._stopped = asyncio.Event()
-        self._no_status: set[str] = set()
         self.port: int | None = None
 
     # -- Bolt app --------------------------------------------------------------------------
@@ -123,9 +121,13 @@ class SlackConnector(Connector[SlackConfig]):
                 async with asyncio.timeout(self.config.request_timeout_s):
                     response = await self.client.auth_test()
             except SlackApiError as exc:
-                raise ConnectorError(f"slack auth.test failed: {exc.response.get('error')}") from exc
+                raise ConnectorError(
+                    f"slack auth.test failed: {exc.response.get('error')}"
+                ) from exc
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise ConnectorError(f"slack auth.test failed: {type(exc).__name__}: {exc}") from exc
+                raise ConnectorError(
+                    f"slack auth.test failed: {type(exc).__name__}: {exc}"
+                ) from exc
             self._auth = AuthorizeResult.from_auth_test_response(
                 auth_test_response=response, bot_token=self.config.bot_token.get_secret_value()
             )
@@ -223,7 +225,9 @@ class SlackConnector(Connector[SlackConfig]):
         self._runner = runner
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else self.config.port
-        log.info("slack: Events API on http://%s:%s%s", self.config.host, self.port, self.config.path)
+        log.info(
+            "slack: Events API on http://%s:%s%s", self.config.host, self.port, self.config.path
+        )
 
     async def _open_socket(self) -> None:
         token = self.config.app_token
@@ -248,7 +252,7 @@ class SlackConnector(Connector[SlackConfig]):
         socket, self._socket = self._socket, None
         session, self._session = self._session, None
         if socket is not None:
-            await socket.close_async()
+            await socket.close_async()  # type: ignore[no-untyped-call]
         if runner is not None:
             await runner.cleanup()
         if session is not None:
@@ -257,103 +261,20 @@ class SlackConnector(Connector[SlackConfig]):
 
     # -- replies --------------------------------------------------------------------------
 
-    def _target(self, reply_to: dict[str, str], conversation_key: str) -> Target:
-        channel, thread_ts = split_key(conversation_key)
-        return Target(
-            channel=reply_to.get("channel") or channel,
-            thread_ts=reply_to.get("thread_ts") or thread_ts,
-        )
-
-    def _writer(self, target: Target) -> ReplyWriter:
-        return ReplyWriter(self.api, target, self.config.max_message_chars)
-
     async def send(self, reply: OutboundReply) -> None:
         """Post a complete reply (split over several messages if long) in its thread.
 
         Raises:
             ConnectorError: it could not be delivered after the retries.
         """
-        writer = self._writer(self._target(reply.reply_to, reply.conversation_key))
-        await writer.show(reply.text, final=True, buttons=reply.buttons)
+        await self.outbound.send(reply)
 
     async def send_stream(self, stream: ReplyStream) -> None:
         """Show a "thinking" state, then the text as it grows (edits at most every
         ``update_interval_s``), then the final text with its buttons.
 
-        Edits while streaming are best effort; the final text must arrive or this raises
-        ``ConnectorError`` (the core then stores the reply as failed).
+        Raises:
+            ConnectorError: the final text could not be delivered (the core then stores
+                the reply as failed).
         """
-        target = self._target(stream.reply_to, stream.conversation_key)
-        writer = self._writer(target)
-        status = await self._show_thinking(target, writer)
-        parts: list[str] = []
-        reader = asyncio.create_task(_collect(stream, parts))
-        loop = asyncio.get_running_loop()
-        try:
-            shown = 0
-            next_edit = loop.time() + self.config.update_interval_s
-            while not reader.done():
-                await asyncio.wait({reader}, timeout=max(0.0, next_edit - loop.time()))
-                if reader.done():
-                    break
-                text = "".join(parts)
-                if len(text) != shown:
-                    try:
-                        await writer.show(text, final=False)
-                    except ConnectorError as exc:
-                        log.warning("slack: streaming edit failed (final text follows): %s", exc)
-                    shown = len(text)
-                next_edit = loop.time() + self.config.update_interval_s
-            reader.result()
-            final = await stream.final()
-            await writer.show(final.text, final=True, buttons=final.buttons)
-        except asyncio.CancelledError:
-            reader.cancel()
-            raise
-        except Exception:
-            reader.cancel()
-            if status and writer.posted == 0:
-                await self._clear_status(target)
-            raise
-
-    async def _show_thinking(self, target: Target, writer: ReplyWriter) -> bool:
-        """Show that a reply is coming; True when it is the assistant status line."""
-        mode = self.config.typing_indicator
-        if mode == "off":
-            return False
-        if mode == "auto" and target.thread_ts and target.channel not in self._no_status:
-            try:
-                await self.api.call_once(
-                    "assistant.threads.setStatus",
-                    channel_id=target.channel,
-                    thread_ts=target.thread_ts,
-                    status=self.config.thinking_status,
-                )
-                return True
-            except ConnectorError as exc:
-                # Only AI-app threads have a status line; remember where it is refused.
-                log.debug("slack: no thinking status in %s: %s", target.channel, exc)
-                if len(self._no_status) >= _MAX_NO_STATUS:
-                    self._no_status.clear()
-                self._no_status.add(target.channel)
-        try:
-            await writer.placeholder(self.config.thinking_text)
-        except ConnectorError as exc:
-            log.warning("slack: placeholder not posted (the reply will still be tried): %s", exc)
-        return False
-
-    async def _clear_status(self, target: Target) -> None:
-        try:
-            await self.api.call_once(
-                "assistant.threads.setStatus",
-                channel_id=target.channel,
-                thread_ts=target.thread_ts,
-                status="",
-            )
-        except ConnectorError as exc:
-            log.debug("slack: status not cleared: %s", exc)
-
-
-async def _collect(stream: ReplyStream, parts: list[str]) -> None:
-    async for delta in stream:
-        parts.append(delta)
+        await self.outbound.send_stream(stream)

@@ -177,7 +177,8 @@ class Sender:
                 raise self._error(what, exc) from None
 
     def _short(self, exc: Exception) -> str:
-        return self._redact(f"{type(exc).__name__}: {exc}")
+        text, kind = str(exc), type(exc).__name__
+        return self._redact(text if text.startswith(kind) else f"{kind}: {text}")
 
     def _error(self, what: str, exc: Exception, note: str = "") -> ConnectorError:
         suffix = f" ({note})" if note else ""

@@ -93,8 +93,10 @@ async def stream_reply(
     latest = ""
     changed, done = asyncio.Event(), asyncio.Event()
 
+    last = time.monotonic()  # of the last send or edit; the first message waits too
+
     async def flush() -> None:
-        last = time.monotonic()  # the first message waits one interval too
+        nonlocal last
         while True:
             await changed.wait()  # also set when the stream ends
             if done.is_set():
@@ -108,7 +110,7 @@ async def stream_reply(
             changed.clear()
             if latest.strip() and latest != writer.text:
                 await writer.show(latest)
-            last = time.monotonic()
+                last = time.monotonic()
 
     typing = asyncio.create_task(_typing(writer.sender, writer.target, typing_interval))
     flusher = asyncio.create_task(flush())
@@ -123,6 +125,10 @@ async def stream_reply(
         except ConnectorError as exc:  # a progress edit failed; the final show decides
             log.warning("%s", exc)
         final = await stream.final()
+        wait = interval - (time.monotonic() - last)
+        edit = writer.message_ids and (final.text != writer.text or final.buttons)
+        if edit and wait > 0:  # the last edit keeps the pace too
+            await asyncio.sleep(wait)
         await writer.show(final.text, codec.keyboard(final.buttons))
     finally:
         done.set()

@@ -127,7 +127,7 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         conversation_key=_key(msg.chat.id, thread),
         contact=_contact(user),
         text=clean or text,
-        idempotency_key=f"{me.id}:{update.update_id}:{id(update)}",
+        idempotency_key=f"{me.id}:{update.update_id}",
         channel_ids=_ids(msg.chat.id, msg.chat.type, msg.message_id, thread),
         attachments=_attachments(msg),
     )
@@ -153,7 +153,7 @@ def _callback(update: Update, query: CallbackQuery, me: BotIdentity, codec: Butt
         conversation_key=_key(chat.id, thread),
         contact=_contact(query.from_user),
         text=value,
-        idempotency_key=f"{me.id}:{update.update_id}:{id(update)}",
+        idempotency_key=f"{me.id}:{update.update_id}",
         channel_ids={**_ids(chat.id, chat.type, None, thread), "callback_query_id": query.id},
     )
     return Action(
@@ -210,7 +210,9 @@ def _mentions(msg: Message, me: BotIdentity) -> bool:
 
 
 def _strip_mention(text: str, me: BotIdentity) -> str:
-    return re.sub(rf"(?<!\w)@{re.escape(me.username)}(?!\w)", "", text, flags=re.IGNORECASE)
+    # With the space before it, so "hey @bot, help" becomes "hey, help".
+    pattern = rf"\s*(?<!\w)@{re.escape(me.username)}(?!\w)"
+    return re.sub(pattern, "", text, flags=re.IGNORECASE)
 
 
 def _media_kind(msg: Message) -> str | None:

@@ -16,7 +16,7 @@ import torch
 from engine.errors import ModelLoadError
 from engine.loader.checkpoint import INDEX_FILE, iter_weights, read_json, weight_files
 
-__all__ = ["checkpoint_weights", "dedupe_tied", "resolve_translation_source"]
+__all__ = ["apply_fallbacks", "checkpoint_weights", "resolve_translation_source"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # Config, tokenizer (Marian: source.spm / target.spm / vocab.json; M2M100:
@@ -112,25 +112,33 @@ def _bin_files(model_dir: Path) -> list[Path]:
     )
 
 
-def dedupe_tied(
-    weights: Iterable[tuple[str, torch.Tensor]], aliases: Mapping[str, str]
+def apply_fallbacks(
+    weights: Iterable[tuple[str, torch.Tensor]], fallbacks: Mapping[str, tuple[str, ...]]
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    """Rename tied aliases to their parameter and yield each parameter once.
+    """Yield each checkpoint tensor once, filling tied parameters from their other names.
 
-    Checkpoints store a tied matrix under one to four names (``model.shared.weight``,
-    ``model.encoder.embed_tokens.weight``, ``lm_head.weight``...). The parameter's own name
-    wins, as it does when ``transformers`` ties weights; an alias fills it only when the
-    checkpoint lacks that name.
+    Args:
+        weights: (name, tensor) pairs of the checkpoint.
+        fallbacks: parameter name -> checkpoint names that may hold it instead, in order
+            of preference. The parameter's own name wins (as when ``transformers`` ties
+            weights); names that are only fallbacks are never yielded as themselves.
     """
+    only_fallback = {n for names in fallbacks.values() for n in names} - set(fallbacks)
+    # Per unfilled parameter, the most preferred fallback seen so far: at most one extra
+    # copy of an embedding matrix is held (NLLB-600M's is 1 GB in fp32).
+    held: dict[str, tuple[int, torch.Tensor]] = {}
     seen: set[str] = set()
-    held: dict[str, tuple[str, torch.Tensor]] = {}
     for name, tensor in weights:
-        target = aliases.get(name)
-        if target is None:
+        if name not in only_fallback:
             seen.add(name)
+            held.pop(name, None)
             yield name, tensor
-        elif target not in held:
-            held[target] = (name, tensor)
-    for target, (_alias, tensor) in held.items():
-        if target not in seen:
-            yield target, tensor
+            continue
+        for param, names in fallbacks.items():
+            if param in seen or name not in names:
+                continue
+            rank = names.index(name)
+            if param not in held or rank < held[param][0]:
+                held[param] = (rank, tensor)
+    for param, (_rank, tensor) in held.items():
+        yield param, tensor

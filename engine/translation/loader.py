@@ -14,8 +14,8 @@ from engine.errors import ModelLoadError
 from engine.loader import load_weights, resolve_device, resolve_dtype
 from engine.loader.checkpoint import read_json
 from engine.translation.checkpoint import (
+    apply_fallbacks,
     checkpoint_weights,
-    dedupe_tied,
     resolve_translation_source,
 )
 from engine.translation.config import GenerationDefaults, Seq2SeqConfig
@@ -86,7 +86,7 @@ def load_translation_model(
     tokenizer = load_tokenizer(model_dir)
     with torch.device(dev):
         model = Seq2SeqLM(config)
-    weights = dedupe_tied(checkpoint_weights(model_dir), model.weight_aliases())
+    weights = apply_fallbacks(checkpoint_weights(model_dir), model.weight_fallbacks())
     if config.final_logits_bias:
         weights = _with_default_bias(weights, config.decoder_vocab_size)
     load_weights(model, weights, source=str(model_dir))

@@ -105,11 +105,16 @@ class _Stack(nn.Module):
 
 
 class _Body(nn.Module):
-    """HF's ``model``: ``shared`` (when embeddings are shared), ``encoder``, ``decoder``."""
+    """HF's ``model``: ``shared`` (when one matrix serves both sides), encoder, decoder.
+
+    Follows transformers 5: encoder, decoder and LM head use one matrix only when the
+    config both shares and ties embeddings; with ``tie_word_embeddings=false`` each side
+    has its own (the checkpoint's ``model.shared.weight`` fills any that are missing).
+    """
 
     def __init__(self, c: Seq2SeqConfig) -> None:
         super().__init__()
-        if c.share_embeddings:
+        if c.share_embeddings and c.tie_word_embeddings:
             # Registered first so named_parameters() reports the tied tensor under this name.
             self.shared = VocabEmbedding(c.vocab_size, c.d_model, dtype=c.dtype)
             enc_embed = dec_embed = self.shared
@@ -159,17 +164,20 @@ class Seq2SeqLM(nn.Module):
                              persistent=False)
 
     # ------------------------------------------------------------------ loading
-    def weight_aliases(self) -> dict[str, str]:
-        """Checkpoint names that hold a tied tensor -> the parameter name we load."""
-        c, aliases = self.config, {}
-        dec = "model.decoder.embed_tokens.weight"
-        if c.share_embeddings:
-            dec = "model.shared.weight"
-            aliases["model.encoder.embed_tokens.weight"] = dec
-            aliases["model.decoder.embed_tokens.weight"] = dec
-        if c.tie_word_embeddings:
-            aliases["lm_head.weight"] = dec
-        return aliases
+    def weight_fallbacks(self) -> dict[str, tuple[str, ...]]:
+        """Parameter -> checkpoint names that fill it when its own name is absent.
+
+        Tied matrices are stored under one to four names (``model.shared.weight``,
+        ``model.{encoder,decoder}.embed_tokens.weight``, ``lm_head.weight``) depending on
+        the exporter; any of them may be the one a checkpoint kept.
+        """
+        c = self.config
+        enc, dec = "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"
+        if c.share_embeddings and c.tie_word_embeddings:
+            return {"model.shared.weight": (enc, dec, "lm_head.weight")}
+        shared = ("model.shared.weight",) if c.share_embeddings else ()
+        head = ("lm_head.weight",) if c.tie_word_embeddings else ()
+        return {enc: shared, dec: shared + head}
 
     def is_ignored_weight(self, name: str) -> bool:
         """Position tables are recomputed, never loaded (HF does the same)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 
 import pytest
 
@@ -30,8 +31,17 @@ def make(num_blocks: int = 64, clock: Clock | None = None, **cfg: object) -> Sch
 
 
 def req(
-    rid: str, n: int, max_new: int = 8, first: int = 1, clock: Clock | None = None, **params: object
+    rid: str,
+    n: int,
+    max_new: int = 8,
+    first: int | None = None,
+    clock: Clock | None = None,
+    **params: object,
 ) -> Sequence:
+    if first is None:
+        # Distinct prompts per request id: identical ones would share prefix blocks (even
+        # within one step), which only the prefix-caching tests want.
+        first = 1 + 1000 * (zlib.crc32(rid.encode()) % 1000)
     s = Sequence(
         request_id=rid,
         prompt_token_ids=[first + i for i in range(n)],

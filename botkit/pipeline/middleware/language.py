@@ -13,6 +13,8 @@ Afterwards ``ctx.language`` is the language to answer in and
 
 from __future__ import annotations
 
+import asyncio
+
 from botkit.language._store import set_inbound_language
 from botkit.language.commands import parse_switch
 from botkit.language.detect import LanguageDetector, LanguageGuess
@@ -76,7 +78,11 @@ class LanguageDetectionMiddleware:
             text = detection_text(ctx.text[: rules.max_chars * 2], self.glossary)
         letters = count_letters(text)
         # Below the threshold a guess would be ignored anyway: don't pay for it.
-        guesses = self._guess(ctx, text) if letters >= rules.min_letters else []
+        # Detection is CPU-bound Python (langdetect: a few ms); in a worker thread it does
+        # not stall every other conversation's I/O on the event loop meanwhile.
+        guesses = (
+            await asyncio.to_thread(self._guess, ctx, text) if letters >= rules.min_letters else []
+        )
         return decide_language(
             guesses=guesses,
             letters=letters,

@@ -155,14 +155,14 @@ class SlackHarness:
         )
 
     async def reply_in(
-        self, channel: str, thread_ts: str | None, text: str, timeout: float = 5.0
+        self, channel: str, thread_ts: str | None, text: str, limit_s: float = 5.0
     ) -> FakeMessage:
         """Wait until a bot message in the thread shows exactly ``text``."""
 
         def found() -> bool:
             return any(m.text == text for m in self.fake.thread(channel, thread_ts))
 
-        await self.fake.wait_until(found, timeout)
+        await self.fake.wait_until(found, limit_s)
         return next(m for m in self.fake.thread(channel, thread_ts) if m.text == text)
 
 

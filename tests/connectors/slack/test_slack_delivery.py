@@ -4,6 +4,7 @@ escaping, the thinking state, buttons and their clicks (real bot, fake Slack).""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from slack_helpers import MakeSlack, SlackHarness, message, new_ts
@@ -16,7 +17,7 @@ from botkit.testing.fake_slack import SlackCall
 
 
 def gaps(calls: list[SlackCall]) -> list[float]:
-    return [b.at - a.at for a, b in zip(calls, calls[1:], strict=False)]
+    return [b.at - a.at for a, b in itertools.pairwise(calls)]
 
 
 async def test_streamed_reply_is_edited_at_most_once_per_second(make_slack: MakeSlack) -> None:
@@ -24,7 +25,7 @@ async def test_streamed_reply_is_edited_at_most_once_per_second(make_slack: Make
     ts = new_ts()
     words = " ".join(f"word{i}" for i in range(40))  # about 2.5 s of streaming
     await slack.post_event(message(words, ts=ts))
-    final = await slack.reply_in("D1", ts, f"echo: {words}", timeout=10)
+    final = await slack.reply_in("D1", ts, f"echo: {words}", limit_s=10)
     calls = [
         c
         for c in slack.fake.calls

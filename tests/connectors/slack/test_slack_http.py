@@ -7,9 +7,14 @@ import json
 import time
 from collections.abc import AsyncIterator
 
+import pytest
 from slack_helpers import SECRET, MakeSlack, SlackHarness, callback, mention, message, new_ts
 
 from botkit.backends.protocol import GenerationRequest
+from botkit.bot import Bot
+from botkit.channel import HistoryItem, IntakeReceipt
+from botkit.errors import ConnectorError, StoreError
+from botkit.events import InboundMessage
 from botkit.testing.fake_slack import signed_headers
 
 
@@ -80,7 +85,13 @@ async def test_hostile_bodies_never_reach_the_core(slack: SlackHarness) -> None:
         {"type": "message", "user": "U1", "text": "hi", "channel": "D1", "ts": "yesterday"},
         {"type": "message", "user": "U1", "text": "hi", "channel": "../etc", "ts": "1.2"},
         {"type": "message", "user": "U1\u0000", "text": "hi", "channel": "D1", "ts": "1.2"},
-        {"type": "message", "text": "no author", "channel": "D1", "ts": "1.2", "channel_type": "im"},
+        {
+            "type": "message",
+            "text": "no author",
+            "channel": "D1",
+            "ts": "1.2",
+            "channel_type": "im",
+        },
     ]
     for event in odd:
         status, _ = await slack.post_event(event)
@@ -221,3 +232,70 @@ async def test_channel_mention_then_thread_replies(slack: SlackHarness) -> None:
     assert slack.fake.thread("C1", other) == []
     history = await slack.bot.history("slack", f"C1:{root}")
     assert history[0].text == "hi @U2 & welcome"  # mrkdwn read as plain text
+
+
+class FlakyCore:
+    """The real bot as ``CoreHandle``, whose store fails the first ``submit``."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.failures = 1
+
+    async def submit(self, message: InboundMessage) -> IntakeReceipt:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("database is locked")
+        return await self.bot.submit(message)
+
+    async def history(
+        self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryItem]:
+        return await self.bot.history(channel, conversation_key, after_seq=after_seq, limit=limit)
+
+    async def ready(self) -> bool:
+        return await self.bot.ready()
+
+
+async def test_event_not_stored_is_refused_so_slack_retries(slack: SlackHarness) -> None:
+    slack.connector.core = FlakyCore(slack.bot)
+    ts = new_ts()
+    status, _ = await slack.post_event(message("store hiccup", ts=ts), event_id="EvF1")
+    assert status == 500  # not acknowledged: Slack delivers it again
+    status, _ = await slack.post_event(message("store hiccup", ts=ts), event_id="EvF1", retry_num=1)
+    assert status == 200
+    await slack.reply_in("D1", ts, "echo: store hiccup")
+
+
+async def test_users_info_failure_still_answers(slack: SlackHarness) -> None:
+    slack.fake.fail("users.info", 1, status=500, error="internal_error")
+    ts = new_ts()
+    await slack.post_event(message("who am i", ts=ts))
+    await slack.reply_in("D1", ts, "echo: who am i")
+    conv = await slack.bot.store.get_conversation("slack", f"D1:{ts}")
+    assert conv is not None
+    contact = await slack.bot.store.get_contact(conv.contact_id)
+    assert contact is not None and contact.language is None and contact.display_name is None
+
+
+async def test_bot_run_serves_until_stopped(make_slack: MakeSlack) -> None:
+    slack = await make_slack(connect=False)
+    run = asyncio.create_task(slack.bot.run())
+    for _ in range(100):
+        if slack.connector.port:
+            break
+        await asyncio.sleep(0.02)
+    ts = new_ts()
+    assert (await slack.post_event(message("via run", ts=ts)))[0] == 200
+    await slack.reply_in("D1", ts, "echo: via run")
+    slack.bot.stop()
+    await asyncio.wait_for(run, 5)
+
+
+async def test_connect_fails_fast(make_slack: MakeSlack) -> None:
+    bad = await make_slack(connect=False, bot_token="xoxb-wrong")
+    with pytest.raises(ConnectorError, match="invalid_auth"):
+        await bad.connector.connect()
+    first = await make_slack()
+    taken = await make_slack(connect=False, port=first.connector.port)
+    with pytest.raises(ConnectorError, match="cannot listen"):
+        await taken.connector.connect()

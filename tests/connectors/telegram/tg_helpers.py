@@ -77,7 +77,11 @@ class TgHarness:
     async def run(self) -> None:
         """Connect and listen in the background, as ``botkit run`` does."""
         self.run_task = asyncio.create_task(self.bot.run())
-        await self.fake.wait_until(lambda: bool(self.fake.calls_to("getMe")))
+        # The last call of connect(): deleteWebhook (polling) or setWebhook (webhook).
+        fake = self.fake
+        await fake.wait_until(
+            lambda: bool(fake.calls_to("deleteWebhook") or fake.calls_to("setWebhook"))
+        )
 
     async def stop(self) -> None:
         if self.run_task is not None:

@@ -190,3 +190,12 @@ def _m2m_model(path: Path, vocab_size: int, seed: int, eos_boost: float, tie: bo
     )
     model.save_pretrained(path)
     return model
+
+
+def hf_generated(sequences: torch.Tensor, eos_id: int, max_new_tokens: int) -> list[list[int]]:
+    """HF ``generate`` output rows -> generated ids (start token dropped, cut after EOS)."""
+    out = []
+    for row in sequences.tolist():
+        row = row[1 : 1 + max_new_tokens]
+        out.append(row[: row.index(eos_id) + 1] if eos_id in row else row)
+    return out

@@ -1,0 +1,76 @@
+"""``[connectors.slack]`` validation: secrets from the environment, mode requirements."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botkit.config import settings_from_mapping
+from botkit.errors import ConfigError
+from connectors.slack import SlackConfig
+
+ENV = {"BOT": "xoxb-1-secret", "SIGN": "signing-secret-value", "APP": "xapp-1-secret"}
+
+
+def load(section: dict[str, Any]) -> SlackConfig:
+    settings = settings_from_mapping({"connectors": {"slack": section}}, environ=ENV)
+    return SlackConfig.model_validate(settings.connectors["slack"])
+
+
+def problems(section: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"connectors": {"slack": section}}, environ=ENV)
+    return [f"{p.path}: {p.message}" for p in info.value.problems]
+
+
+def test_http_config_from_environment_keeps_secrets_secret() -> None:
+    config = load({"bot_token": "${BOT}", "signing_secret": "${SIGN}"})
+    assert config.mode == "http" and config.path == "/slack/events"
+    assert config.bot_token.get_secret_value() == "xoxb-1-secret"
+    shown = repr(config) + str(config) + config.model_dump_json()
+    assert "xoxb-1-secret" not in shown and "signing-secret-value" not in shown
+    assert config.update_interval_s == 1.0 and config.channel_send_interval_s == 1.0
+
+
+def test_socket_config() -> None:
+    config = load({"mode": "socket", "bot_token": "${BOT}", "app_token": "${APP}"})
+    assert config.app_token is not None and config.signing_secret is None
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ({"bot_token": "${BOT}"}, "connectors.slack"),  # http needs the signing secret
+        ({"mode": "socket", "bot_token": "${BOT}"}, "connectors.slack"),  # needs app_token
+        ({"bot_token": "${APP}", "signing_secret": "${SIGN}"}, "connectors.slack.bot_token"),
+        ({"bot_token": "${BOT}", "signing_secret": "x", "app_token": "${BOT}"}, "app_token"),
+        ({"bot_token": "${BOT}", "signing_secret": "x", "mode": "rtm"}, "connectors.slack.mode"),
+        ({"bot_token": "${BOT}", "signing_secret": "x", "colour": 1}, "connectors.slack.colour"),
+        ({"bot_token": "${BOT}", "signing_secret": "x", "path": "no-slash"}, "path"),
+        ({"bot_token": "${BOT}", "signing_secret": "x", "max_message_chars": 9000}, "max_"),
+        ({"bot_token": "${BOT}", "signing_secret": "x", "retry": {"tries": 3}}, "retry.tries"),
+        ({"bot_token": "${MISSING}", "signing_secret": "x"}, "connectors.slack.bot_token"),
+    ],
+)
+def test_invalid_sections_name_the_key(section: dict[str, Any], path: str) -> None:
+    found = problems(section)
+    assert any(path in p for p in found), found
+    assert not any("xoxb-1-secret" in p or "xapp-1-secret" in p for p in found)
+
+
+def test_disabled_section_is_not_validated() -> None:
+    settings = settings_from_mapping({"connectors": {"slack": {"enabled": False}}}, environ={})
+    assert settings.connectors["slack"] == {"enabled": False}
+
+
+def test_manifest_subscribes_to_what_the_connector_reads() -> None:
+    manifest = (Path(__file__).parents[3] / "connectors/slack/manifest.yaml").read_text()
+    lines = {line.split("#")[0].strip() for line in manifest.splitlines()}
+    events = ["app_mention", "message.im", "message.channels", "message.groups", "message.mpim"]
+    scopes = ["app_mentions:read", "chat:write", "im:history", "channels:history", "users:read"]
+    for name in events + scopes:
+        assert f"- {name}" in lines, name
+    assert "request_url: https://bot.example.com/slack/events" in lines  # the default path
+    assert SlackConfig.model_fields["path"].default == "/slack/events"

@@ -1,0 +1,110 @@
+"""/start, /help, /human, and updates the bot cannot read."""
+
+from __future__ import annotations
+
+import pytest
+from tg_helpers import MakeTg
+
+from connectors.telegram import texts
+
+
+@pytest.mark.parametrize(
+    ("language_code", "expected"),
+    [
+        ("es", texts.GREETING["es"]),
+        ("pt-br", texts.GREETING["pt"]),
+        ("de-AT", texts.GREETING["de"]),
+        ("ru", texts.GREETING["ru"]),
+        ("xx", texts.GREETING["en"]),
+        (None, texts.GREETING["en"]),
+        ("<script>" * 20, texts.GREETING["en"]),
+    ],
+)
+async def test_start_greets_in_the_users_language(
+    make_tg: MakeTg, language_code: str | None, expected: str
+) -> None:
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.message(601, "/start", language_code=language_code))
+    await tg.wait_answers(1)
+    assert tg.answers(601) == [expected]
+    assert await tg.history(601) == []  # the connector's own reply; the core is not asked
+
+
+async def test_greeting_and_help_can_be_overridden(make_tg: MakeTg) -> None:
+    tg = await make_tg({"greeting": {"es": "¡Bienvenido a la tienda!"}, "help": {"EN": "Ask."}})
+    u = tg.fake.updates
+    tg.fake.push(u.message(602, "/start deep-link-payload", language_code="es"))
+    tg.fake.push(u.message(602, "/help", language_code="en-GB"))
+    await tg.wait_answers(2)
+    assert tg.answers(602) == ["¡Bienvenido a la tienda!", "Ask."]
+
+
+async def test_help_and_addressed_commands(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    u = tg.fake.updates
+    tg.fake.push(u.message(603, "/help", language_code="fr"))
+    tg.fake.push(u.message(-603, "/help@botkit_test_bot", language_code="it"))
+    tg.fake.push(u.message(-603, "/help@another_bot", language_code="it"))
+    tg.fake.push(u.message(-603, "@botkit_test_bot", language_code="de"))  # mention only
+    tg.fake.push(u.message(603, "probe"))
+    await tg.fake.wait_until(lambda: "echo: probe" in tg.answers(603))
+    await tg.settle()
+    assert tg.answers(603) == [texts.HELP["fr"], "echo: probe"]
+    assert sorted(tg.answers(-603)) == sorted([texts.HELP["it"], texts.GREETING["de"]])
+
+
+async def test_human_goes_to_the_core(make_tg: MakeTg) -> None:
+    # No handoff plugin exists yet: /human is an ordinary message for the core (and the
+    # plugin, once enabled, answers it).
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.message(604, "/human please"))
+    await tg.wait_answers(1)
+    assert tg.answers(604) == ["echo: /human please"]
+    assert [i.text for i in await tg.history(604)][0] == "/human please"
+
+
+@pytest.mark.parametrize("kind", ["sticker", "photo", "voice"])
+async def test_unsupported_updates_get_a_polite_reply_in_the_users_language(
+    make_tg: MakeTg, kind: str
+) -> None:
+    tg = await make_tg()
+    u = tg.fake.updates
+    update = getattr(u, kind)(605, language_code="de")
+    tg.fake.push(update, update, u.message(605, "still fine?"))  # the repeat is ignored
+    await tg.fake.wait_until(lambda: len(tg.answers(605)) >= 2)
+    await tg.settle()
+    assert sorted(tg.answers(605)) == sorted([texts.UNSUPPORTED["de"], "echo: still fine?"])
+
+
+async def test_media_in_groups_is_ignored_unless_it_answers_the_bot(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    u = tg.fake.updates
+    tg.fake.push(u.sticker(-606, language_code="it"), u.sticker(-606, reply_to_bot=True))
+    tg.fake.push(u.message(606, "probe"))
+    await tg.wait_answers(1, chat_id=606)
+    await tg.fake.wait_until(lambda: len(tg.answers(-606)) >= 1)
+    await tg.settle()
+    assert tg.answers(-606) == [texts.UNSUPPORTED["en"]]
+
+
+async def test_photo_with_caption_is_read_as_text(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.photo(607, caption="is this scratch covered?"))
+    await tg.wait_answers(1)
+    assert tg.answers(607) == ["echo: is this scratch covered?"]
+
+
+async def test_service_messages_and_other_bots_are_ignored(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    u = tg.fake.updates
+    joined = u.message(
+        -608, extra={"new_chat_members": [{"id": 9, "is_bot": False, "first_name": "B"}]}
+    )
+    from_bot = u.message(608, "hi from a bot")
+    from_bot["message"]["from"]["is_bot"] = True  # type: ignore[index]
+    edited = u.message(608, "edited")
+    edited["edited_message"] = edited.pop("message")
+    tg.fake.push(joined, from_bot, edited, u.message(608, "probe"))
+    await tg.wait_answers(1)
+    await tg.settle()
+    assert tg.answers() == ["echo: probe"]

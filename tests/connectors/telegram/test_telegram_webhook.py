@@ -1,0 +1,144 @@
+"""The webhook transport: secret check, duplicates, hostile bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from tg_helpers import SECRET, CoreProxy, MakeTg, TgHarness
+
+from botkit.errors import ConfigError
+from connectors.telegram.webhook import SECRET_HEADER
+
+PATH = "/telegram/webhook"
+
+
+async def webhook(make_tg: MakeTg, **extra: Any) -> TgHarness:
+    return await make_tg(
+        {
+            "mode": "webhook",
+            "webhook": {
+                "url": "https://bot.example/telegram/webhook",
+                "secret_token": "${BOTKIT_TEST_TG_SECRET}",
+                "port": 0,
+                "path": PATH,
+                **extra,
+            },
+        }
+    )
+
+
+async def post(
+    tg: TgHarness, body: bytes | dict[str, Any], secret: str | None = SECRET, **headers: str
+) -> int:
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    url = f"http://127.0.0.1:{tg.connector.port}{PATH}"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=data, headers=headers) as resp:
+            return resp.status
+
+
+async def test_registers_the_webhook_with_its_secret(make_tg: MakeTg) -> None:
+    tg = await webhook(make_tg)
+    hook = tg.fake.webhook
+    assert hook is not None
+    assert hook["url"] == "https://bot.example/telegram/webhook"
+    assert hook["secret_token"] == SECRET
+    assert hook["allowed_updates"] == ["message", "callback_query"]
+    assert not tg.fake.calls_to("getUpdates")
+
+
+async def test_correct_secret_is_accepted_and_answered(make_tg: MakeTg) -> None:
+    tg = await webhook(make_tg)
+    assert await post(tg, tg.fake.updates.message(201, "hi there")) == 200
+    await tg.wait_answers(1)
+    assert tg.answers(201) == ["echo: hi there"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "", "wrong", SECRET[:-1], SECRET + "x", SECRET.upper(), SECRET.replace("-", "_")],
+)
+async def test_wrong_or_missing_secret_is_refused(make_tg: MakeTg, secret: str | None) -> None:
+    tg = await webhook(make_tg)
+    assert await post(tg, tg.fake.updates.message(202, "let me in"), secret=secret) == 403
+    assert await tg.history(202) == []
+    assert not tg.fake.messages()
+
+
+async def test_duplicate_update_ids_are_answered_once(make_tg: MakeTg) -> None:
+    tg = await webhook(make_tg)
+    update = tg.fake.updates.message(203, "only once")
+    start = tg.fake.updates.message(204, "/start")
+    statuses = await asyncio.gather(*(post(tg, update) for _ in range(3)))
+    statuses += [await post(tg, start), await post(tg, start)]
+    assert statuses == [200] * 5
+    await tg.wait_answers(2)
+    await tg.settle()
+    await asyncio.sleep(0.1)
+    assert tg.answers(203) == ["echo: only once"]
+    assert len(tg.answers(204)) == 1
+    assert [i.direction for i in await tg.history(203)] == ["in", "out"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"\xff\xfe\x00",
+        b"[1, 2]",
+        b'"update"',
+        b"{}",
+        b'{"update_id": "12"}',
+        b'{"update_id": true}',
+        b'{"update_id": 1, "message": "x"}',
+        b'{"update_id": 2, "message": {"chat": 5}}',
+    ],
+)
+async def test_hostile_bodies_are_refused_and_the_bot_keeps_working(
+    make_tg: MakeTg, body: bytes
+) -> None:
+    tg = await webhook(make_tg)
+    assert await post(tg, body) == 400
+    assert await post(tg, tg.fake.updates.message(205, "still here")) == 200
+    await tg.wait_answers(1)
+
+
+async def test_oversized_body_is_refused(make_tg: MakeTg) -> None:
+    tg = await webhook(make_tg, max_body_bytes=2048)
+    big = tg.fake.updates.message(206, "x" * 5000)
+    assert await post(tg, big) == 413
+    assert await post(tg, big, secret=None) == 403  # the secret is checked first
+
+
+async def test_unstored_update_asks_telegram_to_retry(make_tg: MakeTg) -> None:
+    tg = await webhook(make_tg)
+    tg.connector.core = CoreProxy(tg.bot, fail_first=1)
+    update = tg.fake.updates.message(207, "retry me")
+    assert await post(tg, update) == 503
+    assert await post(tg, update) == 200  # Telegram's retry
+    await tg.wait_answers(1)
+    assert tg.answers(207) == ["echo: retry me"]
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        {"url": "https://bot.example/hook"},  # no secret
+        {"url": "https://bot.example/hook", "secret_token": "short"},
+        {"url": "https://bot.example/hook", "secret_token": "has spaces in it 123456"},
+        {"url": "http://bot.example/hook", "secret_token": SECRET},  # not https
+        {"secret_token": SECRET},  # no url
+        {"url": "https://bot.example/hook", "secret_token": SECRET, "path": "no-slash"},
+    ],
+)
+async def test_webhook_config_problems_are_reported(make_tg: MakeTg, hook: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as err:
+        await make_tg({"mode": "webhook", "webhook": hook}, run=False)
+    assert "connectors.telegram" in str(err.value)
+    assert SECRET not in str(err.value)

@@ -1,0 +1,204 @@
+"""Parity of the translation engine with transformers on tiny random checkpoints (CPU, fp32).
+
+* Encoder outputs and teacher-forced decoder logits: ``max|ours - fp64| <= 2 * max|HF fp32 -
+  fp64| + eps`` with HF run in fp64 on the same weights as the reference (REFERENCE.md's
+  rule), through the real checkpoint loader (tied and untied embeddings).
+* Greedy and beam-4 outputs token-identical to ``generate`` on the same batch, with the
+  checkpoints' generation rules (Marian: bad pad token, forced EOS; M2M100: forced target
+  token, ``early_stopping=True``; Marian variants for ``early_stopping`` False / "never"
+  and length penalties).
+* Batched translation equals one sentence at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from seq2seq_tiny import (
+    SENTENCES,
+    build_m2m100,
+    build_marian,
+    build_nllb,
+    hf_generated,
+)
+
+import kernels
+from engine.translation import TranslationEngine
+
+EPS = 1e-5
+MAX_NEW = 24
+
+# name -> (builder, kwargs, source, target)
+CASES: dict[str, tuple[Callable[..., Any], dict[str, Any], str, str]] = {
+    "marian-swish": (build_marian, {"seed": 0}, "en", "de"),
+    "marian-gelu-tied": (build_marian, {"seed": 3, "activation": "gelu", "tie": True}, "en",
+                         "de"),
+    "marian-never-lp0.6": (build_marian, {"seed": 4, "early_stopping": "never",
+                                          "length_penalty": 0.6}, "en", "de"),
+    "marian-early-lp2": (build_marian, {"seed": 5, "early_stopping": True,
+                                        "length_penalty": 2.0, "eos_boost": 11.0}, "en", "de"),
+    "m2m100": (build_m2m100, {"seed": 1}, "en", "es"),
+    "m2m100-tied": (build_m2m100, {"seed": 6, "tie": True}, "fr", "de"),
+    "nllb": (build_nllb, {"seed": 2, "eos_boost": 1.0}, "en", "es"),
+}
+GENERATION_CASES = ["marian-swish", "marian-never-lp0.6", "marian-early-lp2", "m2m100", "nllb",
+                    "marian-gelu-tied"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, TranslationEngine]]:
+    """Each case's HF model (fp32) and our engine loaded from its saved checkpoint."""
+    root = tmp_path_factory.mktemp("parity")
+    out = {}
+    for name, (builder, kwargs, _src, _tgt) in CASES.items():
+        hf = builder(root / name, **kwargs)
+        out[name] = (hf, TranslationEngine.load(root / name, dtype="float32", device="cpu"))
+    return out
+
+
+def _inputs(case: str, engine: TranslationEngine) -> tuple[list[list[int]], int | None]:
+    src, tgt = CASES[case][2:]
+    plan = engine.plan(src, tgt)
+    return engine.codec.encode(SENTENCES, plan), plan.forced_bos_id
+
+
+def _padded(sources: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
+    width = max(map(len, sources))
+    ids = torch.tensor([s + [pad] * (width - len(s)) for s in sources])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sources])
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _two_x(ours: torch.Tensor, hf32: torch.Tensor, hf64: torch.Tensor) -> None:
+    err = (ours.double() - hf64).abs().max().item()
+    err_hf = (hf32.double() - hf64).abs().max().item()
+    assert err <= 2 * err_hf + EPS, f"ours {err:.3g} vs transformers fp32 {err_hf:.3g}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_encoder_outputs_match(case: str, built: dict[str, Any]) -> None:
+    hf, engine = built[case]
+    sources, _ = _inputs(case, engine)
+    model = engine.loaded.model
+    hf64 = copy.deepcopy(hf).double()
+    batch = _padded(sources, hf.config.pad_token_id)
+    with torch.no_grad():
+        ref32 = hf.get_encoder()(**batch).last_hidden_state
+        ref64 = hf64.get_encoder()(**batch).last_hidden_state
+        flat = torch.tensor([t for s in sources for t in s])
+        positions = torch.cat([torch.arange(len(s)) for s in sources])
+        lens = torch.tensor([len(s) for s in sources])
+        cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)]).to(torch.int32)
+        ours = model.encode(flat, positions, cu)
+    keep = batch["attention_mask"].bool()
+    _two_x(ours, ref32[keep], ref64[keep])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_teacher_forced_logits_match(case: str, built: dict[str, Any]) -> None:
+    """Decoder logits at every step through our KV cache vs one HF forward pass."""
+    hf, engine = built[case]
+    sources, _ = _inputs(case, engine)
+    model, config = engine.loaded.model, engine.loaded.config
+    steps = 12
+    gen = torch.Generator().manual_seed(7)
+    targets = torch.randint(3, config.decoder_vocab_size - 1, (len(sources), steps), generator=gen)
+    targets[:, 0] = config.decoder_start_token_id
+    batch = _padded(sources, hf.config.pad_token_id)
+    with torch.no_grad():
+        ref32 = hf(**batch, decoder_input_ids=targets).logits
+        ref64 = copy.deepcopy(hf).double()(**batch, decoder_input_ids=targets).logits
+        flat = torch.tensor([t for s in sources for t in s])
+        positions = torch.cat([torch.arange(len(s)) for s in sources])
+        lens = torch.tensor([len(s) for s in sources])
+        cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)]).to(torch.int32)
+        state = model.new_state(model.encode(flat, positions, cu), lens, 1, capacity=5)
+        ours = torch.stack([model.decode_step(targets[:, t], state) for t in range(steps)], 1)
+    assert ours.dtype == torch.float32
+    _two_x(ours, ref32, ref64)
+    assert torch.equal(ours.argmax(-1), ref64.argmax(-1))
+
+
+@pytest.mark.parametrize("beams", [1, 4])
+@pytest.mark.parametrize("case", GENERATION_CASES)
+def test_generation_token_identical(case: str, beams: int, built: dict[str, Any]) -> None:
+    hf, engine = built[case]
+    sources, forced = _inputs(case, engine)
+    extra = {"forced_bos_token_id": forced} if forced is not None else {}
+    with torch.no_grad():
+        ref = hf.generate(**_padded(sources, hf.config.pad_token_id), num_beams=beams,
+                          do_sample=False, max_new_tokens=MAX_NEW, max_length=None, **extra)
+    expected = hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
+    ours = engine.generate_ids(sources, forced_bos=[forced if forced is not None else -1]
+                               * len(sources), beam_size=beams, max_new_tokens=MAX_NEW)
+    assert ours == expected
+    if forced is not None:
+        assert all(seq[0] == forced for seq in ours)
+
+
+def test_cases_exercise_eos_and_length_limit(built: dict[str, Any]) -> None:
+    """The random weights are useful only if some outputs end early and some hit the cap."""
+    lengths = []
+    for case in GENERATION_CASES:
+        _, engine = built[case]
+        sources, forced = _inputs(case, engine)
+        for beams in (1, 4):
+            outs = engine.generate_ids(sources, forced_bos=[forced or -1] * len(sources),
+                                       beam_size=beams, max_new_tokens=MAX_NEW)
+            lengths += [len(o) for o in outs]
+    assert min(lengths) < MAX_NEW // 2 and max(lengths) == MAX_NEW
+    assert len(set(lengths)) >= 6
+
+
+@pytest.mark.parametrize("beams", [1, 4])
+@pytest.mark.parametrize("case", ["marian-swish", "m2m100"])
+def test_batched_equals_one_by_one(case: str, beams: int, built: dict[str, Any]) -> None:
+    _, engine = built[case]
+    src, tgt = CASES[case][2:]
+    texts = SENTENCES + [s.upper() for s in SENTENCES]
+    together = engine.translate(texts, src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)
+    alone = [engine.translate([t], src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)[0]
+             for t in texts]
+    assert together == alone
+
+
+def test_small_batches_equal_one_batch(built: dict[str, Any]) -> None:
+    """Chunking (max_batch_sentences / tokens) and sentences leaving mid-batch change nothing."""
+    _, engine = built["m2m100"]
+    texts = SENTENCES * 3
+    one = engine.translate(texts, "en", "es", beam_size=4, max_new_tokens=MAX_NEW)
+    small = TranslationEngine(engine.loaded, name="m2m100", max_batch_sentences=2,
+                              max_batch_tokens=30)
+    assert small.translate(texts, "en", "es", beam_size=4, max_new_tokens=MAX_NEW) == one
+
+
+def test_triton_kernels_in_the_interpreter_match(built: dict[str, Any]) -> None:
+    """The Triton path (one-token pages, grouped cross-attention) gives the same tokens.
+
+    On CPU the kernels run in Triton's interpreter (tests/conftest.py sets it up), so this
+    checks the kernel calls' shapes and metadata; the GPU suite checks the compiled kernels.
+    """
+    _, engine = built["marian-swish"]
+    sources, _ = _inputs("marian-swish", engine)
+    ref = engine.generate_ids(sources[:2], beam_size=2, max_new_tokens=5)
+    with kernels.force_backend("triton"):
+        assert engine.generate_ids(sources[:2], beam_size=2, max_new_tokens=5) == ref
+
+
+def test_text_round_trip_matches_transformers(built: dict[str, Any], tmp_path: Path) -> None:
+    """translate() == tokenizer -> generate -> batch_decode in transformers."""
+    hf, engine = built["m2m100"]
+    tok = engine.loaded.tokenizer
+    tok.src_lang = "en"
+    enc = tok(SENTENCES, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        out = hf.generate(**enc, num_beams=4, max_new_tokens=MAX_NEW, max_length=None,
+                          forced_bos_token_id=tok.get_lang_id("es"))
+    # M2M100's tokenizer keeps the forced language token in decoded text; drop it first.
+    expected = [t.strip() for t in tok.batch_decode(out[:, 2:], skip_special_tokens=True)]
+    assert engine.translate(SENTENCES, "en", "es", beam_size=4, max_new_tokens=MAX_NEW) == expected
