@@ -49,7 +49,7 @@ def _plain(match: re.Match[str]) -> str:
     if target.startswith("@") or target.startswith("#"):
         return f"{target[0]}{label}" if label else target
     if target.startswith("!"):
-        return f"@{label or target[1:].split('^')[0]}"
+        return "@" + (label or target[1:].split("^")[0]).lstrip("@")  # <!subteam^S1|@ops>
     return f"{label} ({target})" if label and label != target else target
 
 

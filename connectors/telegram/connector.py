@@ -28,7 +28,7 @@ from connectors.base import Connector, ConnectorConfig
 from connectors.telegram import texts
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import TelegramConfig
-from connectors.telegram.flood import FloodControl, is_group
+from connectors.telegram.flood import FloodControl
 from connectors.telegram.polling import ALLOWED_UPDATES, Poller, RetryLater
 from connectors.telegram.redact import TokenRedactor
 from connectors.telegram.sender import Sender, Target
@@ -315,24 +315,7 @@ class TelegramConnector(Connector[TelegramConfig]):
     def _writer(self, conversation_key: str, reply_to: dict[str, str]) -> ReplyWriter:
         if self._sender is None:
             raise ConnectorError("telegram: not connected")
-        return ReplyWriter(self._sender, _target(conversation_key, reply_to))
+        return ReplyWriter(self._sender, Target.for_reply(conversation_key, reply_to))
 
     def _text(self, exc: BaseException) -> str:
         return self.redactor.redact(f"{type(exc).__name__}: {exc}")
-
-
-def _target(conversation_key: str, reply_to: dict[str, str]) -> Target:
-    """Where a reply to ``conversation_key`` goes; quotes the question in groups."""
-    chat, _, thread = conversation_key.partition(":")
-    try:
-        chat_id = int(reply_to.get("chat_id", chat))
-        thread_id = (
-            int(reply_to.get("thread_id", thread))
-            if (reply_to.get("thread_id") or thread)
-            else None
-        )
-        message = reply_to.get("message_id")
-        quote = int(message) if message and is_group(chat_id) else None
-    except ValueError:
-        raise ConnectorError(f"telegram: {conversation_key!r} is not a Telegram chat") from None
-    return Target(chat_id, thread_id, quote)

@@ -93,6 +93,12 @@ class FloodControl:
             while len(chat.window) > self.limits.group_max_messages:
                 chat.window.popleft()
 
+    async def wait_pause(self) -> None:
+        """Wait out a ``RetryAfter`` pause only (calls that are not messages)."""
+        # A loop, not one sleep: another RetryAfter may move the end of the pause.
+        while (wait := self._paused_until - self.now()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+
     async def wait_global(self) -> None:
         """Wait for a slot under the overall per-second limit (and any pause); take it."""
         async with self._global:  # FIFO: waiters go out in the order they came

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import random
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -28,7 +28,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from botkit.errors import ConnectorError
 from connectors.telegram.config import RetryPolicy
-from connectors.telegram.flood import FloodControl
+from connectors.telegram.flood import FloodControl, is_group
 
 __all__ = ["Sender", "Target"]
 
@@ -44,6 +44,25 @@ class Target:
     chat_id: int
     thread_id: int | None = None
     reply_to_message_id: int | None = None
+
+    @classmethod
+    def for_reply(cls, conversation_key: str, reply_to: Mapping[str, str]) -> Target:
+        """Where a reply in ``conversation_key`` goes (``"chat"`` or ``"chat:topic"``),
+        using the ids of the message it answers; the question is quoted in groups only.
+
+        Raises:
+            ConnectorError: the key is not a Telegram chat.
+        """
+        chat, _, thread = conversation_key.partition(":")
+        thread = reply_to.get("thread_id", thread)
+        message = reply_to.get("message_id")
+        try:
+            chat_id = int(reply_to.get("chat_id", chat))
+            thread_id = int(thread) if thread else None
+            quote = int(message) if message and is_group(chat_id) else None
+        except ValueError:
+            raise ConnectorError(f"telegram: {conversation_key!r} is not a Telegram chat") from None
+        return cls(chat_id, thread_id, quote)
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -117,9 +136,13 @@ class Sender:
         await self._in_chat(chat_id, "editMessageText", op)
 
     async def typing(self, target: Target) -> None:
-        """Show "typing…" once (best effort: a failure is only logged)."""
+        """Show "typing…" once (best effort: a failure is only logged).
+
+        Chat actions are not messages: they do not use up the message limits, but
+        they do wait out a ``RetryAfter`` pause.
+        """
         try:
-            await self.flood.wait_global()
+            await self.flood.wait_pause()
             await self.bot.send_chat_action(
                 target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
             )
@@ -133,7 +156,7 @@ class Sender:
             await self.bot.answer_callback_query(callback_id)
 
         try:
-            await self._attempts("answerCallbackQuery", self.flood.wait_global, op)
+            await self._attempts("answerCallbackQuery", self.flood.wait_pause, op)
         except ConnectorError as exc:
             log.info("%s", exc)
 

@@ -250,10 +250,9 @@ class TranslationEngine:
         dev, model, gen = self.device, self.loaded.model, self.loaded.generation
         lens = [len(s) for s in sources]
         ids = torch.tensor([t for s in sources for t in s], dtype=torch.int64).to(dev)
-        positions = torch.cat([torch.arange(n) for n in lens]).to(dev)
         lens_t = torch.tensor(lens, dtype=torch.int64)
         cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens_t.cumsum(0)]).to(torch.int32)
-        encoded = model.encode(ids, positions, cu.to(dev))
+        encoded = model.encode(ids, cu.to(dev))
         state = model.new_state(encoded, lens_t.to(dev), beams, capacity=min(max(limits) + 1, 64))
         cfg = SearchConfig(
             beam_size=beams, decoder_start_id=self.loaded.config.decoder_start_token_id,

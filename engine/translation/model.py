@@ -188,21 +188,35 @@ class Seq2SeqLM(nn.Module):
         x: torch.Tensor = stack.embed_tokens(ids) * self.config.embed_scale  # [T, H]
         return x + self.pos_table[positions + self.position_offset]
 
-    def encode(
-        self, input_ids: torch.Tensor, positions: torch.Tensor, cu_seqlens: torch.Tensor
-    ) -> torch.Tensor:
+    def source_positions(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor) -> torch.Tensor:
+        """Position of every packed source token, as HF numbers them.
+
+        Marian counts every token from 0. fairseq / M2M100 counts only non-padding tokens
+        and gives a padding token the (zero) padding row, so a literal ``<pad>`` inside a
+        text shifts the positions after it exactly as in ``transformers``.
+        """
+        starts = cu_seqlens[:-1].long()
+        lens = cu_seqlens[1:].long() - starts
+        if self.config.positions == "marian":
+            index = torch.arange(input_ids.shape[0], device=input_ids.device)
+            return index - torch.repeat_interleave(starts, lens)
+        real = (input_ids != self.config.pad_token_id).long()
+        count = real.cumsum(0)
+        before = torch.cat([count.new_zeros(1), count])[starts]  # real tokens before each
+        return (count - torch.repeat_interleave(before, lens)) * real - 1
+
+    def encode(self, input_ids: torch.Tensor, cu_seqlens: torch.Tensor) -> torch.Tensor:
         """Encode packed sources.
 
         Args:
             input_ids: [S] int64, all sources back to back.
-            positions: [S] int64 index of each token within its source.
             cu_seqlens: [B+1] int32 source boundaries.
 
         Returns:
             Encoder output [S, d_model].
         """
         enc = self.model.encoder
-        x = self._embed(enc, input_ids, positions)
+        x = self._embed(enc, input_ids, self.source_positions(input_ids, cu_seqlens))
         for layer in enc.layers:
             x = layer(x, cu_seqlens)
         return x if enc.layer_norm is None else enc.layer_norm(x)
@@ -235,6 +249,8 @@ class Seq2SeqLM(nn.Module):
         meta = state.step_meta()
         dec = self.model.decoder
         positions = torch.full_like(tokens, state.length)
+        if self.config.positions == "fairseq":  # a generated <pad> takes the zero row, as in HF
+            positions = positions.masked_fill(tokens == self.config.pad_token_id, -1)
         x = self._embed(dec, tokens, positions)  # [N, H]
         for i, layer in enumerate(dec.layers):
             x = layer(x, state.pools[i], state.cross_kv[i], meta)

@@ -169,6 +169,8 @@ async def test_placeholder_where_no_status_and_status_not_retried(slack: SlackHa
     await slack.reply_in("D1", second, "echo: two")
     # Refused once in this channel: not asked again for every reply.
     assert len(slack.fake.calls_to("assistant.threads.setStatus")) == 1
+    # The writer's users.info answer is cached.
+    assert len(slack.fake.calls_to("users.info")) == 1
 
 
 class MenuHandler(Handler):

@@ -26,7 +26,8 @@ def envelope(payload: dict[str, Any], kind: str = "events_api", retry: int = 0) 
 
 
 async def socket_slack(make_slack: MakeSlack) -> SlackHarness:
-    return await make_slack(mode="socket", app_token="${SLACK_APP_TOKEN}")
+    # No signing secret: Socket Mode does not need one.
+    return await make_slack(mode="socket", app_token="${SLACK_APP_TOKEN}", signing_secret=None)
 
 
 async def test_socket_mode_event_is_acked_and_answered_once(make_slack: MakeSlack) -> None:

@@ -57,6 +57,8 @@ def test_escape_and_from_slack() -> None:
         from_slack("&lt;b&gt; &amp;amp; <!channel> <https://y.io>")
         == "<b> &amp; @channel https://y.io"
     )
+    assert from_slack("<!subteam^S1|@ops> <!here|here>") == "@ops @here"
+    assert from_slack("<@UBOT|botkit>only <@UBOT>", bot_user_id="UBOT") == "only"
 
 
 def test_dm_is_read_with_its_thread_as_conversation() -> None:

@@ -9,6 +9,7 @@ import pytest
 from tg_helpers import TOKEN, CoreProxy, MakeTg, TgHarness
 
 from botkit.errors import ConnectorError
+from botkit.events import OutboundReply
 from botkit.testing.fake_telegram import FakeTelegram
 
 CHATS = [101, 102, 103, 104, 105]
@@ -104,3 +105,22 @@ async def test_polling_deletes_a_leftover_webhook(make_tg: MakeTg, fake: FakeTel
     tg.fake.push(tg.fake.updates.message(101, "after webhook"))
     await tg.wait_answers(1)
     assert fake.webhook is None
+
+
+async def test_stopping_lets_a_reply_being_streamed_finish(make_tg: MakeTg) -> None:
+    tg = await make_tg({"edit_interval_s": 0.2}, word_delay=0.05)
+    text = " ".join(f"w{i}" for i in range(16))
+    tg.fake.push(tg.fake.updates.message(106, text))
+    await tg.wait_answers(1)  # the first part is on screen, the model still writing
+    await tg.stop()  # disconnects the connector while the reply streams
+    assert tg.answers(106) == [f"echo: {text}"]
+    assert [i.status for i in await tg.history(106)][1] == "sent"
+
+
+async def test_disconnect_twice_and_send_afterwards(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    await tg.stop()
+    await tg.connector.disconnect()
+    reply = OutboundReply(channel="telegram", conversation_key="107", text="late")
+    with pytest.raises(ConnectorError, match="not connected"):
+        await tg.connector.send(reply)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tg_helpers import MakeTg, gaps
 
 from botkit.events import Button
@@ -58,7 +60,7 @@ async def test_streamed_answer_is_edited_at_most_once_per_interval(make_tg: Make
     assert min(gaps(times)) >= 0.29
     # Each version extends the previous one: the answer grows in place.
     texts = [t for _, t in message.versions]
-    assert all(b.startswith(a.rstrip()) for a, b in zip(texts, texts[1:], strict=False))
+    assert all(b.startswith(a.rstrip()) for a, b in itertools.pairwise(texts))
     typing = tg.fake.calls_to("sendChatAction", 503)
     assert typing and typing[0].params["action"] == "typing"
     assert typing[0].at < times[0]

@@ -31,7 +31,7 @@ import kernels
 from engine.translation import TranslationEngine
 
 EPS = 1e-5
-MAX_NEW = 24
+MAX_NEW = 20
 
 # name -> (builder, kwargs, source, target)
 CASES: dict[str, tuple[Callable[..., Any], dict[str, Any], str, str]] = {
@@ -64,7 +64,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Tran
 def _inputs(case: str, engine: TranslationEngine) -> tuple[list[list[int]], int | None]:
     src, tgt = CASES[case][2:]
     plan = engine.plan(src, tgt)
-    return engine.codec.encode(SENTENCES, plan), plan.forced_bos_id
+    # NLLB's test tokenizer is character-level: fewer sentences keep its sources short.
+    texts = SENTENCES[:4] if case == "nllb" else SENTENCES
+    return engine.codec.encode(texts, plan), plan.forced_bos_id
 
 
 def _padded(sources: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
@@ -72,6 +74,12 @@ def _padded(sources: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
     ids = torch.tensor([s + [pad] * (width - len(s)) for s in sources])
     mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sources])
     return {"input_ids": ids, "attention_mask": mask}
+
+
+def _packed(sources: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lens = torch.tensor([len(s) for s in sources])
+    cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)]).to(torch.int32)
+    return torch.tensor([t for s in sources for t in s]), cu, lens
 
 
 def _two_x(ours: torch.Tensor, hf32: torch.Tensor, hf64: torch.Tensor) -> None:
@@ -90,11 +98,8 @@ def test_encoder_outputs_match(case: str, built: dict[str, Any]) -> None:
     with torch.no_grad():
         ref32 = hf.get_encoder()(**batch).last_hidden_state
         ref64 = hf64.get_encoder()(**batch).last_hidden_state
-        flat = torch.tensor([t for s in sources for t in s])
-        positions = torch.cat([torch.arange(len(s)) for s in sources])
-        lens = torch.tensor([len(s) for s in sources])
-        cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)]).to(torch.int32)
-        ours = model.encode(flat, positions, cu)
+        flat, cu, _ = _packed(sources)
+        ours = model.encode(flat, cu)
     keep = batch["attention_mask"].bool()
     _two_x(ours, ref32[keep], ref64[keep])
 
@@ -113,54 +118,58 @@ def test_teacher_forced_logits_match(case: str, built: dict[str, Any]) -> None:
     with torch.no_grad():
         ref32 = hf(**batch, decoder_input_ids=targets).logits
         ref64 = copy.deepcopy(hf).double()(**batch, decoder_input_ids=targets).logits
-        flat = torch.tensor([t for s in sources for t in s])
-        positions = torch.cat([torch.arange(len(s)) for s in sources])
-        lens = torch.tensor([len(s) for s in sources])
-        cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)]).to(torch.int32)
-        state = model.new_state(model.encode(flat, positions, cu), lens, 1, capacity=5)
+        flat, cu, lens = _packed(sources)
+        state = model.new_state(model.encode(flat, cu), lens, 1, capacity=5)
         ours = torch.stack([model.decode_step(targets[:, t], state) for t in range(steps)], 1)
     assert ours.dtype == torch.float32
     _two_x(ours, ref32, ref64)
     assert torch.equal(ours.argmax(-1), ref64.argmax(-1))
 
 
+@pytest.fixture(scope="module")
+def generations(built: dict[str, Any]) -> dict[tuple[str, int], tuple[list[Any], list[Any]]]:
+    """(case, beams) -> (our outputs, transformers' outputs) on the same batch."""
+    out = {}
+    for case in GENERATION_CASES:
+        hf, engine = built[case]
+        sources, forced = _inputs(case, engine)
+        extra = {"forced_bos_token_id": forced} if forced is not None else {}
+        for beams in (1, 4):
+            with torch.no_grad():
+                ref = hf.generate(**_padded(sources, hf.config.pad_token_id), num_beams=beams,
+                                  do_sample=False, max_new_tokens=MAX_NEW, max_length=None,
+                                  **extra)
+            ours = engine.generate_ids(sources, forced_bos=[-1 if forced is None else forced]
+                                       * len(sources), beam_size=beams, max_new_tokens=MAX_NEW)
+            out[case, beams] = ours, hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
+    return out
+
+
 @pytest.mark.parametrize("beams", [1, 4])
 @pytest.mark.parametrize("case", GENERATION_CASES)
-def test_generation_token_identical(case: str, beams: int, built: dict[str, Any]) -> None:
-    hf, engine = built[case]
-    sources, forced = _inputs(case, engine)
-    extra = {"forced_bos_token_id": forced} if forced is not None else {}
-    with torch.no_grad():
-        ref = hf.generate(**_padded(sources, hf.config.pad_token_id), num_beams=beams,
-                          do_sample=False, max_new_tokens=MAX_NEW, max_length=None, **extra)
-    expected = hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
-    ours = engine.generate_ids(sources, forced_bos=[forced if forced is not None else -1]
-                               * len(sources), beam_size=beams, max_new_tokens=MAX_NEW)
+def test_generation_token_identical(case: str, beams: int, generations: dict[Any, Any],
+                                    built: dict[str, Any]) -> None:
+    ours, expected = generations[case, beams]
     assert ours == expected
+    forced = _inputs(case, built[case][1])[1]
     if forced is not None:
         assert all(seq[0] == forced for seq in ours)
 
 
-def test_cases_exercise_eos_and_length_limit(built: dict[str, Any]) -> None:
+def test_cases_exercise_eos_and_length_limit(generations: dict[Any, Any]) -> None:
     """The random weights are useful only if some outputs end early and some hit the cap."""
-    lengths = []
-    for case in GENERATION_CASES:
-        _, engine = built[case]
-        sources, forced = _inputs(case, engine)
-        for beams in (1, 4):
-            outs = engine.generate_ids(sources, forced_bos=[forced or -1] * len(sources),
-                                       beam_size=beams, max_new_tokens=MAX_NEW)
-            lengths += [len(o) for o in outs]
+    lengths = [len(seq) for ours, _ in generations.values() for seq in ours]
     assert min(lengths) < MAX_NEW // 2 and max(lengths) == MAX_NEW
     assert len(set(lengths)) >= 6
+    assert any(seq[-1] != seq[-2] for ours, _ in generations.values() for seq in ours
+               if len(seq) > 2), "outputs should not all be one repeated token"
 
 
-@pytest.mark.parametrize("beams", [1, 4])
-@pytest.mark.parametrize("case", ["marian-swish", "m2m100"])
+@pytest.mark.parametrize(("case", "beams"), [("marian-swish", 1), ("m2m100", 4)])
 def test_batched_equals_one_by_one(case: str, beams: int, built: dict[str, Any]) -> None:
     _, engine = built[case]
     src, tgt = CASES[case][2:]
-    texts = SENTENCES + [s.upper() for s in SENTENCES]
+    texts = SENTENCES[:4] + [s.upper() for s in SENTENCES[:2]]
     together = engine.translate(texts, src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)
     alone = [engine.translate([t], src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)[0]
              for t in texts]
@@ -170,11 +179,11 @@ def test_batched_equals_one_by_one(case: str, beams: int, built: dict[str, Any])
 def test_small_batches_equal_one_batch(built: dict[str, Any]) -> None:
     """Chunking (max_batch_sentences / tokens) and sentences leaving mid-batch change nothing."""
     _, engine = built["m2m100"]
-    texts = SENTENCES * 3
-    one = engine.translate(texts, "en", "es", beam_size=4, max_new_tokens=MAX_NEW)
+    texts = SENTENCES[:5]
+    one = engine.translate(texts, "en", "es", beam_size=2, max_new_tokens=MAX_NEW)
     small = TranslationEngine(engine.loaded, name="m2m100", max_batch_sentences=2,
                               max_batch_tokens=30)
-    assert small.translate(texts, "en", "es", beam_size=4, max_new_tokens=MAX_NEW) == one
+    assert small.translate(texts, "en", "es", beam_size=2, max_new_tokens=MAX_NEW) == one
 
 
 def test_triton_kernels_in_the_interpreter_match(built: dict[str, Any]) -> None:
@@ -185,9 +194,9 @@ def test_triton_kernels_in_the_interpreter_match(built: dict[str, Any]) -> None:
     """
     _, engine = built["marian-swish"]
     sources, _ = _inputs("marian-swish", engine)
-    ref = engine.generate_ids(sources[:2], beam_size=2, max_new_tokens=5)
+    ref = engine.generate_ids(sources[1:3], beam_size=2, max_new_tokens=4)
     with kernels.force_backend("triton"):
-        assert engine.generate_ids(sources[:2], beam_size=2, max_new_tokens=5) == ref
+        assert engine.generate_ids(sources[1:3], beam_size=2, max_new_tokens=4) == ref
 
 
 def test_text_round_trip_matches_transformers(built: dict[str, Any], tmp_path: Path) -> None:
@@ -199,6 +208,9 @@ def test_text_round_trip_matches_transformers(built: dict[str, Any], tmp_path: P
     with torch.no_grad():
         out = hf.generate(**enc, num_beams=4, max_new_tokens=MAX_NEW, max_length=None,
                           forced_bos_token_id=tok.get_lang_id("es"))
-    # M2M100's tokenizer keeps the forced language token in decoded text; drop it first.
-    expected = [t.strip() for t in tok.batch_decode(out[:, 2:], skip_special_tokens=True)]
+    # M2M100's tokenizer keeps language tokens in decoded text; the engine drops them (the
+    # forced target token, and any a model emits later).
+    lang_ids = set(tok.lang_code_to_id.values())
+    kept = [[t for t in row if t not in lang_ids] for row in out.tolist()]
+    expected = [t.strip() for t in tok.batch_decode(kept, skip_special_tokens=True)]
     assert engine.translate(SENTENCES, "en", "es", beam_size=4, max_new_tokens=MAX_NEW) == expected

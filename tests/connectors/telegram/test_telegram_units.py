@@ -1,0 +1,204 @@
+"""Pure parts of the connector: splitting, texts, config, buttons, pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from tg_helpers import TOKEN
+
+from botkit.errors import ConnectorError
+from connectors.telegram import TelegramConfig, texts
+from connectors.telegram.buttons import ButtonCodec
+from connectors.telegram.config import FloodLimits
+from connectors.telegram.flood import FloodControl
+from connectors.telegram.sender import Target
+from connectors.telegram.split import split_text, utf16_len
+
+# -- splitting -------------------------------------------------------------------------
+
+
+def test_text_that_fits_is_one_unchanged_part() -> None:
+    assert split_text("hello  world ", 4096) == ["hello  world "]
+    assert split_text("", 10) == [""]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_parts_fit_and_nothing_but_whitespace_is_lost(seed: int) -> None:
+    rng = random.Random(seed)
+    alphabet = ["a", "b", " ", "\n", ". ", "é", "\U0001f600", "\u0301", "\u200d", "字"]
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3000)))
+    limit = rng.choice([2, 3, 7, 64, 500])
+    parts = split_text(text, limit)
+    assert all(utf16_len(p) <= limit for p in parts)
+    assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
+        "\n", ""
+    )
+
+
+def test_split_prefers_paragraphs_then_lines_then_sentences_then_words() -> None:
+    text = "a" * 60 + "\n\n" + "b" * 30 + "\n" + "c" * 5 + ". " + "d" * 20
+    assert split_text(text, 100)[0] == "a" * 60
+    text = "a" * 60 + "\n" + "b" * 30 + ". " + "c" * 20
+    assert split_text(text, 100)[0] == "a" * 60
+    text = "a" * 60 + ". " + "b" * 30 + " " + "c" * 20
+    assert split_text(text, 100)[0] == "a" * 60 + "."
+    text = "a" * 55 + " " + "b" * 60
+    assert split_text(text, 100) == ["a" * 55, "b" * 60]
+    text = "a" * 10 + " " + "b" * 150  # a break only in the first half: cut hard
+    assert split_text(text, 100)[0] == text[:100]
+
+
+def test_hard_cut_keeps_combining_marks_with_their_letter() -> None:
+    text = "e\u0301" * 10  # 20 code points, no spaces
+    parts = split_text(text, 5)
+    assert all(not p.startswith("\u0301") for p in parts)
+    assert "".join(parts) == text
+
+
+def test_invalid_limit() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        split_text("abc", 1)
+
+
+# -- texts -----------------------------------------------------------------------------
+
+
+def test_every_table_has_the_same_languages_and_english() -> None:
+    assert set(texts.GREETING) == set(texts.HELP) == set(texts.UNSUPPORTED)
+    assert "en" in texts.GREETING
+
+
+@pytest.mark.parametrize(
+    ("code", "lang"),
+    [("ES", "es"), ("pt_BR", "pt"), ("zz", "en"), ("", "en"), (None, "en"), ("-", "en")],
+)
+def test_pick_falls_back_to_primary_then_english(code: str | None, lang: str) -> None:
+    assert texts.pick(texts.HELP, code) == texts.HELP[lang]
+
+
+def test_pick_prefers_overrides() -> None:
+    assert texts.pick(texts.HELP, "pt-br", {"pt-br": "Oi"}) == "Oi"
+    assert texts.pick(texts.HELP, "fr", {"en": "Custom"}) == texts.HELP["fr"]
+    assert texts.pick(texts.HELP, "xx", {"en": "Custom"}) == "Custom"
+
+
+# -- config ----------------------------------------------------------------------------
+
+
+def config(**kw: Any) -> TelegramConfig:
+    return TelegramConfig.model_validate({"token": TOKEN, **kw})
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "abc",
+        "123:short",
+        "${TELEGRAM_TOKEN}",
+        "123456:" + "a" * 19,
+        " 1:" + "a" * 30,
+        "1:a b" + "c" * 30,
+    ],
+)
+def test_bad_tokens_are_refused_without_being_repeated(token: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        config(token=token)
+    message = "".join(e["msg"] for e in err.value.errors())
+    assert "BotFather" in message
+    if len(token) > 8:
+        assert token not in message
+
+
+def test_token_is_a_secret() -> None:
+    cfg = config()
+    assert TOKEN not in repr(cfg) and TOKEN not in str(cfg.model_dump())
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"mode": "sms"},
+        {"group_replies": "sometimes"},
+        {"base_url": "ftp://x"},
+        {"poll_timeout_s": 51},
+        {"flood": {"per_chat_interval_s": -1}},
+        {"flood": {"unknown": 1}},
+        {"greeting": {"not a tag!": "x"}},
+        {"greeting": {"es": ""}},
+        {"help": {"en": "x" * 5000}},
+        {"surprise": True},
+    ],
+)
+def test_invalid_settings_are_refused(kw: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        config(**kw)
+
+
+def test_text_override_keys_are_normalized() -> None:
+    assert config(greeting={"PT_br": "Oi"}).greeting == {"pt-br": "Oi"}
+
+
+# -- buttons ---------------------------------------------------------------------------
+
+
+def test_button_values_round_trip() -> None:
+    codec = ButtonCodec(capacity=2)
+    short, long_value, tricky = "yes", "x" * 65, "#h:looks-like-ours"
+    assert codec.encode(short) == short
+    long_key = codec.encode(long_value)
+    assert long_key != long_value and codec.decode(long_key) == long_value
+    assert codec.decode(codec.encode(tricky)) == tricky  # never mistaken for a digest
+    assert len(codec.encode("é" * 40).encode()) <= 64  # 80 bytes in UTF-8: hashed
+    assert codec.decode("#h:unknown") is None
+    assert codec.decode(long_key) is None  # capacity 2: the oldest long value is forgotten
+
+
+def test_keyboard_has_one_button_per_row() -> None:
+    from botkit.events import Button
+
+    markup = ButtonCodec().keyboard((Button("A", "a"), Button("", "b")))
+    assert markup is not None
+    assert [[b.text for b in row] for row in markup.inline_keyboard] == [["A"], ["b"]]
+    assert ButtonCodec().keyboard(()) is None
+
+
+# -- reply targets ---------------------------------------------------------------------
+
+
+def test_targets_from_keys_and_ids() -> None:
+    assert Target.for_reply("42", {}).chat_id == 42
+    group = Target.for_reply("-100:7", {"message_id": "9"})
+    assert (group.chat_id, group.thread_id, group.reply_to_message_id) == (-100, 7, 9)
+    assert Target.for_reply("42", {"message_id": "9"}).reply_to_message_id is None  # private
+
+
+@pytest.mark.parametrize("key", ["web:abc", "", "12:x", "1e3"])
+def test_foreign_conversation_keys_are_refused(key: str) -> None:
+    with pytest.raises(ConnectorError):
+        Target.for_reply(key, {})
+
+
+# -- pacing ----------------------------------------------------------------------------
+
+
+async def test_flood_control_spaces_one_chat_and_pauses_all() -> None:
+    flood = FloodControl(FloodLimits(per_chat_interval_s=0.1, global_per_second=1000))
+    stamps: list[float] = []
+
+    async def send(chat: int) -> None:
+        async with flood.chat_turn(chat):
+            await flood.wait_chat(chat)
+            stamps.append(time.monotonic())
+
+    await asyncio.gather(*(send(1) for _ in range(3)))
+    assert stamps[1] - stamps[0] >= 0.099 and stamps[2] - stamps[1] >= 0.099
+    flood.pause(0.2)
+    start = time.monotonic()
+    await send(2)
+    assert time.monotonic() - start >= 0.19
