@@ -5,17 +5,29 @@ then one token per decoding sequence. Pure-decode steps on CUDA replay a CUDA gr
 captured for the next bucket size up (1, 2, 4, 8, ...): at batch 1 a 0.5B model has
 ~14 µs per layer, so kernel-launch overhead, not bandwidth, would otherwise be the wall.
 Everything else runs eagerly (always on CPU).
+
+On the CPU a decode step is a chain of matrix-vector products bound by memory bandwidth,
+so the runner (1) stores projection weights column-major, the layout MKL streams fastest
+(``engine.layers.use_column_major_weights``); (2) builds a decode step's inputs with two
+small tensor constructions and no logits gather when every row samples; and (3) runs
+steps of at most ``cpu_single_thread_tokens`` tokens on one intra-op thread: MKL's
+matrix-vector product uses one core anyway, and every multi-threaded small op would
+only add a fork/join — or, on a shared machine, wait a scheduler time slice for a
+preempted worker thread. Larger (prefill) steps keep all threads for their GEMMs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from engine.attention_metadata import AttentionMetadata
 from engine.cuda_graphs import DecodeGraphs
+from engine.layers import use_column_major_weights
 from engine.sampler import Sampler
 from engine.scheduler import ScheduledSeq, SchedulerOutput
 
@@ -34,9 +46,36 @@ def graph_buckets(max_batch: int) -> list[int]:
     return sizes
 
 
+# Steps with at most this many tokens run on one intra-op thread on the CPU (see above).
+CPU_SINGLE_THREAD_TOKENS = 8
+
+
 def _pad_tables(tables: list[list[int]]) -> list[list[int]]:
     width = max((len(t) for t in tables), default=0) or 1
     return [t + [0] * (width - len(t)) for t in tables]
+
+
+def _flat_tables(tables: list[list[int]]) -> tuple[list[int], int]:
+    """Row-major padded block tables and their width."""
+    width = max((len(t) for t in tables), default=0) or 1
+    flat: list[int] = []
+    for t in tables:
+        flat += t
+        flat += [0] * (width - len(t))
+    return flat, width
+
+
+@contextlib.contextmanager
+def _intra_op_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class ModelRunner:
@@ -49,10 +88,13 @@ class ModelRunner:
         device: where the model and cache live.
         max_num_seqs: largest decode batch (sizes the CUDA-graph buckets).
         max_model_len: longest sequence (sizes graph block tables).
+        cpu_single_thread_tokens: on the CPU, steps of at most this many tokens run on one
+            intra-op thread (0: never).
     """
 
     def __init__(self, model: nn.Module, *, vocab_size: int, block_size: int,
-                 device: torch.device, max_num_seqs: int, max_model_len: int) -> None:
+                 device: torch.device, max_num_seqs: int, max_model_len: int,
+                 cpu_single_thread_tokens: int = CPU_SINGLE_THREAD_TOKENS) -> None:
         self.model = model
         self.block_size = block_size
         self.device = device
@@ -61,6 +103,10 @@ class ModelRunner:
         self.kv_caches: KVCaches = []
         self.sampler = Sampler(vocab_size, device)
         self.graphs: DecodeGraphs | None = None
+        cpu = device.type == "cpu"
+        self.single_thread_tokens = cpu_single_thread_tokens if cpu else 0
+        if cpu:
+            use_column_major_weights(model)
 
     def _tensor(self, data: list[int], dtype: torch.dtype) -> torch.Tensor:
         t = torch.tensor(data, dtype=dtype)
@@ -123,17 +169,40 @@ class ModelRunner:
     @torch.inference_mode()
     def execute(self, out: SchedulerOutput) -> list[int]:
         """Run one step; return one sampled token per ``out.sampling`` entry."""
-        sampling = out.sampling
         if out.is_empty:
             return []
-        if not out.prefills and self.graphs is not None and self.graphs.fits(len(out.decodes)):
+        if 0 < out.num_batched_tokens <= self.single_thread_tokens:
+            with _intra_op_threads(1):
+                return self._execute(out)
+        return self._execute(out)
+
+    def _execute(self, out: SchedulerOutput) -> list[int]:
+        sampling = out.sampling
+        if out.prefills:
+            logits = self._eager(out)
+        elif self.graphs is not None and self.graphs.fits(len(out.decodes)):
             logits = self._decode_graph(out.decodes)
         else:
-            logits = self._eager(out)
+            logits = self._decode_eager(out.decodes)
         if not sampling:
             return []
         tokens = self.sampler(logits, [s.seq for s in sampling])
         return [int(t) for t in tokens.tolist()]
+
+    def _decode_eager(self, decodes: list[ScheduledSeq]) -> torch.Tensor:
+        """A decode-only step: inputs from two small tensors, no gather when all sample."""
+        ids, pos, slots, ctx = self._decode_rows(decodes)
+        flat, width = _flat_tables([s.seq.block_table for s in decodes])
+        b = len(decodes)
+        longs = self._tensor(ids + pos + slots, torch.int64)
+        ints = self._tensor(ctx + flat, torch.int32)
+        rows = [i for i, s in enumerate(decodes) if s.sample]
+        meta = AttentionMetadata(
+            slot_mapping=longs[2 * b :], num_prefill_tokens=0,
+            decode_context_lens=ints[:b], decode_block_tables=ints[b:].view(b, width),
+            logits_indices=None if len(rows) == b else self._tensor(rows, torch.int64))
+        logits: torch.Tensor = self.model(longs[:b], longs[b : 2 * b], self.kv_caches, meta)
+        return logits
 
     def _decode_rows(self, decodes: list[ScheduledSeq]) -> tuple[list[int], list[int],
                                                                   list[int], list[int]]:

@@ -149,6 +149,8 @@ class Sampler:
                 seq.seen_mask.index_fill_(0, tokens[i : i + 1], True)
 
     def __call__(self, logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
+        if all(s.params.greedy and s.params.repetition_penalty == 1.0 for s in seqs):
+            return logits.argmax(dim=-1)  # the common greedy step: no per-row tensors
         tokens = sample(logits, self.prepare(seqs))
         self.record(seqs, tokens)
         return tokens

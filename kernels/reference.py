@@ -75,6 +75,10 @@ def fused_add_rms_norm(
         "fused_add_rms_norm", x, residual, weight, eps, REFERENCE_FLOAT_DTYPES
     )
     acc = _acc(x.dtype)
+    if x.dtype == acc:  # same rounding as below, without the extra temporaries
+        residual.add_(x)
+        x.copy_(_normalize(residual, weight, eps))
+        return x, residual
     summed = (x.to(acc) + residual.to(acc)).to(x.dtype)
     residual.copy_(summed)
     x.copy_(_normalize(summed.to(acc), weight, eps))
@@ -98,7 +102,11 @@ def apply_rope_(
     )
     if positions.numel() == 0:
         return
-    lo, hi = int(positions.min()), int(positions.max())
+    if positions.numel() <= 64:  # decode steps: one host read instead of two reductions
+        listed = positions.tolist()
+        lo, hi = min(listed), max(listed)
+    else:
+        lo, hi = (int(v) for v in torch.aminmax(positions))
     if lo < 0 or hi >= cos_sin.shape[0]:
         raise ValueError(
             f"apply_rope_: positions must lie in [0, {cos_sin.shape[0]}), got [{lo}, {hi}]"
@@ -107,10 +115,13 @@ def apply_rope_(
     acc = _acc(q.dtype)
     table = cos_sin.index_select(0, positions.long()).to(acc)  # [T, D]
     cos, sin = table[:, None, :half], table[:, None, half:]  # [T, 1, D/2]
-    for t in (q, k):
-        tf = t.to(acc)
-        x1, x2 = tf[..., :half], tf[..., half:]
-        t.copy_(torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1))
+    # q and k rotate together (same math per element, half the small-op overhead).
+    num_q = q.shape[1]
+    t = torch.cat([q, k], dim=1).to(acc)  # [T, Hq + Hk, D]
+    x1, x2 = t[..., :half], t[..., half:]
+    rotated = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+    q.copy_(rotated[:, :num_q])
+    k.copy_(rotated[:, num_q:])
 
 
 def swiglu(gate_up: torch.Tensor) -> torch.Tensor:

@@ -52,37 +52,60 @@ def _attend(
     causal: bool,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    """q [M, Hq, D], k/v [N, Hk, D] -> [M, Hq, D] in ``dtype``; queries end-aligned."""
-    m, num_q_heads, _ = q.shape
+    """q [M, Hq, D], k/v [N, Hk, D] -> [M, Hq, D] in ``dtype``; queries end-aligned.
+
+    GQA without copying K/V per query head: the Hq/Hk query heads of a group are stacked
+    against their shared KV head, so each head pair is one row block of a [Hk]-batched
+    matmul (this was the CPU decode hot spot when K/V were repeated per head).
+    """
+    m, num_q_heads, d = q.shape
     n, num_kv_heads, _ = k.shape
     if n == 0:
         return q.new_zeros(q.shape, dtype=dtype)
     group = num_q_heads // num_kv_heads
-    qh = q.to(dtype).transpose(0, 1)  # [Hq, M, D]
-    kh = k.to(dtype).repeat_interleave(group, dim=1).transpose(0, 1)  # [Hq, N, D]
-    vh = v.to(dtype).repeat_interleave(group, dim=1).transpose(0, 1)
-    s = torch.matmul(qh, kh.transpose(1, 2)) * scale  # [Hq, M, N]
-    if causal:
+    # query head h reads KV head h // group: [M, Hk, G, D] -> [Hk, G*M, D]
+    qh = q.to(dtype).reshape(m, num_kv_heads, group, d).permute(1, 2, 0, 3)
+    qh = qh.reshape(num_kv_heads, group * m, d)
+    kh = k.to(dtype).permute(1, 2, 0)  # [Hk, D, N]
+    vh = v.to(dtype).transpose(0, 1)  # [Hk, N, D]
+    s = torch.matmul(qh, kh) * scale  # [Hk, G*M, N]
+    masked = causal and m > 1  # one end-aligned query sees every key
+    if masked:
         pos = torch.arange(m, device=q.device)[:, None] + (n - m)
-        s = s.masked_fill(torch.arange(n, device=q.device)[None, :] > pos, float("-inf"))
-    p = torch.softmax(s, dim=-1).nan_to_num(0.0)  # all-masked rows -> 0
-    return torch.matmul(p, vh).transpose(0, 1)  # [M, Hq, D]
+        hidden = torch.arange(n, device=q.device)[None, :] > pos  # [M, N]
+        s = s.view(num_kv_heads, group, m, n).masked_fill(hidden, float("-inf"))
+        s = s.view(num_kv_heads, group * m, n)
+    p = torch.softmax(s, dim=-1)
+    if masked and m > n:
+        p = p.nan_to_num(0.0)  # queries before the first key see nothing -> 0
+    o = torch.matmul(p, vh)  # [Hk, G*M, D]
+    return o.view(num_kv_heads, group, m, d).permute(2, 0, 1, 3).reshape(m, num_q_heads, d)
 
 
 def _gather_pages(cache: torch.Tensor, table: torch.Tensor, n: int) -> torch.Tensor:
-    """Keys/values 0..n-1 of one sequence from a paged cache -> [n, Hk, D]."""
+    """Keys/values 0..n-1 of one sequence from a paged cache -> [n, Hk, D].
+
+    Pages that are consecutive blocks (the common case for one sequence allocated from a
+    mostly free pool) are returned as a view of the cache, without a copy.
+    """
     num_blocks, page = cache.shape[0], cache.shape[1]
-    pos = torch.arange(n, device=cache.device)
-    pages = pos // page
-    if n > 0 and int(pages[-1]) >= table.shape[0]:
-        raise ValueError(f"context of {n} tokens needs more than {table.shape[0]} pages")
-    ids = table.long()[pages]
-    if n > 0 and (int(ids.min()) < 0 or int(ids.max()) >= num_blocks):
-        raise ValueError(f"block table entries must lie in [0, {num_blocks})")
-    # index_select, not advanced indexing: on CPU `flat[idx]` costs ~2.3 ms per call and
-    # grows with the whole cache size, index_select ~3 us (it dominated CPU decode).
     flat = cache.reshape(num_blocks * page, *cache.shape[2:])
-    return flat.index_select(0, ids * page + pos % page)
+    if n <= 0:
+        return flat[:0]
+    num_pages = -(-n // page)
+    if num_pages > table.shape[0]:
+        raise ValueError(f"context of {n} tokens needs more than {table.shape[0]} pages")
+    ids = [int(b) for b in table[:num_pages].tolist()]
+    if min(ids) < 0 or max(ids) >= num_blocks:
+        raise ValueError(f"block table entries must lie in [0, {num_blocks})")
+    first = ids[0]
+    if ids == list(range(first, first + num_pages)):
+        return flat[first * page : first * page + n]
+    # index_select, not advanced indexing: on CPU `flat[idx]` costs ~2.3 ms per call and
+    # grows with the whole cache size, index_select ~3 us.
+    rows = torch.tensor(ids, dtype=torch.int64, device=cache.device)[:, None] * page
+    rows = (rows + torch.arange(page, device=cache.device)).reshape(-1)[:n]
+    return flat.index_select(0, rows)
 
 
 def write_kv_cache_reference(
@@ -95,14 +118,31 @@ def write_kv_cache_reference(
     """Write ``k``/``v`` ``[T, Hk, D]`` rows into cache slots in place; slot -1 skips."""
     validate_write_kv_cache(k, v, k_cache, v_cache, slot_mapping, reference=True)
     num_slots = k_cache.shape[0] * k_cache.shape[1]
-    slots = slot_mapping.long()
-    if slots.numel() and (int(slots.min()) < -1 or int(slots.max()) >= num_slots):
+    slots = [int(x) for x in slot_mapping.tolist()]
+    if not slots:
+        return
+    lo, hi = min(slots), max(slots)
+    if lo < -1 or hi >= num_slots:
         raise ValueError(f"write_kv_cache: slots must be -1 or lie in [0, {num_slots})")
-    keep = slots >= 0
     kc = k_cache.view(num_slots, *k_cache.shape[2:])
     vc = v_cache.view(num_slots, *v_cache.shape[2:])
-    kc[slots[keep]] = k[keep].to(kc.dtype)
-    vc[slots[keep]] = v[keep].to(vc.dtype)
+    if lo >= 0 and hi - lo + 1 == len(slots) and slots == list(range(lo, hi + 1)):
+        # One run of consecutive slots (a decode token, a prompt in fresh blocks): a copy.
+        kc[lo : hi + 1] = k
+        vc[lo : hi + 1] = v
+        return
+    keep = [i for i, x in enumerate(slots) if x >= 0]
+    if not keep:
+        return
+    dev = k_cache.device
+    dst = torch.tensor([slots[i] for i in keep], dtype=torch.int64, device=dev)
+    if len(keep) == len(slots):
+        ks, vs = k, v
+    else:
+        src = torch.tensor(keep, dtype=torch.int64, device=dev)
+        ks, vs = k.index_select(0, src), v.index_select(0, src)
+    kc.index_copy_(0, dst, ks)
+    vc.index_copy_(0, dst, vs)
 
 
 def prefill_attention_reference(
@@ -125,8 +165,9 @@ def prefill_attention_reference(
     batch = len(cu) - 1
     dtype = _compute_dtype(q, compute_dtype)
     out = q.new_zeros(q.shape, dtype=dtype)
+    lens = [int(x) for x in context_lens.tolist()]
     for b in range(batch):
-        lo, hi, n = cu[b], cu[b + 1], int(context_lens[b])
+        lo, hi, n = cu[b], cu[b + 1], lens[b]
         if n < hi - lo:
             raise ValueError(f"sequence {b}: context_lens {n} < its {hi - lo} queries")
         if hi == lo:
@@ -152,16 +193,17 @@ def decode_attention_reference(
     _, scale = validate_decode(
         q, k_cache, v_cache, block_tables, context_lens, scale, num_splits, reference=True
     )
-    batch = q.shape[0]
     dtype = _compute_dtype(q, compute_dtype)
-    out = q.new_zeros(q.shape, dtype=dtype)
-    for b in range(batch):
-        n = int(context_lens[b])
+    lens = [int(x) for x in context_lens.tolist()]
+    rows = []
+    for b, n in enumerate(lens):
         if n < 0:
             raise ValueError(f"sequence {b}: negative context length {n}")
         k = _gather_pages(k_cache, block_tables[b], n)
         v = _gather_pages(v_cache, block_tables[b], n)
-        out[b] = _attend(q[b : b + 1], k, v, scale, False, dtype)[0]
+        rows.append(_attend(q[b : b + 1], k, v, scale, False, dtype))
+    out = (rows[0] if len(rows) == 1 else torch.cat(rows)) if rows else q.new_zeros(
+        q.shape, dtype=dtype)
     return out.to(q.dtype) if compute_dtype is None else out
 
 

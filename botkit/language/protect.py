@@ -31,9 +31,13 @@ _PLACEHOLDER = "{{{}}}"
 # reaches int()'s 4300-digit limit.
 _PLACEHOLDER_LIKE = re.compile(r"\{\s*(\d{1,6})\s*\}")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
-# Stops at whitespace, quotes, angle brackets and CJK punctuation/full-width forms (a URL
-# in Chinese text is often followed directly by 。).
-_URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"'`\u3000-\u303f\uff00-\uffef]++")
+# Stops at whitespace, quotes, angle brackets, CJK punctuation/full-width forms (a URL
+# in Chinese text is often followed directly by 。) and Arabic punctuation (comma ،,
+# semicolon ؛, question mark ؟, full stop U+06D4: written against the preceding word,
+# so also against a URL).
+_URL = re.compile(
+    r"(?:https?://|ftp://|www\.)[^\s<>\"'`\u3000-\u303f\uff00-\uffef\u060c\u061b\u061f\u06d4]++"
+)
 _URL_TRAILING = ".,;:!?'\"*_"
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@[A-Za-z0-9\-]++(?:\.[A-Za-z0-9\-]++)++"

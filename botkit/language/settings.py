@@ -30,12 +30,15 @@ class DetectorSettings(_Section):
     A message switches the conversation's language only when it has at least
     ``min_letters`` letters (a CJK character counts as 3) outside URLs, numbers and code,
     its best guess has at least ``min_confidence`` and leads the runner-up by
-    ``min_margin``. Otherwise the conversation keeps its language.
+    ``min_margin``. Otherwise the conversation keeps its language. A conversation that
+    already has a language needs at least ``min_letters_to_switch`` letters (the larger
+    of the two counts) to change it.
     """
 
     kind: Literal["auto", "langdetect", "none"] = "auto"
     seed: int = 0
     min_letters: int = Field(default=12, ge=0)
+    min_letters_to_switch: int = Field(default=20, ge=0)
     min_confidence: float = Field(default=0.90, ge=0, le=1)
     min_margin: float = Field(default=0.50, ge=0, le=1)
     max_chars: int = Field(default=1000, ge=1)

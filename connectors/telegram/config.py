@@ -145,7 +145,9 @@ class TelegramConfig(ConnectorConfig):
     @field_validator("token")
     @classmethod
     def _check_token(cls, value: SecretStr) -> SecretStr:
-        # The message never repeats the value: it is a secret.
+        # The messages never repeat the value: it is a secret.
+        if not value.get_secret_value():
+            raise ValueError("token is empty: set the variable holding the @BotFather token")
         if not _TOKEN.match(value.get_secret_value()):
             raise ValueError("token must look like '123456789:AA...' (from @BotFather)")
         return value

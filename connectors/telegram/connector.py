@@ -62,6 +62,7 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._poller: Poller | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
+        self._requests: tuple[HTTPXRequest, ...] = ()
         self._stopped = asyncio.Event()
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,14 +82,17 @@ class TelegramConnector(Connector[TelegramConfig]):
         self.redactor.install()  # before the Bot exists: it logs its URL when created
         cfg = self.config
         t = cfg.request_timeout_s
+        # Sends to many chats run in parallel; getUpdates has its own connection, so
+        # polling never waits for sends.
+        sends = HTTPXRequest(64, read_timeout=t, write_timeout=t, connect_timeout=t, pool_timeout=t)
+        polls = HTTPXRequest(1, read_timeout=t, write_timeout=t, connect_timeout=t)
+        self._requests = (sends, polls)
         bot = Bot(
             cfg.token.get_secret_value(),
             base_url=cfg.base_url,
             base_file_url=cfg.base_file_url,
-            request=HTTPXRequest(
-                64, read_timeout=t, write_timeout=t, connect_timeout=t, pool_timeout=t
-            ),
-            get_updates_request=HTTPXRequest(1, read_timeout=t, write_timeout=t, connect_timeout=t),
+            request=sends,
+            get_updates_request=polls,
         )
         try:
             await self._start(bot)
@@ -203,10 +207,14 @@ class TelegramConnector(Connector[TelegramConfig]):
         if runner is not None:
             await runner.cleanup()
 
-    @staticmethod
-    async def _close_bot(bot: Bot) -> None:
+    async def _close_bot(self, bot: Bot) -> None:
         with contextlib.suppress(Exception):
             await bot.shutdown()
+        # Bot.shutdown skips a bot whose initialize() failed; close its clients anyway.
+        for request in self._requests:
+            with contextlib.suppress(Exception):
+                await request.shutdown()
+        self._requests = ()
 
     # -- input -------------------------------------------------------------------------
 
@@ -227,7 +235,8 @@ class TelegramConnector(Connector[TelegramConfig]):
         Raises:
             RetryLater: the core could not store it now.
         """
-        assert self.me is not None and self._sender is not None  # connected
+        if self.me is None or self._sender is None:  # disconnected meanwhile
+            raise RetryLater("not connected")
         try:
             action = classify(update, self.me, self.config.group_replies, self.codec)
         except Exception:  # one odd update must not stop the channel

@@ -71,10 +71,14 @@ class FloodControl:
         finally:
             chat.users -= 1
 
-    async def wait_chat(self, chat_id: int) -> None:
-        """Wait until a message may be sent to ``chat_id``, then count it as sent.
+    @asynccontextmanager
+    async def message_slot(self, chat_id: int) -> AsyncIterator[None]:
+        """Wait until a message may be sent to ``chat_id``; send it inside the block.
 
-        Call inside ``chat_turn(chat_id)``.
+        Use inside ``chat_turn(chat_id)``. The message counts for its chat from when the
+        block ends (the API call returned), so the spacing holds where Telegram measures
+        it, whatever the network delay of each call; the overall limit counts from the
+        start.
         """
         chat = self._chats[chat_id]
         group = is_group(chat_id)
@@ -87,11 +91,21 @@ class FloodControl:
                 break
             await asyncio.sleep(ready - now)  # then re-check: a pause may have grown
         await self.wait_global()
-        chat.last = self.now()
-        if group:
-            chat.window.append(chat.last)
-            while len(chat.window) > self.limits.group_max_messages:
-                chat.window.popleft()
+        try:
+            yield
+        finally:
+            chat.last = self.now()
+            if group:
+                chat.window.append(chat.last)
+                while len(chat.window) > self.limits.group_max_messages:
+                    chat.window.popleft()
+
+    @asynccontextmanager
+    async def call_slot(self) -> AsyncIterator[None]:
+        """For calls that are not messages (chat actions, callback answers): they only
+        wait out a ``RetryAfter`` pause."""
+        await self.wait_pause()
+        yield
 
     async def wait_pause(self) -> None:
         """Wait out a ``RetryAfter`` pause only (calls that are not messages)."""

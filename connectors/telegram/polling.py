@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 
 from telegram import Bot, Update
@@ -24,6 +25,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
+from telegram.warnings import PTBUserWarning
 
 from botkit.errors import ConnectorError
 from connectors.telegram.config import TelegramConfig
@@ -93,14 +95,44 @@ class Poller:
 
     async def _fetch(self) -> tuple[Update, ...]:
         offset = self.offset
-        updates = await self.bot.get_updates(
-            offset=offset,
-            limit=self.config.poll_limit,
-            timeout=self.config.poll_timeout_s,
-            allowed_updates=list(ALLOWED_UPDATES),
-        )
+        try:
+            updates = await self.bot.get_updates(
+                offset=offset,
+                limit=self.config.poll_limit,
+                timeout=self.config.poll_timeout_s,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+        except TelegramError:
+            raise
+        except Exception:  # python-telegram-bot could not read an update in the batch
+            self._confirmed = offset
+            return await self._one_by_one()
         self._confirmed = offset
         return updates
+
+    async def _one_by_one(self) -> tuple[Update, ...]:
+        """Read the next update on its own; skip it if it cannot be read.
+
+        Without this, one update the library cannot parse (a newer Bot API type, say)
+        would be fetched again forever and stop the channel.
+        """
+        with warnings.catch_warnings():  # "use Bot.get_updates": we need the raw JSON
+            warnings.simplefilter("ignore", PTBUserWarning)
+            raw = await self.bot.do_api_request(
+                "getUpdates", api_kwargs={"offset": self.offset, "limit": 1, "timeout": 0}
+            )
+        if not isinstance(raw, list) or not raw:
+            return ()
+        item = raw[0]
+        update_id = item.get("update_id") if isinstance(item, dict) else None
+        if not isinstance(update_id, int):
+            raise RetryLater("the Bot API sent an update without an id")
+        try:
+            return (Update.de_json(item, self.bot),)
+        except Exception as exc:
+            log.error("telegram: update %s cannot be read (%s); skipped", update_id, exc)
+            self.offset = update_id + 1
+            return ()
 
     async def confirm(self, within: float = 2.0) -> None:
         """Tell Telegram about updates handled since the last fetch (on shutdown).

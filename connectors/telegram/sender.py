@@ -17,6 +17,7 @@ import logging
 import random
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -156,25 +157,28 @@ class Sender:
             await self.bot.answer_callback_query(callback_id)
 
         try:
-            await self._attempts("answerCallbackQuery", self.flood.wait_pause, op)
+            await self._attempts("answerCallbackQuery", self.flood.call_slot, op)
         except ConnectorError as exc:
             log.info("%s", exc)
 
     async def _in_chat(self, chat_id: int, what: str, op: Callable[[], Awaitable[T]]) -> T:
         async with self.flood.chat_turn(chat_id):
             return await self._attempts(
-                f"{what} to chat {chat_id}", lambda: self.flood.wait_chat(chat_id), op
+                f"{what} to chat {chat_id}", lambda: self.flood.message_slot(chat_id), op
             )
 
     async def _attempts(
-        self, what: str, wait: Callable[[], Awaitable[None]], op: Callable[[], Awaitable[T]]
+        self,
+        what: str,
+        slot: Callable[[], AbstractAsyncContextManager[None]],
+        op: Callable[[], Awaitable[T]],
     ) -> T:
         failures = 0
         waited = 0.0
         while True:
-            await wait()
             try:
-                return await op()
+                async with slot():
+                    return await op()
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)
                 waited += seconds

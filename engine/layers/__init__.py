@@ -3,6 +3,7 @@
 from engine.layers.activation import SiluAndMul
 from engine.layers.attention import KVCache, PagedAttention
 from engine.layers.embedding import LMHead, VocabEmbedding
+from engine.layers.layout import use_column_major_weights
 from engine.layers.linear import (
     Linear,
     MergedLinear,
@@ -32,4 +33,5 @@ __all__ = [
     "default_weight_loader",
     "get_weight_loader",
     "set_weight_loader",
+    "use_column_major_weights",
 ]

@@ -174,7 +174,11 @@ class GenerationDefaults:
         """
 
         def get(key: str, default: Any = None) -> Any:
-            return gen[key] if key in gen else config.get(key, default)
+            # null means "unset" (transformers 5 writes some defaults as null).
+            value = gen.get(key)
+            if value is None:
+                value = config.get(key)
+            return default if value is None else value
 
         ignored: list[str] = []
         for key, neutral in (("no_repeat_ngram_size", 0), ("repetition_penalty", 1.0),
@@ -197,7 +201,7 @@ class GenerationDefaults:
         eos = token_ids(get("eos_token_id")) or (eos_fallback,)
         return cls(
             max_length=max_length if isinstance(max_length, int) and max_length > 1 else None,
-            num_beams=max(1, int(get("num_beams", 1) or 1)),
+            num_beams=max(1, int(get("num_beams", 1))),
             length_penalty=float(get("length_penalty", 1.0)),
             early_stopping=early,
             eos_token_ids=eos,

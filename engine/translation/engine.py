@@ -261,8 +261,7 @@ class TranslationEngine:
             length_penalty=gen.length_penalty, early_stopping=gen.early_stopping,
         )
         search = greedy_search if beams == 1 else beam_search
-        return search(_BoundDecoder(self.loaded, state), torch.tensor(limits).to(dev),
-                      torch.tensor(forced, dtype=torch.int64).to(dev), cfg)
+        return search(_BoundDecoder(self.loaded, state), limits, forced, cfg, dev)
 
 
 def check_texts(texts: Any) -> list[str]:

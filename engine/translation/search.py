@@ -15,6 +15,7 @@ batch is done), and each sentence may have its own length limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -52,60 +53,72 @@ class SearchConfig:
     early_stopping: bool | Literal["never"] = False
 
 
-def _process(
-    scores: torch.Tensor, cur_len: int, max_length: torch.Tensor, forced_bos: torch.Tensor,
-    cfg: SearchConfig,
-) -> torch.Tensor:
-    """Logits processors on [rows, V]; ``max_length`` / ``forced_bos`` are per row."""
-    if cfg.bad_ids:
-        scores[:, list(cfg.bad_ids)] = float("-inf")
-    if cur_len == 1:
-        rows = forced_bos >= 0
-        if bool(rows.any()):
-            scores[rows] = float("-inf")
-            scores[rows, forced_bos[rows]] = 0.0
-    if cfg.forced_eos_id is not None:
-        rows = max_length - 1 == cur_len
-        if bool(rows.any()):
-            scores[rows] = float("-inf")
-            scores[rows, cfg.forced_eos_id] = 0.0
-    return scores
+class _Processors:
+    """Logits processors on [rows, V] scores, in place; decisions made from host-side lists
+    so the decode loop does not stall on a GPU sync per step."""
+
+    def __init__(self, cfg: SearchConfig, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.bad = torch.tensor(cfg.bad_ids, dtype=torch.int64, device=device) \
+            if cfg.bad_ids else None
+
+    def __call__(self, scores: torch.Tensor, cur_len: int, max_length: Sequence[int],
+                 forced_bos: Sequence[int]) -> torch.Tensor:
+        """``max_length`` / ``forced_bos`` are per row (host lists)."""
+        if self.bad is not None:
+            scores.index_fill_(1, self.bad, float("-inf"))
+        if cur_len == 1:
+            self._force(scores, [(i, f) for i, f in enumerate(forced_bos) if f >= 0])
+        eos = self.cfg.forced_eos_id
+        if eos is not None:
+            self._force(scores, [(i, eos) for i, m in enumerate(max_length) if m - 1 == cur_len])
+        return scores
+
+    def _force(self, scores: torch.Tensor, rows: list[tuple[int, int]]) -> None:
+        if rows:
+            idx = torch.tensor(rows, dtype=torch.int64).to(self.device)
+            scores[idx[:, 0]] = float("-inf")
+            scores[idx[:, 0], idx[:, 1]] = 0.0
 
 
 def greedy_search(
-    decoder: Decoder, max_new_tokens: torch.Tensor, forced_bos: torch.Tensor, cfg: SearchConfig
+    decoder: Decoder, max_new_tokens: Sequence[int], forced_bos: Sequence[int],
+    cfg: SearchConfig, device: torch.device,
 ) -> list[list[int]]:
     """Argmax decoding of B sentences (one decoder row each).
 
     Args:
         decoder: the model bound to the batch's decoder state.
-        max_new_tokens: [B] int64 limit per sentence (on the decoder's device).
-        forced_bos: [B] int64 token forced first per sentence, -1 for none.
+        max_new_tokens: limit per sentence (>= 1).
+        forced_bos: token forced first per sentence, -1 for none.
         cfg: decoding rules.
+        device: the decoder's device.
 
     Returns:
         Generated ids of each sentence (EOS included when it was generated).
     """
-    device = max_new_tokens.device
-    total = int(max_new_tokens.shape[0])
+    total = len(max_new_tokens)
     results: list[list[int]] = [[] for _ in range(total)]
     active = list(range(total))
-    max_length = max_new_tokens + 1  # decoder length incl. the start token, as in HF
+    max_length = [m + 1 for m in max_new_tokens]  # decoder length incl. the start token (HF)
+    forced = list(forced_bos)
+    at_limit = torch.tensor(max_length, device=device)
+    process = _Processors(cfg, device)
     eos = torch.tensor(cfg.eos_ids, device=device)
-    history = torch.empty((total, int(max_new_tokens.max()) if total else 0),
-                          dtype=torch.int64, device=device)
+    history = torch.empty((total, max(max_new_tokens, default=0)), dtype=torch.int64,
+                          device=device)
     tokens = torch.full((total,), cfg.decoder_start_id, dtype=torch.int64, device=device)
     step = 0
     while active:
-        scores = _process(decoder.step(tokens), step + 1, max_length, forced_bos, cfg)
+        scores = process(decoder.step(tokens), step + 1, max_length, forced)
         nxt = scores.argmax(dim=-1)
         history[:, step] = nxt
-        done = (torch.isin(nxt, eos) | (max_length <= step + 2)).cpu()
+        done = (torch.isin(nxt, eos) | (at_limit <= step + 2)).tolist()  # the one sync
         step += 1
-        if bool(done.any()):
-            finished = history[:, :step].cpu().tolist()
-            keep = [i for i, d in enumerate(done.tolist()) if not d]
-            for i, d in enumerate(done.tolist()):
+        if any(done):
+            finished = history[:, :step].tolist()
+            keep = [i for i, d in enumerate(done) if not d]
+            for i, d in enumerate(done):
                 if d:
                     results[active[i]] = finished[i]
             active = [active[i] for i in keep]
@@ -113,14 +126,15 @@ def greedy_search(
                 break
             idx = torch.tensor(keep, device=device)
             decoder.keep(idx)
-            history, nxt, max_length, forced_bos = _select(idx, history, nxt, max_length,
-                                                           forced_bos)
+            history, nxt, at_limit = _select(idx, history, nxt, at_limit)
+            max_length, forced = [max_length[i] for i in keep], [forced[i] for i in keep]
         tokens = nxt
     return results
 
 
 def beam_search(
-    decoder: Decoder, max_new_tokens: torch.Tensor, forced_bos: torch.Tensor, cfg: SearchConfig
+    decoder: Decoder, max_new_tokens: Sequence[int], forced_bos: Sequence[int],
+    cfg: SearchConfig, device: torch.device,
 ) -> list[list[int]]:
     """Beam search of B sentences with ``cfg.beam_size`` decoder rows each.
 
@@ -128,12 +142,14 @@ def beam_search(
     finished hypothesis.
     """
     k = cfg.beam_size
-    device = max_new_tokens.device
-    total = int(max_new_tokens.shape[0])
+    total = len(max_new_tokens)
     results: list[list[int]] = [[] for _ in range(total)]
     active = list(range(total))
-    max_length = max_new_tokens + 1  # per sentence, incl. the start token
-    width = int(max_length.max()) if total else 1
+    lengths = [m + 1 for m in max_new_tokens]  # per sentence, incl. the start token (HF)
+    forced = list(forced_bos)
+    max_length = torch.tensor(lengths, device=device)
+    width = max(lengths, default=1)
+    process = _Processors(cfg, device)
     eos = torch.tensor(cfg.eos_ids, device=device)
     keep_k = max(2, 1 + len(cfg.eos_ids)) * k
     top_mask = torch.arange(keep_k, device=device) < k
@@ -148,9 +164,9 @@ def beam_search(
     cur_len = 1
     while active:
         b = len(active)
-        rows_max = max_length.repeat_interleave(k)
         logp = torch.log_softmax(decoder.step(running[:, :, cur_len - 1].reshape(-1)), dim=-1)
-        logp = _process(logp, cur_len, rows_max, forced_bos.repeat_interleave(k), cfg)
+        logp = process(logp, cur_len, [m for m in lengths for _ in range(k)],
+                       [f for f in forced for _ in range(k)])
         vocab = logp.shape[-1]
         logp = (logp.view(b, k, vocab) + running_scores[:, :, None]).view(b, k * vocab)
         # c. top-K continuations over all beams
@@ -185,7 +201,7 @@ def beam_search(
         cur_len += 1
         if cfg.early_stopping == "never" and cfg.length_penalty > 0.0:
             # Python float powers, as transformers computes them (bit-identical scores).
-            powers = [float(m - 1) ** cfg.length_penalty for m in max_length.tolist()]
+            powers = [float(m - 1) ** cfg.length_penalty for m in lengths]
             best_running = running_scores[:, :1] / torch.tensor(powers, device=device)[:, None]
         else:
             best_running = running_scores[:, :1] / ((cur_len - 1) ** cfg.length_penalty)
@@ -206,9 +222,10 @@ def beam_search(
                 break
             idx = torch.tensor(keep, device=device)
             decoder.keep(idx)
-            (running, running_scores, seqs, scores, lens, finished, improvable, max_length,
-             forced_bos) = _select(idx, running, running_scores, seqs, scores, lens, finished,
-                                   improvable, max_length, forced_bos)
+            (running, running_scores, seqs, scores, lens, finished, improvable,
+             max_length) = _select(idx, running, running_scores, seqs, scores, lens, finished,
+                                   improvable, max_length)
+            lengths, forced = [lengths[i] for i in keep], [forced[i] for i in keep]
     return results
 
 

@@ -84,6 +84,14 @@ class DecoderState:
             for _ in cross_kv
         ]
         self.table = torch.zeros((self.max_rows, cap), dtype=torch.int32, device=self.device)
+        self._cu = self._cu_seqlens()
+
+    def _cu_seqlens(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(decoder rows, source tokens) boundaries per sentence; fixed until compaction."""
+        zero = torch.zeros(1, dtype=torch.int64, device=self.device)
+        cu_q = torch.arange(0, self.num_rows + 1, self.rows_per_sentence, device=self.device,
+                            dtype=torch.int32)
+        return cu_q, torch.cat([zero, self.source_lens.cumsum(0)]).to(torch.int32)
 
     @property
     def num_sentences(self) -> int:
@@ -107,14 +115,12 @@ class DecoderState:
         n, dev = self.num_rows, self.device
         slots = self.length * self.max_rows + torch.arange(n, device=dev)
         self.table[:, self.length] = slots.to(torch.int32)
-        zero = torch.zeros(1, dtype=torch.int64, device=dev)
         return DecodeMeta(
             slots=slots,
             block_tables=self.table,
             context_lens=torch.full((n,), self.length + 1, dtype=torch.int32, device=dev),
-            cu_seqlens_q=torch.arange(0, n + 1, self.rows_per_sentence, device=dev,
-                                      dtype=torch.int32),
-            cu_seqlens_k=torch.cat([zero, self.source_lens.cumsum(0)]).to(torch.int32),
+            cu_seqlens_q=self._cu[0],
+            cu_seqlens_k=self._cu[1],
         )
 
     def advance(self) -> None:
@@ -144,6 +150,7 @@ class DecoderState:
         self.cross_kv = [(k.index_select(0, tokens), v.index_select(0, tokens))
                          for k, v in self.cross_kv]
         self.source_lens = lens
+        self._cu = self._cu_seqlens()
 
     def _grow(self, capacity: int) -> None:
         # The pool is step-major, so growing appends slots and keeps the old numbers.

@@ -151,7 +151,7 @@ def test_new_conversation_starts_from_seed_then_working_language() -> None:
 
 
 def test_unlisted_languages_do_not_switch() -> None:
-    text = "aaaa aaaa aaaa aaaa"  # langdetect: Somali
+    text = "aaaa aaaa aaaa aaaa aaaa"  # langdetect: Somali; long enough to switch
     decision = decide(text, guess(("so", 0.99)), current="es", allowed=("es", "fr"))
     assert (decision.language, decision.reason) == ("es", "unlisted")
     # The working language is always allowed.

@@ -97,4 +97,6 @@ async def test_overall_rate_is_kept_across_chats(make_tg: MakeTg) -> None:
     fake.push(*(fake.updates.message(310 + i, f"c{i}") for i in range(4)))
     await tg.wait_answers(4, within=8)
     times = sorted(c.at for c in fake.calls_to("sendMessage"))
-    assert min(b - a for a, b in zip(times, times[2:], strict=False)) >= 0.99
+    # The overall limit counts from the start of each call, so the arrival times may
+    # jitter by the calls' network delay (without the limit they would be ~1 ms apart).
+    assert min(b - a for a, b in zip(times, times[2:], strict=False)) >= 0.9

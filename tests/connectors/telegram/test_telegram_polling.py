@@ -124,3 +124,15 @@ async def test_disconnect_twice_and_send_afterwards(make_tg: MakeTg) -> None:
     reply = OutboundReply(channel="telegram", conversation_key="107", text="late")
     with pytest.raises(ConnectorError, match="not connected"):
         await tg.connector.send(reply)
+
+
+async def test_an_unreadable_update_is_skipped_not_fetched_forever(make_tg: MakeTg) -> None:
+    tg = await make_tg(run=False)
+    u = tg.fake.updates
+    poison = {"update_id": 499_990, "message": {"chat": 5}}  # the library cannot parse it
+    tg.fake.push(u.message(108, "before", update_id=499_989), poison)
+    tg.fake.push(u.message(108, "after", update_id=499_991))
+    await tg.run()
+    await tg.wait_answers(2)
+    await tg.settle()
+    assert tg.answers(108) == ["echo: before", "echo: after"]

@@ -105,3 +105,17 @@ async def test_unknown_button_data_is_only_acknowledged(make_tg: MakeTg) -> None
     await tg.wait_answers(1)
     await fake.wait_until(lambda: bool(fake.calls_to("answerCallbackQuery")))
     assert tg.answers(506) == ["echo: probe"]
+
+
+async def test_streamed_answer_continues_in_a_new_message_past_the_limit(make_tg: MakeTg) -> None:
+    tg = await make_tg(
+        {"edit_interval_s": 0.15}, bot={"max_message_chars": 20_000}, word_delay=0.002
+    )
+    words = [f"word{i:05d}" for i in range(500)]  # 5,500 characters, streamed word by word
+    tg.fake.push(tg.fake.updates.message(507, " ".join(words)))
+    await tg.fake.wait_until(lambda: len(tg.answers(507)) == 2, within=10)
+    await tg.settle()
+    first, second = tg.fake.messages(507)
+    assert len(first.versions) >= 2  # it was on screen before the answer was complete
+    assert all(utf16_len(t) <= 4096 for m in (first, second) for _, t in m.versions)
+    assert f"{first.text} {second.text}".split() == ["echo:", *words]

@@ -192,8 +192,7 @@ async def test_flood_control_spaces_one_chat_and_pauses_all() -> None:
     stamps: list[float] = []
 
     async def send(chat: int) -> None:
-        async with flood.chat_turn(chat):
-            await flood.wait_chat(chat)
+        async with flood.chat_turn(chat), flood.message_slot(chat):
             stamps.append(time.monotonic())
 
     await asyncio.gather(*(send(1) for _ in range(3)))

@@ -199,3 +199,28 @@ def hf_generated(sequences: torch.Tensor, eos_id: int, max_new_tokens: int) -> l
         row = row[1 : 1 + max_new_tokens]
         out.append(row[: row.index(eos_id) + 1] if eos_id in row else row)
     return out
+
+
+def padded_batch(sources: list[list[int]], pad: int, device: Any = "cpu") -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids`` + ``attention_mask`` for transformers."""
+    width = max(map(len, sources))
+    ids = torch.tensor([s + [pad] * (width - len(s)) for s in sources], device=device)
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sources], device=device)
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def packed_batch(
+    sources: list[list[int]], device: Any = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(packed ids [S], cu_seqlens [B+1] int32, lengths [B]) for ``Seq2SeqLM.encode``."""
+    lens = torch.tensor([len(s) for s in sources])
+    cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens.cumsum(0)]).to(torch.int32)
+    ids = torch.tensor([t for s in sources for t in s])
+    return ids.to(device), cu.to(device), lens.to(device)
+
+
+def max_error_vs(ours: torch.Tensor, same_dtype: torch.Tensor, ref64: torch.Tensor) -> tuple[float, float]:
+    """(max|ours - ref|, max|transformers same dtype - ref|) for the 2x rule."""
+    ref = ref64.double().cpu()
+    return ((ours.double().cpu() - ref).abs().max().item(),
+            (same_dtype.double().cpu() - ref).abs().max().item())
