@@ -62,6 +62,7 @@ class _Stats:
     early: dict[tuple[int, int], float] = field(default_factory=dict)  # reply before ack
     latencies: list[float] = field(default_factory=list)
     reply_times: list[float] = field(default_factory=list)
+    send_times: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     frames: int = 0
     closed: int = 0
@@ -87,6 +88,7 @@ class _Stats:
     def _record(self, t0: float, now: float) -> None:
         self.latencies.append(now - t0)
         self.reply_times.append(now)
+        self.send_times.append(t0)
         if self.drained is not None and not self.outstanding:
             self.drained.set()
 
@@ -183,6 +185,14 @@ def _quantiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": round(xs[-1], 2)}
 
 
+def _by_second(stats: _Stats, start: float, duration: float) -> list[float]:
+    worst = [0.0] * max(1, int(duration + 0.999))
+    for t0, lat in zip(stats.send_times, stats.latencies, strict=True):
+        i = min(len(worst) - 1, max(0, int(t0 - start)))
+        worst[i] = max(worst[i], lat)
+    return [round(w * 1000, 1) for w in worst]
+
+
 async def run_load(spec: LoadSpec) -> dict[str, Any]:
     """Connect, warm up (one message per socket), measure, drain; returns the numbers."""
     fds = raise_fd_limit(spec.connections + 256)
@@ -239,6 +249,9 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
         "sustained_msg_s": round(in_window / window, 1) if window > 0 else None,
         "completed_msg_s": round(len(stats.latencies) / max(last - phase["start"], 1e-9), 1),
         "latency_ms": _quantiles(stats.latencies),
+        # Worst round trip of the messages sent in each second: stalls show up here (a
+        # shared box's scheduler, GC, SQLite checkpoints) apart from a steady overload.
+        "max_ms_by_send_second": _by_second(stats, phase["start"], spec.duration),
         "client": {
             "frames_per_s": round(stats.frames / max(end - phase["start"], 1e-9), 1),
             "send_lag_p99_ms": round(phase["send_lag_p99_ms"], 2),

@@ -47,37 +47,81 @@ from engine.translation.config import GenerationDefaults  # noqa: E402
 from engine.translation.model import Seq2SeqLM  # noqa: E402
 from engine.translation.registry import get_architecture  # noqa: E402
 
-_COMMON = {"dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0,
-           "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0}
+_COMMON = {
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
+    "activation_dropout": 0.0,
+    "encoder_layerdrop": 0.0,
+    "decoder_layerdrop": 0.0,
+}
 CONFIGS: dict[str, dict[str, Any]] = {
     "opus-mt-en-de": {  # Helsinki-NLP/opus-mt-en-de config.json
-        "architectures": ["MarianMTModel"], "model_type": "marian", "vocab_size": 58101,
-        "d_model": 512, "encoder_layers": 6, "decoder_layers": 6,
-        "encoder_attention_heads": 8, "decoder_attention_heads": 8,
-        "encoder_ffn_dim": 2048, "decoder_ffn_dim": 2048, "max_position_embeddings": 512,
-        "activation_function": "swish", "scale_embedding": True, "pad_token_id": 58100,
-        "decoder_start_token_id": 58100, "eos_token_id": 0, "forced_eos_token_id": 0,
+        "architectures": ["MarianMTModel"],
+        "model_type": "marian",
+        "vocab_size": 58101,
+        "d_model": 512,
+        "encoder_layers": 6,
+        "decoder_layers": 6,
+        "encoder_attention_heads": 8,
+        "decoder_attention_heads": 8,
+        "encoder_ffn_dim": 2048,
+        "decoder_ffn_dim": 2048,
+        "max_position_embeddings": 512,
+        "activation_function": "swish",
+        "scale_embedding": True,
+        "pad_token_id": 58100,
+        "decoder_start_token_id": 58100,
+        "eos_token_id": 0,
+        "forced_eos_token_id": 0,
         **_COMMON,
     },
     "nllb-200-distilled-600M": {  # facebook/nllb-200-distilled-600M config.json
-        "architectures": ["M2M100ForConditionalGeneration"], "model_type": "m2m_100",
-        "vocab_size": 256206, "d_model": 1024, "encoder_layers": 12, "decoder_layers": 12,
-        "encoder_attention_heads": 16, "decoder_attention_heads": 16,
-        "encoder_ffn_dim": 4096, "decoder_ffn_dim": 4096, "max_position_embeddings": 1024,
-        "activation_function": "relu", "scale_embedding": True, "pad_token_id": 1,
-        "bos_token_id": 0, "eos_token_id": 2, "decoder_start_token_id": 2, **_COMMON,
+        "architectures": ["M2M100ForConditionalGeneration"],
+        "model_type": "m2m_100",
+        "vocab_size": 256206,
+        "d_model": 1024,
+        "encoder_layers": 12,
+        "decoder_layers": 12,
+        "encoder_attention_heads": 16,
+        "decoder_attention_heads": 16,
+        "encoder_ffn_dim": 4096,
+        "decoder_ffn_dim": 4096,
+        "max_position_embeddings": 1024,
+        "activation_function": "relu",
+        "scale_embedding": True,
+        "pad_token_id": 1,
+        "bos_token_id": 0,
+        "eos_token_id": 2,
+        "decoder_start_token_id": 2,
+        **_COMMON,
     },
     "tiny-marian": {
-        "architectures": ["MarianMTModel"], "model_type": "marian", "vocab_size": 512,
-        "d_model": 64, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
-        "decoder_attention_heads": 4, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128,
-        "max_position_embeddings": 256, "activation_function": "swish", "scale_embedding": True,
-        "pad_token_id": 511, "decoder_start_token_id": 511, "eos_token_id": 0,
-        "forced_eos_token_id": 0, **_COMMON,
+        "architectures": ["MarianMTModel"],
+        "model_type": "marian",
+        "vocab_size": 512,
+        "d_model": 64,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4,
+        "encoder_ffn_dim": 128,
+        "decoder_ffn_dim": 128,
+        "max_position_embeddings": 256,
+        "activation_function": "swish",
+        "scale_embedding": True,
+        "pad_token_id": 511,
+        "decoder_start_token_id": 511,
+        "eos_token_id": 0,
+        "forced_eos_token_id": 0,
+        **_COMMON,
     },
 }
-_LINES = ["Where is my order? I paid last week.", "Hola, ¿cómo puedo ayudarle?",
-          "Bonjour, votre commande est en route.", "Refunds take five business days."]
+_LINES = [
+    "Where is my order? I paid last week.",
+    "Hola, ¿cómo puedo ayudarle?",
+    "Bonjour, votre commande est en route.",
+    "Refunds take five business days.",
+]
 
 
 @dataclasses.dataclass
@@ -96,12 +140,22 @@ def _tokenizer(arch: str, tmp: Path) -> Any:
 
     if arch == "MarianMTModel":
         buf = io.BytesIO()
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(_LINES * 20), model_writer=buf,
-                                       vocab_size=60, hard_vocab_limit=False, minloglevel=2)
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(_LINES * 20),
+            model_writer=buf,
+            vocab_size=60,
+            hard_vocab_limit=False,
+            minloglevel=2,
+        )
         (tmp / "s.spm").write_bytes(buf.getvalue())
         (tmp / "vocab.json").write_text(json.dumps({"</s>": 0, "<unk>": 1, "<pad>": 2}))
-        return MarianTokenizer(str(tmp / "s.spm"), str(tmp / "s.spm"), str(tmp / "vocab.json"),
-                               source_lang="en", target_lang="de")
+        return MarianTokenizer(
+            str(tmp / "s.spm"),
+            str(tmp / "s.spm"),
+            str(tmp / "vocab.json"),
+            source_lang="en",
+            target_lang="de",
+        )
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
     return NllbTokenizer(vocab=vocab, merges=[], src_lang="eng_Latn")
 
@@ -122,41 +176,53 @@ def build(name: str, device: torch.device, dtype: torch.dtype) -> Setup:
         else:
             hf.get_output_embeddings().weight[eos] = 0.0
     hf.generation_config = GenerationConfig(
-        decoder_start_token_id=hf_config["decoder_start_token_id"], eos_token_id=eos,
+        decoder_start_token_id=hf_config["decoder_start_token_id"],
+        eos_token_id=eos,
         pad_token_id=hf_config["pad_token_id"],
-        forced_eos_token_id=hf_config.get("forced_eos_token_id"))
+        forced_eos_token_id=hf_config.get("forced_eos_token_id"),
+    )
     arch = get_architecture(hf_config)
     config = dataclasses.replace(arch.parse_config(hf_config), dtype=dtype)
     generation = GenerationDefaults.from_hf(hf.generation_config.to_dict(), {}, eos)
     with torch.device(device):
         model = Seq2SeqLM(config)
-    load_weights(model, apply_fallbacks(hf.state_dict().items(), model.weight_fallbacks()),
-                 source=f"random {name}")
+    load_weights(
+        model,
+        apply_fallbacks(hf.state_dict().items(), model.weight_fallbacks()),
+        source=f"random {name}",
+    )
     tok = _tokenizer(arch.name, Path(tempfile.mkdtemp(prefix="botkit-bench-")))
     loaded = LoadedTranslationModel(model.eval(), tok, config, generation, arch, Path("."))
     pair = ("en", "de") if arch.family == "marian" else None
-    engine = TranslationEngine(loaded, name=name, pair=pair, max_batch_sentences=1024,
-                               max_batch_tokens=1 << 20)
+    engine = TranslationEngine(
+        loaded, name=name, pair=pair, max_batch_sentences=1024, max_batch_tokens=1 << 20
+    )
     forced = engine.plan("en", "es").forced_bos_id if arch.family == "m2m100" else None
     return Setup(name, hf, engine, forced, dtype)
 
 
 def sources(n: int, vocab: int, seed: int = 0) -> list[list[int]]:
     rng = random.Random(seed)
-    return [[rng.randrange(4, vocab - 1) for _ in range(rng.randint(8, 48))] + [2]
-            for _ in range(n)]
+    return [
+        [rng.randrange(4, vocab - 1) for _ in range(rng.randint(8, 48))] + [2] for _ in range(n)
+    ]
 
 
 def _hf_run(s: Setup, batch: list[list[int]], beams: int, new: int) -> list[list[int]]:
     pad = s.engine.loaded.config.pad_token_id
     width = max(map(len, batch))
     ids = torch.tensor([b + [pad] * (width - len(b)) for b in batch], device=s.hf.device)
-    mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch],
-                        device=s.hf.device)
+    mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch], device=s.hf.device)
     extra = {"forced_bos_token_id": s.forced_bos} if s.forced_bos is not None else {}
     with torch.inference_mode():
-        out = s.hf.generate(input_ids=ids, attention_mask=mask, num_beams=beams,
-                            do_sample=False, max_new_tokens=new, **extra)
+        out = s.hf.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            num_beams=beams,
+            do_sample=False,
+            max_new_tokens=new,
+            **extra,
+        )
     eos = s.engine.loaded.config.eos_token_id
     rows = [r[1 : 1 + new] for r in out.tolist()]
     return [r[: r.index(eos) + 1] if eos in r else r for r in rows]
@@ -179,18 +245,25 @@ def _timed(fn: Any, device: torch.device, repeats: int) -> tuple[float, list[lis
     return statistics.median(times), out
 
 
-def measure(s: Setup, batch: list[list[int]], beams: int, new: int, device: torch.device,
-            repeats: int) -> dict[str, Any]:
+def measure(
+    s: Setup, batch: list[list[int]], beams: int, new: int, device: torch.device, repeats: int
+) -> dict[str, Any]:
     t_ours, ours = _timed(lambda: _ours_run(s, batch, beams, new), device, repeats)
     t_hf, ref = _timed(lambda: _hf_run(s, batch, beams, new), device, repeats)
     n_ours, n_hf = sum(map(len, ours)), sum(map(len, ref))
     same = sum(a == b for a, b in zip(ours, ref, strict=True)) / len(batch)
     return {
-        "batch": len(batch), "beams": beams, "new_tokens": new,
-        "ours_sentences_per_s": len(batch) / t_ours, "hf_sentences_per_s": len(batch) / t_hf,
-        "ours_tokens_per_s": n_ours / t_ours, "hf_tokens_per_s": n_hf / t_hf,
-        "speedup": t_hf / t_ours, "identical_fraction": same,
-        "ours_s": t_ours, "hf_s": t_hf,
+        "batch": len(batch),
+        "beams": beams,
+        "new_tokens": new,
+        "ours_sentences_per_s": len(batch) / t_ours,
+        "hf_sentences_per_s": len(batch) / t_hf,
+        "ours_tokens_per_s": n_ours / t_ours,
+        "hf_tokens_per_s": n_hf / t_hf,
+        "speedup": t_hf / t_ours,
+        "identical_fraction": same,
+        "ours_s": t_ours,
+        "hf_s": t_hf,
     }
 
 
@@ -204,8 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    cuda = not args.smoke and (args.device == "cuda" or (args.device == "auto"
-                                                         and torch.cuda.is_available()))
+    cuda = not args.smoke and (
+        args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    )
     device = torch.device("cuda" if cuda else "cpu")
     dtype = torch.bfloat16 if cuda else torch.float32
     if args.smoke:
@@ -220,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(device)
     slug = re.sub(r"[^a-z0-9]+", "-", (env["device"] if cuda else "cpu").lower()).strip("-")
     out = args.out or _ROOT / "benchmarks" / "results" / (
-        f"translation-{slug}{'-smoke' if args.smoke else ''}.json")
+        f"translation-{slug}{'-smoke' if args.smoke else ''}.json"
+    )
     report: dict[str, Any] = {"environment": env, "dtype": str(dtype), "results": {}}
     started = time.perf_counter()
     for name in models:
@@ -229,8 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         for beams in (1, 4):
             key = f"{name}/{'greedy' if beams == 1 else f'beam{beams}'}"
             report["results"][key] = r = measure(setup, batch, beams, new, device, repeats)
-            print(f"[{key}] " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else
-                                          f"{k}={v}" for k, v in r.items()), flush=True)
+            print(
+                f"[{key}] "
+                + ", ".join(
+                    f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()
+                ),
+                flush=True,
+            )
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(report, indent=2) + "\n")
             if dtype == torch.float32 and r["identical_fraction"] != 1.0:
@@ -238,17 +318,24 @@ def main(argv: list[str] | None = None) -> int:
         del setup
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\ntranslation benchmark on {env['device']} ({dtype}), torch {env['torch']}, "
-          f"transformers {env['transformers']}")
-    print(f"{'case':36} {'ours sent/s':>12} {'hf sent/s':>10} {'ours tok/s':>11} "
-          f"{'hf tok/s':>10} {'speedup':>8} {'same':>6}")
+    print(
+        f"\ntranslation benchmark on {env['device']} ({dtype}), torch {env['torch']}, "
+        f"transformers {env['transformers']}"
+    )
+    print(
+        f"{'case':36} {'ours sent/s':>12} {'hf sent/s':>10} {'ours tok/s':>11} "
+        f"{'hf tok/s':>10} {'speedup':>8} {'same':>6}"
+    )
     for key, r in report["results"].items():
-        print(f"{key:36} {r['ours_sentences_per_s']:12.1f} {r['hf_sentences_per_s']:10.1f} "
-              f"{r['ours_tokens_per_s']:11.0f} {r['hf_tokens_per_s']:10.0f} "
-              f"{r['speedup']:7.2f}x {r['identical_fraction']:6.2f}")
+        print(
+            f"{key:36} {r['ours_sentences_per_s']:12.1f} {r['hf_sentences_per_s']:10.1f} "
+            f"{r['ours_tokens_per_s']:11.0f} {r['hf_tokens_per_s']:10.0f} "
+            f"{r['speedup']:7.2f}x {r['identical_fraction']:6.2f}"
+        )
     print(f"\nJSON: {out}")
     fp32_mismatch = dtype == torch.float32 and any(
-        r["identical_fraction"] != 1.0 for r in report["results"].values())
+        r["identical_fraction"] != 1.0 for r in report["results"].values()
+    )
     return 1 if fp32_mismatch else 0
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from botkit._delivery import deliver
 from botkit._intake import ConversationLocks, check_keys
+from botkit._resume import unanswered_events
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
@@ -36,7 +37,7 @@ from botkit.pipeline.middleware import (
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore
-from botkit.store.records import IntakeResult
+from botkit.store.records import IntakeResult, MessageStatus
 
 __all__ = ["Bot", "ChannelConnector"]
 
@@ -228,6 +229,7 @@ class Bot:
         for connector in self._connectors.values():
             await connector.connect()
             _log.info("connector %r connected", connector.name)
+        await self._resume_unanswered()
         listeners = {
             asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
             for c in self._connectors.values()
@@ -247,6 +249,8 @@ class Bot:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            # Replies in flight still go out through their (still connected) channels.
+            await self._finish_in_flight()
             await self._disconnect_all()
         if failure is not None:
             if isinstance(failure, BotkitError):
@@ -288,17 +292,39 @@ class Bot:
         """
         self._accepting = False
         self._stop.set()
-        if self._tasks:
-            grace = self.settings.bot.shutdown_grace_seconds
-            _log.info("waiting up to %.1fs for %d replies", grace, len(self._tasks))
-            if not await self.drain(grace):
-                _log.warning("cancelling %d replies still running", len(self._tasks))
-                for task in list(self._tasks):
-                    task.cancel()
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._finish_in_flight()
         await self._disconnect_all()
         await self._release()
         self._started = False
+
+    async def _finish_in_flight(self) -> None:
+        """Let replies in flight finish within the grace period, then cancel the rest
+        (what they produced is stored as failed; their messages stay unanswered and are
+        answered on the next start)."""
+        if not self._tasks:
+            return
+        grace = self.settings.bot.shutdown_grace_seconds
+        _log.info("waiting up to %.1fs for %d replies", grace, len(self._tasks))
+        if not await self.drain(grace):
+            _log.warning("cancelling %d replies still running", len(self._tasks))
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _resume_unanswered(self) -> None:
+        """Answer messages a crash stored but never answered (recent ones only)."""
+        pending = await unanswered_events(
+            self.store, self.settings.bot.resume_unanswered_seconds, set(self._connectors)
+        )
+        for message, intake in pending:
+            self._schedule(message, intake, too_long=False)
+        if pending:
+            _log.info("answering %d messages left unanswered by the last run", len(pending))
+
+    def _schedule(self, message: InboundMessage, intake: IntakeResult, *, too_long: bool) -> None:
+        task = asyncio.create_task(self._process(message, intake, too_long))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _release(self) -> None:
         await self._plugins.teardown_all()
@@ -339,9 +365,7 @@ class Bot:
         if result.duplicate:
             _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
-        task = asyncio.create_task(self._process(message, result, checked.too_long))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._schedule(message, result, too_long=checked.too_long)
         return receipt
 
     async def history(
@@ -368,11 +392,18 @@ class Bot:
         lock = self._locks.acquire(key)
         try:
             async with lock:
-                await self._answer(message, intake, too_long)
+                try:
+                    await self._answer(message, intake, too_long)
+                except asyncio.CancelledError:
+                    raise  # stays unanswered: answered again on the next start
+                except Exception:
+                    _log.exception("conversation %s: reply failed", key)
+                if intake.message.status is MessageStatus.RECEIVED:
+                    await self.store.mark_answered(intake.message)
         except asyncio.CancelledError:
             raise
         except Exception:
-            _log.exception("conversation %s: reply failed", key)
+            _log.exception("conversation %s: could not record the message as answered", key)
         finally:
             self._locks.release(key)
 

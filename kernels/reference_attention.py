@@ -82,16 +82,21 @@ def _attend(
     return o.view(num_kv_heads, group, m, d).permute(2, 0, 1, 3).reshape(m, num_q_heads, d)
 
 
-def _gather_pages(cache: torch.Tensor, table: torch.Tensor, n: int) -> torch.Tensor:
-    """Keys/values 0..n-1 of one sequence from a paged cache -> [n, Hk, D].
+def _gather_kv(
+    k_cache: torch.Tensor, v_cache: torch.Tensor, table: torch.Tensor, n: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values 0..n-1 of one sequence from the paged caches -> 2 x [n, Hk, D].
 
-    Pages that are consecutive blocks (the common case for one sequence allocated from a
-    mostly free pool) are returned as a view of the cache, without a copy.
+    The block table is read once for both caches. Pages that are consecutive blocks (the
+    common case for a sequence allocated from a mostly free pool) come back as views of
+    the caches, without a copy; otherwise whole pages are gathered with ``index_select``
+    (advanced indexing ``flat[idx]`` costs ~2.3 ms per call on CPU and grows with the
+    cache size).
     """
-    num_blocks, page = cache.shape[0], cache.shape[1]
-    flat = cache.reshape(num_blocks * page, *cache.shape[2:])
+    num_blocks, page = k_cache.shape[0], k_cache.shape[1]
+    rest = k_cache.shape[2:]
     if n <= 0:
-        return flat[:0]
+        return k_cache.new_empty((0, *rest)), v_cache.new_empty((0, *rest))
     num_pages = -(-n // page)
     if num_pages > table.shape[0]:
         raise ValueError(f"context of {n} tokens needs more than {table.shape[0]} pages")
@@ -100,12 +105,14 @@ def _gather_pages(cache: torch.Tensor, table: torch.Tensor, n: int) -> torch.Ten
         raise ValueError(f"block table entries must lie in [0, {num_blocks})")
     first = ids[0]
     if ids == list(range(first, first + num_pages)):
-        return flat[first * page : first * page + n]
-    # index_select, not advanced indexing: on CPU `flat[idx]` costs ~2.3 ms per call and
-    # grows with the whole cache size, index_select ~3 us.
-    rows = torch.tensor(ids, dtype=torch.int64, device=cache.device)[:, None] * page
-    rows = (rows + torch.arange(page, device=cache.device)).reshape(-1)[:n]
-    return flat.index_select(0, rows)
+        lo = first * page
+        k_flat = k_cache.reshape(num_blocks * page, *rest)
+        v_flat = v_cache.reshape(num_blocks * page, *rest)
+        return k_flat[lo : lo + n], v_flat[lo : lo + n]
+    blocks = torch.tensor(ids, dtype=torch.int64, device=k_cache.device)
+    k = k_cache.index_select(0, blocks).reshape(num_pages * page, *rest)[:n]
+    v = v_cache.index_select(0, blocks).reshape(num_pages * page, *rest)[:n]
+    return k, v
 
 
 def write_kv_cache_reference(
@@ -172,8 +179,7 @@ def prefill_attention_reference(
             raise ValueError(f"sequence {b}: context_lens {n} < its {hi - lo} queries")
         if hi == lo:
             continue
-        k = _gather_pages(k_cache, block_tables[b], n)
-        v = _gather_pages(v_cache, block_tables[b], n)
+        k, v = _gather_kv(k_cache, v_cache, block_tables[b], n)
         out[lo:hi] = _attend(q[lo:hi], k, v, scale, causal, dtype)
     return out.to(q.dtype) if compute_dtype is None else out
 
@@ -199,8 +205,7 @@ def decode_attention_reference(
     for b, n in enumerate(lens):
         if n < 0:
             raise ValueError(f"sequence {b}: negative context length {n}")
-        k = _gather_pages(k_cache, block_tables[b], n)
-        v = _gather_pages(v_cache, block_tables[b], n)
+        k, v = _gather_kv(k_cache, v_cache, block_tables[b], n)
         rows.append(_attend(q[b : b + 1], k, v, scale, False, dtype))
     out = (rows[0] if len(rows) == 1 else torch.cat(rows)) if rows else q.new_zeros(
         q.shape, dtype=dtype)

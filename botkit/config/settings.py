@@ -69,6 +69,9 @@ class BotSettings(Section):
     history_turns: int = Field(default=20, ge=0)
     history_token_budget: int = Field(default=2048, ge=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # On start, messages stored this recently whose reply a crash interrupted are answered;
+    # older ones would arrive too late to help. 0 turns it off.
+    resume_unanswered_seconds: float = Field(default=900.0, ge=0)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @field_validator("working_language")
@@ -135,8 +138,10 @@ class Settings(Section):
     backend: BackendSettings = Field(default_factory=BackendSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Raw tables may hold expanded ${VAR} secrets (tokens) until each component's own
+    # config types them as secrets: kept out of repr so printing settings never shows them.
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)
 
     # Values substituted from the environment; the log formatter redacts them.
     _secret_values: frozenset[str] = PrivateAttr(default_factory=frozenset)

@@ -25,7 +25,7 @@ from botkit.language.detect import LanguageGuess
 from botkit.language.settings import DetectorSettings
 from botkit.language.tags import same_language
 
-__all__ = ["LanguageDecision", "Reason", "count_letters", "decide_language"]
+__all__ = ["LanguageDecision", "Reason", "count_letters", "decide_language", "letters_needed"]
 
 Reason = Literal["detected", "short", "ambiguous", "unlisted"]
 
@@ -68,6 +68,14 @@ class LanguageDecision:
     letters: int
 
 
+def letters_needed(settings: DetectorSettings, current: str | None) -> int:
+    """Letters a message needs for its detected language to count: more to change a
+    conversation's language than to give a new conversation one."""
+    if current is None:
+        return settings.min_letters
+    return max(settings.min_letters, settings.min_letters_to_switch)
+
+
 def decide_language(
     *,
     guesses: Sequence[LanguageGuess],
@@ -96,10 +104,7 @@ def decide_language(
     # enough to matter ("Gibt's was Neues?" -> en, "Ancora niente." -> es, both at
     # p > 0.9999; 3 of 25 such messages of tests/data/customer_service_parallel.jsonl),
     # and customers write many short messages but rarely switch language in one.
-    needed = settings.min_letters
-    if current is not None:
-        needed = max(needed, settings.min_letters_to_switch)
-    if letters < needed:
+    if letters < letters_needed(settings, current):
         return LanguageDecision(base, None, "short", letters)
     candidates = list(guesses)
     if allowed:

@@ -4,6 +4,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 ``botkit/store/migrations`` (see ``botkit.store.migrate``).
 """
 
+from botkit.store._unanswered import Unanswered
 from botkit.store.records import (
     ContactRecord,
     ConversationRecord,
@@ -26,6 +27,7 @@ __all__ = [
     "MessageStatus",
     "StoreSettings",
     "StoredMessage",
+    "Unanswered",
     "approx_tokens",
     "mask_url",
 ]

@@ -17,12 +17,14 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -43,6 +45,8 @@ __all__ = [
 CHANNEL_MAX = 64
 KEY_MAX = 512  # external ids, conversation keys, idempotency keys
 LANGUAGE_MAX = 35  # longest practical BCP 47 tag
+# Rows of the partial index of inbound messages the bot has not finished processing.
+UNANSWERED_WHERE = "direction = 'in' AND status = 'received'"
 # Alembic's bookkeeping table; a name of our own so botkit can share a PostgreSQL
 # database with another application that uses Alembic.
 VERSION_TABLE = "botkit_schema_version"
@@ -144,6 +148,14 @@ class Message(Base):
             "status IN ('received', 'answered', 'sent', 'failed', 'rejected')", name="status"
         ),
         CheckConstraint("seq >= 1", name="seq"),
+        # Inbound messages whose processing never finished (a crash): found on start and
+        # answered then. Partial, so it stays as small as the backlog.
+        Index(
+            "ix_messages_unanswered",
+            "created_at",
+            sqlite_where=text(UNANSWERED_WHERE),
+            postgresql_where=text(UNANSWERED_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

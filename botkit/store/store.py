@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
@@ -20,6 +21,7 @@ from botkit.store._checks import (
     status_of,
 )
 from botkit.store._database import UPGRADE_COMMAND, Database
+from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
     ContactRecord,
@@ -315,6 +317,17 @@ class ConversationStore(Database):
         )
         row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
+
+    async def mark_answered(self, message: StoredMessage) -> None:
+        """Record that the bot has finished with an inbound message (``received`` →
+        ``answered``); messages left ``received`` are found by ``unanswered``."""
+        await self._write(lambda conn: q.mark_answered(conn, message.conversation_id, message.seq))
+
+    async def unanswered(self, *, since: datetime, limit: int = 1000) -> list[Unanswered]:
+        """Inbound messages stored since ``since`` whose processing never finished
+        (oldest first, at most ``limit``): what a crash left unanswered."""
+        limit = max(1, min(int(limit), MAX_PAGE))
+        return await self._read(lambda conn: find_unanswered(conn, since, limit))
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None:
         """A contact by id, or None."""

@@ -15,11 +15,12 @@ This package never imports botkit.
 from __future__ import annotations
 
 from engine.translation.async_translator import AsyncTranslator
-from engine.translation.engine import TranslationEngine, TranslationRequest
+from engine.translation.engine import TranslationEngine
 from engine.translation.errors import UnsupportedLanguagePairError
 from engine.translation.languages import LanguageTag, PairPlan
 from engine.translation.loader import LoadedTranslationModel, load_translation_model
 from engine.translation.registry import supported_translation_architectures
+from engine.translation.requests import TranslationRequest
 
 __all__ = [
     "AsyncTranslator",

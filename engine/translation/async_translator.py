@@ -22,12 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.request_errors import EngineDeadError
-from engine.translation.engine import (
-    TranslationEngine,
-    TranslationRequest,
-    check_options,
-    check_texts,
-)
+from engine.translation.engine import TranslationEngine
+from engine.translation.requests import TranslationRequest, check_options, check_texts
 
 __all__ = ["AsyncTranslator"]
 
@@ -56,8 +52,12 @@ class AsyncTranslator:
     """
 
     def __init__(
-        self, engine: TranslationEngine, *, beam_size: int = 1,
-        max_new_tokens: int | None = None, max_batch_sentences: int = 256,
+        self,
+        engine: TranslationEngine,
+        *,
+        beam_size: int = 1,
+        max_new_tokens: int | None = None,
+        max_batch_sentences: int = 256,
     ) -> None:
         self.engine = engine
         self.beam_size = beam_size
@@ -71,19 +71,30 @@ class AsyncTranslator:
 
     @classmethod
     async def load(
-        cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
-        pair: tuple[str, str] | None = None, beam_size: int = 1,
-        max_new_tokens: int | None = None, max_batch_sentences: int = 256,
+        cls,
+        source: str | Path,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        pair: tuple[str, str] | None = None,
+        beam_size: int = 1,
+        max_new_tokens: int | None = None,
+        max_batch_sentences: int = 256,
     ) -> AsyncTranslator:
         """Load the checkpoint in a worker thread (the event loop stays responsive).
 
         Raises:
             ModelLoadError: the model cannot be loaded or its languages determined.
         """
-        engine = await asyncio.to_thread(TranslationEngine.load, source, dtype=dtype,
-                                         device=device, pair=pair)
-        return cls(engine, beam_size=beam_size, max_new_tokens=max_new_tokens,
-                   max_batch_sentences=max_batch_sentences)
+        engine = await asyncio.to_thread(
+            TranslationEngine.load, source, dtype=dtype, device=device, pair=pair
+        )
+        return cls(
+            engine,
+            beam_size=beam_size,
+            max_new_tokens=max_new_tokens,
+            max_batch_sentences=max_batch_sentences,
+        )
 
     @property
     def name(self) -> str:
@@ -95,7 +106,12 @@ class AsyncTranslator:
         return self.engine.supports(source, target)
 
     async def translate(
-        self, texts: Sequence[str], source: str, target: str, *, beam_size: int | None = None,
+        self,
+        texts: Sequence[str],
+        source: str,
+        target: str,
+        *,
+        beam_size: int | None = None,
         max_new_tokens: int | None = None,
     ) -> list[str]:
         """Translate ``texts``; batched with whatever else is pending.
@@ -166,11 +182,11 @@ class AsyncTranslator:
             if not job.future.cancelled():
                 groups.setdefault((job.beam_size, job.max_new_tokens), []).append(job)
         for (beams, limit), members in groups.items():
-            requests = [TranslationRequest(t, j.source, j.target) for j in members
-                        for t in j.texts]
+            requests = [TranslationRequest(t, j.source, j.target) for j in members for t in j.texts]
             try:
-                outs = self.engine.translate_requests(requests, beam_size=beams,
-                                                      max_new_tokens=limit)
+                outs = self.engine.translate_requests(
+                    requests, beam_size=beams, max_new_tokens=limit
+                )
             except BaseException as exc:  # fail this group's callers, keep serving
                 log.exception("translation batch failed")
                 for job in members:

@@ -72,7 +72,11 @@ class Seq2SeqConfig:
 
     @classmethod
     def from_hf(
-        cls, hf: Mapping[str, Any], *, pre_norm: bool, positions: PositionStyle,
+        cls,
+        hf: Mapping[str, Any],
+        *,
+        pre_norm: bool,
+        positions: PositionStyle,
         final_logits_bias: bool,
     ) -> Seq2SeqConfig:
         """Parse a HF ``config.json`` dict; the architecture rules come from the caller.
@@ -85,8 +89,9 @@ class Seq2SeqConfig:
         if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
             raise ModelLoadError("config.json has no 'architectures' list")
         d_model = _pos_int(hf, "d_model")
-        enc_heads, dec_heads = _pos_int(hf, "encoder_attention_heads"), _pos_int(
-            hf, "decoder_attention_heads"
+        enc_heads, dec_heads = (
+            _pos_int(hf, "encoder_attention_heads"),
+            _pos_int(hf, "decoder_attention_heads"),
         )
         for heads in (enc_heads, dec_heads):
             if d_model % heads:
@@ -181,8 +186,12 @@ class GenerationDefaults:
             return default if value is None else value
 
         ignored: list[str] = []
-        for key, neutral in (("no_repeat_ngram_size", 0), ("repetition_penalty", 1.0),
-                             ("encoder_no_repeat_ngram_size", 0), ("min_length", 0)):
+        for key, neutral in (
+            ("no_repeat_ngram_size", 0),
+            ("repetition_penalty", 1.0),
+            ("encoder_no_repeat_ngram_size", 0),
+            ("min_length", 0),
+        ):
             value = get(key, neutral)
             if value not in (None, neutral):
                 ignored.append(f"{key}={value!r}")

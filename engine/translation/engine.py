@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -30,6 +28,7 @@ from engine.request_errors import InvalidRequestError
 from engine.translation.errors import UnsupportedLanguagePairError
 from engine.translation.languages import LanguageScheme, PairPlan
 from engine.translation.loader import LoadedTranslationModel, load_translation_model
+from engine.translation.requests import TranslationRequest, check_options, check_texts
 from engine.translation.search import SearchConfig, beam_search, greedy_search
 from engine.translation.state import DecoderState
 from engine.translation.tokenization import TextCodec, build_scheme
@@ -37,16 +36,6 @@ from engine.translation.tokenization import TextCodec, build_scheme
 __all__ = ["TranslationEngine", "TranslationRequest"]
 
 log = logging.getLogger(__name__)
-_MAX_BEAMS = 16
-
-
-@dataclass(frozen=True, slots=True)
-class TranslationRequest:
-    """One text to translate from ``source`` to ``target`` (BCP-47 or model codes)."""
-
-    text: str
-    source: str
-    target: str
 
 
 class _BoundDecoder:
@@ -77,8 +66,12 @@ class TranslationEngine:
     """
 
     def __init__(
-        self, loaded: LoadedTranslationModel, *, name: str,
-        pair: tuple[str, str] | None = None, max_batch_sentences: int = 64,
+        self,
+        loaded: LoadedTranslationModel,
+        *,
+        name: str,
+        pair: tuple[str, str] | None = None,
+        max_batch_sentences: int = 64,
         max_batch_tokens: int = 16384,
     ) -> None:
         if max_batch_sentences < 1 or max_batch_tokens < 1:
@@ -97,20 +90,26 @@ class TranslationEngine:
         strip |= set(getattr(self.scheme, "target_tokens", {}).values())
         self.codec = TextCodec(loaded.tokenizer, self.max_source_tokens, strip)
         # Decoder positions 0 .. max_position-1 hold the start token and the output.
-        self.max_new_tokens_limit = min(
-            (gen.max_length or c.max_position) - 1, c.max_position - 1
-        )
+        self.max_new_tokens_limit = min((gen.max_length or c.max_position) - 1, c.max_position - 1)
         self.max_batch_sentences = max_batch_sentences
         self.max_batch_tokens = max_batch_tokens
         self.device = next(loaded.model.parameters()).device
         if gen.ignored:
-            log.warning("%s: generation settings not applied by the engine: %s", name,
-                        ", ".join(gen.ignored))
+            log.warning(
+                "%s: generation settings not applied by the engine: %s",
+                name,
+                ", ".join(gen.ignored),
+            )
 
     @classmethod
     def load(
-        cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
-        pair: tuple[str, str] | None = None, max_batch_sentences: int = 64,
+        cls,
+        source: str | Path,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        pair: tuple[str, str] | None = None,
+        max_batch_sentences: int = 64,
         max_batch_tokens: int = 16384,
     ) -> TranslationEngine:
         """Load a checkpoint (see ``load_translation_model``) and wrap it.
@@ -119,8 +118,13 @@ class TranslationEngine:
             ModelLoadError: the model cannot be loaded or its languages determined.
         """
         loaded = load_translation_model(source, dtype=dtype, device=device)
-        return cls(loaded, name=str(source), pair=pair, max_batch_sentences=max_batch_sentences,
-                   max_batch_tokens=max_batch_tokens)
+        return cls(
+            loaded,
+            name=str(source),
+            pair=pair,
+            max_batch_sentences=max_batch_sentences,
+            max_batch_tokens=max_batch_tokens,
+        )
 
     # ------------------------------------------------------------------ languages
     def supports(self, src_lang: str, tgt_lang: str) -> bool:
@@ -140,7 +144,12 @@ class TranslationEngine:
 
     # ---------------------------------------------------------------- translating
     def translate(
-        self, texts: Sequence[str], src_lang: str, tgt_lang: str, *, beam_size: int = 1,
+        self,
+        texts: Sequence[str],
+        src_lang: str,
+        tgt_lang: str,
+        *,
+        beam_size: int = 1,
         max_new_tokens: int | None = None,
     ) -> list[str]:
         """Translate ``texts`` (one batch however many) from ``src_lang`` to ``tgt_lang``.
@@ -151,11 +160,15 @@ class TranslationEngine:
         """
         return self.translate_requests(
             [TranslationRequest(t, src_lang, tgt_lang) for t in check_texts(texts)],
-            beam_size=beam_size, max_new_tokens=max_new_tokens,
+            beam_size=beam_size,
+            max_new_tokens=max_new_tokens,
         )
 
     def translate_requests(
-        self, requests: Sequence[TranslationRequest], *, beam_size: int = 1,
+        self,
+        requests: Sequence[TranslationRequest],
+        *,
+        beam_size: int = 1,
         max_new_tokens: int | None = None,
     ) -> list[str]:
         """Translate texts of mixed language pairs together; results in request order.
@@ -184,15 +197,20 @@ class TranslationEngine:
             sources += self.codec.encode([requests[i].text for i in todo], plan) if todo else []
             forced += [-1 if plan.forced_bos_id is None else plan.forced_bos_id] * len(todo)
             where += todo
-        ids = self.generate_ids(sources, forced_bos=forced, beam_size=beam_size,
-                                max_new_tokens=max_new_tokens)
+        ids = self.generate_ids(
+            sources, forced_bos=forced, beam_size=beam_size, max_new_tokens=max_new_tokens
+        )
         for i, text in zip(where, self.codec.decode(ids), strict=True):
             out[i] = text
         return out
 
     def generate_ids(
-        self, sources: Sequence[Sequence[int]], *, forced_bos: Sequence[int] | None = None,
-        beam_size: int = 1, max_new_tokens: int | None = None,
+        self,
+        sources: Sequence[Sequence[int]],
+        *,
+        forced_bos: Sequence[int] | None = None,
+        beam_size: int = 1,
+        max_new_tokens: int | None = None,
     ) -> list[list[int]]:
         """Token-level translation: source ids (special tokens included) -> output ids.
 
@@ -205,13 +223,20 @@ class TranslationEngine:
         Returns:
             The generated ids of each source (without the decoder start token, with the
             EOS when one was generated).
+
+        Raises:
+            InvalidRequestError: empty, too long or out-of-vocabulary sources, or bad options.
         """
+        check_options(beam_size, max_new_tokens)
         c = self.loaded.config
         forced = list(forced_bos) if forced_bos is not None else [-1] * len(sources)
+        if len(forced) != len(sources) or any(not -1 <= f < c.decoder_vocab_size for f in forced):
+            raise InvalidRequestError("forced_bos needs one token id (or -1) per source")
         for i, src in enumerate(sources):
             if not 0 < len(src) <= self.max_source_tokens:
                 raise InvalidRequestError(
-                    f"source {i} has {len(src)} tokens; 1..{self.max_source_tokens} allowed")
+                    f"source {i} has {len(src)} tokens; 1..{self.max_source_tokens} allowed"
+                )
             if min(src) < 0 or max(src) >= c.vocab_size:
                 raise InvalidRequestError(f"source {i} has token ids outside the vocabulary")
         limits = [self._limit(len(s), max_new_tokens) for s in sources]
@@ -219,8 +244,12 @@ class TranslationEngine:
         results: list[list[int]] = [[] for _ in sources]
         with torch.inference_mode():
             for chunk in self._chunks(order, sources):
-                outs = self._run([sources[i] for i in chunk], [forced[i] for i in chunk],
-                                 [limits[i] for i in chunk], beam_size)
+                outs = self._run(
+                    [sources[i] for i in chunk],
+                    [forced[i] for i in chunk],
+                    [limits[i] for i in chunk],
+                    beam_size,
+                )
                 for i, ids in zip(chunk, outs, strict=True):
                     results[i] = ids
         return results
@@ -235,8 +264,10 @@ class TranslationEngine:
         tokens = 0
         for i in order:
             n = len(sources[i])
-            if not chunks or len(chunks[-1]) >= self.max_batch_sentences or (
-                tokens + n > self.max_batch_tokens
+            if (
+                not chunks
+                or len(chunks[-1]) >= self.max_batch_sentences
+                or (tokens + n > self.max_batch_tokens)
             ):
                 chunks.append([])
                 tokens = 0
@@ -255,40 +286,14 @@ class TranslationEngine:
         encoded = model.encode(ids, cu.to(dev))
         state = model.new_state(encoded, lens_t.to(dev), beams, capacity=min(max(limits) + 1, 64))
         cfg = SearchConfig(
-            beam_size=beams, decoder_start_id=self.loaded.config.decoder_start_token_id,
-            pad_id=self.loaded.config.pad_token_id, eos_ids=gen.eos_token_ids,
-            bad_ids=gen.bad_token_ids, forced_eos_id=gen.forced_eos_token_id,
-            length_penalty=gen.length_penalty, early_stopping=gen.early_stopping,
+            beam_size=beams,
+            decoder_start_id=self.loaded.config.decoder_start_token_id,
+            pad_id=self.loaded.config.pad_token_id,
+            eos_ids=gen.eos_token_ids,
+            bad_ids=gen.bad_token_ids,
+            forced_eos_id=gen.forced_eos_token_id,
+            length_penalty=gen.length_penalty,
+            early_stopping=gen.early_stopping,
         )
         search = greedy_search if beams == 1 else beam_search
         return search(_BoundDecoder(self.loaded, state), limits, forced, cfg, dev)
-
-
-def check_texts(texts: Any) -> list[str]:
-    """``texts`` as a list of str.
-
-    Raises:
-        InvalidRequestError: not a sequence of strings.
-    """
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise InvalidRequestError("texts must be a list of strings")
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise InvalidRequestError(f"text {i} is {type(t).__name__}, not str")
-    return list(texts)
-
-
-def check_options(beam_size: object, max_new_tokens: object) -> None:
-    """Validate the decoding options of a request.
-
-    Raises:
-        InvalidRequestError: a value out of range or of the wrong type.
-    """
-    _check_int("beam_size", beam_size, 1, _MAX_BEAMS)
-    if max_new_tokens is not None:
-        _check_int("max_new_tokens", max_new_tokens, 1, 1 << 20)
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidRequestError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")

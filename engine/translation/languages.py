@@ -137,18 +137,26 @@ class MarianScheme(LanguageScheme):
         targets: target codes, used when the model has no ``>>xx<<`` tokens.
     """
 
-    def __init__(self, sources: frozenset[str], targets: frozenset[str],
-                 target_tokens: Mapping[str, int], eos_id: int) -> None:
+    def __init__(
+        self,
+        sources: frozenset[str],
+        targets: frozenset[str],
+        target_tokens: Mapping[str, int],
+        eos_id: int,
+    ) -> None:
         self.sources, self.targets = sources, targets
         self.target_tokens = dict(target_tokens)
         self.eos_id = eos_id
 
     @staticmethod
     def candidates(raw: str, tag: LanguageTag | None) -> list[str]:
-        """Codes OPUS-MT might use for a tag: ``es``, ``spa``, ``zho_Hant``, ``cmn_Hans``."""
-        out = [raw.strip().lower()]
+        """Codes OPUS-MT might use for a tag, most specific first: ``pt_BR``, ``es``,
+        ``spa``, ``zho_Hant``, ``cmn_Hans``."""
+        out = [raw.strip().lower(), raw.strip().lower().replace("-", "_")]
         if tag is not None:
             iso3 = tag.iso3
+            if tag.region:
+                out += [f"{tag.language}_{tag.region}", f"{iso3}_{tag.region}"]
             out += [tag.language, M2M100_ALIASES.get(tag.language, tag.language), iso3]
             if tag.language == "zh":
                 script = tag.script or "Hans"
@@ -163,8 +171,9 @@ class MarianScheme(LanguageScheme):
         pool: Mapping[str, object] | frozenset[str]
         pool = self.sources if source else (self.target_tokens or self.targets)
         keyed = {k.lower(): k for k in pool}
-        return next((keyed[c.lower()] for c in self.candidates(raw, tag) if c.lower() in keyed),
-                    None)
+        return next(
+            (keyed[c.lower()] for c in self.candidates(raw, tag) if c.lower() in keyed), None
+        )
 
     def describe(self, source: bool) -> str:
         if source:
@@ -173,8 +182,13 @@ class MarianScheme(LanguageScheme):
 
     def _plan(self, src_code: str, tgt_code: str) -> PairPlan:
         token = self.target_tokens.get(tgt_code)
-        return PairPlan(identity=False, prefix_ids=(token,) if token is not None else (),
-                        suffix_ids=(self.eos_id,), source_code=src_code, target_code=tgt_code)
+        return PairPlan(
+            identity=False,
+            prefix_ids=(token,) if token is not None else (),
+            suffix_ids=(self.eos_id,),
+            source_code=src_code,
+            target_code=tgt_code,
+        )
 
 
 class _ForcedTargetScheme(LanguageScheme):
@@ -198,9 +212,14 @@ class M2M100Scheme(_ForcedTargetScheme):
         return next((c for c in cands if c in self.codes), None)
 
     def _plan(self, src_code: str, tgt_code: str) -> PairPlan:
-        return PairPlan(identity=False, prefix_ids=(self.codes[src_code],),
-                        suffix_ids=(self.eos_id,), forced_bos_id=self.codes[tgt_code],
-                        source_code=src_code, target_code=tgt_code)
+        return PairPlan(
+            identity=False,
+            prefix_ids=(self.codes[src_code],),
+            suffix_ids=(self.eos_id,),
+            forced_bos_id=self.codes[tgt_code],
+            source_code=src_code,
+            target_code=tgt_code,
+        )
 
 
 class NllbScheme(_ForcedTargetScheme):
@@ -225,6 +244,11 @@ class NllbScheme(_ForcedTargetScheme):
     def _plan(self, src_code: str, tgt_code: str) -> PairPlan:
         src_id = self.codes[src_code]
         prefix, suffix = ((), (self.eos_id, src_id)) if self.legacy else ((src_id,), (self.eos_id,))
-        return PairPlan(identity=False, prefix_ids=prefix, suffix_ids=suffix,
-                        forced_bos_id=self.codes[tgt_code], source_code=src_code,
-                        target_code=tgt_code)
+        return PairPlan(
+            identity=False,
+            prefix_ids=prefix,
+            suffix_ids=suffix,
+            forced_bos_id=self.codes[tgt_code],
+            source_code=src_code,
+            target_code=tgt_code,
+        )

@@ -104,8 +104,9 @@ class SelfAttention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = hidden // num_heads
         self.scale = self.head_dim**-0.5
-        self.qkv_proj = QKVLinear(hidden, self.head_dim, num_heads, num_heads, bias=True,
-                                  dtype=dtype)
+        self.qkv_proj = QKVLinear(
+            hidden, self.head_dim, num_heads, num_heads, bias=True, dtype=dtype
+        )
         self.out_proj = Linear(hidden, hidden, bias=True, dtype=dtype)
 
     def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -162,7 +163,8 @@ class CrossAttention(nn.Module):
     ) -> torch.Tensor:
         """x [N, H]: the rows of sentence b (its beams) attend to its source tokens."""
         q = _heads(self.q_proj(x), self.num_heads)
-        out = kernels.varlen_attention(q, kv[0], kv[1], cu_seqlens_q, cu_seqlens_k, self.scale,
-                                       causal=False)
+        out = kernels.varlen_attention(
+            q, kv[0], kv[1], cu_seqlens_q, cu_seqlens_k, self.scale, causal=False
+        )
         result: torch.Tensor = self.out_proj(out.reshape(x.shape[0], -1))
         return result

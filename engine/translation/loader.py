@@ -74,8 +74,10 @@ def load_translation_model(
     hf = read_json(model_dir / "config.json")
     gen_path = model_dir / "generation_config.json"
     gen = read_json(gen_path) if gen_path.is_file() else {}
-    merged = {**{k: gen[k] for k in _TOKEN_KEYS if k in gen}, **{k: v for k, v in hf.items()
-                                                                  if v is not None}}
+    merged = {
+        **{k: gen[k] for k in _TOKEN_KEYS if k in gen},
+        **{k: v for k, v in hf.items() if v is not None},
+    }
     try:
         arch = get_architecture(merged)
         config = arch.parse_config(merged)

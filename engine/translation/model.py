@@ -78,9 +78,7 @@ class DecoderLayer(_FFNLayer):
         self.encoder_attn = CrossAttention(h, c.decoder_heads, dtype=dt)
         self.encoder_attn_layer_norm = LayerNorm(h, eps, dtype=dt)
 
-    def forward(
-        self, x: torch.Tensor, cache: _KV, cross: _KV, meta: DecodeMeta
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: _KV, cross: _KV, meta: DecodeMeta) -> torch.Tensor:
         cu_q, cu_k = meta.cu_seqlens_q, meta.cu_seqlens_k
         if self.pre_norm:
             x = x + self.self_attn.decode(self.self_attn_layer_norm(x), cache, meta)
@@ -100,8 +98,9 @@ class _Stack(nn.Module):
         super().__init__()
         self.embed_tokens = embed
         self.layers = nn.ModuleList(layers)
-        self.layer_norm = LayerNorm(c.d_model, c.layer_norm_eps, dtype=c.dtype) if c.pre_norm \
-            else None
+        self.layer_norm = (
+            LayerNorm(c.d_model, c.layer_norm_eps, dtype=c.dtype) if c.pre_norm else None
+        )
 
 
 class _Body(nn.Module):
@@ -146,22 +145,27 @@ class Seq2SeqLM(nn.Module):
         c = self.config = config
         self.model = _Body(c)
         dec_embed = self.model.decoder.embed_tokens
-        self.lm_head = LMHead(c.decoder_vocab_size, c.d_model, dtype=c.dtype,
-                              tie_to=dec_embed if c.tie_word_embeddings else None)
+        self.lm_head = LMHead(
+            c.decoder_vocab_size,
+            c.d_model,
+            dtype=c.dtype,
+            tie_to=dec_embed if c.tie_word_embeddings else None,
+        )
         self.final_logits_bias = (
             nn.Parameter(torch.empty(1, c.decoder_vocab_size, dtype=c.dtype), requires_grad=False)
-            if c.final_logits_bias else None
+            if c.final_logits_bias
+            else None
         )
         if c.positions == "marian":
             self.position_offset = 0
             table = marian_positions(c.max_position, c.d_model)
         else:  # fairseq: positions start after the padding index, whose row is zero
             self.position_offset = c.pad_token_id + 1
-            table = fairseq_positions(c.max_position + self.position_offset, c.d_model,
-                                      c.pad_token_id)
+            table = fairseq_positions(
+                c.max_position + self.position_offset, c.d_model, c.pad_token_id
+            )
         device = torch.get_default_device()
-        self.register_buffer("pos_table", table.to(device=device, dtype=c.dtype),
-                             persistent=False)
+        self.register_buffer("pos_table", table.to(device=device, dtype=c.dtype), persistent=False)
 
     # ------------------------------------------------------------------ loading
     def weight_fallbacks(self) -> dict[str, tuple[str, ...]]:
@@ -227,14 +231,21 @@ class Seq2SeqLM(nn.Module):
         return [layer.encoder_attn.kv(encoder_out) for layer in layers]
 
     def new_state(
-        self, encoder_out: torch.Tensor, source_lens: torch.Tensor, rows_per_sentence: int,
+        self,
+        encoder_out: torch.Tensor,
+        source_lens: torch.Tensor,
+        rows_per_sentence: int,
         capacity: int,
     ) -> DecoderState:
         """Decoder state for a batch whose sources were encoded into ``encoder_out``."""
         c = self.config
         return DecoderState(
-            self.cross_kv(encoder_out), source_lens, rows_per_sentence,
-            num_heads=c.decoder_heads, head_dim=c.d_model // c.decoder_heads, dtype=c.dtype,
+            self.cross_kv(encoder_out),
+            source_lens,
+            rows_per_sentence,
+            num_heads=c.decoder_heads,
+            head_dim=c.d_model // c.decoder_heads,
+            dtype=c.dtype,
             capacity=capacity,
         )
 

@@ -81,8 +81,7 @@ def _marian(hf: Mapping[str, Any]) -> Seq2SeqConfig:
 
 def _m2m100(hf: Mapping[str, Any]) -> Seq2SeqConfig:
     # M2M100 / NLLB: pre-norm layers with final encoder/decoder norms, fairseq positions.
-    config = Seq2SeqConfig.from_hf(hf, pre_norm=True, positions="fairseq",
-                                   final_logits_bias=False)
+    config = Seq2SeqConfig.from_hf(hf, pre_norm=True, positions="fairseq", final_logits_bias=False)
     if not config.share_embeddings:
         raise UnsupportedModelError("M2M100 checkpoints always share their embeddings")
     return config

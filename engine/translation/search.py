@@ -59,11 +59,17 @@ class _Processors:
 
     def __init__(self, cfg: SearchConfig, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
-        self.bad = torch.tensor(cfg.bad_ids, dtype=torch.int64, device=device) \
-            if cfg.bad_ids else None
+        self.bad = (
+            torch.tensor(cfg.bad_ids, dtype=torch.int64, device=device) if cfg.bad_ids else None
+        )
 
-    def __call__(self, scores: torch.Tensor, cur_len: int, max_length: Sequence[int],
-                 forced_bos: Sequence[int]) -> torch.Tensor:
+    def __call__(
+        self,
+        scores: torch.Tensor,
+        cur_len: int,
+        max_length: Sequence[int],
+        forced_bos: Sequence[int],
+    ) -> torch.Tensor:
         """``max_length`` / ``forced_bos`` are per row (host lists)."""
         if self.bad is not None:
             scores.index_fill_(1, self.bad, float("-inf"))
@@ -82,8 +88,11 @@ class _Processors:
 
 
 def greedy_search(
-    decoder: Decoder, max_new_tokens: Sequence[int], forced_bos: Sequence[int],
-    cfg: SearchConfig, device: torch.device,
+    decoder: Decoder,
+    max_new_tokens: Sequence[int],
+    forced_bos: Sequence[int],
+    cfg: SearchConfig,
+    device: torch.device,
 ) -> list[list[int]]:
     """Argmax decoding of B sentences (one decoder row each).
 
@@ -105,8 +114,7 @@ def greedy_search(
     at_limit = torch.tensor(max_length, device=device)
     process = _Processors(cfg, device)
     eos = torch.tensor(cfg.eos_ids, device=device)
-    history = torch.empty((total, max(max_new_tokens, default=0)), dtype=torch.int64,
-                          device=device)
+    history = torch.empty((total, max(max_new_tokens, default=0)), dtype=torch.int64, device=device)
     tokens = torch.full((total,), cfg.decoder_start_id, dtype=torch.int64, device=device)
     step = 0
     while active:
@@ -133,8 +141,11 @@ def greedy_search(
 
 
 def beam_search(
-    decoder: Decoder, max_new_tokens: Sequence[int], forced_bos: Sequence[int],
-    cfg: SearchConfig, device: torch.device,
+    decoder: Decoder,
+    max_new_tokens: Sequence[int],
+    forced_bos: Sequence[int],
+    cfg: SearchConfig,
+    device: torch.device,
 ) -> list[list[int]]:
     """Beam search of B sentences with ``cfg.beam_size`` decoder rows each.
 
@@ -165,8 +176,12 @@ def beam_search(
     while active:
         b = len(active)
         logp = torch.log_softmax(decoder.step(running[:, :, cur_len - 1].reshape(-1)), dim=-1)
-        logp = process(logp, cur_len, [m for m in lengths for _ in range(k)],
-                       [f for f in forced for _ in range(k)])
+        logp = process(
+            logp,
+            cur_len,
+            [m for m in lengths for _ in range(k)],
+            [f for f in forced for _ in range(k)],
+        )
         vocab = logp.shape[-1]
         logp = (logp.view(b, k, vocab) + running_scores[:, :, None]).view(b, k * vocab)
         # c. top-K continuations over all beams
@@ -222,9 +237,19 @@ def beam_search(
                 break
             idx = torch.tensor(keep, device=device)
             decoder.keep(idx)
-            (running, running_scores, seqs, scores, lens, finished, improvable,
-             max_length) = _select(idx, running, running_scores, seqs, scores, lens, finished,
-                                   improvable, max_length)
+            (running, running_scores, seqs, scores, lens, finished, improvable, max_length) = (
+                _select(
+                    idx,
+                    running,
+                    running_scores,
+                    seqs,
+                    scores,
+                    lens,
+                    finished,
+                    improvable,
+                    max_length,
+                )
+            )
             lengths, forced = [lengths[i] for i in keep], [forced[i] for i in keep]
     return results
 

@@ -79,8 +79,10 @@ class DecoderState:
         cap = max(1, capacity)
         shape = (cap * self.max_rows, 1, num_heads, head_dim)
         self.pools: list[KV] = [
-            (torch.empty(shape, dtype=dtype, device=self.device),
-             torch.empty(shape, dtype=dtype, device=self.device))
+            (
+                torch.empty(shape, dtype=dtype, device=self.device),
+                torch.empty(shape, dtype=dtype, device=self.device),
+            )
             for _ in cross_kv
         ]
         self.table = torch.zeros((self.max_rows, cap), dtype=torch.int32, device=self.device)
@@ -89,8 +91,9 @@ class DecoderState:
     def _cu_seqlens(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(decoder rows, source tokens) boundaries per sentence; fixed until compaction."""
         zero = torch.zeros(1, dtype=torch.int64, device=self.device)
-        cu_q = torch.arange(0, self.num_rows + 1, self.rows_per_sentence, device=self.device,
-                            dtype=torch.int32)
+        cu_q = torch.arange(
+            0, self.num_rows + 1, self.rows_per_sentence, device=self.device, dtype=torch.int32
+        )
         return cu_q, torch.cat([zero, self.source_lens.cumsum(0)]).to(torch.int32)
 
     @property
@@ -147,8 +150,9 @@ class DecoderState:
         tokens = torch.arange(int(lens.sum()), device=self.device) + torch.repeat_interleave(
             starts - _exclusive_cumsum(lens), lens
         )
-        self.cross_kv = [(k.index_select(0, tokens), v.index_select(0, tokens))
-                         for k, v in self.cross_kv]
+        self.cross_kv = [
+            (k.index_select(0, tokens), v.index_select(0, tokens)) for k, v in self.cross_kv
+        ]
         self.source_lens = lens
         self._cu = self._cu_seqlens()
 

@@ -51,7 +51,10 @@ def load_tokenizer(model_dir: Path) -> Any:
 
 
 def build_scheme(
-    family: Family, tokenizer: Any, name: str, eos_id: int,
+    family: Family,
+    tokenizer: Any,
+    name: str,
+    eos_id: int,
     pair: tuple[str, str] | None = None,
 ) -> LanguageScheme:
     """The language scheme of a loaded checkpoint.
@@ -81,12 +84,17 @@ def build_scheme(
 
 
 def _marian_scheme(
-    tokenizer: Any, vocab: dict[str, int], name: str, eos_id: int,
+    tokenizer: Any,
+    vocab: dict[str, int],
+    name: str,
+    eos_id: int,
     pair: tuple[str, str] | None,
 ) -> MarianScheme:
     tokens = {t[2:-2]: i for t, i in vocab.items() if t.startswith(">>") and t.endswith("<<")}
-    src, tgt = pair or (getattr(tokenizer, "source_lang", None),
-                        getattr(tokenizer, "target_lang", None))
+    src, tgt = pair or (
+        getattr(tokenizer, "source_lang", None),
+        getattr(tokenizer, "target_lang", None),
+    )
     if not (isinstance(src, str) and src and isinstance(tgt, str) and tgt):
         match = _OPUS_NAME.search(name.rstrip("/").split("/")[-1])
         if match is None:
@@ -123,8 +131,9 @@ class TextCodec:
         budget = self.max_source_tokens - len(plan.prefix_ids) - len(plan.suffix_ids)
         if budget < 1:
             raise ValueError(f"max_source_tokens {self.max_source_tokens} leaves no room")
-        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                             max_length=budget)
+        enc = self.tokenizer(
+            list(texts), add_special_tokens=False, truncation=True, max_length=budget
+        )
         prefix, suffix = list(plan.prefix_ids), list(plan.suffix_ids)
         return [prefix + list(ids) + suffix for ids in enc["input_ids"]]
 

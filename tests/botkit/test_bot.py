@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
@@ -262,7 +263,7 @@ async def test_graceful_shutdown_finishes_in_flight_replies(
     async with Bot(settings) as reopened:
         rows = await stored(reopened)
     assert [(r.text, r.status) for r in rows] == [
-        ("a b c d e", MessageStatus.RECEIVED),
+        ("a b c d e", MessageStatus.ANSWERED),
         ("echo: a b c d e", MessageStatus.SENT),
     ]
 
@@ -283,6 +284,54 @@ async def test_shutdown_past_grace_stores_partial_reply_as_failed(
     assert rows[1].error == "interrupted by shutdown"
     # Whatever had streamed when the grace period ended, and not the whole reply.
     assert rows[1].text.startswith("echo:") and len(rows[1].text) < len("echo: a b c d e f g")
+
+
+async def test_message_a_crash_left_unanswered_is_answered_once_on_next_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # The reply is cut off (no grace period): the message stays "received", as when the
+    # process dies between storing a message and answering it. A channel redelivery
+    # would be a duplicate, so only the bot itself can still answer it.
+    slow = make_settings(
+        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
+    )
+    async with Bot(slow) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(replace(message("a b c", "k1"), channel_ids={"thread": "t1"}))
+        await asyncio.sleep(0.05)
+    assert (await _inbound_status(make_settings())) == MessageStatus.RECEIVED
+
+    for expected in (["echo: a b c"], []):  # answered on the next start, then never again
+        async with Bot(make_settings()) as bot:
+            connector = RecordingConnector(bot)
+            bot.attach_connector(connector)
+            await asyncio.wait_for(bot.run(), 10)  # its listener ends at once
+            assert [r.text for r in connector.replies] == expected
+            # Channel ids (e.g. the thread to answer in) come back from the store.
+            assert all(r.reply_to == {"thread": "t1"} for r in connector.replies)
+    assert (await _inbound_status(make_settings())) == MessageStatus.ANSWERED
+
+
+async def test_old_unanswered_messages_are_left_alone(
+    make_settings: Callable[..., Settings],
+) -> None:
+    slow = make_settings(
+        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
+    )
+    async with Bot(slow) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("a b c", "k1"))
+        await asyncio.sleep(0.05)
+    async with Bot(make_settings(bot={"resume_unanswered_seconds": 0})) as bot:
+        connector = RecordingConnector(bot)
+        bot.attach_connector(connector)
+        await asyncio.wait_for(bot.run(), 10)
+    assert connector.replies == []
+
+
+async def _inbound_status(settings: Settings) -> MessageStatus:
+    async with Bot(settings) as bot:
+        return (await stored(bot))[0].status
 
 
 async def test_outdated_schema_is_refused_without_auto_migrate(

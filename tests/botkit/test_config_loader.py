@@ -201,6 +201,16 @@ def test_secrets_are_redacted_from_logs() -> None:
     assert '"level": "WARNING"' in line
 
 
+def test_connector_tokens_never_appear_in_settings_repr() -> None:
+    settings = settings_from_mapping(
+        {"connectors": {"console": {"user": "${BOT_TOKEN}"}}},
+        environ={"BOT_TOKEN": "xoxb-very-secret-token"},
+    )
+    assert settings.connectors["console"]["user"] == "xoxb-very-secret-token"
+    assert "xoxb-very-secret-token" not in repr(settings)
+    assert "xoxb-very-secret-token" not in str(settings)
+
+
 def test_short_values_are_not_treated_as_secrets() -> None:
     formatter = RedactingFormatter(json_lines=False, secrets={"en", "8080", "longsecret"})
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "en 8080 longsecret", None, None)

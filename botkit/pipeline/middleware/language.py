@@ -18,7 +18,12 @@ import asyncio
 from botkit.language._store import set_inbound_language
 from botkit.language.commands import parse_switch
 from botkit.language.detect import LanguageDetector, LanguageGuess
-from botkit.language.policy import LanguageDecision, count_letters, decide_language
+from botkit.language.policy import (
+    LanguageDecision,
+    count_letters,
+    decide_language,
+    letters_needed,
+)
 from botkit.language.protect import Glossary, detection_text
 from botkit.language.settings import LanguageSettings
 from botkit.language.tags import try_normalize
@@ -81,7 +86,9 @@ class LanguageDetectionMiddleware:
         # Detection is CPU-bound Python (langdetect: a few ms); in a worker thread it does
         # not stall every other conversation's I/O on the event loop meanwhile.
         guesses = (
-            await asyncio.to_thread(self._guess, ctx, text) if letters >= rules.min_letters else []
+            await asyncio.to_thread(self._guess, ctx, text)
+            if letters >= letters_needed(rules, current)
+            else []
         )
         return decide_language(
             guesses=guesses,

@@ -36,7 +36,7 @@ CORPUS = [
     "Hallo, wie kann ich helfen? Ihre Bestellung ist unterwegs.",
     "Refunds take five to seven business days to appear on your statement.",
     "Where is my parcel? I ordered it last week and paid by card.",
-    "您好，我能帮您什么？您的订单已发货。",
+    "您好，我能帮您什么？您的订单已发货。",  # noqa: RUF001 - real Chinese punctuation
 ]
 SENTENCES = [
     "Where is my order?",
@@ -63,9 +63,17 @@ _SIZES: dict[str, Any] = {
 def _spm_pieces(vocab_size: int = 160, model_type: str = "unigram") -> tuple[bytes, list[str]]:
     buf = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS * 10), model_writer=buf, vocab_size=vocab_size,
-        model_type=model_type, character_coverage=1.0, bos_id=-1, eos_id=1, unk_id=2,
-        pad_id=0, hard_vocab_limit=False, minloglevel=2,
+        sentence_iterator=iter(CORPUS * 10),
+        model_writer=buf,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=1.0,
+        bos_id=-1,
+        eos_id=1,
+        unk_id=2,
+        pad_id=0,
+        hard_vocab_limit=False,
+        minloglevel=2,
     )
     proc = spm.SentencePieceProcessor(model_proto=buf.getvalue())
     pieces = [proc.id_to_piece(i) for i in range(proc.get_piece_size())]
@@ -105,9 +113,16 @@ def randomize(model: PreTrainedModel, seed: int, eos_id: int, eos_boost: float) 
 
 
 def build_marian(
-    path: Path, *, seed: int = 0, activation: str = "swish", multi_target: bool = False,
-    early_stopping: bool | str = False, eos_boost: float = 10.0, save_bin: bool = False,
-    tie: bool = False, length_penalty: float = 1.0,
+    path: Path,
+    *,
+    seed: int = 0,
+    activation: str = "swish",
+    multi_target: bool = False,
+    early_stopping: bool | str = False,
+    eos_boost: float = 10.0,
+    save_bin: bool = False,
+    tie: bool = False,
+    length_penalty: float = 1.0,
 ) -> MarianMTModel:
     """An OPUS-MT-like en->de checkpoint in ``path`` (``multi_target``: en->{de,es,fr})."""
     path.mkdir(parents=True, exist_ok=True)
@@ -120,19 +135,39 @@ def build_marian(
     vocab["<pad>"] = pad = len(vocab)
     (path / "vocab.json").write_text(json.dumps(vocab))
     target = "ROMANCE" if multi_target else "de"
-    MarianTokenizer(str(path / "source.spm"), str(path / "target.spm"), str(path / "vocab.json"),
-                    source_lang="en", target_lang=target).save_pretrained(path)
+    MarianTokenizer(
+        str(path / "source.spm"),
+        str(path / "target.spm"),
+        str(path / "vocab.json"),
+        source_lang="en",
+        target_lang=target,
+    ).save_pretrained(path)
     config = MarianConfig(
-        vocab_size=len(vocab), decoder_vocab_size=len(vocab), activation_function=activation,
-        scale_embedding=True, pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
-        forced_eos_token_id=0, tie_word_embeddings=tie, architectures=["MarianMTModel"], **_SIZES,
+        vocab_size=len(vocab),
+        decoder_vocab_size=len(vocab),
+        activation_function=activation,
+        scale_embedding=True,
+        pad_token_id=pad,
+        decoder_start_token_id=pad,
+        eos_token_id=0,
+        forced_eos_token_id=0,
+        tie_word_embeddings=tie,
+        architectures=["MarianMTModel"],
+        **_SIZES,
     )
     model = MarianMTModel._from_config(config, attn_implementation="eager")
     randomize(model, seed, 0, eos_boost)
     model.generation_config = GenerationConfig(
-        bad_words_ids=[[pad]], bos_token_id=0, decoder_start_token_id=pad, eos_token_id=0,
-        forced_eos_token_id=0, max_length=64, num_beams=4, pad_token_id=pad,
-        early_stopping=early_stopping, length_penalty=length_penalty,
+        bad_words_ids=[[pad]],
+        bos_token_id=0,
+        decoder_start_token_id=pad,
+        eos_token_id=0,
+        forced_eos_token_id=0,
+        max_length=64,
+        num_beams=4,
+        pad_token_id=pad,
+        early_stopping=early_stopping,
+        length_penalty=length_penalty,
     )
     model.save_pretrained(path)
     if save_bin:
@@ -152,8 +187,12 @@ def build_m2m100(
     for tok in pieces:
         vocab.setdefault(tok, len(vocab))
     (path / "vocab.json").write_text(json.dumps(vocab))
-    tok = M2M100Tokenizer(str(path / "vocab.json"), str(path / "sentencepiece.bpe.model"),
-                          src_lang="en", tgt_lang="es")
+    tok = M2M100Tokenizer(
+        str(path / "vocab.json"),
+        str(path / "sentencepiece.bpe.model"),
+        src_lang="en",
+        tgt_lang="es",
+    )
     tok.save_pretrained(path)
     return _m2m_model(path, max(tok.lang_code_to_id.values()) + 1 + 8, seed, eos_boost, tie)
 
@@ -177,16 +216,29 @@ def build_nllb(
 
 def _m2m_model(path: Path, vocab_size: int, seed: int, eos_boost: float, tie: bool) -> Any:
     config = M2M100Config(
-        vocab_size=vocab_size, activation_function="relu", scale_embedding=True,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-        encoder_layerdrop=0.0, decoder_layerdrop=0.0, tie_word_embeddings=tie,
-        architectures=["M2M100ForConditionalGeneration"], **_SIZES,
+        vocab_size=vocab_size,
+        activation_function="relu",
+        scale_embedding=True,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+        encoder_layerdrop=0.0,
+        decoder_layerdrop=0.0,
+        tie_word_embeddings=tie,
+        architectures=["M2M100ForConditionalGeneration"],
+        **_SIZES,
     )
     model = M2M100ForConditionalGeneration._from_config(config, attn_implementation="eager")
     randomize(model, seed, 2, eos_boost)
     model.generation_config = GenerationConfig(
-        bos_token_id=0, decoder_start_token_id=2, eos_token_id=2, pad_token_id=1,
-        max_length=64, num_beams=5, early_stopping=True,
+        bos_token_id=0,
+        decoder_start_token_id=2,
+        eos_token_id=2,
+        pad_token_id=1,
+        max_length=64,
+        num_beams=5,
+        early_stopping=True,
     )
     model.save_pretrained(path)
     return model
@@ -201,7 +253,9 @@ def hf_generated(sequences: torch.Tensor, eos_id: int, max_new_tokens: int) -> l
     return out
 
 
-def padded_batch(sources: list[list[int]], pad: int, device: Any = "cpu") -> dict[str, torch.Tensor]:
+def padded_batch(
+    sources: list[list[int]], pad: int, device: Any = "cpu"
+) -> dict[str, torch.Tensor]:
     """Right-padded ``input_ids`` + ``attention_mask`` for transformers."""
     width = max(map(len, sources))
     ids = torch.tensor([s + [pad] * (width - len(s)) for s in sources], device=device)
@@ -219,8 +273,12 @@ def packed_batch(
     return ids.to(device), cu.to(device), lens.to(device)
 
 
-def max_error_vs(ours: torch.Tensor, same_dtype: torch.Tensor, ref64: torch.Tensor) -> tuple[float, float]:
+def max_error_vs(
+    ours: torch.Tensor, same_dtype: torch.Tensor, ref64: torch.Tensor
+) -> tuple[float, float]:
     """(max|ours - ref|, max|transformers same dtype - ref|) for the 2x rule."""
     ref = ref64.double().cpu()
-    return ((ours.double().cpu() - ref).abs().max().item(),
-            (same_dtype.double().cpu() - ref).abs().max().item())
+    return (
+        (ours.double().cpu() - ref).abs().max().item(),
+        (same_dtype.double().cpu() - ref).abs().max().item(),
+    )

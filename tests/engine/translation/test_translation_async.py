@@ -41,6 +41,7 @@ class SlowEngine:
     def __init__(self, engine: TranslationEngine) -> None:
         self.engine = engine
         self.batches: list[list[TranslationRequest]] = []
+        self.started = threading.Event()  # the first batch reached the engine
         self.release = threading.Event()
 
     def __getattr__(self, name: str) -> Any:
@@ -48,6 +49,7 @@ class SlowEngine:
 
     def translate_requests(self, requests: list[TranslationRequest], **kw: Any) -> list[str]:
         self.batches.append(list(requests))
+        self.started.set()
         self.release.wait(timeout=10)
         if any(r.text == "boom" for r in requests):
             raise RuntimeError("batch failed")
@@ -55,8 +57,9 @@ class SlowEngine:
 
 
 async def test_load_and_translate(checkpoint: Path, engine: TranslationEngine) -> None:
-    translator = await AsyncTranslator.load(checkpoint, dtype="float32", device="cpu",
-                                            max_new_tokens=MAX_NEW)
+    translator = await AsyncTranslator.load(
+        checkpoint, dtype="float32", device="cpu", max_new_tokens=MAX_NEW
+    )
     try:
         assert translator.name == str(checkpoint)
         assert translator.supports("en", "es") and not translator.supports("en", "tlh")
@@ -72,18 +75,20 @@ async def test_concurrent_requests_share_batches(engine: TranslationEngine) -> N
     slow = SlowEngine(engine)
     translator = AsyncTranslator(slow, max_new_tokens=MAX_NEW)  # type: ignore[arg-type]
     first = asyncio.create_task(translator.translate([SENTENCES[0]], "en", "es"))
-    while not slow.batches:
-        await asyncio.sleep(0.005)
-    calls = [translator.translate([text], *PAIRS[i % len(PAIRS)])
-             for i, text in enumerate(SENTENCES * 3)]
+    assert await asyncio.to_thread(slow.started.wait, 10)
+    calls = [
+        translator.translate([text], *PAIRS[i % len(PAIRS)]) for i, text in enumerate(SENTENCES * 3)
+    ]
     tasks = [asyncio.create_task(c) for c in calls]
     await asyncio.sleep(0.05)  # all 18 are queued behind the first batch
     slow.release.set()
     results = await asyncio.gather(first, *tasks)
     await translator.close()
     assert len(slow.batches) == 2 and len(slow.batches[1]) == 18
-    expected = [engine.translate([text], *PAIRS[i % len(PAIRS)], max_new_tokens=MAX_NEW)[0]
-                for i, text in enumerate(SENTENCES * 3)]
+    expected = [
+        engine.translate([text], *PAIRS[i % len(PAIRS)], max_new_tokens=MAX_NEW)[0]
+        for i, text in enumerate(SENTENCES * 3)
+    ]
     assert [r[0] for r in results[1:]] == expected
 
 
@@ -123,7 +128,8 @@ async def test_failed_batch_fails_only_its_callers(engine: TranslationEngine) ->
     with pytest.raises(RuntimeError, match="batch failed"):
         await translator.translate(["boom"], "en", "es")
     assert await translator.translate(["Hello"], "en", "es") == engine.translate(
-        ["Hello"], "en", "es", max_new_tokens=MAX_NEW)
+        ["Hello"], "en", "es", max_new_tokens=MAX_NEW
+    )
     await translator.close()
 
 
@@ -131,8 +137,7 @@ async def test_cancelled_caller_does_not_disturb_others(engine: TranslationEngin
     slow = SlowEngine(engine)
     translator = AsyncTranslator(slow, max_new_tokens=MAX_NEW)  # type: ignore[arg-type]
     blocker = asyncio.create_task(translator.translate(["Hello"], "en", "es"))
-    while not slow.batches:
-        await asyncio.sleep(0.005)
+    assert await asyncio.to_thread(slow.started.wait, 10)
     doomed = asyncio.create_task(translator.translate([SENTENCES[1]], "en", "es"))
     kept = asyncio.create_task(translator.translate([SENTENCES[2]], "en", "es"))
     await asyncio.sleep(0.02)

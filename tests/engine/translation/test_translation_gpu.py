@@ -31,8 +31,10 @@ from engine.translation import TranslationEngine
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(),
-                       reason="needs a CUDA GPU: the compiled Triton path only runs on CUDA"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs a CUDA GPU: the compiled Triton path only runs on CUDA",
+    ),
     pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses"),
 ]
 EPS = {torch.float32: 1e-5, torch.bfloat16: 1e-2}
@@ -43,8 +45,7 @@ CASES = {"marian": (build_marian, "en", "de"), "m2m100": (build_m2m100, "en", "e
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Path]]:
     root = tmp_path_factory.mktemp("gpu")
-    return {name: (builder(root / name), root / name)
-            for name, (builder, _s, _t) in CASES.items()}
+    return {name: (builder(root / name), root / name) for name, (builder, _s, _t) in CASES.items()}
 
 
 def _engine(path: Path, dtype: str) -> TranslationEngine:
@@ -59,8 +60,9 @@ def _sources(case: str, engine: TranslationEngine) -> tuple[list[list[int]], int
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("case", sorted(CASES))
 @torch.inference_mode()
-def test_encoder_and_logits_within_tolerance(case: str, dtype: torch.dtype,
-                                             checkpoints: dict[str, Any]) -> None:
+def test_encoder_and_logits_within_tolerance(
+    case: str, dtype: torch.dtype, checkpoints: dict[str, Any]
+) -> None:
     hf_cpu, path = checkpoints[case]
     engine = _engine(path, "float32" if dtype == torch.float32 else "bfloat16")
     model, config = engine.loaded.model, engine.loaded.config
@@ -71,37 +73,57 @@ def test_encoder_and_logits_within_tolerance(case: str, dtype: torch.dtype,
     keep = batch["attention_mask"].bool()
     flat, cu, lens = packed_batch(sources, "cuda")
     encoded = model.encode(flat, cu)
-    err, err_hf = max_error_vs(encoded, hf_same.get_encoder()(**batch).last_hidden_state[keep],
-                               hf64.get_encoder()(**batch).last_hidden_state[keep])
+    err, err_hf = max_error_vs(
+        encoded,
+        hf_same.get_encoder()(**batch).last_hidden_state[keep],
+        hf64.get_encoder()(**batch).last_hidden_state[keep],
+    )
     assert err <= 2 * err_hf + EPS[dtype], f"encoder: ours {err:.3g} vs hf {err_hf:.3g}"
 
     steps = 12
-    targets = torch.randint(3, config.decoder_vocab_size - 1, (len(sources), steps),
-                            generator=torch.Generator().manual_seed(3)).cuda()
+    targets = torch.randint(
+        3,
+        config.decoder_vocab_size - 1,
+        (len(sources), steps),
+        generator=torch.Generator().manual_seed(3),
+    ).cuda()
     targets[:, 0] = config.decoder_start_token_id
     state = model.new_state(encoded, lens, 1, capacity=4)
     ours = torch.stack([model.decode_step(targets[:, t], state) for t in range(steps)], 1)
-    err, err_hf = max_error_vs(ours, hf_same(**batch, decoder_input_ids=targets).logits,
-                               hf64(**batch, decoder_input_ids=targets).logits)
+    err, err_hf = max_error_vs(
+        ours,
+        hf_same(**batch, decoder_input_ids=targets).logits,
+        hf64(**batch, decoder_input_ids=targets).logits,
+    )
     assert err <= 2 * err_hf + EPS[dtype], f"logits: ours {err:.3g} vs hf {err_hf:.3g}"
 
 
 @pytest.mark.parametrize("beams", [1, 4])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_fp32_generation_token_identical_on_cuda(case: str, beams: int,
-                                                 checkpoints: dict[str, Any]) -> None:
+def test_fp32_generation_token_identical_on_cuda(
+    case: str, beams: int, checkpoints: dict[str, Any]
+) -> None:
     hf_cpu, path = checkpoints[case]
     engine = _engine(path, "float32")
     sources, forced = _sources(case, engine)
     hf = copy.deepcopy(hf_cpu).to("cuda")
     extra = {"forced_bos_token_id": forced} if forced is not None else {}
     with torch.no_grad():
-        ref = hf.generate(**padded_batch(sources, hf.config.pad_token_id, "cuda"),
-                          num_beams=beams, do_sample=False, max_new_tokens=MAX_NEW,
-                          max_length=None, **extra)
+        ref = hf.generate(
+            **padded_batch(sources, hf.config.pad_token_id, "cuda"),
+            num_beams=beams,
+            do_sample=False,
+            max_new_tokens=MAX_NEW,
+            max_length=None,
+            **extra,
+        )
     expected = hf_generated(ref.cpu(), hf.config.eos_token_id, MAX_NEW)
-    ours = engine.generate_ids(sources, forced_bos=[-1 if forced is None else forced]
-                               * len(sources), beam_size=beams, max_new_tokens=MAX_NEW)
+    ours = engine.generate_ids(
+        sources,
+        forced_bos=[-1 if forced is None else forced] * len(sources),
+        beam_size=beams,
+        max_new_tokens=MAX_NEW,
+    )
     assert ours == expected
 
 

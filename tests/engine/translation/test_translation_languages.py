@@ -12,11 +12,28 @@ from engine.translation.languages import (
     PairPlan,
 )
 
-NLLB_CODES = {c: i for i, c in enumerate(
-    ["eng_Latn", "spa_Latn", "fra_Latn", "deu_Latn", "zho_Hans", "zho_Hant", "arb_Arab",
-     "srp_Cyrl", "nob_Latn", "pes_Arab", "por_Latn"], start=100)}
-M2M_CODES = {c: i for i, c in enumerate(["en", "es", "fr", "de", "zh", "ar", "no", "tl", "he"],
-                                        start=200)}
+NLLB_CODES = {
+    c: i
+    for i, c in enumerate(
+        [
+            "eng_Latn",
+            "spa_Latn",
+            "fra_Latn",
+            "deu_Latn",
+            "zho_Hans",
+            "zho_Hant",
+            "arb_Arab",
+            "srp_Cyrl",
+            "nob_Latn",
+            "pes_Arab",
+            "por_Latn",
+        ],
+        start=100,
+    )
+}
+M2M_CODES = {
+    c: i for i, c in enumerate(["en", "es", "fr", "de", "zh", "ar", "no", "tl", "he"], start=200)
+}
 
 
 @pytest.mark.parametrize(
@@ -42,9 +59,20 @@ def test_malformed_tags_are_rejected(bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("tag", "code"),
-    [("es", "spa_Latn"), ("es-MX", "spa_Latn"), ("zh", "zho_Hans"), ("zh-TW", "zho_Hant"),
-     ("zh-Hant", "zho_Hant"), ("ar", "arb_Arab"), ("nb", "nob_Latn"), ("no", "nob_Latn"),
-     ("fa", "pes_Arab"), ("sr", "srp_Cyrl"), ("spa_Latn", "spa_Latn"), ("pt-BR", "por_Latn")],
+    [
+        ("es", "spa_Latn"),
+        ("es-MX", "spa_Latn"),
+        ("zh", "zho_Hans"),
+        ("zh-TW", "zho_Hant"),
+        ("zh-Hant", "zho_Hant"),
+        ("ar", "arb_Arab"),
+        ("nb", "nob_Latn"),
+        ("no", "nob_Latn"),
+        ("fa", "pes_Arab"),
+        ("sr", "srp_Cyrl"),
+        ("spa_Latn", "spa_Latn"),
+        ("pt-BR", "por_Latn"),
+    ],
 )
 def test_nllb_codes(tag: str, code: str) -> None:
     scheme = NllbScheme(NLLB_CODES, eos_id=2, legacy=False)
@@ -53,8 +81,15 @@ def test_nllb_codes(tag: str, code: str) -> None:
 
 @pytest.mark.parametrize(
     ("tag", "code"),
-    [("es", "es"), ("es-ES", "es"), ("zh-Hant", "zh"), ("nb", "no"), ("fil", "tl"),
-     ("iw", "he"), ("en", "en")],
+    [
+        ("es", "es"),
+        ("es-ES", "es"),
+        ("zh-Hant", "zh"),
+        ("nb", "no"),
+        ("fil", "tl"),
+        ("iw", "he"),
+        ("en", "en"),
+    ],
 )
 def test_m2m100_codes(tag: str, code: str) -> None:
     scheme = M2M100Scheme(M2M_CODES, eos_id=2)
@@ -101,8 +136,9 @@ def test_marian_pair_and_multi_target_tokens() -> None:
     assert isinstance(pair.plan("en", "fr"), str)
     assert isinstance(pair.plan("fr", "de"), str)
     # OPUS-MT multi-target models select the target with a >>code<< token (639-1 or -3).
-    multi = MarianScheme(frozenset({"en"}), frozenset({"romance"}),
-                         {"es": 7, "fra": 8, "cmn_Hant": 9}, eos_id=0)
+    multi = MarianScheme(
+        frozenset({"en"}), frozenset({"romance"}), {"es": 7, "fra": 8, "cmn_Hant": 9}, eos_id=0
+    )
     assert multi.plan("en", "es") == PairPlan(False, (7,), (0,), None, "en", "es")
     plan_fr = multi.plan("en", "fr")
     assert isinstance(plan_fr, PairPlan) and plan_fr.prefix_ids == (8,)
@@ -115,3 +151,9 @@ def test_marian_group_source_accepts_any_language() -> None:
     scheme = MarianScheme(frozenset(), frozenset({"en"}), {}, eos_id=0)
     plan = scheme.plan("ja", "en")
     assert isinstance(plan, PairPlan) and plan.source_code == "*"
+
+
+def test_marian_regional_target_tokens() -> None:
+    scheme = MarianScheme(frozenset({"en"}), frozenset(), {"pt": 5, "pt_BR": 6}, eos_id=0)
+    assert scheme.plan("en", "pt-BR") == PairPlan(False, (6,), (0,), None, "en", "pt_BR")
+    assert scheme.plan("en", "pt-PT") == PairPlan(False, (5,), (0,), None, "en", "pt")

@@ -40,18 +40,31 @@ MAX_NEW = 20
 # name -> (builder, kwargs, source, target)
 CASES: dict[str, tuple[Callable[..., Any], dict[str, Any], str, str]] = {
     "marian-swish": (build_marian, {"seed": 0}, "en", "de"),
-    "marian-gelu-tied": (build_marian, {"seed": 3, "activation": "gelu", "tie": True}, "en",
-                         "de"),
-    "marian-never-lp0.6": (build_marian, {"seed": 4, "early_stopping": "never",
-                                          "length_penalty": 0.6}, "en", "de"),
-    "marian-early-lp2": (build_marian, {"seed": 5, "early_stopping": True,
-                                        "length_penalty": 2.0, "eos_boost": 11.0}, "en", "de"),
+    "marian-gelu-tied": (build_marian, {"seed": 3, "activation": "gelu", "tie": True}, "en", "de"),
+    "marian-never-lp0.6": (
+        build_marian,
+        {"seed": 4, "early_stopping": "never", "length_penalty": 0.6},
+        "en",
+        "de",
+    ),
+    "marian-early-lp2": (
+        build_marian,
+        {"seed": 5, "early_stopping": True, "length_penalty": 2.0, "eos_boost": 11.0},
+        "en",
+        "de",
+    ),
     "m2m100": (build_m2m100, {"seed": 1}, "en", "es"),
     "m2m100-tied": (build_m2m100, {"seed": 6, "tie": True}, "fr", "de"),
     "nllb": (build_nllb, {"seed": 2, "eos_boost": 1.0}, "en", "es"),
 }
-GENERATION_CASES = ["marian-swish", "marian-never-lp0.6", "marian-early-lp2", "m2m100", "nllb",
-                    "marian-gelu-tied"]
+GENERATION_CASES = [
+    "marian-swish",
+    "marian-never-lp0.6",
+    "marian-early-lp2",
+    "m2m100",
+    "nllb",
+    "marian-gelu-tied",
+]
 
 
 @pytest.fixture(scope="module")
@@ -126,19 +139,29 @@ def generations(built: dict[str, Any]) -> dict[tuple[str, int], tuple[list[Any],
         extra = {"forced_bos_token_id": forced} if forced is not None else {}
         for beams in (1, 4):
             with torch.no_grad():
-                ref = hf.generate(**padded_batch(sources, hf.config.pad_token_id), num_beams=beams,
-                                  do_sample=False, max_new_tokens=MAX_NEW, max_length=None,
-                                  **extra)
-            ours = engine.generate_ids(sources, forced_bos=[-1 if forced is None else forced]
-                                       * len(sources), beam_size=beams, max_new_tokens=MAX_NEW)
+                ref = hf.generate(
+                    **padded_batch(sources, hf.config.pad_token_id),
+                    num_beams=beams,
+                    do_sample=False,
+                    max_new_tokens=MAX_NEW,
+                    max_length=None,
+                    **extra,
+                )
+            ours = engine.generate_ids(
+                sources,
+                forced_bos=[-1 if forced is None else forced] * len(sources),
+                beam_size=beams,
+                max_new_tokens=MAX_NEW,
+            )
             out[case, beams] = ours, hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
     return out
 
 
 @pytest.mark.parametrize("beams", [1, 4])
 @pytest.mark.parametrize("case", GENERATION_CASES)
-def test_generation_token_identical(case: str, beams: int, generations: dict[Any, Any],
-                                    built: dict[str, Any]) -> None:
+def test_generation_token_identical(
+    case: str, beams: int, generations: dict[Any, Any], built: dict[str, Any]
+) -> None:
     ours, expected = generations[case, beams]
     assert ours == expected
     forced = _inputs(case, built[case][1])[1]
@@ -151,8 +174,9 @@ def test_cases_exercise_eos_and_length_limit(generations: dict[Any, Any]) -> Non
     lengths = [len(seq) for ours, _ in generations.values() for seq in ours]
     assert min(lengths) < MAX_NEW // 2 and max(lengths) == MAX_NEW
     assert len(set(lengths)) >= 6
-    assert any(seq[-1] != seq[-2] for ours, _ in generations.values() for seq in ours
-               if len(seq) > 2), "outputs should not all be one repeated token"
+    assert any(
+        seq[-1] != seq[-2] for ours, _ in generations.values() for seq in ours if len(seq) > 2
+    ), "outputs should not all be one repeated token"
 
 
 @pytest.mark.parametrize(("case", "beams"), [("marian-swish", 1), ("m2m100", 4)])
@@ -161,8 +185,9 @@ def test_batched_equals_one_by_one(case: str, beams: int, built: dict[str, Any])
     src, tgt = CASES[case][2:]
     texts = SENTENCES[:4] + [s.upper() for s in SENTENCES[:2]]
     together = engine.translate(texts, src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)
-    alone = [engine.translate([t], src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)[0]
-             for t in texts]
+    alone = [
+        engine.translate([t], src, tgt, beam_size=beams, max_new_tokens=MAX_NEW)[0] for t in texts
+    ]
     assert together == alone
 
 
@@ -171,8 +196,9 @@ def test_small_batches_equal_one_batch(built: dict[str, Any]) -> None:
     _, engine = built["m2m100"]
     texts = SENTENCES[:5]
     one = engine.translate(texts, "en", "es", beam_size=2, max_new_tokens=MAX_NEW)
-    small = TranslationEngine(engine.loaded, name="m2m100", max_batch_sentences=2,
-                              max_batch_tokens=30)
+    small = TranslationEngine(
+        engine.loaded, name="m2m100", max_batch_sentences=2, max_batch_tokens=30
+    )
     assert small.translate(texts, "en", "es", beam_size=2, max_new_tokens=MAX_NEW) == one
 
 
@@ -196,8 +222,13 @@ def test_text_round_trip_matches_transformers(built: dict[str, Any], tmp_path: P
     tok.src_lang = "en"
     enc = tok(SENTENCES, return_tensors="pt", padding=True)
     with torch.no_grad():
-        out = hf.generate(**enc, num_beams=4, max_new_tokens=MAX_NEW, max_length=None,
-                          forced_bos_token_id=tok.get_lang_id("es"))
+        out = hf.generate(
+            **enc,
+            num_beams=4,
+            max_new_tokens=MAX_NEW,
+            max_length=None,
+            forced_bos_token_id=tok.get_lang_id("es"),
+        )
     # M2M100's tokenizer keeps language tokens in decoded text; the engine drops them (the
     # forced target token, and any a model emits later).
     lang_ids = set(tok.lang_code_to_id.values())

@@ -26,6 +26,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 KEY = sa.String(512)
 CHANNEL = sa.String(64)
 LANGUAGE = sa.String(35)
+UNANSWERED = "direction = 'in' AND status = 'received'"
 
 
 def upgrade() -> None:
@@ -111,6 +112,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("conversation_id", "seq", name=op.f("uq_messages_conversation_id_seq")),
     )
     op.create_index(op.f("ix_messages_contact_id"), "messages", ["contact_id"], unique=False)
+    op.create_index(
+        "ix_messages_unanswered",
+        "messages",
+        ["created_at"],
+        unique=False,
+        sqlite_where=sa.text(UNANSWERED),
+        postgresql_where=sa.text(UNANSWERED),
+    )
     op.create_table(
         "inbound_keys",
         sa.Column("channel", CHANNEL, nullable=False),
@@ -133,6 +142,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_inbound_keys_message_id"), table_name="inbound_keys")
     op.drop_table("inbound_keys")
+    op.drop_index("ix_messages_unanswered", table_name="messages")
     op.drop_index(op.f("ix_messages_contact_id"), table_name="messages")
     op.drop_table("messages")
     op.drop_index(op.f("ix_conversations_contact_id"), table_name="conversations")
