@@ -1,7 +1,8 @@
 """The load generator of ``benchmarks/web.py``: widget-like WebSocket clients (aiohttp).
 
-Runs in its own process (``run_in_process``) so the clients do not share an event loop,
-or the GIL, with the server they measure; on a 2-core box that gives each side a core.
+Runs in its own process (``run_in_process`` starts ``python _web_bench.py SPEC_JSON``
+and reads the result as JSON from its stdout) so the clients share neither an event loop
+nor the GIL with the server they measure; on a 2-core box each side gets about a core.
 Imports only aiohttp and the standard library, so the child starts quickly.
 
 Every client does what the widget does: opens ``/ws``, sends ``hello`` (site key,
@@ -16,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import multiprocessing as mp
 import resource
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -263,28 +264,29 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
     }
 
 
-def _child(spec: dict[str, Any], conn: Any) -> None:
-    try:
-        conn.send(("ok", asyncio.run(run_load(LoadSpec(**spec)))))
-    except BaseException as exc:  # report, don't die silently
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        conn.close()
-
-
 async def run_in_process(spec: LoadSpec) -> dict[str, Any]:
-    """Run ``run_load(spec)`` in a spawned process; the caller's loop keeps serving."""
-    ctx = mp.get_context("spawn")  # fork would copy the server's loop and threads
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(asdict(spec), child), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        status, result = await asyncio.to_thread(parent.recv)
-    except EOFError:
-        status, result = "error", f"load generator exited with code {proc.exitcode}"
-    await asyncio.to_thread(proc.join, 10)
-    if status != "ok":
-        raise RuntimeError(result)
-    assert isinstance(result, dict)
+    """Run ``run_load(spec)`` in a child Python process; the caller's loop keeps serving.
+
+    A plain subprocess of this file (not multiprocessing): a spawned multiprocessing
+    child re-imports the parent's main module, i.e. the whole bot, for nothing.
+
+    Raises:
+        RuntimeError: the load generator failed (its stderr tail is in the message).
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        json.dumps(asdict(spec)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"load generator exited with code {proc.returncode}:\n{tail}")
+    result: dict[str, Any] = json.loads(out)
     return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(run_load(LoadSpec(**json.loads(sys.argv[1]))))))

@@ -26,7 +26,8 @@ from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
-from botkit.events import InboundMessage
+from botkit.event_bus import EventBus
+from botkit.events import ConversationStarted, InboundMessage
 from botkit.language.setup import LanguageSupport
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
@@ -97,6 +98,7 @@ class Bot:
         self._started = False
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
+        self.events = EventBus()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -143,7 +145,11 @@ class Bot:
             self._pipeline = self._build_pipeline()
             self._plugins = PluginManager(plugin_specs)
             await self._plugins.setup_all(
-                self._pipeline, settings=self.settings, store=store, backend=self._backend
+                self._pipeline,
+                settings=self.settings,
+                store=store,
+                backend=self._backend,
+                events=self.events,
             )
             for spec in connector_specs:
                 self.attach_connector(self._make_connector(spec))
@@ -365,6 +371,10 @@ class Bot:
         if result.duplicate:
             _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
+        if result.new_conversation:
+            await self.events.publish(
+                ConversationStarted(message.channel, message.conversation_key)
+            )
         self._schedule(message, result, too_long=checked.too_long)
         return receipt
 
@@ -418,6 +428,7 @@ class Bot:
             backend=self.backend,
             too_long=too_long,
             new_conversation=intake.new_conversation,
+            events=self.events,
         )
         await self._pipeline.run(ctx)
         if ctx.reply is None:

@@ -24,6 +24,7 @@ from botkit import _discovery
 from botkit.backends.protocol import GenerationBackend
 from botkit.config.components import ComponentSpec
 from botkit.config.settings import Settings
+from botkit.event_bus import EventBus, Subscriber
 from botkit.pipeline.chain import Middleware, Pipeline
 from botkit.pipeline.handlers import Handler
 
@@ -65,14 +66,17 @@ class PluginRegistry:
         settings: Settings,
         store: ConversationStore,
         backend: GenerationBackend,
+        events: EventBus | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.store = store
         self.backend = backend
         self.logger = logging.getLogger(f"botkit.plugins.{name}")
+        self._events = events
         self._middleware: list[Middleware] = []
         self._handlers: list[tuple[Handler, int]] = []
+        self._subscribers: list[Subscriber] = []
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Append ``middleware`` after the built-in middleware and earlier plugins'."""
@@ -82,12 +86,20 @@ class PluginRegistry:
         """Add ``handler`` to ``group`` (ascending groups; first match per group)."""
         self._handlers.append((handler, group))
 
+    def on_event(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber`` with every system event (conversation started/closed,
+        handoff requested)."""
+        self._subscribers.append(subscriber)
+
     def apply(self, pipeline: Pipeline) -> None:
         """Commit the registrations to ``pipeline`` under this plugin's name."""
         for middleware in self._middleware:
             pipeline.add_middleware(middleware, owner=self.name)
         for handler, group in self._handlers:
             pipeline.add_handler(handler, group=group, owner=self.name)
+        if self._events is not None:
+            for subscriber in self._subscribers:
+                self._events.subscribe(subscriber, owner=self.name)
 
 
 class Plugin(Generic[ConfigT]):
@@ -135,10 +147,13 @@ class PluginManager:
         settings: Settings,
         store: ConversationStore,
         backend: GenerationBackend,
+        events: EventBus | None = None,
     ) -> None:
         """Set up each plugin; one that raises is logged, recorded in ``failed`` and left out."""
         for spec in self._specs:
-            registry = PluginRegistry(spec.name, settings=settings, store=store, backend=backend)
+            registry = PluginRegistry(
+                spec.name, settings=settings, store=store, backend=backend, events=events
+            )
             try:
                 plugin: Plugin[Any] = spec.cls(spec.config, name=spec.name)
                 await plugin.setup(registry)

@@ -48,9 +48,14 @@ class LocalEngineBackend:
 
     name = "engine"
 
-    def __init__(self, settings: EngineSettings | None = None, *,
-                 max_num_seqs: int | None = None, kv_cache_blocks: int | None = None,
-                 engine_config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        max_num_seqs: int | None = None,
+        kv_cache_blocks: int | None = None,
+        engine_config: EngineConfig | None = None,
+    ) -> None:
         self.settings = settings or EngineSettings()
         s = self.settings
         self.engine_config = engine_config or EngineConfig(
@@ -76,19 +81,25 @@ class LocalEngineBackend:
             return
         s = self.settings
         try:
-            engine = await asyncio.to_thread(LLMEngine.from_pretrained, s.model, dtype=s.dtype,
-                                             device=s.device, config=self.engine_config)
+            engine = await asyncio.to_thread(
+                LLMEngine.from_pretrained,
+                s.model,
+                dtype=s.dtype,
+                device=s.device,
+                config=self.engine_config,
+            )
         except EngineError as exc:  # the loader's message names the path and the remedy
-            raise BackendError(f"the local engine could not load model {s.model!r}: {exc}") \
-                from exc
+            raise BackendError(f"the local engine could not load model {s.model!r}: {exc}") from exc
         except Exception as exc:  # out of memory, a broken install, a bad config value...
-            raise BackendError(f"the local engine could not start model {s.model!r}: "
-                               f"{type(exc).__name__}: {exc}") from exc
+            raise BackendError(
+                f"the local engine could not start model {s.model!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         self._count_tokenizer = copy.deepcopy(engine.tokenizer)  # the engine thread owns its own
         self._engine = AsyncEngine(engine)
         self._engine.start()
-        log.info("engine: %s loaded on %s (%d KV blocks)", s.model, engine.device,
-                 engine.num_kv_blocks)
+        log.info(
+            "engine: %s loaded on %s (%d KV blocks)", s.model, engine.device, engine.num_kv_blocks
+        )
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None

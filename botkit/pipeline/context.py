@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botkit.backends.protocol import ChatMessage, GenerationBackend
-from botkit.events import Button, InboundMessage
-from botkit.store.records import ConversationRecord, StoredMessage
+from botkit.event_bus import EventBus
+from botkit.events import Button, ConversationClosed, HandoffRequested, InboundMessage
+from botkit.store.records import ConversationRecord, ConversationStatus, StoredMessage
 
 if TYPE_CHECKING:
     from botkit.config.settings import Settings
@@ -105,6 +106,7 @@ class Context:
     reply: Reply | None = None
     state: dict[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: _LOG)
+    events: EventBus = field(default_factory=EventBus)
 
     @property
     def model_text(self) -> str:
@@ -122,6 +124,25 @@ class Context:
         """Answer with a stream of text deltas (consumed when the reply is delivered)."""
         self.reply = Reply(stream=stream, language=self.language, source=source)
         return self.reply
+
+    async def hand_off(self, reason: str = "") -> None:
+        """Hand the conversation to a human: the bot stops answering it (status
+        ``waiting_human``) and ``HandoffRequested`` is published for the agents' side."""
+        self.conversation = await self.store.set_conversation_status(
+            self.conversation.id, ConversationStatus.WAITING_HUMAN
+        )
+        await self.events.publish(
+            HandoffRequested(self.message.channel, self.message.conversation_key, reason=reason)
+        )
+
+    async def close_conversation(self, reason: str = "") -> None:
+        """Close the conversation and publish ``ConversationClosed``."""
+        self.conversation = await self.store.set_conversation_status(
+            self.conversation.id, ConversationStatus.CLOSED
+        )
+        await self.events.publish(
+            ConversationClosed(self.message.channel, self.message.conversation_key, reason=reason)
+        )
 
     def describe(self) -> str:
         """Short identification for log lines (no customer text)."""
