@@ -1,23 +1,25 @@
-"""Helpers for ``benchmarks/engine.py``: model builders, timers, workloads, statistics."""
+"""Helpers for ``benchmarks/engine.py``: environment, bandwidth, models, workloads, budgets.
+
+The measurements themselves live in ``benchmarks/_engine_measure.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import dataclasses
-import itertools
 import json
+import math
 import platform
 import random
-import statistics
 import subprocess
-import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine import AsyncEngine, EngineConfig, LLMEngine, SamplingParams, TextDelta
+from engine import EngineConfig, LLMEngine, SamplingParams
 from engine.loader import load_weights
 from engine.models import config_from_hf, get_model_class
 
@@ -62,19 +64,47 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def copy_bandwidth(device: torch.device) -> float:
-    """Device memory copy bandwidth in bytes/s, counting bytes read + written."""
+def copy_bandwidth(device: torch.device) -> dict[str, float]:
+    """Device memory copy bandwidth in bytes/s, counting bytes read + written.
+
+    On the CPU it is measured with one intra-op thread and with all of them, best of
+    several runs each (the machine may be shared): ``best`` is what the bound uses.
+    """
     n = (1 << 28) if device.type == "cuda" else (1 << 26)  # 1 GiB / 256 MiB of fp32
     x = torch.ones(n, dtype=torch.float32, device=device)
     y = torch.empty_like(x)
-    best = float("inf")
-    for _ in range(6):
-        sync(device)
-        t = time.perf_counter()
-        y.copy_(x)
-        sync(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * x.numel() * 4 / best
+
+    def measure() -> float:
+        best = float("inf")
+        for _ in range(8):
+            sync(device)
+            t = time.perf_counter()
+            y.copy_(x)
+            sync(device)
+            best = min(best, time.perf_counter() - t)
+        return 2 * x.numel() * 4 / best
+
+    if device.type == "cuda":
+        bw = measure()
+        return {"best": bw, "all_threads": bw}
+    with intra_op_threads(1):
+        one = measure()
+    every = measure()
+    return {"best": max(one, every), "one_thread": one, "all_threads": every}
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None``: leave as is)."""
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def weight_bytes_per_token(model: torch.nn.Module, tied: bool) -> int:
@@ -102,8 +132,8 @@ def small_tokenizer() -> Any:
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
-                                   unk_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tok, eos_token="<|endoftext|>", unk_token="<|endoftext|>")
 
 
 class ModTokenizer:
@@ -147,7 +177,8 @@ def random_pair(name: str, hf_config: dict[str, Any], dtype: torch.dtype,
                                   if k not in ("transformers_version",)})
     torch.manual_seed(0)
     with torch.device(device):
-        hf = AutoModelForCausalLM.from_config(cfg, dtype=dtype).eval()
+        hf = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
+            cfg, dtype=dtype).eval()
     mc = dataclasses.replace(config_from_hf(hf_config), dtype=dtype, eos_token_ids=())
     with torch.device(device):
         ours = get_model_class(mc.architecture)(mc).eval()
@@ -176,7 +207,8 @@ def smollm2_pair(dtype: torch.dtype) -> Pair:
     from engine.loader import load_model
 
     loaded = load_model("smollm2", dtype=str(dtype).removeprefix("torch."), device="cpu")
-    hf = AutoModelForCausalLM.from_pretrained(str(loaded.path), dtype=dtype).eval()
+    hf = AutoModelForCausalLM.from_pretrained(  # type: ignore[no-untyped-call]
+        str(loaded.path), dtype=dtype).eval()
     tied = bool(loaded.model_config.tie_word_embeddings)
     return Pair("smollm2-135m", loaded.model, loaded.model_config, hf, loaded.tokenizer, tied)
 
@@ -185,11 +217,7 @@ def engine_for(pair: Pair, **cfg: Any) -> LLMEngine:
     return LLMEngine(pair.ours, pair.tokenizer, pair.model_config, EngineConfig(**cfg))
 
 
-def tmpdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="botkit-bench-"))
-
-
-# ------------------------------------------------------------------ measurements
+# ------------------------------------------------------------------ workloads
 def random_prompts(n: int, length: int, vocab: int, seed: int = 0) -> list[list[int]]:
     rng = random.Random(seed)
     return [[rng.randrange(vocab) for _ in range(length)] for _ in range(n)]
@@ -199,90 +227,27 @@ def greedy(n: int) -> SamplingParams:
     return SamplingParams(temperature=0, max_new_tokens=n, ignore_eos=True)
 
 
-def ours_single(engine: LLMEngine, prompt: list[int], n: int) -> dict[str, float]:
-    """TTFT and decode tok/s of one request running alone."""
-    sync(engine.device)
-    t0 = time.perf_counter()
-    engine.add_request(f"single-{time.monotonic_ns()}", prompt, greedy(n))
-    times: list[float] = []
-    while engine.has_unfinished():
-        for o in engine.step():
-            times.extend(time.perf_counter() for _ in o.token_ids)
-    ttft = times[0] - t0
-    decode = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    return {"ttft_ms": 1e3 * ttft, "decode_tok_s": decode, "tokens": len(times)}
+class Budget:
+    """Wall-clock allowance of one section: measurements check it and stop early.
 
+    A section that runs out reports what it measured so far and says so (``truncated``),
+    so one slow contender (a compile, a slow baseline) cannot eat the whole run.
+    """
 
-@torch.inference_mode()
-def hf_single(hf: Any, prompt: list[int], n: int, device: torch.device,
-              **gen: Any) -> dict[str, float]:
-    """transformers generate: TTFT = time of a 1-token generate; decode from the rest."""
-    ids = torch.tensor([prompt], device=device)
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.start = time.perf_counter()
+        self.end = math.inf if seconds is None else self.start + seconds
 
-    def run(k: int) -> float:
-        sync(device)
-        t = time.perf_counter()
-        hf.generate(ids, max_new_tokens=k, min_new_tokens=k, do_sample=False,
-                    pad_token_id=0, **gen)
-        sync(device)
-        return time.perf_counter() - t
+    def left(self) -> float:
+        return self.end - time.perf_counter()
 
-    run(2)  # warm-up: the first generate call pays one-time setup
-    ttft = run(1)
-    total = run(n)
-    return {"ttft_ms": 1e3 * ttft, "decode_tok_s": (n - 1) / max(total - ttft, 1e-9),
-            "tokens": n}
+    @property
+    def expired(self) -> bool:
+        return time.perf_counter() >= self.end
 
-
-def ours_batch(engine: LLMEngine, prompts: list[list[int]], n: int) -> dict[str, float]:
-    """Offline throughput: everything submitted at once, run to completion."""
-    sync(engine.device)
-    t = time.perf_counter()
-    engine.generate(prompts, greedy(n))
-    sync(engine.device)
-    wall = time.perf_counter() - t
-    return {"wall_s": wall, "output_tok_s": len(prompts) * n / wall}
-
-
-@torch.inference_mode()
-def hf_static_batch(hf: Any, prompts: list[list[int]], n: int,
-                    device: torch.device) -> dict[str, float]:
-    ids = torch.tensor(prompts, device=device)  # equal lengths: no padding needed
-    kw = {"do_sample": False, "pad_token_id": 0, "cache_implementation": "static"}
-    hf.generate(ids[:, :16], max_new_tokens=4, min_new_tokens=4, **kw)  # warm-up
-    sync(device)
-    t = time.perf_counter()
-    hf.generate(ids, max_new_tokens=n, min_new_tokens=n, **kw)
-    sync(device)
-    wall = time.perf_counter() - t
-    return {"wall_s": wall, "output_tok_s": len(prompts) * n / wall}
-
-
-@torch.inference_mode()
-def hf_generate_batch(hf: Any, prompts: list[list[int]], n: int,
-                      device: torch.device) -> dict[str, float] | None:
-    """transformers' own continuous batching, when this version has it."""
-    if not hasattr(hf, "generate_batch"):
-        return None
-    from transformers import GenerationConfig
-
-    cfg = GenerationConfig(max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                           eos_token_id=None, pad_token_id=0)
-    sync(device)
-    t = time.perf_counter()
-    outputs = hf.generate_batch(inputs=prompts, generation_config=cfg)
-    sync(device)
-    wall = time.perf_counter() - t
-    tokens = sum(len(o.generated_tokens) for o in outputs.values())  # early EOS counts less
-    return {"wall_s": wall, "output_tok_s": tokens / wall, "tokens": tokens}
-
-
-def prefix_ttft(engine: LLMEngine, system: list[int], questions: list[list[int]]) -> float:
-    """Mean TTFT (ms) of requests sharing ``system``, each run alone after the previous."""
-    out = []
-    for q in questions:
-        out.append(ours_single(engine, system + q, 1)["ttft_ms"])
-    return statistics.fmean(out)
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
 
 def pct(values: list[float], q: float) -> float:
@@ -290,57 +255,3 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
-
-
-async def _serve(engine: LLMEngine, prompts: list[list[int]], n: int,
-                 rate: float | None) -> dict[str, Any]:
-    aeng = AsyncEngine(engine)
-    aeng.start()
-    rng = random.Random(1)
-    records: list[dict[str, Any]] = []
-
-    async def one(p: list[int]) -> None:
-        t0 = time.perf_counter()
-        stamps: list[float] = []
-        final = None
-        async for item in aeng.submit(p, greedy(n)):
-            if isinstance(item, TextDelta):
-                stamps.append(time.perf_counter())
-            else:
-                final = item
-        end = time.perf_counter()
-        assert final is not None
-        ttft = (stamps[0] if stamps else end) - t0
-        itl = [b - a for a, b in itertools.pairwise(stamps)]
-        tpot = (end - t0 - ttft) / max(final.completion_tokens - 1, 1)
-        records.append({"ttft": ttft, "itl": itl, "tpot": tpot, "latency": end - t0,
-                        "tokens": final.completion_tokens})
-
-    t_start = time.perf_counter()
-    tasks = []
-    for p in prompts:
-        tasks.append(asyncio.create_task(one(p)))
-        if rate:
-            await asyncio.sleep(rng.expovariate(rate))
-    await asyncio.gather(*tasks)
-    wall = time.perf_counter() - t_start
-    await aeng.close()
-    ttfts = [r["ttft"] for r in records]
-    itls = [x for r in records for x in r["itl"]]
-    good = [r for r in records if r["ttft"] <= 0.5 and r["tpot"] <= 0.030]
-    return {
-        "requests": len(records), "request_rate": rate or "burst", "wall_s": wall,
-        "request_s": len(records) / wall,
-        "output_tok_s": sum(r["tokens"] for r in records) / wall,
-        "ttft_p50_ms": 1e3 * pct(ttfts, 50), "ttft_p99_ms": 1e3 * pct(ttfts, 99),
-        "itl_p50_ms": 1e3 * pct(itls, 50), "itl_p99_ms": 1e3 * pct(itls, 99),
-        "tpot_p50_ms": 1e3 * pct([r["tpot"] for r in records], 50),
-        "goodput_request_s": len(good) / wall, "goodput_fraction": len(good) / len(records),
-        "slo": "TTFT <= 500 ms and TPOT <= 30 ms",
-    }
-
-
-def serve(engine: LLMEngine, prompts: list[list[int]], n: int,
-          rate: float | None) -> dict[str, Any]:
-    """Online serving through ``AsyncEngine`` (Poisson arrivals at ``rate`` req/s)."""
-    return asyncio.run(_serve(engine, prompts, n, rate))

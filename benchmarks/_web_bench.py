@@ -251,7 +251,8 @@ async def run_load(spec: LoadSpec) -> dict[str, Any]:
         "completed_msg_s": round(len(stats.latencies) / max(last - phase["start"], 1e-9), 1),
         "latency_ms": _quantiles(stats.latencies),
         # Worst round trip of the messages sent in each second: stalls show up here (a
-        # shared box's scheduler, GC, SQLite checkpoints) apart from a steady overload.
+        # shared box's scheduler, GC, SQLite checkpoints) apart from a steady overload;
+        # 0.0 where no message of that second was answered.
         "max_ms_by_send_second": _by_second(stats, phase["start"], spec.duration),
         "client": {
             "frames_per_s": round(stats.frames / max(end - phase["start"], 1e-9), 1),

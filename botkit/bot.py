@@ -402,14 +402,19 @@ class Bot:
         lock = self._locks.acquire(key)
         try:
             async with lock:
+                ctx = self._context(message, intake, too_long)
                 try:
-                    await self._answer(message, intake, too_long)
+                    await self._answer(ctx)
                 except asyncio.CancelledError:
                     raise  # stays unanswered: answered again on the next start
                 except Exception:
                     _log.exception("conversation %s: reply failed", key)
                 if intake.message.status is MessageStatus.RECEIVED:
-                    await self.store.mark_answered(intake.message)
+                    await self.store.finish_inbound(
+                        intake.message,
+                        language=ctx.inbound_language,
+                        working_text=ctx.inbound_working_text,
+                    )
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -417,8 +422,8 @@ class Bot:
         finally:
             self._locks.release(key)
 
-    async def _answer(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> None:
-        ctx = Context(
+    def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
+        return Context(
             message=message,
             text=intake.message.text,
             conversation=intake.conversation,
@@ -430,7 +435,9 @@ class Bot:
             new_conversation=intake.new_conversation,
             events=self.events,
         )
+
+    async def _answer(self, ctx: Context) -> None:
         await self._pipeline.run(ctx)
         if ctx.reply is None:
             return
-        await deliver(ctx, ctx.reply, self._connectors.get(message.channel))
+        await deliver(ctx, ctx.reply, self._connectors.get(ctx.message.channel))

@@ -107,6 +107,10 @@ class Context:
     state: dict[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: _LOG)
     events: EventBus = field(default_factory=EventBus)
+    # What the pipeline learned about the inbound message (language, working-language
+    # text); stored in one write when the bot has finished with the message.
+    inbound_language: str | None = None
+    inbound_working_text: str | None = None
 
     @property
     def model_text(self) -> str:

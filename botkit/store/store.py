@@ -318,10 +318,45 @@ class ConversationStore(Database):
         row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
 
-    async def mark_answered(self, message: StoredMessage) -> None:
-        """Record that the bot has finished with an inbound message (``received`` →
-        ``answered``); messages left ``received`` are found by ``unanswered``."""
-        await self._write(lambda conn: q.mark_answered(conn, message.conversation_id, message.seq))
+    async def finish_inbound(
+        self,
+        message: StoredMessage,
+        *,
+        language: str | None = None,
+        working_text: str | None = None,
+    ) -> None:
+        """Record that the bot has finished with an inbound message, in one write.
+
+        Fills in what the pipeline learned after intake (the message's language and its
+        working-language text, when given) and moves it from ``received`` to
+        ``answered``; messages left ``received`` are found by ``unanswered``. Only those
+        two columns and the status change: the text itself stays as received.
+
+        Raises:
+            StoreError: a malformed language tag or unstorable text.
+        """
+        check_language(language)
+        if working_text is not None:
+            check_text(working_text, "working text")
+        values: dict[str, object] = {}
+        if language is not None:
+            values["language"] = language
+        if working_text is not None:
+            values["working_text"] = working_text
+
+        def work(conn: Connection) -> None:
+            if values:
+                conn.execute(
+                    update(Message)
+                    .where(
+                        Message.id == message.id,
+                        Message.direction == Direction.INBOUND.value,
+                    )
+                    .values(**values)
+                )
+            q.mark_answered(conn, message.conversation_id, message.seq)
+
+        await self._write(work)
 
     async def unanswered(self, *, since: datetime, limit: int = 1000) -> list[Unanswered]:
         """Inbound messages stored since ``since`` whose processing never finished

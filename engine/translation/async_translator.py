@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.request_errors import EngineDeadError
+from engine.request_errors import EngineBusyError, EngineDeadError
 from engine.translation.engine import TranslationEngine
 from engine.translation.requests import TranslationRequest, check_options, check_texts
 
@@ -49,6 +49,8 @@ class AsyncTranslator:
         beam_size: default beam count (1: greedy).
         max_new_tokens: default output limit (None: the engine's per-sentence default).
         max_batch_sentences: most sentences taken into one round.
+        max_queued_sentences: sentences waiting or running beyond which ``translate``
+            raises ``EngineBusyError`` (a request alone is always accepted).
     """
 
     def __init__(
@@ -58,11 +60,14 @@ class AsyncTranslator:
         beam_size: int = 1,
         max_new_tokens: int | None = None,
         max_batch_sentences: int = 256,
+        max_queued_sentences: int = 8192,
     ) -> None:
         self.engine = engine
         self.beam_size = beam_size
         self.max_new_tokens = max_new_tokens
         self.max_batch_sentences = max_batch_sentences
+        self.max_queued_sentences = max_queued_sentences
+        self._queued = 0  # sentences accepted and not yet answered (guarded by _lock)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -105,6 +110,13 @@ class AsyncTranslator:
         """Whether the model translates ``source -> target`` (BCP-47 tags)."""
         return self.engine.supports(source, target)
 
+    def check_pair(self, source: str, target: str) -> None:
+        """Raise ``UnsupportedLanguagePairError`` (naming the pair and why) if unsupported.
+
+        For startup checks of the configured languages.
+        """
+        self.engine.plan(source, target)
+
     async def translate(
         self,
         texts: Sequence[str],
@@ -119,20 +131,26 @@ class AsyncTranslator:
         Raises:
             UnsupportedLanguagePairError: the pair is not supported (raised immediately).
             InvalidRequestError: texts are not strings.
+            EngineBusyError: more than ``max_queued_sentences`` sentences are waiting.
             EngineDeadError: the translator was closed.
         """
         items = check_texts(texts)
         beams = beam_size if beam_size is not None else self.beam_size
         limit = max_new_tokens if max_new_tokens is not None else self.max_new_tokens
         check_options(beams, limit)
-        self.engine.plan(source, target)  # fail fast, on the caller's task
-        if not items:
-            return []
+        plan = self.engine.plan(source, target)  # fail fast, on the caller's task
+        if not items or plan.identity:
+            return list(items)
         loop = asyncio.get_running_loop()
         job = _Job(items, source, target, beams, limit, loop.create_future(), loop)
         with self._lock:
             if self._closed:
                 raise EngineDeadError("the translator is closed")
+            if self._queued and self._queued + len(items) > self.max_queued_sentences:
+                raise EngineBusyError(
+                    f"translation queue is full ({self._queued} sentences waiting)"
+                )
+            self._queued += len(items)
             self._ensure_thread()
             self._queue.put(job)
         return await job.future
@@ -179,7 +197,9 @@ class AsyncTranslator:
         self.batches_run += 1
         groups: dict[tuple[int, int | None], list[_Job]] = {}
         for job in jobs:
-            if not job.future.cancelled():
+            if job.future.cancelled():
+                self._answer(job, None, None)
+            else:
                 groups.setdefault((job.beam_size, job.max_new_tokens), []).append(job)
         for (beams, limit), members in groups.items():
             requests = [TranslationRequest(t, j.source, j.target) for j in members for t in j.texts]
@@ -190,15 +210,23 @@ class AsyncTranslator:
             except BaseException as exc:  # fail this group's callers, keep serving
                 log.exception("translation batch failed")
                 for job in members:
-                    job.loop.call_soon_threadsafe(_fail, job.future, exc)
+                    self._answer(job, None, exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
             start = 0
             for job in members:
-                part = outs[start : start + len(job.texts)]
+                self._answer(job, outs[start : start + len(job.texts)], None)
                 start += len(job.texts)
-                job.loop.call_soon_threadsafe(_resolve, job.future, part)
+
+    def _answer(self, job: _Job, result: list[str] | None, exc: BaseException | None) -> None:
+        """Release the job's queue share, then complete its future on its loop."""
+        with self._lock:
+            self._queued -= len(job.texts)
+        if exc is not None:
+            job.loop.call_soon_threadsafe(_fail, job.future, exc)
+        elif result is not None:
+            job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
 
 def _take(jobs: list[_Job], limit: int) -> tuple[list[_Job], list[_Job]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 
-from botkit.language._store import set_inbound_language
 from botkit.language.commands import parse_switch
 from botkit.language.detect import LanguageDetector, LanguageGuess
 from botkit.language.policy import (
@@ -112,8 +111,5 @@ class LanguageDetectionMiddleware:
                 "%s: conversation language %s (%s)",
                 ctx.describe(), decision.language, decision.reason,
             )  # fmt: skip
-        if ctx.inbound.language != decision.language:
-            ctx.inbound = await set_inbound_language(
-                ctx.store, ctx.inbound.id, language=decision.language
-            )
+        ctx.inbound_language = decision.language  # stored when the bot is done with it
         await next()

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from botkit.backends.protocol import Translator
-from botkit.language._store import set_inbound_language
 from botkit.language.commands import parse_switch
 from botkit.language.tags import same_language
 from botkit.language.translate import TextTranslator
@@ -94,9 +93,7 @@ class TranslationMiddleware:
             return
         working_text = await self.text_translator.translate_text(ctx.text, source, self.working)
         ctx.working_text = working_text
-        ctx.inbound = await set_inbound_language(
-            ctx.store, ctx.inbound.id, working_text=working_text
-        )
+        ctx.inbound_working_text = working_text  # stored when the bot is done with it
 
     def _translate_stream(
         self, reply: Reply, stream: AsyncIterator[str], target: str

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from seq2seq_tiny import SENTENCES, build_m2m100
 
-from engine.request_errors import EngineDeadError, InvalidRequestError
+from engine.request_errors import EngineBusyError, EngineDeadError, InvalidRequestError
 from engine.translation import (
     AsyncTranslator,
     TranslationEngine,
@@ -111,6 +111,9 @@ async def test_event_loop_stays_responsive(engine: TranslationEngine) -> None:
 
 async def test_unsupported_pair_and_bad_input_fail_at_once(engine: TranslationEngine) -> None:
     translator = AsyncTranslator(engine)
+    translator.check_pair("en", "es")
+    with pytest.raises(UnsupportedLanguagePairError, match="'xx' -> 'es'"):
+        translator.check_pair("xx", "es")
     with pytest.raises(UnsupportedLanguagePairError, match="'en' -> 'tlh'"):
         await translator.translate(["Hello"], "en", "tlh")
     with pytest.raises(InvalidRequestError):
@@ -156,3 +159,17 @@ async def test_closed_translator_refuses_work(engine: TranslationEngine) -> None
     await translator.close()  # idempotent
     with pytest.raises(EngineDeadError):
         await translator.translate(["Hello"], "en", "es")
+
+
+async def test_full_queue_is_busy_and_identity_skips_the_queue(engine: TranslationEngine) -> None:
+    slow = SlowEngine(engine)
+    translator = AsyncTranslator(slow, max_new_tokens=MAX_NEW, max_queued_sentences=4)  # type: ignore[arg-type]
+    running = asyncio.create_task(translator.translate(SENTENCES[:3], "en", "es"))
+    assert await asyncio.to_thread(slow.started.wait, 10)
+    with pytest.raises(EngineBusyError, match="queue is full"):
+        await translator.translate(SENTENCES[3:5], "en", "es")
+    assert await translator.translate(["Hola"], "es", "es-MX") == ["Hola"]  # no queue
+    slow.release.set()
+    await running
+    assert len(await translator.translate(SENTENCES[3:5], "en", "es")) == 2
+    await translator.close()
