@@ -75,6 +75,7 @@ async def test_pivot_bot_on_the_engine_translator(
         bot.attach_connector(rec)
         await bot.submit(InboundMessage("test", "c1", Contact("test", "u1"), text, "k1"))
         reply = (await rec.wait_for(1, within=60))[0]
+        assert await bot.drain(10)  # the message's language is recorded when it is done
         inbound, outbound = await bot.store.messages_after("test", "c1", 0, 10)
     assert inbound.language == "es" and inbound.text == text
     assert inbound.working_text is not None and inbound.working_text != text

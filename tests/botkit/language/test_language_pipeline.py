@@ -61,6 +61,9 @@ async def ask(bot: Bot, rec: RecordingConnector, message: InboundMessage) -> str
 
 
 async def stored(bot: Bot, conversation: str = "c1") -> list[StoredMessage]:
+    # A reply reaches the channel before the bot records what it learned about the
+    # message (its language, its working-language text): wait for the bot to finish.
+    assert await bot.drain(5)
     return await bot.store.messages_after("test", conversation, 0, 1000)
 
 
