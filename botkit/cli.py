@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -107,6 +108,10 @@ async def _serve(settings: Settings, *, chat: bool) -> None:
                 loop.add_signal_handler(sig, on_signal)
             except (NotImplementedError, RuntimeError):  # not the main thread / Windows
                 pass
+        # Everything loaded so far (settings, models, tokenizers, libraries) lives until
+        # exit: moving it out of the collector's reach keeps full collections short. The
+        # web benchmark measured 60-130 ms pauses with 1,000 open sockets without this.
+        gc.freeze()
         await bot.run()
 
 
