@@ -98,16 +98,18 @@ class ReplyDelivery:
         """Finish the reply (consuming what is left), store it once and return it."""
         return await self._finish(MessageStatus.SENT, None)
 
-    async def abort(self, error: str) -> OutboundReply:
+    async def abort(self, error: str, *, answered: bool = True) -> OutboundReply:
         """Stop producing, store what was produced with status ``failed``.
 
         If the reply was already stored, its status is changed to ``failed`` instead.
+        ``answered=False`` leaves the customer's message unanswered, so the next start
+        answers it again (a reply cut off by shutdown).
         """
         if self._result is not None and self.stored is not None:
             await self._ctx.store.set_message_status(self.stored.id, MessageStatus.FAILED, error)
             return self._result
         await self._close_source()
-        return await self._finish(MessageStatus.FAILED, error)
+        return await self._finish(MessageStatus.FAILED, error, answered=answered)
 
     async def _close_source(self) -> None:
         self._done = True
@@ -118,25 +120,30 @@ class ReplyDelivery:
             except Exception:  # the source is being abandoned anyway
                 _log.debug("closing a reply source raised", exc_info=True)
 
-    async def _finish(self, status: MessageStatus, error: str | None) -> OutboundReply:
+    async def _finish(
+        self, status: MessageStatus, error: str | None, *, answered: bool = True
+    ) -> OutboundReply:
         async with self._lock:
             if self._result is not None:
                 return self._result
             while not self._done:
                 async for _ in self:
                     pass
-            reply = self._reply
-            stored = await self._ctx.store.append_outbound(
-                self._ctx.conversation.id,
+            reply, ctx = self._reply, self._ctx
+            # The reply's transaction also records that the customer's message is done.
+            finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
+            stored = await ctx.store.append_outbound(
+                ctx.conversation.id,
                 self.text,
                 working_text=reply.working_text,
                 language=reply.language,
                 in_reply_to_seq=self.in_reply_to_seq,
                 status=status,
                 buttons=reply.buttons,
+                error=error,
+                finish=ctx.inbound_finish() if finish else None,
             )
-            if error is not None and status == MessageStatus.FAILED:
-                await self._ctx.store.set_message_status(stored.id, status, error)
+            ctx.inbound_finished = ctx.inbound_finished or finish
             self.stored = stored
             self._result = OutboundReply(
                 channel=self.channel,
@@ -166,7 +173,7 @@ async def deliver(ctx: Context, reply: Reply, connector: _Sender | None) -> None
             raise ConnectorError(f"no connector for channel {ctx.message.channel!r}")
         await connector.send_stream(delivery)
     except asyncio.CancelledError:
-        await delivery.abort("interrupted by shutdown")
+        await delivery.abort("interrupted by shutdown", answered=False)
         raise
     except Exception as exc:
         if not isinstance(exc, ConnectorError):

@@ -409,12 +409,10 @@ class Bot:
                     raise  # stays unanswered: answered again on the next start
                 except Exception:
                     _log.exception("conversation %s: reply failed", key)
-                if intake.message.status is MessageStatus.RECEIVED:
-                    await self.store.finish_inbound(
-                        intake.message,
-                        language=ctx.inbound_language,
-                        working_text=ctx.inbound_working_text,
-                    )
+                # Usually recorded with the reply, in its transaction; here when no reply
+                # was stored (none due, or the pipeline failed).
+                if intake.message.status is MessageStatus.RECEIVED and not ctx.inbound_finished:
+                    await self.store.finish_inbound(ctx.inbound_finish())
         except asyncio.CancelledError:
             raise
         except Exception:

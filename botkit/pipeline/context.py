@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 from botkit.backends.protocol import ChatMessage, GenerationBackend
 from botkit.event_bus import EventBus
 from botkit.events import Button, ConversationClosed, HandoffRequested, InboundMessage
-from botkit.store.records import ConversationRecord, ConversationStatus, StoredMessage
+from botkit.store.records import (
+    ConversationRecord,
+    ConversationStatus,
+    InboundFinish,
+    StoredMessage,
+)
 
 if TYPE_CHECKING:
     from botkit.config.settings import Settings
@@ -111,6 +116,7 @@ class Context:
     # text); stored in one write when the bot has finished with the message.
     inbound_language: str | None = None
     inbound_working_text: str | None = None
+    inbound_finished: bool = False
 
     @property
     def model_text(self) -> str:
@@ -128,6 +134,10 @@ class Context:
         """Answer with a stream of text deltas (consumed when the reply is delivered)."""
         self.reply = Reply(stream=stream, language=self.language, source=source)
         return self.reply
+
+    def inbound_finish(self) -> InboundFinish:
+        """What the store records when the bot is done with the inbound message."""
+        return InboundFinish(self.inbound, self.inbound_language, self.inbound_working_text)
 
     async def hand_off(self, reason: str = "") -> None:
         """Hand the conversation to a human: the bot stops answering it (status

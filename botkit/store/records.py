@@ -126,3 +126,17 @@ class IntakeResult:
     duplicate: bool
     new_conversation: bool
     contact: ContactRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundFinish:
+    """The bot is done with an inbound message: what it learned about it on the way.
+
+    Recorded by ``finish_inbound`` or together with the reply (``append_outbound``):
+    the message's language and working-language text (when known), and its move from
+    ``received`` to ``answered``.
+    """
+
+    message: StoredMessage
+    language: str | None = None
+    working_text: str | None = None

@@ -27,6 +27,7 @@ from botkit.store.records import (
     ContactRecord,
     ConversationRecord,
     ConversationStatus,
+    InboundFinish,
     IntakeResult,
     MessageStatus,
     StoredMessage,
@@ -164,7 +165,7 @@ class ConversationStore(Database):
         status: str = "sent",
         buttons: tuple[Button, ...] = (),
         error: str | None = None,
-        mark_answered: bool = False,
+        finish: InboundFinish | None = None,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -177,9 +178,8 @@ class ConversationStore(Database):
             status: ``sent`` or ``failed`` (any ``MessageStatus``).
             buttons: quick replies sent with it.
             error: why delivery failed, for a ``failed`` reply.
-            mark_answered: with a ``sent`` reply and ``in_reply_to_seq``, move that inbound
-                message from ``received`` to ``answered`` in the same transaction (saves a
-                ``set_message_status`` call and its transaction).
+            finish: record that the bot is done with the inbound message answered, in the
+                same transaction (what ``finish_inbound`` does, without a second one).
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
@@ -191,12 +191,14 @@ class ConversationStore(Database):
         state = status_of(MessageStatus, status)
         extra = q.buttons_extra(tuple(buttons))
         error = clean_error(error)
+        if finish is not None:
+            _check_finish(finish)
 
         def work(conn: Connection) -> StoredMessage:
             now = utcnow()
             conv = q.claim_seq_by_id(conn, conversation_id, now)
-            if mark_answered and in_reply_to_seq is not None and state is MessageStatus.SENT:
-                q.mark_answered(conn, conversation_id, in_reply_to_seq)
+            if finish is not None:
+                _apply_finish(conn, finish)
             return q.insert_message(
                 conn,
                 {
@@ -318,45 +320,19 @@ class ConversationStore(Database):
         row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
 
-    async def finish_inbound(
-        self,
-        message: StoredMessage,
-        *,
-        language: str | None = None,
-        working_text: str | None = None,
-    ) -> None:
-        """Record that the bot has finished with an inbound message, in one write.
+    async def finish_inbound(self, finish: InboundFinish) -> None:
+        """Record that the bot is done with an inbound message, in one write.
 
         Fills in what the pipeline learned after intake (the message's language and its
         working-language text, when given) and moves it from ``received`` to
-        ``answered``; messages left ``received`` are found by ``unanswered``. Only those
-        two columns and the status change: the text itself stays as received.
+        ``answered``; messages left ``received`` are found by ``unanswered``. The text
+        itself stays as received.
 
         Raises:
             StoreError: a malformed language tag or unstorable text.
         """
-        check_language(language)
-        if working_text is not None:
-            check_text(working_text, "working text")
-        values: dict[str, object] = {}
-        if language is not None:
-            values["language"] = language
-        if working_text is not None:
-            values["working_text"] = working_text
-
-        def work(conn: Connection) -> None:
-            if values:
-                conn.execute(
-                    update(Message)
-                    .where(
-                        Message.id == message.id,
-                        Message.direction == Direction.INBOUND.value,
-                    )
-                    .values(**values)
-                )
-            q.mark_answered(conn, message.conversation_id, message.seq)
-
-        await self._write(work)
+        _check_finish(finish)
+        await self._write(lambda conn: _apply_finish(conn, finish))
 
     async def unanswered(self, *, since: datetime, limit: int = 1000) -> list[Unanswered]:
         """Inbound messages stored since ``since`` whose processing never finished
@@ -433,3 +409,22 @@ class ConversationStore(Database):
 def _duplicate(conn: Connection, conv: ConversationRecord, message: StoredMessage) -> IntakeResult:
     contact = None if message.contact_id is None else q.get_contact(conn, message.contact_id)
     return IntakeResult(conv, message, duplicate=True, new_conversation=False, contact=contact)
+
+
+def _check_finish(finish: InboundFinish) -> None:
+    check_language(finish.language)
+    if finish.working_text is not None:
+        check_text(finish.working_text, "working text")
+
+
+def _apply_finish(conn: Connection, finish: InboundFinish) -> None:
+    message = finish.message
+    values = {"language": finish.language, "working_text": finish.working_text}
+    values = {k: v for k, v in values.items() if v is not None}
+    if values:
+        conn.execute(
+            update(Message)
+            .where(Message.id == message.id, Message.direction == Direction.INBOUND.value)
+            .values(**values)
+        )
+    q.mark_answered(conn, message.conversation_id, message.seq)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import ClassVar
 
 import pytest
@@ -71,8 +71,9 @@ async def test_submit_stores_then_replies_in_background(bot: Bot) -> None:
     assert recorder(bot).deltas[0] == ["echo: ", "hello ", "there"]  # streamed word by word
     assert (reply.seq, reply.in_reply_to_seq) == (2, 1)
     rows = await stored(bot)
+    # The reply's transaction also recorded that the question is answered.
     assert [(m.direction, m.text, m.status) for m in rows] == [
-        (Direction.INBOUND, "hello there", MessageStatus.RECEIVED),
+        (Direction.INBOUND, "hello there", MessageStatus.ANSWERED),
         (Direction.OUTBOUND, "echo: hello there", MessageStatus.SENT),
     ]
     history = await bot.history("test", "c1", after_seq=1)

@@ -15,7 +15,7 @@ from botkit.store import ConversationStatus
 
 
 class _Commands(Handler):
-    """"/human" hands off, "/bye" closes, both with a short confirmation."""
+    """ "/human" hands off, "/bye" closes, both with a short confirmation."""
 
     def check(self, ctx: Context) -> bool:
         return ctx.text in ("/human", "/bye")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from botkit.errors import StoreError
 from botkit.events import Button, Direction, InboundMessage
-from botkit.store import ConversationStatus, ConversationStore, MessageStatus
+from botkit.store import ConversationStatus, ConversationStore, InboundFinish, MessageStatus
 
 MakeMessage = Callable[..., InboundMessage]
 
@@ -52,15 +52,15 @@ async def test_outbound_reply_round_trip(
         language="es",
         in_reply_to_seq=inbound.message.seq,
         buttons=buttons,
-        mark_answered=True,
+        finish=InboundFinish(inbound.message, language="es"),
     )
     assert (reply.seq, reply.direction, reply.status) == (2, Direction.OUTBOUND, "sent")
     assert reply.in_reply_to_seq == 1 and reply.buttons == buttons
     assert reply.idempotency_key is None and reply.contact_id is None
     assert (await store.messages_after("web", "conv-1", 1)) == [reply]
-    # Sending the reply marked the question answered, in the same transaction.
+    # Storing the reply marked the question answered, in the same transaction.
     (question,) = await store.messages_after("web", "conv-1", 0, limit=1)
-    assert question.status == MessageStatus.ANSWERED
+    assert (question.status, question.language) == (MessageStatus.ANSWERED, "es")
 
     second = await store.intake(make_message("¿Y ahora?"), text="¿Y ahora?")
     lost = await store.append_outbound(
@@ -69,12 +69,9 @@ async def test_outbound_reply_round_trip(
         in_reply_to_seq=second.message.seq,
         status="failed",
         error="HTTP 5\x0003",
-        mark_answered=True,
     )
     assert (lost.status, lost.error) == (MessageStatus.FAILED, "HTTP 503")
-    (unanswered,) = await store.messages_after("web", "conv-1", 2, limit=1)
-    assert unanswered.status == MessageStatus.RECEIVED  # a failed reply answers nothing
-    await store.append_outbound(cid, "ok", in_reply_to_seq=second.message.seq)  # no marking
+    await store.append_outbound(cid, "ok", in_reply_to_seq=second.message.seq)  # no finish
     (unanswered,) = await store.messages_after("web", "conv-1", 2, limit=1)
     assert unanswered.status == MessageStatus.RECEIVED
     answered = await store.set_message_status(second.message.id, "answered")

@@ -9,7 +9,7 @@ from conftest import MakeMessage
 
 from botkit.errors import StoreError
 from botkit.events import utcnow
-from botkit.store import ConversationStore, MessageStatus
+from botkit.store import ConversationStore, InboundFinish, MessageStatus
 
 
 async def test_unanswered_finds_received_messages_until_finished(
@@ -29,8 +29,10 @@ async def test_unanswered_finds_received_messages_until_finished(
     assert pending[0].conversation.key == "conv-1"
     assert pending[0].received_at is not None
 
-    await store.finish_inbound(first.message, language="es", working_text="where is my order?")
-    await store.finish_inbound(second.message)
+    await store.finish_inbound(
+        InboundFinish(first.message, language="es", working_text="where is my order?")
+    )
+    await store.finish_inbound(InboundFinish(second.message))
     left = await store.unanswered(since=utcnow() - timedelta(minutes=5))
     assert [p.message.text for p in left] == ["hi"]
     assert await store.unanswered(since=utcnow() + timedelta(seconds=1)) == []
@@ -48,9 +50,9 @@ async def test_finish_inbound_refuses_hostile_values(
 ) -> None:
     stored = await store.intake(make_message("hello"), text="hello")
     with pytest.raises(StoreError):
-        await store.finish_inbound(stored.message, language="not a tag!")
+        await store.finish_inbound(InboundFinish(stored.message, language="not a tag!"))
     with pytest.raises(StoreError):
-        await store.finish_inbound(stored.message, working_text="bad\x00text")
+        await store.finish_inbound(InboundFinish(stored.message, working_text="bad\x00text"))
     # Nothing was changed by the refused calls.
     pending = await store.unanswered(since=utcnow() - timedelta(minutes=5))
     assert [p.message.id for p in pending] == [stored.message.id]
