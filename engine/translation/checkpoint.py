@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from engine.errors import ModelLoadError
-from engine.loader.checkpoint import INDEX_FILE, iter_weights, read_json, weight_files
+from engine.loader.checkpoint import INDEX_FILE, iter_weights, shard_files, weight_files
+from engine.loader.source import fetch_from_hub
 
 __all__ = ["apply_fallbacks", "checkpoint_weights", "resolve_translation_source"]
 
@@ -52,20 +53,10 @@ def resolve_translation_source(source: str | Path) -> Path:
 
 
 def _from_hub(repo_id: str) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
-
-        local = Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS))
-        if not any(local.glob("*.safetensors")):
-            local = Path(snapshot_download(repo_id, allow_patterns=_BIN_PATTERNS))
-    except Exception as exc:  # offline, unknown repo, network, auth: all end the same way
-        raise ModelLoadError(
-            f"translation model {repo_id!r} is not a local path and could not be fetched "
-            f"from the Hugging Face hub ({type(exc).__name__}: {str(exc)[:300]}). With no hub "
-            f"access, download it elsewhere (`hf download {repo_id}`) and pass the directory"
-        ) from None
-    if not (local / "config.json").is_file():
-        raise ModelLoadError(f"hub repo {repo_id!r} has no config.json (at {local}). {_HOW_TO}")
+    what = "translation model"
+    local = fetch_from_hub(repo_id, _HUB_PATTERNS, what=what, how_to=_HOW_TO)
+    if not any(local.glob("*.safetensors")):  # many OPUS-MT repos only have the .bin
+        local = fetch_from_hub(repo_id, _HUB_PATTERNS + _BIN_PATTERNS, what=what, how_to=_HOW_TO)
     return local
 
 
@@ -95,15 +86,7 @@ def checkpoint_weights(model_dir: Path) -> Iterator[tuple[str, torch.Tensor]]:
 def _bin_files(model_dir: Path) -> list[Path]:
     index = model_dir / _BIN_INDEX
     if index.is_file():
-        weight_map = read_json(index).get("weight_map")
-        if not isinstance(weight_map, dict) or not weight_map:
-            raise ModelLoadError(f"{index} has no 'weight_map'")
-        names = sorted({str(v) for v in weight_map.values()})
-        files = [model_dir / n for n in names]
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing or any(Path(n).name != n for n in names):
-            raise ModelLoadError(f"{index} names shard files that are missing: {missing or names}")
-        return files
+        return shard_files(index)
     single = model_dir / "pytorch_model.bin"
     if single.is_file():
         return [single]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import torch
 
-from engine.config import parse_dtype, token_ids
+from engine.config import parse_dtype, positive_int, token_ids
 from engine.errors import ModelLoadError, UnsupportedModelError
 
 __all__ = ["ACTIVATIONS", "GenerationDefaults", "Seq2SeqConfig"]
@@ -88,10 +88,10 @@ class Seq2SeqConfig:
         archs = hf.get("architectures")
         if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
             raise ModelLoadError("config.json has no 'architectures' list")
-        d_model = _pos_int(hf, "d_model")
+        d_model = positive_int(hf, "d_model")
         enc_heads, dec_heads = (
-            _pos_int(hf, "encoder_attention_heads"),
-            _pos_int(hf, "decoder_attention_heads"),
+            positive_int(hf, "encoder_attention_heads"),
+            positive_int(hf, "decoder_attention_heads"),
         )
         for heads in (enc_heads, dec_heads):
             if d_model % heads:
@@ -101,9 +101,9 @@ class Seq2SeqConfig:
             raise UnsupportedModelError(
                 f"activation_function {act!r} is not supported (supported: {ACTIVATIONS})"
             )
-        vocab = _pos_int(hf, "vocab_size")
+        vocab = positive_int(hf, "vocab_size")
         share = bool(hf.get("share_encoder_decoder_embeddings", True))
-        dec_vocab = vocab if share else _pos_int(hf, "decoder_vocab_size", default=vocab)
+        dec_vocab = vocab if share else positive_int(hf, "decoder_vocab_size", default=vocab)
         pad = _id(hf, "pad_token_id")
         eos_ids = token_ids(hf.get("eos_token_id"))
         if not eos_ids:
@@ -117,15 +117,15 @@ class Seq2SeqConfig:
         return cls(
             architecture=archs[0],
             d_model=d_model,
-            encoder_layers=_pos_int(hf, "encoder_layers"),
-            decoder_layers=_pos_int(hf, "decoder_layers"),
+            encoder_layers=positive_int(hf, "encoder_layers"),
+            decoder_layers=positive_int(hf, "decoder_layers"),
             encoder_heads=enc_heads,
             decoder_heads=dec_heads,
-            encoder_ffn_dim=_pos_int(hf, "encoder_ffn_dim"),
-            decoder_ffn_dim=_pos_int(hf, "decoder_ffn_dim"),
+            encoder_ffn_dim=positive_int(hf, "encoder_ffn_dim"),
+            decoder_ffn_dim=positive_int(hf, "decoder_ffn_dim"),
             vocab_size=vocab,
             decoder_vocab_size=dec_vocab,
-            max_position=_pos_int(hf, "max_position_embeddings", default=1024),
+            max_position=positive_int(hf, "max_position_embeddings", default=1024),
             activation=str(act),
             scale_embedding=bool(hf.get("scale_embedding", False)),
             pad_token_id=pad,
@@ -218,17 +218,6 @@ class GenerationDefaults:
             bad_token_ids=tuple(bad),
             ignored=tuple(ignored),
         )
-
-
-def _pos_int(hf: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = hf.get(key)
-    if value is None:
-        if default is None:
-            raise ModelLoadError(f"config.json is missing {key!r}")
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ModelLoadError(f"config.json: {key!r} must be a positive integer, got {value!r}")
-    return value
 
 
 def _id(hf: Mapping[str, Any], key: str) -> int:
