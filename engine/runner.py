@@ -251,9 +251,10 @@ class ModelRunner:
                 [x for row in _pad_tables([s.seq.block_table for s in out.prefills])
                  for x in row], torch.int32).view(len(out.prefills), -1)
             pos_t = self._tensor(pos, torch.int64)
-            row_t = torch.repeat_interleave(
+            row_t = torch.repeat_interleave(  # output_size: no device-to-host sync
                 torch.arange(len(out.prefills), device=self.device),
-                self._tensor([s.num_tokens for s in out.prefills], torch.int64))
+                self._tensor([s.num_tokens for s in out.prefills], torch.int64),
+                output_size=n_prefill)
             blocks = tables[row_t, pos_t // bs].to(torch.int64)
             slots_parts.append(blocks * bs + pos_t % bs)
             meta.prefill_cu_seqlens_q = self._tensor(cu, torch.int32)

@@ -48,6 +48,8 @@ async def test_help_and_addressed_commands(make_tg: MakeTg) -> None:
     tg.fake.push(u.message(-603, "@botkit_test_bot", language_code="de"))  # mention only
     tg.fake.push(u.message(603, "probe"))
     await tg.fake.wait_until(lambda: "echo: probe" in tg.answers(603))
+    # The group's second answer waits out the per-chat send spacing: wait for it too.
+    await tg.fake.wait_until(lambda: len(tg.answers(-603)) >= 2)
     await tg.settle()
     assert tg.answers(603) == [texts.HELP["fr"], "echo: probe"]
     assert sorted(tg.answers(-603)) == sorted([texts.HELP["it"], texts.GREETING["de"]])
