@@ -56,7 +56,16 @@ def environment(device: torch.device) -> dict[str, Any]:
             "python": platform.python_version(), "torch": torch.__version__,
             "cuda": torch.version.cuda, "triton": triton_version,
             "transformers": transformers.__version__, "git_revision": git("rev-parse", "HEAD"),
-            "cpu_threads": torch.get_num_threads()}
+            "cpu_threads": torch.get_num_threads(), "load_avg_1m": _load_average()}
+
+
+def _load_average() -> float | None:
+    """1-minute load average when the benchmark started: on a shared machine, CPU numbers
+    only compare at similar load."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def sync(device: torch.device) -> None:

@@ -31,7 +31,15 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
-__all__ = ["Runner", "create_runner", "describe_error", "is_memory_sqlite"]
+from botkit.store._group_commit import GroupCommitWriter
+
+__all__ = [
+    "Runner",
+    "create_runner",
+    "describe_error",
+    "install_sqlite_hooks",
+    "is_memory_sqlite",
+]
 
 log = logging.getLogger("botkit.store")
 T = TypeVar("T")
@@ -147,12 +155,12 @@ class _SqliteRunner:
             if url.database:
                 Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self._engine = create_engine(sync_url, **kwargs)
-        _install_sqlite_hooks(self._engine, memory, busy_timeout_ms, foreign_keys)
-        self._writer_engine = self._engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="botkit-sqlite-w")
+        install_sqlite_hooks(self._engine, memory, busy_timeout_ms, foreign_keys)
+        self._memory = memory
+        self._writer = GroupCommitWriter(self._engine.execution_options(sqlite_begin="IMMEDIATE"))
         # One connection in memory: reads queue in the writer thread too.
         self._readers = (
-            self._writer
+            None
             if memory
             else ThreadPoolExecutor(_SQLITE_READERS, thread_name_prefix="botkit-sqlite-r")
         )
@@ -169,24 +177,21 @@ class _SqliteRunner:
         with self._engine.connect() as conn:
             return fn(conn)
 
-    def _write(self, fn: Callable[[Connection], T]) -> T:
-        with self._writer_engine.begin() as conn:
-            return fn(conn)
-
     async def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._readers is None:  # in memory: the writer's one connection
+            return await self._writer.submit(fn)
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         # If the awaiting task is cancelled, the transaction still completes in the
         # thread; callers see the outcome on their next read (intake is idempotent).
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._write, fn)
+        return await self._writer.submit(fn)
 
     async def dispose(self) -> None:
-        loop = asyncio.get_running_loop()
         # Queued in the writer thread: runs after every write already submitted.
-        await loop.run_in_executor(self._writer, self._engine.dispose)
-        self._writer.shutdown(wait=False)
-        if self._readers is not self._writer:
+        await self._writer.call(self._engine.dispose)
+        self._writer.stop()
+        if self._readers is not None:
             self._readers.shutdown(wait=False)
 
 
@@ -209,7 +214,7 @@ def _enable_wal(cursor: Any, busy_timeout_ms: int) -> None:
         return
 
 
-def _install_sqlite_hooks(
+def install_sqlite_hooks(
     engine: Engine, memory: bool, busy_timeout_ms: int, foreign_keys: bool
 ) -> None:
     @event.listens_for(engine, "connect")

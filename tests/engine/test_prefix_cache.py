@@ -7,9 +7,11 @@ thing — fails here. Token equality with the uncached engine guards the reuse i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hf_tiny import build_tokenizer, save_checkpoint, tiny_config, tiny_model
 
 from engine import EngineConfig, LLMEngine, LoadedModel, SamplingParams, load_model
@@ -25,10 +27,14 @@ QUESTIONS = ["Where is my order?", "Can I get a refund?", "Bonjour, ma commande 
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     hf = tiny_model(tiny_config("LlamaForCausalLM", max_position_embeddings=512))
-    path = save_checkpoint(hf, build_tokenizer(), tmp_path_factory.mktemp("tiny-prefix"))
-    return load_model(path, dtype="float32", device="cpu")
+    return save_checkpoint(hf, build_tokenizer(), tmp_path_factory.mktemp("tiny-prefix"))
+
+
+@pytest.fixture(scope="module")
+def loaded(checkpoint: Path) -> LoadedModel:
+    return load_model(checkpoint, dtype="float32", device="cpu")
 
 
 def engine(loaded: LoadedModel, *, caching: bool = True, **cfg: Any) -> LLMEngine:
@@ -117,3 +123,18 @@ def test_reset_prefix_cache_makes_the_next_request_cold(loaded: LoadedModel) -> 
     assert eng.stats.prompt_tokens_computed - mark == len(eng.encode(chat(QUESTIONS[1])))
 
 
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the Triton kernels need a CUDA GPU")
+def test_same_step_sharing_on_the_triton_kernels(checkpoint: Path) -> None:
+    # The Triton write_kv_cache -> prefill_attention order must make blocks written in a
+    # step visible to another sequence's queries in that step, as the reference does.
+    cuda = load_model(checkpoint, dtype="float32", device="cuda")
+    eng = engine(cuda)
+    chats = [chat(q) for q in QUESTIONS]
+    together = eng.generate(chats, GREEDY)
+    assert eng.stats.prefix_hit_tokens > 0
+    alone = [engine(cuda, caching=False, cuda_graphs=False).generate([c], GREEDY)[0]
+             for c in chats]
+    assert together == alone

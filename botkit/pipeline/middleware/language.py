@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 
 from botkit.language.commands import parse_switch
-from botkit.language.detect import LanguageDetector, LanguageGuess
+from botkit.language.detect import LanguageDetector, LanguageGuess, NullDetector
 from botkit.language.policy import (
     LanguageDecision,
     count_letters,
@@ -84,11 +84,10 @@ class LanguageDetectionMiddleware:
         # Below the threshold a guess would be ignored anyway: don't pay for it.
         # Detection is CPU-bound Python (langdetect: a few ms); in a worker thread it does
         # not stall every other conversation's I/O on the event loop meanwhile.
-        guesses = (
-            await asyncio.to_thread(self._guess, ctx, text)
-            if letters >= letters_needed(rules, current)
-            else []
-        )
+        if letters < letters_needed(rules, current) or isinstance(self.detector, NullDetector):
+            guesses: list[LanguageGuess] = []
+        else:
+            guesses = await asyncio.to_thread(self._guess, ctx, text)
         return decide_language(
             guesses=guesses,
             letters=letters,
