@@ -26,7 +26,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "slack": "connectors.slack:SlackConnector",
         "telegram": "connectors.telegram:TelegramConnector",
     },
-    PLUGINS: {},
+    PLUGINS: {
+        "handoff": "botkit.handoff:HandoffPlugin",
+    },
 }
 
 

@@ -27,6 +27,7 @@ from botkit.config.settings import Settings
 from botkit.event_bus import EventBus, Subscriber
 from botkit.pipeline.chain import Middleware, Pipeline
 from botkit.pipeline.handlers import Handler
+from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
 
 if TYPE_CHECKING:
     from botkit.store import ConversationStore
@@ -74,13 +75,21 @@ class PluginRegistry:
         self.backend = backend
         self.logger = logging.getLogger(f"botkit.plugins.{name}")
         self._events = events
-        self._middleware: list[Middleware] = []
+        self._middleware: list[tuple[Middleware, bool]] = []
         self._handlers: list[tuple[Handler, int]] = []
         self._subscribers: list[Subscriber] = []
 
-    def add_middleware(self, middleware: Middleware) -> None:
-        """Append ``middleware`` after the built-in middleware and earlier plugins'."""
-        self._middleware.append(middleware)
+    def add_middleware(self, middleware: Middleware, *, early: bool = False) -> None:
+        """Append ``middleware`` after the built-in middleware and earlier plugins'.
+
+        Args:
+            middleware: the middleware.
+            early: run it before the core's conversation gate instead (after
+                sanitizing, rate limiting and the language middleware), so it also sees
+                messages of conversations the bot does not answer: those a human
+                handles and closed ones. It must check ``ctx.conversation.status``.
+        """
+        self._middleware.append((middleware, early))
 
     def add_handler(self, handler: Handler, *, group: int = 0) -> None:
         """Add ``handler`` to ``group`` (ascending groups; first match per group)."""
@@ -93,8 +102,9 @@ class PluginRegistry:
 
     def apply(self, pipeline: Pipeline) -> None:
         """Commit the registrations to ``pipeline`` under this plugin's name."""
-        for middleware in self._middleware:
-            pipeline.add_middleware(middleware, owner=self.name)
+        for middleware, early in self._middleware:
+            gate = LoadConversationMiddleware if early else None
+            pipeline.add_middleware(middleware, owner=self.name, before=gate)
         for handler, group in self._handlers:
             pipeline.add_handler(handler, group=group, owner=self.name)
         if self._events is not None:

@@ -62,9 +62,21 @@ class Pipeline:
         self._counter = 0
         self.fallback = fallback
 
-    def add_middleware(self, middleware: Middleware, *, owner: str = CORE) -> None:
-        """Append ``middleware`` to the chain (runs after those added before it)."""
-        self._middleware.append(_MiddlewareEntry(middleware, owner))
+    def add_middleware(
+        self, middleware: Middleware, *, owner: str = CORE, before: type | None = None
+    ) -> None:
+        """Append ``middleware`` to the chain (runs after those added before it).
+
+        With ``before``, insert it right ahead of the first middleware that is an
+        instance of that class instead (appended when there is none).
+        """
+        entry = _MiddlewareEntry(middleware, owner)
+        if before is not None:
+            for index, existing in enumerate(self._middleware):
+                if isinstance(existing.middleware, before):
+                    self._middleware.insert(index, entry)
+                    return
+        self._middleware.append(entry)
 
     def add_handler(self, handler: Handler, *, group: int = 0, owner: str = CORE) -> None:
         """Add ``handler`` to ``group``; groups run in ascending order, handlers within a

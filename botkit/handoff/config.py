@@ -1,0 +1,114 @@
+"""The ``[plugins.handoff]`` section."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from botkit.language.tags import try_normalize
+from botkit.plugins import PluginConfig
+
+__all__ = ["HandoffConfig"]
+
+# A chat command as Telegram defines them (and Slack/web users type them): a slash and
+# 1-32 letters, digits or underscores.
+_COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}")
+
+
+def _command(value: str) -> str:
+    value = value.strip()
+    if not _COMMAND.fullmatch(value):
+        raise ValueError(f"{value!r} is not a command like '/human' (a slash, 1-32 letters)")
+    return value.lower()
+
+
+def _phrase(value: str) -> str:
+    phrase = " ".join(value.casefold().split())
+    if not phrase:
+        raise ValueError("a keyword must not be empty")
+    if len(phrase) > 100:
+        raise ValueError("a keyword must be at most 100 characters")
+    return phrase
+
+
+def _language_key(value: str) -> str:
+    tag = try_normalize(value)
+    if tag is None:
+        raise ValueError(f"{value!r} is not a language tag")
+    return tag
+
+
+class HandoffConfig(PluginConfig):
+    """Settings of the hand-off plugin.
+
+    Attributes:
+        commands: messages that hand the conversation to a human. A message triggers
+            only when it *is* the command (surrounding spaces, any letter case and a
+            Telegram-style ``@botname`` suffix allowed), never when it contains one.
+        keywords: phrases that also hand off, grouped by language for readability
+            (all groups are checked for every message: short messages are where the
+            language detector is least sure). A phrase matches as whole words,
+            ignoring case and extra spaces, in messages of at most
+            ``keyword_max_chars`` characters.
+        keyword_max_chars: longer messages are never matched against keywords (a long
+            question that mentions "a human" is a question, not a request).
+        replies: confirmation texts per language, over the built-in ones (en, es, fr,
+            de, pt, it); languages without one get English.
+        return_command: lets the customer give the conversation back to the bot while
+            it waits for or is with a human; "" disables it.
+        return_replies: texts confirming the return, per language, over the built-in
+            ones.
+        webhook_url: where to POST each ``HandoffRequested`` event as JSON (the agents'
+            tool); a secret because such URLs often carry a token.
+        webhook_timeout_seconds: total time one webhook call may take.
+    """
+
+    commands: tuple[str, ...] = ("/human", "/agent")
+    keywords: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    keyword_max_chars: int = Field(default=200, ge=1, le=4000)
+    replies: dict[str, str] = Field(default_factory=dict)
+    return_command: str = "/bot"
+    return_replies: dict[str, str] = Field(default_factory=dict)
+    webhook_url: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("commands")
+    @classmethod
+    def _check_commands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_command(c) for c in value))
+
+    @field_validator("return_command")
+    @classmethod
+    def _check_return(cls, value: str) -> str:
+        return _command(value) if value.strip() else ""
+
+    @field_validator("keywords")
+    @classmethod
+    def _check_keywords(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {_language_key(k): tuple(_phrase(p) for p in v) for k, v in value.items()}
+
+    @field_validator("replies", "return_replies")
+    @classmethod
+    def _check_replies(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            if not text.strip():
+                raise ValueError("a reply must not be empty")
+        return {_language_key(k): v for k, v in value.items()}
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")  # the URL is not echoed
+        return value
+
+    @model_validator(mode="after")
+    def _check_distinct(self) -> HandoffConfig:
+        if self.return_command and self.return_command in self.commands:
+            raise ValueError("return_command must differ from the hand-off commands")
+        return self

@@ -1,0 +1,139 @@
+"""The hand-off plugin: the customer asks for a human, or gives the conversation back.
+
+* A handler in an early group (before the language switch and generation) recognizes a
+  hand-off command or keyword in a conversation the bot answers, calls
+  ``ctx.hand_off`` (status ``waiting_human``, ``HandoffRequested`` published) and
+  confirms in the customer's language.
+* The core's conversation gate stops the pipeline for conversations a human handles,
+  so no handler would ever see the return command there. It is handled by middleware
+  registered ``early`` (ahead of that gate): it sets the status back to ``bot`` and
+  confirms; every other message in such a conversation passes on to the gate
+  (stored for the agent, not answered).
+* With ``webhook_url``, every ``HandoffRequested`` (also those other plugins cause) is
+  POSTed to the agents' tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from botkit.handoff import texts
+from botkit.handoff.config import HandoffConfig
+from botkit.handoff.matching import CommandMatcher, KeywordMatcher
+from botkit.handoff.webhook import WebhookNotifier
+from botkit.language.tags import same_language
+from botkit.pipeline import Context, Handler, Next, StopPropagation
+from botkit.plugins import Plugin, PluginRegistry
+from botkit.store.records import ConversationStatus
+
+__all__ = ["HANDOFF_GROUP", "HandoffHandler", "HandoffPlugin", "ReturnToBotMiddleware"]
+
+# Before the language switch handler (-100) and any default-group plugin handler.
+HANDOFF_GROUP = -200
+
+_HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN})
+
+
+def _confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | None,
+             command: str) -> None:  # fmt: skip
+    """Reply from ``table`` in the customer's language (English when it has none)."""
+
+    def text_in(language: str | None) -> tuple[str, str]:
+        used, text = texts.pick(table, language)
+        if suffix is not None and command:
+            _, hint = texts.pick(suffix, used)
+            text = f"{text} {hint.format(command=command)}"
+        return used, text
+
+    used, text = text_in(ctx.language)
+    reply = ctx.set_reply(text, source="handoff")
+    reply.language = used
+    working = ctx.settings.bot.working_language
+    if not same_language(used, working):
+        # Already in the customer's language: the working-language version stops the
+        # pivot translation from translating it again, and the store keeps both.
+        reply.working_text = text_in(working)[1]
+
+
+class HandoffHandler(Handler):
+    """Hands the conversation to a human on a command or keyword."""
+
+    def __init__(self, config: HandoffConfig) -> None:
+        self.config = config
+        self.commands = CommandMatcher(config.commands)
+        self.keywords = KeywordMatcher(
+            (p for phrases in config.keywords.values() for p in phrases),
+            max_chars=config.keyword_max_chars,
+        )
+        self.replies = {**texts.HANDOFF_REPLIES, **config.replies}
+
+    def reason(self, text: str) -> str | None:
+        """Why ``text`` asks for a human ("command /human", "keyword ..."), or None."""
+        command = self.commands.match(text)
+        if command is not None:
+            return f"customer sent {command}"
+        phrase = self.keywords.match(text)
+        return None if phrase is None else f"customer wrote {phrase!r}"
+
+    def check(self, ctx: Context) -> bool:
+        return (
+            not ctx.too_long
+            and ctx.conversation.status == ConversationStatus.BOT
+            and self.reason(ctx.text) is not None
+        )
+
+    async def handle(self, ctx: Context) -> None:
+        reason = self.reason(ctx.text) or "customer asked"
+        await ctx.hand_off(reason)
+        ctx.logger.info("%s: handed to a human (%s)", ctx.describe(), reason)
+        _confirm(ctx, self.replies, texts.RETURN_HINTS, self.config.return_command)
+        raise StopPropagation  # nothing later may answer in the bot's name
+
+
+class ReturnToBotMiddleware:
+    """Gives a human-handled conversation back to the bot on the return command."""
+
+    def __init__(self, config: HandoffConfig) -> None:
+        self.matcher = CommandMatcher([config.return_command])
+        self.replies = {**texts.RETURN_REPLIES, **config.return_replies}
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        if (
+            ctx.conversation.status in _HUMAN
+            and not ctx.too_long
+            and self.matcher.match(ctx.text) is not None
+        ):
+            ctx.conversation = await ctx.store.set_conversation_status(
+                ctx.conversation.id, ConversationStatus.BOT
+            )
+            ctx.logger.info("%s: customer gave the conversation back to the bot", ctx.describe())
+            _confirm(ctx, self.replies, None, "")
+            return  # the command itself is not a question for the model
+        await next()
+
+
+class HandoffPlugin(Plugin[HandoffConfig]):
+    """The built-in ``handoff`` plugin (see the module docstring)."""
+
+    Config = HandoffConfig
+
+    def __init__(self, config: HandoffConfig, *, name: str) -> None:
+        super().__init__(config, name=name)
+        self._webhook: WebhookNotifier | None = None
+
+    async def setup(self, registry: PluginRegistry) -> None:
+        config = self.config
+        registry.add_handler(HandoffHandler(config), group=HANDOFF_GROUP)
+        if config.return_command:
+            registry.add_middleware(ReturnToBotMiddleware(config), early=True)
+        if config.webhook_url is not None:
+            self._webhook = WebhookNotifier(
+                config.webhook_url.get_secret_value(),
+                timeout=config.webhook_timeout_seconds,
+                logger=registry.logger,
+            )
+            registry.on_event(self._webhook)
+
+    async def teardown(self) -> None:
+        if self._webhook is not None:
+            await self._webhook.close()
