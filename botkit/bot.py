@@ -93,6 +93,10 @@ class Bot:
         self._pipeline = Pipeline()
         self._connectors: dict[str, ChannelConnector] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Inbound message ids with a reply task; while looking for unanswered messages,
+        # also every id scheduled meanwhile (see _resume_unanswered).
+        self._in_flight: set[int] = set()
+        self._resuming: set[int] | None = None
         self._locks = ConversationLocks()
         self._accepting = False
         self._started = False
@@ -319,18 +323,38 @@ class Bot:
 
     async def _resume_unanswered(self) -> None:
         """Answer messages a crash stored but never answered (recent ones only)."""
-        pending = await unanswered_events(
-            self.store, self.settings.bot.resume_unanswered_seconds, set(self._connectors)
-        )
+        # Connectors are connected already (a web server takes messages from connect()
+        # on): a message stored meanwhile is still 'received' while its reply runs, or
+        # ran while the query did. Those are skipped, or they would be answered twice.
+        taken = self._resuming = set(self._in_flight)
+        try:
+            found = await unanswered_events(
+                self.store, self.settings.bot.resume_unanswered_seconds, set(self._connectors)
+            )
+        finally:
+            self._resuming = None
+        pending = [(m, intake) for m, intake in found if intake.message.id not in taken]
         for message, intake in pending:
             self._schedule(message, intake, too_long=False)
         if pending:
             _log.info("answering %d messages left unanswered by the last run", len(pending))
 
-    def _schedule(self, message: InboundMessage, intake: IntakeResult, *, too_long: bool) -> None:
-        task = asyncio.create_task(self._process(message, intake, too_long))
+    def _schedule(
+        self,
+        message: InboundMessage,
+        intake: IntakeResult,
+        *,
+        too_long: bool,
+        after: asyncio.Event | None = None,
+    ) -> None:
+        task = asyncio.create_task(self._process(message, intake, too_long, after))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        message_id = intake.message.id
+        self._in_flight.add(message_id)
+        task.add_done_callback(lambda _task: self._in_flight.discard(message_id))
+        if self._resuming is not None:
+            self._resuming.add(message_id)
 
     async def _release(self) -> None:
         await self._plugins.teardown_all()
@@ -371,11 +395,20 @@ class Bot:
         if result.duplicate:
             _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
-        if result.new_conversation:
+        if not result.new_conversation:
+            self._schedule(message, result, too_long=checked.too_long)
+            return receipt
+        # Scheduled before publishing, so the reply takes its place in the conversation's
+        # queue now: a later message stored while a subscriber awaits must queue behind
+        # it. The reply itself waits until the subscribers have seen the new conversation.
+        published = asyncio.Event()
+        self._schedule(message, result, too_long=checked.too_long, after=published)
+        try:
             await self.events.publish(
                 ConversationStarted(message.channel, message.conversation_key)
             )
-        self._schedule(message, result, too_long=checked.too_long)
+        finally:
+            published.set()
         return receipt
 
     async def history(
@@ -391,17 +424,26 @@ class Bot:
                 created_at=m.created_at,
                 language=m.language,
                 status=str(m.status),
+                idempotency_key=m.idempotency_key,
             )
             for m in rows
         ]
 
     # -- replies -----------------------------------------------------------------------
 
-    async def _process(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> None:
+    async def _process(
+        self,
+        message: InboundMessage,
+        intake: IntakeResult,
+        too_long: bool,
+        after: asyncio.Event | None = None,
+    ) -> None:
         key = intake.conversation.id
         lock = self._locks.acquire(key)
         try:
             async with lock:
+                if after is not None:
+                    await after.wait()
                 ctx = self._context(message, intake, too_long)
                 try:
                     await self._answer(ctx)

@@ -40,6 +40,9 @@ class HistoryItem:
     created_at: datetime
     language: str | None = None
     status: str = "ok"
+    # The channel's delivery id of an inbound message (lets a client match its own
+    # messages in a replayed history, e.g. the widget's client message id).
+    idempotency_key: str | None = None
 
 
 @runtime_checkable

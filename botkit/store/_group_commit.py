@@ -22,6 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
 
+from botkit.errors import StoreError
+
 __all__ = ["GroupCommitWriter"]
 
 T = TypeVar("T")
@@ -49,6 +51,9 @@ class GroupCommitWriter:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Makes "not closed, then queued" atomic, so no job can land behind _STOP.
+        self._state = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -63,19 +68,27 @@ class GroupCommitWriter:
     async def _enqueue(self, fn: Callable[[Connection], T], *, bare: bool) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, future, loop, bare=bare))
+        with self._state:
+            # After stop() nothing would ever run it: fail now instead of hanging.
+            if self._closed:
+                raise StoreError("the conversation store is closed")
+            self._queue.put(_Job(fn, future, loop, bare=bare))
         # If the awaiting task is cancelled, the write still completes in the thread.
         return await asyncio.shield(future)
 
     def stop(self) -> None:
-        self._queue.put(_STOP)
+        """End the thread after the jobs already queued; later jobs raise StoreError."""
+        with self._state:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
 
     def _run(self) -> None:
         pending: Any = None  # an item taken off the queue that ended the last batch
         while True:
             first = pending if pending is not None else self._queue.get()
             pending = None
-            if first is _STOP:
+            if first is _STOP:  # the last item: _closed keeps later jobs out
                 return
             if first.bare:
                 self._call(first)
@@ -96,8 +109,8 @@ class GroupCommitWriter:
         try:
             job.result = job.fn(None)  # type: ignore[arg-type]  # bare: no connection
         except BaseException as exc:
-            job.error = exc
-        job.loop.call_soon_threadsafe(_settle, job)
+            job.error = _as_error(exc)
+        _notify(job)
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         try:
@@ -112,11 +125,44 @@ class GroupCommitWriter:
                                 job.result = job.fn(conn)
                         except Exception as exc:  # rolled back to its savepoint alone
                             job.error = exc
+                            if not _in_transaction(conn):
+                                # SQLite rolled back the whole transaction (disk full,
+                                # I/O error): the writes before are gone, and a SAVEPOINT
+                                # now would start (and its RELEASE commit) one of its own.
+                                raise StoreError(
+                                    "the write was rolled back with its batch"
+                                ) from exc
         except BaseException as exc:  # the commit (or the only job) failed: all fail
             for job in batch:
-                job.error = job.error or exc
+                job.error = job.error or _as_error(exc)
         for job in batch:
-            job.loop.call_soon_threadsafe(_settle, job)
+            _notify(job)
+
+
+def _in_transaction(conn: Connection) -> bool:
+    dbapi = conn.connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", True))
+
+
+def _as_error(exc: BaseException) -> BaseException:
+    """What the callers hear: an ``Exception`` as is, but a KeyboardInterrupt or
+    SystemExit raised in this thread becomes a StoreError: set on an asyncio future it
+    would escape every awaiting task and stop the caller's event loop (and a batch
+    shares it among unrelated writes)."""
+    if isinstance(exc, Exception):
+        return exc
+    error = StoreError(f"the write was rolled back: {type(exc).__name__} in the writer")
+    error.__cause__ = exc
+    return error
+
+
+def _notify(job: _Job[Any]) -> None:
+    """Settle ``job`` on its loop; a closed loop has no one left to tell (and must
+    not end the writer thread, which serves every other caller)."""
+    try:
+        job.loop.call_soon_threadsafe(_settle, job)
+    except RuntimeError:  # the loop is closed
+        _log.debug("a write finished after its event loop closed")
 
 
 def _settle(job: _Job[Any]) -> None:

@@ -189,10 +189,12 @@ class _SqliteRunner:
 
     async def dispose(self) -> None:
         # Queued in the writer thread: runs after every write already submitted.
-        await self._writer.call(self._engine.dispose)
-        self._writer.stop()
-        if self._readers is not None:
-            self._readers.shutdown(wait=False)
+        try:
+            await self._writer.call(self._engine.dispose)
+        finally:  # also when the caller is cancelled meanwhile: never leak the thread
+            self._writer.stop()
+            if self._readers is not None:
+                self._readers.shutdown(wait=False)
 
 
 def _enable_wal(cursor: Any, busy_timeout_ms: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -90,6 +91,8 @@ def _retry_after(exc: SlackApiError) -> float:
     try:
         value = float(raw) if raw is not None else _DEFAULT_RETRY_AFTER_S
     except (TypeError, ValueError):
+        value = _DEFAULT_RETRY_AFTER_S
+    if math.isnan(value):  # NaN compares false: no wait and no deadline, a tight loop
         value = _DEFAULT_RETRY_AFTER_S
     return min(max(value, 0.0), 3600.0)
 

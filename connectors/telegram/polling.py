@@ -73,10 +73,12 @@ class Poller:
         while True:
             try:
                 updates = await self._fetch()
-                failures = 0
                 for update in updates:
                     await self.handle(update)
                     self.offset = update.update_id + 1
+                # Only now: a fetch that works while the store is down must not reset
+                # the backoff, or the outage is retried every initial_backoff_s.
+                failures = 0
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_seconds(exc))
             except (InvalidToken, Forbidden) as exc:

@@ -80,6 +80,10 @@ def _check_user_id(user_id: object) -> str:
         raise IdentityError("invalid_identity", "user_id must be 1-255 characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in user_id):
         raise IdentityError("invalid_identity", "user_id must not contain control characters")
+    try:
+        user_id.encode()  # a lone surrogate (a valid JSON escape) cannot be hashed or stored
+    except UnicodeEncodeError:
+        raise IdentityError("invalid_identity", "user_id must be valid Unicode") from None
     return user_id
 
 

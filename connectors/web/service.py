@@ -21,8 +21,9 @@ HISTORY_PAGE = 100
 
 
 def history_payload(item: HistoryItem) -> dict[str, Any]:
-    """A stored message as the client sees it."""
-    return {
+    """A stored message as the client sees it (inbound ones with their ``client_id``,
+    the same frame a live message has, so a replay and a live push look alike)."""
+    payload: dict[str, Any] = {
         "type": "message",
         "seq": item.seq,
         "direction": str(item.direction.value),
@@ -31,6 +32,10 @@ def history_payload(item: HistoryItem) -> dict[str, Any]:
         "language": item.language,
         "status": item.status,
     }
+    # Web delivery ids are "<conversation key>/<client id>"; client ids contain no "/".
+    if item.idempotency_key and "/" in item.idempotency_key:
+        payload["client_id"] = item.idempotency_key.rsplit("/", 1)[1]
+    return payload
 
 
 class WebService:

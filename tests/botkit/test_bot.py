@@ -388,3 +388,37 @@ async def test_run_until_listeners_end_or_stop(make_settings: Callable[..., Sett
         bot.attach_connector(_Listener(bot, fail=True))
         with pytest.raises(ConnectorError, match="socket closed"):
             await bot.run()
+
+
+async def test_order_holds_when_a_conversation_started_subscriber_is_slow(bot: Bot) -> None:
+    """The first message of a conversation waits for ConversationStarted subscribers;
+    a second message stored meanwhile must still be answered after it."""
+
+    async def slow(event: object) -> None:
+        await asyncio.sleep(0.05)
+
+    bot.events.subscribe(slow, owner="test")
+    receipts = await asyncio.gather(*(bot.submit(message(f"m{i}", f"k{i}")) for i in range(2)))
+    replies = await recorder(bot).wait_for(2)
+    by_seq = sorted(receipts, key=lambda r: r.seq)
+    assert [r.in_reply_to_seq for r in replies] == [r.seq for r in by_seq]
+
+
+class _EagerConnector(RecordingConnector):
+    """Takes a message as soon as it is connected (a web server is up in connect())."""
+
+    async def connect(self) -> None:
+        await self.core.submit(message("hello there", "eager-1"))
+
+
+async def test_message_arriving_during_connect_is_not_resumed_twice(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """run() looks for unanswered messages after connecting: one that arrived in between
+    is still 'received' (its reply in flight) and must not be answered a second time."""
+    settings = make_settings(backend={"echo": {"word_delay_seconds": 0.05}})
+    async with Bot(settings) as bot:
+        connector = _EagerConnector(bot)
+        bot.attach_connector(connector)
+        await bot.run()  # the listener returns at once; run waits for the replies
+        assert [r.text for r in connector.replies] == ["echo: hello there"]

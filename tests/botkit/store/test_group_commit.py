@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 
+from botkit.errors import StoreError
 from botkit.store._group_commit import GroupCommitWriter
 from botkit.store._runner import install_sqlite_hooks
 
@@ -69,4 +71,108 @@ async def test_a_lone_write_that_fails_leaves_nothing(engine: Engine) -> None:
         await writer.submit(work)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    writer.stop()
+
+
+def test_a_closed_event_loop_does_not_kill_the_writer(engine: Engine) -> None:
+    """A caller's loop closed before its write settled: later callers still get answers."""
+    writer = GroupCommitWriter(engine)
+    gate = threading.Event()
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(writer.submit(lambda conn: gate.wait(5)))
+    loop.run_until_complete(asyncio.sleep(0.05))  # queued; the writer waits on the gate
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    loop.close()
+    gate.set()  # the write ends; settling it on the closed loop must not end the thread
+
+    async def later() -> int:
+        return await asyncio.wait_for(writer.submit(lambda conn: 7), 5)
+
+    assert asyncio.run(later()) == 7
+    writer.stop()
+
+
+def _exit() -> None:
+    raise SystemExit(1)
+
+
+async def test_writes_after_stop_fail_instead_of_hanging(engine: Engine) -> None:
+    writer = GroupCommitWriter(engine)
+    assert await writer.submit(lambda conn: 1) == 1
+    writer.stop()
+    with pytest.raises(StoreError, match="closed"):
+        await asyncio.wait_for(writer.submit(lambda conn: 2), 5)
+    with pytest.raises(StoreError, match="closed"):
+        await asyncio.wait_for(writer.call(lambda: 3), 5)
+
+
+async def test_a_base_exception_in_a_batch_fails_the_batch_as_store_errors(
+    engine: Engine,
+) -> None:
+    """KeyboardInterrupt in one write rolls back the batch; every caller hears a
+    StoreError (which the store's callers handle): a KeyboardInterrupt set on a future
+    would escape the awaiting task and stop the whole event loop."""
+    writer = GroupCommitWriter(engine)
+    gate = threading.Event()
+
+    def interrupt(conn: Connection) -> None:
+        raise KeyboardInterrupt
+
+    def insert(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO t (k, v) VALUES (1, 'x')"))
+        return 1
+
+    blocker = asyncio.ensure_future(writer.submit(lambda conn: gate.wait(5)))
+    await asyncio.sleep(0.05)  # the others queue behind it and form one batch
+    first = asyncio.ensure_future(writer.submit(insert))
+    bad = asyncio.ensure_future(writer.submit(interrupt))
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await blocker is True
+    with pytest.raises(StoreError):
+        await first
+    with pytest.raises(StoreError, match="KeyboardInterrupt"):
+        await bad
+    with pytest.raises(StoreError, match="SystemExit"):
+        await writer.call(_exit)
+    assert await writer.submit(lambda conn: 5) == 5  # the thread is still alive
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    writer.stop()
+
+
+async def test_a_write_that_loses_the_transaction_fails_the_batch_consistently(
+    engine: Engine,
+) -> None:
+    """SQLite rolls back the whole transaction on some errors (disk full, I/O error).
+    The writes after it must not run outside any transaction (each SAVEPOINT would then
+    commit on its own) while being reported failed: what callers hear matches the file."""
+    writer = GroupCommitWriter(engine)
+    gate = threading.Event()
+
+    def insert(k: int) -> Callable[[Connection], int]:
+        def work(conn: Connection) -> int:
+            conn.execute(text("INSERT INTO t (k, v) VALUES (:k, 'x')"), {"k": k})
+            return k
+
+        return work
+
+    def disk_full(conn: Connection) -> None:
+        conn.exec_driver_sql("ROLLBACK")  # what SQLite itself does on SQLITE_FULL
+        raise OSError("database or disk is full")
+
+    blocker = asyncio.ensure_future(writer.submit(lambda conn: gate.wait(5)))
+    await asyncio.sleep(0.05)
+    jobs = [asyncio.ensure_future(writer.submit(fn)) for fn in (insert(1), disk_full, insert(2))]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await blocker
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    with engine.connect() as conn:
+        stored = {row[0] for row in conn.execute(text("SELECT k FROM t"))}
+    reported = {r for r in results if isinstance(r, int)}
+    assert reported == stored
+    assert isinstance(results[1], Exception)
+    assert await writer.submit(insert(3)) == 3  # the writer goes on
     writer.stop()

@@ -204,3 +204,21 @@ async def test_button_click_round_trip(slack: SlackHarness) -> None:
     await asyncio.sleep(0.3)
     history = await slack.bot.history("slack", f"D1:{ts}")
     assert [h.text for h in history] == ["menu", "Pick one:", "tech & more", "echo: tech & more"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("2", 2.0), ("nan", 1.0), ("inf", 3600.0), ("-5", 0.0), ("soon", 1.0), (None, 1.0)],
+)
+def test_retry_after_header_is_always_a_finite_wait(header: str | None, expected: float) -> None:
+    # A "nan" Retry-After (a broken proxy) once made every comparison false: no wait, no
+    # deadline, and the 429 loop spun against Slack forever.
+    from types import SimpleNamespace
+
+    from slack_sdk.errors import SlackApiError
+
+    from connectors.slack._api import _retry_after
+
+    headers = {} if header is None else {"Retry-After": header}
+    exc = SlackApiError("ratelimited", SimpleNamespace(headers=headers, status_code=429))
+    assert _retry_after(exc) == expected

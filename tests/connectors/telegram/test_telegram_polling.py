@@ -6,11 +6,14 @@ import asyncio
 from collections import Counter
 
 import pytest
+from telegram import Update
 from tg_helpers import TOKEN, CoreProxy, MakeTg, TgHarness
 
 from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
 from botkit.testing.fake_telegram import FakeTelegram
+from connectors.telegram.config import TelegramConfig
+from connectors.telegram.polling import Poller, RetryLater
 
 CHATS = [101, 102, 103, 104, 105]
 
@@ -136,3 +139,29 @@ async def test_an_unreadable_update_is_skipped_not_fetched_forever(make_tg: Make
     await tg.wait_answers(2)
     await tg.settle()
     assert tg.answers(108) == ["echo: before", "echo: after"]
+
+
+async def test_store_outage_backs_off_exponentially() -> None:
+    # The fetch succeeds every time while the store is down; the pause must still grow,
+    # or the poller asks Telegram and the store again every initial_backoff_s forever.
+    class _Bot:
+        async def get_updates(self, **_: object) -> tuple[Update, ...]:
+            return (Update(update_id=7),)
+
+    async def handle(_: Update) -> None:
+        raise RetryLater("database down")
+
+    seen: list[int] = []
+
+    class _Poller(Poller):
+        def _backoff(self, failures: int) -> float:
+            seen.append(failures)
+            if len(seen) == 5:
+                raise asyncio.CancelledError
+            return 0.0
+
+    poller = _Poller(_Bot(), TelegramConfig(token=TOKEN), handle, str)  # type: ignore[arg-type]
+    with pytest.raises(asyncio.CancelledError):
+        await poller.run()
+    assert seen == [1, 2, 3, 4, 5]
+    assert poller.offset is None  # never confirmed past the unstored update

@@ -214,3 +214,13 @@ async def test_bot_run_serves_the_web_channel_until_stopped(make_web: MakeWeb) -
     async with ClientSession() as http:
         with pytest.raises(OSError):
             await http.get(f"{web.connector.url}/healthz")
+
+
+async def test_history_replay_carries_the_client_id(web: WebHarness) -> None:
+    # A client that lost its connection before the ack recognises its own message in
+    # the replayed history by the id it sent it with, so it shows it once.
+    token = await web.session()
+    await web.post(token, "c-42", "where is my parcel?")
+    history = await web.history(token, wait=5)
+    inbound = [m for m in history if m["direction"] == "in"]
+    assert [(m["seq"], m.get("client_id")) for m in inbound] == [(1, "c-42")]

@@ -73,6 +73,7 @@ def test_published_user_hash_vector() -> None:
         ("customer-42", lambda h: "g" * 64),  # not hex
         ("", lambda h: h),
         ("customer-42\n", lambda h: h),  # control characters are refused outright
+        ("customer-\ud800", lambda h: "0" * 64),  # a lone surrogate cannot be hashed
     ],
 )
 def test_user_hash_rejections(user_id: str, mutate: object) -> None:
@@ -196,6 +197,12 @@ async def test_require_identity_over_http(make_web: MakeWeb) -> None:
     bad = {"site_key": SITE_KEY, "user_id": "c9", "user_hash": "0" * 64}
     resp = await post("/api/session", json=bad, headers=headers)
     assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
+    # A lone surrogate (valid JSON escape, not encodable) is a 401 too, never a 500.
+    zeros = "0" * 64
+    raw = f'{{"site_key": "{SITE_KEY}", "user_id": "c\\ud800", "user_hash": "{zeros}"}}'
+    h = {**headers, "Content-Type": "application/json"}
+    resp = await post("/api/session", data=raw.encode(), headers=h)
+    assert resp.status == 401
     good = {"site_key": SITE_KEY, "user_id": "c9", "user_hash": user_hash("c9", SECRET)}
     resp = await post("/api/session", json=good, headers=headers)
     assert resp.status == 200 and (await resp.json())["identity"] == "user"
