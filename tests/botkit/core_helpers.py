@@ -56,7 +56,7 @@ class RecordingConnector(Connector[ConnectorConfig]):
     async def disconnect(self) -> None:
         pass
 
-    async def wait_for(self, count: int, within: float = 5.0) -> list[OutboundReply]:
+    async def wait_for(self, count: int, within: float = 30.0) -> list[OutboundReply]:
         """Wait until ``count`` replies were delivered (fails after ``within`` seconds)."""
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(lambda: len(self.replies) >= count)

@@ -89,7 +89,7 @@ async def test_concurrent_duplicates_store_and_answer_once(bot: Bot) -> None:
         assert sorted([first.duplicate, second.duplicate]) == [False, True]
         assert first.seq == second.seq
     await recorder(bot).wait_for(5)
-    await bot.drain(5)
+    await bot.drain(30)
     await asyncio.sleep(0.05)  # a second reply, if any, would have been sent by now
     rows = await stored(bot)
     inbound = [m.text for m in rows if m.direction == Direction.INBOUND]
@@ -222,7 +222,7 @@ async def test_connector_failure_marks_reply_failed(bot: Bot) -> None:
     connector.fail_with = ConnectorError("platform said 500")
     connector.fail_after = 2
     await bot.submit(message("one two three four", "k1"))
-    await bot.drain(5)
+    await bot.drain(30)
     out = (await stored(bot))[1]
     assert out.direction == Direction.OUTBOUND
     assert out.status == MessageStatus.FAILED
@@ -232,7 +232,7 @@ async def test_connector_failure_marks_reply_failed(bot: Bot) -> None:
 
 async def test_missing_connector_marks_reply_failed(bot: Bot) -> None:
     await bot.submit(message("hi", "k1", channel="elsewhere"))
-    await bot.drain(5)
+    await bot.drain(30)
     rows = await bot.store.messages_after("elsewhere", "c1", 0, 10)
     assert rows[1].status == MessageStatus.FAILED
     assert rows[1].error is not None and "no connector" in rows[1].error
@@ -243,7 +243,7 @@ async def test_conversation_with_a_human_is_not_answered(bot: Bot) -> None:
     await recorder(bot).wait_for(1)
     await bot.store.set_conversation_status(receipt.conversation_id, ConversationStatus.WITH_HUMAN)
     await bot.submit(message("for the agent", "k2"))
-    await bot.drain(5)
+    await bot.drain(30)
     assert len(recorder(bot).replies) == 1
     assert (await stored(bot))[-1].text == "for the agent"
 

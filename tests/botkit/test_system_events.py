@@ -48,10 +48,10 @@ async def test_events_are_published_and_a_failing_subscriber_is_isolated(
 
         await bot.submit(message("hello", "k1"))
         await bot.submit(message("/human", "k2"))
-        await bot.drain(5)
+        await bot.drain(30)
         # The conversation now waits for a human: the bot no longer answers it.
         await bot.submit(message("are you there?", "k3"))
-        await bot.drain(5)
+        await bot.drain(30)
         assert [r.text for r in recorder(bot).replies] == [
             "echo: hello",
             "A colleague will take over.",
@@ -61,7 +61,7 @@ async def test_events_are_published_and_a_failing_subscriber_is_isolated(
         assert conversation.status == ConversationStatus.WAITING_HUMAN
 
         await bot.submit(message("/bye", "k4", conversation="c2"))
-        await bot.drain(5)
+        await bot.drain(30)
 
     kinds = [(type(e), e.conversation_key) for e in seen]
     assert kinds == [

@@ -63,7 +63,7 @@ async def ask(bot: Bot, rec: RecordingConnector, message: InboundMessage) -> str
 async def stored(bot: Bot, conversation: str = "c1") -> list[StoredMessage]:
     # A reply reaches the channel before the bot records what it learned about the
     # message (its language, its working-language text): wait for the bot to finish.
-    assert await bot.drain(5)
+    assert await bot.drain(30)
     return await bot.store.messages_after("test", conversation, 0, 1000)
 
 
@@ -277,7 +277,7 @@ async def test_human_handled_conversation_is_still_translated_for_the_agent(
         assert conversation is not None
         await bot.store.set_conversation_status(conversation.id, ConversationStatus.WITH_HUMAN)
         await bot.submit(msg("¿Hay alguien ahí? Necesito hablar con una persona."))
-        assert await bot.drain(5)
+        assert await bot.drain(30)
         last = (await stored(bot))[-1]
     assert last.direction == Direction.INBOUND and last.language == "es"
     assert last.working_text == "en(¿Hay alguien ahí?) en(Necesito hablar con una persona.)"
