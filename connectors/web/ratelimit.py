@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -76,7 +77,9 @@ class KeyedLimiter:
 
     def _evict(self) -> None:
         # Drop refilled buckets among the oldest few, else the oldest one.
-        for key in list(self._buckets)[:64]:
+        # islice, not list(...)[:64]: copying every key (up to max_keys) for each new
+        # client would make a flood of distinct IPs cost O(table) apiece.
+        for key in list(itertools.islice(self._buckets, 64)):
             if self._buckets[key].is_full():
                 del self._buckets[key]
         while len(self._buckets) >= self.max_keys:

@@ -146,11 +146,12 @@ class _IdleWatch:
         self.last = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._handle = self._loop.call_later(timeout, self._check)
+        self._closing: asyncio.Task[bool] | None = None  # held so it is not collected
 
     def _check(self) -> None:
         idle = time.monotonic() - self.last
         if idle >= self.timeout:
-            self._loop.create_task(self.ws.close(code=CLOSE_IDLE, message=b"idle"))
+            self._closing = self._loop.create_task(self.ws.close(code=CLOSE_IDLE, message=b"idle"))
         else:
             self._handle = self._loop.call_later(self.timeout - idle, self._check)
 
