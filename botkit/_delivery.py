@@ -132,31 +132,44 @@ class ReplyDelivery:
             reply, ctx = self._reply, self._ctx
             # The reply's transaction also records that the customer's message is done.
             finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
-            stored = await ctx.store.append_outbound(
-                ctx.conversation.id,
-                self.text,
-                working_text=reply.working_text,
-                language=reply.language,
-                in_reply_to_seq=self.in_reply_to_seq,
-                status=status,
-                buttons=reply.buttons,
-                error=error,
-                finish=ctx.inbound_finish() if finish else None,
+            write = asyncio.ensure_future(
+                ctx.store.append_outbound(
+                    ctx.conversation.id,
+                    self.text,
+                    working_text=reply.working_text,
+                    language=reply.language,
+                    in_reply_to_seq=self.in_reply_to_seq,
+                    status=status,
+                    buttons=reply.buttons,
+                    error=error,
+                    finish=ctx.inbound_finish() if finish else None,
+                )
             )
-            ctx.inbound_finished = ctx.inbound_finished or finish
-            self.stored = stored
-            self._result = OutboundReply(
-                channel=self.channel,
-                conversation_key=self.conversation_key,
-                text=self.text,
-                buttons=reply.buttons,
-                reply_to=self.reply_to,
-                in_reply_to_seq=self.in_reply_to_seq,
-                seq=stored.seq,
-                language=reply.language,
-                metadata=dict(reply.metadata),
-            )
-            return self._result
+            try:
+                stored = await asyncio.shield(write)
+            except asyncio.CancelledError:
+                # Shutdown cancelled us mid-write; the write still completes. Record its
+                # outcome so abort() marks this reply failed instead of storing a copy.
+                self._record(await write, finish)
+                raise
+            return self._record(stored, finish)
+
+    def _record(self, stored: StoredMessage, finished_inbound: bool) -> OutboundReply:
+        ctx, reply = self._ctx, self._reply
+        ctx.inbound_finished = ctx.inbound_finished or finished_inbound
+        self.stored = stored
+        self._result = OutboundReply(
+            channel=self.channel,
+            conversation_key=self.conversation_key,
+            text=self.text,
+            buttons=reply.buttons,
+            reply_to=self.reply_to,
+            in_reply_to_seq=self.in_reply_to_seq,
+            seq=stored.seq,
+            language=reply.language,
+            metadata=dict(reply.metadata),
+        )
+        return self._result
 
 
 class _Sender(Protocol):

@@ -13,7 +13,7 @@ from core_helpers import RecordingConnector, message, recorder
 
 from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
-from botkit.channel import CoreHandle
+from botkit.channel import CoreHandle, ReplyStream
 from botkit.config import Settings
 from botkit.errors import (
     BackendBusyError,
@@ -422,3 +422,25 @@ async def test_message_arriving_during_connect_is_not_resumed_twice(
         bot.attach_connector(connector)
         await bot.run()  # the listener returns at once; run waits for the replies
         assert [r.text for r in connector.replies] == ["echo: hello there"]
+
+
+class _CancelledDuringFinal(RecordingConnector):
+    """Streams the reply, then is cancelled (as by shutdown) while the reply is being
+    stored by ``final()``."""
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        async for _ in stream:
+            pass
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().call_soon(task.cancel)  # lands inside final()'s write
+        await stream.final()
+
+
+async def test_shutdown_during_the_final_write_stores_the_reply_once(bot: Bot) -> None:
+    bot.attach_connector(_CancelledDuringFinal(bot))
+    await bot.submit(message("hello", "k1"))
+    await bot.drain(30)
+    rows = await stored(bot)
+    outbound = [r for r in rows if r.direction == Direction.OUTBOUND]
+    assert [(r.text, r.status) for r in outbound] == [("echo: hello", MessageStatus.FAILED)]
