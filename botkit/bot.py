@@ -18,7 +18,8 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from botkit._delivery import deliver
-from botkit._intake import ConversationLocks, check_keys
+from botkit._intake import check_keys
+from botkit._replies import ReplyTasks
 from botkit._resume import unanswered_events
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
@@ -92,16 +93,11 @@ class Bot:
         self._plugins = PluginManager([])
         self._pipeline = Pipeline()
         self._connectors: dict[str, ChannelConnector] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Inbound message ids with a reply task; while looking for unanswered messages,
-        # also every id scheduled meanwhile (see _resume_unanswered).
-        self._in_flight: set[int] = set()
-        self._resuming: set[int] | None = None
-        self._locks = ConversationLocks()
         self._accepting = False
         self._started = False
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
+        self._replies = ReplyTasks(self._reply_to, self._force)
         self.events = EventBus()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -279,20 +275,7 @@ class Bot:
 
         Returns early (False) when ``stop(force=True)`` is called meanwhile.
         """
-        loop = asyncio.get_running_loop()
-        deadline = None if within is None else loop.time() + within
-        forced = asyncio.create_task(self._force.wait())
-        try:
-            while self._tasks and not self._force.is_set():
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    break
-                await asyncio.wait(
-                    {*self._tasks, forced}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-        finally:
-            forced.cancel()
-        return not self._tasks
+        return await self._replies.drain(within)
 
     async def close(self) -> None:
         """Stop accepting, finish in-flight replies up to the grace period, release all.
@@ -308,53 +291,25 @@ class Bot:
         self._started = False
 
     async def _finish_in_flight(self) -> None:
-        """Let replies in flight finish within the grace period, then cancel the rest
-        (what they produced is stored as failed; their messages stay unanswered and are
-        answered on the next start)."""
-        if not self._tasks:
-            return
-        grace = self.settings.bot.shutdown_grace_seconds
-        _log.info("waiting up to %.1fs for %d replies", grace, len(self._tasks))
-        if not await self.drain(grace):
-            _log.warning("cancelling %d replies still running", len(self._tasks))
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._replies.finish(self.settings.bot.shutdown_grace_seconds)
 
     async def _resume_unanswered(self) -> None:
         """Answer messages a crash stored but never answered (recent ones only)."""
         # Connectors are connected already (a web server takes messages from connect()
         # on): a message stored meanwhile is still 'received' while its reply runs, or
         # ran while the query did. Those are skipped, or they would be answered twice.
-        taken = self._resuming = set(self._in_flight)
+        taken = self._replies.watch()
         try:
             found = await unanswered_events(
                 self.store, self.settings.bot.resume_unanswered_seconds, set(self._connectors)
             )
         finally:
-            self._resuming = None
+            self._replies.unwatch()
         pending = [(m, intake) for m, intake in found if intake.message.id not in taken]
         for message, intake in pending:
-            self._schedule(message, intake, too_long=False)
+            self._replies.schedule(message, intake, too_long=False)
         if pending:
             _log.info("answering %d messages left unanswered by the last run", len(pending))
-
-    def _schedule(
-        self,
-        message: InboundMessage,
-        intake: IntakeResult,
-        *,
-        too_long: bool,
-        after: asyncio.Event | None = None,
-    ) -> None:
-        task = asyncio.create_task(self._process(message, intake, too_long, after))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        message_id = intake.message.id
-        self._in_flight.add(message_id)
-        task.add_done_callback(lambda _task: self._in_flight.discard(message_id))
-        if self._resuming is not None:
-            self._resuming.add(message_id)
 
     async def _release(self) -> None:
         await self._plugins.teardown_all()
@@ -396,13 +351,13 @@ class Bot:
             _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
         if not result.new_conversation:
-            self._schedule(message, result, too_long=checked.too_long)
+            self._replies.schedule(message, result, too_long=checked.too_long)
             return receipt
         # Scheduled before publishing, so the reply takes its place in the conversation's
         # queue now: a later message stored while a subscriber awaits must queue behind
         # it. The reply itself waits until the subscribers have seen the new conversation.
         published = asyncio.Event()
-        self._schedule(message, result, too_long=checked.too_long, after=published)
+        self._replies.schedule(message, result, too_long=checked.too_long, after=published)
         try:
             await self.events.publish(
                 ConversationStarted(message.channel, message.conversation_key)
@@ -431,36 +386,23 @@ class Bot:
 
     # -- replies -----------------------------------------------------------------------
 
-    async def _process(
-        self,
-        message: InboundMessage,
-        intake: IntakeResult,
-        too_long: bool,
-        after: asyncio.Event | None = None,
+    async def _reply_to(
+        self, message: InboundMessage, intake: IntakeResult, too_long: bool
     ) -> None:
-        key = intake.conversation.id
-        lock = self._locks.acquire(key)
+        """Run the pipeline for one stored message, deliver its reply and record that the
+        bot is done with the message (called by ``ReplyTasks`` under the conversation's
+        lock)."""
+        ctx = self._context(message, intake, too_long)
         try:
-            async with lock:
-                if after is not None:
-                    await after.wait()
-                ctx = self._context(message, intake, too_long)
-                try:
-                    await self._answer(ctx)
-                except asyncio.CancelledError:
-                    raise  # stays unanswered: answered again on the next start
-                except Exception:
-                    _log.exception("conversation %s: reply failed", key)
-                # Usually recorded with the reply, in its transaction; here when no reply
-                # was stored (none due, or the pipeline failed).
-                if intake.message.status is MessageStatus.RECEIVED and not ctx.inbound_finished:
-                    await self.store.finish_inbound(ctx.inbound_finish())
+            await self._answer(ctx)
         except asyncio.CancelledError:
-            raise
+            raise  # stays unanswered: answered again on the next start
         except Exception:
-            _log.exception("conversation %s: could not record the message as answered", key)
-        finally:
-            self._locks.release(key)
+            _log.exception("conversation %s: reply failed", intake.conversation.id)
+        # Usually recorded with the reply, in its transaction; here when no reply was
+        # stored (none due, or the pipeline failed).
+        if intake.message.status is MessageStatus.RECEIVED and not ctx.inbound_finished:
+            await self.store.finish_inbound(ctx.inbound_finish())
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
         return Context(

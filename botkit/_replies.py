@@ -1,0 +1,128 @@
+"""The bot's reply tasks: one per stored message, in stored order per conversation.
+
+Keeps what shutdown and crash recovery need to know: which replies are running (to
+drain them within the grace period, then cancel) and which inbound messages already
+have a reply task (so recovery never answers a message twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from botkit._intake import ConversationLocks
+from botkit.events import InboundMessage
+from botkit.store.records import IntakeResult
+
+__all__ = ["Answer", "ReplyTasks"]
+
+_log = logging.getLogger("botkit.bot")
+
+# Produces and records the reply to one stored message (called under its
+# conversation's lock).
+Answer = Callable[[InboundMessage, IntakeResult, bool], Awaitable[None]]
+
+
+class ReplyTasks:
+    """Runs ``answer`` for each scheduled message, one at a time per conversation.
+
+    Args:
+        answer: produces and stores the reply of one message.
+        force: set when waiting should stop at once (a second Ctrl-C).
+    """
+
+    def __init__(self, answer: Answer, force: asyncio.Event) -> None:
+        self._answer = answer
+        self._force = force
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks = ConversationLocks()
+        # Inbound message ids with a reply task; while recovery looks for unanswered
+        # messages, also every id scheduled meanwhile (see ``watch``).
+        self._in_flight: set[int] = set()
+        self._watched: set[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def schedule(
+        self,
+        message: InboundMessage,
+        intake: IntakeResult,
+        *,
+        too_long: bool,
+        after: asyncio.Event | None = None,
+    ) -> None:
+        """Queue the reply behind the conversation's earlier ones; with ``after``, it
+        also waits for that event once its turn has come."""
+        task = asyncio.create_task(self._run(message, intake, too_long, after))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        message_id = intake.message.id
+        self._in_flight.add(message_id)
+        task.add_done_callback(lambda _task: self._in_flight.discard(message_id))
+        if self._watched is not None:
+            self._watched.add(message_id)
+
+    def watch(self) -> set[int]:
+        """Start collecting the ids of messages with a reply task (those running now
+        and those scheduled until ``unwatch``): recovery skips them."""
+        self._watched = set(self._in_flight)
+        return self._watched
+
+    def unwatch(self) -> None:
+        self._watched = None
+
+    async def _run(
+        self,
+        message: InboundMessage,
+        intake: IntakeResult,
+        too_long: bool,
+        after: asyncio.Event | None,
+    ) -> None:
+        key = intake.conversation.id
+        lock = self._locks.acquire(key)
+        try:
+            async with lock:
+                if after is not None:
+                    await after.wait()
+                await self._answer(message, intake, too_long)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("conversation %s: reply failed", key)
+        finally:
+            self._locks.release(key)
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Wait for running replies; True when all finished within ``within`` seconds.
+
+        Returns early (False) when ``force`` is set meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        forced = asyncio.create_task(self._force.wait())
+        try:
+            while self._tasks and not self._force.is_set():
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    break
+                await asyncio.wait(
+                    {*self._tasks, forced}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            forced.cancel()
+        return not self._tasks
+
+    async def finish(self, grace: float) -> None:
+        """Let running replies finish within ``grace`` seconds, then cancel the rest
+        (what they produced is stored as failed; their messages stay unanswered and are
+        answered on the next start)."""
+        if not self._tasks:
+            return
+        _log.info("waiting up to %.1fs for %d replies", grace, len(self._tasks))
+        if not await self.drain(grace):
+            _log.warning("cancelling %d replies still running", len(self._tasks))
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
