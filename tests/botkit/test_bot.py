@@ -22,7 +22,7 @@ from botkit.errors import (
     MessageRejectedError,
     SchemaOutdatedError,
 )
-from botkit.events import Direction
+from botkit.events import Direction, InboundMessage
 from botkit.store import ConversationStatus, MessageStatus, StoredMessage
 
 
@@ -290,16 +290,11 @@ async def test_shutdown_past_grace_stores_partial_reply_as_failed(
 async def test_message_a_crash_left_unanswered_is_answered_once_on_next_start(
     make_settings: Callable[..., Settings],
 ) -> None:
-    # The reply is cut off (no grace period): the message stays "received", as when the
-    # process dies between storing a message and answering it. A channel redelivery
-    # would be a duplicate, so only the bot itself can still answer it.
-    slow = make_settings(
-        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
+    # A channel redelivery would be a duplicate, so only the bot itself can still
+    # answer a message whose reply the last run never finished.
+    await _cut_off_mid_reply(
+        make_settings, replace(message("a b c", "k1"), channel_ids={"thread": "t1"})
     )
-    async with Bot(slow) as bot:
-        bot.attach_connector(RecordingConnector(bot))
-        await bot.submit(replace(message("a b c", "k1"), channel_ids={"thread": "t1"}))
-        await asyncio.sleep(0.05)
     assert (await _inbound_status(make_settings())) == MessageStatus.RECEIVED
 
     for expected in (["echo: a b c"], []):  # answered on the next start, then never again
@@ -316,18 +311,24 @@ async def test_message_a_crash_left_unanswered_is_answered_once_on_next_start(
 async def test_old_unanswered_messages_are_left_alone(
     make_settings: Callable[..., Settings],
 ) -> None:
-    slow = make_settings(
-        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
-    )
-    async with Bot(slow) as bot:
-        bot.attach_connector(RecordingConnector(bot))
-        await bot.submit(message("a b c", "k1"))
-        await asyncio.sleep(0.05)
+    await _cut_off_mid_reply(make_settings, message("a b c", "k1"))
     async with Bot(make_settings(bot={"resume_unanswered_seconds": 0})) as bot:
         connector = RecordingConnector(bot)
         bot.attach_connector(connector)
         await asyncio.wait_for(bot.run(), 10)
     assert connector.replies == []
+
+
+async def _cut_off_mid_reply(make_settings: Callable[..., Settings], msg: InboundMessage) -> None:
+    """Store ``msg`` and stop the bot with no grace period while its reply streams: the
+    message stays "received", as when the process dies between storing and answering."""
+    slow = make_settings(
+        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
+    )
+    async with Bot(slow) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(msg)
+        await asyncio.sleep(0.05)
 
 
 async def _inbound_status(settings: Settings) -> MessageStatus:
