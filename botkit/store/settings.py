@@ -59,6 +59,8 @@ class StoreSettings(BaseModel):
         echo_sql: log every SQL statement (parameters are never logged).
         pool_size: PostgreSQL connections kept open per process (SQLite uses one writer
             thread and three reader threads, each with its own connection).
+        history_cache_mb: memory for the latest messages of active conversations, which
+            spares most history reads (0 turns it off: every reply reads the database).
     """
 
     # hide_input_in_errors: a URL that fails validation may carry a password; pydantic
@@ -70,6 +72,7 @@ class StoreSettings(BaseModel):
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
     pool_size: int = Field(default=10, ge=1)
+    history_cache_mb: int = Field(default=32, ge=0, le=1 << 20)
 
     @field_validator("url")
     @classmethod

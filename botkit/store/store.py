@@ -21,6 +21,7 @@ from botkit.store._checks import (
     status_of,
 )
 from botkit.store._database import UPGRADE_COMMAND, Database
+from botkit.store._recent import HISTORY_STATUSES, MAX_DEPTH, RecentMessages, answered
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
@@ -32,6 +33,7 @@ from botkit.store.records import (
     MessageStatus,
     StoredMessage,
 )
+from botkit.store.settings import StoreSettings
 
 __all__ = ["MAX_PAGE", "UPGRADE_COMMAND", "ConversationStore", "approx_tokens"]
 
@@ -41,15 +43,26 @@ log = logging.getLogger("botkit.store")
 
 MAX_PAGE = 1000  # most messages one messages_after call returns
 _RACES = 4
-# Left out of the model's history: a rejected message was never answered as such, and a
-# failed reply never reached the customer.
-_NOT_IN_HISTORY = (MessageStatus.REJECTED.value, MessageStatus.FAILED.value)
-
 
 # Built once: statement construction costs more than running its cached compiled form.
+# History leaves out what is not in HISTORY_STATUSES (a rejected message was never
+# answered as such, a failed reply never reached the customer). The statuses are bound
+# one parameter each: an expanding IN would be re-rendered on every execution.
+_IN_HISTORY = sorted(status.value for status in HISTORY_STATUSES)
 _HISTORY = (
     select(*q.MESSAGE_COLS)
-    .where(Message.conversation_id == bindparam("cid"), Message.status.not_in(_NOT_IN_HISTORY))
+    .where(
+        Message.conversation_id == bindparam("cid"),
+        Message.status.in_([bindparam(f"s{i}") for i in range(len(_IN_HISTORY))]),
+    )
+    .order_by(Message.seq.desc())
+    .limit(bindparam("n"))
+)
+_HISTORY_STATUS_PARAMS = {f"s{i}": status for i, status in enumerate(_IN_HISTORY)}
+# The newest messages whatever their status: what the in-memory window is loaded from.
+_LATEST = (
+    select(*q.MESSAGE_COLS)
+    .where(Message.conversation_id == bindparam("cid"))
     .order_by(Message.seq.desc())
     .limit(bindparam("n"))
 )
@@ -71,7 +84,25 @@ class ConversationStore(Database):
     then ``ensure_schema`` once (see ``Database``). Methods raise ``StoreError`` (never a
     driver exception) and their messages never contain the database password. Message
     rows are append-only: only a message's ``status`` and ``error`` change later.
+
+    The latest messages of active conversations are also kept in memory (bounded by
+    ``history_cache_mb``) so that ``history`` rarely reads the database; see
+    ``botkit/store/_recent.py`` for why its answers equal the database's.
     """
+
+    def __init__(self, settings: StoreSettings | None = None) -> None:
+        super().__init__(settings)
+        self._recent = RecentMessages(self.settings.history_cache_mb * 2**20)
+
+    @property
+    def history_cache(self) -> RecentMessages:
+        """The in-memory window of recent messages (hit/miss counters, size)."""
+        return self._recent
+
+    async def close(self) -> None:
+        """Close every connection and forget the cached messages."""
+        self._recent.clear()
+        await super().close()
 
     async def intake(
         self,
@@ -147,11 +178,15 @@ class ConversationStore(Database):
 
         for _ in range(_RACES):
             try:
-                return await self._write(work)
+                result = await self._write(work)
             except _DuplicateRace:
                 again = await self._read(lookup)
                 if again is not None:
                     return again
+                continue
+            if not result.duplicate:
+                self._recent.record(result.message)
+            return result
         raise StoreError(f"could not store delivery {msg.idempotency_key[:80]!r}: kept conflicting")
 
     async def append_outbound(
@@ -218,7 +253,11 @@ class ConversationStore(Database):
                 },
             )
 
-        return await self._write(work)
+        stored = await self._write(work)
+        if finish is not None:
+            self._recent.update(answered(finish.message, finish.language, finish.working_text))
+        self._recent.record(stored)
+        return stored
 
     async def set_message_status(
         self, message_id: int, status: str, error: str | None = None
@@ -246,7 +285,9 @@ class ConversationStore(Database):
                 raise StoreError(f"no message with id {message_id}")
             return q.to_message(row)
 
-        return await self._write(work)
+        stored = await self._write(work)
+        self._recent.update(stored)
+        return stored
 
     async def history(
         self,
@@ -255,6 +296,7 @@ class ConversationStore(Database):
         max_turns: int,
         token_budget: int,
         count_tokens: Callable[[str], int] | None = None,
+        through_seq: int | None = None,
     ) -> list[StoredMessage]:
         """The recent messages to show the model, oldest first.
 
@@ -269,22 +311,53 @@ class ConversationStore(Database):
             max_turns: most messages returned.
             token_budget: most tokens returned, as counted by ``count_tokens``.
             count_tokens: tokenizer length function; default ~4 characters per token.
+            through_seq: the caller knows the conversation has reached this seq (e.g. the
+                message being answered): the in-memory window may answer when it holds
+                every message up to it. Without it the database is always read.
         """
         if max_turns <= 0 or token_budget <= 0:
             return []
         count = count_tokens or approx_tokens
-        params = {"cid": conversation_id, "n": min(max_turns, _SEQ_MAX)}
-        rows = await self._read(lambda conn: conn.execute(_HISTORY, params).all())
+        newest = await self._newest(conversation_id, min(max_turns, _SEQ_MAX), through_seq)
         picked: list[StoredMessage] = []
         used = 0
-        for row in rows:
-            message = q.to_message(row)
+        for message in newest:
             used += count(message.model_text)
             if used > token_budget:
                 break
             picked.append(message)
         picked.reverse()
         return picked
+
+    async def _newest(
+        self, conversation_id: int, max_turns: int, through_seq: int | None
+    ) -> list[StoredMessage]:
+        """The newest ``max_turns`` history messages, newest first."""
+        recent = self._recent
+        if through_seq is not None and recent.enabled and max_turns <= MAX_DEPTH:
+            recent.want(max_turns)
+            hit = recent.latest(conversation_id, through_seq, max_turns)
+            if hit is not None:
+                return hit
+            # Reload the window: the newest messages whatever their status.
+            depth = recent.depth
+            latest: list[StoredMessage] | None = None
+            recent.begin_reload(conversation_id)
+            try:
+                latest = await self._read(
+                    lambda conn: [
+                        q.to_message(row)
+                        for row in conn.execute(_LATEST, {"cid": conversation_id, "n": depth})
+                    ]
+                )
+            finally:
+                recent.end_reload(conversation_id, latest)
+            picked = [m for m in latest if m.status in HISTORY_STATUSES][:max_turns]
+            if len(picked) == max_turns or len(latest) < depth:
+                return picked  # enough, or the whole conversation was read
+        params = {"cid": conversation_id, "n": max_turns, **_HISTORY_STATUS_PARAMS}
+        rows = await self._read(lambda conn: conn.execute(_HISTORY, params).all())
+        return [q.to_message(row) for row in rows]
 
     async def messages_after(
         self, channel: str, conversation_key: str, after_seq: int, limit: int = 100
@@ -333,6 +406,7 @@ class ConversationStore(Database):
         """
         _check_finish(finish)
         await self._write(lambda conn: _apply_finish(conn, finish))
+        self._recent.update(answered(finish.message, finish.language, finish.working_text))
 
     async def unanswered(self, *, since: datetime, limit: int = 1000) -> list[Unanswered]:
         """Inbound messages stored since ``since`` whose processing never finished
