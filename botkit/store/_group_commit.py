@@ -4,10 +4,15 @@ SQLite allows one writer at a time, and a transaction's fixed cost (BEGIN IMMEDI
 commit, SQLAlchemy's connection checkout) is most of a small write: measured here, ~1 ms
 per message turn across its two transactions. Under load, writes queue while one runs;
 the next transaction takes every queued write (up to ``max_batch``) and commits them
-together, each inside its own SAVEPOINT so a write that raises is rolled back alone and
-the others still commit. Callers hear the outcome only after the commit, so a success
-is as durable as with one transaction per write. With no queue, a write runs alone
-exactly as before.
+together. Callers hear the outcome only after the commit, so a success is as durable as
+with one transaction per write. With no queue, a write runs alone exactly as before.
+
+A write that raises must not take the others down with it. Writes almost never raise, so
+a batch first runs without savepoints (a SAVEPOINT and its RELEASE cost more Python time
+through SQLAlchemy than a typical write); if one raises, the whole transaction is rolled
+back and the batch runs again with each write inside its own SAVEPOINT, so that the
+failing one is rolled back alone. A write function may therefore run twice: it must only
+touch the database through its connection (every store write is such a function).
 """
 
 from __future__ import annotations
@@ -110,9 +115,31 @@ class GroupCommitWriter:
             job.result = job.fn(None)  # type: ignore[arg-type]  # bare: no connection
         except BaseException as exc:
             job.error = _as_error(exc)
-        _notify(job)
+        _notify([job])
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
+        if len(batch) == 1 or not self._commit_together(batch):
+            self._commit_isolated(batch)
+        _notify(batch)
+
+    def _commit_together(self, batch: list[_Job[Any]]) -> bool:
+        """Run the batch in one transaction without savepoints; False when a write (or
+        the commit) raised an ``Exception`` and nothing of the batch was stored."""
+        try:
+            with self._engine.begin() as conn:
+                for job in batch:
+                    job.result = job.fn(conn)
+        except Exception:
+            for job in batch:
+                job.result = None
+            return False
+        except BaseException as exc:  # e.g. KeyboardInterrupt in this thread: all fail
+            for job in batch:
+                job.result, job.error = None, _as_error(exc)
+        return True
+
+    def _commit_isolated(self, batch: list[_Job[Any]]) -> None:
+        """Run the batch in one transaction, each write in a savepoint of its own."""
         try:
             with self._engine.begin() as conn:
                 if len(batch) == 1:
@@ -135,8 +162,6 @@ class GroupCommitWriter:
         except BaseException as exc:  # the commit (or the only job) failed: all fail
             for job in batch:
                 job.error = job.error or _as_error(exc)
-        for job in batch:
-            _notify(job)
 
 
 def _in_transaction(conn: Connection) -> bool:
@@ -156,19 +181,25 @@ def _as_error(exc: BaseException) -> BaseException:
     return error
 
 
-def _notify(job: _Job[Any]) -> None:
-    """Settle ``job`` on its loop; a closed loop has no one left to tell (and must
-    not end the writer thread, which serves every other caller)."""
-    try:
-        job.loop.call_soon_threadsafe(_settle, job)
-    except RuntimeError:  # the loop is closed
-        _log.debug("a write finished after its event loop closed")
+def _notify(jobs: list[_Job[Any]]) -> None:
+    """Settle ``jobs`` on their loops, with one wake-up per loop (each costs a write to
+    the loop's self-pipe). A closed loop has no one left to tell (and must not end the
+    writer thread, which serves every other caller)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job[Any]]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is closed
+            _log.debug("a write finished after its event loop closed")
 
 
-def _settle(job: _Job[Any]) -> None:
-    if job.future.done():  # the loop is closing and cancelled it
-        return
-    if job.error is not None:
-        job.future.set_exception(job.error)
-    else:
-        job.future.set_result(job.result)
+def _settle(jobs: list[_Job[Any]]) -> None:
+    for job in jobs:
+        if job.future.done():  # the loop is closing and cancelled it
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)

@@ -13,7 +13,18 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import Insert, RowMapping, bindparam, insert, select, update
+from sqlalchemy import (
+    Insert,
+    RowMapping,
+    String,
+    Text,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -38,12 +49,12 @@ __all__ = [
     "claim_seq",
     "claim_seq_by_id",
     "find_inbound",
+    "finish_inbound",
     "get_contact",
     "get_or_create_contact",
     "inbound_extra",
     "insert_inbound_key",
     "insert_message",
-    "mark_answered",
     "to_contact",
     "to_conversation",
     "to_message",
@@ -197,15 +208,19 @@ _CLAIM_BY_ID = (
     .returning(*CONVERSATION_COLS)
 )
 _INSERT_MESSAGE = insert(Message).returning(*MESSAGE_COLS)
-_MARK_ANSWERED = (
+# The bot is done with an inbound message: what it learned (language, working-language
+# text; NULL leaves a column as it is) and received -> answered, in one statement.
+_FINISH_INBOUND = (
     update(Message)
-    .where(
-        Message.conversation_id == bindparam("b_cid"),
-        Message.seq == bindparam("b_seq"),
-        Message.direction == Direction.INBOUND.value,
-        Message.status == MessageStatus.RECEIVED.value,
+    .where(Message.id == bindparam("b_id"), Message.direction == Direction.INBOUND.value)
+    .values(
+        language=func.coalesce(bindparam("b_language", type_=String), Message.language),
+        working_text=func.coalesce(bindparam("b_working_text", type_=Text), Message.working_text),
+        status=case(
+            (Message.status == MessageStatus.RECEIVED.value, MessageStatus.ANSWERED.value),
+            else_=Message.status,
+        ),
     )
-    .values(status=MessageStatus.ANSWERED.value)
 )
 
 
@@ -310,9 +325,13 @@ def claim_seq_by_id(conn: Connection, conversation_id: int, now: datetime) -> Co
     return to_conversation(row)
 
 
-def mark_answered(conn: Connection, conversation_id: int, seq: int) -> None:
-    """An inbound message still ``received`` becomes ``answered``."""
-    conn.execute(_MARK_ANSWERED, {"b_cid": conversation_id, "b_seq": seq})
+def finish_inbound(
+    conn: Connection, message_id: int, language: str | None, working_text: str | None
+) -> None:
+    """An inbound message still ``received`` becomes ``answered``; a language or
+    working-language text given is stored with it."""
+    params = {"b_id": message_id, "b_language": language, "b_working_text": working_text}
+    conn.execute(_FINISH_INBOUND, params)
 
 
 def insert_message(conn: Connection, values: dict[str, Any]) -> StoredMessage:

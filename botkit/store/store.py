@@ -492,13 +492,4 @@ def _check_finish(finish: InboundFinish) -> None:
 
 
 def _apply_finish(conn: Connection, finish: InboundFinish) -> None:
-    message = finish.message
-    values = {"language": finish.language, "working_text": finish.working_text}
-    values = {k: v for k, v in values.items() if v is not None}
-    if values:
-        conn.execute(
-            update(Message)
-            .where(Message.id == message.id, Message.direction == Direction.INBOUND.value)
-            .values(**values)
-        )
-    q.mark_answered(conn, message.conversation_id, message.seq)
+    q.finish_inbound(conn, finish.message.id, finish.language, finish.working_text)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
 from botkit.errors import StoreError
@@ -175,4 +175,52 @@ async def test_a_write_that_loses_the_transaction_fails_the_batch_consistently(
     assert reported == stored
     assert isinstance(results[1], Exception)
     assert await writer.submit(insert(3)) == 3  # the writer goes on
+    writer.stop()
+
+
+async def test_a_batch_without_failures_runs_each_write_once_without_savepoints(
+    engine: Engine,
+) -> None:
+    """Savepoints cost more than a typical write: a batch takes them only after a write
+    failed, when it runs again with each write isolated."""
+    writer = GroupCommitWriter(engine)
+    gate = threading.Event()
+    statements: list[str] = []
+    calls: dict[int, int] = {}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _log(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    def insert(k: int, fail: bool = False) -> Callable[[Connection], int]:
+        def work(conn: Connection) -> int:
+            calls[k] = calls.get(k, 0) + 1
+            conn.execute(text("INSERT INTO t (k, v) VALUES (:k, 'x')"), {"k": k})
+            if fail:
+                raise ValueError(f"bad row {k}")
+            return k
+
+        return work
+
+    async def batch(*fns: Callable[[Connection], object]) -> list[object]:
+        blocker = asyncio.ensure_future(writer.submit(lambda conn: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        jobs = [asyncio.ensure_future(writer.submit(fn)) for fn in fns]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await blocker
+        gate.clear()
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    assert await batch(insert(1), insert(2), insert(3)) == [1, 2, 3]
+    assert calls == {1: 1, 2: 1, 3: 1}
+    assert "SAVEPOINT" not in statements
+
+    results = await batch(insert(4), insert(5, fail=True), insert(6))
+    assert results[0] == 4 and results[2] == 6 and isinstance(results[1], ValueError)
+    # The batch stopped at the failure and ran again, each write in its own savepoint.
+    assert (calls[4], calls[5], calls[6]) == (2, 2, 1)
+    assert "SAVEPOINT" in statements
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(text("SELECT k FROM t ORDER BY k"))] == [1, 2, 3, 4, 6]
     writer.stop()

@@ -94,7 +94,9 @@ async def test_a_disabled_cache_always_reads_the_database(
         assert len(store.history_cache) == 0
 
 
-async def test_hostile_history_arguments(store: ConversationStore, make_message: MakeMessage) -> None:
+async def test_hostile_history_arguments(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
     """Limits beyond the window, unknown conversations and seqs from nowhere fall back to
     the database (or nothing) instead of a wrong answer."""
     result = await store.intake(make_message("one"), text="one")
@@ -107,11 +109,12 @@ async def test_hostile_history_arguments(store: ConversationStore, make_message:
         everything
     )
     assert await store.history(cid, max_turns=2**40, token_budget=BIG, through_seq=5) == everything
-    assert await store.history(cid, max_turns=3, token_budget=BIG, through_seq=2**31) == (
-        everything[-3:]
+    assert (
+        await store.history(cid, max_turns=3, token_budget=BIG, through_seq=2**31)
+        == (everything[-3:])
     )
-    assert await store.history(cid, max_turns=3, token_budget=BIG, through_seq=-5) == (
-        everything[-3:]
+    assert (
+        await store.history(cid, max_turns=3, token_budget=BIG, through_seq=-5) == (everything[-3:])
     )
     assert await store.history(cid + 999, max_turns=3, token_budget=BIG, through_seq=1) == []
     assert await store.history(cid, max_turns=0, token_budget=BIG, through_seq=5) == []
