@@ -27,6 +27,7 @@ other, ``zh-Hans`` and ``zh-Hant`` are.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from botkit.errors import BotkitError
@@ -122,10 +123,24 @@ def try_normalize(value: str | None) -> str | None:
     only hints: a bad one is ignored, not an error)."""
     if value is None:
         return None
+    if isinstance(value, str) and len(value) <= _CACHED_LENGTH:
+        return _try_normalize_cached(value)  # a few tags, several times per message
+    return _try_normalize(value)
+
+
+# Longer values (not tags, or padded with spaces) are not cached: a hostile hint must not
+# make the cache hold large strings.
+_CACHED_LENGTH = 2 * MAX_TAG_LENGTH
+
+
+def _try_normalize(value: str) -> str | None:
     try:
         return normalize_tag(value)
     except InvalidLanguageTag:
         return None
+
+
+_try_normalize_cached = functools.lru_cache(maxsize=4096)(_try_normalize)
 
 
 def primary_subtag(tag: str) -> str:

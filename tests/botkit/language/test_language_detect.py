@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from botkit.errors import ConfigError
@@ -102,6 +104,29 @@ def test_count_letters() -> None:
     assert count_letters("ORD-2024-0042 👍 !!") == 3
     assert count_letters("我的订单") == 12  # CJK counts 3
     assert count_letters("") == 0
+
+
+def test_count_letters_matches_its_definition_on_random_text() -> None:
+    """The fast count equals the rule spelled out: every letter counts 1, a letter in
+    the Han/kana/Hangul blocks 3 (edges of each block, non-letters inside them, emoji,
+    surrogates and control characters included)."""
+    cjk = ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x3130, 0x318F), (0x3400, 0x4DBF),
+           (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))  # fmt: skip
+
+    def spelled_out(text: str) -> int:
+        return sum(
+            (3 if any(lo <= ord(c) <= hi for lo, hi in cjk) else 1) for c in text if c.isalpha()
+        )
+
+    rng = random.Random(3)
+    edges = [cp for lo, hi in cjk for cp in (lo - 1, lo, lo + 1, hi - 1, hi, hi + 1)]
+    pool = [*edges, 0x30FB, 0x3000, 0x1F44D, 0xD800, 0x0, 0x41, 0xE9, 0x0416, 0x10FFFF]
+    for _ in range(300):
+        text = "".join(
+            chr(rng.choice(pool) if rng.random() < 0.5 else rng.randrange(0x110000))
+            for _ in range(rng.randrange(0, 40))
+        )
+        assert count_letters(text) == spelled_out(text), ascii(text)
 
 
 def guess(*pairs: tuple[str, float]) -> list[LanguageGuess]:

@@ -186,3 +186,19 @@ def test_table_agrees_with_the_engines_own_table() -> None:
             continue  # zh-Hans / zh-Hant: the engine takes the script from the tag
         assert flores.get(tag) == info.nllb, tag
     assert flores["zh"] == LANGUAGES["zh-Hans"].nllb
+
+
+def test_try_normalize_caches_only_short_values() -> None:
+    """Tags are normalized several times per message, so results are cached; a hostile
+    hint (a megabyte of padding) gets the same answer without being kept in the cache."""
+    from botkit.language.tags import _try_normalize_cached
+
+    _try_normalize_cached.cache_clear()
+    assert try_normalize(" " * 1_000_000 + "pt_br" + " " * 10) == "pt-BR"
+    assert try_normalize("x" * 1_000_000) is None
+    assert _try_normalize_cached.cache_info().currsize == 0
+    assert try_normalize("pt_br") == "pt-BR"
+    assert try_normalize("pt_br") == "pt-BR"  # from the cache, same answer
+    assert try_normalize("not a tag!") is None
+    info = _try_normalize_cached.cache_info()
+    assert (info.currsize, info.hits) == (2, 1)
