@@ -15,6 +15,7 @@ Targets (issue 2): >= 1,000 messages/s sustained; p99 <= 20 ms at 200 messages/s
 
     python benchmarks/core.py                      # full run, writes results/core-cpu.json
     python benchmarks/core.py --messages 500 --duration 2 --out -   # quick look
+    python benchmarks/core.py --throwaway-postgres   # PostgreSQL: results/core-cpu-postgres.json
 """
 
 from __future__ import annotations
@@ -143,10 +144,10 @@ async def run_load(
     }
 
 
-def settings_for(db: Path, *, detection: bool) -> Settings:
+def settings_for(url: str, *, detection: bool) -> Settings:
     return settings_from_mapping(
         {
-            "store": {"url": f"sqlite+aiosqlite:///{db}"},
+            "store": {"url": url},
             "backend": {"kind": "echo"},
             # Rate limiting stays on (its cost is part of the pipeline) but never triggers.
             "bot": {"rate_limit": {"messages": 1_000_000}},
@@ -161,19 +162,25 @@ def settings_for(db: Path, *, detection: bool) -> Settings:
 
 async def measure(args: argparse.Namespace, *, detection: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_for(Path(tmp) / "bench.db", detection=detection)
+        url = args.store_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        if args.store_url:
+            from botkit.store import migrate
+
+            await migrate.upgrade(url)  # PostgreSQL is never upgraded by the bot itself
+        settings = settings_for(url, detection=detection)
+        tag = "d" if detection else "n"  # delivery keys differ between runs on one database
         async with Bot(settings) as bot:
             connector = TimingConnector(bot)
             bot.attach_connector(connector)
             # Warm-up: first queries, statement caches, connection pool.
-            await run_load(bot, connector, messages=200, conversations=20, rate=None, run="w")
+            await run_load(bot, connector, messages=200, conversations=20, rate=None, run=f"{tag}w")
             saturation = await run_load(
                 bot,
                 connector,
                 messages=args.messages,
                 conversations=args.conversations,
                 rate=None,
-                run="s",
+                run=f"{tag}s",
             )
             fixed = await run_load(
                 bot,
@@ -181,7 +188,7 @@ async def measure(args: argparse.Namespace, *, detection: bool) -> dict[str, Any
                 messages=int(args.rate * args.duration),
                 conversations=args.conversations,
                 rate=args.rate,
-                run="r",
+                run=f"{tag}r",
             )
     return {
         "language_detection": "langdetect" if detection else "off",
@@ -199,7 +206,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "core",
         "backend": "echo",
-        "store": "sqlite (WAL, file in a temp dir)",
+        "store": args.store_label,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
@@ -230,6 +237,7 @@ def print_table(result: dict[str, Any]) -> None:
                     f"{lat['max']:.2f}",
                 )
             )
+    print(f"store: {result['store']}; targets (issue 2) are for SQLite")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
@@ -247,9 +255,37 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200.0, help="fixed-rate run, msg/s")
     parser.add_argument("--duration", type=float, default=15.0, help="fixed-rate run, s")
-    parser.add_argument("--out", default=str(RESULTS), help="JSON file, or - for none")
+    parser.add_argument(
+        "--out", default=None, help="JSON file (default under results/), - for none"
+    )
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument(
+        "--store-url", help="a PostgreSQL URL to measure instead of SQLite (tables are reused)"
+    )
+    store.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="start a PostgreSQL server from Debian's packages on loopback (as the tests do)",
+    )
     args = parser.parse_args()
-    result = asyncio.run(main_async(args))
+    server = None
+    if args.throwaway_postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        import pg_server  # the test suite's throw-away server
+
+        server = pg_server.start_server()
+        args.store_url = pg_server.create_database(server.url, "botkit_bench")
+    if args.store_url:
+        args.store_label = "postgresql (on this machine, sharing its cores)"
+        args.out = args.out or str(RESULTS.with_name("core-cpu-postgres.json"))
+    else:
+        args.store_label = "sqlite (WAL, file in a temp dir)"
+        args.out = args.out or str(RESULTS)
+    try:
+        result = asyncio.run(main_async(args))
+    finally:
+        if server is not None:
+            server.stop()
     print_table(result)
     if args.out != "-":
         out = Path(args.out)
