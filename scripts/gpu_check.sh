@@ -6,7 +6,8 @@ set -u
 OUT=${OUT:-.tmp/gpu}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 PY=${PY:-python3}
-# The GPU image lacks pytest-asyncio and gguf: carry their wheels in .whl/ (see
+# The GPU image lacks pytest-asyncio and gguf: scripts/gpu_wheels.sh fetches them into
+# .whl/; carry .whl (see
 # ../.library/device/README.md, "carry") and they are put on the path here.
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
   $PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
