@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError
@@ -21,7 +21,8 @@ from botkit.store._checks import (
     status_of,
 )
 from botkit.store._database import UPGRADE_COMMAND, Database
-from botkit.store._recent import HISTORY_STATUSES, MAX_DEPTH, RecentMessages, answered
+from botkit.store._history import newest_messages
+from botkit.store._recent import RecentMessages, answered
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
@@ -44,29 +45,6 @@ log = logging.getLogger("botkit.store")
 MAX_PAGE = 1000  # most messages one messages_after call returns
 _RACES = 4
 
-# Built once: statement construction costs more than running its cached compiled form.
-# History leaves out what is not in HISTORY_STATUSES (a rejected message was never
-# answered as such, a failed reply never reached the customer). The statuses are bound
-# one parameter each: an expanding IN would be re-rendered on every execution.
-_IN_HISTORY = sorted(status.value for status in HISTORY_STATUSES)
-_HISTORY = (
-    select(*q.MESSAGE_COLS)
-    .where(
-        Message.conversation_id == bindparam("cid"),
-        Message.status.in_([bindparam(f"s{i}") for i in range(len(_IN_HISTORY))]),
-    )
-    .order_by(Message.seq.desc())
-    .limit(bindparam("n"))
-)
-_HISTORY_STATUS_PARAMS = {f"s{i}": status for i, status in enumerate(_IN_HISTORY)}
-# The newest messages whatever their status: what the in-memory window is loaded from.
-_LATEST = (
-    select(*q.MESSAGE_COLS)
-    .where(Message.conversation_id == bindparam("cid"))
-    .order_by(Message.seq.desc())
-    .limit(bindparam("n"))
-)
-
 
 def approx_tokens(text: str) -> int:
     """Default token estimate for history budgets: ~4 characters per token."""
@@ -83,7 +61,8 @@ class ConversationStore(Database):
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
     then ``ensure_schema`` once (see ``Database``). Methods raise ``StoreError`` (never a
     driver exception) and their messages never contain the database password. Message
-    rows are append-only: only a message's ``status`` and ``error`` change later.
+    rows are append-only: only a message's ``status`` and ``error`` change later, and an
+    inbound message gets its language and working-language text when the bot is done.
 
     The latest messages of active conversations are also kept in memory (bounded by
     ``history_cache_mb``) so that ``history`` rarely reads the database; see
@@ -318,7 +297,9 @@ class ConversationStore(Database):
         if max_turns <= 0 or token_budget <= 0:
             return []
         count = count_tokens or approx_tokens
-        newest = await self._newest(conversation_id, min(max_turns, _SEQ_MAX), through_seq)
+        newest = await newest_messages(
+            self._read, self._recent, conversation_id, min(max_turns, _SEQ_MAX), through_seq
+        )
         picked: list[StoredMessage] = []
         used = 0
         for message in newest:
@@ -328,36 +309,6 @@ class ConversationStore(Database):
             picked.append(message)
         picked.reverse()
         return picked
-
-    async def _newest(
-        self, conversation_id: int, max_turns: int, through_seq: int | None
-    ) -> list[StoredMessage]:
-        """The newest ``max_turns`` history messages, newest first."""
-        recent = self._recent
-        if through_seq is not None and recent.enabled and max_turns <= MAX_DEPTH:
-            recent.want(max_turns)
-            hit = recent.latest(conversation_id, through_seq, max_turns)
-            if hit is not None:
-                return hit
-            # Reload the window: the newest messages whatever their status.
-            depth = recent.depth
-            latest: list[StoredMessage] | None = None
-            recent.begin_reload(conversation_id)
-            try:
-                latest = await self._read(
-                    lambda conn: [
-                        q.to_message(row)
-                        for row in conn.execute(_LATEST, {"cid": conversation_id, "n": depth})
-                    ]
-                )
-            finally:
-                recent.end_reload(conversation_id, latest)
-            picked = [m for m in latest if m.status in HISTORY_STATUSES][:max_turns]
-            if len(picked) == max_turns or len(latest) < depth:
-                return picked  # enough, or the whole conversation was read
-        params = {"cid": conversation_id, "n": max_turns, **_HISTORY_STATUS_PARAMS}
-        rows = await self._read(lambda conn: conn.execute(_HISTORY, params).all())
-        return [q.to_message(row) for row in rows]
 
     async def messages_after(
         self, channel: str, conversation_key: str, after_seq: int, limit: int = 100
