@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import uuid
+import secrets
 from typing import ClassVar
 
 from aiohttp import WSCloseCode, web
@@ -55,6 +56,11 @@ class WebConnector(Connector[WebConfig]):
         self._runner: web.AppRunner | None = None
         self._stopped = asyncio.Event()
         self.port: int | None = None
+        # Stream ids only pair a reply's stream frames within one conversation; a random
+        # per-process prefix and a counter keep them unique without a uuid4 (an
+        # os.urandom call) per reply.
+        prefix = secrets.token_hex(4)
+        self._stream_ids = (f"{prefix}{n:08x}" for n in itertools.count())
 
     def make_app(self) -> web.Application:
         """A fresh aiohttp application bound to this connector (tests serve it directly)."""
@@ -101,7 +107,7 @@ class WebConnector(Connector[WebConfig]):
     async def send_stream(self, stream: ReplyStream) -> None:
         """Forward deltas as they come, then the stored reply with its ``seq``."""
         hub, key = self.service.hub, stream.conversation_key
-        stream_id = uuid.uuid4().hex[:16]
+        stream_id = next(self._stream_ids)
         hub.stream_start(key, stream_id, stream.in_reply_to_seq)
         try:
             async for delta in stream:

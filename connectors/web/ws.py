@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from botkit.errors import BotkitError, MessageRejectedError
+from connectors.web._frames import FrameOutput
 from connectors.web._http import json_error, rate_limited
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
@@ -46,10 +47,15 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     if svc.open_sockets[ip] >= cfg.max_connections_per_ip:
         return json_error(429, "too_many_connections", "too many open sockets from this IP")
     # max_msg_size + 1: aiohttp refuses payloads >= max_msg_size, we allow == limit.
-    ws = web.WebSocketResponse(heartbeat=cfg.heartbeat_s, max_msg_size=cfg.max_message_bytes + 1)
+    # compress=False: browsers offer permessage-deflate, but chat frames are a few hundred
+    # bytes, where deflate saves little and costs a zlib call per frame and a
+    # compressor (~256 KiB) per socket.
+    ws = web.WebSocketResponse(
+        heartbeat=cfg.heartbeat_s, max_msg_size=cfg.max_message_bytes + 1, compress=False
+    )
     if not ws.can_prepare(request).ok:
         return json_error(400, "websocket_required", "this endpoint speaks WebSocket")
-    await ws.prepare(request)
+    out = FrameOutput(ws, request.transport, await ws.prepare(request))
     svc.open_sockets[ip] += 1
     svc.sockets.add(ws)
     conn: Connection | None = None
@@ -58,7 +64,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         if hello is not None:
             visitor, after_seq, language = hello
             token, expires = svc.identity.issue(visitor)
-            conn = Connection(ws, svc, visitor.conversation_key, after_seq)
+            conn = Connection(ws, out, svc, visitor.conversation_key, after_seq)
             conn.start(
                 {
                     "type": "welcome",

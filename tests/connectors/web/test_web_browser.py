@@ -293,3 +293,35 @@ async def test_reconnects_and_catches_up_after_a_drop(servers: Servers, page: An
         ("4", "echo: while you were away"),
     ]
     assert not page.problems, page.problems
+
+
+async def test_instant_reply_sent_as_one_stream_frame(browser: Any, tmp_path: Path) -> None:
+    """A reply generated at once reaches the widget as a ``stream`` frame that already
+    holds the whole text (merged server-side), then the stored message: shown once, no
+    bubble left streaming, no typing indicator left on."""
+    settings = web_settings(tmp_path / "fast.db", {"port": 0}, word_delay=0.0)
+    async with Bot(settings) as bot:
+        connector = bot.connectors["web"]
+        assert isinstance(connector, WebConnector)
+        await connector.connect()
+        context = await browser.new_context(viewport={"width": 1024, "height": 768})
+        try:
+            pg = await context.new_page()
+            frames: list[str] = []
+
+            def watch(ws: Any) -> None:
+                ws.on("framereceived", lambda payload: frames.append(str(payload)))
+
+            pg.on("websocket", watch)
+            await pg.goto(connector.url + "/")
+            text = "one two three four five six seven eight"
+            await _open_and_send(pg, text)
+            await _wait_reply(pg, 2)
+            assert await _shown(pg) == [("1", text), ("2", f"echo: {text}")]
+            assert await pg.locator(".botkit-typing").is_hidden()
+            streams = [f for f in frames if '"type":"stream"' in f]
+            assert len(streams) == 1 and f'"text":"echo: {text}"' in streams[0], frames
+            assert not [f for f in frames if '"type":"delta"' in f], frames
+        finally:
+            await context.close()
+            await connector.disconnect()

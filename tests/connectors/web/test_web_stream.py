@@ -15,7 +15,7 @@ from connectors.web import WebConnector
 
 
 async def test_reply_streams_in_order_then_stored_message(make_web: MakeWeb) -> None:
-    web = await make_web(word_delay=0.005)
+    web = await make_web(word_delay=0.02)
     v = await web.visitor(lang="en")
     text = "one two three four five six seven"
     await v.send(text, "c-1")
@@ -29,9 +29,10 @@ async def test_reply_streams_in_order_then_stored_message(make_web: MakeWeb) -> 
     assert kinds[first + 1 : -2] == ["delta"] * (len(kinds) - first - 3)
     assert kinds[-2:] == ["message", "stream_end"]
     deltas = [f["text"] for f in v.frames if f["type"] == "delta"]
-    assert len(deltas) == 8  # prefix + 7 words: one frame per generated piece
+    # Words 20 ms apart go out as they come (pieces ready together may share a frame).
+    assert len(deltas) >= 5
     final = v.frames[-2]
-    assert "".join(deltas) == final["text"] == f"echo: {text}"
+    assert v.frames[first]["text"] + "".join(deltas) == final["text"] == f"echo: {text}"
     assert final["seq"] == 2 and final["in_reply_to_seq"] == 1 and final["direction"] == "out"
     stream_ids = {f["stream_id"] for f in v.frames[first:]}
     assert stream_ids == {end["stream_id"]}
