@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
+from botkit._serving import prepare_heap_for_serving, restore_default_heap
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
 from botkit.config import Settings, settings_from_mapping
@@ -174,6 +175,7 @@ async def measure(args: argparse.Namespace, *, detection: bool) -> dict[str, Any
             bot.attach_connector(connector)
             # Warm-up: first queries, statement caches, connection pool.
             await run_load(bot, connector, messages=200, conversations=20, rate=None, run=f"{tag}w")
+            prepare_heap_for_serving()  # as `botkit run` does (botkit/_serving.py)
             saturation = await run_load(
                 bot,
                 connector,
@@ -190,6 +192,7 @@ async def measure(args: argparse.Namespace, *, detection: bool) -> dict[str, Any
                 rate=args.rate,
                 run=f"{tag}r",
             )
+        restore_default_heap()
     return {
         "language_detection": "langdetect" if detection else "off",
         "saturation": saturation,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botkit import __version__
+from botkit._serving import prepare_heap_for_serving
 from botkit.errors import BotkitError, ConfigError
 
 if TYPE_CHECKING:
@@ -109,9 +109,9 @@ async def _serve(settings: Settings, *, chat: bool) -> None:
             except (NotImplementedError, RuntimeError):  # not the main thread / Windows
                 pass
         # Everything loaded so far (settings, models, tokenizers, libraries) lives until
-        # exit: moving it out of the collector's reach keeps full collections short. The
-        # web benchmark measured 60-130 ms pauses with 1,000 open sockets without this.
-        gc.freeze()
+        # exit: it moves out of the collector's reach, and collections get rarer (see
+        # botkit/_serving.py for the measurements).
+        prepare_heap_for_serving()
         await bot.run()
 
 
