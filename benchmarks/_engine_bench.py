@@ -37,8 +37,9 @@ _CORPUS = [
 def environment(device: torch.device) -> dict[str, Any]:
     def git(*args: str) -> str:
         try:
-            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                 timeout=10, check=False)
+            out = subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+            )
             return out.stdout.strip() or "unknown"
         except OSError:
             return "unknown"
@@ -52,11 +53,18 @@ def environment(device: torch.device) -> dict[str, Any]:
     except ImportError:
         triton_version = None
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    return {"device": name or platform.machine(), "device_type": device.type,
-            "python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "triton": triton_version,
-            "transformers": transformers.__version__, "git_revision": git("rev-parse", "HEAD"),
-            "cpu_threads": torch.get_num_threads(), "load_avg_1m": _load_average()}
+    return {
+        "device": name or platform.machine(),
+        "device_type": device.type,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "triton": triton_version,
+        "transformers": transformers.__version__,
+        "git_revision": git("rev-parse", "HEAD"),
+        "cpu_threads": torch.get_num_threads(),
+        "load_avg_1m": _load_average(),
+    }
 
 
 def _load_average() -> float | None:
@@ -137,12 +145,16 @@ def small_tokenizer() -> Any:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
     return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=tok, eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+        tokenizer_object=tok, eos_token="<|endoftext|>", unk_token="<|endoftext|>"
+    )
 
 
 class ModTokenizer:
@@ -160,8 +172,9 @@ class ModTokenizer:
         return list(self.inner.encode(text, add_special_tokens=add_special_tokens))
 
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
-        return str(self.inner.decode([i % self.n for i in ids],
-                                     skip_special_tokens=skip_special_tokens))
+        return str(
+            self.inner.decode([i % self.n for i in ids], skip_special_tokens=skip_special_tokens)
+        )
 
 
 # ------------------------------------------------------------------ models
@@ -177,17 +190,24 @@ class Pair:
     tied: bool
 
 
-def random_pair(name: str, hf_config: dict[str, Any], dtype: torch.dtype,
-                device: torch.device, tokenizer: Any | None = None) -> Pair:
+def random_pair(
+    name: str,
+    hf_config: dict[str, Any],
+    dtype: torch.dtype,
+    device: torch.device,
+    tokenizer: Any | None = None,
+) -> Pair:
     """Random weights from a shipped config; our model gets the HF model's tensors."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    cfg = AutoConfig.for_model(**{k: v for k, v in hf_config.items()
-                                  if k not in ("transformers_version",)})
+    cfg = AutoConfig.for_model(
+        **{k: v for k, v in hf_config.items() if k not in ("transformers_version",)}
+    )
     torch.manual_seed(0)
     with torch.device(device):
         hf = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
-            cfg, dtype=dtype).eval()
+            cfg, dtype=dtype
+        ).eval()
     mc = dataclasses.replace(config_from_hf(hf_config), dtype=dtype, eos_token_ids=())
     with torch.device(device):
         ours = get_model_class(mc.architecture)(mc).eval()
@@ -202,10 +222,19 @@ def shipped_config(name: str) -> dict[str, Any]:
 
 
 def tiny_llama_config() -> dict[str, Any]:
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 512,
-            "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2,
-            "max_position_embeddings": 2048, "rms_norm_eps": 1e-5, "tie_word_embeddings": False}
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": 512,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": False,
+    }
 
 
 def smollm2_pair(dtype: torch.dtype) -> Pair:
@@ -217,7 +246,8 @@ def smollm2_pair(dtype: torch.dtype) -> Pair:
 
     loaded = load_model("smollm2", dtype=str(dtype).removeprefix("torch."), device="cpu")
     hf = AutoModelForCausalLM.from_pretrained(  # type: ignore[no-untyped-call]
-        str(loaded.path), dtype=dtype).eval()
+        str(loaded.path), dtype=dtype
+    ).eval()
     tied = bool(loaded.model_config.tie_word_embeddings)
     return Pair("smollm2-135m", loaded.model, loaded.model_config, hf, loaded.tokenizer, tied)
 

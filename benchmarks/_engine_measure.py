@@ -27,13 +27,16 @@ def _rates(stamps: list[float]) -> dict[str, float]:
     if len(stamps) < 2:
         return {"decode_tok_s": float("nan"), "decode_tok_s_median": float("nan")}
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    return {"decode_tok_s": len(gaps) / (stamps[-1] - stamps[0]),
-            "decode_tok_s_median": 1.0 / statistics.median(gaps)}
+    return {
+        "decode_tok_s": len(gaps) / (stamps[-1] - stamps[0]),
+        "decode_tok_s_median": 1.0 / statistics.median(gaps),
+    }
 
 
 # --------------------------------------------------------------------------- ours
-def ours_single(engine: LLMEngine, prompt: list[int], n: int,
-                budget: Budget | None = None) -> dict[str, Any]:
+def ours_single(
+    engine: LLMEngine, prompt: list[int], n: int, budget: Budget | None = None
+) -> dict[str, Any]:
     """One request alone: TTFT, decode rate, and the prompt tokens the model computed."""
     before = engine.stats
     rid = f"single-{time.monotonic_ns()}"
@@ -49,14 +52,19 @@ def ours_single(engine: LLMEngine, prompt: list[int], n: int,
         for o in engine.step():  # the sampled ids are on the host: the step has synced
             stamps.extend(time.perf_counter() for _ in o.token_ids)
     after = engine.stats
-    return {"ttft_ms": 1e3 * (stamps[0] - t0) if stamps else float("nan"), **_rates(stamps),
-            "tokens": len(stamps), "cached_tokens": seq.num_cached_tokens,
-            "prompt_tokens_computed": after.prompt_tokens_computed
-            - before.prompt_tokens_computed, "truncated": truncated}
+    return {
+        "ttft_ms": 1e3 * (stamps[0] - t0) if stamps else float("nan"),
+        **_rates(stamps),
+        "tokens": len(stamps),
+        "cached_tokens": seq.num_cached_tokens,
+        "prompt_tokens_computed": after.prompt_tokens_computed - before.prompt_tokens_computed,
+        "truncated": truncated,
+    }
 
 
-def ours_batch(engine: LLMEngine, prompts: list[list[int]], n: int,
-               budget: Budget | None = None) -> dict[str, Any]:
+def ours_batch(
+    engine: LLMEngine, prompts: list[list[int]], n: int, budget: Budget | None = None
+) -> dict[str, Any]:
     """Offline throughput: everything submitted at once, run to completion (or budget)."""
     tag = time.monotonic_ns()
     ids = [f"batch-{tag}-{i}" for i in range(len(prompts))]
@@ -74,8 +82,7 @@ def ours_batch(engine: LLMEngine, prompts: list[list[int]], n: int,
         tokens += sum(len(o.token_ids) for o in engine.step())
     sync(engine.device)
     wall = time.perf_counter() - t
-    return {"wall_s": wall, "output_tok_s": tokens / wall, "tokens": tokens,
-            "truncated": truncated}
+    return {"wall_s": wall, "output_tok_s": tokens / wall, "tokens": tokens, "truncated": truncated}
 
 
 # --------------------------------------------------------------------------- transformers
@@ -83,11 +90,13 @@ def _stopping(budget: Budget | None) -> Any:
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class Deadline(StoppingCriteria):
-        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor,
-                     **kwargs: Any) -> torch.Tensor:
+        def __call__(
+            self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+        ) -> torch.Tensor:
             stop = budget is not None and budget.expired
-            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
-                              device=input_ids.device)
+            return torch.full(
+                (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
+            )
 
     return StoppingCriteriaList([Deadline()])
 
@@ -108,9 +117,16 @@ def _stamper() -> tuple[Any, list[float]]:
 
 
 @torch.inference_mode()
-def hf_single(hf: Any, prompt: list[int], n: int, device: torch.device, *,
-              threads: int | None = None, budget: Budget | None = None,
-              **gen: Any) -> dict[str, Any]:
+def hf_single(
+    hf: Any,
+    prompt: list[int],
+    n: int,
+    device: torch.device,
+    *,
+    threads: int | None = None,
+    budget: Budget | None = None,
+    **gen: Any,
+) -> dict[str, Any]:
     """transformers ``generate`` for one prompt: TTFT and decode rate, warm-up apart.
 
     CPU: per-token timestamps from a logits processor (TTFT = first stamp). CUDA: no
@@ -133,24 +149,46 @@ def hf_single(hf: Any, prompt: list[int], n: int, device: torch.device, *,
             sync(device)
             ttft = time.perf_counter() - t
             t = time.perf_counter()
-            out = hf.generate(ids, max_new_tokens=n, min_new_tokens=n, stopping_criteria=stop,
-                              **kw)
+            out = hf.generate(ids, max_new_tokens=n, min_new_tokens=n, stopping_criteria=stop, **kw)
             sync(device)
             total = time.perf_counter() - t
             got = out.shape[1] - len(prompt)
-            return {"ttft_ms": 1e3 * ttft, "decode_tok_s": (got - 1) / max(total - ttft, 1e-9),
-                    "tokens": got, "warmup_s": warmup, "truncated": got < n}
+            return {
+                "ttft_ms": 1e3 * ttft,
+                "decode_tok_s": (got - 1) / max(total - ttft, 1e-9),
+                "tokens": got,
+                "warmup_s": warmup,
+                "truncated": got < n,
+            }
         procs, stamps = _stamper()
         t0 = time.perf_counter()
-        hf.generate(ids, max_new_tokens=n, min_new_tokens=n, logits_processor=procs,
-                    stopping_criteria=stop, **kw)
-    return {"ttft_ms": 1e3 * (stamps[0] - t0), **_rates(stamps), "tokens": len(stamps),
-            "warmup_s": warmup, "truncated": len(stamps) < n}
+        hf.generate(
+            ids,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            logits_processor=procs,
+            stopping_criteria=stop,
+            **kw,
+        )
+    return {
+        "ttft_ms": 1e3 * (stamps[0] - t0),
+        **_rates(stamps),
+        "tokens": len(stamps),
+        "warmup_s": warmup,
+        "truncated": len(stamps) < n,
+    }
 
 
 @torch.inference_mode()
-def hf_static_batch(hf: Any, prompts: list[list[int]], n: int, device: torch.device, *,
-                    compile: bool, budget: Budget | None = None) -> dict[str, Any]:
+def hf_static_batch(
+    hf: Any,
+    prompts: list[list[int]],
+    n: int,
+    device: torch.device,
+    *,
+    compile: bool,
+    budget: Budget | None = None,
+) -> dict[str, Any]:
     """transformers static-cache batched ``generate`` on equal-length prompts (no padding).
 
     ``compile=True`` is transformers' default on CUDA with a static cache (it compiles the
@@ -159,30 +197,46 @@ def hf_static_batch(hf: Any, prompts: list[list[int]], n: int, device: torch.dev
     a warm-up with other shapes (as before) left the compile inside the timed run.
     """
     ids = torch.tensor(prompts, device=device)
-    kw = {"do_sample": False, "pad_token_id": 0, "cache_implementation": "static",
-          "disable_compile": not compile}
+    kw = {
+        "do_sample": False,
+        "pad_token_id": 0,
+        "cache_implementation": "static",
+        "disable_compile": not compile,
+    }
     warm_ids, warm_n = (ids, n) if compile else (ids[:, :16], 4)
     sync(device)
     t = time.perf_counter()
-    hf.generate(warm_ids, max_new_tokens=warm_n, min_new_tokens=warm_n,
-                stopping_criteria=_stopping(budget), **kw)
+    hf.generate(
+        warm_ids,
+        max_new_tokens=warm_n,
+        min_new_tokens=warm_n,
+        stopping_criteria=_stopping(budget),
+        **kw,
+    )
     sync(device)
     warmup = time.perf_counter() - t
     if budget is not None and budget.expired:
         return {"warmup_s": warmup, "output_tok_s": "not timed: budget spent in warm-up"}
     t = time.perf_counter()
-    out = hf.generate(ids, max_new_tokens=n, min_new_tokens=n,
-                      stopping_criteria=_stopping(budget), **kw)
+    out = hf.generate(
+        ids, max_new_tokens=n, min_new_tokens=n, stopping_criteria=_stopping(budget), **kw
+    )
     sync(device)
     wall = time.perf_counter() - t
     tokens = (out.shape[1] - ids.shape[1]) * ids.shape[0]
-    return {"warmup_s": warmup, "wall_s": wall, "output_tok_s": tokens / wall,
-            "tokens": tokens, "truncated": tokens < n * ids.shape[0]}
+    return {
+        "warmup_s": warmup,
+        "wall_s": wall,
+        "output_tok_s": tokens / wall,
+        "tokens": tokens,
+        "truncated": tokens < n * ids.shape[0],
+    }
 
 
 @torch.inference_mode()
-def hf_generate_batch(hf: Any, prompts: list[list[int]], n: int,
-                      device: torch.device) -> dict[str, Any] | None:
+def hf_generate_batch(
+    hf: Any, prompts: list[list[int]], n: int, device: torch.device
+) -> dict[str, Any] | None:
     """transformers' own continuous batching, when this version has it (not bounded:
     run it in its own process with ``--only-hf-cb``)."""
     if not hasattr(hf, "generate_batch"):
@@ -190,7 +244,8 @@ def hf_generate_batch(hf: Any, prompts: list[list[int]], n: int,
     from transformers import GenerationConfig
 
     cfg = GenerationConfig(  # type: ignore[no-untyped-call]
-        max_new_tokens=n, min_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0)
+        max_new_tokens=n, min_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0
+    )
     sync(device)
     t = time.perf_counter()
     outputs = hf.generate_batch(inputs=prompts, generation_config=cfg)
@@ -211,9 +266,12 @@ def _sequential(engine: LLMEngine, prompts: list[list[int]], budget: Budget) -> 
         if budget.expired and rows:
             break
         rows.append(ours_single(engine, p, 1))
-    return {"ttft_ms": _mean(rows, "ttft_ms"), "requests": len(rows),
-            "prompt_tokens_computed": _mean(rows, "prompt_tokens_computed"),
-            "cached_tokens": _mean(rows, "cached_tokens")}
+    return {
+        "ttft_ms": _mean(rows, "ttft_ms"),
+        "requests": len(rows),
+        "prompt_tokens_computed": _mean(rows, "prompt_tokens_computed"),
+        "cached_tokens": _mean(rows, "cached_tokens"),
+    }
 
 
 def _burst(engine: LLMEngine, prompts: list[list[int]]) -> dict[str, Any]:
@@ -229,12 +287,17 @@ def _burst(engine: LLMEngine, prompts: list[list[int]]) -> dict[str, Any]:
         for o in engine.step():
             ttfts.extend(time.perf_counter() - t0 for _ in o.token_ids)
     computed = engine.stats.prompt_tokens_computed - before.prompt_tokens_computed
-    return {"ttft_mean_ms": 1e3 * statistics.fmean(ttfts), "ttft_p50_ms": 1e3 * pct(ttfts, 50),
-            "ttft_max_ms": 1e3 * max(ttfts), "prompt_tokens_computed": computed}
+    return {
+        "ttft_mean_ms": 1e3 * statistics.fmean(ttfts),
+        "ttft_p50_ms": 1e3 * pct(ttfts, 50),
+        "ttft_max_ms": 1e3 * max(ttfts),
+        "prompt_tokens_computed": computed,
+    }
 
 
-def prefix_caching(engine: LLMEngine, system: list[int], questions: list[list[int]],
-                   burst: int, budget: Budget) -> dict[str, Any]:
+def prefix_caching(
+    engine: LLMEngine, system: list[int], questions: list[list[int]], burst: int, budget: Budget
+) -> dict[str, Any]:
     """(c) TTFT of requests sharing ``system``: cached vs uncached, alone and in a burst.
 
     Uncached means prefix caching disabled *and* the cache reset, so nothing can hit.
@@ -252,8 +315,11 @@ def prefix_caching(engine: LLMEngine, system: list[int], questions: list[list[in
         raise ValueError("need at least 2 sequential questions besides the bursts")
     alone, cold, warm = questions[:n], questions[n : n + burst], questions[n + burst :]
     bm = engine.block_manager
-    res: dict[str, Any] = {"system_tokens": len(system), "question_tokens": len(alone[0]),
-                           "burst_requests": burst}
+    res: dict[str, Any] = {
+        "system_tokens": len(system),
+        "question_tokens": len(alone[0]),
+        "burst_requests": burst,
+    }
     try:
         bm.enable_prefix_caching = True
         bm.reset_prefix_cache()
@@ -275,15 +341,17 @@ def prefix_caching(engine: LLMEngine, system: list[int], questions: list[list[in
     res["cached_over_uncached"] = cached / uncached
     res["cached_over_new_tokens_only"] = cached / res["new_tokens_only"]["ttft_ms"]
     if "burst_uncached" in res:
-        res["burst_warm_over_uncached"] = (res["burst_warm_cache"]["ttft_mean_ms"]
-                                           / res["burst_uncached"]["ttft_mean_ms"])
+        res["burst_warm_over_uncached"] = (
+            res["burst_warm_cache"]["ttft_mean_ms"] / res["burst_uncached"]["ttft_mean_ms"]
+        )
     res["truncated"] = budget.expired
     return res
 
 
 # --------------------------------------------------------------------------- online
-async def _serve(engine: LLMEngine, prompts: list[list[int]], n: int, rate: float | None,
-                 budget: Budget) -> dict[str, Any]:
+async def _serve(
+    engine: LLMEngine, prompts: list[list[int]], n: int, rate: float | None, budget: Budget
+) -> dict[str, Any]:
     aeng = AsyncEngine(engine)
     aeng.start()
     rng = random.Random(1)
@@ -304,8 +372,15 @@ async def _serve(engine: LLMEngine, prompts: list[list[int]], n: int, rate: floa
         ttft = (stamps[0] if stamps else end) - t0
         itl = [b - a for a, b in itertools.pairwise(stamps)]
         tpot = (end - t0 - ttft) / max(final.completion_tokens - 1, 1)
-        records.append({"ttft": ttft, "itl": itl, "tpot": tpot, "latency": end - t0,
-                        "tokens": final.completion_tokens})
+        records.append(
+            {
+                "ttft": ttft,
+                "itl": itl,
+                "tpot": tpot,
+                "latency": end - t0,
+                "tokens": final.completion_tokens,
+            }
+        )
 
     t_start = time.perf_counter()
     tasks = []
@@ -322,18 +397,25 @@ async def _serve(engine: LLMEngine, prompts: list[list[int]], n: int, rate: floa
     itls = [x for r in records for x in r["itl"]]
     good = [r for r in records if r["ttft"] <= 0.5 and r["tpot"] <= 0.030]
     return {
-        "requests": len(records), "request_rate": rate or "burst", "wall_s": wall,
+        "requests": len(records),
+        "request_rate": rate or "burst",
+        "wall_s": wall,
         "request_s": len(records) / wall,
         "output_tok_s": sum(r["tokens"] for r in records) / wall,
-        "ttft_p50_ms": 1e3 * pct(ttfts, 50), "ttft_p99_ms": 1e3 * pct(ttfts, 99),
-        "itl_p50_ms": 1e3 * pct(itls, 50), "itl_p99_ms": 1e3 * pct(itls, 99),
+        "ttft_p50_ms": 1e3 * pct(ttfts, 50),
+        "ttft_p99_ms": 1e3 * pct(ttfts, 99),
+        "itl_p50_ms": 1e3 * pct(itls, 50),
+        "itl_p99_ms": 1e3 * pct(itls, 99),
         "tpot_p50_ms": 1e3 * pct([r["tpot"] for r in records], 50),
-        "goodput_request_s": len(good) / wall, "goodput_fraction": len(good) / len(records),
-        "slo": "TTFT <= 500 ms and TPOT <= 30 ms", "truncated": len(records) < len(prompts),
+        "goodput_request_s": len(good) / wall,
+        "goodput_fraction": len(good) / len(records),
+        "slo": "TTFT <= 500 ms and TPOT <= 30 ms",
+        "truncated": len(records) < len(prompts),
     }
 
 
-def serve(engine: LLMEngine, prompts: list[list[int]], n: int, rate: float | None,
-          budget: Budget) -> dict[str, Any]:
+def serve(
+    engine: LLMEngine, prompts: list[list[int]], n: int, rate: float | None, budget: Budget
+) -> dict[str, Any]:
     """(d) Online serving through ``AsyncEngine`` (Poisson arrivals at ``rate`` req/s)."""
     return asyncio.run(_serve(engine, prompts, n, rate, budget))

@@ -8,24 +8,30 @@ Everything else runs eagerly (always on CPU).
 
 On the CPU a decode step is a chain of matrix-vector products bound by memory bandwidth,
 so the runner (1) stores projection weights column-major, the layout MKL streams fastest
-(``engine.layers.use_column_major_weights``); (2) builds a decode step's inputs with two
-small tensor constructions and no logits gather when every row samples; and (3) runs
-steps of at most ``cpu_single_thread_tokens`` tokens on one intra-op thread: MKL's
-matrix-vector product uses one core anyway, and every multi-threaded small op would
-only add a fork/join — or, on a shared machine, wait a scheduler time slice for a
-preempted worker thread. Larger (prefill) steps keep all threads for their GEMMs.
+(``engine.layers.use_column_major_weights``); (2) runs decode-only steps of Llama-family
+models through ``engine.cpu_decode.CpuDecoder``, a lean forward on the same parameters
+whose projections can be split over the cores, with the thread count per step chosen
+from measured step times (``engine.cpu_threads.DecodeThreads``: split when the cores are
+free, one thread when another process holds one); and (3) runs other steps of at most
+``cpu_single_thread_tokens`` tokens on one intra-op thread: MKL's matrix-vector product
+uses one core anyway, and every multi-threaded small op would only add a fork/join — or,
+on a shared machine, wait a scheduler time slice for a preempted worker thread. Larger
+(prefill) steps keep all threads for their GEMMs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from engine.attention_metadata import AttentionMetadata
+from engine.cpu_decode import CpuDecoder
+from engine.cpu_threads import DecodeThreads, available_threads
 from engine.cuda_graphs import DecodeGraphs
 from engine.layers import use_column_major_weights
 from engine.sampler import Sampler
@@ -89,12 +95,17 @@ class ModelRunner:
         max_num_seqs: largest decode batch (sizes the CUDA-graph buckets).
         max_model_len: longest sequence (sizes graph block tables).
         cpu_single_thread_tokens: on the CPU, steps of at most this many tokens run on one
-            intra-op thread (0: never).
+            intra-op thread (0: never), except decode steps of the lean CPU decoder.
+        cpu_decode: run CPU decode-only steps through ``CpuDecoder`` when the model
+            supports it (False: the model's own forward, as on CUDA).
+        cpu_decode_threads: threads a CPU decode step may split its products over (None:
+            torch's intra-op threads, capped at this process's cores; 1: never split).
     """
 
     def __init__(self, model: nn.Module, *, vocab_size: int, block_size: int,
                  device: torch.device, max_num_seqs: int, max_model_len: int,
-                 cpu_single_thread_tokens: int = CPU_SINGLE_THREAD_TOKENS) -> None:
+                 cpu_single_thread_tokens: int = CPU_SINGLE_THREAD_TOKENS,
+                 cpu_decode: bool = True, cpu_decode_threads: int | None = None) -> None:
         self.model = model
         self.block_size = block_size
         self.device = device
@@ -105,8 +116,13 @@ class ModelRunner:
         self.graphs: DecodeGraphs | None = None
         cpu = device.type == "cpu"
         self.single_thread_tokens = cpu_single_thread_tokens if cpu else 0
+        self.cpu_decoder: CpuDecoder | None = None
+        threads = available_threads() if cpu_decode_threads is None else cpu_decode_threads
+        self.decode_threads = DecodeThreads(threads if cpu else 1)
         if cpu:
-            use_column_major_weights(model)
+            use_column_major_weights(model)  # before the decoder takes its weight views
+            if cpu_decode:
+                self.cpu_decoder = CpuDecoder.for_model(model, max_parts=threads)
 
     def _tensor(self, data: list[int], dtype: torch.dtype) -> torch.Tensor:
         t = torch.tensor(data, dtype=dtype)
@@ -171,6 +187,8 @@ class ModelRunner:
         """Run one step; return one sampled token per ``out.sampling`` entry."""
         if out.is_empty:
             return []
+        if self.cpu_decoder is not None and not out.prefills:
+            return self._execute_cpu_decode(out)
         if 0 < out.num_batched_tokens <= self.single_thread_tokens:
             with _intra_op_threads(1):
                 return self._execute(out)
@@ -188,6 +206,22 @@ class ModelRunner:
             return []
         tokens = self.sampler(logits, [s.seq for s in sampling])
         return [int(t) for t in tokens.tolist()]
+
+    def _execute_cpu_decode(self, out: SchedulerOutput) -> list[int]:
+        """A decode-only CPU step on the lean decoder, on the thread count it measures best."""
+        assert self.cpu_decoder is not None
+        decodes = out.decodes
+        rows = [i for i, s in enumerate(decodes) if s.sample]
+        threads = self.decode_threads.choose()
+        t0 = time.perf_counter()
+        with _intra_op_threads(threads):
+            logits = self.cpu_decoder.forward(
+                [s.seq.token_ids[s.start] for s in decodes], [s.start for s in decodes],
+                [s.seq.block_table for s in decodes], self.kv_caches, sample_rows=rows)
+            tokens = (self.sampler(logits, [s.seq for s in out.sampling]).tolist()
+                      if rows else [])
+        self.decode_threads.record(threads, time.perf_counter() - t0)
+        return [int(t) for t in tokens]
 
     def _decode_eager(self, decodes: list[ScheduledSeq]) -> torch.Tensor:
         """A decode-only step: inputs from two small tensors, no gather when all sample."""

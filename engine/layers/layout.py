@@ -17,8 +17,10 @@ def use_column_major_weights(model: nn.Module) -> int:
     once. MKL streams an ``[out, in]`` weight whose transpose is contiguous (``x @ W^T`` as
     a plain ``N``-layout product) at ~25 GB/s on a 2-core EPYC, against ~16 GB/s for the
     row-major layout checkpoints use (SmolLM2-135M shapes, batch 1; prefill-sized
-    products are no slower). Logical shapes, parameter names and weight loaders are
-    unchanged; a tied LM head re-lays the embedding it shares (lookups do not mind).
+    products are no slower), and the CPU decoder's products (``engine.cpu_linear``)
+    stream the contiguous rows of ``W^T`` as views. Logical shapes, parameter names and
+    weight loaders are unchanged; a tied LM head re-lays the embedding it shares
+    (lookups do not mind).
 
     Returns:
         How many tensors were re-laid (already column-major ones are skipped).

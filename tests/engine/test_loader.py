@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, GenerationConfig, PreTrainedModel
 
 import engine.loader.gguf_convert as gguf_convert
+from engine import EngineConfig, LLMEngine, SamplingParams
 from engine.errors import ModelLoadError, UnsupportedModelError
 from engine.loader import (
     LoadedModel,
@@ -389,6 +390,13 @@ def test_smollm2_greedy_matches_transformers(
     assert got[:n] == expected.tolist()
     assert n == steps or int(expected[-1]) in cfg.eos_token_ids
     assert "Paris" in loaded.tokenizer.decode(got)
+    # Through the engine: decode steps on the lean CPU decoder, its products split in two
+    # (on one thread or two, whichever its policy picks).
+    eng = LLMEngine(loaded.model, loaded.tokenizer, cfg,
+                    EngineConfig(block_size=16, num_kv_blocks=8, max_model_len=128))
+    assert eng.runner.cpu_decoder is not None
+    params = SamplingParams(temperature=0, max_new_tokens=n, ignore_eos=True)
+    assert eng.generate([prompt], params)[0][1] == expected.tolist()
 
 
 def test_gguf_unmarked_cache_dir_is_rebuilt(

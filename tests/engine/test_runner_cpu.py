@@ -10,6 +10,7 @@ from hf_tiny import PagedRunner, build_pair, build_tokenizer
 
 from engine import EngineConfig, LLMEngine, SamplingParams
 from engine.layers import use_column_major_weights
+from engine.runner import ModelRunner
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=6, ignore_eos=True)
 
@@ -53,6 +54,9 @@ def test_small_steps_run_on_one_intra_op_thread_and_restore_the_setting() -> Non
     torch.set_num_threads(2)  # also on a 1-core machine: the policy must be visible
     try:
         engine, threads = _engine()
+        # The model's own forward on every step (decode steps otherwise take the lean
+        # decoder, whose thread choice tests/engine/test_cpu_decode.py covers).
+        engine.runner.cpu_decoder = None
         engine.generate([list(range(3, 40))], GREEDY)  # 37-token prompt, then 5 decodes
         assert threads == [2, 1, 1, 1, 1, 1]
         assert torch.get_num_threads() == 2
@@ -72,3 +76,51 @@ def test_decode_fast_path_matches_mixed_steps_and_partial_sampling() -> None:
     prompts = [list(range(3, 30)), [9, 8, 7], list(range(50, 61))]
     alone = [_engine()[0].generate([p], GREEDY)[0][1] for p in prompts]
     assert [t for _, t in engine.generate(prompts, GREEDY)] == alone
+
+
+
+def test_decode_steps_take_the_lean_decoder_on_the_threads_the_policy_picks() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # also on a 1-core machine: the policy must be visible
+    try:
+        engine, model_threads = _engine()
+        runner = engine.runner
+        decoder, policy = runner.cpu_decoder, runner.decode_threads
+        assert decoder is not None
+        picked: list[int] = []
+        used: list[int] = []
+        choose, forward = policy.choose, decoder.forward
+
+        def spy_choose() -> int:
+            picked.append(choose())
+            return picked[-1]
+
+        def spy_forward(*args: Any, **kwargs: Any) -> torch.Tensor:
+            used.append(torch.get_num_threads())
+            out: torch.Tensor = forward(*args, **kwargs)
+            return out
+
+        policy.choose = spy_choose  # type: ignore[method-assign]
+        decoder.forward = spy_forward  # type: ignore[method-assign]
+        tokens = engine.generate([list(range(3, 20))], GREEDY)[0][1]
+        assert len(model_threads) == 1  # only the prefill ran the model's own forward
+        assert len(used) == 5 and used == picked
+        assert torch.get_num_threads() == 2  # restored after every step
+        plain, _ = _engine()
+        plain.runner.cpu_decoder = None  # the model's own forward on every step
+        assert plain.generate([list(range(3, 20))], GREEDY)[0][1] == tokens
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_runner_cpu_decode_knobs() -> None:
+    _, model = build_pair("qwen2-bias-tied")
+    common: dict[str, Any] = {"vocab_size": model.config.vocab_size, "block_size": 4,
+                              "device": torch.device("cpu"), "max_num_seqs": 4,
+                              "max_model_len": 64}
+    one = ModelRunner(model, cpu_decode_threads=1, **common)  # e.g. a 1-core machine
+    assert one.cpu_decoder is not None and one.decode_threads.choose() == 1
+    assert all(layer.gate_up.parts == 1 for layer in one.cpu_decoder.layers)
+    two = ModelRunner(model, cpu_decode_threads=2, **common)
+    assert two.cpu_decoder is not None and two.cpu_decoder.lm_head.parts == 2
+    assert ModelRunner(model, cpu_decode=False, **common).cpu_decoder is None
