@@ -3,8 +3,10 @@
 A detector only guesses; whether a guess is trusted (message long enough, confident
 enough) is decided by ``botkit.language.policy``. Measured on the 2-core dev machine:
 langdetect loads its 55 profiles in ~0.3 s (once per process, on the bot's start) and
-takes 0.5 to 5 ms per message, so it runs inline on the event loop; the text examined is
-capped at ``max_chars``.
+takes 0.5 to 5 ms per message (~2 ms on average), so the pipeline runs it in a worker
+thread; the text examined is capped at ``max_chars``. Its answers are remembered per
+text: customers repeat themselves, and a remembered answer is read on the event loop
+(``cached``) without the thread hop.
 
 langdetect draws random samples; its own module-level ``detect`` relies on the global
 ``DetectorFactory.seed``. Here every detector instance carries its seed, so results are
@@ -13,10 +15,10 @@ deterministic without touching global state.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -25,6 +27,8 @@ from botkit.errors import ConfigError, ConfigProblem
 from botkit.language.tags import try_normalize
 
 __all__ = [
+    "Answers",
+    "CachingDetector",
     "LangdetectDetector",
     "LanguageDetector",
     "LanguageGuess",
@@ -45,6 +49,52 @@ class LanguageGuess:
 
     language: str
     probability: float
+
+
+class Answers:
+    """A bounded, thread-safe LRU of detection answers per text, with hit counts."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[str, tuple[LanguageGuess, ...]] = OrderedDict()
+        self._lock = threading.Lock()  # detect runs in worker threads
+
+    def get(self, text: str, *, count_miss: bool = True) -> tuple[LanguageGuess, ...] | None:
+        """The answer for ``text``, or None; ``count_miss=False`` for a look that is
+        followed by ``detect`` (which counts the miss itself)."""
+        with self._lock:
+            found = self._items.get(text)
+            if found is None:
+                self.misses += count_miss
+            else:
+                self.hits += 1
+                self._items.move_to_end(text)
+            return found
+
+    def put(self, text: str, answer: tuple[LanguageGuess, ...]) -> None:
+        with self._lock:
+            self._items[text] = answer
+            self._items.move_to_end(text)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every answer and reset the counts."""
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@runtime_checkable
+class CachingDetector(Protocol):
+    """A detector that can answer from what it remembers without doing the work."""
+
+    def cached(self, text: str) -> list[LanguageGuess] | None: ...
 
 
 @runtime_checkable
@@ -139,18 +189,28 @@ class LangdetectDetector:
     def __init__(self, *, seed: int = 0, max_chars: int = 1000) -> None:
         self.seed = seed
         self.max_chars = max_chars
+        # langdetect is pure Python (~2 ms a message). Customers repeat themselves ("I
+        # want a refund", "where is my order?") and the answer for a text and seed never
+        # changes, so recent answers are kept.
+        self.answers = Answers(4096)
 
     def load(self) -> None:
         """Load the profiles now (else on the first ``detect``)."""
         _factory()
 
     def detect(self, text: str) -> list[LanguageGuess]:
-        return list(self._detect_sample(text[: self.max_chars]))
+        sample = text[: self.max_chars]
+        found = self.answers.get(sample)
+        if found is None:
+            found = self._detect_sample(sample)
+            self.answers.put(sample, found)
+        return list(found)
 
-    # langdetect is pure Python (~2-4 ms a message here). Customers repeat themselves
-    # ("I want a refund", "where is my order?"), and the answer for a text and seed never
-    # changes, so recent answers are kept. lru_cache is thread-safe.
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one detector per bot, bounded
+    def cached(self, text: str) -> list[LanguageGuess] | None:
+        """The remembered answer for ``text``, or None (then ``detect`` must run)."""
+        found = self.answers.get(text[: self.max_chars], count_miss=False)
+        return None if found is None else list(found)
+
     def _detect_sample(self, sample: str) -> tuple[LanguageGuess, ...]:
         from langdetect.lang_detect_exception import LangDetectException
 

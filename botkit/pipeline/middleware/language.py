@@ -16,7 +16,12 @@ from __future__ import annotations
 import asyncio
 
 from botkit.language.commands import parse_switch
-from botkit.language.detect import LanguageDetector, LanguageGuess, NullDetector
+from botkit.language.detect import (
+    CachingDetector,
+    LanguageDetector,
+    LanguageGuess,
+    NullDetector,
+)
 from botkit.language.policy import (
     LanguageDecision,
     count_letters,
@@ -87,7 +92,13 @@ class LanguageDetectionMiddleware:
         if letters < letters_needed(rules, current) or isinstance(self.detector, NullDetector):
             guesses: list[LanguageGuess] = []
         else:
-            guesses = await asyncio.to_thread(self._guess, ctx, text)
+            remembered = (
+                self.detector.cached(text) if isinstance(self.detector, CachingDetector) else None
+            )
+            if remembered is not None:
+                guesses = remembered  # a text seen before: no thread hop
+            else:
+                guesses = await asyncio.to_thread(self._guess, ctx, text)
         return decide_language(
             guesses=guesses,
             letters=letters,

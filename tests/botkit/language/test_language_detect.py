@@ -18,6 +18,7 @@ from botkit.language import (
     detection_text,
 )
 from botkit.language import detect as detect_module
+from botkit.language.detect import Answers
 
 RULES = DetectorSettings()
 
@@ -193,3 +194,30 @@ def test_detection_ignores_protected_spans(detector: LangdetectDetector) -> None
     stripped = detection_text(text)
     assert "example" not in stripped and "commit" not in stripped and "12345" not in stripped
     assert count_letters(stripped) < RULES.min_letters
+
+
+def test_answers_are_remembered_per_text_and_bounded() -> None:
+    detector = LangdetectDetector(seed=0)
+    text = "Bonjour, je voudrais suivre ma commande s'il vous plaît."
+    assert detector.cached(text) is None  # never seen: the caller must run detect
+    first = detector.detect(text)
+    assert first and first[0].language == "fr"
+    assert detector.cached(text) == first  # now answered without running langdetect
+    assert detector.detect(text) == first
+    assert (detector.answers.hits, detector.answers.misses) == (2, 1)
+    small = Answers(3)
+    for n in range(10):
+        small.put(f"text {n}", (LanguageGuess("en", 1.0),))
+    assert len(small) == 3 and small.get("text 0") is None and small.get("text 9")
+    small.clear()
+    assert len(small) == 0 and small.hits == small.misses == 0
+
+
+def test_a_hostile_text_is_remembered_by_its_examined_prefix_only() -> None:
+    """A megabyte message costs one entry of at most ``max_chars`` characters."""
+    detector = LangdetectDetector(seed=0, max_chars=50)
+    huge = "Where is my parcel? " * 50_000
+    guesses = detector.detect(huge)
+    assert guesses and guesses[0].language == "en"
+    assert detector.cached(huge[:50] + "different tail") == guesses
+    assert len(detector.answers) == 1
