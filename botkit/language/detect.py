@@ -3,8 +3,10 @@
 A detector only guesses; whether a guess is trusted (message long enough, confident
 enough) is decided by ``botkit.language.policy``. Measured on the 2-core dev machine:
 langdetect loads its 55 profiles in ~0.3 s (once per process, on the bot's start) and
-takes 0.5 to 5 ms per message (~2 ms on average), so the pipeline runs it in a worker
-thread; the text examined is capped at ``max_chars``. Its answers are remembered per
+takes 0.5 to 5 ms per message (~2 ms on average), so the pipeline runs it off the event
+loop: in a worker process (``[language.detector] processes``, ``_detect_pool``: pure
+Python in a thread holds the bot's GIL) or, with ``processes = 0``, in a thread; the
+text examined is capped at ``max_chars``. Its answers are remembered per
 text: customers repeat themselves, and a remembered answer is read on the event loop
 (``cached``) without the thread hop.
 
@@ -15,19 +17,24 @@ deterministic without touching global state.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from botkit.errors import ConfigError, ConfigProblem
 from botkit.language.tags import try_normalize
 
+if TYPE_CHECKING:
+    from botkit.language._detect_pool import DetectPool
+
 __all__ = [
     "Answers",
+    "AsyncDetector",
     "CachingDetector",
     "LangdetectDetector",
     "LanguageDetector",
@@ -95,6 +102,13 @@ class CachingDetector(Protocol):
     """A detector that can answer from what it remembers without doing the work."""
 
     def cached(self, text: str) -> list[LanguageGuess] | None: ...
+
+
+@runtime_checkable
+class AsyncDetector(Protocol):
+    """A detector that detects off the event loop itself (a worker process or thread)."""
+
+    async def detect_async(self, text: str) -> list[LanguageGuess]: ...
 
 
 @runtime_checkable
@@ -182,17 +196,24 @@ class LangdetectDetector:
     Args:
         seed: seed of langdetect's sampling (same seed, same text → same answer).
         max_chars: the first this many characters are examined.
+        processes: worker processes ``detect_async`` uses (0: a thread of this
+            process); see ``botkit.language._detect_pool``.
     """
 
     name = "langdetect"
 
-    def __init__(self, *, seed: int = 0, max_chars: int = 1000) -> None:
+    def __init__(self, *, seed: int = 0, max_chars: int = 1000, processes: int = 0) -> None:
         self.seed = seed
         self.max_chars = max_chars
         # langdetect is pure Python (~2 ms a message). Customers repeat themselves ("I
         # want a refund", "where is my order?") and the answer for a text and seed never
-        # changes, so recent answers are kept.
+        # changes, so recent answers are kept (here, also when a worker process detects).
         self.answers = Answers(4096)
+        self.pool: DetectPool | None = None
+        if processes > 0:
+            from botkit.language._detect_pool import DetectPool
+
+            self.pool = DetectPool(processes, seed)
 
     def load(self) -> None:
         """Load the profiles now (else on the first ``detect``)."""
@@ -202,7 +223,21 @@ class LangdetectDetector:
         sample = text[: self.max_chars]
         found = self.answers.get(sample)
         if found is None:
-            found = self._detect_sample(sample)
+            found = _detect_sample(sample, self.seed)
+            self.answers.put(sample, found)
+        return list(found)
+
+    async def detect_async(self, text: str) -> list[LanguageGuess]:
+        """``detect`` off the event loop: in a worker process when the pool is up, else
+        in a thread (same answer either way)."""
+        sample = text[: self.max_chars]
+        found = self.answers.get(sample)
+        if found is None:
+            raw = None if self.pool is None else await self.pool.detect(sample)
+            if raw is None:
+                found = await asyncio.to_thread(_detect_sample, sample, self.seed)
+            else:
+                found = tuple(LanguageGuess(tag, p) for tag, p in raw)
             self.answers.put(sample, found)
         return list(found)
 
@@ -211,43 +246,54 @@ class LangdetectDetector:
         found = self.answers.get(text[: self.max_chars], count_miss=False)
         return None if found is None else list(found)
 
-    def _detect_sample(self, sample: str) -> tuple[LanguageGuess, ...]:
-        from langdetect.lang_detect_exception import LangDetectException
-
-        try:
-            guesses = self._run(sample, None)
-            kept = _script_consistent(guesses, sample)
-            fits = _script_allows(sample)
-            if guesses and not kept and fits is not None:
-                # langdetect's Korean and Japanese profiles share Han n-grams with
-                # Chinese: on Han-only text it can put all its weight on a language the
-                # script rules out (measured: a 23-character Chinese sentence -> ko at
-                # p=0.99999, which left no guess at all). Ask again with only the
-                # languages the script allows (a zero prior stays zero); that also
-                # decides zh-cn against zh-tw.
-                codes = _factory().langlist
-                allowed = {code for code in codes if fits(try_normalize(code) or "")}
-                kept = _script_consistent(self._run(sample, allowed), sample)
-        except LangDetectException:  # "No features in text": digits, emoji, symbols
-            return ()
-        return tuple(kept)
-
-    def _run(self, sample: str, languages: set[str] | None) -> list[LanguageGuess]:
-        """One langdetect pass, optionally limited to ``languages`` (langdetect codes)."""
-        detector = _factory().create()
-        detector.seed = self.seed  # per detector: the factory (and its global) stay untouched
-        if languages:
-            detector.set_prior_map(dict.fromkeys(languages, 1.0))
-        detector.append(sample)
-        guesses = []
-        for item in detector.get_probabilities():
-            tag = try_normalize(str(item.lang))
-            if tag is not None:
-                guesses.append(LanguageGuess(tag, float(item.prob)))
-        return guesses
+    async def close(self) -> None:
+        """Stop the worker processes, if any ran (``detect`` keeps working)."""
+        if self.pool is not None:
+            await self.pool.close()
 
 
-def create_detector(kind: str, *, seed: int = 0, max_chars: int = 1000) -> LanguageDetector:
+def _detect_sample(sample: str, seed: int) -> tuple[LanguageGuess, ...]:
+    """The guesses for ``sample``: the one detection both the thread and the worker
+    process paths run (``_detect_pool``), so both answer the same."""
+    from langdetect.lang_detect_exception import LangDetectException
+
+    try:
+        guesses = _run(sample, seed, None)
+        kept = _script_consistent(guesses, sample)
+        fits = _script_allows(sample)
+        if guesses and not kept and fits is not None:
+            # langdetect's Korean and Japanese profiles share Han n-grams with
+            # Chinese: on Han-only text it can put all its weight on a language the
+            # script rules out (measured: a 23-character Chinese sentence -> ko at
+            # p=0.99999, which left no guess at all). Ask again with only the
+            # languages the script allows (a zero prior stays zero); that also
+            # decides zh-cn against zh-tw.
+            codes = _factory().langlist
+            allowed = {code for code in codes if fits(try_normalize(code) or "")}
+            kept = _script_consistent(_run(sample, seed, allowed), sample)
+    except LangDetectException:  # "No features in text": digits, emoji, symbols
+        return ()
+    return tuple(kept)
+
+
+def _run(sample: str, seed: int, languages: set[str] | None) -> list[LanguageGuess]:
+    """One langdetect pass, optionally limited to ``languages`` (langdetect codes)."""
+    detector = _factory().create()
+    detector.seed = seed  # per detector: the factory (and its global) stay untouched
+    if languages:
+        detector.set_prior_map(dict.fromkeys(languages, 1.0))
+    detector.append(sample)
+    guesses = []
+    for item in detector.get_probabilities():
+        tag = try_normalize(str(item.lang))
+        if tag is not None:
+            guesses.append(LanguageGuess(tag, float(item.prob)))
+    return guesses
+
+
+def create_detector(
+    kind: str, *, seed: int = 0, max_chars: int = 1000, processes: int = 0
+) -> LanguageDetector:
     """The detector the ``[language.detector]`` settings name.
 
     ``"auto"`` is langdetect when installed, else no detection (with a log line).
@@ -272,4 +318,4 @@ def create_detector(kind: str, *, seed: int = 0, max_chars: int = 1000) -> Langu
                 )
             ]
         )
-    return LangdetectDetector(seed=seed, max_chars=max_chars)
+    return LangdetectDetector(seed=seed, max_chars=max_chars, processes=processes)

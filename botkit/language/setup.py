@@ -96,10 +96,13 @@ class LanguageSupport:
             return
         rules = self.settings.detector
         detector = self._detector_override or create_detector(
-            rules.kind, seed=rules.seed, max_chars=rules.max_chars
+            rules.kind, seed=rules.seed, max_chars=rules.max_chars, processes=rules.processes
         )
         if isinstance(detector, LangdetectDetector):
-            await asyncio.to_thread(detector.load)  # ~0.3 s once, off the event loop
+            # ~0.3 s once, off the event loop. Texts are detected in this process until
+            # the worker pool (if any) is up, and after it failed. The pool itself starts
+            # once the bot is busy (botkit.language._detect_pool): a quiet bot runs none.
+            await asyncio.to_thread(detector.load)
         self.detector = detector
         if self.mode != "pivot":
             return
@@ -151,7 +154,14 @@ class LanguageSupport:
             )
 
     async def close(self) -> None:
-        """Close the translator (errors are logged, not raised)."""
+        """Close the translator and stop the detector's worker processes (errors are
+        logged, not raised)."""
+        detector = self.detector
+        if isinstance(detector, LangdetectDetector):
+            try:
+                await detector.close()
+            except Exception as exc:
+                _log.warning("language detector failed to close: %s", exc)
         translator, self.translator = self.translator, None
         if translator is not None:
             try:

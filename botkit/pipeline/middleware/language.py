@@ -17,6 +17,7 @@ import asyncio
 
 from botkit.language.commands import parse_switch
 from botkit.language.detect import (
+    AsyncDetector,
     CachingDetector,
     LanguageDetector,
     LanguageGuess,
@@ -60,10 +61,15 @@ class LanguageDetectionMiddleware:
         self.working = working_language
         self.detector = detector
         self.glossary = glossary or Glossary()
+        # A Protocol isinstance check walks its members on every call: once, not per message.
+        self._cached = detector.cached if isinstance(detector, CachingDetector) else None
+        self._async = detector.detect_async if isinstance(detector, AsyncDetector) else None
 
-    def _guess(self, ctx: Context, text: str) -> list[LanguageGuess]:
+    async def _guess(self, ctx: Context, text: str) -> list[LanguageGuess]:
         try:
-            return self.detector.detect(text)
+            if self._async is not None:
+                return await self._async(text)  # a worker process or a thread
+            return await asyncio.to_thread(self.detector.detect, text)
         except Exception as exc:  # a detector bug must not cost the customer the reply
             ctx.logger.warning(
                 "%s: language detector %r failed: %s: %s",
@@ -87,18 +93,16 @@ class LanguageDetectionMiddleware:
             text = detection_text(ctx.text[: rules.max_chars * 2], self.glossary)
         letters = count_letters(text)
         # Below the threshold a guess would be ignored anyway: don't pay for it.
-        # Detection is CPU-bound Python (langdetect: a few ms); in a worker thread it does
-        # not stall every other conversation's I/O on the event loop meanwhile.
+        # Detection is CPU-bound Python (langdetect: a few ms); in a worker process (or a
+        # thread) it does not stall every other conversation's I/O on the event loop.
         if letters < letters_needed(rules, current) or isinstance(self.detector, NullDetector):
             guesses: list[LanguageGuess] = []
         else:
-            remembered = (
-                self.detector.cached(text) if isinstance(self.detector, CachingDetector) else None
-            )
+            remembered = None if self._cached is None else self._cached(text)
             if remembered is not None:
                 guesses = remembered  # a text seen before: no thread hop
             else:
-                guesses = await asyncio.to_thread(self._guess, ctx, text)
+                guesses = await self._guess(ctx, text)
         return decide_language(
             guesses=guesses,
             letters=letters,
