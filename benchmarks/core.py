@@ -188,7 +188,7 @@ def _answers(bot: Bot) -> Answers:
 
 def _detections(answers: Answers, uncached: bool) -> dict[str, int] | str:
     if uncached:
-        return "answers forgotten before every message"
+        return "answers forgotten before every message (concurrent ones may still share one)"
     return {"ran": answers.misses, "from_cache": answers.hits}
 
 
