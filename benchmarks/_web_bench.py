@@ -21,26 +21,13 @@ import resource
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _texts import load_texts  # benchmarks/ is on sys.path: this file runs as a script
 
 __all__ = ["LoadSpec", "raise_fd_limit", "run_in_process"]
 
-# What the clients write: the shipped customer-service sentences in 10 languages, socket
-# j in language j mod 10, its sentences in turn (varied, and repeated as customers do).
-# Language detection then really runs (its answers are cached per text).
-_PARALLEL_SET = Path(__file__).resolve().parents[1] / "tests/data/customer_service_parallel.jsonl"
-
-
-def load_texts() -> list[list[str]]:
-    by_language: dict[str, list[str]] = {}
-    for line in _PARALLEL_SET.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            by_language.setdefault(item["lang"], []).append(item["text"])
-    return list(by_language.values())
 # Stream frames carry nothing the timing needs; skipping their JSON parse keeps the
 # client's cost per frame low (the server writes "type" first, compact separators;
 # "stream" also matches "stream_end").
@@ -160,6 +147,8 @@ async def _send_phase(
 ) -> dict[str, float]:
     """Open loop: message i is due at start + i/rate on socket i % n (steady per socket)."""
     n, lags = len(sockets), []
+    # Socket j writes language j mod 10, its sentences in turn (varied, and repeated as
+    # customers do), so language detection really runs.
     texts = load_texts()
     start, cpu0 = time.perf_counter(), time.process_time()
     for i in range(count):

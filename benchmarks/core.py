@@ -40,6 +40,8 @@ from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
+from _texts import load_texts  # benchmarks/ (this script's folder) is on sys.path
+
 from botkit._serving import prepare_heap_for_serving, restore_default_heap
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
@@ -82,19 +84,6 @@ class TimingConnector(Connector[ConnectorConfig]):
 
     async def disconnect(self) -> None:
         pass
-
-
-PARALLEL_SET = Path(__file__).resolve().parents[1] / "tests/data/customer_service_parallel.jsonl"
-
-
-def load_texts() -> list[list[str]]:
-    """The shipped customer-service sentences, one list per language (10 languages)."""
-    by_language: dict[str, list[str]] = {}
-    for line in PARALLEL_SET.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            item = json.loads(line)
-            by_language.setdefault(item["lang"], []).append(item["text"])
-    return list(by_language.values())
 
 
 def make_message(
