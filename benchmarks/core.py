@@ -216,6 +216,7 @@ async def measure(
         async with Bot(settings) as bot:
             connector = TimingConnector(bot)
             bot.attach_connector(connector)
+            await bot.warm_up()  # as `botkit run` does: the detection worker starts now
             # Warm-up: first queries, statement caches, connection pool.
             await run_load(bot, connector, messages=200, conversations=20, rate=None, run=f"{tag}w")
             prepare_heap_for_serving()  # as `botkit run` does (botkit/_serving.py)

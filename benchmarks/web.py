@@ -151,6 +151,7 @@ async def scenario(
             if not isinstance(connector, WebConnector):
                 raise RuntimeError("the web connector did not load")
             await connector.connect()
+            await bot.warm_up()  # as `botkit run` does: the detection worker starts now
             # As `botkit run` does before serving (botkit/_serving.py); undone afterwards
             # so that each scenario starts from the same heap.
             prepare_heap_for_serving()

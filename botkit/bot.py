@@ -114,6 +114,12 @@ class Bot:
     ) -> None:
         await self.close()
 
+    async def warm_up(self) -> None:
+        """Start now what would otherwise start with the first traffic (the language
+        detection worker process), so that serving starts in its steady state.
+        ``botkit run`` calls it before serving."""
+        await self._language.warm_up()
+
     async def start(self) -> None:
         """Open the store, start the backend, set up plugins and create connectors.
 

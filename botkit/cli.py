@@ -108,6 +108,7 @@ async def _serve(settings: Settings, *, chat: bool) -> None:
                 loop.add_signal_handler(sig, on_signal)
             except (NotImplementedError, RuntimeError):  # not the main thread / Windows
                 pass
+        await bot.warm_up()
         # Everything loaded so far (settings, models, tokenizers, libraries) lives until
         # exit: it moves out of the collector's reach, and collections get rarer (see
         # botkit/_serving.py for the measurements).

@@ -13,7 +13,9 @@ worker loads the profiles once (its initializer) and runs the very function the
 in-process path runs (``detect._detect_sample``), with the detector's seed, so both
 paths give identical guesses.
 
-The pool starts once ``START_AFTER`` texts needed work, in a thread (~0.4 s and ~100
+The pool starts when the bot warms up (``Bot.warm_up``, which ``botkit run`` calls before
+serving: under load its start would land in the first second of traffic), or else once
+``START_AFTER`` texts needed work, in a thread (~0.4 s and ~100
 MB: a Python start and the profiles), not with the bot: a quiet bot, and each of the
 test suite's short-lived bots (measured: +11 s on the core tests when every bot that
 detected started one), never pays for a process it hardly uses; a busy one reaches

@@ -173,7 +173,8 @@ async def test_bot_detects_through_a_worker_and_survives_its_death(
         assert detector.pool.pids() == []  # no process until the bot is busy
         await bot.submit(message("Hola, quiero saber dónde está mi pedido.", "k1", "c1"))
         await rec.wait_for(1)
-        assert await detector.pool.start()
+        await bot.warm_up()  # what `botkit run` does before serving: the worker starts now
+        assert detector.pool.ready and len(detector.pool.pids()) == 1
         await bot.submit(message("Bonjour, je voudrais savoir où est ma commande.", "k2", "c2"))
         await rec.wait_for(2)
         os.kill(detector.pool.pids()[0], signal.SIGKILL)
@@ -184,6 +185,15 @@ async def test_bot_detects_through_a_worker_and_survives_its_death(
         assert [c.language if c else None for c in languages] == ["es", "fr", "de"]
         assert detector.pool.failed
     assert detector.pool.pids() == []
+
+
+async def test_warm_up_without_a_worker_is_a_no_op(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(language={"detector": {"kind": "none"}})
+    async with Bot(settings) as bot:
+        await bot.warm_up()
+        assert not isinstance(bot._language.detector, LangdetectDetector)
 
 
 def test_processes_setting() -> None:
