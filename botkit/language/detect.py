@@ -6,9 +6,9 @@ langdetect loads its 55 profiles in ~0.3 s (once per process, on the bot's start
 takes 0.5 to 5 ms per message (~2 ms on average), so the pipeline runs it off the event
 loop: in a worker process (``[language.detector] processes``, ``_detect_pool``: pure
 Python in a thread holds the bot's GIL) or, with ``processes = 0``, in a thread; the
-text examined is capped at ``max_chars``. Its answers are remembered per
-text: customers repeat themselves, and a remembered answer is read on the event loop
-(``cached``) without the thread hop.
+text examined is capped at ``max_chars``. Its answers are remembered per text:
+customers repeat themselves, and ``detect_async`` answers a remembered text on the event
+loop, without a hop to a thread or a worker.
 
 langdetect draws random samples; its own module-level ``detect`` relies on the global
 ``DetectorFactory.seed``. Here every detector instance carries its seed, so results are
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Answers",
     "AsyncDetector",
-    "CachingDetector",
     "LangdetectDetector",
     "LanguageDetector",
     "LanguageGuess",
@@ -95,13 +94,6 @@ class Answers:
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-@runtime_checkable
-class CachingDetector(Protocol):
-    """A detector that can answer from what it remembers without doing the work."""
-
-    def cached(self, text: str) -> list[LanguageGuess] | None: ...
 
 
 @runtime_checkable

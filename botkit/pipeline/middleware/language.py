@@ -18,7 +18,6 @@ import asyncio
 from botkit.language.commands import parse_switch
 from botkit.language.detect import (
     AsyncDetector,
-    CachingDetector,
     LanguageDetector,
     LanguageGuess,
     NullDetector,
@@ -62,7 +61,7 @@ class LanguageDetectionMiddleware:
         self.detector = detector
         self.glossary = glossary or Glossary()
         # A Protocol isinstance check walks its members on every call: once, not per message.
-        self._cached = detector.cached if isinstance(detector, CachingDetector) else None
+        # (langdetect's detect_async answers a remembered text at once, without a hop.)
         self._async = detector.detect_async if isinstance(detector, AsyncDetector) else None
 
     async def _guess(self, ctx: Context, text: str) -> list[LanguageGuess]:
@@ -98,11 +97,7 @@ class LanguageDetectionMiddleware:
         if letters < letters_needed(rules, current) or isinstance(self.detector, NullDetector):
             guesses: list[LanguageGuess] = []
         else:
-            remembered = None if self._cached is None else self._cached(text)
-            if remembered is not None:
-                guesses = remembered  # a text seen before: no thread hop
-            else:
-                guesses = await self._guess(ctx, text)
+            guesses = await self._guess(ctx, text)
         return decide_language(
             guesses=guesses,
             letters=letters,

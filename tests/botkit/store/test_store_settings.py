@@ -31,6 +31,16 @@ def test_unknown_keys_and_bad_values_are_errors() -> None:
         StoreSettings().url = "x"  # type: ignore[misc,unused-ignore]  # frozen
 
 
+@pytest.mark.parametrize("bad", [-1, 2**20 + 1, "lots", 1.5])
+def test_history_cache_size_is_bounded(bad: object) -> None:
+    """The window of recent messages takes MiB from the config: a negative, absurd or
+    non-integer size is refused, 0 turns the window off."""
+    assert StoreSettings().history_cache_mb == 32
+    assert StoreSettings(history_cache_mb=0).history_cache_mb == 0
+    with pytest.raises(ValidationError, match="history_cache_mb"):
+        StoreSettings(history_cache_mb=bad)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
