@@ -11,9 +11,11 @@ Random weights in the published architectures (``Helsinki-NLP/opus-mt-en-de``:
 d_model 1024, vocab 256,206; no hub access needed). Both systems get the same batch of
 source token ids (lengths 8-48, like support-chat sentences) and generate exactly
 ``--new-tokens`` tokens each (EOS is made unreachable, so the work is identical), greedy
-and beam 4. Reported: sentences/s and generated target tokens/s (median of ``--repeats``
-timed runs after a warm-up), the speed-up, and whether the outputs agree (fp32: must be
-token-identical; bf16: fraction of identical sentences, since rounding flips near-ties).
+and beam 4, one sentence at a time (a bot's usual request: on the CPU our engine decodes
+it through ``engine.translation.cpu_decode``) and 64 at once. Reported: sentences/s and
+generated target tokens/s (median of ``--repeats`` timed runs after a warm-up), the
+speed-up, and whether the outputs agree (fp32: must be token-identical; bf16: fraction
+of identical sentences, since rounding flips near-ties).
 
 JSON goes to ``benchmarks/results/translation-<device>.json``; a table is printed.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import itertools
 import json
 import random
 import re
@@ -272,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="tiny random Marian on the CPU")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--models", default=None, help="comma-separated names from CONFIGS")
-    p.add_argument("--batch", type=int, default=None, help="sentences per batch")
+    p.add_argument("--batch", default=None,
+                   help="sentences per batch, comma-separated (default: 1 and 64)")
     p.add_argument("--new-tokens", type=int, default=None, help="generated tokens per sentence")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
@@ -282,14 +286,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     device = torch.device("cuda" if cuda else "cpu")
     dtype = torch.bfloat16 if cuda else torch.float32
+    # One sentence is a bot's usual request (a customer's message, a reply's sentence);
+    # 64 is many conversations' sentences batched together.
     if args.smoke:
-        models, batch_n, new, repeats = ["tiny-marian"], 8, 16, 1
+        models, batches, new, repeats = ["tiny-marian"], [8], 16, 1
     elif cuda:
-        models, batch_n, new, repeats = ["opus-mt-en-de", "nllb-200-distilled-600M"], 64, 48, 3
+        models, batches, new, repeats = ["opus-mt-en-de", "nllb-200-distilled-600M"], [1, 64], 48, 3
     else:
-        models, batch_n, new, repeats = ["opus-mt-en-de"], 16, 24, 1
+        models, batches, new, repeats = ["opus-mt-en-de"], [1, 64], 24, 3
     models = args.models.split(",") if args.models else models
-    batch_n, new = args.batch or batch_n, args.new_tokens or new
+    batches = [int(b) for b in args.batch.split(",")] if args.batch else batches
+    new = args.new_tokens or new
     repeats = args.repeats or repeats
     env = environment(device)
     slug = re.sub(r"[^a-z0-9]+", "-", (env["device"] if cuda else "cpu").lower()).strip("-")
@@ -300,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for name in models:
         setup = build(name, device, dtype)
-        batch = sources(batch_n, CONFIGS[name]["vocab_size"])
-        for beams in (1, 4):
-            key = f"{name}/{'greedy' if beams == 1 else f'beam{beams}'}"
+        for batch_n, beams in itertools.product(batches, (1, 4)):
+            batch = sources(batch_n, CONFIGS[name]["vocab_size"])
+            key = f"{name}/batch{batch_n}/{'greedy' if beams == 1 else f'beam{beams}'}"
             report["results"][key] = r = measure(setup, batch, beams, new, device, repeats)
             print(
                 f"[{key}] "

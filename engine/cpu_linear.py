@@ -15,13 +15,19 @@ of fp32 weights streamed from DRAM per token), quiet 2-core EPYC, ms per token:
 MKL ``mm`` one thread 24.4; MKL ``bmm`` over two K-halves, two threads 14.2-15.0;
 ``embedding_bag`` one bag, one thread 16.1-17.0; two bags, two threads 10.7-11.1.
 
+Bags pay for one row only: each row's bags stream the whole weight again. Products of
+more rows make the model's own call (``engine.layers._cpu_gemm.linear``: oneDNN's GEMM,
+~2x faster than MKL here from 2 rows up). Where that falls back to MKL (a build without
+oneDNN), bags serve up to ``BAG_MAX_ROWS`` rows.
+
 Numerics: each output is a sequential fp32 sum over its bag's rows, the P partial sums
 added last; against an fp64 reference the error is no larger than ``F.linear``'s
 (measured 6.3e-5 vs 8.4e-5 on the LM head; the tests hold it to the 2x rule). Every bag
 is one thread's whole sum whatever the thread count, so the result does not depend on
 how many threads run it: the thread count may change from step to step without changing
-a logit. Only float32 weights take this path; others (and weights that are not
-column-major) make the calls ``F.linear`` makes.
+a logit (oneDNN's products of several rows measured thread-invariant too, but it does
+not promise it). Only float32 column-major weights take bags; other products make the
+model's own call.
 """
 
 from __future__ import annotations
@@ -30,7 +36,13 @@ import functools
 
 import torch
 
-__all__ = ["CpuLinear", "split_parts"]
+from engine.layers._cpu_gemm import cpu_linear_op, linear
+
+__all__ = ["BAG_MAX_ROWS", "CpuLinear", "split_parts"]
+
+# Most rows a product runs as bags when the model's products are MKL's (ms per
+# SmolLM2-135M step, bags vs MKL: 8 rows 40.8 vs 46.4, 16 rows 74.2 vs 58.6).
+BAG_MAX_ROWS = 8
 
 
 def split_parts(in_features: int, max_parts: int) -> int:
@@ -58,28 +70,30 @@ class CpuLinear:
         max_parts: split the reduction in up to this many bags, one per thread that may
             run it (1: one bag).
         bags: use the ``embedding_bag`` product where it applies (False: always the
-            calls ``F.linear`` makes, bit for bit).
+            model's own call, ``engine.layers._cpu_gemm.linear``, bit for bit).
     """
 
-    __slots__ = ("bias", "in_features", "out_features", "parts", "use_bags", "wt")
+    __slots__ = ("bag_max_rows", "bias", "in_features", "out_features", "parts", "use_bags",
+                 "weight", "wt")
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, max_parts: int,
                  *, bags: bool = True) -> None:
         if weight.dim() != 2:
             raise ValueError(f"weight must be 2-D [out, in], got {tuple(weight.shape)}")
         self.out_features, self.in_features = weight.shape
+        self.weight = weight
         self.wt = weight.t()  # [in, out]; contiguous for column-major weights
         self.bias = bias
         self.use_bags = bags and weight.dtype == torch.float32 and self.wt.is_contiguous()
         self.parts = split_parts(self.in_features, max_parts) if self.use_bags else 1
+        # Bags for one row where the model's products are oneDNN's, for a few under MKL.
+        self.bag_max_rows = (1 if cpu_linear_op() else BAG_MAX_ROWS) if self.use_bags else 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x ``[B, in]`` contiguous -> ``[B, out]``."""
-        if not self.use_bags:  # the very calls F.linear makes
-            if self.bias is None:
-                return torch.mm(x, self.wt)
-            return torch.addmm(self.bias, x, self.wt)
         b = x.shape[0]
+        if b > self.bag_max_rows:
+            return linear(x, self.weight, self.bias)
         rows, offsets = _bag_inputs(self.in_features, self.parts, b)
         # The op F.embedding_bag(rows, wt, offsets, mode="sum", per_sample_weights=x)
         # calls, without its ~1 us of Python argument checks (121 calls a token).

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.layers._cpu_gemm import linear
+
 __all__ = ["LMHead", "VocabEmbedding"]
 
 
@@ -50,4 +52,4 @@ class LMHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """[S, H] -> [S, V] float32 (samplers want fp32 whatever the model dtype)."""
-        return F.linear(hidden, self.weight).float()
+        return linear(hidden, self.weight, None).float()

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from engine.layers._cpu_gemm import linear
 
 __all__ = [
     "Linear",
@@ -61,7 +62,8 @@ def _param(*shape: int, dtype: torch.dtype) -> nn.Parameter:
 
 
 class Linear(nn.Module):
-    """``y = x W^T + b`` with ``W`` [out, in]; plain ``F.linear`` (cuBLAS / MKL)."""
+    """``y = x W^T + b`` with ``W`` [out, in]: cuBLAS on CUDA, oneDNN for float32 on the CPU
+    (``engine.layers._cpu_gemm``), else ``F.linear``."""
 
     def __init__(
         self,
@@ -90,7 +92,7 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[T, in] -> [T, out]."""
-        return F.linear(x, self.weight, self.bias)
+        return linear(x, self.weight, self.bias)
 
 
 class MergedLinear(Linear):

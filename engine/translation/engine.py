@@ -19,12 +19,15 @@ Input rules (documented behaviour, not errors):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from engine.cpu_threads import available_threads
+from engine.layers import use_column_major_weights
 from engine.request_errors import InvalidRequestError
+from engine.translation.cpu_decode import CpuSeq2SeqDecoder
 from engine.translation.errors import UnsupportedLanguagePairError
 from engine.translation.languages import LanguageScheme, PairPlan
 from engine.translation.loader import LoadedTranslationModel, load_translation_model
@@ -39,13 +42,14 @@ log = logging.getLogger(__name__)
 
 
 class _BoundDecoder:
-    """``search.Decoder`` over the model and one batch's decoder state."""
+    """``search.Decoder`` over the model (or its CPU decoder) and one batch's state."""
 
-    def __init__(self, loaded: LoadedTranslationModel, state: DecoderState) -> None:
-        self.model, self.state = loaded.model, state
+    def __init__(self, step: Callable[[torch.Tensor, DecoderState], torch.Tensor],
+                 state: DecoderState) -> None:
+        self._step, self.state = step, state
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model.decode_step(tokens, self.state)
+        return self._step(tokens, self.state)
 
     def reorder(self, rows: torch.Tensor) -> None:
         self.state.reorder_rows(rows)
@@ -63,6 +67,8 @@ class TranslationEngine:
         pair: Marian checkpoints without language metadata: (source, target) codes.
         max_batch_sentences: sentences decoded together (more are run in several batches).
         max_batch_tokens: source tokens encoded together.
+        cpu_decode: on the CPU, decode through ``CpuSeq2SeqDecoder`` (its weights are
+            re-laid column-major in place; False: the model's own ``decode_step``).
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class TranslationEngine:
         pair: tuple[str, str] | None = None,
         max_batch_sentences: int = 64,
         max_batch_tokens: int = 16384,
+        cpu_decode: bool = True,
     ) -> None:
         if max_batch_sentences < 1 or max_batch_tokens < 1:
             raise ValueError("max_batch_sentences and max_batch_tokens must be >= 1")
@@ -94,6 +101,13 @@ class TranslationEngine:
         self.max_batch_sentences = max_batch_sentences
         self.max_batch_tokens = max_batch_tokens
         self.device = next(loaded.model.parameters()).device
+        self.cpu_decoder: CpuSeq2SeqDecoder | None = None
+        if cpu_decode and self.device.type == "cpu":
+            use_column_major_weights(loaded.model)  # before the decoder takes its views
+            self.cpu_decoder = CpuSeq2SeqDecoder(loaded.model, max_parts=available_threads())
+        self._decode_step = (
+            loaded.model.decode_step if self.cpu_decoder is None else self.cpu_decoder.step
+        )
         if gen.ignored:
             log.warning(
                 "%s: generation settings not applied by the engine: %s",
@@ -111,6 +125,7 @@ class TranslationEngine:
         pair: tuple[str, str] | None = None,
         max_batch_sentences: int = 64,
         max_batch_tokens: int = 16384,
+        cpu_decode: bool = True,
     ) -> TranslationEngine:
         """Load a checkpoint (see ``load_translation_model``) and wrap it.
 
@@ -124,6 +139,7 @@ class TranslationEngine:
             pair=pair,
             max_batch_sentences=max_batch_sentences,
             max_batch_tokens=max_batch_tokens,
+            cpu_decode=cpu_decode,
         )
 
     # ------------------------------------------------------------------ languages
@@ -296,4 +312,4 @@ class TranslationEngine:
             early_stopping=gen.early_stopping,
         )
         search = greedy_search if beams == 1 else beam_search
-        return search(_BoundDecoder(self.loaded, state), limits, forced, cfg, dev)
+        return search(_BoundDecoder(self._decode_step, state), limits, forced, cfg, dev)

@@ -249,20 +249,29 @@ class Seq2SeqLM(nn.Module):
             capacity=capacity,
         )
 
-    def decode_step(self, tokens: torch.Tensor, state: DecoderState) -> torch.Tensor:
-        """Feed one token per decoder row; returns float32 logits [rows, vocab].
+    def decoder_inputs(self, tokens: torch.Tensor, state: DecoderState) -> torch.Tensor:
+        """Embedded decoder inputs ``[rows, H]``: one token per row at the state's next
+        position.
 
         Raises:
             ValueError: the decoder would run past ``max_position``.
         """
         if state.length >= self.config.max_position:
             raise ValueError(f"decoder longer than max_position {self.config.max_position}")
-        meta = state.step_meta()
-        dec = self.model.decoder
         positions = torch.full_like(tokens, state.length)
         if self.config.positions == "fairseq":  # a generated <pad> takes the zero row, as in HF
             positions = positions.masked_fill(tokens == self.config.pad_token_id, -1)
-        x = self._embed(dec, tokens, positions)  # [N, H]
+        return self._embed(self.model.decoder, tokens, positions)
+
+    def decode_step(self, tokens: torch.Tensor, state: DecoderState) -> torch.Tensor:
+        """Feed one token per decoder row; returns float32 logits [rows, vocab].
+
+        Raises:
+            ValueError: the decoder would run past ``max_position``.
+        """
+        x = self.decoder_inputs(tokens, state)  # [N, H]
+        meta = state.step_meta()
+        dec = self.model.decoder
         for i, layer in enumerate(dec.layers):
             x = layer(x, state.pools[i], state.cross_kv[i], meta)
         if dec.layer_norm is not None:

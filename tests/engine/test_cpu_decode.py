@@ -15,6 +15,7 @@ from hf_tiny import CASES, PagedRunner, build_pair
 from engine.cpu_decode import CpuDecoder
 from engine.cpu_linear import CpuLinear, split_parts
 from engine.layers import use_column_major_weights
+from engine.layers._cpu_gemm import linear
 
 PROMPT = [5, 17, 99, 3, 42, 7, 8, 9, 10]
 
@@ -171,19 +172,46 @@ def test_cpu_linear_bags_match_f_linear(batch: int, bias: bool, parts: int) -> N
     weight = torch.randn(48, 64, generator=gen).t().contiguous().t()  # column-major
     b = torch.randn(48, generator=gen) if bias else None
     x = torch.randn(batch, 64, generator=gen)
-    expected = torch.nn.functional.linear(x, weight, b)
+    model_call = linear(x, weight, b)  # what the model's Linear computes
     plain = CpuLinear(weight, b, max_parts=parts, bags=False)
-    assert not plain.use_bags and torch.equal(plain(x), expected)
+    assert not plain.use_bags and torch.equal(plain(x), model_call)
     bags = CpuLinear(weight, b, max_parts=parts)
     assert bags.use_bags and bags.parts == parts
     assert bags.wt.data_ptr() == weight.data_ptr()  # a view, no copy
-    exact = torch.nn.functional.linear(x.double(), weight.double(),
-                                       None if b is None else b.double())
     got = bags(x)
     assert got.shape == (batch, 48) and bags(x).shape == (batch, 48)  # cached bag inputs
+    if batch > bags.bag_max_rows:  # several rows: the model's own product
+        assert torch.equal(got, model_call)
+    exact = torch.nn.functional.linear(x.double(), weight.double(),
+                                       None if b is None else b.double())
+    expected = torch.nn.functional.linear(x, weight, b)
     err = (got.double() - exact).abs().max()
     assert err <= 2 * (expected.double() - exact).abs().max() + 1e-6
     torch.testing.assert_close(CpuLinear(weight, b, parts)(x[:1]), got[:1])  # other batch
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 64])
+@pytest.mark.parametrize("shape", [(960, 576), (576, 1536), (512, 2048)])
+def test_cpu_gemm_within_the_float32_error_bound(rows: int, shape: tuple[int, int]) -> None:
+    """oneDNN's product (where this build has it) against float64, element by element.
+
+    Bound: the classical one for a float32 dot product of length K summed in any order,
+    ``|err| <= gamma_K * sum_k |x_k w_k|`` with ``gamma_K = K u / (1 - K u)``, ``u = 2^-24``
+    (Higham, Accuracy and Stability, 3.1). A product of the wrong rows or columns, or one
+    that drops terms, misses it by orders of magnitude; plain MKL meets it too.
+    """
+    gen = torch.Generator().manual_seed(rows)
+    out_f, in_f = shape
+    weight = torch.randn(out_f, in_f, generator=gen).t().contiguous().t()
+    bias = torch.randn(out_f, generator=gen)
+    x = torch.randn(rows, in_f, generator=gen)
+    got = linear(x, weight, bias).double()
+    exact = torch.nn.functional.linear(x.double(), weight.double(), bias.double())
+    u = 2.0**-24
+    gamma = (in_f + 1) * u / (1 - (in_f + 1) * u)  # K products + the bias term
+    magnitude = x.double().abs() @ weight.double().abs().t() + bias.double().abs()
+    assert bool(((got - exact).abs() <= gamma * magnitude).all())
+    assert not torch.equal(got, exact)  # a float32 product, not a float64 one
 
 
 def test_cpu_linear_uses_bags_only_where_they_apply() -> None:

@@ -122,20 +122,41 @@ def test_teacher_forced_logits_match(case: str, built: dict[str, Any]) -> None:
         ref32 = hf(**batch, decoder_input_ids=targets).logits
         ref64 = copy.deepcopy(hf).double()(**batch, decoder_input_ids=targets).logits
         flat, cu, lens = packed_batch(sources)
-        state = model.new_state(model.encode(flat, cu), lens, 1, capacity=5)
-        ours = torch.stack([model.decode_step(targets[:, t], state) for t in range(steps)], 1)
-    assert ours.dtype == torch.float32
-    _two_x(ours, ref32, ref64)
-    assert torch.equal(ours.argmax(-1), ref64.argmax(-1))
+        encoded = model.encode(flat, cu)
+        for step in (model.decode_step, engine.cpu_decoder.step):  # generic, then lean
+            state = model.new_state(encoded, lens, 1, capacity=5)
+            ours = torch.stack([step(targets[:, t], state) for t in range(steps)], 1)
+            assert ours.dtype == torch.float32
+            _two_x(ours, ref32, ref64)
+            assert torch.equal(ours.argmax(-1), ref64.argmax(-1))
 
 
 @pytest.fixture(scope="module")
-def generations(built: dict[str, Any]) -> dict[tuple[str, int], tuple[list[Any], list[Any]]]:
-    """(case, beams) -> (our outputs, transformers' outputs) on the same batch."""
+def generic(built: dict[str, Any]) -> dict[str, TranslationEngine]:
+    """Each case's engine decoding through the model's own step (the GPU's path), not the
+    lean CPU decoder the engines in ``built`` use; same weights."""
+    return {
+        name: TranslationEngine(engine.loaded, name=name, cpu_decode=False)
+        for name, (_, engine) in built.items()
+    }
+
+
+def test_cpu_engines_decode_through_the_lean_decoder(
+    built: dict[str, Any], generic: dict[str, TranslationEngine]
+) -> None:
+    assert all(engine.cpu_decoder is not None for _, engine in built.values())
+    assert all(engine.cpu_decoder is None for engine in generic.values())
+
+
+@pytest.fixture(scope="module")
+def generations(
+    built: dict[str, Any], generic: dict[str, TranslationEngine]
+) -> dict[tuple[str, int, str], tuple[list[Any], list[Any]]]:
+    """(case, beams, path) -> (our outputs, transformers' outputs) on the same batch."""
     out = {}
     for case in GENERATION_CASES:
-        hf, engine = built[case]
-        sources, forced = _inputs(case, engine)
+        hf, lean = built[case]
+        sources, forced = _inputs(case, lean)
         extra = {"forced_bos_token_id": forced} if forced is not None else {}
         for beams in (1, 4):
             with torch.no_grad():
@@ -147,22 +168,25 @@ def generations(built: dict[str, Any]) -> dict[tuple[str, int], tuple[list[Any],
                     max_length=None,
                     **extra,
                 )
-            ours = engine.generate_ids(
-                sources,
-                forced_bos=[-1 if forced is None else forced] * len(sources),
-                beam_size=beams,
-                max_new_tokens=MAX_NEW,
-            )
-            out[case, beams] = ours, hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
+            expected = hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
+            for path, engine in (("lean", lean), ("generic", generic[case])):
+                ours = engine.generate_ids(
+                    sources,
+                    forced_bos=[-1 if forced is None else forced] * len(sources),
+                    beam_size=beams,
+                    max_new_tokens=MAX_NEW,
+                )
+                out[case, beams, path] = ours, expected
     return out
 
 
+@pytest.mark.parametrize("path", ["lean", "generic"])
 @pytest.mark.parametrize("beams", [1, 4])
 @pytest.mark.parametrize("case", GENERATION_CASES)
 def test_generation_token_identical(
-    case: str, beams: int, generations: dict[Any, Any], built: dict[str, Any]
+    case: str, beams: int, path: str, generations: dict[Any, Any], built: dict[str, Any]
 ) -> None:
-    ours, expected = generations[case, beams]
+    ours, expected = generations[case, beams, path]
     assert ours == expected
     forced = _inputs(case, built[case][1])[1]
     if forced is not None:
@@ -202,13 +226,14 @@ def test_small_batches_equal_one_batch(built: dict[str, Any]) -> None:
     assert small.translate(texts, "en", "es", beam_size=2, max_new_tokens=MAX_NEW) == one
 
 
-def test_triton_kernels_in_the_interpreter_match(built: dict[str, Any]) -> None:
+def test_triton_kernels_in_the_interpreter_match(generic: dict[str, TranslationEngine]) -> None:
     """The Triton path (one-token pages, grouped cross-attention) gives the same tokens.
 
     On CPU the kernels run in Triton's interpreter (tests/conftest.py sets it up), so this
     checks the kernel calls' shapes and metadata; the GPU suite checks the compiled kernels.
+    The engine decodes through the model's own step, the one that calls the kernels.
     """
-    _, engine = built["marian-swish"]
+    engine = generic["marian-swish"]
     sources, _ = _inputs("marian-swish", engine)
     ref = engine.generate_ids(sources[2:4], beam_size=2, max_new_tokens=3)
     with kernels.force_backend("triton"):
