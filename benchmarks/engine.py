@@ -18,7 +18,9 @@ bandwidth). Our decode steps split their products over the cores or run on one t
 whichever the engine measures faster (``engine.cpu_threads``): the section reports the
 share of split steps and the load average at its end, since a shared machine's second
 core decides the number, and each repeat's % of the bound from a copy bandwidth measured
-just before it (``pct_of_paired_bound``); (c) prefix caching, as below.
+just before it (``pct_of_paired_bound``); (b) 8 chats at once (128-token prompts,
+``--tokens`` replies): output tok/s, ours vs transformers' static-cache batched
+``generate``; (c) prefix caching, as below.
 
 CUDA (random bf16 weights from ``engine/configs/qwen2.5-*.json``, the published HF
 configs): (a) batch-1 decode vs the weight-bandwidth bound; (b) 64 chats, 512-token
@@ -347,6 +349,9 @@ def run_cpu(
         },
     ]
     decode_section(rep, pair, engine, dev, engine.encode(chat), n, repeats, eb.Budget(budget_s), {})
+    # A few conversations at once, as a small CPU deployment sees them.
+    chats_section(rep, pair, engine, dev, chats=8, prompt_len=128, reply=n, hf_cb=False,
+                  hf_compile=False, budget=eb.Budget(budget_s))
     prefix_section(
         rep, pair, engine, system_len=system_len, questions=3, burst=3, budget=eb.Budget(budget_s)
     )
