@@ -3,10 +3,10 @@
 Plain loops over sequences with dense torch math, used on CPU and as the ground truth in
 tests (on the CPU, float32/float64 attention of several queries runs through PyTorch's
 fused SDPA, the same math; see ``_attend``). They read tensor values freely (this is the
-slow path) and so can reject bad metadata that the Triton launchers can only mask. By default the math runs in fp32
-(fp64 for fp64 inputs) and the output has the query's dtype; ``compute_dtype`` forces
-another precision, e.g. the query's own dtype for the "same math in torch" error baseline.
-Rows with no visible key give 0.
+slow path) and so can reject bad metadata that the Triton launchers can only mask. By
+default the math runs in fp32 (fp64 for fp64 inputs) and the output has the query's
+dtype; ``compute_dtype`` forces another precision, e.g. the query's own dtype for the
+"same math in torch" error baseline. Rows with no visible key give 0.
 """
 
 from __future__ import annotations
