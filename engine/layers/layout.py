@@ -14,11 +14,11 @@ def use_column_major_weights(model: nn.Module) -> int:
     """Store every projection weight (``Linear``, ``LMHead``) column-major, in place.
 
     A decode step on the CPU is a chain of matrix-vector products that stream each weight
-    once. MKL streams an ``[out, in]`` weight whose transpose is contiguous (``x @ W^T`` as
-    a plain ``N``-layout product) at ~25 GB/s on a 2-core EPYC, against ~16 GB/s for the
-    row-major layout checkpoints use (SmolLM2-135M shapes, batch 1; prefill-sized
-    products are no slower), and the CPU decoder's products (``engine.cpu_linear``)
-    stream the contiguous rows of ``W^T`` as views. Logical shapes, parameter names and
+    once. The CPU decoders' one-row products (``engine.cpu_linear``) stream the
+    contiguous rows of ``W^T`` as views, which needs this layout; products of more rows
+    (oneDNN's, ``engine.layers._cpu_gemm``) run as fast on either layout, and MKL's
+    ``F.linear`` streams a column-major weight at ~25 GB/s on a 2-core EPYC against
+    ~16 GB/s row-major (SmolLM2-135M shapes, batch 1). Logical shapes, parameter names and
     weight loaders are unchanged; a tied LM head re-lays the embedding it shares
     (lookups do not mind).
 

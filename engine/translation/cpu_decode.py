@@ -26,6 +26,7 @@ reorders, sentences leaving and the pool growing. The GPU never uses this module
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import cast
 
@@ -126,7 +127,10 @@ class CpuSeq2SeqDecoder:
         self.lm_head = CpuLinear(model.lm_head.weight, None, max_parts, bags=bags)
         bias = model.final_logits_bias
         self.logits_bias = None if bias is None else bias.float()  # [1, V], added as HF does
-        self._cross: _PaddedCross | None = None
+        # Per live batch state (an entry dies with its state, so no batch's K/V outlive it).
+        self._cross: weakref.WeakKeyDictionary[DecoderState, _PaddedCross] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @torch.inference_mode()
     def step(self, tokens: torch.Tensor, state: DecoderState) -> torch.Tensor:
@@ -152,9 +156,10 @@ class CpuSeq2SeqDecoder:
         return logits if self.logits_bias is None else logits.add_(self.logits_bias)
 
     def _padded_cross(self, state: DecoderState) -> _PaddedCross:
-        if self._cross is None or self._cross.source is not state.cross_kv:
-            self._cross = _PaddedCross(state)
-        return self._cross
+        cross = self._cross.get(state)
+        if cross is None or cross.source is not state.cross_kv:  # new batch, or compacted
+            cross = self._cross[state] = _PaddedCross(state)
+        return cross
 
     def _layer(self, x: torch.Tensor, layer: _Layer, k_pool: torch.Tensor,
                v_pool: torch.Tensor, slots: torch.Tensor, gather: torch.Tensor, ctx: int,

@@ -11,6 +11,8 @@ cover both product kinds of ``engine.cpu_linear``: bags (<= 8 rows) and one GEMM
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,15 @@ def test_engine_without_cpu_decode_keeps_row_major_weights(checkpoints: dict[str
     assert lean.cpu_decoder is not None
     assert not loaded.model.lm_head.weight.is_contiguous()
     assert lean.translate(SENTENCES[:2], "en", "de", max_new_tokens=4) == text
+
+
+def test_padded_encoder_states_do_not_outlive_their_batch(checkpoints: dict[str, Path]) -> None:
+    model = _model(checkpoints["m2m100"], "float32")
+    lean = CpuSeq2SeqDecoder(model)
+    flat, cu, lens = packed_batch(_sources(model, 3))
+    state = model.new_state(model.encode(flat, cu), lens, 1, capacity=2)
+    lean.step(torch.tensor([5, 6, 7]), state)
+    padded = weakref.ref(lean._cross[state].keys[0])
+    del state
+    gc.collect()
+    assert padded() is None
