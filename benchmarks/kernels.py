@@ -7,8 +7,11 @@ Run from the repository root::
 
 Shapes come from Qwen2.5-0.5B/1.5B and SmolLM2-135M. Memory-bound kernels report GB/s and
 the % of the measured copy bandwidth; prefill attention reports TFLOP/s and the % of a
-measured large bf16 matmul (both roofs are re-measured at start). On CUDA, rows with few
-tokens are also timed inside a CUDA graph (launch overhead removed). Results go to
+measured large bf16 matmul (both roofs are re-measured at start). On CUDA each call is
+timed with events after the L2 is flushed by reading 256 MB (``--timing do_bench`` for
+triton's zeroing flush, whose dirty lines the timed kernel pays to write back; see
+``_kernel_bench.Bench._cold_us``), and rows with few tokens are also timed inside a CUDA
+graph (launch overhead removed). Results go to
 ``benchmarks/results/kernels-<device>.json``. Without CUDA, ``ours`` runs the Triton kernels
 in the interpreter and torch.compile uses the ``aot_eager`` backend: those numbers are a
 smoke run, not a speed comparison, and are labelled so.
@@ -165,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile rows")
     parser.add_argument(
+        "--timing",
+        choices=["read-flush", "do_bench"],
+        default="read-flush",
+        help="CUDA timing: L2 flushed by a read before each call (default), or triton's "
+        "do_bench (flushes by zeroing, leaving dirty lines the timed kernel writes back)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -174,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.kernels.split(",")) - set(BENCHES)
     if unknown:
         parser.error(f"unknown kernels: {', '.join(sorted(unknown))}")
-    bench = Bench(smoke=args.smoke, compile_enabled=not args.no_compile, root=_ROOT)
+    bench = Bench(
+        smoke=args.smoke, compile_enabled=not args.no_compile, root=_ROOT, timing=args.timing
+    )
     bench.measure_roofs()
     for name in args.kernels.split(","):
         bench.section(name, BENCHES[name])
