@@ -36,7 +36,7 @@ def cpu_linear_op() -> LinearFn | None:
         x, w = torch.ones(2, 3), torch.arange(12, dtype=torch.float32).view(4, 3)
         if not torch.equal(op(x, w, None, "none", [], ""), F.linear(x, w)):
             return None
-    except (AttributeError, RuntimeError):  # op missing, or not built for this CPU
+    except (AttributeError, RuntimeError, TypeError):  # missing, unbuilt, or another signature
         return None
 
     def run(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
