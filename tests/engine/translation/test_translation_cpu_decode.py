@@ -160,3 +160,29 @@ def test_padded_encoder_states_do_not_outlive_their_batch(checkpoints: dict[str,
     del state
     gc.collect()
     assert padded() is None
+
+
+def test_an_empty_source_attends_to_nothing_as_in_the_model_step(
+    checkpoints: dict[str, Path],
+) -> None:
+    """Through the model's API a sentence may come with no source tokens (every row of
+    every step compared, the empty sentence's included)."""
+    generic = _model(checkpoints["marian"], "float32")
+    ref = _model(checkpoints["marian"], "float64")
+    lean_model = _model(checkpoints["marian"], "float32")
+    use_column_major_weights(lean_model)
+    lean = CpuSeq2SeqDecoder(lean_model)
+    two = _sources(generic, 2)
+    flat, cu, lens = packed_batch([two[0], [], two[1]])
+    tokens = torch.tensor([[5, 9, 7], [11, 4, 8], [6, 6, 13]])  # [steps, rows]
+
+    def logits(step: Step, model: Seq2SeqLM) -> torch.Tensor:
+        with torch.inference_mode():
+            state = model.new_state(model.encode(flat, cu), lens, 1, capacity=2)
+            return torch.stack([step(t, state).double() for t in tokens])
+
+    expected = logits(ref.decode_step, ref)
+    err_generic = (logits(generic.decode_step, generic) - expected).abs().max()
+    got = logits(lean.step, lean_model)
+    assert bool(torch.isfinite(got).all())
+    assert (got - expected).abs().max() <= 2 * err_generic + EPS
