@@ -21,7 +21,8 @@ OPUS-MT en-de shapes on a 2-core EPYC (``benchmarks/translation.py``): one sente
 greedy, 3.5x transformers' ``generate``; 64 sentences, beam 4, 2.4x. Numerics: the same
 math as ``decode_step``, with the products and attention reductions in another order
 (last-bit differences); the tests hold the logits to the 2x tolerance rule against a
-float64 run, through beam reorders, sentences leaving and the pool growing. The GPU never uses this module.
+float64 run, through beam reorders, sentences leaving and the pool growing. The GPU
+never uses this module.
 """
 
 from __future__ import annotations
