@@ -188,8 +188,10 @@ def hf_static_batch(
     *,
     compile: bool,
     budget: Budget | None = None,
+    static: bool = True,
 ) -> dict[str, Any]:
-    """transformers static-cache batched ``generate`` on equal-length prompts (no padding).
+    """transformers static-cache batched ``generate`` on equal-length prompts (no padding);
+    ``static=False``: its default dynamic cache instead (never compiled).
 
     ``compile=True`` is transformers' default on CUDA with a static cache (it compiles the
     decode forward, ``reduce-overhead``: CUDA graphs). The compile is keyed on the static
@@ -197,12 +199,9 @@ def hf_static_batch(
     a warm-up with other shapes (as before) left the compile inside the timed run.
     """
     ids = torch.tensor(prompts, device=device)
-    kw = {
-        "do_sample": False,
-        "pad_token_id": 0,
-        "cache_implementation": "static",
-        "disable_compile": not compile,
-    }
+    kw: dict[str, Any] = {"do_sample": False, "pad_token_id": 0, "disable_compile": not compile}
+    if static:
+        kw["cache_implementation"] = "static"
     warm_ids, warm_n = (ids, n) if compile else (ids[:, :16], 4)
     sync(device)
     t = time.perf_counter()
