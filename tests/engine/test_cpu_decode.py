@@ -228,3 +228,26 @@ def test_cpu_linear_uses_bags_only_where_they_apply() -> None:
     torch.testing.assert_close(CpuLinear(row_major, None, 2)(x), x @ row_major.t())
     with pytest.raises(ValueError, match="2-D"):
         CpuLinear(torch.randn(8), None, 2)
+
+
+def test_without_onednn_products_fall_back_to_f_linear_and_bags_serve_a_few_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A torch build without the oneDNN op: the model's products are F.linear's, bit for
+    bit, and the decoders' bags take up to BAG_MAX_ROWS rows (MKL the rest)."""
+    import engine.cpu_linear as cpu_linear_module
+    import engine.layers._cpu_gemm as gemm
+
+    monkeypatch.setattr(gemm, "cpu_linear_op", lambda: None)
+    monkeypatch.setattr(cpu_linear_module, "cpu_linear_op", lambda: None)
+    gen = torch.Generator().manual_seed(1)
+    weight = torch.randn(48, 64, generator=gen).t().contiguous().t()
+    bias = torch.randn(48, generator=gen)
+    x = torch.randn(cpu_linear_module.BAG_MAX_ROWS + 1, 64, generator=gen)
+    assert torch.equal(linear(x, weight, bias), torch.nn.functional.linear(x, weight, bias))
+    bags = CpuLinear(weight, bias, 2)
+    assert bags.bag_max_rows == cpu_linear_module.BAG_MAX_ROWS
+    few = x[: cpu_linear_module.BAG_MAX_ROWS]
+    assert not torch.equal(bags(few), torch.nn.functional.linear(few, weight, bias))  # bags
+    torch.testing.assert_close(bags(few), torch.nn.functional.linear(few, weight, bias))
+    assert torch.equal(bags(x), torch.nn.functional.linear(x, weight, bias))  # MKL's call
