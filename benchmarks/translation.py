@@ -270,12 +270,22 @@ def measure(
     }
 
 
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(b) for b in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"want positive integers separated by commas: {text!r}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="tiny random Marian on the CPU")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--models", default=None, help="comma-separated names from CONFIGS")
-    p.add_argument("--batch", default=None,
+    p.add_argument("--batch", type=_batch_sizes, default=None,
                    help="sentences per batch, comma-separated (default: 1 and 64)")
     p.add_argument("--new-tokens", type=int, default=None, help="generated tokens per sentence")
     p.add_argument("--repeats", type=int, default=None)
@@ -295,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         models, batches, new, repeats = ["opus-mt-en-de"], [1, 64], 24, 3
     models = args.models.split(",") if args.models else models
-    batches = [int(b) for b in args.batch.split(",")] if args.batch else batches
+    batches = args.batch or batches
     new = args.new_tokens or new
     repeats = args.repeats or repeats
     env = environment(device)

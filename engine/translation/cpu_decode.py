@@ -37,12 +37,13 @@ import torch.nn.functional as F
 from engine.cpu_linear import CpuLinear
 from engine.translation.layers import LayerNorm
 from engine.translation.model import DecoderLayer, Seq2SeqLM
-from engine.translation.state import DecoderState
+from engine.translation.state import DecoderState, exclusive_cumsum
 
 __all__ = ["CpuSeq2SeqDecoder"]
 
 
 def _norm(module: LayerNorm) -> Callable[[torch.Tensor], torch.Tensor]:
+    # The module's own forward, without nn.Module's call machinery (18 norms a step).
     weight, bias, eps = module.weight, module.bias, module.eps
     return lambda x: F.layer_norm(x, (x.shape[-1],), weight, bias, eps)
 
@@ -82,7 +83,7 @@ class _PaddedCross:
         self.source = state.cross_kv  # the list a keep_sentences() replaces
         lens = state.source_lens
         b, s_max = int(lens.shape[0]), max(1, int(lens.max()))
-        starts = torch.cat([lens.new_zeros(1), lens.cumsum(0)[:-1]])
+        starts = exclusive_cumsum(lens)
         offsets = torch.arange(s_max, dtype=torch.int64)
         beyond = offsets[None, :] >= lens[:, None]  # [B, S_max]
         # Padding positions read the sentence's first token, then are masked out.

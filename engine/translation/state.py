@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["DecodeMeta", "DecoderState"]
+__all__ = ["DecodeMeta", "DecoderState", "exclusive_cumsum"]
 
 _GROW = 32  # steps added to the pool when it is full
 
@@ -145,10 +145,10 @@ class DecoderState:
         rows = (sentences[:, None] * per + torch.arange(per, device=self.device)).reshape(-1)
         self.table = self.table.index_select(0, rows)
         lens = self.source_lens.index_select(0, sentences)
-        starts = _exclusive_cumsum(self.source_lens).index_select(0, sentences)
+        starts = exclusive_cumsum(self.source_lens).index_select(0, sentences)
         # Old token index of every kept source token, sentence by sentence.
         tokens = torch.arange(int(lens.sum()), device=self.device) + torch.repeat_interleave(
-            starts - _exclusive_cumsum(lens), lens
+            starts - exclusive_cumsum(lens), lens
         )
         self.cross_kv = [
             (k.index_select(0, tokens), v.index_select(0, tokens)) for k, v in self.cross_kv
@@ -172,5 +172,6 @@ class DecoderState:
         self.table = table
 
 
-def _exclusive_cumsum(x: torch.Tensor) -> torch.Tensor:
+def exclusive_cumsum(x: torch.Tensor) -> torch.Tensor:
+    """[0, x0, x0+x1, ...] without the total: where each packed segment starts."""
     return torch.cat([x.new_zeros(1), x.cumsum(0)[:-1]])
