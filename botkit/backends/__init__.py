@@ -3,7 +3,9 @@
 ``kind = "echo"`` is the deterministic echo backend; ``"engine"`` is the local inference
 engine (``botkit.backends.local_engine``, which imports torch, so it is imported only
 here and only when asked for); ``"auto"`` tries the engine and falls back to echo, with a
-log line saying why, when torch or the engine is not installed or the model is missing.
+log line saying why, when torch or the engine is not installed or the model is missing;
+``"openai"`` is an OpenAI-compatible server (``botkit.backends.openai_compat``, which
+imports the ``openai`` package, so it too is imported only when asked for).
 
 The engine adapter module must provide ``create_backend(settings: EngineSettings) ->
 GenerationBackend``; loading the model may happen in ``create_backend`` or in
@@ -40,6 +42,18 @@ __all__ = [
 _log = logging.getLogger("botkit.backends")
 
 ENGINE_MODULE = "botkit.backends.local_engine"
+OPENAI_MODULE = "botkit.backends.openai_compat"
+
+
+def _create_openai(settings: BackendSettings) -> GenerationBackend:
+    try:
+        module = import_module(OPENAI_MODULE)
+    except ImportError as exc:
+        raise BackendError(
+            f"the openai backend needs the openai package ({exc}); install botkit[openai]"
+        ) from exc
+    backend: GenerationBackend = module.create_backend(settings.openai)
+    return backend
 
 
 def _create_engine(settings: BackendSettings) -> GenerationBackend:
@@ -68,12 +82,15 @@ def create_backend(settings: BackendSettings) -> GenerationBackend:
     ``start_backend`` to also fall back when the model fails to load on start.
 
     Raises:
-        BackendError: ``kind = "engine"`` and the engine cannot be imported or created.
+        BackendError: ``kind = "engine"`` or ``"openai"`` and it cannot be imported or
+            created.
     """
     if settings.kind == "echo":
         return EchoBackend(settings.echo)
     if settings.kind == "engine":
         return _create_engine(settings)
+    if settings.kind == "openai":
+        return _create_openai(settings)
     try:
         return _create_engine(settings)
     except BackendError as exc:
@@ -89,7 +106,7 @@ async def start_backend(settings: BackendSettings) -> GenerationBackend:
     warning naming the reason.
 
     Raises:
-        BackendError: ``kind = "engine"`` and the engine cannot be started.
+        BackendError: ``kind = "engine"`` or ``"openai"`` and it cannot be started.
     """
     backend = create_backend(settings)
     try:

@@ -9,8 +9,17 @@ here; each is validated against the ``Config`` class of the component that is en
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from botkit.language.settings import LanguageSettings
 from botkit.language.tags import normalize_tag
@@ -23,6 +32,7 @@ __all__ = [
     "EngineSettings",
     "LanguageSettings",
     "LoggingSettings",
+    "OpenAISettings",
     "RateLimitSettings",
     "Section",
     "Settings",
@@ -104,12 +114,56 @@ class EngineSettings(Section):
     kv_cache_blocks: int | None = Field(default=None, ge=1)
 
 
+class OpenAISettings(Section):
+    """An OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenAI...), read by
+    ``botkit.backends.openai_compat``.
+
+    ``top_k`` and ``repetition_penalty`` are not part of OpenAI's API: they are sent (as
+    extra body fields, which vLLM and llama.cpp's server read) only when set, because
+    OpenAI itself rejects unknown fields.
+    """
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    # Local servers usually need none; OpenAI and gateways do ("${OPENAI_API_KEY}").
+    api_key: SecretStr | None = None
+    model: str = ""
+    max_new_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0)
+    # Longest wait for the server to connect, answer, or send the next part of a reply.
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    # Retries (with backoff) on connection errors, 408/409/429/5xx, before a reply starts.
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # Replies requested at once; more wait up to queue_timeout_seconds, then get busy_reply.
+    max_concurrent_requests: int = Field(default=32, ge=1)
+    queue_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.strip().rstrip("/")
+
+
 class BackendSettings(Section):
     """Which generation backend answers, and its settings."""
 
-    kind: Literal["echo", "engine", "auto"] = "auto"
+    kind: Literal["echo", "engine", "openai", "auto"] = "auto"
     echo: EchoSettings = Field(default_factory=EchoSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+
+    @model_validator(mode="after")
+    def _openai_needs_a_model(self) -> BackendSettings:
+        if self.kind == "openai" and not self.openai.model.strip():
+            raise ValueError('kind = "openai" needs backend.openai.model (the served model id)')
+        return self
 
 
 class LoggingSettings(Section):

@@ -76,7 +76,7 @@ def test_wrong_types_name_path_and_expected_type() -> None:
     assert "bot.max_message_chars: expected an integer, got string" in found
     assert "bot.history_turns: expected an integer, got array" in found
     assert "logging.json: expected a boolean, got string" in found
-    assert "backend.kind: expected one of 'echo', 'engine' or 'auto'" in found
+    assert "backend.kind: expected one of 'echo', 'engine', 'openai' or 'auto'" in found
     assert any(
         p.startswith("backend.engine.top_p: input should be less than or equal to 1") for p in found
     )
