@@ -42,6 +42,7 @@ class ReplyDelivery:
         self._has_text = False
         self._lock = asyncio.Lock()
         self._result: OutboundReply | None = None
+        self._finished_inbound = False  # storing the reply also marked the message answered
         self.stored: StoredMessage | None = None
         self.channel = ctx.message.channel
         self.conversation_key = ctx.message.conversation_key
@@ -103,10 +104,16 @@ class ReplyDelivery:
 
         If the reply was already stored, its status is changed to ``failed`` instead.
         ``answered=False`` leaves the customer's message unanswered, so the next start
-        answers it again (a reply cut off by shutdown).
+        answers it again (a reply cut off by shutdown): if storing the reply had already
+        marked the message answered, that is undone in the same write.
         """
         if self._result is not None and self.stored is not None:
-            await self._ctx.store.set_message_status(self.stored.id, MessageStatus.FAILED, error)
+            reopen = not answered and self._finished_inbound
+            await self._ctx.store.fail_reply(
+                self.stored.id, error, reopen_inbound_id=self._ctx.inbound.id if reopen else None
+            )
+            if reopen:
+                self._ctx.inbound_finished = self._finished_inbound = False
             return self._result
         await self._close_source()
         return await self._finish(MessageStatus.FAILED, error, answered=answered)
@@ -157,6 +164,7 @@ class ReplyDelivery:
     def _record(self, stored: StoredMessage, finished_inbound: bool) -> OutboundReply:
         ctx, reply = self._ctx, self._reply
         ctx.inbound_finished = ctx.inbound_finished or finished_inbound
+        self._finished_inbound = finished_inbound
         self.stored = stored
         self._result = OutboundReply(
             channel=self.channel,
@@ -168,6 +176,7 @@ class ReplyDelivery:
             seq=stored.seq,
             language=reply.language,
             metadata=dict(reply.metadata),
+            created_at=stored.created_at,
         )
         return self._result
 

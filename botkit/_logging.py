@@ -39,15 +39,17 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not self.json_lines:
             return self._redact(super().format(record))
+        # Redacted before encoding: JSON escapes quotes and backslashes, so a secret
+        # holding one would no longer be found in the encoded line.
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": self._redact(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(entry, ensure_ascii=False))
+            entry["exception"] = self._redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def configure_logging(

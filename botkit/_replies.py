@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from botkit._intake import ConversationLocks
@@ -20,8 +21,11 @@ __all__ = ["Answer", "ReplyTasks"]
 _log = logging.getLogger("botkit.bot")
 
 # Produces and records the reply to one stored message (called under its
-# conversation's lock).
-Answer = Callable[[InboundMessage, IntakeResult, bool], Awaitable[None]]
+# conversation's lock): (message, intake, too_long, queued). ``queued`` says another reply
+# of the conversation was running or waiting when the message was scheduled: that reply
+# may have changed the conversation (a hand-off, a language), so ``intake.conversation``
+# may be stale.
+Answer = Callable[[InboundMessage, IntakeResult, bool, bool], Awaitable[None]]
 
 
 class ReplyTasks:
@@ -41,6 +45,8 @@ class ReplyTasks:
         # messages, also every id scheduled meanwhile (see ``watch``).
         self._in_flight: set[int] = set()
         self._watched: set[int] | None = None
+        # Reply tasks per conversation id, running or waiting for their turn.
+        self._per_conversation: Counter[int] = Counter()
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -54,15 +60,26 @@ class ReplyTasks:
         after: asyncio.Event | None = None,
     ) -> None:
         """Queue the reply behind the conversation's earlier ones; with ``after``, it
-        also waits for that event once its turn has come."""
-        task = asyncio.create_task(self._run(message, intake, too_long, after))
+        also waits for that event once its turn has come. A message that already has a
+        reply task is not scheduled again."""
+        message_id, key = intake.message.id, intake.conversation.id
+        if message_id in self._in_flight:
+            return  # scheduled already (recovery and a late submit may both find it)
+        queued = self._per_conversation[key] > 0 or after is not None
+        task = asyncio.create_task(self._run(message, intake, too_long, queued, after))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        message_id = intake.message.id
         self._in_flight.add(message_id)
-        task.add_done_callback(lambda _task: self._in_flight.discard(message_id))
+        self._per_conversation[key] += 1
+        task.add_done_callback(lambda _task: self._done(message_id, key))
         if self._watched is not None:
             self._watched.add(message_id)
+
+    def _done(self, message_id: int, key: int) -> None:
+        self._in_flight.discard(message_id)
+        self._per_conversation[key] -= 1
+        if self._per_conversation[key] <= 0:
+            del self._per_conversation[key]
 
     def watch(self) -> set[int]:
         """Start collecting the ids of messages with a reply task (those running now
@@ -78,6 +95,7 @@ class ReplyTasks:
         message: InboundMessage,
         intake: IntakeResult,
         too_long: bool,
+        queued: bool,
         after: asyncio.Event | None,
     ) -> None:
         key = intake.conversation.id
@@ -86,7 +104,7 @@ class ReplyTasks:
             async with lock:
                 if after is not None:
                     await after.wait()
-                await self._answer(message, intake, too_long)
+                await self._answer(message, intake, too_long, queued)
         except asyncio.CancelledError:
             raise
         except Exception:

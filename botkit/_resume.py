@@ -4,12 +4,17 @@
 between leaves it ``received``; a redelivery by the channel is a duplicate and would not
 be answered. On start the bot answers such messages itself, if they are recent enough
 for an answer to still help.
+
+A message stored in the last moments may not be a crash's leftover at all: during a
+rolling restart the previous process is still finishing its replies (for up to its
+shutdown grace period), and on a shared database so may another replica. Those are
+answered only once that time has passed and they are still unanswered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from botkit.events import Contact, InboundMessage, utcnow
 from botkit.store import ConversationStore
@@ -19,16 +24,21 @@ __all__ = ["unanswered_events"]
 
 
 async def unanswered_events(
-    store: ConversationStore, window_seconds: float, channels: Collection[str]
+    store: ConversationStore,
+    window_seconds: float,
+    channels: Collection[str],
+    *,
+    stored_before: datetime,
 ) -> list[tuple[InboundMessage, IntakeResult]]:
-    """The messages stored within ``window_seconds`` and never answered, on ``channels``
-    (a message of a channel not running now is left for a later start)."""
+    """The messages stored within ``window_seconds`` (and before ``stored_before``) and
+    never answered, on ``channels`` (a message of a channel not running now is left for
+    a later start)."""
     if window_seconds <= 0:
         return []
     found = await store.unanswered(since=utcnow() - timedelta(seconds=window_seconds))
     events = []
     for item in found:
-        if item.conversation.channel not in channels:
+        if item.conversation.channel not in channels or item.message.created_at >= stored_before:
             continue
         contact = item.contact
         message = InboundMessage(

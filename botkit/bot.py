@@ -12,8 +12,10 @@ Replies within one conversation are produced in the order the messages were stor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,7 +30,7 @@ from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.event_bus import EventBus
-from botkit.events import ConversationStarted, InboundMessage
+from botkit.events import ConversationStarted, InboundMessage, utcnow
 from botkit.language.setup import LanguageSupport
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
@@ -39,11 +41,16 @@ from botkit.pipeline.middleware import (
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore
-from botkit.store.records import IntakeResult, MessageStatus
+from botkit.store.records import IntakeResult, MessageStatus, StoredMessage
 
 __all__ = ["Bot", "ChannelConnector"]
 
 _log = logging.getLogger("botkit.bot")
+
+# After its shutdown grace period a stopping process still stores the replies it cut
+# off; this covers that, and clock skew between replicas on one database.
+RESUME_SETTLE_MARGIN_S = 2.0
+RESUME_SETTLE_MARGIN = timedelta(seconds=RESUME_SETTLE_MARGIN_S)
 
 
 @runtime_checkable
@@ -175,8 +182,11 @@ class Bot:
     def _build_pipeline(self) -> Pipeline:
         bot = self.settings.bot
         pipeline = Pipeline(fallback=GenerationHandler(bot))
-        pipeline.add_middleware(SanitizeMiddleware(bot))
+        self._language.install_outer(pipeline)
+        # The rate limit first: a flood of over-long or empty messages must not turn
+        # into a flood of notices either.
         pipeline.add_middleware(RateLimitMiddleware(bot.rate_limit))
+        pipeline.add_middleware(SanitizeMiddleware(bot))
         # Language detection and translation run before the history is loaded: also
         # for conversations a human handles (the agent sees both texts), and the
         # history then holds working-language text.
@@ -241,13 +251,16 @@ class Bot:
         for connector in self._connectors.values():
             await connector.connect()
             _log.info("connector %r connected", connector.name)
-        await self._resume_unanswered()
+        started = utcnow()
+        settle = timedelta(seconds=self.settings.bot.shutdown_grace_seconds)
+        await self._resume_unanswered(stored_before=started - settle - RESUME_SETTLE_MARGIN)
         listeners = {
             asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
             for c in self._connectors.values()
         }
         stop = asyncio.create_task(self._stop.wait(), name="bot-stop")
-        pending: set[asyncio.Task[Any]] = {*listeners, stop}
+        settled = asyncio.create_task(self._resume_settled(started), name="resume-settled")
+        pending: set[asyncio.Task[Any]] = {*listeners, stop, settled}
         failure: BaseException | None = None
         try:
             while listeners.keys() & pending and stop in pending and failure is None:
@@ -299,15 +312,19 @@ class Bot:
     async def _finish_in_flight(self) -> None:
         await self._replies.finish(self.settings.bot.shutdown_grace_seconds)
 
-    async def _resume_unanswered(self) -> None:
-        """Answer messages a crash stored but never answered (recent ones only)."""
+    async def _resume_unanswered(self, stored_before: datetime) -> None:
+        """Answer messages a crash stored before ``stored_before`` but never answered
+        (recent ones only)."""
         # Connectors are connected already (a web server takes messages from connect()
         # on): a message stored meanwhile is still 'received' while its reply runs, or
         # ran while the query did. Those are skipped, or they would be answered twice.
         taken = self._replies.watch()
         try:
             found = await unanswered_events(
-                self.store, self.settings.bot.resume_unanswered_seconds, set(self._connectors)
+                self.store,
+                self.settings.bot.resume_unanswered_seconds,
+                set(self._connectors),
+                stored_before=stored_before,
             )
         finally:
             self._replies.unwatch()
@@ -316,6 +333,13 @@ class Bot:
             self._replies.schedule(message, intake, too_long=False)
         if pending:
             _log.info("answering %d messages left unanswered by the last run", len(pending))
+
+    async def _resume_settled(self, started: datetime) -> None:
+        """Answer what a previous process may still have been answering when we started
+        (a rolling restart: it has its shutdown grace period), once that time is over."""
+        settle = self.settings.bot.shutdown_grace_seconds + RESUME_SETTLE_MARGIN_S
+        await asyncio.sleep(max(0.0, (started - utcnow()).total_seconds() + settle))
+        await self._resume_unanswered(stored_before=started)
 
     async def _release(self) -> None:
         await self._plugins.teardown_all()
@@ -352,7 +376,9 @@ class Bot:
         check_keys(message, self.settings.bot.fallback_reply)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
         result = await self._store.intake(message, text=checked.text, rejected=checked.too_long)
-        receipt = IntakeReceipt(result.conversation.id, result.message.seq, result.duplicate)
+        receipt = IntakeReceipt(
+            result.conversation.id, result.message.seq, result.duplicate, _item(result.message)
+        )
         if result.duplicate:
             _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
@@ -377,27 +403,29 @@ class Bot:
     ) -> list[HistoryItem]:
         """Stored messages of a conversation after ``after_seq`` (oldest first)."""
         rows = await self.store.messages_after(channel, conversation_key, after_seq, limit)
-        return [
-            HistoryItem(
-                seq=m.seq,
-                direction=m.direction,
-                text=m.text,
-                created_at=m.created_at,
-                language=m.language,
-                status=str(m.status),
-                idempotency_key=m.idempotency_key,
-            )
-            for m in rows
-        ]
+        return [_item(m) for m in rows]
+
+    async def last_seq(self, channel: str, conversation_key: str) -> int:
+        """The highest stored ``seq`` of a conversation (0 when it has none)."""
+        conversation = await self.store.get_conversation(channel, conversation_key)
+        return 0 if conversation is None else conversation.last_seq
 
     # -- replies -----------------------------------------------------------------------
 
     async def _reply_to(
-        self, message: InboundMessage, intake: IntakeResult, too_long: bool
+        self, message: InboundMessage, intake: IntakeResult, too_long: bool, queued: bool
     ) -> None:
         """Run the pipeline for one stored message, deliver its reply and record that the
         bot is done with the message (called by ``ReplyTasks`` under the conversation's
-        lock)."""
+        lock).
+
+        A message that waited behind other replies of its conversation reads the
+        conversation again: those replies may have handed it to a human, back to the
+        bot, or changed its language since the message was stored.
+        """
+        if queued:
+            conversation = await self.store.conversation_by_id(intake.conversation.id)
+            intake = dataclasses.replace(intake, conversation=conversation)
         ctx = self._context(message, intake, too_long)
         try:
             await self._answer(ctx)
@@ -429,3 +457,18 @@ class Bot:
         if ctx.reply is None:
             return
         await deliver(ctx, ctx.reply, self._connectors.get(ctx.message.channel))
+
+
+def _item(m: StoredMessage) -> HistoryItem:
+    """A stored message as ``CoreHandle`` shows it to a channel."""
+    return HistoryItem(
+        seq=m.seq,
+        direction=m.direction,
+        text=m.text,
+        created_at=m.created_at,
+        language=m.language,
+        status=str(m.status),
+        idempotency_key=m.idempotency_key,
+        in_reply_to_seq=m.in_reply_to_seq,
+        buttons=m.buttons,
+    )

@@ -76,6 +76,15 @@ def _expand(text: str, environ: Mapping[str, str], path: str, out: Interpolation
                 ConfigProblem(path, f"invalid environment variable reference '${{{body}}}'")
             )
             return whole
+        if "${" in default:
+            out.problems.append(
+                ConfigProblem(
+                    path,
+                    f"the default of ${{{name}}} contains '${{': references cannot be nested "
+                    "(write a literal '${' as '$${')",
+                )
+            )
+            return whole
         value = environ.get(name)
         if value is None or (sep and value == ""):
             if sep:

@@ -33,7 +33,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read config file: {exc}", source=str(path)) from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: editors on Windows save UTF-8 with a byte-order mark.
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file is not UTF-8: {exc}", source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:

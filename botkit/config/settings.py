@@ -58,6 +58,11 @@ class RateLimitSettings(Section):
     max_tracked_contacts: int = Field(default=100_000, ge=1)
 
 
+# A reply to a message older than a week helps nobody (and "inf" must fail here, not
+# as an overflow when the bot starts).
+RESUME_WINDOW_MAX_S = 7 * 24 * 3600.0
+
+
 class BotSettings(Section):
     """How the bot behaves towards customers."""
 
@@ -81,7 +86,7 @@ class BotSettings(Section):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # On start, messages stored this recently whose reply a crash interrupted are answered;
     # older ones would arrive too late to help. 0 turns it off.
-    resume_unanswered_seconds: float = Field(default=900.0, ge=0)
+    resume_unanswered_seconds: float = Field(default=900.0, ge=0, le=RESUME_WINDOW_MAX_S)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @field_validator("working_language")
@@ -144,6 +149,10 @@ class OpenAISettings(Section):
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         parts = urlsplit(value.strip())
+        try:
+            parts.port  # noqa: B018 (raises on a port out of range)
+        except ValueError:
+            raise ValueError("has an invalid port") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
         if parts.query or parts.fragment:

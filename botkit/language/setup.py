@@ -26,7 +26,10 @@ from botkit.language.translate import TextTranslator
 from botkit.pipeline.chain import Pipeline
 from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
 from botkit.pipeline.middleware.native import NativeLanguageMiddleware
-from botkit.pipeline.middleware.translation import TranslationMiddleware
+from botkit.pipeline.middleware.translation import (
+    NoticeTranslationMiddleware,
+    TranslationMiddleware,
+)
 
 __all__ = ["LanguageSupport", "check_pairs"]
 
@@ -124,6 +127,13 @@ class LanguageSupport:
                 "language: no language.languages configured; translator %r is checked "
                 "per message instead of at startup", translator.name,
             )  # fmt: skip
+
+    def install_outer(self, pipeline: Pipeline) -> None:
+        """Add what wraps the whole pipeline: in ``pivot`` mode, the translation of the
+        notices given before the language is known (call it before the core middleware)."""
+        if self.mode == "pivot" and self.translator is not None:
+            notices = TextTranslator(self.translator, self.glossary)
+            pipeline.add_middleware(NoticeTranslationMiddleware(notices, self.working))
 
     def install(self, pipeline: Pipeline) -> None:
         """Add the language middleware (in order) and the switch handler to ``pipeline``.

@@ -52,6 +52,7 @@ __all__ = [
     "find_inbound",
     "finish_inbound",
     "get_contact",
+    "get_conversation",
     "get_or_create_contact",
     "inbound_extra",
     "insert_inbound_key",
@@ -199,13 +200,19 @@ _FILL_CONTACT_LANGUAGE = (
     .values(language=bindparam("b_language"), updated_at=bindparam("b_now"))
 )
 _BUMP = {"last_seq": Conversation.last_seq + 1, "updated_at": bindparam("b_now")}
+# A customer's message reopens a closed conversation: its key (a chat, a DM, a visitor)
+# never changes, so a closed one left closed would mute that customer for good.
+_REOPEN = case(
+    (Conversation.status == ConversationStatus.CLOSED.value, ConversationStatus.BOT.value),
+    else_=Conversation.status,
+)
 _CLAIM_BY_KEY = (
     update(Conversation)
     .where(
         Conversation.channel == bindparam("b_channel"),
         Conversation.conversation_key == bindparam("b_key"),
     )
-    .values(_BUMP)
+    .values({**_BUMP, "status": _REOPEN})
     .returning(*CONVERSATION_COLS)
 )
 _CLAIM_BY_ID = (
@@ -260,6 +267,11 @@ def find_inbound(
     return to_conversation(conv), message
 
 
+def get_conversation(conn: Connection, conversation_id: int) -> ConversationRecord | None:
+    row = conn.execute(_CONVERSATION_BY_ID, {"id": conversation_id}).first()
+    return None if row is None else to_conversation(row)
+
+
 def get_contact(conn: Connection, contact_id: int) -> ContactRecord | None:
     row = conn.execute(_CONTACT_BY_ID, {"id": contact_id}).first()
     return None if row is None else to_contact(row)
@@ -294,8 +306,9 @@ def get_or_create_contact(
 def claim_seq(
     conn: Connection, channel: str, key: str, contact: ContactRecord, now: datetime
 ) -> tuple[ConversationRecord, bool]:
-    """Take the next sequence number of conversation (channel, key), creating it if needed
-    (for ``contact``, in their preferred language).
+    """Take the next sequence number of conversation (channel, key) for an inbound
+    message, creating the conversation if needed (for ``contact``, in their preferred
+    language) and reopening it (status ``bot``) if it was closed.
 
     The UPDATE locks the conversation row until the transaction ends, so concurrent
     writers to one conversation line up, and a rolled-back transaction gives its number

@@ -30,7 +30,8 @@ class MessageStatus(StrEnum):
 
 
 class ConversationStatus(StrEnum):
-    """Who is handling a conversation."""
+    """Who is handling a conversation. ``closed`` lasts until the customer writes again:
+    their next message reopens it as ``bot``."""
 
     BOT = "bot"
     WAITING_HUMAN = "waiting_human"

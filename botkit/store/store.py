@@ -268,6 +268,50 @@ class ConversationStore(Database):
         self._recent.update(stored)
         return stored
 
+    async def fail_reply(
+        self, reply_id: int, error: str, *, reopen_inbound_id: int | None = None
+    ) -> StoredMessage:
+        """Mark a stored reply ``failed`` and, in the same transaction, move the message
+        it answered from ``answered`` back to ``received`` (``reopen_inbound_id``), so the
+        next start answers it again: a reply stored but cut off before it reached the
+        customer.
+
+        Raises:
+            StoreError: unknown reply.
+        """
+        reason = clean_error(error)
+
+        def work(conn: Connection) -> tuple[StoredMessage, StoredMessage | None]:
+            stmt = (
+                update(Message)
+                .where(Message.id == reply_id)
+                .values(status=MessageStatus.FAILED.value, error=reason)
+                .returning(*q.MESSAGE_COLS)
+            )
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise StoreError(f"no message with id {reply_id}")
+            reopened = None
+            if reopen_inbound_id is not None:
+                stmt = (
+                    update(Message)
+                    .where(
+                        Message.id == reopen_inbound_id,
+                        Message.status == MessageStatus.ANSWERED.value,
+                    )
+                    .values(status=MessageStatus.RECEIVED.value)
+                    .returning(*q.MESSAGE_COLS)
+                )
+                again = conn.execute(stmt).first()
+                reopened = None if again is None else q.to_message(again)
+            return q.to_message(row), reopened
+
+        reply, reopened = await self._write(work)
+        self._recent.update(reply)
+        if reopened is not None:
+            self._recent.update(reopened)
+        return reply
+
     async def history(
         self,
         conversation_id: int,
@@ -343,6 +387,17 @@ class ConversationStore(Database):
         )
         row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
+
+    async def conversation_by_id(self, conversation_id: int) -> ConversationRecord:
+        """The conversation as stored now.
+
+        Raises:
+            StoreError: no conversation with that id.
+        """
+        row = await self._read(lambda conn: q.get_conversation(conn, conversation_id))
+        if row is None:
+            raise StoreError(f"no conversation with id {conversation_id}")
+        return row
 
     async def finish_inbound(self, finish: InboundFinish) -> None:
         """Record that the bot is done with an inbound message, in one write.

@@ -4,14 +4,18 @@ message builder. (Fixtures live in conftest.py.)"""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
+
+from sqlalchemy import create_engine, text
 
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
+from botkit.config import Settings
 from botkit.events import Contact, InboundMessage, OutboundReply
 from connectors.base import Connector, ConnectorConfig
 
-__all__ = ["RecordingConnector", "message", "recorder"]
+__all__ = ["RecordingConnector", "backdate_messages", "message", "recorder"]
 
 
 class RecordingConnector(Connector[ConnectorConfig]):
@@ -85,3 +89,23 @@ def recorder(bot: Bot) -> RecordingConnector:
     connector = bot.connectors["test"]
     assert isinstance(connector, RecordingConnector)
     return connector
+
+
+def backdate_messages(settings: Settings, seconds: float) -> None:
+    """Move every stored message ``seconds`` into the past (a crash that happened then).
+
+    Works on the SQLite file of ``settings`` directly, with no bot running.
+    """
+    url = settings.store.url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(text("SELECT id, created_at FROM messages")).all()
+            for message_id, created in rows:
+                when = datetime.fromisoformat(str(created)) - timedelta(seconds=seconds)
+                conn.execute(
+                    text("UPDATE messages SET created_at = :t WHERE id = :i"),
+                    {"t": when, "i": message_id},
+                )
+    finally:
+        engine.dispose()

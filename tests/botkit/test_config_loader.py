@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,39 @@ def test_short_values_are_not_treated_as_secrets() -> None:
     formatter = RedactingFormatter(json_lines=False, secrets={"en", "8080", "longsecret"})
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "en 8080 longsecret", None, None)
     assert formatter.format(record).endswith("en 8080 ***")
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_secrets_with_quotes_and_backslashes_are_redacted(json_lines: bool) -> None:
+    secret = 'Tr0ub4dor"&3\\x'  # JSON escapes both: redaction must come before encoding
+    formatter = RedactingFormatter(json_lines=json_lines, secrets={secret})
+    try:
+        raise RuntimeError(f"refused {secret}")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "creds %s", (secret,), exc_info)
+    line = formatter.format(record)
+    assert "Tr0ub4dor" not in line and "***" in line
+
+
+def test_a_reference_nested_in_a_default_is_a_problem() -> None:
+    found = problems({"store": {"url": "${BOTKIT_DB:-sqlite:///${HOME}/botkit.db}"}})
+    assert any(p.startswith("store.url: the default of ${BOTKIT_DB}") for p in found)
+
+
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "botkit.toml"
+    path.write_bytes('\ufeff[bot]\nname = "shop"\n'.encode())
+    assert load_settings(path, environ={}).bot.name == "shop"
+
+
+@pytest.mark.parametrize("value", [float("inf"), 1e11])
+def test_an_endless_resume_window_is_a_problem_not_a_crash(value: float) -> None:
+    found = problems({"bot": {"resume_unanswered_seconds": value}})
+    assert any(p.startswith("bot.resume_unanswered_seconds:") for p in found)
+
+
+def test_an_openai_url_with_an_impossible_port_is_a_problem() -> None:
+    table = {"kind": "openai", "openai": {"model": "m", "base_url": "http://h:80000/v1"}}
+    found = problems({"backend": table})
+    assert any(p.startswith("backend.openai.base_url: ") and "port" in p for p in found)

@@ -7,12 +7,16 @@ from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
 from botkit.pipeline.middleware.native import NativeLanguageMiddleware
 from botkit.pipeline.middleware.rate_limit import RateLimitMiddleware
 from botkit.pipeline.middleware.sanitize import SanitizeMiddleware
-from botkit.pipeline.middleware.translation import TranslationMiddleware
+from botkit.pipeline.middleware.translation import (
+    NoticeTranslationMiddleware,
+    TranslationMiddleware,
+)
 
 __all__ = [
     "LanguageDetectionMiddleware",
     "LoadConversationMiddleware",
     "NativeLanguageMiddleware",
+    "NoticeTranslationMiddleware",
     "RateLimitMiddleware",
     "SanitizeMiddleware",
     "TranslationMiddleware",

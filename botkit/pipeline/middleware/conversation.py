@@ -1,7 +1,8 @@
 """Load the conversation's recent history for the model, bounded by turns and tokens.
 
-A conversation that a human is handling (or that is closed) is not answered by the bot:
-the chain stops here without a reply; the message is stored for the agent.
+A conversation that a human is handling is not answered by the bot: the chain stops
+here without a reply; the message is stored for the agent. (A closed conversation is
+reopened by the customer's next message when it is stored, so it is answered again.)
 """
 
 from __future__ import annotations

@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from botkit.backends.protocol import Translator
+from botkit.errors import TranslationError
 from botkit.language.commands import parse_switch
 from botkit.language.tags import same_language
 from botkit.language.translate import TextTranslator
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context, Reply
 
-__all__ = ["TranslationMiddleware"]
+__all__ = ["NoticeTranslationMiddleware", "TranslationMiddleware"]
 
 
 class TranslationMiddleware:
@@ -105,3 +106,40 @@ class TranslationMiddleware:
             reply.working_text = "".join(written)
 
         return self.text_translator.translate_stream(stream, self.working, target, on_source=keep)
+
+
+class NoticeTranslationMiddleware:
+    """Translates the replies given before the language is looked at (the too-long,
+    empty-message and slow-down notices) into the conversation's language.
+
+    Installed outermost in ``pivot`` mode. Such a reply is configured text in the working
+    language and has no language of its own (``ctx.language`` is unset: detection never
+    ran), so it goes out in the conversation's language when that is known. A
+    translation failure leaves the notice in the working language: a notice the
+    customer may not read well beats the fallback reply.
+    """
+
+    def __init__(self, translator: TextTranslator, working_language: str) -> None:
+        self.text_translator = translator
+        self.working = working_language
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        await next()
+        reply, target = ctx.reply, ctx.conversation.language
+        if reply is None or reply.text is None or ctx.language is not None:
+            return  # no notice, or the language middleware handled this message
+        if reply.language is not None or reply.working_text is not None or target is None:
+            return
+        if same_language(target, self.working):
+            return
+        if not self.text_translator.translator.supports(self.working, target):
+            return
+        try:
+            text = await self.text_translator.translate_text(reply.text, self.working, target)
+        except TranslationError as exc:
+            ctx.logger.warning(
+                "%s: %s reply not translated into %s: %s",
+                ctx.describe(), reply.source, target, exc,
+            )  # fmt: skip
+            return
+        reply.working_text, reply.text, reply.language = reply.text, text, target
