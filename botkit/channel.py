@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from botkit.events import Direction, InboundMessage, OutboundReply
+from botkit.events import Button, Direction, InboundMessage, OutboundReply
 
 __all__ = ["CoreHandle", "HistoryItem", "IntakeReceipt", "ReplyStream"]
 
@@ -22,12 +22,15 @@ class IntakeReceipt:
 
     ``duplicate`` is True when the channel's idempotency key had been seen before; the
     message is then neither stored nor answered again. ``seq`` is the stored sequence
-    number of the (original) message within its conversation.
+    number of the (original) message within its conversation. ``message`` is that stored
+    message as a channel may show it (its text sanitized as stored), when the core says;
+    a channel echoing the message shows this, never the raw text it received.
     """
 
     conversation_id: int
     seq: int
     duplicate: bool
+    message: HistoryItem | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,8 @@ class HistoryItem:
     # The channel's delivery id of an inbound message (lets a client match its own
     # messages in a replayed history, e.g. the widget's client message id).
     idempotency_key: str | None = None
+    in_reply_to_seq: int | None = None  # replies: the seq of the message answered
+    buttons: tuple[Button, ...] = ()  # quick replies sent with an outbound message
 
 
 @runtime_checkable
@@ -60,6 +65,10 @@ class CoreHandle(Protocol):
     async def history(
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
     ) -> list[HistoryItem]: ...
+
+    async def last_seq(self, channel: str, conversation_key: str) -> int:
+        """The highest stored ``seq`` of a conversation (0 when it has none)."""
+        ...
 
     async def ready(self) -> bool: ...
 

@@ -113,6 +113,7 @@ class OutboundReply:
     seq: int | None = None  # sequence number of this reply once stored
     language: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None  # when it was stored (UTC), once stored
 
 
 @dataclass(frozen=True, slots=True)

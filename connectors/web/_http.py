@@ -64,7 +64,7 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
         raise BadRequest(413, "too_large", f"body larger than {max_bytes} bytes")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
         raise BadRequest(400, "bad_json", "body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise BadRequest(400, "bad_json", "body must be a JSON object")

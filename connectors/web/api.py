@@ -15,16 +15,22 @@ from aiohttp import web
 
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._http import BadRequest, json_error, rate_limited, read_json
+from connectors.web._messages import message_payload
 from connectors.web.hub import Outgoing
 from connectors.web.identity import IdentityError, Visitor
 from connectors.web.intake import InvalidMessage, clean_language, parse_message, submit_message
-from connectors.web.service import HISTORY_PAGE, SERVICE, WebService, history_payload
+from connectors.web.service import HISTORY_PAGE, SERVICE, WebService
 
 __all__ = ["get_messages", "post_message", "post_session"]
 
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 30.0
+RETRY_AFTER_S = 5  # what a client waits before retrying a request the store failed
+
+
+def _unavailable(message: str) -> web.Response:
+    return json_error(503, "unavailable", message, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def _unauthorized(exc: IdentityError) -> web.Response:
@@ -89,10 +95,12 @@ async def post_message(request: web.Request) -> web.Response:
     except MessageRejectedError as exc:
         # The bot refuses only while it cannot take messages at all (shutting down):
         # the client should retry later with the same client_id.
-        return json_error(503, "rejected", exc.user_reply, headers={"Retry-After": "5"})
+        return json_error(
+            503, "rejected", exc.user_reply, headers={"Retry-After": str(RETRY_AFTER_S)}
+        )
     except BotkitError:
         log.exception("web: submit failed")
-        return json_error(503, "unavailable", "message not stored; retry")
+        return _unavailable("message not stored; retry")
     return web.json_response(
         {"client_id": client_id, "seq": receipt.seq, "duplicate": receipt.duplicate},
         status=200 if receipt.duplicate else 201,
@@ -140,20 +148,24 @@ async def get_messages(request: web.Request) -> web.Response:
     except BadRequest as exc:
         return exc.response()
     key = visitor.conversation_key
-    items = await svc.history(key, after, limit)
-    if not items and wait > 0:
-        waiter = _Waiter()
-        svc.hub.subscribe(key, waiter)
-        try:
-            # Re-read after subscribing: a message stored in between is not missed.
-            items = await svc.history(key, after, limit)
-            if not items:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.event.wait(), wait)
+    try:
+        items = await svc.history(key, after, limit)
+        if not items and wait > 0:
+            waiter = _Waiter()
+            svc.hub.subscribe(key, waiter)
+            try:
+                # Re-read after subscribing: a message stored in between is not missed.
                 items = await svc.history(key, after, limit)
-        finally:
-            svc.hub.unsubscribe(key, waiter)
-    messages: list[dict[str, Any]] = [history_payload(i) for i in items if i.seq > after]
+                if not items:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(waiter.event.wait(), wait)
+                    items = await svc.history(key, after, limit)
+            finally:
+                svc.hub.unsubscribe(key, waiter)
+    except BotkitError as exc:  # StoreError: the database is down, say
+        log.warning("web: history read failed: %s", exc)
+        return _unavailable("history not available; retry")
+    messages: list[dict[str, Any]] = [message_payload(i) for i in items if i.seq > after]
     return web.json_response(
         {"messages": messages, "last_seq": messages[-1]["seq"] if messages else after},
         headers={"Cache-Control": "no-store"},

@@ -63,11 +63,18 @@ class WebConfig(ConnectorConfig):
             benchmarks). Browsers always send one on WebSocket handshakes and cross-site
             API calls, so this does not let another site's page in.
         site_key: public id of the site, given by the embedding snippet.
-        site_secret: HMAC key shared with the site's backend (from ``${VAR}`` in TOML).
-            Needed for verified user ids; also keys the anonymous session tokens so they
-            survive restarts (without it a random per-process key is used).
-        require_identity: refuse anonymous visitors (401 / close 4401).
-        user_token_max_ttl_s: longest lifetime accepted for site-signed user tokens.
+        site_secret: HMAC key of ``user_hash``, shared with the site's backend (from
+            ``${VAR}`` in TOML, at least 16 characters). Needed for verified user ids; also
+            keys the session tokens so they survive restarts (without it or
+            ``user_token_secret`` a random per-process key is used).
+        user_token_secret: HS256 key of the site-signed user tokens (``data-user-token``
+            JWTs), from ``${VAR}``, at least 16 characters. JWT sign-in is on only when it
+            is set, and it must differ from ``site_secret``: under one key, the user hash
+            a site prints for a user id shaped like a JWT would be a valid JWT signature.
+        require_identity: refuse anonymous visitors (401 / close 4401); needs
+            ``site_secret`` or ``user_token_secret``.
+        user_token_max_ttl_s: longest lifetime accepted for site-signed user tokens; the
+            session token issued for one expires with it.
         session_ttl_s: lifetime of the session tokens this server issues.
         max_message_bytes: largest inbound HTTP body or WebSocket message.
         connection_rate / ip_rate: message rate limits per socket and per client IP.
@@ -90,6 +97,7 @@ class WebConfig(ConnectorConfig):
     allow_missing_origin: bool = True
     site_key: str = "botkit-demo"
     site_secret: SecretStr | None = None
+    user_token_secret: SecretStr | None = None
     require_identity: bool = False
     user_token_max_ttl_s: int = Field(default=3600, ge=1, le=86_400)
     session_ttl_s: int = Field(default=30 * 86_400, ge=60, le=365 * 86_400)
@@ -137,8 +145,17 @@ class WebConfig(ConnectorConfig):
 
     @model_validator(mode="after")
     def _check_identity(self) -> WebConfig:
-        if self.require_identity and self.site_secret is None:
-            raise ValueError("require_identity needs site_secret (set it from ${VAR})")
-        if self.site_secret is not None and len(self.site_secret.get_secret_value()) < 16:
+        site = self.site_secret.get_secret_value() if self.site_secret else None
+        jwt = self.user_token_secret.get_secret_value() if self.user_token_secret else None
+        if self.require_identity and site is None and jwt is None:
+            raise ValueError(
+                "require_identity needs site_secret or user_token_secret (set from ${VAR})"
+            )
+        if site is not None and len(site) < 16:
             raise ValueError("site_secret must be at least 16 characters")
+        if jwt is not None and len(jwt) < 16:
+            raise ValueError("user_token_secret must be at least 16 characters")
+        if jwt is not None and jwt == site:
+            # One key for both schemes lets a user hash pass as a JWT signature.
+            raise ValueError("user_token_secret must differ from site_secret")
         return self

@@ -22,10 +22,12 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from botkit.errors import BotkitError
 from connectors.web._coalesce import coalesce
 from connectors.web._frames import FrameOutput
+from connectors.web._messages import message_payload
 from connectors.web.hub import Outgoing
-from connectors.web.service import HISTORY_PAGE, WebService, history_payload
+from connectors.web.service import HISTORY_PAGE, WebService
 
 __all__ = ["Connection"]
 
@@ -98,7 +100,7 @@ class Connection:
                 if upto is not None and item.seq > upto:
                     past = True
                     break
-                page.append(_encode(history_payload(item)))
+                page.append(_encode(message_payload(item)))
                 self.cursor = item.seq
             if page:  # one write per page
                 await self.out.send(page)
@@ -124,6 +126,11 @@ class Connection:
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-send; the reader side notices and cleans up.
             log.debug("web socket send failed: %s", exc)
+        except BotkitError as exc:
+            # The store failed (e.g. the database is down) while replaying history: the
+            # client reconnects and resumes from its last seq once it is back.
+            log.warning("web socket history replay failed: %s", exc)
+            await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"unavailable")
         except Exception:
             log.exception("web socket writer failed")
             await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"server error")

@@ -14,6 +14,7 @@ from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
 from connectors.base import Connector, ConnectorConfig
+from connectors.web._messages import message_payload, reply_item
 from connectors.web.app import create_app
 from connectors.web.config import WebConfig
 from connectors.web.hub import Outgoing
@@ -25,18 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def _reply_payload(reply: OutboundReply, stream_id: str | None = None) -> Outgoing:
-    payload: dict[str, object] = {
-        "type": "message",
-        "seq": reply.seq,
-        "direction": "out",
-        "text": reply.text,
-        "in_reply_to_seq": reply.in_reply_to_seq,
-        "language": reply.language,
-    }
-    if reply.buttons:
-        payload["buttons"] = [{"label": b.label, "value": b.value} for b in reply.buttons]
-    if stream_id is not None:
-        payload["stream_id"] = stream_id
+    """The live ``message`` frame of a reply: the same frame its replay will be."""
+    payload = message_payload(reply_item(reply), stream_id)
+    if reply.seq is None:
+        payload["seq"] = None  # not stored (a notice): outside the seq order, never resumed
     return Outgoing(payload, seq=reply.seq)
 
 

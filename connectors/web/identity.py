@@ -5,13 +5,19 @@ Three ways in, in order of preference:
 * a site that knows its user sends ``user_id`` plus ``user_hash`` =
   hex(HMAC-SHA256(key=site_secret, msg=user_id)) (the common vendor scheme: the hash is
   computed by the site's backend and printed into the page);
-* or a short-lived HS256 JWT signed with the site secret (``sub`` = user id, ``exp``);
+* or a short-lived HS256 JWT (``sub`` = user id, ``exp``) signed with its own secret,
+  ``user_token_secret``: never with ``site_secret``, or a user hash the site prints for a
+  user id shaped like a JWT signing input would be a valid JWT signature for any ``sub``;
 * otherwise the visitor is anonymous and gets a session token from this server.
 
-Whatever the way in, the server then issues its own session token, bound to the visitor,
-which the widget keeps (localStorage) and presents on every reconnect. The conversation is
-derived from the verified identity only; a client never names a conversation itself, so
-nobody can read another visitor's history.
+Whatever the way in, the server then issues its own session token. An anonymous visitor's
+("s") token is their identity: the widget keeps it and presents it on every reconnect. A
+signed-in user's ("u") token is a bearer token for the HTTP API; in a hello or session
+request it counts only next to the page's own identity, so after a sign-out (a page that
+vouches for nobody) a left-over "u" token makes a fresh anonymous visitor, never that user.
+A "u" token issued from a JWT expires with that JWT. The conversation is derived from the
+verified identity only; a client never names a conversation itself, so nobody can read
+another visitor's history.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.errors import ConnectorError
@@ -34,9 +40,14 @@ from botkit.errors import ConnectorError
 __all__ = ["IdentityError", "IdentityService", "Visitor", "user_hash"]
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _MAX_TOKEN_CHARS = 2048
 _MAX_USER_ID_CHARS = 255
 _CLOCK_LEEWAY_S = 60
+# Our session-token key is derived as HMAC(key=label, msg=secret): the site's backend
+# prints HMAC(key=site_secret, msg=user_id) for any user id, so the other way round a
+# user registering this label as their id would be shown the key itself.
+_SESSION_KEY_LABEL = b"botkit-web/session-token/v2"
 
 
 class IdentityError(ConnectorError):
@@ -49,10 +60,17 @@ class IdentityError(ConnectorError):
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """A verified visitor. ``kind`` "user" means the site vouched for ``subject``."""
+    """A verified visitor. ``kind`` "user" means the site vouched for ``subject``.
+
+    ``not_after`` caps the session tokens issued for it (the ``exp`` of the JWT it came
+    from); ``new`` marks a fresh anonymous visitor, whose conversation cannot exist yet.
+    Neither takes part in comparisons: they say how, not who.
+    """
 
     kind: Literal["session", "user"]
     subject: str
+    not_after: float | None = field(default=None, compare=False)
+    new: bool = field(default=False, compare=False)
 
     @property
     def conversation_key(self) -> str:
@@ -75,6 +93,17 @@ def _b64e(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _ascii(value: object, code: str, what: str) -> str:
+    """``value`` as a str of ASCII only (tokens, keys and hashes are), else IdentityError.
+
+    Also refuses lone surrogates (valid JSON escapes, and what aiohttp makes of non-UTF-8
+    header bytes), which cannot be encoded for the HMAC.
+    """
+    if not isinstance(value, str) or len(value) > _MAX_TOKEN_CHARS or not value.isascii():
+        raise IdentityError(code, f"malformed {what}")
+    return value
+
+
 def _check_user_id(user_id: object) -> str:
     if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID_CHARS:
         raise IdentityError("invalid_identity", "user_id must be 1-255 characters")
@@ -92,12 +121,18 @@ class IdentityService:
 
     Args:
         site_key: the public site id the widget must present.
-        site_secret: shared HMAC key with the site's backend, or None (anonymous only;
-            session tokens are then signed with a random per-process key).
+        site_secret: HMAC key of ``user_hash``, shared with the site's backend, or None
+            (no user hashes). Also keys the session tokens.
         session_ttl_s: lifetime of issued session tokens.
         user_token_max_ttl_s: longest remaining lifetime accepted in a site-signed JWT.
         require_identity: refuse anonymous visitors.
+        user_token_secret: HS256 key of site-signed user tokens (JWTs), or None (JWT
+            sign-in off). Must differ from ``site_secret``. Keys the session tokens when
+            there is no ``site_secret``; with neither, a random per-process key does.
         clock: seconds since the epoch (tests pin it).
+
+    Raises:
+        ValueError: ``user_token_secret`` equals ``site_secret``.
     """
 
     def __init__(
@@ -108,15 +143,20 @@ class IdentityService:
         session_ttl_s: int,
         user_token_max_ttl_s: int,
         require_identity: bool,
+        user_token_secret: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if user_token_secret is not None and user_token_secret == site_secret:
+            raise ValueError("user_token_secret must differ from site_secret")
         self.site_key = site_key
         self._secret = site_secret.encode() if site_secret is not None else None
+        self._jwt_secret = user_token_secret.encode() if user_token_secret is not None else None
         # A separate key for our own tokens, so a session token can never double as a
-        # user hash or a site JWT (they are all HMAC-SHA256).
+        # user hash or a site JWT (they are all HMAC-SHA256), nor be learnt from either.
+        root = self._secret if self._secret is not None else self._jwt_secret
         self._session_key = (
-            hmac.new(self._secret, b"botkit-web/session-token/v1", hashlib.sha256).digest()
-            if self._secret is not None
+            hmac.new(_SESSION_KEY_LABEL, root, hashlib.sha256).digest()
+            if root is not None
             else secrets.token_bytes(32)
         )
         self.session_ttl_s = session_ttl_s
@@ -130,21 +170,21 @@ class IdentityService:
         return _b64e(hmac.new(self._session_key, body.encode(), hashlib.sha256).digest())
 
     def issue(self, visitor: Visitor) -> tuple[str, int]:
-        """Return ``(token, expires_at)`` for ``visitor``."""
+        """Return ``(token, expires_at)`` for ``visitor`` (never past its ``not_after``)."""
         exp = int(self._clock()) + self.session_ttl_s
+        if visitor.not_after is not None:
+            exp = min(exp, math.floor(visitor.not_after))
         kind = "u" if visitor.kind == "user" else "s"
         body = f"v1.{kind}.{_b64e(visitor.subject.encode())}.{exp}"
         return f"{body}.{self._sign(body)}", exp
 
     def new_session(self) -> Visitor:
         """A fresh anonymous visitor (128 random bits)."""
-        return Visitor("session", secrets.token_urlsafe(16))
+        return Visitor("session", secrets.token_urlsafe(16), new=True)
 
     def verify_token(self, token: object) -> Visitor:
         """Check a session token issued by ``issue``; raise ``IdentityError`` if bad."""
-        if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
-            raise IdentityError("invalid_token", "malformed session token")
-        parts = token.split(".")
+        parts = _ascii(token, "invalid_token", "session token").split(".")
         if len(parts) != 5 or parts[0] != "v1" or parts[1] not in ("s", "u"):
             raise IdentityError("invalid_token", "malformed session token")
         body, sig = ".".join(parts[:4]), parts[4]
@@ -168,7 +208,7 @@ class IdentityService:
     def verify_user_hash(self, user_id: object, hash_hex: object) -> Visitor:
         """Check ``hash_hex`` == hex(HMAC-SHA256(site_secret, user_id))."""
         uid = _check_user_id(user_id)
-        if not isinstance(hash_hex, str) or len(hash_hex) != 64:
+        if not isinstance(hash_hex, str) or not _HEX64.match(hash_hex):
             raise IdentityError("invalid_identity", "user_hash must be 64 hex characters")
         expected = hmac.new(self._site_secret(), uid.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(hash_hex.lower().encode(), expected.encode()):
@@ -176,14 +216,17 @@ class IdentityService:
         return Visitor("user", uid)
 
     def verify_user_token(self, token: object) -> Visitor:
-        """Check a site-signed HS256 JWT with ``sub`` and a near ``exp``."""
-        if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
-            raise IdentityError("invalid_identity", "malformed user token")
-        parts = token.split(".")
+        """Check an HS256 JWT signed with ``user_token_secret``, with ``sub`` and a near
+        ``exp``; the visitor's ``not_after`` is that ``exp``."""
+        if self._jwt_secret is None:
+            raise IdentityError(
+                "identity_unsupported", "user tokens are not enabled (no user_token_secret)"
+            )
+        parts = _ascii(token, "invalid_identity", "user token").split(".")
         if len(parts) != 3:
             raise IdentityError("invalid_identity", "malformed user token")
         signing_input = f"{parts[0]}.{parts[1]}".encode()
-        expected = hmac.new(self._site_secret(), signing_input, hashlib.sha256).digest()
+        expected = hmac.new(self._jwt_secret, signing_input, hashlib.sha256).digest()
         try:
             sig = _b64d(parts[2])
         except (ValueError, binascii.Error) as exc:
@@ -212,7 +255,7 @@ class IdentityService:
         nbf = claims.get("nbf")
         if isinstance(nbf, int | float) and nbf > now + _CLOCK_LEEWAY_S:
             raise IdentityError("invalid_identity", "user token is not valid yet")
-        return Visitor("user", _check_user_id(claims.get("sub")))
+        return Visitor("user", _check_user_id(claims.get("sub")), not_after=exp)
 
     # -- policy -------------------------------------------------------------------------
 
@@ -228,18 +271,22 @@ class IdentityService:
         """Decide who the visitor is from what the widget (or a server) presented.
 
         A site-vouched identity wins over a stored session token; a wrong one is an error,
-        never a silent fall-back to anonymous. Raises ``IdentityError``.
+        never a silent fall-back to anonymous. A user's ("u") session token without such an
+        identity is the page of a signed-out visitor: they get a fresh anonymous session
+        (or ``identity_required``), never that user's conversation. Raises
+        ``IdentityError``.
         """
-        if not isinstance(site_key, str) or not hmac.compare_digest(
-            site_key.encode(), self.site_key.encode()
-        ):
+        key = _ascii(site_key, "unknown_site", "site key")
+        if not hmac.compare_digest(key.encode(), self.site_key.encode()):
             raise IdentityError("unknown_site", "unknown site key")
         if user_id is not None or user_hash is not None:
             return self.verify_user_hash(user_id, user_hash)
         if user_token is not None:
             return self.verify_user_token(user_token)
         if token is not None:
-            return self.from_token(token)
+            visitor = self.verify_token(token)  # a forged or expired one is still refused
+            if visitor.kind == "session":
+                return visitor
         if self.require_identity:
             raise IdentityError("identity_required", "this site requires a verified user")
         return self.new_session()

@@ -7,6 +7,7 @@ from typing import Any
 
 from botkit.channel import IntakeReceipt
 from botkit.events import Contact, InboundMessage
+from connectors.web._messages import inbound_item, message_payload
 from connectors.web.hub import Outgoing
 from connectors.web.identity import Visitor
 from connectors.web.service import CHANNEL, WebService
@@ -47,6 +48,8 @@ async def submit_message(
 ) -> IntakeReceipt:
     """Hand the message to the core; on first delivery show it on the visitor's sockets.
 
+    What the sockets are shown is the message as stored (sanitized), never the raw
+    ``text``: a lone surrogate in it could not be encoded by any socket's writer.
     The idempotency key is scoped to the conversation: client ids are chosen by the
     client, so a global key would let one visitor's id shadow another's message.
     Raises whatever ``core.submit`` raises (``MessageRejectedError``, ``StoreError``).
@@ -67,17 +70,6 @@ async def submit_message(
         )
     )
     if not receipt.duplicate:
-        service.hub.publish(
-            key,
-            Outgoing(
-                {
-                    "type": "message",
-                    "seq": receipt.seq,
-                    "direction": "in",
-                    "text": text,
-                    "client_id": client_id,
-                },
-                seq=receipt.seq,
-            ),
-        )
+        item = inbound_item(receipt, key, client_id, text)
+        service.hub.publish(key, Outgoing(message_payload(item), seq=receipt.seq))
     return receipt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from aiohttp import web
@@ -11,6 +12,8 @@ from connectors.web._http import json_error
 from connectors.web.service import SERVICE
 
 __all__ = ["errors_middleware", "origin_middleware", "page_csp", "set_security_headers"]
+
+log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$")
 _ERROR_CODES = {
@@ -44,7 +47,8 @@ def page_csp(request: web.BaseRequest) -> str:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn aiohttp's HTTP errors (404, 405, 413...) into JSON error bodies."""
+    """Turn aiohttp's HTTP errors (404, 405, 413...) and unexpected exceptions (500) into
+    JSON error bodies, which ``origin_middleware`` then gives their CORS headers."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -53,6 +57,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         headers = {k: exc.headers[k] for k in ("Allow", "Retry-After") if k in exc.headers}
         code = _ERROR_CODES.get(exc.status, "http_error")
         return json_error(exc.status, code, exc.reason, headers)
+    except Exception:
+        if request.path == "/ws":
+            raise  # the socket may be upgraded already: no HTTP response can follow
+        log.exception("web: %s %s failed", request.method, request.path)
+        return json_error(500, "internal_error", "the server failed; retry later")
 
 
 @web.middleware

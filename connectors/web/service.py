@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from aiohttp import web
 
@@ -14,28 +13,10 @@ from connectors.web.identity import IdentityService
 from connectors.web.origin import OriginPolicy
 from connectors.web.ratelimit import KeyedLimiter
 
-__all__ = ["CHANNEL", "SERVICE", "WebService", "history_payload"]
+__all__ = ["CHANNEL", "SERVICE", "WebService"]
 
 CHANNEL = "web"
 HISTORY_PAGE = 100
-
-
-def history_payload(item: HistoryItem) -> dict[str, Any]:
-    """A stored message as the client sees it (inbound ones with their ``client_id``,
-    the same frame a live message has, so a replay and a live push look alike)."""
-    payload: dict[str, Any] = {
-        "type": "message",
-        "seq": item.seq,
-        "direction": str(item.direction.value),
-        "text": item.text,
-        "created_at": item.created_at.isoformat(),
-        "language": item.language,
-        "status": item.status,
-    }
-    # Web delivery ids are "<conversation key>/<client id>"; client ids contain no "/".
-    if item.idempotency_key and "/" in item.idempotency_key:
-        payload["client_id"] = item.idempotency_key.rsplit("/", 1)[1]
-    return payload
 
 
 class WebService:
@@ -46,12 +27,16 @@ class WebService:
         self.core = core
         self.hub = Hub()
         secret = config.site_secret.get_secret_value() if config.site_secret else None
+        jwt_secret = (
+            config.user_token_secret.get_secret_value() if config.user_token_secret else None
+        )
         self.identity = IdentityService(
             site_key=config.site_key,
             site_secret=secret,
             session_ttl_s=config.session_ttl_s,
             user_token_max_ttl_s=config.user_token_max_ttl_s,
             require_identity=config.require_identity,
+            user_token_secret=jwt_secret,
         )
         self.origins = OriginPolicy(
             config.allowed_origins, allow_missing=config.allow_missing_origin
@@ -74,6 +59,10 @@ class WebService:
     async def history(self, key: str, after_seq: int, limit: int) -> list[HistoryItem]:
         """The visitor's stored messages after ``after_seq`` (ascending)."""
         return await self.core.history(CHANNEL, key, after_seq=after_seq, limit=limit)
+
+    async def last_seq(self, key: str) -> int:
+        """The highest stored ``seq`` of the visitor's conversation (0 when none)."""
+        return await self.core.last_seq(CHANNEL, key)
 
 
 SERVICE = web.AppKey("botkit_web_service", WebService)

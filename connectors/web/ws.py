@@ -4,7 +4,8 @@ Client -> server frames (JSON text): ``hello`` (first, within ``hello_timeout_s`
 ``message`` and ``ping``. Server -> client: ``welcome``, ``message`` (stored, with
 ``seq``), ``ack``, ``stream`` / ``delta`` / ``stream_end`` (a reply being generated),
 ``pong`` and ``error``. Close codes: 1009 frame too large, 1003 binary frame, 1013 client
-too slow, 4400 bad hello, 4401 identity refused, 4408 no hello / idle.
+too slow (also: the store is unavailable), 4400 bad hello, 4401 identity refused, 4408
+no hello / idle.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     try:
         hello = await _hello(ws, svc)
         if hello is not None:
-            visitor, after_seq, language = hello
+            visitor, after_seq, last_seq, language = hello
             token, expires = svc.identity.issue(visitor)
             conn = Connection(ws, out, svc, visitor.conversation_key, after_seq)
             conn.start(
@@ -72,6 +73,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                     "expires_at": expires,
                     "identity": visitor.kind,
                     "after_seq": after_seq,
+                    "last_seq": last_seq,
                     "max_message_bytes": cfg.max_message_bytes,
                 }
             )
@@ -95,8 +97,12 @@ async def _refuse(ws: web.WebSocketResponse, code: int, error: str, message: str
 
 async def _hello(
     ws: web.WebSocketResponse, svc: WebService
-) -> tuple[Visitor, int, str | None] | None:
-    """Wait for the hello frame; None when the socket was refused or closed."""
+) -> tuple[Visitor, int, int, str | None] | None:
+    """Wait for the hello frame; None when the socket was refused or closed.
+
+    Returns the visitor, the ``after_seq`` to resume from (clamped to the conversation's
+    last seq), that last seq, and the page's language.
+    """
     try:
         # Not receive(timeout=...): aiohttp restarts that timeout on every pong, so a
         # client answering heartbeats could otherwise sit here without a hello forever.
@@ -129,13 +135,23 @@ async def _hello(
     except IdentityError as exc:
         await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, str(exc))
         return None
-    return visitor, after_seq, clean_language(data.get("lang"))
+    try:
+        # A fresh anonymous visitor has no conversation yet: no need to ask the store.
+        last_seq = 0 if visitor.new else await svc.last_seq(visitor.conversation_key)
+    except BotkitError as exc:
+        log.warning("web: reading the last seq failed: %s", exc)
+        await _refuse(ws, WSCloseCode.TRY_AGAIN_LATER, "unavailable", "chat unavailable; retry")
+        return None
+    # An after_seq past the end (a cache of another identity's conversation, a database
+    # restored from backup) would hide every message up to it: resume from the end
+    # instead; welcome.last_seq tells the client its cache is not this conversation's.
+    return visitor, min(after_seq, last_seq), last_seq, clean_language(data.get("lang"))
 
 
 def _loads(text: str) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting ("[[[[...") raises RecursionError
         return None
     return data if isinstance(data, dict) else None
 

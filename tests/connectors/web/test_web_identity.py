@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from web_helpers import ORIGIN, SECRET, SITE_KEY, MakeWeb, WebHarness, reply_to
+from web_helpers import JWT_SECRET, ORIGIN, SECRET, SITE_KEY, MakeWeb, WebHarness, reply_to
 
 from connectors.web import IdentityError, user_hash
 from connectors.web.identity import IdentityService
@@ -33,6 +33,7 @@ def _service(secret: str, now: float, **kw: object) -> IdentityService:
         "session_ttl_s": 3600,
         "user_token_max_ttl_s": 3600,
         "require_identity": False,
+        "user_token_secret": JWT_SECRET,
         "clock": lambda: now,
     }
     args.update(kw)
@@ -86,12 +87,18 @@ def test_user_hash_rejections(user_id: str, mutate: object) -> None:
 def test_published_user_token_vector() -> None:
     v = _vectors()
     now = float(v["token_now"])
-    visitor = _service(v["site_secret"], now).verify_user_token(v["user_token"])
+    assert v["user_token_secret"] != v["site_secret"]
+    # Independent of our code: the signature per RFC 7515, computed with hmac directly.
+    head_body, sig = v["user_token"].rsplit(".", 1)
+    expected = hmac.new(v["user_token_secret"].encode(), head_body.encode(), hashlib.sha256)
+    assert sig == _b64(expected.digest())
+    keys = {"user_token_secret": v["user_token_secret"]}
+    visitor = _service(v["site_secret"], now, **keys).verify_user_token(v["user_token"])
     assert (visitor.kind, visitor.subject) == ("user", "customer-42")
     with pytest.raises(IdentityError, match="expired"):
-        _service(v["site_secret"], now + 600).verify_user_token(v["user_token"])
+        _service(v["site_secret"], now + 600, **keys).verify_user_token(v["user_token"])
     with pytest.raises(IdentityError, match="signature"):
-        _service("another-secret-0123456789", now).verify_user_token(v["user_token"])
+        _service(v["site_secret"], now).verify_user_token(v["user_token"])
 
 
 @pytest.mark.parametrize(
@@ -116,7 +123,7 @@ def test_published_user_token_vector() -> None:
 def test_user_token_rejections(make: object) -> None:
     svc = _service(SECRET, 1_700_000_000.0)
     with pytest.raises(IdentityError):
-        svc.verify_user_token(make(SECRET, 1_700_000_000))  # type: ignore[operator]
+        svc.verify_user_token(make(JWT_SECRET, 1_700_000_000))  # type: ignore[operator]
 
 
 def test_session_tokens_cannot_be_forged() -> None:
@@ -182,9 +189,14 @@ async def test_require_identity_over_websocket(make_web: MakeWeb) -> None:
     v = await web.visitor(user_id="customer-7", user_hash=good)
     welcome = v.frames[0]
     assert welcome["identity"] == "user"
-    # The token issued for the verified user works on its own afterwards.
-    again = await web.visitor(token=v.token)
+    # The token issued for the verified user counts only next to the page's identity:
+    # alone (a signed-out page) it is refused like an anonymous visitor.
+    again = await web.visitor(token=v.token, user_id="customer-7", user_hash=good)
     assert again.frames[0]["identity"] == "user"
+    alone = await web.open()
+    await alone.ws.send_json({"type": "hello", "site_key": SITE_KEY, "token": v.token})
+    assert (await alone.next())["code"] == "identity_required"
+    assert await alone.wait_closed() == 4401
 
 
 async def test_require_identity_over_http(make_web: MakeWeb) -> None:

@@ -197,6 +197,9 @@ class GatedCore:
         await self.history_gate.wait()
         return await self.bot.history(channel, conversation_key, after_seq=after_seq, limit=limit)
 
+    async def last_seq(self, channel: str, conversation_key: str) -> int:
+        return await self.bot.last_seq(channel, conversation_key)
+
     async def ready(self) -> bool:
         return await self.bot.ready()
 

@@ -23,6 +23,7 @@ from connectors.web import WebConnector
 ORIGIN = "https://shop.example"
 SITE_KEY = "shop"
 SECRET = "botkit-test-secret-0123456789"
+JWT_SECRET = "botkit-test-jwt-secret-9876543210"  # user_token_secret: never site_secret
 
 Frame = dict[str, Any]
 MakeWeb = Callable[..., Awaitable["WebHarness"]]
@@ -32,6 +33,7 @@ _RELAXED: dict[str, Any] = {
     "allowed_origins": [ORIGIN],
     "site_key": SITE_KEY,
     "site_secret": "${BOTKIT_TEST_SITE_SECRET}",
+    "user_token_secret": "${BOTKIT_TEST_USER_TOKEN_SECRET}",
     "connection_rate": {"rate": 1000, "burst": 1000},
     "ip_rate": {"rate": 1000, "burst": 1000},
     "connect_rate": {"rate": 1000, "burst": 1000},
@@ -48,7 +50,7 @@ def web_settings(db: Path, web: dict[str, Any], word_delay: float = 0.0) -> Sett
             "bot": {"rate_limit": {"enabled": False}},
             "connectors": {"web": {**_RELAXED, **web}},
         },
-        environ={"BOTKIT_TEST_SITE_SECRET": SECRET},
+        environ={"BOTKIT_TEST_SITE_SECRET": SECRET, "BOTKIT_TEST_USER_TOKEN_SECRET": JWT_SECRET},
     )
 
 

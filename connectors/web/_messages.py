@@ -1,0 +1,78 @@
+"""The one shape of a stored message on the wire, live or replayed.
+
+A message reaches a client three ways: pushed live when it is stored (the visitor's own
+message, a reply at the end of its stream), replayed from history after a reconnect, and
+read over HTTP. All three are built here from the stored record (``HistoryItem``), so a
+client sees the same fields whichever way a message came: a reply stored as ``failed``
+or with quick-reply ``buttons`` looks the same before and after a reload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botkit.channel import HistoryItem, IntakeReceipt
+from botkit.events import Direction, OutboundReply, utcnow
+from botkit.sanitize import sanitize_text
+
+__all__ = ["inbound_item", "message_payload", "reply_item"]
+
+
+def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str, Any]:
+    """The ``message`` frame (and HTTP history entry) of a stored message.
+
+    Always: ``seq``, ``direction``, ``text``, ``language``, ``in_reply_to_seq`` (null on
+    visitor messages), ``buttons`` (a list, maybe empty), ``status``, ``created_at``.
+    Visitor messages add their ``client_id``; a reply pushed at the end of its stream adds
+    the ``stream_id`` it was streamed under.
+    """
+    payload: dict[str, Any] = {
+        "type": "message",  # first: clients may dispatch on the frame's prefix
+        "seq": item.seq,
+        "direction": str(item.direction.value),
+        "text": item.text,
+        "language": item.language,
+        "in_reply_to_seq": item.in_reply_to_seq,
+        "buttons": [{"label": b.label, "value": b.value} for b in item.buttons],
+        "status": item.status,
+        "created_at": item.created_at.isoformat(),
+    }
+    # Web delivery ids are "<conversation key>/<client id>"; client ids contain no "/".
+    if item.idempotency_key and "/" in item.idempotency_key:
+        payload["client_id"] = item.idempotency_key.rsplit("/", 1)[1]
+    if stream_id is not None:
+        payload["stream_id"] = stream_id
+    return payload
+
+
+def inbound_item(receipt: IntakeReceipt, key: str, client_id: str, text: str) -> HistoryItem:
+    """The stored record of a visitor message the core just took.
+
+    The core's own record when it gives one. Otherwise it is rebuilt the way the core
+    stores it: the text sanitized (the raw text may hold lone surrogates that no writer
+    can encode, and control characters the stored copy does not have).
+    """
+    if receipt.message is not None:
+        return receipt.message
+    return HistoryItem(
+        seq=receipt.seq,
+        direction=Direction.INBOUND,
+        text=sanitize_text(text),
+        created_at=utcnow(),
+        status="received",
+        idempotency_key=f"{key}/{client_id}",
+    )
+
+
+def reply_item(reply: OutboundReply) -> HistoryItem:
+    """The stored record of a reply handed to the connector (stored as ``sent``)."""
+    return HistoryItem(
+        seq=reply.seq if reply.seq is not None else 0,
+        direction=Direction.OUTBOUND,
+        text=reply.text,
+        created_at=reply.created_at if reply.created_at is not None else utcnow(),
+        language=reply.language,
+        status="sent",
+        in_reply_to_seq=reply.in_reply_to_seq,
+        buttons=reply.buttons,
+    )
