@@ -15,21 +15,27 @@ Hostile and unlucky cases are handled on purpose:
   not found in the translation is appended at its end; placeholders a translator
   invents are removed;
 * every pattern is linear in the text length (anchored starts, possessive quantifiers),
-  so a 4,000-character message of one repeated character costs microseconds.
+  so a 4,000-character message of one repeated character costs microseconds;
+* spans start and end at word edges of any script: a span never takes or leaves half of
+  a word ("30-tägige" protects "30"; "Bot" is not found in "botón"). Scripts written
+  without spaces (CJK, kana, Hangul, Thai...) have no such edges: "订单12345号"
+  protects "12345".
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 __all__ = ["Glossary", "Protected", "detection_text", "protect", "restore"]
 
 _PLACEHOLDER = "{{{}}}"
-# Tolerant on purpose (translators add spaces); bounded so a hostile run of digits never
-# reaches int()'s 4300-digit limit.
-_PLACEHOLDER_LIKE = re.compile(r"\{\s*(\d{1,6})\s*\}")
+# Tolerant on purpose: translators add spaces, and a CJK target may write the braces
+# full-width (U+FF5B/U+FF5D) like the rest of its punctuation. Bounded so a hostile run of
+# digits never reaches int()'s 4300-digit limit.
+_PLACEHOLDER_LIKE = re.compile(r"[{\uff5b]\s*(\d{1,6})\s*[}\uff5d]")
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 # Stops at whitespace, quotes, angle brackets, CJK punctuation/full-width forms (a URL
 # in Chinese text is often followed directly by 。) and Arabic punctuation (comma ،,
@@ -39,13 +45,38 @@ _URL = re.compile(
     r"(?:https?://|ftp://|www\.)[^\s<>\"'`\u3000-\u303f\uff00-\uffef\u060c\u061b\u061f\u06d4]++"
 )
 _URL_TRAILING = ".,;:!?'\"*_"
+# Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, CJK, kana) and
+# Hangul, whose counters follow a number as their own word ("30일", "30日", "30天"): a
+# number or a term next to one of these characters is at a word edge.
+_UNSPACED = (
+    "\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u2e80-\u2fdf\u3005-\u3007"
+    "\u3021-\u3029\u3031-\u3035\u3038-\u303c\u3040-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00020000-\U0003ffff"
+)
+_IS_UNSPACED = re.compile(f"[{_UNSPACED}]")
+# A character that continues a word: a digit of any script, a letter of a space-separated
+# script (any of them, not only ASCII) or "_". Combining marks are not \w in Python: the
+# few places where one could follow are checked with `_in_word` after matching.
+_W = f"(?:\\d|[^\\W{_UNSPACED}])"
+_NO_WORD_BEFORE = f"(?<!{_W})"
+# Internationalized addresses too ("josé@münchen.de"); the local part is at a word edge.
+_LABEL = f"(?:[^\\W_{_UNSPACED}]|-)++"
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]++@[A-Za-z0-9\-]++(?:\.[A-Za-z0-9\-]++)++"
+    f"{_NO_WORD_BEFORE}(?<![.%+\\-])(?:{_W}|[.%+\\-])++@{_LABEL}(?:\\.{_LABEL})++(?!{_W})"
 )
-# Numbers and ids: 42, 12.50, 1,000, 10:30, #4521, ORD-2024-0042, A12B, SKU_77.
+# Numbers and ids: 42, 12.50, 1,000, 10:30, #4521, ORD-2024-0042, #4521-B, A12-77, A12B,
+# SKU_77, and units written against the number (5kg, 2x). After a hyphen or slash, only a
+# part with a digit or a code (one letter, or capitals: "-B", "-XL") belongs to the id; a
+# plain word is text to translate: "30-day", "24-hour", "30-tägige" protect the number
+# only. (Combining diacritics are excluded after a code so "4-a\u0308..." is no code.)
+_PART = f"[^\\W\\d{_UNSPACED}]*+\\d{_W}*+"  # a word with a digit: 2024, A12B, 5kg
+_CODE = f"(?:[A-Z]{{2,}}+|[A-Za-z])(?!{_W}|[\u0300-\u036f])"
 _NUMBER = re.compile(
-    r"(?<![A-Za-z0-9_])#?(?:[A-Za-z]++[\-_/])*+[A-Za-z]*+\d(?:[A-Za-z_\-/#]|\d|[.,:](?=\d))*+"
+    f"{_NO_WORD_BEFORE}#?(?:[A-Za-z]++[\\-_/])*+{_PART}"
+    f"(?:[\\-/#](?:{_PART}|{_CODE})|[.,:]\\d{_W}*+)*+"
 )
+# English ordinals are words ("2nd floor" -> "2.º piso"), not ids: left to the translator.
+_ORDINAL = re.compile(r"\d++(?:st|nd|rd|th)", re.IGNORECASE)
 _FENCE = "```"
 
 
@@ -70,10 +101,44 @@ def _term_pattern(term: str) -> str:
     def edge(c: str, lookahead: bool) -> str:
         if not c.isalnum():
             return ""  # "C++": no word boundary after a symbol
-        cls = "[A-Za-z0-9]" if c.isascii() else r"\w"
-        return f"(?!{cls})" if lookahead else f"(?<!{cls})"
+        return f"(?!{_W})" if lookahead else f"(?<!{_W})"
 
     return edge(term[0], False) + re.escape(term) + edge(term[-1], True)
+
+
+def _in_word(c: str) -> bool:
+    """Whether ``c`` continues a word (see ``_W``; combining marks too)."""
+    if c.isdecimal():
+        return True
+    if _IS_UNSPACED.match(c):
+        return False
+    return c.isalnum() or c == "_" or unicodedata.category(c).startswith("M")
+
+
+def _at_edges(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` neither starts nor ends inside a word."""
+    return not (
+        (start > 0 and text[start].isalnum() and _in_word(text[start - 1]))
+        or (end < len(text) and text[end - 1].isalnum() and _in_word(text[end]))
+    )
+
+
+def _numbers(text: str) -> Iterator[tuple[int, int]]:
+    last = 0  # where the previous span ended: each character is looked at once at most
+    for m in _NUMBER.finditer(text):
+        start, end = m.span()
+        if start < last:
+            continue
+        # Only a combining mark can sit against a match (the pattern checks the rest):
+        # the digits are written against a word ("5दिन"), which is protected whole
+        # like "5kg".
+        while start > last and _in_word(text[start - 1]):
+            start -= 1
+        while end < len(text) and _in_word(text[end]):
+            end += 1
+        last = end
+        if not _ORDINAL.fullmatch(text, start, end):
+            yield start, end
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +199,9 @@ def _candidates(text: str, glossary: Glossary | None) -> Iterator[tuple[int, int
         yield m.span()
     if glossary is not None:
         for m in glossary.finditer(text):
-            yield m.span()
-    for m in _NUMBER.finditer(text):
-        yield m.span()
+            if _at_edges(text, *m.span()):
+                yield m.span()
+    yield from _numbers(text)
 
 
 def find_spans(text: str, glossary: Glossary | None = None) -> list[tuple[int, int]]:

@@ -60,7 +60,7 @@ class TextTranslator:
         """
         if same_language(source, target):
             return text
-        segments = split_sentences(text, self.max_sentence_chars)
+        segments = split_sentences(text, self.max_sentence_chars, glossary=self.glossary)
         return "".join(await self.translate_segments(segments, source, target))
 
     async def translate_segments(
@@ -136,7 +136,7 @@ class TextTranslator:
             on_source: called with each chunk of source text once it has been taken
                 into a translated batch (lets the caller keep the source text).
         """
-        buffer = SentenceBuffer(self.max_sentence_chars)
+        buffer = SentenceBuffer(self.max_sentence_chars, glossary=self.glossary)
         try:
             async for delta in deltas:
                 segments = buffer.feed(delta)

@@ -44,6 +44,56 @@ def test_spans(text: str, spans: list[str]) -> None:
     assert spans_of(text) == spans
 
 
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        # Everyday replies: the word after the number is text to translate.
+        ("We have a 30-day return policy, 24-hour support and a 2-year warranty.",
+         ["30", "24", "2"]),
+        # Ids and units stay whole; an English ordinal is a word ("2.º piso").
+        ("Order #4521-B, part A12-77 and SKU-9-XL ship in 3-5 days (5kg, 2x) to the 2nd floor",
+         ["#4521-B", "A12-77", "SKU-9-XL", "3-5", "5kg", "2x"]),
+        # Non-ASCII words: a span never stops inside one (composed or decomposed).
+        ("Wir bieten eine 30-tägige Rückgabe und 2-jährige Garantie.", ["30", "2"]),
+        ("Mi pedido de 3-días no llegó.", ["3"]),
+        ("eine 30-ta\u0308gige Ru\u0308ckgabe, 4-a\u0308hnlich", ["30", "4"]),
+        # ...nor starts inside one: letters written against the digits go with them.
+        ("éclair5, Größe5 und 5दिन", ["éclair5", "Größe5", "5दिन"]),
+        # Scripts without spaces have no word edges: the counter after a number is text.
+        ("30-día 30일 반품, 30日間, 订单12345号, ๓๐วัน", ["30", "30", "30", "12345", "๓๐"]),
+        # E-mail addresses at word edges, internationalized ones too.
+        ("Écrivez à josé@münchen.de ou 请联系support@x.com谢谢",
+         ["josé@münchen.de", "support@x.com"]),
+    ],
+)  # fmt: skip
+def test_number_and_email_spans_start_and_end_at_word_edges(text: str, spans: list[str]) -> None:
+    assert spans_of(text, None) == spans
+
+
+def test_glossary_terms_match_at_word_edges_of_any_script() -> None:
+    glossary = Glossary(["Bot", "微信", "भारत"])
+    assert spans_of("Pulse el botón azul del Bot.", glossary) == ["Bot"]
+    assert spans_of("Botones, Bots y robots; el Bot.", glossary) == ["Bot"]
+    # Where words are not separated by spaces, a term is found inside the text.
+    text = "用微信支付，Bot使用。Bot을 사용하세요"  # noqa: RUF001
+    assert spans_of(text, glossary) == ["微信", "Bot", "Bot"]
+    # A vowel sign (a combining mark, not \w) continues the word: "भारतीय" is no match.
+    assert spans_of("भारतीय रेल और भारत", glossary) == ["भारत"]
+
+
+def test_full_width_braces_and_spaces_are_read_as_placeholders() -> None:
+    p = protect("Visit https://x.com/help for details.")
+    expected = "请访问https://x.com/help了解详情。"
+    assert restore("请访问｛0｝了解详情。", p) == expected  # noqa: RUF001
+    assert restore("请访问｛ 0 ｝了解详情。", p) == expected  # noqa: RUF001
+    assert restore("请访问{\u30000｝了解详情。", p) == expected  # noqa: RUF001
+    # User text that looks like one is protected itself, so it comes back unchanged.
+    text = "模板｛1｝和｛ 2 ｝保留"  # noqa: RUF001
+    q = protect(text)
+    assert q.spans == ("｛1｝", "｛ 2 ｝")  # noqa: RUF001
+    assert restore(q.text, q) == text
+
+
 def upper(text: str) -> str:
     """A 'translation' that changes every letter outside placeholders."""
     return re.sub(r"[^{}\d]+", lambda m: m.group().upper(), text)
