@@ -339,7 +339,10 @@ class Bot:
         (a rolling restart: it has its shutdown grace period), once that time is over."""
         settle = self.settings.bot.shutdown_grace_seconds + RESUME_SETTLE_MARGIN_S
         await asyncio.sleep(max(0.0, (started - utcnow()).total_seconds() + settle))
-        await self._resume_unanswered(stored_before=started)
+        try:
+            await self._resume_unanswered(stored_before=started)
+        except Exception as exc:  # e.g. the database is unreachable just now
+            _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
 
     async def _release(self) -> None:
         await self._plugins.teardown_all()
