@@ -7,7 +7,9 @@ The real ``slack_sdk`` / ``slack_bolt`` code is pointed at it with ``base_url``:
 
 It records every call with a monotonic timestamp (so tests can measure pacing and
 back-off from the server's side), keeps posted messages, and can be told to answer a
-method with 429 + ``Retry-After``, a 5xx, a Slack error, or a dropped connection.
+method with 429 + ``Retry-After``, a 5xx, a Slack error, or a dropped connection, and
+to answer late (``delay``). Deleted messages leave ``messages`` and are kept in
+``deleted``.
 ``signed_headers`` signs an Events API request the way Slack does.
 """
 
@@ -66,6 +68,7 @@ class _Fault:
     error: str
     retry_after: float | None
     drop: bool
+    delay: float
 
 
 class FakeSlack:
@@ -94,6 +97,7 @@ class FakeSlack:
         self.status_supported = status_supported
         self.calls: list[SlackCall] = []
         self.messages: list[FakeMessage] = []
+        self.deleted: list[FakeMessage] = []
         self.acks: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
         self._ts = itertools.count(1)
@@ -138,11 +142,12 @@ class FakeSlack:
         error: str = "ratelimited",
         retry_after: float | None = 1,
         drop: bool = False,
+        delay: float = 0.0,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail (429 with Retry-After by
         default; ``status=500``, ``status=200`` + ``error``, or ``drop=True`` for a
-        connection closed without an answer)."""
-        self._faults.append(_Fault(method, times, status, error, retry_after, drop))
+        connection closed without an answer), each after ``delay`` seconds."""
+        self._faults.append(_Fault(method, times, status, error, retry_after, drop, delay))
 
     def calls_to(self, method: str) -> list[SlackCall]:
         return [c for c in self.calls if c.method == method]
@@ -198,6 +203,9 @@ class FakeSlack:
         self.calls.append(SlackCall(method, args, time.monotonic(), status))
         try:
             if fault is not None:
+                if fault.delay > 0:
+                    await self._notify()  # the call has arrived; its answer comes late
+                    await asyncio.sleep(fault.delay)
                 if fault.drop:
                     if request.transport is not None:
                         request.transport.close()
@@ -232,6 +240,8 @@ class FakeSlack:
             return self._post(args)
         if method == "chat.update":
             return self._update(args)
+        if method == "chat.delete":
+            return self._delete(args)
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:
@@ -266,6 +276,14 @@ class FakeSlack:
                     msg.blocks = args["blocks"] or None
                 msg.versions.append(msg.text)
                 return {"ok": True, "channel": msg.channel, "ts": msg.ts, "text": msg.text}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        for msg in self.messages:
+            if msg.channel == args.get("channel") and msg.ts == args.get("ts"):
+                self.messages.remove(msg)
+                self.deleted.append(msg)
+                return {"ok": True, "channel": msg.channel, "ts": msg.ts}
         return {"ok": False, "error": "message_not_found"}
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:

@@ -4,6 +4,10 @@ Every message or edit to one channel goes through that channel's lane: calls run
 a time in arrival order (``asyncio.Lock`` wakes waiters first come, first served), at
 least ``channel_send_interval_s`` apart, and a 429 holds the whole lane for its
 ``Retry-After`` so the messages behind it are delayed, never dropped or reordered.
+
+``chat.update`` is also limited workspace-wide (Slack counts it per method per app per
+workspace, not per channel): each call takes a token from a shared ``MethodBudget``, and
+a 429 on it holds edits in every channel.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
+from connectors.slack._ratelimit import MethodBudget
 from connectors.slack.config import SlackRetry
 
 __all__ = ["ChannelPacer", "SlackApi"]
@@ -107,10 +112,24 @@ def _error_code(exc: SlackApiError) -> str:
 class SlackApi:
     """Wraps ``AsyncWebClient`` with pacing and retries; raises ``ConnectorError``."""
 
-    def __init__(self, client: AsyncWebClient, retry: SlackRetry, send_interval: float) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        retry: SlackRetry,
+        send_interval: float,
+        *,
+        updates_per_minute: float = 50.0,
+    ) -> None:
         self.client = client
         self.retry = retry
         self.pacer = ChannelPacer(send_interval)
+        # Methods limited per workspace on top of the per-channel lanes.
+        self.budgets = {"chat.update": MethodBudget(updates_per_minute)}
+
+    def held_for(self, method: str) -> float:
+        """Seconds left of a workspace-wide 429 hold on ``method`` (0 when none)."""
+        budget = self.budgets.get(method)
+        return budget.held_for() if budget is not None else 0.0
 
     async def call_once(self, method: str, *, get: bool = False, **payload: Any) -> dict[str, Any]:
         """One unpaced call without retries (lookups, status lines).
@@ -145,9 +164,13 @@ class SlackApi:
         deadline = loop.time() + self.retry.give_up_after_s
         failures = 0
         hold: float | None
+        budget = self.budgets.get(method)
         async with self.pacer.turn(channel) as lane:
             while True:
                 await self.pacer.wait_ready(lane)
+                if budget is not None:
+                    # Taken inside the lane, so the channel's order is kept while waiting.
+                    await budget.acquire()
                 try:
                     response = await self.client.api_call(method, json=payload)
                 except SlackApiError as exc:
@@ -155,6 +178,8 @@ class SlackApi:
                     status = getattr(exc.response, "status_code", 0)
                     if status == 429 or code == "ratelimited":
                         hold = _retry_after(exc)
+                        if budget is not None:
+                            budget.hold(hold)  # the limit is the workspace's, not the lane's
                         log.info(
                             "slack %s: rate limited in %s, waiting %.1fs", method, channel, hold
                         )

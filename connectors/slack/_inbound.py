@@ -2,7 +2,8 @@
 
 Which messages are answered:
 
-* direct messages (``message`` events with ``channel_type == "im"``);
+* direct messages (``message`` events with ``channel_type == "im"``): the DM's top-level
+  messages are one conversation, a thread in the DM is a conversation of its own;
 * mentions of the bot (``app_mention`` events) anywhere it is a member;
 * replies in a thread the bot already talks in (``message`` events with ``thread_ts``),
   except those mentioning the bot, which arrive again as ``app_mention``;
@@ -123,6 +124,8 @@ def read_event(
         return None
     kind = event.get("type")
     subtype = event.get("subtype")
+    if subtype is not None and not isinstance(subtype, str):
+        return None  # a list or dict is unhashable: the set lookup below would raise
     if kind not in ("message", "app_mention") or subtype not in _ANSWERED_SUBTYPES:
         return None
     user, bot_id = _str(event, "user", _ID), _str(event, "bot_id", _ID)
@@ -138,14 +141,19 @@ def read_event(
     raw = event.get("text")
     raw = raw if isinstance(raw, str) else ""
     thread_ts = _str(event, "thread_ts", _TS)
+    direct = kind == "message" and event.get("channel_type") == "im"
     known_only = False
-    if kind == "message" and event.get("channel_type") != "im":
+    if kind == "message" and not direct:
         # In channels only thread replies are read, and a mention there comes again as
         # app_mention (with its own event_id): answer it once, from that event.
         if thread_ts is None or _mentions(raw, me.bot_user_id):
             return None
         known_only = True
-    root = thread_ts or (ts if thread_replies else None)
+    # A DM is one running conversation answered top-level (people write to a bot one
+    # message after another, and the second needs the first); a thread the customer
+    # opened in the DM is its own conversation. In channels each top-level message starts
+    # a thread (``thread_replies``) so that one channel does not mix many customers.
+    root = thread_ts or (ts if thread_replies and not direct else None)
     ids = {"channel": channel, "ts": ts, "event_id": event_id}
     if root:
         ids["thread_ts"] = root

@@ -18,6 +18,9 @@ __all__ = ["Outbound"]
 log = logging.getLogger("connectors.slack")
 
 _MAX_NO_STATUS = 10_000
+# How long a reply cut off by shutdown may take to be marked as such: shutdown waits for
+# it, and one edit normally takes well under a second.
+_INTERRUPTED_EDIT_S = 2.0
 
 
 class Outbound:
@@ -52,13 +55,17 @@ class Outbound:
         ``update_interval_s``), then the final text with its buttons.
 
         Edits while streaming are best effort; the final text must arrive or this raises
-        ``ConnectorError`` (the core then stores the reply as failed).
+        ``ConnectorError`` (the core then stores the reply as failed). Cancelled (a
+        shutdown past its grace period), it marks what was posted as cut off, within
+        about two seconds, and re-raises.
         """
         target = self._target(stream.reply_to, stream.conversation_key)
         writer = self._writer(target)
-        status = await self._show_thinking(target, writer)
         parts: list[str] = []
+        # The reader starts first: the core generates only while the reply is consumed,
+        # and the placeholder (paced, perhaps waiting out a 429) must not hold up the model.
         reader = asyncio.create_task(_collect(stream, parts))
+        thinking = asyncio.create_task(self._show_thinking(target, writer))
         loop = asyncio.get_running_loop()
         try:
             shown = 0
@@ -69,6 +76,9 @@ class Outbound:
                     break
                 text = "".join(parts)
                 if len(text) != shown:
+                    # The first edit needs the placeholder's ts (later this returns at
+                    # once); shielded so a shutdown leaves the placeholder to clean up.
+                    await asyncio.shield(thinking)
                     try:
                         await writer.show(text, final=False)
                     except ConnectorError as exc:
@@ -77,15 +87,57 @@ class Outbound:
                 next_edit = loop.time() + self._config.update_interval_s
             reader.result()
             final = await stream.final()
+            await asyncio.shield(thinking)
             await writer.show(final.text, final=True, buttons=final.buttons)
         except asyncio.CancelledError:
             reader.cancel()
+            await self._interrupted(target, writer, thinking, "".join(parts))
             raise
         except Exception:
             reader.cancel()
+            status = _finished_with(thinking) is True
+            thinking.cancel()  # no use for a placeholder any more
             if status and writer.posted == 0:
                 await self._clear_status(target)
             raise
+
+    async def _interrupted(
+        self, target: Target, writer: ReplyWriter, thinking: asyncio.Task[bool], text: str
+    ) -> None:
+        """Mark a reply cut off by shutdown, so what was posted does not read as complete.
+
+        Best effort: one unpaced call without retries, in its own task (shielded from the
+        cancellation) and waited for at most ``_INTERRUPTED_EDIT_S``. Never raises.
+        """
+        job = asyncio.create_task(self._mark_interrupted(target, writer, thinking, text))
+        try:
+            await asyncio.wait({job}, timeout=_INTERRUPTED_EDIT_S)
+        except asyncio.CancelledError:
+            pass  # cancelled again (a forced stop): stop waiting at once
+        if not job.done():
+            log.info("slack: reply in %s cut off, not marked in time", target.channel)
+            job.cancel()
+            thinking.cancel()
+
+    async def _mark_interrupted(
+        self, target: Target, writer: ReplyWriter, thinking: asyncio.Task[bool], text: str
+    ) -> None:
+        try:
+            status = await thinking  # a placeholder being posted is cleaned up too
+            call = writer.interrupted(text)
+            if call is None:
+                if status and writer.posted == 0:
+                    await self._clear_status(target)
+                return
+            method, payload = call
+            if self._api.held_for(method) > 0:
+                return  # Slack asked for a pause (429); do not call through it
+            await self._api.call_once(method, **payload)
+            log.info("slack: reply in %s cut off by shutdown, marked (%s)", target.channel, method)
+        except ConnectorError as exc:
+            log.info("slack: reply cut off by shutdown not marked: %s", exc)
+        except Exception:
+            log.warning("slack: marking a reply cut off by shutdown failed", exc_info=True)
 
     async def _show_thinking(self, target: Target, writer: ReplyWriter) -> bool:
         """Show that a reply is coming; True when it is the assistant status line."""
@@ -123,6 +175,13 @@ class Outbound:
             )
         except ConnectorError as exc:
             log.debug("slack: status not cleared: %s", exc)
+
+
+def _finished_with(task: asyncio.Task[bool]) -> bool | None:
+    """The task's result if it finished normally, else None (without raising)."""
+    if not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
 
 
 async def _collect(stream: ReplyStream, parts: list[str]) -> None:

@@ -1,8 +1,10 @@
 """Text between botkit and Slack: escaping, reading mrkdwn, splitting, Block Kit buttons.
 
 Slack reads ``<...>`` in message text as mentions and links (``<!channel>`` pings a whole
-channel), so model output is always escaped before it is posted; inbound text is turned
-back into plain text for the model.
+channel), so model output is always escaped before it is posted, and Block Kit text is
+sent ``verbatim`` (otherwise Slack parses plain ``@channel`` there too). Inbound text is
+turned back into plain text for the model, with special mentions defused so that a model
+repeating them cannot ping anyone.
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ _MAX_BUTTONS = 25
 BUTTON_ACTION_PREFIX = "botkit_button_"
 
 _ANGLE = re.compile(r"<([^<>\n]{1,1000})>")
-_SENTENCE_END = re.compile("[.!?;:\u3002\uff01\uff1f](?=\\s)")
+# ASCII punctuation ends a sentence only before whitespace ("3.5", "e.g."); the full-width
+# stop, exclamation and question marks (U+3002, U+FF01, U+FF1F) of Chinese and Japanese
+# are followed by no space, so they end one by themselves (with the closing brackets or
+# quotes that belong to the sentence).
+_SENTENCE_END = re.compile(
+    "[.!?;:](?=\\s)|[\u3002\uff01\uff1f][\u300d\u300f\uff09\u3011\u201d\u2019]*"
+)
+# Slack's special mentions. U+2060 WORD JOINER after the "@" keeps them readable for the
+# model while a repeated "@channel" in a reply is no longer the word Slack would parse.
+_SPECIAL_MENTIONS = frozenset({"channel", "here", "everyone"})
+_WORD_JOINER = "\u2060"
 _WHITESPACE = re.compile(r"\s")
 
 
@@ -49,15 +61,30 @@ def _plain(match: re.Match[str]) -> str:
     if target.startswith("@") or target.startswith("#"):
         return f"{target[0]}{label}" if label else target
     if target.startswith("!"):
-        return "@" + (label or target[1:].split("^")[0]).lstrip("@")  # <!subteam^S1|@ops>
+        return _special(target[1:], label)
     return f"{label} ({target})" if label and label != target else target
+
+
+def _special(command: str, label: str) -> str:
+    """``<!...>`` tokens: special mentions, user groups and dates."""
+    name = command.split("^")[0]
+    if name in _SPECIAL_MENTIONS:
+        return f"@{_WORD_JOINER}{name}"
+    if name == "date":
+        return label  # <!date^1392734382^{date_short}|Feb 18, 2014>: the fallback text
+    if name == "subteam":
+        return "@" + (label.lstrip("@") or "group")  # <!subteam^S1|@ops>, <!subteam^S1>
+    return "@" + (label or name).lstrip("@")
 
 
 def from_slack(text: str, *, bot_user_id: str | None = None) -> str:
     """Plain text of an inbound Slack message for the model.
 
     Removes mentions of the bot itself, renders ``<@U1|ann>`` as ``@ann``, ``<#C1|x>`` as
-    ``#x``, ``<https://a|b>`` as ``b (https://a)``, then unescapes ``&amp; &lt; &gt;``.
+    ``#x``, ``<https://a|b>`` as ``b (https://a)``, ``<!date^...|Feb 18>`` as its fallback
+    text, ``<!subteam^S1>`` as ``@group``, and ``<!channel>`` / ``<!here>`` /
+    ``<!everyone>`` as ``@channel`` with U+2060 WORD JOINER after the ``@`` (so the
+    words cannot ping when repeated in a reply), then unescapes ``&amp; &lt; &gt;``.
     """
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
@@ -123,6 +150,11 @@ def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:
         for i, b in enumerate(buttons[:_MAX_BUTTONS])
     ]
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}},
+        # verbatim: without it Slack parses Block Kit mrkdwn for plain "@channel" / "@here"
+        # and conversation names, which escaping "& < >" does not prevent.
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT], "verbatim": True},
+        },
         {"type": "actions", "block_id": "botkit_buttons", "elements": elements},
     ]

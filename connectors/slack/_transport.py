@@ -57,6 +57,49 @@ def _well_formed(body: str, content_type: str) -> bool:
     return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
 
 
+# Slack refuses timestamps more than five minutes off (SignatureVerifier checks the same).
+_MAX_SKEW_S = 300
+# One warning per reason per minute: a wrong clock refuses every event, and a flood of
+# unsigned requests should not flood the log either.
+_REFUSAL_LOG_INTERVAL_S = 60.0
+
+
+class _RefusalLog:
+    """Rate-limited warnings about refused requests (reason only: no body, no secret)."""
+
+    def __init__(self, interval: float = _REFUSAL_LOG_INTERVAL_S) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warn(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        more = self._suppressed.pop(kind, 0)
+        suffix = f" ({more} more since the last warning)" if more else ""
+        log.warning("slack: request refused: " + message + suffix, *args)
+
+
+def _refusal(stamp: str, signature: str) -> tuple[str, str, tuple[object, ...]]:
+    """Why a request failed the signature check: (kind, message, args) for the log."""
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return "timestamp", "missing or malformed X-Slack-Request-Timestamp (401)", ()
+    skew = int(time.time()) - int(stamp)
+    if abs(skew) > _MAX_SKEW_S:
+        return (
+            "skew",
+            "timestamp skew %+d s, more than %d s (401); is this server's clock right?",
+            (skew, _MAX_SKEW_S),
+        )
+    if not signature:
+        return "unsigned", "no X-Slack-Signature header (401)", ()
+    return "signature", "signature mismatch (401); is signing_secret this app's?", ()
+
+
 def http_app(
     bolt: AsyncApp, path: str, signing_secret: str, max_body_bytes: int
 ) -> web.Application:
@@ -67,6 +110,7 @@ def http_app(
     Bolt cannot parse is answered 400 instead of a 500 with a traceback.
     """
     verifier = SignatureVerifier(signing_secret)
+    refusals = _RefusalLog()
 
     async def events(request: web.Request) -> web.StreamResponse:
         stamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -78,8 +122,11 @@ def http_app(
         if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not (
             verifier.is_valid(body, stamp, signature)
         ):
+            kind, reason, args = _refusal(stamp, signature)
+            refusals.warn(kind, reason, *args)
             return web.json_response({"error": "invalid signature"}, status=401)
         if not _well_formed(body, request.content_type):
+            refusals.warn("malformed", "signed body Slack's SDK cannot parse (400)")
             return web.json_response({"error": "malformed body"}, status=400)
         headers: dict[str, str | Sequence[str]] = dict(request.headers.items())
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)

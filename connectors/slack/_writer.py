@@ -36,6 +36,7 @@ class _Shown:
     ts: str
     text: str
     has_blocks: bool = False
+    placeholder: bool = False  # still the "thinking" text, no reply text yet
 
 
 class ReplyWriter:
@@ -56,6 +57,27 @@ class ReplyWriter:
         """Post ``text`` (already mrkdwn) as the first message, to be replaced later."""
         if not self._shown:
             await self._post(text, None)
+            self._shown[-1].placeholder = True
+
+    def interrupted(self, text: str) -> tuple[str, dict[str, Any]] | None:
+        """The one Web API call that shows this reply was cut off, or None if none is due.
+
+        ``text`` is the reply as far as it was generated. The last message gets the part
+        of it that belongs there followed by " …"; a placeholder that never showed any
+        text is deleted. A last message with the buttons means the reply is all there.
+        """
+        if not self._shown:
+            return None
+        last = self._shown[-1]
+        if last.has_blocks:
+            return None
+        if last.placeholder:
+            return "chat.delete", {"channel": self._target.channel, "ts": last.ts}
+        pieces = self._pieces(text, False, ())
+        index = len(self._shown) - 1
+        body = pieces[index] if index < len(pieces) else last.text
+        payload = {"channel": self._target.channel, "ts": last.ts, "text": f"{body.rstrip()} …"}
+        return "chat.update", payload
 
     def _pieces(self, text: str, final: bool, buttons: Sequence[Button]) -> list[str]:
         pieces = split_text(escape(text), self._limit)
@@ -115,3 +137,4 @@ class ReplyWriter:
             payload["blocks"] = blocks if blocks is not None else []
         await self._api.send("chat.update", payload)
         shown.text, shown.has_blocks = text, blocks is not None
+        shown.placeholder = False

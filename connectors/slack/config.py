@@ -41,10 +41,19 @@ class SlackConfig(ConnectorConfig):
         host / port / path: where the HTTP endpoint listens (http mode).
         answer_other_bots: also answer messages written by other bots (beware of two bots
             answering each other forever). The bot's own messages are always ignored.
-        thread_replies: answer in a thread under the customer's message (each top-level
-            message then starts its own conversation). Off: top-level messages are answered
-            top-level and a DM or channel is one running conversation.
-        update_interval_s: shortest time between two edits of a streamed message.
+        thread_replies: in channels, answer a mention in a thread under it (each
+            top-level mention then starts its own conversation). Off: mentions are
+            answered top-level and the channel is one running conversation. DMs do not
+            depend on it: a DM's top-level messages are one running conversation answered
+            top-level, and a thread the customer opens in the DM is answered in that
+            thread as a conversation of its own.
+        update_interval_s: shortest time between two edits of a streamed message. 1.5 s
+            by default: Slack allows ``chat.update`` about 50 times a minute per
+            workspace (Tier 3), and one stream edited every second would spend all of it
+            (60/min); at 1.5 s one stream takes 40/min and leaves room for final edits.
+        updates_per_minute: the workspace-wide budget of ``chat.update`` calls, shared
+            by every channel (a token bucket holding 10 seconds' worth for bursts). A 429
+            on ``chat.update`` holds every channel's edits for its ``Retry-After``.
         channel_send_interval_s: shortest time between two messages or edits in one
             channel (Slack allows about one message per second per channel).
         max_message_chars: longer replies are split into several messages, on paragraph
@@ -71,7 +80,8 @@ class SlackConfig(ConnectorConfig):
     path: str = Field(default="/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=200)
     answer_other_bots: bool = False
     thread_replies: bool = True
-    update_interval_s: float = Field(default=1.0, ge=0.05, le=60)
+    update_interval_s: float = Field(default=1.5, ge=0.05, le=60)
+    updates_per_minute: float = Field(default=50.0, ge=1, le=100_000)
     channel_send_interval_s: float = Field(default=1.0, ge=0, le=60)
     max_message_chars: int = Field(default=3900, ge=200, le=4000)
     typing_indicator: Literal["auto", "placeholder", "off"] = "auto"

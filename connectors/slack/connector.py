@@ -35,7 +35,8 @@ log = logging.getLogger("connectors.slack")
 
 
 class SlackConnector(Connector[SlackConfig]):
-    """Answers DMs, mentions and thread replies in Slack, streaming replies into threads.
+    """Answers DMs, mentions and thread replies in Slack, streaming the replies (below the
+    message in a DM, in a thread under it in a channel).
 
     Inbound requests are acknowledged as soon as ``core.submit`` has stored the message
     (Bolt runs with ``process_before_response`` so a store failure is answered 500 and
@@ -56,7 +57,12 @@ class SlackConnector(Connector[SlackConfig]):
             timeout=timeout,
             retry_handlers=[],
         )
-        self.api = SlackApi(self.client, config.retry, config.channel_send_interval_s)
+        self.api = SlackApi(
+            self.client,
+            config.retry,
+            config.channel_send_interval_s,
+            updates_per_minute=config.updates_per_minute,
+        )
         self.users = UserDirectory(
             self.api,
             ttl=config.user_cache_ttl_s,
@@ -262,7 +268,7 @@ class SlackConnector(Connector[SlackConfig]):
     # -- replies --------------------------------------------------------------------------
 
     async def send(self, reply: OutboundReply) -> None:
-        """Post a complete reply (split over several messages if long) in its thread.
+        """Post a complete reply (split over several messages if long) where it belongs.
 
         Raises:
             ConnectorError: it could not be delivered after the retries.

@@ -26,7 +26,8 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def make_slack(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[MakeSlack]:
-    """Factory: ``await make_slack(word_delay=0.0, backend=None, fast=True, **config)``."""
+    """Factory: ``await make_slack(word_delay=0.0, backend=None, fast=True, **config)``;
+    ``db`` names the SQLite file (two bots on one file: a restart)."""
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
         count = 0
@@ -36,12 +37,14 @@ async def make_slack(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[Mak
             backend: GenerationBackend | None = None,
             fast: bool = True,
             connect: bool = True,
+            db: Path | None = None,
             **slack: Any,
         ) -> SlackHarness:
             nonlocal count
             count += 1
             config = {**(FAST if fast else {}), **slack}
-            settings = slack_settings(tmp_path / f"slack{count}.db", fake_slack, config, word_delay)
+            db = db or tmp_path / f"slack{count}.db"
+            settings = slack_settings(db, fake_slack, config, word_delay)
             bot = Bot(settings, backend=backend)
             await stack.enter_async_context(bot)
             connector = bot.connectors["slack"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
 from botkit.testing.fake_slack import FakeMessage, FakeSlack, signed_headers
@@ -27,6 +29,7 @@ _seq = itertools.count(1)
 FAST: dict[str, Any] = {
     "channel_send_interval_s": 0.0,
     "update_interval_s": 0.05,
+    "updates_per_minute": 60_000,
     "retry": {"initial_backoff_s": 0.05, "max_backoff_s": 0.2},
 }
 
@@ -198,3 +201,26 @@ def click_payload(
         ],
     }
     return payload
+
+
+class SlowBackend:
+    """A real ``GenerationBackend`` that takes 10 s before its first word."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.started.set()
+        await asyncio.sleep(10)
+        yield "too late"

@@ -31,7 +31,8 @@ def test_http_config_from_environment_keeps_secrets_secret() -> None:
     assert config.bot_token.get_secret_value() == "xoxb-1-secret"
     shown = repr(config) + str(config) + config.model_dump_json()
     assert "xoxb-1-secret" not in shown and "signing-secret-value" not in shown
-    assert config.update_interval_s == 1.0 and config.channel_send_interval_s == 1.0
+    assert config.update_interval_s == 1.5 and config.channel_send_interval_s == 1.0
+    assert config.updates_per_minute == 50.0  # Slack's Tier 3, per workspace
 
 
 def test_socket_config() -> None:

@@ -5,27 +5,34 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+import time
+from collections.abc import AsyncIterator
 
 import pytest
 from slack_helpers import MakeSlack, SlackHarness, message, new_ts
+from slack_sdk.web.async_client import AsyncWebClient
 
+from botkit.backends.protocol import GenerationRequest
 from botkit.errors import ConnectorError
 from botkit.events import Button, OutboundReply
 from botkit.pipeline import Context
 from botkit.pipeline.handlers import Handler
-from botkit.testing.fake_slack import SlackCall
+from botkit.testing.fake_slack import FakeSlack, SlackCall
+from connectors.slack._api import SlackApi
+from connectors.slack._ratelimit import MethodBudget
+from connectors.slack.config import SlackRetry
 
 
 def gaps(calls: list[SlackCall]) -> list[float]:
     return [b.at - a.at for a, b in itertools.pairwise(calls)]
 
 
-async def test_streamed_reply_is_edited_at_most_once_per_second(make_slack: MakeSlack) -> None:
-    slack = await make_slack(word_delay=0.06, fast=False)  # defaults: 1 s edits, 1 msg/s
-    ts = new_ts()
-    words = " ".join(f"word{i}" for i in range(40))  # about 2.5 s of streaming
-    await slack.post_event(message(words, ts=ts))
-    final = await slack.reply_in("D1", ts, f"echo: {words}", limit_s=10)
+async def test_streamed_reply_is_edited_at_most_once_per_interval(make_slack: MakeSlack) -> None:
+    slack = await make_slack(word_delay=0.06, fast=False)  # defaults: 1.5 s edits, 1 msg/s
+    words = " ".join(f"word{i}" for i in range(60))  # about 3.6 s of streaming
+    await slack.post_event(message(words))
+    final = await slack.reply_in("D1", None, f"echo: {words}", limit_s=10)
     calls = [
         c
         for c in slack.fake.calls
@@ -34,12 +41,13 @@ async def test_streamed_reply_is_edited_at_most_once_per_second(make_slack: Make
     assert [c.method for c in calls[:1]] == ["chat.postMessage"]  # the placeholder
     assert len(calls) >= 3, "the text should have been shown while it was streaming"
     assert all(c.method == "chat.update" and c.args["ts"] == final.ts for c in calls[1:])
-    assert min(gaps(calls)) >= 0.98, gaps(calls)
+    assert min(gaps(calls)) >= 0.98, gaps(calls)  # channel pacing, the final edit included
+    assert min(gaps(calls[:-1])) >= 1.4, gaps(calls)  # update_interval_s while streaming
     # Every version grew the text: intermediate edits were prefixes of the final text.
     versions = final.versions[1:]
     assert versions[-1] == f"echo: {words}"
     assert all(versions[-1].startswith(v) for v in versions)
-    assert len(slack.fake.thread("D1", ts)) == 1
+    assert len(slack.fake.thread("D1", None)) == 1
 
 
 async def test_429_is_waited_out_and_the_burst_is_delivered_in_order(
@@ -69,6 +77,56 @@ async def test_429_is_waited_out_and_the_burst_is_delivered_in_order(
     ]
 
 
+async def fake_api(fake: FakeSlack, updates_per_minute: float = 50.0) -> SlackApi:
+    """``SlackApi`` on the fake, unpaced per channel, with one message in CA and CB."""
+    client = AsyncWebClient(token=fake.bot_token, base_url=fake.base_url, retry_handlers=[])
+    api = SlackApi(client, SlackRetry(), 0.0, updates_per_minute=updates_per_minute)
+    for channel in ("CA", "CB"):
+        await api.send("chat.postMessage", {"channel": channel, "text": channel})
+    return api
+
+
+async def test_chat_update_429_holds_edits_in_every_channel(fake_slack: FakeSlack) -> None:
+    # Slack limits chat.update per method per workspace (Tier 3), not per channel: during
+    # a Retry-After window every chat.update would be refused again.
+    api = await fake_api(fake_slack)
+    a, b = (m.ts for m in fake_slack.messages)
+    fake_slack.fail("chat.update", 1, retry_after=1)
+    first = asyncio.create_task(api.send("chat.update", {"channel": "CA", "ts": a, "text": "a2"}))
+    await asyncio.sleep(0.1)  # CA got its 429
+    await api.send("chat.update", {"channel": "CB", "ts": b, "text": "b2"})
+    await first
+    limited, *rest = fake_slack.calls_to("chat.update")
+    assert limited.status == 429 and [c.status for c in rest] == [200, 200]
+    other = next(c for c in rest if c.args["channel"] == "CB")
+    assert other.at - limited.at >= 1.0, other.at - limited.at
+    # chat.postMessage keeps its per-channel limit: another channel is not held.
+    await asyncio.wait_for(api.send("chat.postMessage", {"channel": "CC", "text": "c"}), 0.5)
+
+
+async def test_chat_update_budget_is_shared_by_all_channels(fake_slack: FakeSlack) -> None:
+    api = await fake_api(fake_slack, updates_per_minute=120)  # 2/s, bursts of 20
+    a, b = (m.ts for m in fake_slack.messages)
+    edits = [
+        api.send("chat.update", {"channel": ch, "ts": ts, "text": f"v{i}"})
+        for i in range(11)
+        for ch, ts in (("CA", a), ("CB", b))
+    ]
+    await asyncio.wait_for(asyncio.gather(*edits), 5)
+    updates = fake_slack.calls_to("chat.update")
+    assert len(updates) == 22 and all(c.status == 200 for c in updates)
+    # The burst goes out at once (paced, it would take 9.5 s); the two edits after it
+    # wait for tokens at 2/s whichever their channel: 22 edits need at least 1 s.
+    assert updates[19].at - updates[0].at < 0.8
+    assert updates[21].at - updates[0].at >= 0.95, updates[21].at - updates[0].at
+
+
+@pytest.mark.parametrize("per_minute", [0.0, -1.0, math.nan])
+def test_a_method_budget_needs_a_positive_rate(per_minute: float) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        MethodBudget(per_minute)
+
+
 async def test_network_errors_are_retried_with_backoff(slack: SlackHarness) -> None:
     slack.fake.fail("chat.postMessage", 1, drop=True)
     slack.fake.fail("chat.postMessage", 1, status=503, error="service_unavailable")
@@ -84,9 +142,8 @@ async def test_network_errors_are_retried_with_backoff(slack: SlackHarness) -> N
 async def test_undeliverable_reply_is_stored_as_failed(make_slack: MakeSlack) -> None:
     slack = await make_slack(typing_indicator="off")
     slack.fake.fail("chat.postMessage", 5, status=200, error="channel_not_found")
-    ts = new_ts()
-    await slack.post_event(message("anyone?", ts=ts))
-    key = f"D1:{ts}"
+    await slack.post_event(message("anyone?"))
+    key = "D1"
 
     async def failed() -> bool:
         history = await slack.bot.history("slack", key)
@@ -114,16 +171,15 @@ async def test_long_reply_is_split_on_sentence_boundaries(make_slack: MakeSlack)
     slack = await make_slack(max_message_chars=200)
     sentences = [f"This is sentence number {i} of a long answer." for i in range(12)]
     text = " ".join(sentences[:6]) + "\n\n" + " ".join(sentences[6:])
-    ts = new_ts()
-    await slack.post_event(message(text, ts=ts))
+    await slack.post_event(message(text))
     full = f"echo: {text}"
 
     def complete() -> bool:
-        shown = [m.text for m in slack.fake.thread("D1", ts)]
+        shown = [m.text for m in slack.fake.thread("D1", None)]
         return " ".join(" ".join(shown).split()) == " ".join(full.split())
 
     await slack.fake.wait_until(complete, 5)
-    shown = [m.text for m in slack.fake.thread("D1", ts)]
+    shown = [m.text for m in slack.fake.thread("D1", None)]
     assert len(shown) >= 3
     assert all(0 < len(m) <= 200 for m in shown)
     assert all(m.endswith(".") for m in shown)  # cut after sentences, never mid-word
@@ -143,29 +199,68 @@ async def test_model_output_cannot_ping_or_link(slack: SlackHarness) -> None:
     assert slack.fake.calls_to("chat.postMessage")[0].args["unfurl_links"] is False
 
 
+class StampingBackend:
+    """Answers at once and records when generation started."""
+
+    name = "stamp"
+
+    def __init__(self) -> None:
+        self.started_at: float | None = None
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.started_at = time.monotonic()
+        yield "answer"
+
+
+async def test_generation_does_not_wait_for_the_placeholder(make_slack: MakeSlack) -> None:
+    backend = StampingBackend()
+    slack = await make_slack(backend=backend)
+    # The channel is rate-limited: the placeholder waits out a 429 (Retry-After: 1.5).
+    slack.fake.fail("chat.postMessage", 1, retry_after=1.5)
+    begin = time.monotonic()
+    await slack.post_event(message("hi"))
+    reply = await slack.reply_in("D1", None, "answer")
+    assert backend.started_at is not None
+    assert backend.started_at - begin < 0.5, backend.started_at - begin
+    # The answer still went into the placeholder (the edit waited for its ts).
+    assert reply.versions == ["_Thinking…_", "answer"]
+    assert [c.status for c in slack.fake.calls_to("chat.postMessage")] == [429, 200]
+    assert len(slack.fake.thread("D1", None)) == 1
+
+
 async def test_thinking_status_where_slack_allows_it(slack: SlackHarness) -> None:
+    # A thread in the DM (as in Slack's AI-app threads): the status line is shown there.
     slack.fake.status_supported = True
-    ts = new_ts()
-    await slack.post_event(message("status please", ts=ts))
-    await slack.reply_in("D1", ts, "echo: status please")
+    root = new_ts()
+    await slack.post_event(message("status please", thread_ts=root))
+    await slack.reply_in("D1", root, "echo: status please")
     status = slack.fake.calls_to("assistant.threads.setStatus")
     assert status and status[0].args == {
         "channel_id": "D1",
-        "thread_ts": ts,
+        "thread_ts": root,
         "status": "is thinking…",
     }
     post = slack.fake.calls_to("chat.postMessage")[0]
     assert status[0].at < post.at
     # No placeholder: the first version of the reply message is already reply text.
-    assert "_Thinking…_" not in slack.fake.thread("D1", ts)[0].versions
+    assert "_Thinking…_" not in slack.fake.thread("D1", root)[0].versions
 
 
 async def test_placeholder_where_no_status_and_status_not_retried(slack: SlackHarness) -> None:
     first, second = new_ts(), new_ts()
-    await slack.post_event(message("one", ts=first))
+    await slack.post_event(message("one", thread_ts=first))
     reply = await slack.reply_in("D1", first, "echo: one")
     assert reply.versions[0] == "_Thinking…_"  # the placeholder, then edited
-    await slack.post_event(message("two", ts=second))
+    await slack.post_event(message("two", thread_ts=second))
     await slack.reply_in("D1", second, "echo: two")
     # Refused once in this channel: not asked again for every reply.
     assert len(slack.fake.calls_to("assistant.threads.setStatus")) == 1
@@ -186,23 +281,22 @@ class MenuHandler(Handler):
 
 async def test_button_click_round_trip(slack: SlackHarness) -> None:
     slack.bot.pipeline.add_handler(MenuHandler())
-    ts = new_ts()
-    await slack.post_event(message("menu", ts=ts))
-    menu = await slack.reply_in("D1", ts, "Pick one:")
+    await slack.post_event(message("menu"))
+    menu = await slack.reply_in("D1", None, "Pick one:")
     assert menu.blocks is not None
     section, actions = menu.blocks
-    assert section["text"]["text"] == "Pick one:"
+    assert section["text"] == {"type": "mrkdwn", "text": "Pick one:", "verbatim": True}
     assert [e["value"] for e in actions["elements"]] == ["billing", "tech & more"]
     assert [e["text"]["text"] for e in actions["elements"]] == ["Billing", "Tech <b>"]
 
     status, _ = await slack.click(menu, 1, action_ts="1700000000.111111")
     assert status == 200
-    await slack.reply_in("D1", ts, "echo: tech &amp; more")
+    await slack.reply_in("D1", None, "echo: tech &amp; more")
     # The same click delivered again is not answered twice.
     status, _ = await slack.click(menu, 1, action_ts="1700000000.111111")
     assert status == 200
     await asyncio.sleep(0.3)
-    history = await slack.bot.history("slack", f"D1:{ts}")
+    history = await slack.bot.history("slack", "D1")
     assert [h.text for h in history] == ["menu", "Pick one:", "tech & more", "echo: tech & more"]
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from slack_helpers import SECRET, MakeSlack, SlackHarness, callback, mention, message, new_ts
+from slack_helpers import (
+    SECRET,
+    MakeSlack,
+    SlackHarness,
+    SlowBackend,
+    callback,
+    mention,
+    message,
+    new_ts,
+)
 
-from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.channel import HistoryItem, IntakeReceipt
 from botkit.errors import ConnectorError, StoreError
@@ -19,13 +27,12 @@ from botkit.events import InboundMessage
 from botkit.testing.fake_slack import signed_headers
 
 
-async def test_dm_is_answered_in_the_thread_of_the_message(slack: SlackHarness) -> None:
-    ts = new_ts()
-    status, _ = await slack.post_event(message("hello there", ts=ts))
+async def test_dm_is_answered_top_level_in_the_dm(slack: SlackHarness) -> None:
+    status, _ = await slack.post_event(message("hello there"))
     assert status == 200
-    reply = await slack.reply_in("D1", ts, "echo: hello there")
-    assert reply.thread_ts == ts
-    conv = await slack.bot.store.get_conversation("slack", f"D1:{ts}")
+    reply = await slack.reply_in("D1", None, "echo: hello there")
+    assert reply.thread_ts is None
+    conv = await slack.bot.store.get_conversation("slack", "D1")
     assert conv is not None
     contact = await slack.bot.store.get_contact(conv.contact_id)
     assert contact is not None
@@ -34,6 +41,36 @@ async def test_dm_is_answered_in_the_thread_of_the_message(slack: SlackHarness) 
     assert contact.language is not None and contact.language.startswith("fr")
     info = slack.fake.calls_to("users.info")
     assert info and info[0].args["user"] == "U1"
+
+
+async def test_consecutive_dms_share_one_conversation(slack: SlackHarness) -> None:
+    # People type DMs top-level, one after another: the second is read with the first.
+    await slack.post_event(message("my order 1234 has not arrived"))
+    await slack.reply_in("D1", None, "echo: my order 1234 has not arrived")
+    await slack.post_event(message("it was due on Monday"))
+    await slack.reply_in("D1", None, "echo: it was due on Monday")
+    history = await slack.bot.history("slack", "D1")
+    assert [h.text for h in history] == [
+        "my order 1234 has not arrived",
+        "echo: my order 1234 has not arrived",
+        "it was due on Monday",
+        "echo: it was due on Monday",
+    ]
+    assert all(m.thread_ts is None for m in slack.fake.messages)
+
+
+async def test_thread_in_a_dm_is_answered_there_as_its_own_conversation(
+    slack: SlackHarness,
+) -> None:
+    await slack.post_event(message("top level"))
+    await slack.reply_in("D1", None, "echo: top level")
+    root = new_ts()
+    await slack.post_event(message("about this one", thread_ts=root))
+    reply = await slack.reply_in("D1", root, "echo: about this one")
+    assert reply.thread_ts == root
+    history = await slack.bot.history("slack", f"D1:{root}")
+    assert [h.text for h in history] == ["about this one", "echo: about this one"]
+    assert len(await slack.bot.history("slack", "D1")) == 2
 
 
 async def test_url_verification_is_answered(slack: SlackHarness) -> None:
@@ -66,6 +103,37 @@ async def test_bad_signatures_are_refused_with_401(slack: SlackHarness) -> None:
     await asyncio.sleep(0.1)
     assert slack.fake.calls_to("chat.postMessage") == []
     assert await slack.bot.store.get_conversation("slack", "D1") is None
+
+
+async def test_refused_requests_are_logged_with_the_reason(
+    slack: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="connectors.slack")
+    body = json.dumps(callback(message("private words")))
+
+    def refusals() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "connectors.slack" and r.levelno == logging.WARNING
+        ]
+
+    # This server's clock is 10 minutes off: every genuine request is refused.
+    skewed = signed_headers(SECRET, body, timestamp=int(time.time()) - 600)
+    assert (await slack.post_raw(body, skewed))[0] == 401
+    [skew] = refusals()
+    assert "skew +600 s" in skew or "skew +601 s" in skew, skew
+    # A wrong signing secret says so, not "skew".
+    assert (await slack.post_raw(body, signed_headers("not-the-secret", body)))[0] == 401
+    assert "signature mismatch" in refusals()[-1]
+    # Rate-limited: a flood of refusals of one kind is one line a minute.
+    for _ in range(5):
+        assert (await slack.post_raw(body, skewed))[0] == 401
+    assert len(refusals()) == 2
+    # The log never holds the body, the signature or the secret.
+    logged = " ".join(refusals())
+    assert "private words" not in logged and SECRET not in logged
+    assert skewed["X-Slack-Signature"] not in logged
 
 
 async def test_hostile_bodies_never_reach_the_core(slack: SlackHarness) -> None:
@@ -113,10 +181,10 @@ async def test_same_event_delivered_four_times_is_answered_once(slack: SlackHarn
         *[slack.post_event(event, event_id="EvDUP1", retry_num=i or None) for i in range(4)]
     )
     assert [s for s, _ in results] == [200] * 4
-    await slack.reply_in("D1", ts, "echo: only once")
+    await slack.reply_in("D1", None, "echo: only once")
     await asyncio.sleep(0.3)  # a second answer would have shown up by now
-    assert len(slack.fake.thread("D1", ts)) == 1
-    history = await slack.bot.history("slack", f"D1:{ts}")
+    assert len(slack.fake.thread("D1", None)) == 1
+    history = await slack.bot.history("slack", "D1")
     assert [h.text for h in history] == ["only once", "echo: only once"]
 
 
@@ -125,35 +193,12 @@ async def test_retry_of_an_event_never_seen_is_processed(slack: SlackHarness) ->
     # The first delivery was lost (e.g. during a restart): the retry is all we get.
     status, _ = await slack.post_event(message("lost first", ts=ts), event_id="EvR1", retry_num=1)
     assert status == 200
-    await slack.reply_in("D1", ts, "echo: lost first")
+    await slack.reply_in("D1", None, "echo: lost first")
     # Retried again after it was processed: stored once, answered once.
     status, _ = await slack.post_event(message("lost first", ts=ts), event_id="EvR1", retry_num=2)
     assert status == 200
     await asyncio.sleep(0.3)
-    assert len(slack.fake.thread("D1", ts)) == 1
-
-
-class SlowBackend:
-    """A real ``GenerationBackend`` that takes 10 s before its first word."""
-
-    name = "slow"
-
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
-        self.started.set()
-        await asyncio.sleep(10)
-        yield "too late"
+    assert len(slack.fake.thread("D1", None)) == 1
 
 
 async def test_ack_is_immediate_while_the_backend_is_slow(make_slack: MakeSlack) -> None:
@@ -167,9 +212,10 @@ async def test_ack_is_immediate_while_the_backend_is_slow(make_slack: MakeSlack)
     assert elapsed < 0.5, f"ack took {elapsed:.3f}s"
     # The message is stored and the (slow) reply is under way: the thinking placeholder.
     await asyncio.wait_for(backend.started.wait(), 2)
-    await slack.fake.wait_until(lambda: bool(slack.fake.thread("D1", ts)))
-    assert slack.fake.thread("D1", ts)[0].text == "_Thinking…_"
-    # Leaving the test closes the bot with a 0 s grace period: the reply is cancelled.
+    await slack.fake.wait_until(lambda: bool(slack.fake.thread("D1", None)))
+    assert slack.fake.thread("D1", None)[0].text == "_Thinking…_"
+    # Leaving the test closes the bot with a 0 s grace period: the reply is cancelled
+    # (and the placeholder deleted, see test_slack_shutdown.py).
 
 
 async def test_own_and_other_bots_edits_and_deletes_are_ignored(slack: SlackHarness) -> None:
@@ -195,11 +241,10 @@ async def test_other_bots_are_answered_when_configured(make_slack: MakeSlack) ->
     slack = await make_slack(answer_other_bots=True)
     ts = new_ts()
     await slack.post_event(message("beep", user="U9", bot_id="BOTHER", ts=ts))
-    await slack.reply_in("D1", ts, "echo: beep")
-    mine = new_ts()
-    await slack.post_event(message("my own", user="UBOT", bot_id="BBOT", ts=mine))
+    await slack.reply_in("D1", None, "echo: beep")
+    await slack.post_event(message("my own", user="UBOT", bot_id="BBOT"))
     await asyncio.sleep(0.3)
-    assert slack.fake.thread("D1", mine) == []
+    assert [m.text for m in slack.fake.thread("D1", None)] == ["echo: beep"]
 
 
 async def test_channel_mention_then_thread_replies(slack: SlackHarness) -> None:
@@ -264,15 +309,15 @@ async def test_event_not_stored_is_refused_so_slack_retries(slack: SlackHarness)
     assert status == 500  # not acknowledged: Slack delivers it again
     status, _ = await slack.post_event(message("store hiccup", ts=ts), event_id="EvF1", retry_num=1)
     assert status == 200
-    await slack.reply_in("D1", ts, "echo: store hiccup")
+    await slack.reply_in("D1", None, "echo: store hiccup")
 
 
 async def test_users_info_failure_still_answers(slack: SlackHarness) -> None:
     slack.fake.fail("users.info", 1, status=500, error="internal_error")
     ts = new_ts()
     await slack.post_event(message("who am i", ts=ts))
-    await slack.reply_in("D1", ts, "echo: who am i")
-    conv = await slack.bot.store.get_conversation("slack", f"D1:{ts}")
+    await slack.reply_in("D1", None, "echo: who am i")
+    conv = await slack.bot.store.get_conversation("slack", "D1")
     assert conv is not None
     contact = await slack.bot.store.get_contact(conv.contact_id)
     assert contact is not None and contact.language is None and contact.display_name is None
@@ -287,7 +332,7 @@ async def test_bot_run_serves_until_stopped(make_slack: MakeSlack) -> None:
         await asyncio.sleep(0.02)
     ts = new_ts()
     assert (await slack.post_event(message("via run", ts=ts)))[0] == 200
-    await slack.reply_in("D1", ts, "echo: via run")
+    await slack.reply_in("D1", None, "echo: via run")
     slack.bot.stop()
     await asyncio.wait_for(run, 5)
 

@@ -37,11 +37,11 @@ async def test_socket_mode_event_is_acked_and_answered_once(make_slack: MakeSlac
     ts = new_ts()
     event = callback(message("over the socket", ts=ts), "EvSOCK1")
     await slack.fake.push(envelope(event))  # returns once the app acked the envelope
-    await slack.reply_in("D1", ts, "echo: over the socket")
+    await slack.reply_in("D1", None, "echo: over the socket")
     # Slack redelivers (retry_attempt 1): acknowledged again, not answered again.
     await slack.fake.push(envelope(event, retry=1))
     await asyncio.sleep(0.3)
-    assert len(slack.fake.thread("D1", ts)) == 1
+    assert len(slack.fake.thread("D1", None)) == 1
     assert len(slack.fake.acks) == 2
 
 
@@ -66,7 +66,7 @@ async def test_socket_mode_ignores_garbage_envelopes(make_slack: MakeSlack) -> N
     await slack.fake.push(envelope({"unexpected": True}, kind="slash_commands"))
     ts = new_ts()
     await slack.fake.push(envelope(callback(message("still fine", ts=ts))))
-    await slack.reply_in("D1", ts, "echo: still fine")
+    await slack.reply_in("D1", None, "echo: still fine")
 
 
 async def test_socket_mode_with_a_bad_app_token_fails_fast(make_slack: MakeSlack) -> None:

@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from slack_helpers import callback, message
 
+from botkit.events import Button
 from connectors.slack._inbound import Identity, read_action, read_event, split_key
-from connectors.slack._text import escape, from_slack, split_text
+from connectors.slack._text import button_blocks, escape, from_slack, split_text
 
 ME = Identity(bot_user_id="UBOT", bot_id="BBOT", team_id="T0FAKE")
+BANG, QUESTION = "\uff01", "\uff1f"  # full-width ! and ? (written so, for the linter)
 
 
 def read(event: dict[str, Any], **kw: Any) -> Any:
@@ -55,26 +57,36 @@ def test_escape_and_from_slack() -> None:
     ) == ("hi @ann in #general see docs (https://x.io)")
     assert (
         from_slack("&lt;b&gt; &amp;amp; <!channel> <https://y.io>")
-        == "<b> &amp; @channel https://y.io"
+        == "<b> &amp; @\u2060channel https://y.io"
     )
-    assert from_slack("<!subteam^S1|@ops> <!here|here>") == "@ops @here"
+    assert from_slack("<!subteam^S1|@ops> <!here|here>") == "@ops @\u2060here"
     assert from_slack("<@UBOT|botkit>only <@UBOT>", bot_user_id="UBOT") == "only"
 
 
-def test_dm_is_read_with_its_thread_as_conversation() -> None:
-    got = read(message("hi &amp; bye", ts="1.000001"))
+@pytest.mark.parametrize("thread_replies", [True, False])
+def test_dm_top_level_messages_are_one_conversation(thread_replies: bool) -> None:
+    # People write to a bot one DM after another; the second needs the first's history.
+    got = read(message("hi &amp; bye", ts="1.000001"), thread_replies=thread_replies)
     assert got.text == "hi & bye" and got.idempotency_key == "Ev1"
-    assert got.conversation_key == "D1:1.000001" and not got.known_thread_only
-    assert got.channel_ids == {
-        "channel": "D1",
-        "ts": "1.000001",
-        "event_id": "Ev1",
-        "thread_ts": "1.000001",
-        "team": "T0FAKE",
-    }
-    flat = read(message("hi", ts="1.000002"), thread_replies=False)
-    assert flat.conversation_key == "D1" and "thread_ts" not in flat.channel_ids
+    assert got.conversation_key == "D1" and not got.known_thread_only
+    ids = {"channel": "D1", "ts": "1.000001", "event_id": "Ev1", "team": "T0FAKE"}
+    assert got.channel_ids == ids
+    later = read(message("and more", ts="1.000002"), thread_replies=thread_replies)
+    assert later.conversation_key == "D1" and "thread_ts" not in later.channel_ids
+    # A thread the customer opened in the DM is a conversation of its own, answered there.
+    threaded = read(message("in a thread", ts="1.000003", thread_ts="1.000001"))
+    assert threaded.conversation_key == "D1:1.000001" and not threaded.known_thread_only
+    assert threaded.channel_ids["thread_ts"] == "1.000001"
     assert split_key("D1:1.000001") == ("D1", "1.000001") and split_key("D1") == ("D1", None)
+
+
+def test_channel_mentions_keep_a_thread_per_message() -> None:
+    event = {"type": "app_mention", "user": "U1", "text": "<@UBOT> yo", "channel": "C1"}
+    threaded = read({**event, "ts": "7.000001"})
+    assert threaded.conversation_key == "C1:7.000001"
+    assert threaded.channel_ids["thread_ts"] == "7.000001"
+    flat = read({**event, "ts": "7.000002"}, thread_replies=False)
+    assert flat.conversation_key == "C1" and "thread_ts" not in flat.channel_ids
 
 
 @pytest.mark.parametrize(
@@ -163,3 +175,69 @@ def test_hostile_clicks_are_ignored(change: dict[str, Any]) -> None:
     assert good is not None and good.text == "v" and good.conversation_key == "D1:1.000000"
     assert good.idempotency_key == "action:D1:U1:2.000001"
     assert read_action({**body, **change}, ME) is None
+
+
+def test_button_section_text_is_verbatim_so_mentions_are_not_parsed() -> None:
+    # Block Kit mrkdwn defaults to verbatim=false, where Slack parses a plain "@channel"
+    # (no angle brackets, so escaping does not help): a model repeating it would ping.
+    text = escape(from_slack("<!channel> help") + " -- is this what you meant? @here")
+    section, actions = button_blocks(text, [Button("Yes", "yes")])
+    assert section["text"] == {"type": "mrkdwn", "text": text, "verbatim": True}
+    assert actions["elements"][0]["value"] == "yes"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<!channel> help", "@\u2060channel help"),
+        ("<!here> <!everyone>", "@\u2060here @\u2060everyone"),
+        ("<!here|here> <!channel|@channel>", "@\u2060here @\u2060channel"),
+    ],
+)
+def test_special_mentions_reach_the_model_defused(raw: str, expected: str) -> None:
+    got = from_slack(raw)
+    assert got == expected
+    # Readable, yet not the words Slack would parse if the model repeated them.
+    assert not any(f"@{word}" in got for word in ("channel", "here", "everyone"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Meeting <!date^1392734382^{date_short}|Feb 18, 2014> ok?", "Meeting Feb 18, 2014 ok?"),
+        ("at <!date^1392734382^{time}^https://x.io|3:00 PM>", "at 3:00 PM"),
+        ("ask <!subteam^S1> or <!subteam^S2|@ops>", "ask @group or @ops"),
+        ("odd <!date^1> <!subteam^|> <!^> <!>", "odd  @group @ @"),
+    ],
+)
+def test_dates_and_user_groups_are_not_read_as_mentions(raw: str, expected: str) -> None:
+    assert from_slack(raw) == expected
+
+
+def test_full_width_sentence_ends_need_no_whitespace() -> None:
+    sentence = "ご注文の商品は明日発送いたします。"  # 17 chars, no spaces anywhere
+    pieces = split_text(sentence * 400, 3900)
+    assert all(p.endswith("。") and len(p) <= 3900 for p in pieces)
+    assert "".join(pieces) == sentence * 400
+    # A closing quote or bracket stays with the sentence it closes.
+    quoted = "あ" * 12 + f"「はい{BANG}」" + "い" * 20
+    assert split_text(quoted, 20)[0] == "あ" * 12 + f"「はい{BANG}」"
+    # ASCII punctuation still needs whitespace after it ("3.5" is not a sentence end).
+    assert split_text("x" * 12 + "3.5" + "y" * 20, 20)[0] == "x" * 12 + "3.5" + "y" * 5
+
+
+@pytest.mark.parametrize("limit", [7, 40])
+def test_split_of_a_growing_cjk_text_keeps_earlier_pieces(limit: int) -> None:
+    full = f"「こんにちは。」今日は何をしますか{QUESTION} 明日は雨です{BANG}" * 5
+    final = split_text(full, limit)
+    for n in range(1, len(full)):
+        partial = split_text(full[:n], limit)
+        assert partial[:-1] == final[: len(partial) - 1], n
+    assert all(len(p) <= limit for p in final)
+
+
+@pytest.mark.parametrize("subtype", [["x"], {"a": 1}, 5, True])
+def test_a_subtype_that_is_not_a_string_is_ignored(subtype: Any) -> None:
+    # A list or dict used to raise TypeError (unhashable), so Bolt answered 500 and Slack
+    # delivered the event again and again.
+    assert read(message("hi", subtype=subtype)) is None
