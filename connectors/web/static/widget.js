@@ -9,7 +9,8 @@
  *
  * Safety rule of this file: text that came from the network (bot, agent or visitor) only
  * ever reaches the page through textContent or through elements this file creates (the
- * tiny markdown subset below). No HTML string is ever parsed, and nothing is evaluated.
+ * tiny markdown subset and the quick-reply buttons below). No HTML string is ever parsed,
+ * and nothing is evaluated.
  */
 (function () {
   "use strict";
@@ -19,8 +20,15 @@
   window.__botkitWidgetLoaded = true;
 
   var ds = script.dataset;
-  var server = new URL(ds.server || "/", script.src || location.href);
-  var WS_URL = (server.protocol === "https:" ? "wss:" : "ws:") + "//" + server.host + "/ws";
+  // The server is a directory (widget.css and ws sit beside widget.js), so a deployment
+  // behind a path prefix (https://shop.example/chat/) works: default = where widget.js is.
+  var server = new URL(ds.server || ".", script.src || location.href);
+  if (server.pathname.slice(-1) !== "/") server.pathname += "/";
+  server.search = "";
+  server.hash = "";
+  var wsUrl = new URL("ws", server);
+  wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
+  var WS_URL = wsUrl.href;
   var COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
   var cfg = {
     siteKey: ds.siteKey || "",
@@ -31,37 +39,127 @@
     lang: ds.lang || document.documentElement.lang || "en",
     color: COLOR.test(ds.themeColor || "") ? ds.themeColor : "#2563eb",
   };
-  var CACHE_MAX = 200;
-  var STORE_KEY = "botkit:" + server.host + ":" + cfg.siteKey + (cfg.userId ? ":u:" + cfg.userId : "");
+  var CACHE_MAX = 200, OUTBOX_MAX = 50, MAX_BUTTONS = 10;
+  var STABLE_MS = 10000; // a socket up this long resets the reconnect backoff
+  var encoder = new TextEncoder();
+
+  // ---- who this page says the visitor is --------------------------------------------
+  function b64urlText(part) {
+    try {
+      var b64 = part.replace(/-/g, "+").replace(/_/g, "/");
+      var bin = atob(b64 + "===".slice((b64.length + 3) % 4));
+      var bytes = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch (e) { return null; }
+  }
+  function jwtSubject(token) {
+    // Read, never verified: it only picks the storage slot. The server verifies the JWT.
+    try {
+      var claims = JSON.parse(b64urlText(token.split(".")[1]) || "null");
+      return claims && typeof claims.sub === "string" && claims.sub ? claims.sub : null;
+    } catch (e) { return null; }
+  }
+  function whoOf(token) {
+    // "u:<user id>" or "s:<session id>", read from our own session token v1.<kind>.<b64>...
+    if (typeof token !== "string") return null;
+    var p = token.split(".");
+    if (p.length !== 5 || p[0] !== "v1" || (p[1] !== "u" && p[1] !== "s")) return null;
+    var subject = b64urlText(p[2]);
+    return subject === null ? null : p[1] + ":" + subject;
+  }
+  var signedIn = Boolean(cfg.userId || cfg.userToken);
+  var subject = cfg.userId || (cfg.userToken ? jwtSubject(cfg.userToken) : null);
+  // One localStorage slot per identity: a signed-in user's session token and messages
+  // never land where a signed-out visitor (or another user) of this browser would read
+  // them. A JWT whose subject cannot be read keeps its state in memory only.
+  var SLOT_BASE = "botkit:" + server.host + (server.pathname === "/" ? "" : server.pathname) +
+    ":" + cfg.siteKey;
+  var STORE_KEY = subject ? SLOT_BASE + ":u:" + subject : SLOT_BASE;
+  var persist = !signedIn || subject !== null;
+  function fitsSlot(who) {
+    if (!who) return true;
+    return subject ? who === "u:" + subject : !signedIn && who.charAt(0) === "s";
+  }
+  function forgetOtherUsers() {
+    // A shared computer: whoever signs in (or out) next must not inherit another user's
+    // 30-day session token or read their messages from this browser's storage.
+    try {
+      for (var i = localStorage.length - 1; i >= 0; i--) {
+        var k = localStorage.key(i);
+        if (k && k !== STORE_KEY && k.indexOf(SLOT_BASE + ":u:") === 0) localStorage.removeItem(k);
+      }
+    } catch (e) { /* storage blocked */ }
+  }
 
   // ---- persisted state (token, last seq, recent messages, unsent messages) ------------
-  var state = { token: null, lastSeq: 0, cache: [], outbox: [], open: false };
-  function load() {
+  // who: the conversation the cache belongs to ("u:<id>" / "s:<id>", from the token).
+  var state = { token: null, who: null, lastSeq: 0, cache: [], outbox: [], open: false };
+  var finished = []; // client ids this tab is done with: never merged back into storage
+  function readStored() {
     try {
       var raw = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
-      if (raw && typeof raw === "object") {
-        state.token = typeof raw.token === "string" ? raw.token : null;
-        state.lastSeq = Number.isInteger(raw.lastSeq) && raw.lastSeq > 0 ? raw.lastSeq : 0;
-        state.cache = Array.isArray(raw.cache) ? raw.cache.filter(validCached) : [];
-        state.outbox = Array.isArray(raw.outbox) ? raw.outbox.filter(validOutbox) : [];
-        state.open = raw.open === true;
-        // The cache must end where lastSeq ends, or the gap would never be asked for.
-        var top = state.cache.length ? state.cache[state.cache.length - 1].seq : 0;
-        if (top !== state.lastSeq) { state.cache = []; state.lastSeq = 0; }
-      }
-    } catch (e) { /* storage blocked or corrupt: start fresh */ }
+      return raw && typeof raw === "object" ? raw : null;
+    } catch (e) { return null; }
+  }
+  function load() {
+    if (!persist) return;
+    var raw = readStored();
+    if (!raw) return;
+    var token = typeof raw.token === "string" ? raw.token : null;
+    var who = typeof raw.who === "string" ? raw.who : whoOf(token);
+    if (!fitsSlot(who) || (token && !fitsSlot(whoOf(token)))) {
+      // Written for someone else (an older widget kept signed-in users in the anonymous
+      // slot): never shown, never presented.
+      try { localStorage.removeItem(STORE_KEY); } catch (e) { /* ignore */ }
+      return;
+    }
+    state.token = token;
+    state.who = who;
+    state.lastSeq = Number.isInteger(raw.lastSeq) && raw.lastSeq > 0 ? raw.lastSeq : 0;
+    state.cache = Array.isArray(raw.cache) ? raw.cache.filter(validCached).map(cleanCached) : [];
+    state.outbox = Array.isArray(raw.outbox) ? raw.outbox.filter(validOutbox).slice(-OUTBOX_MAX) : [];
+    state.open = raw.open === true;
+    // The cache must end where lastSeq ends, or the gap would never be asked for.
+    var top = state.cache.length ? state.cache[state.cache.length - 1].seq : 0;
+    if (top !== state.lastSeq) { state.cache = []; state.lastSeq = 0; }
   }
   function validCached(m) {
     return m && Number.isInteger(m.seq) && typeof m.text === "string" &&
       (m.direction === "in" || m.direction === "out");
   }
+  function cleanCached(m) {
+    var c = { seq: m.seq, direction: m.direction, text: m.text };
+    var buttons = validButtons(m.buttons);
+    if (buttons.length) c.buttons = buttons;
+    if (m.failed === true) c.failed = true;
+    return c;
+  }
   function validOutbox(m) {
     return m && typeof m.client_id === "string" && typeof m.text === "string";
   }
   function save() {
-    try { localStorage.setItem(STORE_KEY, JSON.stringify(state)); } catch (e) { /* ignore */ }
+    if (!persist) return;
+    try {
+      // Other tabs share this slot: keep the unsent messages they stored (union by
+      // client_id), or a tab saving its own state would delete another tab's outbox.
+      var outbox = state.outbox.slice(), have = {};
+      outbox.forEach(function (m) { have[m.client_id] = true; });
+      var stored = readStored();
+      if (stored && Array.isArray(stored.outbox)) {
+        stored.outbox.filter(validOutbox).forEach(function (m) {
+          if (!have[m.client_id] && finished.indexOf(m.client_id) < 0) {
+            have[m.client_id] = true;
+            outbox.push(m);
+          }
+        });
+      }
+      localStorage.setItem(STORE_KEY, JSON.stringify({
+        token: state.token, who: state.who, lastSeq: state.lastSeq, cache: state.cache,
+        outbox: outbox.slice(-OUTBOX_MAX), open: state.open,
+      }));
+    } catch (e) { /* storage blocked or full */ }
   }
-
   // ---- DOM --------------------------------------------------------------------------
   function el(tag, cls, attrs) {
     var node = document.createElement(tag);
@@ -177,15 +275,69 @@
     if (markdown) renderMarkdown(body, text); else body.textContent = text;
     log.scrollTop = log.scrollHeight;
   }
-  function remember(msg) {
+  function markFailed(li, why) {
+    li.classList.remove("botkit-pending", "botkit-streaming");
+    li.removeAttribute("aria-busy");
+    li.classList.add("botkit-failed");
+    var note = li.querySelector(".botkit-note") || el("span", "botkit-note");
+    note.textContent = why || "Not delivered";
+    li.append(note);
+  }
+  // Quick replies: real buttons (keyboard, screen readers, 44 px targets), shown under the
+  // newest message only; a click sends the button's value as the visitor's message.
+  function validButtons(list) {
+    if (!Array.isArray(list)) return [];
+    var out = [];
+    list.forEach(function (b) {
+      if (!b || typeof b !== "object" || out.length >= MAX_BUTTONS) return;
+      var label = typeof b.label === "string" && b.label.trim() ? b.label.trim() : "";
+      var value = typeof b.value === "string" && b.value.trim() ? b.value.trim() : label;
+      if (!label) label = value;
+      if (label) out.push({ label: label.slice(0, 80), value: value });
+    });
+    return out;
+  }
+  function clearButtons() {
+    Array.prototype.slice.call(log.querySelectorAll(".botkit-buttons"))
+      .forEach(function (n) { n.remove(); });
+  }
+  function showButtons(li, buttons) {
+    clearButtons();
+    if (!buttons.length) return;
+    var group = el("div", "botkit-buttons", { role: "group", "aria-label": "Quick replies" });
+    buttons.forEach(function (b) {
+      var btn = el("button", "botkit-quick", { type: "button" });
+      btn.textContent = b.label; // its accessible name, never markup
+      btn.addEventListener("click", function () {
+        queue(b.value);
+        input.focus(); // the button itself is gone with its group
+      });
+      group.append(btn);
+    });
+    li.append(group);
+    log.scrollTop = log.scrollHeight;
+  }
+  function remember(msg, buttons, failed) {
     if (msg.seq > state.lastSeq) state.lastSeq = msg.seq;
-    state.cache.push({ seq: msg.seq, direction: msg.direction, text: msg.text });
+    var c = { seq: msg.seq, direction: msg.direction, text: msg.text };
+    if (buttons.length) c.buttons = buttons;
+    if (failed) c.failed = true;
+    state.cache.push(c);
     if (state.cache.length > CACHE_MAX) state.cache.splice(0, state.cache.length - CACHE_MAX);
     save();
   }
+  function streamsLive() { return Object.keys(byStream).length > 0; }
   function onStored(msg) {
-    if (!Number.isInteger(msg.seq) || typeof msg.text !== "string") return;
-    if (bySeq[msg.seq]) return; // already shown: never twice
+    if (!Number.isInteger(msg.seq) || msg.seq < 1 || typeof msg.text !== "string") return;
+    var failed = msg.status === "failed";
+    if (bySeq[msg.seq]) { // already shown: never twice, but a failure is still news
+      if (failed) {
+        markFailed(bySeq[msg.seq]);
+        state.cache.forEach(function (c) { if (c.seq === msg.seq) c.failed = true; });
+        save();
+      }
+      return;
+    }
     var out = msg.direction !== "in";
     var li = (msg.client_id && byClient[msg.client_id]) || (msg.stream_id && byStream[msg.stream_id]);
     if (li) {
@@ -199,9 +351,11 @@
     }
     li.dataset.seq = String(msg.seq);
     bySeq[msg.seq] = li;
-    if (msg.status === "failed") li.classList.add("botkit-failed");
-    remember(msg);
-    if (out) typing.hidden = Object.keys(byStream).length === 0;
+    if (failed) markFailed(li);
+    var buttons = out && !failed ? validButtons(msg.buttons) : [];
+    if (msg.seq >= state.lastSeq) showButtons(li, buttons);
+    remember(msg, buttons, failed);
+    if (out) typing.hidden = !streamsLive() || typing.hidden;
   }
   function onAck(msg) {
     var li = byClient[msg.client_id];
@@ -214,6 +368,7 @@
     bySeq[msg.seq] = li;
   }
   function onStream(msg) {
+    if (typeof msg.stream_id !== "string") return;
     var li = byStream[msg.stream_id];
     if (!li) {
       li = bubble("out", msg.text || "", false);
@@ -236,102 +391,206 @@
   function onStreamEnd(msg) {
     var li = byStream[msg.stream_id];
     if (li) { li.remove(); delete byStream[msg.stream_id]; } // its stored copy came another way
-    typing.hidden = Object.keys(byStream).length === 0 ? true : typing.hidden;
+    if (!streamsLive()) typing.hidden = true;
+  }
+  function endStreams() {
+    // A socket's streams end with it: the stored reply comes back through history, and
+    // the next welcome's snapshot recreates the replies still being generated.
+    Object.keys(byStream).forEach(function (id) { byStream[id].remove(); });
+    byStream = {};
+    typing.hidden = true;
   }
   function dropOutbox(clientId) {
     state.outbox = state.outbox.filter(function (m) { return m.client_id !== clientId; });
+    if (finished.indexOf(clientId) < 0) finished.push(clientId);
+    if (finished.length > 500) finished.splice(0, finished.length - 500);
     save();
+  }
+  function failItem(clientId, why) {
+    var li = byClient[clientId];
+    if (li) markFailed(li, why);
+    delete byClient[clientId];
+    dropOutbox(clientId);
   }
 
   // ---- connection -------------------------------------------------------------------
-  var ws = null, attempt = 0, retryTimer = null, idle = false, maxBytes = 16384;
-  function setStatus(text) { status.textContent = text; }
+  var ws = null, attempt = 0, retryTimer = null, stableTimer = null, idle = false;
+  var maxBytes = 16384;
+  var refused = false;      // the server refused the page's identity: wait for a new one
+  var connText = "";        // the connection's status, shown again after a passing notice
+  function setStatus(text) { connText = text; status.textContent = text; }
+  function notice(text) { status.textContent = text; }
+  function pageUserToken() {
+    // A site JWT lives minutes: a page that keeps the chat open longer puts a fresh one
+    // in data-user-token, and every connect presents the newest one of the same user.
+    var t = script.getAttribute("data-user-token");
+    if (t && t !== cfg.userToken && jwtSubject(t) === subject) cfg.userToken = t;
+    return cfg.userToken;
+  }
+  function hello(sock) {
+    var h = { type: "hello", site_key: cfg.siteKey, after_seq: state.lastSeq, lang: cfg.lang };
+    // The page's identity goes with every hello: the server takes a signed-in user's
+    // session token only next to it (alone it means a signed-out page).
+    if (cfg.userId) { h.user_id = cfg.userId; h.user_hash = cfg.userHash; }
+    else if (cfg.userToken) h.user_token = pageUserToken();
+    if (state.token && fitsSlot(state.who || whoOf(state.token))) {
+      h.token = state.token;
+      sock.sentToken = true;
+    }
+    sock.afterSeq = h.after_seq;
+    return h;
+  }
   function connect() {
-    if (ws || !cfg.siteKey) return;
+    if (ws || !cfg.siteKey || refused) return;
     clearTimeout(retryTimer);
     idle = false;
     setStatus("Connecting\u2026");
     var sock = new WebSocket(WS_URL);
     ws = sock;
-    sock.onopen = function () {
-      var hello = { type: "hello", site_key: cfg.siteKey, after_seq: state.lastSeq, lang: cfg.lang };
-      if (cfg.userId) { hello.user_id = cfg.userId; hello.user_hash = cfg.userHash; }
-      else if (cfg.userToken) hello.user_token = cfg.userToken;
-      else if (state.token) hello.token = state.token;
-      sock.send(JSON.stringify(hello));
-    };
+    sock.sent = [];
+    sock.onopen = function () { sock.send(JSON.stringify(hello(sock))); };
     sock.onmessage = function (ev) {
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (!msg || typeof msg !== "object") return;
+      if (!msg || typeof msg !== "object" || ws !== sock) return;
       switch (msg.type) {
-        case "welcome": onWelcome(msg); break;
+        case "welcome": onWelcome(sock, msg); break;
         case "message": onStored(msg); break;
         case "ack": onAck(msg); break;
         case "stream": onStream(msg); break;
         case "delta": onDelta(msg); break;
         case "stream_end": onStreamEnd(msg); break;
-        case "error": onError(msg); break;
+        case "error": onError(sock, msg); break;
         default: break;
       }
     };
     sock.onclose = function (ev) {
       if (ws !== sock) return;
       ws = null;
-      if (ev.code === 4401 && state.token && !cfg.userId && !cfg.userToken) {
-        // Our stored session is no longer valid: start a new conversation.
-        resetConversation();
-        connect();
-        return;
-      }
-      if (ev.code === 4401) { setStatus("Chat is not available on this page."); return; }
-      if (ev.code === 4408) { idle = true; setStatus(""); return; } // reconnect on use
-      var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setStatus("Offline. Reconnecting\u2026");
-      retryTimer = setTimeout(connect, delay);
+      onClose(sock, ev.code);
     };
   }
-  function onWelcome(msg) {
-    attempt = 0;
-    if (typeof msg.token === "string") state.token = msg.token;
-    if (Number.isInteger(msg.max_message_bytes)) maxBytes = msg.max_message_bytes;
+  function restart(sock) {
+    // Drop this socket and connect again at once (the hello is built afresh).
+    sock.onclose = null;
+    sock.onmessage = null;
+    if (ws === sock) ws = null;
+    clearTimeout(stableTimer);
+    endStreams();
+    try { sock.close(1000); } catch (e) { /* already closing */ }
+    connect();
+  }
+  function onClose(sock, code) {
+    clearTimeout(stableTimer);
+    endStreams();
+    if (code === 4401 && sock.sentToken) {
+      if (signedIn) { // maybe only the session token was refused: ask without it
+        state.token = null;
+        save();
+      } else { // our stored session is no longer valid: start a new conversation
+        resetConversation();
+      }
+      connect();
+      return;
+    }
+    if (code === 4401) { // the page's own identity was refused: nothing to retry with
+      refused = true;
+      setStatus(cfg.userToken && sock.refusal === "expired_token"
+        ? "Your sign-in has expired. Reload the page to keep chatting."
+        : "Chat is not available on this page.");
+      return;
+    }
+    if (code === 4408 && sock.welcomed) { // idle: nobody sent anything for a while
+      if (!panel.hidden && document.visibilityState === "visible") { connect(); return; }
+      idle = true;
+      setStatus("Disconnected while idle. Type a message to reconnect.");
+      return;
+    }
+    if (code === 1009) { // a message was too big for the server: it must not be resent
+      var sent = state.outbox.filter(function (m) { return sock.sent.indexOf(m.client_id) >= 0; });
+      var item = sent.length ? sent.reduce(function (a, b) { return frameBytes(b) >= frameBytes(a) ? b : a; })
+        : state.outbox[state.outbox.length - 1];
+      if (item) failItem(item.client_id, "Too long: not sent");
+    }
+    var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+    attempt += 1;
+    setStatus("Offline. Reconnecting\u2026");
+    retryTimer = setTimeout(connect, delay);
+  }
+  function onWelcome(sock, msg) {
+    sock.welcomed = true;
+    // The backoff is reset only by a socket that stays up; one closed right after its
+    // welcome (e.g. refused frames) must not reconnect at full speed for ever.
+    clearTimeout(stableTimer);
+    stableTimer = setTimeout(function () { if (ws === sock) attempt = 0; }, STABLE_MS);
+    if (Number.isInteger(msg.max_message_bytes) && msg.max_message_bytes > 0) maxBytes = msg.max_message_bytes;
+    var who = whoOf(msg.token);
+    var kind = msg.identity === "user" ? "u" : msg.identity === "session" ? "s" : null;
+    // A different conversation than the cached one (another identity or subject), or a
+    // server whose conversation is shorter than our cache (a restored database): the
+    // cache is not this conversation's, so it goes before anything is shown.
+    var stale = (state.who !== null && who !== null && who !== state.who) ||
+      (state.who !== null && kind !== null && state.who.charAt(0) !== kind) ||
+      (Number.isInteger(msg.last_seq) && msg.last_seq < state.lastSeq);
+    // Only a token of this slot's identity is kept (an unreadable one by its kind).
+    if (typeof msg.token === "string" && (who !== null ? fitsSlot(who) : (kind === "u") === signedIn)) {
+      state.token = msg.token;
+      state.who = who;
+    }
+    if (stale) {
+      resetCache();
+      save();
+      var from = Number.isInteger(msg.after_seq) ? msg.after_seq : sock.afterSeq;
+      if (from > 0) { restart(sock); return; } // ask again from the start
+    }
     save();
     setStatus("");
-    state.outbox.forEach(transmit); // resend unacknowledged: the server answers once
+    // Resend what is unacknowledged (the server answers once); what can never fit fails.
+    state.outbox.slice().forEach(function (item) {
+      if (frameBytes(item) > maxBytes) failItem(item.client_id, "Too long: not sent");
+      else transmit(item);
+    });
   }
-  function onError(msg) {
+  function onError(sock, msg) {
+    if (!sock.welcomed) { sock.refusal = msg.code; return; } // the close code follows
     var li = msg.client_id && byClient[msg.client_id];
     var retry = msg.code === "rate_limited" || msg.code === "rejected" || msg.code === "unavailable";
     if (retry && msg.client_id) {
-      setStatus(msg.code === "rate_limited"
+      notice(msg.code === "rate_limited"
         ? "You are sending messages quickly; retrying shortly\u2026"
         : "Message not delivered yet; retrying shortly\u2026");
       var wait = Math.min(60, Math.max(0.2, Number(msg.retry_after) || 1)) * 1000;
       setTimeout(function () {
         var item = state.outbox.filter(function (m) { return m.client_id === msg.client_id; })[0];
         if (item) transmit(item);
-        setStatus("");
+        status.textContent = connText;
       }, wait);
       return;
     }
-    if (li) {
-      li.classList.add("botkit-failed");
-      delete byClient[msg.client_id];
-      dropOutbox(msg.client_id);
-    }
-    setStatus(typeof msg.message === "string" ? msg.message.slice(0, 300) : "Error");
+    if (li) failItem(msg.client_id);
+    notice(typeof msg.message === "string" ? msg.message.slice(0, 300) : "Error");
   }
-  function resetConversation() {
-    state.token = null; state.lastSeq = 0; state.cache = [];
-    bySeq = {}; byStream = {};
+  function resetCache() {
+    state.lastSeq = 0; state.cache = [];
+    bySeq = {};
+    endStreams();
     Array.prototype.slice.call(log.querySelectorAll(".botkit-msg:not(.botkit-pending)"))
       .forEach(function (n) { n.remove(); });
+  }
+  function resetConversation() {
+    state.token = null; state.who = null;
+    resetCache();
     save();
   }
+  function frameBytes(item) {
+    // What the server measures: the whole JSON frame, after escaping, in UTF-8.
+    return encoder.encode(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text })).length;
+  }
   function transmit(item) {
-    if (ws && ws.readyState === WebSocket.OPEN) {
+    // Before the welcome nothing goes out: the welcome resends the whole outbox.
+    if (ws && ws.welcomed && ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text }));
+      if (ws.sent.indexOf(item.client_id) < 0) ws.sent.push(item.client_id);
     }
   }
   function newId() {
@@ -340,21 +599,23 @@
     crypto.getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
   }
-  function send() {
-    var text = input.value.trim();
-    if (!text) return;
-    if (new TextEncoder().encode(text).length > maxBytes - 256) {
-      setStatus("This message is too long. Please shorten it.");
-      return;
-    }
+  var TOO_LONG = "This message is too long. Please shorten it.";
+  function queue(text) {
     var item = { client_id: newId(), text: text };
+    if (frameBytes(item) > maxBytes) { notice(TOO_LONG); return false; }
+    status.textContent = connText; // a passing notice (too long) is over
+    clearButtons();
     var li = bubble("in", text, false);
     li.classList.add("botkit-pending");
     byClient[item.client_id] = li;
     state.outbox.push(item);
     save();
-    input.value = "";
     if (ws) transmit(item); else connect();
+    return true;
+  }
+  function send() {
+    var text = input.value.trim();
+    if (text && queue(text)) input.value = "";
   }
 
   // ---- interaction ------------------------------------------------------------------
@@ -376,14 +637,28 @@
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
   });
   input.addEventListener("focus", function () { if (idle) connect(); });
+  document.addEventListener("visibilitychange", function () {
+    if (idle && !panel.hidden && document.visibilityState === "visible") connect();
+  });
   window.addEventListener("online", function () { if (!ws) { attempt = 0; connect(); } });
+  if (cfg.userToken && window.MutationObserver) {
+    new MutationObserver(function () { // the site refreshed an expired sign-in
+      var before = cfg.userToken;
+      if (pageUserToken() !== before && refused) { refused = false; connect(); }
+    }).observe(script, { attributes: true, attributeFilter: ["data-user-token"] });
+  }
 
   // ---- start ------------------------------------------------------------------------
+  forgetOtherUsers();
   load();
   state.cache.forEach(function (m) {
-    bySeq[m.seq] = bubble(m.direction, m.text, m.direction === "out");
-    bySeq[m.seq].dataset.seq = String(m.seq);
+    var li = bubble(m.direction, m.text, m.direction === "out");
+    li.dataset.seq = String(m.seq);
+    if (m.failed) markFailed(li);
+    bySeq[m.seq] = li;
   });
+  var newest = state.cache[state.cache.length - 1];
+  if (newest && newest.buttons && !state.outbox.length) showButtons(bySeq[newest.seq], newest.buttons);
   state.outbox.forEach(function (m) {
     var li = bubble("in", m.text, false);
     li.classList.add("botkit-pending");
