@@ -6,6 +6,8 @@ Both config layouts are read: the legacy one (``rope_theta`` + ``rope_scaling``,
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,10 +16,24 @@ import torch
 
 from engine.errors import ModelLoadError, UnsupportedModelError
 
-__all__ = ["SUPPORTED_ROPE_TYPES", "ModelConfig", "parse_dtype", "token_ids"]
+__all__ = [
+    "MAX_POSITION",
+    "MAX_VOCAB_SIZE",
+    "SUPPORTED_ROPE_TYPES",
+    "ModelConfig",
+    "parse_dtype",
+    "positive_float",
+    "positive_int",
+    "token_ids",
+]
 
 # Rope scaling types kernels.rope_cos_sin implements.
 SUPPORTED_ROPE_TYPES = ("linear", "llama3")
+# Sanity bounds for numbers that size tensors before any weight is read: the rope table is
+# [max_position, head_dim] float32, built eagerly (a hostile 1e11 would try to allocate
+# 800 GB). The longest real contexts are ~1e7 tokens and the largest vocabularies ~3e5.
+MAX_POSITION = 1 << 24
+MAX_VOCAB_SIZE = 1 << 24
 
 _ROPE_KEYS: dict[str, tuple[str, ...]] = {
     "linear": ("factor",),
@@ -111,12 +127,14 @@ class ModelConfig:
                 f"num_key_value_heads ({kv_heads})"
             )
         head_dim = positive_int(hf, "head_dim", default=hidden // heads)
+        if head_dim % 2:  # rotate-half rotary embeddings pair the two halves of a head
+            raise ModelLoadError(f"config.json: 'head_dim' must be even, got {head_dim}")
         act = hf.get("hidden_act", "silu")
         if act not in ("silu", "swish"):
             raise UnsupportedModelError(f"hidden_act {act!r} is not supported (only silu)")
         if hf.get("mlp_bias"):
             raise UnsupportedModelError("mlp_bias=true is not supported")
-        if float(hf.get("partial_rotary_factor", 1.0)) != 1.0:
+        if positive_float(hf, "partial_rotary_factor", 1.0) != 1.0:
             raise UnsupportedModelError("partial_rotary_factor != 1 is not supported")
         theta, scaling = _rope(hf)
         bias = bool(hf.get("attention_bias", False))
@@ -134,9 +152,11 @@ class ModelConfig:
             num_heads=heads,
             num_kv_heads=kv_heads,
             head_dim=head_dim,
-            vocab_size=positive_int(hf, "vocab_size"),
-            max_position=positive_int(hf, "max_position_embeddings", default=2048),
-            rms_norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
+            vocab_size=positive_int(hf, "vocab_size", maximum=MAX_VOCAB_SIZE),
+            max_position=positive_int(
+                hf, "max_position_embeddings", default=2048, maximum=MAX_POSITION
+            ),
+            rms_norm_eps=positive_float(hf, "rms_norm_eps", 1e-6),
             rope_theta=theta,
             rope_scaling=scaling,
             tie_word_embeddings=bool(hf.get("tie_word_embeddings", False)),
@@ -159,20 +179,45 @@ def token_ids(value: object) -> tuple[int, ...]:
     return ()
 
 
-def positive_int(hf: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    """``hf[key]`` as a positive integer (``default`` when absent).
+def positive_int(
+    hf: Mapping[str, Any], key: str, default: int | None = None, *, maximum: int | None = None
+) -> int:
+    """``hf[key]`` as a positive integer (``default`` when absent), at most ``maximum``.
 
     Raises:
-        ModelLoadError: missing without a default, or not a positive integer.
+        ModelLoadError: missing without a default, not a positive integer, or too large.
     """
     value = hf.get(key)
     if value is None:
         if default is None:
             raise ModelLoadError(f"config.json is missing {key!r}")
-        return default
+        value = default
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ModelLoadError(f"config.json: {key!r} must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ModelLoadError(
+            f"config.json: {key!r} is {value}, more than the engine accepts ({maximum}); "
+            "the config is damaged or not for this kind of model"
+        )
     return value
+
+
+def positive_float(hf: Mapping[str, Any], key: str, default: float) -> float:
+    """``hf[key]`` as a finite number > 0 (``default`` when the key is absent).
+
+    Raises:
+        ModelLoadError: present but not a finite positive number (null included).
+    """
+    if key not in hf:
+        return default
+    value = hf[key]
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # float(10**400)
+            number = float(value)
+    if number is None or not 0.0 < number < math.inf:
+        raise ModelLoadError(f"config.json: {key!r} must be a positive number, got {value!r}")
+    return number
 
 
 def _rope(hf: Mapping[str, Any]) -> tuple[float, dict[str, Any] | None]:

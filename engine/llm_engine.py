@@ -23,7 +23,9 @@ from engine.engine_config import EngineConfig
 from engine.kv_cache import allocate_kv_caches, determine_num_blocks
 from engine.prompt import Prompt, encode_prompt
 from engine.request import FinishReason, Sequence
+from engine.request_errors import InvalidRequestError
 from engine.runner import ModelRunner
+from engine.sampler import SAMPLING_FAILED
 from engine.sampling import SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
 from engine.stats import EngineStats
@@ -66,8 +68,15 @@ class LLMEngine:
         chat_template: overrides the tokenizer's template for chat prompts.
     """
 
-    def __init__(self, model: nn.Module, tokenizer: Any, model_config: ModelConfig,
-                 config: EngineConfig | None = None, *, chat_template: str | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        model_config: ModelConfig,
+        config: EngineConfig | None = None,
+        *,
+        chat_template: str | None = None,
+    ) -> None:
         self.config = config = config or EngineConfig()
         self.model_config = model_config
         self.tokenizer = tokenizer
@@ -75,30 +84,52 @@ class LLMEngine:
         param = next(iter(model.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
         self.dtype = model_config.dtype
-        max_len = min(config.max_model_len or model_config.max_position,
-                      model_config.max_position)
+        max_len = min(config.max_model_len or model_config.max_position, model_config.max_position)
         max_seqs, max_tokens, chunk = config.resolved(self.device)
-        self.runner = ModelRunner(model, vocab_size=model_config.vocab_size,
-                                  block_size=config.block_size, device=self.device,
-                                  max_num_seqs=max_seqs, max_model_len=max_len)
+        self.runner = ModelRunner(
+            model,
+            vocab_size=model_config.vocab_size,
+            block_size=config.block_size,
+            device=self.device,
+            max_num_seqs=max_seqs,
+            max_model_len=max_len,
+        )
         peak = 0
-        if self.device.type == "cuda" and config.num_kv_blocks is None \
-                and config.kv_cache_bytes is None:
+        if (
+            self.device.type == "cuda"
+            and config.num_kv_blocks is None
+            and config.kv_cache_bytes is None
+        ):
             torch.cuda.empty_cache()  # cached-but-free blocks would read as "used"
             peak = self.runner.profile_peak_bytes(max_tokens, max_seqs)
         num_blocks = determine_num_blocks(
-            model_config, block_size=config.block_size, dtype=self.dtype, device=self.device,
-            num_blocks=config.num_kv_blocks, kv_cache_bytes=config.kv_cache_bytes,
+            model_config,
+            block_size=config.block_size,
+            dtype=self.dtype,
+            device=self.device,
+            num_blocks=config.num_kv_blocks,
+            kv_cache_bytes=config.kv_cache_bytes,
             gpu_memory_utilization=config.gpu_memory_utilization,
-            activation_peak_bytes=peak, max_useful_tokens=max_seqs * max_len * 2)
-        self.runner.set_kv_caches(allocate_kv_caches(
-            model_config, num_blocks, config.block_size, self.dtype, self.device))
-        self.block_manager = BlockManager(num_blocks, config.block_size,
-                                          enable_prefix_caching=config.enable_prefix_caching)
-        self.scheduler = Scheduler(SchedulerConfig(
-            max_model_len=max_len, max_num_seqs=max_seqs, max_num_batched_tokens=max_tokens,
-            long_prefill_token_threshold=chunk, queue_timeout_s=config.queue_timeout_s,
-            max_waiting=config.max_waiting), self.block_manager)
+            activation_peak_bytes=peak,
+            max_useful_tokens=max_seqs * max_len * 2,
+        )
+        self.runner.set_kv_caches(
+            allocate_kv_caches(model_config, num_blocks, config.block_size, self.dtype, self.device)
+        )
+        self.block_manager = BlockManager(
+            num_blocks, config.block_size, enable_prefix_caching=config.enable_prefix_caching
+        )
+        self.scheduler = Scheduler(
+            SchedulerConfig(
+                max_model_len=max_len,
+                max_num_seqs=max_seqs,
+                max_num_batched_tokens=max_tokens,
+                long_prefill_token_threshold=chunk,
+                queue_timeout_s=config.queue_timeout_s,
+                max_waiting=config.max_waiting,
+            ),
+            self.block_manager,
+        )
         if config.cuda_graphs:
             self.runner.capture_cuda_graphs()
         self._eos = frozenset(model_config.eos_token_ids) | _tokenizer_eos(tokenizer)
@@ -108,14 +139,25 @@ class LLMEngine:
         self._prompt_tokens_computed = 0
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
-                        config: EngineConfig | None = None) -> LLMEngine:
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        config: EngineConfig | None = None,
+    ) -> LLMEngine:
         """Load a model with ``engine.loader.load_model`` and build an engine on it."""
         from engine.loader import load_model  # heavy: only when loading
 
         loaded = load_model(source, dtype=dtype, device=device)
-        return cls(loaded.model, loaded.tokenizer, loaded.model_config, config,
-                   chat_template=loaded.chat_template)
+        return cls(
+            loaded.model,
+            loaded.tokenizer,
+            loaded.model_config,
+            config,
+            chat_template=loaded.chat_template,
+        )
 
     # --------------------------------------------------------------- requests
     @property
@@ -124,11 +166,21 @@ class LLMEngine:
 
     def encode(self, prompt: Prompt) -> list[int]:
         """Token ids of a prompt (see ``engine.prompt.encode_prompt``)."""
-        return encode_prompt(self.tokenizer, prompt, vocab_size=self.model_config.vocab_size,
-                             chat_template=self.chat_template)
+        return encode_prompt(
+            self.tokenizer,
+            prompt,
+            vocab_size=self.model_config.vocab_size,
+            chat_template=self.chat_template,
+        )
 
-    def add_request(self, request_id: str, prompt: Prompt, params: SamplingParams | None = None,
-                    *, arrival_time: float | None = None) -> Sequence:
+    def add_request(
+        self,
+        request_id: str,
+        prompt: Prompt,
+        params: SamplingParams | None = None,
+        *,
+        arrival_time: float | None = None,
+    ) -> Sequence:
         """Tokenize and queue a request.
 
         Raises:
@@ -136,14 +188,19 @@ class LLMEngine:
             EngineBusyError: the waiting queue is full.
         """
         params = params or SamplingParams()
-        seq = Sequence(request_id=request_id, prompt_token_ids=self.encode(prompt),
-                       params=params, max_total_tokens=self.scheduler.max_total_tokens,
-                       eos_token_ids=self._eos)
+        seq = Sequence(
+            request_id=request_id,
+            prompt_token_ids=self.encode(prompt),
+            params=params,
+            max_total_tokens=self.scheduler.max_total_tokens,
+            eos_token_ids=self._eos,
+        )
         if arrival_time is not None:
             seq.arrival_time = arrival_time
         self.scheduler.add(seq)
-        self._detok[request_id] = IncrementalDetokenizer(self.tokenizer, seq.prompt_token_ids,
-                                                         params.stop)
+        self._detok[request_id] = IncrementalDetokenizer(
+            self.tokenizer, seq.prompt_token_ids, params.stop
+        )
         return seq
 
     def abort_request(self, request_id: str) -> bool:
@@ -158,10 +215,13 @@ class LLMEngine:
         """Cumulative counters: steps, tokens computed, prefix-cache hits, preemptions."""
         bm = self.block_manager
         return EngineStats(
-            steps=self._steps, computed_tokens=self._computed_tokens,
+            steps=self._steps,
+            computed_tokens=self._computed_tokens,
             prompt_tokens_computed=self._prompt_tokens_computed,
-            prefix_query_tokens=bm.prefix_query_tokens, prefix_hit_tokens=bm.prefix_hit_tokens,
-            preemptions=self.scheduler.num_preemptions)
+            prefix_query_tokens=bm.prefix_query_tokens,
+            prefix_hit_tokens=bm.prefix_hit_tokens,
+            preemptions=self.scheduler.num_preemptions,
+        )
 
     def _count(self, out: SchedulerOutput) -> None:
         self._steps += 1
@@ -180,30 +240,60 @@ class LLMEngine:
             return outputs
         self._count(out)
         tokens = self.runner.execute(out)
+        outputs += self._fail_unsampled(out, tokens)
         for seq in sched.update(out, tokens):
             detok = self._detok[seq.request_id]
             token = seq.output_token_ids[-1]
             ends_on_token = seq.finish_reason is FinishReason.STOP  # EOS / stop token id
             text = "" if ends_on_token else detok.add_tokens([token])
-            if detok.stopped and not seq.is_finished:
-                sched.finish(seq, FinishReason.STOP)
+            if detok.stopped:
+                if seq.is_finished:  # the last allowed token completed a stop string
+                    seq.finish_reason = FinishReason.STOP
+                else:
+                    sched.finish(seq, FinishReason.STOP)
             if seq.is_finished:
                 text += detok.flush()
             outputs.append(self._output(seq, text, (token,)))
         return outputs
 
+    def _fail_unsampled(self, out: SchedulerOutput, tokens: list[int]) -> list[RequestOutput]:
+        """End the requests whose sampling failed this step; the others carry on."""
+        failed: list[RequestOutput] = []
+        for s, token in zip(out.sampling, tokens, strict=True):
+            if token != SAMPLING_FAILED:
+                continue
+            cause = s.seq.extra.pop("sampling_error", None)
+            self.scheduler.finish(
+                s.seq,
+                FinishReason.ERROR,
+                InvalidRequestError(f"sampling failed for this request: {cause}"),
+            )
+            failed.append(self._output(s.seq, "", ()))
+        return failed
+
     def _output(self, seq: Sequence, text: str, tokens: tuple[int, ...]) -> RequestOutput:
         if seq.is_finished:
             self._detok.pop(seq.request_id, None)
         return RequestOutput(
-            request_id=seq.request_id, text=text, token_ids=tokens, finished=seq.is_finished,
-            finish_reason=seq.finish_reason, prompt_tokens=seq.num_prompt_tokens,
-            completion_tokens=seq.num_output_tokens, cached_tokens=seq.num_cached_tokens,
-            arrival_time=seq.arrival_time, first_token_time=seq.first_token_time,
-            finished_time=seq.finished_time, error=seq.error)
+            request_id=seq.request_id,
+            text=text,
+            token_ids=tokens,
+            finished=seq.is_finished,
+            finish_reason=seq.finish_reason,
+            prompt_tokens=seq.num_prompt_tokens,
+            completion_tokens=seq.num_output_tokens,
+            cached_tokens=seq.num_cached_tokens,
+            arrival_time=seq.arrival_time,
+            first_token_time=seq.first_token_time,
+            finished_time=seq.finished_time,
+            error=seq.error,
+        )
 
-    def generate(self, prompts: Iterable[Prompt], params: SamplingParams | None = None,
-                 ) -> list[tuple[str, list[int]]]:
+    def generate(
+        self,
+        prompts: Iterable[Prompt],
+        params: SamplingParams | None = None,
+    ) -> list[tuple[str, list[int]]]:
         """Run prompts to completion (offline use, tests): (text, token ids) per prompt.
 
         Raises:

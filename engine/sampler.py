@@ -12,6 +12,7 @@ with, and the whole batch is still picked with one argmax.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
@@ -19,8 +20,19 @@ import torch
 
 from engine.request import Sequence
 
-__all__ = ["Sampler", "SamplingBatch", "apply_repetition_penalty", "apply_top_k_top_p",
-           "sample"]
+__all__ = [
+    "SAMPLING_FAILED",
+    "Sampler",
+    "SamplingBatch",
+    "apply_repetition_penalty",
+    "apply_top_k_top_p",
+    "sample",
+]
+
+log = logging.getLogger(__name__)
+
+# The token a Sampler reports for a row whose sampling raised (never a real token id).
+SAMPLING_FAILED = -1
 
 
 @dataclass
@@ -39,16 +51,18 @@ class SamplingBatch:
     generators: Seq[torch.Generator | None] = ()
 
 
-def apply_repetition_penalty(logits: torch.Tensor, seen_mask: torch.Tensor,
-                             penalties: torch.Tensor) -> torch.Tensor:
+def apply_repetition_penalty(
+    logits: torch.Tensor, seen_mask: torch.Tensor, penalties: torch.Tensor
+) -> torch.Tensor:
     """CTRL penalty: seen tokens' positive logits / p, negative logits * p. [S, V]."""
     p = penalties.to(logits.dtype).unsqueeze(1)
     penalized = torch.where(logits > 0, logits / p, logits * p)
     return torch.where(seen_mask, penalized, logits)
 
 
-def apply_top_k_top_p(logits: torch.Tensor, top_ks: torch.Tensor | None,
-                      top_ps: torch.Tensor | None) -> torch.Tensor:
+def apply_top_k_top_p(
+    logits: torch.Tensor, top_ks: torch.Tensor | None, top_ps: torch.Tensor | None
+) -> torch.Tensor:
     """Set logits outside each row's top-k and then top-p nucleus to -inf. [S, V].
 
     Ties at the k-th value are kept (as Hugging Face does); the most likely token always
@@ -111,18 +125,23 @@ class Sampler:
         batch = SamplingBatch(temperatures=temps, all_greedy=all(p.greedy for p in params))
         if any(p.repetition_penalty != 1.0 for p in params):
             batch.repetition_penalties = torch.tensor(
-                [p.repetition_penalty for p in params], dtype=torch.float32, device=dev)
+                [p.repetition_penalty for p in params], dtype=torch.float32, device=dev
+            )
             batch.seen_mask = torch.stack([self._seen_mask(s) for s in seqs])
         if batch.all_greedy:
             return batch
         sampling = [p for p in params if not p.greedy]
-        if any(p.top_k > 0 for p in sampling):
+        vocab = self.vocab_size
+        # Clamped on the host: k >= vocab keeps everything, and a client's "no limit"
+        # (2**64) would not fit the int64 tensor.
+        if any(0 < p.top_k < vocab for p in sampling):
             batch.top_ks = torch.tensor(
-                [p.top_k if p.top_k > 0 else self.vocab_size for p in params],
-                dtype=torch.int64, device=dev)
+                [min(p.top_k, vocab) if p.top_k > 0 else vocab for p in params],
+                dtype=torch.int64,
+                device=dev,
+            )
         if any(p.top_p < 1.0 for p in sampling):
-            batch.top_ps = torch.tensor([p.top_p for p in params], dtype=torch.float32,
-                                        device=dev)
+            batch.top_ps = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=dev)
         batch.generators = [self._generator(s) for s in seqs]
         return batch
 
@@ -149,8 +168,32 @@ class Sampler:
                 seq.seen_mask.index_fill_(0, tokens[i : i + 1], True)
 
     def __call__(self, logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
+        """One token per row of ``logits`` [S, V]; [S] int64.
+
+        A row whose sampling raises gets ``SAMPLING_FAILED`` and its sequence's
+        ``extra["sampling_error"]``; the other rows are sampled as usual, so one request's
+        parameters can never fail the whole batch (and with it the engine).
+        """
         if all(s.params.greedy and s.params.repetition_penalty == 1.0 for s in seqs):
             return logits.argmax(dim=-1)  # the common greedy step: no per-row tensors
-        tokens = sample(logits, self.prepare(seqs))
+        try:
+            tokens = sample(logits, self.prepare(seqs))
+        except Exception:  # params are validated: this is defence in depth, so not fast
+            return self._sample_rows_alone(logits, seqs)
         self.record(seqs, tokens)
         return tokens
+
+    def _sample_rows_alone(self, logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
+        # Row by row gives the same tokens: a seeded row draws its noise from its own
+        # generator, and every other step is per row.
+        out: list[int] = []
+        for i, seq in enumerate(seqs):
+            try:
+                token = sample(logits[i : i + 1], self.prepare([seq]))
+                self.record([seq], token)
+                out.append(int(token[0]))
+            except Exception as exc:
+                log.exception("sampling failed for request %s", seq.request_id)
+                seq.extra["sampling_error"] = exc
+                out.append(SAMPLING_FAILED)
+        return torch.tensor(out, dtype=torch.int64, device=logits.device)

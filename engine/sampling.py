@@ -12,12 +12,31 @@ from dataclasses import dataclass, field
 
 from engine.request_errors import InvalidRequestError
 
-__all__ = ["MAX_STOP_STRINGS", "MAX_STOP_STRING_CHARS", "SamplingParams"]
+__all__ = [
+    "MAX_REPETITION_PENALTY",
+    "MAX_STOP_STRINGS",
+    "MAX_STOP_STRING_CHARS",
+    "MAX_TEMPERATURE",
+    "MIN_REPETITION_PENALTY",
+    "MIN_TEMPERATURE",
+    "SamplingParams",
+]
 
 MAX_STOP_STRINGS = 16
 MAX_STOP_STRING_CHARS = 256
-# Temperatures above this turn the distribution into noise; more likely a unit mistake.
-_MAX_TEMPERATURE = 100.0
+# Temperature is 0 (greedy) or in [MIN_TEMPERATURE, MAX_TEMPERATURE]. The sampler divides
+# float32 logits by it: a positive temperature near 1e-38 turns them into inf and the
+# softmax into NaN, and below 0.01 the result is already argmax for any logit gap that
+# matters (a gap of 1 becomes e^100), so tiny values buy nothing but that risk; vLLM
+# draws the line at 0.01 too. Above 100 the distribution is noise: more likely a unit
+# mistake. botkit's EngineSettings repeats these bounds (a test checks they match).
+MIN_TEMPERATURE = 0.01
+MAX_TEMPERATURE = 100.0
+# Seen logits are divided or multiplied by the penalty in float32: 1e-50 is 0 there (a
+# division by zero) and 1e39 is inf (0 * inf = NaN). Real use sits near 1.0-1.5; 100x
+# either way cannot overflow float32 for any logit a model produces.
+MIN_REPETITION_PENALTY = 0.01
+MAX_REPETITION_PENALTY = 100.0
 _MAX_SEED = 2**63 - 1
 
 
@@ -30,16 +49,39 @@ def _is_number(value: object) -> bool:
     return (isinstance(value, int | float)) and not isinstance(value, bool)
 
 
+def _finite(value: object) -> float | None:
+    """``value`` as a finite float, or None (wrong type, nan, inf, or an int too large
+    for a float: ``math.isfinite(10**400)`` raises OverflowError)."""
+    if not _is_number(value):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]  # _is_number checked int | float
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short(value: object) -> str:
+    """repr for error messages, cut short (a 10**400 int has 401 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:  # ints past sys.get_int_max_str_digits() cannot be printed
+        return f"a {type(value).__name__} too large to print"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
     """How to pick tokens for one request.
 
     Args:
-        temperature: 0 means greedy (argmax); otherwise logits are divided by it.
+        temperature: 0 means greedy (argmax); otherwise logits are divided by it, and it
+            must lie in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``] (0.01-100).
         top_p: nucleus sampling mass in (0, 1]; 1 disables it.
-        top_k: keep the k most likely tokens; 0 disables it.
-        repetition_penalty: CTRL-style penalty (> 0) on tokens already in the prompt or
-            output: positive logits are divided by it, negative ones multiplied; 1 disables.
+        top_k: keep the k most likely tokens; 0 (or any k >= the vocabulary) disables it.
+        repetition_penalty: CTRL-style penalty on tokens already in the prompt or output:
+            positive logits are divided by it, negative ones multiplied; 1 disables. In
+            [``MIN_REPETITION_PENALTY``, ``MAX_REPETITION_PENALTY``] (0.01-100).
         max_new_tokens: upper bound on generated tokens (>= 1).
         stop: strings that end generation; the matched string is not returned.
         seed: makes sampling reproducible for this request, independent of batching.
@@ -71,39 +113,48 @@ class SamplingParams:
 
     def _problems(self) -> list[str]:
         p: list[str] = []
-        t = self.temperature
-        if not _is_number(t) or not math.isfinite(t) or not 0.0 <= t <= _MAX_TEMPERATURE:
-            p.append(f"temperature must be a number in [0, {_MAX_TEMPERATURE:g}], got {t!r}")
-        tp = self.top_p
-        if not _is_number(tp) or not math.isfinite(tp) or not 0.0 < tp <= 1.0:
-            p.append(f"top_p must be a number in (0, 1], got {tp!r}")
+        t = _finite(self.temperature)
+        if t is None or not (t == 0.0 or MIN_TEMPERATURE <= t <= MAX_TEMPERATURE):
+            p.append(
+                f"temperature must be 0 (greedy) or a number in [{MIN_TEMPERATURE:g}, "
+                f"{MAX_TEMPERATURE:g}], got {_short(self.temperature)}"
+            )
+        tp = _finite(self.top_p)
+        if tp is None or not 0.0 < tp <= 1.0:
+            p.append(f"top_p must be a number in (0, 1], got {_short(self.top_p)}")
+        # No upper bound: any k >= the vocabulary keeps every token (the sampler clamps on
+        # the host), so a client's "no limit" 2**64 means what it says.
         if not _is_int(self.top_k) or self.top_k < 0:
-            p.append(f"top_k must be an integer >= 0 (0 disables), got {self.top_k!r}")
-        rp = self.repetition_penalty
-        if not _is_number(rp) or not math.isfinite(rp) or rp <= 0.0:
-            p.append(f"repetition_penalty must be a finite number > 0, got {rp!r}")
+            p.append(f"top_k must be an integer >= 0 (0 disables), got {_short(self.top_k)}")
+        rp = _finite(self.repetition_penalty)
+        if rp is None or not MIN_REPETITION_PENALTY <= rp <= MAX_REPETITION_PENALTY:
+            p.append(
+                f"repetition_penalty must be a number in [{MIN_REPETITION_PENALTY:g}, "
+                f"{MAX_REPETITION_PENALTY:g}] (1 disables), "
+                f"got {_short(self.repetition_penalty)}"
+            )
         if not _is_int(self.max_new_tokens) or self.max_new_tokens < 1:
-            p.append(f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
+            p.append(f"max_new_tokens must be an integer >= 1, got {_short(self.max_new_tokens)}")
         p.extend(self._stop_problems())
         if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed <= _MAX_SEED):
-            p.append(f"seed must be an integer in [0, 2**63-1] or None, got {self.seed!r}")
+            p.append(f"seed must be an integer in [0, 2**63-1] or None, got {_short(self.seed)}")
         if not isinstance(self.ignore_eos, bool):
-            p.append(f"ignore_eos must be a bool, got {self.ignore_eos!r}")
+            p.append(f"ignore_eos must be a bool, got {_short(self.ignore_eos)}")
         ids = self.stop_token_ids
         if not isinstance(ids, tuple | list) or not all(_is_int(i) and i >= 0 for i in ids):
-            p.append(f"stop_token_ids must be non-negative integers, got {ids!r}")
+            p.append(f"stop_token_ids must be non-negative integers, got {_short(ids)}")
         return p
 
     def _stop_problems(self) -> list[str]:
         stop = self.stop
         # A bare string is iterable too; catching it avoids stopping on every letter.
         if isinstance(stop, str) or not isinstance(stop, tuple | list):
-            return [f"stop must be a sequence of strings, got {stop!r}"]
+            return [f"stop must be a sequence of strings, got {_short(stop)}"]
         if len(stop) > MAX_STOP_STRINGS:
             return [f"at most {MAX_STOP_STRINGS} stop strings, got {len(stop)}"]
         for s in stop:
             if not isinstance(s, str) or not s:
-                return [f"stop strings must be non-empty strings, got {s!r}"]
+                return [f"stop strings must be non-empty strings, got {_short(s)}"]
             if len(s) > MAX_STOP_STRING_CHARS:
                 return [f"stop strings must be at most {MAX_STOP_STRING_CHARS} characters"]
         return []

@@ -75,11 +75,25 @@ class LocalEngineBackend:
         """Load the model (in a worker thread) and start the engine thread.
 
         Raises:
-            BackendError: the model is missing, unreadable or does not fit.
+            BackendError: the model is missing, unreadable or does not fit, or the
+                configured sampling defaults are out of the engine's range.
         """
         if self._engine is not None:
             return
         s = self.settings
+        # Settings validation mirrors the engine's bounds; checking the defaults here too
+        # (before a model loads) keeps a drifted or hand-built settings object from
+        # starting a bot whose every reply would then fail.
+        try:
+            SamplingParams(
+                temperature=s.temperature,
+                top_p=s.top_p,
+                top_k=s.top_k,
+                repetition_penalty=s.repetition_penalty,
+                max_new_tokens=s.max_new_tokens,
+            )
+        except EngineError as exc:
+            raise BackendError(f"[backend.engine] has invalid sampling defaults: {exc}") from exc
         try:
             engine = await asyncio.to_thread(
                 LLMEngine.from_pretrained,

@@ -102,21 +102,50 @@ class EchoSettings(Section):
     word_delay_seconds: float = Field(default=0.0, ge=0)
 
 
+# The engine's sampling bounds (engine.sampling: temperature is 0 or in [min, max]). They
+# are repeated, not imported, because botkit must not import the engine (torch) at import
+# time; tests/engine/test_sampling_validation.py checks that they match.
+ENGINE_MIN_TEMPERATURE = 0.01
+ENGINE_MAX_TEMPERATURE = 100.0
+ENGINE_MIN_REPETITION_PENALTY = 0.01
+ENGINE_MAX_REPETITION_PENALTY = 100.0
+
+
 class EngineSettings(Section):
-    """The local inference engine, read by ``botkit.backends.local_engine``."""
+    """The local inference engine, read by ``botkit.backends.local_engine``.
+
+    The sampling defaults accept exactly what ``engine.SamplingParams`` accepts, so a bad
+    value fails ``botkit check-config`` (naming its key) instead of every reply.
+    """
 
     model: str = Field(default="smollm2", min_length=1)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_new_tokens: int = Field(default=256, ge=1)
-    temperature: float = Field(default=0.7, ge=0)
-    top_p: float = Field(default=0.9, gt=0, le=1)
+    temperature: float = Field(default=0.7, ge=0, le=ENGINE_MAX_TEMPERATURE, allow_inf_nan=False)
+    top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    # Any k >= the vocabulary means "no limit"; 0 disables it too.
     top_k: int = Field(default=50, ge=0)
-    repetition_penalty: float = Field(default=1.1, gt=0)
+    repetition_penalty: float = Field(
+        default=1.1,
+        ge=ENGINE_MIN_REPETITION_PENALTY,
+        le=ENGINE_MAX_REPETITION_PENALTY,
+        allow_inf_nan=False,
+    )
     queue_timeout_seconds: float = Field(default=30.0, gt=0)
     # None: the engine sizes these from the device and its free memory.
     max_num_seqs: int | None = Field(default=None, ge=1)
     kv_cache_blocks: int | None = Field(default=None, ge=1)
+
+    @field_validator("temperature")
+    @classmethod
+    def _greedy_or_sampling_temperature(cls, value: float) -> float:
+        # Between 0 and 0.01 the engine's float32 logits / temperature can overflow.
+        if 0 < value < ENGINE_MIN_TEMPERATURE:
+            raise ValueError(
+                f"must be 0 (greedy) or at least {ENGINE_MIN_TEMPERATURE:g}, got {value:g}"
+            )
+        return value
 
 
 class OpenAISettings(Section):

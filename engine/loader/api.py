@@ -11,7 +11,8 @@ import torch
 
 from engine.config import ModelConfig, parse_dtype, token_ids
 from engine.errors import ModelLoadError
-from engine.loader.checkpoint import iter_weights, read_json, weight_files
+from engine.loader.checkpoint import iter_weights, read_json, tensor_shape, weight_files
+from engine.loader.gguf_convert import is_gguf_cache
 from engine.loader.source import resolve_source
 from engine.loader.weights import load_weights
 from engine.models import CausalLM, config_from_hf, get_model_class
@@ -87,18 +88,39 @@ def load_model(
     dev = resolve_device(device)
     run_dtype = resolve_dtype(dtype, dev)
     model_dir = resolve_source(source, cache_dir)
+    try:
+        return _load_dir(model_dir, dev, run_dtype)
+    except ModelLoadError as exc:
+        if not is_gguf_cache(model_dir):
+            raise
+        raise type(exc)(
+            f"{exc} ({model_dir} is botkit's conversion of a GGUF file: delete that directory "
+            "to convert the GGUF again)"
+        ) from None
+
+
+def _load_dir(model_dir: Path, dev: torch.device, run_dtype: torch.dtype) -> LoadedModel:
     hf = read_json(model_dir / "config.json")
     try:
         config = config_from_hf(hf)
     except ModelLoadError as exc:
         raise type(exc)(f"{model_dir}: {exc}") from None
     files = weight_files(model_dir)
+    _check_embedding(config, files, model_dir)
     tokenizer = _load_tokenizer(model_dir)
     config = dataclasses.replace(
         config, dtype=run_dtype, eos_token_ids=_eos_ids(config, model_dir, tokenizer)
     )
-    with torch.device(dev):
-        model = get_model_class(config.architecture)(config)
+    try:
+        with torch.device(dev):
+            model = get_model_class(config.architecture)(config)
+    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+        # Sizes in config.json allocate before any weight is read (torch's OOM is a
+        # RuntimeError too): say which model and that its config is the suspect.
+        raise ModelLoadError(
+            f"{model_dir}: cannot build a {config.architecture} model from config.json "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     load_weights(model, iter_weights(files), source=str(model_dir))
     model.eval()
     template = getattr(tokenizer, "chat_template", None)
@@ -109,6 +131,20 @@ def load_model(
         chat_template=template if isinstance(template, str) else None,
         path=model_dir,
     )
+
+
+def _check_embedding(config: ModelConfig, files: list[Path], model_dir: Path) -> None:
+    """config.json's vocabulary and hidden sizes against the checkpoint's embedding,
+    read from the safetensors header: a damaged config fails here, before the model
+    allocates tensors of its sizes."""
+    shape = tensor_shape(files, "model.embed_tokens.weight")
+    expected = (config.vocab_size, config.hidden_size)
+    if shape is not None and shape != expected:
+        raise ModelLoadError(
+            f"{model_dir}: config.json says vocab_size={expected[0]}, "
+            f"hidden_size={expected[1]}, but the checkpoint's model.embed_tokens.weight "
+            f"is {list(shape)}"
+        )
 
 
 def _load_tokenizer(model_dir: Path) -> Any:

@@ -12,7 +12,14 @@ from safetensors import safe_open
 
 from engine.errors import ModelLoadError
 
-__all__ = ["INDEX_FILE", "iter_weights", "read_json", "shard_files", "weight_files"]
+__all__ = [
+    "INDEX_FILE",
+    "iter_weights",
+    "read_json",
+    "shard_files",
+    "tensor_shape",
+    "weight_files",
+]
 
 INDEX_FILE = "model.safetensors.index.json"
 
@@ -25,7 +32,7 @@ def read_json(path: Path) -> dict[str, Any]:
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, bad UTF-8, 5000-digit ints
         raise ModelLoadError(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict):
         raise ModelLoadError(f"{path} must hold a JSON object, got {type(data).__name__}")
@@ -86,3 +93,19 @@ def iter_weights(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
             raise
         except Exception as exc:  # safetensors raises its own Rust-side error types
             raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
+
+
+def tensor_shape(files: list[Path], name: str) -> tuple[int, ...] | None:
+    """Shape of tensor ``name`` from the safetensors headers (no data read), or None.
+
+    Raises:
+        ModelLoadError: a file is not valid safetensors.
+    """
+    for path in files:
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                if name in f.keys():
+                    return tuple(int(n) for n in f.get_slice(name).get_shape())
+        except Exception as exc:  # safetensors raises its own Rust-side error types
+            raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
+    return None

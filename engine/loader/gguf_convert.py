@@ -5,12 +5,16 @@ every GGML block format is ``scale * q + min`` in fp16/fp32, which fp32 holds), 
 llama.cpp's names to HF's, and llama's Q/K rows are un-permuted (llama.cpp's converter
 interleaves the two rotary halves of each head; HF keeps them as halves). The result is
 written once under ``<cache root>/gguf/<key>`` so the next start only loads safetensors.
+
+A cache damaged later (a truncated copy, a partial backup restore) no longer matches the
+sizes its marker recorded and is converted again (``engine.loader._gguf_cache``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,12 +27,14 @@ import numpy as np
 import torch
 
 from engine.errors import ModelLoadError, UnsupportedModelError
+from engine.loader._gguf_cache import damage, discard, is_gguf_cache, write_marker
 from engine.loader.checkpoint import INDEX_FILE
 
-__all__ = ["CONVERTER_VERSION", "convert_gguf", "default_cache_root"]
+__all__ = ["CONVERTER_VERSION", "convert_gguf", "default_cache_root", "is_gguf_cache"]
+
+log = logging.getLogger(__name__)
 
 CONVERTER_VERSION = 1
-_MARKER = "botkit_gguf.json"
 _SHARD_BYTES = 2 << 30  # keeps peak memory of a conversion near one shard
 
 _ARCHS = {"llama": ("LlamaForCausalLM", "llama"), "qwen2": ("Qwen2ForCausalLM", "qwen2")}
@@ -49,6 +55,19 @@ _LAYER_NAMES = {
     "ffn_down": "mlp.down_proj",
 }
 _LAYER_RE = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
+# config.json key -> the GGUF metadata key (after "<arch>.") it is derived from, to name
+# the GGUF field in errors.
+_GGUF_KEYS = {
+    "hidden_size": "embedding_length",
+    "intermediate_size": "feed_forward_length",
+    "num_hidden_layers": "block_count",
+    "num_attention_heads": "attention.head_count",
+    "num_key_value_heads": "attention.head_count_kv",
+    "head_dim": "attention.key_length",
+    "vocab_size": "vocab_size",
+    "max_position_embeddings": "context_length",
+    "rms_norm_eps": "attention.layer_norm_rms_epsilon",
+}
 
 
 def default_cache_root() -> Path:
@@ -76,8 +95,14 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     root = (cache_root or default_cache_root()) / "gguf"
     out = root / key
-    if (out / _MARKER).is_file():
-        return out
+    if is_gguf_cache(out):
+        problem = damage(out)
+        if problem is None:
+            return out
+        log.warning(
+            "GGUF conversion cache %s is damaged (%s); converting %s again", out, problem, path
+        )
+        discard(out)
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
@@ -85,14 +110,12 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
         raise ModelLoadError(f"cannot create GGUF cache directory under {root}: {exc}") from None
     try:
         _convert(path, tmp)
-        (tmp / _MARKER).write_text(
-            json.dumps({"source": str(path), "size": st.st_size, "version": CONVERTER_VERSION})
-        )
-        if out.exists() and not (out / _MARKER).is_file():
+        write_marker(tmp, path, st.st_size, CONVERTER_VERSION)
+        if out.exists() and not is_gguf_cache(out):
             shutil.rmtree(out, ignore_errors=True)  # a stale leftover without a marker
         os.replace(tmp, out)
     except OSError as exc:
-        if (out / _MARKER).is_file():  # another process finished the same conversion first
+        if is_gguf_cache(out) and damage(out) is None:  # another process finished first
             return out
         raise ModelLoadError(f"cannot write GGUF cache directory {out}: {exc}") from None
     finally:
@@ -106,8 +129,9 @@ def _convert(path: Path, out: Path) -> None:
     shapes = {t.name: tuple(int(n) for n in reversed(t.shape)) for t in reader.tensors}
     try:
         config = _hf_config(meta, shapes, path)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ModelLoadError(f"{path}: malformed GGUF metadata: {exc}") from None
+    _check_config(config, path)
     _write_tensors(reader, config, out, path)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     _write_tokenizer(path, out)
@@ -160,8 +184,21 @@ def _hf_config(
             raise ModelLoadError(f"{path}: GGUF metadata lacks '{arch}.{key}'")
         return value
 
-    hidden, heads = int(get("embedding_length")), int(get("attention.head_count"))
-    head_dim = int(get("attention.key_length", hidden // max(heads, 1)))
+    def count(key: str, default: int | None = None) -> int:
+        value = get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ModelLoadError(
+                f"{path}: GGUF metadata '{arch}.{key}' must be a positive integer, got {value!r}"
+            )
+        return value
+
+    hidden, heads = count("embedding_length"), count("attention.head_count")
+    if f"{arch}.attention.key_length" not in meta and hidden % heads:
+        raise ModelLoadError(
+            f"{path}: GGUF metadata '{arch}.embedding_length' ({hidden}) is not a multiple "
+            f"of '{arch}.attention.head_count' ({heads})"
+        )
+    head_dim = count("attention.key_length", hidden // heads)
     if int(get("rope.dimension_count", head_dim)) != head_dim:
         raise UnsupportedModelError(f"{path}: partial rotary embeddings are not supported")
     embed = tensors.get("token_embd.weight")
@@ -181,13 +218,13 @@ def _hf_config(
         "architectures": [hf_arch],
         "model_type": model_type,
         "hidden_size": hidden,
-        "intermediate_size": int(get("feed_forward_length")),
-        "num_hidden_layers": int(get("block_count")),
+        "intermediate_size": count("feed_forward_length"),
+        "num_hidden_layers": count("block_count"),
         "num_attention_heads": heads,
-        "num_key_value_heads": int(get("attention.head_count_kv", heads)),
+        "num_key_value_heads": count("attention.head_count_kv", heads),
         "head_dim": head_dim,
         "vocab_size": int(vocab),
-        "max_position_embeddings": int(get("context_length", 2048)),
+        "max_position_embeddings": count("context_length", 2048),
         "rms_norm_eps": float(get("attention.layer_norm_rms_epsilon", 1e-6)),
         "rope_theta": float(get("rope.freq_base", 10000.0)),
         "rope_scaling": scaling,
@@ -198,6 +235,20 @@ def _hf_config(
         "eos_token_id": eos if len(eos) > 1 else (eos[0] if eos else None),
         "torch_dtype": "float32",
     }
+
+
+def _check_config(config: dict[str, Any], path: Path) -> None:
+    """Validate the derived config as ``load_model`` will, before writing gigabytes."""
+    from engine.models import config_from_hf
+
+    try:
+        config_from_hf(config)
+    except ModelLoadError as exc:
+        message = str(exc).replace("config.json", "the config derived from the GGUF metadata")
+        arch = config["model_type"]
+        keys = [f"'{arch}.{g}'" for hf, g in _GGUF_KEYS.items() if f"'{hf}'" in message]
+        source = f" (GGUF metadata {', '.join(keys)})" if keys else ""
+        raise type(exc)(f"{path}: {message}{source}") from None
 
 
 def _hf_tensors(
@@ -222,16 +273,24 @@ def _hf_tensors(
         if not array.flags.writeable:  # F32 tensors are views of the read-only mmap
             array = array.copy()
         tensor = torch.from_numpy(array)
-        if permute and name.endswith(("q_proj.weight", "q_proj.bias")):
-            tensor = _unpermute(tensor, heads)
-        elif permute and name.endswith(("k_proj.weight", "k_proj.bias")):
-            tensor = _unpermute(tensor, kv_heads)
+        try:
+            if permute and name.endswith(("q_proj.weight", "q_proj.bias")):
+                tensor = _unpermute(tensor, heads)
+            elif permute and name.endswith(("k_proj.weight", "k_proj.bias")):
+                tensor = _unpermute(tensor, kv_heads)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"{path}: tensor {t.name!r}: {exc}") from None
         yield name, tensor
 
 
 def _unpermute(w: torch.Tensor, n_head: int) -> torch.Tensor:
     """Undo llama.cpp's ``permute``: per head, rows (pair, half) -> (half, pair)."""
     rows = w.shape[0]
+    if rows % (2 * n_head):
+        raise ModelLoadError(
+            f"{rows} rows cannot be split into {n_head} heads of rotary pairs: the GGUF "
+            "metadata's head counts do not fit its attention tensors"
+        )
     return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
 
 

@@ -39,6 +39,7 @@ class _Job:
     max_new_tokens: int | None
     future: asyncio.Future[list[str]]
     loop: asyncio.AbstractEventLoop = field(repr=False)
+    answered: bool = False
 
 
 class AsyncTranslator:
@@ -71,6 +72,7 @@ class AsyncTranslator:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._dead: BaseException | None = None  # why the worker thread ended, if it did
         self._lock = threading.Lock()
         self.batches_run = 0  # rounds the worker ran (coalescing is visible in tests)
 
@@ -132,7 +134,7 @@ class AsyncTranslator:
             UnsupportedLanguagePairError: the pair is not supported (raised immediately).
             InvalidRequestError: texts are not strings.
             EngineBusyError: more than ``max_queued_sentences`` sentences are waiting.
-            EngineDeadError: the translator was closed.
+            EngineDeadError: the translator was closed, or its worker thread died.
         """
         items = check_texts(texts)
         beams = beam_size if beam_size is not None else self.beam_size
@@ -146,6 +148,8 @@ class AsyncTranslator:
         with self._lock:
             if self._closed:
                 raise EngineDeadError("the translator is closed")
+            if self._dead is not None:
+                raise EngineDeadError(f"the translation worker stopped: {self._dead!r}")
             if self._queued and self._queued + len(items) > self.max_queued_sentences:
                 raise EngineBusyError(
                     f"translation queue is full ({self._queued} sentences waiting)"
@@ -171,6 +175,28 @@ class AsyncTranslator:
             self._thread.start()
 
     def _run(self) -> None:
+        held: list[_Job] = []  # every job taken off the queue and not yet answered
+        try:
+            self._serve(held)
+        except BaseException as exc:  # nothing may be left awaiting a dead worker
+            log.exception("translation worker died; failing its queued requests")
+            self._die(exc, held)
+
+    def _die(self, exc: BaseException, held: list[_Job]) -> None:
+        with self._lock:  # translate() checks _dead under the lock before queueing
+            self._dead = exc
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                held.append(item)
+        for job in held:
+            if not job.answered:
+                self._answer(job, None, EngineDeadError(f"the translation worker stopped: {exc!r}"))
+
+    def _serve(self, held: list[_Job]) -> None:
         pending: list[_Job] = []
         stopping = False
         while not stopping or pending:
@@ -179,6 +205,7 @@ class AsyncTranslator:
                 if first is None:
                     return
                 pending.append(first)
+                held.append(first)
             size = sum(len(j.texts) for j in pending)
             while size < self.max_batch_sentences:
                 try:
@@ -189,9 +216,11 @@ class AsyncTranslator:
                     stopping = True
                     break
                 pending.append(item)
+                held.append(item)
                 size += len(item.texts)
             round_jobs, pending = _take(pending, self.max_batch_sentences)
             self._run_round(round_jobs)
+            held[:] = [j for j in held if not j.answered]
 
     def _run_round(self, jobs: list[_Job]) -> None:
         self.batches_run += 1
@@ -221,12 +250,18 @@ class AsyncTranslator:
 
     def _answer(self, job: _Job, result: list[str] | None, exc: BaseException | None) -> None:
         """Release the job's queue share, then complete its future on its loop."""
+        if job.answered:
+            return
+        job.answered = True
         with self._lock:
             self._queued -= len(job.texts)
-        if exc is not None:
-            job.loop.call_soon_threadsafe(_fail, job.future, exc)
-        elif result is not None:
-            job.loop.call_soon_threadsafe(_resolve, job.future, result)
+        try:
+            if exc is not None:
+                job.loop.call_soon_threadsafe(_fail, job.future, exc)
+            elif result is not None:
+                job.loop.call_soon_threadsafe(_resolve, job.future, result)
+        except RuntimeError:  # the caller's loop closed (its task ended): nobody waits
+            pass
 
 
 def _take(jobs: list[_Job], limit: int) -> tuple[list[_Job], list[_Job]]:

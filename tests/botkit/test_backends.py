@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import tomllib
 
 import pytest
 
 from botkit.backends import EchoBackend, create_backend, start_backend
 from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest
-from botkit.config import BackendSettings, EchoSettings
-from botkit.errors import BackendError
+from botkit.config import BackendSettings, EchoSettings, settings_from_mapping
+from botkit.errors import BackendError, ConfigError
 
 
 def request(*texts: str) -> GenerationRequest:
@@ -83,3 +84,42 @@ def test_auto_fallback_when_the_engine_cannot_be_imported(
     assert "local engine unavailable" in caplog.text and "botkit[engine]" in caplog.text
     with pytest.raises(BackendError, match="not available"):
         create_backend(BackendSettings(kind="engine"))
+
+
+# The engine rejects these for every request (engine.sampling bounds: temperature 0 or in
+# [0.01, 100], repetition_penalty in [0.01, 100], all finite): the config must reject them
+# first, naming the key, instead of a bot that starts and then fails every reply.
+BAD_ENGINE_DEFAULTS = [
+    ("temperature", "150.0"),
+    ("temperature", "inf"),
+    ("temperature", "nan"),
+    ("temperature", "0.001"),
+    ("repetition_penalty", "inf"),
+    ("repetition_penalty", "0.0"),
+    ("repetition_penalty", "0.001"),
+    ("repetition_penalty", "1000.0"),
+    ("top_p", "nan"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_ENGINE_DEFAULTS)
+def test_engine_sampling_defaults_outside_the_engine_range_fail_at_config_load(
+    key: str, value: str
+) -> None:
+    data = tomllib.loads(f'[backend]\nkind = "engine"\n[backend.engine]\n{key} = {value}\n')
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping(data, environ={})
+    assert [p.path for p in info.value.problems] == [f"backend.engine.{key}"]
+
+
+def test_engine_sampling_defaults_at_the_bounds_are_accepted() -> None:
+    for key, value in [
+        ("temperature", 0),
+        ("temperature", 0.01),
+        ("temperature", 100.0),
+        ("repetition_penalty", 0.01),
+        ("repetition_penalty", 100.0),
+        ("top_k", 2**63 - 1),
+    ]:
+        settings = settings_from_mapping({"backend": {"engine": {key: value}}}, environ={})
+        assert getattr(settings.backend.engine, key) == value

@@ -173,3 +173,56 @@ async def test_full_queue_is_busy_and_identity_skips_the_queue(engine: Translati
     await running
     assert len(await translator.translate(SENTENCES[3:5], "en", "es")) == 2
     await translator.close()
+
+
+def test_closed_caller_loop_does_not_kill_the_worker(engine: TranslationEngine) -> None:
+    """A caller whose event loop ended before its batch did (a request handler that timed
+    out, then asyncio.run returned) must not take the worker thread with it."""
+    slow = SlowEngine(engine)
+    translator = AsyncTranslator(slow, max_new_tokens=MAX_NEW)  # type: ignore[arg-type]
+
+    async def abandon() -> None:
+        task = asyncio.ensure_future(translator.translate([SENTENCES[0]], "en", "es"))
+        assert await asyncio.to_thread(slow.started.wait, 10)
+        task.cancel()
+
+    asyncio.run(abandon())  # that loop is closed now; the worker still holds its job
+    slow.release.set()
+
+    async def later() -> list[str]:
+        try:
+            return await asyncio.wait_for(translator.translate(["Hello"], "en", "es"), 10)
+        finally:
+            await translator.close()
+
+    assert asyncio.run(later()) == engine.translate(["Hello"], "en", "es", max_new_tokens=MAX_NEW)
+
+
+class WorkerKilled(BaseException):
+    """Stands for what no ``except Exception`` catches (SystemExit, a C-level abort...)."""
+
+
+async def test_dead_worker_fails_every_caller_fast(engine: TranslationEngine) -> None:
+    slow = SlowEngine(engine)
+    real = slow.translate_requests
+
+    def fatal(requests: list[TranslationRequest], **kw: Any) -> list[str]:
+        out = real(requests, **kw)
+        if any(r.text == "fatal" for r in requests):
+            raise WorkerKilled("the worker thread is gone")
+        return out
+
+    slow.translate_requests = fatal  # type: ignore[method-assign]
+    translator = AsyncTranslator(slow, max_new_tokens=MAX_NEW)  # type: ignore[arg-type]
+    first = asyncio.create_task(translator.translate(["fatal"], "en", "es"))
+    assert await asyncio.to_thread(slow.started.wait, 10)
+    queued = asyncio.create_task(translator.translate([SENTENCES[1]], "en", "es"))
+    await asyncio.sleep(0.02)  # queued behind the fatal batch
+    slow.release.set()
+    done, _ = await asyncio.wait([first, queued], timeout=10)
+    assert len(done) == 2  # nobody waits forever on a dead worker
+    assert isinstance(first.exception(), WorkerKilled)
+    assert isinstance(queued.exception(), EngineDeadError)
+    with pytest.raises(EngineDeadError, match=r"worker stopped.*WorkerKilled"):
+        await asyncio.wait_for(translator.translate(["Hello"], "en", "es"), 1)
+    await translator.close()
