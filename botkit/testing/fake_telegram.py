@@ -7,6 +7,9 @@ with Telegram's offset semantics), ``sendMessage``, ``editMessageText``,
 ``getWebhookInfo``; records every call with its arrival time; enforces the rules a
 client can get wrong (empty or over-long text, editing to the same content, polling
 while a webhook is set); and can be told to fail calls, e.g. with 429 ``retry_after``.
+Like Telegram, it trims leading and trailing whitespace from a message text before
+storing or comparing it: an edit that changes only that whitespace is refused as
+"message is not modified".
 
 Updates are scripted: ``add_batches([...], [...])`` releases one batch each time the
 previous one has been confirmed (``getUpdates`` with a higher offset), so a client sees
@@ -58,7 +61,8 @@ class ApiCall:
 
 @dataclass
 class SentMessage:
-    """A message the bot sent, with its text after each send or edit (``versions``)."""
+    """A message the bot sent, with its text after each send or edit (``versions``);
+    texts are trimmed, as Telegram stores them."""
 
     chat_id: int
     message_id: int
@@ -289,10 +293,11 @@ class FakeTelegram:
         return 200, self._pending[: max(1, min(limit, 100))]
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> tuple[int, Any]:
-        text = str(params.get("text") or "")
-        if not text.strip():
+        raw = str(params.get("text") or "")
+        text = raw.strip()  # Telegram stores (and later compares) the trimmed text
+        if not text:
             return 400, "Bad Request: message text is empty"
-        if utf16_len(text) > _MAX_TEXT:
+        if utf16_len(raw) > _MAX_TEXT:  # the untrimmed length: the stricter of the two
             return 400, "Bad Request: message is too long"
         chat_id = int(params["chat_id"])
         message_id = self._next_id.get(chat_id, 1000) + 1
@@ -311,16 +316,17 @@ class FakeTelegram:
         return 200, self._message_json(message)
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> tuple[int, Any]:
-        text = str(params.get("text") or "")
+        raw = str(params.get("text") or "")
+        text = raw.strip()
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
         found = [m for m in self.sent if (m.chat_id, m.message_id) == (chat_id, message_id)]
         if not found:
             return 400, "Bad Request: message to edit not found"
         message = found[0]
         markup = params.get("reply_markup")
-        if not text.strip():
+        if not text:
             return 400, "Bad Request: message text is empty"
-        if utf16_len(text) > _MAX_TEXT:
+        if utf16_len(raw) > _MAX_TEXT:
             return 400, "Bad Request: message is too long"
         if text == message.text and markup == message.reply_markup:
             return 400, "Bad Request: message is not modified"

@@ -111,7 +111,9 @@ class TelegramConfig(ConnectorConfig):
             ``"off"`` (ignore groups). Private chats are always answered.
         base_url / base_file_url: Bot API endpoints (a local Bot API server, tests);
             the token is appended, or replaces ``{token}``.
-        poll_timeout_s: long-polling timeout of ``getUpdates``.
+        poll_timeout_s: long-polling timeout of ``getUpdates``, 1-50 seconds. A call
+            returns as soon as an update arrives, so a long timeout never delays
+            replies; 0 (short polling) is refused: it would call Telegram non-stop.
         poll_limit: most updates fetched at once.
         edit_interval_s: a streamed answer is edited at most once per this interval.
         typing_interval_s: how often the ``typing`` action is repeated while the model
@@ -130,7 +132,7 @@ class TelegramConfig(ConnectorConfig):
     group_replies: Literal["mention_or_reply", "mention", "all", "off"] = "mention_or_reply"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
-    poll_timeout_s: int = Field(default=30, ge=0, le=50)
+    poll_timeout_s: int = Field(default=30, le=50)
     poll_limit: int = Field(default=100, ge=1, le=100)
     edit_interval_s: float = Field(default=1.0, ge=0, le=60)
     typing_interval_s: float = Field(default=4.0, gt=0, le=60)
@@ -150,6 +152,17 @@ class TelegramConfig(ConnectorConfig):
             raise ValueError("token is empty: set the variable holding the @BotFather token")
         if not _TOKEN.match(value.get_secret_value()):
             raise ValueError("token must look like '123456789:AA...' (from @BotFather)")
+        return value
+
+    @field_validator("poll_timeout_s")
+    @classmethod
+    def _check_poll_timeout(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(
+                "must be at least 1 second: Telegram answers a long poll as soon as an "
+                "update arrives, so replies are not delayed, while 0 (short polling) "
+                "would call getUpdates non-stop"
+            )
         return value
 
     @field_validator("base_url", "base_file_url")

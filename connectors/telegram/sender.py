@@ -1,7 +1,8 @@
 """Bot API calls that deliver replies: paced, retried, and failing with ``ConnectorError``.
 
 * ``RetryAfter`` (HTTP 429): every send pauses for the time Telegram asks, then the call
-  is repeated; a reply whose waits add up past ``flood.max_retry_after_s`` fails.
+  is repeated; a reply whose waits add up past ``flood.max_retry_after_s`` fails (the
+  pause still holds every other send).
 * Timeouts, connection errors and 5xx answers are retried with exponential backoff
   (with jitter, so many chats do not retry in step), ``retry.attempts`` tries in all.
   A timed-out ``sendMessage`` may have arrived; retrying can then show it twice, which
@@ -181,11 +182,13 @@ class Sender:
                     return await op()
             except RetryAfter as exc:
                 seconds = retry_after_seconds(exc)
+                # Before the give-up check: the wait applies to every send, even when this
+                # one gives up; sending on during it would only lengthen it (and fail).
+                self.flood.pause(seconds)
                 waited += seconds
                 if waited > self.flood.limits.max_retry_after_s:
                     raise self._error(what, exc, "flood wait too long") from None
                 log.warning("telegram: %s: flood control, waiting %.1fs", what, seconds)
-                self.flood.pause(seconds)
             except BadRequest as exc:  # a NetworkError subclass, but never transient
                 raise self._error(what, exc) from None
             except NetworkError as exc:  # timeouts, connection errors, 5xx

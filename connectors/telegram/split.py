@@ -3,7 +3,10 @@
 Telegram counts the length in UTF-16 code units (an emoji outside the BMP counts 2), so
 that is what is measured here. A cut prefers a paragraph break, then a line break, a
 sentence end and a space, in the second half of the window; only a text without any of
-those is cut hard, and then never inside a combining sequence.
+those is cut hard, and then not inside a combining sequence (a letter and its marks, a
+joined emoji) when one of up to ``_MAX_STEP_BACK`` code points ends in the window.
+A longer run ("zalgo" text, thousands of joiners) is cut at the limit: stepping back
+through all of it would leave one character per message.
 
 A part's cut depends (almost) only on the text before it, so the parts of a streamed
 answer already shown rarely change as more text arrives; when one does, it is edited.
@@ -17,7 +20,11 @@ __all__ = ["MAX_MESSAGE", "split_text", "utf16_len"]
 
 MAX_MESSAGE = 4096
 _BREAKS = ("\n\n", "\n", ". ", "! ", "? ", "\u3002", "\uff01", "\uff1f", " ")
-_JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
+_ZWJ = "\u200d"
+_ZWNJ = "\u200c"
+# Most code points a hard cut steps back to keep a combining sequence whole; a real one
+# (a letter with a few marks, a family emoji of 7 joined code points) is far shorter.
+_MAX_STEP_BACK = 32
 
 
 def utf16_len(text: str) -> int:
@@ -35,11 +42,26 @@ def _fitting(text: str, limit: int) -> int:
     return len(text)
 
 
+def _attaches(ch: str) -> bool:
+    """Whether ``ch`` belongs to the character before it: a mark (category M*: accents,
+    Thai and Devanagari vowel signs, the keycap), a joiner, a variation selector, an
+    emoji skin tone or an emoji tag (subdivision flags)."""
+    cp = ord(ch)
+    return (
+        unicodedata.category(ch)[0] == "M"
+        or ch in (_ZWJ, _ZWNJ)
+        or 0xFE00 <= cp <= 0xFE0F  # variation selectors
+        or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
+        or 0x1F3FB <= cp <= 0x1F3FF  # skin-tone modifiers
+        or 0xE0020 <= cp <= 0xE007F  # tags
+    )
+
+
 def _glued(text: str, i: int) -> bool:
     """Whether a cut before ``text[i]`` would separate a character from its marks."""
-    if i >= len(text):
+    if i <= 0 or i >= len(text):
         return False
-    return bool(unicodedata.combining(text[i])) or text[i] in _JOINERS or text[i - 1] == "\u200d"
+    return _attaches(text[i]) or text[i - 1] == _ZWJ
 
 
 def _cut(rest: str, fits: int) -> int:
@@ -50,10 +72,13 @@ def _cut(rest: str, fits: int) -> int:
         at = window.rfind(sep, half)
         if at >= half:
             return at + len(sep)
-    cut = fits  # a hard cut: step back out of combining marks and joined emoji
-    while cut > 1 and _glued(rest, cut):
+    # A hard cut: step back out of a combining sequence, but only a little way (see the
+    # module docstring) and never below half the window; else cut at the limit.
+    lowest = max(1, half, fits - _MAX_STEP_BACK)
+    cut = fits
+    while cut > lowest and _glued(rest, cut):
         cut -= 1
-    return cut
+    return cut if not _glued(rest, cut) else fits
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:

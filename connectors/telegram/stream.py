@@ -37,11 +37,23 @@ class ReplyWriter:
         self.target = target
         self.limit = limit
         self.text = ""  # what is shown
-        self._messages: list[tuple[int, str]] = []  # (message id, text shown in it)
+        # (message id, text shown in it). Telegram trims a message's text, and refuses
+        # an edit that changes only the whitespace around it ("message is not modified"),
+        # so texts are trimmed before they are sent and compared: such an edit is never
+        # made, and does not use up a flood slot.
+        self._messages: list[tuple[int, str]] = []
 
     @property
     def message_ids(self) -> list[int]:
         return [mid for mid, _ in self._messages]
+
+    def _parts(self, text: str) -> list[str]:
+        return [p.strip() for p in split_text(text, self.limit) if p.strip()]
+
+    def changes(self, text: str) -> bool:
+        """Whether showing ``text`` (without buttons) would send or edit a message."""
+        shown = [s for _, s in self._messages]
+        return any(i >= len(shown) or shown[i] != p for i, p in enumerate(self._parts(text)))
 
     async def show(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Send or edit messages so the chat shows ``text`` (and ``markup`` at its end).
@@ -49,7 +61,7 @@ class ReplyWriter:
         Raises:
             ConnectorError: a send or edit finally failed, or ``text`` is blank.
         """
-        parts = [p for p in split_text(text, self.limit) if p.strip()]
+        parts = self._parts(text)
         if not parts:
             if not self._messages:
                 raise ConnectorError("telegram: the reply is empty")
@@ -108,7 +120,7 @@ async def stream_reply(
                 if done.is_set():
                     return
             changed.clear()
-            if latest.strip() and latest != writer.text:
+            if writer.changes(latest):  # not for whitespace only: Telegram trims it
                 await writer.show(latest)
                 last = time.monotonic()
 
@@ -126,7 +138,7 @@ async def stream_reply(
             log.warning("%s", exc)
         final = await stream.final()
         wait = interval - (time.monotonic() - last)
-        edit = writer.message_ids and (final.text != writer.text or final.buttons)
+        edit = writer.message_ids and (writer.changes(final.text) or final.buttons)
         if edit and wait > 0:  # the last edit keeps the pace too
             await asyncio.sleep(wait)
         await writer.show(final.text, codec.keyboard(final.buttons))

@@ -51,6 +51,27 @@ async def test_retry_after_is_waited_out_and_the_reply_sent_once(make_tg: MakeTg
     assert tg.answers(303) == ["echo: flooded"]
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_a_retry_after_too_long_to_wait_still_pauses_every_send(make_tg: MakeTg) -> None:
+    tg = await make_tg({"flood": {"max_retry_after_s": 0.5}})
+    fake = tg.fake
+    fake.fail("sendMessage", retry_after=1)  # longer than a reply may wait: given up
+    fake.push(fake.updates.message(306, "first"))
+    await fake.wait_until(lambda: bool(fake.calls_to("sendMessage", ok=False)))
+    refused_at = fake.calls_to("sendMessage", ok=False)[0].at
+    fake.push(fake.updates.message(307, "second chat"))
+    await tg.wait_answers(1, chat_id=307)
+    await tg.settle()
+    # Nothing reaches Telegram during the wait it asked for, not even a chat action.
+    sends = ("sendMessage", "editMessageText", "sendChatAction")
+    early = [c for c in fake.calls if c.method in sends and refused_at < c.at < refused_at + 0.99]
+    assert early == []
+    assert tg.answers(307) == ["echo: second chat"]
+    items = await tg.history(306)  # the reply that met the long wait was given up
+    assert items[1].status == "failed" and not tg.answers(306)
+    assert len(fake.calls_to("sendMessage", 306, ok=False)) == 1
+
+
 async def test_transient_errors_are_retried_with_growing_backoff(make_tg: MakeTg) -> None:
     tg = await make_tg({"retry": {"attempts": 4, "initial_backoff_s": 0.1, "max_backoff_s": 1}})
     fake = tg.fake

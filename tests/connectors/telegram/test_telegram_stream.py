@@ -48,6 +48,17 @@ async def test_split_counts_utf16_units(make_tg: MakeTg) -> None:
     assert "".join(parts) == "echo: " + emoji  # a hard cut between two emoji
 
 
+async def test_a_zalgo_answer_is_two_messages_not_hundreds(make_tg: MakeTg) -> None:
+    tg = await make_tg(bot={"max_message_chars": 20_000})
+    text = "a" + "\u0301" * 5000  # a model repeating a "zalgo" string back: 5,006 units
+    tg.fake.push(tg.fake.updates.message(508, text))
+    await tg.wait_answers(2)
+    await tg.settle()
+    parts = tg.answers(508)
+    assert len(parts) == 2 and all(utf16_len(p) <= 4096 for p in parts)
+    assert "".join(parts) == f"echo: {text}"
+
+
 async def test_streamed_answer_is_edited_at_most_once_per_interval(make_tg: MakeTg) -> None:
     tg = await make_tg({"edit_interval_s": 0.3, "typing_interval_s": 0.5}, word_delay=0.03)
     text = " ".join(f"w{i}" for i in range(60))  # ~1.8 s of streaming

@@ -60,6 +60,69 @@ def test_hard_cut_keeps_combining_marks_with_their_letter() -> None:
     assert "".join(parts) == text
 
 
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        "\u0e01\u0e34",  # Thai KO KAI + SARA I (Mn, combining class 0)
+        "\u0915\u093f",  # Devanagari KA + VOWEL SIGN I (Mc)
+        "1\ufe0f\u20e3",  # keycap one (variation selector, enclosing mark Me)
+        "\U0001f44d\U0001f3fd",  # thumbs up, medium skin tone
+        "\U0001f469\u200d\U0001f4bb",  # woman technologist (ZWJ sequence)
+        "\u0628\u200c",  # Arabic BEH + zero width non-joiner
+    ],
+)
+def test_hard_cut_keeps_every_kind_of_mark_with_its_character(sequence: str) -> None:
+    text = "x" + sequence * 200  # no break anywhere: every cut is a hard cut
+    for limit in (7, 10, 25):
+        parts = split_text(text, limit)
+        assert all(utf16_len(p) <= limit for p in parts)
+        assert "".join(parts) == text
+        # Every part after the first starts where a sequence starts.
+        assert all(p.startswith(sequence) for p in parts[1:]), (limit, parts[:4])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" + "\u0301" * 5000,  # "zalgo": one letter, 5,000 marks (5,001 units)
+        "x\u200d" * 3000,  # 6,000 units joined by ZWJ
+        "\U0001f44d" + "\U0001f3fd" * 3000,  # 6,002 units of skin-tone modifiers
+    ],
+)
+def test_a_long_glued_run_is_cut_at_the_limit_not_into_single_characters(text: str) -> None:
+    parts = split_text(text)
+    assert len(parts) == 2
+    assert utf16_len(parts[0]) >= 4096 - 1 and utf16_len(parts[1]) <= 4096
+    assert "".join(parts) == text
+
+
+def test_hard_cut_steps_back_a_little_only() -> None:
+    # 20 marks after the limit: the cut steps back before their letter...
+    text = "b" * 90 + "e" + "\u0301" * 20 + "c" * 50
+    assert split_text(text, 100)[0] == "b" * 90
+    # ...but not through 40, nor below half the window.
+    text = "b" * 60 + "e" + "\u0301" * 60 + "c" * 50
+    assert split_text(text, 100)[0] == text[:100]
+    text = "b" * 9 + "e" + "\u0301" * 20  # the letter is below half the window
+    assert split_text(text, 20)[0] == text[:20]
+    text = "b" * 10 + "e" + "\u0301" * 20  # at half: still kept whole
+    assert split_text(text, 20)[0] == "b" * 10
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_parts_never_decrease_as_a_streamed_text_grows(seed: int) -> None:
+    # A streamed answer is shown as it grows; fewer parts would leave a stale message.
+    rng = random.Random(seed)
+    pieces = ["a", "b", " ", "\n", ". ", "\u0301", "\u0301" * 40, "x\u200d", "\U0001f3fd"]
+    text = "".join(rng.choice(pieces) for _ in range(rng.randint(40, 120)))
+    limit = rng.choice([8, 16, 50])
+    previous = 0
+    for end in range(1, len(text) + 1):
+        count = len([p for p in split_text(text[:end], limit) if p.strip()])
+        assert count >= previous, (seed, end)
+        previous = count
+
+
 def test_invalid_limit() -> None:
     with pytest.raises(ValueError, match="limit"):
         split_text("abc", 1)
@@ -138,6 +201,17 @@ def test_token_is_a_secret() -> None:
 def test_invalid_settings_are_refused(kw: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         config(**kw)
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_short_polling_is_refused_with_the_reason(timeout: int) -> None:
+    # 0 would call getUpdates in a tight loop (a long poll with 1 s answers at once anyway).
+    with pytest.raises(ValidationError) as err:
+        config(poll_timeout_s=timeout)
+    [problem] = err.value.errors()
+    assert problem["loc"] == ("poll_timeout_s",)
+    assert "at least 1 second" in problem["msg"] and "non-stop" in problem["msg"]
+    assert config(poll_timeout_s=1).poll_timeout_s == 1
 
 
 def test_text_override_keys_are_normalized() -> None:
