@@ -53,6 +53,11 @@ class FloodControl:
     def now() -> float:
         return time.monotonic()
 
+    @property
+    def paused(self) -> bool:
+        """Whether Telegram asked for a pause (``RetryAfter``) that is not over yet."""
+        return self._paused_until > self.now()
+
     def pause(self, seconds: float) -> None:
         """Hold every send for ``seconds`` (a ``RetryAfter`` answer)."""
         self._paused_until = max(self._paused_until, self.now() + max(0.0, seconds))

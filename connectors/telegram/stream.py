@@ -4,7 +4,9 @@ A streamed answer's first message is sent once the model has written for one edi
 interval (an answer finished sooner goes out as a single message, with no edits), then
 edited at most once per interval as text arrives; the chat also shows ``typing`` while
 the model works. Text past 4,096 characters continues in a new message. Quick replies
-are attached to the last message when the answer is complete.
+are attached to the last message when the answer is complete. A reply cut off by
+shutdown gets " …" appended, so it does not read as complete; the next start answers
+the message again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ __all__ = ["ReplyWriter", "stream_reply"]
 log = logging.getLogger("connectors.telegram")
 
 _MIN_INTERVAL_S = 0.05  # keeps a zero edit interval from spinning
+# Shutdown waits this long at most for the edit that marks a cut-off reply.
+_INTERRUPTED_EDIT_S = 2.0
+INTERRUPTED_MARK = " …"
 
 
 class ReplyWriter:
@@ -80,6 +85,41 @@ class ReplyWriter:
                 )
                 self._messages.append((message_id, part))
         self.text = text
+
+    async def mark_interrupted(self) -> bool:
+        """Append ``INTERRUPTED_MARK`` to the last message shown, so a reply cut off by
+        shutdown does not read as complete (the next start answers the message again).
+
+        One call, unpaced and without retries; skipped while Telegram asked for a pause.
+        Returns whether a message was edited.
+        """
+        if not self._messages or self.sender.flood.paused:
+            return False
+        message_id, shown = self._messages[-1]
+        await self.sender.bot.edit_message_text(
+            shown + INTERRUPTED_MARK, chat_id=self.target.chat_id, message_id=message_id
+        )
+        return True
+
+
+async def _mark_interrupted(writer: ReplyWriter) -> None:
+    """Best effort, in its own task (shielded from the cancellation that got us here),
+    waited for at most ``_INTERRUPTED_EDIT_S``. Never raises."""
+
+    async def mark() -> None:
+        try:
+            if await writer.mark_interrupted():
+                log.info("telegram: reply in %s cut off by shutdown, marked", writer.target.chat_id)
+        except Exception as exc:  # the bot is stopping; the message stays as it was
+            log.info("telegram: reply cut off by shutdown not marked: %s", exc)
+
+    job = asyncio.create_task(mark())
+    try:
+        await asyncio.wait({job}, timeout=_INTERRUPTED_EDIT_S)
+    except asyncio.CancelledError:
+        pass  # cancelled again (a forced stop): stop waiting at once
+    if not job.done():
+        job.cancel()
 
 
 async def _typing(sender: Sender, target: Target, interval: float) -> None:
@@ -142,6 +182,9 @@ async def stream_reply(
         if edit and wait > 0:  # the last edit keeps the pace too
             await asyncio.sleep(wait)
         await writer.show(final.text, codec.keyboard(final.buttons))
+    except asyncio.CancelledError:  # shutdown past its grace period
+        await _mark_interrupted(writer)
+        raise
     finally:
         done.set()
         for task in (typing, flusher):

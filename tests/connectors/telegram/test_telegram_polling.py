@@ -165,3 +165,22 @@ async def test_store_outage_backs_off_exponentially() -> None:
         await poller.run()
     assert seen == [1, 2, 3, 4, 5]
     assert poller.offset is None  # never confirmed past the unstored update
+
+
+async def test_a_reply_cut_off_by_shutdown_is_marked_and_answered_again(make_tg: MakeTg) -> None:
+    first = await make_tg(
+        {"edit_interval_s": 0.2}, bot={"shutdown_grace_seconds": 0}, word_delay=0.2
+    )
+    fake = first.fake
+    text = " ".join(f"w{i}" for i in range(40))
+    fake.push(fake.updates.message(108, text))
+    await first.wait_answers(1, chat_id=108)  # a first part is on screen...
+    await first.stop()  # ...when shutdown cuts the reply off
+    shown = first.answers(108)
+    assert len(shown) == 1 and shown[0].endswith(" …") and len(shown[0]) < len(text)
+    assert [i.status for i in await first.history(108)] == ["received", "failed"]
+    await first.bot.close()
+
+    second = await make_tg(db="tg.db", bot={"shutdown_grace_seconds": 0})  # a restart
+    await second.wait_answers(2, chat_id=108, within=10)
+    assert second.answers(108)[1] == f"echo: {text}"
