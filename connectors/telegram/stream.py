@@ -183,10 +183,16 @@ async def stream_reply(
             await asyncio.sleep(wait)
         await writer.show(final.text, codec.keyboard(final.buttons))
     except asyncio.CancelledError:  # shutdown past its grace period
+        # The progress edits stop first, or one still in flight would overwrite the mark.
+        await _stop(done, typing, flusher)
         await _mark_interrupted(writer)
         raise
     finally:
-        done.set()
-        for task in (typing, flusher):
-            task.cancel()
-        await asyncio.gather(typing, flusher, return_exceptions=True)
+        await _stop(done, typing, flusher)
+
+
+async def _stop(done: asyncio.Event, *tasks: asyncio.Task[None]) -> None:
+    done.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -184,3 +184,24 @@ async def test_a_reply_cut_off_by_shutdown_is_marked_and_answered_again(make_tg:
     second = await make_tg(db="tg.db", bot={"shutdown_grace_seconds": 0})  # a restart
     await second.wait_answers(2, chat_id=108, within=10)
     assert second.answers(108)[1] == f"echo: {text}"
+
+
+async def test_the_shutdown_mark_is_not_overwritten_by_a_progress_edit(make_tg: MakeTg) -> None:
+    first = await make_tg(
+        {"edit_interval_s": 0.2}, bot={"shutdown_grace_seconds": 0}, word_delay=0.02
+    )
+    fake = first.fake
+    apply_edit = fake._api_editMessageText
+
+    async def slow_edit(params: dict[str, object]) -> object:  # a realistic round trip
+        await asyncio.sleep(0.3)
+        return await apply_edit(params)
+
+    fake._api_editMessageText = slow_edit  # type: ignore[method-assign]
+    fake.push(fake.updates.message(109, " ".join(f"w{i}" for i in range(400))))
+    [shown] = await first.wait_answers(1, chat_id=109)
+    edits = len(shown.versions)
+    await fake.wait_until(lambda: len(shown.versions) > edits)  # a progress edit landed:
+    await first.stop()  # the next one is due while the mark is in flight
+    await asyncio.sleep(1.0)  # let every request in flight land
+    assert shown.text.endswith(" …"), [text[-14:] for _, text in shown.versions]
