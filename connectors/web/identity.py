@@ -27,6 +27,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import math
 import re
 import secrets
@@ -36,8 +37,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.errors import ConnectorError
+from connectors.web._throttle import ThrottledWarning
 
 __all__ = ["IdentityError", "IdentityService", "Visitor", "user_hash"]
+
+log = logging.getLogger(__name__)
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -46,8 +50,18 @@ _MAX_USER_ID_CHARS = 255
 _CLOCK_LEEWAY_S = 60
 # Our session-token key is derived as HMAC(key=label, msg=secret): the site's backend
 # prints HMAC(key=site_secret, msg=user_id) for any user id, so the other way round a
-# user registering this label as their id would be shown the key itself.
+# user registering this label as their id would be shown the key itself. That is how
+# the v1 key was derived, so v1-keyed tokens are never accepted, not even for a
+# transition: anyone may hold that key, and its "s" tokens are as forgeable as its "u".
 _SESSION_KEY_LABEL = b"botkit-web/session-token/v2"
+# Sites upgrading from a release that checked JWTs with site_secret refuse every
+# signed-in customer until they set user_token_secret; only the log can tell them.
+_JWT_OFF_WARNING = (
+    "web: refused a user_token (JWT) sign-in: user_token_secret is not set, so JWT "
+    "sign-in is off and every such visitor gets identity_unsupported. Since this botkit "
+    "release JWTs are checked with their own user_token_secret, not site_secret: set a "
+    "new user_token_secret and re-sign the tokens with it (docs/web.md, Upgrading)"
+)
 
 
 class IdentityError(ConnectorError):
@@ -129,7 +143,8 @@ class IdentityService:
         user_token_secret: HS256 key of site-signed user tokens (JWTs), or None (JWT
             sign-in off). Must differ from ``site_secret``. Keys the session tokens when
             there is no ``site_secret``; with neither, a random per-process key does.
-        clock: seconds since the epoch (tests pin it).
+        clock: seconds since the epoch (tests pin it); also paces the warning logged
+            when a JWT arrives while JWT sign-in is off.
 
     Raises:
         ValueError: ``user_token_secret`` equals ``site_secret``.
@@ -163,6 +178,7 @@ class IdentityService:
         self.user_token_max_ttl_s = user_token_max_ttl_s
         self.require_identity = require_identity
         self._clock = clock
+        self._jwt_off = ThrottledWarning(log, _JWT_OFF_WARNING, clock=clock)
 
     # -- our own session tokens ---------------------------------------------------------
 
@@ -219,6 +235,7 @@ class IdentityService:
         """Check an HS256 JWT signed with ``user_token_secret``, with ``sub`` and a near
         ``exp``; the visitor's ``not_after`` is that ``exp``."""
         if self._jwt_secret is None:
+            self._jwt_off.warn()  # the reason only: the token is never logged
             raise IdentityError(
                 "identity_unsupported", "user tokens are not enabled (no user_token_secret)"
             )
@@ -273,8 +290,9 @@ class IdentityService:
         A site-vouched identity wins over a stored session token; a wrong one is an error,
         never a silent fall-back to anonymous. A user's ("u") session token without such an
         identity is the page of a signed-out visitor: they get a fresh anonymous session
-        (or ``identity_required``), never that user's conversation. Raises
-        ``IdentityError``.
+        (or ``identity_required``), never that user's conversation. With
+        ``require_identity`` an anonymous ("s") token is ``identity_required`` too, even
+        a valid one issued while the site was open. Raises ``IdentityError``.
         """
         key = _ascii(site_key, "unknown_site", "site key")
         if not hmac.compare_digest(key.encode(), self.site_key.encode()):
@@ -285,7 +303,9 @@ class IdentityService:
             return self.verify_user_token(user_token)
         if token is not None:
             visitor = self.verify_token(token)  # a forged or expired one is still refused
-            if visitor.kind == "session":
+            # An anonymous ("s") token resumes its conversation only where anonymous
+            # visitors are allowed: one issued while the site was open is refused below.
+            if visitor.kind == "session" and not self.require_identity:
                 return visitor
         if self.require_identity:
             raise IdentityError("identity_required", "this site requires a verified user")
