@@ -95,17 +95,20 @@ class OpenAIBackend:
         model = self.settings.model
         try:
             page = await client.models.list()
-        except openai.NotFoundError:
+        except (openai.NotFoundError, openai.PermissionDeniedError) as exc:
+            # No /models (some proxies), or a key allowed to chat but not to list models.
             log.warning(
-                "openai: %s does not list its models; not checking that it serves %r",
+                "openai: %s does not list its models (HTTP %d); not checking that it serves %r",
                 self.where,
+                exc.status_code,
                 model,
             )
             return
         except openai.APIError as exc:
             raise _backend_error(exc, self.where, self.settings.timeout_seconds) from exc
         served = [m.id for m in page.data]
-        if served and model not in served:
+        # Ollama lists "llama3.2:latest" and serves it as "llama3.2" too.
+        if served and model not in served and f"{model}:latest" not in served:
             shown = ", ".join(repr(m) for m in served[:10])
             more = f" and {len(served) - 10} more" if len(served) > 10 else ""
             raise BackendError(
@@ -130,8 +133,8 @@ class OpenAIBackend:
                 quick = client.with_options(max_retries=0, timeout=READY_PROBE_TIMEOUT_S)
                 await quick.models.list()
                 self._healthy = True
-            except openai.NotFoundError:  # no /models, but the server answered
-                self._healthy = True
+            except openai.APIStatusError as exc:  # it answered: up, unless it is failing
+                self._healthy = exc.status_code < 500
             except openai.APIError:
                 self._healthy = False
         return self._healthy
@@ -187,9 +190,13 @@ class OpenAIBackend:
             finished = False
             try:
                 async for chunk in stream:
-                    for choice in chunk.choices:
-                        if choice.delta.content:
-                            yield choice.delta.content
+                    # The client does not validate chunks: Azure's content-filter chunks
+                    # have "delta": null, gateways' usage chunks "choices": null, and a
+                    # last chunk may carry only its finish_reason.
+                    for choice in chunk.choices or ():
+                        content = getattr(choice.delta, "content", None)
+                        if content:
+                            yield content
                         finished = finished or choice.finish_reason is not None
             except openai.APITimeoutError as exc:
                 raise BackendError(

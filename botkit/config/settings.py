@@ -162,10 +162,10 @@ class OpenAISettings(Section):
     api_key: SecretStr | None = None
     model: str = ""
     max_new_tokens: int = Field(default=256, ge=1)
-    temperature: float = Field(default=0.7, ge=0, le=2)
-    top_p: float = Field(default=0.9, gt=0, le=1)
+    temperature: float = Field(default=0.7, ge=0, le=2, allow_inf_nan=False)
+    top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     top_k: int | None = Field(default=None, ge=0)
-    repetition_penalty: float | None = Field(default=None, gt=0)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
     # Longest wait for the server to connect, answer, or send the next part of a reply.
     timeout_seconds: float = Field(default=60.0, gt=0)
     # Retries (with backoff) on connection errors, 408/409/429/5xx, before a reply starts.

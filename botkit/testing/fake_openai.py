@@ -53,7 +53,9 @@ class Misbehaviour:
     ``after`` words), ``"error_event"`` (an OpenAI-style error event after ``after``
     words), ``"cut"`` (drop the connection after ``after`` words), ``"unfinished"``
     (end the stream cleanly after ``after`` words, with no finish reason and no
-    ``[DONE]``), ``"stall"`` (send ``after`` words, then wait ``stall_seconds``).
+    ``[DONE]``), ``"stall"`` (send ``after`` words, then wait ``stall_seconds``),
+    ``"raw"`` (send ``body``, a string, as the whole event stream: the shapes some
+    servers and gateways write).
     """
 
     kind: str
@@ -167,12 +169,19 @@ class FakeOpenAI:
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
-        if body.get("model") not in self.models:
+        model = body.get("model")
+        if model not in self.models and f"{model}:latest" not in self.models:  # as Ollama
             missing = f"The model `{body.get('model')}` does not exist."
             return _error(404, missing, "model_not_found")
         how = self._next_misbehaviour()
         if how is not None and how.kind == "status":
             return _status(how)
+        if how is not None and how.kind == "raw":
+            raw = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await raw.prepare(request)
+            await raw.write(str(how.body).encode())
+            await raw.write_eof()
+            return raw
         text = self.reply(body.get("messages", []))
         if not body.get("stream"):
             return web.json_response(_completion(body["model"], text))

@@ -8,6 +8,7 @@ cancelling a reply closes its request.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -99,10 +100,18 @@ async def test_start_checks_the_model_and_names_what_is_served(api: FakeOpenAI) 
         await start_backend(settings(api, api_key=KEY, model="llama"))
 
 
+async def test_an_ollama_model_name_without_its_tag_is_accepted(api: FakeOpenAI) -> None:
+    api.models = ["llama3.2:latest", "qwen2.5:7b"]
+    backend = await start_backend(settings(api, api_key=KEY, model="llama3.2"))
+    assert await reply(backend, ask("hi")) == "You said: hi"
+    await backend.close()
+
+
+@pytest.mark.parametrize("status", [404, 403])
 async def test_a_server_without_a_model_list_is_accepted_with_a_warning(
-    api: FakeOpenAI, caplog: pytest.LogCaptureFixture
+    api: FakeOpenAI, caplog: pytest.LogCaptureFixture, status: int
 ) -> None:
-    api.models_status = 404
+    api.models_status = status  # no /models, or a key not allowed to list models
     with caplog.at_level(logging.WARNING, logger="botkit.backends.openai"):
         backend = await start_backend(settings(api, api_key=KEY))
     assert "does not list its models" in caplog.text
@@ -180,6 +189,68 @@ async def test_a_broken_stream_is_an_error_not_a_short_reply(
         async for delta in backend.generate(ask("one two three four")):
             got.append(delta)
     assert got == ["You ", "said: "]  # what came before the break, nothing invented
+
+
+def _chunk(choices: object, **extra: object) -> str:
+    body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake-model"}
+    return json.dumps({**body, "choices": choices, **extra})
+
+
+def _delta(text: str, finish: str | None = None) -> dict[str, object]:
+    return {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+
+
+_HELLO = [
+    _chunk([{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]),
+    _chunk([_delta("Hello")]),
+    _chunk([_delta(" world")]),
+]
+
+
+def _events(chunks: list[str], *, compact: bool = False) -> str:
+    if compact:  # "data:" without its space, and keep-alive comments (SSE allows both)
+        return "".join(f": ping\n\ndata:{c}\n\n" for c in chunks) + "data:[DONE]\n\n"
+    return "".join(f"data: {c}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # vLLM/OpenAI with include_usage: a last chunk with no choices.
+        _events([*_HELLO, _chunk([_delta("", "stop")]), _chunk([], usage={"total_tokens": 3})]),
+        # finish_reason in the chunk with the last text (TGI, llama.cpp).
+        _events([_HELLO[0], _chunk([_delta("Hello")]), _chunk([_delta(" world", "stop")])]),
+        _events([*_HELLO, _chunk([_delta("", "stop")])], compact=True),
+        # A last chunk without "delta" (LM Studio, some proxies).
+        _events([*_HELLO, _chunk([{"index": 0, "finish_reason": "stop"}])]),
+        # "choices": null on a usage chunk (gateways).
+        _events([*_HELLO, _chunk([_delta("", "stop")]), _chunk(None, usage={})]),
+        # Azure's content filter: a chunk whose choice has "delta": null.
+        _events([
+            *_HELLO[:2],
+            _chunk([{"index": 0, "delta": None, "finish_reason": None,
+                     "content_filter_offsets": {"check_offset": 5}}]),
+            _HELLO[2],
+            _chunk([_delta("", "stop")]),
+        ]),
+    ],
+    ids=["usage-chunk", "finish-with-text", "compact-sse", "no-delta", "null-choices", "azure"],
+)  # fmt: skip
+async def test_stream_shapes_real_servers_send_are_read_whole(
+    api: FakeOpenAI, backend: OpenAIBackend, body: str
+) -> None:
+    api.misbehave(Misbehaviour("raw", body=body))
+    assert await reply(backend, ask("hi")) == "Hello world"
+
+
+async def test_a_stream_with_done_but_no_finish_reason_is_not_taken_as_whole(
+    api: FakeOpenAI, backend: OpenAIBackend
+) -> None:
+    # The client ends on [DONE] as on a clean close, so the two cannot be told apart:
+    # without a finish_reason (every mainstream server sends one) the reply may be cut.
+    api.misbehave(Misbehaviour("raw", body=_events(_HELLO)))
+    with pytest.raises(BackendError, match="ended before the reply was finished"):
+        await reply(backend, ask("hi"))
 
 
 async def test_a_stalled_stream_times_out(api: FakeOpenAI) -> None:
@@ -260,6 +331,8 @@ def config(**openai: Any) -> Settings:
         ({"model": "m", "max_retries": 100}, "backend.openai.max_retries"),
         ({"model": "m", "api_key": 5}, "backend.openai.api_key"),
         ({"model": "m", "top_k": "ten"}, "backend.openai.top_k"),
+        ({"model": "m", "repetition_penalty": float("inf")}, "backend.openai.repetition_penalty"),
+        ({"model": "m", "temperature": float("nan")}, "backend.openai.temperature"),
         ({"model": "m", "organisation": "x"}, "backend.openai.organisation"),
     ],
 )
