@@ -18,6 +18,8 @@ from core_helpers import RecordingConnector, message, recorder
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.events import Direction
+from botkit.pipeline import Context
+from botkit.pipeline.handlers import Handler
 from botkit.store import ConversationStatus
 from botkit.testing.translator import MarkingTranslator
 
@@ -98,6 +100,35 @@ async def test_a_closed_conversation_reopens_when_the_customer_writes_again(
         "echo: hi again, I have a new question",
     ]
     assert reopened is not None and reopened.status == ConversationStatus.BOT
+
+
+class _Bye(Handler):
+    """Closes the conversation, slowly: the customer keeps typing meanwhile."""
+
+    def check(self, ctx: Context) -> bool:
+        return ctx.text == "/bye"
+
+    async def handle(self, ctx: Context) -> None:
+        await asyncio.sleep(0.2)
+        await ctx.close_conversation("customer left")
+        ctx.set_reply("Goodbye!")
+
+
+async def test_a_message_queued_behind_the_close_reopens_the_conversation(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(make_settings()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        bot.pipeline.add_handler(_Bye(), group=-1)
+        await bot.submit(message("/bye", "k1"))
+        await bot.submit(message("wait, one more thing: where is my refund?", "k2"))
+        assert await bot.drain(30)
+        conversation = await bot.store.get_conversation("test", "c1")
+    assert [r.text for r in recorder(bot).replies] == [
+        "Goodbye!",
+        "echo: wait, one more thing: where is my refund?",
+    ]
+    assert conversation is not None and conversation.status == ConversationStatus.BOT
 
 
 async def test_a_human_handled_conversation_is_not_reopened_by_the_customer(

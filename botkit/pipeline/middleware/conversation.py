@@ -1,8 +1,9 @@
 """Load the conversation's recent history for the model, bounded by turns and tokens.
 
 A conversation that a human is handling is not answered by the bot: the chain stops
-here without a reply; the message is stored for the agent. (A closed conversation is
-reopened by the customer's next message when it is stored, so it is answered again.)
+here without a reply; the message is stored for the agent. A closed conversation is
+reopened by the customer's next message (when it is stored, or here if it was closed
+while the message waited), so it is answered again.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class LoadConversationMiddleware:
         self.settings = settings
 
     async def __call__(self, ctx: Context, next: Next) -> None:
+        if ctx.conversation.status == ConversationStatus.CLOSED:
+            # Closed by the reply to an earlier message while this one waited its turn:
+            # had it come a moment later, storing it would have reopened the conversation.
+            ctx.conversation = await ctx.store.set_conversation_status(
+                ctx.conversation.id, ConversationStatus.BOT
+            )
         if ctx.conversation.status != ConversationStatus.BOT:
             ctx.logger.info(
                 "%s: conversation is %s; the bot does not answer",
