@@ -116,6 +116,7 @@ class Sampler:
     def __init__(self, vocab_size: int, device: torch.device) -> None:
         self.vocab_size = vocab_size
         self.device = device
+        self._fallback_logged: set[type[BaseException]] = set()
 
     def prepare(self, seqs: list[Sequence]) -> SamplingBatch:
         """Gather the parameters of the sequences sampling this step, in row order."""
@@ -178,7 +179,10 @@ class Sampler:
             return logits.argmax(dim=-1)  # the common greedy step: no per-row tensors
         try:
             tokens = sample(logits, self.prepare(seqs))
-        except Exception:  # params are validated: this is defence in depth, so not fast
+        except Exception as exc:  # params are validated: defence in depth, so not fast
+            if type(exc) not in self._fallback_logged:  # once per kind, not every step
+                self._fallback_logged.add(type(exc))
+                log.warning("batched sampling failed; sampling rows one by one", exc_info=exc)
             return self._sample_rows_alone(logits, seqs)
         self.record(seqs, tokens)
         return tokens

@@ -27,9 +27,11 @@ MAX_STOP_STRING_CHARS = 256
 # Temperature is 0 (greedy) or in [MIN_TEMPERATURE, MAX_TEMPERATURE]. The sampler divides
 # float32 logits by it: a positive temperature near 1e-38 turns them into inf and the
 # softmax into NaN, and below 0.01 the result is already argmax for any logit gap that
-# matters (a gap of 1 becomes e^100), so tiny values buy nothing but that risk; vLLM
-# draws the line at 0.01 too. Above 100 the distribution is noise: more likely a unit
-# mistake. botkit's EngineSettings repeats these bounds (a test checks they match).
+# matters (a gap of 1 becomes e^100), so tiny values buy nothing but that risk. vLLM
+# draws the line at 0.01 too, but raises smaller values to it with a warning; a request
+# here gets a clear error instead of a silently different temperature. Above 100 the
+# distribution is noise: more likely a unit mistake. botkit's EngineSettings repeats
+# these bounds (a test checks they match).
 MIN_TEMPERATURE = 0.01
 MAX_TEMPERATURE = 100.0
 # Seen logits are divided or multiplied by the penalty in float32: 1e-50 is 0 there (a

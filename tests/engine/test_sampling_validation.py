@@ -3,6 +3,7 @@ OverflowError or a NaN row), the sampler's own defences, and botkit's settings b
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -102,8 +103,9 @@ def test_huge_top_k_means_no_limit() -> None:
     assert draws[2**64] == draws[0] == draws[V]
 
 
-def test_a_row_whose_sampling_fails_fails_alone() -> None:
-    """Defence in depth: a value that slipped past validation fails its own row only."""
+def test_a_row_whose_sampling_fails_fails_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """Defence in depth: a value that slipped past validation fails its own row only,
+    and the fallback to row-by-row sampling is logged (once per kind of error)."""
     good = [SamplingParams(temperature=0.8, seed=5), SamplingParams(temperature=1.0, seed=6)]
     bad = SamplingParams(temperature=0.7, seed=7)
     object.__setattr__(bad, "temperature", HUGE)  # what validation now refuses
@@ -113,7 +115,12 @@ def test_a_row_whose_sampling_fails_fails_alone() -> None:
         for i, p in zip((0, 2), good, strict=True)
     ]
     seqs = [seq("g0", good[0]), seq("bad", bad), seq("g1", good[1])]
-    tokens = Sampler(V, torch.device("cpu"))(x, seqs).tolist()
+    sampler = Sampler(V, torch.device("cpu"))
+    with caplog.at_level(logging.WARNING, logger="engine.sampler"):
+        tokens = sampler(x, seqs).tolist()
+        sampler(x, [seq("g2", good[0]), seq("bad2", bad)])
+    fallbacks = [r for r in caplog.records if "sampling rows one by one" in r.getMessage()]
+    assert len(fallbacks) == 1
     assert tokens[1] == SAMPLING_FAILED
     assert isinstance(seqs[1].extra["sampling_error"], Exception)
     assert [tokens[0], tokens[2]] == alone  # seeded rows draw what they draw alone
