@@ -6,8 +6,10 @@ least ``channel_send_interval_s`` apart, and a 429 holds the whole lane for its
 ``Retry-After`` so the messages behind it are delayed, never dropped or reordered.
 
 ``chat.update`` is also limited workspace-wide (Slack counts it per method per app per
-workspace, not per channel): each call takes a token from a shared ``MethodBudget``, and
-a 429 on it holds edits in every channel.
+workspace, not per channel): each call takes a token from a shared ``MethodBudget``
+before it queues in its lane, and a 429 on it holds edits in every channel (but not the
+lanes: messages keep going out). Progress edits of a streamed reply are skipped rather
+than waited for when no token is free.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -38,6 +40,14 @@ _TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", 
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _DEFAULT_RETRY_AFTER_S = 1.0
 _MAX_LANES = 10_000
+
+
+@dataclass
+class _Tries:
+    """The state of one ``send`` across its attempts."""
+
+    deadline: float
+    failures: int = 0
 
 
 @dataclass
@@ -131,6 +141,13 @@ class SlackApi:
         budget = self.budgets.get(method)
         return budget.held_for() if budget is not None else 0.0
 
+    async def take_budget(self, method: str, deadline: float) -> bool:
+        """Take ``method``'s workspace token for a ``call_once``, waiting until ``deadline``
+        (loop time) at most; False when none came in time (or a 429 hold lasts longer).
+        Always True for a method without a workspace budget."""
+        budget = self.budgets.get(method)
+        return True if budget is None else await budget.acquire(deadline)
+
     async def call_once(self, method: str, *, get: bool = False, **payload: Any) -> dict[str, Any]:
         """One unpaced call without retries (lookups, status lines).
 
@@ -152,67 +169,118 @@ class SlackApi:
         data = response.data
         return data if isinstance(data, dict) else {}
 
-    async def send(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+    @overload
+    async def send(
+        self, method: str, payload: dict[str, Any], *, droppable: Literal[False] = False
+    ) -> dict[str, Any]: ...
+
+    @overload
+    async def send(
+        self, method: str, payload: dict[str, Any], *, droppable: bool
+    ) -> dict[str, Any] | None: ...
+
+    async def send(
+        self, method: str, payload: dict[str, Any], *, droppable: bool = False
+    ) -> dict[str, Any] | None:
         """A paced, retried call that posts or edits a message in ``payload["channel"]``.
+
+        A method with a workspace budget (``chat.update``) takes its token *before* the
+        channel's lane, so waiting for the budget never holds up the channel's other
+        calls; a 429 on it holds the budget, not the lane. ``droppable`` marks a call that
+        may be skipped (a progress edit whose text a later edit carries): it is made only
+        if a budget token is free at once and the method is not held; otherwise, or when
+        it would have to be tried again (a 429, a 5xx), it is skipped and None is
+        returned. Other calls wait for the budget, bounded by ``retry.give_up_after_s``
+        like the rest of the delivery.
 
         Raises:
             ConnectorError: a permanent error (bad channel, invalid token, message too
                 long...), the retries ran out, or ``retry.give_up_after_s`` passed.
         """
         channel = str(payload.get("channel", ""))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.retry.give_up_after_s
-        failures = 0
-        hold: float | None
+        deadline = asyncio.get_running_loop().time() + self.retry.give_up_after_s
+        tries = _Tries(deadline)
         budget = self.budgets.get(method)
-        async with self.pacer.turn(channel) as lane:
-            while True:
-                await self.pacer.wait_ready(lane)
+        if budget is None:
+            async with self.pacer.turn(channel) as lane:
+                while True:
+                    result = await self._attempt(method, payload, lane, tries, None)
+                    if result is not None:
+                        return result
+        while True:
+            if droppable:
+                if not budget.try_acquire():
+                    return None
+            elif not await budget.acquire(deadline):
+                raise ConnectorError(
+                    f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s"
+                    " (workspace rate limit)"
+                )
+            async with self.pacer.turn(channel) as lane:
+                result = await self._attempt(method, payload, lane, tries, budget)
+            if result is not None:
+                return result
+            if droppable:
+                return None
+
+    async def _attempt(
+        self,
+        method: str,
+        payload: dict[str, Any],
+        lane: _Lane,
+        tries: _Tries,
+        budget: MethodBudget | None,
+    ) -> dict[str, Any] | None:
+        """One call in the lane: its answer, or None when another try is due.
+
+        A retry with backoff holds the lane until it is due; a 429 holds the lane, or
+        the budget for a method that has one (the limit is then the workspace's).
+        """
+        await self.pacer.wait_ready(lane)
+        if budget is not None and budget.held_for() > 0:
+            # A 429 came while this call waited for its lane: wait it out outside.
+            budget.refund()
+            return None
+        channel = str(payload.get("channel", ""))
+        hold: float | None
+        try:
+            response = await self.client.api_call(method, json=payload)
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            status = getattr(exc.response, "status_code", 0)
+            if status == 429 or code == "ratelimited":
+                hold = _retry_after(exc)
+                log.info("slack %s: rate limited in %s, waiting %.1fs", method, channel, hold)
                 if budget is not None:
-                    # Taken inside the lane, so the channel's order is kept while waiting.
-                    await budget.acquire()
-                try:
-                    response = await self.client.api_call(method, json=payload)
-                except SlackApiError as exc:
-                    code = _error_code(exc)
-                    status = getattr(exc.response, "status_code", 0)
-                    if status == 429 or code == "ratelimited":
-                        hold = _retry_after(exc)
-                        if budget is not None:
-                            budget.hold(hold)  # the limit is the workspace's, not the lane's
-                        log.info(
-                            "slack %s: rate limited in %s, waiting %.1fs", method, channel, hold
-                        )
-                    elif status >= 500 or code in _TRANSIENT:
-                        failures += 1
-                        hold = self._backoff(failures, method, code)
-                        if hold is None:
-                            self.pacer.done(lane)
-                            raise ConnectorError(
-                                f"slack {method} failed {failures}x: {code}"
-                            ) from exc
-                    else:
-                        self.pacer.done(lane)
-                        raise ConnectorError(f"slack {method} failed: {code}") from exc
-                except _NETWORK as exc:
-                    failures += 1
-                    reason = f"{type(exc).__name__}: {exc}"
-                    hold = self._backoff(failures, method, reason)
-                    if hold is None:
-                        self.pacer.done(lane)
-                        raise ConnectorError(
-                            f"slack {method} failed {failures}x: {reason}"
-                        ) from exc
-                else:
+                    budget.hold(hold)  # checked against the deadline by acquire()
                     self.pacer.done(lane)
-                    data = response.data
-                    return data if isinstance(data, dict) else {}
-                if loop.time() + hold > deadline:
-                    self.pacer.done(lane, hold)
+                    return None
+            elif status >= 500 or code in _TRANSIENT:
+                tries.failures += 1
+                hold = self._backoff(tries.failures, method, code)
+                if hold is None:
+                    self.pacer.done(lane)
                     raise ConnectorError(
-                        f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s"
-                    )
-                self.pacer.done(lane, hold)
+                        f"slack {method} failed {tries.failures}x: {code}"
+                    ) from exc
+            else:
+                self.pacer.done(lane)
+                raise ConnectorError(f"slack {method} failed: {code}") from exc
+        except _NETWORK as exc:
+            tries.failures += 1
+            reason = f"{type(exc).__name__}: {exc}"
+            hold = self._backoff(tries.failures, method, reason)
+            if hold is None:
+                self.pacer.done(lane)
+                raise ConnectorError(f"slack {method} failed {tries.failures}x: {reason}") from exc
+        else:
+            self.pacer.done(lane)
+            data = response.data
+            return data if isinstance(data, dict) else {}
+        self.pacer.done(lane, hold)
+        if asyncio.get_running_loop().time() + hold > tries.deadline:
+            raise ConnectorError(f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s")
+        return None
 
     def _backoff(self, failures: int, method: str, reason: str) -> float | None:
         """Seconds to wait before the next try, or None when the attempts are used up."""

@@ -2,8 +2,9 @@
 
 Which messages are answered:
 
-* direct messages (``message`` events with ``channel_type == "im"``): the DM's top-level
-  messages are one conversation, a thread in the DM is a conversation of its own;
+* direct messages (``message`` events with ``channel_type == "im"``): everything the
+  customer writes in a DM, top-level or in any thread of it, is one conversation (keyed
+  by the DM's channel), answered where it was written;
 * mentions of the bot (``app_mention`` events) anywhere it is a member;
 * replies in a thread the bot already talks in (``message`` events with ``thread_ts``),
   except those mentioning the bot, which arrive again as ``app_mention``;
@@ -108,6 +109,12 @@ def _files(event: dict[str, Any]) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
+def _is_dm(channel: str) -> bool:
+    # Clicks carry no channel_type; Slack's IDs of direct-message channels start with "D"
+    # (public channels "C", private ones and old group DMs "G").
+    return channel.startswith("D")
+
+
 def _mentions(text: str, bot_user_id: str | None) -> bool:
     return bool(bot_user_id) and f"<@{bot_user_id}" in text
 
@@ -149,10 +156,11 @@ def read_event(
         if thread_ts is None or _mentions(raw, me.bot_user_id):
             return None
         known_only = True
-    # A DM is one running conversation answered top-level (people write to a bot one
-    # message after another, and the second needs the first); a thread the customer
-    # opened in the DM is its own conversation. In channels each top-level message starts
-    # a thread (``thread_replies``) so that one channel does not mix many customers.
+    # A DM is one running conversation (people write to a bot one message after another,
+    # and the second needs the first), threads included: "Reply in thread" on one of the
+    # bot's answers is a follow-up that needs the answer. The reply still goes where the
+    # customer wrote (``thread_ts`` in the ids). In channels each top-level message
+    # starts a thread (``thread_replies``) so that one channel does not mix customers.
     root = thread_ts or (ts if thread_replies and not direct else None)
     ids = {"channel": channel, "ts": ts, "event_id": event_id}
     if root:
@@ -162,7 +170,7 @@ def read_event(
         ids["team"] = team
     return SlackInbound(
         author=author,
-        conversation_key=conversation_key(channel, root),
+        conversation_key=channel if direct else conversation_key(channel, root),
         text=from_slack(raw, bot_user_id=me.bot_user_id),
         idempotency_key=event_id,
         channel_ids=ids,
@@ -174,8 +182,10 @@ def read_event(
 def read_action(body: dict[str, Any], me: Identity) -> SlackInbound | None:
     """A click on one of the bot's buttons as a message, or None to ignore it.
 
-    The message's conversation is the thread the buttons were posted in. The idempotency
-    key is made of the clicking user and Slack's ``action_ts``, unique per click.
+    The message's conversation is the thread the buttons were posted in, or the whole
+    DM for buttons in a DM (its threads are part of the DM's one conversation); the
+    answer goes into that thread either way. The idempotency key is made of the
+    clicking user and Slack's ``action_ts``, unique per click.
     """
     if body.get("type") != "block_actions":
         return None
@@ -203,7 +213,7 @@ def read_action(body: dict[str, Any], me: Identity) -> SlackInbound | None:
         ids["thread_ts"] = thread_ts
     return SlackInbound(
         author=user,
-        conversation_key=conversation_key(channel, thread_ts),
+        conversation_key=channel if _is_dm(channel) else conversation_key(channel, thread_ts),
         text=value,
         idempotency_key=f"action:{channel}:{user}:{action_ts}",
         channel_ids=ids,

@@ -80,10 +80,14 @@ class Outbound:
                     # once); shielded so a shutdown leaves the placeholder to clean up.
                     await asyncio.shield(thinking)
                     try:
-                        await writer.show(text, final=False)
+                        # False: an edit was skipped (no chat.update token free at once);
+                        # ``shown`` stays behind, so the next tick tries again even if
+                        # the text has not grown, and the final text always follows.
+                        if await writer.show(text, final=False):
+                            shown = len(text)
                     except ConnectorError as exc:
                         log.warning("slack: streaming edit failed (final text follows): %s", exc)
-                    shown = len(text)
+                        shown = len(text)
                 next_edit = loop.time() + self._config.update_interval_s
             reader.result()
             final = await stream.final()
@@ -107,9 +111,11 @@ class Outbound:
         """Mark a reply cut off by shutdown, so what was posted does not read as complete.
 
         Best effort: one unpaced call without retries, in its own task (shielded from the
-        cancellation) and waited for at most ``_INTERRUPTED_EDIT_S``. Never raises.
+        cancellation) and waited for at most ``_INTERRUPTED_EDIT_S``; an edit takes its
+        workspace ``chat.update`` token first, within the same bound. Never raises.
         """
-        job = asyncio.create_task(self._mark_interrupted(target, writer, thinking, text))
+        deadline = asyncio.get_running_loop().time() + _INTERRUPTED_EDIT_S
+        job = asyncio.create_task(self._mark_interrupted(target, writer, thinking, text, deadline))
         try:
             await asyncio.wait({job}, timeout=_INTERRUPTED_EDIT_S)
         except asyncio.CancelledError:
@@ -120,7 +126,12 @@ class Outbound:
             thinking.cancel()
 
     async def _mark_interrupted(
-        self, target: Target, writer: ReplyWriter, thinking: asyncio.Task[bool], text: str
+        self,
+        target: Target,
+        writer: ReplyWriter,
+        thinking: asyncio.Task[bool],
+        text: str,
+        deadline: float,
     ) -> None:
         try:
             status = await thinking  # a placeholder being posted is cleaned up too
@@ -130,8 +141,10 @@ class Outbound:
                     await self._clear_status(target)
                 return
             method, payload = call
-            if self._api.held_for(method) > 0:
-                return  # Slack asked for a pause (429); do not call through it
+            if not await self._api.take_budget(method, deadline):
+                # Slack asked for a pause (429) or the workspace's edits are used up.
+                log.info("slack: reply in %s cut off, no edit budget to mark it", target.channel)
+                return
             await self._api.call_once(method, **payload)
             log.info("slack: reply in %s cut off by shutdown, marked (%s)", target.channel, method)
         except ConnectorError as exc:

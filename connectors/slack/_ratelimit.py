@@ -44,20 +44,55 @@ class MethodBudget:
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    async def acquire(self) -> None:
-        """Wait for a token (and for any 429 hold to pass), then take it."""
+    def _wait(self, now: float) -> float:
+        """Seconds until a token can be taken (0: now)."""
+        self._refill(now)
+        held = self._held_until - now
+        if held > 0:
+            return held
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+
+    async def acquire(self, deadline: float | None = None) -> bool:
+        """Wait for a token (and for any 429 hold to pass), then take it.
+
+        Args:
+            deadline: loop time after which to stop waiting; None waits as long as it takes.
+
+        Returns:
+            True with the token taken; False (nothing taken) when it would come after
+            ``deadline``.
+        """
         loop = asyncio.get_running_loop()
-        async with self._lock:
-            while True:
-                now = loop.time()
-                self._refill(now)
-                wait = self._held_until - now
-                if wait <= 0:
-                    if self._tokens >= 1.0:
+        try:
+            async with asyncio.timeout_at(deadline), self._lock:
+                while True:
+                    now = loop.time()
+                    wait = self._wait(now)
+                    if wait <= 0:
                         self._tokens -= 1.0
-                        return
-                    wait = (1.0 - self._tokens) / self.rate
-                await asyncio.sleep(wait)
+                        return True
+                    if deadline is not None and now + wait > deadline:
+                        return False  # known now: no use waiting until the deadline
+                    await asyncio.sleep(wait)
+        except TimeoutError:
+            return False  # still queued behind other callers at the deadline
+
+    def try_acquire(self) -> bool:
+        """Take a token if one is free right now, without waiting; False otherwise.
+
+        Also False while other callers wait in ``acquire``: they asked first (they are
+        the edits that must go out), and a call that can be skipped never jumps ahead.
+        """
+        if self._lock.locked():
+            return False
+        if self._wait(asyncio.get_running_loop().time()) > 0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def refund(self) -> None:
+        """Give back a token that was taken but not spent on a call."""
+        self._tokens = min(self.capacity, self._tokens + 1.0)
 
     def hold(self, seconds: float) -> None:
         """Slack answered 429: nobody calls the method again for ``seconds``."""

@@ -2,9 +2,10 @@
 
 Slack reads ``<...>`` in message text as mentions and links (``<!channel>`` pings a whole
 channel), so model output is always escaped before it is posted, and Block Kit text is
-sent ``verbatim`` (otherwise Slack parses plain ``@channel`` there too). Inbound text is
-turned back into plain text for the model, with special mentions defused so that a model
-repeating them cannot ping anyone.
+sent ``verbatim`` (otherwise Slack parses plain ``@channel`` there too). ``verbatim`` also
+stops Slack turning URLs into links, so the URLs of that text are made explicit
+``<https://…>`` links (``link_urls``). Inbound text is turned back into plain text for the
+model, with special mentions defused so that a model repeating them cannot ping anyone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "button_blocks",
     "escape",
     "from_slack",
+    "link_urls",
     "split_text",
 ]
 
@@ -44,6 +46,19 @@ _SENTENCE_END = re.compile(
 _SPECIAL_MENTIONS = frozenset({"channel", "here", "everyone"})
 _WORD_JOINER = "\u2060"
 _WHITESPACE = re.compile(r"\s")
+# A URL in *escaped* text, with the stop characters of the core's URL rule
+# (botkit/language/protect.py: whitespace, quotes, angle brackets, CJK and Arabic
+# punctuation), plus what would break a Slack link: "|" (it starts the link's label) and
+# the entities &lt; / &gt; (a "<" or ">" in the reply). Only http(s): Slack links need a
+# scheme, and adding one would make a link out of text that was not a URL. Not right
+# after a Latin letter, a digit or "/" ("xhttps://" is not a URL of the reply), but after
+# CJK text, which has no space before a URL.
+_URL = re.compile(
+    r"(?<![A-Za-z0-9_/])https?://"
+    r"(?:(?!&lt;|&gt;)[^\s<>|\"'`\u3000-\u303f\uff00-\uffef\u060c\u061b\u061f\u06d4])+"
+)
+_URL_TRAILING = ".,;:!?'\"*_"  # as in botkit/language/protect.py
+_CLOSING = {")": "(", "]": "[", "}": "{"}
 
 
 def escape(text: str) -> str:
@@ -89,6 +104,47 @@ def from_slack(text: str, *, bot_user_id: str | None = None) -> str:
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
     return _unescape(_ANGLE.sub(_plain, text)).strip()
+
+
+def _trim_url(url: str) -> str:
+    """Drop what ends the sentence rather than the URL (the core's rule, on escaped text)."""
+    while url:
+        if url.endswith("&amp;"):
+            url = url[: -len("&amp;")]  # "a raw &" at the end: punctuation, too
+        elif url[-1] in _URL_TRAILING:
+            url = url[:-1]
+        elif url[-1] in _CLOSING and url.count(url[-1]) > url.count(_CLOSING[url[-1]]):
+            url = url[:-1]  # "(see https://x.example/a)": the ")" is the sentence's
+        else:
+            break
+    return url
+
+
+def link_urls(text: str, limit: int | None = None) -> str:
+    """Make each http(s) URL of escaped ``text`` an explicit Slack link: ``<https://…>``.
+
+    For Block Kit text sent ``verbatim``, where Slack does not link URLs by itself. The
+    URL keeps its escaping (``&amp;``), as Slack expects inside ``<…>``. Only URLs are
+    touched: nothing else becomes a link, and the shown text does not change.
+
+    Args:
+        text: text already passed through ``escape``.
+        limit: the longest result allowed; URLs that would take it past this (two
+            characters each) are left as they are, later ones first.
+    """
+    out: list[str] = []
+    at = 0
+    room = 2 * len(text) if limit is None else limit - len(text)  # None: room for all
+    for m in _URL.finditer(text):
+        url = _trim_url(m.group())
+        if not url.partition("://")[2] or room < 2:
+            continue
+        out.append(text[at : m.start()])
+        out.append(f"<{url}>")
+        at = m.start() + len(url)
+        room -= 2
+    out.append(text[at:])
+    return "".join(out)
 
 
 def _cut(text: str, limit: int) -> int:
@@ -139,7 +195,8 @@ def split_text(text: str, limit: int) -> list[str]:
 
 
 def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:
-    """Block Kit for escaped ``text`` (at most ``SECTION_LIMIT`` chars) with buttons."""
+    """Block Kit for escaped ``text`` (at most ``SECTION_LIMIT`` chars with its URLs
+    linked, see ``link_urls``) with buttons."""
     elements = [
         {
             "type": "button",
@@ -151,10 +208,19 @@ def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:
     ]
     return [
         # verbatim: without it Slack parses Block Kit mrkdwn for plain "@channel" / "@here"
-        # and conversation names, which escaping "& < >" does not prevent.
+        # and conversation names, which escaping "& < >" does not prevent. It also stops
+        # Slack linking URLs, so they are linked here.
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT], "verbatim": True},
+            "text": {"type": "mrkdwn", "text": _section_text(text), "verbatim": True},
         },
         {"type": "actions", "block_id": "botkit_buttons", "elements": elements},
     ]
+
+
+def _section_text(text: str) -> str:
+    if len(text) > SECTION_LIMIT:
+        # Only a safety net (the writer splits first): a cut could shorten a URL, and a
+        # link to the shortened one would lead somewhere else, so nothing is linked.
+        return text[:SECTION_LIMIT]
+    return link_urls(text, SECTION_LIMIT)

@@ -16,7 +16,7 @@ from typing import Any
 from botkit.errors import ConnectorError
 from botkit.events import Button
 from connectors.slack._api import SlackApi
-from connectors.slack._text import SECTION_LIMIT, button_blocks, escape, split_text
+from connectors.slack._text import SECTION_LIMIT, button_blocks, escape, link_urls, split_text
 
 __all__ = ["ReplyWriter", "Target"]
 
@@ -81,17 +81,29 @@ class ReplyWriter:
 
     def _pieces(self, text: str, final: bool, buttons: Sequence[Button]) -> list[str]:
         pieces = split_text(escape(text), self._limit)
-        if final and buttons and len(pieces[-1]) > SECTION_LIMIT:
-            # The last piece carries the buttons in a section block (3,000 chars max).
-            pieces[-1:] = split_text(pieces[-1], SECTION_LIMIT)
+        links = len(link_urls(pieces[-1])) - len(pieces[-1]) if final and buttons else 0
+        if final and buttons and len(pieces[-1]) + links > SECTION_LIMIT:
+            # The last piece carries the buttons in a section block (3,000 chars max),
+            # where its URLs become <links> (2 more characters each): no part of it has
+            # more URLs than the whole, so each fits with its links.
+            pieces[-1:] = split_text(pieces[-1], SECTION_LIMIT - links)
         if not final:
             return [p for p in pieces if p.strip()]
         if not any(p.strip() for p in pieces):
             return ["…"]  # Slack refuses empty messages
         return [p for p in pieces if p.strip()]
 
-    async def show(self, text: str, *, final: bool, buttons: Sequence[Button] = ()) -> None:
+    async def show(self, text: str, *, final: bool, buttons: Sequence[Button] = ()) -> bool:
         """Make the thread show ``text``: edit changed messages, post new ones.
+
+        A progress version (``final=False``) is best effort: its edits are skipped when
+        the workspace's ``chat.update`` budget has no token free at once, and then it
+        stops there (no later message is posted after an out-of-date one). What was
+        skipped is still different from what is shown, so the next version, and always
+        the final one, edits it.
+
+        Returns:
+            True when the thread shows all of ``text``; False when an edit was skipped.
 
         Raises:
             ConnectorError: a message could not be posted or edited.
@@ -103,7 +115,8 @@ class ReplyWriter:
             if i < len(self._shown):
                 shown = self._shown[i]
                 if shown.text != piece or blocks is not None or shown.has_blocks:
-                    await self._update(shown, piece, blocks)
+                    if not await self._update(shown, piece, blocks, droppable=not final):
+                        return False
             else:
                 await self._post(piece, blocks)
         if final and len(self._shown) > len(pieces):
@@ -112,6 +125,7 @@ class ReplyWriter:
             for shown in self._shown[len(pieces) :]:
                 if shown.text != "…":
                     await self._update(shown, "…", None)
+        return True
 
     async def _post(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
         payload: dict[str, Any] = {
@@ -130,11 +144,21 @@ class ReplyWriter:
             raise ConnectorError("slack chat.postMessage answered without a message ts")
         self._shown.append(_Shown(ts=ts, text=text, has_blocks=blocks is not None))
 
-    async def _update(self, shown: _Shown, text: str, blocks: list[dict[str, Any]] | None) -> None:
+    async def _update(
+        self,
+        shown: _Shown,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        *,
+        droppable: bool = False,
+    ) -> bool:
+        """Edit one message; False when a ``droppable`` edit was skipped (nothing changed)."""
         payload: dict[str, Any] = {"channel": self._target.channel, "ts": shown.ts, "text": text}
         if blocks is not None or shown.has_blocks:
             # Without "blocks" Slack keeps the old ones; an empty list removes them.
             payload["blocks"] = blocks if blocks is not None else []
-        await self._api.send("chat.update", payload)
+        if await self._api.send("chat.update", payload, droppable=droppable) is None:
+            return False
         shown.text, shown.has_blocks = text, blocks is not None
         shown.placeholder = False
+        return True

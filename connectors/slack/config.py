@@ -44,9 +44,8 @@ class SlackConfig(ConnectorConfig):
         thread_replies: in channels, answer a mention in a thread under it (each
             top-level mention then starts its own conversation). Off: mentions are
             answered top-level and the channel is one running conversation. DMs do not
-            depend on it: a DM's top-level messages are one running conversation answered
-            top-level, and a thread the customer opens in the DM is answered in that
-            thread as a conversation of its own.
+            depend on it: everything in a DM, its threads included, is one running
+            conversation, answered where the customer wrote (top-level or in the thread).
         update_interval_s: shortest time between two edits of a streamed message. 1.5 s
             by default: Slack allows ``chat.update`` about 50 times a minute per
             workspace (Tier 3), and one stream edited every second would spend all of it
@@ -54,6 +53,8 @@ class SlackConfig(ConnectorConfig):
         updates_per_minute: the workspace-wide budget of ``chat.update`` calls, shared
             by every channel (a token bucket holding 10 seconds' worth for bursts). A 429
             on ``chat.update`` holds every channel's edits for its ``Retry-After``.
+            Progress edits of a streamed reply are skipped when no token is free at
+            once; final edits wait for one, within ``retry.give_up_after_s``.
         channel_send_interval_s: shortest time between two messages or edits in one
             channel (Slack allows about one message per second per channel).
         max_message_chars: longer replies are split into several messages, on paragraph

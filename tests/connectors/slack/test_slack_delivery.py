@@ -300,6 +300,25 @@ async def test_button_click_round_trip(slack: SlackHarness) -> None:
     assert [h.text for h in history] == ["menu", "Pick one:", "tech & more", "echo: tech & more"]
 
 
+async def test_button_message_keeps_its_links_within_the_section_limit(
+    slack: SlackHarness,
+) -> None:
+    # 2,990 characters fit a section, but not with its 20 URLs linked (2 more each).
+    url = "https://shop.example/item/"
+    words = [f"{url}{i:03d}" for i in range(20)] + ["word"] * 600
+    text = " ".join(words)[:2990]
+    assert len(text) == 2990
+    reply = OutboundReply(
+        channel="slack", conversation_key="C9", text=text, buttons=(Button("Ok", "ok"),)
+    )
+    await slack.connector.send(reply)
+    *before, last = slack.fake.thread("C9", None)
+    assert last.blocks is not None and before and not any(m.blocks for m in before)
+    shown = last.blocks[0]["text"]["text"]
+    assert len(shown) <= 3000 and shown.count("<https://") == shown.count(url)
+    assert " ".join(m.text for m in [*before, last]) == text
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [("2", 2.0), ("nan", 1.0), ("inf", 3600.0), ("-5", 0.0), ("soon", 1.0), (None, 1.0)],

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from slack_helpers import (
@@ -20,10 +21,11 @@ from slack_helpers import (
     new_ts,
 )
 
+from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.channel import HistoryItem, IntakeReceipt
 from botkit.errors import ConnectorError, StoreError
-from botkit.events import InboundMessage
+from botkit.events import Contact, InboundMessage
 from botkit.testing.fake_slack import signed_headers
 
 
@@ -59,18 +61,71 @@ async def test_consecutive_dms_share_one_conversation(slack: SlackHarness) -> No
     assert all(m.thread_ts is None for m in slack.fake.messages)
 
 
-async def test_thread_in_a_dm_is_answered_there_as_its_own_conversation(
-    slack: SlackHarness,
+class Recall:
+    """A real ``GenerationBackend`` that answers with the user turns it was given."""
+
+    name = "recall"
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        yield " | ".join(m.content for m in request.messages if m.role == "user")
+
+
+async def test_a_thread_in_a_dm_continues_the_dm_and_is_answered_in_the_thread(
+    make_slack: MakeSlack,
 ) -> None:
-    await slack.post_event(message("top level"))
-    await slack.reply_in("D1", None, "echo: top level")
+    # Review 2 #4: "Reply in thread" on the bot's answer is a follow-up of the DM, so
+    # the model must see the DM; the answer goes into the thread the customer wrote in.
+    slack = await make_slack(backend=Recall())
+    await slack.post_event(message("my order 1234 has not arrived"))
+    answer = await slack.reply_in("D1", None, "my order 1234 has not arrived")
+    assert answer.thread_ts is None
+    await slack.post_event(message("it was due on Monday", thread_ts=answer.ts))
+    reply = await slack.reply_in(
+        "D1", answer.ts, "my order 1234 has not arrived | it was due on Monday"
+    )
+    assert reply.thread_ts == answer.ts
+    # Back at the top level (or in any other thread of the DM): still the same conversation.
+    await slack.post_event(message("any news?"))
+    everything = "my order 1234 has not arrived | it was due on Monday | any news?"
+    top = await slack.reply_in("D1", None, everything)
+    assert top.thread_ts is None
+    assert await slack.bot.store.get_conversation("slack", f"D1:{answer.ts}") is None
+    history = await slack.bot.history("slack", "D1")
+    assert [h.text for h in history if h.direction == "in"] == everything.split(" | ")
+
+
+async def test_a_dm_thread_of_an_older_version_continues_as_the_dm(slack: SlackHarness) -> None:
+    # Before Review 2 #4 a thread in a DM was its own conversation, "D1:<root>". Such a
+    # conversation stays in the store; what the customer writes in that thread now goes
+    # to the DM's one conversation, and is still answered in the thread.
     root = new_ts()
-    await slack.post_event(message("about this one", thread_ts=root))
-    reply = await slack.reply_in("D1", root, "echo: about this one")
-    assert reply.thread_ts == root
-    history = await slack.bot.history("slack", f"D1:{root}")
-    assert [h.text for h in history] == ["about this one", "echo: about this one"]
-    assert len(await slack.bot.history("slack", "D1")) == 2
+    await slack.bot.submit(
+        InboundMessage(
+            channel="slack",
+            conversation_key=f"D1:{root}",
+            contact=Contact(channel="slack", external_id="U1"),
+            text="old thread",
+            idempotency_key="old-1",
+            channel_ids={"channel": "D1", "ts": new_ts(), "thread_ts": root},
+        )
+    )
+    await slack.reply_in("D1", root, "echo: old thread")  # answered under the old key
+    await slack.post_event(message("new in the old thread", thread_ts=root))
+    await slack.reply_in("D1", root, "echo: new in the old thread")
+    assert [h.text for h in await slack.bot.history("slack", "D1")] == [
+        "new in the old thread",
+        "echo: new in the old thread",
+    ]
+    assert len(await slack.bot.history("slack", f"D1:{root}")) == 2
 
 
 async def test_url_verification_is_answered(slack: SlackHarness) -> None:

@@ -8,8 +8,15 @@ import pytest
 from slack_helpers import callback, message
 
 from botkit.events import Button
-from connectors.slack._inbound import Identity, read_action, read_event, split_key
-from connectors.slack._text import button_blocks, escape, from_slack, split_text
+from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event, split_key
+from connectors.slack._text import (
+    SECTION_LIMIT,
+    button_blocks,
+    escape,
+    from_slack,
+    link_urls,
+    split_text,
+)
 
 ME = Identity(bot_user_id="UBOT", bot_id="BBOT", team_id="T0FAKE")
 BANG, QUESTION = "\uff01", "\uff1f"  # full-width ! and ? (written so, for the linter)
@@ -73,11 +80,35 @@ def test_dm_top_level_messages_are_one_conversation(thread_replies: bool) -> Non
     assert got.channel_ids == ids
     later = read(message("and more", ts="1.000002"), thread_replies=thread_replies)
     assert later.conversation_key == "D1" and "thread_ts" not in later.channel_ids
-    # A thread the customer opened in the DM is a conversation of its own, answered there.
-    threaded = read(message("in a thread", ts="1.000003", thread_ts="1.000001"))
-    assert threaded.conversation_key == "D1:1.000001" and not threaded.known_thread_only
+    # A message in any thread of the DM continues the DM's conversation (Review 2 #4) and
+    # is answered in that thread.
+    threaded = read(
+        message("in a thread", ts="1.000003", thread_ts="1.000001"), thread_replies=thread_replies
+    )
+    assert threaded.conversation_key == "D1" and not threaded.known_thread_only
     assert threaded.channel_ids["thread_ts"] == "1.000001"
     assert split_key("D1:1.000001") == ("D1", "1.000001") and split_key("D1") == ("D1", None)
+
+
+def test_clicks_in_a_dm_continue_the_dm_and_in_a_channel_their_thread() -> None:
+    def click(channel: str, thread_ts: str | None) -> SlackInbound | None:
+        message = {"ts": "1.000002", **({"thread_ts": thread_ts} if thread_ts else {})}
+        body = {
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "channel": {"id": channel},
+            "message": message,
+            "actions": [{"action_id": "botkit_button_0", "value": "v", "action_ts": "2.1"}],
+        }
+        return read_action(body, ME)
+
+    in_dm_thread = click("D1", "1.000001")  # buttons of an answer in a thread of the DM
+    assert in_dm_thread is not None and in_dm_thread.conversation_key == "D1"
+    assert in_dm_thread.channel_ids["thread_ts"] == "1.000001"  # answered in the thread
+    top = click("D1", None)
+    assert top is not None and top.conversation_key == "D1" and "thread_ts" not in top.channel_ids
+    in_channel = click("C1", "1.000001")
+    assert in_channel is not None and in_channel.conversation_key == "C1:1.000001"
 
 
 def test_channel_mentions_keep_a_thread_per_message() -> None:
@@ -172,7 +203,7 @@ def test_hostile_clicks_are_ignored(change: dict[str, Any]) -> None:
         "actions": [{"action_id": "botkit_button_0", "value": "v", "action_ts": "2.000001"}],
     }
     good = read_action(body, ME)
-    assert good is not None and good.text == "v" and good.conversation_key == "D1:1.000000"
+    assert good is not None and good.text == "v" and good.conversation_key == "D1"
     assert good.idempotency_key == "action:D1:U1:2.000001"
     assert read_action({**body, **change}, ME) is None
 
@@ -241,3 +272,44 @@ def test_a_subtype_that_is_not_a_string_is_ignored(subtype: Any) -> None:
     # A list or dict used to raise TypeError (unhashable), so Bolt answered 500 and Slack
     # delivered the event again and again.
     assert read(message("hi", subtype=subtype)) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "section"),
+    [
+        (
+            "Track it here: https://shop.example/track?id=1234&x=1.",
+            "Track it here: <https://shop.example/track?id=1234&amp;x=1>.",
+        ),
+        ("(see https://w.example/F_(b)), ok", "(see <https://w.example/F_(b)>), ok"),
+        (
+            "*http://a.example/x*, or `https://b.example`",
+            "*<http://a.example/x>*, or `<https://b.example>`",
+        ),
+        ("见https://c.example/路径。谢谢", "见<https://c.example/路径>。谢谢"),
+        ('a "https://d.example/q" b', 'a "<https://d.example/q>" b'),
+        # What would change a Slack link stays text: a "|" (label), "<" / ">".
+        ("<https://e.example|@channel>", "&lt;<https://e.example>|@channel&gt;"),
+        ("https://f.example/a>b&", "<https://f.example/a>&gt;b&amp;"),
+        # Not URLs of the reply: nothing becomes a link.
+        ("xhttps://g.example www.h.example https:// ftp://i.example", None),
+        ("@here <!channel> mailto:a@b.example https:", None),
+    ],
+)
+def test_urls_in_the_verbatim_button_text_are_links(reply: str, section: str | None) -> None:
+    # Review 2 #6: "verbatim": true (kept against @channel parsing) also stops Slack's
+    # URL auto-linking, so the block text carries explicit <url> links.
+    text = escape(reply)
+    [block, _] = button_blocks(text, [Button("Yes", "yes")])
+    assert block["text"] == {"type": "mrkdwn", "text": section or text, "verbatim": True}
+    assert from_slack(block["text"]["text"]) == reply  # it reads the same
+
+
+def test_links_never_take_the_button_text_past_its_limit() -> None:
+    url = "https://shop.example/" + "x" * 80
+    text = escape(" ".join([url] * 3))
+    assert link_urls(text) == " ".join([f"<{url}>"] * 3)
+    assert link_urls(text, len(text) + 5) == f"<{url}> <{url}> {url}"  # later ones stay
+    long = escape("y" * (SECTION_LIMIT - 50) + " " + url)  # too long: the writer splits it
+    [block, _] = button_blocks(long, [Button("Yes", "yes")])
+    assert block["text"]["text"] == long[:SECTION_LIMIT]  # never a link to a cut URL

@@ -1,0 +1,159 @@
+"""The workspace-wide ``chat.update`` budget (Review 2 #5): progress edits are skipped, not
+queued, when it has no token at once; final edits wait for it, bounded by
+``give_up_after_s``; waiting for it never holds a channel's lane."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from slack_helpers import MakeSlack, mention, message
+from slack_sdk.web.async_client import AsyncWebClient
+
+from botkit.backends.protocol import GenerationRequest
+from botkit.errors import ConnectorError
+from botkit.testing.fake_slack import FakeSlack
+from connectors.slack._api import SlackApi
+from connectors.slack._ratelimit import MethodBudget
+from connectors.slack.config import SlackRetry
+
+
+async def api_on(fake: FakeSlack, **retry: float) -> tuple[SlackApi, str, str]:
+    """``SlackApi`` on the fake, unpaced per channel, with one message in CA and CB."""
+    client = AsyncWebClient(token=fake.bot_token, base_url=fake.base_url, retry_handlers=[])
+    api = SlackApi(client, SlackRetry(**retry), 0.0, updates_per_minute=600)
+    for channel in ("CA", "CB"):
+        await api.send("chat.postMessage", {"channel": channel, "text": channel})
+    a, b = (m.ts for m in fake.messages)
+    return api, a, b
+
+
+async def test_a_chat_update_429_does_not_hold_messages_in_other_channels(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(word_delay=0.1)
+    fake = slack.fake
+    fake.fail("chat.update", 1, retry_after=3)
+    await slack.post_event(mention("first question", channel="C1"))
+    await fake.wait_until(lambda: any(c.status == 429 for c in fake.calls_to("chat.update")))
+    # A reply streams in C2 while chat.update is held workspace-wide...
+    e1 = mention("second question", channel="C2")
+    await slack.post_event(e1)
+    await fake.wait_until(lambda: bool(fake.thread("C2", e1["ts"])))
+    await asyncio.sleep(0.5)  # its words are generated; its progress edits come due
+    # ...and another customer asks in C2: their placeholder needs only chat.postMessage.
+    e2 = mention("third question", channel="C2")
+    begin = time.monotonic()
+    await slack.post_event(e2)
+    await fake.wait_until(lambda: bool(fake.thread("C2", e2["ts"])), 10)
+    waited = time.monotonic() - begin
+    assert waited < 1.5, f"placeholder in C2 posted {waited:.1f}s late (the 429 held the lane)"
+    # The final edits waited for the hold: every reply ends complete.
+    for channel, event in (("C2", e1), ("C2", e2)):
+        await slack.reply_in(channel, event["ts"], f"echo: {event['text'][8:]}", limit_s=10)
+    [first] = [m for m in fake.messages if m.channel == "C1"]
+    await fake.wait_until(lambda: first.text == "echo: first question", 10)
+    limited = next(c for c in fake.calls_to("chat.update") if c.status == 429)
+    later = [c for c in fake.calls_to("chat.update") if c.at > limited.at]
+    assert later and min(c.at for c in later) - limited.at >= 2.9  # no edit during the hold
+
+
+async def test_progress_edits_are_skipped_during_a_hold(fake_slack: FakeSlack) -> None:
+    api, a, b = await api_on(fake_slack)
+    fake_slack.fail("chat.update", 1, retry_after=5)
+    edit_a = {"channel": "CA", "ts": a, "text": "a2"}
+    # The 429 answers a progress edit: skipped at once, and the method is held.
+    assert await asyncio.wait_for(api.send("chat.update", edit_a, droppable=True), 1) is None
+    assert api.held_for("chat.update") > 4
+    edit_b = {"channel": "CB", "ts": b, "text": "b2"}
+    assert await asyncio.wait_for(api.send("chat.update", edit_b, droppable=True), 0.5) is None
+    assert len(fake_slack.calls_to("chat.update")) == 1  # the skipped one was never sent
+    assert [m.text for m in fake_slack.messages] == ["CA", "CB"]
+
+
+async def test_a_final_edit_waits_for_the_budget_at_most_give_up_after_s(
+    fake_slack: FakeSlack,
+) -> None:
+    api, a, b = await api_on(fake_slack, give_up_after_s=1.0)
+    fake_slack.fail("chat.update", 1, retry_after=5)
+    with pytest.raises(ConnectorError, match="gave up"):
+        await api.send("chat.update", {"channel": "CA", "ts": a, "text": "a2"})
+    # Another channel's final edit: the hold outlasts its deadline, so it fails now
+    # instead of waiting 5 s (before Review 2 #5 the budget wait had no bound at all).
+    begin = time.monotonic()
+    with pytest.raises(ConnectorError, match="gave up"):
+        await asyncio.wait_for(api.send("chat.update", {"channel": "CB", "ts": b, "text": "b2"}), 2)
+    assert time.monotonic() - begin < 1.5
+    assert len(fake_slack.calls_to("chat.update")) == 1
+    # Meanwhile messages go out in both channels: the lanes are not held.
+    await asyncio.wait_for(api.send("chat.postMessage", {"channel": "CA", "text": "x"}), 0.5)
+
+
+async def test_a_final_edit_waits_out_a_short_hold(fake_slack: FakeSlack) -> None:
+    api, a, _ = await api_on(fake_slack)
+    fake_slack.fail("chat.update", 1, retry_after=0.5)
+    await api.send("chat.update", {"channel": "CA", "ts": a, "text": "a2"})
+    limited, done = fake_slack.calls_to("chat.update")
+    assert limited.status == 429 and done.status == 200
+    assert done.at - limited.at >= 0.45
+    assert [m.text for m in fake_slack.messages] == ["a2", "CB"]
+
+
+class Stalling:
+    """A real backend: a few words, a long pause, then the rest."""
+
+    name = "stalling"
+    first_at: float | None = None
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.first_at = time.monotonic()
+        yield "first words"
+        await asyncio.sleep(1.8)
+        yield " and the rest"
+
+
+async def test_a_skipped_progress_edit_is_made_up_for(make_slack: MakeSlack) -> None:
+    backend = Stalling()
+    slack = await make_slack(backend=backend)
+    budget = slack.connector.api.budgets["chat.update"]
+    budget.hold(1.0)  # a 429 somewhere else in the workspace
+    held_until = time.monotonic() + 1.0
+    await slack.post_event(message("hello"))
+    reply = await slack.reply_in("D1", None, "first words and the rest", limit_s=5)
+    assert backend.first_at is not None and backend.first_at < held_until - 0.3
+    # The progress edits due during the hold were skipped, not sent or queued...
+    progress, _ = slack.fake.calls_to("chat.update")
+    assert progress.at >= held_until - 0.05 and progress.at < backend.first_at + 1.8
+    # ...and one is made on a later tick although no new text had come (the model was
+    # still pausing); the final edit shows everything.
+    assert reply.versions == ["_Thinking…_", "first words", "first words and the rest"]
+
+
+async def test_method_budget_try_acquire_never_waits_or_jumps_the_queue() -> None:
+    budget = MethodBudget(60.0)  # 1/s, bursts of 10
+    assert all(budget.try_acquire() for _ in range(10))
+    assert not budget.try_acquire()  # empty: no waiting
+    loop = asyncio.get_running_loop()
+    assert not await budget.acquire(loop.time() + 0.5)  # the next token is 1 s away
+    waiter = asyncio.create_task(budget.acquire(loop.time() + 2))
+    await asyncio.sleep(0)
+    budget.refund()  # a token is free again, but a final edit is already waiting for it
+    assert not budget.try_acquire()
+    assert await waiter
+    budget.refund()
+    budget.hold(3.0)
+    assert not budget.try_acquire()  # held by a 429
+    begin = loop.time()
+    assert not await budget.acquire(loop.time() + 1)  # the hold outlasts the deadline:
+    assert loop.time() - begin < 0.1  # known at once, not found out after waiting
