@@ -1,8 +1,9 @@
 """The bot's reply tasks: one per stored message, in stored order per conversation.
 
-Keeps what shutdown and crash recovery need to know: which replies are running (to
-drain them within the grace period, then cancel) and which inbound messages already
-have a reply task (so recovery never answers a message twice).
+Keeps what shutdown needs to know: which replies are running (to drain them within the
+grace period, then cancel). That recovery never answers a message this process is
+answering is the store's claim (``messages.claimed_by``, see ``botkit/_resume.py``);
+``schedule`` still ignores a message that already has a reply task, as a second line.
 """
 
 from __future__ import annotations
@@ -41,10 +42,8 @@ class ReplyTasks:
         self._force = force
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks = ConversationLocks()
-        # Inbound message ids with a reply task; while recovery looks for unanswered
-        # messages, also every id scheduled meanwhile (see ``watch``).
+        # Inbound message ids with a reply task.
         self._in_flight: set[int] = set()
-        self._watched: set[int] | None = None
         # Reply tasks per conversation id, running or waiting for their turn.
         self._per_conversation: Counter[int] = Counter()
 
@@ -64,7 +63,7 @@ class ReplyTasks:
         reply task is not scheduled again."""
         message_id, key = intake.message.id, intake.conversation.id
         if message_id in self._in_flight:
-            return  # scheduled already (recovery and a late submit may both find it)
+            return  # scheduled already
         queued = self._per_conversation[key] > 0 or after is not None
         task = asyncio.create_task(self._run(message, intake, too_long, queued, after))
         self._tasks.add(task)
@@ -72,23 +71,12 @@ class ReplyTasks:
         self._in_flight.add(message_id)
         self._per_conversation[key] += 1
         task.add_done_callback(lambda _task: self._done(message_id, key))
-        if self._watched is not None:
-            self._watched.add(message_id)
 
     def _done(self, message_id: int, key: int) -> None:
         self._in_flight.discard(message_id)
         self._per_conversation[key] -= 1
         if self._per_conversation[key] <= 0:
             del self._per_conversation[key]
-
-    def watch(self) -> set[int]:
-        """Start collecting the ids of messages with a reply task (those running now
-        and those scheduled until ``unwatch``): recovery skips them."""
-        self._watched = set(self._in_flight)
-        return self._watched
-
-    def unwatch(self) -> None:
-        self._watched = None
 
     async def _run(
         self,
@@ -135,7 +123,7 @@ class ReplyTasks:
     async def finish(self, grace: float) -> None:
         """Let running replies finish within ``grace`` seconds, then cancel the rest
         (what they produced is stored as failed; their messages stay unanswered and are
-        answered on the next start)."""
+        answered by the next process to look, once this one's claim is gone)."""
         if not self._tasks:
             return
         _log.info("waiting up to %.1fs for %d replies", grace, len(self._tasks))

@@ -12,17 +12,17 @@ Replies within one conversation are produced in the order the messages were stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from botkit._delivery import deliver
 from botkit._intake import check_keys
 from botkit._replies import ReplyTasks
-from botkit._resume import unanswered_events
+from botkit._resume import Claims, RecoveryTiming
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
@@ -30,7 +30,7 @@ from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.event_bus import EventBus
-from botkit.events import ConversationStarted, InboundMessage, utcnow
+from botkit.events import ConversationStarted, InboundMessage
 from botkit.language.setup import LanguageSupport
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
@@ -46,11 +46,6 @@ from botkit.store.records import IntakeResult, MessageStatus, StoredMessage
 __all__ = ["Bot", "ChannelConnector"]
 
 _log = logging.getLogger("botkit.bot")
-
-# After its shutdown grace period a stopping process still stores the replies it cut
-# off; this covers that, and clock skew between replicas on one database.
-RESUME_SETTLE_MARGIN_S = 2.0
-RESUME_SETTLE_MARGIN = timedelta(seconds=RESUME_SETTLE_MARGIN_S)
 
 
 @runtime_checkable
@@ -80,6 +75,8 @@ class Bot:
             then means ``pivot``); started and closed by the bot when it has
             ``start``/``close``.
         connectors: names of the configured connectors to create (default: all enabled).
+        recovery: heartbeat and recovery-pass intervals (tests; the defaults suit
+            production, see ``botkit._resume.RecoveryTiming``).
     """
 
     def __init__(
@@ -89,8 +86,13 @@ class Bot:
         backend: GenerationBackend | None = None,
         translator: Translator | None = None,
         connectors: Sequence[str] | None = None,
+        recovery: RecoveryTiming | None = None,
     ) -> None:
         self.settings = settings
+        self._timing = recovery or RecoveryTiming()
+        # This run's claim on the messages it answers (see botkit/_resume.py).
+        self._claims: Claims | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._backend_override = backend
         self._translator_override = translator
         self._language = LanguageSupport(settings, translator=translator)
@@ -148,6 +150,14 @@ class Bot:
             store = self._store = ConversationStore(self.settings.store)
             await store.open()
             await store.ensure_schema(auto_upgrade=self.settings.store.auto_migrate)
+            claims = Claims(store, self._timing)
+            await claims.register()
+            self._claims = claims
+            # Started here, not in run(): a bot fed through submit() alone claims
+            # messages too, and must keep them while it answers.
+            self._heartbeat = asyncio.create_task(
+                claims.heartbeat_forever(), name="process-heartbeat"
+            )
             if self._backend_override is not None:
                 self._backend = self._backend_override
                 await self._backend.start()
@@ -251,16 +261,14 @@ class Bot:
         for connector in self._connectors.values():
             await connector.connect()
             _log.info("connector %r connected", connector.name)
-        started = utcnow()
-        settle = timedelta(seconds=self.settings.bot.shutdown_grace_seconds)
-        await self._resume_unanswered(stored_before=started - settle - RESUME_SETTLE_MARGIN)
+        await self._resume_unanswered()
         listeners = {
             asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
             for c in self._connectors.values()
         }
         stop = asyncio.create_task(self._stop.wait(), name="bot-stop")
-        settled = asyncio.create_task(self._resume_settled(started), name="resume-settled")
-        pending: set[asyncio.Task[Any]] = {*listeners, stop, settled}
+        resume = asyncio.create_task(self._resume_periodically(), name="resume-unanswered")
+        pending: set[asyncio.Task[Any]] = {*listeners, stop, resume}
         failure: BaseException | None = None
         try:
             while listeners.keys() & pending and stop in pending and failure is None:
@@ -312,39 +320,46 @@ class Bot:
     async def _finish_in_flight(self) -> None:
         await self._replies.finish(self.settings.bot.shutdown_grace_seconds)
 
-    async def _resume_unanswered(self, stored_before: datetime) -> None:
-        """Answer messages a crash stored before ``stored_before`` but never answered
-        (recent ones only)."""
-        # Connectors are connected already (a web server takes messages from connect()
-        # on): a message stored meanwhile is still 'received' while its reply runs, or
-        # ran while the query did. Those are skipped, or they would be answered twice.
-        taken = self._replies.watch()
-        try:
-            found = await unanswered_events(
-                self.store,
-                self.settings.bot.resume_unanswered_seconds,
-                set(self._connectors),
-                stored_before=stored_before,
-            )
-        finally:
-            self._replies.unwatch()
-        pending = [(m, intake) for m, intake in found if intake.message.id not in taken]
-        for message, intake in pending:
+    async def _resume_unanswered(self) -> None:
+        """Answer the recent messages no live process is answering: a crash's leftovers,
+        and what a process that closed had to cut off."""
+        claims = self._claims
+        if claims is None or not claims.may_judge_peers():
+            return
+        # Messages this process stored (also while connect() ran) carry its own claim
+        # from the INSERT on, so they are never found here: no race with submit().
+        found = await claims.take_unanswered(
+            self.settings.bot.resume_unanswered_seconds, set(self._connectors)
+        )
+        for message, intake in found:
             self._replies.schedule(message, intake, too_long=False)
-        if pending:
-            _log.info("answering %d messages left unanswered by the last run", len(pending))
+        if found:
+            _log.info("answering %d messages left unanswered by a stopped process", len(found))
 
-    async def _resume_settled(self, started: datetime) -> None:
-        """Answer what a previous process may still have been answering when we started
-        (a rolling restart: it has its shutdown grace period), once that time is over."""
-        settle = self.settings.bot.shutdown_grace_seconds + RESUME_SETTLE_MARGIN_S
-        await asyncio.sleep(max(0.0, (started - utcnow()).total_seconds() + settle))
-        try:
-            await self._resume_unanswered(stored_before=started)
-        except Exception as exc:  # e.g. the database is unreachable just now
-            _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
+    async def _resume_periodically(self) -> None:
+        """Look again every ``pass_seconds``: a peer that closes or dies after our start
+        leaves messages that only a running process can answer."""
+        while True:
+            await asyncio.sleep(self._timing.pass_seconds)
+            try:
+                await self._resume_unanswered()
+            except Exception as exc:  # e.g. the database is unreachable just now
+                _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
+
+    async def _end_claims(self) -> None:
+        """Stop the heartbeat, then delete this process's row (its replies are done or
+        cancelled by now), so that others recover what it left at once."""
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        claims, self._claims = self._claims, None
+        if claims is not None:
+            await claims.unregister()
 
     async def _release(self) -> None:
+        await self._end_claims()
         await self._plugins.teardown_all()
         await self._language.close()
         backend, self._backend = self._backend, None
@@ -378,7 +393,10 @@ class Bot:
             )
         check_keys(message, self.settings.bot.fallback_reply)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
-        result = await self._store.intake(message, text=checked.text, rejected=checked.too_long)
+        claimed_by = None if self._claims is None else self._claims.id
+        result = await self._store.intake(
+            message, text=checked.text, rejected=checked.too_long, claimed_by=claimed_by
+        )
         receipt = IntakeReceipt(
             result.conversation.id, result.message.seq, result.duplicate, _item(result.message)
         )

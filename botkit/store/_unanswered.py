@@ -2,7 +2,9 @@
 
 A message is stored ``received`` and becomes ``answered`` once the bot has finished with
 it (a reply stored, sent or failed, or none due). One still ``received`` after a restart
-was interrupted between storing and answering; the bot answers it on start.
+was interrupted between storing and answering, or is still being answered: each
+inbound message names the process answering it (``claimed_by``), and recovery takes only
+those whose process is gone (see ``_processes.py``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from botkit.events import Direction
 from botkit.store import _queries as q
-from botkit.store.models import Contact, Conversation, Message
+from botkit.store.models import Contact, Conversation, Message, Process
 from botkit.store.records import ContactRecord, ConversationRecord, MessageStatus, StoredMessage
 
 __all__ = ["Unanswered", "find_unanswered"]
@@ -31,11 +33,15 @@ class Unanswered:
     message: StoredMessage
     channel_ids: dict[str, str]
     received_at: datetime | None
+    claimed_by: str | None = None  # the process that claimed it (to take it over from)
 
 
-# Served by the partial index ix_messages_unanswered (direction/status as in its WHERE).
+# Served by the partial index ix_messages_unanswered (direction/status as in its WHERE):
+# it holds only the messages being answered now plus a crash's leftovers, so the claim
+# checks below run on a handful of rows.
 _FIND = (
     select(*q.MESSAGE_COLS)
+    .add_columns(Message.claimed_by.label("m_claimed_by"))
     .add_columns(*(c.label(f"v_{c.key}") for c in q.CONVERSATION_COLS))
     .add_columns(*(c.label(f"c_{c.key}") for c in q.CONTACT_COLS))
     .join(Conversation, Conversation.id == Message.conversation_id)
@@ -47,6 +53,17 @@ _FIND = (
     )
     .order_by(Message.id)
     .limit(bindparam("limit"))
+)
+# Only what nobody is answering: no claim, or a claim by a process whose row is gone
+# (it closed) or whose heartbeat is older than ``stale_before`` (it died), and not by
+# the asking process itself.
+_FIND_CLAIMABLE = _FIND.outerjoin(Process, Process.id == Message.claimed_by).where(
+    or_(
+        Message.claimed_by.is_(None),
+        Process.id.is_(None),
+        Process.heartbeat_at < bindparam("stale_before"),
+    ),
+    Message.claimed_by.is_distinct_from(bindparam("me", type_=String)),
 )
 
 
@@ -60,9 +77,23 @@ class _Prefixed:
         }
 
 
-def find_unanswered(conn: Connection, since: datetime, limit: int) -> list[Unanswered]:
+def find_unanswered(
+    conn: Connection,
+    since: datetime,
+    limit: int,
+    *,
+    stale_before: datetime | None = None,
+    me: str | None = None,
+) -> list[Unanswered]:
+    """Inbound messages still ``received``, stored since ``since``; with ``stale_before``
+    only those nobody is answering (see ``_FIND_CLAIMABLE``; ``me`` is the asker)."""
+    if stale_before is None:
+        rows = conn.execute(_FIND, {"since": since, "limit": limit})
+    else:
+        params = {"since": since, "limit": limit, "stale_before": stale_before, "me": me}
+        rows = conn.execute(_FIND_CLAIMABLE, params)
     found = []
-    for row in conn.execute(_FIND, {"since": since, "limit": limit}):
+    for row in rows:
         extra: dict[str, Any] = row._mapping["extra"] or {}
         received = extra.get("received_at")
         found.append(
@@ -72,6 +103,7 @@ def find_unanswered(conn: Connection, since: datetime, limit: int) -> list[Unans
                 message=q.to_message(row),
                 channel_ids={str(k): str(v) for k, v in (extra.get("channel_ids") or {}).items()},
                 received_at=datetime.fromisoformat(received) if isinstance(received, str) else None,
+                claimed_by=row._mapping["m_claimed_by"],
             )
         )
     return found

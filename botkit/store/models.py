@@ -33,18 +33,21 @@ __all__ = [
     "CHANNEL_MAX",
     "KEY_MAX",
     "LANGUAGE_MAX",
+    "PROCESS_ID_MAX",
     "VERSION_TABLE",
     "Base",
     "Contact",
     "Conversation",
     "InboundKey",
     "Message",
+    "Process",
     "UTCDateTime",
 ]
 
 CHANNEL_MAX = 64
 KEY_MAX = 512  # external ids, conversation keys, idempotency keys
 LANGUAGE_MAX = 35  # longest practical BCP 47 tag
+PROCESS_ID_MAX = 32  # a random hex id per bot run (botkit uses 16 hex digits)
 # Rows of the partial index of inbound messages the bot has not finished processing.
 UNANSWERED_WHERE = "direction = 'in' AND status = 'received'"
 # Alembic's bookkeeping table; a name of our own so botkit can share a PostgreSQL
@@ -175,6 +178,10 @@ class Message(Base):
     # Channel ids, attachment metadata, buttons: shown again, never queried by.
     extra: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Inbound: the process (``processes.id``) answering the message, set in the INSERT
+    # and taken over only by recovery. No foreign key: a process deletes its row when it
+    # stops, and a claim naming a missing row is exactly "nobody is answering it".
+    claimed_by: Mapped[str | None] = mapped_column(String(PROCESS_ID_MAX))
 
 
 class InboundKey(Base):
@@ -189,3 +196,16 @@ class InboundKey(Base):
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Process(Base):
+    """A running bot process. Its heartbeat says it is still answering the messages it
+    claimed; a process deletes its row when it closes, and a crashed one stops beating."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(PROCESS_ID_MAX), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

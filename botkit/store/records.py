@@ -14,6 +14,7 @@ __all__ = [
     "ConversationStatus",
     "IntakeResult",
     "MessageStatus",
+    "ProcessRecord",
     "StoredMessage",
 ]
 
@@ -141,3 +142,17 @@ class InboundFinish:
     message: StoredMessage
     language: str | None = None
     working_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    """One run of a bot process, as registered in the ``processes`` table.
+
+    ``id`` is random per run (a restarted process is a new one); ``host`` and ``pid``
+    are there for operators reading the table.
+    """
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime

@@ -20,8 +20,9 @@ from botkit.store._checks import (
     language_hint,
     status_of,
 )
-from botkit.store._database import UPGRADE_COMMAND, Database
+from botkit.store._database import UPGRADE_COMMAND
 from botkit.store._history import newest_messages
+from botkit.store._processes import ProcessClaims
 from botkit.store._recent import RecentMessages, answered
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
@@ -55,7 +56,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(Database):
+class ConversationStore(ProcessClaims):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
@@ -91,6 +92,7 @@ class ConversationStore(Database):
         working_text: str | None = None,
         language: str | None = None,
         rejected: bool = False,
+        claimed_by: str | None = None,
     ) -> IntakeResult:
         """Store an inbound message exactly once per channel delivery key.
 
@@ -106,6 +108,9 @@ class ConversationStore(Database):
             working_text: the text in the conversation's working language, if translated.
             language: the detected language of ``text``.
             rejected: store it with status ``rejected`` (e.g. over the length limit).
+            claimed_by: the id of the process that will answer it (see
+                ``register_process``), stored in the same INSERT; None leaves it to
+                whichever process recovers it.
 
         Raises:
             StoreError: empty or over-long keys, unstorable text, or a database failure.
@@ -147,6 +152,7 @@ class ConversationStore(Database):
                     "idempotency_key": msg.idempotency_key,
                     "extra": extra,
                     "created_at": now,
+                    "claimed_by": claimed_by,
                 },
             )
             if not q.insert_inbound_key(conn, msg.channel, msg.idempotency_key, message.id, now):
@@ -414,11 +420,31 @@ class ConversationStore(Database):
         await self._write(lambda conn: _apply_finish(conn, finish))
         self._recent.update(answered(finish.message, finish.language, finish.working_text))
 
-    async def unanswered(self, *, since: datetime, limit: int = 1000) -> list[Unanswered]:
-        """Inbound messages stored since ``since`` whose processing never finished
-        (oldest first, at most ``limit``): what a crash left unanswered."""
+    async def unanswered(
+        self,
+        *,
+        since: datetime,
+        limit: int = 1000,
+        stale_before: datetime | None = None,
+        exclude_claimer: str | None = None,
+    ) -> list[Unanswered]:
+        """Inbound messages stored since ``since`` whose processing has not finished
+        (oldest first, at most ``limit``).
+
+        Args:
+            since: the oldest ``created_at`` returned.
+            limit: at most this many (capped at ``MAX_PAGE``).
+            stale_before: only messages nobody is answering: unclaimed, or claimed by a
+                process whose row is gone or whose heartbeat is older than this.
+            exclude_claimer: with ``stale_before``, also leave out the messages this
+                process (the caller) claimed.
+        """
         limit = max(1, min(int(limit), MAX_PAGE))
-        return await self._read(lambda conn: find_unanswered(conn, since, limit))
+        return await self._read(
+            lambda conn: find_unanswered(
+                conn, since, limit, stale_before=stale_before, me=exclude_claimer
+            )
+        )
 
     async def get_contact(self, contact_id: int) -> ContactRecord | None:
         """A contact by id, or None."""

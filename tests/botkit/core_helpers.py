@@ -15,7 +15,7 @@ from botkit.config import Settings
 from botkit.events import Contact, InboundMessage, OutboundReply
 from connectors.base import Connector, ConnectorConfig
 
-__all__ = ["RecordingConnector", "backdate_messages", "message", "recorder"]
+__all__ = ["RecordingConnector", "age_processes", "backdate_messages", "message", "recorder"]
 
 
 class RecordingConnector(Connector[ConnectorConfig]):
@@ -92,20 +92,30 @@ def recorder(bot: Bot) -> RecordingConnector:
 
 
 def backdate_messages(settings: Settings, seconds: float) -> None:
-    """Move every stored message ``seconds`` into the past (a crash that happened then).
+    """Move every stored message ``seconds`` into the past (stored that long ago).
 
     Works on the SQLite file of ``settings`` directly, with no bot running.
     """
+    _backdate(settings, "messages", "created_at", seconds)
+
+
+def age_processes(settings: Settings, seconds: float) -> None:
+    """Move every process's last heartbeat ``seconds`` into the past (a process that
+    crashed that long ago). SQLite file of ``settings``, no bot running."""
+    _backdate(settings, "processes", "heartbeat_at", seconds)
+
+
+def _backdate(settings: Settings, table: str, column: str, seconds: float) -> None:
     url = settings.store.url.replace("sqlite+aiosqlite://", "sqlite://", 1)
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            rows = conn.execute(text("SELECT id, created_at FROM messages")).all()
-            for message_id, created in rows:
-                when = datetime.fromisoformat(str(created)) - timedelta(seconds=seconds)
+            rows = conn.execute(text(f"SELECT rowid, {column} FROM {table}")).all()
+            for rowid, value in rows:
+                when = datetime.fromisoformat(str(value)) - timedelta(seconds=seconds)
                 conn.execute(
-                    text("UPDATE messages SET created_at = :t WHERE id = :i"),
-                    {"t": when, "i": message_id},
+                    text(f"UPDATE {table} SET {column} = :t WHERE rowid = :i"),
+                    {"t": when, "i": rowid},
                 )
     finally:
         engine.dispose()

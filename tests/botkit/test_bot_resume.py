@@ -1,26 +1,40 @@
-"""Recovery on start answers what a crash left unanswered, once, and nothing else.
+"""Recovery answers what a stopped process left unanswered, once, and nothing else.
+
+Each inbound message is claimed by the process that stored it; recovery takes over a
+message only when that process's row is gone (a clean close) or its heartbeat is stale
+(a crash), with an atomic re-claim. Time proves nothing: a live peer's slow reply is
+never answered a second time, however long it takes.
 
 - A reply that was stored but never reached the customer (shutdown cut its last send)
-  leaves the message unanswered, so the next start answers it.
-- A message stored in the last seconds may be one a stopping process is still
-  answering (a rolling restart): it is answered only after that process's grace
-  period, and only if it is still unanswered then.
+  leaves the message unanswered, so the next start answers it, at once.
+- A crash's leftover is answered at the next start when the crashed process's heartbeat
+  is stale, and by a running process's periodic pass once it becomes stale.
+- A peer that closes after our start leaves its cut-off message to our periodic pass.
+- Two processes recovering the same leftover at once answer it once.
 - A message found by recovery and by its own ``submit`` at once gets one reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from typing import Any
 
-from core_helpers import RecordingConnector, backdate_messages, message, recorder
+import pytest
+from core_helpers import RecordingConnector, age_processes, backdate_messages, message, recorder
 
+from botkit._resume import RecoveryTiming
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
-from botkit.config import Settings
-from botkit.events import Direction, utcnow
+from botkit.config import Settings, settings_from_mapping
+from botkit.errors import StoreError
+from botkit.events import Direction
 from botkit.store import MessageStatus
+
+# Test timings: heartbeats every 0.1 s, dead after 1 s of silence, a pass every 0.2 s.
+FAST = RecoveryTiming(heartbeat_seconds=0.1, stale_seconds=1.0, pass_seconds=0.2)
 
 
 class _StoresThenHangs(RecordingConnector):
@@ -51,6 +65,28 @@ async def _statuses(bot: Bot) -> list[tuple[Direction, MessageStatus]]:
     return [(r.direction, r.status) for r in rows]
 
 
+async def _leave_unanswered(settings: Settings, text: str, *, crash: bool) -> None:
+    """Store ``text`` and stop while its reply streams (no grace period), so that it
+    stays "received". ``crash``: the process row stays behind, as after a kill
+    (otherwise it is deleted, as by a clean close)."""
+    async with Bot(settings) as dying:
+        dying.attach_connector(RecordingConnector(dying))
+        await dying.submit(message(text, "k1"))
+        await asyncio.sleep(0.05)
+        if crash:
+
+            async def killed(process_id: str) -> None:
+                pass  # a killed process never removes its row
+
+            dying.store.unregister_process = killed  # type: ignore[method-assign]
+
+
+def _dying(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(
+        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
+    )
+
+
 async def test_a_reply_stored_but_cut_off_by_shutdown_is_answered_on_the_next_start(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -66,56 +102,143 @@ async def test_a_reply_stored_but_cut_off_by_shutdown_is_answered_on_the_next_st
             (Direction.INBOUND, MessageStatus.RECEIVED),
             (Direction.OUTBOUND, MessageStatus.FAILED),
         ]
-    backdate_messages(settings, 60)
     async with Bot(make_settings()) as bot:
         bot.attach_connector(RecordingConnector(bot))
-        await asyncio.wait_for(bot.run(), 10)
+        await asyncio.wait_for(bot.run(), 10)  # at once: that process closed
         assert [r.text for r in recorder(bot).replies] == ["echo: where is my parcel?"]
         assert (await _statuses(bot))[0] == (Direction.INBOUND, MessageStatus.ANSWERED)
 
 
-async def test_a_message_a_stopping_process_is_answering_is_not_answered_again(
-    make_settings: Callable[..., Settings],
+@pytest.fixture
+def shared_settings(migrated_db_url: str) -> Callable[..., Settings]:
+    """Like ``make_settings``, on one database per backend (SQLite file, PostgreSQL)."""
+
+    def build(**bot: Any) -> Settings:
+        data = {
+            "store": {"url": migrated_db_url},
+            "backend": {"kind": "echo", "echo": bot.pop("echo", {})},
+            "bot": bot,
+        }
+        return settings_from_mapping(data, environ={})
+
+    return build
+
+
+async def test_a_live_peer_streaming_a_slow_reply_is_never_answered_twice(
+    shared_settings: Callable[..., Settings],
 ) -> None:
-    slow = make_settings(backend={"echo": {"word_delay_seconds": 0.3}})
-    fresh = make_settings(bot={"shutdown_grace_seconds": 0.5})
-    async with Bot(slow) as old:
-        old.attach_connector(RecordingConnector(old))
-        await old.submit(message("where is my parcel please", "k1"))
-        await asyncio.sleep(0.2)  # the old process is streaming its answer...
-        async with Bot(fresh) as new:  # ...when the new one starts (a rolling restart)
-            new.attach_connector(_Listening(new))
+    # The peer's reply takes ~3.5 s, longer than our stale limit (1 s) and longer than
+    # the old design's settle time (grace 0.5 s + 2 s): only its heartbeat protects it.
+    slow = shared_settings(echo={"word_delay_seconds": 0.6})
+    async with Bot(slow, recovery=FAST) as peer:
+        peer.attach_connector(RecordingConnector(peer))
+        await peer.submit(message("where is my parcel please", "k1"))
+        await asyncio.sleep(0.2)  # the peer is answering...
+        async with Bot(shared_settings(shutdown_grace_seconds=0.5), recovery=FAST) as new:
+            new.attach_connector(_Listening(new))  # ...when this one starts: both live
             running = asyncio.create_task(new.run())
-            assert await old.drain(30)
-            await asyncio.sleep(0.5 + 2.5)  # past the old process's grace period
+            assert await peer.drain(30)
+            await asyncio.sleep(0.5)  # a few more passes after the reply was stored
             new.stop()
             await running
             assert recorder(new).replies == []
-    assert [r.text for r in recorder(old).replies] == ["echo: where is my parcel please"]
+    assert [r.text for r in recorder(peer).replies] == ["echo: where is my parcel please"]
 
 
-async def test_a_recent_leftover_is_answered_once_the_grace_period_is_over(
-    make_settings: Callable[..., Settings],
+@pytest.mark.parametrize("row", ["stale", "missing"])
+async def test_a_crashed_process_leftover_is_answered_at_the_next_start_without_waiting(
+    make_settings: Callable[..., Settings], row: str
 ) -> None:
-    settings = make_settings(bot={"shutdown_grace_seconds": 0})
-    dying = make_settings(
-        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
-    )
-    async with Bot(dying) as crashed:
-        crashed.attach_connector(RecordingConnector(crashed))
-        await crashed.submit(message("hello?", "k1"))
-        await asyncio.sleep(0.05)
-    async with Bot(settings) as bot:
+    await _leave_unanswered(_dying(make_settings), "hello?", crash=row == "stale")
+    if row == "stale":
+        age_processes(make_settings(), 60)  # it crashed a minute ago
+    # Default timings and grace: the old design waited grace + 2 s (12 s) here.
+    async with Bot(make_settings()) as bot:
         connector = _Listening(bot)
         bot.attach_connector(connector)
-        started = utcnow()
+        started = time.monotonic()
         running = asyncio.create_task(bot.run())
         await connector.wait_for(1, within=10)
-        waited = (utcnow() - started).total_seconds()
+        waited = time.monotonic() - started
         bot.stop()
         await running
     assert [r.text for r in connector.replies] == ["echo: hello?"]
-    assert waited >= 1.5  # not at once: another process might still have been on it
+    assert waited < 2.0
+
+
+async def test_a_crash_with_a_fresh_heartbeat_is_taken_over_once_it_is_stale(
+    make_settings: Callable[..., Settings],
+) -> None:
+    await _leave_unanswered(_dying(make_settings), "hello?", crash=True)
+    timing = RecoveryTiming(heartbeat_seconds=0.1, stale_seconds=2.0, pass_seconds=0.2)
+    async with Bot(make_settings(), recovery=timing) as bot:
+        connector = _Listening(bot)
+        bot.attach_connector(connector)
+        running = asyncio.create_task(bot.run())
+        await asyncio.sleep(0.1)
+        # Its heartbeat is younger than 2 s: it might be a live replica, so not yet.
+        assert connector.replies == []
+        await connector.wait_for(1, within=10)  # then a periodic pass takes it
+        await asyncio.sleep(0.5)
+        bot.stop()
+        await running
+    assert [r.text for r in connector.replies] == ["echo: hello?"]
+
+
+async def test_a_peer_that_closes_after_our_start_leaves_its_cut_off_message_to_us(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(make_settings(), recovery=FAST) as bot:
+        connector = _Listening(bot)
+        bot.attach_connector(connector)
+        running = asyncio.create_task(bot.run())
+        await asyncio.sleep(0.1)  # our start pass is over
+        await _leave_unanswered(_dying(make_settings), "hello?", crash=False)
+        await connector.wait_for(1, within=3)  # not a restart away: our next pass
+        bot.stop()
+        await running
+    assert [r.text for r in connector.replies] == ["echo: hello?"]
+
+
+async def test_two_processes_recovering_one_leftover_at_once_answer_it_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    await _leave_unanswered(_dying(make_settings), "hello?", crash=False)
+    backdate_messages(make_settings(), 60)  # old enough for the old design's first pass
+    async with (
+        Bot(make_settings(), recovery=FAST) as one,
+        Bot(make_settings(), recovery=FAST) as two,
+    ):
+        for bot in (one, two):
+            bot.attach_connector(_Listening(bot))
+        runs = [asyncio.create_task(one.run()), asyncio.create_task(two.run())]
+        await asyncio.sleep(0.6)  # both start passes and a few periodic ones
+        for bot in (one, two):
+            assert await bot.drain(10)
+            bot.stop()
+        await asyncio.gather(*runs)
+        answers = [r.text for r in recorder(one).replies + recorder(two).replies]
+    assert answers == ["echo: hello?"]
+
+
+@pytest.mark.parametrize(("age", "answered"), [(1.5, True), (5.0, False)])
+async def test_the_window_counts_from_each_pass(
+    make_settings: Callable[..., Settings], age: float, answered: bool
+) -> None:
+    # Review finding 3: a leftover stored 1.5 s before the start, inside a 3 s window,
+    # was in neither of the old design's passes (grace 0.5 s + 2 s settle).
+    await _leave_unanswered(_dying(make_settings), "hello?", crash=False)
+    backdate_messages(make_settings(), age)
+    settings = make_settings(bot={"shutdown_grace_seconds": 0.5, "resume_unanswered_seconds": 3})
+    async with Bot(settings, recovery=FAST) as bot:
+        connector = _Listening(bot)
+        bot.attach_connector(connector)
+        running = asyncio.create_task(bot.run())
+        await asyncio.sleep(0.5)
+        await bot.drain(10)
+        bot.stop()
+        await running
+    assert [r.text for r in connector.replies] == (["echo: hello?"] if answered else [])
 
 
 async def test_a_message_found_by_recovery_and_by_its_submit_is_answered_once(
@@ -140,10 +263,35 @@ async def test_a_message_found_by_recovery_and_by_its_submit_is_answered_once(
         store.intake, store.unanswered = intake, unanswered  # type: ignore[method-assign,assignment]
 
         async def recover() -> None:
-            # Everything stored so far counts (as for a leftover of a crash long ago).
-            await bot._resume_unanswered(stored_before=utcnow() + timedelta(minutes=1))
+            await bot._resume_unanswered()  # the message carries our claim: skipped
             recovered.set()
 
         await asyncio.gather(bot.submit(message("hello there", "k1")), recover())
         assert await bot.drain(30)
     assert [r.text for r in recorder(bot).replies] == ["echo: hello there"]
+
+
+async def test_a_failing_heartbeat_is_retried_and_pauses_judging_peers(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "botkit.bot")
+    async with Bot(make_settings(), recovery=FAST) as bot:
+        store = bot.store
+        real, calls = store.heartbeat, []
+
+        async def flaky(process_id: str) -> bool:
+            calls.append(process_id)
+            if len(calls) <= 2:
+                raise StoreError("database write failed: connection refused")
+            return await real(process_id)
+
+        store.heartbeat = flaky  # type: ignore[method-assign]
+        claims = bot._claims
+        assert claims is not None and claims.may_judge_peers()
+        await asyncio.sleep(0.25)  # two failed beats
+        assert not claims.may_judge_peers()  # peers could not beat either
+        await asyncio.sleep(0.2)  # beats again, but peers need a stale period for it
+        assert len(calls) >= 3 and not claims.may_judge_peers()
+    logged = [r.msg for r in caplog.records]
+    assert logged.count("process heartbeat failed (retrying): %s") == 1  # once per outage
+    assert "process heartbeat works again" in logged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,11 +13,12 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError
+from botkit.events import utcnow
 from botkit.store import ConversationStore, StoreSettings, migrate
 from botkit.store._runner import create_runner
 from botkit.store.models import VERSION_TABLE, Base
 
-TABLES = {"contacts", "conversations", "messages", "inbound_keys"}
+TABLES = {"contacts", "conversations", "messages", "inbound_keys", "processes"}
 
 
 async def _tables(url: str) -> set[str]:
@@ -82,8 +84,9 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0001"
+    assert migrate.head() == "0002"
     assert migrate.is_known("0001")
+    assert migrate.is_known("0002")
     assert not migrate.is_known("ffff")
 
 
@@ -92,3 +95,31 @@ async def test_store_writes_need_the_schema(db_url: str, make_message: Any) -> N
     async with ConversationStore(StoreSettings(url=db_url)) as store:
         with pytest.raises(StoreError, match="database write failed"):
             await store.intake(make_message(), text="hi")
+
+
+async def test_claims_migration_up_down_up_and_unclaimed_messages_are_recoverable(
+    db_url: str, make_message: Any
+) -> None:
+    # 0001 -> 0002 adds a nullable column: a message without a claim (as every row
+    # stored before the upgrade) may be taken by recovery; a downgrade drops it again.
+    await migrate.upgrade(db_url, "0001")
+    await migrate.upgrade(db_url)
+    async with ConversationStore(StoreSettings(url=db_url)) as store:
+        stored = await store.intake(make_message("left over"), text="left over")
+        claimable = await store.unanswered(
+            since=utcnow() - timedelta(minutes=1), stale_before=utcnow(), exclude_claimer="me"
+        )
+        assert [(u.message.id, u.claimed_by) for u in claimable] == [(stored.message.id, None)]
+    await migrate.downgrade(db_url, "0001")
+    assert await _tables(db_url) == TABLES - {"processes"} | {VERSION_TABLE}
+
+    def columns(conn: Connection) -> set[str]:
+        return {c["name"] for c in inspect(conn).get_columns("messages")}
+
+    runner = create_runner(db_url, pooled=False)
+    try:
+        assert "claimed_by" not in await runner.read(columns)
+    finally:
+        await runner.dispose()
+    await migrate.upgrade(db_url)
+    assert await migrate.current(db_url) == "0002"
