@@ -381,8 +381,8 @@ async def test_backoff_grows_when_every_socket_dies_after_its_welcome(
                 await cutter
         # Backoff 0.25-0.5, 0.5-1, 1-2, 2-4 s (+0.4 s up each): at most 5 in 6 s. Reset
         # on every welcome it would be one per <= 0.9 s.
+        # (The status at this moment depends on where the last socket is in its 0.4 s.)
         assert len(sockets) - before <= 5, len(sockets) - before
-        assert "Offline" in await _status(pg) or await _status(pg) == "Connecting\u2026"
 
 
 # -- #6: a socket that drops while a reply streams ----------------------------------------
