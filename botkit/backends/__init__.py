@@ -3,7 +3,8 @@
 ``kind = "echo"`` is the deterministic echo backend; ``"engine"`` is the local inference
 engine (``botkit.backends.local_engine``, which imports torch, so it is imported only
 here and only when asked for); ``"auto"`` tries the engine and falls back to echo, with a
-log line saying why, when torch or the engine is not installed or the model is missing;
+log line saying why, when torch or the engine is not installed (a model that fails to
+load is an error, as with ``"engine"``);
 ``"openai"`` is an OpenAI-compatible server (``botkit.backends.openai_compat``, which
 imports the ``openai`` package, so it too is imported only when asked for).
 
@@ -78,8 +79,7 @@ def _create_engine(settings: BackendSettings) -> GenerationBackend:
 def create_backend(settings: BackendSettings) -> GenerationBackend:
     """Build (but do not start) the backend ``settings.kind`` names.
 
-    ``"auto"`` here only falls back when the engine cannot be imported or created; use
-    ``start_backend`` to also fall back when the model fails to load on start.
+    ``"auto"`` falls back to echo when the engine cannot be imported or created.
 
     Raises:
         BackendError: ``kind = "engine"`` or ``"openai"`` and it cannot be imported or
@@ -101,31 +101,29 @@ def create_backend(settings: BackendSettings) -> GenerationBackend:
 async def start_backend(settings: BackendSettings) -> GenerationBackend:
     """Build and start the configured backend.
 
-    With ``kind = "auto"`` any failure to import, create or start the engine (torch
-    missing, model file missing, no memory) falls back to the echo backend and logs a
-    warning naming the reason.
+    With ``kind = "auto"`` a machine without the engine (torch or the engine package not
+    installed) gets the echo backend, with a warning naming the reason. An engine that is
+    installed but cannot start its model (a wrong path, no memory, an unwritable cache)
+    is an error as with ``kind = "engine"``: a deployment must not answer its customers
+    with their own words because of a typo.
 
     Raises:
-        BackendError: ``kind = "engine"`` or ``"openai"`` and it cannot be started.
+        BackendError: the backend cannot be started.
     """
     backend = create_backend(settings)
     try:
         await backend.start()
     except Exception as exc:
-        if settings.kind != "auto" or isinstance(backend, EchoBackend):
-            if isinstance(exc, BackendError):
-                raise
-            raise BackendError(f"backend {backend.name!r} failed to start: {exc}") from exc
-        _log.warning(
-            "backend: local engine failed to start, using the echo backend: %s: %s",
-            type(exc).__name__,
-            exc,
-        )
         await _close_quietly(backend)
-        backend = EchoBackend(settings.echo)
-        await backend.start()
-    else:
-        _log.info("backend: %s ready", backend.name)
+        hint = (
+            ' (set [backend] kind = "echo" to run without a model)'
+            if settings.kind == "auto" and not isinstance(backend, EchoBackend)
+            else ""
+        )
+        if isinstance(exc, BackendError):
+            raise BackendError(f"{exc}{hint}") from exc
+        raise BackendError(f"backend {backend.name!r} failed to start: {exc}{hint}") from exc
+    _log.info("backend: %s ready", backend.name)
     return backend
 
 

@@ -57,14 +57,13 @@ async def test_kind_echo() -> None:
 MISSING_MODEL = {"model": "/nonexistent/botkit-test-model.gguf"}
 
 
-async def test_auto_falls_back_to_echo_with_a_log_line(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_auto_with_an_installed_engine_and_a_broken_model_fails_naming_it() -> None:
+    # Only a missing engine falls back to echo (below): a deployment whose model path has
+    # a typo must not answer customers with their own words.
+    pytest.importorskip("engine", reason="the engine package is what this test is about")
     settings = BackendSettings.model_validate({"kind": "auto", "engine": MISSING_MODEL})
-    with caplog.at_level(logging.WARNING, logger="botkit.backends"):
-        backend = await start_backend(settings)
-    assert isinstance(backend, EchoBackend)
-    assert "using the echo backend" in caplog.text
+    with pytest.raises(BackendError, match=r"botkit-test-model\.gguf.*kind = \"echo\""):
+        await start_backend(settings)
 
 
 async def test_engine_kind_fails_loudly() -> None:
