@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from botkit.channel import ReplyStream
-from botkit.errors import BackendBusyError, ConnectorError
+from botkit.errors import BackendBusyError, BotkitError, ConnectorError
 from botkit.events import OutboundReply
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
@@ -74,7 +74,8 @@ class ReplyDelivery:
                     self._reply.source,
                     type(exc).__name__,
                     exc,
-                    exc_info=exc,
+                    # An error the source reports on purpose says all; a bug needs its trace.
+                    exc_info=None if isinstance(exc, BotkitError) else exc,
                 )
                 return self._substitute(self._ctx.settings.bot.fallback_reply)
             clean = sanitize_text(delta)

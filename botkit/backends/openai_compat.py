@@ -89,20 +89,21 @@ class OpenAIBackend:
             raise
         self._client = client
         self._probed_at, self._healthy = time.monotonic(), True
-        log.info("openai: %s serves %s", self.where, s.model)
+        log.info("openai: %s answers for model %s", self.where, s.model)
 
     async def _check_model(self, client: openai.AsyncOpenAI) -> None:
         model = self.settings.model
         try:
             page = await client.models.list()
         except (openai.NotFoundError, openai.PermissionDeniedError) as exc:
-            # No /models (some proxies), or a key allowed to chat but not to list models.
+            # No /models (some proxies, or a base_url without its /v1), or a key allowed
+            # to chat but not to list models: ask for one token instead.
             log.warning(
-                "openai: %s does not list its models (HTTP %d); not checking that it serves %r",
+                "openai: %s does not list its models (HTTP %d); trying a one-token reply",
                 self.where,
                 exc.status_code,
-                model,
             )
+            await self._check_chat(client)
             return
         except openai.APIError as exc:
             raise _backend_error(exc, self.where, self.settings.timeout_seconds) from exc
@@ -115,6 +116,16 @@ class OpenAIBackend:
                 f"the model server at {self.where} does not serve model {model!r}; it "
                 f"serves {shown}{more} (set [backend.openai] model)"
             )
+
+    async def _check_chat(self, client: openai.AsyncOpenAI) -> None:
+        try:
+            await client.chat.completions.create(
+                model=self.settings.model,
+                messages=[{"role": "user", "content": "Hi"}],
+                max_tokens=1,
+            )
+        except openai.APIError as exc:
+            raise _backend_error(exc, self.where, self.settings.timeout_seconds) from exc
 
     async def close(self) -> None:
         client, self._client = self._client, None

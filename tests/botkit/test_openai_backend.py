@@ -115,8 +115,15 @@ async def test_a_server_without_a_model_list_is_accepted_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="botkit.backends.openai"):
         backend = await start_backend(settings(api, api_key=KEY))
     assert "does not list its models" in caplog.text
+    assert api.requests[0].body["max_tokens"] == 1  # the start checked with one token
     assert await reply(backend, ask("x")) == "You said: x"
     await backend.close()
+
+
+async def test_a_base_url_without_its_v1_fails_at_start_with_a_hint(api: FakeOpenAI) -> None:
+    without_v1 = api.base_url.removesuffix("/v1")
+    with pytest.raises(BackendError, match=r"HTTP 404.*usually ending in /v1"):
+        await start_backend(settings(api, api_key=KEY, base_url=without_v1))
 
 
 async def test_a_wrong_key_fails_at_start_without_showing_the_key(api: FakeOpenAI) -> None:
