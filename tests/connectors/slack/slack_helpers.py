@@ -203,13 +203,9 @@ def click_payload(
     return payload
 
 
-class SlowBackend:
-    """A real ``GenerationBackend`` that takes 10 s before its first word."""
-
-    name = "slow"
-
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
+class ScriptBackend:
+    """The lifecycle of a real ``GenerationBackend`` for the test backends below and in
+    the test modules: nothing to start or close, always ready."""
 
     async def start(self) -> None:
         pass
@@ -219,6 +215,15 @@ class SlowBackend:
 
     async def ready(self) -> bool:
         return True
+
+
+class SlowBackend(ScriptBackend):
+    """A real ``GenerationBackend`` that takes 10 s before its first word."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.started.set()

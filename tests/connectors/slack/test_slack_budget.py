@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from slack_helpers import MakeSlack, mention, message
+from slack_helpers import MakeSlack, ScriptBackend, mention, message
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.backends.protocol import GenerationRequest
@@ -101,20 +101,11 @@ async def test_a_final_edit_waits_out_a_short_hold(fake_slack: FakeSlack) -> Non
     assert [m.text for m in fake_slack.messages] == ["a2", "CB"]
 
 
-class Stalling:
+class Stalling(ScriptBackend):
     """A real backend: a few words, a long pause, then the rest."""
 
     name = "stalling"
     first_at: float | None = None
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.first_at = time.monotonic()

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from slack_helpers import MakeSlack, SlackHarness, message, new_ts
+from slack_helpers import MakeSlack, ScriptBackend, SlackHarness, message, new_ts
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.backends.protocol import GenerationRequest
@@ -199,22 +199,13 @@ async def test_model_output_cannot_ping_or_link(slack: SlackHarness) -> None:
     assert slack.fake.calls_to("chat.postMessage")[0].args["unfurl_links"] is False
 
 
-class StampingBackend:
+class StampingBackend(ScriptBackend):
     """Answers at once and records when generation started."""
 
     name = "stamp"
 
     def __init__(self) -> None:
         self.started_at: float | None = None
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.started_at = time.monotonic()

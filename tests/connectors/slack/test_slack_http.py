@@ -13,6 +13,7 @@ import pytest
 from slack_helpers import (
     SECRET,
     MakeSlack,
+    ScriptBackend,
     SlackHarness,
     SlowBackend,
     callback,
@@ -61,19 +62,10 @@ async def test_consecutive_dms_share_one_conversation(slack: SlackHarness) -> No
     assert all(m.thread_ts is None for m in slack.fake.messages)
 
 
-class Recall:
+class Recall(ScriptBackend):
     """A real ``GenerationBackend`` that answers with the user turns it was given."""
 
     name = "recall"
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         yield " | ".join(m.content for m in request.messages if m.role == "user")
