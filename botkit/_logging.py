@@ -15,8 +15,9 @@ from typing import TextIO
 
 from botkit.config.settings import LoggingSettings
 
-__all__ = ["RedactingFormatter", "configure_logging"]
+__all__ = ["RedactingFormatter", "configure_logging", "json_logging_active"]
 
+_HTTP_CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore")
 # Shorter values (ports, "en", "true") would redact ordinary words; real secrets are longer.
 _MIN_SECRET_LEN = 6
 
@@ -69,3 +70,20 @@ def configure_logging(
     # Alembic announces every plugin and migration context at INFO on each start; the
     # store logs the one line that matters ("upgrading the SQLite schema ...").
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The HTTP clients under python-telegram-bot and openai log every request at INFO:
+    # each Telegram long poll (~2,900 a day idle), each streamed edit (about one a second
+    # while replying), each completion. Their failures are WARNINGs and still show; the
+    # request lines come back with level = "DEBUG".
+    http_level = logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+    for name in _HTTP_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(http_level)
+
+
+def json_logging_active() -> bool:
+    """True when ``configure_logging`` installed its handler with JSON lines."""
+    return any(
+        h.get_name() == "botkit"
+        and isinstance(h.formatter, RedactingFormatter)
+        and h.formatter.json_lines
+        for h in logging.getLogger().handlers
+    )

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 
 from botkit import __version__
 from botkit._serving import prepare_heap_for_serving
-from botkit.errors import BotkitError, ConfigError
+from botkit.errors import BotkitError, ConfigError, StoreError
 
 if TYPE_CHECKING:
     from botkit.config import Settings
+    from botkit.store import StoreSettings
 
 __all__ = ["main"]
 
@@ -116,6 +117,18 @@ async def _serve(settings: Settings, *, chat: bool) -> None:
         await bot.run()
 
 
+def _missing_sqlite_file(store: StoreSettings) -> Path | None:
+    """The absolute path of a SQLite database file that does not exist, else None."""
+    from botkit.store._runner import is_memory_sqlite
+
+    url = store.sqlalchemy_url
+    if store.dialect != "sqlite" or is_memory_sqlite(url) or url.database is None:
+        return None
+    # A relative path is relative to the working directory, not to the config file.
+    path = Path(url.database).expanduser().absolute()
+    return None if path.exists() else path
+
+
 def _run_db(args: argparse.Namespace) -> int:
     from botkit.store import migrate
 
@@ -127,6 +140,14 @@ def _run_db(args: argparse.Namespace) -> int:
         asyncio.run(migrate.downgrade(store.url, args.revision))
         print(f"{store.safe_url}: schema at {args.revision}")
     else:
+        missing = _missing_sqlite_file(store)
+        if missing is not None:
+            # Opening would create an empty file (and its directories) and report "no
+            # schema", as if the real database, elsewhere, were empty.
+            raise StoreError(
+                f"no database at {missing} (a relative path in [store] url is relative "
+                "to the working directory); nothing was created"
+            )
         revision = asyncio.run(migrate.current(store.url))
         state = "up to date" if revision == migrate.head() else f"newest is {migrate.head()}"
         print(f"{store.safe_url}: {revision or 'no schema'} ({state})")
@@ -158,7 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_serve(_load(args.config, quiet=chat), chat=chat))
         return 0
     except BotkitError as exc:
-        print(f"botkit: error: {exc}", file=sys.stderr)
+        from botkit._logging import json_logging_active
+
+        if json_logging_active():
+            # A log pipeline that parses JSON lines would drop a plain line, and this one
+            # says why the bot stopped; the formatter also redacts secrets in it.
+            _log.critical("botkit: error: %s", exc)
+        else:  # plain logs, or logging not set up yet (a config error)
+            print(f"botkit: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # before the signal handlers were installed
         return 130

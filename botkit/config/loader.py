@@ -39,6 +39,30 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file is not UTF-8: {exc}", source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"TOML syntax error: {exc}", source=str(path)) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(_TOO_DEEP, source=str(path)) from None
+
+
+# A config is a few levels deep; interpolation and validation walk the tree recursively,
+# so a hostile file of thousands of nested tables (which tomllib parses without
+# recursion) must stop here rather than as a RecursionError traceback.
+_MAX_DEPTH = 64
+_TOO_DEEP = f"the config is nested too deeply (more than {_MAX_DEPTH} levels)"
+
+
+def _check_depth(data: Mapping[str, Any], source: str | None) -> None:
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children: list[object] = list(node.values())
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > _MAX_DEPTH:
+            raise ConfigError(_TOO_DEEP, source=source)
+        stack.extend((child, depth + 1) for child in children)
 
 
 def settings_from_mapping(
@@ -60,6 +84,7 @@ def settings_from_mapping(
     Raises:
         ConfigError: listing every problem, each with its key path.
     """
+    _check_depth(data, source)
     expanded = interpolate(dict(data), os.environ if environ is None else environ)
     problems: list[ConfigProblem] = list(expanded.problems)
     settings: Settings | None = None

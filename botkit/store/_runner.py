@@ -95,18 +95,24 @@ def create_runner(
         url: sqlite+aiosqlite / sqlite / postgresql+asyncpg URL.
         pool_size: pooled PostgreSQL connections.
         busy_timeout_ms: how long SQLite waits for another process's write lock.
-        echo: log SQL statements.
+        echo: log SQL statements (at INFO on the ``sqlalchemy.engine`` logger, through
+            the application's handlers; parameters are never logged).
         foreign_keys: enforce SQLite foreign keys. Migrations turn them off, as Alembic
             advises, because batch operations rebuild tables that others reference.
         pooled: False closes connections after use (one-shot work: migrations, CLI).
     """
+    if echo:
+        # Through logging, not SQLAlchemy's echo=True: that adds its own plain-text
+        # handler on stdout, so every statement was printed twice (once outside JSON
+        # lines, and into `botkit chat`'s conversation).
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+asyncpg")  # the one async driver we use
     if parsed.get_backend_name() == "sqlite":
-        return _SqliteRunner(parsed, busy_timeout_ms, echo, foreign_keys)
+        return _SqliteRunner(parsed, busy_timeout_ms, foreign_keys)
     # hide_parameters: customer text must not reach logs through SQL error messages.
-    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+    kwargs: dict[str, Any] = {"hide_parameters": True}
     if pooled:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     else:
@@ -180,14 +186,13 @@ class _AsyncRunner:
 
 
 class _SqliteRunner:
-    def __init__(self, url: URL, busy_timeout_ms: int, echo: bool, foreign_keys: bool) -> None:
+    def __init__(self, url: URL, busy_timeout_ms: int, foreign_keys: bool) -> None:
         self._url = url
         memory = is_memory_sqlite(url)
         sync_url = url.set(drivername="sqlite+pysqlite")
         # check_same_thread off: pooled connections move between our worker threads
         # (never used by two at once).
         kwargs: dict[str, Any] = {
-            "echo": echo,
             "hide_parameters": True,
             "connect_args": {"check_same_thread": False},
         }

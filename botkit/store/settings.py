@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -26,8 +26,44 @@ def _parse(url: str | URL) -> URL:
     return url if isinstance(url, URL) else make_url(url)
 
 
+def _misparsed(url: URL) -> bool:
+    """True when an ``@`` landed after the user-info: a password holding a raw ``@`` was
+    cut at its first ``@`` and the rest of it became the host, database or query. (A
+    SQLite URL has no password; its file path may hold an ``@``.)"""
+    if url.get_backend_name() == "sqlite":
+        return False
+    parts = [url.host or "", url.database or "", *map(str, url.query.values())]
+    return any("@" in part for part in parts)
+
+
+def _mask_query(query: str) -> str:
+    pairs = (pair.partition("=") for pair in query.split("&"))
+    return "&".join(f"{k}{eq}{'***' if 'password' in k.lower() else v}" for k, eq, v in pairs)
+
+
+def _mask_text(text: str) -> str:
+    """Hide everything between ``://USER:`` and the last ``@`` of a URL string.
+
+    For a URL whose password holds a raw ``@``: SQLAlchemy's parse cuts the password at
+    its first ``@``, so masking the parsed password would print the rest of it.
+    """
+    scheme, sep, rest = text.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0:
+        return "<invalid database URL>"
+    user, colon, _ = rest[:at].partition(":")
+    user = user if colon and "/" not in user else "***"
+    tail, qmark, query = rest[at + 1 :].partition("?")
+    return f"{scheme}://{user}{':***' if user != '***' else ''}@{tail}{qmark}" + (
+        _mask_query(query) if qmark else ""
+    )
+
+
 def mask_url(url: str | URL) -> str:
     """Render a database URL with its password (and any ``password`` query value) hidden.
+
+    Everything between ``://USER:`` and the last ``@`` counts as the password, so a URL
+    whose password holds an unencoded ``@`` is masked whole too.
 
     Args:
         url: a SQLAlchemy URL or URL string.
@@ -39,6 +75,10 @@ def mask_url(url: str | URL) -> str:
         parsed = _parse(url)
     except (ArgumentError, ValueError):
         return "<invalid database URL>"
+    if _misparsed(parsed):
+        if isinstance(url, URL):  # its text is gone: which part is the password is unknown
+            return f"{parsed.drivername}://***"
+        return _mask_text(url)
     query = {k: ("***" if "password" in k.lower() else v) for k, v in parsed.query.items()}
     return parsed.set(query=query).render_as_string(hide_password=True)
 
@@ -49,10 +89,14 @@ class StoreSettings(BaseModel):
     Attributes:
         url: SQLAlchemy URL. ``sqlite+aiosqlite:///FILE`` (the embedded default) or
             ``postgresql+asyncpg://USER:PASSWORD@HOST/DB``; ``sqlite://`` and
-            ``postgresql://`` are accepted and mapped to those names. The password is
-            masked in ``repr``, ``str`` and every message the store writes. (SQLite is
-            driven through the standard ``sqlite3`` module in worker threads, see
+            ``postgresql://`` are accepted and mapped to those names. A password in the
+            URL must be percent-encoded (``@`` as ``%40``, ``%`` as ``%25``): ``%XX``
+            sequences are decoded, and a raw ``@`` is refused. The password is masked in
+            ``repr``, ``str`` and every message the store writes. (SQLite is driven
+            through the standard ``sqlite3`` module in worker threads, see
             ``botkit/store/_runner.py``; the URL keeps the usual async spelling.)
+        password: the PostgreSQL password, taken verbatim (no encoding needed); it is
+            put into ``url``, which must then name a user and no password.
         auto_migrate: upgrade a SQLite database to the current schema on start. PostgreSQL is
             never upgraded implicitly: run ``botkit db upgrade``.
         sqlite_busy_timeout_ms: how long SQLite waits for another process's write lock.
@@ -68,6 +112,7 @@ class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     url: str = "sqlite+aiosqlite:///botkit.db"
+    password: SecretStr | None = None
     auto_migrate: bool = True
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     echo_sql: bool = False
@@ -90,9 +135,34 @@ class StoreSettings(BaseModel):
                 f"unsupported database {parsed.drivername!r}; expected sqlite+aiosqlite "
                 "or postgresql+asyncpg"
             )
+        if _misparsed(parsed):
+            # SQLAlchemy ends the password at its first "@"; the rest of the password
+            # would be sent as the host and shown in every connection error.
+            raise ValueError(
+                "the URL has an '@' after the user and password: if the password "
+                "contains '@', percent-encode it as %40 (and '%' as %25), or put it in "
+                "[store] password instead"
+            )
         if driver == parsed.drivername:
             return value  # keep the text as written (no re-rendering of the password)
         return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _apply_password(self) -> Self:
+        if self.password is None:
+            return self
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite":
+            raise ValueError("password applies to PostgreSQL only; SQLite has none")
+        if parsed.username is None:
+            raise ValueError("password needs a user name in url (postgresql+asyncpg://USER@...)")
+        password = self.password.get_secret_value()
+        if parsed.password is not None and parsed.password != password:  # (same: re-validated)
+            raise ValueError("give the password in url or in password, not in both")
+        # Rendering percent-encodes the password, so parsing the URL gives it back exactly.
+        url = parsed.set(password=password)
+        object.__setattr__(self, "url", url.render_as_string(hide_password=False))  # frozen
+        return self
 
     @property
     def sqlalchemy_url(self) -> URL:

@@ -33,7 +33,8 @@ def _unavailable(message: str) -> web.Response:
     return json_error(503, "unavailable", message, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def _unauthorized(exc: IdentityError) -> web.Response:
+def _unauthorized(svc: WebService, exc: IdentityError) -> web.Response:
+    svc.refusals.identity(exc.code)
     return json_error(401, exc.code, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -48,8 +49,10 @@ def _bearer(svc: WebService, request: web.Request) -> Visitor:
 async def post_session(request: web.Request) -> web.Response:
     """Exchange site credentials (or nothing, for anonymous) for a session token."""
     svc = request.app[SERVICE]
-    wait = svc.ip_connects.take(svc.client_ip(request))
+    ip = svc.client_ip(request)
+    wait = svc.ip_connects.take(ip)
     if wait:
+        svc.refusals.connect_rate(ip)
         return rate_limited(wait, "sessions")
     try:
         body = await read_json(request, svc.config.max_message_bytes)
@@ -63,7 +66,7 @@ async def post_session(request: web.Request) -> web.Response:
     except BadRequest as exc:
         return exc.response()
     except IdentityError as exc:
-        return _unauthorized(exc)
+        return _unauthorized(svc, exc)
     token, expires = svc.identity.issue(visitor)
     return web.json_response(
         {"token": token, "expires_at": expires, "identity": visitor.kind},
@@ -77,7 +80,7 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         visitor = _bearer(svc, request)
     except IdentityError as exc:
-        return _unauthorized(exc)
+        return _unauthorized(svc, exc)
     wait = svc.ip_messages.take(svc.client_ip(request))
     if wait:
         return rate_limited(wait, "messages")
@@ -137,7 +140,7 @@ async def get_messages(request: web.Request) -> web.Response:
     try:
         visitor = _bearer(svc, request)
     except IdentityError as exc:
-        return _unauthorized(exc)
+        return _unauthorized(svc, exc)
     wait_s = svc.ip_messages.take(svc.client_ip(request), 0.1)  # reads are cheap
     if wait_s:
         return rate_limited(wait_s)

@@ -72,6 +72,7 @@ async def origin_middleware(request: web.Request, handler: Handler) -> web.Strea
     svc = request.app[SERVICE]
     origin = request.headers.get("Origin")
     if not svc.origins.is_allowed(origin):
+        svc.refusals.origin(origin)
         return json_error(403, "origin_not_allowed", "this origin may not use the chat API")
     if request.method == "OPTIONS" and origin is not None:
         return web.Response(

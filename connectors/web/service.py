@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from aiohttp import web
 
 from botkit.channel import CoreHandle, HistoryItem
+from connectors.web._throttle import RefusalWarnings
 from connectors.web.config import WebConfig
 from connectors.web.hub import Hub
 from connectors.web.identity import IdentityService
@@ -45,6 +47,7 @@ class WebService:
         self.ip_messages = KeyedLimiter(config.ip_rate.rate, config.ip_rate.burst, cap)
         self.ip_connects = KeyedLimiter(config.connect_rate.rate, config.connect_rate.burst, cap)
         self.open_sockets: Counter[str] = Counter()
+        self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
 
     def client_ip(self, request: web.Request) -> str:

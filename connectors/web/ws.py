@@ -44,8 +44,10 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     ip = svc.client_ip(request)
     wait = svc.ip_connects.take(ip)
     if wait:
+        svc.refusals.connect_rate(ip)
         return rate_limited(wait, "connections")
     if svc.open_sockets[ip] >= cfg.max_connections_per_ip:
+        svc.refusals.too_many_sockets(ip)
         return json_error(429, "too_many_connections", "too many open sockets from this IP")
     # max_msg_size + 1: aiohttp refuses payloads >= max_msg_size, we allow == limit.
     # compress=False: browsers offer permessage-deflate, but chat frames are a few hundred
@@ -133,6 +135,7 @@ async def _hello(
             user_token=data.get("user_token"),
         )
     except IdentityError as exc:
+        svc.refusals.identity(exc.code)
         await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, str(exc))
         return None
     try:

@@ -84,8 +84,9 @@ def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     config = str(write_config(tmp_path))
     os.chdir(tmp_path)  # the SQLite URL is relative to the working directory
     try:
-        assert main(["db", "current", "-c", config]) == 0
-        assert "no schema" in capsys.readouterr().out
+        assert main(["db", "current", "-c", config]) == 1  # read-only: creates nothing
+        assert f"no database at {tmp_path / 'chat.db'}" in capsys.readouterr().err
+        assert not (tmp_path / "chat.db").exists()
         assert main(["db", "upgrade", "-c", config]) == 0
         assert main(["db", "current", "-c", config]) == 0
         assert "(up to date)" in capsys.readouterr().out

@@ -252,3 +252,34 @@ def test_an_openai_url_with_an_impossible_port_is_a_problem() -> None:
     table = {"kind": "openai", "openai": {"model": "m", "base_url": "http://h:80000/v1"}}
     found = problems({"backend": table})
     assert any(p.startswith("backend.openai.base_url: ") and "port" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[bot]\ntags = " + "[" * 1200 + "1" + "]" * 1200 + "\n",  # tomllib recurses
+        "[bot]\n" + ".".join(["a"] * 1500) + " = 1\n",  # parses; interpolation recursed
+        "[" + ".".join(["a"] * 1500) + "]\nx = 1\n",
+        "x = " + "{a = " * 500 + "1" + "}" * 500 + "\n",
+    ],
+)
+def test_deeply_nested_toml_is_a_problem_not_a_traceback(tmp_path: Path, body: str) -> None:
+    """review2-operator #11: a hostile config is refused as a config problem (exit 2)."""
+    path = tmp_path / "deep.toml"
+    path.write_text(body, encoding="utf-8")
+    found = check_config(path)
+    assert [p.message for p in found] == ["the config is nested too deeply (more than 64 levels)"]
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        settings_from_mapping({"bot": {"tags": _nest(100)}}, environ={})  # from code, too
+
+
+def _nest(depth: int) -> object:
+    node: object = 1
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
+def test_an_ordinary_config_depth_is_fine() -> None:
+    settings = settings_from_mapping({"connectors": {"console": {"user": "x"}}}, environ={})
+    assert settings.connectors["console"]["user"] == "x"
