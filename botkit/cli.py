@@ -5,6 +5,8 @@
     botkit check-config FILE        list every problem of a config file
     botkit db upgrade [-c FILE]     create or upgrade the database schema
     botkit db downgrade REV [-c FILE] / botkit db current [-c FILE]
+    botkit handoff list [-c FILE]   conversations waiting for or handled by a human
+    botkit handoff release CHANNEL KEY [-c FILE]   give one back to the bot
     botkit --version
 
 Without ``-c`` the config is ``$BOTKIT_CONFIG``, else ``./botkit.toml``, else
@@ -56,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     down = with_config(db_commands.add_parser("downgrade", help="downgrade to a revision"))
     down.add_argument("revision", help="target revision ('base' removes every table)")
     with_config(db_commands.add_parser("current", help="show the schema revision"))
+    handoff = commands.add_parser("handoff", help="conversations handed to humans")
+    handoff_commands = handoff.add_subparsers(dest="handoff_command", required=True,
+                                              metavar="ACTION")  # fmt: skip
+    listing = with_config(handoff_commands.add_parser(
+        "list", help="conversations waiting for or handled by a human, newest first"))  # fmt: skip
+    listing.add_argument("--limit", type=int, default=100, help="at most this many")
+    give_back = with_config(handoff_commands.add_parser(
+        "release", help="hand a conversation back to the bot"))  # fmt: skip
+    give_back.add_argument("channel", help="e.g. telegram, slack, web")
+    give_back.add_argument("key", help="the conversation key, as `handoff list` shows it")
     return parser
 
 
@@ -154,6 +166,21 @@ def _run_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_handoff(args: argparse.Namespace) -> int:
+    from botkit._handoff_cli import list_handoffs, release
+
+    store = _load(args.config).store
+    missing = _missing_sqlite_file(store)
+    if missing is not None:
+        raise StoreError(f"no database at {missing}; nothing was created")
+    if args.handoff_command == "list":
+        lines = asyncio.run(list_handoffs(store, args.limit))
+        print("\n".join(lines) if lines else "no conversation is waiting for or with a human")
+    else:
+        print(asyncio.run(release(store, args.channel, args.key)))
+    return 0
+
+
 def _check_config(file: str) -> int:
     from botkit.config import check_config
 
@@ -175,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.file)
         if args.command == "db":
             return _run_db(args)
+        if args.command == "handoff":
+            return _run_handoff(args)
         chat = args.command == "chat"
         asyncio.run(_serve(_load(args.config, quiet=chat), chat=chat))
         return 0

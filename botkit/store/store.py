@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -393,6 +393,26 @@ class ConversationStore(ProcessClaims):
         )
         row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
+
+    async def conversations_with_status(
+        self, statuses: Collection[str], *, limit: int = 100
+    ) -> list[ConversationRecord]:
+        """Conversations in any of ``statuses``, most recently active first (e.g. those
+        waiting for or handled by a human).
+
+        Raises:
+            StoreError: an unknown status.
+        """
+        states = [status_of(ConversationStatus, s).value for s in statuses]
+        limit = max(1, min(int(limit), MAX_PAGE))
+        stmt = (
+            select(*q.CONVERSATION_COLS)
+            .where(Conversation.status.in_(states))
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(limit)
+        )
+        rows = await self._read(lambda conn: conn.execute(stmt).all())
+        return [q.to_conversation(r) for r in rows]
 
     async def conversation_by_id(self, conversation_id: int) -> ConversationRecord:
         """The conversation as stored now.

@@ -1,0 +1,40 @@
+"""``botkit handoff``: the conversations waiting for or handled by a human, and handing
+one back to the bot, from any machine that reaches the bot's database.
+
+A running bot reads a conversation's status when the next message arrives, so a
+conversation released here is answered by the bot from the customer's next message on.
+"""
+
+from __future__ import annotations
+
+from botkit.errors import StoreError
+from botkit.store import ConversationStatus, ConversationStore, StoreSettings
+
+__all__ = ["list_handoffs", "release"]
+
+_WITH_HUMANS = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
+
+
+async def list_handoffs(settings: StoreSettings, limit: int) -> list[str]:
+    """One line per conversation a human has (or should take): channel, key, status and
+    when it last changed (UTC), most recent first."""
+    async with ConversationStore(settings) as store:
+        await store.ensure_schema(auto_upgrade=False)
+        found = await store.conversations_with_status(_WITH_HUMANS, limit=limit)
+    return [f"{c.channel}\t{c.key}\t{c.status}\t{c.updated_at:%Y-%m-%d %H:%M:%S}" for c in found]
+
+
+async def release(settings: StoreSettings, channel: str, key: str) -> str:
+    """Hand the conversation (``channel``, ``key``) back to the bot.
+
+    Raises:
+        StoreError: no such conversation.
+    """
+    async with ConversationStore(settings) as store:
+        await store.ensure_schema(auto_upgrade=False)
+        conversation = await store.get_conversation(channel, key)
+        if conversation is None:
+            raise StoreError(f"no conversation {key!r} on channel {channel!r}")
+        was = conversation.status
+        await store.set_conversation_status(conversation.id, ConversationStatus.BOT)
+    return f"{channel} {key}: {was} -> bot"

@@ -1,0 +1,66 @@
+"""``botkit handoff list|release``: what an agent's side does without writing Python."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+
+from botkit.bot import Bot
+from botkit.cli import main
+from botkit.config import load_settings
+from botkit.errors import StoreError
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+def _converse(config: Path, *texts: str) -> list[str]:
+    """Run a bot on ``config`` for ``texts`` (one at a time) and return its replies."""
+
+    async def run() -> list[str]:
+        async with Bot(load_settings(config)) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            for text in texts:
+                await bot.submit(message(text, f"k-{text}"))
+                assert await bot.drain(30)
+            return [r.text for r in recorder(bot).replies]
+
+    return asyncio.run(run())
+
+
+def test_an_agent_lists_hand_offs_and_gives_one_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite+aiosqlite:///{tmp_path}/bot.db"\n'
+        '[backend]\nkind = "echo"\n[plugins.handoff]\nreturn_command = ""\n',
+        encoding="utf-8",
+    )
+    assert main(["handoff", "list", "-c", str(config)]) == 1  # no database yet
+    assert "no database at" in capsys.readouterr().err
+    confirmed = _converse(config, "/human", "hello? anyone?")
+    assert len(confirmed) == 1  # the confirmation; then the bot stays silent
+
+    assert main(["handoff", "list", "-c", str(config)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("test\tc1\twaiting_human\t")
+
+    assert main(["handoff", "release", "test", "c1", "-c", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "test c1: waiting_human -> bot"
+    assert main(["handoff", "list", "-c", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "no conversation is waiting for or with a human"
+    assert _converse(config, "thanks, and my refund?") == ["echo: thanks, and my refund?"]
+
+    assert main(["handoff", "release", "test", "nope", "-c", str(config)]) == StoreError.exit_code
+    assert "no conversation 'nope' on channel 'test'" in capsys.readouterr().err
