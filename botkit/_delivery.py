@@ -5,6 +5,14 @@ only while the connector consumes it: an overloaded backend gets the busy reply,
 other failure the fallback reply (appended after what was already streamed). A reply
 that comes out empty is replaced by the fallback reply too, since every platform refuses
 empty messages.
+
+Such a substitute is configured text in the working language. In ``pivot`` mode it goes
+out translated when the translation middleware's cache already has it in the reply's
+language (``botkit.language.substitutes``: translated ahead of time, because asking the
+translator now may block on the very overload being reported). Otherwise it goes out as
+written, and a reply that is nothing but the substitute is labelled with the working
+language. In ``pivot`` mode the substitute is also recorded in ``working_text``, so
+agents and analytics see what the customer was told.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ from typing import Protocol
 from botkit.channel import ReplyStream
 from botkit.errors import BackendBusyError, BotkitError, ConnectorError
 from botkit.events import OutboundReply
+from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
+from botkit.language.substitutes import SubstituteTexts
+from botkit.language.tags import normalize_tag, same_language
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
 from botkit.store.records import MessageStatus, StoredMessage
@@ -60,7 +71,7 @@ class ReplyDelivery:
                 self._done = True
                 if not self._has_text:
                     self._ctx.logger.warning("%s: empty reply replaced", self._ctx.describe())
-                    return self._take(self._ctx.settings.bot.fallback_reply)
+                    return self._substitute(self._ctx.settings.bot.fallback_reply)
                 break
             except BackendBusyError:
                 self._done = True
@@ -89,7 +100,23 @@ class ReplyDelivery:
         return delta
 
     def _substitute(self, text: str) -> str:
-        return self._take(f"\n\n{text}" if self._has_text else text)
+        """Append the working-language ``text`` in place of the rest of the reply."""
+        reply, whole = self._reply, not self._has_text
+        working = normalize_tag(self._ctx.settings.bot.working_language)
+        target = reply.language
+        shown = text
+        if target is not None and not same_language(target, working):
+            cache = self._ctx.state.get(SUBSTITUTES_KEY)
+            pivot = cache if isinstance(cache, SubstituteTexts) else None  # pivot mode only
+            translated = None if pivot is None else pivot.lookup(target, text)  # never waits
+            if translated is not None:
+                shown = translated
+            elif whole:
+                reply.language = working  # what the customer gets is the configured text
+            if pivot is not None:  # the working-language side of a translated reply
+                before = reply.working_text
+                reply.working_text = text if whole or not before else f"{before}\n\n{text}"
+        return self._take(shown if whole else f"\n\n{shown}")
 
     @property
     def text(self) -> str:

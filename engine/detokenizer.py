@@ -3,7 +3,9 @@
 Byte-level BPE (and SentencePiece byte fallback) can split one character across tokens;
 decoding a partial character yields U+FFFD. We decode a short window of tokens and only
 emit text once the window no longer ends in a replacement character, so a delta never
-contains half a character. A few prompt tokens seed the window so that tokenizers which
+contains half a character. A sequence that ends mid-character (cut at ``max_new_tokens``)
+drops the incomplete bytes: the rest of the character can never arrive, and a U+FFFD
+helps no reader. A few prompt tokens seed the window so that tokenizers which
 drop a leading space at the start of a decode (SentencePiece) render the first generated
 word correctly.
 
@@ -96,13 +98,17 @@ class IncrementalDetokenizer:
     def flush(self) -> str:
         """At the end of generation: decode whatever is pending and return the rest.
 
-        A trailing partial character (generation stopped mid-character) is emitted as the
-        tokenizer renders it (U+FFFD), since no more bytes will come.
+        A trailing partial character (generation stopped mid-character, e.g. at
+        ``max_new_tokens``) is dropped: the tokenizer would render its bytes as U+FFFD,
+        and no more bytes will come. (A U+FFFD the model generated as a whole character
+        at the very end is dropped too, as it cannot be told apart; one inside the text
+        stays.)
         """
         if not self.stopped and self._read_offset < len(self._ids):
             prefix = self._decode(self._ids[self._prefix_offset : self._read_offset])
             full = self._decode(self._ids[self._prefix_offset :])
-            new = full[len(prefix) :]
+            # Only the pending tail is trimmed: complete characters in it are kept.
+            new = full[len(prefix) :].rstrip(_REPLACEMENT)
             self._prefix_offset = self._read_offset = len(self._ids)
             self._append(new)
         return self._release(final=True)

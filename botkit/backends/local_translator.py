@@ -10,16 +10,21 @@ routes each pair to one that serves it. One many-to-many model (M2M100, NLLB) se
 every pair of its languages; an OPUS-MT (Marian) checkpoint serves one direction, so
 ``pivot`` mode with Marian needs two per customer language (``es-en`` and ``en-es``),
 configured as a list.
+
+Overload is answered like the chat engine's: a full translation queue
+(``EngineBusyError``) and a wait longer than ``queue_timeout_seconds`` both raise
+``BackendBusyError``, which the customer gets ``bot.busy_reply`` for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
 
-from botkit.errors import TranslationError
+from botkit.errors import BackendBusyError, TranslationError
 from botkit.language.settings import TranslatorSettings
 from botkit.language.tags import same_language, try_normalize
 
@@ -36,12 +41,18 @@ class EngineTranslator:
     Args:
         settings: ``[language.translator]``: ``model`` (one or more checkpoints: local
             directories or hub ids), ``dtype``, ``device``, ``beam_size``.
+        queue_timeout_seconds: the longest a translation may wait and run before the
+            customer gets the busy reply (None: no bound). ``LanguageSupport`` sets the
+            local engine's ``backend.engine.queue_timeout_seconds``.
     """
 
     name = "engine"
 
-    def __init__(self, settings: TranslatorSettings) -> None:
+    def __init__(
+        self, settings: TranslatorSettings, *, queue_timeout_seconds: float | None = None
+    ) -> None:
         self.settings = settings
+        self.queue_timeout_seconds = queue_timeout_seconds
         self._models: list[Any] = []  # engine.translation.AsyncTranslator instances
 
     async def start(self) -> None:
@@ -91,7 +102,19 @@ class EngineTranslator:
         model = self._route(source, target)
         if model is None:
             raise TranslationError(f"no loaded translation model translates {source} → {target}")
-        out = await model.translate(list(texts), source, target)
+        timeout = self.queue_timeout_seconds
+        try:
+            # The bound cancels only our wait: a job the worker already took is finished
+            # and its result dropped (the engine cannot stop a batch midway).
+            out = await asyncio.wait_for(model.translate(list(texts), source, target), timeout)
+        except TimeoutError:
+            raise BackendBusyError(
+                f"translation {source} → {target} took over {timeout:g} s"
+            ) from None
+        except Exception as exc:
+            if _is_engine_busy(exc):
+                raise BackendBusyError(f"translator busy: {exc}") from exc
+            raise
         return [str(t) for t in out]
 
     async def close(self) -> None:
@@ -102,3 +125,13 @@ class EngineTranslator:
                 await model.close()
             except Exception as exc:
                 _log.warning("translation model %r failed to close: %s", model.name, exc)
+
+
+def _is_engine_busy(exc: Exception) -> bool:
+    """Whether ``exc`` is the engine's full-queue error (imported only once the engine
+    is in use: an error from it means the engine module is already loaded)."""
+    try:
+        from engine.request_errors import EngineBusyError
+    except ImportError:  # no engine installed: it cannot have raised its error
+        return False
+    return isinstance(exc, EngineBusyError)

@@ -12,7 +12,14 @@ A conversation without a language yet starts from the seed: the contact's prefer
 language (set by an earlier explicit switch, or the first channel hint seen for that
 contact), else this message's channel hint (Telegram ``language_code``, Slack locale,
 the widget page's language), else the working language. A clear detection of the first
-message overrides the seed.
+message overrides the seed. The working language reached that way is a fallback, not
+evidence (``LanguageDecision.fallback``): it is not stored as the conversation's
+language, so the next message still needs only ``min_letters`` to be detected. (A
+greeting too short to detect, "Hola", must not make the question that follows it,
+"¿Dónde está mi pedido?" at 17 letters, pay the switching price.)
+
+Leaving a language the conversation already has also takes two trusted detections in a
+row (``botkit.language.confirm``); ``decide_language`` judges one message only.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from botkit.language.tags import same_language
 
 __all__ = ["LanguageDecision", "Reason", "count_letters", "decide_language", "letters_needed"]
 
-Reason = Literal["detected", "short", "ambiguous", "unlisted"]
+Reason = Literal["detected", "short", "ambiguous", "unlisted", "unconfirmed"]
 
 # Han, kana and Hangul: one character carries about as much as a short word, so a
 # 4-character Chinese question counts like a 12-letter English one.
@@ -57,15 +64,21 @@ class LanguageDecision:
         detected: the trusted detection of this message, or None when it was not
             trusted (then ``reason`` says why).
         reason: ``detected``; ``short`` (too few letters); ``ambiguous`` (no clear
-            winner); ``unlisted`` (the winner is not one of the configured languages).
+            winner); ``unlisted`` (the winner is not one of the configured languages);
+            ``unconfirmed`` (a trusted detection of another language that has not been
+            confirmed yet, see ``botkit.language.confirm``: the language is kept).
         letters: the weighted letter count that was compared with ``min_letters``
             (``min_letters_to_switch`` when the conversation had a language).
+        fallback: the language is the working language only because nothing pointed
+            anywhere (no detection, no current language, no seed). It is used for this
+            message but not stored as the conversation's language.
     """
 
     language: str
     detected: str | None
     reason: Reason
     letters: int
+    fallback: bool = False
 
 
 def letters_needed(settings: DetectorSettings, current: str | None) -> int:
@@ -99,28 +112,29 @@ def decide_language(
             detected; others leave the language unchanged.
     """
     base = current or seed or working
+    fallback = current is None and seed is None
     # Hysteresis: leaving a language the conversation already has takes more text than
     # choosing one. Between 12 and 15 letters langdetect is confidently wrong often
     # enough to matter ("Gibt's was Neues?" -> en, "Ancora niente." -> es, both at
     # p > 0.9999; 3 of 25 such messages of tests/data/customer_service_parallel.jsonl),
     # and customers write many short messages but rarely switch language in one.
     if letters < letters_needed(settings, current):
-        return LanguageDecision(base, None, "short", letters)
+        return LanguageDecision(base, None, "short", letters, fallback)
     candidates = list(guesses)
     if allowed:
         permitted = (*allowed, working)
         candidates = [g for g in guesses if any(same_language(g.language, a) for a in permitted)]
         if guesses and not candidates:
-            return LanguageDecision(base, None, "unlisted", letters)
+            return LanguageDecision(base, None, "unlisted", letters, fallback)
     if not candidates:
-        return LanguageDecision(base, None, "ambiguous", letters)
+        return LanguageDecision(base, None, "ambiguous", letters, fallback)
     top = candidates[0]
     runner_up = candidates[1].probability if len(candidates) > 1 else 0.0
     if (
         top.probability < settings.min_confidence
         or top.probability - runner_up < settings.min_margin
     ):
-        return LanguageDecision(base, None, "ambiguous", letters)
+        return LanguageDecision(base, None, "ambiguous", letters, fallback)
     chosen = top.language
     # Keep the more specific tag we already have for the same language (pt-BR from a
     # hint beats langdetect's plain pt; a region never comes from detection).

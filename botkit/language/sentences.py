@@ -2,8 +2,12 @@
 translated sentence by sentence while the rest is still being generated.
 
 A segment ends after terminal punctuation followed by whitespace (``.``, ``!``, ``?``,
-``…``, plus closing quotes/brackets), right after CJK full-width terminal punctuation
-(U+3002, U+FF01, U+FF1F), or at a line break; never inside code (fenced or inline).
+``…``, the Arabic question mark U+061F, plus closing quotes/brackets), right after a
+terminal that needs no space after it (CJK full stop and full-width ! and ?, the Urdu
+full stop U+06D4, Devanagari dandas U+0964/5, the Armenian full stop U+0589, Ethiopic
+U+1362, Myanmar U+104B: scripts that may put none there), after ASCII ``!``/``?``
+directly followed by a CJK character (Chinese typed with half-width punctuation), or at
+a line break; never inside code (fenced or inline).
 A period after a known abbreviation or a single capital (an initial) does not end a
 sentence; "a.m." / "p.m." end one only before a capital (see ``_boundary``).
 
@@ -36,10 +40,19 @@ from botkit.language.protect import Glossary, find_spans
 
 __all__ = ["SentenceBuffer", "split_sentences"]
 
-# Terminal punctuation (ASCII, ellipsis, CJK full stop / full-width ! and ?), then any
+# Terminals that end a sentence even with no space after them: CJK full stop and
+# full-width ! and ?, Arabic full stop (Urdu), Devanagari danda and double danda,
+# Armenian full stop, Ethiopic full stop, Myanmar section mark.
+_UNSPACED_TERMINALS = "\u3002\uff01\uff1f\u06d4\u0964\u0965\u0589\u1362\u104b"
+# Terminal punctuation (ASCII, ellipsis, Arabic question mark, the above), then any
 # closing quotes and brackets (ASCII, curly, guillemet, CJK corner brackets).
-_CANDIDATE = re.compile("[.!?\u2026\u3002\uff01\uff1f]+[\"')\\]\u201d\u2019\u00bb\u300d\u300f]*|\n")
-_CJK_TERMINAL = frozenset("\u3002\uff01\uff1f")
+_CLOSERS = "\"')]\u201d\u2019\u00bb\u300d\u300f"
+_CANDIDATE = re.compile(f"[.!?\u2026\u061f{_UNSPACED_TERMINALS}]+[{re.escape(_CLOSERS)}]*|\n")
+_UNSPACED = frozenset(_UNSPACED_TERMINALS)
+# Han, kana, Hangul: after "!" or "?" one of these starts a new sentence ("你好!我的订单").
+_CJK_START = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
 # Common in replies of an English-working-language bot; lower-case, without the period.
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "st", "no", "nr", "vs", "approx", "ca", "e.g", "i.e",
@@ -142,9 +155,12 @@ def _boundary(text: str, code: _Code, start: int) -> tuple[int | None, int, int]
         cut = _skip_space(text, end)
         if cut >= len(text):
             return None, m.start(), end  # the whitespace may go on in the next delta
-        if m.group() == "\n" or _CJK_TERMINAL.intersection(m.group()):
+        if m.group() == "\n" or _UNSPACED.intersection(m.group()):
             return cut, 0, end
         if not text[end].isspace():
+            terminal = m.group().rstrip(_CLOSERS)[-1]
+            if terminal in "!?" and _CJK_START.match(text, end):
+                return cut, 0, end  # "你好!我的订单在哪里?谢谢"
             continue  # "3.14", "example.com", "?!x"
         if m.group() == "." and _is_time(text, m.start()):
             # "a.m." / "p.m." end a sentence only before a capitalized word: "from 9 a.m.

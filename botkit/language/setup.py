@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.config.settings import Settings
@@ -20,6 +22,7 @@ from botkit.errors import TranslationError
 from botkit.language.detect import LangdetectDetector, LanguageDetector, create_detector
 from botkit.language.protect import Glossary
 from botkit.language.settings import Mode
+from botkit.language.substitutes import SubstituteTexts
 from botkit.language.switch import SWITCH_GROUP, LanguageSwitchHandler
 from botkit.language.tags import normalize_tag, same_language
 from botkit.language.translate import TextTranslator
@@ -76,13 +79,20 @@ class LanguageSupport:
     ) -> None:
         self.settings = settings.language
         self.working = normalize_tag(settings.bot.working_language)
+        self._substitute_texts = (settings.bot.busy_reply, settings.bot.fallback_reply)
+        self.substitutes: SubstituteTexts | None = None
+        # The engine translator's waits end in the busy reply like the chat engine's.
+        self._queue_timeout = settings.backend.engine.queue_timeout_seconds
         self._translator_override = translator
         self._detector_override = detector
         self.translator: Translator | None = None
         self.detector: LanguageDetector | None = None
-        # The switch command is quoted in replies ("write /lang es"): never translated.
+        # The switch command is quoted in replies ("write /lang es"), and so is the
+        # hand-off plugin's return command ("Send /bot to talk to the bot again"): never
+        # translated.
         command = (self.settings.switch_command,) if self.settings.switch_command else ()
-        self.glossary = Glossary((*self.settings.glossary, *command))
+        quoted = (*command, *_handoff_commands(settings.plugins))
+        self.glossary = Glossary((*self.settings.glossary, *quoted))
         mode = self.settings.mode
         if mode == "auto" and translator is not None:
             mode = "pivot"
@@ -115,6 +125,10 @@ class LanguageSupport:
             from botkit.backends.translators import create_translator
 
             translator = create_translator(self.settings.translator, backend)
+        from botkit.backends.local_translator import EngineTranslator
+
+        if isinstance(translator, EngineTranslator) and translator.queue_timeout_seconds is None:
+            translator.queue_timeout_seconds = self._queue_timeout
         await _call_optional(translator, "start")
         self.translator = translator
         try:
@@ -148,9 +162,15 @@ class LanguageSupport:
         )
         if self.mode == "pivot" and self.translator is not None:
             text_translator = TextTranslator(self.translator, self.glossary)
+            self.substitutes = SubstituteTexts(
+                text_translator, self.working, self._substitute_texts
+            )
             pipeline.add_middleware(
                 TranslationMiddleware(
-                    text_translator, self.working, switch_command=self.settings.switch_command
+                    text_translator,
+                    self.working,
+                    switch_command=self.settings.switch_command,
+                    substitutes=self.substitutes,
                 )
             )
         elif self.mode == "native":
@@ -174,6 +194,9 @@ class LanguageSupport:
     async def close(self) -> None:
         """Close the translator and stop the detector's worker processes (errors are
         logged, not raised)."""
+        substitutes, self.substitutes = self.substitutes, None
+        if substitutes is not None:
+            await substitutes.close()  # before the translator they use
         detector = self.detector
         if isinstance(detector, LangdetectDetector):
             try:
@@ -186,6 +209,17 @@ class LanguageSupport:
                 await _call_optional(translator, "close")
             except Exception as exc:
                 _log.warning("translator %r failed to close: %s", translator.name, exc)
+
+
+def _handoff_commands(plugins: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """The return command the hand-off plugin's replies quote, when it is configured."""
+    table = plugins.get("handoff")
+    if table is None:
+        return ()
+    from botkit.handoff.config import HandoffConfig  # only for its default
+
+    value = table.get("return_command", HandoffConfig.model_fields["return_command"].default)
+    return (value.strip(),) if isinstance(value, str) and value.strip() else ()
 
 
 async def _call_optional(obj: object, method: str) -> None:

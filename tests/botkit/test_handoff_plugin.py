@@ -273,3 +273,57 @@ async def test_webhook_failure_is_logged_not_fatal(
     expected = {"/broken": "HTTP 500", "/slow": "TimeoutError", "/closed": "ClientConnector"}
     assert expected[path] in failures[0].getMessage()
     assert "tok" not in caplog.text
+
+
+CHINESE = "你好，我的订单还没有到，请问什么时候能送到？"  # noqa: RUF001
+ARABIC = "مرحبا، أريد أن أعرف أين طلبي رقم 4521 من فضلك"
+
+
+@pytest.mark.parametrize(("first", "language"), [(CHINESE, "zh-Hans"), (ARABIC, "ar")])
+async def test_pivot_mode_translates_replies_for_languages_without_a_text(
+    make_settings: Callable[..., Settings], first: str, language: str
+) -> None:
+    from botkit.testing.translator import MarkingTranslator
+
+    translator = MarkingTranslator()
+    settings = make_settings(
+        plugins={"handoff": {}},
+        language={"detector": {"kind": "langdetect", "processes": 0}},
+    )
+    async with Bot(settings, translator=translator) as bot:
+        rec = RecordingConnector(bot)
+        bot.attach_connector(rec)
+        await _say(bot, first, "p1")
+        replies = await _say(bot, "/human", "p2")
+        assert rec.replies[-1].language == language
+        english = f"{texts.HANDOFF_REPLIES['en']} {texts.RETURN_HINTS['en']}".format(command="/bot")
+        assert replies[-1] == (
+            f"{language}(Thanks!) {language}(A colleague will take over and reply here as soon "
+            f"as they can.) {language}(Send /bot to talk to the bot again.)"
+        )
+        # The command went to the translator as a placeholder: it cannot be translated.
+        sent = [t for c in translator.calls if c.source == "en" for t in c.texts]
+        assert "Send {0} to talk to the bot again." in sent
+        assert await bot.drain(30)
+        stored = (await bot.store.messages_after("test", "c1", 0, 10))[-1]
+        assert (stored.language, stored.working_text) == (language, english)
+
+        replies = await _say(bot, "/bot", "p3")
+        assert replies[-1].startswith(f"{language}(You're talking to the bot again.)")
+        assert rec.replies[-1].language == language
+
+
+async def test_native_mode_keeps_english_labelled_english(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(
+        plugins={"handoff": {}},
+        language={"mode": "native", "detector": {"kind": "langdetect", "processes": 0}},
+    )
+    async with Bot(settings) as bot:
+        rec = RecordingConnector(bot)
+        bot.attach_connector(rec)
+        await _say(bot, CHINESE, "n1")
+        replies = await _say(bot, "/human", "n2")
+    assert replies[-1].startswith(texts.HANDOFF_REPLIES["en"])
+    assert rec.replies[-1].language == "en"

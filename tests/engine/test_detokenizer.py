@@ -76,13 +76,26 @@ def test_no_tokens_after_stop_are_emitted(tok: Any) -> None:
     assert d.flush() == ""
 
 
-def test_flush_emits_a_dangling_partial_character(tok: Any) -> None:
-    ids = tok.encode("ok 🙂", add_special_tokens=False)
+@pytest.mark.parametrize("text", ["ok 🙂", "ok 中", "ok ü"])
+def test_flush_drops_a_dangling_partial_character(tok: Any, text: str) -> None:
+    ids = tok.encode(text, add_special_tokens=False)
     d = IncrementalDetokenizer(tok, [])
-    text = "".join(d.add_tokens([t]) for t in ids[:-1])  # the emoji's last byte never comes
-    assert text == "ok "
-    assert d.flush() == "\ufffd"  # what the tokenizer renders for the partial bytes
+    out = "".join(d.add_tokens([t]) for t in ids[:-1])  # the last byte never comes
+    assert out == "ok "
+    # The tokenizer renders the partial bytes as U+FFFD; no reader gains from that.
+    assert tok.decode(ids[:-1]).endswith("\ufffd")
     assert d.flush() == ""
+    assert d.text == "ok "
+    assert d.flush() == ""
+
+
+def test_flush_keeps_complete_characters_and_an_inner_replacement_character(tok: Any) -> None:
+    # Everything pending at once (one add_tokens call per sequence): the complete
+    # characters before the cut survive, only the partial one is dropped.
+    ids = tok.encode("中文 \ufffd 回答🙂", add_special_tokens=False)
+    d = IncrementalDetokenizer(tok, [])
+    assert d.add_tokens(ids[:-1]) == ""
+    assert d.flush() == "中文 \ufffd 回答"
 
 
 def test_special_tokens_are_skipped(tok: Any) -> None:

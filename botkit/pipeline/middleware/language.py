@@ -5,7 +5,9 @@ Runs for every message the bot processes, also in conversations a human is handl
 the conversation's language is ``botkit.language.policy``; this step feeds it the
 detector's guesses, the conversation's current language and, for a conversation without
 one, the seed (the contact's preferred language or the channel's hint), then stores the
-outcome: the message's language and, when it changed, the conversation's.
+outcome: the message's language and, when it changed, the conversation's. The working
+language used only as a fallback (nothing detected, no seed) is not stored, and leaving
+a language the conversation has takes a confirmed detection (``botkit.language.confirm``).
 
 Afterwards ``ctx.language`` is the language to answer in and
 ``ctx.state["language"]`` the ``LanguageDecision``.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 
 from botkit.language.commands import parse_switch
+from botkit.language.confirm import SwitchConfirmation
 from botkit.language.detect import (
     AsyncDetector,
     LanguageDetector,
@@ -63,6 +66,7 @@ class LanguageDetectionMiddleware:
         # A Protocol isinstance check walks its members on every call: once, not per message.
         # (langdetect's detect_async answers a remembered text at once, without a hop.)
         self._async = detector.detect_async if isinstance(detector, AsyncDetector) else None
+        self.confirmation = SwitchConfirmation()
 
     async def _guess(self, ctx: Context, text: str) -> list[LanguageGuess]:
         try:
@@ -82,12 +86,15 @@ class LanguageDetectionMiddleware:
         return preferred or try_normalize(ctx.message.contact.language_hint)
 
     async def decide(self, ctx: Context) -> LanguageDecision:
-        """The decision for ``ctx``'s message (reads the store, writes nothing)."""
+        """The decision for ``ctx``'s message (reads the store, writes nothing to it;
+        notes or clears the conversation's pending switch in memory)."""
         current = try_normalize(ctx.conversation.language)
         seed = None if current is not None else await self._seed(ctx)
         rules = self.settings.detector
         if parse_switch(ctx.text, self.settings.switch_command) is not None:
             text = ""  # a command says nothing about the language the customer writes in
+            # The customer chose: an earlier unconfirmed detection is void.
+            self.confirmation.forget(ctx.conversation.id)
         else:
             text = detection_text(ctx.text[: rules.max_chars * 2], self.glossary)
         letters = count_letters(text)
@@ -98,7 +105,7 @@ class LanguageDetectionMiddleware:
             guesses: list[LanguageGuess] = []
         else:
             guesses = await self._guess(ctx, text)
-        return decide_language(
+        decision = decide_language(
             guesses=guesses,
             letters=letters,
             current=current,
@@ -107,12 +114,20 @@ class LanguageDetectionMiddleware:
             settings=rules,
             allowed=self.settings.languages,
         )
+        return self.confirmation.confirm(ctx.conversation.id, current, decision)
 
     async def __call__(self, ctx: Context, next: Next) -> None:
         decision = await self.decide(ctx)
         ctx.language = decision.language
         ctx.state[STATE_KEY] = decision
-        if decision.language != ctx.conversation.language:
+        if decision.reason == "unconfirmed":
+            ctx.logger.info(
+                "%s: detected %s, keeping %s until a second message confirms it",
+                ctx.describe(), decision.detected, decision.language,
+            )  # fmt: skip
+        # A fallback is no evidence: storing it would make the next message pay
+        # min_letters_to_switch to be detected at all (policy module docstring).
+        if not decision.fallback and decision.language != ctx.conversation.language:
             ctx.conversation = await ctx.store.set_conversation_language(
                 ctx.conversation.id, decision.language
             )

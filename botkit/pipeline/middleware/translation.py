@@ -12,6 +12,10 @@ language switch command. A language the translator cannot handle (only possible 
 missing from ``language.languages``, which are checked at startup) is logged and passed
 through: the model sees the original text and answers in the working language.
 Translation failures raise ``TranslationError``, answered with the fallback reply.
+
+The busy and fallback replies that may replace a reply while it streams are translated
+ahead of time, in the background, once per customer language
+(``botkit.language.substitutes``); the cache is left in ``ctx.state`` for the delivery.
 """
 
 from __future__ import annotations
@@ -21,12 +25,23 @@ from collections.abc import AsyncIterator
 from botkit.backends.protocol import Translator
 from botkit.errors import TranslationError
 from botkit.language.commands import parse_switch
+from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
+from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import same_language
 from botkit.language.translate import TextTranslator
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context, Reply
 
-__all__ = ["NoticeTranslationMiddleware", "TranslationMiddleware"]
+__all__ = ["NoticeTranslationMiddleware", "TranslationMiddleware", "translates_replies"]
+
+_PIVOT_KEY = "language.pivot"
+
+
+def translates_replies(ctx: Context) -> bool:
+    """Whether a reply labelled with the customer's language but written in the working
+    language is translated on its way out (``pivot`` mode), so a handler without a text
+    in the customer's language may answer with its working-language one."""
+    return ctx.state.get(_PIVOT_KEY) is True
 
 
 class TranslationMiddleware:
@@ -36,14 +51,21 @@ class TranslationMiddleware:
         translator: sentence-level translation with protected spans.
         working_language: the language everything inside works in.
         switch_command: the language switch command (never translated).
+        substitutes: the busy and fallback replies, translated ahead of time.
     """
 
     def __init__(
-        self, translator: TextTranslator, working_language: str, *, switch_command: str = ""
+        self,
+        translator: TextTranslator,
+        working_language: str,
+        *,
+        switch_command: str = "",
+        substitutes: SubstituteTexts | None = None,
     ) -> None:
         self.text_translator = translator
         self.working = working_language
         self.switch_command = switch_command
+        self.substitutes = substitutes
 
     @property
     def translator(self) -> Translator:
@@ -51,6 +73,9 @@ class TranslationMiddleware:
 
     async def __call__(self, ctx: Context, next: Next) -> None:
         source = ctx.language or self.working
+        ctx.state[_PIVOT_KEY] = True
+        if self.substitutes is not None and self.translator.supports(self.working, source):
+            self.substitutes.warm(source)  # a dict lookup once the language is known
         try:
             if (
                 not same_language(source, self.working)
@@ -79,6 +104,9 @@ class TranslationMiddleware:
             )  # fmt: skip
             reply.language = self.working
             return
+        if self.substitutes is not None:
+            self.substitutes.warm(target)
+            ctx.state[SUBSTITUTES_KEY] = self.substitutes
         if reply.stream is not None:
             reply.stream = self._translate_stream(reply, reply.stream, target)
         elif reply.text is not None:

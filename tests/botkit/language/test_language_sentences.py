@@ -159,3 +159,49 @@ def test_streaming_gives_the_same_segments_as_whole_text_splitting() -> None:
             1 for s in whole[:-1] if s[-1] not in ".!?。\n\"'" and not s[-1].isspace()
         )
     assert cut_inside > 100  # the cuts at max_chars are covered, not only sentence ends
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        # Arabic question mark (needs a space, like "?").
+        ("أين طلبي؟ لقد طلبته قبل خمسة أيام.", ["أين طلبي؟ ", "لقد طلبته قبل خمسة أيام."]),
+        ("ما هذا؟!", ["ما هذا؟!"]),
+        # Urdu full stop, Devanagari danda / double danda: no space needed after them.
+        ("سلام۔ میرا آرڈر کہاں ہے؟ شکریہ۔", ["سلام۔ ", "میرا آرڈر کہاں ہے؟ ", "شکریہ۔"]),  # noqa: RUF001
+        ("नमस्ते।मेरा ऑर्डर कहाँ है? धन्यवाद॥ठीक", ["नमस्ते।", "मेरा ऑर्डर कहाँ है? ", "धन्यवाद॥", "ठीक"]),
+        # Armenian full stop, Ethiopic full stop, Myanmar section mark.
+        ("Բարեւ։ Որտե՞ղ է իմ պատվերը։", ["Բարեւ։ ", "Որտե՞ղ է իմ պատվերը։"]),  # noqa: RUF001
+        ("ሰላም።እንዴት ነህ?", ["ሰላም።", "እንዴት ነህ?"]),
+        ("မင်္ဂလာပါ။နေကောင်းလား။", ["မင်္ဂလာပါ။", "နေကောင်းလား။"]),
+        # Half-width ! and ? directly before a CJK character (also after a closing quote).
+        ("你好!我的订单在哪里?谢谢", ["你好!", "我的订单在哪里?", "谢谢"]),
+        ('他说"好!"我走了', ['他说"好!"', "我走了"]),
+        ("はい?はい", ["はい?", "はい"]),
+        # ...but not before other characters, and never a period ("3.14", "x.中").
+        ("a?b x!y 3.14", ["a?b x!y 3.14"]),
+        ("见 v1.中文", ["见 v1.中文"]),
+    ],
+)
+def test_sentence_ends_of_more_scripts(text: str, segments: list[str]) -> None:
+    assert split_sentences(text) == segments
+    assert streamed(text) == segments
+
+
+SCRIPTS = ["؟", "\u06d4", "।", "॥", "\u0589", "።", "။", "!", "?", "中", "أين", "?中", "!\u201d我",
+           " ", ".", "ab", "\n", "`"]  # fmt: skip
+
+
+def test_streaming_equals_whole_text_splitting_for_the_new_sentence_ends() -> None:
+    rng = random.Random(5)
+    ends = 0
+    for _ in range(300):
+        text = "".join(rng.choice(SCRIPTS) for _ in range(rng.randint(0, 30)))
+        max_chars = rng.randint(1, 40)
+        whole = split_sentences(text, max_chars)
+        assert "".join(whole) == text
+        for _ in range(2):
+            sizes = [rng.randint(1, 6) for _ in range(4)]
+            assert streamed(text, max_chars, sizes) == whole, (text, max_chars, sizes)
+        ends += sum(1 for s in whole[:-1] if s.rstrip()[-1:] in "؟\u06d4।॥\u0589።။")
+    assert ends > 50  # the new terminals were exercised, not only max_chars cuts
