@@ -27,14 +27,25 @@ async def list_handoffs(settings: StoreSettings, limit: int) -> list[str]:
 async def release(settings: StoreSettings, channel: str, key: str) -> str:
     """Hand the conversation (``channel``, ``key``) back to the bot.
 
+    Returns:
+        What changed, or that the conversation is already with the bot (nothing to do).
+
     Raises:
-        StoreError: no such conversation.
+        StoreError: no such conversation, or a channel or key that is not UTF-8 text.
     """
+    for what, value in (("channel", channel), ("key", key)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the shell could not decode (surrogateescape)
+            msg = f"the {what} is not valid UTF-8 text; no conversation has it"
+            raise StoreError(msg) from None
     async with ConversationStore(settings) as store:
         await store.ensure_schema(auto_upgrade=False)
         conversation = await store.get_conversation(channel, key)
         if conversation is None:
             raise StoreError(f"no conversation {key!r} on channel {channel!r}")
         was = conversation.status
+        if was == ConversationStatus.BOT:
+            return f"{channel} {key}: already with the bot"
         await store.set_conversation_status(conversation.id, ConversationStatus.BOT)
     return f"{channel} {key}: {was} -> bot"

@@ -11,7 +11,12 @@ is gone or stale, re-claiming it atomically (see ``botkit/store/_processes.py``)
 processes recovering at once answer it once.
 
 Passes run at start and then every ``RecoveryTiming.pass_seconds``, so the leftovers of
-a peer that stops or dies later are answered too.
+a peer that stops or dies later are answered too. The start pass takes only what closed
+peers left: a peer whose row is there but stale is judged dead only once this process
+has been up with a working database for a beat and a half (after an outage every
+heartbeat looks stale, live peers' too), and the first periodic pass runs right then.
+Unclaimed messages (a version before claims, during the upgrade) are taken only once
+older than ``stale_seconds`` plus the shutdown grace.
 """
 
 from __future__ import annotations
@@ -73,10 +78,18 @@ class Claims:
             id=secrets.token_hex(8), host=socket.gethostname(), pid=os.getpid(),
             started_at=utcnow(),
         )  # fmt: skip
-        # Loop time from which this process may judge others' heartbeats. After its own
-        # heartbeat failed (the database was unreachable, probably for every process),
-        # the others need a full stale period of working database to beat again.
-        self._judge_from = 0.0
+        # Loop time from which this process may judge a peer whose row is still there
+        # by its heartbeat (taking over a closed peer's messages needs no judging). At
+        # start it is one and a half beats away: after a database outage every row looks
+        # stale, and live peers need a beat of working database to refresh theirs. After
+        # this process's own heartbeat failed, the others need a full stale period.
+        self._judge_from = math.inf
+        # The heartbeat's write in flight, if any. It is shielded from cancellation and
+        # ``unregister`` waits for it, so that the DELETE is always the last write: a
+        # re-registration committing after it would bring the row back and hold this
+        # closed process's leftovers for a stale period.
+        self._writing: asyncio.Task[bool] | None = None
+        self._closed = False
 
     @property
     def id(self) -> str:
@@ -85,24 +98,50 @@ class Claims:
     async def register(self) -> None:
         """Add this process's row. Raises StoreError."""
         await self.store.register_process(self.process)
+        loop = asyncio.get_running_loop()
+        self._judge_from = loop.time() + 1.5 * self.timing.heartbeat_seconds
 
     async def unregister(self) -> None:
         """Delete this process's row (after its replies finished or were cancelled):
         what it left unanswered is recoverable by other processes at once."""
+        self._closed = True
+        writing = self._writing
+        if writing is not None:  # let a beat in flight land first (see __init__)
+            await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()  # retrieved: a failed last beat no longer matters
         try:
             await self.store.unregister_process(self.id)
         except StoreError as exc:  # its heartbeat goes stale instead: recovered later
             _log.warning("could not remove process %s from the store: %s", self.id, exc)
 
+    async def _beat(self) -> bool:
+        """One heartbeat; re-insert the row when it is gone. True when re-registered.
+
+        A live process's row can go: ``register_process`` prunes rows silent for a day
+        (a suspended VM, a paused container) and operators may delete rows. Without it,
+        its claims protect nothing and peers would answer its messages too. Only a beat
+        that finds no row inserts, never a blind upsert: the close path's DELETE must
+        stay final (see ``__init__``). Between the row's loss and this beat a peer may
+        still take a message: that gap (one heartbeat) is not closed.
+        """
+        if await self.store.heartbeat(self.id) or self._closed:
+            return False
+        await self.store.register_process(self.process)
+        return True
+
     async def heartbeat_forever(self) -> None:
         """Refresh this process's heartbeat until cancelled. A failed write is logged
-        and retried on the next tick."""
+        and retried on the next tick; a missing row is inserted again."""
         loop = asyncio.get_running_loop()
         failing = False
-        while True:
+        while not self._closed:
             await asyncio.sleep(self.timing.heartbeat_seconds)
+            if self._closed:
+                return
+            self._writing = asyncio.create_task(self._beat(), name="process-beat")
             try:
-                present = await self.store.heartbeat(self.id)
+                reregistered = await asyncio.shield(self._writing)
             except StoreError as exc:
                 if not failing:
                     _log.warning("process heartbeat failed (retrying): %s", exc)
@@ -113,32 +152,57 @@ class Claims:
                 _log.info("process heartbeat works again")
                 failing = False
                 self._judge_from = loop.time() + self.timing.stale_seconds
-            if not present:
+            if reregistered:
                 _log.warning(
-                    "process %s is no longer registered in the store (silent for too "
-                    "long): other processes may answer its messages too",
+                    "process %s was no longer registered in the store (its row was "
+                    "deleted or pruned); registered it again so that other processes "
+                    "leave its messages alone",
                     self.id,
                 )
 
     def may_judge_peers(self) -> bool:
-        """False for a while after this process's own heartbeat failed (see ``__init__``)."""
+        """Whether a peer's stale heartbeat means it died (see ``__init__``); False
+        before ``register``, for a beat and a half after it, and for a while after this
+        process's own heartbeat failed."""
         return asyncio.get_running_loop().time() >= self._judge_from
 
+    def seconds_until_judging(self) -> float:
+        """Seconds until ``may_judge_peers`` becomes true (0 when it is; inf while this
+        process's heartbeat fails or before ``register``)."""
+        return max(0.0, self._judge_from - asyncio.get_running_loop().time())
+
     async def take_unanswered(
-        self, window_seconds: float, channels: Collection[str]
+        self, window_seconds: float, channels: Collection[str], *, grace_seconds: float
     ) -> list[tuple[InboundMessage, IntakeResult]]:
         """Claim the messages stored within ``window_seconds`` of now that nobody is
         answering, on ``channels`` (those of another channel are left for a process that
-        runs it), and rebuild their events."""
+        runs it), and rebuild their events.
+
+        Messages of a process that closed are taken at once. Those of a process whose
+        heartbeat is stale, and unclaimed ones, only while ``may_judge_peers``.
+        Unclaimed messages (stored by a version before claims, still running during
+        the rolling upgrade, or by a store user that does not claim) carry no heartbeat
+        to tell whether their writer still answers them: they are taken only once
+        older than ``stale_seconds + grace_seconds`` (the writer's shutdown grace), when
+        the writer has finished with them or is gone.
+        """
         if window_seconds <= 0:
             return []
+        judging = self.may_judge_peers()
         now = utcnow()  # the window is measured from this pass, not from the start
+        settle = timedelta(seconds=self.timing.stale_seconds + grace_seconds)
         found = await self.store.unanswered(
             since=now - timedelta(seconds=window_seconds),
             stale_before=now - timedelta(seconds=self.timing.stale_seconds),
+            unclaimed_before=now - settle,
             exclude_claimer=self.id,
         )
-        found = [item for item in found if item.conversation.channel in channels]
+        found = [
+            item
+            for item in found
+            if item.conversation.channel in channels
+            and (judging or (item.claimed_by is not None and not item.claimer_registered))
+        ]
         taken = await self.store.reclaim([(i.message.id, i.claimed_by) for i in found], self.id)
         events = []
         for item in found:

@@ -324,12 +324,14 @@ class Bot:
         """Answer the recent messages no live process is answering: a crash's leftovers,
         and what a process that closed had to cut off."""
         claims = self._claims
-        if claims is None or not claims.may_judge_peers():
+        if claims is None:
             return
         # Messages this process stored (also while connect() ran) carry its own claim
         # from the INSERT on, so they are never found here: no race with submit().
         found = await claims.take_unanswered(
-            self.settings.bot.resume_unanswered_seconds, set(self._connectors)
+            self.settings.bot.resume_unanswered_seconds,
+            set(self._connectors),
+            grace_seconds=self.settings.bot.shutdown_grace_seconds,
         )
         for message, intake in found:
             self._replies.schedule(message, intake, too_long=False)
@@ -338,9 +340,15 @@ class Bot:
 
     async def _resume_periodically(self) -> None:
         """Look again every ``pass_seconds``: a peer that closes or dies after our start
-        leaves messages that only a running process can answer."""
+        leaves messages that only a running process can answer. The first one also
+        runs as soon as this process may judge stale peers (see ``Claims``), so a
+        crash's leftovers wait a beat and a half at a restart, not a whole pass."""
         while True:
-            await asyncio.sleep(self._timing.pass_seconds)
+            delay = self._timing.pass_seconds
+            claims = self._claims
+            if claims is not None and not claims.may_judge_peers():
+                delay = min(delay, claims.seconds_until_judging())
+            await asyncio.sleep(delay)
             try:
                 await self._resume_unanswered()
             except Exception as exc:  # e.g. the database is unreachable just now

@@ -39,6 +39,17 @@ _log = logging.getLogger("botkit.cli")
 _DEFAULT_FILES = ("botkit.toml", "config.example.toml")
 
 
+def _positive_int(text: str) -> int:
+    """``--limit``: a whole number of at least 1 (argparse turns the error into usage)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botkit", description="Self-hosted customer-service bot.")
     parser.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -63,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
                                               metavar="ACTION")  # fmt: skip
     listing = with_config(handoff_commands.add_parser(
         "list", help="conversations waiting for or handled by a human, newest first"))  # fmt: skip
-    listing.add_argument("--limit", type=int, default=100, help="at most this many")
+    listing.add_argument("--limit", type=_positive_int, default=100, help="at most this many")
     give_back = with_config(handoff_commands.add_parser(
         "release", help="hand a conversation back to the bot"))  # fmt: skip
     give_back.add_argument("channel", help="e.g. telegram, slack, web")

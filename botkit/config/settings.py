@@ -61,6 +61,10 @@ class RateLimitSettings(Section):
 # A reply to a message older than a week helps nobody (and "inf" must fail here, not
 # as an overflow when the bot starts).
 RESUME_WINDOW_MAX_S = 7 * 24 * 3600.0
+# A crashed process's messages become takeable 30 s after its last heartbeat and are
+# found by the next 15-s pass, up to ~45 s after they were stored: a shorter window
+# would let them expire unseen (botkit/_resume.py, RecoveryTiming).
+RESUME_WINDOW_MIN_S = 60.0
 
 
 class BotSettings(Section):
@@ -93,6 +97,17 @@ class BotSettings(Section):
     @classmethod
     def _language_tag(cls, value: str) -> str:
         return normalize_tag(value)  # "EN_us" -> "en-US"; a malformed tag is a problem
+
+    @field_validator("resume_unanswered_seconds")
+    @classmethod
+    def _resume_window(cls, value: float) -> float:
+        if 0 < value < RESUME_WINDOW_MIN_S:
+            raise ValueError(
+                f"must be 0 (off) or at least {RESUME_WINDOW_MIN_S:g}: a crashed process's "
+                "messages are taken over only up to ~45 s after they were stored (its "
+                "heartbeat must go stale first), so a shorter window would drop them"
+            )
+        return value
 
 
 class EchoSettings(Section):

@@ -75,7 +75,8 @@ class ProcessClaims(Database):
 
     async def heartbeat(self, process_id: str) -> bool:
         """Record that the process is alive; False when its row is gone (it was pruned
-        or deleted: its claims no longer protect its messages).
+        or deleted: its claims no longer protect its messages, so the caller registers
+        again; this never inserts, see ``botkit._resume.Claims``).
 
         Raises:
             StoreError: the database failed.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from botkit.events import Direction
@@ -34,6 +34,9 @@ class Unanswered:
     channel_ids: dict[str, str]
     received_at: datetime | None
     claimed_by: str | None = None  # the process that claimed it (to take it over from)
+    # Whether the claimer still has a row (only known to a claimable query): False for a
+    # process that closed, True for one whose heartbeat is stale.
+    claimer_registered: bool = False
 
 
 # Served by the partial index ix_messages_unanswered (direction/status as in its WHERE):
@@ -54,17 +57,28 @@ _FIND = (
     .order_by(Message.id)
     .limit(bindparam("limit"))
 )
-# Only what nobody is answering: no claim, or a claim by a process whose row is gone
-# (it closed) or whose heartbeat is older than ``stale_before`` (it died), and not by
-# the asking process itself.
-_FIND_CLAIMABLE = _FIND.outerjoin(Process, Process.id == Message.claimed_by).where(
-    or_(
-        Message.claimed_by.is_(None),
-        Process.id.is_(None),
-        Process.heartbeat_at < bindparam("stale_before"),
-    ),
-    Message.claimed_by.is_distinct_from(bindparam("me", type_=String)),
+# Only what nobody is answering: a claim by a process whose row is gone (it closed) or
+# whose heartbeat is older than ``stale_before`` (it died), or no claim at all (stored by
+# a version before claims, or by a store user that does not claim); see ``_claimable``.
+_FIND_CLAIMABLE = _FIND.add_columns(Process.id.label("p_id")).outerjoin(
+    Process, Process.id == Message.claimed_by
 )
+
+
+def _claimable(unclaimed_before: datetime | None, me: str | None) -> Select[Any]:
+    unclaimed: ColumnElement[bool] = Message.claimed_by.is_(None)
+    if unclaimed_before is not None:
+        unclaimed = and_(unclaimed, Message.created_at < bindparam("unclaimed_before"))
+    query = _FIND_CLAIMABLE.where(
+        or_(
+            unclaimed,
+            and_(Message.claimed_by.is_not(None), Process.id.is_(None)),
+            Process.heartbeat_at < bindparam("stale_before"),
+        )
+    )
+    if me is not None:  # IS DISTINCT FROM: NULL claims stay in
+        query = query.where(Message.claimed_by.is_distinct_from(bindparam("me", type_=String)))
+    return query
 
 
 class _Prefixed:
@@ -83,15 +97,21 @@ def find_unanswered(
     limit: int,
     *,
     stale_before: datetime | None = None,
+    unclaimed_before: datetime | None = None,
     me: str | None = None,
 ) -> list[Unanswered]:
     """Inbound messages still ``received``, stored since ``since``; with ``stale_before``
-    only those nobody is answering (see ``_FIND_CLAIMABLE``; ``me`` is the asker)."""
+    only those nobody is answering (see ``_claimable``): unclaimed ones only if stored
+    before ``unclaimed_before`` (when given), and none claimed by ``me`` (the asker)."""
     if stale_before is None:
         rows = conn.execute(_FIND, {"since": since, "limit": limit})
     else:
-        params = {"since": since, "limit": limit, "stale_before": stale_before, "me": me}
-        rows = conn.execute(_FIND_CLAIMABLE, params)
+        params: dict[str, Any] = {"since": since, "limit": limit, "stale_before": stale_before}
+        if unclaimed_before is not None:
+            params["unclaimed_before"] = unclaimed_before
+        if me is not None:
+            params["me"] = me
+        rows = conn.execute(_claimable(unclaimed_before, me), params)
     found = []
     for row in rows:
         extra: dict[str, Any] = row._mapping["extra"] or {}
@@ -104,6 +124,7 @@ def find_unanswered(
                 channel_ids={str(k): str(v) for k, v in (extra.get("channel_ids") or {}).items()},
                 received_at=datetime.fromisoformat(received) if isinstance(received, str) else None,
                 claimed_by=row._mapping["m_claimed_by"],
+                claimer_registered=row._mapping.get("p_id") is not None,
             )
         )
     return found

@@ -36,6 +36,17 @@ def _misparsed(url: URL) -> bool:
     return any("@" in part for part in parts)
 
 
+def _extra_at(text: str) -> bool:
+    """True when a URL's text holds more than one ``@`` after ``://`` (SQLite aside): a
+    password with a raw ``@``. Checked on the text because the parse can hide it: after
+    ``@[`` SQLAlchemy takes the bracketed part as an IPv6 host and drops the rest, and
+    ``@host:9X`` fails as a bad port."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.partition("+")[0].strip().lower() == "sqlite":
+        return False
+    return rest.count("@") > 1
+
+
 def _mask_query(query: str) -> str:
     pairs = (pair.partition("=") for pair in query.split("&"))
     return "&".join(f"{k}{eq}{'***' if 'password' in k.lower() else v}" for k, eq, v in pairs)
@@ -71,6 +82,8 @@ def mask_url(url: str | URL) -> str:
     Returns:
         The URL as text, safe to log; unparsable input gives ``"<invalid database URL>"``.
     """
+    if isinstance(url, str) and _extra_at(url):
+        return _mask_text(url)  # before parsing: the parse may fail or hide it
     try:
         parsed = _parse(url)
     except (ArgumentError, ValueError):
@@ -81,6 +94,12 @@ def mask_url(url: str | URL) -> str:
         return _mask_text(url)
     query = {k: ("***" if "password" in k.lower() else v) for k, v in parsed.query.items()}
     return parsed.set(query=query).render_as_string(hide_password=True)
+
+
+_RAW_AT = (
+    "the URL has an '@' after the user and password: if the password contains '@', "
+    "percent-encode it as %40 (and '%' as %25), or put it in [store] password instead"
+)
 
 
 class StoreSettings(BaseModel):
@@ -122,6 +141,8 @@ class StoreSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _normalize_url(cls, value: str) -> str:
+        if _extra_at(value):
+            raise ValueError(_RAW_AT)
         try:
             parsed = make_url(value)
         except (ArgumentError, ValueError):
@@ -138,11 +159,7 @@ class StoreSettings(BaseModel):
         if _misparsed(parsed):
             # SQLAlchemy ends the password at its first "@"; the rest of the password
             # would be sent as the host and shown in every connection error.
-            raise ValueError(
-                "the URL has an '@' after the user and password: if the password "
-                "contains '@', percent-encode it as %40 (and '%' as %25), or put it in "
-                "[store] password instead"
-            )
+            raise ValueError(_RAW_AT)
         if driver == parsed.drivername:
             return value  # keep the text as written (no re-rendering of the password)
         return parsed.set(drivername=driver).render_as_string(hide_password=False)

@@ -446,6 +446,7 @@ class ConversationStore(ProcessClaims):
         since: datetime,
         limit: int = 1000,
         stale_before: datetime | None = None,
+        unclaimed_before: datetime | None = None,
         exclude_claimer: str | None = None,
     ) -> list[Unanswered]:
         """Inbound messages stored since ``since`` whose processing has not finished
@@ -454,15 +455,26 @@ class ConversationStore(ProcessClaims):
         Args:
             since: the oldest ``created_at`` returned.
             limit: at most this many (capped at ``MAX_PAGE``).
-            stale_before: only messages nobody is answering: unclaimed, or claimed by a
-                process whose row is gone or whose heartbeat is older than this.
+            stale_before: only messages nobody is answering: claimed by a process whose
+                row is gone or whose heartbeat is older than this, or not claimed at
+                all (stored by a version before claims, or by a store user that does
+                not claim). Each result says whether its claimer still has a row
+                (``claimer_registered``).
+            unclaimed_before: with ``stale_before``, unclaimed messages only if stored
+                before this (their writer may still be answering them; no heartbeat
+                tells). None: every unclaimed message.
             exclude_claimer: with ``stale_before``, also leave out the messages this
-                process (the caller) claimed.
+                process (the caller) claimed; unclaimed messages stay in.
         """
         limit = max(1, min(int(limit), MAX_PAGE))
         return await self._read(
             lambda conn: find_unanswered(
-                conn, since, limit, stale_before=stale_before, me=exclude_claimer
+                conn,
+                since,
+                limit,
+                stale_before=stale_before,
+                unclaimed_before=unclaimed_before,
+                me=exclude_claimer,
             )
         )
 

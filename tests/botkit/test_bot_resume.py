@@ -7,8 +7,12 @@ never answered a second time, however long it takes.
 
 - A reply that was stored but never reached the customer (shutdown cut its last send)
   leaves the message unanswered, so the next start answers it, at once.
-- A crash's leftover is answered at the next start when the crashed process's heartbeat
-  is stale, and by a running process's periodic pass once it becomes stale.
+- A closed process's leftover is answered at the next start, at once; a crashed one's a
+  beat and a half later (its row may be stale only because of a database outage), and
+  by a running process's periodic pass once it becomes stale.
+- A process starting right after an outage leaves live peers' messages alone; a live
+  process whose row vanished registers again; an unclaimed message (a version before
+  claims) waits for stale + grace.
 - A peer that closes after our start leaves its cut-off message to our periodic pass.
 - Two processes recovering the same leftover at once answer it once.
 - A message found by recovery and by its own ``submit`` at once gets one reply.
@@ -29,7 +33,7 @@ from botkit._resume import RecoveryTiming
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
 from botkit.config import Settings, settings_from_mapping
-from botkit.errors import StoreError
+from botkit.errors import ConfigError, StoreError
 from botkit.events import Direction
 from botkit.store import MessageStatus
 
@@ -145,14 +149,11 @@ async def test_a_live_peer_streaming_a_slow_reply_is_never_answered_twice(
     assert [r.text for r in recorder(peer).replies] == ["echo: where is my parcel please"]
 
 
-@pytest.mark.parametrize("row", ["stale", "missing"])
-async def test_a_crashed_process_leftover_is_answered_at_the_next_start_without_waiting(
-    make_settings: Callable[..., Settings], row: str
+async def test_a_closed_process_leftover_is_answered_at_the_next_start_without_waiting(
+    make_settings: Callable[..., Settings],
 ) -> None:
-    await _leave_unanswered(_dying(make_settings), "hello?", crash=row == "stale")
-    if row == "stale":
-        age_processes(make_settings(), 60)  # it crashed a minute ago
-    # Default timings and grace: the old design waited grace + 2 s (12 s) here.
+    await _leave_unanswered(_dying(make_settings), "hello?", crash=False)
+    # Default timings and grace: a closed process's row is gone, nothing to judge.
     async with Bot(make_settings()) as bot:
         connector = _Listening(bot)
         bot.attach_connector(connector)
@@ -164,6 +165,146 @@ async def test_a_crashed_process_leftover_is_answered_at_the_next_start_without_
         await running
     assert [r.text for r in connector.replies] == ["echo: hello?"]
     assert waited < 2.0
+
+
+async def test_a_crashed_process_leftover_is_answered_a_beat_and_a_half_after_the_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Review 3 finding 2: the start pass does not judge stale rows (after an outage every
+    # row is stale, live peers' too); the first periodic pass comes as soon as it may,
+    # at 1.5 heartbeats (0.6 s here), not a whole pass (5 s) later.
+    await _leave_unanswered(_dying(make_settings), "hello?", crash=True)
+    age_processes(make_settings(), 60)  # it crashed a minute ago
+    timing = RecoveryTiming(heartbeat_seconds=0.4, stale_seconds=1.0, pass_seconds=5.0)
+    async with Bot(make_settings(), recovery=timing) as bot:
+        connector = _Listening(bot)
+        bot.attach_connector(connector)
+        started = time.monotonic()
+        running = asyncio.create_task(bot.run())
+        await asyncio.sleep(0.3)
+        assert connector.replies == []  # not by the start pass
+        await connector.wait_for(1, within=10)
+        waited = time.monotonic() - started
+        bot.stop()
+        await running
+    assert [r.text for r in connector.replies] == ["echo: hello?"]
+    assert 0.55 < waited < 2.0
+
+
+async def test_a_process_starting_right_after_a_database_outage_leaves_live_peers_alone(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Review 3 finding 2: during the outage nobody could beat, so the peer's row is
+    # stale when the database comes back; it is alive and streaming its reply.
+    timing = RecoveryTiming(heartbeat_seconds=0.2, stale_seconds=0.6, pass_seconds=0.3)
+    slow = make_settings(backend={"echo": {"word_delay_seconds": 0.25}})
+    async with Bot(slow, recovery=timing) as peer:
+        peer.attach_connector(RecordingConnector(peer))
+        real_beat, outage = peer.store.heartbeat, [True]
+
+        async def beat(process_id: str) -> bool:
+            if outage[0]:
+                raise StoreError("database write failed: connection refused")
+            return await real_beat(process_id)
+
+        peer.store.heartbeat = beat  # type: ignore[method-assign]
+        await peer.submit(message("one two three four five six seven eight", "k1"))  # ~2 s
+        await asyncio.sleep(0.8)  # its heartbeat is 0.8 s old: stale
+        outage[0] = False  # the database is back; a replica starts at once
+        async with Bot(make_settings(), recovery=timing) as new:
+            new.attach_connector(_Listening(new))
+            running = asyncio.create_task(new.run())
+            assert await peer.drain(30)
+            await asyncio.sleep(0.4)
+            assert await new.drain(30)
+            new.stop()
+            await running
+            assert recorder(new).replies == []
+    assert [r.text for r in recorder(peer).replies] == [
+        "echo: one two three four five six seven eight"
+    ]
+
+
+async def test_an_unclaimed_message_waits_for_stale_plus_grace(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Review 3 finding 1: a version before claims (still running during the rolling
+    # upgrade) stores messages unclaimed; it may still be answering one, and no
+    # heartbeat tells. Taken only once older than stale (1 s) + grace (0.5 s).
+    settings = make_settings(bot={"shutdown_grace_seconds": 0.5})
+    async with Bot(settings, recovery=FAST) as bot:
+        connector = _Listening(bot)
+        bot.attach_connector(connector)
+        await bot.store.intake(message("hello?", "k1"), text="hello?")  # no claim
+        stored = time.monotonic()
+        running = asyncio.create_task(bot.run())
+        await asyncio.sleep(1.0)  # start pass and several periodic passes
+        assert connector.replies == []
+        await connector.wait_for(1, within=10)
+        waited = time.monotonic() - stored
+        bot.stop()
+        await running
+    assert [r.text for r in connector.replies] == ["echo: hello?"]
+    assert 1.5 <= waited < 3.0
+
+
+async def test_a_live_process_whose_row_vanished_registers_again(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review 3 finding 3: the row pruned (a day suspended) or deleted by an operator.
+    caplog.set_level(logging.WARNING, "botkit.bot")
+    slow = make_settings(backend={"echo": {"word_delay_seconds": 0.4}})
+    async with Bot(slow, recovery=FAST) as peer:
+        peer.attach_connector(RecordingConnector(peer))
+        claims = peer._claims
+        assert claims is not None
+        await peer.store.unregister_process(claims.id)  # the row is gone
+        await asyncio.sleep(0.5)  # several beats: one re-inserts it
+        async with Bot(make_settings(), recovery=FAST) as new:
+            new.attach_connector(_Listening(new))
+            running = asyncio.create_task(new.run())
+            await asyncio.sleep(0.1)
+            await peer.submit(message("one two three four five six", "k1"))  # ~2.4 s
+            assert await peer.drain(30)
+            await asyncio.sleep(0.3)
+            assert await new.drain(30)
+            new.stop()
+            await running
+            assert recorder(new).replies == []
+    assert [r.text for r in recorder(peer).replies] == ["echo: one two three four five six"]
+    warned = [r for r in caplog.records if "no longer registered" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+
+
+async def test_a_reregistration_in_flight_at_close_lands_before_the_delete(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Review 3 finding 3: close cancels the heartbeat, then deletes the row. A
+    # re-insert still running then must not bring the row back after the DELETE.
+    async with Bot(make_settings(), recovery=FAST) as bot:
+        store, claims = bot.store, bot._claims
+        assert claims is not None
+        inserting, release = asyncio.Event(), asyncio.Event()
+        real_register = store.register_process
+
+        async def slow_register(process: Any) -> None:
+            inserting.set()
+            await release.wait()  # the INSERT is on its way while close() runs
+            await real_register(process)
+
+        store.register_process = slow_register  # type: ignore[method-assign]
+        await store.unregister_process(claims.id)
+        await asyncio.wait_for(inserting.wait(), 5)
+        closing = asyncio.create_task(bot.close())
+        await asyncio.sleep(0.2)
+        assert not closing.done()  # the DELETE waits for the INSERT...
+        release.set()
+        await asyncio.wait_for(closing, 5)
+    async with Bot(make_settings()) as bot:  # ...so the row is gone for good
+        rows = await bot.store._read(
+            lambda conn: conn.exec_driver_sql("SELECT id FROM processes").all()
+        )
+        assert bot._claims is not None and [r[0] for r in rows] == [bot._claims.id]
 
 
 async def test_a_crash_with_a_fresh_heartbeat_is_taken_over_once_it_is_stale(
@@ -221,15 +362,15 @@ async def test_two_processes_recovering_one_leftover_at_once_answer_it_once(
     assert answers == ["echo: hello?"]
 
 
-@pytest.mark.parametrize(("age", "answered"), [(1.5, True), (5.0, False)])
+@pytest.mark.parametrize(("age", "answered"), [(58.5, True), (62.0, False)])
 async def test_the_window_counts_from_each_pass(
     make_settings: Callable[..., Settings], age: float, answered: bool
 ) -> None:
-    # Review finding 3: a leftover stored 1.5 s before the start, inside a 3 s window,
+    # Review finding 3: a leftover stored 58.5 s before the start, inside a 60 s window,
     # was in neither of the old design's passes (grace 0.5 s + 2 s settle).
     await _leave_unanswered(_dying(make_settings), "hello?", crash=False)
     backdate_messages(make_settings(), age)
-    settings = make_settings(bot={"shutdown_grace_seconds": 0.5, "resume_unanswered_seconds": 3})
+    settings = make_settings(bot={"shutdown_grace_seconds": 0.5, "resume_unanswered_seconds": 60})
     async with Bot(settings, recovery=FAST) as bot:
         connector = _Listening(bot)
         bot.attach_connector(connector)
@@ -287,11 +428,28 @@ async def test_a_failing_heartbeat_is_retried_and_pauses_judging_peers(
 
         store.heartbeat = flaky  # type: ignore[method-assign]
         claims = bot._claims
-        assert claims is not None and claims.may_judge_peers()
-        await asyncio.sleep(0.25)  # two failed beats
+        assert claims is not None and not claims.may_judge_peers()  # not at start...
+        await asyncio.sleep(0.25)  # ...and two failed beats later, still not
         assert not claims.may_judge_peers()  # peers could not beat either
         await asyncio.sleep(0.2)  # beats again, but peers need a stale period for it
         assert len(calls) >= 3 and not claims.may_judge_peers()
     logged = [r.msg for r in caplog.records]
     assert logged.count("process heartbeat failed (retrying): %s") == 1  # once per outage
     assert "process heartbeat works again" in logged
+
+
+@pytest.mark.parametrize("seconds", [0.5, 20, 59.9])
+def test_a_resume_window_too_short_for_a_takeover_is_refused(seconds: float) -> None:
+    # Review 3 finding 6: a crashed claimer's messages are found up to ~45 s after they
+    # were stored; a shorter window silently dropped every crash leftover.
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping({"bot": {"resume_unanswered_seconds": seconds}}, environ={})
+    (problem,) = caught.value.problems
+    assert problem.path == "bot.resume_unanswered_seconds"
+    assert "0 (off) or at least 60" in problem.message and "45 s" in problem.message
+
+
+@pytest.mark.parametrize("seconds", [0, 60, 900])
+def test_a_resume_window_of_0_or_a_minute_or_more_is_accepted(seconds: float) -> None:
+    settings = settings_from_mapping({"bot": {"resume_unanswered_seconds": seconds}}, environ={})
+    assert settings.bot.resume_unanswered_seconds == seconds

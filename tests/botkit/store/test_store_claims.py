@@ -129,3 +129,43 @@ async def test_two_processes_reclaiming_at_once_take_each_message_once(
         )
     assert mine | theirs == set(ids)
     assert not mine & theirs
+
+
+async def test_unclaimed_messages_are_claimable_only_once_old_enough(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    # Review 3 finding 1: an unclaimed message may be one a version before claims is
+    # answering right now (rolling upgrade); the caller says from what age it is not.
+    dead, me = _process(1), _process(2)
+    await store.register_process(dead)
+    await store.intake(make_message("legacy"), text="legacy")
+    await store.intake(make_message("by dead"), text="by dead", claimed_by=dead.id)
+    await _age_heartbeat(store, dead.id, 60)
+    now = utcnow()
+    since, stale = now - timedelta(minutes=5), now - timedelta(seconds=30)
+
+    async def texts(unclaimed_before: timedelta) -> list[tuple[str, bool]]:
+        found = await store.unanswered(
+            since=since, stale_before=stale, unclaimed_before=now - unclaimed_before,
+            exclude_claimer=me.id,
+        )  # fmt: skip
+        return [(u.message.text, u.claimer_registered) for u in found]
+
+    assert await texts(timedelta(seconds=40)) == [("by dead", True)]  # "legacy" is too new
+    assert await texts(timedelta(seconds=-1)) == [("legacy", False), ("by dead", True)]
+    await store.unregister_process(dead.id)  # a closed claimer: no row
+    assert await texts(timedelta(seconds=40)) == [("by dead", False)]
+
+
+async def test_unanswered_without_exclude_claimer_keeps_unclaimed_messages(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    # Review 3 finding 7: "IS DISTINCT FROM NULL" dropped every unclaimed message.
+    live = _process(1)
+    await store.register_process(live)
+    await store.intake(make_message("unclaimed"), text="unclaimed")
+    await store.intake(make_message("by live"), text="by live", claimed_by=live.id)
+    now = utcnow()
+    since, stale = now - timedelta(minutes=5), now - timedelta(seconds=30)
+    found = await store.unanswered(since=since, stale_before=stale)
+    assert [u.message.text for u in found] == ["unclaimed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,32 @@ def test_password_with_raw_at_is_refused_without_echoing_it(password: str, tmp_p
     assert [p.path for p in found] == ["store.url"]
     assert "%40" in found[0].message
     assert tail not in found[0].message and password.split("@")[0] not in found[0].message
+
+
+# Review 3 finding 5: these still parse. After "@[" SQLAlchemy takes the bracketed part
+# as an IPv6 host and drops the rest; "@db:9X" fails as a port, not as a password.
+_PARSING_AT_PASSWORDS = ["Vq7@[k2Zp]9rT", "Secr3t@db:9X", "tail@[::1]-secret"]
+
+
+@pytest.mark.parametrize("password", _PARSING_AT_PASSWORDS)
+def test_a_raw_at_password_that_still_parses_is_refused_without_echoing_it(
+    password: str, tmp_path: Path
+) -> None:
+    url = f"postgresql+asyncpg://botkit:{password}@localhost/botkit"
+    with pytest.raises(ValidationError) as caught:
+        StoreSettings(url=url)
+    shown = str(caught.value)
+    assert "%40" in shown and "percent-encode" in shown
+    for piece in re.split(r"[@\[\]:]", password):
+        assert len(piece) < 3 or piece not in shown, piece
+    config = tmp_path / "botkit.toml"
+    config.write_text(
+        '[store]\nurl = "postgresql+asyncpg://botkit:${BOTKIT_DB_PASSWORD}@localhost/botkit"\n'
+    )
+    found = check_config(config, environ={"BOTKIT_DB_PASSWORD": password})
+    assert [p.path for p in found] == ["store.url"]
+    assert "%40" in found[0].message and password.split("@")[1] not in found[0].message
+    assert mask_url(url) == "postgresql+asyncpg://botkit:***@localhost/botkit"
 
 
 @pytest.mark.parametrize("password", _AT_PASSWORDS)
