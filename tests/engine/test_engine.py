@@ -142,7 +142,8 @@ def test_stop_strings_eos_and_finish_reasons(loaded: LoadedModel) -> None:
     p = prompts(loaded)[0]
     text, toks = eng.generate([p], SamplingParams(temperature=0, max_new_tokens=12))[0]
     full = eng.tokenizer.decode(toks, skip_special_tokens=True)
-    assert text == full or not toks
+    # A character the reply was cut in the middle of is dropped, not shown as U+FFFD.
+    assert text == full.rstrip("\ufffd") or not toks
     stop = full[3:6]
     assert stop.strip() and full.index(stop) == 3
     seq = eng.add_request("s", p, SamplingParams(temperature=0, max_new_tokens=12, stop=(stop,)))
