@@ -478,6 +478,7 @@ class Bot:
             backend=self.backend,
             too_long=too_long,
             new_conversation=intake.new_conversation,
+            contact=intake.contact,
             events=self.events,
         )
 

@@ -11,6 +11,7 @@ from botkit.backends.protocol import ChatMessage, GenerationBackend
 from botkit.event_bus import EventBus
 from botkit.events import Button, ConversationClosed, HandoffRequested, InboundMessage
 from botkit.store.records import (
+    ContactRecord,
     ConversationRecord,
     ConversationStatus,
     InboundFinish,
@@ -83,6 +84,8 @@ class Context:
         text: the sanitized text, as stored.
         conversation: the stored conversation (status, language).
         inbound: the stored inbound message (``seq``, ``id``).
+        contact: the stored contact as of the message's intake (preferred language),
+            when the bot has it; ``None`` means read it from the store if needed.
         too_long: the text is over ``bot.max_message_chars`` (stored, not processed).
         language: the customer's language for this message, which replies are given
             in (the language middleware fills it: the detected language, or the
@@ -104,6 +107,7 @@ class Context:
     backend: GenerationBackend
     too_long: bool = False
     new_conversation: bool = False
+    contact: ContactRecord | None = None
     language: str | None = None
     working_text: str | None = None
     history: list[ChatMessage] = field(default_factory=list)
