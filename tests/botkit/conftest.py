@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,12 @@ async def bot(make_settings: Callable[..., Settings]) -> AsyncIterator[Bot]:
     async with Bot(make_settings()) as started:
         started.attach_connector(RecordingConnector(started))
         yield started
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    """Put the root logger's handlers and level back after a test that configures it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level

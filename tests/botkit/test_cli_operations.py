@@ -4,21 +4,14 @@ stopped is a JSON line too; ``db current`` never creates a SQLite file or direct
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from botkit.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers, root.level = handlers, level
+# The CLI installs its log handler on the root logger; take it off after each test.
+pytestmark = pytest.mark.usefixtures("restore_root_logging")
 
 
 def _config(tmp_path: Path, store: str, logging_section: str = "") -> Path:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +13,8 @@ from botkit.cli import main
 from botkit.config import load_settings
 from botkit.errors import StoreError
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers, root.level = handlers, level
+# The CLI installs its log handler on the root logger; take it off after each test.
+pytestmark = pytest.mark.usefixtures("restore_root_logging")
 
 
 def _converse(config: Path, *texts: str) -> list[str]:
