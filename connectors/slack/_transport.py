@@ -30,6 +30,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
+from botkit.throttled_warning import ThrottledWarning
 
 __all__ = ["http_app", "open_socket_mode"]
 
@@ -65,23 +66,20 @@ _REFUSAL_LOG_INTERVAL_S = 60.0
 
 
 class _RefusalLog:
-    """Rate-limited warnings about refused requests (reason only: no body, no secret)."""
+    """Rate-limited warnings about refused requests (reason only: no body, no secret),
+    one throttle per kind of refusal."""
 
     def __init__(self, interval: float = _REFUSAL_LOG_INTERVAL_S) -> None:
         self._interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._by_kind: dict[str, ThrottledWarning] = {}
 
     def warn(self, kind: str, message: str, *args: object) -> None:
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < self._interval:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-            return
-        self._last[kind] = now
-        more = self._suppressed.pop(kind, 0)
-        suffix = f" ({more} more since the last warning)" if more else ""
-        log.warning("slack: request refused: " + message + suffix, *args)
+        warning = self._by_kind.get(kind)
+        if warning is None:  # each kind has one fixed message (see _refusal)
+            warning = self._by_kind[kind] = ThrottledWarning(
+                log, "slack: request refused: " + message, interval_s=self._interval
+            )
+        warning.warn(*args)
 
 
 def _refusal(stamp: str, signature: str) -> tuple[str, str, tuple[object, ...]]:
