@@ -256,21 +256,8 @@ class ConversationStore(ProcessClaims):
             StoreError: unknown message or status.
         """
         state = status_of(MessageStatus, status)
-        error = clean_error(error)
-
-        def work(conn: Connection) -> StoredMessage:
-            stmt = (
-                update(Message)
-                .where(Message.id == message_id)
-                .values(status=state.value, error=error)
-                .returning(*q.MESSAGE_COLS)
-            )
-            row = conn.execute(stmt).first()
-            if row is None:
-                raise StoreError(f"no message with id {message_id}")
-            return q.to_message(row)
-
-        stored = await self._write(work)
+        reason = clean_error(error)
+        stored = await self._write(lambda conn: _set_status(conn, message_id, state, reason))
         self._recent.update(stored)
         return stored
 
@@ -288,15 +275,7 @@ class ConversationStore(ProcessClaims):
         reason = clean_error(error)
 
         def work(conn: Connection) -> tuple[StoredMessage, StoredMessage | None]:
-            stmt = (
-                update(Message)
-                .where(Message.id == reply_id)
-                .values(status=MessageStatus.FAILED.value, error=reason)
-                .returning(*q.MESSAGE_COLS)
-            )
-            row = conn.execute(stmt).first()
-            if row is None:
-                raise StoreError(f"no message with id {reply_id}")
+            failed = _set_status(conn, reply_id, MessageStatus.FAILED, reason)
             reopened = None
             if reopen_inbound_id is not None:
                 stmt = (
@@ -310,7 +289,7 @@ class ConversationStore(ProcessClaims):
                 )
                 again = conn.execute(stmt).first()
                 reopened = None if again is None else q.to_message(again)
-            return q.to_message(row), reopened
+            return failed, reopened
 
         reply, reopened = await self._write(work)
         self._recent.update(reply)
@@ -542,6 +521,21 @@ class ConversationStore(ProcessClaims):
             return q.to_conversation(row)
 
         return await self._write(work)
+
+
+def _set_status(
+    conn: Connection, message_id: int, status: MessageStatus, error: str | None
+) -> StoredMessage:
+    stmt = (
+        update(Message)
+        .where(Message.id == message_id)
+        .values(status=status.value, error=error)
+        .returning(*q.MESSAGE_COLS)
+    )
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise StoreError(f"no message with id {message_id}")
+    return q.to_message(row)
 
 
 def _duplicate(conn: Connection, conv: ConversationRecord, message: StoredMessage) -> IntakeResult:
