@@ -6,14 +6,15 @@ driven in tests by any object that implements ``CoreHandle``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from botkit.events import Button, Direction, InboundMessage, OutboundReply
 
-__all__ = ["CoreHandle", "HistoryItem", "IntakeReceipt", "ReplyStream"]
+__all__ = ["CoreHandle", "HistoryItem", "IntakeReceipt", "ReplyStream", "best_effort"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +91,22 @@ class ReplyStream(Protocol):
     def __aiter__(self) -> AsyncIterator[str]: ...
 
     async def final(self) -> OutboundReply: ...
+
+
+async def best_effort(job: Coroutine[Any, Any, object], within: float) -> bool:
+    """Run ``job`` in its own task for at most ``within`` seconds, then cancel it.
+
+    For a connector's last call while the bot shuts down (marking a reply that was cut
+    off): the task is shielded from the cancellation that is stopping the caller, and a
+    second cancellation (a forced stop) ends the wait at once. Returns whether ``job``
+    finished; its own errors are its business (catch them inside ``job``).
+    """
+    task = asyncio.ensure_future(job)
+    try:
+        await asyncio.wait({task}, timeout=within)
+    except asyncio.CancelledError:
+        pass  # cancelled again: stop waiting
+    if task.done():
+        return True
+    task.cancel()
+    return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from botkit.channel import ReplyStream
+from botkit.channel import ReplyStream, best_effort
 from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
 from connectors.slack._api import SlackApi
@@ -115,14 +115,9 @@ class Outbound:
         workspace ``chat.update`` token first, within the same bound. Never raises.
         """
         deadline = asyncio.get_running_loop().time() + _INTERRUPTED_EDIT_S
-        job = asyncio.create_task(self._mark_interrupted(target, writer, thinking, text, deadline))
-        try:
-            await asyncio.wait({job}, timeout=_INTERRUPTED_EDIT_S)
-        except asyncio.CancelledError:
-            pass  # cancelled again (a forced stop): stop waiting at once
-        if not job.done():
+        mark = self._mark_interrupted(target, writer, thinking, text, deadline)
+        if not await best_effort(mark, _INTERRUPTED_EDIT_S):
             log.info("slack: reply in %s cut off, not marked in time", target.channel)
-            job.cancel()
             thinking.cancel()
 
     async def _mark_interrupted(

@@ -18,7 +18,7 @@ import time
 
 from telegram import InlineKeyboardMarkup
 
-from botkit.channel import ReplyStream
+from botkit.channel import ReplyStream, best_effort
 from botkit.errors import ConnectorError
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.sender import Sender, Target
@@ -113,13 +113,7 @@ async def _mark_interrupted(writer: ReplyWriter) -> None:
         except Exception as exc:  # the bot is stopping; the message stays as it was
             log.info("telegram: reply cut off by shutdown not marked: %s", exc)
 
-    job = asyncio.create_task(mark())
-    try:
-        await asyncio.wait({job}, timeout=_INTERRUPTED_EDIT_S)
-    except asyncio.CancelledError:
-        pass  # cancelled again (a forced stop): stop waiting at once
-    if not job.done():
-        job.cancel()
+    await best_effort(mark(), _INTERRUPTED_EDIT_S)
 
 
 async def _typing(sender: Sender, target: Target, interval: float) -> None:
