@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import platform
 import random
 import subprocess
@@ -40,9 +41,11 @@ def environment(device: torch.device) -> dict[str, Any]:
             out = subprocess.run(
                 ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
             )
-            return out.stdout.strip() or "unknown"
+            found = out.stdout.strip() if out.returncode == 0 else ""
         except OSError:
-            return "unknown"
+            found = ""
+        # The device machine gets a copy of the tree, maybe without .git.
+        return found or os.environ.get("BOTKIT_GIT_REVISION") or "unknown"
 
     import transformers
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import re
 import statistics
@@ -208,12 +209,17 @@ class Bench:
             )
             try:
                 row.us = self.time_us(fn)
-                if (self.cuda and self.timing != "do_bench" and variant == "ours"
-                        and bytes_moved is not None):
+                if (
+                    self.cuda
+                    and self.timing != "do_bench"
+                    and variant == "ours"
+                    and bytes_moved is not None
+                ):
                     from triton.testing import do_bench
 
-                    row.us_do_bench = float(do_bench(fn, warmup=10, rep=40,
-                                                     return_mode="median")) * 1e3
+                    row.us_do_bench = (
+                        float(do_bench(fn, warmup=10, rep=40, return_mode="median")) * 1e3
+                    )
                 if self.cuda and tokens <= TINY:
                     try:
                         row.us_graph = self.time_us(fn, graph=True)
@@ -251,28 +257,12 @@ class Bench:
             triton_version: str | None = triton.__version__
         except ImportError:
             triton_version = None
-        try:
-            rev = subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                cwd=self.root,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            dirty = (
-                subprocess.run(
-                    ["git", "status", "--porcelain", "--untracked-files=no"],
-                    cwd=self.root,
-                    capture_output=True,
-                    text=True,
-                    timeout=10,
-                    check=True,
-                ).stdout.strip()
-                != ""
-            )
-        except (OSError, subprocess.SubprocessError):
-            rev, dirty = "unknown", None
+        rev = _git(self.root, "rev-parse", "HEAD")
+        status = _git(self.root, "status", "--porcelain", "--untracked-files=no")
+        dirty = None if status is None else status != ""
+        # The device machine gets a copy of the tree, maybe without .git: the caller
+        # passes the revision it sent.
+        rev = rev or os.environ.get("BOTKIT_GIT_REVISION") or "unknown"
         return {
             "device": self.device_name,
             "smoke": self.smoke,
@@ -390,3 +380,14 @@ class Bench:
             print(
                 f"  {'PASS' if t['ok'] else 'MISS'}  {t['target']}: {t['row']}: {measured}{extra}"
             )
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """A git command's output in ``root``; None when git or the repository is missing."""
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()

@@ -355,8 +355,18 @@ def run_cpu(
     ]
     decode_section(rep, pair, engine, dev, engine.encode(chat), n, repeats, eb.Budget(budget_s), {})
     # A few conversations at once, as a small CPU deployment sees them.
-    chats_section(rep, pair, engine, dev, chats=8, prompt_len=128, reply=n, hf_cb=False,
-                  hf_compile=False, budget=eb.Budget(budget_s))
+    chats_section(
+        rep,
+        pair,
+        engine,
+        dev,
+        chats=8,
+        prompt_len=128,
+        reply=n,
+        hf_cb=False,
+        hf_compile=False,
+        budget=eb.Budget(budget_s),
+    )
     prefix_section(
         rep, pair, engine, system_len=system_len, questions=3, burst=3, budget=eb.Budget(budget_s)
     )

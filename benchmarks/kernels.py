@@ -188,10 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         smoke=args.smoke, compile_enabled=not args.no_compile, root=_ROOT, timing=args.timing
     )
     bench.measure_roofs()
+    out = args.out or _ROOT / "benchmarks" / "results" / f"kernels-{bench.device_slug}.json"
     for name in args.kernels.split(","):
         bench.section(name, BENCHES[name])
-    out = args.out or _ROOT / "benchmarks" / "results" / f"kernels-{bench.device_slug}.json"
-    bench.write(out)
+        bench.write(out)  # after every section: a run stopped at its time limit keeps these
     bench.print_table()
     print(f"\nwrote {out}")
     if bench.errors:

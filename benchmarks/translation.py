@@ -285,8 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="tiny random Marian on the CPU")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--models", default=None, help="comma-separated names from CONFIGS")
-    p.add_argument("--batch", type=_batch_sizes, default=None,
-                   help="sentences per batch, comma-separated (default: 1 and 64)")
+    p.add_argument(
+        "--batch",
+        type=_batch_sizes,
+        default=None,
+        help="sentences per batch, comma-separated (default: 1 and 64)",
+    )
     p.add_argument("--new-tokens", type=int, default=None, help="generated tokens per sentence")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
