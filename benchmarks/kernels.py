@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 # Running `python benchmarks/kernels.py` puts benchmarks/ first on sys.path, where this very
@@ -76,6 +77,14 @@ def _swiglu_eager(gu: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.silu(g) * u
 
 
+def _copy_of(b: Bench, n_bytes: int) -> Callable[[], object]:
+    """A device copy reading and writing ``n_bytes`` in all: the bandwidth a plain copy
+    reaches at a row's own size, which at a few MB is far below the 1 GiB roof."""
+    src = torch.empty(n_bytes // 2, dtype=torch.uint8, device=b.device)
+    dst = torch.empty_like(src)
+    return lambda: dst.copy_(src)
+
+
 def _norm_shape(b: Bench, m: Model, t: int) -> None:
     x, r, w = b.randn(t, m.hidden), b.randn(t, m.hidden), b.randn(m.hidden)
     shape, params = f"T={t} H={m.hidden}", {"T": t, "H": m.hidden}
@@ -85,12 +94,14 @@ def _norm_shape(b: Bench, m: Model, t: int) -> None:
         "eager": lambda: _rms_eager(x, w),
         "compile": b.compiled("rms", _rms_eager, x, w),
         "builtin F.rms_norm": lambda: torch.nn.functional.rms_norm(x, (m.hidden,), w, EPS),
+        "copy, same bytes": _copy_of(b, moved),
     }
     b.run_variants("rms_norm", m.name, shape, variants, bytes_moved=moved, tokens=t, params=params)
     variants = {
         "ours": b.ours(lambda: kernels.fused_add_rms_norm(x, r, w, EPS)),
         "eager": lambda: _add_rms_eager(x, r, w),
         "compile": b.compiled("add_rms", _add_rms_eager, x, r, w),
+        "copy, same bytes": _copy_of(b, 2 * moved),
     }
     b.run_variants(
         "fused_add_rms_norm",

@@ -95,7 +95,9 @@ def select_backend(op: str, tensor: torch.Tensor) -> Backend:
     # Triton was asked for explicitly: fail loudly rather than fall back silently.
     if not triton_available():
         raise RuntimeError(f"{op}: the triton backend was forced but triton is not installed")
-    if not on_cuda and not is_interpreter():
+    # A non-tensor main input goes on to the launcher, whose validation names it
+    # (ValueError), as it does on the reference path.
+    if isinstance(tensor, torch.Tensor) and not on_cuda and not is_interpreter():
         raise RuntimeError(
             f"{op}: the triton backend was forced for tensors on "
             f"{getattr(tensor, 'device', 'cpu')}; Triton needs CUDA tensors, or "

@@ -139,6 +139,9 @@ class TextCodec:
 
     def decode(self, sequences: Sequence[Sequence[int]]) -> list[str]:
         """Text of generated sequences (start / EOS / language tokens dropped)."""
+        if not sequences:
+            # Some transformers releases (5.17) decode an empty batch as one empty text.
+            return []
         kept = [[t for t in seq if t not in self.strip_ids] for seq in sequences]
         texts = self.tokenizer.batch_decode(kept, skip_special_tokens=True)
         return [str(t).strip() for t in texts]

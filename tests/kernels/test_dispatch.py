@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ON_GPU, requires_gpu
+from conftest import DEVICE, ON_GPU, requires_gpu
 
 import kernels
 from kernels import reference as ref
@@ -46,12 +46,12 @@ def test_cpu_tensors_use_the_reference_by_default() -> None:
 
 
 def test_force_backend_nests_and_restores() -> None:
-    cpu = torch.zeros(2)
+    t = torch.zeros(2, device=DEVICE)  # where Triton runs: CUDA, or the CPU interpreter
     with force_backend("triton"):
-        assert select_backend("swiglu", cpu) == "triton"
+        assert select_backend("swiglu", t) == "triton"
         with force_backend("reference"):
-            assert select_backend("swiglu", cpu) == "reference"
-        assert select_backend("swiglu", cpu) == "triton"
+            assert select_backend("swiglu", t) == "reference"
+        assert select_backend("swiglu", t) == "triton"
     assert active_override() is None
 
 
@@ -71,11 +71,11 @@ def test_unknown_backend_names_are_rejected(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_env_var_is_read_per_call_and_context_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu = torch.zeros(2)
+    t = torch.zeros(2, device=DEVICE)
     monkeypatch.setenv("BOTKIT_KERNELS", "Triton ")
-    assert select_backend("rms_norm", cpu) == "triton"
+    assert select_backend("rms_norm", t) == "triton"
     with force_backend("reference"):
-        assert select_backend("rms_norm", cpu) == "reference"
+        assert select_backend("rms_norm", t) == "reference"
     monkeypatch.setenv("BOTKIT_KERNELS", "auto")
     assert active_override() is None
 
@@ -92,9 +92,10 @@ def test_env_var_routes_public_calls_to_triton(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(kernels, "_resolved", {})
     monkeypatch.setattr(kernels.rmsnorm, "rms_norm", spy)
-    x, w = torch.randn(3, 16), torch.randn(16)
+    x, w = torch.randn(3, 16, device=DEVICE), torch.randn(16, device=DEVICE)
+    monkeypatch.setenv("BOTKIT_KERNELS", "reference")
     kernels.rms_norm(x, w, 1e-6)
-    assert calls == []  # CPU tensors: reference
+    assert calls == []
     monkeypatch.setenv("BOTKIT_KERNELS", "triton")
     out = kernels.rms_norm(x, w, 1e-6)
     assert calls == ["triton"]
