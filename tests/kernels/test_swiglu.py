@@ -76,18 +76,17 @@ def test_leading_dims_and_empty(backend: str) -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: torch.randn(4, 7), "2\\*I"),
-        (lambda: torch.randn(4, 0), "2\\*I"),
-        (lambda: torch.randn(8, 4).t(), "contiguous"),
-        (lambda: torch.randn(4, 8)[:, ::2], "contiguous"),
-        (lambda: torch.ones(4, 8, dtype=torch.int64), "dtype"),
-        (lambda: torch.tensor(1.0), "at least 1 dims"),
-        (lambda: [1.0, 2.0], "torch.Tensor"),
+        (lambda d: torch.randn(4, 7, device=d), "2\\*I"),
+        (lambda d: torch.randn(4, 0, device=d), "2\\*I"),
+        (lambda d: torch.randn(8, 4, device=d).t(), "contiguous"),
+        # Built on the device: on a GPU, .to() of this view makes a contiguous copy.
+        (lambda d: torch.randn(4, 8, device=d)[:, ::2], "contiguous"),
+        (lambda d: torch.ones(4, 8, dtype=torch.int64, device=d), "dtype"),
+        (lambda d: torch.tensor(1.0, device=d), "at least 1 dims"),
+        (lambda d: [1.0, 2.0], "torch.Tensor"),
     ],
 )
 def test_swiglu_rejects_bad_inputs(backend: str, make: Any, message: str) -> None:
-    value = make()
-    if isinstance(value, torch.Tensor):
-        value = value.to(DEVICE)
+    value = make(DEVICE)
     with kernels.force_backend(backend), pytest.raises(ValueError, match=message):  # type: ignore[arg-type]
         kernels.swiglu(value)
