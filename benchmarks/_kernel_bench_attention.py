@@ -14,7 +14,13 @@ import torch.nn.functional as F
 
 from benchmarks._kernel_bench import Bench, Model
 
-__all__ = ["bench_decode", "bench_prefill", "bench_varlen", "bench_write_kv_cache"]
+__all__ = [
+    "bench_decode",
+    "bench_prefill",
+    "bench_rope_and_cache",
+    "bench_varlen",
+    "bench_write_kv_cache",
+]
 
 PAGE = 16
 
@@ -112,6 +118,62 @@ def bench_write_kv_cache(b: Bench, models: Sequence[Model]) -> None:
     for m in models:
         for t in b.tokens:
             _kv_shape(b, m, t)
+
+
+def _rope_cache_unfused(
+    qkv: torch.Tensor,
+    pos: torch.Tensor,
+    cs: torch.Tensor,
+    kc: torch.Tensor,
+    vc: torch.Tensor,
+    slots: torch.Tensor,
+    m: Model,
+) -> torch.Tensor:
+    """What a layer ran before the fusion: three copies, rotation, cache write."""
+    import kernels
+
+    heads = qkv.view(qkv.shape[0], -1, m.head_dim)
+    q = heads[:, : m.heads].contiguous()
+    k = heads[:, m.heads : m.heads + m.kv_heads].contiguous()
+    v = heads[:, m.heads + m.kv_heads :].contiguous()
+    kernels.apply_rope_(q, k, pos, cs)
+    kernels.write_kv_cache(k, v, kc, vc, slots)
+    return q
+
+
+def _rope_cache_shape(b: Bench, m: Model, t: int) -> None:
+    import kernels
+
+    num_blocks = -(-t // PAGE) + 4
+    kc = b.randn(num_blocks, PAGE, m.kv_heads, m.head_dim)
+    vc = torch.empty_like(kc)
+    qkv = b.randn(t, (m.heads + 2 * m.kv_heads) * m.head_dim)
+    pos = torch.randint(0, 32768, (t,), device=b.device)
+    cs = kernels.rope_cos_sin(m.head_dim, 32768, 1e6, None, device=b.device)
+    slots = torch.randperm(num_blocks * PAGE, device=b.device)[:t]
+    variants = {
+        "ours": b.ours(lambda: kernels.rope_and_cache(qkv, pos, cs, kc, vc, slots, m.heads)),
+        "unfused (3 copies, rope, write)": b.ours(
+            lambda: _rope_cache_unfused(qkv, pos, cs, kc, vc, slots, m)
+        ),
+    }
+    # qkv read once, q and the cache rows written.
+    moved = 2 * qkv.numel() * qkv.element_size()
+    b.run_variants(
+        "rope_and_cache",
+        m.name,
+        f"T={t} Hq={m.heads} Hk={m.kv_heads} D={m.head_dim}",
+        variants,
+        bytes_moved=moved,
+        tokens=t,
+    )
+
+
+def bench_rope_and_cache(b: Bench, models: Sequence[Model]) -> None:
+    """RoPE + cache write from the fused projection, against the five launches it replaces."""
+    for m in models:
+        for t in b.tokens:
+            _rope_cache_shape(b, m, t)
 
 
 def _prefill_shape(b: Bench, m: Model, batch: int, seq: int) -> None:

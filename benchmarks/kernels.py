@@ -42,6 +42,7 @@ from benchmarks._kernel_bench import Bench, Model  # noqa: E402
 from benchmarks._kernel_bench_attention import (  # noqa: E402
     bench_decode,
     bench_prefill,
+    bench_rope_and_cache,
     bench_varlen,
     bench_write_kv_cache,
 )
@@ -165,6 +166,7 @@ BENCHES = {
     "rope": bench_rope,
     "swiglu": bench_swiglu,
     "write_kv_cache": lambda b: bench_write_kv_cache(b, MODELS),
+    "rope_and_cache": lambda b: bench_rope_and_cache(b, MODELS),
     "prefill": lambda b: bench_prefill(b, MODELS),
     "decode": lambda b: bench_decode(b, MODELS),
     "varlen": bench_varlen,

@@ -29,6 +29,7 @@ __all__ = [
     "fused_add_rms_norm",
     "prefill_attention",
     "rms_norm",
+    "rope_and_cache",
     "rope_cos_sin",
     "swiglu",
     "varlen_attention",
@@ -57,6 +58,10 @@ _IMPLS: dict[str, dict[Backend, tuple[str, str]]] = {
     "write_kv_cache": {
         "triton": ("kernels.kv_cache", "write_kv_cache_triton"),
         "reference": ("kernels.reference_attention", "write_kv_cache_reference"),
+    },
+    "rope_and_cache": {
+        "triton": ("kernels.rope_cache", "rope_and_cache_triton"),
+        "reference": ("kernels.reference_attention", "rope_and_cache_reference"),
     },
     "prefill_attention": {
         "triton": ("kernels.prefill_attention", "prefill_attention_triton"),
@@ -152,6 +157,27 @@ def write_kv_cache(
     Token t goes to slot ``slot_mapping[t]`` (= block_id * block_size + offset); -1 skips it.
     """
     _impl("write_kv_cache", k)(k, v, k_cache, v_cache, slot_mapping)
+
+
+def rope_and_cache(
+    qkv: torch.Tensor,
+    positions: torch.Tensor,
+    cos_sin: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    slot_mapping: torch.Tensor,
+    num_q_heads: int,
+) -> torch.Tensor:
+    """`apply_rope_` + `write_kv_cache` straight from the fused projection, in one launch.
+
+    ``qkv [T, (Hq + 2*Hk) * D]`` holds q, k and v heads per token; k and v (k rotated) go
+    to slot ``slot_mapping[t]`` of the paged caches ``[blocks, block_size, Hk, D]`` (-1
+    skips the token). Returns the rotated queries ``[T, Hq, D]`` as a new tensor.
+    """
+    fn = _impl("rope_and_cache", qkv)
+    return fn(  # type: ignore[no-any-return]
+        qkv, positions, cos_sin, k_cache, v_cache, slot_mapping, num_q_heads
+    )
 
 
 def prefill_attention(

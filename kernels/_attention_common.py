@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels._checks import FLOAT_DTYPES, REFERENCE_FLOAT_DTYPES, check_same_device, check_tensor
+from kernels._checks import (
+    FLOAT_DTYPES,
+    INDEX_DTYPES,
+    REFERENCE_FLOAT_DTYPES,
+    check_same_device,
+    check_tensor,
+)
 from kernels._triton_utils import is_interpreter
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "dot_precision",
     "validate_decode",
     "validate_prefill",
+    "validate_rope_and_cache",
     "validate_varlen",
     "validate_write_kv_cache",
 ]
@@ -244,3 +251,50 @@ def validate_varlen(
         )
     _device(op, reference, q=qt, k=kt, v=vt, cu_seqlens_q=cq, cu_seqlens_k=ck)
     return AttnDims(cq.shape[0] - 1, qt.shape[1], kt.shape[1], qt.shape[2]), _scale(op, scale)
+
+
+def validate_rope_and_cache(
+    qkv: object,
+    positions: object,
+    cos_sin: object,
+    k_cache: object,
+    v_cache: object,
+    slot_mapping: object,
+    num_q_heads: object,
+    *,
+    reference: bool = False,
+) -> AttnDims:
+    """Checks for ``rope_and_cache``: the fused projection ``qkv [T, (Hq + 2*Hk) * D]``
+    whose K/V rows match the cache's ``[.., .., Hk, D]``; ``batch`` is T."""
+    op = "rope_and_cache"
+    x = check_tensor(op, "qkv", qkv, ndim=2, dtypes=_floats(reference))
+    kc, vc = _cache_pair(op, k_cache, v_cache, reference)
+    pos = check_tensor(op, "positions", positions, ndim=1, dtypes=INDEX_DTYPES)
+    cs = check_tensor(op, "cos_sin", cos_sin, ndim=2, dtypes=_floats(reference))
+    slots = check_tensor(op, "slot_mapping", slot_mapping, ndim=1, dtypes=INDEX_DTYPES)
+    if isinstance(num_q_heads, bool) or not isinstance(num_q_heads, int) or num_q_heads < 1:
+        raise ValueError(f"{op}: num_q_heads must be a positive int, got {num_q_heads!r}")
+    tokens = int(x.shape[0])
+    num_kv_heads, head_dim = int(kc.shape[2]), int(kc.shape[3])
+    if head_dim % 2:
+        raise ValueError(f"{op}: head_dim must be even, got {head_dim}")
+    width = (num_q_heads + 2 * num_kv_heads) * head_dim
+    if x.shape[1] != width:
+        raise ValueError(
+            f"{op}: qkv has {x.shape[1]} columns; {num_q_heads} query + 2 x {num_kv_heads} "
+            f"KV heads of {head_dim} need {width}"
+        )
+    if x.dtype != kc.dtype:
+        raise ValueError(f"{op}: qkv dtype {x.dtype} != cache dtype {kc.dtype}")
+    if pos.shape[0] != tokens or slots.shape[0] != tokens:
+        raise ValueError(
+            f"{op}: token counts differ: qkv {tokens}, positions {pos.shape[0]}, "
+            f"slot_mapping {slots.shape[0]}"
+        )
+    if cs.shape[1] != head_dim or cs.shape[0] == 0:
+        raise ValueError(
+            f"{op}: cos_sin must be [max_positions, {head_dim}], got {tuple(cs.shape)}"
+        )
+    tensors = {"qkv": x, "positions": pos, "cos_sin": cs, "k_cache": kc, "v_cache": vc}
+    _device(op, reference, **tensors, slot_mapping=slots)
+    return AttnDims(tokens, num_q_heads, num_kv_heads, head_dim)

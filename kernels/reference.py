@@ -144,6 +144,7 @@ if importlib.util.find_spec("kernels.reference_attention") is not None:
     from kernels.reference_attention import *  # noqa: F403
     from kernels.reference_attention import decode_attention_reference as decode_attention
     from kernels.reference_attention import prefill_attention_reference as prefill_attention
+    from kernels.reference_attention import rope_and_cache_reference as rope_and_cache
     from kernels.reference_attention import varlen_attention_reference as varlen_attention
     from kernels.reference_attention import write_kv_cache_reference as write_kv_cache
 
@@ -151,6 +152,7 @@ if importlib.util.find_spec("kernels.reference_attention") is not None:
         *_reference_attention.__all__,
         "decode_attention",
         "prefill_attention",
+        "rope_and_cache",
         "varlen_attention",
         "write_kv_cache",
     ]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from kernels._attention_common import (
     validate_decode,
     validate_prefill,
+    validate_rope_and_cache,
     validate_varlen,
     validate_write_kv_cache,
 )
@@ -26,6 +27,7 @@ from kernels._attention_common import (
 __all__ = [
     "decode_attention_reference",
     "prefill_attention_reference",
+    "rope_and_cache_reference",
     "varlen_attention_reference",
     "write_kv_cache_reference",
 ]
@@ -63,8 +65,12 @@ def _attend(
     m, n = q.shape[0], k.shape[0]
     if n == 0:
         return q.new_zeros(q.shape, dtype=dtype)
-    fused = (q.device.type == "cpu" and m > 1 and not (causal and m > n)
-             and dtype in (torch.float32, torch.float64))
+    fused = (
+        q.device.type == "cpu"
+        and m > 1
+        and not (causal and m > n)
+        and dtype in (torch.float32, torch.float64)
+    )
     return (_attend_fused if fused else _attend_dense)(q, k, v, scale, causal, dtype)
 
 
@@ -93,7 +99,12 @@ def _attend_fused(
         pos = torch.arange(m, device=q.device)[:, None] + (n - m)
         mask = torch.arange(n, device=q.device)[None, :] <= pos  # [M, N]
     out = F.scaled_dot_product_attention(
-        qh, kh, vh, attn_mask=mask, is_causal=causal and m == n, scale=scale,
+        qh,
+        kh,
+        vh,
+        attn_mask=mask,
+        is_causal=causal and m == n,
+        scale=scale,
         enable_gqa=num_q_heads != num_kv_heads,
     )
     return out[0].transpose(0, 1)  # [M, Hq, D]
@@ -205,6 +216,38 @@ def write_kv_cache_reference(
     vc.index_copy_(0, dst, vs)
 
 
+def rope_and_cache_reference(
+    qkv: torch.Tensor,
+    positions: torch.Tensor,
+    cos_sin: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    slot_mapping: torch.Tensor,
+    num_q_heads: int,
+) -> torch.Tensor:
+    """Split ``qkv [T, (Hq + 2*Hk) * D]``, rotate q and k, write k and v into their cache
+    slots (-1 skips); return q ``[T, Hq, D]`` (a new tensor).
+
+    The unfused composition of `apply_rope_` and `write_kv_cache`, which it is by
+    definition; it rejects out-of-range positions and slots, as they do.
+    """
+    dims = validate_rope_and_cache(
+        qkv, positions, cos_sin, k_cache, v_cache, slot_mapping, num_q_heads, reference=True
+    )
+    # kernels.reference re-exports this module's functions: imported here, not above.
+    from kernels.reference import apply_rope_
+
+    t, hq, hk, d = dims.batch, dims.num_q_heads, dims.num_kv_heads, dims.head_dim
+    heads = qkv.view(t, hq + 2 * hk, d)
+    q = heads[:, :hq].contiguous()
+    k = heads[:, hq : hq + hk].contiguous()
+    v = heads[:, hq + hk :].contiguous()
+    if t:
+        apply_rope_(q, k, positions, cos_sin)
+    write_kv_cache_reference(k, v, k_cache, v_cache, slot_mapping)
+    return q
+
+
 def prefill_attention_reference(
     q: torch.Tensor,
     k_cache: torch.Tensor,
@@ -260,8 +303,11 @@ def decode_attention_reference(
             raise ValueError(f"sequence {b}: negative context length {n}")
         k, v = _gather_kv(k_cache, v_cache, block_tables[b], n)
         rows.append(_attend(q[b : b + 1], k, v, scale, False, dtype))
-    out = (rows[0] if len(rows) == 1 else torch.cat(rows)) if rows else q.new_zeros(
-        q.shape, dtype=dtype)
+    out = (
+        (rows[0] if len(rows) == 1 else torch.cat(rows))
+        if rows
+        else q.new_zeros(q.shape, dtype=dtype)
+    )
     return out.to(q.dtype) if compute_dtype is None else out
 
 

@@ -20,15 +20,16 @@ from kernels._checks import FLOAT_DTYPES, validate_rope
 from kernels._triton_jit import cast_rne
 from kernels._triton_utils import is_interpreter, next_power_of_2
 
-__all__ = ["apply_rope_"]
+__all__ = ["apply_rope_", "rope_tiling", "rotate_heads"]
 
 # Tile of heads x half-dim handled per loop step; 2048 fp32 x 2 halves stays in registers.
 _MAX_TILE = 2048
 
 
 @triton.jit
-def _rotate_heads(
-    base_ptr,
+def rotate_heads(
+    src_ptr,
+    dst_ptr,
     n_heads,
     cos,
     sin,
@@ -37,19 +38,30 @@ def _rotate_heads(
     BLOCK_H: tl.constexpr,
     INTERPRET: tl.constexpr,
 ):
-    """Rotate the ``n_heads`` heads of one token starting at ``base_ptr`` (0 heads: no-op)."""
+    """Rotate the ``n_heads`` contiguous heads of one token at ``src_ptr`` into ``dst_ptr``
+    (the same pointer: in place; 0 heads: no-op)."""
     hs = tl.arange(0, BLOCK_H)
     d_ok = d < HALF
     for h0 in range(0, n_heads, BLOCK_H):
         h = h0 + hs
         mask = (h[:, None] < n_heads) & d_ok[None, :]
-        ptr1 = base_ptr + h[:, None] * (2 * HALF) + d[None, :]  # [BLOCK_H, HALF_PAD]
-        x1 = tl.load(ptr1, mask=mask, other=0.0).to(tl.float32)
-        x2 = tl.load(ptr1 + HALF, mask=mask, other=0.0).to(tl.float32)
+        offs = h[:, None] * (2 * HALF) + d[None, :]  # [BLOCK_H, HALF_PAD]
+        x1 = tl.load(src_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        x2 = tl.load(src_ptr + offs + HALF, mask=mask, other=0.0).to(tl.float32)
         o1 = x1 * cos[None, :] - x2 * sin[None, :]
         o2 = x2 * cos[None, :] + x1 * sin[None, :]
-        tl.store(ptr1, cast_rne(o1, base_ptr.dtype.element_ty, INTERPRET), mask=mask)
-        tl.store(ptr1 + HALF, cast_rne(o2, base_ptr.dtype.element_ty, INTERPRET), mask=mask)
+        out_ty = dst_ptr.dtype.element_ty
+        tl.store(dst_ptr + offs, cast_rne(o1, out_ty, INTERPRET), mask=mask)
+        tl.store(dst_ptr + offs + HALF, cast_rne(o2, out_ty, INTERPRET), mask=mask)
+
+
+def rope_tiling(n_heads: int, half: int) -> tuple[int, int, int]:
+    """``(HALF_PAD, BLOCK_H, num_warps)`` for rotating up to ``n_heads`` heads of ``half``
+    pairs per token."""
+    half_pad = next_power_of_2(half)
+    block_h = min(next_power_of_2(n_heads), max(1, _MAX_TILE // half_pad))
+    tile = block_h * half_pad
+    return half_pad, block_h, 4 if tile >= 1024 else (2 if tile >= 256 else 1)
 
 
 @triton.jit
@@ -76,8 +88,11 @@ def _rope_kernel(
     cos = tl.load(row + d, mask=d_ok, other=0.0).to(tl.float32)
     sin = tl.load(row + HALF + d, mask=d_ok, other=0.0).to(tl.float32)
     # A token with an out-of-range position rotates zero heads (left untouched).
-    _rotate_heads(
-        q_ptr + t * n_q_heads * (2 * HALF),
+    q_row = q_ptr + t * n_q_heads * (2 * HALF)
+    k_row = k_ptr + t * n_k_heads * (2 * HALF)
+    rotate_heads(
+        q_row,
+        q_row,
         tl.where(valid, n_q_heads, 0),
         cos,
         sin,
@@ -86,8 +101,9 @@ def _rope_kernel(
         BLOCK_H,
         INTERPRET,
     )
-    _rotate_heads(
-        k_ptr + t * n_k_heads * (2 * HALF),
+    rotate_heads(
+        k_row,
+        k_row,
         tl.where(valid, n_k_heads, 0),
         cos,
         sin,
@@ -123,10 +139,7 @@ def apply_rope_(
         if lo < 0 or hi >= max_pos:
             raise ValueError(f"apply_rope_: positions must lie in [0, {max_pos}), got [{lo}, {hi}]")
     half = head_dim // 2
-    half_pad = next_power_of_2(half)
-    block_h = min(next_power_of_2(max(n_q, k.shape[1])), max(1, _MAX_TILE // half_pad))
-    tile = block_h * half_pad
-    num_warps = 4 if tile >= 1024 else (2 if tile >= 256 else 1)
+    half_pad, block_h, num_warps = rope_tiling(max(n_q, k.shape[1]), half)
     _rope_kernel[(tokens,)](
         q,
         k,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot GPU proof run for a lent H100/H200: compiled kernel + model tests, compute-sanitizer
-# on the attention kernels, the kernel, engine and translation benchmarks, and a TTFT profile.
+# on the attention kernels, the kernel, engine and translation benchmarks, and an engine profile.
 # Everything lands in one archive, $OUT/gpu-check.tar.gz ($OUT: .tmp/gpu when unset), since
 # the device tool brings back at most 8 files.
 # Each step has its own time limit so one slow step cannot eat the whole lease; the limits
@@ -19,7 +19,7 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 T_KT=${T_KT:-85} T_ET=${T_ET:-50} T_SAN=${T_SAN:-35} T_KB=${T_KB:-85} T_EB=${T_EB:-170}
 T_PROF=${T_PROF:-35} T_TB=${T_TB:-45} SECTION_S=${SECTION_S:-38} T_SWEEP=${T_SWEEP:-0}
-KB_KERNELS=${KB_KERNELS:-rms_norm,rope,swiglu,write_kv_cache,prefill,decode,varlen}
+KB_KERNELS=${KB_KERNELS:-rms_norm,rope,swiglu,write_kv_cache,rope_and_cache,prefill,decode,varlen}
 # SIGINT first, so pytest and the benchmarks print what they have before they stop.
 # A limit of 0 skips the step (a second, shorter run of what the first could not finish).
 limit() {
@@ -44,12 +44,12 @@ echo "kernels exit $?" >> "$OUT/kernels.txt"
 limit "$T_SWEEP" $PY scripts/decode_split_sweep.py --out "$OUT/decode_sweep.json" > "$OUT/decode_sweep.txt" 2>&1
 limit "$T_EB" $PY benchmarks/engine.py --models qwen2.5-0.5b-instruct --section-budget-s "$SECTION_S" --out "$OUT/engine.json" > "$OUT/engine.txt" 2>&1
 echo "engine exit $?" >> "$OUT/engine.txt"
-limit "$T_PROF" $PY scripts/profile_ttft.py --out "$OUT/ttft" > "$OUT/ttft.txt" 2>&1
-echo "ttft profile exit $?" >> "$OUT/ttft.txt"
+limit "$T_PROF" $PY scripts/profile_engine.py --out "$OUT/profile" > "$OUT/profile.txt" 2>&1
+echo "engine profile exit $?" >> "$OUT/profile.txt"
 # OPUS-MT first: the JSON is rewritten after every case, so a time limit keeps what ran.
 limit "$T_TB" $PY benchmarks/translation.py --out "$OUT/translation.json" > "$OUT/translation.txt" 2>&1
 echo "translation exit $?" >> "$OUT/translation.txt"
 tail -n 4 "$OUT/gpu.txt"; grep -E "passed|failed|exit" "$OUT/tests.txt"; tail -n 3 "$OUT/sanitizer.txt"
 grep -E "PASS|MISS|exit|ERROR" "$OUT/kernels.txt" | head -30; cat "$OUT/decode_sweep.txt" 2>/dev/null | tail -30; tail -n 25 "$OUT/engine.txt"
-tail -n 12 "$OUT/translation.txt"; tail -n 3 "$OUT/ttft.txt"
+tail -n 12 "$OUT/translation.txt"; tail -n 3 "$OUT/profile.txt"
 tar czf "$FINAL/gpu-check.tar.gz" -C "$OUT" .

@@ -52,8 +52,21 @@ class PagedAttention(nn.Module):
             )
         if kv_cache is None:
             return self._no_cache(q, k, v, meta)
+        kernels.write_kv_cache(k, v, kv_cache[0], kv_cache[1], meta.slot_mapping)
+        return self.attend_cached(q, kv_cache, meta)
+
+    def attend_cached(
+        self, q: torch.Tensor, kv_cache: KVCache, meta: AttentionMetadata
+    ) -> torch.Tensor:
+        """q [T, Hq, D] -> out [T, Hq, D], over K/V already in the cache (this step's
+        included: `kernels.rope_and_cache` wrote them)."""
+        n_prefill = meta.num_prefill_tokens
+        n_decode = meta.num_decode_tokens
+        if n_prefill + n_decode != q.shape[0]:
+            raise ValueError(
+                f"metadata describes {n_prefill}+{n_decode} tokens, q has {q.shape[0]}"
+            )
         k_cache, v_cache = kv_cache
-        kernels.write_kv_cache(k, v, k_cache, v_cache, meta.slot_mapping)
         prefill_out = decode_out = None
         if n_prefill:
             if (

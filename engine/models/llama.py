@@ -12,6 +12,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+import kernels
 from engine.attention_metadata import AttentionMetadata
 from engine.config import ModelConfig
 from engine.layers import (
@@ -58,13 +59,22 @@ class LlamaAttention(nn.Module):
         t = hidden.shape[0]
         qkv = self.qkv_proj(hidden)  # [T, (Hq + 2 Hk) D]
         q_size, kv_size = self.qkv_proj.q_size, self.qkv_proj.kv_size
-        q, k, v = qkv.split([q_size, kv_size, kv_size], dim=-1)
-        # Kernels take contiguous token-major tensors; the split views are strided.
-        q = q.reshape(t, self.num_heads, self.head_dim).contiguous()  # [T, Hq, D]
-        k = k.reshape(t, self.num_kv_heads, self.head_dim).contiguous()  # [T, Hk, D]
-        v = v.reshape(t, self.num_kv_heads, self.head_dim).contiguous()  # [T, Hk, D]
-        self.rotary(positions, q, k)
-        attn: torch.Tensor = self.attn(q, k, v, kv_cache, meta)  # [T, Hq, D]
+        if kv_cache is not None:
+            # One launch rotates q and k and writes k/v into the cache straight from the
+            # projection; attention reads them back from there.
+            q = kernels.rope_and_cache(
+                qkv, positions, self.rotary.cos_sin, kv_cache[0], kv_cache[1],
+                meta.slot_mapping, self.num_heads,
+            )  # fmt: skip
+            attn = self.attn.attend_cached(q, kv_cache, meta)  # [T, Hq, D]
+        else:  # no cache yet (the memory-profiling pass): attention on the packed k/v
+            q, k, v = qkv.split([q_size, kv_size, kv_size], dim=-1)
+            # Kernels take contiguous token-major tensors; the split views are strided.
+            q = q.reshape(t, self.num_heads, self.head_dim).contiguous()  # [T, Hq, D]
+            k = k.reshape(t, self.num_kv_heads, self.head_dim).contiguous()  # [T, Hk, D]
+            v = v.reshape(t, self.num_kv_heads, self.head_dim).contiguous()  # [T, Hk, D]
+            self.rotary(positions, q, k)
+            attn = self.attn(q, k, v, None, meta)
         out: torch.Tensor = self.o_proj(attn.reshape(t, q_size))  # [T, H]
         return out
 

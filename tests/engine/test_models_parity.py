@@ -271,3 +271,24 @@ def test_missing_required_key() -> None:
     del raw["intermediate_size"]
     with pytest.raises(ModelLoadError, match="intermediate_size"):
         config_from_hf(raw)
+
+
+def test_models_match_transformers_on_the_triton_kernels_too() -> None:
+    """The parity tests above, rerun with every kernel forced onto Triton (the CPU
+    interpreter here, compiled on a GPU): the whole model on the path CUDA takes,
+    fused RoPE + cache write included. A subprocess, because the interpreter must be
+    chosen before the kernel modules are first imported."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__)
+    env = {**os.environ, "TRITON_INTERPRET": "1", "BOTKIT_KERNELS": "triton"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here),
+         "-k", "cpu and (greedy_decode or chunked_prefill or mixed_batch)"],
+        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout

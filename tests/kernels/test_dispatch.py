@@ -23,6 +23,7 @@ CONTRACT = {
     "apply_rope_",
     "swiglu",
     "write_kv_cache",
+    "rope_and_cache",
     "prefill_attention",
     "decode_attention",
     "varlen_attention",

@@ -1,13 +1,15 @@
-"""Where a prefix-cached request's TTFT goes on a GPU: host (Python) vs device time.
+"""Where the engine's time goes on a GPU: host (Python) vs device time, per kernel.
 
-    python3 scripts/profile_ttft.py [--model qwen2.5-0.5b-instruct] [--out DIR]
+    python3 scripts/profile_engine.py [--model qwen2.5-0.5b-instruct] [--out DIR]
 
 The only GPU run so far measured the same TTFT (15.5 ms) with and without a cached
 1,000-token system prompt, which points at host overhead rather than prefill compute.
 This script measures, for cached and uncached requests on random weights of a shipped
 config: the TTFT, the GPU time of the kernels inside it (torch.profiler), and the
-functions the host spends it in (cProfile), then writes the tables to DIR. It runs on
-the CPU too (``--device cpu``, a tiny smoke model) so it stays working without a GPU.
+functions the host spends it in (cProfile), then writes the tables to DIR. The same for
+batch-1 decode steps, which the first H200 run measured at 1.29 ms each (18% of the
+weight-bandwidth bound). It runs on the CPU too (``--device cpu``, a tiny smoke model)
+so it stays working without a GPU.
 """
 
 from __future__ import annotations
@@ -62,13 +64,40 @@ def _profile(engine: Any, prompts: list[list[int]], out: Path, tag: str) -> dict
     }
 
 
+def _profile_decode(engine: Any, prompt: list[int], steps: int, out: Path) -> dict[str, Any]:
+    """Batch-1 decode: wall time per step, and the kernels a step runs (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = engine.device.type == "cuda"
+    timed = ours_single(engine, prompt, steps)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        ours_single(engine, prompt, steps)
+    events = prof.key_averages()
+    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    (out / "decode-kernels.txt").write_text(events.table(sort_by=sort, row_limit=40))
+    device_us = sum(getattr(e, "self_device_time_total", 0.0) for e in events) if cuda else 0.0
+    host = cProfile.Profile()
+    host.enable()
+    ours_single(engine, prompt, steps)
+    host.disable()
+    text = io.StringIO()
+    pstats.Stats(host, stream=text).sort_stats("tottime").print_stats(40)
+    (out / "decode-host.txt").write_text(text.getvalue())
+    return {
+        "steps": steps,
+        "ms_per_step": 1e3 / timed["decode_tok_s"],
+        "gpu_kernel_ms_per_step": device_us / 1e3 / steps,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="qwen2.5-0.5b-instruct")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--system-len", type=int, default=1000)
     p.add_argument("--requests", type=int, default=5)
-    p.add_argument("--out", type=Path, default=_ROOT / ".tmp" / "ttft-profile")
+    p.add_argument("--out", type=Path, default=_ROOT / ".tmp" / "engine-profile")
     args = p.parse_args(argv)
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     dev = torch.device("cuda" if cuda else "cpu")
@@ -103,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     result["new_tokens_only"] = _profile(
         engine, questions[4 + 2 * n : 4 + 3 * n], args.out, "new-tokens-only"
     )
+    result["decode"] = _profile_decode(engine, questions[0], 64, args.out)
     (args.out / "ttft-profile.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
