@@ -47,5 +47,11 @@ async def release(settings: StoreSettings, channel: str, key: str) -> str:
         was = conversation.status
         if was == ConversationStatus.BOT:
             return f"{channel} {key}: already with the bot"
-        await store.set_conversation_status(conversation.id, ConversationStatus.BOT)
+        # Only from the status just read: an agent or the customer may change it meanwhile.
+        released = await store.change_conversation_status(
+            conversation.id, ConversationStatus.BOT, only_from=(was,)
+        )
+        if released is None:
+            now = await store.conversation_by_id(conversation.id)
+            return f"{channel} {key}: changed meanwhile to {now.status}; nothing done"
     return f"{channel} {key}: {was} -> bot"

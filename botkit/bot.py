@@ -23,6 +23,7 @@ from botkit._delivery import deliver
 from botkit._intake import check_keys
 from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
+from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
@@ -30,7 +31,7 @@ from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.event_bus import EventBus
-from botkit.events import ConversationStarted, InboundMessage
+from botkit.events import ConversationStarted, InboundMessage, OutboundReply
 from botkit.language.setup import LanguageSupport
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
@@ -58,6 +59,8 @@ class ChannelConnector(Protocol):
     async def connect(self) -> None: ...
 
     async def listen(self) -> None: ...
+
+    async def send(self, reply: OutboundReply) -> None: ...
 
     async def send_stream(self, stream: ReplyStream) -> None: ...
 
@@ -102,6 +105,7 @@ class Bot:
         self._plugins = PluginManager([])
         self._pipeline = Pipeline()
         self._connectors: dict[str, ChannelConnector] = {}
+        self._agent_replies: AgentReplies | None = None
         self._accepting = False
         self._started = False
         self._stop = asyncio.Event()
@@ -167,12 +171,16 @@ class Bot:
             await self._language.start(self._backend)
             self._pipeline = self._build_pipeline()
             self._plugins = PluginManager(plugin_specs)
+            self._agent_replies = AgentReplies(
+                store, self._connectors, self.settings.bot.max_message_chars
+            )
             await self._plugins.setup_all(
                 self._pipeline,
                 settings=self.settings,
                 store=store,
                 backend=self._backend,
                 events=self.events,
+                agent_replies=self._agent_replies,
             )
             for spec in connector_specs:
                 self.attach_connector(self._make_connector(spec))
@@ -228,6 +236,13 @@ class Bot:
     @property
     def plugins(self) -> PluginManager:
         return self._plugins
+
+    @property
+    def agent_replies(self) -> AgentReplies:
+        """Sends human agents' messages to customers (available once started)."""
+        if self._agent_replies is None:
+            raise BotkitError("the bot is not started")
+        return self._agent_replies
 
     @property
     def store(self) -> ConversationStore:
@@ -501,4 +516,5 @@ def _item(m: StoredMessage) -> HistoryItem:
         idempotency_key=m.idempotency_key,
         in_reply_to_seq=m.in_reply_to_seq,
         buttons=m.buttons,
+        agent=m.agent,
     )

@@ -49,6 +49,7 @@ class HistoryItem:
     idempotency_key: str | None = None
     in_reply_to_seq: int | None = None  # replies: the seq of the message answered
     buttons: tuple[Button, ...] = ()  # quick replies sent with an outbound message
+    agent: str | None = None  # a human agent's message: the name they gave ("" for none)
 
 
 @runtime_checkable

@@ -30,6 +30,7 @@ from botkit.pipeline.handlers import Handler
 from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
 
 if TYPE_CHECKING:
+    from botkit.agent_replies import AgentReplies
     from botkit.store import ConversationStore
 
 __all__ = [
@@ -68,11 +69,14 @@ class PluginRegistry:
         store: ConversationStore,
         backend: GenerationBackend,
         events: EventBus | None = None,
+        agent_replies: AgentReplies | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.store = store
         self.backend = backend
+        # Sends a human agent's message to a conversation's customer (None outside a Bot).
+        self.agent_replies = agent_replies
         self.logger = logging.getLogger(f"botkit.plugins.{name}")
         self._events = events
         self._middleware: list[tuple[Middleware, bool]] = []
@@ -150,6 +154,10 @@ class PluginManager:
         """Names of the plugins that set up successfully."""
         return [p.name for p in self._active]
 
+    def get(self, name: str) -> Plugin[Any] | None:
+        """The active plugin named ``name`` (None if it is not enabled or failed)."""
+        return next((p for p in self._active if p.name == name), None)
+
     async def setup_all(
         self,
         pipeline: Pipeline,
@@ -158,11 +166,17 @@ class PluginManager:
         store: ConversationStore,
         backend: GenerationBackend,
         events: EventBus | None = None,
+        agent_replies: AgentReplies | None = None,
     ) -> None:
         """Set up each plugin; one that raises is logged, recorded in ``failed`` and left out."""
         for spec in self._specs:
             registry = PluginRegistry(
-                spec.name, settings=settings, store=store, backend=backend, events=events
+                spec.name,
+                settings=settings,
+                store=store,
+                backend=backend,
+                events=events,
+                agent_replies=agent_replies,
             )
             try:
                 plugin: Plugin[Any] = spec.cls(spec.config, name=spec.name)

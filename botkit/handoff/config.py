@@ -63,6 +63,12 @@ class HandoffConfig(PluginConfig):
         webhook_url: where to POST each ``HandoffRequested`` event as JSON (the agents'
             tool); a secret because such URLs often carry a token.
         webhook_timeout_seconds: total time one webhook call may take.
+        api_listen: ``host:port`` where the agent API listens (``botkit.handoff.api``:
+            list hand-offs, read a conversation, send an agent's message, give the
+            conversation back to the bot); None (the default) runs no API. Keep it on
+            loopback or a private network, behind TLS when it leaves the machine.
+        api_token: the bearer token agents' tools must send (at least 24 characters);
+            required with ``api_listen``.
     """
 
     commands: tuple[str, ...] = ("/human", "/agent")
@@ -73,6 +79,8 @@ class HandoffConfig(PluginConfig):
     return_replies: dict[str, str] = Field(default_factory=dict)
     webhook_url: SecretStr | None = None
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    api_listen: str | None = None
+    api_token: SecretStr | None = None
 
     @field_validator("commands")
     @classmethod
@@ -107,8 +115,44 @@ class HandoffConfig(PluginConfig):
             raise ValueError("must be an http:// or https:// URL")  # the URL is not echoed
         return value
 
+    @field_validator("api_listen")
+    @classmethod
+    def _check_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
     @model_validator(mode="after")
     def _check_distinct(self) -> HandoffConfig:
         if self.return_command and self.return_command in self.commands:
             raise ValueError("return_command must differ from the hand-off commands")
+        if self.api_listen is not None:
+            token = self.api_token.get_secret_value() if self.api_token is not None else ""
+            if len(token) < MIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"api_listen needs api_token, at least {MIN_TOKEN_CHARS} characters "
+                    '(e.g. api_token = "${BOTKIT_AGENT_TOKEN}")'
+                )
         return self
+
+    @property
+    def api_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the agent API, or None when it is off."""
+        return None if self.api_listen is None else split_listen(self.api_listen)
+
+
+MIN_TOKEN_CHARS = 24
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``"host:port"`` (``"[::1]:8090"`` for IPv6) -> ``(host, port)``; port 0 takes any
+    free port (tests).
+
+    Raises:
+        ValueError: not a host and a port in 1..65535.
+    """
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8090")
+    return host, int(port)

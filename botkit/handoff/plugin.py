@@ -11,6 +11,8 @@
   (stored for the agent, not answered).
 * With ``webhook_url``, every ``HandoffRequested`` (also those other plugins cause) is
   POSTed to the agents' tool.
+* With ``api_listen``, the agents' tool answers through the agent API
+  (``botkit.handoff.api``): the agent's messages reach the customer on their channel.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from botkit.handoff import texts
+from botkit.handoff.api import AgentApi
 from botkit.handoff.config import HandoffConfig
 from botkit.handoff.matching import CommandMatcher, KeywordMatcher
 from botkit.handoff.webhook import WebhookNotifier
@@ -132,9 +135,24 @@ class HandoffPlugin(Plugin[HandoffConfig]):
     def __init__(self, config: HandoffConfig, *, name: str) -> None:
         super().__init__(config, name=name)
         self._webhook: WebhookNotifier | None = None
+        self.api: AgentApi | None = None
 
     async def setup(self, registry: PluginRegistry) -> None:
         config = self.config
+        address = config.api_address
+        if address is not None:  # first: nothing else is set up if it cannot listen
+            if registry.agent_replies is None or config.api_token is None:
+                raise RuntimeError("the agent API needs a running bot")
+            api = AgentApi(registry.store, registry.agent_replies,
+                           config.api_token.get_secret_value(), registry.logger)  # fmt: skip
+            try:
+                await api.start(*address)
+            except OSError as exc:
+                # Not fatal to the bot, but loud: the plugin is disabled and says why.
+                raise RuntimeError(
+                    f"the agent API cannot listen on {config.api_listen}: {exc}"
+                ) from exc
+            self.api = api
         registry.add_handler(HandoffHandler(config), group=HANDOFF_GROUP)
         if config.return_command:
             registry.add_middleware(ReturnToBotMiddleware(config), early=True)
@@ -147,5 +165,7 @@ class HandoffPlugin(Plugin[HandoffConfig]):
             registry.on_event(self._webhook)
 
     async def teardown(self) -> None:
+        if self.api is not None:
+            await self.api.stop()
         if self._webhook is not None:
             await self._webhook.close()

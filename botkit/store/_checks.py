@@ -15,6 +15,8 @@ from botkit.store.models import CHANNEL_MAX, KEY_MAX, LANGUAGE_MAX
 from botkit.store.records import ConversationStatus, MessageStatus
 
 __all__ = [
+    "MAX_AGENT_NAME",
+    "check_agent_name",
     "check_key",
     "check_language",
     "check_text",
@@ -39,6 +41,23 @@ def check_text(value: str, what: str) -> None:
         raise StoreError(
             f"{what} contains a lone surrogate (not valid Unicode); sanitize it before storing"
         ) from None
+
+
+# An agent's display name: shown to nobody but agents and kept in the message's JSON.
+MAX_AGENT_NAME = 100
+
+
+def check_agent_name(value: str) -> None:
+    """Refuse an agent name that is over-long or unstorable ("" is allowed: no name).
+
+    Raises:
+        StoreError: too long, or contains NUL / a lone surrogate.
+    """
+    if len(value) > MAX_AGENT_NAME:
+        raise StoreError(
+            f"agent name is {len(value)} characters long; at most {MAX_AGENT_NAME} allowed"
+        )
+    check_text(value, "agent name")
 
 
 def check_key(value: str, what: str, *, channel: bool = False) -> None:

@@ -46,7 +46,6 @@ __all__ = [
     "CONTACT_COLS",
     "CONVERSATION_COLS",
     "MESSAGE_COLS",
-    "buttons_extra",
     "claim_seq",
     "claim_seq_by_id",
     "find_inbound",
@@ -57,6 +56,7 @@ __all__ = [
     "inbound_extra",
     "insert_inbound_key",
     "insert_message",
+    "outbound_extra",
     "to_contact",
     "to_conversation",
     "to_message",
@@ -159,6 +159,7 @@ def _message(message_id: int, r: Mapping[Any, Any]) -> StoredMessage:
         in_reply_to_seq=r.get("in_reply_to_seq"),
         buttons=buttons,
         contact_id=r.get("contact_id"),
+        agent=agent if isinstance(agent := extra.get("agent"), str) else None,
     )
 
 
@@ -172,11 +173,15 @@ def inbound_extra(msg: InboundMessage) -> dict[str, Any]:
     return dict(clean_meta(extra))
 
 
-def buttons_extra(buttons: tuple[Button, ...]) -> dict[str, Any] | None:
-    """Quick replies of an outbound message, as stored JSON."""
-    if not buttons:
-        return None
-    return dict(clean_meta({"buttons": [{"label": b.label, "value": b.value} for b in buttons]}))
+def outbound_extra(buttons: tuple[Button, ...], agent: str | None) -> dict[str, Any] | None:
+    """What an outbound message carries besides its text (quick replies, the human agent
+    who wrote it), as stored JSON."""
+    extra: dict[str, Any] = {}
+    if buttons:
+        extra["buttons"] = [{"label": b.label, "value": b.value} for b in buttons]
+    if agent is not None:
+        extra["agent"] = agent
+    return dict(clean_meta(extra)) if extra else None
 
 
 # -- prebuilt statements --------------------------------------------------------------

@@ -60,6 +60,8 @@ class StoredMessage:
         in_reply_to_seq: for replies, the ``seq`` of the inbound message answered.
         buttons: quick replies sent with an outbound message.
         contact_id: who wrote an inbound message.
+        agent: for an outbound message a human agent wrote, the name they gave (``""``
+            when they gave none); None for the bot's replies and inbound messages.
     """
 
     id: int
@@ -76,6 +78,7 @@ class StoredMessage:
     in_reply_to_seq: int | None = None
     buttons: tuple[Button, ...] = ()
     contact_id: int | None = None
+    agent: str | None = None
 
     @property
     def model_text(self) -> str:

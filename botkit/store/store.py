@@ -13,6 +13,7 @@ from botkit.errors import StoreError
 from botkit.events import Button, Direction, InboundMessage, utcnow
 from botkit.store import _queries as q
 from botkit.store._checks import (
+    check_agent_name,
     check_key,
     check_language,
     check_text,
@@ -186,6 +187,7 @@ class ConversationStore(ProcessClaims):
         buttons: tuple[Button, ...] = (),
         error: str | None = None,
         finish: InboundFinish | None = None,
+        agent: str | None = None,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -200,6 +202,8 @@ class ConversationStore(ProcessClaims):
             error: why delivery failed, for a ``failed`` reply.
             finish: record that the bot is done with the inbound message answered, in the
                 same transaction (what ``finish_inbound`` does, without a second one).
+            agent: a human agent wrote it: the name they gave ("" for none), at most
+                ``MAX_AGENT_NAME`` characters.
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
@@ -209,7 +213,9 @@ class ConversationStore(ProcessClaims):
             check_text(working_text, "working text")
         check_language(language)
         state = status_of(MessageStatus, status)
-        extra = q.buttons_extra(tuple(buttons))
+        if agent is not None:
+            check_agent_name(agent)
+        extra = q.outbound_extra(tuple(buttons), agent)
         error = clean_error(error)
         if finish is not None:
             _check_finish(finish)
@@ -365,6 +371,23 @@ class ConversationStore(ProcessClaims):
         rows = await self._read(lambda conn: conn.execute(stmt).all())
         return [q.to_message(row) for row in rows]
 
+    async def reply_target(self, conversation_id: int) -> dict[str, str]:
+        """The channel ids of the conversation's newest customer message (a Telegram chat,
+        a Slack channel and thread...): where a message the bot starts must go. Empty
+        when the customer has written nothing yet."""
+        stmt = (
+            select(Message.extra)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.direction == Direction.INBOUND.value,
+            )
+            .order_by(Message.seq.desc())
+            .limit(1)
+        )
+        extra = await self._read(lambda conn: conn.execute(stmt).scalar())
+        ids = (extra or {}).get("channel_ids") or {}
+        return {str(k): str(v) for k, v in ids.items()} if isinstance(ids, dict) else {}
+
     async def get_conversation(self, channel: str, key: str) -> ConversationRecord | None:
         """The conversation (channel, key), or None if no message created it yet."""
         stmt = select(*q.CONVERSATION_COLS).where(
@@ -471,6 +494,39 @@ class ConversationStore(ProcessClaims):
         """
         state = status_of(ConversationStatus, status)
         return await self._update_conversation(conversation_id, status=state.value)
+
+    async def change_conversation_status(
+        self, conversation_id: int, status: str, *, only_from: Collection[str]
+    ) -> ConversationRecord | None:
+        """Set the status only if it is still one of ``only_from``, in one statement, so
+        two agents (or an agent and the customer's /bot) cannot both act on a status
+        they read before the other changed it.
+
+        Returns:
+            The conversation as now stored, or None when its status was not in
+            ``only_from`` (nothing changed).
+
+        Raises:
+            StoreError: unknown conversation or status.
+        """
+        state = status_of(ConversationStatus, status).value
+        allowed = [status_of(ConversationStatus, s).value for s in only_from]
+
+        def work(conn: Connection) -> ConversationRecord | None:
+            stmt = (
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.status.in_(allowed))
+                .values(updated_at=utcnow(), status=state)
+                .returning(*q.CONVERSATION_COLS)
+            )
+            row = conn.execute(stmt).first()
+            if row is not None:
+                return q.to_conversation(row)
+            if q.get_conversation(conn, conversation_id) is None:
+                raise StoreError(f"no conversation with id {conversation_id}")
+            return None
+
+        return await self._write(work)
 
     async def set_conversation_language(
         self, conversation_id: int, language: str | None

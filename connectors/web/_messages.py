@@ -24,7 +24,8 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
     Always: ``seq``, ``direction``, ``text``, ``language``, ``in_reply_to_seq`` (null on
     visitor messages), ``buttons`` (a list, maybe empty), ``status``, ``created_at``.
     Visitor messages add their ``client_id``; a reply pushed at the end of its stream adds
-    the ``stream_id`` it was streamed under.
+    the ``stream_id`` it was streamed under; a human agent's message adds ``agent``, the
+    name they gave ("" for none).
     """
     payload: dict[str, Any] = {
         "type": "message",  # first: clients may dispatch on the frame's prefix
@@ -40,6 +41,8 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
     # Web delivery ids are "<conversation key>/<client id>"; client ids contain no "/".
     if item.idempotency_key and "/" in item.idempotency_key:
         payload["client_id"] = item.idempotency_key.rsplit("/", 1)[1]
+    if item.agent is not None:  # written by a human agent ("" when unnamed)
+        payload["agent"] = item.agent
     if stream_id is not None:
         payload["stream_id"] = stream_id
     return payload
@@ -75,4 +78,5 @@ def reply_item(reply: OutboundReply) -> HistoryItem:
         status="sent",
         in_reply_to_seq=reply.in_reply_to_seq,
         buttons=reply.buttons,
+        agent=agent if isinstance(agent := reply.metadata.get("agent"), str) else None,
     )

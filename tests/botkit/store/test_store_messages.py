@@ -227,3 +227,43 @@ async def test_out_of_range_numbers_from_outside(
         await store.append_outbound(10**30, "x")
     with pytest.raises(StoreError):
         await store.set_message_status(-(10**30), "sent")
+
+
+async def test_status_changes_only_from_the_statuses_named(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    """The compare-and-set agents and ``botkit handoff release`` use: a decision made on
+    a status someone else has changed since is not applied."""
+    cid = (await store.intake(make_message(), text="hi")).conversation.id
+    human = ("waiting_human", "with_human")
+    assert await store.change_conversation_status(cid, "bot", only_from=human) is None
+    assert (await store.conversation_by_id(cid)).status == ConversationStatus.BOT
+    await store.set_conversation_status(cid, "waiting_human")
+    taken = await store.change_conversation_status(cid, "with_human", only_from=human)
+    assert taken is not None and taken.status == ConversationStatus.WITH_HUMAN
+    released = await store.change_conversation_status(cid, "bot", only_from=human)
+    assert released is not None and released.status == ConversationStatus.BOT
+    assert await store.change_conversation_status(cid, "bot", only_from=human) is None
+    with pytest.raises(StoreError, match="no conversation"):
+        await store.change_conversation_status(cid + 1, "bot", only_from=human)
+    with pytest.raises(StoreError, match="unknown status"):
+        await store.change_conversation_status(cid, "bot", only_from=("gone",))
+
+
+async def test_agent_messages_keep_the_agents_name_and_find_the_customer(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    await store.intake(make_message(channel_ids={"chat": "1"}), text="hi")
+    first = await store.intake(make_message(channel_ids={"chat": "7", "thread": "t"}), text="hi")
+    cid = first.conversation.id
+    assert await store.reply_target(cid) == {"chat": "7", "thread": "t"}  # the newest
+    sent = await store.append_outbound(cid, "Ana here", agent="Ana")
+    bot = await store.append_outbound(cid, "a bot reply")
+    unnamed = await store.append_outbound(cid, "someone", agent="")
+    assert (sent.agent, bot.agent, unnamed.agent) == ("Ana", None, "")
+    stored = await store.messages_after("web", "conv-1", 0)
+    assert [m.agent for m in stored] == [None, None, "Ana", None, ""]
+    for bad in ("A" * 101, "x\x00y"):
+        with pytest.raises(StoreError, match="agent name"):
+            await store.append_outbound(cid, "text", agent=bad)
+    assert await store.reply_target(cid + 1) == {}

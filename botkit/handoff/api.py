@@ -1,0 +1,234 @@
+"""The agent API: how a human agent's tool answers the conversations handed to humans.
+
+JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
+``Authorization: Bearer <api_token>``:
+
+``GET  /v1/handoffs?limit=N``
+    Conversations waiting for or handled by a human, most recent first.
+``GET  /v1/conversations?channel=C&key=K``
+    One conversation by its channel and key (what the hand-off webhook names).
+``GET  /v1/conversations/{id}/messages?after_seq=S&limit=N``
+    The conversation and its messages after ``S``, oldest first.
+``POST /v1/conversations/{id}/messages``  ``{"text": "...", "agent": "Ana"}``
+    Send an agent's message to the customer (see ``botkit.agent_replies``): 201 with the
+    stored message; 404 unknown conversation, 409 closed, 422 bad text, 502 the channel
+    refused it (stored as failed), 503 its channel does not run in this bot.
+``POST /v1/conversations/{id}/release``
+    Give the conversation back to the bot: 200, or 409 when no human has it.
+
+Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests and
+401 without the right token (compared in constant time).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from botkit.agent_replies import AgentReplies, AgentReplyError
+from botkit.errors import StoreError
+from botkit.store import ConversationStatus, ConversationStore
+from botkit.store.records import ConversationRecord, StoredMessage
+
+__all__ = ["AgentApi"]
+
+_HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
+_STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "unavailable": 503,
+                   "failed": 502}  # fmt: skip
+# Ids are database integers: anything longer is no conversation.
+_MAX_ID = 2**63 - 1
+_MAX_BODY = 256 * 1024
+_PAGE = 100
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _conversation(c: ConversationRecord) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "channel": c.channel,
+        "key": c.key,
+        "status": str(c.status),
+        "language": c.language,
+        "updated_at": c.updated_at.isoformat(),
+        "last_seq": c.last_seq,
+    }
+
+
+def _message(m: StoredMessage) -> dict[str, Any]:
+    return {
+        "seq": m.seq,
+        "direction": str(m.direction),
+        "text": m.text,
+        "working_text": m.working_text,
+        "language": m.language,
+        "status": str(m.status),
+        "agent": m.agent,
+        "created_at": m.created_at.isoformat(),
+    }
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 20:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"{name} must be an integer"}),
+            content_type="application/json",
+        )
+    return max(low, min(int(raw), high))
+
+
+class AgentApi:
+    """The agent API server (see the module docstring).
+
+    Args:
+        store: the conversation store.
+        replies: sends agents' messages through the bot's connectors.
+        token: the bearer token requests must carry.
+        logger: the plugin's logger.
+    """
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        replies: AgentReplies,
+        token: str,
+        logger: logging.Logger,
+    ) -> None:
+        self._store = store
+        self._replies = replies
+        self._token = token.encode("utf-8")
+        self._log = logger
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None  # the bound port (useful with port 0)
+
+    def app(self) -> web.Application:
+        """The aiohttp application (routes and the token check)."""
+        app = web.Application(middlewares=[self._auth], client_max_size=_MAX_BODY)
+        app.router.add_get("/v1/handoffs", self._handoffs)
+        app.router.add_get("/v1/conversations", self._find)
+        app.router.add_get(r"/v1/conversations/{id:\d{1,19}}/messages", self._messages)
+        app.router.add_post(r"/v1/conversations/{id:\d{1,19}}/messages", self._send)
+        app.router.add_post(r"/v1/conversations/{id:\d{1,19}}/release", self._release)
+        return app
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind and serve. Raises ``OSError`` when the address cannot be bound."""
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        self._log.info("agent API listening on %s:%s", host, self.port)
+
+    async def stop(self) -> None:
+        """Stop serving. Safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    # -- middleware and routes -------------------------------------------------------
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), self._token
+        ):
+            self._log.warning("agent API: refused %s %s (no valid token)",
+                              request.method, request.path)  # fmt: skip
+            response = _error(401, "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="botkit agents"'
+            return response
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:  # unknown routes, oversized bodies...: JSON too
+            if exc.content_type == "application/json":
+                raise
+            return _error(exc.status, exc.reason)
+
+    async def _handoffs(self, request: web.Request) -> web.Response:
+        limit = _int_param(request, "limit", _PAGE, 1, _PAGE)
+        found = await self._store.conversations_with_status(_HUMAN, limit=limit)
+        return web.json_response({"conversations": [_conversation(c) for c in found]})
+
+    async def _find(self, request: web.Request) -> web.Response:
+        channel, key = request.query.get("channel", ""), request.query.get("key", "")
+        if not channel or not key:
+            return _error(400, "give channel and key")
+        try:
+            found = await self._store.get_conversation(channel, key)
+        except StoreError:  # text no conversation can have (NUL, surrogates)
+            found = None
+        if found is None:
+            return _error(404, "no such conversation")
+        return web.json_response({"conversation": _conversation(found)})
+
+    async def _conversation_or_404(self, request: web.Request) -> ConversationRecord:
+        conversation_id = int(request.match_info["id"])
+        try:
+            if conversation_id > _MAX_ID:
+                raise StoreError("out of range")
+            return await self._store.conversation_by_id(conversation_id)
+        except StoreError:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"no conversation {conversation_id}"}),
+                content_type="application/json",
+            ) from None
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        conversation = await self._conversation_or_404(request)
+        after = _int_param(request, "after_seq", 0, 0, _MAX_ID)
+        limit = _int_param(request, "limit", _PAGE, 1, _PAGE)
+        found = await self._store.messages_after(
+            conversation.channel, conversation.key, after, limit
+        )
+        return web.json_response(
+            {"conversation": _conversation(conversation), "messages": [_message(m) for m in found]}
+        )
+
+    async def _send(self, request: web.Request) -> web.Response:
+        conversation = await self._conversation_or_404(request)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return _error(400, "the body must be JSON")
+        if not isinstance(body, dict):
+            return _error(400, 'the body must be a JSON object like {"text": "..."}')
+        text, agent = body.get("text"), body.get("agent", "")
+        if not isinstance(text, str) or not isinstance(agent, str):
+            return _error(400, "text (and agent, if given) must be strings")
+        try:
+            stored = await self._replies.send(conversation.id, text, agent=agent)
+        except AgentReplyError as exc:
+            return _error(_STATUS_OF_KIND[exc.kind], str(exc))
+        return web.json_response({"message": _message(stored)}, status=201)
+
+    async def _release(self, request: web.Request) -> web.Response:
+        conversation = await self._conversation_or_404(request)
+        released = await self._store.change_conversation_status(
+            conversation.id, ConversationStatus.BOT, only_from=_HUMAN
+        )
+        if released is None:
+            current = await self._store.conversation_by_id(conversation.id)
+            return _error(409, f"no human has conversation {conversation.id} ({current.status})")
+        self._log.info("conversation %s given back to the bot by an agent", conversation.id)
+        return web.json_response({"conversation": _conversation(released)})

@@ -1,0 +1,318 @@
+"""The agent API (hand-off plugin): agents answer handed-off conversations over HTTP.
+
+A real bot (echo backend, SQLite), the plugin enabled from its config section, the API
+on a loopback port, driven with a real aiohttp client; the channel is a recording
+connector (the web and Telegram connectors' delivery is tested in their own suites).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+
+from botkit.bot import Bot
+from botkit.config import Settings
+from botkit.errors import ConfigError, ConnectorError
+from botkit.events import OutboundReply
+from botkit.handoff.api import AgentApi
+from botkit.store import ConversationStatus
+
+TOKEN = "agents-secret-token-0123456789"
+
+
+class Api:
+    """An HTTP client of one bot's agent API."""
+
+    def __init__(self, bot: Bot, session: aiohttp.ClientSession) -> None:
+        plugin = bot.plugins.get("handoff")
+        assert plugin is not None
+        api = getattr(plugin, "api", None)
+        assert isinstance(api, AgentApi) and api.port
+        self.bot = bot
+        self.base = f"http://127.0.0.1:{api.port}"
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, *, token: str | None = TOKEN, **kw: Any
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        headers |= kw.pop("headers", {})
+        async with self.session.request(
+            method, self.base + path, headers=headers, **kw
+        ) as response:
+            assert response.content_type == "application/json", await response.text()
+            return response.status, await response.json()
+
+    async def conversation_id(self, key: str = "c1") -> int:
+        status, body = await self.call(
+            "GET", "/v1/conversations", params={"channel": "test", "key": key}
+        )
+        assert status == 200, body
+        return int(body["conversation"]["id"])
+
+    async def send(self, conversation_id: int, **body: Any) -> tuple[int, Any]:
+        return await self.call("POST", f"/v1/conversations/{conversation_id}/messages", json=body)
+
+
+ApiBot = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+@pytest.fixture
+def api_bot(make_settings: Callable[..., Settings]) -> ApiBot:
+    @asynccontextmanager
+    async def started(**config: Any) -> AsyncIterator[Api]:
+        plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN, **config}
+        async with Bot(make_settings(plugins={"handoff": plugin})) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            async with aiohttp.ClientSession() as session:
+                yield Api(bot, session)
+
+    return started
+
+
+async def _say(bot: Bot, text: str, key: str, conversation: str = "c1") -> list[str]:
+    await bot.submit(message(text, key, conversation=conversation))
+    assert await bot.drain(30)
+    return [r.text for r in recorder(bot).replies]
+
+
+async def _status(bot: Bot, key: str = "c1") -> str:
+    conversation = await bot.store.get_conversation("test", key)
+    assert conversation is not None
+    return conversation.status
+
+
+async def test_an_agent_answers_a_handed_off_conversation_and_gives_it_back(
+    api_bot: ApiBot,
+) -> None:
+    async with api_bot() as api:
+        bot = api.bot
+        await _say(bot, "Where is my parcel? It was due on Monday.", "k1")
+        await _say(bot, "/human", "k2")
+        status, listed = await api.call("GET", "/v1/handoffs")
+        assert status == 200
+        (waiting,) = listed["conversations"]
+        assert (waiting["channel"], waiting["key"], waiting["status"]) == (
+            "test", "c1", "waiting_human",
+        )  # fmt: skip
+        conversation_id = await api.conversation_id()
+        assert conversation_id == waiting["id"]
+
+        status, body = await api.send(conversation_id, text="Hi, I'm Ana. Let me check.",
+                                      agent="Ana")  # fmt: skip
+        assert status == 201, body
+        assert body["message"]["agent"] == "Ana" and body["message"]["status"] == "sent"
+        sent = recorder(bot).replies[-1]
+        assert isinstance(sent, OutboundReply)
+        assert (sent.text, sent.conversation_key, sent.metadata["agent"]) == (
+            "Hi, I'm Ana. Let me check.", "c1", "Ana",
+        )  # fmt: skip
+        assert sent.seq == body["message"]["seq"]
+        assert await _status(bot) == ConversationStatus.WITH_HUMAN
+
+        # With a human: the customer's message is stored for the agent, not answered.
+        before = len(recorder(bot).replies)
+        await _say(bot, "Thank you, Ana!", "k3")
+        assert len(recorder(bot).replies) == before
+        status, page = await api.call("GET", f"/v1/conversations/{conversation_id}/messages")
+        assert status == 200
+        texts = [(m["direction"], m["text"], m["agent"]) for m in page["messages"]]
+        assert texts[-2:] == [
+            ("out", "Hi, I'm Ana. Let me check.", "Ana"), ("in", "Thank you, Ana!", None),
+        ]  # fmt: skip
+        status, tail = await api.call(
+            "GET", f"/v1/conversations/{conversation_id}/messages",
+            params={"after_seq": str(page["messages"][-2]["seq"]), "limit": "5"},
+        )  # fmt: skip
+        assert [m["text"] for m in tail["messages"]] == ["Thank you, Ana!"]
+
+        status, body = await api.call("POST", f"/v1/conversations/{conversation_id}/release")
+        assert status == 200 and body["conversation"]["status"] == "bot"
+        assert (await _say(bot, "One more question", "k4"))[-1] == "echo: One more question"
+        status, body = await api.call("POST", f"/v1/conversations/{conversation_id}/release")
+        assert status == 409 and "no human has" in body["error"]
+        assert (await api.call("GET", "/v1/handoffs"))[1]["conversations"] == []
+
+
+async def test_an_agent_message_takes_over_a_conversation_the_bot_answers(
+    api_bot: ApiBot,
+) -> None:
+    async with api_bot() as api:
+        await _say(api.bot, "hello", "k1")
+        status, _ = await api.send(await api.conversation_id(), text="An agent here.")
+        assert status == 201
+        assert await _status(api.bot) == ConversationStatus.WITH_HUMAN
+        before = len(recorder(api.bot).replies)
+        await _say(api.bot, "oh, hi", "k2")
+        assert len(recorder(api.bot).replies) == before  # the bot is quiet now
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token-wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer \u00e9\u00e9\u00e9"},
+    ],
+)
+async def test_requests_without_the_token_are_refused(
+    api_bot: ApiBot, headers: dict[str, str]
+) -> None:
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        routes = [
+            ("GET", "/v1/handoffs"),
+            ("POST", "/v1/conversations/1/messages"),
+            ("POST", "/v1/conversations/1/release"),
+            ("GET", "/nowhere"),
+        ]
+        for method, path in routes:
+            async with api.session.request(
+                method, api.base + path, headers=headers, json={"text": "x"}
+            ) as response:
+                assert response.status == 401
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        # Nothing happened: no message sent, the conversation still waits.
+        assert await _status(api.bot) == ConversationStatus.WAITING_HUMAN
+        assert recorder(api.bot).replies[-1].metadata.get("agent") is None
+
+
+async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        cid = await api.conversation_id()
+        path = f"/v1/conversations/{cid}/messages"
+        cases: list[tuple[dict[str, Any], int, str]] = [
+            ({"data": b"not json"}, 400, "must be JSON"),
+            ({"data": b"\xff\xfe{"}, 400, "must be JSON"),
+            ({"json": ["a list"]}, 400, "JSON object"),
+            ({"json": {"text": 42}}, 400, "must be strings"),
+            ({"json": {"text": "hi", "agent": ["x"]}}, 400, "must be strings"),
+            ({"json": {}}, 400, "must be strings"),
+            ({"json": {"text": "  \n\t "}}, 422, "empty"),
+            ({"json": {"text": "\x00\x01"}}, 422, "empty"),
+            ({"json": {"text": "x" * 4001}}, 422, "at most 4000"),
+            ({"json": {"text": "hi", "agent": "A" * 101}}, 422, "agent name"),
+            ({"data": b"{" + b" " * (300 * 1024) + b"}"}, 413, ""),
+        ]
+        for kw, want, words in cases:
+            status, body = await api.call("POST", path, **kw)
+            assert status == want, (kw, body)
+            assert words in body["error"]
+        for bad_path, want in [
+            ("/v1/conversations/999999/messages", 404),
+            ("/v1/conversations/99999999999999999999/messages", 404),
+            ("/v1/conversations/9223372036854775807/messages", 404),
+            ("/v1/conversations/-1/messages", 404),
+            ("/v1/conversations/abc/release", 404),
+        ]:
+            status, body = await api.call("POST", bad_path, json={"text": "hi"})
+            assert status == want and body["error"], (bad_path, body)
+        for params in [{"channel": "test"}, {"channel": "test", "key": "nope"},
+                       {"channel": "test\x00", "key": "c1"}]:  # fmt: skip
+            status, _ = await api.call("GET", "/v1/conversations", params=params)
+            assert status in (400, 404)
+        for params in [{"after_seq": "x"}, {"limit": "1e9"}, {"after_seq": "9" * 30}]:
+            status, body = await api.call("GET", path, params=params)
+            assert status == 400 and "integer" in body["error"]
+        # Nothing was sent or stored, and the conversation still waits for a human.
+        assert await _status(api.bot) == ConversationStatus.WAITING_HUMAN
+        _, page = await api.call("GET", path)
+        assert all(m["agent"] is None for m in page["messages"])
+        # Control characters are dropped from a message that has text, as for customers.
+        status, body = await api.send(cid, text="Hello\x00 there\x1b", agent=" Ana\n ")
+        assert status == 201 and body["message"]["text"] == "Hello there"
+        assert body["message"]["agent"] == "Ana"
+
+
+async def test_closed_and_unreachable_conversations(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        bot = api.bot
+        await _say(bot, "hello", "k1")
+        await _say(bot, "hello elsewhere", "k2", conversation="c2")
+        cid = await api.conversation_id()
+        await bot.store.set_conversation_status(cid, ConversationStatus.CLOSED)
+        status, body = await api.send(cid, text="Are you still there?")
+        assert status == 409 and "closed" in body["error"]
+        # A conversation of a channel this process does not run.
+        other = await bot.store.intake(message("hi", "k9", channel="telegram"), text="hi")
+        status, body = await api.send(other.conversation.id, text="Hello")
+        assert status == 503 and "'telegram'" in body["error"]
+
+
+class RefusingConnector(RecordingConnector):
+    async def send(self, reply: OutboundReply) -> None:
+        raise ConnectorError("chat not found")
+
+
+async def test_a_refused_delivery_is_stored_as_failed(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        bot = api.bot
+        await _say(bot, "/human", "k1")
+        bot.attach_connector(RefusingConnector(bot))
+        cid = await api.conversation_id()
+        status, body = await api.send(cid, text="Hello from Ana", agent="Ana")
+        assert status == 502 and "chat not found" in body["error"]
+        _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
+        last = page["messages"][-1]
+        assert (last["text"], last["status"], last["agent"]) == ("Hello from Ana", "failed", "Ana")
+
+
+async def test_two_agents_releasing_at_once_release_once(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        cid = await api.conversation_id()
+        results = await asyncio.gather(
+            *(api.call("POST", f"/v1/conversations/{cid}/release") for _ in range(5))
+        )
+        assert sorted(status for status, _ in results) == [200, 409, 409, 409, 409]
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"api_listen": "127.0.0.1:8090"}, "needs api_token"),
+        ({"api_listen": "127.0.0.1:8090", "api_token": "short"}, "at least 24"),
+        ({"api_listen": "localhost", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "127.0.0.1:70000", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": ":8090", "api_token": TOKEN}, "not host:port"),
+    ],
+)
+def test_bad_api_config_is_refused_with_the_key_path(
+    make_settings: Callable[..., Settings], config: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        make_settings(plugins={"handoff": config})
+    assert "plugins.handoff" in str(err.value) and words in str(err.value)
+    assert "short" not in str(err.value)  # the token is never echoed
+
+
+async def test_an_address_in_use_disables_the_plugin_loudly(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api_bot_at(make_settings, "127.0.0.1:0") as first:
+        port = first.base.rsplit(":", 1)[1]
+        settings = make_settings(
+            plugins={"handoff": {"api_listen": f"127.0.0.1:{port}", "api_token": TOKEN}}
+        )
+        async with Bot(settings) as second:
+            assert second.plugins.active == []
+            assert "cannot listen" in second.plugins.failed["handoff"]
+
+
+@asynccontextmanager
+async def api_bot_at(make_settings: Callable[..., Settings], listen: str) -> AsyncIterator[Api]:
+    plugin = {"api_listen": listen, "api_token": TOKEN}
+    async with Bot(make_settings(plugins={"handoff": plugin})) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        async with aiohttp.ClientSession() as session:
+            yield Api(bot, session)

@@ -1,0 +1,40 @@
+"""A human agent's message reaches the Telegram chat (real bot and connector, fake
+Bot API), and a chat the bot can no longer write to leaves it stored as failed."""
+
+from __future__ import annotations
+
+import pytest
+from tg_helpers import MakeTg
+
+from botkit.agent_replies import AgentReplyError
+
+
+async def test_agent_message_is_sent_to_the_chat(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.message(701, "Where is my order?"))
+    await tg.wait_answers(1, 701)
+    await tg.settle()
+    conversation = await tg.bot.store.get_conversation("telegram", "701")
+    assert conversation is not None
+
+    stored = await tg.bot.agent_replies.send(conversation.id, "Ana here, checking now.",
+                                             agent="Ana")  # fmt: skip
+    await tg.wait_answers(2, 701)
+    assert tg.answers(701)[-1] == "Ana here, checking now."
+    history = await tg.history(701)
+    assert (history[-1].seq, history[-1].agent) == (stored.seq, "Ana")
+
+
+async def test_a_blocked_chat_leaves_the_message_stored_as_failed(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.message(702, "hello"))
+    await tg.wait_answers(1, 702)
+    await tg.settle()
+    conversation = await tg.bot.store.get_conversation("telegram", "702")
+    assert conversation is not None
+    tg.fake.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
+    with pytest.raises(AgentReplyError) as err:
+        await tg.bot.agent_replies.send(conversation.id, "Are you still there?")
+    assert err.value.kind == "failed" and "blocked" in str(err.value)
+    last = (await tg.history(702))[-1]
+    assert (last.text, last.status, last.agent) == ("Are you still there?", "failed", "")
