@@ -392,7 +392,12 @@ def run_cuda(rep: Report, args: argparse.Namespace) -> None:
         pair = eb.random_pair(name, eb.shipped_config(name), torch.bfloat16, dev)
         # One engine for every section; half the GPU so transformers fits beside it.
         engine = build_engine(
-            rep, pair, max_model_len=4096, gpu_memory_utilization=0.5, max_num_seqs=64
+            rep,
+            pair,
+            max_model_len=4096,
+            gpu_memory_utilization=0.5,
+            max_num_seqs=64,
+            max_num_batched_tokens=args.max_num_batched_tokens,
         )
         hf_gen: dict[str, Any] | None = None if args.no_hf_single else {}
         decode_section(
@@ -475,6 +480,13 @@ def main(argv: list[str] | None = None) -> int:
         "--only-hf-cb",
         action="store_true",
         help="CUDA: time only transformers generate_batch (run it separately)",
+    )
+    p.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        default=None,
+        help="CUDA: tokens per engine step (default: the engine's, 2048); more means fewer "
+        "host-bound eager prefill steps, longer decode stalls",
     )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
