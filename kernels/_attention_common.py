@@ -276,8 +276,8 @@ def validate_rope_and_cache(
         raise ValueError(f"{op}: num_q_heads must be a positive int, got {num_q_heads!r}")
     tokens = int(x.shape[0])
     num_kv_heads, head_dim = int(kc.shape[2]), int(kc.shape[3])
-    if head_dim % 2:
-        raise ValueError(f"{op}: head_dim must be even, got {head_dim}")
+    if head_dim == 0 or head_dim % 2:
+        raise ValueError(f"{op}: head_dim must be even and > 0, got {head_dim}")
     width = (num_q_heads + 2 * num_kv_heads) * head_dim
     if x.shape[1] != width:
         raise ValueError(

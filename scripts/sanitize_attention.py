@@ -3,7 +3,8 @@
     compute-sanitizer --tool memcheck python scripts/sanitize_attention.py
 
 Shapes are small but cover the masked edges: empty sequences, partial pages, prefix
-extension, GQA groups padded to 16 rows, split-K with empty splits, head_dim 64/128.
+extension, GQA groups padded to 16 rows, split-K with empty splits, head_dim 64/128, and
+RoPE + cache write with slots and positions out of range.
 Exits non-zero if a result disagrees with the PyTorch reference.
 """
 
@@ -18,6 +19,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("sanitize_attention: needs a CUDA GPU", file=sys.stderr)
         return 2
+    from kernels import rope_cos_sin
     from kernels.decode_attention import decode_attention_triton
     from kernels.kv_cache import write_kv_cache_triton
     from kernels.prefill_attention import prefill_attention_triton
@@ -26,6 +28,7 @@ def main() -> int:
         prefill_attention_reference,
         varlen_attention_reference,
     )
+    from kernels.rope_cache import rope_and_cache_triton
     from kernels.varlen_attention import varlen_attention_triton
 
     torch.manual_seed(0)
@@ -52,6 +55,17 @@ def main() -> int:
         write_kv_cache_triton(
             k, v, k_cache, v_cache, torch.tensor(slots, dtype=torch.int32, device=dev)
         )
+        # The engine's path: RoPE + cache write from the fused projection, with slots and
+        # positions outside the cache and the table (skipped / rotated by the identity).
+        n = len(slots)
+        qkv = torch.randn(n, (hk * group + 2 * hk) * head_dim, device=dev).to(dt)
+        table_cs = rope_cos_sin(head_dim, 512, 1e4, None, device=dev)
+        pos = torch.randint(0, 512, (n,), device=dev)
+        pos[:2] = torch.tensor([-3, 10**6])
+        bad_slots = torch.tensor(slots, dtype=torch.int64, device=dev)
+        bad_slots[:2] = torch.tensor([nblocks * page + 5, -9])
+        k_spare, v_spare = torch.zeros_like(k_cache), torch.zeros_like(v_cache)
+        rope_and_cache_triton(qkv, pos, table_cs, k_spare, v_spare, bad_slots, hk * group)
         lens = torch.tensor(ctx, dtype=torch.int32, device=dev)
         cu = torch.tensor(
             [0, *torch.tensor(qlens).cumsum(0).tolist()], dtype=torch.int32, device=dev

@@ -17,7 +17,7 @@ MAX_POS = 4096
 PAGE = 16
 # (tokens, Hq, Hk, D, dtype): Qwen2.5-0.5B, Qwen2.5-1.5B, SmolLM2, a 7:1 group, Hk*D over
 # one value block (8 x 256 = 2048 elements).
-_HEADS = [(14, 2, 64), (12, 2, 128), (9, 3, 64), (7, 1, 32), (8, 8, 256)]
+_HEADS = [(14, 2, 64), (12, 2, 128), (9, 3, 64), (7, 1, 32), (8, 8, 256), (40, 8, 160)]
 CASES = gpu_or_cpu(
     full=[
         (t, hq, hk, d, dt)
@@ -30,6 +30,9 @@ CASES = gpu_or_cpu(
         (17, 12, 2, 128, torch.float32),
         (33, 9, 3, 64, torch.float16),
         (5, 8, 8, 256, torch.bfloat16),
+        # D=160: half not a power of two; 40 heads: three head tiles; 8 x 160 = 1280
+        # value elements: a partial second copy block.
+        (3, 40, 8, 160, torch.bfloat16),
     ],
 )
 
@@ -155,6 +158,15 @@ def _bad_calls() -> list[tuple[str, dict[str, Any]]]:
                 "cos_sin": torch.zeros(16, 15, device=dev),
             },
         ),
+        (
+            "head_dim must be even and > 0",
+            {
+                "qkv": torch.randn(3, 0, device=dev),
+                "k_cache": torch.zeros(2, 16, 2, 0, device=dev),
+                "v_cache": torch.zeros(2, 16, 2, 0, device=dev),
+                "cos_sin": torch.zeros(16, 0, device=dev),
+            },
+        ),
         ("torch.Tensor", {"qkv": [[1.0]]}),
         ("positions must lie in", {"positions": torch.tensor([0, 1, 16], device=dev)}),
         ("positions must lie in", {"positions": torch.tensor([-1, 1, 2], device=dev)}),
@@ -191,14 +203,23 @@ def test_reference_rejects_out_of_range_slots() -> None:
         rope_and_cache_reference(**args)
 
 
-def test_triton_skips_out_of_range_slots() -> None:
-    args = _inputs(3, 4, 2, 32, torch.float32)
-    args["slot_mapping"] = torch.tensor([0, 10_000, -7], device=DEVICE)
-    before = args["k_cache"].clone()
+def test_triton_skips_out_of_range_slots_and_writes_nothing_past_the_cache() -> None:
+    """The caches are views at the front of larger buffers: a slot past the end must not
+    land in the guard region behind them (a check inside the cache cannot see that)."""
+    hq, hk, d, slots_in_cache, guard = 4, 2, 32, 3 * PAGE, 64
+    row = hk * d
+    buffers = [
+        torch.full(((slots_in_cache + guard) * row,), 1234.0, device=DEVICE) for _ in range(2)
+    ]
+    k_cache, v_cache = (b[: slots_in_cache * row].view(3, PAGE, hk, d) for b in buffers)
+    args = _inputs(3, hq, hk, d, torch.float32)
+    args |= {"k_cache": k_cache, "v_cache": v_cache}
+    args["slot_mapping"] = torch.tensor([0, slots_in_cache + 5, -7], device=DEVICE)
     rope_and_cache_triton(**args)
-    written = args["k_cache"].view(-1, 2, 32)
-    assert not torch.equal(written[0], before.view(-1, 2, 32)[0])
-    assert torch.equal(written[1:], before.view(-1, 2, 32)[1:])
+    assert not bool((k_cache.view(-1, hk, d)[0] == 1234.0).all())  # slot 0 written
+    assert bool((k_cache.view(-1, hk, d)[1:] == 1234.0).all())
+    for buffer in buffers:
+        assert bool((buffer[slots_in_cache * row :] == 1234.0).all()), "written past the cache"
 
 
 @requires_gpu
