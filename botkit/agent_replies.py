@@ -6,14 +6,21 @@ plugin, through ``PluginRegistry.agent_replies``). On Slack an agent can also ju
 in the thread; on Telegram and the web widget this is the only way an agent's words reach
 the customer.
 
-Sending takes the conversation over: a conversation the bot answers or that waits for a
-human becomes ``with_human`` first, so the bot stops answering it. The message is stored
-(with the agent's name) before it is sent, and marked ``failed`` with the reason when the
-channel refuses it, so the conversation's history never loses what an agent wrote.
+Sending makes a conversation that waits for a human ``with_human``, in one
+compare-and-set: a conversation the customer has just given back to the bot (``/bot``)
+is refused unless the agent explicitly takes it over (``take_over``), so the bot does not
+fall silent right after telling the customer it is back. A reply the bot is already
+writing when an agent takes a conversation over still goes out.
+
+The message is stored (with the agent's name) before it is sent, and marked ``failed``
+with the reason when the channel refuses it or the send is cancelled, so the
+conversation's history never loses what an agent wrote nor shows it as delivered when it
+was not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Literal, Protocol
@@ -29,23 +36,22 @@ __all__ = ["AgentReplies", "AgentReplyError"]
 
 _log = logging.getLogger("botkit.agents")
 
-Kind = Literal["invalid", "not_found", "closed", "unavailable", "failed"]
+Kind = Literal["invalid", "not_found", "closed", "with_bot", "unavailable", "failed"]
 
-# Statuses an agent's message takes over (the conversation becomes ``with_human``).
-_TAKEN_FROM = (
-    ConversationStatus.BOT,
-    ConversationStatus.WAITING_HUMAN,
-    ConversationStatus.WITH_HUMAN,
-)
+# Statuses an agent's message is accepted in (the conversation becomes ``with_human``);
+# ``bot`` too only when the agent takes the conversation over explicitly.
+_HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
+_TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
 
 
 class AgentReplyError(BotkitError):
     """An agent's message was refused or could not be delivered.
 
     ``kind`` says which: ``invalid`` (empty or too long), ``not_found`` (no such
-    conversation), ``closed`` (the conversation is closed), ``unavailable`` (its channel
-    does not run in this bot process), ``failed`` (the channel refused it; the message
-    is stored as ``failed``).
+    conversation), ``closed`` (the conversation is closed), ``with_bot`` (the bot has it,
+    e.g. the customer sent ``/bot``, and the agent did not ask to take it over),
+    ``unavailable`` (its channel does not run in this bot process), ``failed`` (the
+    channel refused it; the message is stored as ``failed``).
     """
 
     def __init__(self, kind: Kind, message: str) -> None:
@@ -74,13 +80,17 @@ class AgentReplies:
         self._connectors = connectors
         self._max_chars = max_chars
 
-    async def send(self, conversation_id: int, text: str, *, agent: str = "") -> StoredMessage:
+    async def send(
+        self, conversation_id: int, text: str, *, agent: str = "", take_over: bool = False
+    ) -> StoredMessage:
         """Store ``text`` as the agent's message and deliver it to the customer.
 
         Args:
             conversation_id: the conversation (its ``id`` in the store).
             text: what the agent wrote; sanitized like customer text, never cut.
             agent: the agent's display name, kept with the message ("" for none).
+            take_over: also accept a conversation the bot is answering (it becomes
+                ``with_human`` and the bot stops answering it).
 
         Returns:
             The message as stored (status ``sent``).
@@ -112,10 +122,19 @@ class AgentReplies:
                 f"channel {conversation.channel!r} does not run in this bot process",
             )
         taken = await self._store.change_conversation_status(
-            conversation_id, ConversationStatus.WITH_HUMAN, only_from=_TAKEN_FROM
+            conversation_id,
+            ConversationStatus.WITH_HUMAN,
+            only_from=_TAKE_OVER if take_over else _HUMAN,
         )
-        if taken is None:  # closed (the only status left)
-            raise AgentReplyError("closed", f"conversation {conversation_id} is closed")
+        if taken is None:
+            now = await self._store.conversation_by_id(conversation_id)
+            if now.status == ConversationStatus.CLOSED:
+                raise AgentReplyError("closed", f"conversation {conversation_id} is closed")
+            raise AgentReplyError(
+                "with_bot",
+                f"the bot has conversation {conversation_id} (the customer may have sent "
+                "the return command); take it over explicitly to write",
+            )
         stored = await self._store.append_outbound(conversation_id, text, agent=agent)
         reply = OutboundReply(
             channel=conversation.channel,
@@ -128,6 +147,12 @@ class AgentReplies:
         )
         try:
             await connector.send(reply)
+        except asyncio.CancelledError:
+            # Not delivered (shutdown, a caller's timeout): never left looking sent.
+            await asyncio.shield(
+                self._store.set_message_status(stored.id, "failed", "cancelled before delivery")
+            )
+            raise
         except Exception as exc:  # any connector failure: recorded, then reported
             reason = f"{type(exc).__name__}: {exc}"
             await self._store.set_message_status(stored.id, "failed", reason)

@@ -11,8 +11,9 @@ JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
     The conversation and its messages after ``S``, oldest first.
 ``POST /v1/conversations/{id}/messages``  ``{"text": "...", "agent": "Ana"}``
     Send an agent's message to the customer (see ``botkit.agent_replies``): 201 with the
-    stored message; 404 unknown conversation, 409 closed, 422 bad text, 502 the channel
-    refused it (stored as failed), 503 its channel does not run in this bot.
+    stored message; 404 unknown conversation, 409 closed or with the bot (add
+    ``"take_over": true`` to take a conversation from the bot), 422 bad text, 502 the
+    channel refused it (stored as failed), 503 its channel does not run in this bot.
 ``POST /v1/conversations/{id}/release``
     Give the conversation back to the bot: 200, or 409 when no human has it.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,16 +36,19 @@ from botkit.agent_replies import AgentReplies, AgentReplyError
 from botkit.errors import StoreError
 from botkit.store import ConversationStatus, ConversationStore
 from botkit.store.records import ConversationRecord, StoredMessage
+from botkit.throttled_warning import ThrottledWarning
 
 __all__ = ["AgentApi"]
 
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
-_STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "unavailable": 503,
-                   "failed": 502}  # fmt: skip
+_STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "with_bot": 409,
+                   "unavailable": 503, "failed": 502}  # fmt: skip
 # Ids are database integers: anything longer is no conversation.
 _MAX_ID = 2**63 - 1
 _MAX_BODY = 256 * 1024
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
 _PAGE = 100
+_SHUTDOWN_S = 5.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -81,7 +86,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.lstrip("-").isdigit() or len(raw) > 20:
+    if not _INTEGER.fullmatch(raw):
         raise web.HTTPBadRequest(
             text=json.dumps({"error": f"{name} must be an integer"}),
             content_type="application/json",
@@ -110,6 +115,10 @@ class AgentApi:
         self._replies = replies
         self._token = token.encode("utf-8")
         self._log = logger
+        # Constant text, at most once a minute: anyone who reaches the port can trigger it.
+        self._refused = ThrottledWarning(
+            logger, "agent API: refused requests without a valid token"
+        )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (useful with port 0)
 
@@ -125,7 +134,9 @@ class AgentApi:
 
     async def start(self, host: str, port: int) -> None:
         """Bind and serve. Raises ``OSError`` when the address cannot be bound."""
-        runner = web.AppRunner(self.app(), access_log=None)
+        # A short shutdown: a request still sending when the bot stops is cancelled (and
+        # its message marked failed) instead of holding the stop for aiohttp's 60 s.
+        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=_SHUTDOWN_S)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -153,8 +164,7 @@ class AgentApi:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode("utf-8", "replace"), self._token
         ):
-            self._log.warning("agent API: refused %s %s (no valid token)",
-                              request.method, request.path)  # fmt: skip
+            self._refused.warn()
             response = _error(401, "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="botkit agents"'
             return response
@@ -214,10 +224,15 @@ class AgentApi:
         if not isinstance(body, dict):
             return _error(400, 'the body must be a JSON object like {"text": "..."}')
         text, agent = body.get("text"), body.get("agent", "")
+        take_over = body.get("take_over", False)
         if not isinstance(text, str) or not isinstance(agent, str):
             return _error(400, "text (and agent, if given) must be strings")
+        if not isinstance(take_over, bool):
+            return _error(400, "take_over must be true or false")
         try:
-            stored = await self._replies.send(conversation.id, text, agent=agent)
+            stored = await self._replies.send(
+                conversation.id, text, agent=agent, take_over=take_over
+            )
         except AgentReplyError as exc:
             return _error(_STATUS_OF_KIND[exc.kind], str(exc))
         return web.json_response({"message": _message(stored)}, status=201)

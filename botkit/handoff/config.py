@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -67,8 +68,8 @@ class HandoffConfig(PluginConfig):
             list hand-offs, read a conversation, send an agent's message, give the
             conversation back to the bot); None (the default) runs no API. Keep it on
             loopback or a private network, behind TLS when it leaves the machine.
-        api_token: the bearer token agents' tools must send (at least 24 characters);
-            required with ``api_listen``.
+        api_token: the bearer token agents' tools must send (at least 24 characters of
+            letters, digits and ``-._~+/``); required with ``api_listen``.
     """
 
     commands: tuple[str, ...] = ("/human", "/agent")
@@ -133,6 +134,11 @@ class HandoffConfig(PluginConfig):
                     f"api_listen needs api_token, at least {MIN_TOKEN_CHARS} characters "
                     '(e.g. api_token = "${BOTKIT_AGENT_TOKEN}")'
                 )
+            if not _TOKEN.fullmatch(token):  # the value itself is never echoed
+                raise ValueError(
+                    "api_token may hold only letters, digits and -._~+/ (an RFC 6750 "
+                    "bearer token; a secret file's trailing newline counts too)"
+                )
         return self
 
     @property
@@ -142,6 +148,8 @@ class HandoffConfig(PluginConfig):
 
 
 MIN_TOKEN_CHARS = 24
+# RFC 6750 b64token: what every HTTP client can put in an Authorization header as is.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -152,7 +160,26 @@ def split_listen(value: str) -> tuple[str, int]:
         ValueError: not a host and a port in 1..65535.
     """
     host, sep, port = value.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8090")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if (
+        not sep
+        or not port.isascii()
+        or not port.isdigit()
+        or not 0 <= int(port) < 65536
+        or not (_is_ip(host) if bracketed or ":" in host else _HOSTNAME.fullmatch(host))
+    ):
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:8090 or [::1]:8090")
     return host, int(port)
+
+
+# A DNS name or an IPv4 address: letters, digits, hyphens and dots (no scheme, no path).
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -139,20 +139,6 @@ class HandoffPlugin(Plugin[HandoffConfig]):
 
     async def setup(self, registry: PluginRegistry) -> None:
         config = self.config
-        address = config.api_address
-        if address is not None:  # first: nothing else is set up if it cannot listen
-            if registry.agent_replies is None or config.api_token is None:
-                raise RuntimeError("the agent API needs a running bot")
-            api = AgentApi(registry.store, registry.agent_replies,
-                           config.api_token.get_secret_value(), registry.logger)  # fmt: skip
-            try:
-                await api.start(*address)
-            except OSError as exc:
-                # Not fatal to the bot, but loud: the plugin is disabled and says why.
-                raise RuntimeError(
-                    f"the agent API cannot listen on {config.api_listen}: {exc}"
-                ) from exc
-            self.api = api
         registry.add_handler(HandoffHandler(config), group=HANDOFF_GROUP)
         if config.return_command:
             registry.add_middleware(ReturnToBotMiddleware(config), early=True)
@@ -163,6 +149,21 @@ class HandoffPlugin(Plugin[HandoffConfig]):
                 logger=registry.logger,
             )
             registry.on_event(self._webhook)
+        address = config.api_address
+        if address is not None and registry.agent_replies is not None:
+            token = config.api_token.get_secret_value() if config.api_token else ""
+            api = AgentApi(registry.store, registry.agent_replies, token, registry.logger)
+            try:
+                await api.start(*address)
+            except OSError as exc:
+                # Hand-off itself stays on (customers could not leave a human's queue
+                # with return_command otherwise); only the agents' way in is missing.
+                registry.logger.error(
+                    "the agent API cannot listen on %s, running without it: %s",
+                    config.api_listen, exc,
+                )  # fmt: skip
+            else:
+                self.api = api
 
     async def teardown(self) -> None:
         if self.api is not None:

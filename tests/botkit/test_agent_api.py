@@ -140,12 +140,18 @@ async def test_an_agent_answers_a_handed_off_conversation_and_gives_it_back(
         assert (await api.call("GET", "/v1/handoffs"))[1]["conversations"] == []
 
 
-async def test_an_agent_message_takes_over_a_conversation_the_bot_answers(
+async def test_an_agent_takes_a_conversation_from_the_bot_only_when_asked(
     api_bot: ApiBot,
 ) -> None:
     async with api_bot() as api:
         await _say(api.bot, "hello", "k1")
-        status, _ = await api.send(await api.conversation_id(), text="An agent here.")
+        cid = await api.conversation_id()
+        status, body = await api.send(cid, text="An agent here.")
+        assert status == 409 and "take it over" in body["error"]
+        assert await _status(api.bot) == ConversationStatus.BOT
+        status, body = await api.send(cid, text="An agent here.", take_over="yes")
+        assert status == 400 and "take_over" in body["error"]
+        status, _ = await api.send(cid, text="An agent here.", take_over=True)
         assert status == 201
         assert await _status(api.bot) == ConversationStatus.WITH_HUMAN
         before = len(recorder(api.bot).replies)
@@ -221,7 +227,9 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
                        {"channel": "test\x00", "key": "c1"}]:  # fmt: skip
             status, _ = await api.call("GET", "/v1/conversations", params=params)
             assert status in (400, 404)
-        for params in [{"after_seq": "x"}, {"limit": "1e9"}, {"after_seq": "9" * 30}]:
+        bad_numbers = [{"after_seq": "x"}, {"limit": "1e9"}, {"after_seq": "9" * 30},
+                       {"limit": "--5"}, {"after_seq": "-"}, {"limit": "٣"}]  # fmt: skip
+        for params in bad_numbers:
             status, body = await api.call("GET", path, params=params)
             assert status == 400 and "integer" in body["error"]
         # Nothing was sent or stored, and the conversation still waits for a human.
@@ -285,6 +293,12 @@ async def test_two_agents_releasing_at_once_release_once(api_bot: ApiBot) -> Non
         ({"api_listen": "localhost", "api_token": TOKEN}, "not host:port"),
         ({"api_listen": "127.0.0.1:70000", "api_token": TOKEN}, "not host:port"),
         ({"api_listen": ":8090", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "http://127.0.0.1:8090", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "127.0.0.1 8090:8090", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "[not-an-ip]:8090", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "127.0.0.1:8090", "api_token": TOKEN + "\n"}, "RFC 6750"),
+        ({"api_listen": "127.0.0.1:8090", "api_token": TOKEN + " x"}, "RFC 6750"),
+        ({"api_listen": "127.0.0.1:8090", "api_token": TOKEN + "é"}, "RFC 6750"),
     ],
 )
 def test_bad_api_config_is_refused_with_the_key_path(
@@ -296,7 +310,22 @@ def test_bad_api_config_is_refused_with_the_key_path(
     assert "short" not in str(err.value)  # the token is never echoed
 
 
-async def test_an_address_in_use_disables_the_plugin_loudly(
+async def test_an_agent_reply_after_the_customer_went_back_to_the_bot_is_refused(
+    api_bot: ApiBot,
+) -> None:
+    """The customer's /bot wins over an agent's message typed before it was seen: the
+    bot, which has just said it is back, must not fall silent."""
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        cid = await api.conversation_id()
+        assert (await api.send(cid, text="Ana here."))[0] == 201
+        await _say(api.bot, "/bot", "k2")
+        status, body = await api.send(cid, text="Sorry, I was away. Still there?")
+        assert status == 409 and "return command" in body["error"]
+        assert await _status(api.bot) == ConversationStatus.BOT
+
+
+async def test_an_address_in_use_keeps_the_hand_off_and_says_why(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     async with api_bot_at(make_settings, "127.0.0.1:0") as first:
@@ -305,8 +334,49 @@ async def test_an_address_in_use_disables_the_plugin_loudly(
             plugins={"handoff": {"api_listen": f"127.0.0.1:{port}", "api_token": TOKEN}}
         )
         async with Bot(settings) as second:
-            assert second.plugins.active == []
-            assert "cannot listen" in second.plugins.failed["handoff"]
+            second.attach_connector(RecordingConnector(second))
+            assert second.plugins.active == ["handoff"]
+            plugin = second.plugins.get("handoff")
+            assert plugin is not None and getattr(plugin, "api", "?") is None
+            assert "cannot listen" in caplog.text and "running without it" in caplog.text
+            # Customers can still ask for a human and come back.
+            await _say(second, "/human", "k1")
+            assert await _status(second) == ConversationStatus.WAITING_HUMAN
+            await _say(second, "/bot", "k2")
+            assert await _status(second) == ConversationStatus.BOT
+
+
+async def test_a_cancelled_delivery_is_not_left_looking_sent(api_bot: ApiBot) -> None:
+    class StallingConnector(RecordingConnector):
+        async def send(self, reply: OutboundReply) -> None:
+            await asyncio.sleep(3600)
+
+    async with api_bot() as api:
+        bot = api.bot
+        await _say(bot, "/human", "k1")
+        bot.attach_connector(StallingConnector(bot))
+        cid = await api.conversation_id()
+        sending = asyncio.create_task(bot.agent_replies.send(cid, "Hello?", agent="Ana"))
+        await asyncio.sleep(0.2)
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
+        last = page["messages"][-1]
+        assert (last["text"], last["status"]) == ("Hello?", "failed")
+
+
+async def test_refused_requests_log_a_constant_throttled_warning(
+    api_bot: ApiBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api_bot() as api:
+        for _ in range(5):
+            status, _ = await api.call(
+                "GET", "/x%0A2026-11-27 16:00:00 INFO botkit forged", token="nope"
+            )
+            assert status == 401
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == 1 and "forged" not in caplog.text
 
 
 @asynccontextmanager
@@ -316,3 +386,18 @@ async def api_bot_at(make_settings: Callable[..., Settings], listen: str) -> Asy
         bot.attach_connector(RecordingConnector(bot))
         async with aiohttp.ClientSession() as session:
             yield Api(bot, session)
+
+
+@pytest.mark.parametrize(
+    ("listen", "address"),
+    [
+        ("127.0.0.1:8090", ("127.0.0.1", 8090)),
+        ("[::1]:8090", ("::1", 8090)),
+        ("localhost:0", ("localhost", 0)),
+        ("agents.internal.example:443", ("agents.internal.example", 443)),
+    ],
+)
+def test_listen_addresses_that_bind(listen: str, address: tuple[str, int]) -> None:
+    from botkit.handoff.config import split_listen
+
+    assert split_listen(listen) == address

@@ -130,6 +130,7 @@
   }
   function cleanCached(m) {
     var c = { seq: m.seq, direction: m.direction, text: m.text };
+    if (m.direction !== "in" && agentName(m)) c.agent = agentName(m);
     var buttons = validButtons(m.buttons);
     if (buttons.length) c.buttons = buttons;
     if (m.failed === true) c.failed = true;
@@ -259,13 +260,25 @@
   var byClient = {};   // client_id -> pending bubble
   var byStream = {};   // stream_id -> streaming bubble
 
-  function bubble(direction, text, markdown) {
+  // A message a human agent wrote carries their name ("" when they gave none): shown above
+  // the text, so the visitor sees a person has taken over. Plain text, like all names.
+  function agentName(m) {
+    return typeof m.agent === "string" ? (m.agent.slice(0, 100) || "Support agent") : null;
+  }
+  function bubble(direction, text, markdown, agent) {
     var li = el("li", "botkit-msg botkit-" + (direction === "in" ? "in" : "out"));
     var body = el("div", "botkit-text");
     if (markdown) renderMarkdown(body, text); else body.textContent = text;
     var who = el("span", "botkit-sr");
-    who.textContent = direction === "in" ? "You: " : cfg.title + ": ";
-    li.append(who, body);
+    who.textContent = direction === "in" ? "You: " : (agent || cfg.title) + ": ";
+    li.append(who);
+    if (agent) {
+      var label = el("span", "botkit-agent");
+      label.textContent = agent;
+      label.setAttribute("aria-hidden", "true"); // the screen-reader prefix says it
+      li.append(label);
+    }
+    li.append(body);
     log.append(li);
     log.scrollTop = log.scrollHeight;
     return li;
@@ -320,6 +333,7 @@
   function remember(msg, buttons, failed) {
     if (msg.seq > state.lastSeq) state.lastSeq = msg.seq;
     var c = { seq: msg.seq, direction: msg.direction, text: msg.text };
+    if (msg.direction !== "in" && agentName(msg)) c.agent = agentName(msg);
     if (buttons.length) c.buttons = buttons;
     if (failed) c.failed = true;
     state.cache.push(c);
@@ -347,7 +361,8 @@
       if (msg.client_id) { delete byClient[msg.client_id]; dropOutbox(msg.client_id); }
       if (msg.stream_id) delete byStream[msg.stream_id];
     } else {
-      li = bubble(msg.direction, msg.text, out);
+      var agent = out ? agentName(msg) : null;
+      li = bubble(msg.direction, msg.text, out && !agent, agent);
     }
     li.dataset.seq = String(msg.seq);
     bySeq[msg.seq] = li;
@@ -652,7 +667,8 @@
   forgetOtherUsers();
   load();
   state.cache.forEach(function (m) {
-    var li = bubble(m.direction, m.text, m.direction === "out");
+    var agent = m.direction === "out" ? agentName(m) : null;
+    var li = bubble(m.direction, m.text, m.direction === "out" && !agent, agent);
     li.dataset.seq = String(m.seq);
     if (m.failed) markFailed(li);
     bySeq[m.seq] = li;

@@ -17,8 +17,9 @@ async def test_agent_message_is_sent_to_the_chat(make_tg: MakeTg) -> None:
     conversation = await tg.bot.store.get_conversation("telegram", "701")
     assert conversation is not None
 
-    stored = await tg.bot.agent_replies.send(conversation.id, "Ana here, checking now.",
-                                             agent="Ana")  # fmt: skip
+    stored = await tg.bot.agent_replies.send(
+        conversation.id, "Ana here, checking now.", agent="Ana", take_over=True
+    )
     await tg.wait_answers(2, 701)
     assert tg.answers(701)[-1] == "Ana here, checking now."
     history = await tg.history(701)
@@ -34,7 +35,7 @@ async def test_a_blocked_chat_leaves_the_message_stored_as_failed(make_tg: MakeT
     assert conversation is not None
     tg.fake.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
     with pytest.raises(AgentReplyError) as err:
-        await tg.bot.agent_replies.send(conversation.id, "Are you still there?")
+        await tg.bot.agent_replies.send(conversation.id, "Are you still there?", take_over=True)
     assert err.value.kind == "failed" and "blocked" in str(err.value)
     last = (await tg.history(702))[-1]
     assert (last.text, last.status, last.agent) == ("Are you still there?", "failed", "")

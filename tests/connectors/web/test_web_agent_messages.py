@@ -12,7 +12,9 @@ async def test_agent_message_is_pushed_live_and_replayed(web: WebHarness) -> Non
     await v.until(reply_to(1))
     (conversation,) = await web.bot.store.conversations_with_status(["bot"])
 
-    stored = await web.bot.agent_replies.send(conversation.id, "Hi, Ana here.", agent="Ana")
+    stored = await web.bot.agent_replies.send(
+        conversation.id, "Hi, Ana here.", agent="Ana", take_over=True
+    )
     live = await v.until(lambda f: f.get("seq") == stored.seq)
     assert live["type"] == "message" and live["direction"] == "out"
     assert (live["text"], live["agent"], live["status"]) == ("Hi, Ana here.", "Ana", "sent")

@@ -295,6 +295,37 @@ async def test_reconnects_and_catches_up_after_a_drop(servers: Servers, page: An
     assert not page.problems, page.problems
 
 
+async def test_an_agents_message_shows_their_name_as_plain_text(
+    servers: Servers, page: Any
+) -> None:
+    await page.goto(servers.base + "/")
+    await _open_and_send(page, "I would like to talk to a person")
+    await _wait_reply(page, 2)
+    (conversation, *_) = await servers.bot.store.conversations_with_status(["bot"])
+    text = "**Ana** here <img src=x onerror=alert(1)>"
+    await servers.bot.agent_replies.send(conversation.id, text, agent="Ana", take_over=True)
+    await _wait_reply(page, 3)
+
+    async def agent_bubble() -> list[str]:
+        got: list[str] = await page.eval_on_selector(
+            ".botkit-log [data-seq='3']",
+            "e => [e.querySelector('.botkit-agent')?.textContent ?? '',"
+            " e.querySelector('.botkit-sr').textContent,"
+            " e.querySelector('.botkit-text').textContent,"
+            " String(e.querySelectorAll('strong, img').length)]",
+        )
+        return got
+
+    # The name above the text, read out by screen readers; the text exactly as written.
+    assert await agent_bubble() == ["Ana", "Ana: ", text, "0"]
+    labels = await page.locator(".botkit-log [data-seq='2'] .botkit-agent").count()
+    assert labels == 0  # the bot's replies carry no agent label
+    await page.reload()
+    await page.wait_for_selector(".botkit-log [data-seq='3']")
+    assert await agent_bubble() == ["Ana", "Ana: ", text, "0"]  # from the saved history
+    assert not page.problems, page.problems
+
+
 async def test_instant_reply_sent_as_one_stream_frame(browser: Any, tmp_path: Path) -> None:
     """A reply generated at once reaches the widget as a ``stream`` frame that already
     holds the whole text (merged server-side), then the stored message: shown once, no
