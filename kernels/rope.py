@@ -20,7 +20,7 @@ from kernels._checks import FLOAT_DTYPES, validate_rope
 from kernels._triton_jit import cast_rne
 from kernels._triton_utils import is_interpreter, next_power_of_2
 
-__all__ = ["apply_rope_", "rope_tiling", "rotate_heads"]
+__all__ = ["apply_rope_", "rope_tiling", "rotate_heads", "token_cos_sin"]
 
 # Tile of heads x half-dim handled per loop step; 2048 fp32 x 2 halves stays in registers.
 _MAX_TILE = 2048
@@ -55,6 +55,20 @@ def rotate_heads(
         tl.store(dst_ptr + offs + HALF, cast_rne(o2, out_ty, INTERPRET), mask=mask)
 
 
+@triton.jit
+def token_cos_sin(pos_ptr, cs_ptr, t, max_pos, d, HALF: tl.constexpr):
+    """Token ``t``'s position and its ``(cos, sin, valid)`` rows (fp32, ``d`` the pair
+    indices); a position outside ``[0, max_pos)`` reads row 0 and is ``valid`` False,
+    so a bad position never reads outside the table."""
+    pos = tl.load(pos_ptr + t).to(tl.int64)
+    valid = (pos >= 0) & (pos < max_pos)
+    row = cs_ptr + tl.where(valid, pos, 0) * (2 * HALF)
+    d_ok = d < HALF
+    cos = tl.load(row + d, mask=d_ok, other=0.0).to(tl.float32)
+    sin = tl.load(row + HALF + d, mask=d_ok, other=0.0).to(tl.float32)
+    return cos, sin, valid
+
+
 def rope_tiling(n_heads: int, half: int) -> tuple[int, int, int]:
     """``(HALF_PAD, BLOCK_H, num_warps)`` for rotating up to ``n_heads`` heads of ``half``
     pairs per token."""
@@ -79,14 +93,8 @@ def _rope_kernel(
     INTERPRET: tl.constexpr,
 ):
     t = tl.program_id(0).to(tl.int64)
-    pos = tl.load(pos_ptr + t).to(tl.int64)
-    valid = (pos >= 0) & (pos < max_pos)
-    pos = tl.where(valid, pos, 0)
     d = tl.arange(0, HALF_PAD)
-    d_ok = d < HALF
-    row = cs_ptr + pos * (2 * HALF)
-    cos = tl.load(row + d, mask=d_ok, other=0.0).to(tl.float32)
-    sin = tl.load(row + HALF + d, mask=d_ok, other=0.0).to(tl.float32)
+    cos, sin, valid = token_cos_sin(pos_ptr, cs_ptr, t, max_pos, d, HALF)
     # A token with an out-of-range position rotates zero heads (left untouched).
     q_row = q_ptr + t * n_q_heads * (2 * HALF)
     k_row = k_ptr + t * n_k_heads * (2 * HALF)

@@ -27,7 +27,7 @@ import triton.language as tl
 
 from kernels._attention_common import validate_rope_and_cache
 from kernels._triton_utils import is_interpreter, next_power_of_2
-from kernels.rope import rope_tiling, rotate_heads
+from kernels.rope import rope_tiling, rotate_heads, token_cos_sin
 
 __all__ = ["rope_and_cache_triton"]
 
@@ -55,14 +55,11 @@ def _rope_cache_kernel(
     INTERPRET: tl.constexpr,
 ):
     t = tl.program_id(0).to(tl.int64)
-    pos = tl.load(pos_ptr + t).to(tl.int64)
-    valid = (pos >= 0) & (pos < max_pos)
     d = tl.arange(0, HALF_PAD)
-    d_ok = d < HALF
-    row = cs_ptr + tl.where(valid, pos, 0) * (2 * HALF)
+    cos, sin, valid = token_cos_sin(pos_ptr, cs_ptr, t, max_pos, d, HALF)
     # An out-of-range position rotates by the identity: the head is copied as it came.
-    cos = tl.where(valid, tl.load(row + d, mask=d_ok, other=0.0).to(tl.float32), 1.0)
-    sin = tl.where(valid, tl.load(row + HALF + d, mask=d_ok, other=0.0).to(tl.float32), 0.0)
+    cos = tl.where(valid, cos, 1.0)
+    sin = tl.where(valid, sin, 0.0)
     src = qkv_ptr + t * (n_q_heads + 2 * N_KV_HEADS) * (2 * HALF)
     rotate_heads(
         src, q_ptr + t * n_q_heads * (2 * HALF), n_q_heads, cos, sin, d, HALF, BLOCK_H, INTERPRET
