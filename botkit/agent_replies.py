@@ -2,9 +2,8 @@
 
 A conversation handed to a human (``waiting_human``) is answered by an agent in the
 agents' own tool, which reaches the bot through the hand-off plugin's agent API (or any
-plugin, through ``PluginRegistry.agent_replies``). On Slack an agent can also just write
-in the thread; on Telegram and the web widget this is the only way an agent's words reach
-the customer.
+plugin, through ``PluginRegistry.agent_replies``): on every channel, this is how an
+agent's words reach the customer and the conversation's history, with the agent's name.
 
 Sending makes a conversation that waits for a human ``with_human``, in one
 compare-and-set: a conversation the customer has just given back to the bot (``/bot``)

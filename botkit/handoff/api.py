@@ -145,9 +145,8 @@ class AgentApi:
             await runner.cleanup()
             raise
         self._runner = runner
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        addresses = runner.addresses  # the bound port, also when asked for port 0
+        self.port = int(addresses[0][1]) if addresses else port
         self._log.info("agent API listening on %s:%s", host, self.port)
 
     async def stop(self) -> None:
