@@ -134,12 +134,15 @@ class AgentReplies:
                 f"the bot has conversation {conversation_id} (the customer may have sent "
                 "the return command); take it over explicitly to write",
             )
+        # Read before storing: between storing the message and handing it to the
+        # connector nothing may wait, or a cancellation there would leave it "sent".
+        reply_to = await self._store.reply_target(conversation_id)
         stored = await self._store.append_outbound(conversation_id, text, agent=agent)
         reply = OutboundReply(
             channel=conversation.channel,
             conversation_key=conversation.key,
             text=text,
-            reply_to=await self._store.reply_target(conversation_id),
+            reply_to=reply_to,
             seq=stored.seq,
             metadata={"agent": agent},
             created_at=stored.created_at,

@@ -48,7 +48,7 @@ _MAX_ID = 2**63 - 1
 _MAX_BODY = 256 * 1024
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 _PAGE = 100
-_SHUTDOWN_S = 5.0
+_SHUTDOWN_S = 2.5
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -135,7 +135,8 @@ class AgentApi:
     async def start(self, host: str, port: int) -> None:
         """Bind and serve. Raises ``OSError`` when the address cannot be bound."""
         # A short shutdown: a request still sending when the bot stops is cancelled (and
-        # its message marked failed) instead of holding the stop for aiohttp's 60 s.
+        # its message marked failed) after about twice this (aiohttp waits it twice),
+        # instead of holding the stop for aiohttp's default of 60 s.
         runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=_SHUTDOWN_S)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -234,6 +235,9 @@ class AgentApi:
             )
         except AgentReplyError as exc:
             return _error(_STATUS_OF_KIND[exc.kind], str(exc))
+        except StoreError as exc:  # the database, not the request
+            self._log.error("agent API: storing an agent message failed: %s", exc)
+            return _error(503, "the conversation store is unavailable; try again")
         return web.json_response({"message": _message(stored)}, status=201)
 
     async def _release(self, request: web.Request) -> web.Response:

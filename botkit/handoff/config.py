@@ -173,8 +173,10 @@ def split_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-# A DNS name or an IPv4 address: letters, digits, hyphens and dots (no scheme, no path).
-_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?")
+# A DNS name or an IPv4 address: dot-separated labels of 1-63 letters, digits and inner
+# hyphens (no scheme, no path, no empty label), 253 characters at most.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 
 
 def _is_ip(host: str) -> bool:

@@ -155,7 +155,7 @@ class HandoffPlugin(Plugin[HandoffConfig]):
             api = AgentApi(registry.store, registry.agent_replies, token, registry.logger)
             try:
                 await api.start(*address)
-            except OSError as exc:
+            except Exception as exc:  # OSError, or UnicodeError for a name DNS refuses
                 # Hand-off itself stays on (customers could not leave a human's queue
                 # with return_command otherwise); only the agents' way in is missing.
                 registry.logger.error(

@@ -296,6 +296,8 @@ async def test_two_agents_releasing_at_once_release_once(api_bot: ApiBot) -> Non
         ({"api_listen": "http://127.0.0.1:8090", "api_token": TOKEN}, "not host:port"),
         ({"api_listen": "127.0.0.1 8090:8090", "api_token": TOKEN}, "not host:port"),
         ({"api_listen": "[not-an-ip]:8090", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "127.0.0..1:8090", "api_token": TOKEN}, "not host:port"),
+        ({"api_listen": "a" * 64 + ".example:8090", "api_token": TOKEN}, "not host:port"),
         ({"api_listen": "127.0.0.1:8090", "api_token": TOKEN + "\n"}, "RFC 6750"),
         ({"api_listen": "127.0.0.1:8090", "api_token": TOKEN + " x"}, "RFC 6750"),
         ({"api_listen": "127.0.0.1:8090", "api_token": TOKEN + "é"}, "RFC 6750"),
@@ -344,6 +346,21 @@ async def test_an_address_in_use_keeps_the_hand_off_and_says_why(
             assert await _status(second) == ConversationStatus.WAITING_HUMAN
             await _say(second, "/bot", "k2")
             assert await _status(second) == ConversationStatus.BOT
+
+
+async def test_any_failure_to_start_the_api_keeps_the_hand_off(
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def refuse(self: AgentApi, host: str, port: int) -> None:
+        raise UnicodeError("label too long")  # what a name DNS refuses raises
+
+    monkeypatch.setattr(AgentApi, "start", refuse)
+    settings = make_settings(plugins={"handoff": {"api_listen": "h:1", "api_token": TOKEN}})
+    async with Bot(settings) as bot:
+        assert bot.plugins.active == ["handoff"]
+        assert "running without it: label too long" in caplog.text
 
 
 async def test_a_cancelled_delivery_is_not_left_looking_sent(api_bot: ApiBot) -> None:
