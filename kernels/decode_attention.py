@@ -25,7 +25,15 @@ from kernels._triton_utils import is_interpreter, next_power_of_2
 __all__ = ["choose_num_splits", "decode_attention_triton"]
 
 
-@triton.jit
+# Arguments that change from step to step (batch, context capacity, split count) are
+# not specialized on: each new divisibility pattern would compile the kernel again
+# (~1 s, a TTFT spike in production) for alignment hints these scalar and
+# partial-result offsets do not need.
+_PER_STEP = ["max_blocks", "tokens_per_split", "stride_pb", "stride_ph", "stride_lb",
+             "stride_lh"]  # fmt: skip
+
+
+@triton.jit(do_not_specialize=[*_PER_STEP, "stride_bt"])
 def _decode_kernel(
     q_ptr,
     k_ptr,
@@ -134,7 +142,7 @@ def _decode_kernel(
         tl.store(o, cast_rne(out, o_ptr.dtype.element_ty, UPCAST), mask=h_ok[:, None])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=[*_PER_STEP[1:], "max_ctx", "num_splits"])
 def _merge_kernel(
     o_ptr,
     po_ptr,

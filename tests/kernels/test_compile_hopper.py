@@ -1,7 +1,9 @@
 """The RoPE kernels compile for Hopper (sm_90) here, with no GPU: Triton's own compiler
 down to a cubin, so a kernel that only the interpreter accepts fails in CI, not on the
-first GPU it meets. A subprocess: the rest of this suite runs the kernels interpreted,
-and Triton fixes that choice when a kernel module is imported."""
+first GPU it meets. The attention kernels' do-not-specialize lists resolve to their
+parameters (a typo there only fails where Triton compiles). A subprocess: the rest of
+this suite runs the kernels interpreted, and Triton fixes that choice when a kernel
+module is imported."""
 
 from __future__ import annotations
 
@@ -43,11 +45,32 @@ _SCRIPT = textwrap.dedent(
                                   options={"num_warps": 4})
         assert compiled.asm["cubin"], fn
     print("compiled", len(cases))
+
+    # Step-dependent sizes are not specialized on (each new divisibility pattern would
+    # compile again mid-serving); a misspelt name would fail right here, at import.
+    from kernels._attention_fwd import _attn_fwd_kernel
+    from kernels.decode_attention import _decode_kernel, _merge_kernel
+    unspecialized = {
+        fn.__name__: sorted(p.name for p in fn.params if p.do_not_specialize)
+        for fn in (_attn_fwd_kernel, _decode_kernel, _merge_kernel)
+    }
+    print("unspecialized", unspecialized)
     """
 )
+_UNSPECIALIZED = {
+    "_attn_fwd_kernel": ["max_blocks", "num_k_rows", "num_seqs", "stride_bt", "total_q"],
+    "_decode_kernel": [
+        "max_blocks", "stride_bt", "stride_lb", "stride_lh", "stride_pb", "stride_ph",
+        "tokens_per_split",
+    ],
+    "_merge_kernel": [
+        "max_ctx", "num_splits", "stride_lb", "stride_lh", "stride_pb", "stride_ph",
+        "tokens_per_split",
+    ],
+}  # fmt: skip
 
 
-def test_rope_kernels_compile_for_sm90() -> None:
+def test_rope_kernels_compile_for_sm90_and_attention_skips_per_step_specialization() -> None:
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
@@ -57,3 +80,4 @@ def test_rope_kernels_compile_for_sm90() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "compiled 4" in done.stdout
+    assert f"unspecialized {_UNSPECIALIZED}" in done.stdout

@@ -251,3 +251,35 @@ def test_attention_kernels_pass_compute_sanitizer_memcheck() -> None:
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "ERROR SUMMARY: 0 errors" in proc.stdout + proc.stderr
+
+
+@requires_gpu
+def test_step_sizes_do_not_compile_the_kernel_again() -> None:
+    """Batches of other token counts, sequence counts and table widths reuse the compiled
+    kernel: a compile mid-serving costs a request ~1-2 s of TTFT."""
+    from kernels._attention_fwd import _attn_fwd_kernel
+
+    def compiled() -> int:
+        caches = getattr(_attn_fwd_kernel, "device_caches", None)
+        if caches is None:  # older Triton: one cache for all devices
+            return len(_attn_fwd_kernel.cache)
+        return sum(len(entry[0]) for entry in caches.values())
+
+    def prefill(lengths: list[int], extra_cols: int) -> None:
+        k_cache, v_cache, tables, lens = make_paged_cache(
+            lengths, page=16, num_kv_heads=2, head_dim=64, dtype=torch.bfloat16,
+            device=DEVICE, extra_table_cols=extra_cols,
+        )  # fmt: skip
+        q = randn((sum(lengths), 14, 64), torch.bfloat16, DEVICE)
+        kernels.prefill_attention(
+            q, k_cache, v_cache, cu_seqlens(lengths, DEVICE), lens, tables, 0.125
+        )
+
+    prefill([32], 1)
+    torch.cuda.synchronize()
+    before = compiled()
+    for lengths, extra_cols in [([24], 2), ([33], 1), ([1], 3), ([17, 40], 5),
+                                ([16, 16, 5], 16), ([257], 1)]:  # fmt: skip
+        prefill(lengths, extra_cols)
+    torch.cuda.synchronize()
+    assert compiled() == before
