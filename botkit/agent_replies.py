@@ -167,3 +167,29 @@ class AgentReplies:
             "agent message %s/%s sent on %s", conversation_id, stored.seq, conversation.channel
         )
         return stored
+
+    async def record(
+        self, channel: str, conversation_key: str, text: str, *, agent: str, delivery_key: str
+    ) -> StoredMessage | None:
+        """Store a message an agent wrote on the channel itself (a reply in a customer's
+        Slack thread), once per delivery: it already reached the customer, so nothing is
+        sent. Writing where the customer reads takes the conversation over (a closed one
+        stays closed).
+
+        Returns:
+            The stored message, or None for a conversation botkit does not know or a
+            message with no text.
+        """
+        conversation = await self._store.get_conversation(channel, conversation_key)
+        text = sanitize_text(text)
+        if conversation is None or not text.strip():
+            return None
+        agent = " ".join(sanitize_text(agent).split())[:MAX_AGENT_NAME]
+        await self._store.change_conversation_status(
+            conversation.id, ConversationStatus.WITH_HUMAN, only_from=_TAKE_OVER
+        )
+        stored = await self._store.append_outbound(
+            conversation.id, text, agent=agent, delivery_key=delivery_key
+        )
+        _log.info("agent message %s/%s recorded from %s", conversation.id, stored.seq, channel)
+        return stored

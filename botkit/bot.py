@@ -449,6 +449,15 @@ class Bot:
         rows = await self.store.messages_after(channel, conversation_key, after_seq, limit)
         return [_item(m) for m in rows]
 
+    async def record_agent_message(
+        self, channel: str, conversation_key: str, text: str, *, agent: str, delivery_key: str
+    ) -> bool:
+        """Store a message a human agent wrote on the channel (see ``CoreHandle``)."""
+        stored = await self.agent_replies.record(
+            channel, conversation_key, text, agent=agent, delivery_key=delivery_key
+        )
+        return stored is not None
+
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""
         conversation = await self.store.get_conversation(channel, conversation_key)

@@ -74,6 +74,14 @@ class CoreHandle(Protocol):
 
     async def ready(self) -> bool: ...
 
+    async def record_agent_message(
+        self, channel: str, conversation_key: str, text: str, *, agent: str, delivery_key: str
+    ) -> bool:
+        """Store a message a human agent wrote on the channel itself (it reached the
+        customer already): once per ``delivery_key``, taking the conversation over.
+        False when botkit does not know the conversation."""
+        ...
+
 
 @runtime_checkable
 class ReplyStream(Protocol):

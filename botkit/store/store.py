@@ -188,6 +188,7 @@ class ConversationStore(ProcessClaims):
         error: str | None = None,
         finish: InboundFinish | None = None,
         agent: str | None = None,
+        delivery_key: str | None = None,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -204,6 +205,9 @@ class ConversationStore(ProcessClaims):
                 same transaction (what ``finish_inbound`` does, without a second one).
             agent: a human agent wrote it: the name they gave ("" for none), at most
                 ``MAX_AGENT_NAME`` characters.
+            delivery_key: the channel's delivery id, when the channel delivered this
+                message (an agent writing in a Slack thread): stored once per key, like
+                intake; a key seen before stores nothing and returns the first message.
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
@@ -220,12 +224,25 @@ class ConversationStore(ProcessClaims):
         if finish is not None:
             _check_finish(finish)
 
-        def work(conn: Connection) -> StoredMessage:
+        if delivery_key is not None:
+            check_key(delivery_key, "delivery key")
+
+        def delivered_before(conn: Connection) -> StoredMessage | None:
+            if delivery_key is None:
+                return None
+            conv = q.get_conversation(conn, conversation_id)
+            found = None if conv is None else q.find_inbound(conn, conv.channel, delivery_key)
+            return None if found is None else found[1]
+
+        def work(conn: Connection) -> tuple[StoredMessage, bool]:
+            before = delivered_before(conn)
+            if before is not None:
+                return before, True
             now = utcnow()
             conv = q.claim_seq_by_id(conn, conversation_id, now)
             if finish is not None:
                 _apply_finish(conn, finish)
-            return q.insert_message(
+            message = q.insert_message(
                 conn,
                 {
                     "conversation_id": conversation_id,
@@ -236,15 +253,31 @@ class ConversationStore(ProcessClaims):
                     "working_text": working_text,
                     "language": language,
                     "status": state.value,
-                    "idempotency_key": None,
+                    "idempotency_key": delivery_key,
                     "error": error,
                     "in_reply_to_seq": in_reply_to_seq,
                     "extra": extra,
                     "created_at": now,
                 },
             )
+            if delivery_key is not None and not q.insert_inbound_key(
+                conn, conv.channel, delivery_key, message.id, now
+            ):
+                raise _DuplicateRace  # rolls back our copy
+            return message, False
 
-        stored = await self._write(work)
+        for _ in range(_RACES):
+            try:
+                stored, duplicate = await self._write(work)
+                break
+            except _DuplicateRace:
+                again = await self._read(delivered_before)
+                if again is not None:
+                    return again
+        else:
+            raise StoreError("could not store an agent message: its delivery kept conflicting")
+        if duplicate:
+            return stored
         if finish is not None:
             self._recent.update(answered(finish.message, finish.language, finish.working_text))
         self._recent.record(stored)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.base import ConnectorConfig
+
+# A member's id: U or W and upper-case letters and digits.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,40}")
 
 __all__ = ["SlackConfig", "SlackRetry"]
 
@@ -41,6 +45,10 @@ class SlackConfig(ConnectorConfig):
         host / port / path: where the HTTP endpoint listens (http mode).
         answer_other_bots: also answer messages written by other bots (beware of two bots
             answering each other forever). The bot's own messages are always ignored.
+        agent_user_ids: Slack user ids (``U0123ABCD``) of your support agents. What
+            they write in a customer's thread is stored as an agent's message (with
+            their name) and takes the conversation over, instead of being read as the
+            customer's; agents still talk to the bot normally in their own DMs.
         thread_replies: in channels, answer a mention in a thread under it (each
             top-level mention then starts its own conversation). Off: mentions are
             answered top-level and the channel is one running conversation. DMs do not
@@ -81,6 +89,7 @@ class SlackConfig(ConnectorConfig):
     path: str = Field(default="/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=200)
     answer_other_bots: bool = False
     thread_replies: bool = True
+    agent_user_ids: tuple[str, ...] = ()
     update_interval_s: float = Field(default=1.5, ge=0.05, le=60)
     updates_per_minute: float = Field(default=50.0, ge=1, le=100_000)
     channel_send_interval_s: float = Field(default=1.0, ge=0, le=60)
@@ -105,6 +114,14 @@ class SlackConfig(ConnectorConfig):
         if token.startswith("xapp-"):
             raise ValueError("bot_token holds an app-level token (xapp-); use the xoxb- token")
         return value
+
+    @field_validator("agent_user_ids")
+    @classmethod
+    def _check_agents(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for user in value:
+            if not _USER_ID.fullmatch(user):
+                raise ValueError(f"{user!r} is not a Slack user id like U0123ABCD")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("app_token")
     @classmethod

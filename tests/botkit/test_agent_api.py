@@ -392,7 +392,7 @@ async def test_refused_requests_log_a_constant_throttled_warning(
                 "GET", "/x%0A2026-11-27 16:00:00 INFO botkit forged", token="nope"
             )
             assert status == 401
-        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        refusals = [r for r in caplog.records if "refused requests" in r.getMessage()]
         assert len(refusals) == 1 and "forged" not in caplog.text
 
 

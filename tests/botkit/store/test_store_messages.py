@@ -267,3 +267,19 @@ async def test_agent_messages_keep_the_agents_name_and_find_the_customer(
         with pytest.raises(StoreError, match="agent name"):
             await store.append_outbound(cid, "text", agent=bad)
     assert await store.reply_target(cid + 1) == {}
+
+
+async def test_a_delivered_agent_message_is_stored_once_per_delivery(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    cid = (await store.intake(make_message(key="d1"), text="hi")).conversation.id
+    first = await store.append_outbound(cid, "Ana here", agent="Ana", delivery_key="ev-7")
+    again = await store.append_outbound(cid, "Ana here", agent="Ana", delivery_key="ev-7")
+    assert again == first and first.idempotency_key == "ev-7"
+    assert [m.text for m in await store.messages_after("web", "conv-1", 0)] == ["hi", "Ana here"]
+    # Keys are shared with customer deliveries of the channel: the same id is not stored
+    # a second time as something else either.
+    clash = await store.append_outbound(cid, "other", agent="Bo", delivery_key="d1")
+    assert clash.text == "hi"
+    with pytest.raises(StoreError, match="delivery key"):
+        await store.append_outbound(cid, "x", agent="", delivery_key="")

@@ -1,0 +1,92 @@
+"""Support agents writing in a customer's Slack thread: their words are stored as theirs
+and take the conversation over (real bot and connector, fake Slack Web API)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from slack_helpers import MakeSlack, SlackHarness, mention, message, new_ts
+
+from botkit.store import ConversationStatus
+
+AGENT = "UAGENT1"
+
+
+async def _thread(slack: SlackHarness) -> tuple[str, str]:
+    """A customer's question in C1 and the bot's answer in its thread: (key, root ts)."""
+    root = new_ts()
+    await slack.post_event(mention("my order is late", ts=root))
+    await slack.reply_in("C1", root, "echo: my order is late")
+    return f"C1:{root}", root
+
+
+async def _messages(slack: SlackHarness, key: str) -> list[tuple[str, str, str | None]]:
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    assert conversation is not None
+    stored = await slack.bot.store.messages_after("slack", key, 0)
+    return [(str(m.direction), m.text, m.agent) for m in stored]
+
+
+async def test_an_agents_thread_reply_is_theirs_and_takes_the_conversation(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT])
+    slack.fake.users[AGENT] = {"name": "ana", "real_name": "Ana Support"}
+    key, root = await _thread(slack)
+    before = len(slack.fake.messages)
+
+    await slack.post_event(
+        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                channel_type="channel", thread_ts=root),
+        event_id="EvAGENT1",
+    )  # fmt: skip
+    # Slack delivers the same event again (a retry): stored once.
+    await slack.post_event(
+        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                channel_type="channel", thread_ts=root),
+        event_id="EvAGENT1", retry_num=1,
+    )  # fmt: skip
+    await asyncio.sleep(0.3)
+    assert await slack.bot.drain(5)
+    stored = await _messages(slack, key)
+    assert stored[-1][0:2] == ("out", "Hi, Ana here - checking it now")
+    assert stored[-1][2] in ("Ana Support", "ana")
+    assert [m[1] for m in stored].count("Hi, Ana here - checking it now") == 1
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    assert conversation is not None and conversation.status == ConversationStatus.WITH_HUMAN
+
+    # The customer answers the agent: stored, and the bot stays quiet.
+    await slack.post_event(
+        message("thanks!", user="U1", channel="C1", channel_type="channel", thread_ts=root)
+    )
+    await asyncio.sleep(0.3)
+    assert await slack.bot.drain(5)
+    assert len(slack.fake.messages) == before  # the bot posted nothing more
+    assert (await _messages(slack, key))[-1] == ("in", "thanks!", None)
+
+
+async def test_without_the_setting_a_colleague_in_the_thread_is_read_as_a_customer(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack()
+    key, root = await _thread(slack)
+    await slack.post_event(
+        message("me too", user="U2", channel="C1", channel_type="channel", thread_ts=root)
+    )
+    await slack.reply_in("C1", root, "echo: me too")
+    assert (await _messages(slack, key))[-2] == ("in", "me too", None)
+
+
+async def test_an_agents_own_dm_is_an_ordinary_conversation(make_slack: MakeSlack) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT])
+    await slack.post_event(message("what is our refund policy?", user=AGENT, channel="D9"))
+    await slack.reply_in("D9", None, "echo: what is our refund policy?")
+
+
+async def test_agent_ids_are_checked(make_slack: MakeSlack) -> None:
+    import pytest
+
+    from botkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a Slack user id"):
+        await make_slack(agent_user_ids=["ana@example.com"])
