@@ -18,8 +18,9 @@ agents and analytics see what the customer was told.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
 from botkit.channel import ReplyStream
@@ -32,9 +33,12 @@ from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
 from botkit.store.records import MessageStatus, StoredMessage
 
-__all__ = ["ReplyDelivery", "deliver"]
+__all__ = ["SUPERSEDED", "LiveReplies", "ReplyDelivery", "deliver"]
 
 _log = logging.getLogger("botkit.bot")
+
+
+SUPERSEDED = "superseded: a human agent took the conversation over"
 
 
 class ReplyDelivery:
@@ -42,6 +46,9 @@ class ReplyDelivery:
 
     Iterate for deltas; ``final()`` drains what is left, stores the reply once and
     returns it. ``abort()`` stops the source and stores what was produced as failed.
+    ``supersede()`` (an agent took the conversation over) ends the reply after the text
+    already out: generation stops, and the reply is stored ``failed`` with the reason
+    while the customer's message counts as answered (the agent has it now).
     """
 
     def __init__(self, ctx: Context, reply: Reply) -> None:
@@ -54,6 +61,8 @@ class ReplyDelivery:
         self._lock = asyncio.Lock()
         self._result: OutboundReply | None = None
         self._finished_inbound = False  # storing the reply also marked the message answered
+        self._superseded = False
+        self._cut = False  # superseded while the source still had text to give
         self.stored: StoredMessage | None = None
         self.channel = ctx.message.channel
         self.conversation_key = ctx.message.conversation_key
@@ -63,8 +72,22 @@ class ReplyDelivery:
     def __aiter__(self) -> AsyncIterator[str]:
         return self
 
+    def supersede(self) -> None:
+        """End the reply at the next delta (see the class docstring)."""
+        self._superseded = True
+
+    async def discard(self) -> None:
+        """Drop a reply that was never handed to a connector (its source is closed)."""
+        await self._close_source()
+
     async def __anext__(self) -> str:
         while not self._done:
+            # Cut once some text is out: a reply cut before its first words would leave
+            # the channel an empty message, which every platform refuses.
+            if self._superseded and self._has_text:
+                self._cut = True
+                await self._close_source()
+                break
             try:
                 delta = await self._source.__anext__()
             except StopAsyncIteration:
@@ -125,7 +148,7 @@ class ReplyDelivery:
 
     async def final(self) -> OutboundReply:
         """Finish the reply (consuming what is left), store it once and return it."""
-        return await self._finish(MessageStatus.SENT, None)
+        return await self._finish(None, None)
 
     async def abort(self, error: str, *, answered: bool = True) -> OutboundReply:
         """Stop producing, store what was produced with status ``failed``.
@@ -156,14 +179,20 @@ class ReplyDelivery:
                 _log.debug("closing a reply source raised", exc_info=True)
 
     async def _finish(
-        self, status: MessageStatus, error: str | None, *, answered: bool = True
+        self, status: MessageStatus | None, error: str | None, *, answered: bool = True
     ) -> OutboundReply:
+        """Drain, then store with ``status`` (None: ``sent``, or ``failed`` when an
+        agent's takeover cut the reply short)."""
         async with self._lock:
             if self._result is not None:
                 return self._result
             while not self._done:
                 async for _ in self:
                     pass
+            if status is None:
+                status, error = (
+                    (MessageStatus.FAILED, SUPERSEDED) if self._cut else (MessageStatus.SENT, None)
+                )
             reply, ctx = self._reply, self._ctx
             # The reply's transaction also records that the customer's message is done.
             finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
@@ -209,15 +238,72 @@ class ReplyDelivery:
         return self._result
 
 
+class LiveReplies:
+    """The bot's replies being delivered, by conversation, so that an agent taking a
+    conversation over stops the bot's reply to it (``supersede``)."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, set[ReplyDelivery]] = {}
+        # Takeovers per conversation: a reply that started before the last one is
+        # superseded as soon as it reaches delivery.
+        self._takeovers: dict[int, int] = {}
+
+    def takeovers(self, conversation_id: int) -> int:
+        return self._takeovers.get(conversation_id, 0)
+
+    def supersede(self, conversation_id: int) -> None:
+        """An agent took the conversation over: end the bot's replies to it."""
+        self._takeovers[conversation_id] = self.takeovers(conversation_id) + 1
+        for delivery in self._live.get(conversation_id, ()):
+            delivery.supersede()
+
+    @contextlib.contextmanager
+    def track(self, conversation_id: int, delivery: ReplyDelivery, seen: int) -> Iterator[None]:
+        """Register ``delivery`` while it runs; ``seen`` is ``takeovers()`` when its
+        reply started (a takeover since supersedes it at once)."""
+        if self.takeovers(conversation_id) != seen:
+            delivery.supersede()
+        live = self._live.setdefault(conversation_id, set())
+        live.add(delivery)
+        try:
+            yield
+        finally:
+            live.discard(delivery)
+            if not live:
+                del self._live[conversation_id]
+
+
 class _Sender(Protocol):
     async def send_stream(self, stream: ReplyStream) -> None: ...
 
 
-async def deliver(ctx: Context, reply: Reply, connector: _Sender | None) -> None:
+async def deliver(
+    ctx: Context,
+    reply: Reply,
+    connector: _Sender | None,
+    live: LiveReplies | None = None,
+    takeovers_seen: int = 0,
+) -> None:
     """Stream ``reply`` to ``connector`` and store it: ``sent`` when the connector
-    returned, ``failed`` (with the reason) when it raised, there was no connector, or the
-    bot shut down mid-reply (then the cancellation propagates)."""
+    returned, ``failed`` (with the reason) when it raised, there was no connector, the
+    bot shut down mid-reply (then the cancellation propagates), or an agent took the
+    conversation over (``live``: see ``LiveReplies``)."""
     delivery = ReplyDelivery(ctx, reply)
+    if live is not None and live.takeovers(ctx.conversation.id) != takeovers_seen:
+        # Taken over while the reply was being prepared: nothing of it goes out.
+        await delivery.discard()
+        ctx.logger.info("%s: reply not sent, an agent took the conversation", ctx.describe())
+        return
+    tracking = (
+        live.track(ctx.conversation.id, delivery, takeovers_seen)
+        if live is not None
+        else contextlib.nullcontext()
+    )
+    with tracking:
+        await _deliver(ctx, delivery, connector)
+
+
+async def _deliver(ctx: Context, delivery: ReplyDelivery, connector: _Sender | None) -> None:
     try:
         if connector is None:
             raise ConnectorError(f"no connector for channel {ctx.message.channel!r}")

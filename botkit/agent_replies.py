@@ -9,7 +9,8 @@ Sending makes a conversation that waits for a human ``with_human``, in one
 compare-and-set: a conversation the customer has just given back to the bot (``/bot``)
 is refused unless the agent explicitly takes it over (``take_over``), so the bot does not
 fall silent right after telling the customer it is back. A reply the bot is already
-writing when an agent takes a conversation over still goes out.
+writing when an agent takes the conversation over ends after the words already out
+(``on_take_over``; see ``botkit._delivery.LiveReplies``).
 
 The message is stored (with the agent's name) before it is sent, and marked ``failed``
 with the reason when the channel refuses it or the send is cancelled, so the
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal, Protocol
 
 from botkit.errors import BotkitError, StoreError
@@ -70,14 +71,21 @@ class AgentReplies:
         connectors: the bot's connectors by channel name (read at each send, so
             connectors attached after construction count).
         max_chars: the longest message accepted (the bot's ``max_message_chars``).
+        on_take_over: called with the conversation id once an agent has it (the bot
+            ends its reply to it, if one is being written).
     """
 
     def __init__(
-        self, store: ConversationStore, connectors: Mapping[str, _Sender], max_chars: int
+        self,
+        store: ConversationStore,
+        connectors: Mapping[str, _Sender],
+        max_chars: int,
+        on_take_over: Callable[[int], None] = lambda conversation_id: None,
     ) -> None:
         self._store = store
         self._connectors = connectors
         self._max_chars = max_chars
+        self._on_take_over = on_take_over
 
     async def send(
         self, conversation_id: int, text: str, *, agent: str = "", take_over: bool = False
@@ -134,6 +142,7 @@ class AgentReplies:
                 f"the bot has conversation {conversation_id} (the customer may have sent "
                 "the return command); take it over explicitly to write",
             )
+        self._on_take_over(conversation_id)
         # Read before storing: between storing the message and handing it to the
         # connector nothing may wait, or a cancellation there would leave it "sent".
         reply_to = await self._store.reply_target(conversation_id)
@@ -185,9 +194,11 @@ class AgentReplies:
         if conversation is None or not text.strip():
             return None
         agent = " ".join(sanitize_text(agent).split())[:MAX_AGENT_NAME]
-        await self._store.change_conversation_status(
+        taken = await self._store.change_conversation_status(
             conversation.id, ConversationStatus.WITH_HUMAN, only_from=_TAKE_OVER
         )
+        if taken is not None:
+            self._on_take_over(conversation.id)
         stored = await self._store.append_outbound(
             conversation.id, text, agent=agent, delivery_key=delivery_key
         )

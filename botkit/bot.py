@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-from botkit._delivery import deliver
+from botkit._delivery import LiveReplies, deliver
 from botkit._intake import check_keys
 from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
@@ -106,6 +106,7 @@ class Bot:
         self._pipeline = Pipeline()
         self._connectors: dict[str, ChannelConnector] = {}
         self._agent_replies: AgentReplies | None = None
+        self._live = LiveReplies()  # replies being delivered: an agent's takeover ends them
         self._accepting = False
         self._started = False
         self._stop = asyncio.Event()
@@ -172,7 +173,10 @@ class Bot:
             self._pipeline = self._build_pipeline()
             self._plugins = PluginManager(plugin_specs)
             self._agent_replies = AgentReplies(
-                store, self._connectors, self.settings.bot.max_message_chars
+                store,
+                self._connectors,
+                self.settings.bot.max_message_chars,
+                on_take_over=self._live.supersede,
             )
             await self._plugins.setup_all(
                 self._pipeline,
@@ -476,12 +480,14 @@ class Bot:
         conversation again: those replies may have handed it to a human, back to the
         bot, or changed its language since the message was stored.
         """
+        # Before the status is read: a takeover from here on supersedes this reply.
+        takeovers = self._live.takeovers(intake.conversation.id)
         if queued:
             conversation = await self.store.conversation_by_id(intake.conversation.id)
             intake = dataclasses.replace(intake, conversation=conversation)
         ctx = self._context(message, intake, too_long)
         try:
-            await self._answer(ctx)
+            await self._answer(ctx, takeovers)
         except asyncio.CancelledError:
             raise  # stays unanswered: answered again on the next start
         except Exception:
@@ -506,11 +512,12 @@ class Bot:
             events=self.events,
         )
 
-    async def _answer(self, ctx: Context) -> None:
+    async def _answer(self, ctx: Context, takeovers: int) -> None:
         await self._pipeline.run(ctx)
         if ctx.reply is None:
             return
-        await deliver(ctx, ctx.reply, self._connectors.get(ctx.message.channel))
+        connector = self._connectors.get(ctx.message.channel)
+        await deliver(ctx, ctx.reply, connector, self._live, takeovers)
 
 
 def _item(m: StoredMessage) -> HistoryItem:

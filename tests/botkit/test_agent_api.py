@@ -418,3 +418,62 @@ def test_listen_addresses_that_bind(listen: str, address: tuple[str, int]) -> No
     from botkit.handoff.config import split_listen
 
     assert split_listen(listen) == address
+
+
+async def test_taking_over_ends_the_reply_the_bot_is_writing(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The bot's reply stops after the words already out; the customer's question counts
+    as answered (the agent has it), so no later start answers it again."""
+    plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
+    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.05}}
+    question = " ".join(f"word{i}" for i in range(40))  # two seconds of reply
+    async with Bot(make_settings(plugins={"handoff": plugin}, backend=slow)) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        async with aiohttp.ClientSession() as session:
+            api = Api(bot, session)
+            await bot.submit(message(question, "k1"))
+            await asyncio.sleep(0.5)  # some words are out
+            cid = await api.conversation_id()
+            status, _ = await api.send(cid, text="Ana here, I'll take it.", take_over=True)
+            assert status == 201
+            assert await bot.drain(10)
+        _, page = await api_page(bot, cid)
+        bot_reply = next(m for m in page if m.direction == "out" and m.agent is None)
+        assert bot_reply.status == "failed" and bot_reply.error is not None
+        assert "agent took the conversation over" in bot_reply.error
+        assert 0 < len(bot_reply.text) < len(f"echo: {question}")
+        inbound = page[0]
+        assert inbound.status == "answered"  # never answered again
+        assert "Ana here, I'll take it." in [r.text for r in recorder(bot).replies]
+
+
+async def api_page(bot: Bot, cid: int) -> tuple[int, list[Any]]:
+    conversation = await bot.store.conversation_by_id(cid)
+    messages = await bot.store.messages_after(conversation.channel, conversation.key, 0)
+    return cid, messages
+
+
+async def test_a_reply_prepared_while_an_agent_took_over_is_not_sent(
+    api_bot: ApiBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with api_bot() as api:
+        bot = api.bot
+        await _say(bot, "hello", "k1")
+        cid = await api.conversation_id()
+        run = bot.pipeline.run
+
+        async def run_then_agent_takes_over(ctx: Any) -> None:
+            await run(ctx)  # the reply is ready; an agent writes before it is delivered
+            status, _ = await api.send(cid, text="Ana here.", take_over=True)
+            assert status == 201
+
+        monkeypatch.setattr(bot.pipeline, "run", run_then_agent_takes_over)
+        before = len(recorder(bot).replies)
+        await _say(bot, "are you there?", "k2")
+        assert [r.text for r in recorder(bot).replies[before:]] == ["Ana here."]
+        _, page = await api_page(bot, cid)
+        assert [(m.direction, m.text) for m in page[-2:]] == [
+            ("in", "are you there?"), ("out", "Ana here."),
+        ]  # fmt: skip
+        assert page[-2].status == "answered"
