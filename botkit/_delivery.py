@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
@@ -47,8 +48,11 @@ class ReplyDelivery:
     Iterate for deltas; ``final()`` drains what is left, stores the reply once and
     returns it. ``abort()`` stops the source and stores what was produced as failed.
     ``supersede()`` (an agent took the conversation over) ends the reply after the text
-    already out: generation stops, and the reply is stored ``failed`` with the reason
-    while the customer's message counts as answered (the agent has it now).
+    already out: generation stops, and the reply is stored as what the customer saw
+    (``sent``, with the reason in ``error``, without quick replies, and
+    ``metadata["superseded"]`` on the ``OutboundReply``); the customer's message counts
+    as answered (the agent has it now). A connector that sends only complete replies
+    sends nothing for a superseded one.
     """
 
     def __init__(self, ctx: Context, reply: Reply) -> None:
@@ -189,10 +193,8 @@ class ReplyDelivery:
             while not self._done:
                 async for _ in self:
                     pass
-            if status is None:
-                status, error = (
-                    (MessageStatus.FAILED, SUPERSEDED) if self._cut else (MessageStatus.SENT, None)
-                )
+            if status is None:  # sent; a reply cut short says why (its words did go out)
+                status, error = MessageStatus.SENT, SUPERSEDED if self._cut else None
             reply, ctx = self._reply, self._ctx
             # The reply's transaction also records that the customer's message is done.
             finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
@@ -204,7 +206,7 @@ class ReplyDelivery:
                     language=reply.language,
                     in_reply_to_seq=self.in_reply_to_seq,
                     status=status,
-                    buttons=reply.buttons,
+                    buttons=() if self._cut else reply.buttons,
                     error=error,
                     finish=ctx.inbound_finish() if finish else None,
                 )
@@ -227,12 +229,13 @@ class ReplyDelivery:
             channel=self.channel,
             conversation_key=self.conversation_key,
             text=self.text,
-            buttons=reply.buttons,
+            # A reply cut short offers no quick replies (they answered its whole text).
+            buttons=() if self._cut else reply.buttons,
             reply_to=self.reply_to,
             in_reply_to_seq=self.in_reply_to_seq,
             seq=stored.seq,
             language=reply.language,
-            metadata=dict(reply.metadata),
+            metadata=dict(reply.metadata) | ({"superseded": True} if self._cut else {}),
             created_at=stored.created_at,
         )
         return self._result
@@ -242,11 +245,15 @@ class LiveReplies:
     """The bot's replies being delivered, by conversation, so that an agent taking a
     conversation over stops the bot's reply to it (``supersede``)."""
 
+    # Takeover counters kept, newest last: a reply only compares the counter it read
+    # when it started, seconds ago, so the oldest can go.
+    MAX_COUNTERS = 10_000
+
     def __init__(self) -> None:
         self._live: dict[int, set[ReplyDelivery]] = {}
         # Takeovers per conversation: a reply that started before the last one is
         # superseded as soon as it reaches delivery.
-        self._takeovers: dict[int, int] = {}
+        self._takeovers: OrderedDict[int, int] = OrderedDict()
 
     def takeovers(self, conversation_id: int) -> int:
         return self._takeovers.get(conversation_id, 0)
@@ -254,6 +261,9 @@ class LiveReplies:
     def supersede(self, conversation_id: int) -> None:
         """An agent took the conversation over: end the bot's replies to it."""
         self._takeovers[conversation_id] = self.takeovers(conversation_id) + 1
+        self._takeovers.move_to_end(conversation_id)
+        while len(self._takeovers) > self.MAX_COUNTERS:
+            self._takeovers.popitem(last=False)
         for delivery in self._live.get(conversation_id, ()):
             delivery.supersede()
 

@@ -178,21 +178,41 @@ class AgentReplies:
         return stored
 
     async def record(
-        self, channel: str, conversation_key: str, text: str, *, agent: str, delivery_key: str
+        self,
+        channel: str,
+        conversation_key: str,
+        text: str,
+        *,
+        agent: str,
+        agent_id: str,
+        delivery_key: str,
     ) -> StoredMessage | None:
         """Store a message an agent wrote on the channel itself (a reply in a customer's
         Slack thread), once per delivery: it already reached the customer, so nothing is
         sent. Writing where the customer reads takes the conversation over (a closed one
-        stays closed).
+        stays closed); a delivery seen before changes nothing.
+
+        Args:
+            agent: the name stored with the message.
+            agent_id: the agent's id on the channel: in a conversation that agent started
+                themselves they are its customer, and this is not an agent's message.
 
         Returns:
-            The stored message, or None for a conversation botkit does not know or a
-            message with no text.
+            The stored message, or None when this is not an agent's message here: a
+            conversation botkit does not know, or one the agent started.
         """
         conversation = await self._store.get_conversation(channel, conversation_key)
-        text = sanitize_text(text)
-        if conversation is None or not text.strip():
+        if conversation is None:
             return None
+        # Files alone still answer the customer; the history notes that something came.
+        text = sanitize_text(text) if text.strip() else ""
+        text = text if text.strip() else "(files)"
+        customer = await self._store.get_contact(conversation.contact_id)
+        if customer is not None and customer.external_id == agent_id:
+            return None
+        earlier = await self._store.delivered(channel, delivery_key)
+        if earlier is not None:  # a redelivery: neither stored nor taken over again
+            return earlier
         agent = " ".join(sanitize_text(agent).split())[:MAX_AGENT_NAME]
         taken = await self._store.change_conversation_status(
             conversation.id, ConversationStatus.WITH_HUMAN, only_from=_TAKE_OVER

@@ -454,11 +454,23 @@ class Bot:
         return [_item(m) for m in rows]
 
     async def record_agent_message(
-        self, channel: str, conversation_key: str, text: str, *, agent: str, delivery_key: str
+        self,
+        channel: str,
+        conversation_key: str,
+        text: str,
+        *,
+        agent: str,
+        agent_id: str,
+        delivery_key: str,
     ) -> bool:
         """Store a message a human agent wrote on the channel (see ``CoreHandle``)."""
         stored = await self.agent_replies.record(
-            channel, conversation_key, text, agent=agent, delivery_key=delivery_key
+            channel,
+            conversation_key,
+            text,
+            agent=agent,
+            agent_id=agent_id,
+            delivery_key=delivery_key,
         )
         return stored is not None
 

@@ -75,11 +75,20 @@ class CoreHandle(Protocol):
     async def ready(self) -> bool: ...
 
     async def record_agent_message(
-        self, channel: str, conversation_key: str, text: str, *, agent: str, delivery_key: str
+        self,
+        channel: str,
+        conversation_key: str,
+        text: str,
+        *,
+        agent: str,
+        agent_id: str,
+        delivery_key: str,
     ) -> bool:
-        """Store a message a human agent wrote on the channel itself (it reached the
-        customer already): once per ``delivery_key``, taking the conversation over.
-        False when botkit does not know the conversation."""
+        """Store a message a human agent (``agent_id`` on the channel) wrote on the
+        channel itself (it reached the customer already): once per ``delivery_key``,
+        taking the conversation over. False when it is not an agent's message there (a
+        conversation botkit does not know, or one the agent started as its customer):
+        then submit it as an ordinary message."""
         ...
 
 

@@ -70,11 +70,15 @@ class Connector(ABC, Generic[ConfigT]):
         """Deliver a reply while it is generated.
 
         The default waits for the whole text and sends it once; channels that can show
-        progress (web widget, Slack/Telegram message edits) override this.
+        progress (web widget, Slack/Telegram message edits) override this. A reply a
+        human agent's takeover cut short (``metadata["superseded"]``) is not sent: none
+        of it reached the customer here, and the agent now answers.
         """
         async for _ in stream:
             pass
-        await self.send(await stream.final())
+        final = await stream.final()
+        if not final.metadata.get("superseded"):
+            await self.send(final)
 
     @abstractmethod
     async def disconnect(self) -> None:

@@ -404,6 +404,12 @@ class ConversationStore(ProcessClaims):
         rows = await self._read(lambda conn: conn.execute(stmt).all())
         return [q.to_message(row) for row in rows]
 
+    async def delivered(self, channel: str, delivery_key: str) -> StoredMessage | None:
+        """The message stored under the channel's delivery id, if any (see ``intake`` and
+        ``append_outbound(delivery_key=...)``)."""
+        found = await self._read(lambda conn: q.find_inbound(conn, channel, delivery_key))
+        return None if found is None else found[1]
+
     async def reply_target(self, conversation_id: int) -> dict[str, str]:
         """The channel ids of the conversation's newest customer message (a Telegram chat,
         a Slack channel and thread...): where a message the bot starts must go. Empty

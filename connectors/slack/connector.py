@@ -161,8 +161,14 @@ class SlackConnector(Connector[SlackConfig]):
 
     async def _submit(self, inbound: SlackInbound) -> None:
         """Store the message through the core (which answers it in the background)."""
-        if inbound.known_thread_only and inbound.author in self.config.agent_user_ids:
-            await self._record_agent(inbound)  # an agent answering in a customer's thread
+        # An agent answering in a customer's channel thread (a mention of the bot there
+        # included); in a thread the agent started, they are its customer.
+        if (
+            inbound.author in self.config.agent_user_ids
+            and "thread_ts" in inbound.channel_ids
+            and ":" in inbound.conversation_key  # a channel thread, not a DM
+            and await self._record_agent(inbound)
+        ):
             return
         if inbound.known_thread_only and not await self.core.history(
             CHANNEL, inbound.conversation_key, limit=1
@@ -186,18 +192,18 @@ class SlackConnector(Connector[SlackConfig]):
         if receipt.duplicate:
             log.debug("slack: %s delivered again, not answered twice", inbound.idempotency_key)
 
-    async def _record_agent(self, inbound: SlackInbound) -> None:
-        """Store an agent's thread reply as theirs (the customer has seen it already)."""
+    async def _record_agent(self, inbound: SlackInbound) -> bool:
+        """Store an agent's thread reply as theirs (the customer has seen it already);
+        False when it is not an agent's message there (see ``record_agent_message``)."""
         contact = await self.users.contact(inbound.author)
-        known = await self.core.record_agent_message(
+        return await self.core.record_agent_message(
             CHANNEL,
             inbound.conversation_key,
             inbound.text,
             agent=contact.display_name or inbound.author,
+            agent_id=inbound.author,
             delivery_key=inbound.idempotency_key,
         )
-        if not known:
-            log.debug("slack: agent message in a thread the bot is not part of, ignored")
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
@@ -22,6 +22,8 @@ from botkit.errors import ConfigError, ConnectorError
 from botkit.events import OutboundReply
 from botkit.handoff.api import AgentApi
 from botkit.store import ConversationStatus
+from connectors.base import Connector, ConnectorConfig
+from connectors.web._messages import message_payload, reply_item
 
 TOKEN = "agents-secret-token-0123456789"
 
@@ -440,7 +442,8 @@ async def test_taking_over_ends_the_reply_the_bot_is_writing(
             assert await bot.drain(10)
         _, page = await api_page(bot, cid)
         bot_reply = next(m for m in page if m.direction == "out" and m.agent is None)
-        assert bot_reply.status == "failed" and bot_reply.error is not None
+        # Stored as what the customer saw, saying why it stops there.
+        assert bot_reply.status == "sent" and bot_reply.error is not None
         assert "agent took the conversation over" in bot_reply.error
         assert 0 < len(bot_reply.text) < len(f"echo: {question}")
         inbound = page[0]
@@ -477,3 +480,71 @@ async def test_a_reply_prepared_while_an_agent_took_over_is_not_sent(
             ("in", "are you there?"), ("out", "Ana here."),
         ]  # fmt: skip
         assert page[-2].status == "answered"
+
+
+_LONG_QUESTION = " ".join(f"word{i}" for i in range(40))
+
+
+class BufferingConnector(Connector[ConnectorConfig]):
+    """A channel without progress display: the base class's send_stream (waits for the
+    whole text, then one send) - what Connector documents for such channels."""
+
+    name: ClassVar[str] = "test"
+
+    def __init__(self, core: Any) -> None:
+        super().__init__(ConnectorConfig(), core)
+        self.sent: list[OutboundReply] = []
+
+    async def connect(self) -> None:
+        pass
+
+    async def listen(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def send(self, reply: OutboundReply) -> None:
+        self.sent.append(reply)
+
+
+async def test_a_channel_that_sends_whole_replies_sends_nothing_of_a_cut_one(
+    make_settings: Callable[..., Settings],
+) -> None:
+    plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
+    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.05}}
+    async with Bot(make_settings(plugins={"handoff": plugin}, backend=slow)) as bot:
+        conn = BufferingConnector(bot)
+        bot.attach_connector(conn)
+        async with aiohttp.ClientSession() as session:
+            api = Api(bot, session)
+            await bot.submit(message(_LONG_QUESTION, "k1"))
+            await asyncio.sleep(0.5)  # the reply is being generated; nothing is out yet
+            cid = await api.conversation_id()
+            status, _ = await api.send(cid, text="Ana here.", take_over=True)
+            assert status == 201
+            assert await bot.drain(10)
+        texts = [r.text for r in conn.sent]
+        # Nothing of the bot's reply had reached the customer: nothing should follow Ana.
+        assert texts == ["Ana here."], texts
+
+
+async def test_a_cut_reply_looks_the_same_live_and_replayed(
+    make_settings: Callable[..., Settings],
+) -> None:
+    plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
+    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.05}}
+    async with Bot(make_settings(plugins={"handoff": plugin}, backend=slow)) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        async with aiohttp.ClientSession() as session:
+            api = Api(bot, session)
+            await bot.submit(message(_LONG_QUESTION, "k1"))
+            await asyncio.sleep(0.5)
+            cid = await api.conversation_id()
+            await api.send(cid, text="Ana here.", take_over=True)
+            assert await bot.drain(10)
+        final = next(r for r in recorder(bot).replies if r.metadata.get("agent") is None)
+        live = message_payload(reply_item(final))  # what WebConnector pushes live
+        history = await bot.history("test", "c1")
+        replay = message_payload(next(h for h in history if h.seq == final.seq))
+        assert live["status"] == replay["status"], (live["status"], replay["status"])

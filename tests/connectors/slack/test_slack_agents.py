@@ -90,3 +90,100 @@ async def test_agent_ids_are_checked(make_slack: MakeSlack) -> None:
 
     with pytest.raises(ConfigError, match="not a Slack user id"):
         await make_slack(agent_user_ids=["ana@example.com"])
+
+
+async def test_an_agent_mentioning_the_bot_in_a_customers_thread_is_an_agent(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT])
+    slack.fake.users[AGENT] = {"name": "ana", "real_name": "Ana Support"}
+    key, root = await _thread(slack)
+    # Slack sends the message event (ignored: it mentions the bot) and the app_mention.
+    text = "<@UBOT> I'll take this one, thanks"
+    await slack.post_event(
+        message(text, user=AGENT, channel="C1", channel_type="channel", thread_ts=root)
+    )
+    await slack.post_event(mention("I'll take this one, thanks", user=AGENT, thread_ts=root))
+    await asyncio.sleep(0.5)
+    assert await slack.bot.drain(5)
+    last = (await slack.bot.store.messages_after("slack", key, 0))[-1]
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    assert (str(last.direction), last.agent) == ("out", "Ana Support"), (
+        f"stored as {last.direction} agent={last.agent!r}: {last.text!r}; "
+        f"status={conversation.status}"
+    )
+
+
+async def test_an_agent_asking_the_bot_in_their_own_thread_is_answered(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT])
+    root = new_ts()
+    await slack.post_event(mention("what is our refund policy?", user=AGENT, ts=root))
+    await slack.reply_in("C1", root, "echo: what is our refund policy?")
+    # The agent follows up in the thread the bot made for them (no mention, as usual).
+    await slack.post_event(
+        message(
+            "and for damaged goods?",
+            user=AGENT,
+            channel="C1",
+            channel_type="channel",
+            thread_ts=root,
+        )
+    )
+    await asyncio.sleep(0.5)
+    assert await slack.bot.drain(5)
+    conversation = await slack.bot.store.get_conversation("slack", f"C1:{root}")
+    texts = [m.text for m in slack.fake.thread("C1", root)]
+    assert "echo: and for damaged goods?" in texts, (
+        f"bot silent; status={conversation.status}; thread={texts}"
+    )
+
+
+async def test_a_redelivered_agent_event_does_not_take_the_conversation_again(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT])
+    key, root = await _thread(slack)
+    event = message("Ana here", user=AGENT, channel="C1", channel_type="channel", thread_ts=root)
+    await slack.post_event(event, event_id="EvAGENTX")
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    assert conversation.status == ConversationStatus.WITH_HUMAN
+    # The customer sends /bot (or an operator runs `botkit handoff release`).
+    await slack.bot.store.set_conversation_status(conversation.id, ConversationStatus.BOT)
+    # Slack's retry of the agent's event (same event_id) arrives later.
+    await slack.post_event(event, event_id="EvAGENTX", retry_num=2)
+    await asyncio.sleep(0.2)
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    assert conversation.status == ConversationStatus.BOT, (
+        f"a duplicate delivery took the conversation over again: {conversation.status}"
+    )
+
+
+async def test_an_agents_files_only_reply_takes_the_conversation(make_slack: MakeSlack) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT])
+    key, root = await _thread(slack)
+    await slack.post_event(
+        message(
+            "",
+            user=AGENT,
+            channel="C1",
+            channel_type="channel",
+            thread_ts=root,
+            subtype="file_share",
+            files=[
+                {
+                    "name": "label.pdf",
+                    "mimetype": "application/pdf",
+                    "size": 10,
+                    "permalink": "https://x.slack.com/files/label.pdf",
+                }
+            ],
+        )
+    )
+    await asyncio.sleep(0.2)
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    stored = await slack.bot.store.messages_after("slack", key, 0)
+    assert conversation.status == ConversationStatus.WITH_HUMAN, (
+        f"status={conversation.status}; stored={[(str(m.direction), m.text) for m in stored]}"
+    )
