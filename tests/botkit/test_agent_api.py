@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,7 +22,7 @@ from botkit.errors import ConfigError, ConnectorError
 from botkit.events import OutboundReply
 from botkit.handoff.api import AgentApi
 from botkit.store import ConversationStatus
-from connectors.base import Connector, ConnectorConfig
+from connectors.base import Connector
 from connectors.web._messages import message_payload, reply_item
 
 TOKEN = "agents-secret-token-0123456789"
@@ -485,27 +485,11 @@ async def test_a_reply_prepared_while_an_agent_took_over_is_not_sent(
 _LONG_QUESTION = " ".join(f"word{i}" for i in range(40))
 
 
-class BufferingConnector(Connector[ConnectorConfig]):
+class BufferingConnector(RecordingConnector):
     """A channel without progress display: the base class's send_stream (waits for the
-    whole text, then one send) - what Connector documents for such channels."""
+    whole text, then one send), as ``Connector`` documents for such channels."""
 
-    name: ClassVar[str] = "test"
-
-    def __init__(self, core: Any) -> None:
-        super().__init__(ConnectorConfig(), core)
-        self.sent: list[OutboundReply] = []
-
-    async def connect(self) -> None:
-        pass
-
-    async def listen(self) -> None:
-        pass
-
-    async def disconnect(self) -> None:
-        pass
-
-    async def send(self, reply: OutboundReply) -> None:
-        self.sent.append(reply)
+    send_stream = Connector.send_stream
 
 
 async def test_a_channel_that_sends_whole_replies_sends_nothing_of_a_cut_one(
@@ -524,7 +508,7 @@ async def test_a_channel_that_sends_whole_replies_sends_nothing_of_a_cut_one(
             status, _ = await api.send(cid, text="Ana here.", take_over=True)
             assert status == 201
             assert await bot.drain(10)
-        texts = [r.text for r in conn.sent]
+        texts = [r.text for r in conn.replies]
         # Nothing of the bot's reply had reached the customer: nothing should follow Ana.
         assert texts == ["Ana here."], texts
 
