@@ -3,8 +3,10 @@
 JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
 ``Authorization: Bearer <api_token>``:
 
-``GET  /v1/handoffs?limit=N``
-    Conversations waiting for or handled by a human, most recent first.
+``GET  /v1/handoffs?status=S&order=O&limit=N``
+    Conversations waiting for (``status=waiting_human``) or handled by
+    (``with_human``) a human, or both; most recently active first, or the longest
+    waiting first with ``order=oldest`` (a queue's head).
 ``GET  /v1/conversations?channel=C&key=K``
     One conversation by its channel and key (what the hand-off webhook names).
 ``GET  /v1/conversations/{id}/messages?after_seq=S&limit=N``
@@ -177,7 +179,14 @@ class AgentApi:
 
     async def _handoffs(self, request: web.Request) -> web.Response:
         limit = _int_param(request, "limit", _PAGE, 1, _PAGE)
-        found = await self._store.conversations_with_status(_HUMAN, limit=limit)
+        wanted = request.query.get("status")
+        statuses = _HUMAN if wanted is None else tuple(s for s in _HUMAN if s == wanted)
+        order = request.query.get("order", "newest")
+        if not statuses or order not in ("newest", "oldest"):
+            return _error(400, "status is waiting_human or with_human; order newest or oldest")
+        found = await self._store.conversations_with_status(
+            statuses, limit=limit, oldest_first=order == "oldest"
+        )
         return web.json_response({"conversations": [_conversation(c) for c in found]})
 
     async def _find(self, request: web.Request) -> web.Response:

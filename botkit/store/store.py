@@ -436,20 +436,26 @@ class ConversationStore(ProcessClaims):
         return None if row is None else q.to_conversation(row)
 
     async def conversations_with_status(
-        self, statuses: Collection[str], *, limit: int = 100
+        self, statuses: Collection[str], *, limit: int = 100, oldest_first: bool = False
     ) -> list[ConversationRecord]:
         """Conversations in any of ``statuses``, most recently active first (e.g. those
-        waiting for or handled by a human).
+        waiting for or handled by a human); ``oldest_first`` for a queue, where the
+        longest waiting come first.
 
         Raises:
             StoreError: an unknown status.
         """
         states = [status_of(ConversationStatus, s).value for s in statuses]
         limit = max(1, min(int(limit), MAX_PAGE))
+        order = (
+            (Conversation.updated_at.asc(), Conversation.id.asc())
+            if oldest_first
+            else (Conversation.updated_at.desc(), Conversation.id.desc())
+        )
         stmt = (
             select(*q.CONVERSATION_COLS)
             .where(Conversation.status.in_(states))
-            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .order_by(*order)
             .limit(limit)
         )
         rows = await self._read(lambda conn: conn.execute(stmt).all())

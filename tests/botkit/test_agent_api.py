@@ -532,3 +532,21 @@ async def test_a_cut_reply_looks_the_same_live_and_replayed(
         history = await bot.history("test", "c1")
         replay = message_payload(next(h for h in history if h.seq == final.seq))
         assert live["status"] == replay["status"], (live["status"], replay["status"])
+
+
+async def test_the_hand_off_queue_by_status_and_oldest_first(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        for n in (1, 2, 3):
+            await _say(api.bot, "/human", f"k{n}", conversation=f"q{n}")
+        first = await api.conversation_id("q1")
+        assert (await api.send(first, text="Ana here."))[0] == 201  # q1: with a human
+        status, body = await api.call(
+            "GET", "/v1/handoffs", params={"status": "waiting_human", "order": "oldest"}
+        )
+        assert status == 200
+        assert [c["key"] for c in body["conversations"]] == ["q2", "q3"]
+        _, newest = await api.call("GET", "/v1/handoffs", params={"limit": "2"})
+        assert [c["key"] for c in newest["conversations"]] == ["q1", "q3"]
+        for params in ({"status": "bot"}, {"order": "sideways"}, {"status": ""}):
+            status, body = await api.call("GET", "/v1/handoffs", params=params)
+            assert status == 400 and "waiting_human" in body["error"]
