@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
 from botkit.channel import ReplyStream
@@ -48,11 +49,11 @@ class ReplyDelivery:
     Iterate for deltas; ``final()`` drains what is left, stores the reply once and
     returns it. ``abort()`` stops the source and stores what was produced as failed.
     ``supersede()`` (an agent took the conversation over) ends the reply after the text
-    already out: generation stops, and the reply is stored as what the customer saw
-    (``sent``, with the reason in ``error``, without quick replies, and
-    ``metadata["superseded"]`` on the ``OutboundReply``); the customer's message counts
-    as answered (the agent has it now). A connector that sends only complete replies
-    sends nothing for a superseded one.
+    already out: generation stops, and the reply is stored ``failed`` with the reason,
+    like a reply cut off by shutdown (so it never feeds the model's history), without
+    quick replies, with ``metadata["superseded"]`` on the ``OutboundReply``; the
+    customer's message counts as answered (the agent has it now). Connectors mark what
+    they showed of it as cut off and send nothing new for it.
     """
 
     def __init__(self, ctx: Context, reply: Reply) -> None:
@@ -193,8 +194,10 @@ class ReplyDelivery:
             while not self._done:
                 async for _ in self:
                     pass
-            if status is None:  # sent; a reply cut short says why (its words did go out)
-                status, error = MessageStatus.SENT, SUPERSEDED if self._cut else None
+            if status is None:  # a reply cut short is stored failed, like a shutdown cut
+                status, error = (
+                    (MessageStatus.FAILED, SUPERSEDED) if self._cut else (MessageStatus.SENT, None)
+                )
             reply, ctx = self._reply, self._ctx
             # The reply's transaction also records that the customer's message is done.
             finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
@@ -245,33 +248,40 @@ class LiveReplies:
     """The bot's replies being delivered, by conversation, so that an agent taking a
     conversation over stops the bot's reply to it (``supersede``)."""
 
-    # Takeover counters kept, newest last: a reply only compares the counter it read
-    # when it started, seconds ago, so the oldest can go.
-    MAX_COUNTERS = 10_000
+    # Takeover times kept, newest last. Forgetting an old one only forgets that a reply
+    # started before it should stop: replies take seconds, 10,000 takeovers far longer.
+    MAX_TAKEOVERS = 10_000
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._live: dict[int, set[ReplyDelivery]] = {}
-        # Takeovers per conversation: a reply that started before the last one is
-        # superseded as soon as it reaches delivery.
-        self._takeovers: OrderedDict[int, int] = OrderedDict()
+        # When each conversation was last taken over: a reply that started before that
+        # is superseded as soon as it reaches delivery.
+        self._taken_at: OrderedDict[int, float] = OrderedDict()
+        self._clock = clock
 
-    def takeovers(self, conversation_id: int) -> int:
-        return self._takeovers.get(conversation_id, 0)
+    def now(self) -> float:
+        """The time a reply starts, to compare with takeovers (``track``)."""
+        return self._clock()
+
+    def taken_since(self, conversation_id: int, started: float) -> bool:
+        return self._taken_at.get(conversation_id, float("-inf")) >= started
 
     def supersede(self, conversation_id: int) -> None:
         """An agent took the conversation over: end the bot's replies to it."""
-        self._takeovers[conversation_id] = self.takeovers(conversation_id) + 1
-        self._takeovers.move_to_end(conversation_id)
-        while len(self._takeovers) > self.MAX_COUNTERS:
-            self._takeovers.popitem(last=False)
+        self._taken_at[conversation_id] = self._clock()
+        self._taken_at.move_to_end(conversation_id)
+        while len(self._taken_at) > self.MAX_TAKEOVERS:
+            self._taken_at.popitem(last=False)
         for delivery in self._live.get(conversation_id, ()):
             delivery.supersede()
 
     @contextlib.contextmanager
-    def track(self, conversation_id: int, delivery: ReplyDelivery, seen: int) -> Iterator[None]:
-        """Register ``delivery`` while it runs; ``seen`` is ``takeovers()`` when its
-        reply started (a takeover since supersedes it at once)."""
-        if self.takeovers(conversation_id) != seen:
+    def track(
+        self, conversation_id: int, delivery: ReplyDelivery, started: float
+    ) -> Iterator[None]:
+        """Register ``delivery`` while it runs; ``started`` is ``now()`` when its reply
+        started (a takeover since supersedes it at once)."""
+        if self.taken_since(conversation_id, started):
             delivery.supersede()
         live = self._live.setdefault(conversation_id, set())
         live.add(delivery)
@@ -292,20 +302,20 @@ async def deliver(
     reply: Reply,
     connector: _Sender | None,
     live: LiveReplies | None = None,
-    takeovers_seen: int = 0,
+    started: float = 0.0,
 ) -> None:
     """Stream ``reply`` to ``connector`` and store it: ``sent`` when the connector
     returned, ``failed`` (with the reason) when it raised, there was no connector, the
     bot shut down mid-reply (then the cancellation propagates), or an agent took the
     conversation over (``live``: see ``LiveReplies``)."""
     delivery = ReplyDelivery(ctx, reply)
-    if live is not None and live.takeovers(ctx.conversation.id) != takeovers_seen:
+    if live is not None and live.taken_since(ctx.conversation.id, started):
         # Taken over while the reply was being prepared: nothing of it goes out.
         await delivery.discard()
         ctx.logger.info("%s: reply not sent, an agent took the conversation", ctx.describe())
         return
     tracking = (
-        live.track(ctx.conversation.id, delivery, takeovers_seen)
+        live.track(ctx.conversation.id, delivery, started)
         if live is not None
         else contextlib.nullcontext()
     )

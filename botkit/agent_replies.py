@@ -199,14 +199,13 @@ class AgentReplies:
 
         Returns:
             The stored message, or None when this is not an agent's message here: a
-            conversation botkit does not know, or one the agent started.
+            conversation botkit does not know, one the agent started, or no text (the
+            channel describes files in words).
         """
         conversation = await self._store.get_conversation(channel, conversation_key)
-        if conversation is None:
+        text = sanitize_text(text)
+        if conversation is None or not text.strip():
             return None
-        # Files alone still answer the customer; the history notes that something came.
-        text = sanitize_text(text) if text.strip() else ""
-        text = text if text.strip() else "(files)"
         customer = await self._store.get_contact(conversation.contact_id)
         if customer is not None and customer.external_id == agent_id:
             return None

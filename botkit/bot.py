@@ -493,13 +493,13 @@ class Bot:
         bot, or changed its language since the message was stored.
         """
         # Before the status is read: a takeover from here on supersedes this reply.
-        takeovers = self._live.takeovers(intake.conversation.id)
+        started = self._live.now()
         if queued:
             conversation = await self.store.conversation_by_id(intake.conversation.id)
             intake = dataclasses.replace(intake, conversation=conversation)
         ctx = self._context(message, intake, too_long)
         try:
-            await self._answer(ctx, takeovers)
+            await self._answer(ctx, started)
         except asyncio.CancelledError:
             raise  # stays unanswered: answered again on the next start
         except Exception:
@@ -524,12 +524,12 @@ class Bot:
             events=self.events,
         )
 
-    async def _answer(self, ctx: Context, takeovers: int) -> None:
+    async def _answer(self, ctx: Context, started: float) -> None:
         await self._pipeline.run(ctx)
         if ctx.reply is None:
             return
         connector = self._connectors.get(ctx.message.channel)
-        await deliver(ctx, ctx.reply, connector, self._live, takeovers)
+        await deliver(ctx, ctx.reply, connector, self._live, started)
 
 
 def _item(m: StoredMessage) -> HistoryItem:

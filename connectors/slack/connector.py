@@ -150,10 +150,23 @@ class SlackConnector(Connector[SlackConfig]):
             answer_other_bots=self.config.answer_other_bots,
             thread_replies=self.config.thread_replies,
         )
-        if inbound is not None:
-            await self._submit(inbound)
+        if inbound is None:
+            return
+        # An agent answering in a customer's channel thread (a mention of the bot there
+        # included); in a thread the agent started, they are its customer.
+        if (
+            inbound.author in self.config.agent_user_ids
+            and "thread_ts" in inbound.channel_ids
+            and ":" in inbound.conversation_key  # a channel thread, not a DM
+        ):
+            if not inbound.text.strip() and not inbound.attachments:
+                return  # a bare mention of the bot: nothing said to anyone
+            if await self._record_agent(inbound):
+                return
+        await self._submit(inbound)
 
     async def _on_action(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        # A click is the clicker's answer to the bot's buttons, agents' clicks included.
         inbound = read_action(body, self.identity)
         if inbound is not None:
             await self._submit(inbound)
@@ -161,15 +174,6 @@ class SlackConnector(Connector[SlackConfig]):
 
     async def _submit(self, inbound: SlackInbound) -> None:
         """Store the message through the core (which answers it in the background)."""
-        # An agent answering in a customer's channel thread (a mention of the bot there
-        # included); in a thread the agent started, they are its customer.
-        if (
-            inbound.author in self.config.agent_user_ids
-            and "thread_ts" in inbound.channel_ids
-            and ":" in inbound.conversation_key  # a channel thread, not a DM
-            and await self._record_agent(inbound)
-        ):
-            return
         if inbound.known_thread_only and not await self.core.history(
             CHANNEL, inbound.conversation_key, limit=1
         ):
@@ -196,10 +200,11 @@ class SlackConnector(Connector[SlackConfig]):
         """Store an agent's thread reply as theirs (the customer has seen it already);
         False when it is not an agent's message there (see ``record_agent_message``)."""
         contact = await self.users.contact(inbound.author)
+        names = ", ".join(a.name for a in inbound.attachments if a.name)
         return await self.core.record_agent_message(
             CHANNEL,
             inbound.conversation_key,
-            inbound.text,
+            inbound.text if inbound.text.strip() else f"(files: {names or 'unnamed'})",
             agent=contact.display_name or inbound.author,
             agent_id=inbound.author,
             delivery_key=inbound.idempotency_key,

@@ -171,6 +171,13 @@ async def stream_reply(
         except ConnectorError as exc:  # a progress edit failed; the final show decides
             log.warning("%s", exc)
         final = await stream.final()
+        if final.metadata.get("superseded"):
+            # An agent took over: what was shown is marked cut off, nothing new is sent
+            # (the agent's message is already below it).
+            await _stop(done, typing, flusher)
+            if writer.message_ids:
+                await _mark_interrupted(writer)
+            return
         wait = interval - (time.monotonic() - last)
         edit = writer.message_ids and (writer.changes(final.text) or final.buttons)
         if edit and wait > 0:  # the last edit keeps the pace too

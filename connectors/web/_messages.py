@@ -75,7 +75,8 @@ def reply_item(reply: OutboundReply) -> HistoryItem:
         text=reply.text,
         created_at=reply.created_at if reply.created_at is not None else utcnow(),
         language=reply.language,
-        status="sent",
+        # A reply an agent's takeover cut short is stored failed: the same live.
+        status="failed" if reply.metadata.get("superseded") else "sent",
         in_reply_to_seq=reply.in_reply_to_seq,
         buttons=reply.buttons,
         agent=agent if isinstance(agent := reply.metadata.get("agent"), str) else None,

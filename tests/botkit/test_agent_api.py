@@ -442,8 +442,8 @@ async def test_taking_over_ends_the_reply_the_bot_is_writing(
             assert await bot.drain(10)
         _, page = await api_page(bot, cid)
         bot_reply = next(m for m in page if m.direction == "out" and m.agent is None)
-        # Stored as what the customer saw, saying why it stops there.
-        assert bot_reply.status == "sent" and bot_reply.error is not None
+        # Stored failed with the reason, like a reply cut off by shutdown.
+        assert bot_reply.status == "failed" and bot_reply.error is not None
         assert "agent took the conversation over" in bot_reply.error
         assert 0 < len(bot_reply.text) < len(f"echo: {question}")
         inbound = page[0]
@@ -508,6 +508,11 @@ async def test_a_channel_that_sends_whole_replies_sends_nothing_of_a_cut_one(
             status, _ = await api.send(cid, text="Ana here.", take_over=True)
             assert status == 201
             assert await bot.drain(10)
+            _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
+        bot_reply = next(
+            m for m in page["messages"] if m["direction"] == "out" and m["agent"] is None
+        )
+        assert bot_reply["status"] == "failed"  # what agents' tools see: not delivered
         texts = [r.text for r in conn.replies]
         # Nothing of the bot's reply had reached the customer: nothing should follow Ana.
         assert texts == ["Ana here."], texts
