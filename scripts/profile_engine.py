@@ -22,6 +22,7 @@ import pstats
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +35,38 @@ from benchmarks import _engine_bench as eb  # noqa: E402
 from benchmarks._engine_measure import ours_single  # noqa: E402
 
 
-def _profile(engine: Any, prompts: list[list[int]], out: Path, tag: str) -> dict[str, Any]:
-    """TTFT of each prompt; kernel time and host hotspots over the same requests."""
+def _kernels_and_host(engine: Any, run: Callable[[], object], out: Path, name: str) -> float:
+    """Run ``run`` under torch.profiler (kernel table ``<name>-kernels.txt``), then under
+    cProfile (host hotspots ``<name>-host.txt``); returns the GPU kernel time in µs."""
     from torch.profiler import ProfilerActivity, profile
 
     cuda = engine.device.type == "cuda"
-    ttfts = [ours_single(engine, p, 1)["ttft_ms"] for p in prompts]  # plain timing first
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
-        for p in prompts:
-            ours_single(engine, p, 1)
+        run()
     events = prof.key_averages()
     sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
-    (out / f"ttft-{tag}-kernels.txt").write_text(events.table(sort_by=sort, row_limit=30))
-    device_us = sum(getattr(e, "self_device_time_total", 0.0) for e in events) if cuda else 0.0
+    (out / f"{name}-kernels.txt").write_text(events.table(sort_by=sort, row_limit=40))
     host = cProfile.Profile()
     host.enable()
-    for p in prompts:
-        ours_single(engine, p, 1)
+    run()
     host.disable()
     text = io.StringIO()
     pstats.Stats(host, stream=text).sort_stats("cumulative").print_stats(45)
     pstats.Stats(host, stream=text).sort_stats("tottime").print_stats(30)
-    (out / f"ttft-{tag}-host.txt").write_text(text.getvalue())
+    (out / f"{name}-host.txt").write_text(text.getvalue())
+    return sum(getattr(e, "self_device_time_total", 0.0) for e in events) if cuda else 0.0
+
+
+def _profile(engine: Any, prompts: list[list[int]], out: Path, tag: str) -> dict[str, Any]:
+    """TTFT of each prompt; kernel time and host hotspots over the same requests."""
+    ttfts = [ours_single(engine, p, 1)["ttft_ms"] for p in prompts]  # plain timing first
+
+    def requests() -> None:
+        for p in prompts:
+            ours_single(engine, p, 1)
+
+    device_us = _kernels_and_host(engine, requests, out, f"ttft-{tag}")
     return {
         "ttft_ms_median": statistics.median(ttfts),
         "ttft_ms": [round(t, 2) for t in ttfts],
@@ -66,24 +76,8 @@ def _profile(engine: Any, prompts: list[list[int]], out: Path, tag: str) -> dict
 
 def _profile_decode(engine: Any, prompt: list[int], steps: int, out: Path) -> dict[str, Any]:
     """Batch-1 decode: wall time per step, and the kernels a step runs (torch.profiler)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    cuda = engine.device.type == "cuda"
     timed = ours_single(engine, prompt, steps)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
-        ours_single(engine, prompt, steps)
-    events = prof.key_averages()
-    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
-    (out / "decode-kernels.txt").write_text(events.table(sort_by=sort, row_limit=40))
-    device_us = sum(getattr(e, "self_device_time_total", 0.0) for e in events) if cuda else 0.0
-    host = cProfile.Profile()
-    host.enable()
-    ours_single(engine, prompt, steps)
-    host.disable()
-    text = io.StringIO()
-    pstats.Stats(host, stream=text).sort_stats("tottime").print_stats(40)
-    (out / "decode-host.txt").write_text(text.getvalue())
+    device_us = _kernels_and_host(engine, lambda: ours_single(engine, prompt, steps), out, "decode")
     return {
         "steps": steps,
         "ms_per_step": 1e3 / timed["decode_tok_s"],
