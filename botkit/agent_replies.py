@@ -44,6 +44,11 @@ _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
 
 
+def _display_name(agent: str) -> str:
+    """An agent's name as stored: cleaned like message text, on one line."""
+    return " ".join(sanitize_text(agent).split())
+
+
 class AgentReplyError(BotkitError):
     """An agent's message was refused or could not be delivered.
 
@@ -106,7 +111,7 @@ class AgentReplies:
             AgentReplyError: see its ``kind``s.
         """
         text = sanitize_text(text)
-        agent = " ".join(sanitize_text(agent).split())
+        agent = _display_name(agent)
         if not text.strip():
             raise AgentReplyError("invalid", "the message is empty")
         if len(agent) > MAX_AGENT_NAME:
@@ -212,7 +217,7 @@ class AgentReplies:
         earlier = await self._store.delivered(channel, delivery_key)
         if earlier is not None:  # a redelivery: neither stored nor taken over again
             return earlier
-        agent = " ".join(sanitize_text(agent).split())[:MAX_AGENT_NAME]
+        agent = _display_name(agent)[:MAX_AGENT_NAME]
         taken = await self._store.change_conversation_status(
             conversation.id, ConversationStatus.WITH_HUMAN, only_from=_TAKE_OVER
         )
