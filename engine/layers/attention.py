@@ -44,13 +44,8 @@ class PagedAttention(nn.Module):
         With ``kv_cache=None`` (a warm-up / memory-profiling pass before the cache exists)
         only fresh prompts are allowed and attention runs on the packed k/v directly.
         """
-        n_prefill = meta.num_prefill_tokens
-        n_decode = meta.num_decode_tokens
-        if n_prefill + n_decode != q.shape[0]:
-            raise ValueError(
-                f"metadata describes {n_prefill}+{n_decode} tokens, q has {q.shape[0]}"
-            )
         if kv_cache is None:
+            _check_tokens(q, meta)
             return self._no_cache(q, k, v, meta)
         kernels.write_kv_cache(k, v, kv_cache[0], kv_cache[1], meta.slot_mapping)
         return self.attend_cached(q, kv_cache, meta)
@@ -60,12 +55,8 @@ class PagedAttention(nn.Module):
     ) -> torch.Tensor:
         """q [T, Hq, D] -> out [T, Hq, D], over K/V already in the cache (this step's
         included: `kernels.rope_and_cache` wrote them)."""
-        n_prefill = meta.num_prefill_tokens
-        n_decode = meta.num_decode_tokens
-        if n_prefill + n_decode != q.shape[0]:
-            raise ValueError(
-                f"metadata describes {n_prefill}+{n_decode} tokens, q has {q.shape[0]}"
-            )
+        _check_tokens(q, meta)
+        n_prefill, n_decode = meta.num_prefill_tokens, meta.num_decode_tokens
         k_cache, v_cache = kv_cache
         prefill_out = decode_out = None
         if n_prefill:
@@ -108,3 +99,9 @@ class PagedAttention(nn.Module):
         if meta.num_decode_tokens or cu is None:
             raise ValueError("a step without a KV cache may only hold fresh prompts")
         return kernels.varlen_attention(q, k, v, cu, cu, self.scale, causal=True)
+
+
+def _check_tokens(q: torch.Tensor, meta: AttentionMetadata) -> None:
+    n_prefill, n_decode = meta.num_prefill_tokens, meta.num_decode_tokens
+    if n_prefill + n_decode != q.shape[0]:
+        raise ValueError(f"metadata describes {n_prefill}+{n_decode} tokens, q has {q.shape[0]}")
