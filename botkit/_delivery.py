@@ -201,11 +201,14 @@ class ReplyDelivery:
             reply, ctx = self._reply, self._ctx
             # The reply's transaction also records that the customer's message is done.
             finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
+            # The model's own words (pivot mode) are its raw output, unlike the deltas
+            # shown to the customer, which were cleaned one by one.
+            working = None if reply.working_text is None else sanitize_text(reply.working_text)
             write = asyncio.ensure_future(
                 ctx.store.append_outbound(
                     ctx.conversation.id,
                     self.text,
-                    working_text=reply.working_text,
+                    working_text=working,
                     language=reply.language,
                     in_reply_to_seq=self.in_reply_to_seq,
                     status=status,

@@ -12,6 +12,13 @@ fall silent right after telling the customer it is back. A reply the bot is alre
 writing when an agent takes the conversation over ends after the words already out
 (``on_take_over``; see ``botkit._delivery.LiveReplies``).
 
+Agents write in the deployment's working language. In ``pivot`` mode a message to a
+customer who writes another language is translated into theirs first (the bot's own
+translator, protected spans and glossary included) and stored with both texts, like the
+bot's replies; ``translate=False`` sends it as written (an agent who writes the
+customer's language). A message that cannot be translated is refused before anything
+changes, so the agent can retry or send it as written.
+
 The message is stored (with the agent's name) before it is sent, and marked ``failed``
 with the reason when the channel refuses it or the send is cancelled, so the
 conversation's history never loses what an agent wrote nor shows it as delivered when it
@@ -22,21 +29,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from botkit.errors import BotkitError, StoreError
+from botkit.errors import BackendBusyError, BotkitError, StoreError, TranslationError
 from botkit.events import OutboundReply
 from botkit.sanitize import sanitize_text
 from botkit.store import ConversationStatus, ConversationStore
 from botkit.store._checks import MAX_AGENT_NAME
 from botkit.store.records import StoredMessage
 
-__all__ = ["AgentReplies", "AgentReplyError"]
+__all__ = ["AgentReplies", "AgentReplyError", "AgentText", "CustomerTextFn"]
 
 _log = logging.getLogger("botkit.agents")
 
-Kind = Literal["invalid", "not_found", "closed", "with_bot", "unavailable", "failed"]
+Kind = Literal[
+    "invalid", "not_found", "closed", "with_bot", "unavailable", "untranslated", "failed"
+]
 
 # Statuses an agent's message is accepted in (the conversation becomes ``with_human``);
 # ``bot`` too only when the agent takes the conversation over explicitly.
@@ -55,13 +65,38 @@ class AgentReplyError(BotkitError):
     ``kind`` says which: ``invalid`` (empty or too long), ``not_found`` (no such
     conversation), ``closed`` (the conversation is closed), ``with_bot`` (the bot has it,
     e.g. the customer sent ``/bot``, and the agent did not ask to take it over),
-    ``unavailable`` (its channel does not run in this bot process), ``failed`` (the
-    channel refused it; the message is stored as ``failed``).
+    ``unavailable`` (its channel does not run in this bot process), ``untranslated``
+    (it could not be translated into the customer's language; nothing was stored or
+    changed), ``failed`` (the channel refused it; the message is stored as ``failed``).
     """
 
     def __init__(self, kind: Kind, message: str) -> None:
         super().__init__(message)
         self.kind: Kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class AgentText:
+    """An agent's message as the customer gets it.
+
+    Attributes:
+        text: what is sent (in the customer's language).
+        working_text: what the agent wrote, when ``text`` is its translation.
+        language: the language of ``text``, when known.
+    """
+
+    text: str
+    working_text: str | None = None
+    language: str | None = None
+
+
+# (agent's text, the conversation's language or None) -> the text for the customer.
+# Raises TranslationError / BackendBusyError when the translation fails.
+CustomerTextFn = Callable[[str, str | None], Awaitable[AgentText]]
+
+
+async def _as_written(text: str, language: str | None) -> AgentText:
+    return AgentText(text)
 
 
 class _Sender(Protocol):
@@ -78,6 +113,8 @@ class AgentReplies:
         max_chars: the longest message accepted (the bot's ``max_message_chars``).
         on_take_over: called with the conversation id once an agent has it (the bot
             ends its reply to it, if one is being written).
+        customer_text: turns an agent's text into the customer's (the bot's language
+            support: translation in ``pivot`` mode); default: sent as written.
     """
 
     def __init__(
@@ -86,14 +123,22 @@ class AgentReplies:
         connectors: Mapping[str, _Sender],
         max_chars: int,
         on_take_over: Callable[[int], None] = lambda conversation_id: None,
+        customer_text: CustomerTextFn = _as_written,
     ) -> None:
         self._store = store
         self._connectors = connectors
         self._max_chars = max_chars
         self._on_take_over = on_take_over
+        self._customer_text = customer_text
 
     async def send(
-        self, conversation_id: int, text: str, *, agent: str = "", take_over: bool = False
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        agent: str = "",
+        take_over: bool = False,
+        translate: bool = True,
     ) -> StoredMessage:
         """Store ``text`` as the agent's message and deliver it to the customer.
 
@@ -103,9 +148,12 @@ class AgentReplies:
             agent: the agent's display name, kept with the message ("" for none).
             take_over: also accept a conversation the bot is answering (it becomes
                 ``with_human`` and the bot stops answering it).
+            translate: translate it into the customer's language when the bot
+                translates (False: the agent wrote the customer's language).
 
         Returns:
-            The message as stored (status ``sent``).
+            The message as stored (status ``sent``): ``text`` as sent, ``working_text``
+            what the agent wrote when it was translated.
 
         Raises:
             AgentReplyError: see its ``kind``s.
@@ -133,6 +181,8 @@ class AgentReplies:
                 "unavailable",
                 f"channel {conversation.channel!r} does not run in this bot process",
             )
+        # Before the takeover: a message that cannot be translated changes nothing.
+        out = await self._for_customer(text, conversation.language, translate)
         taken = await self._store.change_conversation_status(
             conversation_id,
             ConversationStatus.WITH_HUMAN,
@@ -151,11 +201,18 @@ class AgentReplies:
         # Read before storing: between storing the message and handing it to the
         # connector nothing may wait, or a cancellation there would leave it "sent".
         reply_to = await self._store.reply_target(conversation_id)
-        stored = await self._store.append_outbound(conversation_id, text, agent=agent)
+        stored = await self._store.append_outbound(
+            conversation_id,
+            out.text,
+            working_text=out.working_text,
+            language=out.language,
+            agent=agent,
+        )
         reply = OutboundReply(
             channel=conversation.channel,
             conversation_key=conversation.key,
-            text=text,
+            text=out.text,
+            language=out.language,
             reply_to=reply_to,
             seq=stored.seq,
             metadata={"agent": agent},
@@ -181,6 +238,21 @@ class AgentReplies:
             "agent message %s/%s sent on %s", conversation_id, stored.seq, conversation.channel
         )
         return stored
+
+    async def _for_customer(self, text: str, language: str | None, translate: bool) -> AgentText:
+        if not translate:
+            return AgentText(text)
+        try:
+            out = await self._customer_text(text, language)
+        except (TranslationError, BackendBusyError) as exc:
+            raise AgentReplyError(
+                "untranslated",
+                f"the message could not be translated into {language}: {exc}; send it again "
+                "later, or as written (translate: false)",
+            ) from exc
+        # Whatever made it (a translation model's output is outside data too), it is
+        # stored and sent only once it is clean.
+        return AgentText(sanitize_text(out.text), out.working_text, out.language)
 
     async def record(
         self,

@@ -177,6 +177,7 @@ class Bot:
                 self._connectors,
                 self.settings.bot.max_message_chars,
                 on_take_over=self._live.supersede,
+                customer_text=self._language.for_customer,
             )
             await self._plugins.setup_all(
                 self._pipeline,

@@ -15,7 +15,9 @@ JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
     Send an agent's message to the customer (see ``botkit.agent_replies``): 201 with the
     stored message; 404 unknown conversation, 409 closed or with the bot (add
     ``"take_over": true`` to take a conversation from the bot), 422 bad text, 502 the
-    channel refused it (stored as failed), 503 its channel does not run in this bot.
+    channel refused it (stored as failed) or it could not be translated (nothing
+    stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
+    translated into the customer's language unless ``"translate": false``.
 ``POST /v1/conversations/{id}/release``
     Give the conversation back to the bot: 200, or 409 when no human has it.
 
@@ -44,7 +46,7 @@ __all__ = ["AgentApi"]
 
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "with_bot": 409,
-                   "unavailable": 503, "failed": 502}  # fmt: skip
+                   "unavailable": 503, "untranslated": 502, "failed": 502}  # fmt: skip
 # Ids are database integers: anything longer is no conversation.
 _MAX_ID = 2**63 - 1
 _MAX_BODY = 256 * 1024
@@ -233,14 +235,14 @@ class AgentApi:
         if not isinstance(body, dict):
             return _error(400, 'the body must be a JSON object like {"text": "..."}')
         text, agent = body.get("text"), body.get("agent", "")
-        take_over = body.get("take_over", False)
+        take_over, translate = body.get("take_over", False), body.get("translate", True)
         if not isinstance(text, str) or not isinstance(agent, str):
             return _error(400, "text (and agent, if given) must be strings")
-        if not isinstance(take_over, bool):
-            return _error(400, "take_over must be true or false")
+        if not isinstance(take_over, bool) or not isinstance(translate, bool):
+            return _error(400, "take_over and translate must be true or false")
         try:
             stored = await self._replies.send(
-                conversation.id, text, agent=agent, take_over=take_over
+                conversation.id, text, agent=agent, take_over=take_over, translate=translate
             )
         except AgentReplyError as exc:
             return _error(_STATUS_OF_KIND[exc.kind], str(exc))

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from botkit.agent_replies import AgentText
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.config.settings import Settings
 from botkit.errors import TranslationError
@@ -141,6 +142,23 @@ class LanguageSupport:
                 "language: no language.languages configured; translator %r is checked "
                 "per message instead of at startup", translator.name,
             )  # fmt: skip
+
+    async def for_customer(self, text: str, language: str | None) -> AgentText:
+        """A human agent's ``text`` (in the working language) as the customer of a
+        conversation in ``language`` gets it: translated in ``pivot`` mode when the
+        languages differ, else as written (``AgentReplies``'s ``customer_text``).
+
+        Raises:
+            TranslationError: the translator failed or lacks the pair.
+            BackendBusyError: an LLM translator's backend is overloaded.
+        """
+        if self.mode != "pivot" or self.translator is None:
+            return AgentText(text)
+        target = normalize_tag(language) if language else self.working
+        if same_language(target, self.working):
+            return AgentText(text, language=target)
+        translator = TextTranslator(self.translator, self.glossary)
+        return AgentText(await translator.translate_text(text, self.working, target), text, target)
 
     def install_outer(self, pipeline: Pipeline) -> None:
         """Add what wraps the whole pipeline: in ``pivot`` mode, the translation of the

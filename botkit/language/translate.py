@@ -18,6 +18,7 @@ from botkit.errors import BackendBusyError, TranslationError
 from botkit.language.protect import Glossary, Protected, protect, restore
 from botkit.language.sentences import SentenceBuffer, split_sentences
 from botkit.language.tags import same_language
+from botkit.sanitize import sanitize_text
 
 __all__ = ["TextTranslator"]
 
@@ -118,7 +119,9 @@ class TextTranslator:
             )
         if not all(isinstance(t, str) for t in out):
             raise TranslationError(f"translator {name!r} returned a non-text result")
-        return out
+        # A model's output is outside data: a NUL or a lone surrogate in it could not be
+        # stored (or shown) any more than in a customer's message.
+        return [sanitize_text(t) for t in out]
 
     async def translate_stream(
         self,

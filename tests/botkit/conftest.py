@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from core_helpers import RecordingConnector
+from core_helpers import TOKEN, Api, ApiBot, RecordingConnector
 
 from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
+from botkit.testing.translator import MarkingTranslator
 
 
 @pytest.fixture
@@ -50,3 +53,23 @@ def restore_root_logging() -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     yield
     root.handlers, root.level = handlers, level
+
+
+@pytest.fixture
+def api_bot(make_settings: Callable[..., Settings]) -> ApiBot:
+    """Starts a bot with the hand-off plugin's agent API on a loopback port (plugin
+    options as keywords; ``translator`` and a ``[language]`` table for pivot mode)."""
+
+    @asynccontextmanager
+    async def started(
+        translator: MarkingTranslator | None = None, language: dict[str, Any] | None = None,
+        **config: Any,
+    ) -> AsyncIterator[Api]:  # fmt: skip
+        plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN, **config}
+        settings = make_settings(plugins={"handoff": plugin}, language=language or {})
+        async with Bot(settings, translator=translator) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            async with aiohttp.ClientSession() as session:
+                yield Api(bot, session)
+
+    return started

@@ -1,21 +1,34 @@
-"""Helpers for the core tests: a connector that records what it is asked to send, and a
-message builder. (Fixtures live in conftest.py.)"""
+"""Helpers for the core tests: a connector that records what it is asked to send, a
+message builder, and a client of the agent API. (Fixtures live in conftest.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import aiohttp
 from sqlalchemy import create_engine, text
 
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
 from botkit.config import Settings
 from botkit.events import Contact, InboundMessage, OutboundReply
+from botkit.handoff.api import AgentApi
 from connectors.base import Connector, ConnectorConfig
 
-__all__ = ["RecordingConnector", "age_processes", "backdate_messages", "message", "recorder"]
+__all__ = [
+    "TOKEN",
+    "Api",
+    "ApiBot",
+    "RecordingConnector",
+    "age_processes",
+    "backdate_messages",
+    "message",
+    "recorder",
+]
 
 
 class RecordingConnector(Connector[ConnectorConfig]):
@@ -119,3 +132,44 @@ def _backdate(settings: Settings, table: str, column: str, seconds: float) -> No
                 )
     finally:
         engine.dispose()
+
+
+TOKEN = "agents-secret-token-0123456789"
+
+
+class Api:
+    """An HTTP client of one bot's agent API."""
+
+    def __init__(self, bot: Bot, session: aiohttp.ClientSession) -> None:
+        plugin = bot.plugins.get("handoff")
+        assert plugin is not None
+        api = getattr(plugin, "api", None)
+        assert isinstance(api, AgentApi) and api.port
+        self.bot = bot
+        self.base = f"http://127.0.0.1:{api.port}"
+        self.session = session
+
+    async def call(
+        self, method: str, path: str, *, token: str | None = TOKEN, **kw: Any
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        headers |= kw.pop("headers", {})
+        async with self.session.request(
+            method, self.base + path, headers=headers, **kw
+        ) as response:
+            assert response.content_type == "application/json", await response.text()
+            return response.status, await response.json()
+
+    async def conversation_id(self, key: str = "c1") -> int:
+        status, body = await self.call(
+            "GET", "/v1/conversations", params={"channel": "test", "key": key}
+        )
+        assert status == 200, body
+        return int(body["conversation"]["id"])
+
+    async def send(self, conversation_id: int, **body: Any) -> tuple[int, Any]:
+        return await self.call("POST", f"/v1/conversations/{conversation_id}/messages", json=body)
+
+
+# ``api_bot`` (conftest.py): a started bot with the agent API, and its client.
+ApiBot = Callable[..., AbstractAsyncContextManager[Api]]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
-from core_helpers import RecordingConnector, message, recorder
+from core_helpers import TOKEN, Api, ApiBot, RecordingConnector, message, recorder
 
 from botkit.bot import Bot
 from botkit.config import Settings
@@ -24,58 +24,6 @@ from botkit.handoff.api import AgentApi
 from botkit.store import ConversationStatus
 from connectors.base import Connector
 from connectors.web._messages import message_payload, reply_item
-
-TOKEN = "agents-secret-token-0123456789"
-
-
-class Api:
-    """An HTTP client of one bot's agent API."""
-
-    def __init__(self, bot: Bot, session: aiohttp.ClientSession) -> None:
-        plugin = bot.plugins.get("handoff")
-        assert plugin is not None
-        api = getattr(plugin, "api", None)
-        assert isinstance(api, AgentApi) and api.port
-        self.bot = bot
-        self.base = f"http://127.0.0.1:{api.port}"
-        self.session = session
-
-    async def call(
-        self, method: str, path: str, *, token: str | None = TOKEN, **kw: Any
-    ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        headers |= kw.pop("headers", {})
-        async with self.session.request(
-            method, self.base + path, headers=headers, **kw
-        ) as response:
-            assert response.content_type == "application/json", await response.text()
-            return response.status, await response.json()
-
-    async def conversation_id(self, key: str = "c1") -> int:
-        status, body = await self.call(
-            "GET", "/v1/conversations", params={"channel": "test", "key": key}
-        )
-        assert status == 200, body
-        return int(body["conversation"]["id"])
-
-    async def send(self, conversation_id: int, **body: Any) -> tuple[int, Any]:
-        return await self.call("POST", f"/v1/conversations/{conversation_id}/messages", json=body)
-
-
-ApiBot = Callable[..., AbstractAsyncContextManager[Api]]
-
-
-@pytest.fixture
-def api_bot(make_settings: Callable[..., Settings]) -> ApiBot:
-    @asynccontextmanager
-    async def started(**config: Any) -> AsyncIterator[Api]:
-        plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN, **config}
-        async with Bot(make_settings(plugins={"handoff": plugin})) as bot:
-            bot.attach_connector(RecordingConnector(bot))
-            async with aiohttp.ClientSession() as session:
-                yield Api(bot, session)
-
-    return started
 
 
 async def _say(bot: Bot, text: str, key: str, conversation: str = "c1") -> list[str]:

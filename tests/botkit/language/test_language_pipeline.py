@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -347,3 +347,31 @@ async def test_concurrent_conversations_keep_their_languages(make_settings: Make
         await asyncio.sleep(0)
     by_key = {r.conversation_key: r for r in rec.replies}
     assert [by_key[f"x{i}"].language for i in range(6)] == ["es", "de", "en", "es", "de", "en"]
+
+
+async def test_control_characters_from_the_translator_or_the_model_are_never_stored(
+    make_settings: MakeSettings,
+) -> None:
+    """Both models' output is outside data: a NUL or a lone surrogate in a translation or
+    in the chat model's words (the working-language side of the reply) must neither fail
+    the reply nor reach the store or the customer."""
+
+    class DirtyTranslator(MarkingTranslator):
+        async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+            return [f"\x00{t}\ud800" for t in await super().translate(texts, source, target)]
+
+    class DirtyEcho(EchoBackend):
+        async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+            yield "Sure\x00, "
+            async for delta in super().generate(request):
+                yield delta.replace("\x00", "").replace("\ud800", "") + "\ud800"
+
+    async with running(make_settings(), DirtyTranslator(), DirtyEcho()) as (bot, rec):
+        reply = await ask(bot, rec, msg(ES))
+        inbound, outbound = await stored(bot)
+    assert outbound.status == "sent" and outbound.text == reply
+    texts = [inbound.working_text, outbound.text, outbound.working_text]
+    for text in texts:
+        assert text and "\x00" not in text and "\ud800" not in text, texts
+    assert inbound.working_text is not None and inbound.working_text.startswith("en(Hola")
+    assert outbound.working_text is not None and outbound.working_text.startswith("Sure, echo: ")
