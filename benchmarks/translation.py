@@ -47,6 +47,7 @@ from engine.loader import load_weights  # noqa: E402
 from engine.translation import LoadedTranslationModel, TranslationEngine  # noqa: E402
 from engine.translation.checkpoint import apply_fallbacks  # noqa: E402
 from engine.translation.config import GenerationDefaults  # noqa: E402
+from engine.translation.graphs import GraphLimits  # noqa: E402
 from engine.translation.model import Seq2SeqLM  # noqa: E402
 from engine.translation.registry import get_architecture  # noqa: E402
 
@@ -163,8 +164,9 @@ def _tokenizer(arch: str, tmp: Path) -> Any:
     return NllbTokenizer(vocab=vocab, merges=[], src_lang="eng_Latn")
 
 
-def build(name: str, device: torch.device, dtype: torch.dtype) -> Setup:
-    """Random HF model of a shipped config, and our engine on the very same tensors."""
+def build(name: str, device: torch.device, dtype: torch.dtype, graphs: GraphLimits | None) -> Setup:
+    """Random HF model of a shipped config, and our engine on the very same tensors
+    (decoding with CUDA graphs up to ``graphs`` on CUDA)."""
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, GenerationConfig
 
     hf_config = CONFIGS[name]
@@ -198,7 +200,12 @@ def build(name: str, device: torch.device, dtype: torch.dtype) -> Setup:
     loaded = LoadedTranslationModel(model.eval(), tok, config, generation, arch, Path("."))
     pair = ("en", "de") if arch.family == "marian" else None
     engine = TranslationEngine(
-        loaded, name=name, pair=pair, max_batch_sentences=1024, max_batch_tokens=1 << 20
+        loaded,
+        name=name,
+        pair=pair,
+        max_batch_sentences=1024,
+        max_batch_tokens=1 << 20,
+        cuda_graphs=graphs,
     )
     forced = engine.plan("en", "es").forced_bos_id if arch.family == "m2m100" else None
     return Setup(name, hf, engine, forced, dtype)
@@ -255,6 +262,18 @@ def measure(
     t_hf, ref = _timed(lambda: _hf_run(s, batch, beams, new), device, repeats)
     n_ours, n_hf = sum(map(len, ours)), sum(map(len, ref))
     same = sum(a == b for a, b in zip(ours, ref, strict=True)) / len(batch)
+    static, graphs = s.engine.static, {}
+    if static is not None:  # the same batch decoded eagerly: what the graphs are worth
+        graphs["graphed"] = bool(static._buckets) and all(
+            b.graph is not None for b in static._buckets.values()
+        )
+        s.engine.static = None
+        try:
+            t_eager, _ = _timed(lambda: _ours_run(s, batch, beams, new), device, repeats)
+        finally:
+            s.engine.static = static
+        graphs["ours_eager_s"] = t_eager
+        graphs["graph_speedup"] = t_eager / t_ours
     return {
         "batch": len(batch),
         "beams": beams,
@@ -267,6 +286,7 @@ def measure(
         "identical_fraction": same,
         "ours_s": t_ours,
         "hf_s": t_hf,
+        **graphs,
     }
 
 
@@ -294,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--new-tokens", type=int, default=None, help="generated tokens per sentence")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument(
+        "--graph-rows",
+        type=int,
+        default=256,
+        help="decoder rows the CUDA graphs' buffers hold (batch x beams; 0: no graphs)",
+    )
     args = p.parse_args(argv)
     cuda = not args.smoke and (
         args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
@@ -319,8 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     report: dict[str, Any] = {"environment": env, "dtype": str(dtype), "results": {}}
     started = time.perf_counter()
+    graphs = None
+    if args.graph_rows > 0:
+        source_tokens = max(batches) * 49  # sources() makes at most 49 tokens each
+        graphs = GraphLimits(rows=args.graph_rows, steps=new + 1, source_tokens=source_tokens)
     for name in models:
-        setup = build(name, device, dtype)
+        setup = build(name, device, dtype, graphs)
         for batch_n, beams in itertools.product(batches, (1, 4)):
             batch = sources(batch_n, CONFIGS[name]["vocab_size"])
             key = f"{name}/batch{batch_n}/{'greedy' if beams == 1 else f'beam{beams}'}"
@@ -345,13 +375,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'case':36} {'ours sent/s':>12} {'hf sent/s':>10} {'ours tok/s':>11} "
-        f"{'hf tok/s':>10} {'speedup':>8} {'same':>6}"
+        f"{'hf tok/s':>10} {'speedup':>8} {'same':>6} {'graphs vs eager':>16}"
     )
     for key, r in report["results"].items():
         print(
             f"{key:36} {r['ours_sentences_per_s']:12.1f} {r['hf_sentences_per_s']:10.1f} "
             f"{r['ours_tokens_per_s']:11.0f} {r['hf_tokens_per_s']:10.0f} "
-            f"{r['speedup']:7.2f}x {r['identical_fraction']:6.2f}"
+            f"{r['speedup']:7.2f}x {r['identical_fraction']:6.2f} "
+            + (f"{r['graph_speedup']:15.2f}x" if "graph_speedup" in r else f"{'-':>16}")
         )
     print(f"\nJSON: {out}")
     fp32_mismatch = dtype == torch.float32 and any(

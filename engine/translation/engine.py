@@ -29,6 +29,7 @@ from engine.layers import use_column_major_weights
 from engine.request_errors import InvalidRequestError
 from engine.translation.cpu_decode import CpuSeq2SeqDecoder
 from engine.translation.errors import UnsupportedLanguagePairError
+from engine.translation.graphs import GraphLimits, StaticDecoding
 from engine.translation.languages import LanguageScheme, PairPlan
 from engine.translation.loader import LoadedTranslationModel, load_translation_model
 from engine.translation.requests import TranslationRequest, check_options, check_texts
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 class _BoundDecoder:
     """``search.Decoder`` over the model (or its CPU decoder) and one batch's state."""
 
-    def __init__(self, step: Callable[[torch.Tensor, DecoderState], torch.Tensor],
-                 state: DecoderState) -> None:
+    def __init__(
+        self, step: Callable[[torch.Tensor, DecoderState], torch.Tensor], state: DecoderState
+    ) -> None:
         self._step, self.state = step, state
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -69,6 +71,9 @@ class TranslationEngine:
         max_batch_tokens: source tokens encoded together.
         cpu_decode: on the CPU, decode through ``CpuSeq2SeqDecoder`` (its weights are
             re-laid column-major in place; False: the model's own ``decode_step``).
+        cuda_graphs: on CUDA, decode batches up to these sizes by replaying CUDA graphs
+            (``engine.translation.graphs``; the buffers are allocated up front); None:
+            always eagerly.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class TranslationEngine:
         max_batch_sentences: int = 64,
         max_batch_tokens: int = 16384,
         cpu_decode: bool = True,
+        cuda_graphs: GraphLimits | None = GraphLimits(),  # noqa: B008 (frozen)
     ) -> None:
         if max_batch_sentences < 1 or max_batch_tokens < 1:
             raise ValueError("max_batch_sentences and max_batch_tokens must be >= 1")
@@ -108,6 +114,13 @@ class TranslationEngine:
         self._decode_step = (
             loaded.model.decode_step if self.cpu_decoder is None else self.cpu_decoder.step
         )
+        self.static: StaticDecoding | None = None
+        if cuda_graphs is not None and self.device.type == "cuda":
+            try:
+                self.use_static_decoding(cuda_graphs, capture=True)
+            except torch.OutOfMemoryError as exc:  # e.g. a chat model's KV cache took it
+                log.warning("%s: no memory for CUDA-graph buffers, decoding eagerly: %s",
+                            name, exc)  # fmt: skip
         if gen.ignored:
             log.warning(
                 "%s: generation settings not applied by the engine: %s",
@@ -126,6 +139,7 @@ class TranslationEngine:
         max_batch_sentences: int = 64,
         max_batch_tokens: int = 16384,
         cpu_decode: bool = True,
+        cuda_graphs: GraphLimits | None = GraphLimits(),  # noqa: B008 (frozen)
     ) -> TranslationEngine:
         """Load a checkpoint (see ``load_translation_model``) and wrap it.
 
@@ -140,7 +154,22 @@ class TranslationEngine:
             max_batch_sentences=max_batch_sentences,
             max_batch_tokens=max_batch_tokens,
             cpu_decode=cpu_decode,
+            cuda_graphs=cuda_graphs,
         )
+
+    def use_static_decoding(self, limits: GraphLimits | None, *, capture: bool) -> None:
+        """Decode batches that fit ``limits`` on static buffers (None: never), replaying
+        CUDA graphs when ``capture``; without it the same steps run eagerly, which is how
+        the tests check them on the CPU."""
+        self.static = None  # the old buffers go before the new ones are allocated
+        if limits is None:
+            return
+        self.static = StaticDecoding(self.loaded.model, limits, capture=capture)
+        log.info(
+            "%s: static decoding for up to %d rows x %d steps x %d source tokens (%.0f MB%s)",
+            self.name, limits.rows, limits.steps, limits.source_tokens,
+            self.static.nbytes / 2**20, ", CUDA graphs" if capture else "",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ languages
     def supports(self, src_lang: str, tgt_lang: str) -> bool:
@@ -300,7 +329,15 @@ class TranslationEngine:
         lens_t = torch.tensor(lens, dtype=torch.int64)
         cu = torch.cat([torch.zeros(1, dtype=torch.int64), lens_t.cumsum(0)]).to(torch.int32)
         encoded = model.encode(ids, cu.to(dev))
-        state = model.new_state(encoded, lens_t.to(dev), beams, capacity=min(max(limits) + 1, 64))
+        decoder: _BoundDecoder | StaticDecoding
+        static = self.static
+        if static is not None and static.fits(len(sources), beams, sum(lens), max(limits)):
+            static.begin(model.cross_kv(encoded), lens, beams)
+            decoder = static
+        else:
+            capacity = min(max(limits) + 1, 64)
+            state = model.new_state(encoded, lens_t.to(dev), beams, capacity=capacity)
+            decoder = _BoundDecoder(self._decode_step, state)
         cfg = SearchConfig(
             beam_size=beams,
             decoder_start_id=self.loaded.config.decoder_start_token_id,
@@ -312,4 +349,4 @@ class TranslationEngine:
             early_stopping=gen.early_stopping,
         )
         search = greedy_search if beams == 1 else beam_search
-        return search(_BoundDecoder(self._decode_step, state), limits, forced, cfg, dev)
+        return search(decoder, limits, forced, cfg, dev)

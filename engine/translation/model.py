@@ -256,9 +256,25 @@ class Seq2SeqLM(nn.Module):
         Raises:
             ValueError: the decoder would run past ``max_position``.
         """
-        if state.length >= self.config.max_position:
+        self.check_decoder_length(state.length)
+        return self.decoder_embed(tokens, torch.full_like(tokens, state.length))
+
+    def check_decoder_length(self, length: int) -> None:
+        """Refuse a step at decoder position ``length`` past the position table.
+
+        Raises:
+            ValueError: the decoder would run past ``max_position``.
+        """
+        if length >= self.config.max_position:
             raise ValueError(f"decoder longer than max_position {self.config.max_position}")
-        positions = torch.full_like(tokens, state.length)
+
+    def decoder_embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Token + position embedding of decoder inputs; device work only (no host sync).
+
+        Args:
+            tokens: [N] int64.
+            positions: [N] int64 decoder position of each token (any strides).
+        """
         if self.config.positions == "fairseq":  # a generated <pad> takes the zero row, as in HF
             positions = positions.masked_fill(tokens == self.config.pad_token_id, -1)
         return self._embed(self.model.decoder, tokens, positions)
@@ -270,13 +286,20 @@ class Seq2SeqLM(nn.Module):
             ValueError: the decoder would run past ``max_position``.
         """
         x = self.decoder_inputs(tokens, state)  # [N, H]
-        meta = state.step_meta()
+        logits = self.decode_forward(x, state.step_meta(), state.pools, state.cross_kv)
+        state.advance()
+        return logits
+
+    def decode_forward(
+        self, x: torch.Tensor, meta: DecodeMeta, pools: list[_KV], cross_kv: list[_KV]
+    ) -> torch.Tensor:
+        """The decoder layers and LM head on embedded inputs ``x`` [N, H]: float32 logits
+        [N, vocab]. Device work only, so a CUDA graph can capture it."""
         dec = self.model.decoder
         for i, layer in enumerate(dec.layers):
-            x = layer(x, state.pools[i], state.cross_kv[i], meta)
+            x = layer(x, pools[i], cross_kv[i], meta)
         if dec.layer_norm is not None:
             x = dec.layer_norm(x)
-        state.advance()
         logits: torch.Tensor = self.lm_head(x)  # [N, V] float32
         if self.final_logits_bias is not None:
             logits = logits + self.final_logits_bias.float()

@@ -8,6 +8,8 @@
   token, ``early_stopping=True``; Marian variants for ``early_stopping`` False / "never"
   and length penalties).
 * Batched translation equals one sentence at a time.
+* The static-buffer decoding CUDA graphs capture (``engine.translation.graphs``), run
+  eagerly here, gives the same tokens: padded buckets, beams reordered, sentences leaving.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from seq2seq_tiny import (
 
 import kernels
 from engine.translation import TranslationEngine
+from engine.translation.graphs import GraphLimits
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 EPS = 1e-5
@@ -141,6 +144,20 @@ def generic(built: dict[str, Any]) -> dict[str, TranslationEngine]:
     }
 
 
+# Room for 8 sentences of 4 beams: the 6-sentence batches run in padded buckets.
+STATIC_LIMITS = GraphLimits(rows=32, steps=MAX_NEW + 1, source_tokens=256)
+
+
+@pytest.fixture(scope="module")
+def static(built: dict[str, Any]) -> dict[str, TranslationEngine]:
+    """Each case's engine decoding on static buffers (the CUDA-graph path), eagerly."""
+    out = {}
+    for name, (_, engine) in built.items():
+        out[name] = TranslationEngine(engine.loaded, name=name, cpu_decode=False)
+        out[name].use_static_decoding(STATIC_LIMITS, capture=False)
+    return out
+
+
 def test_cpu_engines_decode_through_the_lean_decoder(
     built: dict[str, Any], generic: dict[str, TranslationEngine]
 ) -> None:
@@ -150,7 +167,9 @@ def test_cpu_engines_decode_through_the_lean_decoder(
 
 @pytest.fixture(scope="module")
 def generations(
-    built: dict[str, Any], generic: dict[str, TranslationEngine]
+    built: dict[str, Any],
+    generic: dict[str, TranslationEngine],
+    static: dict[str, TranslationEngine],
 ) -> dict[tuple[str, int, str], tuple[list[Any], list[Any]]]:
     """(case, beams, path) -> (our outputs, transformers' outputs) on the same batch."""
     out = {}
@@ -169,7 +188,8 @@ def generations(
                     **extra,
                 )
             expected = hf_generated(ref, hf.config.eos_token_id, MAX_NEW)
-            for path, engine in (("lean", lean), ("generic", generic[case])):
+            paths = (("lean", lean), ("generic", generic[case]), ("static", static[case]))
+            for path, engine in paths:
                 ours = engine.generate_ids(
                     sources,
                     forced_bos=[-1 if forced is None else forced] * len(sources),
@@ -180,7 +200,7 @@ def generations(
     return out
 
 
-@pytest.mark.parametrize("path", ["lean", "generic"])
+@pytest.mark.parametrize("path", ["lean", "generic", "static"])
 @pytest.mark.parametrize("beams", [1, 4])
 @pytest.mark.parametrize("case", GENERATION_CASES)
 def test_generation_token_identical(
@@ -191,6 +211,38 @@ def test_generation_token_identical(
     forced = _inputs(case, built[case][1])[1]
     if forced is not None:
         assert all(seq[0] == forced for seq in ours)
+
+
+def test_static_decoding_ran_in_shrinking_padded_buckets(
+    generations: dict[Any, Any], static: dict[str, TranslationEngine]
+) -> None:
+    """The static runs above took the static path, in buckets that shrank as sentences
+    finished (greedy: 8 rows for 6 sentences, then fewer; beam 4: 32 rows, then fewer)."""
+    buckets = set()  # (rows per sentence, sentences)
+    for case in GENERATION_CASES:
+        decoding = static[case].static
+        assert decoding is not None
+        buckets |= set(decoding._buckets)
+    assert {(1, 8), (4, 8)} <= buckets
+    assert any(per == 1 and n < 8 for per, n in buckets)
+    assert any(per == 4 and n < 8 for per, n in buckets)
+
+
+def test_batches_too_big_for_the_static_buffers_decode_eagerly(
+    built: dict[str, Any],
+) -> None:
+    _, lean = built["marian-swish"]
+    sources, _ = _inputs("marian-swish", lean)
+    engine = TranslationEngine(lean.loaded, name="small", cpu_decode=False)
+    expected = engine.generate_ids(sources, beam_size=2, max_new_tokens=MAX_NEW)
+    for limits in (
+        GraphLimits(rows=4, steps=MAX_NEW + 1, source_tokens=256),  # too many rows
+        GraphLimits(rows=32, steps=MAX_NEW, source_tokens=256),  # too many steps
+        GraphLimits(rows=32, steps=MAX_NEW + 1, source_tokens=8),  # too many source tokens
+    ):
+        engine.use_static_decoding(limits, capture=False)
+        assert engine.generate_ids(sources, beam_size=2, max_new_tokens=MAX_NEW) == expected
+        assert engine.static is not None and not engine.static._buckets
 
 
 def test_cases_exercise_eos_and_length_limit(generations: dict[Any, Any]) -> None:
@@ -235,9 +287,14 @@ def test_triton_kernels_in_the_interpreter_match(generic: dict[str, TranslationE
     """
     engine = generic["marian-swish"]
     sources, _ = _inputs("marian-swish", engine)
-    ref = engine.generate_ids(sources[2:4], beam_size=2, max_new_tokens=3)
+    ref = engine.generate_ids(sources[1:4], beam_size=2, max_new_tokens=3)
+    static = TranslationEngine(engine.loaded, name="static", cpu_decode=False)
+    # Three sentences in a bucket of four: a padding sentence and the sink have no keys.
+    static.use_static_decoding(GraphLimits(rows=8, steps=4, source_tokens=64), capture=False)
     with kernels.force_backend("triton"):
-        assert engine.generate_ids(sources[2:4], beam_size=2, max_new_tokens=3) == ref
+        assert engine.generate_ids(sources[1:4], beam_size=2, max_new_tokens=3) == ref
+        assert static.generate_ids(sources[1:4], beam_size=2, max_new_tokens=3) == ref
+    assert static.static is not None and (2, 4) in static.static._buckets
 
 
 def test_text_round_trip_matches_transformers(built: dict[str, Any], tmp_path: Path) -> None:
