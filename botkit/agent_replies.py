@@ -103,6 +103,18 @@ class _Sender(Protocol):
     async def send(self, reply: OutboundReply) -> None: ...
 
 
+def _check_status(conversation_id: int, status: str, take_over: bool) -> None:
+    """Refuse a message to a conversation in ``status``, as the compare-and-set would."""
+    if status == ConversationStatus.CLOSED:
+        raise AgentReplyError("closed", f"conversation {conversation_id} is closed")
+    if status not in (_TAKE_OVER if take_over else _HUMAN):
+        raise AgentReplyError(
+            "with_bot",
+            f"the bot has conversation {conversation_id} (the customer may have sent "
+            "the return command); take it over explicitly to write",
+        )
+
+
 class AgentReplies:
     """Sends agents' messages through the bot's running connectors.
 
@@ -181,6 +193,9 @@ class AgentReplies:
                 "unavailable",
                 f"channel {conversation.channel!r} does not run in this bot process",
             )
+        # Refused now if the status already says so: no translation for a message that
+        # cannot be sent, and its error (409) is not hidden by a translator's (502).
+        _check_status(conversation_id, conversation.status, take_over)
         # Before the takeover: a message that cannot be translated changes nothing.
         out = await self._for_customer(text, conversation.language, translate)
         taken = await self._store.change_conversation_status(
@@ -188,15 +203,10 @@ class AgentReplies:
             ConversationStatus.WITH_HUMAN,
             only_from=_TAKE_OVER if take_over else _HUMAN,
         )
-        if taken is None:
+        if taken is None:  # it changed while the message was being translated
             now = await self._store.conversation_by_id(conversation_id)
-            if now.status == ConversationStatus.CLOSED:
-                raise AgentReplyError("closed", f"conversation {conversation_id} is closed")
-            raise AgentReplyError(
-                "with_bot",
-                f"the bot has conversation {conversation_id} (the customer may have sent "
-                "the return command); take it over explicitly to write",
-            )
+            _check_status(conversation_id, now.status, take_over)
+            raise AgentReplyError("with_bot", f"conversation {conversation_id} changed hands")
         self._on_take_over(conversation_id)
         # Read before storing: between storing the message and handing it to the
         # connector nothing may wait, or a cancellation there would leave it "sent".

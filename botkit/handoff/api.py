@@ -22,7 +22,8 @@ JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
     Give the conversation back to the bot: 200, or 409 when no human has it.
 
 Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests and
-401 without the right token (compared in constant time).
+401 without the right token (compared in constant time); a refused message also says which
+refusal in ``"kind"`` (``botkit.agent_replies.AgentReplyError``'s kinds).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ _SHUTDOWN_S = 2.5
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _error(status: int, message: str, kind: str | None = None) -> web.Response:
+    body = {"error": message} if kind is None else {"error": message, "kind": kind}
+    return web.json_response(body, status=status)
 
 
 def _conversation(c: ConversationRecord) -> dict[str, Any]:
@@ -245,7 +247,7 @@ class AgentApi:
                 conversation.id, text, agent=agent, take_over=take_over, translate=translate
             )
         except AgentReplyError as exc:
-            return _error(_STATUS_OF_KIND[exc.kind], str(exc))
+            return _error(_STATUS_OF_KIND[exc.kind], str(exc), exc.kind)
         except StoreError as exc:  # the database, not the request
             self._log.error("agent API: storing an agent message failed: %s", exc)
             return _error(503, "the conversation store is unavailable; try again")

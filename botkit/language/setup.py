@@ -25,7 +25,7 @@ from botkit.language.protect import Glossary
 from botkit.language.settings import Mode
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.switch import SWITCH_GROUP, LanguageSwitchHandler
-from botkit.language.tags import normalize_tag, same_language
+from botkit.language.tags import normalize_tag, same_language, try_normalize
 from botkit.language.translate import TextTranslator
 from botkit.pipeline.chain import Pipeline
 from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
@@ -146,7 +146,8 @@ class LanguageSupport:
     async def for_customer(self, text: str, language: str | None) -> AgentText:
         """A human agent's ``text`` (in the working language) as the customer of a
         conversation in ``language`` gets it: translated in ``pivot`` mode when the
-        languages differ, else as written (``AgentReplies``'s ``customer_text``).
+        languages differ and the translator has the pair, else as written
+        (``AgentReplies``'s ``customer_text``).
 
         Raises:
             TranslationError: the translator failed or lacks the pair.
@@ -154,9 +155,17 @@ class LanguageSupport:
         """
         if self.mode != "pivot" or self.translator is None:
             return AgentText(text)
-        target = normalize_tag(language) if language else self.working
+        # A malformed stored tag counts as no language, as in the pipeline.
+        target = try_normalize(language) or self.working
         if same_language(target, self.working):
             return AgentText(text, language=target)
+        if not self.translator.supports(self.working, target):
+            # As the bot's own replies do: the customer gets the working language.
+            _log.info(
+                "language: translator %r lacks %s → %s; an agent's message goes as written",
+                self.translator.name, self.working, target,
+            )  # fmt: skip
+            return AgentText(text, language=self.working)
         translator = TextTranslator(self.translator, self.glossary)
         return AgentText(await translator.translate_text(text, self.working, target), text, target)
 
@@ -230,14 +239,18 @@ class LanguageSupport:
 
 
 def _handoff_commands(plugins: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
-    """The return command the hand-off plugin's replies quote, when it is configured."""
+    """The hand-off plugin's commands, when it is configured: its replies quote the return
+    command, and agents quote any of them ("write /human to reach us again")."""
     table = plugins.get("handoff")
     if table is None:
         return ()
-    from botkit.handoff.config import HandoffConfig  # only for its default
+    from botkit.handoff.config import HandoffConfig  # only for its defaults
 
-    value = table.get("return_command", HandoffConfig.model_fields["return_command"].default)
-    return (value.strip(),) if isinstance(value, str) and value.strip() else ()
+    fields = HandoffConfig.model_fields
+    back = table.get("return_command", fields["return_command"].default)
+    commands = table.get("commands", fields["commands"].default)
+    values = [back, *commands] if isinstance(commands, (list, tuple)) else [back]
+    return tuple(v.strip() for v in values if isinstance(v, str) and v.strip())
 
 
 async def _call_optional(obj: object, method: str) -> None:

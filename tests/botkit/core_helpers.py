@@ -87,12 +87,13 @@ def message(
     conversation: str = "c1",
     user: str = "u1",
     channel: str = "test",
+    language_hint: str | None = None,
 ) -> InboundMessage:
     """An inbound message on the "test" channel (idempotency key ``key``)."""
     return InboundMessage(
         channel=channel,
         conversation_key=conversation,
-        contact=Contact(channel=channel, external_id=user),
+        contact=Contact(channel=channel, external_id=user, language_hint=language_hint),
         text=text,
         idempotency_key=key,
     )

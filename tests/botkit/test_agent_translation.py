@@ -103,7 +103,7 @@ async def test_a_message_that_cannot_be_translated_changes_nothing(
         replies = len(recorder(api.bot).replies)
         translator.fail_with = failure
         status, body = await api.send(conversation_id, text="One moment please.", take_over=True)
-        assert status == 502
+        assert (status, body["kind"]) == (502, "untranslated")
         assert "could not be translated into es" in body["error"]
         assert "translate: false" in body["error"]
         assert await _messages(api, conversation_id) == before
@@ -145,3 +145,67 @@ async def test_a_translate_flag_that_is_not_a_boolean_is_refused(
         status, body = await api.send(conversation_id, text="Hello", translate=value)
         assert status == 400 and "translate" in body["error"]
         assert await _messages(api, conversation_id) == before
+
+
+class _PairTranslator(MarkingTranslator):
+    """Like the engine translator: ``translate`` fails for a pair it lacks."""
+
+    async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        if not self.supports(source, target):
+            raise TranslationError(f"no loaded translation model translates {source} → {target}")
+        return await super().translate(texts, source, target)
+
+
+async def test_a_language_the_translator_lacks_gets_the_agents_text_as_written(
+    api_bot: ApiBot,
+) -> None:
+    """As the bot's own replies to that customer: in the working language, not a 502."""
+    translator = _PairTranslator(pairs={("es", "en"), ("en", "es")})
+    async with api_bot(translator=translator, language=DETECT) as api:
+        for i, text in enumerate(("ok?", "/human")):  # a Telegram app set to Japanese
+            await api.bot.submit(message(text, f"k{i}", language_hint="ja"))
+            assert await api.bot.drain(30)
+        assert recorder(api.bot).replies[-1].language == "en"
+        conversation_id = await api.conversation_id()
+        assert (await api.bot.store.conversation_by_id(conversation_id)).language == "ja"
+        status, body = await api.send(conversation_id, text="Hello, I'm Ana.")
+        assert status == 201, body
+        assert (body["message"]["text"], body["message"]["language"]) == ("Hello, I'm Ana.", "en")
+
+
+async def test_a_refused_conversation_costs_no_translation_and_says_why(
+    api_bot: ApiBot,
+) -> None:
+    translator = MarkingTranslator()
+    async with api_bot(translator=translator, language=DETECT) as api:
+        conversation_id = await _hand_off(api, SPANISH)
+        await api.bot.submit(message("/bot", "k9"))  # the customer takes the bot back
+        assert await api.bot.drain(30)
+        calls = len(translator.calls)
+        translator.fail_with = BackendBusyError("busy")  # would be a 502 if it were asked
+        status, body = await api.send(conversation_id, text="One moment please.")
+        assert (status, body["kind"]) == (409, "with_bot")
+        assert len(translator.calls) == calls
+
+
+async def test_a_malformed_stored_language_counts_as_none(api_bot: ApiBot) -> None:
+    async with api_bot(translator=MarkingTranslator(), language=DETECT) as api:
+        conversation_id = await _hand_off(api, SPANISH)
+        await api.bot.store.set_conversation_language(conversation_id, "english")
+        status, body = await api.send(conversation_id, text="Hello there.")
+        assert status == 201, body
+        assert (body["message"]["text"], body["message"]["language"]) == ("Hello there.", "en")
+
+
+async def test_hand_off_commands_an_agent_quotes_are_never_translated(api_bot: ApiBot) -> None:
+    translator = MarkingTranslator()
+    async with api_bot(translator=translator, language=DETECT) as api:
+        conversation_id = await _hand_off(api, SPANISH)
+        text = "Send /bot to go back to the bot, or /agent to reach us again."
+        status, body = await api.send(conversation_id, text=text)
+        assert status == 201, body
+        protected = "Send {0} to go back to the bot, or {1} to reach us again."
+        assert translator.calls[-1].texts == (protected,)
+        assert body["message"]["text"] == (
+            "es(Send /bot to go back to the bot, or /agent to reach us again.)"
+        )
