@@ -398,6 +398,7 @@ def run_cuda(rep: Report, args: argparse.Namespace) -> None:
             gpu_memory_utilization=0.5,
             max_num_seqs=64,
             max_num_batched_tokens=args.max_num_batched_tokens,
+            cuda_graph_prefill_tokens=args.cuda_graph_prefill_tokens,
         )
         hf_gen: dict[str, Any] | None = None if args.no_hf_single else {}
         decode_section(
@@ -487,6 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="CUDA: tokens per engine step (default: the engine's, 2048); more means fewer "
         "host-bound eager prefill steps, longer decode stalls",
+    )
+    p.add_argument(
+        "--cuda-graph-prefill-tokens",
+        type=int,
+        default=256,
+        help="CUDA: prefill-only steps up to this many tokens replay CUDA graphs (0: none; "
+        "the A/B for cached-prefix TTFT)",
     )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)

@@ -1,91 +1,245 @@
-"""CUDA graphs for pure-decode steps, one per batch-size bucket.
+"""CUDA graphs for decode steps (per batch-size bucket) and small prefill steps (per
+token-count bucket).
 
 Graphs replay fixed device addresses, so every input lives in a static buffer sized for
-the largest bucket; a step copies its rows in and pads the rest of the bucket with rows
-that write nothing (slot -1) and attend to nothing (context length 0). Block tables are
-captured at full width (``max_model_len / block_size``) so one graph serves every
-context length.
+the largest bucket (``engine.graph_inputs``: one upload per step). A decode step copies
+its rows in and pads the rest of the bucket with rows that write nothing (slot -1) and
+attend to nothing (context length 0). A prefill step packs its sequences' tokens first;
+the unused sequence entries up to ``max_seqs`` have no tokens, and one more "sink"
+sequence owns the padding tokens: they write nothing, attend only among themselves, and
+no sampled row reads them. Block tables are captured at full width
+(``max_model_len / block_size``) so one graph serves every context length.
+
+Without ``capture`` (the CPU; the tests) the same steps run eagerly on the same buffers,
+which is how the padding and packing are tested without a GPU.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from engine.attention_metadata import AttentionMetadata
+from engine.graph_inputs import StaticInputs, flat_rows
 
-__all__ = ["DecodeGraphs"]
+__all__ = ["DecodeGraphs", "PrefillGraphs"]
 
 KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-class DecodeGraphs:
-    """Captured decode steps for batch sizes ``buckets`` (ascending)."""
+class _Graphs:
+    """One captured callable per bucket size, sharing a memory pool."""
 
-    def __init__(self, model: nn.Module, kv_caches: KVCaches, device: torch.device,
-                 buckets: list[int], max_blocks_per_seq: int) -> None:
-        self.model = model
-        self.kv_caches = kv_caches
+    def __init__(
+        self,
+        step: Callable[[int], torch.Tensor],
+        device: torch.device,
+        buckets: Sequence[int],
+        capture: bool,
+    ) -> None:
+        self._step = step
         self.device = device
         self.buckets = sorted(buckets)
-        n = self.buckets[-1]
-        self.input_ids = torch.zeros(n, dtype=torch.int64, device=device)
-        self.positions = torch.zeros(n, dtype=torch.int64, device=device)
-        self.slots = torch.full((n,), -1, dtype=torch.int64, device=device)
-        self.context_lens = torch.zeros(n, dtype=torch.int32, device=device)
-        self.block_tables = torch.zeros((n, max_blocks_per_seq), dtype=torch.int32,
-                                        device=device)
-        self.logits_indices = torch.arange(n, dtype=torch.int64, device=device)
+        self.capture = capture
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
 
-    def fits(self, batch: int) -> bool:
-        return bool(self._graphs) and batch <= self.buckets[-1]
+    def bucket(self, n: int) -> int:
+        """The smallest bucket holding ``n`` (the caller checked ``n <= buckets[-1]``)."""
+        return self.buckets[bisect.bisect_left(self.buckets, n)]
 
-    def _meta(self, b: int) -> AttentionMetadata:
-        return AttentionMetadata(
-            slot_mapping=self.slots[:b], num_prefill_tokens=0,
-            decode_context_lens=self.context_lens[:b],
-            decode_block_tables=self.block_tables[:b],
-            logits_indices=self.logits_indices[:b])
-
-    def _run(self, b: int) -> torch.Tensor:
-        out: torch.Tensor = self.model(self.input_ids[:b], self.positions[:b], self.kv_caches,
-                                       self._meta(b))
-        return out
+    def _prepare(self, b: int) -> None:
+        """Make the static inputs a valid step of bucket ``b`` (before capturing it)."""
 
     @torch.inference_mode()
-    def capture(self) -> None:
+    def capture_all(self) -> None:
         """Capture largest bucket first so smaller ones reuse its memory pool."""
+        if not self.capture:
+            return
         pool = None
         for b in reversed(self.buckets):
+            self._prepare(b)
             side = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
             side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(side):
-                for _ in range(2):  # compile Triton kernels / autotune outside capture
-                    self._run(b)
+                for _ in range(2):  # compile Triton kernels outside the capture
+                    self._step(b)
             torch.cuda.current_stream(self.device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=pool):
-                out = self._run(b)
+                out = self._step(b)
             pool = graph.pool()
             self._graphs[b] = (graph, out)
         torch.cuda.synchronize(self.device)
 
-    def replay(self, ids: torch.Tensor, pos: torch.Tensor, slots: torch.Tensor,
-               ctx: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
-        """Run a decode step of ``len(ids)`` rows; returns logits ``[len(ids), V]``."""
-        n = ids.shape[0]
-        b = self.buckets[bisect.bisect_left(self.buckets, n)]
-        self.input_ids[:n].copy_(ids, non_blocking=True)
-        self.positions[:n].copy_(pos, non_blocking=True)
-        self.slots[:n].copy_(slots, non_blocking=True)
-        self.context_lens[:n].copy_(ctx, non_blocking=True)
-        self.block_tables[:n, : tables.shape[1]].copy_(tables, non_blocking=True)
-        if b > n:
-            self.slots[n:b].fill_(-1)
-            self.context_lens[n:b].zero_()
+    def run(self, b: int) -> torch.Tensor:
+        """Replay bucket ``b`` (or run it eagerly without capture)."""
+        if not self.capture:
+            return self._step(b)
         graph, out = self._graphs[b]
         graph.replay()
-        return out[:n]
+        return out
+
+
+class DecodeGraphs(_Graphs):
+    """Decode steps for batch sizes ``buckets`` (ascending)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        kv_caches: KVCaches,
+        device: torch.device,
+        buckets: list[int],
+        max_blocks_per_seq: int,
+        *,
+        capture: bool = True,
+    ) -> None:
+        super().__init__(self._forward, device, buckets, capture)
+        self.model, self.kv_caches = model, kv_caches
+        n, i64, i32 = self.buckets[-1], torch.int64, torch.int32
+        self.width = max_blocks_per_seq
+        self.inputs = StaticInputs(device, {
+            "input_ids": (i64, (n,), 0),
+            "positions": (i64, (n,), 0),
+            "slots": (i64, (n,), -1),
+            "logits_indices": (i64, (n,), 0),
+            "context_lens": (i32, (n,), 0),
+            "block_tables": (i32, (n, max_blocks_per_seq), 0),
+        })  # fmt: skip
+        self.inputs.host("logits_indices").copy_(torch.arange(n))
+        self.inputs.upload()
+
+    def fits(self, batch: int) -> bool:
+        return batch <= self.buckets[-1] and (bool(self._graphs) or not self.capture)
+
+    def _forward(self, b: int) -> torch.Tensor:
+        v = self.inputs.device_view
+        meta = AttentionMetadata(
+            slot_mapping=v("slots")[:b], num_prefill_tokens=0,
+            decode_context_lens=v("context_lens")[:b],
+            decode_block_tables=v("block_tables")[:b],
+            logits_indices=v("logits_indices")[:b])  # fmt: skip
+        out: torch.Tensor = self.model(v("input_ids")[:b], v("positions")[:b], self.kv_caches,
+                                       meta)  # fmt: skip
+        return out
+
+    def replay(
+        self,
+        ids: list[int],
+        pos: list[int],
+        slots: list[int],
+        ctx: list[int],
+        tables: list[list[int]],
+    ) -> torch.Tensor:
+        """Run a decode step of ``len(ids)`` rows; returns logits ``[len(ids), V]``."""
+        n = len(ids)
+        b = self.bucket(n)
+        host = self.inputs.host
+        host("input_ids")[:n] = torch.tensor(ids)
+        host("positions")[:n] = torch.tensor(pos)
+        slot = host("slots")
+        slot[:n] = torch.tensor(slots)
+        slot[n:b] = -1
+        lens = host("context_lens")
+        lens[:n] = torch.tensor(ctx)
+        lens[n:b] = 0
+        _write_tables(host("block_tables"), tables)
+        self.inputs.upload({"block_tables": n * self.width})
+        return self.run(b)[:n]
+
+
+class PrefillGraphs(_Graphs):
+    """Prefill-only steps of up to ``max_seqs`` sequences, for token counts ``buckets``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        kv_caches: KVCaches,
+        device: torch.device,
+        buckets: list[int],
+        max_seqs: int,
+        max_blocks_per_seq: int,
+        *,
+        capture: bool = True,
+    ) -> None:
+        super().__init__(self._forward, device, buckets, capture)
+        self.model, self.kv_caches, self.max_seqs = model, kv_caches, max_seqs
+        t, s, i64, i32 = self.buckets[-1], max_seqs, torch.int64, torch.int32
+        self.width = max_blocks_per_seq
+        self.inputs = StaticInputs(device, {
+            "input_ids": (i64, (t,), 0),
+            "positions": (i64, (t,), 0),
+            "slots": (i64, (t,), -1),
+            "logits_indices": (i64, (s,), 0),
+            "cu_seqlens_q": (i32, (s + 2,), 0),
+            "context_lens": (i32, (s + 1,), 0),
+            "block_tables": (i32, (s + 1, max_blocks_per_seq), 0),
+        })  # fmt: skip
+        self._prepare(t)
+
+    def fits(self, num_seqs: int, num_tokens: int) -> bool:
+        return (num_seqs <= self.max_seqs and num_tokens <= self.buckets[-1]
+                and (bool(self._graphs) or not self.capture))  # fmt: skip
+
+    def _prepare(self, b: int) -> None:
+        self._sink(0, b)  # every token in the sink: no real sequence, nothing written
+        self.inputs.upload()
+
+    def _sink(self, real: int, b: int) -> None:
+        """Sequences after the real ones are empty; the sink takes tokens real..b."""
+        cu, lens = self.inputs.host("cu_seqlens_q"), self.inputs.host("context_lens")
+        cu[-1] = b
+        lens[-1] = b - real
+        self.inputs.host("slots")[real:b] = -1
+
+    def _forward(self, b: int) -> torch.Tensor:
+        v = self.inputs.device_view
+        meta = AttentionMetadata(
+            slot_mapping=v("slots")[:b], num_prefill_tokens=b,
+            prefill_cu_seqlens_q=v("cu_seqlens_q"),
+            prefill_context_lens=v("context_lens"),
+            prefill_block_tables=v("block_tables"),
+            logits_indices=v("logits_indices"))  # fmt: skip
+        out: torch.Tensor = self.model(v("input_ids")[:b], v("positions")[:b], self.kv_caches,
+                                       meta)  # fmt: skip
+        return out
+
+    def replay(
+        self,
+        ids: list[int],
+        pos: list[int],
+        slots: list[int],
+        cu: list[int],
+        ctx: list[int],
+        tables: list[list[int]],
+        logits_rows: list[int],
+    ) -> torch.Tensor:
+        """Run a prefill step: tokens ``ids`` of ``len(ctx)`` sequences packed at ``cu``
+        (``[0, ..., len(ids)]``); returns the logits of ``logits_rows``."""
+        n, seqs = len(ids), len(ctx)
+        b = self.bucket(n)
+        host = self.inputs.host
+        host("input_ids")[:n] = torch.tensor(ids)
+        host("positions")[:n] = torch.tensor(pos)
+        host("slots")[:n] = torch.tensor(slots)
+        rows = host("logits_indices")
+        rows[: len(logits_rows)] = torch.tensor(logits_rows, dtype=torch.int64)
+        rows[len(logits_rows) :] = 0  # a bigger bucket's rows may be past this one's end
+        host("cu_seqlens_q")[: seqs + 1] = torch.tensor(cu)
+        host("cu_seqlens_q")[seqs + 1 : -1] = n
+        host("context_lens")[:seqs] = torch.tensor(ctx)
+        host("context_lens")[seqs:-1] = 0
+        _write_tables(host("block_tables"), tables)
+        self._sink(n, b)
+        self.inputs.upload()
+        return self.run(b)[: len(logits_rows)]
+
+
+def _write_tables(host: torch.Tensor, tables: list[list[int]]) -> None:
+    """Rows of ``tables`` into the top-left of ``host`` (entries past a row's end are
+    never read: context lengths bound them)."""
+    if tables:
+        flat, width = flat_rows(tables)
+        host[: len(tables), :width] = torch.tensor(flat, dtype=torch.int32).view(-1, width)

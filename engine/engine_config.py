@@ -28,6 +28,9 @@ class EngineConfig:
         gpu_memory_utilization: share of GPU memory the process may fill.
         enable_prefix_caching: reuse identical prompt prefixes across requests.
         cuda_graphs: replay captured graphs for decode steps on CUDA.
+        cuda_graph_prefill_tokens: with ``cuda_graphs``, prefill-only steps of up to this
+            many tokens replay graphs too (0: never). A new message on a conversation
+            whose history is cached is such a step, so this is what its TTFT costs.
         queue_timeout_s: reject a request not started within this many seconds.
         max_waiting: reject new requests beyond this many queued.
     """
@@ -42,6 +45,7 @@ class EngineConfig:
     gpu_memory_utilization: float = 0.9
     enable_prefix_caching: bool = True
     cuda_graphs: bool = True
+    cuda_graph_prefill_tokens: int = 256
     queue_timeout_s: float | None = None
     max_waiting: int | None = None
 
@@ -60,6 +64,12 @@ class EngineConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ValueError(f"EngineConfig.{name} must be a positive integer, got {value!r}")
+        prefill = self.cuda_graph_prefill_tokens
+        if isinstance(prefill, bool) or not isinstance(prefill, int) or not 0 <= prefill <= 4096:
+            raise ValueError(
+                f"EngineConfig.cuda_graph_prefill_tokens must be an integer in 0..4096, "
+                f"got {prefill!r}"
+            )
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
             raise ValueError("EngineConfig.gpu_memory_utilization must be in (0, 1]")
         if self.queue_timeout_s is not None and not self.queue_timeout_s > 0:

@@ -93,6 +93,7 @@ class LLMEngine:
             device=self.device,
             max_num_seqs=max_seqs,
             max_model_len=max_len,
+            prefill_graph_tokens=config.cuda_graph_prefill_tokens,
         )
         peak = 0
         if (

@@ -32,12 +32,13 @@ from torch import nn
 from engine.attention_metadata import AttentionMetadata
 from engine.cpu_decode import CpuDecoder
 from engine.cpu_threads import DecodeThreads, available_threads
-from engine.cuda_graphs import DecodeGraphs
+from engine.cuda_graphs import DecodeGraphs, PrefillGraphs
+from engine.graph_inputs import flat_rows
 from engine.layers import use_column_major_weights
 from engine.sampler import Sampler
 from engine.scheduler import ScheduledSeq, SchedulerOutput
 
-__all__ = ["ModelRunner", "graph_buckets"]
+__all__ = ["ModelRunner", "graph_buckets", "prefill_graph_buckets"]
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +53,21 @@ def graph_buckets(max_batch: int) -> list[int]:
     return sizes
 
 
+def prefill_graph_buckets(max_tokens: int) -> list[int]:
+    """Token counts 16, 32, 64, ... up to the first one >= ``max_tokens`` (none for 0)."""
+    if max_tokens < 1:
+        return []
+    sizes = [16]
+    while sizes[-1] < max_tokens:
+        sizes.append(sizes[-1] * 2)
+    return sizes
+
+
+# Most sequences one graphed prefill step packs (a burst of new messages).
+PREFILL_GRAPH_SEQS = 8
+
 # Steps with at most this many tokens run on one intra-op thread on the CPU (see above).
 CPU_SINGLE_THREAD_TOKENS = 8
-
-
-def _pad_tables(tables: list[list[int]]) -> list[list[int]]:
-    width = max((len(t) for t in tables), default=0) or 1
-    return [t + [0] * (width - len(t)) for t in tables]
-
-
-def _flat_tables(tables: list[list[int]]) -> tuple[list[int], int]:
-    """Row-major padded block tables and their width."""
-    width = max((len(t) for t in tables), default=0) or 1
-    flat: list[int] = []
-    for t in tables:
-        flat += t
-        flat += [0] * (width - len(t))
-    return flat, width
 
 
 @contextlib.contextmanager
@@ -100,12 +99,15 @@ class ModelRunner:
             supports it (False: the model's own forward, as on CUDA).
         cpu_decode_threads: threads a CPU decode step may split its products over (None:
             torch's intra-op threads, capped at this process's cores; 1: never split).
+        prefill_graph_tokens: prefill-only steps of up to this many tokens replay CUDA
+            graphs too (0: never); a new message on a cached conversation is one.
     """
 
     def __init__(self, model: nn.Module, *, vocab_size: int, block_size: int,
                  device: torch.device, max_num_seqs: int, max_model_len: int,
                  cpu_single_thread_tokens: int = CPU_SINGLE_THREAD_TOKENS,
-                 cpu_decode: bool = True, cpu_decode_threads: int | None = None) -> None:
+                 cpu_decode: bool = True, cpu_decode_threads: int | None = None,
+                 prefill_graph_tokens: int = 256) -> None:
         self.model = model
         self.block_size = block_size
         self.device = device
@@ -114,6 +116,8 @@ class ModelRunner:
         self.kv_caches: KVCaches = []
         self.sampler = Sampler(vocab_size, device)
         self.graphs: DecodeGraphs | None = None
+        self.prefill_graphs: PrefillGraphs | None = None
+        self.prefill_graph_tokens = prefill_graph_tokens
         cpu = device.type == "cpu"
         self.single_thread_tokens = cpu_single_thread_tokens if cpu else 0
         self.cpu_decoder: CpuDecoder | None = None
@@ -164,22 +168,36 @@ class ModelRunner:
         self.kv_caches = kv_caches
 
     def capture_cuda_graphs(self) -> None:
-        """Capture decode graphs for every bucket up to ``max_num_seqs`` (CUDA only).
+        """Capture decode graphs for every bucket up to ``max_num_seqs``, and prefill
+        graphs up to ``prefill_graph_tokens`` (CUDA only).
 
         A model that cannot be captured (a host sync inside forward) falls back to eager
         with a warning rather than failing the engine.
         """
         if self.device.type != "cuda" or not self.kv_caches:
             return
-        graphs = DecodeGraphs(self.model, self.kv_caches, self.device,
-                              graph_buckets(self.max_num_seqs),
-                              -(-self.max_model_len // self.block_size))
         try:
-            graphs.capture()
+            self.use_graphs(capture=True)
         except Exception as exc:  # capture errors come from arbitrary model code
-            log.warning("CUDA graph capture failed, decoding eagerly: %s", exc)
-            return
+            log.warning("CUDA graph capture failed, running eagerly: %s", exc)
+            self.graphs = self.prefill_graphs = None
+
+    def use_graphs(self, *, capture: bool) -> None:
+        """Run decode and small prefill steps on static graph inputs, replaying captured
+        CUDA graphs when ``capture``; without it (any device) the same steps run eagerly,
+        which is how the tests check the padding on the CPU."""
+        width = -(-self.max_model_len // self.block_size)
+        graphs = DecodeGraphs(self.model, self.kv_caches, self.device,
+                              graph_buckets(self.max_num_seqs), width, capture=capture)
+        graphs.capture_all()
         self.graphs = graphs
+        buckets = prefill_graph_buckets(self.prefill_graph_tokens)
+        if buckets:
+            prefill = PrefillGraphs(self.model, self.kv_caches, self.device, buckets,
+                                    min(PREFILL_GRAPH_SEQS, self.max_num_seqs), width,
+                                    capture=capture)  # fmt: skip
+            prefill.capture_all()
+            self.prefill_graphs = prefill
 
     # ------------------------------------------------------------- stepping
     @torch.inference_mode()
@@ -196,8 +214,13 @@ class ModelRunner:
 
     def _execute(self, out: SchedulerOutput) -> list[int]:
         sampling = out.sampling
+        graphs = self.prefill_graphs
         if out.prefills:
-            logits = self._eager(out)
+            if (graphs is not None and not out.decodes
+                    and graphs.fits(len(out.prefills), out.num_batched_tokens)):  # fmt: skip
+                logits = self._prefill_graph(out.prefills)
+            else:
+                logits = self._eager(out)
         elif self.graphs is not None and self.graphs.fits(len(out.decodes)):
             logits = self._decode_graph(out.decodes)
         else:
@@ -226,7 +249,7 @@ class ModelRunner:
     def _decode_eager(self, decodes: list[ScheduledSeq]) -> torch.Tensor:
         """A decode-only step: inputs from two small tensors, no gather when all sample."""
         ids, pos, slots, ctx = self._decode_rows(decodes)
-        flat, width = _flat_tables([s.seq.block_table for s in decodes])
+        flat, width = flat_rows([s.seq.block_table for s in decodes])
         b = len(decodes)
         longs = self._tensor(ids + pos + slots, torch.int64)
         ints = self._tensor(ctx + flat, torch.int32)
@@ -253,15 +276,33 @@ class ModelRunner:
     def _decode_graph(self, decodes: list[ScheduledSeq]) -> torch.Tensor:
         assert self.graphs is not None
         ids, pos, slots, ctx = self._decode_rows(decodes)
-        tables = _pad_tables([s.seq.block_table for s in decodes])
-        logits = self.graphs.replay(
-            self._tensor(ids, torch.int64), self._tensor(pos, torch.int64),
-            self._tensor(slots, torch.int64), self._tensor(ctx, torch.int32),
-            self._tensor([x for row in tables for x in row], torch.int32).view(len(tables), -1))
+        logits = self.graphs.replay(ids, pos, slots, ctx, [s.seq.block_table for s in decodes])
         rows = [i for i, s in enumerate(decodes) if s.sample]
         if len(rows) == len(decodes):
             return logits
         return logits[torch.tensor(rows, dtype=torch.int64, device=self.device)]
+
+    def _prefill_graph(self, prefills: list[ScheduledSeq]) -> torch.Tensor:
+        """A prefill-only step of at most the largest graphed token count."""
+        assert self.prefill_graphs is not None
+        bs = self.block_size
+        ids: list[int] = []
+        pos: list[int] = []
+        slots: list[int] = []
+        cu = [0]
+        ctx: list[int] = []
+        rows: list[int] = []
+        for s in prefills:
+            table, end = s.seq.block_table, s.start + s.num_tokens
+            ids += s.seq.token_ids[s.start : end]
+            pos += range(s.start, end)
+            slots += [table[p // bs] * bs + p % bs for p in range(s.start, end)]
+            cu.append(cu[-1] + s.num_tokens)
+            ctx.append(end)
+            if s.sample:
+                rows.append(cu[-1] - 1)
+        tables = [s.seq.block_table for s in prefills]
+        return self.prefill_graphs.replay(ids, pos, slots, cu, ctx, tables, rows)
 
     def _eager(self, out: SchedulerOutput) -> torch.Tensor:
         bs = self.block_size
@@ -281,9 +322,8 @@ class ModelRunner:
         slots_parts: list[torch.Tensor] = []
         meta = AttentionMetadata(slot_mapping=torch.empty(0), num_prefill_tokens=n_prefill)
         if out.prefills:
-            tables = self._tensor(
-                [x for row in _pad_tables([s.seq.block_table for s in out.prefills])
-                 for x in row], torch.int32).view(len(out.prefills), -1)
+            flat, width = flat_rows([s.seq.block_table for s in out.prefills])
+            tables = self._tensor(flat, torch.int32).view(-1, width)
             pos_t = self._tensor(pos, torch.int64)
             row_t = torch.repeat_interleave(  # output_size: no device-to-host sync
                 torch.arange(len(out.prefills), device=self.device),
@@ -301,9 +341,8 @@ class ModelRunner:
             pos.extend(d_pos)
             slots_parts.append(self._tensor(d_slots, torch.int64))
             meta.decode_context_lens = self._tensor(d_ctx, torch.int32)
-            tables_d = _pad_tables([s.seq.block_table for s in out.decodes])
-            meta.decode_block_tables = self._tensor(
-                [x for row in tables_d for x in row], torch.int32).view(len(tables_d), -1)
+            flat, width = flat_rows([s.seq.block_table for s in out.decodes])
+            meta.decode_block_tables = self._tensor(flat, torch.int32).view(-1, width)
             logits_idx.extend(n_prefill + i for i, s in enumerate(out.decodes) if s.sample)
         meta.slot_mapping = torch.cat(slots_parts) if len(slots_parts) > 1 else slots_parts[0]
         meta.logits_indices = self._tensor(logits_idx, torch.int64)

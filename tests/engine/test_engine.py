@@ -375,17 +375,21 @@ def test_cuda_graph_decode_matches_eager_alone_and_transformers(ckpt: tuple[Path
     lm = load_model(ckpt[0], dtype="float32", device="cuda")
     ps = prompts(lm)
 
-    def run(graphs: bool, batch: list[list[int]]) -> list[list[int]]:
+    def run(graphs: bool, *batches: list[list[int]]) -> list[list[int]]:
         eng = LLMEngine(lm.model, lm.tokenizer, lm.model_config,
                         EngineConfig(block_size=16, num_kv_blocks=64, max_num_seqs=8,
                                      cuda_graphs=graphs))
         assert (eng.runner.graphs is not None) == graphs
-        return [t for _, t in eng.generate(batch, GREEDY)]
+        assert (eng.runner.prefill_graphs is not None) == graphs  # small prompts too
+        return [t for batch in batches for _, t in eng.generate(batch, GREEDY)]
 
     eager = run(False, ps)
     assert run(True, ps) == eager  # batch 4: bucket 4
     assert [run(True, [p])[0] for p in ps[:2]] == eager[:2]  # bucket 1
     assert run(True, ps[:3]) == eager[:3]  # padded bucket
+    # A second turn on a cached prefix: a small prefill-only step, replayed from a graph.
+    follow_up = [p + t[:3] for p, t in zip(ps[:2], eager[:2], strict=True)]
+    assert run(True, ps[:2], follow_up) == run(False, ps[:2], follow_up)
     hf = ckpt[1].to("cuda")
     try:
         ids = torch.tensor([ps[0]], device="cuda")
@@ -398,7 +402,10 @@ def test_cuda_graph_decode_matches_eager_alone_and_transformers(ckpt: tuple[Path
 
 @pytest.mark.parametrize("kwargs", [{"max_num_seqs": 0}, {"block_size": -4},
                                     {"num_kv_blocks": True}, {"gpu_memory_utilization": 1.5},
-                                    {"queue_timeout_s": 0.0}, {"max_model_len": 2.5}])
+                                    {"queue_timeout_s": 0.0}, {"max_model_len": 2.5},
+                                    {"cuda_graph_prefill_tokens": -1},
+                                    {"cuda_graph_prefill_tokens": 4097},
+                                    {"cuda_graph_prefill_tokens": "256"}])
 def test_invalid_engine_config(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         EngineConfig(**kwargs)

@@ -1,4 +1,5 @@
-"""The runner's CPU decode path: weight layout, thread policy, decode-only fast path."""
+"""The runner's CPU decode path: weight layout, thread policy, decode-only fast path; and
+the CUDA-graph step layouts, run eagerly."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch
 from hf_tiny import PagedRunner, build_pair, build_tokenizer
 
 from engine import EngineConfig, LLMEngine, SamplingParams
+from engine.cuda_graphs import DecodeGraphs, PrefillGraphs
+from engine.graph_inputs import StaticInputs, flat_rows
 from engine.layers import use_column_major_weights
 from engine.runner import ModelRunner
 
@@ -124,3 +127,56 @@ def test_runner_cpu_decode_knobs() -> None:
     two = ModelRunner(model, cpu_decode_threads=2, **common)
     assert two.cpu_decoder is not None and two.cpu_decoder.lm_head.parts == 2
     assert ModelRunner(model, cpu_decode=False, **common).cpu_decoder is None
+
+
+def test_graph_step_layouts_run_eagerly_give_the_eager_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CUDA-graph steps' static inputs (decode buckets padded with rows that write
+    and read nothing; prefill buckets with empty sequences and the padding "sink"), run
+    eagerly on the CPU, give every request the tokens of ordinary steps: fresh prompts,
+    prompts on a cached prefix, a chunked prompt whose chunks do not sample."""
+    calls = {"prefill": 0, "decode": 0}
+    for cls, key in ((PrefillGraphs, "prefill"), (DecodeGraphs, "decode")):
+        replay = cls.replay
+
+        def counted(self: Any, *args: Any, _replay: Any = replay, _key: str = key) -> Any:
+            calls[_key] += 1
+            return _replay(self, *args)
+
+        monkeypatch.setattr(cls, "replay", counted)
+
+    def run(graphs: bool) -> list[list[int]]:
+        engine, _ = _engine(max_num_seqs=4, max_num_batched_tokens=24,
+                            long_prefill_token_threshold=10)  # fmt: skip
+        engine.runner.cpu_decoder = None
+        if graphs:
+            engine.runner.prefill_graph_tokens = 32  # buckets 16 and 32
+            engine.runner.use_graphs(capture=False)
+        rounds = [
+            [[9, 8, 7], list(range(50, 61)), [4, 5, 6, 7, 8]],  # 3 prompts, 19 tokens
+            [list(range(3, 40))],  # chunked: 10-token chunks, only the last samples
+            [[9, 8, 7, 1, 2], [*range(50, 61), 12, 13]],  # on cached prefixes
+        ]
+        return [t for batch in rounds for _, t in engine.generate(batch, GREEDY)]
+
+    expected = run(graphs=False)
+    assert calls == {"prefill": 0, "decode": 0}
+    assert run(graphs=True) == expected
+    assert calls["prefill"] >= 4 and calls["decode"] >= 5
+
+
+def test_static_inputs_lay_fields_out_by_dtype_with_their_fill() -> None:
+    inputs = StaticInputs(torch.device("cpu"), {
+        "ids": (torch.int64, (4,), 0),
+        "slots": (torch.int64, (4,), -1),
+        "tables": (torch.int32, (2, 3), 7),
+    })  # fmt: skip
+    assert inputs.device_view("slots").tolist() == [-1] * 4
+    assert inputs.device_view("tables").tolist() == [[7] * 3] * 2
+    inputs.host("ids")[:2] = torch.tensor([5, 6])
+    inputs.upload()
+    assert inputs.device_view("ids").tolist() == [5, 6, 0, 0]
+    assert inputs.device_view("slots").tolist() == [-1] * 4  # its neighbour untouched
+    assert flat_rows([[1, 2, 3], [4], []]) == ([1, 2, 3, 4, 0, 0, 0, 0, 0], 3)
+    assert flat_rows([]) == ([], 1)
