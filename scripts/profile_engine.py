@@ -8,8 +8,9 @@ This script measures, for cached and uncached requests on random weights of a sh
 config: the TTFT, the GPU time of the kernels inside it (torch.profiler), and the
 functions the host spends it in (cProfile), then writes the tables to DIR. The same for
 batch-1 decode steps, which the first H200 run measured at 1.29 ms each (18% of the
-weight-bandwidth bound). It runs on the CPU too (``--device cpu``, a tiny smoke model)
-so it stays working without a GPU.
+weight-bandwidth bound); and the cached TTFT again with the prefill CUDA graphs switched
+off (the A/B of what they are worth). It runs on the CPU too (``--device cpu``, a tiny
+smoke model) so it stays working without a GPU.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         args.system_len = min(args.system_len, 200)
     vocab = pair.model_config.vocab_size
     system = eb.random_prompts(1, args.system_len, vocab, seed=7)[0]
-    questions = eb.random_prompts(3 * args.requests + 4, 24, vocab, seed=8)
+    questions = eb.random_prompts(4 * args.requests + 4, 24, vocab, seed=8)
     bm = engine.block_manager
     t = time.perf_counter()
     for q in questions[:3]:  # warm-up: kernels compiled, graphs captured
@@ -118,6 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     result["cached"] = _profile(
         engine, [system + q for q in questions[4 : 4 + n]], args.out, "cached"
     )
+    # The same kind of request with its small prefill run eagerly: what the prefill CUDA
+    # graphs are worth (fresh questions, so nothing but the system prompt is cached).
+    runner = engine.runner
+    graphs, runner.prefill_graphs = runner.prefill_graphs, None
+    try:
+        eager = [ours_single(engine, system + q, 1)["ttft_ms"] for q in questions[4 + 3 * n :]]
+    finally:
+        runner.prefill_graphs = graphs
+    result["cached_eager_prefill"] = {
+        "ttft_ms_median": statistics.median(eager),
+        "ttft_ms": [round(t, 2) for t in eager],
+        "prefill_graphs": graphs is not None,
+    }
     bm.enable_prefix_caching = False
     bm.reset_prefix_cache()
     result["uncached"] = _profile(
