@@ -3,10 +3,11 @@
 JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
 ``Authorization: Bearer <api_token>``:
 
-``GET  /v1/handoffs?status=S&order=O&limit=N``
+``GET  /v1/handoffs?status=S&order=O&limit=N&cursor=C``
     Conversations waiting for (``status=waiting_human``) or handled by
     (``with_human``) a human, or both; most recently active first, or the longest
-    waiting first with ``order=oldest`` (a queue's head).
+    waiting first with ``order=oldest`` (a queue's head). A full page also gives
+    ``next_cursor``: pass it as ``cursor`` (same order) for the next page.
 ``GET  /v1/conversations?channel=C&key=K``
     One conversation by its channel and key (what the hand-off webhook names).
 ``GET  /v1/conversations/{id}/messages?after_seq=S&limit=N``
@@ -28,11 +29,14 @@ refusal in ``"kind"`` (``botkit.agent_replies.AgentReplyError``'s kinds).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -53,6 +57,7 @@ _MAX_ID = 2**63 - 1
 _MAX_BODY = 256 * 1024
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 _PAGE = 100
+_MAX_CURSOR = 200
 _SHUTDOWN_S = 2.5
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -98,6 +103,28 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
             content_type="application/json",
         )
     return max(low, min(int(raw), high))
+
+
+def _make_cursor(last: ConversationRecord, order: str) -> str:
+    """Where a page ended: opaque to clients, so its form can change."""
+    raw = f"{order}|{last.updated_at.isoformat()}|{last.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str, order: str) -> tuple[datetime, int] | None:
+    """``(updated_at, id)`` of a cursor made for ``order``; None for anything else."""
+    if len(cursor) > _MAX_CURSOR:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        made_for, at, ident = raw.split("|")
+        when = datetime.fromisoformat(at)
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+    if made_for != order or when.tzinfo is None or not _INTEGER.fullmatch(ident):
+        return None
+    number = int(ident)
+    return (when, number) if 0 < number <= _MAX_ID else None
 
 
 class AgentApi:
@@ -188,10 +215,17 @@ class AgentApi:
         order = request.query.get("order", "newest")
         if not statuses or order not in ("newest", "oldest"):
             return _error(400, "status is waiting_human or with_human; order newest or oldest")
+        cursor = request.query.get("cursor")
+        after = None if cursor is None else _read_cursor(cursor, order)
+        if cursor is not None and after is None:
+            return _error(400, "cursor is not a next_cursor of this list and order")
         found = await self._store.conversations_with_status(
-            statuses, limit=limit, oldest_first=order == "oldest"
+            statuses, limit=limit, oldest_first=order == "oldest", after=after
         )
-        return web.json_response({"conversations": [_conversation(c) for c in found]})
+        more = _make_cursor(found[-1], order) if len(found) == limit else None
+        return web.json_response(
+            {"conversations": [_conversation(c) for c in found], "next_cursor": more}
+        )
 
     async def _find(self, request: web.Request) -> web.Response:
         channel, key = request.query.get("channel", ""), request.query.get("key", "")

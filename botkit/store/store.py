@@ -436,11 +436,23 @@ class ConversationStore(ProcessClaims):
         return None if row is None else q.to_conversation(row)
 
     async def conversations_with_status(
-        self, statuses: Collection[str], *, limit: int = 100, oldest_first: bool = False
+        self,
+        statuses: Collection[str],
+        *,
+        limit: int = 100,
+        oldest_first: bool = False,
+        after: tuple[datetime, int] | None = None,
     ) -> list[ConversationRecord]:
         """Conversations in any of ``statuses``, most recently active first (e.g. those
         waiting for or handled by a human); ``oldest_first`` for a queue, where the
         longest waiting come first.
+
+        Args:
+            statuses: the statuses wanted.
+            limit: the most returned (at most ``MAX_PAGE``).
+            oldest_first: the order.
+            after: continue after the conversation with this ``(updated_at, id)`` in
+                that order (the last one of the previous page).
 
         Raises:
             StoreError: an unknown status.
@@ -452,12 +464,19 @@ class ConversationStore(ProcessClaims):
             if oldest_first
             else (Conversation.updated_at.desc(), Conversation.id.desc())
         )
-        stmt = (
-            select(*q.CONVERSATION_COLS)
-            .where(Conversation.status.in_(states))
-            .order_by(*order)
-            .limit(limit)
-        )
+        stmt = select(*q.CONVERSATION_COLS).where(Conversation.status.in_(states))
+        if after is not None:
+            at, last_id = after
+            if oldest_first:
+                later = (Conversation.updated_at > at) | (
+                    (Conversation.updated_at == at) & (Conversation.id > last_id)
+                )
+            else:
+                later = (Conversation.updated_at < at) | (
+                    (Conversation.updated_at == at) & (Conversation.id < last_id)
+                )
+            stmt = stmt.where(later)
+        stmt = stmt.order_by(*order).limit(limit)
         rows = await self._read(lambda conn: conn.execute(stmt).all())
         return [q.to_conversation(r) for r in rows]
 

@@ -503,3 +503,65 @@ async def test_the_hand_off_queue_by_status_and_oldest_first(api_bot: ApiBot) ->
         for params in ({"status": "bot"}, {"order": "sideways"}, {"status": ""}):
             status, body = await api.call("GET", "/v1/handoffs", params=params)
             assert status == 400 and "waiting_human" in body["error"]
+
+
+async def test_the_hand_off_queue_pages_with_a_cursor(api_bot: ApiBot) -> None:
+    """Every conversation once, in order, however the queue is paged; one that moves while
+    paging (an agent answers it) shifts no other across a page boundary."""
+    async with api_bot() as api:
+        keys = [f"q{n}" for n in range(7)]
+        for n, key in enumerate(keys):
+            await _say(api.bot, "/human", f"k{n}", conversation=key)
+
+        async def pages(order: str, limit: int) -> list[list[str]]:
+            out: list[list[str]] = []
+            params = {"order": order, "limit": str(limit)}
+            while True:
+                status, body = await api.call("GET", "/v1/handoffs", params=params)
+                assert status == 200, body
+                out.append([c["key"] for c in body["conversations"]])
+                if body["next_cursor"] is None:
+                    return out
+                params = {**params, "cursor": body["next_cursor"]}
+
+        assert await pages("oldest", 3) == [keys[0:3], keys[3:6], keys[6:]]
+        assert await pages("newest", 2) == [
+            keys[::-1][0:2],
+            keys[::-1][2:4],
+            keys[::-1][4:6],
+            keys[::-1][6:],
+        ]
+        assert await pages("oldest", 7) == [keys, []]  # a full last page, then an empty one
+
+        params = {"order": "oldest", "limit": "3"}
+        _, first = await api.call("GET", "/v1/handoffs", params=params)
+        moved = await api.conversation_id("q1")  # on the first page, now active again
+        assert (await api.send(moved, text="Ana here."))[0] == 201
+        _, rest = await api.call(
+            "GET", "/v1/handoffs", params={**params, "cursor": first["next_cursor"]}
+        )
+        assert [c["key"] for c in rest["conversations"]] == ["q3", "q4", "q5"]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "not base64 at all!",
+        "////",
+        "bmV3ZXN0fDIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDB8MQ",  # newest|...|1: another order
+        "b2xkZXN0fDIwMjYtMDEtMDFUMDA6MDA6MDB8MQ",  # oldest|naive time|1
+        "b2xkZXN0fDIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDB8LTE",  # id -1
+        "b2xkZXN0fDIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDB8OTk5OTk5OTk5OTk5OTk5OTk5OTk",  # id 2**66
+        "b2xkZXN0fHllc3RlcmRheXwx",  # oldest|yesterday|1
+        "b2xkZXN0fA",  # oldest|
+        "//79",  # not UTF-8
+        "A" * 201,
+    ],
+)
+async def test_hostile_cursors_are_refused(api_bot: ApiBot, cursor: str) -> None:
+    async with api_bot() as api:
+        status, body = await api.call(
+            "GET", "/v1/handoffs", params={"order": "oldest", "cursor": cursor}
+        )
+        assert status == 400 and "cursor" in body["error"]

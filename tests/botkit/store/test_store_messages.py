@@ -283,3 +283,33 @@ async def test_a_delivered_agent_message_is_stored_once_per_delivery(
     assert clash.text == "hi"
     with pytest.raises(StoreError, match="delivery key"):
         await store.append_outbound(cid, "x", agent="", delivery_key="")
+
+
+async def test_conversations_by_status_page_after_a_position(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    """Keyset paging on (updated_at, id), both orders, ties on updated_at included: the
+    position round-trips through the database's timestamp type."""
+    ids = []
+    for n in range(5):
+        cid = (await store.intake(make_message(conversation=f"c{n}"), text="hi")).conversation.id
+        await store.set_conversation_status(cid, "waiting_human")
+        ids.append(cid)
+    for oldest in (True, False):
+        seen: list[int] = []
+        after = None
+        while True:
+            page = await store.conversations_with_status(
+                ["waiting_human"], limit=2, oldest_first=oldest, after=after
+            )
+            seen += [c.id for c in page]
+            if len(page) < 2:
+                break
+            after = (page[-1].updated_at, page[-1].id)
+        assert seen == (ids if oldest else ids[::-1])
+    everything = await store.conversations_with_status(["waiting_human"], oldest_first=True)
+    tie = everything[2]  # same updated_at, a smaller id: only the larger ids follow
+    same_time = await store.conversations_with_status(
+        ["waiting_human"], oldest_first=True, after=(tie.updated_at, tie.id - 1)
+    )
+    assert same_time[0].id == tie.id
