@@ -17,12 +17,14 @@ which is how the padding and packing are tested without a GPU.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from engine.attention_metadata import AttentionMetadata
+from engine.graph_capture import capture_checked
 from engine.graph_inputs import StaticInputs, flat_rows
 
 __all__ = ["DecodeGraphs", "PrefillGraphs"]
@@ -32,6 +34,8 @@ KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
 
 class _Graphs:
     """One captured callable per bucket size, sharing a memory pool."""
+
+    name = "step"
 
     def __init__(
         self,
@@ -55,36 +59,34 @@ class _Graphs:
 
     @torch.inference_mode()
     def capture_all(self) -> None:
-        """Capture largest bucket first so smaller ones reuse its memory pool."""
+        """Capture largest bucket first so smaller ones reuse its memory pool; a bucket
+        whose capture fails runs eagerly (``engine.graph_capture`` logs why)."""
         if not self.capture:
             return
         pool = None
         for b in reversed(self.buckets):
             self._prepare(b)
-            side = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                for _ in range(2):  # compile Triton kernels outside the capture
-                    self._step(b)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=pool):
-                out = self._step(b)
-            pool = graph.pool()
-            self._graphs[b] = (graph, out)
-        torch.cuda.synchronize(self.device)
+            captured = capture_checked(
+                functools.partial(self._step, b), self.device, pool, what=f"{self.name} {b}"
+            )
+            if captured is not None:
+                self._graphs[b] = captured
+                pool = captured[0].pool()
 
     def run(self, b: int) -> torch.Tensor:
-        """Replay bucket ``b`` (or run it eagerly without capture)."""
-        if not self.capture:
+        """Replay bucket ``b`` (or run it eagerly: no capture, or its capture failed)."""
+        captured = self._graphs.get(b)
+        if captured is None:
             return self._step(b)
-        graph, out = self._graphs[b]
+        graph, out = captured
         graph.replay()
         return out
 
 
 class DecodeGraphs(_Graphs):
     """Decode steps for batch sizes ``buckets`` (ascending)."""
+
+    name = "decode batch"
 
     def __init__(
         self,
@@ -152,6 +154,8 @@ class DecodeGraphs(_Graphs):
 
 class PrefillGraphs(_Graphs):
     """Prefill-only steps of up to ``max_seqs`` sequences, for token counts ``buckets``."""
+
+    name = "prefill tokens"
 
     def __init__(
         self,

@@ -78,7 +78,11 @@ class EngineTranslator:
         for source in s.model:
             try:
                 model = await loader.load(
-                    source, dtype=s.dtype, device=s.device, beam_size=s.beam_size
+                    source,
+                    dtype=s.dtype,
+                    device=s.device,
+                    beam_size=s.beam_size,
+                    cuda_graphs=s.cuda_graphs,
                 )
             except Exception as exc:
                 await self.close()

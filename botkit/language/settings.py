@@ -59,6 +59,8 @@ class TranslatorSettings(_Section):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     beam_size: int = Field(default=1, ge=1, le=16)
+    # On CUDA, decode by replaying CUDA graphs (captured at startup); off: eagerly.
+    cuda_graphs: bool = True
 
     @field_validator("model", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from engine.request_errors import EngineBusyError, EngineDeadError
 from engine.translation.engine import TranslationEngine
+from engine.translation.graphs import GraphLimits
 from engine.translation.requests import TranslationRequest, check_options, check_texts
 
 __all__ = ["AsyncTranslator"]
@@ -87,14 +88,24 @@ class AsyncTranslator:
         beam_size: int = 1,
         max_new_tokens: int | None = None,
         max_batch_sentences: int = 256,
+        cuda_graphs: bool = True,
     ) -> AsyncTranslator:
         """Load the checkpoint in a worker thread (the event loop stays responsive).
+
+        ``cuda_graphs``: on CUDA, decode with graphs captured for ``beam_size`` (see
+        ``engine.translation.graphs``).
 
         Raises:
             ModelLoadError: the model cannot be loaded or its languages determined.
         """
+        limits = GraphLimits(beams=(beam_size,)) if cuda_graphs else None
         engine = await asyncio.to_thread(
-            TranslationEngine.load, source, dtype=dtype, device=device, pair=pair
+            TranslationEngine.load,
+            source,
+            dtype=dtype,
+            device=device,
+            pair=pair,
+            cuda_graphs=limits,
         )
         return cls(
             engine,

@@ -18,8 +18,9 @@ times the rows per sentence): the extra rows compute garbage that nothing reads.
 cross-attention sentences have no keys, and one more empty "sink" sentence owns the
 unused tail of the key buffer, so the packed boundaries always end at its size. Beam
 reordering and finished sentences leaving are copies inside the buffers, so every
-captured graph stays valid; a graph is captured the first time its bucket is needed and
-kept for the engine's life.
+captured graph stays valid. Graphs are captured when the engine is built, for the beam
+sizes in ``GraphLimits.beams`` (``engine.graph_capture``: never while serving); other
+beam sizes, and a bucket whose capture failed, run the same steps eagerly.
 
 Without ``capture`` (the CPU; the tests) the same step runs eagerly on the same
 buffers, which is how the bucket, padding and compaction logic is tested without a GPU.
@@ -27,18 +28,17 @@ buffers, which is how the bucket, padding and compaction logic is tested without
 
 from __future__ import annotations
 
-import logging
+import functools
 from dataclasses import dataclass, field
 from itertools import accumulate
 
 import torch
 
+from engine.graph_capture import capture_checked
 from engine.translation.model import Seq2SeqLM
 from engine.translation.state import DecodeMeta
 
 __all__ = ["GraphLimits", "StaticDecoding"]
-
-log = logging.getLogger(__name__)
 
 _KV = tuple[torch.Tensor, torch.Tensor]
 
@@ -49,16 +49,18 @@ class GraphLimits:
 
     Attributes:
         rows: decoder rows (sentences x beams).
-        steps: generated tokens per sentence (+1 for the start token).
+        steps: generated tokens per sentence.
         source_tokens: packed source tokens of the batch.
+        beams: the beam sizes (1: greedy) whose graphs are captured up front.
     """
 
     rows: int = 64
     steps: int = 128
     source_tokens: int = 4096
+    beams: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
-        if min(self.rows, self.steps, self.source_tokens) < 1:
+        if min(self.rows, self.steps, self.source_tokens, *self.beams, 1) < 1:
             raise ValueError(f"graph limits must be >= 1, got {self}")
 
 
@@ -73,7 +75,6 @@ class _Bucket:
     cu_k_version: int = -1
     graph: torch.cuda.CUDAGraph | None = None
     out: torch.Tensor | None = None
-    failed: bool = False
 
     @property
     def rows(self) -> int:
@@ -101,7 +102,8 @@ class StaticDecoding:
     Args:
         model: the translation model (its device and dtype size the buffers).
         limits: the buffers' sizes.
-        capture: replay CUDA graphs (CUDA only); False runs the same steps eagerly.
+        capture: capture CUDA graphs now and replay them (CUDA only); False runs the
+            same steps eagerly.
     """
 
     def __init__(self, model: Seq2SeqLM, limits: GraphLimits, *, capture: bool) -> None:
@@ -128,13 +130,15 @@ class StaticDecoding:
         self.position = torch.zeros(1, dtype=torch.int64, device=device)
         self.row_index = torch.arange(limits.rows, device=device)
         self._buckets: dict[tuple[int, int], _Bucket] = {}
-        self._pool = torch.cuda.graph_pool_handle() if capture else None
         self._batch = _Batch()
+        if capture:
+            self._capture_all()
 
     @property
     def nbytes(self) -> int:
-        """Device memory the buffers take."""
+        """Device memory the buffers and the captured graphs' outputs take."""
         tensors = [t for pair in self.pools + self.cross for t in pair] + [self.table]
+        tensors += [b.out for b in self._buckets.values() if b.out is not None]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def fits(self, sentences: int, per: int, source_tokens: int, max_new_tokens: int) -> bool:
@@ -143,7 +147,7 @@ class StaticDecoding:
         return (
             sentences * per <= lim.rows
             and source_tokens <= lim.source_tokens
-            and max_new_tokens + 1 <= lim.steps
+            and max_new_tokens <= lim.steps  # one decoder step per generated token
         )
 
     def begin(self, cross_kv: list[_KV], source_lens: list[int], per: int) -> None:
@@ -174,8 +178,6 @@ class StaticDecoding:
             bucket.cu_k.copy_(self._cu_k(bucket.sentences))
             bucket.cu_k_version = batch.version
         self.tokens[:n].copy_(tokens)
-        if bucket.graph is None and self.capture and not bucket.failed:
-            self._capture(bucket)
         if bucket.graph is not None:
             bucket.graph.replay()
             assert bucket.out is not None
@@ -251,23 +253,34 @@ class StaticDecoding:
         pos.add_(1)
         return logits
 
-    def _capture(self, bucket: _Bucket) -> None:
-        """Warm the bucket's kernels up (a real step of the current batch, undone by
-        resetting the position: its writes are the ones the replay makes), then capture."""
-        device = self.device
-        try:
-            side = torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                self._forward(bucket)
-            torch.cuda.current_stream(device).wait_stream(side)
-            self.position.fill_(self._batch.length)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
-                out = self._forward(bucket)
-        except Exception as exc:  # capture errors come from arbitrary kernel code
-            log.warning("translation CUDA graph capture failed, decoding eagerly: %s", exc)
-            bucket.failed = True
-            self.position.fill_(self._batch.length)
-            return
-        bucket.graph, bucket.out = graph, out
+    def _rewind(self) -> None:
+        """Back to the batch's position (a step the capture ran advanced it)."""
+        self.position.fill_(self._batch.length)
+
+    def _capture_all(self) -> None:
+        """Capture every bucket of every beam size in ``limits.beams``, largest first so
+        the smaller ones reuse its memory pool, on a dummy batch (one-token sources)."""
+        pool = None
+        for per in self.limits.beams:
+            sizes = []
+            size = 1
+            while size * per <= self.limits.rows:
+                sizes.append(size)
+                size *= 2
+            for sentences in reversed(sizes):
+                # Sentences without keys, on whatever the buffers hold.
+                self._batch = _Batch(per, [0] * sentences, 0, self._batch.version + 1)
+                self.position.zero_()
+                bucket = self._bucket(per, sentences)
+                bucket.cu_k.copy_(self._cu_k(sentences))
+                captured = capture_checked(
+                    functools.partial(self._forward, bucket),
+                    self.device,
+                    pool,
+                    reset=self._rewind,
+                    what=f"translation decoding ({sentences} x {per} rows)",
+                )
+                if captured is not None:
+                    bucket.graph, bucket.out = captured
+                    pool = bucket.graph.pool()
+        self._batch = _Batch()

@@ -6,8 +6,8 @@
   ``generate`` (Triton's fp32 dots use IEEE precision; cuBLAS TF32 is off by default).
 * bf16 end to end: ``translate`` runs and agrees with the fp32 engine on most tokens.
 * CUDA graphs (the default decode path on CUDA, so the tests above use them too): the
-  same tokens as eager decoding, greedy and beam 4, with graphs captured once and
-  replayed across batches.
+  same tokens as eager decoding, greedy (graphs captured when the engine is built) and
+  beam 4 (not captured: the same static steps, eagerly), across batches.
 
 Run on a GPU machine: ``HF_HUB_OFFLINE=1 python -m pytest tests/engine/translation -m gpu``.
 """
@@ -174,6 +174,7 @@ def test_cuda_graphs_decode_the_same_tokens_as_eager(
         ours = graphed.generate_ids(batch, forced_bos=f_batch, beam_size=beams,
                                     max_new_tokens=MAX_NEW)  # fmt: skip
         assert ours == expected
+    # Captured when the engine was built, for the beam sizes asked for; others eager.
     buckets = graphed.static._buckets
-    assert buckets and all(b.graph is not None and not b.failed for b in buckets.values())
-    assert {(beams, 8), (beams, 1)} <= set(buckets)
+    captured = {key for key, b in buckets.items() if b.graph is not None}
+    assert captured == {(1, n) for n in (1, 2, 4, 8, 16, 32, 64)}

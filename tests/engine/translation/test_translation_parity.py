@@ -144,8 +144,9 @@ def generic(built: dict[str, Any]) -> dict[str, TranslationEngine]:
     }
 
 
-# Room for 8 sentences of 4 beams: the 6-sentence batches run in padded buckets.
-STATIC_LIMITS = GraphLimits(rows=32, steps=MAX_NEW + 1, source_tokens=256)
+# Room for 8 sentences of 4 beams: the 6-sentence batches run in padded buckets; exactly
+# the steps MAX_NEW tokens take.
+STATIC_LIMITS = GraphLimits(rows=32, steps=MAX_NEW, source_tokens=256)
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +237,9 @@ def test_batches_too_big_for_the_static_buffers_decode_eagerly(
     engine = TranslationEngine(lean.loaded, name="small", cpu_decode=False)
     expected = engine.generate_ids(sources, beam_size=2, max_new_tokens=MAX_NEW)
     for limits in (
-        GraphLimits(rows=4, steps=MAX_NEW + 1, source_tokens=256),  # too many rows
-        GraphLimits(rows=32, steps=MAX_NEW, source_tokens=256),  # too many steps
-        GraphLimits(rows=32, steps=MAX_NEW + 1, source_tokens=8),  # too many source tokens
+        GraphLimits(rows=4, steps=MAX_NEW, source_tokens=256),  # too many rows
+        GraphLimits(rows=32, steps=MAX_NEW - 1, source_tokens=256),  # too many steps
+        GraphLimits(rows=32, steps=MAX_NEW, source_tokens=8),  # too many source tokens
     ):
         engine.use_static_decoding(limits, capture=False)
         assert engine.generate_ids(sources, beam_size=2, max_new_tokens=MAX_NEW) == expected
@@ -290,7 +291,7 @@ def test_triton_kernels_in_the_interpreter_match(generic: dict[str, TranslationE
     ref = engine.generate_ids(sources[1:4], beam_size=2, max_new_tokens=3)
     static = TranslationEngine(engine.loaded, name="static", cpu_decode=False)
     # Three sentences in a bucket of four: a padding sentence and the sink have no keys.
-    static.use_static_decoding(GraphLimits(rows=8, steps=4, source_tokens=64), capture=False)
+    static.use_static_decoding(GraphLimits(rows=8, steps=3, source_tokens=64), capture=False)
     with kernels.force_backend("triton"):
         assert engine.generate_ids(sources[1:4], beam_size=2, max_new_tokens=3) == ref
         assert static.generate_ids(sources[1:4], beam_size=2, max_new_tokens=3) == ref
