@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
 from engine.llm_engine import LLMEngine, RequestOutput
 from engine.prompt import Prompt
@@ -152,6 +153,7 @@ class AsyncEngine:
     # -------------------------------------------------------------- engine thread
     def _run(self) -> None:
         engine = self.engine
+        bind_thread_to(engine.device)  # Triton launches on the thread's current device
         try:
             while True:
                 block = not engine.has_unfinished()

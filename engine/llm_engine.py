@@ -19,6 +19,7 @@ from torch import nn
 from engine.block_manager import BlockManager
 from engine.config import ModelConfig
 from engine.detokenizer import IncrementalDetokenizer
+from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
 from engine.kv_cache import allocate_kv_caches, determine_num_blocks
 from engine.prompt import Prompt, encode_prompt
@@ -83,6 +84,7 @@ class LLMEngine:
         self.chat_template = chat_template
         param = next(iter(model.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
+        bind_thread_to(self.device)  # profiling and capture below launch Triton kernels
         self.dtype = model_config.dtype
         max_len = min(config.max_model_len or model_config.max_position, model_config.max_position)
         max_seqs, max_tokens, chunk = config.resolved(self.device)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.devices import bind_thread_to
 from engine.request_errors import EngineBusyError, EngineDeadError
 from engine.translation.engine import TranslationEngine
 from engine.translation.graphs import GraphLimits
@@ -188,6 +189,7 @@ class AsyncTranslator:
     def _run(self) -> None:
         held: list[_Job] = []  # every job taken off the queue and not yet answered
         try:
+            bind_thread_to(self.engine.device)  # Triton launches on the current device
             self._serve(held)
         except BaseException as exc:  # nothing may be left awaiting a dead worker
             log.exception("translation worker died; failing its queued requests")

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from engine.cpu_threads import available_threads
+from engine.devices import bind_thread_to
 from engine.layers import use_column_major_weights
 from engine.request_errors import InvalidRequestError
 from engine.translation.cpu_decode import CpuSeq2SeqDecoder
@@ -107,6 +108,7 @@ class TranslationEngine:
         self.max_batch_sentences = max_batch_sentences
         self.max_batch_tokens = max_batch_tokens
         self.device = next(loaded.model.parameters()).device
+        bind_thread_to(self.device)  # graph capture below launches Triton kernels
         self.cpu_decoder: CpuSeq2SeqDecoder | None = None
         if cpu_decode and self.device.type == "cpu":
             use_column_major_weights(loaded.model)  # before the decoder takes its views

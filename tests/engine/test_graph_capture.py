@@ -2,7 +2,7 @@
 API is replaced by stand-ins that run the step on the CPU, so the test sees how a graph is
 captured (own stream, thread-local mode, one capture at a time) and that a graph which
 does not reproduce its step (as an empty graph captured on the wrong device) or whose
-capture raises is refused, leaving the step to run eagerly."""
+capture raises is refused, leaving the step to run eagerly. Also ``engine.devices``."""
 
 from __future__ import annotations
 
@@ -124,3 +124,14 @@ def test_a_capture_that_raises_is_refused_and_the_lock_released(
         assert capture_checked(_step([]), torch.device("cuda"), None, what="x") is None
     assert "capture of x failed" in caplog.text and "not permitted" in caplog.text
     assert not CAPTURE_LOCK.locked()
+
+
+def test_threads_bind_to_an_indexed_gpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Triton launches on the thread's current device: a model on cuda:1 must make it 1."""
+    from engine.devices import bind_thread_to
+
+    bound: list[torch.device] = []
+    monkeypatch.setattr(torch.cuda, "set_device", bound.append)
+    for device in ("cpu", "cuda", "cuda:1"):
+        bind_thread_to(torch.device(device))
+    assert bound == [torch.device("cuda:1")]
