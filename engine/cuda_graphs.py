@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from engine.attention_metadata import AttentionMetadata
 from engine.graph_capture import capture_checked
-from engine.graph_inputs import StaticInputs, flat_rows
+from engine.graph_inputs import Field, StaticInputs, flat_rows
 
 __all__ = ["DecodeGraphs", "PrefillGraphs"]
 
@@ -33,29 +33,50 @@ KVCaches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 class _Graphs:
-    """One captured callable per bucket size, sharing a memory pool."""
+    """One captured step per bucket size, sharing a memory pool, over static inputs
+    (``input_ids``, ``positions``, ``slots`` and what the subclass's metadata reads)."""
 
     name = "step"
 
     def __init__(
         self,
-        step: Callable[[int], torch.Tensor],
+        model: nn.Module,
+        kv_caches: KVCaches,
         device: torch.device,
         buckets: Sequence[int],
+        fields: Mapping[str, Field],
+        *,
         capture: bool,
     ) -> None:
-        self._step = step
-        self.device = device
+        self.model, self.kv_caches, self.device = model, kv_caches, device
         self.buckets = sorted(buckets)
         self.capture = capture
+        self.inputs = StaticInputs(device, fields)
         self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
 
     def bucket(self, n: int) -> int:
         """The smallest bucket holding ``n`` (the caller checked ``n <= buckets[-1]``)."""
         return self.buckets[bisect.bisect_left(self.buckets, n)]
 
+    def _meta(self, b: int) -> AttentionMetadata:
+        """The attention metadata of bucket ``b``, views of the static inputs."""
+        raise NotImplementedError
+
     def _prepare(self, b: int) -> None:
         """Make the static inputs a valid step of bucket ``b`` (before capturing it)."""
+
+    def _forward(self, b: int) -> torch.Tensor:
+        v = self.inputs.device_view
+        out: torch.Tensor = self.model(
+            v("input_ids")[:b], v("positions")[:b], self.kv_caches, self._meta(b)
+        )
+        return out
+
+    def _write_tokens(self, ids: list[int], pos: list[int], slots: list[int]) -> None:
+        n, host = len(ids), self.inputs.host
+        host("input_ids")[:n] = torch.tensor(ids)
+        host("positions")[:n] = torch.tensor(pos)
+        host("slots")[:n] = torch.tensor(slots)
 
     @torch.inference_mode()
     def capture_all(self) -> None:
@@ -67,7 +88,7 @@ class _Graphs:
         for b in reversed(self.buckets):
             self._prepare(b)
             captured = capture_checked(
-                functools.partial(self._step, b), self.device, pool, what=f"{self.name} {b}"
+                functools.partial(self._forward, b), self.device, pool, what=f"{self.name} {b}"
             )
             if captured is not None:
                 self._graphs[b] = captured
@@ -77,7 +98,7 @@ class _Graphs:
         """Replay bucket ``b`` (or run it eagerly: no capture, or its capture failed)."""
         captured = self._graphs.get(b)
         if captured is None:
-            return self._step(b)
+            return self._forward(b)
         graph, out = captured
         graph.replay()
         return out
@@ -98,34 +119,32 @@ class DecodeGraphs(_Graphs):
         *,
         capture: bool = True,
     ) -> None:
-        super().__init__(self._forward, device, buckets, capture)
-        self.model, self.kv_caches = model, kv_caches
-        n, i64, i32 = self.buckets[-1], torch.int64, torch.int32
-        self.width = max_blocks_per_seq
-        self.inputs = StaticInputs(device, {
+        n, i64, i32 = max(buckets), torch.int64, torch.int32
+        fields: dict[str, Field] = {
             "input_ids": (i64, (n,), 0),
             "positions": (i64, (n,), 0),
             "slots": (i64, (n,), -1),
             "logits_indices": (i64, (n,), 0),
             "context_lens": (i32, (n,), 0),
             "block_tables": (i32, (n, max_blocks_per_seq), 0),
-        })  # fmt: skip
+        }
+        super().__init__(model, kv_caches, device, buckets, fields, capture=capture)
+        self.width = max_blocks_per_seq
         self.inputs.host("logits_indices").copy_(torch.arange(n))
         self.inputs.upload()
 
     def fits(self, batch: int) -> bool:
         return batch <= self.buckets[-1] and (bool(self._graphs) or not self.capture)
 
-    def _forward(self, b: int) -> torch.Tensor:
+    def _meta(self, b: int) -> AttentionMetadata:
         v = self.inputs.device_view
-        meta = AttentionMetadata(
-            slot_mapping=v("slots")[:b], num_prefill_tokens=0,
+        return AttentionMetadata(
+            slot_mapping=v("slots")[:b],
+            num_prefill_tokens=0,
             decode_context_lens=v("context_lens")[:b],
             decode_block_tables=v("block_tables")[:b],
-            logits_indices=v("logits_indices")[:b])  # fmt: skip
-        out: torch.Tensor = self.model(v("input_ids")[:b], v("positions")[:b], self.kv_caches,
-                                       meta)  # fmt: skip
-        return out
+            logits_indices=v("logits_indices")[:b],
+        )
 
     def replay(
         self,
@@ -138,12 +157,9 @@ class DecodeGraphs(_Graphs):
         """Run a decode step of ``len(ids)`` rows; returns logits ``[len(ids), V]``."""
         n = len(ids)
         b = self.bucket(n)
+        self._write_tokens(ids, pos, slots)
         host = self.inputs.host
-        host("input_ids")[:n] = torch.tensor(ids)
-        host("positions")[:n] = torch.tensor(pos)
-        slot = host("slots")
-        slot[:n] = torch.tensor(slots)
-        slot[n:b] = -1
+        host("slots")[n:b] = -1
         lens = host("context_lens")
         lens[:n] = torch.tensor(ctx)
         lens[n:b] = 0
@@ -168,11 +184,8 @@ class PrefillGraphs(_Graphs):
         *,
         capture: bool = True,
     ) -> None:
-        super().__init__(self._forward, device, buckets, capture)
-        self.model, self.kv_caches, self.max_seqs = model, kv_caches, max_seqs
-        t, s, i64, i32 = self.buckets[-1], max_seqs, torch.int64, torch.int32
-        self.width = max_blocks_per_seq
-        self.inputs = StaticInputs(device, {
+        t, s, i64, i32 = max(buckets), max_seqs, torch.int64, torch.int32
+        fields: dict[str, Field] = {
             "input_ids": (i64, (t,), 0),
             "positions": (i64, (t,), 0),
             "slots": (i64, (t,), -1),
@@ -180,7 +193,9 @@ class PrefillGraphs(_Graphs):
             "cu_seqlens_q": (i32, (s + 2,), 0),
             "context_lens": (i32, (s + 1,), 0),
             "block_tables": (i32, (s + 1, max_blocks_per_seq), 0),
-        })  # fmt: skip
+        }
+        super().__init__(model, kv_caches, device, buckets, fields, capture=capture)
+        self.max_seqs = max_seqs
         self._prepare(t)
 
     def fits(self, num_seqs: int, num_tokens: int) -> bool:
@@ -198,17 +213,16 @@ class PrefillGraphs(_Graphs):
         lens[-1] = b - real
         self.inputs.host("slots")[real:b] = -1
 
-    def _forward(self, b: int) -> torch.Tensor:
+    def _meta(self, b: int) -> AttentionMetadata:
         v = self.inputs.device_view
-        meta = AttentionMetadata(
-            slot_mapping=v("slots")[:b], num_prefill_tokens=b,
+        return AttentionMetadata(
+            slot_mapping=v("slots")[:b],
+            num_prefill_tokens=b,
             prefill_cu_seqlens_q=v("cu_seqlens_q"),
             prefill_context_lens=v("context_lens"),
             prefill_block_tables=v("block_tables"),
-            logits_indices=v("logits_indices"))  # fmt: skip
-        out: torch.Tensor = self.model(v("input_ids")[:b], v("positions")[:b], self.kv_caches,
-                                       meta)  # fmt: skip
-        return out
+            logits_indices=v("logits_indices"),
+        )
 
     def replay(
         self,
@@ -224,10 +238,8 @@ class PrefillGraphs(_Graphs):
         (``[0, ..., len(ids)]``); returns the logits of ``logits_rows``."""
         n, seqs = len(ids), len(ctx)
         b = self.bucket(n)
+        self._write_tokens(ids, pos, slots)
         host = self.inputs.host
-        host("input_ids")[:n] = torch.tensor(ids)
-        host("positions")[:n] = torch.tensor(pos)
-        host("slots")[:n] = torch.tensor(slots)
         rows = host("logits_indices")
         rows[: len(logits_rows)] = torch.tensor(logits_rows, dtype=torch.int64)
         rows[len(logits_rows) :] = 0  # a bigger bucket's rows may be past this one's end
