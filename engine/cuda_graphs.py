@@ -6,9 +6,10 @@ the largest bucket (``engine.graph_inputs``: one upload per step). A decode step
 its rows in and pads the rest of the bucket with rows that write nothing (slot -1) and
 attend to nothing (context length 0). A prefill step packs its sequences' tokens first;
 the unused sequence entries up to ``max_seqs`` have no tokens, and one more "sink"
-sequence owns the padding tokens: they write nothing, attend only among themselves, and
-no sampled row reads them. Block tables are captured at full width
-(``max_model_len / block_size``) so one graph serves every context length.
+sequence owns the padding tokens: they write nothing, attend to whatever cache pages the
+sink's table row names (stale, never written by them), and no sampled row reads them.
+Block tables are captured at full width (``max_model_len / block_size``; the prefill
+tables at least a bucket's worth) so one graph serves every context length.
 
 Without ``capture`` (the CPU; the tests) the same steps run eagerly on the same buffers,
 which is how the padding and packing are tested without a GPU.

@@ -29,8 +29,9 @@ class EngineConfig:
         enable_prefix_caching: reuse identical prompt prefixes across requests.
         cuda_graphs: replay captured graphs for decode steps on CUDA.
         cuda_graph_prefill_tokens: with ``cuda_graphs``, prefill-only steps of up to this
-            many tokens replay graphs too (0: never). A new message on a conversation
-            whose history is cached is such a step, so this is what its TTFT costs.
+            many tokens (and the step budget) replay graphs too (0: never); graphs are
+            captured for 16, 32, ... tokens up to the first power of two that holds it. A
+            new message on a conversation whose history is cached is such a step.
         queue_timeout_s: reject a request not started within this many seconds.
         max_waiting: reject new requests beyond this many queued.
     """

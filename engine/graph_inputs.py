@@ -39,8 +39,12 @@ class StaticInputs:
         sizes: dict[torch.dtype, int] = {}
         self._spans: dict[str, tuple[torch.dtype, int, tuple[int, ...]]] = {}
         for name, (dtype, shape, _) in fields.items():
-            self._spans[name] = (dtype, sizes.get(dtype, 0), shape)
-            sizes[dtype] = sizes.get(dtype, 0) + math.prod(shape)
+            # Each field starts 16-byte aligned: Triton specializes kernels on pointer
+            # alignment, so a misaligned view would compile (and capture) another variant.
+            align = max(1, 16 // torch.empty(0, dtype=dtype).element_size())
+            start = -(-sizes.get(dtype, 0) // align) * align
+            self._spans[name] = (dtype, start, shape)
+            sizes[dtype] = start + math.prod(shape)
         self._device = {dt: torch.empty(n, dtype=dt, device=device) for dt, n in sizes.items()}
         cuda = device.type == "cuda"
         self._host = {

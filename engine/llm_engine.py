@@ -95,7 +95,8 @@ class LLMEngine:
             device=self.device,
             max_num_seqs=max_seqs,
             max_model_len=max_len,
-            prefill_graph_tokens=config.cuda_graph_prefill_tokens,
+            # A step never holds more than the token budget: no graph for bigger ones.
+            prefill_graph_tokens=min(config.cuda_graph_prefill_tokens, max_tokens),
         )
         peak = 0
         if (

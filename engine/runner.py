@@ -100,7 +100,8 @@ class ModelRunner:
         cpu_decode_threads: threads a CPU decode step may split its products over (None:
             torch's intra-op threads, capped at this process's cores; 1: never split).
         prefill_graph_tokens: prefill-only steps of up to this many tokens replay CUDA
-            graphs too (0: never); a new message on a cached conversation is one.
+            graphs too (0: never); a new message on a cached conversation is one. Graphs
+            are captured for 16, 32, ... tokens up to the first power of two that holds it.
     """
 
     def __init__(self, model: nn.Module, *, vocab_size: int, block_size: int,
@@ -193,8 +194,11 @@ class ModelRunner:
         self.graphs = graphs
         buckets = prefill_graph_buckets(self.prefill_graph_tokens)
         if buckets:
+            # The padding sink's context is its own tokens, up to a whole bucket: its
+            # table row must address them even where max_model_len is shorter.
+            sink_width = max(width, -(-buckets[-1] // self.block_size))
             prefill = PrefillGraphs(self.model, self.kv_caches, self.device, buckets,
-                                    min(PREFILL_GRAPH_SEQS, self.max_num_seqs), width,
+                                    min(PREFILL_GRAPH_SEQS, self.max_num_seqs), sink_width,
                                     capture=capture)  # fmt: skip
             prefill.capture_all()
             self.prefill_graphs = prefill

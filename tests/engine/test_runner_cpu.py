@@ -16,6 +16,7 @@ from engine.layers import use_column_major_weights
 from engine.runner import ModelRunner
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=6, ignore_eos=True)
+GREEDY_3 = SamplingParams(temperature=0, max_new_tokens=3, ignore_eos=True)
 
 
 @pytest.mark.parametrize("case", ["qwen2-bias-tied", "llama-gqa-llama3-rope"])
@@ -180,3 +181,29 @@ def test_static_inputs_lay_fields_out_by_dtype_with_their_fill() -> None:
     assert inputs.device_view("slots").tolist() == [-1] * 4  # its neighbour untouched
     assert flat_rows([[1, 2, 3], [4], []]) == ([1, 2, 3, 4, 0, 0, 0, 0, 0], 3)
     assert flat_rows([]) == ([], 1)
+
+
+def test_prefill_graph_padding_fits_a_short_max_model_len() -> None:
+    """Three 11-token prompts with max_model_len 16 make a 33-token step in the 64-token
+    bucket: the padding sink's 31 tokens need more pages than a sequence may have, so the
+    prefill tables are at least a bucket wide (the reference checks it; Triton would
+    clamp)."""
+    prompts = [list(range(10 + 20 * i, 21 + 20 * i)) for i in range(3)]
+
+    def run(graphs: bool) -> list[list[int]]:
+        engine, _ = _engine(max_model_len=16, max_num_seqs=4, max_num_batched_tokens=64)
+        engine.runner.cpu_decoder = None
+        if graphs:
+            engine.runner.prefill_graph_tokens = 64
+            engine.runner.use_graphs(capture=False)
+        return [t for _, t in engine.generate(prompts, GREEDY_3)]
+
+    assert run(graphs=True) == run(graphs=False)
+
+
+def test_prefill_graph_buckets_stop_at_the_step_token_budget() -> None:
+    engine, _ = _engine(max_num_batched_tokens=40, cuda_graph_prefill_tokens=256)
+    assert engine.runner.prefill_graph_tokens == 40
+    engine.runner.use_graphs(capture=False)
+    assert engine.runner.prefill_graphs is not None
+    assert engine.runner.prefill_graphs.buckets == [16, 32, 64]  # 64 holds 33..40
