@@ -62,6 +62,7 @@ class LocalEngineBackend:
             max_num_seqs=max_num_seqs or getattr(s, "max_num_seqs", None),
             num_kv_blocks=kv_cache_blocks or getattr(s, "kv_cache_blocks", None),
             queue_timeout_s=s.queue_timeout_seconds,
+            gpu_memory_utilization=s.gpu_memory_utilization,
         )
         self._engine: AsyncEngine | None = None
         self._count_tokenizer: Any = None

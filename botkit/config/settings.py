@@ -151,6 +151,9 @@ class EngineSettings(Section):
     # None: the engine sizes these from the device and its free memory.
     max_num_seqs: int | None = Field(default=None, ge=1)
     kv_cache_blocks: int | None = Field(default=None, ge=1)
+    # Share of the GPU's memory the chat engine may fill (its KV cache takes what its
+    # model leaves); lower it when a translation model shares the GPU.
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
 
     @field_validator("temperature")
     @classmethod

@@ -283,3 +283,19 @@ def _nest(depth: int) -> object:
 def test_an_ordinary_config_depth_is_fine() -> None:
     settings = settings_from_mapping({"connectors": {"console": {"user": "x"}}}, environ={})
     assert settings.connectors["console"]["user"] == "x"
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.01, "lots", float("nan"), float("inf")])
+def test_gpu_memory_share_out_of_range_names_its_key(value: object) -> None:
+    found = problems({"backend": {"engine": {"gpu_memory_utilization": value}}})
+    assert len(found) == 1 and "backend.engine.gpu_memory_utilization" in found[0]
+
+
+def test_the_gpu_memory_share_reaches_the_engine() -> None:
+    from botkit.backends.local_engine import LocalEngineBackend
+
+    settings = settings_from_mapping(
+        {"backend": {"engine": {"gpu_memory_utilization": 0.6}}}, environ={}
+    )
+    backend = LocalEngineBackend(settings.backend.engine)
+    assert backend.engine_config.gpu_memory_utilization == 0.6
