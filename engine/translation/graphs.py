@@ -259,15 +259,12 @@ class StaticDecoding:
 
     def _capture_all(self) -> None:
         """Capture every bucket of every beam size in ``limits.beams``, largest first so
-        the smaller ones reuse its memory pool, on a dummy batch (one-token sources)."""
+        the smaller ones reuse its memory pool, on a dummy batch (sources without keys)."""
         pool = None
         for per in self.limits.beams:
-            sizes = []
-            size = 1
-            while size * per <= self.limits.rows:
-                sizes.append(size)
-                size *= 2
-            for sentences in reversed(sizes):
+            most = self.limits.rows // per  # the top bucket (see _bucket)
+            sizes = [1 << i for i in range(most.bit_length()) if 1 << i < most] + [most]
+            for sentences in reversed(sizes if most else []):
                 # Sentences without keys, on whatever the buffers hold.
                 self._batch = _Batch(per, [0] * sentences, 0, self._batch.version + 1)
                 self.position.zero_()
