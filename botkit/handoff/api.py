@@ -5,9 +5,9 @@ JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
 
 ``GET  /v1/handoffs?status=S&order=O&limit=N&cursor=C``
     Conversations waiting for (``status=waiting_human``) or handled by
-    (``with_human``) a human, or both; most recently active first, or the longest
-    waiting first with ``order=oldest`` (a queue's head). A full page also gives
-    ``next_cursor``: pass it as ``cursor`` (same order) for the next page.
+    (``with_human``) a human, or both; most recently active first, or the longest in
+    that status first with ``order=oldest`` (a queue's head; ``status_since``). A full
+    page also gives ``next_cursor``: pass it as ``cursor`` (same order) for the next page.
 ``GET  /v1/conversations?channel=C&key=K``
     One conversation by its channel and key (what the hand-off webhook names).
 ``GET  /v1/conversations/{id}/messages?after_seq=S&limit=N``
@@ -36,7 +36,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -76,6 +76,7 @@ def _conversation(c: ConversationRecord) -> dict[str, Any]:
         "status": str(c.status),
         "language": c.language,
         "updated_at": c.updated_at.isoformat(),
+        "status_since": (c.status_since or c.updated_at).isoformat(),
         "last_seq": c.last_seq,
     }
 
@@ -107,7 +108,8 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
 
 def _make_cursor(last: ConversationRecord, order: str) -> str:
     """Where a page ended: opaque to clients, so its form can change."""
-    raw = f"{order}|{last.updated_at.isoformat()}|{last.id}"
+    when = (last.status_since or last.updated_at) if order == "oldest" else last.updated_at
+    raw = f"{order}|{when.isoformat()}|{last.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -119,9 +121,12 @@ def _read_cursor(cursor: str, order: str) -> tuple[datetime, int] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         made_for, at, ident = raw.split("|")
         when = datetime.fromisoformat(at)
-    except (ValueError, UnicodeError, binascii.Error):
+        if when.tzinfo is None:
+            return None
+        when = when.astimezone(UTC)  # as the store binds it; may leave datetime's range
+    except (ValueError, UnicodeError, binascii.Error, OverflowError):
         return None
-    if made_for != order or when.tzinfo is None or not _INTEGER.fullmatch(ident):
+    if made_for != order or not _INTEGER.fullmatch(ident):
         return None
     number = int(ident)
     return (when, number) if 0 < number <= _MAX_ID else None
@@ -219,9 +224,13 @@ class AgentApi:
         after = None if cursor is None else _read_cursor(cursor, order)
         if cursor is not None and after is None:
             return _error(400, "cursor is not a next_cursor of this list and order")
-        found = await self._store.conversations_with_status(
-            statuses, limit=limit, oldest_first=order == "oldest", after=after
-        )
+        try:
+            found = await self._store.conversations_with_status(
+                statuses, limit=limit, oldest_first=order == "oldest", after=after
+            )
+        except StoreError as exc:  # the database, not the request
+            self._log.error("agent API: listing hand-offs failed: %s", exc)
+            return _error(503, "the conversation store is unavailable; try again")
         more = _make_cursor(found[-1], order) if len(found) == limit else None
         return web.json_response(
             {"conversations": [_conversation(c) for c in found], "next_cursor": more}

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    ColumnElement,
     Insert,
     RowMapping,
     String,
@@ -80,6 +81,7 @@ CONVERSATION_COLS = (
     Conversation.created_at,
     Conversation.updated_at,
     Conversation.last_seq,
+    Conversation.status_changed_at,
 )
 MESSAGE_COLS = (
     Message.id,
@@ -131,6 +133,7 @@ def to_conversation(row: _Row) -> ConversationRecord:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         last_seq=r["last_seq"],
+        status_since=r["status_changed_at"] or r["updated_at"],
     )
 
 
@@ -211,13 +214,17 @@ _REOPEN = case(
     (Conversation.status == ConversationStatus.CLOSED.value, ConversationStatus.BOT.value),
     else_=Conversation.status,
 )
+_REOPENED_AT = case(
+    (Conversation.status == ConversationStatus.CLOSED.value, bindparam("b_now")),
+    else_=Conversation.status_changed_at,
+)
 _CLAIM_BY_KEY = (
     update(Conversation)
     .where(
         Conversation.channel == bindparam("b_channel"),
         Conversation.conversation_key == bindparam("b_key"),
     )
-    .values({**_BUMP, "status": _REOPEN})
+    .values({**_BUMP, "status": _REOPEN, "status_changed_at": _REOPENED_AT})
     .returning(*CONVERSATION_COLS)
 )
 _CLAIM_BY_ID = (
@@ -336,6 +343,7 @@ def claim_seq(
         "last_seq": 1,
         "created_at": now,
         "updated_at": now,
+        "status_changed_at": now,
     }
     row = conn.execute(_insert_ignore(conn.dialect.name, "conversations"), values).first()
     if row is not None:
@@ -380,3 +388,19 @@ def insert_inbound_key(
     return (
         conn.execute(_insert_ignore(conn.dialect.name, "inbound_keys"), values).first() is not None
     )
+
+
+def status_set(state: str, now: datetime) -> dict[str, Any]:
+    """UPDATE values that put a conversation in ``state``, moving ``status_changed_at``
+    only when the status really changes (SET reads the row's old values)."""
+    return {
+        "status": state,
+        "status_changed_at": case(
+            (Conversation.status == state, Conversation.status_changed_at), else_=now
+        ),
+    }
+
+
+def waiting_since() -> ColumnElement[datetime]:
+    """When a conversation entered its status (``updated_at`` for older rows)."""
+    return func.coalesce(Conversation.status_changed_at, Conversation.updated_at)

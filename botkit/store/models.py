@@ -137,6 +137,9 @@ class Conversation(Base):
     last_seq: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it entered its status (the agents' queue order); None only for rows a
+    # previous version wrote during an upgrade (read as updated_at).
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Message(Base):

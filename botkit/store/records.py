@@ -90,7 +90,8 @@ class StoredMessage:
 class ConversationRecord:
     """A conversation: one (channel, conversation key) pair.
 
-    ``last_seq`` is the ``seq`` of its newest message (0 before the first one).
+    ``last_seq`` is the ``seq`` of its newest message (0 before the first one);
+    ``status_since`` when it entered its status (``updated_at`` when unknown).
     """
 
     id: int
@@ -102,6 +103,7 @@ class ConversationRecord:
     created_at: datetime
     updated_at: datetime
     last_seq: int = 0
+    status_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -444,37 +444,36 @@ class ConversationStore(ProcessClaims):
         after: tuple[datetime, int] | None = None,
     ) -> list[ConversationRecord]:
         """Conversations in any of ``statuses``, most recently active first (e.g. those
-        waiting for or handled by a human); ``oldest_first`` for a queue, where the
-        longest waiting come first.
+        waiting for or handled by a human); ``oldest_first`` for a queue: the longest in
+        their status first (``status_since``; a customer writing again while waiting
+        keeps their place).
 
         Args:
             statuses: the statuses wanted.
             limit: the most returned (at most ``MAX_PAGE``).
             oldest_first: the order.
-            after: continue after the conversation with this ``(updated_at, id)`` in
-                that order (the last one of the previous page).
+            after: continue after the conversation with this ``(time, id)`` in that order
+                (the last one of the previous page; the time is its ``status_since``
+                oldest first, else its ``updated_at``).
 
         Raises:
             StoreError: an unknown status.
         """
         states = [status_of(ConversationStatus, s).value for s in statuses]
         limit = max(1, min(int(limit), MAX_PAGE))
+        when = q.waiting_since() if oldest_first else Conversation.updated_at
         order = (
-            (Conversation.updated_at.asc(), Conversation.id.asc())
+            (when.asc(), Conversation.id.asc())
             if oldest_first
-            else (Conversation.updated_at.desc(), Conversation.id.desc())
+            else (when.desc(), Conversation.id.desc())
         )
         stmt = select(*q.CONVERSATION_COLS).where(Conversation.status.in_(states))
         if after is not None:
             at, last_id = after
             if oldest_first:
-                later = (Conversation.updated_at > at) | (
-                    (Conversation.updated_at == at) & (Conversation.id > last_id)
-                )
+                later = (when > at) | ((when == at) & (Conversation.id > last_id))
             else:
-                later = (Conversation.updated_at < at) | (
-                    (Conversation.updated_at == at) & (Conversation.id < last_id)
-                )
+                later = (when < at) | ((when == at) & (Conversation.id < last_id))
             stmt = stmt.where(later)
         stmt = stmt.order_by(*order).limit(limit)
         rows = await self._read(lambda conn: conn.execute(stmt).all())
@@ -557,7 +556,9 @@ class ConversationStore(ProcessClaims):
             StoreError: unknown conversation or status.
         """
         state = status_of(ConversationStatus, status)
-        return await self._update_conversation(conversation_id, status=state.value)
+        return await self._update_conversation(
+            conversation_id, **q.status_set(state.value, utcnow())
+        )
 
     async def change_conversation_status(
         self, conversation_id: int, status: str, *, only_from: Collection[str]
@@ -577,10 +578,11 @@ class ConversationStore(ProcessClaims):
         allowed = [status_of(ConversationStatus, s).value for s in only_from]
 
         def work(conn: Connection) -> ConversationRecord | None:
+            now = utcnow()
             stmt = (
                 update(Conversation)
                 .where(Conversation.id == conversation_id, Conversation.status.in_(allowed))
-                .values(updated_at=utcnow(), status=state)
+                .values(updated_at=now, **q.status_set(state, now))
                 .returning(*q.CONVERSATION_COLS)
             )
             row = conn.execute(stmt).first()
@@ -626,7 +628,7 @@ class ConversationStore(ProcessClaims):
         return await self._write(work)
 
     async def _update_conversation(
-        self, conversation_id: int, **values: str | None
+        self, conversation_id: int, **values: object
     ) -> ConversationRecord:
         def work(conn: Connection) -> ConversationRecord:
             stmt = (

@@ -557,6 +557,8 @@ async def test_the_hand_off_queue_pages_with_a_cursor(api_bot: ApiBot) -> None:
         "b2xkZXN0fA",  # oldest|
         "//79",  # not UTF-8
         "A" * 201,
+        "b2xkZXN0fDAwMDEtMDEtMDFUMDA6MDA6MDArMDE6MDB8MQ",  # year 1, +01:00: before UTC's
+        "b2xkZXN0fDk5OTktMTItMzFUMjM6NTk6NTktMDE6MDB8MQ",  # year 9999, -01:00: after
     ],
 )
 async def test_hostile_cursors_are_refused(api_bot: ApiBot, cursor: str) -> None:
@@ -565,3 +567,24 @@ async def test_hostile_cursors_are_refused(api_bot: ApiBot, cursor: str) -> None
             "GET", "/v1/handoffs", params={"order": "oldest", "cursor": cursor}
         )
         assert status == 400 and "cursor" in body["error"]
+
+
+async def test_a_customer_who_writes_again_keeps_their_place_in_the_queue(
+    api_bot: ApiBot,
+) -> None:
+    """The queue is by time waiting, not activity, so paging it lists everyone once."""
+    async with api_bot() as api:
+        for n in range(4):
+            await _say(api.bot, "/human", f"k{n}", conversation=f"q{n}")
+        params = {"status": "waiting_human", "order": "oldest", "limit": "2"}
+        _, page = await api.call("GET", "/v1/handoffs", params=params)
+        seen = [c["key"] for c in page["conversations"]]
+        await _say(api.bot, "Hello? Is anyone there?", "k9", conversation="q0")
+        while page["next_cursor"]:
+            cursor = {**params, "cursor": page["next_cursor"]}
+            _, page = await api.call("GET", "/v1/handoffs", params=cursor)
+            seen += [c["key"] for c in page["conversations"]]
+        assert seen == ["q0", "q1", "q2", "q3"]
+        _, head = await api.call("GET", "/v1/handoffs", params={**params, "limit": "1"})
+        (first,) = head["conversations"]
+        assert first["key"] == "q0" and first["status_since"] < first["updated_at"]

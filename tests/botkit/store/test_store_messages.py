@@ -305,11 +305,54 @@ async def test_conversations_by_status_page_after_a_position(
             seen += [c.id for c in page]
             if len(page) < 2:
                 break
-            after = (page[-1].updated_at, page[-1].id)
+            last = page[-1]
+            at = last.status_since if oldest else last.updated_at
+            assert at is not None
+            after = (at, last.id)
         assert seen == (ids if oldest else ids[::-1])
     everything = await store.conversations_with_status(["waiting_human"], oldest_first=True)
-    tie = everything[2]  # same updated_at, a smaller id: only the larger ids follow
+    tie = everything[2]  # the same time, a smaller id: only the larger ids follow
+    assert tie.status_since is not None
     same_time = await store.conversations_with_status(
-        ["waiting_human"], oldest_first=True, after=(tie.updated_at, tie.id - 1)
+        ["waiting_human"], oldest_first=True, after=(tie.status_since, tie.id - 1)
     )
     assert same_time[0].id == tie.id
+
+
+async def test_the_queue_order_is_time_in_the_status_not_activity(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    """A customer who writes again while waiting keeps their place; a status change (an
+    agent taking it, the customer going back to the bot and asking again) starts anew,
+    and so does a closed conversation reopened by a message."""
+    ids = []
+    for key in ("early", "late"):
+        cid = (await store.intake(make_message(conversation=key), text="hi")).conversation.id
+        await store.set_conversation_status(cid, "waiting_human")
+        ids.append(cid)
+    early, late = ids
+
+    async def queue() -> list[int]:
+        found = await store.conversations_with_status(["waiting_human"], oldest_first=True)
+        return [c.id for c in found]
+
+    before = await store.conversation_by_id(early)
+    await store.intake(make_message("anyone there?", conversation="early"), text="anyone?")
+    await store.set_conversation_status(early, "waiting_human")  # the same status again
+    after = await store.conversation_by_id(early)
+    assert after.updated_at > before.updated_at and after.status_since == before.status_since
+    assert await queue() == [early, late]
+    newest = await store.conversations_with_status(["waiting_human"])
+    assert [c.id for c in newest] == [early, late]  # most recently active first
+
+    await store.change_conversation_status(early, "bot", only_from=["waiting_human"])
+    await store.set_conversation_status(early, "waiting_human")
+    assert await queue() == [late, early]
+
+    await store.set_conversation_status(late, "closed")
+    closed = await store.conversation_by_id(late)
+    reopened = await store.intake(make_message("hello again", conversation="late"), text="x")
+    assert reopened.conversation.status == ConversationStatus.BOT
+    assert reopened.conversation.status_since is not None
+    assert closed.status_since is not None
+    assert reopened.conversation.status_since > closed.status_since

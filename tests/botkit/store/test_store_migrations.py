@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError
 from botkit.events import utcnow
 from botkit.store import ConversationStore, StoreSettings, migrate
 from botkit.store._runner import create_runner
-from botkit.store.models import VERSION_TABLE, Base
+from botkit.store.models import VERSION_TABLE, Base, UTCDateTime
 
 TABLES = {"contacts", "conversations", "messages", "inbound_keys", "processes"}
 
@@ -84,9 +84,10 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0002"
+    assert migrate.head() == "0003"
     assert migrate.is_known("0001")
     assert migrate.is_known("0002")
+    assert migrate.is_known("0003")
     assert not migrate.is_known("ffff")
 
 
@@ -122,4 +123,47 @@ async def test_claims_migration_up_down_up_and_unclaimed_messages_are_recoverabl
     finally:
         await runner.dispose()
     await migrate.upgrade(db_url)
-    assert await migrate.current(db_url) == "0002"
+    assert await migrate.current(db_url) == "0003"
+
+
+async def test_status_since_migration_fills_old_rows_and_goes_back(
+    db_url: str, make_message: Any
+) -> None:
+    """0002 -> 0003 adds ``status_changed_at``, filled from ``updated_at`` for the rows
+    already there; a row written without it (a previous version's process still running
+    during the upgrade) reads as its ``updated_at``; a downgrade drops it."""
+    await migrate.upgrade(db_url, "0002")
+    async with ConversationStore(StoreSettings(url=db_url)) as store:
+        with pytest.raises(StoreError):  # this version writes the new column
+            await store.intake(make_message(conversation="old"), text="hi")
+    runner = create_runner(db_url, pooled=False)
+
+    def old_row(conn: Connection) -> None:  # what a 0002 process writes
+        at = bindparam("t", datetime(2026, 1, 1, 10, tzinfo=UTC), type_=UTCDateTime())
+        conn.execute(text(
+            "INSERT INTO contacts (channel, external_id, created_at, updated_at) "
+            "VALUES ('web', 'u-old', :t, :t)").bindparams(at))  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO conversations (channel, conversation_key, contact_id, status, "
+            "last_seq, created_at, updated_at) SELECT 'web', 'old', id, 'waiting_human', 0, "
+            ":t, :t FROM contacts WHERE external_id = 'u-old'").bindparams(at))  # fmt: skip
+
+    try:
+        await runner.write(old_row)
+    finally:
+        await runner.dispose()
+    await migrate.upgrade(db_url)
+    async with ConversationStore(StoreSettings(url=db_url)) as store:
+        (old,) = await store.conversations_with_status(["waiting_human"], oldest_first=True)
+        assert old.status_since == old.updated_at and old.status_since is not None
+        assert old.status_since == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    await migrate.downgrade(db_url, "0002")
+
+    def columns(conn: Connection) -> set[str]:
+        return {c["name"] for c in inspect(conn).get_columns("conversations")}
+
+    runner = create_runner(db_url, pooled=False)
+    try:
+        assert "status_changed_at" not in await runner.read(columns)
+    finally:
+        await runner.dispose()
