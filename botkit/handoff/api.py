@@ -114,7 +114,7 @@ def _make_cursor(last: ConversationRecord, order: str) -> str:
 
 
 def _read_cursor(cursor: str, order: str) -> tuple[datetime, int] | None:
-    """``(updated_at, id)`` of a cursor made for ``order``; None for anything else."""
+    """``(time, id)`` of a cursor made for ``order``; None for anything else."""
     if len(cursor) > _MAX_CURSOR:
         return None
     try:
