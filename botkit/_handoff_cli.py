@@ -7,6 +7,8 @@ conversation released here is answered by the bot from the customer's next messa
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from botkit.errors import StoreError
 from botkit.store import ConversationStatus, ConversationStore, StoreSettings
 
@@ -16,12 +18,20 @@ _WITH_HUMANS = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 
 
 async def list_handoffs(settings: StoreSettings, limit: int) -> list[str]:
-    """One line per conversation a human has (or should take): channel, key, status and
-    when it last changed (UTC), most recent first."""
+    """One line per conversation a human has (or should take): channel, key, status, when
+    it entered that status and when it was last active (UTC); most recently active first."""
     async with ConversationStore(settings) as store:
         await store.ensure_schema(auto_upgrade=False)
         found = await store.conversations_with_status(_WITH_HUMANS, limit=limit)
-    return [f"{c.channel}\t{c.key}\t{c.status}\t{c.updated_at:%Y-%m-%d %H:%M:%S}" for c in found]
+    return [
+        f"{c.channel}\t{c.key}\t{c.status}\tsince {_utc(c.status_since or c.updated_at)}"
+        f"\tactive {_utc(c.updated_at)}"
+        for c in found
+    ]
+
+
+def _utc(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S}"
 
 
 async def release(settings: StoreSettings, channel: str, key: str) -> str:

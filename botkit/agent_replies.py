@@ -33,7 +33,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from botkit.errors import BackendBusyError, BotkitError, StoreError, TranslationError
+from botkit.errors import (
+    BackendBusyError,
+    BotkitError,
+    TranslationError,
+    UnknownConversationError,
+)
 from botkit.events import OutboundReply
 from botkit.sanitize import sanitize_text
 from botkit.store import ConversationStatus, ConversationStore
@@ -185,7 +190,7 @@ class AgentReplies:
             )
         try:
             conversation = await self._store.conversation_by_id(conversation_id)
-        except StoreError:
+        except UnknownConversationError:
             raise AgentReplyError("not_found", f"no conversation {conversation_id}") from None
         connector = self._connectors.get(conversation.channel)
         if connector is None:

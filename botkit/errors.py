@@ -55,6 +55,10 @@ class StoreError(BotkitError):
     """The conversation store failed or is unreachable."""
 
 
+class UnknownConversationError(StoreError):
+    """No conversation with that id (the store answered; nothing failed)."""
+
+
 class SchemaOutdatedError(StoreError):
     """The database schema is behind the code; the message names the command to run."""
 

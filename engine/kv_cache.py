@@ -77,12 +77,16 @@ def determine_num_blocks(
         if max_useful_tokens is not None:
             n = min(n, -(-max_useful_tokens // block_size))
     if n < 1:
-        where = (f"raise gpu_memory_utilization (now {gpu_memory_utilization}), free GPU "
-                 "memory, " if device.type == "cuda" and num_blocks is None
-                 and kv_cache_bytes is None else "give more memory ")  # fmt: skip
+        sized_by_share = device.type == "cuda" and num_blocks is None and kv_cache_bytes is None
+        if sized_by_share and gpu_memory_utilization < 1.0:
+            where = f"raise gpu_memory_utilization (now {gpu_memory_utilization}), free GPU memory"
+        elif sized_by_share:
+            where = "free GPU memory (other processes, another model on this GPU)"
+        else:
+            where = "give more memory"
         raise ValueError(
             f"the KV cache budget holds no block ({per_block} bytes per block of "
-            f"{block_size} tokens); {where}or use a smaller model")
+            f"{block_size} tokens); {where}, or use a smaller model")
     return int(n)
 
 

@@ -42,7 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from botkit.agent_replies import AgentReplies, AgentReplyError
-from botkit.errors import StoreError
+from botkit.errors import StoreError, UnknownConversationError
 from botkit.store import ConversationStatus, ConversationStore
 from botkit.store.records import ConversationRecord, StoredMessage
 from botkit.throttled_warning import ThrottledWarning
@@ -104,6 +104,14 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
             content_type="application/json",
         )
     return max(low, min(int(raw), high))
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _make_cursor(last: ConversationRecord, order: str) -> str:
@@ -212,6 +220,9 @@ class AgentApi:
             if exc.content_type == "application/json":
                 raise
             return _error(exc.status, exc.reason)
+        except StoreError as exc:  # the database, not the request
+            self._log.error("agent API: %s %s: %s", request.method, request.path, exc)
+            return _error(503, "the conversation store is unavailable; try again")
 
     async def _handoffs(self, request: web.Request) -> web.Response:
         limit = _int_param(request, "limit", _PAGE, 1, _PAGE)
@@ -224,13 +235,9 @@ class AgentApi:
         after = None if cursor is None else _read_cursor(cursor, order)
         if cursor is not None and after is None:
             return _error(400, "cursor is not a next_cursor of this list and order")
-        try:
-            found = await self._store.conversations_with_status(
-                statuses, limit=limit, oldest_first=order == "oldest", after=after
-            )
-        except StoreError as exc:  # the database, not the request
-            self._log.error("agent API: listing hand-offs failed: %s", exc)
-            return _error(503, "the conversation store is unavailable; try again")
+        found = await self._store.conversations_with_status(
+            statuses, limit=limit, oldest_first=order == "oldest", after=after
+        )
         more = _make_cursor(found[-1], order) if len(found) == limit else None
         return web.json_response(
             {"conversations": [_conversation(c) for c in found], "next_cursor": more}
@@ -240,10 +247,10 @@ class AgentApi:
         channel, key = request.query.get("channel", ""), request.query.get("key", "")
         if not channel or not key:
             return _error(400, "give channel and key")
-        try:
-            found = await self._store.get_conversation(channel, key)
-        except StoreError:  # text no conversation can have (NUL, surrogates)
-            found = None
+        # Text no conversation can have (NUL, lone surrogates) is no conversation; the
+        # store would refuse it like a failure.
+        unstorable = any("\x00" in v or _has_surrogate(v) for v in (channel, key))
+        found = None if unstorable else await self._store.get_conversation(channel, key)
         if found is None:
             return _error(404, "no such conversation")
         return web.json_response({"conversation": _conversation(found)})
@@ -252,9 +259,9 @@ class AgentApi:
         conversation_id = int(request.match_info["id"])
         try:
             if conversation_id > _MAX_ID:
-                raise StoreError("out of range")
+                raise UnknownConversationError("out of range")
             return await self._store.conversation_by_id(conversation_id)
-        except StoreError:
+        except UnknownConversationError:
             raise web.HTTPNotFound(
                 text=json.dumps({"error": f"no conversation {conversation_id}"}),
                 content_type="application/json",

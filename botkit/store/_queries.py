@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from botkit.errors import StoreError
+from botkit.errors import UnknownConversationError
 from botkit.events import Button, Direction, InboundMessage
 from botkit.events import Contact as ContactEvent
 from botkit.store._checks import clean_meta
@@ -216,7 +216,7 @@ _REOPEN = case(
 )
 _REOPENED_AT = case(
     (Conversation.status == ConversationStatus.CLOSED.value, bindparam("b_now")),
-    else_=Conversation.status_changed_at,
+    else_=func.coalesce(Conversation.status_changed_at, Conversation.updated_at),
 )
 _CLAIM_BY_KEY = (
     update(Conversation)
@@ -356,7 +356,7 @@ def claim_seq_by_id(conn: Connection, conversation_id: int, now: datetime) -> Co
     """Take the next sequence number of an existing conversation."""
     row = conn.execute(_CLAIM_BY_ID, {"b_id": conversation_id, "b_now": now}).first()
     if row is None:
-        raise StoreError(f"no conversation with id {conversation_id}")
+        raise UnknownConversationError(f"no conversation with id {conversation_id}")
     return to_conversation(row)
 
 
@@ -392,12 +392,11 @@ def insert_inbound_key(
 
 def status_set(state: str, now: datetime) -> dict[str, Any]:
     """UPDATE values that put a conversation in ``state``, moving ``status_changed_at``
-    only when the status really changes (SET reads the row's old values)."""
+    only when the status really changes (SET reads the row's old values; a row without
+    one keeps its old ``updated_at``, the time ``waiting_since`` reads for it)."""
     return {
         "status": state,
-        "status_changed_at": case(
-            (Conversation.status == state, Conversation.status_changed_at), else_=now
-        ),
+        "status_changed_at": case((Conversation.status == state, waiting_since()), else_=now),
     }
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from botkit.errors import StoreError
+from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Button, Direction, InboundMessage, utcnow
 from botkit.store import _queries as q
 from botkit.store._checks import (
@@ -487,7 +487,7 @@ class ConversationStore(ProcessClaims):
         """
         row = await self._read(lambda conn: q.get_conversation(conn, conversation_id))
         if row is None:
-            raise StoreError(f"no conversation with id {conversation_id}")
+            raise UnknownConversationError(f"no conversation with id {conversation_id}")
         return row
 
     async def finish_inbound(self, finish: InboundFinish) -> None:
@@ -589,7 +589,7 @@ class ConversationStore(ProcessClaims):
             if row is not None:
                 return q.to_conversation(row)
             if q.get_conversation(conn, conversation_id) is None:
-                raise StoreError(f"no conversation with id {conversation_id}")
+                raise UnknownConversationError(f"no conversation with id {conversation_id}")
             return None
 
         return await self._write(work)
@@ -639,7 +639,7 @@ class ConversationStore(ProcessClaims):
             )
             row = conn.execute(stmt).first()
             if row is None:
-                raise StoreError(f"no conversation with id {conversation_id}")
+                raise UnknownConversationError(f"no conversation with id {conversation_id}")
             return q.to_conversation(row)
 
         return await self._write(work)

@@ -588,3 +588,31 @@ async def test_a_customer_who_writes_again_keeps_their_place_in_the_queue(
         _, head = await api.call("GET", "/v1/handoffs", params={**params, "limit": "1"})
         (first,) = head["conversations"]
         assert first["key"] == "q0" and first["status_since"] < first["updated_at"]
+
+
+async def test_a_store_outage_is_503_on_every_route_not_an_unknown_conversation(
+    api_bot: ApiBot,
+) -> None:
+    """With the conversations table gone (what a real database failure looks like to the
+    store), no route says "no such conversation" (an agent's tool would drop it) or
+    answers a text 500: all say 503, in JSON."""
+    import sqlite3
+
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        conversation_id = await api.conversation_id()
+        path = api.bot.settings.store.url.split("///", 1)[1]
+        with sqlite3.connect(path) as db:
+            db.execute("ALTER TABLE conversations RENAME TO conversations_gone")
+        routes = [
+            ("GET", "/v1/handoffs", {}),
+            ("GET", "/v1/conversations", {"params": {"channel": "test", "key": "c1"}}),
+            ("GET", f"/v1/conversations/{conversation_id}/messages", {}),
+            ("POST", f"/v1/conversations/{conversation_id}/messages", {"json": {"text": "hi"}}),
+            ("POST", f"/v1/conversations/{conversation_id}/release", {}),
+        ]
+        for method, route, kw in routes:
+            status, body = await api.call(method, route, **kw)
+            assert (status, body.get("error")) == (
+                503, "the conversation store is unavailable; try again"
+            ), (method, route, body)  # fmt: skip

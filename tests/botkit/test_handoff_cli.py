@@ -47,7 +47,10 @@ def test_an_agent_lists_hand_offs_and_gives_one_back(
 
     assert main(["handoff", "list", "-c", str(config)]) == 0
     (line,) = capsys.readouterr().out.splitlines()
-    assert line.startswith("test\tc1\twaiting_human\t")
+    channel, key, status, since, active = line.split("\t")
+    assert (channel, key, status) == ("test", "c1", "waiting_human")
+    assert since.startswith("since 2") and active.startswith("active 2")
+    assert since.removeprefix("since ") <= active.removeprefix("active ")
 
     assert main(["handoff", "release", "test", "c1", "-c", str(config)]) == 0
     assert capsys.readouterr().out.strip() == "test c1: waiting_human -> bot"

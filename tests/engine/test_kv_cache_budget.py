@@ -38,3 +38,13 @@ def test_the_gpu_share_sizes_the_cache() -> None:
 def test_a_share_too_small_for_the_model_names_the_setting() -> None:
     with pytest.raises(ValueError, match=r"raise gpu_memory_utilization \(now 0.1\)"):
         _blocks(0.1)
+
+
+@pytest.mark.usefixtures("gpu_80gb_with_10gb_used")
+def test_at_the_whole_gpu_the_error_points_at_free_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (GIB, 80 * GIB))
+    with pytest.raises(ValueError, match="free GPU memory") as info:
+        _blocks(1.0)
+    assert "raise gpu_memory_utilization" not in str(info.value)

@@ -129,9 +129,9 @@ async def test_claims_migration_up_down_up_and_unclaimed_messages_are_recoverabl
 async def test_status_since_migration_fills_old_rows_and_goes_back(
     db_url: str, make_message: Any
 ) -> None:
-    """0002 -> 0003 adds ``status_changed_at``, filled from ``updated_at`` for the rows
-    already there; a row written without it (a previous version's process still running
-    during the upgrade) reads as its ``updated_at``; a downgrade drops it."""
+    """0002 -> 0003 adds ``status_changed_at`` without rewriting rows: a row without it (any
+    row from before, or one a previous version's process writes during the upgrade) reads
+    as its ``updated_at`` and keeps that on later writes; a downgrade drops it."""
     await migrate.upgrade(db_url, "0002")
     async with ConversationStore(StoreSettings(url=db_url)) as store:
         with pytest.raises(StoreError):  # this version writes the new column
@@ -155,8 +155,15 @@ async def test_status_since_migration_fills_old_rows_and_goes_back(
     await migrate.upgrade(db_url)
     async with ConversationStore(StoreSettings(url=db_url)) as store:
         (old,) = await store.conversations_with_status(["waiting_human"], oldest_first=True)
-        assert old.status_since == old.updated_at and old.status_since is not None
-        assert old.status_since == datetime(2026, 1, 1, 10, tzinfo=UTC)
+        assert old.status_since == old.updated_at == datetime(2026, 1, 1, 10, tzinfo=UTC)
+        # The customer writes again while waiting, the status is set again: it keeps the
+        # time it had (no column yet: its old updated_at), and a real change moves it.
+        await store.intake(make_message("anyone?", conversation="old", user="u-old"), text="x")
+        await store.set_conversation_status(old.id, "waiting_human")
+        again = await store.conversation_by_id(old.id)
+        assert again.status_since == old.status_since and again.updated_at > old.updated_at
+        moved = await store.set_conversation_status(old.id, "with_human")
+        assert moved.status_since is not None and moved.status_since > old.status_since
     await migrate.downgrade(db_url, "0002")
 
     def columns(conn: Connection) -> set[str]:

@@ -1,8 +1,11 @@
 """``conversations.status_changed_at``: when the conversation entered its status.
 
 The agents' queue (longest waiting first) ordered on ``updated_at``, which every message
-moves: a customer who wrote "anyone there?" while waiting went to the back. Existing rows
-take their ``updated_at``, the best value there is.
+moves: a customer who wrote "anyone there?" while waiting went to the back. Rows without
+the column (all existing ones, and those a previous version's process writes during an
+upgrade) read as their ``updated_at``, the best value there is, and keep it on their next
+write. No rows are rewritten, so on PostgreSQL this is a quick catalog change that does
+not hold the table's lock while copying.
 
 Revision ID: 0003
 Revises: 0002
@@ -26,11 +29,8 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    # Nullable, as 0002's column: a plain ADD COLUMN on both databases, and a process of
-    # the previous version still running during an upgrade inserts rows without it
-    # (readers fall back to updated_at).
+    # Nullable, as 0002's column: a plain ADD COLUMN on both databases.
     op.add_column("conversations", sa.Column("status_changed_at", TS, nullable=True))
-    op.execute("UPDATE conversations SET status_changed_at = updated_at")
 
 
 def downgrade() -> None:
