@@ -62,6 +62,7 @@ def determine_num_blocks(
         ValueError: the budget does not hold a single block.
     """
     per_block = bytes_per_block(cfg, block_size, dtype)
+    share_binds = False
     if num_blocks is not None:
         n = num_blocks
     elif kv_cache_bytes is not None:
@@ -69,18 +70,19 @@ def determine_num_blocks(
     elif device.type == "cuda":
         free, total = torch.cuda.mem_get_info(device)
         used_by_us = torch.cuda.memory_allocated(device)
-        budget = int(total * gpu_memory_utilization) - used_by_us - activation_peak_bytes
-        budget = min(budget, free - activation_peak_bytes - _CUDA_MARGIN_BYTES)
-        n = budget // per_block
+        share = int(total * gpu_memory_utilization) - used_by_us - activation_peak_bytes
+        available = free - activation_peak_bytes - _CUDA_MARGIN_BYTES
+        n = min(share, available) // per_block
+        share_binds = share <= available
     else:
         n = DEFAULT_CPU_KV_BYTES // per_block
         if max_useful_tokens is not None:
             n = min(n, -(-max_useful_tokens // block_size))
     if n < 1:
-        sized_by_share = device.type == "cuda" and num_blocks is None and kv_cache_bytes is None
-        if sized_by_share and gpu_memory_utilization < 1.0:
-            where = f"raise gpu_memory_utilization (now {gpu_memory_utilization}), free GPU memory"
-        elif sized_by_share:
+        sized_on_gpu = device.type == "cuda" and num_blocks is None and kv_cache_bytes is None
+        if sized_on_gpu and share_binds and gpu_memory_utilization < 1.0:
+            where = f"raise gpu_memory_utilization (now {gpu_memory_utilization})"
+        elif sized_on_gpu:  # the GPU itself is full: a bigger share would not help
             where = "free GPU memory (other processes, another model on this GPU)"
         else:
             where = "give more memory"

@@ -40,11 +40,13 @@ def test_a_share_too_small_for_the_model_names_the_setting() -> None:
         _blocks(0.1)
 
 
+@pytest.mark.parametrize("share", [0.9, 1.0])
 @pytest.mark.usefixtures("gpu_80gb_with_10gb_used")
-def test_at_the_whole_gpu_the_error_points_at_free_memory(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_full_gpu_points_at_free_memory_not_the_share(
+    monkeypatch: pytest.MonkeyPatch, share: float
 ) -> None:
+    """Another process holds all but 1 GB: a bigger share would change nothing."""
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (GIB, 80 * GIB))
     with pytest.raises(ValueError, match="free GPU memory") as info:
-        _blocks(1.0)
-    assert "raise gpu_memory_utilization" not in str(info.value)
+        _blocks(share)
+    assert "gpu_memory_utilization" not in str(info.value)
