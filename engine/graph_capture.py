@@ -70,7 +70,9 @@ def capture_checked(
                     out = step()
                 out.fill_(float("nan"))  # an empty graph would leave this
                 graph.replay()
-                ok = torch.allclose(out, expected, rtol=1e-3, atol=1e-3, equal_nan=True)
+                # Loose on purpose: this catches empty or wrong graphs, not last-bit
+                # differences a library's kernel choice under capture may make.
+                ok = torch.allclose(out, expected, rtol=5e-2, atol=5e-2, equal_nan=True)
                 reset()
             torch.cuda.current_stream(device).wait_stream(stream)
         except Exception as exc:  # capture errors come from arbitrary model code
