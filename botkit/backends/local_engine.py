@@ -63,6 +63,7 @@ class LocalEngineBackend:
             num_kv_blocks=kv_cache_blocks or getattr(s, "kv_cache_blocks", None),
             queue_timeout_s=s.queue_timeout_seconds,
             gpu_memory_utilization=s.gpu_memory_utilization,
+            cuda_graphs=s.cuda_graphs,
         )
         self._engine: AsyncEngine | None = None
         self._count_tokenizer: Any = None

@@ -154,6 +154,9 @@ class EngineSettings(Section):
     # Share of the GPU's memory the chat engine may fill (its KV cache takes what its
     # model leaves); lower it when a translation model shares the GPU.
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    # On a GPU: replay CUDA graphs for decode steps and small prefills (captured at
+    # startup); off: every step eagerly.
+    cuda_graphs: bool = True
 
     @field_validator("temperature")
     @classmethod

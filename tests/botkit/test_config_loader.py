@@ -291,11 +291,14 @@ def test_gpu_memory_share_out_of_range_names_its_key(value: object) -> None:
     assert len(found) == 1 and "backend.engine.gpu_memory_utilization" in found[0]
 
 
-def test_the_gpu_memory_share_reaches_the_engine() -> None:
+def test_the_gpu_settings_reach_the_engine() -> None:
     from botkit.backends.local_engine import LocalEngineBackend
 
     settings = settings_from_mapping(
-        {"backend": {"engine": {"gpu_memory_utilization": 0.6}}}, environ={}
+        {"backend": {"engine": {"gpu_memory_utilization": 0.6, "cuda_graphs": False}}},
+        environ={},
     )
     backend = LocalEngineBackend(settings.backend.engine)
     assert backend.engine_config.gpu_memory_utilization == 0.6
+    assert backend.engine_config.cuda_graphs is False
+    assert LocalEngineBackend(Settings().backend.engine).engine_config.cuda_graphs is True
