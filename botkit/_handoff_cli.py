@@ -24,7 +24,7 @@ async def list_handoffs(settings: StoreSettings, limit: int) -> list[str]:
         await store.ensure_schema(auto_upgrade=False)
         found = await store.conversations_with_status(_WITH_HUMANS, limit=limit)
     return [
-        f"{c.channel}\t{c.key}\t{c.status}\tsince {_utc(c.status_since or c.updated_at)}"
+        f"{c.channel}\t{c.key}\t{c.status}\tsince {_utc(c.status_since)}"
         f"\tactive {_utc(c.updated_at)}"
         for c in found
     ]

@@ -218,10 +218,10 @@ class ModelRunner:
 
     def _execute(self, out: SchedulerOutput) -> list[int]:
         sampling = out.sampling
-        graphs = self.prefill_graphs
+        prefill = self.prefill_graphs
         if out.prefills:
-            if (graphs is not None and not out.decodes
-                    and graphs.fits(len(out.prefills), out.num_batched_tokens)):  # fmt: skip
+            if (prefill is not None and not out.decodes
+                    and prefill.fits(len(out.prefills), out.num_batched_tokens)):  # fmt: skip
                 logits = self._prefill_graph(out.prefills)
             else:
                 logits = self._eager(out)

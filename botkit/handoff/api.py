@@ -76,7 +76,7 @@ def _conversation(c: ConversationRecord) -> dict[str, Any]:
         "status": str(c.status),
         "language": c.language,
         "updated_at": c.updated_at.isoformat(),
-        "status_since": (c.status_since or c.updated_at).isoformat(),
+        "status_since": c.status_since.isoformat(),
         "last_seq": c.last_seq,
     }
 
@@ -116,7 +116,7 @@ def _has_surrogate(text: str) -> bool:
 
 def _make_cursor(last: ConversationRecord, order: str) -> str:
     """Where a page ended: opaque to clients, so its form can change."""
-    when = (last.status_since or last.updated_at) if order == "oldest" else last.updated_at
+    when = last.status_since if order == "oldest" else last.updated_at
     raw = f"{order}|{when.isoformat()}|{last.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

@@ -133,7 +133,7 @@ def to_conversation(row: _Row) -> ConversationRecord:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         last_seq=r["last_seq"],
-        status_since=r["status_changed_at"] or r["updated_at"],
+        status_changed_at=r["status_changed_at"],
     )
 
 

@@ -91,7 +91,8 @@ class ConversationRecord:
     """A conversation: one (channel, conversation key) pair.
 
     ``last_seq`` is the ``seq`` of its newest message (0 before the first one);
-    ``status_since`` when it entered its status (``updated_at`` when unknown).
+    ``status_changed_at`` when it entered its status, as stored (None for rows written
+    before the store kept it; ``status_since`` reads those as ``updated_at``).
     """
 
     id: int
@@ -103,7 +104,12 @@ class ConversationRecord:
     created_at: datetime
     updated_at: datetime
     last_seq: int = 0
-    status_since: datetime | None = None
+    status_changed_at: datetime | None = None
+
+    @property
+    def status_since(self) -> datetime:
+        """When it entered its status (its last activity where that is unknown)."""
+        return self.status_changed_at or self.updated_at
 
 
 @dataclass(frozen=True, slots=True)
