@@ -302,3 +302,17 @@ def test_the_gpu_settings_reach_the_engine() -> None:
     assert backend.engine_config.gpu_memory_utilization == 0.6
     assert backend.engine_config.cuda_graphs is False
     assert LocalEngineBackend(Settings().backend.engine).engine_config.cuda_graphs is True
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [(("backend", "engine"), "backend.engine.cuda_graphs"),
+     (("language", "translator"), "language.translator.cuda_graphs")],
+)  # fmt: skip
+@pytest.mark.parametrize("value", ["maybe", 2, [True], {"on": True}])
+def test_cuda_graph_switches_take_only_booleans(
+    section: tuple[str, str], key: str, value: object
+) -> None:
+    outer, inner = section
+    found = problems({outer: {inner: {"cuda_graphs": value}}})
+    assert len(found) == 1 and key in found[0]
