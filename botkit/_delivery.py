@@ -81,6 +81,12 @@ class ReplyDelivery:
         """End the reply at the next delta (see the class docstring)."""
         self._superseded = True
 
+    @property
+    def conversation_status(self) -> str:
+        """The conversation's status when the reply was composed (after any hand-off or
+        return the reply itself made)."""
+        return str(self._ctx.conversation.status)
+
     async def discard(self) -> None:
         """Drop a reply that was never handed to a connector (its source is closed)."""
         await self._close_source()
@@ -277,6 +283,10 @@ class LiveReplies:
             self._taken_at.popitem(last=False)
         for delivery in self._live.get(conversation_id, ()):
             delivery.supersede()
+
+    def deliveries(self) -> dict[int, tuple[ReplyDelivery, ...]]:
+        """The replies being delivered now, by conversation id (a snapshot)."""
+        return {cid: tuple(live) for cid, live in self._live.items()}
 
     @contextlib.contextmanager
     def track(

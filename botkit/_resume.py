@@ -56,11 +56,16 @@ class RecoveryTiming:
         pass_seconds: between two recovery passes while running (one indexed read of
             the unanswered backlog). A crashed peer's messages are answered within
             ``stale_seconds + pass_seconds``.
+        peer_sync_seconds: between two looks at what peers changed, while there are
+            peers (see ``botkit._peers``): how late a web visitor whose socket is held
+            here sees an agent's message sent through a peer, and how long a reply
+            written here runs on after a peer's agent took its conversation over.
     """
 
     heartbeat_seconds: float = 10.0
     stale_seconds: float = 30.0
     pass_seconds: float = 15.0
+    peer_sync_seconds: float = 1.0
 
 
 class Claims:

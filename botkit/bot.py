@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from botkit._delivery import LiveReplies, deliver
 from botkit._intake import check_keys
+from botkit._peers import PeerSync
 from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
 from botkit.agent_replies import AgentReplies
@@ -96,6 +97,8 @@ class Bot:
         # This run's claim on the messages it answers (see botkit/_resume.py).
         self._claims: Claims | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._peers: PeerSync | None = None  # looks at what peers changed (tests read it)
+        self._peer_sync: asyncio.Task[None] | None = None
         self._backend_override = backend
         self._translator_override = translator
         self._language = LanguageSupport(settings, translator=translator)
@@ -163,6 +166,12 @@ class Bot:
             self._heartbeat = asyncio.create_task(
                 claims.heartbeat_forever(), name="process-heartbeat"
             )
+            # Peers' takeovers and agents' messages reach what this process serves
+            # (botkit/_peers.py); it reads the connectors as they are attached.
+            peers = self._peers = PeerSync(
+                store, claims.id, self._live, self._connectors, self._timing
+            )
+            self._peer_sync = asyncio.create_task(peers.run_forever(), name="peer-sync")
             if self._backend_override is not None:
                 self._backend = self._backend_override
                 await self._backend.start()
@@ -375,13 +384,16 @@ class Bot:
                 _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
 
     async def _end_claims(self) -> None:
-        """Stop the heartbeat, then delete this process's row (its replies are done or
-        cancelled by now), so that others recover what it left at once."""
-        heartbeat, self._heartbeat = self._heartbeat, None
-        if heartbeat is not None:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        """Stop looking at peers and the heartbeat, then delete this process's row (its
+        replies are done or cancelled by now), so that others recover what it left at
+        once."""
+        tasks = (self._peer_sync, self._heartbeat)
+        self._peer_sync = self._heartbeat = None
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         claims, self._claims = self._claims, None
         if claims is not None:
             await claims.unregister()

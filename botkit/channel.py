@@ -7,14 +7,21 @@ driven in tests by any object that implements ``CoreHandle``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from botkit.events import Button, Direction, InboundMessage, OutboundReply
 
-__all__ = ["CoreHandle", "HistoryItem", "IntakeReceipt", "ReplyStream", "best_effort"]
+__all__ = [
+    "CoreHandle",
+    "HistoryItem",
+    "IntakeReceipt",
+    "ReplyStream",
+    "WatchedConversations",
+    "best_effort",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,31 @@ class ReplyStream(Protocol):
     def __aiter__(self) -> AsyncIterator[str]: ...
 
     async def final(self) -> OutboundReply: ...
+
+
+@runtime_checkable
+class WatchedConversations(Protocol):
+    """A connector whose clients each stay connected to one bot process (the web
+    widget's sockets), so that what another process sharing the database stores for
+    them would not reach them live.
+
+    While other processes are running, the core reads the newest ``seq`` of the
+    conversations ``watched()`` names, about once a second, and hands them to
+    ``advanced()``: the connector pushes its clients what they have not seen (from
+    history). Connectors whose platform delivers every message whichever process sent
+    it (Slack, Telegram) do not implement this.
+    """
+
+    def watched(self) -> Collection[str]:
+        """Keys of the conversations that have a client connected here now."""
+        ...
+
+    def advanced(self, last_seqs: Mapping[str, int]) -> None:
+        """The newest stored ``seq`` of watched conversations (of those that exist).
+
+        Must not block: called on the event loop, once per look.
+        """
+        ...
 
 
 async def best_effort(job: Coroutine[Any, Any, object], within: float) -> bool:

@@ -23,7 +23,7 @@ from botkit.store._checks import (
 )
 from botkit.store._database import UPGRADE_COMMAND
 from botkit.store._history import newest_messages
-from botkit.store._processes import ProcessClaims
+from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages, answered
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
@@ -57,7 +57,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(ProcessClaims):
+class ConversationStore(PeerReads):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,

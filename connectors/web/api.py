@@ -130,7 +130,7 @@ class _Waiter:
         self.event = asyncio.Event()
 
     def push(self, item: Outgoing) -> None:
-        if item.seq is not None:
+        if item.seq is not None or item.fill_to is not None:
             self.event.set()
 
 

@@ -10,6 +10,8 @@ rule: stored messages reach the client in ``seq`` order with no gaps and no dupl
 * A live message above ``cursor + 1`` means something stored in between has not been
   seen here yet (e.g. an inbound message from another tab whose broadcast is still on its
   way): the gap is filled from history before the live message goes out.
+* A fill item (``Outgoing.fill_to``: another bot process stored messages up to there)
+  replays history up to it, in queue order.
 """
 
 from __future__ import annotations
@@ -143,6 +145,12 @@ class Connection:
                 if texts:
                     await self.out.send(texts)
                 return False
+            if item.fill_to is not None:
+                if texts:  # what was queued before the announcement goes first
+                    await self.out.send(texts)
+                    texts = []
+                await self._fill_to(item.fill_to)
+                continue
             if item.seq is not None:
                 if item.seq <= self.cursor:
                     continue

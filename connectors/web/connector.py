@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import secrets
+from collections.abc import Mapping
 from typing import ClassVar
 
 from aiohttp import WSCloseCode, web
@@ -37,7 +38,10 @@ class WebConnector(Connector[WebConfig]):
     """Serves the chat widget, its WebSocket, the HTTP API and the demo page.
 
     Replies reach every open socket of the visitor's conversation; a visitor with none
-    open reads them from history when they reconnect (the core has stored them).
+    open reads them from history when they reconnect (the core has stored them). What
+    another bot process sharing the database stores for a socket held here (an agent's
+    message sent through that process's API) is pushed after the core's next look at
+    the database (``watched``/``advanced``, see ``botkit.channel.WatchedConversations``).
     """
 
     name: ClassVar[str] = CHANNEL
@@ -110,6 +114,16 @@ class WebConnector(Connector[WebConfig]):
             hub.publish(key, _reply_payload(final, stream_id))
         finally:
             hub.stream_end(key, stream_id)
+
+    def watched(self) -> tuple[str, ...]:
+        """Conversations with a socket or long poll open here (``WatchedConversations``)."""
+        return self.service.hub.watched()
+
+    def advanced(self, last_seqs: Mapping[str, int]) -> None:
+        """Push open sockets what another bot process stored for them (from history)."""
+        hub = self.service.hub
+        for key, last_seq in last_seqs.items():
+            hub.advance(key, last_seq)
 
     async def disconnect(self) -> None:
         """Close every socket (1001) and stop the server. Safe to call twice."""

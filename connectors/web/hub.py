@@ -2,6 +2,10 @@
 
 Producers (the core's reply streams, the inbound handlers) never wait on a visitor's
 network: they drop events into each subscriber's own bounded queue and move on.
+
+What another bot process sharing the database stored (an agent's message sent through
+its API, a reply to the visitor's other tab held there) is announced by the core's look
+at the database (``advance``): subscribers then fill up to it from history.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ __all__ = ["Hub", "Outgoing", "Subscriber"]
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One frame for the client. ``seq`` is set for stored messages (drives resume)."""
+    """One frame for the client. ``seq`` is set for stored messages (drives resume).
+
+    ``fill_to`` instead of a frame: messages up to that seq were stored elsewhere;
+    subscribers read what they lack of them from history.
+    """
 
     payload: dict[str, Any]
     seq: int | None = None
+    fill_to: int | None = None
 
 
 class Subscriber(Protocol):
@@ -38,6 +47,9 @@ class Hub:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscriber]] = {}
         self._streams: dict[str, dict[str, _Stream]] = {}
+        # The newest seq published (or announced) per watched conversation: a look at
+        # the database that finds nothing newer announces nothing.
+        self._seen: dict[str, int] = {}
 
     def subscribe(self, key: str, sub: Subscriber) -> list[Outgoing]:
         """Add ``sub`` and return frames that recreate the replies in flight.
@@ -65,6 +77,7 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._subs[key]
+                self._seen.pop(key, None)
 
     def subscribers(self, key: str) -> tuple[Subscriber, ...]:
         """Current subscribers of ``key`` (a copy, safe to iterate while they leave)."""
@@ -75,7 +88,29 @@ class Hub:
         subs = self.subscribers(key)
         for sub in subs:
             sub.push(item)
+        if subs and item.seq is not None and item.seq > self._seen.get(key, 0):
+            self._seen[key] = item.seq
         return len(subs)
+
+    def watched(self) -> tuple[str, ...]:
+        """Keys of the conversations with at least one subscriber."""
+        return tuple(self._subs)
+
+    def advance(self, key: str, last_seq: int) -> bool:
+        """The conversation's newest stored seq is ``last_seq``: subscribers fill up to
+        it from history when it is newer than what went through here. Returns whether
+        they were told.
+
+        Not while this process streams a reply to the conversation: that reply's stored
+        message goes out at the stream's end with its ``stream_id`` (the client turns
+        the streamed text into it), and a fill first would show it twice. Whatever a
+        peer stored meanwhile is announced by the next look.
+        """
+        if key not in self._subs or key in self._streams or last_seq <= self._seen.get(key, 0):
+            return False
+        self._seen[key] = last_seq
+        self.publish(key, Outgoing({}, fill_to=last_seq))
+        return True
 
     def stream_start(self, key: str, stream_id: str, in_reply_to_seq: int | None) -> None:
         """A reply started; subscribers show the typing indicator."""

@@ -40,6 +40,23 @@ def make_settings(core_db_url: str) -> Callable[..., Settings]:
 
 
 @pytest.fixture
+def shared_settings(migrated_db_url: str) -> Callable[..., Settings]:
+    """Settings for bots sharing one database (processes of one deployment), on each
+    backend (SQLite file, PostgreSQL): ``echo`` is the echo backend's section, the
+    other keywords the ``[bot]`` section."""
+
+    def build(**bot: Any) -> Settings:
+        data = {
+            "store": {"url": migrated_db_url},
+            "backend": {"kind": "echo", "echo": bot.pop("echo", {})},
+            "bot": bot,
+        }
+        return settings_from_mapping(data, environ={})
+
+    return build
+
+
+@pytest.fixture
 async def bot(make_settings: Callable[..., Settings]) -> AsyncIterator[Bot]:
     async with Bot(make_settings()) as started:
         started.attach_connector(RecordingConnector(started))

@@ -113,21 +113,6 @@ async def test_a_reply_stored_but_cut_off_by_shutdown_is_answered_on_the_next_st
         assert (await _statuses(bot))[0] == (Direction.INBOUND, MessageStatus.ANSWERED)
 
 
-@pytest.fixture
-def shared_settings(migrated_db_url: str) -> Callable[..., Settings]:
-    """Like ``make_settings``, on one database per backend (SQLite file, PostgreSQL)."""
-
-    def build(**bot: Any) -> Settings:
-        data = {
-            "store": {"url": migrated_db_url},
-            "backend": {"kind": "echo", "echo": bot.pop("echo", {})},
-            "bot": bot,
-        }
-        return settings_from_mapping(data, environ={})
-
-    return build
-
-
 async def test_a_live_peer_streaming_a_slow_reply_is_never_answered_twice(
     shared_settings: Callable[..., Settings],
 ) -> None:

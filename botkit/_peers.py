@@ -1,0 +1,127 @@
+"""Keeping this process in step with the other bot processes sharing its database.
+
+Replicas each hold their own live connections, and a rolling restart runs two versions
+side by side. What a peer does reaches this process's connections only through the
+database:
+
+* an agent's message sent through a peer's agent API, for a web visitor whose socket is
+  held here (Slack and Telegram deliver it whichever process sends it);
+* an agent taking over, through a peer, a conversation whose reply this process is
+  writing: that reply must stop, as it does when the takeover is made here.
+
+So while peers are alive (counted by heartbeat, each ``heartbeat_seconds``), this process
+looks every ``peer_sync_seconds``: one read of the statuses of the conversations it is
+replying to, and one of the newest ``seq`` of the conversations its web sockets watch.
+A process alone does neither.
+
+A takeover seen here ends the reply after at least its first words (a takeover made in
+this process can stop a reply still being prepared; one seen a look later cannot). Only
+replies composed before the conversation went to a human stop: a reply composed while an
+agent already had it (a language switch's confirmation, say) is not one the takeover
+interrupts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from botkit._delivery import LiveReplies
+from botkit._resume import RecoveryTiming
+from botkit.channel import WatchedConversations
+from botkit.errors import StoreError
+from botkit.events import utcnow
+from botkit.store import ConversationStatus, ConversationStore
+from botkit.throttled_warning import ThrottledWarning
+
+__all__ = ["PeerSync"]
+
+_log = logging.getLogger("botkit.bot")
+
+
+class PeerSync:
+    """Looks at what peers changed and applies it here (see the module docstring).
+
+    Args:
+        store: the open store.
+        process_id: this process's id (its own heartbeat row is not a peer).
+        live: the replies this process is delivering.
+        connectors: the bot's connectors by channel name (read at each look).
+        timing: how often to count peers and to look.
+    """
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        process_id: str,
+        live: LiveReplies,
+        connectors: Mapping[str, object],
+        timing: RecoveryTiming,
+    ) -> None:
+        self._store = store
+        self._process_id = process_id
+        self._live = live
+        self._connectors = connectors
+        self._timing = timing
+        self._failed = ThrottledWarning(
+            _log, "looking at what other bot processes changed failed (retrying): %s"
+        )
+        self.peers = 0  # other live processes at the last count
+        self.looks = 0  # looks made (tests and operators' debugging)
+
+    async def count_peers(self) -> int:
+        """Count the other processes with a fresh heartbeat (``peers``)."""
+        since = utcnow() - timedelta(seconds=self._timing.stale_seconds)
+        self.peers = await self._store.live_peers(self._process_id, since)
+        return self.peers
+
+    async def look(self) -> None:
+        """Stop replies whose conversation a peer's agent took over, then hand the web
+        connector (and any other ``WatchedConversations``) its conversations' newest
+        seqs. Raises StoreError."""
+        self.looks += 1
+        await self._stop_taken_over()
+        for channel, connector in list(self._connectors.items()):
+            if isinstance(connector, WatchedConversations):
+                keys = connector.watched()
+                if keys:
+                    connector.advanced(await self._store.last_seqs(channel, keys))
+
+    async def _stop_taken_over(self) -> None:
+        # Snapshot before reading: a reply that starts during the read is not judged by
+        # a status read before it was composed (the return command's "I'm back" is
+        # composed after its status change is committed).
+        replying = self._live.deliveries()
+        if not replying:
+            return
+        statuses = await self._store.statuses(replying)
+        for conversation_id, deliveries in replying.items():
+            if statuses.get(conversation_id) != ConversationStatus.WITH_HUMAN:
+                continue
+            for delivery in deliveries:
+                if delivery.conversation_status != ConversationStatus.WITH_HUMAN:
+                    delivery.supersede()
+                    _log.info(
+                        "conversation %s: an agent took it over in another process; "
+                        "the reply being written here ends",
+                        conversation_id,
+                    )
+
+    async def run_forever(self) -> None:
+        """Count peers each heartbeat and look each ``peer_sync_seconds`` while there
+        are any, until cancelled. A failing database is logged (once a minute) and
+        retried at the next tick."""
+        loop = asyncio.get_running_loop()
+        next_count = loop.time()
+        while True:
+            await asyncio.sleep(self._timing.peer_sync_seconds)
+            try:
+                if loop.time() >= next_count:
+                    await self.count_peers()
+                    next_count = loop.time() + self._timing.heartbeat_seconds
+                if self.peers:
+                    await self.look()
+            except StoreError as exc:
+                self._failed.warn(exc)

@@ -1,0 +1,152 @@
+"""Bot processes sharing one database keep in step (both databases).
+
+- A process alone never looks at the database for peers' changes; with a peer it does.
+- An agent taking over, through a peer, a conversation whose reply this process is
+  writing ends that reply after the words already out (stored ``failed``, superseded),
+  as a takeover made in this process does.
+- A reply composed while an agent already had the conversation is not stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+
+from botkit._delivery import SUPERSEDED
+from botkit._resume import RecoveryTiming
+from botkit.bot import Bot
+from botkit.channel import ReplyStream
+from botkit.config import Settings
+from botkit.pipeline import Context, Next
+from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
+from botkit.store import ConversationStatus, MessageStatus
+
+# Heartbeats every 0.1 s, a look every 0.05 s while there are peers.
+FAST = RecoveryTiming(
+    heartbeat_seconds=0.1, stale_seconds=1.0, pass_seconds=0.2, peer_sync_seconds=0.05
+)
+
+
+class _HoldsAfterFirstWords(RecordingConnector):
+    """Shows a reply's first delta, then waits for ``release`` before reading on (a
+    slow platform call), so a reply is being delivered for as long as a test needs."""
+
+    def __init__(self, core: Bot) -> None:
+        super().__init__(core)
+        self.showing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        parts: list[str] = []
+        async for delta in stream:
+            parts.append(delta)
+            if len(parts) == 1:
+                self.showing.set()
+                await self.release.wait()
+        self.deltas.append(parts)
+        self.replies.append(await stream.final())
+        async with self._changed:
+            self._changed.notify_all()
+
+
+async def _status_command(ctx: Context, next: Next) -> None:
+    """A plugin's command answered whoever has the conversation, a human too (middleware
+    ahead of the one that leaves human-handled conversations unanswered)."""
+    if ctx.text == "/status":
+        ctx.set_reply(f"This conversation is {ctx.conversation.status}.")
+        return
+    await next(ctx)
+
+
+def _looks(bot: Bot) -> int:
+    sync = bot._peers
+    assert sync is not None
+    return sync.looks
+
+
+async def _until_looked(bot: Bot, more: int = 3) -> None:
+    """Wait until ``bot`` has looked at its peers' changes ``more`` more times."""
+    start = _looks(bot)
+    async with asyncio.timeout(10):
+        while _looks(bot) < start + more:  # noqa: ASYNC110 - a counter, polled
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def pair(
+    shared_settings: Callable[..., Settings],
+) -> AsyncIterator[tuple[Bot, _HoldsAfterFirstWords, Bot]]:
+    """Two processes of one deployment: ``writer`` delivers replies through a connector
+    that holds them after their first words; ``peer`` serves the agent API."""
+    async with Bot(shared_settings(), recovery=FAST) as writer:
+        holding = _HoldsAfterFirstWords(writer)
+        writer.attach_connector(holding)
+        async with Bot(shared_settings(), recovery=FAST) as peer:
+            peer.attach_connector(RecordingConnector(peer))
+            yield writer, holding, peer
+            holding.release.set()
+
+
+async def test_a_process_alone_never_looks_and_looks_once_it_has_a_peer(
+    shared_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(shared_settings(), recovery=FAST) as alone:
+        await asyncio.sleep(0.5)  # ten look periods, five heartbeats
+        assert _looks(alone) == 0
+        async with Bot(shared_settings(), recovery=FAST):
+            await _until_looked(alone)  # fails by timeout if it never starts looking
+        await asyncio.sleep(FAST.stale_seconds + 2 * FAST.heartbeat_seconds)
+        settled = _looks(alone)  # the peer closed: its row is gone
+        await asyncio.sleep(0.5)
+        assert _looks(alone) == settled
+
+
+async def test_a_takeover_through_a_peer_ends_the_reply_being_written_here(
+    pair: tuple[Bot, _HoldsAfterFirstWords, Bot],
+) -> None:
+    writer, holding, peer = pair
+    await writer.submit(message("where is my parcel", "k1"))
+    await asyncio.wait_for(holding.showing.wait(), 10)  # "echo:" is out, the rest is not
+    conversation = await peer.store.get_conversation("test", "c1")
+    assert conversation is not None
+    await peer.agent_replies.send(conversation.id, "Ana here.", agent="Ana", take_over=True)
+
+    await _until_looked(writer)
+    holding.release.set()
+    (reply,) = await holding.wait_for(1)
+    assert reply.metadata.get("superseded")
+    assert reply.text == holding.deltas[0][0]  # nothing after the first words
+    stored = await writer.store.messages_after("test", "c1", 0)
+    assert [(m.text, m.status, m.error) for m in stored if m.seq == reply.seq] == [
+        (reply.text, MessageStatus.FAILED, SUPERSEDED)
+    ]
+    assert "Ana here." in [m.text for m in stored]
+    assert [r.text for r in recorder(peer).replies] == ["Ana here."]
+
+
+async def test_a_reply_composed_while_an_agent_has_the_conversation_goes_out_whole(
+    pair: tuple[Bot, _HoldsAfterFirstWords, Bot],
+) -> None:
+    writer, holding, peer = pair
+    first = await writer.submit(message("hello", "k1"))
+    await asyncio.wait_for(holding.showing.wait(), 10)
+    holding.release.set()
+    await holding.wait_for(1)
+    await peer.agent_replies.send(first.conversation_id, "Ana here.", agent="Ana", take_over=True)
+    assert (
+        await writer.store.conversation_by_id(first.conversation_id)
+    ).status == ConversationStatus.WITH_HUMAN
+
+    holding.showing.clear()
+    holding.release.clear()
+    writer.pipeline.add_middleware(_status_command, before=LoadConversationMiddleware)
+    await writer.submit(message("/status", "k2"))
+    await asyncio.wait_for(holding.showing.wait(), 10)
+    await _until_looked(writer)
+    holding.release.set()
+    replies = await holding.wait_for(2)
+    assert not replies[1].metadata.get("superseded")
+    assert replies[1].text == "This conversation is with_human."
