@@ -124,13 +124,16 @@ def _query_number(request: web.Request, name: str, default: float, lo: float, hi
 
 
 class _Waiter:
-    """A long poll: wakes up when a stored message arrives for the conversation."""
+    """A long poll: wakes up when a message after ``after`` is stored for the
+    conversation (here, or by another bot process: ``Outgoing.fill_to``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, after: int) -> None:
+        self.after = after
         self.event = asyncio.Event()
 
     def push(self, item: Outgoing) -> None:
-        if item.seq is not None or item.fill_to is not None:
+        newest = item.seq if item.seq is not None else item.fill_to
+        if newest is not None and newest > self.after:
             self.event.set()
 
 
@@ -154,7 +157,7 @@ async def get_messages(request: web.Request) -> web.Response:
     try:
         items = await svc.history(key, after, limit)
         if not items and wait > 0:
-            waiter = _Waiter()
+            waiter = _Waiter(after)
             svc.hub.subscribe(key, waiter)
             try:
                 # Re-read after subscribing: a message stored in between is not missed.
