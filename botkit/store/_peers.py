@@ -11,18 +11,23 @@ through the database, so each looks, about once a second and only while it has p
 * ``statuses``: the status of the conversations it is replying to, to stop a reply
   once a peer's agent took the conversation over.
 
-Each is one indexed read, however many conversations it covers (in chunks that stay
-under every driver's bound-parameter limit).
+Each is one read, however many conversations it covers. On PostgreSQL the keys or ids
+go as one array parameter, joined as a table (``unnest``): one statement, so one cached
+plan, for any number of them, and a plan that stays a join when the server's statistics
+are stale (an ``IN`` list or ``= ANY`` filter then tests every row of the channel against
+every value: ~200 ms for 1,000 keys among 20,000 conversations, against ~3 ms).
+SQLite has no arrays: it gets ``IN`` lists, in chunks under its bound-parameter limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, BigInteger, Select, String, bindparam, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import InstrumentedAttribute
 
 from botkit.errors import StoreError
 from botkit.store._checks import check_key
@@ -33,8 +38,7 @@ __all__ = ["PeerReads"]
 
 T = TypeVar("T")
 
-# Values per IN list: far below SQLite's (32,766) and asyncpg's (32,767) limits on bound
-# parameters, and small enough that each statement plans as index lookups.
+# Values per IN list on SQLite: far below its limit on bound parameters (32,766).
 CHUNK = 500
 
 
@@ -48,9 +52,9 @@ def _storable(key: str) -> bool:
     return True
 
 
-def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 class PeerReads(ProcessClaims):
@@ -67,6 +71,24 @@ class PeerReads(ProcessClaims):
         )
         return int(await self._read(lambda conn: conn.execute(stmt).scalar_one()))
 
+    def _select_among(
+        self,
+        columns: tuple[InstrumentedAttribute[Any], ...],
+        column: InstrumentedAttribute[Any],
+        values: Sequence[Any],
+    ) -> Select[Any]:
+        """``columns`` of the conversations whose ``column`` is one of ``values`` (see
+        the module docstring for the two shapes)."""
+        if self.dialect == "postgresql":
+            item = String() if isinstance(values[0], str) else BigInteger()
+            param = bindparam("b_values", list(values), type_=ARRAY(item))
+            wanted = func.unnest(param).table_valued("value").render_derived(name="wanted")
+            return select(*columns).select_from(wanted).join(Conversation, column == wanted.c.value)
+        return select(*columns).where(column.in_(values))
+
+    def _chunk_size(self, count: int) -> int:
+        return count if self.dialect == "postgresql" else CHUNK
+
     async def last_seqs(self, channel: str, keys: Collection[str]) -> dict[str, int]:
         """The newest ``seq`` of each of the channel's conversations in ``keys``; keys of
         conversations that do not exist (or could not: empty, too long, with a NUL) are
@@ -79,10 +101,10 @@ class PeerReads(ProcessClaims):
 
         def work(conn: Connection) -> dict[str, int]:
             found: dict[str, int] = {}
-            for chunk in _chunks(wanted):
-                stmt = select(Conversation.conversation_key, Conversation.last_seq).where(
-                    Conversation.channel == channel, Conversation.conversation_key.in_(chunk)
-                )
+            for chunk in _chunks(wanted, self._chunk_size(len(wanted))):
+                columns = (Conversation.conversation_key, Conversation.last_seq)
+                stmt = self._select_among(columns, Conversation.conversation_key, chunk)
+                stmt = stmt.where(Conversation.channel == channel)
                 found.update((key, seq) for key, seq in conn.execute(stmt))
             return found
 
@@ -98,10 +120,9 @@ class PeerReads(ProcessClaims):
 
         def work(conn: Connection) -> dict[int, str]:
             found: dict[int, str] = {}
-            for chunk in _chunks(wanted):
-                stmt = select(Conversation.id, Conversation.status).where(
-                    Conversation.id.in_(chunk)
-                )
+            for chunk in _chunks(wanted, self._chunk_size(len(wanted))):
+                columns = (Conversation.id, Conversation.status)
+                stmt = self._select_among(columns, Conversation.id, chunk)
                 found.update((cid, status) for cid, status in conn.execute(stmt))
             return found
 

@@ -1,0 +1,167 @@
+"""Peer-sync benchmark: what a replica's once-a-second look at its peers' changes costs.
+
+While other bot processes share its database, each process reads, once a second, the
+newest ``seq`` of every web conversation its sockets watch and the status of every
+conversation it is replying to (``botkit/_peers.py``). This measures one such look (both
+reads, as ``PeerSync.look`` makes them) against a database holding ``--conversations``
+conversations, for several numbers of watched conversations, with ``--replying`` live
+replies. The share of one core it takes at one look a second is the look's time in ms
+divided by 1,000 (the database's own work included when it runs on this machine).
+
+    python benchmarks/peers.py                        # SQLite: results/peers-cpu.json
+    python benchmarks/peers.py --throwaway-postgres   # results/peers-cpu-postgres.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from botkit.events import Contact, InboundMessage
+from botkit.store import ConversationStore, StoreSettings, migrate
+
+RESULTS = Path(__file__).resolve().parent / "results" / "peers-cpu.json"
+WATCHED = (10, 100, 1000, 5000)
+
+
+async def populate(store: ConversationStore, conversations: int) -> tuple[list[str], list[int]]:
+    """``conversations`` web conversations of one message each; their keys and ids."""
+    keys, ids = [], []
+    for n in range(conversations):
+        key = f"visitor-{n:06d}"
+        message = InboundMessage(
+            channel="web",
+            conversation_key=key,
+            contact=Contact("web", key, None, None),
+            text="hello",
+            idempotency_key=f"{key}/1",
+        )
+        result = await store.intake(message, text="hello")
+        keys.append(key)
+        ids.append(result.conversation.id)
+    return keys, ids
+
+
+async def time_look(
+    store: ConversationStore, keys: list[str], ids: list[int], repeats: int
+) -> dict[str, float]:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        await store.statuses(ids)
+        await store.last_seqs("web", keys)
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": statistics.median(samples),
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        "max_ms": samples[-1],
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.store_url or f"sqlite+aiosqlite:///{Path(tmp) / 'peers.db'}"
+        await migrate.upgrade(url)
+        async with ConversationStore(StoreSettings(url=url)) as store:
+            keys, ids = await populate(store, args.conversations)
+            replying = ids[-args.replying :]
+            runs = []
+            for watched in WATCHED:
+                if watched > len(keys):
+                    continue
+                # Spread over the table, as visitors of a day are.
+                step = len(keys) // watched
+                chosen = keys[::step][:watched]
+                await time_look(store, chosen, replying, 5)  # warm-up
+                timing = await time_look(store, chosen, replying, args.repeats)
+                runs.append({"watched": watched, "replying": len(replying), **timing})
+    return {
+        "benchmark": "peers",
+        "store": args.store_label,
+        "conversations_in_database": args.conversations,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "looks_per_second": 1,
+        "runs": runs,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"store: {result['store']}; {result['conversations_in_database']} conversations")
+    rows = [("watched", "replying", "p50 ms", "p99 ms", "max ms", "core share")]
+    for r in result["runs"]:
+        rows.append(
+            (
+                str(r["watched"]),
+                str(r["replying"]),
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                f"{r['max_ms']:.2f}",
+                f"{r['p50_ms'] / 10:.2f} %",  # ms per 1,000 ms, in percent
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--conversations", type=int, default=20_000)
+    parser.add_argument("--replying", type=int, default=64, help="live replies judged")
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument(
+        "--out", default=None, help="JSON file (default under results/), - for none"
+    )
+    store = parser.add_mutually_exclusive_group()
+    store.add_argument("--store-url", help="a PostgreSQL URL to measure instead of SQLite")
+    store.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="start a PostgreSQL server from Debian's packages on loopback (as the tests do)",
+    )
+    args = parser.parse_args()
+    server = None
+    if args.throwaway_postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        import pg_server  # the test suite's throw-away server
+
+        server = pg_server.start_server()
+        args.store_url = pg_server.create_database(server.url, "botkit_peers_bench")
+    if args.store_url:
+        args.store_label = "postgresql (on this machine, sharing its cores)"
+        args.out = args.out or str(RESULTS.with_name("peers-cpu-postgres.json"))
+    else:
+        args.store_label = "sqlite (WAL, file in a temp dir)"
+        args.out = args.out or str(RESULTS)
+    try:
+        result = asyncio.run(main_async(args))
+    finally:
+        if server is not None:
+            server.stop()
+    print_table(result)
+    if args.out != "-":
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
