@@ -23,7 +23,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from botkit.channel import ReplyStream
 from botkit.errors import BackendBusyError, BotkitError, ConnectorError
@@ -34,6 +34,9 @@ from botkit.language.tags import normalize_tag, same_language
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
 from botkit.store.records import MessageStatus, StoredMessage
+
+if TYPE_CHECKING:
+    from botkit.metrics import ReplyOutcome
 
 __all__ = ["SUPERSEDED", "LiveReplies", "ReplyDelivery", "deliver"]
 
@@ -68,6 +71,9 @@ class ReplyDelivery:
         self._finished_inbound = False  # storing the reply also marked the message answered
         self._superseded = False
         self._cut = False  # superseded while the source still had text to give
+        self._discarded = False  # superseded before it reached the connector
+        self._substituted: ReplyOutcome | None = None  # "busy" / "fallback" took over
+        self.first_text_at: float | None = None  # time.monotonic() of the first words out
         self.stored: StoredMessage | None = None
         self.channel = ctx.message.channel
         self.conversation_key = ctx.message.conversation_key
@@ -89,7 +95,19 @@ class ReplyDelivery:
 
     async def discard(self) -> None:
         """Drop a reply that was never handed to a connector (its source is closed)."""
+        self._discarded = True
         await self._close_source()
+
+    @property
+    def outcome(self) -> ReplyOutcome:
+        """How the reply ended (for metrics): ``superseded`` (an agent took over, cut
+        or never sent), ``failed`` (stored failed: the channel refused it), ``busy`` /
+        ``fallback`` (that reply replaced what the source could not give), or ``sent``."""
+        if self._cut or self._discarded:
+            return "superseded"
+        if self.stored is not None and self.stored.status == MessageStatus.FAILED:
+            return "failed"
+        return self._substituted or "sent"
 
     async def __anext__(self) -> str:
         while not self._done:
@@ -105,12 +123,12 @@ class ReplyDelivery:
                 self._done = True
                 if not self._has_text:
                     self._ctx.logger.warning("%s: empty reply replaced", self._ctx.describe())
-                    return self._substitute(self._ctx.settings.bot.fallback_reply)
+                    return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
                 break
             except BackendBusyError:
                 self._done = True
                 self._ctx.logger.warning("%s: backend busy", self._ctx.describe())
-                return self._substitute(self._ctx.settings.bot.busy_reply)
+                return self._substitute(self._ctx.settings.bot.busy_reply, "busy")
             except Exception as exc:
                 self._done = True
                 self._ctx.logger.error(
@@ -122,7 +140,7 @@ class ReplyDelivery:
                     # An error the source reports on purpose says all; a bug needs its trace.
                     exc_info=None if isinstance(exc, BotkitError) else exc,
                 )
-                return self._substitute(self._ctx.settings.bot.fallback_reply)
+                return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
             clean = sanitize_text(delta)
             if clean:
                 return self._take(clean)
@@ -130,11 +148,14 @@ class ReplyDelivery:
 
     def _take(self, delta: str) -> str:
         self._parts.append(delta)
-        self._has_text = self._has_text or not delta.isspace()
+        if not self._has_text and not delta.isspace():
+            self._has_text = True
+            self.first_text_at = time.monotonic()
         return delta
 
-    def _substitute(self, text: str) -> str:
+    def _substitute(self, text: str, kind: ReplyOutcome) -> str:
         """Append the working-language ``text`` in place of the rest of the reply."""
+        self._substituted = kind
         reply, whole = self._reply, not self._has_text
         working = normalize_tag(self._ctx.settings.bot.working_language)
         target = reply.language
@@ -316,17 +337,18 @@ async def deliver(
     connector: _Sender | None,
     live: LiveReplies | None = None,
     started: float = 0.0,
-) -> None:
+) -> ReplyDelivery:
     """Stream ``reply`` to ``connector`` and store it: ``sent`` when the connector
     returned, ``failed`` (with the reason) when it raised, there was no connector, the
     bot shut down mid-reply (then the cancellation propagates), or an agent took the
-    conversation over (``live``: see ``LiveReplies``)."""
+    conversation over (``live``: see ``LiveReplies``). Returns the finished delivery
+    (its ``outcome`` and ``first_text_at``)."""
     delivery = ReplyDelivery(ctx, reply)
     if live is not None and live.taken_since(ctx.conversation.id, started):
         # Taken over while the reply was being prepared: nothing of it goes out.
         await delivery.discard()
         ctx.logger.info("%s: reply not sent, an agent took the conversation", ctx.describe())
-        return
+        return delivery
     tracking = (
         live.track(ctx.conversation.id, delivery, started)
         if live is not None
@@ -334,6 +356,7 @@ async def deliver(
     )
     with tracking:
         await _deliver(ctx, delivery, connector)
+    return delivery
 
 
 async def _deliver(ctx: Context, delivery: ReplyDelivery, connector: _Sender | None) -> None:

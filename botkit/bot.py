@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from botkit._delivery import LiveReplies, deliver
 from botkit._intake import check_keys
+from botkit._metrics_server import MetricsServer
 from botkit._peers import PeerSync
 from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
@@ -32,8 +33,15 @@ from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.event_bus import EventBus
-from botkit.events import ConversationStarted, InboundMessage, OutboundReply
+from botkit.events import (
+    ConversationStarted,
+    HandoffRequested,
+    InboundMessage,
+    OutboundReply,
+    SystemEvent,
+)
 from botkit.language.setup import LanguageSupport
+from botkit.metrics import BotMetrics, EngineReport, Snapshot
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
     LoadConversationMiddleware,
@@ -116,6 +124,9 @@ class Bot:
         self._force = asyncio.Event()
         self._replies = ReplyTasks(self._reply_to, self._force)
         self.events = EventBus()
+        self.metrics = BotMetrics(self._snapshot)
+        self.events.subscribe(self._count_handoff)
+        self._metrics_server: MetricsServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -198,6 +209,10 @@ class Bot:
             )
             for spec in connector_specs:
                 self.attach_connector(self._make_connector(spec))
+            if self.settings.metrics.listen:
+                self._metrics_server = await MetricsServer.serve(
+                    self.settings.metrics.listen, self.metrics
+                )
         except BaseException:
             await self._release()
             raise
@@ -399,6 +414,9 @@ class Bot:
             await claims.unregister()
 
     async def _release(self) -> None:
+        server, self._metrics_server = self._metrics_server, None
+        if server is not None:
+            await server.stop()
         await self._end_claims()
         await self._plugins.teardown_all()
         await self._language.close()
@@ -442,7 +460,9 @@ class Bot:
         )
         if result.duplicate:
             _log.debug("duplicate delivery %s ignored", message.idempotency_key)
+            self.metrics.message(message.channel, "duplicate")
             return receipt
+        self.metrics.message(message.channel, "too_long" if checked.too_long else "stored")
         if not result.new_conversation:
             self._replies.schedule(message, result, too_long=checked.too_long)
             return receipt
@@ -542,7 +562,33 @@ class Bot:
         if ctx.reply is None:
             return
         connector = self._connectors.get(ctx.message.channel)
-        await deliver(ctx, ctx.reply, connector, self._live, started)
+        delivery = await deliver(ctx, ctx.reply, connector, self._live, started)
+        first = delivery.first_text_at
+        self.metrics.reply(
+            ctx.message.channel,
+            delivery.outcome,
+            first_text_seconds=None if first is None else first - started,
+            total_seconds=self._live.now() - started,
+        )
+
+    # -- metrics -----------------------------------------------------------------------
+
+    def _snapshot(self) -> Snapshot:
+        """What the bot holds now (read at each scrape of the metrics)."""
+        store, backend = self._store, self._backend
+        cache = None if store is None else store.history_cache
+        return Snapshot(
+            replies_in_flight=sum(len(d) for d in self._live.deliveries().values()),
+            reply_tasks=len(self._replies),
+            peers=0 if self._peers is None else self._peers.peers,
+            history_cache_hits=0 if cache is None else cache.hits,
+            history_cache_misses=0 if cache is None else cache.misses,
+            engine=backend.engine_report() if isinstance(backend, EngineReport) else None,
+        )
+
+    async def _count_handoff(self, event: SystemEvent) -> None:
+        if isinstance(event, HandoffRequested):
+            self.metrics.handoffs.labels(event.channel).inc()
 
 
 def _item(m: StoredMessage) -> HistoryItem:

@@ -29,7 +29,7 @@ from engine.runner import ModelRunner
 from engine.sampler import SAMPLING_FAILED
 from engine.sampling import SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
-from engine.stats import EngineStats
+from engine.stats import EngineLoad, EngineStats
 
 __all__ = ["LLMEngine", "RequestOutput"]
 
@@ -225,6 +225,18 @@ class LLMEngine:
             prefix_query_tokens=bm.prefix_query_tokens,
             prefix_hit_tokens=bm.prefix_hit_tokens,
             preemptions=self.scheduler.num_preemptions,
+        )
+
+    @property
+    def load(self) -> EngineLoad:
+        """Sequences running and waiting, and KV blocks free (read from any thread:
+        each number is read whole, though not all at one step)."""
+        sched, bm = self.scheduler, self.block_manager
+        return EngineLoad(
+            running=len(sched.running),
+            waiting=len(sched.waiting),
+            kv_blocks=bm.num_blocks,
+            kv_blocks_free=bm.num_free_blocks,
         )
 
     def _count(self, out: SchedulerOutput) -> None:

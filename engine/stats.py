@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["EngineStats"]
+__all__ = ["EngineLoad", "EngineStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +27,21 @@ class EngineStats:
     prefix_query_tokens: int = 0
     prefix_hit_tokens: int = 0
     preemptions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLoad:
+    """What the engine holds right now.
+
+    Attributes:
+        running: sequences being generated (in the running batch).
+        waiting: sequences queued for admission (new, or preempted).
+        kv_blocks: KV cache blocks in the pool.
+        kv_blocks_free: of those, blocks no sequence holds (cached prefixes included:
+            they are evicted when a block is needed).
+    """
+
+    running: int = 0
+    waiting: int = 0
+    kv_blocks: int = 0
+    kv_blocks_free: int = 0

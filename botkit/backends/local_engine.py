@@ -125,6 +125,28 @@ class LocalEngineBackend:
     async def ready(self) -> bool:
         return self._engine is not None and self._engine.running
 
+    def engine_report(self) -> dict[str, float] | None:
+        """The engine's counters and load for metrics (``botkit.metrics``), None before
+        ``start``: ``steps``, ``computed_tokens``, ``prompt_tokens_computed``,
+        ``prefix_query_tokens``, ``prefix_hit_tokens``, ``preemptions`` (cumulative),
+        and ``running``, ``waiting``, ``kv_blocks``, ``kv_blocks_free`` (now)."""
+        engine = self._engine
+        if engine is None:
+            return None
+        stats, load = engine.engine.stats, engine.engine.load
+        return {
+            "steps": stats.steps,
+            "computed_tokens": stats.computed_tokens,
+            "prompt_tokens_computed": stats.prompt_tokens_computed,
+            "prefix_query_tokens": stats.prefix_query_tokens,
+            "prefix_hit_tokens": stats.prefix_hit_tokens,
+            "preemptions": stats.preemptions,
+            "running": load.running,
+            "waiting": load.waiting,
+            "kv_blocks": load.kv_blocks,
+            "kv_blocks_free": load.kv_blocks_free,
+        }
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the model's tokenizer (for history budgets)."""
         if self._count_tokenizer is None:

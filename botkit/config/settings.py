@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from botkit.config.listen import split_listen
 from botkit.language.settings import LanguageSettings
 from botkit.language.tags import normalize_tag
 from botkit.store.settings import StoreSettings
@@ -32,6 +33,7 @@ __all__ = [
     "EngineSettings",
     "LanguageSettings",
     "LoggingSettings",
+    "MetricsSettings",
     "OpenAISettings",
     "RateLimitSettings",
     "Section",
@@ -239,6 +241,25 @@ class LoggingSettings(Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class MetricsSettings(Section):
+    """Prometheus metrics at ``http://<listen>/metrics`` (see docs/operations.md).
+
+    ``listen`` is ``host:port``; empty (the default) serves none. The metrics name
+    channels and counts, never customers' text or ids, but keep the port on loopback or
+    a private network all the same.
+    """
+
+    listen: str = ""
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            split_listen(value)
+        return value
+
+
 class Settings(Section):
     """The root of the settings tree.
 
@@ -251,6 +272,7 @@ class Settings(Section):
     backend: BackendSettings = Field(default_factory=BackendSettings)
     language: LanguageSettings = Field(default_factory=LanguageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     # Raw tables may hold expanded ${VAR} secrets (tokens) until each component's own
     # config types them as secrets: kept out of repr so printing settings never shows them.
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict, repr=False)

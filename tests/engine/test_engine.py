@@ -328,12 +328,16 @@ async def test_backend_streams_and_maps_errors(ckpt: tuple[Path, Any]) -> None:
     from botkit.errors import BackendBusyError, BackendError
 
     b = backend(ckpt[0], queue_timeout_seconds=0.02)
-    assert not await b.ready()
+    assert not await b.ready() and b.engine_report() is None
     await b.start()
     try:
         assert await b.ready() and b.count_tokens("Hello, how can I help") > 0
         parts = [d async for d in b.generate(chat("Hi", max_new_tokens=5, temperature=0))]
         assert b.last_record is not None and 1 <= b.last_record.completion_tokens <= 5
+        report = b.engine_report()  # what the bot's metrics read
+        assert report is not None and report["steps"] >= b.last_record.completion_tokens
+        assert report["computed_tokens"] >= b.last_record.prompt_tokens
+        assert (report["running"], report["waiting"], report["kv_blocks"]) == (0, 0, 64)
         assert all(isinstance(p, str) for p in parts)
         with pytest.raises(BackendError, match="top_p"):
             [d async for d in b.generate(chat("Hi", top_p=5.0))]

@@ -1,0 +1,200 @@
+"""Prometheus metrics of a running bot: what operators graph and alert on.
+
+Counters and histograms are updated where things happen (the core's intake, the end of
+each reply's delivery, hand-offs). Gauges, and the local engine's own counters, are read
+when Prometheus scrapes. Each ``Bot`` has a registry of its own, so several bots in one
+process (tests, embedding) never mix their numbers.
+
+Labels are bounded: channel names (one per connector) and fixed outcomes. Nothing about a
+customer (id, text, language) is ever a label or a value.
+
+Served at ``/metrics`` on ``[metrics] listen`` (``botkit._metrics_server``); the names
+and their meaning are listed in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = [
+    "CONTENT_TYPE",
+    "BotMetrics",
+    "EngineReport",
+    "MessageOutcome",
+    "ReplyOutcome",
+    "Snapshot",
+]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format
+
+MessageOutcome = Literal["stored", "duplicate", "too_long"]
+ReplyOutcome = Literal["sent", "failed", "superseded", "busy", "fallback"]
+
+# Seconds: a cached small reply's first words arrive in tens of milliseconds, a long
+# reply from a busy CPU model takes a minute.
+_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
+
+# The local engine's report (``LocalEngineBackend.engine_report``): cumulative counters,
+# then what it holds now.
+_ENGINE_COUNTERS = {
+    "steps": "Model steps the engine ran",
+    "computed_tokens": "Tokens whose K/V the model computed (prompt chunks and decodes)",
+    "prompt_tokens_computed": "Of those, tokens at prompt positions",
+    "prefix_query_tokens": "Prompt tokens looked up in the prefix cache",
+    "prefix_hit_tokens": "Of those, tokens the prefix cache served instead of the model",
+    "preemptions": "Sequences preempted for KV cache memory (recomputed later)",
+}
+
+
+@runtime_checkable
+class EngineReport(Protocol):
+    """A backend that reports its engine's counters and load (the local engine)."""
+
+    def engine_report(self) -> Mapping[str, float] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the bot holds now, read at each scrape.
+
+    Attributes:
+        replies_in_flight: replies being delivered to channels.
+        reply_tasks: messages being answered or waiting behind an earlier message of
+            their conversation.
+        peers: other bot processes with a fresh heartbeat at the last count.
+        history_cache_hits: history reads the in-memory window answered (cumulative).
+        history_cache_misses: history reads that went to the database (cumulative).
+        engine: the local engine's report, when the backend has one.
+    """
+
+    replies_in_flight: int
+    reply_tasks: int
+    peers: int
+    history_cache_hits: int
+    history_cache_misses: int
+    engine: Mapping[str, float] | None = None
+
+
+class _ReadAtScrape(Collector):
+    def __init__(self, read: Callable[[], Snapshot]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        now = self._read()
+        yield GaugeMetricFamily(
+            "botkit_replies_in_flight", "Replies being delivered to channels now",
+            value=now.replies_in_flight,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "botkit_reply_tasks",
+            "Messages being answered, or waiting behind an earlier one of their conversation",
+            value=now.reply_tasks,
+        )
+        yield GaugeMetricFamily(
+            "botkit_peers", "Other bot processes sharing the database (fresh heartbeat)",
+            value=now.peers,
+        )  # fmt: skip
+        cache = CounterMetricFamily(
+            "botkit_history_cache_reads",
+            "History reads for replies, by whether the in-memory window answered",
+            labels=["result"],
+        )
+        cache.add_metric(["hit"], now.history_cache_hits)
+        cache.add_metric(["miss"], now.history_cache_misses)
+        yield cache
+        if now.engine is not None:
+            yield from _engine_metrics(now.engine)
+
+
+def _engine_metrics(report: Mapping[str, float]) -> Iterable[Metric]:
+    for key, help_text in _ENGINE_COUNTERS.items():
+        if key in report:
+            yield CounterMetricFamily(f"botkit_engine_{key}", help_text, value=report[key])
+    sequences = GaugeMetricFamily(
+        "botkit_engine_sequences", "Sequences in the engine, by state", labels=["state"]
+    )
+    for state in ("running", "waiting"):
+        sequences.add_metric([state], report.get(state, 0))
+    yield sequences
+    blocks = GaugeMetricFamily(
+        "botkit_engine_kv_blocks", "KV cache blocks, by state", labels=["state"]
+    )
+    free = report.get("kv_blocks_free", 0)
+    blocks.add_metric(["free"], free)
+    blocks.add_metric(["used"], report.get("kv_blocks", 0) - free)
+    yield blocks
+
+
+class BotMetrics:
+    """One bot's metrics (see the module docstring).
+
+    Args:
+        read: called at each scrape for what the bot holds now.
+    """
+
+    def __init__(self, read: Callable[[], Snapshot]) -> None:
+        registry = self.registry = CollectorRegistry(auto_describe=False)
+        self.messages = Counter(
+            "botkit_messages",
+            "Customer messages the core took: stored (to be answered), duplicate (a "
+            "redelivery, not answered again), too_long (answered with the too-long reply)",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.replies = Counter(
+            "botkit_replies",
+            "Replies, by how they ended: sent, failed (the channel refused it), "
+            "superseded (an agent took over), busy / fallback (the busy or fallback "
+            "reply replaced what the backend could not give)",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.first_text = Histogram(
+            "botkit_reply_first_text_seconds",
+            "From the start of work on a message's reply to its first words handed to "
+            "the channel (what the customer waits, after any earlier reply of theirs)",
+            ["channel"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.reply_time = Histogram(
+            "botkit_reply_seconds",
+            "From the start of work on a message's reply to the reply stored complete",
+            ["channel"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.handoffs = Counter(
+            "botkit_handoffs",
+            "Conversations customers asked to hand to a human",
+            ["channel"],
+            registry=registry,
+        )
+        registry.register(_ReadAtScrape(read))
+
+    def message(self, channel: str, outcome: MessageOutcome) -> None:
+        self.messages.labels(channel, outcome).inc()
+
+    def reply(
+        self,
+        channel: str,
+        outcome: ReplyOutcome,
+        *,
+        first_text_seconds: float | None,
+        total_seconds: float,
+    ) -> None:
+        """One reply's end (``first_text_seconds``: None when no text went out)."""
+        self.replies.labels(channel, outcome).inc()
+        if first_text_seconds is not None:
+            self.first_text.labels(channel).observe(first_text_seconds)
+        self.reply_time.labels(channel).observe(total_seconds)
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)

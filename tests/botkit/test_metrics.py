@@ -1,0 +1,181 @@
+"""Prometheus metrics: counted where things happen, served at ``/metrics`` (real bot,
+store, HTTP server; scraped and parsed with prometheus_client's own parser)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+from prometheus_client.parser import text_string_to_metric_families
+
+from botkit.backends.protocol import GenerationRequest
+from botkit.bot import Bot
+from botkit.config import Settings
+from botkit.errors import BackendBusyError, ConfigError
+from botkit.metrics import BotMetrics, Snapshot
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _parse(text: str) -> Samples:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def _scrape(bot: Bot) -> tuple[str, Samples]:
+    server = bot._metrics_server
+    assert server is not None and server.port is not None
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{server.port}/metrics") as resp,
+    ):
+        assert resp.status == 200
+        body = await resp.text()
+        return resp.headers["Content-Type"], _parse(body)
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+class _BusyThenFine:
+    """A backend that is busy for the first request, then answers."""
+
+    name = "busy-then-fine"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.calls += 1
+        if self.calls == 1:
+            raise BackendBusyError("queue full")
+        yield "fine, "
+        yield "thanks"
+
+
+@pytest.fixture
+def metrics_settings(make_settings: Callable[..., Settings]) -> Callable[..., Settings]:
+    def build(**backend: Any) -> Settings:
+        return make_settings(
+            metrics={"listen": "127.0.0.1:0"},
+            bot={"max_message_chars": 20},
+            plugins={"handoff": {}},
+            backend=backend,
+        )
+
+    return build
+
+
+async def test_messages_replies_and_handoffs_are_counted_and_served(
+    metrics_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(metrics_settings(), backend=_BusyThenFine()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("first", "k1"))  # busy: the busy reply
+        await bot.submit(message("second", "k2"))
+        await bot.submit(message("second", "k2"))  # a redelivery
+        await bot.submit(message("x" * 50, "k3"))  # too long
+        await recorder(bot).wait_for(3)
+        await bot.submit(message("/human", "k4", conversation="c2"))
+        await recorder(bot).wait_for(4)
+        assert await bot.drain(10)
+        content_type, samples = await _scrape(bot)
+
+    assert content_type.startswith("text/plain; version=0.0.4")
+    count = "botkit_messages_total"
+    assert _value(samples, count, channel="test", outcome="stored") == 3
+    assert _value(samples, count, channel="test", outcome="duplicate") == 1
+    assert _value(samples, count, channel="test", outcome="too_long") == 1
+    replies = "botkit_replies_total"
+    assert _value(samples, replies, channel="test", outcome="busy") == 1
+    assert _value(samples, replies, channel="test", outcome="sent") == 3
+    assert _value(samples, "botkit_handoffs_total", channel="test") == 1
+    assert _value(samples, "botkit_reply_seconds_count", channel="test") == 4
+    assert _value(samples, "botkit_reply_first_text_seconds_count", channel="test") == 4
+    first = _value(samples, "botkit_reply_first_text_seconds_sum", channel="test")
+    total = _value(samples, "botkit_reply_seconds_sum", channel="test")
+    assert 0 < first <= total
+    assert _value(samples, "botkit_replies_in_flight") == 0
+    assert _value(samples, "botkit_peers") == 0
+    hits = _value(samples, "botkit_history_cache_reads_total", result="hit")
+    misses = _value(samples, "botkit_history_cache_reads_total", result="miss")
+    assert hits + misses >= 3  # every generated reply read its history
+    # Nothing about a customer is in the metrics.
+    assert not [key for key in samples if any(v in ("u1", "c1", "c2") for _, v in key[1])]
+
+
+async def test_a_superseded_reply_is_counted_as_such(
+    metrics_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(metrics_settings(echo={"word_delay_seconds": 0.2})) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        receipt = await bot.submit(message("one two three four", "k1"))
+        await asyncio.sleep(0.3)  # the first words are out
+        await bot.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
+        agents, cut = await recorder(bot).wait_for(2)
+        assert cut.metadata.get("superseded") and agents.text == "Ana here."
+        _, samples = await _scrape(bot)
+    assert _value(samples, "botkit_replies_total", channel="test", outcome="superseded") == 1
+    assert _value(samples, "botkit_replies_total", channel="test", outcome="sent") == 0
+
+
+def test_the_engine_report_becomes_counters_and_gauges() -> None:
+    report = {
+        "steps": 7, "computed_tokens": 90, "prompt_tokens_computed": 80,
+        "prefix_query_tokens": 100, "prefix_hit_tokens": 20, "preemptions": 1,
+        "running": 2, "waiting": 3, "kv_blocks": 64, "kv_blocks_free": 60,
+    }  # fmt: skip
+    metrics = BotMetrics(lambda: Snapshot(0, 0, 0, 0, 0, engine=report))
+    samples = _parse(metrics.render().decode())
+    assert _value(samples, "botkit_engine_steps_total") == 7
+    assert _value(samples, "botkit_engine_prefix_hit_tokens_total") == 20
+    assert _value(samples, "botkit_engine_preemptions_total") == 1
+    assert _value(samples, "botkit_engine_sequences", state="waiting") == 3
+    assert _value(samples, "botkit_engine_kv_blocks", state="used") == 4
+    plain = _parse(BotMetrics(lambda: Snapshot(0, 0, 0, 0, 0)).render().decode())
+    assert not [key for key in plain if key[0].startswith("botkit_engine")]
+
+
+@pytest.mark.parametrize(
+    "listen", ["8090", "127.0.0.1", "127.0.0.1:99999", "http://127.0.0.1:80", "h st:1", 9090]
+)
+def test_a_bad_listen_address_is_refused_at_config_load(
+    make_settings: Callable[..., Settings], listen: object
+) -> None:
+    with pytest.raises(ConfigError, match="metrics"):
+        make_settings(metrics={"listen": listen})
+
+
+async def test_a_port_in_use_leaves_the_bot_running_without_metrics(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        caplog.set_level(logging.ERROR, logger="botkit.metrics")
+        async with Bot(make_settings(metrics={"listen": f"127.0.0.1:{port}"})) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            await bot.submit(message("still answering", "k1"))
+            await recorder(bot).wait_for(1)
+            assert bot._metrics_server is None
+    assert "metrics cannot listen on" in caplog.text
