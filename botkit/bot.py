@@ -41,7 +41,7 @@ from botkit.events import (
     SystemEvent,
 )
 from botkit.language.setup import LanguageSupport
-from botkit.metrics import BotMetrics, EngineReport, Snapshot
+from botkit.metrics import BotMetrics, EngineReport, MeasuredTranslator, Snapshot
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
     LoadConversationMiddleware,
@@ -188,7 +188,12 @@ class Bot:
                 await self._backend.start()
             else:
                 self._backend = await start_backend(self.settings.backend)
-            self._language = LanguageSupport(self.settings, translator=self._translator_override)
+            working = self.settings.bot.working_language
+            self._language = LanguageSupport(
+                self.settings,
+                translator=self._translator_override,
+                wrap_translator=lambda t: MeasuredTranslator(t, working, self.metrics),
+            )
             await self._language.start(self._backend)
             self._pipeline = self._build_pipeline()
             self._plugins = PluginManager(plugin_specs)

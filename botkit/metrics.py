@@ -14,7 +14,9 @@ and their meaning are listed in docs/operations.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -22,10 +24,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from botkit.backends.protocol import Translator
+from botkit.errors import BackendBusyError
+from botkit.language.tags import same_language
+
 __all__ = [
     "CONTENT_TYPE",
     "BotMetrics",
     "EngineReport",
+    "MeasuredTranslator",
     "MessageOutcome",
     "ReplyOutcome",
     "Snapshot",
@@ -176,6 +183,26 @@ class BotMetrics:
             ["channel"],
             registry=registry,
         )
+        self.translations = Counter(
+            "botkit_translation_calls",
+            "Calls to the translator (one batch of sentences each), by direction (into or "
+            "out of the working language) and outcome: ok, busy, failed",
+            ["direction", "outcome"],
+            registry=registry,
+        )
+        self.translated = Counter(
+            "botkit_translated_sentences",
+            "Sentences sent to the translator, by direction",
+            ["direction"],
+            registry=registry,
+        )
+        self.translation_time = Histogram(
+            "botkit_translation_seconds",
+            "Time of one translator call, by direction",
+            ["direction"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
         registry.register(_ReadAtScrape(read))
 
     def message(self, channel: str, outcome: MessageOutcome) -> None:
@@ -198,3 +225,50 @@ class BotMetrics:
     def render(self) -> bytes:
         """The metrics in Prometheus' text format (``CONTENT_TYPE``)."""
         return generate_latest(self.registry)
+
+
+class MeasuredTranslator:
+    """A ``Translator`` that counts and times each call into ``metrics`` and forwards
+    everything else (``start``/``close`` included) to the translator it wraps.
+
+    Args:
+        translator: the translator to measure.
+        working: the working language: a call into it is ``to_working`` (a customer's
+            message), any other ``from_working`` (a reply, an agent's message).
+        metrics: where to count.
+    """
+
+    def __init__(self, translator: Translator, working: str, metrics: BotMetrics) -> None:
+        self.inner = translator
+        self.name = translator.name
+        self._working = working
+        self._metrics = metrics
+
+    def supports(self, source: str, target: str) -> bool:
+        return self.inner.supports(source, target)
+
+    async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        direction = "to_working" if same_language(target, self._working) else "from_working"
+        started = time.monotonic()
+        try:
+            out = await self.inner.translate(texts, source, target)
+        except asyncio.CancelledError:
+            raise  # its reply was abandoned (shutdown): not the translator's outcome
+        except BackendBusyError:
+            self._count(direction, "busy", len(texts), started)
+            raise
+        except BaseException:
+            self._count(direction, "failed", len(texts), started)
+            raise
+        self._count(direction, "ok", len(texts), started)
+        return out
+
+    def _count(self, direction: str, outcome: str, sentences: int, started: float) -> None:
+        metrics = self._metrics
+        metrics.translations.labels(direction, outcome).inc()
+        metrics.translated.labels(direction).inc(sentences)
+        metrics.translation_time.labels(direction).observe(time.monotonic() - started)
+
+    def __getattr__(self, name: str) -> object:
+        # start, close, and whatever else a caller probes with getattr.
+        return getattr(self.inner, name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botkit.agent_replies import AgentText
@@ -69,6 +69,8 @@ class LanguageSupport:
         translator: use this translator instead of the configured one (tests,
             embedding); it is started and closed like a configured one.
         detector: use this detector instead of the configured one.
+        wrap_translator: applied to the started translator before anything uses it
+            (the bot's metrics count and time its calls).
     """
 
     def __init__(
@@ -77,8 +79,10 @@ class LanguageSupport:
         *,
         translator: Translator | None = None,
         detector: LanguageDetector | None = None,
+        wrap_translator: Callable[[Translator], Translator] | None = None,
     ) -> None:
         self.settings = settings.language
+        self._wrap_translator = wrap_translator
         self.working = normalize_tag(settings.bot.working_language)
         self._substitute_texts = (settings.bot.busy_reply, settings.bot.fallback_reply)
         self.substitutes: SubstituteTexts | None = None
@@ -131,6 +135,8 @@ class LanguageSupport:
         if isinstance(translator, EngineTranslator) and translator.queue_timeout_seconds is None:
             translator.queue_timeout_seconds = self._queue_timeout
         await _call_optional(translator, "start")
+        if self._wrap_translator is not None:
+            translator = self._wrap_translator(translator)
         self.translator = translator
         try:
             check_pairs(translator, self.working, self.settings.languages)

@@ -19,6 +19,7 @@ from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.errors import BackendBusyError, ConfigError
 from botkit.metrics import BotMetrics, Snapshot
+from botkit.testing.translator import MarkingTranslator
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -136,6 +137,35 @@ async def test_a_superseded_reply_is_counted_as_such(
         _, samples = await _scrape(bot)
     assert _value(samples, "botkit_replies_total", channel="test", outcome="superseded") == 1
     assert _value(samples, "botkit_replies_total", channel="test", outcome="sent") == 0
+
+
+async def test_translator_calls_are_counted_and_timed_by_direction(
+    make_settings: Callable[..., Settings],
+) -> None:
+    translator = MarkingTranslator(delay=0.01)
+    settings = make_settings(
+        metrics={"listen": "127.0.0.1:0"},
+        language={"detector": {"kind": "langdetect", "processes": 0}},
+    )
+    async with Bot(settings, translator=translator) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        spanish = "Hola, mi pedido todavía no ha llegado y necesito saber dónde está."
+        await bot.submit(message(spanish, "k1"))
+        (reply,) = await recorder(bot).wait_for(1)
+        assert reply.text.startswith("es(")  # translated back into Spanish
+        translator.fail_with = RuntimeError("model crashed")
+        await bot.submit(message(spanish, "k2"))
+        await recorder(bot).wait_for(2)
+        assert await bot.drain(10)
+        _, samples = await _scrape(bot)
+    calls = "botkit_translation_calls_total"
+    assert _value(samples, calls, direction="to_working", outcome="ok") == 1
+    assert _value(samples, calls, direction="to_working", outcome="failed") == 1
+    assert _value(samples, calls, direction="from_working", outcome="ok") >= 1
+    sentences = _value(samples, "botkit_translated_sentences_total", direction="to_working")
+    assert sentences == 2  # one sentence, twice
+    timed = _value(samples, "botkit_translation_seconds_sum", direction="to_working")
+    assert timed >= 0.02  # two calls of at least 10 ms
 
 
 def test_the_engine_report_becomes_counters_and_gauges() -> None:
