@@ -41,11 +41,11 @@ from botkit.errors import (
 )
 from botkit.events import OutboundReply
 from botkit.sanitize import sanitize_text
-from botkit.store import ConversationStatus, ConversationStore
+from botkit.store import ConversationRecord, ConversationStatus, ConversationStore
 from botkit.store._checks import MAX_AGENT_NAME
 from botkit.store.records import StoredMessage
 
-__all__ = ["AgentReplies", "AgentReplyError", "AgentText", "CustomerTextFn"]
+__all__ = ["TRANSLATION_MARK", "AgentReplies", "AgentReplyError", "AgentText", "CustomerTextFn"]
 
 _log = logging.getLogger("botkit.agents")
 
@@ -57,6 +57,10 @@ Kind = Literal[
 # ``bot`` too only when the agent takes the conversation over explicitly.
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
+
+# Starts the bot's translation of an agent's message written in the customer's thread:
+# a globe reads as "translation" in any language, so no wording needs translating.
+TRANSLATION_MARK = "\N{GLOBE WITH MERIDIANS} "
 
 
 def _display_name(agent: str) -> str:
@@ -280,9 +284,16 @@ class AgentReplies:
         delivery_key: str,
     ) -> StoredMessage | None:
         """Store a message an agent wrote on the channel itself (a reply in a customer's
-        Slack thread), once per delivery: it already reached the customer, so nothing is
-        sent. Writing where the customer reads takes the conversation over (a closed one
+        Slack thread), once per delivery: it already reached the customer as written.
+        Writing where the customer reads takes the conversation over (a closed one
         stays closed); a delivery seen before changes nothing.
+
+        In ``pivot`` mode, when the customer writes another language, the bot posts its
+        translation under it (``TRANSLATION_MARK`` first, so it reads as a translation,
+        not as the bot speaking), and the message is stored like one sent through the
+        agent API: ``text`` in the customer's language, ``working_text`` as written. A
+        translation that fails or cannot be posted is logged; the customer has read the
+        original all the same.
 
         Args:
             agent: the name stored with the message.
@@ -310,8 +321,56 @@ class AgentReplies:
         )
         if taken is not None:
             self._on_take_over(conversation.id)
+        out = await self._translation_of(text, conversation.language, conversation.id)
         stored = await self._store.append_outbound(
-            conversation.id, text, agent=agent, delivery_key=delivery_key
+            conversation.id,
+            out.text,
+            working_text=out.working_text,
+            language=out.language,
+            agent=agent,
+            delivery_key=delivery_key,
         )
         _log.info("agent message %s/%s recorded from %s", conversation.id, stored.seq, channel)
+        if out.working_text is not None:
+            await self._post_translation(conversation, stored, out.text)
         return stored
+
+    async def _translation_of(
+        self, text: str, language: str | None, conversation_id: int
+    ) -> AgentText:
+        """``text`` for the customer, or as written when it cannot be translated."""
+        try:
+            out = await self._customer_text(text, language)
+        except (TranslationError, BackendBusyError) as exc:
+            _log.warning(
+                "agent message in conversation %s not translated into %s: %s",
+                conversation_id, language, exc,
+            )  # fmt: skip
+            return AgentText(text)
+        if out.working_text is None or out.text == text:
+            return AgentText(text)  # nothing to post: the customer read it as it is
+        return AgentText(sanitize_text(out.text), out.working_text, out.language)
+
+    async def _post_translation(
+        self, conversation: ConversationRecord, stored: StoredMessage, translated: str
+    ) -> None:
+        connector = self._connectors.get(conversation.channel)
+        if connector is None:  # the channel stopped since the agent's message came in
+            return
+        reply = OutboundReply(
+            channel=conversation.channel,
+            conversation_key=conversation.key,
+            text=f"{TRANSLATION_MARK}{translated}",
+            language=stored.language,
+            reply_to=await self._store.reply_target(conversation.id),
+            seq=stored.seq,
+            metadata={"agent": stored.agent or "", "translation": True},
+            created_at=stored.created_at,
+        )
+        try:
+            await connector.send(reply)
+        except Exception as exc:  # the original is in the thread: only the copy is lost
+            _log.warning(
+                "translation of agent message %s/%s could not be posted on %s: %s: %s",
+                conversation.id, stored.seq, conversation.channel, type(exc).__name__, exc,
+            )  # fmt: skip

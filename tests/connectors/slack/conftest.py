@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from slack_helpers import FAST, MakeSlack, SlackHarness, slack_settings
 
-from botkit.backends.protocol import GenerationBackend
+from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.bot import Bot
 from botkit.testing.fake_slack import FakeSlack
 from connectors.slack import SlackConnector
@@ -27,7 +27,8 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 async def make_slack(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[MakeSlack]:
     """Factory: ``await make_slack(word_delay=0.0, backend=None, fast=True, **config)``;
-    ``db`` names the SQLite file (two bots on one file: a restart)."""
+    ``db`` names the SQLite file (two bots on one file: a restart); ``translator`` and
+    a ``[language]`` table for pivot mode."""
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
         count = 0
@@ -38,14 +39,16 @@ async def make_slack(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[Mak
             fast: bool = True,
             connect: bool = True,
             db: Path | None = None,
+            translator: Translator | None = None,
+            language: dict[str, Any] | None = None,
             **slack: Any,
         ) -> SlackHarness:
             nonlocal count
             count += 1
             config = {**(FAST if fast else {}), **slack}
             db = db or tmp_path / f"slack{count}.db"
-            settings = slack_settings(db, fake_slack, config, word_delay)
-            bot = Bot(settings, backend=backend)
+            settings = slack_settings(db, fake_slack, config, word_delay, language)
+            bot = Bot(settings, backend=backend, translator=translator)
             await stack.enter_async_context(bot)
             connector = bot.connectors["slack"]
             assert isinstance(connector, SlackConnector)

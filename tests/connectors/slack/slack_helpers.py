@@ -40,10 +40,15 @@ def new_ts() -> str:
 
 
 def slack_settings(
-    db: Path, fake: FakeSlack, slack: dict[str, Any], word_delay: float = 0.0
+    db: Path,
+    fake: FakeSlack,
+    slack: dict[str, Any],
+    word_delay: float = 0.0,
+    language: dict[str, Any] | None = None,
 ) -> Settings:
     return settings_from_mapping(
         {
+            "language": language or {},
             "store": {"url": f"sqlite+aiosqlite:///{db}"},
             "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
             "bot": {"rate_limit": {"enabled": False}, "shutdown_grace_seconds": 0},

@@ -7,7 +7,9 @@ import asyncio
 
 from slack_helpers import MakeSlack, SlackHarness, mention, message, new_ts
 
+from botkit.agent_replies import TRANSLATION_MARK
 from botkit.store import ConversationStatus
+from botkit.testing.translator import MarkingTranslator
 
 AGENT = "UAGENT1"
 
@@ -187,3 +189,69 @@ async def test_an_agents_files_only_reply_takes_the_conversation(make_slack: Mak
     assert conversation.status == ConversationStatus.WITH_HUMAN, (
         f"status={conversation.status}; stored={[(str(m.direction), m.text) for m in stored]}"
     )
+
+
+SPANISH = "Hola, mi pedido todavía no ha llegado y necesito saber dónde está."
+PIVOT = {"detector": {"kind": "langdetect", "processes": 0}}
+
+
+async def test_in_pivot_mode_the_bot_posts_a_translation_under_an_agents_thread_reply(
+    make_slack: MakeSlack,
+) -> None:
+    translator = MarkingTranslator()
+    slack = await make_slack(agent_user_ids=[AGENT], translator=translator, language=PIVOT)
+    root = new_ts()
+    await slack.post_event(mention(SPANISH, ts=root))
+    await slack.reply_in("C1", root, f"es(echo: en({SPANISH}))")
+    key = f"C1:{root}"
+
+    await slack.post_event(
+        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                channel_type="channel", thread_ts=root),
+        event_id="EvAGENT1",
+    )  # fmt: skip
+    translation = f"{TRANSLATION_MARK}es(Hi, Ana here - checking it now)"
+    await slack.reply_in("C1", root, translation)
+    stored = (await slack.bot.store.messages_after("slack", key, 0))[-1]
+    assert (stored.text, stored.working_text, stored.language) == (
+        "es(Hi, Ana here - checking it now)",
+        "Hi, Ana here - checking it now",
+        "es",
+    )
+    assert stored.agent is not None
+
+    # A translator that fails: stored as written, nothing posted, the agent still has it.
+    translator.fail_with = RuntimeError("model crashed")
+    before = len(slack.fake.messages)
+    await slack.post_event(
+        message("Found it: it ships today.", user=AGENT, channel="C1",
+                channel_type="channel", thread_ts=root),
+        event_id="EvAGENT2",
+    )  # fmt: skip
+    await asyncio.sleep(0.3)
+    assert await slack.bot.drain(5)
+    last = (await slack.bot.store.messages_after("slack", key, 0))[-1]
+    assert (last.text, last.working_text) == ("Found it: it ships today.", None)
+    assert len(slack.fake.messages) == before
+    conversation = await slack.bot.store.get_conversation("slack", key)
+    assert conversation is not None and conversation.status == ConversationStatus.WITH_HUMAN
+
+
+async def test_an_agent_writing_the_customers_language_gets_no_translation_posted(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT], translator=MarkingTranslator(), language=PIVOT)
+    root, english = new_ts(), "Hello, my order has not arrived yet and I need to know where it is."
+    await slack.post_event(mention(english, ts=root))  # the working language
+    await slack.reply_in("C1", root, f"echo: {english}")
+    key = f"C1:{root}"
+    before = len(slack.fake.messages)
+    await slack.post_event(
+        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                channel_type="channel", thread_ts=root),
+        event_id="EvAGENT1",
+    )  # fmt: skip
+    await asyncio.sleep(0.3)
+    assert await slack.bot.drain(5)
+    assert len(slack.fake.messages) == before
+    assert (await _messages(slack, key))[-1][1] == "Hi, Ana here - checking it now"
