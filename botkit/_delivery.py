@@ -88,6 +88,11 @@ class ReplyDelivery:
         self._superseded = True
 
     @property
+    def superseded(self) -> bool:
+        """Whether ``supersede`` was called."""
+        return self._superseded
+
+    @property
     def conversation_status(self) -> str:
         """The conversation's status when the reply was composed (after any hand-off or
         return the reply itself made)."""

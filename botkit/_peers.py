@@ -9,10 +9,11 @@ database:
 * an agent taking over, through a peer, a conversation whose reply this process is
   writing: that reply must stop, as it does when the takeover is made here.
 
-So while peers are alive (counted by heartbeat, each ``heartbeat_seconds``), this process
-looks every ``peer_sync_seconds``: one read of the statuses of the conversations it is
+So every ``peer_sync_seconds`` this process counts its peers (a count of the few rows of
+``processes`` with a fresh heartbeat: a peer that just started is seen within a look),
+and while it has any it looks: one read of the statuses of the conversations it is
 replying to, and one of the newest ``seq`` of the conversations its web sockets watch.
-A process alone does neither.
+A process alone only counts.
 
 A takeover seen here ends the reply after at least its first words (a takeover made in
 this process can stop a reply still being prepared; one seen a look later cannot). Only
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -40,6 +42,8 @@ __all__ = ["PeerSync"]
 
 _log = logging.getLogger("botkit.bot")
 
+_CRASH_LOG_SECONDS = 60.0
+
 
 class PeerSync:
     """Looks at what peers changed and applies it here (see the module docstring).
@@ -49,7 +53,8 @@ class PeerSync:
         process_id: this process's id (its own heartbeat row is not a peer).
         live: the replies this process is delivering.
         connectors: the bot's connectors by channel name (read at each look).
-        timing: how often to count peers and to look.
+        timing: how often to look (``peer_sync_seconds``), and when a peer's heartbeat
+            is fresh (``stale_seconds``).
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class PeerSync:
         self._failed = ThrottledWarning(
             _log, "looking at what other bot processes changed failed (retrying): %s"
         )
+        self._crash_logged_at = -math.inf  # loop time of the last traceback logged
         self.peers = 0  # other live processes at the last count
         self.looks = 0  # looks made (tests and operators' debugging)
 
@@ -101,7 +107,11 @@ class PeerSync:
             if statuses.get(conversation_id) != ConversationStatus.WITH_HUMAN:
                 continue
             for delivery in deliveries:
-                if delivery.conversation_status != ConversationStatus.WITH_HUMAN:
+                # Once: a reply stuck in a slow channel call is still live at the next look.
+                if (
+                    delivery.conversation_status != ConversationStatus.WITH_HUMAN
+                    and not delivery.superseded
+                ):
                     delivery.supersede()
                     _log.info(
                         "conversation %s: an agent took it over in another process; "
@@ -110,18 +120,23 @@ class PeerSync:
                     )
 
     async def run_forever(self) -> None:
-        """Count peers each heartbeat and look each ``peer_sync_seconds`` while there
-        are any, until cancelled. A failing database is logged (once a minute) and
-        retried at the next tick."""
-        loop = asyncio.get_running_loop()
-        next_count = loop.time()
+        """Count peers and, while there are any, look, each ``peer_sync_seconds``, until
+        cancelled. Nothing ends it but the cancellation: a failing database is logged
+        (once a minute) and retried at the next tick, and so is anything else that
+        raises (a connector's bug), with its traceback."""
         while True:
             await asyncio.sleep(self._timing.peer_sync_seconds)
             try:
-                if loop.time() >= next_count:
-                    await self.count_peers()
-                    next_count = loop.time() + self._timing.heartbeat_seconds
-                if self.peers:
+                if await self.count_peers():
                     await self.look()
             except StoreError as exc:
                 self._failed.warn(exc)
+            except Exception as exc:
+                now = asyncio.get_running_loop().time()
+                if now - self._crash_logged_at >= _CRASH_LOG_SECONDS:
+                    self._crash_logged_at = now
+                    _log.error(
+                        "looking at what other bot processes changed raised (retrying; "
+                        "logged at most once a minute)",
+                        exc_info=exc,
+                    )

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from typing import ClassVar
 
 import pytest
 from core_helpers import RecordingConnector, message, recorder
@@ -150,3 +152,61 @@ async def test_a_reply_composed_while_an_agent_has_the_conversation_goes_out_who
     replies = await holding.wait_for(2)
     assert not replies[1].metadata.get("superseded")
     assert replies[1].text == "This conversation is with_human."
+
+
+class _FlakyWatcher(RecordingConnector):
+    """A third-party connector watching conversations whose ``advanced`` fails once."""
+
+    name: ClassVar[str] = "flaky"
+
+    def __init__(self, core: Bot) -> None:
+        super().__init__(core)
+        self.calls = 0
+
+    def watched(self) -> Collection[str]:
+        return ("c1",)
+
+    def advanced(self, last_seqs: Mapping[str, int]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("a connector's bug")
+
+
+async def test_a_look_that_raises_is_logged_and_looking_goes_on(
+    shared_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="botkit.bot")
+    async with Bot(shared_settings(), recovery=FAST) as bot:
+        flaky = _FlakyWatcher(bot)
+        bot.attach_connector(flaky)
+        await bot.submit(message("hi", "k1", channel="flaky"))
+        async with Bot(shared_settings(), recovery=FAST):
+            await _until_looked(bot, 5)
+        assert flaky.calls >= 2  # the failed look did not end the looking
+    assert "a connector's bug" in caplog.text  # with its traceback
+    assert caplog.text.count("raised (retrying") == 1  # once, not at every look
+
+
+async def test_a_peer_that_just_started_is_seen_within_a_look(
+    shared_settings: Callable[..., Settings],
+) -> None:
+    # Heartbeats far apart: counting peers only at a heartbeat would take 5 s.
+    slow_beat = RecoveryTiming(heartbeat_seconds=5.0, stale_seconds=30.0, peer_sync_seconds=0.05)
+    async with Bot(shared_settings(), recovery=slow_beat) as old:
+        await asyncio.sleep(0.2)
+        assert _looks(old) == 0
+        async with Bot(shared_settings(), recovery=slow_beat):
+            async with asyncio.timeout(1.0):
+                await _until_looked(old, 1)
+
+
+async def test_a_reply_stuck_in_a_slow_channel_call_is_superseded_once(
+    pair: tuple[Bot, _HoldsAfterFirstWords, Bot], caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, holding, peer = pair
+    caplog.set_level(logging.INFO, logger="botkit.bot")
+    receipt = await writer.submit(message("where is my parcel", "k1"))
+    await asyncio.wait_for(holding.showing.wait(), 10)
+    await peer.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
+    await _until_looked(writer, 6)
+    assert caplog.text.count("took it over in another process") == 1
