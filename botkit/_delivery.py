@@ -107,12 +107,17 @@ class ReplyDelivery:
     def outcome(self) -> ReplyOutcome:
         """How the reply ended (for metrics): ``superseded`` (an agent took over, cut
         or never sent), ``failed`` (stored failed: the channel refused it), ``busy`` /
-        ``fallback`` (that reply replaced what the source could not give), or ``sent``."""
+        ``fallback`` (that reply replaced what the source could not give, or the
+        pipeline gave it for a failure before the reply: a translator overloaded on the
+        way in, a plugin's error), or ``sent``."""
         if self._cut or self._discarded:
             return "superseded"
         if self.stored is not None and self.stored.status == MessageStatus.FAILED:
             return "failed"
-        return self._substituted or "sent"
+        if self._substituted is not None:
+            return self._substituted
+        source = self._reply.source
+        return "busy" if source == "busy" else "fallback" if source == "fallback" else "sent"
 
     async def __anext__(self) -> str:
         while not self._done:

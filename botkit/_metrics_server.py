@@ -57,7 +57,8 @@ class MetricsServer:
         self._runner = runner
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else port
-        _log.info("metrics at http://%s:%s/metrics", host, self.port)
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+        _log.info("metrics at http://%s:%s/metrics", shown, self.port)
 
     async def stop(self) -> None:
         """Stop serving. Safe to call twice."""

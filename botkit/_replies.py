@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -22,11 +23,13 @@ __all__ = ["Answer", "ReplyTasks"]
 _log = logging.getLogger("botkit.bot")
 
 # Produces and records the reply to one stored message (called under its
-# conversation's lock): (message, intake, too_long, queued). ``queued`` says another reply
-# of the conversation was running or waiting when the message was scheduled: that reply
-# may have changed the conversation (a hand-off, a language), so ``intake.conversation``
-# may be stale.
-Answer = Callable[[InboundMessage, IntakeResult, bool, bool], Awaitable[None]]
+# conversation's lock): (message, intake, too_long, queued, turn_at). ``queued`` says
+# another reply of the conversation was running or waiting when the message was
+# scheduled: that reply may have changed the conversation (a hand-off, a language), so
+# ``intake.conversation`` may be stale. ``turn_at`` is ``time.monotonic()`` when the
+# message's turn came (its conversation's earlier replies done), before any wait for a
+# new conversation's subscribers: what the customer waits from (metrics).
+Answer = Callable[[InboundMessage, IntakeResult, bool, bool, float], Awaitable[None]]
 
 
 class ReplyTasks:
@@ -90,9 +93,10 @@ class ReplyTasks:
         lock = self._locks.acquire(key)
         try:
             async with lock:
+                turn_at = time.monotonic()
                 if after is not None:
                     await after.wait()
-                await self._answer(message, intake, too_long, queued)
+                await self._answer(message, intake, too_long, queued, turn_at)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -258,6 +259,7 @@ class Bot:
     def attach_connector(self, connector: ChannelConnector) -> None:
         """Route replies for ``connector.name`` to ``connector`` (also used by ``run``)."""
         self._connectors[connector.name] = connector
+        self.metrics.add_channel(connector.name)
 
     @property
     def connectors(self) -> Mapping[str, ChannelConnector]:
@@ -520,7 +522,12 @@ class Bot:
     # -- replies -----------------------------------------------------------------------
 
     async def _reply_to(
-        self, message: InboundMessage, intake: IntakeResult, too_long: bool, queued: bool
+        self,
+        message: InboundMessage,
+        intake: IntakeResult,
+        too_long: bool,
+        queued: bool,
+        turn_at: float,
     ) -> None:
         """Run the pipeline for one stored message, deliver its reply and record that the
         bot is done with the message (called by ``ReplyTasks`` under the conversation's
@@ -537,7 +544,7 @@ class Bot:
             intake = dataclasses.replace(intake, conversation=conversation)
         ctx = self._context(message, intake, too_long)
         try:
-            await self._answer(ctx, started)
+            await self._answer(ctx, started, turn_at)
         except asyncio.CancelledError:
             raise  # stays unanswered: answered again on the next start
         except Exception:
@@ -562,18 +569,28 @@ class Bot:
             events=self.events,
         )
 
-    async def _answer(self, ctx: Context, started: float) -> None:
+    async def _answer(self, ctx: Context, started: float, turn_at: float) -> None:
         await self._pipeline.run(ctx)
         if ctx.reply is None:
             return
-        connector = self._connectors.get(ctx.message.channel)
-        delivery = await deliver(ctx, ctx.reply, connector, self._live, started)
+        channel = ctx.message.channel
+        connector = self._connectors.get(channel)
+        try:
+            delivery = await deliver(ctx, ctx.reply, connector, self._live, started)
+        except asyncio.CancelledError:
+            raise  # shutdown: answered again by the next process, counted there
+        except Exception:
+            self.metrics.reply(
+                channel, "error", first_text_seconds=None,
+                total_seconds=time.monotonic() - turn_at,
+            )  # fmt: skip
+            raise
         first = delivery.first_text_at
         self.metrics.reply(
-            ctx.message.channel,
+            channel,
             delivery.outcome,
-            first_text_seconds=None if first is None else first - started,
-            total_seconds=self._live.now() - started,
+            first_text_seconds=None if first is None else first - turn_at,
+            total_seconds=time.monotonic() - turn_at,
         )
 
     # -- metrics -----------------------------------------------------------------------

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from botkit.config import Settings
     from botkit.store import StoreSettings
 
-__all__ = ["main"]
+__all__ = ["chat_settings", "main"]
 
 _log = logging.getLogger("botkit.cli")
 _DEFAULT_FILES = ("botkit.toml", "config.example.toml")
@@ -110,12 +110,20 @@ def _load(arg: str | None, *, quiet: bool = False) -> Settings:
     return settings
 
 
+def chat_settings(settings: Settings) -> Settings:
+    """The settings of ``botkit chat``: a terminal session beside the service, so only
+    the console connector, and no metrics port (it would take the service's while the
+    service restarts, and Prometheus would scrape the wrong process)."""
+    console = settings.connectors.get("console", {})
+    metrics = settings.metrics.model_copy(update={"listen": ""})
+    return settings.model_copy(update={"connectors": {"console": console}, "metrics": metrics})
+
+
 async def _serve(settings: Settings, *, chat: bool) -> None:
     from botkit.bot import Bot
 
     if chat:
-        console = settings.connectors.get("console", {})
-        settings = settings.model_copy(update={"connectors": {"console": console}})
+        settings = chat_settings(settings)
     async with Bot(settings) as bot:
         signals = 0
 

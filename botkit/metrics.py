@@ -15,6 +15,7 @@ and their meaning are listed in docs/operations.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from prometheus_client.registry import Collector
 from botkit.backends.protocol import Translator
 from botkit.errors import BackendBusyError
 from botkit.language.tags import same_language
+from botkit.throttled_warning import ThrottledWarning
 
 __all__ = [
     "CONTENT_TYPE",
@@ -40,8 +42,14 @@ __all__ = [
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text format
 
+_log = logging.getLogger("botkit.metrics")
+
 MessageOutcome = Literal["stored", "duplicate", "too_long"]
-ReplyOutcome = Literal["sent", "failed", "superseded", "busy", "fallback"]
+ReplyOutcome = Literal["sent", "failed", "superseded", "busy", "fallback", "error"]
+MESSAGE_OUTCOMES: tuple[MessageOutcome, ...] = ("stored", "duplicate", "too_long")
+REPLY_OUTCOMES: tuple[ReplyOutcome, ...] = (
+    "sent", "failed", "superseded", "busy", "fallback", "error",
+)  # fmt: skip
 
 # Seconds: a cached small reply's first words arrive in tens of milliseconds, a long
 # reply from a busy CPU model takes a minute.
@@ -91,9 +99,17 @@ class Snapshot:
 class _ReadAtScrape(Collector):
     def __init__(self, read: Callable[[], Snapshot]) -> None:
         self._read = read
+        self._failed = ThrottledWarning(
+            _log, "metrics: reading the bot's state failed; its gauges are left out: %s"
+        )
 
     def collect(self) -> Iterable[Metric]:
-        now = self._read()
+        try:
+            now = self._read()
+        except Exception as exc:  # the counters are still worth a scrape
+            if self._failed.warn(f"{type(exc).__name__}: {exc}"):
+                _log.debug("metrics snapshot failure", exc_info=exc)
+            return
         yield GaugeMetricFamily(
             "botkit_replies_in_flight", "Replies being delivered to channels now",
             value=now.replies_in_flight,
@@ -158,21 +174,22 @@ class BotMetrics:
             "botkit_replies",
             "Replies, by how they ended: sent, failed (the channel refused it), "
             "superseded (an agent took over), busy / fallback (the busy or fallback "
-            "reply replaced what the backend could not give)",
+            "reply was given instead), error (it could not be stored: the database)",
             ["channel", "outcome"],
             registry=registry,
         )
         self.first_text = Histogram(
             "botkit_reply_first_text_seconds",
-            "From the start of work on a message's reply to its first words handed to "
-            "the channel (what the customer waits, after any earlier reply of theirs)",
+            "From a message's turn (after any earlier reply of its conversation) to its "
+            "reply's first words handed to the channel's connector",
             ["channel"],
             buckets=_BUCKETS,
             registry=registry,
         )
         self.reply_time = Histogram(
             "botkit_reply_seconds",
-            "From the start of work on a message's reply to the reply stored complete",
+            "From a message's turn (after any earlier reply of its conversation) to its "
+            "reply stored complete",
             ["channel"],
             buckets=_BUCKETS,
             registry=registry,
@@ -204,6 +221,17 @@ class BotMetrics:
             registry=registry,
         )
         registry.register(_ReadAtScrape(read))
+
+    def add_channel(self, channel: str) -> None:
+        """Export the channel's series at 0 before anything happens on it: a series
+        that appears at its first event hides that event from ``rate()``."""
+        for message_outcome in MESSAGE_OUTCOMES:
+            self.messages.labels(channel, message_outcome)
+        for reply_outcome in REPLY_OUTCOMES:
+            self.replies.labels(channel, reply_outcome)
+        self.handoffs.labels(channel)
+        self.first_text.labels(channel)
+        self.reply_time.labels(channel)
 
     def message(self, channel: str, outcome: MessageOutcome) -> None:
         self.messages.labels(channel, outcome).inc()

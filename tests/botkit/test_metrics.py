@@ -7,6 +7,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,11 +15,15 @@ import pytest
 from core_helpers import RecordingConnector, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
 
+from botkit.backends.echo import EchoBackend
 from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
-from botkit.config import Settings
-from botkit.errors import BackendBusyError, ConfigError
+from botkit.cli import chat_settings
+from botkit.config import Settings, load_settings
+from botkit.errors import BackendBusyError, ConfigError, StoreError
+from botkit.events import ConversationStarted, SystemEvent
 from botkit.metrics import BotMetrics, Snapshot
+from botkit.pipeline import Context, Handler
 from botkit.testing.translator import MarkingTranslator
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -209,3 +214,115 @@ async def test_a_port_in_use_leaves_the_bot_running_without_metrics(
             await recorder(bot).wait_for(1)
             assert bot._metrics_server is None
     assert "metrics cannot listen on" in caplog.text
+
+
+def _replies(samples: Samples, outcome: str) -> float:
+    return _value(samples, "botkit_replies_total", channel="test", outcome=outcome)
+
+
+def _local(bot: Bot) -> Samples:
+    """The bot's metrics as ``/metrics`` renders them (no server needed)."""
+    return _parse(bot.metrics.render().decode())
+
+
+class _Broken(Handler):
+    def check(self, ctx: Context) -> bool:
+        return True
+
+    async def handle(self, ctx: Context) -> None:
+        raise RuntimeError("a plugin's bug")
+
+
+async def test_busy_and_fallback_replies_the_pipeline_gives_are_counted_as_such(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Busy: the translator is overloaded on the way in (before any reply exists).
+    settings = make_settings(language={"detector": {"kind": "langdetect", "processes": 0}})
+    translator = MarkingTranslator(fail_with=BackendBusyError("translator queue full"))
+    async with Bot(settings, translator=translator) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        spanish = "Hola, mi pedido todavía no ha llegado y necesito saber dónde está."
+        await bot.submit(message(spanish, "k1"))
+        (reply,) = await recorder(bot).wait_for(1)
+        assert reply.text == settings.bot.busy_reply
+        assert await bot.drain(10)
+        assert (_replies(_local(bot), "busy"), _replies(_local(bot), "sent")) == (1, 0)
+    # Fallback: a handler raised.
+    async with Bot(make_settings()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        bot.pipeline.add_handler(_Broken())
+        await bot.submit(message("hello", "k2"))
+        (reply,) = await recorder(bot).wait_for(1)
+        assert reply.text == settings.bot.fallback_reply
+        assert await bot.drain(10)
+        assert (_replies(_local(bot), "fallback"), _replies(_local(bot), "sent")) == (1, 0)
+
+
+async def test_a_reply_that_could_not_be_stored_is_counted_as_an_error(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Bot(make_settings()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+
+        async def database_down(*args: object, **kwargs: object) -> object:
+            raise StoreError("database is locked")
+
+        monkeypatch.setattr(bot.store, "append_outbound", database_down)
+        await bot.submit(message("hello there", "k1"))
+        assert await bot.drain(10)
+        samples = _local(bot)
+    assert _replies(samples, "error") == 1
+    assert _value(samples, "botkit_reply_seconds_count", channel="test") == 1
+
+
+async def test_every_known_series_of_a_channel_is_exported_from_the_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(make_settings()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        samples = _local(bot)  # nothing happened yet
+    outcomes = {dict(k[1])["outcome"] for k in samples if k[0] == "botkit_replies_total"}
+    assert outcomes == {"sent", "failed", "superseded", "busy", "fallback", "error"}
+    assert _value(samples, "botkit_replies_total", channel="test", outcome="failed") == 0
+    assert ("botkit_handoffs_total", (("channel", "test"),)) in samples
+    assert ("botkit_messages_total", (("channel", "test"), ("outcome", "stored"))) in samples
+
+
+async def test_the_first_words_are_timed_from_the_messages_turn(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Including the wait for a new conversation's subscribers (a slow CRM lookup)."""
+
+    async def slow_crm_lookup(event: SystemEvent) -> None:
+        if isinstance(event, ConversationStarted):
+            await asyncio.sleep(0.5)
+
+    async with Bot(make_settings()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        bot.events.subscribe(slow_crm_lookup, owner="crm")
+        await bot.submit(message("hello", "k1"))
+        await recorder(bot).wait_for(1)
+        assert await bot.drain(10)
+        samples = _local(bot)
+    assert _value(samples, "botkit_reply_first_text_seconds_sum", channel="test") >= 0.45
+
+
+async def test_a_failing_read_of_the_bots_state_leaves_the_counters_in_the_scrape(
+    make_settings: Callable[..., Settings],
+) -> None:
+    class Unreadable(EchoBackend):
+        def engine_report(self) -> dict[str, float] | None:
+            raise RuntimeError("engine state unreadable")
+
+    async with Bot(make_settings(), backend=Unreadable()) as bot:
+        bot.metrics.message("test", "stored")
+        samples = _local(bot)
+    assert _value(samples, "botkit_messages_total", channel="test", outcome="stored") == 1
+    assert not [k for k in samples if k[0] == "botkit_replies_in_flight"]
+
+
+def test_a_chat_session_serves_no_metrics() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "config.example.toml", environ={})
+    assert settings.metrics.listen  # the example enables them for the service
+    chat = chat_settings(settings)
+    assert chat.metrics.listen == "" and set(chat.connectors) == {"console"}
