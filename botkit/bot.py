@@ -26,6 +26,7 @@ from botkit._metrics_server import MetricsServer
 from botkit._peers import PeerSync
 from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
+from botkit._retention import retain_forever
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
@@ -320,6 +321,9 @@ class Bot:
         stop = asyncio.create_task(self._stop.wait(), name="bot-stop")
         resume = asyncio.create_task(self._resume_periodically(), name="resume-unanswered")
         pending: set[asyncio.Task[Any]] = {*listeners, stop, resume}
+        if self.settings.store.retention_days:
+            retention = retain_forever(self.store, self.settings.store.retention_days)
+            pending.add(asyncio.create_task(retention, name="retention"))
         failure: BaseException | None = None
         try:
             while listeners.keys() & pending and stop in pending and failure is None:

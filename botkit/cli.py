@@ -7,6 +7,9 @@
     botkit db downgrade REV [-c FILE] / botkit db current [-c FILE]
     botkit handoff list [-c FILE]   conversations waiting for or handled by a human
     botkit handoff release CHANNEL KEY [-c FILE]   give one back to the bot
+    botkit data export CHANNEL CONTACT [-c FILE]   one person's data, as JSON
+    botkit data forget CHANNEL CONTACT [-c FILE]   erase one person
+    botkit data purge --days N [-c FILE]           delete conversations inactive N days
     botkit --version
 
 Without ``-c`` the config is ``$BOTKIT_CONFIG``, else ``./botkit.toml``, else
@@ -79,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
         "release", help="hand a conversation back to the bot"))  # fmt: skip
     give_back.add_argument("channel", help="e.g. telegram, slack, web")
     give_back.add_argument("key", help="the conversation key, as `handoff list` shows it")
+    data = commands.add_parser("data", help="customers' data: export, erase, purge")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    for action, text in (
+        ("export", "print everything stored about one person, as JSON"),
+        ("forget", "erase one person: contact, conversations, messages"),
+    ):
+        person = with_config(data_commands.add_parser(action, help=text))
+        person.add_argument("channel", help="e.g. telegram, slack, web")
+        person.add_argument("contact", help="the person's id on the channel (user id)")
+    purge = with_config(data_commands.add_parser(
+        "purge", help="delete conversations inactive for DAYS days"))  # fmt: skip
+    purge.add_argument("--days", type=_positive_int, required=True, metavar="DAYS")
     return parser
 
 
@@ -200,6 +215,22 @@ def _run_handoff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_data(args: argparse.Namespace) -> int:
+    from botkit._data_cli import export_contact, forget_contact, purge
+
+    store = _load(args.config, quiet=args.data_command == "export").store
+    missing = _missing_sqlite_file(store)
+    if missing is not None:
+        raise StoreError(f"no database at {missing}; nothing was created")
+    if args.data_command == "export":
+        print(asyncio.run(export_contact(store, args.channel, args.contact)))
+    elif args.data_command == "forget":
+        print(asyncio.run(forget_contact(store, args.channel, args.contact)))
+    else:
+        print(asyncio.run(purge(store, args.days)))
+    return 0
+
+
 def _check_config(file: str) -> int:
     from botkit.config import check_config
 
@@ -223,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_db(args)
         if args.command == "handoff":
             return _run_handoff(args)
+        if args.command == "data":
+            return _run_data(args)
         chat = args.command == "chat"
         asyncio.run(_serve(_load(args.config, quiet=chat), chat=chat))
         return 0

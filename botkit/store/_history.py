@@ -55,6 +55,7 @@ async def newest_messages(
     conversation_id: int,
     max_turns: int,
     through_seq: int | None,
+    through: StoredMessage | None = None,
 ) -> list[StoredMessage]:
     """The newest ``max_turns`` messages fit for history, newest first.
 
@@ -65,10 +66,12 @@ async def newest_messages(
         max_turns: how many.
         through_seq: the conversation is known to have reached this seq; without it the
             database is read.
+        through: the message at ``through_seq`` (the one being answered), when known:
+            the in-memory window must hold that very message there.
     """
     if through_seq is not None and recent.enabled and max_turns <= MAX_DEPTH:
         recent.want(max_turns)
-        hit = recent.latest(conversation_id, through_seq, max_turns)
+        hit = recent.latest(conversation_id, through_seq, max_turns, through)
         if hit is not None:
             return hit
         # Reload the window: the newest messages whatever their status.

@@ -13,6 +13,12 @@ missing seq; the next read for that conversation then misses and reloads the win
 from the database. Only status and text updates made by *another* process are not seen
 (botkit changes a message's status only in the process that stored it).
 
+Deleting rows (retention, a contact's erasure) lets SQLite hand a deleted conversation's
+id to a new conversation (it reuses the largest rowid), whose seq 1, 2... are then not
+"missing" at all. So a window is tied to its messages' identities: a first message that
+is not the window's own starts a new window, and a read names the message it answers,
+whose id and time must be the window's at that seq (another process's new conversation).
+
 Everything here runs on the event loop thread; nothing awaits, so no locks.
 """
 
@@ -120,6 +126,10 @@ class RecentMessages:
         if cid in self._reloading:
             self._reloading[cid].append(message)
         window = self._windows.get(cid)
+        if window is not None and message.seq == 1 and not _same(window.messages.get(1), message):
+            # A new conversation under a deleted one's id (see the module docstring).
+            self._drop(cid)
+            window = None
         if window is None:
             if message.seq != 1:
                 return  # what came before is unknown: the first read loads it
@@ -140,11 +150,25 @@ class RecentMessages:
             self.record(message)
 
     def latest(
-        self, conversation_id: int, through_seq: int, max_turns: int
+        self,
+        conversation_id: int,
+        through_seq: int,
+        max_turns: int,
+        through: StoredMessage | None = None,
     ) -> list[StoredMessage] | None:
         """The newest ``max_turns`` history messages, newest first, or None when the
-        window cannot tell (not cached, a gap, or too short and not from the start)."""
+        window cannot tell (not cached, a gap, too short and not from the start, or
+        ``through``, the message at ``through_seq``, is not the one the window holds
+        there: the window is of a deleted conversation whose id was reused)."""
         window = self._windows.get(conversation_id)
+        if (
+            window is not None
+            and through is not None
+            and (held := window.messages.get(through.seq)) is not None
+            and not _same(held, through)
+        ):
+            self._drop(conversation_id)
+            window = None
         if window is None or window.upto < through_seq or window.has_later:
             self.misses += 1
             return None
@@ -186,6 +210,11 @@ class RecentMessages:
         self._size += window.trim(max(self.depth, 1))
         self._evict()
 
+    def forget(self, conversation_ids: Iterable[int]) -> None:
+        """Drop the windows of conversations that were deleted."""
+        for conversation_id in conversation_ids:
+            self._drop(conversation_id)
+
     def clear(self) -> None:
         """Forget everything (the store closed: the database may change meanwhile)."""
         self._windows.clear()
@@ -200,6 +229,12 @@ class RecentMessages:
         while self._size > self.max_bytes and self._windows:
             _cid, window = self._windows.popitem(last=False)
             self._size -= window.size
+
+
+def _same(held: StoredMessage | None, message: StoredMessage) -> bool:
+    """Whether ``held`` is ``message`` (maybe in another state), not another message
+    under a reused id."""
+    return held is not None and held.id == message.id and held.created_at == message.created_at
 
 
 def _pick(

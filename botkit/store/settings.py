@@ -124,6 +124,9 @@ class StoreSettings(BaseModel):
             thread and three reader threads, each with its own connection).
         history_cache_mb: memory for the latest messages of active conversations, which
             spares most history reads (0 turns it off: every reply reads the database).
+        retention_days: delete conversations (with their messages) inactive for this
+            many days, and contacts left with none, once an hour while ``botkit run``
+            serves; 0 (the default) keeps everything.
     """
 
     # hide_input_in_errors: a URL that fails validation may carry a password; pydantic
@@ -137,6 +140,7 @@ class StoreSettings(BaseModel):
     echo_sql: bool = False
     pool_size: int = Field(default=10, ge=1)
     history_cache_mb: int = Field(default=32, ge=0, le=1 << 20)
+    retention_days: int = Field(default=0, ge=0, le=36_500)
 
     @field_validator("url")
     @classmethod

@@ -23,8 +23,8 @@ from botkit.store._checks import (
 )
 from botkit.store._database import UPGRADE_COMMAND
 from botkit.store._history import newest_messages
-from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages, answered
+from botkit.store._retention import Retention
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
@@ -57,7 +57,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(PeerReads):
+class ConversationStore(Retention):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
@@ -344,6 +344,7 @@ class ConversationStore(PeerReads):
         token_budget: int,
         count_tokens: Callable[[str], int] | None = None,
         through_seq: int | None = None,
+        through: StoredMessage | None = None,
     ) -> list[StoredMessage]:
         """The recent messages to show the model, oldest first.
 
@@ -361,12 +362,20 @@ class ConversationStore(PeerReads):
             through_seq: the caller knows the conversation has reached this seq (e.g. the
                 message being answered): the in-memory window may answer when it holds
                 every message up to it. Without it the database is always read.
+            through: the message being answered (instead of ``through_seq``): the
+                window must also hold that very message at its seq (see
+                ``botkit/store/_recent.py`` on deleted conversations' reused ids).
         """
         if max_turns <= 0 or token_budget <= 0:
             return []
         count = count_tokens or approx_tokens
         newest = await newest_messages(
-            self._read, self._recent, conversation_id, min(max_turns, _SEQ_MAX), through_seq
+            self._read,
+            self._recent,
+            conversation_id,
+            min(max_turns, _SEQ_MAX),
+            through.seq if through is not None else through_seq,
+            through,
         )
         picked: list[StoredMessage] = []
         used = 0

@@ -70,7 +70,7 @@ class LoadConversationMiddleware:
             ctx.conversation.id,
             max_turns=turns + _LOOKAHEAD if turns else 0,
             token_budget=sys.maxsize,
-            through_seq=ctx.inbound.seq,
+            through=ctx.inbound,
         )
         earlier = sorted(
             (m for m in stored if _before(m, ctx.inbound.seq) and m.status not in _SKIP),

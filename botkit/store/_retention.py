@@ -1,0 +1,212 @@
+"""Keeping customers' data no longer than needed, and handing it over or erasing it on
+request: retention, a contact's export, a contact's erasure.
+
+* ``purge_inactive``: conversations with no activity since a cutoff, with their messages,
+  and the contacts left with no conversation (``[store] retention_days``, run by the bot
+  once an hour; ``botkit data purge``).
+* ``export_contact``: everything stored about one person on one channel, as JSON-ready
+  data (``botkit data export``: a right-of-access request).
+* ``forget_contact``: the person, their conversations and every message they wrote
+  (``botkit data forget``: an erasure request).
+
+Rows are deleted children first (delivery keys, messages, conversations, contacts) in
+batches, one transaction each, so a purge never holds a long lock. Deleted conversations
+are dropped from this process's window of recent messages; other processes' windows
+notice reused ids on their own (``botkit/store/_recent.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.engine import Connection
+
+from botkit.store import _queries as q
+from botkit.store._checks import check_key
+from botkit.store._peers import PeerReads
+from botkit.store._recent import RecentMessages
+from botkit.store.models import Contact, Conversation, InboundKey, Message
+
+__all__ = ["Deleted", "Retention"]
+
+BATCH = 500  # conversations per transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a purge or an erasure deleted."""
+
+    contacts: int = 0
+    conversations: int = 0
+    messages: int = 0
+
+    def __add__(self, other: Deleted) -> Deleted:
+        return Deleted(
+            self.contacts + other.contacts,
+            self.conversations + other.conversations,
+            self.messages + other.messages,
+        )
+
+
+def _delete_conversations(conn: Connection, ids: Sequence[int]) -> tuple[int, int]:
+    """Delete the conversations ``ids`` and their messages; (conversations, messages)."""
+    if not ids:
+        return 0, 0
+    in_them = select(Message.id).where(Message.conversation_id.in_(ids))
+    conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(in_them)))
+    messages = conn.execute(delete(Message).where(Message.conversation_id.in_(ids))).rowcount
+    conversations = conn.execute(delete(Conversation).where(Conversation.id.in_(ids))).rowcount
+    return conversations, messages
+
+
+def _message_record(m: Any) -> dict[str, Any]:
+    message = q.to_message(m)
+    return {
+        "seq": message.seq,
+        "direction": str(message.direction),
+        "text": message.text,
+        "working_text": message.working_text,
+        "language": message.language,
+        "status": str(message.status),
+        "agent": message.agent,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+class Retention(PeerReads):
+    """The store's data-protection operations (see the module docstring)."""
+
+    _recent: RecentMessages  # the store's window of recent messages (ConversationStore)
+
+    async def purge_inactive(self, before: datetime) -> Deleted:
+        """Delete conversations last active before ``before`` with their messages, then
+        contacts last seen before it that have no conversation left.
+
+        Raises:
+            StoreError: the database failed (what earlier batches deleted stays deleted).
+        """
+
+        def batch(conn: Connection) -> tuple[Deleted, list[int]]:
+            ids = list(
+                conn.execute(
+                    select(Conversation.id)
+                    .where(Conversation.updated_at < before)
+                    .order_by(Conversation.id)
+                    .limit(BATCH)
+                ).scalars()
+            )
+            conversations, messages = _delete_conversations(conn, ids)
+            return Deleted(0, conversations, messages), ids
+
+        total = Deleted()
+        while True:
+            done, ids = await self._write(batch)
+            self._recent.forget(ids)
+            total += done
+            if len(ids) < BATCH:
+                break
+        orphans = delete(Contact).where(
+            Contact.updated_at < before,
+            ~exists(select(Conversation.id).where(Conversation.contact_id == Contact.id)),
+        )
+        contacts = await self._write(lambda conn: conn.execute(orphans).rowcount)
+        return total + Deleted(contacts=contacts)
+
+    async def forget_contact(self, channel: str, external_id: str) -> Deleted:
+        """Erase one person: their contact, the conversations they started (with every
+        message in them) and what they wrote in anyone else's (a Slack channel thread).
+        Nothing found deletes nothing.
+
+        Raises:
+            StoreError: bad channel or id, or the database failed.
+        """
+        check_key(channel, "channel", channel=True)
+        check_key(external_id, "contact id")
+
+        def work(conn: Connection) -> tuple[Deleted, list[int]]:
+            contact_id = conn.execute(
+                select(Contact.id).where(
+                    Contact.channel == channel, Contact.external_id == external_id
+                )
+            ).scalar()
+            if contact_id is None:
+                return Deleted(), []
+            ids = list(
+                conn.execute(
+                    select(Conversation.id).where(Conversation.contact_id == contact_id)
+                ).scalars()
+            )
+            conversations, messages = _delete_conversations(conn, ids)
+            theirs = select(Message.id).where(Message.contact_id == contact_id)
+            conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
+            written = delete(Message).where(Message.contact_id == contact_id)
+            messages += conn.execute(written).rowcount
+            conn.execute(delete(Contact).where(Contact.id == contact_id))
+            return Deleted(1, conversations, messages), ids
+
+        done, ids = await self._write(work)
+        self._recent.forget(ids)
+        return done
+
+    async def export_contact(self, channel: str, external_id: str) -> dict[str, Any] | None:
+        """Everything stored about one person, as JSON-ready data; None when there is
+        no such contact.
+
+        Raises:
+            StoreError: bad channel or id, or the database failed.
+        """
+        check_key(channel, "channel", channel=True)
+        check_key(external_id, "contact id")
+
+        def work(conn: Connection) -> dict[str, Any] | None:
+            contact = conn.execute(
+                select(
+                    Contact.id, Contact.channel, Contact.external_id, Contact.display_name,
+                    Contact.language, Contact.created_at,
+                ).where(Contact.channel == channel, Contact.external_id == external_id)
+            ).first()  # fmt: skip
+            if contact is None:
+                return None
+            conversations = []
+            owned = conn.execute(
+                select(*q.CONVERSATION_COLS)
+                .where(Conversation.contact_id == contact.id)
+                .order_by(Conversation.id)
+            ).all()
+            for row in owned:
+                record = q.to_conversation(row)
+                messages = conn.execute(
+                    select(*q.MESSAGE_COLS)
+                    .where(Message.conversation_id == record.id)
+                    .order_by(Message.seq)
+                ).all()
+                conversations.append(
+                    {
+                        "conversation_key": record.key,
+                        "status": str(record.status),
+                        "language": record.language,
+                        "created_at": record.created_at.isoformat(),
+                        "messages": [_message_record(m) for m in messages],
+                    }
+                )
+            elsewhere = conn.execute(
+                select(*q.MESSAGE_COLS)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Message.contact_id == contact.id, Conversation.contact_id != contact.id)
+                .order_by(Message.id)
+            ).all()
+            return {
+                "channel": contact.channel,
+                "external_id": contact.external_id,
+                "display_name": contact.display_name,
+                "language": contact.language,
+                "created_at": contact.created_at.isoformat(),
+                "conversations": conversations,
+                "messages_in_other_conversations": [_message_record(m) for m in elsewhere],
+            }
+
+        return await self._read(work)

@@ -1,0 +1,130 @@
+"""``botkit data export|forget|purge`` and the bot's own retention pass: a person's data
+on request, and nothing kept longer than ``[store] retention_days`` (real bot, SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+from sqlalchemy import update
+
+from botkit.bot import Bot
+from botkit.cli import main
+from botkit.config import Settings
+from botkit.errors import ConfigError, StoreError
+from botkit.events import utcnow
+from botkit.store.models import Contact, Conversation
+
+pytestmark = pytest.mark.usefixtures("restore_root_logging")
+
+
+class _Listening(RecordingConnector):
+    async def listen(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def _talk(settings: Settings, *texts: tuple[str, str]) -> None:
+    """Each (user, text) writes in their own conversation; the bot answers."""
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        for n, (user, text) in enumerate(texts):
+            await bot.submit(message(text, f"k{n}", conversation=f"c-{user}", user=user))
+        await recorder(bot).wait_for(len(texts))
+
+
+async def _age_everything(bot: Bot, days: float) -> None:
+    then = utcnow() - timedelta(days=days)
+    await bot.store._write(
+        lambda conn: (
+            conn.execute(update(Conversation).values(updated_at=then)),
+            conn.execute(update(Contact).values(updated_at=then)),
+        )
+    )
+
+
+def _config(tmp_path: Path, core_db_url: str) -> str:
+    path = tmp_path / "bot.toml"
+    path.write_text(f'[store]\nurl = "{core_db_url}"\n[backend]\nkind = "echo"\n', "utf-8")
+    return str(path)
+
+
+async def test_export_then_forget_a_person(
+    make_settings: Callable[..., Settings],
+    core_db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _talk(make_settings(), ("ann", "my order 42 is late"), ("bob", "hello"))
+    config = _config(tmp_path, core_db_url)
+
+    assert await asyncio.to_thread(main, ["data", "export", "test", "ann", "-c", config]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    texts = [m["text"] for m in exported["conversations"][0]["messages"]]
+    assert texts == ["my order 42 is late", "echo: my order 42 is late"]
+
+    assert await asyncio.to_thread(main, ["data", "forget", "test", "ann", "-c", config]) == 0
+    assert "deleted 1 contacts, 1 conversations and 2 messages" in capsys.readouterr().out
+    code = await asyncio.to_thread(main, ["data", "export", "test", "ann", "-c", config])
+    assert code == StoreError.exit_code
+    assert "no contact 'ann' on channel 'test'" in capsys.readouterr().err
+    # Bob is untouched.
+    assert await asyncio.to_thread(main, ["data", "export", "test", "bob", "-c", config]) == 0
+
+
+async def test_purge_by_days_and_its_refusals(
+    make_settings: Callable[..., Settings],
+    core_db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = make_settings()
+    await _talk(settings, ("ann", "hello"))
+    async with Bot(settings) as bot:
+        await _age_everything(bot, 40)
+    config = _config(tmp_path, core_db_url)
+    assert await asyncio.to_thread(main, ["data", "purge", "--days", "60", "-c", config]) == 0
+    assert "deleted 0 contacts, 0 conversations" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["data", "purge", "--days", "30", "-c", config]) == 0
+    assert "deleted 1 contacts, 1 conversations and 2 messages" in capsys.readouterr().out
+    for days in ("0", "-3", "ten"):
+        with pytest.raises(SystemExit) as usage:
+            main(["data", "purge", "--days", days, "-c", config])
+        assert usage.value.code == 2
+
+
+def test_a_missing_database_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, f"sqlite:///{tmp_path}/nowhere/bot.db")
+    assert main(["data", "forget", "test", "ann", "-c", config]) == StoreError.exit_code
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
+
+
+async def test_the_running_bot_purges_what_is_older_than_retention_days(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(store={"retention_days": 30})
+    await _talk(settings, ("ann", "hello"))
+    async with Bot(settings) as bot:
+        await _age_everything(bot, 31)
+        bot.attach_connector(_Listening(bot))
+        running = asyncio.create_task(bot.run())
+        async with asyncio.timeout(10):
+            while await bot.store.get_conversation("test", "c-ann") is not None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        bot.stop()
+        await running
+
+
+@pytest.mark.parametrize("days", [-1, 40_000, "ten", 1.5])
+def test_retention_days_must_be_a_sane_whole_number(
+    make_settings: Callable[..., Settings], days: object
+) -> None:
+    with pytest.raises(ConfigError, match="retention_days"):
+        make_settings(store={"retention_days": days})
