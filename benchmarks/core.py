@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -40,6 +39,7 @@ from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
+from _stores import add_store_options, chosen_store, write_result
 from _texts import load_texts  # benchmarks/ (this script's folder) is on sys.path
 
 from botkit._serving import prepare_heap_for_serving, restore_default_heap
@@ -318,43 +318,11 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200.0, help="fixed-rate run, msg/s")
     parser.add_argument("--duration", type=float, default=15.0, help="fixed-rate run, s")
-    parser.add_argument(
-        "--out", default=None, help="JSON file (default under results/), - for none"
-    )
-    store = parser.add_mutually_exclusive_group()
-    store.add_argument(
-        "--store-url", help="a PostgreSQL URL to measure instead of SQLite (tables are reused)"
-    )
-    store.add_argument(
-        "--throwaway-postgres",
-        action="store_true",
-        help="start a PostgreSQL server from Debian's packages on loopback (as the tests do)",
-    )
+    add_store_options(parser)
     args = parser.parse_args()
-    server = None
-    if args.throwaway_postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        import pg_server  # the test suite's throw-away server
-
-        server = pg_server.start_server()
-        args.store_url = pg_server.create_database(server.url, "botkit_bench")
-    if args.store_url:
-        args.store_label = "postgresql (on this machine, sharing its cores)"
-        args.out = args.out or str(RESULTS.with_name("core-cpu-postgres.json"))
-    else:
-        args.store_label = "sqlite (WAL, file in a temp dir)"
-        args.out = args.out or str(RESULTS)
-    try:
+    with chosen_store(args, "botkit_bench", RESULTS):
         result = asyncio.run(main_async(args))
-    finally:
-        if server is not None:
-            server.stop()
-    print_table(result)
-    if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+    write_result(args, result, print_table)
 
 
 if __name__ == "__main__":

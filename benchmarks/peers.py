@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _stores import add_store_options, chosen_store, write_result  # this script's folder
 
 from botkit.events import Contact, InboundMessage
 from botkit.store import ConversationStore, StoreSettings, migrate
@@ -126,41 +126,11 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=20_000)
     parser.add_argument("--replying", type=int, default=64, help="live replies judged")
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument(
-        "--out", default=None, help="JSON file (default under results/), - for none"
-    )
-    store = parser.add_mutually_exclusive_group()
-    store.add_argument("--store-url", help="a PostgreSQL URL to measure instead of SQLite")
-    store.add_argument(
-        "--throwaway-postgres",
-        action="store_true",
-        help="start a PostgreSQL server from Debian's packages on loopback (as the tests do)",
-    )
+    add_store_options(parser)
     args = parser.parse_args()
-    server = None
-    if args.throwaway_postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        import pg_server  # the test suite's throw-away server
-
-        server = pg_server.start_server()
-        args.store_url = pg_server.create_database(server.url, "botkit_peers_bench")
-    if args.store_url:
-        args.store_label = "postgresql (on this machine, sharing its cores)"
-        args.out = args.out or str(RESULTS.with_name("peers-cpu-postgres.json"))
-    else:
-        args.store_label = "sqlite (WAL, file in a temp dir)"
-        args.out = args.out or str(RESULTS)
-    try:
+    with chosen_store(args, "botkit_peers_bench", RESULTS):
         result = asyncio.run(main_async(args))
-    finally:
-        if server is not None:
-            server.stop()
-    print_table(result)
-    if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+    write_result(args, result, print_table)
 
 
 if __name__ == "__main__":

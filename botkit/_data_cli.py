@@ -8,13 +8,25 @@ as a new contact; a conversation being answered while it is erased loses that re
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from botkit.errors import StoreError
 from botkit.events import utcnow
 from botkit.store import ConversationStore, Deleted, StoreSettings
 
 __all__ = ["export_contact", "forget_contact", "purge"]
+
+T = TypeVar("T")
+
+
+async def _with_store(
+    settings: StoreSettings, work: Callable[[ConversationStore], Awaitable[T]]
+) -> T:
+    async with ConversationStore(settings) as store:
+        await store.ensure_schema(auto_upgrade=False)
+        return await work(store)
 
 
 def _text(what: str, value: str) -> str:
@@ -39,9 +51,7 @@ async def export_contact(settings: StoreSettings, channel: str, external_id: str
         StoreError: no such contact, a bad channel or id, or the database failed.
     """
     channel, external_id = _text("channel", channel), _text("contact id", external_id)
-    async with ConversationStore(settings) as store:
-        await store.ensure_schema(auto_upgrade=False)
-        data = await store.export_contact(channel, external_id)
+    data = await _with_store(settings, lambda store: store.export_contact(channel, external_id))
     if data is None:
         raise StoreError(f"no contact {external_id!r} on channel {channel!r}")
     return json.dumps(data, ensure_ascii=False, indent=2)
@@ -54,9 +64,7 @@ async def forget_contact(settings: StoreSettings, channel: str, external_id: str
         StoreError: no such contact, a bad channel or id, or the database failed.
     """
     channel, external_id = _text("channel", channel), _text("contact id", external_id)
-    async with ConversationStore(settings) as store:
-        await store.ensure_schema(auto_upgrade=False)
-        deleted = await store.forget_contact(channel, external_id)
+    deleted = await _with_store(settings, lambda store: store.forget_contact(channel, external_id))
     if not deleted.contacts:
         raise StoreError(f"no contact {external_id!r} on channel {channel!r}")
     return f"{channel} {external_id}: {_summary(deleted)}"
@@ -68,7 +76,6 @@ async def purge(settings: StoreSettings, days: int) -> str:
     Raises:
         StoreError: the database failed.
     """
-    async with ConversationStore(settings) as store:
-        await store.ensure_schema(auto_upgrade=False)
-        deleted = await store.purge_inactive(utcnow() - timedelta(days=days))
+    before = utcnow() - timedelta(days=days)
+    deleted = await _with_store(settings, lambda store: store.purge_inactive(before))
     return f"inactive for {days} days: {_summary(deleted)}"

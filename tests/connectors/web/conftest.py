@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from web_helpers import MakeWeb, WebHarness, web_settings
+from web_helpers import MakeWeb, WebHarness, serve, web_settings
 
 from botkit.bot import Bot
-from connectors.web import WebConnector
 
 
 @pytest.fixture
@@ -24,14 +22,9 @@ async def make_web(tmp_path: Path) -> AsyncIterator[MakeWeb]:
         async def make(word_delay: float = 0.0, **web: Any) -> WebHarness:
             nonlocal count
             count += 1
-            bot = Bot(web_settings(tmp_path / f"web{count}.db", web, word_delay))
-            await stack.enter_async_context(bot)
-            connector = bot.connectors["web"]
-            assert isinstance(connector, WebConnector)
-            client = TestClient(TestServer(connector.make_app()))
-            await client.start_server()
-            stack.push_async_callback(client.close)
-            return WebHarness(bot, connector, client)
+            return await serve(
+                stack, Bot(web_settings(tmp_path / f"web{count}.db", web, word_delay))
+            )
 
         yield make
 

@@ -13,12 +13,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from web_helpers import Frame, WebHarness, reply_to, web_settings
+from web_helpers import Frame, WebHarness, reply_to, serve, web_settings
 
 from botkit._resume import RecoveryTiming
 from botkit.bot import Bot
-from connectors.web import WebConnector
 from connectors.web.hub import Hub, Outgoing
 
 # Heartbeats every 0.1 s; a replica looks at its peers' changes every 0.05 s.
@@ -31,17 +29,9 @@ FAST = RecoveryTiming(
 async def replicas(tmp_path: Path) -> AsyncIterator[tuple[WebHarness, WebHarness]]:
     """Replicas ``a`` and ``b`` of one deployment (echo backend, 0.05 s a word)."""
     async with AsyncExitStack() as stack:
-        pair = []
-        for _ in range(2):
-            bot = Bot(web_settings(tmp_path / "shared.db", {}, 0.05), recovery=FAST)
-            await stack.enter_async_context(bot)
-            connector = bot.connectors["web"]
-            assert isinstance(connector, WebConnector)
-            client = TestClient(TestServer(connector.make_app()))
-            await client.start_server()
-            stack.push_async_callback(client.close)
-            pair.append(WebHarness(bot, connector, client))
-        a, b = pair
+        settings = web_settings(tmp_path / "shared.db", {}, 0.05)
+        a = await serve(stack, Bot(settings, recovery=FAST))
+        b = await serve(stack, Bot(settings, recovery=FAST))
         yield a, b
 
 

@@ -9,12 +9,13 @@ import json
 import os
 import struct
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
@@ -52,6 +53,17 @@ def web_settings(db: Path, web: dict[str, Any], word_delay: float = 0.0) -> Sett
         },
         environ={"BOTKIT_TEST_SITE_SECRET": SECRET, "BOTKIT_TEST_USER_TOKEN_SECRET": JWT_SECRET},
     )
+
+
+async def serve(stack: AsyncExitStack, bot: Bot) -> WebHarness:
+    """Start ``bot`` and serve its web app on loopback until ``stack`` closes."""
+    await stack.enter_async_context(bot)
+    connector = bot.connectors["web"]
+    assert isinstance(connector, WebConnector)
+    client = TestClient(TestServer(connector.make_app()))
+    await client.start_server()
+    stack.push_async_callback(client.close)
+    return WebHarness(bot, connector, client)
 
 
 @dataclass
