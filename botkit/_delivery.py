@@ -56,7 +56,9 @@ class ReplyDelivery:
     like a reply cut off by shutdown (so it never feeds the model's history), without
     quick replies, with ``metadata["superseded"]`` on the ``OutboundReply``; the
     customer's message counts as answered (the agent has it now). Connectors mark what
-    they showed of it as cut off and send nothing new for it.
+    they showed of it as cut off and send nothing new for it. A reply superseded before
+    its first words is not stored at all (its ``OutboundReply`` has no ``seq``): the
+    customer saw nothing of it.
     """
 
     def __init__(self, ctx: Context, reply: Reply) -> None:
@@ -121,9 +123,7 @@ class ReplyDelivery:
 
     async def __anext__(self) -> str:
         while not self._done:
-            # Cut once some text is out: a reply cut before its first words would leave
-            # the channel an empty message, which every platform refuses.
-            if self._superseded and self._has_text:
+            if self._superseded:
                 self._cut = True
                 await self._close_source()
                 break
@@ -151,6 +151,8 @@ class ReplyDelivery:
                     exc_info=None if isinstance(exc, BotkitError) else exc,
                 )
                 return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
+            if self._superseded:
+                continue  # taken over while this piece was being made: it is not shown
             clean = sanitize_text(delta)
             if clean:
                 return self._take(clean)
@@ -238,6 +240,12 @@ class ReplyDelivery:
             reply, ctx = self._reply, self._ctx
             # The reply's transaction also records that the customer's message is done.
             finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
+            if self._cut and not self._has_text:
+                # Cut before its first words: the customer saw nothing, nothing is stored
+                # (an empty message would read as one), and the agent has their message.
+                if finish:
+                    await asyncio.shield(ctx.store.finish_inbound(ctx.inbound_finish()))
+                return self._record(None, finish)
             # The model's own words (pivot mode) are its raw output, unlike the deltas
             # shown to the customer, which were cleaned one by one.
             working = None if reply.working_text is None else sanitize_text(reply.working_text)
@@ -263,7 +271,7 @@ class ReplyDelivery:
                 raise
             return self._record(stored, finish)
 
-    def _record(self, stored: StoredMessage, finished_inbound: bool) -> OutboundReply:
+    def _record(self, stored: StoredMessage | None, finished_inbound: bool) -> OutboundReply:
         ctx, reply = self._ctx, self._reply
         ctx.inbound_finished = ctx.inbound_finished or finished_inbound
         self._finished_inbound = finished_inbound
@@ -276,10 +284,10 @@ class ReplyDelivery:
             buttons=() if self._cut else reply.buttons,
             reply_to=self.reply_to,
             in_reply_to_seq=self.in_reply_to_seq,
-            seq=stored.seq,
+            seq=None if stored is None else stored.seq,
             language=reply.language,
             metadata=dict(reply.metadata) | ({"superseded": True} if self._cut else {}),
-            created_at=stored.created_at,
+            created_at=None if stored is None else stored.created_at,
         )
         return self._result
 

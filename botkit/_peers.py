@@ -15,9 +15,10 @@ and while it has any it looks: one read of the statuses of the conversations it 
 replying to, and one of the newest ``seq`` of the conversations its web sockets watch.
 A process alone only counts.
 
-A takeover seen here ends the reply after at least its first words (a takeover made in
-this process can stop a reply still being prepared; one seen a look later cannot). Only
-replies composed before the conversation went to a human stop: a reply composed while an
+A takeover seen here ends the reply as one made here does, a look later: after the words
+already shown, or before any if none were (a takeover made in this process also stops a
+reply still being prepared, before it reaches the channel). Only replies composed
+before the conversation went to a human stop: a reply composed while an
 agent already had it (a language switch's confirmation, say) is not one the takeover
 interrupts.
 """

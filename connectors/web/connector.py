@@ -111,7 +111,9 @@ class WebConnector(Connector[WebConfig]):
                 if delta:
                     hub.stream_delta(key, stream_id, delta)
             final = await stream.final()
-            hub.publish(key, _reply_payload(final, stream_id))
+            if final.seq is not None or not final.metadata.get("superseded"):
+                # (A reply an agent's takeover cut before its first words: nothing to show.)
+                hub.publish(key, _reply_payload(final, stream_id))
         finally:
             hub.stream_end(key, stream_id)
 

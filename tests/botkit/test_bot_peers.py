@@ -5,6 +5,7 @@
   writing ends that reply after the words already out (stored ``failed``, superseded),
   as a takeover made in this process does.
 - A reply composed while an agent already had the conversation is not stopped.
+- A takeover before a reply's first words: nothing of it is sent or stored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core_helpers import RecordingConnector, message, recorder
 
 from botkit._delivery import SUPERSEDED
 from botkit._resume import RecoveryTiming
+from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
 from botkit.config import Settings
@@ -210,3 +212,47 @@ async def test_a_reply_stuck_in_a_slow_channel_call_is_superseded_once(
     await peer.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
     await _until_looked(writer, 6)
     assert caplog.text.count("took it over in another process") == 1
+
+
+class _SlowFirstWords:
+    """A backend whose first words take a while (a busy model), then come quickly."""
+
+    name = "slow-first-words"
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.asked.set()
+        await asyncio.sleep(0.5)
+        for word in ("Your ", "parcel ", "is ", "on ", "its ", "way."):
+            yield word
+
+
+async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the_reply(
+    shared_settings: Callable[..., Settings],
+) -> None:
+    backend = _SlowFirstWords()
+    async with Bot(shared_settings(), backend=backend, recovery=FAST) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        receipt = await bot.submit(message("where is my parcel", "k1"))
+        await asyncio.wait_for(backend.asked.wait(), 10)  # the reply is being delivered
+        await bot.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
+        agents, cut = await recorder(bot).wait_for(2)
+        assert agents.text == "Ana here."
+        assert (cut.text, cut.seq, cut.metadata.get("superseded")) == ("", None, True)
+        assert recorder(bot).deltas == [[]]  # the channel got no words of it
+        stored = await bot.store.messages_after("test", "c1", 0)
+        assert [(m.text, m.status) for m in stored] == [
+            ("where is my parcel", MessageStatus.ANSWERED),  # the agent has it
+            ("Ana here.", MessageStatus.SENT),
+        ]
