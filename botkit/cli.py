@@ -53,6 +53,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _days(text: str) -> int:
+    """``--days``: 1 to 36,500 (a hundred years; more is not a date)."""
+    value = _positive_int(text)
+    if value > 36_500:
+        raise argparse.ArgumentTypeError(f"must be at most 36500, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botkit", description="Self-hosted customer-service bot.")
     parser.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -93,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         person.add_argument("contact", help="the person's id on the channel (user id)")
     purge = with_config(data_commands.add_parser(
         "purge", help="delete conversations inactive for DAYS days"))  # fmt: skip
-    purge.add_argument("--days", type=_positive_int, required=True, metavar="DAYS")
+    purge.add_argument("--days", type=_days, required=True, metavar="DAYS")
     return parser
 
 

@@ -101,7 +101,7 @@ class Contact(Base):
     """A person on one channel."""
 
     __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (UniqueConstraint("channel", "external_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(CHANNEL_MAX))
@@ -124,14 +124,15 @@ class Conversation(Base):
             "status IN ('bot', 'waiting_human', 'with_human', 'closed')", name="status"
         ),
         CheckConstraint("last_seq >= 0", name="last_seq"),
+        # Ids of deleted rows are never reused (migration 0004), as on PostgreSQL.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     channel: Mapped[str] = mapped_column(String(CHANNEL_MAX))
     conversation_key: Mapped[str] = mapped_column(String(KEY_MAX))
-    contact_id: Mapped[int] = mapped_column(
-        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
-    )
+    # No cascade: a contact is deleted only once it has no conversation (migration 0004).
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(LANGUAGE_MAX))
     last_seq: Mapped[int] = mapped_column(Integer)
@@ -162,6 +163,7 @@ class Message(Base):
             sqlite_where=text(UNANSWERED_WHERE),
             postgresql_where=text(UNANSWERED_WHERE),
         ),
+        {"sqlite_autoincrement": True},  # migration 0004
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

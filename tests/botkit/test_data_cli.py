@@ -91,7 +91,7 @@ async def test_purge_by_days_and_its_refusals(
     assert "deleted 0 contacts, 0 conversations" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["data", "purge", "--days", "30", "-c", config]) == 0
     assert "deleted 1 contacts, 1 conversations and 2 messages" in capsys.readouterr().out
-    for days in ("0", "-3", "ten"):
+    for days in ("0", "-3", "ten", "99999999999"):
         with pytest.raises(SystemExit) as usage:
             main(["data", "purge", "--days", days, "-c", config])
         assert usage.value.code == 2

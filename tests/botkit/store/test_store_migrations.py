@@ -84,10 +84,9 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0003"
-    assert migrate.is_known("0001")
-    assert migrate.is_known("0002")
-    assert migrate.is_known("0003")
+    assert migrate.head() == "0004"
+    for revision in ("0001", "0002", "0003", "0004"):
+        assert migrate.is_known(revision)
     assert not migrate.is_known("ffff")
 
 
@@ -123,7 +122,7 @@ async def test_claims_migration_up_down_up_and_unclaimed_messages_are_recoverabl
     finally:
         await runner.dispose()
     await migrate.upgrade(db_url)
-    assert await migrate.current(db_url) == "0003"
+    assert await migrate.current(db_url) == migrate.head()
 
 
 async def test_status_since_migration_fills_old_rows_and_goes_back(
@@ -174,3 +173,45 @@ async def test_status_since_migration_fills_old_rows_and_goes_back(
         assert "status_changed_at" not in await runner.read(columns)
     finally:
         await runner.dispose()
+
+
+async def test_ids_of_deleted_rows_are_never_reused_after_0004(
+    db_url: str, make_message: Any
+) -> None:
+    # A database written before 0004 keeps its rows; afterwards a deleted conversation's
+    # or message's id never comes back (SQLite used to hand out the largest rowid + 1).
+    await migrate.upgrade(db_url, "0003")
+    async with ConversationStore(StoreSettings(url=db_url)) as store:
+        kept = await store.intake(make_message("kept", conversation="a", user="u1"), text="kept")
+        gone = await store.intake(make_message("gone", conversation="b", user="u2"), text="gone")
+    await migrate.upgrade(db_url)
+    async with ConversationStore(StoreSettings(url=db_url)) as store:
+        assert [m.text for m in await store.messages_after("web", "a", 0)] == ["kept"]
+        await store.forget_contact("web", "u2")
+        new = await store.intake(make_message("new", conversation="c", user="u3"), text="new")
+        assert new.conversation.id > gone.conversation.id > kept.conversation.id
+        assert new.message.id > gone.message.id
+        assert new.contact is not None and gone.contact is not None
+        assert new.contact.id > gone.contact.id
+        # Recovery's partial index survived the rebuild, WHERE clause and all.
+        recovering = await store.unanswered(
+            since=utcnow() - timedelta(minutes=1), stale_before=utcnow(), exclude_claimer="me"
+        )
+        assert {u.message.text for u in recovering} == {"kept", "new"}
+
+    def index_sql(conn: Connection) -> str:
+        if conn.dialect.name != "sqlite":
+            return "WHERE (postgresql: a partial index is not rebuilt)"
+        row = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_messages_unanswered'"
+        ).one()
+        return str(row[0])
+
+    runner = create_runner(db_url, pooled=False)
+    try:
+        assert "WHERE" in await runner.read(index_sql)
+    finally:
+        await runner.dispose()
+    await migrate.downgrade(db_url, "0003")
+    await migrate.upgrade(db_url)
+    assert await migrate.current(db_url) == migrate.head()

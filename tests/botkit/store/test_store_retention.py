@@ -3,16 +3,18 @@ messages does when a deleted conversation's id comes back."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import MakeMessage
 from sqlalchemy import func, select, update
 
 from botkit.errors import StoreError
-from botkit.events import utcnow
+from botkit.events import Direction, utcnow
 from botkit.store import ConversationStore, Deleted
+from botkit.store._recent import RecentMessages
 from botkit.store.models import Contact, Conversation, InboundKey, Message
+from botkit.store.records import MessageStatus, StoredMessage
 
 BIG = 10**9
 
@@ -68,6 +70,27 @@ async def test_purge_deletes_inactive_conversations_and_contacts_left_without_on
     assert await store.purge_inactive(utcnow() - timedelta(days=30)) == Deleted()
 
 
+async def test_purge_keeps_a_contact_whose_messages_are_in_others_conversations(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    await store.intake(
+        make_message("my own question", conversation="old", user="ann"), text="my own question"
+    )
+    await store.intake(make_message("hello", conversation="bobs", user="bob"), text="hello")
+    await store.intake(
+        make_message("same for me", conversation="bobs", user="ann"), text="same for me"
+    )
+    await _age(store, "old", 40)
+    await store._write(
+        lambda conn: conn.execute(update(Contact).values(updated_at=utcnow() - timedelta(days=40)))
+    )
+    deleted = await store.purge_inactive(utcnow() - timedelta(days=30))
+    assert (deleted.conversations, deleted.contacts) == (1, 0)
+    exported = await store.export_contact("web", "ann")  # still found: erasure still works
+    assert exported is not None
+    assert [m["text"] for m in exported["messages_in_other_conversations"]] == ["same for me"]
+
+
 async def test_purge_goes_in_batches(
     store: ConversationStore, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -95,16 +118,23 @@ async def test_forget_erases_a_person_everywhere_and_export_shows_them_first(
     )
     await store.append_outbound(theirs.conversation.id, "We are on it.")
 
+    # Bob answers in Ann's conversation: his words are not Ann's to get.
+    await store.intake(
+        make_message("call me at 555-0100", conversation="mine", user="bob"),
+        text="call me at 555-0100",
+    )
     exported = await store.export_contact("web", "ann")
     assert exported is not None
     assert [c["conversation_key"] for c in exported["conversations"]] == ["mine"]
-    assert exported["conversations"][0]["messages"][0]["text"] == "my order 42 is late"
+    mine = exported["conversations"][0]
+    assert [m["text"] for m in mine["messages"]] == ["my order 42 is late"]
+    assert mine["others_messages_withheld"] == 1
     assert [m["text"] for m in exported["messages_in_other_conversations"]] == [
         "same here, order 43"
     ]
 
     deleted = await store.forget_contact("web", "ann")
-    assert deleted == Deleted(contacts=1, conversations=1, messages=2)
+    assert deleted == Deleted(contacts=1, conversations=1, messages=3)
     assert await store.export_contact("web", "ann") is None
     left = await store.messages_after("web", "bobs", 0)
     assert [m.text for m in left] == ["me too", "We are on it."]
@@ -123,37 +153,30 @@ async def test_hostile_ids_are_refused_clearly(
         await store.export_contact(channel, external_id)
 
 
-async def test_a_new_conversation_under_a_deleted_ones_id_never_sees_its_messages(
-    store: ConversationStore, make_message: MakeMessage, migrated_db_url: str
-) -> None:
-    await store.intake(make_message("unrelated", conversation="keep", user="zed"), text="unrelated")
-    first = await store.intake(
-        make_message("my card is 4111", conversation="old", user="ann"), text="my card is 4111"
-    )
-    await store.append_outbound(first.conversation.id, "noted")
-    latest = await store.history(
-        first.conversation.id, max_turns=10, token_budget=BIG, through=first.message
-    )
-    assert [m.text for m in latest] == ["my card is 4111", "noted"]  # the window holds it
+def test_a_window_never_answers_for_another_conversation_under_its_id() -> None:
+    """Ids are not reused since migration 0004, but the window also checks identity, so a
+    database restored from elsewhere or edited by hand cannot make it serve another
+    conversation's messages."""
+    recent = RecentMessages(1 << 20)
+    recent.want(10)
 
-    # Another process erases Ann: this store's window does not hear of it.
-    async with ConversationStore(store.settings) as other:
-        await other.forget_contact("web", "ann")
-    new = await store.intake(make_message("hello", conversation="new", user="bob"), text="hello")
-    if new.conversation.id != first.conversation.id:
-        pytest.skip("this database did not reuse the id (PostgreSQL never does)")
-    got = await store.history(
-        new.conversation.id, max_turns=10, token_budget=BIG, through=new.message
-    )
-    assert [m.text for m in got] == ["hello"]
+    def message(seq: int, id_: int, at: int) -> StoredMessage:
+        return StoredMessage(
+            id=id_, conversation_id=7, seq=seq, direction=Direction.INBOUND,
+            text=f"m{id_}", working_text=None, language=None, status=MessageStatus.RECEIVED,
+            created_at=datetime(2026, 1, 1, 0, 0, at, tzinfo=UTC), idempotency_key=None,
+            error=None,
+        )  # fmt: skip
 
-    # The same when a third process writes the new conversation's first message.
-    async with ConversationStore(store.settings) as other:
-        await other.forget_contact("web", "bob")
-    async with ConversationStore(store.settings) as third:
-        newer = await third.intake(make_message("hi", conversation="newer", user="cy"), text="hi")
-    assert newer.conversation.id == first.conversation.id
-    got = await store.history(
-        newer.conversation.id, max_turns=10, token_budget=BIG, through=newer.message
-    )
-    assert [m.text for m in got] == ["hi"]
+    old = [message(1, 101, 1), message(2, 102, 2), message(3, 103, 3)]
+    for m in old:
+        recent.record(m)
+    assert [m.text for m in recent.latest(7, 3, 10) or []] == ["m103", "m102", "m101"]
+    # Another process's new conversation 7: its seq 3 is not the window's seq 3.
+    stranger = message(3, 203, 9)
+    assert recent.latest(7, 3, 10, through=stranger) is None
+    # This process stores a new conversation 7's first message: a fresh window.
+    for m in old:
+        recent.record(m)
+    recent.record(message(1, 301, 20))
+    assert [m.text for m in recent.latest(7, 1, 10) or []] == ["m301"]
