@@ -151,6 +151,9 @@ class AgentReplies:
         self._max_chars = max_chars
         self._on_take_over = on_take_over
         self._customer_text = customer_text
+        # Translations of agents' channel messages being made (``record``).
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._translating: set[int] = set()  # their message ids
 
     async def send(
         self,
@@ -288,12 +291,14 @@ class AgentReplies:
         Writing where the customer reads takes the conversation over (a closed one
         stays closed); a delivery seen before changes nothing.
 
-        In ``pivot`` mode, when the customer writes another language, the bot posts its
-        translation under it (``TRANSLATION_MARK`` first, so it reads as a translation,
-        not as the bot speaking), and the message is stored like one sent through the
-        agent API: ``text`` in the customer's language, ``working_text`` as written. A
-        translation that fails or cannot be posted is logged; the customer has read the
-        original all the same.
+        In ``pivot`` mode, when the customer writes another language, the bot then posts
+        its translation under it (``TRANSLATION_MARK`` first, so it reads as a
+        translation, not as the bot speaking), in the background: the channel's delivery
+        is acknowledged at once (Slack redelivers what is not acknowledged within 3 s,
+        and a redelivery changes nothing). Once posted, the message is stored like one
+        sent through the agent API: ``text`` in the customer's language,
+        ``working_text`` as written. A translation that fails or cannot be posted is
+        logged and leaves the message as written: the customer has read the original.
 
         Args:
             agent: the name stored with the message.
@@ -321,19 +326,45 @@ class AgentReplies:
         )
         if taken is not None:
             self._on_take_over(conversation.id)
-        out = await self._translation_of(text, conversation.language, conversation.id)
         stored = await self._store.append_outbound(
-            conversation.id,
-            out.text,
-            working_text=out.working_text,
-            language=out.language,
-            agent=agent,
-            delivery_key=delivery_key,
+            conversation.id, text, agent=agent, delivery_key=delivery_key
         )
         _log.info("agent message %s/%s recorded from %s", conversation.id, stored.seq, channel)
-        if out.working_text is not None:
-            await self._post_translation(conversation, stored, out.text)
+        if stored.id not in self._translating:  # not for a redelivery racing this one
+            self._translating.add(stored.id)
+            task = asyncio.create_task(self._translate_for_customer(conversation, stored))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _: self._translating.discard(stored.id))
         return stored
+
+    async def _translate_for_customer(
+        self, conversation: ConversationRecord, stored: StoredMessage
+    ) -> None:
+        """Post the translation of an agent's channel message, then store it (see
+        ``record``). Never raises: the customer has the original either way."""
+        try:
+            out = await self._translation_of(stored.text, conversation.language, conversation.id)
+            if out.working_text is None or out.language is None:
+                return  # the customer's language, or no translation to be had
+            if await self._post_translation(conversation, stored, out):
+                await self._store.add_translation(
+                    stored.id, out.text, working_text=stored.text, language=out.language
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store failed after the post: logged, not lost
+            _log.warning(
+                "translation of agent message %s/%s not recorded: %s: %s",
+                conversation.id, stored.seq, type(exc).__name__, exc,
+            )  # fmt: skip
+
+    async def close(self) -> None:
+        """Stop the translations still being made (the bot is stopping)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _translation_of(
         self, text: str, language: str | None, conversation_id: int
@@ -352,16 +383,17 @@ class AgentReplies:
         return AgentText(sanitize_text(out.text), out.working_text, out.language)
 
     async def _post_translation(
-        self, conversation: ConversationRecord, stored: StoredMessage, translated: str
-    ) -> None:
+        self, conversation: ConversationRecord, stored: StoredMessage, translated: AgentText
+    ) -> bool:
+        """Post the translation under the agent's message; whether it went out."""
         connector = self._connectors.get(conversation.channel)
         if connector is None:  # the channel stopped since the agent's message came in
-            return
+            return False
         reply = OutboundReply(
             channel=conversation.channel,
             conversation_key=conversation.key,
-            text=f"{TRANSLATION_MARK}{translated}",
-            language=stored.language,
+            text=f"{TRANSLATION_MARK}{translated.text}",
+            language=translated.language,
             reply_to=await self._store.reply_target(conversation.id),
             seq=stored.seq,
             metadata={"agent": stored.agent or "", "translation": True},
@@ -374,3 +406,5 @@ class AgentReplies:
                 "translation of agent message %s/%s could not be posted on %s: %s: %s",
                 conversation.id, stored.seq, conversation.channel, type(exc).__name__, exc,
             )  # fmt: skip
+            return False
+        return True

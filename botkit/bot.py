@@ -430,6 +430,8 @@ class Bot:
             await server.stop()
         await self._end_claims()
         await self._plugins.teardown_all()
+        if self._agent_replies is not None:
+            await self._agent_replies.close()
         await self._language.close()
         backend, self._backend = self._backend, None
         if backend is not None:

@@ -63,8 +63,10 @@ class ConversationStore(Retention):
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
     then ``ensure_schema`` once (see ``Database``). Methods raise ``StoreError`` (never a
     driver exception) and their messages never contain the database password. Message
-    rows are append-only: only a message's ``status`` and ``error`` change later, and an
-    inbound message gets its language and working-language text when the bot is done.
+    rows are append-only: only a message's ``status`` and ``error`` change later, an
+    inbound message gets its language and working-language text when the bot is done,
+    and an agent's message written on the channel gets its translation once the bot has
+    posted it (``add_translation``).
 
     The latest messages of active conversations are also kept in memory (bounded by
     ``history_cache_mb``) so that ``history`` rarely reads the database; see
@@ -297,6 +299,36 @@ class ConversationStore(Retention):
         state = status_of(MessageStatus, status)
         reason = clean_error(error)
         stored = await self._write(lambda conn: _set_status(conn, message_id, state, reason))
+        self._recent.update(stored)
+        return stored
+
+    async def add_translation(
+        self, message_id: int, text: str, *, working_text: str, language: str
+    ) -> StoredMessage:
+        """Record that an outbound message written on the channel as ``working_text``
+        (an agent's reply in a customer's Slack thread) also reached the customer
+        translated: ``text`` in ``language`` (what pivot-mode replies store).
+
+        Raises:
+            StoreError: unknown or inbound message, unstorable text or language.
+        """
+        check_text(text, "text")
+        check_text(working_text, "working text")
+        check_language(language)
+        stmt = (
+            update(Message)
+            .where(Message.id == message_id, Message.direction == Direction.OUTBOUND.value)
+            .values(text=text, working_text=working_text, language=language)
+            .returning(*q.MESSAGE_COLS)
+        )
+
+        def work(conn: Connection) -> StoredMessage:
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise StoreError(f"no outbound message with id {message_id}")
+            return q.to_message(row)
+
+        stored = await self._write(work)
         self._recent.update(stored)
         return stored
 

@@ -4,6 +4,7 @@ and take the conversation over (real bot and connector, fake Slack Web API)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from slack_helpers import MakeSlack, SlackHarness, mention, message, new_ts
 
@@ -192,33 +193,60 @@ async def test_an_agents_files_only_reply_takes_the_conversation(make_slack: Mak
 
 
 SPANISH = "Hola, mi pedido todavía no ha llegado y necesito saber dónde está."
+
+
+class _Gated(MarkingTranslator):
+    """Translates only once ``gate`` is open (a slow model, held by the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        await self.gate.wait()
+        return await super().translate(texts, source, target)
+
+
 PIVOT = {"detector": {"kind": "langdetect", "processes": 0}}
 
 
 async def test_in_pivot_mode_the_bot_posts_a_translation_under_an_agents_thread_reply(
     make_slack: MakeSlack,
 ) -> None:
-    translator = MarkingTranslator()
+    translator = _Gated()
     slack = await make_slack(agent_user_ids=[AGENT], translator=translator, language=PIVOT)
     root = new_ts()
+    translator.gate.set()
     await slack.post_event(mention(SPANISH, ts=root))
     await slack.reply_in("C1", root, f"es(echo: en({SPANISH}))")
     key = f"C1:{root}"
 
-    await slack.post_event(
-        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
-                channel_type="channel", thread_ts=root),
-        event_id="EvAGENT1",
-    )  # fmt: skip
+    # Slack gets its answer before the translation is made (it redelivers an event not
+    # answered within 3 s); the redelivery changes nothing.
+    translator.gate.clear()
+    for retry in (0, 1):
+        await slack.post_event(
+            message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                    channel_type="channel", thread_ts=root),
+            event_id="EvAGENT1", retry_num=retry,
+        )  # fmt: skip
+    stored = (await slack.bot.store.messages_after("slack", key, 0))[-1]
+    assert (stored.text, stored.working_text) == ("Hi, Ana here - checking it now", None)
+    translator.gate.set()
     translation = f"{TRANSLATION_MARK}es(Hi, Ana here - checking it now)"
     await slack.reply_in("C1", root, translation)
-    stored = (await slack.bot.store.messages_after("slack", key, 0))[-1]
+    async with asyncio.timeout(5):
+        while stored.working_text is None:
+            await asyncio.sleep(0.02)
+            stored = (await slack.bot.store.messages_after("slack", key, 0))[-1]
     assert (stored.text, stored.working_text, stored.language) == (
         "es(Hi, Ana here - checking it now)",
         "Hi, Ana here - checking it now",
         "es",
     )
     assert stored.agent is not None
+    await asyncio.sleep(0.2)
+    assert [m.text for m in slack.fake.thread("C1", root)].count(translation) == 1
 
     # A translator that fails: stored as written, nothing posted, the agent still has it.
     translator.fail_with = RuntimeError("model crashed")
@@ -255,3 +283,23 @@ async def test_an_agent_writing_the_customers_language_gets_no_translation_poste
     assert await slack.bot.drain(5)
     assert len(slack.fake.messages) == before
     assert (await _messages(slack, key))[-1][1] == "Hi, Ana here - checking it now"
+
+
+async def test_a_translation_slack_refuses_leaves_the_agents_message_as_written(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(agent_user_ids=[AGENT], translator=MarkingTranslator(), language=PIVOT)
+    root = new_ts()
+    await slack.post_event(mention(SPANISH, ts=root))
+    await slack.reply_in("C1", root, f"es(echo: en({SPANISH}))")
+    slack.fake.fail("chat.postMessage", times=10, status=200, error="channel_not_found")
+    await slack.post_event(
+        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                channel_type="channel", thread_ts=root),
+        event_id="EvAGENT1",
+    )  # fmt: skip
+    await slack.fake.wait_until(lambda: len(slack.fake.calls_to("chat.postMessage")) >= 2)
+    await asyncio.sleep(0.3)
+    stored = (await slack.bot.store.messages_after("slack", f"C1:{root}", 0))[-1]
+    # The customer read only the original: that is what the store says they got.
+    assert (stored.text, stored.working_text) == ("Hi, Ana here - checking it now", None)
