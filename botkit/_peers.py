@@ -18,9 +18,9 @@ A process alone only counts.
 A takeover seen here ends the reply as one made here does, a look later: after the words
 already shown, or before any if none were (a takeover made in this process also stops a
 reply still being prepared, before it reaches the channel). Only replies composed
-before the conversation went to a human stop: a reply composed while an
-agent already had it (a language switch's confirmation, say) is not one the takeover
-interrupts.
+before the conversation went to a human stop: one composed while an agent already had
+it (a plugin's middleware answering whoever has the conversation, say) is not one the
+takeover interrupts.
 """
 
 from __future__ import annotations
