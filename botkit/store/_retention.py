@@ -163,6 +163,12 @@ class Retention(PeerReads):
             )
             conversations, messages = _delete_conversations(conn, ids)
             theirs = select(Message.id).where(Message.contact_id == contact_id)
+            # Others' conversations they wrote in: their windows of recent messages hold
+            # these messages too.
+            elsewhere = conn.execute(
+                select(Message.conversation_id).where(Message.contact_id == contact_id)
+            ).scalars()
+            ids.extend(set(elsewhere))
             conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
             written = delete(Message).where(Message.contact_id == contact_id)
             messages += conn.execute(written).rowcount
