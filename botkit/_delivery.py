@@ -131,13 +131,15 @@ class ReplyDelivery:
                 delta = await self._source.__anext__()
             except StopAsyncIteration:
                 self._done = True
-                if not self._has_text:
+                if not self._has_text and not self._taken_over():
                     self._ctx.logger.warning("%s: empty reply replaced", self._ctx.describe())
                     return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
                 break
             except BackendBusyError:
                 self._done = True
                 self._ctx.logger.warning("%s: backend busy", self._ctx.describe())
+                if self._taken_over():
+                    break
                 return self._substitute(self._ctx.settings.bot.busy_reply, "busy")
             except Exception as exc:
                 self._done = True
@@ -150,6 +152,8 @@ class ReplyDelivery:
                     # An error the source reports on purpose says all; a bug needs its trace.
                     exc_info=None if isinstance(exc, BotkitError) else exc,
                 )
+                if self._taken_over():
+                    break
                 return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
             if self._superseded:
                 continue  # taken over while this piece was being made: it is not shown
@@ -157,6 +161,13 @@ class ReplyDelivery:
             if clean:
                 return self._take(clean)
         raise StopAsyncIteration
+
+    def _taken_over(self) -> bool:
+        """Whether an agent took over: then no busy or fallback reply follows (the agent
+        answers), and the reply ends as it is (cut)."""
+        if self._superseded:
+            self._cut = True
+        return self._superseded
 
     def _take(self, delta: str) -> str:
         self._parts.append(delta)

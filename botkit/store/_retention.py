@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from botkit.errors import StoreError
 from botkit.store import _queries as q
@@ -131,6 +132,8 @@ class Retention(PeerReads):
         try:
             contacts = await self._write(lambda conn: conn.execute(orphans).rowcount)
         except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
             # A returning customer opened a conversation meanwhile (the foreign key
             # refuses the delete): the next purge looks again.
             log.info("retention: contacts left for the next purge: %s", exc)
@@ -211,8 +214,14 @@ class Retention(PeerReads):
                     .where(Message.conversation_id == record.id)
                     .order_by(Message.seq)
                 ).all()
-                # Others who wrote in it (a Slack channel thread) are not theirs to get.
-                own = [r for r in rows if r.contact_id in (None, contact.id)]
+                # Others who wrote in it (a Slack channel thread) are not theirs to get,
+                # nor the bot's replies to them (which may repeat what they wrote).
+                others = {r.seq for r in rows if r.contact_id not in (None, contact.id)}
+                own = [
+                    r
+                    for r in rows
+                    if r.seq not in others and r.in_reply_to_seq not in others
+                ]
                 conversations.append(
                     {
                         "conversation_key": record.key,

@@ -124,12 +124,16 @@ class ConsoleConnector(Connector[ConsoleConfig]):
         self._replied.set()
 
     async def send_stream(self, stream: ReplyStream) -> None:
-        self._write(self.config.bot_prefix)
+        started = False  # the prefix waits for the first words (a takeover may leave none)
         try:
             async for delta in stream:
+                if not started:
+                    self._write(self.config.bot_prefix)
+                    started = True
                 self._write(delta)
         finally:
-            self._write("\n")
+            if started:
+                self._write("\n")
         self._show_buttons(await stream.final())
         self._replied.set()
 

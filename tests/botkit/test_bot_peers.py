@@ -24,6 +24,7 @@ from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.channel import ReplyStream
 from botkit.config import Settings
+from botkit.errors import BackendBusyError, BackendError
 from botkit.pipeline import Context, Next
 from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
 from botkit.store import ConversationStatus, MessageStatus
@@ -256,3 +257,50 @@ async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the
             ("where is my parcel", MessageStatus.ANSWERED),  # the agent has it
             ("Ana here.", MessageStatus.SENT),
         ]
+
+
+class _FailsAfterTakeover:
+    """Gives ``words``, then works on (an agent takes over meanwhile), then fails."""
+
+    name = "fails-late"
+
+    def __init__(self, words: tuple[str, ...], fail: Exception) -> None:
+        self.words, self.fail = words, fail
+        self.asked, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ready(self) -> bool:
+        return True
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        for word in self.words:
+            yield word
+        self.asked.set()
+        await self.gate.wait()
+        raise self.fail
+
+
+@pytest.mark.parametrize("words", [(), ("Your ", "parcel ")])
+@pytest.mark.parametrize("fail", [BackendError("timed out"), BackendBusyError("queue full")])
+async def test_after_a_takeover_a_failing_backend_gets_no_busy_or_fallback_reply(
+    shared_settings: Callable[..., Settings], words: tuple[str, ...], fail: Exception
+) -> None:
+    backend = _FailsAfterTakeover(words, fail)
+    settings = shared_settings()
+    async with Bot(settings, backend=backend, recovery=FAST) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        receipt = await bot.submit(message("where is my parcel", "k1"))
+        await asyncio.wait_for(backend.asked.wait(), 10)
+        await bot.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
+        backend.gate.set()  # the backend fails now
+        _, cut = await recorder(bot).wait_for(2)
+        assert cut.metadata.get("superseded")
+        assert cut.text == "".join(words)  # what was out, and nothing after it
+        stored = [m.text for m in await bot.store.messages_after("test", "c1", 0)]
+    assert settings.bot.fallback_reply not in stored
+    assert settings.bot.busy_reply not in stored

@@ -129,12 +129,23 @@ async def test_forget_erases_a_person_everywhere_and_export_shows_them_first(
     mine = exported["conversations"][0]
     assert [m["text"] for m in mine["messages"]] == ["my order 42 is late"]
     assert mine["others_messages_withheld"] == 1
+    # Nor is the bot's answer to Bob (it may repeat what he wrote).
+    bobs = mine["messages"][-1]
+    conversation = await store.get_conversation("web", "mine")
+    assert conversation is not None
+    await store.append_outbound(
+        conversation.id, "Bob, we will call 555-0100.", in_reply_to_seq=2
+    )
+    again = await store.export_contact("web", "ann")
+    assert again is not None
+    texts = [m["text"] for m in again["conversations"][0]["messages"]]
+    assert texts == [bobs["text"]] and again["conversations"][0]["others_messages_withheld"] == 2
     assert [m["text"] for m in exported["messages_in_other_conversations"]] == [
         "same here, order 43"
     ]
 
     deleted = await store.forget_contact("web", "ann")
-    assert deleted == Deleted(contacts=1, conversations=1, messages=3)
+    assert deleted == Deleted(contacts=1, conversations=1, messages=4)
     assert await store.export_contact("web", "ann") is None
     left = await store.messages_after("web", "bobs", 0)
     assert [m.text for m in left] == ["me too", "We are on it."]
