@@ -341,21 +341,23 @@ class AgentReplies:
     async def _translate_for_customer(
         self, conversation: ConversationRecord, stored: StoredMessage
     ) -> None:
-        """Post the translation of an agent's channel message, then store it (see
-        ``record``). Never raises: the customer has the original either way."""
+        """Store the translation of an agent's channel message, then post it (see
+        ``record``); a post that fails takes the stored translation back. Storing first
+        claims it: a Slack redelivery another process is translating at the same time
+        posts nothing. Never raises: the customer has the original either way."""
         try:
             out = await self._translation_of(stored.text, conversation.language, conversation.id)
             if out.working_text is None or out.language is None:
                 return  # the customer's language, or no translation to be had
-            if await self._post_translation(conversation, stored, out):
-                await self._store.add_translation(
-                    stored.id, out.text, working_text=stored.text, language=out.language
-                )
+            if await self._store.add_translation(stored, out.text, language=out.language) is None:
+                return  # another process has it
+            if not await self._post_translation(conversation, stored, out):
+                await self._store.remove_translation(stored)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the store failed after the post: logged, not lost
+        except Exception as exc:  # the database failed
             _log.warning(
-                "translation of agent message %s/%s not recorded: %s: %s",
+                "translation of agent message %s/%s not made: %s: %s",
                 conversation.id, stored.seq, type(exc).__name__, exc,
             )  # fmt: skip
 

@@ -217,11 +217,7 @@ class Retention(PeerReads):
                 # Others who wrote in it (a Slack channel thread) are not theirs to get,
                 # nor the bot's replies to them (which may repeat what they wrote).
                 others = {r.seq for r in rows if r.contact_id not in (None, contact.id)}
-                own = [
-                    r
-                    for r in rows
-                    if r.seq not in others and r.in_reply_to_seq not in others
-                ]
+                own = [r for r in rows if r.seq not in others and r.in_reply_to_seq not in others]
                 conversations.append(
                     {
                         "conversation_key": record.key,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError, UnknownConversationError
@@ -303,33 +303,56 @@ class ConversationStore(Retention):
         return stored
 
     async def add_translation(
-        self, message_id: int, text: str, *, working_text: str, language: str
-    ) -> StoredMessage:
-        """Record that an outbound message written on the channel as ``working_text``
-        (an agent's reply in a customer's Slack thread) also reached the customer
-        translated: ``text`` in ``language`` (what pivot-mode replies store).
+        self, message: StoredMessage, text: str, *, language: str
+    ) -> StoredMessage | None:
+        """Record that an outbound message written on the channel (an agent's reply in
+        a customer's Slack thread) reaches the customer translated too: ``text`` in
+        ``language``, with the message as written kept as ``working_text`` (what
+        pivot-mode replies store). Only once: None when it has a translation already
+        (another process is posting one), so exactly one caller posts it.
 
         Raises:
             StoreError: unknown or inbound message, unstorable text or language.
         """
         check_text(text, "text")
-        check_text(working_text, "working text")
         check_language(language)
+        return await self._set_translation(
+            message, Message.working_text.is_(None), text=text, working_text=message.text,
+            language=language,
+        )  # fmt: skip
+
+    async def remove_translation(self, message: StoredMessage) -> StoredMessage | None:
+        """Undo ``add_translation`` (its post failed): ``message`` as it was written.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        return await self._set_translation(
+            message, Message.working_text.is_not(None), text=message.text, working_text=None,
+            language=message.language,
+        )  # fmt: skip
+
+    async def _set_translation(
+        self, message: StoredMessage, condition: ColumnElement[bool], **values: object
+    ) -> StoredMessage | None:
         stmt = (
             update(Message)
-            .where(Message.id == message_id, Message.direction == Direction.OUTBOUND.value)
-            .values(text=text, working_text=working_text, language=language)
+            .where(
+                Message.id == message.id,
+                Message.direction == Direction.OUTBOUND.value,
+                condition,
+            )
+            .values(**values)
             .returning(*q.MESSAGE_COLS)
         )
 
-        def work(conn: Connection) -> StoredMessage:
+        def work(conn: Connection) -> StoredMessage | None:
             row = conn.execute(stmt).first()
-            if row is None:
-                raise StoreError(f"no outbound message with id {message_id}")
-            return q.to_message(row)
+            return None if row is None else q.to_message(row)
 
         stored = await self._write(work)
-        self._recent.update(stored)
+        if stored is not None:
+            self._recent.update(stored)
         return stored
 
     async def fail_reply(

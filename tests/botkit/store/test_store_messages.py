@@ -356,3 +356,28 @@ async def test_the_queue_order_is_time_in_the_status_not_activity(
     assert reopened.conversation.status_since is not None
     assert closed.status_since is not None
     assert reopened.conversation.status_since > closed.status_since
+
+
+async def test_a_channel_messages_translation_is_added_once_and_can_be_taken_back(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    first = await store.intake(make_message("hola"), text="hola")
+    agent = await store.append_outbound(
+        first.conversation.id, "Hi, Ana here.", agent="Ana", delivery_key="Ev1"
+    )
+    # Two processes translating a redelivery at once: one of them posts.
+    async with ConversationStore(store.settings) as other:
+        won = await store.add_translation(agent, "es(Hi, Ana here.)", language="es")
+        lost = await other.add_translation(agent, "es(Hi, Ana here.)", language="es")
+    assert won is not None and lost is None
+    assert (won.text, won.working_text, won.language) == (
+        "es(Hi, Ana here.)",
+        "Hi, Ana here.",
+        "es",
+    )
+    # Its post failed: the message is as written again.
+    back = await store.remove_translation(agent)
+    assert back is not None and (back.text, back.working_text) == ("Hi, Ana here.", None)
+    with pytest.raises(StoreError):
+        await store.add_translation(agent, "bad\x00text", language="es")
+    assert await store.add_translation(first.message, "x", language="es") is None  # inbound
