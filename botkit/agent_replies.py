@@ -295,10 +295,10 @@ class AgentReplies:
         its translation under it (``TRANSLATION_MARK`` first, so it reads as a
         translation, not as the bot speaking), in the background: the channel's delivery
         is acknowledged at once (Slack redelivers what is not acknowledged within 3 s,
-        and a redelivery changes nothing). Once posted, the message is stored like one
-        sent through the agent API: ``text`` in the customer's language,
-        ``working_text`` as written. A translation that fails or cannot be posted is
-        logged and leaves the message as written: the customer has read the original.
+        and a redelivery changes nothing). The message is then stored like one sent
+        through the agent API: ``text`` in the customer's language, ``working_text`` as
+        written. A translation that fails or cannot be posted is logged and leaves the
+        message as written: the customer has read the original.
 
         Args:
             agent: the name stored with the message.
