@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import ClassVar
 
 import pytest
-from core_helpers import RecordingConnector, message, recorder
+from core_helpers import BackendBase, RecordingConnector, message, recorder
 
 from botkit._delivery import SUPERSEDED
 from botkit._resume import RecoveryTiming
@@ -215,22 +215,13 @@ async def test_a_reply_stuck_in_a_slow_channel_call_is_superseded_once(
     assert caplog.text.count("took it over in another process") == 1
 
 
-class _SlowFirstWords:
+class _SlowFirstWords(BackendBase):
     """A backend whose first words take a while (a busy model), then come quickly."""
 
     name = "slow-first-words"
 
     def __init__(self) -> None:
         self.asked = asyncio.Event()
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.asked.set()
@@ -259,7 +250,7 @@ async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the
         ]
 
 
-class _FailsAfterTakeover:
+class _FailsAfterTakeover(BackendBase):
     """Gives ``words``, then works on (an agent takes over meanwhile), then fails."""
 
     name = "fails-late"
@@ -267,15 +258,6 @@ class _FailsAfterTakeover:
     def __init__(self, words: tuple[str, ...], fail: Exception) -> None:
         self.words, self.fail = words, fail
         self.asked, self.gate = asyncio.Event(), asyncio.Event()
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         for word in self.words:

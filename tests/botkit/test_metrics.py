@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from core_helpers import RecordingConnector, message, recorder
+from core_helpers import BackendBase, RecordingConnector, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
 
 from botkit.backends.echo import EchoBackend
@@ -53,22 +53,13 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-class _BusyThenFine:
+class _BusyThenFine(BackendBase):
     """A backend that is busy for the first request, then answers."""
 
     name = "busy-then-fine"
 
     def __init__(self) -> None:
         self.calls = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.calls += 1

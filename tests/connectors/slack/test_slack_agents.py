@@ -210,6 +210,17 @@ class _Gated(MarkingTranslator):
 PIVOT = {"detector": {"kind": "langdetect", "processes": 0}}
 
 
+async def _agent_says(
+    slack: SlackHarness, root: str, text: str, event_id: str, retry_num: int | None = None
+) -> None:
+    """The agent writes ``text`` in the customer's channel thread ``root``."""
+    await slack.post_event(
+        message(text, user=AGENT, channel="C1", channel_type="channel", thread_ts=root),
+        event_id=event_id,
+        retry_num=retry_num,
+    )
+
+
 async def test_in_pivot_mode_the_bot_posts_a_translation_under_an_agents_thread_reply(
     make_slack: MakeSlack,
 ) -> None:
@@ -224,12 +235,10 @@ async def test_in_pivot_mode_the_bot_posts_a_translation_under_an_agents_thread_
     # Slack gets its answer before the translation is made (it redelivers an event not
     # answered within 3 s); the redelivery changes nothing.
     translator.gate.clear()
-    for retry in (0, 1):
-        await slack.post_event(
-            message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
-                    channel_type="channel", thread_ts=root),
-            event_id="EvAGENT1", retry_num=retry,
-        )  # fmt: skip
+    for retry in (None, 1):
+        await _agent_says(
+            slack, root, "Hi, Ana here - checking it now", "EvAGENT1", retry_num=retry
+        )
     stored = (await slack.bot.store.messages_after("slack", key, 0))[-1]
     assert (stored.text, stored.working_text) == ("Hi, Ana here - checking it now", None)
     translator.gate.set()
@@ -251,11 +260,7 @@ async def test_in_pivot_mode_the_bot_posts_a_translation_under_an_agents_thread_
     # A translator that fails: stored as written, nothing posted, the agent still has it.
     translator.fail_with = RuntimeError("model crashed")
     before = len(slack.fake.messages)
-    await slack.post_event(
-        message("Found it: it ships today.", user=AGENT, channel="C1",
-                channel_type="channel", thread_ts=root),
-        event_id="EvAGENT2",
-    )  # fmt: skip
+    await _agent_says(slack, root, "Found it: it ships today.", "EvAGENT2")
     await asyncio.sleep(0.3)
     assert await slack.bot.drain(5)
     last = (await slack.bot.store.messages_after("slack", key, 0))[-1]
@@ -274,11 +279,7 @@ async def test_an_agent_writing_the_customers_language_gets_no_translation_poste
     await slack.reply_in("C1", root, f"echo: {english}")
     key = f"C1:{root}"
     before = len(slack.fake.messages)
-    await slack.post_event(
-        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
-                channel_type="channel", thread_ts=root),
-        event_id="EvAGENT1",
-    )  # fmt: skip
+    await _agent_says(slack, root, "Hi, Ana here - checking it now", "EvAGENT1")
     await asyncio.sleep(0.3)
     assert await slack.bot.drain(5)
     assert len(slack.fake.messages) == before
@@ -293,11 +294,7 @@ async def test_a_translation_slack_refuses_leaves_the_agents_message_as_written(
     await slack.post_event(mention(SPANISH, ts=root))
     await slack.reply_in("C1", root, f"es(echo: en({SPANISH}))")
     slack.fake.fail("chat.postMessage", times=10, status=200, error="channel_not_found")
-    await slack.post_event(
-        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
-                channel_type="channel", thread_ts=root),
-        event_id="EvAGENT1",
-    )  # fmt: skip
+    await _agent_says(slack, root, "Hi, Ana here - checking it now", "EvAGENT1")
     await slack.fake.wait_until(lambda: len(slack.fake.calls_to("chat.postMessage")) >= 2)
     await asyncio.sleep(0.3)
     stored = (await slack.bot.store.messages_after("slack", f"C1:{root}", 0))[-1]
