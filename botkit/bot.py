@@ -43,7 +43,13 @@ from botkit.events import (
     SystemEvent,
 )
 from botkit.language.setup import LanguageSupport
-from botkit.metrics import BotMetrics, EngineReport, MeasuredTranslator, Snapshot
+from botkit.metrics import (
+    BotMetrics,
+    EngineReport,
+    MeasuredTranslator,
+    OpenConnections,
+    Snapshot,
+)
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
     LoadConversationMiddleware,
@@ -612,6 +618,11 @@ class Bot:
             history_cache_hits=0 if cache is None else cache.hits,
             history_cache_misses=0 if cache is None else cache.misses,
             engine=backend.engine_report() if isinstance(backend, EngineReport) else None,
+            connections={
+                name: connector.open_connections()
+                for name, connector in self._connectors.items()
+                if isinstance(connector, OpenConnections)
+            },
         )
 
     async def _count_handoff(self, event: SystemEvent) -> None:

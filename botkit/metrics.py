@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -36,6 +36,7 @@ __all__ = [
     "EngineReport",
     "MeasuredTranslator",
     "MessageOutcome",
+    "OpenConnections",
     "ReplyOutcome",
     "Snapshot",
 ]
@@ -86,6 +87,8 @@ class Snapshot:
         history_cache_hits: history reads the in-memory window answered (cumulative).
         history_cache_misses: history reads that went to the database (cumulative).
         engine: the local engine's report, when the backend has one.
+        connections: open client connections by channel, for channels that hold them
+            (the web widget's sockets; ``OpenConnections``).
     """
 
     replies_in_flight: int
@@ -94,6 +97,14 @@ class Snapshot:
     history_cache_hits: int
     history_cache_misses: int
     engine: Mapping[str, float] | None = None
+    connections: Mapping[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class OpenConnections(Protocol):
+    """A connector whose clients hold connections to this process (the web widget)."""
+
+    def open_connections(self) -> int: ...
 
 
 class _ReadAtScrape(Collector):
@@ -131,6 +142,15 @@ class _ReadAtScrape(Collector):
         cache.add_metric(["hit"], now.history_cache_hits)
         cache.add_metric(["miss"], now.history_cache_misses)
         yield cache
+        if now.connections:
+            connections = GaugeMetricFamily(
+                "botkit_channel_connections",
+                "Client connections open to this process (the web widget's sockets)",
+                labels=["channel"],
+            )
+            for channel, count in now.connections.items():
+                connections.add_metric([channel], count)
+            yield connections
         if now.engine is not None:
             yield from _engine_metrics(now.engine)
 

@@ -117,6 +117,10 @@ class WebConnector(Connector[WebConfig]):
         finally:
             hub.stream_end(key, stream_id)
 
+    def open_connections(self) -> int:
+        """Widget sockets open to this process (``botkit.metrics.OpenConnections``)."""
+        return len(self.service.sockets)
+
     def watched(self) -> tuple[str, ...]:
         """Conversations with a socket or long poll open here (``WatchedConversations``)."""
         return self.service.hub.watched()
