@@ -23,29 +23,12 @@ __all__ = [
     "TOKEN",
     "Api",
     "ApiBot",
-    "BackendBase",
     "RecordingConnector",
     "age_processes",
     "backdate_messages",
     "message",
     "recorder",
 ]
-
-
-class BackendBase:
-    """What a test's own generation backend shares: nothing to start, close or check.
-    Subclasses give ``generate``."""
-
-    name = "test-backend"
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
 
 class RecordingConnector(Connector[ConnectorConfig]):

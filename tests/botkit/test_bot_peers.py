@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import ClassVar
 
 import pytest
-from core_helpers import BackendBase, RecordingConnector, message, recorder
+from core_helpers import RecordingConnector, message, recorder
 
 from botkit._delivery import SUPERSEDED
 from botkit._resume import RecoveryTiming
@@ -28,6 +28,7 @@ from botkit.errors import BackendBusyError, BackendError
 from botkit.pipeline import Context, Next
 from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
 from botkit.store import ConversationStatus, MessageStatus
+from botkit.testing.backends import ScriptBackend
 
 # Heartbeats every 0.1 s, a look every 0.05 s while there are peers.
 FAST = RecoveryTiming(
@@ -215,7 +216,7 @@ async def test_a_reply_stuck_in_a_slow_channel_call_is_superseded_once(
     assert caplog.text.count("took it over in another process") == 1
 
 
-class _SlowFirstWords(BackendBase):
+class _SlowFirstWords(ScriptBackend):
     """A backend whose first words take a while (a busy model), then come quickly."""
 
     name = "slow-first-words"
@@ -250,7 +251,7 @@ async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the
         ]
 
 
-class _FailsAfterTakeover(BackendBase):
+class _FailsAfterTakeover(ScriptBackend):
     """Gives ``words``, then works on (an agent takes over meanwhile), then fails."""
 
     name = "fails-late"

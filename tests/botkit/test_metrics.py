@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from core_helpers import BackendBase, RecordingConnector, message, recorder
+from core_helpers import RecordingConnector, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
 
 from botkit.backends.echo import EchoBackend
@@ -24,6 +24,7 @@ from botkit.errors import BackendBusyError, ConfigError, StoreError
 from botkit.events import ConversationStarted, SystemEvent
 from botkit.metrics import BotMetrics, Snapshot
 from botkit.pipeline import Context, Handler
+from botkit.testing.backends import ScriptBackend
 from botkit.testing.translator import MarkingTranslator
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -53,7 +54,7 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-class _BusyThenFine(BackendBase):
+class _BusyThenFine(ScriptBackend):
     """A backend that is busy for the first request, then answers."""
 
     name = "busy-then-fine"

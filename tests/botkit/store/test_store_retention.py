@@ -133,9 +133,7 @@ async def test_forget_erases_a_person_everywhere_and_export_shows_them_first(
     bobs = mine["messages"][-1]
     conversation = await store.get_conversation("web", "mine")
     assert conversation is not None
-    await store.append_outbound(
-        conversation.id, "Bob, we will call 555-0100.", in_reply_to_seq=2
-    )
+    await store.append_outbound(conversation.id, "Bob, we will call 555-0100.", in_reply_to_seq=2)
     again = await store.export_contact("web", "ann")
     assert again is not None
     texts = [m["text"] for m in again["conversations"][0]["messages"]]

@@ -17,6 +17,7 @@ import aiohttp
 from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
+from botkit.testing.backends import ScriptBackend
 from botkit.testing.fake_slack import FakeMessage, FakeSlack, signed_headers
 from connectors.slack import SlackConnector
 
@@ -206,20 +207,6 @@ def click_payload(
         ],
     }
     return payload
-
-
-class ScriptBackend:
-    """The lifecycle of a real ``GenerationBackend`` for the test backends below and in
-    the test modules: nothing to start or close, always ready."""
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ready(self) -> bool:
-        return True
 
 
 class SlowBackend(ScriptBackend):
