@@ -8,33 +8,16 @@ as a new contact; a conversation being answered while it is erased loses that re
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
 
+from botkit._cli_store import argument_text, current_store
 from botkit.errors import StoreError
 from botkit.events import utcnow
-from botkit.store import ConversationStore, Deleted, StoreSettings
+from botkit.store import Deleted, StoreSettings
 
 __all__ = ["export_contact", "forget_contact", "purge"]
 
-T = TypeVar("T")
-
-
-async def _with_store(
-    settings: StoreSettings, work: Callable[[ConversationStore], Awaitable[T]]
-) -> T:
-    async with ConversationStore(settings) as store:
-        await store.ensure_schema(auto_upgrade=False)
-        return await work(store)
-
-
-def _text(what: str, value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # bytes the shell could not decode (surrogateescape)
-        raise StoreError(f"the {what} is not valid UTF-8 text; nobody has it") from None
-    return value
+_NOBODY = "nobody has it"
 
 
 def _summary(deleted: Deleted) -> str:
@@ -50,8 +33,10 @@ async def export_contact(settings: StoreSettings, channel: str, external_id: str
     Raises:
         StoreError: no such contact, a bad channel or id, or the database failed.
     """
-    channel, external_id = _text("channel", channel), _text("contact id", external_id)
-    data = await _with_store(settings, lambda store: store.export_contact(channel, external_id))
+    channel = argument_text("channel", channel, _NOBODY)
+    external_id = argument_text("contact id", external_id, _NOBODY)
+    async with current_store(settings) as store:
+        data = await store.export_contact(channel, external_id)
     if data is None:
         raise StoreError(f"no contact {external_id!r} on channel {channel!r}")
     return json.dumps(data, ensure_ascii=False, indent=2)
@@ -63,8 +48,10 @@ async def forget_contact(settings: StoreSettings, channel: str, external_id: str
     Raises:
         StoreError: no such contact, a bad channel or id, or the database failed.
     """
-    channel, external_id = _text("channel", channel), _text("contact id", external_id)
-    deleted = await _with_store(settings, lambda store: store.forget_contact(channel, external_id))
+    channel = argument_text("channel", channel, _NOBODY)
+    external_id = argument_text("contact id", external_id, _NOBODY)
+    async with current_store(settings) as store:
+        deleted = await store.forget_contact(channel, external_id)
     if not deleted.contacts:
         raise StoreError(f"no contact {external_id!r} on channel {channel!r}")
     return f"{channel} {external_id}: {_summary(deleted)}"
@@ -76,6 +63,6 @@ async def purge(settings: StoreSettings, days: int) -> str:
     Raises:
         StoreError: the database failed.
     """
-    before = utcnow() - timedelta(days=days)
-    deleted = await _with_store(settings, lambda store: store.purge_inactive(before))
+    async with current_store(settings) as store:
+        deleted = await store.purge_inactive(utcnow() - timedelta(days=days))
     return f"inactive for {days} days: {_summary(deleted)}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from botkit._cli_store import argument_text, current_store
 from botkit.errors import StoreError
-from botkit.store import ConversationStatus, ConversationStore, StoreSettings
+from botkit.store import ConversationStatus, StoreSettings
 
 __all__ = ["list_handoffs", "release"]
 
@@ -20,8 +21,7 @@ _WITH_HUMANS = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 async def list_handoffs(settings: StoreSettings, limit: int) -> list[str]:
     """One line per conversation a human has (or should take): channel, key, status, when
     it entered that status and when it was last active (UTC); most recently active first."""
-    async with ConversationStore(settings) as store:
-        await store.ensure_schema(auto_upgrade=False)
+    async with current_store(settings) as store:
         found = await store.conversations_with_status(_WITH_HUMANS, limit=limit)
     return [
         f"{c.channel}\t{c.key}\t{c.status}\tsince {_utc(c.status_since)}"
@@ -43,14 +43,9 @@ async def release(settings: StoreSettings, channel: str, key: str) -> str:
     Raises:
         StoreError: no such conversation, or a channel or key that is not UTF-8 text.
     """
-    for what, value in (("channel", channel), ("key", key)):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:  # bytes the shell could not decode (surrogateescape)
-            msg = f"the {what} is not valid UTF-8 text; no conversation has it"
-            raise StoreError(msg) from None
-    async with ConversationStore(settings) as store:
-        await store.ensure_schema(auto_upgrade=False)
+    channel = argument_text("channel", channel, "no conversation has it")
+    key = argument_text("key", key, "no conversation has it")
+    async with current_store(settings) as store:
         conversation = await store.get_conversation(channel, key)
         if conversation is None:
             raise StoreError(f"no conversation {key!r} on channel {channel!r}")

@@ -128,3 +128,18 @@ def test_retention_days_must_be_a_sane_whole_number(
 ) -> None:
     with pytest.raises(ConfigError, match="retention_days"):
         make_settings(store={"retention_days": days})
+
+
+async def test_an_id_the_shell_could_not_decode_names_nobody(
+    make_settings: Callable[..., Settings],
+    core_db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _talk(make_settings(), ("ann", "hello"))
+    config = _config(tmp_path, core_db_url)
+    for action in ("export", "forget"):
+        args = ["data", action, "test", "ann\udcff", "-c", config]  # surrogateescape'd byte
+        assert await asyncio.to_thread(main, args) == StoreError.exit_code
+        assert "not valid UTF-8 text; nobody has it" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["data", "export", "test", "ann", "-c", config]) == 0
