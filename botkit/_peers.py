@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -42,8 +41,6 @@ from botkit.throttled_warning import ThrottledWarning
 __all__ = ["PeerSync"]
 
 _log = logging.getLogger("botkit.bot")
-
-_CRASH_LOG_SECONDS = 60.0
 
 
 class PeerSync:
@@ -74,7 +71,12 @@ class PeerSync:
         self._failed = ThrottledWarning(
             _log, "looking at what other bot processes changed failed (retrying): %s"
         )
-        self._crash_logged_at = -math.inf  # loop time of the last traceback logged
+        self._crashed = ThrottledWarning(
+            _log,
+            "looking at what other bot processes changed raised (retrying; logged at "
+            "most once a minute)",
+            level=logging.ERROR,
+        )
         self.peers = 0  # other live processes at the last count
         self.looks = 0  # looks made (tests and operators' debugging)
 
@@ -133,11 +135,4 @@ class PeerSync:
             except StoreError as exc:
                 self._failed.warn(exc)
             except Exception as exc:
-                now = asyncio.get_running_loop().time()
-                if now - self._crash_logged_at >= _CRASH_LOG_SECONDS:
-                    self._crash_logged_at = now
-                    _log.error(
-                        "looking at what other bot processes changed raised (retrying; "
-                        "logged at most once a minute)",
-                        exc_info=exc,
-                    )
+                self._crashed.warn(exc_info=exc)

@@ -118,8 +118,7 @@ class _ReadAtScrape(Collector):
         try:
             now = self._read()
         except Exception as exc:  # the counters are still worth a scrape
-            if self._failed.warn(f"{type(exc).__name__}: {exc}"):
-                _log.debug("metrics snapshot failure", exc_info=exc)
+            self._failed.warn(f"{type(exc).__name__}: {exc}", exc_info=exc)
             return
         yield GaugeMetricFamily(
             "botkit_replies_in_flight", "Replies being delivered to channels now",

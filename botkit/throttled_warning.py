@@ -24,6 +24,7 @@ class ThrottledWarning:
         interval_s: shortest time between two warnings.
         clock: seconds (any epoch); a clock that jumps backwards logs again at once
             rather than staying silent until it catches up.
+        level: the logging level (a failure that is a bug: ``logging.ERROR``).
     """
 
     def __init__(
@@ -33,20 +34,23 @@ class ThrottledWarning:
         *,
         interval_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        level: int = logging.WARNING,
     ) -> None:
         self._logger = logger
+        self._level = level
         self._message = message
         self._interval_s = interval_s
         self._clock = clock
         self._last: float | None = None
         self._skipped = 0
 
-    def warn(self, *args: object) -> bool:
+    def warn(self, *args: object, exc_info: BaseException | None = None) -> bool:
         """Log the warning unless it was logged less than ``interval_s`` ago.
 
         Args:
             *args: values for the ``%s`` in ``message`` (the caller vouches that they are
                 safe to log: an origin or an IP, never a token or hash).
+            exc_info: an exception whose traceback goes with the line (a bug's).
 
         Returns:
             Whether it was logged this time.
@@ -58,5 +62,6 @@ class ThrottledWarning:
         self._last = now
         skipped, self._skipped = self._skipped, 0
         suffix = f" ({skipped} more since the last warning)" if skipped else ""
-        self._logger.warning("%s%s", self._message % args if args else self._message, suffix)
+        text = self._message % args if args else self._message
+        self._logger.log(self._level, "%s%s", text, suffix, exc_info=exc_info)
         return True
