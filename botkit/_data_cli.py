@@ -20,6 +20,14 @@ __all__ = ["export_contact", "forget_contact", "purge"]
 _NOBODY = "nobody has it"
 
 
+def _person(channel: str, external_id: str) -> tuple[str, str]:
+    """The command's (channel, contact id), refused when not text (see argument_text)."""
+    return (
+        argument_text("channel", channel, _NOBODY),
+        argument_text("contact id", external_id, _NOBODY),
+    )
+
+
 def _summary(deleted: Deleted) -> str:
     return (
         f"deleted {deleted.contacts} contacts, {deleted.conversations} conversations "
@@ -33,8 +41,7 @@ async def export_contact(settings: StoreSettings, channel: str, external_id: str
     Raises:
         StoreError: no such contact, a bad channel or id, or the database failed.
     """
-    channel = argument_text("channel", channel, _NOBODY)
-    external_id = argument_text("contact id", external_id, _NOBODY)
+    channel, external_id = _person(channel, external_id)
     async with current_store(settings) as store:
         data = await store.export_contact(channel, external_id)
     if data is None:
@@ -48,8 +55,7 @@ async def forget_contact(settings: StoreSettings, channel: str, external_id: str
     Raises:
         StoreError: no such contact, a bad channel or id, or the database failed.
     """
-    channel = argument_text("channel", channel, _NOBODY)
-    external_id = argument_text("contact id", external_id, _NOBODY)
+    channel, external_id = _person(channel, external_id)
     async with current_store(settings) as store:
         deleted = await store.forget_contact(channel, external_id)
     if not deleted.contacts:
