@@ -24,9 +24,8 @@ from botkit.handoff.api import AgentApi
 from botkit.handoff.config import HandoffConfig
 from botkit.handoff.matching import CommandMatcher, KeywordMatcher
 from botkit.handoff.webhook import WebhookNotifier
-from botkit.language.tags import same_language
+from botkit.language.localized import pick, set_localized_reply
 from botkit.pipeline import Context, Handler, Next, StopPropagation
-from botkit.pipeline.middleware.translation import translates_replies
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store.records import ConversationStatus
 
@@ -40,34 +39,17 @@ _HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HU
 
 def _confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | None,
              command: str) -> None:  # fmt: skip
-    """Reply from ``table`` in the customer's language: English when it has none, or in
-    ``pivot`` mode the working-language text translated into the customer's language."""
+    """Reply from ``table`` (plus the ``suffix`` hint naming ``command``) in the
+    customer's language (see ``set_localized_reply``)."""
 
     def text_in(language: str | None) -> tuple[str, str]:
-        used, text = texts.pick(table, language)
+        used, text = pick(table, language)
         if suffix is not None and command:
-            _, hint = texts.pick(suffix, used)
+            _, hint = pick(suffix, used)
             text = f"{text} {hint.format(command=command)}"
         return used, text
 
-    customer, working = ctx.language, ctx.settings.bot.working_language
-    used, text = text_in(customer)
-    if customer is not None and not same_language(used, customer) and translates_replies(ctx):
-        # No text for the customer's language (Chinese, Arabic...), but pivot mode
-        # translates replies: the working-language text, labelled with the customer's
-        # language and without working_text, goes through the translator. (Unless the
-        # table lacks the working language too: translating English as if it were the
-        # working language would garble it, so then it stays English, labelled so.)
-        in_working, working_text = text_in(working)
-        if same_language(in_working, working):
-            ctx.set_reply(working_text, source="handoff")  # labelled ctx.language
-            return
-    reply = ctx.set_reply(text, source="handoff")
-    reply.language = used
-    if not same_language(used, working):
-        # Already in the customer's language: the working-language version stops the
-        # pivot translation from translating it again, and the store keeps both.
-        reply.working_text = text_in(working)[1]
+    set_localized_reply(ctx, text_in, source="handoff")
 
 
 class HandoffHandler(Handler):

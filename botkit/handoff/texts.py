@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from botkit.language.tags import primary_subtag, try_normalize
+from botkit.language.localized import FALLBACK, pick
 
 __all__ = ["FALLBACK", "HANDOFF_REPLIES", "RETURN_HINTS", "RETURN_REPLIES", "pick"]
-
-FALLBACK = "en"
 
 HANDOFF_REPLIES: Mapping[str, str] = {
     "en": "Thanks! A colleague will take over and reply here as soon as they can.",
@@ -42,18 +40,3 @@ RETURN_REPLIES: Mapping[str, str] = {
     "pt": "Você está falando com o bot novamente. Como posso ajudar?",
     "it": "Stai di nuovo parlando con il bot. Come posso aiutarti?",
 }
-
-
-def pick(table: Mapping[str, str], language: str | None) -> tuple[str, str]:
-    """The entry of ``table`` for ``language``: the exact tag, else its primary
-    language ("pt-BR" -> "pt"), else English.
-
-    Returns:
-        ``(language of the text, text)``.
-    """
-    tag = try_normalize(language)
-    if tag is not None:
-        for key in (tag, primary_subtag(tag)):
-            if key in table:
-                return key, table[key]
-    return FALLBACK, table[FALLBACK]
