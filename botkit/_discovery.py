@@ -28,6 +28,8 @@ _BUILTIN: dict[str, dict[str, str]] = {
     },
     PLUGINS: {
         "handoff": "botkit.handoff:HandoffPlugin",
+        "intents": "botkit.intents:IntentsPlugin",
+        "knowledge": "botkit.knowledge:KnowledgePlugin",
     },
 }
 
