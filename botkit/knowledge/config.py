@@ -1,0 +1,89 @@
+"""The ``[plugins.knowledge]`` section."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from botkit.plugins import PluginConfig
+
+__all__ = ["KnowledgeConfig"]
+
+DEFAULT_INSTRUCTION = (
+    "Answer using the company information below when it covers the customer's question. "
+    "Do not invent facts about the company, its products, prices or policies that it "
+    "does not state; when it does not cover the question, say you are not sure and "
+    "offer to connect the customer with a colleague.\n\n{passages}"
+)
+DEFAULT_NO_MATCH_INSTRUCTION = (
+    "No company information matched this message. If it asks about the company, its "
+    "products, orders, prices or policies, do not guess: say you are not sure and offer "
+    "to connect the customer with a colleague."
+)
+
+
+class KnowledgeConfig(PluginConfig):
+    """Settings of the knowledge-base plugin.
+
+    Attributes:
+        sources: files or glob patterns (``**`` recurses) of Markdown (``.md``,
+            ``.markdown``) and text (``.txt``) files, relative to the working directory
+            like ``[store] url``. Write them in the bot's working language (or in the
+            languages customers write).
+        max_passages: how many passages one message may add to the prompt.
+        passage_chars: the most characters of one passage (files are cut at headings,
+            paragraphs, then sentences).
+        max_context_chars: the most characters of passages one message adds (keeps the
+            prompt inside a small model's context).
+        min_relevance: passages below this relevance (0-1, BM25 normalized by what
+            the question could score) are not shown.
+        history_weight: how much the customer's previous message counts in the search
+            (follow-ups such as "and to Canada?"); 0 ignores it.
+        instruction: what the model is told with the passages (``{passages}`` is
+            replaced by them); it joins the system prompt for that message only.
+        no_match_instruction: what the model is told when nothing matched; "" adds
+            nothing.
+        max_file_bytes: bigger files are left out (with an error in the log).
+        reload_seconds: how often the files are checked for changes (new, edited or
+            removed files are indexed again without a restart); 0 never.
+    """
+
+    sources: tuple[str, ...] = Field(min_length=1, max_length=100)
+    max_passages: int = Field(default=3, ge=1, le=20)
+    passage_chars: int = Field(default=800, ge=100, le=8000)
+    max_context_chars: int = Field(default=2400, ge=100, le=32000)
+    min_relevance: float = Field(default=0.15, ge=0, lt=1)
+    history_weight: float = Field(default=0.5, ge=0, le=1)
+    instruction: str = Field(default=DEFAULT_INSTRUCTION, max_length=4000)
+    no_match_instruction: str = Field(default=DEFAULT_NO_MATCH_INSTRUCTION, max_length=4000)
+    max_file_bytes: int = Field(default=5_000_000, ge=1, le=100_000_000)
+    reload_seconds: float = Field(default=30.0, ge=0, le=86400)
+
+    @field_validator("sources")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not pattern.strip():
+                raise ValueError("a source must not be empty")
+            if "\x00" in pattern:
+                raise ValueError("a source must not contain NUL")
+        return tuple(dict.fromkeys(p.strip() for p in value))
+
+    @field_validator("instruction")
+    @classmethod
+    def _has_slot(cls, value: str) -> str:
+        if "{passages}" not in value:
+            raise ValueError("must contain {passages}, where the passages go")
+        try:
+            value.format(passages="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"may use only the {{passages}} placeholder (write other braces doubled, "
+                f"{{{{ }}}}): {exc}"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _fits(self) -> KnowledgeConfig:
+        if self.passage_chars > self.max_context_chars:
+            raise ValueError("passage_chars must not exceed max_context_chars")
+        return self

@@ -1,0 +1,220 @@
+"""Reading the knowledge base's files and cutting them into passages.
+
+A passage is what the model is shown: a few paragraphs under their headings, at most
+``passage_chars`` characters, so the few passages a question retrieves fit in the
+prompt together.
+
+* Markdown (``.md``, ``.markdown``): ATX headings (``#`` to ``######``) open sections; a
+  passage carries its heading path ("Shipping > Returns") as its title. ``#`` lines
+  inside fenced code blocks are not headings, and a block is never cut inside a fence
+  unless it alone is too long. YAML front matter at the top is left out.
+* Plain text (``.txt``): paragraphs, titled with the file's name.
+
+Files must be UTF-8 (a byte-order mark is allowed). Text is cleaned like customers'
+messages (``sanitize_text``: no NUL, lone surrogates or control characters).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from botkit.sanitize import sanitize_text
+
+__all__ = ["SUFFIXES", "DocumentError", "Passage", "read_passages", "split_markdown", "split_text"]
+
+SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+TITLE_SEPARATOR = " > "
+
+_HEADING_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# After ". ", or right after an ideographic full stop, exclamation or question mark
+# (Chinese and Japanese put no space between sentences).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])")
+
+
+class DocumentError(Exception):
+    """A file of the knowledge base cannot be used (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One retrievable piece of the knowledge base.
+
+    Attributes:
+        source: the file it comes from, as the config's pattern found it.
+        line: the line of the file where it starts (1-based), for operators.
+        title: its heading path, or the file's name.
+        text: the passage itself.
+    """
+
+    source: str
+    line: int
+    title: str
+    text: str
+
+
+def read_passages(path: Path, *, passage_chars: int, max_bytes: int) -> list[Passage]:
+    """The passages of the file at ``path``.
+
+    Raises:
+        DocumentError: not a supported kind, too big, unreadable or not UTF-8.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DocumentError(f"not a supported file ({', '.join(sorted(SUFFIXES))})")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise DocumentError(f"{size:,} bytes, over max_file_bytes ({max_bytes:,})")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"is not UTF-8 (byte {exc.start})") from None
+    text = sanitize_text(text)
+    source = str(path)
+    if suffix == ".txt":
+        return list(split_text(text, source=source, title=path.stem, passage_chars=passage_chars))
+    return list(split_markdown(text, source=source, title=path.stem, passage_chars=passage_chars))
+
+
+def split_text(text: str, *, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
+    """Passages of plain text: paragraphs (blank-line separated) packed together."""
+    lines = text.splitlines()
+    yield from _pack(_blocks(lines, 0, fenced=False), source, title, passage_chars)
+
+
+def split_markdown(text: str, *, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
+    """Passages of Markdown: sections under their heading paths (module docstring)."""
+    lines = text.splitlines()
+    headings: list[tuple[int, str]] = []  # the open sections: (level, heading)
+    section_start = _after_front_matter(lines)
+    fence: str | None = None
+    for number in range(section_start, len(lines)):
+        line = lines[number]
+        was_open, fence = fence, _fence_after(line, fence)
+        heading = None if was_open or fence else _heading(line)
+        if heading is None:
+            continue
+        yield from _section(lines[section_start:number], section_start, headings, source,
+                            title, passage_chars)  # fmt: skip
+        level, words = heading
+        while headings and headings[-1][0] >= level:
+            headings.pop()
+        if words:
+            headings.append((level, words))
+        section_start = number + 1
+    yield from _section(lines[section_start:], section_start, headings, source, title,
+                        passage_chars)  # fmt: skip
+
+
+def _section(
+    lines: list[str],
+    first: int,
+    headings: list[tuple[int, str]],
+    source: str,
+    title: str,
+    passage_chars: int,
+) -> Iterator[Passage]:
+    section_title = TITLE_SEPARATOR.join(words for _, words in headings) or title
+    yield from _pack(_blocks(lines, first, fenced=True), source, section_title, passage_chars)
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """``(level, text)`` of an ATX heading line, else None.
+
+    Parsed without a backtracking pattern: a hostile line of spaces stays linear.
+    """
+    match = _HEADING_OPEN.match(line)
+    if match is None:
+        return None
+    text = line[match.end() :].strip()
+    closed = text.rstrip("#")
+    if closed != text and (not closed or closed[-1] in " \t"):
+        text = closed.rstrip()  # the optional closing sequence: "## Title ##"
+    return len(match.group(1)), " ".join(text.split())
+
+
+def _after_front_matter(lines: list[str]) -> int:
+    """The first line after a YAML front matter block (0 when there is none)."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for number in range(1, min(len(lines), 200)):
+        if lines[number].strip() in ("---", "..."):
+            return number + 1
+    return 0
+
+
+def _fence_after(line: str, fence: str | None) -> str | None:
+    """The open code fence after ``line`` (its marker), given the one before it."""
+    match = _FENCE.match(line)
+    if match is None:
+        return fence
+    marker = match.group(1)
+    if fence is None:
+        return marker
+    # A fence closes with the same character, at least as long, and nothing after it.
+    if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :]:
+        return None
+    return fence
+
+
+def _blocks(lines: list[str], first: int, *, fenced: bool) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each paragraph; blank lines inside a code fence do not
+    end a block when ``fenced``."""
+    block: list[str] = []
+    start = first
+    fence: str | None = None
+    for offset, line in enumerate(lines):
+        if fenced:
+            fence = _fence_after(line, fence)
+        if not line.strip() and fence is None:
+            if block:
+                yield start + 1, "\n".join(block).strip("\n")
+            block = []
+            continue
+        if not block:
+            start = first + offset
+        block.append(line.rstrip())
+    if block:
+        yield start + 1, "\n".join(block).strip("\n")
+
+
+def _pack(
+    blocks: Iterator[tuple[int, str]], source: str, title: str, passage_chars: int
+) -> Iterator[Passage]:
+    """Consecutive blocks joined into passages of at most ``passage_chars``."""
+    parts: list[str] = []
+    size = 0
+    line = 0
+    for number, block in blocks:
+        for piece in _cut(block, passage_chars):
+            if parts and size + 2 + len(piece) > passage_chars:
+                yield Passage(source, line, title, "\n\n".join(parts))
+                parts, size = [], 0
+            if not parts:
+                line = number
+            parts.append(piece)
+            size += len(piece) + (2 if size else 0)
+    if parts:
+        yield Passage(source, line, title, "\n\n".join(parts))
+
+
+def _cut(block: str, limit: int) -> Iterator[str]:
+    """``block`` in pieces of at most ``limit`` characters: at sentence ends, else at
+    spaces, else (one unbroken run) hard."""
+    while len(block) > limit:
+        window = block[: limit + 1]
+        ends = [m.start() for m in _SENTENCE_END.finditer(window)]
+        cut = ends[-1] if ends else window.rfind(" ")
+        if cut <= limit // 4:  # nothing sensible early enough: cut hard
+            cut = limit
+        yield block[:cut].rstrip()
+        block = block[cut:].lstrip()
+    if block:
+        yield block

@@ -1,0 +1,160 @@
+"""The knowledge-base plugin: the model answers from the company's own documents.
+
+For a message the bot will answer with the model, a handler in the last group
+(``KNOWLEDGE_GROUP``: after every plugin that may answer by itself, so no search is
+spent on a message an intent or a command answers) searches the passages for the
+customer's question and adds the best few to that message's system instructions. The
+question is searched as the model sees it (the working-language text in pivot mode),
+as the customer wrote it, and with their previous message weighted lower, so a
+follow-up ("and to Canada?") keeps its subject.
+
+The files are read at startup and, with ``reload_seconds``, checked for changes in the
+background: a change is indexed in a worker thread and swapped in whole, so a message
+never sees half an index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from botkit.errors import PluginError
+from botkit.knowledge.config import KnowledgeConfig
+from botkit.knowledge.index import Hit, query_terms
+from botkit.knowledge.library import Library, find_files, fingerprint, load_library
+from botkit.pipeline import Context, Handler
+from botkit.plugins import Plugin, PluginRegistry
+from botkit.store.records import ConversationStatus
+from botkit.throttled_warning import ThrottledWarning
+
+__all__ = ["KNOWLEDGE_GROUP", "KnowledgeHandler", "KnowledgePlugin", "format_passages"]
+
+# After the default group (0) and any plugin handler a deployment is likely to add.
+KNOWLEDGE_GROUP = 1000
+
+
+def format_passages(hits: list[Hit], max_chars: int) -> str:
+    """The passages as the model reads them: numbered, titled, within ``max_chars``.
+
+    A passage that does not fit whole is left out rather than cut mid-sentence (the
+    first always fits: ``passage_chars <= max_context_chars``).
+    """
+    parts: list[str] = []
+    used = 0
+    for number, hit in enumerate(hits, 1):
+        part = f"[{number}] {hit.passage.title}\n{hit.passage.text}"
+        if parts and used + 2 + len(part) > max_chars:
+            break
+        parts.append(part[:max_chars])
+        used += len(part) + 2
+    return "\n\n".join(parts)
+
+
+class KnowledgeHandler(Handler):
+    """Adds the passages that match the message to its instructions (never answers)."""
+
+    def __init__(self, config: KnowledgeConfig, library: Library) -> None:
+        self.config = config
+        self.library = library
+
+    def check(self, ctx: Context) -> bool:
+        return (
+            ctx.reply is None
+            and not ctx.too_long
+            and ctx.conversation.status == ConversationStatus.BOT
+        )
+
+    def search(self, ctx: Context) -> list[Hit]:
+        """The passages for this message, best first."""
+        texts = [(ctx.model_text, 1.0)]
+        if ctx.text != ctx.model_text:
+            texts.append((ctx.text, 1.0))
+        previous = next((m.content for m in reversed(ctx.history) if m.role == "user"), None)
+        if previous is not None and self.config.history_weight > 0:
+            texts.append((previous, self.config.history_weight))
+        return self.library.index.search(
+            query_terms(*texts),
+            limit=self.config.max_passages,
+            min_relevance=self.config.min_relevance,
+        )
+
+    async def handle(self, ctx: Context) -> None:
+        hits = self.search(ctx)
+        ctx.state["knowledge"] = hits
+        if hits:
+            passages = format_passages(hits, self.config.max_context_chars)
+            ctx.instructions.append(self.config.instruction.format(passages=passages))
+            if ctx.logger.isEnabledFor(logging.DEBUG):
+                found = ", ".join(f"{h.passage.source}:{h.passage.line} ({h.relevance:.2f})"
+                                  for h in hits)  # fmt: skip
+                ctx.logger.debug("%s: knowledge %s", ctx.describe(), found)
+        elif self.config.no_match_instruction:
+            ctx.instructions.append(self.config.no_match_instruction)
+
+
+class KnowledgePlugin(Plugin[KnowledgeConfig]):
+    """The built-in ``knowledge`` plugin (see the module docstring)."""
+
+    Config = KnowledgeConfig
+
+    def __init__(self, config: KnowledgeConfig, *, name: str) -> None:
+        super().__init__(config, name=name)
+        self.handler: KnowledgeHandler | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._logger = logging.getLogger(f"botkit.plugins.{name}")
+
+    async def setup(self, registry: PluginRegistry) -> None:
+        self._logger = registry.logger
+        library = await asyncio.to_thread(load_library, self.config)
+        for problem in library.problems:
+            self._logger.error("knowledge base: %s", problem)
+        if not len(library.index):
+            raise PluginError(
+                "the knowledge base has no passages: sources "
+                f"{list(self.config.sources)} found no readable .md, .markdown or .txt "
+                "file with text (relative paths are relative to the working directory)"
+            )
+        self._logger.info("knowledge base: %s", library.summary())
+        self.handler = KnowledgeHandler(self.config, library)
+        registry.add_handler(self.handler, group=KNOWLEDGE_GROUP)
+        if self.config.reload_seconds > 0:
+            self._watcher = asyncio.create_task(self._watch(), name="knowledge-reload")
+
+    async def teardown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
+
+    async def reload_if_changed(self) -> bool:
+        """Index the files again if any was added, changed or removed.
+
+        Returns:
+            Whether a new index was swapped in. Files that no longer give a single
+            passage keep the old index (an editor's half-saved file, a disk unmounted).
+        """
+        assert self.handler is not None, "reload before setup"
+        current = self.handler.library
+        paths, _ = await asyncio.to_thread(find_files, self.config.sources)
+        if await asyncio.to_thread(fingerprint, paths) == current.fingerprint:
+            return False
+        library = await asyncio.to_thread(load_library, self.config)
+        for problem in set(library.problems) - set(current.problems):
+            self._logger.error("knowledge base: %s", problem)
+        if not len(library.index):
+            self._logger.error("knowledge base: the files now give no passage; kept the "
+                               "previous %s", current.summary())  # fmt: skip
+            return False
+        self.handler.library = library
+        self._logger.info("knowledge base reloaded: %s", library.summary())
+        return True
+
+    async def _watch(self) -> None:
+        failed = ThrottledWarning(self._logger, "knowledge base: reload failed",
+                                  level=logging.ERROR, interval_s=3600)  # fmt: skip
+        while True:
+            await asyncio.sleep(self.config.reload_seconds)
+            try:
+                await self.reload_if_changed()
+            except Exception as exc:  # keep watching: the next look may succeed
+                failed.warn(exc_info=exc)
