@@ -51,7 +51,7 @@ class KnowledgeConfig(PluginConfig):
     max_passages: int = Field(default=3, ge=1, le=20)
     passage_chars: int = Field(default=800, ge=100, le=8000)
     max_context_chars: int = Field(default=2400, ge=100, le=32000)
-    min_relevance: float = Field(default=0.15, ge=0, lt=1)
+    min_relevance: float = Field(default=0.1, ge=0, lt=1)
     history_weight: float = Field(default=0.5, ge=0, le=1)
     instruction: str = Field(default=DEFAULT_INSTRUCTION, max_length=4000)
     no_match_instruction: str = Field(default=DEFAULT_NO_MATCH_INSTRUCTION, max_length=4000)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from botkit.knowledge.documents import Passage
@@ -55,6 +55,7 @@ class PassageIndex:
         # Lucene's idf: always positive, so a word in most passages still counts a little.
         self._idf = {t: math.log(1 + (count - len(p) + 0.5) / (len(p) + 0.5))
                      for t, p in postings.items()}  # fmt: skip
+        self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
         # K1 * (1 - B + B * length / average): the per-passage part of BM25's denominator.
         self._norm = [K1 * (1 - B + B * n / max(average, 1.0)) for n in lengths]
 
@@ -70,9 +71,13 @@ class PassageIndex:
         """The best ``limit`` passages for ``query`` (term -> weight), best first, each
         at least ``min_relevance``; ties keep the documents' order."""
         weighted = {t: w for t, w in query.items() if w > 0 and t in self._postings}
-        best_possible = sum(w * self._idf[t] * (K1 + 1) for t, w in query.items() if w > 0
-                            and t in self._idf)  # fmt: skip
-        if not weighted or best_possible <= 0 or limit <= 0:
+        # A word no passage has counts at the rarest word's weight: a question mostly
+        # about something the documents never mention ("do you sell shoes?") must not
+        # look relevant because its "do" and "you" appear somewhere.
+        unknown = self._unknown_idf
+        best_possible = sum(w * self._idf.get(t, unknown) * (K1 + 1) for t, w in query.items()
+                            if w > 0)  # fmt: skip
+        if not weighted or limit <= 0:
             return []
         scores: dict[int, float] = {}
         for term, weight in weighted.items():
@@ -80,8 +85,6 @@ class PassageIndex:
             for number, frequency in self._postings[term]:
                 gain = scale * frequency / (frequency + self._norm[number])
                 scores[number] = scores.get(number, 0.0) + gain
-        # Normalized by what the query's *known* terms could score: words no passage has
-        # (typos, names) neither help nor make every passage look irrelevant.
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
         hits = []
         for number, score in ranked:
@@ -97,11 +100,12 @@ class PassageIndex:
         return tuple(t for t in query if t in terms)
 
 
-def query_terms(*texts: tuple[str, float]) -> dict[str, float]:
-    """Query weights from ``(text, weight)`` pairs; a term keeps its highest weight."""
+def query_terms(*texts: tuple[str, float, Collection[str]]) -> dict[str, float]:
+    """Query weights from ``(text, weight, words to leave out)``; a term keeps its
+    highest weight."""
     query: dict[str, float] = {}
-    for text, weight in texts:
+    for text, weight, leave_out in texts:
         for term in search_terms(text):
-            if weight > query.get(term, 0.0):
+            if term not in leave_out and weight > query.get(term, 0.0):
                 query[term] = weight
     return query

@@ -22,6 +22,7 @@ from botkit.errors import PluginError
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.index import Hit, query_terms
 from botkit.knowledge.library import Library, find_files, fingerprint, load_library
+from botkit.knowledge.stopwords import stopwords
 from botkit.pipeline import Context, Handler
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store.records import ConversationStatus
@@ -66,12 +67,16 @@ class KnowledgeHandler(Handler):
 
     def search(self, ctx: Context) -> list[Hit]:
         """The passages for this message, best first."""
-        texts = [(ctx.model_text, 1.0)]
+        # What the model reads is in the working language when the message was
+        # translated (pivot mode), else in the customer's; so is the history.
+        translated = ctx.working_text is not None
+        seen_in = ctx.settings.bot.working_language if translated else ctx.language
+        texts = [(ctx.model_text, 1.0, stopwords(seen_in))]
         if ctx.text != ctx.model_text:
-            texts.append((ctx.text, 1.0))
+            texts.append((ctx.text, 1.0, stopwords(ctx.language)))
         previous = next((m.content for m in reversed(ctx.history) if m.role == "user"), None)
         if previous is not None and self.config.history_weight > 0:
-            texts.append((previous, self.config.history_weight))
+            texts.append((previous, self.config.history_weight, stopwords(seen_in)))
         return self.library.index.search(
             query_terms(*texts),
             limit=self.config.max_passages,
