@@ -17,6 +17,7 @@ messages (``sanitize_text``: no NUL, lone surrogates or control characters).
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +67,18 @@ def read_passages(path: Path, *, passage_chars: int, max_bytes: int) -> list[Pas
     if suffix not in SUFFIXES:
         raise DocumentError(f"not a supported file ({', '.join(sorted(SUFFIXES))})")
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise DocumentError(f"{size:,} bytes, over max_file_bytes ({max_bytes:,})")
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A directory, a FIFO (reading would block), /dev/zero (would never end)...
+            raise DocumentError("cannot be read: not a regular file")
+        if info.st_size > max_bytes:
+            raise DocumentError(f"{info.st_size:,} bytes, over max_file_bytes ({max_bytes:,})")
+        with path.open("rb") as file:
+            raw = file.read(max_bytes + 1)  # it may have grown since stat()
     except OSError as exc:
         raise DocumentError(f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise DocumentError(f"over max_file_bytes ({max_bytes:,})")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

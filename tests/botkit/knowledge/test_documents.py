@@ -1,0 +1,123 @@
+"""Cutting knowledge-base files into passages: headings, fences, sizes, bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from botkit.knowledge.documents import DocumentError, read_passages, split_markdown, split_text
+
+
+def _md(text: str, chars: int = 800) -> list[tuple[str, str]]:
+    return [(p.title, p.text) for p in split_markdown(text, source="f.md", title="f",
+                                                       passage_chars=chars)]  # fmt: skip
+
+
+def test_sections_carry_their_heading_path() -> None:
+    text = "Intro.\n\n# Shipping\nWe ship.\n\n## Costs ##\nFree over 50.\n\n# Payment\nCards."
+    assert _md(text) == [
+        ("f", "Intro."),
+        ("Shipping", "We ship."),
+        ("Shipping > Costs", "Free over 50."),
+        ("Payment", "Cards."),
+    ]
+
+
+def test_a_deeper_heading_after_a_skipped_level_and_an_empty_heading() -> None:
+    text = "# A\n### C\none\n## B\ntwo\n##\nthree"
+    assert _md(text) == [("A > C", "one"), ("A > B", "two"), ("A", "three")]
+
+
+def test_hash_lines_in_code_fences_and_hashtags_are_not_headings() -> None:
+    text = "# Setup\n```sh\n# install\n\npip install x\n```\n#hashtag stays text\n~~~\n# x\n~~~"
+    [(title, body)] = _md(text)
+    assert title == "Setup"
+    assert "# install\n\npip install x" in body  # the blank line inside the fence stays
+    assert "#hashtag stays text" in body and "# x" in body
+
+
+def test_front_matter_is_left_out_and_unclosed_front_matter_is_text() -> None:
+    assert _md("---\nowner: me\n---\n# T\nbody") == [("T", "body")]
+    assert _md("---\nnot closed\n\nbody")[0][1].startswith("---")
+
+
+def test_passages_pack_paragraphs_and_cut_long_ones_at_sentences() -> None:
+    sentence = "This is one sentence of the policy. "
+    passages = _md("# Long\n" + sentence * 40, chars=200)
+    assert len(passages) > 5
+    for title, body in passages:
+        assert title == "Long" and len(body) <= 200
+        assert body.endswith(".")  # cut after a sentence, never inside one
+    short = _md("# P\na\n\nb\n\nc", chars=200)
+    assert short == [("P", "a\n\nb\n\nc")]
+
+
+def test_unbroken_text_and_cjk_sentences_are_cut_within_the_limit() -> None:
+    passages = _md("x" * 1000, chars=300)
+    assert [len(b) for _, b in passages] == [300, 300, 300, 100]
+    chinese = "我们在一个工作日内发货。" * 40  # no spaces between sentences
+    cut = _md(chinese, chars=100)
+    assert all(len(b) <= 100 and b.endswith("。") for _, b in cut)
+
+
+def test_plain_text_is_titled_with_the_file_name() -> None:
+    passages = list(split_text("One.\n\nTwo.", source="w.txt", title="warranty", passage_chars=100))
+    assert [(p.title, p.text, p.line) for p in passages] == [("warranty", "One.\n\nTwo.", 1)]
+
+
+def test_line_numbers_point_at_the_passage() -> None:
+    passages = list(split_markdown("# A\n\nfirst\n\n# B\nsecond", source="f.md", title="f",
+                                   passage_chars=100))  # fmt: skip
+    assert [(p.title, p.line) for p in passages] == [("A", 3), ("B", 6)]
+
+
+def test_a_hostile_heading_line_is_read_in_linear_time() -> None:
+    # A backtracking heading pattern takes minutes on this; the suite's timeout guards.
+    line = "#" + " " * 200_000 + "x" + " #" * 50_000
+    passages = _md(line + "\nbody")
+    assert passages[0][1] == "body"
+
+
+def test_files_are_read_as_utf8_and_cleaned(tmp_path: Path) -> None:
+    path = tmp_path / "a.md"
+    path.write_bytes("\ufeff# Título\nbad\x00 text\x07 and \U0001f600".encode())
+    [passage] = read_passages(path, passage_chars=800, max_bytes=10_000)
+    assert (passage.title, passage.text) == ("Título", "bad text and \U0001f600")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("a.md", b"caf\xe9", "is not UTF-8 (byte 3)"),
+        ("a.pdf", b"%PDF", "not a supported file"),
+        ("big.md", b"x" * 101, "101 bytes, over max_file_bytes (100)"),
+    ],
+)
+def test_unusable_files_are_refused_with_the_reason(
+    tmp_path: Path, name: str, content: bytes, error: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        read_passages(path, passage_chars=800, max_bytes=100)
+
+
+def test_a_missing_file_and_a_directory_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="cannot be read"):
+        read_passages(tmp_path / "gone.md", passage_chars=800, max_bytes=100)
+    (tmp_path / "dir.md").mkdir()
+    with pytest.raises(DocumentError, match="cannot be read"):
+        read_passages(tmp_path / "dir.md", passage_chars=800, max_bytes=100)
+
+
+def test_special_files_are_refused_without_reading_them(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)  # reading it would block the loader forever
+    with pytest.raises(DocumentError, match="not a regular file"):
+        read_passages(fifo, passage_chars=800, max_bytes=100)
+    zero = tmp_path / "zero.md"
+    zero.symlink_to("/dev/zero")  # stat says 0 bytes, reading never ends
+    with pytest.raises(DocumentError, match="not a regular file"):
+        read_passages(zero, passage_chars=800, max_bytes=100)

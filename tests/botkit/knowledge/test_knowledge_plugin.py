@@ -1,0 +1,234 @@
+"""The knowledge plugin through the real bot (SQLite, a recording backend): which
+passages reach the model, when none are searched, reloads, and bad configs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_helpers import RecordingConnector, message
+
+from botkit.backends.protocol import GenerationRequest
+from botkit.bot import Bot
+from botkit.config import Settings
+from botkit.errors import ConfigError
+from botkit.knowledge import KnowledgePlugin
+from botkit.knowledge.config import DEFAULT_NO_MATCH_INSTRUCTION
+from botkit.plugins import available_plugins
+from botkit.store import ConversationStatus
+from botkit.testing.backends import ScriptBackend
+from botkit.testing.translator import MarkingTranslator
+
+
+class Prompted(ScriptBackend):
+    """Answers "ok" and keeps each request's system prompt."""
+
+    name = "prompted"
+
+    def __init__(self) -> None:
+        self.systems: list[str] = []
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        system = request.messages[0]
+        self.systems.append(system.content if system.role == "system" else "")
+        yield "ok"
+
+
+KnowledgeBot = Callable[..., Any]
+
+
+@pytest.fixture
+def knowledge_bot(make_settings: Callable[..., Settings], kb_dir: Path) -> KnowledgeBot:
+    """``async with knowledge_bot(**plugin_config) as (bot, backend)``."""
+
+    @asynccontextmanager
+    async def started(
+        translator: MarkingTranslator | None = None, language: dict[str, Any] | None = None,
+        **config: Any,
+    ) -> AsyncIterator[tuple[Bot, Prompted]]:  # fmt: skip
+        plugin = {"sources": [f"{kb_dir}/*"], **config}
+        settings = make_settings(plugins={"knowledge": plugin}, language=language or {},
+                                 bot={"system_prompt": "You help Shop customers."})  # fmt: skip
+        backend = Prompted()
+        async with Bot(settings, backend=backend, translator=translator) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            yield bot, backend
+
+    return started
+
+
+async def _ask(bot: Bot, text: str, key: str, conversation: str = "c1") -> None:
+    await bot.submit(message(text, key, conversation=conversation))
+    assert await bot.drain(30)
+
+
+def test_found_without_installed_entry_point() -> None:
+    assert available_plugins()["knowledge"] == "botkit.knowledge:KnowledgePlugin"
+
+
+async def test_matching_passages_join_the_system_prompt(knowledge_bot: KnowledgeBot) -> None:
+    async with knowledge_bot() as (bot, backend):
+        assert bot.plugins.active == ["knowledge"]
+        await _ask(bot, "Do you accept PayPal?", "k1")
+    [system] = backend.systems
+    assert system.startswith("You help Shop customers.\n\nAnswer using the company information")
+    assert "[1] Payment > Payment methods\nWe accept Visa, Mastercard" in system
+    assert "Shipping costs" not in system  # only what matched
+
+
+async def test_nothing_matched_tells_the_model_not_to_guess(knowledge_bot: KnowledgeBot) -> None:
+    async with knowledge_bot() as (bot, backend):
+        await _ask(bot, "Do you sell shoes?", "k1")
+    assert backend.systems == [f"You help Shop customers.\n\n{DEFAULT_NO_MATCH_INSTRUCTION}"]
+
+
+async def test_no_match_instruction_can_be_off(knowledge_bot: KnowledgeBot) -> None:
+    async with knowledge_bot(no_match_instruction="") as (bot, backend):
+        await _ask(bot, "Do you sell shoes?", "k1")
+    assert backend.systems == ["You help Shop customers."]
+
+
+async def test_a_follow_up_keeps_the_subject_of_the_previous_question(
+    knowledge_bot: KnowledgeBot,
+) -> None:
+    async with knowledge_bot(max_passages=1) as (bot, backend):
+        await _ask(bot, "Do you ship to Norway?", "k1")
+        await _ask(bot, "How long?", "k2")
+    assert "[1] Shipping > Delivery times" in backend.systems[1]
+    async with knowledge_bot(max_passages=1, history_weight=0) as (bot, backend):
+        await _ask(bot, "Do you ship to Norway?", "k3", conversation="c2")
+        await _ask(bot, "How long?", "k4", conversation="c2")
+    assert backend.systems[1].endswith(DEFAULT_NO_MATCH_INSTRUCTION)
+
+
+async def test_passages_stay_within_the_context_budget(knowledge_bot: KnowledgeBot) -> None:
+    async with knowledge_bot(max_passages=5, passage_chars=300, max_context_chars=400,
+                             min_relevance=0.0) as (bot, backend):  # fmt: skip
+        await _ask(bot, "return refund shipping order", "k1")
+    [system] = backend.systems
+    passages = system.split("\n\n", 2)[2]
+    assert passages.startswith("[1] ") and "[5] " not in passages  # not all five fit
+    assert len(passages) <= 400
+
+
+class Rewording(MarkingTranslator):
+    """Translates every Spanish text into one fixed English question."""
+
+    async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        if target == "en":
+            return ["Do you accept PayPal?" for _ in texts]
+        return await super().translate(texts, source, target)
+
+
+async def test_pivot_mode_searches_the_translation_and_the_customers_words(
+    knowledge_bot: KnowledgeBot,
+) -> None:
+    async with knowledge_bot(translator=Rewording()) as (bot, backend):
+        await _ask(bot, "¿Cómo puedo usar un código de descuento en mi pedido?", "k1")
+    [system] = backend.systems
+    assert "] Payment > Payment methods" in system  # from the English translation
+    assert "] Descuentos > Código de descuento" in system  # from the customer's words
+
+
+async def test_messages_answered_otherwise_are_not_searched(
+    knowledge_bot: KnowledgeBot, make_settings: Callable[..., Settings], kb_dir: Path
+) -> None:
+    plugins = {"handoff": {}, "knowledge": {"sources": [f"{kb_dir}/*"]}}
+    backend = Prompted()
+    async with Bot(make_settings(plugins=plugins), backend=backend) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await _ask(bot, "/human", "k1")  # answered by the hand-off plugin
+        await _ask(bot, "Do you accept PayPal?", "k2")  # a human has it now
+        conversation = await bot.store.get_conversation("test", "c1")
+    assert conversation is not None and conversation.status == ConversationStatus.WAITING_HUMAN
+    assert backend.systems == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\x00\x01 PayPal \ud800?", "PayPal " * 560, "🙂" * 50, "مرحبا، هل تقبلون باي بال؟",
+     "你们接受PayPal吗"],
+)  # fmt: skip
+async def test_hostile_messages_are_searched_safely(knowledge_bot: KnowledgeBot, text: str) -> None:
+    async with knowledge_bot() as (bot, backend):
+        await _ask(bot, text, "k1")
+        replies = [r.text for r in bot.connectors["test"].replies]  # type: ignore[attr-defined]
+    assert replies  # answered (or told the message is too long), never dropped
+    if text.startswith("\x00"):
+        assert "Payment methods" in backend.systems[0]
+
+
+def _spoil_every_file(directory: Path) -> None:
+    for path in directory.iterdir():
+        path.write_bytes(b"\xff")  # not UTF-8: no file gives a passage
+
+
+async def test_edited_files_are_indexed_again(knowledge_bot: KnowledgeBot, kb_dir: Path) -> None:
+    async with knowledge_bot(reload_seconds=0) as (bot, backend):
+        plugin = bot.plugins.get("knowledge")
+        assert isinstance(plugin, KnowledgePlugin)
+        assert not await plugin.reload_if_changed()
+        (kb_dir / "stores.md").write_text("# Stores\nOur shop in Utrecht opens at 9.")
+        assert await plugin.reload_if_changed()
+        await _ask(bot, "When does the Utrecht shop open?", "k1")
+        # Files that give no passage at all keep the previous index.
+        await asyncio.to_thread(_spoil_every_file, kb_dir)
+        assert not await plugin.reload_if_changed()
+        await _ask(bot, "When does the Utrecht shop open?", "k2")
+    assert all("[1] Stores\nOur shop in Utrecht" in s for s in backend.systems)
+
+
+async def test_the_watcher_reloads_in_the_background(
+    knowledge_bot: KnowledgeBot, kb_dir: Path
+) -> None:
+    async with knowledge_bot(reload_seconds=0.05) as (bot, backend):
+        (kb_dir / "stores.md").write_text("# Stores\nOur shop in Utrecht opens at 9.")
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            plugin = bot.plugins.get("knowledge")
+            assert isinstance(plugin, KnowledgePlugin) and plugin.handler is not None
+            if len(plugin.handler.library.index) == 12:
+                break
+        await _ask(bot, "When does the Utrecht shop open?", "k1")
+    assert "[1] Stores" in backend.systems[0]
+
+
+async def test_no_passages_disables_the_plugin_with_the_reason(
+    knowledge_bot: KnowledgeBot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    async with knowledge_bot(sources=[f"{tmp_path}/nothing/*.md", f"{tmp_path}/x.pdf"]) as (
+        bot, backend,
+    ):  # fmt: skip
+        assert bot.plugins.active == []
+        assert "has no passages" in bot.plugins.failed["knowledge"]
+        await _ask(bot, "Do you accept PayPal?", "k1")  # still answered, without passages
+    assert backend.systems == ["You help Shop customers."]
+    assert "no .md, .markdown or .txt file matches" in caplog.text
+    assert "x.pdf: not a supported file" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ({"sources": []}, "plugins.knowledge.sources"),
+        ({"sources": [" "]}, "a source must not be empty"),
+        ({"instruction": "no slot"}, "must contain {passages}"),
+        ({"instruction": "{passages} {other}"}, "may use only the {passages} placeholder"),
+        ({"passage_chars": 3000, "max_context_chars": 2000}, "must not exceed max_context_chars"),
+        ({"max_passages": 0}, "plugins.knowledge.max_passages"),
+        ({"min_relevance": 1}, "plugins.knowledge.min_relevance"),
+        ({"colour": "red"}, "plugins.knowledge.colour"),
+    ],
+)
+async def test_config_errors_name_the_key(
+    make_settings: Callable[..., Settings], config: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        make_settings(plugins={"knowledge": {"sources": ["kb/*"], **config}})
+    assert error in str(raised.value)

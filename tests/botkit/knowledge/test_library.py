@@ -1,0 +1,58 @@
+"""Finding the knowledge base's files: patterns, problems, the fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from botkit.knowledge import KnowledgeConfig, load_library
+from botkit.knowledge import library as library_module
+from botkit.knowledge.library import find_files, fingerprint
+
+
+def test_patterns_find_supported_files_once_in_order(kb_dir: Path) -> None:
+    (kb_dir / "sub").mkdir()
+    (kb_dir / "sub" / "deep.md").write_text("# Deep\ntext")
+    (kb_dir / "logo.png").write_bytes(b"\x89PNG")
+    files, problems = find_files((f"{kb_dir}/**/*", f"{kb_dir}/shipping.md"))
+    assert problems == []
+    names = [Path(f).name for f in files]
+    assert sorted(names) == sorted(
+        ["descuentos.md", "payment.md", "returns.md", "shipping.md", "warranty.txt", "deep.md"]
+    )
+    assert len(names) == len(set(names))  # shipping.md named twice, found once
+
+
+def test_a_pattern_that_finds_nothing_is_a_problem(tmp_path: Path) -> None:
+    files, problems = find_files((f"{tmp_path}/*.md",))
+    assert files == [] and problems == [f"{tmp_path}/*.md: no .md, .markdown or .txt file matches"]
+
+
+def test_too_many_files_are_capped(kb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(library_module, "MAX_FILES", 2)
+    files, problems = find_files((f"{kb_dir}/*",))
+    assert len(files) == 2 and "more than 2 files" in problems[0]
+
+
+def test_bad_files_are_left_out_and_the_rest_indexed(kb_dir: Path) -> None:
+    (kb_dir / "latin1.md").write_bytes(b"# Caf\xe9\n")
+    (kb_dir / "empty.md").write_text("")
+    config = KnowledgeConfig(sources=(f"{kb_dir}/*", f"{kb_dir}/missing.txt"))
+    library = load_library(config)
+    assert library.files[f"{kb_dir}/shipping.md"] == 4 and library.files[f"{kb_dir}/empty.md"] == 0
+    assert sorted(library.problems) == [
+        f"{kb_dir}/latin1.md: is not UTF-8 (byte 5)",
+        f"{kb_dir}/missing.txt: cannot be read: No such file or directory",
+    ]
+    assert library.summary() == "11 passages from 6 files, 2 problems"
+
+
+def test_the_fingerprint_changes_with_any_file(kb_dir: Path) -> None:
+    files, _ = find_files((f"{kb_dir}/*",))
+    before = fingerprint(files)
+    assert fingerprint(files) == before
+    (kb_dir / "payment.md").write_text("# Payment\nOnly cash.")
+    assert fingerprint(files) != before
+    (kb_dir / "payment.md").unlink()
+    assert (f"{kb_dir}/payment.md", -1, -1) in fingerprint(files)
