@@ -102,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     purge = with_config(data_commands.add_parser(
         "purge", help="delete conversations inactive for DAYS days"))  # fmt: skip
     purge.add_argument("--days", type=_days, required=True, metavar="DAYS")
+    knowledge = commands.add_parser("knowledge", help="the knowledge base's files and searches")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True,
+                                                  metavar="ACTION")  # fmt: skip
+    with_config(knowledge_commands.add_parser(
+        "check", help="list the files, their passages and problems"))  # fmt: skip
+    ask = with_config(knowledge_commands.add_parser(
+        "search", help="show the passages a question finds"))  # fmt: skip
+    ask.add_argument("question")
+    ask.add_argument("--language", help="the question's language (default: working language)")
     return parser
 
 
@@ -239,6 +248,18 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_knowledge(args: argparse.Namespace) -> int:
+    from botkit._knowledge_cli import check, search
+
+    settings = _load(args.config, quiet=True)
+    if args.knowledge_command == "check":
+        report, usable = check(settings)
+        print(report)
+        return 0 if usable else 1
+    print(search(settings, args.question, language=args.language))
+    return 0
+
+
 def _check_config(file: str) -> int:
     from botkit.config import check_config
 
@@ -264,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_handoff(args)
         if args.command == "data":
             return _run_data(args)
+        if args.command == "knowledge":
+            return _run_knowledge(args)
         chat = args.command == "chat"
         asyncio.run(_serve(_load(args.config, quiet=chat), chat=chat))
         return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from botkit.knowledge.documents import Passage
@@ -38,14 +38,15 @@ class Hit:
 class PassageIndex:
     """An inverted index of ``passages`` (immutable once built)."""
 
-    def __init__(self, passages: Sequence[Passage]) -> None:
+    def __init__(self, passages: Sequence[Passage], *, stem: Callable[[str], str] = str) -> None:
         self.passages = tuple(passages)
+        self._stem = stem
         # term -> [(passage number, term frequency)]
         postings: dict[str, list[tuple[int, int]]] = {}
         lengths: list[int] = []
         for number, passage in enumerate(self.passages):
             # The title is part of what a passage is about ("Returns" under "Shipping").
-            counts = Counter(search_terms(f"{passage.title}\n{passage.text}"))
+            counts = Counter(map(stem, search_terms(f"{passage.title}\n{passage.text}")))
             lengths.append(sum(counts.values()))
             for term, count in counts.items():
                 postings.setdefault(term, []).append((number, count))
@@ -68,8 +69,14 @@ class PassageIndex:
         return len(self._postings)
 
     def search(self, query: Mapping[str, float], *, limit: int, min_relevance: float) -> list[Hit]:
-        """The best ``limit`` passages for ``query`` (term -> weight), best first, each
-        at least ``min_relevance``; ties keep the documents' order."""
+        """The best ``limit`` passages for ``query`` (term -> weight, see
+        ``query_terms``), best first, each at least ``min_relevance``; ties keep the
+        documents' order."""
+        stemmed: dict[str, float] = {}
+        for term, weight in query.items():
+            stem = self._stem(term)
+            stemmed[stem] = max(weight, stemmed.get(stem, 0.0))
+        query = stemmed
         weighted = {t: w for t, w in query.items() if w > 0 and t in self._postings}
         # A word no passage has counts at the rarest word's weight: a question mostly
         # about something the documents never mention ("do you sell shoes?") must not
@@ -96,7 +103,7 @@ class PassageIndex:
         return hits
 
     def _matched(self, query: Iterable[str], passage: Passage) -> tuple[str, ...]:
-        terms = set(search_terms(f"{passage.title}\n{passage.text}"))
+        terms = set(map(self._stem, search_terms(f"{passage.title}\n{passage.text}")))
         return tuple(t for t in query if t in terms)
 
 

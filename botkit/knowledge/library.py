@@ -15,6 +15,7 @@ from pathlib import Path
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.documents import SUFFIXES, DocumentError, Passage, read_passages
 from botkit.knowledge.index import PassageIndex
+from botkit.knowledge.stemming import stemmer_for
 
 __all__ = ["MAX_FILES", "Library", "find_files", "fingerprint", "load_library"]
 
@@ -44,8 +45,12 @@ class Library:
 
     def summary(self) -> str:
         """One line for the log."""
-        text = f"{len(self.index)} passages from {len(self.files)} files"
-        return text + (f", {len(self.problems)} problems" if self.problems else "")
+        text = f"{_count(len(self.index), 'passage')} from {_count(len(self.files), 'file')}"
+        return text + (f", {_count(len(self.problems), 'problem')}" if self.problems else "")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -87,8 +92,9 @@ def fingerprint(paths: list[str]) -> Fingerprint:
     return tuple(state)
 
 
-def load_library(config: KnowledgeConfig) -> Library:
-    """Find, read and index the files of ``config.sources``."""
+def load_library(config: KnowledgeConfig, language: str | None) -> Library:
+    """Find, read and index the files of ``config.sources``, written in ``language``
+    (the bot's working language: it picks the stemmer)."""
     paths, problems = find_files(config.sources)
     # Taken before reading: a file edited while it is read differs next time, so the
     # next check loads it again.
@@ -105,4 +111,5 @@ def load_library(config: KnowledgeConfig) -> Library:
             continue
         files[path] = len(found)
         passages.extend(found)
-    return Library(PassageIndex(passages), files, tuple(problems), state)
+    index = PassageIndex(passages, stem=stemmer_for(language))
+    return Library(index, files, tuple(problems), state)

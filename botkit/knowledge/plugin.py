@@ -106,11 +106,13 @@ class KnowledgePlugin(Plugin[KnowledgeConfig]):
         super().__init__(config, name=name)
         self.handler: KnowledgeHandler | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._language: str | None = None
         self._logger = logging.getLogger(f"botkit.plugins.{name}")
 
     async def setup(self, registry: PluginRegistry) -> None:
         self._logger = registry.logger
-        library = await asyncio.to_thread(load_library, self.config)
+        self._language = registry.settings.bot.working_language
+        library = await asyncio.to_thread(load_library, self.config, self._language)
         for problem in library.problems:
             self._logger.error("knowledge base: %s", problem)
         if not len(library.index):
@@ -143,7 +145,7 @@ class KnowledgePlugin(Plugin[KnowledgeConfig]):
         paths, _ = await asyncio.to_thread(find_files, self.config.sources)
         if await asyncio.to_thread(fingerprint, paths) == current.fingerprint:
             return False
-        library = await asyncio.to_thread(load_library, self.config)
+        library = await asyncio.to_thread(load_library, self.config, self._language)
         for problem in set(library.problems) - set(current.problems):
             self._logger.error("knowledge base: %s", problem)
         if not len(library.index):

@@ -9,7 +9,7 @@ from botkit.knowledge import KnowledgeConfig, Passage, PassageIndex, load_librar
 from botkit.knowledge.index import query_terms
 from botkit.knowledge.stopwords import stopwords
 
-LIBRARY = load_library(KnowledgeConfig(sources=(f"{SAMPLE}/*",)))
+LIBRARY = load_library(KnowledgeConfig(sources=(f"{SAMPLE}/*",)), "en")
 
 
 def _titles(question: str, language: str = "en", min_relevance: float = 0.1) -> list[str]:

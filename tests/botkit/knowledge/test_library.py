@@ -39,7 +39,7 @@ def test_bad_files_are_left_out_and_the_rest_indexed(kb_dir: Path) -> None:
     (kb_dir / "latin1.md").write_bytes(b"# Caf\xe9\n")
     (kb_dir / "empty.md").write_text("")
     config = KnowledgeConfig(sources=(f"{kb_dir}/*", f"{kb_dir}/missing.txt"))
-    library = load_library(config)
+    library = load_library(config, "en")
     assert library.files[f"{kb_dir}/shipping.md"] == 4 and library.files[f"{kb_dir}/empty.md"] == 0
     assert sorted(library.problems) == [
         f"{kb_dir}/latin1.md: is not UTF-8 (byte 5)",

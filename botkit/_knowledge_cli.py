@@ -1,0 +1,63 @@
+"""``botkit knowledge``: what the knowledge base holds and what a question finds.
+
+``check`` lists the files, their passages and every problem, without starting a bot;
+``search`` shows the passages a question would add to the prompt, with their relevance
+and the words that matched, so an operator can see why an answer was (not) grounded.
+"""
+
+from __future__ import annotations
+
+from botkit.config import Settings, resolve_components_or_raise
+from botkit.errors import ConfigError, ConfigProblem
+from botkit.knowledge.config import KnowledgeConfig
+from botkit.knowledge.index import query_terms
+from botkit.knowledge.library import Library, load_library
+from botkit.knowledge.plugin import format_passages
+from botkit.knowledge.stopwords import stopwords
+
+__all__ = ["check", "search"]
+
+
+def _config(settings: Settings, name: str) -> KnowledgeConfig:
+    specs = resolve_components_or_raise("plugins", settings.plugins, only={name})
+    config = specs[0].config if specs else None
+    if not isinstance(config, KnowledgeConfig):
+        problem = "is not the knowledge plugin" if specs else "is missing or not enabled"
+        raise ConfigError([ConfigProblem(f"plugins.{name}", problem)])
+    return config
+
+
+def _load(settings: Settings, name: str) -> tuple[KnowledgeConfig, Library]:
+    config = _config(settings, name)
+    return config, load_library(config, settings.bot.working_language)
+
+
+def check(settings: Settings, name: str = "knowledge") -> tuple[str, bool]:
+    """A report of the files and problems, and whether the base is usable as is
+    (passages found and no problem)."""
+    _, library = _load(settings, name)
+    lines = [f"{path}: {count} passage{'' if count == 1 else 's'}"
+             for path, count in library.files.items()]  # fmt: skip
+    lines += [f"problem: {problem}" for problem in library.problems]
+    lines.append(library.summary())
+    return "\n".join(lines), bool(len(library.index)) and not library.problems
+
+
+def search(settings: Settings, question: str, *, language: str | None = None,
+           name: str = "knowledge") -> str:  # fmt: skip
+    """The passages ``question`` finds (as the model would get them), best first."""
+    config, library = _load(settings, name)
+    words = stopwords(language or settings.bot.working_language)
+    query = query_terms((question, 1.0, words))
+    hits = library.index.search(
+        query, limit=config.max_passages, min_relevance=config.min_relevance
+    )
+    if not hits:
+        return (f"nothing reaches min_relevance {config.min_relevance}; the model is told: "
+                f"{config.no_match_instruction or '(nothing)'}")  # fmt: skip
+    lines = [
+        f"[{n}] {h.relevance:.2f} {h.passage.source}:{h.passage.line} "
+        f"(matched: {', '.join(h.matched)})"
+        for n, h in enumerate(hits, 1)
+    ]
+    return "\n".join([*lines, "", format_passages(hits, config.max_context_chars)])

@@ -1,0 +1,57 @@
+"""``botkit knowledge check|search``: the operator's view of the knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from botkit.cli import main
+
+pytestmark = pytest.mark.usefixtures("restore_root_logging")
+
+
+def _config(tmp_path: Path, table: str) -> str:
+    path = tmp_path / "bot.toml"
+    path.write_text(table)
+    return str(path)
+
+
+def test_check_lists_files_passages_and_problems(
+    tmp_path: Path, kb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _config(tmp_path, f'[plugins.knowledge]\nsources = ["{kb_dir}/*"]\n')
+    assert main(["knowledge", "check", "-c", good]) == 0
+    out = capsys.readouterr().out
+    assert f"{kb_dir}/warranty.txt: 1 passage\n" in out
+    assert f"{kb_dir}/shipping.md: 4 passages\n" in out
+    assert out.endswith("11 passages from 5 files\n")
+    (kb_dir / "old.md").write_bytes(b"\xfe\xff\x00")
+    assert main(["knowledge", "check", "-c", good]) == 1  # usable, but something is wrong
+    assert f"problem: {kb_dir}/old.md: is not UTF-8" in capsys.readouterr().out
+
+
+def test_search_shows_why_a_passage_was_chosen(
+    tmp_path: Path, kb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, f'[plugins.knowledge]\nsources = ["{kb_dir}/*"]\n')
+    assert main(["knowledge", "search", "-c", config, "How are refunds paid?"]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("[1] 0.") and "(matched: refund" in first
+    assert "\n[1] Returns and refunds > Refunds\nWe refund the full price" in out
+    assert main(["knowledge", "search", "-c", config, "hola", "--language", "es"]) == 0
+    assert capsys.readouterr().out.startswith("nothing reaches min_relevance 0.1")
+
+
+def test_without_the_plugin_the_command_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = _config(tmp_path, "")
+    assert main(["knowledge", "check", "-c", empty]) == 2
+    assert "plugins.knowledge: is missing or not enabled" in capsys.readouterr().err
+    off = _config(tmp_path, '[plugins.knowledge]\nenabled = false\nsources = ["x"]\n')
+    assert main(["knowledge", "search", "-c", off, "q"]) == 2
+    bad = _config(tmp_path, "[plugins.knowledge]\nsources = []\n")
+    assert main(["knowledge", "check", "-c", bad]) == 2
+    assert "plugins.knowledge.sources" in capsys.readouterr().err
