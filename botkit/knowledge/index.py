@@ -12,10 +12,12 @@ threshold on that means the same thing for a two-word and a twenty-word question
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from botkit.knowledge.documents import Passage
 from botkit.language.words import search_terms
@@ -41,24 +43,30 @@ class PassageIndex:
     def __init__(self, passages: Sequence[Passage], *, stem: Callable[[str], str] = str) -> None:
         self.passages = tuple(passages)
         self._stem = stem
-        # term -> [(passage number, term frequency)]
-        postings: dict[str, list[tuple[int, int]]] = {}
+        counts_by_passage: list[Counter[str]] = []
         lengths: list[int] = []
-        for number, passage in enumerate(self.passages):
+        for passage in self.passages:
             # The title is part of what a passage is about ("Returns" under "Shipping").
             counts = Counter(map(stem, search_terms(f"{passage.title}\n{passage.text}")))
+            counts_by_passage.append(counts)
             lengths.append(sum(counts.values()))
-            for term, count in counts.items():
-                postings.setdefault(term, []).append((number, count))
         count = len(self.passages)
-        average = (sum(lengths) / count) if count else 1.0
+        average = max(sum(lengths) / count, 1.0) if count else 1.0
+        # term -> (passage numbers, each one's BM25 term factor tf / (tf + K1 * (1 - B +
+        # B * length / average))): everything about a passage that does not depend on
+        # the question, computed once, so a search only multiplies and adds.
+        postings: dict[str, tuple[list[int], list[float]]] = {}
+        for number, (counts, length) in enumerate(zip(counts_by_passage, lengths, strict=True)):
+            norm = K1 * (1 - B + B * length / average)
+            for term, frequency in counts.items():
+                numbers, factors = postings.setdefault(term, ([], []))
+                numbers.append(number)
+                factors.append(frequency / (frequency + norm))
         self._postings = postings
         # Lucene's idf: always positive, so a word in most passages still counts a little.
-        self._idf = {t: math.log(1 + (count - len(p) + 0.5) / (len(p) + 0.5))
+        self._idf = {t: math.log(1 + (count - len(p[0]) + 0.5) / (len(p[0]) + 0.5))
                      for t, p in postings.items()}  # fmt: skip
         self._unknown_idf = math.log(1 + (count + 0.5) / 0.5)
-        # K1 * (1 - B + B * length / average): the per-passage part of BM25's denominator.
-        self._norm = [K1 * (1 - B + B * n / max(average, 1.0)) for n in lengths]
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -87,12 +95,14 @@ class PassageIndex:
         if not weighted or limit <= 0:
             return []
         scores: dict[int, float] = {}
+        get = scores.get
         for term, weight in weighted.items():
             scale = weight * self._idf[term] * (K1 + 1)
-            for number, frequency in self._postings[term]:
-                gain = scale * frequency / (frequency + self._norm[number])
-                scores[number] = scores.get(number, 0.0) + gain
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+            numbers, factors = self._postings[term]
+            for number, factor in zip(numbers, factors, strict=True):
+                scores[number] = get(number, 0.0) + scale * factor
+        # Stable like sorted(): equal scores keep the order passages were first scored in.
+        ranked = heapq.nlargest(limit, scores.items(), key=itemgetter(1))
         hits = []
         for number, score in ranked:
             relevance = score / best_possible

@@ -32,6 +32,9 @@ __all__ = ["KNOWLEDGE_GROUP", "KnowledgeHandler", "KnowledgePlugin", "format_pas
 
 # After the default group (0) and any plugin handler a deployment is likely to add.
 KNOWLEDGE_GROUP = 1000
+# From this size a search takes ~10 ms and more (benchmarks/knowledge.py) and runs in a
+# worker thread; below it, a thread hop would cost more than the search.
+THREAD_FROM_PASSAGES = 20_000
 
 
 def format_passages(hits: list[Hit], max_chars: int) -> str:
@@ -84,7 +87,10 @@ class KnowledgeHandler(Handler):
         )
 
     async def handle(self, ctx: Context) -> None:
-        hits = self.search(ctx)
+        if len(self.library.index) < THREAD_FROM_PASSAGES:
+            hits = self.search(ctx)
+        else:  # tens of ms: let the event loop interleave (the GIL switches every 5 ms)
+            hits = await asyncio.to_thread(self.search, ctx)
         ctx.state["knowledge"] = hits
         if hits:
             passages = format_passages(hits, self.config.max_context_chars)

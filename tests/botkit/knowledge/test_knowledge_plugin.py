@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,8 @@ from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.errors import ConfigError
-from botkit.knowledge import KnowledgePlugin
+from botkit.knowledge import KnowledgeHandler, KnowledgePlugin
+from botkit.knowledge import plugin as knowledge_plugin
 from botkit.knowledge.config import DEFAULT_NO_MATCH_INSTRUCTION
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
@@ -232,3 +234,24 @@ async def test_config_errors_name_the_key(
     with pytest.raises(ConfigError) as raised:
         make_settings(plugins={"knowledge": {"sources": ["kb/*"], **config}})
     assert error in str(raised.value)
+
+
+async def test_large_bases_are_searched_off_the_event_loop(
+    knowledge_bot: KnowledgeBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    original = KnowledgeHandler.search
+
+    def recording(self: KnowledgeHandler, ctx: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(self, ctx)
+
+    monkeypatch.setattr(KnowledgeHandler, "search", recording)
+    monkeypatch.setattr(knowledge_plugin, "THREAD_FROM_PASSAGES", 5)
+    async with knowledge_bot() as (bot, backend):
+        await _ask(bot, "Do you accept PayPal?", "k1")
+        monkeypatch.setattr(knowledge_plugin, "THREAD_FROM_PASSAGES", 1000)
+        await _ask(bot, "Do you accept PayPal?", "k2")
+    assert threads[0] != threading.main_thread().name
+    assert threads[1] == threading.main_thread().name
+    assert all("Payment methods" in s for s in backend.systems)
