@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from botkit.config.listen import split_listen
+from botkit.handoff.hours import OfficeHours
 from botkit.language.tags import try_normalize
 from botkit.plugins import PluginConfig
 
@@ -70,6 +71,11 @@ class HandoffConfig(PluginConfig):
             loopback or a private network, behind TLS when it leaves the machine.
         api_token: the bearer token agents' tools must send (at least 24 characters of
             letters, digits and ``-._~+/``); required with ``api_listen``.
+        hours: office hours (``botkit.handoff.hours.OfficeHours``); None (the default)
+            means a colleague is always there.
+        offline_replies: texts for a hand-off request outside ``hours``, per language,
+            over the built-in ones (which depend on ``hours.outside``); ``{opens}`` is
+            replaced by when the team is next there.
     """
 
     commands: tuple[str, ...] = ("/human", "/agent")
@@ -82,6 +88,8 @@ class HandoffConfig(PluginConfig):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     api_listen: str | None = None
     api_token: SecretStr | None = None
+    hours: OfficeHours | None = None
+    offline_replies: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("commands")
     @classmethod
@@ -98,13 +106,25 @@ class HandoffConfig(PluginConfig):
     def _check_keywords(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         return {_language_key(k): tuple(_phrase(p) for p in v) for k, v in value.items()}
 
-    @field_validator("replies", "return_replies")
+    @field_validator("replies", "return_replies", "offline_replies")
     @classmethod
     def _check_replies(cls, value: dict[str, str]) -> dict[str, str]:
         for text in value.values():
             if not text.strip():
                 raise ValueError("a reply must not be empty")
         return {_language_key(k): v for k, v in value.items()}
+
+    @field_validator("offline_replies")
+    @classmethod
+    def _check_opens(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            try:
+                text.format(opens="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"may use only the {{opens}} placeholder (write other braces doubled): {exc}"
+                ) from None
+        return value
 
     @field_validator("webhook_url")
     @classmethod

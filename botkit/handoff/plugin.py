@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
+from botkit.events import utcnow
 from botkit.handoff import texts
 from botkit.handoff.api import AgentApi
 from botkit.handoff.config import HandoffConfig
@@ -38,12 +40,15 @@ _HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HU
 
 
 def _confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | None,
-             command: str) -> None:  # fmt: skip
-    """Reply from ``table`` (plus the ``suffix`` hint naming ``command``) in the
-    customer's language (see ``set_localized_reply``)."""
+             command: str, opens: Callable[[str], str] | None = None) -> None:  # fmt: skip
+    """Reply from ``table`` (plus the ``suffix`` hint naming ``command``; ``{opens}``
+    filled in by ``opens(language)``) in the customer's language (see
+    ``set_localized_reply``)."""
 
     def text_in(language: str | None) -> tuple[str, str]:
         used, text = pick(table, language)
+        if opens is not None:
+            text = text.format(opens=opens(used))
         if suffix is not None and command:
             _, hint = pick(suffix, used)
             text = f"{text} {hint.format(command=command)}"
@@ -63,6 +68,11 @@ class HandoffHandler(Handler):
             max_chars=config.keyword_max_chars,
         )
         self.replies = {**texts.HANDOFF_REPLIES, **config.replies}
+        self.offline_replies = {**texts.OFFLINE_HANDOFF_REPLIES, **config.offline_replies}
+        self.offline_bot_replies = {**texts.OFFLINE_BOT_REPLIES, **config.offline_replies}
+
+    # The time office hours are judged at (a test moves it).
+    clock: Callable[[], datetime] = staticmethod(utcnow)
 
     def reason(self, text: str) -> str | None:
         """Why ``text`` asks for a human ("command /human", "keyword ..."), or None."""
@@ -81,10 +91,30 @@ class HandoffHandler(Handler):
 
     async def handle(self, ctx: Context) -> None:
         reason = self.reason(ctx.text) or "customer asked"
-        await ctx.hand_off(reason)
-        ctx.logger.info("%s: handed to a human (%s)", ctx.describe(), reason)
-        _confirm(ctx, self.replies, texts.RETURN_HINTS, self.config.return_command)
-        raise StopPropagation  # nothing later may answer in the bot's name
+        hours, now = self.config.hours, self.clock()
+        if hours is None or hours.is_open(now):
+            await ctx.hand_off(reason)
+            ctx.logger.info("%s: handed to a human (%s)", ctx.describe(), reason)
+            _confirm(ctx, self.replies, texts.RETURN_HINTS, self.config.return_command)
+            raise StopPropagation  # nothing later may answer in the bot's name
+        opens = hours.next_opening(now)
+
+        def when(language: str) -> str:
+            if opens is None:  # every day of the coming year is off
+                return "?"
+            return texts.opening_text(opens, language, hours.timezone, now)
+
+        if hours.outside == "bot":
+            ctx.logger.info("%s: asked for a human outside office hours; the bot keeps it",
+                            ctx.describe())  # fmt: skip
+            _confirm(ctx, self.offline_bot_replies, None, "", opens=when)
+            raise StopPropagation
+        await ctx.hand_off(f"{reason}, outside office hours")
+        ctx.logger.info("%s: handed to a human outside office hours (%s)", ctx.describe(),
+                        reason)  # fmt: skip
+        _confirm(ctx, self.offline_replies, texts.RETURN_HINTS, self.config.return_command,
+                 opens=when)  # fmt: skip
+        raise StopPropagation
 
 
 class ReturnToBotMiddleware:

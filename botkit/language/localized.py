@@ -9,6 +9,7 @@ answering in English.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from botkit.language.tags import primary_subtag, same_language, try_normalize
 from botkit.pipeline.context import Context, Reply
@@ -17,14 +18,15 @@ from botkit.pipeline.middleware.translation import translates_replies
 __all__ = ["FALLBACK", "TextIn", "pick", "set_localized_reply"]
 
 FALLBACK = "en"
+T = TypeVar("T")
 
 # A text's version for a language: (the language it is really in, the text).
 TextIn = Callable[[str | None], tuple[str, str]]
 
 
 def pick(
-    table: Mapping[str, str], language: str | None, *, fallback: str = FALLBACK
-) -> tuple[str, str]:
+    table: Mapping[str, T], language: str | None, *, fallback: str = FALLBACK
+) -> tuple[str, T]:
     """The entry of ``table`` for ``language``: the exact tag, else its primary
     language ("pt-BR" -> "pt"), else ``fallback``'s.
 
