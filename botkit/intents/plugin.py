@@ -1,0 +1,174 @@
+"""The intents plugin: short messages that express a known request get a known answer.
+
+A handler recognizes the intent of a message in a conversation the bot answers (see
+``botkit.intents.matching``: keywords, then similarity to examples; both the
+customer's text and, in ``pivot`` mode, its working-language translation) and acts:
+
+* ``reply``: a fixed answer in the customer's language (``set_localized_reply``: the
+  table's text for that language; else, in ``pivot`` mode, the working-language text
+  translated; else the working-language text), with optional buttons;
+* ``handoff``: hands the conversation to a human (reason ``intent NAME``) and confirms;
+* ``close``: closes the conversation, with an optional goodbye;
+* ``instruct``: adds the intent's instruction to this message's system instructions and
+  lets the generation model answer.
+
+The matched intent is kept in ``ctx.state["intents"]`` and in the reply's
+``metadata["intent"]`` (for ``instruct`` too: a middleware labels the model's reply).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from botkit.errors import PluginError
+from botkit.events import Button
+from botkit.handoff.texts import HANDOFF_REPLIES
+from botkit.intents.config import IntentConfig, IntentsConfig
+from botkit.intents.matching import IntentMatch, IntentMatcher, IntentPattern
+from botkit.language.localized import FALLBACK, pick, set_localized_reply
+from botkit.language.tags import primary_subtag, try_normalize
+from botkit.pipeline import Context, Handler, Next, StopPropagation
+from botkit.plugins import Plugin, PluginRegistry
+from botkit.store.records import ConversationStatus
+
+__all__ = ["INTENTS_GROUP", "STATE_KEY", "IntentsHandler", "IntentsPlugin", "LabelReplyMiddleware"]
+
+# After the hand-off commands (-200) and the language switch (-100), so "/human" and
+# "/lang es" are never taken for an intent; before plugins' handlers in the default
+# group 0, so a configured answer is not second-guessed by later handlers.
+INTENTS_GROUP = -50
+
+STATE_KEY = "intents"
+_MATCH_KEY = "intents.match"  # check() leaves its match for handle()
+
+
+def _working_key(table: Mapping[str, str], working: str) -> str | None:
+    """The key of ``table`` that holds the working language's text, if any."""
+    tag = try_normalize(working) or working
+    return next((k for k in (tag, primary_subtag(tag)) if k in table), None)
+
+
+def _check_texts(position: int, intent: IntentConfig, working: str) -> None:
+    """Every text table of ``intent`` has the working language (what every other
+    language falls back to)."""
+    tables: list[tuple[str, Mapping[str, str]]] = [("reply", intent.reply)]
+    tables += [(f"buttons[{n}].label", b.label) for n, b in enumerate(intent.buttons)]
+    for field, table in tables:
+        if table and _working_key(table, working) is None:
+            raise PluginError(
+                f"plugins.intents.intent[{position}].{field}: intent {intent.name!r} has "
+                f"no text in the working language {working!r} (bot.working_language), "
+                "which customers in other languages fall back to"
+            )
+
+
+class IntentsHandler(Handler):
+    """Recognizes an intent and acts on it (see the module docstring).
+
+    Args:
+        config: the plugin's section.
+        working_language: ``bot.working_language``.
+
+    Raises:
+        PluginError: a text table lacks the working language.
+    """
+
+    def __init__(self, config: IntentsConfig, working_language: str) -> None:
+        for position, intent in enumerate(config.intent):
+            _check_texts(position, intent, working_language)
+        self.intents = config.intent
+        self.working = working_language
+        self.matcher = IntentMatcher(
+            [IntentPattern(i.name, i.examples, i.keywords, i.min_similarity) for i in self.intents],
+            min_similarity=config.min_similarity,
+            max_chars=config.max_chars,
+        )
+
+    def match(self, ctx: Context) -> IntentMatch | None:
+        """The intent of ``ctx``'s message (customer's text, then the working-language
+        one), or None."""
+        if ctx.too_long or ctx.conversation.status != ConversationStatus.BOT:
+            return None
+        return self.matcher.match(ctx.text, ctx.model_text)
+
+    def check(self, ctx: Context) -> bool:
+        found = self.match(ctx)
+        # Scratch space, so handle() need not match again; keyed by the texts matched.
+        ctx.state[_MATCH_KEY] = (ctx.text, ctx.model_text, found)
+        return found is not None
+
+    async def handle(self, ctx: Context) -> None:
+        memo = ctx.state.pop(_MATCH_KEY, None)
+        found = memo[2] if memo and memo[:2] == (ctx.text, ctx.model_text) else self.match(ctx)
+        if found is None:
+            return
+        intent = self.intents[found.index]
+        ctx.state[STATE_KEY] = {
+            "intent": intent.name,
+            "action": intent.action,
+            "via": found.via,
+            "score": round(found.score, 3),
+        }
+        ctx.logger.info(
+            "%s: intent %r (%s, score %.2f): %s",
+            ctx.describe(), intent.name, found.via, found.score, intent.action,
+        )  # fmt: skip
+        if intent.action == "instruct":
+            ctx.instructions.append(intent.instruction)
+            return  # the generation model answers, guided
+        if intent.action == "handoff":
+            await ctx.hand_off(f"intent {intent.name}")
+            self._reply(ctx, intent, intent.reply or HANDOFF_REPLIES)
+        elif intent.action == "close":
+            await ctx.close_conversation(f"intent {intent.name}")
+            if intent.reply:
+                self._reply(ctx, intent, intent.reply)
+        else:
+            self._reply(ctx, intent, intent.reply)
+        raise StopPropagation  # the intent's answer is the answer
+
+    def _reply(self, ctx: Context, intent: IntentConfig, table: Mapping[str, str]) -> None:
+        # Only the hand-off plugin's table may lack the working language: then English.
+        fallback = _working_key(table, self.working) or FALLBACK
+
+        def text_in(language: str | None) -> tuple[str, str]:
+            return pick(table, language, fallback=fallback)
+
+        reply = set_localized_reply(ctx, text_in, source="intents")
+        reply.metadata["intent"] = intent.name
+        reply.buttons = tuple(
+            Button(
+                pick(b.label, ctx.language, fallback=_working_key(b.label, self.working) or "")[1],
+                b.value,
+            )
+            for b in intent.buttons
+        )
+
+
+class LabelReplyMiddleware:
+    """Labels the model's reply to an ``instruct`` intent with ``metadata["intent"]``."""
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        await next()
+        matched = ctx.state.get(STATE_KEY)
+        if matched is not None and ctx.reply is not None:
+            ctx.reply.metadata.setdefault("intent", matched["intent"])
+
+
+class IntentsPlugin(Plugin[IntentsConfig]):
+    """The built-in ``intents`` plugin (see the module docstring)."""
+
+    Config = IntentsConfig
+
+    async def setup(self, registry: PluginRegistry) -> None:
+        handler = IntentsHandler(self.config, registry.settings.bot.working_language)
+        if not self.config.intent:
+            registry.logger.warning("no intents configured ([[plugins.intents.intent]])")
+        registry.add_handler(handler, group=INTENTS_GROUP)
+        registry.add_middleware(LabelReplyMiddleware())
+        registry.logger.info(
+            "%d intents, %d examples, %d keywords",
+            len(self.config.intent),
+            sum(len(i.examples) for i in self.config.intent),
+            sum(len(i.keywords) for i in self.config.intent),
+        )
