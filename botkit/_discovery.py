@@ -27,6 +27,7 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "telegram": "connectors.telegram:TelegramConnector",
     },
     PLUGINS: {
+        "feedback": "botkit.feedback:FeedbackPlugin",
         "handoff": "botkit.handoff:HandoffPlugin",
         "intents": "botkit.intents:IntentsPlugin",
         "knowledge": "botkit.knowledge:KnowledgePlugin",

@@ -37,6 +37,7 @@ from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.event_bus import EventBus
 from botkit.events import (
     ConversationStarted,
+    FeedbackGiven,
     HandoffRequested,
     InboundMessage,
     OutboundReply,
@@ -133,7 +134,7 @@ class Bot:
         self._replies = ReplyTasks(self._reply_to, self._force)
         self.events = EventBus()
         self.metrics = BotMetrics(self._snapshot)
-        self.events.subscribe(self._count_handoff)
+        self.events.subscribe(self._count_event)
         self._metrics_server: MetricsServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -625,9 +626,11 @@ class Bot:
             },
         )
 
-    async def _count_handoff(self, event: SystemEvent) -> None:
+    async def _count_event(self, event: SystemEvent) -> None:
         if isinstance(event, HandoffRequested):
             self.metrics.handoffs.labels(event.channel).inc()
+        elif isinstance(event, FeedbackGiven) and event.rating in ("good", "bad"):
+            self.metrics.feedback.labels(event.channel, event.rating).inc()
 
 
 def _item(m: StoredMessage) -> HistoryItem:

@@ -10,6 +10,9 @@
     botkit data export CHANNEL CONTACT [-c FILE]   one person's data, as JSON
     botkit data forget CHANNEL CONTACT [-c FILE]   erase one person
     botkit data purge --days N [-c FILE]           delete conversations inactive N days
+    botkit feedback [--days N] [--bad N] [-c FILE] customers' ratings of the bot's answers
+    botkit knowledge check [-c FILE]               the knowledge base's files and problems
+    botkit knowledge search QUESTION [-c FILE]     what a question finds in it
     botkit --version
 
 Without ``-c`` the config is ``$BOTKIT_CONFIG``, else ``./botkit.toml``, else
@@ -102,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     purge = with_config(data_commands.add_parser(
         "purge", help="delete conversations inactive for DAYS days"))  # fmt: skip
     purge.add_argument("--days", type=_days, required=True, metavar="DAYS")
+    feedback = with_config(commands.add_parser(
+        "feedback", help="customers' ratings of the bot's answers"))  # fmt: skip
+    feedback.add_argument("--days", type=_days, default=30, metavar="DAYS",
+                          help="the last DAYS days (default 30)")  # fmt: skip
+    feedback.add_argument("--bad", type=_positive_int, default=20, metavar="N",
+                          help="show the N latest answers rated bad (default 20)")  # fmt: skip
     knowledge = commands.add_parser("knowledge", help="the knowledge base's files and searches")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True,
                                                   metavar="ACTION")  # fmt: skip
@@ -248,6 +257,17 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_feedback(args: argparse.Namespace) -> int:
+    from botkit._feedback_cli import report
+
+    store = _load(args.config, quiet=True).store
+    missing = _missing_sqlite_file(store)
+    if missing is not None:
+        raise StoreError(f"no database at {missing}; nothing was created")
+    print(asyncio.run(report(store, args.days, args.bad)))
+    return 0
+
+
 def _run_knowledge(args: argparse.Namespace) -> int:
     from botkit._knowledge_cli import check, search
 
@@ -285,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_handoff(args)
         if args.command == "data":
             return _run_data(args)
+        if args.command == "feedback":
+            return _run_feedback(args)
         if args.command == "knowledge":
             return _run_knowledge(args)
         chat = args.command == "chat"

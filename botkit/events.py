@@ -19,6 +19,7 @@ __all__ = [
     "ConversationClosed",
     "ConversationStarted",
     "Direction",
+    "FeedbackGiven",
     "HandoffRequested",
     "InboundMessage",
     "OutboundReply",
@@ -147,3 +148,11 @@ class ConversationClosed(SystemEvent):
 @dataclass(frozen=True, slots=True)
 class HandoffRequested(SystemEvent):
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackGiven(SystemEvent):
+    """A customer rated the reply with ``seq`` ``reply_seq``: "good" or "bad"."""
+
+    rating: str = ""
+    reply_seq: int = 0

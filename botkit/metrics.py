@@ -219,6 +219,12 @@ class BotMetrics:
             ["channel"],
             registry=registry,
         )
+        self.feedback = Counter(
+            "botkit_feedback",
+            "Customers' ratings of the bot's replies (the feedback plugin): good or bad",
+            ["channel", "rating"],
+            registry=registry,
+        )
         self.translations = Counter(
             "botkit_translation_calls",
             "Calls to the translator (one batch of sentences each), by direction (into or "
@@ -249,6 +255,8 @@ class BotMetrics:
         for reply_outcome in REPLY_OUTCOMES:
             self.replies.labels(channel, reply_outcome)
         self.handoffs.labels(channel)
+        for rating in ("good", "bad"):
+            self.feedback.labels(channel, rating)
         self.first_text.labels(channel)
         self.reply_time.labels(channel)
 

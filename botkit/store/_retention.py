@@ -32,7 +32,7 @@ from botkit.store import _queries as q
 from botkit.store._checks import check_key
 from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
-from botkit.store.models import Contact, Conversation, InboundKey, Message
+from botkit.store.models import Contact, Conversation, Feedback, InboundKey, Message
 
 __all__ = ["Deleted", "Retention"]
 
@@ -63,6 +63,7 @@ def _delete_conversations(conn: Connection, ids: Sequence[int]) -> tuple[int, in
         return 0, 0
     in_them = select(Message.id).where(Message.conversation_id.in_(ids))
     conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(in_them)))
+    conn.execute(delete(Feedback).where(Feedback.conversation_id.in_(ids)))
     messages = conn.execute(delete(Message).where(Message.conversation_id.in_(ids))).rowcount
     conversations = conn.execute(delete(Conversation).where(Conversation.id.in_(ids))).rowcount
     return conversations, messages
@@ -173,6 +174,7 @@ class Retention(PeerReads):
             ).scalars()
             ids.extend(set(elsewhere))
             conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
+            conn.execute(delete(Feedback).where(Feedback.contact_id == contact_id))
             written = delete(Message).where(Message.contact_id == contact_id)
             messages += conn.execute(written).rowcount
             conn.execute(delete(Contact).where(Contact.id == contact_id))
@@ -234,6 +236,13 @@ class Retention(PeerReads):
                 .where(Message.contact_id == contact.id, Conversation.contact_id != contact.id)
                 .order_by(Message.id)
             ).all()
+            ratings = conn.execute(
+                select(Conversation.channel, Conversation.conversation_key, Feedback.reply_seq,
+                       Feedback.rating, Feedback.created_at)
+                .join(Conversation, Conversation.id == Feedback.conversation_id)
+                .where(Feedback.contact_id == contact.id)
+                .order_by(Feedback.id)
+            ).all()  # fmt: skip
             return {
                 "channel": contact.channel,
                 "external_id": contact.external_id,
@@ -242,6 +251,16 @@ class Retention(PeerReads):
                 "created_at": contact.created_at.isoformat(),
                 "conversations": conversations,
                 "messages_in_other_conversations": [_message_record(m) for m in elsewhere],
+                "ratings": [
+                    {
+                        "channel": r.channel,
+                        "conversation_key": r.conversation_key,
+                        "reply_seq": r.reply_seq,
+                        "rating": r.rating,
+                        "created_at": r.created_at.isoformat(),
+                    }
+                    for r in ratings
+                ],
             }
 
         return await self._read(work)

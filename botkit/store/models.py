@@ -38,6 +38,7 @@ __all__ = [
     "Base",
     "Contact",
     "Conversation",
+    "Feedback",
     "InboundKey",
     "Message",
     "Process",
@@ -187,6 +188,30 @@ class Message(Base):
     # and taken over only by recovery. No foreign key: a process deletes its row when it
     # stops, and a claim naming a missing row is exactly "nobody is answering it".
     claimed_by: Mapped[str | None] = mapped_column(String(PROCESS_ID_MAX))
+
+
+class Feedback(Base):
+    """A customer's rating of one of the bot's replies (the feedback plugin).
+
+    One row per reply and person: rating it again replaces the rating. Deleting the
+    conversation or the person deletes their ratings (migration 0005).
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "reply_seq", "contact_id"),
+        CheckConstraint("rating IN ('good', 'bad')", name="rating"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    reply_seq: Mapped[int] = mapped_column(Integer)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    rating: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class InboundKey(Base):

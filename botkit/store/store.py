@@ -22,9 +22,9 @@ from botkit.store._checks import (
     status_of,
 )
 from botkit.store._database import UPGRADE_COMMAND
+from botkit.store._feedback import FeedbackStore
 from botkit.store._history import newest_messages
 from botkit.store._recent import RecentMessages, answered
-from botkit.store._retention import Retention
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
@@ -57,7 +57,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(Retention):
+class ConversationStore(FeedbackStore):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,

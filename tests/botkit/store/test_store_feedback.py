@@ -1,0 +1,71 @@
+"""Ratings of replies on both databases: which reply a rating is for, one rating per
+reply and person, the report, and that ratings go with their conversation or person."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import MakeMessage
+
+from botkit.events import Button, utcnow
+from botkit.store import ConversationStore
+from botkit.store.records import StoredMessage
+
+RATE = (Button("👍", "👍"), Button("👎", "👎"))
+
+
+def offered(reply: StoredMessage) -> bool:
+    return RATE[0] in reply.buttons
+
+
+async def test_the_newest_reply_that_offered_a_rating_is_rated(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    first = await store.intake(make_message("where is my parcel?"), text="where is my parcel?")
+    conversation_id = first.conversation.id
+    rated = await store.append_outbound(conversation_id, "On its way.", buttons=RATE)
+    await store.append_outbound(conversation_id, "Ann here, I checked it too.", agent="Ann")
+    await store.append_outbound(conversation_id, "Lost reply", buttons=RATE, status="failed")
+    thumbs = await store.intake(make_message("👍"), text="👍")
+    assert await store.rate_reply(thumbs.message, "good", offered) == rated.seq
+    # Changing one's mind replaces the rating.
+    again = await store.intake(make_message("👎"), text="👎")
+    assert await store.rate_reply(again.message, "bad", offered) == rated.seq
+    report = await store.feedback_report(utcnow() - timedelta(minutes=1))
+    assert report.counts == {"web": {"good": 0, "bad": 1}}
+    assert [(r.conversation_key, r.reply_seq, r.text) for r in report.latest_bad] == [
+        ("conv-1", rated.seq, "On its way.")
+    ]
+    assert (await store.feedback_report(utcnow() + timedelta(minutes=1))).counts == {}
+
+
+async def test_nothing_to_rate_stores_nothing(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    thumbs = await store.intake(make_message("👍"), text="👍")
+    assert await store.rate_reply(thumbs.message, "good", offered) is None
+    await store.append_outbound(thumbs.conversation.id, "A notice without buttons.")
+    later = await store.intake(make_message("👍"), text="👍")
+    assert await store.rate_reply(later.message, "good", offered) is None
+    assert (await store.feedback_report(utcnow() - timedelta(minutes=1))).counts == {}
+
+
+async def test_ratings_go_with_their_conversation_and_their_person(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    since = utcnow() - timedelta(minutes=1)
+    for user, conversation in (("ann", "c-ann"), ("bob", "c-bob")):
+        stored = await store.intake(make_message("hi", conversation=conversation, user=user),
+                                    text="hi")  # fmt: skip
+        await store.append_outbound(stored.conversation.id, "Hello!", buttons=RATE)
+        thumbs = await store.intake(make_message("👎", conversation=conversation, user=user),
+                                    text="👎")  # fmt: skip
+        assert await store.rate_reply(thumbs.message, "bad", offered) == 2
+    # Bob also rates in Ann's conversation (a shared Slack thread).
+    shared = await store.intake(make_message("👍", conversation="c-ann", user="bob"), text="👍")
+    assert await store.rate_reply(shared.message, "good", offered) == 2
+    assert (await store.feedback_report(since)).counts == {"web": {"good": 1, "bad": 2}}
+    await store.forget_contact("web", "bob")
+    assert (await store.feedback_report(since)).counts == {"web": {"good": 0, "bad": 1}}
+    await store.purge_inactive(utcnow() + timedelta(days=1))
+    assert (await store.feedback_report(since)).counts == {}

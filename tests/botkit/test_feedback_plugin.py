@@ -1,0 +1,192 @@
+"""The feedback plugin through the real bot (echo backend, SQLite): buttons under the
+model's answers, ratings stored once per reply and person, what the customer is told,
+the metrics, and ``botkit feedback``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+from prometheus_client.parser import text_string_to_metric_families
+
+from botkit.bot import Bot
+from botkit.cli import main
+from botkit.config import Settings
+from botkit.errors import ConfigError
+from botkit.events import Button, FeedbackGiven, SystemEvent
+from botkit.feedback import texts
+from botkit.plugins import available_plugins
+from botkit.store import ConversationStatus
+
+GOOD, BAD = "👍", "👎"
+BUTTONS = (Button(GOOD, GOOD), Button(BAD, BAD))
+SPANISH = "Hola, necesito ayuda con mi pedido, por favor. ¿Dónde está mi paquete?"
+
+FeedbackBot = Callable[..., Any]
+
+
+@pytest.fixture
+def feedback_bot(make_settings: Callable[..., Settings]) -> FeedbackBot:
+    """``async with feedback_bot(**plugin_config) as (bot, events)``."""
+
+    @asynccontextmanager
+    async def started(**config: Any) -> AsyncIterator[tuple[Bot, list[SystemEvent]]]:
+        plugins = {"feedback": config, "handoff": {}}
+        events: list[SystemEvent] = []
+
+        async def record(event: SystemEvent) -> None:
+            events.append(event)
+
+        async with Bot(make_settings(plugins=plugins)) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            bot.events.subscribe(record)
+            yield bot, events
+
+    return started
+
+
+async def _say(bot: Bot, text: str, key: str, conversation: str = "c1", user: str = "u1") -> Any:
+    await bot.submit(message(text, key, conversation=conversation, user=user))
+    assert await bot.drain(30)
+    return recorder(bot).replies[-1]
+
+
+def _feedback_samples(bot: Bot) -> dict[str, float]:
+    return {
+        sample.labels["rating"]: sample.value
+        for family in text_string_to_metric_families(bot.metrics.render().decode())
+        for sample in family.samples
+        if sample.name == "botkit_feedback_total" and sample.labels["channel"] == "test"
+    }
+
+
+def test_found_without_installed_entry_point() -> None:
+    assert available_plugins()["feedback"] == "botkit.feedback:FeedbackPlugin"
+
+
+async def test_answers_offer_ratings_and_a_click_is_stored_once(feedback_bot: FeedbackBot) -> None:
+    async with feedback_bot() as (bot, events):
+        answer = await _say(bot, "Where is my parcel?", "k1")
+        assert answer.text == "echo: Where is my parcel?" and answer.buttons == BUTTONS
+        thanks = await _say(bot, GOOD, "k2")
+        assert thanks.text == texts.THANKS["en"] and thanks.buttons == ()
+        # Changing one's mind replaces the rating; it is still one rating of one reply.
+        sorry = await _say(bot, BAD, "k3")
+        assert sorry.text == texts.SORRY["en"]
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+        assert _feedback_samples(bot) == {"good": 1.0, "bad": 1.0}
+    assert report.counts == {"test": {"good": 0, "bad": 1}}
+    [bad] = report.latest_bad
+    assert (bad.conversation_key, bad.reply_seq, bad.text) == ("c1", 2, answer.text)
+    given = [e for e in events if isinstance(e, FeedbackGiven)]
+    assert [(e.rating, e.reply_seq) for e in given] == [("good", 2), ("bad", 2)]
+
+
+async def test_fixed_texts_are_not_offered_and_a_label_without_a_reply_is_a_message(
+    feedback_bot: FeedbackBot,
+) -> None:
+    async with feedback_bot() as (bot, _):
+        first = await _say(bot, GOOD, "k1")  # nothing to rate yet: the model answers it
+        assert first.text == f"echo: {GOOD}" and first.buttons == BUTTONS
+        handoff = await _say(bot, "/human", "k2", conversation="c2")
+        assert handoff.buttons == ()  # the hand-off confirmation is not the model's
+        # With a human, a thumbs-up is a message for the agent: stored, not answered.
+        before = len(recorder(bot).replies)
+        await _say(bot, GOOD, "k3", conversation="c2")
+        assert len(recorder(bot).replies) == before
+        conversation = await bot.store.get_conversation("test", "c2")
+        assert conversation is not None
+        assert conversation.status == ConversationStatus.WAITING_HUMAN
+        assert (await bot.store.feedback_report(conversation.created_at)).counts == {}
+
+
+async def test_typed_thumbs_with_a_skin_tone_count(feedback_bot: FeedbackBot) -> None:
+    async with feedback_bot() as (bot, _):
+        await _say(bot, "Where is my parcel?", "k1")
+        assert (await _say(bot, " 👍🏽\ufe0f ", "k2")).text == texts.THANKS["en"]
+        assert (await _say(bot, "👍 thanks, but where exactly?", "k3")).text.startswith("echo:")
+
+
+async def test_a_bad_rating_can_hand_the_conversation_over(feedback_bot: FeedbackBot) -> None:
+    async with feedback_bot(on_bad="handoff") as (bot, _):
+        await _say(bot, SPANISH, "k1")
+        handed = await _say(bot, BAD, "k2")
+        conversation = await bot.store.get_conversation("test", "c1")
+    assert handed.text == texts.HANDED_OFF["es"]  # in the customer's language
+    assert conversation is not None and conversation.status == ConversationStatus.WAITING_HUMAN
+
+
+async def test_custom_labels_and_texts(feedback_bot: FeedbackBot) -> None:
+    config = {"good_label": "Helpful", "bad_label": "Not helpful",
+              "thanks_replies": {"en": "Noted, thank you."}}  # fmt: skip
+    async with feedback_bot(**config) as (bot, _):
+        answer = await _say(bot, "Where is my parcel?", "k1")
+        assert [b.label for b in answer.buttons] == ["Helpful", "Not helpful"]
+        assert (await _say(bot, "Helpful", "k2")).text == "Noted, thank you."
+
+
+async def test_ratings_in_a_shared_thread_are_per_person(feedback_bot: FeedbackBot) -> None:
+    async with feedback_bot() as (bot, _):
+        answer = await _say(bot, "Where is my parcel?", "k1", user="alice")
+        await _say(bot, GOOD, "k2", user="alice")
+        await _say(bot, BAD, "k3", user="bob")
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+        exported = await bot.store.export_contact("test", "bob")
+        deleted = await bot.store.forget_contact("test", "bob")
+        after = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+    assert report.counts == {"test": {"good": 1, "bad": 1}}
+    assert exported is not None
+    assert [(r["reply_seq"], r["rating"]) for r in exported["ratings"]] == [(2, "bad")]
+    assert deleted.contacts == 1
+    assert after.counts == {"test": {"good": 1, "bad": 0}}
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ({"good_label": "x", "bad_label": "x"}, "must differ"),
+        ({"good_label": " "}, "plugins.feedback.good_label"),
+        ({"bad_label": "a\nb"}, "one line of visible text"),
+        ({"thanks_replies": {"not a tag!": "x"}}, "not a language tag"),
+        ({"sorry_replies": {"en": ""}}, "1 to 1000 characters"),
+        ({"on_bad": "ignore"}, "plugins.feedback.on_bad"),
+    ],
+)
+def test_config_errors_name_the_key(
+    make_settings: Callable[..., Settings], config: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        make_settings(plugins={"feedback": config})
+    assert error in str(raised.value)
+
+
+def test_the_report_command(
+    feedback_bot: FeedbackBot, core_db_url: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], restore_root_logging: None,
+) -> None:  # fmt: skip
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[store]\nurl = "{core_db_url}"\n')
+    assert main(["feedback", "-c", str(config)]) == 1  # no database yet: nothing is created
+    assert "no database at" in capsys.readouterr().err
+
+    async def rate() -> None:
+        async with feedback_bot() as (bot, _):
+            await _say(bot, "Where is my parcel?\nIt is late.", "k1")
+            await _say(bot, BAD, "k2")
+            await _say(bot, "And my invoice?", "k3", conversation="c2")
+            await _say(bot, GOOD, "k4", conversation="c2")
+
+    asyncio.run(rate())
+    capsys.readouterr()
+    assert main(["feedback", "-c", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == ["ratings in the last 30 days:", "  test: 1 good, 1 bad (50% good)"]
+    assert out[2] == "latest rated bad:"
+    assert out[3].endswith(" test c1 seq=2: echo: Where is my parcel? It is late.")
+    with pytest.raises(SystemExit):
+        main(["feedback", "-c", str(config), "--days", "0"])
