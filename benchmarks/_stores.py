@@ -5,12 +5,12 @@ goes."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+from _output import write_result  # this script's folder; re-exported for the benchmarks
 
 __all__ = ["add_store_options", "chosen_store", "write_result"]
 
@@ -53,15 +53,3 @@ def chosen_store(args: argparse.Namespace, database: str, results: Path) -> Iter
     finally:
         if server is not None:
             server.stop()
-
-
-def write_result(
-    args: argparse.Namespace, result: dict[str, Any], print_table: Callable[[dict[str, Any]], None]
-) -> None:
-    """Print the table, then write the JSON unless ``--out -``."""
-    print_table(result)
-    if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")

@@ -41,6 +41,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_ROOT))  # run from a source checkout
 
 from _intents_data import INTENTS, NEGATIVES, POSITIVES  # noqa: E402  (this script's folder)
+from _output import write_result  # noqa: E402
 
 from botkit.intents import IntentsConfig  # noqa: E402
 from botkit.intents.matching import IntentMatcher, IntentPattern  # noqa: E402
@@ -302,13 +303,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="setup builds timed (median)")
     parser.add_argument("--out", default=str(RESULTS), help="JSON file, or - for none")
     args = parser.parse_args()
-    result = run(args)
-    print_table(result)
-    if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+    write_result(args, run(args), print_table)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _texts import PARALLEL_SET  # this script's folder
+from _output import print_rows, write_result  # this script's folder
+from _texts import PARALLEL_SET
 
 from botkit.knowledge import KnowledgeConfig, load_library
 from botkit.knowledge.index import query_terms
@@ -104,11 +105,7 @@ def print_table(result: dict[str, Any]) -> None:
             f"{r['search_p50_ms']:.3f}", f"{r['search_p99_ms']:.3f}",
             f"{r['search_max_ms']:.3f}", f"{r['questions_with_passages']:.0%}",
         ))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 def main() -> None:
@@ -128,12 +125,7 @@ def main() -> None:
         "questions": len(questions),
         "runs": [run_size(size, questions, args.repeats) for size in args.sizes],
     }
-    print_table(result)
-    if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+    write_result(args, result, print_table)
 
 
 if __name__ == "__main__":

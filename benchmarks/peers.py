@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _stores import add_store_options, chosen_store, write_result  # this script's folder
+from _output import print_rows  # this script's folder
+from _stores import add_store_options, chosen_store, write_result
 
 from botkit.events import Contact, InboundMessage
 from botkit.store import ConversationStore, StoreSettings, migrate
@@ -114,11 +115,7 @@ def print_table(result: dict[str, Any]) -> None:
                 f"{r['p50_ms'] / 10:.2f} %",  # ms per 1,000 ms, in percent
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows)
 
 
 def main() -> None:

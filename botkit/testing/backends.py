@@ -4,7 +4,12 @@ always ready. A test backend subclasses ``ScriptBackend`` and gives ``name`` and
 
 from __future__ import annotations
 
-__all__ = ["ScriptBackend"]
+from collections.abc import AsyncIterator
+
+from botkit.backends.echo import EchoBackend
+from botkit.backends.protocol import GenerationRequest
+
+__all__ = ["RecordingEcho", "ScriptBackend"]
 
 
 class ScriptBackend:
@@ -20,3 +25,24 @@ class ScriptBackend:
 
     async def ready(self) -> bool:
         return True
+
+
+class RecordingEcho(EchoBackend):
+    """The echo backend, keeping every request it gets (what the model was shown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[GenerationRequest] = []
+
+    @property
+    def systems(self) -> list[str]:
+        """Each request's system prompt ("" for a request without one)."""
+        return [
+            r.messages[0].content if r.messages and r.messages[0].role == "system" else ""
+            for r in self.requests
+        ]
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+        self.requests.append(request)
+        async for delta in super().generate(request):
+            yield delta

@@ -10,13 +10,14 @@ from typing import Any
 from core_helpers import RecordingConnector, message, recorder
 
 from botkit.backends.echo import EchoBackend
-from botkit.backends.protocol import GenerationBackend, GenerationRequest, Translator
+from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
 from botkit.events import Contact, Direction, InboundMessage, OutboundReply, utcnow
 from botkit.pipeline import Context
 from botkit.store import ConversationStatus, ConversationStore
 from botkit.store.records import ConversationRecord, MessageStatus, StoredMessage
+from botkit.testing.backends import RecordingEcho
 
 __all__ = [
     "HOURS_EN",
@@ -79,19 +80,6 @@ SHOP: dict[str, Any] = {
         },
     ]
 }
-
-
-class RecordingEcho(EchoBackend):
-    """The echo backend, keeping every request it gets."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[GenerationRequest] = []
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
-        self.requests.append(request)
-        async for delta in super().generate(request):
-            yield delta
 
 
 class Say:

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from core_helpers import RecordingConnector, message
 
-from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.errors import ConfigError
@@ -23,23 +22,8 @@ from botkit.knowledge import plugin as knowledge_plugin
 from botkit.knowledge.config import DEFAULT_NO_MATCH_INSTRUCTION
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
-from botkit.testing.backends import ScriptBackend
+from botkit.testing.backends import RecordingEcho
 from botkit.testing.translator import MarkingTranslator
-
-
-class Prompted(ScriptBackend):
-    """Answers "ok" and keeps each request's system prompt."""
-
-    name = "prompted"
-
-    def __init__(self) -> None:
-        self.systems: list[str] = []
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
-        system = request.messages[0]
-        self.systems.append(system.content if system.role == "system" else "")
-        yield "ok"
-
 
 KnowledgeBot = Callable[..., Any]
 
@@ -52,11 +36,11 @@ def knowledge_bot(make_settings: Callable[..., Settings], kb_dir: Path) -> Knowl
     async def started(
         translator: MarkingTranslator | None = None, language: dict[str, Any] | None = None,
         **config: Any,
-    ) -> AsyncIterator[tuple[Bot, Prompted]]:  # fmt: skip
+    ) -> AsyncIterator[tuple[Bot, RecordingEcho]]:  # fmt: skip
         plugin = {"sources": [f"{kb_dir}/*"], **config}
         settings = make_settings(plugins={"knowledge": plugin}, language=language or {},
                                  bot={"system_prompt": "You help Shop customers."})  # fmt: skip
-        backend = Prompted()
+        backend = RecordingEcho()
         async with Bot(settings, backend=backend, translator=translator) as bot:
             bot.attach_connector(RecordingConnector(bot))
             yield bot, backend
@@ -141,7 +125,7 @@ async def test_messages_answered_otherwise_are_not_searched(
     knowledge_bot: KnowledgeBot, make_settings: Callable[..., Settings], kb_dir: Path
 ) -> None:
     plugins = {"handoff": {}, "knowledge": {"sources": [f"{kb_dir}/*"]}}
-    backend = Prompted()
+    backend = RecordingEcho()
     async with Bot(make_settings(plugins=plugins), backend=backend) as bot:
         bot.attach_connector(RecordingConnector(bot))
         await _ask(bot, "/human", "k1")  # answered by the hand-off plugin

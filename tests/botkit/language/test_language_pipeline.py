@@ -21,6 +21,7 @@ from botkit.config import EchoSettings, Settings
 from botkit.errors import TranslationError
 from botkit.events import Contact, Direction, InboundMessage
 from botkit.store import ConversationStatus, StoredMessage
+from botkit.testing.backends import RecordingEcho
 from botkit.testing.translator import MarkingTranslator
 
 ES = "Hola, quiero saber dónde está mi pedido ORD-2024-0042. Gracias por su ayuda."
@@ -282,17 +283,6 @@ async def test_human_handled_conversation_is_still_translated_for_the_agent(
     assert last.direction == Direction.INBOUND and last.language == "es"
     assert last.working_text == "en(¿Hay alguien ahí?) en(Necesito hablar con una persona.)"
     assert len(rec.replies) == 1
-
-
-class RecordingEcho(EchoBackend):
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[GenerationRequest] = []
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
-        self.requests.append(request)
-        async for delta in super().generate(request):
-            yield delta
 
 
 async def test_native_mode_asks_the_model_to_answer_in_the_customers_language(
