@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-SAMPLE = Path(__file__).parent / "kb"
+from knowledge_helpers import SAMPLE
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SAMPLE
+from knowledge_helpers import SAMPLE
 
 from botkit.knowledge import KnowledgeConfig, Passage, PassageIndex, load_library
 from botkit.knowledge.index import query_terms
