@@ -22,6 +22,7 @@ from botkit.events import Button, FeedbackGiven, SystemEvent
 from botkit.feedback import texts
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
+from botkit.testing.translator import MarkingTranslator
 
 GOOD, BAD = "👍", "👎"
 BUTTONS = (Button(GOOD, GOOD), Button(BAD, BAD))
@@ -190,3 +191,14 @@ def test_the_report_command(
     assert out[3].endswith(" test c1 seq=2: echo: Where is my parcel? It is late.")
     with pytest.raises(SystemExit):
         main(["feedback", "-c", str(config), "--days", "0"])
+
+
+async def test_pivot_mode_keeps_the_buttons_on_the_translated_answer(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(plugins={"feedback": {}})
+    async with Bot(settings, translator=MarkingTranslator()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        answer = await _say(bot, SPANISH, "k1")
+        assert answer.text.startswith("es(echo: en(") and answer.buttons == BUTTONS
+        assert (await _say(bot, GOOD, "k2")).text == texts.THANKS["es"]
