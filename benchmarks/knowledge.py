@@ -33,7 +33,6 @@ from _output import print_rows, write_result  # this script's folder
 from _texts import PARALLEL_SET
 
 from botkit.knowledge import KnowledgeConfig, load_library
-from botkit.knowledge.index import query_terms
 from botkit.knowledge.plugin import format_passages
 from botkit.knowledge.stopwords import stopwords
 
@@ -78,9 +77,10 @@ def run_size(passages: int, questions: list[str], repeats: int) -> dict[str, Any
     for _ in range(repeats):
         for question in questions:
             start = time.perf_counter()
-            hits = library.index.search(query_terms((question, 1.0, words)),
-                                        limit=config.max_passages,
-                                        min_relevance=config.min_relevance)  # fmt: skip
+            index = library.index
+            hits = index.search(index.query(question, leave_out=words),
+                                limit=config.max_passages,
+                                min_relevance=config.min_relevance)  # fmt: skip
             format_passages(hits, config.max_context_chars)
             samples.append((time.perf_counter() - start) * 1000)
             found += bool(hits)

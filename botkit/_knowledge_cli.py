@@ -10,7 +10,6 @@ from __future__ import annotations
 from botkit.config import Settings, resolve_components_or_raise
 from botkit.errors import ConfigError, ConfigProblem
 from botkit.knowledge.config import KnowledgeConfig
-from botkit.knowledge.index import query_terms
 from botkit.knowledge.library import Library, load_library
 from botkit.knowledge.plugin import format_passages
 from botkit.knowledge.stopwords import stopwords
@@ -44,20 +43,25 @@ def check(settings: Settings, name: str = "knowledge") -> tuple[str, bool]:
 
 
 def search(settings: Settings, question: str, *, language: str | None = None,
-           name: str = "knowledge") -> str:  # fmt: skip
-    """The passages ``question`` finds (as the model would get them), best first."""
+           name: str = "knowledge") -> tuple[str, bool]:  # fmt: skip
+    """The passages ``question`` finds (as the model would get them), best first, and
+    whether the base could be searched at all (it has passages)."""
     config, library = _load(settings, name)
+    problems = [f"problem: {problem}" for problem in library.problems]
+    if not len(library.index):
+        return "\n".join([*problems, "the knowledge base has no passages (the bot would "
+                           "run without the plugin)"]), False  # fmt: skip
     words = stopwords(language or settings.bot.working_language)
-    query = query_terms((question, 1.0, words))
-    hits = library.index.search(
-        query, limit=config.max_passages, min_relevance=config.min_relevance
-    )
+    index = library.index
+    hits = index.search(index.query(question, leave_out=words), limit=config.max_passages,
+                        min_relevance=config.min_relevance)  # fmt: skip
     if not hits:
-        return (f"nothing reaches min_relevance {config.min_relevance}; the model is told: "
-                f"{config.no_match_instruction or '(nothing)'}")  # fmt: skip
+        found = (f"nothing reaches min_relevance {config.min_relevance}; the model is told: "
+                 f"{config.no_match_instruction or '(nothing)'}")  # fmt: skip
+        return "\n".join([*problems, found]), True
     lines = [
         f"[{n}] {h.relevance:.2f} {h.passage.source}:{h.passage.line} "
-        f"(matched: {', '.join(h.matched)})"
+        f"(matched terms: {', '.join(h.matched)})"
         for n, h in enumerate(hits, 1)
     ]
-    return "\n".join([*lines, "", format_passages(hits, config.max_context_chars)])
+    return "\n".join([*problems, *lines, "", format_passages(hits, config.max_context_chars)]), True

@@ -64,6 +64,15 @@ def _days(text: str) -> int:
     return value
 
 
+def _language_tag(value: str) -> str:
+    from botkit.language.tags import InvalidLanguageTag, normalize_tag
+
+    try:
+        return normalize_tag(value)
+    except InvalidLanguageTag as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botkit", description="Self-hosted customer-service bot.")
     parser.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -119,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     ask = with_config(knowledge_commands.add_parser(
         "search", help="show the passages a question finds"))  # fmt: skip
     ask.add_argument("question")
-    ask.add_argument("--language", help="the question's language (default: working language)")
+    ask.add_argument("--language", type=_language_tag,
+                     help="the question's language (default: the working language)")  # fmt: skip
     return parser
 
 
@@ -276,8 +286,9 @@ def _run_knowledge(args: argparse.Namespace) -> int:
         report, usable = check(settings)
         print(report)
         return 0 if usable else 1
-    print(search(settings, args.question, language=args.language))
-    return 0
+    report, usable = search(settings, args.question, language=args.language)
+    print(report)
+    return 0 if usable else 1
 
 
 def _check_config(file: str) -> int:

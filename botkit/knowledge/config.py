@@ -21,6 +21,10 @@ DEFAULT_NO_MATCH_INSTRUCTION = (
 )
 
 
+# Room for "[n] " and a passage's title (cut to 80 characters) beside its text.
+TITLE_ROOM = 100
+
+
 class KnowledgeConfig(PluginConfig):
     """Settings of the knowledge-base plugin.
 
@@ -33,7 +37,7 @@ class KnowledgeConfig(PluginConfig):
         passage_chars: the most characters of one passage (files are cut at headings,
             paragraphs, then sentences).
         max_context_chars: the most characters of passages one message adds (keeps the
-            prompt inside a small model's context).
+            prompt inside a small model's context); at least ``passage_chars + 100``.
         min_relevance: passages below this relevance (0-1, BM25 normalized by what
             the question could score) are not shown.
         history_weight: how much the customer's previous message counts in the search
@@ -44,13 +48,13 @@ class KnowledgeConfig(PluginConfig):
             nothing.
         max_file_bytes: bigger files are left out (with an error in the log).
         reload_seconds: how often the files are checked for changes (new, edited or
-            removed files are indexed again without a restart); 0 never.
+            removed files are indexed again without a restart); 0 never, else at least 1.
     """
 
     sources: tuple[str, ...] = Field(min_length=1, max_length=100)
     max_passages: int = Field(default=3, ge=1, le=20)
     passage_chars: int = Field(default=800, ge=100, le=8000)
-    max_context_chars: int = Field(default=2400, ge=100, le=32000)
+    max_context_chars: int = Field(default=2400, ge=200, le=32000)
     min_relevance: float = Field(default=0.1, ge=0, lt=1)
     history_weight: float = Field(default=0.5, ge=0, le=1)
     instruction: str = Field(default=DEFAULT_INSTRUCTION, max_length=4000)
@@ -82,8 +86,19 @@ class KnowledgeConfig(PluginConfig):
             ) from None
         return value
 
+    @field_validator("reload_seconds")
+    @classmethod
+    def _reload(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("must be 0 (never) or at least 1 second")
+        return value
+
     @model_validator(mode="after")
     def _fits(self) -> KnowledgeConfig:
-        if self.passage_chars > self.max_context_chars:
-            raise ValueError("passage_chars must not exceed max_context_chars")
+        # A passage's number and title (at most 80 characters) come with it.
+        if self.passage_chars + TITLE_ROOM > self.max_context_chars:
+            raise ValueError(
+                f"max_context_chars must be at least passage_chars + {TITLE_ROOM} "
+                "(one passage with its title must fit)"
+            )
         return self

@@ -7,7 +7,8 @@ prompt together.
 * Markdown (``.md``, ``.markdown``): ATX headings (``#`` to ``######``) open sections; a
   passage carries its heading path ("Shipping > Returns") as its title. ``#`` lines
   inside fenced code blocks are not headings, and a block is never cut inside a fence
-  unless it alone is too long. YAML front matter at the top is left out.
+  unless it alone is too long. YAML front matter at the top and HTML comments
+  (``<!-- editors' notes -->``) are left out.
 * Plain text (``.txt``): paragraphs, titled with the file's name.
 
 Files must be UTF-8 (a byte-order mark is allowed). Text is cleaned like customers'
@@ -85,9 +86,27 @@ def read_passages(path: Path, *, passage_chars: int, max_bytes: int) -> list[Pas
         raise DocumentError(f"is not UTF-8 (byte {exc.start})") from None
     text = sanitize_text(text)
     source = str(path)
+    if suffix != ".txt":
+        text = without_comments(text)
     if suffix == ".txt":
         return list(split_text(text, source=source, title=path.stem, passage_chars=passage_chars))
     return list(split_markdown(text, source=source, title=path.stem, passage_chars=passage_chars))
+
+
+def without_comments(text: str) -> str:
+    """``text`` without HTML comments (``<!-- ... -->``: editors' notes the rendered page
+    does not show, which must not reach the model). An unclosed comment runs to the end.
+    Each comment's line breaks stay, so passages keep their line numbers."""
+    parts: list[str] = []
+    position = 0
+    while (opening := text.find("<!--", position)) != -1:
+        parts.append(text[position:opening])
+        closing = text.find("-->", opening + 4)
+        stop = len(text) if closing == -1 else closing + 3
+        parts.append("\n" * text.count("\n", opening, stop))
+        position = stop
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def split_text(text: str, *, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
@@ -213,15 +232,26 @@ def _pack(
 
 
 def _cut(block: str, limit: int) -> Iterator[str]:
-    """``block`` in pieces of at most ``limit`` characters: at sentence ends, else at
-    spaces, else (one unbroken run) hard."""
-    while len(block) > limit:
-        window = block[: limit + 1]
-        ends = [m.start() for m in _SENTENCE_END.finditer(window)]
-        cut = ends[-1] if ends else window.rfind(" ")
+    """``block`` in pieces of at most ``limit`` characters: after the last sentence end
+    in reach, else at the last space or line break, else (one unbroken run) hard.
+
+    Walks with an offset: slicing off the rest at each piece would copy it again and
+    again (quadratic on a megabyte paragraph).
+    """
+    start, end = 0, len(block)
+    while end - start > limit:
+        window = block[start : start + limit + 1]
+        ends = [m.start() for m in _SENTENCE_END.finditer(window) if m.start() <= limit]
+        cut = ends[-1] if ends else 0
+        if cut <= limit // 4:  # no sentence end late enough: a word edge
+            cut = max(window.rfind(" "), window.rfind("\n"))
         if cut <= limit // 4:  # nothing sensible early enough: cut hard
             cut = limit
-        yield block[:cut].rstrip()
-        block = block[cut:].lstrip()
-    if block:
-        yield block
+        piece = block[start : start + cut].rstrip()
+        if piece:
+            yield piece
+        start += cut
+        while start < end and block[start].isspace():
+            start += 1
+    if start < end:
+        yield block[start:]

@@ -1,13 +1,19 @@
 """Okapi BM25 over passages: which passages answer a question best.
 
 BM25 is what search engines (Lucene, Elasticsearch) rank by default. It needs no model,
-works for any language ``search_terms`` splits, ranks in a millisecond for tens of
-thousands of passages, and its decisions can be explained to an operator (which words
+works for any language the analyzer splits, ranks in a millisecond for tens of
+thousands of passages, and its decisions can be explained to an operator (which terms
 matched). Defaults k1 = 1.2, b = 0.75 are Lucene's.
 
 Scores are reported as *relevance* in [0, 1): the BM25 score divided by the most the
-query could score (every query term saturated in a passage of average length). A
-threshold on that means the same thing for a two-word and a twenty-word question.
+question could score (every term saturated in a passage of average length). A
+threshold on that means the same thing for a two-word and a twenty-word question. A
+term of the question that no passage has counts at the rarest term's weight: a question
+mostly about something the documents never mention ("do you sell shoes?") must not look
+relevant because its "sell" matched somewhere. *Context* terms (the customer's own
+words beside their translation, their previous message) count only when some passage
+has them: they may find a passage, but a word in another language, or an earlier
+unrelated remark, never makes the question itself look less answered.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
+from botkit.knowledge.analysis import Analyzer
 from botkit.knowledge.documents import Passage
-from botkit.language.words import search_terms
 
-__all__ = ["Hit", "PassageIndex", "query_terms"]
+__all__ = ["Hit", "PassageIndex", "Query"]
 
 K1 = 1.2
 B = 0.75
@@ -30,24 +36,32 @@ B = 0.75
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage and its relevance (see the module docstring)."""
+    """A retrieved passage, its relevance and the terms it matched."""
 
     passage: Passage
     relevance: float
     matched: tuple[str, ...]
 
 
+@dataclass
+class Query:
+    """Terms to search, with weights: the question's, and context (see the module
+    docstring). Build it with ``PassageIndex.query``."""
+
+    terms: dict[str, float]
+    context: dict[str, float]
+
+
 class PassageIndex:
     """An inverted index of ``passages`` (immutable once built)."""
 
-    def __init__(self, passages: Sequence[Passage], *, stem: Callable[[str], str] = str) -> None:
+    def __init__(self, passages: Sequence[Passage], analyzer: Analyzer) -> None:
         self.passages = tuple(passages)
-        self._stem = stem
+        self.analyzer = analyzer
         counts_by_passage: list[Counter[str]] = []
         lengths: list[int] = []
         for passage in self.passages:
-            # The title is part of what a passage is about ("Returns" under "Shipping").
-            counts = Counter(map(stem, search_terms(f"{passage.title}\n{passage.text}")))
+            counts = Counter(analyzer.terms(_indexed_text(passage)))
             counts_by_passage.append(counts)
             lengths.append(sum(counts.values()))
         count = len(self.passages)
@@ -76,27 +90,41 @@ class PassageIndex:
         """How many distinct terms the passages have."""
         return len(self._postings)
 
-    def search(self, query: Mapping[str, float], *, limit: int, min_relevance: float) -> list[Hit]:
-        """The best ``limit`` passages for ``query`` (term -> weight, see
-        ``query_terms``), best first, each at least ``min_relevance``; ties keep the
-        documents' order."""
-        stemmed: dict[str, float] = {}
-        for term, weight in query.items():
-            stem = self._stem(term)
-            stemmed[stem] = max(weight, stemmed.get(stem, 0.0))
-        query = stemmed
-        weighted = {t: w for t, w in query.items() if w > 0 and t in self._postings}
-        # A word no passage has counts at the rarest word's weight: a question mostly
-        # about something the documents never mention ("do you sell shoes?") must not
-        # look relevant because its "do" and "you" appear somewhere.
+    def query(
+        self,
+        question: str,
+        *,
+        leave_out: Collection[str] = (),
+        context: Sequence[tuple[str, float, Collection[str]]] = (),
+    ) -> Query:
+        """The terms of ``question`` (weight 1) and of the ``context`` texts
+        (``(text, weight, words to leave out)``), each term at its highest weight."""
+        terms = dict.fromkeys(self.analyzer.terms(question, leave_out=leave_out), 1.0)
+        extra: dict[str, float] = {}
+        for text, weight, words in context:
+            for term in self.analyzer.terms(text, leave_out=words):
+                if term in self._postings and weight > max(terms.get(term, 0), extra.get(term, 0)):
+                    extra[term] = weight
+        return Query(terms, {t: w for t, w in extra.items() if t not in terms})
+
+    def cost(self, query: Query) -> int:
+        """How many postings a search of ``query`` reads (its time is about linear in it)."""
+        return sum(len(self._postings[t][0]) for t in (*query.terms, *query.context)
+                   if t in self._postings)  # fmt: skip
+
+    def search(self, query: Query, *, limit: int, min_relevance: float) -> list[Hit]:
+        """The best ``limit`` passages for ``query``, best first, each at least
+        ``min_relevance``; ties keep the documents' order."""
         unknown = self._unknown_idf
-        best_possible = sum(w * self._idf.get(t, unknown) * (K1 + 1) for t, w in query.items()
-                            if w > 0)  # fmt: skip
-        if not weighted or limit <= 0:
+        # Context terms are all known (see query()); the question's may not be.
+        weights = {**query.context, **query.terms}
+        best_possible = sum(w * self._idf.get(t, unknown) * (K1 + 1) for t, w in weights.items())
+        known = {t: w for t, w in weights.items() if w > 0 and t in self._postings}
+        if not known or limit <= 0:
             return []
         scores: dict[int, float] = {}
         get = scores.get
-        for term, weight in weighted.items():
+        for term, weight in known.items():
             scale = weight * self._idf[term] * (K1 + 1)
             numbers, factors = self._postings[term]
             for number, factor in zip(numbers, factors, strict=True):
@@ -109,20 +137,16 @@ class PassageIndex:
             if relevance < min_relevance:
                 break
             passage = self.passages[number]
-            hits.append(Hit(passage, relevance, self._matched(weighted, passage)))
+            have = set(self.analyzer.terms(_indexed_text(passage)))
+            hits.append(Hit(passage, relevance, tuple(t for t in known if t in have)))
         return hits
 
-    def _matched(self, query: Iterable[str], passage: Passage) -> tuple[str, ...]:
-        terms = set(map(self._stem, search_terms(f"{passage.title}\n{passage.text}")))
-        return tuple(t for t in query if t in terms)
+
+def _indexed_text(passage: Passage) -> str:
+    # The title is part of what a passage is about ("Returns" under "Shipping").
+    return f"{passage.title}\n{passage.text}"
 
 
-def query_terms(*texts: tuple[str, float, Collection[str]]) -> dict[str, float]:
-    """Query weights from ``(text, weight, words to leave out)``; a term keeps its
-    highest weight."""
-    query: dict[str, float] = {}
-    for text, weight, leave_out in texts:
-        for term in search_terms(text):
-            if term not in leave_out and weight > query.get(term, 0.0):
-                query[term] = weight
-    return query
+def as_query(terms: Mapping[str, float]) -> Query:
+    """A query of already analyzed terms (tests, benchmarks)."""
+    return Query(dict(terms), {})

@@ -7,20 +7,23 @@ is left out and named in ``problems``; the others are still indexed.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from botkit.knowledge.analysis import Analyzer
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.documents import SUFFIXES, DocumentError, Passage, read_passages
 from botkit.knowledge.index import PassageIndex
-from botkit.knowledge.stemming import stemmer_for
 
-__all__ = ["MAX_FILES", "Library", "find_files", "fingerprint", "load_library"]
+__all__ = ["MAX_ENTRIES", "MAX_FILES", "Library", "find_files", "fingerprint", "load_library"]
 
 # A pattern such as "/**" must not make the bot walk a whole disk.
 MAX_FILES = 10_000
+MAX_ENTRIES = 200_000
 
 # (path, modification time in ns, size) of each file: a changed tuple means reload.
 Fingerprint = tuple[tuple[str, int, int], ...]
@@ -53,31 +56,81 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def _matches(pattern: Sequence[str], parts: Sequence[str]) -> bool:
+    """Whether path ``parts`` match pattern components (``**``: any number of folders).
+
+    As in ``glob``, a name starting with "." matches only a component that starts with
+    "." too.
+    """
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return _matches(rest, parts) or (
+            bool(parts) and not parts[0].startswith(".") and _matches(pattern, parts[1:])
+        )
+    if not parts or (parts[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(parts[0], head) and _matches(rest, parts[1:])
+
+
+def _walk(pattern: str, problems: list[str]) -> Iterator[str]:
+    """The files ``pattern`` (with wildcards) matches, in sorted order.
+
+    Walked with ``os.walk`` without following folder links: a link back up the tree
+    (``kb/latest -> .``) would otherwise repeat everything below it, or never end. The
+    walk stops after ``MAX_ENTRIES`` entries.
+    """
+    parts = pattern.split(os.sep)
+    first = next(n for n, part in enumerate(parts) if glob.has_magic(part))
+    base = os.sep.join(parts[:first]) or ("." if first == 0 else os.sep)
+    rest = parts[first:]
+    # Without "**", no match lies deeper than the pattern: do not walk there.
+    depth = None if "**" in rest else len(rest) - 1
+    seen = 0
+    for folder, folders, files in os.walk(base):
+        relative = os.path.relpath(folder, base)
+        level = [] if relative == "." else relative.split(os.sep)
+        folders.sort()
+        if depth is not None and len(level) >= depth:
+            folders.clear()
+        seen += len(folders) + len(files)
+        if seen > MAX_ENTRIES:
+            problems.append(f"{pattern}: more than {MAX_ENTRIES:,} entries to look at; "
+                            "stopped there (make the pattern narrower)")  # fmt: skip
+            return
+        for name in sorted(files):
+            if _matches(rest, [*level, name]):
+                yield os.path.normpath(os.path.join(folder, name))
+
+
 def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """The files ``patterns`` name, in pattern order without repeats, and problems.
+    """The files ``patterns`` name, in pattern order, each once (links to one file count
+    once), and problems.
 
     A pattern with wildcards takes the supported files it matches (other kinds are
     skipped quietly, so ``docs/**/*`` may hold images); a plain path is taken as is, and
     reading it says what is wrong with it.
     """
-    found: dict[str, None] = {}
+    found: dict[str, str] = {}  # real path -> the path as found
     problems: list[str] = []
     for pattern in patterns:
         expanded = os.path.expanduser(pattern)
         if not glob.has_magic(expanded):
-            found[expanded] = None
+            found.setdefault(os.path.realpath(expanded), expanded)
             continue
         matched = 0
-        for path in sorted(glob.iglob(expanded, recursive=True)):
-            if Path(path).suffix.lower() in SUFFIXES and os.path.isfile(path):
-                matched += 1
-                found[path] = None
+        for path in _walk(expanded, problems):
+            if Path(path).suffix.lower() not in SUFFIXES or not os.path.isfile(path):
+                continue
+            matched += 1
+            found.setdefault(os.path.realpath(path), path)
             if len(found) > MAX_FILES:
                 problems.append(f"{pattern}: more than {MAX_FILES:,} files; the rest left out")
-                return list(found)[:MAX_FILES], problems
+                return list(found.values())[:MAX_FILES], problems
         if not matched:
             problems.append(f"{pattern}: no .md, .markdown or .txt file matches")
-    return list(found), problems
+    return list(found.values()), problems
 
 
 def fingerprint(paths: list[str]) -> Fingerprint:
@@ -111,5 +164,5 @@ def load_library(config: KnowledgeConfig, language: str | None) -> Library:
             continue
         files[path] = len(found)
         passages.extend(found)
-    index = PassageIndex(passages, stem=stemmer_for(language))
+    index = PassageIndex(passages, Analyzer(language))
     return Library(index, files, tuple(problems), state)

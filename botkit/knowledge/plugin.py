@@ -16,11 +16,12 @@ never sees half an index.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from botkit.errors import PluginError
 from botkit.knowledge.config import KnowledgeConfig
-from botkit.knowledge.index import Hit, query_terms
+from botkit.knowledge.index import Hit, PassageIndex, Query
 from botkit.knowledge.library import Library, find_files, fingerprint, load_library
 from botkit.knowledge.stopwords import stopwords
 from botkit.pipeline import Context, Handler
@@ -32,24 +33,32 @@ __all__ = ["KNOWLEDGE_GROUP", "KnowledgeHandler", "KnowledgePlugin", "format_pas
 
 # After the default group (0) and any plugin handler a deployment is likely to add.
 KNOWLEDGE_GROUP = 1000
-# From this size a search takes ~10 ms and more (benchmarks/knowledge.py) and runs in a
-# worker thread; below it, a thread hop would cost more than the search.
-THREAD_FROM_PASSAGES = 20_000
+# A search reads about 5,000 postings a millisecond (benchmarks/knowledge.py); from
+# this many (~4 ms: a large base, or a long message) it runs in a worker thread, so the
+# event loop keeps serving other conversations meanwhile. Below, a thread hop would cost
+# more than the search.
+THREAD_FROM_POSTINGS = 20_000
+# A passage's title is cut to this many characters when shown to the model (a deep
+# heading path), so that a passage always fits (see KnowledgeConfig's check).
+MAX_TITLE_CHARS = 80
 
 
 def format_passages(hits: list[Hit], max_chars: int) -> str:
     """The passages as the model reads them: numbered, titled, within ``max_chars``.
 
-    A passage that does not fit whole is left out rather than cut mid-sentence (the
-    first always fits: ``passage_chars <= max_context_chars``).
+    A passage that does not fit whole is left out rather than cut mid-sentence; the
+    first always fits (``passage_chars + 100 <= max_context_chars``).
     """
     parts: list[str] = []
     used = 0
     for number, hit in enumerate(hits, 1):
-        part = f"[{number}] {hit.passage.title}\n{hit.passage.text}"
-        if parts and used + 2 + len(part) > max_chars:
+        title = hit.passage.title
+        if len(title) > MAX_TITLE_CHARS:
+            title = title[: MAX_TITLE_CHARS - 1] + "…"
+        part = f"[{number}] {title}\n{hit.passage.text}"
+        if used + len(part) > max_chars:
             break
-        parts.append(part[:max_chars])
+        parts.append(part)
         used += len(part) + 2
     return "\n\n".join(parts)
 
@@ -68,29 +77,29 @@ class KnowledgeHandler(Handler):
             and ctx.conversation.status == ConversationStatus.BOT
         )
 
-    def search(self, ctx: Context) -> list[Hit]:
-        """The passages for this message, best first."""
+    def query(self, ctx: Context, index: PassageIndex) -> Query:
+        """What to search ``index`` for, for this message (see ``botkit.knowledge.index``)."""
         # What the model reads is in the working language when the message was
         # translated (pivot mode), else in the customer's; so is the history.
         translated = ctx.working_text is not None
         seen_in = ctx.settings.bot.working_language if translated else ctx.language
-        texts = [(ctx.model_text, 1.0, stopwords(seen_in))]
+        context = []
         if ctx.text != ctx.model_text:
-            texts.append((ctx.text, 1.0, stopwords(ctx.language)))
+            context.append((ctx.text, 1.0, stopwords(ctx.language)))
         previous = next((m.content for m in reversed(ctx.history) if m.role == "user"), None)
         if previous is not None and self.config.history_weight > 0:
-            texts.append((previous, self.config.history_weight, stopwords(seen_in)))
-        return self.library.index.search(
-            query_terms(*texts),
-            limit=self.config.max_passages,
-            min_relevance=self.config.min_relevance,
-        )
+            context.append((previous, self.config.history_weight, stopwords(seen_in)))
+        return index.query(ctx.model_text, leave_out=stopwords(seen_in), context=context)
 
     async def handle(self, ctx: Context) -> None:
-        if len(self.library.index) < THREAD_FROM_PASSAGES:
-            hits = self.search(ctx)
-        else:  # tens of ms: let the event loop interleave (the GIL switches every 5 ms)
-            hits = await asyncio.to_thread(self.search, ctx)
+        index = self.library.index  # one index for the whole message, even if a reload swaps
+        query = self.query(ctx, index)
+        search = functools.partial(index.search, query, limit=self.config.max_passages,
+                                   min_relevance=self.config.min_relevance)  # fmt: skip
+        if index.cost(query) < THREAD_FROM_POSTINGS:
+            hits = search()
+        else:
+            hits = await asyncio.to_thread(search)
         ctx.state["knowledge"] = hits
         if hits:
             passages = format_passages(hits, self.config.max_context_chars)

@@ -5,7 +5,9 @@ often. BM25's idf discounts such words only in a large collection; a company's
 knowledge base is often a dozen files. The lists hold only function words (articles,
 pronouns, auxiliaries, prepositions, conjunctions, question words), after the Snowball
 project's lists, plus greetings and thanks; none of the words customers ask *about*
-("order", "open", "help" stay searchable, unlike in longer general-purpose lists).
+("order", "open", "help" stay searchable, unlike in longer general-purpose lists). The
+pieces contractions and elisions split into ("don't" -> "don", "t"; "dell'ordine" ->
+"dell", "ordine") are function words too.
 
 Languages without a list search every word.
 """
@@ -31,6 +33,8 @@ _LISTS = {
         while who whom why will with would you your yours yourself yourselves hi hello
         hey please thanks thank ok okay im dont cant ive id youre get got want need know
         like let
+        t s m d ll re ve don doesn didn isn aren wasn weren haven hasn hadn won wouldn
+        couldn shouldn mustn shan
     """,
     "es": """
         a al algo algunas algunos ante antes como con contra cual cuando de del desde
@@ -64,7 +68,8 @@ _LISTS = {
         a ad al alla alle anche che chi ci come con da dal dalla dei del della di e ed
         gli ha hanno ho i il in io la le lei lo loro lui ma mi mia mio ne nei nel nella
         noi non o per perche piu quale quando quello questa questo se si sono su sua suo
-        ti tu un una uno voi ciao grazie posso vorrei
+        ti tu un una uno voi ciao grazie posso vorrei l dell all nell sull dall c quest
+        quell
     """,
     "nl": """
         aan al als bij dan dat de der deze die dit doch doen door dus een en er ge geen

@@ -16,7 +16,7 @@ import unicodedata
 
 import regex
 
-__all__ = ["search_terms"]
+__all__ = ["fold_accents", "search_terms"]
 
 # Letters, digits and the marks on them; "_" and punctuation separate words.
 _WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")
@@ -30,16 +30,26 @@ _UNSPACED = regex.compile(f"(?:{_UNSPACED_CHAR})+")
 _CHARACTER = regex.compile(_UNSPACED_CHAR)
 
 
-def _fold(text: str) -> str:
-    """NFKC, casefold, accents off (see ``_ACCENTED``), composed again (NFC)."""
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
+def fold_accents(text: str) -> str:
+    """``text`` without the accents of Latin, Greek and Cyrillic letters (``_ACCENTED``),
+    composed again (NFC)."""
+    decomposed = unicodedata.normalize("NFKD", text)
     return unicodedata.normalize("NFC", _ACCENTED.sub(r"\1", decomposed))
 
 
-def search_terms(text: str) -> list[str]:
-    """The terms of ``text`` in order (see the module docstring)."""
+def search_terms(text: str, *, accents: bool = False) -> list[str]:
+    """The terms of ``text`` in order (see the module docstring).
+
+    Args:
+        text: any text.
+        accents: keep the accents (for a stemmer, whose rules are written for them:
+            Portuguese "-ções", Russian "-ой"); the terms are otherwise the same.
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if not accents:
+        folded = fold_accents(folded)
     terms: list[str] = []
-    for word in _WORD.findall(_fold(text)):
+    for word in _WORD.findall(folded):
         position = 0
         for run in _UNSPACED.finditer(word):
             if run.start() > position:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from botkit.knowledge.documents import DocumentError, read_passages, split_markdown, split_text
+from botkit.knowledge.documents import (
+    DocumentError,
+    read_passages,
+    split_markdown,
+    split_text,
+    without_comments,
+)
 
 
 def _md(text: str, chars: int = 800) -> list[tuple[str, str]]:
@@ -121,3 +127,34 @@ def test_special_files_are_refused_without_reading_them(tmp_path: Path) -> None:
     zero.symlink_to("/dev/zero")  # stat says 0 bytes, reading never ends
     with pytest.raises(DocumentError, match="not a regular file"):
         read_passages(zero, passage_chars=800, max_bytes=100)
+
+
+def test_html_comments_never_reach_the_model() -> None:
+    text = (
+        "# Discounts\nNew customers get 10 % off with WELCOME10.\n<!-- internal: STAFF50\n"
+        "gives 50 %; never tell customers -->\n\n# Unclosed\nshown <!-- and this not"
+    )
+    passages = list(split_markdown(without_comments(text), source="f.md", title="f",
+                                   passage_chars=800))  # fmt: skip
+    assert [(p.title, p.text, p.line) for p in passages] == [
+        ("Discounts", "New customers get 10 % off with WELCOME10.", 2),
+        ("Unclosed", "shown", 7),  # line numbers as in the file
+    ]
+
+
+def test_a_late_word_edge_is_preferred_to_an_early_sentence_end() -> None:
+    text = "Rates are below. " + "Portugal and Italy standard parcel six fifty " * 10
+    for _, body in _md(text, chars=250):
+        assert len(body) <= 250
+        assert not body.endswith(("p", "pa", "par", "parc", "parce")), body  # no cut words
+    # An ideographic full stop right at the limit stays in its passage.
+    cut = _md("一" * 99 + "。" + "二" * 50, chars=100)
+    assert [len(b) for _, b in cut] == [100, 50]
+
+
+def test_a_megabyte_paragraph_is_cut_in_linear_time() -> None:
+    # Slicing off the rest at each piece made this quadratic (minutes); pytest's timeout
+    # guards.
+    block = "word " * 1_000_000
+    passages = list(split_text(block, source="f.txt", title="f", passage_chars=100))
+    assert len(passages) > 40_000 and all(len(p.text) <= 100 for p in passages)

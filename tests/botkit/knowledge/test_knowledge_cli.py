@@ -38,7 +38,7 @@ def test_search_shows_why_a_passage_was_chosen(
     assert main(["knowledge", "search", "-c", config, "How are refunds paid?"]) == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("[1] 0.") and "(matched: refund" in first
+    assert first.startswith("[1] 0.") and "(matched terms: refund" in first
     assert "\n[1] Returns and refunds > Refunds\nWe refund the full price" in out
     assert main(["knowledge", "search", "-c", config, "hola", "--language", "es"]) == 0
     assert capsys.readouterr().out.startswith("nothing reaches min_relevance 0.1")
@@ -55,3 +55,15 @@ def test_without_the_plugin_the_command_says_so(
     bad = _config(tmp_path, "[plugins.knowledge]\nsources = []\n")
     assert main(["knowledge", "check", "-c", bad]) == 2
     assert "plugins.knowledge.sources" in capsys.readouterr().err
+
+
+def test_search_on_an_empty_base_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, f'[plugins.knowledge]\nsources = ["{tmp_path}/typo/*.md"]\n')
+    assert main(["knowledge", "search", "-c", config, "PayPal?"]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: {tmp_path}/typo/*.md: no .md, .markdown or .txt file matches" in out
+    assert "has no passages" in out
+    with pytest.raises(SystemExit):
+        main(["knowledge", "search", "-c", config, "PayPal?", "--language", "klingon!"])

@@ -56,3 +56,40 @@ def test_the_fingerprint_changes_with_any_file(kb_dir: Path) -> None:
     assert fingerprint(files) != before
     (kb_dir / "payment.md").unlink()
     assert (f"{kb_dir}/payment.md", -1, -1) in fingerprint(files)
+
+
+def test_folder_links_are_not_followed_and_linked_files_count_once(kb_dir: Path) -> None:
+    # Two links back up the tree would make a following walk endless (2^40 paths).
+    (kb_dir / "loop").symlink_to(".")
+    (kb_dir / "again").symlink_to(".")
+    (kb_dir / "same.md").symlink_to(kb_dir / "payment.md")
+    files, problems = find_files((f"{kb_dir}/**/*.md", f"{kb_dir}/../kb/payment.md"))
+    assert problems == []
+    assert sorted(Path(f).name for f in files) == [
+        "descuentos.md", "payment.md", "returns.md", "shipping.md",
+    ]  # fmt: skip
+    library = load_library(KnowledgeConfig(sources=(f"{kb_dir}/**/*",)), "en")
+    assert library.summary() == "11 passages from 5 files"
+
+
+def test_a_huge_walk_stops_with_a_problem(kb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(library_module, "MAX_ENTRIES", 3)
+    _, problems = find_files((f"{kb_dir}/**/*.md",))
+    assert "more than 3 entries to look at" in problems[0]
+
+
+def test_patterns_follow_glob_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a.md", ".hidden.md", "sub/b.md", "sub/deeper/c.md", ".git/d.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("# T\ntext")
+    monkeypatch.chdir(tmp_path)
+
+    def names(pattern: str) -> list[str]:
+        return find_files((pattern,))[0]
+
+    assert names("*.md") == ["a.md"]  # relative, hidden files left out
+    assert names("**/*.md") == ["a.md", "sub/b.md", "sub/deeper/c.md"]
+    assert names("sub/*.md") == ["sub/b.md"]
+    assert names("s?b/**/*.md") == ["sub/b.md", "sub/deeper/c.md"]
+    assert names(".git/*.md") == [".git/d.md"]
+    assert names(f"{tmp_path}/sub/*/*.md") == [f"{tmp_path}/sub/deeper/c.md"]
