@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botkit.channel import ReplyStream
 from botkit.errors import BackendBusyError, BotkitError, ConnectorError
-from botkit.events import OutboundReply
+from botkit.events import Button, OutboundReply
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
@@ -197,6 +197,12 @@ class ReplyDelivery:
         return self._take(shown if whole else f"\n\n{shown}")
 
     @property
+    def _buttons(self) -> tuple[Button, ...]:
+        """The reply's quick replies, unless it was cut short or a notice took (some of)
+        its place: they answered the whole text the reply was meant to have."""
+        return () if self._cut or self._substituted is not None else self._reply.buttons
+
+    @property
     def text(self) -> str:
         """Everything produced so far."""
         return "".join(self._parts)
@@ -268,7 +274,7 @@ class ReplyDelivery:
                     language=reply.language,
                     in_reply_to_seq=self.in_reply_to_seq,
                     status=status,
-                    buttons=() if self._cut else reply.buttons,
+                    buttons=self._buttons,
                     error=error,
                     finish=ctx.inbound_finish() if finish else None,
                 )
@@ -291,8 +297,7 @@ class ReplyDelivery:
             channel=self.channel,
             conversation_key=self.conversation_key,
             text=self.text,
-            # A reply cut short offers no quick replies (they answered its whole text).
-            buttons=() if self._cut else reply.buttons,
+            buttons=self._buttons,
             reply_to=self.reply_to,
             in_reply_to_seq=self.in_reply_to_seq,
             seq=None if stored is None else stored.seq,

@@ -9,7 +9,16 @@ from pydantic import Field, field_validator, model_validator
 from botkit.language.tags import normalize_tag
 from botkit.plugins import PluginConfig
 
-__all__ = ["FeedbackConfig"]
+__all__ = ["FeedbackConfig", "bare_label"]
+
+
+# What a phone keyboard adds to a typed 👍: skin tones and the emoji variation selector.
+_MODIFIERS = dict.fromkeys([*range(0x1F3FB, 0x1F400), 0xFE0F])
+
+
+def bare_label(text: str) -> str:
+    """``text`` as a rating is recognized: trimmed, without skin tones or U+FE0F."""
+    return text.strip().translate(_MODIFIERS)
 
 
 class FeedbackConfig(PluginConfig):
@@ -49,6 +58,6 @@ class FeedbackConfig(PluginConfig):
 
     @model_validator(mode="after")
     def _distinct(self) -> FeedbackConfig:
-        if self.good_label == self.bad_label:
-            raise ValueError("good_label and bad_label must differ")
+        if bare_label(self.good_label) == bare_label(self.bad_label):
+            raise ValueError("good_label and bad_label must differ (more than by skin tone)")
         return self

@@ -1,25 +1,28 @@
 """The feedback plugin: customers rate the bot's answers with 👍 / 👎.
 
 * Middleware puts the two buttons under every answer the model wrote (not under fixed
-  texts, agents' messages or error notices).
+  texts or agents' messages; a notice that replaces the answer drops them). A button's
+  value names the customer message the answer answered ("👍 #3"), so a click on an
+  older answer's buttons (Telegram and Slack keep them all) rates that answer.
 * A handler in an early group (after the hand-off commands, before the language switch)
-  takes a message that *is* one of the labels (what a click sends; typed, it counts
-  too) as a rating of the newest reply that offered the buttons, stores it (once per
-  reply and person: a second click replaces the first), publishes ``FeedbackGiven``
-  (counted in ``botkit_feedback_total``) and thanks, says sorry, or hands the
-  conversation to a colleague (``on_bad = "handoff"``).
-* A label sent when no recent reply offered the buttons is an ordinary message.
+  takes such a click, or a typed thumb (the newest answer that offered the buttons), as
+  a rating; stores it once per answer and person (another click replaces it); publishes
+  ``FeedbackGiven`` when the person's rating is new or changed (counted in
+  ``botkit_feedback_total``); and thanks, says sorry, or hands the conversation over
+  (``on_bad = "handoff"``, through the hand-off plugin's desk when it is enabled).
+* A label sent when no answer offered the buttons is an ordinary message.
 
-``botkit feedback`` shows the counts and the latest replies rated bad.
+``botkit feedback`` shows the counts and the latest answers rated bad.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 
 from botkit.events import Button, FeedbackGiven
 from botkit.feedback import texts
-from botkit.feedback.config import FeedbackConfig
+from botkit.feedback.config import FeedbackConfig, bare_label
+from botkit.handoff.desk import request_handoff
 from botkit.language.localized import pick, set_localized_reply
 from botkit.pipeline import Context, Handler, Next, StopPropagation
 from botkit.plugins import Plugin, PluginRegistry
@@ -30,28 +33,23 @@ __all__ = ["FEEDBACK_GROUP", "FeedbackPlugin", "OfferRating", "RatingHandler"]
 
 # After the hand-off commands (-200), before the language switch (-100).
 FEEDBACK_GROUP = -150
-# What a phone keyboard adds to a typed 👍: skin tones and the emoji variation selector.
-_MODIFIERS = dict.fromkeys([*range(0x1F3FB, 0x1F400), 0xFE0F])
-
-
-def _bare(text: str) -> str:
-    return text.strip().translate(_MODIFIERS)
+# A button's value names the message its answer answered: "👍 #12". On Telegram and
+# Slack every answer keeps its buttons, so a click may rate an older one.
+_ANSWERING = re.compile(r"(.+?) #([0-9]{1,9})")
 
 
 class OfferRating:
     """Adds the rating buttons to the model's answers."""
 
     def __init__(self, config: FeedbackConfig) -> None:
-        self.buttons = (
-            Button(config.good_label, config.good_label),
-            Button(config.bad_label, config.bad_label),
-        )
+        self.labels = (config.good_label, config.bad_label)
 
     async def __call__(self, ctx: Context, next: Next) -> None:
         await next()
         reply = ctx.reply
         if reply is not None and reply.source == "backend" and not reply.buttons:
-            reply.buttons = self.buttons
+            seq = ctx.inbound.seq
+            reply.buttons = tuple(Button(label, f"{label} #{seq}") for label in self.labels)
 
 
 class RatingHandler(Handler):
@@ -60,42 +58,56 @@ class RatingHandler(Handler):
     def __init__(self, config: FeedbackConfig) -> None:
         self.config = config
         self.ratings: dict[str, Rating] = {
-            _bare(config.good_label): "good",
-            _bare(config.bad_label): "bad",
+            bare_label(config.good_label): "good",
+            bare_label(config.bad_label): "bad",
         }
         self.thanks = {**texts.THANKS, **config.thanks_replies}
         default_sorry = texts.HANDED_OFF if config.on_bad == "handoff" else texts.SORRY
         self.sorry = {**default_sorry, **config.sorry_replies}
 
+    def parse(self, text: str) -> tuple[Rating, int | None] | None:
+        """The rating ``text`` gives and the message its answer answered (None: a thumb
+        typed by hand), or None when it is no rating."""
+        if len(text) > 80:
+            return None
+        label, answering = bare_label(text), None
+        if (numbered := _ANSWERING.fullmatch(label)) is not None:
+            label, answering = bare_label(numbered.group(1)), int(numbered.group(2))
+        rating = self.ratings.get(label)
+        return None if rating is None else (rating, answering)
+
     def check(self, ctx: Context) -> bool:
         return (
             not ctx.too_long
             and ctx.conversation.status == ConversationStatus.BOT
-            and len(ctx.text) <= 64
-            and _bare(ctx.text) in self.ratings
+            and self.parse(ctx.text) is not None
         )
 
     def _offered(self, reply: StoredMessage) -> bool:
-        return any(b.value == self.config.good_label for b in reply.buttons)
+        return any(self.parse(b.value) is not None for b in reply.buttons)
 
     async def handle(self, ctx: Context) -> None:
-        rating = self.ratings[_bare(ctx.text)]
-        seq = await ctx.store.rate_reply(ctx.inbound, rating, self._offered)
-        if seq is None:
+        parsed = self.parse(ctx.text)
+        if parsed is None:
+            return
+        rating, answering = parsed
+        rated = await ctx.store.rate_reply(ctx.inbound, rating, self._offered,
+                                           answering=answering)  # fmt: skip
+        if rated is None:
             return  # nothing to rate: an ordinary message for the later handlers
-        message = ctx.message
-        given = FeedbackGiven(message.channel, message.conversation_key, rating=rating,
-                              reply_seq=seq)  # fmt: skip
-        await ctx.events.publish(given)
-        ctx.logger.info("%s: reply seq=%d rated %s", ctx.describe(), seq, rating)
+        seq = rated.reply.seq
+        if rated.previous != rating:  # a repeated click is no new rating
+            message = ctx.message
+            given = FeedbackGiven(message.channel, message.conversation_key, rating=rating,
+                                  reply_seq=seq)  # fmt: skip
+            await ctx.events.publish(given)
+            ctx.logger.info("%s: reply seq=%d rated %s", ctx.describe(), seq, rating)
         if rating == "bad" and self.config.on_bad == "handoff":
-            await ctx.hand_off(f"customer rated reply seq={seq} bad")
-        self._confirm(ctx, self.thanks if rating == "good" else self.sorry)
+            await request_handoff(ctx, f"customer rated reply seq={seq} bad", self.sorry)
+        else:
+            table = self.thanks if rating == "good" else self.sorry
+            set_localized_reply(ctx, lambda language: pick(table, language), source="feedback")
         raise StopPropagation
-
-    @staticmethod
-    def _confirm(ctx: Context, table: Mapping[str, str]) -> None:
-        set_localized_reply(ctx, lambda language: pick(table, language), source="feedback")
 
 
 class FeedbackPlugin(Plugin[FeedbackConfig]):

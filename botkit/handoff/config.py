@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from string import Formatter
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -119,11 +120,15 @@ class HandoffConfig(PluginConfig):
     def _check_opens(cls, value: dict[str, str]) -> dict[str, str]:
         for text in value.values():
             try:
-                text.format(opens="")
-            except (KeyError, IndexError, ValueError) as exc:
+                fields = [f for _, f, spec, conv in Formatter().parse(text)
+                          if f is not None and (f, spec, conv) != ("opens", "", None)]  # fmt: skip
+            except ValueError as exc:  # a lone brace
+                raise ValueError(f"{exc} (write a literal brace doubled: {{{{ }}}})") from None
+            if fields:
                 raise ValueError(
-                    f"may use only the {{opens}} placeholder (write other braces doubled): {exc}"
-                ) from None
+                    f"may use only the {{opens}} placeholder, as it is, not {{{fields[0]}}} "
+                    "(write a literal brace doubled: {{ }})"
+                )
         return value
 
     @field_validator("webhook_url")

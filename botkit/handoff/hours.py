@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from botkit.language.tags import normalize_tag
 
 __all__ = ["DAYS", "OfficeHours", "parse_ranges"]
 
@@ -57,6 +59,19 @@ def parse_ranges(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(ranges)
 
 
+def _existing(moment: datetime) -> datetime:
+    """``moment``, or when its wall time does not exist (skipped when the clocks went
+    forward: 02:30 on a day that jumps from 02:00 to 03:00), the first minute after the
+    gap, when the office really opens."""
+    wall = moment.replace(tzinfo=None)
+    for minutes in range(24 * 60 + 1):  # gaps are an hour, at most a day (Samoa, 2011)
+        probe = wall + timedelta(minutes=minutes)
+        candidate = probe.replace(tzinfo=moment.tzinfo)
+        if candidate.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) == probe:
+            return candidate
+    return moment
+
+
 class OfficeHours(BaseModel):
     """The ``[plugins.handoff.hours]`` table.
 
@@ -68,6 +83,9 @@ class OfficeHours(BaseModel):
         outside: what a hand-off request does outside the hours: "handoff" hands the
             conversation over and tells the customer when a colleague will be there;
             "bot" keeps it with the bot and says when the team is back.
+        weekdays: day names (Monday first) for languages without built-in ones (en, es,
+            fr, de, pt, it), e.g. ``nl = ["maandag", ...]``; a language with none gets
+            the date.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,6 +100,15 @@ class OfficeHours(BaseModel):
     sun: str = ""
     closed_dates: tuple[date, ...] = Field(default=(), max_length=1000)
     outside: Literal["handoff", "bot"] = "handoff"
+    weekdays: dict[str, tuple[str, ...]] = Field(default_factory=dict, max_length=200)
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekday_names(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for names in value.values():
+            if len(names) != 7 or any(not n.strip() or len(n) > 40 for n in names):
+                raise ValueError("give 7 day names, Monday first, e.g. nl = ['maandag', ...]")
+        return {normalize_tag(k): tuple(n.strip() for n in v) for k, v in value.items()}
 
     @field_validator("timezone")
     @classmethod
@@ -136,5 +163,5 @@ class OfficeHours(BaseModel):
             for start, _ in self._ranges_on(day):
                 if offset or start > minute:
                     wall = datetime.combine(day, time(start // 60, start % 60))
-                    return wall.replace(tzinfo=self.zone)
+                    return _existing(wall.replace(tzinfo=self.zone))
         return None

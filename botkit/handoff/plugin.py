@@ -17,16 +17,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
-
-from botkit.events import utcnow
 from botkit.handoff import texts
 from botkit.handoff.api import AgentApi
 from botkit.handoff.config import HandoffConfig
+from botkit.handoff.desk import HandoffDesk, ProvideDesk, confirm
 from botkit.handoff.matching import CommandMatcher, KeywordMatcher
 from botkit.handoff.webhook import WebhookNotifier
-from botkit.language.localized import pick, set_localized_reply
 from botkit.pipeline import Context, Handler, Next, StopPropagation
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store.records import ConversationStatus
@@ -39,24 +35,6 @@ HANDOFF_GROUP = -200
 _HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN})
 
 
-def _confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | None,
-             command: str, opens: Callable[[str], str] | None = None) -> None:  # fmt: skip
-    """Reply from ``table`` (plus the ``suffix`` hint naming ``command``; ``{opens}``
-    filled in by ``opens(language)``) in the customer's language (see
-    ``set_localized_reply``)."""
-
-    def text_in(language: str | None) -> tuple[str, str]:
-        used, text = pick(table, language)
-        if opens is not None:
-            text = text.format(opens=opens(used))
-        if suffix is not None and command:
-            _, hint = pick(suffix, used)
-            text = f"{text} {hint.format(command=command)}"
-        return used, text
-
-    set_localized_reply(ctx, text_in, source="handoff")
-
-
 class HandoffHandler(Handler):
     """Hands the conversation to a human on a command or keyword."""
 
@@ -67,12 +45,7 @@ class HandoffHandler(Handler):
             (p for phrases in config.keywords.values() for p in phrases),
             max_chars=config.keyword_max_chars,
         )
-        self.replies = {**texts.HANDOFF_REPLIES, **config.replies}
-        self.offline_replies = {**texts.OFFLINE_HANDOFF_REPLIES, **config.offline_replies}
-        self.offline_bot_replies = {**texts.OFFLINE_BOT_REPLIES, **config.offline_replies}
-
-    # The time office hours are judged at (a test moves it).
-    clock: Callable[[], datetime] = staticmethod(utcnow)
+        self.desk = HandoffDesk(config)
 
     def reason(self, text: str) -> str | None:
         """Why ``text`` asks for a human ("command /human", "keyword ..."), or None."""
@@ -90,31 +63,8 @@ class HandoffHandler(Handler):
         )
 
     async def handle(self, ctx: Context) -> None:
-        reason = self.reason(ctx.text) or "customer asked"
-        hours, now = self.config.hours, self.clock()
-        if hours is None or hours.is_open(now):
-            await ctx.hand_off(reason)
-            ctx.logger.info("%s: handed to a human (%s)", ctx.describe(), reason)
-            _confirm(ctx, self.replies, texts.RETURN_HINTS, self.config.return_command)
-            raise StopPropagation  # nothing later may answer in the bot's name
-        opens = hours.next_opening(now)
-
-        def when(language: str) -> str:
-            if opens is None:  # every day of the coming year is off
-                return "?"
-            return texts.opening_text(opens, language, hours.timezone, now)
-
-        if hours.outside == "bot":
-            ctx.logger.info("%s: asked for a human outside office hours; the bot keeps it",
-                            ctx.describe())  # fmt: skip
-            _confirm(ctx, self.offline_bot_replies, None, "", opens=when)
-            raise StopPropagation
-        await ctx.hand_off(f"{reason}, outside office hours")
-        ctx.logger.info("%s: handed to a human outside office hours (%s)", ctx.describe(),
-                        reason)  # fmt: skip
-        _confirm(ctx, self.offline_replies, texts.RETURN_HINTS, self.config.return_command,
-                 opens=when)  # fmt: skip
-        raise StopPropagation
+        await self.desk.hand_off(ctx, self.reason(ctx.text) or "customer asked")
+        raise StopPropagation  # nothing later may answer in the bot's name
 
 
 class ReturnToBotMiddleware:
@@ -134,7 +84,7 @@ class ReturnToBotMiddleware:
                 ctx.conversation.id, ConversationStatus.BOT
             )
             ctx.logger.info("%s: customer gave the conversation back to the bot", ctx.describe())
-            _confirm(ctx, self.replies, None, "")
+            confirm(ctx, self.replies, None, "")
             return  # the command itself is not a question for the model
         await next()
 
@@ -151,7 +101,9 @@ class HandoffPlugin(Plugin[HandoffConfig]):
 
     async def setup(self, registry: PluginRegistry) -> None:
         config = self.config
-        registry.add_handler(HandoffHandler(config), group=HANDOFF_GROUP)
+        handler = HandoffHandler(config)
+        registry.add_handler(handler, group=HANDOFF_GROUP)
+        registry.add_middleware(ProvideDesk(handler.desk))
         if config.return_command:
             registry.add_middleware(ReturnToBotMiddleware(config), early=True)
         if config.webhook_url is not None:

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from botkit.language.localized import FALLBACK, pick
+from botkit.language.tags import primary_subtag, try_normalize
+
+if TYPE_CHECKING:
+    from botkit.handoff.hours import OfficeHours
 
 __all__ = [
     "FALLBACK",
@@ -102,12 +107,19 @@ WEEKDAYS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def opening_text(opens: datetime, language: str, zone: str, now: datetime) -> str:
+def opening_text(opens: datetime, language: str, hours: OfficeHours, now: datetime) -> str:
     """``opens`` for a customer in ``language`` (the language of the text it goes in):
     "Monday 09:00 (Europe/Amsterdam)", with the date too when it is six days or more
-    away (after a holiday), so "Monday" cannot mean the wrong one."""
-    weekday = pick(WEEKDAYS, language)[1][opens.weekday()]
-    when = f"{weekday} {opens:%H:%M}"
-    if (opens - now).days >= 6:
-        when = f"{weekday} {opens:%Y-%m-%d %H:%M}"
-    return f"{when} ({zone})"
+    away (after a holiday), so "Monday" cannot mean the wrong one. A language without
+    weekday names (built in or ``hours.weekdays``) gets the date instead of an English
+    day name in the middle of its sentence."""
+    tables = {**WEEKDAYS, **hours.weekdays}
+    tag = try_normalize(language)
+    key = next((k for k in (tag, tag and primary_subtag(tag)) if k and k in tables), None)
+    if key is None:
+        when = f"{opens:%Y-%m-%d %H:%M}"
+    else:
+        weekday = tables[key][opens.weekday()]
+        far = (opens - now).days >= 6
+        when = f"{weekday} {opens:%Y-%m-%d %H:%M}" if far else f"{weekday} {opens:%H:%M}"
+    return f"{when} ({hours.timezone})"

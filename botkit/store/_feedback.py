@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from botkit.events import Direction, utcnow
@@ -17,12 +19,21 @@ from botkit.store._retention import Retention
 from botkit.store.models import Conversation, Feedback, Message
 from botkit.store.records import MessageStatus, StoredMessage
 
-__all__ = ["FeedbackReport", "FeedbackStore", "RatedReply", "Rating"]
+__all__ = ["FeedbackReport", "FeedbackStore", "Rated", "RatedReply", "Rating"]
 
 Rating = Literal["good", "bad"]
-# Replies looked at for the one being rated: the customer rates the newest reply that
-# offered a rating, but an agent's message or a notice may have come after it.
-_LOOK_BACK = 5
+# Replies looked at for the one being rated: the newest that offered a rating, past
+# agents' messages, notices and the confirmations of other people's ratings (a shared
+# Slack thread) sent since.
+_LOOK_BACK = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Rated:
+    """What ``rate_reply`` rated: the reply, and the person's rating of it before."""
+
+    reply: StoredMessage
+    previous: Rating | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +63,23 @@ class FeedbackStore(Retention):
         inbound: StoredMessage,
         rating: Rating,
         offered: Callable[[StoredMessage], bool],
-    ) -> int | None:
-        """Record ``rating`` by the writer of ``inbound`` for the newest reply before it
-        that ``offered`` a rating, replacing their earlier rating of that reply.
+        *,
+        answering: int | None = None,
+    ) -> Rated | None:
+        """Record ``rating`` by the writer of ``inbound`` for a reply that ``offered`` a
+        rating, replacing their earlier rating of that reply.
+
+        Args:
+            inbound: the stored rating message.
+            rating: "good" or "bad".
+            offered: whether a stored reply offered the rating that was given.
+            answering: the ``seq`` of the customer message the rated reply answers (what
+                a rating button names); None rates the newest reply before ``inbound``
+                that offered a rating (a thumb typed by hand).
 
         Returns:
-            The rated reply's ``seq``; None when no recent reply offered a rating (then
-            nothing is stored).
+            The rated reply and the person's previous rating of it; None when no such
+            reply offered a rating (then nothing is stored).
 
         Raises:
             StoreError: the database failed.
@@ -67,8 +88,8 @@ class FeedbackStore(Retention):
             return None
         contact_id = inbound.contact_id
 
-        def work(conn: Connection) -> int | None:
-            rows = conn.execute(
+        def work(conn: Connection) -> Rated | None:
+            replies = (
                 select(*q.MESSAGE_COLS)
                 .where(
                     Message.conversation_id == inbound.conversation_id,
@@ -77,8 +98,10 @@ class FeedbackStore(Retention):
                     Message.status == MessageStatus.SENT.value,
                 )
                 .order_by(Message.seq.desc())
-                .limit(_LOOK_BACK)
-            ).all()
+            )
+            if answering is not None:
+                replies = replies.where(Message.in_reply_to_seq == answering)
+            rows = conn.execute(replies.limit(_LOOK_BACK)).all()
             reply = next((m for m in map(q.to_message, rows) if offered(m)), None)
             if reply is None:
                 return None
@@ -87,14 +110,22 @@ class FeedbackStore(Retention):
                 Feedback.reply_seq == reply.seq,
                 Feedback.contact_id == contact_id,
             )
-            conn.execute(delete(Feedback).where(*mine))
+            previous = conn.execute(select(Feedback.rating).where(*mine)).scalar()
+            # One statement: two replicas taking two clicks at once must not both insert.
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            now = utcnow()
             conn.execute(
-                insert(Feedback).values(
+                insert(Feedback)
+                .values(
                     conversation_id=inbound.conversation_id, reply_seq=reply.seq,
-                    contact_id=contact_id, rating=rating, created_at=utcnow(),
+                    contact_id=contact_id, rating=rating, created_at=now,
+                )
+                .on_conflict_do_update(
+                    index_elements=["conversation_id", "reply_seq", "contact_id"],
+                    set_={"rating": rating, "created_at": now},
                 )
             )  # fmt: skip
-            return reply.seq
+            return Rated(reply, cast("Rating | None", previous))
 
         return await self._write(work)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +15,27 @@ import pytest
 from core_helpers import RecordingConnector, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
 
+from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.cli import main
 from botkit.config import Settings
-from botkit.errors import ConfigError
+from botkit.errors import BackendBusyError, ConfigError
 from botkit.events import Button, FeedbackGiven, SystemEvent
 from botkit.feedback import texts
+from botkit.handoff.desk import HandoffDesk
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
+from botkit.testing.backends import ScriptBackend
 from botkit.testing.translator import MarkingTranslator
 
 GOOD, BAD = "👍", "👎"
-BUTTONS = (Button(GOOD, GOOD), Button(BAD, BAD))
+
+
+def buttons(answering: int) -> tuple[Button, Button]:
+    """The rating buttons of the answer to customer message ``answering``."""
+    return (Button(GOOD, f"{GOOD} #{answering}"), Button(BAD, f"{BAD} #{answering}"))
+
+
 SPANISH = "Hola, necesito ayuda con mi pedido, por favor. ¿Dónde está mi paquete?"
 
 FeedbackBot = Callable[..., Any]
@@ -36,8 +46,10 @@ def feedback_bot(make_settings: Callable[..., Settings]) -> FeedbackBot:
     """``async with feedback_bot(**plugin_config) as (bot, events)``."""
 
     @asynccontextmanager
-    async def started(**config: Any) -> AsyncIterator[tuple[Bot, list[SystemEvent]]]:
-        plugins = {"feedback": config, "handoff": {}}
+    async def started(
+        handoff: dict[str, Any] | None = None, **config: Any
+    ) -> AsyncIterator[tuple[Bot, list[SystemEvent]]]:
+        plugins = {"feedback": config, "handoff": handoff or {}}
         events: list[SystemEvent] = []
 
         async def record(event: SystemEvent) -> None:
@@ -73,12 +85,13 @@ def test_found_without_installed_entry_point() -> None:
 async def test_answers_offer_ratings_and_a_click_is_stored_once(feedback_bot: FeedbackBot) -> None:
     async with feedback_bot() as (bot, events):
         answer = await _say(bot, "Where is my parcel?", "k1")
-        assert answer.text == "echo: Where is my parcel?" and answer.buttons == BUTTONS
-        thanks = await _say(bot, GOOD, "k2")
+        assert answer.text == "echo: Where is my parcel?" and answer.buttons == buttons(1)
+        thanks = await _say(bot, f"{GOOD} #1", "k2")  # what a click sends
         assert thanks.text == texts.THANKS["en"] and thanks.buttons == ()
         # Changing one's mind replaces the rating; it is still one rating of one reply.
-        sorry = await _say(bot, BAD, "k3")
+        sorry = await _say(bot, f"{BAD} #1", "k3")
         assert sorry.text == texts.SORRY["en"]
+        await _say(bot, f"{BAD} #1", "k4")  # an impatient second tap is no new rating
         report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
         assert _feedback_samples(bot) == {"good": 1.0, "bad": 1.0}
     assert report.counts == {"test": {"good": 0, "bad": 1}}
@@ -88,12 +101,51 @@ async def test_answers_offer_ratings_and_a_click_is_stored_once(feedback_bot: Fe
     assert [(e.rating, e.reply_seq) for e in given] == [("good", 2), ("bad", 2)]
 
 
+async def test_a_click_on_an_older_answer_rates_that_answer(feedback_bot: FeedbackBot) -> None:
+    # Telegram and Slack keep every answer's buttons.
+    async with feedback_bot() as (bot, _):
+        first = await _say(bot, "Where is my parcel?", "k1")
+        await _say(bot, "And my invoice?", "k2")
+        await _say(bot, first.buttons[1].value, "k3")
+        report = await bot.store.feedback_report(first.created_at.replace(year=2000))
+    assert [(r.reply_seq, r.text) for r in report.latest_bad] == [(2, first.text)]
+
+
+async def test_many_people_can_rate_one_answer_in_a_shared_thread(
+    feedback_bot: FeedbackBot,
+) -> None:
+    async with feedback_bot() as (bot, _):
+        answer = await _say(bot, "Where is my parcel?", "k1")
+        for n in range(8):  # each thanked: the confirmations never hide the answer
+            assert (await _say(bot, f"{GOOD} #1", f"r{n}", user=f"u{n}")).text == (
+                texts.THANKS["en"]
+            )
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+    assert report.counts == {"test": {"good": 8, "bad": 0}}
+
+
+async def test_notices_in_place_of_an_answer_offer_no_rating(
+    make_settings: Callable[..., Settings],
+) -> None:
+    class Busy(ScriptBackend):
+        name = "busy"
+
+        async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+            raise BackendBusyError("every slot is taken")
+            yield ""  # a generator
+
+    async with Bot(make_settings(plugins={"feedback": {}}), backend=Busy()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        notice = await _say(bot, "Where is my parcel?", "k1")
+    assert notice.text == bot.settings.bot.busy_reply and notice.buttons == ()
+
+
 async def test_fixed_texts_are_not_offered_and_a_label_without_a_reply_is_a_message(
     feedback_bot: FeedbackBot,
 ) -> None:
     async with feedback_bot() as (bot, _):
         first = await _say(bot, GOOD, "k1")  # nothing to rate yet: the model answers it
-        assert first.text == f"echo: {GOOD}" and first.buttons == BUTTONS
+        assert first.text == f"echo: {GOOD}" and first.buttons == buttons(1)
         handoff = await _say(bot, "/human", "k2", conversation="c2")
         assert handoff.buttons == ()  # the hand-off confirmation is not the model's
         # With a human, a thumbs-up is a message for the agent: stored, not answered.
@@ -118,8 +170,23 @@ async def test_a_bad_rating_can_hand_the_conversation_over(feedback_bot: Feedbac
         await _say(bot, SPANISH, "k1")
         handed = await _say(bot, BAD, "k2")
         conversation = await bot.store.get_conversation("test", "c1")
-    assert handed.text == texts.HANDED_OFF["es"]  # in the customer's language
+    # In the customer's language, with the hand-off plugin's hint.
+    assert handed.text == f"{texts.HANDED_OFF['es']} Envía /bot para volver a hablar con el bot."
     assert conversation is not None and conversation.status == ConversationStatus.WAITING_HUMAN
+
+
+async def test_a_bad_rating_follows_the_office_hours(
+    feedback_bot: FeedbackBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    monkeypatch.setattr(HandoffDesk, "clock", staticmethod(lambda: saturday))
+    hours = {"timezone": "UTC", "mon": "09:00-17:00", "outside": "bot"}
+    async with feedback_bot(on_bad="handoff", handoff={"hours": hours}) as (bot, _):
+        await _say(bot, "Where is my parcel?", "k1")
+        kept = await _say(bot, f"{BAD} #1", "k2")
+        conversation = await bot.store.get_conversation("test", "c1")
+    assert kept.text.startswith("Our team is away right now and back from Monday 09:00 (UTC).")
+    assert conversation is not None and conversation.status == ConversationStatus.BOT
 
 
 async def test_custom_labels_and_texts(feedback_bot: FeedbackBot) -> None:
@@ -128,14 +195,15 @@ async def test_custom_labels_and_texts(feedback_bot: FeedbackBot) -> None:
     async with feedback_bot(**config) as (bot, _):
         answer = await _say(bot, "Where is my parcel?", "k1")
         assert [b.label for b in answer.buttons] == ["Helpful", "Not helpful"]
-        assert (await _say(bot, "Helpful", "k2")).text == "Noted, thank you."
+        assert answer.buttons[0].value == "Helpful #1"
+        assert (await _say(bot, "Helpful #1", "k2")).text == "Noted, thank you."
 
 
 async def test_ratings_in_a_shared_thread_are_per_person(feedback_bot: FeedbackBot) -> None:
     async with feedback_bot() as (bot, _):
         answer = await _say(bot, "Where is my parcel?", "k1", user="alice")
-        await _say(bot, GOOD, "k2", user="alice")
-        await _say(bot, BAD, "k3", user="bob")
+        await _say(bot, f"{GOOD} #1", "k2", user="alice")
+        await _say(bot, f"{BAD} #1", "k3", user="bob")
         report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
         exported = await bot.store.export_contact("test", "bob")
         deleted = await bot.store.forget_contact("test", "bob")
@@ -151,6 +219,7 @@ async def test_ratings_in_a_shared_thread_are_per_person(feedback_bot: FeedbackB
     ("config", "error"),
     [
         ({"good_label": "x", "bad_label": "x"}, "must differ"),
+        ({"good_label": "👍", "bad_label": "👍🏿"}, "more than by skin tone"),
         ({"good_label": " "}, "plugins.feedback.good_label"),
         ({"bad_label": "a\nb"}, "one line of visible text"),
         ({"thanks_replies": {"not a tag!": "x"}}, "not a language tag"),
@@ -200,5 +269,5 @@ async def test_pivot_mode_keeps_the_buttons_on_the_translated_answer(
     async with Bot(settings, translator=MarkingTranslator()) as bot:
         bot.attach_connector(RecordingConnector(bot))
         answer = await _say(bot, SPANISH, "k1")
-        assert answer.text.startswith("es(echo: en(") and answer.buttons == BUTTONS
+        assert answer.text.startswith("es(echo: en(") and answer.buttons == buttons(1)
         assert (await _say(bot, GOOD, "k2")).text == texts.THANKS["es"]

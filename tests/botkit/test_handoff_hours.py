@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.errors import ConfigError
-from botkit.handoff import HandoffHandler, texts
+from botkit.handoff import texts
+from botkit.handoff.desk import HandoffDesk
 from botkit.handoff.hours import OfficeHours, parse_ranges
 from botkit.store import ConversationStatus
 
@@ -103,7 +104,7 @@ def hours_bot(make_settings: Callable[..., Settings], monkeypatch: pytest.Monkey
 
     @asynccontextmanager
     async def started(now: datetime, **config: Any) -> AsyncIterator[Bot]:
-        monkeypatch.setattr(HandoffHandler, "clock", staticmethod(lambda: now))
+        monkeypatch.setattr(HandoffDesk, "clock", staticmethod(lambda: now))
         async with Bot(make_settings(plugins={"handoff": config})) as bot:
             bot.attach_connector(RecordingConnector(bot))
             yield bot
@@ -113,6 +114,14 @@ def hours_bot(make_settings: Callable[..., Settings], monkeypatch: pytest.Monkey
 
 async def _say(bot: Bot, text: str, key: str) -> str:
     await bot.submit(message(text, key))
+    assert await bot.drain(30)
+    return recorder(bot).replies[-1].text
+
+
+async def _say_in(bot: Bot, text: str, key: str, language: str, *, conversation: str) -> str:
+    """``text`` from a customer whose channel says they speak ``language``."""
+    await bot.submit(message(text, key, conversation=conversation, user=conversation,
+                             language_hint=language))  # fmt: skip
     assert await bot.drain(30)
     return recorder(bot).replies[-1].text
 
@@ -168,3 +177,32 @@ def test_offline_replies_may_only_use_opens(make_settings: Callable[..., Setting
         make_settings(
             plugins={"handoff": {"hours": {"timezone": "Nowhere/City", "mon": "09:00-10:00"}}}
         )
+
+
+def test_an_opening_in_a_daylight_saving_gap_is_when_the_gap_ends() -> None:
+    # 29 March 2026 in Amsterdam jumps from 02:00 to 03:00: "02:30" never happens.
+    hours = OfficeHours(timezone="Europe/Amsterdam", sun="02:30-05:00")
+    opening = hours.next_opening(_utc(2026, 3, 28, 12, 0))
+    assert opening is not None and opening.astimezone(UTC) == _utc(2026, 3, 29, 1, 0)
+    assert f"{opening:%H:%M}" == "03:00"
+
+
+async def test_own_languages_get_their_day_names_or_the_date(hours_bot: HoursBot) -> None:
+    hours = {**AMSTERDAM, "weekdays": {"nl": ["maandag", "dinsdag", "woensdag", "donderdag",
+                                              "vrijdag", "zaterdag", "zondag"]}}  # fmt: skip
+    replies = {"nl": "Bedankt! Een collega antwoordt hier vanaf {opens}.",
+               "sv": "Tack! En kollega svarar här från {opens}."}  # fmt: skip
+    async with hours_bot(_utc(2026, 11, 27, 19, 0), hours=hours, offline_replies=replies) as bot:
+        dutch = await _say_in(bot, "/human", "k1", "nl", conversation="nl")
+        swedish = await _say_in(bot, "/human", "k2", "sv", conversation="sv")
+    assert "vanaf maandag 09:00 (Europe/Amsterdam)." in dutch
+    assert "från 2026-11-30 09:00 (Europe/Amsterdam)." in swedish  # no day names: the date
+
+
+def test_offline_texts_may_use_opens_only_as_it_is(
+    make_settings: Callable[..., Settings],
+) -> None:
+    for text in ("Back {opens.date}", "Back {opens!r}", "Back {opens:>20}", "Back {", "{0}"):
+        with pytest.raises(ConfigError, match=r"plugins\.handoff\.offline_replies"):
+            make_settings(plugins={"handoff": {"offline_replies": {"en": text}}})
+    make_settings(plugins={"handoff": {"offline_replies": {"en": "Back {opens} {{ok}}"}}})
