@@ -12,7 +12,8 @@ DEFAULT_INSTRUCTION = (
     "Answer using the company information below when it covers the customer's question. "
     "Do not invent facts about the company, its products, prices or policies that it "
     "does not state; when it does not cover the question, say you are not sure and "
-    "offer to connect the customer with a colleague.\n\n{passages}"
+    "offer to connect the customer with a colleague. A passage's link, in parentheses "
+    "after its title, is where the customer can read more.\n\n{passages}"
 )
 DEFAULT_NO_MATCH_INSTRUCTION = (
     "No company information matched this message. If it asks about the company, its "
@@ -21,8 +22,9 @@ DEFAULT_NO_MATCH_INSTRUCTION = (
 )
 
 
-# Room for "[n] " and a passage's title (cut to 80 characters) beside its text.
-TITLE_ROOM = 100
+# Room for "[n] ", a passage's title (cut to 80 characters) and its link (at most
+# MAX_URL = 200 characters, in parentheses) beside its text.
+TITLE_ROOM = 300
 
 
 class KnowledgeConfig(PluginConfig):
@@ -37,7 +39,7 @@ class KnowledgeConfig(PluginConfig):
         passage_chars: the most characters of one passage (files are cut at headings,
             paragraphs, then sentences).
         max_context_chars: the most characters of passages one message adds (keeps the
-            prompt inside a small model's context); at least ``passage_chars + 100``.
+            prompt inside a small model's context); at least ``passage_chars + 300``.
         min_relevance: passages below this relevance (0-1, BM25 normalized by what
             the question could score) are not shown.
         history_weight: how much the customer's previous message counts in the search
@@ -95,7 +97,7 @@ class KnowledgeConfig(PluginConfig):
 
     @model_validator(mode="after")
     def _fits(self) -> KnowledgeConfig:
-        # A passage's number and title (at most 80 characters) come with it.
+        # A passage's number, title and link come with it.
         if self.passage_chars + TITLE_ROOM > self.max_context_chars:
             raise ValueError(
                 f"max_context_chars must be at least passage_chars + {TITLE_ROOM} "

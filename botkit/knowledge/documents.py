@@ -8,7 +8,8 @@ prompt together.
   passage carries its heading path ("Shipping > Returns") as its title. ``#`` lines
   inside fenced code blocks are not headings, and a block is never cut inside a fence
   unless it alone is too long. YAML front matter at the top and HTML comments
-  (``<!-- editors' notes -->``) are left out.
+  (``<!-- editors' notes -->``) are left out; the front matter's ``url:`` (the page on
+  the help centre) goes with every passage of the file, for the model to cite.
 * Plain text (``.txt``): paragraphs, titled with the file's name.
 
 Files must be UTF-8 (a byte-order mark is allowed). Text is cleaned like customers'
@@ -20,14 +21,26 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from botkit.sanitize import sanitize_text
 
-__all__ = ["SUFFIXES", "DocumentError", "Passage", "read_passages", "split_markdown", "split_text"]
+__all__ = [
+    "MAX_URL",
+    "SUFFIXES",
+    "DocumentError",
+    "Passage",
+    "page_url",
+    "read_passages",
+    "split_markdown",
+    "split_text",
+    "without_comments",
+]
 
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
+MAX_URL = 200
 TITLE_SEPARATOR = " > "
 
 _HEADING_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
@@ -50,12 +63,15 @@ class Passage:
         line: the line of the file where it starts (1-based), for operators.
         title: its heading path, or the file's name.
         text: the passage itself.
+        url: where customers can read the whole page (the file's front matter
+            ``url:``), or None.
     """
 
     source: str
     line: int
     title: str
     text: str
+    url: str | None = None
 
 
 def read_passages(path: Path, *, passage_chars: int, max_bytes: int) -> list[Passage]:
@@ -119,7 +135,8 @@ def split_markdown(text: str, *, source: str, title: str, passage_chars: int) ->
     """Passages of Markdown: sections under their heading paths (module docstring)."""
     lines = text.splitlines()
     headings: list[tuple[int, str]] = []  # the open sections: (level, heading)
-    section_start = _after_front_matter(lines)
+    section_start, meta = _front_matter(lines)
+    url = page_url(meta.get("url", ""))
     fence: str | None = None
     for number in range(section_start, len(lines)):
         line = lines[number]
@@ -128,7 +145,7 @@ def split_markdown(text: str, *, source: str, title: str, passage_chars: int) ->
         if heading is None:
             continue
         yield from _section(lines[section_start:number], section_start, headings, source,
-                            title, passage_chars)  # fmt: skip
+                            title, passage_chars, url)  # fmt: skip
         level, words = heading
         while headings and headings[-1][0] >= level:
             headings.pop()
@@ -136,7 +153,7 @@ def split_markdown(text: str, *, source: str, title: str, passage_chars: int) ->
             headings.append((level, words))
         section_start = number + 1
     yield from _section(lines[section_start:], section_start, headings, source, title,
-                        passage_chars)  # fmt: skip
+                        passage_chars, url)  # fmt: skip
 
 
 def _section(
@@ -146,9 +163,12 @@ def _section(
     source: str,
     title: str,
     passage_chars: int,
+    url: str | None,
 ) -> Iterator[Passage]:
     section_title = TITLE_SEPARATOR.join(words for _, words in headings) or title
-    yield from _pack(_blocks(lines, first, fenced=True), source, section_title, passage_chars)
+    blocks = _blocks(lines, first, fenced=True)
+    for passage in _pack(blocks, source, section_title, passage_chars):
+        yield passage if url is None else replace(passage, url=url)
 
 
 def _heading(line: str) -> tuple[int, str] | None:
@@ -166,14 +186,29 @@ def _heading(line: str) -> tuple[int, str] | None:
     return len(match.group(1)), " ".join(text.split())
 
 
-def _after_front_matter(lines: list[str]) -> int:
-    """The first line after a YAML front matter block (0 when there is none)."""
+def _front_matter(lines: list[str]) -> tuple[int, dict[str, str]]:
+    """The first line after a YAML front matter block (0 when there is none), and its
+    top-level ``key: value`` pairs (quotes removed; nested YAML is not read)."""
     if not lines or lines[0].strip() != "---":
-        return 0
+        return 0, {}
+    meta: dict[str, str] = {}
     for number in range(1, min(len(lines), 200)):
-        if lines[number].strip() in ("---", "..."):
-            return number + 1
-    return 0
+        line = lines[number]
+        if line.strip() in ("---", "..."):
+            return number + 1, meta
+        key, colon, value = line.partition(":")
+        if colon and key and not key[0].isspace():
+            meta[key.strip().lower()] = value.strip().strip("'\"")
+    return 0, {}
+
+
+def page_url(value: str) -> str | None:
+    """``value`` when it is an http(s) URL a customer can open (at most ``MAX_URL``
+    characters, no spaces), else None."""
+    if not value or len(value) > MAX_URL or any(c.isspace() for c in value):
+        return None
+    parts = urlsplit(value)
+    return value if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _fence_after(line: str, fence: str | None) -> str | None:

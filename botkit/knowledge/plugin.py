@@ -39,7 +39,7 @@ KNOWLEDGE_GROUP = 1000
 # more than the search.
 THREAD_FROM_POSTINGS = 20_000
 # A passage's title is cut to this many characters when shown to the model (a deep
-# heading path), so that a passage always fits (see KnowledgeConfig's check).
+# heading path), so that a passage always fits (see TITLE_ROOM).
 MAX_TITLE_CHARS = 80
 
 
@@ -47,7 +47,8 @@ def format_passages(hits: list[Hit], max_chars: int) -> str:
     """The passages as the model reads them: numbered, titled, within ``max_chars``.
 
     A passage that does not fit whole is left out rather than cut mid-sentence; the
-    first always fits (``passage_chars + 100 <= max_context_chars``).
+    first always fits (``passage_chars + TITLE_ROOM <= max_context_chars``: its number,
+    title and link take at most that much).
     """
     parts: list[str] = []
     used = 0
@@ -55,7 +56,8 @@ def format_passages(hits: list[Hit], max_chars: int) -> str:
         title = hit.passage.title
         if len(title) > MAX_TITLE_CHARS:
             title = title[: MAX_TITLE_CHARS - 1] + "…"
-        part = f"[{number}] {title}\n{hit.passage.text}"
+        link = f" ({hit.passage.url})" if hit.passage.url else ""
+        part = f"[{number}] {title}{link}\n{hit.passage.text}"
         if used + len(part) > max_chars:
             break
         parts.append(part)

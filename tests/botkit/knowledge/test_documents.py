@@ -158,3 +158,14 @@ def test_a_megabyte_paragraph_is_cut_in_linear_time() -> None:
     block = "word " * 1_000_000
     passages = list(split_text(block, source="f.txt", title="f", passage_chars=100))
     assert len(passages) > 40_000 and all(len(p.text) <= 100 for p in passages)
+
+
+def test_the_front_matter_url_goes_with_every_passage() -> None:
+    text = "---\ntitle: Returns\nurl: 'https://help.example.com/returns'\n---\n# A\none\n# B\ntwo"
+    passages = list(split_markdown(text, source="f.md", title="f", passage_chars=800))
+    assert [p.url for p in passages] == ["https://help.example.com/returns"] * 2
+    for bad in ("javascript:alert(1)", "https://", "https://x.com/a b", "ftp://x.com/f",
+                "https://x.com/" + "a" * 300):  # fmt: skip
+        text = f"---\nurl: {bad}\n---\n# A\none"
+        [passage] = split_markdown(text, source="f.md", title="f", passage_chars=800)
+        assert passage.url is None, bad

@@ -93,13 +93,13 @@ async def test_a_follow_up_keeps_the_subject_of_the_previous_question(
 
 
 async def test_passages_stay_within_the_context_budget(knowledge_bot: KnowledgeBot) -> None:
-    async with knowledge_bot(max_passages=5, passage_chars=300, max_context_chars=400,
+    async with knowledge_bot(max_passages=5, passage_chars=200, max_context_chars=500,
                              min_relevance=0.0) as (bot, backend):  # fmt: skip
         await _ask(bot, "return refund shipping order", "k1")
     [system] = backend.systems
     passages = system.split("\n\n", 2)[2]
     assert passages.startswith("[1] ") and "[5] " not in passages  # not all five fit
-    assert len(passages) <= 400
+    assert len(passages) <= 500
 
 
 class Rewording(MarkingTranslator):
@@ -206,7 +206,7 @@ async def test_no_passages_disables_the_plugin_with_the_reason(
         ({"sources": [" "]}, "a source must not be empty"),
         ({"instruction": "no slot"}, "must contain {passages}"),
         ({"instruction": "{passages} {other}"}, "may use only the {passages} placeholder"),
-        ({"passage_chars": 2000, "max_context_chars": 2050}, "at least passage_chars + 100"),
+        ({"passage_chars": 2000, "max_context_chars": 2250}, "at least passage_chars + 300"),
         ({"reload_seconds": 0.01}, "must be 0 (never) or at least 1 second"),
         ({"max_passages": 0}, "plugins.knowledge.max_passages"),
         ({"min_relevance": 1}, "plugins.knowledge.min_relevance"),
@@ -240,3 +240,12 @@ async def test_expensive_searches_run_off_the_event_loop(
     main = threading.main_thread().name
     assert threads[0] != main and threads[1] == main
     assert all("Payment methods" in s for s in backend.systems)
+
+
+async def test_a_page_link_reaches_the_model(knowledge_bot: KnowledgeBot, kb_dir: Path) -> None:
+    (kb_dir / "stores.md").write_text(
+        "---\nurl: https://help.example.com/stores\n---\n# Stores\nOur shop in Utrecht opens at 9."
+    )
+    async with knowledge_bot() as (bot, backend):
+        await _ask(bot, "When does the Utrecht shop open?", "k1")
+    assert "[1] Stores (https://help.example.com/stores)\nOur shop in Utrecht" in backend.systems[0]
