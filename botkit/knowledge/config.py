@@ -12,8 +12,7 @@ DEFAULT_INSTRUCTION = (
     "Answer using the company information below when it covers the customer's question. "
     "Do not invent facts about the company, its products, prices or policies that it "
     "does not state; when it does not cover the question, say you are not sure and "
-    "offer to connect the customer with a colleague. A passage's link, in parentheses "
-    "after its title, is where the customer can read more.\n\n{passages}"
+    "offer to connect the customer with a colleague.\n\n{passages}"
 )
 DEFAULT_NO_MATCH_INSTRUCTION = (
     "No company information matched this message. If it asks about the company, its "

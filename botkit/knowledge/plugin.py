@@ -41,6 +41,7 @@ THREAD_FROM_POSTINGS = 20_000
 # A passage's title is cut to this many characters when shown to the model (a deep
 # heading path), so that a passage always fits (see TITLE_ROOM).
 MAX_TITLE_CHARS = 80
+LINK_NOTE = "(A link after a title is the page where the customer can read all of it.)"
 
 
 def format_passages(hits: list[Hit], max_chars: int) -> str:
@@ -62,6 +63,9 @@ def format_passages(hits: list[Hit], max_chars: int) -> str:
             break
         parts.append(part)
         used += len(part) + 2
+    if any(hit.passage.url for hit in hits[: len(parts)]):
+        # Only then: a small model told about links it has not got invents some.
+        parts.append(LINK_NOTE)
     return "\n\n".join(parts)
 
 

@@ -20,6 +20,7 @@ from botkit.errors import ConfigError
 from botkit.knowledge import KnowledgePlugin, PassageIndex
 from botkit.knowledge import plugin as knowledge_plugin
 from botkit.knowledge.config import DEFAULT_NO_MATCH_INSTRUCTION
+from botkit.knowledge.plugin import LINK_NOTE
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
 from botkit.testing.backends import RecordingEcho
@@ -249,3 +250,4 @@ async def test_a_page_link_reaches_the_model(knowledge_bot: KnowledgeBot, kb_dir
     async with knowledge_bot() as (bot, backend):
         await _ask(bot, "When does the Utrecht shop open?", "k1")
     assert "[1] Stores (https://help.example.com/stores)\nOur shop in Utrecht" in backend.systems[0]
+    assert backend.systems[0].endswith(LINK_NOTE)
