@@ -1,9 +1,13 @@
 """The hand-off plugin: the customer asks for a human, or gives the conversation back.
 
 * A handler in an early group (before the language switch and generation) recognizes a
-  hand-off command or keyword in a conversation the bot answers, calls
-  ``ctx.hand_off`` (status ``waiting_human``, ``HandoffRequested`` published) and
-  confirms in the customer's language.
+  hand-off command or keyword in a conversation the bot answers and hands it over
+  through the plugin's ``HandoffDesk`` (``botkit.handoff.desk``): ``ctx.hand_off``
+  (status ``waiting_human``, ``HandoffRequested`` published) and a confirmation in the
+  customer's language; outside office hours (``hours``) the customer is told when a
+  colleague will be there, or the bot keeps the conversation. A middleware puts the
+  desk in every message's state, so other plugins' hand-offs (an intent, a bad rating)
+  follow the same rules.
 * The core's conversation gate stops the pipeline for conversations a human handles,
   so no handler would ever see the return command there. It is handled by middleware
   registered ``early`` (ahead of that gate): it sets the status back to ``bot`` and
