@@ -1,6 +1,12 @@
-"""A small labelled set for the intents benchmark: a shop's intents with a handful of
-examples each, messages that express one of them (paraphrases, typos, other languages),
-and messages that express none (questions the generation model should answer).
+"""Small labelled sets for the intents benchmark: intents with a handful of examples
+each, messages that express one of them (paraphrases, typos, other languages), and
+messages that express none (questions the generation model should answer).
+
+Two sets: a shop's 12 intents (``INTENTS``), and the 4 intents of docs/plugins.md and
+config.example.toml (``SMALL_INTENTS``), the size of many deployments, where an IDF over
+the intents cannot tell function words from content words. Both have negatives that
+share a question's frame with an example ("What are your prices?" for "What are your
+opening hours?").
 
 Written for the benchmark, not taken from the tests' parallel set, so the examples and
 the messages are different wordings of the same requests.
@@ -8,7 +14,14 @@ the messages are different wordings of the same requests.
 
 from __future__ import annotations
 
-__all__ = ["INTENTS", "NEGATIVES", "POSITIVES"]
+__all__ = [
+    "INTENTS",
+    "NEGATIVES",
+    "POSITIVES",
+    "SMALL_INTENTS",
+    "SMALL_NEGATIVES",
+    "SMALL_POSITIVES",
+]
 
 INTENTS: dict[str, list[str]] = {
     "opening_hours": [
@@ -124,6 +137,15 @@ POSITIVES: list[tuple[str, str]] = [
     ("good morning!", "greeting"),
     ("thank you, bye", "thanks_bye"),
     ("goodbye!", "thanks_bye"),
+    # Paraphrases that share few words with an example (added with function-word weights).
+    ("opening times?", "opening_hours"),
+    ("what time do you open?", "opening_hours"),
+    ("business hours?", "opening_hours"),
+    ("hours?", "opening_hours"),
+    ("When are you going to ship my order?", "track_order"),
+    ("How do I return an order?", "refund"),
+    ("thank you!", "thanks_bye"),
+    ("bye", "thanks_bye"),
 ]
 
 NEGATIVES: list[str] = [
@@ -167,4 +189,78 @@ NEGATIVES: list[str] = [
     "My package arrived but the item is missing.",
     "Do you sell gift cards?",
     "I have a question",
+    # Questions in the frame of an example ("What are your ...", "When will my ...") about
+    # something no intent covers, and a greeting or thanks before a real question.
+    "What are your prices?",
+    "When will my refund arrive?",
+    "Is that all?",
+    "Hello, the item is broken",
+    "What time is it?",
+    "Are you a real person?",
+    "Where is my discount code?",
+    "How do I reset the coffee machine?",
+    "I forgot my umbrella in your store",
+    "Do you have this in blue?",
+    "Do you take old phones back for recycling?",
+    "When are you going to restock the blue jacket?",
+    "Thanks, but the size is wrong",
+    "Good morning, my coffee machine is leaking",
+    "What is your phone number?",
+    "How much is the blue jacket?",
+    "I want a bigger size",
+    "My coupon is not working",
+    "¿Cuál es su número de teléfono?",
+    "Quels sont vos prix ?",
+]
+
+# docs/plugins.md's and config.example.toml's intents.
+SMALL_INTENTS: dict[str, list[str]] = {
+    "opening_hours": ["What are your opening hours?", "When are you open?", "¿A qué hora abren?"],
+    "refunds": ["I want a refund", "How do I get my money back?"],
+    "sales": ["I'd like to talk to your sales team"],
+    "goodbye": ["Thanks, that's all", "Goodbye!"],
+}
+
+SMALL_POSITIVES: list[tuple[str, str]] = [
+    ("opening times?", "opening_hours"),
+    ("what time do you open?", "opening_hours"),
+    ("hours?", "opening_hours"),
+    ("business hours?", "opening_hours"),
+    ("when do you open", "opening_hours"),
+    ("Are you open now?", "opening_hours"),
+    ("¿A qué hora abren mañana?", "opening_hours"),
+    ("what are your hours", "opening_hours"),
+    ("I want my money back", "refunds"),
+    ("can I get a refund?", "refunds"),
+    ("refund please", "refunds"),
+    ("how can I get a refund", "refunds"),
+    ("I'd like to speak to sales", "sales"),
+    ("can I talk to your sales team?", "sales"),
+    ("thanks, bye", "goodbye"),
+    ("thank you, that's all", "goodbye"),
+    ("goodbye", "goodbye"),
+    ("bye!", "goodbye"),
+]
+
+SMALL_NEGATIVES: list[str] = [
+    "What are your prices?",
+    "What are your shipping costs to Norway?",
+    "When are you going to ship my order?",
+    "When are you delivering?",
+    "Are you there?",
+    "Is that all?",
+    "Where is my order?",
+    "Hello, the item is broken",
+    "Thanks, but the package is still missing",
+    "Do you sell gift cards?",
+    "Is the sofa available in green?",
+    "My order arrived damaged",
+    "What is your phone number?",
+    "When does the sale start?",
+    "I'd like to talk about my invoice",
+    "What time is it?",
+    "I want a bigger size",
+    "How do I get to your store?",
+    "Hi",
+    "OK",
 ]

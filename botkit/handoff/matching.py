@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import regex
+
 __all__ = ["CommandMatcher", "KeywordMatcher"]
 
 # "/human", "/HUMAN", "/human@ShopBot": the whole message, nothing else. Anything longer
@@ -44,9 +46,13 @@ class KeywordMatcher:
     def __init__(self, phrases: Iterable[str], *, max_chars: int) -> None:
         unique = sorted(set(phrases), key=len, reverse=True)
         self.max_chars = max_chars
-        # \w-boundaries rather than \b so phrases that start or end with punctuation work.
+        # Word-character boundaries rather than \b so phrases that start or end with
+        # punctuation work. Marks count as word characters: in Devanagari, Bengali,
+        # Tamil... a vowel sign is part of the word, so "पता" is not found in "लापता".
         self._pattern = (
-            re.compile("(?<!\\w)(?:" + "|".join(map(re.escape, unique)) + ")(?!\\w)")
+            regex.compile(
+                r"(?<![\w\p{M}])(?:" + "|".join(map(regex.escape, unique)) + r")(?![\w\p{M}])"
+            )
             if unique
             else None
         )

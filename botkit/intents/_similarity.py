@@ -1,20 +1,23 @@
-"""How alike a short message is to example phrasings: a cosine over TF-IDF weighted
-words and character trigrams, searched through an inverted index.
+"""How alike a short message is to example phrasings: a cosine over weighted words and
+character trigrams, searched through an inverted index.
 
 Why this measure: intents are matched on short messages (a few words), where what
-matters is which content words two texts share. TF-IDF cosine over ``search_terms``
-gives that, in any script, and discounts words every intent uses ("my", "order" in a
-shop's intents). Words alone miss what customers type: "refunds" for "refund",
-"cancelled" for "cancel", "ordr" for "order". Character trigrams of the words of 3+
-letters (padded, so word starts and ends count) catch those: one typo leaves most of a
-word's trigrams intact. Each kind is normalized on its own, then they are mixed into one
-unit vector, words 30% and trigrams 70% of its squared norm, so an exact repeat scores
-1.0 and a text without trigrams (Chinese or Japanese, whose terms are already
-character pairs) compares on words alone. On the labelled set of
-``benchmarks/intents.py`` at the default threshold (0.5) that finds 42 of 43 intents
-with 2 of 40 false matches; words alone find 36 with 3. Document frequency counts
-intents, not examples: an intent with many examples that all say "refund" does not make
-"refund" common.
+matters is which content words two texts share. Each word has a weight: its IDF over the
+intents (content words), or a low fixed weight (function words, see ``_FIXED``). Words
+alone miss what customers type: "refunds" for "refund", "cancelled" for "cancel", "ordr"
+for "order". Character trigrams of the words of 3+ letters (padded, so word starts and
+ends count) catch those: one typo leaves most of a longer word's trigrams intact. 30% of a
+word's squared weight goes to the word itself and 70% to its trigrams (weighted by their
+own IDF among themselves); shorter words, and Chinese or Japanese character pairs, keep
+it all. The vector is then scaled to unit length, so an exact repeat scores 1.0.
+Document frequency counts intents, not examples: an intent with many examples that all
+say "refund" does not make "refund" common.
+
+Function words get a fixed weight because an IDF over a handful of intents cannot tell
+"what", "are", "your" from "opening": with the IDF alone, "What are your prices?" was
+0.61 like "What are your opening hours?" in a two-intent shop, and "Is that all?" 0.74
+like "Thanks, that's all". Accuracy on the labelled sets of ``benchmarks/intents.py``:
+see docs/plugins.md.
 
 A message is scored against every example through an inverted index (feature ->
 examples), pruned exactly (MaxScore): the query's features are sorted by the most each
@@ -31,9 +34,13 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 
+from botkit.knowledge.stopwords import stopwords
+from botkit.language.words import search_terms
+
 __all__ = ["SimilarityIndex"]
 
-# Share of word features in the squared norm of a vector that has both kinds.
+# Share of a word's squared weight that goes to the word itself, the rest to its
+# trigrams.
 _WORD_SHARE = 0.3
 _GRAM = 3
 # Words shorter than this get no trigrams: their trigrams say no more than the word.
@@ -47,23 +54,43 @@ _GRAM_KEY = "\x00"  # trigram keys start with it; terms never contain it
 _LAZY_SHARE = 0.6
 _SLACK = 1e-9  # bounds are compared with this margin so rounding never drops a match
 
+# Fixed weights, where content words weigh their IDF (1.0 for a word every intent uses,
+# about 2.9 for one of 12 intents' words). Function words (the knowledge plugin's lists:
+# articles, pronouns, auxiliaries, prepositions, question words) weigh 0.2: they still
+# count, so an example made of them alone ("Are you there?") matches itself, but a
+# shared frame ("What are your ...", "When will my ...") no longer makes two questions
+# alike. Greetings, thanks and goodbyes weigh 1.0, like a word every intent uses: they
+# are what a greeting or goodbye intent is made of ("Thanks, that's all" is not "Is that
+# all?"), but a greeting before a question ("Hello, the item is broken") does not make
+# it one.
+#
+# Every language's list, not the message's: examples come in any language, unlabelled,
+# and a word must weigh the same in the message and in the example for the cosine to
+# say which words they share. Without Spanish "cuál", "es", "su" among them, "¿Cuál es
+# su precio?" would match "¿Cuál es su horario?" as English questions did. The cost:
+# the few words that are a function word in one language and a content word in another
+# ("son", "men", "van", "hat", Spanish "pelo" and "dos") weigh 0.2 everywhere, and
+# "good" or German "morgen" (also "tomorrow") 1.0.
+_STOPWORD_LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pt")  # those with a list
+_FUNCTION_WEIGHT = 0.2
+_GREETING_WEIGHT = 1.0
+_GREETINGS = (
+    "hi hello hey good morning afternoon evening thank thanks bye goodbye hola buenos "
+    "buenas días tardes noches gracias adiós bonjour bonsoir merci hallo guten morgen "
+    "abend danke tschüss olá bom boa dia tarde obrigado obrigada ciao buongiorno "
+    "buonasera grazie goedemorgen goedenavond dank bedankt"
+)
+_FIXED: dict[str, float] = {
+    word: _FUNCTION_WEIGHT for language in _STOPWORD_LANGUAGES for word in stopwords(language)
+} | dict.fromkeys(search_terms(_GREETINGS), _GREETING_WEIGHT)
 
-def _raw(terms: Sequence[str]) -> tuple[Counter[str], Counter[str]]:
-    """Counts of the words and of the trigram features of ``terms``."""
-    words = Counter(terms)
-    grams: Counter[str] = Counter()
-    for term in terms:
-        if len(term) >= _MIN_GRAM_WORD:
-            padded = f" {term} "
-            grams.update(_GRAM_KEY + padded[i : i + _GRAM] for i in range(len(padded) - 2))
-    return words, grams
 
-
-def _block(counts: Counter[str], idf: dict[str, float], unknown: float) -> dict[str, float]:
-    """Sublinear TF times IDF, scaled to unit norm (empty stays empty)."""
-    block = {f: (1.0 + math.log(n)) * idf.get(f, unknown) for f, n in counts.items()}
-    norm = math.sqrt(sum(w * w for w in block.values()))
-    return {f: w / norm for f, w in block.items()} if norm else {}
+def _grams(word: str) -> Counter[str]:
+    """The trigram features of ``word`` (none when it is short)."""
+    if len(word) < _MIN_GRAM_WORD:
+        return Counter()
+    padded = f" {word} "
+    return Counter(_GRAM_KEY + padded[i : i + _GRAM] for i in range(len(padded) - 2))
 
 
 class SimilarityIndex:
@@ -72,6 +99,7 @@ class SimilarityIndex:
     Args:
         examples: each example's terms (``search_terms``).
         groups: each example's intent (document frequency counts intents).
+        thresholds: each example's threshold.
     """
 
     def __init__(
@@ -82,26 +110,25 @@ class SimilarityIndex:
     ) -> None:
         self._thresholds = list(thresholds)
         self._floor = min(self._thresholds, default=1.0)
-        raw = [_raw(terms) for terms in examples]
+        words = [Counter(terms) for terms in examples]
         features_of: dict[int, set[str]] = {}
-        for (words, grams), group in zip(raw, groups, strict=True):
-            features_of.setdefault(group, set()).update(words, grams)
+        for counts, group in zip(words, groups, strict=True):
+            features = features_of.setdefault(group, set())
+            for word in counts:
+                features.add(word)
+                features.update(_grams(word))
         df: Counter[str] = Counter()
         for features in features_of.values():
             df.update(features)
         n = len(features_of)
         # Smoothed IDF (never 0, so a word every intent shares still counts a little).
-        # A message's word no example has counts as one of a single intent ("would",
-        # "like" in "I would like a refund" are not rarer than "refund"): on the
-        # benchmark's labelled set that matches 42 of 43 rather than 39 at 0.5, with the
-        # same 2 of 40 false matches.
+        # A message's word no example has counts as one of a single intent: "prices" in
+        # "What are your prices?" is what the message is about.
         self._idf = {f: math.log((1 + n) / (1 + d)) + 1.0 for f, d in df.items()}
         self._unknown = math.log((1 + n) / 2) + 1.0
         # One string object per feature, shared by all vectors (a third of the memory).
         shared = {f: f for f in df}
-        self.vectors = [
-            {shared[f]: w for f, w in self._vector(words, grams).items()} for words, grams in raw
-        ]
+        self.vectors = [{shared[f]: w for f, w in self._vector(counts).items()} for counts in words]
         ids: dict[str, array[int]] = {}
         weights: dict[str, array[float]] = {}
         for example, vector in enumerate(self.vectors):
@@ -111,17 +138,28 @@ class SimilarityIndex:
         self._postings = {f: (ids[f], weights[f]) for f in ids}
         self._max = {f: max(w) for f, w in weights.items()}
 
-    def _vector(self, words: Counter[str], grams: Counter[str]) -> dict[str, float]:
-        word_block = _block(words, self._idf, self._unknown)
-        gram_block = _block(grams, self._idf, self._unknown)
-        if not word_block or not gram_block:
-            return word_block or gram_block
-        a, b = math.sqrt(_WORD_SHARE), math.sqrt(1.0 - _WORD_SHARE)
-        return {f: a * w for f, w in word_block.items()} | {f: b * w for f, w in gram_block.items()}
+    def _vector(self, words: Counter[str]) -> dict[str, float]:
+        """The unit vector of a text's word counts: each word's weight split between
+        the word and its trigrams (see the module docstring)."""
+        idf, unknown = self._idf, self._unknown
+        word_part, gram_part = math.sqrt(_WORD_SHARE), math.sqrt(1.0 - _WORD_SHARE)
+        vector: dict[str, float] = {}
+        for word, n in words.items():
+            weight = (1.0 + math.log(n)) * _FIXED.get(word, idf.get(word, unknown))
+            grams = {g: c * idf.get(g, unknown) for g, c in _grams(word).items()}
+            if not grams:
+                vector[word] = vector.get(word, 0.0) + weight
+                continue
+            vector[word] = vector.get(word, 0.0) + word_part * weight
+            scale = gram_part * weight / math.sqrt(sum(w * w for w in grams.values()))
+            for gram, w in grams.items():
+                vector[gram] = vector.get(gram, 0.0) + scale * w
+        norm = math.sqrt(sum(w * w for w in vector.values()))
+        return {f: w / norm for f, w in vector.items()} if norm else {}
 
     def vector(self, terms: Sequence[str]) -> dict[str, float]:
         """The unit vector of a text's ``terms`` (features no example has included)."""
-        return self._vector(*_raw(terms))
+        return self._vector(Counter(terms))
 
     def best(self, terms: Sequence[str], floor: float) -> tuple[float, int] | None:
         """The example most similar to ``terms`` among those reaching their threshold
@@ -179,7 +217,7 @@ class SimilarityIndex:
                 if value is not None:
                     score += q * value
             else:
-                if score < target or score < self._thresholds[example]:
+                if score < target:  # target includes the threshold, less the slack
                     continue
                 if best is None or score > best[0] or (score == best[0] and example < best[1]):
                     best = (score, example)

@@ -4,7 +4,9 @@ example phrasings.
 Both compare ``search_terms``: case, accents and punctuation do not matter ("Café" and
 "cafe", "E-MAIL" and "e mail" are the same), any script works, and in scripts written
 without spaces (Chinese, Japanese, Thai...) text is compared as overlapping character
-pairs, so a keyword there needs at least two characters.
+pairs, so a keyword there needs at least two characters. A keyword matches a run of
+whole terms of the message: "पता" ("address") is not found in "लापता" ("missing"),
+whose vowel sign is part of the word.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from botkit.handoff.matching import KeywordMatcher
 from botkit.intents._similarity import SimilarityIndex
 from botkit.language.words import search_terms
 
 __all__ = ["IntentMatch", "IntentMatcher", "IntentPattern", "fold"]
 
-# NFKC can make a text up to 18 times longer (U+FDFA); a message is measured before it
-# is folded, so the keyword matcher's own limit only has to allow for that.
-_MAX_EXPANSION = 18
+# A translation of a message is matched up to this many times the message's limit:
+# Chinese or Japanese run 3-4 times longer in English. Longer is not a translation of a
+# short message, and would only cost time.
+_MAX_TRANSLATION_GROWTH = 4
 
 
 def fold(text: str) -> str:
@@ -69,10 +71,11 @@ class IntentMatcher:
     """Finds the intent of a message among ``patterns`` (all work is done here, once).
 
     Args:
-        patterns: the intents, in priority order (earlier wins a tie).
+        patterns: the intents, in priority order (earlier wins a tie, of keywords or
+            of similarity).
         min_similarity: the threshold of intents without their own.
-        max_chars: longer texts are never matched (a long message is a question, not
-            an intent, even when it mentions one).
+        max_chars: longer messages are never matched (a long message is a question,
+            not an intent, even when it mentions one).
 
     Raises:
         ValueError: two intents share a keyword.
@@ -86,17 +89,22 @@ class IntentMatcher:
         self._thresholds = [
             min_similarity if p.min_similarity is None else p.min_similarity for p in self.patterns
         ]
-        self._keyword_intent: dict[str, int] = {}
+        # The keywords' terms as a trie: a message is walked from each of its terms
+        # only as far as some keyword goes on (a dict lookup per step).
+        self._keywords = _Node()
         for index, pattern in enumerate(self.patterns):
             for keyword in pattern.keywords:
-                phrase = fold(keyword)
-                other = self._keyword_intent.setdefault(phrase, index)
-                if other != index:
+                node = self._keywords
+                for term in search_terms(keyword):
+                    node = node.children.setdefault(term, _Node())
+                if node is self._keywords:
+                    continue  # nothing to match (the config refuses it)
+                if node.intent is not None and node.intent != index:
                     raise ValueError(
-                        f"intents {self.patterns[other].name!r} and {pattern.name!r} "
-                        f"share the keyword {phrase!r}"
+                        f"intents {self.patterns[node.intent].name!r} and {pattern.name!r} "
+                        f"share the keyword {fold(keyword)!r}"
                     )
-        self._keywords = KeywordMatcher(self._keyword_intent, max_chars=max_chars * _MAX_EXPANSION)
+                node.intent = index
         self._examples: list[tuple[int, str]] = [
             (index, example)
             for index, pattern in enumerate(self.patterns)
@@ -109,32 +117,69 @@ class IntentMatcher:
         )
 
     def match(self, *texts: str) -> IntentMatch | None:
-        """The intent of the message written as ``texts`` (e.g. the customer's text and
-        its working-language translation): a keyword in any of them (in order), else the
-        example most similar to any of them that reaches its intent's threshold (ties:
-        the earlier intent, then the earlier example). None when nothing matches."""
+        """The intent of the message written as ``texts``: the customer's text first,
+        then other versions of it (its working-language translation). A keyword in any
+        of them (the earliest intent whose keyword is there), else the example most
+        similar to any of them that reaches its intent's threshold (ties: the earlier
+        intent, then the earlier example). None when nothing matches, and always when
+        the customer's text is over ``max_chars``: whether a message is short enough is
+        decided on what the customer wrote, not on a (shorter) translation of it. The
+        other texts are matched up to four times that long (``_MAX_TRANSLATION_GROWTH``)."""
+        if not texts or len(texts[0]) > self.max_chars:
+            return None
+        longest = self.max_chars * _MAX_TRANSLATION_GROWTH
         # Texts that fold to the same terms (a translation that changed nothing) count once.
         term_lists = list(
             dict.fromkeys(
                 tuple(words)
                 for text in texts
-                if len(text) <= self.max_chars and (words := search_terms(text))
+                if len(text) <= longest and (words := search_terms(text))
             )
         )
-        for terms in term_lists:
-            phrase = self._keywords.match(" ".join(terms))
-            if phrase is not None:
-                index = self._keyword_intent[phrase]
-                return IntentMatch(index, self.patterns[index].name, 1.0, "keyword", phrase)
+        found = self._keyword(term_lists)
+        if found is not None:
+            index, phrase = found
+            return IntentMatch(index, self.patterns[index].name, 1.0, "keyword", phrase)
         best: tuple[float, int] | None = None  # (score, example)
         for terms in term_lists:
-            found = self._index.best(terms, 0.0 if best is None else best[0])
-            if found is not None and (
-                best is None or found[0] > best[0] or (found[0] == best[0] and found[1] < best[1])
+            found_example = self._index.best(terms, 0.0 if best is None else best[0])
+            if found_example is not None and (
+                best is None
+                or found_example[0] > best[0]
+                or (found_example[0] == best[0] and found_example[1] < best[1])
             ):
-                best = found
+                best = found_example
         if best is None:
             return None
         score, example = best
         index, text = self._examples[example]
         return IntentMatch(index, self.patterns[index].name, min(score, 1.0), "example", text)
+
+    def _keyword(self, term_lists: list[tuple[str, ...]]) -> tuple[int, str] | None:
+        """The earliest intent with a keyword in one of ``term_lists``, and the keyword
+        (folded). A keyword is a run of whole terms; every run that is one is found,
+        whatever the keywords' order or overlap in the message."""
+        best: tuple[int, str] | None = None
+        root = self._keywords
+        for terms in term_lists:
+            for start in range(len(terms)):
+                node = root
+                for end in range(start, len(terms)):
+                    following = node.children.get(terms[end])
+                    if following is None:
+                        break
+                    node = following
+                    if node.intent is not None and (best is None or node.intent < best[0]):
+                        best = (node.intent, " ".join(terms[start : end + 1]))
+        return best
+
+
+class _Node:
+    """A node of the keyword trie: the terms that may follow, and the intent whose
+    keyword ends here."""
+
+    __slots__ = ("children", "intent")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.intent: int | None = None

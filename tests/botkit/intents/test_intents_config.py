@@ -33,7 +33,7 @@ def test_the_shop_config_is_valid_and_normalized() -> None:
     config = IntentsConfig.model_validate(
         {"intent": [intent(reply={"EN_us": "9 to 5", "es": "de 9 a 5"})]}
     )
-    assert config.min_similarity == 0.5 and config.max_chars == 200
+    assert config.min_similarity == 0.45 and config.max_chars == 200
     assert config.intent[0].reply == {"en-US": "9 to 5", "es": "de 9 a 5"}
     IntentsConfig.model_validate(SHOP)
 
@@ -58,6 +58,14 @@ def test_neither_examples_nor_keywords() -> None:
         ({"examples": ["🙂🙂"]}, "intent[0].examples", "has no letters or digits"),
         ({"keywords": ["x" * 101]}, "intent[0].keywords", "at most 100 characters"),
         ({"examples": ["x" * 501]}, "intent[0].examples", "at most 500 characters"),
+        # Keywords that, as matched, no longer say what was written.
+        ({"keywords": ["A+"]}, "intent[0].keywords", "'A+' is matched as 'a': its '+' is"),
+        ({"keywords": ["C++"]}, "intent[0].keywords", "'C++' is matched as 'c': its '+' is"),
+        ({"keywords": ["Q&A"]}, "intent[0].keywords", "'Q&A' is matched as 'q a': its '&'"),
+        ({"keywords": ["100%"]}, "intent[0].keywords", "'100%' is matched as '100'"),
+        ({"keywords": ["X"]}, "intent[0].keywords", "'X' is matched as 'x': a single character"),
+        ({"keywords": ["退"]}, "intent[0].keywords", "'退' is matched as '退': in Chinese"),
+        ({"keywords": ["退 货"]}, "intent[0].keywords", "in pairs of characters"),
         ({"reply": {"not a tag!": "hi"}}, "intent[0].reply", "is not a language tag"),
         ({"reply": {"en": "hi", "EN": "ho"}}, "intent[0].reply", "are the same language"),
         ({"reply": {"en": "   "}}, "intent[0].reply", "is empty"),
@@ -89,6 +97,12 @@ def test_neither_examples_nor_keywords() -> None:
 def test_intent_errors_name_the_key(fields: dict[str, Any], key: str, message: str) -> None:
     found = problems({"intent": [intent(**fields)]})
     assert f"plugins.intents.{key}" in found and message in found, found
+
+
+def test_keywords_that_keep_their_meaning() -> None:
+    keywords = ["e-mail", "U.S.", "退货", "पता", "5G", "don't", "50/50", "a b", "Fish & Chips"]
+    config = IntentsConfig.model_validate({"intent": [intent(keywords=keywords)]})
+    assert config.intent[0].keywords == tuple(keywords)
 
 
 def test_plugin_level_errors() -> None:
