@@ -34,7 +34,7 @@ from _texts import PARALLEL_SET
 
 from botkit.knowledge import KnowledgeConfig, load_library
 from botkit.knowledge.plugin import format_passages
-from botkit.knowledge.stopwords import stopwords
+from botkit.language.stopwords import stopwords
 
 RESULTS = Path(__file__).resolve().parent / "results" / "knowledge-cpu.json"
 SIZES = (1_000, 10_000, 50_000)

@@ -34,7 +34,7 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 
-from botkit.knowledge.stopwords import stopwords
+from botkit.language.stopwords import stopwords
 from botkit.language.words import search_terms
 
 __all__ = ["SimilarityIndex"]

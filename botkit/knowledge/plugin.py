@@ -23,7 +23,7 @@ from botkit.errors import PluginError
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.index import Hit, PassageIndex, Query
 from botkit.knowledge.library import Library, find_files, fingerprint, load_library
-from botkit.knowledge.stopwords import stopwords
+from botkit.language.stopwords import stopwords
 from botkit.pipeline import Context, Handler
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store.records import ConversationStatus

@@ -9,7 +9,7 @@ import pytest
 from botkit.intents import IntentsConfig
 from botkit.intents._similarity import _STOPWORD_LANGUAGES, SimilarityIndex
 from botkit.intents.matching import IntentMatcher, IntentPattern, fold
-from botkit.knowledge.stopwords import _LISTS as stopword_lists
+from botkit.language.stopwords import _LISTS as stopword_lists
 from botkit.language.words import search_terms
 
 PATTERNS = [

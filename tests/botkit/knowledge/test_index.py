@@ -11,7 +11,7 @@ from knowledge_helpers import SAMPLE
 
 from botkit.knowledge import KnowledgeConfig, Passage, PassageIndex, load_library
 from botkit.knowledge.analysis import Analyzer
-from botkit.knowledge.stopwords import stopwords
+from botkit.language.stopwords import stopwords
 
 LIBRARY = load_library(KnowledgeConfig(sources=(f"{SAMPLE}/*",)), "en")
 DELIVERY = "Shipping > Delivery times"

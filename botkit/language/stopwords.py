@@ -1,4 +1,5 @@
-"""Function words left out of knowledge-base searches, per language.
+"""Function words, per language: left out of knowledge-base searches, weighed little in
+intent matching.
 
 Without them, "do you sell shoes?" finds the passage that says "do" and "you" most
 often. BM25's idf discounts such words only in a large collection; a company's
