@@ -12,7 +12,7 @@ from botkit.errors import ConfigError, ConfigProblem
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.library import Library, load_library
 from botkit.knowledge.plugin import format_passages
-from botkit.knowledge.stopwords import stopwords
+from botkit.language.stopwords import stopwords
 
 __all__ = ["check", "search"]
 
