@@ -17,7 +17,8 @@ from datetime import datetime
 from botkit.events import utcnow
 from botkit.handoff import texts
 from botkit.handoff.config import HandoffConfig
-from botkit.language.localized import pick, set_localized_reply
+from botkit.language.localized import FALLBACK, pick, set_localized_reply
+from botkit.language.tags import primary_subtag, try_normalize
 from botkit.pipeline import Context, Next
 
 __all__ = ["DESK_KEY", "HandoffDesk", "ProvideDesk", "confirm", "request_handoff"]
@@ -31,8 +32,10 @@ def confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | 
     filled in by ``opens(language)``) in the customer's language (see
     ``set_localized_reply``)."""
 
+    fallback = _fallback(ctx, table)
+
     def text_in(language: str | None) -> tuple[str, str]:
-        used, text = pick(table, language)
+        used, text = pick(table, language, fallback=fallback)
         if opens is not None:
             text = text.format(opens=opens(used))
         if suffix is not None and command:
@@ -41,6 +44,16 @@ def confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | 
         return used, text
 
     set_localized_reply(ctx, text_in, source="handoff")
+
+
+def _fallback(ctx: Context, table: Mapping[str, str]) -> str:
+    """The entry for languages ``table`` lacks: English, else the working language's (a
+    deployment's own table, e.g. an intent's reply, need not have English)."""
+    if FALLBACK in table:
+        return FALLBACK
+    tag = try_normalize(ctx.settings.bot.working_language)
+    keys = (tag, primary_subtag(tag)) if tag is not None else ()
+    return next((k for k in keys if k in table), next(iter(table)))
 
 
 class HandoffDesk:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from botkit.errors import PluginError
 from botkit.events import Button
-from botkit.handoff.texts import HANDOFF_REPLIES
+from botkit.handoff.desk import request_handoff
 from botkit.intents.config import IntentConfig, IntentsConfig
 from botkit.intents.matching import IntentMatch, IntentMatcher, IntentPattern
 from botkit.language.localized import FALLBACK, pick, set_localized_reply
@@ -117,8 +117,9 @@ class IntentsHandler(Handler):
             ctx.instructions.append(intent.instruction)
             return  # the generation model answers, guided
         if intent.action == "handoff":
-            await ctx.hand_off(f"intent {intent.name}")
-            self._reply(ctx, intent, intent.reply or HANDOFF_REPLIES)
+            # Through the hand-off plugin when enabled: its office hours, texts and hint.
+            await request_handoff(ctx, f"intent {intent.name}", intent.reply or None)
+            self._label(ctx, intent)
         elif intent.action == "close":
             await ctx.close_conversation(f"intent {intent.name}")
             if intent.reply:
@@ -134,7 +135,14 @@ class IntentsHandler(Handler):
         def text_in(language: str | None) -> tuple[str, str]:
             return pick(table, language, fallback=fallback)
 
-        reply = set_localized_reply(ctx, text_in, source="intents")
+        set_localized_reply(ctx, text_in, source="intents")
+        self._label(ctx, intent)
+
+    def _label(self, ctx: Context, intent: IntentConfig) -> None:
+        """The intent's name and buttons on the reply set for it."""
+        reply = ctx.reply
+        if reply is None:
+            return
         reply.metadata["intent"] = intent.name
         reply.buttons = tuple(
             Button(
@@ -162,6 +170,14 @@ class IntentsPlugin(Plugin[IntentsConfig]):
 
     async def setup(self, registry: PluginRegistry) -> None:
         handler = IntentsHandler(self.config, registry.settings.bot.working_language)
+        handoff = registry.settings.plugins.get("handoff")
+        if any(i.action == "handoff" for i in self.config.intent) and (
+            handoff is None or handoff.get("enabled", True) is False
+        ):
+            registry.logger.warning(
+                "intents hand conversations over, but [plugins.handoff] is not enabled: "
+                "no office hours apply, and customers cannot return with /bot"
+            )
         if not self.config.intent:
             registry.logger.warning("no intents configured ([[plugins.intents.intent]])")
         registry.add_handler(handler, group=INTENTS_GROUP)

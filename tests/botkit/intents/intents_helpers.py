@@ -114,7 +114,8 @@ IntentsBot = Callable[..., AbstractAsyncContextManager[Say]]
 
 
 def make_intents_bot(make_settings: Callable[..., Settings]) -> IntentsBot:
-    """``async with intents_bot(config, language=..., translator=..., backend=...) as say``."""
+    """``async with intents_bot(config, language=..., translator=..., backend=...,
+    handoff=...) as say`` (``handoff``: enable that plugin too, with this config)."""
 
     @asynccontextmanager
     async def started(
@@ -124,9 +125,13 @@ def make_intents_bot(make_settings: Callable[..., Settings]) -> IntentsBot:
         bot: dict[str, Any] | None = None,
         translator: Translator | None = None,
         backend: GenerationBackend | None = None,
+        handoff: dict[str, Any] | None = None,
     ) -> AsyncIterator[Say]:
+        plugins = {"intents": SHOP if config is None else config}
+        if handoff is not None:
+            plugins["handoff"] = handoff
         settings = make_settings(
-            plugins={"intents": SHOP if config is None else config},
+            plugins=plugins,
             language=language or {},
             bot=bot or {},
         )

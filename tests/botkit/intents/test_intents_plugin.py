@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from intents_helpers import (
@@ -19,6 +20,7 @@ from intents_helpers import (
 )
 
 from botkit.events import Button, HandoffRequested, SystemEvent
+from botkit.handoff.desk import HandoffDesk
 from botkit.handoff.texts import HANDOFF_REPLIES
 from botkit.intents import INTENTS_GROUP, STATE_KEY, IntentsConfig, IntentsHandler
 from botkit.plugins import available_plugins
@@ -121,6 +123,27 @@ async def test_handoff_action(intents_bot: IntentsBot) -> None:
         assert event.reason == "intent talk_to_sales" and event.conversation_key == "c1"
         # Now with a human: nothing answers, not even an intent.
         assert await say("What are your opening hours?") is None
+
+
+async def test_handoff_action_goes_through_the_handoff_plugin(intents_bot: IntentsBot) -> None:
+    # Its texts and /bot hint, and its office hours, as for /human.
+    replies = {"en": "Our sales team will write to you here."}
+    async with intents_bot(handoff={"replies": replies}) as say:
+        reply = await say.text("hello, can I speak with someone from sales?")
+        assert reply == "Our sales team will write to you here. Send /bot to talk to the bot again."
+
+
+async def test_handoff_action_follows_the_office_hours(
+    intents_bot: IntentsBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    monkeypatch.setattr(HandoffDesk, "clock", staticmethod(lambda: saturday))
+    hours = {"timezone": "UTC", "mon": "09:00-17:00", "outside": "bot"}
+    async with intents_bot(handoff={"hours": hours}) as say:
+        reply = await say("hello, can I speak with someone from sales?", "c2")
+        assert reply is not None and reply.metadata["intent"] == "talk_to_sales"
+        assert reply.text.startswith("Our team is away right now and back from Monday 09:00")
+        assert await status(say.bot, "c2") == ConversationStatus.BOT
 
 
 async def test_close_action(intents_bot: IntentsBot) -> None:
