@@ -38,6 +38,8 @@ from typing import Any
 _ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_ROOT))  # run from a source checkout
 
+from _output import write_result  # noqa: E402  (this script's folder)
+
 from botkit.language import (  # noqa: E402
     DetectorSettings,
     LangdetectDetector,
@@ -238,13 +240,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed passes (median)")
     parser.add_argument("--out", default=str(RESULTS), help="JSON file, or - for none")
     args = parser.parse_args()
-    result = run(args)
-    print_table(result)
-    if args.out != "-":
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {out}")
+    write_result(args, run(args), print_table)
 
 
 if __name__ == "__main__":
