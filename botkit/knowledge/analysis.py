@@ -75,12 +75,18 @@ class Analyzer:
         second = self._stem(plain) if plain != word else first
         return plain, (first,) if second == first else (first, second)
 
-    def terms(self, text: str, *, leave_out: Collection[str] = ()) -> list[str]:
-        """The terms of ``text``, without the words in ``leave_out`` (accent-free
-        function words, see ``stopwords``)."""
-        terms: list[str] = []
+    def words(self, text: str, *, leave_out: Collection[str] = ()) -> list[tuple[str, ...]]:
+        """Each word of ``text`` as its terms (one, or two for an accented word: see the
+        module docstring), without the words in ``leave_out`` (accent-free function
+        words, see ``stopwords``). A question's word counts once, whichever of its terms
+        a passage has."""
+        found: list[tuple[str, ...]] = []
         for word in search_terms(text, accents=True):
-            plain, found = self._word(word)
+            plain, terms = self._word(word)
             if plain not in leave_out:
-                terms.extend(found)
-        return terms
+                found.append(terms)
+        return found
+
+    def terms(self, text: str) -> list[str]:
+        """All terms of ``text`` (what a passage is indexed under)."""
+        return [term for terms in self.words(text) for term in terms]

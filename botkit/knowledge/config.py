@@ -21,9 +21,9 @@ DEFAULT_NO_MATCH_INSTRUCTION = (
 )
 
 
-# Room for "[n] ", a passage's title (cut to 80 characters) and its link (at most
-# MAX_URL = 200 characters, in parentheses) beside its text.
-TITLE_ROOM = 300
+# Room for "[n] ", a passage's title (cut to 80 characters), its link (at most
+# MAX_URL = 200 characters, in parentheses) and the note about links beside its text.
+TITLE_ROOM = 400
 
 
 class KnowledgeConfig(PluginConfig):
@@ -38,7 +38,7 @@ class KnowledgeConfig(PluginConfig):
         passage_chars: the most characters of one passage (files are cut at headings,
             paragraphs, then sentences).
         max_context_chars: the most characters of passages one message adds (keeps the
-            prompt inside a small model's context); at least ``passage_chars + 300``.
+            prompt inside a small model's context); at least ``passage_chars + 400``.
         min_relevance: passages below this relevance (0-1, BM25 normalized by what
             the question could score) are not shown.
         history_weight: how much the customer's previous message counts in the search

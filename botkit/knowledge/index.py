@@ -5,15 +5,17 @@ works for any language the analyzer splits, ranks in a millisecond for tens of
 thousands of passages, and its decisions can be explained to an operator (which terms
 matched). Defaults k1 = 1.2, b = 0.75 are Lucene's.
 
-Scores are reported as *relevance* in [0, 1): the BM25 score divided by the most the
-question could score (every term saturated in a passage of average length). A
+Scores are reported as *relevance* in [0, 1]: the BM25 score divided by the most the
+question could score (every word saturated in a passage of average length; a word counts
+once, whichever of its terms a passage has). A
 threshold on that means the same thing for a two-word and a twenty-word question. A
 term of the question that no passage has counts at the rarest term's weight: a question
 mostly about something the documents never mention ("do you sell shoes?") must not look
-relevant because its "sell" matched somewhere. *Context* terms (the customer's own
+relevant because its "sell" matched somewhere. *Context* words (the customer's own
 words beside their translation, their previous message) count only when some passage
-has them: they may find a passage, but a word in another language, or an earlier
-unrelated remark, never makes the question itself look less answered.
+has them, and only for a passage's score, never for what the question could score: they
+may find a passage, but a word in another language, or an earlier remark, never makes
+the question itself look less answered.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
 from botkit.knowledge.analysis import Analyzer
 from botkit.knowledge.documents import Passage
 
-__all__ = ["Hit", "PassageIndex", "Query"]
+__all__ = ["Hit", "PassageIndex", "Query", "Word"]
 
 K1 = 1.2
 B = 0.75
@@ -43,13 +45,17 @@ class Hit:
     matched: tuple[str, ...]
 
 
+# One word of a question: its terms (an accented word may have two, see analysis.py).
+Word = tuple[str, ...]
+
+
 @dataclass
 class Query:
-    """Terms to search, with weights: the question's, and context (see the module
-    docstring). Build it with ``PassageIndex.query``."""
+    """What to search: the question's words and context words (see the module
+    docstring), each with its weight. Build it with ``PassageIndex.query``."""
 
-    terms: dict[str, float]
-    context: dict[str, float]
+    words: dict[Word, float]
+    context: dict[Word, float]
 
 
 class PassageIndex:
@@ -97,56 +103,83 @@ class PassageIndex:
         leave_out: Collection[str] = (),
         context: Sequence[tuple[str, float, Collection[str]]] = (),
     ) -> Query:
-        """The terms of ``question`` (weight 1) and of the ``context`` texts
-        (``(text, weight, words to leave out)``), each term at its highest weight."""
-        terms = dict.fromkeys(self.analyzer.terms(question, leave_out=leave_out), 1.0)
-        extra: dict[str, float] = {}
-        for text, weight, words in context:
-            for term in self.analyzer.terms(text, leave_out=words):
-                if term in self._postings and weight > max(terms.get(term, 0), extra.get(term, 0)):
-                    extra[term] = weight
-        return Query(terms, {t: w for t, w in extra.items() if t not in terms})
+        """The words of ``question`` (weight 1) and of the ``context`` texts
+        (``(text, weight, words to leave out)``), each at its highest weight; context
+        words only when some passage has them."""
+        words = dict.fromkeys(self.analyzer.words(question, leave_out=leave_out), 1.0)
+        extra: dict[Word, float] = {}
+        for text, weight, left_out in context:
+            for word in self.analyzer.words(text, leave_out=left_out):
+                if word not in words and weight > extra.get(word, 0) and self._known(word):
+                    extra[word] = weight
+        return Query(words, extra)
+
+    def _known(self, word: Word) -> list[str]:
+        return [term for term in word if term in self._postings]
 
     def cost(self, query: Query) -> int:
         """How many postings a search of ``query`` reads (its time is about linear in it)."""
-        return sum(len(self._postings[t][0]) for t in (*query.terms, *query.context)
-                   if t in self._postings)  # fmt: skip
+        return sum(len(self._postings[t][0]) for word in (*query.words, *query.context)
+                   for t in self._known(word))  # fmt: skip
 
     def search(self, query: Query, *, limit: int, min_relevance: float) -> list[Hit]:
         """The best ``limit`` passages for ``query``, best first, each at least
         ``min_relevance``; ties keep the documents' order."""
-        unknown = self._unknown_idf
-        # Context terms are all known (see query()); the question's may not be.
-        weights = {**query.context, **query.terms}
-        best_possible = sum(w * self._idf.get(t, unknown) * (K1 + 1) for t, w in weights.items())
-        known = {t: w for t, w in weights.items() if w > 0 and t in self._postings}
-        if not known or limit <= 0:
+        # The most the question could score: each word at its rarest known term's idf,
+        # or, known to no passage, at the rarest possible. Context words add to a
+        # passage's score but not to this (module docstring).
+        possible = sum(w * self._best_idf(word) * (K1 + 1) for word, w in query.words.items())
+        if possible <= 0:  # nothing but function words: the context alone decides
+            possible = sum(w * self._best_idf(word) * (K1 + 1)
+                           for word, w in query.context.items())  # fmt: skip
+        if possible <= 0 or limit <= 0:
             return []
         scores: dict[int, float] = {}
-        get = scores.get
-        for term, weight in known.items():
-            scale = weight * self._idf[term] * (K1 + 1)
-            numbers, factors = self._postings[term]
-            for number, factor in zip(numbers, factors, strict=True):
-                scores[number] = get(number, 0.0) + scale * factor
+        matched: list[Word] = []
+        for word, weight in (*query.words.items(), *query.context.items()):
+            known = self._known(word)
+            if weight <= 0 or not known:
+                continue
+            matched.append(word)
+            self._add(scores, known, weight * (K1 + 1))
         # Stable like sorted(): equal scores keep the order passages were first scored in.
         ranked = heapq.nlargest(limit, scores.items(), key=itemgetter(1))
         hits = []
         for number, score in ranked:
-            relevance = score / best_possible
+            relevance = min(score / possible, 1.0)
             if relevance < min_relevance:
                 break
             passage = self.passages[number]
             have = set(self.analyzer.terms(_indexed_text(passage)))
-            hits.append(Hit(passage, relevance, tuple(t for t in known if t in have)))
+            shown = tuple(next(t for t in word if t in have) for word in matched
+                          if any(t in have for t in word))  # fmt: skip
+            hits.append(Hit(passage, relevance, shown))
         return hits
+
+    def _best_idf(self, word: Word) -> float:
+        known = self._known(word)
+        return max(self._idf[t] for t in known) if known else self._unknown_idf
+
+    def _add(self, scores: dict[int, float], terms: list[str], scale: float) -> None:
+        """Add one word's BM25 share to each passage having it (its best term's)."""
+        get = scores.get
+        if len(terms) == 1:  # the usual case: one term, straight in
+            idf = self._idf[terms[0]] * scale
+            numbers, factors = self._postings[terms[0]]
+            for number, factor in zip(numbers, factors, strict=True):
+                scores[number] = get(number, 0.0) + idf * factor
+            return
+        best: dict[int, float] = {}
+        for term in terms:
+            idf = self._idf[term] * scale
+            numbers, factors = self._postings[term]
+            for number, factor in zip(numbers, factors, strict=True):
+                if idf * factor > best.get(number, 0.0):
+                    best[number] = idf * factor
+        for number, gain in best.items():
+            scores[number] = get(number, 0.0) + gain
 
 
 def _indexed_text(passage: Passage) -> str:
     # The title is part of what a passage is about ("Returns" under "Shipping").
     return f"{passage.title}\n{passage.text}"
-
-
-def as_query(terms: Mapping[str, float]) -> Query:
-    """A query of already analyzed terms (tests, benchmarks)."""
-    return Query(dict(terms), {})

@@ -87,10 +87,15 @@ def _walk(pattern: str, problems: list[str]) -> Iterator[str]:
     rest = parts[first:]
     # Without "**", no match lies deeper than the pattern: do not walk there.
     depth = None if "**" in rest else len(rest) - 1
+    # Hidden folders (.git, .venv) can match only a component that starts with "."
+    # (as in glob); without one they are not walked at all.
+    hidden = any(part.startswith(".") and part not in (".", "..") for part in rest)
     seen = 0
     for folder, folders, files in os.walk(base):
         relative = os.path.relpath(folder, base)
         level = [] if relative == "." else relative.split(os.sep)
+        if not hidden:
+            folders[:] = [name for name in folders if not name.startswith(".")]
         folders.sort()
         if depth is not None and len(level) >= depth:
             folders.clear()

@@ -49,8 +49,10 @@ def format_passages(hits: list[Hit], max_chars: int) -> str:
 
     A passage that does not fit whole is left out rather than cut mid-sentence; the
     first always fits (``passage_chars + TITLE_ROOM <= max_context_chars``: its number,
-    title and link take at most that much).
+    title, link and the note about links take at most that much).
     """
+    linked = any(hit.passage.url for hit in hits)
+    budget = max_chars - (len(LINK_NOTE) + 2 if linked else 0)
     parts: list[str] = []
     used = 0
     for number, hit in enumerate(hits, 1):
@@ -59,7 +61,7 @@ def format_passages(hits: list[Hit], max_chars: int) -> str:
             title = title[: MAX_TITLE_CHARS - 1] + "…"
         link = f" ({hit.passage.url})" if hit.passage.url else ""
         part = f"[{number}] {title}{link}\n{hit.passage.text}"
-        if used + len(part) > max_chars:
+        if used + len(part) > budget:
             break
         parts.append(part)
         used += len(part) + 2

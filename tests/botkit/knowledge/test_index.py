@@ -165,3 +165,25 @@ def test_the_stemmer_is_safe_across_threads() -> None:
     finally:
         __import__("sys").setswitchinterval(previous)
     assert wrong == []
+
+
+def test_an_accented_word_counts_once_whichever_form_a_page_has() -> None:
+    # "devoluções" gives two terms (the stem with accents, then without); a page that
+    # says "devolução" shares only one of them. The word must count once, fully.
+    index = PassageIndex([
+        Passage("kb.md", 1, "Devolução", "Pode devolver em trinta dias."),
+        Passage("kb.md", 2, "Pagamento", "Cartões e transferências."),
+    ], Analyzer("pt"))  # fmt: skip
+    plural = index.search(index.query("Aceitam devoluções?", leave_out=stopwords("pt")),
+                          limit=2, min_relevance=0)  # fmt: skip
+    singular = index.search(index.query("Aceitam devolução?", leave_out=stopwords("pt")),
+                            limit=2, min_relevance=0)  # fmt: skip
+    assert plural[0].passage.title == singular[0].passage.title == "Devolução"
+    assert plural[0].relevance == pytest.approx(singular[0].relevance)
+
+
+def test_known_context_words_do_not_lower_the_relevance_either() -> None:
+    question = "How long does delivery to Canada take?"
+    [(title, alone)] = _hits(question)[:1]
+    earlier = ("Do you accept PayPal?", 0.5, stopwords("en"))  # known words, other subject
+    assert _hits(question, context=(earlier,))[0] == (title, pytest.approx(alone))

@@ -20,7 +20,9 @@ from botkit.errors import ConfigError
 from botkit.knowledge import KnowledgePlugin, PassageIndex
 from botkit.knowledge import plugin as knowledge_plugin
 from botkit.knowledge.config import DEFAULT_NO_MATCH_INSTRUCTION
-from botkit.knowledge.plugin import LINK_NOTE
+from botkit.knowledge.documents import Passage
+from botkit.knowledge.index import Hit
+from botkit.knowledge.plugin import LINK_NOTE, format_passages
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
 from botkit.testing.backends import RecordingEcho
@@ -94,13 +96,13 @@ async def test_a_follow_up_keeps_the_subject_of_the_previous_question(
 
 
 async def test_passages_stay_within_the_context_budget(knowledge_bot: KnowledgeBot) -> None:
-    async with knowledge_bot(max_passages=5, passage_chars=200, max_context_chars=500,
+    async with knowledge_bot(max_passages=5, passage_chars=200, max_context_chars=600,
                              min_relevance=0.0) as (bot, backend):  # fmt: skip
         await _ask(bot, "return refund shipping order", "k1")
     [system] = backend.systems
     passages = system.split("\n\n", 2)[2]
     assert passages.startswith("[1] ") and "[5] " not in passages  # not all five fit
-    assert len(passages) <= 500
+    assert len(passages) <= 600
 
 
 class Rewording(MarkingTranslator):
@@ -207,7 +209,7 @@ async def test_no_passages_disables_the_plugin_with_the_reason(
         ({"sources": [" "]}, "a source must not be empty"),
         ({"instruction": "no slot"}, "must contain {passages}"),
         ({"instruction": "{passages} {other}"}, "may use only the {passages} placeholder"),
-        ({"passage_chars": 2000, "max_context_chars": 2250}, "at least passage_chars + 300"),
+        ({"passage_chars": 2000, "max_context_chars": 2350}, "at least passage_chars + 400"),
         ({"reload_seconds": 0.01}, "must be 0 (never) or at least 1 second"),
         ({"max_passages": 0}, "plugins.knowledge.max_passages"),
         ({"min_relevance": 1}, "plugins.knowledge.min_relevance"),
@@ -251,3 +253,12 @@ async def test_a_page_link_reaches_the_model(knowledge_bot: KnowledgeBot, kb_dir
         await _ask(bot, "When does the Utrecht shop open?", "k1")
     assert "[1] Stores (https://help.example.com/stores)\nOur shop in Utrecht" in backend.systems[0]
     assert backend.systems[0].endswith(LINK_NOTE)
+
+
+def test_the_note_about_links_stays_inside_the_budget() -> None:
+    text = "x" * 300
+    hits = [Hit(Passage("f.md", n, f"T{n}", text, url="https://help.example.com/p"), 0.5, ())
+            for n in range(3)]  # fmt: skip
+    for budget in range(700, 1400, 7):
+        shown = format_passages(hits, budget)
+        assert len(shown) <= budget and shown.endswith(LINK_NOTE), budget

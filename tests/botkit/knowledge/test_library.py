@@ -93,3 +93,17 @@ def test_patterns_follow_glob_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert names("s?b/**/*.md") == ["sub/b.md", "sub/deeper/c.md"]
     assert names(".git/*.md") == [".git/d.md"]
     assert names(f"{tmp_path}/sub/*/*.md") == [f"{tmp_path}/sub/deeper/c.md"]
+
+
+def test_hidden_folders_are_not_walked_unless_named(
+    kb_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A .git or .venv beside the files must not use up the walk's budget.
+    for n in range(50):
+        (kb_dir / ".venv" / f"d{n}").mkdir(parents=True)
+    (kb_dir / ".drafts").mkdir()
+    (kb_dir / ".drafts" / "secret.md").write_text("# Draft\nnot yet")
+    monkeypatch.setattr(library_module, "MAX_ENTRIES", 30)
+    files, problems = find_files((f"{kb_dir}/**/*.md",))
+    assert problems == [] and len(files) == 4
+    assert find_files((f"{kb_dir}/.drafts/*.md",))[0] == [f"{kb_dir}/.drafts/secret.md"]
