@@ -22,7 +22,7 @@ import re
 from botkit.events import Button, FeedbackGiven
 from botkit.feedback import texts
 from botkit.feedback.config import FeedbackConfig, bare_label
-from botkit.handoff.desk import request_handoff
+from botkit.handoff.desk import request_handoff, warn_without_desk
 from botkit.language.localized import pick, set_localized_reply
 from botkit.pipeline import Context, Handler, Next, StopPropagation
 from botkit.plugins import Plugin, PluginRegistry
@@ -116,5 +116,7 @@ class FeedbackPlugin(Plugin[FeedbackConfig]):
     Config = FeedbackConfig
 
     async def setup(self, registry: PluginRegistry) -> None:
+        if self.config.on_bad == "handoff":
+            warn_without_desk(registry, 'on_bad = "handoff" hands conversations over')
         registry.add_middleware(OfferRating(self.config))
         registry.add_handler(RatingHandler(self.config), group=FEEDBACK_GROUP)

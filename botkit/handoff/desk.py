@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from botkit.events import utcnow
 from botkit.handoff import texts
@@ -21,7 +22,17 @@ from botkit.language.localized import FALLBACK, pick, set_localized_reply
 from botkit.language.tags import primary_subtag, try_normalize
 from botkit.pipeline import Context, Next
 
-__all__ = ["DESK_KEY", "HandoffDesk", "ProvideDesk", "confirm", "request_handoff"]
+if TYPE_CHECKING:
+    from botkit.plugins import PluginRegistry
+
+__all__ = [
+    "DESK_KEY",
+    "HandoffDesk",
+    "ProvideDesk",
+    "confirm",
+    "request_handoff",
+    "warn_without_desk",
+]
 
 DESK_KEY = "handoff.desk"
 
@@ -127,3 +138,15 @@ async def request_handoff(
     ctx.logger.info("%s: handed to a human (%s)", ctx.describe(), reason)
     confirm(ctx, replies or texts.HANDOFF_REPLIES, None, "")
     return True
+
+
+def warn_without_desk(registry: PluginRegistry, what: str) -> None:
+    """Log, at a plugin's setup, that ``what`` (its hand-offs) will run without the
+    hand-off plugin when that is not enabled."""
+    handoff = registry.settings.plugins.get("handoff")
+    if handoff is None or handoff.get("enabled", True) is False:
+        registry.logger.warning(
+            "%s, but [plugins.handoff] is not enabled: no office hours apply, and customers "
+            "cannot return with /bot",
+            what,
+        )

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from botkit.errors import PluginError
 from botkit.events import Button
-from botkit.handoff.desk import request_handoff
+from botkit.handoff.desk import request_handoff, warn_without_desk
 from botkit.intents.config import IntentConfig, IntentsConfig
 from botkit.intents.matching import IntentMatch, IntentMatcher, IntentPattern
 from botkit.language.localized import FALLBACK, pick, set_localized_reply
@@ -170,14 +170,8 @@ class IntentsPlugin(Plugin[IntentsConfig]):
 
     async def setup(self, registry: PluginRegistry) -> None:
         handler = IntentsHandler(self.config, registry.settings.bot.working_language)
-        handoff = registry.settings.plugins.get("handoff")
-        if any(i.action == "handoff" for i in self.config.intent) and (
-            handoff is None or handoff.get("enabled", True) is False
-        ):
-            registry.logger.warning(
-                "intents hand conversations over, but [plugins.handoff] is not enabled: "
-                "no office hours apply, and customers cannot return with /bot"
-            )
+        if any(i.action == "handoff" for i in self.config.intent):
+            warn_without_desk(registry, "intents hand conversations over")
         if not self.config.intent:
             registry.logger.warning("no intents configured ([[plugins.intents.intent]])")
         registry.add_handler(handler, group=INTENTS_GROUP)

@@ -271,3 +271,11 @@ async def test_pivot_mode_keeps_the_buttons_on_the_translated_answer(
         answer = await _say(bot, SPANISH, "k1")
         assert answer.text.startswith("es(echo: en(") and answer.buttons == buttons(1)
         assert (await _say(bot, GOOD, "k2")).text == texts.THANKS["es"]
+
+
+async def test_a_handoff_on_bad_without_the_handoff_plugin_is_warned_about(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Bot(make_settings(plugins={"feedback": {"on_bad": "handoff"}})) as bot:
+        assert bot.plugins.active == ["feedback"]
+    assert "[plugins.handoff] is not enabled" in caplog.text

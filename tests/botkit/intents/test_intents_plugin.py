@@ -222,3 +222,15 @@ async def test_hostile_messages(intents_bot: IntentsBot) -> None:
     assert answers[7] == HOURS_EN
     # Oversized messages never match, emoji and unrelated scripts fall through.
     assert HOURS_EN not in answers[2:7] and HOURS_EN not in answers[8:]
+
+
+async def test_handoff_intents_without_the_handoff_plugin_are_warned_about(
+    intents_bot: IntentsBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with intents_bot():  # the shop config has a hand-off intent
+        pass
+    assert "intents hand conversations over, but [plugins.handoff] is not enabled" in caplog.text
+    caplog.clear()
+    async with intents_bot(handoff={}):
+        pass
+    assert "[plugins.handoff] is not enabled" not in caplog.text
