@@ -568,6 +568,7 @@ class Bot:
             await self.store.finish_inbound(ctx.inbound_finish())
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
+        connector = self._connectors.get(message.channel)
         return Context(
             message=message,
             text=intake.message.text,
@@ -580,6 +581,7 @@ class Bot:
             new_conversation=intake.new_conversation,
             contact=intake.contact,
             events=self.events,
+            quick_replies_stay=getattr(connector, "earlier_quick_replies_stay", True),
         )
 
     async def _answer(self, ctx: Context, started: float, turn_at: float) -> None:

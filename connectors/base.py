@@ -49,6 +49,10 @@ class Connector(ABC, Generic[ConfigT]):
 
     name: ClassVar[str]
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    # Whether earlier messages' quick replies stay clickable (Telegram keyboards, Slack
+    # buttons), so a click may be about an older message. A channel that shows them
+    # under the newest message only (the web widget) sets False.
+    earlier_quick_replies_stay: ClassVar[bool] = True
 
     def __init__(self, config: ConfigT, core: CoreHandle) -> None:
         self.config = config

@@ -1,9 +1,11 @@
 """The feedback plugin: customers rate the bot's answers with 👍 / 👎.
 
 * Middleware puts the two buttons under every answer the model wrote (not under fixed
-  texts or agents' messages; a notice that replaces the answer drops them). A button's
-  value names the customer message the answer answered ("👍 #3"), so a click on an
-  older answer's buttons (Telegram and Slack keep them all) rates that answer.
+  texts or agents' messages; a notice that replaces the answer drops them). On channels
+  that keep every answer's buttons (Telegram, Slack), a button's value names the
+  customer message the answer answered ("👍 #3"), so a click on an older answer's
+  buttons rates that answer; the widget, which shows them under the newest answer only,
+  gets the bare label.
 * A handler in an early group (after the hand-off commands, before the language switch)
   takes such a click, or a typed thumb (the newest answer that offered the buttons), as
   a rating; stores it once per answer and person (another click replaces it); publishes
@@ -48,8 +50,11 @@ class OfferRating:
         await next()
         reply = ctx.reply
         if reply is not None and reply.source == "backend" and not reply.buttons:
-            seq = ctx.inbound.seq
-            reply.buttons = tuple(Button(label, f"{label} #{seq}") for label in self.labels)
+            # Numbered only where an older answer's buttons can still be clicked: the
+            # widget shows the value as the visitor's message, and there a click is
+            # always about the newest answer.
+            seq = f" #{ctx.inbound.seq}" if ctx.quick_replies_stay else ""
+            reply.buttons = tuple(Button(label, f"{label}{seq}") for label in self.labels)
 
 
 class RatingHandler(Handler):

@@ -96,6 +96,9 @@ class Context:
         instructions: extra system instructions for this message only (e.g. which
             language to answer in), added after the configured system prompt.
         reply: the answer so far; ``None`` means nobody answered yet.
+        quick_replies_stay: whether the channel keeps earlier messages' quick replies
+            clickable (Telegram, Slack), so a quick reply may answer an older message;
+            False where only the newest message's are shown (the web widget).
     """
 
     message: InboundMessage
@@ -113,6 +116,7 @@ class Context:
     history: list[ChatMessage] = field(default_factory=list)
     instructions: list[str] = field(default_factory=list)
     reply: Reply | None = None
+    quick_replies_stay: bool = True
     state: dict[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: _LOG)
     events: EventBus = field(default_factory=EventBus)

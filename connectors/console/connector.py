@@ -43,6 +43,7 @@ class ConsoleConnector(Connector[ConsoleConfig]):
     """Chat with the bot in a terminal. ``/quit`` or end of input ends the chat."""
 
     name: ClassVar[str] = "console"
+    earlier_quick_replies_stay: ClassVar[bool] = False  # typed, not clicked: bare labels read best
     Config: ClassVar[type[ConnectorConfig]] = ConsoleConfig
 
     def __init__(

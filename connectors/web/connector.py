@@ -45,6 +45,7 @@ class WebConnector(Connector[WebConfig]):
     """
 
     name: ClassVar[str] = CHANNEL
+    earlier_quick_replies_stay: ClassVar[bool] = False  # only the newest message's
     Config: ClassVar[type[ConnectorConfig]] = WebConfig
 
     def __init__(self, config: WebConfig, core: CoreHandle) -> None:

@@ -279,3 +279,30 @@ async def test_a_handoff_on_bad_without_the_handoff_plugin_is_warned_about(
     async with Bot(make_settings(plugins={"feedback": {"on_bad": "handoff"}})) as bot:
         assert bot.plugins.active == ["feedback"]
     assert "[plugins.handoff] is not enabled" in caplog.text
+
+
+class NewestOnly(RecordingConnector):
+    """A channel that shows quick replies under the newest message only (the widget)."""
+
+    earlier_quick_replies_stay = False
+
+
+async def test_channels_showing_only_the_newest_buttons_get_bare_labels(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(make_settings(plugins={"feedback": {}})) as bot:
+        bot.attach_connector(NewestOnly(bot))
+        first = await _say(bot, "Where is my parcel?", "k1")
+        assert first.buttons == (Button(GOOD, GOOD), Button(BAD, BAD))  # shown as sent
+        second = await _say(bot, "And my invoice?", "k2")
+        await _say(bot, BAD, "k3")  # under the newest answer: rates that one
+        report = await bot.store.feedback_report(first.created_at.replace(year=2000))
+    assert [r.text for r in report.latest_bad] == [second.text]
+
+
+def test_the_widget_and_the_console_show_only_the_newest_buttons() -> None:
+    from connectors.console import ConsoleConnector
+    from connectors.web import WebConnector
+
+    assert not WebConnector.earlier_quick_replies_stay
+    assert not ConsoleConnector.earlier_quick_replies_stay
