@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +64,20 @@ class Env:
 
 @asynccontextmanager
 async def _started(
-    tmp_path: Path, *, word_delay: float = 0.0, prefix: bool = False, **web_cfg: Any
+    tmp_path: Path,
+    *,
+    word_delay: float = 0.0,
+    prefix: bool = False,
+    plugins: dict[str, Any] | None = None,
+    **web_cfg: Any,
 ) -> AsyncIterator[Env]:
     """A bot serving the widget, and a shop page on another origin embedding it.
 
     ``prefix``: the shop mounts the connector's app under ``/chat/`` (a path-prefixed
     reverse proxy) and loads ``/chat/widget.js`` without ``data-server``.
     """
-    settings = web_settings(tmp_path / "bot.db", {"port": 0, **web_cfg}, word_delay=word_delay)
+    settings = web_settings(tmp_path / "bot.db", {"port": 0, **web_cfg}, word_delay=word_delay,
+                            plugins=plugins)  # fmt: skip
     async with Bot(settings) as bot:
         connector = bot.connectors["web"]
         assert isinstance(connector, WebConnector)
@@ -510,6 +517,31 @@ async def test_quick_replies_are_buttons_that_send_their_value(
         ]
         assert await pg.locator(".botkit-buttons").count() == 0  # answered: gone
         assert await pg.evaluate("document.activeElement.id.endsWith('-input')")
+        assert not pg.problems, pg.problems
+
+
+async def test_rating_an_answer_with_the_quick_replies(
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # The feedback plugin's chips: the visitor's message is the bare label (the widget
+    # shows chips under the newest answer only), and the rating is stored.
+    async with _started(tmp_path, plugins={"feedback": {}}) as env, _page(browser) as pg:
+        await pg.goto(env.shop + "/")
+        await _open_and_send(pg, "Where is my parcel?")
+        await _wait_reply(pg, 2)
+        buttons = pg.get_by_role("group", name="Quick replies").get_by_role("button")
+        assert await buttons.all_text_contents() == ["👍", "👎"]
+        await buttons.nth(1).click()
+        await _wait_reply(pg, 4)
+        assert await _shown(pg) == [
+            ("1", "Where is my parcel?"),
+            ("2", "echo: Where is my parcel?"),
+            ("3", "👎"),
+            ("4", "Sorry that didn't help. Could you tell me more, or ask in other words?"),
+        ]
+        report = await env.bot.store.feedback_report(datetime(2000, 1, 1, tzinfo=UTC))
+        assert report.counts == {"web": {"good": 0, "bad": 1}}
         assert not pg.problems, pg.problems
 
 

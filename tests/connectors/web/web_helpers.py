@@ -43,13 +43,16 @@ _RELAXED: dict[str, Any] = {
 }
 
 
-def web_settings(db: Path, web: dict[str, Any], word_delay: float = 0.0) -> Settings:
+def web_settings(
+    db: Path, web: dict[str, Any], word_delay: float = 0.0, plugins: dict[str, Any] | None = None
+) -> Settings:
     return settings_from_mapping(
         {
             "store": {"url": f"sqlite+aiosqlite:///{db}"},
             "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
             "bot": {"rate_limit": {"enabled": False}},
             "connectors": {"web": {**_RELAXED, **web}},
+            "plugins": plugins or {},
         },
         environ={"BOTKIT_TEST_SITE_SECRET": SECRET, "BOTKIT_TEST_USER_TOKEN_SECRET": JWT_SECRET},
     )
