@@ -23,7 +23,8 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def make_tg(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[MakeTg]:
-    """Factory: ``await make_tg(telegram={...}, bot={...}, word_delay=0, run=True)``.
+    """Factory: ``await make_tg(telegram={...}, bot={...}, word_delay=0, run=True,
+    plugins={...})``.
 
     Bots made with the same ``db`` name share their database (a restart).
     """
@@ -36,8 +37,10 @@ async def make_tg(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[MakeTg]:
             word_delay: float = 0.0,
             run: bool = True,
             db: str = "tg.db",
+            plugins: dict[str, Any] | None = None,
         ) -> TgHarness:
-            settings = tg_settings(tmp_path / db, fake, telegram, bot=bot, word_delay=word_delay)
+            settings = tg_settings(tmp_path / db, fake, telegram, bot=bot, word_delay=word_delay,
+                                   plugins=plugins)  # fmt: skip
             instance = Bot(settings)
             await stack.enter_async_context(instance)
             connector = instance.connectors["telegram"]

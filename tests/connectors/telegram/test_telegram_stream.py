@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 from tg_helpers import MakeTg, gaps
 
 from botkit.events import Button
+from botkit.feedback import texts
 from botkit.pipeline import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 from connectors.telegram.split import utf16_len
@@ -107,6 +109,30 @@ async def test_quick_replies_become_buttons_and_clicks_come_back(make_tg: MakeTg
     answered = fake.calls_to("answerCallbackQuery")
     ids = {click["callback_query"]["id"], long_click["callback_query"]["id"]}
     assert {c.params["callback_query_id"] for c in answered} == ids
+
+
+async def test_a_rating_button_under_an_older_answer_rates_that_answer(
+    make_tg: MakeTg,
+) -> None:
+    # The feedback plugin's 👍/👎 stay under every answer on Telegram; each names the
+    # message its answer answered, so an old keyboard rates its own answer.
+    tg = await make_tg(plugins={"feedback": {}})
+    fake = tg.fake
+    fake.push(fake.updates.message(508, "Where is my parcel?"))
+    [first] = await tg.wait_answers(1)
+    fake.push(fake.updates.message(508, "And my invoice?"))
+    await tg.wait_answers(2)
+    rows = first.reply_markup["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in rows] == [["👍"], ["👎"]]
+    fake.push(fake.updates.callback(508, rows[1][0]["callback_data"]))  # 👎 on the first
+    await tg.wait_answers(3)
+    await tg.settle()
+    assert (
+        tg.answers(508)[-1]
+        == "Sorry that didn't help. Could you tell me more, or ask in other words?"
+    )
+    report = await tg.bot.store.feedback_report(datetime(2000, 1, 1, tzinfo=UTC))
+    assert [r.text for r in report.latest_bad] == ["echo: Where is my parcel?"]
 
 
 async def test_unknown_button_data_is_only_acknowledged(make_tg: MakeTg) -> None:

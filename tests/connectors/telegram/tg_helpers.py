@@ -40,6 +40,7 @@ def tg_settings(
     *,
     bot: dict[str, Any] | None = None,
     word_delay: float = 0.0,
+    plugins: dict[str, Any] | None = None,
 ) -> Settings:
     tg = dict(telegram or {})
     section = {
@@ -61,6 +62,7 @@ def tg_settings(
             "bot": {"rate_limit": {"enabled": False}, "shutdown_grace_seconds": 5, **(bot or {})},
             "language": {"detector": {"kind": "none"}},
             "connectors": {"telegram": section},
+            "plugins": plugins or {},
         },
         environ={"BOTKIT_TEST_TG_TOKEN": TOKEN, "BOTKIT_TEST_TG_SECRET": SECRET},
     )
