@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from tg_helpers import MakeTg, gaps
 
 from botkit.events import Button
-from botkit.feedback import texts
+from botkit.feedback import texts as feedback_texts
 from botkit.pipeline import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 from connectors.telegram.split import utf16_len
@@ -127,10 +127,7 @@ async def test_a_rating_button_under_an_older_answer_rates_that_answer(
     fake.push(fake.updates.callback(508, rows[1][0]["callback_data"]))  # 👎 on the first
     await tg.wait_answers(3)
     await tg.settle()
-    assert (
-        tg.answers(508)[-1]
-        == "Sorry that didn't help. Could you tell me more, or ask in other words?"
-    )
+    assert tg.answers(508)[-1] == feedback_texts.SORRY["en"]
     report = await tg.bot.store.feedback_report(datetime(2000, 1, 1, tzinfo=UTC))
     assert [r.text for r in report.latest_bad] == ["echo: Where is my parcel?"]
 
