@@ -28,7 +28,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 async def make_slack(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[MakeSlack]:
     """Factory: ``await make_slack(word_delay=0.0, backend=None, fast=True, **config)``;
     ``db`` names the SQLite file (two bots on one file: a restart); ``translator`` and
-    a ``[language]`` table for pivot mode."""
+    a ``[language]`` table for pivot mode; ``plugins``: their tables."""
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
         count = 0
@@ -41,13 +41,14 @@ async def make_slack(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[Mak
             db: Path | None = None,
             translator: Translator | None = None,
             language: dict[str, Any] | None = None,
+            plugins: dict[str, Any] | None = None,
             **slack: Any,
         ) -> SlackHarness:
             nonlocal count
             count += 1
             config = {**(FAST if fast else {}), **slack}
             db = db or tmp_path / f"slack{count}.db"
-            settings = slack_settings(db, fake_slack, config, word_delay, language)
+            settings = slack_settings(db, fake_slack, config, word_delay, language, plugins)
             bot = Bot(settings, backend=backend, translator=translator)
             await stack.enter_async_context(bot)
             connector = bot.connectors["slack"]

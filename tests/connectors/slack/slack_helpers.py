@@ -46,10 +46,12 @@ def slack_settings(
     slack: dict[str, Any],
     word_delay: float = 0.0,
     language: dict[str, Any] | None = None,
+    plugins: dict[str, Any] | None = None,
 ) -> Settings:
     return settings_from_mapping(
         {
             "language": language or {},
+            "plugins": plugins or {},
             "store": {"url": f"sqlite+aiosqlite:///{db}"},
             "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
             "bot": {"rate_limit": {"enabled": False}, "shutdown_grace_seconds": 0},

@@ -8,6 +8,7 @@ import itertools
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from slack_helpers import MakeSlack, ScriptBackend, SlackHarness, message, new_ts
@@ -16,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from botkit.backends.protocol import GenerationRequest
 from botkit.errors import ConnectorError
 from botkit.events import Button, OutboundReply
+from botkit.feedback import texts as feedback_texts
 from botkit.pipeline import Context
 from botkit.pipeline.handlers import Handler
 from botkit.testing.fake_slack import FakeSlack, SlackCall
@@ -289,6 +291,26 @@ async def test_button_click_round_trip(slack: SlackHarness) -> None:
     await asyncio.sleep(0.3)
     history = await slack.bot.history("slack", "D1")
     assert [h.text for h in history] == ["menu", "Pick one:", "tech & more", "echo: tech & more"]
+
+
+async def test_a_rating_button_under_an_older_answer_rates_that_answer(
+    make_slack: MakeSlack,
+) -> None:
+    # The feedback plugin's 👍/👎 stay under every answer in Slack; each names the
+    # message its answer answered, so an old answer's button rates that answer.
+    slack = await make_slack(plugins={"feedback": {}})
+    await slack.post_event(message("Where is my parcel?"))
+    first = await slack.reply_in("D1", None, "echo: Where is my parcel?")
+    await slack.post_event(message("And my invoice?"))
+    await slack.reply_in("D1", None, "echo: And my invoice?")
+    assert first.blocks is not None
+    assert [e["text"]["text"] for e in first.blocks[1]["elements"]] == ["👍", "👎"]
+    status, _ = await slack.click(first, 1)  # 👎 under the first answer
+    assert status == 200
+    # In French: the fake workspace's user has the fr-FR locale.
+    await slack.reply_in("D1", None, feedback_texts.SORRY["fr"])
+    report = await slack.bot.store.feedback_report(datetime(2000, 1, 1, tzinfo=UTC))
+    assert [r.text for r in report.latest_bad] == ["echo: Where is my parcel?"]
 
 
 async def test_button_message_keeps_its_links_within_the_section_limit(
