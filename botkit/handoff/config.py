@@ -43,6 +43,23 @@ def _language_key(value: str) -> str:
     return tag
 
 
+def _only_placeholder(text: str, name: str, *, required: bool) -> None:
+    """``text`` uses no placeholder but ``{name}``, as it is (no format, attribute or
+    index: "{opens.date}" would fail at the customer's message, not here)."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in Formatter().parse(text) if f is not None]
+    except ValueError as exc:  # a lone brace
+        raise ValueError(f"{exc} (write a literal brace doubled: {{{{ }}}})") from None
+    other = [f for f, spec, conv in fields if (f, spec, conv) != (name, "", None)]
+    if other:
+        raise ValueError(
+            f"may use only the {{{name}}} placeholder, as it is, not {{{other[0]}}} "
+            "(write a literal brace doubled: {{ }})"
+        )
+    if required and not fields:
+        raise ValueError(f"must contain {{{name}}}")
+
+
 class HandoffConfig(PluginConfig):
     """Settings of the hand-off plugin.
 
@@ -77,6 +94,9 @@ class HandoffConfig(PluginConfig):
         offline_replies: texts for a hand-off request outside ``hours``, per language,
             over the built-in ones (which depend on ``hours.outside``); ``{opens}`` is
             replaced by when the team is next there.
+        return_hints: the sentence after a hand-off confirmation naming the return
+            command (``{command}``), per language, over the built-in ones; add one for
+            each language you add to ``replies``.
     """
 
     commands: tuple[str, ...] = ("/human", "/agent")
@@ -91,6 +111,7 @@ class HandoffConfig(PluginConfig):
     api_token: SecretStr | None = None
     hours: OfficeHours | None = None
     offline_replies: dict[str, str] = Field(default_factory=dict)
+    return_hints: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("commands")
     @classmethod
@@ -107,7 +128,7 @@ class HandoffConfig(PluginConfig):
     def _check_keywords(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         return {_language_key(k): tuple(_phrase(p) for p in v) for k, v in value.items()}
 
-    @field_validator("replies", "return_replies", "offline_replies")
+    @field_validator("replies", "return_replies", "offline_replies", "return_hints")
     @classmethod
     def _check_replies(cls, value: dict[str, str]) -> dict[str, str]:
         for text in value.values():
@@ -119,16 +140,14 @@ class HandoffConfig(PluginConfig):
     @classmethod
     def _check_opens(cls, value: dict[str, str]) -> dict[str, str]:
         for text in value.values():
-            try:
-                fields = [f for _, f, spec, conv in Formatter().parse(text)
-                          if f is not None and (f, spec, conv) != ("opens", "", None)]  # fmt: skip
-            except ValueError as exc:  # a lone brace
-                raise ValueError(f"{exc} (write a literal brace doubled: {{{{ }}}})") from None
-            if fields:
-                raise ValueError(
-                    f"may use only the {{opens}} placeholder, as it is, not {{{fields[0]}}} "
-                    "(write a literal brace doubled: {{ }})"
-                )
+            _only_placeholder(text, "opens", required=False)
+        return value
+
+    @field_validator("return_hints")
+    @classmethod
+    def _check_command(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            _only_placeholder(text, "command", required=True)
         return value
 
     @field_validator("webhook_url")

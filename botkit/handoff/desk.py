@@ -78,6 +78,7 @@ class HandoffDesk:
         self.replies = {**texts.HANDOFF_REPLIES, **config.replies}
         self.offline_replies = {**texts.OFFLINE_HANDOFF_REPLIES, **config.offline_replies}
         self.offline_bot_replies = {**texts.OFFLINE_BOT_REPLIES, **config.offline_replies}
+        self.return_hints = {**texts.RETURN_HINTS, **config.return_hints}
 
     async def hand_off(
         self, ctx: Context, reason: str, *, replies: Mapping[str, str] | None = None
@@ -93,7 +94,7 @@ class HandoffDesk:
         if hours is None or hours.is_open(now):
             await ctx.hand_off(reason)
             ctx.logger.info("%s: handed to a human (%s)", ctx.describe(), reason)
-            confirm(ctx, replies or self.replies, texts.RETURN_HINTS, command)
+            confirm(ctx, replies or self.replies, self.return_hints, command)
             return True
         opens = hours.next_opening(now)
 
@@ -110,7 +111,7 @@ class HandoffDesk:
         await ctx.hand_off(f"{reason}, outside office hours")
         ctx.logger.info("%s: handed to a human outside office hours (%s)", ctx.describe(),
                         reason)  # fmt: skip
-        confirm(ctx, self.offline_replies, texts.RETURN_HINTS, command, opens=when)
+        confirm(ctx, self.offline_replies, self.return_hints, command, opens=when)
         return True
 
 

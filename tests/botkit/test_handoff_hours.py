@@ -206,3 +206,19 @@ def test_offline_texts_may_use_opens_only_as_it_is(
         with pytest.raises(ConfigError, match=r"plugins\.handoff\.offline_replies"):
             make_settings(plugins={"handoff": {"offline_replies": {"en": text}}})
     make_settings(plugins={"handoff": {"offline_replies": {"en": "Back {opens} {{ok}}"}}})
+
+
+async def test_own_languages_can_have_their_return_hint(hours_bot: HoursBot) -> None:
+    config = {
+        "replies": {"nl": "Bedankt! Een collega neemt het over."},
+        "return_hints": {"nl": "Stuur {command} om weer met de bot te praten."},
+    }
+    async with hours_bot(_utc(2026, 11, 27, 9, 0), **config) as bot:
+        dutch = await _say_in(bot, "/human", "k1", "nl", conversation="nl")
+    assert dutch == "Bedankt! Een collega neemt het over. Stuur /bot om weer met de bot te praten."
+
+
+def test_return_hints_need_the_command(make_settings: Callable[..., Settings]) -> None:
+    for text in ("Send it to return.", "Send {cmd}", "Send {command!r}"):
+        with pytest.raises(ConfigError, match=r"plugins\.handoff\.return_hints"):
+            make_settings(plugins={"handoff": {"return_hints": {"nl": text}}})
