@@ -53,15 +53,15 @@ def search(settings: Settings, question: str, *, language: str | None = None,
                            "run without the plugin)"]), False  # fmt: skip
     words = stopwords(language or settings.bot.working_language)
     index = library.index
-    hits = index.search(index.query(question, leave_out=words), limit=config.max_passages,
-                        min_relevance=config.min_relevance)  # fmt: skip
+    query = index.query(question, leave_out=words)
+    hits = index.search(query, limit=config.max_passages, min_relevance=config.min_relevance)
     if not hits:
         found = (f"nothing reaches min_relevance {config.min_relevance}; the model is told: "
                  f"{config.no_match_instruction or '(nothing)'}")  # fmt: skip
         return "\n".join([*problems, found]), True
     lines = [
         f"[{n}] {h.relevance:.2f} {h.passage.source}:{h.passage.line} "
-        f"(matched terms: {', '.join(h.matched)})"
+        f"(matched terms: {', '.join(index.matched_terms(query, h.passage))})"
         for n, h in enumerate(hits, 1)
     ]
     return "\n".join([*problems, *lines, "", format_passages(hits, config.max_context_chars)]), True

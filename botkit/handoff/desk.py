@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 from botkit.events import utcnow
 from botkit.handoff import texts
 from botkit.handoff.config import HandoffConfig
-from botkit.language.localized import FALLBACK, pick, set_localized_reply
-from botkit.language.tags import primary_subtag, try_normalize
+from botkit.language.localized import FALLBACK, pick, set_localized_reply, working_key
 from botkit.pipeline import Context, Next
 
 if TYPE_CHECKING:
@@ -62,9 +61,7 @@ def _fallback(ctx: Context, table: Mapping[str, str]) -> str:
     deployment's own table, e.g. an intent's reply, need not have English)."""
     if FALLBACK in table:
         return FALLBACK
-    tag = try_normalize(ctx.settings.bot.working_language)
-    keys = (tag, primary_subtag(tag)) if tag is not None else ()
-    return next((k for k in keys if k in table), next(iter(table)))
+    return working_key(table, ctx.settings.bot.working_language) or next(iter(table))
 
 
 class HandoffDesk:

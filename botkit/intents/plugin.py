@@ -25,8 +25,7 @@ from botkit.events import Button
 from botkit.handoff.desk import request_handoff, warn_without_desk
 from botkit.intents.config import IntentConfig, IntentsConfig
 from botkit.intents.matching import IntentMatch, IntentMatcher, IntentPattern
-from botkit.language.localized import FALLBACK, pick, set_localized_reply
-from botkit.language.tags import primary_subtag, try_normalize
+from botkit.language.localized import FALLBACK, pick, set_localized_reply, working_key
 from botkit.pipeline import Context, Handler, Next, StopPropagation
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store.records import ConversationStatus
@@ -42,19 +41,13 @@ STATE_KEY = "intents"
 _MATCH_KEY = "intents.match"  # check() leaves its match for handle()
 
 
-def _working_key(table: Mapping[str, str], working: str) -> str | None:
-    """The key of ``table`` that holds the working language's text, if any."""
-    tag = try_normalize(working) or working
-    return next((k for k in (tag, primary_subtag(tag)) if k in table), None)
-
-
 def _check_texts(position: int, intent: IntentConfig, working: str) -> None:
     """Every text table of ``intent`` has the working language (what every other
     language falls back to)."""
     tables: list[tuple[str, Mapping[str, str]]] = [("reply", intent.reply)]
     tables += [(f"buttons[{n}].label", b.label) for n, b in enumerate(intent.buttons)]
     for field, table in tables:
-        if table and _working_key(table, working) is None:
+        if table and working_key(table, working) is None:
             raise PluginError(
                 f"plugins.intents.intent[{position}].{field}: intent {intent.name!r} has "
                 f"no text in the working language {working!r} (bot.working_language), "
@@ -130,7 +123,7 @@ class IntentsHandler(Handler):
 
     def _reply(self, ctx: Context, intent: IntentConfig, table: Mapping[str, str]) -> None:
         # Only the hand-off plugin's table may lack the working language: then English.
-        fallback = _working_key(table, self.working) or FALLBACK
+        fallback = working_key(table, self.working) or FALLBACK
 
         def text_in(language: str | None) -> tuple[str, str]:
             return pick(table, language, fallback=fallback)
@@ -146,7 +139,7 @@ class IntentsHandler(Handler):
         reply.metadata["intent"] = intent.name
         reply.buttons = tuple(
             Button(
-                pick(b.label, ctx.language, fallback=_working_key(b.label, self.working) or "")[1],
+                pick(b.label, ctx.language, fallback=working_key(b.label, self.working) or "")[1],
                 b.value,
             )
             for b in intent.buttons

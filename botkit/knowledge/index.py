@@ -38,11 +38,10 @@ B = 0.75
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A retrieved passage, its relevance and the terms it matched."""
+    """A retrieved passage and its relevance."""
 
     passage: Passage
     relevance: float
-    matched: tuple[str, ...]
 
 
 # One word of a question: its terms (an accented word may have two, see analysis.py).
@@ -135,13 +134,10 @@ class PassageIndex:
         if possible <= 0 or limit <= 0:
             return []
         scores: dict[int, float] = {}
-        matched: list[Word] = []
         for word, weight in (*query.words.items(), *query.context.items()):
             known = self._known(word)
-            if weight <= 0 or not known:
-                continue
-            matched.append(word)
-            self._add(scores, known, weight * (K1 + 1))
+            if weight > 0 and known:
+                self._add(scores, known, weight * (K1 + 1))
         # Stable like sorted(): equal scores keep the order passages were first scored in.
         ranked = heapq.nlargest(limit, scores.items(), key=itemgetter(1))
         hits = []
@@ -149,12 +145,17 @@ class PassageIndex:
             relevance = min(score / possible, 1.0)
             if relevance < min_relevance:
                 break
-            passage = self.passages[number]
-            have = set(self.analyzer.terms(_indexed_text(passage)))
-            shown = tuple(next(t for t in word if t in have) for word in matched
-                          if any(t in have for t in word))  # fmt: skip
-            hits.append(Hit(passage, relevance, shown))
+            hits.append(Hit(self.passages[number], relevance))
         return hits
+
+    def matched_terms(self, query: Query, passage: Passage) -> list[str]:
+        """The terms of ``query`` that ``passage`` has (for operators: why it was found;
+        kept off the per-message search)."""
+        have = set(self.analyzer.terms(_indexed_text(passage)))
+        words = (*query.words, *query.context)
+        return [
+            next(t for t in word if t in have) for word in words if any(t in have for t in word)
+        ]
 
     def _best_idf(self, word: Word) -> float:
         known = self._known(word)

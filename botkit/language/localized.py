@@ -15,7 +15,7 @@ from botkit.language.tags import primary_subtag, same_language, try_normalize
 from botkit.pipeline.context import Context, Reply
 from botkit.pipeline.middleware.translation import translates_replies
 
-__all__ = ["FALLBACK", "TextIn", "pick", "set_localized_reply"]
+__all__ = ["FALLBACK", "TextIn", "pick", "set_localized_reply", "working_key"]
 
 FALLBACK = "en"
 T = TypeVar("T")
@@ -39,6 +39,13 @@ def pick(
             if key in table:
                 return key, table[key]
     return fallback, table[fallback]
+
+
+def working_key(table: Mapping[str, T], working: str) -> str | None:
+    """The key of ``table`` that holds the working language's entry ("en" for a
+    working language of "en-GB"), or None."""
+    tag = try_normalize(working)
+    return next((k for k in (tag, tag and primary_subtag(tag)) if k and k in table), None)
 
 
 def set_localized_reply(ctx: Context, text_in: TextIn, *, source: str) -> Reply:

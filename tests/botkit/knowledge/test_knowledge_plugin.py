@@ -257,7 +257,7 @@ async def test_a_page_link_reaches_the_model(knowledge_bot: KnowledgeBot, kb_dir
 
 def test_the_note_about_links_stays_inside_the_budget() -> None:
     text = "x" * 300
-    hits = [Hit(Passage("f.md", n, f"T{n}", text, url="https://help.example.com/p"), 0.5, ())
+    hits = [Hit(Passage("f.md", n, f"T{n}", text, url="https://help.example.com/p"), 0.5)
             for n in range(3)]  # fmt: skip
     for budget in range(700, 1400, 7):
         shown = format_passages(hits, budget)
