@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
@@ -17,6 +17,7 @@ from botkit.channel import ReplyStream
 from botkit.config import Settings
 from botkit.events import Contact, InboundMessage, OutboundReply
 from botkit.handoff.api import AgentApi
+from botkit.handoff.desk import HandoffDesk
 from connectors.base import Connector, ConnectorConfig
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "RecordingConnector",
     "age_processes",
     "backdate_messages",
+    "closed_on_saturday",
     "message",
     "recorder",
 ]
@@ -174,3 +176,11 @@ class Api:
 
 # ``api_bot`` (conftest.py): a started bot with the agent API, and its client.
 ApiBot = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+def closed_on_saturday(monkeypatch: Any) -> dict[str, Any]:
+    """Office hours (``[plugins.handoff.hours]``) of Mondays 09:00-17:00 UTC with
+    ``outside = "bot"``, and the hand-off desk's clock on the Saturday before."""
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    monkeypatch.setattr(HandoffDesk, "clock", staticmethod(lambda: saturday))
+    return {"timezone": "UTC", "mon": "09:00-17:00", "outside": "bot"}

@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from core_helpers import RecordingConnector, message, recorder
+from core_helpers import RecordingConnector, closed_on_saturday, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
 
 from botkit.backends.protocol import GenerationRequest
@@ -22,7 +21,6 @@ from botkit.config import Settings
 from botkit.errors import BackendBusyError, ConfigError
 from botkit.events import Button, FeedbackGiven, SystemEvent
 from botkit.feedback import texts
-from botkit.handoff.desk import HandoffDesk
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
 from botkit.testing.backends import ScriptBackend
@@ -178,9 +176,7 @@ async def test_a_bad_rating_can_hand_the_conversation_over(feedback_bot: Feedbac
 async def test_a_bad_rating_follows_the_office_hours(
     feedback_bot: FeedbackBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-    monkeypatch.setattr(HandoffDesk, "clock", staticmethod(lambda: saturday))
-    hours = {"timezone": "UTC", "mon": "09:00-17:00", "outside": "bot"}
+    hours = closed_on_saturday(monkeypatch)
     async with feedback_bot(on_bad="handoff", handoff={"hours": hours}) as (bot, _):
         await _say(bot, "Where is my parcel?", "k1")
         kept = await _say(bot, f"{BAD} #1", "k2")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
+from core_helpers import closed_on_saturday
 from intents_helpers import (
     HOURS_EN,
     HOURS_ES,
@@ -20,7 +20,6 @@ from intents_helpers import (
 )
 
 from botkit.events import Button, HandoffRequested, SystemEvent
-from botkit.handoff.desk import HandoffDesk
 from botkit.handoff.texts import HANDOFF_REPLIES
 from botkit.intents import INTENTS_GROUP, STATE_KEY, IntentsConfig, IntentsHandler
 from botkit.plugins import available_plugins
@@ -136,9 +135,7 @@ async def test_handoff_action_goes_through_the_handoff_plugin(intents_bot: Inten
 async def test_handoff_action_follows_the_office_hours(
     intents_bot: IntentsBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-    monkeypatch.setattr(HandoffDesk, "clock", staticmethod(lambda: saturday))
-    hours = {"timezone": "UTC", "mon": "09:00-17:00", "outside": "bot"}
+    hours = closed_on_saturday(monkeypatch)
     async with intents_bot(handoff={"hours": hours}) as say:
         reply = await say("hello, can I speak with someone from sales?", "c2")
         assert reply is not None and reply.metadata["intent"] == "talk_to_sales"
