@@ -302,3 +302,25 @@ def test_the_widget_and_the_console_show_only_the_newest_buttons() -> None:
 
     assert not WebConnector.earlier_quick_replies_stay
     assert not ConsoleConnector.earlier_quick_replies_stay
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "👍 #99999999999999",
+        "👍 #0",
+        "👍 #-1",
+        "👍 #1x",
+        "👍 # 1",
+        "👍" * 100,
+        "👍 #1 #2",  # (NUL and control characters are stripped before plugins see it)
+        "\ud83d #1",
+    ],
+)
+async def test_odd_ratings_are_ordinary_messages(feedback_bot: FeedbackBot, text: str) -> None:
+    async with feedback_bot() as (bot, events):
+        await _say(bot, "Where is my parcel?", "k1")
+        reply = await _say(bot, text, "k2")
+        report = await bot.store.feedback_report(reply.created_at.replace(year=2000))
+    assert reply.text.startswith("echo:")  # the model's, not a thank-you
+    assert report.counts == {} and not [e for e in events if isinstance(e, FeedbackGiven)]

@@ -67,3 +67,13 @@ def test_search_on_an_empty_base_says_why(
     assert "has no passages" in out
     with pytest.raises(SystemExit):
         main(["knowledge", "search", "-c", config, "PayPal?", "--language", "klingon!"])
+
+
+def test_search_takes_any_text_the_shell_passes(
+    tmp_path: Path, kb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, f'[plugins.knowledge]\nsources = ["{kb_dir}/*"]\n')
+    # Bytes the shell could not decode arrive as lone surrogates; NUL, controls, length.
+    for question in ("\udcff\udcfe PayPal", "Pay\x00Pal\x07?", "PayPal " * 2000, ""):
+        assert main(["knowledge", "search", "-c", config, question]) == 0
+    assert "Payment methods" in capsys.readouterr().out
