@@ -60,7 +60,7 @@ from botkit.pipeline.middleware import (
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore
-from botkit.store.records import IntakeResult, MessageStatus, StoredMessage
+from botkit.store.records import ConversationStatus, IntakeResult, MessageStatus, StoredMessage
 
 __all__ = ["Bot", "ChannelConnector"]
 
@@ -531,6 +531,14 @@ class Bot:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""
         conversation = await self.store.get_conversation(channel, conversation_key)
         return 0 if conversation is None else conversation.last_seq
+
+    async def with_human(self, channel: str, conversation_key: str) -> bool:
+        """Whether a human agent has the conversation or it waits for one."""
+        conversation = await self.store.get_conversation(channel, conversation_key)
+        return conversation is not None and conversation.status in (
+            ConversationStatus.WAITING_HUMAN,
+            ConversationStatus.WITH_HUMAN,
+        )
 
     # -- replies -----------------------------------------------------------------------
 

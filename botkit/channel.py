@@ -81,6 +81,11 @@ class CoreHandle(Protocol):
 
     async def ready(self) -> bool: ...
 
+    async def with_human(self, channel: str, conversation_key: str) -> bool:
+        """Whether a human agent has the conversation (or it waits for one): what the
+        customer sends there is for the agent, also what the bot cannot read."""
+        ...
+
     async def record_agent_message(
         self,
         channel: str,

@@ -1,13 +1,17 @@
 """The agent API: how a human agent's tool answers the conversations handed to humans.
 
 JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
-``Authorization: Bearer <api_token>``:
+``Authorization: Bearer <token>``: the shared ``api_token`` of a tool, which names the
+agent in each message, or an agent's own token (``agents``), whose messages are theirs:
 
+``GET  /v1/me``
+    ``{"agent": "Ana"}`` for an agent's token, ``{"agent": null}`` for ``api_token``.
 ``GET  /v1/handoffs?status=S&order=O&limit=N&cursor=C``
     Conversations waiting for (``status=waiting_human``) or handled by
     (``with_human``) a human, or both; most recently active first, or the longest in
     that status first with ``order=oldest`` (a queue's head; ``status_since``). A full
     page also gives ``next_cursor``: pass it as ``cursor`` (same order) for the next page.
+    Each conversation also has ``customer_name`` and ``last_customer_text``.
 ``GET  /v1/conversations?channel=C&key=K``
     One conversation by its channel and key (what the hand-off webhook names).
 ``GET  /v1/conversations/{id}/messages?after_seq=S&limit=N``
@@ -18,13 +22,17 @@ JSON over HTTP, on ``[plugins.handoff] api_listen``, every request with
     ``"take_over": true`` to take a conversation from the bot), 422 bad text, 502 the
     channel refused it (stored as failed) or it could not be translated (nothing
     stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
-    translated into the customer's language unless ``"translate": false``.
+    translated into the customer's language unless ``"translate": false``. With an
+    agent's token the message is theirs: another ``agent`` is refused with 403.
 ``POST /v1/conversations/{id}/release``
     Give the conversation back to the bot: 200, or 409 when no human has it.
 
 Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests and
-401 without the right token (compared in constant time); a refused message also says which
-refusal in ``"kind"`` (``botkit.agent_replies.AgentReplyError``'s kinds).
+401 without a valid token (compared in constant time); a refused message also says which
+refusal in ``"kind"`` (``botkit.agent_replies.AgentReplyError``'s kinds, or ``forbidden``).
+
+The agents' inbox (``botkit.handoff.inbox``), a page using this API, is served without a
+token at ``/inbox/``: it holds no data until an agent signs in with theirs.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +52,8 @@ from aiohttp import web
 
 from botkit.agent_replies import AgentReplies, AgentReplyError
 from botkit.errors import StoreError, UnknownConversationError
-from botkit.store import ConversationStatus, ConversationStore
+from botkit.handoff import inbox
+from botkit.store import ConversationStatus, ConversationStore, HandoffPreview
 from botkit.store.records import ConversationRecord, StoredMessage
 from botkit.throttled_warning import ThrottledWarning
 
@@ -59,6 +69,19 @@ _INTEGER = re.compile(r"-?[0-9]{1,19}")
 _PAGE = 100
 _MAX_CURSOR = 200
 _SHUTDOWN_S = 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """Who sent a request: ``agent`` is the name of an agent's own token, None for the
+    shared one (a tool, which names the agent itself)."""
+
+    agent: str | None
+
+
+_CALLER = web.RequestKey("caller", _Caller)
+# Personal data: never kept in a browser's or a proxy's cache.
+_PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -81,6 +104,14 @@ def _conversation(c: ConversationRecord) -> dict[str, Any]:
     }
 
 
+def _queued(c: ConversationRecord, preview: HandoffPreview | None) -> dict[str, Any]:
+    return {
+        **_conversation(c),
+        "customer_name": None if preview is None else preview.customer_name,
+        "last_customer_text": None if preview is None else preview.last_customer_text,
+    }
+
+
 def _message(m: StoredMessage) -> dict[str, Any]:
     return {
         "seq": m.seq,
@@ -91,7 +122,12 @@ def _message(m: StoredMessage) -> dict[str, Any]:
         "status": str(m.status),
         "agent": m.agent,
         "created_at": m.created_at.isoformat(),
-    }
+        "attachments": [
+            {"kind": a.kind, "name": a.name, "mime_type": a.mime_type, "size": a.size,
+             "url": a.url}
+            for a in m.attachments
+        ],
+    }  # fmt: skip
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -146,20 +182,30 @@ class AgentApi:
     Args:
         store: the conversation store.
         replies: sends agents' messages through the bot's connectors.
-        token: the bearer token requests must carry.
+        token: the shared bearer token of agents' tools (None: only agents' own).
         logger: the plugin's logger.
+        agents: each agent's own token, by name.
+        serve_inbox: also serve the agents' inbox page at ``/inbox/``.
     """
 
     def __init__(
         self,
         store: ConversationStore,
         replies: AgentReplies,
-        token: str,
+        token: str | None,
         logger: logging.Logger,
+        *,
+        agents: Mapping[str, str] | None = None,
+        serve_inbox: bool = False,
     ) -> None:
         self._store = store
         self._replies = replies
-        self._token = token.encode("utf-8")
+        self._tokens: list[tuple[bytes, str | None]] = [
+            (secret.encode("utf-8"), name) for name, secret in (agents or {}).items()
+        ]
+        if token is not None:
+            self._tokens.append((token.encode("utf-8"), None))
+        self._serve_inbox = serve_inbox
         self._log = logger
         # Constant text, at most once a minute: anyone who reaches the port can trigger it.
         self._refused = ThrottledWarning(
@@ -171,6 +217,9 @@ class AgentApi:
     def app(self) -> web.Application:
         """The aiohttp application (routes and the token check)."""
         app = web.Application(middlewares=[self._auth], client_max_size=_MAX_BODY)
+        if self._serve_inbox:
+            inbox.add_routes(app)
+        app.router.add_get("/v1/me", self._me)
         app.router.add_get("/v1/handoffs", self._handoffs)
         app.router.add_get("/v1/conversations", self._find)
         app.router.add_get(r"/v1/conversations/{id:\d{1,19}}/messages", self._messages)
@@ -195,6 +244,8 @@ class AgentApi:
         addresses = runner.addresses  # the bound port, also when asked for port 0
         self.port = int(addresses[0][1]) if addresses else port
         self._log.info("agent API listening on %s:%s", host, self.port)
+        if self._serve_inbox:
+            self._log.info("agents' inbox at %s", inbox.url(host, self.port))
 
     async def stop(self) -> None:
         """Stop serving. Safe to call twice."""
@@ -204,25 +255,45 @@ class AgentApi:
 
     # -- middleware and routes -------------------------------------------------------
 
+    def _identify(self, request: web.Request) -> tuple[bool, str | None]:
+        """Whether the request carries a valid token, and whose (None: the shared one).
+        Every token is compared, in constant time, whichever matches."""
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        presented = given.strip().encode("utf-8", "replace")
+        valid, owner = False, None
+        for secret, name in self._tokens:
+            if hmac.compare_digest(presented, secret):
+                valid, owner = True, name
+        return scheme.lower() == "bearer" and valid, owner
+
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode("utf-8", "replace"), self._token
-        ):
+        if self._serve_inbox and inbox.is_public(request):
+            return await handler(request)  # the page and its assets hold no data
+        valid, owner = self._identify(request)
+        response: web.StreamResponse
+        if not valid:
             self._refused.warn()
             response = _error(401, "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="botkit agents"'
+            response.headers.update(_PRIVATE_HEADERS)
             return response
+        request[_CALLER] = _Caller(owner)
         try:
-            return await handler(request)
+            response = await handler(request)
         except web.HTTPException as exc:  # unknown routes, oversized bodies...: JSON too
             if exc.content_type == "application/json":
+                exc.headers.update(_PRIVATE_HEADERS)
                 raise
-            return _error(exc.status, exc.reason)
+            response = _error(exc.status, exc.reason)
         except StoreError as exc:  # the database, not the request
             self._log.error("agent API: %s %s: %s", request.method, request.path, exc)
-            return _error(503, "the conversation store is unavailable; try again")
+            response = _error(503, "the conversation store is unavailable; try again")
+        response.headers.update(_PRIVATE_HEADERS)
+        return response
+
+    async def _me(self, request: web.Request) -> web.Response:
+        return web.json_response({"agent": request[_CALLER].agent})
 
     async def _handoffs(self, request: web.Request) -> web.Response:
         limit = _int_param(request, "limit", _PAGE, 1, _PAGE)
@@ -239,8 +310,12 @@ class AgentApi:
             statuses, limit=limit, oldest_first=order == "oldest", after=after
         )
         more = _make_cursor(found[-1], order) if len(found) == limit else None
+        previews = await self._store.handoff_previews([c.id for c in found])
         return web.json_response(
-            {"conversations": [_conversation(c) for c in found], "next_cursor": more}
+            {
+                "conversations": [_queued(c, previews.get(c.id)) for c in found],
+                "next_cursor": more,
+            }
         )
 
     async def _find(self, request: web.Request) -> web.Response:
@@ -292,6 +367,13 @@ class AgentApi:
             return _error(400, "text (and agent, if given) must be strings")
         if not isinstance(take_over, bool) or not isinstance(translate, bool):
             return _error(400, "take_over and translate must be true or false")
+        owner = request[_CALLER].agent
+        if owner is not None:
+            if agent.strip() and " ".join(agent.split()) != owner:
+                return _error(
+                    403, f"this token is {owner}'s: leave agent out or give {owner}", "forbidden"
+                )
+            agent = owner
         try:
             stored = await self._replies.send(
                 conversation.id, text, agent=agent, take_over=take_over, translate=translate
@@ -311,5 +393,9 @@ class AgentApi:
         if released is None:
             current = await self._store.conversation_by_id(conversation.id)
             return _error(409, f"no human has conversation {conversation.id} ({current.status})")
-        self._log.info("conversation %s given back to the bot by an agent", conversation.id)
+        owner = request[_CALLER].agent
+        self._log.info(
+            "conversation %s given back to the bot by %s",
+            conversation.id, "an agent's tool" if owner is None else owner,
+        )  # fmt: skip
         return web.json_response({"conversation": _conversation(released)})

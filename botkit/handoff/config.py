@@ -88,7 +88,14 @@ class HandoffConfig(PluginConfig):
             conversation back to the bot); None (the default) runs no API. Keep it on
             loopback or a private network, behind TLS when it leaves the machine.
         api_token: the bearer token agents' tools must send (at least 24 characters of
-            letters, digits and ``-._~+/``); required with ``api_listen``.
+            letters, digits and ``-._~+/``); with ``api_listen``, this or ``agents``
+            is required. A tool with it names the agent in each message it sends.
+        agents: each agent's own token, by their name (the same rules as
+            ``api_token``): they sign in to the inbox, or call the API, with it, and
+            what they send is stored under that name, whatever the request says.
+            Removing an agent here (and restarting) locks them out.
+        inbox: serve the agents' inbox, a web page answering hand-offs through the
+            API, at ``/inbox/`` on ``api_listen``.
         hours: office hours (``botkit.handoff.hours.OfficeHours``); None (the default)
             means a colleague is always there.
         offline_replies: texts for a hand-off request outside ``hours``, per language,
@@ -109,6 +116,8 @@ class HandoffConfig(PluginConfig):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     api_listen: str | None = None
     api_token: SecretStr | None = None
+    agents: dict[str, SecretStr] = Field(default_factory=dict)
+    inbox: bool = True
     hours: OfficeHours | None = None
     offline_replies: dict[str, str] = Field(default_factory=dict)
     return_hints: dict[str, str] = Field(default_factory=dict)
@@ -160,6 +169,18 @@ class HandoffConfig(PluginConfig):
             raise ValueError("must be an http:// or https:// URL")  # the URL is not echoed
         return value
 
+    @field_validator("agents")
+    @classmethod
+    def _check_agents(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        names: dict[str, str] = {}
+        for name, token in value.items():
+            clean = agent_name(name)
+            if clean.casefold() in names:
+                raise ValueError(f"agents: {name!r} and {names[clean.casefold()]!r} are one name")
+            names[clean.casefold()] = name
+            _check_token(token.get_secret_value(), f"agents: {clean!r}'s token")
+        return {agent_name(name): token for name, token in value.items()}
+
     @field_validator("api_listen")
     @classmethod
     def _check_listen(cls, value: str | None) -> str | None:
@@ -171,18 +192,17 @@ class HandoffConfig(PluginConfig):
     def _check_distinct(self) -> HandoffConfig:
         if self.return_command and self.return_command in self.commands:
             raise ValueError("return_command must differ from the hand-off commands")
-        if self.api_listen is not None:
-            token = self.api_token.get_secret_value() if self.api_token is not None else ""
-            if len(token) < MIN_TOKEN_CHARS:
-                raise ValueError(
-                    f"api_listen needs api_token, at least {MIN_TOKEN_CHARS} characters "
-                    '(e.g. api_token = "${BOTKIT_AGENT_TOKEN}")'
-                )
-            if not _TOKEN.fullmatch(token):  # the value itself is never echoed
-                raise ValueError(
-                    "api_token may hold only letters, digits and -._~+/ (an RFC 6750 "
-                    "bearer token; a secret file's trailing newline counts too)"
-                )
+        tokens = [t.get_secret_value() for t in self.agents.values()]
+        if self.api_token is not None:
+            _check_token(self.api_token.get_secret_value(), "api_token")
+            tokens.append(self.api_token.get_secret_value())
+        if len(set(tokens)) < len(tokens):
+            raise ValueError("every agent (and api_token) needs a token of its own")
+        if self.api_listen is not None and not tokens:
+            raise ValueError(
+                "api_listen needs api_token or agents, each token at least "
+                f'{MIN_TOKEN_CHARS} characters (e.g. api_token = "${{BOTKIT_AGENT_TOKEN}}")'
+            )
         return self
 
     @property
@@ -192,5 +212,28 @@ class HandoffConfig(PluginConfig):
 
 
 MIN_TOKEN_CHARS = 24
+MAX_AGENT_NAME = 100
 # RFC 6750 b64token: what every HTTP client can put in an Authorization header as is.
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
+
+def _check_token(token: str, what: str) -> None:
+    """``token`` is a usable bearer token; the value itself is never echoed."""
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"{what} must be at least {MIN_TOKEN_CHARS} characters")
+    if not _TOKEN.fullmatch(token):
+        raise ValueError(
+            f"{what} may hold only letters, digits and -._~+/ (an RFC 6750 bearer "
+            "token; a secret file's trailing newline counts too)"
+        )
+
+
+def agent_name(name: str) -> str:
+    """An agent's name as stored and shown: spaces collapsed, 1-100 printable
+    characters. Raises ``ValueError`` otherwise."""
+    clean = " ".join(name.split())
+    if not clean or len(clean) > MAX_AGENT_NAME:
+        raise ValueError(f"an agent's name must be 1-{MAX_AGENT_NAME} characters, not {name!r}")
+    if not clean.isprintable():
+        raise ValueError(f"an agent's name must be printable text, not {name!r}")
+    return clean

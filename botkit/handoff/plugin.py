@@ -17,6 +17,8 @@
   POSTed to the agents' tool.
 * With ``api_listen``, the agents' tool answers through the agent API
   (``botkit.handoff.api``): the agent's messages reach the customer on their channel.
+  The same server has the agents' inbox (``botkit.handoff.inbox``), a web page that
+  answers through that API.
 """
 
 from __future__ import annotations
@@ -119,8 +121,14 @@ class HandoffPlugin(Plugin[HandoffConfig]):
             registry.on_event(self._webhook)
         address = config.api_address
         if address is not None and registry.agent_replies is not None:
-            token = config.api_token.get_secret_value() if config.api_token else ""
-            api = AgentApi(registry.store, registry.agent_replies, token, registry.logger)
+            api = AgentApi(
+                registry.store,
+                registry.agent_replies,
+                config.api_token.get_secret_value() if config.api_token else None,
+                registry.logger,
+                agents={name: t.get_secret_value() for name, t in config.agents.items()},
+                serve_inbox=config.inbox,
+            )
             try:
                 await api.start(*address)
             except Exception as exc:  # OSError, or UnicodeError for a name DNS refuses

@@ -4,6 +4,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 ``botkit/store/migrations`` (see ``botkit.store.migrate``).
 """
 
+from botkit.store._handoffs import HandoffPreview
 from botkit.store._retention import Deleted
 from botkit.store._unanswered import Unanswered
 from botkit.store.records import (
@@ -26,6 +27,7 @@ __all__ = [
     "ConversationStatus",
     "ConversationStore",
     "Deleted",
+    "HandoffPreview",
     "InboundFinish",
     "IntakeResult",
     "MessageStatus",

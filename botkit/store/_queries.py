@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from botkit.errors import UnknownConversationError
-from botkit.events import Button, Direction, InboundMessage
+from botkit.events import Attachment, Button, Direction, InboundMessage
 from botkit.events import Contact as ContactEvent
 from botkit.store._checks import clean_meta
 from botkit.store.models import Contact, Conversation, InboundKey, Message
@@ -163,7 +163,28 @@ def _message(message_id: int, r: Mapping[Any, Any]) -> StoredMessage:
         buttons=buttons,
         contact_id=r.get("contact_id"),
         agent=agent if isinstance(agent := extra.get("agent"), str) else None,
+        attachments=_attachments(extra.get("attachments")),
     )
+
+
+def _attachments(stored: Any) -> tuple[Attachment, ...]:
+    """Attachments as ``inbound_extra`` stored them; anything else in the JSON column
+    (a row edited by hand) is left out rather than failing every read of it."""
+    if not isinstance(stored, list):
+        return ()
+    found = []
+    for item in stored:
+        if isinstance(item, dict) and isinstance(kind := item.get("kind"), str):
+            fields = {f: item.get(f) for f in ("name", "mime_type", "url")}
+            size = item.get("size")
+            found.append(
+                Attachment(
+                    kind,
+                    **{f: v if isinstance(v, str) else None for f, v in fields.items()},
+                    size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                )
+            )
+    return tuple(found)
 
 
 def inbound_extra(msg: InboundMessage) -> dict[str, Any]:

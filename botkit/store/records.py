@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from botkit.events import Button, Direction
+from botkit.events import Attachment, Button, Direction
 
 __all__ = [
     "ContactRecord",
@@ -62,6 +62,7 @@ class StoredMessage:
         contact_id: who wrote an inbound message.
         agent: for an outbound message a human agent wrote, the name they gave (``""``
             when they gave none); None for the bot's replies and inbound messages.
+        attachments: metadata of the files an inbound message came with.
     """
 
     id: int
@@ -79,6 +80,7 @@ class StoredMessage:
     buttons: tuple[Button, ...] = ()
     contact_id: int | None = None
     agent: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def model_text(self) -> str:

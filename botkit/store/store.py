@@ -22,7 +22,7 @@ from botkit.store._checks import (
     status_of,
 )
 from botkit.store._database import UPGRADE_COMMAND
-from botkit.store._feedback import FeedbackStore
+from botkit.store._handoffs import HandoffReads
 from botkit.store._history import newest_messages
 from botkit.store._recent import RecentMessages, answered
 from botkit.store._unanswered import Unanswered, find_unanswered
@@ -57,7 +57,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(FeedbackStore):
+class ConversationStore(HandoffReads):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,

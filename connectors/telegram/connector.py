@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -249,6 +250,8 @@ class TelegramConnector(Connector[TelegramConfig]):
         except Exception:  # one odd update must not stop the channel
             log.exception("telegram: update %s could not be read; skipped", update.update_id)
             return
+        if action.kind is Kind.UNSUPPORTED and await self._for_an_agent(action):
+            action = replace(action, kind=Kind.SUBMIT)
         if action.kind is Kind.SUBMIT:
             assert action.message is not None
             try:
@@ -261,6 +264,19 @@ class TelegramConnector(Connector[TelegramConfig]):
             self._spawn(self._sender.answer_callback(action.callback_id))
         if action.kind in _TABLES and self._first_time(action.update_id):
             self._spawn(self._reply_locally(action))
+
+    async def _for_an_agent(self, action: Action) -> bool:
+        """Whether a human agent has the conversation of a message the bot cannot read
+        (a photo): then it is theirs to see, stored with its attachments.
+
+        Raises:
+            RetryLater: the core could not tell now.
+        """
+        assert action.message is not None
+        try:
+            return await self.core.with_human(CHANNEL, action.message.conversation_key)
+        except StoreError as exc:
+            raise RetryLater(str(exc)) from exc
 
     def _first_time(self, update_id: int) -> bool:
         if update_id in self._seen:

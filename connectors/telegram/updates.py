@@ -7,7 +7,9 @@ Only ``message`` and ``callback_query`` updates are requested from Telegram. A m
   when the bot is @mentioned or its message is replied to (``group_replies``); other
   commands (``/lang es``, ``/human``) always count as meant for the bot unless they name
   another bot. The bot's @mention is removed from the text;
-* a sticker, photo, voice message... without text: answered with "I can only read text";
+* a sticker, photo, voice message... without text: answered with "I can only read text",
+  unless a human agent has the conversation (the connector asks the core): then it is
+  submitted like text (``Action.message``), so the agent sees what was sent;
 * anything else (service messages, other bots' commands, a channel post): ignored.
 
 A button click (callback query) is submitted as the button's value.
@@ -100,7 +102,10 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         if _media_kind(msg) is None:
             return local(Kind.IGNORE)
         wanted = private or policy == "all" or (policy == "mention_or_reply" and replied)
-        return local(Kind.UNSUPPORTED if wanted else Kind.IGNORE)
+        if not wanted:
+            return local(Kind.IGNORE)
+        media = _inbound(update, me, msg, user, thread, "")
+        return Action(Kind.UNSUPPORTED, update.update_id, media, target, user.language_code)
     command = _COMMAND.match(text) if msg.text is not None else None
     if command is not None:
         name, addressee = command.group(1), command.group(2)
@@ -122,16 +127,22 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
     clean = _strip_mention(text, me).strip()
     if not clean and mentioned and msg.text is not None:
         return local(Kind.START)  # just "@bot": say hello
-    inbound = InboundMessage(
+    inbound = _inbound(update, me, msg, user, thread, clean or text)
+    return Action(Kind.SUBMIT, update.update_id, inbound, target, user.language_code)
+
+
+def _inbound(
+    update: Update, me: BotIdentity, msg: Message, user: User, thread: int | None, text: str
+) -> InboundMessage:
+    return InboundMessage(
         channel=CHANNEL,
         conversation_key=_key(msg.chat.id, thread),
         contact=_contact(user),
-        text=clean or text,
+        text=text,
         idempotency_key=f"{me.id}:{update.update_id}",
         channel_ids=_ids(msg.chat.id, msg.chat.type, msg.message_id, thread),
         attachments=_attachments(msg),
     )
-    return Action(Kind.SUBMIT, update.update_id, inbound, target, user.language_code)
 
 
 def _local(update: Update, target: Target, user: User) -> Callable[[Kind], Action]:

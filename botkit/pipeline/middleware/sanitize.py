@@ -3,6 +3,10 @@
 The bot stores the sanitized text before the pipeline runs (see ``Bot.submit``); this
 step makes sure the pipeline sees the same safe text and answers over-long or empty
 messages with a clear reply instead of passing them on. Nothing is truncated.
+
+A message without text (a photo, a file) in a conversation a human agent has is not the
+bot's to answer: it is stored for the agent, who sees its attachments, and the bot says
+nothing ("I can only read text" would be wrong: the agent can look at it).
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from botkit.config.settings import BotSettings
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 from botkit.sanitize import sanitize_text
+from botkit.store.records import ConversationStatus
 
 __all__ = ["SanitizeMiddleware"]
+
+_HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN})
 
 
 class SanitizeMiddleware:
@@ -35,6 +42,9 @@ class SanitizeMiddleware:
             ctx.set_reply(self.too_long_reply(len(ctx.text)), source="too_long")
             return
         if not ctx.text.strip():
-            ctx.set_reply(self.settings.empty_reply, source="empty")
+            if ctx.conversation.status in _HUMAN:
+                ctx.logger.info("%s: no text, kept for the agent", ctx.describe())
+            else:
+                ctx.set_reply(self.settings.empty_reply, source="empty")
             return
         await next()

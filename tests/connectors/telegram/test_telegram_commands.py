@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tg_helpers import MakeTg
 
@@ -87,6 +89,33 @@ async def test_media_in_groups_is_ignored_unless_it_answers_the_bot(make_tg: Mak
     await tg.fake.wait_until(lambda: len(tg.answers(-606)) >= 1)
     await tg.settle()
     assert tg.answers(-606) == [texts.UNSUPPORTED["en"]]
+
+
+async def test_media_reaches_the_agent_who_has_the_conversation(make_tg: MakeTg) -> None:
+    # While a human agent has the conversation, a photo is theirs to look at: stored
+    # with its attachment, and the bot does not claim it cannot read it.
+    tg = await make_tg(plugins={"handoff": {}})
+    u = tg.fake.updates
+    tg.fake.push(u.message(609, "/human", language_code="de"))
+    await tg.wait_answers(1)
+    tg.fake.push(u.photo(609, language_code="de"), u.sticker(609, language_code="de"))
+    stored = await tg.bot.store.messages_after("telegram", "609", 0, 10)
+    for _ in range(200):  # stored once the updates are read: no answer to wait for
+        if len(stored) >= 4:
+            break
+        await asyncio.sleep(0.05)
+        stored = await tg.bot.store.messages_after("telegram", "609", 0, 10)
+    await tg.settle()
+    assert [(m.text, [a.kind for a in m.attachments]) for m in stored[2:]] == [
+        ("", ["image"]),
+        ("", ["sticker"]),
+    ]
+    assert len(tg.answers(609)) == 1 and texts.UNSUPPORTED["de"] not in tg.answers(609)
+    # Back with the bot, the polite "text only" reply comes again.
+    tg.fake.push(u.message(609, "/bot", language_code="de"))
+    await tg.wait_answers(2)
+    tg.fake.push(u.voice(609, language_code="de"))
+    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["de"] in tg.answers(609))
 
 
 async def test_photo_with_caption_is_read_as_text(make_tg: MakeTg) -> None:

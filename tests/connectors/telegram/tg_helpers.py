@@ -139,6 +139,9 @@ class CoreProxy:
     async def ready(self) -> bool:
         return await self.inner.ready()
 
+    async def with_human(self, channel: str, conversation_key: str) -> bool:
+        return await self.inner.with_human(channel, conversation_key)
+
 
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]

@@ -1,0 +1,512 @@
+/*
+ * botkit agents' inbox: answers hand-offs through the agent API of the same server.
+ * No build step, no dependencies. See botkit/handoff/inbox.py for what it is.
+ *
+ * Safety rules of this file:
+ * - text from the server (customers', agents', the bot's) reaches the page only through
+ *   textContent and attributes of elements made here; no HTML string is ever parsed;
+ * - the token lives in sessionStorage (this tab only) and travels only in the
+ *   Authorization header of requests to this origin;
+ * - what the agent wrote is cleared only once the server has stored it.
+ */
+"use strict";
+
+(() => {
+  const STORE_KEY = "botkit-inbox";
+  const QUEUE_EVERY_MS = 3000;
+  const OPEN_EVERY_MS = 2000;
+  const MAX_BACKOFF_MS = 30000;
+  const PAGE = 100;
+  const STATUS_TEXT = {
+    waiting_human: "waiting for an agent",
+    with_human: "with an agent",
+    bot: "with the bot",
+    closed: "closed",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  // Relative to this page, so an inbox behind a path prefix (/support/inbox/) works.
+  const endpoint = (path) => new URL("../v1/" + path, location.href);
+
+  let session = loadSession(); // {token, agent (their own token's name or null), name}
+  let current = null; // the open conversation: {id, lastSeq, conversation, busy, again}
+  let failures = 0;
+  let queueTimer = 0;
+  const customerNames = new Map(); // conversation id -> name, from the queue
+  const queueItems = new Map(); // conversation id -> <li>
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && typeof body.error === "string" && body.error) || `HTTP ${status}`);
+      this.status = status;
+      this.kind = body && body.kind;
+    }
+  }
+
+  function loadSession() {
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || "null");
+      return saved && typeof saved.token === "string" && typeof saved.name === "string"
+        ? saved
+        : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  async function call(method, path, body, token) {
+    const headers = { Authorization: "Bearer " + (token || session.token) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(endpoint(path), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+      credentials: "omit",
+    });
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (_) {
+      data = null;
+    }
+    if (!response.ok) {
+      const error = new ApiError(response.status, data);
+      if (response.status === 401 && !token && session) {
+        signOut("Your token is no longer accepted. Sign in again.");
+      }
+      throw error;
+    }
+    return data;
+  }
+
+  // -- signing in and out --------------------------------------------------------------
+
+  function showSignIn(message) {
+    $("app").hidden = true;
+    $("signin").hidden = false;
+    $("signin-error").textContent = message || "";
+    $("token").focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    const name = $("name").value.trim().replace(/\s+/g, " ");
+    const error = $("signin-error");
+    if (!token) {
+      error.textContent = "Give your token.";
+      return;
+    }
+    let me;
+    try {
+      me = await call("GET", "me", undefined, token);
+    } catch (e) {
+      error.textContent =
+        e.status === 401
+          ? "That token is not valid."
+          : "The server cannot be reached (" + e.message + "). Try again.";
+      return;
+    }
+    if (me.agent === null && !name) {
+      $("name-row").hidden = false;
+      error.textContent = "This is the team's shared token: add your name.";
+      $("name").focus();
+      return;
+    }
+    session = { token, agent: me.agent, name: me.agent === null ? name : me.agent };
+    sessionStorage.setItem(STORE_KEY, JSON.stringify(session));
+    $("token").value = "";
+    error.textContent = "";
+    start();
+  }
+
+  function signOut(message) {
+    session = null;
+    current = null;
+    sessionStorage.removeItem(STORE_KEY);
+    clearTimeout(queueTimer);
+    for (const id of ["waiting", "handled", "messages"]) $(id).replaceChildren();
+    queueItems.clear();
+    customerNames.clear();
+    $("open").hidden = true;
+    $("nothing-open").hidden = false;
+    document.title = "Inbox · botkit";
+    showSignIn(message);
+  }
+
+  function start() {
+    $("signin").hidden = true;
+    $("app").hidden = false;
+    $("who").textContent = session.name;
+    pollQueue();
+    openFromHash();
+  }
+
+  // -- connection state ----------------------------------------------------------------
+
+  function connected() {
+    failures = 0;
+    $("connection").textContent = "";
+    $("connection").classList.remove("lost");
+  }
+
+  function trouble(error) {
+    if (error instanceof ApiError && error.status !== 503) return false;
+    failures += 1;
+    $("connection").textContent =
+      error instanceof ApiError
+        ? "The server has a problem (" + error.message + "); retrying…"
+        : "Connection lost; retrying…";
+    $("connection").classList.add("lost");
+    return true;
+  }
+
+  function later(everyMs) {
+    return Math.min(everyMs * 2 ** failures, MAX_BACKOFF_MS);
+  }
+
+  // -- the queue -----------------------------------------------------------------------
+
+  async function pollQueue() {
+    const mine = session;
+    clearTimeout(queueTimer);
+    try {
+      const [waiting, handled] = await Promise.all([
+        call("GET", `handoffs?status=waiting_human&order=oldest&limit=${PAGE}`),
+        call("GET", `handoffs?status=with_human&order=newest&limit=${PAGE}`),
+      ]);
+      if (session !== mine) return;
+      connected();
+      showQueue("waiting", waiting, (c) => "waiting " + elapsed(c.status_since));
+      showQueue("handled", handled, (c) => "last active " + elapsed(c.updated_at) + " ago");
+      const count = waiting.conversations.length;
+      const more = waiting.next_cursor ? "+" : "";
+      document.title = (count ? `(${count}${more}) ` : "") + "Inbox · botkit";
+      if (current) showHead(current.conversation);
+    } catch (e) {
+      if (session !== mine) return;
+      if (!trouble(e)) $("connection").textContent = "The queue cannot be read: " + e.message;
+    }
+    if (session === mine) queueTimer = setTimeout(pollQueue, later(QUEUE_EVERY_MS));
+  }
+
+  function showQueue(name, page, when) {
+    const list = $(name);
+    const conversations = page.conversations;
+    $(name + "-count").textContent =
+      conversations.length + (page.next_cursor ? "+" : "");
+    $(name + "-empty").hidden = conversations.length > 0;
+    const keep = new Set(conversations.map((c) => c.id));
+    for (const item of [...list.children]) {
+      if (!keep.has(Number(item.dataset.id))) {
+        item.remove();
+        queueItems.delete(Number(item.dataset.id));
+      }
+    }
+    conversations.forEach((c, index) => {
+      customerNames.set(c.id, c.customer_name);
+      let item = queueItems.get(c.id);
+      if (!item) {
+        item = queueItem(c.id);
+        queueItems.set(c.id, item);
+      }
+      const button = item.firstChild;
+      button.querySelector(".name").textContent = c.customer_name || c.key;
+      button.querySelector(".sub").textContent = [c.channel, c.language || "language unknown",
+        when(c)].join(" · ");
+      button.querySelector(".preview").textContent = c.last_customer_text || "";
+      if (current && current.id === c.id) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
+      if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+    });
+  }
+
+  function queueItem(id) {
+    const item = document.createElement("li");
+    item.dataset.id = String(id);
+    const button = document.createElement("button");
+    button.type = "button";
+    for (const part of ["name", "sub", "preview"]) {
+      const span = document.createElement("span");
+      span.className = part;
+      button.append(span);
+    }
+    button.addEventListener("click", () => openConversation(id));
+    item.append(button);
+    return item;
+  }
+
+  // -- the open conversation -----------------------------------------------------------
+
+  function openFromHash() {
+    const match = /^#c=(\d{1,19})$/.exec(location.hash);
+    if (match) openConversation(Number(match[1]));
+  }
+
+  function openConversation(id) {
+    if (!session || (current && current.id === id)) return;
+    current = { id, lastSeq: 0, conversation: null, busy: false, again: false, timer: 0 };
+    history.replaceState(null, "", "#c=" + id);
+    $("messages").replaceChildren();
+    $("notice").hidden = true;
+    $("send-error").textContent = "";
+    $("as-written").checked = false;
+    $("title").textContent = customerNames.get(id) || "Conversation " + id;
+    $("meta").textContent = "";
+    $("nothing-open").hidden = true;
+    $("open").hidden = false;
+    for (const [otherId, item] of queueItems) {
+      if (otherId === id) item.firstChild.setAttribute("aria-current", "true");
+      else item.firstChild.removeAttribute("aria-current");
+    }
+    pollOpen(current);
+    $("text").focus();
+  }
+
+  async function pollOpen(mine) {
+    if (mine !== current) return;
+    if (mine.busy) {
+      mine.again = true; // one more read once this one is done
+      return;
+    }
+    mine.busy = true;
+    clearTimeout(mine.timer);
+    try {
+      for (;;) {
+        const page = await call(
+          "GET", `conversations/${mine.id}/messages?after_seq=${mine.lastSeq}&limit=${PAGE}`);
+        if (mine !== current) return;
+        connected();
+        mine.conversation = page.conversation;
+        showHead(page.conversation);
+        showMessages(mine, page.messages);
+        if (page.messages.length < PAGE) break;
+      }
+    } catch (e) {
+      if (mine !== current) return;
+      if (e instanceof ApiError && e.status === 404) {
+        showNotice("This conversation no longer exists (its data was erased).");
+        setComposing(false);
+        mine.busy = false;
+        return; // nothing more to read
+      }
+      trouble(e);
+    } finally {
+      mine.busy = false;
+    }
+    if (mine !== current) return;
+    if (mine.again) {
+      mine.again = false;
+      pollOpen(mine);
+    } else {
+      mine.timer = setTimeout(() => pollOpen(mine), later(OPEN_EVERY_MS));
+    }
+  }
+
+  function showHead(conversation) {
+    if (!conversation || !current || conversation.id !== current.id) return;
+    const name = customerNames.get(conversation.id);
+    $("title").textContent = name || conversation.key;
+    const since = "since " + clock(conversation.status_since);
+    $("meta").textContent = [
+      conversation.channel,
+      name ? conversation.key : null,
+      conversation.language ? "writes " + conversation.language : null,
+      (STATUS_TEXT[conversation.status] || conversation.status) + " " + since,
+    ].filter(Boolean).join(" · ");
+    const human = conversation.status === "waiting_human" || conversation.status === "with_human";
+    $("release").disabled = !human;
+    if (conversation.status === "closed") {
+      showNotice("This conversation is closed.");
+      setComposing(false);
+    } else if (conversation.status === "bot") {
+      showNotice("The bot is answering this conversation. Sending takes it over.");
+      setComposing(true, "Take over and send");
+    } else {
+      $("notice").hidden = true;
+      setComposing(true, "Send");
+    }
+  }
+
+  function setComposing(enabled, label) {
+    $("text").disabled = !enabled;
+    $("send").disabled = !enabled;
+    if (label) $("send").textContent = label;
+  }
+
+  function showNotice(text) {
+    $("notice").textContent = text;
+    $("notice").hidden = false;
+  }
+
+  function showMessages(mine, messages) {
+    const list = $("messages");
+    const atBottom =
+      mine.lastSeq === 0 || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    for (const message of messages) {
+      if (message.seq <= mine.lastSeq) continue; // already shown (a read raced a send)
+      mine.lastSeq = message.seq;
+      list.append(messageItem(message));
+    }
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  function messageItem(message) {
+    const customer = message.direction === "in";
+    const agent = !customer && message.agent !== null;
+    const item = document.createElement("li");
+    item.className = "message " + (customer ? "customer" : agent ? "agent" : "bot");
+    item.dataset.seq = String(message.seq);
+
+    const head = document.createElement("p");
+    head.className = "author";
+    const author = customer
+      ? customerNames.get(current.id) || "Customer"
+      : agent ? message.agent || "Agent" : "Bot";
+    const time = document.createElement("time");
+    time.dateTime = message.created_at;
+    time.textContent = clock(message.created_at);
+    head.append(author + " ", time);
+    item.append(head);
+
+    // Agents read the working language: what the customer wrote, translated, and what
+    // an agent or the bot wrote before it was translated for the customer.
+    const shown = message.working_text === null ? message.text : message.working_text;
+    if (shown) item.append(paragraph("text", shown));
+    if (message.working_text !== null) {
+      const label = customer
+        ? `Original (${message.language || "?"}): `
+        : `Sent in ${message.language || "?"}: `;
+      item.append(paragraph("original", label + message.text));
+    }
+    if (message.attachments.length) item.append(attachments(message.attachments));
+    if (message.status === "failed") item.append(paragraph("failed", "Not delivered"));
+    return item;
+  }
+
+  function attachments(files) {
+    const list = document.createElement("ul");
+    list.className = "files";
+    for (const file of files) {
+      const entry = document.createElement("li");
+      const label = "📎 " + (file.name || file.kind) + (file.name ? ` (${file.kind})` : "");
+      let link = null;
+      try {
+        const target = file.url ? new URL(file.url) : null;
+        if (target && (target.protocol === "https:" || target.protocol === "http:")) {
+          link = document.createElement("a");
+          link.href = target.href;
+          link.target = "_blank";
+          link.rel = "noopener noreferrer";
+        }
+      } catch (_) {
+        link = null; // not a URL (a platform's file id): shown as a name only
+      }
+      if (link) {
+        link.textContent = label;
+        entry.append(link);
+      } else {
+        entry.textContent = label;
+      }
+      list.append(entry);
+    }
+    return list;
+  }
+
+  function paragraph(className, text) {
+    const p = document.createElement("p");
+    p.className = className;
+    p.textContent = text;
+    return p;
+  }
+
+  // -- answering -----------------------------------------------------------------------
+
+  async function send(event) {
+    event.preventDefault();
+    const mine = current;
+    const box = $("text");
+    const error = $("send-error");
+    if (!mine || $("send").disabled) return;
+    if (!box.value.trim()) {
+      error.textContent = "Write an answer first.";
+      return;
+    }
+    const body = { text: box.value, translate: !$("as-written").checked };
+    if (session.agent === null) body.agent = session.name;
+    if (mine.conversation && mine.conversation.status === "bot") body.take_over = true;
+    error.textContent = "";
+    $("send").disabled = true;
+    try {
+      await call("POST", `conversations/${mine.id}/messages`, body);
+      if (mine === current && box.value === body.text) box.value = "";
+    } catch (e) {
+      if (mine === current) error.textContent = refusal(e);
+    } finally {
+      if (mine === current) $("send").disabled = $("text").disabled;
+    }
+    pollOpen(mine);
+    pollQueue();
+  }
+
+  function refusal(e) {
+    if (!(e instanceof ApiError)) return "Not sent: the server cannot be reached. Your answer is kept.";
+    if (e.kind === "with_bot") {
+      return "Not sent: the conversation went back to the bot. Send again to take it over.";
+    }
+    if (e.kind === "untranslated") {
+      return "Not sent: " + e.message + " Tick “Send as written” to send it untranslated.";
+    }
+    return "Not sent: " + e.message;
+  }
+
+  async function release() {
+    const mine = current;
+    if (!mine) return;
+    $("release").disabled = true;
+    try {
+      await call("POST", `conversations/${mine.id}/release`);
+    } catch (e) {
+      if (mine === current) showNotice("Not given back: " + e.message);
+    }
+    pollOpen(mine);
+    pollQueue();
+  }
+
+  // -- formatting ----------------------------------------------------------------------
+
+  function clock(iso) {
+    const when = new Date(iso);
+    const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return when.toDateString() === new Date().toDateString()
+      ? time
+      : when.toLocaleDateString([], { day: "numeric", month: "short" }) + " " + time;
+  }
+
+  function elapsed(iso) {
+    const minutes = Math.floor(Math.max(0, Date.now() - Date.parse(iso)) / 60000);
+    if (minutes < 1) return "under a minute";
+    if (minutes < 60) return minutes + " min";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 24) return `${hours} h ${minutes % 60} min`;
+    return Math.floor(hours / 24) + " d";
+  }
+
+  // -- wiring --------------------------------------------------------------------------
+
+  $("signin-form").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", () => signOut());
+  $("compose").addEventListener("submit", send);
+  $("release").addEventListener("click", release);
+  $("text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("compose").requestSubmit();
+    }
+  });
+  window.addEventListener("hashchange", openFromHash);
+
+  if (session) start();
+  else showSignIn();
+})();

@@ -1,0 +1,76 @@
+"""What an agents' queue shows of each conversation (``handoff_previews``), and the
+attachments an inbound message is read back with, on both databases."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from conftest import MakeMessage
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from botkit.events import Attachment
+from botkit.store import ConversationStore, HandoffPreview
+from botkit.store._handoffs import MAX_PREVIEWS
+from botkit.store.models import Message
+from botkit.store.records import InboundFinish
+
+
+async def test_a_preview_names_the_customer_and_shows_their_newest_message(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    first = await store.intake(make_message("Hola"), text="Hola")
+    conversation_id = first.conversation.id
+    await store.append_outbound(conversation_id, "Hello! How can I help?")
+    newest = await store.intake(
+        make_message("¿Dónde está mi pedido?"), text="¿Dónde está mi pedido?"
+    )
+    await store.finish_inbound(
+        InboundFinish(newest.message, language="es", working_text="Where is my order?")
+    )
+    await store.intake(make_message("/human"), text="/human")  # a command says nothing
+    await store.append_outbound(conversation_id, "A colleague will answer.", agent="Ana")
+    anonymous = await store.intake(
+        make_message("hi", conversation="c-2", user="u-2", display_name=None), text="hi"
+    )
+    only_commands = await store.intake(
+        make_message("/agent", conversation="c-3", user="u-3", display_name="Bo"), text="/agent"
+    )
+
+    wanted = [conversation_id, anonymous.conversation.id, only_commands.conversation.id, 98765]
+    previews = await store.handoff_previews(wanted)
+    assert previews == {
+        # The working-language text: what the agent reads.
+        conversation_id: HandoffPreview("Ann", "Where is my order?"),
+        anonymous.conversation.id: HandoffPreview(None, "hi"),
+        only_commands.conversation.id: HandoffPreview("Bo", None),
+    }
+    assert await store.handoff_previews([]) == {}
+    with pytest.raises(ValueError, match="at most"):
+        await store.handoff_previews(range(MAX_PREVIEWS + 1))
+
+
+async def test_attachments_are_read_back_and_odd_stored_ones_are_left_out(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    photo = Attachment("image", name="receipt.jpg", mime_type="image/jpeg", size=2048,
+                       url="https://files.example/receipt.jpg")  # fmt: skip
+    sent = dataclasses.replace(make_message(""), attachments=(photo, Attachment("sticker")))
+    stored = await store.intake(sent, text="")
+    assert stored.message.attachments == (photo, Attachment("sticker"))
+    (read,) = await store.messages_after("web", "conv-1", 0, 10)
+    assert read.attachments == (photo, Attachment("sticker"))
+
+    # Rows edited by hand (or by a future version) never break reading the message.
+    odd = {"attachments": [{"kind": "image", "size": True, "name": 5}, {"name": "x"}, "y"]}
+
+    def corrupt(conn: Connection) -> None:
+        conn.execute(update(Message).where(Message.id == read.id).values(extra=odd))
+
+    await store._write(corrupt)
+    (again,) = await store.messages_after("web", "conv-1", 0, 10)
+    assert again.attachments == (Attachment("image"),)
+    await store._write(lambda conn: conn.execute(update(Message).values(extra={"attachments": 7})))
+    (last,) = await store.messages_after("web", "conv-1", 0, 10)
+    assert last.attachments == ()

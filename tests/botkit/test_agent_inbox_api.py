@@ -1,0 +1,234 @@
+"""Agents' own tokens, the queue's previews, attachments, and serving the inbox page.
+
+The same harness as test_agent_api.py: a real bot (echo backend, SQLite) with the
+hand-off plugin's agent API on a loopback port and a recording channel. The page itself
+runs in Chromium in test_agent_inbox_browser.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from core_helpers import TOKEN, Api, ApiBot, message, recorder
+
+from botkit.bot import Bot
+from botkit.config import Settings
+from botkit.errors import ConfigError
+from botkit.events import Attachment, Contact
+from botkit.handoff import inbox
+from botkit.store import ConversationStatus
+
+ANA = "ana-own-token-0123456789abcdef"
+BO = "bo-own-token-0123456789abcdefgh"
+AGENTS = {"Ana": ANA, "Bo Li": BO}
+
+
+async def _hand_off(bot: Bot, *texts: str) -> None:
+    for number, text in enumerate((*texts, "/human")):
+        await bot.submit(message(text, f"k{number}"))
+    assert await bot.drain(30)
+
+
+async def _messages(api: Api, conversation_id: int) -> list[dict[str, Any]]:
+    status, body = await api.call("GET", f"/v1/conversations/{conversation_id}/messages")
+    assert status == 200, body
+    return list(body["messages"])
+
+
+async def test_each_agent_signs_with_their_own_token_and_sends_as_themselves(
+    api_bot: ApiBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api_bot(agents=AGENTS) as api:
+        await _hand_off(api.bot, "My parcel is late.")
+        assert await api.call("GET", "/v1/me", token=ANA) == (200, {"agent": "Ana"})
+        assert await api.call("GET", "/v1/me", token=BO) == (200, {"agent": "Bo Li"})
+        assert await api.call("GET", "/v1/me") == (200, {"agent": None})  # the shared one
+        cid = await api.conversation_id()
+        path = f"/v1/conversations/{cid}/messages"
+
+        status, body = await api.call("POST", path, token=ANA, json={"text": "Ana here."})
+        assert status == 201 and body["message"]["agent"] == "Ana", body
+        # Nobody writes under another agent's name with their own token.
+        before = len(await _messages(api, cid))
+        status, body = await api.call(
+            "POST", path, token=ANA, json={"text": "Bo here.", "agent": "Bo Li"}
+        )
+        assert (status, body["kind"]) == (403, "forbidden") and "Ana's" in body["error"]
+        assert len(await _messages(api, cid)) == before
+        # Their own name, however spaced, is theirs.
+        status, body = await api.call(
+            "POST", path, token=BO, json={"text": "Bo too.", "agent": " Bo   Li "}
+        )
+        assert status == 201 and body["message"]["agent"] == "Bo Li", body
+        # The shared token still names the agent in the request.
+        status, body = await api.send(cid, text="From the tool.", agent="Zed")
+        assert status == 201 and body["message"]["agent"] == "Zed", body
+
+        with caplog.at_level(logging.INFO):
+            status, _ = await api.call("POST", f"/v1/conversations/{cid}/release", token=BO)
+        assert status == 200 and "given back to the bot by Bo Li" in caplog.text
+
+
+async def test_agents_tokens_alone_open_the_api(api_bot: ApiBot) -> None:
+    async with api_bot(api_token=None, agents={"Ana": ANA}) as api:
+        await _hand_off(api.bot)
+        assert (await api.call("GET", "/v1/handoffs"))[0] == 401  # no shared token now
+        status, listed = await api.call("GET", "/v1/handoffs", token=ANA)
+        assert status == 200 and len(listed["conversations"]) == 1
+        for wrong in (ANA[:-1], ANA + "x", BO, ANA.upper()):
+            assert (await api.call("GET", "/v1/me", token=wrong))[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("agents", "extra", "words"),
+    [
+        ({"Ana": "short-token"}, {}, "at least 24"),
+        ({"Ana": ANA + " x"}, {}, "RFC 6750"),
+        ({"Ana": ANA + "\n"}, {}, "RFC 6750"),
+        ({"Ana": ANA, "Bo": ANA}, {}, "token of its own"),
+        ({"Ana": TOKEN}, {}, "token of its own"),
+        ({"Ana": ANA, "ANA": BO}, {}, "are one name"),
+        ({"Ana": ANA, " Ana ": BO}, {}, "are one name"),
+        ({"": ANA}, {}, "1-100 characters"),
+        ({"   ": ANA}, {}, "1-100 characters"),
+        ({"a" * 101: ANA}, {}, "1-100 characters"),
+        ({"Ana\u200b\u0007": ANA}, {}, "printable"),
+        ({}, {"api_token": None}, "needs api_token or agents"),
+    ],
+)
+def test_bad_agents_are_refused_with_the_key_path(
+    make_settings: Callable[..., Settings], agents: dict[str, str], extra: dict[str, Any],
+    words: str,
+) -> None:  # fmt: skip
+    config = {"api_listen": "127.0.0.1:8090", "api_token": TOKEN, "agents": agents, **extra}
+    with pytest.raises(ConfigError) as err:
+        make_settings(plugins={"handoff": config})
+    assert "plugins.handoff" in str(err.value) and words in str(err.value)
+    for token in (ANA, BO, TOKEN):
+        assert token not in str(err.value)  # a token is never echoed
+
+
+async def test_the_queue_shows_who_waits_and_what_they_last_asked(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        bot = api.bot
+        maria = Contact("test", "u-maria", "María Pérez")
+        for number, text in enumerate(("Hi", "My card was charged twice.", "/human")):
+            sent = dataclasses.replace(message(text, f"m{number}"), contact=maria)
+            await bot.submit(sent)
+        assert await bot.drain(30)  # c1 waits first
+        await bot.submit(message("/agent", "anon", conversation="c2", user="u2"))
+        assert await bot.drain(30)
+        status, listed = await api.call("GET", "/v1/handoffs?order=oldest")
+        assert status == 200
+        seen = [(c["key"], c["customer_name"], c["last_customer_text"])
+                for c in listed["conversations"]]  # fmt: skip
+        assert seen == [("c1", "María Pérez", "My card was charged twice."), ("c2", None, None)]
+
+
+async def test_messages_carry_the_files_customers_sent(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        await _hand_off(api.bot)
+        photo = Attachment("image", "receipt.jpg", "image/jpeg", 2048, "https://files.example/r")
+        with_photo = dataclasses.replace(message("", "photo"), attachments=(photo,))
+        replies = len(recorder(api.bot).replies)
+        await api.bot.submit(with_photo)
+        assert await api.bot.drain(30)
+        # The agent sees the photo: the bot does not say it can only read text.
+        assert len(recorder(api.bot).replies) == replies
+        newest = (await _messages(api, await api.conversation_id()))[-1]
+        assert (newest["text"], newest["attachments"]) == ("", [
+            {"kind": "image", "name": "receipt.jpg", "mime_type": "image/jpeg", "size": 2048,
+             "url": "https://files.example/r"},
+        ])  # fmt: skip
+
+
+async def _get(api: Api, path: str, **kw: Any) -> tuple[int, dict[str, str], str]:
+    async with api.session.get(api.base + path, allow_redirects=False, **kw) as response:
+        return response.status, dict(response.headers), await response.text()
+
+
+async def test_the_inbox_page_is_served_without_a_token_and_holds_no_data(
+    api_bot: ApiBot,
+) -> None:
+    async with api_bot() as api:
+        await _hand_off(api.bot, "secret order 4711")
+        status, headers, _ = await _get(api, "/inbox")
+        assert (status, headers["Location"]) == (308, "/inbox/")
+        status, headers, page = await _get(api, "/inbox/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        csp = headers["Content-Security-Policy"]
+        for directive in ("script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'",
+                          "base-uri 'none'"):  # fmt: skip
+            assert directive in csp
+        assert "'unsafe-inline'" not in csp and headers["X-Content-Type-Options"] == "nosniff"
+        assert '<script src="inbox.js" defer>' in page and "4711" not in page
+        for name, kind in (("inbox.js", "text/javascript"), ("inbox.css", "text/css")):
+            status, headers, body = await _get(api, "/inbox/" + name)
+            assert status == 200 and headers["Content-Type"].startswith(kind) and body
+        assert (await _get(api, "/inbox/inbox.html"))[0] == 404
+        assert (await _get(api, "/inbox/..%2fv1%2fhandoffs"))[0] == 404
+
+        # The API's answers are never cached: they are customers' conversations.
+        async with api.session.get(
+            api.base + "/v1/handoffs", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as response:
+            assert response.headers["Cache-Control"] == "no-store"
+        assert (await _get(api, "/v1/handoffs"))[1]["Cache-Control"] == "no-store"  # 401
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/inbox/../v1/handoffs", "/inbox/%2e%2e/v1/handoffs", "/inbox/./../v1/handoffs",
+     "//inbox/../v1/handoffs", "/inbox/..%2F..%2Fv1/handoffs"],
+)  # fmt: skip
+async def test_no_spelling_of_a_path_reaches_the_api_through_the_inbox(
+    api_bot: ApiBot, target: str
+) -> None:
+    async with api_bot() as api:
+        await _hand_off(api.bot, "secret order 4711")
+        assert api.base.startswith("http://127.0.0.1:")
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(api.base.split(":")[-1]))
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        answer = (await asyncio.wait_for(reader.read(), 10)).decode("utf-8", "replace")
+        writer.close()
+        assert "4711" not in answer and "conversations" not in answer
+        assert answer.split()[1] in ("400", "401", "404"), answer[:200]
+
+
+async def test_the_inbox_can_be_turned_off(api_bot: ApiBot) -> None:
+    async with api_bot(inbox=False) as api:
+        assert (await _get(api, "/inbox/"))[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8090/inbox/"),
+        ("0.0.0.0", "http://127.0.0.1:8090/inbox/"),
+        ("::", "http://[::1]:8090/inbox/"),
+        ("::1", "http://[::1]:8090/inbox/"),
+        ("agents.internal", "http://agents.internal:8090/inbox/"),
+    ],
+)
+def test_the_log_names_where_agents_open_the_inbox(host: str, url: str) -> None:
+    assert inbox.url(host, 8090) == url
+
+
+async def test_starting_says_where_the_inbox_is(
+    api_bot: ApiBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        async with api_bot() as api:
+            assert f"agents' inbox at {api.base}/inbox/" in caplog.text
+            assert await _status_of(api) is None
+
+
+async def _status_of(api: Api) -> ConversationStatus | None:
+    conversation = await api.bot.store.get_conversation("test", "c1")
+    return None if conversation is None else conversation.status
