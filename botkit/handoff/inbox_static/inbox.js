@@ -212,7 +212,7 @@
         queueItems.set(c.id, item);
       }
       const button = item.firstChild;
-      button.querySelector(".name").textContent = c.customer_name || c.key;
+      button.querySelector(".name").textContent = c.customer_name || anonymous(c.id);
       button.querySelector(".sub").textContent = [c.channel, c.language || "language unknown",
         when(c)].join(" · ");
       button.querySelector(".preview").textContent = c.last_customer_text || "";
@@ -252,7 +252,7 @@
     $("notice").hidden = true;
     $("send-error").textContent = "";
     $("as-written").checked = false;
-    $("title").textContent = customerNames.get(id) || "Conversation " + id;
+    $("title").textContent = customerNames.get(id) || anonymous(id);
     $("meta").textContent = "";
     $("nothing-open").hidden = true;
     $("open").hidden = false;
@@ -306,12 +306,11 @@
 
   function showHead(conversation) {
     if (!conversation || !current || conversation.id !== current.id) return;
-    const name = customerNames.get(conversation.id);
-    $("title").textContent = name || conversation.key;
+    $("title").textContent = customerNames.get(conversation.id) || anonymous(conversation.id);
     const since = "since " + clock(conversation.status_since);
     $("meta").textContent = [
       conversation.channel,
-      name ? conversation.key : null,
+      conversation.key,
       conversation.language ? "writes " + conversation.language : null,
       (STATUS_TEXT[conversation.status] || conversation.status) + " " + since,
     ].filter(Boolean).join(" · ");
@@ -475,6 +474,10 @@
   }
 
   // -- formatting ----------------------------------------------------------------------
+
+  function anonymous(id) {
+    return "Customer #" + id; // a channel that gives no name (a web visitor)
+  }
 
   function clock(iso) {
     const when = new Date(iso);

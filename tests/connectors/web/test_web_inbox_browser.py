@@ -1,0 +1,207 @@
+"""The agents' inbox end to end, both people in a real headless Chromium.
+
+A customer chats in the web widget (the connector's demo page) and asks for a person;
+an agent signs in to the inbox (served by the hand-off plugin's agent API), finds the
+conversation in the queue, reads it, answers, sees the customer's next message arrive
+and gives the conversation back to the bot. The bot is the real one (echo backend,
+temporary SQLite). Screenshots go to build/test-artifacts/inbox/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import async_playwright
+from test_web_browser import ARGS, ARTIFACTS, CHROMIUM, HOSTILE
+from web_helpers import web_settings
+
+from botkit.bot import Bot
+from botkit.handoff.api import AgentApi
+from connectors.web import WebConnector
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
+
+ANA = "ana-own-token-0123456789abcdef"
+TEAM = "team-shared-token-0123456789ab"
+SHOTS = ARTIFACTS.parent / "inbox"
+
+
+@dataclass
+class Servers:
+    bot: Bot
+    widget: str  # the connector's demo page with the widget
+    inbox: str  # the agents' inbox
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Servers]:
+    db = tmp_path_factory.mktemp("inbox-browser") / "bot.db"
+    handoff = {"api_listen": "127.0.0.1:0", "api_token": TEAM, "agents": {"Ana": ANA}}
+    settings = web_settings(db, {"port": 0}, plugins={"handoff": handoff})
+    async with Bot(settings) as bot:
+        connector = bot.connectors["web"]
+        assert isinstance(connector, WebConnector)
+        await connector.connect()
+        api = getattr(bot.plugins.get("handoff"), "api", None)
+        assert isinstance(api, AgentApi) and api.port
+        try:
+            yield Servers(bot, connector.url + "/", f"http://127.0.0.1:{api.port}/inbox/")
+        finally:
+            await connector.disconnect()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed: run `apt-get install -y chromium`")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def _page(browser: Any) -> Any:
+    context = await browser.new_context(viewport={"width": 1200, "height": 800})
+    pg = await context.new_page()
+    pg.problems = []
+    pg.on("pageerror", lambda exc: pg.problems.append(f"pageerror: {exc}"))
+    pg.on(
+        "console",
+        lambda msg: pg.problems.append(f"console: {msg.text}") if msg.type == "error" else None,
+    )
+    return pg
+
+
+async def _customer_says(pg: Any, text: str, shown: int) -> None:
+    """Send ``text`` in the widget and wait until ``shown`` stored messages are shown."""
+    if await pg.locator(".botkit-panel").is_hidden():
+        await pg.get_by_role("button", name="Open chat").click()
+    box = pg.get_by_label("Your message")
+    await box.fill(text)
+    await box.press("Enter")
+    await pg.wait_for_function(
+        "n => document.querySelectorAll('.botkit-log [data-seq]').length >= n"
+        " && !document.querySelector('.botkit-streaming, .botkit-pending')",
+        arg=shown,
+        timeout=10_000,
+    )
+
+
+async def _transcript(pg: Any) -> list[tuple[str, str, str]]:
+    """(kind, author line, text) of each message the inbox shows."""
+    items: list[list[str]] = await pg.eval_on_selector_all(
+        "#messages .message",
+        """els => els.map(e => [e.className.replace('message ', ''),
+                                e.querySelector('.author').firstChild.textContent.trim(),
+                                (e.querySelector('.text') || {textContent: ''}).textContent])""",
+    )
+    return [(kind, author, text) for kind, author, text in items]
+
+
+async def test_an_agent_answers_a_customer_from_the_inbox(servers: Servers, browser: Any) -> None:
+    customer = await _page(browser)
+    await customer.goto(servers.widget)
+    await _customer_says(customer, "Hello, order 4711 has not arrived.", 2)
+    await _customer_says(customer, HOSTILE, 4)
+    await _customer_says(customer, "/human", 6)
+
+    agent = await _page(browser)
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(ANA[:-1])
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.get_by_text("That token is not valid.").wait_for()
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.get_by_text("Signed in as Ana").wait_for()
+
+    # The queue: one customer waiting, with what they last asked (shown as text).
+    waiting = agent.locator("#waiting li")
+    await waiting.first.wait_for()
+    assert await waiting.count() == 1
+    assert await waiting.first.locator(".preview").text_content() == HOSTILE
+    # A web visitor gives no name: the conversation's number stands in for one.
+    assert (await waiting.first.locator(".name").text_content() or "").startswith("Customer #")
+    assert await agent.title() == "(1) Inbox · botkit"
+    await waiting.first.get_by_role("button").click()
+    await agent.wait_for_function(
+        "() => document.querySelectorAll('#messages .message').length >= 6"
+    )
+    transcript = await _transcript(agent)
+    assert [kind for kind, _, _ in transcript] == ["customer", "bot"] * 3
+    assert transcript[2][2] == HOSTILE and transcript[3][2] == "echo: " + HOSTILE
+    assert await agent.evaluate("window.__pwned") is None
+    assert await agent.locator("#messages img, #messages script, #messages a").count() == 0
+
+    # The answer reaches the customer in the widget, under Ana's name.
+    box = agent.get_by_label("Your answer")
+    await box.fill("Hi, Ana here.\nLet me check order 4711.")
+    await box.press("Enter")
+    await customer.wait_for_function(
+        "() => document.querySelectorAll('.botkit-log [data-seq]').length >= 7", timeout=10_000
+    )
+    assert await customer.locator(".botkit-log .botkit-agent").last.text_content() == "Ana"
+    await agent.wait_for_function(
+        "() => document.querySelectorAll('#messages .message').length >= 7"
+    )
+    assert (await _transcript(agent))[-1] == (
+        "agent",
+        "Ana",
+        "Hi, Ana here.\nLet me check order 4711.",
+    )
+    assert await box.input_value() == ""  # cleared once stored, not before
+    await agent.locator("#handled li").first.wait_for()  # the queue moved it
+    assert await agent.locator("#waiting li").count() == 0
+    assert await agent.locator("#waiting-empty").is_visible()
+
+    # What the customer writes next appears by itself.
+    await _customer_says(customer, "Thanks! It was a blue parcel.", 8)
+    await agent.get_by_text("Thanks! It was a blue parcel.").wait_for(timeout=10_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await agent.screenshot(path=str(SHOTS / "inbox-desktop.png"))
+
+    # A reload keeps the agent signed in (this tab) and the conversation open, once.
+    await agent.reload()
+    await agent.wait_for_function(
+        "() => document.querySelectorAll('#messages .message').length >= 8"
+    )
+    await asyncio.sleep(2.5)  # a poll or two later: still nothing twice
+    assert len(await _transcript(agent)) == 8
+
+    # Back to the bot: the page says so, and the customer gets answers again.
+    await agent.get_by_role("button", name="Give back to the bot").click()
+    await agent.get_by_text("The bot is answering this conversation").wait_for()
+    assert await agent.get_by_role("button", name="Take over and send").is_visible()
+    await agent.locator("#handled-empty").wait_for(state="visible", timeout=10_000)
+    await _customer_says(customer, "are you there?", 10)
+    assert await customer.locator(".botkit-log .botkit-msg").last.text_content() is not None
+
+    await agent.get_by_role("button", name="Sign out").click()
+    await agent.get_by_label("Your agent token").wait_for()
+    assert await agent.evaluate("sessionStorage.length") == 0
+    assert not customer.problems, customer.problems
+    # CSP violations are console errors too; the one failed load is the wrong token.
+    assert [p for p in agent.problems if "401 (Unauthorized)" not in p] == [], agent.problems
+    assert len(agent.problems) == 1
+    await customer.context.close()
+    await agent.context.close()
+
+
+async def test_the_team_token_asks_for_the_agents_name(servers: Servers, browser: Any) -> None:
+    agent = await _page(browser)
+    await agent.set_viewport_size({"width": 390, "height": 800})
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(TEAM)
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.get_by_text("This is the team's shared token: add your name.").wait_for()
+    await agent.get_by_label("Your name, as customers will see it").fill("  Zed   Moore ")
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.get_by_text("Signed in as Zed Moore").wait_for()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await agent.screenshot(path=str(SHOTS / "inbox-phone.png"))
+    assert not agent.problems, agent.problems
+    await agent.context.close()
