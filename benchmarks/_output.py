@@ -4,11 +4,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["print_rows", "write_result"]
+__all__ = ["latency_ms", "machine_facts", "print_rows", "write_result"]
+
+
+def latency_ms(samples: Sequence[float]) -> dict[str, float]:
+    """p50, p99 and max of ``samples`` (milliseconds)."""
+    ordered = sorted(samples)
+    return {
+        "p50_ms": statistics.median(ordered),
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        "max_ms": ordered[-1],
+    }
+
+
+def machine_facts() -> dict[str, Any]:
+    """The machine a result was measured on, and how busy it was at the start."""
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
 
 
 def print_rows(rows: Sequence[Sequence[str]]) -> None:

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _output import print_rows  # this script's folder
+from _output import latency_ms, machine_facts, print_rows  # this script's folder
 from _stores import add_store_options, chosen_store, write_result
 
 from botkit.events import Contact, InboundMessage
@@ -61,12 +58,7 @@ async def time_look(
         await store.statuses(ids)
         await store.last_seqs("web", keys)
         samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": statistics.median(samples),
-        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
-        "max_ms": samples[-1],
-    }
+    return latency_ms(samples)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,12 +82,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "peers",
         "store": args.store_label,
         "conversations_in_database": args.conversations,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
-        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        **machine_facts(),
         "looks_per_second": 1,
         "runs": runs,
     }

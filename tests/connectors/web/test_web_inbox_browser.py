@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import async_playwright
-from test_web_browser import ARGS, ARTIFACTS, CHROMIUM, HOSTILE
+from test_web_browser import ARTIFACTS, HOSTILE, browser  # noqa: F401 (a fixture)
 from web_helpers import web_settings
 
 from botkit.bot import Bot
@@ -55,18 +54,8 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
             await connector.disconnect()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: run `apt-get install -y chromium`")
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        await chromium.close()
-
-
-async def _page(browser: Any) -> Any:
-    context = await browser.new_context(viewport={"width": 1200, "height": 800})
+async def _page(chromium: Any) -> Any:
+    context = await chromium.new_context(viewport={"width": 1200, "height": 800})
     pg = await context.new_page()
     pg.problems = []
     pg.on("pageerror", lambda exc: pg.problems.append(f"pageerror: {exc}"))
@@ -103,7 +92,10 @@ async def _transcript(pg: Any) -> list[tuple[str, str, str]]:
     return [(kind, author, text) for kind, author, text in items]
 
 
-async def test_an_agent_answers_a_customer_from_the_inbox(servers: Servers, browser: Any) -> None:
+async def test_an_agent_answers_a_customer_from_the_inbox(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
     customer = await _page(browser)
     await customer.goto(servers.widget)
     await _customer_says(customer, "Hello, order 4711 has not arrived.", 2)
@@ -191,7 +183,10 @@ async def test_an_agent_answers_a_customer_from_the_inbox(servers: Servers, brow
     await agent.context.close()
 
 
-async def test_the_team_token_asks_for_the_agents_name(servers: Servers, browser: Any) -> None:
+async def test_the_team_token_asks_for_the_agents_name(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
     agent = await _page(browser)
     await agent.set_viewport_size({"width": 390, "height": 800})
     await agent.goto(servers.inbox)
