@@ -172,13 +172,23 @@ class HandoffConfig(PluginConfig):
     @field_validator("agents")
     @classmethod
     def _check_agents(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        names: dict[str, str] = {}
-        for name, token in value.items():
-            clean = agent_name(name)
-            if clean.casefold() in names:
-                raise ValueError(f"agents: {name!r} and {names[clean.casefold()]!r} are one name")
-            names[clean.casefold()] = name
-            _check_token(token.get_secret_value(), f"agents: {clean!r}'s token")
+        seen: dict[str, str] = {}
+        for number, (name, token) in enumerate(value.items(), start=1):
+            # A table written the wrong way round has tokens for names: those are
+            # never echoed, only the entry's place in the table.
+            shown = (
+                f"agent {number}"
+                if _TOKEN.fullmatch(name.strip()) and len(name.strip()) >= MIN_TOKEN_CHARS
+                else f"agent {number} ({name[:40]!r})"
+            )
+            try:
+                clean = agent_name(name)
+            except ValueError as exc:
+                raise ValueError(f"agents: {shown}: {exc}") from None
+            if clean.casefold() in seen:
+                raise ValueError(f"agents: {shown} has the name of {seen[clean.casefold()]}")
+            seen[clean.casefold()] = shown
+            _check_token(token.get_secret_value(), f"agents: {shown}: the token")
         return {agent_name(name): token for name, token in value.items()}
 
     @field_validator("api_listen")
@@ -230,10 +240,11 @@ def _check_token(token: str, what: str) -> None:
 
 def agent_name(name: str) -> str:
     """An agent's name as stored and shown: spaces collapsed, 1-100 printable
-    characters. Raises ``ValueError`` otherwise."""
+    characters. Raises ``ValueError`` otherwise (without the name, which may be a
+    token put in the wrong place)."""
     clean = " ".join(name.split())
     if not clean or len(clean) > MAX_AGENT_NAME:
-        raise ValueError(f"an agent's name must be 1-{MAX_AGENT_NAME} characters, not {name!r}")
+        raise ValueError(f"the name must be 1-{MAX_AGENT_NAME} characters, not {len(clean)}")
     if not clean.isprintable():
-        raise ValueError(f"an agent's name must be printable text, not {name!r}")
+        raise ValueError("the name must be printable text (no control or format characters)")
     return clean

@@ -57,7 +57,9 @@ def url(host: str, port: int) -> str:
 
 
 async def _to_page(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPPermanentRedirect(PREFIX)
+    # Relative, so that behind a proxy serving this under a path prefix
+    # (/support/inbox) it leads to /support/inbox/.
+    raise web.HTTPPermanentRedirect(PREFIX.strip("/") + "/")
 
 
 async def _page(request: web.Request) -> web.StreamResponse:

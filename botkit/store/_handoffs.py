@@ -17,6 +17,14 @@ __all__ = ["HandoffPreview", "HandoffReads"]
 
 # Previews are read for one page of a queue at a time.
 MAX_PREVIEWS = 500
+# Messages looked back through for the customer's newest words.
+LOOK_BACK = 200
+# A preview is one line in a list: the start of the message is enough.
+PREVIEW_CHARS = 280
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS].rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +34,10 @@ class HandoffPreview:
     Attributes:
         customer_name: the display name of the person who started the conversation,
             as their channel gave it (None when it gave none).
-        last_customer_text: their newest message that is not a chat command (the
-            "/human" that handed the conversation over says nothing), in the working
-            language where it was translated; None when there is none.
+        last_customer_text: the start (``PREVIEW_CHARS``) of their newest message with
+            words in it, not a chat command (the "/human" that handed the conversation
+            over, a photo alone say nothing), in the working language where it was
+            translated; None when there is none among the last ``LOOK_BACK`` messages.
     """
 
     customer_name: str | None
@@ -41,8 +50,8 @@ class HandoffReads(FeedbackStore):
     async def handoff_previews(
         self, conversation_ids: Collection[int]
     ) -> dict[int, HandoffPreview]:
-        """A preview of each conversation in ``conversation_ids`` that exists (two
-        reads, however many there are; at most ``MAX_PREVIEWS``).
+        """A preview of each conversation in ``conversation_ids`` that exists (one read,
+        however many there are; at most ``MAX_PREVIEWS``).
 
         Raises:
             StoreError: the database failed.
@@ -51,28 +60,40 @@ class HandoffReads(FeedbackStore):
         wanted = sorted(set(conversation_ids))
         if len(wanted) > MAX_PREVIEWS:
             raise ValueError(f"at most {MAX_PREVIEWS} previews at a time")
-        names = (
-            select(Conversation.id, Contact.display_name)
-            .join(Contact, Contact.id == Conversation.contact_id, isouter=True)
-            .where(Conversation.id.in_(wanted))
-        )
-        newest = (
-            select(Message.conversation_id, func.max(Message.seq).label("seq"))
+        # The newest customer message worth showing, per conversation: a walk back down
+        # the (conversation_id, seq) index from its newest message, stopping at the first
+        # that qualifies and never going further back than LOOK_BACK messages, so the
+        # cost does not grow with a long conversation's history.
+        newest_seq = (
+            select(Message.seq)
             .where(
-                Message.conversation_id.in_(wanted),
+                Message.conversation_id == Conversation.id,
+                Message.seq > Conversation.last_seq - LOOK_BACK,
                 Message.direction == Direction.INBOUND.value,
-                ~Message.text.startswith("/", autoescape=True),
+                Message.text != "",  # a photo alone says nothing about the case
+                ~Message.text.startswith("/", autoescape=True),  # nor does "/human"
             )
-            .group_by(Message.conversation_id)
-            .subquery()
+            .order_by(Message.seq.desc())
+            .limit(1)
+            .correlate(Conversation)
+            .scalar_subquery()
         )
-        last_texts = select(Message.conversation_id, Message.text, Message.working_text).join(
-            newest,
-            (Message.conversation_id == newest.c.conversation_id) & (Message.seq == newest.c.seq),
+        shown = func.substr(func.coalesce(Message.working_text, Message.text), 1, PREVIEW_CHARS + 1)
+        stmt = (
+            select(Conversation.id, Contact.display_name, shown)
+            .join(Contact, Contact.id == Conversation.contact_id, isouter=True)
+            .join(
+                Message,
+                (Message.conversation_id == Conversation.id) & (Message.seq == newest_seq),
+                isouter=True,
+            )
+            .where(Conversation.id.in_(wanted))
         )
 
         def work(conn: Connection) -> dict[int, HandoffPreview]:
-            texts = {cid: working or text for cid, text, working in conn.execute(last_texts)}
-            return {cid: HandoffPreview(name, texts.get(cid)) for cid, name in conn.execute(names)}
+            return {
+                cid: HandoffPreview(name, None if text is None else _cut(text))
+                for cid, name, text in conn.execute(stmt)
+            }
 
         return await self._read(work) if wanted else {}

@@ -92,12 +92,15 @@ async def test_agents_tokens_alone_open_the_api(api_bot: ApiBot) -> None:
         ({"Ana": ANA + "\n"}, {}, "RFC 6750"),
         ({"Ana": ANA, "Bo": ANA}, {}, "token of its own"),
         ({"Ana": TOKEN}, {}, "token of its own"),
-        ({"Ana": ANA, "ANA": BO}, {}, "are one name"),
-        ({"Ana": ANA, " Ana ": BO}, {}, "are one name"),
+        ({"Ana": ANA, "ANA": BO}, {}, "agent 2 ('ANA') has the name of agent 1 ('Ana')"),
+        ({"Ana": ANA, " Ana ": BO}, {}, "has the name of agent 1"),
         ({"": ANA}, {}, "1-100 characters"),
         ({"   ": ANA}, {}, "1-100 characters"),
         ({"a" * 101: ANA}, {}, "1-100 characters"),
         ({"Ana\u200b\u0007": ANA}, {}, "printable"),
+        # The table the wrong way round: the tokens are names, and never echoed.
+        ({ANA: "Ana"}, {}, "agent 1: the token must be at least 24"),
+        ({ANA + ANA + ANA + ANA: "Ana"}, {}, "agent 1: the name must be 1-100"),
         ({}, {"api_token": None}, "needs api_token or agents"),
     ],
 )
@@ -158,7 +161,7 @@ async def test_the_inbox_page_is_served_without_a_token_and_holds_no_data(
     async with api_bot() as api:
         await _hand_off(api.bot, "secret order 4711")
         status, headers, _ = await _get(api, "/inbox")
-        assert (status, headers["Location"]) == (308, "/inbox/")
+        assert (status, headers["Location"]) == (308, "inbox/")  # relative: works under a prefix
         status, headers, page = await _get(api, "/inbox/")
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         csp = headers["Content-Security-Policy"]

@@ -17,6 +17,9 @@
   const OPEN_EVERY_MS = 2000;
   const MAX_BACKOFF_MS = 30000;
   const PAGE = 100;
+  // Messages read again on every look, so a delivery that failed after they were shown
+  // is marked as such.
+  const REREAD = 10;
   const STATUS_TEXT = {
     waiting_human: "waiting for an agent",
     with_human: "with an agent",
@@ -29,11 +32,17 @@
   const endpoint = (path) => new URL("../v1/" + path, location.href);
 
   let session = loadSession(); // {token, agent (their own token's name or null), name}
-  let current = null; // the open conversation: {id, lastSeq, conversation, busy, again}
+  let current = null; // the open conversation (see openConversation)
   let failures = 0;
   let queueTimer = 0;
+  let sending = false; // an answer is on its way: Send stays off until it is stored
+  let releasing = false;
+  const pages = { waiting: 1, handled: 1 }; // queue pages shown ("Show more")
   const customerNames = new Map(); // conversation id -> name, from the queue
   const queueItems = new Map(); // conversation id -> <li>
+  // Per conversation: the answer being written, and why one could not be sent.
+  const drafts = new Map();
+  const unsent = new Map();
 
   class ApiError extends Error {
     constructor(status, body) {
@@ -123,12 +132,17 @@
 
   function signOut(message) {
     session = null;
+    if (current) clearTimeout(current.timer);
     current = null;
     sessionStorage.removeItem(STORE_KEY);
     clearTimeout(queueTimer);
     for (const id of ["waiting", "handled", "messages"]) $(id).replaceChildren();
-    queueItems.clear();
-    customerNames.clear();
+    // Nothing of this agent's work is left for whoever signs in next on this tab.
+    for (const map of [queueItems, customerNames, drafts, unsent]) map.clear();
+    $("text").value = "";
+    $("send-error").textContent = "";
+    $("alert").textContent = "";
+    history.replaceState(null, "", location.pathname + location.search);
     $("open").hidden = true;
     $("nothing-open").hidden = false;
     document.title = "Inbox · botkit";
@@ -170,11 +184,12 @@
 
   async function pollQueue() {
     const mine = session;
+    if (!mine) return;
     clearTimeout(queueTimer);
     try {
       const [waiting, handled] = await Promise.all([
-        call("GET", `handoffs?status=waiting_human&order=oldest&limit=${PAGE}`),
-        call("GET", `handoffs?status=with_human&order=newest&limit=${PAGE}`),
+        readList("waiting_human", "oldest", pages.waiting),
+        readList("with_human", "newest", pages.handled),
       ]);
       if (session !== mine) return;
       connected();
@@ -191,12 +206,29 @@
     if (session === mine) queueTimer = setTimeout(pollQueue, later(QUEUE_EVERY_MS));
   }
 
+  // Up to ``count`` pages of one list, as one page (next_cursor: more beyond them).
+  async function readList(status, order, count) {
+    let cursor = null;
+    const conversations = [];
+    for (let page = 0; page < count; page += 1) {
+      const query = `handoffs?status=${status}&order=${order}&limit=${PAGE}`;
+      const read = await call("GET", query + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      conversations.push(...read.conversations);
+      cursor = read.next_cursor;
+      if (!cursor) break;
+    }
+    return { conversations, next_cursor: cursor };
+  }
+
   function showQueue(name, page, when) {
     const list = $(name);
     const conversations = page.conversations;
     $(name + "-count").textContent =
       conversations.length + (page.next_cursor ? "+" : "");
     $(name + "-empty").hidden = conversations.length > 0;
+    $(name + "-more").hidden = !page.next_cursor;
+    // Moving the focused button would drop keyboard focus to the page: put it back.
+    const focused = list.contains(document.activeElement) ? document.activeElement : null;
     const keep = new Set(conversations.map((c) => c.id));
     for (const item of [...list.children]) {
       if (!keep.has(Number(item.dataset.id))) {
@@ -220,6 +252,9 @@
       else button.removeAttribute("aria-current");
       if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
     });
+    if (focused && focused.isConnected && document.activeElement !== focused) {
+      focused.focus({ preventScroll: true });
+    }
   }
 
   function queueItem(id) {
@@ -246,11 +281,29 @@
 
   function openConversation(id) {
     if (!session || (current && current.id === id)) return;
-    current = { id, lastSeq: 0, conversation: null, busy: false, again: false, timer: 0 };
+    if (current) {
+      clearTimeout(current.timer);
+      keepDraft(current.id, $("text").value);
+    }
+    current = {
+      id,
+      lastSeq: 0,
+      conversation: null,
+      items: new Map(), // seq -> <li>
+      busy: false,
+      again: false,
+      gone: false, // erased meanwhile
+      timer: 0,
+    };
     history.replaceState(null, "", "#c=" + id);
     $("messages").replaceChildren();
+    // The transcript is read out as it grows, not all at once when it opens.
+    $("messages").setAttribute("aria-live", "off");
     $("notice").hidden = true;
-    $("send-error").textContent = "";
+    $("text").value = drafts.get(id) || "";
+    $("send-error").textContent = unsent.get(id) || "";
+    unsent.delete(id);
+    if (![...unsent.keys()].length) $("alert").textContent = "";
     $("as-written").checked = false;
     $("title").textContent = customerNames.get(id) || anonymous(id);
     $("meta").textContent = "";
@@ -264,6 +317,11 @@
     $("text").focus();
   }
 
+  function keepDraft(id, text) {
+    if (text) drafts.set(id, text);
+    else drafts.delete(id);
+  }
+
   async function pollOpen(mine) {
     if (mine !== current) return;
     if (mine.busy) {
@@ -274,8 +332,9 @@
     clearTimeout(mine.timer);
     try {
       for (;;) {
+        const after = Math.max(0, mine.lastSeq - REREAD);
         const page = await call(
-          "GET", `conversations/${mine.id}/messages?after_seq=${mine.lastSeq}&limit=${PAGE}`);
+          "GET", `conversations/${mine.id}/messages?after_seq=${after}&limit=${PAGE}`);
         if (mine !== current) return;
         connected();
         mine.conversation = page.conversation;
@@ -283,11 +342,14 @@
         showMessages(mine, page.messages);
         if (page.messages.length < PAGE) break;
       }
+      $("messages").setAttribute("aria-live", "polite");
     } catch (e) {
       if (mine !== current) return;
       if (e instanceof ApiError && e.status === 404) {
+        mine.gone = true;
         showNotice("This conversation no longer exists (its data was erased).");
         setComposing(false);
+        $("release").disabled = true;
         mine.busy = false;
         return; // nothing more to read
       }
@@ -305,7 +367,7 @@
   }
 
   function showHead(conversation) {
-    if (!conversation || !current || conversation.id !== current.id) return;
+    if (!conversation || !current || current.gone || conversation.id !== current.id) return;
     $("title").textContent = customerNames.get(conversation.id) || anonymous(conversation.id);
     const since = "since " + clock(conversation.status_since);
     $("meta").textContent = [
@@ -315,7 +377,7 @@
       (STATUS_TEXT[conversation.status] || conversation.status) + " " + since,
     ].filter(Boolean).join(" · ");
     const human = conversation.status === "waiting_human" || conversation.status === "with_human";
-    $("release").disabled = !human;
+    $("release").disabled = !human || releasing;
     if (conversation.status === "closed") {
       showNotice("This conversation is closed.");
       setComposing(false);
@@ -330,7 +392,7 @@
 
   function setComposing(enabled, label) {
     $("text").disabled = !enabled;
-    $("send").disabled = !enabled;
+    $("send").disabled = !enabled || sending;
     if (label) $("send").textContent = label;
   }
 
@@ -344,9 +406,18 @@
     const atBottom =
       mine.lastSeq === 0 || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     for (const message of messages) {
-      if (message.seq <= mine.lastSeq) continue; // already shown (a read raced a send)
-      mine.lastSeq = message.seq;
-      list.append(messageItem(message));
+      const shown = mine.items.get(message.seq);
+      if (shown) {
+        // Read again: only its delivery can have changed (stored as sent, then refused).
+        if (message.status === "failed" && !shown.querySelector(".failed")) {
+          shown.append(paragraph("failed", "Not delivered"));
+        }
+        continue;
+      }
+      mine.lastSeq = Math.max(mine.lastSeq, message.seq);
+      const item = messageItem(message);
+      mine.items.set(message.seq, item);
+      list.append(item);
     }
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
@@ -427,7 +498,7 @@
     const mine = current;
     const box = $("text");
     const error = $("send-error");
-    if (!mine || $("send").disabled) return;
+    if (!mine || sending || $("send").disabled) return;
     if (!box.value.trim()) {
       error.textContent = "Write an answer first.";
       return;
@@ -436,16 +507,31 @@
     if (session.agent === null) body.agent = session.name;
     if (mine.conversation && mine.conversation.status === "bot") body.take_over = true;
     error.textContent = "";
+    sending = true;
     $("send").disabled = true;
+    // The agent may switch away and back while it is on its way: it is this
+    // conversation's answer, whichever view of it is open.
+    const open = () => current !== null && current.id === mine.id;
     try {
       await call("POST", `conversations/${mine.id}/messages`, body);
-      if (mine === current && box.value === body.text) box.value = "";
+      // Stored: clear it wherever it is now, in the box or kept as that draft.
+      if (open() && box.value === body.text) box.value = "";
+      if (drafts.get(mine.id) === body.text) drafts.delete(mine.id);
     } catch (e) {
-      if (mine === current) error.textContent = refusal(e);
+      if (open()) {
+        error.textContent = refusal(e);
+      } else if (session) {
+        // The agent moved on: say so now, and again when they come back to it.
+        unsent.set(mine.id, refusal(e));
+        const name = customerNames.get(mine.id) || anonymous(mine.id);
+        $("alert").textContent = `Your answer to ${name} was not sent. Open it to see why.`;
+      }
     } finally {
-      if (mine === current) $("send").disabled = $("text").disabled;
+      sending = false;
+      if (current) $("send").disabled = $("text").disabled;
     }
-    pollOpen(mine);
+    if (!session) return;
+    if (current) pollOpen(current);
     pollQueue();
   }
 
@@ -462,14 +548,18 @@
 
   async function release() {
     const mine = current;
-    if (!mine) return;
+    if (!mine || releasing) return;
+    releasing = true;
     $("release").disabled = true;
     try {
       await call("POST", `conversations/${mine.id}/release`);
     } catch (e) {
       if (mine === current) showNotice("Not given back: " + e.message);
+    } finally {
+      releasing = false;
     }
-    pollOpen(mine);
+    if (!session) return;
+    if (current) pollOpen(current);
     pollQueue();
   }
 
@@ -503,12 +593,20 @@
   $("compose").addEventListener("submit", send);
   $("release").addEventListener("click", release);
   $("text").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    // keyCode 229: Safari's Enter that confirms an input method's word (Japanese,
+    // Chinese, Korean), which it reports after the composition has ended.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
       $("compose").requestSubmit();
     }
   });
   window.addEventListener("hashchange", openFromHash);
+  for (const name of ["waiting", "handled"]) {
+    $(name + "-more").addEventListener("click", () => {
+      pages[name] += 1;
+      pollQueue();
+    });
+  }
 
   if (session) start();
   else showSignIn();

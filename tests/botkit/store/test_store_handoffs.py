@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from botkit.events import Attachment
 from botkit.store import ConversationStore, HandoffPreview
-from botkit.store._handoffs import MAX_PREVIEWS
+from botkit.store._handoffs import LOOK_BACK, MAX_PREVIEWS, PREVIEW_CHARS
 from botkit.store.models import Message
 from botkit.store.records import InboundFinish
 
@@ -74,3 +74,34 @@ async def test_attachments_are_read_back_and_odd_stored_ones_are_left_out(
     await store._write(lambda conn: conn.execute(update(Message).values(extra={"attachments": 7})))
     (last,) = await store.messages_after("web", "conv-1", 0, 10)
     assert last.attachments == ()
+
+
+async def test_a_preview_is_the_start_of_the_newest_words_not_a_photo(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    long = "My parcel arrived broken. " * 400  # stored whole, however long
+    first = await store.intake(make_message(long), text=long)
+    photo = dataclasses.replace(make_message(""), attachments=(Attachment("image"),))
+    await store.intake(photo, text="")  # a photo alone says nothing about the case
+    preview = (await store.handoff_previews([first.conversation.id]))[first.conversation.id]
+    text = preview.last_customer_text
+    assert text is not None and text.endswith("…") and len(text) <= PREVIEW_CHARS + 1
+    assert long.startswith(text[:-1])
+
+
+async def test_a_preview_looks_back_only_so_far(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    # However long a conversation (a Telegram group is one forever), a preview reads at
+    # most LOOK_BACK messages: beyond them, the customer's words are not looked for.
+    first = await store.intake(make_message("Where is my parcel?"), text="Where is my parcel?")
+    conversation_id = first.conversation.id
+    for n in range(LOOK_BACK - 1):
+        await store.append_outbound(conversation_id, f"agent note {n}", agent="Ana")
+    assert (await store.handoff_previews([conversation_id]))[conversation_id] == HandoffPreview(
+        "Ann", "Where is my parcel?"
+    )
+    await store.append_outbound(conversation_id, "one more", agent="Ana")
+    assert (await store.handoff_previews([conversation_id]))[conversation_id] == HandoffPreview(
+        "Ann", None
+    )

@@ -20,6 +20,7 @@ from test_web_browser import ARTIFACTS, HOSTILE, browser  # noqa: F401 (a fixtur
 from web_helpers import web_settings
 
 from botkit.bot import Bot
+from botkit.events import Contact, InboundMessage
 from botkit.handoff.api import AgentApi
 from connectors.web import WebConnector
 
@@ -199,4 +200,96 @@ async def test_the_team_token_asks_for_the_agents_name(
     SHOTS.mkdir(parents=True, exist_ok=True)
     await agent.screenshot(path=str(SHOTS / "inbox-phone.png"))
     assert not agent.problems, agent.problems
+    await agent.context.close()
+
+
+async def _waiting_customer(bot: Bot, name: str) -> None:
+    key = "s:" + name.lower()
+    contact = Contact("web", "v-" + name.lower(), name)
+    await bot.submit(InboundMessage("web", key, contact, f"I am {name}.", f"{key}-1"))
+    await bot.submit(InboundMessage("web", key, contact, "/human", f"{key}-2"))
+    assert await bot.drain(10)
+
+
+async def _open(agent: Any, name: str) -> None:
+    await (
+        agent.locator("#waiting li, #handled li")
+        .filter(has_text=name)
+        .get_by_role("button")
+        .click()
+    )
+    await agent.locator("#title").filter(has_text=name).wait_for()
+
+
+async def _agent_texts(bot: Bot, name: str) -> list[str]:
+    stored = await bot.store.messages_after("web", "s:" + name.lower(), 0, 100)
+    return [m.working_text or m.text for m in stored if m.agent is not None]
+
+
+async def test_an_answer_goes_once_and_only_to_its_customer(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    bot = servers.bot
+    await _waiting_customer(bot, "Alice")
+    await _waiting_customer(bot, "Bob")
+    agent = await _page(browser)
+    posts: list[str] = []
+    slow: dict[str, Any] = {"mode": "slow"}
+
+    async def answers(route: Any) -> None:
+        if route.request.method != "POST":
+            await route.continue_()
+            return
+        posts.append(route.request.url)
+        if slow["mode"] == "fail":
+            await asyncio.sleep(1.5)  # time to move on to another conversation
+            await route.abort()  # the network, as the agent's laptop loses it
+            return
+        await asyncio.sleep(3.5)  # longer than a poll: the page looks meanwhile
+        await route.continue_()
+
+    await agent.route("**/v1/conversations/*/messages", answers)
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    await _open(agent, "Alice")
+    box = agent.get_by_label("Your answer")
+
+    # Enter, and Enter again while it is on its way (after a poll came back): once.
+    await box.fill("Alice, your refund is approved.")
+    await box.press("Enter")
+    await asyncio.sleep(2.5)
+    await box.press("Enter")
+    assert await agent.locator("#send").is_disabled()
+    # The agent moves on to Bob meanwhile: Alice's answer does not follow.
+    await _open(agent, "Bob")
+    assert await box.input_value() == ""
+    await box.fill("Bob, a draft.")
+    await agent.wait_for_function("() => !document.querySelector('#send').disabled")
+    assert len(posts) == 1 and await _agent_texts(bot, "Alice") == [
+        "Alice, your refund is approved."
+    ]
+    await _open(agent, "Alice")
+    assert await box.input_value() == ""  # sent: gone from Alice's box too
+    await _open(agent, "Bob")
+    assert await box.input_value() == "Bob, a draft."  # each draft stays with its customer
+
+    # An answer that fails after the agent left its conversation is reported, and kept.
+    slow["mode"] = "fail"
+    await box.press("Enter")
+    await _open(agent, "Alice")
+    await agent.get_by_text("Your answer to Bob was not sent").wait_for()
+    await _open(agent, "Bob")
+    assert await box.input_value() == "Bob, a draft."
+    assert "Not sent" in (await agent.locator("#send-error").text_content() or "")
+    assert await _agent_texts(bot, "Bob") == []
+
+    # Signing out leaves nothing of this agent's work on the tab.
+    await agent.get_by_role("button", name="Sign out").click()
+    assert await agent.evaluate("location.hash") == ""
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.get_by_text("Signed in as Ana").wait_for()
+    assert await box.input_value() == "" and await agent.locator("#open").is_hidden()
     await agent.context.close()
