@@ -33,6 +33,7 @@ from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
+from botkit.customer_files import CustomerFiles
 from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
 from botkit.event_bus import EventBus
 from botkit.events import (
@@ -220,6 +221,7 @@ class Bot:
                 backend=self._backend,
                 events=self.events,
                 agent_replies=self._agent_replies,
+                customer_files=CustomerFiles(self._connectors),
             )
             for spec in connector_specs:
                 self.attach_connector(self._make_connector(spec))

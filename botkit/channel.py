@@ -16,6 +16,7 @@ from botkit.events import Button, Direction, InboundMessage, OutboundReply
 
 __all__ = [
     "CoreHandle",
+    "FileSource",
     "HistoryItem",
     "IntakeReceipt",
     "ReplyStream",
@@ -101,6 +102,22 @@ class CoreHandle(Protocol):
         taking the conversation over. False when it is not an agent's message there (a
         conversation botkit does not know, or one the agent started as its customer):
         then submit it as an ordinary message."""
+        ...
+
+
+@runtime_checkable
+class FileSource(Protocol):
+    """A connector that can fetch the files customers send (``Attachment.ref``), for the
+    human agents who answer them. The files stay on the platform; each is fetched when
+    an agent opens it."""
+
+    async def fetch_file(self, ref: str, *, max_bytes: int) -> bytes:
+        """The content of the file ``ref`` names.
+
+        Raises:
+            ConnectorError: the platform does not have it (any more), it is larger
+                than ``max_bytes``, or the platform cannot be reached.
+        """
         ...
 
 

@@ -58,6 +58,9 @@ class Attachment:
     mime_type: str | None = None
     size: int | None = None
     url: str | None = None
+    # The platform's own handle for fetching it through its connector (a Telegram
+    # file_id: useless without the bot's token); see ``botkit.channel.FileSource``.
+    ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

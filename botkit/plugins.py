@@ -31,6 +31,7 @@ from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
 
 if TYPE_CHECKING:
     from botkit.agent_replies import AgentReplies
+    from botkit.customer_files import CustomerFiles
     from botkit.store import ConversationStore
 
 __all__ = [
@@ -70,6 +71,7 @@ class PluginRegistry:
         backend: GenerationBackend,
         events: EventBus | None = None,
         agent_replies: AgentReplies | None = None,
+        customer_files: CustomerFiles | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -77,6 +79,8 @@ class PluginRegistry:
         self.backend = backend
         # Sends a human agent's message to a conversation's customer (None outside a Bot).
         self.agent_replies = agent_replies
+        # Fetches the files customers sent, for agents (None outside a Bot).
+        self.customer_files = customer_files
         self.logger = logging.getLogger(f"botkit.plugins.{name}")
         self._events = events
         self._middleware: list[tuple[Middleware, bool]] = []
@@ -167,6 +171,7 @@ class PluginManager:
         backend: GenerationBackend,
         events: EventBus | None = None,
         agent_replies: AgentReplies | None = None,
+        customer_files: CustomerFiles | None = None,
     ) -> None:
         """Set up each plugin; one that raises is logged, recorded in ``failed`` and left out."""
         for spec in self._specs:
@@ -177,6 +182,7 @@ class PluginManager:
                 backend=backend,
                 events=events,
                 agent_replies=agent_replies,
+                customer_files=customer_files,
             )
             try:
                 plugin: Plugin[Any] = spec.cls(spec.config, name=spec.name)

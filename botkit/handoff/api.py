@@ -24,6 +24,10 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
     translated into the customer's language unless ``"translate": false``. With an
     agent's token the message is theirs: another ``agent`` is refused with 403.
+``GET  /v1/conversations/{id}/messages/{seq}/attachments/{n}``
+    The ``n``-th file of a customer's message, fetched from its channel (an attachment
+    with ``"fetchable": true``): 404 when it cannot be, 502 when the platform did not
+    give it. Images come inline; anything else as a download, never as a page.
 ``POST /v1/conversations/{id}/release``
     Give the conversation back to the bot: 200, or 409 when no human has it.
 
@@ -47,11 +51,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from botkit.agent_replies import AgentReplies, AgentReplyError
+from botkit.customer_files import CustomerFiles, FileUnavailableError
 from botkit.errors import StoreError, UnknownConversationError
+from botkit.events import Attachment
 from botkit.handoff import inbox
 from botkit.store import ConversationStatus, ConversationStore, HandoffPreview
 from botkit.store.records import ConversationRecord, StoredMessage
@@ -112,7 +119,9 @@ def _queued(c: ConversationRecord, preview: HandoffPreview | None) -> dict[str, 
     }
 
 
-def _message(m: StoredMessage) -> dict[str, Any]:
+def _message(
+    m: StoredMessage, fetchable: Callable[[Attachment], bool] = lambda a: False
+) -> dict[str, Any]:
     return {
         "seq": m.seq,
         "direction": str(m.direction),
@@ -124,10 +133,31 @@ def _message(m: StoredMessage) -> dict[str, Any]:
         "created_at": m.created_at.isoformat(),
         "attachments": [
             {"kind": a.kind, "name": a.name, "mime_type": a.mime_type, "size": a.size,
-             "url": a.url}
+             "url": a.url, "fetchable": fetchable(a)}
             for a in m.attachments
         ],
     }  # fmt: skip
+
+
+# Shown in the inbox as they are; every other file is only ever downloaded.
+_INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+
+
+def file_response(content: bytes, attachment: Attachment, fallback_name: str) -> web.Response:
+    """A customer's file as a response that no browser runs as a page: a known image
+    type inline, anything else as an opaque download; sandboxed either way."""
+    mime = (attachment.mime_type or "").lower()
+    inline = mime in _INLINE_IMAGES
+    name = "".join(c for c in (attachment.name or "") if c.isprintable())[:200] or fallback_name
+    disposition = "inline" if inline else "attachment"
+    return web.Response(
+        body=content,
+        content_type=mime if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -186,6 +216,7 @@ class AgentApi:
         logger: the plugin's logger.
         agents: each agent's own token, by name.
         serve_inbox: also serve the agents' inbox page at ``/inbox/``.
+        files: fetches the files customers sent (None: none can be opened).
     """
 
     def __init__(
@@ -197,6 +228,7 @@ class AgentApi:
         *,
         agents: Mapping[str, str] | None = None,
         serve_inbox: bool = False,
+        files: CustomerFiles | None = None,
     ) -> None:
         self._store = store
         self._replies = replies
@@ -206,6 +238,7 @@ class AgentApi:
         if token is not None:
             self._tokens.append((token.encode("utf-8"), None))
         self._serve_inbox = serve_inbox
+        self._files = files
         self._log = logger
         # Constant text, at most once a minute: anyone who reaches the port can trigger it.
         self._refused = ThrottledWarning(
@@ -225,6 +258,10 @@ class AgentApi:
         app.router.add_get(r"/v1/conversations/{id:\d{1,19}}/messages", self._messages)
         app.router.add_post(r"/v1/conversations/{id:\d{1,19}}/messages", self._send)
         app.router.add_post(r"/v1/conversations/{id:\d{1,19}}/release", self._release)
+        app.router.add_get(
+            r"/v1/conversations/{id:\d{1,19}}/messages/{seq:\d{1,9}}/attachments/{n:\d{1,3}}",
+            self._attachment,
+        )
         return app
 
     async def start(self, host: str, port: int) -> None:
@@ -349,9 +386,34 @@ class AgentApi:
         found = await self._store.messages_after(
             conversation.channel, conversation.key, after, limit
         )
+        files = self._files
+        channel = conversation.channel
+
+        def fetchable(attachment: Attachment) -> bool:
+            return files is not None and files.can_fetch(channel, attachment)
+
         return web.json_response(
-            {"conversation": _conversation(conversation), "messages": [_message(m) for m in found]}
+            {
+                "conversation": _conversation(conversation),
+                "messages": [_message(m, fetchable) for m in found],
+            }
         )
+
+    async def _attachment(self, request: web.Request) -> web.StreamResponse:
+        conversation = await self._conversation_or_404(request)
+        seq, index = int(request.match_info["seq"]), int(request.match_info["n"])
+        found = await self._store.messages_after(conversation.channel, conversation.key, seq - 1, 1)
+        message = found[0] if found and found[0].seq == seq else None
+        if message is None or index >= len(message.attachments):
+            return _error(404, f"message {seq} has no file {index}")
+        attachment = message.attachments[index]
+        if self._files is None or not self._files.can_fetch(conversation.channel, attachment):
+            return _error(404, "this file cannot be opened here", "unavailable")
+        try:
+            content = await self._files.fetch(conversation.channel, attachment)
+        except FileUnavailableError as exc:
+            return _error(502, str(exc), "unavailable")
+        return file_response(content, attachment, f"{attachment.kind}-{seq}-{index}")
 
     async def _send(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)

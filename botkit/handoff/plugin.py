@@ -128,6 +128,7 @@ class HandoffPlugin(Plugin[HandoffConfig]):
                 registry.logger,
                 agents={name: t.get_secret_value() for name, t in config.agents.items()},
                 serve_inbox=config.inbox,
+                files=registry.customer_files,
             )
             try:
                 await api.start(*address)

@@ -175,7 +175,7 @@ def _attachments(stored: Any) -> tuple[Attachment, ...]:
     found = []
     for item in stored:
         if isinstance(item, dict) and isinstance(kind := item.get("kind"), str):
-            fields = {f: item.get(f) for f in ("name", "mime_type", "url")}
+            fields = {f: item.get(f) for f in ("name", "mime_type", "url", "ref")}
             size = item.get("size")
             found.append(
                 Attachment(

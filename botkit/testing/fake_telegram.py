@@ -114,6 +114,8 @@ class FakeTelegram:
         self.sent: list[SentMessage] = []
         self.webhook: dict[str, Any] | None = None
         self.confirmed = 0  # highest offset a client has sent
+        # Files customers "sent": file_id -> content (getFile, then /file/bot<token>/...).
+        self.files: dict[str, bytes] = {}
         self._pending: list[dict[str, Any]] = []
         self._batches: list[list[dict[str, Any]]] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -130,6 +132,7 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._dispatch)
         app.router.add_get("/bot{token}/{method}", self._dispatch)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -246,6 +249,25 @@ class FakeTelegram:
         if status != 200:
             return self._answer(method, params, status, {"description": result})
         return self._answer(method, params, 200, {"result": result})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rpartition("/")[2]
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
+
+    async def _api_getFile(self, params: dict[str, Any]) -> tuple[int, Any]:
+        file_id = str(params.get("file_id", ""))
+        if file_id not in self.files:
+            return 400, "Bad Request: invalid file_id"
+        return 200, {
+            "file_id": file_id,
+            "file_unique_id": "u-" + file_id,
+            "file_size": len(self.files[file_id]),
+            "file_path": f"documents/{file_id}",
+        }
 
     def _answer(
         self, method: str, params: dict[str, Any], status: int, body: dict[str, Any]

@@ -278,6 +278,27 @@ class TelegramConnector(Connector[TelegramConfig]):
         except StoreError as exc:
             raise RetryLater(str(exc)) from exc
 
+    async def fetch_file(self, ref: str, *, max_bytes: int) -> bytes:
+        """A file a customer sent (its ``file_id``), for the agent who opens it
+        (``botkit.channel.FileSource``). The Bot API serves files of up to 20 MB.
+
+        Raises:
+            ConnectorError: not connected, no such file, too big, or Telegram failed.
+        """
+        bot = self._bot
+        if bot is None:
+            raise ConnectorError("telegram: not connected")
+        try:
+            file = await bot.get_file(ref)
+            if file.file_size is not None and file.file_size > max_bytes:
+                raise ConnectorError(f"telegram: the file is over {max_bytes} bytes")
+            data = await file.download_as_bytearray()
+        except TelegramError as exc:
+            raise ConnectorError(f"telegram: the file could not be fetched: {exc}") from exc
+        if len(data) > max_bytes:
+            raise ConnectorError(f"telegram: the file is over {max_bytes} bytes")
+        return bytes(data)
+
     def _first_time(self, update_id: int) -> bool:
         if update_id in self._seen:
             return False

@@ -104,7 +104,7 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         wanted = private or policy == "all" or (policy == "mention_or_reply" and replied)
         if not wanted:
             return local(Kind.IGNORE)
-        media = _inbound(update, me, msg, user, thread, "")
+        media = _inbound(update, me, msg, user, thread, _shared(msg))
         return Action(Kind.UNSUPPORTED, update.update_id, media, target, user.language_code)
     command = _COMMAND.match(text) if msg.text is not None else None
     if command is not None:
@@ -233,6 +233,29 @@ def _media_kind(msg: Message) -> str | None:
     return None
 
 
+def _shared(msg: Message) -> str:
+    """What a location, venue, contact or poll says, as text for a human agent (the bot
+    answers these with "I can only read text"); "" for files, which are fetched."""
+    if msg.venue is not None:
+        where = _map_link(msg.venue.location.latitude, msg.venue.location.longitude)
+        return f"📍 {msg.venue.title}, {msg.venue.address} ({where})"
+    if msg.location is not None:
+        return "📍 " + _map_link(msg.location.latitude, msg.location.longitude)
+    if msg.contact is not None:
+        person = " ".join(n for n in (msg.contact.first_name, msg.contact.last_name) if n)
+        return f"👤 {person}: {msg.contact.phone_number}"
+    if msg.poll is not None:
+        return "📊 " + msg.poll.question
+    return ""
+
+
+def _map_link(latitude: float, longitude: float) -> str:
+    return (
+        f"{latitude:.6f}, {longitude:.6f} https://www.openstreetmap.org/"
+        f"?mlat={latitude:.6f}&mlon={longitude:.6f}#map=17/{latitude:.6f}/{longitude:.6f}"
+    )
+
+
 def _attachments(msg: Message) -> tuple[Attachment, ...]:
     kind = _media_kind(msg)
     if kind is None:
@@ -240,11 +263,14 @@ def _attachments(msg: Message) -> tuple[Attachment, ...]:
     media = msg.effective_attachment
     if isinstance(media, (tuple, list)):  # photo sizes: the largest is last
         media = media[-1] if media else None
+    # Photos have no MIME type of their own: Telegram stores them as JPEG.
+    mime = getattr(media, "mime_type", None) or ("image/jpeg" if msg.photo else None)
     return (
         Attachment(
             kind=kind,
             name=getattr(media, "file_name", None),
-            mime_type=getattr(media, "mime_type", None),
+            mime_type=mime,
             size=getattr(media, "file_size", None),
+            ref=getattr(media, "file_id", None),  # locations, contacts, polls have none
         ),
     )

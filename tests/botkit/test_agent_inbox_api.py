@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from core_helpers import TOKEN, Api, ApiBot, message, recorder
+from core_helpers import TOKEN, Api, ApiBot, RecordingConnector, message, recorder
 
 from botkit.bot import Bot
 from botkit.config import Settings
-from botkit.errors import ConfigError
+from botkit.errors import ConfigError, ConnectorError
 from botkit.events import Attachment, Contact
 from botkit.handoff import inbox
 from botkit.store import ConversationStatus
@@ -146,7 +146,7 @@ async def test_messages_carry_the_files_customers_sent(api_bot: ApiBot) -> None:
         newest = (await _messages(api, await api.conversation_id()))[-1]
         assert (newest["text"], newest["attachments"]) == ("", [
             {"kind": "image", "name": "receipt.jpg", "mime_type": "image/jpeg", "size": 2048,
-             "url": "https://files.example/r"},
+             "url": "https://files.example/r", "fetchable": False},
         ])  # fmt: skip
 
 
@@ -235,3 +235,86 @@ async def test_starting_says_where_the_inbox_is(
 async def _status_of(api: Api) -> ConversationStatus | None:
     conversation = await api.bot.store.get_conversation("test", "c1")
     return None if conversation is None else conversation.status
+
+
+class FileKeepingConnector(RecordingConnector):
+    """The "test" channel, able to give the files its customers sent (by ``ref``)."""
+
+    def __init__(self, core: Any) -> None:
+        super().__init__(core)
+        self.files: dict[str, bytes] = {}
+
+    async def fetch_file(self, ref: str, *, max_bytes: int) -> bytes:
+        if ref not in self.files or len(self.files[ref]) > max_bytes:
+            raise ConnectorError(f"test: no file {ref}")
+        return self.files[ref]
+
+
+async def _files_message(api: Api, *files: Attachment) -> int:
+    """The seq of a customer's message carrying ``files``, sent while an agent waits."""
+    await _hand_off(api.bot)
+    await api.bot.submit(dataclasses.replace(message("", "files"), attachments=files))
+    assert await api.bot.drain(30)
+    return (await _messages(api, await api.conversation_id()))[-1]["seq"]
+
+
+async def test_agents_open_the_files_customers_sent(api_bot: ApiBot) -> None:
+    async with api_bot() as api:
+        channel = FileKeepingConnector(api.bot)
+        api.bot.attach_connector(channel)
+        jpeg = b"\xff\xd8\xff\xe0" + b"photo" * 100
+        page = b"<html><script>alert(document.domain)</script></html>"
+        channel.files |= {"ph-1": jpeg, "doc-1": page}
+        seq = await _files_message(
+            api,
+            Attachment("image", None, "image/jpeg", len(jpeg), ref="ph-1"),
+            # A "picture" that is a web page, named to break out of the header.
+            Attachment("file", 'x"; filename=evil.html\r\nX-A: 1', "text/html", ref="doc-1"),
+            Attachment("sticker"),  # nothing to fetch it with
+            Attachment("file", "gone.pdf", "application/pdf", ref="deleted"),
+        )
+        cid = await api.conversation_id()
+        shown = (await _messages(api, cid))[-1]["attachments"]
+        assert [a["fetchable"] for a in shown] == [True, True, False, True]
+
+        base = f"{api.base}/v1/conversations/{cid}/messages/{seq}/attachments/"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with api.session.get(base + "0", headers=auth) as response:
+            assert response.status == 200 and await response.read() == jpeg
+            assert response.headers["Content-Type"] == "image/jpeg"
+            assert response.headers["Content-Disposition"].startswith("inline")
+            assert "sandbox" in response.headers["Content-Security-Policy"]
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+        async with api.session.get(base + "1", headers=auth) as response:
+            # Never served as a page: an opaque download, whatever its type says.
+            assert response.status == 200 and await response.read() == page
+            assert response.headers["Content-Type"] == "application/octet-stream"
+            disposition = response.headers["Content-Disposition"]
+            assert disposition.startswith("attachment; filename*=UTF-8''")
+            assert (
+                '"' not in disposition
+                and "\r" not in disposition
+                and "X-A" not in (response.headers)
+            )
+        for index, status, kind in (("2", 404, "unavailable"), ("3", 502, "unavailable"),
+                                    ("4", 404, None)):  # fmt: skip
+            got, body = await api.call(
+                "GET", f"/v1/conversations/{cid}/messages/{seq}/attachments/{index}"
+            )
+            assert (got, body.get("kind")) == (status, kind), body
+        assert (await api.call("GET", f"/v1/conversations/{cid}/messages/999/attachments/0"))[
+            0
+        ] == 404
+        assert (await api.call("GET", f"/v1/conversations/{cid}/messages/{seq}/attachments/0",
+                               token=None))[0] == 401  # fmt: skip
+
+
+async def test_a_channel_that_cannot_fetch_files_says_so(api_bot: ApiBot) -> None:
+    async with api_bot() as api:  # the recording channel keeps no files
+        seq = await _files_message(api, Attachment("image", ref="ph-1"))
+        cid = await api.conversation_id()
+        assert (await _messages(api, cid))[-1]["attachments"][0]["fetchable"] is False
+        status, body = await api.call(
+            "GET", f"/v1/conversations/{cid}/messages/{seq}/attachments/0"
+        )
+        assert (status, body["kind"]) == (404, "unavailable")

@@ -17,6 +17,7 @@
   const OPEN_EVERY_MS = 2000;
   const MAX_BACKOFF_MS = 30000;
   const PAGE = 100;
+  const IMAGES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
   // Messages read again on every look, so a delivery that failed after they were shown
   // is marked as such.
   const REREAD = 10;
@@ -132,7 +133,10 @@
 
   function signOut(message) {
     session = null;
-    if (current) clearTimeout(current.timer);
+    if (current) {
+      clearTimeout(current.timer);
+      current.blobs.forEach((url) => URL.revokeObjectURL(url));
+    }
     current = null;
     sessionStorage.removeItem(STORE_KEY);
     clearTimeout(queueTimer);
@@ -284,6 +288,7 @@
     if (current) {
       clearTimeout(current.timer);
       keepDraft(current.id, $("text").value);
+      current.blobs.forEach((url) => URL.revokeObjectURL(url));
     }
     current = {
       id,
@@ -294,6 +299,7 @@
       again: false,
       gone: false, // erased meanwhile
       timer: 0,
+      blobs: [], // object URLs of the files opened
     };
     history.replaceState(null, "", "#c=" + id);
     $("messages").replaceChildren();
@@ -450,15 +456,15 @@
         : `Sent in ${message.language || "?"}: `;
       item.append(paragraph("original", label + message.text));
     }
-    if (message.attachments.length) item.append(attachments(message.attachments));
+    if (message.attachments.length) item.append(attachments(message));
     if (message.status === "failed") item.append(paragraph("failed", "Not delivered"));
     return item;
   }
 
-  function attachments(files) {
+  function attachments(message) {
     const list = document.createElement("ul");
     list.className = "files";
-    for (const file of files) {
+    message.attachments.forEach((file, index) => {
       const entry = document.createElement("li");
       const label = "📎 " + (file.name || file.kind) + (file.name ? ` (${file.kind})` : "");
       let link = null;
@@ -471,17 +477,72 @@
           link.rel = "noopener noreferrer";
         }
       } catch (_) {
-        link = null; // not a URL (a platform's file id): shown as a name only
+        link = null; // not a URL: shown as a name only
       }
       if (link) {
         link.textContent = label;
         entry.append(link);
       } else {
-        entry.textContent = label;
+        entry.append(label);
+      }
+      if (file.fetchable) {
+        const open = document.createElement("button");
+        open.type = "button";
+        open.className = "open-file";
+        const image = IMAGES.has(file.mime_type);
+        open.textContent = image ? "Show" : "Download";
+        open.addEventListener("click", () => openFile(message.seq, index, file, entry, open));
+        entry.append(" ", open);
       }
       list.append(entry);
-    }
+    });
     return list;
+  }
+
+  // Fetched with the agent's token (a link could not carry it), shown from memory.
+  async function openFile(seq, index, file, entry, button) {
+    const mine = current;
+    button.disabled = true;
+    try {
+      const response = await fetch(
+        endpoint(`conversations/${mine.id}/messages/${seq}/attachments/${index}`),
+        { headers: { Authorization: "Bearer " + session.token }, cache: "no-store",
+          credentials: "omit" },
+      );
+      if (!response.ok) {
+        let body = null;
+        try {
+          body = await response.json();
+        } catch (_) {
+          body = null;
+        }
+        throw new ApiError(response.status, body);
+      }
+      const blob = await response.blob();
+      if (mine !== current) return;
+      const url = URL.createObjectURL(blob);
+      mine.blobs.push(url);
+      if (IMAGES.has(file.mime_type)) {
+        const picture = document.createElement("img");
+        picture.src = url;
+        picture.alt = file.name || "Photo the customer sent";
+        picture.className = "picture";
+        entry.append(picture);
+        button.remove();
+      } else {
+        const save = document.createElement("a");
+        save.href = url;
+        save.download = file.name || `${file.kind}-${seq}-${index}`;
+        save.textContent = "Save " + save.download;
+        entry.append(" ", save);
+        button.remove();
+        save.click();
+      }
+    } catch (e) {
+      if (mine !== current) return;
+      button.disabled = false;
+      entry.append(paragraph("failed", "Could not open it: " + e.message));
+    }
   }
 
   function paragraph(className, text) {
