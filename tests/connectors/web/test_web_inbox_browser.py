@@ -10,9 +10,10 @@ temporary SQLite). Screenshots go to build/test-artifacts/inbox/.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
@@ -20,8 +21,10 @@ from test_web_browser import ARTIFACTS, HOSTILE, browser  # noqa: F401 (a fixtur
 from web_helpers import web_settings
 
 from botkit.bot import Bot
-from botkit.events import Contact, InboundMessage
+from botkit.errors import ConnectorError
+from botkit.events import Attachment, Contact, InboundMessage, OutboundReply
 from botkit.handoff.api import AgentApi
+from connectors.base import Connector, ConnectorConfig
 from connectors.web import WebConnector
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
@@ -292,4 +295,65 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     await agent.get_by_role("button", name="Sign in").click()
     await agent.get_by_text("Signed in as Ana").wait_for()
     assert await box.input_value() == "" and await agent.locator("#open").is_hidden()
+    await agent.context.close()
+
+
+# A 1x1 PNG: a real image the browser decodes.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+class PhotoChannel(Connector[ConnectorConfig]):
+    """A channel whose customers send photos (as Telegram's do): it fetches them by
+    ``ref`` (``botkit.channel.FileSource``), and keeps what is sent to its customers."""
+
+    name: ClassVar[str] = "photos"
+
+    def __init__(self, core: Any) -> None:
+        super().__init__(ConnectorConfig(), core)
+        self.sent: list[OutboundReply] = []
+
+    async def connect(self) -> None:
+        pass
+
+    async def listen(self) -> None:
+        pass
+
+    async def send(self, reply: OutboundReply) -> None:
+        self.sent.append(reply)
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def fetch_file(self, ref: str, *, max_bytes: int) -> bytes:
+        if ref != "png-1":
+            raise ConnectorError("no such file")
+        return PNG
+
+
+async def test_an_agent_looks_at_the_photo_a_customer_sent(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    bot = servers.bot
+    bot.attach_connector(PhotoChannel(bot))
+    contact = Contact("photos", "cam", "Cam")
+    photo = Attachment("image", "dent.png", "image/png", len(PNG), ref="png-1")
+    await bot.submit(InboundMessage("photos", "cam", contact, "/human", "cam-1"))
+    assert await bot.drain(10)
+    await bot.submit(InboundMessage("photos", "cam", contact, "", "cam-2", attachments=(photo,)))
+    assert await bot.drain(10)
+
+    agent = await _page(browser)
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.locator("#waiting li").filter(has_text="Cam").get_by_role("button").click()
+    await agent.get_by_role("button", name="Show").click()
+    picture = agent.get_by_role("img", name="dent.png")
+    await picture.wait_for()
+    assert await picture.evaluate("img => img.complete && img.naturalWidth") == 1
+    assert (await picture.get_attribute("src") or "").startswith("blob:")
+    assert not agent.problems, agent.problems  # the CSP lets the shown photo in
     await agent.context.close()
