@@ -143,7 +143,7 @@ def _message(
 _INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
-def file_response(content: bytes, attachment: Attachment, fallback_name: str) -> web.Response:
+def _file_response(content: bytes, attachment: Attachment, fallback_name: str) -> web.Response:
     """A customer's file as a response that no browser runs as a page: a known image
     type inline, anything else as an opaque download; sandboxed either way."""
     mime = (attachment.mime_type or "").lower()
@@ -413,7 +413,7 @@ class AgentApi:
             content = await self._files.fetch(conversation.channel, attachment)
         except FileUnavailableError as exc:
             return _error(502, str(exc), "unavailable")
-        return file_response(content, attachment, f"{attachment.kind}-{seq}-{index}")
+        return _file_response(content, attachment, f"{attachment.kind}-{seq}-{index}")
 
     async def _send(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)
