@@ -46,8 +46,10 @@ class CustomerFiles:
         return connector if isinstance(connector, FileSource) else None
 
     def can_fetch(self, channel: str, attachment: Attachment) -> bool:
-        """Whether ``attachment`` of a message on ``channel`` can be fetched here."""
-        return attachment.ref is not None and self._source(channel) is not None
+        """Whether ``attachment`` of a message on ``channel`` can be fetched here (a
+        file its platform says is too big cannot)."""
+        too_big = attachment.size is not None and attachment.size > self._max_bytes
+        return attachment.ref is not None and not too_big and self._source(channel) is not None
 
     async def fetch(self, channel: str, attachment: Attachment) -> bytes:
         """The file's content.

@@ -116,6 +116,11 @@ class FakeTelegram:
         self.confirmed = 0  # highest offset a client has sent
         # Files customers "sent": file_id -> content (getFile, then /file/bot<token>/...).
         self.files: dict[str, bytes] = {}
+        # A web server in front of the file host that answers with its own error page,
+        # quoting the requested path (bot token included), as Apache's 404 does.
+        self.file_host_down = False
+        # Files whose getFile answer has no file_path (the Bot API may omit it).
+        self.files_without_path: set[str] = set()
         self._pending: list[dict[str, Any]] = []
         self._batches: list[list[dict[str, Any]]] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -253,6 +258,13 @@ class FakeTelegram:
     async def _file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
             return web.Response(status=401)
+        if self.file_host_down:
+            return web.Response(
+                status=404,
+                content_type="text/html",
+                text=f"<html><h1>Not Found</h1><p>The requested URL {request.path} was not "
+                "found on this server.</p></html>",
+            )
         file_id = request.match_info["path"].rpartition("/")[2]
         if file_id not in self.files:
             return web.Response(status=404)
@@ -262,12 +274,14 @@ class FakeTelegram:
         file_id = str(params.get("file_id", ""))
         if file_id not in self.files:
             return 400, "Bad Request: invalid file_id"
-        return 200, {
+        answer = {
             "file_id": file_id,
             "file_unique_id": "u-" + file_id,
             "file_size": len(self.files[file_id]),
-            "file_path": f"documents/{file_id}",
         }
+        if file_id not in self.files_without_path:
+            answer["file_path"] = f"documents/{file_id}"
+        return 200, answer
 
     def _answer(
         self, method: str, params: dict[str, Any], status: int, body: dict[str, Any]

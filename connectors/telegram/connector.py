@@ -293,8 +293,10 @@ class TelegramConnector(Connector[TelegramConfig]):
             if file.file_size is not None and file.file_size > max_bytes:
                 raise ConnectorError(f"telegram: the file is over {max_bytes} bytes")
             data = await file.download_as_bytearray()
-        except TelegramError as exc:
-            raise ConnectorError(f"telegram: the file could not be fetched: {exc}") from exc
+        except (TelegramError, RuntimeError) as exc:  # RuntimeError: an answer without a path
+            # Cut and redacted: an error page may quote the file URL, token included.
+            reason = self._text(exc)[:300]
+            raise ConnectorError(f"telegram: the file could not be fetched: {reason}") from None
         if len(data) > max_bytes:
             raise ConnectorError(f"telegram: the file is over {max_bytes} bytes")
         return bytes(data)

@@ -36,9 +36,12 @@
   let current = null; // the open conversation (see openConversation)
   let failures = 0;
   let queueTimer = 0;
+  let queueBusy = false;
+  let queueAgain = false;
   let sending = false; // an answer is on its way: Send stays off until it is stored
   let releasing = false;
   const pages = { waiting: 1, handled: 1 }; // queue pages shown ("Show more")
+  let moreFrom = null; // where "Show more" was pressed: focus goes to what it added
   const customerNames = new Map(); // conversation id -> name, from the queue
   const queueItems = new Map(); // conversation id -> <li>
   // Per conversation: the answer being written, and why one could not be sent.
@@ -143,6 +146,7 @@
     for (const id of ["waiting", "handled", "messages"]) $(id).replaceChildren();
     // Nothing of this agent's work is left for whoever signs in next on this tab.
     for (const map of [queueItems, customerNames, drafts, unsent]) map.clear();
+    pages.waiting = pages.handled = 1;
     $("text").value = "";
     $("send-error").textContent = "";
     $("alert").textContent = "";
@@ -189,6 +193,11 @@
   async function pollQueue() {
     const mine = session;
     if (!mine) return;
+    if (queueBusy) {
+      queueAgain = true; // one more read once this one is done: one timer, ever
+      return;
+    }
+    queueBusy = true;
     clearTimeout(queueTimer);
     try {
       const [waiting, handled] = await Promise.all([
@@ -204,10 +213,18 @@
       document.title = (count ? `(${count}${more}) ` : "") + "Inbox · botkit";
       if (current) showHead(current.conversation);
     } catch (e) {
-      if (session !== mine) return;
-      if (!trouble(e)) $("connection").textContent = "The queue cannot be read: " + e.message;
+      if (session === mine && !trouble(e)) {
+        $("connection").textContent = "The queue cannot be read: " + e.message;
+      }
+    } finally {
+      queueBusy = false;
     }
-    if (session === mine) queueTimer = setTimeout(pollQueue, later(QUEUE_EVERY_MS));
+    if (queueAgain) {
+      queueAgain = false;
+      pollQueue(); // for whoever is signed in now
+    } else if (session === mine) {
+      queueTimer = setTimeout(pollQueue, later(QUEUE_EVERY_MS));
+    }
   }
 
   // Up to ``count`` pages of one list, as one page (next_cursor: more beyond them).
@@ -259,6 +276,13 @@
     if (focused && focused.isConnected && document.activeElement !== focused) {
       focused.focus({ preventScroll: true });
     }
+    if (moreFrom && moreFrom.name === name) {
+      const added = list.children[moreFrom.index];
+      if (added && (document.activeElement === $(name + "-more") || !page.next_cursor)) {
+        added.firstChild.focus();
+      }
+      moreFrom = null;
+    }
   }
 
   function queueItem(id) {
@@ -300,16 +324,18 @@
       gone: false, // erased meanwhile
       timer: 0,
       blobs: [], // object URLs of the files opened
+      loading: true, // its first read is not done yet
     };
     history.replaceState(null, "", "#c=" + id);
     $("messages").replaceChildren();
     // The transcript is read out as it grows, not all at once when it opens.
     $("messages").setAttribute("aria-live", "off");
+    $("messages").setAttribute("aria-busy", "true");
     $("notice").hidden = true;
     $("text").value = drafts.get(id) || "";
     $("send-error").textContent = unsent.get(id) || "";
     unsent.delete(id);
-    if (![...unsent.keys()].length) $("alert").textContent = "";
+    showUnsent();
     $("as-written").checked = false;
     $("title").textContent = customerNames.get(id) || anonymous(id);
     $("meta").textContent = "";
@@ -348,7 +374,14 @@
         showMessages(mine, page.messages);
         if (page.messages.length < PAGE) break;
       }
-      $("messages").setAttribute("aria-live", "polite");
+      if (mine.loading) {
+        mine.loading = false;
+        // A task later, so what the first load added is not announced as new.
+        setTimeout(() => {
+          $("messages").setAttribute("aria-live", "polite");
+          $("messages").removeAttribute("aria-busy");
+        }, 0);
+      }
     } catch (e) {
       if (mine !== current) return;
       if (e instanceof ApiError && e.status === 404) {
@@ -520,29 +553,69 @@
       }
       const blob = await response.blob();
       if (mine !== current) return;
-      const url = URL.createObjectURL(blob);
-      mine.blobs.push(url);
-      if (IMAGES.has(file.mime_type)) {
-        const picture = document.createElement("img");
-        picture.src = url;
-        picture.alt = file.name || "Photo the customer sent";
-        picture.className = "picture";
-        entry.append(picture);
-        button.remove();
-      } else {
-        const save = document.createElement("a");
-        save.href = url;
-        save.download = file.name || `${file.kind}-${seq}-${index}`;
-        save.textContent = "Save " + save.download;
-        entry.append(" ", save);
-        button.remove();
-        save.click();
-      }
+      fileProblem(entry, "");
+      const name = file.name || `${file.kind}-${seq}-${index}`;
+      if (IMAGES.has(file.mime_type)) showPicture(mine, entry, button, blob, name);
+      else offerDownload(mine, entry, button, blob, name, true);
     } catch (e) {
       if (mine !== current) return;
       button.disabled = false;
-      entry.append(paragraph("failed", "Could not open it: " + e.message));
+      fileProblem(entry, "Could not open it: " + e.message);
     }
+  }
+
+  function showPicture(mine, entry, button, blob, name) {
+    const list = $("messages");
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const picture = document.createElement("img");
+    picture.alt = name;
+    picture.className = "picture";
+    picture.tabIndex = -1;
+    picture.addEventListener("load", () => {
+      button.remove();
+      if (atBottom) list.scrollTop = list.scrollHeight;
+      else picture.scrollIntoView({ block: "nearest" });
+      picture.focus({ preventScroll: true });
+    }, { once: true });
+    picture.addEventListener("error", () => {
+      // Its type said picture; its content is something else: the file itself, then.
+      picture.remove();
+      fileProblem(entry, "This file is not a picture the page can show.");
+      offerDownload(mine, entry, button, blob, name, false);
+    }, { once: true });
+    picture.src = objectUrl(mine, blob);
+    entry.append(picture);
+  }
+
+  function offerDownload(mine, entry, button, blob, name, start) {
+    const save = document.createElement("a");
+    save.href = objectUrl(mine, new Blob([blob], { type: "application/octet-stream" }));
+    save.download = name;
+    save.textContent = "Save " + name;
+    entry.append(" ", save);
+    button.remove();
+    save.focus();
+    if (start) save.click();
+  }
+
+  function objectUrl(mine, blob) {
+    const url = URL.createObjectURL(blob);
+    mine.blobs.push(url);
+    return url;
+  }
+
+  // One problem line per file, replaced or removed as it changes.
+  function fileProblem(entry, text) {
+    let line = entry.querySelector(".file-error");
+    if (!text) {
+      if (line) line.remove();
+      return;
+    }
+    if (!line) {
+      line = paragraph("file-error", "");
+      entry.append(line);
+    }
+    line.textContent = text;
   }
 
   function paragraph(className, text) {
@@ -570,30 +643,43 @@
     error.textContent = "";
     sending = true;
     $("send").disabled = true;
+    const who = session;
     // The agent may switch away and back while it is on its way: it is this
     // conversation's answer, whichever view of it is open.
     const open = () => current !== null && current.id === mine.id;
     try {
       await call("POST", `conversations/${mine.id}/messages`, body);
-      // Stored: clear it wherever it is now, in the box or kept as that draft.
-      if (open() && box.value === body.text) box.value = "";
-      if (drafts.get(mine.id) === body.text) drafts.delete(mine.id);
+      // Stored: take it out wherever it is now, in the box or kept as that draft; what
+      // the agent typed meanwhile stays.
+      if (open()) box.value = unsentPart(box.value, body.text);
+      if (drafts.has(mine.id)) keepDraft(mine.id, unsentPart(drafts.get(mine.id), body.text));
     } catch (e) {
+      if (session !== who) return; // signed out meanwhile: not the next agent's business
       if (open()) {
         error.textContent = refusal(e);
-      } else if (session) {
+      } else {
         // The agent moved on: say so now, and again when they come back to it.
         unsent.set(mine.id, refusal(e));
-        const name = customerNames.get(mine.id) || anonymous(mine.id);
-        $("alert").textContent = `Your answer to ${name} was not sent. Open it to see why.`;
+        showUnsent();
       }
     } finally {
       sending = false;
       if (current) $("send").disabled = $("text").disabled;
     }
-    if (!session) return;
+    if (session !== who) return;
     if (current) pollOpen(current);
     pollQueue();
+  }
+
+  function unsentPart(text, sent) {
+    return text.startsWith(sent) ? text.slice(sent.length).replace(/^\s+/, "") : text;
+  }
+
+  function showUnsent() {
+    const names = [...unsent.keys()].map((id) => customerNames.get(id) || anonymous(id));
+    $("alert").textContent = names.length
+      ? `Not sent: your answer to ${names.join(", ")}. Open the conversation to see why.`
+      : "";
   }
 
   function refusal(e) {
@@ -612,14 +698,16 @@
     if (!mine || releasing) return;
     releasing = true;
     $("release").disabled = true;
+    const who = session;
     try {
       await call("POST", `conversations/${mine.id}/release`);
     } catch (e) {
-      if (mine === current) showNotice("Not given back: " + e.message);
+      // Not in the notice, which each read of the conversation rewrites.
+      if (mine === current) $("send-error").textContent = "Not given back: " + e.message;
     } finally {
       releasing = false;
     }
-    if (!session) return;
+    if (session !== who) return;
     if (current) pollOpen(current);
     pollQueue();
   }
@@ -665,6 +753,7 @@
   for (const name of ["waiting", "handled"]) {
     $(name + "-more").addEventListener("click", () => {
       pages[name] += 1;
+      moreFrom = { name, index: $(name).children.length };
       pollQueue();
     });
   }

@@ -5,8 +5,12 @@ endpoint, as from Telegram), and locations and contacts as text."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 
 import aiohttp
+import pytest
+from tg_helpers import TOKEN as BOT_TOKEN
 from tg_helpers import MakeTg, TgHarness
 
 from botkit.handoff.api import AgentApi
@@ -40,7 +44,9 @@ async def _agent_get(tg: TgHarness, path: str) -> tuple[int, bytes, dict[str, st
         return response.status, await response.read(), dict(response.headers)
 
 
-async def test_an_agent_opens_the_photo_a_customer_sent(make_tg: MakeTg) -> None:
+async def test_an_agent_opens_the_photo_a_customer_sent(
+    make_tg: MakeTg, caplog: pytest.LogCaptureFixture
+) -> None:
     tg = await make_tg(plugins=HANDOFF)
     u = tg.fake.updates
     tg.fake.push(u.message(701, "My parcel arrived broken."), u.message(701, "/human"))
@@ -58,7 +64,17 @@ async def test_an_agent_opens_the_photo_a_customer_sent(make_tg: MakeTg) -> None
     status, body, headers = await _agent_get(tg, base + "/attachments/0")
     assert (status, body, headers["Content-Type"]) == (200, photo, "image/jpeg")
     assert [c.method for c in tg.fake.calls].count("getFile") == 1
-    # A file Telegram no longer has: the agent is told, nothing breaks.
+    # A file Telegram no longer has, an answer without the file's path, a file host
+    # whose error page quotes the URL: the agent is told, and the token stays secret.
+    tg.fake.files_without_path.add("ph800")
+    assert (await _agent_get(tg, base + "/attachments/0"))[0] == 502
+    tg.fake.files_without_path.clear()
+    tg.fake.file_host_down = True
+    with caplog.at_level(logging.DEBUG):
+        status, body, headers = await _agent_get(tg, base + "/attachments/0")
+    assert status == 502 and b"unavailable" in body and headers["Cache-Control"] == "no-store"
+    secret = BOT_TOKEN.partition(":")[2]
+    assert "Not Found" in caplog.text and secret not in caplog.text + body.decode()
     del tg.fake.files["ph800"]
     status, body, _ = await _agent_get(tg, base + "/attachments/0")
     assert status == 502 and b"unavailable" in body
@@ -91,3 +107,29 @@ async def test_locations_and_contacts_reach_the_agent_as_text(make_tg: MakeTg) -
     await tg.wait_answers(2)
     tg.fake.push(u.message(702, extra={"location": {"latitude": 1.0, "longitude": 2.0}}))
     await tg.fake.wait_until(lambda: texts.UNSUPPORTED["en"] in tg.answers(702))
+
+
+async def test_a_file_too_big_for_bots_is_not_offered(make_tg: MakeTg) -> None:
+    tg = await make_tg(plugins=HANDOFF)
+    u = tg.fake.updates
+    tg.fake.push(u.message(703, "/human"))
+    await tg.wait_answers(1)
+    video = {
+        "file_id": "vid1",
+        "file_unique_id": "uv1",
+        "width": 1920,
+        "height": 1080,
+        "duration": 60,
+        "mime_type": "video/mp4",
+        "file_size": 48 * 1024 * 1024,
+    }
+    tg.fake.push(u.message(703, extra={"video": video}))  # fmt: skip
+    *_, stored = await _stored(tg, 703, 3)
+    conversation = await tg.bot.store.get_conversation("telegram", "703")
+    assert conversation is not None
+    _, body, _ = await _agent_get(tg, f"/v1/conversations/{conversation.id}/messages")
+    (shown,) = json.loads(body)["messages"][-1]["attachments"]
+    assert (shown["kind"], shown["fetchable"]) == ("video", False)  # over the 20 MB bots get
+    path = f"/v1/conversations/{conversation.id}/messages/{stored.seq}/attachments/0"
+    assert (await _agent_get(tg, path))[0] == 404
+    assert "getFile" not in [c.method for c in tg.fake.calls]

@@ -265,6 +265,8 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     await asyncio.sleep(2.5)
     await box.press("Enter")
     assert await agent.locator("#send").is_disabled()
+    await box.press("End")
+    await box.type(" Also a voucher.")  # typed while it is on its way: kept, not resent
     # The agent moves on to Bob meanwhile: Alice's answer does not follow.
     await _open(agent, "Bob")
     assert await box.input_value() == ""
@@ -274,7 +276,7 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
         "Alice, your refund is approved."
     ]
     await _open(agent, "Alice")
-    assert await box.input_value() == ""  # sent: gone from Alice's box too
+    assert await box.input_value() == "Also a voucher."  # the sent part is gone
     await _open(agent, "Bob")
     assert await box.input_value() == "Bob, a draft."  # each draft stays with its customer
 
@@ -282,11 +284,22 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     slow["mode"] = "fail"
     await box.press("Enter")
     await _open(agent, "Alice")
-    await agent.get_by_text("Your answer to Bob was not sent").wait_for()
+    await agent.get_by_text("Not sent: your answer to Bob.").wait_for()
     await _open(agent, "Bob")
     assert await box.input_value() == "Bob, a draft."
     assert "Not sent" in (await agent.locator("#send-error").text_content() or "")
+    assert await agent.locator("#alert").text_content() == ""  # nobody else is waiting
     assert await _agent_texts(bot, "Bob") == []
+
+    # A refused "give back" stays on screen, whatever the page reads meanwhile.
+    async def refuse(route: Any) -> None:
+        await route.fulfill(status=503, json={"error": "the store is busy"})
+
+    await agent.route("**/v1/conversations/*/release", refuse)
+    await agent.get_by_role("button", name="Give back to the bot").click()
+    await agent.get_by_text("Not given back: the store is busy").wait_for()
+    await asyncio.sleep(2.5)  # a poll of the conversation and of the queue later
+    assert await agent.get_by_text("Not given back: the store is busy").is_visible()
 
     # Signing out leaves nothing of this agent's work on the tab.
     await agent.get_by_role("button", name="Sign out").click()
