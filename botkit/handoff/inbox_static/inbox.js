@@ -13,6 +13,7 @@
 
 (() => {
   const STORE_KEY = "botkit-inbox";
+  const NOTIFY_KEY = "botkit-inbox-notify";
   const QUEUE_EVERY_MS = 3000;
   const OPEN_EVERY_MS = 2000;
   const MAX_BACKOFF_MS = 30000;
@@ -44,6 +45,10 @@
   let moreFrom = null; // where "Show more" was pressed: focus goes to what it added
   const customerNames = new Map(); // conversation id -> name, from the queue
   const queueItems = new Map(); // conversation id -> <li>
+  // What the last look at the queue saw, to tell the agent what is new: the waiting
+  // conversations, and each handled one's last customer words (null before a first look).
+  let seenWaiting = null;
+  const seenWords = new Map();
   // Per conversation: the answer being written, and why one could not be sent.
   const drafts = new Map();
   const unsent = new Map();
@@ -147,6 +152,8 @@
     // Nothing of this agent's work is left for whoever signs in next on this tab.
     for (const map of [queueItems, customerNames, drafts, unsent]) map.clear();
     pages.waiting = pages.handled = 1;
+    seenWaiting = null;
+    seenWords.clear();
     $("text").value = "";
     $("send-error").textContent = "";
     $("alert").textContent = "";
@@ -161,6 +168,7 @@
     $("signin").hidden = true;
     $("app").hidden = false;
     $("who").textContent = session.name;
+    showNotifyButton();
     pollQueue();
     openFromHash();
   }
@@ -208,6 +216,7 @@
       connected();
       showQueue("waiting", waiting, (c) => "waiting " + elapsed(c.status_since));
       showQueue("handled", handled, (c) => "last active " + elapsed(c.updated_at) + " ago");
+      tellWhatIsNew(waiting.conversations, handled.conversations);
       const count = waiting.conversations.length;
       const more = waiting.next_cursor ? "+" : "";
       document.title = (count ? `(${count}${more}) ` : "") + "Inbox · botkit";
@@ -224,6 +233,59 @@
       pollQueue(); // for whoever is signed in now
     } else if (session === mine) {
       queueTimer = setTimeout(pollQueue, later(QUEUE_EVERY_MS));
+    }
+  }
+
+  // -- notifications -------------------------------------------------------------------
+
+  function notifying() {
+    return "Notification" in window && Notification.permission === "granted" &&
+      localStorage.getItem(NOTIFY_KEY) === "on";
+  }
+
+  function showNotifyButton() {
+    const button = $("notify");
+    button.hidden = !("Notification" in window) || Notification.permission === "denied";
+    button.setAttribute("aria-pressed", String(notifying()));
+    button.textContent = notifying() ? "Notifying" : "Notify me";
+  }
+
+  async function toggleNotify() {
+    if (notifying()) {
+      localStorage.removeItem(NOTIFY_KEY);
+    } else if ((await Notification.requestPermission()) === "granted") {
+      localStorage.setItem(NOTIFY_KEY, "on"); // a preference of this browser, no data
+    }
+    showNotifyButton();
+  }
+
+  // While the inbox is in the background: a customer who starts waiting, or who writes
+  // again in a conversation an agent has. The first look only learns what is there.
+  function tellWhatIsNew(waiting, handled) {
+    const first = seenWaiting === null;
+    const news = [];
+    for (const c of waiting) {
+      if (!first && !seenWaiting.has(c.id)) news.push([c, "is waiting for an agent"]);
+    }
+    for (const c of handled) {
+      const before = seenWords.get(c.id);
+      if (!first && before !== undefined && c.last_customer_text !== before) news.push([c, "wrote"]);
+    }
+    seenWaiting = new Set(waiting.map((c) => c.id));
+    seenWords.clear();
+    for (const c of handled) seenWords.set(c.id, c.last_customer_text);
+    if (!document.hidden || !notifying()) return;
+    for (const [c, what] of news) {
+      const name = c.customer_name || anonymous(c.id);
+      const note = new Notification(`${name} ${what}`, {
+        body: c.last_customer_text || "",
+        tag: "botkit-inbox-" + c.id, // one per conversation, replaced, not piled up
+      });
+      note.onclick = () => {
+        window.focus();
+        openConversation(c.id);
+        note.close();
+      };
     }
   }
 
@@ -739,6 +801,7 @@
 
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", () => signOut());
+  $("notify").addEventListener("click", toggleNotify);
   $("compose").addEventListener("submit", send);
   $("release").addEventListener("click", release);
   $("text").addEventListener("keydown", (event) => {

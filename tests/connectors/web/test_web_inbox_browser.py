@@ -370,3 +370,51 @@ async def test_an_agent_looks_at_the_photo_a_customer_sent(
     assert (await picture.get_attribute("src") or "").startswith("blob:")
     assert not agent.problems, agent.problems  # the CSP lets the shown photo in
     await agent.context.close()
+
+
+# Headless Chromium shows no notifications: the page's Notification is a recorder, and
+# the tab is "hidden" when the test says so.
+NOTIFICATIONS = """
+window.__notes = [];
+window.Notification = class {
+  constructor(title, options) {
+    this.title = title;
+    this.options = options;
+    window.__notes.push(this);
+  }
+  close() {}
+  static get permission() { return window.__permission || "default"; }
+  static requestPermission() { window.__permission = "granted"; return Promise.resolve("granted"); }
+};
+Object.defineProperty(Document.prototype, "hidden", {
+  configurable: true, get() { return Boolean(window.__hidden); },
+});
+"""
+
+
+async def test_a_customer_who_starts_waiting_is_announced_in_the_background(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    bot = servers.bot
+    agent = await _page(browser)
+    await agent.add_init_script(NOTIFICATIONS)
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    await agent.get_by_role("button", name="Notify me").click()
+    await agent.get_by_role("button", name="Notifying").wait_for()
+
+    await _waiting_customer(bot, "Eve")  # the tab is in front: the list is enough
+    await agent.locator("#waiting li").filter(has_text="Eve").wait_for()
+    await agent.evaluate("window.__hidden = true")
+    await _waiting_customer(bot, "Dana")
+    await agent.wait_for_function("() => window.__notes.length > 0", timeout=10_000)
+    await asyncio.sleep(3.5)  # another look at the queue: nothing announced twice
+    notes = await agent.evaluate("window.__notes.map(n => [n.title, n.options.body])")
+    assert notes == [["Dana is waiting for an agent", "I am Dana."]]
+    # Clicking it opens that conversation.
+    await agent.evaluate("window.__notes[0].onclick()")
+    await agent.locator("#title").filter(has_text="Dana").wait_for()
+    assert not agent.problems, agent.problems
+    await agent.context.close()
