@@ -416,5 +416,16 @@ async def test_a_customer_who_starts_waiting_is_announced_in_the_background(
     # Clicking it opens that conversation.
     await agent.evaluate("window.__notes[0].onclick()")
     await agent.locator("#title").filter(has_text="Dana").wait_for()
+    # Once an agent has her, what she writes next is announced too.
+    box = agent.get_by_label("Your answer")
+    await box.fill("Hello Dana, Ana here.")
+    await box.press("Enter")
+    await agent.locator("#handled li").filter(has_text="Dana").wait_for()
+    await asyncio.sleep(3.5)  # a look at the queue that knows her as handled
+    dana = Contact("web", "v-dana", "Dana")
+    await bot.submit(InboundMessage("web", "s:dana", dana, "Are you there?", "s:dana-3"))
+    await agent.wait_for_function("() => window.__notes.length > 1", timeout=10_000)
+    latest = await agent.evaluate("[window.__notes[1].title, window.__notes[1].options.body]")
+    assert latest == ["Dana wrote", "Are you there?"]
     assert not agent.problems, agent.problems
     await agent.context.close()
