@@ -101,9 +101,10 @@ async def browser() -> AsyncIterator[Any]:
         await chromium.close()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(browser: Any) -> AsyncIterator[Any]:
-    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+async def watched_page(chromium: Any, width: int = 1024, height: int = 768) -> Any:
+    """A page in a context of its own whose ``problems`` collect script errors and
+    console errors (CSP violations among them); close its ``context`` when done."""
+    context = await chromium.new_context(viewport={"width": width, "height": height})
     pg = await context.new_page()
     pg.problems = []
     pg.on("pageerror", lambda exc: pg.problems.append(f"pageerror: {exc}"))
@@ -111,8 +112,14 @@ async def page(browser: Any) -> AsyncIterator[Any]:
         "console",
         lambda msg: pg.problems.append(f"console: {msg.text}") if msg.type == "error" else None,
     )
+    return pg
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Any) -> AsyncIterator[Any]:
+    pg = await watched_page(browser)
     yield pg
-    await context.close()
+    await pg.context.close()
 
 
 async def _open_and_send(pg: Any, text: str) -> None:

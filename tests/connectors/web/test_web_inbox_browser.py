@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
-from test_web_browser import ARTIFACTS, HOSTILE, browser  # noqa: F401 (a fixture)
+from test_web_browser import ARTIFACTS, HOSTILE, browser, watched_page  # noqa: F401 (a fixture)
 from web_helpers import web_settings
 
 from botkit.bot import Bot
@@ -59,15 +59,7 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
 
 
 async def _page(chromium: Any) -> Any:
-    context = await chromium.new_context(viewport={"width": 1200, "height": 800})
-    pg = await context.new_page()
-    pg.problems = []
-    pg.on("pageerror", lambda exc: pg.problems.append(f"pageerror: {exc}"))
-    pg.on(
-        "console",
-        lambda msg: pg.problems.append(f"console: {msg.text}") if msg.type == "error" else None,
-    )
-    return pg
+    return await watched_page(chromium, 1200, 800)
 
 
 async def _customer_says(pg: Any, text: str, shown: int) -> None:
