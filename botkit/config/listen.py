@@ -1,12 +1,18 @@
 """The ``host:port`` addresses botkit's own HTTP servers listen on (the agent API, the
-metrics endpoint)."""
+metrics endpoint, channels' webhooks and the widget), and whether two of them clash.
+
+A component's config names what it listens on with a ``listeners()`` method returning
+``{key: (host, port)}`` (the key relative to its section, e.g. ``"api_listen"``).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
+from itertools import combinations
 
-__all__ = ["split_listen"]
+__all__ = ["clashes", "listeners_of", "split_listen"]
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -42,3 +48,31 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def listeners_of(config: object) -> dict[str, tuple[str, int]]:
+    """What ``config`` (a component's validated section) listens on; {} for none."""
+    method = getattr(config, "listeners", None)
+    return dict(method()) if callable(method) else {}
+
+
+_ANY = frozenset({"", "0.0.0.0", "::"})
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _overlap(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    return a == b or a in _ANY or b in _ANY or (a in _LOOPBACK and b in _LOOPBACK)
+
+
+def clashes(listeners: Mapping[str, tuple[str, int]]) -> list[tuple[str, str]]:
+    """Pairs of keys (full key paths) whose addresses cannot both be bound: the same
+    port on the same interface, or on all interfaces. Port 0 (any free port) never
+    clashes."""
+    return [
+        (first, second)
+        for (first, (host_a, port_a)), (second, (host_b, port_b)) in combinations(
+            listeners.items(), 2
+        )
+        if port_a == port_b != 0 and _overlap(host_a, host_b)
+    ]

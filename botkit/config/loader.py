@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from botkit.config.components import resolve_components
 from botkit.config.interpolate import interpolate
+from botkit.config.listen import clashes, listeners_of, split_listen
 from botkit.config.problems import dedupe, problems_from_validation
 from botkit.config.settings import Settings
 from botkit.errors import ConfigError, ConfigProblem
@@ -94,11 +95,23 @@ def settings_from_mapping(
         problems.extend(problems_from_validation(exc, model=Settings))
     if check_components:
         tree = expanded.value
+        listeners: dict[str, tuple[str, int]] = {}
+        if settings is not None and settings.metrics.listen:
+            listeners["metrics.listen"] = split_listen(settings.metrics.listen)
         for kind in ("connectors", "plugins"):
             sections = tree.get(kind, {})
             if isinstance(sections, dict):
                 valid = {k: v for k, v in sections.items() if isinstance(v, dict)}
-                problems.extend(resolve_components(kind, valid)[1])
+                specs, found = resolve_components(kind, valid)
+                problems.extend(found)
+                for spec in specs:
+                    for key, address in listeners_of(spec.config).items():
+                        listeners[f"{kind}.{spec.name}.{key}"] = address
+        problems.extend(
+            ConfigProblem(second, f"listens on port {listeners[second][1]}, as {first} does: "
+                          "each server needs a port of its own")
+            for first, second in clashes(listeners)
+        )  # fmt: skip
     if problems or settings is None:
         # A value whose ${VAR} could not be expanded also fails validation (it became "");
         # the variable is the problem to report, not the empty value.

@@ -11,7 +11,8 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     (``with_human``) a human, or both; most recently active first, or the longest in
     that status first with ``order=oldest`` (a queue's head; ``status_since``). A full
     page also gives ``next_cursor``: pass it as ``cursor`` (same order) for the next page.
-    Each conversation also has ``customer_name`` and ``last_customer_text``.
+    Each conversation also has ``customer_name``, ``last_customer_text`` and
+    ``last_customer_seq``.
 ``GET  /v1/conversations?channel=C&key=K``
     One conversation by its channel and key (what the hand-off webhook names).
 ``GET  /v1/conversations/{id}/messages?after_seq=S&limit=N``
@@ -44,6 +45,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -116,6 +118,7 @@ def _queued(c: ConversationRecord, preview: HandoffPreview | None) -> dict[str, 
         **_conversation(c),
         "customer_name": None if preview is None else preview.customer_name,
         "last_customer_text": None if preview is None else preview.last_customer_text,
+        "last_customer_seq": None if preview is None else preview.last_customer_seq,
     }
 
 
@@ -158,6 +161,15 @@ def _file_response(content: bytes, attachment: Attachment, fallback_name: str) -
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -281,6 +293,12 @@ class AgentApi:
         addresses = runner.addresses  # the bound port, also when asked for port 0
         self.port = int(addresses[0][1]) if addresses else port
         self._log.info("agent API listening on %s:%s", host, self.port)
+        if not _loopback(host):
+            # Tokens and customers' conversations cross that network in clear text.
+            self._log.warning(
+                "the agent API listens on %s, beyond this machine, over plain HTTP: put "
+                "TLS in front of it (docs/agents.md)", host,
+            )  # fmt: skip
         if self._serve_inbox:
             self._log.info("agents' inbox at %s", inbox.url(host, self.port))
 
@@ -375,7 +393,9 @@ class AgentApi:
             return await self._store.conversation_by_id(conversation_id)
         except UnknownConversationError:
             raise web.HTTPNotFound(
-                text=json.dumps({"error": f"no conversation {conversation_id}"}),
+                text=json.dumps(
+                    {"error": f"no conversation {conversation_id}", "kind": "not_found"}
+                ),
                 content_type="application/json",
             ) from None
 

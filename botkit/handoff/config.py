@@ -188,7 +188,13 @@ class HandoffConfig(PluginConfig):
             if clean.casefold() in seen:
                 raise ValueError(f"agents: {shown} has the name of {seen[clean.casefold()]}")
             seen[clean.casefold()] = shown
-            _check_token(token.get_secret_value(), f"agents: {shown}: the token")
+            secret = token.get_secret_value()
+            if shown == f"agent {number}" and len(secret) < MIN_TOKEN_CHARS:
+                raise ValueError(
+                    f"agents: agent {number} looks written the wrong way round: the table "
+                    'is name = token, e.g. Ana = "${BOTKIT_AGENT_ANA}"'
+                )
+            _check_token(secret, f"agents: {shown}: the token")
         return {agent_name(name): token for name, token in value.items()}
 
     @field_validator("api_listen")
@@ -219,6 +225,11 @@ class HandoffConfig(PluginConfig):
     def api_address(self) -> tuple[str, int] | None:
         """``(host, port)`` of the agent API, or None when it is off."""
         return None if self.api_listen is None else split_listen(self.api_listen)
+
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        """What it listens on (``botkit.config.listen``)."""
+        address = self.api_address
+        return {} if address is None else {"api_listen": address}
 
 
 MIN_TOKEN_CHARS = 24

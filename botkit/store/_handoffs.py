@@ -38,10 +38,13 @@ class HandoffPreview:
             words in it, not a chat command (the "/human" that handed the conversation
             over, a photo alone say nothing), in the working language where it was
             translated; None when there is none among the last ``LOOK_BACK`` messages.
+        last_customer_seq: the ``seq`` of their newest message of any kind (a photo, a
+            command, the same words again), to tell that they wrote; None as above.
     """
 
     customer_name: str | None
     last_customer_text: str | None
+    last_customer_seq: int | None
 
 
 class HandoffReads(FeedbackStore):
@@ -78,9 +81,21 @@ class HandoffReads(FeedbackStore):
             .correlate(Conversation)
             .scalar_subquery()
         )
+        newest_any = (
+            select(Message.seq)
+            .where(
+                Message.conversation_id == Conversation.id,
+                Message.seq > Conversation.last_seq - LOOK_BACK,
+                Message.direction == Direction.INBOUND.value,
+            )
+            .order_by(Message.seq.desc())
+            .limit(1)
+            .correlate(Conversation)
+            .scalar_subquery()
+        )
         shown = func.substr(func.coalesce(Message.working_text, Message.text), 1, PREVIEW_CHARS + 1)
         stmt = (
-            select(Conversation.id, Contact.display_name, shown)
+            select(Conversation.id, Contact.display_name, shown, newest_any)
             .join(Contact, Contact.id == Conversation.contact_id, isouter=True)
             .join(
                 Message,
@@ -92,8 +107,8 @@ class HandoffReads(FeedbackStore):
 
         def work(conn: Connection) -> dict[int, HandoffPreview]:
             return {
-                cid: HandoffPreview(name, None if text is None else _cut(text))
-                for cid, name, text in conn.execute(stmt)
+                cid: HandoffPreview(name, None if text is None else _cut(text), seq)
+                for cid, name, text, seq in conn.execute(stmt)
             }
 
         return await self._read(work) if wanted else {}

@@ -105,6 +105,10 @@ class SlackConfig(ConnectorConfig):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=16 * 1_048_576)
     api_base_url: str = Field(default="https://slack.com/api/", pattern=r"^https?://")
 
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        """What it listens on (``botkit.config.listen``): nothing in socket mode."""
+        return {"port": (self.host, self.port)} if self.mode == "http" else {}
+
     @field_validator("bot_token")
     @classmethod
     def _check_bot_token(cls, value: SecretStr) -> SecretStr:

@@ -144,6 +144,12 @@ class TelegramConfig(ConnectorConfig):
     help: dict[str, str] = Field(default_factory=dict)
     unsupported: dict[str, str] = Field(default_factory=dict)
 
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        """What it listens on (``botkit.config.listen``): nothing when polling."""
+        if self.mode != "webhook":
+            return {}
+        return {"webhook.port": (self.webhook.host, self.webhook.port)}
+
     @field_validator("token")
     @classmethod
     def _check_token(cls, value: SecretStr) -> SecretStr:

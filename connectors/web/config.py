@@ -117,6 +117,10 @@ class WebConfig(ConnectorConfig):
     page_title: str = Field(default="Chat with us", min_length=1, max_length=80)
     theme_color: str = "#2563eb"
 
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        """What it listens on (``botkit.config.listen``)."""
+        return {"port": (self.host, self.port)}
+
     @field_validator("allowed_origins")
     @classmethod
     def _check_origins(cls, value: list[str]) -> list[str]:

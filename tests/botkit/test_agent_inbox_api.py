@@ -99,7 +99,7 @@ async def test_agents_tokens_alone_open_the_api(api_bot: ApiBot) -> None:
         ({"a" * 101: ANA}, {}, "1-100 characters"),
         ({"Ana\u200b\u0007": ANA}, {}, "printable"),
         # The table the wrong way round: the tokens are names, and never echoed.
-        ({ANA: "Ana"}, {}, "agent 1: the token must be at least 24"),
+        ({ANA: "Ana"}, {}, "agent 1 looks written the wrong way round: the table is name"),
         ({ANA + ANA + ANA + ANA: "Ana"}, {}, "agent 1: the name must be 1-100"),
         ({}, {"api_token": None}, "needs api_token or agents"),
     ],
@@ -318,3 +318,31 @@ async def test_a_channel_that_cannot_fetch_files_says_so(api_bot: ApiBot) -> Non
             "GET", f"/v1/conversations/{cid}/messages/{seq}/attachments/0"
         )
         assert (status, body["kind"]) == (404, "unavailable")
+
+
+async def test_an_api_beyond_this_machine_is_named_in_a_warning(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    plugin = {"api_listen": "0.0.0.0:0", "api_token": TOKEN}
+    with caplog.at_level(logging.INFO):
+        async with Bot(make_settings(plugins={"handoff": plugin})):
+            pass
+    assert "listens on 0.0.0.0, beyond this machine, over plain HTTP" in caplog.text
+
+
+def test_servers_sharing_a_port_are_refused_before_anything_starts(
+    make_settings: Callable[..., Settings],
+) -> None:
+    plugin = {"api_listen": "0.0.0.0:18095", "api_token": TOKEN}
+    with pytest.raises(ConfigError) as err:
+        make_settings(plugins={"handoff": plugin}, metrics={"listen": "127.0.0.1:18095"})
+    assert "plugins.handoff.api_listen: listens on port 18095, as metrics.listen does" in str(
+        err.value
+    )
+    with pytest.raises(ConfigError) as err:
+        make_settings(plugins={"handoff": plugin}, connectors={"web": {"port": 18095}})
+    assert "listens on port 18095, as connectors.web.port does" in str(err.value)
+    # Another port, another interface, or any free port: fine.
+    for listen in ("127.0.0.1:18096", "127.0.0.2:18095"):
+        make_settings(plugins={"handoff": {**plugin, "api_listen": listen}},
+                      metrics={"listen": "127.0.0.1:18095"})  # fmt: skip

@@ -47,8 +47,9 @@
   const queueItems = new Map(); // conversation id -> <li>
   // What the last look at the queue saw, to tell the agent what is new: the waiting
   // conversations, and each handled one's last customer words (null before a first look).
-  let seenWaiting = null;
-  const seenWords = new Map();
+  let waitingMark = null; // the newest hand-off's time seen (ms); null before a look
+  const seenSeqs = new Map(); // handled conversation id -> the customer's newest seq
+  const notes = new Set(); // notifications shown, closed at sign-out
   // Per conversation: the answer being written, and why one could not be sent.
   const drafts = new Map();
   const unsent = new Map();
@@ -152,8 +153,10 @@
     // Nothing of this agent's work is left for whoever signs in next on this tab.
     for (const map of [queueItems, customerNames, drafts, unsent]) map.clear();
     pages.waiting = pages.handled = 1;
-    seenWaiting = null;
-    seenWords.clear();
+    waitingMark = null;
+    seenSeqs.clear();
+    for (const note of notes) note.close();
+    notes.clear();
     $("text").value = "";
     $("send-error").textContent = "";
     $("alert").textContent = "";
@@ -208,19 +211,23 @@
     queueBusy = true;
     clearTimeout(queueTimer);
     try {
-      const [waiting, handled] = await Promise.all([
+      const [waiting, handled, newest] = await Promise.all([
         readList("waiting_human", "oldest", pages.waiting),
         readList("with_human", "newest", pages.handled),
+        // The newest hand-offs, which a long queue's first pages do not reach.
+        notifying() ? readList("waiting_human", "newest", 1) : null,
       ]);
-      if (session !== mine) return;
-      connected();
-      showQueue("waiting", waiting, (c) => "waiting " + elapsed(c.status_since));
-      showQueue("handled", handled, (c) => "last active " + elapsed(c.updated_at) + " ago");
-      tellWhatIsNew(waiting.conversations, handled.conversations);
-      const count = waiting.conversations.length;
-      const more = waiting.next_cursor ? "+" : "";
-      document.title = (count ? `(${count}${more}) ` : "") + "Inbox · botkit";
-      if (current) showHead(current.conversation);
+      if (session === mine) {
+        connected();
+        showQueue("waiting", waiting, (c) => "waiting " + elapsed(c.status_since));
+        showQueue("handled", handled, (c) => "last active " + elapsed(c.updated_at) + " ago");
+        const count = waiting.conversations.length;
+        const more = waiting.next_cursor ? "+" : "";
+        document.title = (count ? `(${count}${more}) ` : "") + "Inbox · botkit";
+        if (current) showHead(current.conversation);
+        tellWhatIsNew(newest ? newest.conversations : waiting.conversations,
+          handled.conversations);
+      }
     } catch (e) {
       if (session === mine && !trouble(e)) {
         $("connection").textContent = "The queue cannot be read: " + e.message;
@@ -259,32 +266,50 @@
     showNotifyButton();
   }
 
-  // While the inbox is in the background: a customer who starts waiting, or who writes
-  // again in a conversation an agent has. The first look only learns what is there.
+  // While the inbox is in the background: a customer who starts waiting (a hand-off
+  // newer than any seen before), or who writes again in a conversation an agent has
+  // (their newest message's seq went up). The first look only learns what is there.
   function tellWhatIsNew(waiting, handled) {
-    const first = seenWaiting === null;
     const news = [];
+    const mark = waitingMark;
     for (const c of waiting) {
-      if (!first && !seenWaiting.has(c.id)) news.push([c, "is waiting for an agent"]);
+      const since = Date.parse(c.status_since);
+      if (mark !== null && since > mark) news.push([c, "is waiting for an agent"]);
+      waitingMark = Math.max(waitingMark === null ? since : waitingMark, since);
     }
+    if (waitingMark === null) waitingMark = 0; // nobody waiting: any hand-off is news
     for (const c of handled) {
-      const before = seenWords.get(c.id);
-      if (!first && before !== undefined && c.last_customer_text !== before) news.push([c, "wrote"]);
+      const before = seenSeqs.get(c.id);
+      if (before !== undefined && c.last_customer_seq !== null && c.last_customer_seq > before) {
+        news.push([c, "wrote"]);
+      }
+      seenSeqs.set(c.id, c.last_customer_seq === null ? 0 : c.last_customer_seq);
     }
-    seenWaiting = new Set(waiting.map((c) => c.id));
-    seenWords.clear();
-    for (const c of handled) seenWords.set(c.id, c.last_customer_text);
     if (!document.hidden || !notifying()) return;
+    const who = session;
     for (const [c, what] of news) {
       const name = c.customer_name || anonymous(c.id);
-      const note = new Notification(`${name} ${what}`, {
-        body: c.last_customer_text || "",
-        tag: "botkit-inbox-" + c.id, // one per conversation, replaced, not piled up
-      });
+      let note;
+      try {
+        note = new Notification(`${name} ${what}`, {
+          body: c.last_customer_text || "",
+          tag: "botkit-inbox-" + c.id, // one per conversation, replaced, not piled up
+        });
+      } catch (_) {
+        // Some browsers (Chrome on Android) allow notifications only from a service
+        // worker: say so, rather than seem to notify.
+        localStorage.removeItem(NOTIFY_KEY);
+        showNotifyButton();
+        $("alert").textContent = "This browser cannot show notifications from the inbox.";
+        return;
+      }
+      notes.add(note);
+      note.onclose = () => notes.delete(note);
       note.onclick = () => {
+        note.close();
+        if (session !== who) return; // another agent signed in on this tab since
         window.focus();
         openConversation(c.id);
-        note.close();
       };
     }
   }
@@ -340,10 +365,16 @@
     }
     if (moreFrom && moreFrom.name === name) {
       const added = list.children[moreFrom.index];
-      if (added && (document.activeElement === $(name + "-more") || !page.next_cursor)) {
-        added.firstChild.focus();
+      if (added) {
+        // Only from where "Show more" left it: never out of the answer box.
+        const from = document.activeElement;
+        if (from === $(name + "-more") || from === document.body || from === null) {
+          added.firstChild.focus();
+        }
+        moreFrom = null;
+      } else if (!page.next_cursor) {
+        moreFrom = null;
       }
-      moreFrom = null;
     }
   }
 
@@ -634,10 +665,11 @@
     picture.className = "picture";
     picture.tabIndex = -1;
     picture.addEventListener("load", () => {
+      const hadFocus = keepsFocus(button);
       button.remove();
       if (atBottom) list.scrollTop = list.scrollHeight;
       else picture.scrollIntoView({ block: "nearest" });
-      picture.focus({ preventScroll: true });
+      if (hadFocus) picture.focus({ preventScroll: true });
     }, { once: true });
     picture.addEventListener("error", () => {
       // Its type said picture; its content is something else: the file itself, then.
@@ -655,9 +687,17 @@
     save.download = name;
     save.textContent = "Save " + name;
     entry.append(" ", save);
+    const hadFocus = keepsFocus(button);
     button.remove();
-    save.focus();
+    if (hadFocus) save.focus();
     if (start) save.click();
+  }
+
+  // Whether focus is still where the agent asked for the file (or fell to the page when
+  // the button went): then it follows the file; never out of the answer box.
+  function keepsFocus(button) {
+    const at = document.activeElement;
+    return at === button || at === document.body || at === null;
   }
 
   function objectUrl(mine, blob) {

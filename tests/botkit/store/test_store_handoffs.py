@@ -42,9 +42,10 @@ async def test_a_preview_names_the_customer_and_shows_their_newest_message(
     previews = await store.handoff_previews(wanted)
     assert previews == {
         # The working-language text: what the agent reads.
-        conversation_id: HandoffPreview("Ann", "Where is my order?"),
-        anonymous.conversation.id: HandoffPreview(None, "hi"),
-        only_commands.conversation.id: HandoffPreview("Bo", None),
+        # The newest message of any kind (here /human) tells that the customer wrote.
+        conversation_id: HandoffPreview("Ann", "Where is my order?", 4),
+        anonymous.conversation.id: HandoffPreview(None, "hi", 1),
+        only_commands.conversation.id: HandoffPreview("Bo", None, 1),
     }
     assert await store.handoff_previews([]) == {}
     with pytest.raises(ValueError, match="at most"):
@@ -99,9 +100,9 @@ async def test_a_preview_looks_back_only_so_far(
     for n in range(LOOK_BACK - 1):
         await store.append_outbound(conversation_id, f"agent note {n}", agent="Ana")
     assert (await store.handoff_previews([conversation_id]))[conversation_id] == HandoffPreview(
-        "Ann", "Where is my parcel?"
+        "Ann", "Where is my parcel?", 1
     )
     await store.append_outbound(conversation_id, "one more", agent="Ana")
     assert (await store.handoff_previews([conversation_id]))[conversation_id] == HandoffPreview(
-        "Ann", None
+        "Ann", None, None
     )
