@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.engine import Connection
 
 from botkit.events import Direction
@@ -47,6 +47,26 @@ class HandoffPreview:
     last_customer_seq: int | None
 
 
+def _newest_inbound(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
+    """The ``seq`` of a conversation's newest customer message meeting ``conditions``:
+    a walk back down the (conversation_id, seq) index from its newest message, stopping
+    at the first that qualifies and never going further back than ``LOOK_BACK``
+    messages, so the cost does not grow with a long conversation's history."""
+    return (
+        select(Message.seq)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.seq > Conversation.last_seq - LOOK_BACK,
+            Message.direction == Direction.INBOUND.value,
+            *conditions,
+        )
+        .order_by(Message.seq.desc())
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+
+
 class HandoffReads(FeedbackStore):
     """The store's reads for agents' queues (see the module docstring)."""
 
@@ -63,36 +83,11 @@ class HandoffReads(FeedbackStore):
         wanted = sorted(set(conversation_ids))
         if len(wanted) > MAX_PREVIEWS:
             raise ValueError(f"at most {MAX_PREVIEWS} previews at a time")
-        # The newest customer message worth showing, per conversation: a walk back down
-        # the (conversation_id, seq) index from its newest message, stopping at the first
-        # that qualifies and never going further back than LOOK_BACK messages, so the
-        # cost does not grow with a long conversation's history.
-        newest_seq = (
-            select(Message.seq)
-            .where(
-                Message.conversation_id == Conversation.id,
-                Message.seq > Conversation.last_seq - LOOK_BACK,
-                Message.direction == Direction.INBOUND.value,
-                Message.text != "",  # a photo alone says nothing about the case
-                ~Message.text.startswith("/", autoescape=True),  # nor does "/human"
-            )
-            .order_by(Message.seq.desc())
-            .limit(1)
-            .correlate(Conversation)
-            .scalar_subquery()
+        newest_seq = _newest_inbound(
+            Message.text != "",  # a photo alone says nothing about the case
+            ~Message.text.startswith("/", autoescape=True),  # nor does "/human"
         )
-        newest_any = (
-            select(Message.seq)
-            .where(
-                Message.conversation_id == Conversation.id,
-                Message.seq > Conversation.last_seq - LOOK_BACK,
-                Message.direction == Direction.INBOUND.value,
-            )
-            .order_by(Message.seq.desc())
-            .limit(1)
-            .correlate(Conversation)
-            .scalar_subquery()
-        )
+        newest_any = _newest_inbound()
         shown = func.substr(func.coalesce(Message.working_text, Message.text), 1, PREVIEW_CHARS + 1)
         stmt = (
             select(Conversation.id, Contact.display_name, shown, newest_any)
