@@ -421,3 +421,47 @@ async def test_a_customer_who_starts_waiting_is_announced_in_the_background(
     assert latest == ["Dana wrote", "Are you there?"]
     assert not agent.problems, agent.problems
     await agent.context.close()
+
+
+async def test_what_changes_under_an_open_conversation_is_shown(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    bot = servers.bot
+    await _waiting_customer(bot, "Finn")
+    agent = await _page(browser)
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    await _open(agent, "Finn")
+    box = agent.get_by_label("Your answer")
+
+    # Safari's Enter that confirms an input method's word (keyCode 229) does not send.
+    await box.fill("にほんご")
+    await box.evaluate(
+        """box => box.dispatchEvent(new KeyboardEvent("keydown",
+             {key: "Enter", keyCode: 229, bubbles: true, cancelable: true}))"""
+    )
+    await asyncio.sleep(0.5)
+    assert await _agent_texts(bot, "Finn") == [] and await box.input_value() == "にほんご"
+
+    # An answer shown as sent whose delivery fails later is marked when it does.
+    await box.fill("Finn, your parcel is on its way.")
+    await box.press("Enter")
+    answer = agent.locator("#messages .message.agent").last
+    await answer.wait_for()
+    (stored,) = [
+        m for m in await bot.store.messages_after("web", "s:finn", 0, 100) if m.agent is not None
+    ]
+    await bot.store.set_message_status(stored.id, "failed", "the channel refused it")
+    await answer.get_by_text("Not delivered").wait_for(timeout=10_000)
+
+    # Erased meanwhile (the customer asked for it): the page says so, and keeps saying it.
+    await bot.store.forget_contact("web", "v-finn")
+    notice = agent.get_by_text("This conversation no longer exists")
+    await notice.wait_for(timeout=10_000)
+    await asyncio.sleep(3.5)  # the queue has been read again meanwhile
+    assert await notice.is_visible() and await box.is_disabled()
+    # The one failed load the console reports is that 404.
+    assert [p for p in agent.problems if "404 (Not Found)" not in p] == [], agent.problems
+    await agent.context.close()
