@@ -332,9 +332,10 @@ class PhotoChannel(Connector[ConnectorConfig]):
         pass
 
     async def fetch_file(self, ref: str, *, max_bytes: int) -> bytes:
-        if ref != "png-1":
+        files = {"png-1": PNG, "pdf-1": b"%PDF-1.7 not a picture"}
+        if ref not in files:
             raise ConnectorError("no such file")
-        return PNG
+        return files[ref]
 
 
 async def test_an_agent_looks_at_the_photo_a_customer_sent(
@@ -345,9 +346,13 @@ async def test_an_agent_looks_at_the_photo_a_customer_sent(
     bot.attach_connector(PhotoChannel(bot))
     contact = Contact("photos", "cam", "Cam")
     photo = Attachment("image", "dent.png", "image/png", len(PNG), ref="png-1")
+    # Its type says picture (as the customer's app said); it is not one.
+    posing = Attachment("file", "scan.jpg", "image/jpeg", 22, ref="pdf-1")
     await bot.submit(InboundMessage("photos", "cam", contact, "/human", "cam-1"))
     assert await bot.drain(10)
-    await bot.submit(InboundMessage("photos", "cam", contact, "", "cam-2", attachments=(photo,)))
+    await bot.submit(
+        InboundMessage("photos", "cam", contact, "", "cam-2", attachments=(photo, posing))
+    )
     assert await bot.drain(10)
 
     agent = await _page(browser)
@@ -355,11 +360,16 @@ async def test_an_agent_looks_at_the_photo_a_customer_sent(
     await agent.get_by_label("Your agent token").fill(ANA)
     await agent.get_by_role("button", name="Sign in").click()
     await agent.locator("#waiting li").filter(has_text="Cam").get_by_role("button").click()
-    await agent.get_by_role("button", name="Show").click()
+    await agent.get_by_role("button", name="Show").first.click()
     picture = agent.get_by_role("img", name="dent.png")
     await picture.wait_for()
     assert await picture.evaluate("img => img.complete && img.naturalWidth") == 1
     assert (await picture.get_attribute("src") or "").startswith("blob:")
+    # The one that is not a picture is said so, and offered as the file it is.
+    await agent.get_by_role("button", name="Show").click()
+    await agent.get_by_text("This file is not a picture the page can show.").wait_for()
+    await agent.get_by_role("link", name="Save scan.jpg").wait_for()
+    assert await agent.get_by_role("img", name="scan.jpg").count() == 0
     assert not agent.problems, agent.problems  # the CSP lets the shown photo in
     await agent.context.close()
 
@@ -464,4 +474,37 @@ async def test_what_changes_under_an_open_conversation_is_shown(
     assert await notice.is_visible() and await box.is_disabled()
     # The one failed load the console reports is that 404.
     assert [p for p in agent.problems if "404 (Not Found)" not in p] == [], agent.problems
+    await agent.context.close()
+
+
+async def test_a_long_queue_shows_more_on_request(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    bot = servers.bot
+    already = len(await bot.store.conversations_with_status(["waiting_human"], limit=100))
+    for number in range(105 - already):
+        key = f"s:queue-{number}"
+        contact = Contact("web", f"v-queue-{number}", f"Queued {number}")
+        await bot.submit(InboundMessage("web", key, contact, "/human", key + "-1"))
+    assert await bot.drain(30)
+    agent = await _page(browser)
+    await agent.goto(servers.inbox)
+    await agent.get_by_label("Your agent token").fill(ANA)
+    await agent.get_by_role("button", name="Sign in").click()
+    waiting = agent.locator("#waiting li")
+    await waiting.nth(99).wait_for()
+    assert await waiting.count() == 100
+    assert await agent.locator("#waiting-count").text_content() == "100+"
+    assert await agent.title() == "(100+) Inbox · botkit"
+    more = agent.locator("#waiting-more")
+    await more.focus()
+    await agent.keyboard.press("Enter")
+    await waiting.nth(104).wait_for()
+    assert await agent.locator("#waiting-count").text_content() == "105"
+    assert await more.is_hidden()
+    # Focus goes to the first conversation it added, not to the top of the page.
+    focused = await agent.evaluate("document.activeElement.closest('li')?.dataset.id")
+    assert focused == await waiting.nth(100).get_attribute("data-id")
+    assert not agent.problems, agent.problems
     await agent.context.close()
