@@ -73,7 +73,9 @@
     }
   }
 
-  async function call(method, path, body, token) {
+  // The API's answer to a request, once it is a success; an ApiError otherwise (and a
+  // token refused mid-session signs the agent out).
+  async function request(method, path, body, token) {
     const headers = { Authorization: "Bearer " + (token || session.token) };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(endpoint(path), {
@@ -83,20 +85,26 @@
       cache: "no-store",
       credentials: "omit",
     });
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (_) {
-      data = null;
-    }
     if (!response.ok) {
-      const error = new ApiError(response.status, data);
+      const error = new ApiError(response.status, await json(response));
       if (response.status === 401 && !token && session) {
         signOut("Your token is no longer accepted. Sign in again.");
       }
       throw error;
     }
-    return data;
+    return response;
+  }
+
+  async function call(method, path, body, token) {
+    return json(await request(method, path, body, token));
+  }
+
+  async function json(response) {
+    try {
+      return await response.json();
+    } catch (_) {
+      return null;
+    }
   }
 
   // -- signing in and out --------------------------------------------------------------
@@ -630,20 +638,8 @@
     const mine = current;
     button.disabled = true;
     try {
-      const response = await fetch(
-        endpoint(`conversations/${mine.id}/messages/${seq}/attachments/${index}`),
-        { headers: { Authorization: "Bearer " + session.token }, cache: "no-store",
-          credentials: "omit" },
-      );
-      if (!response.ok) {
-        let body = null;
-        try {
-          body = await response.json();
-        } catch (_) {
-          body = null;
-        }
-        throw new ApiError(response.status, body);
-      }
+      const response = await request(
+        "GET", `conversations/${mine.id}/messages/${seq}/attachments/${index}`);
       const blob = await response.blob();
       if (mine !== current) return;
       fileProblem(entry, "");

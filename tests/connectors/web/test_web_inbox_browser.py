@@ -62,6 +62,20 @@ async def _page(chromium: Any) -> Any:
     return await watched_page(chromium, 1200, 800)
 
 
+async def _sign_in(agent: Any, token: str) -> None:
+    """Give ``token`` on the sign-in form and submit it."""
+    await agent.get_by_label("Your agent token").fill(token)
+    await agent.get_by_role("button", name="Sign in").click()
+
+
+async def _signed_in_page(chromium: Any, servers: Servers) -> Any:
+    """A page on the inbox, signed in as Ana."""
+    agent = await _page(chromium)
+    await agent.goto(servers.inbox)
+    await _sign_in(agent, ANA)
+    return agent
+
+
 async def _customer_says(pg: Any, text: str, shown: int) -> None:
     """Send ``text`` in the widget and wait until ``shown`` stored messages are shown."""
     if await pg.locator(".botkit-panel").is_hidden():
@@ -100,11 +114,9 @@ async def test_an_agent_answers_a_customer_from_the_inbox(
 
     agent = await _page(browser)
     await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(ANA[:-1])
-    await agent.get_by_role("button", name="Sign in").click()
+    await _sign_in(agent, ANA[:-1])
     await agent.get_by_text("That token is not valid.").wait_for()
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    await _sign_in(agent, ANA)
     await agent.get_by_text("Signed in as Ana").wait_for()
 
     # The queue: one customer waiting, with what they last asked (shown as text).
@@ -186,8 +198,7 @@ async def test_the_team_token_asks_for_the_agents_name(
     agent = await _page(browser)
     await agent.set_viewport_size({"width": 390, "height": 800})
     await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(TEAM)
-    await agent.get_by_role("button", name="Sign in").click()
+    await _sign_in(agent, TEAM)
     await agent.get_by_text("This is the team's shared token: add your name.").wait_for()
     await agent.get_by_label("Your name, as customers will see it").fill("  Zed   Moore ")
     await agent.get_by_role("button", name="Sign in").click()
@@ -246,8 +257,7 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
 
     await agent.route("**/v1/conversations/*/messages", answers)
     await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    await _sign_in(agent, ANA)
     await _open(agent, "Alice")
     box = agent.get_by_label("Your answer")
 
@@ -296,8 +306,7 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     # Signing out leaves nothing of this agent's work on the tab.
     await agent.get_by_role("button", name="Sign out").click()
     assert await agent.evaluate("location.hash") == ""
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    await _sign_in(agent, ANA)
     await agent.get_by_text("Signed in as Ana").wait_for()
     assert await box.input_value() == "" and await agent.locator("#open").is_hidden()
     await agent.context.close()
@@ -355,10 +364,7 @@ async def test_an_agent_looks_at_the_photo_a_customer_sent(
     )
     assert await bot.drain(10)
 
-    agent = await _page(browser)
-    await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    agent = await _signed_in_page(browser, servers)
     await agent.locator("#waiting li").filter(has_text="Cam").get_by_role("button").click()
     await agent.get_by_role("button", name="Show").first.click()
     picture = agent.get_by_role("img", name="dent.png")
@@ -402,8 +408,7 @@ async def test_a_customer_who_starts_waiting_is_announced_in_the_background(
     agent = await _page(browser)
     await agent.add_init_script(NOTIFICATIONS)
     await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    await _sign_in(agent, ANA)
     await agent.get_by_role("button", name="Notify me").click()
     await agent.get_by_role("button", name="Notifying").wait_for()
 
@@ -439,10 +444,7 @@ async def test_what_changes_under_an_open_conversation_is_shown(
 ) -> None:
     bot = servers.bot
     await _waiting_customer(bot, "Finn")
-    agent = await _page(browser)
-    await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    agent = await _signed_in_page(browser, servers)
     await _open(agent, "Finn")
     box = agent.get_by_label("Your answer")
 
@@ -488,10 +490,7 @@ async def test_a_long_queue_shows_more_on_request(
         contact = Contact("web", f"v-queue-{number}", f"Queued {number}")
         await bot.submit(InboundMessage("web", key, contact, "/human", key + "-1"))
     assert await bot.drain(30)
-    agent = await _page(browser)
-    await agent.goto(servers.inbox)
-    await agent.get_by_label("Your agent token").fill(ANA)
-    await agent.get_by_role("button", name="Sign in").click()
+    agent = await _signed_in_page(browser, servers)
     waiting = agent.locator("#waiting li")
     await waiting.nth(99).wait_for()
     assert await waiting.count() == 100
