@@ -277,7 +277,8 @@ def test_models_match_transformers_on_the_triton_kernels_too() -> None:
     """The parity tests above, rerun with every kernel forced onto Triton (the CPU
     interpreter here, compiled on a GPU): the whole model on the path CUDA takes,
     fused RoPE + cache write included. A subprocess, because the interpreter must be
-    chosen before the kernel modules are first imported."""
+    chosen before the kernel modules are first imported. ``--confcutdir`` keeps out
+    tests/conftest.py: its database fixtures need drivers a bare GPU image lacks."""
     import os
     import subprocess
     import sys
@@ -286,7 +287,8 @@ def test_models_match_transformers_on_the_triton_kernels_too() -> None:
     here = Path(__file__)
     env = {**os.environ, "TRITON_INTERPRET": "1", "BOTKIT_KERNELS": "triton"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(here),
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"--confcutdir={here.parent}", str(here),
          "-k", "cpu and (greedy_decode or chunked_prefill or mixed_batch)"],
         cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
