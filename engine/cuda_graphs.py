@@ -73,9 +73,10 @@ class _Graphs:
         )
         return out
 
-    def _write_tokens(self, ids: list[int], pos: list[int], slots: list[int]) -> None:
-        n, host = len(ids), self.inputs.host
-        host("input_ids")[:n] = torch.tensor(ids)
+    def _write_tokens(self, ids: list[int] | None, pos: list[int], slots: list[int]) -> None:
+        n, host = len(pos), self.inputs.host
+        if ids is not None:
+            host("input_ids")[:n] = torch.tensor(ids)
         host("positions")[:n] = torch.tensor(pos)
         host("slots")[:n] = torch.tensor(slots)
 
@@ -149,16 +150,21 @@ class DecodeGraphs(_Graphs):
 
     def replay(
         self,
-        ids: list[int],
+        ids: list[int] | torch.Tensor,
         pos: list[int],
         slots: list[int],
         ctx: list[int],
         tables: list[list[int]],
     ) -> torch.Tensor:
-        """Run a decode step of ``len(ids)`` rows; returns logits ``[len(ids), V]``."""
-        n = len(ids)
+        """Run a decode step of ``len(pos)`` rows; returns logits ``[len(pos), V]``.
+
+        ``ids`` may be a tensor on the device (an earlier step's sampled tokens): it is
+        copied into the input buffer behind the upload, with no host round trip.
+        """
+        n = len(pos)
         b = self.bucket(n)
-        self._write_tokens(ids, pos, slots)
+        fed = ids if isinstance(ids, torch.Tensor) else None
+        self._write_tokens(None if isinstance(ids, torch.Tensor) else ids, pos, slots)
         host = self.inputs.host
         host("slots")[n:b] = -1
         lens = host("context_lens")
@@ -166,6 +172,8 @@ class DecodeGraphs(_Graphs):
         lens[n:b] = 0
         _write_tables(host("block_tables"), tables)
         self.inputs.upload({"block_tables": n * self.width})
+        if fed is not None:
+            self.inputs.device_view("input_ids")[:n].copy_(fed)
         return self.run(b)[:n]
 
 

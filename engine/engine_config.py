@@ -32,6 +32,9 @@ class EngineConfig:
             many tokens (and the step budget) replay graphs too (0: never); graphs are
             captured for 16, 32, ... tokens up to the first power of two that holds it. A
             new message on a conversation whose history is cached is such a step.
+        overlap_steps: with graphed decode steps, queue the next decode step on the device
+            before reading this one's tokens, so the host's work between steps overlaps
+            the device's (see ``LLMEngine.step``).
         queue_timeout_s: reject a request not started within this many seconds.
         max_waiting: reject new requests beyond this many queued.
     """
@@ -47,6 +50,7 @@ class EngineConfig:
     enable_prefix_caching: bool = True
     cuda_graphs: bool = True
     cuda_graph_prefill_tokens: int = 256
+    overlap_steps: bool = True
     queue_timeout_s: float | None = None
     max_waiting: int | None = None
 

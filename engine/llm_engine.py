@@ -25,7 +25,7 @@ from engine.kv_cache import allocate_kv_caches, determine_num_blocks
 from engine.prompt import Prompt, encode_prompt
 from engine.request import FinishReason, Sequence
 from engine.request_errors import InvalidRequestError
-from engine.runner import ModelRunner
+from engine.runner import ModelRunner, SampledTokens
 from engine.sampler import SAMPLING_FAILED
 from engine.sampling import SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
@@ -138,6 +138,8 @@ class LLMEngine:
             self.runner.capture_cuda_graphs()
         self._eos = frozenset(model_config.eos_token_ids) | _tokenizer_eos(tokenizer)
         self._detok: dict[str, IncrementalDetokenizer] = {}
+        # A decode step already queued on the device, its tokens not read yet.
+        self._ahead: tuple[SchedulerOutput, SampledTokens] | None = None
         self._steps = 0
         self._computed_tokens = 0
         self._prompt_tokens_computed = 0
@@ -212,7 +214,7 @@ class LLMEngine:
         return self.scheduler.abort(request_id) is not None
 
     def has_unfinished(self) -> bool:
-        return self.scheduler.has_unfinished()
+        return self._ahead is not None or self.scheduler.has_unfinished()
 
     @property
     def stats(self) -> EngineStats:
@@ -248,14 +250,31 @@ class LLMEngine:
 
     # --------------------------------------------------------------- stepping
     def step(self) -> list[RequestOutput]:
-        """Schedule and run one model step; return every request's new output."""
+        """Run one model step; return every request's new output.
+
+        With ``EngineConfig.overlap_steps`` a decode step on the graphed path queues the
+        next decode step on the device before reading its own tokens, so the host's work
+        between two steps (reading tokens, detokenizing, planning, preparing inputs)
+        runs while the device computes. The next call then starts from that queued step.
+        """
         sched = self.scheduler
-        out = sched.schedule()
-        outputs = [self._output(seq, "", ()) for seq in out.finished]
-        if out.is_empty:
-            return outputs
-        self._count(out)
-        tokens = self.runner.execute(out)
+        outputs: list[RequestOutput] = []
+        if self._ahead is not None:
+            (out, pending), self._ahead = self._ahead, None
+        else:
+            out = sched.schedule()
+            outputs = [self._output(seq, "", ()) for seq in out.finished]
+            if out.is_empty:
+                return outputs
+            self._count(out)
+            pending = self.runner.launch(out)
+        if self.config.overlap_steps and self.runner.can_feed(len(out.decodes)):
+            planned = sched.schedule_ahead(out)
+            if planned is not None:
+                ahead, rows = planned
+                self._count(ahead)
+                self._ahead = (ahead, self.runner.launch_fed(ahead, pending, rows))
+        tokens = pending.result()
         outputs += self._fail_unsampled(out, tokens)
         for seq in sched.update(out, tokens):
             detok = self._detok[seq.request_id]
@@ -276,7 +295,7 @@ class LLMEngine:
         """End the requests whose sampling failed this step; the others carry on."""
         failed: list[RequestOutput] = []
         for s, token in zip(out.sampling, tokens, strict=True):
-            if token != SAMPLING_FAILED:
+            if token != SAMPLING_FAILED or s.seq.is_finished:  # ended since it was queued
                 continue
             cause = s.seq.extra.pop("sampling_error", None)
             self.scheduler.finish(

@@ -6,6 +6,11 @@ captured for the next bucket size up (1, 2, 4, 8, ...): at batch 1 a 0.5B model 
 ~14 µs per layer, so kernel-launch overhead, not bandwidth, would otherwise be the wall.
 Everything else runs eagerly (always on CPU).
 
+A step's sampled tokens come back as ``SampledTokens``, which reads them to the host only
+when asked. That lets the engine launch the next decode step first (``launch_fed``: its
+input ids are copied on the device from this step's tokens), so the host's scheduling
+and input preparation run while the GPU computes instead of between its steps.
+
 On the CPU a decode step is a chain of matrix-vector products bound by memory bandwidth,
 so the runner (1) stores projection weights column-major, the layout MKL streams fastest
 (``engine.layers.use_column_major_weights``); (2) runs decode-only steps of Llama-family
@@ -38,7 +43,7 @@ from engine.layers import use_column_major_weights
 from engine.sampler import Sampler
 from engine.scheduler import ScheduledSeq, SchedulerOutput
 
-__all__ = ["ModelRunner", "graph_buckets", "prefill_graph_buckets"]
+__all__ = ["ModelRunner", "SampledTokens", "graph_buckets", "prefill_graph_buckets"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,40 @@ def prefill_graph_buckets(max_tokens: int) -> list[int]:
     while sizes[-1] < max_tokens:
         sizes.append(sizes[-1] * 2)
     return sizes
+
+
+class SampledTokens:
+    """One step's sampled token per sampling entry, possibly still being computed.
+
+    On CUDA the copy to the host is queued behind the step and ``result()`` waits for it;
+    ``device`` stays readable by later steps without any host round trip.
+    """
+
+    def __init__(self, tokens: torch.Tensor | list[int]) -> None:
+        self.device: torch.Tensor | None = None
+        self._host: list[int] | None = None
+        self._copy: torch.Tensor | None = None
+        self._ready: torch.cuda.Event | None = None
+        if isinstance(tokens, list):
+            self._host = tokens
+            return
+        self.device = tokens
+        if tokens.is_cuda:
+            # non_blocking to the CPU lands in pinned memory: the copy runs behind the step.
+            self._copy = tokens.to("cpu", non_blocking=True)
+            self._ready = torch.cuda.Event()  # type: ignore[no-untyped-call]
+            self._ready.record()
+        else:
+            self._copy = tokens
+
+    def result(self) -> list[int]:
+        """The tokens as Python ints (waits for the step on CUDA)."""
+        if self._host is None:
+            assert self._copy is not None
+            if self._ready is not None:
+                self._ready.synchronize()
+            self._host = [int(t) for t in self._copy.tolist()]
+        return self._host
 
 
 # Most sequences one graphed prefill step packs (a burst of new messages).
@@ -204,19 +243,48 @@ class ModelRunner:
             self.prefill_graphs = prefill
 
     # ------------------------------------------------------------- stepping
-    @torch.inference_mode()
     def execute(self, out: SchedulerOutput) -> list[int]:
         """Run one step; return one sampled token per ``out.sampling`` entry."""
+        return self.launch(out).result()
+
+    @torch.inference_mode()
+    def launch(self, out: SchedulerOutput) -> SampledTokens:
+        """Start one step; its tokens (one per ``out.sampling`` entry) read when asked."""
         if out.is_empty:
-            return []
+            return SampledTokens([])
         if self.cpu_decoder is not None and not out.prefills:
-            return self._execute_cpu_decode(out)
+            return SampledTokens(self._execute_cpu_decode(out))
         if 0 < out.num_batched_tokens <= self.single_thread_tokens:
             with _intra_op_threads(1):
-                return self._execute(out)
-        return self._execute(out)
+                return SampledTokens(self._execute(out))
+        return SampledTokens(self._execute(out))
 
-    def _execute(self, out: SchedulerOutput) -> list[int]:
+    def can_feed(self, num_decodes: int) -> bool:
+        """Whether a decode step of this many sequences can take its input ids from an
+        earlier step's device tokens (``launch_fed``): the graphed decode path only, and
+        not where the CPU's lean decoder runs decode steps."""
+        return (self.cpu_decoder is None and self.graphs is not None
+                and 0 < num_decodes and self.graphs.fits(num_decodes))  # fmt: skip
+
+    @torch.inference_mode()
+    def launch_fed(self, out: SchedulerOutput, previous: SampledTokens,
+                   rows: list[int]) -> SampledTokens:
+        """Start a decode-only step whose sequences' newest tokens are still on the
+        device: entry ``i`` of ``out.decodes`` reads ``previous``'s token ``rows[i]``.
+
+        The step is queued behind ``previous`` on the device; nothing waits for it here.
+        A failed row of ``previous`` (``SAMPLING_FAILED``) feeds token 0: its sequence
+        ends when the engine reads ``previous``, and this step's token for it is dropped.
+        """
+        assert self.graphs is not None and previous.device is not None
+        assert not out.prefills and len(out.decodes) == len(rows)
+        tokens = previous.device
+        if rows != list(range(len(tokens))):
+            tokens = tokens.index_select(0, self._tensor(rows, torch.int64))
+        logits = self._decode_graph(out.decodes, fed_ids=tokens.clamp(min=0))
+        return SampledTokens(self.sampler(logits, [s.seq for s in out.decodes]))
+
+    def _execute(self, out: SchedulerOutput) -> torch.Tensor | list[int]:
         sampling = out.sampling
         prefill = self.prefill_graphs
         if out.prefills:
@@ -231,8 +299,7 @@ class ModelRunner:
             logits = self._decode_eager(out.decodes)
         if not sampling:
             return []
-        tokens = self.sampler(logits, [s.seq for s in sampling])
-        return [int(t) for t in tokens.tolist()]
+        return self.sampler(logits, [s.seq for s in sampling])
 
     def _execute_cpu_decode(self, out: SchedulerOutput) -> list[int]:
         """A decode-only CPU step on the lean decoder, on the thread count it measures best."""
@@ -265,22 +332,27 @@ class ModelRunner:
         logits: torch.Tensor = self.model(longs[:b], longs[b : 2 * b], self.kv_caches, meta)
         return logits
 
-    def _decode_rows(self, decodes: list[ScheduledSeq]) -> tuple[list[int], list[int],
-                                                                  list[int], list[int]]:
+    def _decode_rows(self, decodes: list[ScheduledSeq], *, with_ids: bool = True
+                     ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """Input ids (none without ``with_ids``: a fed step's are on the device),
+        positions, cache slots and context lengths of decode entries."""
         bs = self.block_size
         ids, pos, slots, ctx = [], [], [], []
         for s in decodes:
             p = s.start
-            ids.append(s.seq.token_ids[p])
+            if with_ids:
+                ids.append(s.seq.token_ids[p])
             pos.append(p)
             slots.append(s.seq.block_table[p // bs] * bs + p % bs)
             ctx.append(p + 1)
         return ids, pos, slots, ctx
 
-    def _decode_graph(self, decodes: list[ScheduledSeq]) -> torch.Tensor:
+    def _decode_graph(self, decodes: list[ScheduledSeq],
+                      fed_ids: torch.Tensor | None = None) -> torch.Tensor:
         assert self.graphs is not None
-        ids, pos, slots, ctx = self._decode_rows(decodes)
-        logits = self.graphs.replay(ids, pos, slots, ctx, [s.seq.block_table for s in decodes])
+        ids, pos, slots, ctx = self._decode_rows(decodes, with_ids=fed_ids is None)
+        tables = [s.seq.block_table for s in decodes]
+        logits = self.graphs.replay(ids if fed_ids is None else fed_ids, pos, slots, ctx, tables)
         rows = [i for i, s in enumerate(decodes) if s.sample]
         if len(rows) == len(decodes):
             return logits

@@ -13,6 +13,9 @@ Each ``schedule()`` call decides one model step and returns a plain ``SchedulerO
    an earlier entry of this same step computes (published as soon as it is scheduled).
 
 ``update()`` applies the runner's sampled tokens and token-level stop conditions.
+
+``schedule_ahead()`` plans the decode step after a decode step whose tokens are not known
+yet, so the engine can queue it on the GPU first (see ``LLMEngine.step``).
 """
 
 from __future__ import annotations
@@ -209,6 +212,44 @@ class Scheduler:
         for s in scheduled:
             (out.prefills if s.num_tokens > 1 else out.decodes).append(s)
         return out
+
+    def schedule_ahead(self, out: SchedulerOutput) -> tuple[SchedulerOutput, list[int]] | None:
+        """Plan the decode step after ``out`` before ``out``'s tokens are known.
+
+        Every sequence of a decode-only ``out`` decodes one more position, the one its
+        coming token goes to, unless that token's count alone ends it (``max_new_tokens``
+        or the context): known now, so it is left out. A token that ends a sequence
+        otherwise (EOS, a stop string) is only seen later; the step's token for it is then
+        dropped (``update`` skips finished sequences). A sequence that finished since
+        ``out`` was planned has freed its blocks; this step, queued behind ``out``,
+        still writes one slot of them, before any later step can reuse them.
+
+        Returns:
+            The step and, per entry, its row in ``out.sampling``; ``None`` where a normal
+            ``schedule()`` must decide: ``out`` has prefills, requests wait to be admitted
+            or were aborted, a sequence's repetition penalty has no device state yet, or
+            the pool is out of blocks (preemption).
+        """
+        if out.prefills or not out.decodes or self.waiting or self._finished_outside_step:
+            return None
+        ahead = SchedulerOutput()
+        rows: list[int] = []
+        for row, s in enumerate(out.decodes):  # decode-only: decodes == sampling
+            seq = s.seq
+            if seq.is_finished:
+                continue
+            if seq.params.repetition_penalty != 1.0 and seq.seen_mask is None:
+                return None
+            if (seq.num_output_tokens + 1 >= seq.params.max_new_tokens
+                    or seq.num_tokens + 1 >= seq.max_total_tokens):  # fmt: skip
+                continue
+            # The computed count is still ``s.start`` (``out`` not applied): room for
+            # ``out``'s position and the one after it.
+            if not self.block_manager.allocate(seq, 2):
+                return None
+            ahead.decodes.append(ScheduledSeq(seq, s.start + 1, 1, True))
+            rows.append(row)
+        return (ahead, rows) if ahead.decodes else None
 
     def _admit(self, scheduled: list[ScheduledSeq], budget: int, chunk: int) -> int:
         bm = self.block_manager

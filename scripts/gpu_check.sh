@@ -37,7 +37,7 @@ limit() {
   echo "revision ${BOTKIT_GIT_REVISION:-unknown}"; } > "$OUT/gpu.txt" 2>&1
 # GPU-relevant engine tests only (the rest run in CI); the LocalEngineBackend tests need
 # botkit's own dependencies (pydantic, ...), which the GPU image lacks.
-limit "$T_ET" $PY -m pytest tests/engine/test_models_parity.py tests/engine/test_engine.py tests/engine/test_prefix_cache.py tests/engine/translation/test_translation_gpu.py tests/engine/translation/test_translation_api.py -m "not slow" -k "not test_backend_" -q -rfE --noconftest -p no:cacheprovider -n 15 > "$OUT/tests.txt" 2>&1
+limit "$T_ET" $PY -m pytest tests/engine/test_models_parity.py tests/engine/test_engine.py tests/engine/test_prefix_cache.py tests/engine/test_overlap_steps.py tests/engine/translation/test_translation_gpu.py tests/engine/translation/test_translation_api.py -m "not slow" -k "not test_backend_" -q -rfE --noconftest -p no:cacheprovider -n 15 > "$OUT/tests.txt" 2>&1
 echo "engine tests exit $?" >> "$OUT/tests.txt"
 # OPUS-MT first: the JSON is rewritten after every case, so a time limit keeps what ran.
 limit "$T_TB" $PY benchmarks/translation.py --out "$OUT/translation.json" > "$OUT/translation.txt" 2>&1

@@ -2,21 +2,22 @@
 
     python3 scripts/profile_engine.py [--model qwen2.5-0.5b-instruct] [--out DIR]
 
-The only GPU run so far measured the same TTFT (15.5 ms) with and without a cached
-1,000-token system prompt, which points at host overhead rather than prefill compute.
 This script measures, for cached and uncached requests on random weights of a shipped
 config: the TTFT, the GPU time of the kernels inside it (torch.profiler), and the
 functions the host spends it in (cProfile), then writes the tables to DIR. The same for
-batch-1 decode steps, which the first H200 run measured at 1.29 ms each (18% of the
-weight-bandwidth bound); and the cached TTFT again with the prefill CUDA graphs switched
-off (the A/B of what they are worth). It runs on the CPU too (``--device cpu``, a tiny
-smoke model) so it stays working without a GPU.
+batch-1 decode steps; and two A/Bs: the cached TTFT with the prefill CUDA graphs switched
+off, and decode steps without overlapping (``EngineConfig.overlap_steps``). The H200 run
+at f96ff16 (before overlapping) measured 1.29 ms per decode step, of which the GPU ran
+kernels for 0.92 ms: the rest was the host preparing the next step while the GPU idled.
+It runs on the CPU too (``--device cpu``, a tiny smoke model) so it stays working
+without a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import io
 import json
 import pstats
@@ -76,13 +77,22 @@ def _profile(engine: Any, prompts: list[list[int]], out: Path, tag: str) -> dict
 
 
 def _profile_decode(engine: Any, prompt: list[int], steps: int, out: Path) -> dict[str, Any]:
-    """Batch-1 decode: wall time per step, and the kernels a step runs (torch.profiler)."""
+    """Batch-1 decode: wall time per step, and the kernels a step runs (torch.profiler);
+    and the wall time per step again with each step run alone (no overlapping)."""
     timed = ours_single(engine, prompt, steps)
     device_us = _kernels_and_host(engine, lambda: ours_single(engine, prompt, steps), out, "decode")
+    config = engine.config
+    engine.config = dataclasses.replace(config, overlap_steps=False)
+    try:
+        alone = ours_single(engine, prompt, steps)
+    finally:
+        engine.config = config
     return {
         "steps": steps,
+        "overlap_steps": config.overlap_steps,
         "ms_per_step": 1e3 / timed["decode_tok_s"],
         "gpu_kernel_ms_per_step": device_us / 1e3 / steps,
+        "ms_per_step_without_overlap": 1e3 / alone["decode_tok_s"],
     }
 
 

@@ -64,6 +64,7 @@ class LocalEngineBackend:
             queue_timeout_s=s.queue_timeout_seconds,
             gpu_memory_utilization=s.gpu_memory_utilization,
             cuda_graphs=s.cuda_graphs,
+            overlap_steps=s.overlap_steps,
         )
         self._engine: AsyncEngine | None = None
         self._count_tokenizer: Any = None

@@ -159,6 +159,9 @@ class EngineSettings(Section):
     # On a GPU: replay CUDA graphs for decode steps and small prefills (captured at
     # startup); off: every step eagerly.
     cuda_graphs: bool = True
+    # With CUDA graphs: queue the next decode step on the GPU before reading this one's
+    # tokens, so the host's work between steps overlaps the GPU's.
+    overlap_steps: bool = True
 
     @field_validator("temperature")
     @classmethod

@@ -295,18 +295,22 @@ def test_the_gpu_settings_reach_the_engine() -> None:
     from botkit.backends.local_engine import LocalEngineBackend
 
     settings = settings_from_mapping(
-        {"backend": {"engine": {"gpu_memory_utilization": 0.6, "cuda_graphs": False}}},
+        {"backend": {"engine": {"gpu_memory_utilization": 0.6, "cuda_graphs": False,
+                                "overlap_steps": False}}},
         environ={},
     )
     backend = LocalEngineBackend(settings.backend.engine)
     assert backend.engine_config.gpu_memory_utilization == 0.6
     assert backend.engine_config.cuda_graphs is False
-    assert LocalEngineBackend(Settings().backend.engine).engine_config.cuda_graphs is True
+    assert backend.engine_config.overlap_steps is False
+    default = LocalEngineBackend(Settings().backend.engine).engine_config
+    assert default.cuda_graphs is True and default.overlap_steps is True
 
 
 @pytest.mark.parametrize(
     ("section", "key"),
     [(("backend", "engine"), "backend.engine.cuda_graphs"),
+     (("backend", "engine"), "backend.engine.overlap_steps"),
      (("language", "translator"), "language.translator.cuda_graphs")],
 )  # fmt: skip
 @pytest.mark.parametrize("value", ["maybe", 2, [True], {"on": True}])
@@ -314,5 +318,5 @@ def test_cuda_graph_switches_take_only_booleans(
     section: tuple[str, str], key: str, value: object
 ) -> None:
     outer, inner = section
-    found = problems({outer: {inner: {"cuda_graphs": value}}})
+    found = problems({outer: {inner: {key.rsplit(".", 1)[1]: value}}})
     assert len(found) == 1 and key in found[0]

@@ -290,11 +290,11 @@ async def test_async_engine_crash_and_close_fail_streams(loaded: LoadedModel) ->
     with pytest.raises(EngineDeadError):
         await collect(aeng.submit(prompts(loaded)[0], GREEDY))
 
-    def boom(out: Any) -> list[int]:
+    def boom(out: Any) -> Any:
         raise RuntimeError("device lost")
 
     eng2 = make_engine(loaded)
-    eng2.runner.execute = boom  # type: ignore[method-assign]
+    eng2.runner.launch = boom  # type: ignore[method-assign]
     aeng2 = AsyncEngine(eng2)
     aeng2.start()
     try:
