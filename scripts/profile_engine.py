@@ -79,14 +79,15 @@ def _profile(engine: Any, prompts: list[list[int]], out: Path, tag: str) -> dict
 def _profile_decode(engine: Any, prompt: list[int], steps: int, out: Path) -> dict[str, Any]:
     """Batch-1 decode: wall time per step, and the kernels a step runs (torch.profiler);
     and the wall time per step again with each step run alone (no overlapping)."""
+    # Both timings before the profilers run: they slow the steps down after they stop.
     timed = ours_single(engine, prompt, steps)
-    device_us = _kernels_and_host(engine, lambda: ours_single(engine, prompt, steps), out, "decode")
     config = engine.config
     engine.config = dataclasses.replace(config, overlap_steps=False)
     try:
         alone = ours_single(engine, prompt, steps)
     finally:
         engine.config = config
+    device_us = _kernels_and_host(engine, lambda: ours_single(engine, prompt, steps), out, "decode")
     return {
         "steps": steps,
         "overlap_steps": config.overlap_steps,
@@ -123,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         ours_single(engine, system + q, 4)
     warm_s = time.perf_counter() - t
     n = args.requests
-    result: dict[str, Any] = {"device": str(dev), "model": pair.name, "warmup_s": warm_s}
+    result: dict[str, Any] = {"device": str(dev), "model": pair.name, "warmup_s": warm_s,
+                              "environment": eb.environment(dev)}
     bm.enable_prefix_caching = True
     ours_single(engine, system + questions[3], 1)
     result["cached"] = _profile(
