@@ -137,7 +137,9 @@ class LLMEngine:
         if config.cuda_graphs:
             self.runner.capture_cuda_graphs()
         self._eos = frozenset(model_config.eos_token_ids) | _tokenizer_eos(tokenizer)
-        self._detok: dict[str, IncrementalDetokenizer] = {}
+        # Per live request id: its sequence and detokenizer. The sequence is kept to tell
+        # an aborted request from a new one given the same id before the abort is reported.
+        self._detok: dict[str, tuple[Sequence, IncrementalDetokenizer]] = {}
         # A decode step already queued on the device, its tokens not read yet.
         self._ahead: tuple[SchedulerOutput, SampledTokens] | None = None
         self._steps = 0
@@ -204,8 +206,9 @@ class LLMEngine:
         if arrival_time is not None:
             seq.arrival_time = arrival_time
         self.scheduler.add(seq)
-        self._detok[request_id] = IncrementalDetokenizer(
-            self.tokenizer, seq.prompt_token_ids, params.stop
+        self._detok[request_id] = (
+            seq,
+            IncrementalDetokenizer(self.tokenizer, seq.prompt_token_ids, params.stop),
         )
         return seq
 
@@ -274,10 +277,25 @@ class LLMEngine:
                 ahead, rows = planned
                 self._count(ahead)
                 self._ahead = (ahead, self.runner.launch_fed(ahead, pending, rows))
-        tokens = pending.result()
-        outputs += self._fail_unsampled(out, tokens)
+        try:
+            tokens = pending.result()
+            outputs += self._fail_unsampled(out, tokens)
+            outputs += self._apply(out, tokens)
+        except BaseException:
+            # The queued step was planned as if this one's tokens were applied; without
+            # them it would drop a token. Forgotten, a normal step recomputes from here
+            # (its device writes land where that step writes again; a seeded request's
+            # generator has made one draw more).
+            self._ahead = None
+            raise
+        return outputs
+
+    def _apply(self, out: SchedulerOutput, tokens: list[int]) -> list[RequestOutput]:
+        """Append a step's tokens, detokenize them, and end what stops."""
+        sched = self.scheduler
+        outputs: list[RequestOutput] = []
         for seq in sched.update(out, tokens):
-            detok = self._detok[seq.request_id]
+            detok = self._detok[seq.request_id][1]
             token = seq.output_token_ids[-1]
             ends_on_token = seq.finish_reason is FinishReason.STOP  # EOS / stop token id
             text = "" if ends_on_token else detok.add_tokens([token])
@@ -308,7 +326,9 @@ class LLMEngine:
 
     def _output(self, seq: Sequence, text: str, tokens: tuple[int, ...]) -> RequestOutput:
         if seq.is_finished:
-            self._detok.pop(seq.request_id, None)
+            live = self._detok.get(seq.request_id)
+            if live is not None and live[0] is seq:
+                del self._detok[seq.request_id]
         return RequestOutput(
             request_id=seq.request_id,
             text=text,
@@ -343,6 +363,8 @@ class LLMEngine:
         tokens: dict[str, list[int]] = {rid: [] for rid in ids}
         while self.has_unfinished():
             for o in self.step():
+                if o.request_id not in texts:
+                    continue  # an earlier call's request, aborted when that call failed
                 texts[o.request_id] += o.text
                 tokens[o.request_id].extend(o.token_ids)
                 if o.error is not None:

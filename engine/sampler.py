@@ -118,15 +118,23 @@ class Sampler:
         self.device = device
         self._fallback_logged: set[type[BaseException]] = set()
 
+    def _upload(self, values: list[float] | list[int], dtype: torch.dtype) -> torch.Tensor:
+        """``values`` on the device without waiting for it: a copy from pageable memory
+        would block the host until the device's queued work is done, and with it the
+        next step the engine queues ahead (``LLMEngine.step``)."""
+        host = torch.tensor(values, dtype=dtype)
+        if self.device.type != "cuda":
+            return host
+        return host.pin_memory().to(self.device, non_blocking=True)
+
     def prepare(self, seqs: list[Sequence]) -> SamplingBatch:
         """Gather the parameters of the sequences sampling this step, in row order."""
         params = [s.params for s in seqs]
-        dev = self.device
-        temps = torch.tensor([p.temperature for p in params], dtype=torch.float32, device=dev)
+        temps = self._upload([p.temperature for p in params], torch.float32)
         batch = SamplingBatch(temperatures=temps, all_greedy=all(p.greedy for p in params))
         if any(p.repetition_penalty != 1.0 for p in params):
-            batch.repetition_penalties = torch.tensor(
-                [p.repetition_penalty for p in params], dtype=torch.float32, device=dev
+            batch.repetition_penalties = self._upload(
+                [p.repetition_penalty for p in params], torch.float32
             )
             batch.seen_mask = torch.stack([self._seen_mask(s) for s in seqs])
         if batch.all_greedy:
@@ -136,13 +144,11 @@ class Sampler:
         # Clamped on the host: k >= vocab keeps everything, and a client's "no limit"
         # (2**64) would not fit the int64 tensor.
         if any(0 < p.top_k < vocab for p in sampling):
-            batch.top_ks = torch.tensor(
-                [min(p.top_k, vocab) if p.top_k > 0 else vocab for p in params],
-                dtype=torch.int64,
-                device=dev,
+            batch.top_ks = self._upload(
+                [min(p.top_k, vocab) if p.top_k > 0 else vocab for p in params], torch.int64
             )
         if any(p.top_p < 1.0 for p in sampling):
-            batch.top_ps = torch.tensor([p.top_p for p in params], dtype=torch.float32, device=dev)
+            batch.top_ps = self._upload([p.top_p for p in params], torch.float32)
         batch.generators = [self._generator(s) for s in seqs]
         return batch
 
@@ -157,7 +163,7 @@ class Sampler:
     def _seen_mask(self, seq: Sequence) -> torch.Tensor:
         if seq.seen_mask is None:
             mask = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
-            ids = torch.tensor(seq.token_ids, dtype=torch.int64, device=self.device)
+            ids = self._upload(seq.token_ids, torch.int64)
             mask[ids.clamp(0, self.vocab_size - 1)] = True
             seq.seen_mask = mask
         return seq.seen_mask

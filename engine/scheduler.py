@@ -226,15 +226,17 @@ class Scheduler:
 
         Returns:
             The step and, per entry, its row in ``out.sampling``; ``None`` where a normal
-            ``schedule()`` must decide: ``out`` has prefills, requests wait to be admitted
-            or were aborted, a sequence's repetition penalty has no device state yet, or
-            the pool is out of blocks (preemption).
+            ``schedule()`` must decide: ``out`` has prefills (a one-token prompt chunk
+            that does not sample included), a waiting request could be admitted or has
+            waited too long, one was aborted, a sequence's repetition penalty has no
+            device state yet, or the pool is out of blocks (preemption).
         """
-        if out.prefills or not out.decodes or self.waiting or self._finished_outside_step:
-            return None
+        if (out.prefills or not out.decodes or self._finished_outside_step
+                or not all(s.sample for s in out.decodes) or self._waiting_needs_a_step()):
+            return None  # fmt: skip
         ahead = SchedulerOutput()
         rows: list[int] = []
-        for row, s in enumerate(out.decodes):  # decode-only: decodes == sampling
+        for row, s in enumerate(out.decodes):  # all sample: decodes == sampling
             seq = s.seq
             if seq.is_finished:
                 continue
@@ -250,6 +252,22 @@ class Scheduler:
             ahead.decodes.append(ScheduledSeq(seq, s.start + 1, 1, True))
             rows.append(row)
         return (ahead, rows) if ahead.decodes else None
+
+    def _waiting_needs_a_step(self) -> bool:
+        """Whether a normal ``schedule()`` would do something for the queue now: admit
+        its head (a sequence slot is free) or reject a request that waited too long.
+        Under saturation the queue waits either way, and steps can still be planned
+        ahead."""
+        if not self.waiting:
+            return False
+        if len(self.running) < self.config.max_num_seqs:
+            return True
+        timeout = self.config.queue_timeout_s
+        if timeout is None:
+            return False
+        now = self.clock()
+        return any(s.first_scheduled_time is None and now - s.arrival_time > timeout
+                   for s in self.waiting)  # fmt: skip
 
     def _admit(self, scheduled: list[ScheduledSeq], budget: int, chunk: int) -> int:
         bm = self.block_manager

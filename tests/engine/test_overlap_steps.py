@@ -333,3 +333,130 @@ def test_schedule_ahead_gives_way_to_preemption_when_blocks_run_out(free_after: 
     else:
         assert s.schedule_ahead(out) is None
         assert not s.waiting and s.num_preemptions == 0  # nothing decided here
+
+
+# ------------------------------------------------------------- what the review found
+LONG = list(range(100, 112))  # a 12-token prompt
+
+
+def test_a_one_token_prompt_chunk_is_not_taken_for_a_decode() -> None:
+    """With one-token prompt chunks, a prefilling sequence sits among the decodes
+    without sampling: nothing may be planned ahead of it (it would be fed another
+    request's token, and the wrong K/V would be published to the prefix cache)."""
+    requests = {"P": (LONG, greedy(6)), "D": ([42], greedy(1))}
+    plain = drive(make_engine(overlap=False, long_prefill_token_threshold=1), requests)
+    engine = make_engine(overlap=True, long_prefill_token_threshold=1)
+    assert drive(engine, requests).tokens == plain.tokens
+    # The prompt's blocks were published: a later request on them gets the same reply.
+    later = drive(engine, {"later": (LONG, greedy(6))})
+    assert engine.block_manager.prefix_hit_tokens > 0
+    assert later.tokens["later"] == plain.tokens["P"]
+    budget = {"max_num_seqs": 3, "max_num_batched_tokens": 3}  # a 1-token leftover chunk
+
+    def arrive(e: LLMEngine) -> None:
+        e.add_request("late", LONG, greedy(6))
+
+    two = {"r0": (PROMPTS[0], greedy(12)), "r1": (PROMPTS[3], greedy(12))}
+    assert (drive(make_engine(overlap=True, **budget), two, events={4: arrive}).tokens
+            == drive(make_engine(overlap=False, **budget), two, events={4: arrive}).tokens)
+
+
+def test_an_interrupted_step_is_recomputed_and_the_engine_goes_on() -> None:
+    """Ctrl-C (or a device error) while the host waits for a step's tokens, with the
+    next step queued: that step is forgotten, the next one recomputes, and the reply
+    is what it is without the interruption; a new request then runs normally."""
+    def run(overlap: bool) -> list[int]:
+        engine = make_engine(overlap=overlap)
+        engine.add_request("r", PROMPTS[0], greedy(8))
+        real, calls, tokens = SampledTokens.result, {"n": 0}, []
+
+        def interrupted_once(self: SampledTokens) -> list[int]:
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise KeyboardInterrupt
+            return real(self)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(SampledTokens, "result", interrupted_once)
+            while engine.has_unfinished():
+                try:
+                    tokens += [t for o in engine.step() for t in o.token_ids]
+                except KeyboardInterrupt:
+                    assert engine._ahead is None
+        assert calls["n"] > 4
+        late = drive(engine, {"late": (PROMPTS[1], greedy(4))})
+        assert len(late.tokens["late"]) == 4
+        return tokens
+
+    plain = run(overlap=False)
+    assert len(plain) == 8
+    assert run(overlap=True) == plain
+
+
+def test_a_full_batch_with_a_queue_still_overlaps_and_the_queue_times_out() -> None:
+    """Every sequence slot busy and requests queued behind: the queue cannot move, so
+    steps are still planned ahead, and a queued request that waits too long is still
+    told at once that the engine is busy."""
+    requests = {f"r{i}": (p, greedy(10)) for i, p in enumerate(PROMPTS)}
+    plain = drive(make_engine(overlap=False, max_num_seqs=2), requests)
+    overlapped = drive(make_engine(overlap=True, max_num_seqs=2), requests)
+    assert overlapped.same_as(plain)
+    pair = drive(make_engine(overlap=True, max_num_seqs=2),
+                 {rid: requests[rid] for rid in ("r0", "r1")})  # fmt: skip
+    assert overlapped.fed_steps >= 2 * pair.fed_steps  # the first pair fed with a queue too
+
+    engine = make_engine(overlap=True, max_num_seqs=1, queue_timeout_s=5.0)
+    now = [100.0]
+    engine.scheduler.clock = lambda: now[0]
+    engine.add_request("running", PROMPTS[0], greedy(20), arrival_time=now[0])
+    engine.step()  # the prompt
+    engine.add_request("queued", PROMPTS[1], greedy(4), arrival_time=now[0])
+    for _ in range(3):
+        engine.step()
+    assert engine._ahead is not None  # planning ahead with the queue waiting
+    now[0] += 6.0
+    ended = [o for _ in range(2) for o in engine.step() if o.request_id == "queued"]
+    assert [(o.finished, type(o.error).__name__) for o in ended] == [(True, "EngineBusyError")]
+    rest = drive(engine, {})  # "running" goes on to its end; nothing left behind
+    assert rest.endings["running"] == [FinishReason.LENGTH]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_generate_after_a_generate_that_failed(overlap: bool) -> None:
+    """Both modes: the first call's aborted requests end in the second call's steps,
+    which must not take them for its own."""
+    engine = make_engine(overlap=overlap)
+    real = engine.runner.sampler.__call__
+    calls = {"n": 0}
+
+    def failing_once(logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
+        tokens = real(logits, seqs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            seqs[0].extra["sampling_error"] = ValueError("bad row")
+            tokens = tokens.clone()
+            tokens[0] = SAMPLING_FAILED
+        return tokens
+
+    engine.runner.sampler = failing_once  # type: ignore[assignment]
+    with pytest.raises(Exception, match="sampling failed"):
+        engine.generate(PROMPTS[:3], greedy(8))
+    assert [len(t) for _, t in engine.generate(PROMPTS[:2], greedy(4))] == [4, 4]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_an_aborted_request_id_can_be_used_again_at_once(overlap: bool) -> None:
+    """Both modes: the aborted request's ending, reported a step later, must not take
+    the detokenizer of the new request with the same id."""
+    engine = make_engine(overlap=overlap)
+    engine.add_request("chat-1", PROMPTS[0], greedy(8))
+    for _ in range(3):
+        engine.step()
+    assert engine.abort_request("chat-1")
+    engine.add_request("chat-1", PROMPTS[1], greedy(4))  # the customer retries
+    got = []
+    while engine.has_unfinished():
+        got += [o for o in engine.step() if o.request_id == "chat-1"]
+    assert [o.finish_reason for o in got if o.finished] == [FinishReason.ABORT,
+                                                           FinishReason.LENGTH]
+    assert sum(len(o.token_ids) for o in got) == 4
