@@ -30,8 +30,8 @@ def _person(channel: str, external_id: str) -> tuple[str, str]:
 
 def _summary(deleted: Deleted) -> str:
     return (
-        f"deleted {deleted.contacts} contacts, {deleted.conversations} conversations "
-        f"and {deleted.messages} messages"
+        f"deleted {deleted.contacts} contacts, {deleted.conversations} conversations, "
+        f"{deleted.messages} messages and {deleted.files} files"
     )
 
 

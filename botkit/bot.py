@@ -33,8 +33,13 @@ from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
-from botkit.customer_files import CustomerFiles
-from botkit.errors import BotkitError, ConnectorError, MessageRejectedError
+from botkit.customer_files import CustomerFiles, kept_ref
+from botkit.errors import (
+    BotkitError,
+    ConnectorError,
+    MessageRejectedError,
+    UnknownConversationError,
+)
 from botkit.event_bus import EventBus
 from botkit.events import (
     ConversationStarted,
@@ -221,7 +226,7 @@ class Bot:
                 backend=self._backend,
                 events=self.events,
                 agent_replies=self._agent_replies,
-                customer_files=CustomerFiles(self._connectors),
+                customer_files=CustomerFiles(self._connectors, kept=store),
             )
             for spec in connector_specs:
                 self.attach_connector(self._make_connector(spec))
@@ -529,6 +534,31 @@ class Bot:
         )
         return stored is not None
 
+    async def keep_file(
+        self,
+        channel: str,
+        conversation_key: str,
+        *,
+        client_id: str,
+        name: str,
+        media_type: str,
+        data: bytes,
+        max_files: int | None = None,
+    ) -> str:
+        """Keep a customer's file in the store (see ``CoreHandle.keep_file``)."""
+        conversation = await self.store.get_conversation(channel, conversation_key)
+        if conversation is None:
+            raise UnknownConversationError(f"no {channel} conversation {conversation_key!r}")
+        file_id, _ = await self.store.keep_customer_file(
+            conversation.id,
+            client_id,
+            name=name,
+            media_type=media_type,
+            data=data,
+            max_files=max_files,
+        )
+        return kept_ref(file_id)
+
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""
         conversation = await self.store.get_conversation(channel, conversation_key)
@@ -658,4 +688,5 @@ def _item(m: StoredMessage) -> HistoryItem:
         in_reply_to_seq=m.in_reply_to_seq,
         buttons=m.buttons,
         agent=m.agent,
+        attachments=m.attachments,
     )

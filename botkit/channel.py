@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from botkit.events import Button, Direction, InboundMessage, OutboundReply
+from botkit.events import Attachment, Button, Direction, InboundMessage, OutboundReply
 
 __all__ = [
     "CoreHandle",
@@ -58,6 +58,7 @@ class HistoryItem:
     in_reply_to_seq: int | None = None  # replies: the seq of the message answered
     buttons: tuple[Button, ...] = ()  # quick replies sent with an outbound message
     agent: str | None = None  # a human agent's message: the name they gave ("" for none)
+    attachments: tuple[Attachment, ...] = ()  # files an inbound message came with
 
 
 @runtime_checkable
@@ -102,6 +103,29 @@ class CoreHandle(Protocol):
         taking the conversation over. False when it is not an agent's message there (a
         conversation botkit does not know, or one the agent started as its customer):
         then submit it as an ordinary message."""
+        ...
+
+    async def keep_file(
+        self,
+        channel: str,
+        conversation_key: str,
+        *,
+        client_id: str,
+        name: str,
+        media_type: str,
+        data: bytes,
+        max_files: int | None = None,
+    ) -> str:
+        """Keep a file a customer sent, for the human agent of their conversation, where
+        no platform keeps it (the web widget); return its ``Attachment.ref``. Once per
+        ``client_id`` in a conversation: a retry gets the same ref. A conversation holds
+        at most ``max_files`` (None: no limit).
+
+        Raises:
+            UnknownConversationError: botkit has no such conversation.
+            FileLimitError: the conversation holds ``max_files`` already.
+            StoreError: the store refused it (bad name or type, too big) or failed.
+        """
         ...
 
 

@@ -59,6 +59,10 @@ class UnknownConversationError(StoreError):
     """No conversation with that id (the store answered; nothing failed)."""
 
 
+class FileLimitError(StoreError):
+    """A conversation already holds as many customer files as it may (nothing failed)."""
+
+
 class SchemaOutdatedError(StoreError):
     """The database schema is behind the code; the message names the command to run."""
 

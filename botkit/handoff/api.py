@@ -430,7 +430,9 @@ class AgentApi:
         if self._files is None or not self._files.can_fetch(conversation.channel, attachment):
             return _error(404, "this file cannot be opened here", "unavailable")
         try:
-            content = await self._files.fetch(conversation.channel, attachment)
+            content = await self._files.fetch(
+                conversation.channel, attachment, conversation_id=conversation.id
+            )
         except FileUnavailableError as exc:
             return _error(502, str(exc), "unavailable")
         return _file_response(content, attachment, f"{attachment.kind}-{seq}-{index}")

@@ -4,6 +4,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 ``botkit/store/migrations`` (see ``botkit.store.migrate``).
 """
 
+from botkit.store._files import MAX_STORED_FILE_BYTES
 from botkit.store._handoffs import HandoffPreview
 from botkit.store._retention import Deleted
 from botkit.store._unanswered import Unanswered
@@ -11,6 +12,7 @@ from botkit.store.records import (
     ContactRecord,
     ConversationRecord,
     ConversationStatus,
+    CustomerFileRecord,
     InboundFinish,
     IntakeResult,
     MessageStatus,
@@ -21,11 +23,13 @@ from botkit.store.store import MAX_PAGE, UPGRADE_COMMAND, ConversationStore, app
 
 __all__ = [
     "MAX_PAGE",
+    "MAX_STORED_FILE_BYTES",
     "UPGRADE_COMMAND",
     "ContactRecord",
     "ConversationRecord",
     "ConversationStatus",
     "ConversationStore",
+    "CustomerFileRecord",
     "Deleted",
     "HandoffPreview",
     "InboundFinish",

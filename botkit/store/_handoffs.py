@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.engine import Connection
 
 from botkit.events import Direction
-from botkit.store._feedback import FeedbackStore
+from botkit.store._files import CustomerFileStore
 from botkit.store.models import Contact, Conversation, Message
 
 __all__ = ["HandoffPreview", "HandoffReads"]
@@ -67,7 +67,7 @@ def _newest_inbound(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
     )
 
 
-class HandoffReads(FeedbackStore):
+class HandoffReads(CustomerFileStore):
     """The store's reads for agents' queues (see the module docstring)."""
 
     async def handoff_previews(

@@ -1,18 +1,18 @@
 """Keeping customers' data no longer than needed, and handing it over or erasing it on
 request: retention, a contact's export, a contact's erasure.
 
-* ``purge_inactive``: conversations with no activity since a cutoff, with their messages,
-  and the contacts left with no conversation (``[store] retention_days``, run by the bot
-  once an hour; ``botkit data purge``).
+* ``purge_inactive``: conversations with no activity since a cutoff, with their messages
+  and files, and the contacts left with no conversation (``[store] retention_days``, run
+  by the bot once an hour; ``botkit data purge``).
 * ``export_contact``: everything stored about one person on one channel, as JSON-ready
   data (``botkit data export``: a right-of-access request).
 * ``forget_contact``: the person, their conversations and every message they wrote
   (``botkit data forget``: an erasure request).
 
-Rows are deleted children first (delivery keys, messages, conversations, contacts) in
-batches, one transaction each, so a purge never holds a long lock. Deleted conversations
-are dropped from this process's window of recent messages; other processes' windows
-notice reused ids on their own (``botkit/store/_recent.py``).
+Rows are deleted children first (delivery keys, ratings, files, messages, conversations,
+contacts) in batches, one transaction each, so a purge never holds a long lock. Deleted
+conversations are dropped from this process's window of recent messages; other processes'
+windows notice reused ids on their own (``botkit/store/_recent.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ from botkit.store import _queries as q
 from botkit.store._checks import check_key
 from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
-from botkit.store.models import Contact, Conversation, Feedback, InboundKey, Message
+from botkit.store.models import (
+    Contact,
+    Conversation,
+    CustomerFile,
+    Feedback,
+    InboundKey,
+    Message,
+)
 
 __all__ = ["Deleted", "Retention"]
 
@@ -43,30 +50,54 @@ BATCH = 500  # conversations per transaction
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
-    """What a purge or an erasure deleted."""
+    """What a purge or an erasure deleted (``files``: customers' files kept in the
+    store, see ``keep_customer_file``)."""
 
     contacts: int = 0
     conversations: int = 0
     messages: int = 0
+    files: int = 0
 
     def __add__(self, other: Deleted) -> Deleted:
         return Deleted(
             self.contacts + other.contacts,
             self.conversations + other.conversations,
             self.messages + other.messages,
+            self.files + other.files,
         )
 
 
-def _delete_conversations(conn: Connection, ids: Sequence[int]) -> tuple[int, int]:
-    """Delete the conversations ``ids`` and their messages; (conversations, messages)."""
+def _delete_conversations(conn: Connection, ids: Sequence[int]) -> Deleted:
+    """Delete the conversations ``ids`` with their messages and files."""
     if not ids:
-        return 0, 0
+        return Deleted()
     in_them = select(Message.id).where(Message.conversation_id.in_(ids))
     conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(in_them)))
     conn.execute(delete(Feedback).where(Feedback.conversation_id.in_(ids)))
+    files = conn.execute(delete(CustomerFile).where(CustomerFile.conversation_id.in_(ids)))
     messages = conn.execute(delete(Message).where(Message.conversation_id.in_(ids))).rowcount
     conversations = conn.execute(delete(Conversation).where(Conversation.id.in_(ids))).rowcount
-    return conversations, messages
+    return Deleted(0, conversations, messages, files.rowcount)
+
+
+def _file_records(conn: Connection, conversation_id: int) -> list[dict[str, Any]]:
+    """Metadata of a conversation's kept files; the bytes are not part of an export."""
+    rows = conn.execute(
+        select(CustomerFile.id, CustomerFile.name, CustomerFile.media_type, CustomerFile.size,
+               CustomerFile.created_at)
+        .where(CustomerFile.conversation_id == conversation_id)
+        .order_by(CustomerFile.id)
+    ).all()  # fmt: skip
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "media_type": r.media_type,
+            "size": r.size,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in rows
+    ]
 
 
 def _message_record(row: Any) -> dict[str, Any]:
@@ -113,8 +144,7 @@ class Retention(PeerReads):
                     .with_for_update(skip_locked=True)
                 ).scalars()
             )
-            conversations, messages = _delete_conversations(conn, ids)
-            return Deleted(0, conversations, messages), ids
+            return _delete_conversations(conn, ids), ids
 
         total = Deleted()
         while True:
@@ -165,7 +195,7 @@ class Retention(PeerReads):
                     select(Conversation.id).where(Conversation.contact_id == contact_id)
                 ).scalars()
             )
-            conversations, messages = _delete_conversations(conn, ids)
+            done = _delete_conversations(conn, ids)
             theirs = select(Message.id).where(Message.contact_id == contact_id)
             # Others' conversations they wrote in: their windows of recent messages hold
             # these messages too.
@@ -176,9 +206,9 @@ class Retention(PeerReads):
             conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
             conn.execute(delete(Feedback).where(Feedback.contact_id == contact_id))
             written = delete(Message).where(Message.contact_id == contact_id)
-            messages += conn.execute(written).rowcount
+            messages = conn.execute(written).rowcount
             conn.execute(delete(Contact).where(Contact.id == contact_id))
-            return Deleted(1, conversations, messages), ids
+            return done + Deleted(contacts=1, messages=messages), ids
 
         done, ids = await self._write(work)
         self._recent.forget(ids)
@@ -187,6 +217,10 @@ class Retention(PeerReads):
     async def export_contact(self, channel: str, external_id: str) -> dict[str, Any] | None:
         """Everything stored about one person, as JSON-ready data; None when there is
         no such contact.
+
+        The files they sent that the store keeps (web uploads) are listed per
+        conversation by their metadata only (id, name, media type, size, time): their
+        bytes are not in the export; ``customer_file`` reads each by its id.
 
         Raises:
             StoreError: bad channel or id, or the database failed.
@@ -228,6 +262,7 @@ class Retention(PeerReads):
                         "created_at": record.created_at.isoformat(),
                         "messages": [_message_record(m) for m in own],
                         "others_messages_withheld": len(rows) - len(own),
+                        "files": _file_records(conn, record.id),
                     }
                 )
             elsewhere = conn.execute(

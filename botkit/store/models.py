@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -31,13 +32,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "CHANNEL_MAX",
+    "CLIENT_ID_MAX",
+    "FILE_NAME_MAX",
     "KEY_MAX",
     "LANGUAGE_MAX",
+    "MEDIA_TYPE_MAX",
     "PROCESS_ID_MAX",
     "VERSION_TABLE",
     "Base",
     "Contact",
     "Conversation",
+    "CustomerFile",
     "Feedback",
     "InboundKey",
     "Message",
@@ -49,6 +54,9 @@ CHANNEL_MAX = 64
 KEY_MAX = 512  # external ids, conversation keys, idempotency keys
 LANGUAGE_MAX = 35  # longest practical BCP 47 tag
 PROCESS_ID_MAX = 32  # a random hex id per bot run (botkit uses 16 hex digits)
+CLIENT_ID_MAX = 64  # a customer file's idempotency key, chosen by the uploading client
+FILE_NAME_MAX = 255  # what common file systems allow for one name
+MEDIA_TYPE_MAX = 100
 # Rows of the partial index of inbound messages the bot has not finished processing.
 UNANSWERED_WHERE = "direction = 'in' AND status = 'received'"
 # Alembic's bookkeeping table; a name of our own so botkit can share a PostgreSQL
@@ -212,6 +220,32 @@ class Feedback(Base):
     )
     rating: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CustomerFile(Base):
+    """A file a customer sent where no platform keeps it for botkit (the web widget):
+    its bytes live here, so every replica sharing the database can serve it.
+
+    Stored once per conversation and upload (``client_id``, the uploader's idempotency
+    key). Deleting the conversation deletes its files (migration 0006).
+    """
+
+    __tablename__ = "customer_files"
+    __table_args__ = (
+        # Also the index on conversation_id (its first column) that retention and the
+        # cascade use: a separate one would only cost writes (as for ``feedback``).
+        UniqueConstraint("conversation_id", "client_id"),
+        {"sqlite_autoincrement": True},  # ids of deleted files never come back (0004)
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_MAX))
+    name: Mapped[str] = mapped_column(String(FILE_NAME_MAX))
+    media_type: Mapped[str] = mapped_column(String(MEDIA_TYPE_MAX))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class InboundKey(Base):

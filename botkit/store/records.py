@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -12,6 +12,7 @@ __all__ = [
     "ContactRecord",
     "ConversationRecord",
     "ConversationStatus",
+    "CustomerFileRecord",
     "IntakeResult",
     "MessageStatus",
     "ProcessRecord",
@@ -123,6 +124,32 @@ class ContactRecord:
     external_id: str
     display_name: str | None
     language: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFileRecord:
+    """A file a customer sent from the web widget, bytes and all.
+
+    Attributes:
+        id: database id.
+        conversation_id: the conversation it was sent in.
+        client_id: the uploader's idempotency key (unique within the conversation).
+        name: the file name as stored (cleaned, at most 255 characters).
+        media_type: its ``type/subtype``, lower-case, as the uploader declared it (not
+            checked against the bytes).
+        size: ``len(data)``.
+        data: the file's bytes.
+        created_at: when it was stored (UTC, timezone-aware).
+    """
+
+    id: int
+    conversation_id: int
+    client_id: str
+    name: str
+    media_type: str
+    size: int
+    data: bytes = field(repr=False)  # up to 20 MiB: not in logs or tracebacks
     created_at: datetime
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from botkit.channel import HistoryItem, IntakeReceipt
-from botkit.events import Direction, OutboundReply, utcnow
+from botkit.events import Attachment, Direction, OutboundReply, utcnow
 from botkit.sanitize import sanitize_text
 
 __all__ = ["inbound_item", "message_payload", "reply_item"]
@@ -22,7 +22,9 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
     """The ``message`` frame (and HTTP history entry) of a stored message.
 
     Always: ``seq``, ``direction``, ``text``, ``language``, ``in_reply_to_seq`` (null on
-    visitor messages), ``buttons`` (a list, maybe empty), ``status``, ``created_at``.
+    visitor messages), ``buttons`` (a list, maybe empty), ``status``, ``created_at``,
+    ``attachments`` (the files a visitor sent with it: ``kind``, ``name``, ``media_type``,
+    ``size``; never the store's handle for them).
     Visitor messages add their ``client_id``; a reply pushed at the end of its stream adds
     the ``stream_id`` it was streamed under; a human agent's message adds ``agent``, the
     name they gave ("" for none).
@@ -37,8 +39,13 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
         "buttons": [{"label": b.label, "value": b.value} for b in item.buttons],
         "status": item.status,
         "created_at": item.created_at.isoformat(),
+        "attachments": [
+            {"kind": a.kind, "name": a.name, "media_type": a.mime_type, "size": a.size}
+            for a in item.attachments
+        ],
     }
-    # Web delivery ids are "<conversation key>/<client id>"; client ids contain no "/".
+    # Web delivery ids are "<conversation key>/<client id>" ("<key>/file/<client id>" for
+    # a file); client ids contain no "/".
     if item.idempotency_key and "/" in item.idempotency_key:
         payload["client_id"] = item.idempotency_key.rsplit("/", 1)[1]
     if item.agent is not None:  # written by a human agent ("" when unnamed)
@@ -48,7 +55,12 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
     return payload
 
 
-def inbound_item(receipt: IntakeReceipt, key: str, client_id: str, text: str) -> HistoryItem:
+def inbound_item(
+    receipt: IntakeReceipt,
+    delivery_key: str,
+    text: str,
+    attachments: tuple[Attachment, ...] = (),
+) -> HistoryItem:
     """The stored record of a visitor message the core just took.
 
     The core's own record when it gives one. Otherwise it is rebuilt the way the core
@@ -63,7 +75,8 @@ def inbound_item(receipt: IntakeReceipt, key: str, client_id: str, text: str) ->
         text=sanitize_text(text),
         created_at=utcnow(),
         status="received",
-        idempotency_key=f"{key}/{client_id}",
+        idempotency_key=delivery_key,
+        attachments=attachments,
     )
 
 

@@ -13,15 +13,28 @@ from typing import Any
 
 from aiohttp import web
 
-from botkit.errors import BotkitError, MessageRejectedError
+from botkit.errors import (
+    BotkitError,
+    FileLimitError,
+    MessageRejectedError,
+    UnknownConversationError,
+)
+from botkit.events import Attachment
 from connectors.web._http import BadRequest, json_error, rate_limited, read_json
 from connectors.web._messages import message_payload
+from connectors.web.files import FILE_TYPES, clean_file_name, read_file_body, sniff_media_type
 from connectors.web.hub import Outgoing
 from connectors.web.identity import IdentityError, Visitor
-from connectors.web.intake import InvalidMessage, clean_language, parse_message, submit_message
-from connectors.web.service import HISTORY_PAGE, SERVICE, WebService
+from connectors.web.intake import (
+    InvalidMessage,
+    check_client_id,
+    clean_language,
+    parse_message,
+    submit_message,
+)
+from connectors.web.service import CHANNEL, HISTORY_PAGE, SERVICE, WebService
 
-__all__ = ["get_messages", "post_message", "post_session"]
+__all__ = ["get_messages", "post_file", "post_message", "post_session"]
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +104,19 @@ async def post_message(request: web.Request) -> web.Response:
         return exc.response()
     except InvalidMessage as exc:
         return json_error(400, exc.code, str(exc))
+    return await _submit(svc, visitor, client_id, text, clean_language(body.get("lang")))
+
+
+async def _submit(
+    svc: WebService,
+    visitor: Visitor,
+    client_id: str,
+    text: str,
+    language: str | None,
+    attachments: tuple[Attachment, ...] = (),
+) -> web.Response:
     try:
-        receipt = await submit_message(
-            svc, visitor, client_id, text, clean_language(body.get("lang"))
-        )
+        receipt = await submit_message(svc, visitor, client_id, text, language, attachments)
     except MessageRejectedError as exc:
         # The bot refuses only while it cannot take messages at all (shutting down):
         # the client should retry later with the same client_id.
@@ -108,6 +130,101 @@ async def post_message(request: web.Request) -> web.Response:
         {"client_id": client_id, "seq": receipt.seq, "duplicate": receipt.duplicate},
         status=200 if receipt.duplicate else 201,
     )
+
+
+NO_AGENT = "Files go to a person: ask for one in the chat first."
+
+
+async def post_file(request: web.Request) -> web.Response:
+    """Store a file a visitor sends to the human agent of their conversation, as a
+    message of its own (idempotent on ``client_id``, like ``POST /api/messages``).
+
+    The body is the file itself; ``client_id`` and ``name`` are query parameters. The
+    cheap refusals (identity, uploads at once, rate, no agent, declared size) come
+    before the body is read.
+    """
+    svc = request.app[SERVICE]
+    try:
+        visitor = _bearer(svc, request)
+    except IdentityError as exc:
+        return _unauthorized(svc, exc)
+    config = svc.config
+    if not config.max_file_bytes:
+        return json_error(403, "files_disabled", "this chat does not take files")
+    ip = svc.client_ip(request)
+    if svc.open_uploads[ip] >= config.uploads_per_ip:
+        return json_error(
+            429, "too_many_uploads", "too many files are being sent at once; retry later",
+            headers={"Retry-After": "5"},
+        )  # fmt: skip
+    wait = svc.ip_files.take(ip)
+    if wait:
+        return rate_limited(wait, "files")
+    try:
+        client_id = check_client_id(request.query.get("client_id"))
+    except InvalidMessage as exc:
+        return json_error(400, exc.code, str(exc))
+    # Held while the body arrives: slow uploads are what ties a server up.
+    svc.open_uploads[ip] += 1
+    try:
+        return await _take_file(svc, request, visitor, client_id)
+    finally:
+        svc.open_uploads[ip] -= 1
+        if svc.open_uploads[ip] <= 0:
+            del svc.open_uploads[ip]
+
+
+async def _take_file(
+    svc: WebService, request: web.Request, visitor: Visitor, client_id: str
+) -> web.Response:
+    config = svc.config
+    key = visitor.conversation_key
+    try:
+        await _check_agent(svc, key)
+        async with asyncio.timeout(config.file_read_timeout_s):
+            data = await read_file_body(request, config.max_file_bytes)
+    except TimeoutError:
+        limit = config.file_read_timeout_s
+        return json_error(408, "upload_timeout", f"the file did not arrive within {limit:g} s")
+    except BadRequest as exc:
+        return exc.response()
+    except BotkitError:
+        log.exception("web: reading the conversation's state failed")
+        return _unavailable("file not stored; retry")
+    media_type = sniff_media_type(data)
+    if media_type is None:
+        return json_error(
+            415, "unsupported_file", "send a picture (JPEG, PNG, GIF or WebP) or a PDF"
+        )
+    name = clean_file_name(request.query.get("name"), media_type)
+    try:
+        await _check_agent(svc, key)  # again: the agent may have left while it arrived
+        ref = await svc.core.keep_file(
+            CHANNEL, key, client_id=client_id, name=name, media_type=media_type, data=data,
+            max_files=config.files_per_conversation,
+        )  # fmt: skip
+    except BadRequest as exc:
+        return exc.response()
+    except UnknownConversationError:
+        return json_error(409, "no_agent", NO_AGENT)
+    except FileLimitError:
+        return json_error(
+            409, "file_limit",
+            f"this chat has its {config.files_per_conversation} files; no more can be sent",
+        )  # fmt: skip
+    except BotkitError:
+        log.exception("web: keeping a visitor's file failed")
+        return _unavailable("file not stored; retry")
+    kind = FILE_TYPES[media_type][0]
+    attachment = Attachment(kind=kind, name=name, mime_type=media_type, size=len(data), ref=ref)
+    return await _submit(svc, visitor, client_id, "", None, (attachment,))
+
+
+async def _check_agent(svc: WebService, key: str) -> None:
+    """Refuse (409) unless a person has the conversation or it waits for one: files are
+    for them, the bot cannot read one."""
+    if not await svc.core.with_human(CHANNEL, key):
+        raise BadRequest(409, "no_agent", NO_AGENT)
 
 
 def _query_number(request: web.Request, name: str, default: float, lo: float, hi: float) -> float:

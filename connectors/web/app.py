@@ -32,5 +32,6 @@ def create_app(service: WebService) -> web.Application:
     app.router.add_post("/api/session", api.post_session)
     app.router.add_post("/api/messages", api.post_message)
     app.router.add_get("/api/messages", api.get_messages)
+    app.router.add_post("/api/files", api.post_file)
     app.router.add_get("/{name:widget\\.(?:js|css)}", pages.static_file)
     return app

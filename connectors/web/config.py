@@ -77,6 +77,15 @@ class WebConfig(ConnectorConfig):
             session token issued for one expires with it.
         session_ttl_s: lifetime of the session tokens this server issues.
         max_message_bytes: largest inbound HTTP body or WebSocket message.
+        max_file_bytes: largest file a visitor may send (``POST /api/files``: a picture
+            or a PDF, for the human agent of their conversation; botkit keeps it in its
+            store until the conversation is deleted). 0 turns files off.
+        files_per_conversation: files one conversation may hold; more are refused
+            (409 ``file_limit``).
+        file_rate: files per client IP.
+        uploads_per_ip: files one client IP may be sending at once.
+        file_read_timeout_s: time a file has to arrive once its upload started (a
+            stalled upload is dropped: 408).
         connection_rate / ip_rate: message rate limits per socket and per client IP.
         connect_rate: new sessions and WebSocket connections per client IP.
         max_connections_per_ip: concurrent sockets per client IP.
@@ -102,6 +111,11 @@ class WebConfig(ConnectorConfig):
     user_token_max_ttl_s: int = Field(default=3600, ge=1, le=86_400)
     session_ttl_s: int = Field(default=30 * 86_400, ge=60, le=365 * 86_400)
     max_message_bytes: int = Field(default=16_384, ge=256, le=1_048_576)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=20 * 1024 * 1024)
+    files_per_conversation: int = Field(default=20, ge=1, le=10_000)
+    file_rate: RateLimit = RateLimit(rate=0.1, burst=5)
+    uploads_per_ip: int = Field(default=4, ge=1, le=10_000)
+    file_read_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     connection_rate: RateLimit = RateLimit(rate=1.0, burst=10)
     ip_rate: RateLimit = RateLimit(rate=5.0, burst=60)
     connect_rate: RateLimit = RateLimit(rate=1.0, burst=30)

@@ -6,13 +6,19 @@ import re
 from typing import Any
 
 from botkit.channel import IntakeReceipt
-from botkit.events import Contact, InboundMessage
+from botkit.events import Attachment, Contact, InboundMessage
 from connectors.web._messages import inbound_item, message_payload
 from connectors.web.hub import Outgoing
 from connectors.web.identity import Visitor
 from connectors.web.service import CHANNEL, WebService
 
-__all__ = ["InvalidMessage", "clean_language", "parse_message", "submit_message"]
+__all__ = [
+    "InvalidMessage",
+    "check_client_id",
+    "clean_language",
+    "parse_message",
+    "submit_message",
+]
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,3}$")
@@ -33,28 +39,41 @@ def clean_language(value: object) -> str | None:
     return None
 
 
+def check_client_id(value: object) -> str:
+    """A client's message id (its idempotency key); raise ``InvalidMessage``."""
+    if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
+        raise InvalidMessage("bad_client_id", "client_id must be 1-64 of A-Z a-z 0-9 _ -")
+    return value
+
+
 def parse_message(data: dict[str, Any]) -> tuple[str, str]:
     """Return ``(client_id, text)`` from a client message; raise ``InvalidMessage``."""
-    client_id, text = data.get("client_id"), data.get("text")
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-        raise InvalidMessage("bad_client_id", "client_id must be 1-64 of A-Z a-z 0-9 _ -")
+    client_id, text = check_client_id(data.get("client_id")), data.get("text")
     if not isinstance(text, str):
         raise InvalidMessage("bad_text", "text must be a string")
     return client_id, text
 
 
 async def submit_message(
-    service: WebService, visitor: Visitor, client_id: str, text: str, language: str | None
+    service: WebService,
+    visitor: Visitor,
+    client_id: str,
+    text: str,
+    language: str | None,
+    attachments: tuple[Attachment, ...] = (),
 ) -> IntakeReceipt:
     """Hand the message to the core; on first delivery show it on the visitor's sockets.
 
     What the sockets are shown is the message as stored (sanitized), never the raw
     ``text``: a lone surrogate in it could not be encoded by any socket's writer.
     The idempotency key is scoped to the conversation: client ids are chosen by the
-    client, so a global key would let one visitor's id shadow another's message.
+    client, so a global key would let one visitor's id shadow another's message; a
+    file's message has keys of its own, so a text message sent under the same client id
+    cannot take its place (and leave the kept file in no message).
     Raises whatever ``core.submit`` raises (``MessageRejectedError``, ``StoreError``).
     """
     key = visitor.conversation_key
+    delivery = f"{key}/file/{client_id}" if attachments else f"{key}/{client_id}"
     receipt = await service.core.submit(
         InboundMessage(
             channel=CHANNEL,
@@ -65,11 +84,12 @@ async def submit_message(
                 language_hint=language,
             ),
             text=text,
-            idempotency_key=f"{key}/{client_id}",
+            idempotency_key=delivery,
             channel_ids={"client_id": client_id},
+            attachments=attachments,
         )
     )
     if not receipt.duplicate:
-        item = inbound_item(receipt, key, client_id, text)
+        item = inbound_item(receipt, delivery, text, attachments)
         service.hub.publish(key, Outgoing(message_payload(item), seq=receipt.seq))
     return receipt

@@ -46,7 +46,9 @@ class WebService:
         cap = config.max_tracked_ips
         self.ip_messages = KeyedLimiter(config.ip_rate.rate, config.ip_rate.burst, cap)
         self.ip_connects = KeyedLimiter(config.connect_rate.rate, config.connect_rate.burst, cap)
+        self.ip_files = KeyedLimiter(config.file_rate.rate, config.file_rate.burst, cap)
         self.open_sockets: Counter[str] = Counter()
+        self.open_uploads: Counter[str] = Counter()
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
 

@@ -77,6 +77,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                     "after_seq": after_seq,
                     "last_seq": last_seq,
                     "max_message_bytes": cfg.max_message_bytes,
+                    "max_file_bytes": cfg.max_file_bytes,
                 }
             )
             await _serve(ws, svc, conn, visitor, language, ip)

@@ -218,11 +218,22 @@ class StaticDecoding:
         values = [0, *ends] + [total] * (sentences - len(ends)) + [self.limits.source_tokens]
         return torch.tensor(values, dtype=torch.int32)
 
-    def _bucket(self, per: int, sentences: int) -> _Bucket:
+    def graphed(self, sentences: int, per: int) -> bool:
+        """Whether a batch of ``sentences`` x ``per`` rows (that ``fits``) replays a
+        captured graph rather than running its steps eagerly."""
+        if sentences * per > self.limits.rows:
+            return False
+        bucket = self._buckets.get((per, self._bucket_size(per, sentences)))
+        return bucket is not None and bucket.graph is not None
+
+    def _bucket_size(self, per: int, sentences: int) -> int:
         size = 1
         while size < sentences:
             size *= 2
-        size = min(size, self.limits.rows // per)
+        return min(size, self.limits.rows // per)
+
+    def _bucket(self, per: int, sentences: int) -> _Bucket:
+        size = self._bucket_size(per, sentences)
         bucket = self._buckets.get((per, size))
         if bucket is None:
             cu_q = [i * per for i in range(size + 1)] + [size * per]

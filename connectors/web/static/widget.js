@@ -133,6 +133,8 @@
     if (m.direction !== "in" && agentName(m)) c.agent = agentName(m);
     var buttons = validButtons(m.buttons);
     if (buttons.length) c.buttons = buttons;
+    var files = validFiles(m.files);
+    if (files.length) c.files = files;
     if (m.failed === true) c.failed = true;
     return c;
   }
@@ -217,7 +219,19 @@
   });
   var sendBtn = el("button", "botkit-send", { type: "submit" });
   sendBtn.textContent = "Send";
-  form.append(label, input, sendBtn);
+  // A file goes to the human agent of the conversation: the server says how big one may
+  // be (0: not taken), and whether a person is there to take it.
+  var FILE_TYPES = "image/jpeg,image/png,image/gif,image/webp,application/pdf";
+  var fileInput = el("input", "botkit-sr", {
+    type: "file", accept: FILE_TYPES, tabindex: "-1", "aria-hidden": "true",
+  });
+  var attachBtn = el("button", "botkit-attach", {
+    type: "button", "aria-label": "Send a picture or a PDF to the support agent",
+    title: "Send a picture or a PDF",
+  });
+  attachBtn.textContent = "\uD83D\uDCCE"; // paperclip
+  attachBtn.hidden = true;
+  form.append(label, attachBtn, fileInput, input, sendBtn);
   panel.append(header, status, log, typing, form);
   root.append(launcher, panel);
 
@@ -283,6 +297,24 @@
     log.scrollTop = log.scrollHeight;
     return li;
   }
+  function validFiles(list) {
+    return (Array.isArray(list) ? list : []).filter(function (f) {
+      return f && typeof f.name === "string" && Number.isInteger(f.size) && f.size >= 0;
+    }).slice(0, 10).map(function (f) { return { name: f.name.slice(0, 200), size: f.size }; });
+  }
+  function sizeText(n) {
+    if (n < 1024) return n + " B";
+    if (n < 1024 * 1024) return Math.round(n / 1024) + " KB";
+    return (n / 1024 / 1024).toFixed(1) + " MB";
+  }
+  function showFiles(li, files) {
+    files.forEach(function (f) {
+      var chip = el("div", "botkit-file");
+      chip.textContent = "\uD83D\uDCCE " + f.name + " (" + sizeText(f.size) + ")";
+      li.append(chip);
+    });
+    if (files.length) log.scrollTop = log.scrollHeight;
+  }
   function setText(li, text, markdown) {
     var body = li.querySelector(".botkit-text");
     if (markdown) renderMarkdown(body, text); else body.textContent = text;
@@ -330,11 +362,12 @@
     li.append(group);
     log.scrollTop = log.scrollHeight;
   }
-  function remember(msg, buttons, failed) {
+  function remember(msg, buttons, failed, files) {
     if (msg.seq > state.lastSeq) state.lastSeq = msg.seq;
     var c = { seq: msg.seq, direction: msg.direction, text: msg.text };
     if (msg.direction !== "in" && agentName(msg)) c.agent = agentName(msg);
     if (buttons.length) c.buttons = buttons;
+    if (files.length) c.files = files;
     if (failed) c.failed = true;
     state.cache.push(c);
     if (state.cache.length > CACHE_MAX) state.cache.splice(0, state.cache.length - CACHE_MAX);
@@ -366,10 +399,12 @@
     }
     li.dataset.seq = String(msg.seq);
     bySeq[msg.seq] = li;
+    var files = validFiles(msg.attachments);
+    showFiles(li, files);
     if (failed) markFailed(li);
     var buttons = out && !failed ? validButtons(msg.buttons) : [];
     if (msg.seq >= state.lastSeq) showButtons(li, buttons);
-    remember(msg, buttons, failed);
+    remember(msg, buttons, failed, files);
     if (out) typing.hidden = !streamsLive() || typing.hidden;
   }
   function onAck(msg) {
@@ -431,6 +466,8 @@
   // ---- connection -------------------------------------------------------------------
   var ws = null, attempt = 0, retryTimer = null, stableTimer = null, idle = false;
   var maxBytes = 16384;
+  var maxFileBytes = 0;     // from the welcome; 0 until then, or when files are off
+  var sendingFile = false;
   var refused = false;      // the server refused the page's identity: wait for a new one
   var connText = "";        // the connection's status, shown again after a passing notice
   function setStatus(text) { connText = text; status.textContent = text; }
@@ -539,6 +576,8 @@
     clearTimeout(stableTimer);
     stableTimer = setTimeout(function () { if (ws === sock) attempt = 0; }, STABLE_MS);
     if (Number.isInteger(msg.max_message_bytes) && msg.max_message_bytes > 0) maxBytes = msg.max_message_bytes;
+    maxFileBytes = Number.isInteger(msg.max_file_bytes) && msg.max_file_bytes > 0 ? msg.max_file_bytes : 0;
+    attachBtn.hidden = !maxFileBytes;
     var who = whoOf(msg.token);
     var kind = msg.identity === "user" ? "u" : msg.identity === "session" ? "s" : null;
     // A different conversation than the cached one (another identity or subject), or a
@@ -632,6 +671,46 @@
     var text = input.value.trim();
     if (text && queue(text)) input.value = "";
   }
+  // A file is posted over HTTP (a socket frame holds text only); the server stores it as
+  // a message of its own, which comes back through the socket like any other.
+  var FILE_REFUSED = {
+    no_agent: "Files go to a person: ask for one in the chat first.",
+    too_large: "This file is too big.",
+    unsupported_file: "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent.",
+    rate_limited: "You are sending files quickly; please wait a moment.",
+    too_many_uploads: "Other files are still being sent; please wait a moment.",
+    upload_timeout: "The file took too long to send; please try again.",
+    file_limit: "This chat cannot take more files.",
+  };
+  function sendFile(file) {
+    if (file.size > maxFileBytes) {
+      notice("This file is too big (at most " + sizeText(maxFileBytes) + ").");
+      return;
+    }
+    if (!state.token || sendingFile) return;
+    sendingFile = true;
+    attachBtn.disabled = true;
+    notice("Sending " + file.name + "\u2026");
+    var url = new URL("api/files", server);
+    url.searchParams.set("client_id", newId());
+    url.searchParams.set("name", file.name.slice(0, 200));
+    fetch(url.href, {
+      method: "POST",
+      headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/octet-stream" },
+      body: file,
+    }).then(function (res) {
+      if (res.ok) { notice(connText); return null; }
+      return res.json().then(function (body) {
+        notice(FILE_REFUSED[body && body.error] ||
+          (body && typeof body.message === "string" ? body.message.slice(0, 200) : "The file was not sent."));
+      }, function () { notice("The file was not sent."); });
+    }).catch(function () {
+      notice("The file was not sent: no connection.");
+    }).then(function () {
+      sendingFile = false;
+      attachBtn.disabled = false;
+    });
+  }
 
   // ---- interaction ------------------------------------------------------------------
   function setOpen(open) {
@@ -652,6 +731,13 @@
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
   });
   input.addEventListener("focus", function () { if (idle) connect(); });
+  attachBtn.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = ""; // the same file again is a new choice
+    if (file) sendFile(file);
+    input.focus();
+  });
   document.addEventListener("visibilitychange", function () {
     if (idle && !panel.hidden && document.visibilityState === "visible") connect();
   });
@@ -670,6 +756,7 @@
     var agent = m.direction === "out" ? agentName(m) : null;
     var li = bubble(m.direction, m.text, m.direction === "out" && !agent, agent);
     li.dataset.seq = String(m.seq);
+    showFiles(li, m.files || []);
     if (m.failed) markFailed(li);
     bySeq[m.seq] = li;
   });

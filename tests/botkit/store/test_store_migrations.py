@@ -18,7 +18,15 @@ from botkit.store import ConversationStore, StoreSettings, migrate
 from botkit.store._runner import create_runner
 from botkit.store.models import VERSION_TABLE, Base, UTCDateTime
 
-TABLES = {"contacts", "conversations", "messages", "inbound_keys", "processes", "feedback"}
+TABLES = {
+    "contacts",
+    "conversations",
+    "messages",
+    "inbound_keys",
+    "processes",
+    "feedback",
+    "customer_files",
+}
 
 
 async def _tables(url: str) -> set[str]:
@@ -84,8 +92,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0005"
-    for revision in ("0001", "0002", "0003", "0004", "0005"):
+    assert migrate.head() == "0006"
+    for revision in ("0001", "0002", "0003", "0004", "0005", "0006"):
         assert migrate.is_known(revision)
     assert not migrate.is_known("ffff")
 
@@ -111,7 +119,8 @@ async def test_claims_migration_up_down_up_and_unclaimed_messages_are_recoverabl
         )
         assert [(u.message.id, u.claimed_by) for u in claimable] == [(stored.message.id, None)]
     await migrate.downgrade(db_url, "0001")
-    assert await _tables(db_url) == TABLES - {"processes", "feedback"} | {VERSION_TABLE}
+    later = {"processes", "feedback", "customer_files"}
+    assert await _tables(db_url) == TABLES - later | {VERSION_TABLE}
 
     def columns(conn: Connection) -> set[str]:
         return {c["name"] for c in inspect(conn).get_columns("messages")}

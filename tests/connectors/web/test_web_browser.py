@@ -232,9 +232,10 @@ async def test_keyboard_only(servers: Servers, page: Any) -> None:
     await page.keyboard.press("Enter")
     await _wait_reply(page, 2)
     assert (await _shown(page))[0][1] == "first line\nsecond line"
-    # Tab and Shift+Tab move through the labelled controls of the panel.
+    # Tab and Shift+Tab move through the labelled controls of the panel, the paperclip
+    # (files for an agent) before the message box, as it is shown.
     names = []
-    for key in ("Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"):
+    for key in ("Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"):
         await page.keyboard.press(key)
         names.append(
             await page.evaluate(
@@ -242,7 +243,8 @@ async def test_keyboard_only(servers: Servers, page: Any) -> None:
                 " document.activeElement.textContent"
             )
         )
-    assert names[0] == "Send" and names[2:] == ["Messages", "Close chat"]
+    assert names[0] == "Send" and names[2:] == [
+        "Send a picture or a PDF to the support agent", "Messages", "Close chat"]
     await page.keyboard.press("Escape")
     assert await page.locator(".botkit-panel").is_hidden()
     assert await page.evaluate("document.activeElement.className") == "botkit-launcher"

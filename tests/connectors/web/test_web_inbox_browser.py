@@ -507,3 +507,65 @@ async def test_a_long_queue_shows_more_on_request(
     assert focused == await waiting.nth(100).get_attribute("data-id")
     assert not agent.problems, agent.problems
     await agent.context.close()
+
+
+async def test_a_web_customer_sends_the_agent_a_screenshot(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    """The widget's paperclip: refused while only the bot answers (it cannot read
+    files), taken once a person has the conversation, shown to the customer as sent and
+    to the agent as the picture it is."""
+    customer = await _page(browser)
+    await customer.goto(servers.widget)
+    await _customer_says(customer, "My screen shows error E42.", 2)
+    attach = customer.get_by_role("button", name="Send a picture or a PDF to the support agent")
+    await attach.wait_for()
+    chooser = ".botkit-form input[type=file]"
+    shot = {"name": "error.png", "mimeType": "image/png", "buffer": PNG}
+    await customer.set_input_files(chooser, files=[shot])
+    await customer.get_by_text("Files go to a person: ask for one in the chat first.").wait_for()
+    assert await customer.locator(".botkit-file").count() == 0
+    await _customer_says(customer, "/human", 4)
+
+    agent = await _signed_in_page(browser, servers)
+    row = agent.locator("#waiting li").filter(has_text="error E42")
+    for _ in range(50):  # the newest waits last: past "Show more" after the long-queue test
+        if await row.count():
+            break
+        if await agent.locator("#waiting-more").is_visible():
+            await agent.locator("#waiting-more").click()
+        await asyncio.sleep(0.2)
+    await row.get_by_role("button").click()
+    box = agent.get_by_label("Your answer")
+    await box.fill("Could you send me a screenshot?")
+    await box.press("Enter")
+    await customer.wait_for_function(
+        "() => document.querySelectorAll('.botkit-log [data-seq]').length >= 5", timeout=10_000
+    )
+
+    await customer.set_input_files(chooser, files=[shot])
+    chip = customer.locator(".botkit-log .botkit-in .botkit-file")
+    await chip.wait_for(timeout=10_000)
+    assert await chip.text_content() == f"\U0001F4CE error.png ({len(PNG)} B)"
+    # A PDF goes too; a page posing as a picture does not.
+    await customer.set_input_files(chooser, files=[
+        {"name": "fake.png", "mimeType": "image/png", "buffer": b"<html>hi</html>"}])
+    await customer.get_by_text(
+        "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent.").wait_for()
+    assert await chip.count() == 1
+
+    # A reload shows the file again, from the widget's own copy of the conversation.
+    await customer.reload()
+    await chip.wait_for()  # the panel was open: it opens again
+
+    # exact: the queue's button for this customer says "...shows error E42".
+    await agent.get_by_role("button", name="Show", exact=True).click()
+    picture = agent.get_by_role("img", name="error.png")
+    await picture.wait_for(timeout=10_000)
+    assert await picture.evaluate("img => img.complete && img.naturalWidth") == 1
+    assert not agent.problems, agent.problems
+    # The refused uploads are answered with errors the page explains (409, 415).
+    assert all(" 409 " in p or " 415 " in p for p in customer.problems), customer.problems
+    await customer.context.close()
+    await agent.context.close()

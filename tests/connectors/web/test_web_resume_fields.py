@@ -21,6 +21,7 @@ MESSAGE_FIELDS = {
     "buttons",
     "status",
     "created_at",
+    "attachments",
 }
 
 

@@ -163,7 +163,8 @@ def test_cuda_graphs_decode_the_same_tokens_as_eager(
     _, path = checkpoints[case]
     # fp32, where both are token-identical to transformers: in bf16 the padded bucket's
     # batch size may pick another split-K for decode attention, and rounding differs.
-    graphed, eager = _engine(path, "float32"), _engine(path, "float32", graphs=None)
+    graphed = _engine(path, "float32", GraphLimits(beams=(1, 4)))
+    eager = _engine(path, "float32", graphs=None)
     assert graphed.static is not None and eager.static is None
     sources, forced = _sources(case, eager)
     f = [-1 if forced is None else forced] * len(sources)
@@ -174,7 +175,11 @@ def test_cuda_graphs_decode_the_same_tokens_as_eager(
         ours = graphed.generate_ids(batch, forced_bos=f_batch, beam_size=beams,
                                     max_new_tokens=MAX_NEW)  # fmt: skip
         assert ours == expected
+        assert graphed.static.graphed(len(batch), beams)  # replayed, not run eagerly
     # Captured when the engine was built, for the beam sizes asked for; others eager.
     buckets = graphed.static._buckets
     captured = {key for key, b in buckets.items() if b.graph is not None}
-    assert captured == {(1, n) for n in (1, 2, 4, 8, 16, 32, 64)}
+    assert captured == {(1, n) for n in (1, 2, 4, 8, 16, 32, 64)} | {
+        (4, n) for n in (1, 2, 4, 8, 16)
+    }
+    assert not graphed.static.graphed(1, 2)  # a beam size not captured

@@ -224,6 +224,7 @@ def test_static_decoding_ran_in_shrinking_padded_buckets(
         decoding = static[case].static
         assert decoding is not None
         buckets |= set(decoding._buckets)
+        assert not decoding.graphed(6, 4)  # eager steps on the static buffers (the CPU)
     assert {(1, 8), (4, 8)} <= buckets
     assert any(per == 1 and n < 8 for per, n in buckets)
     assert any(per == 4 and n < 8 for per, n in buckets)
