@@ -30,7 +30,7 @@ from botkit._retention import retain_forever
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
-from botkit.channel import HistoryItem, IntakeReceipt, ReplyStream
+from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.customer_files import CustomerFiles, kept_ref
@@ -65,7 +65,7 @@ from botkit.pipeline.middleware import (
 )
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
-from botkit.store import ConversationStore
+from botkit.store import ConversationStore, clean_file_name
 from botkit.store.records import ConversationStatus, IntakeResult, MessageStatus, StoredMessage
 
 __all__ = ["Bot", "ChannelConnector"]
@@ -544,12 +544,12 @@ class Bot:
         media_type: str,
         data: bytes,
         max_files: int | None = None,
-    ) -> str:
+    ) -> KeptFile:
         """Keep a customer's file in the store (see ``CoreHandle.keep_file``)."""
         conversation = await self.store.get_conversation(channel, conversation_key)
         if conversation is None:
             raise UnknownConversationError(f"no {channel} conversation {conversation_key!r}")
-        file_id, _ = await self.store.keep_customer_file(
+        file_id, created = await self.store.keep_customer_file(
             conversation.id,
             client_id,
             name=name,
@@ -557,7 +557,11 @@ class Bot:
             data=data,
             max_files=max_files,
         )
-        return kept_ref(file_id)
+        if not created:  # a retry: describe the bytes kept, not the retry's
+            first = await self.store.customer_file(file_id)
+            if first is not None:
+                return KeptFile(kept_ref(file_id), first.name, first.media_type, first.size)
+        return KeptFile(kept_ref(file_id), clean_file_name(name), media_type.lower(), len(data))
 
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""

@@ -19,6 +19,7 @@ __all__ = [
     "FileSource",
     "HistoryItem",
     "IntakeReceipt",
+    "KeptFile",
     "ReplyStream",
     "WatchedConversations",
     "best_effort",
@@ -40,6 +41,17 @@ class IntakeReceipt:
     seq: int
     duplicate: bool
     message: HistoryItem | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFile:
+    """Answer of ``CoreHandle.keep_file``: the file as kept (for a retried upload, the
+    first one's name, type and size: the bytes kept are the first one's)."""
+
+    ref: str  # its Attachment.ref
+    name: str
+    media_type: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +127,10 @@ class CoreHandle(Protocol):
         media_type: str,
         data: bytes,
         max_files: int | None = None,
-    ) -> str:
+    ) -> KeptFile:
         """Keep a file a customer sent, for the human agent of their conversation, where
-        no platform keeps it (the web widget); return its ``Attachment.ref``. Once per
-        ``client_id`` in a conversation: a retry gets the same ref. A conversation holds
+        no platform keeps it (the web widget). Once per ``client_id`` in a conversation:
+        a retry gets the first one back. A conversation holds
         at most ``max_files`` (None: no limit).
 
         Raises:

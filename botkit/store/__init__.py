@@ -4,7 +4,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 ``botkit/store/migrations`` (see ``botkit.store.migrate``).
 """
 
-from botkit.store._files import MAX_STORED_FILE_BYTES
+from botkit.store._files import MAX_STORED_FILE_BYTES, clean_file_name
 from botkit.store._handoffs import HandoffPreview
 from botkit.store._retention import Deleted
 from botkit.store._unanswered import Unanswered
@@ -39,5 +39,6 @@ __all__ = [
     "StoredMessage",
     "Unanswered",
     "approx_tokens",
+    "clean_file_name",
     "mask_url",
 ]

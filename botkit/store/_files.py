@@ -53,8 +53,9 @@ _FIND = select(CustomerFile.id).where(
     CustomerFile.client_id == bindparam("client_id"),
 )
 # FOR NO KEY UPDATE (PostgreSQL; SQLite's writers run one at a time anyway): two uploads
-# to one conversation take turns, so its file limit holds across replicas; messages
-# (whose foreign keys take KEY SHARE) are not held up. A purge, which locks the
+# to one conversation take turns, so its file limit holds across replicas. Writes that
+# update the conversation's row (a message stored in it) wait for the file's insert;
+# other conversations are not held up. A purge, which locks the
 # conversations it deletes FOR UPDATE SKIP LOCKED, leaves this one alone while the file
 # goes in; one that locked it first is waited for, and then the conversation is unknown
 # (a clear error instead of a foreign-key violation).

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -46,6 +46,10 @@ __all__ = ["Deleted", "Retention"]
 log = logging.getLogger("botkit.store")
 
 BATCH = 500  # conversations per transaction
+# Kept files per transaction, deleted before their conversations: a file may be 20 MiB,
+# and on SQLite a transaction freeing a batch of conversations' files at once would hold
+# the one writer (every replica's writes) for seconds.
+FILE_BATCH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +150,7 @@ class Retention(PeerReads):
             )
             return _delete_conversations(conn, ids), ids
 
-        total = Deleted()
+        total = Deleted(files=await self._delete_files_in(Conversation.updated_at < before))
         while True:
             done, ids = await self._write(batch)
             self._recent.forget(ids)
@@ -171,6 +175,38 @@ class Retention(PeerReads):
             contacts = 0
         return total + Deleted(contacts=contacts)
 
+    async def _delete_files_in(self, conversations: ColumnElement[bool]) -> int:
+        """Delete the kept files of the ``conversations`` matching, ``FILE_BATCH`` per
+        transaction, one conversation at a time (locked, as the purge locks it: one
+        being written to right now is skipped, and its conversation's own delete then
+        takes its files). Returns how many were deleted."""
+        with_files = exists(
+            select(CustomerFile.id).where(CustomerFile.conversation_id == Conversation.id)
+        )
+        pick = (
+            select(Conversation.id)
+            .where(conversations, with_files)
+            .order_by(Conversation.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+
+        def batch(conn: Connection) -> int:
+            conversation_id = conn.execute(pick).scalar()
+            if conversation_id is None:
+                return 0
+            ids = conn.execute(
+                select(CustomerFile.id)
+                .where(CustomerFile.conversation_id == conversation_id)
+                .limit(FILE_BATCH)
+            ).scalars()
+            return conn.execute(delete(CustomerFile).where(CustomerFile.id.in_(list(ids)))).rowcount
+
+        total = 0
+        while deleted := await self._write(batch):
+            total += deleted
+        return total
+
     async def forget_contact(self, channel: str, external_id: str) -> Deleted:
         """Erase one person: their contact, the conversations they started (with every
         message in them) and what they wrote in anyone else's (a Slack channel thread).
@@ -181,13 +217,13 @@ class Retention(PeerReads):
         """
         check_key(channel, "channel", channel=True)
         check_key(external_id, "contact id")
+        person = select(Contact.id).where(
+            Contact.channel == channel, Contact.external_id == external_id
+        )
+        files = await self._delete_files_in(Conversation.contact_id.in_(person))
 
         def work(conn: Connection) -> tuple[Deleted, list[int]]:
-            contact_id = conn.execute(
-                select(Contact.id).where(
-                    Contact.channel == channel, Contact.external_id == external_id
-                )
-            ).scalar()
+            contact_id = conn.execute(person).scalar()
             if contact_id is None:
                 return Deleted(), []
             ids = list(
@@ -211,6 +247,7 @@ class Retention(PeerReads):
             return done + Deleted(contacts=1, messages=messages), ids
 
         done, ids = await self._write(work)
+        done += Deleted(files=files)
         self._recent.forget(ids)
         return done
 

@@ -44,7 +44,7 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
             for a in item.attachments
         ],
     }
-    # Web delivery ids are "<conversation key>/<client id>" ("<key>/file/<client id>" for
+    # Web delivery ids are "<conversation key>/<client id>" ("file:<key>/<client id>" for
     # a file); client ids contain no "/".
     if item.idempotency_key and "/" in item.idempotency_key:
         payload["client_id"] = item.idempotency_key.rsplit("/", 1)[1]

@@ -152,6 +152,11 @@ async def post_file(request: web.Request) -> web.Response:
     if not config.max_file_bytes:
         return json_error(403, "files_disabled", "this chat does not take files")
     ip = svc.client_ip(request)
+    if svc.open_uploads.total() >= config.uploads_at_once:
+        return json_error(
+            503, "busy", "the chat is receiving many files; retry shortly",
+            headers={"Retry-After": "5"},
+        )  # fmt: skip
     if svc.open_uploads[ip] >= config.uploads_per_ip:
         return json_error(
             429, "too_many_uploads", "too many files are being sent at once; retry later",
@@ -167,7 +172,7 @@ async def post_file(request: web.Request) -> web.Response:
     # Held while the body arrives: slow uploads are what ties a server up.
     svc.open_uploads[ip] += 1
     try:
-        return await _take_file(svc, request, visitor, client_id)
+        return await _take_file(svc, request, visitor, client_id, ip)
     finally:
         svc.open_uploads[ip] -= 1
         if svc.open_uploads[ip] <= 0:
@@ -175,7 +180,7 @@ async def post_file(request: web.Request) -> web.Response:
 
 
 async def _take_file(
-    svc: WebService, request: web.Request, visitor: Visitor, client_id: str
+    svc: WebService, request: web.Request, visitor: Visitor, client_id: str, ip: str
 ) -> web.Response:
     config = svc.config
     key = visitor.conversation_key
@@ -196,10 +201,13 @@ async def _take_file(
         return json_error(
             415, "unsupported_file", "send a picture (JPEG, PNG, GIF or WebP) or a PDF"
         )
+    wait = svc.ip_file_bytes.take(ip, len(data))
+    if wait:  # what one address may keep in the store per hour
+        return rate_limited(wait, "file bytes")
     name = clean_file_name(request.query.get("name"), media_type)
     try:
         await _check_agent(svc, key)  # again: the agent may have left while it arrived
-        ref = await svc.core.keep_file(
+        kept = await svc.core.keep_file(
             CHANNEL, key, client_id=client_id, name=name, media_type=media_type, data=data,
             max_files=config.files_per_conversation,
         )  # fmt: skip
@@ -215,8 +223,10 @@ async def _take_file(
     except BotkitError:
         log.exception("web: keeping a visitor's file failed")
         return _unavailable("file not stored; retry")
-    kind = FILE_TYPES[media_type][0]
-    attachment = Attachment(kind=kind, name=name, mime_type=media_type, size=len(data), ref=ref)
+    kind = FILE_TYPES.get(kept.media_type, ("file",))[0]
+    attachment = Attachment(
+        kind=kind, name=kept.name, mime_type=kept.media_type, size=kept.size, ref=kept.ref
+    )
     return await _submit(svc, visitor, client_id, "", None, (attachment,))
 
 

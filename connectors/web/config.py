@@ -83,7 +83,11 @@ class WebConfig(ConnectorConfig):
         files_per_conversation: files one conversation may hold; more are refused
             (409 ``file_limit``).
         file_rate: files per client IP.
+        file_bytes_per_ip_hour: bytes of files per client IP per hour (a token bucket
+            that holds one hour's worth); at least ``max_file_bytes``.
         uploads_per_ip: files one client IP may be sending at once.
+        uploads_at_once: files being received at once from all clients together (each
+            holds up to about three times ``max_file_bytes`` of memory until stored).
         file_read_timeout_s: time a file has to arrive once its upload started (a
             stalled upload is dropped: 408).
         connection_rate / ip_rate: message rate limits per socket and per client IP.
@@ -114,8 +118,10 @@ class WebConfig(ConnectorConfig):
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=20 * 1024 * 1024)
     files_per_conversation: int = Field(default=20, ge=1, le=10_000)
     file_rate: RateLimit = RateLimit(rate=0.1, burst=5)
+    file_bytes_per_ip_hour: int = Field(default=100 * 1024 * 1024, ge=1, le=2**40)
     uploads_per_ip: int = Field(default=4, ge=1, le=10_000)
-    file_read_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    uploads_at_once: int = Field(default=16, ge=1, le=10_000)
+    file_read_timeout_s: float = Field(default=300.0, gt=0, le=3600)
     connection_rate: RateLimit = RateLimit(rate=1.0, burst=10)
     ip_rate: RateLimit = RateLimit(rate=5.0, burst=60)
     connect_rate: RateLimit = RateLimit(rate=1.0, burst=30)
@@ -160,6 +166,15 @@ class WebConfig(ConnectorConfig):
         if not _LANG.match(value):
             raise ValueError("page_language must be a BCP 47 tag like 'en' or 'pt-BR'")
         return value
+
+    @model_validator(mode="after")
+    def _check_file_budget(self) -> WebConfig:
+        if self.file_bytes_per_ip_hour < self.max_file_bytes:
+            raise ValueError(
+                f"file_bytes_per_ip_hour ({self.file_bytes_per_ip_hour}) is smaller than "
+                f"max_file_bytes ({self.max_file_bytes}): no file that size could be sent"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_identity(self) -> WebConfig:

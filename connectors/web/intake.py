@@ -73,7 +73,9 @@ async def submit_message(
     Raises whatever ``core.submit`` raises (``MessageRejectedError``, ``StoreError``).
     """
     key = visitor.conversation_key
-    delivery = f"{key}/file/{client_id}" if attachments else f"{key}/{client_id}"
+    # "file:" cannot begin a conversation key ("u:..." / "s:..."), so no key/client id
+    # pair of a text message spells a file's ("u:a/file" + "/x" would be "u:a" + "/file/x").
+    delivery = f"file:{key}/{client_id}" if attachments else f"{key}/{client_id}"
     receipt = await service.core.submit(
         InboundMessage(
             channel=CHANNEL,

@@ -47,6 +47,8 @@ class WebService:
         self.ip_messages = KeyedLimiter(config.ip_rate.rate, config.ip_rate.burst, cap)
         self.ip_connects = KeyedLimiter(config.connect_rate.rate, config.connect_rate.burst, cap)
         self.ip_files = KeyedLimiter(config.file_rate.rate, config.file_rate.burst, cap)
+        hourly = config.file_bytes_per_ip_hour
+        self.ip_file_bytes = KeyedLimiter(hourly / 3600, hourly, cap)
         self.open_sockets: Counter[str] = Counter()
         self.open_uploads: Counter[str] = Counter()
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))

@@ -679,6 +679,7 @@
     unsupported_file: "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent.",
     rate_limited: "You are sending files quickly; please wait a moment.",
     too_many_uploads: "Other files are still being sent; please wait a moment.",
+    busy: "The chat is busy; please try again in a moment.",
     upload_timeout: "The file took too long to send; please try again.",
     file_limit: "This chat cannot take more files.",
   };

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import MakeMessage
@@ -21,6 +22,7 @@ from botkit.store import (
     CustomerFileRecord,
     Deleted,
     StoreSettings,
+    _retention,
     migrate,
 )
 from botkit.store._runner import create_runner
@@ -272,6 +274,32 @@ async def test_files_go_with_their_conversation(
     erased = await store.forget_contact("web", "bob")
     assert erased == Deleted(contacts=1, conversations=1, messages=1, files=1)
     assert await store.customer_file(kept) is None and await _files(store) == 0
+
+
+async def test_files_are_deleted_a_few_per_transaction(
+    store: ConversationStore, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite one transaction freeing every expired file at once would hold the one
+    # writer (all replicas' writes) for as long as that takes.
+    monkeypatch.setattr(_retention, "FILE_BATCH", 2)
+    old = [await _conversation(store, make_message, f"old{i}", f"u{i}") for i in range(2)]
+    for n in range(5):
+        await _keep(store, old[n % 2], f"f{n}")
+    for conversation_id in old:
+        await _age(store, conversation_id, 40)
+    freed: list[int] = []
+    write = store._write
+
+    async def counting(work: Any) -> Any:
+        before = await _files(store)
+        result = await write(work)
+        freed.append(before - await _files(store))
+        return result
+
+    monkeypatch.setattr(store, "_write", counting)
+    deleted = await store.purge_inactive(utcnow() - timedelta(days=30))
+    assert deleted.files == 5 and deleted.conversations == 2 and await _files(store) == 0
+    assert max(freed) <= 2 and sum(freed) == 5
 
 
 async def test_deleting_a_conversation_any_other_way_deletes_its_files(

@@ -17,13 +17,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from web_helpers import ORIGIN, Visitor, WebHarness, reply_to, serve, web_settings
+from web_helpers import ORIGIN, SECRET, Visitor, WebHarness, reply_to, serve, web_settings
 
 from botkit.bot import Bot
 from botkit.customer_files import CustomerFiles, FileUnavailableError
+from botkit.errors import ConfigError
 from botkit.events import Attachment
 from botkit.handoff.api import AgentApi
 from botkit.store import ConversationRecord
+from connectors.web.identity import user_hash
 
 AGENT_TOKEN = "ana-own-token-0123456789abcdef"
 # The smallest real PNG (1x1, one red pixel), and what other kinds start with.
@@ -76,9 +78,9 @@ async def files(tmp_path: Path) -> AsyncIterator[Files]:
         yield f
 
 
-async def _with_agent(web: WebHarness) -> tuple[Visitor, ConversationRecord]:
+async def _with_agent(web: WebHarness, **hello: Any) -> tuple[Visitor, ConversationRecord]:
     """A visitor whose conversation a human agent has taken over; and that conversation."""
-    v = await web.visitor()
+    v = await web.visitor(**hello)
     await v.send("I need a person, please", "m1")
     await v.until(reply_to(1))
     # The newest conversation is this visitor's (a test may open several).
@@ -382,3 +384,64 @@ async def test_a_text_message_under_the_same_client_id_does_not_take_the_files_p
     messages = await files.web.bot.store.messages_after("web", conversation.key, 0, 100)
     same_id = [m for m in messages if (m.idempotency_key or "").endswith("/same-id")]
     assert [(m.text, len(m.attachments)) for m in same_id] == [("here it comes", 0), ("", 1)]
+
+
+async def test_a_files_delivery_key_is_no_other_users_message_key(files: Files) -> None:
+    # User "alice/file" writing under client id "x" and user "alice" sending a file under
+    # "x": with keys "<key>/file/<client id>" both were "u:alice/file/x", and alice's file
+    # was answered as a duplicate of the other user's message (and lost).
+    other = await files.web.visitor(user_id="alice/file", user_hash=user_hash("alice/file", SECRET))
+    await other.send("hello", "x")
+    await other.until(reply_to(1))
+    alice = {"user_id": "alice", "user_hash": user_hash("alice", SECRET)}
+    v, conversation = await _with_agent(files.web, **alice)
+    resp = await files.upload(v.token, PNG, client_id="x")
+    assert resp.status == 201, await resp.text()
+    attachment = await _kept_attachment(files.web, conversation, (await resp.json())["seq"])
+    assert attachment.mime_type == "image/png"
+
+
+async def test_a_retry_is_described_as_the_file_first_kept(files: Files) -> None:
+    # The first upload's file was kept but its message was not stored (the store failed
+    # in between); the retry sends other bytes under the same client id. The message
+    # must describe the bytes the agent will get: the first upload's.
+    v, conversation = await _with_agent(files.web)
+    await files.web.bot.keep_file(
+        "web", conversation.key, client_id="r1", name="invoice.pdf",
+        media_type="application/pdf", data=PDF,
+    )  # fmt: skip
+    resp = await files.upload(v.token, PNG, client_id="r1", name="screen.png")
+    assert resp.status == 201, await resp.text()
+    seq = (await resp.json())["seq"]
+    attachment = await _kept_attachment(files.web, conversation, seq)
+    assert (attachment.name, attachment.mime_type, attachment.size, attachment.kind) == (
+        "invoice.pdf", "application/pdf", len(PDF), "file")  # fmt: skip
+    path = f"/v1/conversations/{conversation.id}/messages/{seq}/attachments/0"
+    assert (await files.agent_get(path))[:2] == (200, PDF)
+
+
+async def test_uploads_at_once_and_bytes_per_hour_are_bounded(tmp_path: Path) -> None:
+    # All clients together: one file at a time here (memory holds each until stored).
+    async for files in _files(tmp_path, uploads_at_once=1, uploads_per_ip=4):
+        v, _ = await _with_agent(files.web)
+        _, writer = await _start_upload(files, v.token or "", "slow", PNG, 4096)
+        await asyncio.sleep(0.1)
+        busy = await files.upload(v.token, PNG, client_id="other")
+        assert busy.status == 503 and (await busy.json())["error"] == "busy"
+        writer.close()
+    # What one address may keep per hour: two 600-byte files fit in 1,300 bytes, a
+    # third does not (and is not kept).
+    budget = {"max_file_bytes": 1024, "file_bytes_per_ip_hour": 1300}
+    async for files in _files(tmp_path / "budget", **budget):
+        v, conversation = await _with_agent(files.web)
+        picture = PNG + b"\x00" * (600 - len(PNG))
+        codes = [(await files.upload(v.token, picture, client_id=f"b{i}")).status
+                 for i in range(3)]  # fmt: skip
+        assert codes == [201, 201, 429]
+        messages = await files.web.bot.store.messages_after("web", conversation.key, 0, 100)
+        assert len([m for m in messages if m.attachments]) == 2
+
+
+def test_an_hourly_budget_below_one_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file_bytes_per_ip_hour"):
+        web_settings(tmp_path / "x.db", {"max_file_bytes": 2048, "file_bytes_per_ip_hour": 1000})
