@@ -30,7 +30,7 @@ from botkit._retention import retain_forever
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, Translator
-from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, ReplyStream
+from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, KeptFiles, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.customer_files import CustomerFiles, kept_ref
@@ -558,10 +558,20 @@ class Bot:
             max_files=max_files,
         )
         if not created:  # a retry: describe the bytes kept, not the retry's
-            first = await self.store.customer_file(file_id)
+            _, first = await self.store.customer_files_held(conversation.id, client_id)
             if first is not None:
                 return KeptFile(kept_ref(file_id), first.name, first.media_type, first.size)
         return KeptFile(kept_ref(file_id), clean_file_name(name), media_type.lower(), len(data))
+
+    async def kept_files(self, channel: str, conversation_key: str, client_id: str) -> KeptFiles:
+        """What a conversation's files are (see ``CoreHandle.kept_files``)."""
+        conversation = await self.store.get_conversation(channel, conversation_key)
+        if conversation is None:
+            return KeptFiles(0, None)
+        count, same = await self.store.customer_files_held(conversation.id, client_id)
+        if same is None:
+            return KeptFiles(count, None)
+        return KeptFiles(count, KeptFile(kept_ref(same.id), same.name, same.media_type, same.size))
 
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""

@@ -20,6 +20,7 @@ __all__ = [
     "HistoryItem",
     "IntakeReceipt",
     "KeptFile",
+    "KeptFiles",
     "ReplyStream",
     "WatchedConversations",
     "best_effort",
@@ -52,6 +53,14 @@ class KeptFile:
     name: str
     media_type: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFiles:
+    """Answer of ``CoreHandle.kept_files``: what a conversation holds before an upload."""
+
+    count: int  # files kept in the conversation
+    same: KeptFile | None  # the one under the upload's client id, if kept already
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +146,16 @@ class CoreHandle(Protocol):
             UnknownConversationError: botkit has no such conversation.
             FileLimitError: the conversation holds ``max_files`` already.
             StoreError: the store refused it (bad name or type, too big) or failed.
+        """
+        ...
+
+    async def kept_files(self, channel: str, conversation_key: str, client_id: str) -> KeptFiles:
+        """How many files a conversation holds (0 when botkit has no such conversation),
+        and the one kept under ``client_id`` if any: an upload is answered from it
+        before its body is read.
+
+        Raises:
+            StoreError: the store failed.
         """
         ...
 

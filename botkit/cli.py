@@ -111,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
         person = with_config(data_commands.add_parser(action, help=text))
         person.add_argument("channel", help="e.g. telegram, slack, web")
         person.add_argument("contact", help="the person's id on the channel (user id)")
+        if action == "export":
+            person.add_argument(
+                "--files", type=Path, metavar="DIR",
+                help="also write the files botkit keeps for them (web uploads) into DIR",
+            )  # fmt: skip
     purge = with_config(data_commands.add_parser(
         "purge", help="delete conversations inactive for DAYS days"))  # fmt: skip
     purge.add_argument("--days", type=_days, required=True, metavar="DAYS")
@@ -259,7 +264,7 @@ def _run_data(args: argparse.Namespace) -> int:
     if missing is not None:
         raise StoreError(f"no database at {missing}; nothing was created")
     if args.data_command == "export":
-        print(asyncio.run(export_contact(store, args.channel, args.contact)))
+        print(asyncio.run(export_contact(store, args.channel, args.contact, args.files)))
     elif args.data_command == "forget":
         print(asyncio.run(forget_contact(store, args.channel, args.contact)))
     else:

@@ -65,10 +65,11 @@ _LOCK_CONVERSATION = (
     .with_for_update(key_share=True)
 )
 _COUNT = select(func.count()).where(CustomerFile.conversation_id == bindparam("conversation_id"))
-_FILE_COLS = (
+_META_COLS = (
     CustomerFile.id, CustomerFile.conversation_id, CustomerFile.client_id, CustomerFile.name,
-    CustomerFile.media_type, CustomerFile.size, CustomerFile.data, CustomerFile.created_at,
+    CustomerFile.media_type, CustomerFile.size, CustomerFile.created_at,
 )  # fmt: skip
+_FILE_COLS = (*_META_COLS, CustomerFile.data)
 
 
 def clean_file_name(name: str) -> str:
@@ -223,6 +224,36 @@ class CustomerFileStore(FeedbackStore):
         # in it (rare, and bounded by MAX_STORED_FILE_BYTES). On PostgreSQL each write is
         # its own transaction.
         return await self._write(work)
+
+    async def customer_files_held(
+        self, conversation_id: int, client_id: str
+    ) -> tuple[int, CustomerFileRecord | None]:
+        """How many files ``conversation_id`` holds, and the one under ``client_id`` if
+        any, without its bytes (``data`` is empty): what an upload is answered from
+        before its body is read (a retry, a full conversation).
+
+        Raises:
+            StoreError: the database failed.
+        """
+        _check_client_id(client_id)
+        if not 0 < conversation_id <= _ID_MAX:
+            return 0, None
+        count = select(func.count()).where(CustomerFile.conversation_id == conversation_id)
+        mine = select(*_META_COLS).where(
+            CustomerFile.conversation_id == conversation_id, CustomerFile.client_id == client_id
+        )
+
+        def read(conn: Connection) -> tuple[int, CustomerFileRecord | None]:
+            row = conn.execute(mine).first()
+            held = int(conn.execute(count).scalar_one())
+            if row is None:
+                return held, None
+            return held, CustomerFileRecord(
+                row.id, row.conversation_id, row.client_id, row.name, row.media_type,
+                row.size, b"", row.created_at,
+            )  # fmt: skip
+
+        return await self._read(read)
 
     async def customer_file(self, file_id: int) -> CustomerFileRecord | None:
         """The file stored under ``file_id`` with its bytes, or None when there is none.

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from botkit.channel import KeptFile
 from botkit.errors import (
     BotkitError,
     FileLimitError,
@@ -185,6 +186,11 @@ async def _take_file(
     config = svc.config
     key = visitor.conversation_key
     try:
+        held = await svc.core.kept_files(CHANNEL, key, client_id)
+        if held.same is not None:  # a retry: answered from the file kept, body unread
+            return await _submit(svc, visitor, client_id, "", None, (_attachment(held.same),))
+        if held.count >= config.files_per_conversation:
+            return _file_limit(config.files_per_conversation)
         await _check_agent(svc, key)
         async with asyncio.timeout(config.file_read_timeout_s):
             data = await read_file_body(request, config.max_file_bytes)
@@ -215,19 +221,23 @@ async def _take_file(
         return exc.response()
     except UnknownConversationError:
         return json_error(409, "no_agent", NO_AGENT)
-    except FileLimitError:
-        return json_error(
-            409, "file_limit",
-            f"this chat has its {config.files_per_conversation} files; no more can be sent",
-        )  # fmt: skip
+    except FileLimitError:  # another upload took the last place while this one arrived
+        return _file_limit(config.files_per_conversation)
     except BotkitError:
         log.exception("web: keeping a visitor's file failed")
         return _unavailable("file not stored; retry")
+    return await _submit(svc, visitor, client_id, "", None, (_attachment(kept),))
+
+
+def _attachment(kept: KeptFile) -> Attachment:
     kind = FILE_TYPES.get(kept.media_type, ("file",))[0]
-    attachment = Attachment(
+    return Attachment(
         kind=kind, name=kept.name, mime_type=kept.media_type, size=kept.size, ref=kept.ref
     )
-    return await _submit(svc, visitor, client_id, "", None, (attachment,))
+
+
+def _file_limit(most: int) -> web.Response:
+    return json_error(409, "file_limit", f"this chat has its {most} files; no more can be sent")
 
 
 async def _check_agent(svc: WebService, key: str) -> None:

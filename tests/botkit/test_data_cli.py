@@ -76,6 +76,38 @@ async def test_export_then_forget_a_person(
     assert await asyncio.to_thread(main, ["data", "export", "test", "bob", "-c", config]) == 0
 
 
+async def test_export_hands_over_the_files_kept_for_the_person(
+    make_settings: Callable[..., Settings],
+    core_db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = make_settings()
+    await _talk(settings, ("ann", "here is my receipt"), ("bob", "hello"))
+    receipt = b"%PDF-1.4 \x00\xff every byte kept"
+    async with Bot(settings) as bot:
+        for who, client_id, name, data in (
+            ("ann", "f1", "../re:ceipt?.pdf", receipt),  # a name no file system takes
+            ("ann", "f2", "photo.png", b"\x89PNG ann"),
+            ("bob", "f1", "bob.png", b"\x89PNG bob"),
+        ):
+            await bot.keep_file("test", f"c-{who}", client_id=client_id, name=name,
+                                media_type="image/png", data=data)  # fmt: skip
+    config = _config(tmp_path, core_db_url)
+    out = tmp_path / "export" / "ann"
+    export = ["data", "export", "test", "ann", "-c", config, "--files", str(out)]
+
+    assert await asyncio.to_thread(main, export) == 0
+    files = json.loads(capsys.readouterr().out)["conversations"][0]["files"]
+    saved = {f["saved_as"]: (out / f["saved_as"]).read_bytes() for f in files}
+    assert sorted(saved.values()) == sorted([receipt, b"\x89PNG ann"])  # not bob's
+    assert sorted(p.name for p in out.iterdir()) == sorted(saved)  # nothing else, nowhere else
+    assert any(name.endswith("-_re_ceipt_.pdf") for name in saved)
+    # Run again into the same folder: nothing is overwritten, and the error says where.
+    assert await asyncio.to_thread(main, export) == StoreError.exit_code
+    assert f"cannot write {out}" in capsys.readouterr().err
+
+
 async def test_purge_by_days_and_its_refusals(
     make_settings: Callable[..., Settings],
     core_db_url: str,

@@ -251,6 +251,26 @@ async def test_bad_media_types_are_refused(
         assert kept is not None and kept.media_type == media_type.lower()
 
 
+async def test_what_a_conversation_holds_is_read_without_the_bytes(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    conversation_id = await _conversation(store, make_message)
+    assert await store.customer_files_held(conversation_id, "a") == (0, None)
+    file_id, _ = await _keep(store, conversation_id, "a", name="scan.pdf",
+                             media_type="application/pdf", data=EVERY_BYTE)  # fmt: skip
+    await _keep(store, conversation_id, "b")
+    count, same = await store.customer_files_held(conversation_id, "a")
+    assert count == 2 and same is not None
+    assert (same.id, same.name, same.media_type, same.size, same.data) == (
+        file_id, "scan.pdf", "application/pdf", len(EVERY_BYTE), b"")  # fmt: skip
+    assert await store.customer_files_held(conversation_id, "c") == (2, None)
+    assert await store.customer_files_held(conversation_id + 99, "a") == (0, None)
+    for unknown in (0, -1, 2**70):
+        assert await store.customer_files_held(unknown, "a") == (0, None)
+    with pytest.raises(StoreError, match="client id"):
+        await store.customer_files_held(conversation_id, "a/b")
+
+
 async def test_an_unknown_file_is_none(store: ConversationStore, make_message: MakeMessage) -> None:
     file_id, _ = await _keep(store, await _conversation(store, make_message))
     for unknown in (file_id + 1, 0, -5, 2**63, 2**70):

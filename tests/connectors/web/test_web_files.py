@@ -445,3 +445,32 @@ async def test_uploads_at_once_and_bytes_per_hour_are_bounded(tmp_path: Path) ->
 def test_an_hourly_budget_below_one_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file_bytes_per_ip_hour"):
         web_settings(tmp_path / "x.db", {"max_file_bytes": 2048, "file_bytes_per_ip_hour": 1000})
+
+
+async def test_a_retry_is_answered_before_its_body_even_after_the_agent_left(
+    files: Files,
+) -> None:
+    # The client lost the 201 and retries once the conversation went back to the bot:
+    # the file and its message are stored, so it gets the same answer (no "no agent").
+    v, conversation = await _with_agent(files.web)
+    first = await files.upload(v.token, PNG, client_id="lost")
+    assert first.status == 201
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{files.api}/v1/conversations/{conversation.id}/release",
+        headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+    ) as released:
+        assert released.status == 200
+    again = await files.upload(v.token, b"", client_id="lost")  # nothing needs re-sending
+    assert again.status == 200, await again.text()
+    assert await again.json() == {**await first.json(), "duplicate": True}
+
+
+async def test_a_full_conversation_refuses_an_upload_before_its_body(tmp_path: Path) -> None:
+    async for files in _files(tmp_path, files_per_conversation=1):
+        v, _ = await _with_agent(files.web)
+        assert (await files.upload(v.token, PNG, client_id="one")).status == 201
+        # Headers only, the body never comes: answered at once, not after the timeout.
+        reader, writer = await _start_upload(files, v.token or "", "two", b"", 4096)
+        head = await asyncio.wait_for(reader.read(1024), 5)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 409") and b"file_limit" in head
