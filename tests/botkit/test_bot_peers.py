@@ -217,16 +217,17 @@ async def test_a_reply_stuck_in_a_slow_channel_call_is_superseded_once(
 
 
 class _SlowFirstWords(ScriptBackend):
-    """A backend whose first words take a while (a busy model), then come quickly."""
+    """A backend whose first words take a while (a busy model), then come quickly: not
+    before ``go`` is set (a fixed delay lost the race to a takeover on a loaded machine)."""
 
     name = "slow-first-words"
 
     def __init__(self) -> None:
-        self.asked = asyncio.Event()
+        self.asked, self.go = asyncio.Event(), asyncio.Event()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.asked.set()
-        await asyncio.sleep(0.5)
+        await self.go.wait()
         for word in ("Your ", "parcel ", "is ", "on ", "its ", "way."):
             yield word
 
@@ -240,6 +241,7 @@ async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the
         receipt = await bot.submit(message("where is my parcel", "k1"))
         await asyncio.wait_for(backend.asked.wait(), 10)  # the reply is being delivered
         await bot.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
+        backend.go.set()  # the model's first words come only now
         agents, cut = await recorder(bot).wait_for(2)
         assert agents.text == "Ana here."
         assert (cut.text, cut.seq, cut.metadata.get("superseded")) == ("", None, True)
