@@ -137,10 +137,13 @@ async def test_instant_reply_costs_few_frames(web: WebHarness) -> None:
     await v.until(lambda f: f["type"] == "stream_end")
     reply = [f for f in v.frames if f.get("stream_id")]
     kinds = [f["type"] for f in reply]
-    assert kinds[0] == "stream" and kinds[-2:] == ["message", "stream_end"]
+    # The stored reply usually rides the stream (stream_id set); on a loaded machine the
+    # socket's first history replay can carry it instead, without a stream_id.
+    assert kinds[0] == "stream" and kinds[-1] == "stream_end"
     assert len(kinds) <= 5  # 42 generated pieces
+    (stored,) = [f for f in v.stored() if f.get("in_reply_to_seq") == 1]
     streamed = reply[0]["text"] + "".join(f["text"] for f in reply if f["type"] == "delta")
-    assert streamed == reply[-2]["text"] == f"echo: {words}"
+    assert streamed == stored["text"] == f"echo: {words}"
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
