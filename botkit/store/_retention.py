@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, select
@@ -150,7 +151,7 @@ class Retention(PeerReads):
             )
             return _delete_conversations(conn, ids), ids
 
-        total = Deleted(files=await self._delete_files_in(Conversation.updated_at < before))
+        total = await self._delete_files_in(Conversation.updated_at < before, purge=True)
         while True:
             done, ids = await self._write(batch)
             self._recent.forget(ids)
@@ -175,37 +176,50 @@ class Retention(PeerReads):
             contacts = 0
         return total + Deleted(contacts=contacts)
 
-    async def _delete_files_in(self, conversations: ColumnElement[bool]) -> int:
+    async def _delete_files_in(
+        self, conversations: ColumnElement[bool], *, purge: bool = False
+    ) -> Deleted:
         """Delete the kept files of the ``conversations`` matching, ``FILE_BATCH`` per
-        transaction, one conversation at a time (locked, as the purge locks it: one
-        being written to right now is skipped, and its conversation's own delete then
-        takes its files). Returns how many were deleted."""
+        transaction, one conversation at a time in id order (locked, as the purge locks
+        it: one being written to right now is skipped, and its conversation's own delete
+        then takes its files). With ``purge``, the transaction deleting a conversation's
+        last files deletes the conversation too, under the same lock and the same check
+        of ``conversations``: a customer writing to it meanwhile either waits and opens a
+        new one, or comes first and keeps it whole. (One with more than ``FILE_BATCH``
+        files written to between two of its batches keeps living without the files
+        already deleted: it had been inactive past the retention period when they were.)
+        Returns what was deleted."""
         with_files = exists(
             select(CustomerFile.id).where(CustomerFile.conversation_id == Conversation.id)
         )
-        pick = (
-            select(Conversation.id)
-            .where(conversations, with_files)
-            .order_by(Conversation.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
 
-        def batch(conn: Connection) -> int:
-            conversation_id = conn.execute(pick).scalar()
+        def batch(conn: Connection, *, first: int) -> tuple[Deleted, int | None]:
+            conversation_id = conn.execute(
+                select(Conversation.id)
+                .where(conversations, with_files, Conversation.id >= first)
+                .order_by(Conversation.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar()
             if conversation_id is None:
-                return 0
-            ids = conn.execute(
-                select(CustomerFile.id)
-                .where(CustomerFile.conversation_id == conversation_id)
-                .limit(FILE_BATCH)
-            ).scalars()
-            return conn.execute(delete(CustomerFile).where(CustomerFile.id.in_(list(ids)))).rowcount
+                return Deleted(), None
+            of_it = CustomerFile.conversation_id == conversation_id
+            ids = list(
+                conn.execute(select(CustomerFile.id).where(of_it).limit(FILE_BATCH + 1)).scalars()
+            )
+            if purge and len(ids) <= FILE_BATCH:
+                return _delete_conversations(conn, [conversation_id]), conversation_id
+            chunk = delete(CustomerFile).where(CustomerFile.id.in_(ids[:FILE_BATCH]))
+            return Deleted(files=conn.execute(chunk).rowcount), conversation_id
 
-        total = 0
-        while deleted := await self._write(batch):
-            total += deleted
-        return total
+        total, first = Deleted(), 0
+        while True:
+            done, at = await self._write(partial(batch, first=first))
+            if at is None:
+                return total
+            total, first = total + done, at
+            if done.conversations:
+                self._recent.forget([at])
 
     async def forget_contact(self, channel: str, external_id: str) -> Deleted:
         """Erase one person: their contact, the conversations they started (with every
@@ -247,7 +261,7 @@ class Retention(PeerReads):
             return done + Deleted(contacts=1, messages=messages), ids
 
         done, ids = await self._write(work)
-        done += Deleted(files=files)
+        done += files
         self._recent.forget(ids)
         return done
 

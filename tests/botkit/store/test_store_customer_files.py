@@ -322,6 +322,37 @@ async def test_files_are_deleted_a_few_per_transaction(
     assert max(freed) <= 2 and sum(freed) == 5
 
 
+async def test_a_purge_never_leaves_a_conversation_without_some_of_its_files(
+    store: ConversationStore, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The customer writes again right after the purge's first transaction: the
+    # conversation is then either gone whole (they open a new one) or kept whole.
+    old = await _conversation(store, make_message, "old", "ann")
+    kept = [(await _keep(store, old, f"f{n}"))[0] for n in range(3)]
+    await _age(store, old, 40)
+    write = store._write
+    writes = 0
+
+    async def customer_returns(work: Any) -> Any:
+        nonlocal writes
+        result = await write(work)
+        writes += 1
+        if writes == 1:
+            await store.intake(make_message("back", conversation="old", user="ann"), text="back")
+        return result
+
+    monkeypatch.setattr(store, "_write", customer_returns)
+    await store.purge_inactive(utcnow() - timedelta(days=30))
+    monkeypatch.setattr(store, "_write", write)
+    # Gone whole, in the transaction that deleted its files: the customer's message
+    # waited for it and opened a new conversation.
+    assert [await store.customer_file(i) for i in kept] == [None, None, None]
+    with pytest.raises(UnknownConversationError):
+        await store.conversation_by_id(old)
+    again = await store.intake(make_message("more", conversation="old", user="ann"), text="more")
+    assert again.conversation.id != old and again.message.seq == 2
+
+
 async def test_deleting_a_conversation_any_other_way_deletes_its_files(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
