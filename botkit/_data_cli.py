@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -62,25 +63,45 @@ async def export_contact(
 
 # Characters a file name may not hold on common file systems (and path separators).
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+# File systems cap a name at 255 bytes; a name of 4-byte characters reaches that at 64.
+_NAME_BYTES = 200
+
+
+def _file_name(file_id: int, name: str) -> str:
+    """``<id>-<name>``, safe on common file systems and at most ``_NAME_BYTES`` bytes
+    long in UTF-8, its extension (the content's type, see keep_customer_file) kept."""
+    safe = _UNSAFE.sub("_", name).strip(" .") or "file"
+    suffix = Path(safe).suffix if len(Path(safe).suffix.encode()) <= 16 else ""
+    stem = safe[: len(safe) - len(suffix)]
+    budget = _NAME_BYTES - len(f"{file_id}-{suffix}".encode())
+    stem = stem.encode()[:budget].decode(errors="ignore")  # never half a character
+    return f"{file_id}-{stem}{suffix}"
 
 
 async def _save_files(store: ConversationStore, data: dict[str, Any], files_dir: Path) -> None:
-    """Write each listed file as ``<id>-<name>`` under ``files_dir``, never over one."""
+    """Write each listed file as ``<id>-<name>`` under ``files_dir``, never over one,
+    readable by its owner only. A failure removes what this run wrote, so the same
+    command can simply be run again."""
     try:
         await asyncio.to_thread(files_dir.mkdir, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create {files_dir}: {exc.strerror}") from None
+    written: list[Path] = []
     for conversation in data["conversations"]:
         for entry in conversation.get("files", []):
             kept = await store.customer_file(entry["id"])
             if kept is None:  # erased since the export read it
                 continue
-            name = _UNSAFE.sub("_", kept.name).strip(" .") or "file"
-            path = files_dir / f"{kept.id}-{name}"
+            path = files_dir / _file_name(kept.id, kept.name)
             try:
                 await asyncio.to_thread(_write_new, path, kept.data)
             except OSError as exc:
-                raise StoreError(f"cannot write {path}: {exc.strerror}") from None
+                for done in written:
+                    done.unlink(missing_ok=True)
+                raise StoreError(
+                    f"cannot write {path}: {exc.strerror}; no file of this export was kept"
+                ) from None
+            written.append(path)
             entry["saved_as"] = path.name
 
 
@@ -110,5 +131,12 @@ async def purge(settings: StoreSettings, days: int) -> str:
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    with path.open("xb") as out:  # "x": an existing file is never overwritten
-        out.write(data)
+    """Create ``path`` (never over an existing file) holding ``data``, mode 0600: these
+    are a customer's personal files. A failed write leaves no partial file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise

@@ -89,6 +89,7 @@ async def test_export_hands_over_the_files_kept_for_the_person(
         for who, client_id, name, data in (
             ("ann", "f1", "../re:ceipt?.pdf", receipt),  # a name no file system takes
             ("ann", "f2", "photo.png", b"\x89PNG ann"),
+            ("ann", "f3", "\U0001f600" * 70 + ".png", b"\x89PNG long"),  # 284 bytes
             ("bob", "f1", "bob.png", b"\x89PNG bob"),
         ):
             await bot.keep_file("test", f"c-{who}", client_id=client_id, name=name,
@@ -100,12 +101,26 @@ async def test_export_hands_over_the_files_kept_for_the_person(
     assert await asyncio.to_thread(main, export) == 0
     files = json.loads(capsys.readouterr().out)["conversations"][0]["files"]
     saved = {f["saved_as"]: (out / f["saved_as"]).read_bytes() for f in files}
-    assert sorted(saved.values()) == sorted([receipt, b"\x89PNG ann"])  # not bob's
+    assert sorted(saved.values()) == sorted([receipt, b"\x89PNG ann", b"\x89PNG long"])
     assert sorted(p.name for p in out.iterdir()) == sorted(saved)  # nothing else, nowhere else
     assert any(name.endswith("-_re_ceipt_.pdf") for name in saved)
+    # A name too long for a file system is cut, at a character, keeping its extension.
+    (long,) = [name for name in saved if "\U0001f600" in name]
+    assert len(long.encode()) <= 200 and long.endswith("\U0001f600.png")
+    assert {(out / name).stat().st_mode & 0o777 for name in saved} == {0o600}  # personal
     # Run again into the same folder: nothing is overwritten, and the error says where.
     assert await asyncio.to_thread(main, export) == StoreError.exit_code
     assert f"cannot write {out}" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in saved} == saved
+    # A failure part-way removes what that run wrote, so it can simply be run again.
+    (blocked,) = [name for name in saved if name.endswith("-photo.png")]
+    fresh = tmp_path / "export" / "again"
+    fresh.mkdir()
+    (fresh / blocked).write_bytes(b"someone else's")
+    export[-1] = str(fresh)
+    assert await asyncio.to_thread(main, export) == StoreError.exit_code
+    assert "no file of this export was kept" in capsys.readouterr().err
+    assert [p.name for p in fresh.iterdir()] == [blocked]
 
 
 async def test_purge_by_days_and_its_refusals(
