@@ -218,15 +218,18 @@ async def _take_file(
             max_files=config.files_per_conversation,
         )  # fmt: skip
     except BadRequest as exc:
-        return exc.response()
+        refused = exc.response()
     except UnknownConversationError:
-        return json_error(409, "no_agent", NO_AGENT)
+        refused = json_error(409, "no_agent", NO_AGENT)
     except FileLimitError:  # another upload took the last place while this one arrived
-        return _file_limit(config.files_per_conversation)
+        refused = _file_limit(config.files_per_conversation)
     except BotkitError:
         log.exception("web: keeping a visitor's file failed")
-        return _unavailable("file not stored; retry")
-    return await _submit(svc, visitor, client_id, "", None, (_attachment(kept),))
+        refused = _unavailable("file not stored; retry")
+    else:
+        return await _submit(svc, visitor, client_id, "", None, (_attachment(kept),))
+    svc.ip_file_bytes.refund(ip, len(data))  # the budget counts what the store keeps
+    return refused
 
 
 def _attachment(kept: KeptFile) -> Attachment:

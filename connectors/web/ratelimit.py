@@ -37,6 +37,11 @@ class TokenBucket:
             return 0.0
         return (cost - self._tokens) / self.rate
 
+    def refund(self, cost: float) -> None:
+        """Give back ``cost`` tokens spent on an action that then did not happen."""
+        self._refill()
+        self._tokens = min(self.burst, self._tokens + cost)
+
     def is_full(self) -> bool:
         """True when the bucket has refilled completely (it then carries no state)."""
         self._refill()
@@ -74,6 +79,12 @@ class KeyedLimiter:
         else:
             self._buckets.move_to_end(key)
         return bucket.take(cost)
+
+    def refund(self, key: str, cost: float) -> None:
+        """Give back what ``take(key, cost)`` spent (an evicted key has nothing to get)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.refund(cost)
 
     def _evict(self) -> None:
         # Drop refilled buckets among the oldest few, else the oldest one.

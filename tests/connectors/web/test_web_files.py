@@ -21,7 +21,7 @@ from web_helpers import ORIGIN, SECRET, Visitor, WebHarness, reply_to, serve, we
 
 from botkit.bot import Bot
 from botkit.customer_files import CustomerFiles, FileUnavailableError
-from botkit.errors import ConfigError
+from botkit.errors import ConfigError, StoreError
 from botkit.events import Attachment
 from botkit.handoff.api import AgentApi
 from botkit.store import ConversationRecord
@@ -44,8 +44,15 @@ class Files:
     web: WebHarness
     api: str  # the agent API's base URL
 
-    async def upload(self, token: str | None, body: bytes | Any, *, client_id: str = "f1",
-                     name: str | None = "screen.png", **headers: str) -> aiohttp.ClientResponse:
+    async def upload(
+        self,
+        token: str | None,
+        body: bytes | Any,
+        *,
+        client_id: str = "f1",
+        name: str | None = "screen.png",
+        **headers: str,
+    ) -> aiohttp.ClientResponse:
         params = {"client_id": client_id} | ({"name": name} if name is not None else {})
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         return await self.web.client.post(
@@ -54,9 +61,10 @@ class Files:
                      **auth, **headers})  # fmt: skip
 
     async def agent_get(self, path: str) -> tuple[int, bytes, str]:
-        async with aiohttp.ClientSession() as http, http.get(
-            self.api + path, headers={"Authorization": f"Bearer {AGENT_TOKEN}"}
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(self.api + path, headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as resp,
+        ):
             return resp.status, await resp.read(), resp.content_type
 
 
@@ -124,7 +132,8 @@ async def test_a_picture_reaches_the_agent_and_shows_in_the_chat(files: Files) -
     assert status == 200
     listed = next(m for m in json.loads(body)["messages"] if m["seq"] == receipt["seq"])
     assert [(a["name"], a["fetchable"]) for a in listed["attachments"]] == [
-        ("screen shot.png", True)]
+        ("screen shot.png", True)
+    ]
     path = f"/v1/conversations/{cid}/messages/{receipt['seq']}/attachments/0"
     status, content, ctype = await files.agent_get(path)
     assert (status, content, ctype) == (200, PNG, "image/png")
@@ -254,9 +263,7 @@ async def test_files_can_be_turned_off_and_are_rate_limited(tmp_path: Path) -> N
         (PERSIAN, PERSIAN),  # a zero-width non-joiner belongs in it
     ],
 )
-async def test_hostile_file_names_are_cleaned(
-    files: Files, name: str | None, shown: str
-) -> None:
+async def test_hostile_file_names_are_cleaned(files: Files, name: str | None, shown: str) -> None:
     v, _ = await _with_agent(files.web)
     resp = await files.upload(v.token, PNG, name=name)
     assert resp.status == 201, await resp.text()
@@ -298,10 +305,13 @@ async def test_a_pdf_that_is_also_a_page_is_saved_as_a_pdf(files: Files) -> None
     seq = (await resp.json())["seq"]
     attachment = await _kept_attachment(files.web, conversation, seq)
     assert (attachment.name, attachment.mime_type) == ("invoice.html.pdf", "application/pdf")
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{files.api}/v1/conversations/{conversation.id}/messages/{seq}/attachments/0",
-        headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
-    ) as download:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{files.api}/v1/conversations/{conversation.id}/messages/{seq}/attachments/0",
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+        ) as download,
+    ):
         assert download.status == 200
         assert download.content_type == "application/octet-stream"
         disposition = download.headers["Content-Disposition"]
@@ -331,7 +341,8 @@ async def _start_upload(
     writer.write(
         f"POST /api/files?client_id={client_id} HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\n"
         f"Authorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n"
-        f"Content-Length: {length}\r\n\r\n".encode() + sent
+        f"Content-Length: {length}\r\n\r\n".encode()
+        + sent
     )
     await writer.drain()
     return reader, writer
@@ -359,10 +370,13 @@ async def test_a_file_that_arrives_after_the_agent_left_is_refused(files: Files)
     v, conversation = await _with_agent(files.web)
     upload, writer = await _start_upload(files, v.token or "", "late", PNG, len(PNG) + 100)
     await asyncio.sleep(0.1)
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{files.api}/v1/conversations/{conversation.id}/release",
-        headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
-    ) as released:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{files.api}/v1/conversations/{conversation.id}/release",
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+        ) as released,
+    ):
         assert released.status == 200, await released.text()
     writer.write(b"\x00" * 100)  # the rest of the file
     head = await asyncio.wait_for(upload.read(1024), 5)
@@ -406,10 +420,16 @@ async def test_a_retry_is_described_as_the_file_first_kept(files: Files) -> None
     # in between); the retry sends other bytes under the same client id. The message
     # must describe the bytes the agent will get: the first upload's.
     v, conversation = await _with_agent(files.web)
-    await files.web.bot.keep_file(
+    first = await files.web.bot.keep_file(
         "web", conversation.key, client_id="r1", name="invoice.pdf",
         media_type="application/pdf", data=PDF,
     )  # fmt: skip
+    # The core's own answer to a retry that reaches it (the upload's check came first).
+    again = await files.web.bot.keep_file(
+        "web", conversation.key, client_id="r1", name="screen.png",
+        media_type="image/png", data=PNG,
+    )  # fmt: skip
+    assert again == first and (again.name, again.size) == ("invoice.pdf", len(PDF))
     resp = await files.upload(v.token, PNG, client_id="r1", name="screen.png")
     assert resp.status == 201, await resp.text()
     seq = (await resp.json())["seq"]
@@ -442,6 +462,35 @@ async def test_uploads_at_once_and_bytes_per_hour_are_bounded(tmp_path: Path) ->
         assert len([m for m in messages if m.attachments]) == 2
 
 
+async def test_a_refused_upload_costs_nothing_of_the_hourly_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The budget bounds what one address fills the disk with: uploads the store failed
+    # to keep (503, retry) must not use it up, or the retries that follow are refused.
+    budget = {"max_file_bytes": 1024, "file_bytes_per_ip_hour": 1300}
+    async for files in _files(tmp_path, **budget):
+        v, _ = await _with_agent(files.web)
+        store = files.web.bot.store
+        failures = [StoreError("disk full")] * 2
+
+        async def failing_twice(
+            *args: Any,
+            keep: Any = store.keep_customer_file,
+            failures: list[StoreError] = failures,
+            **kwargs: Any,
+        ) -> Any:
+            if failures:
+                raise failures.pop()
+            return await keep(*args, **kwargs)
+
+        monkeypatch.setattr(store, "keep_customer_file", failing_twice)
+        picture = PNG + b"\x00" * (600 - len(PNG))
+        codes = [(await files.upload(v.token, picture, client_id=f"b{i}")).status
+                 for i in range(3)]  # fmt: skip
+        assert codes == [503, 503, 201]
+        assert (await files.upload(v.token, picture, client_id="b3")).status == 201
+
+
 def test_an_hourly_budget_below_one_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file_bytes_per_ip_hour"):
         web_settings(tmp_path / "x.db", {"max_file_bytes": 2048, "file_bytes_per_ip_hour": 1000})
@@ -455,10 +504,13 @@ async def test_a_retry_is_answered_before_its_body_even_after_the_agent_left(
     v, conversation = await _with_agent(files.web)
     first = await files.upload(v.token, PNG, client_id="lost")
     assert first.status == 201
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{files.api}/v1/conversations/{conversation.id}/release",
-        headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
-    ) as released:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{files.api}/v1/conversations/{conversation.id}/release",
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+        ) as released,
+    ):
         assert released.status == 200
     again = await files.upload(v.token, b"", client_id="lost")  # nothing needs re-sending
     assert again.status == 200, await again.text()
