@@ -66,7 +66,13 @@ from botkit.pipeline.middleware import (
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore, clean_file_name
-from botkit.store.records import ConversationStatus, IntakeResult, MessageStatus, StoredMessage
+from botkit.store.records import (
+    ConversationStatus,
+    CustomerFileRecord,
+    IntakeResult,
+    MessageStatus,
+    StoredMessage,
+)
 
 __all__ = ["Bot", "ChannelConnector"]
 
@@ -560,7 +566,7 @@ class Bot:
         if not created:  # a retry: describe the bytes kept, not the retry's
             _, first = await self.store.customer_files_held(conversation.id, client_id)
             if first is not None:
-                return KeptFile(kept_ref(file_id), first.name, first.media_type, first.size)
+                return _kept_file(first)
         return KeptFile(kept_ref(file_id), clean_file_name(name), media_type.lower(), len(data))
 
     async def kept_files(self, channel: str, conversation_key: str, client_id: str) -> KeptFiles:
@@ -571,7 +577,7 @@ class Bot:
         count, same = await self.store.customer_files_held(conversation.id, client_id)
         if same is None:
             return KeptFiles(count, None)
-        return KeptFiles(count, KeptFile(kept_ref(same.id), same.name, same.media_type, same.size))
+        return KeptFiles(count, _kept_file(same))
 
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""
@@ -704,3 +710,8 @@ def _item(m: StoredMessage) -> HistoryItem:
         agent=m.agent,
         attachments=m.attachments,
     )
+
+
+def _kept_file(record: CustomerFileRecord) -> KeptFile:
+    """A kept file as ``CoreHandle`` describes it to a channel (no bytes)."""
+    return KeptFile(kept_ref(record.id), record.name, record.media_type, record.size)

@@ -13,7 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["SanitizedText", "check_length", "sanitize_text"]
+__all__ = ["BIDI_CONTROLS", "SanitizedText", "check_length", "sanitize_text"]
+
+# Bidirectional controls, as code points: invisible in a name, and "invoice\u202eFDP.exe"
+# shows as "invoiceexe.PDF" (a known trick to disguise a file's type). File names drop
+# them; message text keeps them (right-to-left writing needs its marks). Other format
+# characters are not here: the zero-width (non-)joiners belong in Persian or emoji names.
+BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 # C0 controls except \t (09) and \n (0A), DEL, C1 controls, and the surrogate range.
 # \r is handled before this (line ends are normalized to \n).

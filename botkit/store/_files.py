@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from botkit.errors import FileLimitError, StoreError, UnknownConversationError
 from botkit.events import utcnow
+from botkit.sanitize import BIDI_CONTROLS
 from botkit.store._checks import clean_meta
 from botkit.store._feedback import FeedbackStore
 from botkit.store.models import (
@@ -43,9 +44,7 @@ _CLIENT_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{CLIENT_ID_MAX}}}")
 # RFC 6838 "restricted-name" / "restricted-name", without parameters ("; charset=...").
 _NAME_PART = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _MEDIA_TYPE = re.compile(f"{_NAME_PART}/{_NAME_PART}")
-# Bidirectional controls: invisible in a name, and "invoice\u202eFDP.exe" shows as
-# "invoiceexe.PDF" (a known trick to disguise a file's type).
-_BIDI = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_BIDI = dict.fromkeys(BIDI_CONTROLS)  # for str.translate: removed
 _KEEP_EXTENSION = 16  # longest extension ("tar.gz", "docx"...) kept when a name is cut
 
 _FIND = select(CustomerFile.id).where(

@@ -13,6 +13,7 @@ import unicodedata
 
 from aiohttp import web
 
+from botkit.sanitize import BIDI_CONTROLS
 from connectors.web._http import BadRequest
 
 __all__ = ["FILE_TYPES", "clean_file_name", "read_file_body", "sniff_media_type"]
@@ -27,9 +28,6 @@ FILE_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 MAX_NAME_CHARS = 200
 _PATH_PARTS = re.compile(r"[\\/]")
-# Bidirectional controls: "invoice\u202efdp.exe" shows as "invoiceexe.pdf". Other
-# format characters stay: the zero-width (non-)joiners belong in Persian or emoji names.
-_BIDI = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
 def sniff_media_type(data: bytes) -> str | None:
@@ -68,7 +66,7 @@ def clean_file_name(raw: str | None, media_type: str) -> str:
 
 
 def _shown(char: str) -> bool:
-    return unicodedata.category(char) not in ("Cc", "Cs") and ord(char) not in _BIDI
+    return unicodedata.category(char) not in ("Cc", "Cs") and ord(char) not in BIDI_CONTROLS
 
 
 async def read_file_body(request: web.Request, max_bytes: int) -> bytes:
