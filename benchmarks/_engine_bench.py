@@ -179,6 +179,14 @@ class ModTokenizer:
             self.inner.decode([i % self.n for i in ids], skip_special_tokens=skip_special_tokens)
         )
 
+    def decode_stream(self, context: list[int], skip_special_tokens: bool) -> Any:
+        """The inner tokenizer's streaming decoder, as the engine uses a real one's."""
+        from tokenizers.decoders import DecodeStream
+
+        n, backend = self.n, self.inner.backend_tokenizer
+        stream = DecodeStream(ids=[i % n for i in context], skip_special_tokens=skip_special_tokens)
+        return lambda token: stream.step(backend, token % n)
+
 
 # ------------------------------------------------------------------ models
 @dataclasses.dataclass

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import re
 import statistics
 import sys
@@ -305,6 +306,44 @@ def online_section(
     )
 
 
+class _WithoutStream:
+    """A tokenizer seen through ``decode`` alone: the detokenizer decodes windows."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return str(self.inner.decode(ids, skip_special_tokens=skip_special_tokens))
+
+
+def detokenize_section(rep: Report, pair: eb.Pair, chats: int = 64) -> None:
+    """Host time to detokenize one token, as a step of ``chats`` conversations pays it
+    (every chat one token in turn): the tokenizers library's stream vs decoding windows.
+    The replies are the shipped customer-service sentences in 10 languages."""
+    from benchmarks._texts import load_texts
+    from engine.detokenizer import IncrementalDetokenizer
+
+    tok = pair.tokenizer
+    languages = load_texts()
+    replies = [tok.encode(" ".join(languages[i % len(languages)]), add_special_tokens=False)
+               for i in range(chats)]  # fmt: skip
+    steps = min(len(r) for r in replies)
+    result: dict[str, Any] = {"chats": chats, "tokens": chats * steps}
+    for name, tokenizer in (("stream", tok), ("windows", _WithoutStream(tok))):
+        best = math.inf
+        for _ in range(3):
+            detoks = [IncrementalDetokenizer(tokenizer, r[:5]) for r in replies]
+            t = time.perf_counter()
+            for i in range(steps):
+                for d, r in zip(detoks, replies, strict=True):
+                    d.add_tokens([r[i]])
+            best = min(best, time.perf_counter() - t)
+        result[f"{name}_us_per_token"] = best / (chats * steps) * 1e6
+        result[f"{name}_ms_per_{chats}_chat_step"] = best / steps * 1e3
+    result["speedup"] = _ratio(result["windows_us_per_token"], result["stream_us_per_token"])
+    rep.add(f"{pair.name}/detokenize-{chats}-chats", result)
+
+
 def build_engine(rep: Report, pair: eb.Pair, **cfg: Any) -> LLMEngine:
     t = time.perf_counter()
     engine = eb.engine_for(pair, **cfg)
@@ -338,6 +377,7 @@ def run_smoke(rep: Report, budget_s: float) -> None:
     online_section(
         rep, pair, engine, requests=8, prompt_len=32, reply=8, rate=50.0, budget=eb.Budget(budget_s)
     )
+    detokenize_section(rep, pair, chats=8)
 
 
 def run_cpu(
@@ -370,6 +410,7 @@ def run_cpu(
     prefix_section(
         rep, pair, engine, system_len=system_len, questions=3, burst=3, budget=eb.Budget(budget_s)
     )
+    detokenize_section(rep, pair)
 
 
 def run_hf_generate_batch(rep: Report, models: list[str]) -> None:
@@ -437,6 +478,7 @@ def run_cuda(rep: Report, args: argparse.Namespace) -> None:
             rate=args.rate,
             budget=eb.Budget(budget_s),
         )
+        detokenize_section(rep, pair)
         del engine, pair
         gc.collect()
         torch.cuda.empty_cache()  # the next engine sizes its KV cache from free memory

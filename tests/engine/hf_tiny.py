@@ -8,11 +8,12 @@ a real paged KV cache.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
     LlamaConfig,
@@ -113,6 +114,45 @@ def build_tokenizer(vocab_size: int = 320) -> PreTrainedTokenizerFast:
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast
+
+
+def build_sentencepiece_tokenizer(vocab_size: int = 200) -> PreTrainedTokenizerFast:
+    """A Llama-2 style tokenizer: SentencePiece BPE ("▁" for spaces) with byte fallback
+    (``<0x..>`` tokens for characters it never saw), and the decoder chain Llama-2's fast
+    tokenizer uses, which strips the leading space of a decode."""
+    trained = Tokenizer(models.BPE(unk_token="<unk>"))
+    trained.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+    )
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+    )
+    trained.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    model = json.loads(trained.to_str())["model"]
+    vocab: dict[str, int] = model["vocab"]
+    for b in range(256):  # SentencePiece puts the byte pieces among the ordinary ones
+        vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    tok = Tokenizer(
+        models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    )
+    tok.normalizer = trained.normalizer
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
+    tok.add_special_tokens(["<unk>", "<s>", "</s>"])
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        clean_up_tokenization_spaces=False,
+    )
 
 
 def tiny_config(architecture: str, vocab_size: int = 320, **overrides: Any) -> PretrainedConfig:
