@@ -683,6 +683,10 @@
     upload_timeout: "The file took too long to send; please try again.",
     file_limit: "This chat cannot take more files.",
   };
+  // Refusals that pass: the same file is sent again, under the same client_id, so a file
+  // the server kept while its answer was lost is answered as kept, not stored twice.
+  var FILE_RETRY = { busy: 1, unavailable: 1, upload_timeout: 1, too_many_uploads: 1, rate_limited: 1 };
+  var FILE_TRIES = 5;
   function sendFile(file) {
     if (file.size > maxFileBytes) {
       notice("This file is too big (at most " + sizeText(maxFileBytes) + ").");
@@ -691,26 +695,43 @@
     if (!state.token || sendingFile) return;
     sendingFile = true;
     attachBtn.disabled = true;
-    notice("Sending " + file.name + "\u2026");
-    var url = new URL("api/files", server);
-    url.searchParams.set("client_id", newId());
-    url.searchParams.set("name", file.name.slice(0, 200));
-    fetch(url.href, {
-      method: "POST",
-      headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/octet-stream" },
-      body: file,
-    }).then(function (res) {
-      if (res.ok) { notice(connText); return null; }
-      return res.json().then(function (body) {
-        notice(FILE_REFUSED[body && body.error] ||
-          (body && typeof body.message === "string" ? body.message.slice(0, 200) : "The file was not sent."));
-      }, function () { notice("The file was not sent."); });
-    }).catch(function () {
-      notice("The file was not sent: no connection.");
-    }).then(function () {
+    var clientId = newId(), tries = 0;
+    function done(text) {
+      notice(text);
       sendingFile = false;
       attachBtn.disabled = false;
-    });
+    }
+    function again(seconds, why) {
+      if (tries >= FILE_TRIES) { done(why); return; }
+      var wait = Math.min(30, Math.max(seconds || 0, Math.pow(2, tries - 1)));
+      notice("The file is not sent yet; trying again in " + Math.ceil(wait) + " s\u2026");
+      setTimeout(post, wait * 1000);
+    }
+    function post() {
+      tries += 1;
+      notice("Sending " + file.name + "\u2026");
+      var url = new URL("api/files", server);
+      url.searchParams.set("client_id", clientId);
+      url.searchParams.set("name", file.name.slice(0, 200));
+      fetch(url.href, {
+        method: "POST",
+        headers: { Authorization: "Bearer " + state.token, "Content-Type": "application/octet-stream" },
+        body: file,
+      }).then(function (res) {
+        if (res.ok) { done(connText); return; }
+        var after = Number(res.headers.get("Retry-After")) || 0;
+        return res.json().then(function (body) { return body || {}; }, function () { return {}; })
+          .then(function (body) {
+            var why = FILE_REFUSED[body.error] ||
+              (typeof body.message === "string" ? body.message.slice(0, 200) : "The file was not sent.");
+            if (FILE_RETRY[body.error] || res.status >= 500) again(Number(body.retry_after) || after, why);
+            else done(why);
+          });
+      }, function () {
+        again(0, "The file was not sent: no connection.");
+      });
+    }
+    post();
   }
 
   // ---- interaction ------------------------------------------------------------------

@@ -14,6 +14,7 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
@@ -569,3 +570,71 @@ async def test_a_web_customer_sends_the_agent_a_screenshot(
     assert all(" 409 " in p or " 415 " in p for p in customer.problems), customer.problems
     await customer.context.close()
     await agent.context.close()
+
+
+async def _file_sent(pg: Any) -> None:
+    """Wait until the widget is done sending a file (its paperclip works again)."""
+    attach = pg.get_by_role("button", name="Send a picture or a PDF to the support agent")
+    for _ in range(150):
+        if await attach.is_enabled():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the widget is still sending the file")
+
+
+async def test_a_file_whose_answer_is_lost_is_sent_again_and_kept_once(
+    servers: Servers,
+    browser: Any,  # noqa: F811
+) -> None:
+    """The widget sends a file again when its answer does not come (the connection
+    dropped after the server kept it) or says to retry (busy): under the same client id,
+    so the server answers the retry as the file it kept, and the file is there once."""
+    customer = await _page(browser)
+    await customer.goto(servers.widget)
+    await _customer_says(customer, "/human", 2)
+    posts: list[str] = []
+
+    async def answer_lost(route: Any) -> None:
+        posts.append(route.request.url)
+        if len(posts) == 1:
+            await route.fetch()  # the server keeps the file...
+            await route.abort("connectionreset")  # ...and its answer never arrives
+        else:
+            await route.continue_()
+
+    await customer.route("**/api/files?*", answer_lost)
+    chooser = ".botkit-form input[type=file]"
+    await customer.set_input_files(
+        chooser, files=[{"name": "lost.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    chip = customer.locator(".botkit-log .botkit-in .botkit-file")
+    await chip.wait_for(timeout=15_000)  # (the socket shows it as soon as it is kept)
+    await _file_sent(customer)
+    assert len(posts) == 2
+    first, second = (parse_qs(urlsplit(u).query)["client_id"] for u in posts)
+    assert first == second
+
+    async def busy_once(route: Any) -> None:
+        posts.append(route.request.url)
+        if len(posts) == 3:
+            await route.fulfill(
+                status=503, headers={"Retry-After": "1"}, content_type="application/json",
+                body='{"error": "busy", "message": "the chat is receiving many files"}',
+            )  # fmt: skip
+        else:
+            await route.continue_()
+
+    await customer.unroute("**/api/files?*")
+    await customer.route("**/api/files?*", busy_once)
+    await customer.set_input_files(
+        chooser, files=[{"name": "busy.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    await _file_sent(customer)
+    assert len(posts) == 4
+    assert await chip.count() == 2
+    # A reload shows what the server stored: each file once.
+    await customer.reload()
+    await chip.first.wait_for()
+    names = await chip.all_text_contents()
+    assert names == [f"\U0001F4CE lost.png ({len(PNG)} B)", f"\U0001F4CE busy.png ({len(PNG)} B)"]
+    await customer.context.close()
