@@ -179,7 +179,7 @@ class ModTokenizer:
             self.inner.decode([i % self.n for i in ids], skip_special_tokens=skip_special_tokens)
         )
 
-    def decode_stream(self, context: list[int], skip_special_tokens: bool) -> Any:
+    def botkit_decode_stream(self, context: list[int], skip_special_tokens: bool) -> Any:
         """The inner tokenizer's streaming decoder, as the engine uses a real one's."""
         from tokenizers.decoders import DecodeStream
 

@@ -41,12 +41,12 @@ def stream_step(
 ) -> StreamStep | None:
     """The tokenizer's streaming decoder seeded with ``context``, or None if it has none.
 
-    A tokenizer object may provide its own as ``decode_stream(context,
+    A tokenizer object may provide its own as ``botkit_decode_stream(context,
     skip_special_tokens)``; a transformers fast tokenizer gets the `tokenizers` library's.
     One that cleans up spaces after decoding (``clean_up_tokenization_spaces``) does not:
     the stream never applies that clean-up.
     """
-    own = getattr(tokenizer, "decode_stream", None)
+    own = getattr(tokenizer, "botkit_decode_stream", None)
     if own is not None:
         step: StreamStep = own(list(context), skip_special_tokens)
         return step

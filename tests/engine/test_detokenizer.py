@@ -24,7 +24,7 @@ class WithoutStream:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("backend_tokenizer", "decode_stream"):
+        if name in ("backend_tokenizer", "botkit_decode_stream"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -180,7 +180,7 @@ class BrokenStream:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def decode_stream(self, context: list[int], skip_special_tokens: bool) -> Any:
+    def botkit_decode_stream(self, context: list[int], skip_special_tokens: bool) -> Any:
         from engine.detokenizer import stream_step
 
         step = stream_step(self.inner, context, skip_special_tokens)
