@@ -12,6 +12,7 @@ import logging
 from aiohttp import web
 
 from botkit.config.listen import split_listen
+from botkit.http_server import server_runner
 from botkit.metrics import CONTENT_TYPE, BotMetrics
 
 __all__ = ["MetricsServer"]
@@ -47,7 +48,7 @@ class MetricsServer:
 
     async def start(self, host: str, port: int) -> None:
         """Bind and serve. Raises ``OSError`` when the address cannot be bound."""
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
+        runner = server_runner(self.app(), shutdown_timeout=1.0)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()

@@ -62,6 +62,7 @@ from botkit.customer_files import CustomerFiles, FileUnavailableError
 from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Attachment
 from botkit.handoff import inbox
+from botkit.http_server import server_runner
 from botkit.store import ConversationStatus, ConversationStore, HandoffPreview
 from botkit.store.records import ConversationRecord, StoredMessage
 from botkit.throttled_warning import ThrottledWarning
@@ -281,7 +282,7 @@ class AgentApi:
         # A short shutdown: a request still sending when the bot stops is cancelled (and
         # its message marked failed) after about twice this (aiohttp waits it twice),
         # instead of holding the stop for aiohttp's default of 60 s.
-        runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=_SHUTDOWN_S)
+        runner = server_runner(self.app(), shutdown_timeout=_SHUTDOWN_S)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -441,7 +442,7 @@ class AgentApi:
         conversation = await self._conversation_or_404(request)
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
             return _error(400, "the body must be JSON")
         if not isinstance(body, dict):
             return _error(400, 'the body must be a JSON object like {"text": "..."}')

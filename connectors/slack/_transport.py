@@ -53,7 +53,7 @@ def _well_formed(body: str, content_type: str) -> bool:
             form = parse_qs(body, max_num_fields=100)
             return "payload" not in form or isinstance(json.loads(form["payload"][0]), dict)
         data = json.loads(body)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, RecursionError):  # RecursionError: deeply nested JSON
         return False
     return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
 

@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError
 from botkit.events import Contact, InboundMessage, OutboundReply
+from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
 from connectors.slack._api import SlackApi
 from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event
@@ -246,7 +247,7 @@ class SlackConnector(Connector[SlackConfig]):
             raise
 
     async def _serve_http(self) -> None:
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
+        runner = server_runner(self.make_app(), shutdown_timeout=2.0)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.config.host, self.config.port).start()

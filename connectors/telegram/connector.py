@@ -25,6 +25,7 @@ from telegram.request import HTTPXRequest
 from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError, MessageRejectedError, StoreError
 from botkit.events import OutboundReply
+from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
 from connectors.telegram import texts
 from connectors.telegram.buttons import ButtonCodec
@@ -146,7 +147,7 @@ class TelegramConnector(Connector[TelegramConfig]):
 
     async def _serve_webhook(self) -> None:
         hook = self.config.webhook
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
+        runner = server_runner(self.make_app(), shutdown_timeout=2.0)
         await runner.setup()
         try:
             await web.TCPSite(runner, hook.host, hook.port).start()

@@ -175,9 +175,7 @@ async def post_file(request: web.Request) -> web.Response:
     try:
         return await _take_file(svc, request, visitor, client_id, ip)
     finally:
-        svc.open_uploads[ip] -= 1
-        if svc.open_uploads[ip] <= 0:
-            del svc.open_uploads[ip]
+        svc.open_uploads.release(ip)
 
 
 async def _take_file(
@@ -284,7 +282,8 @@ async def get_messages(request: web.Request) -> web.Response:
         visitor = _bearer(svc, request)
     except IdentityError as exc:
         return _unauthorized(svc, exc)
-    wait_s = svc.ip_messages.take(svc.client_ip(request), 0.1)  # reads are cheap
+    ip = svc.client_ip(request)
+    wait_s = svc.ip_messages.take(ip, 0.1)  # reads are cheap
     if wait_s:
         return rate_limited(wait_s)
     try:
@@ -297,6 +296,13 @@ async def get_messages(request: web.Request) -> web.Response:
     try:
         items = await svc.history(key, after, limit)
         if not items and wait > 0:
+            # A waiting poll holds a connection as a socket does: it counts as one.
+            if svc.open_sockets[ip] >= svc.config.max_connections_per_ip:
+                svc.refusals.too_many_sockets(ip)
+                return json_error(
+                    429, "too_many_connections", "too many open sockets and polls from this IP"
+                )
+            svc.open_sockets[ip] += 1
             waiter = _Waiter(after)
             svc.hub.subscribe(key, waiter)
             try:
@@ -308,6 +314,7 @@ async def get_messages(request: web.Request) -> web.Response:
                     items = await svc.history(key, after, limit)
             finally:
                 svc.hub.unsubscribe(key, waiter)
+                svc.open_sockets.release(ip)
     except BotkitError as exc:  # StoreError: the database is down, say
         log.warning("web: history read failed: %s", exc)
         return _unavailable("history not available; retry")

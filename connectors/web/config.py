@@ -92,7 +92,7 @@ class WebConfig(ConnectorConfig):
             stalled upload is dropped: 408).
         connection_rate / ip_rate: message rate limits per socket and per client IP.
         connect_rate: new sessions and WebSocket connections per client IP.
-        max_connections_per_ip: concurrent sockets per client IP.
+        max_connections_per_ip: concurrent sockets and waiting long polls per client IP.
         trust_forwarded_for: take the client IP from the last ``X-Forwarded-For`` hop
             (only behind a reverse proxy that sets it).
         heartbeat_s: WebSocket ping interval; a peer that misses a pong is dropped.

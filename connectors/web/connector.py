@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
+from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
 from connectors.web._messages import message_payload, reply_item
 from connectors.web.app import create_app
@@ -68,7 +69,7 @@ class WebConnector(Connector[WebConfig]):
         """Bind the HTTP server; ``ConnectorError`` if the address is unavailable."""
         if self._runner is not None:
             return
-        runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=2.0)
+        runner = server_runner(self.make_app(), shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, self.config.host, self.config.port)
         try:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.errors import ConnectorError
+from botkit.sanitize import BIDI_CONTROLS
 from connectors.web._throttle import ThrottledWarning
 
 __all__ = ["IdentityError", "IdentityService", "Visitor", "user_hash"]
@@ -118,11 +119,22 @@ def _ascii(value: object, code: str, what: str) -> str:
     return value
 
 
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators (a log line or an
+# agent's screen would break at them) and the bidirectional controls (which reorder how
+# the id reads).
+_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(map(chr, sorted(BIDI_CONTROLS))) + "]"
+)
+
+
 def _check_user_id(user_id: object) -> str:
     if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID_CHARS:
         raise IdentityError("invalid_identity", "user_id must be 1-255 characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in user_id):
-        raise IdentityError("invalid_identity", "user_id must not contain control characters")
+    if _CONTROLS.search(user_id):  # it is logged and shown to agents as it is
+        raise IdentityError(
+            "invalid_identity",
+            "user_id must not contain control, line-separator or bidirectional characters",
+        )
     try:
         user_id.encode()  # a lone surrogate (a valid JSON escape) cannot be hashed or stored
     except UnicodeEncodeError:

@@ -15,10 +15,20 @@ from connectors.web.identity import IdentityService
 from connectors.web.origin import OriginPolicy
 from connectors.web.ratelimit import KeyedLimiter
 
-__all__ = ["CHANNEL", "SERVICE", "WebService"]
+__all__ = ["CHANNEL", "SERVICE", "OpenCounts", "WebService"]
 
 CHANNEL = "web"
 HISTORY_PAGE = 100
+
+
+class OpenCounts(Counter[str]):
+    """What each client IP has open (sockets and waiting polls; uploads). Only IPs with
+    something open are kept, so it never outgrows what is open right now."""
+
+    def release(self, ip: str) -> None:
+        self[ip] -= 1
+        if self[ip] <= 0:
+            del self[ip]
 
 
 class WebService:
@@ -49,8 +59,8 @@ class WebService:
         self.ip_files = KeyedLimiter(config.file_rate.rate, config.file_rate.burst, cap)
         hourly = config.file_bytes_per_ip_hour
         self.ip_file_bytes = KeyedLimiter(hourly / 3600, hourly, cap)
-        self.open_sockets: Counter[str] = Counter()
-        self.open_uploads: Counter[str] = Counter()
+        self.open_sockets = OpenCounts()  # WebSockets and waiting long polls
+        self.open_uploads = OpenCounts()
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
 

@@ -84,9 +84,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     finally:
         if conn is not None:
             await conn.stop()
-        svc.open_sockets[ip] -= 1
-        if svc.open_sockets[ip] <= 0:
-            del svc.open_sockets[ip]
+        svc.open_sockets.release(ip)
         svc.sockets.discard(ws)
         if not ws.closed:
             await ws.close()

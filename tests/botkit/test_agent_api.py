@@ -8,6 +8,7 @@ connector (the web and Telegram connectors' delivery is tested in their own suit
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -150,6 +151,10 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
         cases: list[tuple[dict[str, Any], int, str]] = [
             ({"data": b"not json"}, 400, "must be JSON"),
             ({"data": b"\xff\xfe{"}, 400, "must be JSON"),
+            ({"data": b"[" * 100_000}, 400, "must be JSON"),  # nesting past recursion
+            # Bodies are taken as sent, never inflated.
+            ({"data": gzip.compress(b'{"text": "hi"}'), "headers": {"Content-Encoding": "gzip"}},
+             400, "must be JSON"),
             ({"json": ["a list"]}, 400, "JSON object"),
             ({"json": {"text": 42}}, 400, "must be strings"),
             ({"json": {"text": "hi", "agent": ["x"]}}, 400, "must be strings"),

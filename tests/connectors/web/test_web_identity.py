@@ -84,6 +84,28 @@ def test_user_hash_rejections(user_id: str, mutate: object) -> None:
         svc.verify_user_hash(user_id, mutate(v["user_hash"]))  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(
+    "user_id",
+    [
+        "bob\n",  # C0
+        "bob\x1b[31m",  # a terminal escape
+        "bob\x85forged",  # C1 (NEL)
+        "bob\u2028CRITICAL forged line",  # the Unicode line separator
+        "bob\u2029",
+        "bob\u202egpj.exe",  # a bidirectional override
+    ],
+)
+def test_a_vouched_user_id_that_would_break_a_log_line_is_refused(user_id: str) -> None:
+    # The site vouches for it (a right hash), yet it is refused: it is logged and shown
+    # to agents as it is.
+    v = _vectors()
+    svc = _service(v["site_secret"], float(v["token_now"]))
+    with pytest.raises(IdentityError, match="control, line-separator or bidirectional"):
+        svc.verify_user_hash(user_id, user_hash(user_id, v["site_secret"]))
+    fine = "ok-日本-\u200d"  # letters of any script and joiners stay allowed
+    assert svc.verify_user_hash(fine, user_hash(fine, v["site_secret"])).subject == fine
+
+
 def test_published_user_token_vector() -> None:
     v = _vectors()
     now = float(v["token_now"])

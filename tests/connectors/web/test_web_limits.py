@@ -215,6 +215,34 @@ async def test_connection_limits_per_ip(make_web: MakeWeb) -> None:
     assert resp.status == 429 and "Retry-After" in resp.headers
 
 
+async def test_waiting_long_polls_count_as_connections(make_web: MakeWeb) -> None:
+    # A waiting poll holds a connection as a socket does: one address cannot hold
+    # hundreds of them open.
+    web = await make_web(max_connections_per_ip=2)
+    socket = await web.visitor()
+    assert socket.token is not None
+    polling = asyncio.create_task(web.history(socket.token, wait=10))
+    open_ = web.connector.service.open_sockets
+    for _ in range(250):  # until the poll waits (it counts from then)
+        if sum(open_.values()) == 2:
+            break
+        await asyncio.sleep(0.02)
+    auth = {"Authorization": f"Bearer {socket.token}"}
+    refused = await web.client.get("/api/messages", params={"wait": 10}, headers=auth)
+    assert refused.status == 429
+    assert (await refused.json())["error"] == "too_many_connections"
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await web.client.ws_connect("/ws", headers={"Origin": ORIGIN})
+    # A poll that need not wait (a message is there) is not counted.
+    await socket.send("hello", "c1")
+    assert await polling  # the waiting poll got it and ended
+    assert await web.history(socket.token)  # no wait: answered at once
+    ended = await web.client.get("/api/messages", params={"wait": 0.2, "after_seq": 99},
+                                 headers=auth)  # fmt: skip
+    assert ended.status == 200  # its place was given back
+    assert sum(open_.values()) == 1  # the socket
+
+
 async def test_hello_and_idle_timeouts(make_web: MakeWeb) -> None:
     # Heartbeats more often than the timeouts: answering pings keeps no socket alive.
     web = await make_web(hello_timeout_s=0.3, idle_timeout_s=0.4, heartbeat_s=0.1)

@@ -1,0 +1,105 @@
+"""The defences every botkit HTTP server runs with (botkit.http_server), on a real aiohttp
+server over raw sockets: what hostile clients send, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from botkit.http_server import server_runner
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _length(request: web.Request) -> web.Response:
+    return web.json_response({"bytes": len(await request.read())})
+
+
+async def _broken(request: web.Request) -> web.Response:
+    raise RuntimeError("a handler's own bug")
+
+
+@pytest_asyncio.fixture
+async def port() -> AsyncIterator[int]:
+    app = web.Application()
+    app.router.add_post("/length", _length)
+    app.router.add_get("/broken", _broken)
+    runner = server_runner(app, shutdown_timeout=0.5, idle_timeout_s=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+async def _exchange(port: int, data: bytes, *, limit_s: float = 5.0) -> bytes:
+    """Send ``data`` and read until the server closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), limit_s)
+    finally:
+        writer.close()
+
+
+async def test_a_connection_that_never_finishes_its_request_is_closed(port: int) -> None:
+    # Half a request head, then nothing: aiohttp's own default waits an hour.
+    started = asyncio.get_running_loop().time()
+    answer = await _exchange(port, b"GET /length HTTP/1.1\r\nHost: x\r\n", limit_s=5)
+    assert answer == b""  # closed without an answer
+    assert asyncio.get_running_loop().time() - started < 3
+    # An idle keep-alive connection after a request goes the same way.
+    request = b"POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    answer = await _exchange(port, request, limit_s=5)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"bytes": 2}')
+
+
+async def test_a_compressed_body_is_taken_as_sent(port: int) -> None:
+    # A gzip bomb would be inflated while being read; here the handler gets the bytes
+    # that came (and refuses them, as the botkit handlers refuse any Content-Encoding).
+    bomb = gzip.compress(b"\0" * 10_000_000)
+    head = (
+        f"POST /length HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(bomb)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    answer = await _exchange(port, head + bomb)
+    assert answer.endswith(b'{"bytes": %d}' % len(bomb))
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a URL over 8 KiB
+        b"POST /length HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+    ],
+    ids=["long-url", "bad-chunk", "bad-header"],
+)
+async def test_a_malformed_request_is_one_warning_line_not_a_traceback(
+    port: int, request_bytes: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        answer = await _exchange(port, request_bytes)
+        assert answer.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request"), answer[:80]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 1  # throttled: one a minute (an earlier test may have had it)
+
+
+async def test_a_handlers_own_failure_is_still_logged_with_its_traceback(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await _exchange(port, b"GET /broken HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 500")
+    traced = [r for r in caplog.records if r.exc_info]
+    assert traced and isinstance(traced[0].exc_info[1], RuntimeError)  # type: ignore[index]
