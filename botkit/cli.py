@@ -177,9 +177,14 @@ def chat_settings(settings: Settings) -> Settings:
 
 async def _serve(settings: Settings, *, chat: bool) -> None:
     from botkit.bot import Bot
+    from botkit.http_server import quiet_accept_errors, raise_open_file_limit
 
     if chat:
         settings = chat_settings(settings)
+    else:  # every connection a server takes holds a file descriptor
+        before, after = raise_open_file_limit()
+        if after > before:
+            _log.debug("open file limit raised from %d to %d", before, after)
     async with Bot(settings) as bot:
         signals = 0
 
@@ -191,6 +196,7 @@ async def _serve(settings: Settings, *, chat: bool) -> None:
             bot.stop(force=signals > 1)
 
         loop = asyncio.get_running_loop()
+        quiet_accept_errors(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, on_signal)

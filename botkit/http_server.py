@@ -16,11 +16,18 @@ the internet.
   would log an ERROR with a traceback each time, which anyone can trigger (a URL over
   8 KiB, a broken chunked body). Those become one warning line a minute, without the
   traceback; a failure of a handler itself is still logged in full.
+
+``botkit run`` also raises the process's soft limit on open files to its hard limit
+(many systems start processes at 1,024, and every connection holds a descriptor), and
+says once a minute, not per failed ``accept()``, when descriptors run out anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import resource
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -28,7 +35,12 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from botkit.throttled_warning import ThrottledWarning
 
-__all__ = ["IDLE_TIMEOUT_S", "server_runner"]
+__all__ = [
+    "IDLE_TIMEOUT_S",
+    "quiet_accept_errors",
+    "raise_open_file_limit",
+    "server_runner",
+]
 
 IDLE_TIMEOUT_S = 30.0
 
@@ -71,3 +83,38 @@ def server_runner(
         auto_decompress=False,
         logger=_connections,
     )
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard one (as far as the system lets);
+    returns the soft limit (before, after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:  # a container may refuse it
+            _log.info("http: open file limit stays %d: %s", soft, exc)
+            return soft, soft
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# What asyncio's default handler logs, with a traceback, each time accept() fails for
+# want of descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM): thousands a second in a flood.
+_ACCEPT_FAILED = "socket.accept() out of system resource"
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Make ``loop`` log failed accepts as one warning a minute; everything else its
+    exception handler gets goes to the default handler as before."""
+    warning = ThrottledWarning(
+        _log, "http: cannot accept new connections: %s (too many open connections?)"
+    )
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == _ACCEPT_FAILED:
+            warning.warn(context.get("exception"))
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from botkit.http_server import server_runner
+from botkit.http_server import quiet_accept_errors, server_runner
 
-pytestmark = pytest.mark.asyncio
 
 
 async def _length(request: web.Request) -> web.Response:
@@ -103,3 +104,41 @@ async def test_a_handlers_own_failure_is_still_logged_with_its_traceback(
     assert answer.startswith(b"HTTP/1.1 500")
     traced = [r for r in caplog.records if r.exc_info]
     assert traced and isinstance(traced[0].exc_info[1], RuntimeError)  # type: ignore[index]
+
+
+async def test_failed_accepts_are_one_warning_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    quiet_accept_errors(loop)
+    try:
+        flood = OSError(24, "Too many open files")
+        for _ in range(1000):  # what asyncio reports per failed accept() in a flood
+            loop.call_exception_handler(
+                {"message": "socket.accept() out of system resource", "exception": flood}
+            )
+        loop.call_exception_handler({"message": "something else went wrong"})
+    finally:
+        loop.set_exception_handler(previous)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("cannot accept new connections" in m for m in lines) == 1
+    assert "Too many open files" in lines[0]
+    assert "something else went wrong" in lines[-1]  # the default handler still logs it
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    # In a child process: the test run's own limit stays as it was.
+    code = (
+        "import resource\n"
+        "from botkit.http_server import raise_open_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "before, after = raise_open_file_limit()\n"
+        "assert before == min(256, hard), before\n"
+        "assert after == resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
+        "assert after == hard or hard == resource.RLIM_INFINITY, (after, hard)\n"
+        "print(before, after)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
