@@ -17,7 +17,6 @@ from aiohttp import web
 from botkit.http_server import quiet_accept_errors, server_runner
 
 
-
 async def _length(request: web.Request) -> web.Response:
     return web.json_response({"bytes": len(await request.read())})
 
