@@ -51,13 +51,13 @@ class RateLimitSettings(Section):
     """Per-contact message rate limit (a token bucket per channel + contact)."""
 
     enabled: bool = True
-    messages: int = Field(default=20, ge=1, description="messages allowed per window")
-    window_seconds: float = Field(default=60.0, gt=0)
+    messages: int = Field(default=20, ge=1, le=1_000_000, description="messages allowed per window")
+    window_seconds: float = Field(default=60.0, gt=0, le=86_400)
     reply: str = (
         "You are sending messages faster than I can answer. Please wait a moment and try again."
     )
     # Bounds memory when many distinct contacts write (or someone forges contact ids).
-    max_tracked_contacts: int = Field(default=100_000, ge=1)
+    max_tracked_contacts: int = Field(default=100_000, ge=1, le=100_000_000)
 
 
 # A reply to a message older than a week helps nobody (and "inf" must fail here, not
@@ -86,10 +86,10 @@ class BotSettings(Section):
         "Please shorten it or split it into several messages."
     )
     empty_reply: str = "I can only read text for now. Could you describe it in words?"
-    max_message_chars: int = Field(default=4000, ge=1)
-    history_turns: int = Field(default=20, ge=0)
-    history_token_budget: int = Field(default=2048, ge=0)
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    max_message_chars: int = Field(default=4000, ge=1, le=1_000_000)
+    history_turns: int = Field(default=20, ge=0, le=10_000)
+    history_token_budget: int = Field(default=2048, ge=0, le=10_000_000)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
     # On start, messages stored this recently whose reply a crash interrupted are answered;
     # older ones would arrive too late to help. 0 turns it off.
     resume_unanswered_seconds: float = Field(default=900.0, ge=0, le=RESUME_WINDOW_MAX_S)
@@ -116,7 +116,7 @@ class EchoSettings(Section):
     """The deterministic echo backend (tests, demos without a model)."""
 
     prefix: str = "echo: "
-    word_delay_seconds: float = Field(default=0.0, ge=0)
+    word_delay_seconds: float = Field(default=0.0, ge=0, le=10)
 
 
 # The engine's sampling bounds (engine.sampling: temperature is 0 or in [min, max]). They
@@ -138,21 +138,21 @@ class EngineSettings(Section):
     model: str = Field(default="smollm2", min_length=1)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    max_new_tokens: int = Field(default=256, ge=1)
+    max_new_tokens: int = Field(default=256, ge=1, le=1_000_000)
     temperature: float = Field(default=0.7, ge=0, le=ENGINE_MAX_TEMPERATURE, allow_inf_nan=False)
     top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     # Any k >= the vocabulary means "no limit"; 0 disables it too.
-    top_k: int = Field(default=50, ge=0)
+    top_k: int = Field(default=50, ge=0, le=10_000_000)
     repetition_penalty: float = Field(
         default=1.1,
         ge=ENGINE_MIN_REPETITION_PENALTY,
         le=ENGINE_MAX_REPETITION_PENALTY,
         allow_inf_nan=False,
     )
-    queue_timeout_seconds: float = Field(default=30.0, gt=0)
+    queue_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # None: the engine sizes these from the device and its free memory.
-    max_num_seqs: int | None = Field(default=None, ge=1)
-    kv_cache_blocks: int | None = Field(default=None, ge=1)
+    max_num_seqs: int | None = Field(default=None, ge=1, le=65_536)
+    kv_cache_blocks: int | None = Field(default=None, ge=1, le=100_000_000)
     # Share of the GPU's memory the chat engine may fill (its KV cache takes what its
     # model leaves); lower it when a translation model shares the GPU.
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
@@ -187,18 +187,18 @@ class OpenAISettings(Section):
     # Local servers usually need none; OpenAI and gateways do ("${OPENAI_API_KEY}").
     api_key: SecretStr | None = None
     model: str = ""
-    max_new_tokens: int = Field(default=256, ge=1)
+    max_new_tokens: int = Field(default=256, ge=1, le=1_000_000)
     temperature: float = Field(default=0.7, ge=0, le=2, allow_inf_nan=False)
     top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=10_000_000)
     repetition_penalty: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
     # Longest wait for the server to connect, answer, or send the next part of a reply.
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Retries (with backoff) on connection errors, 408/409/429/5xx, before a reply starts.
     max_retries: int = Field(default=2, ge=0, le=10)
     # Replies requested at once; more wait up to queue_timeout_seconds, then get busy_reply.
-    max_concurrent_requests: int = Field(default=32, ge=1)
-    queue_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_concurrent_requests: int = Field(default=32, ge=1, le=100_000)
+    queue_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     @field_validator("base_url")
     @classmethod

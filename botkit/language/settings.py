@@ -38,11 +38,11 @@ class DetectorSettings(_Section):
 
     kind: Literal["auto", "langdetect", "none"] = "auto"
     seed: int = 0
-    min_letters: int = Field(default=12, ge=0)
-    min_letters_to_switch: int = Field(default=20, ge=0)
+    min_letters: int = Field(default=12, ge=0, le=100_000)
+    min_letters_to_switch: int = Field(default=20, ge=0, le=100_000)
     min_confidence: float = Field(default=0.90, ge=0, le=1)
     min_margin: float = Field(default=0.50, ge=0, le=1)
-    max_chars: int = Field(default=1000, ge=1)
+    max_chars: int = Field(default=1000, ge=1, le=1_000_000)
     processes: int = Field(default=1, ge=0, le=64)
 
 

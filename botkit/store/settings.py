@@ -136,9 +136,9 @@ class StoreSettings(BaseModel):
     url: str = "sqlite+aiosqlite:///botkit.db"
     password: SecretStr | None = None
     auto_migrate: bool = True
-    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, le=3_600_000)
     echo_sql: bool = False
-    pool_size: int = Field(default=10, ge=1)
+    pool_size: int = Field(default=10, ge=1, le=10_000)
     history_cache_mb: int = Field(default=32, ge=0, le=1 << 20)
     retention_days: int = Field(default=0, ge=0, le=36_500)
 

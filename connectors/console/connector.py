@@ -36,7 +36,7 @@ class ConsoleConfig(ConnectorConfig):
     conversation_key: str | None = Field(
         default=None, description="default: 'console:<user>', so a chat continues next time"
     )
-    reply_timeout_seconds: float = Field(default=120.0, gt=0)
+    reply_timeout_seconds: float = Field(default=120.0, gt=0, le=86_400)
 
 
 class ConsoleConnector(Connector[ConsoleConfig]):

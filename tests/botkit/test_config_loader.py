@@ -6,8 +6,11 @@ import io
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
+import annotated_types as at
 import pytest
+from pydantic import BaseModel
 
 from botkit._logging import RedactingFormatter, configure_logging
 from botkit.config import (
@@ -246,6 +249,48 @@ def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
 def test_an_endless_resume_window_is_a_problem_not_a_crash(value: float) -> None:
     found = problems({"bot": {"resume_unanswered_seconds": value}})
     assert any(p.startswith("bot.resume_unanswered_seconds:") for p in found)
+
+
+@pytest.mark.parametrize("value", [1e14, 1e308, float("inf")])
+def test_an_endless_shutdown_grace_is_a_problem_not_a_crash(value: float) -> None:
+    # It used to pass check-config and then overflow a timedelta when the bot started.
+    found = problems({"bot": {"shutdown_grace_seconds": value}})
+    assert any(p.startswith("bot.shutdown_grace_seconds:") for p in found), found
+
+
+def _config_models() -> list[type[Any]]:
+    """Every settings model of botkit and its connectors and plugins."""
+    import importlib
+    import pkgutil
+
+    import botkit
+    import connectors
+
+    for package in (botkit, connectors):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if ".testing" not in module.name and not module.name.endswith("__main__"):
+                importlib.import_module(module.name)
+
+    def below(cls: type[BaseModel]) -> list[type[BaseModel]]:
+        return [c for s in cls.__subclasses__() for c in (s, *below(s))]
+
+    ours = ("botkit.", "connectors.")
+    return sorted({c for c in below(BaseModel) if c.__module__.startswith(ours)}, key=str)
+
+
+def test_every_bounded_number_in_the_config_has_an_upper_bound_too() -> None:
+    # A number with only a lower bound takes 1e308: seconds that overflow a timedelta
+    # or asyncio's timers, sizes that overflow a C int, only once the bot runs.
+    models = _config_models()
+    assert len(models) > 20  # the walk found the connectors' and plugins' settings
+    open_ended = [
+        f"{cls.__module__}.{cls.__name__}.{name}"
+        for cls in models
+        for name, field in cls.model_fields.items()
+        if any(isinstance(m, at.Ge | at.Gt) for m in field.metadata)
+        and not any(isinstance(m, at.Le | at.Lt) for m in field.metadata)
+    ]
+    assert open_ended == []
 
 
 def test_an_openai_url_with_an_impossible_port_is_a_problem() -> None:
