@@ -91,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     with_config(db_commands.add_parser("upgrade", help="upgrade the schema to the newest"))
     down = with_config(db_commands.add_parser("downgrade", help="downgrade to a revision"))
     down.add_argument("revision", help="target revision ('base' removes every table)")
+    down.add_argument("--yes", action="store_true",
+                      help="go ahead: deletes what the newer revisions keep")  # fmt: skip
     with_config(db_commands.add_parser("current", help="show the schema revision"))
     handoff = commands.add_parser("handoff", help="conversations handed to humans")
     handoff_commands = handoff.add_subparsers(dest="handoff_command", required=True,
@@ -230,6 +232,16 @@ def _run_db(args: argparse.Namespace) -> int:
         asyncio.run(migrate.upgrade(store.url))
         print(f"{store.safe_url}: schema at {migrate.head()}")
     elif args.db_command == "downgrade":
+        undone = migrate.undone_by(asyncio.run(migrate.current(store.url)), args.revision)
+        if undone and not args.yes:
+            steps = "\n".join(f"  {revision}: {what}" for revision, what in undone)
+            print(
+                f"{store.safe_url}: downgrading to {args.revision} undoes\n{steps}\n"
+                "and deletes the tables and columns they added, with their data. Back "
+                "the database up, then run this again with --yes.",
+                file=sys.stderr,
+            )
+            return 1
         asyncio.run(migrate.downgrade(store.url, args.revision))
         print(f"{store.safe_url}: schema at {args.revision}")
     else:

@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -124,6 +125,29 @@ async def downgrade(url: Target, revision: str) -> None:
         StoreError: the database is unreachable or a migration failed.
     """
     await _run(url, partial(_run_command, fn=command.downgrade, revision=revision), write=True)
+
+
+def _summary(doc: str | None) -> str:
+    """A migration docstring's first paragraph, on one line."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+def undone_by(current: str | None, revision: str) -> list[tuple[str, str]]:
+    """The migrations a downgrade from ``current`` to ``revision`` undoes, newest first:
+    (revision, what it added: its docstring's first line).
+
+    Raises:
+        StoreError: either revision is unknown to this botkit.
+    """
+    if current is None:
+        return []
+    script = _script()
+    try:
+        steps = script.iterate_revisions(current, None if revision == "base" else revision)
+        undone = [(s.revision, _summary(s.doc)) for s in steps if s.revision != revision]
+    except (CommandError, RevisionError) as exc:
+        raise StoreError(f"cannot downgrade from {current} to {revision}: {exc}") from exc
+    return undone
 
 
 async def current(url: Target) -> str | None:

@@ -13,6 +13,7 @@ import pexpect
 import pytest
 
 from botkit.cli import main
+from botkit.store import migrate
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
@@ -84,9 +85,19 @@ def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         assert main(["db", "upgrade", "-c", config]) == 0
         assert main(["db", "current", "-c", config]) == 0
         assert "(up to date)" in capsys.readouterr().out
-        assert main(["db", "downgrade", "base", "-c", config]) == 0
+        # A downgrade deletes data: it says what, and waits for --yes.
+        assert main(["db", "downgrade", "0004", "-c", config]) == 1
+        err = capsys.readouterr().err
+        assert "0006: ``customer_files``" in err and "0005: ``feedback``" in err
+        assert "0004:" not in err and "--yes" in err
+        assert main(["db", "current", "-c", config]) == 0
+        assert "(up to date)" in capsys.readouterr().out  # nothing was changed
+        assert main(["db", "downgrade", "0099", "-c", config]) == 1
+        assert f"cannot downgrade from {migrate.head()} to 0099" in capsys.readouterr().err
+        assert main(["db", "downgrade", "base", "--yes", "-c", config]) == 0
         assert main(["db", "current", "-c", config]) == 0
         assert "no schema" in capsys.readouterr().out
+        assert main(["db", "downgrade", "base", "-c", config]) == 0  # nothing to undo
     finally:
         os.chdir(REPO)
 
