@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -164,7 +165,10 @@ class StoreSettings(BaseModel):
             # SQLAlchemy ends the password at its first "@"; the rest of the password
             # would be sent as the host and shown in every connection error.
             raise ValueError(_RAW_AT)
-        if driver == parsed.drivername:
+        home = parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("~")
+        if home:  # as a shell would: every part of botkit then opens the same file
+            parsed = parsed.set(database=str(Path(parsed.database or "").expanduser()))
+        elif driver == parsed.drivername:
             return value  # keep the text as written (no re-rendering of the password)
         return parsed.set(drivername=driver).render_as_string(hide_password=False)
 

@@ -46,6 +46,15 @@ def test_history_cache_size_is_bounded(bad: object) -> None:
         StoreSettings(history_cache_mb=bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("given", ["sqlite+aiosqlite:///~/bots/x.db", "sqlite:///~/bots/x.db"])
+def test_a_home_relative_sqlite_path_is_expanded_once_for_every_user_of_it(given: str) -> None:
+    # check-config, `db` commands and the bot used to disagree on "~" (the bot opened a
+    # literal "~" directory relative to the working directory).
+    url = StoreSettings(url=given).sqlalchemy_url
+    assert url.database == str(Path.home() / "bots" / "x.db")
+    assert url.drivername == "sqlite+aiosqlite"
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
