@@ -646,10 +646,15 @@ class Bot:
 
     async def _answer(self, ctx: Context, started: float, turn_at: float) -> None:
         await self._pipeline.run(ctx)
-        if ctx.reply is None:
-            return
         channel = ctx.message.channel
         connector = self._connectors.get(channel)
+        if ctx.reply is None:
+            # Optional (connectors.base.Connector has it): a channel waiting for each
+            # answer stops waiting.
+            no_reply = getattr(connector, "no_reply", None)
+            if no_reply is not None:
+                await no_reply(ctx.message)
+            return
         try:
             delivery = await deliver(ctx, ctx.reply, connector, self._live, started)
         except asyncio.CancelledError:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from botkit.channel import CoreHandle, ReplyStream
-from botkit.events import OutboundReply
+from botkit.events import InboundMessage, OutboundReply
 
 __all__ = ["Connector", "ConnectorConfig"]
 
@@ -83,6 +83,12 @@ class Connector(ABC, Generic[ConfigT]):
         final = await stream.final()
         if not final.metadata.get("superseded"):
             await self.send(final)
+
+    async def no_reply(self, message: InboundMessage) -> None:
+        """The bot is done with ``message`` and sends no reply to it (a human agent has
+        the conversation, the sender is over the rate limit, a plugin answered nothing).
+        Nothing by default; a channel that waits for each answer (the console) stops
+        waiting."""
 
     @abstractmethod
     async def disconnect(self) -> None:

@@ -138,6 +138,13 @@ class ConsoleConnector(Connector[ConsoleConfig]):
         self._show_buttons(await stream.final())
         self._replied.set()
 
+    async def no_reply(self, message: InboundMessage) -> None:
+        if message.conversation_key != self.conversation_key:
+            return
+        if await self.core.with_human(self.name, self.conversation_key):
+            self._write("[for the human agent: their answers show here]\n")
+        self._replied.set()
+
     def _show_buttons(self, reply: OutboundReply) -> None:
         for button in reply.buttons:
             self._write(f"  [{button.label}] -> type: {button.value}\n")

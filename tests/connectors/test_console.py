@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,46 @@ def test_config_is_typed(tmp_path: Path) -> None:
         p.startswith("connectors.console.reply_timeout_seconds: input should be greater")
         for p in found
     )
+
+
+async def test_a_message_the_bot_does_not_answer_does_not_hold_the_prompt(
+    tmp_path: Path,
+) -> None:
+    # Handed to a human, or over the rate limit: no reply comes, and the console goes
+    # on at once instead of waiting reply_timeout_seconds for one.
+    read_fd, write_fd = os.pipe()
+    script = "hello\n/human\nare you there?\none\ntwo\nthree\n"
+    os.write(write_fd, script.encode())
+    os.close(write_fd)
+    stdin = os.fdopen(read_fd, "r", encoding="utf-8")
+    out = io.StringIO()
+    config = settings_from_mapping(
+        {
+            "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}"},
+            "backend": {"kind": "echo"},
+            "bot": {"rate_limit": {"messages": 4, "window_seconds": 3600}},
+            "plugins": {"handoff": {}},
+            "connectors": {"console": {"user": "tester", "reply_timeout_seconds": 60}},
+        },
+        environ={},
+    )
+    started = time.monotonic()
+    async with Bot(config, connectors=[]) as bot:
+        console = ConsoleConfig.model_validate(bot.settings.connectors["console"])
+        bot.attach_connector(ConsoleConnector(console, bot, stdin=stdin, stdout=out))
+        await bot.run()
+    assert time.monotonic() - started < 30  # not a minute per unanswered line
+    human = "[for the human agent: their answers show here]\n"
+    assert out.getvalue().split("you> ") == [
+        "",
+        "bot> echo: hello\n",
+        "bot> Thanks! A colleague will take over and reply here as soon as they can. "
+        "Send /bot to talk to the bot again.\n",
+        human,  # are you there?
+        human,  # one (the 4th message this hour)
+        # two: over the limit, which the first refusal says (the agent sees no message)
+        "bot> You are sending messages faster than I can answer. Please wait a moment "
+        "and try again.\n",
+        human,  # three: over the limit, silently
+        "\n",
+    ]
