@@ -11,8 +11,11 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from itertools import combinations
+from typing import Annotated
 
-__all__ = ["clashes", "listeners_of", "split_listen"]
+from pydantic import AfterValidator
+
+__all__ = ["ListenHost", "check_host", "clashes", "listeners_of", "split_listen"]
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -40,6 +43,24 @@ def split_listen(value: str) -> tuple[str, int]:
 # hyphens (no scheme, no path, no empty label), 253 characters at most.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+
+
+def check_host(host: str) -> str:
+    """``host`` if a server can be told to listen on it: an IP address, a DNS name, or
+    ``0.0.0.0`` / ``::`` for every interface.
+
+    Raises:
+        ValueError: anything else (a URL, a name with spaces, an empty string).
+    """
+    if not (_is_ip(host) or _HOSTNAME.fullmatch(host)):
+        raise ValueError(
+            f"{host!r} is not an IP address or a host name (e.g. 127.0.0.1, 0.0.0.0, ::1)"
+        )
+    return host
+
+
+# A config field holding the host a server listens on.
+ListenHost = Annotated[str, AfterValidator(check_host)]
 
 
 def _is_ip(host: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from botkit.config.listen import ListenHost
 from connectors.base import ConnectorConfig
 
 # A member's id: U or W and upper-case letters and digits.
@@ -84,7 +85,7 @@ class SlackConfig(ConnectorConfig):
     bot_token: SecretStr
     signing_secret: SecretStr | None = None
     app_token: SecretStr | None = None
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: int = Field(default=3000, ge=0, le=65535)
     path: str = Field(default="/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=200)
     answer_other_bots: bool = False

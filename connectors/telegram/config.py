@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from botkit.config.listen import ListenHost
 from connectors.base import ConnectorConfig
 
 __all__ = ["FloodLimits", "RetryPolicy", "TelegramConfig", "WebhookConfig"]
@@ -66,7 +67,7 @@ class WebhookConfig(_Section):
 
     url: str | None = None
     secret_token: SecretStr | None = None
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: int = Field(default=8443, ge=0, le=65535)
     path: str = "/telegram/webhook"
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=16_777_216)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from botkit.config.listen import ListenHost
 from connectors.base import ConnectorConfig
 
 __all__ = ["RateLimit", "WebConfig"]
@@ -104,7 +105,7 @@ class WebConfig(ConnectorConfig):
         page_language / page_title / theme_color: defaults for the demo page and widget.
     """
 
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     allowed_origins: list[str] = Field(default_factory=list)
     allow_missing_origin: bool = True

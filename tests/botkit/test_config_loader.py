@@ -258,6 +258,14 @@ def test_an_endless_shutdown_grace_is_a_problem_not_a_crash(value: float) -> Non
     assert any(p.startswith("bot.shutdown_grace_seconds:") for p in found), found
 
 
+@pytest.mark.parametrize("connector", ["web", "slack", "telegram"])
+@pytest.mark.parametrize("host", ["not a host!!", "http://0.0.0.0", "", "127.0.0.1:8080"])
+def test_a_listen_host_that_cannot_be_bound_is_a_problem(connector: str, host: str) -> None:
+    # It used to pass check-config and stop `botkit run` at the bind.
+    found = problems({"connectors": {connector: {"host": host}}})
+    assert any(p.startswith(f"connectors.{connector}.host:") for p in found), found
+
+
 def _config_models() -> list[type[Any]]:
     """Every settings model of botkit and its connectors and plugins."""
     import importlib
