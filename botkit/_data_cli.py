@@ -33,10 +33,15 @@ def _person(channel: str, external_id: str) -> tuple[str, str]:
     )
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
 def _summary(deleted: Deleted) -> str:
     return (
-        f"deleted {deleted.contacts} contacts, {deleted.conversations} conversations, "
-        f"{deleted.messages} messages and {deleted.files} files"
+        f"deleted {_count(deleted.contacts, 'contact')}, "
+        f"{_count(deleted.conversations, 'conversation')}, "
+        f"{_count(deleted.messages, 'message')} and {_count(deleted.files, 'file')}"
     )
 
 

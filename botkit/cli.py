@@ -45,14 +45,20 @@ _log = logging.getLogger("botkit.cli")
 _DEFAULT_FILES = ("botkit.toml", "config.example.toml")
 
 
+# What a --limit may ask for: far more rows than anyone reads, and within SQLite's
+# 64-bit integers (a bigger number failed as a "database read failed").
+_MOST_ROWS = 1_000_000
+
+
 def _positive_int(text: str) -> int:
-    """``--limit``: a whole number of at least 1 (argparse turns the error into usage)."""
+    """``--limit``: a whole number of 1 to a million (argparse turns the error into
+    usage)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if not 1 <= value <= _MOST_ROWS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {_MOST_ROWS}, not {value}")
     return value
 
 
@@ -85,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     with_config(commands.add_parser("run", help="run the bot with its enabled connectors"))
     with_config(commands.add_parser("chat", help="talk to the bot in this terminal"))
     check = commands.add_parser("check-config", help="validate a config file")
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", nargs="?")
+    with_config(check)  # -c FILE works here too, as in every other command
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     with_config(db_commands.add_parser("upgrade", help="upgrade the schema to the newest"))
@@ -254,7 +261,12 @@ def _run_db(args: argparse.Namespace) -> int:
                 "to the working directory); nothing was created"
             )
         revision = asyncio.run(migrate.current(store.url))
-        state = "up to date" if revision == migrate.head() else f"newest is {migrate.head()}"
+        if revision == migrate.head():
+            state = "up to date"
+        elif revision is None or migrate.is_known(revision):
+            state = f"botkit db upgrade brings it to {migrate.head()}"
+        else:
+            state = f"newer than this botkit, which knows up to {migrate.head()}: upgrade botkit"
         print(f"{store.safe_url}: {revision or 'no schema'} ({state})")
     return 0
 
@@ -329,10 +341,13 @@ def _check_config(file: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "check-config":
-            return _check_config(args.file)
+            if (args.file is None) == (args.config is None):
+                parser.error("check-config takes one config file: FILE or -c FILE")
+            return _check_config(args.file or args.config)
         if args.command == "db":
             return _run_db(args)
         if args.command == "handoff":

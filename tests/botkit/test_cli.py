@@ -98,6 +98,14 @@ def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
         assert main(["db", "current", "-c", config]) == 0
         assert "no schema" in capsys.readouterr().out
         assert main(["db", "downgrade", "base", "-c", config]) == 0  # nothing to undo
+        # A database a newer botkit migrated: this one says so, not "upgrade".
+        assert main(["db", "upgrade", "-c", config]) == 0
+        with sqlite3.connect(tmp_path / "chat.db") as db:
+            db.execute("UPDATE botkit_schema_version SET version_num = '0099'")
+        capsys.readouterr()
+        assert main(["db", "current", "-c", config]) == 0
+        assert "0099 (newer than this botkit" in capsys.readouterr().out
+        assert main(["check-config", "-c", config]) == 0  # -c works here too
     finally:
         os.chdir(REPO)
 

@@ -68,7 +68,7 @@ async def test_export_then_forget_a_person(
     assert texts == ["my order 42 is late", "echo: my order 42 is late"]
 
     assert await asyncio.to_thread(main, ["data", "forget", "test", "ann", "-c", config]) == 0
-    assert "deleted 1 contacts, 1 conversations, 2 messages and 0 files" in capsys.readouterr().out
+    assert "deleted 1 contact, 1 conversation, 2 messages and 0 files" in capsys.readouterr().out
     code = await asyncio.to_thread(main, ["data", "export", "test", "ann", "-c", config])
     assert code == StoreError.exit_code
     assert "no contact 'ann' on channel 'test'" in capsys.readouterr().err
@@ -137,7 +137,7 @@ async def test_purge_by_days_and_its_refusals(
     assert await asyncio.to_thread(main, ["data", "purge", "--days", "60", "-c", config]) == 0
     assert "deleted 0 contacts, 0 conversations" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["data", "purge", "--days", "30", "-c", config]) == 0
-    assert "deleted 1 contacts, 1 conversations, 2 messages and 0 files" in capsys.readouterr().out
+    assert "deleted 1 contact, 1 conversation, 2 messages and 0 files" in capsys.readouterr().out
     for days in ("0", "-3", "ten", "99999999999"):
         with pytest.raises(SystemExit) as usage:
             main(["data", "purge", "--days", days, "-c", config])

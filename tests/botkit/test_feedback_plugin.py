@@ -256,6 +256,10 @@ def test_the_report_command(
     assert out[3].endswith(" test c1 seq=2: echo: Where is my parcel? It is late.")
     with pytest.raises(SystemExit):
         main(["feedback", "-c", str(config), "--days", "0"])
+    # A count past SQLite's integers is a usage error, not a "database read failed".
+    with pytest.raises(SystemExit) as caught:
+        main(["feedback", "-c", str(config), "--bad", "99999999999999999999999"])
+    assert caught.value.code == 2 and "must be 1 to 1000000" in capsys.readouterr().err
 
 
 async def test_pivot_mode_keeps_the_buttons_on_the_translated_answer(
