@@ -66,6 +66,23 @@ def _check_depth(data: Mapping[str, Any], source: str | None) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
+def _without_disabled(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each disabled connector or plugin table reduced to ``enabled =
+    false``: nothing in it is used or validated, so its ``${VAR}`` references need not
+    be set (a channel switched off keeps its token reference for when it comes back)."""
+    tree = dict(data)
+    for kind in ("connectors", "plugins"):
+        sections = tree.get(kind)
+        if isinstance(sections, dict):
+            tree[kind] = {
+                name: {"enabled": False}
+                if isinstance(section, dict) and section.get("enabled") is False
+                else section
+                for name, section in sections.items()
+            }
+    return tree
+
+
 def settings_from_mapping(
     data: Mapping[str, Any],
     *,
@@ -86,7 +103,7 @@ def settings_from_mapping(
         ConfigError: listing every problem, each with its key path.
     """
     _check_depth(data, source)
-    expanded = interpolate(dict(data), os.environ if environ is None else environ)
+    expanded = interpolate(_without_disabled(data), os.environ if environ is None else environ)
     problems: list[ConfigProblem] = list(expanded.problems)
     settings: Settings | None = None
     try:

@@ -141,7 +141,7 @@ def test_env_interpolation_problems_name_variable_and_path() -> None:
     found = problems(
         {
             "bot": {"name": "${BOT_NAME}", "system_prompt": "${not valid}"},
-            "connectors": {"web": {"enabled": False, "origins": ["ok", "${ORIGIN}"]}},
+            "connectors": {"web": {"origins": ["ok", "${ORIGIN}"]}},
             "store": {"url": "x${UNCLOSED"},
         }
     )
@@ -264,6 +264,15 @@ def test_a_listen_host_that_cannot_be_bound_is_a_problem(connector: str, host: s
     # It used to pass check-config and stop `botkit run` at the bind.
     found = problems({"connectors": {connector: {"host": host}}})
     assert any(p.startswith(f"connectors.{connector}.host:") for p in found), found
+
+
+def test_a_disabled_tables_variables_need_not_be_set() -> None:
+    # Switching a channel off keeps its token reference for when it comes back.
+    off = {"enabled": False, "token": "${NOT_SET_ANYWHERE}", "mode": "bogus"}
+    settings = settings_from_mapping({"connectors": {"telegram": off}}, environ={})
+    assert settings.connectors["telegram"] == {"enabled": False}
+    found = problems({"connectors": {"telegram": {**off, "enabled": True}}})
+    assert any("NOT_SET_ANYWHERE" in p for p in found)
 
 
 def _config_models() -> list[type[Any]]:
