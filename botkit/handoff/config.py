@@ -197,6 +197,14 @@ class HandoffConfig(PluginConfig):
             _check_token(secret, f"agents: {shown}: the token")
         return {agent_name(name): token for name, token in value.items()}
 
+    @field_validator("api_token")
+    @classmethod
+    def _check_api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # A field check, so it is reported under its own key, with the others at once.
+        if value is not None:
+            _check_token(value.get_secret_value(), "api_token")
+        return value
+
     @field_validator("api_listen")
     @classmethod
     def _check_listen(cls, value: str | None) -> str | None:
@@ -210,7 +218,6 @@ class HandoffConfig(PluginConfig):
             raise ValueError("return_command must differ from the hand-off commands")
         tokens = [t.get_secret_value() for t in self.agents.values()]
         if self.api_token is not None:
-            _check_token(self.api_token.get_secret_value(), "api_token")
             tokens.append(self.api_token.get_secret_value())
         if len(set(tokens)) < len(tokens):
             raise ValueError("every agent (and api_token) needs a token of its own")

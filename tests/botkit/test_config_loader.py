@@ -275,6 +275,13 @@ def test_a_disabled_tables_variables_need_not_be_set() -> None:
     assert any("NOT_SET_ANYWHERE" in p for p in found)
 
 
+def test_a_short_api_token_is_reported_under_its_key_with_the_other_problems() -> None:
+    handoff = {"api_listen": "127.0.0.1:8090", "api_token": "short", "commands": ["x"]}
+    found = problems({"plugins": {"handoff": handoff}})
+    assert any(p.startswith("plugins.handoff.commands:") for p in found), found
+    assert any(p.startswith("plugins.handoff.api_token:") for p in found), found
+
+
 def _config_models() -> list[type[Any]]:
     """Every settings model of botkit and its connectors and plugins."""
     import importlib
