@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -25,11 +26,20 @@ async def _broken(request: web.Request) -> web.Response:
     raise RuntimeError("a handler's own bug")
 
 
+async def _echo(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        await ws.send_str(message.data)
+    return ws
+
+
 @pytest_asyncio.fixture
 async def port() -> AsyncIterator[int]:
     app = web.Application()
     app.router.add_post("/length", _length)
     app.router.add_get("/broken", _broken)
+    app.router.add_get("/echo", _echo)
     runner = server_runner(app, shutdown_timeout=0.5, idle_timeout_s=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -61,6 +71,15 @@ async def test_a_connection_that_never_finishes_its_request_is_closed(port: int)
     request = b"POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
     answer = await _exchange(port, request, limit_s=5)
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"bytes": 2}')
+
+
+async def test_a_request_in_progress_is_not_idle(port: int) -> None:
+    # A WebSocket (or a long poll, an upload) outlives the idle timeout: its handler runs.
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(f"http://127.0.0.1:{port}/echo") as ws:
+            await asyncio.sleep(1.5)  # three idle timeouts
+            await ws.send_str("still here")
+            assert (await ws.receive(timeout=5)).data == "still here"
 
 
 async def test_a_compressed_body_is_taken_as_sent(port: int) -> None:
