@@ -220,8 +220,10 @@ async def test_an_unclaimed_message_waits_for_stale_plus_grace(
     async with Bot(settings, recovery=FAST) as bot:
         connector = _Listening(bot)
         bot.attach_connector(connector)
-        await bot.store.intake(message("hello?", "k1"), text="hello?")  # no claim
+        # Stored no earlier than this: the store stamps the row while intake runs, and
+        # on a loaded machine intake itself may take most of a second.
         stored = utcnow()
+        await bot.store.intake(message("hello?", "k1"), text="hello?")  # no claim
         running = asyncio.create_task(bot.run())
         await connector.wait_for(1, within=10)
         bot.stop()
@@ -231,7 +233,7 @@ async def test_an_unclaimed_message_waits_for_stale_plus_grace(
     # When the reply was made, not when this test saw it: on a loaded machine a sleep
     # here may overshoot past stale + grace, and a reply then is on time.
     waited = (reply.created_at - stored).total_seconds()
-    assert 1.5 <= waited < 4.0, waited
+    assert 1.5 <= waited < 5.0, waited
 
 
 async def test_a_live_process_whose_row_vanished_registers_again(
