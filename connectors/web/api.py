@@ -191,7 +191,7 @@ async def _take_file(
             return _file_limit(config.files_per_conversation)
         await _check_agent(svc, key)
         async with asyncio.timeout(config.file_read_timeout_s):
-            data = await read_file_body(request, config.max_file_bytes)
+            data = await read_file_body(request, config.max_file_bytes, config.file_min_bytes_per_s)
     except TimeoutError:
         limit = config.file_read_timeout_s
         return json_error(408, "upload_timeout", f"the file did not arrive within {limit:g} s")

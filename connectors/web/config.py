@@ -91,6 +91,11 @@ class WebConfig(ConnectorConfig):
             holds up to about three times ``max_file_bytes`` of memory until stored).
         file_read_timeout_s: time a file has to arrive once its upload started (a
             stalled upload is dropped: 408).
+        file_min_bytes_per_s: the slowest average rate a file may arrive at, after its
+            first 10 seconds (slower: dropped, 408 ``upload_too_slow``), so a client
+            that trickles bytes cannot hold an upload place for the whole read
+            timeout. The default, 4 KiB/s (32 kbit/s), is below any mobile data link
+            a visitor uploads a picture over; 0 turns it off.
         connection_rate / ip_rate: message rate limits per socket and per client IP.
         connect_rate: new sessions and WebSocket connections per client IP.
         max_connections_per_ip: concurrent sockets and waiting long polls per client IP.
@@ -123,6 +128,7 @@ class WebConfig(ConnectorConfig):
     uploads_per_ip: int = Field(default=4, ge=1, le=10_000)
     uploads_at_once: int = Field(default=16, ge=1, le=10_000)
     file_read_timeout_s: float = Field(default=300.0, gt=0, le=3600)
+    file_min_bytes_per_s: int = Field(default=4096, ge=0, le=1024 * 1024 * 1024)
     connection_rate: RateLimit = RateLimit(rate=1.0, burst=10)
     ip_rate: RateLimit = RateLimit(rate=5.0, burst=60)
     connect_rate: RateLimit = RateLimit(rate=1.0, burst=30)

@@ -8,6 +8,7 @@ type is read from the content, never from the client's label: a page labelled
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 
@@ -16,7 +17,7 @@ from aiohttp import web
 from botkit.sanitize import BIDI_CONTROLS
 from connectors.web._http import BadRequest
 
-__all__ = ["FILE_TYPES", "clean_file_name", "read_file_body", "sniff_media_type"]
+__all__ = ["FILE_TYPES", "SLOW_START_S", "clean_file_name", "read_file_body", "sniff_media_type"]
 
 # media type -> (kind, its extensions: the first is given to a name without one of them)
 FILE_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -69,12 +70,24 @@ def _shown(char: str) -> bool:
     return unicodedata.category(char) not in ("Cc", "Cs") and ord(char) not in BIDI_CONTROLS
 
 
-async def read_file_body(request: web.Request, max_bytes: int) -> bytes:
+# How long an upload may start slowly before its average rate is held to the minimum:
+# a phone's first seconds on a weak link (TCP slow start, a radio waking up) are slow.
+SLOW_START_S = 10.0
+
+
+async def read_file_body(
+    request: web.Request, max_bytes: int, min_bytes_per_s: float = 0.0
+) -> bytes:
     """The request body, refused (413) as soon as it passes ``max_bytes``: the declared
     length first, then what arrives, so an oversized upload costs at most one chunk.
 
+    After the first ``SLOW_START_S`` seconds, the body must keep arriving at an average
+    of at least ``min_bytes_per_s`` (0: no minimum), or it is dropped (408): an upload
+    holds one of the few upload places while it arrives, and a client that trickles a
+    byte now and then would otherwise keep it for the whole read timeout.
+
     Raises:
-        BadRequest: compressed, too large, or empty.
+        BadRequest: compressed, too large, empty, or too slow.
     """
     if request.headers.get("Content-Encoding", "identity").lower() != "identity":
         raise BadRequest(415, "unsupported_encoding", "compressed bodies are not accepted")
@@ -85,7 +98,22 @@ async def read_file_body(request: web.Request, max_bytes: int) -> bytes:
     size = 0
     # Read from the stream directly: the app's client_max_size is the (much smaller)
     # message limit, and request.read() would apply it.
-    async for chunk in request.content.iter_chunked(64 * 1024):
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        # The next bytes are due when the average since the slow start would fall
+        # below the minimum: SLOW_START_S plus the time the bytes so far paid for.
+        due = started + SLOW_START_S + size / min_bytes_per_s if min_bytes_per_s else None
+        try:
+            async with asyncio.timeout_at(due):
+                chunk = await request.content.read(64 * 1024)
+        except TimeoutError:
+            raise BadRequest(
+                408, "upload_too_slow",
+                f"the file arrived slower than {min_bytes_per_s:g} bytes a second",
+            ) from None  # fmt: skip
+        if not chunk:
+            break
         size += len(chunk)
         if size > max_bytes:
             raise too_large

@@ -681,6 +681,8 @@
     too_many_uploads: "Other files are still being sent; please wait a moment.",
     busy: "The chat is busy; please try again in a moment.",
     upload_timeout: "The file took too long to send; please try again.",
+    // Not retried: the same link would trickle it again.
+    upload_too_slow: "The connection is too slow to send this file; try a smaller one.",
     file_limit: "This chat cannot take more files.",
   };
   // Refusals that pass: the same file is sent again, under the same client_id, so a file

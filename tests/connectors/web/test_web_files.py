@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from web_helpers import ORIGIN, SECRET, Visitor, WebHarness, reply_to, serve, web_settings
 
+import connectors.web.files
 from botkit.bot import Bot
 from botkit.customer_files import CustomerFiles, FileUnavailableError
 from botkit.errors import ConfigError, StoreError
@@ -364,6 +365,48 @@ async def test_a_stalled_upload_is_dropped_and_uploads_at_once_are_limited(
         assert (await files.upload(v.token, PNG, client_id="other")).status == 201
         messages = await files.web.bot.store.messages_after("web", conversation.key, 0, 100)
         assert len([m for m in messages if m.attachments]) == 1
+
+
+async def test_a_trickling_upload_is_dropped_long_before_the_read_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A client sending a byte now and then held its upload place for the whole read
+    # timeout (300 s). Held to 1,000 bytes a second after a 0.5 s slow start, one that
+    # sent 100 bytes and stops is dropped at about 0.6 s, not after 300 s.
+    monkeypatch.setattr(connectors.web.files, "SLOW_START_S", 0.5)
+    limits = {"file_read_timeout_s": 300, "file_min_bytes_per_s": 1000, "uploads_per_ip": 1}
+    async for files in _files(tmp_path, **limits):
+        v, conversation = await _with_agent(files.web)
+        sent = PNG + b"\x00" * (100 - len(PNG))
+        trickle, writer = await _start_upload(files, v.token or "", "slow", sent, 50_000)
+        head = await asyncio.wait_for(trickle.read(1024), 30)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 408") and b"upload_too_slow" in head
+        assert (await files.upload(v.token, PNG, client_id="other")).status == 201
+        messages = await files.web.bot.store.messages_after("web", conversation.key, 0, 100)
+        assert [len(m.attachments) for m in messages if m.attachments] == [1]
+
+
+async def test_an_upload_above_the_minimum_rate_is_kept_however_long_it_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1,000 bytes every 0.1 s (10 kB/s) against a 1,000 bytes/s minimum, for longer
+    # than the slow start: the rule must not drop a slow but steady upload.
+    monkeypatch.setattr(connectors.web.files, "SLOW_START_S", 0.2)
+    async for files in _files(tmp_path, file_min_bytes_per_s=1000):
+        v, conversation = await _with_agent(files.web)
+        parts = [PNG + b"\x00" * (1000 - len(PNG))] + [b"\x00" * 1000] * 9
+        upload, writer = await _start_upload(files, v.token or "", "steady", parts[0], 10_000)
+        for part in parts[1:]:
+            await asyncio.sleep(0.1)
+            writer.write(part)
+            await writer.drain()
+        head = await asyncio.wait_for(upload.read(1024), 30)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 201"), head
+        messages = await files.web.bot.store.messages_after("web", conversation.key, 0, 100)
+        (kept,) = [m for m in messages if m.attachments]
+        assert kept.attachments[0].size == 10_000
 
 
 async def test_a_file_that_arrives_after_the_agent_left_is_refused(files: Files) -> None:
