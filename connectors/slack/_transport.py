@@ -8,11 +8,10 @@ arrive over a WebSocket the app opened with its app-level token.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
-from urllib.parse import parse_qs
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
 from botkit.throttled_warning import ThrottledWarning
+from connectors.slack._shape import bolt_body, problem
 
 __all__ = ["http_app", "open_socket_mode"]
 
@@ -44,18 +44,6 @@ def _acked_if_unhandled(response: BoltResponse) -> BoltResponse:
         log.debug("slack: request not handled by the bot, acknowledged")
         return BoltResponse(status=200, body="")
     return response
-
-
-def _well_formed(body: str, content_type: str) -> bool:
-    """Whether Bolt can parse ``body`` (it raises on some shapes, e.g. a JSON list)."""
-    try:
-        if content_type == "application/x-www-form-urlencoded":
-            form = parse_qs(body, max_num_fields=100)
-            return "payload" not in form or isinstance(json.loads(form["payload"][0]), dict)
-        data = json.loads(body)
-    except (ValueError, IndexError, RecursionError):  # RecursionError: deeply nested JSON
-        return False
-    return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
 
 
 # Slack refuses timestamps more than five minutes off (SignatureVerifier checks the same).
@@ -104,8 +92,8 @@ def http_app(
     """An aiohttp application serving the Events API and interactivity at ``path``.
 
     The signature is checked here before the body is parsed (then again by Bolt's own
-    ``RequestVerification``), so nothing unsigned reaches a parser and a signed body
-    Bolt cannot parse is answered 400 instead of a 500 with a traceback.
+    ``RequestVerification``), so nothing unsigned reaches a parser; a signed body Bolt
+    would fail on (see ``_shape``) is answered 400 instead of a 500 with a traceback.
     """
     verifier = SignatureVerifier(signing_secret)
     refusals = _RefusalLog()
@@ -123,10 +111,18 @@ def http_app(
             kind, reason, args = _refusal(stamp, signature)
             refusals.warn(kind, reason, *args)
             return web.json_response({"error": "invalid signature"}, status=401)
-        if not _well_formed(body, request.content_type):
-            refusals.warn("malformed", "signed body Slack's SDK cannot parse (400)")
-            return web.json_response({"error": "malformed body"}, status=400)
         headers: dict[str, str | Sequence[str]] = dict(request.headers.items())
+        # Parsed as Bolt will parse it (a body starting with "{" is JSON whatever the
+        # Content-Type; of several form "payload" fields, the last counts).
+        payload = bolt_body(body, headers)
+        why = "not a JSON object" if payload is None else problem(payload)
+        if why is not None:
+            # 400, not a 200 ack: Slack retries a failed Events API delivery three times
+            # at most (interactivity not at all), so a refusal does not loop, and it stays
+            # visible in the app's delivery errors. (Socket Mode redelivers an envelope
+            # until it is acknowledged: there it is acked, see open_socket_mode.)
+            refusals.warn("malformed", "signed body slack-bolt cannot read (400): %s", why)
+            return web.json_response({"error": "malformed body"}, status=400)
         bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
         response = _acked_if_unhandled(await bolt.async_dispatch(bolt_request))
         return await to_aiohttp_response(response)
@@ -149,18 +145,45 @@ async def open_socket_mode(
         bolt, app_token, logger=logging.getLogger("connectors.slack.socket"), web_client=web_client
     )
 
-    async def checked(client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
-        # The same shape check as over HTTP. Bolt would answer a malformed envelope with
-        # an error and no ack, and Slack would deliver it again and again: ack and drop.
-        if not isinstance(req.payload.get("event", {}), dict):
-            log.warning("slack: malformed %s envelope dropped", req.type)
-            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+    malformed = ThrottledWarning(
+        log, "slack: malformed Socket Mode envelope acknowledged and dropped: %s"
+    )
+
+    async def on_message(
+        client: AsyncBaseSocketModeClient, message: dict[str, Any], raw: str | None
+    ) -> None:
+        # In place of the SDK's own request listener: that one raises on a payload that
+        # is no object, and Bolt answers a payload it fails on (see ``_shape``) with an
+        # error and no ack, and Slack would deliver either again and again. Such an
+        # envelope is acknowledged and dropped; a well-formed one goes to Bolt as before
+        # (and stays unacknowledged when Bolt answers 500, e.g. the store failed, so
+        # that Slack delivers it again).
+        if not all(key in message for key in ("type", "envelope_id", "payload")):
+            return  # "hello" and the like; "disconnect" is handled by the SDK itself
+        envelope_id, payload = message["envelope_id"], message["payload"]
+        why = "payload is not an object" if not isinstance(payload, dict) else problem(payload)
+        if why is None and not isinstance(envelope_id, str):
+            why = "envelope_id is not a string"
+        if why is not None:
+            malformed.warn(why)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=envelope_id))
             return
+        attempt, reason = message.get("retry_attempt"), message.get("retry_reason")
+        req = SocketModeRequest(
+            type=str(message["type"]),
+            envelope_id=envelope_id,
+            payload=payload,
+            accepts_response_payload=message.get("accepts_response_payload") is True,
+            # Bolt copies these into headers, which must be strings.
+            retry_attempt=attempt if isinstance(attempt, int) else None,
+            retry_reason=reason if isinstance(reason, str) else None,
+        )
         start = time.time()
         response = _acked_if_unhandled(await run_async_bolt_app(bolt, req))
         await send_async_response(client, req, response, start)
 
-    handler.client.socket_mode_request_listeners[:] = [checked]
+    handler.client.socket_mode_request_listeners.clear()
+    handler.client.message_listeners.append(on_message)
     try:
         async with asyncio.timeout(limit_s):
             handler.client.wss_uri = await handler.client.issue_new_wss_url()

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlencode
 
 import pytest
 from slack_helpers import (
@@ -219,6 +220,96 @@ async def test_hostile_bodies_never_reach_the_core(slack: SlackHarness) -> None:
     await asyncio.sleep(0.1)
     assert slack.fake.calls_to("chat.postMessage") == []
     assert await slack.bot.store.get_conversation("slack", "D1") is None
+
+
+def _bodies_bolt_would_fail_on() -> list[tuple[str, str]]:
+    """Signed bodies of the right syntax whose fields slack-bolt indexes into unchecked."""
+    ok = callback(message("hi"))
+    dm = ok["event"]
+    click = {"type": "block_actions", "user": {"id": "U1"}, "channel": {"id": "D1"}}
+    as_json = [
+        {**ok, "authorizations": 5},
+        {**ok, "authorizations": "abc"},
+        {**ok, "authorizations": [1]},
+        {**ok, "authorizations": [{"team": 7}]},
+        {**ok, "event": None},
+        {**ok, "event": {**dm, "type": 5}},
+        {**ok, "event": {**dm, "type": ["message"]}},
+        {**ok, "event": {**dm, "user": 5}},
+        {**ok, "event": {**dm, "channel": ["id"]}},
+        {**ok, "team": 7},
+        {**ok, "enterprise": ["id"]},
+        {**ok, "type": ["event_callback"], "user": 1},
+        {**ok, "event": {"type": "message", "message": {"user": True}}},
+        {**ok, "response_urls": None},
+        {**ok, "response_urls": "https://hooks.slack.com/x"},
+        {**click, "actions": "x"},
+        {**click, "actions": None},
+        {**click, "actions": []},
+        {**click, "actions": ["botkit_button_0"]},
+        {**click, "actions": [{"value": "yes"}]},  # no action_id
+        {**click, "actions": [{"action_id": 5}]},
+        {"type": "interactive_message", "callback_id": "botkit_button_0"},  # no actions
+        {"type": "dialog_submission", "callback_id": 5},
+        {"type": "workflow_step_edit", "callback_id": "x"},  # no workflow_step
+        {"type": "view_submission", "view": "callback_id"},
+        {"type": "view_submission", "view": None},
+        {"type": "view_submission", "view": {"callback_id": "x"}},  # no view.type
+    ]
+    deep: dict[str, object] = {"type": "message", "user": 5}
+    for _ in range(40):
+        deep = {"type": "message", "message": deep}
+    as_json.append({**ok, "event": deep})
+    bodies = [(json.dumps(b), "application/json") for b in as_json]
+    form = "application/x-www-form-urlencoded"
+    return [
+        *bodies,
+        # Bolt reads a body starting with "{" as JSON whatever its Content-Type...
+        (json.dumps({**ok, "event": "x"}), form),
+        (json.dumps({**ok, "authorizations": 5}), "text/plain"),
+        # ...and of two "payload" fields the last one.
+        (urlencode([("payload", json.dumps(click)), ("payload", "[1]")]), form),
+        (urlencode([("payload", "{}"), ("payload", json.dumps({**click, "actions": 1}))]), form),
+        # A form body without "payload" becomes a dict of strings.
+        (urlencode({"type": "event_callback", "authorizations": "x"}), form),
+        (urlencode({"type": "block_actions", "actions": "x"}), form),
+    ]
+
+
+async def test_signed_bodies_bolt_would_fail_on_are_refused_with_400(
+    slack: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review 3 #1: these were answered 500 with an ERROR traceback (Bolt raised).
+    caplog.set_level(logging.INFO)
+    bodies = _bodies_bolt_would_fail_on()
+    statuses = []
+    for body, content_type in bodies:
+        status, _ = await slack.post_raw(body, signed_headers(SECRET, body), content_type)
+        statuses.append(status)
+    sent = zip(bodies, statuses, strict=True)
+    wrong = [(body[:90], status) for (body, _), status in sent if status != 400]
+    assert not wrong, wrong
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    refused = [r for r in caplog.records if "slack-bolt cannot read" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].levelno == logging.WARNING  # throttled
+    assert "authorizations is not a list" in refused[0].getMessage()
+    # Nothing of it reached the core; a well-formed event still does, and one carrying
+    # all the fields checked above, as Slack sends them, is not refused.
+    await asyncio.sleep(0.1)
+    assert slack.fake.calls_to("chat.postMessage") == []
+    full = callback(message("all fields", ts=new_ts(), team="T0FAKE"))
+    full |= {
+        "authorizations": [
+            {"enterprise_id": None, "team_id": "T0FAKE", "user_id": "UBOT", "is_bot": True}
+        ],
+        "enterprise_id": None,
+        "is_ext_shared_channel": False,
+        "context_team_id": "T0FAKE",
+    }
+    body = json.dumps(full)
+    status, _ = await slack.post_raw(body, signed_headers(SECRET, body), "application/json")
+    assert status == 200
+    await slack.reply_in("D1", None, "echo: all fields")
 
 
 async def test_same_event_delivered_four_times_is_answered_once(slack: SlackHarness) -> None:

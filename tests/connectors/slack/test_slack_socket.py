@@ -5,6 +5,7 @@ envelopes through the same listeners as HTTP."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -67,6 +68,37 @@ async def test_socket_mode_ignores_garbage_envelopes(make_slack: MakeSlack) -> N
     ts = new_ts()
     await slack.fake.push(envelope(callback(message("still fine", ts=ts))))
     await slack.reply_in("D1", None, "echo: still fine")
+
+
+async def test_socket_mode_acks_and_drops_envelopes_bolt_would_fail_on(
+    make_slack: MakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review 3 #2: Bolt raised on these, so they were never acknowledged and Slack would
+    # deliver them again and again (an ERROR traceback each time).
+    caplog.set_level(logging.INFO)
+    slack = await socket_slack(make_slack)
+    ok = callback(message("fine"))
+    click = {"type": "block_actions", "user": {"id": "U1"}, "channel": {"id": "D1"}}
+    bad: list[Any] = [
+        {**ok, "authorizations": 5},
+        {**ok, "event": {**ok["event"], "type": 5}},
+        {**ok, "event": {**ok["event"], "user": 5}},
+        {**ok, "team": 7},
+        {**click, "actions": "x"},
+        {**click, "actions": [{"value": "no action_id"}]},
+        {"type": "view_submission", "view": {"callback_id": "x"}},
+        [1, 2],  # the SDK itself raised on a payload that is no object
+        7,
+    ]
+    for payload in bad:
+        await slack.fake.push(envelope(payload), limit_s=2)  # returns once acked
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    dropped = [r for r in caplog.records if "envelope acknowledged and dropped" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].levelno == logging.WARNING  # throttled
+    await slack.fake.push(envelope(callback(message("still answered"))))
+    await slack.reply_in("D1", None, "echo: still answered")
+    assert [m.text for m in slack.fake.thread("D1", None)] == ["echo: still answered"]
 
 
 async def test_socket_mode_with_a_bad_app_token_fails_fast(make_slack: MakeSlack) -> None:
