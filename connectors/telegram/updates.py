@@ -12,7 +12,10 @@ Only ``message`` and ``callback_query`` updates are requested from Telegram. A m
   submitted like text (``Action.message``), so the agent sees what was sent;
 * anything else (service messages, other bots' commands, a channel post): ignored.
 
-A button click (callback query) is submitted as the button's value.
+A button click (callback query) is submitted as the button's value where the bot would
+read a text message: not under a channel post, not in a group when ``group_replies`` is
+"off" (there it is only acknowledged, so the button's spinner stops). A click is meant for
+the bot like a command is, so the other ``group_replies`` settings accept it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from telegram import CallbackQuery, Message, MessageEntity, Update, User
+from telegram import CallbackQuery, Chat, Message, MessageEntity, Update, User
 
 from botkit.events import Attachment, Contact, InboundMessage
 from connectors.telegram.buttons import ButtonCodec
@@ -83,9 +86,9 @@ class Action:
 def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -> Action:
     """The ``Action`` for ``update`` (see the module docstring)."""
     if update.callback_query is not None:
-        return _callback(update, update.callback_query, me, codec)
+        return _callback(update, update.callback_query, me, policy, codec)
     msg = update.message
-    if msg is None or msg.chat.type == "channel":
+    if msg is None or not _takes_part(msg.chat, policy):
         return Action(Kind.IGNORE, update.update_id)
     user = msg.from_user
     if user is None or user.is_bot:
@@ -94,8 +97,6 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
     thread = msg.message_thread_id if msg.is_topic_message else None
     target = Target(msg.chat.id, thread, None if private else msg.message_id)
     local = _local(update, target, user)
-    if not private and policy == "off":
-        return local(Kind.IGNORE)
     replied = _replied_to(msg, me)
     text = msg.text if msg.text is not None else msg.caption
     if text is None:
@@ -152,10 +153,18 @@ def _local(update: Update, target: Target, user: User) -> Callable[[Kind], Actio
     return make
 
 
-def _callback(update: Update, query: CallbackQuery, me: BotIdentity, codec: ButtonCodec) -> Action:
+def _takes_part(chat: Chat, policy: str) -> bool:
+    """Whether the bot reads anything in ``chat``: not in a channel (a post has no customer
+    to answer), in a group unless ``group_replies`` is "off"."""
+    return chat.type == "private" or (chat.type != "channel" and policy != "off")
+
+
+def _callback(
+    update: Update, query: CallbackQuery, me: BotIdentity, policy: str, codec: ButtonCodec
+) -> Action:
     msg = query.message
     value = codec.decode(query.data) if query.data else None
-    if msg is None or value is None or not value.strip():
+    if msg is None or value is None or not value.strip() or not _takes_part(msg.chat, policy):
         return Action(Kind.ACKNOWLEDGE, update.update_id, callback_id=query.id)
     thread = msg.message_thread_id if isinstance(msg, Message) and msg.is_topic_message else None
     chat = msg.chat

@@ -90,3 +90,35 @@ async def test_topics_are_separate_conversations(make_tg: MakeTg) -> None:
     six = await tg.bot.history("telegram", f"{GROUP}:6")
     assert [i.text for i in five] == ["in topic 5", "echo: in topic 5"]
     assert [i.text for i in six] == ["in topic 6", "echo: in topic 6"]
+
+
+CHANNEL = -1002
+
+
+@pytest.mark.parametrize(
+    ("policy", "chat", "expected"),
+    [
+        ("off", GROUP, []),  # groups are off: clicks in them too
+        ("all", CHANNEL, []),  # a button under a channel post: no customer to answer
+        ("mention", GROUP, ["echo: yes"]),  # a click is meant for the bot, like a command
+    ],
+)
+async def test_button_clicks_follow_the_chat_rules_and_stop_the_spinner(
+    make_tg: MakeTg, policy: str, chat: int, expected: list[str]
+) -> None:
+    tg = await make_tg({"group_replies": policy})
+    click = tg.fake.updates.callback(GROUP, "yes")
+    if chat == CHANNEL:
+        click["callback_query"]["message"]["chat"] = {
+            "id": CHANNEL,
+            "type": "channel",
+            "title": "News",
+        }
+    tg.fake.push(click, tg.fake.updates.message(999, "probe"))
+    await tg.wait_answers(1, chat_id=999)
+    await tg.settle()
+    await tg.fake.wait_until(lambda: bool(tg.fake.calls_to("answerCallbackQuery")))
+    [answered] = tg.fake.calls_to("answerCallbackQuery")
+    assert answered.params["callback_query_id"] == click["callback_query"]["id"]
+    assert tg.answers(chat) == expected
+    assert [i.text for i in await tg.history(chat)] == (["yes", *expected] if expected else [])
