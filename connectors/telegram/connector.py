@@ -26,8 +26,10 @@ from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError, MessageRejectedError, StoreError
 from botkit.events import OutboundReply
 from botkit.http_server import server_runner
+from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
 from connectors.telegram import texts
+from connectors.telegram._shape import problem, update_problem
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import TelegramConfig
 from connectors.telegram.flood import FloodControl
@@ -69,6 +71,8 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Task[Any]] = set()
+        # One line a minute: a relay that garbles every update must not flood the log.
+        self._unreadable = ThrottledWarning(log, "telegram: update %s cannot be read (%s); skipped")
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -122,7 +126,9 @@ class TelegramConnector(Connector[TelegramConfig]):
             if self.config.mode == "polling":
                 # getUpdates is refused while a webhook is set.
                 await bot.delete_webhook(drop_pending_updates=False)
-                self._poller = Poller(bot, self.config, self._handle_update, self.redactor.redact)
+                self._poller = Poller(
+                    bot, self.config, self._handle_update, self.redactor.redact, skip=self._skip
+                )
             else:
                 await self._serve_webhook()
                 hook = self.config.webhook
@@ -229,14 +235,15 @@ class TelegramConnector(Connector[TelegramConfig]):
             update = Update.de_json(data, self._bot)
         except Exception as exc:  # PTB raises assorted errors on malformed payloads
             # Acknowledged, as polling skips it: an error answer would only make Telegram
-            # send it again and again. Only the id is logged; the body is customer data.
-            log.warning(
-                "telegram: webhook update %s cannot be read (%s); skipped",
-                data["update_id"],
-                type(exc).__name__,
-            )
+            # send it again and again.
+            self._skip(data["update_id"], problem(data) or type(exc).__name__)
             return
         await self._handle_update(update)
+
+    def _skip(self, update_id: int, reason: str) -> None:
+        """Warn (throttled) about an update that is skipped because it cannot be read;
+        ``reason`` names fields and types, never the update's content (customer data)."""
+        self._unreadable.warn(update_id, reason)
 
     async def _handle_update(self, update: Update) -> None:
         """Act on one update; returns once it is stored (or needs nothing stored).
@@ -246,6 +253,10 @@ class TelegramConnector(Connector[TelegramConfig]):
         """
         if self.me is None or self._sender is None:  # disconnected meanwhile
             raise RetryLater("not connected")
+        reason = update_problem(update)  # webhook and polling alike
+        if reason is not None:
+            self._skip(update.update_id, reason)
+            return
         try:
             action = classify(update, self.me, self.config.group_replies, self.codec)
         except Exception:  # one odd update must not stop the channel

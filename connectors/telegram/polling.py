@@ -28,6 +28,7 @@ from telegram.error import (
 from telegram.warnings import PTBUserWarning
 
 from botkit.errors import ConnectorError
+from connectors.telegram._shape import problem
 from connectors.telegram.config import TelegramConfig
 from connectors.telegram.sender import retry_after_seconds
 
@@ -38,6 +39,18 @@ log = logging.getLogger("connectors.telegram")
 ALLOWED_UPDATES = ("message", "callback_query")
 
 
+class _BatchNotLogged(logging.Filter):
+    """Drops python-telegram-bot's "Error while parsing updates!" record: it holds the
+    whole batch (customer messages) and a traceback. The poller then reads that batch one
+    update at a time and warns, by id and field, about the one it skips."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(_PARSE_FAILED))
+
+
+_PARSE_FAILED = "Error while parsing updates!"
+
+
 class RetryLater(Exception):
     """``handle`` could not store an update now (database down, bot stopping)."""
 
@@ -46,7 +59,8 @@ class Poller:
     """Fetches updates in order and hands each to ``handle``.
 
     ``handle`` raises ``RetryLater`` to have the update fetched again after a pause;
-    other exceptions propagate (the connector's listener fails).
+    other exceptions propagate (the connector's listener fails). ``skip`` is told the id
+    of an update the library cannot read, and why, before it is passed over.
     """
 
     def __init__(
@@ -55,11 +69,14 @@ class Poller:
         config: TelegramConfig,
         handle: Callable[[Update], Awaitable[None]],
         redact: Callable[[str], str],
+        *,
+        skip: Callable[[int, str], None],
     ) -> None:
         self.bot = bot
         self.config = config
         self.handle = handle
         self.redact = redact
+        self.skip = skip
         self.offset: int | None = None  # next update id to ask for; None: Telegram's own
         self._confirmed: int | None = None  # offset last sent to Telegram
 
@@ -69,6 +86,14 @@ class Poller:
         Raises:
             ConnectorError: the token was rejected.
         """
+        quiet, library = _BatchNotLogged(), logging.getLogger("telegram.Bot")
+        library.addFilter(quiet)
+        try:
+            await self._poll()
+        finally:
+            library.removeFilter(quiet)
+
+    async def _poll(self) -> None:
         failures = 0
         while True:
             try:
@@ -132,7 +157,8 @@ class Poller:
         try:
             return (Update.de_json(item, self.bot),)
         except Exception as exc:
-            log.error("telegram: update %s cannot be read (%s); skipped", update_id, exc)
+            # Named by field and type: the exception's text may quote customer data.
+            self.skip(update_id, problem(item) or type(exc).__name__)
             self.offset = update_id + 1
             return ()
 

@@ -3,10 +3,10 @@
 Telegram sends the ``secret_token`` given to ``setWebhook`` in the
 ``X-Telegram-Bot-Api-Secret-Token`` header; it is compared in constant time and a wrong
 or missing one gets 403 before the body is read. The answer is 200 once the update is
-stored (or known, or ignored, or skipped because the library cannot read it, as polling
-does), 503 when it cannot be stored now (Telegram retries later), 400 for a body that is
-not an update at all (not a JSON object with an integer ``update_id``: Telegram never
-sends one; retrying cannot help).
+stored (or known, or ignored, or skipped because the library cannot read it or its fields
+have the wrong types, as polling does), 503 when it cannot be stored now (Telegram
+retries later), 400 for a body that is not an update at all (not a JSON object with an
+integer ``update_id``: Telegram never sends one; retrying cannot help).
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 
 import pytest
 from telegram import Update
-from tg_helpers import TOKEN, CoreProxy, MakeTg, TgHarness
+from tg_helpers import TOKEN, WRONG_TYPES, CoreProxy, MakeTg, TgHarness, garbled
 
 from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
@@ -141,6 +142,35 @@ async def test_an_unreadable_update_is_skipped_not_fetched_forever(make_tg: Make
     assert tg.answers(108) == ["echo: before", "echo: after"]
 
 
+@pytest.mark.parametrize(("kind", "path", "value", "named"), WRONG_TYPES)
+async def test_wrongly_typed_updates_in_a_batch_are_skipped_with_one_warning(
+    make_tg: MakeTg,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    path: tuple[str, ...],
+    value: object,
+    named: str,
+) -> None:
+    tg = await make_tg(run=False)
+    caplog.set_level(logging.INFO)
+    u = tg.fake.updates
+    batch = [u.message(108, "before"), garbled(u, kind, path, value)]
+    batch += [u.message(108, "between"), garbled(u, kind, path, value)]
+    bad = batch[1::2]
+    tg.fake.push(*batch)
+    tg.fake.push(u.message(108, "after"))
+    await tg.run()
+    await tg.wait_answers(3)
+    await tg.settle()
+    await asyncio.sleep(0.1)
+    assert tg.answers() == ["echo: before", "echo: between", "echo: after"]
+    assert not tg.fake.calls_to("answerCallbackQuery")
+    [line] = [r for r in caplog.records if "cannot be read" in r.getMessage()]  # throttled
+    assert line.levelno == logging.WARNING
+    assert f"update {bad[0]['update_id']} cannot be read ({named}" in line.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
 async def test_store_outage_backs_off_exponentially() -> None:
     # The fetch succeeds every time while the store is down; the pause must still grow,
     # or the poller asks Telegram and the store again every initial_backoff_s forever.
@@ -160,7 +190,8 @@ async def test_store_outage_backs_off_exponentially() -> None:
                 raise asyncio.CancelledError
             return 0.0
 
-    poller = _Poller(_Bot(), TelegramConfig(token=TOKEN), handle, str)  # type: ignore[arg-type]
+    config = TelegramConfig(token=TOKEN)
+    poller = _Poller(_Bot(), config, handle, str, skip=lambda *_: None)  # type: ignore[arg-type]
     with pytest.raises(asyncio.CancelledError):
         await poller.run()
     assert seen == [1, 2, 3, 4, 5]

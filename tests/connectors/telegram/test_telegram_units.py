@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from telegram import Update
 from tg_helpers import TOKEN
 
 from botkit.errors import ConnectorError
+from botkit.testing.telegram_updates import UpdateFactory
 from connectors.telegram import TelegramConfig, texts
+from connectors.telegram._shape import problem, update_problem
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import FloodLimits
 from connectors.telegram.flood import FloodControl
@@ -275,3 +278,38 @@ async def test_flood_control_spaces_one_chat_and_pauses_all() -> None:
     start = time.monotonic()
     await send(2)
     assert time.monotonic() - start >= 0.19
+
+
+# -- field types -------------------------------------------------------------------------
+
+
+def test_well_formed_updates_of_every_kind_have_no_problem() -> None:
+    u = UpdateFactory(bot_id=1, bot_username="b")
+    place = {"latitude": 52, "longitude": 13.4}  # a JSON number may lack its point
+    updates = [
+        u.message(5, "/start@b"),
+        u.message(-100, "@b hi", reply_to_bot=True, thread_id=3),
+        u.sticker(5),
+        u.photo(5, "a caption"),
+        u.voice(5, language_code=None),
+        u.callback(-100, "yes"),
+        u.message(5, extra={"location": place}),
+        u.message(5, extra={"venue": {"location": place, "title": "Shop", "address": "Main"}}),
+        u.message(5, extra={"contact": {"phone_number": "+1", "first_name": "A"}}),
+        u.message(5, extra={"document": {"file_id": "f", "file_unique_id": "u", "file_size": 3}}),
+    ]
+    for data in updates:
+        assert problem(data) is None, data
+        assert update_problem(Update.de_json(data, None)) is None, data
+
+
+def test_a_field_of_the_wrong_type_is_named_without_its_value() -> None:
+    u = UpdateFactory(bot_id=1, bot_username="b")
+    data = u.message(5, "Card 4111")
+    data["message"]["from"]["is_bot"] = 0
+    assert problem(data) == "message.from.is_bot is an integer, not a boolean"
+    data["message"]["chat"]["id"] = True  # JSON's true is no integer
+    assert problem(data) == "message.chat.id is a boolean, not an integer"
+    assert problem([data]) == "the update is a list, not an object"
+    data = u.message(5, extra={"location": {"latitude": "52", "longitude": 13}})
+    assert problem(data) == "message.location.latitude is a string, not a number"

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from tg_helpers import SECRET, CoreProxy, MakeTg, TgHarness
+from tg_helpers import SECRET, WRONG_TYPES, CoreProxy, MakeTg, TgHarness, garbled
 
 from botkit.errors import ConfigError
 from connectors.telegram.webhook import SECRET_HEADER
@@ -125,7 +125,7 @@ async def test_an_update_the_library_cannot_read_is_acknowledged_and_skipped(
     caplog.set_level(logging.WARNING, logger="connectors.telegram")
     assert await post(tg, body) == 200
     assert await post(tg, body) == 200
-    [first, _] = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    [first] = [r for r in caplog.records if "cannot be read" in r.getMessage()]  # throttled
     assert first.levelno == logging.WARNING
     assert f"update {body['update_id']} " in first.getMessage()
     assert "Card 4111" not in caplog.text  # the update's content is not logged
@@ -133,6 +133,34 @@ async def test_an_update_the_library_cannot_read_is_acknowledged_and_skipped(
     await tg.wait_answers(1)
     await tg.settle()
     assert [m.chat_id for m in tg.fake.messages()] == [208]
+
+
+@pytest.mark.parametrize(("kind", "path", "value", "named"), WRONG_TYPES)
+async def test_an_update_with_wrongly_typed_fields_is_acknowledged_with_one_warning(
+    make_tg: MakeTg,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    path: tuple[str, ...],
+    value: object,
+    named: str,
+) -> None:
+    tg = await webhook(make_tg)
+    caplog.set_level(logging.INFO)
+    bad = [garbled(tg.fake.updates, kind, path, value) for _ in range(3)]
+    # 200: Telegram would only send it again and again.
+    assert [await post(tg, update) for update in bad] == [200, 200, 200]
+    assert await post(tg, tg.fake.updates.message(209, "still here")) == 200
+    await tg.wait_answers(1)
+    await tg.settle()
+    await asyncio.sleep(0.1)
+    assert [m.chat_id for m in tg.fake.messages()] == [209]
+    assert not tg.fake.calls_to("answerCallbackQuery")
+    assert await tg.history(210) == [] and await tg.bot.history("telegram", "210:7") == []
+    # One line naming the problem (the others are counted), no traceback, no ERROR.
+    [line] = [r for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert line.levelno == logging.WARNING
+    assert f"update {bad[0]['update_id']} cannot be read ({named}" in line.getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 async def test_oversized_body_is_refused(make_tg: MakeTg) -> None:

@@ -15,6 +15,7 @@ from botkit.channel import HistoryItem, IntakeReceipt
 from botkit.config import Settings, settings_from_mapping
 from botkit.events import InboundMessage
 from botkit.testing.fake_telegram import FakeTelegram, SentMessage
+from botkit.testing.telegram_updates import UpdateFactory
 from connectors.telegram import TelegramConnector
 
 TOKEN = "123456789:AAtest-token_0123456789abcdefghijkl"
@@ -145,3 +146,45 @@ class CoreProxy:
 
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
+
+
+_DROP = object()
+
+# Updates whose fields have types the Bot API never sends: (kind, path, value, the
+# problem the warning names). ``_DROP`` removes the field.
+WRONG_TYPES: list[tuple[str, tuple[str, ...], object, str]] = [
+    ("message", ("chat", "id"), "210", "message.chat.id is a string, not an integer"),
+    ("message", ("chat", "type"), 1, "message.chat.type is an integer, not a string"),
+    ("message", ("message_thread_id",), "7", "message.message_thread_id is a string, not an"),
+    ("message", ("text",), 5, "message.text is an integer, not a string"),
+    ("message", ("from",), [4242], "message.from is a list, not an object"),  # PTB fails
+    ("message", ("from", "language_code"), 7, "message.from.language_code is an integer"),
+    (
+        "message",
+        ("entities",),
+        [{"type": "mention", "offset": "0", "length": 4}],
+        "message.entities[0].offset is a string",
+    ),
+    ("callback", ("from",), _DROP, "callback_query.from is missing"),
+    ("callback", ("from",), [4242], "callback_query.from is a list, not an object"),
+    ("callback", ("message", "chat", "id"), "210", "callback_query.message.chat.id is a string"),
+]
+
+
+def garbled(
+    updates: UpdateFactory, kind: str, path: tuple[str, ...], value: object
+) -> dict[str, Any]:
+    """A well-formed update to private chat 210 with the field at ``path`` (inside its
+    message or callback query) set to ``value``."""
+    if kind == "message":
+        update = updates.message(210, "@botkit_test_bot hello", thread_id=7)
+    else:
+        update = updates.callback(210, "yes")
+    node = update["message" if kind == "message" else "callback_query"]
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DROP:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return update
