@@ -12,12 +12,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 from engine.errors import ModelLoadError
 from engine.loader.checkpoint import INDEX_FILE, iter_weights, shard_files, weight_files
 from engine.loader.source import fetch_from_hub
 
-__all__ = ["apply_fallbacks", "checkpoint_weights", "resolve_translation_source"]
+__all__ = [
+    "apply_fallbacks",
+    "checkpoint_shapes",
+    "checkpoint_weights",
+    "resolve_translation_source",
+]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # Config, tokenizer (Marian: source.spm / target.spm / vocab.json; M2M100:
@@ -40,15 +46,24 @@ def resolve_translation_source(source: str | Path) -> Path:
             fetched; the message names the source and how to get a model.
     """
     text = str(source)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
+    shown = text if len(text) <= 200 else f"{text[:100]}...{text[-60:]}"  # 5000-char paths
+    try:
+        path = Path(text).expanduser()
+        is_dir, exists = path.is_dir(), path.exists()
+        has_config = is_dir and (path / "config.json").is_file()
+    except (OSError, RuntimeError) as exc:  # EACCES, ENAMETOOLONG; "~nobody" (RuntimeError)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ModelLoadError(
+            f"cannot access translation model path {shown!r}: {reason}. {_HOW_TO}"
+        ) from None
+    if is_dir:
+        if not has_config:
             raise ModelLoadError(f"{path} is not a model directory: no config.json. {_HOW_TO}")
         return path
-    if path.exists():
-        raise ModelLoadError(f"{path} is not a directory. {_HOW_TO}")
+    if exists:
+        raise ModelLoadError(f"{shown} is not a directory. {_HOW_TO}")
     if isinstance(source, Path) or not _HUB_ID.match(text):
-        raise ModelLoadError(f"translation model path {text!r} does not exist. {_HOW_TO}")
+        raise ModelLoadError(f"translation model path {shown!r} does not exist. {_HOW_TO}")
     return _from_hub(text)
 
 
@@ -66,21 +81,54 @@ def checkpoint_weights(model_dir: Path) -> Iterator[tuple[str, torch.Tensor]]:
     Raises:
         ModelLoadError: no weights, or a weights file is unreadable or corrupt.
     """
-    has_safetensors = (model_dir / INDEX_FILE).is_file() or any(model_dir.glob("*.safetensors"))
-    if has_safetensors:
+    if _has_safetensors(model_dir):
         yield from iter_weights(weight_files(model_dir))
         return
     for path in _bin_files(model_dir):
+        yield from _bin_state(path)
+
+
+def checkpoint_shapes(model_dir: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """HF name -> (shape, file name) of every weight, without reading tensor data.
+
+    safetensors shapes come from the file headers, which the library checks against the
+    file size, so a shape here is backed by bytes on disk; ``.bin`` files are memory-mapped.
+
+    Raises:
+        ModelLoadError: no weights, or a weights file is unreadable or corrupt.
+    """
+    shapes: dict[str, tuple[tuple[int, ...], str]] = {}
+    if not _has_safetensors(model_dir):
+        for path in _bin_files(model_dir):
+            for name, tensor in _bin_state(path):
+                shapes.setdefault(name, (tuple(tensor.shape), path.name))
+        return shapes
+    for path in weight_files(model_dir):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception as exc:  # pickle / zip / unpickler errors on corrupt files
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                for name in f.keys():
+                    shape = tuple(int(n) for n in f.get_slice(name).get_shape())
+                    shapes.setdefault(name, (shape, path.name))
+        except Exception as exc:  # safetensors raises its own Rust-side error types
             raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
-        if not isinstance(state, Mapping):
-            raise ModelLoadError(f"{path} does not hold a state dict")
-        for name, tensor in state.items():
-            if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
-                raise ModelLoadError(f"{path}: entry {name!r} is not a named tensor")
-            yield name, tensor
+    return shapes
+
+
+def _has_safetensors(model_dir: Path) -> bool:
+    return (model_dir / INDEX_FILE).is_file() or any(model_dir.glob("*.safetensors"))
+
+
+def _bin_state(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # pickle / zip / unpickler errors on corrupt files
+        raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
+    if not isinstance(state, Mapping):
+        raise ModelLoadError(f"{path} does not hold a state dict")
+    for name, tensor in state.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise ModelLoadError(f"{path}: entry {name!r} is not a named tensor")
+        yield name, tensor
 
 
 def _bin_files(model_dir: Path) -> list[Path]:

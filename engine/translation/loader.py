@@ -10,11 +10,12 @@ from typing import Any
 
 import torch
 
-from engine.errors import ModelLoadError
+from engine.errors import ModelLoadError, UnsupportedModelError
 from engine.loader import load_weights, resolve_device, resolve_dtype
 from engine.loader.checkpoint import read_json
 from engine.translation.checkpoint import (
     apply_fallbacks,
+    checkpoint_shapes,
     checkpoint_weights,
     resolve_translation_source,
 )
@@ -64,9 +65,11 @@ def load_translation_model(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
 
     Raises:
-        ModelLoadError: the checkpoint is missing, unreadable, incomplete or corrupt; the
-            message names the path. ``UnsupportedModelError`` (a subclass) for an
-            architecture or layout the engine does not run.
+        ModelLoadError: the checkpoint is missing, unreadable, incomplete or corrupt, or
+            its config.json disagrees with the weights (checked from the headers before
+            the network is built); the message names the path, the file and the key.
+            ``UnsupportedModelError`` (a subclass) for an architecture or layout the
+            engine does not run.
     """
     dev = resolve_device(device)
     run_dtype = resolve_dtype(dtype, dev)
@@ -81,19 +84,107 @@ def load_translation_model(
     try:
         arch = get_architecture(merged)
         config = arch.parse_config(merged)
-        generation = GenerationDefaults.from_hf(gen, hf, config.eos_token_id)
+        generation = GenerationDefaults.from_hf(
+            gen, hf, config.eos_token_id, vocab_size=config.decoder_vocab_size
+        )
+        _check_runnable(config, dev)
+        # Before anything is allocated: the network config.json describes must match the
+        # weights on disk, so a config cannot make us build more than the file holds.
+        _check_shapes(config, checkpoint_shapes(model_dir))
     except ModelLoadError as exc:
         raise type(exc)(f"{model_dir}: {exc}") from None
     config = dataclasses.replace(config, dtype=run_dtype)
     tokenizer = load_tokenizer(model_dir)
-    with torch.device(dev):
-        model = Seq2SeqLM(config)
+    try:
+        with torch.device(dev):
+            model = Seq2SeqLM(config)
+    except (RuntimeError, MemoryError, ValueError, TypeError, OverflowError) as exc:
+        # torch.OutOfMemoryError is a RuntimeError; the shape checks make this rare.
+        raise ModelLoadError(
+            f"{model_dir}: cannot build the network config.json describes ({_sizes(config)}) "
+            f"on {dev}: {exc}"
+        ) from None
     weights = apply_fallbacks(checkpoint_weights(model_dir), model.weight_fallbacks())
     if config.final_logits_bias:
         weights = _with_default_bias(weights, config.decoder_vocab_size)
     load_weights(model, weights, source=str(model_dir))
     model.eval()
     return LoadedTranslationModel(model, tokenizer, config, generation, arch, model_dir)
+
+
+def _sizes(c: Seq2SeqConfig) -> str:
+    return (
+        f"d_model={c.d_model}, encoder_layers={c.encoder_layers}, "
+        f"decoder_layers={c.decoder_layers}, encoder_ffn_dim={c.encoder_ffn_dim}, "
+        f"decoder_ffn_dim={c.decoder_ffn_dim}, vocab_size={c.vocab_size}, "
+        f"max_position_embeddings={c.max_position}"
+    )
+
+
+def _check_runnable(c: Seq2SeqConfig, dev: torch.device) -> None:
+    """The CUDA attention kernels tile a head whole: a power of two in [16, 256].
+
+    Raises:
+        UnsupportedModelError: another head size on CUDA (the CPU path takes any).
+    """
+    if dev.type != "cuda":
+        return
+    for key, heads in (
+        ("encoder_attention_heads", c.encoder_heads),
+        ("decoder_attention_heads", c.decoder_heads),
+    ):
+        head_dim = c.d_model // heads
+        if not 16 <= head_dim <= 256 or head_dim & (head_dim - 1):
+            raise UnsupportedModelError(
+                f"config.json: 'd_model' / {key!r} = {c.d_model} / {heads} = {head_dim}; the"
+                " CUDA attention kernels need a head size that is a power of two in [16, 256]"
+            )
+
+
+def _check_shapes(c: Seq2SeqConfig, shapes: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Compare the sizes in config.json with the checkpoint's embedding and FFN shapes.
+
+    Checks every embedding name an exporter may use, the first layer's FFN (its width) and
+    the last layer's (the layer count); ``load_weights`` checks every tensor later, but
+    only after the network is built.
+
+    Raises:
+        ModelLoadError: a mismatch or a missing tensor, naming the keys and the file.
+    """
+    expected: dict[str, tuple[tuple[int, ...], str]] = {
+        "model.shared.weight": ((c.vocab_size, c.d_model), "vocab_size, d_model"),
+        "model.encoder.embed_tokens.weight": ((c.vocab_size, c.d_model), "vocab_size, d_model"),
+        "model.decoder.embed_tokens.weight": (
+            (c.decoder_vocab_size, c.d_model),
+            "decoder_vocab_size, d_model",
+        ),
+        "lm_head.weight": ((c.decoder_vocab_size, c.d_model), "decoder_vocab_size, d_model"),
+        "final_logits_bias": ((1, c.decoder_vocab_size), "1, decoder_vocab_size"),
+    }
+    embeddings = [n for n in expected if n.endswith(".weight") and n in shapes]
+    if not embeddings:
+        raise ModelLoadError(
+            f"the weights ({', '.join(sorted({f for _, f in shapes.values()})) or 'none'}) "
+            f"hold no token embedding ({', '.join(n for n in expected if n.endswith('weight'))})"
+        )
+    for side, layers, layers_key, ffn, ffn_key in (
+        ("encoder", c.encoder_layers, "encoder_layers", c.encoder_ffn_dim, "encoder_ffn_dim"),
+        ("decoder", c.decoder_layers, "decoder_layers", c.decoder_ffn_dim, "decoder_ffn_dim"),
+    ):
+        for i in dict.fromkeys((0, layers - 1)):
+            name = f"model.{side}.layers.{i}.fc1.weight"
+            if name not in shapes:
+                raise ModelLoadError(
+                    f"config.json: {layers_key!r} is {layers}, but the weights have no {name!r}"
+                )
+            expected[name] = ((ffn, c.d_model), f"{ffn_key}, d_model")
+    for name, (want, keys) in expected.items():
+        if name in shapes and shapes[name][0] != want:
+            got, file = shapes[name]
+            raise ModelLoadError(
+                f"config.json: [{keys}] = {list(want)}, but {file} holds {name!r} with shape "
+                f"{list(got)}"
+            )
 
 
 def _with_default_bias(
