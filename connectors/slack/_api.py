@@ -86,10 +86,20 @@ class ChannelPacer:
                 del self._lanes[key]
 
     @staticmethod
-    async def wait_ready(lane: _Lane) -> None:
+    async def wait_ready(lane: _Lane, deadline: float) -> bool:
+        """Wait until the lane opens; False at once (no wait) when that is after
+        ``deadline`` (loop time), e.g. a 429's ``Retry-After`` outlasting it.
+
+        The wait for the lane's lock needs no bound of its own: the calls ahead of this
+        one came earlier, so their deadlines are earlier, and each gives up at its own
+        (at most one call in flight, ``request_timeout_s``, later).
+        """
+        if lane.ready_at > deadline:
+            return False
         delay = lane.ready_at - asyncio.get_running_loop().time()
         if delay > 0:
             await asyncio.sleep(delay)
+        return True
 
     def done(self, lane: _Lane, hold: float | None = None) -> None:
         """Mark a call finished: the lane opens again after ``hold`` (default interval)."""
@@ -236,12 +246,20 @@ class SlackApi:
         A retry with backoff holds the lane until it is due; a 429 holds the lane, or
         the budget for a method that has one (the limit is then the workspace's).
         """
-        await self.pacer.wait_ready(lane)
+        channel = str(payload.get("channel", ""))
+        if not await self.pacer.wait_ready(lane, tries.deadline):
+            # The lane is held (a 429, a backoff) past this send's deadline: give up now,
+            # as when a 429 answers this call itself, instead of waiting past it.
+            if budget is not None:
+                budget.refund()
+            raise ConnectorError(
+                f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s"
+                f" ({channel} is held)"
+            )
         if budget is not None and budget.held_for() > 0:
             # A 429 came while this call waited for its lane: wait it out outside.
             budget.refund()
             return None
-        channel = str(payload.get("channel", ""))
         hold: float | None
         try:
             response = await self.client.api_call(method, json=payload)

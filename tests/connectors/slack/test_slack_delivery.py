@@ -160,6 +160,49 @@ async def test_undeliverable_reply_is_stored_as_failed(make_slack: MakeSlack) ->
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
 
 
+async def test_a_429_outlasting_give_up_after_s_fails_the_next_send_at_once(
+    fake_slack: FakeSlack,
+) -> None:
+    # Review 3 #3: the send that got the 429 gave up, but the next one in that channel
+    # waited out the whole Retry-After (30 s here), far past its own deadline.
+    client = AsyncWebClient(
+        token=fake_slack.bot_token, base_url=fake_slack.base_url, retry_handlers=[]
+    )
+    api = SlackApi(client, SlackRetry(give_up_after_s=1.0), 0.0)
+    fake_slack.fail("chat.postMessage", 1, retry_after=30)
+    with pytest.raises(ConnectorError, match="gave up"):
+        await asyncio.wait_for(api.send("chat.postMessage", {"channel": "C9", "text": "a"}), 2)
+    begin = time.monotonic()
+    with pytest.raises(ConnectorError, match="gave up"):
+        await asyncio.wait_for(api.send("chat.postMessage", {"channel": "C9", "text": "b"}), 3)
+    assert time.monotonic() - begin < 0.5
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1  # nothing sent into the hold
+    # Another channel is not held.
+    await asyncio.wait_for(api.send("chat.postMessage", {"channel": "C10", "text": "c"}), 0.5)
+
+
+async def test_a_reply_behind_a_long_retry_after_is_stored_as_failed_at_its_deadline(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack(
+        retry={"initial_backoff_s": 0.05, "max_backoff_s": 0.2, "give_up_after_s": 1.0}
+    )
+    # The placeholder gets the 429; the reply's own message would have waited 30 s.
+    slack.fake.fail("chat.postMessage", 1, retry_after=30)
+    begin = time.monotonic()
+    await slack.post_event(message("are you there?"))
+
+    async def failed() -> bool:
+        history = await slack.bot.history("slack", "D1")
+        return len(history) == 2 and history[1].status == "failed"
+
+    while not await failed():
+        assert time.monotonic() - begin < 3, "the reply still waits for the Retry-After"
+        await asyncio.sleep(0.05)
+    assert [c.status for c in slack.fake.calls_to("chat.postMessage")] == [429]
+    assert slack.fake.thread("D1", None) == []
+
+
 async def test_retries_run_out_and_raise(make_slack: MakeSlack) -> None:
     slack = await make_slack(retry={"max_attempts": 3, "initial_backoff_s": 0.05})
     slack.fake.fail("chat.postMessage", 10, status=500, error="internal_error")
