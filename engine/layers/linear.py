@@ -33,6 +33,10 @@ WeightLoader = Callable[[nn.Parameter, torch.Tensor, ShardId | None], None]
 def _copy_into(dst: torch.Tensor, src: torch.Tensor) -> None:
     if tuple(dst.shape) != tuple(src.shape):
         raise ValueError(f"shape mismatch: expected {tuple(dst.shape)}, got {tuple(src.shape)}")
+    if dst.is_floating_point() and not src.is_floating_point():
+        # copy_ would cast int8/int32/bool codes to floats: a quantized or damaged
+        # checkpoint would load as garbage weights without a word.
+        raise ValueError(f"dtype {src.dtype} is not a floating-point type (float weights expected)")
     dst.copy_(src)  # casts dtype and moves device
 
 

@@ -11,7 +11,8 @@ import torch
 
 from engine.config import ModelConfig, parse_dtype, token_ids
 from engine.errors import ModelLoadError
-from engine.loader.checkpoint import iter_weights, read_json, tensor_shape, weight_files
+from engine.loader._preflight import build_model, check_against_tensors
+from engine.loader.checkpoint import iter_weights, read_json, tensor_headers, weight_files
 from engine.loader.gguf_convert import is_gguf_cache
 from engine.loader.source import resolve_source
 from engine.loader.weights import load_weights
@@ -106,21 +107,22 @@ def _load_dir(model_dir: Path, dev: torch.device, run_dtype: torch.dtype) -> Loa
     except ModelLoadError as exc:
         raise type(exc)(f"{model_dir}: {exc}") from None
     files = weight_files(model_dir)
-    _check_embedding(config, files, model_dir)
+    cls = get_model_class(config.architecture)
+    # Every size config.json gives is checked against the weights' headers before the
+    # model allocates anything of that size.
+    check_against_tensors(
+        cls,
+        config,
+        tensor_headers(files),
+        source=str(model_dir),
+        origin="config.json",
+        label=repr,
+    )
     tokenizer = _load_tokenizer(model_dir)
     config = dataclasses.replace(
         config, dtype=run_dtype, eos_token_ids=_eos_ids(config, model_dir, tokenizer)
     )
-    try:
-        with torch.device(dev):
-            model = get_model_class(config.architecture)(config)
-    except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
-        # Sizes in config.json allocate before any weight is read (torch's OOM is a
-        # RuntimeError too): say which model and that its config is the suspect.
-        raise ModelLoadError(
-            f"{model_dir}: cannot build a {config.architecture} model from config.json "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
+    model = build_model(cls, config, dev, str(model_dir), "config.json")
     load_weights(model, iter_weights(files), source=str(model_dir))
     model.eval()
     template = getattr(tokenizer, "chat_template", None)
@@ -133,25 +135,24 @@ def _load_dir(model_dir: Path, dev: torch.device, run_dtype: torch.dtype) -> Loa
     )
 
 
-def _check_embedding(config: ModelConfig, files: list[Path], model_dir: Path) -> None:
-    """config.json's vocabulary and hidden sizes against the checkpoint's embedding,
-    read from the safetensors header: a damaged config fails here, before the model
-    allocates tensors of its sizes."""
-    shape = tensor_shape(files, "model.embed_tokens.weight")
-    expected = (config.vocab_size, config.hidden_size)
-    if shape is not None and shape != expected:
-        raise ModelLoadError(
-            f"{model_dir}: config.json says vocab_size={expected[0]}, "
-            f"hidden_size={expected[1]}, but the checkpoint's model.embed_tokens.weight "
-            f"is {list(shape)}"
-        )
-
-
 def _load_tokenizer(model_dir: Path) -> Any:
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer, PretrainedConfig
 
+    # AutoTokenizer reads config.json too (its model_type picks the tokenizer class).
+    # Reading it here first, as AutoTokenizer would, lets a config.json transformers
+    # cannot read be reported as that rather than as a tokenizer problem.
     try:
-        return AutoTokenizer.from_pretrained(str(model_dir))
+        try:
+            hf_config = AutoConfig.from_pretrained(str(model_dir))
+        except (ValueError, OSError):  # AutoTokenizer's own fallback
+            hf_config = PretrainedConfig.from_pretrained(str(model_dir))
+    except Exception as exc:  # ValueError, TypeError, KeyError... from its fields
+        raise ModelLoadError(
+            f"{model_dir / 'config.json'}: transformers cannot read it, and the tokenizer "
+            f"needs it ({type(exc).__name__}: {str(exc)[:300]})"
+        ) from None
+    try:
+        return AutoTokenizer.from_pretrained(str(model_dir), config=hf_config)
     except Exception as exc:  # OSError, ValueError, tokenizers' own exceptions...
         raise ModelLoadError(
             f"{model_dir}: cannot load the tokenizer ({type(exc).__name__}: {exc}); the "

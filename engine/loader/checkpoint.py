@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import safe_open
@@ -14,14 +14,34 @@ from engine.errors import ModelLoadError
 
 __all__ = [
     "INDEX_FILE",
+    "TensorHeader",
     "iter_weights",
     "read_json",
     "shard_files",
-    "tensor_shape",
+    "tensor_headers",
     "weight_files",
 ]
 
 INDEX_FILE = "model.safetensors.index.json"
+# safetensors header dtype names -> torch (the ones torch has; others are refused by name).
+_DTYPES = {
+    name: getattr(torch, attr)
+    for name, attr in {
+        "BOOL": "bool", "U8": "uint8", "I8": "int8", "I16": "int16", "U16": "uint16",
+        "I32": "int32", "U32": "uint32", "I64": "int64", "U64": "uint64",
+        "F16": "float16", "BF16": "bfloat16", "F32": "float32", "F64": "float64",
+        "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+    }.items()
+    if hasattr(torch, attr)
+}  # fmt: skip
+
+
+class TensorHeader(NamedTuple):
+    """A checkpoint tensor as its file's header describes it (no data read)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    where: str  # what to name in messages: the file (or GGUF tensor) it comes from
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -95,17 +115,29 @@ def iter_weights(files: list[Path]) -> Iterator[tuple[str, torch.Tensor]]:
             raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
 
 
-def tensor_shape(files: list[Path], name: str) -> tuple[int, ...] | None:
-    """Shape of tensor ``name`` from the safetensors headers (no data read), or None.
+def tensor_headers(files: list[Path]) -> dict[str, TensorHeader]:
+    """Shape and dtype of every tensor, from the safetensors headers (no data read).
 
     Raises:
-        ModelLoadError: a file is not valid safetensors.
+        ModelLoadError: a file is not valid safetensors, or a tensor has a dtype torch
+            lacks (named with its file).
     """
+    headers: dict[str, TensorHeader] = {}
     for path in files:
         try:
             with safe_open(str(path), framework="pt", device="cpu") as f:
-                if name in f.keys():
-                    return tuple(int(n) for n in f.get_slice(name).get_shape())
+                for name in f.keys():
+                    info = f.get_slice(name)
+                    shape = tuple(int(n) for n in info.get_shape())
+                    kind = str(info.get_dtype())
+                    dtype = _DTYPES.get(kind)
+                    if dtype is None:
+                        raise ModelLoadError(
+                            f"{path}: tensor {name!r} has dtype {kind}, which cannot be loaded"
+                        )
+                    headers.setdefault(name, TensorHeader(shape, dtype, path.name))
+        except ModelLoadError:
+            raise
         except Exception as exc:  # safetensors raises its own Rust-side error types
             raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
-    return None
+    return headers

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.config import ModelConfig
 from engine.errors import ModelLoadError, UnsupportedModelError
 from engine.loader._gguf_cache import damage, discard, is_gguf_cache, write_marker
-from engine.loader.checkpoint import INDEX_FILE
+from engine.loader.checkpoint import INDEX_FILE, TensorHeader
 
 __all__ = ["CONVERTER_VERSION", "convert_gguf", "default_cache_root", "is_gguf_cache"]
 
@@ -131,7 +132,7 @@ def _convert(path: Path, out: Path) -> None:
         config = _hf_config(meta, shapes, path)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ModelLoadError(f"{path}: malformed GGUF metadata: {exc}") from None
-    _check_config(config, path)
+    _check_tensors(_check_config(config, path), config["model_type"], reader, path)
     _write_tensors(reader, config, out, path)
     (out / "config.json").write_text(json.dumps(config, indent=2))
     _write_tokenizer(path, out)
@@ -237,18 +238,51 @@ def _hf_config(
     }
 
 
-def _check_config(config: dict[str, Any], path: Path) -> None:
+def _check_config(config: dict[str, Any], path: Path) -> ModelConfig:
     """Validate the derived config as ``load_model`` will, before writing gigabytes."""
     from engine.models import config_from_hf
 
     try:
-        config_from_hf(config)
+        return config_from_hf(config)
     except ModelLoadError as exc:
         message = str(exc).replace("config.json", "the config derived from the GGUF metadata")
         arch = config["model_type"]
         keys = [f"'{arch}.{g}'" for hf, g in _GGUF_KEYS.items() if f"'{hf}'" in message]
         source = f" (GGUF metadata {', '.join(keys)})" if keys else ""
         raise type(exc)(f"{path}: {message}{source}") from None
+
+
+def _check_tensors(config: ModelConfig, arch: str, reader: Any, path: Path) -> None:
+    """The metadata's sizes (block_count, feed_forward_length, head counts...) against the
+    GGUF's tensors, before anything is dequantized or written."""
+    from engine.loader._preflight import check_against_tensors
+    from engine.models import get_model_class
+
+    tensors = {
+        _hf_name(t.name, path): TensorHeader(
+            tuple(int(n) for n in reversed(t.shape)), torch.float32, f"GGUF tensor {t.name!r}"
+        )
+        for t in reader.tensors
+    }  # float32: what the conversion dequantizes every tensor to
+    check_against_tensors(
+        get_model_class(config.architecture),
+        config,
+        tensors,
+        source=str(path),
+        origin="GGUF metadata",
+        label=lambda key: f"'{arch}.{_GGUF_KEYS.get(key, key)}'",
+    )
+
+
+def _hf_name(gguf_name: str, path: Path) -> str:
+    """llama.cpp's tensor name -> HF's."""
+    name = _GLOBAL_NAMES.get(gguf_name)
+    if name is None:
+        m = _LAYER_RE.match(gguf_name)
+        if m is None or m.group(2) not in _LAYER_NAMES:
+            raise UnsupportedModelError(f"{path}: unexpected GGUF tensor {gguf_name!r}")
+        name = f"model.layers.{m.group(1)}.{_LAYER_NAMES[m.group(2)]}.{m.group(3)}"
+    return name
 
 
 def _hf_tensors(
@@ -259,17 +293,15 @@ def _hf_tensors(
     permute = config["model_type"] == "llama"
     heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
     for t in reader.tensors:
-        name = _GLOBAL_NAMES.get(t.name)
-        if name is None:
-            m = _LAYER_RE.match(t.name)
-            if m is None or m.group(2) not in _LAYER_NAMES:
-                raise UnsupportedModelError(f"{path}: unexpected GGUF tensor {t.name!r}")
-            name = f"model.layers.{m.group(1)}.{_LAYER_NAMES[m.group(2)]}.{m.group(3)}"
+        name = _hf_name(t.name, path)
         try:
             array = gguf.quants.dequantize(t.data, t.tensor_type)
         except Exception as exc:
             raise ModelLoadError(f"{path}: cannot dequantize tensor {t.name!r}: {exc}") from None
         array = np.ascontiguousarray(array, dtype=np.float32)
+        # Checked as load_weights does (a NaN/inf makes the sum one), before it is cached.
+        if not np.isfinite(array.sum(dtype=np.float32)) and not np.isfinite(array).all():
+            raise ModelLoadError(f"{path}: tensor {t.name!r} holds NaN or infinite values")
         if not array.flags.writeable:  # F32 tensors are views of the read-only mmap
             array = array.copy()
         tensor = torch.from_numpy(array)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import re
+import stat
 from pathlib import Path
 
 from engine.errors import ModelLoadError
@@ -58,18 +60,49 @@ def resolve_source(source: str | Path, cache_root: Path | None = None) -> Path:
     text = str(source)
     if text == SMOLLM2_ALIAS:
         return convert_gguf(smollm2_gguf_path(), cache_root)
-    path = Path(text).expanduser()
-    if path.is_dir():
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as exc:  # "~someone/..." with no such user or no home directory
+        raise ModelLoadError(f"model path {_shown(text)}: {exc}. {_HOW_TO}") from None
+    mode = _mode(path)
+    if mode is not None and stat.S_ISDIR(mode):
         return _checkpoint_dir(path, cache_root)
-    if path.is_file():
+    if mode is not None and stat.S_ISREG(mode):
         if _is_gguf(path):
             return convert_gguf(path, cache_root)
         raise ModelLoadError(f"{path} is neither a model directory nor a GGUF file. {_HOW_TO}")
-    if path.exists():
+    if mode is not None:
         raise ModelLoadError(f"{path} is not a regular file or directory. {_HOW_TO}")
     if isinstance(source, Path) or not _HUB_ID.match(text) or text.endswith(".gguf"):
-        raise ModelLoadError(f"model path {text!r} does not exist. {_HOW_TO}")
+        raise ModelLoadError(f"model path {_shown(text)} does not exist. {_HOW_TO}")
     return _from_hub(text)
+
+
+def _mode(path: Path) -> int | None:
+    """``st_mode`` of what ``path`` points to, or None when nothing is there.
+
+    Path.is_dir()/exists() raise on errors other than "no such file" (a directory on the
+    way that may not be searched, a name longer than the system allows...).
+
+    Raises:
+        ModelLoadError: the path cannot be looked at; the message says why.
+    """
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink loop points nowhere
+            return None
+        reason = exc.strerror or type(exc).__name__
+        raise ModelLoadError(f"cannot access model path {_shown(str(path))}: {reason}") from None
+    except ValueError as exc:  # an embedded NUL byte
+        raise ModelLoadError(f"model path {_shown(str(path))} is invalid: {exc}") from None
+
+
+def _shown(text: str) -> str:
+    """A path for a message: quoted, and cut short if it is absurdly long."""
+    return repr(text) if len(text) <= 300 else f"{text[:300]!r}... ({len(text)} characters)"
 
 
 def _is_gguf(path: Path) -> bool:
@@ -81,9 +114,13 @@ def _is_gguf(path: Path) -> bool:
 
 
 def _checkpoint_dir(path: Path, cache_root: Path | None) -> Path:
-    if (path / "config.json").is_file():
+    config = _mode(path / "config.json")
+    if config is not None and stat.S_ISREG(config):
         return path
-    ggufs = sorted(path.glob("*.gguf"))
+    try:
+        ggufs = sorted(path.glob("*.gguf"))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot list model directory {path}: {exc.strerror}") from None
     if len(ggufs) == 1:
         return convert_gguf(ggufs[0], cache_root)
     found = f"{len(ggufs)} .gguf files (pass one of them)" if ggufs else "no config.json"
