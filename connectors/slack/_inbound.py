@@ -5,7 +5,8 @@ Which messages are answered:
 * direct messages (``message`` events with ``channel_type == "im"``): everything the
   customer writes in a DM, top-level or in any thread of it, is one conversation (keyed
   by the DM's channel), answered where it was written;
-* mentions of the bot (``app_mention`` events) anywhere it is a member;
+* mentions of the bot (``app_mention`` events) anywhere it is a member; a bare mention
+  (nothing but the bot's name, no files) is read as ``BARE_MENTION_TEXT`` (see there);
 * replies in a thread the bot already talks in (``message`` events with ``thread_ts``),
   except those mentioning the bot, which arrive again as ``app_mention``;
 * button clicks (``block_actions`` on buttons the bot posted).
@@ -24,6 +25,7 @@ from botkit.events import Attachment
 from connectors.slack._text import BUTTON_ACTION_PREFIX, from_slack
 
 __all__ = [
+    "BARE_MENTION_TEXT",
     "Identity",
     "SlackInbound",
     "conversation_key",
@@ -38,6 +40,14 @@ _EVENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # Subtypes that are still a person (or bot) writing something new.
 _ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "bot_message"})
 _MAX_FILES = 20
+# What a bare mention of the bot ("@botkit" and nothing else) says: hello. Telegram
+# answers a bare "@bot" with a greeting; here it goes to the core as a greeting, so the
+# bot answers it as it answers "Hello" (a greeting intent, or the model, in the
+# customer's language from the Slack locale), where the core's empty-message reply
+# ("I can only read text") was wrong. Going through the core also makes the thread a
+# conversation, so the customer can write the question there without mentioning the
+# bot again (a connector-local greeting would leave that thread reply unread).
+BARE_MENTION_TEXT = "Hello"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ class SlackInbound:
 
     ``known_thread_only``: answer only if the conversation already exists (a thread
     reply in a channel, which is not addressed to the bot by itself).
+    ``bare_mention``: the bot's name and nothing else; ``text`` is ``BARE_MENTION_TEXT``.
     """
 
     author: str
@@ -64,6 +75,7 @@ class SlackInbound:
     channel_ids: dict[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     known_thread_only: bool = False
+    bare_mention: bool = False
 
 
 def conversation_key(channel: str, thread_ts: str | None) -> str:
@@ -168,14 +180,17 @@ def read_event(
     team = _str(body, "team_id", _ID)
     if team:
         ids["team"] = team
+    text, files = from_slack(raw, bot_user_id=me.bot_user_id), _files(event)
+    bare = kind == "app_mention" and not text and not files
     return SlackInbound(
         author=author,
         conversation_key=channel if direct else conversation_key(channel, root),
-        text=from_slack(raw, bot_user_id=me.bot_user_id),
+        text=BARE_MENTION_TEXT if bare else text,
         idempotency_key=event_id,
         channel_ids=ids,
-        attachments=_files(event),
+        attachments=files,
         known_thread_only=known_only,
+        bare_mention=bare,
     )
 
 

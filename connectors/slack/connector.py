@@ -160,7 +160,7 @@ class SlackConnector(Connector[SlackConfig]):
             and "thread_ts" in inbound.channel_ids
             and ":" in inbound.conversation_key  # a channel thread, not a DM
         ):
-            if not inbound.text.strip() and not inbound.attachments:
+            if inbound.bare_mention or (not inbound.text.strip() and not inbound.attachments):
                 return  # a bare mention of the bot: nothing said to anyone
             if await self._record_agent(inbound):
                 return

@@ -418,6 +418,27 @@ async def test_channel_mention_then_thread_replies(slack: SlackHarness) -> None:
     assert history[0].text == "hi @U2 & welcome"  # mrkdwn read as plain text
 
 
+async def test_a_bare_mention_is_answered_as_a_greeting(slack: SlackHarness) -> None:
+    # Review 3 #4: "@botkit" and nothing else was answered "I can only read text".
+    root = new_ts()
+    await slack.post_event(mention("", ts=root))
+    await slack.reply_in("C1", root, "echo: Hello")
+    # The thread is the bot's now: the question that follows needs no mention.
+    question = message("where is my order?", channel="C1", channel_type="channel")
+    await slack.post_event({**question, "thread_ts": root})
+    await slack.reply_in("C1", root, "echo: where is my order?")
+    history = await slack.bot.history("slack", f"C1:{root}")
+    assert [h.text for h in history] == [
+        "Hello",
+        "echo: Hello",
+        "where is my order?",
+        "echo: where is my order?",
+    ]
+    other = new_ts()
+    await slack.post_event({**mention("", ts=other, channel="C2"), "text": " <@UBOT|botkit> "})
+    await slack.reply_in("C2", other, "echo: Hello")
+
+
 class FlakyCore:
     """The real bot as ``CoreHandle``, whose store fails the first ``submit``."""
 
