@@ -1,5 +1,5 @@
 """``python -m botkit`` is the ``botkit`` command."""
 
-from botkit.cli import main
+from botkit.cli import console
 
-raise SystemExit(main())
+console()

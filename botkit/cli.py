@@ -373,3 +373,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:  # before the signal handlers were installed
         return 130
+
+
+def console() -> None:
+    """The ``botkit`` command (and ``python -m botkit``): ``main``, then exit.
+
+    Once the engine has run, Triton is loaded, and its native bindings (nanobind) print
+    some twenty lines of "leaked instance" warnings while the interpreter tears itself
+    down: noise that reads like a crash to an operator stopping the bot. By the time
+    ``main`` returns, everything of ours is closed (the store, the engine's thread, the
+    worker processes, the servers), so the process skips that teardown there, after
+    flushing the logs and the standard streams.
+    """
+    code = main()
+    if "triton" in sys.modules:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # closed, or a broken pipe: nothing to keep
+                pass
+        os._exit(code)
+    sys.exit(code)
