@@ -327,9 +327,13 @@ def _run_knowledge(args: argparse.Namespace) -> int:
 
 
 def _check_config(file: str) -> int:
-    from botkit.config import check_config
+    from botkit.config import check_config, load_settings
 
     problems = check_config(file)
+    if not problems:  # the file is valid: are the models it names there?
+        from botkit.backends.preflight import model_problems
+
+        problems = model_problems(load_settings(file))
     if not problems:
         print(f"{file}: OK")
         return 0

@@ -15,6 +15,7 @@ __all__ = [
     "SMOLLM2_ALIAS",
     "SMOLLM2_HINT",
     "fetch_from_hub",
+    "locate_source",
     "resolve_source",
     "smollm2_gguf_path",
 ]
@@ -57,25 +58,54 @@ def resolve_source(source: str | Path, cache_root: Path | None = None) -> Path:
         ModelLoadError: the source does not exist, is unreadable or cannot be fetched;
             the message names it and says how to get a model.
     """
+    kind, where = _locate(source)
+    if kind == "gguf":
+        return convert_gguf(Path(where), cache_root)
+    if kind == "hub":
+        return _from_hub(str(where))
+    return Path(where)
+
+
+def locate_source(source: str | Path) -> str:
+    """Check that ``source`` names a model that can be had, without converting or
+    downloading anything (``botkit check-config``): what it is, in words. A hub id is
+    not checked against the hub; only that it is not a local path that is missing.
+
+    Raises:
+        ModelLoadError: as ``resolve_source`` would for a local path, a GGUF file or
+            the packaged model.
+    """
+    kind, where = _locate(source)
+    if kind == "hub":
+        return f"hub id {where} (fetched into the Hugging Face cache at start)"
+    return f"{'GGUF file' if kind == 'gguf' else 'checkpoint'} {where}"
+
+
+def _locate(source: str | Path) -> tuple[str, Path | str]:
+    """("checkpoint", dir) | ("gguf", file) | ("hub", repo id) for ``source``.
+
+    Raises:
+        ModelLoadError: see ``resolve_source``.
+    """
     text = str(source)
     if text == SMOLLM2_ALIAS:
-        return convert_gguf(smollm2_gguf_path(), cache_root)
+        return "gguf", smollm2_gguf_path()
     try:
         path = Path(text).expanduser()
     except RuntimeError as exc:  # "~someone/..." with no such user or no home directory
         raise ModelLoadError(f"model path {_shown(text)}: {exc}. {_HOW_TO}") from None
     mode = _mode(path)
     if mode is not None and stat.S_ISDIR(mode):
-        return _checkpoint_dir(path, cache_root)
+        return _checkpoint_dir(path)
     if mode is not None and stat.S_ISREG(mode):
         if _is_gguf(path):
-            return convert_gguf(path, cache_root)
+            return "gguf", path
         raise ModelLoadError(f"{path} is neither a model directory nor a GGUF file. {_HOW_TO}")
     if mode is not None:
         raise ModelLoadError(f"{path} is not a regular file or directory. {_HOW_TO}")
     if isinstance(source, Path) or not _HUB_ID.match(text) or text.endswith(".gguf"):
         raise ModelLoadError(f"model path {_shown(text)} does not exist. {_HOW_TO}")
-    return _from_hub(text)
+    return "hub", text
 
 
 def _mode(path: Path) -> int | None:
@@ -113,16 +143,16 @@ def _is_gguf(path: Path) -> bool:
         raise ModelLoadError(f"cannot read {path}: {exc}") from None
 
 
-def _checkpoint_dir(path: Path, cache_root: Path | None) -> Path:
+def _checkpoint_dir(path: Path) -> tuple[str, Path]:
     config = _mode(path / "config.json")
     if config is not None and stat.S_ISREG(config):
-        return path
+        return "checkpoint", path
     try:
         ggufs = sorted(path.glob("*.gguf"))
     except OSError as exc:
         raise ModelLoadError(f"cannot list model directory {path}: {exc.strerror}") from None
     if len(ggufs) == 1:
-        return convert_gguf(ggufs[0], cache_root)
+        return "gguf", ggufs[0]
     found = f"{len(ggufs)} .gguf files (pass one of them)" if ggufs else "no config.json"
     raise ModelLoadError(f"{path} is not a model directory: {found}. {_HOW_TO}")
 

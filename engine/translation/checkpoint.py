@@ -22,6 +22,7 @@ __all__ = [
     "apply_fallbacks",
     "checkpoint_shapes",
     "checkpoint_weights",
+    "locate_translation_source",
     "resolve_translation_source",
 ]
 
@@ -45,6 +46,17 @@ def resolve_translation_source(source: str | Path) -> Path:
         ModelLoadError: the path is missing / not a checkpoint, or the hub id cannot be
             fetched; the message names the source and how to get a model.
     """
+    where = locate_translation_source(source)
+    return where if isinstance(where, Path) else _from_hub(where)
+
+
+def locate_translation_source(source: str | Path) -> Path | str:
+    """The checkpoint directory ``source`` names, or the hub id to fetch: checked
+    without downloading anything (``botkit check-config``; a hub id is not looked up).
+
+    Raises:
+        ModelLoadError: the path is missing or not a checkpoint directory.
+    """
     text = str(source)
     shown = text if len(text) <= 200 else f"{text[:100]}...{text[-60:]}"  # 5000-char paths
     try:
@@ -64,7 +76,7 @@ def resolve_translation_source(source: str | Path) -> Path:
         raise ModelLoadError(f"{shown} is not a directory. {_HOW_TO}")
     if isinstance(source, Path) or not _HUB_ID.match(text):
         raise ModelLoadError(f"translation model path {shown!r} does not exist. {_HOW_TO}")
-    return _from_hub(text)
+    return text
 
 
 def _from_hub(repo_id: str) -> Path:

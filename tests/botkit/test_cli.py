@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -73,6 +74,41 @@ def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
     missing = botkit("check-config", "nope.toml", cwd=tmp_path)
     assert missing.returncode == 2 and "not found" in missing.stdout
+
+
+def test_check_config_finds_models_that_are_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A typo in a model path used to pass check-config and stop `botkit run` after its
+    # start-up; nothing is loaded or downloaded to tell.
+    checkpoint = tmp_path / "opus-mt-es-en"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}", encoding="utf-8")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def check(engine_model: str, translators: list[str]) -> list[str]:
+        config = write_config(tmp_path)
+        config.write_text(
+            config.read_text(encoding="utf-8").replace('kind = "echo"', 'kind = "engine"')
+            + f"[backend.engine]\nmodel = {json.dumps(engine_model)}\n"
+            + f'[language.translator]\nkind = "engine"\nmodel = {json.dumps(translators)}\n',
+            encoding="utf-8",
+        )
+        code = main(["check-config", str(config)])
+        lines = capsys.readouterr().out.splitlines()
+        assert code == (0 if lines == [f"{config}: OK"] else 2), lines
+        return lines[1:]
+
+    assert check("someone/some-model", [str(checkpoint)]) == []  # a hub id: not looked up
+    problems = check(str(tmp_path / "smolm2"), [str(checkpoint), str(empty), "a/b"])
+    assert [p.split(": ", 1)[0].strip() for p in problems] == [
+        "backend.engine.model", "language.translator.model[1]"
+    ]  # fmt: skip
+    assert f"'{tmp_path / 'smolm2'}' does not exist" in problems[0]
+    assert f"{empty} is not a model directory: no config.json" in problems[1]
+    (problem,) = check(str(empty), [str(checkpoint)])
+    assert problem.startswith(f"  backend.engine.model: {empty} is not a model directory")
 
 
 def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,59 @@
+"""What ``botkit check-config`` checks beyond the file itself: that the models it names
+can be had, so that a typo in a model path is found before ``botkit run`` loads for a
+minute and stops.
+
+Nothing is loaded, converted or downloaded: a local path must hold a checkpoint (or a
+GGUF file), the packaged model must be installed, and a hub id is taken as it is (it is
+fetched at start, when the hub can be reached). The engine is imported only when the
+settings use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from botkit.config import Settings
+from botkit.errors import ConfigProblem
+
+__all__ = ["model_problems"]
+
+
+def model_problems(settings: Settings) -> list[ConfigProblem]:
+    """A problem for each model the settings use that cannot be found (key path, why)."""
+    problems: list[ConfigProblem] = []
+    backend = settings.backend
+    if backend.kind in ("engine", "auto"):
+        try:
+            from engine.loader.source import locate_source
+        except Exception as exc:  # not installed, or torch failing to load its libraries
+            if backend.kind == "engine":
+                problems.append(ConfigProblem(
+                    "backend.kind", f"the local engine is not available ({exc}); "
+                    "install botkit[engine]",
+                ))  # fmt: skip
+        else:
+            problems += _located("backend.engine.model", backend.engine.model, locate_source)
+    translator = settings.language.translator
+    if translator.kind == "engine":
+        try:
+            from engine.translation.checkpoint import locate_translation_source
+        except Exception as exc:
+            problems.append(ConfigProblem(
+                "language.translator.kind", f"the local engine is not available ({exc}); "
+                "install botkit[engine]",
+            ))  # fmt: skip
+        else:
+            for i, model in enumerate(translator.model):
+                key = "language.translator.model" + (f"[{i}]" if len(translator.model) > 1 else "")
+                problems += _located(key, model, locate_translation_source)
+    return problems
+
+
+def _located(key: str, model: str, locate: Callable[[str], object]) -> list[ConfigProblem]:
+    from engine.errors import ModelLoadError
+
+    try:
+        locate(model)
+    except ModelLoadError as exc:
+        return [ConfigProblem(key, str(exc))]
+    return []
