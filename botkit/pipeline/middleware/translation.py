@@ -11,7 +11,9 @@ Nothing is translated when the two languages are the same (``same_language``), n
 language switch command. A language the translator cannot handle (only possible for one
 missing from ``language.languages``, which are checked at startup) is logged and passed
 through: the model sees the original text and answers in the working language.
-Translation failures raise ``TranslationError``, answered with the fallback reply.
+Translation failures raise ``TranslationError``, answered with the fallback reply;
+except on the way in to a conversation a person has or waits for, where the bot does
+not answer: the message goes on untranslated, for the agent to read as written.
 
 The busy and fallback replies that may replace a reply while it streams are translated
 ahead of time, in the background, once per customer language
@@ -31,6 +33,7 @@ from botkit.language.tags import same_language
 from botkit.language.translate import TextTranslator
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context, Reply
+from botkit.store.records import ConversationStatus
 
 __all__ = ["NoticeTranslationMiddleware", "TranslationMiddleware", "translates_replies"]
 
@@ -81,7 +84,7 @@ class TranslationMiddleware:
                 not same_language(source, self.working)
                 and parse_switch(ctx.text, self.switch_command) is None
             ):
-                await self._translate_in(ctx, source)
+                await self._translate_in_or_keep(ctx, source)
             await next()
             await self._translate_out(ctx)
         except Exception:
@@ -112,6 +115,22 @@ class TranslationMiddleware:
         elif reply.text is not None:
             translated = await self.text_translator.translate_text(reply.text, self.working, target)
             reply.working_text, reply.text = reply.text, translated
+
+    async def _translate_in_or_keep(self, ctx: Context, source: str) -> None:
+        """Translate the message in; when that fails in a conversation a person has or
+        waits for, keep the message as written instead: the bot does not answer there,
+        so the fallback reply would be a bot message in their conversation, and the
+        agent can still read the original."""
+        try:
+            await self._translate_in(ctx, source)
+        except TranslationError as exc:
+            status = ctx.conversation.status
+            if status not in (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN):
+                raise
+            ctx.logger.warning(
+                "%s: message not translated for the agent (%s); kept as written: %s",
+                ctx.describe(), status, exc,
+            )  # fmt: skip
 
     async def _translate_in(self, ctx: Context, source: str) -> None:
         if not self.translator.supports(source, self.working):

@@ -285,6 +285,34 @@ async def test_human_handled_conversation_is_still_translated_for_the_agent(
     assert len(rec.replies) == 1
 
 
+@pytest.mark.parametrize(
+    "status", [ConversationStatus.WITH_HUMAN, ConversationStatus.WAITING_HUMAN]
+)
+async def test_a_translation_failure_with_a_person_keeps_the_message_and_sends_nothing(
+    make_settings: MakeSettings, status: ConversationStatus
+) -> None:
+    # The failure became the bot's fallback reply ("Sorry, something went wrong"),
+    # sent into a conversation the bot must stay out of, and the message was stored as
+    # answered by it. The agent is the one to answer; they read the original.
+    translator = MarkingTranslator()
+    async with running(make_settings(), translator) as (bot, rec):
+        await ask(bot, rec, msg(ES))
+        conversation = await bot.store.get_conversation("test", "c1")
+        assert conversation is not None
+        await bot.store.set_conversation_status(conversation.id, status)
+        translator.fail_with = TranslationError("translation service down")
+        text = "¿Hay alguien ahí? Necesito hablar con una persona."
+        await bot.submit(msg(text))
+        assert await bot.drain(30)
+        messages = await stored(bot)
+        after = await bot.store.get_conversation("test", "c1")
+    assert after is not None and after.status == status
+    assert len(rec.replies) == 1  # the first message's reply only
+    last = messages[-1]  # no reply stored after it either
+    assert last.direction == Direction.INBOUND and last.text == text
+    assert last.working_text is None and last.language == "es"
+
+
 async def test_native_mode_asks_the_model_to_answer_in_the_customers_language(
     make_settings: MakeSettings,
 ) -> None:
