@@ -10,6 +10,12 @@ such as ``spa_Latn`` or ``__es__``'s ``es``) and maps them here:
   forced as the first generated token.
 * NLLB-200: FLORES-200 codes (``spa_Latn``), the source code before the source (after it,
   with the EOS, for ``legacy_behaviour`` tokenizers), the target code forced first.
+
+A tag's script (``zh-Hant``, ``sr-Latn``; ``zh-TW`` implies ``Hant``) matters for a target:
+a code without a script (M2M100's and OPUS-MT's ``zh``) writes the language's usual one
+(Simplified for Chinese, Cyrillic for Serbian), so a target in another script is refused
+unless the model has a code for that script (NLLB's ``zho_Hant``). A source in another
+script is still read with the language's code.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
 ]
 
 _SUBTAG = re.compile(r"^[A-Za-z0-9]{1,8}$")
+_ZH = {"zho": "zh", "cmn": "zh"}  # so that OPUS-MT's ``zho_TW`` / ``cmn_TW`` imply Hant
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class LanguageTag:
             elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
                 region = region or part.upper()
         if script is None and region is not None:
-            script = REGION_SCRIPTS.get((lang, region))
+            script = REGION_SCRIPTS.get((_ZH.get(lang, lang), region))
         return cls(lang, script, region)
 
     @property
@@ -67,9 +74,43 @@ class LanguageTag:
         flores = FLORES.get(self.language)
         return flores[:3] if flores else self.language
 
+    @property
+    def written_script(self) -> str | None:
+        """The script text in this language is written in: the tag's own, else the
+        language's usual one (``sr`` -> ``Cyrl``); None when unknown."""
+        return self.script or _USUAL_SCRIPT.get(self.language)
+
     def same_language(self, other: LanguageTag) -> bool:
         """Same language and script, i.e. translating would be the identity."""
         return self.iso3 == other.iso3 and (self.script or "") == (other.script or "")
+
+
+# The usual script of each language, by BCP-47 subtag and by ISO 639-3 code (``zh`` and
+# ``zho`` -> ``Hans``); OPUS-MT also spells Mandarin ``cmn``.
+_USUAL_SCRIPT: dict[str, str] = {"cmn": "Hans"}
+for _tag, _flores in FLORES.items():
+    _USUAL_SCRIPT[_tag] = _USUAL_SCRIPT[_flores[:3]] = _flores[4:]
+
+
+# Scripts that include another: Korean in Hangul is Korean in ``Kore`` (Hangul + Hanja).
+_INCLUDES = {"Kore": "Hang"}
+
+
+def _fits(wanted: str | None, written: str | None) -> bool:
+    """Whether text in script ``written`` serves a reader of script ``wanted`` (True when
+    either is unknown: the model's own code is the final word)."""
+    if wanted is None or written is None:
+        return True
+    return wanted == written or _INCLUDES.get(wanted) == written
+
+
+def _writes(code: str, target: LanguageTag | None) -> bool:
+    """Whether a model code (``zh``, ``zho_Hant``, ``zh_TW``) writes the target's script."""
+    parsed = LanguageTag.parse(code)
+    return _fits(
+        target.written_script if target is not None else None,
+        parsed.written_script if parsed is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,18 +143,47 @@ class LanguageScheme(ABC):
         """The plan for ``source`` -> ``target``, or a reason string when unsupported."""
         src, tgt = LanguageTag.parse(source), LanguageTag.parse(target)
         src_code, tgt_code = self.code(source, src, True), self.code(target, tgt, False)
-        same_tag = src is not None and tgt is not None and src.same_language(tgt)
-        if same_tag or (src_code is not None and src_code == tgt_code and src_code != "*"):
+        if src is not None and tgt is not None and src.same_language(tgt):
             return PairPlan(identity=True, source_code=src_code or "", target_code=src_code or "")
+        if src_code is not None and src_code == tgt_code and src_code != "*":
+            have = src.written_script if src else None
+            want = tgt.written_script if tgt else None
+            if not _fits(want, have):
+                # zh-Hant -> zh-Hans on M2M100: passing the text through would hand a
+                # Simplified reader Traditional text, and the model cannot convert it.
+                return (
+                    f"the model has one code, {src_code!r}, for {source!r} and {target!r}: "
+                    f"it cannot turn {have} script into {want}"
+                )
+            return PairPlan(identity=True, source_code=src_code, target_code=src_code)
         if src_code is None:
             return f"source language {source!r} is not one of the model's: {self.describe(True)}"
         if tgt_code is None:
+            other_scripts = self.known_codes(target, tgt, False)
+            if other_scripts and tgt is not None:
+                return (
+                    f"target language {target!r} is written in {tgt.written_script} script, "
+                    f"which the model does not write: its code for the language "
+                    f"({', '.join(map(repr, other_scripts))}) writes "
+                    + ", ".join(sorted({_script_name(c) for c in other_scripts}))
+                )
             return f"target language {target!r} is not one of the model's: {self.describe(False)}"
         return self._plan(src_code, tgt_code)
 
-    @abstractmethod
     def code(self, raw: str, tag: LanguageTag | None, source: bool) -> str | None:
-        """The model's code for a tag (or a raw model code), None if unsupported."""
+        """The model's code for a tag (or a raw model code), None if unsupported.
+
+        A target's code must write the tag's script (see the module docstring); a source
+        prefers such a code but is read with any code of its language.
+        """
+        known = self.known_codes(raw, tag, source)
+        fitting = (c for c in known if _writes(c, tag))
+        return next(fitting, known[0] if source and known else None)
+
+    @abstractmethod
+    def known_codes(self, raw: str, tag: LanguageTag | None, source: bool) -> list[str]:
+        """The model's codes for a tag's language (or a raw model code) as a source (or
+        target), most specific first, whatever script they write."""
 
     @abstractmethod
     def describe(self, source: bool) -> str:
@@ -121,6 +191,12 @@ class LanguageScheme(ABC):
 
     @abstractmethod
     def _plan(self, src_code: str, tgt_code: str) -> PairPlan: ...
+
+
+def _script_name(code: str) -> str:
+    parsed = LanguageTag.parse(code)
+    script = parsed.written_script if parsed is not None else None
+    return script or "an unknown script"
 
 
 def _short(codes: list[str]) -> str:
@@ -150,30 +226,33 @@ class MarianScheme(LanguageScheme):
 
     @staticmethod
     def candidates(raw: str, tag: LanguageTag | None) -> list[str]:
-        """Codes OPUS-MT might use for a tag, most specific first: ``pt_BR``, ``es``,
-        ``spa``, ``zho_Hant``, ``cmn_Hans``."""
+        """Codes OPUS-MT might use for a tag, most specific first: ``pt_BR``, ``zho_Hant``,
+        ``cmn_Hant``, ``es``, ``spa``, ``cmn``. A tag's own script (``zh-Hant``, and
+        ``zh-TW`` by its region) comes before the codes without one."""
         out = [raw.strip().lower(), raw.strip().lower().replace("-", "_")]
         if tag is not None:
             iso3 = tag.iso3
             if tag.region:
                 out += [f"{tag.language}_{tag.region}", f"{iso3}_{tag.region}"]
-            out += [tag.language, M2M100_ALIASES.get(tag.language, tag.language), iso3]
-            if tag.language == "zh":
-                script = tag.script or "Hans"
-                out += [f"zho_{script}", f"cmn_{script}", "cmn"]
-            elif tag.script:
-                out.append(f"{iso3}_{tag.script}")
+            scripted: list[str] = []
+            if script := tag.written_script:
+                scripted = [f"{iso3}_{script}", f"{tag.language}_{script}"]
+                scripted += [f"cmn_{script}"] if tag.language == "zh" else []
+            bare = [tag.language, M2M100_ALIASES.get(tag.language, tag.language), iso3]
+            out += scripted + bare if tag.script else bare + scripted
+            out += ["cmn"] if tag.language == "zh" else []
         return list(dict.fromkeys(out))
 
     def code(self, raw: str, tag: LanguageTag | None, source: bool) -> str | None:
         if source and not self.sources:
             return "*"
+        return super().code(raw, tag, source)
+
+    def known_codes(self, raw: str, tag: LanguageTag | None, source: bool) -> list[str]:
         pool: Mapping[str, object] | frozenset[str]
         pool = self.sources if source else (self.target_tokens or self.targets)
         keyed = {k.lower(): k for k in pool}
-        return next(
-            (keyed[c.lower()] for c in self.candidates(raw, tag) if c.lower() in keyed), None
-        )
+        return [keyed[c.lower()] for c in self.candidates(raw, tag) if c.lower() in keyed]
 
     def describe(self, source: bool) -> str:
         if source:
@@ -205,11 +284,13 @@ class _ForcedTargetScheme(LanguageScheme):
 class M2M100Scheme(_ForcedTargetScheme):
     """M2M100: ``[__src__] tokens [</s>]``, ``__tgt__`` forced first."""
 
-    def code(self, raw: str, tag: LanguageTag | None, source: bool) -> str | None:
+    def known_codes(self, raw: str, tag: LanguageTag | None, source: bool) -> list[str]:
+        # M2M100's codes have no script: ``zh`` reads both Chinese scripts but writes
+        # Simplified, ``sr`` writes Cyrillic, so zh-Hant or sr-Latn targets are refused.
         cands = [raw.strip()]
         if tag is not None:
             cands += [M2M100_ALIASES.get(tag.language, tag.language), tag.language]
-        return next((c for c in cands if c in self.codes), None)
+        return [c for c in dict.fromkeys(cands) if c in self.codes]
 
     def _plan(self, src_code: str, tgt_code: str) -> PairPlan:
         return PairPlan(
@@ -229,7 +310,7 @@ class NllbScheme(_ForcedTargetScheme):
         super().__init__(codes, eos_id)
         self.legacy = legacy
 
-    def code(self, raw: str, tag: LanguageTag | None, source: bool) -> str | None:
+    def known_codes(self, raw: str, tag: LanguageTag | None, source: bool) -> list[str]:
         cands = [raw.strip()]
         if tag is not None:
             base = FLORES.get(tag.language)
@@ -239,7 +320,7 @@ class NllbScheme(_ForcedTargetScheme):
             if base:
                 cands.append(base)
             cands += sorted(c for c in self.codes if c.startswith(f"{iso3}_"))[:1]
-        return next((c for c in cands if c in self.codes), None)
+        return [c for c in dict.fromkeys(cands) if c in self.codes]
 
     def _plan(self, src_code: str, tgt_code: str) -> PairPlan:
         src_id = self.codes[src_code]

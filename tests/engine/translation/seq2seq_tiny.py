@@ -123,18 +123,25 @@ def build_marian(
     save_bin: bool = False,
     tie: bool = False,
     length_penalty: float = 1.0,
+    target: str = "de",
+    target_tokens: tuple[str, ...] = (),
 ) -> MarianMTModel:
-    """An OPUS-MT-like en->de checkpoint in ``path`` (``multi_target``: en->{de,es,fr})."""
+    """An OPUS-MT-like en->de checkpoint in ``path`` (``multi_target``: en->{de,es,fr}).
+
+    ``target`` and ``target_tokens`` (the codes of ``>>xx<<`` tokens) make other targets:
+    ``target="zh"`` is opus-mt-en-zh-like.
+    """
     path.mkdir(parents=True, exist_ok=True)
     model_proto, pieces = _spm_pieces()
     (path / "source.spm").write_bytes(model_proto)
     (path / "target.spm").write_bytes(model_proto)
     vocab = {"</s>": 0, "<unk>": 1}
-    for tok in ([">>de<<", ">>es<<", ">>fra<<"] if multi_target else []) + pieces:
+    if multi_target:
+        target, target_tokens = "ROMANCE", ("de", "es", "fra")
+    for tok in [f">>{code}<<" for code in target_tokens] + pieces:
         vocab.setdefault(tok, len(vocab))
     vocab["<pad>"] = pad = len(vocab)
     (path / "vocab.json").write_text(json.dumps(vocab))
-    target = "ROMANCE" if multi_target else "de"
     MarianTokenizer(
         str(path / "source.spm"),
         str(path / "target.spm"),
