@@ -7,9 +7,11 @@ prompt together.
 * Markdown (``.md``, ``.markdown``): ATX headings (``#`` to ``######``) open sections; a
   passage carries its heading path ("Shipping > Returns") as its title. ``#`` lines
   inside fenced code blocks are not headings, and a block is never cut inside a fence
-  unless it alone is too long. YAML front matter at the top and HTML comments
-  (``<!-- editors' notes -->``) are left out; the front matter's ``url:`` (the page on
-  the help centre) goes with every passage of the file, for the model to cite.
+  unless it alone is too long. YAML front matter at the top (``_front_matter``) and
+  HTML comments outside code (``<!-- editors' notes -->``, ``_markdown``) are left out;
+  the front matter's ``url:`` (the page on the help centre) goes with every passage of
+  the file, for the model to cite. An unclosed comment is reported, and the text after
+  it kept.
 * Plain text (``.txt``): paragraphs, titled with the file's name.
 
 Files must be UTF-8 (a byte-order mark is allowed). Text is cleaned like customers'
@@ -18,6 +20,7 @@ messages (``sanitize_text``: no NUL, lone surrogates or control characters).
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from collections.abc import Iterator
@@ -25,15 +28,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from botkit.knowledge._markdown import fence_after, without_comments
 from botkit.sanitize import sanitize_text
 
 __all__ = [
     "MAX_URL",
     "SUFFIXES",
+    "Document",
     "DocumentError",
     "Passage",
     "page_url",
-    "read_passages",
+    "read_document",
     "split_markdown",
     "split_text",
     "without_comments",
@@ -43,8 +48,10 @@ SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 MAX_URL = 200
 TITLE_SEPARATOR = " > "
 
+# A front matter line "key: value": a one-word key (YAML allows more, front matter
+# uses these), a colon, then a space or nothing.
+_META_KEY = re.compile(r"([^\W\d][\w.:-]*?)[ \t]*:(?:[ \t]|$)")
 _HEADING_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # After ". ", or right after an ideographic full stop, exclamation or question mark
 # (Chinese and Japanese put no space between sentences).
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])")
@@ -74,19 +81,38 @@ class Passage:
     url: str | None = None
 
 
-def read_passages(path: Path, *, passage_chars: int, max_bytes: int) -> list[Passage]:
-    """The passages of the file at ``path``.
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What one file gives.
+
+    Attributes:
+        passages: its passages.
+        problems: what is wrong in it that did not stop it being used (an unclosed
+            HTML comment), for the operator to fix.
+    """
+
+    passages: list[Passage]
+    problems: tuple[str, ...] = ()
+
+
+def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document:
+    """The passages of the file at ``path``, and problems found in it.
 
     Raises:
-        DocumentError: not a supported kind, too big, unreadable or not UTF-8.
+        DocumentError: not a regular file, not a supported kind, too big, unreadable
+            or not UTF-8.
     """
+    if path.is_dir():  # whatever its name: its fix is a pattern, not another file
+        hint = os.path.join(path, "**", "*.md")
+        raise DocumentError(f"cannot be read: not a regular file but a folder (to use the "
+                            f"files in it, give a pattern such as {hint})")  # fmt: skip
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise DocumentError(f"not a supported file ({', '.join(sorted(SUFFIXES))})")
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
-            # A directory, a FIFO (reading would block), /dev/zero (would never end)...
+            # A FIFO (reading would block), /dev/zero (would never end)...
             raise DocumentError("cannot be read: not a regular file")
         if info.st_size > max_bytes:
             raise DocumentError(f"{info.st_size:,} bytes, over max_file_bytes ({max_bytes:,})")
@@ -102,27 +128,16 @@ def read_passages(path: Path, *, passage_chars: int, max_bytes: int) -> list[Pas
         raise DocumentError(f"is not UTF-8 (byte {exc.start})") from None
     text = sanitize_text(text)
     source = str(path)
-    if suffix != ".txt":
-        text = without_comments(text)
     if suffix == ".txt":
-        return list(split_text(text, source=source, title=path.stem, passage_chars=passage_chars))
-    return list(split_markdown(text, source=source, title=path.stem, passage_chars=passage_chars))
-
-
-def without_comments(text: str) -> str:
-    """``text`` without HTML comments (``<!-- ... -->``: editors' notes the rendered page
-    does not show, which must not reach the model). An unclosed comment runs to the end.
-    Each comment's line breaks stay, so passages keep their line numbers."""
-    parts: list[str] = []
-    position = 0
-    while (opening := text.find("<!--", position)) != -1:
-        parts.append(text[position:opening])
-        closing = text.find("-->", opening + 4)
-        stop = len(text) if closing == -1 else closing + 3
-        parts.append("\n" * text.count("\n", opening, stop))
-        position = stop
-    parts.append(text[position:])
-    return "".join(parts)
+        return Document(list(split_text(text, source=source, title=path.stem,
+                                        passage_chars=passage_chars)))  # fmt: skip
+    text, unclosed = without_comments(text)
+    problems = () if unclosed is None else (
+        f"line {unclosed}: an HTML comment (<!--) is never closed with -->; the text after "
+        "it is used as written (close the comment, or put <!-- in `code`)",
+    )  # fmt: skip
+    passages = split_markdown(text, source=source, title=path.stem, passage_chars=passage_chars)
+    return Document(list(passages), problems)
 
 
 def split_text(text: str, *, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
@@ -140,7 +155,7 @@ def split_markdown(text: str, *, source: str, title: str, passage_chars: int) ->
     fence: str | None = None
     for number in range(section_start, len(lines)):
         line = lines[number]
-        was_open, fence = fence, _fence_after(line, fence)
+        was_open, fence = fence, fence_after(line, fence)
         heading = None if was_open or fence else _heading(line)
         if heading is None:
             continue
@@ -188,17 +203,31 @@ def _heading(line: str) -> tuple[int, str] | None:
 
 def _front_matter(lines: list[str]) -> tuple[int, dict[str, str]]:
     """The first line after a YAML front matter block (0 when there is none), and its
-    top-level ``key: value`` pairs (quotes removed; nested YAML is not read)."""
+    top-level ``key: value`` pairs (quotes removed; nested YAML is not read).
+
+    A file may also start with a horizontal rule (``---``), which looks the same: the
+    block between the first two ``---`` lines is front matter only when it reads as
+    such, every line blank, a ``# comment``, ``key: value`` (the key one word, as in
+    ``url``, ``last_modified``, ``og:title``), or after a key an indented line or a
+    ``- item`` (the key's nested value). Anything else (a sentence) makes it text.
+    """
     if not lines or lines[0].strip() != "---":
         return 0, {}
     meta: dict[str, str] = {}
+    keyed = False
     for number in range(1, min(len(lines), 200)):
         line = lines[number]
         if line.strip() in ("---", "..."):
             return number + 1, meta
-        key, colon, value = line.partition(":")
-        if colon and key and not key[0].isspace():
-            meta[key.strip().lower()] = value.strip().strip("'\"")
+        if not line.strip() or line.startswith("#"):
+            continue
+        if keyed and (line[0] in " \t" or line == "-" or line.startswith("- ")):
+            continue  # a nested value
+        key = _META_KEY.match(line)
+        if key is None:
+            return 0, {}  # not YAML: the file starts with a rule
+        keyed = True
+        meta[key.group(1).lower()] = line[key.end() :].strip().strip("'\"")
     return 0, {}
 
 
@@ -211,20 +240,6 @@ def page_url(value: str) -> str | None:
     return value if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def _fence_after(line: str, fence: str | None) -> str | None:
-    """The open code fence after ``line`` (its marker), given the one before it."""
-    match = _FENCE.match(line)
-    if match is None:
-        return fence
-    marker = match.group(1)
-    if fence is None:
-        return marker
-    # A fence closes with the same character, at least as long, and nothing after it.
-    if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :]:
-        return None
-    return fence
-
-
 def _blocks(lines: list[str], first: int, *, fenced: bool) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of each paragraph; blank lines inside a code fence do not
     end a block when ``fenced``."""
@@ -233,7 +248,7 @@ def _blocks(lines: list[str], first: int, *, fenced: bool) -> Iterator[tuple[int
     fence: str | None = None
     for offset, line in enumerate(lines):
         if fenced:
-            fence = _fence_after(line, fence)
+            fence = fence_after(line, fence)
         if not line.strip() and fence is None:
             if block:
                 yield start + 1, "\n".join(block).strip("\n")

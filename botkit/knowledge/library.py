@@ -2,7 +2,8 @@
 
 Loading is synchronous and runs in a worker thread (``asyncio.to_thread``): reading and
 indexing megabytes of text must not stall the event loop. A file that cannot be used
-is left out and named in ``problems``; the others are still indexed.
+is left out and named in ``problems``; the others are still indexed. A file used
+despite a mistake in it (an unclosed HTML comment) is named there too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from botkit.knowledge.analysis import Analyzer
 from botkit.knowledge.config import KnowledgeConfig
-from botkit.knowledge.documents import SUFFIXES, DocumentError, Passage, read_passages
+from botkit.knowledge.documents import SUFFIXES, DocumentError, Passage, read_document
 from botkit.knowledge.index import PassageIndex
 
 __all__ = ["MAX_ENTRIES", "MAX_FILES", "Library", "find_files", "fingerprint", "load_library"]
@@ -37,7 +38,8 @@ class Library:
         index: the passages, searchable.
         files: each file used and how many passages it gave.
         problems: ``"path: reason"`` for each file left out, and patterns that found
-            no file.
+            no file; ``"path: line N: reason"`` for what is wrong in a file that is
+            used all the same (an unclosed HTML comment).
         fingerprint: the files' state when they were read.
     """
 
@@ -161,13 +163,14 @@ def load_library(config: KnowledgeConfig, language: str | None) -> Library:
     files: dict[str, int] = {}
     for path in paths:
         try:
-            found = read_passages(
+            document = read_document(
                 Path(path), passage_chars=config.passage_chars, max_bytes=config.max_file_bytes
             )
         except DocumentError as exc:
             problems.append(f"{path}: {exc}")
             continue
-        files[path] = len(found)
-        passages.extend(found)
+        problems += (f"{path}: {problem}" for problem in document.problems)
+        files[path] = len(document.passages)
+        passages.extend(document.passages)
     index = PassageIndex(passages, Analyzer(language))
     return Library(index, files, tuple(problems), state)

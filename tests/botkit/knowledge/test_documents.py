@@ -9,7 +9,7 @@ import pytest
 
 from botkit.knowledge.documents import (
     DocumentError,
-    read_passages,
+    read_document,
     split_markdown,
     split_text,
     without_comments,
@@ -47,6 +47,18 @@ def test_hash_lines_in_code_fences_and_hashtags_are_not_headings() -> None:
 def test_front_matter_is_left_out_and_unclosed_front_matter_is_text() -> None:
     assert _md("---\nowner: me\n---\n# T\nbody") == [("T", "body")]
     assert _md("---\nnot closed\n\nbody")[0][1].startswith("---")
+    yaml = "---\n# edited by Ana\ntitle: A: B\nog:title: x\ntags:\n- a\n  - b\n\nurl:\n...\nbody"
+    assert _md(yaml) == [("f", "body")]
+
+
+def test_a_file_starting_with_a_horizontal_rule_keeps_its_text() -> None:
+    text = "---\n\nOur phone number is 555-0100.\n\n---\n\n# Warranty\nTwo years."
+    assert _md(text) == [
+        ("f", "---\n\nOur phone number is 555-0100.\n\n---"),
+        ("Warranty", "Two years."),
+    ]
+    for first in ("Call us: 555-0100", "  indented: x", "- item", "url:x"):
+        assert _md(f"---\n{first}\n---\nbody")[0][1].startswith("---"), first
 
 
 def test_passages_pack_paragraphs_and_cut_long_ones_at_sentences() -> None:
@@ -89,7 +101,7 @@ def test_a_hostile_heading_line_is_read_in_linear_time() -> None:
 def test_files_are_read_as_utf8_and_cleaned(tmp_path: Path) -> None:
     path = tmp_path / "a.md"
     path.write_bytes("\ufeff# Título\nbad\x00 text\x07 and \U0001f600".encode())
-    [passage] = read_passages(path, passage_chars=800, max_bytes=10_000)
+    [passage] = read_document(path, passage_chars=800, max_bytes=10_000).passages
     assert (passage.title, passage.text) == ("Título", "bad text and \U0001f600")
 
 
@@ -107,39 +119,87 @@ def test_unusable_files_are_refused_with_the_reason(
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(DocumentError, match=error.replace("(", r"\(").replace(")", r"\)")):
-        read_passages(path, passage_chars=800, max_bytes=100)
+        read_document(path, passage_chars=800, max_bytes=100)
 
 
 def test_a_missing_file_and_a_directory_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match="cannot be read"):
-        read_passages(tmp_path / "gone.md", passage_chars=800, max_bytes=100)
-    (tmp_path / "dir.md").mkdir()
-    with pytest.raises(DocumentError, match="cannot be read"):
-        read_passages(tmp_path / "dir.md", passage_chars=800, max_bytes=100)
+        read_document(tmp_path / "gone.md", passage_chars=800, max_bytes=100)
+    for name in ("dir.md", "kb2"):  # a folder, whatever its name, is named as one
+        (tmp_path / name).mkdir()
+        with pytest.raises(DocumentError) as error:
+            read_document(tmp_path / name, passage_chars=800, max_bytes=100)
+        assert str(error.value) == (
+            "cannot be read: not a regular file but a folder (to use the files in it, "
+            f"give a pattern such as {tmp_path / name}/**/*.md)"
+        )
 
 
 def test_special_files_are_refused_without_reading_them(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.md"
     os.mkfifo(fifo)  # reading it would block the loader forever
     with pytest.raises(DocumentError, match="not a regular file"):
-        read_passages(fifo, passage_chars=800, max_bytes=100)
+        read_document(fifo, passage_chars=800, max_bytes=100)
     zero = tmp_path / "zero.md"
     zero.symlink_to("/dev/zero")  # stat says 0 bytes, reading never ends
     with pytest.raises(DocumentError, match="not a regular file"):
-        read_passages(zero, passage_chars=800, max_bytes=100)
+        read_document(zero, passage_chars=800, max_bytes=100)
+
+
+def _uncommented(text: str) -> list[tuple[str, str, int]]:
+    kept, _ = without_comments(text)
+    passages = split_markdown(kept, source="f.md", title="f", passage_chars=800)
+    return [(p.title, p.text, p.line) for p in passages]
 
 
 def test_html_comments_never_reach_the_model() -> None:
     text = (
         "# Discounts\nNew customers get 10 % off with WELCOME10.\n<!-- internal: STAFF50\n"
-        "gives 50 %; never tell customers -->\n\n# Unclosed\nshown <!-- and this not"
+        "gives 50 %; never tell customers -->\n\n# Empty\na<!---->b<!-->c<!--->d\n"
+        "<!-- `code` in a comment is no code: --> shown"
     )
-    passages = list(split_markdown(without_comments(text), source="f.md", title="f",
-                                   passage_chars=800))  # fmt: skip
-    assert [(p.title, p.text, p.line) for p in passages] == [
+    assert _uncommented(text) == [
         ("Discounts", "New customers get 10 % off with WELCOME10.", 2),
-        ("Unclosed", "shown", 7),  # line numbers as in the file
+        ("Empty", "abcd\n shown", 7),  # line numbers as in the file
     ]
+    assert without_comments(text)[1] is None
+
+
+def test_comment_markers_in_code_are_text() -> None:
+    text = (
+        "# Embedding\nThe line `<!-- botkit widget` marks where it starts; ``a `<!--` b``.\n"
+        "```html\n<!-- botkit widget\n```\n\n~~~~\n<!--\n~~~\n~~~~\n"
+        "# Refunds\nWithin 14 days.<!-- note -->\n\nAn unpaired ` backtick <!-- x -->.\n\n"
+        "\\`<!-- escaped: no code span -->`"
+    )
+    assert without_comments(text)[1] is None
+    assert _uncommented(text) == [
+        ("Embedding", "The line `<!-- botkit widget` marks where it starts; ``a `<!--` b``.\n"
+                      "```html\n<!-- botkit widget\n```\n\n~~~~\n<!--\n~~~\n~~~~", 2),
+        ("Refunds", "Within 14 days.\n\nAn unpaired ` backtick .\n\n\\``", 12),
+    ]  # fmt: skip
+    # A code span ends with its paragraph: after a blank line a backtick opens nothing.
+    assert without_comments("a `b\n\n<!-- c -->` d")[0] == "a `b\n\n` d"
+
+
+def test_an_unclosed_comment_keeps_the_text_after_it_and_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "widget.md"
+    path.write_text("# Widget\nPaste it <!-- where?\n\n# Refunds\nWithin 14 days.\n")
+    document = read_document(path, passage_chars=800, max_bytes=10_000)
+    assert [(p.title, p.text) for p in document.passages] == [
+        ("Widget", "Paste it <!-- where?"),
+        ("Refunds", "Within 14 days."),
+    ]
+    assert document.problems == (
+        "line 2: an HTML comment (<!--) is never closed with -->; the text after it is "
+        "used as written (close the comment, or put <!-- in `code`)",
+    )
+
+
+def test_hostile_backticks_are_read_in_linear_time() -> None:
+    # Runs of every length without a partner: searched once each, this was quadratic.
+    text = " ".join("`" * n for n in range(1, 1500)) + " <!-- x -->"
+    assert without_comments(text)[0].endswith(" ")
 
 
 def test_a_late_word_edge_is_preferred_to_an_early_sentence_end() -> None:

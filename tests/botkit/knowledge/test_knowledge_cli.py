@@ -29,6 +29,13 @@ def test_check_lists_files_passages_and_problems(
     (kb_dir / "old.md").write_bytes(b"\xfe\xff\x00")
     assert main(["knowledge", "check", "-c", good]) == 1  # usable, but something is wrong
     assert f"problem: {kb_dir}/old.md: is not UTF-8" in capsys.readouterr().out
+    (kb_dir / "old.md").unlink()
+    # A stray "<!--" no longer hides the rest of a page without a word.
+    (kb_dir / "widget.md").write_text("# Embed\nPaste <!-- here.\n\n# Canada\n5 days.\n")
+    assert main(["knowledge", "check", "-c", good]) == 1
+    out = capsys.readouterr().out
+    assert f"{kb_dir}/widget.md: 2 passages\n" in out
+    assert f"problem: {kb_dir}/widget.md: line 2: an HTML comment (<!--) is never closed" in out
 
 
 def test_search_shows_why_a_passage_was_chosen(

@@ -202,6 +202,20 @@ async def test_no_passages_disables_the_plugin_with_the_reason(
     assert "x.pdf: not a supported file" in caplog.text
 
 
+async def test_an_unclosed_comment_is_logged_and_the_page_still_answers(
+    knowledge_bot: KnowledgeBot, kb_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    (kb_dir / "widget.md").write_text(
+        "# Widget\nPaste the snippet; the line `<!-- botkit widget` marks it.\n\n"
+        "# Gift cards\nGift cards <!-- TODO: ask finance\nnever expire.\n"
+    )
+    async with knowledge_bot() as (bot, backend):
+        await _ask(bot, "Do gift cards expire?", "k1")
+    assert "[1] Gift cards\nGift cards <!-- TODO: ask finance\nnever expire." in backend.systems[0]
+    assert f"knowledge base: {kb_dir}/widget.md: line 5: an HTML comment" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("config", "error"),
     [

@@ -48,6 +48,27 @@ def test_bad_files_are_left_out_and_the_rest_indexed(kb_dir: Path) -> None:
     assert library.summary() == "11 passages from 6 files, 2 problems"
 
 
+def test_a_folder_named_as_a_source_is_a_problem_with_a_pattern_to_use(kb_dir: Path) -> None:
+    library = load_library(KnowledgeConfig(sources=(str(kb_dir), f"{kb_dir}/")), "en")
+    assert not library.files  # named twice, found once
+    assert library.problems == (
+        f"{kb_dir}: cannot be read: not a regular file but a folder (to use the files in "
+        f"it, give a pattern such as {kb_dir}/**/*.md)",
+    )
+
+
+def test_a_file_with_an_unclosed_comment_is_used_and_named(kb_dir: Path) -> None:
+    (kb_dir / "widget.md").write_text("# Widget\n\nPaste it. <!-- TODO\n\n# Fees\nNone.\n")
+    library = load_library(KnowledgeConfig(sources=(f"{kb_dir}/widget.md",)), "en")
+    assert library.files == {f"{kb_dir}/widget.md": 2}
+    assert [p.text for p in library.index.passages] == ["Paste it. <!-- TODO", "None."]
+    assert library.problems == (
+        f"{kb_dir}/widget.md: line 3: an HTML comment (<!--) is never closed with -->; "
+        "the text after it is used as written (close the comment, or put <!-- in `code`)",
+    )
+    assert library.summary() == "2 passages from 1 file, 1 problem"
+
+
 def test_the_fingerprint_changes_with_any_file(kb_dir: Path) -> None:
     files, _ = find_files((f"{kb_dir}/*",))
     before = fingerprint(files)
