@@ -9,7 +9,11 @@ U+1362, Myanmar U+104B: scripts that may put none there), after ASCII ``!``/``?`
 directly followed by a CJK character (Chinese typed with half-width punctuation), or at
 a line break; never inside code (fenced or inline).
 A period after a known abbreviation or a single capital (an initial) does not end a
-sentence; "a.m." / "p.m." end one only before a capital (see ``_boundary``).
+sentence; "a.m." / "p.m." end one only before a capital (see ``_boundary``). Nor does
+the period of an ordinal number (German, Nordic, Finnish, Czech, Polish, Hungarian...
+write "1." for "first") before a lower-case word ("am 3. kam", "2024. január") or, after
+a one- or two-digit day, before a month name ("Am 1. Januar", see ``_MONTHS``); before
+any other capitalized word it does ("I have 3. Then...").
 
 Translation models work on sentences of bounded length (a source past the model's limit
 is truncated), so a segment that would run past ``max_chars`` is cut earlier, at the last
@@ -24,7 +28,7 @@ a span or code block longer than that makes a longer segment.
 Streaming and whole-text splitting give the same segments: a cut is made only once no
 later text can change it (a cut before ``max_chars`` is decided from the first
 ``max_chars + 1`` characters alone; a sentence end waits for the next non-space
-character).
+character, after a day's number for the next word when it may be a month name).
 
 Segments keep their surrounding whitespace, so joining them gives back the text exactly.
 """
@@ -59,6 +63,47 @@ _ABBREVIATIONS = frozenset(
      "eg", "ie", "inc", "ltd", "co", "jr", "sr", "min", "max", "fig", "dept", "tel"}
 )  # fmt: skip
 _TIMES = frozenset({"a.m", "p.m"})
+# Month names that may follow a day written as an ordinal ("1. Januar"), lower-case.
+# Where months are written lower-case (Danish, Norwegian, Finnish, Czech, Polish...) the
+# lower-case rule already keeps "1. januar" whole; the table is for a capitalized one:
+# German nouns, a month at the start of a line or in a title. Nominative and the
+# genitive/partitive forms that follow a day. No English names: English does not write
+# ordinals with a period, and "3. May I..." is more likely two sentences.
+_MONTHS = frozenset(
+    {
+        # German (and Austrian)
+        "januar", "jänner", "februar", "feber", "märz", "april", "mai", "juni", "juli",
+        "august", "september", "oktober", "november", "dezember",
+        # Danish, Norwegian, Icelandic
+        "marts", "mars", "maj", "december", "desember", "janúar", "febrúar", "apríl",
+        "júní", "júlí", "ágúst", "október", "nóvember",
+        # Finnish (nominative and the partitive used after a day)
+        "tammikuu", "helmikuu", "maaliskuu", "huhtikuu", "toukokuu", "kesäkuu",
+        "heinäkuu", "elokuu", "syyskuu", "lokakuu", "marraskuu", "joulukuu",
+        "tammikuuta", "helmikuuta", "maaliskuuta", "huhtikuuta", "toukokuuta",
+        "kesäkuuta", "heinäkuuta", "elokuuta", "syyskuuta", "lokakuuta", "marraskuuta",
+        "joulukuuta",
+        # Czech (genitive after a day, and nominative)
+        "ledna", "února", "března", "dubna", "května", "června", "července", "srpna",
+        "září", "října", "listopadu", "prosince", "leden", "únor", "březen", "duben",
+        "květen", "červen", "červenec", "srpen", "říjen", "listopad", "prosinec",
+        # Slovak, Slovenian, Croatian, Polish (genitive after a day)
+        "januára", "februára", "marca", "apríla", "mája", "júna", "júla", "augusta",
+        "septembra", "októbra", "novembra", "decembra", "januarja", "februarja",
+        "aprila", "maja", "junija", "julija", "avgusta", "oktobra",
+        "siječnja", "veljače", "ožujka", "travnja", "svibnja", "lipnja", "srpnja",
+        "kolovoza", "rujna", "listopada", "studenoga", "prosinca",
+        "stycznia", "lutego", "kwietnia", "czerwca", "lipca", "sierpnia", "września",
+        "października", "grudnia",
+        # Estonian, Latvian
+        "jaanuar", "veebruar", "märts", "aprill", "juuni", "juuli", "janvāris",
+        "februāris", "aprīlis", "maijs", "jūnijs", "jūlijs", "augusts", "septembris",
+        "oktobris", "novembris", "decembris",
+    }
+)  # fmt: skip
+# The names and every start of one: a word still streaming that may become a name.
+_MONTH_STARTS = frozenset(m[:i] for m in _MONTHS for i in range(1, len(m) + 1))
+_WORD = re.compile(r"[^\W\d_]+")
 _SPACES = re.compile(r"\s*")
 _FENCE = "```"
 # Where a too-long segment may be cut when it has no sentence end: after these (CJK
@@ -140,6 +185,24 @@ def _is_time(text: str, dot: int) -> bool:
     )
 
 
+def _ordinal_continues(text: str, dot: int, word: int) -> bool | None:
+    """Whether the period at ``dot``, after a number, is an ordinal's that does not end
+    the sentence, given the next word starts at ``word``; None while the next word may
+    still be streaming (and could decide it)."""
+    if text[word].islower():
+        return True  # "am 3. kam", "2024. január", "1. ledna"
+    digits = dot
+    while digits > 0 and text[digits - 1].isdigit():
+        digits -= 1
+    if dot - digits > 2 or (digits > 0 and text[digits - 1].isalnum()):
+        return False  # a year or an amount before a capital, "ORD-123." or "v2." end one
+    match = _WORD.match(text, word)
+    name = "" if match is None else match.group().lower()
+    if match is not None and match.end() == len(text) and name in _MONTH_STARTS:
+        return None  # "Am 1. Jan" may become "Januar" or "Janssen", "Mai" "Maier"
+    return name in _MONTHS
+
+
 def _boundary(text: str, code: _Code, start: int) -> tuple[int | None, int, int]:
     """The first segment end of ``text`` (after its whitespace), or None when there is
     none yet; where to resume looking next time (candidates before it were rejected for
@@ -175,6 +238,12 @@ def _boundary(text: str, code: _Code, start: int) -> tuple[int | None, int, int]
             continue
         if m.group() == "." and _is_abbreviation(text, m.start()):
             continue
+        if m.group() == "." and text[m.start() - 1 : m.start()].isdigit():
+            ordinal = _ordinal_continues(text, m.start(), cut)
+            if ordinal is None:
+                return None, m.start(), end  # the next word decides
+            if ordinal:
+                continue
         return cut, 0, end
     return None, len(text), len(text) + 1
 

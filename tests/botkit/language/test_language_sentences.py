@@ -205,3 +205,58 @@ def test_streaming_equals_whole_text_splitting_for_the_new_sentence_ends() -> No
             assert streamed(text, max_chars, sizes) == whole, (text, max_chars, sizes)
         ends += sum(1 for s in whole[:-1] if s.rstrip()[-1:] in "؟\u06d4।॥\u0589።။")
     assert ends > 50  # the new terminals were exercised, not only max_chars cuts
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        # An ordinal day before a month name (German capitalizes it) ...
+        ("Am 1. Januar 2024 kam nichts.", ["Am 1. Januar 2024 kam nichts."]),
+        ("Bis zum 24. Dezember. Danke!", ["Bis zum 24. Dezember. ", "Danke!"]),
+        ("Lieferung am 3. März oder 4. Mai.", ["Lieferung am 3. März oder 4. Mai."]),
+        ("1. Tammikuuta 2024 alkaen.", ["1. Tammikuuta 2024 alkaen."]),
+        # ... or before any lower-case word (where months are written lower-case, and
+        # "12.3." dates).
+        ("Den 1. januar kom pakken.", ["Den 1. januar kom pakken."]),
+        ("Dne 5. května přijde.", ["Dne 5. května přijde."]),
+        ("Am 12.3. kam nichts an.", ["Am 12.3. kam nichts an."]),
+        ("Az 2024. január 1. napján.", ["Az 2024. január 1. napján."]),
+        # A number before any other capitalized word still ends a sentence.
+        ("I have 3. Then I left.", ["I have 3. ", "Then I left."]),
+        ("Ich habe 3. Meine Frau auch.", ["Ich habe 3. ", "Meine Frau auch."]),
+        # The price of the month rule: a sentence ending in a small number before one
+        # starting with a month name stays whole (rare; both go to the translator as one).
+        ("Ich bestellte 3. Januar war kalt.", ["Ich bestellte 3. Januar war kalt."]),
+        # A year (more than two digits) before a capitalized month name: a sentence end.
+        ("Das war 2024. Januar war kalt.", ["Das war 2024. ", "Januar war kalt."]),
+        ("Your order is ORD-123. March is busy.", ["Your order is ORD-123. ", "March is busy."]),
+        # English month names are not in the table ("3. May I ask...").
+        ("I counted to 3. May I ask why?", ["I counted to 3. ", "May I ask why?"]),
+        ("Am 1. Maier angerufen.", ["Am 1. ", "Maier angerufen."]),
+    ],
+)
+def test_an_ordinal_number_does_not_end_a_sentence(text: str, segments: list[str]) -> None:
+    assert split_sentences(text) == segments
+    assert streamed(text) == segments
+    assert streamed(text, sizes=[3, 5]) == segments
+
+
+ORDINALS = ["1. ", "24. ", "2024. ", "Januar", "Jan", "Mai", "Maier", "januar", "Then", "x",
+            " ", ".", "3", "a.m. ", "\n"]  # fmt: skip
+
+
+def test_streaming_equals_whole_text_splitting_after_numbers() -> None:
+    """Whether "1." ends a sentence can depend on the whole next word ("Jan" may become
+    "Januar" or "Janssen"): streaming waits for it and agrees with whole-text splitting."""
+    rng = random.Random(7)
+    kept = 0
+    for _ in range(400):
+        text = "".join(rng.choice(ORDINALS) for _ in range(rng.randint(0, 25)))
+        max_chars = rng.randint(5, 60)
+        whole = split_sentences(text, max_chars)
+        assert "".join(whole) == text
+        for _ in range(2):
+            sizes = [rng.randint(1, 6) for _ in range(4)]
+            assert streamed(text, max_chars, sizes) == whole, (text, max_chars, sizes)
+        kept += sum(". Januar" in s or ". januar" in s for s in whole)
+    assert kept > 50  # the ordinal rule was exercised
