@@ -12,11 +12,16 @@ A conversation without a language yet starts from the seed: the contact's prefer
 language (set by an earlier explicit switch, or the first channel hint seen for that
 contact), else this message's channel hint (Telegram ``language_code``, Slack locale,
 the widget page's language), else the working language. A clear detection of the first
-message overrides the seed. The working language reached that way is a fallback, not
-evidence (``LanguageDecision.fallback``): it is not stored as the conversation's
-language, so the next message still needs only ``min_letters`` to be detected. (A
-greeting too short to detect, "Hola", must not make the question that follows it,
-"¿Dónde está mi pedido?" at 17 letters, pay the switching price.)
+message overrides the seed. A new conversation is created without a language
+(``botkit.store``): a hint or a remembered preference is a seed, not a settled
+language. Neither the seed nor the working language is evidence of what the customer
+writes (``LanguageDecision.fallback``): the message is answered in it, but it is not
+stored as the conversation's language, so the next message still needs only
+``min_letters`` to be detected. (A greeting too short to detect, "Hola", must not make
+the question that follows it, "¿Dónde está mi pedido?" at 17 letters, pay the switching
+price; nor may a browser or a Telegram app set to English make a customer's first
+Spanish message pay it.) The conversation's language is settled by a trusted detection
+or by the switch command (``botkit.language.switch``).
 
 Leaving a language the conversation already has also takes two trusted detections in a
 row (``botkit.language.confirm``); ``decide_language`` judges one message only.
@@ -25,6 +30,7 @@ row (``botkit.language.confirm``); ``decide_language`` judges one message only.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -45,13 +51,44 @@ _CJK = ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x3130, 0x318F), (0x3400, 0x4DBF),
 _CJK_CHARS = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK) + "]")
 
 
+def _indic_marks() -> re.Pattern[str]:
+    # The scripts of South Asia (Devanagari, Bengali, Gurmukhi, Gujarati, Oriya, Tamil,
+    # Telugu, Kannada, Malayalam, Sinhala: U+0900-U+0DFF) write most vowels and the
+    # virama as combining marks (Mn/Mc), which str.isalpha does not count: "मेरा ऑर्डर
+    # कहाँ है?" had 9 letters where "Where is my order?" has 14, so a new conversation
+    # opening in Hindi, Tamil or Bengali fell short of min_letters and got the working
+    # language. A run of such marks after a letter of these scripts counts one per mark,
+    # which brings a sentence within a few letters of its Latin transliteration: Hindi
+    # 15 ("mera order kahan hai": 17), Tamil "என் ஆர்டர் எங்கே?" 14 ("en ardar enke": 11),
+    # Bengali "আমার অর্ডার কোথায়?" 15 ("amar ordar kothay": 15). The generic combining marks
+    # (U+0300-U+036F, an accent typed as "e" + U+0301) are not in these blocks and count
+    # nothing: "é" is one letter however it is encoded; nor does a nukta (a dot that
+    # makes another consonant of one: "य़" is one letter, precomposed or not). Arabic
+    # and Hebrew vowel points are optional (most text has none) and Thai writes most
+    # vowels as letters already, so their marks count nothing either.
+    chars = [chr(c) for c in range(0x0900, 0x0E00)]
+    letters = "".join(c for c in chars if c.isalpha())
+    marks = "".join(
+        c
+        for c in chars
+        if unicodedata.category(c) in ("Mn", "Mc") and "NUKTA" not in unicodedata.name(c, "")
+    )
+    return re.compile(f"(?<=[{letters}])[{marks}]+")
+
+
+_INDIC_MARKS = _indic_marks()
+
+
 def count_letters(text: str) -> int:
     """Letters in ``text`` (digits, punctuation, emoji and spaces do not count), with a
-    CJK character counting as 3."""
-    # Runs for every message: str.isalpha over map and one regex scan stay in C.
+    CJK character counting as 3 and an Indic vowel sign or virama after a letter as 1."""
+    # Runs for every message: str.isalpha over map and the regex scans stay in C.
     letters = sum(map(str.isalpha, text))
+    if text.isascii():
+        return letters
     cjk = sum(map(str.isalpha, _CJK_CHARS.findall(text)))
-    return letters + (_CJK_WEIGHT - 1) * cjk
+    marks = sum(map(len, _INDIC_MARKS.findall(text)))
+    return letters + (_CJK_WEIGHT - 1) * cjk + marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +106,10 @@ class LanguageDecision:
             confirmed yet, see ``botkit.language.confirm``: the language is kept).
         letters: the weighted letter count that was compared with ``min_letters``
             (``min_letters_to_switch`` when the conversation had a language).
-        fallback: the language is the working language only because nothing pointed
-            anywhere (no detection, no current language, no seed). It is used for this
-            message but not stored as the conversation's language.
+        fallback: the conversation has no language yet and no trusted detection chose
+            one: the language is the seed (preference or channel hint) or, without one,
+            the working language. It is used for this message but not stored as the
+            conversation's language (a seed is a guess, not evidence).
     """
 
     language: str
@@ -112,7 +150,7 @@ def decide_language(
             detected; others leave the language unchanged.
     """
     base = current or seed or working
-    fallback = current is None and seed is None
+    fallback = current is None
     # Hysteresis: leaving a language the conversation already has takes more text than
     # choosing one. Between 12 and 15 letters langdetect is confidently wrong often
     # enough to matter ("Gibt's was Neues?" -> en, "Ancora niente." -> es, both at

@@ -340,8 +340,13 @@ def claim_seq(
     conn: Connection, channel: str, key: str, contact: ContactRecord, now: datetime
 ) -> tuple[ConversationRecord, bool]:
     """Take the next sequence number of conversation (channel, key) for an inbound
-    message, creating the conversation if needed (for ``contact``, in their preferred
-    language) and reopening it (status ``bot``) if it was closed.
+    message, creating the conversation if needed (for ``contact``) and reopening it
+    (status ``bot``) if it was closed.
+
+    A new conversation has no language: the contact's preferred language (often only
+    the first channel hint seen) is where language detection starts from, not a
+    language the customer has been seen writing, so the first message is judged as a
+    new conversation's (``botkit.language.policy``), not as a switch away from it.
 
     The UPDATE locks the conversation row until the transaction ends, so concurrent
     writers to one conversation line up, and a rolled-back transaction gives its number
@@ -360,7 +365,7 @@ def claim_seq(
         "conversation_key": key,
         "contact_id": contact.id,
         "status": ConversationStatus.BOT.value,
-        "language": contact.language,
+        "language": None,
         "last_seq": 1,
         "created_at": now,
         "updated_at": now,

@@ -36,7 +36,9 @@
     userHash: ds.userHash || null,
     userToken: ds.userToken || null,
     title: (ds.title || "Chat").slice(0, 80),
-    lang: ds.lang || document.documentElement.lang || "en",
+    // The page's language is a hint for the bot's first answer; a page that declares
+    // none sends none (an invented "en" would be remembered as the visitor's language).
+    lang: ds.lang || document.documentElement.lang || null,
     color: COLOR.test(ds.themeColor || "") ? ds.themeColor : "#2563eb",
   };
   var CACHE_MAX = 200, OUTBOX_MAX = 50, MAX_BUTTONS = 10;
@@ -187,7 +189,7 @@
   }
   var uid = "botkit-" + Math.random().toString(36).slice(2, 8);
   var css = el("link", null, { rel: "stylesheet", href: new URL("widget.css", server).href });
-  var root = el("div", "botkit-root", { lang: cfg.lang });
+  var root = el("div", "botkit-root", cfg.lang ? { lang: cfg.lang } : null);
   root.style.setProperty("--botkit-accent", cfg.color);
   var launcher = el("button", "botkit-launcher", {
     type: "button", "aria-expanded": "false", "aria-controls": uid + "-panel",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 
 import pytest
 
@@ -109,25 +110,73 @@ def test_count_letters() -> None:
 
 def test_count_letters_matches_its_definition_on_random_text() -> None:
     """The fast count equals the rule spelled out: every letter counts 1, a letter in
-    the Han/kana/Hangul blocks 3 (edges of each block, non-letters inside them, emoji,
-    surrogates and control characters included)."""
+    the Han/kana/Hangul blocks 3, a vowel sign or virama of U+0900-U+0DFF (not a nukta)
+    in a run of them after a letter of that block 1 (edges of each block, non-letters
+    inside them, emoji, surrogates and control characters included)."""
     cjk = ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x3130, 0x318F), (0x3400, 0x4DBF),
            (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF))  # fmt: skip
 
-    def spelled_out(text: str) -> int:
-        return sum(
-            (3 if any(lo <= ord(c) <= hi for lo, hi in cjk) else 1) for c in text if c.isalpha()
+    def indic_mark(c: str) -> bool:
+        return (
+            "\u0900" <= c <= "\u0dff"
+            and unicodedata.category(c) in ("Mn", "Mc")
+            and "NUKTA" not in unicodedata.name(c, "")
         )
+
+    def spelled_out(text: str) -> int:
+        total, after_letter = 0, False
+        for c in text:
+            if c.isalpha():
+                total += 3 if any(lo <= ord(c) <= hi for lo, hi in cjk) else 1
+                after_letter = "\u0900" <= c <= "\u0dff"
+            elif indic_mark(c) and after_letter:
+                total += 1
+            else:
+                after_letter = False
+        return total
 
     rng = random.Random(3)
     edges = [cp for lo, hi in cjk for cp in (lo - 1, lo, lo + 1, hi - 1, hi, hi + 1)]
-    pool = [*edges, 0x30FB, 0x3000, 0x1F44D, 0xD800, 0x0, 0x41, 0xE9, 0x0416, 0x10FFFF]
+    indic = [0x8FF, 0x900, 0x915, 0x93C, 0x93E, 0x94D, 0x9BC, 0xB95, 0xBCD, 0xDCA, 0xDFF,
+             0xE00, 0xE31, 0x301, 0x302]  # fmt: skip
+    pool = [*edges, *indic, *indic, 0x30FB, 0x3000, 0x1F44D, 0xD800, 0x0, 0x41, 0xE9, 0x0416,
+            0x10FFFF]  # fmt: skip
     for _ in range(300):
         text = "".join(
             chr(rng.choice(pool) if rng.random() < 0.5 else rng.randrange(0x110000))
             for _ in range(rng.randrange(0, 40))
         )
         assert count_letters(text) == spelled_out(text), ascii(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "letters", "transliterated"),
+    [
+        ("मेरा ऑर्डर कहाँ है?", 15, "mera order kahan hai"),  # Hindi: 9 before the fix
+        ("मुझे अपना ऑर्डर रद्द करना है", 23, "mujhe apna order radd karna hai"),
+        ("என் ஆர்டர் எங்கே?", 14, "en ardar enke"),  # Tamil: 9
+        ("আমার অর্ডার কোথায়?", 15, "amar ordar kothay"),  # Bengali: 10
+    ],
+)
+def test_indic_vowel_signs_and_viramas_count(text: str, letters: int, transliterated: str) -> None:
+    """A sentence in an Indic script counts about what its Latin transliteration does,
+    enough for a new conversation's ``min_letters`` (12) like "Where is my order?" (14)."""
+    assert count_letters(text) == letters
+    assert abs(letters - count_letters(transliterated)) <= 3
+    assert letters >= RULES.min_letters
+
+
+def test_combining_accents_count_as_their_precomposed_letters() -> None:
+    # An accent typed as a combining mark adds nothing: "é" is one letter however it is
+    # encoded (macOS and some keyboards send decomposed text).
+    assert count_letters("e\u0301te\u0301") == count_letters("été") == 3
+    assert count_letters("Vie\u0302\u0323t") == count_letters("Việt") == 4
+    assert count_letters("n\u0303") == 1
+    # A nukta makes another consonant, not another letter: precomposed or not, one.
+    assert count_letters("\u092f\u093c") == count_letters("\u095f") == 1
+    # Indic marks count only after a letter of their scripts: not alone, not after Latin.
+    assert count_letters(" \u093e\u093f") == 0
+    assert count_letters("a\u093f") == 1
 
 
 def guess(*pairs: tuple[str, float]) -> list[LanguageGuess]:
@@ -174,6 +223,20 @@ def test_new_conversation_starts_from_seed_then_working_language() -> None:
     assert decide("ok", guess(("sk", 0.99))).language == "en"
     # A clear first message beats the hint.
     assert decide(SAMPLES["de"], guess(("de", 0.99)), seed="fr").language == "de"
+
+
+def test_a_seed_is_used_but_not_settled() -> None:
+    """A hint or a remembered preference answers the message but is no evidence: only a
+    trusted detection gives a new conversation its language (``fallback`` False)."""
+    seeded = decide("Hola", guess(("es", 0.99)), seed="en")
+    assert (seeded.language, seeded.reason, seeded.fallback) == ("en", "short", True)
+    unclear = decide(SAMPLES["es"], guess(("es", 0.6), ("pt", 0.4)), seed="en")
+    assert (unclear.language, unclear.reason, unclear.fallback) == ("en", "ambiguous", True)
+    detected = decide(SAMPLES["es"], guess(("es", 0.99)), seed="en")
+    assert (detected.language, detected.fallback) == ("es", False)
+    # A conversation's own language is kept, not a fallback, as before.
+    kept = decide("ok", guess(("sk", 0.99)), current="es", seed=None)
+    assert (kept.language, kept.fallback) == ("es", False)
 
 
 def test_unlisted_languages_do_not_switch() -> None:

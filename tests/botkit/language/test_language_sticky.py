@@ -1,7 +1,9 @@
-"""When a conversation gets and leaves a language (review 3, findings 1 and 2).
+"""When a conversation gets and leaves a language (review 3, findings 1 and 2; review 4).
 
 1. The working language used as a fallback (nothing detected, no hint, no preference)
    is not stored: the next message needs ``min_letters``, not ``min_letters_to_switch``.
+   Nor is a seed (a channel hint, a contact's remembered language): a new conversation
+   gets its language from a trusted detection or ``/lang``.
 2. An established language is left only after two trusted detections in a row of the
    same other language, a long message, or ``/lang``; a one-off misdetection changes
    nothing.
@@ -92,14 +94,87 @@ async def test_native_mode_too(make_settings: MakeSettings) -> None:
     assert rec.replies[-1].language == "es"
 
 
-async def test_a_hint_is_evidence_and_is_stored(make_settings: MakeSettings) -> None:
+# --- a hint or a remembered language is a seed, not a settled language (review 4, 1) -----
+
+
+async def test_a_hint_answers_the_first_message_but_is_not_stored(
+    make_settings: MakeSettings,
+) -> None:
     async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
         assert await ask(bot, rec, msg("oi", conversation="h", hint="pt-br")) == (
             "pt-BR(echo: en(oi))"
         )
         assert await bot.drain(30)
         conversation = await bot.store.get_conversation("test", "h")
-    assert conversation is not None and conversation.language == "pt-BR"
+        messages = await bot.store.messages_after("test", "h", 0, 10)
+    assert conversation is not None and conversation.language is None
+    assert [m.language for m in messages] == ["pt-BR", "pt-BR"]  # read and answered in it
+
+
+async def test_a_clear_first_message_overrides_the_hint(make_settings: MakeSettings) -> None:
+    """A browser or a Telegram app set to English does not make a customer's first
+    Spanish message pay the switching price (two detections in a row)."""
+    text = "Necesito cambiar la dirección de envío"  # 33 letters, under LONG_MESSAGE_LETTERS
+    assert count_letters(text) < LONG_MESSAGE_LETTERS
+    async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
+        assert (
+            await ask(bot, rec, msg(text, conversation="a", hint="en")) == f"es(echo: en({text}))"
+        )
+        assert await bot.drain(30)
+        conversation = await bot.store.get_conversation("test", "a")
+    assert conversation is not None and conversation.language == "es"
+
+
+async def test_a_question_after_a_greeting_overrides_the_hint(
+    make_settings: MakeSettings,
+) -> None:
+    async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
+        assert await ask(bot, rec, msg("Hola", conversation="g", hint="en")) == "echo: Hola"
+        assert (await ask(bot, rec, msg(ES_QUESTION, conversation="g", hint="en"))).startswith(
+            "es("
+        )
+        # Settled by detection now: the hint changes nothing, one misdetection neither.
+        assert (await ask(bot, rec, msg("ok", conversation="g", hint="en"))).startswith("es(")
+        assert (
+            await ask(bot, rec, msg("Wann kommt mein Paket an?", conversation="g", hint="en"))
+        ).startswith("es(")
+        assert await bot.drain(30)
+        conversation = await bot.store.get_conversation("test", "g")
+    assert conversation is not None and conversation.language == "es"
+
+
+async def test_a_remembered_language_is_a_seed_too(make_settings: MakeSettings) -> None:
+    """The language a contact chose with /lang in one conversation starts the next one,
+    and a clear first message there still decides."""
+
+    def from_ana(text: str, conversation: str) -> InboundMessage:
+        contact = Contact(channel="test", external_id="ana")
+        return InboundMessage("test", conversation, contact, text, f"s{next(_keys)}")
+
+    async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
+        assert (await ask(bot, rec, from_ana("/lang de", "first"))).startswith("de(")
+        assert (await ask(bot, rec, from_ana("ok", "second"))).startswith("de(")
+        assert (await ask(bot, rec, from_ana(ES_QUESTION, "third"))).startswith("es(")
+        assert await bot.drain(30)
+        second = await bot.store.get_conversation("test", "second")
+        third = await bot.store.get_conversation("test", "third")
+    assert second is not None and second.language is None
+    assert third is not None and third.language == "es"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("मेरा ऑर्डर कहाँ है?", "hi"), ("என் ஆர்டர் எங்கே?", "ta"), ("আমার অর্ডার কোথায়?", "bn")],
+)
+async def test_a_conversation_opening_in_an_indic_language_gets_it(
+    make_settings: MakeSettings, text: str, language: str
+) -> None:
+    """Vowel signs and viramas count as letters (review 4, finding 3): these used to fall
+    short of min_letters and were answered in the working language."""
+    async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
+        assert await ask(bot, rec, msg(text, conversation=language)) == (
+            f"{language}(echo: en({text}))"
+        )
 
 
 # --- 2. one misdetection does not switch -------------------------------------------------

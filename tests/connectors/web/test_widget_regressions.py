@@ -88,10 +88,12 @@ async def _started(
         async def page(request: web.Request) -> web.Response:
             user = request.query.get("user")
             extra = f' data-user-token="{_jwt(user, ttl[0])}"' if user else ""
+            lang = request.query.get("lang", "en")  # "?lang=": a page that declares none
+            html = f"<html lang='{lang}'>" if lang else "<html>"
             return web.Response(
                 content_type="text/html",
                 text=(
-                    "<!doctype html><html lang='en'><head><title>Shop</title>"
+                    f"<!doctype html>{html}<head><title>Shop</title>"
                     "<link rel='icon' href='data:,'></head><body><h1>Shop</h1>"
                     f'<script src="{src}" async data-site-key="{SITE_KEY}"'
                     f' data-title="Shop help"{extra}></script></body></html>'
@@ -635,3 +637,33 @@ async def test_tabs_do_not_drop_each_others_unsent_messages(
             ]
         finally:
             await context.close()
+
+
+# -- a page without a language sends no language hint (language review, finding 1) -------
+
+
+async def test_a_page_that_declares_no_language_sends_no_language_hint(
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The page's language is the bot's hint for a visitor's first answer, and the first
+    hint is remembered as the visitor's language: a widget that made up "en" for every
+    page without one had every visitor of such a site remembered as English-speaking."""
+    async with _started(tmp_path) as env, _page(browser) as pg:
+        _, sent, _ = _watch(pg)
+        await pg.goto(env.shop + "/?lang=")
+        await _open_and_send(pg, "hi")
+        await _wait_reply(pg, 2)
+        hellos = [f for f in sent if f["type"] == "hello"]
+        assert hellos and all(h.get("lang") is None for h in hellos), hellos
+        assert await pg.locator(".botkit-root").get_attribute("lang") is None
+        conversation = await env.bot.store.conversation_by_id(1)
+        contact = await env.bot.store.get_contact(conversation.contact_id)
+        assert contact is not None and contact.language is None
+
+        await pg.goto(env.shop + "/?lang=de")  # a page that declares one still sends it
+        await _open_and_send(pg, "hallo")
+        await _wait_reply(pg, 4)
+        assert [f for f in sent if f["type"] == "hello"][-1]["lang"] == "de"
+        assert await pg.locator(".botkit-root").get_attribute("lang") == "de"
+        assert not pg.problems, pg.problems
