@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import regex
 
+from botkit.language.words import search_terms
+
 __all__ = ["CommandMatcher", "KeywordMatcher"]
 
 # "/human", "/HUMAN", "/human@ShopBot": the whole message, nothing else. Anything longer
@@ -39,17 +41,32 @@ class CommandMatcher:
 class KeywordMatcher:
     """Whether a short message contains one of ``phrases`` as whole words.
 
-    Phrases are casefolded with single spaces; the message is normalized the same way
-    first, so "Talk  to a HUMAN!" matches "talk to a human".
+    Compared as the intents plugin compares its keywords (``search_terms``): case,
+    accents, Unicode normalization (NFC/NFD, full-width forms) and punctuation do not
+    matter, so "Quiero atencion al cliente!" contains "atención al cliente" and "Talk
+    to a HUMAN" "talk to a human". A phrase matches a run of whole terms: a vowel sign
+    is part of its word, so "पता" is not found in "लापता"; in scripts written without
+    spaces (Chinese, Japanese, Thai...) text is compared in pairs of characters. A
+    phrase without letters or digits (an emoji, "🆘") has no terms: it is looked for as
+    written, not next to a letter, digit or mark.
     """
 
     def __init__(self, phrases: Iterable[str], *, max_chars: int) -> None:
-        unique = sorted(set(phrases), key=len, reverse=True)
         self.max_chars = max_chars
-        # Word-character boundaries rather than \b so phrases that start or end with
-        # punctuation work. Marks count as word characters: in Devanagari, Bengali,
-        # Tamil... a vowel sign is part of the word, so "पता" is not found in "लापता".
-        self._pattern = (
+        # The phrase as configured for each run of terms (the first of phrases that
+        # fold alike), and the lengths of those runs, longest first: at one place in a
+        # message, the longest phrase wins.
+        self._phrases: dict[tuple[str, ...], str] = {}
+        symbols: list[str] = []
+        for phrase in phrases:
+            terms = tuple(search_terms(phrase))
+            if terms:
+                self._phrases.setdefault(terms, phrase)
+            elif phrase.strip():
+                symbols.append(" ".join(phrase.casefold().split()))
+        self._lengths = sorted({len(terms) for terms in self._phrases}, reverse=True)
+        unique = sorted(set(symbols), key=len, reverse=True)
+        self._symbols = (
             regex.compile(
                 r"(?<![\w\p{M}])(?:" + "|".join(map(regex.escape, unique)) + r")(?![\w\p{M}])"
             )
@@ -58,8 +75,21 @@ class KeywordMatcher:
         )
 
     def match(self, text: str) -> str | None:
-        """The phrase found in ``text``, or None."""
-        if self._pattern is None or len(text) > self.max_chars:
+        """The phrase (as configured) found in ``text``, or None."""
+        if len(text) > self.max_chars:
             return None
-        found = self._pattern.search(" ".join(text.casefold().split()))
-        return None if found is None else found.group(0)
+        if self._phrases:
+            terms = search_terms(text)
+            for start in range(len(terms)):
+                for length in self._lengths:
+                    if start + length > len(terms):
+                        continue
+                    phrase = self._phrases.get(tuple(terms[start : start + length]))
+                    if phrase is not None:
+                        return phrase
+        if self._symbols is not None:
+            found = self._symbols.search(" ".join(text.casefold().split()))
+            if found is not None:
+                symbol: str = found.group(0)
+                return symbol
+        return None
