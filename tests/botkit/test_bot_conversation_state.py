@@ -190,6 +190,21 @@ async def test_pivot_notices_go_out_in_the_conversations_language(
     assert too_long_language == slow_down_language == "es"
 
 
+async def test_a_first_message_notice_goes_out_in_the_channels_language_hint(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Too long to be read, so nothing is detected and the conversation has no language:
+    # the channel's hint for the person (Telegram's language_code, the page's language)
+    # is the best guess, not the working language.
+    settings = make_settings(bot={"max_message_chars": 100})
+    async with Bot(settings, translator=MarkingTranslator()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("¿" + "a" * 200, "k0", language_hint="es"))
+        assert await bot.drain(30)
+    ((text, language),) = [(r.text, r.language) for r in recorder(bot).replies]
+    assert text.startswith("es(Your message is too long (201 characters") and language == "es"
+
+
 async def test_pivot_notices_stay_in_the_working_language_for_an_english_conversation(
     make_settings: Callable[..., Settings],
 ) -> None:

@@ -161,7 +161,8 @@ class NoticeTranslationMiddleware:
 
     Installed outermost in ``pivot`` mode. Such a reply is configured text in the working
     language and has no language of its own (``ctx.language`` is unset: detection never
-    ran), so it goes out in the conversation's language when that is known. A
+    ran), so it goes out in the conversation's language when that is known, else in the
+    contact's (a channel's hint, or what an earlier conversation settled). A
     translation failure leaves the notice in the working language: a notice the
     customer may not read well beats the fallback reply.
     """
@@ -173,6 +174,10 @@ class NoticeTranslationMiddleware:
     async def __call__(self, ctx: Context, next: Next) -> None:
         await next()
         reply, target = ctx.reply, ctx.conversation.language
+        if target is None and ctx.contact is not None:
+            # Nothing detected in this conversation yet: the language the channel or an
+            # earlier conversation gave for the person (a seed) beats the working one.
+            target = ctx.contact.language
         if reply is None or reply.text is None or ctx.language is not None:
             return  # no notice, or the language middleware handled this message
         if reply.language is not None or reply.working_text is not None or target is None:
