@@ -59,6 +59,7 @@ from botkit.metrics import (
 )
 from botkit.pipeline import Context, GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
+    CurrentConversationMiddleware,
     LoadConversationMiddleware,
     RateLimitMiddleware,
     SanitizeMiddleware,
@@ -265,6 +266,9 @@ class Bot:
         # for conversations a human handles (the agent sees both texts), and the
         # history then holds working-language text.
         self._language.install(pipeline)
+        # Who answers is decided on the conversation as it is after those (seconds,
+        # maybe): an agent may have taken it over or given it back meanwhile.
+        pipeline.add_middleware(CurrentConversationMiddleware())
         pipeline.add_middleware(LoadConversationMiddleware(bot))
         return pipeline
 
@@ -646,6 +650,11 @@ class Bot:
 
     async def _answer(self, ctx: Context, started: float, turn_at: float) -> None:
         await self._pipeline.run(ctx)
+        if ctx.superseded and ctx.reply is not None:
+            # The pipeline found the conversation taken over (its hand-off or close lost
+            # to the takeover, which a peer may have made): the reply ends as one the
+            # takeover stops before it reaches the channel (not sent, not stored).
+            self._live.supersede(ctx.conversation.id)
         channel = ctx.message.channel
         connector = self._connectors.get(channel)
         if ctx.reply is None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Context", "Reply"]
 
 _LOG = logging.getLogger("botkit.pipeline")
+_HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 
 
 @dataclass(eq=False)
@@ -99,6 +100,10 @@ class Context:
         quick_replies_stay: whether the channel keeps earlier messages' quick replies
             clickable (Telegram, Slack), so a quick reply may answer an older message;
             False where only the newest message's are shown (the web widget).
+        superseded: a human has the conversation now, taken over while this message
+            was processed (``hand_off`` or ``close_conversation`` found it so): the
+            takeover stands and the bot does not send ``reply``, as with any reply a
+            takeover stops before it reaches the channel.
     """
 
     message: InboundMessage
@@ -120,6 +125,7 @@ class Context:
     state: dict[str, Any] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: _LOG)
     events: EventBus = field(default_factory=EventBus)
+    superseded: bool = False
     # What the pipeline learned about the inbound message (language, working-language
     # text); stored in one write when the bot has finished with the message.
     inbound_language: str | None = None
@@ -147,24 +153,57 @@ class Context:
         """What the store records when the bot is done with the inbound message."""
         return InboundFinish(self.inbound, self.inbound_language, self.inbound_working_text)
 
-    async def hand_off(self, reason: str = "") -> None:
+    async def hand_off(self, reason: str = "") -> bool:
         """Hand the conversation to a human: the bot stops answering it (status
-        ``waiting_human``) and ``HandoffRequested`` is published for the agents' side."""
-        self.conversation = await self.store.set_conversation_status(
-            self.conversation.id, ConversationStatus.WAITING_HUMAN
-        )
+        ``waiting_human``) and ``HandoffRequested`` is published for the agents' side.
+
+        Only from the status this message last saw (see ``superseded``).
+
+        Returns:
+            Whether it was handed over (False: an agent took it over meanwhile).
+        """
+        if not await self._change_status(ConversationStatus.WAITING_HUMAN):
+            return False
         await self.events.publish(
             HandoffRequested(self.message.channel, self.message.conversation_key, reason=reason)
         )
+        return True
 
-    async def close_conversation(self, reason: str = "") -> None:
-        """Close the conversation and publish ``ConversationClosed``."""
-        self.conversation = await self.store.set_conversation_status(
-            self.conversation.id, ConversationStatus.CLOSED
-        )
+    async def close_conversation(self, reason: str = "") -> bool:
+        """Close the conversation and publish ``ConversationClosed``.
+
+        Only from the status this message last saw (see ``superseded``).
+
+        Returns:
+            Whether it was closed (False: an agent took it over meanwhile).
+        """
+        if not await self._change_status(ConversationStatus.CLOSED):
+            return False
         await self.events.publish(
             ConversationClosed(self.message.channel, self.message.conversation_key, reason=reason)
         )
+        return True
+
+    async def _change_status(self, status: ConversationStatus) -> bool:
+        """Compare-and-set from ``conversation.status``: an agent who took the
+        conversation over while this message was processed keeps it, and the reply that
+        would have gone with the change is superseded like any reply a takeover stops."""
+        seen = self.conversation.status
+        changed = await self.store.change_conversation_status(
+            self.conversation.id, status, only_from=(seen,)
+        )
+        if changed is not None:
+            self.conversation = changed
+            return True
+        self.conversation = await self.store.conversation_by_id(self.conversation.id)
+        now = self.conversation.status
+        self.superseded = self.superseded or now in _HUMAN
+        self.logger.info(
+            "%s: conversation went from %s to %s while this message was processed; "
+            "not changed to %s",
+            self.describe(), seen, now, status,
+        )  # fmt: skip
+        return False
 
     def describe(self) -> str:
         """Short identification for log lines (no customer text)."""

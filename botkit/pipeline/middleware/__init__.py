@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from botkit.pipeline.middleware.conversation import LoadConversationMiddleware
+from botkit.pipeline.middleware.conversation import (
+    CurrentConversationMiddleware,
+    LoadConversationMiddleware,
+)
 from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
 from botkit.pipeline.middleware.native import NativeLanguageMiddleware
 from botkit.pipeline.middleware.rate_limit import RateLimitMiddleware
@@ -13,6 +16,7 @@ from botkit.pipeline.middleware.translation import (
 )
 
 __all__ = [
+    "CurrentConversationMiddleware",
     "LanguageDetectionMiddleware",
     "LoadConversationMiddleware",
     "NativeLanguageMiddleware",

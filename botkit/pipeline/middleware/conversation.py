@@ -1,4 +1,11 @@
-"""Load the conversation's recent history for the model, bounded by turns and tokens.
+"""Decide whether the bot answers, on the conversation as it is now, and load its recent
+history for the model, bounded by turns and tokens.
+
+The conversation is read again before that decision (``CurrentConversationMiddleware``,
+one read by id): detecting and translating the message may take seconds, during which
+an agent may take the conversation over or give it back. Deciding on the status read
+when the message was stored would leave a message sent just before a release
+unanswered (and recorded as answered), and answer one sent just before a takeover.
 
 A conversation that a human is handling is not answered by the bot: the chain stops
 here without a reply; the message is stored for the agent. A closed conversation is
@@ -19,7 +26,7 @@ from botkit.pipeline.context import Context
 from botkit.store import approx_tokens
 from botkit.store.records import ConversationStatus, MessageStatus, StoredMessage
 
-__all__ = ["LoadConversationMiddleware"]
+__all__ = ["CurrentConversationMiddleware", "LoadConversationMiddleware"]
 
 # Inbound messages that were refused (too long) and replies the customer never received
 # are not part of the conversation as the customer saw it.
@@ -41,6 +48,18 @@ def _turn_order(message: StoredMessage) -> float:
     return float(message.seq)
 
 
+class CurrentConversationMiddleware:
+    """Reads ``ctx.conversation`` again, so that who answers is decided on its status now.
+
+    It runs right before the plugins' early middleware and the gate
+    (``LoadConversationMiddleware``), after the slow language steps.
+    """
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        ctx.conversation = await ctx.store.conversation_by_id(ctx.conversation.id)
+        await next()
+
+
 class LoadConversationMiddleware:
     """Fills ``ctx.history`` (oldest first, without the current message)."""
 
@@ -51,9 +70,10 @@ class LoadConversationMiddleware:
         if ctx.conversation.status == ConversationStatus.CLOSED:
             # Closed by the reply to an earlier message while this one waited its turn:
             # had it come a moment later, storing it would have reopened the conversation.
-            ctx.conversation = await ctx.store.set_conversation_status(
-                ctx.conversation.id, ConversationStatus.BOT
+            reopened = await ctx.store.change_conversation_status(
+                ctx.conversation.id, ConversationStatus.BOT, only_from=(ConversationStatus.CLOSED,)
             )
+            ctx.conversation = reopened or await ctx.store.conversation_by_id(ctx.conversation.id)
         if ctx.conversation.status != ConversationStatus.BOT:
             ctx.logger.info(
                 "%s: conversation is %s; the bot does not answer",

@@ -1,0 +1,234 @@
+"""Who has a conversation is decided on its status now, not on the one read earlier.
+
+A message is stored (and its conversation read) when it arrives; detecting and
+translating it may take seconds, and an agent may take the conversation over or give it
+back meanwhile. The bot decides whether it answers on the status after those steps, and
+its own status changes (an intent's close, a hand-off) are compare-and-sets that an
+agent's takeover wins.
+
+The timing is held with events: a translator that waits before translating one text (the
+slow step before the decision), a middleware that waits after the decision (before the
+handlers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from core_helpers import TOKEN, Api, RecordingConnector, message, recorder
+
+from botkit.bot import Bot
+from botkit.config import Settings
+from botkit.events import ConversationClosed, Direction, HandoffRequested, SystemEvent
+from botkit.pipeline import Context, Next
+from botkit.store import ConversationStatus, MessageStatus
+from botkit.testing.translator import MarkingTranslator
+
+DETECT = {"detector": {"kind": "langdetect", "processes": 0}}
+SPANISH = "Hola, mi pedido todavía no ha llegado y necesito saber dónde está."
+QUESTION = "¿Y cuánto cuesta el envío a Canadá, por favor?"
+INTENTS = {
+    "intent": [
+        {
+            "name": "goodbye",
+            "action": "close",
+            "keywords": ["bye for now"],
+            "reply": {"en": "Goodbye!"},
+        },
+        {
+            "name": "sales",
+            "action": "handoff",
+            "keywords": ["talk to sales"],
+            "reply": {"en": "A colleague from sales will answer here."},
+        },
+    ]
+}
+
+
+@dataclass
+class _HeldTranslator(MarkingTranslator):
+    """Holds the translation of a text containing ``hold`` until ``go`` is set
+    (``held`` is set once it waits)."""
+
+    hold: str | None = None
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        if self.hold is not None and any(self.hold in t for t in texts):
+            self.held.set()
+            await self.go.wait()
+        return await super().translate(texts, source, target)
+
+
+class _HoldAfterGate:
+    """Middleware appended after the conversation gate (before the handlers): holds a
+    message containing ``hold`` until ``go`` is set."""
+
+    def __init__(self, hold: str) -> None:
+        self.hold = hold
+        self.held = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        if self.hold in ctx.text:
+            self.held.set()
+            await self.go.wait()
+        await next()
+
+
+@asynccontextmanager
+async def _agent_bot(
+    make_settings: Callable[..., Settings],
+    translator: MarkingTranslator | None = None,
+    plugins: dict[str, Any] | None = None,
+) -> AsyncIterator[Api]:
+    handoff = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
+    settings = make_settings(
+        plugins={"handoff": handoff, **(plugins or {})}, language=DETECT if translator else {}
+    )
+    async with Bot(settings, translator=translator) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        async with aiohttp.ClientSession() as session:
+            yield Api(bot, session)
+
+
+async def _inbound(bot: Bot, text: str) -> MessageStatus:
+    stored = await bot.store.messages_after("test", "c1", 0, 100)
+    [found] = [m for m in stored if m.direction == Direction.INBOUND and m.text == text]
+    return found.status
+
+
+async def _status(bot: Bot) -> ConversationStatus:
+    conversation = await bot.store.get_conversation("test", "c1")
+    assert conversation is not None
+    return conversation.status
+
+
+async def _wait(event: asyncio.Event) -> None:
+    async with asyncio.timeout(30):
+        await event.wait()
+
+
+# ------------------------------------------------------------- the gate reads it again
+async def test_a_message_sent_while_the_agent_releases_is_answered_by_the_bot(
+    make_settings: Callable[..., Settings],
+) -> None:
+    translator = _HeldTranslator()
+    async with _agent_bot(make_settings, translator) as api:
+        bot = api.bot
+        await bot.submit(message(SPANISH, "k1"))
+        assert await bot.drain(30)
+        cid = await api.conversation_id()
+        status, body = await api.send(cid, text="Ana here", agent="Ana", take_over=True,
+                                      translate=False)  # fmt: skip
+        assert status == 201, body
+        translator.hold = QUESTION
+        await bot.submit(message(QUESTION, "k2"))  # stored while Ana has it...
+        await _wait(translator.held)  # ...and being translated when she gives it back
+        status, body = await api.call("POST", f"/v1/conversations/{cid}/release")
+        assert status == 200, body
+        translator.go.set()
+        assert await bot.drain(30)
+        assert await _status(bot) == ConversationStatus.BOT
+        assert await _inbound(bot, QUESTION) == MessageStatus.ANSWERED
+    assert f"es(echo: en({QUESTION}))" in [r.text for r in recorder(bot).replies]
+
+
+async def test_a_message_being_translated_when_a_peer_takes_over_is_left_to_the_agent(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Taken over in the database only, as through another bot process: this process's
+    # replies hear of it only from the status.
+    translator = _HeldTranslator()
+    async with _agent_bot(make_settings, translator) as api:
+        bot = api.bot
+        await bot.submit(message(SPANISH, "k1"))
+        assert await bot.drain(30)
+        translator.hold = QUESTION
+        receipt = await bot.submit(message(QUESTION, "k2"))
+        await _wait(translator.held)
+        taken = await bot.store.change_conversation_status(
+            receipt.conversation_id, ConversationStatus.WITH_HUMAN,
+            only_from=(ConversationStatus.BOT,),
+        )  # fmt: skip
+        assert taken is not None
+        translator.go.set()
+        assert await bot.drain(30)
+        assert await _status(bot) == ConversationStatus.WITH_HUMAN
+        assert await _inbound(bot, QUESTION) == MessageStatus.ANSWERED  # the agent has it
+    assert len(recorder(bot).replies) == 1  # only the answer to the first message
+
+
+# ---------------------------------------------- the bot's status changes lose to a takeover
+ACTIONS = [
+    ("see you, bye for now", ConversationClosed, "Goodbye!"),
+    ("I want to talk to sales", HandoffRequested, "A colleague from sales will answer here."),
+]
+
+
+@pytest.mark.parametrize(("text", "event", "reply"), ACTIONS, ids=["close", "handoff"])
+async def test_an_agents_takeover_stands_against_the_intent_being_carried_out(
+    make_settings: Callable[..., Settings], text: str, event: type, reply: str
+) -> None:
+    async with _agent_bot(make_settings, plugins={"intents": INTENTS}) as api:
+        bot = api.bot
+        published: list[SystemEvent] = []
+
+        async def record(e: SystemEvent) -> None:
+            published.append(e)
+
+        bot.events.subscribe(record)
+        hold = _HoldAfterGate(text)
+        bot.pipeline.add_middleware(hold)
+        await bot.submit(message("hello", "k1"))
+        assert await bot.drain(30)
+        cid = await api.conversation_id()
+        await bot.submit(message(text, "k2"))
+        await _wait(hold.held)  # the bot decided to answer; the intent is about to act
+        status, body = await api.send(cid, text="Ana here", agent="Ana", take_over=True)
+        assert status == 201, body
+        hold.go.set()
+        assert await bot.drain(30)
+        assert await _status(bot) == ConversationStatus.WITH_HUMAN
+        assert await _inbound(bot, text) == MessageStatus.ANSWERED
+        status, body = await api.send(cid, text="Found your order", agent="Ana")
+        assert status == 201, body  # still hers: not closed, not waiting for someone
+    assert not any(isinstance(e, event) for e in published)
+    texts = [r.text for r in recorder(bot).replies]
+    assert texts == ["echo: hello", "Ana here", "Found your order"]
+    assert reply not in texts
+
+
+@pytest.mark.parametrize(("text", "event", "reply"), ACTIONS, ids=["close", "handoff"])
+async def test_a_peers_takeover_stands_and_the_intents_reply_is_not_sent(
+    make_settings: Callable[..., Settings], text: str, event: type, reply: str
+) -> None:
+    # Taken over in the database only (another bot process): the lost compare-and-set
+    # is how this process learns of it, and the reply that went with it is not sent.
+    async with _agent_bot(make_settings, plugins={"intents": INTENTS}) as api:
+        bot = api.bot
+        hold = _HoldAfterGate(text)
+        bot.pipeline.add_middleware(hold)
+        await bot.submit(message("hello", "k1"))
+        assert await bot.drain(30)
+        receipt = await bot.submit(message(text, "k2"))
+        await _wait(hold.held)
+        taken = await bot.store.change_conversation_status(
+            receipt.conversation_id, ConversationStatus.WITH_HUMAN,
+            only_from=(ConversationStatus.BOT,),
+        )  # fmt: skip
+        assert taken is not None
+        hold.go.set()
+        assert await bot.drain(30)
+        assert await _status(bot) == ConversationStatus.WITH_HUMAN
+        assert await _inbound(bot, text) == MessageStatus.ANSWERED
+        stored = await bot.store.messages_after("test", "c1", 0, 100)
+    assert [r.text for r in recorder(bot).replies] == ["echo: hello"]
+    assert [m.text for m in stored if m.direction == Direction.OUTBOUND] == ["echo: hello"]
