@@ -7,12 +7,16 @@
   buttons rates that answer; the widget, which shows them under the newest answer only,
   gets the bare label.
 * A handler in an early group (after the hand-off commands, before the language switch)
-  takes such a click, or a typed thumb (the newest answer that offered the buttons), as
-  a rating; stores it once per answer and person (another click replaces it); publishes
+  takes such a click, or a typed thumb (the newest answer that offered the buttons, if
+  nothing but customers' messages and replies to ratings came after it, and who handles
+  the conversation has not changed since: ``FeedbackStore.rate_reply``), as a rating;
+  stores it once per answer and person (another click replaces it); publishes
   ``FeedbackGiven`` when the person's rating is new or changed (counted in
   ``botkit_feedback_total``); and thanks, says sorry, or hands the conversation over
   (``on_bad = "handoff"``, through the hand-off plugin's desk when it is enabled).
-* A label sent when no answer offered the buttons is an ordinary message.
+* A label sent when no answer offered the buttons, or typed after someone else's word
+  (a colleague's message, an intent's reply, a hand-off confirmation, a hand-off or
+  ``/bot``), is an ordinary message.
 
 ``botkit feedback`` shows the counts and the latest answers rated bad.
 """
@@ -91,15 +95,21 @@ class RatingHandler(Handler):
     def _offered(self, reply: StoredMessage) -> bool:
         return any(self.parse(b.value) is not None for b in reply.buttons)
 
+    def _is_rating(self, message: StoredMessage) -> bool:
+        return self.parse(message.text) is not None
+
     async def handle(self, ctx: Context) -> None:
         parsed = self.parse(ctx.text)
         if parsed is None:
             return
         rating, answering = parsed
-        rated = await ctx.store.rate_reply(ctx.inbound, rating, self._offered,
-                                           answering=answering)  # fmt: skip
+        rated = await ctx.store.rate_reply(
+            ctx.inbound, rating, self._offered, answering=answering, is_rating=self._is_rating
+        )
         if rated is None:
-            return  # nothing to rate: an ordinary message for the later handlers
+            # Nothing to rate, or a typed thumb after someone else's word (a thank-you
+            # for an agent's help): an ordinary message for the later handlers.
+            return
         seq = rated.reply.seq
         if rated.previous != rating:  # a repeated click is no new rating
             message = ctx.message

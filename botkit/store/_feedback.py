@@ -22,9 +22,10 @@ from botkit.store.records import MessageStatus, StoredMessage
 __all__ = ["FeedbackReport", "FeedbackStore", "Rated", "RatedReply", "Rating"]
 
 Rating = Literal["good", "bad"]
-# Replies looked at for the one being rated: the newest that offered a rating, past
-# agents' messages, notices and the confirmations of other people's ratings (a shared
-# Slack thread) sent since.
+# Messages looked at for the one being rated: for a click, replies to the message it
+# names (an answer and notices sent in its place); for a typed thumb, the newest that
+# offered a rating, past customers' messages and the confirmations of other people's
+# ratings (a shared Slack thread) sent since.
 _LOOK_BACK = 50
 
 
@@ -65,6 +66,7 @@ class FeedbackStore(Retention):
         offered: Callable[[StoredMessage], bool],
         *,
         answering: int | None = None,
+        is_rating: Callable[[StoredMessage], bool] = lambda message: False,
     ) -> Rated | None:
         """Record ``rating`` by the writer of ``inbound`` for a reply that ``offered`` a
         rating, replacing their earlier rating of that reply.
@@ -75,11 +77,17 @@ class FeedbackStore(Retention):
             offered: whether a stored reply offered the rating that was given.
             answering: the ``seq`` of the customer message the rated reply answers (what
                 a rating button names); None rates the newest reply before ``inbound``
-                that offered a rating (a thumb typed by hand).
+                that offered a rating (a thumb typed by hand), but only when nothing
+                came after that reply but customers' messages and the bot's replies
+                to ratings, and the conversation's status has not changed since
+                (``_typed_target``).
+            is_rating: whether a stored customer message was a rating (its reply, the
+                thanks or the sorry, does not hide the answer it rated).
 
         Returns:
             The rated reply and the person's previous rating of it; None when no such
-            reply offered a rating (then nothing is stored).
+            reply offered a rating, or a typed thumb came after someone else's word
+            (then nothing is stored).
 
         Raises:
             StoreError: the database failed.
@@ -89,20 +97,22 @@ class FeedbackStore(Retention):
         contact_id = inbound.contact_id
 
         def work(conn: Connection) -> Rated | None:
-            replies = (
-                select(*q.MESSAGE_COLS)
-                .where(
-                    Message.conversation_id == inbound.conversation_id,
-                    Message.direction == Direction.OUTBOUND.value,
-                    Message.seq < inbound.seq,
-                    Message.status == MessageStatus.SENT.value,
-                )
-                .order_by(Message.seq.desc())
-            )
-            if answering is not None:
-                replies = replies.where(Message.in_reply_to_seq == answering)
-            rows = conn.execute(replies.limit(_LOOK_BACK)).all()
-            reply = next((m for m in map(q.to_message, rows) if offered(m)), None)
+            if answering is None:
+                reply = _typed_target(conn, inbound, offered, is_rating)
+            else:
+                rows = conn.execute(
+                    select(*q.MESSAGE_COLS)
+                    .where(
+                        Message.conversation_id == inbound.conversation_id,
+                        Message.direction == Direction.OUTBOUND.value,
+                        Message.seq < inbound.seq,
+                        Message.status == MessageStatus.SENT.value,
+                        Message.in_reply_to_seq == answering,
+                    )
+                    .order_by(Message.seq.desc())
+                    .limit(_LOOK_BACK)
+                ).all()
+                reply = next((m for m in map(q.to_message, rows) if offered(m)), None)
             if reply is None:
                 return None
             mine = (
@@ -160,3 +170,40 @@ class FeedbackStore(Retention):
             return FeedbackReport(counts, [RatedReply(*row) for row in bad])
 
         return await self._read(work)
+
+
+def _typed_target(
+    conn: Connection,
+    inbound: StoredMessage,
+    offered: Callable[[StoredMessage], bool],
+    is_rating: Callable[[StoredMessage], bool],
+) -> StoredMessage | None:
+    """The reply a thumb typed by hand rates: the newest that offered a rating, if it is
+    still the last word. Anyone else's word since makes the thumb ambiguous ("thanks"
+    for a colleague's help, for an intent's answer), so it rates nothing: a reply that
+    offered no rating (an agent's message, a fixed answer, a hand-off confirmation, a
+    notice) other than the bot's reply to a rating, or a change of who handles the
+    conversation (a hand-off, ``/bot``, a release, a close and reopening).
+    """
+    rows = conn.execute(
+        select(*q.MESSAGE_COLS)
+        .where(Message.conversation_id == inbound.conversation_id, Message.seq < inbound.seq)
+        .order_by(Message.seq.desc())
+        .limit(_LOOK_BACK)
+    ).all()
+    messages = [q.to_message(row) for row in rows]
+    ratings = {m.seq for m in messages if m.direction == Direction.INBOUND and is_rating(m)}
+    for message in messages:
+        if message.direction == Direction.INBOUND or message.status != MessageStatus.SENT:
+            continue  # the customers' own words; what never reached them
+        if offered(message):
+            changed = conn.execute(
+                select(Conversation.status_changed_at).where(
+                    Conversation.id == inbound.conversation_id
+                )
+            ).scalar()
+            # Rows from before the store kept the time (NULL) cannot tell: rated.
+            return None if changed is not None and changed > message.created_at else message
+        if message.agent is not None or message.in_reply_to_seq not in ratings:
+            return None
+    return None

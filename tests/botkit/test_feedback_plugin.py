@@ -163,6 +163,64 @@ async def test_typed_thumbs_with_a_skin_tone_count(feedback_bot: FeedbackBot) ->
         assert (await _say(bot, "👍 thanks, but where exactly?", "k3")).text.startswith("echo:")
 
 
+async def test_a_typed_thumb_after_a_colleagues_help_is_a_message(
+    feedback_bot: FeedbackBot,
+) -> None:
+    async with feedback_bot() as (bot, events):
+        answer = await _say(bot, "How long does delivery to Canada take?", "k1")
+        assert (await _say(bot, BAD, "k2")).text == texts.SORRY["en"]
+        await _say(bot, "/human", "k3")
+        conversation = await bot.store.get_conversation("test", "c1")
+        assert conversation is not None
+        await bot.agent_replies.send(conversation.id, "Ana: 5-7 days.", agent="Ana")
+        await _say(bot, "/bot", "k4")
+        # Thanks for Ana's help, not a change of mind about the model's answer.
+        assert (await _say(bot, GOOD, "k5")).text == f"echo: {GOOD}"
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+        assert report.counts == {"test": {"good": 0, "bad": 1}}
+        # A click names its answer: it still rates the old one.
+        assert (await _say(bot, f"{GOOD} #1", "k6")).text == texts.THANKS["en"]
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+    assert report.counts == {"test": {"good": 1, "bad": 0}}
+    given = [e for e in events if isinstance(e, FeedbackGiven)]
+    assert [(e.rating, e.reply_seq) for e in given] == [("bad", 2), ("good", 2)]
+
+
+async def test_a_typed_thumb_after_an_intent_or_a_close_is_a_message(
+    make_settings: Callable[..., Settings],
+) -> None:
+    intents = {"intent": [
+        {"name": "hours", "action": "reply", "keywords": ["opening hours"],
+         "reply": {"en": "9-5"}},
+        {"name": "bye", "action": "close", "keywords": ["goodbye"]},
+    ]}  # fmt: skip
+    settings = make_settings(plugins={"feedback": {}, "intents": intents})
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        answer = await _say(bot, "Where is my parcel?", "k1")
+        assert (await _say(bot, "opening hours?", "k2")).text == "9-5"
+        assert (await _say(bot, GOOD, "k3")).text == f"echo: {GOOD}"  # for "9-5"
+        # Closed without a word, then reopened by the thumb: who handles it changed.
+        await _say(bot, "Where is my parcel?", "k4", conversation="c2")
+        await _say(bot, "goodbye", "k5", conversation="c2")
+        assert (await _say(bot, GOOD, "k6", conversation="c2")).text == f"echo: {GOOD}"
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+    assert report.counts == {}
+
+
+async def test_typed_thumbs_of_many_people_pass_over_each_others_thanks(
+    feedback_bot: FeedbackBot,
+) -> None:
+    async with feedback_bot() as (bot, _):
+        answer = await _say(bot, "Where is my parcel?", "k1", user="alice")
+        assert (await _say(bot, GOOD, "k2", user="alice")).text == texts.THANKS["en"]
+        assert (await _say(bot, BAD, "k3", user="bob")).text == texts.SORRY["en"]
+        assert (await _say(bot, f"{GOOD} #1", "k4", user="carol")).text == texts.THANKS["en"]
+        assert (await _say(bot, GOOD, "k5", user="bob")).text == texts.THANKS["en"]
+        report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
+    assert report.counts == {"test": {"good": 3, "bad": 0}}
+
+
 async def test_a_bad_rating_can_hand_the_conversation_over(feedback_bot: FeedbackBot) -> None:
     async with feedback_bot(on_bad="handoff") as (bot, _):
         await _say(bot, SPANISH, "k1")

@@ -19,20 +19,24 @@ def offered(reply: StoredMessage) -> bool:
     return RATE[0] in reply.buttons
 
 
+def is_rating(message: StoredMessage) -> bool:
+    return message.text in ("👍", "👎")
+
+
 async def test_the_newest_reply_that_offered_a_rating_is_rated(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
-    first = await store.intake(make_message("where is my parcel?"), text="where is my parcel?")
-    conversation_id = first.conversation.id
+    asked = await store.intake(make_message("where is my parcel?"), text="where is my parcel?")
+    conversation_id = asked.conversation.id
     rated = await store.append_outbound(conversation_id, "On its way.", buttons=RATE)
-    await store.append_outbound(conversation_id, "Ann here, I checked it too.", agent="Ann")
     await store.append_outbound(conversation_id, "Lost reply", buttons=RATE, status="failed")
     thumbs = await store.intake(make_message("👍"), text="👍")
     first = await store.rate_reply(thumbs.message, "good", offered)
     assert first is not None and (first.reply.seq, first.previous) == (rated.seq, None)
-    # Changing one's mind replaces the rating.
+    # Changing one's mind replaces the rating; the bot's reply to a rating is passed over.
+    await store.append_outbound(conversation_id, "Thanks!", in_reply_to_seq=thumbs.message.seq)
     again = await store.intake(make_message("👎"), text="👎")
-    second = await store.rate_reply(again.message, "bad", offered)
+    second = await store.rate_reply(again.message, "bad", offered, is_rating=is_rating)
     assert second is not None and (second.reply.seq, second.previous) == (rated.seq, "good")
     report = await store.feedback_report(utcnow() - timedelta(minutes=1))
     assert report.counts == {"web": {"good": 0, "bad": 1}}
@@ -50,6 +54,26 @@ async def test_nothing_to_rate_stores_nothing(
     await store.append_outbound(thumbs.conversation.id, "A notice without buttons.")
     later = await store.intake(make_message("👍"), text="👍")
     assert await store.rate_reply(later.message, "good", offered) is None
+    assert (await store.feedback_report(utcnow() - timedelta(minutes=1))).counts == {}
+
+
+async def test_a_typed_rating_after_someone_elses_word_rates_nothing(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    first = await store.intake(make_message("where is my parcel?"), text="where is my parcel?")
+    conversation_id = first.conversation.id
+    await store.append_outbound(conversation_id, "On its way.", buttons=RATE)
+    await store.append_outbound(conversation_id, "Ann here, I checked it too.", agent="Ann")
+    thumbs = await store.intake(make_message("👍"), text="👍")  # thanks to Ann
+    assert await store.rate_reply(thumbs.message, "good", offered, is_rating=is_rating) is None
+    # Nor after a fixed reply of the bot's to someone's message (an intent, /lang...).
+    other = await store.intake(make_message("hi", conversation="c2"), text="hi")
+    await store.append_outbound(other.conversation.id, "Hello!", buttons=RATE)
+    hours = await store.intake(make_message("opening hours?", conversation="c2"),
+                               text="opening hours?")  # fmt: skip
+    await store.append_outbound(other.conversation.id, "9-5", in_reply_to_seq=hours.message.seq)
+    thumbs = await store.intake(make_message("👍", conversation="c2"), text="👍")
+    assert await store.rate_reply(thumbs.message, "good", offered, is_rating=is_rating) is None
     assert (await store.feedback_report(utcnow() - timedelta(minutes=1))).counts == {}
 
 
