@@ -8,9 +8,11 @@ agent's words reach the customer and the conversation's history, with the agent'
 Sending makes a conversation that waits for a human ``with_human``, in one
 compare-and-set: a conversation the customer has just given back to the bot (``/bot``)
 is refused unless the agent explicitly takes it over (``take_over``), so the bot does not
-fall silent right after telling the customer it is back. A reply the bot is already
-writing when an agent takes the conversation over ends after the words already out
-(``on_take_over``; see ``botkit._delivery.LiveReplies``).
+fall silent right after telling the customer it is back. The same goes for a
+conversation another agent has (``exclusive``, for callers who are an agent): the first
+agent who writes in a hand-off has it, so two agents never answer one customer unawares.
+A reply the bot is already writing when an agent takes the conversation over ends after
+the words already out (``on_take_over``; see ``botkit._delivery.LiveReplies``).
 
 Agents write in the deployment's working language. In ``pivot`` mode a message to a
 customer who writes another language is translated into theirs first (the bot's own
@@ -36,21 +38,41 @@ from typing import Literal, Protocol
 from botkit.errors import (
     BackendBusyError,
     BotkitError,
+    StoreError,
     TranslationError,
     UnknownConversationError,
 )
 from botkit.events import OutboundReply
 from botkit.sanitize import sanitize_text
-from botkit.store import ConversationRecord, ConversationStatus, ConversationStore
+from botkit.store import (
+    ConversationRecord,
+    ConversationStatus,
+    ConversationStore,
+    ConversationTakenError,
+)
 from botkit.store._checks import MAX_AGENT_NAME
 from botkit.store.records import StoredMessage
 
-__all__ = ["TRANSLATION_MARK", "AgentReplies", "AgentReplyError", "AgentText", "CustomerTextFn"]
+__all__ = [
+    "TRANSLATION_MARK",
+    "AgentReplies",
+    "AgentReplyError",
+    "AgentText",
+    "CustomerTextFn",
+    "agent_name",
+]
 
 _log = logging.getLogger("botkit.agents")
 
 Kind = Literal[
-    "invalid", "not_found", "closed", "with_bot", "unavailable", "untranslated", "failed"
+    "invalid",
+    "not_found",
+    "closed",
+    "with_bot",
+    "taken",
+    "unavailable",
+    "untranslated",
+    "failed",
 ]
 
 # Statuses an agent's message is accepted in (the conversation becomes ``with_human``);
@@ -63,25 +85,64 @@ _TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
 TRANSLATION_MARK = "\N{GLOBE WITH MERIDIANS} "
 
 
+def agent_name(name: str) -> str:
+    """An agent's name as stored and shown: spaces collapsed, 1-100 printable
+    characters. The one rule for names ``[plugins.handoff.agents]`` lists and names an
+    agents' tool gives: a control or format character (an invisible one, a
+    right-to-left override that turns "Ana" around) would make one agent look like
+    another in the inbox and on the customer's screen.
+
+    Raises:
+        ValueError: otherwise (without the name, which may be a token put in the wrong
+            place).
+    """
+    clean = " ".join(name.split())
+    if not clean or len(clean) > MAX_AGENT_NAME:
+        raise ValueError(f"the name must be 1-{MAX_AGENT_NAME} characters, not {len(clean)}")
+    if not clean.isprintable():
+        raise ValueError("the name must be printable text (no control or format characters)")
+    return clean
+
+
 def _display_name(agent: str) -> str:
-    """An agent's name as stored: cleaned like message text, on one line."""
-    return " ".join(sanitize_text(agent).split())
+    """The name an agent's tool gave, as stored ("" for none): ``agent_name``'s rule.
+
+    Raises:
+        AgentReplyError: ``invalid``, saying why.
+    """
+    if not agent.strip():
+        return ""
+    try:
+        return agent_name(agent)
+    except ValueError as exc:
+        raise AgentReplyError("invalid", f"the agent name is refused: {exc}") from None
+
+
+def _channel_name(agent: str) -> str:
+    """The name a channel gives an agent (their Slack name), as stored: what it says,
+    without the characters ``agent_name`` refuses (the message is already on the
+    channel, so it is kept rather than refused)."""
+    shown = "".join(c for c in sanitize_text(agent) if c.isprintable() or c.isspace())
+    return " ".join(shown.split())[:MAX_AGENT_NAME]
 
 
 class AgentReplyError(BotkitError):
     """An agent's message was refused or could not be delivered.
 
-    ``kind`` says which: ``invalid`` (empty or too long), ``not_found`` (no such
-    conversation), ``closed`` (the conversation is closed), ``with_bot`` (the bot has it,
-    e.g. the customer sent ``/bot``, and the agent did not ask to take it over),
-    ``unavailable`` (its channel does not run in this bot process), ``untranslated``
-    (it could not be translated into the customer's language; nothing was stored or
-    changed), ``failed`` (the channel refused it; the message is stored as ``failed``).
+    ``kind`` says which: ``invalid`` (empty or too long, or a name ``agent_name``
+    refuses), ``not_found`` (no such conversation), ``closed`` (the conversation is
+    closed), ``with_bot`` (the bot has it, e.g. the customer sent ``/bot``, and the agent
+    did not ask to take it over), ``taken`` (another agent has it, named in ``agent``, and
+    this one did not ask to take it over), ``unavailable`` (its channel does not run in
+    this bot process), ``untranslated`` (it could not be translated into the customer's
+    language; nothing was stored or changed), ``failed`` (the channel refused it; the
+    message is stored as ``failed``).
     """
 
-    def __init__(self, kind: Kind, message: str) -> None:
+    def __init__(self, kind: Kind, message: str, *, agent: str | None = None) -> None:
         super().__init__(message)
         self.kind: Kind = kind
+        self.agent = agent
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +171,14 @@ async def _as_written(text: str, language: str | None) -> AgentText:
 
 class _Sender(Protocol):
     async def send(self, reply: OutboundReply) -> None: ...
+
+
+def _taken(conversation_id: int, holder: str) -> AgentReplyError:
+    return AgentReplyError(
+        "taken",
+        f"{holder} has conversation {conversation_id}; take it over explicitly to write",
+        agent=holder,
+    )
 
 
 def _check_status(conversation_id: int, status: str, take_over: bool) -> None:
@@ -163,17 +232,26 @@ class AgentReplies:
         agent: str = "",
         take_over: bool = False,
         translate: bool = True,
+        exclusive: bool = False,
     ) -> StoredMessage:
         """Store ``text`` as the agent's message and deliver it to the customer.
+
+        The first agent who writes in a hand-off has the conversation, until it goes
+        back to the bot; one who takes it over (``take_over``) has it from then on
+        (``ConversationStore.conversation_agent``).
 
         Args:
             conversation_id: the conversation (its ``id`` in the store).
             text: what the agent wrote; sanitized like customer text, never cut.
             agent: the agent's display name, kept with the message ("" for none).
             take_over: also accept a conversation the bot is answering (it becomes
-                ``with_human`` and the bot stops answering it).
+                ``with_human`` and the bot stops answering it), or that another agent
+                has (it becomes this agent's).
             translate: translate it into the customer's language when the bot
                 translates (False: the agent wrote the customer's language).
+            exclusive: refuse it (``taken``) when another agent has the conversation
+                and ``take_over`` is not given: ``agent`` is who the caller is (an
+                agent's own token), not a name a tool passes on.
 
         Returns:
             The message as stored (status ``sent``): ``text`` as sent, ``working_text``
@@ -186,10 +264,6 @@ class AgentReplies:
         agent = _display_name(agent)
         if not text.strip():
             raise AgentReplyError("invalid", "the message is empty")
-        if len(agent) > MAX_AGENT_NAME:
-            raise AgentReplyError(
-                "invalid", f"the agent name is longer than {MAX_AGENT_NAME} characters"
-            )
         if len(text) > self._max_chars:
             raise AgentReplyError(
                 "invalid",
@@ -208,6 +282,10 @@ class AgentReplies:
         # Refused now if the status already says so: no translation for a message that
         # cannot be sent, and its error (409) is not hidden by a translator's (502).
         _check_status(conversation_id, conversation.status, take_over)
+        holder = await self._store.conversation_agent(conversation_id)
+        other = holder is not None and holder.casefold() != agent.casefold()
+        if other and exclusive and not take_over:
+            raise _taken(conversation_id, holder or "")
         # Before the takeover: a message that cannot be translated changes nothing.
         out = await self._for_customer(text, conversation.language, translate)
         taken = await self._store.change_conversation_status(
@@ -220,6 +298,63 @@ class AgentReplies:
             _check_status(conversation_id, now.status, take_over)
             raise AgentReplyError("with_bot", f"conversation {conversation_id} changed hands")
         self._on_take_over(conversation_id)
+        try:
+            stored = await self._deliver(
+                conversation, connector, out, agent, exclusive=exclusive and not take_over
+            )
+        except ConversationTakenError as exc:  # another agent's message came first
+            raise _taken(conversation_id, exc.agent) from None
+        if other and take_over:
+            _log.info(
+                "conversation %s taken over from %s by %s",
+                conversation_id, holder, agent or "an agent",
+            )  # fmt: skip
+        return stored
+
+    async def notify(self, conversation_id: int, text: AgentText | str) -> StoredMessage | None:
+        """Send the customer the bot's own words (not an agent's): the confirmation that
+        the bot has them again when an agent gives the conversation back.
+
+        Args:
+            conversation_id: the conversation.
+            text: as the customer gets it, or (a ``str``) in the working language, for
+                ``customer_text`` to translate (as written when that fails).
+
+        Returns:
+            The message as stored, or None when it could not be sent (logged): the
+            conversation or its channel is gone, the channel refused it, or the database
+            failed.
+        """
+        try:
+            conversation = await self._store.conversation_by_id(conversation_id)
+            connector = self._connectors.get(conversation.channel)
+            if connector is None:
+                _log.warning(
+                    "message to conversation %s not sent: channel %r does not run here",
+                    conversation_id, conversation.channel,
+                )  # fmt: skip
+                return None
+            if isinstance(text, str):
+                text = await self._translation_of(text, conversation.language, conversation_id)
+            return await self._deliver(conversation, connector, text, None)
+        except (AgentReplyError, StoreError) as exc:
+            _log.warning("message to conversation %s not sent: %s", conversation_id, exc)
+            return None
+
+    async def _deliver(
+        self,
+        conversation: ConversationRecord,
+        connector: _Sender,
+        out: AgentText,
+        agent: str | None,
+        *,
+        exclusive: bool = False,
+    ) -> StoredMessage:
+        """Store ``out`` (an agent's message, or with ``agent`` None the bot's) and
+        hand it to ``connector``; marked ``failed`` when that fails (``AgentReplyError``
+        ``failed``) or is cancelled."""
+        conversation_id = conversation.id
+        who = "agent message" if agent is not None else "message"
         # Read before storing: between storing the message and handing it to the
         # connector nothing may wait, or a cancellation there would leave it "sent".
         reply_to = await self._store.reply_target(conversation_id)
@@ -229,6 +364,7 @@ class AgentReplies:
             working_text=out.working_text,
             language=out.language,
             agent=agent,
+            exclusive=exclusive,
         )
         reply = OutboundReply(
             channel=conversation.channel,
@@ -237,7 +373,7 @@ class AgentReplies:
             language=out.language,
             reply_to=reply_to,
             seq=stored.seq,
-            metadata={"agent": agent},
+            metadata={} if agent is None else {"agent": agent},
             created_at=stored.created_at,
         )
         try:
@@ -252,13 +388,11 @@ class AgentReplies:
             reason = f"{type(exc).__name__}: {exc}"
             await self._store.set_message_status(stored.id, "failed", reason)
             _log.warning(
-                "agent message %s/%s to %s %s failed: %s",
-                conversation_id, stored.seq, conversation.channel, conversation.key, reason,
+                "%s %s/%s to %s %s failed: %s",
+                who, conversation_id, stored.seq, conversation.channel, conversation.key, reason,
             )  # fmt: skip
             raise AgentReplyError("failed", f"{conversation.channel} refused it: {reason}") from exc
-        _log.info(
-            "agent message %s/%s sent on %s", conversation_id, stored.seq, conversation.channel
-        )
+        _log.info("%s %s/%s sent on %s", who, conversation_id, stored.seq, conversation.channel)
         return stored
 
     async def _for_customer(self, text: str, language: str | None, translate: bool) -> AgentText:
@@ -320,7 +454,7 @@ class AgentReplies:
         earlier = await self._store.delivered(channel, delivery_key)
         if earlier is not None:  # a redelivery: neither stored nor taken over again
             return earlier
-        agent = _display_name(agent)[:MAX_AGENT_NAME]
+        agent = _channel_name(agent)
         taken = await self._store.change_conversation_status(
             conversation.id, ConversationStatus.WITH_HUMAN, only_from=_TAKE_OVER
         )

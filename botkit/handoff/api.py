@@ -19,8 +19,9 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     The conversation and its messages after ``S``, oldest first.
 ``POST /v1/conversations/{id}/messages``  ``{"text": "...", "agent": "Ana"}``
     Send an agent's message to the customer (see ``botkit.agent_replies``): 201 with the
-    stored message; 404 unknown conversation, 409 closed or with the bot (add
-    ``"take_over": true`` to take a conversation from the bot), 422 bad text, 502 the
+    stored message; 404 unknown conversation, 409 closed, with the bot or, for an
+    agent's own token, another agent's (add ``"take_over": true`` to take it from the
+    bot or from them), 422 bad text or agent name, 502 the
     channel refused it (stored as failed) or it could not be translated (nothing
     stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
     translated into the customer's language unless ``"translate": false``. With an
@@ -30,7 +31,11 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     with ``"fetchable": true``): 404 when it cannot be, 502 when the platform did not
     give it. Images come inline; anything else as a download, never as a page.
 ``POST /v1/conversations/{id}/release``
-    Give the conversation back to the bot: 200, or 409 when no human has it.
+    Give the conversation back to the bot: 200, with the bot's confirmation sent to the
+    customer (what ``/bot`` answers), or 409 when no human has it.
+
+Every conversation in an answer names in ``agent`` the agent who has it (the newest
+agent's name on a message of the current hand-off; ``botkit.store._handoffs``).
 
 Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests and
 401 without a valid token (compared in constant time); a refused message also says which
@@ -57,12 +62,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from botkit.agent_replies import AgentReplies, AgentReplyError
+from botkit.agent_replies import AgentReplies, AgentReplyError, AgentText
 from botkit.customer_files import CustomerFiles, FileUnavailableError
 from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Attachment
 from botkit.handoff import inbox
 from botkit.http_server import server_runner
+from botkit.language.localized import FALLBACK, pick, working_key
+from botkit.language.tags import same_language
 from botkit.store import ConversationStatus, ConversationStore, HandoffPreview
 from botkit.store.records import ConversationRecord, StoredMessage
 from botkit.throttled_warning import ThrottledWarning
@@ -71,7 +78,8 @@ __all__ = ["AgentApi"]
 
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "with_bot": 409,
-                   "unavailable": 503, "untranslated": 502, "failed": 502}  # fmt: skip
+                   "taken": 409, "unavailable": 503, "untranslated": 502,
+                   "failed": 502}  # fmt: skip
 # Ids are database integers: anything longer is no conversation.
 _MAX_ID = 2**63 - 1
 _MAX_BODY = 256 * 1024
@@ -96,12 +104,16 @@ _PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosn
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, message: str, kind: str | None = None) -> web.Response:
+def _error(
+    status: int, message: str, kind: str | None = None, agent: str | None = None
+) -> web.Response:
     body = {"error": message} if kind is None else {"error": message, "kind": kind}
+    if agent is not None:  # who has the conversation (kind ``taken``)
+        body["agent"] = agent
     return web.json_response(body, status=status)
 
 
-def _conversation(c: ConversationRecord) -> dict[str, Any]:
+def _conversation(c: ConversationRecord, agent: str | None) -> dict[str, Any]:
     return {
         "id": c.id,
         "channel": c.channel,
@@ -111,12 +123,13 @@ def _conversation(c: ConversationRecord) -> dict[str, Any]:
         "updated_at": c.updated_at.isoformat(),
         "status_since": c.status_since.isoformat(),
         "last_seq": c.last_seq,
+        "agent": agent,
     }
 
 
 def _queued(c: ConversationRecord, preview: HandoffPreview | None) -> dict[str, Any]:
     return {
-        **_conversation(c),
+        **_conversation(c, None if preview is None else preview.agent),
         "customer_name": None if preview is None else preview.customer_name,
         "last_customer_text": None if preview is None else preview.last_customer_text,
         "last_customer_seq": None if preview is None else preview.last_customer_seq,
@@ -230,6 +243,11 @@ class AgentApi:
         agents: each agent's own token, by name.
         serve_inbox: also serve the agents' inbox page at ``/inbox/``.
         files: fetches the files customers sent (None: none can be opened).
+        return_replies: what the customer is told, by language, when an agent gives
+            the conversation back (the hand-off plugin's, as ``/bot`` answers); empty:
+            nothing.
+        working_language: the bot's working language (``return_replies`` for a
+            customer language they lack is translated from it in ``pivot`` mode).
     """
 
     def __init__(
@@ -242,8 +260,12 @@ class AgentApi:
         agents: Mapping[str, str] | None = None,
         serve_inbox: bool = False,
         files: CustomerFiles | None = None,
+        return_replies: Mapping[str, str] | None = None,
+        working_language: str = FALLBACK,
     ) -> None:
         self._store = store
+        self._return_replies = dict(return_replies or {})
+        self._working = working_language
         self._replies = replies
         self._tokens: list[tuple[bytes, str | None]] = [
             (secret.encode("utf-8"), name) for name, secret in (agents or {}).items()
@@ -384,7 +406,8 @@ class AgentApi:
         found = None if unstorable else await self._store.get_conversation(channel, key)
         if found is None:
             return _error(404, "no such conversation")
-        return web.json_response({"conversation": _conversation(found)})
+        agent = await self._store.conversation_agent(found.id)
+        return web.json_response({"conversation": _conversation(found, agent)})
 
     async def _conversation_or_404(self, request: web.Request) -> ConversationRecord:
         conversation_id = int(request.match_info["id"])
@@ -407,6 +430,7 @@ class AgentApi:
         found = await self._store.messages_after(
             conversation.channel, conversation.key, after, limit
         )
+        agent = await self._store.conversation_agent(conversation.id)
         files = self._files
         channel = conversation.channel
 
@@ -415,7 +439,7 @@ class AgentApi:
 
         return web.json_response(
             {
-                "conversation": _conversation(conversation),
+                "conversation": _conversation(conversation, agent),
                 "messages": [_message(m, fetchable) for m in found],
             }
         )
@@ -461,10 +485,11 @@ class AgentApi:
             agent = owner
         try:
             stored = await self._replies.send(
-                conversation.id, text, agent=agent, take_over=take_over, translate=translate
-            )
+                conversation.id, text, agent=agent, take_over=take_over, translate=translate,
+                exclusive=owner is not None,  # a tool's shared token assigns on its own
+            )  # fmt: skip
         except AgentReplyError as exc:
-            return _error(_STATUS_OF_KIND[exc.kind], str(exc), exc.kind)
+            return _error(_STATUS_OF_KIND[exc.kind], str(exc), exc.kind, exc.agent)
         except StoreError as exc:  # the database, not the request
             self._log.error("agent API: storing an agent message failed: %s", exc)
             return _error(503, "the conversation store is unavailable; try again")
@@ -483,4 +508,28 @@ class AgentApi:
             "conversation %s given back to the bot by %s",
             conversation.id, "an agent's tool" if owner is None else owner,
         )  # fmt: skip
-        return web.json_response({"conversation": _conversation(released)})
+        notice = None
+        if self._return_replies:
+            notice = await self._replies.notify(released.id, self._back_with_bot(released))
+        return web.json_response(
+            {
+                "conversation": _conversation(released, None),
+                "message": None if notice is None else _message(notice),
+            }
+        )
+
+    def _back_with_bot(self, conversation: ConversationRecord) -> AgentText | str:
+        """What ``/bot`` answers, for this conversation's customer: in their language
+        when ``return_replies`` has it, else the working language's text to translate
+        (as ``set_localized_reply`` does), else the fallback as it is."""
+        table, language = self._return_replies, conversation.language
+        if FALLBACK in table:
+            fallback = FALLBACK
+        else:
+            fallback = working_key(table, self._working) or next(iter(table))
+        used, text = pick(table, language, fallback=fallback)
+        working = working_key(table, self._working)
+        if language is not None and same_language(used, language):
+            in_working = None if working is None or working == used else table[working]
+            return AgentText(text, in_working, used)
+        return table[working] if working is not None else AgentText(text, language=used)

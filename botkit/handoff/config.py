@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from botkit.agent_replies import agent_name
 from botkit.config.listen import split_listen
 from botkit.handoff.hours import OfficeHours
 from botkit.language.tags import try_normalize
@@ -240,7 +241,6 @@ class HandoffConfig(PluginConfig):
 
 
 MIN_TOKEN_CHARS = 24
-MAX_AGENT_NAME = 100
 # RFC 6750 b64token: what every HTTP client can put in an Authorization header as is.
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 
@@ -254,15 +254,3 @@ def _check_token(token: str, what: str) -> None:
             f"{what} may hold only letters, digits and -._~+/ (an RFC 6750 bearer "
             "token; a secret file's trailing newline counts too)"
         )
-
-
-def agent_name(name: str) -> str:
-    """An agent's name as stored and shown: spaces collapsed, 1-100 printable
-    characters. Raises ``ValueError`` otherwise (without the name, which may be a
-    token put in the wrong place)."""
-    clean = " ".join(name.split())
-    if not clean or len(clean) > MAX_AGENT_NAME:
-        raise ValueError(f"the name must be 1-{MAX_AGENT_NAME} characters, not {len(clean)}")
-    if not clean.isprintable():
-        raise ValueError("the name must be printable text (no control or format characters)")
-    return clean

@@ -129,6 +129,8 @@ class HandoffPlugin(Plugin[HandoffConfig]):
                 agents={name: t.get_secret_value() for name, t in config.agents.items()},
                 serve_inbox=config.inbox,
                 files=registry.customer_files,
+                return_replies={**texts.RETURN_REPLIES, **config.return_replies},
+                working_language=registry.settings.bot.working_language,
             )
             try:
                 await api.start(*address)

@@ -5,7 +5,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 """
 
 from botkit.store._files import MAX_STORED_FILE_BYTES, clean_file_name
-from botkit.store._handoffs import HandoffPreview
+from botkit.store._handoffs import ConversationTakenError, HandoffPreview
 from botkit.store._retention import Deleted
 from botkit.store._unanswered import Unanswered
 from botkit.store.records import (
@@ -29,6 +29,7 @@ __all__ = [
     "ConversationRecord",
     "ConversationStatus",
     "ConversationStore",
+    "ConversationTakenError",
     "CustomerFileRecord",
     "Deleted",
     "HandoffPreview",

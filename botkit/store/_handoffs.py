@@ -1,19 +1,32 @@
 """What an agents' queue shows of each conversation besides its record: who the customer
-is and what they last wrote (the agent API's hand-off list, the inbox)."""
+is, what they last wrote, and which agent has it (the agent API's hand-off list, the
+inbox).
+
+Which agent has a conversation is not a column of its own: it is the name on the newest
+agent's message of the current hand-off (written since the conversation became
+``with_human``). The first agent who answers has it, and one who takes it over
+explicitly has it from their message on; giving it back to the bot ends the hand-off,
+and with it the claim. ``append_outbound(exclusive=True)`` reads it in the transaction
+that stores the message, after the conversation row is locked (its ``last_seq`` is
+bumped first), so two agents answering at once cannot both have it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, case, func, select
 from sqlalchemy.engine import Connection
 
+from botkit.errors import BotkitError
 from botkit.events import Direction
 from botkit.store._files import CustomerFileStore
+from botkit.store._queries import waiting_since
 from botkit.store.models import Contact, Conversation, Message
+from botkit.store.records import ConversationStatus
 
-__all__ = ["HandoffPreview", "HandoffReads"]
+__all__ = ["ConversationTakenError", "HandoffPreview", "HandoffReads", "agent_holding"]
 
 # Previews are read for one page of a queue at a time.
 MAX_PREVIEWS = 500
@@ -40,11 +53,56 @@ class HandoffPreview:
             translated; None when there is none among the last ``LOOK_BACK`` messages.
         last_customer_seq: the ``seq`` of their newest message of any kind (a photo, a
             command, the same words again), to tell that they wrote; None as above.
+        agent: the agent who has it (see the module docstring); None when nobody has
+            it yet or the bot does.
     """
 
     customer_name: str | None
     last_customer_text: str | None
     last_customer_seq: int | None
+    agent: str | None = None
+
+
+class ConversationTakenError(BotkitError):
+    """Another agent has the conversation (``append_outbound(exclusive=True)``).
+
+    Attributes:
+        agent: the name of the agent who has it.
+    """
+
+    def __init__(self, conversation_id: int, agent: str) -> None:
+        super().__init__(f"{agent} has conversation {conversation_id}")
+        self.agent = agent
+
+
+def _holder() -> ColumnElement[str | None]:
+    """The agent who has the conversation (correlated to ``Conversation``): the name on
+    its newest agent's message since it became ``with_human``, walking back down the
+    (conversation_id, seq) index; None in any other status, or without a named agent's
+    message (the shared token may send without a name)."""
+    name = Message.extra["agent"].as_string()
+    newest = (
+        select(name)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.direction == Direction.OUTBOUND.value,
+            Message.created_at >= waiting_since(),
+            name != "",
+        )
+        .order_by(Message.seq.desc())
+        .limit(1)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    return case((Conversation.status == ConversationStatus.WITH_HUMAN.value, newest), else_=None)
+
+
+def agent_holding(conn: Connection, conversation_id: int) -> str | None:
+    """The agent who has conversation ``conversation_id`` (None: nobody, or no such
+    conversation)."""
+    stmt = select(_holder()).where(Conversation.id == conversation_id)
+    found: str | None = conn.execute(stmt).scalar()
+    return found
 
 
 def _newest_inbound(*conditions: ColumnElement[bool]) -> ScalarSelect[int]:
@@ -90,7 +148,7 @@ class HandoffReads(CustomerFileStore):
         newest_any = _newest_inbound()
         shown = func.substr(func.coalesce(Message.working_text, Message.text), 1, PREVIEW_CHARS + 1)
         stmt = (
-            select(Conversation.id, Contact.display_name, shown, newest_any)
+            select(Conversation.id, Contact.display_name, shown, newest_any, _holder())
             .join(Contact, Contact.id == Conversation.contact_id, isouter=True)
             .join(
                 Message,
@@ -102,8 +160,17 @@ class HandoffReads(CustomerFileStore):
 
         def work(conn: Connection) -> dict[int, HandoffPreview]:
             return {
-                cid: HandoffPreview(name, None if text is None else _cut(text), seq)
-                for cid, name, text, seq in conn.execute(stmt)
+                cid: HandoffPreview(name, None if text is None else _cut(text), seq, agent)
+                for cid, name, text, seq, agent in conn.execute(stmt)
             }
 
         return await self._read(work) if wanted else {}
+
+    async def conversation_agent(self, conversation_id: int) -> str | None:
+        """The agent who has the conversation (see the module docstring); None when
+        nobody has it yet, the bot has it, or there is no such conversation.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        return await self._read(lambda conn: agent_holding(conn, conversation_id))

@@ -22,7 +22,7 @@ from botkit.store._checks import (
     status_of,
 )
 from botkit.store._database import UPGRADE_COMMAND
-from botkit.store._handoffs import HandoffReads
+from botkit.store._handoffs import ConversationTakenError, HandoffReads, agent_holding
 from botkit.store._history import newest_messages
 from botkit.store._recent import RecentMessages, answered
 from botkit.store._unanswered import Unanswered, find_unanswered
@@ -191,6 +191,7 @@ class ConversationStore(HandoffReads):
         finish: InboundFinish | None = None,
         agent: str | None = None,
         delivery_key: str | None = None,
+        exclusive: bool = False,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -210,9 +211,14 @@ class ConversationStore(HandoffReads):
             delivery_key: the channel's delivery id, when the channel delivered this
                 message (an agent writing in a Slack thread): stored once per key, like
                 intake; a key seen before stores nothing and returns the first message.
+            exclusive: with ``agent``, store it only if no other agent has the
+                conversation (``botkit.store._handoffs``; names compared ignoring case),
+                checked in the same transaction.
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
+            ConversationTakenError: ``exclusive``, and another agent has it (nothing
+                stored).
         """
         check_text(text, "text")
         if working_text is not None:
@@ -241,7 +247,11 @@ class ConversationStore(HandoffReads):
             if before is not None:
                 return before, True
             now = utcnow()
-            conv = q.claim_seq_by_id(conn, conversation_id, now)
+            conv = q.claim_seq_by_id(conn, conversation_id, now)  # locks the row
+            if exclusive and agent:
+                holder = agent_holding(conn, conversation_id)
+                if holder is not None and holder.casefold() != agent.casefold():
+                    raise ConversationTakenError(conversation_id, holder)  # rolls back
             if finish is not None:
                 _apply_finish(conn, finish)
             message = q.insert_message(

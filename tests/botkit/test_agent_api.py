@@ -163,6 +163,11 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
             ({"json": {"text": "\x00\x01"}}, 422, "empty"),
             ({"json": {"text": "x" * 4001}}, 422, "at most 4000"),
             ({"json": {"text": "hi", "agent": "A" * 101}}, 422, "agent name"),
+            # Names as [plugins.handoff.agents] has them: nothing invisible, nothing
+            # that turns the name around ("\u202eevil" shows as "live").
+            ({"json": {"text": "hi", "agent": "\u202eevil"}}, 422, "no control or format"),
+            ({"json": {"text": "hi", "agent": "An\u200ba"}}, 422, "no control or format"),
+            ({"json": {"text": "hi", "agent": "Ana\x00"}}, 422, "no control or format"),
             ({"data": b"{" + b" " * (300 * 1024) + b"}"}, 413, ""),
         ]
         for kw, want, words in cases:
@@ -228,6 +233,71 @@ async def test_a_refused_delivery_is_stored_as_failed(api_bot: ApiBot) -> None:
         _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
         last = page["messages"][-1]
         assert (last["text"], last["status"], last["agent"]) == ("Hello from Ana", "failed", "Ana")
+
+
+async def test_giving_a_conversation_back_tells_the_customer_as_bot_does(
+    api_bot: ApiBot,
+) -> None:
+    async with api_bot(return_replies={"en": "The bot is back."}) as api:
+        bot = api.bot
+        # What the customer's /bot says is what an agent's release says.
+        await _say(bot, "/human", "k1", conversation="c2")
+        assert (await _say(bot, "/bot", "k2", conversation="c2"))[-1] == "The bot is back."
+        await _say(bot, "/human", "k3")
+        cid = await api.conversation_id()
+        await _say(bot, "Where is my parcel?", "k4")  # while waiting: stored, not answered
+        status, body = await api.call("POST", f"/v1/conversations/{cid}/release")
+        assert status == 200, body
+        sent = recorder(bot).replies[-1]
+        assert (sent.text, sent.conversation_key, sent.metadata.get("agent")) == (
+            "The bot is back.", "c1", None,
+        )  # fmt: skip
+        notice = body["message"]
+        assert (notice["text"], notice["agent"], notice["status"]) == (
+            "The bot is back.", None, "sent",
+        )  # fmt: skip
+        _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
+        assert page["messages"][-1] == notice  # in the history, as the bot's
+        assert (await _say(bot, "Hello again", "k5"))[-1] == "echo: Hello again"
+
+        # In the customer's language where the texts have it, with the working text kept.
+        await _say(bot, "/human", "k6")
+        await bot.store.set_conversation_language(cid, "fr-CA")
+        status, body = await api.call("POST", f"/v1/conversations/{cid}/release")
+        assert status == 200
+        assert (body["message"]["text"], body["message"]["working_text"]) == (
+            "Vous parlez de nouveau au bot. Comment puis-je vous aider ?", "The bot is back.",
+        )  # fmt: skip
+        assert recorder(bot).replies[-1].text == body["message"]["text"]
+
+
+async def test_a_release_whose_confirmation_cannot_be_sent_still_releases(
+    api_bot: ApiBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        cid = await api.conversation_id()
+        api.bot.attach_connector(RefusingConnector(api.bot))
+        status, body = await api.call("POST", f"/v1/conversations/{cid}/release")
+        assert status == 200 and body["message"] is None, body
+        assert body["conversation"]["status"] == "bot"
+        assert "not sent" in caplog.text and "chat not found" in caplog.text
+        _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
+        assert page["messages"][-1]["status"] == "failed"
+
+
+async def test_a_name_a_channel_gives_an_agent_is_kept_without_invisible_characters(
+    api_bot: ApiBot,
+) -> None:
+    async with api_bot() as api:
+        await _say(api.bot, "/human", "k1")
+        replies = api.bot.agent_replies
+        assert replies is not None
+        # Already on the channel (a Slack thread): stored, not refused, and shown plainly.
+        stored = await replies.record(
+            "test", "c1", "On it.", agent="\u202eAna\u200b  Li", agent_id="U9", delivery_key="d1"
+        )
+        assert stored is not None and stored.agent == "Ana Li"
 
 
 async def test_two_agents_releasing_at_once_release_once(api_bot: ApiBot) -> None:

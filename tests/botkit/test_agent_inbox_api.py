@@ -60,10 +60,11 @@ async def test_each_agent_signs_with_their_own_token_and_sends_as_themselves(
         )
         assert (status, body["kind"]) == (403, "forbidden") and "Ana's" in body["error"]
         assert len(await _messages(api, cid)) == before
-        # Their own name, however spaced, is theirs.
+        # Their own name, however spaced, is theirs (taking Ana's conversation over).
         status, body = await api.call(
-            "POST", path, token=BO, json={"text": "Bo too.", "agent": " Bo   Li "}
-        )
+            "POST", path, token=BO,
+            json={"text": "Bo too.", "agent": " Bo   Li ", "take_over": True},
+        )  # fmt: skip
         assert status == 201 and body["message"]["agent"] == "Bo Li", body
         # The shared token still names the agent in the request.
         status, body = await api.send(cid, text="From the tool.", agent="Zed")
@@ -72,6 +73,89 @@ async def test_each_agent_signs_with_their_own_token_and_sends_as_themselves(
         with caplog.at_level(logging.INFO):
             status, _ = await api.call("POST", f"/v1/conversations/{cid}/release", token=BO)
         assert status == 200 and "given back to the bot by Bo Li" in caplog.text
+
+
+async def _holder(api: Api, cid: int) -> tuple[str | None, str | None, str | None]:
+    """Who has conversation ``cid``, as the queue, the lookup and its messages say."""
+    _, listed = await api.call("GET", "/v1/handoffs")
+    queued = [c.get("agent") for c in listed["conversations"] if c["id"] == cid]
+    _, found = await api.call("GET", "/v1/conversations", params={"channel": "test", "key": "c1"})
+    _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
+    return (
+        queued[0] if queued else None, found["conversation"]["agent"],
+        page["conversation"]["agent"],
+    )  # fmt: skip
+
+
+async def test_the_first_agent_to_answer_has_the_conversation_until_it_goes_back(
+    api_bot: ApiBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with api_bot(agents=AGENTS) as api:
+        await _hand_off(api.bot, "My parcel is late.")
+        cid = await api.conversation_id()
+        path = f"/v1/conversations/{cid}/messages"
+        assert await _holder(api, cid) == (None, None, None)  # waiting: nobody has it
+
+        status, _ = await api.call("POST", path, token=ANA, json={"text": "Ana here."})
+        assert status == 201
+        assert await _holder(api, cid) == ("Ana", "Ana", "Ana")
+        # Bo is told who has it; the customer gets nothing from him, nothing is stored.
+        sent, before = len(recorder(api.bot).replies), len(await _messages(api, cid))
+        status, body = await api.call("POST", path, token=BO, json={"text": "Bo here."})
+        assert (status, body["kind"], body["agent"]) == (409, "taken", "Ana"), body
+        assert "Ana has conversation" in body["error"] and "take it over" in body["error"]
+        assert len(recorder(api.bot).replies) == sent
+        assert len(await _messages(api, cid)) == before
+        status, _ = await api.call("POST", path, token=ANA, json={"text": "Still Ana."})
+        assert status == 201
+
+        # Taking it over explicitly makes it Bo's; now Ana is the one refused.
+        with caplog.at_level(logging.INFO):
+            status, body = await api.call(
+                "POST", path, token=BO, json={"text": "Bo takes it.", "take_over": True}
+            )
+        assert status == 201 and body["message"]["agent"] == "Bo Li", body
+        assert "taken over from Ana by Bo Li" in caplog.text
+        assert await _holder(api, cid) == ("Bo Li", "Bo Li", "Bo Li")
+        status, body = await api.call("POST", path, token=ANA, json={"text": "Ana again."})
+        assert (status, body["kind"], body["agent"]) == (409, "taken", "Bo Li"), body
+        assert [r.text for r in recorder(api.bot).replies[-3:]] == [
+            "Ana here.", "Still Ana.", "Bo takes it.",
+        ]  # fmt: skip
+
+        # The shared token is never refused; the name it gives has the conversation.
+        status, _ = await api.send(cid, text="From the tool.", agent="Zed")
+        assert status == 201
+        assert await _holder(api, cid) == ("Zed", "Zed", "Zed")
+
+        # Given back, nobody has it; the next hand-off is whoever answers first.
+        status, body = await api.call("POST", f"/v1/conversations/{cid}/release", token=ANA)
+        assert status == 200 and body["conversation"]["agent"] is None
+        assert (await _holder(api, cid))[1:] == (None, None)
+        await api.bot.submit(message("/human", "k9"))
+        assert await api.bot.drain(30)
+        assert await _holder(api, cid) == (None, None, None)
+        status, _ = await api.call("POST", path, token=ANA, json={"text": "Ana, once more."})
+        assert status == 201 and await _holder(api, cid) == ("Ana", "Ana", "Ana")
+
+
+async def test_two_agents_answering_at_once_reach_the_customer_once(api_bot: ApiBot) -> None:
+    async with api_bot(agents=AGENTS) as api:
+        await _hand_off(api.bot, "My parcel is late.")
+        cid = await api.conversation_id()
+        path = f"/v1/conversations/{cid}/messages"
+        sent = len(recorder(api.bot).replies)
+        results = await asyncio.gather(
+            *(api.call("POST", path, token=token, json={"text": f"Hi, {token[:3]} here."})
+              for token in (ANA, BO))
+        )  # fmt: skip
+        assert sorted(status for status, _ in results) == [201, 409], results
+        (winner,) = [body["message"]["agent"] for status, body in results if status == 201]
+        (refused,) = [body for status, body in results if status == 409]
+        assert (refused["kind"], refused["agent"]) == ("taken", winner)
+        assert len(recorder(api.bot).replies) == sent + 1
+        agents = [m["agent"] for m in await _messages(api, cid) if m["agent"] is not None]
+        assert agents == [winner]
 
 
 async def test_agents_tokens_alone_open_the_api(api_bot: ApiBot) -> None:

@@ -59,6 +59,7 @@
       super((body && typeof body.error === "string" && body.error) || `HTTP ${status}`);
       this.status = status;
       this.kind = body && body.kind;
+      this.agent = body && typeof body.agent === "string" ? body.agent : null; // "taken"
     }
   }
 
@@ -228,7 +229,8 @@
       if (session === mine) {
         connected();
         showQueue("waiting", waiting, (c) => "waiting " + elapsed(c.status_since));
-        showQueue("handled", handled, (c) => "last active " + elapsed(c.updated_at) + " ago");
+        showQueue("handled", handled, (c) => (c.agent ? "with " + c.agent + ", " : "") +
+          "last active " + elapsed(c.updated_at) + " ago");
         const count = waiting.conversations.length;
         const more = waiting.next_cursor ? "+" : "";
         document.title = (count ? `(${count}${more}) ` : "") + "Inbox · botkit";
@@ -514,7 +516,8 @@
       conversation.channel,
       conversation.key,
       conversation.language ? "writes " + conversation.language : null,
-      (STATUS_TEXT[conversation.status] || conversation.status) + " " + since,
+      (conversation.agent ? "with " + conversation.agent
+        : STATUS_TEXT[conversation.status] || conversation.status) + " " + since,
     ].filter(Boolean).join(" · ");
     const human = conversation.status === "waiting_human" || conversation.status === "with_human";
     $("release").disabled = !human || releasing;
@@ -524,10 +527,20 @@
     } else if (conversation.status === "bot") {
       showNotice("The bot is answering this conversation. Sending takes it over.");
       setComposing(true, "Take over and send");
+    } else if (takenByOther(conversation)) {
+      showNotice(conversation.agent + " has this conversation. Sending takes it over.");
+      setComposing(true, "Take over and send");
     } else {
       $("notice").hidden = true;
       setComposing(true, "Send");
     }
+  }
+
+  // Another agent has it: only an agent's own token is refused there (a tool's shared
+  // token does its own assigning), so only they take it over explicitly.
+  function takenByOther(conversation) {
+    return session !== null && session.agent !== null && !!conversation.agent &&
+      conversation.agent.toLowerCase() !== session.agent.toLowerCase();
   }
 
   function setComposing(enabled, label) {
@@ -737,7 +750,8 @@
     }
     const body = { text: box.value, translate: !$("as-written").checked };
     if (session.agent === null) body.agent = session.name;
-    if (mine.conversation && mine.conversation.status === "bot") body.take_over = true;
+    if (mine.conversation && (mine.conversation.status === "bot" ||
+      takenByOther(mine.conversation))) body.take_over = true;
     error.textContent = "";
     sending = true;
     $("send").disabled = true;
@@ -784,6 +798,10 @@
     if (!(e instanceof ApiError)) return "Not sent: the server cannot be reached. Your answer is kept.";
     if (e.kind === "with_bot") {
       return "Not sent: the conversation went back to the bot. Send again to take it over.";
+    }
+    if (e.kind === "taken") {
+      return `Not sent: ${e.agent || "another agent"} has taken the conversation. ` +
+        "Send again to take it over.";
     }
     if (e.kind === "untranslated") {
       return "Not sent: " + e.message + " Tick “Send as written” to send it untranslated.";

@@ -1,8 +1,9 @@
-"""What an agents' queue shows of each conversation (``handoff_previews``), and the
-attachments an inbound message is read back with, on both databases."""
+"""What an agents' queue shows of each conversation (``handoff_previews``), which agent
+has it, and the attachments an inbound message is read back with, on both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -11,7 +12,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
 from botkit.events import Attachment
-from botkit.store import ConversationStore, HandoffPreview
+from botkit.store import (
+    ConversationStatus,
+    ConversationStore,
+    ConversationTakenError,
+    HandoffPreview,
+)
 from botkit.store._handoffs import LOOK_BACK, MAX_PREVIEWS, PREVIEW_CHARS
 from botkit.store.models import Message
 from botkit.store.records import InboundFinish
@@ -106,3 +112,53 @@ async def test_a_preview_looks_back_only_so_far(
     assert (await store.handoff_previews([conversation_id]))[conversation_id] == HandoffPreview(
         "Ann", None, None
     )
+
+
+async def test_the_agent_of_the_current_hand_off_has_the_conversation(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    first = await store.intake(make_message("Where is my order?"), text="Where is my order?")
+    cid = first.conversation.id
+    await store.append_outbound(cid, "Ana from last week.", agent="Ana")  # a hand-off ago
+    await store.append_outbound(cid, "The bot's answer.")
+    await store.set_conversation_status(cid, ConversationStatus.WAITING_HUMAN)
+
+    async def holder() -> str | None:
+        shown = (await store.handoff_previews([cid]))[cid].agent
+        assert shown == await store.conversation_agent(cid)
+        return shown
+
+    assert await holder() is None  # waiting: nobody has it, whoever wrote before
+    await store.set_conversation_status(cid, ConversationStatus.WITH_HUMAN)
+    assert await holder() is None
+    await store.append_outbound(cid, "Unsigned, from a tool.", agent="")
+    assert await holder() is None
+    await store.append_outbound(cid, "Bo here.", agent="Bo", exclusive=True)
+    await store.intake(make_message("Thanks!"), text="Thanks!")
+    assert await holder() == "Bo"
+    with pytest.raises(ConversationTakenError, match="Bo has conversation") as refused:
+        await store.append_outbound(cid, "Ana here.", agent="Ana", exclusive=True)
+    assert refused.value.agent == "Bo"
+    assert (await store.conversation_by_id(cid)).last_seq == 6  # nothing stored, no gap
+    await store.append_outbound(cid, "Bo again.", agent="bo", exclusive=True)  # any case
+    await store.append_outbound(cid, "Ana takes it.", agent="Ana")  # not exclusive
+    assert await holder() == "Ana"
+    await store.set_conversation_status(cid, ConversationStatus.BOT)
+    assert await holder() is None
+    assert await store.conversation_agent(98765) is None
+
+
+async def test_two_agents_storing_at_once_cannot_both_have_it(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    first = await store.intake(make_message("/human"), text="/human")
+    cid = first.conversation.id
+    await store.set_conversation_status(cid, ConversationStatus.WITH_HUMAN)
+    results = await asyncio.gather(
+        *(store.append_outbound(cid, f"{name} here.", agent=name, exclusive=True)
+          for name in ("Ana", "Bo", "Cy")),
+        return_exceptions=True,
+    )  # fmt: skip
+    stored = [r for r in results if not isinstance(r, BaseException)]
+    assert len(stored) == 1 and stored[0].agent == await store.conversation_agent(cid)
+    assert all(isinstance(r, ConversationTakenError) for r in results if r not in stored)
