@@ -287,7 +287,8 @@ class AgentReplies:
         if other and exclusive and not take_over:
             raise _taken(conversation_id, holder or "")
         # Before the takeover: a message that cannot be translated changes nothing.
-        out = await self._for_customer(text, conversation.language, translate)
+        language = await self._store.customer_language(conversation)
+        out = await self._for_customer(text, language, translate)
         taken = await self._store.change_conversation_status(
             conversation_id,
             ConversationStatus.WITH_HUMAN,
@@ -335,7 +336,8 @@ class AgentReplies:
                 )  # fmt: skip
                 return None
             if isinstance(text, str):
-                text = await self._translation_of(text, conversation.language, conversation_id)
+                language = await self._store.customer_language(conversation)
+                text = await self._translation_of(text, language, conversation_id)
             return await self._deliver(conversation, connector, text, None)
         except (AgentReplyError, StoreError) as exc:
             _log.warning("message to conversation %s not sent: %s", conversation_id, exc)
@@ -480,7 +482,8 @@ class AgentReplies:
         claims it: a Slack redelivery another process is translating at the same time
         posts nothing. Never raises: the customer has the original either way."""
         try:
-            out = await self._translation_of(stored.text, conversation.language, conversation.id)
+            language = await self._store.customer_language(conversation)
+            out = await self._translation_of(stored.text, language, conversation.id)
             if out.working_text is None or out.language is None:
                 return  # the customer's language, or no translation to be had
             if await self._store.add_translation(stored, out.text, language=out.language) is None:

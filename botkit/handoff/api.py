@@ -510,7 +510,8 @@ class AgentApi:
         )  # fmt: skip
         notice = None
         if self._return_replies:
-            notice = await self._replies.notify(released.id, self._back_with_bot(released))
+            language = await self._store.customer_language(released)
+            notice = await self._replies.notify(released.id, self._back_with_bot(language))
         return web.json_response(
             {
                 "conversation": _conversation(released, None),
@@ -518,11 +519,11 @@ class AgentApi:
             }
         )
 
-    def _back_with_bot(self, conversation: ConversationRecord) -> AgentText | str:
-        """What ``/bot`` answers, for this conversation's customer: in their language
-        when ``return_replies`` has it, else the working language's text to translate
-        (as ``set_localized_reply`` does), else the fallback as it is."""
-        table, language = self._return_replies, conversation.language
+    def _back_with_bot(self, language: str | None) -> AgentText | str:
+        """What ``/bot`` answers, for a customer writing ``language``: in it when
+        ``return_replies`` has it, else the working language's text to translate (as
+        ``set_localized_reply`` does), else the fallback as it is."""
+        table = self._return_replies
         if FALLBACK in table:
             fallback = FALLBACK
         else:

@@ -621,6 +621,15 @@ class ConversationStore(HandoffReads):
         """A contact by id, or None."""
         return await self._read(lambda conn: q.get_contact(conn, contact_id))
 
+    async def customer_language(self, conversation: ConversationRecord) -> str | None:
+        """The language to write to the conversation's customer in: the conversation's,
+        else (nothing detected in it yet) the contact's, which a channel's hint or an
+        earlier conversation gave; None when neither is known."""
+        if conversation.language is not None:
+            return conversation.language
+        contact = await self.get_contact(conversation.contact_id)
+        return None if contact is None else contact.language
+
     async def set_conversation_status(
         self, conversation_id: int, status: str
     ) -> ConversationRecord:

@@ -57,6 +57,25 @@ async def test_an_agents_message_reaches_the_customer_in_their_language(
         assert (await _messages(api, conversation_id))[-1] == stored
 
 
+async def test_a_customer_known_only_by_the_channels_hint_reads_the_agent_in_it(
+    api_bot: ApiBot,
+) -> None:
+    # "ok?" and "/human" settle no language, so the conversation has none; the hint
+    # the channel gave for the person (Telegram's language_code) is what they read.
+    translator = MarkingTranslator()
+    async with api_bot(translator=translator, language=DETECT) as api:
+        for i, text in enumerate(("ok?", "/human")):
+            await api.bot.submit(message(text, f"k{i}", language_hint="ja"))
+            assert await api.bot.drain(30)
+        conversation_id = await api.conversation_id()
+        conversation = await api.bot.store.conversation_by_id(conversation_id)
+        assert conversation.language is None
+        status, body = await api.send(conversation_id, text="Hi, I'm Ana.", agent="Ana")
+        assert status == 201, body
+        sent = recorder(api.bot).replies[-1]
+        assert (sent.text, sent.language) == ("ja(Hi, I'm Ana.)", "ja")
+
+
 async def test_an_agent_who_writes_the_customers_language_sends_it_as_written(
     api_bot: ApiBot,
 ) -> None:
