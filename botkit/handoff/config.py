@@ -11,7 +11,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from botkit.agent_replies import agent_name
 from botkit.config.listen import split_listen
 from botkit.handoff.hours import OfficeHours
+from botkit.language.keywords import check_keyword
 from botkit.language.tags import try_normalize
+from botkit.language.words import search_terms
 from botkit.plugins import PluginConfig
 
 __all__ = ["HandoffConfig"]
@@ -34,6 +36,8 @@ def _phrase(value: str) -> str:
         raise ValueError("a keyword must not be empty")
     if len(phrase) > 100:
         raise ValueError("a keyword must be at most 100 characters")
+    if search_terms(phrase):  # one with no letters or digits (🆘) is looked for as written
+        check_keyword(phrase)
     return phrase
 
 

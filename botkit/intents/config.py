@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from botkit.intents.matching import fold
+from botkit.language.keywords import check_keyword
 from botkit.language.tags import try_normalize
 from botkit.language.words import search_terms
 from botkit.plugins import PluginConfig
@@ -69,15 +69,6 @@ def _texts(value: dict[str, str], what: str, max_chars: int) -> dict[str, str]:
     return table
 
 
-# Symbols that matching ignores but that, attached to a word, make a keyword what it is:
-# "C++", "C#", "Q&A", "100%", "$5", "A+" (the energy label). Between spaces ("Fish &
-# Chips") they only separate words, like other punctuation.
-_SYMBOL = regex.compile(
-    r"(?<=[\p{L}\p{N}\p{M}])[\p{Sm}\p{Sc}\p{So}#%&*@]|[\p{Sm}\p{Sc}\p{So}#%&*@](?=[\p{L}\p{N}])"
-)
-_GRAPHEME = regex.compile(r"\X")
-
-
 def _phrases(value: tuple[str, ...], what: str, max_chars: int) -> tuple[str, ...]:
     """Distinct phrases, each with something to match (a letter or digit)."""
     for phrase in value:
@@ -86,41 +77,6 @@ def _phrases(value: tuple[str, ...], what: str, max_chars: int) -> tuple[str, ..
         if not search_terms(phrase):
             raise ValueError(f"{what} {phrase!r} has no letters or digits to match")
     return tuple(dict.fromkeys(value))
-
-
-def _unspaced(term: str) -> bool:
-    """Whether ``term`` is of a script written without spaces (Chinese, Japanese, Thai...),
-    whose runs ``search_terms`` cuts into pairs of characters."""
-    return len(search_terms(term * 3)) > 1
-
-
-def _check_keyword(keyword: str) -> None:
-    """Refuse a keyword that, as matched, no longer means what was written: one whose
-    symbols matching ignores ("C++" -> "c", "100%" -> "100"), one that is a single
-    letter or digit ("x"), and a single character in a script without spaces ("退"
-    never matches inside "我要退货": text there is compared in pairs of characters)."""
-    folded = fold(keyword)
-    symbol = _SYMBOL.search(keyword)
-    if symbol is not None:
-        raise ValueError(
-            f"a keyword {keyword!r} is matched as {folded!r}: its {symbol.group(0)!r} is "
-            f"ignored like all punctuation, so it would match any message with {folded!r}; "
-            "write what it means in words"
-        )
-    terms = folded.split()
-    single = [t for t in terms if len(_GRAPHEME.findall(t)) == 1]
-    if any(_unspaced(t) for t in single):
-        raise ValueError(
-            f"a keyword {keyword!r} is matched as {folded!r}: in Chinese, Japanese, Thai and "
-            "other scripts written without spaces, text is compared in pairs of "
-            "characters, so a single character only matches where it stands alone; write "
-            "at least two characters"
-        )
-    if len(terms) == 1 and single:
-        raise ValueError(
-            f"a keyword {keyword!r} is matched as {folded!r}: a single character, which "
-            "matches wherever it stands alone as a word; write at least two characters"
-        )
 
 
 class _Table(BaseModel):
@@ -200,7 +156,7 @@ class IntentConfig(_Table):
     def _check_keywords(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         value = _phrases(value, "a keyword", MAX_KEYWORD_CHARS)
         for keyword in value:
-            _check_keyword(keyword)
+            check_keyword(keyword)
         return value
 
     @field_validator("reply")

@@ -175,6 +175,30 @@ def test_parse_command_is_exact_and_bounded() -> None:
     assert parse_command("/human " * 1000) is None
 
 
+@pytest.mark.parametrize(
+    ("keyword", "why"),
+    [
+        ("C++ support", "its '+' is ignored"),  # would match any "c support"
+        ("100% refund", "its '%' is ignored"),
+        ("x", "a single character"),
+        ("人", "pairs of characters"),
+    ],
+)
+def test_keywords_that_matching_would_change_are_refused(keyword: str, why: str) -> None:
+    # Folded like intent keywords, "C++ support" was looked for as "c support"; the
+    # intents plugin refuses such keywords, and so does the hand-off now.
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"plugins": {"handoff": {"keywords": {"en": [keyword]}}}}, environ={})
+    ((problem),) = info.value.problems
+    assert problem.path == "plugins.handoff.keywords" and why in problem.message, problem
+
+
+def test_keywords_in_words_and_symbols_alone_are_accepted() -> None:
+    keywords = {"en": ["c plus plus support", "🆘", "help!"], "zh": ["人工"]}
+    settings = settings_from_mapping({"plugins": {"handoff": {"keywords": keywords}}}, environ={})
+    assert settings.plugins["handoff"]["keywords"]["en"] == ["c plus plus support", "🆘", "help!"]
+
+
 def test_config_errors_name_the_key(make_settings: Callable[..., Settings]) -> None:
     bad = {
         "commands": ["human", "/ok"],
