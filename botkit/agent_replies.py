@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from botkit.agent_names import agent_name, channel_name
 from botkit.errors import (
     BackendBusyError,
     BotkitError,
@@ -50,7 +51,6 @@ from botkit.store import (
     ConversationStore,
     ConversationTakenError,
 )
-from botkit.store._checks import MAX_AGENT_NAME
 from botkit.store.records import StoredMessage
 
 __all__ = [
@@ -59,7 +59,6 @@ __all__ = [
     "AgentReplyError",
     "AgentText",
     "CustomerTextFn",
-    "agent_name",
 ]
 
 _log = logging.getLogger("botkit.agents")
@@ -85,25 +84,6 @@ _TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
 TRANSLATION_MARK = "\N{GLOBE WITH MERIDIANS} "
 
 
-def agent_name(name: str) -> str:
-    """An agent's name as stored and shown: spaces collapsed, 1-100 printable
-    characters. The one rule for names ``[plugins.handoff.agents]`` lists and names an
-    agents' tool gives: a control or format character (an invisible one, a
-    right-to-left override that turns "Ana" around) would make one agent look like
-    another in the inbox and on the customer's screen.
-
-    Raises:
-        ValueError: otherwise (without the name, which may be a token put in the wrong
-            place).
-    """
-    clean = " ".join(name.split())
-    if not clean or len(clean) > MAX_AGENT_NAME:
-        raise ValueError(f"the name must be 1-{MAX_AGENT_NAME} characters, not {len(clean)}")
-    if not clean.isprintable():
-        raise ValueError("the name must be printable text (no control or format characters)")
-    return clean
-
-
 def _display_name(agent: str) -> str:
     """The name an agent's tool gave, as stored ("" for none): ``agent_name``'s rule.
 
@@ -116,14 +96,6 @@ def _display_name(agent: str) -> str:
         return agent_name(agent)
     except ValueError as exc:
         raise AgentReplyError("invalid", f"the agent name is refused: {exc}") from None
-
-
-def _channel_name(agent: str) -> str:
-    """The name a channel gives an agent (their Slack name), as stored: what it says,
-    without the characters ``agent_name`` refuses (the message is already on the
-    channel, so it is kept rather than refused)."""
-    shown = "".join(c for c in sanitize_text(agent) if c.isprintable() or c.isspace())
-    return " ".join(shown.split())[:MAX_AGENT_NAME]
 
 
 class AgentReplyError(BotkitError):
@@ -456,7 +428,7 @@ class AgentReplies:
         earlier = await self._store.delivered(channel, delivery_key)
         if earlier is not None:  # a redelivery: neither stored nor taken over again
             return earlier
-        agent = _channel_name(agent)
+        agent = channel_name(agent)
         taken = await self._store.change_conversation_status(
             conversation.id, ConversationStatus.WITH_HUMAN, only_from=_TAKE_OVER
         )

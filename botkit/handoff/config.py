@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from botkit.agent_replies import agent_name
+from botkit.agent_names import agent_name
 from botkit.config.listen import split_listen
 from botkit.handoff.hours import OfficeHours
 from botkit.language.keywords import check_keyword
