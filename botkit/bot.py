@@ -64,6 +64,7 @@ from botkit.pipeline.middleware import (
     RateLimitMiddleware,
     SanitizeMiddleware,
 )
+from botkit.pipeline.middleware.rate_limit import RATE_LIMITED
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore, clean_file_name
@@ -656,6 +657,8 @@ class Bot:
             # takeover stops before it reaches the channel (not sent, not stored).
             self._live.supersede(ctx.conversation.id)
         channel = ctx.message.channel
+        if ctx.state.get(RATE_LIMITED):
+            self.metrics.rate_limited.labels(channel).inc()
         connector = self._connectors.get(channel)
         if ctx.reply is None:
             # Optional (connectors.base.Connector has it): a channel waiting for each

@@ -213,6 +213,14 @@ class BotMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
+        self.rate_limited = Counter(
+            "botkit_rate_limited_messages",
+            "Customer messages left unanswered because their sender went over "
+            "[bot.rate_limit] (stored, not processed; the first of a burst gets the "
+            "slow-down reply, counted among the replies)",
+            ["channel"],
+            registry=registry,
+        )
         self.handoffs = Counter(
             "botkit_handoffs",
             "Conversations customers asked to hand to a human",
@@ -255,6 +263,7 @@ class BotMetrics:
         for reply_outcome in REPLY_OUTCOMES:
             self.replies.labels(channel, reply_outcome)
         self.handoffs.labels(channel)
+        self.rate_limited.labels(channel)
         for rating in ("good", "bad"):
             self.feedback.labels(channel, rating)
         self.first_text.labels(channel)

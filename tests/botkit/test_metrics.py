@@ -121,6 +121,26 @@ async def test_messages_replies_and_handoffs_are_counted_and_served(
     assert not [key for key in samples if any(v in ("u1", "c1", "c2") for _, v in key[1])]
 
 
+async def test_messages_over_the_rate_limit_are_counted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Three in a burst of one allowed: the second gets the slow-down reply (a sent
+    # reply), the third nothing; both are rate limited, and the scrape says so.
+    settings = make_settings(
+        metrics={"listen": "127.0.0.1:0"},
+        bot={"rate_limit": {"messages": 1, "window_seconds": 3600}},
+    )
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        for i in range(3):
+            await bot.submit(message(f"message {i}", f"k{i}"))
+        assert await bot.drain(10)
+        _, samples = await _scrape(bot)
+    assert len(recorder(bot).replies) == 2
+    assert _value(samples, "botkit_rate_limited_messages_total", channel="test") == 2
+    assert _value(samples, "botkit_messages_total", channel="test", outcome="stored") == 3
+
+
 async def test_a_superseded_reply_is_counted_as_such(
     metrics_settings: Callable[..., Settings],
 ) -> None:
@@ -277,6 +297,7 @@ async def test_every_known_series_of_a_channel_is_exported_from_the_start(
     assert outcomes == {"sent", "failed", "superseded", "busy", "fallback", "error"}
     assert _value(samples, "botkit_replies_total", channel="test", outcome="failed") == 0
     assert ("botkit_handoffs_total", (("channel", "test"),)) in samples
+    assert ("botkit_rate_limited_messages_total", (("channel", "test"),)) in samples
     assert ("botkit_messages_total", (("channel", "test"), ("outcome", "stored"))) in samples
 
 

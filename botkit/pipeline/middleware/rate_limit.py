@@ -16,7 +16,10 @@ from botkit.config.settings import RateLimitSettings
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 
-__all__ = ["RateLimitMiddleware"]
+__all__ = ["RATE_LIMITED", "RateLimitMiddleware"]
+
+# Set in ``ctx.state`` for a message over the limit (the bot counts them in its metrics).
+RATE_LIMITED = "rate_limited"
 
 
 @dataclass(slots=True)
@@ -70,7 +73,7 @@ class RateLimitMiddleware:
         if allowed:
             await next()
             return
-        ctx.state["rate_limited"] = True
+        ctx.state[RATE_LIMITED] = True
         ctx.logger.info("%s: rate limit exceeded", ctx.describe())
         if notify:
             ctx.set_reply(self.settings.reply, source="rate_limited")
