@@ -350,8 +350,9 @@ async def test_a_rating_button_under_an_older_answer_rates_that_answer(
     assert [e["text"]["text"] for e in first.blocks[1]["elements"]] == ["👍", "👎"]
     status, _ = await slack.click(first, 1)  # 👎 under the first answer
     assert status == 200
-    # In French: the fake workspace's user has the fr-FR locale.
-    await slack.reply_in("D1", None, feedback_texts.SORRY["fr"])
+    # In English: the fake workspace's user has the fr-FR locale, but that is only a
+    # seed; they wrote English, which settled the conversation's language.
+    await slack.reply_in("D1", None, feedback_texts.SORRY["en"])
     report = await slack.bot.store.feedback_report(datetime(2000, 1, 1, tzinfo=UTC))
     assert [r.text for r in report.latest_bad] == ["echo: Where is my parcel?"]
 
