@@ -3,7 +3,7 @@
     botkit run [-c FILE]            run the bot with its enabled connectors
     botkit chat [-c FILE]           talk to the bot in this terminal
     botkit check-config FILE        list every problem of a config file
-    botkit db upgrade [-c FILE]     create or upgrade the database schema
+    botkit db upgrade [-c FILE]     create or upgrade the database (and its schema)
     botkit db downgrade REV [-c FILE] / botkit db current [-c FILE]
     botkit handoff list [-c FILE]   conversations waiting for or handled by a human
     botkit handoff release CHANNEL KEY [-c FILE]   give one back to the bot
@@ -16,7 +16,10 @@
     botkit --version
 
 Without ``-c`` the config is ``$BOTKIT_CONFIG``, else ``./botkit.toml``, else
-``./config.example.toml``, else the built-in defaults.
+``./config.example.toml``, else the built-in defaults. The commands that work on the
+database (``db``, ``data``, ``handoff``, ``feedback``) read only its ``[store]`` and
+``[logging]`` sections: they run from any machine that reaches the database, without the
+channels' or agents' secrets.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from botkit import __version__
 from botkit._serving import prepare_heap_for_serving
-from botkit.errors import BotkitError, ConfigError, StoreError
+from botkit.errors import BotkitError, ConfigError, ConfigProblem, StoreError
 
 if TYPE_CHECKING:
     from botkit.config import Settings
@@ -43,6 +46,9 @@ __all__ = ["chat_settings", "main"]
 
 _log = logging.getLogger("botkit.cli")
 _DEFAULT_FILES = ("botkit.toml", "config.example.toml")
+# What the commands that only open the database read of the config (the rest, such as
+# a channel's token, is not validated and its ${VAR}s need not be set).
+_DATABASE_SECTIONS = ("store", "logging")
 
 
 # What a --limit may ask for: far more rows than anyone reads, and within SQLite's
@@ -95,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     with_config(check)  # -c FILE works here too, as in every other command
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    with_config(db_commands.add_parser("upgrade", help="upgrade the schema to the newest"))
+    upgrade = ("upgrade the schema to the newest; a SQLite database file that does not "
+               "exist is created (with its directories), as on a first install")  # fmt: skip
+    with_config(db_commands.add_parser("upgrade", help=upgrade, description=upgrade))
     down = with_config(db_commands.add_parser("downgrade", help="downgrade to a revision"))
     down.add_argument("revision", help="target revision ('base' removes every table)")
     down.add_argument("--yes", action="store_true",
@@ -156,12 +164,16 @@ def _config_path(arg: str | None) -> Path | None:
     return next((Path(name) for name in _DEFAULT_FILES if Path(name).is_file()), None)
 
 
-def _load(arg: str | None, *, quiet: bool = False) -> Settings:
+def _load(
+    arg: str | None, *, quiet: bool = False, sections: Sequence[str] | None = None
+) -> Settings:
+    """The settings (only ``sections`` of the file, if given; see ``load_settings``),
+    with logging configured from them."""
     from botkit._logging import configure_logging
     from botkit.config import Settings, load_settings
 
     path = _config_path(arg)
-    settings = load_settings(path) if path is not None else Settings()
+    settings = load_settings(path, sections=sections) if path is not None else Settings()
     logging_settings = settings.logging
     if quiet and logging_settings.level == "INFO":
         # `botkit chat` shares the terminal with the logs: show only problems there,
@@ -178,8 +190,10 @@ def _load(arg: str | None, *, quiet: bool = False) -> Settings:
 def chat_settings(settings: Settings) -> Settings:
     """The settings of ``botkit chat``: a terminal session beside the service, so only
     the console connector, and no metrics port (it would take the service's while the
-    service restarts, and Prometheus would scrape the wrong process)."""
-    console = settings.connectors.get("console", {})
+    service restarts, and Prometheus would scrape the wrong process). The console runs
+    even where the file has no ``[connectors.console]`` or switches it off for ``run``:
+    asking for ``chat`` is asking for it."""
+    console = {k: v for k, v in settings.connectors.get("console", {}).items() if k != "enabled"}
     metrics = settings.metrics.model_copy(update={"listen": ""})
     return settings.model_copy(update={"connectors": {"console": console}, "metrics": metrics})
 
@@ -231,14 +245,30 @@ def _missing_sqlite_file(store: StoreSettings) -> Path | None:
     return None if path.exists() else path
 
 
+def _no_database(missing: Path) -> StoreError:
+    # Opening would create an empty file (and its directories) and report "no schema",
+    # or downgrade that, as if the real database, elsewhere, were empty.
+    return StoreError(
+        f"no database at {missing} (a relative path in [store] url is relative to the "
+        "working directory); nothing was created"
+    )
+
+
 def _run_db(args: argparse.Namespace) -> int:
     from botkit.store import migrate
 
-    store = _load(args.config).store
+    store = _load(args.config, sections=_DATABASE_SECTIONS).store
+    missing = _missing_sqlite_file(store)
     if args.db_command == "upgrade":
+        # Creating the database is what upgrade is for on a first install; saying so
+        # shows a mistyped path at once.
         asyncio.run(migrate.upgrade(store.url))
-        print(f"{store.safe_url}: schema at {migrate.head()}")
-    elif args.db_command == "downgrade":
+        created = f"created {missing}; " if missing is not None else ""
+        print(f"{store.safe_url}: {created}schema at {migrate.head()}")
+        return 0
+    if missing is not None:
+        raise _no_database(missing)
+    if args.db_command == "downgrade":
         undone = migrate.undone_by(asyncio.run(migrate.current(store.url)), args.revision)
         if undone and not args.yes:
             steps = "\n".join(f"  {revision}: {what}" for revision, what in undone)
@@ -252,14 +282,6 @@ def _run_db(args: argparse.Namespace) -> int:
         asyncio.run(migrate.downgrade(store.url, args.revision))
         print(f"{store.safe_url}: schema at {args.revision}")
     else:
-        missing = _missing_sqlite_file(store)
-        if missing is not None:
-            # Opening would create an empty file (and its directories) and report "no
-            # schema", as if the real database, elsewhere, were empty.
-            raise StoreError(
-                f"no database at {missing} (a relative path in [store] url is relative "
-                "to the working directory); nothing was created"
-            )
         revision = asyncio.run(migrate.current(store.url))
         if revision == migrate.head():
             state = "up to date"
@@ -274,10 +296,10 @@ def _run_db(args: argparse.Namespace) -> int:
 def _run_handoff(args: argparse.Namespace) -> int:
     from botkit._handoff_cli import list_handoffs, release
 
-    store = _load(args.config).store
+    store = _load(args.config, sections=_DATABASE_SECTIONS).store
     missing = _missing_sqlite_file(store)
     if missing is not None:
-        raise StoreError(f"no database at {missing}; nothing was created")
+        raise _no_database(missing)
     if args.handoff_command == "list":
         lines = asyncio.run(list_handoffs(store, args.limit))
         print("\n".join(lines) if lines else "no conversation is waiting for or with a human")
@@ -289,10 +311,11 @@ def _run_handoff(args: argparse.Namespace) -> int:
 def _run_data(args: argparse.Namespace) -> int:
     from botkit._data_cli import export_contact, forget_contact, purge
 
-    store = _load(args.config, quiet=args.data_command == "export").store
+    quiet = args.data_command == "export"
+    store = _load(args.config, quiet=quiet, sections=_DATABASE_SECTIONS).store
     missing = _missing_sqlite_file(store)
     if missing is not None:
-        raise StoreError(f"no database at {missing}; nothing was created")
+        raise _no_database(missing)
     if args.data_command == "export":
         print(asyncio.run(export_contact(store, args.channel, args.contact, args.files)))
     elif args.data_command == "forget":
@@ -305,10 +328,10 @@ def _run_data(args: argparse.Namespace) -> int:
 def _run_feedback(args: argparse.Namespace) -> int:
     from botkit._feedback_cli import report
 
-    store = _load(args.config, quiet=True).store
+    store = _load(args.config, quiet=True, sections=_DATABASE_SECTIONS).store
     missing = _missing_sqlite_file(store)
     if missing is not None:
-        raise StoreError(f"no database at {missing}; nothing was created")
+        raise _no_database(missing)
     print(asyncio.run(report(store, args.days, args.bad)))
     return 0
 
@@ -326,14 +349,30 @@ def _run_knowledge(args: argparse.Namespace) -> int:
     return 0 if usable else 1
 
 
+_NO_CONNECTOR = (
+    "no connector is enabled, so `botkit run` cannot start: add a [connectors.NAME] "
+    "section (`botkit chat` needs none: it talks in the terminal)"
+)
+
+
+def _start_problems(settings: Settings, *, run: bool) -> list[ConfigProblem]:
+    """What stops ``botkit run`` (``run``) or ``botkit chat`` from starting that the
+    file's validation does not see: no channel to serve (``run`` only: ``chat`` has its
+    console), a model that is not there. Checked before the database is opened."""
+    from botkit.backends.preflight import model_problems
+
+    problems: list[ConfigProblem] = []
+    if run and not any(s.get("enabled", True) is not False for s in settings.connectors.values()):
+        problems.append(ConfigProblem("connectors", _NO_CONNECTOR))
+    return problems + model_problems(settings)
+
+
 def _check_config(file: str) -> int:
     from botkit.config import check_config, load_settings
 
     problems = check_config(file)
-    if not problems:  # the file is valid: are the models it names there?
-        from botkit.backends.preflight import model_problems
-
-        problems = model_problems(load_settings(file))
+    if not problems:  # the file is valid: can `botkit run` start with it?
+        problems = _start_problems(load_settings(file), run=True)
     if not problems:
         print(f"{file}: OK")
         return 0
@@ -363,7 +402,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "knowledge":
             return _run_knowledge(args)
         chat = args.command == "chat"
-        asyncio.run(_serve(_load(args.config, quiet=chat), chat=chat))
+        settings = _load(args.config, quiet=chat)
+        problems = _start_problems(settings, run=not chat)
+        if problems:  # before the database is created or migrated
+            path = _config_path(args.config)
+            raise ConfigError(problems, source=None if path is None else str(path))
+        asyncio.run(_serve(settings, chat=chat))
         return 0
     except BotkitError as exc:
         from botkit._logging import json_logging_active

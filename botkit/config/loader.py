@@ -3,21 +3,22 @@
 Steps: parse the TOML, expand ``${VAR}`` references, validate the core sections, then
 validate each enabled connector's and plugin's section against its own ``Config``. All
 problems from all steps are collected and raised together in one ``ConfigError`` so
-``botkit check-config`` can list everything at once.
+``botkit check-config`` can list everything at once. A command that needs only some
+sections (the database commands: ``[store]``, ``[logging]``) reads only those.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from botkit.config.components import resolve_components
-from botkit.config.interpolate import interpolate
+from botkit.config.interpolate import Interpolation, interpolate
 from botkit.config.listen import clashes, listeners_of, split_listen
 from botkit.config.problems import dedupe, problems_from_validation
 from botkit.config.settings import Settings
@@ -83,35 +84,18 @@ def _without_disabled(data: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def settings_from_mapping(
-    data: Mapping[str, Any],
-    *,
-    environ: Mapping[str, str] | None = None,
-    source: str | None = None,
-    check_components: bool = True,
-) -> Settings:
-    """Validate an already parsed TOML tree into ``Settings``.
-
-    Args:
-        data: the parsed TOML document.
-        environ: variables for ``${VAR}`` (default ``os.environ``).
-        source: file name used in the error message.
-        check_components: also import enabled connectors/plugins and validate their
-            sections (off only where the components are resolved later anyway).
-
-    Raises:
-        ConfigError: listing every problem, each with its key path.
-    """
-    _check_depth(data, source)
-    expanded = interpolate(_without_disabled(data), os.environ if environ is None else environ)
-    problems: list[ConfigProblem] = list(expanded.problems)
+def _validate(
+    tree: Mapping[str, Any], check_components: bool
+) -> tuple[Settings | None, list[ConfigProblem]]:
+    """Validate an expanded tree: the core sections, then (``check_components``) each
+    enabled connector's and plugin's section, and the ports their servers listen on."""
+    problems: list[ConfigProblem] = []
     settings: Settings | None = None
     try:
-        settings = Settings.model_validate(expanded.value)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         problems.extend(problems_from_validation(exc, model=Settings))
     if check_components:
-        tree = expanded.value
         listeners: dict[str, tuple[str, int]] = {}
         if settings is not None and settings.metrics.listen:
             listeners["metrics.listen"] = split_listen(settings.metrics.listen)
@@ -129,13 +113,88 @@ def settings_from_mapping(
                           "each server needs a port of its own")
             for first, second in clashes(listeners)
         )  # fmt: skip
-    if problems or settings is None:
-        # A value whose ${VAR} could not be expanded also fails validation (it became "");
-        # the variable is the problem to report, not the empty value.
-        unexpanded = {p.path for p in expanded.problems}
-        problems = expanded.problems + [
-            p for p in problems[len(expanded.problems) :] if p.path not in unexpanded
+    return settings, problems
+
+
+def _encloses(outer: str, inner: str) -> bool:
+    """True when key path ``outer`` is a table or array that holds ``inner``."""
+    return outer == "" or inner.startswith((f"{outer}.", f"{outer}["))
+
+
+def _without_paths(node: Any, paths: set[str], path: str = "") -> Any:
+    """``node`` without the values at ``paths`` (key paths as ``interpolate`` names
+    them: the same walk)."""
+    if isinstance(node, dict):
+        return {
+            key: _without_paths(value, paths, child)
+            for key, value in node.items()
+            if (child := f"{path}.{key}" if path else str(key)) not in paths
+        }
+    if isinstance(node, list):
+        return [
+            _without_paths(item, paths, f"{path}[{i}]")
+            for i, item in enumerate(node)
+            if f"{path}[{i}]" not in paths
         ]
+    return node
+
+
+def _not_from_unexpanded(
+    found: list[ConfigProblem], expanded: Interpolation, check_components: bool
+) -> list[ConfigProblem]:
+    """The validation problems in ``found`` that are not a ``${VAR}`` that could not be
+    expanded failing again (it became ""; the variable is the problem to report).
+
+    A problem at the value's own path is dropped. One at a table or array holding it
+    (a validator of ``agents`` that checks every agent's token) is dropped only when it
+    is gone once the unexpanded values are left out: the table's own problems stay.
+    """
+    unexpanded = {p.path for p in expanded.problems}
+    kept = [p for p in found if p.path not in unexpanded]
+
+    def above(problem: ConfigProblem) -> bool:
+        return any(_encloses(problem.path, path) for path in unexpanded)
+
+    if any(above(p) for p in kept):
+        _, without = _validate(_without_paths(expanded.value, unexpanded), check_components)
+        kept = [p for p in kept if not above(p) or p in without]
+    return kept
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str] | None = None,
+    source: str | None = None,
+    check_components: bool = True,
+    sections: Collection[str] | None = None,
+) -> Settings:
+    """Validate an already parsed TOML tree into ``Settings``.
+
+    Args:
+        data: the parsed TOML document.
+        environ: variables for ``${VAR}`` (default ``os.environ``).
+        source: file name used in the error message.
+        check_components: also import enabled connectors/plugins and validate their
+            sections (off only where the components are resolved later anyway).
+        sections: read only these top-level sections (e.g. ``("store", "logging")``
+            for a command that only opens the database); the others are not looked at,
+            their ``${VAR}`` references need not be set, and the returned settings hold
+            the defaults for them. None (the default): the whole file.
+
+    Raises:
+        ConfigError: listing every problem, each with its key path.
+    """
+    if sections is not None:
+        unknown = set(sections) - set(Settings.model_fields)
+        if unknown:
+            raise ValueError(f"no such settings sections: {sorted(unknown)}")
+        data = {key: value for key, value in data.items() if key in sections}
+    _check_depth(data, source)
+    expanded = interpolate(_without_disabled(data), os.environ if environ is None else environ)
+    settings, found = _validate(expanded.value, check_components)
+    if expanded.problems or found or settings is None:
+        problems = expanded.problems + _not_from_unexpanded(found, expanded, check_components)
         raise ConfigError(dedupe(problems), source=source)
     return settings.with_secret_values(frozenset(v for v in expanded.substituted if v))
 
@@ -145,8 +204,9 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     check_components: bool = True,
+    sections: Collection[str] | None = None,
 ) -> Settings:
-    """Read and validate a TOML config file.
+    """Read and validate a TOML config file (arguments as for ``settings_from_mapping``).
 
     Raises:
         ConfigError: the file is missing or unreadable, is not valid TOML, or has
@@ -154,7 +214,11 @@ def load_settings(
     """
     file = Path(path)
     return settings_from_mapping(
-        _read_toml(file), environ=environ, source=str(file), check_components=check_components
+        _read_toml(file),
+        environ=environ,
+        source=str(file),
+        check_components=check_components,
+        sections=sections,
     )
 
 

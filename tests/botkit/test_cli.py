@@ -13,7 +13,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from botkit.cli import main
+from botkit.cli import chat_settings, main
+from botkit.config import load_settings
 from botkit.store import migrate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,11 +160,26 @@ def test_errors_become_messages_and_exit_codes(
     no_schema = tmp_path / "strict.toml"
     no_schema.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path}/fresh.db"\nauto_migrate = false\n'
-        '[backend]\nkind = "echo"\n',
+        '[backend]\nkind = "echo"\n[connectors.console]\n',
         encoding="utf-8",
     )
     assert main(["run", "-c", str(no_schema)]) == 3
     assert "run `botkit db upgrade -c FILE`" in capsys.readouterr().err
+
+
+def test_chat_talks_in_the_terminal_whatever_the_file_says_of_the_console(
+    tmp_path: Path,
+) -> None:
+    # A service's file may switch the console off for `run`; `chat` is asking for it.
+    for console in ("", "[connectors.console]\nenabled = false\n"):
+        config = tmp_path / "bot.toml"
+        config.write_text(
+            f'[backend]\nkind = "echo"\n[connectors.web]\n{console}', encoding="utf-8"
+        )
+        chat = chat_settings(load_settings(config))
+        assert chat.connectors == {"console": {}}
+    config.write_text('[connectors.console]\nenabled = true\nuser = "bob"\n', encoding="utf-8")
+    assert chat_settings(load_settings(config)).connectors == {"console": {"user": "bob"}}
 
 
 def spawn_chat(tmp_path: Path, command: str = "chat") -> pexpect.spawn:

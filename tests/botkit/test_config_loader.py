@@ -389,3 +389,65 @@ def test_cuda_graph_switches_take_only_booleans(
     outer, inner = section
     found = problems({outer: {inner: {key.rsplit(".", 1)[1]: value}}})
     assert len(found) == 1 and key in found[0]
+
+
+def test_a_problem_of_a_table_its_unset_variable_causes_is_not_reported_twice() -> None:
+    # The agents' validator checks every token: an unset one failed there too, at the
+    # table's path, beside the variable that is the real problem.
+    agents = {"Ana": "${BOTKIT_AGENT_ANA}"}
+    assert problems({"plugins": {"handoff": {"agents": agents}}}) == [
+        "plugins.handoff.agents.Ana: environment variable BOTKIT_AGENT_ANA is not set"
+    ]
+    handoff = {"replies": {"en": "${REPLY}"}, "commands": ["/human", "${COMMAND}"]}
+    assert problems({"plugins": {"handoff": handoff}}) == [
+        "plugins.handoff.replies.en: environment variable REPLY is not set",
+        "plugins.handoff.commands[1]: environment variable COMMAND is not set",
+    ]
+
+
+def test_a_problem_of_a_table_that_its_unset_variable_does_not_cause_stays() -> None:
+    token = "t" * 30
+    agents = {"An\u202ena": token, "Ana": "${BOTKIT_AGENT_ANA}"}  # a bidi override
+    found = problems({"plugins": {"handoff": {"agents": agents}}})
+    unset = "plugins.handoff.agents.Ana: environment variable BOTKIT_AGENT_ANA is not set"
+    assert found[0] == unset
+    assert len(found) == 2 and found[1].startswith("plugins.handoff.agents: "), found
+    assert "agent 1" in found[1]
+    handoff = {"replies": {"de": " ", "en": "${REPLY}"}}
+    assert problems({"plugins": {"handoff": handoff}}) == [
+        "plugins.handoff.replies.en: environment variable REPLY is not set",
+        "plugins.handoff.replies: value error, a reply must not be empty",
+    ]
+    # A key that only starts like the unset one is not inside it.
+    found = problems({"bot": {"name": "${NAME}", "name_x": 1}})
+    assert found[0] == "bot.name: environment variable NAME is not set"
+    assert found[1].startswith("bot.name_x: unknown key"), found
+
+
+def test_only_the_sections_asked_for_are_read(tmp_path: Path) -> None:
+    # `botkit db` and the other database commands: a channel's token, a section a newer
+    # botkit reads, or a bad value elsewhere is not theirs to check.
+    data = {
+        "store": {"url": "sqlite:///${DB}.db"},
+        "logging": {"level": "debug"},
+        "bot": {"max_message_chars": "many"},
+        "connectors": {"telegram": {"token": "${BOTKIT_TELEGRAM_TOKEN}"}},
+        "newer_section": {"key": 1},
+    }
+    settings = settings_from_mapping(data, environ={"DB": "x"}, sections=("store", "logging"))
+    assert settings.store.url == "sqlite+aiosqlite:///x.db"
+    assert settings.logging.level == "DEBUG"
+    assert settings.connectors == {} and settings.bot.max_message_chars == 4000
+    assert settings.secret_values == {"x"}
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping(data, environ={}, sections=("store", "logging"))
+    assert [str(p) for p in info.value.problems] == [
+        "store.url: environment variable DB is not set"
+    ]
+    path = tmp_path / "c.toml"
+    path.write_text('[store]\nextra = 1\n[connectors.telegram]\ntoken = ""\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, sections=("store",))
+    assert [p.path for p in info.value.problems] == ["store.extra"]
+    with pytest.raises(ValueError, match="no such settings sections"):
+        settings_from_mapping({}, sections=("stores",))
