@@ -584,6 +584,10 @@ class Bot:
             return KeptFiles(count, None)
         return KeptFiles(count, _kept_file(same))
 
+    async def session_key(self, name: str) -> bytes:
+        """The store's shared key ``name`` (see ``CoreHandle.session_key``)."""
+        return await self.store.session_key(name)
+
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""
         conversation = await self.store.get_conversation(channel, conversation_key)

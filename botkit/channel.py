@@ -159,6 +159,17 @@ class CoreHandle(Protocol):
         """
         ...
 
+    async def session_key(self, name: str) -> bytes:
+        """A random key kept in the store under ``name`` (made the first time any process
+        asks): the same for every process sharing the database and across restarts, for
+        a channel that signs its own session tokens and has no configured secret.
+
+        Raises:
+            StoreError: a bad name (see ``ConversationStore.session_key``) or the store
+                failed.
+        """
+        ...
+
 
 @runtime_checkable
 class FileSource(Protocol):

@@ -38,6 +38,7 @@ __all__ = [
     "LANGUAGE_MAX",
     "MEDIA_TYPE_MAX",
     "PROCESS_ID_MAX",
+    "SESSION_KEY_NAME_MAX",
     "VERSION_TABLE",
     "Base",
     "Contact",
@@ -47,6 +48,7 @@ __all__ = [
     "InboundKey",
     "Message",
     "Process",
+    "SessionKey",
     "UTCDateTime",
 ]
 
@@ -57,6 +59,7 @@ PROCESS_ID_MAX = 32  # a random hex id per bot run (botkit uses 16 hex digits)
 CLIENT_ID_MAX = 64  # a customer file's idempotency key, chosen by the uploading client
 FILE_NAME_MAX = 255  # what common file systems allow for one name
 MEDIA_TYPE_MAX = 100
+SESSION_KEY_NAME_MAX = 64
 # Rows of the partial index of inbound messages the bot has not finished processing.
 UNANSWERED_WHERE = "direction = 'in' AND status = 'received'"
 # Alembic's bookkeeping table; a name of our own so botkit can share a PostgreSQL
@@ -273,3 +276,17 @@ class Process(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SessionKey(Base):
+    """A random key that signs session tokens (the web widget's, when no ``site_secret``
+    is set), made by the first process that needs it and read by every other one and
+    every later run, so a restart or another replica keeps visitors signed in
+    (migration 0007). Whoever can read this table can sign such tokens: it is as
+    secret as the conversations beside it."""
+
+    __tablename__ = "session_keys"
+
+    name: Mapped[str] = mapped_column(String(SESSION_KEY_NAME_MAX), primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

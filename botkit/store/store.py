@@ -25,6 +25,7 @@ from botkit.store._database import UPGRADE_COMMAND
 from botkit.store._handoffs import ConversationTakenError, HandoffReads, agent_holding
 from botkit.store._history import newest_messages
 from botkit.store._recent import RecentMessages, answered
+from botkit.store._session_keys import SessionKeys
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import (
@@ -57,7 +58,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(HandoffReads):
+class ConversationStore(HandoffReads, SessionKeys):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,

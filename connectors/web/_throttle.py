@@ -48,6 +48,11 @@ class RefusalWarnings:
             "web: refused connections from %s: over connect_rate; behind a reverse proxy, "
             "set trust_forwarded_for = true"
         )
+        self._site_key = self._make(
+            "web: refused a visitor: the page sent site_key %s, which does not match "
+            "[connectors.web] site_key (check the data-site-key of the widget's script tag, "
+            "or the site_key a server sends)"
+        )
         # One per reason code; the codes are ours (a small fixed set), never client text.
         self._identity: dict[str, ThrottledWarning] = {}
 
@@ -66,18 +71,33 @@ class RefusalWarnings:
         """A session or socket refused by ``connect_rate``."""
         self._connects.warn(shown(ip, 64))
 
-    def identity(self, code: str) -> None:
-        """A visitor's identity refused; only the reason code is logged."""
+    def identity(self, code: str, detail: str | None = None) -> None:
+        """A visitor's identity refused: the reason code is logged, and for a site key
+        that is not ours, ``detail``: what the page sent, as ``IdentityError.log_detail``
+        made it safe to show (never a token, hash or secret)."""
         if code in _ROUTINE_IDENTITY_CODES:
+            return
+        if code == "unknown_site":
+            # Not a user_hash or user_token matter: an anonymous visitor gets this too.
+            self._site_key.warn(detail or "none")
             return
         warning = self._identity.get(code)
         if warning is None:
+            hint = _IDENTITY_HINTS.get(code, _SIGN_IN_HINT)
             warning = self._identity[code] = self._make(
-                f"web: refused a visitor's identity: {code} (check how the site computes "
-                "user_hash / user_token and which site_key and secrets it uses)"
+                f"web: refused a visitor's identity: {code} ({hint})"
             )
         warning.warn()
 
+
+_SIGN_IN_HINT = "check how the site computes user_hash / user_token and which secrets it uses"
+_IDENTITY_HINTS = {
+    # Our own token, not the site's sign-in: it was signed under another key.
+    "invalid_token": (
+        "a session token this server did not sign with its current key: site_secret or "
+        "user_token_secret changed, replicas were given different ones, or it is forged"
+    ),
+}
 
 # A session token that ran out is the normal end of a visit, and an API call without a
 # token is a client's (or a scanner's) mistake: neither says the deployment is wrong.

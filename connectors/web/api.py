@@ -48,7 +48,7 @@ def _unavailable(message: str) -> web.Response:
 
 
 def _unauthorized(svc: WebService, exc: IdentityError) -> web.Response:
-    svc.refusals.identity(exc.code)
+    svc.refusals.identity(exc.code, exc.log_detail)
     return json_error(401, exc.code, str(exc), headers={"WWW-Authenticate": "Bearer"})
 
 

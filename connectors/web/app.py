@@ -16,13 +16,15 @@ def create_app(service: WebService) -> web.Application:
     """Build the web application around ``service`` (one per connector).
 
     ``client_max_size`` is the inbound body limit, so aiohttp itself stops reading a
-    chunked upload past it (413) instead of buffering it.
+    chunked upload past it (413) instead of buffering it. Starting the app (a runner's
+    ``setup``) starts the service first, so no request comes before its session key.
     """
     app = web.Application(
         middlewares=[origin_middleware, errors_middleware],
         client_max_size=service.config.max_message_bytes,
     )
     app[SERVICE] = service
+    app.on_startup.append(_start_service)
     app.on_response_prepare.append(set_security_headers)
     app.router.add_get("/", pages.demo_page)
     app.router.add_get("/healthz", pages.healthz)
@@ -35,3 +37,7 @@ def create_app(service: WebService) -> web.Application:
     app.router.add_post("/api/files", api.post_file)
     app.router.add_get("/{name:widget\\.(?:js|css)}", pages.static_file)
     return app
+
+
+async def _start_service(app: web.Application) -> None:
+    await app[SERVICE].start()

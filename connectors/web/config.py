@@ -5,12 +5,22 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from botkit.config.listen import ListenHost
 from connectors.base import ConnectorConfig
 
-__all__ = ["RateLimit", "WebConfig"]
+__all__ = ["MIN_SECRET_CHARS", "RateLimit", "WebConfig"]
+
+MIN_SECRET_CHARS = 16  # site_secret, user_token_secret
 
 _SITE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -65,9 +75,10 @@ class WebConfig(ConnectorConfig):
             API calls, so this does not let another site's page in.
         site_key: public id of the site, given by the embedding snippet.
         site_secret: HMAC key of ``user_hash``, shared with the site's backend (from
-            ``${VAR}`` in TOML, at least 16 characters). Needed for verified user ids; also
-            keys the session tokens so they survive restarts (without it or
-            ``user_token_secret`` a random per-process key is used).
+            ``${VAR}`` in TOML, at least 16 characters; set but empty is an error, not
+            "unset"). Needed for verified user ids; also keys the session tokens.
+            Without it or ``user_token_secret`` they are keyed with a random key made
+            once and kept in the store, shared by every process using that database.
         user_token_secret: HS256 key of the site-signed user tokens (``data-user-token``
             JWTs), from ``${VAR}``, at least 16 characters. JWT sign-in is on only when it
             is set, and it must differ from ``site_secret``: under one key, the user hash
@@ -183,18 +194,29 @@ class WebConfig(ConnectorConfig):
             )
         return self
 
+    @field_validator("site_secret", "user_token_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A field check, so it is reported under its own key, with the others at once (as
+        # the hand-off api_token). "is not None", not truthiness: an empty SecretStr is
+        # falsy, and "${VAR}" with VAR set but empty used to pass as if it were unset.
+        if value is not None:
+            got = len(value.get_secret_value())
+            if got < MIN_SECRET_CHARS:
+                empty = " (it is empty: is the variable it comes from set?)" if not got else ""
+                raise ValueError(
+                    f"{info.field_name} must be at least {MIN_SECRET_CHARS} characters{empty}"
+                )
+        return value
+
     @model_validator(mode="after")
     def _check_identity(self) -> WebConfig:
-        site = self.site_secret.get_secret_value() if self.site_secret else None
-        jwt = self.user_token_secret.get_secret_value() if self.user_token_secret else None
+        site = None if self.site_secret is None else self.site_secret.get_secret_value()
+        jwt = None if self.user_token_secret is None else self.user_token_secret.get_secret_value()
         if self.require_identity and site is None and jwt is None:
             raise ValueError(
                 "require_identity needs site_secret or user_token_secret (set from ${VAR})"
             )
-        if site is not None and len(site) < 16:
-            raise ValueError("site_secret must be at least 16 characters")
-        if jwt is not None and len(jwt) < 16:
-            raise ValueError("user_token_secret must be at least 16 characters")
         if jwt is not None and jwt == site:
             # One key for both schemes lets a user hash pass as a JWT signature.
             raise ValueError("user_token_secret must differ from site_secret")

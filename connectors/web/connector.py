@@ -70,7 +70,11 @@ class WebConnector(Connector[WebConfig]):
         if self._runner is not None:
             return
         runner = server_runner(self.make_app(), shutdown_timeout=2.0)
-        await runner.setup()
+        try:
+            await runner.setup()  # loads the session key (WebService.start)
+        except BaseException:
+            await runner.cleanup()
+            raise
         site = web.TCPSite(runner, self.config.host, self.config.port)
         try:
             await site.start()

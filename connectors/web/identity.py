@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what WebConfig.site_key allows
 _MAX_TOKEN_CHARS = 2048
 _MAX_USER_ID_CHARS = 255
 _CLOCK_LEEWAY_S = 60
@@ -66,11 +67,16 @@ _JWT_OFF_WARNING = (
 
 
 class IdentityError(ConnectorError):
-    """A visitor's credentials are missing, malformed, forged or expired (HTTP 401)."""
+    """A visitor's credentials are missing, malformed, forged or expired (HTTP 401).
 
-    def __init__(self, code: str, message: str) -> None:
+    ``log_detail`` is what the operator's log may show of the refused value (made safe
+    already: never a token, hash or secret), or None.
+    """
+
+    def __init__(self, code: str, message: str, *, log_detail: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.log_detail = log_detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,11 @@ class Visitor:
 def user_hash(user_id: str, site_secret: str) -> str:
     """The ``user_hash`` a site's backend computes for ``user_id`` (lowercase hex)."""
     return hmac.new(site_secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _derive(root: bytes) -> bytes:
+    """The session-token key from a configured secret or the stored key."""
+    return hmac.new(_SESSION_KEY_LABEL, root, hashlib.sha256).digest()
 
 
 def _b64d(text: str) -> bytes:
@@ -154,7 +165,8 @@ class IdentityService:
         require_identity: refuse anonymous visitors.
         user_token_secret: HS256 key of site-signed user tokens (JWTs), or None (JWT
             sign-in off). Must differ from ``site_secret``. Keys the session tokens when
-            there is no ``site_secret``; with neither, a random per-process key does.
+            there is no ``site_secret``; with neither, the key kept in the store does
+            (``use_stored_key``, before the first token is issued or checked).
         clock: seconds since the epoch (tests pin it); also paces the warning logged
             when a JWT arrives while JWT sign-in is off.
 
@@ -180,12 +192,16 @@ class IdentityService:
         self._jwt_secret = user_token_secret.encode() if user_token_secret is not None else None
         # A separate key for our own tokens, so a session token can never double as a
         # user hash or a site JWT (they are all HMAC-SHA256), nor be learnt from either.
+        # Without a configured secret it comes from the store: never a key made per
+        # process, which a restart or another replica would not know (every visitor
+        # signed out, the reply to what they sent before it never shown).
         root = self._secret if self._secret is not None else self._jwt_secret
-        self._session_key = (
-            hmac.new(_SESSION_KEY_LABEL, root, hashlib.sha256).digest()
-            if root is not None
-            else secrets.token_bytes(32)
-        )
+        self._session_key = None if root is None else _derive(root)
+        self.key_source = (
+            "site_secret" if self._secret is not None
+            else "user_token_secret" if self._jwt_secret is not None
+            else None
+        )  # fmt: skip
         self.session_ttl_s = session_ttl_s
         self.user_token_max_ttl_s = user_token_max_ttl_s
         self.require_identity = require_identity
@@ -194,7 +210,27 @@ class IdentityService:
 
     # -- our own session tokens ---------------------------------------------------------
 
+    @property
+    def needs_stored_key(self) -> bool:
+        """No secret is configured and ``use_stored_key`` has not been called yet."""
+        return self._session_key is None
+
+    def use_stored_key(self, key: bytes) -> None:
+        """Key the session tokens with ``key``, the store's (``CoreHandle.session_key``),
+        where no secret is configured; a configured secret takes precedence.
+
+        Raises:
+            ValueError: ``key`` is shorter than 16 bytes.
+        """
+        if len(key) < 16:
+            raise ValueError("a stored session key needs at least 16 bytes")
+        if self.key_source in (None, "store"):
+            self._session_key = _derive(key)
+            self.key_source = "store"
+
     def _sign(self, body: str) -> str:
+        if self._session_key is None:  # a bug: the service loads it before serving
+            raise ConnectorError("web: the session key is not loaded yet (use_stored_key)")
         return _b64e(hmac.new(self._session_key, body.encode(), hashlib.sha256).digest())
 
     def issue(self, visitor: Visitor) -> tuple[str, int]:
@@ -306,9 +342,14 @@ class IdentityService:
         ``require_identity`` an anonymous ("s") token is ``identity_required`` too, even
         a valid one issued while the site was open. Raises ``IdentityError``.
         """
-        key = _ascii(site_key, "unknown_site", "site key")
-        if not hmac.compare_digest(key.encode(), self.site_key.encode()):
-            raise IdentityError("unknown_site", "unknown site key")
+        if not (
+            isinstance(site_key, str)
+            and site_key.isascii()
+            and hmac.compare_digest(site_key.encode(), self.site_key.encode())
+        ):
+            raise IdentityError(
+                "unknown_site", "unknown site key", log_detail=self._sent_site_key(site_key)
+            )
         if user_id is not None or user_hash is not None:
             return self.verify_user_hash(user_id, user_hash)
         if user_token is not None:
@@ -322,6 +363,26 @@ class IdentityService:
         if self.require_identity:
             raise IdentityError("identity_required", "this site requires a verified user")
         return self.new_session()
+
+    def _sent_site_key(self, value: object) -> str:
+        """What the log may show of a site key the page sent that is not ours: the
+        value only when it is shaped like a site key and is none of our secrets (a
+        page that put a secret there has published it; the log must not repeat it)."""
+        if value is None:
+            return "no site_key"
+        if not isinstance(value, str):
+            return f"a JSON {type(value).__name__}, not a string"
+        if value.isascii():
+            sent = value.encode()
+            for secret in (self._secret, self._jwt_secret):
+                if secret is not None and hmac.compare_digest(sent, secret):
+                    return (
+                        "a secret (site_secret or user_token_secret) in place of the "
+                        "site_key: the page has published it, so replace that secret"
+                    )
+            if _SITE_KEY_SHAPE.match(value):
+                return ascii(value)
+        return f"{len(value)} characters that are not a site_key (shown: none)"
 
     def from_token(self, token: object) -> Visitor:
         """Verify a bearer session token and apply ``require_identity``."""

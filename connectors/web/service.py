@@ -20,6 +20,13 @@ __all__ = ["CHANNEL", "SERVICE", "OpenCounts", "WebService"]
 CHANNEL = "web"
 HISTORY_PAGE = 100
 
+log = logging.getLogger(__name__)
+_KEY_SOURCES = {
+    "site_secret": "derived from site_secret",
+    "user_token_secret": "derived from user_token_secret (no site_secret set)",
+    "store": "from the store (no site_secret set)",
+}
+
 
 class OpenCounts(Counter[str]):
     """What each client IP has open (sockets and waiting polls; uploads). Only IPs with
@@ -63,6 +70,22 @@ class WebService:
         self.open_uploads = OpenCounts()
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
+        self._key_logged = False
+
+    async def start(self) -> None:
+        """Load what serving needs from the core, before the first request: the
+        session-token key from the store when no secret is configured (see
+        ``CoreHandle.session_key``). Says once which key signs the tokens.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        identity = self.identity
+        if identity.needs_stored_key:
+            identity.use_stored_key(await self.core.session_key(CHANNEL))
+        if not self._key_logged:
+            self._key_logged = True
+            log.info("web: session key %s", _KEY_SOURCES[identity.key_source or "store"])
 
     def client_ip(self, request: web.Request) -> str:
         """The client's IP, from the socket or (behind a trusted proxy) the last hop."""

@@ -134,7 +134,7 @@ async def _hello(
             user_token=data.get("user_token"),
         )
     except IdentityError as exc:
-        svc.refusals.identity(exc.code)
+        svc.refusals.identity(exc.code, exc.log_detail)
         await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, str(exc))
         return None
     try:

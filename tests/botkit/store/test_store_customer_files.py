@@ -411,4 +411,4 @@ async def test_migration_0006_adds_and_drops_the_table(
     assert "customer_files" not in await _tables(db_url)
     assert await migrate.current(db_url) == "0005"
     await migrate.upgrade(db_url)
-    assert await migrate.current(db_url) == migrate.head() == "0006"
+    assert await migrate.current(db_url) == migrate.head()

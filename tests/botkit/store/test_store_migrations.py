@@ -26,6 +26,7 @@ TABLES = {
     "processes",
     "feedback",
     "customer_files",
+    "session_keys",
 }
 
 
@@ -92,8 +93,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0006"
-    for revision in ("0001", "0002", "0003", "0004", "0005", "0006"):
+    assert migrate.head() == "0007"
+    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007"):
         assert migrate.is_known(revision)
     assert not migrate.is_known("ffff")
 
@@ -119,7 +120,7 @@ async def test_claims_migration_up_down_up_and_unclaimed_messages_are_recoverabl
         )
         assert [(u.message.id, u.claimed_by) for u in claimable] == [(stored.message.id, None)]
     await migrate.downgrade(db_url, "0001")
-    later = {"processes", "feedback", "customer_files"}
+    later = {"processes", "feedback", "customer_files", "session_keys"}
     assert await _tables(db_url) == TABLES - later | {VERSION_TABLE}
 
     def columns(conn: Connection) -> set[str]:

@@ -8,7 +8,7 @@ import logging
 
 import aiohttp
 import pytest
-from web_helpers import ORIGIN, SECRET, SITE_KEY, MakeWeb, WebHarness
+from web_helpers import JWT_SECRET, ORIGIN, SECRET, SITE_KEY, MakeWeb, WebHarness
 
 from connectors.web._throttle import RefusalWarnings
 
@@ -129,3 +129,42 @@ def test_refusals_are_throttled_per_reason(caplog: pytest.LogCaptureFixture) -> 
     last = caplog.records[-1].getMessage()
     assert "https://b.example" in last and last.endswith("(5 more since the last warning)")
     assert "expired_token" not in caplog.text
+
+
+async def test_a_wrong_site_key_is_logged_as_such_with_what_the_page_sent(
+    web: WebHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An anonymous visitor: no user_hash or user_token is involved, so the line must not
+    # send the operator to check them; nor does it show the configured site_key.
+    caplog.set_level(logging.INFO)
+    resp = await web.client.post("/api/session", json={"site_key": "x"},
+                                 headers={"Origin": ORIGIN})  # fmt: skip
+    assert resp.status == 401 and (await resp.json())["error"] == "unknown_site"
+    (line,) = _warnings(caplog, "site_key")
+    assert "'x'" in line and "[connectors.web] site_key" in line
+    assert "user_hash" not in line and "user_token" not in line
+    assert repr(SITE_KEY) not in line
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown_as"),
+    [
+        (None, "no site_key"),
+        (42, "not a string"),
+        ("shop\n[ERROR] forged" + "y" * 500, "not a site_key"),
+        ("k" * 70, "not a site_key"),
+        (SECRET, "a secret"),
+        (JWT_SECRET, "a secret"),
+    ],
+)
+async def test_a_wrong_site_key_is_shown_only_when_safe(
+    web: WebHarness, caplog: pytest.LogCaptureFixture, sent: object, shown_as: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    v = await web.open()
+    await v.ws.send_json({"type": "hello", "site_key": sent})
+    assert (await v.next()).get("code") == "unknown_site"
+    (line,) = _warnings(caplog, "site_key")
+    assert shown_as in line, line
+    assert "\n" not in line and "forged" not in line and "k" * 65 not in line
+    _assert_no_secrets(caplog, SECRET, JWT_SECRET)
