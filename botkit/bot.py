@@ -29,7 +29,7 @@ from botkit._resume import Claims, RecoveryTiming
 from botkit._retention import retain_forever
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
-from botkit.backends.protocol import GenerationBackend, Translator
+from botkit.backends.protocol import GenerationBackend, PromptLimits, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, KeptFiles, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
@@ -211,6 +211,10 @@ class Bot:
                 await self._backend.start()
             else:
                 self._backend = await start_backend(self.settings.backend)
+            if isinstance(self._backend, PromptLimits):
+                # A context that the system prompt leaves no room in would refuse every
+                # message while the bot reports ready (the backend alone cannot tell).
+                self._backend.check_prompt_room(self.settings.bot.system_prompt)
             working = self.settings.bot.working_language
             self._language = LanguageSupport(
                 self.settings,

@@ -172,6 +172,18 @@ class LLMEngine:
     def num_kv_blocks(self) -> int:
         return self.block_manager.num_blocks
 
+    @property
+    def max_model_len(self) -> int:
+        """The model's context: ``config.max_model_len`` capped at its max positions."""
+        return self.scheduler.config.max_model_len
+
+    @property
+    def max_sequence_tokens(self) -> int:
+        """The most tokens one sequence (prompt + reply) can hold: ``max_model_len``
+        capped at the whole KV pool. ``add_request`` refuses a prompt that leaves no
+        room for one generated token in it."""
+        return self.scheduler.max_total_tokens
+
     def encode(self, prompt: Prompt) -> list[int]:
         """Token ids of a prompt (see ``engine.prompt.encode_prompt``)."""
         return encode_prompt(

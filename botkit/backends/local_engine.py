@@ -4,6 +4,11 @@ Imported only when the configuration asks for the engine (it imports torch). The
 raises its own errors; they are mapped here: ``EngineBusyError`` (queue timeout or full
 queue) -> ``BackendBusyError`` so the bot answers politely, everything else ->
 ``BackendError`` carrying the engine's message.
+
+The engine's context (the model's max positions, capped by the KV pool) bounds every
+request: ``max_prompt_tokens`` tells the core how long a prompt may be so that it trims
+the history to fit, and ``start`` refuses a pool too small for a one-word message plus
+``max_new_tokens`` (the bot then checks its system prompt with ``check_prompt_room``).
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from botkit.backends.protocol import GenerationRequest
+from botkit.backends.protocol import ChatMessage, GenerationRequest
 from botkit.config.settings import EngineSettings
 from botkit.errors import BackendBusyError, BackendError
 from engine import (
@@ -28,10 +33,14 @@ from engine import (
     SamplingParams,
     TextDelta,
 )
+from engine.prompt import encode_prompt
 
 __all__ = ["LocalEngineBackend", "create_backend"]
 
 log = logging.getLogger("botkit.backends.engine")
+
+# The smallest message a start must make room for (with the reply's max_new_tokens).
+MINIMAL_TURN = "Hello"
 
 
 class LocalEngineBackend:
@@ -111,7 +120,13 @@ class LocalEngineBackend:
             raise BackendError(
                 f"the local engine could not start model {s.model!r}: {type(exc).__name__}: {exc}"
             ) from exc
-        self._count_tokenizer = copy.deepcopy(engine.tokenizer)  # the engine thread owns its own
+        counter = copy.deepcopy(engine.tokenizer)  # the engine thread owns its own
+        # Checked before the engine thread starts: a context that cannot hold the
+        # smallest request would fail every message while the bot reports ready.
+        problem = self._room_problem(engine, counter, "")
+        if problem is not None:
+            raise BackendError(problem)
+        self._count_tokenizer = counter
         self._engine = AsyncEngine(engine)
         self._engine.start()
         log.info(
@@ -153,6 +168,98 @@ class LocalEngineBackend:
         if self._count_tokenizer is None:
             return max(1, len(text) // 4)
         return len(self._count_tokenizer.encode(text, add_special_tokens=False))
+
+    def max_prompt_tokens(self) -> int | None:
+        """Prompt tokens one request may have: the engine's context for one sequence
+        (``min(KV pool, model max positions)``) less ``max_new_tokens``; ``None`` before
+        ``start``."""
+        engine = self._engine
+        if engine is None:
+            return None
+        return engine.engine.max_sequence_tokens - self.settings.max_new_tokens
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens of the prompt the engine builds from ``messages`` (chat template and
+        generation prompt included); the sum of ``count_tokens`` before ``start``.
+
+        Raises:
+            BackendError: the messages cannot be rendered (e.g. the template refuses a
+                role order).
+        """
+        engine = self._engine
+        if engine is None or self._count_tokenizer is None:
+            return sum(self.count_tokens(m.content) for m in messages)
+        return self._prompt_tokens(engine.engine, self._count_tokenizer, messages)
+
+    def check_prompt_room(self, system_prompt: str) -> None:
+        """Fail when ``system_prompt``, a one-word message and ``max_new_tokens`` do not
+        fit in the engine's context (no-op before ``start``).
+
+        Raises:
+            BackendError: naming ``kv_cache_blocks`` (or the model's context) and the
+                smallest value that would do.
+        """
+        engine = self._engine
+        if engine is None or self._count_tokenizer is None:
+            return
+        problem = self._room_problem(engine.engine, self._count_tokenizer, system_prompt)
+        if problem is not None:
+            raise BackendError(problem)
+
+    @staticmethod
+    def _prompt_tokens(engine: LLMEngine, tokenizer: Any, messages: Sequence[ChatMessage]) -> int:
+        try:
+            ids = encode_prompt(
+                tokenizer,
+                list(messages),
+                vocab_size=engine.model_config.vocab_size,
+                chat_template=engine.chat_template,
+            )
+        except EngineError as exc:
+            raise BackendError(str(exc)) from exc
+        return len(ids)
+
+    def _room_problem(self, engine: LLMEngine, tokenizer: Any, system_prompt: str) -> str | None:
+        """Why a request with ``system_prompt`` and a one-word message can never be
+        answered by ``engine``, or None when it can."""
+        messages = [ChatMessage("system", system_prompt)] if system_prompt else []
+        messages.append(ChatMessage("user", MINIMAL_TURN))
+        prompt = self._prompt_tokens(engine, tokenizer, messages)
+        reply = self.settings.max_new_tokens
+        need = prompt + reply
+        if need <= engine.max_sequence_tokens:
+            return None
+        what = (
+            "the system prompt ([bot] system_prompt) with a one-word message"
+            if system_prompt
+            else "a one-word message"
+        )
+        lead = (
+            f"the local engine's context is too small: {what} takes {prompt} tokens and "
+            f"[backend.engine] max_new_tokens = {reply} more for the reply ({need} in all), "
+            f"but one request can hold at most {engine.max_sequence_tokens}"
+        )
+        block = engine.config.block_size
+        pool = engine.num_kv_blocks * block
+        fixes = []
+        if engine.max_model_len < need:  # no KV cache would help
+            lead += f" (the model's context is {engine.max_model_len} tokens)"
+        elif pool < need:
+            blocks = -(-need // block)
+            configured = self.engine_config.num_kv_blocks
+            if configured is not None:
+                lead += f" ([backend.engine] kv_cache_blocks = {configured} x {block} tokens)"
+                fixes.append(f"raise [backend.engine] kv_cache_blocks to at least {blocks}")
+            else:
+                lead += f" (the KV cache sized from memory: {engine.num_kv_blocks} blocks)"
+                fixes.append(
+                    f"set [backend.engine] kv_cache_blocks to at least {blocks} (memory "
+                    "allowing: free device memory or raise gpu_memory_utilization)"
+                )
+        fixes.append("lower [backend.engine] max_new_tokens")
+        if system_prompt:
+            fixes.append("shorten [bot] system_prompt")
+        return f"{lead}: {', or '.join(fixes)}"
 
     def sampling_params(self, request: GenerationRequest) -> SamplingParams:
         """The request's limits, falling back to the configured defaults.

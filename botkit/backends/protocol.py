@@ -13,6 +13,7 @@ __all__ = [
     "ChatMessage",
     "GenerationBackend",
     "GenerationRequest",
+    "PromptLimits",
     "Role",
     "Translator",
 ]
@@ -61,6 +62,39 @@ class GenerationBackend(Protocol):
     async def ready(self) -> bool: ...
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str]: ...
+
+
+@runtime_checkable
+class PromptLimits(Protocol):
+    """Optional for a generation backend: its context is bounded and it says by how much.
+
+    The local engine holds a request's prompt and reply in its KV cache, so a prompt too
+    long for it fails outright; the core shortens the history to fit (oldest turns first)
+    when the backend has these methods. Backends without a known bound (echo, an HTTP
+    server) simply do not provide them.
+    """
+
+    def max_prompt_tokens(self) -> int | None:
+        """The most prompt tokens one request may have, leaving room for the configured
+        ``max_new_tokens`` of reply; ``None`` while not known (before ``start``)."""
+        ...
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens of the prompt ``messages`` become (chat template included).
+
+        Raises:
+            BackendError: the messages cannot be rendered into a prompt.
+        """
+        ...
+
+    def check_prompt_room(self, system_prompt: str) -> None:
+        """Fail when a request with ``system_prompt`` and a one-word message could never
+        be answered (the bot calls it once started, with ``[bot] system_prompt``).
+
+        Raises:
+            BackendError: naming the setting that makes the context too small.
+        """
+        ...
 
 
 @runtime_checkable

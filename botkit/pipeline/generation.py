@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from botkit.backends.protocol import ChatMessage, GenerationRequest
+from botkit.backends.protocol import ChatMessage, GenerationRequest, PromptLimits
 from botkit.config.settings import BotSettings
+from botkit.errors import BackendError
 from botkit.pipeline.context import Context
+from botkit.pipeline.context_window import fit_history, prompt_head, system_text
 from botkit.pipeline.handlers import Handler
 
 __all__ = ["GenerationHandler", "build_request"]
@@ -16,16 +18,47 @@ def build_request(ctx: Context, settings: BotSettings) -> GenerationRequest:
 
     Sampling values are left to the backend's configured defaults.
     """
-    system = "\n\n".join(p for p in (settings.system_prompt, *ctx.instructions) if p)
-    messages = [ChatMessage("system", system)] if system else []
+    messages = prompt_head(system_text(ctx, settings))
     messages.extend(ctx.history)
     messages.append(ChatMessage("user", ctx.model_text))
     return GenerationRequest(messages=tuple(messages))
 
 
+def too_long_for_context(ctx: Context, settings: BotSettings, backend: PromptLimits) -> str:
+    """``bot.too_long_reply`` for a message the backend's context cannot take even
+    without history, its ``{limit}`` the characters that would fit (in proportion).
+
+    Raises:
+        BackendError: the system prompt and instructions alone fill the context (not
+            the customer's doing: the fallback reply, and the error in the log).
+    """
+    limit = backend.max_prompt_tokens() or 0
+    head = prompt_head(system_text(ctx, settings))
+    base = backend.count_prompt_tokens([*head, ChatMessage("user", "")])
+    whole = backend.count_prompt_tokens([*head, ChatMessage("user", ctx.model_text)])
+    room = limit - base
+    if room <= 0:
+        raise BackendError(
+            f"the system prompt and this message's instructions take {base} prompt tokens, "
+            f"the backend takes at most {limit}: shorten [bot] system_prompt or the "
+            "plugins' instructions, or give the backend a longer context"
+        )
+    chars = len(ctx.text) * room // max(1, whole - base)
+    # str.replace rather than str.format: the text is user config and may hold braces.
+    return settings.too_long_reply.replace("{length}", str(len(ctx.text))).replace(
+        "{limit}", str(chars)
+    )
+
+
 class GenerationHandler(Handler):
     """Streams the backend's answer. The stream is consumed when the reply is delivered,
-    so a backend failure shows up there and is answered with the fallback reply."""
+    so a backend failure shows up there and is answered with the fallback reply.
+
+    The history is fitted to the backend's context once more here: handlers before
+    this one (knowledge passages, an intent's instruction) may have made the system
+    prompt longer since it was loaded. A message that cannot fit even alone gets the
+    too-long reply rather than a failed generation.
+    """
 
     def __init__(self, settings: BotSettings) -> None:
         self.settings = settings
@@ -34,5 +67,13 @@ class GenerationHandler(Handler):
         return ctx.reply is None
 
     async def handle(self, ctx: Context) -> None:
+        backend = ctx.backend
+        current = ChatMessage("user", ctx.model_text)
+        history = fit_history(backend, system_text(ctx, self.settings), ctx.history, current)
+        if history is None and isinstance(backend, PromptLimits):
+            ctx.set_reply(too_long_for_context(ctx, self.settings, backend), source="too_long")
+            ctx.logger.info("%s: too long for the model's context", ctx.describe())
+            return
+        ctx.history = history or []
         request = build_request(ctx, self.settings)
         ctx.set_stream(ctx.backend.generate(request), source="backend")

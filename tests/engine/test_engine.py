@@ -313,7 +313,12 @@ def backend(path: Path, **kw: Any) -> Any:
     from botkit.config.settings import EngineSettings
 
     settings = EngineSettings(
-        model=str(path), dtype="float32", device="cpu", **{"queue_timeout_seconds": 30.0, **kw}
+        model=str(path),
+        dtype="float32",
+        device="cpu",
+        # The tiny model's context is 256 tokens: start refuses a max_new_tokens (default
+        # 256) that leaves no room for a prompt. Requests below set their own.
+        **{"queue_timeout_seconds": 30.0, "max_new_tokens": 64, **kw},
     )
     return LocalEngineBackend(settings, kv_cache_blocks=64, max_num_seqs=1)
 

@@ -11,6 +11,11 @@ A conversation that a human is handling is not answered by the bot: the chain st
 here without a reply; the message is stored for the agent. A closed conversation is
 reopened by the customer's next message (when it is stored, or here if it was closed
 while the message waited), so it is answered again.
+
+The history is bounded by ``history_turns``, by ``history_token_budget`` and by what the
+backend can take (``botkit.pipeline.context_window``: a local engine's context less the
+system prompt, the current message and the reply's room), dropping the oldest turns
+first, so a long conversation keeps being answered on a small context.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from collections.abc import Callable
 
 from botkit.backends.protocol import ChatMessage, Role
 from botkit.config.settings import BotSettings
+from botkit.errors import BackendError
 from botkit.events import Direction
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
+from botkit.pipeline.context_window import fit_history, system_text
 from botkit.store import approx_tokens
 from botkit.store.records import ConversationStatus, MessageStatus, StoredMessage
 
@@ -104,5 +111,30 @@ class LoadConversationMiddleware:
                 break
             role: Role = "user" if m.direction == Direction.INBOUND else "assistant"
             picked.append(ChatMessage(role=role, content=m.model_text))
-        ctx.history = picked[::-1]
+        ctx.history = self.fit(ctx, picked[::-1])
         await next()
+
+    def fit(self, ctx: Context, history: list[ChatMessage]) -> list[ChatMessage]:
+        """The newest turns of ``history`` that fit in the backend's context with the
+        system prompt and the current message (``[]`` when those alone do not: the
+        generation step then answers that the message is too long)."""
+        if not history:
+            return history
+        current = ChatMessage("user", ctx.model_text)
+        try:
+            fitted = fit_history(ctx.backend, system_text(ctx, self.settings), history, current)
+        except BackendError as exc:
+            # Not this step's to report: generating would fail the same way, and a
+            # handler (an intent, a hand-off) may still answer without the model.
+            ctx.logger.debug("%s: history not fitted to the context: %s", ctx.describe(), exc)
+            return history
+        if fitted is None:
+            return []
+        if len(fitted) < len(history):
+            ctx.logger.debug(
+                "%s: %d of %d history messages fit the model's context",
+                ctx.describe(),
+                len(fitted),
+                len(history),
+            )
+        return fitted

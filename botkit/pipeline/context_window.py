@@ -1,0 +1,68 @@
+"""Fitting a request into what the backend can take.
+
+A backend with a bounded context (the local engine: its KV cache and the model's max
+positions) refuses a prompt longer than it, and says how long one may be
+(``botkit.backends.protocol.PromptLimits``). The history is then shortened, oldest turns
+first, until system prompt + history + current message fit; the token counts are the
+backend's own (chat template included), so what fits here fits there. Backends that
+report no bound get the history as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from botkit.backends.protocol import ChatMessage, PromptLimits
+from botkit.config.settings import BotSettings
+from botkit.pipeline.context import Context
+
+__all__ = ["fit_history", "prompt_head", "system_text"]
+
+
+def system_text(ctx: Context, settings: BotSettings) -> str:
+    """The system prompt with this message's extra instructions."""
+    return "\n\n".join(p for p in (settings.system_prompt, *ctx.instructions) if p)
+
+
+def prompt_head(system: str) -> list[ChatMessage]:
+    """The messages a request starts with: the system prompt, when there is one."""
+    return [ChatMessage("system", system)] if system else []
+
+
+def fit_history(
+    backend: object, system: str, history: Sequence[ChatMessage], current: ChatMessage
+) -> list[ChatMessage] | None:
+    """The newest turns of ``history`` that fit in the backend's prompt with ``system``
+    and ``current`` (all of them when the backend reports no bound).
+
+    Returns:
+        The kept turns, oldest first; ``None`` when even ``system`` and ``current``
+        alone are over the bound.
+
+    Raises:
+        BackendError: the backend cannot count the prompt (e.g. its template refuses it).
+    """
+    if not isinstance(backend, PromptLimits):
+        return list(history)
+    limit = backend.max_prompt_tokens()
+    if limit is None:
+        return list(history)
+    head = prompt_head(system)
+
+    def fits(start: int) -> bool:
+        return backend.count_prompt_tokens([*head, *history[start:], current]) <= limit
+
+    if fits(0):
+        return list(history)
+    if not fits(len(history)):
+        return None
+    # Dropping older turns only shortens the prompt, so the fewest to drop is found by
+    # bisection: fits(hi) holds, fits(lo) does not (a few tokenizations, not one a turn).
+    lo, hi = 0, len(history)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return list(history[hi:])
