@@ -42,6 +42,7 @@ class FinalRecord:
     """The last item of a stream.
 
     Attributes:
+        request_id: the id given to ``submit`` (or the engine's, when none was given).
         finish_reason: ``"stop"`` (EOS / stop string), ``"length"`` or ``"abort"``.
         ttft_s: submit -> first token. latency_s: submit -> finish.
         cached_tokens: prompt tokens served from the prefix cache.
@@ -101,7 +102,8 @@ class AsyncEngine:
         return self._thread is not None and self._thread.is_alive() and self._dead is None
 
     async def close(self) -> None:
-        """Stop the thread; live streams end with ``EngineDeadError``."""
+        """Stop the thread; live streams end with ``EngineDeadError`` and their requests
+        are aborted (KV blocks back in the pool)."""
         thread = self._thread
         if thread is None:
             return
@@ -143,7 +145,7 @@ class AsyncEngine:
                     done = True
                     if item.error is not None:
                         raise item.error
-                    yield _final(item)
+                    yield _final(item, request_id or rid)
                     return
         finally:
             self._streams.pop(rid, None)
@@ -164,6 +166,9 @@ class AsyncEngine:
                         break
                     block = False
                     if cmd[0] == "stop":
+                        # Streams end with the close; their sequences must not keep KV
+                        # blocks (or their ids) in an engine that may be driven again.
+                        engine.abort_all()
                         return
                     self._handle(cmd)
                 if engine.has_unfinished():
@@ -213,11 +218,11 @@ class AsyncEngine:
             stream.put_nowait(exc)
 
 
-def _final(o: RequestOutput) -> FinalRecord:
+def _final(o: RequestOutput, request_id: str) -> FinalRecord:
     end = o.finished_time if o.finished_time is not None else time.monotonic()
     ttft = None if o.first_token_time is None else o.first_token_time - o.arrival_time
     reason = o.finish_reason.value if o.finish_reason is not None else "stop"
-    return FinalRecord(request_id=o.request_id, finish_reason=reason,
+    return FinalRecord(request_id=request_id, finish_reason=reason,
                        prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
                        cached_tokens=o.cached_tokens, ttft_s=ttft,
                        latency_s=end - o.arrival_time)

@@ -207,7 +207,10 @@ class LLMEngine:
             InvalidRequestError: bad prompt (too long, empty, malformed messages).
             EngineBusyError: the waiting queue is full.
         """
-        params = params or SamplingParams()
+        params = SamplingParams() if params is None else params
+        if not isinstance(params, SamplingParams):
+            raise InvalidRequestError(
+                f"params must be a SamplingParams, got {type(params).__name__}")
         seq = Sequence(
             request_id=request_id,
             prompt_token_ids=self.encode(prompt),
@@ -217,16 +220,26 @@ class LLMEngine:
         )
         if arrival_time is not None:
             seq.arrival_time = arrival_time
+        # Everything that can fail is built before the sequence is queued: a queued
+        # sequence without its detokenizer would fail the next step, and with it every
+        # other request (the async engine treats a failed step as a dead engine).
+        detok = IncrementalDetokenizer(self.tokenizer, seq.prompt_token_ids, params.stop)
         self.scheduler.add(seq)
-        self._detok[request_id] = (
-            seq,
-            IncrementalDetokenizer(self.tokenizer, seq.prompt_token_ids, params.stop),
-        )
+        self._detok[request_id] = (seq, detok)
         return seq
 
     def abort_request(self, request_id: str) -> bool:
         """Cancel a request; its KV blocks are free before the next step runs."""
         return self.scheduler.abort(request_id) is not None
+
+    def abort_all(self) -> None:
+        """Cancel every live request and report them (when an owner stops serving):
+        their KV blocks return to the pool and ``has_unfinished()`` is False after."""
+        sched = self.scheduler
+        for seq in [*sched.running, *sched.waiting]:
+            sched.abort(seq.request_id)
+        while self.has_unfinished():  # nothing is scheduled now: this only reports
+            self.step()
 
     def has_unfinished(self) -> bool:
         return self._ahead is not None or self.scheduler.has_unfinished()

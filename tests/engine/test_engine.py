@@ -307,6 +307,77 @@ async def test_async_engine_crash_and_close_fail_streams(loaded: LoadedModel) ->
         await aeng2.close()
 
 
+async def test_a_request_that_cannot_be_prepared_fails_alone(
+    loaded: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing of a request that add_request refuses may stay queued: a sequence without
+    # its detokenizer (or with params that are not SamplingParams) failed the next step,
+    # and the async engine then failed every live request.
+    eng = make_engine(loaded)
+    with pytest.raises(InvalidRequestError, match="SamplingParams"):
+        eng.add_request("dict", prompts(loaded)[0], {"temperature": 0})  # type: ignore[arg-type]
+    assert not eng.has_unfinished()
+
+    import engine.llm_engine as llm_engine
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no decoder for this tokenizer")
+
+    with monkeypatch.context() as m:
+        m.setattr(llm_engine, "IncrementalDetokenizer", broken)
+        with pytest.raises(RuntimeError, match="no decoder"):
+            eng.add_request("detok", prompts(loaded)[0], GREEDY)
+    assert not eng.has_unfinished()
+
+    aeng = AsyncEngine(eng)
+    aeng.start()
+    try:
+        good = asyncio.create_task(collect(aeng.submit(prompts(loaded)[1], GREEDY)))
+        with pytest.raises(InvalidRequestError, match="SamplingParams"):
+            await collect(aeng.submit(prompts(loaded)[0], {"temperature": 0}))  # type: ignore[arg-type]
+        _text, final = await good
+        assert final.completion_tokens == 12 and aeng.running
+    finally:
+        await aeng.close()
+
+
+async def test_close_aborts_live_requests_and_frees_their_blocks(loaded: LoadedModel) -> None:
+    eng = make_engine(loaded)
+    aeng = AsyncEngine(eng)
+    aeng.start()
+    long = SamplingParams(temperature=0, max_new_tokens=200, ignore_eos=True)
+    streams = [aeng.submit(p, long, request_id="chat") for p in prompts(loaded)[:2]]
+    for stream in streams:
+        await anext(stream)
+    await aeng.close()
+    assert eng.block_manager.num_free_blocks == 128
+    assert not eng.has_unfinished() and not eng.load.running and not eng.load.waiting
+    # An engine driven again serves new requests only (its ids start over).
+    again = AsyncEngine(eng)
+    again.start()
+    try:
+        _text, final = await collect(again.submit(prompts(loaded)[2], GREEDY, request_id="chat"))
+        assert final.completion_tokens == 12
+    finally:
+        await again.close()
+    for stream in streams:
+        await stream.aclose()
+
+
+async def test_final_record_carries_the_callers_request_id(loaded: LoadedModel) -> None:
+    aeng = AsyncEngine(make_engine(loaded))
+    aeng.start()
+    try:
+        finals = await asyncio.gather(
+            *(collect(aeng.submit(p, GREEDY, request_id="ticket-7")) for p in prompts(loaded)[:2])
+        )
+        assert [f.request_id for _t, f in finals] == ["ticket-7", "ticket-7"]
+        _text, anonymous = await collect(aeng.submit(prompts(loaded)[0], GREEDY))
+        assert anonymous.request_id
+    finally:
+        await aeng.close()
+
+
 # ------------------------------------------------------------ botkit backend
 def backend(path: Path, **kw: Any) -> Any:
     from botkit.backends.local_engine import LocalEngineBackend
