@@ -183,12 +183,22 @@ class Sampler:
         """
         if all(s.params.greedy and s.params.repetition_penalty == 1.0 for s in seqs):
             return logits.argmax(dim=-1)  # the common greedy step: no per-row tensors
+        # Seeded rows' generators as they were: a batch that fails after drawing noise
+        # must not leave them advanced, or the rows sampled again one by one would draw
+        # other tokens than the same request alone (its seed's promise).
+        drawn = [(s, None if s.generator is None else s.generator.get_state())
+                 for s in seqs if s.params.seed is not None]  # fmt: skip
         try:
             tokens = sample(logits, self.prepare(seqs))
         except Exception as exc:  # params are validated: defence in depth, so not fast
             if type(exc) not in self._fallback_logged:  # once per kind, not every step
                 self._fallback_logged.add(type(exc))
                 log.warning("batched sampling failed; sampling rows one by one", exc_info=exc)
+            for seq, state in drawn:
+                if state is None:
+                    seq.generator = None  # made (and maybe drawn from) by this batch
+                elif seq.generator is not None:
+                    seq.generator.set_state(state)
             return self._sample_rows_alone(logits, seqs)
         self.record(seqs, tokens)
         return tokens

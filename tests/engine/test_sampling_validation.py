@@ -9,10 +9,11 @@ import math
 import pytest
 import torch
 
+import engine.sampler
 from engine import sampling
 from engine.request import Sequence
 from engine.request_errors import InvalidRequestError
-from engine.sampler import SAMPLING_FAILED, Sampler
+from engine.sampler import SAMPLING_FAILED, Sampler, SamplingBatch
 from engine.sampling import SamplingParams
 
 V = 50
@@ -157,3 +158,36 @@ def test_engine_settings_accept_what_sampling_params_accept(field: str) -> None:
         except ValidationError:
             settings_ok = False
         assert settings_ok == engine_ok, (field, value, engine_ok)
+
+
+def test_a_batch_that_fails_after_drawing_leaves_seeded_rows_as_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch raises after the seeded generators drew their noise; the rows sampled
+    again one by one must draw what they would have drawn without the failure."""
+    params = [SamplingParams(temperature=1.0, seed=21), SamplingParams(temperature=0.9, seed=22)]
+    real = engine.sampler.sample
+
+    def drawn_then_failed(x: torch.Tensor, batch: SamplingBatch) -> torch.Tensor:
+        tokens = real(x, batch)
+        if x.shape[0] > 1:
+            raise RuntimeError("failed after drawing")
+        return tokens
+
+    def run(fail_at: int | None) -> list[list[int]]:
+        sampler = Sampler(V, torch.device("cpu"))
+        seqs = [seq(f"r{i}", p) for i, p in enumerate(params)]
+        out: list[list[int]] = [[] for _ in seqs]
+        for step in range(4):
+            if step == fail_at:
+                monkeypatch.setattr(engine.sampler, "sample", drawn_then_failed)
+            tokens = sampler(logits(2, seed=step), seqs).tolist()
+            monkeypatch.undo()
+            for i, token in enumerate(tokens):
+                out[i].append(token)
+                seqs[i].append_token(token)
+        return out
+
+    expected = run(None)
+    assert run(0) == expected  # generators made by the failed batch
+    assert run(2) == expected  # generators that had drawn before
