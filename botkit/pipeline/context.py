@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -126,6 +127,9 @@ class Context:
     logger: logging.Logger = field(default_factory=lambda: _LOG)
     events: EventBus = field(default_factory=EventBus)
     superseded: bool = False
+    # When ``conversation`` was read (time.monotonic): the gate reads it again only if
+    # the steps before it took a while (see ``CurrentConversationMiddleware``).
+    conversation_read_at: float = field(default_factory=time.monotonic)
     # What the pipeline learned about the inbound message (language, working-language
     # text); stored in one write when the bot has finished with the message.
     inbound_language: str | None = None

@@ -27,6 +27,7 @@ from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.events import ConversationClosed, Direction, HandoffRequested, SystemEvent
 from botkit.pipeline import Context, Next
+from botkit.pipeline.middleware import conversation as conversation_middleware
 from botkit.store import ConversationStatus, MessageStatus
 from botkit.testing.translator import MarkingTranslator
 
@@ -232,3 +233,30 @@ async def test_a_peers_takeover_stands_and_the_intents_reply_is_not_sent(
         stored = await bot.store.messages_after("test", "c1", 0, 100)
     assert [r.text for r in recorder(bot).replies] == ["echo: hello"]
     assert [m.text for m in stored if m.direction == Direction.OUTBOUND] == ["echo: hello"]
+
+
+async def test_the_gate_reads_the_status_again_only_when_it_may_be_stale(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read per message cost a third of the core's throughput: a status read moments
+    # ago (no translation, no slow step) is taken as current; an older one is read again.
+    async def reads_with(fresh_for_s: float) -> int:
+        monkeypatch.setattr(conversation_middleware, "FRESH_FOR_S", fresh_for_s)
+        async with Bot(make_settings()) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            calls: list[int] = []
+            real = bot.store.conversation_by_id
+
+            async def counted(conversation_id: int) -> Any:
+                calls.append(conversation_id)
+                return await real(conversation_id)
+
+            monkeypatch.setattr(bot.store, "conversation_by_id", counted)
+            # A key and a conversation of its own: both runs share the database.
+            key = f"fresh-{fresh_for_s}"
+            await bot.submit(message("hello there", key, conversation=key))
+            await recorder(bot).wait_for(1)
+            assert await bot.drain(10)
+        return len(calls)
+
+    assert await reads_with(0.0) == await reads_with(60.0) + 1

@@ -21,6 +21,7 @@ first, so a long conversation keeps being answered on a small context.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 from botkit.backends.protocol import ChatMessage, Role
@@ -55,15 +56,27 @@ def _turn_order(message: StoredMessage) -> float:
     return float(message.seq)
 
 
+# A status read this recently is taken as current. A read is a database round trip that
+# cost a third of the core's throughput when made for every message; without slow
+# steps (translation, a busy detector) the status is a millisecond old here, and a
+# release or takeover that close is no different from one just after the gate.
+FRESH_FOR_S = 0.05
+
+
 class CurrentConversationMiddleware:
-    """Reads ``ctx.conversation`` again, so that who answers is decided on its status now.
+    """Reads ``ctx.conversation`` again, so that who answers is decided on its status now:
+    after a translation (a model or a service: the slow step), or when it was read
+    ``FRESH_FOR_S`` ago or more.
 
     It runs right before the plugins' early middleware and the gate
     (``LoadConversationMiddleware``), after the slow language steps.
     """
 
     async def __call__(self, ctx: Context, next: Next) -> None:
-        ctx.conversation = await ctx.store.conversation_by_id(ctx.conversation.id)
+        translated = ctx.working_text is not None
+        if translated or time.monotonic() - ctx.conversation_read_at >= FRESH_FOR_S:
+            ctx.conversation = await ctx.store.conversation_by_id(ctx.conversation.id)
+            ctx.conversation_read_at = time.monotonic()
         await next()
 
 
