@@ -16,7 +16,9 @@ from botkit.backends.protocol import ChatMessage, PromptLimits
 from botkit.config.settings import BotSettings
 from botkit.pipeline.context import Context
 
-__all__ = ["fit_history", "prompt_head", "system_text"]
+__all__ = ["fit_history", "fitted", "mark_fitted", "prompt_head", "system_text"]
+
+_FITTED = "context_window.fitted"
 
 
 def system_text(ctx: Context, settings: BotSettings) -> str:
@@ -66,3 +68,15 @@ def fit_history(
         else:
             lo = mid
     return list(history[hi:])
+
+
+def mark_fitted(ctx: Context, system: str, history: Sequence[ChatMessage]) -> None:
+    """Remember that ``history`` fits with ``system`` and this message: counting a
+    prompt renders the chat template and tokenizes it (about 1 ms for 1,000 tokens),
+    and the generation step need not do it again when nothing was added since."""
+    ctx.state[_FITTED] = (system, ctx.model_text, len(history))
+
+
+def fitted(ctx: Context, system: str) -> bool:
+    """Whether ``ctx.history`` was fitted with ``system`` (see ``mark_fitted``)."""
+    return bool(ctx.state.get(_FITTED) == (system, ctx.model_text, len(ctx.history)))

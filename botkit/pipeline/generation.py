@@ -6,7 +6,7 @@ from botkit.backends.protocol import ChatMessage, GenerationRequest, PromptLimit
 from botkit.config.settings import BotSettings
 from botkit.errors import BackendError
 from botkit.pipeline.context import Context
-from botkit.pipeline.context_window import fit_history, prompt_head, system_text
+from botkit.pipeline.context_window import fit_history, fitted, prompt_head, system_text
 from botkit.pipeline.handlers import Handler
 
 __all__ = ["GenerationHandler", "build_request"]
@@ -69,7 +69,11 @@ class GenerationHandler(Handler):
     async def handle(self, ctx: Context) -> None:
         backend = ctx.backend
         current = ChatMessage("user", ctx.model_text)
-        history = fit_history(backend, system_text(ctx, self.settings), ctx.history, current)
+        system = system_text(ctx, self.settings)
+        if fitted(ctx, system):  # nothing added since the history was loaded
+            history: list[ChatMessage] | None = ctx.history
+        else:
+            history = fit_history(backend, system, ctx.history, current)
         if history is None and isinstance(backend, PromptLimits):
             ctx.set_reply(too_long_for_context(ctx, self.settings, backend), source="too_long")
             ctx.logger.info("%s: too long for the model's context", ctx.describe())

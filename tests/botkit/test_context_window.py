@@ -15,6 +15,7 @@ from botkit.config import settings_from_mapping
 from botkit.pipeline import Pipeline
 from botkit.pipeline.context_window import fit_history
 from botkit.pipeline.generation import GenerationHandler
+from botkit.pipeline.middleware import LoadConversationMiddleware
 
 SETTINGS = settings_from_mapping({"bot": {"system_prompt": "SYS"}}, environ={})
 
@@ -91,3 +92,26 @@ async def test_a_system_prompt_that_fills_the_context_is_an_error(
     await Pipeline(fallback=GenerationHandler(SETTINGS.bot)).run(ctx)
     assert ctx.reply is not None and ctx.reply.source == "fallback"
     assert "system_prompt" in caplog.text
+
+
+async def test_a_history_fitted_at_load_is_not_counted_again_without_new_instructions() -> None:
+    # Counting renders the chat template and tokenizes the prompt (~1 ms per 1,000
+    # tokens with SmolLM2's tokenizer): once per message when nothing was added.
+    class Counting(BoundedEcho):
+        counts = 0
+
+        def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+            Counting.counts += 1
+            return super().count_prompt_tokens(messages)
+
+    backend = Counting(29)
+    ctx = make_ctx("now", SETTINGS)
+    ctx.backend = backend
+    ctx.history = LoadConversationMiddleware(SETTINGS.bot).fit(ctx, turns(5))
+    loaded = Counting.counts
+    assert [m.content for m in ctx.history] == ["turn2", "turn3", "turn4"] and loaded > 0
+    await Pipeline(fallback=GenerationHandler(SETTINGS.bot)).run(ctx)
+    assert Counting.counts == loaded
+    assert [m.content for m in backend.requests[0].messages] == [
+        "SYS", "turn2", "turn3", "turn4", "now"
+    ]  # fmt: skip

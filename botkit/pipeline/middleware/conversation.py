@@ -30,7 +30,7 @@ from botkit.errors import BackendError
 from botkit.events import Direction
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
-from botkit.pipeline.context_window import fit_history, system_text
+from botkit.pipeline.context_window import fit_history, mark_fitted, system_text
 from botkit.store import approx_tokens
 from botkit.store.records import ConversationStatus, MessageStatus, StoredMessage
 
@@ -134,8 +134,9 @@ class LoadConversationMiddleware:
         if not history:
             return history
         current = ChatMessage("user", ctx.model_text)
+        system = system_text(ctx, self.settings)
         try:
-            fitted = fit_history(ctx.backend, system_text(ctx, self.settings), history, current)
+            fitted = fit_history(ctx.backend, system, history, current)
         except BackendError as exc:
             # Not this step's to report: generating would fail the same way, and a
             # handler (an intent, a hand-off) may still answer without the model.
@@ -143,6 +144,7 @@ class LoadConversationMiddleware:
             return history
         if fitted is None:
             return []
+        mark_fitted(ctx, system, fitted)
         if len(fitted) < len(history):
             ctx.logger.debug(
                 "%s: %d of %d history messages fit the model's context",
