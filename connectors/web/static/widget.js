@@ -189,6 +189,11 @@
   }
   var uid = "botkit-" + Math.random().toString(36).slice(2, 8);
   var css = el("link", null, { rel: "stylesheet", href: new URL("widget.css", server).href });
+  // The widget lives in a shadow root of its own element: the host page's rules (h2,
+  // header, section, button, textarea, li::before...) cannot reach inside, and ours
+  // cannot leak out. `:host` in widget.css stops inherited text styles at the border.
+  var host = document.createElement("botkit-chat");
+  var shadow = host.attachShadow({ mode: "open" });
   var root = el("div", "botkit-root", cfg.lang ? { lang: cfg.lang } : null);
   root.style.setProperty("--botkit-accent", cfg.color);
   var launcher = el("button", "botkit-launcher", {
@@ -218,6 +223,7 @@
   label.textContent = "Your message";
   var input = el("textarea", "botkit-input", {
     id: uid + "-input", rows: "1", placeholder: "Type a message\u2026", autocomplete: "off",
+    dir: "auto",
   });
   var sendBtn = el("button", "botkit-send", { type: "submit" });
   sendBtn.textContent = "Send";
@@ -283,13 +289,16 @@
   }
   function bubble(direction, text, markdown, agent) {
     var li = el("li", "botkit-msg botkit-" + (direction === "in" ? "in" : "out"));
-    var body = el("div", "botkit-text");
+    // dir=auto: each message takes the direction of its own first strong letter, so an
+    // Arabic reply on an English page (or English on a Hebrew page) keeps its
+    // punctuation and word order; the bubble's side still follows the page.
+    var body = el("div", "botkit-text", { dir: "auto" });
     if (markdown) renderMarkdown(body, text); else body.textContent = text;
     var who = el("span", "botkit-sr");
     who.textContent = direction === "in" ? "You: " : (agent || cfg.title) + ": ";
     li.append(who);
     if (agent) {
-      var label = el("span", "botkit-agent");
+      var label = el("span", "botkit-agent", { dir: "auto" });
       label.textContent = agent;
       label.setAttribute("aria-hidden", "true"); // the screen-reader prefix says it
       li.append(label);
@@ -353,7 +362,7 @@
     if (!buttons.length) return;
     var group = el("div", "botkit-buttons", { role: "group", "aria-label": "Quick replies" });
     buttons.forEach(function (b) {
-      var btn = el("button", "botkit-quick", { type: "button" });
+      var btn = el("button", "botkit-quick", { type: "button", dir: "auto" });
       btn.textContent = b.label; // its accessible name, never markup
       btn.addEventListener("click", function () {
         queue(b.value);
@@ -739,13 +748,14 @@
   }
 
   // ---- interaction ------------------------------------------------------------------
-  function setOpen(open) {
+  function setOpen(open, focus) {
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", String(open));
     launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + cfg.title);
     state.open = open;
     save();
-    if (open) { connect(); input.focus(); }
+    if (open) connect();
+    if (open && focus !== false) input.focus();
   }
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
   closeBtn.addEventListener("click", function () { setOpen(false); launcher.focus(); });
@@ -794,9 +804,12 @@
     byClient[m.client_id] = li;
   });
   function mount() {
-    document.head.append(css);
-    document.body.append(root);
-    if (state.open) setOpen(true);
+    shadow.append(css, root);
+    document.body.append(host);
+    // Reopened as the visitor left it, without taking the focus: a page that just
+    // loaded belongs to the page (its skip links, its first heading; on a phone no
+    // keyboard pops up over it). The visitor moves in with Tab or a tap.
+    if (state.open) setOpen(true, false);
     else if (state.token || state.outbox.length) connect(); // catch up on replies
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);

@@ -38,6 +38,11 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# The widget's elements live in the shadow root of its <botkit-chat> element (Playwright's
+# locators look inside it; page scripts start from here).
+WIDGET = "document.querySelector('botkit-chat').shadowRoot"
+# The element with the focus, inside the widget or on the page.
+FOCUSED = "(document.activeElement.shadowRoot?.activeElement || document.activeElement)"
 HOSTILE = (
     '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
     "[click](javascript:window.__pwned=3) [docs](https://example.com/a?b=1) **bold**"
@@ -133,8 +138,8 @@ async def _open_and_send(pg: Any, text: str) -> None:
 async def _wait_reply(pg: Any, count: int) -> None:
     """Wait until ``count`` stored messages are shown (stored ones carry data-seq)."""
     await pg.wait_for_function(
-        "n => document.querySelectorAll('.botkit-log [data-seq]').length >= n"
-        " && !document.querySelector('.botkit-streaming, .botkit-pending')",
+        f"n => {WIDGET}?.querySelectorAll('.botkit-log [data-seq]').length >= n"
+        f" && !{WIDGET}.querySelector('.botkit-streaming, .botkit-pending')",
         arg=count,
         timeout=10_000,
     )
@@ -156,10 +161,11 @@ async def test_demo_page_streams_reply_and_survives_reload(servers: Servers, pag
     # Record what the streaming bubble shows as the reply comes in.
     await page.evaluate(
         """() => { window.__snapshots = [];
+          const w = document.querySelector('botkit-chat').shadowRoot;
           new MutationObserver(() => {
-            const s = document.querySelector('.botkit-streaming .botkit-text');
+            const s = w.querySelector('.botkit-streaming .botkit-text');
             if (s && s.textContent) window.__snapshots.push(s.textContent);
-          }).observe(document.querySelector('.botkit-log'),
+          }).observe(w.querySelector('.botkit-log'),
                      {subtree: true, childList: true, characterData: true}); }"""
     )
     await _open_and_send(page, "hello from a real browser")
@@ -200,7 +206,7 @@ async def test_hostile_reply_is_shown_as_text_on_a_site_without_csp(
     assert shown[1][1] == "echo: " + as_text
     assert await page.evaluate("window.__pwned") is None
     counts = await page.evaluate(
-        "[...document.querySelectorAll('.botkit-root img, .botkit-root script, "
+        f"[...{WIDGET}.querySelectorAll('.botkit-root img, .botkit-root script, "
         ".botkit-root [onerror], .botkit-root iframe')].length"
     )
     assert counts == 0
@@ -220,12 +226,12 @@ async def test_keyboard_only(servers: Servers, page: Any) -> None:
     await page.wait_for_selector(".botkit-launcher")
     for _ in range(10):
         await page.keyboard.press("Tab")
-        if await page.evaluate("document.activeElement.className") == "botkit-launcher":
+        if await page.evaluate(f"{FOCUSED}.className") == "botkit-launcher":
             break
     else:
         pytest.fail("the launcher is not reachable with Tab")
     await page.keyboard.press("Enter")
-    assert await page.evaluate("document.activeElement.id.endsWith('-input')")
+    assert await page.evaluate(f"{FOCUSED}.id.endsWith('-input')")
     await page.keyboard.type("first line")
     await page.keyboard.press("Shift+Enter")
     await page.keyboard.type("second line")
@@ -238,16 +244,13 @@ async def test_keyboard_only(servers: Servers, page: Any) -> None:
     for key in ("Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab", "Shift+Tab"):
         await page.keyboard.press(key)
         names.append(
-            await page.evaluate(
-                "document.activeElement.getAttribute('aria-label') ||"
-                " document.activeElement.textContent"
-            )
+            await page.evaluate(f"{FOCUSED}.getAttribute('aria-label') || {FOCUSED}.textContent")
         )
     assert names[0] == "Send" and names[2:] == [
         "Send a picture or a PDF to the support agent", "Messages", "Close chat"]
     await page.keyboard.press("Escape")
     assert await page.locator(".botkit-panel").is_hidden()
-    assert await page.evaluate("document.activeElement.className") == "botkit-launcher"
+    assert await page.evaluate(f"{FOCUSED}.className") == "botkit-launcher"
     assert (
         await page.get_by_role("button", name="Open chat").get_attribute("aria-expanded") == "false"
     )

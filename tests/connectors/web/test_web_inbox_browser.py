@@ -18,7 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
-from test_web_browser import ARTIFACTS, HOSTILE, browser, watched_page  # noqa: F401 (a fixture)
+from test_web_browser import (  # noqa: F401 (browser: a fixture)
+    ARTIFACTS,
+    HOSTILE,
+    WIDGET,
+    browser,
+    watched_page,
+)
 from web_helpers import web_settings
 
 from botkit.bot import Bot
@@ -85,8 +91,8 @@ async def _customer_says(pg: Any, text: str, shown: int) -> None:
     await box.fill(text)
     await box.press("Enter")
     await pg.wait_for_function(
-        "n => document.querySelectorAll('.botkit-log [data-seq]').length >= n"
-        " && !document.querySelector('.botkit-streaming, .botkit-pending')",
+        f"n => {WIDGET}?.querySelectorAll('.botkit-log [data-seq]').length >= n"
+        f" && !{WIDGET}.querySelector('.botkit-streaming, .botkit-pending')",
         arg=shown,
         timeout=10_000,
     )
@@ -143,7 +149,7 @@ async def test_an_agent_answers_a_customer_from_the_inbox(
     await box.fill("Hi, Ana here.\nLet me check order 4711.")
     await box.press("Enter")
     await customer.wait_for_function(
-        "() => document.querySelectorAll('.botkit-log [data-seq]').length >= 7", timeout=10_000
+        f"() => {WIDGET}.querySelectorAll('.botkit-log [data-seq]').length >= 7", timeout=10_000
     )
     assert await customer.locator(".botkit-log .botkit-agent").last.text_content() == "Ana"
     await agent.wait_for_function(
@@ -542,7 +548,7 @@ async def test_a_web_customer_sends_the_agent_a_screenshot(
     await box.fill("Could you send me a screenshot?")
     await box.press("Enter")
     await customer.wait_for_function(
-        "() => document.querySelectorAll('.botkit-log [data-seq]').length >= 5", timeout=10_000
+        f"() => {WIDGET}.querySelectorAll('.botkit-log [data-seq]').length >= 5", timeout=10_000
     )
 
     await customer.set_input_files(chooser, files=[shot])

@@ -25,7 +25,14 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, WSCloseCode, web
 from aiohttp.test_utils import TestServer
-from test_web_browser import _open_and_send, _shown, _wait_reply, browser  # noqa: F401
+from test_web_browser import (  # noqa: F401
+    FOCUSED,
+    WIDGET,
+    _open_and_send,
+    _shown,
+    _wait_reply,
+    browser,
+)
 from web_helpers import JWT_SECRET, SITE_KEY, web_settings
 
 from botkit.bot import Bot
@@ -406,7 +413,7 @@ async def test_reply_finished_while_offline_is_shown_once(
         text = " ".join(f"word{i}" for i in range(25))  # ~2 s of streaming
         await _open_and_send(pg, text)
         await pg.wait_for_function(
-            "() => ((document.querySelector('.botkit-streaming .botkit-text') || {})"
+            f"() => (({WIDGET}?.querySelector('.botkit-streaming .botkit-text') || {{}})"
             ".textContent || '').length > 20"
         )
         svc = env.connector.service
@@ -414,7 +421,7 @@ async def test_reply_finished_while_offline_is_shown_once(
         svc.ip_connects.take = lambda *a, **k: 1.0  # type: ignore[method-assign]
         try:
             await env.drop_sockets(WSCloseCode.GOING_AWAY)
-            await pg.wait_for_function("!document.querySelector('.botkit-streaming')")
+            await pg.wait_for_function(f"!{WIDGET}.querySelector('.botkit-streaming')")
             assert await pg.locator(".botkit-typing").is_hidden()
             await asyncio.sleep(2.5)  # the reply finishes and is stored meanwhile
         finally:
@@ -465,7 +472,7 @@ async def test_idle_close_with_the_panel_open_reconnects(
         assert "idle" in await _status(pg)  # never a blank status while offline
         await pg.get_by_role("button", name="Open chat").click()
         await _until(
-            lambda: pg.evaluate("document.querySelector('.botkit-status').textContent === ''")
+            lambda: pg.evaluate(f"{WIDGET}.querySelector('.botkit-status').textContent === ''")
         )
         assert len(sockets) == count + 1
         assert not pg.problems, pg.problems
@@ -518,7 +525,7 @@ async def test_quick_replies_are_buttons_that_send_their_value(
             ("4", "echo: order:1"),
         ]
         assert await pg.locator(".botkit-buttons").count() == 0  # answered: gone
-        assert await pg.evaluate("document.activeElement.id.endsWith('-input')")
+        assert await pg.evaluate(f"{FOCUSED}.id.endsWith('-input')")
         assert not pg.problems, pg.problems
 
 
@@ -590,10 +597,10 @@ async def test_widget_served_under_a_path_prefix(
         await _open_and_send(pg, "through the proxy")
         await _wait_reply(pg, 2)
         assert [ws.url for ws in sockets] == [env.shop.replace("http:", "ws:") + "/chat/ws"]
-        css = await pg.evaluate("document.querySelector('link[rel=stylesheet]').href")
+        css = await pg.evaluate(f"{WIDGET}.querySelector('link[rel=stylesheet]').href")
         assert css == env.shop + "/chat/widget.css"
         radius = await pg.evaluate(
-            "getComputedStyle(document.querySelector('.botkit-launcher')).borderRadius"
+            f"getComputedStyle({WIDGET}.querySelector('.botkit-launcher')).borderRadius"
         )
         assert radius == "50%"  # the stylesheet really loaded
         assert not pg.problems, pg.problems
