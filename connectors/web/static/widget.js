@@ -41,6 +41,19 @@
     lang: ds.lang || document.documentElement.lang || null,
     color: COLOR.test(ds.themeColor || "") ? ds.themeColor : "#2563eb",
   };
+  // Text on the theme colour: white, or black where white would be hard to read (a
+  // light brand colour such as yellow), by WCAG relative luminance (above ~0.18 black
+  // text contrasts more than white).
+  function textOn(hex) {
+    var h = hex.slice(1);
+    if (h.length === 3) h = h.replace(/./g, "$&$&");
+    var lum = [0, 2, 4].map(function (i) {
+      var c = parseInt(h.slice(i, i + 2), 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var l = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
+    return l > 0.179 ? "#111827" : "#fff";
+  }
   var CACHE_MAX = 200, OUTBOX_MAX = 50, MAX_BUTTONS = 10;
   var STABLE_MS = 10000; // a socket up this long resets the reconnect backoff
   var encoder = new TextEncoder();
@@ -196,6 +209,7 @@
   var shadow = host.attachShadow({ mode: "open" });
   var root = el("div", "botkit-root", cfg.lang ? { lang: cfg.lang } : null);
   root.style.setProperty("--botkit-accent", cfg.color);
+  root.style.setProperty("--botkit-on-accent", textOn(cfg.color));
   var launcher = el("button", "botkit-launcher", {
     type: "button", "aria-expanded": "false", "aria-controls": uid + "-panel",
   });
@@ -270,7 +284,13 @@
       if (m[1] !== undefined) node.append(styled("strong", m[1]));
       else if (m[2] !== undefined) node.append(styled("code", m[2]));
       else if (m[3] !== undefined) node.append(link(m[4], m[3]));
-      else if (m[5] !== undefined) node.append(link(m[5], m[5]));
+      else if (m[5] !== undefined) {
+        // A sentence's own punctuation after a bare link is not part of it:
+        // "see https://shop.example/returns." links to /returns.
+        var url = m[5].replace(/[.,;:!?]+$/, "");
+        node.append(link(url, url));
+        if (url.length < m[5].length) node.append(document.createTextNode(m[5].slice(url.length)));
+      }
       else node.append(styled("em", m[6]));
       last = TOKEN.lastIndex;
     }

@@ -58,6 +58,8 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
             lang = request.query.get("lang", "en")
             rtl = " dir='rtl'" if lang in ("ar", "he") else ""
             css = f"<style>{SITE_CSS}</style>" if request.query.get("css") else ""
+            color = request.query.get("color", "")
+            theme = f' data-theme-color="#{color}"' if color.isalnum() else ""
             return web.Response(
                 content_type="text/html",
                 text=(
@@ -65,7 +67,7 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
                     f"<link rel='icon' href='data:,'>{css}</head><body><h1>Shop</h1>"
                     "<a id='first' href='#'>Skip to products</a>"
                     f'<script src="{connector.url}/widget.js" async data-site-key="{SITE_KEY}"'
-                    ' data-title="Shop help"></script></body></html>'
+                    f' data-title="Shop help"{theme}></script></body></html>'
                 ),
             )
 
@@ -187,6 +189,40 @@ async def test_a_chat_left_open_does_not_take_the_focus_of_the_next_page(
         await pg.get_by_role("button", name="Close chat", exact=True).click()
         await pg.get_by_role("button", name="Open chat").click()
         assert await pg.evaluate(f"{WIDGET}.activeElement?.id.endsWith('-input')")
+        assert not pg.problems, pg.problems
+    finally:
+        await pg.context.close()
+
+
+async def test_a_light_theme_colour_gets_dark_text_and_links_leave_out_the_full_stop(
+    shop: Shop,
+    browser: Any,  # noqa: F811
+) -> None:
+    colour = f"s => getComputedStyle({WIDGET}.querySelector(s)).color"
+    pg = await watched_page(browser)
+    try:
+        # Before: white on yellow (about 1.3:1) on the header, the send button and the
+        # visitor's own messages; now the darker text, as on the default blue: white.
+        await pg.goto(shop.origin + "/?color=fde047")
+        await _open_and_send(pg, "I read https://shop.example/returns. Thanks!")
+        await _wait_reply(pg, 2)
+        assert await pg.evaluate(colour, ".botkit-header") == "rgb(17, 24, 39)"
+        assert await pg.evaluate(colour, ".botkit-in") == "rgb(17, 24, 39)"
+        # The bot's reply (the echo) is rendered with links. Before: the link went to
+        # ".../returns." (the sentence's full stop).
+        hrefs = await pg.evaluate(
+            f"[...{WIDGET}.querySelectorAll('.botkit-out .botkit-text a')].map(a => a.href)"
+        )
+        assert hrefs == ["https://shop.example/returns"]
+        texts = await pg.evaluate(
+            f"[...{WIDGET}.querySelectorAll('.botkit-text')].map(t => t.textContent)"
+        )
+        assert texts[-1] == "echo: I read https://shop.example/returns. Thanks!"
+        await pg.context.close()
+        pg = await watched_page(browser)
+        await pg.goto(shop.origin + "/")
+        await pg.get_by_role("button", name="Open chat").click()
+        assert await pg.evaluate(colour, ".botkit-header") == "rgb(255, 255, 255)"
         assert not pg.problems, pg.problems
     finally:
         await pg.context.close()
