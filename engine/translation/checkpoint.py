@@ -12,10 +12,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from engine.errors import ModelLoadError
-from engine.loader.checkpoint import INDEX_FILE, iter_weights, shard_files, weight_files
+from engine.loader.checkpoint import (
+    INDEX_FILE,
+    iter_weights,
+    shard_files,
+    tensor_headers,
+    weight_files,
+)
 from engine.loader.source import fetch_from_hub
 
 __all__ = [
@@ -115,15 +120,8 @@ def checkpoint_shapes(model_dir: Path) -> dict[str, tuple[tuple[int, ...], str]]
             for name, tensor in _bin_state(path):
                 shapes.setdefault(name, (tuple(tensor.shape), path.name))
         return shapes
-    for path in weight_files(model_dir):
-        try:
-            with safe_open(str(path), framework="pt", device="cpu") as f:
-                for name in f.keys():
-                    shape = tuple(int(n) for n in f.get_slice(name).get_shape())
-                    shapes.setdefault(name, (shape, path.name))
-        except Exception as exc:  # safetensors raises its own Rust-side error types
-            raise ModelLoadError(f"cannot read weights file {path}: {exc}") from None
-    return shapes
+    headers = tensor_headers(weight_files(model_dir))
+    return {name: (header.shape, header.where) for name, header in headers.items()}
 
 
 def _has_safetensors(model_dir: Path) -> bool:
