@@ -27,6 +27,9 @@ __all__ = ["Context", "Reply"]
 
 _LOG = logging.getLogger("botkit.pipeline")
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
+# Compare-and-sets tried by ``keep_for_agent`` before it takes a human's status as
+# settled (each lost one means the conversation changed hands in between).
+_KEEP_TRIES = 3
 
 
 @dataclass(eq=False)
@@ -156,6 +159,39 @@ class Context:
     def inbound_finish(self) -> InboundFinish:
         """What the store records when the bot is done with the inbound message."""
         return InboundFinish(self.inbound, self.inbound_language, self.inbound_working_text)
+
+    async def keep_for_agent(self) -> bool:
+        """Record that the inbound message is the human agent's (the bot is done with it
+        without a reply), only while a human has the conversation or it waits for one.
+
+        This write is where a message becomes the agent's: the status that routed it
+        here may be a moment old (``CurrentConversationMiddleware``), and an agent may
+        give the conversation back to the bot at any point until then. A release
+        committed first wins: nothing is recorded, ``conversation`` is read again, and
+        the caller lets the bot answer (the agent has left; the customer still needs an
+        answer). One committed after it leaves the message with the agent, who had it.
+
+        Returns:
+            Whether the message is the agent's (False: ``conversation`` is now the one
+            read again, in another status).
+        """
+        seen = self.conversation.status
+        for _ in range(_KEEP_TRIES):
+            if await self.store.finish_inbound(self.inbound_finish(), only_while=_HUMAN):
+                self.inbound_finished = True
+                return True
+            self.conversation = await self.store.conversation_by_id(self.conversation.id)
+            self.conversation_read_at = time.monotonic()
+            if self.conversation.status not in _HUMAN:
+                self.logger.info(
+                    "%s: conversation went from %s to %s before this message reached the "
+                    "agent; the bot has it",
+                    self.describe(), seen, self.conversation.status,
+                )  # fmt: skip
+                return False
+        # With a human again at every look: given back and taken again in between (or
+        # the message was erased). The agent has it; the bot records it as done.
+        return True
 
     async def hand_off(self, reason: str = "") -> bool:
         """Hand the conversation to a human: the bot stops answering it (status

@@ -9,7 +9,7 @@ statement costs more Python time than executing its cached compiled form.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    exists,
     func,
     insert,
     select,
@@ -272,6 +273,17 @@ _FINISH_INBOUND = (
     )
 )
 
+# The same, only while the conversation's status is one of ``b_statuses``: an agent's
+# release committed before this statement gives the message back to the bot.
+_FINISH_INBOUND_WHILE = _FINISH_INBOUND.where(
+    exists(
+        select(Conversation.id).where(
+            Conversation.id == Message.conversation_id,
+            Conversation.status.in_(bindparam("b_statuses", expanding=True)),
+        )
+    )
+)
+
 
 @cache
 def _insert_ignore(dialect: str, table: str) -> Insert:
@@ -387,12 +399,27 @@ def claim_seq_by_id(conn: Connection, conversation_id: int, now: datetime) -> Co
 
 
 def finish_inbound(
-    conn: Connection, message_id: int, language: str | None, working_text: str | None
-) -> None:
+    conn: Connection,
+    message_id: int,
+    language: str | None,
+    working_text: str | None,
+    only_while: Sequence[str] | None = None,
+) -> bool:
     """An inbound message still ``received`` becomes ``answered``; a language or
-    working-language text given is stored with it."""
-    params = {"b_id": message_id, "b_language": language, "b_working_text": working_text}
-    conn.execute(_FINISH_INBOUND, params)
+    working-language text given is stored with it. With ``only_while``, only while its
+    conversation's status is one of those (read in the same statement).
+
+    Returns:
+        Whether the message was found (and, with ``only_while``, its conversation in
+        one of those statuses).
+    """
+    params: dict[str, Any] = {
+        "b_id": message_id, "b_language": language, "b_working_text": working_text,
+    }  # fmt: skip
+    if only_while is None:
+        return bool(conn.execute(_FINISH_INBOUND, params).rowcount)
+    params["b_statuses"] = list(only_while)
+    return bool(conn.execute(_FINISH_INBOUND_WHILE, params).rowcount)
 
 
 def insert_message(conn: Connection, values: dict[str, Any]) -> StoredMessage:

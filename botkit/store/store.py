@@ -565,7 +565,9 @@ class ConversationStore(HandoffReads, SessionKeys):
             raise UnknownConversationError(f"no conversation with id {conversation_id}")
         return row
 
-    async def finish_inbound(self, finish: InboundFinish) -> None:
+    async def finish_inbound(
+        self, finish: InboundFinish, *, only_while: Collection[str] | None = None
+    ) -> bool:
         """Record that the bot is done with an inbound message, in one write.
 
         Fills in what the pipeline learned after intake (the message's language and its
@@ -573,12 +575,27 @@ class ConversationStore(HandoffReads, SessionKeys):
         ``answered``; messages left ``received`` are found by ``unanswered``. The text
         itself stays as received.
 
+        Args:
+            finish: the message and what was learned about it.
+            only_while: record it only while the conversation's status is one of these
+                (a compare-and-set in the same statement): a message kept for the
+                human agent is theirs only if no release came first.
+
+        Returns:
+            Whether it was recorded (False: no such message, or with ``only_while`` the
+            conversation's status was another; the message is left as it was).
+
         Raises:
-            StoreError: a malformed language tag or unstorable text.
+            StoreError: a malformed language tag, unstorable text or an unknown status.
         """
         _check_finish(finish)
-        await self._write(lambda conn: _apply_finish(conn, finish))
-        self._recent.update(answered(finish.message, finish.language, finish.working_text))
+        states = None
+        if only_while is not None:
+            states = [status_of(ConversationStatus, s).value for s in only_while]
+        done = await self._write(lambda conn: _apply_finish(conn, finish, states))
+        if done:
+            self._recent.update(answered(finish.message, finish.language, finish.working_text))
+        return done
 
     async def unanswered(
         self,
@@ -755,5 +772,9 @@ def _check_finish(finish: InboundFinish) -> None:
         check_text(finish.working_text, "working text")
 
 
-def _apply_finish(conn: Connection, finish: InboundFinish) -> None:
-    q.finish_inbound(conn, finish.message.id, finish.language, finish.working_text)
+def _apply_finish(
+    conn: Connection, finish: InboundFinish, only_while: list[str] | None = None
+) -> bool:
+    return q.finish_inbound(
+        conn, finish.message.id, finish.language, finish.working_text, only_while
+    )

@@ -24,7 +24,7 @@ import pytest
 from core_helpers import TOKEN, Api, RecordingConnector, message, recorder
 
 from botkit.bot import Bot
-from botkit.config import Settings
+from botkit.config import Settings, settings_from_mapping
 from botkit.events import ConversationClosed, Direction, HandoffRequested, SystemEvent
 from botkit.pipeline import Context, Next
 from botkit.pipeline.middleware import conversation as conversation_middleware
@@ -260,3 +260,135 @@ async def test_the_gate_reads_the_status_again_only_when_it_may_be_stale(
         return len(calls)
 
     assert await reads_with(0.0) == await reads_with(60.0) + 1
+
+
+# --------------------------------- a release racing a message on its way to the agent
+# A message that arrives while an agent has the conversation is the agent's, not the
+# bot's; "the agent's" is decided where the bot records that it is done with the
+# message, as a compare-and-set on the conversation's status. A release committed before
+# that step gives the message to the bot (the agent has left: someone must answer); one
+# committed after it leaves the message with the agent, who had it before they left.
+@pytest.fixture
+def agent_settings(migrated_db_url: str) -> Callable[..., Settings]:
+    """Settings with the agent API on each database (SQLite file, PostgreSQL)."""
+
+    def build(**handoff: Any) -> Settings:
+        plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN, **handoff}
+        data = {
+            "store": {"url": migrated_db_url},
+            "backend": {"kind": "echo"},
+            "plugins": {"handoff": plugin},
+        }
+        return settings_from_mapping(data, environ={})
+
+    return build
+
+
+@asynccontextmanager
+async def _with_ana(settings: Settings) -> AsyncIterator[tuple[Api, int]]:
+    """A started bot whose conversation "c1" Ana has taken over (and its id)."""
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        async with aiohttp.ClientSession() as session:
+            api = Api(bot, session)
+            await bot.submit(message("hello", "k1"))
+            assert await bot.drain(30)
+            cid = await api.conversation_id()
+            status, body = await api.send(cid, text="Ana here", agent="Ana", take_over=True)
+            assert status == 201, body
+            yield api, cid
+
+
+def _release_before_finishing(api: Api, cid: int, text: str) -> list[int]:
+    """Hooks the store's last step for the inbound message ``text`` (the bot recording
+    that it is done with it): the agent releases the conversation first, through the
+    API. Returns the release's HTTP statuses (one per hooked call)."""
+    store = api.bot.store
+    real = store.finish_inbound
+    released: list[int] = []
+
+    async def release_first(finish: Any, **kw: Any) -> Any:
+        if finish.message.text == text and not released:
+            status, body = await api.call("POST", f"/v1/conversations/{cid}/release")
+            assert status == 200, body
+            released.append(status)
+        return await real(finish, **kw)
+
+    store.finish_inbound = release_first  # type: ignore[method-assign]
+    return released
+
+
+async def test_a_release_racing_the_last_step_gives_the_message_to_the_bot(
+    agent_settings: Callable[..., Settings],
+) -> None:
+    async with _with_ana(agent_settings()) as (api, cid):
+        bot = api.bot
+        released = _release_before_finishing(api, cid, "where is my order?")
+        await bot.submit(message("where is my order?", "k2"))  # routed to Ana...
+        assert await bot.drain(30)  # ...who gives it back just before it reaches her
+        assert released == [200]
+        assert await _status(bot) == ConversationStatus.BOT
+        assert await _inbound(bot, "where is my order?") == MessageStatus.ANSWERED
+        texts = [r.text for r in recorder(bot).replies]
+    assert "echo: where is my order?" in texts  # the customer is answered
+    assert texts.index("Ana here") < texts.index("echo: where is my order?")
+
+
+async def test_a_release_just_after_the_status_was_read_gives_the_message_to_the_bot(
+    agent_settings: Callable[..., Settings],
+) -> None:
+    # No slow step before the gate: the status read when the message was stored is
+    # taken as current (FRESH_FOR_S) and says Ana has it; she gave it back meanwhile,
+    # through another bot process (the database only).
+    async with _with_ana(agent_settings()) as (api, cid):
+        bot = api.bot
+
+        async def release_meanwhile(ctx: Context, next: Next) -> None:
+            if ctx.text == "are you there?":
+                released = await bot.store.change_conversation_status(
+                    cid, ConversationStatus.BOT,
+                    only_from=(ConversationStatus.WITH_HUMAN,),
+                )  # fmt: skip
+                assert released is not None
+            await next()
+
+        bot.pipeline.add_middleware(
+            release_meanwhile, before=conversation_middleware.CurrentConversationMiddleware
+        )
+        await bot.submit(message("are you there?", "k2"))
+        assert await bot.drain(30)
+        assert await _inbound(bot, "are you there?") == MessageStatus.ANSWERED
+    assert "echo: are you there?" in [r.text for r in recorder(bot).replies]
+
+
+async def test_a_photo_on_its_way_to_the_agent_when_she_leaves_gets_the_bots_answer(
+    agent_settings: Callable[..., Settings],
+) -> None:
+    # A message without text is kept for the agent without a reply (the sanitize step):
+    # after a release, the bot's answer to it is the empty-message reply.
+    async with _with_ana(agent_settings()) as (api, cid):
+        bot = api.bot
+        released = _release_before_finishing(api, cid, "")
+        await bot.submit(message("", "k2"))
+        assert await bot.drain(30)
+        assert released == [200]
+        assert await _inbound(bot, "") == MessageStatus.ANSWERED
+    assert bot.settings.bot.empty_reply in [r.text for r in recorder(bot).replies]
+
+
+async def test_a_message_the_agent_had_before_she_released_stays_hers(
+    agent_settings: Callable[..., Settings],
+) -> None:
+    # The other order: the bot recorded the message as the agent's, then she released.
+    # The bot does not answer it (she had it); the customer is told the bot is back.
+    async with _with_ana(agent_settings()) as (api, cid):
+        bot = api.bot
+        await bot.submit(message("thanks, bye", "k2"))
+        assert await bot.drain(30)
+        assert await _inbound(bot, "thanks, bye") == MessageStatus.ANSWERED
+        status, body = await api.call("POST", f"/v1/conversations/{cid}/release")
+        assert status == 200, body
+        assert await bot.drain(30)
+        texts = [r.text for r in recorder(bot).replies]
+    assert "echo: thanks, bye" not in texts
+    assert texts[-1] == body["message"]["text"]  # the return confirmation

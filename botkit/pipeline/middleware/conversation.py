@@ -8,7 +8,13 @@ when the message was stored would leave a message sent just before a release
 unanswered (and recorded as answered), and answer one sent just before a takeover.
 
 A conversation that a human is handling is not answered by the bot: the chain stops
-here without a reply; the message is stored for the agent. A closed conversation is
+here without a reply; the message is stored for the agent. It becomes theirs where the
+bot records that it is done with it (``Context.keep_for_agent``), a compare-and-set on
+the status in that one write: the status read here may be up to ``FRESH_FOR_S`` old, or
+the agent may give the conversation back between this read and that write. A release
+committed first makes the gate decide again, and the bot answers the message (the
+agent has left; someone must answer); one committed after it leaves the message with
+the agent, who had it before they gave the conversation back. A closed conversation is
 reopened by the customer's next message (when it is stored, or here if it was closed
 while the message waited), so it is answered again.
 
@@ -39,6 +45,7 @@ __all__ = ["CurrentConversationMiddleware", "LoadConversationMiddleware"]
 # Inbound messages that were refused (too long) and replies the customer never received
 # are not part of the conversation as the customer saw it.
 _SKIP = {MessageStatus.REJECTED, MessageStatus.FAILED}
+_HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN})
 # Extra rows read to make up for messages stored after the one being answered.
 _LOOKAHEAD = 8
 
@@ -87,19 +94,7 @@ class LoadConversationMiddleware:
         self.settings = settings
 
     async def __call__(self, ctx: Context, next: Next) -> None:
-        if ctx.conversation.status == ConversationStatus.CLOSED:
-            # Closed by the reply to an earlier message while this one waited its turn:
-            # had it come a moment later, storing it would have reopened the conversation.
-            reopened = await ctx.store.change_conversation_status(
-                ctx.conversation.id, ConversationStatus.BOT, only_from=(ConversationStatus.CLOSED,)
-            )
-            ctx.conversation = reopened or await ctx.store.conversation_by_id(ctx.conversation.id)
-        if ctx.conversation.status != ConversationStatus.BOT:
-            ctx.logger.info(
-                "%s: conversation is %s; the bot does not answer",
-                ctx.describe(),
-                ctx.conversation.status,
-            )
+        if not await self._bot_answers(ctx):
             return
         counter: Callable[[str], int] = getattr(ctx.backend, "count_tokens", approx_tokens)
         turns = self.settings.history_turns
@@ -126,6 +121,27 @@ class LoadConversationMiddleware:
             picked.append(ChatMessage(role=role, content=m.model_text))
         ctx.history = self.fit(ctx, picked[::-1])
         await next()
+
+    async def _bot_answers(self, ctx: Context) -> bool:
+        """Whether the bot answers the message, on ``ctx.conversation``'s status."""
+        status = ctx.conversation.status
+        if status == ConversationStatus.CLOSED:
+            # Closed by the reply to an earlier message while this one waited its turn:
+            # had it come a moment later, storing it would have reopened the conversation.
+            reopened = await ctx.store.change_conversation_status(
+                ctx.conversation.id, ConversationStatus.BOT, only_from=(ConversationStatus.CLOSED,)
+            )
+            ctx.conversation = reopened or await ctx.store.conversation_by_id(ctx.conversation.id)
+            status = ctx.conversation.status
+        if status == ConversationStatus.BOT:
+            return True
+        if status in _HUMAN and not await ctx.keep_for_agent():
+            # Given back to the bot before the message became the agent's (recording
+            # that is a compare-and-set, in the write the message needed anyway): the
+            # bot answers it, on the status as it is now.
+            return await self._bot_answers(ctx)
+        ctx.logger.info("%s: conversation is %s; the bot does not answer", ctx.describe(), status)
+        return False
 
     def fit(self, ctx: Context, history: list[ChatMessage]) -> list[ChatMessage]:
         """The newest turns of ``history`` that fit in the backend's context with the

@@ -6,7 +6,9 @@ messages with a clear reply instead of passing them on. Nothing is truncated.
 
 A message without text (a photo, a file) in a conversation a human agent has is not the
 bot's to answer: it is stored for the agent, who sees its attachments, and the bot says
-nothing ("I can only read text" would be wrong: the agent can look at it).
+nothing ("I can only read text" would be wrong: the agent can look at it). It is the
+agent's only if they still have the conversation when that is recorded
+(``Context.keep_for_agent``): given back to the bot meanwhile, it gets the bot's reply.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ class SanitizeMiddleware:
             ctx.set_reply(self.too_long_reply(len(ctx.text)), source="too_long")
             return
         if not ctx.text.strip():
-            if ctx.conversation.status in _HUMAN:
+            # The agent's only if they still have it when that is recorded: one who gave
+            # the conversation back meanwhile has left, and the bot answers.
+            if ctx.conversation.status in _HUMAN and await ctx.keep_for_agent():
                 ctx.logger.info("%s: no text, kept for the agent", ctx.describe())
             else:
                 ctx.set_reply(self.settings.empty_reply, source="empty")

@@ -250,6 +250,32 @@ async def test_status_changes_only_from_the_statuses_named(
         await store.change_conversation_status(cid, "bot", only_from=("gone",))
 
 
+async def test_a_message_is_kept_for_the_agent_only_while_a_human_has_it(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    """The compare-and-set where a message becomes the agent's: a release that came
+    first leaves it ``received``, for the bot to answer."""
+    human = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
+    first = await store.intake(make_message("hi"), text="hi")
+    cid = first.conversation.id
+    await store.set_conversation_status(cid, "with_human")
+    kept = await store.intake(make_message("for Ana"), text="for Ana")
+    late = await store.intake(make_message("too late"), text="too late")
+    finish = InboundFinish(kept.message, language="en", working_text="for Ana!")
+    assert await store.finish_inbound(finish, only_while=human)
+    released = await store.change_conversation_status(cid, "bot", only_from=human)
+    assert released is not None
+    assert not await store.finish_inbound(InboundFinish(late.message, "en"), only_while=human)
+    stored = {m.text: m for m in await store.messages_after("web", "conv-1", 0, 10)}
+    assert stored["for Ana"].status == MessageStatus.ANSWERED
+    assert stored["for Ana"].working_text == "for Ana!"
+    assert stored["too late"].status == MessageStatus.RECEIVED  # left for the bot
+    assert stored["too late"].language is None  # nothing of it written
+    assert await store.finish_inbound(InboundFinish(late.message, "en"))  # the bot's finish
+    with pytest.raises(StoreError, match="unknown status"):
+        await store.finish_inbound(InboundFinish(late.message), only_while=("gone",))
+
+
 async def test_agent_messages_keep_the_agents_name_and_find_the_customer(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
