@@ -440,6 +440,7 @@ def run_cuda(rep: Report, args: argparse.Namespace) -> None:
             max_num_seqs=64,
             max_num_batched_tokens=args.max_num_batched_tokens,
             cuda_graph_prefill_tokens=args.cuda_graph_prefill_tokens,
+            skinny_kernels=args.skinny_kernels,
         )
         hf_gen: dict[str, Any] | None = None if args.no_hf_single else {}
         decode_section(
@@ -537,6 +538,12 @@ def main(argv: list[str] | None = None) -> int:
         default=256,
         help="CUDA: prefill-only steps up to this many tokens replay CUDA graphs (0: none; "
         "the A/B for cached-prefix TTFT)",
+    )
+    p.add_argument(
+        "--skinny-kernels",
+        action="store_true",
+        help="CUDA: steps of <= 8 tokens run kernels.skinny_linear instead of cuBLAS "
+        "(EngineConfig.skinny_kernels; the A/B for batch-1 decode)",
     )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)

@@ -139,6 +139,55 @@ def _swiglu_shape(b: Bench, m: Model, t: int) -> None:
     b.run_variants("swiglu", m.name, f"T={t} I={m.inter}", variants, bytes_moved=moved, tokens=t)
 
 
+def _skinny_projections(m: Model) -> list[tuple[str, int, int, bool]]:
+    """(name, N, K, bias) of a decoder layer's products; gate_up is fused with its SwiGLU."""
+    qkv = (m.heads + 2 * m.kv_heads) * m.head_dim
+    bias = m.name.startswith("qwen")  # Qwen2 has q/k/v biases, Llama-family models none
+    return [
+        ("qkv", qkv, m.hidden, bias),
+        ("o", m.hidden, m.heads * m.head_dim, False),
+        ("gate_up+swiglu", 2 * m.inter, m.hidden, False),
+        ("down", m.hidden, m.inter, False),
+    ]
+
+
+def _skinny_shape(b: Bench, m: Model, rows: int, proj: tuple[str, int, int, bool]) -> None:
+    name, n, k, with_bias = proj
+    x, w = b.randn(rows, k), b.randn(n, k)
+    bias = b.randn(n) if with_bias else None
+    fused = name.endswith("swiglu")
+    out_cols = n // 2 if fused else n
+    moved = (w.numel() + x.numel() + rows * out_cols + (n if with_bias else 0)) * 2
+    if fused:
+        variants = {
+            "ours": b.ours(lambda: kernels.skinny_linear_swiglu(x, w)),
+            # What the engine runs without skinny kernels: cuBLAS (on CUDA), then our SwiGLU.
+            "F.linear + ours swiglu": lambda: kernels.swiglu(torch.nn.functional.linear(x, w)),
+            "eager": lambda: _swiglu_eager(torch.nn.functional.linear(x, w)),
+        }
+    else:
+        variants = {
+            "ours": b.ours(lambda: kernels.skinny_linear(x, w, bias)),
+            "builtin F.linear": lambda: torch.nn.functional.linear(x, w, bias),
+        }
+    variants["copy, same bytes"] = _copy_of(b, 2 * moved)
+    shape = f"M={rows} {name} N={n} K={k}"
+    params = {"M": rows, "N": n, "K": k}
+    b.run_variants(
+        "skinny_linear", m.name, shape, variants, bytes_moved=moved, tokens=rows, params=params
+    )
+
+
+def bench_skinny_linear(b: Bench) -> None:
+    """Products of batch-1..8 decode: skinny_linear vs cuBLAS on every layer projection.
+    The smoke run (interpreter) takes SmolLM2's at one row."""
+    models, rows = (MODELS[:1], (1,)) if b.smoke else (MODELS, (1, 2, 4, 8))
+    for m in models:
+        for r in rows:
+            for proj in _skinny_projections(m):
+                _skinny_shape(b, m, r, proj)
+
+
 def bench_norms(b: Bench) -> None:
     """rms_norm and fused_add_rms_norm at every model's hidden size."""
     for m in MODELS:
@@ -165,6 +214,7 @@ BENCHES = {
     "rms_norm": bench_norms,
     "rope": bench_rope,
     "swiglu": bench_swiglu,
+    "skinny_linear": bench_skinny_linear,
     "write_kv_cache": lambda b: bench_write_kv_cache(b, MODELS),
     "rope_and_cache": lambda b: bench_rope_and_cache(b, MODELS),
     "prefill": lambda b: bench_prefill(b, MODELS),

@@ -35,6 +35,11 @@ class EngineConfig:
         overlap_steps: with graphed decode steps, queue the next decode step on the device
             before reading this one's tokens, so the host's work between steps overlaps
             the device's (see ``LLMEngine.step``).
+        skinny_kernels: on CUDA, run the linear layers of steps of at most 8 tokens
+            (batch-1..8 decode) on ``kernels.skinny_linear`` and the MLP's gate/up product
+            with its SwiGLU as one kernel, instead of cuBLAS. Off until it is measured
+            faster on the GPU (``benchmarks/kernels.py``, section skinny_linear;
+            ``benchmarks/engine.py --skinny-kernels``).
         queue_timeout_s: reject a request not started within this many seconds.
         max_waiting: reject new requests beyond this many queued.
     """
@@ -51,6 +56,7 @@ class EngineConfig:
     cuda_graphs: bool = True
     cuda_graph_prefill_tokens: int = 256
     overlap_steps: bool = True
+    skinny_kernels: bool = False
     queue_timeout_s: float | None = None
     max_waiting: int | None = None
 
@@ -66,8 +72,9 @@ class EngineConfig:
             "max_waiting": self.max_waiting,
         }
         for name, value in checks.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise ValueError(f"EngineConfig.{name} must be a positive integer, got {value!r}")
         prefill = self.cuda_graph_prefill_tokens
         if isinstance(prefill, bool) or not isinstance(prefill, int) or not 0 <= prefill <= 4096:

@@ -22,6 +22,7 @@ from engine.detokenizer import IncrementalDetokenizer
 from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
 from engine.kv_cache import allocate_kv_caches, determine_num_blocks
+from engine.layers import use_skinny_kernels
 from engine.prompt import Prompt, encode_prompt
 from engine.request import FinishReason, Sequence
 from engine.request_errors import InvalidRequestError
@@ -88,6 +89,8 @@ class LLMEngine:
         self.dtype = model_config.dtype
         max_len = min(config.max_model_len or model_config.max_position, model_config.max_position)
         max_seqs, max_tokens, chunk = config.resolved(self.device)
+        if config.skinny_kernels and self.device.type == "cuda":
+            use_skinny_kernels(model)  # before the graphs below capture the products
         self.runner = ModelRunner(
             model,
             vocab_size=model_config.vocab_size,
@@ -210,7 +213,8 @@ class LLMEngine:
         params = SamplingParams() if params is None else params
         if not isinstance(params, SamplingParams):
             raise InvalidRequestError(
-                f"params must be a SamplingParams, got {type(params).__name__}")
+                f"params must be a SamplingParams, got {type(params).__name__}"
+            )
         seq = Sequence(
             request_id=request_id,
             prompt_token_ids=self.encode(prompt),

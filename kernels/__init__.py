@@ -19,10 +19,12 @@ from typing import Any
 
 import torch
 
+from kernels._checks import SKINNY_MAX_ROWS
 from kernels._rope_freqs import rope_cos_sin
 from kernels.dispatch import Backend, force_backend, select_backend
 
 __all__ = [
+    "SKINNY_MAX_ROWS",
     "apply_rope_",
     "decode_attention",
     "force_backend",
@@ -31,6 +33,8 @@ __all__ = [
     "rms_norm",
     "rope_and_cache",
     "rope_cos_sin",
+    "skinny_linear",
+    "skinny_linear_swiglu",
     "swiglu",
     "varlen_attention",
     "write_kv_cache",
@@ -54,6 +58,14 @@ _IMPLS: dict[str, dict[Backend, tuple[str, str]]] = {
     "swiglu": {
         "triton": ("kernels.swiglu", "swiglu"),
         "reference": ("kernels.reference", "swiglu"),
+    },
+    "skinny_linear": {
+        "triton": ("kernels.skinny_linear", "skinny_linear"),
+        "reference": ("kernels.reference", "skinny_linear"),
+    },
+    "skinny_linear_swiglu": {
+        "triton": ("kernels.skinny_linear", "skinny_linear_swiglu"),
+        "reference": ("kernels.reference", "skinny_linear_swiglu"),
     },
     "write_kv_cache": {
         "triton": ("kernels.kv_cache", "write_kv_cache_triton"),
@@ -143,6 +155,21 @@ def apply_rope_(
 def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
     """``silu(gate_up[:, :I]) * gate_up[:, I:]`` -> new ``[T, I]`` tensor."""
     return _impl("swiglu", gate_up)(gate_up)  # type: ignore[no-any-return]
+
+
+def skinny_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``x W^T + b`` for x ``[M, K]`` with ``M <= 8`` rows (batch-1..8 decode), W ``[N, K]``
+    -> new ``[M, N]`` (fp32 math, one rounding)."""
+    return _impl("skinny_linear", x)(x, weight, bias)  # type: ignore[no-any-return]
+
+
+def skinny_linear_swiglu(x: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(x W_gate^T) * (x W_up^T)`` for the merged ``gate_up = [W_gate; W_up]``
+    ``[2I, K]`` and x ``[M, K]`` with ``M <= 8`` -> new ``[M, I]`` (fp32 math, the
+    gate/up product unrounded, one rounding)."""
+    return _impl("skinny_linear_swiglu", x)(x, gate_up)  # type: ignore[no-any-return]
 
 
 def write_kv_cache(

@@ -22,8 +22,11 @@ __all__ = [
     "validate_fused_add_rms_norm",
     "validate_rms_norm",
     "validate_rope",
+    "validate_skinny_linear",
     "validate_swiglu",
 ]
+
+SKINNY_MAX_ROWS = 8  # rows taken by kernels.skinny_linear (batch-1..8 decode)
 
 # What the Triton kernels load and store; math inside is always fp32.
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
@@ -177,3 +180,36 @@ def validate_swiglu(op: str, gate_up: object, dtypes: Sequence[torch.dtype]) -> 
     if width == 0 or width % 2:
         raise ValueError(f"{op}: last dim of gate_up must be 2*I with I > 0, got {width}")
     return gate_up
+
+
+def validate_skinny_linear(
+    op: str,
+    x: object,
+    weight: object,
+    bias: object,
+    dtypes: Sequence[torch.dtype],
+    *,
+    paired: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Checks for ``skinny_linear`` (``paired``: ``skinny_linear_swiglu``, whose weight is
+    ``[2I, K]``): x ``[M, K]`` with ``M <= SKINNY_MAX_ROWS`` and ``K > 0``, weight
+    ``[N, K]`` and bias ``[N]`` or None, all in x's dtype and on x's device."""
+    x = check_tensor(op, "x", x, ndim=2, dtypes=dtypes)
+    weight = check_tensor(op, "weight", weight, ndim=2, dtypes=(x.dtype,))
+    if x.shape[0] > SKINNY_MAX_ROWS:
+        raise ValueError(f"{op}: x has {x.shape[0]} rows, at most {SKINNY_MAX_ROWS} are taken")
+    if x.shape[1] == 0 or weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"{op}: x is {tuple(x.shape)} and weight {tuple(weight.shape)}: "
+            "both need the same K > 0"
+        )
+    if paired and weight.shape[0] % 2:
+        raise ValueError(f"{op}: weight must be [gate; up] with 2*I rows, got {weight.shape[0]}")
+    if bias is not None:
+        bias = check_tensor(op, "bias", bias, ndim=1, dtypes=(x.dtype,))
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"{op}: bias must be [{weight.shape[0]}], got {tuple(bias.shape)}")
+        check_same_device(op, x=x, weight=weight, bias=bias)
+    else:
+        check_same_device(op, x=x, weight=weight)
+    return x, weight, bias

@@ -21,11 +21,20 @@ from kernels._checks import (
     validate_fused_add_rms_norm,
     validate_rms_norm,
     validate_rope,
+    validate_skinny_linear,
     validate_swiglu,
 )
 from kernels._rope_freqs import rope_cos_sin
 
-__all__ = ["apply_rope_", "fused_add_rms_norm", "rms_norm", "rope_cos_sin", "swiglu"]
+__all__ = [
+    "apply_rope_",
+    "fused_add_rms_norm",
+    "rms_norm",
+    "rope_cos_sin",
+    "skinny_linear",
+    "skinny_linear_swiglu",
+    "swiglu",
+]
 
 
 def _acc(dtype: torch.dtype) -> torch.dtype:
@@ -134,6 +143,37 @@ def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
     gate_up = validate_swiglu("swiglu", gate_up, REFERENCE_FLOAT_DTYPES)
     gate, up = gate_up.to(_acc(gate_up.dtype)).chunk(2, dim=-1)
     return (F.silu(gate) * up).to(gate_up.dtype)
+
+
+def skinny_linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``x W^T + b`` for at most 8 rows, computed in fp32 and rounded once.
+
+    Returns:
+        ``[M, N]`` in x's dtype.
+    """
+    x, weight, bias = validate_skinny_linear(
+        "skinny_linear", x, weight, bias, REFERENCE_FLOAT_DTYPES
+    )
+    acc = _acc(x.dtype)
+    wide_bias = None if bias is None else bias.to(acc)
+    return F.linear(x.to(acc), weight.to(acc), wide_bias).to(x.dtype)
+
+
+def skinny_linear_swiglu(x: torch.Tensor, gate_up: torch.Tensor) -> torch.Tensor:
+    """``silu(x W_gate^T) * (x W_up^T)`` for ``gate_up = [W_gate; W_up]`` and at most 8
+    rows, computed in fp32 (the gate/up product is not rounded) and rounded once.
+
+    Returns:
+        ``[M, I]`` in x's dtype.
+    """
+    x, gate_up, _ = validate_skinny_linear(
+        "skinny_linear_swiglu", x, gate_up, None, REFERENCE_FLOAT_DTYPES, paired=True
+    )
+    acc = _acc(x.dtype)
+    gate, up = F.linear(x.to(acc), gate_up.to(acc)).chunk(2, dim=-1)
+    return (F.silu(gate) * up).to(x.dtype)
 
 
 # The attention helper's references, re-exported under their own names and the public

@@ -4,7 +4,7 @@
 # Everything lands in one archive, $OUT/gpu-check.tar.gz ($OUT: .tmp/gpu when unset), since
 # the device tool brings back at most 8 files.
 # Each step has its own time limit so one slow step cannot eat the whole lease; the limits
-# sum to ~9 minutes, leaving room in a 15-minute lease for the machine's start.
+# sum to ~9.3 minutes, leaving room in a 15-minute lease for the machine's start.
 # Usage there: BOTKIT_GIT_REVISION=<sha sent> bash scripts/gpu_check.sh
 set -u
 FINAL=${OUT:-.tmp/gpu}; OUT=/tmp/gpu-check; mkdir -p "$FINAL" "$OUT"
@@ -22,10 +22,10 @@ fi
 # engine tests, the translation benchmark and the profile's A/B first; the kernel tests
 # and benchmark (proven on the H200 at f96ff16) get what is left. The steps run in this
 # order.
-T_ET=${T_ET:-130} T_TB=${T_TB:-90} T_PROF=${T_PROF:-45} T_EB=${T_EB:-120}
+T_ET=${T_ET:-130} T_TB=${T_TB:-90} T_PROF=${T_PROF:-45} T_EB=${T_EB:-105}
 T_KT=${T_KT:-60} T_SAN=${T_SAN:-35} T_KB=${T_KB:-60} SECTION_S=${SECTION_S:-22}
-T_SWEEP=${T_SWEEP:-0}
-KB_KERNELS=${KB_KERNELS:-rope_and_cache,write_kv_cache,decode,rms_norm}
+T_SWEEP=${T_SWEEP:-0} T_SKINNY=${T_SKINNY:-35}
+KB_KERNELS=${KB_KERNELS:-skinny_linear,rope_and_cache,write_kv_cache,decode,rms_norm}
 # SIGINT first, so pytest and the benchmarks print what they have before they stop.
 # A limit of 0 skips the step (a second, shorter run of what the first could not finish).
 limit() {
@@ -45,6 +45,10 @@ limit "$T_TB" $PY benchmarks/translation.py --out "$OUT/translation.json" > "$OU
 echo "translation exit $?" >> "$OUT/translation.txt"
 limit "$T_PROF" $PY scripts/profile_engine.py --out "$OUT/profile" > "$OUT/profile.txt" 2>&1
 echo "engine profile exit $?" >> "$OUT/profile.txt"
+# The batch-1 A/B for EngineConfig.skinny_kernels (off by default until this says it wins):
+# compare decode.ms_per_step and gpu_kernel_ms_per_step with profile/ttft-profile.json.
+limit "$T_SKINNY" $PY scripts/profile_engine.py --skinny-kernels --chats 0 --requests 2 --out "$OUT/profile-skinny" > "$OUT/profile-skinny.txt" 2>&1
+echo "skinny profile exit $?" >> "$OUT/profile-skinny.txt"
 limit "$T_EB" $PY benchmarks/engine.py --models qwen2.5-0.5b-instruct --section-budget-s "$SECTION_S" --out "$OUT/engine.json" > "$OUT/engine.txt" 2>&1
 echo "engine exit $?" >> "$OUT/engine.txt"
 # tests/conftest.py holds database fixtures whose drivers are not on the GPU image.
@@ -58,4 +62,5 @@ limit "$T_SWEEP" $PY scripts/decode_split_sweep.py --out "$OUT/decode_sweep.json
 tail -n 4 "$OUT/gpu.txt"; grep -E "passed|failed|exit" "$OUT/tests.txt"; tail -n 3 "$OUT/sanitizer.txt"
 grep -E "PASS|MISS|exit|ERROR" "$OUT/kernels.txt" | head -30; cat "$OUT/decode_sweep.txt" 2>/dev/null | tail -30; tail -n 25 "$OUT/engine.txt"
 tail -n 12 "$OUT/translation.txt"; tail -n 3 "$OUT/profile.txt"
+grep -A6 '"decode"' "$OUT/profile/ttft-profile.json" "$OUT/profile-skinny/ttft-profile.json" 2>/dev/null
 tar czf "$FINAL/gpu-check.tar.gz" -C "$OUT" .

@@ -6,7 +6,8 @@ This script measures, for cached and uncached requests on random weights of a sh
 config: the TTFT, the GPU time of the kernels inside it (torch.profiler), and the
 functions the host spends it in (cProfile), then writes the tables to DIR. The same for
 batch-1 decode steps; and two A/Bs: the cached TTFT with the prefill CUDA graphs switched
-off, and decode steps without overlapping (``EngineConfig.overlap_steps``). The H200 run
+off, and decode steps without overlapping (``EngineConfig.overlap_steps``).
+``--skinny-kernels`` profiles the engine with ``EngineConfig.skinny_kernels`` on. The H200 run
 at f96ff16 (before overlapping) measured 1.29 ms per decode step, of which the GPU ran
 kernels for 0.92 ms: the rest was the host preparing the next step while the GPU idled.
 
@@ -155,13 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=5)
     p.add_argument("--out", type=Path, default=_ROOT / ".tmp" / "engine-profile")
     p.add_argument("--chats", type=int, default=64, help="the many-chats timeline (0: none)")
+    p.add_argument(
+        "--skinny-kernels",
+        action="store_true",
+        help="EngineConfig.skinny_kernels: steps of <= 8 tokens on kernels.skinny_linear",
+    )
     args = p.parse_args(argv)
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     dev = torch.device("cuda" if cuda else "cpu")
     args.out.mkdir(parents=True, exist_ok=True)
     if cuda:
         pair = eb.random_pair(args.model, eb.shipped_config(args.model), torch.bfloat16, dev)
-        engine = eb.engine_for(pair, max_model_len=4096, gpu_memory_utilization=0.4)
+        engine = eb.engine_for(
+            pair,
+            max_model_len=4096,
+            gpu_memory_utilization=0.4,
+            skinny_kernels=args.skinny_kernels,
+        )
     else:  # smoke: keeps the script working where there is no GPU
         pair = eb.random_pair("tiny-llama", eb.tiny_llama_config(), torch.float32, dev)
         engine = eb.engine_for(pair, block_size=16, num_kv_blocks=256, max_num_seqs=4)
@@ -175,8 +186,13 @@ def main(argv: list[str] | None = None) -> int:
         ours_single(engine, system + q, 4)
     warm_s = time.perf_counter() - t
     n = args.requests
-    result: dict[str, Any] = {"device": str(dev), "model": pair.name, "warmup_s": warm_s,
-                              "environment": eb.environment(dev)}
+    result: dict[str, Any] = {
+        "device": str(dev),
+        "model": pair.name,
+        "warmup_s": warm_s,
+        "skinny_kernels": engine.config.skinny_kernels,
+        "environment": eb.environment(dev),
+    }
     bm.enable_prefix_caching = True
     ours_single(engine, system + questions[3], 1)
     result["cached"] = _profile(

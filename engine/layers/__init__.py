@@ -13,6 +13,7 @@ from engine.layers.linear import (
     default_weight_loader,
     get_weight_loader,
     set_weight_loader,
+    use_skinny_kernels,
 )
 from engine.layers.norm import RMSNorm
 from engine.layers.rotary import RotaryEmbedding
@@ -34,4 +35,5 @@ __all__ = [
     "get_weight_loader",
     "set_weight_loader",
     "use_column_major_weights",
+    "use_skinny_kernels",
 ]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+import kernels
 from engine.layers._cpu_gemm import linear
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "default_weight_loader",
     "get_weight_loader",
     "set_weight_loader",
+    "use_skinny_kernels",
 ]
 
 ShardId = str | int
@@ -67,7 +69,13 @@ def _param(*shape: int, dtype: torch.dtype) -> nn.Parameter:
 
 class Linear(nn.Module):
     """``y = x W^T + b`` with ``W`` [out, in]: cuBLAS on CUDA, oneDNN for float32 on the CPU
-    (``engine.layers._cpu_gemm``), else ``F.linear``."""
+    (``engine.layers._cpu_gemm``), else ``F.linear``; with ``skinny`` set (see
+    :func:`use_skinny_kernels`), steps of at most ``kernels.SKINNY_MAX_ROWS`` tokens run
+    ``kernels.skinny_linear``."""
+
+    # Off unless the engine asks (EngineConfig.skinny_kernels): a class default, so
+    # modules built on the meta device or by tests need no argument.
+    skinny: bool = False
 
     def __init__(
         self,
@@ -96,6 +104,8 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[T, in] -> [T, out]."""
+        if self.skinny and x.shape[0] <= kernels.SKINNY_MAX_ROWS:
+            return kernels.skinny_linear(x.contiguous(), self.weight, self.bias)
         return linear(x, self.weight, self.bias)
 
 
@@ -159,3 +169,21 @@ class QKVLinear(MergedLinear):
         if shard_id not in self._SHARDS:
             raise ValueError(f"unknown qkv shard {shard_id!r}; expected 'q', 'k' or 'v'")
         return super().shard_range(self._SHARDS.index(str(shard_id)))
+
+
+def use_skinny_kernels(model: nn.Module, enabled: bool = True) -> int:
+    """Run every :class:`Linear` of ``model`` on ``kernels.skinny_linear`` for steps of at
+    most ``kernels.SKINNY_MAX_ROWS`` tokens (and MLPs that check ``skinny`` on the fused
+    linear+SwiGLU). Set before CUDA graphs are captured: a graph keeps the kernels it was
+    captured with. Layers whose weight is not row-major (the CPU decoders' column-major
+    layout, ``use_column_major_weights``) keep their product. Returns how many layers
+    changed.
+    """
+    layers = [
+        module
+        for module in model.modules()
+        if isinstance(module, Linear) and module.weight.is_contiguous()
+    ]
+    for layer in layers:
+        layer.skinny = enabled
+    return len(layers)

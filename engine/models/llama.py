@@ -88,6 +88,10 @@ class LlamaMLP(nn.Module):
         self.down_proj = Linear(i, h, dtype=config.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up_proj.skinny and x.shape[0] <= kernels.SKINNY_MAX_ROWS:
+            # The SwiGLU in the gate/up product's epilogue: one kernel, no [T, 2I] tensor.
+            act = kernels.skinny_linear_swiglu(x.contiguous(), self.gate_up_proj.weight)
+            return self.down_proj(act)  # type: ignore[no-any-return]
         out: torch.Tensor = self.down_proj(self.act(self.gate_up_proj(x)))  # [T, H]
         return out
 

@@ -19,6 +19,7 @@ from transformers import GenerationConfig, PreTrainedModel
 from engine.attention_metadata import AttentionMetadata
 from engine.config import ModelConfig
 from engine.errors import ModelLoadError, UnsupportedModelError
+from engine.layers import use_skinny_kernels
 from engine.models import config_from_hf, supported_architectures
 
 EPS = {torch.float32: 1e-5, torch.bfloat16: 1e-2}  # ~ulp of a logit of 30-60 in fp32
@@ -105,6 +106,29 @@ def test_greedy_decode_matches_generate(case: str, device: str) -> None:
     n = len(tokens) - 1
     ref32 = hf_logits(hf, full)[n:]
     ref64 = hf_logits(copy.deepcopy(hf).double(), full)[n:]
+    assert_two_x_rule(torch.stack(step_logits), ref32, ref64)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("prompt_len", [6, 11])
+def test_greedy_decode_on_skinny_kernels(case: str, device: str, prompt_len: int) -> None:
+    """EngineConfig.skinny_kernels: steps of <= 8 tokens (every decode step, and the
+    6-token prompt) run kernels.skinny_linear and the fused gate/up + SwiGLU; the 11-token
+    prompt still takes the ordinary product. Same tokens as generate, same 2x rule."""
+    hf, ours = build_pair(case, seed=3, device=device)
+    assert use_skinny_kernels(ours) == 2 * 4 + 0  # 2 layers x (qkv, o, gate_up, down)
+    tokens, steps = prompt(prompt_len, seed=5), 10
+    gen = GenerationConfig(do_sample=False, max_new_tokens=steps, eos_token_id=None, pad_token_id=0)
+    with torch.no_grad():
+        ids = torch.tensor([tokens], device=device)
+        expected = hf.generate(ids, generation_config=gen)[0, prompt_len:].tolist()
+    got, step_logits = PagedRunner(ours).greedy(tokens, steps)
+    n = len(expected)
+    assert got[:n] == expected
+    full = tokens + got[:-1]
+    ref32 = hf_logits(hf, full)[prompt_len - 1 :]
+    ref64 = hf_logits(copy.deepcopy(hf).double(), full)[prompt_len - 1 :]
     assert_two_x_rule(torch.stack(step_logits), ref32, ref64)
 
 
