@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -26,6 +26,7 @@ from botkit.store._checks import clean_meta
 from botkit.store._feedback import FeedbackStore
 from botkit.store.models import (
     CLIENT_ID_MAX,
+    DETACHED,
     FILE_NAME_MAX,
     MEDIA_TYPE_MAX,
     Conversation,
@@ -57,11 +58,19 @@ _FIND = select(CustomerFile.id).where(
 # other conversations are not held up. A purge, which locks the
 # conversations it deletes FOR UPDATE SKIP LOCKED, leaves this one alone while the file
 # goes in; one that locked it first is waited for, and then the conversation is unknown
-# (a clear error instead of a foreign-key violation).
+# (a clear error instead of a foreign-key violation), also when that purge only detached
+# it (``DETACHED``, ``_retention.py``): the file would be deleted with it.
 _LOCK_CONVERSATION = (
     select(Conversation.id)
-    .where(Conversation.id == bindparam("conversation_id"))
+    .where(Conversation.id == bindparam("conversation_id"), Conversation.channel != DETACHED)
     .with_for_update(key_share=True)
+)
+# A file kept is activity: the message naming it is stored right after, and a purge in
+# between must not take the file from under it (the conversation no longer looks idle).
+_ACTIVE = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("b_id"))
+    .values(updated_at=bindparam("b_now"))
 )
 _COUNT = select(func.count()).where(CustomerFile.conversation_id == bindparam("conversation_id"))
 _META_COLS = (
@@ -152,6 +161,9 @@ class CustomerFileStore(FeedbackStore):
     ) -> tuple[int, bool]:
         """Store a file a customer sent in ``conversation_id``, once per ``client_id``.
 
+        Storing it is activity in the conversation (its ``updated_at``), as storing a
+        message is: a retention purge does not take it before the message naming it.
+
         Args:
             conversation_id: the conversation it was sent in.
             client_id: the uploader's idempotency key: 1-64 characters of A-Z, a-z,
@@ -171,7 +183,8 @@ class CustomerFileStore(FeedbackStore):
             nothing is stored, whatever ``name``, ``media_type`` and ``data`` say).
 
         Raises:
-            UnknownConversationError: no conversation with that id.
+            UnknownConversationError: no conversation with that id (or one a purge is
+                deleting: ``DETACHED``).
             FileLimitError: the conversation holds ``max_files`` files already.
             StoreError: an argument is refused (the message says which), or the
                 database failed.
@@ -203,13 +216,15 @@ class CustomerFileStore(FeedbackStore):
                         f"conversation {conversation_id} holds {held} files; "
                         f"at most {max_files} are kept"
                     )
+            now = utcnow()
             values: dict[str, object] = {
                 "conversation_id": conversation_id, "client_id": client_id,
                 "name": stored_name, "media_type": kind, "size": len(data), "data": data,
-                "created_at": utcnow(),
+                "created_at": now,
             }  # fmt: skip
             new_id = _insert(conn, values)
             if new_id is not None:
+                conn.execute(_ACTIVE, {"b_id": conversation_id, "b_now": now})
                 return new_id, True
             first = _find(conn, conversation_id, client_id)  # committed by the other
             if first is None:  # pragma: no cover - the conflict names a committed row

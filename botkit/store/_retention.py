@@ -13,6 +13,15 @@ Rows are deleted children first (delivery keys, ratings, files, messages, conver
 contacts) in batches, one transaction each, so a purge never holds a long lock. Deleted
 conversations are dropped from this process's window of recent messages; other processes'
 windows notice reused ids on their own (``botkit/store/_recent.py``).
+
+A purge decides on a conversation once, in the transaction that first deletes from it,
+under its row lock and after checking it is still inactive. One with more files than a
+transaction deletes (``FILE_BATCH``) is *detached* in that transaction: its channel
+becomes ``DETACHED`` (no message has that channel: ``check_key`` refuses it) and its key
+its id, so the customer's next message opens a new conversation, as it would after the
+purge, instead of landing in one that is losing its files (and then its messages). Later
+transactions, and the next purge if this one stops, finish every detached conversation
+whatever its activity.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy import ColumnElement, Update, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -34,6 +43,7 @@ from botkit.store._checks import check_key
 from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
 from botkit.store.models import (
+    DETACHED,
     Contact,
     Conversation,
     CustomerFile,
@@ -42,7 +52,7 @@ from botkit.store.models import (
     Message,
 )
 
-__all__ = ["Deleted", "Retention"]
+__all__ = ["DETACHED", "Deleted", "Retention"]
 
 log = logging.getLogger("botkit.store")
 
@@ -83,6 +93,15 @@ def _delete_conversations(conn: Connection, ids: Sequence[int]) -> Deleted:
     messages = conn.execute(delete(Message).where(Message.conversation_id.in_(ids))).rowcount
     conversations = conn.execute(delete(Conversation).where(Conversation.id.in_(ids))).rowcount
     return Deleted(0, conversations, messages, files.rowcount)
+
+
+def _detach(conversation_id: int) -> Update:
+    """The UPDATE that takes a conversation out of its customer's reach (idempotent)."""
+    return (
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.channel != DETACHED)
+        .values(channel=DETACHED, conversation_key=str(conversation_id))
+    )
 
 
 def _file_records(conn: Connection, conversation_id: int) -> list[dict[str, Any]]:
@@ -136,6 +155,9 @@ class Retention(PeerReads):
             StoreError: the database failed (what earlier batches deleted stays deleted).
         """
 
+        inactive = Conversation.updated_at < before
+        detached = Conversation.channel == DETACHED
+
         def batch(conn: Connection) -> tuple[Deleted, list[int]]:
             # Locked (PostgreSQL): a message arriving for one of them waits for this
             # transaction and then opens a new conversation, instead of being deleted
@@ -143,7 +165,7 @@ class Retention(PeerReads):
             ids = list(
                 conn.execute(
                     select(Conversation.id)
-                    .where(Conversation.updated_at < before)
+                    .where(or_(inactive, detached))
                     .order_by(Conversation.id)
                     .limit(BATCH)
                     .with_for_update(skip_locked=True)
@@ -151,7 +173,11 @@ class Retention(PeerReads):
             )
             return _delete_conversations(conn, ids), ids
 
-        total = await self._delete_files_in(Conversation.updated_at < before, purge=True)
+        total = await self._delete_files_in(inactive, purge=True)
+        # A detached one skipped above is finished here, waiting for its row: a write
+        # that waited for the row while it was detached may hold it a moment longer
+        # (PostgreSQL locks the row it then finds no longer matching).
+        total += await self._delete_files_in(detached, purge=True, wait=True)
         while True:
             done, ids = await self._write(batch)
             self._recent.forget(ids)
@@ -177,29 +203,34 @@ class Retention(PeerReads):
         return total + Deleted(contacts=contacts)
 
     async def _delete_files_in(
-        self, conversations: ColumnElement[bool], *, purge: bool = False
+        self, conversations: ColumnElement[bool], *, purge: bool = False, wait: bool = False
     ) -> Deleted:
         """Delete the kept files of the ``conversations`` matching, ``FILE_BATCH`` per
         transaction, one conversation at a time in id order (locked, as the purge locks
         it: one being written to right now is skipped, and its conversation's own delete
-        then takes its files). With ``purge``, the transaction deleting a conversation's
-        last files deletes the conversation too, under the same lock and the same check
-        of ``conversations``: a customer writing to it meanwhile either waits and opens a
-        new one, or comes first and keeps it whole. (One with more than ``FILE_BATCH``
-        files written to between two of its batches keeps living without the files
-        already deleted: it had been inactive past the retention period when they were.)
-        Returns what was deleted."""
+        then takes its files).
+
+        With ``purge``, the purge's decision on a conversation is made once, in the
+        first transaction that deletes from it, under its lock and the check of
+        ``conversations``: a customer writing to it meanwhile either comes first and
+        keeps it whole, or waits and opens a new one. The transaction deleting its last
+        files deletes the conversation too; one with more files than that is detached
+        first (see the module docstring), and detached conversations are finished
+        whatever ``conversations`` says. With ``wait``, a conversation locked by
+        another transaction is waited for instead of skipped. Returns what was
+        deleted."""
         with_files = exists(
             select(CustomerFile.id).where(CustomerFile.conversation_id == Conversation.id)
         )
+        wanted = or_(conversations, Conversation.channel == DETACHED) if purge else conversations
 
         def batch(conn: Connection, *, first: int) -> tuple[Deleted, int | None]:
             conversation_id = conn.execute(
                 select(Conversation.id)
-                .where(conversations, with_files, Conversation.id >= first)
+                .where(wanted, with_files, Conversation.id >= first)
                 .order_by(Conversation.id)
                 .limit(1)
-                .with_for_update(skip_locked=True)
+                .with_for_update(skip_locked=not wait)
             ).scalar()
             if conversation_id is None:
                 return Deleted(), None
@@ -209,6 +240,8 @@ class Retention(PeerReads):
             )
             if purge and len(ids) <= FILE_BATCH:
                 return _delete_conversations(conn, [conversation_id]), conversation_id
+            if purge:
+                conn.execute(_detach(conversation_id))
             chunk = delete(CustomerFile).where(CustomerFile.id.in_(ids[:FILE_BATCH]))
             return Deleted(files=conn.execute(chunk).rowcount), conversation_id
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "CHANNEL_MAX",
     "CLIENT_ID_MAX",
+    "DETACHED",
     "FILE_NAME_MAX",
     "KEY_MAX",
     "LANGUAGE_MAX",
@@ -58,6 +59,9 @@ LANGUAGE_MAX = 35  # longest practical BCP 47 tag
 PROCESS_ID_MAX = 32  # a random hex id per bot run (botkit uses 16 hex digits)
 CLIENT_ID_MAX = 64  # a customer file's idempotency key, chosen by the uploading client
 FILE_NAME_MAX = 255  # what common file systems allow for one name
+# The channel of a conversation a purge has begun deleting, out of its customer's reach
+# (botkit/store/_retention.py): no message has it, as ``check_key`` refuses it.
+DETACHED = ""
 MEDIA_TYPE_MAX = 100
 SESSION_KEY_NAME_MAX = 64
 # Rows of the partial index of inbound messages the bot has not finished processing.

@@ -5,17 +5,21 @@ cleaned, and that the files go with their conversation (retention, erasure, expo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import json
-from datetime import timedelta
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from conftest import MakeMessage
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import delete, func, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
+from botkit.customer_files import kept_ref
 from botkit.errors import FileLimitError, StoreError, UnknownConversationError
-from botkit.events import utcnow
+from botkit.events import Attachment, utcnow
 from botkit.store import (
     MAX_STORED_FILE_BYTES,
     ConversationStore,
@@ -26,7 +30,7 @@ from botkit.store import (
     migrate,
 )
 from botkit.store._runner import create_runner
-from botkit.store.models import Contact, Conversation, CustomerFile
+from botkit.store.models import Contact, Conversation, CustomerFile, Message
 
 EVERY_BYTE = bytes(range(256)) * 5 + b"\x00"  # NUL first and last, every value between
 
@@ -351,6 +355,174 @@ async def test_a_purge_never_leaves_a_conversation_without_some_of_its_files(
         await store.conversation_by_id(old)
     again = await store.intake(make_message("more", conversation="old", user="ann"), text="more")
     assert again.conversation.id != old and again.message.seq == 2
+
+
+async def _file_message(
+    store: ConversationStore, make_message: MakeMessage, key: str, user: str, n: int
+) -> int:
+    """A web visitor's upload: the file kept, then the message naming it."""
+    conversation = await store.get_conversation("web", key)
+    assert conversation is not None
+    file_id, _ = await _keep(store, conversation.id, f"f{n}")
+    sent = dataclasses.replace(
+        make_message("", conversation=key, user=user),
+        attachments=(Attachment("image", f"{n}.png", "image/png", 8, ref=kept_ref(file_id)),),
+    )
+    await store.intake(sent, text="")
+    return file_id
+
+
+async def _dangling_refs(store: ConversationStore) -> list[str]:
+    """Stored messages' ``kept:`` files that are gone or belong to another conversation."""
+    rows = await store._read(
+        lambda conn: conn.execute(select(Message.conversation_id, Message.extra)).all()
+    )
+    dangling = []
+    for conversation_id, extra in rows:
+        for attachment in (extra or {}).get("attachments", []):
+            ref = attachment.get("ref") or ""
+            if ref.startswith("kept:"):
+                kept = await store.customer_file(int(ref.removeprefix("kept:")))
+                if kept is None or kept.conversation_id != conversation_id:
+                    dangling.append(ref)
+    return dangling
+
+
+async def test_a_customer_writing_mid_purge_of_many_files_starts_afresh(
+    store: ConversationStore, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More files than one transaction deletes: the customer writes again between two
+    # of the purge's transactions. The purge had decided on the whole conversation: it
+    # goes whole (no message left naming a file it deleted), and what the customer
+    # wrote is in a new conversation, as when they write a moment after a purge.
+    monkeypatch.setattr(_retention, "FILE_BATCH", 2)
+    old = await _conversation(store, make_message, "old", "ann")
+    files = [await _file_message(store, make_message, "old", "ann", n) for n in range(5)]
+    await _age(store, old, 40)
+    write = store._write
+    writes = 0
+
+    async def customer_returns(work: Any) -> Any:
+        nonlocal writes
+        result = await write(work)
+        writes += 1
+        if writes == 1:  # the first 2 files are gone
+            await store.intake(make_message("back", conversation="old", user="ann"), text="back")
+        return result
+
+    monkeypatch.setattr(store, "_write", customer_returns)
+    deleted = await store.purge_inactive(utcnow() - timedelta(days=30))
+    monkeypatch.setattr(store, "_write", write)
+    assert deleted.conversations == 1 and deleted.files == 5 and deleted.messages == 6
+    assert [await store.customer_file(i) for i in files] == [None] * 5
+    assert await _dangling_refs(store) == []
+    with pytest.raises(UnknownConversationError):
+        await store.conversation_by_id(old)
+    now = await store.get_conversation("web", "old")
+    assert now is not None and now.id != old
+    stored = await store.messages_after("web", "old", 0, 10)
+    assert [m.text for m in stored] == ["back"] and stored[0].seq == 1
+
+
+def _purge_holding_its_first_transaction(
+    url: str, before: datetime, inside: threading.Event, go: threading.Event
+) -> Deleted:
+    """Purge through a store of its own, in this thread (another process, as far as
+    the database can tell); the first transaction waits for ``go`` before it commits
+    (``inside`` is set once it has done its work)."""
+
+    async def purge() -> Deleted:
+        async with ConversationStore(StoreSettings(url=url)) as purger:
+            write, held = purger._write, False
+
+            async def holding(work: Any) -> Any:
+                nonlocal held
+                if held:
+                    return await write(work)
+                held = True
+
+                def then_wait(conn: Connection) -> Any:
+                    result = work(conn)
+                    inside.set()
+                    assert go.wait(30)
+                    return result
+
+                return await write(then_wait)
+
+            purger._write = holding  # type: ignore[method-assign]
+            return await purger.purge_inactive(before)
+
+    return asyncio.run(purge())
+
+
+async def _until_a_write_waits_for_a_lock(store: ConversationStore) -> None:
+    """Returns once a session of this PostgreSQL database waits for a lock."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with asyncio.timeout(30):
+        for _ in itertools.count():
+            if await store._read(lambda conn: conn.execute(waiting).scalar_one()):
+                return
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("sends", ["message", "file"])
+async def test_what_waits_for_the_purges_first_transaction_never_joins_the_purged(
+    store: ConversationStore,
+    make_message: MakeMessage,
+    monkeypatch: pytest.MonkeyPatch,
+    migrated_db_url: str,
+    sends: str,
+) -> None:
+    # Concurrently (PostgreSQL): the customer's message or upload comes while the
+    # purge's first transaction holds the conversation's row. It waits, and then finds
+    # the conversation out of reach: the message opens a new one, the upload is
+    # refused (the widget then tells the visitor no person has the chat).
+    monkeypatch.setattr(_retention, "FILE_BATCH", 2)
+    old = await _conversation(store, make_message, "old", "ann")
+    files = [await _file_message(store, make_message, "old", "ann", n) for n in range(5)]
+    await _age(store, old, 40)
+    inside, go = threading.Event(), threading.Event()
+    before = utcnow() - timedelta(days=30)
+    purge = asyncio.ensure_future(
+        asyncio.to_thread(_purge_holding_its_first_transaction, migrated_db_url, before, inside, go)
+    )
+    try:
+        assert await asyncio.to_thread(inside.wait, 30)
+        if sends == "message":
+            customer = asyncio.ensure_future(
+                store.intake(make_message("back", conversation="old", user="ann"), text="back")
+            )
+        else:
+            customer = asyncio.ensure_future(_keep(store, old, "new-upload"))
+        await _until_a_write_waits_for_a_lock(store)
+    finally:
+        go.set()
+    deleted = await purge
+    assert deleted.conversations == 1 and deleted.files == 5
+    if sends == "message":
+        back = await customer
+        assert back.conversation.id != old and back.message.seq == 1
+    else:
+        with pytest.raises(UnknownConversationError):
+            await customer
+    assert [await store.customer_file(i) for i in files] == [None] * 5
+    assert await _files(store) == 0 and await _dangling_refs(store) == []
+
+
+async def test_a_file_kept_in_an_old_conversation_makes_it_active(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    # An upload is kept before the message naming it is stored: a purge in between
+    # must not take the file (the message would name a file that is gone).
+    old = await _conversation(store, make_message, "old", "ann")
+    await _age(store, old, 40)
+    file_id, _ = await _keep(store, old, "late")
+    assert await store.purge_inactive(utcnow() - timedelta(days=30)) == Deleted()
+    assert await store.customer_file(file_id) is not None
 
 
 async def test_deleting_a_conversation_any_other_way_deletes_its_files(
