@@ -185,20 +185,34 @@
     if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
     return node;
   }
-  function chatIcon() {
-    // A speech bubble drawn with DOM calls (emoji fonts are not everywhere).
-    var NS = "http://www.w3.org/2000/svg";
-    var svg = document.createElementNS(NS, "svg");
+  // Icons are SVG drawn with DOM calls, never emoji: a system without an emoji font
+  // shows an emoji as an empty box. Each is aria-hidden; its control has a text name.
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  function icon(size, d, stroked) {
+    var svg = document.createElementNS(SVG_NS, "svg");
     svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("width", "28");
-    svg.setAttribute("height", "28");
+    svg.setAttribute("width", String(size));
+    svg.setAttribute("height", String(size));
     svg.setAttribute("aria-hidden", "true");
     svg.setAttribute("focusable", "false");
-    var path = document.createElementNS(NS, "path");
-    path.setAttribute("fill", "currentColor");
-    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    if (stroked) {
+      path.setAttribute("fill", "none");
+      path.setAttribute("stroke", "currentColor");
+      path.setAttribute("stroke-width", "2");
+      path.setAttribute("stroke-linecap", "round");
+    } else {
+      path.setAttribute("fill", "currentColor");
+    }
     svg.append(path);
     return svg;
+  }
+  function chatIcon() { // a speech bubble
+    return icon(28, "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H10l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  }
+  function clipIcon(size) { // a paperclip
+    return icon(size, "M14 8v8a2 2 0 0 1-4 0V5.5a3.5 3.5 0 0 1 7 0V17a5 5 0 0 1-10 0V8", true);
   }
   var uid = "botkit-" + Math.random().toString(36).slice(2, 8);
   var css = el("link", null, { rel: "stylesheet", href: new URL("widget.css", server).href });
@@ -216,7 +230,7 @@
   launcher.setAttribute("aria-label", "Open chat: " + cfg.title);
   launcher.append(chatIcon());
   var panel = el("section", "botkit-panel", {
-    id: uid + "-panel", role: "dialog", "aria-labelledby": uid + "-title",
+    id: uid + "-panel", role: "dialog", "aria-labelledby": uid + "-title", tabindex: "-1",
   });
   panel.hidden = true;
   var header = el("header", "botkit-header");
@@ -251,7 +265,7 @@
     type: "button", "aria-label": "Send a picture or a PDF to the support agent",
     title: "Send a picture or a PDF",
   });
-  attachBtn.textContent = "\uD83D\uDCCE"; // paperclip
+  attachBtn.append(clipIcon(22));
   attachBtn.hidden = true;
   form.append(label, attachBtn, fileInput, input, sendBtn);
   panel.append(header, status, log, typing, form);
@@ -341,7 +355,11 @@
   function showFiles(li, files) {
     files.forEach(function (f) {
       var chip = el("div", "botkit-file");
-      chip.textContent = "\uD83D\uDCCE " + f.name + " (" + sizeText(f.size) + ")";
+      var kind = el("span", "botkit-sr");
+      kind.textContent = "File: "; // what the paperclip says to the eye
+      var name = el("span", null, { dir: "auto" });
+      name.textContent = f.name;
+      chip.append(clipIcon(14), kind, name, " (" + sizeText(f.size) + ")");
       li.append(chip);
     });
     if (files.length) log.scrollTop = log.scrollHeight;
@@ -352,12 +370,52 @@
     log.scrollTop = log.scrollHeight;
   }
   function markFailed(li, why) {
-    li.classList.remove("botkit-pending", "botkit-streaming");
+    setPending(li, null);
+    li.classList.remove("botkit-streaming");
     li.removeAttribute("aria-busy");
     li.classList.add("botkit-failed");
     var note = li.querySelector(".botkit-note") || el("span", "botkit-note");
     note.textContent = why || "Not delivered";
     li.append(note);
+  }
+  // A message of the visitor's the server has not acknowledged yet says so in words,
+  // shown and read out with the message (not by a paler colour alone). It goes by
+  // itself: the outbox is sent again on every connect, after a reload too, so there is
+  // nothing for the visitor to retry. The texts, like the widget's other words:
+  var UNSENT = {
+    sending: "Sending\u2026",
+    waiting: "Not sent yet: waiting for the connection",
+    retrying: "Not sent yet: trying again shortly",
+  };
+  // An ack comes within milliseconds: "Sending..." only for one that does not, so a
+  // message is not announced (nor flickers) with it every time.
+  var SENDING_NOTE_MS = 1000;
+  function setPending(li, how) { // how: "sending", "waiting", "retrying"; null: done
+    clearTimeout(li.botkitNoteTimer);
+    var note = li.querySelector(".botkit-state");
+    if (!how) {
+      if (note) note.remove();
+      li.classList.remove("botkit-pending", "botkit-unsent");
+      return;
+    }
+    li.classList.add("botkit-pending");
+    if (how === "sending" && !note) {
+      li.botkitNoteTimer = setTimeout(function () { sayUnsent(li, UNSENT.sending); }, SENDING_NOTE_MS);
+    } else {
+      sayUnsent(li, UNSENT[how]);
+    }
+  }
+  function sayUnsent(li, text) {
+    var note = li.querySelector(".botkit-state");
+    if (!note) {
+      note = el("span", "botkit-note botkit-state");
+      li.append(note);
+    }
+    if (note.textContent !== text) note.textContent = text; // unchanged: not read again
+    li.classList.add("botkit-unsent");
+  }
+  function outboxWaits() { // no socket to send on, for now
+    Object.keys(byClient).forEach(function (id) { setPending(byClient[id], "waiting"); });
   }
   // Quick replies: real buttons (keyboard, screen readers, 44 px targets), shown under the
   // newest message only; a click sends the button's value as the visitor's message.
@@ -420,7 +478,8 @@
     var li = (msg.client_id && byClient[msg.client_id]) || (msg.stream_id && byStream[msg.stream_id]);
     if (li) {
       setText(li, msg.text, out);
-      li.classList.remove("botkit-pending", "botkit-streaming");
+      if (msg.client_id) setPending(li, null);
+      li.classList.remove("botkit-streaming");
       li.removeAttribute("aria-busy");
       if (msg.client_id) { delete byClient[msg.client_id]; dropOutbox(msg.client_id); }
       if (msg.stream_id) delete byStream[msg.stream_id];
@@ -443,8 +502,8 @@
     dropOutbox(msg.client_id);
     if (!li) return;
     delete byClient[msg.client_id];
+    setPending(li, null);
     if (bySeq[msg.seq]) { li.remove(); return; } // already shown via history
-    li.classList.remove("botkit-pending");
     li.dataset.seq = String(msg.seq);
     bySeq[msg.seq] = li;
   }
@@ -501,6 +560,8 @@
   var sendingFile = false;
   var refused = false;      // the server refused the page's identity: wait for a new one
   var connText = "";        // the connection's status, shown again after a passing notice
+  var statusTimer = null;   // says "Connecting..." once a connect has taken
+  var CONNECTING_SAY_MS = 1000;
   function setStatus(text) { connText = text; status.textContent = text; }
   function notice(text) { status.textContent = text; }
   function pageUserToken() {
@@ -527,9 +588,15 @@
     if (ws || !cfg.siteKey || refused) return;
     clearTimeout(retryTimer);
     idle = false;
-    setStatus("Connecting\u2026");
     var sock = new WebSocket(WS_URL);
     ws = sock;
+    // Said only when it lasts: most connections are up within milliseconds, every time
+    // the panel opens, and a status change is read out by screen readers. A status
+    // already shown (offline, idle) stays until then.
+    clearTimeout(statusTimer);
+    statusTimer = setTimeout(function () {
+      if (ws === sock && !sock.welcomed) setStatus("Connecting\u2026");
+    }, CONNECTING_SAY_MS);
     sock.sent = [];
     sock.onopen = function () { sock.send(JSON.stringify(hello(sock))); };
     sock.onmessage = function (ev) {
@@ -581,12 +648,14 @@
       setStatus(cfg.userToken && sock.refusal === "expired_token"
         ? "Your sign-in has expired. Reload the page to keep chatting."
         : "Chat is not available on this page.");
+      outboxWaits();
       return;
     }
     if (code === 4408 && sock.welcomed) { // idle: nobody sent anything for a while
       if (!panel.hidden && document.visibilityState === "visible") { connect(); return; }
       idle = true;
       setStatus("Disconnected while idle. Type a message to reconnect.");
+      outboxWaits();
       return;
     }
     if (code === 1009) { // a message was too big for the server: it must not be resent
@@ -598,6 +667,7 @@
     var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt += 1;
     setStatus("Offline. Reconnecting\u2026");
+    outboxWaits();
     retryTimer = setTimeout(connect, delay);
   }
   function onWelcome(sock, msg) {
@@ -641,6 +711,7 @@
     var li = msg.client_id && byClient[msg.client_id];
     var retry = msg.code === "rate_limited" || msg.code === "rejected" || msg.code === "unavailable";
     if (retry && msg.client_id) {
+      if (li) setPending(li, "retrying");
       notice(msg.code === "rate_limited"
         ? "You are sending messages quickly; retrying shortly\u2026"
         : "Message not delivered yet; retrying shortly\u2026");
@@ -673,10 +744,13 @@
   }
   function transmit(item) {
     // Before the welcome nothing goes out: the welcome resends the whole outbox.
+    var li = byClient[item.client_id];
     if (ws && ws.welcomed && ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify({ type: "message", client_id: item.client_id, text: item.text }));
       if (ws.sent.indexOf(item.client_id) < 0) ws.sent.push(item.client_id);
     }
+    // Connecting counts as sending: it goes with the welcome, most often at once.
+    if (li) setPending(li, ws ? "sending" : "waiting");
   }
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -690,12 +764,11 @@
     if (frameBytes(item) > maxBytes) { notice(TOO_LONG); return false; }
     status.textContent = connText; // a passing notice (too long) is over
     clearButtons();
-    var li = bubble("in", text, false);
-    li.classList.add("botkit-pending");
-    byClient[item.client_id] = li;
+    byClient[item.client_id] = bubble("in", text, false);
     state.outbox.push(item);
     save();
-    if (ws) transmit(item); else connect();
+    if (!ws) connect();
+    transmit(item);
     return true;
   }
   function send() {
@@ -776,12 +849,86 @@
     save();
     if (open) connect();
     if (open && focus !== false) input.focus();
+    setModal();
   }
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
   closeBtn.addEventListener("click", function () { setOpen(false); launcher.focus(); });
-  panel.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape") { setOpen(false); launcher.focus(); }
+  root.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && !ev.isComposing && !panel.hidden) { setOpen(false); launcher.focus(); }
+    else if (ev.key === "Tab") keepTabInside(ev);
   });
+
+  // ---- full screen: a modal dialog ---------------------------------------------------
+  // At phone width (widget.css: max-width 480px) the open panel covers the page, so it
+  // is a modal dialog while it does: aria-modal, the page's own content inert (only
+  // what was not inert already; given back when the panel closes or floats again), the
+  // launcher under it inert, and Tab going round inside the panel. The floating panel
+  // of a wider screen stays a non-modal dialog beside the page.
+  var phone = window.matchMedia ? window.matchMedia("(max-width: 480px)") : null;
+  var madeInert = null; // the page's elements this widget made inert, while modal
+  var NOT_SHOWN = /^(HEAD|SCRIPT|STYLE|LINK|META|TEMPLATE|NOSCRIPT)$/;
+  var TABBABLE = "button, [href], textarea, input, select, [tabindex]";
+  function fullScreen() { return Boolean(phone && phone.matches); }
+  function inertSiblings(node) {
+    Array.prototype.forEach.call(node.parentElement.children, function (other) {
+      if (other === node || other.hasAttribute("inert") || NOT_SHOWN.test(other.tagName)) return;
+      other.setAttribute("inert", "");
+      madeInert.push(other);
+    });
+  }
+  function setModal() {
+    var modal = !panel.hidden && fullScreen();
+    if (modal !== (madeInert !== null)) {
+      if (modal) {
+        madeInert = [];
+        for (var node = host; node.parentElement && node !== document.body; node = node.parentElement) {
+          inertSiblings(node);
+        }
+        panel.setAttribute("aria-modal", "true");
+        launcher.setAttribute("inert", "");
+        // (The screen became narrow while the page had the focus.)
+        if (!panel.contains(shadow.activeElement)) panel.focus();
+      } else {
+        madeInert.forEach(function (n) { n.removeAttribute("inert"); });
+        madeInert = null;
+        panel.removeAttribute("aria-modal");
+        launcher.removeAttribute("inert");
+      }
+    }
+    fitViewport();
+  }
+  function keepTabInside(ev) {
+    if (madeInert === null) return;
+    var stops = Array.prototype.filter.call(panel.querySelectorAll(TABBABLE), function (n) {
+      return !n.disabled && n.tabIndex >= 0 && n.getClientRects().length > 0;
+    });
+    if (!stops.length) return;
+    var at = shadow.activeElement, first = stops[0], last = stops[stops.length - 1];
+    if (ev.shiftKey ? (at === first || at === panel) : at === last) {
+      ev.preventDefault();
+      (ev.shiftKey ? last : first).focus();
+    }
+  }
+  // The full-screen panel takes the visual viewport, the part of the page the visitor
+  // sees: the on-screen keyboard covers the bottom of the layout viewport (iOS Safari;
+  // Chrome too unless the page's viewport meta says interactive-widget=resizes-content),
+  // where the message box is. (Comparing with innerHeight to tell whether a keyboard is
+  // up is unreliable on iOS.) Not while the visitor pinch-zooms: then 100dvh (widget.css).
+  function fitViewport() {
+    var vv = window.visualViewport;
+    var fit = madeInert !== null && vv && Math.abs(vv.scale - 1) < 0.01;
+    panel.style.top = fit ? vv.offsetTop + "px" : "";
+    panel.style.height = fit ? vv.height + "px" : "";
+  }
+  if (phone) {
+    if (phone.addEventListener) phone.addEventListener("change", setModal);
+    else phone.addListener(setModal); // Safari before 14
+  }
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", fitViewport);
+    window.visualViewport.addEventListener("scroll", fitViewport);
+  }
+
   form.addEventListener("submit", function (ev) { ev.preventDefault(); send(); input.focus(); });
   input.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
@@ -818,18 +965,19 @@
   });
   var newest = state.cache[state.cache.length - 1];
   if (newest && newest.buttons && !state.outbox.length) showButtons(bySeq[newest.seq], newest.buttons);
-  state.outbox.forEach(function (m) {
+  state.outbox.forEach(function (m) { // sent on the first welcome (mount() connects)
     var li = bubble("in", m.text, false);
-    li.classList.add("botkit-pending");
     byClient[m.client_id] = li;
+    setPending(li, "sending");
   });
   function mount() {
     shadow.append(css, root);
     document.body.append(host);
     // Reopened as the visitor left it, without taking the focus: a page that just
-    // loaded belongs to the page (its skip links, its first heading; on a phone no
-    // keyboard pops up over it). The visitor moves in with Tab or a tap.
-    if (state.open) setOpen(true, false);
+    // loaded belongs to the page (its skip links, its first heading). The visitor moves
+    // in with Tab or a tap. Not on a phone, where it would cover the whole page (a link
+    // from the chat opened in a new tab) as a modal the visitor did not open.
+    if (state.open && !fullScreen()) setOpen(true, false);
     else if (state.token || state.outbox.length) connect(); // catch up on replies
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);

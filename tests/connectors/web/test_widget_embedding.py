@@ -54,8 +54,10 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
         await connector.connect()
 
         async def page(request: web.Request) -> web.Response:
-            """``?css=1``: with the site's stylesheet; ``?lang=he``: a Hebrew page."""
+            """``?css=1``: with the site's stylesheet; ``?lang=he``: a Hebrew page;
+            ``?cover=1``: edge to edge on a phone (``viewport-fit=cover``)."""
             lang = request.query.get("lang", "en")
+            cover = ", viewport-fit=cover" if request.query.get("cover") else ""
             rtl = " dir='rtl'" if lang in ("ar", "he") else ""
             css = f"<style>{SITE_CSS}</style>" if request.query.get("css") else ""
             color = request.query.get("color", "")
@@ -64,6 +66,8 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
                 content_type="text/html",
                 text=(
                     f"<!doctype html><html lang='{lang}'{rtl}><head><title>Shop</title>"
+                    "<meta name='viewport' content='width=device-width,"
+                    f" initial-scale=1{cover}'>"
                     f"<link rel='icon' href='data:,'>{css}</head><body><h1>Shop</h1>"
                     "<a id='first' href='#'>Skip to products</a>"
                     f'<script src="{connector.url}/widget.js" async data-site-key="{SITE_KEY}"'
