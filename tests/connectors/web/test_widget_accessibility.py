@@ -267,6 +267,27 @@ async def test_the_full_screen_panel_keeps_clear_of_the_notch_home_bar_and_keybo
         assert not pg.problems, pg.problems
 
 
+async def test_the_message_box_grows_with_what_is_typed(
+    shop: Shop,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    """Before: one 44 px line, so a message of several lines (Shift+Enter) could not be
+    read over before sending. Now up to about five lines, then it scrolls."""
+    async with _phone(browser) as pg:
+        await pg.goto(shop.origin + "/")
+        await pg.get_by_role("button", name="Open chat").click()
+        box = pg.get_by_label("Your message")
+        assert (await box.bounding_box())["height"] == 44
+        await box.fill("Order 1234:\nthe box was open\nand one cup is broken")
+        grown = await box.bounding_box()
+        assert grown["height"] >= 3 * 20
+        await box.fill("\n".join(f"line {i}" for i in range(20)))
+        full = await box.bounding_box()
+        assert grown["height"] < full["height"] <= 8.5 * 16 + 2
+        send = await _box(pg, ".botkit-send")  # stays a 44 px button beside the last line
+        assert send["height"] == 44 and send["y"] + 44 == full["y"] + full["height"]
+
+
 # -- icons --------------------------------------------------------------------------------
 
 
