@@ -216,6 +216,7 @@
   }
   var uid = "botkit-" + Math.random().toString(36).slice(2, 8);
   var css = el("link", null, { rel: "stylesheet", href: new URL("widget.css", server).href });
+  css.addEventListener("load", function () { follow(); }); // the list scrolls from now on
   // The widget lives in a shadow root of its own element: the host page's rules (h2,
   // header, section, button, textarea, li::before...) cannot reach inside, and ours
   // cannot leak out. `:host` in widget.css stops inherited text styles at the border.
@@ -316,6 +317,18 @@
   var byClient = {};   // client_id -> pending bubble
   var byStream = {};   // stream_id -> streaming bubble
 
+  // The list follows new messages while the visitor is at its end; one who scrolled up
+  // to read back is not pulled down by every word of a reply. Opening the panel and
+  // sending a message go to the end.
+  var atEnd = true;
+  log.addEventListener("scroll", function () {
+    atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+  });
+  function follow(always) {
+    if (always) atEnd = true;
+    if (atEnd) log.scrollTop = log.scrollHeight;
+  }
+
   // A message a human agent wrote carries their name ("" when they gave none): shown above
   // the text, so the visitor sees a person has taken over. Plain text, like all names.
   function agentName(m) {
@@ -339,7 +352,7 @@
     }
     li.append(body);
     log.append(li);
-    log.scrollTop = log.scrollHeight;
+    follow();
     return li;
   }
   function validFiles(list) {
@@ -362,12 +375,12 @@
       chip.append(clipIcon(14), kind, name, " (" + sizeText(f.size) + ")");
       li.append(chip);
     });
-    if (files.length) log.scrollTop = log.scrollHeight;
+    if (files.length) follow();
   }
   function setText(li, text, markdown) {
     var body = li.querySelector(".botkit-text");
     if (markdown) renderMarkdown(body, text); else body.textContent = text;
-    log.scrollTop = log.scrollHeight;
+    follow();
   }
   function markFailed(li, why) {
     setPending(li, null);
@@ -449,7 +462,7 @@
       group.append(btn);
     });
     li.append(group);
-    log.scrollTop = log.scrollHeight;
+    follow();
   }
   function remember(msg, buttons, failed, files) {
     if (msg.seq > state.lastSeq) state.lastSeq = msg.seq;
@@ -526,7 +539,7 @@
     var body = li.querySelector(".botkit-text");
     body.append(document.createTextNode(msg.text));
     typing.hidden = true;
-    log.scrollTop = log.scrollHeight;
+    follow();
   }
   function onStreamEnd(msg) {
     var li = byStream[msg.stream_id];
@@ -765,6 +778,7 @@
     status.textContent = connText; // a passing notice (too long) is over
     clearButtons();
     byClient[item.client_id] = bubble("in", text, false);
+    follow(true);
     state.outbox.push(item);
     save();
     if (!ws) connect();
@@ -847,7 +861,7 @@
     launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + cfg.title);
     state.open = open;
     save();
-    if (open) connect();
+    if (open) { connect(); follow(true); } // (a hidden list cannot scroll)
     if (open && focus !== false) input.focus();
     setModal();
   }

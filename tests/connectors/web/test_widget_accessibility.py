@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from aiohttp import WSCloseCode
+from aiohttp import ClientSession, WSCloseCode
 from test_web_browser import (  # noqa: F401 (browser: a fixture)
     WIDGET,
     _open_and_send,
@@ -286,6 +286,60 @@ async def test_the_message_box_grows_with_what_is_typed(
         assert grown["height"] < full["height"] <= 8.5 * 16 + 2
         send = await _box(pg, ".botkit-send")  # stays a 44 px button beside the last line
         assert send["height"] == 44 and send["y"] + 44 == full["y"] + full["height"]
+
+
+AT_END = f"""() => {{ const l = {WIDGET}.querySelector('.botkit-log');
+  return l.scrollHeight > l.clientHeight && l.scrollHeight - l.scrollTop - l.clientHeight < 2; }}"""
+
+
+async def test_the_list_opens_at_the_newest_message_and_lets_a_reader_scroll_back(
+    shop: Shop,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    """Before: a panel opened on the next page showed the oldest cached messages (a
+    hidden list does not scroll), and every new message pulled a visitor who had
+    scrolled up to read back down to the end."""
+    pg = await watched_page(browser)
+    try:
+        await pg.goto(shop.origin + "/")
+        for n in range(1, 7):
+            await _open_and_send(pg, f"question {n}: " + "where is my parcel? " * 8)
+            await _wait_reply(pg, 2 * n)
+        assert await pg.evaluate(AT_END)
+        for left_open in (False, True):  # opened by the visitor / reopened on the next page
+            if not left_open:
+                await pg.get_by_role("button", name="Close chat", exact=True).click()
+            await pg.reload()
+            await pg.wait_for_selector(".botkit-launcher")
+            if not left_open:
+                await pg.get_by_role("button", name="Open chat").click()
+            await pg.wait_for_selector(".botkit-log [data-seq='12']")
+            await pg.wait_for_function(AT_END)
+
+        # Reading back while a message comes (from another tab, here the HTTP API).
+        log = pg.locator(".botkit-log")
+        await log.evaluate("l => { l.scrollTop = 0; }")
+        await asyncio.sleep(0.2)  # (the scroll event)
+        state = next(
+            json.loads(v)
+            for k, v in (await pg.evaluate("Object.entries(localStorage)"))
+            if k.startswith("botkit:")
+        )
+        async with ClientSession() as http:
+            resp = await http.post(
+                _connector(shop).url + "/api/messages",
+                json={"client_id": "other-tab", "text": "from my other tab"},
+                headers={"Authorization": f"Bearer {state['token']}"},
+            )
+            assert resp.status == 201
+        await _wait_reply(pg, 14)
+        assert await log.evaluate("l => l.scrollTop") == 0  # still reading
+        await _open_and_send(pg, "and one more")  # their own message: to the end
+        await _wait_reply(pg, 16)
+        assert await pg.evaluate(AT_END)
+        assert not pg.problems, pg.problems
+    finally:
+        await pg.context.close()
 
 
 # -- icons --------------------------------------------------------------------------------
