@@ -110,8 +110,9 @@ class WebConfig(ConnectorConfig):
         connection_rate / ip_rate: message rate limits per socket and per client IP.
         connect_rate: new sessions and WebSocket connections per client IP.
         max_connections_per_ip: concurrent sockets and waiting long polls per client IP.
-        trust_forwarded_for: take the client IP from the last ``X-Forwarded-For`` hop
-            (only behind a reverse proxy that sets it).
+        trust_forwarded_for: take the client IP from the last ``X-Forwarded-For`` hop,
+            over all its header lines (only behind a reverse proxy that sets it). The
+            per-IP limits count an IPv6 client per /64.
         heartbeat_s: WebSocket ping interval; a peer that misses a pong is dropped.
         idle_timeout_s: close a socket after this long without a client message.
         hello_timeout_s: time a new socket has to identify itself.

@@ -8,6 +8,7 @@ from collections import Counter
 from aiohttp import web
 
 from botkit.channel import CoreHandle, HistoryItem
+from connectors.web._address import address_key, last_forwarded_hop
 from connectors.web._throttle import RefusalWarnings
 from connectors.web.config import WebConfig
 from connectors.web.hub import Hub
@@ -88,13 +89,13 @@ class WebService:
             log.info("web: session key %s", _KEY_SOURCES[identity.key_source or "store"])
 
     def client_ip(self, request: web.Request) -> str:
-        """The client's IP, from the socket or (behind a trusted proxy) the last hop."""
+        """The client the per-IP limits count: its address from the socket or (behind a
+        trusted proxy) the last ``X-Forwarded-For`` hop, an IPv6 one as its /64
+        (``_address``)."""
+        hop = None
         if self.config.trust_forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            last = forwarded.rsplit(",", 1)[-1].strip()
-            if last:
-                return last[:64]
-        return request.remote or "unknown"
+            hop = last_forwarded_hop(request.headers.getall("X-Forwarded-For", ()))
+        return address_key(hop or request.remote or "unknown")
 
     async def history(self, key: str, after_seq: int, limit: int) -> list[HistoryItem]:
         """The visitor's stored messages after ``after_seq`` (ascending)."""
