@@ -65,8 +65,9 @@ def _turn_order(message: StoredMessage) -> float:
 
 # A status read this recently is taken as current. A read is a database round trip that
 # cost a third of the core's throughput when made for every message; without slow
-# steps (translation, a busy detector) the status is a millisecond old here, and a
-# release or takeover that close is no different from one just after the gate.
+# steps (translation, a busy detector) the status is a millisecond old here. A takeover
+# that close is no different from one just after the gate; a release that close is
+# caught where the message would become the agent's (``Context.keep_for_agent``).
 FRESH_FOR_S = 0.05
 
 
