@@ -54,6 +54,13 @@ def normalize_origin(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f"origin has an invalid port: {value!r}") from exc
     host = parts.hostname.lower()
+    if not host.isascii():
+        # Browsers send an international name in its ASCII (xn--) form, so this one could
+        # never match; and str.lower() maps a few non-ASCII letters to ASCII ones.
+        raise ValueError(
+            f"origin host must be ASCII: write an international domain name in its xn-- "
+            f"(punycode) form, as browsers send it: {value!r}"
+        )
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     default = 80 if parts.scheme == "http" else 443

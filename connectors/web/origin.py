@@ -39,7 +39,11 @@ class OriginPolicy:
         """True when a request with this ``Origin`` header value may proceed."""
         if origin is None:
             return self.allow_missing
-        # "null" (sandboxed iframes, file://) and anything malformed are refused.
+        # "null" (sandboxed iframes, file://) and anything malformed are refused, and so
+        # is what a browser never sends but urlsplit would tidy into an allowed origin:
+        # whitespace or control characters (it drops tabs and line breaks anywhere).
+        if not (origin.isascii() and origin.isprintable()) or " " in origin:
+            return False
         try:
             return normalize_origin(origin) in self._allowed
         except ValueError:
