@@ -1,9 +1,13 @@
 """The widget for a customer on a phone or with a screen reader: a message not sent yet
 says so in words, the full-screen panel is a modal dialog that keeps clear of the notch,
-the home indicator and the on-screen keyboard, icons are drawn (not emoji) and have
-names, and a connection that comes up at once is not announced. Real headless Chromium
-(see test_web_browser.py) against the real bot of test_widget_embedding.py's shop: a page
-on another origin embedding the widget with one script tag.
+the home indicator and the on-screen keyboard, the message box grows with what is typed,
+the list opens at the newest message and leaves a reader who scrolled back alone, icons
+are drawn (not emoji) and have names, and a connection that comes up at once is not
+announced. Real headless Chromium (see test_web_browser.py) against the real bot of
+test_widget_embedding.py's shop: a page on another origin embedding the widget with one
+script tag. What no headless browser has (an iPhone's safe areas, an on-screen keyboard)
+is emulated: the insets through Chromium's DevTools protocol, the keyboard by moving a
+stand-in visual viewport.
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ async def _drop_sockets(shop: Shop) -> None:  # noqa: F811
 
 
 @asynccontextmanager
-async def _phone(browser: Any, **context: Any) -> AsyncIterator[Any]:  # noqa: F811
-    ctx = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, **context)
+async def _phone(browser: Any) -> AsyncIterator[Any]:  # noqa: F811
+    ctx = await browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     try:
         pg = await ctx.new_page()
         pg.problems = []
