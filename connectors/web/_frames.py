@@ -15,6 +15,13 @@ Only public aiohttp API is used: the request's transport and the stream writer t
 over its high-water mark (a slow reader then backs the connection's queue up until it
 is dropped with 1013, as before). Frames go out unmasked, uncompressed and
 unfragmented, as a server sends them (the socket is prepared with ``compress=False``).
+
+A client that stops reading altogether (a zero TCP window, while it keeps the socket
+alive with frames of its own, which also satisfies the heartbeat) would hold that
+``drain()``, and a close frame behind it, for ever: a ``drain()`` or a close that takes
+longer than ``send_timeout_s`` aborts the connection. A batch over ``WRITE_BYTES`` (a
+page of history) is written ``WRITE_BYTES`` at a time, so a slow but reading client
+needs to take only that much per ``send_timeout_s`` (about 2 KiB/s by default).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ import struct
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["FrameOutput", "text_frames"]
+__all__ = ["WRITE_BYTES", "FrameOutput", "text_frames"]
+
+WRITE_BYTES = 64 * 1024  # asyncio's default high-water mark: drain() waits past it
 
 _FIN_TEXT = 0x81  # FIN bit + opcode 1 (text)
 _LEN16 = struct.Struct("!BBH").pack
@@ -57,6 +66,8 @@ class FrameOutput:
         ws: the prepared socket (its ``closed`` flag: no data after a close frame).
         transport: ``request.transport`` of the upgraded request.
         writer: what ``ws.prepare(request)`` returned; its ``drain`` is the flow control.
+        send_timeout_s: how long one ``drain()`` or a close may wait for the client to
+            take what was sent before the connection is aborted.
     """
 
     def __init__(
@@ -64,20 +75,52 @@ class FrameOutput:
         ws: web.WebSocketResponse,
         transport: asyncio.BaseTransport | None,
         writer: AbstractStreamWriter,
+        send_timeout_s: float,
     ) -> None:
         self._ws = ws
         self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         self._writer = writer
+        self._send_timeout_s = send_timeout_s
 
     async def send(self, texts: list[str]) -> None:
-        """Write ``texts`` as text frames with one write, then wait while it is buffered.
+        """Write ``texts`` as text frames (one write up to ``WRITE_BYTES``), waiting while
+        the client has not taken what was written.
 
         Raises:
             ConnectionResetError: the socket is closing or closed (no data may follow a
-                close frame).
+                close frame), or the client took nothing for ``send_timeout_s`` (the
+                connection is aborted).
         """
         transport = self._transport
         if transport is None or self._ws.closed or transport.is_closing():
             raise ConnectionResetError("the socket is closing")
-        transport.write(text_frames(texts))
-        await self._writer.drain()
+        data = text_frames(texts)
+        if len(data) <= WRITE_BYTES:
+            transport.write(data)
+            await self._drain(transport)
+            return
+        view = memoryview(data)
+        for start in range(0, len(data), WRITE_BYTES):
+            if transport.is_closing():
+                raise ConnectionResetError("the socket is closing")
+            transport.write(view[start : start + WRITE_BYTES])
+            await self._drain(transport)
+
+    async def _drain(self, transport: asyncio.WriteTransport) -> None:
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                await self._writer.drain()
+        except TimeoutError:
+            transport.abort()
+            raise ConnectionResetError("the client stopped reading") from None
+
+    async def close(self, code: int, message: bytes) -> None:
+        """Close the socket with ``code``; abort the connection if that takes longer than
+        ``send_timeout_s`` (the client takes neither the close frame nor what was queued
+        before it, or does not answer it)."""
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                await self._ws.close(code=code, message=message)
+        except TimeoutError:
+            if self._transport is not None:
+                self._transport.abort()

@@ -121,6 +121,10 @@ class WebConfig(ConnectorConfig):
             over all its header lines (only behind a reverse proxy that sets it). The
             per-IP limits count an IPv6 client per /64.
         heartbeat_s: WebSocket ping interval; a peer that misses a pong is dropped.
+        send_timeout_s: a client that takes nothing of what the server sends it (an HTTP
+            response, socket frames, a close) for this long is disconnected, within
+            about twice that: one that stops reading would hold its buffered bytes, and
+            its connection, for ever.
         idle_timeout_s: close a socket after this long without a client message.
         hello_timeout_s: time a new socket has to identify itself.
         send_queue_size: events buffered per socket; a slower reader is disconnected and
@@ -155,6 +159,7 @@ class WebConfig(ConnectorConfig):
     max_tracked_ips: int = Field(default=100_000, ge=100, le=10_000_000)
     trust_forwarded_for: bool = False
     heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
+    send_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     idle_timeout_s: float = Field(default=900.0, gt=0, le=86_400)
     hello_timeout_s: float = Field(default=10.0, gt=0, le=300)
     send_queue_size: int = Field(default=256, ge=8, le=100_000)

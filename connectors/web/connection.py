@@ -58,7 +58,7 @@ class Connection:
         self.cursor = after_seq
         self._queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(service.config.send_queue_size)
         self._task: asyncio.Task[None] | None = None
-        self._closing: asyncio.Task[bool] | None = None  # keeps the close task referenced
+        self._closing: asyncio.Task[None] | None = None  # keeps the close task referenced
         self.overflowed = False
 
     def push(self, item: Outgoing) -> None:
@@ -71,7 +71,7 @@ class Connection:
             self.overflowed = True
             log.info("web socket too slow, closing it (it will resume from history)")
             self._closing = asyncio.get_running_loop().create_task(
-                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+                self.out.close(WSCloseCode.TRY_AGAIN_LATER, b"too slow")
             )
 
     def start(self, hello_reply: dict[str, Any]) -> None:
@@ -132,10 +132,10 @@ class Connection:
             # The store failed (e.g. the database is down) while replaying history: the
             # client reconnects and resumes from its last seq once it is back.
             log.warning("web socket history replay failed: %s", exc)
-            await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"unavailable")
+            await self.out.close(WSCloseCode.TRY_AGAIN_LATER, b"unavailable")
         except Exception:
             log.exception("web socket writer failed")
-            await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"server error")
+            await self.out.close(WSCloseCode.INTERNAL_ERROR, b"server error")
 
     async def _deliver(self, items: list[Outgoing | None]) -> bool:
         """Send ``items`` in order under the resume rule; False at the stop marker."""

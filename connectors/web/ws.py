@@ -21,6 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._frames import FrameOutput
 from connectors.web._http import json_error, rate_limited
+from connectors.web._stall import watch
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
 from connectors.web.identity import IdentityError, Visitor
@@ -58,12 +59,12 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     )
     if not ws.can_prepare(request).ok:
         return json_error(400, "websocket_required", "this endpoint speaks WebSocket")
-    out = FrameOutput(ws, request.transport, await ws.prepare(request))
+    out = FrameOutput(ws, request.transport, await ws.prepare(request), cfg.send_timeout_s)
     svc.open_sockets[ip] += 1
     svc.sockets.add(ws)
     conn: Connection | None = None
     try:
-        hello = await _hello(ws, svc)
+        hello = await _hello(ws, out, svc)
         if hello is not None:
             visitor, after_seq, last_seq, language = hello
             token, expires = svc.identity.issue(visitor)
@@ -80,24 +81,29 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                     "max_file_bytes": cfg.max_file_bytes,
                 }
             )
-            await _serve(ws, svc, conn, visitor, language, ip)
+            await _serve(ws, out, svc, conn, visitor, language, ip)
     finally:
         if conn is not None:
             await conn.stop()
         svc.open_sockets.release(ip)
         svc.sockets.discard(ws)
         if not ws.closed:
-            await ws.close()
+            await out.close(WSCloseCode.OK, b"")
+        # Closed, by us or by the heartbeat, the connection still holds what the client
+        # has not taken: it goes once the client stops taking it (see _stall).
+        watch(request.transport, cfg.send_timeout_s)
     return ws
 
 
-async def _refuse(ws: web.WebSocketResponse, code: int, error: str, message: str) -> None:
+async def _refuse(
+    ws: web.WebSocketResponse, out: FrameOutput, code: int, error: str, message: str
+) -> None:
     await ws.send_json({"type": "error", "code": error, "message": message})
-    await ws.close(code=code, message=error.encode())
+    await out.close(code, error.encode())
 
 
 async def _hello(
-    ws: web.WebSocketResponse, svc: WebService
+    ws: web.WebSocketResponse, out: FrameOutput, svc: WebService
 ) -> tuple[Visitor, int, int, str | None] | None:
     """Wait for the hello frame; None when the socket was refused or closed.
 
@@ -110,20 +116,20 @@ async def _hello(
         async with asyncio.timeout(svc.config.hello_timeout_s):
             msg = await ws.receive()
     except TimeoutError:
-        await _refuse(ws, CLOSE_IDLE, "hello_timeout", "send a hello frame first")
+        await _refuse(ws, out, CLOSE_IDLE, "hello_timeout", "send a hello frame first")
         return None
     if msg.type is WSMsgType.BINARY:
-        await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+        await out.close(WSCloseCode.UNSUPPORTED_DATA, b"text frames only")
         return None
     if msg.type is not WSMsgType.TEXT:
         return None  # closed, or refused by aiohttp (e.g. 1009 too large)
     data = _loads(msg.data)
     if data is None or data.get("type") != "hello":
-        await _refuse(ws, CLOSE_BAD_HELLO, "bad_hello", "the first frame must be a hello")
+        await _refuse(ws, out, CLOSE_BAD_HELLO, "bad_hello", "the first frame must be a hello")
         return None
     after_seq = data.get("after_seq", 0)
     if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
-        await _refuse(ws, CLOSE_BAD_HELLO, "bad_hello", "after_seq must be an integer >= 0")
+        await _refuse(ws, out, CLOSE_BAD_HELLO, "bad_hello", "after_seq must be an integer >= 0")
         return None
     try:
         visitor = svc.identity.resolve(
@@ -135,14 +141,16 @@ async def _hello(
         )
     except IdentityError as exc:
         svc.refusals.identity(exc.code, exc.log_detail)
-        await _refuse(ws, CLOSE_UNAUTHORIZED, exc.code, str(exc))
+        await _refuse(ws, out, CLOSE_UNAUTHORIZED, exc.code, str(exc))
         return None
     try:
         # A fresh anonymous visitor has no conversation yet: no need to ask the store.
         last_seq = 0 if visitor.new else await svc.last_seq(visitor.conversation_key)
     except BotkitError as exc:
         log.warning("web: reading the last seq failed: %s", exc)
-        await _refuse(ws, WSCloseCode.TRY_AGAIN_LATER, "unavailable", "chat unavailable; retry")
+        await _refuse(
+            ws, out, WSCloseCode.TRY_AGAIN_LATER, "unavailable", "chat unavailable; retry"
+        )
         return None
     # An after_seq past the end (a cache of another identity's conversation, a database
     # restored from backup) would hide every message up to it: resume from the end
@@ -165,17 +173,17 @@ class _IdleWatch:
     forever does not hold a socket forever. One timer per socket, re-armed lazily.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, timeout: float) -> None:
-        self.ws, self.timeout = ws, timeout
+    def __init__(self, out: FrameOutput, timeout: float) -> None:
+        self.out, self.timeout = out, timeout
         self.last = time.monotonic()
         self._loop = asyncio.get_running_loop()
         self._handle = self._loop.call_later(timeout, self._check)
-        self._closing: asyncio.Task[bool] | None = None  # held so it is not collected
+        self._closing: asyncio.Task[None] | None = None  # held so it is not collected
 
     def _check(self) -> None:
         idle = time.monotonic() - self.last
         if idle >= self.timeout:
-            self._closing = self._loop.create_task(self.ws.close(code=CLOSE_IDLE, message=b"idle"))
+            self._closing = self._loop.create_task(self.out.close(CLOSE_IDLE, b"idle"))
         else:
             self._handle = self._loop.call_later(self.timeout - idle, self._check)
 
@@ -185,6 +193,7 @@ class _IdleWatch:
 
 async def _serve(
     ws: web.WebSocketResponse,
+    out: FrameOutput,
     svc: WebService,
     conn: Connection,
     visitor: Visitor,
@@ -193,12 +202,12 @@ async def _serve(
 ) -> None:
     cfg = svc.config
     bucket = TokenBucket(cfg.connection_rate.rate, cfg.connection_rate.burst)
-    idle = _IdleWatch(ws, cfg.idle_timeout_s)
+    idle = _IdleWatch(out, cfg.idle_timeout_s)
     try:
         async for msg in ws:
             idle.last = time.monotonic()
             if msg.type is WSMsgType.BINARY:
-                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+                await out.close(WSCloseCode.UNSUPPORTED_DATA, b"text frames only")
                 return
             if msg.type is not WSMsgType.TEXT:
                 return
