@@ -7,11 +7,12 @@ prompt together.
 * Markdown (``.md``, ``.markdown``): ATX headings (``#`` to ``######``) open sections; a
   passage carries its heading path ("Shipping > Returns") as its title. ``#`` lines
   inside fenced code blocks are not headings, and a block is never cut inside a fence
-  unless it alone is too long. YAML front matter at the top (``_front_matter``) and
-  HTML comments outside code (``<!-- editors' notes -->``, ``_markdown``) are left out;
-  the front matter's ``url:`` (the page on the help centre) goes with every passage of
-  the file, for the model to cite. An unclosed comment is reported, and the text after
-  it kept.
+  unless it alone is too long (``_markdown``). YAML front matter at the top
+  (``front_matter``) and HTML comments outside code (``<!-- editors' notes -->``, found
+  by a CommonMark parser: ``_comments``) are left out; the front matter's ``url:`` (the
+  page on the help centre) goes with every passage of the file, for the model to cite.
+  A comment never closed is reported, and the text after it kept; a file too big or
+  too deeply nested to find its comments in is refused.
 * Plain text (``.txt``): paragraphs, titled with the file's name.
 
 Files must be UTF-8 (a byte-order mark is allowed). Text is cleaned like customers'
@@ -28,7 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from botkit.knowledge._markdown import fence_after, without_comments
+from botkit.knowledge._comments import MarkdownLimit, without_comments
+from botkit.knowledge._markdown import fence_after, front_matter
 from botkit.sanitize import sanitize_text
 
 __all__ = [
@@ -47,10 +49,9 @@ __all__ = [
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 MAX_URL = 200
 TITLE_SEPARATOR = " > "
+# Unclosed comments named one by one; more are counted.
+_UNCLOSED_SHOWN = 5
 
-# A front matter line "key: value": a one-word key (YAML allows more, front matter
-# uses these), a colon, then a space or nothing.
-_META_KEY = re.compile(r"([^\W\d][\w.:-]*?)[ \t]*:(?:[ \t]|$)")
 _HEADING_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 # After ". ", or right after an ideographic full stop, exclamation or question mark
 # (Chinese and Japanese put no space between sentences).
@@ -131,11 +132,18 @@ def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document
     if suffix == ".txt":
         return Document(list(split_text(text, source=source, title=path.stem,
                                         passage_chars=passage_chars)))  # fmt: skip
-    text, unclosed = without_comments(text)
-    problems = () if unclosed is None else (
-        f"line {unclosed}: an HTML comment (<!--) is never closed with -->; the text after "
-        "it is used as written (close the comment, or put <!-- in `code`)",
-    )  # fmt: skip
+    try:
+        text, unclosed = without_comments(text)
+    except MarkdownLimit as exc:
+        raise DocumentError(str(exc)) from None
+    problems = tuple(
+        f"line {line}: an HTML comment (<!--) is never closed with -->; the text after "
+        "it is used as written (close the comment, or put <!-- in `code`)"
+        for line in unclosed[:_UNCLOSED_SHOWN]
+    )
+    if len(unclosed) > _UNCLOSED_SHOWN:
+        problems += (f"{len(unclosed) - _UNCLOSED_SHOWN:,} more HTML comments (<!--) are "
+                     f"never closed, from line {unclosed[_UNCLOSED_SHOWN]}",)  # fmt: skip
     passages = split_markdown(text, source=source, title=path.stem, passage_chars=passage_chars)
     return Document(list(passages), problems)
 
@@ -150,7 +158,7 @@ def split_markdown(text: str, *, source: str, title: str, passage_chars: int) ->
     """Passages of Markdown: sections under their heading paths (module docstring)."""
     lines = text.splitlines()
     headings: list[tuple[int, str]] = []  # the open sections: (level, heading)
-    section_start, meta = _front_matter(lines)
+    section_start, meta = front_matter(lines)
     url = page_url(meta.get("url", ""))
     fence: str | None = None
     for number in range(section_start, len(lines)):
@@ -199,36 +207,6 @@ def _heading(line: str) -> tuple[int, str] | None:
     if closed != text and (not closed or closed[-1] in " \t"):
         text = closed.rstrip()  # the optional closing sequence: "## Title ##"
     return len(match.group(1)), " ".join(text.split())
-
-
-def _front_matter(lines: list[str]) -> tuple[int, dict[str, str]]:
-    """The first line after a YAML front matter block (0 when there is none), and its
-    top-level ``key: value`` pairs (quotes removed; nested YAML is not read).
-
-    A file may also start with a horizontal rule (``---``), which looks the same: the
-    block between the first two ``---`` lines is front matter only when it reads as
-    such, every line blank, a ``# comment``, ``key: value`` (the key one word, as in
-    ``url``, ``last_modified``, ``og:title``), or after a key an indented line or a
-    ``- item`` (the key's nested value). Anything else (a sentence) makes it text.
-    """
-    if not lines or lines[0].strip() != "---":
-        return 0, {}
-    meta: dict[str, str] = {}
-    keyed = False
-    for number in range(1, min(len(lines), 200)):
-        line = lines[number]
-        if line.strip() in ("---", "..."):
-            return number + 1, meta
-        if not line.strip() or line.startswith("#"):
-            continue
-        if keyed and (line[0] in " \t" or line == "-" or line.startswith("- ")):
-            continue  # a nested value
-        key = _META_KEY.match(line)
-        if key is None:
-            return 0, {}  # not YAML: the file starts with a rule
-        keyed = True
-        meta[key.group(1).lower()] = line[key.end() :].strip().strip("'\"")
-    return 0, {}
 
 
 def page_url(value: str) -> str | None:
