@@ -20,8 +20,9 @@ A client that stops reading altogether (a zero TCP window, while it keeps the so
 alive with frames of its own, which also satisfies the heartbeat) would hold that
 ``drain()``, and a close frame behind it, for ever: a ``drain()`` or a close that takes
 longer than ``send_timeout_s`` aborts the connection. A batch over ``WRITE_BYTES`` (a
-page of history) is written ``WRITE_BYTES`` at a time, so a slow but reading client
-needs to take only that much per ``send_timeout_s`` (about 2 KiB/s by default).
+page of history) is written about ``WRITE_BYTES`` at a time, in whole frames, so a slow
+but reading client needs to take only that much per ``send_timeout_s`` (about 2 KiB/s
+by default).
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ class FrameOutput:
         self._send_timeout_s = send_timeout_s
 
     async def send(self, texts: list[str]) -> None:
-        """Write ``texts`` as text frames (one write up to ``WRITE_BYTES``), waiting while
-        the client has not taken what was written.
+        """Write ``texts`` as text frames, about ``WRITE_BYTES`` (whole frames) per write,
+        waiting after each while the client has not taken it.
 
         Raises:
             ConnectionResetError: the socket is closing or closed (no data may follow a
@@ -92,19 +93,17 @@ class FrameOutput:
                 connection is aborted).
         """
         transport = self._transport
-        if transport is None or self._ws.closed or transport.is_closing():
-            raise ConnectionResetError("the socket is closing")
-        data = text_frames(texts)
-        if len(data) <= WRITE_BYTES:
-            transport.write(data)
-            await self._drain(transport)
-            return
-        view = memoryview(data)
-        for start in range(0, len(data), WRITE_BYTES):
-            if transport.is_closing():
-                raise ConnectionResetError("the socket is closing")
-            transport.write(view[start : start + WRITE_BYTES])
-            await self._drain(transport)
+        start, size = 0, 0
+        for end, text in enumerate(texts, 1):
+            size += len(text)  # characters: a byte count is not worth encoding twice
+            if size >= WRITE_BYTES or end == len(texts):
+                if transport is None or self._ws.closed or transport.is_closing():
+                    raise ConnectionResetError("the socket is closing")
+                # Whole frames only: aiohttp writes its pings (and pongs) between two
+                # writes, which must never fall inside a frame.
+                transport.write(text_frames(texts[start:end]))
+                await self._drain(transport)
+                start, size = end, 0
 
     async def _drain(self, transport: asyncio.WriteTransport) -> None:
         try:

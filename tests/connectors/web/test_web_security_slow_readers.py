@@ -142,38 +142,52 @@ async def test_an_http_response_nobody_reads_is_let_go(make_web: MakeWeb) -> Non
         writer.close()
 
 
-async def test_clients_reading_through_small_buffers_get_everything(make_web: MakeWeb) -> None:
+async def test_an_http_client_reading_through_small_buffers_gets_everything(
+    make_web: MakeWeb,
+) -> None:
     web = await make_web(**_FAST)
     token = await _long_history(web)
     reader, writer = await _connect(web)
     request = f"GET /api/messages?limit=100 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}"
     writer.write((request + "\r\nConnection: close\r\n\r\n").encode())
-    response = await _read_slowly(reader)
-    body = json.loads(response.split(b"\r\n\r\n", 1)[1])
-    assert len(body["messages"]) == 40
-    writer.close()
-
-    reader, writer = await _upgrade(web)
-    writer.write(_frame({"type": "hello", "site_key": SITE_KEY, "token": token}))
-    frames: list[dict[str, Any]] = []
-    async with asyncio.timeout(10):
-        while len(frames) < 41:  # the welcome and the 40 messages, read a bit at a time
-            head = await reader.readexactly(2)
-            size = head[1] & 0x7F
-            if size == 126:
-                size = int.from_bytes(await reader.readexactly(2), "big")
-            payload = await reader.readexactly(size)
-            if head[0] & 0x0F == 0x1:
-                frames.append(json.loads(payload))
-            await asyncio.sleep(0.002)
-    assert [f.get("seq") for f in frames[1:]] == list(range(1, 41))
-    writer.close()
-
-
-async def _read_slowly(reader: asyncio.StreamReader) -> bytes:
     data = bytearray()
     async with asyncio.timeout(10):
         while chunk := await reader.read(4096):
             data += chunk
             await asyncio.sleep(0.002)
-    return bytes(data)
+    body = json.loads(bytes(data).split(b"\r\n\r\n", 1)[1])
+    assert len(body["messages"]) == 40
+    writer.close()
+
+
+async def test_a_socket_read_slowly_gets_its_history_intact_between_pongs(
+    make_web: MakeWeb,
+) -> None:
+    # The replay goes out a piece at a time while the client pings: every pong (or the
+    # heartbeat's ping) the server writes in between must fall between two frames.
+    web = await make_web(**{**_FAST, "heartbeat_s": 5.0, "send_timeout_s": 2.0})
+    token = await _long_history(web)
+    reader, writer = await _upgrade(web)
+    writer.write(_frame({"type": "hello", "site_key": SITE_KEY, "token": token}))
+    frames: list[dict[str, Any]] = []
+    pongs = 0
+    async with asyncio.timeout(20):
+        while len(frames) < 41:  # the welcome and the 40 messages
+            head = await reader.readexactly(2)
+            size = head[1] & 0x7F
+            if size == 126:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+            payload = bytearray()
+            while len(payload) < size:  # a few KiB at a time, each time with a ping
+                payload += await reader.readexactly(min(4096, size - len(payload)))
+                writer.write(frame_header(0x9, 1) + b"p")
+                await asyncio.sleep(0.002)
+            opcode = head[0] & 0x0F
+            if opcode == 0xA:
+                pongs += 1
+            else:
+                assert opcode == 0x1, head
+                frames.append(json.loads(payload))
+    assert [f.get("seq") for f in frames[1:]] == list(range(1, 41))
+    assert pongs >= 10
+    writer.close()
