@@ -113,6 +113,18 @@ class FrameOutput:
             transport.abort()
             raise ConnectionResetError("the client stopped reading") from None
 
+    async def pong(self, data: bytes) -> None:
+        """Answer a client's ping. A connection that is gone, or a client that does not
+        take the pong within ``send_timeout_s`` (then aborted), shows at the next read."""
+        try:
+            async with asyncio.timeout(self._send_timeout_s):
+                await self._ws.pong(data)
+        except TimeoutError:
+            if self._transport is not None:
+                self._transport.abort()
+        except ConnectionError:
+            pass
+
     async def close(self, code: int, message: bytes) -> None:
         """Close the socket with ``code``; abort the connection if that takes longer than
         ``send_timeout_s`` (the client takes neither the close frame nor what was queued

@@ -115,6 +115,9 @@ class WebConfig(ConnectorConfig):
             timeout. The default, 4 KiB/s (32 kbit/s), is below any mobile data link
             a visitor uploads a picture over; 0 turns it off.
         connection_rate / ip_rate: message rate limits per socket and per client IP.
+        frame_rate: WebSocket frames of any kind (messages, pings, protocol pings and
+            pongs) per socket; past it the server reads nothing more from that socket
+            until the budget refills. Far above what the widget sends.
         connect_rate: new sessions and WebSocket connections per client IP.
         max_connections_per_ip: concurrent sockets and waiting long polls per client IP.
         trust_forwarded_for: take the client IP from the last ``X-Forwarded-For`` hop,
@@ -153,6 +156,7 @@ class WebConfig(ConnectorConfig):
     file_read_timeout_s: float = Field(default=300.0, gt=0, le=3600)
     file_min_bytes_per_s: int = Field(default=4096, ge=0, le=1024 * 1024 * 1024)
     connection_rate: RateLimit = RateLimit(rate=1.0, burst=10)
+    frame_rate: RateLimit = RateLimit(rate=10.0, burst=50)
     ip_rate: RateLimit = RateLimit(rate=5.0, burst=60)
     connect_rate: RateLimit = RateLimit(rate=1.0, burst=30)
     max_connections_per_ip: int = Field(default=30, ge=1, le=1_000_000)

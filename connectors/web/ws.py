@@ -16,12 +16,13 @@ import logging
 import time
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._frames import FrameOutput
 from connectors.web._http import json_error, rate_limited
 from connectors.web._stall import watch
+from connectors.web.config import RateLimit
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
 from connectors.web.identity import IdentityError, Visitor
@@ -54,17 +55,22 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     # compress=False: browsers offer permessage-deflate, but chat frames are a few hundred
     # bytes, where deflate saves little and costs a zlib call per frame and a
     # compressor (~256 KiB) per socket.
+    # autoping=False: the client's pings are answered by _Frames, which counts them.
     ws = web.WebSocketResponse(
-        heartbeat=cfg.heartbeat_s, max_msg_size=cfg.max_message_bytes + 1, compress=False
+        heartbeat=cfg.heartbeat_s,
+        max_msg_size=cfg.max_message_bytes + 1,
+        compress=False,
+        autoping=False,
     )
     if not ws.can_prepare(request).ok:
         return json_error(400, "websocket_required", "this endpoint speaks WebSocket")
     out = FrameOutput(ws, request.transport, await ws.prepare(request), cfg.send_timeout_s)
     svc.open_sockets[ip] += 1
     svc.sockets.add(ws)
+    frames = _Frames(ws, out, cfg.frame_rate)
     conn: Connection | None = None
     try:
-        hello = await _hello(ws, out, svc)
+        hello = await _hello(ws, out, frames, svc)
         if hello is not None:
             visitor, after_seq, last_seq, language = hello
             token, expires = svc.identity.issue(visitor)
@@ -81,7 +87,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                     "max_file_bytes": cfg.max_file_bytes,
                 }
             )
-            await _serve(ws, out, svc, conn, visitor, language, ip)
+            await _serve(out, frames, svc, conn, visitor, language, ip)
     finally:
         if conn is not None:
             await conn.stop()
@@ -103,7 +109,7 @@ async def _refuse(
 
 
 async def _hello(
-    ws: web.WebSocketResponse, out: FrameOutput, svc: WebService
+    ws: web.WebSocketResponse, out: FrameOutput, frames: _Frames, svc: WebService
 ) -> tuple[Visitor, int, int, str | None] | None:
     """Wait for the hello frame; None when the socket was refused or closed.
 
@@ -114,7 +120,7 @@ async def _hello(
         # Not receive(timeout=...): aiohttp restarts that timeout on every pong, so a
         # client answering heartbeats could otherwise sit here without a hello forever.
         async with asyncio.timeout(svc.config.hello_timeout_s):
-            msg = await ws.receive()
+            msg = await frames.next()
     except TimeoutError:
         await _refuse(ws, out, CLOSE_IDLE, "hello_timeout", "send a hello frame first")
         return None
@@ -158,6 +164,38 @@ async def _hello(
     return visitor, min(after_seq, last_seq), last_seq, clean_language(data.get("lang"))
 
 
+# What a client's frame costs of its frame_rate: anything it sends, pings included.
+_COUNTED = frozenset({WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG})
+
+
+class _Frames:
+    """The frames a client sends: its pings are answered, and nothing is read faster
+    than ``frame_rate``.
+
+    Every frame costs the server a parse, and most an answer: a client streaming pings
+    (which no proxy in front counts, as it counts requests) would otherwise keep the
+    event loop busy on its own, about 400,000 frames a second from one socket. Past the
+    budget this stops reading the socket until the budget refills, so TCP holds the
+    rest of the flood back in the client's own buffers; no error frame answers it.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, out: FrameOutput, rate: RateLimit) -> None:
+        self.ws, self.out = ws, out
+        self.budget = TokenBucket(rate.rate, rate.burst)
+
+    async def next(self) -> WSMessage:
+        """The next data frame, or what ends the socket (close, error)."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in _COUNTED:
+                while wait := self.budget.take():  # noqa: ASYNC110 - a refilling bucket
+                    await asyncio.sleep(wait)
+            if msg.type is WSMsgType.PING:
+                await self.out.pong(msg.data)
+            elif msg.type is not WSMsgType.PONG:
+                return msg
+
+
 def _loads(text: str) -> dict[str, Any] | None:
     try:
         data = json.loads(text)
@@ -192,8 +230,8 @@ class _IdleWatch:
 
 
 async def _serve(
-    ws: web.WebSocketResponse,
     out: FrameOutput,
+    frames: _Frames,
     svc: WebService,
     conn: Connection,
     visitor: Visitor,
@@ -204,7 +242,8 @@ async def _serve(
     bucket = TokenBucket(cfg.connection_rate.rate, cfg.connection_rate.burst)
     idle = _IdleWatch(out, cfg.idle_timeout_s)
     try:
-        async for msg in ws:
+        while True:
+            msg = await frames.next()
             idle.last = time.monotonic()
             if msg.type is WSMsgType.BINARY:
                 await out.close(WSCloseCode.UNSUPPORTED_DATA, b"text frames only")
