@@ -54,11 +54,13 @@ class ReplyDelivery:
     ``supersede()`` (an agent took the conversation over) ends the reply after the text
     already out: generation stops, and the reply is stored ``failed`` with the reason,
     like a reply cut off by shutdown (so it never feeds the model's history), without
-    quick replies, with ``metadata["superseded"]`` on the ``OutboundReply``; the
-    customer's message counts as answered (the agent has it now). Connectors mark what
-    they showed of it as cut off and send nothing new for it. A reply superseded before
-    its first words is not stored at all (its ``OutboundReply`` has no ``seq``): the
-    customer saw nothing of it.
+    quick replies, with ``metadata["superseded"]`` on the ``OutboundReply``. Connectors
+    mark what they showed of it as cut off and send nothing new for it. A reply
+    superseded before its first words is not stored at all (its ``OutboundReply`` has no
+    ``seq``): the customer saw nothing of it. Either way the customer's message is left
+    as it is: it becomes the agent's only if they still have the conversation when the
+    bot records that (``Context.keep_for_agent``, in ``Bot._reply_to``); an agent who
+    gave it back meanwhile leaves it for the bot to answer again.
     """
 
     def __init__(self, ctx: Context, reply: Reply) -> None:
@@ -255,14 +257,14 @@ class ReplyDelivery:
                     (MessageStatus.FAILED, SUPERSEDED) if self._cut else (MessageStatus.SENT, None)
                 )
             reply, ctx = self._reply, self._ctx
-            # The reply's transaction also records that the customer's message is done.
-            finish = answered and ctx.inbound.status is MessageStatus.RECEIVED
+            # The reply's transaction also records that the customer's message is done;
+            # not for a reply an agent's takeover cut short: whose message it is then
+            # is decided on the status where that is recorded (see the class docstring).
+            finish = answered and not self._cut and ctx.inbound.status is MessageStatus.RECEIVED
             if self._cut and not self._has_text:
                 # Cut before its first words: the customer saw nothing, nothing is stored
-                # (an empty message would read as one), and the agent has their message.
-                if finish:
-                    await asyncio.shield(ctx.store.finish_inbound(ctx.inbound_finish()))
-                return self._record(None, finish)
+                # (an empty message would read as one).
+                return self._record(None, False)
             # The model's own words (pivot mode) are its raw output, unlike the deltas
             # shown to the customer, which were cleaned one by one.
             working = None if reply.working_text is None else sanitize_text(reply.working_text)

@@ -23,13 +23,15 @@ __all__ = ["Answer", "ReplyTasks"]
 _log = logging.getLogger("botkit.bot")
 
 # Produces and records the reply to one stored message (called under its
-# conversation's lock): (message, intake, too_long, queued, turn_at). ``queued`` says
-# another reply of the conversation was running or waiting when the message was
+# conversation's lock): (message, intake, too_long, queued, turn_at, read_at). ``queued``
+# says another reply of the conversation was running or waiting when the message was
 # scheduled: that reply may have changed the conversation (a hand-off, a language), so
 # ``intake.conversation`` may be stale. ``turn_at`` is ``time.monotonic()`` when the
 # message's turn came (its conversation's earlier replies done), before any wait for a
-# new conversation's subscribers: what the customer waits from (metrics).
-Answer = Callable[[InboundMessage, IntakeResult, bool, bool, float], Awaitable[None]]
+# new conversation's subscribers: what the customer waits from (metrics). ``read_at`` is
+# the clock of ``LiveReplies.now()`` taken before ``intake.conversation`` was read (the
+# intake's transaction): a takeover in this process since then is not in that status.
+Answer = Callable[[InboundMessage, IntakeResult, bool, bool, float, float], Awaitable[None]]
 
 
 class ReplyTasks:
@@ -59,16 +61,18 @@ class ReplyTasks:
         intake: IntakeResult,
         *,
         too_long: bool,
+        read_at: float,
         after: asyncio.Event | None = None,
     ) -> None:
         """Queue the reply behind the conversation's earlier ones; with ``after``, it
-        also waits for that event once its turn has come. A message that already has a
-        reply task is not scheduled again."""
+        also waits for that event once its turn has come. ``read_at``: when the status
+        in ``intake.conversation`` was read (see ``Answer``). A message that already has
+        a reply task is not scheduled again."""
         message_id, key = intake.message.id, intake.conversation.id
         if message_id in self._in_flight:
             return  # scheduled already
         queued = self._per_conversation[key] > 0 or after is not None
-        task = asyncio.create_task(self._run(message, intake, too_long, queued, after))
+        task = asyncio.create_task(self._run(message, intake, too_long, queued, read_at, after))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._in_flight.add(message_id)
@@ -87,6 +91,7 @@ class ReplyTasks:
         intake: IntakeResult,
         too_long: bool,
         queued: bool,
+        read_at: float,
         after: asyncio.Event | None,
     ) -> None:
         key = intake.conversation.id
@@ -96,7 +101,7 @@ class ReplyTasks:
                 turn_at = time.monotonic()
                 if after is not None:
                     await after.wait()
-                await self._answer(message, intake, too_long, queued, turn_at)
+                await self._answer(message, intake, too_long, queued, turn_at, read_at)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -412,13 +412,14 @@ class Bot:
             return
         # Messages this process stored (also while connect() ran) carry its own claim
         # from the INSERT on, so they are never found here: no race with submit().
+        read_at = self._live.now()  # before their conversations' status is read
         found = await claims.take_unanswered(
             self.settings.bot.resume_unanswered_seconds,
             set(self._connectors),
             grace_seconds=self.settings.bot.shutdown_grace_seconds,
         )
         for message, intake in found:
-            self._replies.schedule(message, intake, too_long=False)
+            self._replies.schedule(message, intake, too_long=False, read_at=read_at)
         if found:
             _log.info("answering %d messages left unanswered by a stopped process", len(found))
 
@@ -494,6 +495,9 @@ class Bot:
         check_keys(message, self.settings.bot.fallback_reply)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
         claimed_by = None if self._claims is None else self._claims.id
+        # Before the intake reads the conversation's status: a takeover in this process
+        # from here on may be missing from it (see ``_reply_to``).
+        read_at = self._live.now()
         result = await self._store.intake(
             message, text=checked.text, rejected=checked.too_long, claimed_by=claimed_by
         )
@@ -506,13 +510,15 @@ class Bot:
             return receipt
         self.metrics.message(message.channel, "too_long" if checked.too_long else "stored")
         if not result.new_conversation:
-            self._replies.schedule(message, result, too_long=checked.too_long)
+            self._replies.schedule(message, result, too_long=checked.too_long, read_at=read_at)
             return receipt
         # Scheduled before publishing, so the reply takes its place in the conversation's
         # queue now: a later message stored while a subscriber awaits must queue behind
         # it. The reply itself waits until the subscribers have seen the new conversation.
         published = asyncio.Event()
-        self._replies.schedule(message, result, too_long=checked.too_long, after=published)
+        self._replies.schedule(
+            message, result, too_long=checked.too_long, read_at=read_at, after=published
+        )
         try:
             await self.events.publish(
                 ConversationStarted(message.channel, message.conversation_key)
@@ -614,31 +620,57 @@ class Bot:
         too_long: bool,
         queued: bool,
         turn_at: float,
+        read_at: float,
     ) -> None:
         """Run the pipeline for one stored message, deliver its reply and record that the
         bot is done with the message (called by ``ReplyTasks`` under the conversation's
         lock).
 
-        A message that waited behind other replies of its conversation reads the
-        conversation again: those replies may have handed it to a human, back to the
-        bot, or changed its language since the message was stored.
+        The conversation is read again when the status the intake read may be stale:
+        the message waited behind other replies of its conversation (they may have
+        handed it to a human, back to the bot, or changed its language), or an agent
+        took it over in this process since that read (``read_at``; a look at
+        ``LiveReplies``, no read otherwise).
+
+        A reply an agent's takeover stopped (cut short, or never sent) leaves the
+        message to the agent only if they still have the conversation where that is
+        recorded (``Context.keep_for_agent``, a compare-and-set): given back to the bot
+        before then, the message is answered again from the start of the pipeline. The
+        customer never ends up with no answer, nor with two (a cut reply is stored
+        ``failed``: not an answer).
         """
-        # Before the status is read: a takeover from here on supersedes this reply.
-        started = self._live.now()
-        if queued:
-            conversation = await self.store.conversation_by_id(intake.conversation.id)
+        conversation_id = intake.conversation.id
+        # Before the status in ``intake.conversation`` was read: a takeover from then on
+        # supersedes this reply (at the latest when it reaches delivery).
+        started = read_at
+        if queued or self._live.taken_since(conversation_id, read_at):
+            started = self._live.now()
+            conversation = await self.store.conversation_by_id(conversation_id)
             intake = dataclasses.replace(intake, conversation=conversation)
         ctx = self._context(message, intake, too_long)
-        try:
-            await self._answer(ctx, started, turn_at)
-        except asyncio.CancelledError:
-            raise  # stays unanswered: answered again on the next start
-        except Exception:
-            _log.exception("conversation %s: reply failed", intake.conversation.id)
-        # Usually recorded with the reply, in its transaction; here when no reply was
-        # stored (none due, or the pipeline failed).
-        if intake.message.status is MessageStatus.RECEIVED and not ctx.inbound_finished:
-            await self.store.finish_inbound(ctx.inbound_finish())
+        while True:
+            stopped = False
+            try:
+                stopped = await self._answer(ctx, started, turn_at)
+            except asyncio.CancelledError:
+                raise  # stays unanswered: answered again on the next start
+            except Exception:
+                _log.exception("conversation %s: reply failed", conversation_id)
+            if intake.message.status is not MessageStatus.RECEIVED or ctx.inbound_finished:
+                return
+            if not stopped:
+                # Usually recorded with the reply, in its transaction; here when no reply
+                # was stored (none due, or the pipeline failed).
+                await self.store.finish_inbound(ctx.inbound_finish())
+                return
+            started = self._live.now()  # before keep_for_agent reads the status again
+            if await ctx.keep_for_agent():
+                return
+            # Taken over and given back before the message became the agent's: nobody
+            # has answered it. Each round needs another takeover, so this ends.
+            ctx.logger.info("%s: answered again after the agent gave it back", ctx.describe())
+            intake = dataclasses.replace(intake, conversation=ctx.conversation)
+            ctx = self._context(message, intake, too_long)
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
         connector = self._connectors.get(message.channel)
@@ -657,7 +689,10 @@ class Bot:
             quick_replies_stay=getattr(connector, "earlier_quick_replies_stay", True),
         )
 
-    async def _answer(self, ctx: Context, started: float, turn_at: float) -> None:
+    async def _answer(self, ctx: Context, started: float, turn_at: float) -> bool:
+        """Run the pipeline and deliver its reply. Returns whether an agent's takeover
+        stopped the reply (cut short, or never sent), leaving the message unrecorded
+        for ``_reply_to`` to give to the agent."""
         await self._pipeline.run(ctx)
         if ctx.superseded and ctx.reply is not None:
             # The pipeline found the conversation taken over (its hand-off or close lost
@@ -674,7 +709,7 @@ class Bot:
             no_reply = getattr(connector, "no_reply", None)
             if no_reply is not None:
                 await no_reply(ctx.message)
-            return
+            return ctx.superseded
         try:
             delivery = await deliver(ctx, ctx.reply, connector, self._live, started)
         except asyncio.CancelledError:
@@ -692,6 +727,7 @@ class Bot:
             first_text_seconds=None if first is None else first - turn_at,
             total_seconds=time.monotonic() - turn_at,
         )
+        return delivery.outcome == "superseded"
 
     # -- metrics -----------------------------------------------------------------------
 

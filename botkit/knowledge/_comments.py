@@ -8,14 +8,16 @@ inside a list item. So markdown-it reads the blocks (paragraphs, headings, HTML 
 fenced and indented code, in quotes and list items), and then
 
 * in an HTML block, ``<!--`` opens a comment and the first ``-->`` closes it
-  (``<!-->`` and ``<!--->`` are whole, empty comments);
+  (``<!-->`` and ``<!--->`` are whole, empty comments), as in CommonMark 0.31 and
+  browsers;
 * in a paragraph or heading, markdown-it's inline rules for backslash escapes, code
-  spans and raw HTML read its lines left to right, whichever starts first wins. They
-  read the lines as the file has them, quote markers and list indentation included:
-  those hold no `` ` ``, ``\\`` or ``<``, so they change nothing. The other inline
-  rules cannot make or hide a comment (raw HTML comes before links and emphasis),
-  except in a link's address or title, where CommonMark reads ``<!--...-->`` as part
-  of the address: here it is removed as a comment;
+  spans and raw HTML (tags; comments as in an HTML block) read its lines left to
+  right, whichever starts first wins. They read the lines as the file has them, quote
+  markers and list indentation included: those hold no `` ` ``, ``\\`` or ``<``, so
+  they change nothing. The other inline rules cannot make or hide a comment (raw HTML
+  comes before links and emphasis), except in a link's address or title, where
+  CommonMark reads ``<!--...-->`` as part of the address: here it is removed as a
+  comment;
 * in code, ``<!--`` is text.
 
 A ``<!--`` that nothing closes in its paragraph or HTML block is text on the rendered
@@ -73,8 +75,8 @@ _CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 
 
 class MarkdownLimit(Exception):
-    """A Markdown file is too big or too deeply nested to find its HTML comments in
-    (the message says where and why)."""
+    """A Markdown file is too big or too deeply nested to find its HTML comments in, or
+    the parser fails on it (the message says where and why)."""
 
 
 class Uncommented(NamedTuple):
@@ -151,7 +153,16 @@ class _Reader:
 
     def read(self) -> str:
         """The body without its comments."""
-        tokens = self.md.parse(self.body)
+        # markdown-it-py indexes past the end of a text whose last line is a quote's
+        # ">" (IndexError on ">1. <!--\n>"; its issues #185, #204, #415): a line break
+        # at the end gives it a character there, and changes nothing else.
+        try:
+            tokens = self.md.parse(self.body + "\n")
+        except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
+            raise MarkdownLimit(
+                f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its HTML "
+                "comments (<!--) cannot be told from text"
+            ) from exc
         if self.state is not None:  # else the body is blank lines
             self._take(tokens, self.state)
         self.out.write(self.body[self.copied :])
@@ -233,18 +244,21 @@ class _Reader:
             opening = self.body.find("<!--", closing + 3, end)
 
     def _html_inline(self, state: StateInline, silent: bool) -> bool:
-        """markdown-it's raw HTML rule, removing each comment it finds and noting each
-        ``<!--`` it finds unclosed."""
+        """markdown-it's raw HTML rule, but a comment runs from ``<!--`` to the first
+        ``-->`` (``_html_block``), as CommonMark 0.31 and browsers read it: markdown-it's
+        pattern refuses ``<!-- note --->``, and retries it at each later ``<!--``
+        (quadratic). So a ``<!--`` without a ``-->`` after it in the paragraph is
+        unclosed, and so is any later one there."""
         start = state.pos
-        matched = html_inline(state, True)
         if not state.src.startswith("<!--", start):
-            return matched
-        if matched:
+            return html_inline(state, True)
+        closing = state.src.find("-->", start + 2)  # "<!-->" is whole
+        if closing == -1:
+            self.unclosed.append(self.leaf + start)
+            state.pos = state.posMax
+        else:
+            state.pos = closing + 3
             self._remove(self.leaf + start, self.leaf + state.pos)
-            return True
-        # No "-->" follows in the paragraph: any later "<!--" in it is text too.
-        self.unclosed.append(self.leaf + start)
-        state.pos = state.posMax
         return True
 
     def _remove(self, start: int, end: int) -> None:

@@ -57,6 +57,24 @@ def shared_settings(migrated_db_url: str) -> Callable[..., Settings]:
 
 
 @pytest.fixture
+def agent_settings(migrated_db_url: str) -> Callable[..., Settings]:
+    """Settings with the agent API on each database (SQLite file, PostgreSQL); plugin
+    options as keywords, and ``language`` the ``[language]`` table."""
+
+    def build(*, language: dict[str, Any] | None = None, **handoff: Any) -> Settings:
+        plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN, **handoff}
+        data = {
+            "store": {"url": migrated_db_url},
+            "backend": {"kind": "echo"},
+            "plugins": {"handoff": plugin},
+            "language": language or {},
+        }
+        return settings_from_mapping(data, environ={})
+
+    return build
+
+
+@pytest.fixture
 async def bot(make_settings: Callable[..., Settings]) -> AsyncIterator[Bot]:
     async with Bot(make_settings()) as started:
         started.attach_connector(RecordingConnector(started))

@@ -246,6 +246,7 @@ async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the
         assert agents.text == "Ana here."
         assert (cut.text, cut.seq, cut.metadata.get("superseded")) == ("", None, True)
         assert recorder(bot).deltas == [[]]  # the channel got no words of it
+        assert await bot.drain(10)  # the message is the agent's once the reply task ends
         stored = await bot.store.messages_after("test", "c1", 0)
         assert [(m.text, m.status) for m in stored] == [
             ("where is my parcel", MessageStatus.ANSWERED),  # the agent has it

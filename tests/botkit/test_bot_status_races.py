@@ -24,7 +24,7 @@ import pytest
 from core_helpers import TOKEN, Api, RecordingConnector, message, recorder
 
 from botkit.bot import Bot
-from botkit.config import Settings, settings_from_mapping
+from botkit.config import Settings
 from botkit.events import ConversationClosed, Direction, HandoffRequested, SystemEvent
 from botkit.pipeline import Context, Next
 from botkit.pipeline.middleware import conversation as conversation_middleware
@@ -268,22 +268,6 @@ async def test_the_gate_reads_the_status_again_only_when_it_may_be_stale(
 # message, as a compare-and-set on the conversation's status. A release committed before
 # that step gives the message to the bot (the agent has left: someone must answer); one
 # committed after it leaves the message with the agent, who had it before they left.
-@pytest.fixture
-def agent_settings(migrated_db_url: str) -> Callable[..., Settings]:
-    """Settings with the agent API on each database (SQLite file, PostgreSQL)."""
-
-    def build(**handoff: Any) -> Settings:
-        plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN, **handoff}
-        data = {
-            "store": {"url": migrated_db_url},
-            "backend": {"kind": "echo"},
-            "plugins": {"handoff": plugin},
-        }
-        return settings_from_mapping(data, environ={})
-
-    return build
-
-
 @asynccontextmanager
 async def _with_ana(settings: Settings) -> AsyncIterator[tuple[Api, int]]:
     """A started bot whose conversation "c1" Ana has taken over (and its id)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from botkit.knowledge._comments import MAX_LINES, MAX_QUOTED, MAX_TOKENS, MarkdownLimit
 from botkit.knowledge.documents import (
@@ -126,6 +127,32 @@ def test_crlf_line_ends_are_read() -> None:
     assert without_comments("a\r\nb <!-- c\r\nd --> e\r") == ("a\nb \n e\n", ())
 
 
+def test_a_comment_ends_at_the_first_closing_marker() -> None:
+    # As in CommonMark 0.31 and browsers; markdown-it-py's own pattern refuses these.
+    assert without_comments("a <!-- note ---> b <!--x--y---> c").text == "a  b  c"
+
+
+def test_a_quote_ending_the_file_after_an_html_block() -> None:
+    # markdown-it-py 4.3 raises IndexError on this as it is (a final ">" line).
+    assert without_comments(">1. <!--\n>") == (">1. <!--\n>", (1,))
+    assert without_comments("> - <!-- x -->\n>") == ("> - \n>", ())
+
+
+def test_a_parser_failure_refuses_the_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: object) -> None:
+        raise IndexError("string index out of range")
+
+    path = tmp_path / "a.md"
+    path.write_text("Text <!-- x -->\n")
+    monkeypatch.setattr(MarkdownIt, "parse", fail)  # as its bugs do (see above)
+    with pytest.raises(DocumentError, match=r"^the Markdown parser \(markdown-it-py\) failed"):
+        read_document(path, passage_chars=800, max_bytes=1000)
+    path.write_text("Text\n")  # no "<!--": not parsed
+    assert read_document(path, passage_chars=800, max_bytes=1000).passages
+
+
 # Hostile files, each 5 MB (max_file_bytes): read in linear time, or refused at a
 # limit. Times on the 2-core machine are in docs/knowledge.md; none is asserted here,
 # pytest's timeout guards.
@@ -138,6 +165,9 @@ def test_five_megabytes_of_comment_openers() -> None:
     assert without_comments(paragraph) == (paragraph, (1,))
     closed = "a<!---->" * (FIVE_MB // 8)
     assert without_comments(closed) == ("a" * (FIVE_MB // 8), ())
+    # One comment to the end: markdown-it-py's pattern retries it at each "<!--".
+    dashes = "x " + "<!--a-" * (FIVE_MB // 6) + "-->"
+    assert without_comments(dashes) == ("x ", ())
 
 
 @pytest.mark.parametrize("character", ["[", "![", "*", "_", "`", "\\", "<", "<a "])
