@@ -221,6 +221,7 @@ class Claims:
                 text=item.message.text,
                 idempotency_key=item.message.idempotency_key or f"resume:{item.message.id}",
                 channel_ids=item.channel_ids,
+                attachments=item.message.attachments,
                 received_at=item.received_at or item.message.created_at,
             )
             intake = IntakeResult(

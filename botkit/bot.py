@@ -674,6 +674,9 @@ class Bot:
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
         connector = self._connectors.get(message.channel)
+        # Optional (the Telegram connector has it): the channel's answer to a message
+        # the bot cannot read, unless a human has the conversation (see Context).
+        unreadable = getattr(connector, "unreadable_reply", None)
         return Context(
             message=message,
             text=intake.message.text,
@@ -687,6 +690,7 @@ class Bot:
             contact=intake.contact,
             events=self.events,
             quick_replies_stay=getattr(connector, "earlier_quick_replies_stay", True),
+            unreadable_reply=None if unreadable is None else unreadable(message),
         )
 
     async def _answer(self, ctx: Context, started: float, turn_at: float) -> bool:

@@ -108,6 +108,11 @@ class Context:
             was processed (``hand_off`` or ``close_conversation`` found it so): the
             takeover stands and the bot does not send ``reply``, as with any reply a
             takeover stops before it reaches the channel.
+        unreadable_reply: the channel's answer, as (text, language), to a message the
+            bot cannot read (a Telegram photo or location, whose text is for a human
+            agent); None for any other. Such a message is treated like one without
+            text (``SanitizeMiddleware``), answered with this instead of
+            ``bot.empty_reply``.
     """
 
     message: InboundMessage
@@ -130,6 +135,7 @@ class Context:
     logger: logging.Logger = field(default_factory=lambda: _LOG)
     events: EventBus = field(default_factory=EventBus)
     superseded: bool = False
+    unreadable_reply: tuple[str, str] | None = None
     # When ``conversation`` was read (time.monotonic): the gate reads it again only if
     # the steps before it took a while (see ``CurrentConversationMiddleware``).
     conversation_read_at: float = field(default_factory=time.monotonic)

@@ -13,7 +13,6 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
-from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -24,7 +23,7 @@ from telegram.request import HTTPXRequest
 
 from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError, MessageRejectedError, StoreError
-from botkit.events import OutboundReply
+from botkit.events import InboundMessage, OutboundReply
 from botkit.http_server import server_runner
 from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
@@ -37,7 +36,7 @@ from connectors.telegram.polling import ALLOWED_UPDATES, Poller, RetryLater
 from connectors.telegram.redact import TokenRedactor
 from connectors.telegram.sender import Sender, Target
 from connectors.telegram.stream import ReplyWriter, stream_reply
-from connectors.telegram.updates import CHANNEL, Action, BotIdentity, Kind, classify
+from connectors.telegram.updates import CHANNEL, Action, BotIdentity, Kind, classify, unreadable
 from connectors.telegram.webhook import BadUpdate, create_webhook_app
 
 __all__ = ["TelegramConnector"]
@@ -45,7 +44,7 @@ __all__ = ["TelegramConnector"]
 log = logging.getLogger("connectors.telegram")
 
 _SEEN = 10_000  # update ids answered by the connector itself, remembered against repeats
-_TABLES = {Kind.START: texts.GREETING, Kind.HELP: texts.HELP, Kind.UNSUPPORTED: texts.UNSUPPORTED}
+_TABLES = {Kind.START: texts.GREETING, Kind.HELP: texts.HELP}
 
 
 class TelegramConnector(Connector[TelegramConfig]):
@@ -262,8 +261,6 @@ class TelegramConnector(Connector[TelegramConfig]):
         except Exception:  # one odd update must not stop the channel
             log.exception("telegram: update %s could not be read; skipped", update.update_id)
             return
-        if action.kind is Kind.UNSUPPORTED and await self._for_an_agent(action):
-            action = replace(action, kind=Kind.SUBMIT)
         if action.kind is Kind.SUBMIT:
             assert action.message is not None
             try:
@@ -277,18 +274,20 @@ class TelegramConnector(Connector[TelegramConfig]):
         if action.kind in _TABLES and self._first_time(action.update_id):
             self._spawn(self._reply_locally(action))
 
-    async def _for_an_agent(self, action: Action) -> bool:
-        """Whether a human agent has the conversation of a message the bot cannot read
-        (a photo): then it is theirs to see, stored with its attachments.
+    def unreadable_reply(self, message: InboundMessage) -> tuple[str, str] | None:
+        """What the bot answers to ``message`` when it cannot read it (a photo, a
+        location: ``updates.unreadable``), as (text, language): "I can only read text"
+        in the customer's Telegram language; None for a message the bot reads.
 
-        Raises:
-            RetryLater: the core could not tell now.
+        The core asks (``Bot``) and gives this answer only when no human agent has the
+        conversation where that is decided (the message is stored either way): a
+        decision here, before storing it, would lose the photo to an agent who took the
+        conversation over just after.
         """
-        assert action.message is not None
-        try:
-            return await self.core.with_human(CHANNEL, action.message.conversation_key)
-        except StoreError as exc:
-            raise RetryLater(str(exc)) from exc
+        if not unreadable(message):
+            return None
+        language = message.contact.language_hint
+        return texts.pick_tagged(texts.UNSUPPORTED, language, self.config.unsupported)
 
     async def fetch_file(self, ref: str, *, max_bytes: int) -> bytes:
         """A file a customer sent (its ``file_id``), for the agent who opens it
@@ -324,11 +323,7 @@ class TelegramConnector(Connector[TelegramConfig]):
     async def _reply_locally(self, action: Action) -> None:
         assert action.target is not None and self._sender is not None
         cfg = self.config
-        overrides = {
-            Kind.START: cfg.greeting,
-            Kind.HELP: cfg.help,
-            Kind.UNSUPPORTED: cfg.unsupported,
-        }
+        overrides = {Kind.START: cfg.greeting, Kind.HELP: cfg.help}
         text = texts.pick(_TABLES[action.kind], action.language, overrides[action.kind])
         try:
             await ReplyWriter(self._sender, action.target).show(text)

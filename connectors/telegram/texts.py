@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["GREETING", "HELP", "UNSUPPORTED", "pick"]
+__all__ = ["GREETING", "HELP", "UNSUPPORTED", "pick", "pick_tagged"]
 
 GREETING: dict[str, str] = {
     "en": "Hello! I'm here to help. Write your question in a message and I'll answer "
@@ -88,9 +88,18 @@ def pick(
 
     ``overrides`` (from the config, keys lower-case) win over ``table`` at each step.
     """
+    return pick_tagged(table, language_code, overrides)[0]
+
+
+def pick_tagged(
+    table: Mapping[str, str],
+    language_code: str | None,
+    overrides: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """``pick``'s entry with the language tag it was found under (its language)."""
     for key in [*_candidates(language_code), "en"]:
         for source in (overrides or {}, table):
             text = source.get(key)
             if text:
-                return text
-    return table["en"]
+                return text, key
+    return table["en"], "en"

@@ -7,9 +7,11 @@ Only ``message`` and ``callback_query`` updates are requested from Telegram. A m
   when the bot is @mentioned or its message is replied to (``group_replies``); other
   commands (``/lang es``, ``/human``) always count as meant for the bot unless they name
   another bot. The bot's @mention is removed from the text;
-* a sticker, photo, voice message... without text: answered with "I can only read text",
-  unless a human agent has the conversation (the connector asks the core): then it is
-  submitted like text (``Action.message``), so the agent sees what was sent;
+* a sticker, photo, voice message, location... without text: submitted too, with its
+  attachment (``Action.message``), so it is stored whoever has the conversation. The
+  core decides on the status where the message becomes the agent's: the agent's to see
+  while a human has the conversation, else answered with "I can only read text"
+  (``unreadable``: which messages the bot cannot read);
 * anything else (service messages, other bots' commands, a channel post): ignored.
 
 A button click (callback query) is submitted as the button's value where the bot would
@@ -31,7 +33,7 @@ from botkit.events import Attachment, Contact, InboundMessage
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.sender import Target
 
-__all__ = ["CHANNEL", "Action", "BotIdentity", "Kind", "classify"]
+__all__ = ["CHANNEL", "Action", "BotIdentity", "Kind", "classify", "unreadable"]
 
 CHANNEL = "telegram"
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
@@ -52,13 +54,14 @@ _MEDIA = {
     "game": "game",
     "story": "story",
 }
+# Kinds whose message text is made here for a human agent (``_shared``), not written.
+_SHARED = frozenset({"location", "contact", "poll"})
 
 
 class Kind(StrEnum):
     SUBMIT = "submit"
     START = "start"
     HELP = "help"
-    UNSUPPORTED = "unsupported"
     ACKNOWLEDGE = "acknowledge"  # answer a callback query, nothing else
     IGNORE = "ignore"
 
@@ -106,7 +109,7 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         if not wanted:
             return local(Kind.IGNORE)
         media = _inbound(update, me, msg, user, thread, _shared(msg))
-        return Action(Kind.UNSUPPORTED, update.update_id, media, target, user.language_code)
+        return Action(Kind.SUBMIT, update.update_id, media, target, user.language_code)
     command = _COMMAND.match(text) if msg.text is not None else None
     if command is not None:
         name, addressee = command.group(1), command.group(2)
@@ -130,6 +133,14 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         return local(Kind.START)  # just "@bot": say hello
     inbound = _inbound(update, me, msg, user, thread, clean or text)
     return Action(Kind.SUBMIT, update.update_id, inbound, target, user.language_code)
+
+
+def unreadable(message: InboundMessage) -> bool:
+    """Whether the bot cannot read ``message``: a file, sticker... without a caption, or
+    a location, venue, contact or poll (its text is made for a human agent)."""
+    if not message.attachments:
+        return False
+    return not message.text.strip() or message.attachments[0].kind in _SHARED
 
 
 def _inbound(

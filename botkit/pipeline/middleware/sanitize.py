@@ -9,6 +9,8 @@ bot's to answer: it is stored for the agent, who sees its attachments, and the b
 nothing ("I can only read text" would be wrong: the agent can look at it). It is the
 agent's only if they still have the conversation when that is recorded
 (``Context.keep_for_agent``): given back to the bot meanwhile, it gets the bot's reply.
+So is a message whose text the channel made for the agent (``ctx.unreadable_reply``: a
+Telegram location), answered with the channel's own words when the bot has it.
 """
 
 from __future__ import annotations
@@ -43,11 +45,16 @@ class SanitizeMiddleware:
             ctx.too_long = True
             ctx.set_reply(self.too_long_reply(len(ctx.text)), source="too_long")
             return
-        if not ctx.text.strip():
+        unreadable = ctx.unreadable_reply
+        if unreadable is not None or not ctx.text.strip():
             # The agent's only if they still have it when that is recorded: one who gave
             # the conversation back meanwhile has left, and the bot answers.
             if ctx.conversation.status in _HUMAN and await ctx.keep_for_agent():
                 ctx.logger.info("%s: no text, kept for the agent", ctx.describe())
+            elif unreadable is not None:
+                # In the customer's language already: not a notice to translate.
+                text, language = unreadable
+                ctx.set_reply(text, source="empty").language = language
             else:
                 ctx.set_reply(self.settings.empty_reply, source="empty")
             return

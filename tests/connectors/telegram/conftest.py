@@ -24,9 +24,10 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def make_tg(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[MakeTg]:
     """Factory: ``await make_tg(telegram={...}, bot={...}, word_delay=0, run=True,
-    plugins={...})``.
+    plugins={...}, store_url=None)``.
 
-    Bots made with the same ``db`` name share their database (a restart).
+    Bots made with the same ``db`` name share their database (a restart); ``store_url``
+    names another database instead (``migrated_db_url``: SQLite and PostgreSQL).
     """
     async with AsyncExitStack() as stack:
 
@@ -38,9 +39,10 @@ async def make_tg(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[MakeTg]:
             run: bool = True,
             db: str = "tg.db",
             plugins: dict[str, Any] | None = None,
+            store_url: str | None = None,
         ) -> TgHarness:
             settings = tg_settings(tmp_path / db, fake, telegram, bot=bot, word_delay=word_delay,
-                                   plugins=plugins)  # fmt: skip
+                                   plugins=plugins, store_url=store_url)  # fmt: skip
             instance = Bot(settings)
             await stack.enter_async_context(instance)
             connector = instance.connectors["telegram"]

@@ -21,6 +21,7 @@ from connectors.telegram.config import FloodLimits
 from connectors.telegram.flood import FloodControl
 from connectors.telegram.sender import Target
 from connectors.telegram.split import split_text, utf16_len
+from connectors.telegram.updates import BotIdentity, Kind, classify, unreadable
 
 # -- splitting -------------------------------------------------------------------------
 
@@ -151,6 +152,39 @@ def test_pick_prefers_overrides() -> None:
     assert texts.pick(texts.HELP, "pt-br", {"pt-br": "Oi"}) == "Oi"
     assert texts.pick(texts.HELP, "fr", {"en": "Custom"}) == texts.HELP["fr"]
     assert texts.pick(texts.HELP, "xx", {"en": "Custom"}) == "Custom"
+
+
+def test_pick_tagged_names_the_language_of_the_text() -> None:
+    # The bot stores its "text only" answer with this language, and does not translate it.
+    assert texts.pick_tagged(texts.HELP, "pt_BR") == (texts.HELP["pt"], "pt")
+    assert texts.pick_tagged(texts.HELP, "pt-br", {"pt-br": "Oi"}) == ("Oi", "pt-br")
+    assert texts.pick_tagged(texts.HELP, "zz") == (texts.HELP["en"], "en")
+
+
+# -- what the bot cannot read --------------------------------------------------------------
+
+
+PHOTO = [{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9}]
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "cannot"),
+    [
+        (None, {"photo": PHOTO}, True),
+        (None, {"photo": PHOTO, "caption": "is this covered?"}, False),
+        (None, {"location": {"latitude": 52.5, "longitude": 13.4}}, True),
+        (None, {"contact": {"phone_number": "+1", "first_name": "A"}}, True),
+        ("hello", None, False),
+    ],
+    ids=["photo", "photo-with-caption", "location", "contact", "text"],
+)
+def test_messages_the_bot_cannot_read(
+    text: str | None, extra: dict[str, Any] | None, cannot: bool
+) -> None:
+    data = UpdateFactory(bot_id=1, bot_username="b").message(5, text, extra=extra)
+    action = classify(Update.de_json(data, None), BotIdentity(1, "b"), "all", ButtonCodec())
+    assert action.kind is Kind.SUBMIT and action.message is not None
+    assert unreadable(action.message) is cannot
 
 
 # -- config ----------------------------------------------------------------------------

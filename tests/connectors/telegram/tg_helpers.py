@@ -42,7 +42,10 @@ def tg_settings(
     bot: dict[str, Any] | None = None,
     word_delay: float = 0.0,
     plugins: dict[str, Any] | None = None,
+    store_url: str | None = None,
 ) -> Settings:
+    """Settings for a bot on ``fake``, its store the SQLite file ``db`` (or ``store_url``:
+    a database of either backend, e.g. ``migrated_db_url``)."""
     tg = dict(telegram or {})
     section = {
         "token": "${BOTKIT_TEST_TG_TOKEN}",
@@ -58,7 +61,7 @@ def tg_settings(
     }
     return settings_from_mapping(
         {
-            "store": {"url": f"sqlite+aiosqlite:///{db}"},
+            "store": {"url": store_url or f"sqlite+aiosqlite:///{db}"},
             "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
             "bot": {"rate_limit": {"enabled": False}, "shutdown_grace_seconds": 5, **(bot or {})},
             "language": {"detector": {"kind": "none"}},
