@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from connectors.web import api, pages
-from connectors.web._stall import watch
 from connectors.web.security import errors_middleware, origin_middleware, set_security_headers
 from connectors.web.service import SERVICE, WebService
 from connectors.web.ws import websocket_handler
@@ -50,4 +49,4 @@ async def _watch_sending(request: web.Request, response: web.StreamResponse) -> 
     would otherwise stay buffered, outside every per-IP count, for ever. A socket is
     watched by its handler (``ws``), which also bounds each of its own waits."""
     if not isinstance(response, web.WebSocketResponse):
-        watch(request.transport, request.app[SERVICE].config.send_timeout_s)
+        request.app[SERVICE].send_watch.watch(request.transport)

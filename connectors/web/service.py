@@ -9,6 +9,7 @@ from aiohttp import web
 
 from botkit.channel import CoreHandle, HistoryItem
 from connectors.web._address import address_key, last_forwarded_hop
+from connectors.web._stall import SendWatch
 from connectors.web._throttle import RefusalWarnings
 from connectors.web.config import WebConfig
 from connectors.web.hub import Hub
@@ -71,6 +72,7 @@ class WebService:
         self.open_uploads = OpenCounts()
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
+        self.send_watch = SendWatch(config.send_timeout_s)
         self._key_logged = False
 
     async def start(self) -> None:

@@ -21,7 +21,6 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._frames import FrameOutput
 from connectors.web._http import json_error, rate_limited
-from connectors.web._stall import watch
 from connectors.web.config import RateLimit
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
@@ -97,7 +96,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             await out.close(WSCloseCode.OK, b"")
         # Closed, by us or by the heartbeat, the connection still holds what the client
         # has not taken: it goes once the client stops taking it (see _stall).
-        watch(request.transport, cfg.send_timeout_s)
+        svc.send_watch.watch(request.transport)
     return ws
 
 
