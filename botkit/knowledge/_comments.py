@@ -58,12 +58,13 @@ __all__ = [
     "without_comments",
 ]
 
-# Over three times the lines of 5 MB (max_file_bytes) of help pages: ~50 MB of
-# markdown-it's line positions, ~5 s at its slowest (a heading on every line).
+# Sizes measured on the 2-core machine. 500,000 lines: ~50 MB of markdown-it's line
+# positions; at its slowest, a heading with a comment on each line, 5 MB (333,000
+# lines) took 2.6 s.
 MAX_LINES = 500_000
-# One list or quote of 100,000 block tokens (about 20,000 items): ~35 MB.
+# One list or quote of 100,000 block tokens (some 20,000 items): ~35 MB, 0.6 s.
 MAX_TOKENS = 100_000
-# A line in quotes nested 3 deep counts 3 times: ~70 MB, ~1 s.
+# A line in quotes nested 3 deep counts 3 times: ~80 MB, 0.5 s.
 MAX_QUOTED = 1_000_000
 
 # Inline text up to a character one of the kept inline rules reads ("<" only where a
@@ -102,7 +103,8 @@ def without_comments(text: str) -> Uncommented:
 
     Raises:
         MarkdownLimit: over ``MAX_LINES`` lines, ``MAX_TOKENS`` in a list or quote,
-            ``MAX_QUOTED`` lines in quotes, or a ``<!--`` nested too deep to read.
+            ``MAX_QUOTED`` lines in quotes, a ``<!--`` nested too deep to read, or the
+            parser failed.
     """
     if "<!--" not in text:
         return Uncommented(text, ())
