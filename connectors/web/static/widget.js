@@ -29,13 +29,844 @@
   var wsUrl = new URL("ws", server);
   wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
   var WS_URL = wsUrl.href;
+  // ---- the widget's own words -------------------------------------------------------
+  // Every word the widget itself shows or says to a screen reader, by language; the
+  // conversation is in the visitor's language whatever these say. {name} marks a value
+  // filled in; unreadZero/One/Two/Few/Many/Other are the plural forms of Intl.PluralRules
+  // (a form a language lacks falls back to unreadOther). A key a language lacks falls back
+  // to English, which is written in ASCII (see UTF8 below). A site overrides or adds words
+  // with data-texts (docs/web.md).
+  var TEXTS = {
+    en: {
+      title: "Chat",
+      open: "Open chat: {title}",
+      close: "Close chat: {title}",
+      closeButton: "Close chat",
+      withUnread: "{label} \u2014 {unread}",
+      unreadOne: "{count} new message",
+      unreadOther: "{count} new messages",
+      messages: "Messages",
+      yourMessage: "Your message",
+      placeholder: "Type a message\u2026",
+      send: "Send",
+      attach: "Send a picture or a PDF to the support agent",
+      attachTitle: "Send a picture or a PDF",
+      you: "You:",
+      speaker: "{name}:",
+      agent: "Support agent",
+      file: "File:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Quick replies",
+      notDelivered: "Not delivered",
+      tooLong: "Too long: not sent",
+      sending: "Sending\u2026",
+      waiting: "Not sent yet: waiting for the connection",
+      retrying: "Not sent yet: trying again shortly",
+      connecting: "Connecting\u2026",
+      offline: "Offline. Reconnecting\u2026",
+      idle: "Disconnected while idle. Type a message to reconnect.",
+      expired: "Your sign-in has expired. Reload the page to keep chatting.",
+      unavailable: "Chat is not available on this page.",
+      messageTooLong: "This message is too long. Please shorten it.",
+      slowDown: "You are sending messages quickly; retrying shortly\u2026",
+      notDeliveredYet: "Message not delivered yet; retrying shortly\u2026",
+      notSent: "The message could not be sent.",
+      fileSending: "Sending {name}\u2026",
+      fileRetry: "The file is not sent yet; trying again in {seconds} s\u2026",
+      fileTooBigMax: "This file is too big (at most {size}).",
+      fileNotSent: "The file was not sent.",
+      fileOffline: "The file was not sent: no connection.",
+      fileNoAgent: "Files go to a person: ask for one in the chat first.",
+      fileTooBig: "This file is too big.",
+      fileType: "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent.",
+      fileRate: "You are sending files quickly; please wait a moment.",
+      fileUploads: "Other files are still being sent; please wait a moment.",
+      fileBusy: "The chat is busy; please try again in a moment.",
+      fileTimeout: "The file took too long to send; please try again.",
+      fileTooSlow: "The connection is too slow to send this file; try a smaller one.",
+      fileLimit: "This chat cannot take more files.",
+      fileOff: "This chat does not take files.",
+    },
+    es: {
+      title: "Chat",
+      open: "Abrir chat: {title}",
+      close: "Cerrar chat: {title}",
+      closeButton: "Cerrar chat",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} mensaje nuevo",
+      unreadOther: "{count} mensajes nuevos",
+      messages: "Mensajes",
+      yourMessage: "Tu mensaje",
+      placeholder: "Escribe un mensaje…",
+      send: "Enviar",
+      attach: "Enviar una imagen o un PDF al agente de soporte",
+      attachTitle: "Enviar una imagen o un PDF",
+      you: "Tú:",
+      speaker: "{name}:",
+      agent: "Agente de soporte",
+      file: "Archivo:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Respuestas rápidas",
+      notDelivered: "No entregado",
+      tooLong: "Demasiado largo: no enviado",
+      sending: "Enviando…",
+      waiting: "Aún no enviado: esperando la conexión",
+      retrying: "Aún no enviado: se reintentará en breve",
+      connecting: "Conectando…",
+      offline: "Sin conexión. Reconectando…",
+      idle: "Desconectado por inactividad. Escribe un mensaje para volver a conectar.",
+      expired: "Tu sesión ha caducado. Recarga la página para seguir chateando.",
+      unavailable: "El chat no está disponible en esta página.",
+      messageTooLong: "Este mensaje es demasiado largo. Acórtalo, por favor.",
+      slowDown: "Estás enviando mensajes muy rápido; se reintentará en breve…",
+      notDeliveredYet: "Mensaje aún no entregado; se reintentará en breve…",
+      notSent: "No se pudo enviar el mensaje.",
+      fileSending: "Enviando {name}…",
+      fileRetry: "El archivo aún no se ha enviado; se reintentará en {seconds} s…",
+      fileTooBigMax: "Este archivo es demasiado grande (máximo {size}).",
+      fileNotSent: "No se envió el archivo.",
+      fileOffline: "No se envió el archivo: no hay conexión.",
+      fileNoAgent: "Los archivos van a una persona: primero pide en el chat hablar con una.",
+      fileTooBig: "Este archivo es demasiado grande.",
+      fileType: "Solo se pueden enviar imágenes (JPEG, PNG, GIF, WebP) y PDF.",
+      fileRate: "Estás enviando archivos muy rápido; espera un momento.",
+      fileUploads: "Aún se están enviando otros archivos; espera un momento.",
+      fileBusy: "El chat está ocupado; inténtalo de nuevo en un momento.",
+      fileTimeout: "El archivo tardó demasiado en enviarse; inténtalo de nuevo.",
+      fileTooSlow: "La conexión es demasiado lenta para enviar este archivo; prueba con uno más pequeño.",
+      fileLimit: "Este chat no admite más archivos.",
+      fileOff: "Este chat no admite archivos.",
+    },
+    // French typography: a no-break space before ":" (\u00a0) and a narrow one before
+    // ";" (\u202f), so they never start a line.
+    fr: {
+      title: "Discussion",
+      open: "Ouvrir la discussion\u00a0: {title}",
+      close: "Fermer la discussion\u00a0: {title}",
+      closeButton: "Fermer la discussion",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} nouveau message",
+      unreadOther: "{count} nouveaux messages",
+      messages: "Messages",
+      yourMessage: "Votre message",
+      placeholder: "Écrivez un message…",
+      send: "Envoyer",
+      attach: "Envoyer une image ou un PDF au service client",
+      attachTitle: "Envoyer une image ou un PDF",
+      you: "Vous\u00a0:",
+      speaker: "{name}\u00a0:",
+      agent: "Service client",
+      file: "Fichier\u00a0:",
+      bytes: "{n}\u00a0o",
+      kilobytes: "{n}\u00a0Ko",
+      megabytes: "{n}\u00a0Mo",
+      quickReplies: "Réponses rapides",
+      notDelivered: "Non remis",
+      tooLong: "Trop long\u00a0: non envoyé",
+      sending: "Envoi en cours…",
+      waiting: "Pas encore envoyé\u00a0: en attente de connexion",
+      retrying: "Pas encore envoyé\u00a0: nouvel essai dans un instant",
+      connecting: "Connexion…",
+      offline: "Hors ligne. Reconnexion…",
+      idle: "Déconnecté pour inactivité. Écrivez un message pour vous reconnecter.",
+      expired: "Votre session a expiré. Rechargez la page pour continuer la discussion.",
+      unavailable: "La discussion n’est pas disponible sur cette page.",
+      messageTooLong: "Ce message est trop long. Veuillez le raccourcir.",
+      slowDown: "Vous envoyez des messages trop vite\u202f; nouvel essai dans un instant…",
+      notDeliveredYet: "Message pas encore remis\u202f; nouvel essai dans un instant…",
+      notSent: "Le message n’a pas pu être envoyé.",
+      fileSending: "Envoi de {name}…",
+      fileRetry: "Le fichier n’est pas encore envoyé\u202f; nouvel essai dans {seconds}\u00a0s…",
+      fileTooBigMax: "Ce fichier est trop volumineux ({size} au maximum).",
+      fileNotSent: "Le fichier n’a pas été envoyé.",
+      fileOffline: "Le fichier n’a pas été envoyé\u00a0: pas de connexion.",
+      fileNoAgent: "Les fichiers vont à un conseiller\u00a0: demandez d’abord à parler à quelqu’un dans la discussion.",
+      fileTooBig: "Ce fichier est trop volumineux.",
+      fileType: "Seuls les images (JPEG, PNG, GIF, WebP) et les PDF peuvent être envoyés.",
+      fileRate: "Vous envoyez des fichiers trop vite\u202f; patientez un instant.",
+      fileUploads: "D’autres fichiers sont en cours d’envoi\u202f; patientez un instant.",
+      fileBusy: "La discussion est très sollicitée\u202f; réessayez dans un instant.",
+      fileTimeout: "L’envoi du fichier a pris trop de temps\u202f; veuillez réessayer.",
+      fileTooSlow: "La connexion est trop lente pour ce fichier\u202f; essayez-en un plus petit.",
+      fileLimit: "Cette discussion ne peut plus recevoir de fichiers.",
+      fileOff: "Cette discussion n’accepte pas de fichiers.",
+    },
+    de: {
+      title: "Chat",
+      open: "Chat öffnen: {title}",
+      close: "Chat schließen: {title}",
+      closeButton: "Chat schließen",
+      withUnread: "{label} – {unread}",
+      unreadOne: "{count} neue Nachricht",
+      unreadOther: "{count} neue Nachrichten",
+      messages: "Nachrichten",
+      yourMessage: "Ihre Nachricht",
+      placeholder: "Nachricht eingeben…",
+      send: "Senden",
+      attach: "Bild oder PDF an den Kundenservice senden",
+      attachTitle: "Bild oder PDF senden",
+      you: "Sie:",
+      speaker: "{name}:",
+      agent: "Kundenservice",
+      file: "Datei:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Schnellantworten",
+      notDelivered: "Nicht zugestellt",
+      tooLong: "Zu lang: nicht gesendet",
+      sending: "Wird gesendet…",
+      waiting: "Noch nicht gesendet: Warten auf Verbindung",
+      retrying: "Noch nicht gesendet: neuer Versuch in Kürze",
+      connecting: "Verbindung wird hergestellt…",
+      offline: "Offline. Verbindung wird wiederhergestellt…",
+      idle: "Wegen Inaktivität getrennt. Schreiben Sie eine Nachricht, um sich wieder zu verbinden.",
+      expired: "Ihre Anmeldung ist abgelaufen. Laden Sie die Seite neu, um weiterzuchatten.",
+      unavailable: "Der Chat ist auf dieser Seite nicht verfügbar.",
+      messageTooLong: "Diese Nachricht ist zu lang. Bitte kürzen Sie sie.",
+      slowDown: "Sie senden sehr schnell Nachrichten; neuer Versuch in Kürze…",
+      notDeliveredYet: "Nachricht noch nicht zugestellt; neuer Versuch in Kürze…",
+      notSent: "Die Nachricht konnte nicht gesendet werden.",
+      fileSending: "{name} wird gesendet…",
+      fileRetry: "Die Datei ist noch nicht gesendet; neuer Versuch in {seconds} s…",
+      fileTooBigMax: "Diese Datei ist zu groß (höchstens {size}).",
+      fileNotSent: "Die Datei wurde nicht gesendet.",
+      fileOffline: "Die Datei wurde nicht gesendet: keine Verbindung.",
+      fileNoAgent: "Dateien gehen an eine Person: Bitten Sie zuerst im Chat darum, mit jemandem zu sprechen.",
+      fileTooBig: "Diese Datei ist zu groß.",
+      fileType: "Nur Bilder (JPEG, PNG, GIF, WebP) und PDFs können gesendet werden.",
+      fileRate: "Sie senden sehr schnell Dateien; bitte warten Sie einen Moment.",
+      fileUploads: "Andere Dateien werden noch gesendet; bitte warten Sie einen Moment.",
+      fileBusy: "Der Chat ist gerade ausgelastet; bitte versuchen Sie es gleich noch einmal.",
+      fileTimeout: "Das Senden der Datei hat zu lange gedauert; bitte versuchen Sie es noch einmal.",
+      fileTooSlow: "Die Verbindung ist für diese Datei zu langsam; versuchen Sie es mit einer kleineren.",
+      fileLimit: "In diesem Chat können keine weiteren Dateien gesendet werden.",
+      fileOff: "In diesem Chat können keine Dateien gesendet werden.",
+    },
+    // Brazilian Portuguese, the most used; pt-PT visitors get it too (region fallback).
+    pt: {
+      title: "Chat",
+      open: "Abrir chat: {title}",
+      close: "Fechar chat: {title}",
+      closeButton: "Fechar chat",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} nova mensagem",
+      unreadOther: "{count} novas mensagens",
+      messages: "Mensagens",
+      yourMessage: "Sua mensagem",
+      placeholder: "Digite uma mensagem…",
+      send: "Enviar",
+      attach: "Enviar uma imagem ou um PDF ao atendente",
+      attachTitle: "Enviar uma imagem ou um PDF",
+      you: "Você:",
+      speaker: "{name}:",
+      agent: "Atendente",
+      file: "Arquivo:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Respostas rápidas",
+      notDelivered: "Não entregue",
+      tooLong: "Longa demais: não enviada",
+      sending: "Enviando…",
+      waiting: "Ainda não enviada: aguardando a conexão",
+      retrying: "Ainda não enviada: nova tentativa em instantes",
+      connecting: "Conectando…",
+      offline: "Sem conexão. Reconectando…",
+      idle: "Desconectado por inatividade. Digite uma mensagem para reconectar.",
+      expired: "Seu login expirou. Recarregue a página para continuar conversando.",
+      unavailable: "O chat não está disponível nesta página.",
+      messageTooLong: "Esta mensagem é longa demais. Encurte-a, por favor.",
+      slowDown: "Você está enviando mensagens muito rápido; nova tentativa em instantes…",
+      notDeliveredYet: "Mensagem ainda não entregue; nova tentativa em instantes…",
+      notSent: "Não foi possível enviar a mensagem.",
+      fileSending: "Enviando {name}…",
+      fileRetry: "O arquivo ainda não foi enviado; nova tentativa em {seconds} s…",
+      fileTooBigMax: "Este arquivo é grande demais (no máximo {size}).",
+      fileNotSent: "O arquivo não foi enviado.",
+      fileOffline: "O arquivo não foi enviado: sem conexão.",
+      fileNoAgent: "Os arquivos vão para um atendente: primeiro peça no chat para falar com um.",
+      fileTooBig: "Este arquivo é grande demais.",
+      fileType: "Só é possível enviar imagens (JPEG, PNG, GIF, WebP) e PDFs.",
+      fileRate: "Você está enviando arquivos muito rápido; aguarde um momento.",
+      fileUploads: "Outros arquivos ainda estão sendo enviados; aguarde um momento.",
+      fileBusy: "O chat está ocupado; tente novamente em instantes.",
+      fileTimeout: "O envio do arquivo demorou demais; tente novamente.",
+      fileTooSlow: "A conexão está lenta demais para enviar este arquivo; tente um menor.",
+      fileLimit: "Este chat não aceita mais arquivos.",
+      fileOff: "Este chat não aceita arquivos.",
+    },
+    it: {
+      title: "Chat",
+      open: "Apri la chat: {title}",
+      close: "Chiudi la chat: {title}",
+      closeButton: "Chiudi la chat",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} nuovo messaggio",
+      unreadOther: "{count} nuovi messaggi",
+      messages: "Messaggi",
+      yourMessage: "Il tuo messaggio",
+      placeholder: "Scrivi un messaggio…",
+      send: "Invia",
+      attach: "Invia un’immagine o un PDF all’assistenza clienti",
+      attachTitle: "Invia un’immagine o un PDF",
+      you: "Tu:",
+      speaker: "{name}:",
+      agent: "Assistenza clienti",
+      file: "File:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Risposte rapide",
+      notDelivered: "Non consegnato",
+      tooLong: "Troppo lungo: non inviato",
+      sending: "Invio in corso…",
+      waiting: "Non ancora inviato: in attesa della connessione",
+      retrying: "Non ancora inviato: nuovo tentativo a breve",
+      connecting: "Connessione in corso…",
+      offline: "Offline. Riconnessione in corso…",
+      idle: "Disconnesso per inattività. Scrivi un messaggio per riconnetterti.",
+      expired: "Il tuo accesso è scaduto. Ricarica la pagina per continuare a chattare.",
+      unavailable: "La chat non è disponibile su questa pagina.",
+      messageTooLong: "Questo messaggio è troppo lungo. Accorcialo, per favore.",
+      slowDown: "Stai inviando messaggi troppo velocemente; nuovo tentativo a breve…",
+      notDeliveredYet: "Messaggio non ancora consegnato; nuovo tentativo a breve…",
+      notSent: "Impossibile inviare il messaggio.",
+      fileSending: "Invio di {name}…",
+      fileRetry: "Il file non è ancora stato inviato; nuovo tentativo tra {seconds} s…",
+      fileTooBigMax: "Questo file è troppo grande (al massimo {size}).",
+      fileNotSent: "Il file non è stato inviato.",
+      fileOffline: "Il file non è stato inviato: nessuna connessione.",
+      fileNoAgent: "I file vanno a una persona: prima chiedi in chat di parlare con un operatore.",
+      fileTooBig: "Questo file è troppo grande.",
+      fileType: "Si possono inviare solo immagini (JPEG, PNG, GIF, WebP) e PDF.",
+      fileRate: "Stai inviando file troppo velocemente; attendi un momento.",
+      fileUploads: "Altri file sono ancora in fase di invio; attendi un momento.",
+      fileBusy: "La chat è occupata; riprova tra un momento.",
+      fileTimeout: "L’invio del file ha richiesto troppo tempo; riprova.",
+      fileTooSlow: "La connessione è troppo lenta per inviare questo file; provane uno più piccolo.",
+      fileLimit: "Questa chat non accetta altri file.",
+      fileOff: "Questa chat non accetta file.",
+    },
+    nl: {
+      title: "Chat",
+      open: "Chat openen: {title}",
+      close: "Chat sluiten: {title}",
+      closeButton: "Chat sluiten",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} nieuw bericht",
+      unreadOther: "{count} nieuwe berichten",
+      messages: "Berichten",
+      yourMessage: "Je bericht",
+      placeholder: "Typ een bericht…",
+      send: "Versturen",
+      attach: "Stuur een afbeelding of pdf naar de klantenservice",
+      attachTitle: "Afbeelding of pdf sturen",
+      you: "Jij:",
+      speaker: "{name}:",
+      agent: "Klantenservice",
+      file: "Bestand:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Snelle antwoorden",
+      notDelivered: "Niet bezorgd",
+      tooLong: "Te lang: niet verstuurd",
+      sending: "Wordt verstuurd…",
+      waiting: "Nog niet verstuurd: wachten op verbinding",
+      retrying: "Nog niet verstuurd: zo meteen een nieuwe poging",
+      connecting: "Verbinden…",
+      offline: "Offline. Opnieuw verbinden…",
+      idle: "Verbinding verbroken wegens inactiviteit. Typ een bericht om opnieuw te verbinden.",
+      expired: "Je inlog is verlopen. Laad de pagina opnieuw om verder te chatten.",
+      unavailable: "De chat is niet beschikbaar op deze pagina.",
+      messageTooLong: "Dit bericht is te lang. Maak het korter.",
+      slowDown: "Je verstuurt erg snel berichten; zo meteen een nieuwe poging…",
+      notDeliveredYet: "Bericht nog niet bezorgd; zo meteen een nieuwe poging…",
+      notSent: "Het bericht kon niet worden verstuurd.",
+      fileSending: "{name} wordt verstuurd…",
+      fileRetry: "Het bestand is nog niet verstuurd; nieuwe poging over {seconds} s…",
+      fileTooBigMax: "Dit bestand is te groot (maximaal {size}).",
+      fileNotSent: "Het bestand is niet verstuurd.",
+      fileOffline: "Het bestand is niet verstuurd: geen verbinding.",
+      fileNoAgent: "Bestanden gaan naar een medewerker: vraag eerst in de chat om iemand te spreken.",
+      fileTooBig: "Dit bestand is te groot.",
+      fileType: "Alleen afbeeldingen (JPEG, PNG, GIF, WebP) en pdf’s kunnen worden verstuurd.",
+      fileRate: "Je verstuurt erg snel bestanden; wacht even.",
+      fileUploads: "Er worden nog andere bestanden verstuurd; wacht even.",
+      fileBusy: "Het is druk in de chat; probeer het zo opnieuw.",
+      fileTimeout: "Het versturen van het bestand duurde te lang; probeer het opnieuw.",
+      fileTooSlow: "De verbinding is te traag voor dit bestand; probeer een kleiner bestand.",
+      fileLimit: "Deze chat kan geen bestanden meer ontvangen.",
+      fileOff: "Deze chat ontvangt geen bestanden.",
+    },
+    // Simplified Chinese: zh, zh-CN, zh-SG, zh-Hans-*.
+    "zh-Hans": {
+      title: "在线客服",
+      open: "打开聊天：{title}",
+      close: "关闭聊天：{title}",
+      closeButton: "关闭聊天",
+      withUnread: "{label}（{unread}）",
+      unreadOther: "{count} 条新消息",
+      messages: "消息",
+      yourMessage: "您的消息",
+      placeholder: "输入消息…",
+      send: "发送",
+      attach: "向客服发送图片或 PDF",
+      attachTitle: "发送图片或 PDF",
+      you: "您：",
+      speaker: "{name}：",
+      agent: "客服",
+      file: "文件：",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "快捷回复",
+      notDelivered: "未送达",
+      tooLong: "内容过长：未发送",
+      sending: "正在发送…",
+      waiting: "尚未发送：正在等待连接",
+      retrying: "尚未发送：稍后将重试",
+      connecting: "正在连接…",
+      offline: "已离线，正在重新连接…",
+      idle: "因长时间未操作已断开连接。发送消息即可重新连接。",
+      expired: "您的登录已过期。请刷新页面以继续聊天。",
+      unavailable: "此页面无法使用聊天功能。",
+      messageTooLong: "消息过长，请缩短后再发送。",
+      slowDown: "您发送消息过快，稍后将重试…",
+      notDeliveredYet: "消息尚未送达，稍后将重试…",
+      notSent: "消息发送失败。",
+      fileSending: "正在发送 {name}…",
+      fileRetry: "文件尚未发送，{seconds} 秒后重试…",
+      fileTooBigMax: "文件过大（最大 {size}）。",
+      fileNotSent: "文件未发送。",
+      fileOffline: "文件未发送：无网络连接。",
+      fileNoAgent: "文件只能发给人工客服：请先在聊天中要求转人工。",
+      fileTooBig: "文件过大。",
+      fileType: "仅支持发送图片（JPEG、PNG、GIF、WebP）和 PDF。",
+      fileRate: "您发送文件过快，请稍候。",
+      fileUploads: "其他文件仍在发送中，请稍候。",
+      fileBusy: "聊天繁忙，请稍后再试。",
+      fileTimeout: "文件发送超时，请重试。",
+      fileTooSlow: "网络太慢，无法发送此文件，请尝试较小的文件。",
+      fileLimit: "此聊天无法再接收更多文件。",
+      fileOff: "此聊天不支持发送文件。",
+    },
+    // Traditional Chinese (Taiwan's words): zh-TW, zh-HK, zh-MO, zh-Hant-*. Never the
+    // Simplified table, which readers of Traditional characters do not expect.
+    "zh-Hant": {
+      title: "線上客服",
+      open: "開啟聊天：{title}",
+      close: "關閉聊天：{title}",
+      closeButton: "關閉聊天",
+      withUnread: "{label}（{unread}）",
+      unreadOther: "{count} 則新訊息",
+      messages: "訊息",
+      yourMessage: "您的訊息",
+      placeholder: "輸入訊息…",
+      send: "傳送",
+      attach: "傳送圖片或 PDF 給客服人員",
+      attachTitle: "傳送圖片或 PDF",
+      you: "您：",
+      speaker: "{name}：",
+      agent: "客服人員",
+      file: "檔案：",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "快速回覆",
+      notDelivered: "未送達",
+      tooLong: "內容過長：未傳送",
+      sending: "傳送中…",
+      waiting: "尚未傳送：正在等待連線",
+      retrying: "尚未傳送：稍後將重試",
+      connecting: "連線中…",
+      offline: "已離線，正在重新連線…",
+      idle: "因閒置過久已中斷連線。傳送訊息即可重新連線。",
+      expired: "您的登入已過期。請重新載入頁面以繼續聊天。",
+      unavailable: "此頁面無法使用聊天功能。",
+      messageTooLong: "訊息過長，請縮短後再傳送。",
+      slowDown: "您傳送訊息的速度過快，稍後將重試…",
+      notDeliveredYet: "訊息尚未送達，稍後將重試…",
+      notSent: "訊息傳送失敗。",
+      fileSending: "正在傳送 {name}…",
+      fileRetry: "檔案尚未傳送，{seconds} 秒後重試…",
+      fileTooBigMax: "檔案過大（上限為 {size}）。",
+      fileNotSent: "檔案未傳送。",
+      fileOffline: "檔案未傳送：沒有網路連線。",
+      fileNoAgent: "檔案只能傳給真人客服：請先在聊天中要求轉接真人客服。",
+      fileTooBig: "檔案過大。",
+      fileType: "僅能傳送圖片（JPEG、PNG、GIF、WebP）和 PDF。",
+      fileRate: "您傳送檔案的速度過快，請稍候。",
+      fileUploads: "其他檔案仍在傳送中，請稍候。",
+      fileBusy: "聊天忙碌中，請稍後再試。",
+      fileTimeout: "檔案傳送逾時，請再試一次。",
+      fileTooSlow: "網路速度過慢，無法傳送此檔案，請改傳較小的檔案。",
+      fileLimit: "此聊天無法再接收更多檔案。",
+      fileOff: "此聊天不接受檔案。",
+    },
+    ja: {
+      title: "チャット",
+      open: "チャットを開く：{title}",
+      close: "チャットを閉じる：{title}",
+      closeButton: "チャットを閉じる",
+      withUnread: "{label}（{unread}）",
+      unreadOther: "新着メッセージ {count} 件",
+      messages: "メッセージ一覧",
+      yourMessage: "メッセージ",
+      placeholder: "メッセージを入力…",
+      send: "送信",
+      attach: "サポート担当者に画像またはPDFを送信",
+      attachTitle: "画像またはPDFを送信",
+      you: "あなた：",
+      speaker: "{name}：",
+      agent: "サポート担当者",
+      file: "ファイル：",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "クイック返信",
+      notDelivered: "送信できませんでした",
+      tooLong: "長すぎるため送信されていません",
+      sending: "送信中…",
+      waiting: "未送信：接続を待っています",
+      retrying: "未送信：まもなく再試行します",
+      connecting: "接続中…",
+      offline: "オフラインです。再接続しています…",
+      idle: "一定時間操作がなかったため切断されました。メッセージを入力すると再接続します。",
+      expired: "ログインの有効期限が切れました。チャットを続けるにはページを再読み込みしてください。",
+      unavailable: "このページではチャットを利用できません。",
+      messageTooLong: "メッセージが長すぎます。短くしてください。",
+      slowDown: "メッセージの送信が速すぎます。まもなく再試行します…",
+      notDeliveredYet: "メッセージはまだ届いていません。まもなく再試行します…",
+      notSent: "メッセージを送信できませんでした。",
+      fileSending: "{name} を送信中…",
+      fileRetry: "ファイルはまだ送信されていません。{seconds} 秒後に再試行します…",
+      fileTooBigMax: "ファイルが大きすぎます（最大 {size}）。",
+      fileNotSent: "ファイルは送信されませんでした。",
+      fileOffline: "ファイルは送信されませんでした：接続がありません。",
+      fileNoAgent: "ファイルは担当者にのみ送信できます。まずチャットで担当者への取り次ぎをご依頼ください。",
+      fileTooBig: "ファイルが大きすぎます。",
+      fileType: "送信できるのは画像（JPEG、PNG、GIF、WebP）とPDFのみです。",
+      fileRate: "ファイルの送信が速すぎます。少しお待ちください。",
+      fileUploads: "ほかのファイルを送信中です。少しお待ちください。",
+      fileBusy: "チャットが混み合っています。しばらくしてからもう一度お試しください。",
+      fileTimeout: "ファイルの送信に時間がかかりすぎました。もう一度お試しください。",
+      fileTooSlow: "接続が遅いため、このファイルを送信できません。小さいファイルをお試しください。",
+      fileLimit: "このチャットではこれ以上ファイルを送信できません。",
+      fileOff: "このチャットではファイルを送信できません。",
+    },
+    // Right to left (RTL below): the widget takes dir="rtl".
+    ar: {
+      title: "الدردشة",
+      open: "فتح الدردشة: {title}",
+      close: "إغلاق الدردشة: {title}",
+      closeButton: "إغلاق الدردشة",
+      withUnread: "{label} — {unread}",
+      unreadZero: "لا رسائل جديدة",
+      unreadOne: "رسالة جديدة واحدة",
+      unreadTwo: "رسالتان جديدتان",
+      unreadFew: "{count} رسائل جديدة",
+      unreadMany: "{count} رسالة جديدة",
+      unreadOther: "{count} رسالة جديدة",
+      messages: "الرسائل",
+      yourMessage: "رسالتك",
+      placeholder: "اكتب رسالة…",
+      send: "إرسال",
+      attach: "إرسال صورة أو ملف PDF إلى موظف الدعم",
+      attachTitle: "إرسال صورة أو ملف PDF",
+      you: "أنت:",
+      speaker: "{name}:",
+      agent: "موظف الدعم",
+      file: "ملف:",
+      bytes: "{n} بايت",
+      kilobytes: "{n} كيلوبايت",
+      megabytes: "{n} ميغابايت",
+      quickReplies: "ردود سريعة",
+      notDelivered: "لم تصل",
+      tooLong: "طويلة جدًا: لم تُرسل",
+      sending: "جارٍ الإرسال…",
+      waiting: "لم تُرسل بعد: في انتظار الاتصال",
+      retrying: "لم تُرسل بعد: ستُعاد المحاولة قريبًا",
+      connecting: "جارٍ الاتصال…",
+      offline: "غير متصل. جارٍ إعادة الاتصال…",
+      idle: "انقطع الاتصال بسبب عدم النشاط. اكتب رسالة لإعادة الاتصال.",
+      expired: "انتهت صلاحية تسجيل دخولك. أعد تحميل الصفحة لمواصلة الدردشة.",
+      unavailable: "الدردشة غير متاحة في هذه الصفحة.",
+      messageTooLong: "هذه الرسالة طويلة جدًا. يُرجى اختصارها.",
+      slowDown: "أنت ترسل الرسائل بسرعة كبيرة؛ ستُعاد المحاولة قريبًا…",
+      notDeliveredYet: "لم تصل الرسالة بعد؛ ستُعاد المحاولة قريبًا…",
+      notSent: "تعذّر إرسال الرسالة.",
+      fileSending: "جارٍ إرسال {name}…",
+      fileRetry: "لم يُرسل الملف بعد؛ ستُعاد المحاولة بعد {seconds} ث…",
+      fileTooBigMax: "هذا الملف كبير جدًا (الحد الأقصى {size}).",
+      fileNotSent: "لم يُرسل الملف.",
+      fileOffline: "لم يُرسل الملف: لا يوجد اتصال.",
+      fileNoAgent: "الملفات تُرسل إلى موظف: اطلب أولًا في الدردشة التحدث إلى موظف.",
+      fileTooBig: "هذا الملف كبير جدًا.",
+      fileType: "لا يمكن إرسال سوى الصور (JPEG وPNG وGIF وWebP) وملفات PDF.",
+      fileRate: "أنت ترسل الملفات بسرعة كبيرة؛ يُرجى الانتظار قليلًا.",
+      fileUploads: "لا تزال ملفات أخرى قيد الإرسال؛ يُرجى الانتظار قليلًا.",
+      fileBusy: "الدردشة مشغولة؛ يُرجى المحاولة مرة أخرى بعد قليل.",
+      fileTimeout: "استغرق إرسال الملف وقتًا طويلًا؛ يُرجى المحاولة مرة أخرى.",
+      fileTooSlow: "الاتصال بطيء جدًا لإرسال هذا الملف؛ جرّب ملفًا أصغر.",
+      fileLimit: "لا تقبل هذه الدردشة مزيدًا من الملفات.",
+      fileOff: "لا تقبل هذه الدردشة الملفات.",
+    },
+    ru: {
+      title: "Чат",
+      open: "Открыть чат: {title}",
+      close: "Закрыть чат: {title}",
+      closeButton: "Закрыть чат",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} новое сообщение",
+      unreadFew: "{count} новых сообщения",
+      unreadMany: "{count} новых сообщений",
+      unreadOther: "{count} новых сообщений",
+      messages: "Сообщения",
+      yourMessage: "Ваше сообщение",
+      placeholder: "Введите сообщение…",
+      send: "Отправить",
+      attach: "Отправить изображение или PDF сотруднику поддержки",
+      attachTitle: "Отправить изображение или PDF",
+      you: "Вы:",
+      speaker: "{name}:",
+      agent: "Сотрудник поддержки",
+      file: "Файл:",
+      bytes: "{n} Б",
+      kilobytes: "{n} КБ",
+      megabytes: "{n} МБ",
+      quickReplies: "Быстрые ответы",
+      notDelivered: "Не доставлено",
+      tooLong: "Слишком длинное: не отправлено",
+      sending: "Отправка…",
+      waiting: "Ещё не отправлено: ждём соединения",
+      retrying: "Ещё не отправлено: скоро попробуем снова",
+      connecting: "Подключение…",
+      offline: "Нет соединения. Переподключение…",
+      idle: "Соединение прервано из-за неактивности. Напишите сообщение, чтобы переподключиться.",
+      expired: "Срок действия входа истёк. Перезагрузите страницу, чтобы продолжить чат.",
+      unavailable: "Чат недоступен на этой странице.",
+      messageTooLong: "Сообщение слишком длинное. Пожалуйста, сократите его.",
+      slowDown: "Вы отправляете сообщения слишком быстро; скоро попробуем снова…",
+      notDeliveredYet: "Сообщение ещё не доставлено; скоро попробуем снова…",
+      notSent: "Не удалось отправить сообщение.",
+      fileSending: "Отправка файла {name}…",
+      fileRetry: "Файл ещё не отправлен; повторная попытка через {seconds} с…",
+      fileTooBigMax: "Файл слишком большой (не более {size}).",
+      fileNotSent: "Файл не отправлен.",
+      fileOffline: "Файл не отправлен: нет соединения.",
+      fileNoAgent: "Файлы получает сотрудник: сначала попросите в чате соединить вас с ним.",
+      fileTooBig: "Файл слишком большой.",
+      fileType: "Можно отправлять только изображения (JPEG, PNG, GIF, WebP) и PDF.",
+      fileRate: "Вы отправляете файлы слишком быстро; подождите немного.",
+      fileUploads: "Другие файлы ещё отправляются; подождите немного.",
+      fileBusy: "Чат перегружен; попробуйте ещё раз чуть позже.",
+      fileTimeout: "Отправка файла заняла слишком много времени; попробуйте ещё раз.",
+      fileTooSlow: "Соединение слишком медленное для этого файла; попробуйте файл поменьше.",
+      fileLimit: "В этот чат больше нельзя отправлять файлы.",
+      fileOff: "В этот чат нельзя отправлять файлы.",
+    },
+    tr: {
+      title: "Sohbet",
+      open: "Sohbeti aç: {title}",
+      close: "Sohbeti kapat: {title}",
+      closeButton: "Sohbeti kapat",
+      withUnread: "{label} — {unread}",
+      unreadOne: "{count} yeni mesaj",
+      unreadOther: "{count} yeni mesaj",
+      messages: "Mesajlar",
+      yourMessage: "Mesajınız",
+      placeholder: "Bir mesaj yazın…",
+      send: "Gönder",
+      attach: "Destek temsilcisine resim veya PDF gönder",
+      attachTitle: "Resim veya PDF gönder",
+      you: "Siz:",
+      speaker: "{name}:",
+      agent: "Destek temsilcisi",
+      file: "Dosya:",
+      bytes: "{n} B",
+      kilobytes: "{n} KB",
+      megabytes: "{n} MB",
+      quickReplies: "Hızlı yanıtlar",
+      notDelivered: "İletilmedi",
+      tooLong: "Çok uzun: gönderilmedi",
+      sending: "Gönderiliyor…",
+      waiting: "Henüz gönderilmedi: bağlantı bekleniyor",
+      retrying: "Henüz gönderilmedi: birazdan yeniden denenecek",
+      connecting: "Bağlanıyor…",
+      offline: "Çevrimdışı. Yeniden bağlanılıyor…",
+      idle: "Hareketsizlik nedeniyle bağlantı kesildi. Yeniden bağlanmak için bir mesaj yazın.",
+      expired: "Oturumunuzun süresi doldu. Sohbete devam etmek için sayfayı yenileyin.",
+      unavailable: "Bu sayfada sohbet kullanılamıyor.",
+      messageTooLong: "Bu mesaj çok uzun. Lütfen kısaltın.",
+      slowDown: "Çok hızlı mesaj gönderiyorsunuz; birazdan yeniden denenecek…",
+      notDeliveredYet: "Mesaj henüz iletilmedi; birazdan yeniden denenecek…",
+      notSent: "Mesaj gönderilemedi.",
+      fileSending: "{name} gönderiliyor…",
+      fileRetry: "Dosya henüz gönderilmedi; {seconds} sn sonra yeniden denenecek…",
+      fileTooBigMax: "Bu dosya çok büyük (en fazla {size}).",
+      fileNotSent: "Dosya gönderilmedi.",
+      fileOffline: "Dosya gönderilmedi: bağlantı yok.",
+      fileNoAgent: "Dosyalar bir temsilciye gider: önce sohbette bir temsilciyle görüşmek istediğinizi yazın.",
+      fileTooBig: "Bu dosya çok büyük.",
+      fileType: "Yalnızca resim (JPEG, PNG, GIF, WebP) ve PDF gönderilebilir.",
+      fileRate: "Çok hızlı dosya gönderiyorsunuz; lütfen biraz bekleyin.",
+      fileUploads: "Başka dosyalar hâlâ gönderiliyor; lütfen biraz bekleyin.",
+      fileBusy: "Sohbet şu anda yoğun; lütfen birazdan tekrar deneyin.",
+      fileTimeout: "Dosyanın gönderilmesi çok uzun sürdü; lütfen tekrar deneyin.",
+      fileTooSlow: "Bağlantı bu dosyayı göndermek için çok yavaş; daha küçük bir dosya deneyin.",
+      fileLimit: "Bu sohbete daha fazla dosya gönderilemez.",
+      fileOff: "Bu sohbete dosya gönderilemez.",
+    },
+  }; // end of TEXTS
+
+  // Which language the widget speaks: the first of data-lang, <html lang> and the
+  // browser's languages that it has words for (pt-BR -> pt; zh-TW -> zh-Hant), else
+  // English. data-texts may override words of any language or add a language.
+  var own = Object.prototype.hasOwnProperty;
+  var TAG = /^[a-z]{2,3}(?:-[a-z0-9]{1,8})*$/i; // BCP 47, as far as we need it
+  var RTL = /^(?:ar|arc|ckb|dv|fa|he|iw|ks|ps|sd|syr|ug|ur|yi)(?:-|$)/i;
+  // The file is served as UTF-8; copied to a host that serves it without a charset on a
+  // page in another encoding, every non-ASCII word would be garbled: English then.
+  var UTF8 = "é" === "\u00e9";
+  if (!UTF8) warn("widget.js was not read as UTF-8 (serve it with charset=utf-8); English only");
+  function warn(text) {
+    if (window.console && console.warn) console.warn("botkit widget: " + text);
+  }
+  function plainObject(v) {
+    return v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
+  }
+  var KNOWN = Object.create(null); // every key a text may have: any language's, plural forms too
+  Object.keys(TEXTS).forEach(function (l) {
+    Object.keys(TEXTS[l]).forEach(function (k) { KNOWN[k] = true; });
+  });
+  var BUILT_IN = Object.create(null); // "zh-hans" -> "zh-Hans"
+  Object.keys(TEXTS).forEach(function (l) { if (UTF8 || l === "en") BUILT_IN[l.toLowerCase()] = l; });
+  function langKey(tag) { // "pt_BR" -> "pt-br"; "zh" -> "zh-hans" (the table's names)
+    var t = typeof tag === "string" ? tag.trim().replace(/_/g, "-").toLowerCase() : "";
+    if (!TAG.test(t)) return null;
+    return t === "zh" ? "zh-hans" : t;
+  }
+  function chain(tag) {
+    // The names to look a tag up by, most specific first: "pt-br" -> ["pt-br", "pt"].
+    // Chinese goes by script, never by region fallback to the other script:
+    // "zh-tw" -> ["zh-tw", "zh-hant"], "zh-cn" -> ["zh-cn", "zh-hans"].
+    var t = langKey(tag);
+    if (!t) return [];
+    var parts = t.split("-"), out = [];
+    for (var i = parts.length; i > 0; i--) out.push(parts.slice(0, i).join("-"));
+    if (parts[0] === "zh") {
+      var hant = parts.indexOf("hant") > 0 ||
+        (parts.indexOf("hans") < 0 && parts.some(function (p) { return /^(?:tw|hk|mo)$/.test(p); }));
+      out[out.length - 1] = hant ? "zh-hant" : "zh-hans";
+      out = out.filter(function (x, i) { return out.indexOf(x) === i; });
+    }
+    return out;
+  }
+  function usableText(where, key, value) {
+    if (typeof value === "string" && value.trim()) return true;
+    warn("data-texts: " + where + key + " must be a non-empty string; ignored");
+    return false;
+  }
+  function siteTexts(raw) {
+    // data-texts='{"send": "Go", "de": {"send": "Los"}}': words for every language, and
+    // words for one language (which may be one the widget does not ship). Anything else
+    // is left out with a warning: a typo must not take the widget down.
+    var site = { all: Object.create(null), langs: Object.create(null), names: Object.create(null) };
+    if (raw === undefined || raw === null || raw === "") return site;
+    var parsed;
+    try { parsed = JSON.parse(raw); } catch (e) {
+      warn("data-texts is not valid JSON; ignored");
+      return site;
+    }
+    if (!plainObject(parsed)) {
+      warn("data-texts must be a JSON object of texts; ignored");
+      return site;
+    }
+    Object.keys(parsed).forEach(function (key) {
+      var value = parsed[key];
+      if (KNOWN[key] === true) {
+        if (usableText("", key, value)) site.all[key] = value;
+      } else if (langKey(key) && plainObject(value)) {
+        var words = Object.create(null), lk = langKey(key);
+        Object.keys(value).forEach(function (k) {
+          if (KNOWN[k] !== true) warn("data-texts: unknown text " + key + "." + k + "; ignored");
+          else if (usableText(key + ".", k, value[k])) words[k] = value[k];
+        });
+        site.langs[lk] = words;
+        site.names[lk] = key;
+      } else if (langKey(key)) {
+        warn("data-texts: " + key + " must be an object of texts; ignored");
+      } else {
+        warn("data-texts: unknown text " + key + "; ignored");
+      }
+    });
+    return site;
+  }
+  function chooseLanguage(site) {
+    var sources = [[ds.lang, true], [document.documentElement.lang, true]];
+    (navigator.languages || [navigator.language]).forEach(function (l) { sources.push([l, false]); });
+    for (var i = 0; i < sources.length; i++) {
+      var names = chain(sources[i][0]);
+      for (var j = 0; j < names.length; j++) {
+        if (BUILT_IN[names[j]] || site.langs[names[j]]) {
+          return { names: names, tag: sources[i][0], fromPage: sources[i][1], name: names[j] };
+        }
+      }
+    }
+    return { names: ["en"], tag: "en", fromPage: false, name: "en" };
+  }
+  var SITE = siteTexts(ds.texts);
+  var UI = chooseLanguage(SITE);
+  var TEXT = Object.create(null); // English, under the language's own words, under the site's
+  (function () {
+    function add(words) { Object.keys(words).forEach(function (k) { TEXT[k] = words[k]; }); }
+    add(TEXTS.en);
+    var base = UI.names.filter(function (n) { return BUILT_IN[n]; })[0];
+    if (base) add(TEXTS[BUILT_IN[base]]);
+    add(SITE.all);
+    UI.names.slice().reverse().forEach(function (n) { if (SITE.langs[n]) add(SITE.langs[n]); });
+  })();
+  // The language of the words (for lang=, plural rules and numbers) and their direction:
+  // a right-to-left language is right-to-left; one the page chose (data-lang, <html lang>)
+  // is left-to-right even on a right-to-left page; otherwise (the browser's language, or
+  // English for want of any) the widget keeps the page's direction.
+  UI.lang = BUILT_IN[UI.name] || SITE.names[UI.name] || UI.name;
+  UI.dir = RTL.test(UI.lang) ? "rtl" : UI.fromPage ? "ltr" : null;
+  UI.locales = [UI.lang];
+  try { UI.locales = Intl.getCanonicalLocales([String(UI.tag).replace(/_/g, "-"), UI.lang]); } catch (e) { /* keep */ }
+  function t(key, vars) {
+    var text = TEXT[key] !== undefined ? TEXT[key] : key;
+    return !vars ? text : text.replace(/\{(\w+)\}/g, function (m, name) {
+      return own.call(vars, name) ? String(vars[name]) : m;
+    });
+  }
+  function num(n, digits) {
+    try {
+      return new Intl.NumberFormat(UI.locales, {
+        useGrouping: false, minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0,
+      }).format(n);
+    } catch (e) { return digits ? n.toFixed(digits) : String(n); }
+  }
+  function unreadText(count) {
+    var form = "other";
+    try { form = new Intl.PluralRules(UI.lang).select(count); } catch (e) { /* other */ }
+    var key = "unread" + form.charAt(0).toUpperCase() + form.slice(1);
+    return t(TEXT[key] !== undefined ? key : "unreadOther", { count: num(count) });
+  }
+
   var COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
   var cfg = {
     siteKey: ds.siteKey || "",
     userId: ds.userId || null,
     userHash: ds.userHash || null,
     userToken: ds.userToken || null,
-    title: (ds.title || "Chat").slice(0, 80),
+    title: (ds.title || t("title")).slice(0, 80),
     // The page's language is a hint for the bot's first answer; a page that declares
     // none sends none (an invented "en" would be remembered as the visitor's language).
     lang: ds.lang || document.documentElement.lang || null,
@@ -109,7 +940,9 @@
 
   // ---- persisted state (token, last seq, recent messages, unsent messages) ------------
   // who: the conversation the cache belongs to ("u:<id>" / "s:<id>", from the token).
-  var state = { token: null, who: null, lastSeq: 0, cache: [], outbox: [], open: false };
+  // readSeq: the newest message the visitor has had in front of them (an open panel);
+  // the replies after it are the launcher's unread count.
+  var state = { token: null, who: null, lastSeq: 0, cache: [], outbox: [], open: false, readSeq: 0 };
   var finished = []; // client ids this tab is done with: never merged back into storage
   function readStored() {
     try {
@@ -135,6 +968,7 @@
     state.cache = Array.isArray(raw.cache) ? raw.cache.filter(validCached).map(cleanCached) : [];
     state.outbox = Array.isArray(raw.outbox) ? raw.outbox.filter(validOutbox).slice(-OUTBOX_MAX) : [];
     state.open = raw.open === true;
+    state.readSeq = Number.isInteger(raw.readSeq) && raw.readSeq > 0 ? raw.readSeq : 0;
     // The cache must end where lastSeq ends, or the gap would never be asked for.
     var top = state.cache.length ? state.cache[state.cache.length - 1].seq : 0;
     if (top !== state.lastSeq) { state.cache = []; state.lastSeq = 0; }
@@ -146,6 +980,7 @@
   function cleanCached(m) {
     var c = { seq: m.seq, direction: m.direction, text: m.text };
     if (m.direction !== "in" && agentName(m)) c.agent = agentName(m);
+    if (cleanLang(m.lang)) c.lang = m.lang;
     var buttons = validButtons(m.buttons);
     if (buttons.length) c.buttons = buttons;
     var files = validFiles(m.files);
@@ -155,6 +990,16 @@
   }
   function validOutbox(m) {
     return m && typeof m.client_id === "string" && typeof m.text === "string";
+  }
+  function cleanLang(v) { return typeof v === "string" && v.length <= 35 && TAG.test(v) ? v : null; }
+  function adoptReadSeq(stored) {
+    // What the visitor read in another tab of this conversation is read here too. (Not a
+    // readSeq past what this tab holds: this tab has just started its cache over.)
+    if (stored && stored.who === state.who && Number.isInteger(stored.readSeq) &&
+        stored.readSeq > state.readSeq && stored.readSeq <= state.lastSeq) {
+      state.readSeq = stored.readSeq;
+      labelLauncher();
+    }
   }
   function save() {
     if (!persist) return;
@@ -172,9 +1017,10 @@
           }
         });
       }
+      adoptReadSeq(stored);
       localStorage.setItem(STORE_KEY, JSON.stringify({
         token: state.token, who: state.who, lastSeq: state.lastSeq, cache: state.cache,
-        outbox: outbox.slice(-OUTBOX_MAX), open: state.open,
+        outbox: outbox.slice(-OUTBOX_MAX), open: state.open, readSeq: state.readSeq,
       }));
     } catch (e) { /* storage blocked or full */ }
   }
@@ -222,14 +1068,19 @@
   // cannot leak out. `:host` in widget.css stops inherited text styles at the border.
   var host = document.createElement("botkit-chat");
   var shadow = host.attachShadow({ mode: "open" });
-  var root = el("div", "botkit-root", cfg.lang ? { lang: cfg.lang } : null);
+  // lang: the language of the widget's own words (a message has its own, from the server).
+  var root = el("div", "botkit-root", { lang: UI.lang });
+  if (UI.dir) root.setAttribute("dir", UI.dir);
   root.style.setProperty("--botkit-accent", cfg.color);
   root.style.setProperty("--botkit-on-accent", textOn(cfg.color));
   var launcher = el("button", "botkit-launcher", {
     type: "button", "aria-expanded": "false", "aria-controls": uid + "-panel",
   });
-  launcher.setAttribute("aria-label", "Open chat: " + cfg.title);
-  launcher.append(chatIcon());
+  // Replies that came while the panel was closed: a count on the launcher (its name says
+  // it too; the badge itself is hidden from screen readers).
+  var badge = el("span", "botkit-badge", { "aria-hidden": "true" });
+  badge.hidden = true;
+  launcher.append(chatIcon(), badge);
   var panel = el("section", "botkit-panel", {
     id: uid + "-panel", role: "dialog", "aria-labelledby": uid + "-title", tabindex: "-1",
   });
@@ -237,25 +1088,25 @@
   var header = el("header", "botkit-header");
   var heading = el("h2", "botkit-title", { id: uid + "-title" });
   heading.textContent = cfg.title;
-  var closeBtn = el("button", "botkit-close", { type: "button", "aria-label": "Close chat" });
+  var closeBtn = el("button", "botkit-close", { type: "button", "aria-label": t("closeButton") });
   closeBtn.textContent = "\u00D7";
   header.append(heading, closeBtn);
   var status = el("div", "botkit-status", { role: "status" });
   var log = el("ol", "botkit-log", {
-    role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0",
+    role: "log", "aria-live": "polite", "aria-label": t("messages"), tabindex: "0",
   });
   var typing = el("div", "botkit-typing", { "aria-hidden": "true" });
   typing.append(el("span"), el("span"), el("span"));
   typing.hidden = true;
   var form = el("form", "botkit-form");
   var label = el("label", "botkit-sr", { for: uid + "-input" });
-  label.textContent = "Your message";
+  label.textContent = t("yourMessage");
   var input = el("textarea", "botkit-input", {
-    id: uid + "-input", rows: "1", placeholder: "Type a message\u2026", autocomplete: "off",
+    id: uid + "-input", rows: "1", placeholder: t("placeholder"), autocomplete: "off",
     dir: "auto",
   });
   var sendBtn = el("button", "botkit-send", { type: "submit" });
-  sendBtn.textContent = "Send";
+  sendBtn.textContent = t("send");
   // A file goes to the human agent of the conversation: the server says how big one may
   // be (0: not taken), and whether a person is there to take it.
   var FILE_TYPES = "image/jpeg,image/png,image/gif,image/webp,application/pdf";
@@ -263,8 +1114,7 @@
     type: "file", accept: FILE_TYPES, tabindex: "-1", "aria-hidden": "true",
   });
   var attachBtn = el("button", "botkit-attach", {
-    type: "button", "aria-label": "Send a picture or a PDF to the support agent",
-    title: "Send a picture or a PDF",
+    type: "button", "aria-label": t("attach"), title: t("attachTitle"),
   });
   attachBtn.append(clipIcon(22));
   attachBtn.hidden = true;
@@ -332,17 +1182,20 @@
   // A message a human agent wrote carries their name ("" when they gave none): shown above
   // the text, so the visitor sees a person has taken over. Plain text, like all names.
   function agentName(m) {
-    return typeof m.agent === "string" ? (m.agent.slice(0, 100) || "Support agent") : null;
+    return typeof m.agent === "string" ? (m.agent.slice(0, 100) || t("agent")) : null;
   }
-  function bubble(direction, text, markdown, agent) {
+  function bubble(direction, text, markdown, agent, lang) {
     var li = el("li", "botkit-msg botkit-" + (direction === "in" ? "in" : "out"));
     // dir=auto: each message takes the direction of its own first strong letter, so an
     // Arabic reply on an English page (or English on a Hebrew page) keeps its
     // punctuation and word order; the bubble's side still follows the page.
     var body = el("div", "botkit-text", { dir: "auto" });
     if (markdown) renderMarkdown(body, text); else body.textContent = text;
+    // The message's language, as the server detected it: read out with the right voice,
+    // and Chinese or Japanese drawn with their own glyphs, whatever the widget's language.
+    if (lang) body.setAttribute("lang", lang);
     var who = el("span", "botkit-sr");
-    who.textContent = direction === "in" ? "You: " : (agent || cfg.title) + ": ";
+    who.textContent = (direction === "in" ? t("you") : t("speaker", { name: agent || cfg.title })) + " ";
     li.append(who);
     if (agent) {
       var label = el("span", "botkit-agent", { dir: "auto" });
@@ -361,15 +1214,15 @@
     }).slice(0, 10).map(function (f) { return { name: f.name.slice(0, 200), size: f.size }; });
   }
   function sizeText(n) {
-    if (n < 1024) return n + " B";
-    if (n < 1024 * 1024) return Math.round(n / 1024) + " KB";
-    return (n / 1024 / 1024).toFixed(1) + " MB";
+    if (n < 1024) return t("bytes", { n: num(n) });
+    if (n < 1024 * 1024) return t("kilobytes", { n: num(Math.round(n / 1024)) });
+    return t("megabytes", { n: num(n / 1024 / 1024, 1) });
   }
   function showFiles(li, files) {
     files.forEach(function (f) {
       var chip = el("div", "botkit-file");
       var kind = el("span", "botkit-sr");
-      kind.textContent = "File: "; // what the paperclip says to the eye
+      kind.textContent = t("file") + " "; // what the paperclip says to the eye
       var name = el("span", null, { dir: "auto" });
       name.textContent = f.name;
       chip.append(clipIcon(14), kind, name, " (" + sizeText(f.size) + ")");
@@ -388,18 +1241,13 @@
     li.removeAttribute("aria-busy");
     li.classList.add("botkit-failed");
     var note = li.querySelector(".botkit-note") || el("span", "botkit-note");
-    note.textContent = why || "Not delivered";
+    note.textContent = why || t("notDelivered");
     li.append(note);
   }
   // A message of the visitor's the server has not acknowledged yet says so in words,
   // shown and read out with the message (not by a paler colour alone). It goes by
   // itself: the outbox is sent again on every connect, after a reload too, so there is
-  // nothing for the visitor to retry. The texts, like the widget's other words:
-  var UNSENT = {
-    sending: "Sending\u2026",
-    waiting: "Not sent yet: waiting for the connection",
-    retrying: "Not sent yet: trying again shortly",
-  };
+  // nothing for the visitor to retry. The texts are TEXTS' sending, waiting and retrying.
   // An ack comes within milliseconds: "Sending..." only for one that does not, so a
   // message is not announced (nor flickers) with it every time.
   var SENDING_NOTE_MS = 1000;
@@ -413,9 +1261,9 @@
     }
     li.classList.add("botkit-pending");
     if (how === "sending" && !note) {
-      li.botkitNoteTimer = setTimeout(function () { sayUnsent(li, UNSENT.sending); }, SENDING_NOTE_MS);
+      li.botkitNoteTimer = setTimeout(function () { sayUnsent(li, t("sending")); }, SENDING_NOTE_MS);
     } else {
-      sayUnsent(li, UNSENT[how]);
+      sayUnsent(li, t(how));
     }
   }
   function sayUnsent(li, text) {
@@ -451,9 +1299,11 @@
   function showButtons(li, buttons) {
     clearButtons();
     if (!buttons.length) return;
-    var group = el("div", "botkit-buttons", { role: "group", "aria-label": "Quick replies" });
+    var group = el("div", "botkit-buttons", { role: "group", "aria-label": t("quickReplies") });
+    var lang = li.querySelector(".botkit-text").getAttribute("lang"); // the message's
     buttons.forEach(function (b) {
       var btn = el("button", "botkit-quick", { type: "button", dir: "auto" });
+      if (lang) btn.setAttribute("lang", lang);
       btn.textContent = b.label; // its accessible name, never markup
       btn.addEventListener("click", function () {
         queue(b.value);
@@ -464,10 +1314,11 @@
     li.append(group);
     follow();
   }
-  function remember(msg, buttons, failed, files) {
+  function remember(msg, buttons, failed, files, lang) {
     if (msg.seq > state.lastSeq) state.lastSeq = msg.seq;
     var c = { seq: msg.seq, direction: msg.direction, text: msg.text };
     if (msg.direction !== "in" && agentName(msg)) c.agent = agentName(msg);
+    if (lang) c.lang = lang;
     if (buttons.length) c.buttons = buttons;
     if (files.length) c.files = files;
     if (failed) c.failed = true;
@@ -488,9 +1339,11 @@
       return;
     }
     var out = msg.direction !== "in";
+    var lang = cleanLang(msg.language);
     var li = (msg.client_id && byClient[msg.client_id]) || (msg.stream_id && byStream[msg.stream_id]);
     if (li) {
       setText(li, msg.text, out);
+      if (lang) li.querySelector(".botkit-text").setAttribute("lang", lang);
       if (msg.client_id) setPending(li, null);
       li.classList.remove("botkit-streaming");
       li.removeAttribute("aria-busy");
@@ -498,7 +1351,7 @@
       if (msg.stream_id) delete byStream[msg.stream_id];
     } else {
       var agent = out ? agentName(msg) : null;
-      li = bubble(msg.direction, msg.text, out && !agent, agent);
+      li = bubble(msg.direction, msg.text, out && !agent, agent, lang);
     }
     li.dataset.seq = String(msg.seq);
     bySeq[msg.seq] = li;
@@ -507,8 +1360,10 @@
     if (failed) markFailed(li);
     var buttons = out && !failed ? validButtons(msg.buttons) : [];
     if (msg.seq >= state.lastSeq) showButtons(li, buttons);
-    remember(msg, buttons, failed, files);
+    if (!panel.hidden && msg.seq > state.readSeq) state.readSeq = msg.seq; // seen as it came
+    remember(msg, buttons, failed, files, lang);
     if (out) typing.hidden = !streamsLive() || typing.hidden;
+    labelLauncher(); // a reply while the panel is closed: one more on the launcher
   }
   function onAck(msg) {
     var li = byClient[msg.client_id];
@@ -608,7 +1463,7 @@
     // already shown (offline, idle) stays until then.
     clearTimeout(statusTimer);
     statusTimer = setTimeout(function () {
-      if (ws === sock && !sock.welcomed) setStatus("Connecting\u2026");
+      if (ws === sock && !sock.welcomed) setStatus(t("connecting"));
     }, CONNECTING_SAY_MS);
     sock.sent = [];
     sock.onopen = function () { sock.send(JSON.stringify(hello(sock))); };
@@ -658,16 +1513,14 @@
     }
     if (code === 4401) { // the page's own identity was refused: nothing to retry with
       refused = true;
-      setStatus(cfg.userToken && sock.refusal === "expired_token"
-        ? "Your sign-in has expired. Reload the page to keep chatting."
-        : "Chat is not available on this page.");
+      setStatus(t(cfg.userToken && sock.refusal === "expired_token" ? "expired" : "unavailable"));
       outboxWaits();
       return;
     }
     if (code === 4408 && sock.welcomed) { // idle: nobody sent anything for a while
       if (!panel.hidden && document.visibilityState === "visible") { connect(); return; }
       idle = true;
-      setStatus("Disconnected while idle. Type a message to reconnect.");
+      setStatus(t("idle"));
       outboxWaits();
       return;
     }
@@ -675,11 +1528,11 @@
       var sent = state.outbox.filter(function (m) { return sock.sent.indexOf(m.client_id) >= 0; });
       var item = sent.length ? sent.reduce(function (a, b) { return frameBytes(b) >= frameBytes(a) ? b : a; })
         : state.outbox[state.outbox.length - 1];
-      if (item) failItem(item.client_id, "Too long: not sent");
+      if (item) failItem(item.client_id, t("tooLong"));
     }
     var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setStatus("Offline. Reconnecting\u2026");
+    setStatus(t("offline"));
     outboxWaits();
     retryTimer = setTimeout(connect, delay);
   }
@@ -711,11 +1564,16 @@
       var from = Number.isInteger(msg.after_seq) ? msg.after_seq : sock.afterSeq;
       if (from > 0) { restart(sock); return; } // ask again from the start
     }
+    // A conversation this browser shows for the first time (a new device, another
+    // signed-in user) starts with its history read: only later replies are news.
+    if (state.lastSeq === 0 && Number.isInteger(msg.last_seq) && msg.last_seq > state.readSeq) {
+      state.readSeq = msg.last_seq;
+    }
     save();
     setStatus("");
     // Resend what is unacknowledged (the server answers once); what can never fit fails.
     state.outbox.slice().forEach(function (item) {
-      if (frameBytes(item) > maxBytes) failItem(item.client_id, "Too long: not sent");
+      if (frameBytes(item) > maxBytes) failItem(item.client_id, t("tooLong"));
       else transmit(item);
     });
   }
@@ -725,9 +1583,7 @@
     var retry = msg.code === "rate_limited" || msg.code === "rejected" || msg.code === "unavailable";
     if (retry && msg.client_id) {
       if (li) setPending(li, "retrying");
-      notice(msg.code === "rate_limited"
-        ? "You are sending messages quickly; retrying shortly\u2026"
-        : "Message not delivered yet; retrying shortly\u2026");
+      notice(t(msg.code === "rate_limited" ? "slowDown" : "notDeliveredYet"));
       var wait = Math.min(60, Math.max(0.2, Number(msg.retry_after) || 1)) * 1000;
       setTimeout(function () {
         var item = state.outbox.filter(function (m) { return m.client_id === msg.client_id; })[0];
@@ -737,10 +1593,11 @@
       return;
     }
     if (li) failItem(msg.client_id);
-    notice(typeof msg.message === "string" ? msg.message.slice(0, 300) : "Error");
+    // The server's own words are English (for developers): the visitor reads theirs.
+    notice(t("notSent"));
   }
   function resetCache() {
-    state.lastSeq = 0; state.cache = [];
+    state.lastSeq = 0; state.cache = []; state.readSeq = 0;
     bySeq = {};
     endStreams();
     Array.prototype.slice.call(log.querySelectorAll(".botkit-msg:not(.botkit-pending)"))
@@ -771,10 +1628,9 @@
     crypto.getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
   }
-  var TOO_LONG = "This message is too long. Please shorten it.";
   function queue(text) {
     var item = { client_id: newId(), text: text };
-    if (frameBytes(item) > maxBytes) { notice(TOO_LONG); return false; }
+    if (frameBytes(item) > maxBytes) { notice(t("messageTooLong")); return false; }
     status.textContent = connText; // a passing notice (too long) is over
     clearButtons();
     byClient[item.client_id] = bubble("in", text, false);
@@ -791,17 +1647,18 @@
   }
   // A file is posted over HTTP (a socket frame holds text only); the server stores it as
   // a message of its own, which comes back through the socket like any other.
+  // The server's refusals, by code, and the texts that say them (any other: fileNotSent).
   var FILE_REFUSED = {
-    no_agent: "Files go to a person: ask for one in the chat first.",
-    too_large: "This file is too big.",
-    unsupported_file: "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent.",
-    rate_limited: "You are sending files quickly; please wait a moment.",
-    too_many_uploads: "Other files are still being sent; please wait a moment.",
-    busy: "The chat is busy; please try again in a moment.",
-    upload_timeout: "The file took too long to send; please try again.",
-    // Not retried: the same link would trickle it again.
-    upload_too_slow: "The connection is too slow to send this file; try a smaller one.",
-    file_limit: "This chat cannot take more files.",
+    no_agent: "fileNoAgent",
+    too_large: "fileTooBig",
+    unsupported_file: "fileType",
+    rate_limited: "fileRate",
+    too_many_uploads: "fileUploads",
+    busy: "fileBusy",
+    upload_timeout: "fileTimeout",
+    upload_too_slow: "fileTooSlow", // not retried: the same link would trickle it again
+    file_limit: "fileLimit",
+    files_disabled: "fileOff",
   };
   // Refusals that pass: the same file is sent again, under the same client_id, so a file
   // the server kept while its answer was lost is answered as kept, not stored twice.
@@ -809,7 +1666,7 @@
   var FILE_TRIES = 5;
   function sendFile(file) {
     if (file.size > maxFileBytes) {
-      notice("This file is too big (at most " + sizeText(maxFileBytes) + ").");
+      notice(t("fileTooBigMax", { size: sizeText(maxFileBytes) }));
       return;
     }
     if (!state.token || sendingFile) return;
@@ -824,12 +1681,12 @@
     function again(seconds, why) {
       if (tries >= FILE_TRIES) { done(why); return; }
       var wait = Math.min(30, Math.max(seconds || 0, Math.pow(2, tries - 1)));
-      notice("The file is not sent yet; trying again in " + Math.ceil(wait) + " s\u2026");
+      notice(t("fileRetry", { seconds: num(Math.ceil(wait)) }));
       setTimeout(post, wait * 1000);
     }
     function post() {
       tries += 1;
-      notice("Sending " + file.name + "\u2026");
+      notice(t("fileSending", { name: file.name }));
       var url = new URL("api/files", server);
       url.searchParams.set("client_id", clientId);
       url.searchParams.set("name", file.name.slice(0, 200));
@@ -842,24 +1699,37 @@
         var after = Number(res.headers.get("Retry-After")) || 0;
         return res.json().then(function (body) { return body || {}; }, function () { return {}; })
           .then(function (body) {
-            var why = FILE_REFUSED[body.error] ||
-              (typeof body.message === "string" ? body.message.slice(0, 200) : "The file was not sent.");
+            var why = t(own.call(FILE_REFUSED, body.error) ? FILE_REFUSED[body.error] : "fileNotSent");
             if (FILE_RETRY[body.error] || res.status >= 500) again(Number(body.retry_after) || after, why);
             else done(why);
           });
       }, function () {
-        again(0, "The file was not sent: no connection.");
+        again(0, t("fileOffline"));
       });
     }
     post();
   }
 
   // ---- interaction ------------------------------------------------------------------
+  function unreadCount() {
+    return state.cache.filter(function (m) {
+      return m.direction === "out" && m.seq > state.readSeq && !m.failed;
+    }).length;
+  }
+  function labelLauncher() {
+    // "Open chat: Shop help — 2 new messages": the launcher's name says what its badge shows.
+    var open = !panel.hidden, count = open ? 0 : unreadCount();
+    var name = t(open ? "close" : "open", { title: cfg.title });
+    launcher.setAttribute("aria-label", count ? t("withUnread", { label: name, unread: unreadText(count) }) : name);
+    badge.textContent = count > 99 ? num(99) + "+" : count ? num(count) : "";
+    badge.hidden = !count;
+  }
   function setOpen(open, focus) {
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", String(open));
-    launcher.setAttribute("aria-label", (open ? "Close chat: " : "Open chat: ") + cfg.title);
     state.open = open;
+    if (open) state.readSeq = Math.max(state.readSeq, state.lastSeq);
+    labelLauncher();
     save();
     if (open) { connect(); follow(true); } // (a hidden list cannot scroll)
     if (open && focus !== false) input.focus();
@@ -867,9 +1737,20 @@
   }
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
   closeBtn.addEventListener("click", function () { setOpen(false); launcher.focus(); });
+  // An Escape the widget acts on (closing the panel) is the widget's: the page's own
+  // Escape handlers (closing its menu or dialog under the chat) do not get it, nor its
+  // keyup. An Escape the widget does not use (the panel is closed) goes on to the page.
+  var escaping = false;
   root.addEventListener("keydown", function (ev) {
-    if (ev.key === "Escape" && !ev.isComposing && !panel.hidden) { setOpen(false); launcher.focus(); }
-    else if (ev.key === "Tab") keepTabInside(ev);
+    if (ev.key === "Escape" && !ev.isComposing && !panel.hidden) {
+      ev.stopPropagation();
+      escaping = true;
+      setOpen(false);
+      launcher.focus();
+    } else if (ev.key === "Tab") keepTabInside(ev);
+  });
+  root.addEventListener("keyup", function (ev) {
+    if (ev.key === "Escape" && escaping) { escaping = false; ev.stopPropagation(); }
   });
 
   // ---- full screen: a modal dialog ---------------------------------------------------
@@ -959,6 +1840,9 @@
     if (idle && !panel.hidden && document.visibilityState === "visible") connect();
   });
   window.addEventListener("online", function () { if (!ws) { attempt = 0; connect(); } });
+  window.addEventListener("storage", function (ev) { // another tab saved: maybe read there
+    if (persist && ev.key === STORE_KEY) adoptReadSeq(readStored());
+  });
   if (cfg.userToken && window.MutationObserver) {
     new MutationObserver(function () { // the site refreshed an expired sign-in
       var before = cfg.userToken;
@@ -971,7 +1855,7 @@
   load();
   state.cache.forEach(function (m) {
     var agent = m.direction === "out" ? agentName(m) : null;
-    var li = bubble(m.direction, m.text, m.direction === "out" && !agent, agent);
+    var li = bubble(m.direction, m.text, m.direction === "out" && !agent, agent, m.lang);
     li.dataset.seq = String(m.seq);
     showFiles(li, m.files || []);
     if (m.failed) markFailed(li);
@@ -984,6 +1868,7 @@
     byClient[m.client_id] = li;
     setPending(li, "sending");
   });
+  labelLauncher(); // with the replies that came after the visitor last looked
   function mount() {
     shadow.append(css, root);
     document.body.append(host);
