@@ -184,21 +184,21 @@ class WebConfig(ConnectorConfig):
     @field_validator("site_key")
     @classmethod
     def _check_site_key(cls, value: str) -> str:
-        if not _SITE_KEY.match(value):
+        if not _SITE_KEY.fullmatch(value):
             raise ValueError("site_key must be 1-64 characters of A-Z a-z 0-9 _ -")
         return value
 
     @field_validator("theme_color")
     @classmethod
     def _check_color(cls, value: str) -> str:
-        if not _COLOR.match(value):
+        if not _COLOR.fullmatch(value):
             raise ValueError("theme_color must be a hex colour like #2563eb")
         return value
 
     @field_validator("page_language")
     @classmethod
     def _check_language(cls, value: str) -> str:
-        if not _LANG.match(value):
+        if not _LANG.fullmatch(value):
             raise ValueError("page_language must be a BCP 47 tag like 'en' or 'pt-BR'")
         return value
 

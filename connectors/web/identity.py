@@ -110,7 +110,7 @@ def _derive(root: bytes) -> bytes:
 
 
 def _b64d(text: str) -> bytes:
-    if not _B64URL.match(text):
+    if not _B64URL.fullmatch(text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -272,7 +272,7 @@ class IdentityService:
     def verify_user_hash(self, user_id: object, hash_hex: object) -> Visitor:
         """Check ``hash_hex`` == hex(HMAC-SHA256(site_secret, user_id))."""
         uid = _check_user_id(user_id)
-        if not isinstance(hash_hex, str) or not _HEX64.match(hash_hex):
+        if not isinstance(hash_hex, str) or not _HEX64.fullmatch(hash_hex):
             raise IdentityError("invalid_identity", "user_hash must be 64 hex characters")
         expected = hmac.new(self._site_secret(), uid.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(hash_hex.lower().encode(), expected.encode()):
@@ -380,7 +380,7 @@ class IdentityService:
                         "a secret (site_secret or user_token_secret) in place of the "
                         "site_key: the page has published it, so replace that secret"
                     )
-            if _SITE_KEY_SHAPE.match(value):
+            if _SITE_KEY_SHAPE.fullmatch(value):
                 return ascii(value)
         return f"{len(value)} characters that are not a site_key (shown: none)"
 

@@ -34,7 +34,7 @@ class InvalidMessage(ValueError):
 
 def clean_language(value: object) -> str | None:
     """A BCP 47-looking language tag from the widget, or None."""
-    if isinstance(value, str) and _LANG.match(value):
+    if isinstance(value, str) and _LANG.fullmatch(value):
         return value
     return None
 

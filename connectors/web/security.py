@@ -41,7 +41,7 @@ def page_csp(request: web.BaseRequest) -> str:
     host = request.host
     # Old browsers do not match ws: against 'self'; name it, but only a well-formed host
     # (the Host header is client-controlled and must not inject directives).
-    ws = f" ws://{host} wss://{host}" if _HOST.match(host) else ""
+    ws = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
     return _PAGE_CSP.format(ws=ws)
 
 
