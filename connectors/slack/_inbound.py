@@ -5,11 +5,18 @@ Which messages are answered:
 * direct messages (``message`` events with ``channel_type == "im"``): everything the
   customer writes in a DM, top-level or in any thread of it, is one conversation (keyed
   by the DM's channel), answered where it was written;
-* mentions of the bot (``app_mention`` events) anywhere it is a member; a bare mention
-  (nothing but the bot's name, no files) is read as ``BARE_MENTION_TEXT`` (see there);
-* replies in a thread the bot already talks in (``message`` events with ``thread_ts``),
-  except those mentioning the bot, which arrive again as ``app_mention``;
+* mentions of the bot anywhere it is a member (``app_mention`` events, and the
+  ``message`` event of the same message); a bare mention (nothing but the bot's name, no
+  files) is read as ``BARE_MENTION_TEXT`` (see there);
+* replies in a thread the bot already talks in (``message`` events with ``thread_ts``);
 * button clicks (``block_actions`` on buttons the bot posted).
+
+A message is keyed by its channel and ``ts`` (``message_key``), not by the event that
+brought it: Slack sends a message that mentions the bot twice (``message.*`` and
+``app_mention``, each with its own ``event_id``), and sends ``app_mention`` again, with a
+new ``event_id``, the same ``ts`` and an ``edited`` field, each time such a message is
+edited. Keyed so, the store answers each message once, whichever event comes first, and
+redeliveries (``X-Slack-Retry-Num``) of any of them too.
 
 Never answered: the bot's own messages, edits/deletes/joins and other subtypes, and
 other bots unless ``answer_other_bots`` is on. Anything malformed is ignored.
@@ -29,6 +36,7 @@ __all__ = [
     "Identity",
     "SlackInbound",
     "conversation_key",
+    "message_key",
     "read_action",
     "read_event",
     "split_key",
@@ -83,6 +91,15 @@ def conversation_key(channel: str, thread_ts: str | None) -> str:
     return f"{channel}:{thread_ts}" if thread_ts else channel
 
 
+def message_key(channel: str, ts: str) -> str:
+    """The idempotency key of one Slack message: ``C123:1700000000.000100``.
+
+    A channel's ``ts`` values are unique (Slack's own message id within a channel), and
+    channel ids are unique across workspaces, Enterprise Grid orgs and Slack Connect.
+    """
+    return f"{channel}:{ts}"
+
+
 def split_key(key: str) -> tuple[str, str | None]:
     """Inverse of ``conversation_key``: (channel, thread_ts or None)."""
     channel, _, thread = key.partition(":")
@@ -128,7 +145,8 @@ def _is_dm(channel: str) -> bool:
 
 
 def _mentions(text: str, bot_user_id: str | None) -> bool:
-    return bool(bot_user_id) and f"<@{bot_user_id}" in text
+    # "<@UBOT>" or "<@UBOT|name>", not "<@UBOT2>" (ids are not all of one length).
+    return bool(bot_user_id) and (f"<@{bot_user_id}>" in text or f"<@{bot_user_id}|" in text)
 
 
 def read_event(
@@ -161,11 +179,14 @@ def read_event(
     raw = raw if isinstance(raw, str) else ""
     thread_ts = _str(event, "thread_ts", _TS)
     direct = kind == "message" and event.get("channel_type") == "im"
+    # Outside DMs a message that mentions the bot is a mention whichever of its two
+    # events brings it (they share ``message_key``, so it is answered once). Group DMs
+    # need this: Slack may deliver a mention there as ``message.mpim`` alone.
+    mention = kind == "app_mention" or (not direct and _mentions(raw, me.bot_user_id))
     known_only = False
-    if kind == "message" and not direct:
-        # In channels only thread replies are read, and a mention there comes again as
-        # app_mention (with its own event_id): answer it once, from that event.
-        if thread_ts is None or _mentions(raw, me.bot_user_id):
+    if not direct and not mention:
+        # In channels only replies in a thread the bot talks in are read.
+        if thread_ts is None:
             return None
         known_only = True
     # A DM is one running conversation (people write to a bot one message after another,
@@ -181,12 +202,12 @@ def read_event(
     if team:
         ids["team"] = team
     text, files = from_slack(raw, bot_user_id=me.bot_user_id), _files(event)
-    bare = kind == "app_mention" and not text and not files
+    bare = mention and not text and not files
     return SlackInbound(
         author=author,
         conversation_key=channel if direct else conversation_key(channel, root),
         text=BARE_MENTION_TEXT if bare else text,
-        idempotency_key=event_id,
+        idempotency_key=message_key(channel, ts),
         channel_ids=ids,
         attachments=files,
         known_thread_only=known_only,

@@ -41,8 +41,8 @@ class SlackConnector(Connector[SlackConfig]):
 
     Inbound requests are acknowledged as soon as ``core.submit`` has stored the message
     (Bolt runs with ``process_before_response`` so a store failure is answered 500 and
-    Slack delivers again); the store's idempotency on ``event_id`` makes redeliveries
-    harmless. Replies go out through a paced, retried per-channel queue.
+    Slack delivers again); the store's idempotency on the message's channel and ``ts``
+    makes redeliveries, twin events and re-sent mentions of edited messages harmless. Replies go out through a paced, retried per-channel queue.
     """
 
     name: ClassVar[str] = CHANNEL

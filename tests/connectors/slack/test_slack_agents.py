@@ -38,17 +38,11 @@ async def test_an_agents_thread_reply_is_theirs_and_takes_the_conversation(
     key, root = await _thread(slack)
     before = len(slack.fake.messages)
 
-    await slack.post_event(
-        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
-                channel_type="channel", thread_ts=root),
-        event_id="EvAGENT1",
-    )  # fmt: skip
+    reply = message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
+                    channel_type="channel", thread_ts=root)  # fmt: skip
+    await slack.post_event(reply, event_id="EvAGENT1")
     # Slack delivers the same event again (a retry): stored once.
-    await slack.post_event(
-        message("Hi, Ana here - checking it now", user=AGENT, channel="C1",
-                channel_type="channel", thread_ts=root),
-        event_id="EvAGENT1", retry_num=1,
-    )  # fmt: skip
+    await slack.post_event(reply, event_id="EvAGENT1", retry_num=1)
     await asyncio.sleep(0.3)
     assert await slack.bot.drain(5)
     stored = await _messages(slack, key)
@@ -211,11 +205,16 @@ PIVOT = {"detector": {"kind": "langdetect", "processes": 0}}
 
 
 async def _agent_says(
-    slack: SlackHarness, root: str, text: str, event_id: str, retry_num: int | None = None
+    slack: SlackHarness,
+    root: str,
+    text: str,
+    event_id: str,
+    retry_num: int | None = None,
+    ts: str | None = None,
 ) -> None:
-    """The agent writes ``text`` in the customer's channel thread ``root``."""
+    """The agent writes ``text`` (message ``ts``) in the customer's channel thread ``root``."""
     await slack.post_event(
-        message(text, user=AGENT, channel="C1", channel_type="channel", thread_ts=root),
+        message(text, user=AGENT, channel="C1", channel_type="channel", thread_ts=root, ts=ts),
         event_id=event_id,
         retry_num=retry_num,
     )
@@ -235,9 +234,10 @@ async def test_in_pivot_mode_the_bot_posts_a_translation_under_an_agents_thread_
     # Slack gets its answer before the translation is made (it redelivers an event not
     # answered within 3 s); the redelivery changes nothing.
     translator.gate.clear()
+    ts = new_ts()
     for retry in (None, 1):
         await _agent_says(
-            slack, root, "Hi, Ana here - checking it now", "EvAGENT1", retry_num=retry
+            slack, root, "Hi, Ana here - checking it now", "EvAGENT1", retry_num=retry, ts=ts
         )
     stored = (await slack.bot.store.messages_after("slack", key, 0))[-1]
     assert (stored.text, stored.working_text) == ("Hi, Ana here - checking it now", None)

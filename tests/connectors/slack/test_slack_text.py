@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from slack_helpers import callback, message
+from slack_helpers import callback, mention, message
 
 from botkit.events import Button
 from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event, split_key
@@ -74,7 +74,7 @@ def test_escape_and_from_slack() -> None:
 def test_dm_top_level_messages_are_one_conversation(thread_replies: bool) -> None:
     # People write to a bot one DM after another; the second needs the first's history.
     got = read(message("hi &amp; bye", ts="1.000001"), thread_replies=thread_replies)
-    assert got.text == "hi & bye" and got.idempotency_key == "Ev1"
+    assert got.text == "hi & bye" and got.idempotency_key == "D1:1.000001"  # the message
     assert got.conversation_key == "D1" and not got.known_thread_only
     ids = {"channel": "D1", "ts": "1.000001", "event_id": "Ev1", "team": "T0FAKE"}
     assert got.channel_ids == ids
@@ -130,7 +130,7 @@ def test_channel_mentions_keep_a_thread_per_message() -> None:
         message("x", subtype="message_deleted"),
         message("x", subtype="channel_join"),
         message("x", channel="C1", channel_type="channel"),  # top level in a channel
-        message("<@UBOT> x", channel="C1", channel_type="channel", thread_ts="1.1"),
+        message("<@UBOT2> x", channel="C1", channel_type="channel"),  # someone else
         message("x", user=None),
         message("x", user=7),
         message("x", channel=None),
@@ -165,6 +165,20 @@ def test_other_bots_when_asked_and_files() -> None:
     ]
     got = read(message("", subtype="file_share", files=files))
     assert [(a.kind, a.name, a.size) for a in got.attachments] == [("image", "a.png", 3)]
+
+
+@pytest.mark.parametrize("channel_type", ["channel", "group", "mpim"])
+def test_a_message_mentioning_the_bot_is_its_mention(channel_type: str) -> None:
+    # The message.* twin of an app_mention is the same message (same key, same reading),
+    # so whichever comes first is answered and the other is a duplicate.
+    for thread in ({}, {"thread_ts": "1.1"}):
+        twin = {"channel": "C1", "channel_type": channel_type, "ts": "1.2", **thread}
+        got = read(message("<@UBOT|botkit> x", **twin))
+        app_mention = read({**mention("x", channel="C1", ts="1.2"), **thread})
+        assert got == app_mention and got.idempotency_key == "C1:1.2"
+        assert not got.known_thread_only and got.text == "x"
+    bare = read(message("<@UBOT>", channel="C1", channel_type="channel", ts="1.3"))
+    assert bare.bare_mention and bare.text == "Hello"
 
 
 def test_thread_reply_in_a_channel_needs_a_known_thread() -> None:
