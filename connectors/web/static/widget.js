@@ -96,6 +96,7 @@
       closeButton: "Cerrar chat",
       withUnread: "{label} — {unread}",
       unreadOne: "{count} mensaje nuevo",
+      unreadMany: "{count} de mensajes nuevos",
       unreadOther: "{count} mensajes nuevos",
       messages: "Mensajes",
       yourMessage: "Tu mensaje",
@@ -150,6 +151,7 @@
       closeButton: "Fermer la discussion",
       withUnread: "{label} — {unread}",
       unreadOne: "{count} nouveau message",
+      unreadMany: "{count} de nouveaux messages",
       unreadOther: "{count} nouveaux messages",
       messages: "Messages",
       yourMessage: "Votre message",
@@ -255,6 +257,7 @@
       closeButton: "Fechar chat",
       withUnread: "{label} — {unread}",
       unreadOne: "{count} nova mensagem",
+      unreadMany: "{count} de novas mensagens",
       unreadOther: "{count} novas mensagens",
       messages: "Mensagens",
       yourMessage: "Sua mensagem",
@@ -307,6 +310,7 @@
       closeButton: "Chiudi la chat",
       withUnread: "{label} — {unread}",
       unreadOne: "{count} nuovo messaggio",
+      unreadMany: "{count} di nuovi messaggi",
       unreadOther: "{count} nuovi messaggi",
       messages: "Messaggi",
       yourMessage: "Il tuo messaggio",
@@ -1103,8 +1107,12 @@
   label.textContent = t("yourMessage");
   var input = el("textarea", "botkit-input", {
     id: uid + "-input", rows: "1", placeholder: t("placeholder"), autocomplete: "off",
-    dir: "auto",
   });
+  // What is typed takes the direction of its own first letter (dir=auto); the empty box
+  // takes the widget's, or an Arabic placeholder (and the caret) would start at the left.
+  function fitInputDir() {
+    if (input.value) input.setAttribute("dir", "auto"); else input.removeAttribute("dir");
+  }
   var sendBtn = el("button", "botkit-send", { type: "submit" });
   sendBtn.textContent = t("send");
   // A file goes to the human agent of the conversation: the server says how big one may
@@ -1643,7 +1651,7 @@
   }
   function send() {
     var text = input.value.trim();
-    if (text && queue(text)) input.value = "";
+    if (text && queue(text)) { input.value = ""; fitInputDir(); }
   }
   // A file is posted over HTTP (a socket frame holds text only); the server stores it as
   // a message of its own, which comes back through the socket like any other.
@@ -1829,6 +1837,7 @@
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); send(); }
   });
   input.addEventListener("focus", function () { if (idle) connect(); });
+  input.addEventListener("input", fitInputDir);
   attachBtn.addEventListener("click", function () { fileInput.click(); });
   fileInput.addEventListener("change", function () {
     var file = fileInput.files && fileInput.files[0];
