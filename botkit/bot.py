@@ -665,6 +665,8 @@ class Bot:
                 return
             started = self._live.now()  # before keep_for_agent reads the status again
             if await ctx.keep_for_agent():
+                if not ctx.inbound_finished:  # with a human at every look: theirs anyway
+                    await self.store.finish_inbound(ctx.inbound_finish())
                 return
             # Taken over and given back before the message became the agent's: nobody
             # has answered it. Each round needs another takeover, so this ends.
