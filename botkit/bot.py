@@ -676,8 +676,9 @@ class Bot:
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
         connector = self._connectors.get(message.channel)
-        # Optional (the Telegram connector has it): the channel's answer to a message
-        # the bot cannot read, unless a human has the conversation (see Context).
+        # Optional (connectors.base.Connector has it; the Telegram connector answers):
+        # the channel's answer to a message the bot cannot read, unless a human has the
+        # conversation (see Context).
         unreadable = getattr(connector, "unreadable_reply", None)
         return Context(
             message=message,

@@ -90,6 +90,14 @@ class Connector(ABC, Generic[ConfigT]):
         Nothing by default; a channel that waits for each answer (the console) stops
         waiting."""
 
+    def unreadable_reply(self, message: InboundMessage) -> tuple[str, str] | None:
+        """The channel's answer to a message the bot cannot read (a photo, a location),
+        as (text, language), or None to let the core's ``empty_reply`` answer. Asked for
+        every message; the core gives it only when no human agent has the conversation
+        at the moment the message is recorded (the message is stored either way).
+        None by default; Telegram answers in the customer's Telegram language."""
+        return None
+
     @abstractmethod
     async def disconnect(self) -> None:
         """Stop accepting input and release resources. Must be safe to call twice."""
