@@ -31,7 +31,7 @@ from botkit.errors import ConnectorError
 from connectors.slack._ratelimit import MethodBudget
 from connectors.slack.config import SlackRetry
 
-__all__ = ["ChannelPacer", "SlackApi"]
+__all__ = ["ChannelPacer", "SlackApi", "SlackCallError", "describe_error"]
 
 log = logging.getLogger("connectors.slack")
 
@@ -40,6 +40,31 @@ _TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", 
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _DEFAULT_RETRY_AFTER_S = 1.0
 _MAX_LANES = 10_000
+# What the operator can do about Slack's permanent errors: the log shows the hint after
+# the code (a reply that fails with one of them is stored as failed, not tried again).
+_HINTS = {
+    "not_in_channel": "the bot is not a member of the channel: /invite it there",
+    "channel_not_found": "no such channel, or the bot cannot see it (removed from it?)",
+    "is_archived": "the channel is archived",
+    "restricted_action": "a workspace setting stops the bot posting there",
+    "invalid_auth": "the token is not valid",
+    "not_authed": "no token was sent",
+    "token_revoked": "the token was revoked (app uninstalled?): reinstall it, update the token",
+    "token_expired": "the token expired (token rotation is on; botkit does not refresh tokens)",
+    "account_inactive": "the bot or its workspace is deactivated (app uninstalled?)",
+    "missing_scope": "add it under OAuth & Permissions (see manifest.yaml), reinstall the app",
+    "not_allowed_token_type": "this method does not take this kind of token",
+}
+
+
+class SlackCallError(ConnectorError):
+    """A Web API call that failed: ``code`` is Slack's error code ("" when there was no
+    answer), ``transient`` whether the same call may work later (429, 5xx, network)."""
+
+    def __init__(self, message: str, *, code: str, transient: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
 
 
 @dataclass
@@ -129,6 +154,29 @@ def _error_code(exc: SlackApiError) -> str:
     return "unknown_error"
 
 
+def describe_error(exc: SlackApiError) -> str:
+    """Slack's error code for the log, with what to do about it: ``missing_scope``
+    names the scope Slack says is needed (``needed``) and those the token has."""
+    code = _error_code(exc)
+    data = getattr(exc.response, "data", None)
+    details = []
+    if code == "missing_scope" and isinstance(data, dict):
+        for field, label in (("needed", "needed"), ("provided", "the token has")):
+            value = data.get(field)
+            if isinstance(value, str) and value:
+                details.append(f"{label}: {value[:500]}")
+    hint = _HINTS.get(code)
+    if hint:
+        details.append(hint)
+    return f"{code} ({'; '.join(details)})" if details else code
+
+
+def _transient(exc: SlackApiError) -> bool:
+    status = getattr(exc.response, "status_code", 0)
+    code = _error_code(exc)
+    return status == 429 or status >= 500 or code == "ratelimited" or code in _TRANSIENT
+
+
 class SlackApi:
     """Wraps ``AsyncWebClient`` with pacing and retries; raises ``ConnectorError``."""
 
@@ -165,7 +213,7 @@ class SlackApi:
         ``users.info``) do not take JSON bodies.
 
         Raises:
-            ConnectorError: any failure, with Slack's error code when there is one.
+            SlackCallError: any failure, with Slack's error code when there is one.
         """
         try:
             if get:
@@ -173,9 +221,15 @@ class SlackApi:
             else:
                 response = await self.client.api_call(method, json=payload)
         except SlackApiError as exc:
-            raise ConnectorError(f"slack {method} failed: {_error_code(exc)}") from exc
+            raise SlackCallError(
+                f"slack {method} failed: {describe_error(exc)}",
+                code=_error_code(exc),
+                transient=_transient(exc),
+            ) from exc
         except _NETWORK as exc:
-            raise ConnectorError(f"slack {method} failed: {type(exc).__name__}: {exc}") from exc
+            raise SlackCallError(
+                f"slack {method} failed: {type(exc).__name__}: {exc}", code="", transient=True
+            ) from exc
         data = response.data
         return data if isinstance(data, dict) else {}
 
@@ -283,7 +337,7 @@ class SlackApi:
                     ) from exc
             else:
                 self.pacer.done(lane)
-                raise ConnectorError(f"slack {method} failed: {code}") from exc
+                raise ConnectorError(f"slack {method} failed: {describe_error(exc)}") from exc
         except _NETWORK as exc:
             tries.failures += 1
             reason = f"{type(exc).__name__}: {exc}"

@@ -8,7 +8,7 @@ import logging
 from botkit.channel import ReplyStream, best_effort
 from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
-from connectors.slack._api import SlackApi
+from connectors.slack._api import SlackApi, SlackCallError
 from connectors.slack._inbound import split_key
 from connectors.slack._writer import ReplyWriter, Target
 from connectors.slack.config import SlackConfig
@@ -153,7 +153,12 @@ class Outbound:
             log.warning("slack: marking a reply cut off by shutdown failed", exc_info=True)
 
     async def _show_thinking(self, target: Target, writer: ReplyWriter) -> bool:
-        """Show that a reply is coming; True when it is the assistant status line."""
+        """Show that a reply is coming; True when it is the assistant status line.
+
+        The status line (``assistant.threads.setStatus``, scope ``chat:write``) exists
+        only in threads: in Slack's AI-app threads, and in channel threads since Slack's
+        2026-03 change. Elsewhere, or where Slack refuses it, a placeholder is posted.
+        """
         mode = self._config.typing_indicator
         if mode == "off":
             return False
@@ -167,11 +172,14 @@ class Outbound:
                 )
                 return True
             except ConnectorError as exc:
-                # Only AI-app threads have a status line; remember where it is refused.
                 log.debug("slack: no thinking status in %s: %s", target.channel, exc)
-                if len(self._no_status) >= _MAX_NO_STATUS:
-                    self._no_status.clear()
-                self._no_status.add(target.channel)
+                # Remember a channel where Slack refuses the status line (a workspace or
+                # a kind of conversation without it), not one where it was busy: a 429
+                # or a network error says nothing about the next reply there.
+                if not (isinstance(exc, SlackCallError) and exc.transient):
+                    if len(self._no_status) >= _MAX_NO_STATUS:
+                        self._no_status.clear()
+                    self._no_status.add(target.channel)
         try:
             await writer.placeholder(self._config.thinking_text)
         except ConnectorError as exc:

@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
 from botkit.throttled_warning import ThrottledWarning
+from connectors.slack._api import describe_error
 from connectors.slack._shape import bolt_body, problem
 
 __all__ = ["http_app", "open_socket_mode"]
@@ -190,6 +191,6 @@ async def open_socket_mode(
             await handler.connect_async()  # type: ignore[no-untyped-call]
     except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         await handler.close_async()  # type: ignore[no-untyped-call]
-        reason = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
+        reason = describe_error(exc) if isinstance(exc, SlackApiError) else exc
         raise ConnectorError(f"slack: Socket Mode connection failed: {reason}") from exc
     return handler

@@ -15,6 +15,16 @@ _USER_ID = re.compile(r"[UW][A-Z0-9]{2,40}")
 
 __all__ = ["SlackConfig", "SlackRetry"]
 
+# Tokens that are not a bot token, by prefix (a look at the prefix only: the token itself
+# is never shown). Any other token that is not a bot's fails at connect (auth.test).
+_NOT_BOT_TOKENS = (
+    ("xapp-", "an app-level token (xapp-)"),
+    ("xoxp-", "a user token (xoxp-): the bot would post as that person"),
+    ("xoxe.xoxp-", "a user token (xoxe.xoxp-): the bot would post as that person"),
+    ("xoxe.xoxb-", "a rotating token (xoxe.xoxb-), which expires; botkit does not refresh it"),
+    ("xoxe-", "a refresh token (xoxe-)"),
+)
+
 
 class SlackRetry(BaseModel):
     """How calls to the Slack Web API are retried.
@@ -68,8 +78,9 @@ class SlackConfig(ConnectorConfig):
             channel (Slack allows about one message per second per channel).
         max_message_chars: longer replies are split into several messages, on paragraph
             or sentence boundaries (Slack truncates text far above 4,000 characters).
-        typing_indicator: ``"auto"`` shows the assistant "is thinking" status where the
-            app may (Slack's AI-app threads) and a placeholder message elsewhere;
+        typing_indicator: ``"auto"`` shows the "is thinking" status line where Slack has
+            one (threads: channel threads and AI-app threads) and a placeholder message
+            elsewhere (top-level DMs, or where Slack refuses the status);
             ``"placeholder"`` always posts the placeholder; ``"off"`` shows nothing.
         thinking_text / thinking_status: the placeholder text and the status line.
         request_timeout_s: timeout of one Web API call.
@@ -116,8 +127,9 @@ class SlackConfig(ConnectorConfig):
         token = value.get_secret_value()
         if not token.strip():
             raise ValueError("bot_token is empty (set it from ${VAR})")
-        if token.startswith("xapp-"):
-            raise ValueError("bot_token holds an app-level token (xapp-); use the xoxb- token")
+        for prefix, what in _NOT_BOT_TOKENS:
+            if token.startswith(prefix):
+                raise ValueError(f"bot_token holds {what}; use the Bot User OAuth Token (xoxb-)")
         return value
 
     @field_validator("agent_user_ids")

@@ -22,9 +22,10 @@ from botkit.errors import ConnectorError
 from botkit.events import Contact, InboundMessage, OutboundReply
 from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
-from connectors.slack._api import SlackApi
+from connectors.slack._api import SlackApi, describe_error
 from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event
 from connectors.slack._outbound import Outbound
+from connectors.slack._scopes import missing_scopes
 from connectors.slack._text import BUTTON_ACTION_PREFIX
 from connectors.slack._transport import http_app, open_socket_mode
 from connectors.slack._users import CHANNEL, UserDirectory
@@ -42,7 +43,8 @@ class SlackConnector(Connector[SlackConfig]):
     Inbound requests are acknowledged as soon as ``core.submit`` has stored the message
     (Bolt runs with ``process_before_response`` so a store failure is answered 500 and
     Slack delivers again); the store's idempotency on the message's channel and ``ts``
-    makes redeliveries, twin events and re-sent mentions of edited messages harmless. Replies go out through a paced, retried per-channel queue.
+    makes redeliveries, twin events and re-sent mentions of edited messages harmless.
+    Replies go out through a paced, retried per-channel queue.
     """
 
     name: ClassVar[str] = CHANNEL
@@ -128,13 +130,19 @@ class SlackConnector(Connector[SlackConfig]):
                 async with asyncio.timeout(self.config.request_timeout_s):
                     response = await self.client.auth_test()
             except SlackApiError as exc:
-                raise ConnectorError(
-                    f"slack auth.test failed: {exc.response.get('error')}"
-                ) from exc
+                raise ConnectorError(f"slack auth.test failed: {describe_error(exc)}") from exc
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise ConnectorError(
                     f"slack auth.test failed: {type(exc).__name__}: {exc}"
                 ) from exc
+            if not response.get("bot_id"):
+                # A user token (xoxp-) passes auth.test too, but the bot would post as that
+                # person and could not tell its own messages from theirs.
+                raise ConnectorError(
+                    "slack: bot_token is not a bot token (auth.test shows a user, no bot):"
+                    " use the Bot User OAuth Token (xoxb-...) from OAuth & Permissions"
+                )
+            self._check_scopes(response.headers.get("x-oauth-scopes"))
             self._auth = AuthorizeResult.from_auth_test_response(
                 auth_test_response=response, bot_token=self.config.bot_token.get_secret_value()
             )
@@ -142,6 +150,28 @@ class SlackConnector(Connector[SlackConfig]):
                 bot_user_id=self._auth.bot_user_id,
                 bot_id=self._auth.bot_id,
                 team_id=self._auth.team_id,
+            )
+
+    @staticmethod
+    def _check_scopes(granted: object) -> None:
+        """Name the scopes the token lacks: fail without ``chat:write``, warn otherwise.
+
+        ``granted`` is the ``X-OAuth-Scopes`` header of ``auth.test`` (absent: nothing
+        is checked). Scopes added to the app count only once it is reinstalled.
+        """
+        if not isinstance(granted, str):
+            return
+        required, optional = missing_scopes(granted)
+        if required:
+            raise ConnectorError(
+                f"slack: bot_token lacks the scope {', '.join(required)}: add it under"
+                " OAuth & Permissions (see manifest.yaml) and reinstall the app"
+            )
+        if optional:
+            log.warning(
+                "slack: bot_token lacks the scopes %s; add them under OAuth & Permissions"
+                " (see manifest.yaml) and reinstall the app",
+                "; ".join(optional),
             )
 
     async def _on_event(self, body: dict[str, Any]) -> None:
@@ -227,8 +257,10 @@ class SlackConnector(Connector[SlackConfig]):
         """Check the bot token (``auth.test``), then serve HTTP or open Socket Mode.
 
         Raises:
-            ConnectorError: invalid token, unreachable Slack, port in use, or a Socket
-                Mode connection that cannot be opened.
+            ConnectorError: invalid token, a token that is not a bot token, a token
+                without ``chat:write``, unreachable Slack, port in use, or a Socket Mode
+                connection that cannot be opened. (Other missing scopes are warned about
+                by name.)
         """
         if self._runner is not None or self._socket is not None:
             return

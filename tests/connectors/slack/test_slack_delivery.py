@@ -304,6 +304,21 @@ async def test_placeholder_where_no_status_and_status_not_retried(slack: SlackHa
     assert len(slack.fake.calls_to("users.info")) == 1
 
 
+async def test_a_status_line_slack_was_too_busy_for_is_tried_again(slack: SlackHarness) -> None:
+    # A 429 (or a network error) on the status line says nothing about the next reply in
+    # that channel: only a refusal (a thread without a status line) is remembered.
+    slack.fake.status_supported = True
+    slack.fake.fail("assistant.threads.setStatus", 1, status=429, retry_after=1)
+    first, second = new_ts(), new_ts()
+    await slack.post_event(message("one", thread_ts=first))
+    reply = await slack.reply_in("D1", first, "echo: one")
+    assert reply.versions[0] == "_Thinking…_"  # this reply fell back to the placeholder
+    await slack.post_event(message("two", thread_ts=second))
+    reply = await slack.reply_in("D1", second, "echo: two")
+    assert "_Thinking…_" not in reply.versions
+    assert [c.status for c in slack.fake.calls_to("assistant.threads.setStatus")][:2] == [429, 200]
+
+
 class MenuHandler(Handler):
     """Answers "menu" with quick-reply buttons."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from slack_helpers import MakeSlack, SlackHarness, mention, message, new_ts
 
@@ -14,7 +15,7 @@ from botkit.events import Direction
 # Slack sends ``app_mention`` again, with a new event_id but the message's own ts, when a
 # message that mentions the bot is edited (seen in Slack's payloads: bolt-js #960,
 # java-slack-sdk #755 added ``edited`` to AppMentionEvent for it).
-EDITED = {"edited": {"user": "U1", "ts": "1800000000.000000"}}
+EDITED: dict[str, Any] = {"edited": {"user": "U1", "ts": "1800000000.000000"}}
 
 
 async def _inbound(slack: SlackHarness, key: str) -> list[str]:
