@@ -44,7 +44,8 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
 
         async def page(request: web.Request) -> web.Response:
             """``html_lang``/``dir``: the page's ``<html>``; ``lang``, ``texts`` and
-            ``title``: the script tag's ``data-lang``, ``data-texts``, ``data-title``."""
+            ``title``: the script tag's ``data-lang``, ``data-texts``, ``data-title``;
+            ``charset``: the page's encoding."""
             q = request.query
             root = "".join(
                 f" {name}='{html.escape(q[key])}'"
@@ -58,6 +59,7 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
             )
             return web.Response(
                 content_type="text/html",
+                charset=q.get("charset", "utf-8"),
                 text=(
                     f"<!doctype html><html{root}><head><title>Shop</title>"
                     "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -86,11 +88,15 @@ async def _visit(
     shop: Shop,
     locale: str = "en-US",
     width: int = 1024,
+    no_charset: bool = False,
+    query: dict[str, str] | None = None,
     **page: str,
 ) -> AsyncIterator[Any]:
     """A page of the shop in a fresh browser whose languages are ``locale``'s. Its
     ``problems`` collect script errors and console errors, ``warnings`` the console's
-    warnings, ``messages`` the message frames its sockets received."""
+    warnings, ``messages`` the message frames its sockets received. ``no_charset``:
+    widget.js comes without its ``charset=utf-8`` (a copy on a careless host). The page's
+    query string: ``query`` and ``page``."""
     context = await browser.new_context(viewport={"width": width, "height": 700}, locale=locale)
     try:
         pg = await context.new_page()
@@ -112,7 +118,14 @@ async def _visit(
                 pg.messages[data["seq"]] = data
 
         pg.on("websocket", lambda ws: ws.on("framereceived", frame))
-        await pg.goto(f"{shop.origin}/?{urlencode(page)}")
+        if no_charset:
+
+            async def bare(route: Any) -> None:
+                res = await route.fetch()
+                await route.fulfill(response=res, headers={"Content-Type": "text/javascript"})
+
+            await pg.route("**/widget.js", bare)
+        await pg.goto(f"{shop.origin}/?{urlencode({**(query or {}), **page})}")
         await pg.locator(".botkit-launcher").wait_for()
         yield pg
     finally:
@@ -210,7 +223,7 @@ async def test_the_language_comes_from_the_page_then_the_browser(
     lang: str,
     dir: str | None,
 ) -> None:
-    async with _visit(browser, shop, locale=locale, **page) as pg:
+    async with _visit(browser, shop, locale=locale, query=page) as pg:
         name = await pg.locator(".botkit-launcher").get_attribute("aria-label")
         root = pg.locator(".botkit-root")
         assert (name, await root.get_attribute("lang"), await root.get_attribute("dir")) == (
@@ -269,6 +282,28 @@ async def test_arabic_is_right_to_left_with_arabic_words(shop: Shop, browser: An
         assert b["attach"][0] >= b["input"][1] and b["send"][1] <= b["input"][0]
         assert right - b["out"][1] < 20 and b["out"][0] - left > 40
         assert b["in"][0] - left < 20 and right - b["in"][1] > 40
+        assert not pg.problems, pg.problems
+
+
+async def test_a_widget_read_in_another_encoding_speaks_english(
+    shop: Shop,
+    browser: Any,  # noqa: F811
+) -> None:
+    """widget.js copied to a host that serves it without a charset, on a page in
+    windows-1252: the browser reads it in the page's encoding, so every non-ASCII word
+    would be garbled ("Chat Ã¶ffnen"). The widget notices and speaks English."""
+    async with _visit(browser, shop, html_lang="de", charset="windows-1252") as pg:
+        assert await pg.locator(".botkit-launcher").get_attribute("aria-label") == (
+            "Chat öffnen: Chat"
+        )  # served as UTF-8: German
+    async with _visit(browser, shop, no_charset=True, html_lang="de", charset="windows-1252") as pg:
+        assert await pg.locator(".botkit-launcher").get_attribute("aria-label") == (
+            "Open chat: Chat"
+        )
+        assert pg.warnings == [
+            "botkit widget: widget.js was not read as UTF-8 (serve it with charset=utf-8);"
+            " English only"
+        ]
         assert not pg.problems, pg.problems
 
 
@@ -470,7 +505,7 @@ async def test_the_unread_count_is_said_in_the_widgets_language(
         ({"html_lang": "ar"}, ["رسالة جديدة واحدة", "رسالتان جديدتان", "{3} رسائل جديدة"]),
         ({"html_lang": "ru"}, ["1 новое сообщение", "2 новых сообщения", "3 новых сообщения"]),
     ):
-        async with _visit(browser, shop, **page) as pg:
+        async with _visit(browser, shop, query=page) as pg:
             await pg.locator(".botkit-launcher").click()
             box = pg.locator(".botkit-input")
             await box.fill("hello")
