@@ -157,8 +157,17 @@ class ReplyWriter:
         if blocks is not None or shown.has_blocks:
             # Without "blocks" Slack keeps the old ones; an empty list removes them.
             payload["blocks"] = blocks if blocks is not None else []
-        if await self._api.send("chat.update", payload, droppable=droppable) is None:
+        # Not the placeholder any more once the edit may have reached Slack: an edit cut
+        # off by shutdown while in flight may have been made (its answer lost), and a
+        # message that may show text is marked as cut off, never deleted (``interrupted``).
+        was_placeholder, shown.placeholder = shown.placeholder, False
+        try:
+            sent = await self._api.send("chat.update", payload, droppable=droppable)
+        except ConnectorError:
+            shown.placeholder = was_placeholder  # it failed (see ``SlackApi.send``)
+            raise
+        if sent is None:
+            shown.placeholder = was_placeholder  # skipped: nothing was sent
             return False
         shown.text, shown.has_blocks = text, blocks is not None
-        shown.placeholder = False
         return True

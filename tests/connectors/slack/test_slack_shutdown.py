@@ -6,14 +6,40 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+from aiohttp import web
 from slack_helpers import MakeSlack, SlackHarness, SlowBackend, message, new_ts
+
+from botkit.testing.fake_slack import FakeSlack
 
 WORDS = " ".join(f"w{i}" for i in range(60))  # about 6 s of streaming at 0.1 s a word
 # Marking a reply takes at most 2 s (connectors/slack/_outbound.py); the rest is slack
 # for a loaded machine, still well below the 5 s the hung calls below would take.
 SHUTDOWN_LIMIT_S = 3.5
+
+
+class LateSlack(FakeSlack):
+    """``FakeSlack`` whose answers to the methods in ``late`` come that many seconds after
+    it has done what they ask (a slow network on the way back)."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.late: dict[str, float] = {}
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        response = await super()._api(request)
+        await asyncio.sleep(self.late.get(request.match_info["method"], 0.0))
+        return response
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[LateSlack]:
+    fake = LateSlack(users={"U1": {"name": "ann", "locale": "fr-FR"}})
+    async with fake:
+        yield fake
 
 
 async def streaming(slack: SlackHarness) -> None:
@@ -90,3 +116,21 @@ async def test_a_hung_placeholder_does_not_hold_up_shutdown(make_slack: MakeSlac
     await slack.fake.wait_until(lambda: bool(slack.fake.calls_to("chat.postMessage")))
     assert await timed_close(slack) < SHUTDOWN_LIMIT_S
     assert slack.fake.messages == []
+
+
+async def test_a_placeholder_edit_cut_off_in_flight_is_marked_not_deleted(
+    make_slack: MakeSlack, fake_slack: LateSlack
+) -> None:
+    # The first edit turned the placeholder into text on Slack's side, but its answer
+    # had not come back when shutdown cut the reply: the message shows text, so it is
+    # marked as cut off like any other, never deleted as if it were still the placeholder.
+    fake_slack.late["chat.update"] = 5.0
+    slack = await make_slack(word_delay=0.1)
+    await slack.post_event(message(WORDS))
+    await slack.fake.wait_until(
+        lambda: any(len(m.versions) >= 2 for m in slack.fake.thread("D1", None))
+    )
+    assert await timed_close(slack) < SHUTDOWN_LIMIT_S
+    assert slack.fake.deleted == []
+    [cut] = slack.fake.thread("D1", None)
+    assert cut.text.endswith(" …") and cut.text.startswith("echo: "), cut.text
