@@ -95,20 +95,26 @@ async def test_an_agent_mentioning_the_bot_in_a_customers_thread_is_an_agent(
     slack = await make_slack(agent_user_ids=[AGENT])
     slack.fake.users[AGENT] = {"name": "ana", "real_name": "Ana Support"}
     key, root = await _thread(slack)
-    # Slack sends the message event (ignored: it mentions the bot) and the app_mention.
+    # Slack sends the message event and the app_mention, with the message's one ts, at
+    # once: the agent's message is stored once, as theirs.
     text = "<@UBOT> I'll take this one, thanks"
-    await slack.post_event(
-        message(text, user=AGENT, channel="C1", channel_type="channel", thread_ts=root)
+    ts = new_ts()
+    await asyncio.gather(
+        slack.post_event(
+            message(text, user=AGENT, channel="C1", channel_type="channel", thread_ts=root, ts=ts)
+        ),
+        slack.post_event(mention("I'll take this one, thanks", user=AGENT, thread_ts=root, ts=ts)),
     )
-    await slack.post_event(mention("I'll take this one, thanks", user=AGENT, thread_ts=root))
     await asyncio.sleep(0.5)
     assert await slack.bot.drain(5)
-    last = (await slack.bot.store.messages_after("slack", key, 0))[-1]
+    stored = await slack.bot.store.messages_after("slack", key, 0)
+    last = stored[-1]
     conversation = await slack.bot.store.get_conversation("slack", key)
     assert (str(last.direction), last.agent) == ("out", "Ana Support"), (
         f"stored as {last.direction} agent={last.agent!r}: {last.text!r}; "
         f"status={conversation.status}"
     )
+    assert [m.text for m in stored].count("I'll take this one, thanks") == 1
 
 
 async def test_an_agent_asking_the_bot_in_their_own_thread_is_answered(
