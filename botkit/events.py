@@ -73,9 +73,9 @@ class InboundMessage:
             channel+thread ts, widget session...).
         contact: who wrote it.
         text: raw text as received (the core sanitizes it before storing).
-        idempotency_key: the channel's own delivery id (Slack event_id, Telegram update_id,
-            widget client message id). A second delivery with the same key is not answered
-            again.
+        idempotency_key: the channel's own id of the message (Slack channel + ts,
+            Telegram update_id, widget client message id). A second delivery with the
+            same key is not answered again.
         channel_ids: channel-specific ids the connector needs to reply (thread ts,
             message id...). Strings only so they serialize without surprises.
         attachments: metadata of attached files.
