@@ -16,6 +16,11 @@ the internet.
   would log an ERROR with a traceback each time, which anyone can trigger (a URL over
   8 KiB, a broken chunked body). Those become one warning line a minute, without the
   traceback; a failure of a handler itself is still logged in full.
+* **A client that stops reading is cut off** once it has taken nothing of a response for
+  ``SEND_TIMEOUT_S`` (within about twice that; ``botkit._send_watch``): one that
+  advertises a zero TCP window would otherwise hold its connection, its handler and the
+  whole buffered response for ever, past the idle timeout (a request is in progress).
+  A slow client that reads is not affected, however long the response takes.
 
 ``botkit run`` also raises the process's soft limit on open files to its hard limit
 (many systems start processes at 1,024, and every connection holds a descriptor), and
@@ -33,16 +38,23 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from botkit._send_watch import SEND_WATCH, SendWatch, watch_responses
 from botkit.throttled_warning import ThrottledWarning
 
 __all__ = [
     "IDLE_TIMEOUT_S",
+    "SEND_TIMEOUT_S",
+    "SendWatch",
     "quiet_accept_errors",
     "raise_open_file_limit",
     "server_runner",
+    "watch_responses",
 ]
 
 IDLE_TIMEOUT_S = 30.0
+# As the web connector's default send_timeout_s: a client on a bad mobile link may take
+# nothing for a few seconds, none that still reads for half a minute.
+SEND_TIMEOUT_S = 30.0
 
 _log = logging.getLogger("botkit.http")
 
@@ -71,10 +83,26 @@ _connections.addFilter(_ClientErrors())
 
 
 def server_runner(
-    app: web.Application, *, shutdown_timeout: float, idle_timeout_s: float = IDLE_TIMEOUT_S
+    app: web.Application,
+    *,
+    shutdown_timeout: float,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
+    send_timeout_s: float | None = None,
 ) -> web.AppRunner:
     """An ``AppRunner`` for ``app`` with the defences above (no access log: botkit logs
-    what it refuses itself)."""
+    what it refuses itself).
+
+    Args:
+        app: the application, not started yet.
+        shutdown_timeout: how long stopping waits for requests in progress.
+        idle_timeout_s: how long a connection without a request in progress stays open.
+        send_timeout_s: how long a client may take nothing of a response before it is
+            cut off (``SEND_TIMEOUT_S`` when None). An app that has its own send watch
+            (``watch_responses``, as the web connector's) keeps it.
+    """
+    if SEND_WATCH not in app:
+        period = SEND_TIMEOUT_S if send_timeout_s is None else send_timeout_s
+        watch_responses(app, SendWatch(period))
     return web.AppRunner(
         app,
         access_log=None,

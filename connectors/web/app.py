@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from botkit.http_server import watch_responses
 from connectors.web import api, pages
 from connectors.web.security import errors_middleware, origin_middleware, set_security_headers
 from connectors.web.service import SERVICE, WebService
@@ -26,7 +27,10 @@ def create_app(service: WebService) -> web.Application:
     app[SERVICE] = service
     app.on_startup.append(_start_service)
     app.on_response_prepare.append(set_security_headers)
-    app.on_response_prepare.append(_watch_sending)
+    # A client that stops taking an HTTP response is cut off after send_timeout_s (its
+    # bytes would stay buffered, outside every per-IP count); server_runner keeps this
+    # watch. A socket is watched by its handler (ws), which bounds each of its waits.
+    watch_responses(app, service.send_watch)
     app.router.add_get("/", pages.demo_page)
     app.router.add_get("/healthz", pages.healthz)
     app.router.add_get("/readyz", pages.readyz)
@@ -42,11 +46,3 @@ def create_app(service: WebService) -> web.Application:
 
 async def _start_service(app: web.Application) -> None:
     await app[SERVICE].start()
-
-
-async def _watch_sending(request: web.Request, response: web.StreamResponse) -> None:
-    """A client that stops taking an HTTP response is cut off (``_stall``): its bytes
-    would otherwise stay buffered, outside every per-IP count, for ever. A socket is
-    watched by its handler (``ws``), which also bounds each of its own waits."""
-    if not isinstance(response, web.WebSocketResponse):
-        request.app[SERVICE].send_watch.watch(request.transport)

@@ -8,8 +8,8 @@ from collections import Counter
 from aiohttp import web
 
 from botkit.channel import CoreHandle, HistoryItem
+from botkit.http_server import SendWatch
 from connectors.web._address import address_key, last_forwarded_hop
-from connectors.web._stall import SendWatch
 from connectors.web._throttle import RefusalWarnings
 from connectors.web.config import WebConfig
 from connectors.web.hub import Hub

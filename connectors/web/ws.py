@@ -95,7 +95,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         if not ws.closed:
             await out.close(WSCloseCode.OK, b"")
         # Closed, by us or by the heartbeat, the connection still holds what the client
-        # has not taken: it goes once the client stops taking it (see _stall).
+        # has not taken: it goes once the client stops taking it (botkit._send_watch).
         svc.send_watch.watch(request.transport)
     return ws
 

@@ -1,4 +1,5 @@
 """Clients that stop reading (a zero TCP window) are cut off, not buffered for ever.
+(The watch itself, and botkit's other servers: tests/botkit/test_http_server_stalls.py.)
 
 The server's socket buffer is shrunk to a few KiB, as a client advertising a zero window
 makes it in effect, so what the server sends piles up in the transport's own buffer.
@@ -14,8 +15,6 @@ import socket
 from typing import Any
 
 from web_helpers import ORIGIN, SITE_KEY, MakeWeb, WebHarness, frame_header
-
-from connectors.web._stall import SendWatch
 
 _FAST = {"heartbeat_s": 0.3, "send_timeout_s": 0.5, "max_message_bytes": 20_000}
 
@@ -193,45 +192,3 @@ async def test_a_socket_read_slowly_gets_its_history_intact_between_pongs(
     assert [f.get("seq") for f in frames[1:]] == list(range(1, 41))
     assert pongs >= 10
     writer.close()
-
-
-class _Transport(asyncio.WriteTransport):
-    """What SendWatch looks at: the bytes a connection holds unsent, and abort()."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.unsent = 0
-        self.aborted = False
-
-    def get_write_buffer_size(self) -> int:
-        return self.unsent
-
-    def abort(self) -> None:
-        self.aborted = True
-
-
-async def test_the_send_watch_looks_once_per_connection_and_from_each_response() -> None:
-    period = 0.2
-    watch = SendWatch(period)
-    busy, idle = _Transport(), _Transport()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-
-    async def between(looks: int) -> None:  # halfway between look ``looks`` and the next
-        await asyncio.sleep(started + (looks + 0.5) * period - loop.time())
-
-    for _ in range(1000):  # a keep-alive connection's many responses: one look at a time
-        watch.watch(busy)
-        watch.watch(idle)
-    assert len(watch) == 2
-    busy.unsent = 100_000
-    await between(1)  # the first look forgot the idle one
-    assert len(watch) == 1 and not idle.aborted
-    busy.unsent = 40_000  # the client took some
-    await between(2)
-    busy.unsent = 900_000  # then the next response went out: more than before, no stall
-    watch.watch(busy)
-    await between(3)
-    assert not busy.aborted
-    await between(4)  # nothing taken since: cut off
-    assert busy.aborted and len(watch) == 0
