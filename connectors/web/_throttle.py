@@ -42,11 +42,12 @@ class RefusalWarnings:
         )
         self._sockets = self._make(
             "web: refused a WebSocket from %s: max_connections_per_ip sockets are open from "
-            "it already; behind a reverse proxy, set trust_forwarded_for = true"
+            "it already; behind a reverse proxy, set trust_forwarded_for = true and "
+            "trusted_proxies"
         )
         self._connects = self._make(
             "web: refused connections from %s: over connect_rate; behind a reverse proxy, "
-            "set trust_forwarded_for = true"
+            "set trust_forwarded_for = true and trusted_proxies"
         )
         self._site_key = self._make(
             "web: refused a visitor: the page sent site_key %s, which does not match "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +19,7 @@ from pydantic import (
 
 from botkit.config.listen import ListenHost
 from connectors.base import ConnectorConfig
+from connectors.web._address import parse_network
 
 __all__ = ["MIN_SECRET_CHARS", "RateLimit", "WebConfig"]
 
@@ -25,6 +28,15 @@ MIN_SECRET_CHARS = 16  # site_secret, user_token_secret
 _SITE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+
+def _proxy_network(entry: str) -> str:
+    """An entry of ``trusted_proxies``, normalized (``10.0.0.5`` -> ``10.0.0.5/32``)."""
+    return str(parse_network(entry))
+
+
+# Checked one by one: each bad entry is reported, under its index.
+_ProxyNetwork = Annotated[str, AfterValidator(_proxy_network)]
 
 
 class RateLimit(BaseModel):
@@ -120,9 +132,14 @@ class WebConfig(ConnectorConfig):
             until the budget refills. Far above what the widget sends.
         connect_rate: new sessions and WebSocket connections per client IP.
         max_connections_per_ip: concurrent sockets and waiting long polls per client IP.
-        trust_forwarded_for: take the client IP from the last ``X-Forwarded-For`` hop,
-            over all its header lines (only behind a reverse proxy that sets it). The
-            per-IP limits count an IPv6 client per /64.
+        trust_forwarded_for: take the client IP from ``X-Forwarded-For`` (over all its
+            header lines; only behind a reverse proxy that sets it). The per-IP limits
+            count an IPv6 client per /64.
+        trusted_proxies: the reverse proxies' addresses or networks (``10.0.0.5``,
+            ``10.0.0.0/8``, ``2001:db8::/32``): the header is read only on requests
+            from one of them, and the client is its right-most hop that is not one of
+            them. Empty, with ``trust_forwarded_for``: the last hop, from any peer (a
+            warning at start: a client reaching the port directly chooses its own).
         heartbeat_s: WebSocket ping interval; a peer that misses a pong is dropped.
         send_timeout_s: a client that takes nothing of what the server sends it (an HTTP
             response, socket frames, a close) for this long is disconnected, within
@@ -162,6 +179,7 @@ class WebConfig(ConnectorConfig):
     max_connections_per_ip: int = Field(default=30, ge=1, le=1_000_000)
     max_tracked_ips: int = Field(default=100_000, ge=100, le=10_000_000)
     trust_forwarded_for: bool = False
+    trusted_proxies: list[_ProxyNetwork] = Field(default_factory=list)
     heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
     send_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     idle_timeout_s: float = Field(default=900.0, gt=0, le=86_400)
@@ -201,6 +219,16 @@ class WebConfig(ConnectorConfig):
         if not _LANG.fullmatch(value):
             raise ValueError("page_language must be a BCP 47 tag like 'en' or 'pt-BR'")
         return value
+
+    @model_validator(mode="after")
+    def _check_forwarding(self) -> WebConfig:
+        if self.trusted_proxies and not self.trust_forwarded_for:
+            raise ValueError(
+                "trusted_proxies is set but trust_forwarded_for is false, so "
+                "X-Forwarded-For would be ignored: set trust_forwarded_for = true as well "
+                "(or remove trusted_proxies)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_file_budget(self) -> WebConfig:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from botkit.channel import CoreHandle, HistoryItem
 from botkit.http_server import SendWatch
-from connectors.web._address import address_key, last_forwarded_hop
+from connectors.web._address import ForwardedFor, address_key, parse_network
 from connectors.web._throttle import RefusalWarnings
 from connectors.web.config import WebConfig
 from connectors.web.hub import Hub
@@ -73,6 +73,10 @@ class WebService:
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
         self.send_watch = SendWatch(config.send_timeout_s)
+        self._forwarded: ForwardedFor | None = None
+        if config.trust_forwarded_for:
+            proxies = [parse_network(entry) for entry in config.trusted_proxies]
+            self._forwarded = ForwardedFor(proxies)
         self._key_logged = False
 
     async def start(self) -> None:
@@ -89,15 +93,20 @@ class WebService:
         if not self._key_logged:
             self._key_logged = True
             log.info("web: session key %s", _KEY_SOURCES[identity.key_source or "store"])
+            if self.config.trust_forwarded_for and not self.config.trusted_proxies:
+                log.warning(
+                    "web: trust_forwarded_for = true without trusted_proxies: "
+                    "X-Forwarded-For is believed from any peer, so a client that reaches "
+                    "this server directly names its own address to the per-IP limits; "
+                    "list your reverse proxies in [connectors.web] trusted_proxies"
+                )
 
     def client_ip(self, request: web.Request) -> str:
         """The client the per-IP limits count: its address from the socket or (behind a
-        trusted proxy) the last ``X-Forwarded-For`` hop, an IPv6 one as its /64
-        (``_address``)."""
-        hop = None
-        if self.config.trust_forwarded_for:
-            hop = last_forwarded_hop(request.headers.getall("X-Forwarded-For", ()))
-        return address_key(hop or request.remote or "unknown")
+        trusted proxy) from ``X-Forwarded-For``, an IPv6 one as its /64 (``_address``)."""
+        if self._forwarded is None:
+            return address_key(request.remote or "unknown")
+        return self._forwarded.client(request.remote, request.headers.getall("X-Forwarded-For", ()))
 
     async def history(self, key: str, after_seq: int, limit: int) -> list[HistoryItem]:
         """The visitor's stored messages after ``after_seq`` (ascending)."""
