@@ -9,7 +9,7 @@ from aiohttp import web
 
 from botkit.channel import CoreHandle, HistoryItem
 from botkit.http_server import SendWatch
-from connectors.web._address import ForwardedFor, address_key, parse_network
+from connectors.web._address import ClientKeys, parse_network
 from connectors.web._throttle import RefusalWarnings
 from connectors.web.config import WebConfig
 from connectors.web.hub import Hub
@@ -73,10 +73,10 @@ class WebService:
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
         self.send_watch = SendWatch(config.send_timeout_s)
-        self._forwarded: ForwardedFor | None = None
-        if config.trust_forwarded_for:
-            proxies = [parse_network(entry) for entry in config.trusted_proxies]
-            self._forwarded = ForwardedFor(proxies)
+        self._clients = ClientKeys(
+            forwarded=config.trust_forwarded_for,
+            trusted=[parse_network(entry) for entry in config.trusted_proxies],
+        )
         self._key_logged = False
 
     async def start(self) -> None:
@@ -104,9 +104,10 @@ class WebService:
     def client_ip(self, request: web.Request) -> str:
         """The client the per-IP limits count: its address from the socket or (behind a
         trusted proxy) from ``X-Forwarded-For``, an IPv6 one as its /64 (``_address``)."""
-        if self._forwarded is None:
-            return address_key(request.remote or "unknown")
-        return self._forwarded.client(request.remote, request.headers.getall("X-Forwarded-For", ()))
+        clients = self._clients
+        if not clients.reads_header:
+            return clients.key(request.remote)
+        return clients.key(request.remote, request.headers.getall("X-Forwarded-For", ()))
 
     async def history(self, key: str, after_seq: int, limit: int) -> list[HistoryItem]:
         """The visitor's stored messages after ``after_seq`` (ascending)."""

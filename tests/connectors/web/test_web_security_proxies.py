@@ -14,10 +14,13 @@ from multidict import CIMultiDict
 from web_helpers import SITE_KEY, MakeWeb, web_settings
 
 from botkit.errors import ConfigError
-from connectors.web._address import MAX_HOPS, ForwardedFor, parse_network
+from connectors.web._address import MAX_HOPS, ClientKeys, parse_network
 
 # Ours: a load balancer's network, an IPv6 one, and one proxy by its address.
-_OURS = ForwardedFor([parse_network(n) for n in ("10.0.0.0/8", "2001:db8:ffff::/48", "192.0.2.10")])
+_OURS = ClientKeys(
+    forwarded=True,
+    trusted=[parse_network(n) for n in ("10.0.0.0/8", "2001:db8:ffff::/48", "192.0.2.10")],
+)
 _LB = "10.0.0.1"  # the peer of every request that came through our proxies
 _CLIENT = "198.51.100.7"
 
@@ -85,14 +88,14 @@ _CLIENT = "198.51.100.7"
 def test_the_client_is_the_right_most_hop_not_ours(
     peer: str | None, lines: list[str], client: str
 ) -> None:
-    assert _OURS.client(peer, lines) == client
+    assert _OURS.key(peer, lines) == client
 
 
 def test_a_chain_of_more_proxies_than_anyone_runs_stops_at_ours() -> None:
     # MAX_HOPS of ours and more: the walk stops at one of them, never at the client's
     # 6.6.6.6 (which only a chain of our own proxies could have brought this far).
     ours = [f"10.0.{n // 250}.{n % 250 + 1}" for n in range(MAX_HOPS + 5)]
-    client = _OURS.client(_LB, [", ".join(["6.6.6.6", *ours])])
+    client = _OURS.key(_LB, [", ".join(["6.6.6.6", *ours])])
     assert ipaddress.ip_address(client) in ipaddress.ip_network("10.0.0.0/8")
 
 
@@ -102,18 +105,38 @@ def test_a_hostile_header_is_walked_quickly() -> None:
     junk = [", ".join(["10.0.0.9"] * 900)] * 127 + [", ".join(["10.0.0.9"] * 900)]
     started = time.perf_counter()
     for _ in range(100):
-        assert _OURS.client(_LB, junk) == "10.0.0.9"
-        assert _OURS.client(_LB, ["z" * 8000] * 128) == _LB
+        assert _OURS.key(_LB, junk) == "10.0.0.9"
+        assert _OURS.key(_LB, ["z" * 8000] * 128) == _LB
     assert (time.perf_counter() - started) / 100 < 0.005
+
+
+def test_without_trust_forwarded_for_the_header_is_not_read() -> None:
+    peers = ClientKeys(forwarded=False)
+    assert peers.key(_LB, [_CLIENT]) == _LB
+    assert peers.key("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+    assert peers.key(None) == "unknown"
+
+
+def test_what_clients_write_is_remembered_within_bounds() -> None:
+    # Parsed peers and hops are kept to skip parsing them again: never more than a few
+    # thousand, and never a long one.
+    keys = ClientKeys(forwarded=True, trusted=[parse_network("10.0.0.0/8")])
+    for n in range(20_000):
+        assert keys.key(_LB, [f"junk{n}, 198.51.{n // 256 % 256}.{n % 256}"]) == (
+            f"198.51.{n // 256 % 256}.{n % 256}"
+        )
+        keys.key(_LB, ["y" * 100 + str(n)])
+    assert 0 < len(keys._seen) <= 4096
+    assert all(len(text) <= 64 for text in keys._seen)
 
 
 def test_without_trusted_proxies_the_last_hop_is_taken_from_any_peer() -> None:
     # trust_forwarded_for alone, as before trusted_proxies (with a warning at start).
-    anyone = ForwardedFor([])
-    assert anyone.client("203.0.113.9", [f"6.6.6.6, {_CLIENT}"]) == _CLIENT
-    assert anyone.client("203.0.113.9", ["6.6.6.6", "[2001:db8::1]:443"]) == "2001:db8::/64"
-    assert anyone.client("203.0.113.9", [f"{_CLIENT},"]) == "203.0.113.9"
-    assert anyone.client("203.0.113.9", []) == "203.0.113.9"
+    anyone = ClientKeys(forwarded=True)
+    assert anyone.key("203.0.113.9", [f"6.6.6.6, {_CLIENT}"]) == _CLIENT
+    assert anyone.key("203.0.113.9", ["6.6.6.6", "[2001:db8::1]:443"]) == "2001:db8::/64"
+    assert anyone.key("203.0.113.9", [f"{_CLIENT},"]) == "203.0.113.9"
+    assert anyone.key("203.0.113.9", []) == "203.0.113.9"
 
 
 def _web_config(tmp_path: Path, **web: Any) -> None:
