@@ -59,7 +59,8 @@ except (ImportError, AttributeError):  # pragma: no cover - not Linux
 
 __all__ = ["SEND_WATCH", "SendWatch", "watch_responses"]
 
-# struct tcp_info (linux/tcp.h): __u64 tcpi_bytes_acked at byte 120 (Linux 4.2+).
+# struct tcp_info (linux/tcp.h): __u64 tcpi_bytes_acked at byte 120 (Linux 4.1+; an
+# older kernel answers shorter, and the transport's buffer is gone by instead).
 _ACKED_AT = 120
 _INFO_BYTES = _ACKED_AT + 8
 _LINGER_RESET = struct.pack("ii", 1, 0)  # l_onoff, l_linger = 0: close() resets
