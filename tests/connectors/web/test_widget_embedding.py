@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from test_web_browser import WIDGET, _open_and_send, _wait_reply, browser, watched_page  # noqa: F401
-from web_helpers import SITE_KEY, web_settings
+from web_helpers import SITE_KEY, shop_site, web_settings
 
 from botkit.bot import Bot
 from connectors.web import WebConnector
@@ -75,17 +74,8 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
                 ),
             )
 
-        app = web.Application()
-        app.router.add_get("/", page)
-        server = TestServer(app, host="localhost")
-        await server.start_server()
-        origin = f"http://localhost:{server.port}"
-        connector.service.origins.add(origin)
-        try:
+        async with shop_site(connector, page) as origin:
             yield Shop(bot, origin)
-        finally:
-            await connector.disconnect()
-            await server.close()
 
 
 LOOK = f"""() => {{

@@ -21,10 +21,9 @@ from urllib.parse import urlencode
 import pytest
 import pytest_asyncio
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
 from test_web_browser import ARTIFACTS, WIDGET, _wait_reply, browser  # noqa: F401
 from test_widget_embedding import Shop
-from web_helpers import SITE_KEY, web_settings
+from web_helpers import SITE_KEY, shop_site, web_settings
 
 from botkit.bot import Bot
 from connectors.web import WebConnector
@@ -69,17 +68,8 @@ async def shop(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shop]:
                 ),
             )
 
-        app = web.Application()
-        app.router.add_get("/", page)
-        server = TestServer(app, host="localhost")
-        await server.start_server()
-        origin = f"http://localhost:{server.port}"
-        connector.service.origins.add(origin)
-        try:
+        async with shop_site(connector, page) as origin:
             yield Shop(bot, origin)
-        finally:
-            await connector.disconnect()
-            await server.close()
 
 
 @asynccontextmanager

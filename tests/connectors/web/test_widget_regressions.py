@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession, WSCloseCode, web
-from aiohttp.test_utils import TestServer
 from test_web_browser import (  # noqa: F401
     FOCUSED,
     WIDGET,
@@ -33,7 +32,7 @@ from test_web_browser import (  # noqa: F401
     _wait_reply,
     browser,
 )
-from web_helpers import JWT_SECRET, SITE_KEY, web_settings
+from web_helpers import JWT_SECRET, SITE_KEY, shop_site, web_settings
 
 from botkit.bot import Bot
 from botkit.events import Button
@@ -107,19 +106,8 @@ async def _started(
                 ),
             )
 
-        app = web.Application()
-        app.router.add_get("/", page)
-        if prefix:
-            app.add_subapp("/chat/", connector.make_app())
-        shop = TestServer(app, host="localhost")
-        await shop.start_server()
-        origin = f"http://localhost:{shop.port}"
-        connector.service.origins.add(origin)
-        try:
+        async with shop_site(connector, page, widget_under="/chat/" if prefix else None) as origin:
             yield Env(bot, connector, origin, ttl)
-        finally:
-            await connector.disconnect()
-            await shop.close()
 
 
 @asynccontextmanager

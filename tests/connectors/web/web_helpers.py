@@ -8,13 +8,13 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientWebSocketResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from botkit.bot import Bot
@@ -231,3 +231,29 @@ async def read_close_code(reader: Any, limit_s: float = 5.0) -> int | None:
             payload = await reader.readexactly(length)
             if head[0] & 0x0F == 0x8:
                 return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else None
+
+
+@asynccontextmanager
+async def shop_site(
+    connector: WebConnector,
+    page: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    *,
+    widget_under: str | None = None,
+) -> AsyncIterator[str]:
+    """A shop's site on localhost for the browser tests: ``page`` at ``/`` (and, with
+    ``widget_under``, the connected ``connector``'s app under that path, as behind a
+    reverse proxy), allowed as an origin of ``connector``; yields the site's origin.
+    Disconnects ``connector`` when done."""
+    app = web.Application()
+    app.router.add_get("/", page)
+    if widget_under:
+        app.add_subapp(widget_under, connector.make_app())
+    server = TestServer(app, host="localhost")
+    await server.start_server()
+    origin = f"http://localhost:{server.port}"
+    connector.service.origins.add(origin)
+    try:
+        yield origin
+    finally:
+        await connector.disconnect()
+        await server.close()
