@@ -112,6 +112,15 @@ async def _status(bot: Bot) -> ConversationStatus:
     return conversation.status
 
 
+async def _peer_takes_over(bot: Bot, conversation_id: int) -> None:
+    """An agent takes the conversation over through another bot process: in the
+    database only, so this process learns of it from the store."""
+    taken = await bot.store.change_conversation_status(
+        conversation_id, ConversationStatus.WITH_HUMAN, only_from=(ConversationStatus.BOT,)
+    )
+    assert taken is not None
+
+
 async def _wait(event: asyncio.Event) -> None:
     async with asyncio.timeout(30):
         await event.wait()
@@ -155,11 +164,7 @@ async def test_a_message_being_translated_when_a_peer_takes_over_is_left_to_the_
         translator.hold = QUESTION
         receipt = await bot.submit(message(QUESTION, "k2"))
         await _wait(translator.held)
-        taken = await bot.store.change_conversation_status(
-            receipt.conversation_id, ConversationStatus.WITH_HUMAN,
-            only_from=(ConversationStatus.BOT,),
-        )  # fmt: skip
-        assert taken is not None
+        await _peer_takes_over(bot, receipt.conversation_id)
         translator.go.set()
         assert await bot.drain(30)
         assert await _status(bot) == ConversationStatus.WITH_HUMAN
@@ -221,11 +226,7 @@ async def test_a_peers_takeover_stands_and_the_intents_reply_is_not_sent(
         assert await bot.drain(30)
         receipt = await bot.submit(message(text, "k2"))
         await _wait(hold.held)
-        taken = await bot.store.change_conversation_status(
-            receipt.conversation_id, ConversationStatus.WITH_HUMAN,
-            only_from=(ConversationStatus.BOT,),
-        )  # fmt: skip
-        assert taken is not None
+        await _peer_takes_over(bot, receipt.conversation_id)
         hold.go.set()
         assert await bot.drain(30)
         assert await _status(bot) == ConversationStatus.WITH_HUMAN
