@@ -15,7 +15,7 @@ from botkit.channel import HistoryItem, IntakeReceipt
 from botkit.events import Attachment, Direction, OutboundReply, utcnow
 from botkit.sanitize import sanitize_text
 
-__all__ = ["inbound_item", "message_payload", "reply_item"]
+__all__ = ["inbound_item", "message_payload", "reply_item", "update_payload"]
 
 
 def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str, Any]:
@@ -53,6 +53,18 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
     if stream_id is not None:
         payload["stream_id"] = stream_id
     return payload
+
+
+def update_payload(item: HistoryItem) -> dict[str, Any]:
+    """The ``update`` frame: what the bot learned about a stored message after it went out.
+
+    A visitor's message is shown the moment it is stored, before the bot has read it, so
+    its ``message`` frame says ``language: null`` and ``status: received``; the language
+    is detected (and the status moves on) only when the bot answers it. This frame
+    carries those two fields for the ``seq`` the client already has. It is outside the
+    ``seq`` order (like ``ack``): a replay after a reload has them in the message itself.
+    """
+    return {"type": "update", "seq": item.seq, "language": item.language, "status": item.status}
 
 
 def inbound_item(

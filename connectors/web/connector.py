@@ -12,11 +12,11 @@ from typing import ClassVar
 from aiohttp import WSCloseCode, web
 
 from botkit.channel import CoreHandle, ReplyStream
-from botkit.errors import ConnectorError
-from botkit.events import OutboundReply
+from botkit.errors import BotkitError, ConnectorError
+from botkit.events import Direction, OutboundReply
 from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
-from connectors.web._messages import message_payload, reply_item
+from connectors.web._messages import message_payload, reply_item, update_payload
 from connectors.web.app import create_app
 from connectors.web.config import WebConfig
 from connectors.web.hub import Outgoing
@@ -106,6 +106,7 @@ class WebConnector(Connector[WebConfig]):
     async def send(self, reply: OutboundReply) -> None:
         """Push a complete reply (agent message, notice) to the visitor's open sockets."""
         self.service.hub.publish(reply.conversation_key, _reply_payload(reply))
+        await self._update_answered(reply)
 
     async def send_stream(self, stream: ReplyStream) -> None:
         """Forward deltas as they come, then the stored reply with its ``seq``."""
@@ -122,6 +123,29 @@ class WebConnector(Connector[WebConfig]):
                 hub.publish(key, _reply_payload(final, stream_id))
         finally:
             hub.stream_end(key, stream_id)
+        await self._update_answered(final)
+
+    async def _update_answered(self, reply: OutboundReply) -> None:
+        """Tell the sockets what the bot learned about the message ``reply`` answers.
+
+        The visitor's message went out when it was stored, before its language was
+        detected; by the time its reply is stored, so is that language (the core records
+        both together). Read back from the store, so the live copy ends up with what a
+        replay shows. After the reply, never before it: a socket still catching up sends
+        the message (from history, already complete) before either. Only read when
+        someone watches; a store failure costs the live copy its language, not the reply.
+        """
+        seq, key = reply.in_reply_to_seq, reply.conversation_key
+        if reply.seq is None or seq is None or not self.service.hub.subscribers(key):
+            return
+        try:
+            items = await self.service.history(key, seq - 1, 1)
+        except BotkitError as exc:
+            log.debug("web: reading the answered message failed: %s", exc)
+            return
+        for item in items:
+            if item.seq == seq and item.direction is Direction.INBOUND and item.language:
+                self.service.hub.publish(key, Outgoing(update_payload(item)))
 
     def open_connections(self) -> int:
         """Widget sockets open to this process (``botkit.metrics.OpenConnections``)."""

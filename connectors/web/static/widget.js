@@ -1373,6 +1373,17 @@
     if (out) typing.hidden = !streamsLive() || typing.hidden;
     labelLauncher(); // a reply while the panel is closed: one more on the launcher
   }
+  function onUpdate(msg) {
+    // The language the bot detected in a message shown before it was read (the
+    // visitor's own, shown as soon as stored): read out with its own voice from now on,
+    // and after a reload (the cache keeps it).
+    var lang = cleanLang(msg.language);
+    var li = Number.isInteger(msg.seq) ? bySeq[msg.seq] : null;
+    if (!li || !lang) return;
+    li.querySelector(".botkit-text").setAttribute("lang", lang);
+    state.cache.forEach(function (c) { if (c.seq === msg.seq) c.lang = lang; });
+    save();
+  }
   function onAck(msg) {
     var li = byClient[msg.client_id];
     dropOutbox(msg.client_id);
@@ -1483,6 +1494,7 @@
         case "welcome": onWelcome(sock, msg); break;
         case "message": onStored(msg); break;
         case "ack": onAck(msg); break;
+        case "update": onUpdate(msg); break;
         case "stream": onStream(msg); break;
         case "delta": onDelta(msg); break;
         case "stream_end": onStreamEnd(msg); break;
