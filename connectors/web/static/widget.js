@@ -1781,31 +1781,64 @@
   // of a wider screen stays a non-modal dialog beside the page.
   var phone = window.matchMedia ? window.matchMedia("(max-width: 480px)") : null;
   var madeInert = null; // the page's elements this widget made inert, while modal
+  var path = [];        // while modal: the widget's element and its ancestors below <body>
   var NOT_SHOWN = /^(HEAD|SCRIPT|STYLE|LINK|META|TEMPLATE|NOSCRIPT)$/;
   var TABBABLE = "button, [href], textarea, input, select, [tabindex]";
   function fullScreen() { return Boolean(phone && phone.matches); }
-  function inertSiblings(node) {
-    Array.prototype.forEach.call(node.parentElement.children, function (other) {
-      if (other === node || other.hasAttribute("inert") || NOT_SHOWN.test(other.tagName)) return;
-      other.setAttribute("inert", "");
-      madeInert.push(other);
-    });
+  // Inert: one of the page's elements beside the widget's path, unless it is already
+  // (the page's own choice, left to the page) or never shown.
+  function makeInert(other) {
+    if (path.indexOf(other) >= 0 || other.hasAttribute("inert") || NOT_SHOWN.test(other.tagName)) return;
+    other.setAttribute("inert", "");
+    madeInert.push(other);
   }
+  function onPath(parent) {
+    return path.some(function (node) { return node.parentElement === parent; });
+  }
+  // What the page does while the panel covers it (a single-page app rendering a toast,
+  // a cookie banner, its next view): an element it adds beside the widget's path is
+  // made inert too, and so is one it gives back from its own inert (its own dialog
+  // closing). Only those are taken back when the panel closes: the page's own inert
+  // stays as the page left it.
+  var pageWatch = window.MutationObserver ? new MutationObserver(function (records) {
+    if (madeInert === null) return;
+    records.forEach(function (r) {
+      if (r.type === "childList" && onPath(r.target)) {
+        Array.prototype.forEach.call(r.addedNodes, function (n) {
+          if (n.nodeType === 1 && n.parentElement === r.target) makeInert(n);
+        });
+      } else if (r.type === "attributes" && r.target.parentElement && onPath(r.target.parentElement) &&
+                 madeInert.indexOf(r.target) < 0) {
+        makeInert(r.target);
+      }
+    });
+  }) : null;
   function setModal() {
     var modal = !panel.hidden && fullScreen();
     if (modal !== (madeInert !== null)) {
       if (modal) {
         madeInert = [];
+        path = [];
         for (var node = host; node.parentElement && node !== document.body; node = node.parentElement) {
-          inertSiblings(node);
+          path.push(node);
+        }
+        path.forEach(function (node) {
+          Array.prototype.forEach.call(node.parentElement.children, makeInert);
+        });
+        if (pageWatch && path.length) {
+          pageWatch.observe(path[path.length - 1].parentElement, {
+            childList: true, subtree: true, attributes: true, attributeFilter: ["inert"],
+          });
         }
         panel.setAttribute("aria-modal", "true");
         launcher.setAttribute("inert", "");
         // (The screen became narrow while the page had the focus.)
         if (!panel.contains(shadow.activeElement)) panel.focus();
       } else {
+        if (pageWatch) { pageWatch.takeRecords(); pageWatch.disconnect(); }
         madeInert.forEach(function (n) { n.removeAttribute("inert"); });
         madeInert = null;
+        path = [];
         panel.removeAttribute("aria-modal");
         launcher.removeAttribute("inert");
       }
