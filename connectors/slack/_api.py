@@ -39,6 +39,9 @@ log = logging.getLogger("connectors.slack")
 _TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 _DEFAULT_RETRY_AFTER_S = 1.0
+# chat.appendStream is Tier 4 ("100+ per minute"), counted per workspace like
+# chat.update: the appends of every reply streaming at once share this budget.
+_APPENDS_PER_MINUTE = 100.0
 _MAX_LANES = 10_000
 # What the operator can do about Slack's permanent errors: the log shows the hint after
 # the code (a reply that fails with one of them is stored as failed, not tried again).
@@ -192,7 +195,10 @@ class SlackApi:
         self.retry = retry
         self.pacer = ChannelPacer(send_interval)
         # Methods limited per workspace on top of the per-channel lanes.
-        self.budgets = {"chat.update": MethodBudget(updates_per_minute)}
+        self.budgets = {
+            "chat.update": MethodBudget(updates_per_minute),
+            "chat.appendStream": MethodBudget(_APPENDS_PER_MINUTE),
+        }
 
     def held_for(self, method: str) -> float:
         """Seconds left of a workspace-wide 429 hold on ``method`` (0 when none)."""
@@ -332,12 +338,16 @@ class SlackApi:
                 hold = self._backoff(tries.failures, method, code)
                 if hold is None:
                     self.pacer.done(lane)
-                    raise ConnectorError(
-                        f"slack {method} failed {tries.failures}x: {code}"
+                    raise SlackCallError(
+                        f"slack {method} failed {tries.failures}x: {code}",
+                        code=code,
+                        transient=True,
                     ) from exc
             else:
                 self.pacer.done(lane)
-                raise ConnectorError(f"slack {method} failed: {describe_error(exc)}") from exc
+                raise SlackCallError(
+                    f"slack {method} failed: {describe_error(exc)}", code=code, transient=False
+                ) from exc
         except _NETWORK as exc:
             tries.failures += 1
             reason = f"{type(exc).__name__}: {exc}"

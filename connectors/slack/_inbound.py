@@ -196,6 +196,8 @@ def read_event(
     # starts a thread (``thread_replies``) so that one channel does not mix customers.
     root = thread_ts or (ts if thread_replies and not direct else None)
     ids = {"channel": channel, "ts": ts, "event_id": event_id}
+    if user:
+        ids["user"] = user  # the recipient of a natively streamed reply (chat.startStream)
     if root:
         ids["thread_ts"] = root
     team = _str(body, "team_id", _ID)
@@ -244,7 +246,10 @@ def read_action(body: dict[str, Any], me: Identity) -> SlackInbound | None:
     if user is None or user == me.bot_user_id or channel is None or message_ts is None:
         return None
     thread_ts = _str(message, "thread_ts", _TS) or _str(container, "thread_ts", _TS)
-    ids = {"channel": channel, "ts": message_ts, "action_ts": action_ts}
+    ids = {"channel": channel, "ts": message_ts, "action_ts": action_ts, "user": user}
+    team = _str(body.get("team"), "id", _ID) or _str(body.get("user"), "team_id", _ID)
+    if team:
+        ids["team"] = team
     if thread_ts:
         ids["thread_ts"] = thread_ts
     return SlackInbound(

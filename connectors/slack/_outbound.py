@@ -10,6 +10,7 @@ from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
 from connectors.slack._api import SlackApi, SlackCallError
 from connectors.slack._inbound import split_key
+from connectors.slack._stream import NOT_AVAILABLE, NativeStream
 from connectors.slack._writer import ReplyWriter, Target
 from connectors.slack.config import SlackConfig
 
@@ -30,6 +31,9 @@ class Outbound:
         self._api = api
         self._config = config
         self._no_status: set[str] = set()
+        # Why native streaming is off for this workspace ("auto" after Slack said it is
+        # not available), or None.
+        self.native_off: str | None = None
 
     def _target(self, reply_to: dict[str, str], conversation_key: str) -> Target:
         channel, thread_ts = split_key(conversation_key)
@@ -40,6 +44,39 @@ class Outbound:
 
     def _writer(self, target: Target) -> ReplyWriter:
         return ReplyWriter(self._api, target, self._config.max_message_chars)
+
+    def _stream_writer(
+        self, target: Target, reply_to: dict[str, str]
+    ) -> ReplyWriter | NativeStream:
+        """A native stream where Slack allows one (see ``SlackConfig.streaming``), else the
+        edit path. ``chat.startStream`` needs a thread, and outside DMs the recipient."""
+        if self._config.streaming == "edit" or self.native_off or target.thread_ts is None:
+            return self._writer(target)
+        recipient = {}
+        if reply_to.get("user"):
+            recipient["recipient_user_id"] = reply_to["user"]
+        if reply_to.get("team"):
+            recipient["recipient_team_id"] = reply_to["team"]
+        if len(recipient) < 2 and not target.channel.startswith("D"):
+            return self._writer(target)  # e.g. a reply stored before the ids were kept
+        limit = self._config.max_message_chars
+        return NativeStream(self._api, target, limit, recipient, self._stream_refused)
+
+    def _stream_refused(self, exc: ConnectorError) -> None:
+        """``chat.startStream`` failed before anything was shown (the reply goes out by
+        edits). "auto" stops trying once Slack says the feature is not there."""
+        code = getattr(exc, "code", "")
+        if code in NOT_AVAILABLE and self._config.streaming == "auto":
+            if self.native_off is None:
+                self.native_off = code
+                log.warning(
+                    "slack: native streaming is not available (%s); replies are shown by"
+                    ' chat.update edits from now on (streaming = "edit" says so)',
+                    exc,
+                )
+            return
+        level = logging.WARNING if self._config.streaming == "native" else logging.INFO
+        log.log(level, "slack: native streaming refused, this reply goes by edits: %s", exc)
 
     async def send(self, reply: OutboundReply) -> None:
         """Post a complete reply (split over several messages if long) in its thread.
@@ -60,7 +97,7 @@ class Outbound:
         about two seconds, and re-raises.
         """
         target = self._target(stream.reply_to, stream.conversation_key)
-        writer = self._writer(target)
+        writer = self._stream_writer(target, stream.reply_to)
         parts: list[str] = []
         # The reader starts first: the core generates only while the reply is consumed,
         # and the placeholder (paced, perhaps waiting out a 429) must not hold up the model.
@@ -111,7 +148,11 @@ class Outbound:
             raise
 
     async def _interrupted(
-        self, target: Target, writer: ReplyWriter, thinking: asyncio.Task[bool], text: str
+        self,
+        target: Target,
+        writer: ReplyWriter | NativeStream,
+        thinking: asyncio.Task[bool],
+        text: str,
     ) -> None:
         """Mark a reply cut off by shutdown, so what was posted does not read as complete.
 
@@ -128,7 +169,7 @@ class Outbound:
     async def _mark_interrupted(
         self,
         target: Target,
-        writer: ReplyWriter,
+        writer: ReplyWriter | NativeStream,
         thinking: asyncio.Task[bool],
         text: str,
         deadline: float,
@@ -152,7 +193,7 @@ class Outbound:
         except Exception:
             log.warning("slack: marking a reply cut off by shutdown failed", exc_info=True)
 
-    async def _show_thinking(self, target: Target, writer: ReplyWriter) -> bool:
+    async def _show_thinking(self, target: Target, writer: ReplyWriter | NativeStream) -> bool:
         """Show that a reply is coming; True when it is the assistant status line.
 
         The status line (``assistant.threads.setStatus``, scope ``chat:write``) exists

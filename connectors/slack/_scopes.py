@@ -20,6 +20,10 @@ METHOD_SCOPES: Mapping[str, str | None] = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
     "chat.delete": "chat:write",
+    # Native streaming of replies (Slack's AI-app streaming, ``streaming`` in the config).
+    "chat.startStream": "chat:write",
+    "chat.appendStream": "chat:write",
+    "chat.stopStream": "chat:write",
     # chat:write since Slack's 2026-03 change (assistant:write is being phased out).
     "assistant.threads.setStatus": "chat:write",
     "users.info": "users:read",

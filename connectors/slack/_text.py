@@ -23,6 +23,7 @@ __all__ = [
     "escape",
     "from_slack",
     "link_urls",
+    "markdown_text",
     "split_text",
 ]
 
@@ -64,6 +65,24 @@ _CLOSING = {")": "(", "]": "[", "}": "{"}
 def escape(text: str) -> str:
     """Escape the three characters Slack gives meaning to (``&``, ``<``, ``>``)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Native streaming takes standard Markdown (``markdown_text``), which is what the model
+# writes, so its formatting is kept. Three things are defused by putting U+2060 WORD
+# JOINER (invisible) in them, the same trick as for inbound special mentions: "<", so that
+# no Slack token (``<!channel>``, ``<@U1>``, ``<https://evil|bank.com>``) can form; "](",
+# so that a Markdown link or image cannot show a label instead of where it leads (the URL
+# stays visible, and Slack links it); and "@channel" / "@here" / "@everyone". Each rule
+# looks at a few ASCII characters only, so the result for a text cut after whitespace or
+# after a non-ASCII character is a prefix of the result for the longer text: appends never
+# need to take back what was sent (see ``_stream.py``).
+_MARKDOWN_DEFUSE = re.compile(r"<|\](?=\()|@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+
+
+def markdown_text(text: str) -> str:
+    """Model output (Markdown) for ``markdown_text`` of the streaming methods: kept as
+    Markdown, with Slack tokens, hidden-target links and special mentions defused."""
+    return _MARKDOWN_DEFUSE.sub(lambda m: m.group() + _WORD_JOINER, text)
 
 
 def _unescape(text: str) -> str:

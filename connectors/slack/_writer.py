@@ -37,6 +37,7 @@ class _Shown:
     text: str
     has_blocks: bool = False
     placeholder: bool = False  # still the "thinking" text, no reply text yet
+    foreign: bool = False  # shown another way (a native stream): its blocks are replaced
 
 
 class ReplyWriter:
@@ -58,6 +59,12 @@ class ReplyWriter:
         if not self._shown:
             await self._post(text, None)
             self._shown[-1].placeholder = True
+
+    def adopt(self, timestamps: Sequence[str]) -> None:
+        """Take over messages that were shown another way (a native stream that failed
+        on the way): the next ``show`` edits them into this reply's pieces, replacing
+        what they hold, and posts what does not fit in them."""
+        self._shown.extend(_Shown(ts=ts, text="", foreign=True) for ts in timestamps)
 
     def interrupted(self, text: str) -> tuple[str, dict[str, Any]] | None:
         """The one Web API call that shows this reply was cut off, or None if none is due.
@@ -154,7 +161,7 @@ class ReplyWriter:
     ) -> bool:
         """Edit one message; False when a ``droppable`` edit was skipped (nothing changed)."""
         payload: dict[str, Any] = {"channel": self._target.channel, "ts": shown.ts, "text": text}
-        if blocks is not None or shown.has_blocks:
+        if blocks is not None or shown.has_blocks or shown.foreign:
             # Without "blocks" Slack keeps the old ones; an empty list removes them.
             payload["blocks"] = blocks if blocks is not None else []
         # Not the placeholder any more once the edit may have reached Slack: an edit cut
@@ -169,5 +176,5 @@ class ReplyWriter:
         if sent is None:
             shown.placeholder = was_placeholder  # skipped: nothing was sent
             return False
-        shown.text, shown.has_blocks = text, blocks is not None
+        shown.text, shown.has_blocks, shown.foreign = text, blocks is not None, False
         return True

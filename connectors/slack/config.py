@@ -83,6 +83,16 @@ class SlackConfig(ConnectorConfig):
             elsewhere (top-level DMs, or where Slack refuses the status);
             ``"placeholder"`` always posts the placeholder; ``"off"`` shows nothing.
         thinking_text / thinking_status: the placeholder text and the status line.
+        streaming: how a streamed reply is shown. ``"auto"`` (the default) uses Slack's
+            native streaming (``chat.startStream`` / ``appendStream`` / ``stopStream``)
+            where Slack allows it: in a thread, with the "is thinking" status line (not
+            a placeholder) as the thinking state, and in channels only when the
+            customer's user and team ids are known. Where Slack answers that the
+            feature is not available (``unknown_method``, ``feature_not_enabled``...)
+            the reply goes out by ``chat.update`` edits, and so do all later ones (it
+            is logged once). ``"native"`` tries native streaming for every reply where
+            it applies and logs each refusal (the reply still goes out by edits);
+            ``"edit"`` always posts and edits.
         request_timeout_s: timeout of one Web API call.
         retry: retry and backoff of Web API calls.
         user_cache_ttl_s / user_cache_size: ``users.info`` answers are cached this long.
@@ -109,6 +119,7 @@ class SlackConfig(ConnectorConfig):
     typing_indicator: Literal["auto", "placeholder", "off"] = "auto"
     thinking_text: str = Field(default="_Thinking…_", min_length=1, max_length=200)
     thinking_status: str = Field(default="is thinking…", min_length=1, max_length=50)
+    streaming: Literal["auto", "native", "edit"] = "auto"
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
     retry: SlackRetry = Field(default_factory=SlackRetry)
     user_cache_ttl_s: float = Field(default=3600.0, ge=0, le=7 * 86_400)

@@ -76,8 +76,8 @@ def test_dm_top_level_messages_are_one_conversation(thread_replies: bool) -> Non
     got = read(message("hi &amp; bye", ts="1.000001"), thread_replies=thread_replies)
     assert got.text == "hi & bye" and got.idempotency_key == "D1:1.000001"  # the message
     assert got.conversation_key == "D1" and not got.known_thread_only
-    ids = {"channel": "D1", "ts": "1.000001", "event_id": "Ev1", "team": "T0FAKE"}
-    assert got.channel_ids == ids
+    ids = {"channel": "D1", "ts": "1.000001", "event_id": "Ev1", "team": "T0FAKE", "user": "U1"}
+    assert got.channel_ids == ids  # user and team: the recipient of a streamed answer
     later = read(message("and more", ts="1.000002"), thread_replies=thread_replies)
     assert later.conversation_key == "D1" and "thread_ts" not in later.channel_ids
     # A message in any thread of the DM continues the DM's conversation (Review 2 #4) and
