@@ -116,7 +116,14 @@ class TelegramConfig(ConnectorConfig):
             returns as soon as an update arrives, so a long timeout never delays
             replies; 0 (short polling) is refused: it would call Telegram non-stop.
         poll_limit: most updates fetched at once.
-        edit_interval_s: a streamed answer is edited at most once per this interval.
+        streaming: how a reply is shown while it is written. ``"auto"`` (default):
+            in private chats as a live draft (``sendMessageDraft``), sent as messages
+            when complete; in groups, where drafts do not exist, as a message edited
+            as it grows. ``"edit"``: edits everywhere. A Bot API server without drafts
+            (an older local one), or a chat that refuses them, gets edits, learned on
+            the first refusal.
+        edit_interval_s: a streamed answer's draft or message is updated at most once
+            per this interval (drafts count against the same per-chat flood limit).
         typing_interval_s: how often the ``typing`` action is repeated while the model
             works (Telegram shows it for about 5 seconds).
         request_timeout_s: connect/read/write timeout of one API call.
@@ -135,6 +142,7 @@ class TelegramConfig(ConnectorConfig):
     base_file_url: str = "https://api.telegram.org/file/bot"
     poll_timeout_s: int = Field(default=30, le=50)
     poll_limit: int = Field(default=100, ge=1, le=100)
+    streaming: Literal["auto", "edit"] = "auto"
     edit_interval_s: float = Field(default=1.0, ge=0, le=60)
     typing_interval_s: float = Field(default=4.0, gt=0, le=60)
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)

@@ -31,11 +31,12 @@ from connectors.telegram import texts
 from connectors.telegram._shape import problem, update_problem
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import TelegramConfig
+from connectors.telegram.draft import DraftSupport, DraftWriter
 from connectors.telegram.flood import FloodControl
 from connectors.telegram.polling import ALLOWED_UPDATES, Poller, RetryLater
 from connectors.telegram.redact import TokenRedactor
 from connectors.telegram.sender import Sender, Target
-from connectors.telegram.stream import ReplyWriter, stream_reply
+from connectors.telegram.stream import ReplyWriter, StreamWriter, stream_reply
 from connectors.telegram.updates import CHANNEL, Action, BotIdentity, Kind, classify, unreadable
 from connectors.telegram.webhook import BadUpdate, create_webhook_app
 
@@ -58,6 +59,7 @@ class TelegramConnector(Connector[TelegramConfig]):
         self.redactor = TokenRedactor(config.token.get_secret_value())
         self.codec = ButtonCodec()
         self.flood = FloodControl(config.flood)
+        self.drafts = DraftSupport(config.streaming)
         self.me: BotIdentity | None = None
         self.port: int | None = None  # the webhook server's port once connected
         self._bot: Bot | None = None
@@ -348,12 +350,19 @@ class TelegramConnector(Connector[TelegramConfig]):
             await writer.show(reply.text, self.codec.keyboard(reply.buttons))
 
     async def send_stream(self, stream: ReplyStream) -> None:
-        """Stream a reply: first message, edits at most once per ``edit_interval_s``.
+        """Stream a reply: drafts in private chats (``streaming = "auto"``), else a first
+        message and edits; an update at most once per ``edit_interval_s``.
 
         Raises:
             ConnectorError: the complete reply could not be delivered.
         """
-        writer = self._writer(stream.conversation_key, stream.reply_to)
+        messages = self._writer(stream.conversation_key, stream.reply_to)
+        writer: StreamWriter = messages
+        if self.drafts.usable(messages.target.chat_id):
+            # ReplyDelivery's takeover flag; the ReplyStream protocol does not name it.
+            writer = DraftWriter(
+                messages, self.drafts, lambda: bool(getattr(stream, "superseded", False))
+            )
         with self._sending_task():
             await stream_reply(
                 stream,

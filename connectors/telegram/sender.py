@@ -9,6 +9,10 @@
   is better than losing it.
 * Anything else (blocked by the user, chat not found, bad request) is permanent: the
   call fails at once with ``ConnectorError`` so the core records the reply as failed.
+
+A draft (``sendMessageDraft``) is a progress frame that the next one replaces: it is
+paced like a message (drafts count against the chat's flood limit) but tried once, and
+only a refusal is reported (``DraftRefused``), for the caller to stop drafting.
 """
 
 from __future__ import annotations
@@ -25,14 +29,21 @@ from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    EndPointNotFound,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.warnings import PTBDeprecationWarning
 
 from botkit.errors import ConnectorError
 from connectors.telegram.config import RetryPolicy
 from connectors.telegram.flood import FloodControl, is_group
 
-__all__ = ["Sender", "Target"]
+__all__ = ["DraftRefused", "Sender", "Target"]
 
 log = logging.getLogger("connectors.telegram")
 
@@ -65,6 +76,26 @@ class Target:
         except ValueError:
             raise ConnectorError(f"telegram: {conversation_key!r} is not a Telegram chat") from None
         return cls(chat_id, thread_id, quote)
+
+
+class DraftRefused(ConnectorError):
+    """The Bot API refused a draft: the method is missing (an older Bot API server,
+    ``method_missing``) or drafts are refused for this chat."""
+
+    def __init__(self, reason: str, *, method_missing: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.method_missing = method_missing
+
+
+def _method_missing(exc: TelegramError) -> bool:
+    """Whether ``exc`` says the Bot API server does not know the method: 404 "Not Found"
+    (python-telegram-bot reads a 404 as ``InvalidToken``, but the token just worked)
+    or a 400 "method not found" from some proxies and local servers."""
+    text = str(exc).lower()
+    if isinstance(exc, EndPointNotFound | InvalidToken):
+        return "not found" in text
+    return isinstance(exc, BadRequest) and "method" in text and "not found" in text
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:
@@ -136,6 +167,40 @@ class Sender:
                     raise  # else: a retried edit that had arrived; nothing to do
 
         await self._in_chat(chat_id, "editMessageText", op)
+
+    async def send_draft(self, target: Target, draft_id: int, text: str) -> bool:
+        """Show ``text`` as the live draft ``draft_id`` in a private chat; returns whether
+        it was shown.
+
+        Paced like a message and tried once: a frame lost to a timeout or a 5xx is
+        replaced by the next one, sooner than a retry with backoff would be. A
+        ``RetryAfter`` answer pauses every send, as for messages, and drops the frame.
+
+        Raises:
+            DraftRefused: the server does not have the method, or refuses drafts here.
+        """
+        chat_id = target.chat_id
+        try:
+            async with self.flood.chat_turn(chat_id), self.flood.message_slot(chat_id):
+                await self.bot.send_message_draft(
+                    chat_id, draft_id, text, message_thread_id=target.thread_id
+                )
+            return True
+        except RetryAfter as exc:
+            seconds = retry_after_seconds(exc)
+            self.flood.pause(seconds)
+            log.warning(
+                "telegram: sendMessageDraft to chat %s: flood control, waiting %.1fs",
+                chat_id,
+                seconds,
+            )
+        except BadRequest as exc:  # a NetworkError subclass, but never transient
+            raise DraftRefused(self._short(exc), method_missing=_method_missing(exc)) from None
+        except NetworkError as exc:  # timeouts, connection errors, 5xx
+            log.info("telegram: sendMessageDraft to chat %s failed: %s", chat_id, self._short(exc))
+        except TelegramError as exc:  # 404 (no such method), blocked by the user
+            raise DraftRefused(self._short(exc), method_missing=_method_missing(exc)) from None
+        return False
 
     async def typing(self, target: Target) -> None:
         """Show "typing…" once (best effort: a failure is only logged).

@@ -1,12 +1,15 @@
-"""Showing a reply in a chat: split into messages, streamed by editing the last one.
+"""Showing a reply in a chat: split into messages, streamed by drafts or by edits.
 
-A streamed answer's first message is sent once the model has written for one edit
-interval (an answer finished sooner goes out as a single message, with no edits), then
-edited at most once per interval as text arrives; the chat also shows ``typing`` while
-the model works. Text past 4,096 characters continues in a new message. Quick replies
-are attached to the last message when the answer is complete. A reply cut off by
-shutdown gets " …" appended, so it does not read as complete; the next start answers
-the message again.
+A streamed answer's first update is made once the model has written for one edit
+interval (an answer finished sooner goes out as a single message, with no draft or
+edit), then at most once per interval as text arrives. In a private chat (``streaming
+= "auto"``) the updates are drafts (``draft.DraftWriter``) and the answer is sent as
+messages when complete; elsewhere the first message is sent and then edited
+(``ReplyWriter``). The chat shows ``typing`` while the model works and no draft is on
+screen. Text past 4,096 characters continues in a new message. Quick replies are
+attached to the last message when the answer is complete. A reply cut off by shutdown
+gets " …" appended, so it does not read as complete; the next start answers the
+message again.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Protocol
 
 from telegram import InlineKeyboardMarkup
 
@@ -24,7 +28,7 @@ from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.sender import Sender, Target
 from connectors.telegram.split import MAX_MESSAGE, split_text
 
-__all__ = ["ReplyWriter", "stream_reply"]
+__all__ = ["INTERRUPTED_MARK", "ReplyWriter", "StreamWriter", "stream_reply"]
 
 log = logging.getLogger("connectors.telegram")
 
@@ -34,8 +38,41 @@ _INTERRUPTED_EDIT_S = 2.0
 INTERRUPTED_MARK = " …"
 
 
+class StreamWriter(Protocol):
+    """How ``stream_reply`` shows a reply: ``ReplyWriter`` (edits) or ``DraftWriter``."""
+
+    sender: Sender
+    target: Target
+
+    @property
+    def message_ids(self) -> list[int]:
+        """Ids of the messages sent for the reply so far, in order."""
+        ...
+
+    @property
+    def shows_progress(self) -> bool:
+        """Whether the chat already shows the reply growing (no ``typing`` needed)."""
+        ...
+
+    async def progress(self, text: str) -> bool:
+        """Show ``text``, the reply so far; returns whether Telegram was called."""
+        ...
+
+    def finish_edits(self, text: str, buttons: bool) -> bool:
+        """Whether ``finish`` would edit a message on screen (it then keeps the pace)."""
+        ...
+
+    async def finish(self, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        """Leave the complete reply in the chat as messages, ``markup`` on the last."""
+        ...
+
+    async def mark_interrupted(self, *, takeover: bool) -> bool:
+        """Mark the reply as cut off (see ``ReplyWriter.mark_interrupted``)."""
+        ...
+
+
 class ReplyWriter:
-    """Keeps one reply's messages in a chat in step with its text."""
+    """Keeps one reply's messages in a chat in step with its text (the edit path)."""
 
     def __init__(self, sender: Sender, target: Target, *, limit: int = MAX_MESSAGE) -> None:
         self.sender = sender
@@ -52,13 +89,33 @@ class ReplyWriter:
     def message_ids(self) -> list[int]:
         return [mid for mid, _ in self._messages]
 
-    def _parts(self, text: str) -> list[str]:
+    @property
+    def shows_progress(self) -> bool:
+        return False  # an edited message does not show that more is coming: typing does
+
+    def parts(self, text: str) -> list[str]:
+        """``text`` as the messages that show it (split, trimmed, none blank)."""
         return [p.strip() for p in split_text(text, self.limit) if p.strip()]
 
     def changes(self, text: str) -> bool:
         """Whether showing ``text`` (without buttons) would send or edit a message."""
+        return self.parts_change(self.parts(text))
+
+    def parts_change(self, parts: list[str]) -> bool:
         shown = [s for _, s in self._messages]
-        return any(i >= len(shown) or shown[i] != p for i, p in enumerate(self._parts(text)))
+        return any(i >= len(shown) or shown[i] != p for i, p in enumerate(parts))
+
+    async def progress(self, text: str) -> bool:
+        if not self.changes(text):  # not for whitespace only: Telegram trims it
+            return False
+        await self.show(text)
+        return True
+
+    def finish_edits(self, text: str, buttons: bool) -> bool:
+        return bool(self._messages) and (self.changes(text) or buttons)
+
+    async def finish(self, text: str, markup: InlineKeyboardMarkup | None) -> None:
+        await self.show(text, markup)
 
     async def show(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Send or edit messages so the chat shows ``text`` (and ``markup`` at its end).
@@ -66,11 +123,18 @@ class ReplyWriter:
         Raises:
             ConnectorError: a send or edit finally failed, or ``text`` is blank.
         """
-        parts = self._parts(text)
+        parts = self.parts(text)
         if not parts:
             if not self._messages:
                 raise ConnectorError("telegram: the reply is empty")
             return
+        await self.show_parts(parts, markup)
+        self.text = text
+
+    async def show_parts(
+        self, parts: list[str], markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Send or edit messages so the first ones show ``parts`` (from ``parts()``)."""
         for i, part in enumerate(parts):
             keyboard = markup if i == len(parts) - 1 else None
             if i < len(self._messages):
@@ -84,11 +148,15 @@ class ReplyWriter:
                     self.target, part, keyboard, quote=i == 0
                 )
                 self._messages.append((message_id, part))
-        self.text = text
 
-    async def mark_interrupted(self) -> bool:
+    def record(self, message_id: int, shown: str) -> None:
+        """Count a message sent for the reply outside ``show`` (``DraftWriter``'s mark)."""
+        self._messages.append((message_id, shown))
+
+    async def mark_interrupted(self, *, takeover: bool = False) -> bool:
         """Append ``INTERRUPTED_MARK`` to the last message shown, so a reply cut off by
-        shutdown does not read as complete (the next start answers the message again).
+        shutdown or an agent's takeover does not read as complete (after a shutdown the
+        next start answers the message again).
 
         One call, unpaced and without retries; skipped while Telegram asked for a pause.
         Returns whether a message was edited.
@@ -102,29 +170,32 @@ class ReplyWriter:
         return True
 
 
-async def _mark_interrupted(writer: ReplyWriter) -> None:
+async def _mark_interrupted(writer: StreamWriter, *, takeover: bool = False) -> None:
     """Best effort, in its own task (shielded from the cancellation that got us here),
     waited for at most ``_INTERRUPTED_EDIT_S``. Never raises."""
 
+    why = "an agent's takeover" if takeover else "shutdown"
+
     async def mark() -> None:
         try:
-            if await writer.mark_interrupted():
-                log.info("telegram: reply in %s cut off by shutdown, marked", writer.target.chat_id)
+            if await writer.mark_interrupted(takeover=takeover):
+                log.info("telegram: reply in %s cut off by %s, marked", writer.target.chat_id, why)
         except Exception as exc:  # the bot is stopping; the message stays as it was
-            log.info("telegram: reply cut off by shutdown not marked: %s", exc)
+            log.info("telegram: reply cut off by %s not marked: %s", why, exc)
 
     await best_effort(mark(), _INTERRUPTED_EDIT_S)
 
 
-async def _typing(sender: Sender, target: Target, interval: float) -> None:
+async def _typing(writer: StreamWriter, interval: float) -> None:
     while True:
-        await sender.typing(target)
+        if not writer.shows_progress:  # a draft on screen already shows the reply coming
+            await writer.sender.typing(writer.target)
         await asyncio.sleep(interval)
 
 
 async def stream_reply(
     stream: ReplyStream,
-    writer: ReplyWriter,
+    writer: StreamWriter,
     codec: ButtonCodec,
     *,
     edit_interval: float,
@@ -154,11 +225,10 @@ async def stream_reply(
                 if done.is_set():
                     return
             changed.clear()
-            if writer.changes(latest):  # not for whitespace only: Telegram trims it
-                await writer.show(latest)
+            if await writer.progress(latest):
                 last = time.monotonic()
 
-    typing = asyncio.create_task(_typing(writer.sender, writer.target, typing_interval))
+    typing = asyncio.create_task(_typing(writer, typing_interval))
     flusher = asyncio.create_task(flush())
     try:
         async for delta in stream:
@@ -176,13 +246,12 @@ async def stream_reply(
             # (the agent's message is already below it).
             await _stop(done, typing, flusher)
             if writer.message_ids:
-                await _mark_interrupted(writer)
+                await _mark_interrupted(writer, takeover=True)
             return
         wait = interval - (time.monotonic() - last)
-        edit = writer.message_ids and (writer.changes(final.text) or final.buttons)
-        if edit and wait > 0:  # the last edit keeps the pace too
-            await asyncio.sleep(wait)
-        await writer.show(final.text, codec.keyboard(final.buttons))
+        if writer.finish_edits(final.text, bool(final.buttons)) and wait > 0:
+            await asyncio.sleep(wait)  # the last edit keeps the pace too
+        await writer.finish(final.text, codec.keyboard(final.buttons))
     except asyncio.CancelledError:  # shutdown past its grace period
         # The progress edits stop first, or one still in flight would overwrite the mark.
         await _stop(done, typing, flusher)

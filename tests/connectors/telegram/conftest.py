@@ -8,23 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_drafts import FakeTelegramDrafts
 from tg_helpers import TOKEN, MakeTg, TgHarness, tg_settings
 
+from botkit.backends.protocol import GenerationBackend
 from botkit.bot import Bot
-from botkit.testing.fake_telegram import FakeTelegram
 from connectors.telegram import TelegramConnector
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(TOKEN) as api:
+async def fake() -> AsyncIterator[FakeTelegramDrafts]:
+    """The fake Bot API server, with drafts (``sendMessageDraft``) like Telegram now."""
+    async with FakeTelegramDrafts(TOKEN) as api:
         yield api
 
 
 @pytest.fixture
-async def make_tg(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[MakeTg]:
+async def make_tg(tmp_path: Path, fake: FakeTelegramDrafts) -> AsyncIterator[MakeTg]:
     """Factory: ``await make_tg(telegram={...}, bot={...}, word_delay=0, run=True,
-    plugins={...}, store_url=None)``.
+    plugins={...}, store_url=None, backend=None)`` (``backend``: a test's own instead
+    of the echo backend).
 
     Bots made with the same ``db`` name share their database (a restart); ``store_url``
     names another database instead (``migrated_db_url``: SQLite and PostgreSQL).
@@ -40,10 +43,11 @@ async def make_tg(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[MakeTg]:
             db: str = "tg.db",
             plugins: dict[str, Any] | None = None,
             store_url: str | None = None,
+            backend: GenerationBackend | None = None,
         ) -> TgHarness:
             settings = tg_settings(tmp_path / db, fake, telegram, bot=bot, word_delay=word_delay,
                                    plugins=plugins, store_url=store_url)  # fmt: skip
-            instance = Bot(settings)
+            instance = Bot(settings, backend=backend)
             await stack.enter_async_context(instance)
             connector = instance.connectors["telegram"]
             assert isinstance(connector, TelegramConnector)

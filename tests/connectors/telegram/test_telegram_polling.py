@@ -200,7 +200,9 @@ async def test_store_outage_backs_off_exponentially() -> None:
 
 async def test_a_reply_cut_off_by_shutdown_is_marked_and_answered_again(make_tg: MakeTg) -> None:
     first = await make_tg(
-        {"edit_interval_s": 0.2}, bot={"shutdown_grace_seconds": 0}, word_delay=0.2
+        {"edit_interval_s": 0.2, "streaming": "edit"},
+        bot={"shutdown_grace_seconds": 0},
+        word_delay=0.2,
     )
     fake = first.fake
     text = " ".join(f"w{i}" for i in range(40))
@@ -219,7 +221,9 @@ async def test_a_reply_cut_off_by_shutdown_is_marked_and_answered_again(make_tg:
 
 async def test_the_shutdown_mark_is_not_overwritten_by_a_progress_edit(make_tg: MakeTg) -> None:
     first = await make_tg(
-        {"edit_interval_s": 0.2}, bot={"shutdown_grace_seconds": 0}, word_delay=0.02
+        {"edit_interval_s": 0.2, "streaming": "edit"},
+        bot={"shutdown_grace_seconds": 0},
+        word_delay=0.02,
     )
     fake = first.fake
     apply_edit = fake._api_editMessageText

@@ -1,4 +1,5 @@
-"""Showing answers: splitting, streaming by edits, typing, quick replies and clicks."""
+"""Showing answers: splitting, streaming by edits (``streaming = "edit"``; drafts are in
+test_telegram_drafts.py), typing, quick replies and clicks."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ async def test_a_zalgo_answer_is_two_messages_not_hundreds(make_tg: MakeTg) -> N
 
 
 async def test_streamed_answer_is_edited_at_most_once_per_interval(make_tg: MakeTg) -> None:
-    tg = await make_tg({"edit_interval_s": 0.3, "typing_interval_s": 0.5}, word_delay=0.03)
+    tg = await make_tg(
+        {"edit_interval_s": 0.3, "typing_interval_s": 0.5, "streaming": "edit"}, word_delay=0.03
+    )
     text = " ".join(f"w{i}" for i in range(60))  # ~1.8 s of streaming
     tg.fake.push(tg.fake.updates.message(503, text))
     await tg.fake.wait_until(lambda: tg.answers(503) == [f"echo: {text}"], within=8)
@@ -143,7 +146,9 @@ async def test_unknown_button_data_is_only_acknowledged(make_tg: MakeTg) -> None
 
 async def test_streamed_answer_continues_in_a_new_message_past_the_limit(make_tg: MakeTg) -> None:
     tg = await make_tg(
-        {"edit_interval_s": 0.15}, bot={"max_message_chars": 20_000}, word_delay=0.002
+        {"edit_interval_s": 0.15, "streaming": "edit"},
+        bot={"max_message_chars": 20_000},
+        word_delay=0.002,
     )
     words = [f"word{i:05d}" for i in range(500)]  # 5,500 characters, streamed word by word
     tg.fake.push(tg.fake.updates.message(507, " ".join(words)))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fake_drafts import FakeTelegramDrafts
+
 from botkit.bot import Bot
 from botkit.channel import HistoryItem, IntakeReceipt
 from botkit.config import Settings, settings_from_mapping
@@ -78,7 +80,7 @@ class TgHarness:
 
     bot: Bot
     connector: TelegramConnector
-    fake: FakeTelegram
+    fake: FakeTelegramDrafts
     run_task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
