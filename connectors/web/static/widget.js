@@ -826,24 +826,28 @@
     return { names: ["en"], tag: "en", fromPage: false, name: "en" };
   }
   var SITE = siteTexts(ds.texts);
-  var UI = chooseLanguage(SITE);
-  var TEXT = Object.create(null); // English, under the language's own words, under the site's
-  (function () {
+  var UI, TEXT; // the language chosen, and its words
+  // Chosen when the widget starts, and again whenever a source changes (a single-page
+  // app switching its language: see watchLanguage).
+  function chooseWords() {
+    UI = chooseLanguage(SITE);
+    TEXT = Object.create(null); // English, under the language's own words, under the site's
     function add(words) { Object.keys(words).forEach(function (k) { TEXT[k] = words[k]; }); }
     add(TEXTS.en);
     var base = UI.names.filter(function (n) { return BUILT_IN[n]; })[0];
     if (base) add(TEXTS[BUILT_IN[base]]);
     add(SITE.all);
     UI.names.slice().reverse().forEach(function (n) { if (SITE.langs[n]) add(SITE.langs[n]); });
-  })();
-  // The language of the words (for lang=, plural rules and numbers) and their direction:
-  // a right-to-left language is right-to-left; one the page chose (data-lang, <html lang>)
-  // is left-to-right even on a right-to-left page; otherwise (the browser's language, or
-  // English for want of any) the widget keeps the page's direction.
-  UI.lang = BUILT_IN[UI.name] || SITE.names[UI.name] || UI.name;
-  UI.dir = RTL.test(UI.lang) ? "rtl" : UI.fromPage ? "ltr" : null;
-  UI.locales = [UI.lang];
-  try { UI.locales = Intl.getCanonicalLocales([String(UI.tag).replace(/_/g, "-"), UI.lang]); } catch (e) { /* keep */ }
+    // The language of the words (for lang=, plural rules and numbers) and their
+    // direction: a right-to-left language is right-to-left; one the page chose
+    // (data-lang, <html lang>) is left-to-right even on a right-to-left page; otherwise
+    // (the browser's language, or English for want of any) the widget keeps the page's.
+    UI.lang = BUILT_IN[UI.name] || SITE.names[UI.name] || UI.name;
+    UI.dir = RTL.test(UI.lang) ? "rtl" : UI.fromPage ? "ltr" : null;
+    UI.locales = [UI.lang];
+    try { UI.locales = Intl.getCanonicalLocales([String(UI.tag).replace(/_/g, "-"), UI.lang]); } catch (e) { /* keep */ }
+  }
+  chooseWords();
   function t(key, vars) {
     var text = TEXT[key] !== undefined ? TEXT[key] : key;
     return !vars ? text : text.replace(/\{(\w+)\}/g, function (m, name) {
@@ -865,15 +869,17 @@
   }
 
   var COLOR = /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/;
+  function pageTitle() { return (ds.title || t("title")).slice(0, 80); }
+  // The page's language is a hint for the bot's first answer; a page that declares
+  // none sends none (an invented "en" would be remembered as the visitor's language).
+  function pageLang() { return ds.lang || document.documentElement.lang || null; }
   var cfg = {
     siteKey: ds.siteKey || "",
     userId: ds.userId || null,
     userHash: ds.userHash || null,
     userToken: ds.userToken || null,
-    title: (ds.title || t("title")).slice(0, 80),
-    // The page's language is a hint for the bot's first answer; a page that declares
-    // none sends none (an invented "en" would be remembered as the visitor's language).
-    lang: ds.lang || document.documentElement.lang || null,
+    title: pageTitle(),
+    lang: pageLang(),
     color: COLOR.test(ds.themeColor || "") ? ds.themeColor : "#2563eb",
   };
   // Text on the theme colour: white, or black where white would be hard to read (a
@@ -1073,8 +1079,7 @@
   var host = document.createElement("botkit-chat");
   var shadow = host.attachShadow({ mode: "open" });
   // lang: the language of the widget's own words (a message has its own, from the server).
-  var root = el("div", "botkit-root", { lang: UI.lang });
-  if (UI.dir) root.setAttribute("dir", UI.dir);
+  var root = el("div", "botkit-root");
   root.style.setProperty("--botkit-accent", cfg.color);
   root.style.setProperty("--botkit-on-accent", textOn(cfg.color));
   var launcher = el("button", "botkit-launcher", {
@@ -1091,22 +1096,20 @@
   panel.hidden = true;
   var header = el("header", "botkit-header");
   var heading = el("h2", "botkit-title", { id: uid + "-title" });
-  heading.textContent = cfg.title;
-  var closeBtn = el("button", "botkit-close", { type: "button", "aria-label": t("closeButton") });
+  var closeBtn = el("button", "botkit-close", { type: "button" });
   closeBtn.textContent = "\u00D7";
   header.append(heading, closeBtn);
   var status = el("div", "botkit-status", { role: "status" });
   var log = el("ol", "botkit-log", {
-    role: "log", "aria-live": "polite", "aria-label": t("messages"), tabindex: "0",
+    role: "log", "aria-live": "polite", tabindex: "0",
   });
   var typing = el("div", "botkit-typing", { "aria-hidden": "true" });
   typing.append(el("span"), el("span"), el("span"));
   typing.hidden = true;
   var form = el("form", "botkit-form");
   var label = el("label", "botkit-sr", { for: uid + "-input" });
-  label.textContent = t("yourMessage");
   var input = el("textarea", "botkit-input", {
-    id: uid + "-input", rows: "1", placeholder: t("placeholder"), autocomplete: "off",
+    id: uid + "-input", rows: "1", autocomplete: "off",
   });
   // What is typed takes the direction of its own first letter (dir=auto); the empty box
   // takes the widget's, or an Arabic placeholder (and the caret) would start at the left.
@@ -1114,21 +1117,33 @@
     if (input.value) input.setAttribute("dir", "auto"); else input.removeAttribute("dir");
   }
   var sendBtn = el("button", "botkit-send", { type: "submit" });
-  sendBtn.textContent = t("send");
   // A file goes to the human agent of the conversation: the server says how big one may
   // be (0: not taken), and whether a person is there to take it.
   var FILE_TYPES = "image/jpeg,image/png,image/gif,image/webp,application/pdf";
   var fileInput = el("input", "botkit-sr", {
     type: "file", accept: FILE_TYPES, tabindex: "-1", "aria-hidden": "true",
   });
-  var attachBtn = el("button", "botkit-attach", {
-    type: "button", "aria-label": t("attach"), title: t("attachTitle"),
-  });
+  var attachBtn = el("button", "botkit-attach", { type: "button" });
   attachBtn.append(clipIcon(22));
   attachBtn.hidden = true;
   form.append(label, attachBtn, fileInput, input, sendBtn);
   panel.append(header, status, log, typing, form);
   root.append(launcher, panel);
+  // The widget's own words on its own elements (the launcher's: labelLauncher). Said
+  // again when the language changes; messages shown keep theirs (see watchLanguage).
+  function showWords() {
+    root.setAttribute("lang", UI.lang);
+    if (UI.dir) root.setAttribute("dir", UI.dir); else root.removeAttribute("dir");
+    heading.textContent = cfg.title;
+    closeBtn.setAttribute("aria-label", t("closeButton"));
+    log.setAttribute("aria-label", t("messages"));
+    label.textContent = t("yourMessage");
+    input.setAttribute("placeholder", t("placeholder"));
+    sendBtn.textContent = t("send");
+    attachBtn.setAttribute("aria-label", t("attach"));
+    attachBtn.setAttribute("title", t("attachTitle"));
+  }
+  showWords();
 
   // ---- safe rendering ---------------------------------------------------------------
   // **bold**, *italic*, `code`, [label](http(s)://...) and bare http(s) links. Nothing
@@ -1449,7 +1464,12 @@
   var connText = "";        // the connection's status, shown again after a passing notice
   var statusTimer = null;   // says "Connecting..." once a connect has taken
   var CONNECTING_SAY_MS = 1000;
-  function setStatus(text) { connText = text; status.textContent = text; }
+  var connKey = null;       // ... and its text's name, to say it again in another language
+  function setStatus(key) {
+    connKey = key;
+    connText = key ? t(key) : "";
+    status.textContent = connText;
+  }
   function notice(text) { status.textContent = text; }
   function pageUserToken() {
     // A site JWT lives minutes: a page that keeps the chat open longer puts a fresh one
@@ -1482,7 +1502,7 @@
     // already shown (offline, idle) stays until then.
     clearTimeout(statusTimer);
     statusTimer = setTimeout(function () {
-      if (ws === sock && !sock.welcomed) setStatus(t("connecting"));
+      if (ws === sock && !sock.welcomed) setStatus("connecting");
     }, CONNECTING_SAY_MS);
     sock.sent = [];
     sock.onopen = function () { sock.send(JSON.stringify(hello(sock))); };
@@ -1533,14 +1553,14 @@
     }
     if (code === 4401) { // the page's own identity was refused: nothing to retry with
       refused = true;
-      setStatus(t(cfg.userToken && sock.refusal === "expired_token" ? "expired" : "unavailable"));
+      setStatus(cfg.userToken && sock.refusal === "expired_token" ? "expired" : "unavailable");
       outboxWaits();
       return;
     }
     if (code === 4408 && sock.welcomed) { // idle: nobody sent anything for a while
       if (!panel.hidden && document.visibilityState === "visible") { connect(); return; }
       idle = true;
-      setStatus(t("idle"));
+      setStatus("idle");
       outboxWaits();
       return;
     }
@@ -1552,7 +1572,7 @@
     }
     var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
     attempt += 1;
-    setStatus(t("offline"));
+    setStatus("offline");
     outboxWaits();
     retryTimer = setTimeout(connect, delay);
   }
@@ -1590,7 +1610,7 @@
       state.readSeq = msg.last_seq;
     }
     save();
-    setStatus("");
+    setStatus(null);
     // Resend what is unacknowledged (the server answers once); what can never fit fails.
     state.outbox.slice().forEach(function (item) {
       if (frameBytes(item) > maxBytes) failItem(item.client_id, t("tooLong"));
@@ -1903,6 +1923,29 @@
       if (pageUserToken() !== before && refused) { refused = false; connect(); }
     }).observe(script, { attributes: true, attributeFilter: ["data-user-token"] });
   }
+  // A single-page app may switch its language after the widget started (<html lang>,
+  // or the script's data-lang; or the visitor their browser's): the widget's own words
+  // follow, chosen as at the start, data-texts still winning. The conversation stays as
+  // it is: each message keeps its own language, and the words shown with it (the
+  // screen reader's "You:", a note under it) stay those it was shown with.
+  function followLanguage() {
+    var shown = connText;
+    cfg.lang = pageLang(); // the hint for the bot's first answer follows the page too
+    chooseWords();
+    cfg.title = pageTitle();
+    showWords();
+    labelLauncher();
+    if (connKey) {
+      connText = t(connKey);
+      if (status.textContent === shown) status.textContent = connText; // (not a notice)
+    }
+  }
+  if (window.MutationObserver) {
+    var languageWatch = new MutationObserver(followLanguage);
+    languageWatch.observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
+    languageWatch.observe(script, { attributes: true, attributeFilter: ["data-lang"] });
+  }
+  window.addEventListener("languagechange", followLanguage);
 
   // ---- start ------------------------------------------------------------------------
   forgetOtherUsers();

@@ -3,6 +3,9 @@
 * While the full-screen panel covers a phone's page, what the page adds beside the
   widget is made inert too, and given back with the rest when the panel closes; the
   page's own inert elements stay as the page left them.
+* A page that switches its language (``<html lang>``, the script's ``data-lang``) gets
+  the widget's own words in the new one, ``data-texts`` still winning; the conversation
+  is left as it is.
 
 Real headless Chromium against the real bot (echo backend, temporary SQLite), on the
 shop page of ``test_widget_languages``.
@@ -13,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_web_browser import browser  # noqa: F401 (a fixture)
+from test_web_browser import WIDGET, _wait_reply, browser  # noqa: F401 (a fixture)
 from test_widget_embedding import Shop
-from test_widget_languages import _visit, shop  # noqa: F401 (shop: a fixture)
+from test_widget_languages import WORDS, _visit, shop  # noqa: F401 (shop: a fixture)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
@@ -81,3 +84,64 @@ async def test_what_the_page_adds_behind_the_full_screen_panel_is_inert(
         await pg.wait_for_timeout(50)
         assert await pg.evaluate(INERT) == ["title", "banner"]
         assert not pg.problems, pg.problems
+
+
+SCRIPT = "document.querySelector('script[data-site-key]')"
+GERMAN = {
+    "launcher": "Chat schließen: Chat",
+    "title": "Chat",
+    "close": "Chat schließen",
+    "log": "Nachrichten",
+    "label": "Ihre Nachricht",
+    "placeholder": "Nachricht eingeben…",
+    "send": "Los",  # the site's own word for German (data-texts) wins
+    "lang": "de",
+    "dir": "ltr",
+}
+
+
+async def _launcher_says(pg: Any, name: str) -> None:
+    await pg.wait_for_function(
+        f"name => {WIDGET}.querySelector('.botkit-launcher').getAttribute('aria-label') === name",
+        arg=name,
+        timeout=5_000,
+    )
+
+
+async def test_the_widgets_words_follow_the_pages_language(
+    shop: Shop,  # noqa: F811
+    browser: Any,  # noqa: F811
+) -> None:
+    """Before: a single-page app that switched to German kept an English widget."""
+    texts = '{"de": {"send": "Los"}}'
+    async with _visit(browser, shop, html_lang="en", texts=texts) as pg:
+        box = pg.get_by_label("Your message")
+        await pg.locator(".botkit-launcher").click()
+        await box.fill("Where is my order? It has not arrived yet.")
+        await box.press("Enter")
+        await _wait_reply(pg, 2)
+        await pg.wait_for_function(f"{WIDGET}.querySelector('.botkit-in .botkit-text[lang]')")
+        conversation = await pg.evaluate(f"{WIDGET}.querySelector('.botkit-log').innerHTML")
+
+        await pg.evaluate("document.documentElement.lang = 'de'")
+        await _launcher_says(pg, GERMAN["launcher"])
+        assert await pg.evaluate(WORDS) == GERMAN
+        # The conversation is as it was: its messages, their languages, their "You:".
+        assert await pg.evaluate(f"{WIDGET}.querySelector('.botkit-log').innerHTML") == (
+            conversation
+        )
+
+        # data-lang comes first, as at the start; Arabic turns the widget around.
+        await pg.evaluate(f"{SCRIPT}.dataset.lang = 'ar'")
+        await _launcher_says(pg, "إغلاق الدردشة: الدردشة")
+        assert (await pg.evaluate(WORDS))["dir"] == "rtl"
+        await pg.evaluate(f"{SCRIPT}.dataset.lang = 'fr'")
+        await _launcher_says(pg, "Fermer la discussion\u00a0: Discussion")
+        assert (await pg.evaluate(WORDS))["dir"] == "ltr"
+
+        # Hostile or empty values are passed over like at the start: <html lang> then.
+        for junk in ('"><img src=x onerror=alert(1)>', "x" * 5000, "", "ko"):
+            await pg.evaluate(f"v => {SCRIPT}.dataset.lang = v", junk)
+            await _launcher_says(pg, GERMAN["launcher"])
+        assert await pg.evaluate(WORDS) == GERMAN
+        assert not pg.problems and not pg.warnings, (pg.problems, pg.warnings)
