@@ -88,8 +88,9 @@ class Outbound:
         await writer.show(reply.text, final=True, buttons=reply.buttons)
 
     async def send_stream(self, stream: ReplyStream) -> None:
-        """Show a "thinking" state, then the text as it grows (edits at most every
-        ``update_interval_s``), then the final text with its buttons.
+        """Show a "thinking" state, then the text as it grows (edits, or appends to a
+        native stream, at most every ``update_interval_s``), then the final text with
+        its buttons.
 
         Edits while streaming are best effort; the final text must arrive or this raises
         ``ConnectorError`` (the core then stores the reply as failed). Cancelled (a

@@ -176,11 +176,13 @@ class NativeStream:
             if len(chunk) <= room:
                 break
             cut = _cut(chunk, room, held, self._limit)
-            if cut and not await self._write(current, chunk[:cut], droppable=not final):
-                return False
-            current = self._open()
+            if current is None:  # a message of its own for the head (held == 0: cut > 0)
+                await self._write(None, chunk[:cut], droppable=False)
+                current, cut_text = self._open(), ""
+            else:
+                cut_text = chunk[:cut]
             if current is not None:
-                await self._stop(current, "", None)
+                await self._stop(current, cut_text, None)  # the head goes with the stop
             rest = chunk[cut:]
             gap = len(rest) - len(rest.lstrip())
             self._sent += rest[:gap]  # whitespace at the cut is dropped, as in split_text

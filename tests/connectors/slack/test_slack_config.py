@@ -75,3 +75,11 @@ def test_manifest_subscribes_to_what_the_connector_reads() -> None:
         assert f"- {name}" in lines, name
     assert "request_url: https://bot.example.com/slack/events" in lines  # the default path
     assert SlackConfig.model_fields["path"].default == "/slack/events"
+
+
+def test_streaming_defaults_to_auto_and_names_a_wrong_value() -> None:
+    base = {"bot_token": "${BOT}", "signing_secret": "${SIGN}"}
+    assert load(base).streaming == "auto"
+    assert load({**base, "streaming": "edit"}).streaming == "edit"
+    found = problems({**base, "streaming": "fast"})
+    assert any(p.startswith("connectors.slack.streaming:") for p in found), found

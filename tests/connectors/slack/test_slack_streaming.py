@@ -314,3 +314,22 @@ def test_streamed_markdown_never_needs_to_be_taken_back() -> None:
         whole = markdown_text(text)
         for end in range(len(text) + 1):
             assert whole.startswith(markdown_text(_settled(text[:end]))), (text, end)
+
+
+async def test_a_stream_near_slacks_time_limit_continues_in_a_new_message(
+    make_slack: MakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slack ends a stream ~5 minutes after it started; the connector stops it at 4 (here
+    # 0.4 s) and goes on in a new message, so no text is refused as out of time.
+    monkeypatch.setattr("connectors.slack._stream._MAX_STREAM_AGE_S", 0.4)
+    slack = await make_slack(word_delay=0.03, update_interval_s=0.1)
+    fake = slack.fake
+    assert isinstance(fake, StreamingSlack)
+    root = new_ts()
+    await slack.post_event(message(WORDS, thread_ts=root))
+
+    def parts() -> list[str]:
+        return [shown(m).strip() for m in fake.thread("D1", root)]
+
+    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {WORDS}" and not fake.streaming)
+    assert len(parts()) >= 3, parts()
