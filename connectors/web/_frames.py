@@ -19,7 +19,7 @@ unfragmented, as a server sends them (the socket is prepared with ``compress=Fal
 A client that stops reading altogether (a zero TCP window, while it keeps the socket
 alive with frames of its own, which also satisfies the heartbeat) would hold that
 ``drain()``, and a close frame behind it, for ever: a ``drain()`` or a close that takes
-longer than ``send_timeout_s`` aborts the connection. A batch over ``WRITE_BYTES`` (a
+longer than ``send_timeout_s`` resets the connection (``_reset``). A batch over ``WRITE_BYTES`` (a
 page of history) is written about ``WRITE_BYTES`` at a time, in whole frames, so a slow
 but reading client needs to take only that much per ``send_timeout_s`` (about 2 KiB/s
 by default).
@@ -28,6 +28,7 @@ by default).
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 
 from aiohttp import web
@@ -40,6 +41,25 @@ WRITE_BYTES = 64 * 1024  # asyncio's default high-water mark: drain() waits past
 _FIN_TEXT = 0x81  # FIN bit + opcode 1 (text)
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
+_LINGER_RESET = struct.pack("ii", 1, 0)  # l_onoff, l_linger = 0: close() resets
+
+
+def _reset(transport: asyncio.WriteTransport) -> None:
+    """Abort ``transport`` with a TCP reset, as ``botkit._send_watch`` does for HTTP.
+
+    A client that takes nothing leaves what was sent in the kernel's send buffer, and
+    ``abort()`` alone only closes the socket: the kernel keeps the orphaned connection
+    and up to its send buffer (4 MB by default on Linux) for minutes, probing a window
+    that never opens, and the client's end stays established. ``SO_LINGER`` 0 makes the
+    close a reset: both are let go at once.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        except OSError:  # already closed, or not a socket that lingers
+            pass
+    transport.abort()
 
 
 def text_frames(texts: list[str]) -> bytes:
@@ -68,7 +88,7 @@ class FrameOutput:
         transport: ``request.transport`` of the upgraded request.
         writer: what ``ws.prepare(request)`` returned; its ``drain`` is the flow control.
         send_timeout_s: how long one ``drain()`` or a close may wait for the client to
-            take what was sent before the connection is aborted.
+            take what was sent before the connection is reset.
     """
 
     def __init__(
@@ -90,7 +110,7 @@ class FrameOutput:
         Raises:
             ConnectionResetError: the socket is closing or closed (no data may follow a
                 close frame), or the client took nothing for ``send_timeout_s`` (the
-                connection is aborted).
+                connection is reset).
         """
         transport = self._transport
         start, size = 0, 0
@@ -110,23 +130,23 @@ class FrameOutput:
             async with asyncio.timeout(self._send_timeout_s):
                 await self._writer.drain()
         except TimeoutError:
-            transport.abort()
+            _reset(transport)
             raise ConnectionResetError("the client stopped reading") from None
 
     async def pong(self, data: bytes) -> None:
         """Answer a client's ping. A connection that is gone, or a client that does not
-        take the pong within ``send_timeout_s`` (then aborted), shows at the next read."""
+        take the pong within ``send_timeout_s`` (then reset), shows at the next read."""
         try:
             async with asyncio.timeout(self._send_timeout_s):
                 await self._ws.pong(data)
         except TimeoutError:
             if self._transport is not None:
-                self._transport.abort()
+                _reset(self._transport)
         except ConnectionError:
             pass
 
     async def close(self, code: int, message: bytes) -> None:
-        """Close the socket with ``code``; abort the connection if that takes longer than
+        """Close the socket with ``code``; reset the connection if that takes longer than
         ``send_timeout_s`` (the client takes neither the close frame nor what was queued
         before it, or does not answer it)."""
         try:
@@ -134,4 +154,4 @@ class FrameOutput:
                 await self._ws.close(code=code, message=message)
         except TimeoutError:
             if self._transport is not None:
-                self._transport.abort()
+                _reset(self._transport)
