@@ -1846,6 +1846,8 @@
           Array.prototype.forEach.call(node.parentElement.children, makeInert);
         });
         if (pageWatch && path.length) {
+          // subtree: the inert attribute of <body>'s children is seen only that way;
+          // records deeper down are passed over (onPath), and only while modal.
           pageWatch.observe(path[path.length - 1].parentElement, {
             childList: true, subtree: true, attributes: true, attributeFilter: ["inert"],
           });
