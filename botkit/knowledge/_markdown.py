@@ -1,9 +1,5 @@
-"""The bits of Markdown syntax the knowledge base reads itself: code fences (so that
-``#`` lines in them are not headings, and passages are not cut inside them) and YAML
-front matter. HTML comments are found by a CommonMark parser (``_comments``).
-
-``fence_after`` knows fences at the start of a line only (not inside quotes, nor
-indented code): a miss there costs a passage boundary or title, never text.
+"""The one bit of Markdown files the knowledge base reads itself: YAML front matter,
+which is no Markdown (the parse, ``_commonmark``, starts after it).
 """
 
 from __future__ import annotations
@@ -11,26 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["fence_after", "front_matter"]
+__all__ = ["front_matter"]
 
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # A front matter line "key: value": a one-word key (YAML allows more, front matter
 # uses these), a colon, then a space or nothing.
 _META_KEY = re.compile(r"([^\W\d][\w.:-]*?)[ \t]*:(?:[ \t]|$)")
-
-
-def fence_after(line: str, fence: str | None) -> str | None:
-    """The open code fence after ``line`` (its marker), given the one before it."""
-    match = _FENCE.match(line)
-    if match is None:
-        return fence
-    marker = match.group(1)
-    if fence is None:
-        return marker
-    # A fence closes with the same character, at least as long, and nothing after it.
-    if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :]:
-        return None
-    return fence
 
 
 def front_matter(lines: Sequence[str]) -> tuple[int, dict[str, str]]:

@@ -4,15 +4,17 @@ A passage is what the model is shown: a few paragraphs under their headings, at 
 ``passage_chars`` characters, so the few passages a question retrieves fit in the
 prompt together.
 
-* Markdown (``.md``, ``.markdown``): ATX headings (``#`` to ``######``) open sections; a
-  passage carries its heading path ("Shipping > Returns") as its title. ``#`` lines
-  inside fenced code blocks are not headings, and a block is never cut inside a fence
-  unless it alone is too long (``_markdown``). YAML front matter at the top
-  (``front_matter``) and HTML comments outside code (``<!-- editors' notes -->``, found
-  by a CommonMark parser: ``_comments``) are left out; the front matter's ``url:`` (the
-  page on the help centre) goes with every passage of the file, for the model to cite.
-  A comment never closed is reported, and the text after it kept; a file too big or
-  too deeply nested to find its comments in is refused.
+* Markdown (``.md``, ``.markdown``): one CommonMark parse (``_commonmark``) finds the
+  headings, code blocks and HTML comments. Headings at the top level of the file (ATX
+  ``#`` to ``######``, setext ``===`` and ``---``) open sections; a passage carries its
+  heading path ("Shipping > Returns") as its title. A code block is never cut at a
+  blank line inside it, only when it alone is too long. YAML front matter at the top
+  (``front_matter``) and HTML comments outside code (``<!-- editors' notes -->``) are
+  left out; the front matter's ``url:`` (the page on the help centre) goes with every
+  passage of the file, for the model to cite. A comment never closed is reported, and
+  the text after it kept. A file too big or too deeply nested to parse is refused when
+  it has a ``<!--`` (what is a comment cannot be told), else read as plain text, with
+  a problem: a miss there costs titles, never text.
 * Plain text (``.txt``): paragraphs, titled with the file's name.
 
 Files must be UTF-8 (a byte-order mark is allowed). Text is cleaned like customers'
@@ -24,13 +26,19 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from botkit.knowledge._comments import MarkdownLimit, without_comments
-from botkit.knowledge._markdown import fence_after, front_matter
+from botkit.knowledge._commonmark import (
+    Heading,
+    Markdown,
+    MarkdownLimit,
+    parse_markdown,
+    without_comments,
+)
+from botkit.knowledge._markdown import front_matter
 from botkit.sanitize import sanitize_text
 
 __all__ = [
@@ -41,6 +49,7 @@ __all__ = [
     "Passage",
     "page_url",
     "read_document",
+    "read_markdown",
     "split_markdown",
     "split_text",
     "without_comments",
@@ -52,7 +61,6 @@ TITLE_SEPARATOR = " > "
 # Unclosed comments named one by one; more are counted.
 _UNCLOSED_SHOWN = 5
 
-_HEADING_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 # After ". ", or right after an ideographic full stop, exclamation or question mark
 # (Chinese and Japanese put no space between sentences).
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])")
@@ -132,10 +140,24 @@ def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document
     if suffix == ".txt":
         return Document(list(split_text(text, source=source, title=path.stem,
                                         passage_chars=passage_chars)))  # fmt: skip
+    return read_markdown(text, source=source, title=path.stem, passage_chars=passage_chars)
+
+
+def read_markdown(text: str, *, source: str, title: str, passage_chars: int) -> Document:
+    """The passages of a Markdown text (module docstring), and problems found in it.
+
+    Raises:
+        DocumentError: it has a ``<!--`` and is too big or nested too deeply to parse.
+    """
     try:
-        text, unclosed = without_comments(text)
+        markdown = parse_markdown(text)
     except MarkdownLimit as exc:
-        raise DocumentError(str(exc)) from None
+        if "<!--" in text:
+            raise DocumentError(str(exc)) from None
+        # No comment to hide: its text is safe to use, only its headings are unknown.
+        return Document(list(_plain_markdown(text, source, title, passage_chars)),
+                        (f"{exc}; it is read as plain text, without its headings",))  # fmt: skip
+    unclosed = markdown.unclosed
     problems = tuple(
         f"line {line}: an HTML comment (<!--) is never closed with -->; the text after "
         "it is used as written (close the comment, or put <!-- in `code`)"
@@ -144,69 +166,68 @@ def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document
     if len(unclosed) > _UNCLOSED_SHOWN:
         problems += (f"{len(unclosed) - _UNCLOSED_SHOWN:,} more HTML comments (<!--) are "
                      f"never closed, from line {unclosed[_UNCLOSED_SHOWN]}",)  # fmt: skip
-    passages = split_markdown(text, source=source, title=path.stem, passage_chars=passage_chars)
-    return Document(list(passages), problems)
+    url = page_url(markdown.meta.get("url", ""))
+    return Document(list(_sections(markdown, source, title, passage_chars, url)), problems)
 
 
 def split_text(text: str, *, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
     """Passages of plain text: paragraphs (blank-line separated) packed together."""
     lines = text.splitlines()
-    yield from _pack(_blocks(lines, 0, fenced=False), source, title, passage_chars)
+    yield from _pack(_blocks(lines, 0, frozenset()), source, title, passage_chars)
 
 
 def split_markdown(text: str, *, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
-    """Passages of Markdown: sections under their heading paths (module docstring)."""
-    lines = text.splitlines()
-    headings: list[tuple[int, str]] = []  # the open sections: (level, heading)
-    section_start, meta = front_matter(lines)
-    url = page_url(meta.get("url", ""))
-    fence: str | None = None
-    for number in range(section_start, len(lines)):
-        line = lines[number]
-        was_open, fence = fence, fence_after(line, fence)
-        heading = None if was_open or fence else _heading(line)
-        if heading is None:
-            continue
-        yield from _section(lines[section_start:number], section_start, headings, source,
-                            title, passage_chars, url)  # fmt: skip
-        level, words = heading
-        while headings and headings[-1][0] >= level:
-            headings.pop()
-        if words:
-            headings.append((level, words))
-        section_start = number + 1
-    yield from _section(lines[section_start:], section_start, headings, source, title,
-                        passage_chars, url)  # fmt: skip
+    """Passages of Markdown (``read_markdown`` without its problems)."""
+    document = read_markdown(text, source=source, title=title, passage_chars=passage_chars)
+    return iter(document.passages)
 
 
-def _section(
-    lines: list[str],
-    first: int,
-    headings: list[tuple[int, str]],
+def _sections(
+    markdown: Markdown, source: str, title: str, passage_chars: int, url: str | None
+) -> Iterator[Passage]:
+    """The passages of each section, titled with its heading path."""
+    lines = markdown.lines
+    # Blank lines that do not end a block: those inside code.
+    joined = frozenset(
+        number
+        for first, end in markdown.code_blocks()
+        for number in range(first, min(end, len(lines)))
+        if not lines[number].strip()
+    )
+    path: list[Heading] = []  # the open sections
+    start = markdown.body
+    for heading in markdown.headings():
+        section = _blocks(lines[start : heading.first], start, joined)
+        yield from _titled(section, path, source, title, passage_chars, url)
+        while path and path[-1].level >= heading.level:
+            path.pop()
+        if heading.title:  # "#" alone closes the sections below its level
+            path.append(heading)
+        start = heading.end
+    yield from _titled(_blocks(lines[start:], start, joined), path, source, title,
+                       passage_chars, url)  # fmt: skip
+
+
+def _titled(
+    blocks: Iterator[tuple[int, str]],
+    path: list[Heading],
     source: str,
     title: str,
     passage_chars: int,
     url: str | None,
 ) -> Iterator[Passage]:
-    section_title = TITLE_SEPARATOR.join(words for _, words in headings) or title
-    blocks = _blocks(lines, first, fenced=True)
+    section_title = TITLE_SEPARATOR.join(heading.title for heading in path) or title
     for passage in _pack(blocks, source, section_title, passage_chars):
         yield passage if url is None else replace(passage, url=url)
 
 
-def _heading(line: str) -> tuple[int, str] | None:
-    """``(level, text)`` of an ATX heading line, else None.
-
-    Parsed without a backtracking pattern: a hostile line of spaces stays linear.
-    """
-    match = _HEADING_OPEN.match(line)
-    if match is None:
-        return None
-    text = line[match.end() :].strip()
-    closed = text.rstrip("#")
-    if closed != text and (not closed or closed[-1] in " \t"):
-        text = closed.rstrip()  # the optional closing sequence: "## Title ##"
-    return len(match.group(1)), " ".join(text.split())
+def _plain_markdown(text: str, source: str, title: str, passage_chars: int) -> Iterator[Passage]:
+    """A Markdown text read as plain text: paragraphs, its front matter left out."""
+    lines = re.sub(r"\r\n?", "\n", text).split("\n")  # the lines of the parse
+    body, meta = front_matter(lines)
+    url = page_url(meta.get("url", ""))
+    blocks = _blocks(lines[body:], body, frozenset())
+    yield from _titled(blocks, [], source, title, passage_chars, url)
 
 
 def page_url(value: str) -> str | None:
@@ -218,22 +239,19 @@ def page_url(value: str) -> str | None:
     return value if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def _blocks(lines: list[str], first: int, *, fenced: bool) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of each paragraph; blank lines inside a code fence do not
-    end a block when ``fenced``."""
+def _blocks(lines: list[str], first: int, joined: Set[int]) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each paragraph; a blank line whose number (counted
+    from ``first``) is in ``joined`` does not end one."""
     block: list[str] = []
     start = first
-    fence: str | None = None
-    for offset, line in enumerate(lines):
-        if fenced:
-            fence = fence_after(line, fence)
-        if not line.strip() and fence is None:
+    for number, line in enumerate(lines, first):
+        if not line.strip() and number not in joined:
             if block:
                 yield start + 1, "\n".join(block).strip("\n")
             block = []
             continue
         if not block:
-            start = first + offset
+            start = number
         block.append(line.rstrip())
     if block:
         yield start + 1, "\n".join(block).strip("\n")

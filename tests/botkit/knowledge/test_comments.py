@@ -3,12 +3,13 @@ comment (removed, line breaks kept), as text (code), or as never closed (reporte
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
-from botkit.knowledge._comments import MAX_LINES, MAX_QUOTED, MAX_TOKENS, MarkdownLimit
+from botkit.knowledge._commonmark import MAX_LINES, MAX_QUOTED, MAX_TOKENS, MarkdownLimit
 from botkit.knowledge.documents import (
     DocumentError,
     read_document,
@@ -149,8 +150,10 @@ def test_a_parser_failure_refuses_the_file_only(
     monkeypatch.setattr(MarkdownIt, "parse", fail)  # as its bugs do (see above)
     with pytest.raises(DocumentError, match=r"^the Markdown parser \(markdown-it-py\) failed"):
         read_document(path, passage_chars=800, max_bytes=1000)
-    path.write_text("Text\n")  # no "<!--": not parsed
-    assert read_document(path, passage_chars=800, max_bytes=1000).passages
+    path.write_text("# Title\nText\n")  # no "<!--": nothing to hide, read as plain text
+    document = read_document(path, passage_chars=800, max_bytes=1000)
+    assert [(p.title, p.text) for p in document.passages] == [("a", "# Title\nText")]
+    assert document.problems[0].startswith("the Markdown parser (markdown-it-py) failed")
 
 
 # Hostile files, each 5 MB (max_file_bytes): read in linear time, or refused at a
@@ -214,6 +217,7 @@ def test_a_file_too_big_to_read_for_comments_is_refused(
     path.write_text(text)
     with pytest.raises(DocumentError, match=error):
         read_document(path, passage_chars=800, max_bytes=FIVE_MB)
-    # The same text without a comment is not parsed: nothing to refuse.
+    # The same text without a comment has nothing to hide: read as plain text.
     path.write_text(text.replace("<!-- x -->", ""))
-    assert read_document(path, passage_chars=800, max_bytes=FIVE_MB).passages
+    document = read_document(path, passage_chars=800, max_bytes=FIVE_MB)
+    assert document.passages and re.match(error, document.problems[0])

@@ -1,4 +1,16 @@
-"""HTML comments in Markdown, found by a CommonMark parser (markdown-it-py).
+"""The one CommonMark parse (markdown-it-py) of a Markdown knowledge-base file: its
+headings, its code blocks and its HTML comments.
+
+Hand-written line readers get CommonMark wrong in many small ways (setext headings, a
+fence that ends with its list item, ``#`` lines in HTML blocks...), and what the
+rendered page shows is what customers see, so the knowledge base reads the blocks as a
+CommonMark renderer does, once per file:
+
+* headings at the top level of the file (ATX ``#`` and setext ``===``/``---``; not
+  those in quotes or list items, which belong to them) open sections;
+* code blocks (fenced and indented, at any level) keep their blank lines, so a passage
+  is not cut inside one;
+* comments are removed.
 
 Comments (``<!-- editors' notes -->``) must never reach the model, while a ``<!--``
 that the rendered page shows (in `` `code` ``, in a code block, after a backslash) is
@@ -22,24 +34,30 @@ fenced and indented code, in quotes and list items), and then
 
 A ``<!--`` that nothing closes in its paragraph or HTML block is text on the rendered
 page: it stays as written, and its line is reported. A removed comment leaves its line
-breaks, so passages keep their line numbers. Front matter is not Markdown and is left
-as it is (``front_matter`` keeps it out of the passages).
+breaks, so passages keep their line numbers. Front matter (``front_matter``) is not
+Markdown: it is not parsed (its ``key: value`` lines before a ``---`` would read as a
+setext heading) and is left as it is.
 
-Cost: a file without ``<!--`` is not parsed. Otherwise the parse is linear, but
-markdown-it-py is pure Python: measured on the 2-core machine, 10 to 30 µs a block or
-line and about 350 bytes a block token; 5 MB of list items parsed whole took 40 s and
-2 GB. So the tokens of each top-level block are read and dropped as the parse goes, and
-a file is refused (``MarkdownLimit``) past ``MAX_LINES`` lines, ``MAX_TOKENS`` tokens
-in one list or quote, or ``MAX_QUOTED`` lines in quotes (a quote copies its lines'
-positions for each level). markdown-it stops reading quotes and lists nested 20 levels
-deep (a quote is one, a list two); a ``<!--`` there refuses the file too, rather than
-showing what may be a note.
+Lines end at ``\n`` and ``\r`` only, as in CommonMark (``str.splitlines`` also breaks at
+``\u2028`` and others, which would shift every line number after one).
+
+Cost: the parse is linear, but markdown-it-py is pure Python: measured on the 2-core
+machine, 10 to 30 µs a block or line and about 350 bytes a block token; 5 MB of list
+items parsed whole took 40 s and 2 GB. So inline rules run only on the blocks with a
+``<!--``, the tokens of each top-level block are read and dropped as the parse goes,
+and the parse stops (``MarkdownLimit``) past ``MAX_LINES`` lines, ``MAX_TOKENS``
+tokens in one list or quote, or ``MAX_QUOTED`` lines in quotes (a quote copies its
+lines' positions for each level). markdown-it stops reading quotes and lists nested 20
+levels deep (a quote is one, a list two): nothing there is a top-level heading, but a
+``<!--`` there stops the parse too, rather than showing what may be a note.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from array import array
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from markdown_it import MarkdownIt
@@ -53,8 +71,11 @@ __all__ = [
     "MAX_LINES",
     "MAX_QUOTED",
     "MAX_TOKENS",
+    "Heading",
+    "Markdown",
     "MarkdownLimit",
     "Uncommented",
+    "parse_markdown",
     "without_comments",
 ]
 
@@ -73,11 +94,66 @@ MAX_QUOTED = 1_000_000
 _PLAIN = re.compile(r"(?:[^\\`<]|<(?![!?/A-Za-z]))++")
 # Blocks whose contents markdown-it reads one level deeper.
 _CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
+_CODE = frozenset({"fence", "code_block"})
+_SPACES = " \t"  # CommonMark's spaces around an ATX heading's text
 
 
 class MarkdownLimit(Exception):
-    """A Markdown file is too big or too deeply nested to find its HTML comments in, or
-    the parser fails on it (the message says where and why)."""
+    """A Markdown file is too big or too deeply nested to parse, or the parser fails on
+    it (the message says where and why)."""
+
+
+class Heading(NamedTuple):
+    """A heading at the top level of a Markdown file.
+
+    Attributes:
+        first: its first line (0-based).
+        end: the line after it (after a setext heading's underline).
+        level: 1 to 6 (a setext ``===`` heading is 1, ``---`` 2).
+        title: its text, comments removed and spaces collapsed ("" for ``#`` alone).
+    """
+
+    first: int
+    end: int
+    level: int
+    title: str
+
+
+class Markdown(NamedTuple):
+    """What the parse of one Markdown file gives.
+
+    Attributes:
+        lines: the file's lines (at ``\n``; ``\r\n`` and ``\r`` are line ends too),
+            HTML comments removed but their line breaks kept.
+        unclosed: the line (1-based) of each ``<!--`` never closed, the first in its
+            paragraph or HTML block (any later one there is text as well).
+        body: the first line after the front matter (0 when there is none).
+        meta: the front matter's top-level ``key: value`` pairs.
+        heading_marks: first line, end line and level of each top-level heading, flat
+            (``headings()``): 24 bytes a heading where a ``Heading`` and its title
+            take some 180, and a hostile 5 MB file has 450,000 headings.
+        code_marks: first and end line of each code block, flat (``code_blocks()``).
+    """
+
+    lines: list[str]
+    unclosed: tuple[int, ...]
+    body: int
+    meta: dict[str, str]
+    heading_marks: array[int]
+    code_marks: array[int]
+
+    def headings(self) -> Iterator[Heading]:
+        """The top-level headings, in order."""
+        marks = self.heading_marks
+        for index in range(0, len(marks), 3):
+            first, end, level = marks[index : index + 3]
+            yield Heading(first, end, level, _title(self.lines, first, end))
+
+    def code_blocks(self) -> Iterator[tuple[int, int]]:
+        """``(first, end)`` lines of each code block (fenced or indented), in order."""
+        marks = self.code_marks
+        for index in range(0, len(marks), 2):
+            yield marks[index], marks[index + 1]
 
 
 class Uncommented(NamedTuple):
@@ -85,17 +161,16 @@ class Uncommented(NamedTuple):
 
     Attributes:
         text: the text, comments removed (their line breaks kept).
-        unclosed: the line (1-based) of each ``<!--`` never closed, the first in its
-            paragraph or HTML block (any later one there is text as well).
+        unclosed: the line (1-based) of each ``<!--`` never closed (``Markdown``).
     """
 
     text: str
     unclosed: tuple[int, ...]
 
 
-def without_comments(text: str) -> Uncommented:
-    """``text`` without HTML comments outside code (module docstring); ``\\r\\n`` and
-    ``\\r`` become ``\\n``.
+def parse_markdown(text: str) -> Markdown:
+    """Parses ``text`` once: its front matter, top-level headings, code blocks, and HTML
+    comments outside code (module docstring), removed.
 
     An unclosed ``<!--`` and the text after it stay: dropping the rest of a page
     because of one stray marker would hide it without a word, so the caller reports
@@ -106,27 +181,51 @@ def without_comments(text: str) -> Uncommented:
             ``MAX_QUOTED`` lines in quotes, a ``<!--`` nested too deep to read, or the
             parser failed.
     """
-    if "<!--" not in text:
-        return Uncommented(text, ())
     if "\r" in text:
         text = re.sub(r"\r\n?", "\n", text)
-    start = 0
-    if text.lstrip().startswith("---"):
-        first, _ = front_matter(text.splitlines())
-        start = sum(map(len, text.splitlines(keepends=True)[:first]))
-    skipped = text.count("\n", 0, start)
-    lines = skipped + text.count("\n", start) + 1
+    start = body = 0
+    meta: dict[str, str] = {}
+    if text.lstrip(" \t").startswith("---"):  # as front_matter reads the first line
+        # front_matter reads 200 lines at most: the rest stays one string.
+        head = text.split("\n", 200)
+        body, meta = front_matter(head)
+        start = sum(map(len, head[:body])) + body  # and the line breaks
+    lines = text.count("\n") + 1
     if lines > MAX_LINES:
         raise MarkdownLimit(
-            f"{lines:,} lines, over the {MAX_LINES:,} a Markdown file with HTML comments "
-            "(<!--) may have (split it)"
+            f"{lines:,} lines, over the {MAX_LINES:,} a Markdown file may have to be read "
+            "for its headings and HTML comments (<!--) (split it)"
         )
-    reader = _Reader(text[start:], skipped)
-    return Uncommented(text[:start] + reader.read(), reader.unclosed_lines())
+    reader = _Reader(text[start:], body)
+    out = (text[:start] + reader.read()).split("\n")
+    return Markdown(out, reader.unclosed_lines(), body, meta, reader.headings, reader.code)
+
+
+def without_comments(text: str) -> Uncommented:
+    """``text`` without HTML comments outside code (``parse_markdown``)."""
+    markdown = parse_markdown(text)
+    return Uncommented("\n".join(markdown.lines), markdown.unclosed)
+
+
+def _title(lines: list[str], first: int, end: int) -> str:
+    """The text of the heading on ``lines[first:end]``, read from the lines without
+    their comments (markdown-it's inline token has them) as markdown-it's heading rules
+    read it."""
+    if end - first > 1:  # setext: its lines, then the underline
+        words = " ".join(lines[first : end - 1])
+    else:
+        words = lines[first].lstrip(" ").lstrip("#")
+        text = words.rstrip(_SPACES)
+        closing = text.rstrip("#")
+        # The optional closing sequence ("## Title ##") follows a space or the opening.
+        if closing != text and (not closing or closing[-1] in _SPACES):
+            words = closing
+    return " ".join(words.split())
 
 
 class _Reader:
-    """The comments of one Markdown text, removed while markdown-it reads its blocks."""
+    """One Markdown text read by markdown-it: its top-level headings and code blocks
+    found, and its comments removed, as the blocks are read."""
 
     def __init__(self, body: str, skipped: int) -> None:
         self.body = body
@@ -138,6 +237,9 @@ class _Reader:
         self.block_line = 0  # the line the top-level block being read starts on
         self.quote_ends: dict[int, int] = {}  # the quote being read at each level
         self.quoted = 0  # lines of quotes read, once per level
+        self.commented = "<!--" in body  # else no block is searched for comments
+        self.headings = array("q")  # Markdown.heading_marks
+        self.code = array("q")  # Markdown.code_marks
         md = MarkdownIt("commonmark")
         # The block rules only: inline rules run on the blocks with a "<!--" (_take).
         md.core.ruler.enableOnly(["normalize", "block"])
@@ -162,11 +264,12 @@ class _Reader:
             tokens = self.md.parse(self.body + "\n")
         except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
             raise MarkdownLimit(
-                f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its HTML "
-                "comments (<!--) cannot be told from text"
+                f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its "
+                "headings and HTML comments (<!--) cannot be told from text"
             ) from exc
         if self.state is not None:  # else the body is blank lines
             self._take(tokens, self.state)
+            self.state = None  # its line positions: 50 MB for 500,000 lines
         self.out.write(self.body[self.copied :])
         return self.out.getvalue()
 
@@ -181,8 +284,8 @@ class _Reader:
 
     def _before_block(self, state: StateBlock, line: int, end: int, silent: bool) -> bool:
         """A block rule placed first, so called before every block is read, at every
-        level: reads the comments of the top-level blocks read so far, and stops at a
-        limit. Reads no block itself (False)."""
+        level: reads the top-level blocks read so far, and stops at a limit. Reads no
+        block itself (False)."""
         self.state = state
         state.env.clear()  # link definitions, not needed: 5 MB of them took 200 MB
         if state.level == 0:
@@ -193,8 +296,8 @@ class _Reader:
             return False
         if len(state.tokens) > MAX_TOKENS:
             raise MarkdownLimit(
-                f"line {self.block_line}: a list or quote too long to read for HTML "
-                f"comments (<!--): over {MAX_TOKENS:,} parser tokens, some "
+                f"line {self.block_line}: a list or quote too long to read for headings "
+                f"and HTML comments (<!--): over {MAX_TOKENS:,} parser tokens, some "
                 f"{MAX_TOKENS // 5:,} items (split it)"
             )
         # The first block of a quote's contents: its rule has just copied their lines'
@@ -205,17 +308,26 @@ class _Reader:
             if self.quoted > MAX_QUOTED:
                 raise MarkdownLimit(
                     f"line {self.block_line}: over {MAX_QUOTED:,} lines in quotes, a line "
-                    "counted once for each level: too many to read for HTML comments "
-                    "(<!--) (split it)"
+                    "counted once for each level: too many to read for headings and HTML "
+                    "comments (<!--) (split it)"
                 )
         return False
 
     def _take(self, tokens: list[Token], state: StateBlock) -> None:
-        """Reads the comments of finished blocks. At the top level, ``state`` has the
-        file's line starts and ends (a quote or list changes them only while read)."""
+        """Reads the headings, code blocks and comments of finished blocks. At the top
+        level, ``state`` has the file's line starts and ends (a quote or list changes
+        them only while read); a token's lines are the file's at every level."""
         unread = self.md.options.maxNesting - 1  # containers whose contents are not read
         for token in tokens:
-            if token.map is None or not (
+            if token.map is None:
+                continue
+            if token.type == "heading_open" and token.level == 0:
+                first, end = token.map
+                level = int(token.tag[1:])  # "h2"
+                self.headings.extend((first + self.skipped, end + self.skipped, level))
+            elif token.type in _CODE:
+                self.code.extend((token.map[0] + self.skipped, token.map[1] + self.skipped))
+            if not self.commented or not (
                 token.type in ("inline", "html_block")
                 or (token.type in _CONTAINERS and token.level >= unread)
             ):
