@@ -119,9 +119,10 @@ class TelegramConfig(ConnectorConfig):
         streaming: how a reply is shown while it is written. ``"auto"`` (default):
             in private chats as a live draft (``sendMessageDraft``), sent as messages
             when complete; in groups, where drafts do not exist, as a message edited
-            as it grows. ``"edit"``: edits everywhere. A Bot API server without drafts
-            (an older local one), or a chat that refuses them, gets edits, learned on
-            the first refusal.
+            as it grows. A Bot API server without drafts (an older local one), or a
+            chat that refuses them, gets edits, learned on the first refusal and
+            logged once. ``"draft"``: the same, but drafts are tried on every reply
+            and each refusal is logged. ``"edit"``: edits everywhere.
         edit_interval_s: a streamed answer's draft or message is updated at most once
             per this interval (drafts count against the same per-chat flood limit).
         typing_interval_s: how often the ``typing`` action is repeated while the model
@@ -142,7 +143,7 @@ class TelegramConfig(ConnectorConfig):
     base_file_url: str = "https://api.telegram.org/file/bot"
     poll_timeout_s: int = Field(default=30, le=50)
     poll_limit: int = Field(default=100, ge=1, le=100)
-    streaming: Literal["auto", "edit"] = "auto"
+    streaming: Literal["auto", "draft", "edit"] = "auto"
     edit_interval_s: float = Field(default=1.0, ge=0, le=60)
     typing_interval_s: float = Field(default=4.0, gt=0, le=60)
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)

@@ -50,42 +50,46 @@ _DRAFT_ID_SPAN = 1 << 20
 
 class DraftSupport:
     """Where drafts are used (``streaming`` setting, private chats only), learning from
-    the Bot API's refusals; one per connector."""
+    the Bot API's refusals; one per connector.
 
-    def __init__(self, streaming: Literal["auto", "edit"]) -> None:
+    ``"auto"`` remembers a refusal (for the server, or for the chat) and logs it once;
+    ``"draft"`` tries drafts again on every reply and logs each refusal, for a
+    deployment that expects drafts to work and wants to see every time they do not.
+    """
+
+    def __init__(self, streaming: Literal["auto", "draft", "edit"]) -> None:
         self.streaming = streaming
         self.missing: str | None = None  # why the server cannot draft at all
         self._refusing: OrderedDict[int, None] = OrderedDict()
 
     def usable(self, chat_id: int) -> bool:
         """Whether a reply to ``chat_id`` streams as drafts."""
-        return (
-            self.streaming == "auto"
-            and not is_group(chat_id)  # drafts are for private chats only
-            and self.missing is None
-            and chat_id not in self._refusing
-        )
+        if self.streaming == "edit" or is_group(chat_id):  # drafts: private chats only
+            return False
+        return self.streaming == "draft" or (self.missing is None and chat_id not in self._refusing)
 
     def refused(self, chat_id: int, exc: DraftRefused) -> None:
-        """Remember a refusal and say so, once for the server or once for the chat."""
+        """Remember a refusal and say so (see the class docstring)."""
         if exc.method_missing:
-            if self.missing is None:
-                self.missing = exc.reason
+            if self.missing is None or self.streaming == "draft":
                 log.warning(
                     "telegram: the Bot API server has no sendMessageDraft (%s); replies "
-                    "stream by edits from now on",
+                    "stream by edits%s",
                     exc.reason,
+                    "" if self.streaming == "draft" else " from now on",
                 )
+            self.missing = exc.reason
             return
-        if chat_id not in self._refusing:
+        if chat_id not in self._refusing or self.streaming == "draft":
             log.warning(
-                "telegram: drafts refused in chat %s (%s); replies there stream by edits",
+                "telegram: drafts refused in chat %s (%s); the reply streams by edits",
                 chat_id,
                 exc.reason,
             )
-            self._refusing[chat_id] = None
-            while len(self._refusing) > _REFUSING_CHATS:
-                self._refusing.popitem(last=False)
+        self._refusing[chat_id] = None
+        self._refusing.move_to_end(chat_id)
+        while len(self._refusing) > _REFUSING_CHATS:
+            self._refusing.popitem(last=False)
 
 
 class DraftWriter:

@@ -180,11 +180,14 @@ class Sender:
             DraftRefused: the server does not have the method, or refuses drafts here.
         """
         chat_id = target.chat_id
+        send = getattr(self.bot, "send_message_draft", None)
+        if send is None:  # python-telegram-bot before 22.6 (the extra allows 21+)
+            raise DraftRefused(
+                "python-telegram-bot 22.6 or later is needed for drafts", method_missing=True
+            )
         try:
             async with self.flood.chat_turn(chat_id), self.flood.message_slot(chat_id):
-                await self.bot.send_message_draft(
-                    chat_id, draft_id, text, message_thread_id=target.thread_id
-                )
+                await send(chat_id, draft_id, text, message_thread_id=target.thread_id)
             return True
         except RetryAfter as exc:
             seconds = retry_after_seconds(exc)

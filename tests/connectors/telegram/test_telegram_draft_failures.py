@@ -21,11 +21,13 @@ def words(n: int) -> str:
     return " ".join(f"w{i}" for i in range(n))
 
 
-async def test_a_server_without_drafts_gets_edits_learned_once(
-    make_tg: MakeTg, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("streaming", ["auto", "draft"])
+async def test_a_server_without_drafts_gets_edits(
+    make_tg: MakeTg, caplog: pytest.LogCaptureFixture, streaming: str
 ) -> None:
+    # "auto" learns it on the first refusal and says so once; "draft" tries every reply.
     caplog.set_level(logging.WARNING, "connectors.telegram")
-    tg = await make_tg({"edit_interval_s": 0.2}, word_delay=0.02)
+    tg = await make_tg({"edit_interval_s": 0.2, "streaming": streaming}, word_delay=0.02)
     fake, text = tg.fake, words(40)
     fake.drafts_supported = False  # an older self-hosted Bot API server: 404 Not Found
     for chat in (611, 612):
@@ -34,9 +36,10 @@ async def test_a_server_without_drafts_gets_edits_learned_once(
         await tg.settle()
         [message] = fake.messages(chat)
         assert len(message.versions) >= 2  # sent, then edited as it grew
-    assert [c.params["chat_id"] for c in fake.calls_to("sendMessageDraft", ok=False)] == [611]
+    tried = [611] if streaming == "auto" else [611, 612]
+    assert [c.params["chat_id"] for c in fake.calls_to("sendMessageDraft", ok=False)] == tried
     said = [r.getMessage() for r in caplog.records if "sendMessageDraft" in r.getMessage()]
-    assert len(said) == 1 and "Not Found" in said[0]
+    assert len(said) == len(tried) and all("Not Found" in line for line in said)
 
 
 async def test_a_chat_refusing_drafts_mid_stream_continues_by_edits(

@@ -11,6 +11,9 @@ from telegram import Bot
 from telegram.error import BadRequest
 from tg_helpers import TOKEN, MakeTg, gaps
 
+from connectors.telegram.config import FloodLimits, RetryPolicy
+from connectors.telegram.flood import FloodControl
+from connectors.telegram.sender import DraftRefused, Sender, Target
 from connectors.telegram.split import split_text, utf16_len
 
 GROUP = -1001
@@ -137,3 +140,20 @@ async def test_fake_as_an_older_server_has_no_draft_method(fake: FakeTelegramDra
             await bot.send_message_draft(42, 7, "hello")
         await bot.send_message(42, "a message still works")
     assert [c.status for c in fake.calls_to("sendMessageDraft", ok=False)] == [404]
+
+
+class OldBot(Bot):
+    """python-telegram-bot before 22.6: no ``send_message_draft``."""
+
+    send_message_draft = None
+
+
+async def test_a_library_without_drafts_counts_as_a_server_without_them(
+    fake: FakeTelegramDrafts,
+) -> None:
+    fake.push(fake.updates.message(42, "hi"))
+    async with OldBot(TOKEN, base_url=fake.base_url) as bot:
+        sender = Sender(bot, FloodControl(FloodLimits()), RetryPolicy(), str)
+        with pytest.raises(DraftRefused, match=r"22\.6") as refused:
+            await sender.send_draft(Target(42), 7, "hello")
+    assert refused.value.method_missing and not fake.calls_to("sendMessageDraft", ok=False)
