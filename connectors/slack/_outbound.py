@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from botkit.channel import ReplyStream, best_effort
@@ -19,6 +20,8 @@ __all__ = ["Outbound"]
 log = logging.getLogger("connectors.slack")
 
 _MAX_NO_STATUS = 10_000
+# chat.startStream's answers for a conversation where streaming is not to be had.
+_CHANNEL_WITHOUT_STREAMING = frozenset({"channel_type_not_supported"})
 # How long a reply cut off by shutdown may take to be marked as such: shutdown waits for
 # it, and one edit normally takes well under a second.
 _INTERRUPTED_EDIT_S = 2.0
@@ -34,6 +37,9 @@ class Outbound:
         # Why native streaming is off for this workspace ("auto" after Slack said it is
         # not available), or None.
         self.native_off: str | None = None
+        # Channels where Slack refused streaming as such (a kind of conversation without
+        # it): their replies go by edits without asking again.
+        self._no_stream: set[str] = set()
 
     def _target(self, reply_to: dict[str, str], conversation_key: str) -> Target:
         channel, thread_ts = split_key(conversation_key)
@@ -52,6 +58,8 @@ class Outbound:
         edit path. ``chat.startStream`` needs a thread, and outside DMs the recipient."""
         if self._config.streaming == "edit" or self.native_off or target.thread_ts is None:
             return self._writer(target)
+        if target.channel in self._no_stream and self._config.streaming == "auto":
+            return self._writer(target)
         recipient = {}
         if reply_to.get("user"):
             recipient["recipient_user_id"] = reply_to["user"]
@@ -60,12 +68,18 @@ class Outbound:
         if len(recipient) < 2 and not target.channel.startswith("D"):
             return self._writer(target)  # e.g. a reply stored before the ids were kept
         limit = self._config.max_message_chars
-        return NativeStream(self._api, target, limit, recipient, self._stream_refused)
+        refused = functools.partial(self._stream_refused, target.channel)
+        return NativeStream(self._api, target, limit, recipient, refused)
 
-    def _stream_refused(self, exc: ConnectorError) -> None:
+    def _stream_refused(self, channel: str, exc: ConnectorError) -> None:
         """``chat.startStream`` failed before anything was shown (the reply goes out by
-        edits). "auto" stops trying once Slack says the feature is not there."""
+        edits). "auto" stops trying once Slack says the feature is not there, in the
+        workspace or in the channel."""
         code = getattr(exc, "code", "")
+        if code in _CHANNEL_WITHOUT_STREAMING and self._config.streaming == "auto":
+            if len(self._no_stream) >= _MAX_NO_STATUS:
+                self._no_stream.clear()
+            self._no_stream.add(channel)
         if code in NOT_AVAILABLE and self._config.streaming == "auto":
             if self.native_off is None:
                 self.native_off = code

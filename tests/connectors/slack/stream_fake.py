@@ -17,12 +17,14 @@ WORD_JOINER = "\u2060"
 
 class StreamingSlack(FakeSlack):
     """``streaming_supported = False`` answers the three methods ``unknown_method``, as a
-    Slack without native streaming does. ``streaming`` holds the ts of open streams;
+    Slack without native streaming does; ``refuse_start`` gives ``chat.startStream`` an
+    answer of the test's in one channel. ``streaming`` holds the ts of open streams;
     ``stopped`` those stopped. A streamed message's ``text`` is its Markdown so far."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.streaming_supported = True
+        self.refuse_start: dict[str, dict[str, Any]] = {}  # channel -> the answer instead
         self.streaming: set[str] = set()
         self.stopped: set[str] = set()
 
@@ -36,6 +38,8 @@ class StreamingSlack(FakeSlack):
             return super()._answer(method, args)
         if not self.streaming_supported:
             return {"ok": False, "error": "unknown_method"}
+        if method == "chat.startStream" and args.get("channel") in self.refuse_start:
+            return self.refuse_start[args["channel"]]
         return handlers[method](args)
 
     def _markdown(self, args: dict[str, Any], *, required: bool) -> str | dict[str, Any]:

@@ -192,7 +192,7 @@ async def test_a_429_on_an_append_is_waited_out_and_nothing_is_lost(
 async def test_an_error_mid_stream_goes_on_by_edits_in_the_same_message(
     make_slack: MakeSlack,
 ) -> None:
-    slack = await make_slack(word_delay=0.02, update_interval_s=0.1)
+    slack = await make_slack(word_delay=0.04, update_interval_s=0.1)
     root = new_ts()
     fake = slack.fake
     assert isinstance(fake, StreamingSlack)
@@ -250,8 +250,8 @@ async def test_a_long_reply_continues_in_more_streamed_messages(make_slack: Make
     def parts() -> list[str]:
         return [shown(m).strip() for m in fake.thread("D1", root)]
 
-    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {words}", 10)
-    assert not fake.streaming  # every message was stopped
+    # Every message stopped, the last one too (its text may be complete before its stop).
+    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {words}" and not fake.streaming)
     sizes = [len(shown(m)) for m in fake.thread("D1", root)]
     assert len(sizes) >= 4 and all(size <= 300 for size in sizes), sizes
 
@@ -333,3 +333,30 @@ async def test_a_stream_near_slacks_time_limit_continues_in_a_new_message(
 
     await fake.wait_until(lambda: " ".join(parts()) == f"echo: {WORDS}" and not fake.streaming)
     assert len(parts()) >= 3, parts()
+
+
+async def test_a_channel_without_streaming_is_remembered_others_still_stream(
+    make_slack: MakeSlack, fake_slack: StreamingSlack
+) -> None:
+    fake_slack.refuse_start["G1"] = {"ok": False, "error": "channel_type_not_supported"}
+    slack = await make_slack()
+    for text in ("one", "two"):
+        root = new_ts()
+        await slack.post_event(mention(text, channel="G1", ts=root))
+        await slack.reply_in("G1", root, f"echo: {text}")
+    assert len(fake_slack.calls_to("chat.startStream")) == 1  # not asked again there
+    root = new_ts()
+    await slack.post_event(mention("three", channel="C1", ts=root))
+    assert shown(await streamed_reply(slack, "C1", root)) == "echo: three"
+
+
+@pytest.mark.parametrize("answer", [{"ok": True}, {"ok": True, "ts": 17}, {"ok": True, "ts": ""}])
+async def test_a_start_answered_without_a_ts_goes_by_edits(
+    make_slack: MakeSlack, fake_slack: StreamingSlack, answer: dict[str, object]
+) -> None:
+    fake_slack.refuse_start["D1"] = answer
+    slack = await make_slack()
+    root = new_ts()
+    await slack.post_event(message("hello", thread_ts=root))
+    await slack.reply_in("D1", root, "echo: hello")
+    assert len(fake_slack.thread("D1", root)) == 1
