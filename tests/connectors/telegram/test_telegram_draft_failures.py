@@ -199,3 +199,21 @@ async def test_a_takeover_mid_draft_posts_nothing_after_the_agent(make_tg: MakeT
     assert fake.live_drafts(620) == []  # the agent's message ended the draft
     [cut] = [i for i in await tg.history(620) if i.text.startswith("echo:")]
     assert cut.status == "failed"  # stored cut, as on the edit path
+
+
+async def test_a_takeover_after_a_part_was_sent_marks_that_part(make_tg: MakeTg) -> None:
+    tg = await make_tg(
+        {"edit_interval_s": 0.15}, bot={"max_message_chars": 20_000}, word_delay=0.004
+    )
+    fake = tg.fake
+    fake.push(fake.updates.message(622, " ".join(f"word{i:04d}" for i in range(1000))))
+    [part] = await tg.wait_answers(1, chat_id=622, within=10)  # the first 4,096-character part
+    conversation = await tg.bot.store.get_conversation("telegram", "622")
+    assert conversation is not None
+    await tg.bot.agent_replies.send(conversation.id, "Ana here.", agent="Ana", take_over=True)
+    await tg.settle()
+    await asyncio.sleep(0.3)
+    first, agent = fake.messages(622)
+    assert first is part and first.text.endswith(" …") and agent.text == "Ana here."
+    assert all(d.at < agent.versions[0][0] for d in fake.drafts_in(622))
+    assert fake.live_drafts(622) == []

@@ -11,10 +11,14 @@ from telegram import Bot
 from telegram.error import BadRequest
 from tg_helpers import TOKEN, MakeTg, gaps
 
+from botkit.events import Button
+from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import FloodLimits, RetryPolicy
+from connectors.telegram.draft import DraftSupport, DraftWriter
 from connectors.telegram.flood import FloodControl
 from connectors.telegram.sender import DraftRefused, Sender, Target
 from connectors.telegram.split import split_text, utf16_len
+from connectors.telegram.stream import ReplyWriter
 
 GROUP = -1001
 
@@ -157,3 +161,26 @@ async def test_a_library_without_drafts_counts_as_a_server_without_them(
         with pytest.raises(DraftRefused, match=r"22\.6") as refused:
             await sender.send_draft(Target(42), 7, "hello")
     assert refused.value.method_missing and not fake.calls_to("sendMessageDraft", ok=False)
+
+
+async def test_draft_writer_leaves_the_messages_and_ids_the_edit_writer_leaves(
+    fake: FakeTelegramDrafts,
+) -> None:
+    fake.push(fake.updates.message(42, "hi"), fake.updates.message(43, "hi"))
+    growing = ["Hello", "Hello, world and", "Hello, world and more", "Hello, world and more!"]
+    markup = ButtonCodec().keyboard((Button("Yes", "yes"),))
+    async with Bot(TOKEN, base_url=fake.base_url) as bot:
+        sender = Sender(bot, FloodControl(FloodLimits(per_chat_interval_s=0)), RetryPolicy(), str)
+        drafts = DraftWriter(ReplyWriter(sender, Target(42), limit=20), DraftSupport("auto"))
+        edits = ReplyWriter(sender, Target(43), limit=20)
+        for text in growing:
+            assert await drafts.progress(text) and await edits.progress(text)
+        await drafts.finish(growing[-1], markup)
+        await edits.finish(growing[-1], markup)
+    assert [d.text for d in fake.drafts_in(42)] == ["Hello", "Hello, world and", "more", "more!"]
+    drafted, edited = fake.messages(42), fake.messages(43)
+    assert [m.text for m in drafted] == [m.text for m in edited] == ["Hello, world and", "more!"]
+    assert [m.reply_markup for m in drafted] == [m.reply_markup for m in edited]
+    assert drafts.message_ids == [m.message_id for m in drafted]
+    assert edits.message_ids == [m.message_id for m in edited]
+    assert [len(m.versions) for m in drafted] == [1, 1]  # no edits: sent once complete
