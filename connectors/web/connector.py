@@ -60,6 +60,7 @@ class WebConnector(Connector[WebConfig]):
         # os.urandom call) per reply.
         prefix = secrets.token_hex(4)
         self._stream_ids = (f"{prefix}{n:08x}" for n in itertools.count())
+        self._updates: set[asyncio.Task[None]] = set()  # see _update_answered
 
     def make_app(self) -> web.Application:
         """A fresh aiohttp application bound to this connector (tests serve it directly)."""
@@ -106,7 +107,7 @@ class WebConnector(Connector[WebConfig]):
     async def send(self, reply: OutboundReply) -> None:
         """Push a complete reply (agent message, notice) to the visitor's open sockets."""
         self.service.hub.publish(reply.conversation_key, _reply_payload(reply))
-        await self._update_answered(reply)
+        self._update_answered(reply)
 
     async def send_stream(self, stream: ReplyStream) -> None:
         """Forward deltas as they come, then the stored reply with its ``seq``."""
@@ -123,21 +124,28 @@ class WebConnector(Connector[WebConfig]):
                 hub.publish(key, _reply_payload(final, stream_id))
         finally:
             hub.stream_end(key, stream_id)
-        await self._update_answered(final)
+        self._update_answered(final)
 
-    async def _update_answered(self, reply: OutboundReply) -> None:
+    def _update_answered(self, reply: OutboundReply) -> None:
         """Tell the sockets what the bot learned about the message ``reply`` answers.
 
         The visitor's message went out when it was stored, before its language was
         detected; by the time its reply is stored, so is that language (the core records
         both together). Read back from the store, so the live copy ends up with what a
         replay shows. After the reply, never before it: a socket still catching up sends
-        the message (from history, already complete) before either. Only read when
-        someone watches; a store failure costs the live copy its language, not the reply.
+        the message (from history, already complete) before either. In a task of its
+        own: the reply is delivered (and counted) without waiting for the read. Only
+        read when someone watches; a store failure costs the live copy its language,
+        never the reply.
         """
         seq, key = reply.in_reply_to_seq, reply.conversation_key
         if reply.seq is None or seq is None or not self.service.hub.subscribers(key):
             return
+        task = asyncio.get_running_loop().create_task(self._publish_update(key, seq))
+        self._updates.add(task)
+        task.add_done_callback(self._updates.discard)
+
+    async def _publish_update(self, key: str, seq: int) -> None:
         try:
             items = await self.service.history(key, seq - 1, 1)
         except BotkitError as exc:
@@ -165,6 +173,8 @@ class WebConnector(Connector[WebConfig]):
         """Close every socket (1001) and stop the server. Safe to call twice."""
         self._stopped.set()
         runner, self._runner = self._runner, None
+        for task in list(self._updates):
+            task.cancel()
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
             for ws in list(self.service.sockets)
