@@ -85,7 +85,8 @@ class Outbound:
                 self.native_off = code
                 log.warning(
                     "slack: native streaming is not available (%s); replies are shown by"
-                    ' chat.update edits from now on (streaming = "edit" says so)',
+                    ' chat.update edits until the bot restarts (streaming = "edit" skips'
+                    " the try)",
                     exc,
                 )
             return
