@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from array import array
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -240,19 +241,7 @@ class _Reader:
         self.commented = "<!--" in body  # else no block is searched for comments
         self.headings = array("q")  # Markdown.heading_marks
         self.code = array("q")  # Markdown.code_marks
-        md = MarkdownIt("commonmark")
-        # The block rules only: inline rules run on the blocks with a "<!--" (_take).
-        md.core.ruler.enableOnly(["normalize", "block"])
-        md.block.ruler.before("table", "botkit_comments", self._before_block)
-        # Only the inline rules that decide what a "<!--" is, and silent: no tokens (a
-        # paragraph of 100,000 code spans would be 100,000 of them), only positions.
-        md.inline.ruler.enableOnly(["text", "escape", "backticks", "html_inline"])
-        md.inline.ruler.at("text", _plain)
-        md.inline.ruler.at("escape", lambda state, _: escape(state, True))
-        md.inline.ruler.at("backticks", lambda state, _: backtick(state, True))
-        md.inline.ruler.at("html_inline", self._html_inline)
-        md.inline.ruler.push("botkit_any", _any)  # else a pending character each
-        self.md = md
+        self.md = _PARSER.md
         self.state: StateBlock | None = None  # markdown-it's, once a block is read
 
     def read(self) -> str:
@@ -260,16 +249,20 @@ class _Reader:
         # markdown-it-py indexes past the end of a text whose last line is a quote's
         # ">" (IndexError on ">1. <!--\n>"; its issues #185, #204, #415): a line break
         # at the end gives it a character there, and changes nothing else.
+        _PARSER.reader = self  # for the block rule, and the inline rules _take runs
         try:
-            tokens = self.md.parse(self.body + "\n")
-        except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
-            raise MarkdownLimit(
-                f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its "
-                "headings and HTML comments (<!--) cannot be told from text"
-            ) from exc
-        if self.state is not None:  # else the body is blank lines
-            self._take(tokens, self.state)
-            self.state = None  # its line positions: 50 MB for 500,000 lines
+            try:
+                tokens = self.md.parse(self.body + "\n")
+            except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
+                raise MarkdownLimit(
+                    f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its "
+                    "headings and HTML comments (<!--) cannot be told from text"
+                ) from exc
+            if self.state is not None:  # else the body is blank lines
+                self._take(tokens, self.state)
+                self.state = None  # its line positions: 50 MB for 500,000 lines
+        finally:
+            _PARSER.reader = None
         self.out.write(self.body[self.copied :])
         return self.out.getvalue()
 
@@ -383,6 +376,33 @@ class _Reader:
         self.copied = end
 
 
+class _Parser(threading.local):
+    """markdown-it set up for ``_Reader``, pointed at each file's reader in turn: built
+    once per thread, as building it takes 0.2 ms, as long as parsing a 3 KB page."""
+
+    def __init__(self) -> None:
+        self.reader: _Reader | None = None  # the file being read
+        md = MarkdownIt("commonmark")
+        # The block rules only: inline rules run on the blocks with a "<!--" (_take).
+        md.core.ruler.enableOnly(["normalize", "block"])
+        md.block.ruler.before("table", "botkit_reader", self._before_block)
+        # Only the inline rules that decide what a "<!--" is, and silent: no tokens (a
+        # paragraph of 100,000 code spans would be 100,000 of them), only positions.
+        md.inline.ruler.enableOnly(["text", "escape", "backticks", "html_inline"])
+        md.inline.ruler.at("text", _plain)
+        md.inline.ruler.at("escape", lambda state, _: escape(state, True))
+        md.inline.ruler.at("backticks", lambda state, _: backtick(state, True))
+        md.inline.ruler.at("html_inline", self._html_inline)
+        md.inline.ruler.push("botkit_any", _any)  # else a pending character each
+        self.md = md
+
+    def _before_block(self, state: StateBlock, line: int, end: int, silent: bool) -> bool:
+        return self.reader is not None and self.reader._before_block(state, line, end, silent)
+
+    def _html_inline(self, state: StateInline, silent: bool) -> bool:
+        return self.reader is not None and self.reader._html_inline(state, silent)
+
+
 def _plain(state: StateInline, silent: bool) -> bool:
     match = _PLAIN.match(state.src, state.pos, state.posMax)
     if match is None:
@@ -394,3 +414,7 @@ def _plain(state: StateInline, silent: bool) -> bool:
 def _any(state: StateInline, silent: bool) -> bool:
     state.pos += 1
     return True
+
+
+# One per thread: the knowledge base is read in worker threads.
+_PARSER = _Parser()

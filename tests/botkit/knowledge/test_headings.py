@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,13 @@ def test_a_file_past_a_parser_limit_is_read_as_plain_text(
     assert passages[0].text.startswith("Text") and passages[0].line == 4  # no front matter
     assert passages[-1].text.endswith("# Heading\nbody")
     assert {p.url for p in passages} == {"https://x.com/a"}
+
+
+def test_files_are_parsed_in_threads_at_once() -> None:
+    # The parser is built once per thread (it takes as long as parsing a small page):
+    # shared between threads, one file's headings would land in another's.
+    texts = [f"# File {n}\n" + "".join(f"## S{n}.{i}\nText {i}.\n\n" for i in range(4000))
+             for n in range(4)]  # fmt: skip
+    expected = [_md(text) for text in texts]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(_md, texts)) == expected
