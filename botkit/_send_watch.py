@@ -57,7 +57,7 @@ try:  # Linux: the kernel's own count of what a TCP connection has left to send
 except (ImportError, AttributeError):  # pragma: no cover - not Linux
     _TCP_INFO = None
 
-__all__ = ["SEND_WATCH", "SendWatch", "watch_responses"]
+__all__ = ["SEND_WATCH", "SendWatch", "reset_connection", "watch_responses"]
 
 # struct tcp_info (linux/tcp.h): __u64 tcpi_bytes_acked at byte 120 (Linux 4.1+; an
 # older kernel answers shorter, and the transport's buffer is gone by instead).
@@ -95,7 +95,7 @@ def _kernel_counts(transport: asyncio.WriteTransport) -> tuple[int, int] | None:
     return int.from_bytes(queued, sys.byteorder, signed=True), acked
 
 
-def _reset(transport: asyncio.WriteTransport) -> None:
+def reset_connection(transport: asyncio.WriteTransport) -> None:
     """Abort ``transport`` with a TCP reset: ``abort()`` alone closes the socket, and the
     kernel then keeps what it holds for the client (up to its send buffer, 4 MB by
     default on Linux) until it gives up on the orphaned connection, minutes later."""
@@ -171,7 +171,7 @@ class SendWatch:
         task = look.task
         if not buffered and task is not None and not task.done():
             task.cancel()  # before the abort: see the module docstring
-        _reset(transport)
+        reset_connection(transport)
 
     def __len__(self) -> int:
         return len(self._looks)

@@ -38,7 +38,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from botkit._send_watch import SEND_WATCH, SendWatch, watch_responses
+from botkit._send_watch import SEND_WATCH, SendWatch, reset_connection, watch_responses
 from botkit.throttled_warning import ThrottledWarning
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "SendWatch",
     "quiet_accept_errors",
     "raise_open_file_limit",
+    "reset_connection",
     "server_runner",
     "watch_responses",
 ]

@@ -19,20 +19,23 @@ unfragmented, as a server sends them (the socket is prepared with ``compress=Fal
 A client that stops reading altogether (a zero TCP window, while it keeps the socket
 alive with frames of its own, which also satisfies the heartbeat) would hold that
 ``drain()``, and a close frame behind it, for ever: a ``drain()`` or a close that takes
-longer than ``send_timeout_s`` resets the connection (``_reset``). A batch over ``WRITE_BYTES`` (a
-page of history) is written about ``WRITE_BYTES`` at a time, in whole frames, so a slow
-but reading client needs to take only that much per ``send_timeout_s`` (about 2 KiB/s
-by default).
+longer than ``send_timeout_s`` resets the connection (a TCP reset,
+``botkit.http_server.reset_connection``: a plain abort leaves the orphaned connection and
+its send buffer in the kernel for minutes). A batch over ``WRITE_BYTES`` (a page of
+history) is written about ``WRITE_BYTES`` at a time, in whole frames, so a slow but
+reading client needs to take only that much per ``send_timeout_s`` (about 2 KiB/s by
+default).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
+
+from botkit.http_server import reset_connection
 
 __all__ = ["WRITE_BYTES", "FrameOutput", "text_frames"]
 
@@ -41,25 +44,6 @@ WRITE_BYTES = 64 * 1024  # asyncio's default high-water mark: drain() waits past
 _FIN_TEXT = 0x81  # FIN bit + opcode 1 (text)
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
-_LINGER_RESET = struct.pack("ii", 1, 0)  # l_onoff, l_linger = 0: close() resets
-
-
-def _reset(transport: asyncio.WriteTransport) -> None:
-    """Abort ``transport`` with a TCP reset, as ``botkit._send_watch`` does for HTTP.
-
-    A client that takes nothing leaves what was sent in the kernel's send buffer, and
-    ``abort()`` alone only closes the socket: the kernel keeps the orphaned connection
-    and up to its send buffer (4 MB by default on Linux) for minutes, probing a window
-    that never opens, and the client's end stays established. ``SO_LINGER`` 0 makes the
-    close a reset: both are let go at once.
-    """
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        except OSError:  # already closed, or not a socket that lingers
-            pass
-    transport.abort()
 
 
 def text_frames(texts: list[str]) -> bytes:
@@ -130,7 +114,7 @@ class FrameOutput:
             async with asyncio.timeout(self._send_timeout_s):
                 await self._writer.drain()
         except TimeoutError:
-            _reset(transport)
+            reset_connection(transport)
             raise ConnectionResetError("the client stopped reading") from None
 
     async def pong(self, data: bytes) -> None:
@@ -141,7 +125,7 @@ class FrameOutput:
                 await self._ws.pong(data)
         except TimeoutError:
             if self._transport is not None:
-                _reset(self._transport)
+                reset_connection(self._transport)
         except ConnectionError:
             pass
 
@@ -154,4 +138,4 @@ class FrameOutput:
                 await self._ws.close(code=code, message=message)
         except TimeoutError:
             if self._transport is not None:
-                _reset(self._transport)
+                reset_connection(self._transport)
