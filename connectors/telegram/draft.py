@@ -107,17 +107,12 @@ class DraftWriter:
         self._support = support
         self._cut_off = cut_off  # an agent took the conversation over
         self._base = random.randrange(1, (1 << 31) - _DRAFT_ID_SPAN)
-        self._drafting = True
+        self._drafting = True  # False once a refusal switched the reply to the edit path
         self._draft: tuple[int, str] | None = None  # (part index, text) on screen
 
     @property
     def message_ids(self) -> list[int]:
         return self.messages.message_ids
-
-    @property
-    def drafting(self) -> bool:
-        """False once a refusal switched this reply to the edit path."""
-        return self._drafting
 
     @property
     def shows_progress(self) -> bool:

@@ -180,7 +180,7 @@ async def _mark_interrupted(writer: StreamWriter, *, takeover: bool = False) -> 
         try:
             if await writer.mark_interrupted(takeover=takeover):
                 log.info("telegram: reply in %s cut off by %s, marked", writer.target.chat_id, why)
-        except Exception as exc:  # the bot is stopping; the message stays as it was
+        except Exception as exc:  # best effort: the message stays as it was
             log.info("telegram: reply cut off by %s not marked: %s", why, exc)
 
     await best_effort(mark(), _INTERRUPTED_EDIT_S)
