@@ -207,6 +207,13 @@ class ReplyStream(Protocol):
 
     async def final(self) -> OutboundReply: ...
 
+    @property
+    def superseded(self) -> bool:
+        """Whether a human agent took the conversation over while this reply was
+        being generated: the reply ends at the next delta, and a connector showing a
+        preview that the platform keeps by itself (a Telegram draft) stops updating it."""
+        ...
+
 
 @runtime_checkable
 class WatchedConversations(Protocol):

@@ -359,10 +359,7 @@ class TelegramConnector(Connector[TelegramConfig]):
         messages = self._writer(stream.conversation_key, stream.reply_to)
         writer: StreamWriter = messages
         if self.drafts.usable(messages.target.chat_id):
-            # ReplyDelivery's takeover flag; the ReplyStream protocol does not name it.
-            writer = DraftWriter(
-                messages, self.drafts, lambda: bool(getattr(stream, "superseded", False))
-            )
+            writer = DraftWriter(messages, self.drafts, lambda: stream.superseded)
         with self._sending_task():
             await stream_reply(
                 stream,
