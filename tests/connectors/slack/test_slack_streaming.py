@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_helpers import SECRET, MakeSlack, SlackHarness, callback, mention, message, new_ts
 from slack_sdk.web.async_client import AsyncWebClient
-from stream_fake import StreamingSlack, shown
 
 from botkit.backends.protocol import GenerationRequest
 from botkit.testing.backends import ScriptBackend
 from botkit.testing.fake_slack import FakeMessage, signed_headers
+from botkit.testing.fake_slack_streams import StreamingSlack, shown
 from connectors.slack._api import SlackApi
 from connectors.slack._stream import NativeStream, _settled
 from connectors.slack._text import markdown_text

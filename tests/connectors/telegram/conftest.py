@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_drafts import FakeTelegramDrafts
 from tg_helpers import TOKEN, MakeTg, TgHarness, tg_settings
 
 from botkit.backends.protocol import GenerationBackend
 from botkit.bot import Bot
+from botkit.testing.fake_telegram_drafts import FakeTelegramDrafts
 from connectors.telegram import TelegramConnector
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from fake_drafts import FakeTelegramDrafts
 from telegram import Bot
 from telegram.error import BadRequest
 from tg_helpers import TOKEN, MakeTg, gaps
 
 from botkit.events import Button
+from botkit.testing.fake_telegram_drafts import FakeTelegramDrafts
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import FloodLimits, RetryPolicy
 from connectors.telegram.draft import DraftSupport, DraftWriter

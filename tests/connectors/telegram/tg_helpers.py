@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fake_drafts import FakeTelegramDrafts
-
 from botkit.bot import Bot
 from botkit.channel import HistoryItem, IntakeReceipt
 from botkit.config import Settings, settings_from_mapping
 from botkit.events import InboundMessage
 from botkit.testing.fake_telegram import FakeTelegram, SentMessage
+from botkit.testing.fake_telegram_drafts import FakeTelegramDrafts
 from botkit.testing.telegram_updates import UpdateFactory
 from connectors.telegram import TelegramConnector
 
