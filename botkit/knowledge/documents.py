@@ -197,8 +197,9 @@ def _sections(
     path: list[Heading] = []  # the open sections
     start = markdown.body
     for heading in markdown.headings():
-        section = _blocks(lines[start : heading.first], start, joined)
-        yield from _titled(section, path, source, title, passage_chars, url)
+        if heading.first > start:  # else nothing between two headings
+            section = _blocks(lines[start : heading.first], start, joined)
+            yield from _titled(section, path, source, title, passage_chars, url)
         while path and path[-1].level >= heading.level:
             path.pop()
         if heading.title:  # "#" alone closes the sections below its level
