@@ -38,8 +38,8 @@ breaks, so passages keep their line numbers. Front matter (``front_matter``) is 
 Markdown: it is not parsed (its ``key: value`` lines before a ``---`` would read as a
 setext heading) and is left as it is.
 
-Lines end at ``\n`` and ``\r`` only, as in CommonMark (``str.splitlines`` also breaks at
-``\u2028`` and others, which would shift every line number after one).
+Lines end at ``\\n`` and ``\\r`` only, as in CommonMark (``str.splitlines`` also breaks at
+``\\u2028`` and others, which would shift every line number after one).
 
 Cost: the parse is linear, but markdown-it-py is pure Python: measured on the 2-core
 machine, 10 to 30 µs a block or line and about 350 bytes a block token; 5 MB of list
@@ -58,31 +58,26 @@ import io
 import re
 import threading
 from array import array
-from collections.abc import Iterator
-from typing import NamedTuple
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline, backtick, escape, html_inline
 from markdown_it.token import Token
 
-from botkit.knowledge._markdown import front_matter
+from botkit.knowledge._markdown import Markdown, Uncommented, front_matter
 
 __all__ = [
     "MAX_LINES",
     "MAX_QUOTED",
     "MAX_TOKENS",
-    "Heading",
-    "Markdown",
     "MarkdownLimit",
-    "Uncommented",
     "parse_markdown",
     "without_comments",
 ]
 
 # Sizes measured on the 2-core machine. 500,000 lines: ~50 MB of markdown-it's line
-# positions; at its slowest, a heading with a comment on each line, 5 MB (333,000
-# lines) took 2.6 s.
+# positions; at its slowest, 5 MB of link definitions ("[a]: /url12", 454,000 lines)
+# take about 4 s, a heading on each line about 3 s.
 MAX_LINES = 500_000
 # One list or quote of 100,000 block tokens (some 20,000 items): ~35 MB, 0.6 s.
 MAX_TOKENS = 100_000
@@ -96,77 +91,11 @@ _PLAIN = re.compile(r"(?:[^\\`<]|<(?![!?/A-Za-z]))++")
 # Blocks whose contents markdown-it reads one level deeper.
 _CONTAINERS = frozenset({"blockquote_open", "list_item_open"})
 _CODE = frozenset({"fence", "code_block"})
-_SPACES = " \t"  # CommonMark's spaces around an ATX heading's text
 
 
 class MarkdownLimit(Exception):
     """A Markdown file is too big or too deeply nested to parse, or the parser fails on
     it (the message says where and why)."""
-
-
-class Heading(NamedTuple):
-    """A heading at the top level of a Markdown file.
-
-    Attributes:
-        first: its first line (0-based).
-        end: the line after it (after a setext heading's underline).
-        level: 1 to 6 (a setext ``===`` heading is 1, ``---`` 2).
-        title: its text, comments removed and spaces collapsed ("" for ``#`` alone).
-    """
-
-    first: int
-    end: int
-    level: int
-    title: str
-
-
-class Markdown(NamedTuple):
-    """What the parse of one Markdown file gives.
-
-    Attributes:
-        lines: the file's lines (at ``\n``; ``\r\n`` and ``\r`` are line ends too),
-            HTML comments removed but their line breaks kept.
-        unclosed: the line (1-based) of each ``<!--`` never closed, the first in its
-            paragraph or HTML block (any later one there is text as well).
-        body: the first line after the front matter (0 when there is none).
-        meta: the front matter's top-level ``key: value`` pairs.
-        heading_marks: first line, end line and level of each top-level heading, flat
-            (``headings()``): 24 bytes a heading where a ``Heading`` and its title
-            take some 180, and a hostile 5 MB file has 450,000 headings.
-        code_marks: first and end line of each code block, flat (``code_blocks()``).
-    """
-
-    lines: list[str]
-    unclosed: tuple[int, ...]
-    body: int
-    meta: dict[str, str]
-    heading_marks: array[int]
-    code_marks: array[int]
-
-    def headings(self) -> Iterator[Heading]:
-        """The top-level headings, in order."""
-        marks = self.heading_marks
-        for index in range(0, len(marks), 3):
-            first, end, level = marks[index : index + 3]
-            yield Heading(first, end, level, _title(self.lines, first, end))
-
-    def code_blocks(self) -> Iterator[tuple[int, int]]:
-        """``(first, end)`` lines of each code block (fenced or indented), in order."""
-        marks = self.code_marks
-        for index in range(0, len(marks), 2):
-            yield marks[index], marks[index + 1]
-
-
-class Uncommented(NamedTuple):
-    """A text without its HTML comments.
-
-    Attributes:
-        text: the text, comments removed (their line breaks kept).
-        unclosed: the line (1-based) of each ``<!--`` never closed (``Markdown``).
-    """
-
-    text: str
-    unclosed: tuple[int, ...]
 
 
 def parse_markdown(text: str) -> Markdown:
@@ -208,22 +137,6 @@ def without_comments(text: str) -> Uncommented:
     return Uncommented("\n".join(markdown.lines), markdown.unclosed)
 
 
-def _title(lines: list[str], first: int, end: int) -> str:
-    """The text of the heading on ``lines[first:end]``, read from the lines without
-    their comments (markdown-it's inline token has them) as markdown-it's heading rules
-    read it."""
-    if end - first > 1:  # setext: its lines, then the underline
-        words = " ".join(lines[first : end - 1])
-    else:
-        words = lines[first].lstrip(" ").lstrip("#")
-        text = words.rstrip(_SPACES)
-        closing = text.rstrip("#")
-        # The optional closing sequence ("## Title ##") follows a space or the opening.
-        if closing != text and (not closing or closing[-1] in _SPACES):
-            words = closing
-    return " ".join(words.split())
-
-
 class _Reader:
     """One Markdown text read by markdown-it: its top-level headings and code blocks
     found, and its comments removed, as the blocks are read."""
@@ -239,8 +152,8 @@ class _Reader:
         self.quote_ends: dict[int, int] = {}  # the quote being read at each level
         self.quoted = 0  # lines of quotes read, once per level
         self.commented = "<!--" in body  # else no block is searched for comments
-        self.headings = array("q")  # Markdown.heading_marks
-        self.code = array("q")  # Markdown.code_marks
+        self.headings: array[int] = array("q")  # Markdown.heading_marks
+        self.code: array[int] = array("q")  # Markdown.code_marks
         self.md = _PARSER.md
         self.state: StateBlock | None = None  # markdown-it's, once a block is read
 

@@ -31,14 +31,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from botkit.knowledge._commonmark import (
-    Heading,
-    Markdown,
-    MarkdownLimit,
-    parse_markdown,
-    without_comments,
-)
-from botkit.knowledge._markdown import front_matter
+from botkit.knowledge._commonmark import MarkdownLimit, parse_markdown, without_comments
+from botkit.knowledge._markdown import Heading, Markdown, front_matter
 from botkit.sanitize import sanitize_text
 
 __all__ = [
