@@ -55,6 +55,16 @@ _DATABASE_SECTIONS = ("store", "logging")
 # 64-bit integers (a bigger number failed as a "database read failed").
 _MOST_ROWS = 1_000_000
 
+_CONFIG_HELP = (
+    "TOML config file (default: $BOTKIT_CONFIG, else ./botkit.toml, else "
+    "./config.example.toml, else the built-in defaults)"
+)
+# What a contact is on each built-in channel (docs/operations.md, "Customers' data").
+_CONTACT_HELP = (
+    "the person's id on the channel: a Telegram user id, a Slack user id (U...), or on "
+    "the web the conversation key (s:... for a visitor, u:USER_ID for a signed-in user)"
+)
+
 
 def _positive_int(text: str) -> int:
     """``--limit``: a whole number of 1 to a million (argparse turns the error into
@@ -91,14 +101,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("-c", "--config", metavar="FILE", help="TOML config file")
+        sub.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
         return sub
 
-    with_config(commands.add_parser("run", help="run the bot with its enabled connectors"))
-    with_config(commands.add_parser("chat", help="talk to the bot in this terminal"))
-    check = commands.add_parser("check-config", help="validate a config file")
-    check.add_argument("file", metavar="FILE", nargs="?")
-    with_config(check)  # -c FILE works here too, as in every other command
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        # The one-line help of `botkit --help` is also what `botkit NAME --help` says.
+        return commands.add_parser(name, help=text, description=text)
+
+    with_config(command("run", "run the bot with its enabled connectors"))
+    with_config(command("chat", "talk to the bot in this terminal"))
+    check = command("check-config", "list every problem of a config file (exit 2 if any)")
+    check.add_argument("file", metavar="FILE", nargs="?", help="the config file to check")
+    check.add_argument("-c", "--config", metavar="FILE", help="the same, as in other commands")
+    check.set_defaults(usage_error=check.error)  # shows check-config's usage, not botkit's
     db = commands.add_parser("db", help="database schema migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = ("upgrade the schema to the newest; a SQLite database file that does not "
@@ -114,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
                                               metavar="ACTION")  # fmt: skip
     listing = with_config(handoff_commands.add_parser(
         "list", help="conversations waiting for or handled by a human, newest first"))  # fmt: skip
-    listing.add_argument("--limit", type=_positive_int, default=100, help="at most this many")
+    listing.add_argument("--limit", type=_positive_int, default=100,
+                         help="at most this many (default 100)")  # fmt: skip
     give_back = with_config(handoff_commands.add_parser(
         "release", help="hand a conversation back to the bot"))  # fmt: skip
     give_back.add_argument("channel", help="e.g. telegram, slack, web")
@@ -127,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         person = with_config(data_commands.add_parser(action, help=text))
         person.add_argument("channel", help="e.g. telegram, slack, web")
-        person.add_argument("contact", help="the person's id on the channel (user id)")
+        person.add_argument("contact", help=_CONTACT_HELP)
         if action == "export":
             person.add_argument(
                 "--files", type=Path, metavar="DIR",
@@ -135,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
             )  # fmt: skip
     purge = with_config(data_commands.add_parser(
         "purge", help="delete conversations inactive for DAYS days"))  # fmt: skip
-    purge.add_argument("--days", type=_days, required=True, metavar="DAYS")
+    purge.add_argument("--days", type=_days, required=True, metavar="DAYS",
+                       help="delete what has had no message for DAYS days")  # fmt: skip
     feedback = with_config(commands.add_parser(
         "feedback", help="customers' ratings of the bot's answers"))  # fmt: skip
     feedback.add_argument("--days", type=_days, default=30, metavar="DAYS",
@@ -358,13 +375,27 @@ _NO_CONNECTOR = (
 def _start_problems(settings: Settings, *, run: bool) -> list[ConfigProblem]:
     """What stops ``botkit run`` (``run``) or ``botkit chat`` from starting that the
     file's validation does not see: no channel to serve (``run`` only: ``chat`` has its
-    console), a model that is not there. Checked before the database is opened."""
+    console), a model that is not there, a plugin's config that does not fit the rest
+    (``Plugin.settings_problems``). Checked before the database is opened."""
     from botkit.backends.preflight import model_problems
 
     problems: list[ConfigProblem] = []
     if run and not any(s.get("enabled", True) is not False for s in settings.connectors.values()):
         problems.append(ConfigProblem("connectors", _NO_CONNECTOR))
-    return problems + model_problems(settings)
+    return problems + model_problems(settings) + _plugin_problems(settings)
+
+
+def _plugin_problems(settings: Settings) -> list[ConfigProblem]:
+    from botkit.config import resolve_components
+
+    specs, _ = resolve_components("plugins", settings.plugins)  # valid: loaded before
+    problems: list[ConfigProblem] = []
+    for spec in specs:
+        try:
+            problems += spec.cls(spec.config, name=spec.name).settings_problems(settings)
+        except Exception as exc:  # a third-party plugin's own failure: its setup logs it
+            _log.debug("plugin %r could not be checked: %r", spec.name, exc)
+    return problems
 
 
 def _check_config(file: str) -> int:
@@ -389,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             if (args.file is None) == (args.config is None):
-                parser.error("check-config takes one config file: FILE or -c FILE")
+                args.usage_error("give one config file: FILE or -c FILE")
             return _check_config(args.file or args.config)
         if args.command == "db":
             return _run_db(args)

@@ -24,6 +24,7 @@ from botkit import _discovery
 from botkit.backends.protocol import GenerationBackend
 from botkit.config.components import ComponentSpec
 from botkit.config.settings import Settings
+from botkit.errors import ConfigProblem
 from botkit.event_bus import EventBus, Subscriber
 from botkit.pipeline.chain import Middleware, Pipeline
 from botkit.pipeline.handlers import Handler
@@ -132,6 +133,16 @@ class Plugin(Generic[ConfigT]):
     def __init__(self, config: ConfigT, *, name: str) -> None:
         self.config = config
         self.name = name
+
+    def settings_problems(self, settings: Settings) -> list[ConfigProblem]:
+        """What makes this plugin's config unusable with the rest of ``settings`` (a
+        text missing in ``bot.working_language``), found without setting anything up.
+
+        ``botkit check-config`` lists these with the file's own problems, and ``botkit
+        run`` and ``chat`` refuse to start on them, so a mistake that ``setup`` would
+        only log (leaving the plugin out) is seen before the bot serves without it.
+        """
+        return []
 
     async def setup(self, registry: PluginRegistry) -> None:
         """Register middleware and handlers; open resources."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from botkit.errors import PluginError
+from botkit.config.settings import Settings
+from botkit.errors import ConfigProblem, PluginError
 from botkit.events import Button
 from botkit.handoff.desk import request_handoff, warn_without_desk
 from botkit.intents.config import IntentConfig, IntentsConfig
@@ -41,18 +42,25 @@ STATE_KEY = "intents"
 _MATCH_KEY = "intents.match"  # check() leaves its match for handle()
 
 
-def _check_texts(position: int, intent: IntentConfig, working: str) -> None:
-    """Every text table of ``intent`` has the working language (what every other
-    language falls back to)."""
-    tables: list[tuple[str, Mapping[str, str]]] = [("reply", intent.reply)]
-    tables += [(f"buttons[{n}].label", b.label) for n, b in enumerate(intent.buttons)]
-    for field, table in tables:
-        if table and working_key(table, working) is None:
-            raise PluginError(
-                f"plugins.intents.intent[{position}].{field}: intent {intent.name!r} has "
-                f"no text in the working language {working!r} (bot.working_language), "
-                "which customers in other languages fall back to"
+def _working_language_problems(
+    config: IntentsConfig, working: str, *, name: str = "intents"
+) -> list[ConfigProblem]:
+    """A problem for each text table of an intent that lacks the working language
+    (what every other language falls back to), with its key path."""
+    problems: list[ConfigProblem] = []
+    for position, intent in enumerate(config.intent):
+        tables: list[tuple[str, Mapping[str, str]]] = [("reply", intent.reply)]
+        tables += [(f"buttons[{n}].label", b.label) for n, b in enumerate(intent.buttons)]
+        problems += [
+            ConfigProblem(
+                f"plugins.{name}.intent[{position}].{field}",
+                f"intent {intent.name!r} has no text in the working language {working!r} "
+                "(bot.working_language), which customers in other languages fall back to",
             )
+            for field, table in tables
+            if table and working_key(table, working) is None
+        ]
+    return problems
 
 
 class IntentsHandler(Handler):
@@ -67,8 +75,9 @@ class IntentsHandler(Handler):
     """
 
     def __init__(self, config: IntentsConfig, working_language: str) -> None:
-        for position, intent in enumerate(config.intent):
-            _check_texts(position, intent, working_language)
+        missing = _working_language_problems(config, working_language)
+        if missing:
+            raise PluginError("; ".join(map(str, missing)))
         self.intents = config.intent
         self.working = working_language
         self.matcher = IntentMatcher(
@@ -160,6 +169,11 @@ class IntentsPlugin(Plugin[IntentsConfig]):
     """The built-in ``intents`` plugin (see the module docstring)."""
 
     Config = IntentsConfig
+
+    def settings_problems(self, settings: Settings) -> list[ConfigProblem]:
+        return _working_language_problems(
+            self.config, settings.bot.working_language, name=self.name
+        )
 
     async def setup(self, registry: PluginRegistry) -> None:
         handler = IntentsHandler(self.config, registry.settings.bot.working_language)

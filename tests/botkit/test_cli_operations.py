@@ -209,3 +209,61 @@ def test_run_checks_the_config_before_it_touches_the_database(
         err = capsys.readouterr().err
         assert "language.translator.model:" in err and "does not exist" in err, err
         assert not db.exists()
+
+
+# An intent whose reply lacks the working language ("en"): setup would leave the plugin
+# out and the bot would serve without it.
+_SPANISH_ONLY_INTENT = (
+    '[plugins.intents]\n[[plugins.intents.intent]]\nname = "hours"\naction = "reply"\n'
+    'keywords = ["horario"]\nreply.es = "Abrimos a las 9."\n'
+    'buttons = [{ label = { es = "Dirección" }, value = "dirección" }]\n'
+)
+
+
+def test_a_plugin_config_that_does_not_fit_the_settings_is_a_config_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "bot.db"
+    config = _config(tmp_path, f'url = "sqlite:///{db}"', rest=_CONSOLE + _SPANISH_ONLY_INTENT)
+    assert main(["check-config", str(config)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{config}: 2 problems"
+    assert out[1].startswith("  plugins.intents.intent[0].reply: intent 'hours' has no text in")
+    assert out[2].startswith("  plugins.intents.intent[0].buttons[0].label: intent 'hours'")
+    for command in ("run", "chat"):  # refused before the database is created
+        assert main([command, "-c", str(config)]) == 2
+        assert "plugins.intents.intent[0].reply:" in capsys.readouterr().err
+        assert not db.exists()
+
+    # The same texts fit a Spanish-speaking bot.
+    spanish = config.read_text("utf-8") + '[bot]\nworking_language = "es"\n'
+    config.write_text(spanish, "utf-8")
+    assert main(["check-config", str(config)]) == 0
+
+
+def test_a_check_config_usage_error_shows_that_commands_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["check-config"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: botkit check-config [-h] [-c FILE] [FILE]")
+    assert "give one config file: FILE or -c FILE" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["run"], "$BOTKIT_CONFIG, else ./botkit.toml, else ./config.example.toml"),
+        (["handoff", "list"], "at most this many (default 100)"),
+        (["data", "forget"], "on the web the conversation key (s:... for a visitor, u:USER_ID"),
+        (["data", "purge"], "delete what has had no message for DAYS days"),
+    ],
+)
+def test_help_says_the_defaults_and_what_ids_look_like(
+    command: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert says in " ".join(capsys.readouterr().out.split())
