@@ -33,6 +33,18 @@ def _person(channel: str, external_id: str) -> tuple[str, str]:
     )
 
 
+def _no_contact(channel: str, external_id: str) -> StoreError:
+    # The web channel's contacts are its conversation keys: "12345" for a signed-in
+    # user is "u:12345" there, an easy mistake that would otherwise read as "not found".
+    hint = ""
+    if channel == "web" and not external_id.startswith(("s:", "u:")):
+        hint = (
+            " (a web contact is its conversation key, as `botkit handoff list` and "
+            "`botkit feedback` show it: s:... for a visitor, u:USER_ID for a signed-in user)"
+        )
+    return StoreError(f"no contact {external_id!r} on channel {channel!r}{hint}")
+
+
 def _count(n: int, thing: str) -> str:
     return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
@@ -60,7 +72,7 @@ async def export_contact(
     async with current_store(settings) as store:
         data = await store.export_contact(channel, external_id)
         if data is None:
-            raise StoreError(f"no contact {external_id!r} on channel {channel!r}")
+            raise _no_contact(channel, external_id)
         if files_dir is not None:
             await _save_files(store, data, files_dir)
     return json.dumps(data, ensure_ascii=False, indent=2)
@@ -120,7 +132,7 @@ async def forget_contact(settings: StoreSettings, channel: str, external_id: str
     async with current_store(settings) as store:
         deleted = await store.forget_contact(channel, external_id)
     if not deleted.contacts:
-        raise StoreError(f"no contact {external_id!r} on channel {channel!r}")
+        raise _no_contact(channel, external_id)
     return f"{channel} {external_id}: {_summary(deleted)}"
 
 

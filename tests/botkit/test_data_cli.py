@@ -190,3 +190,28 @@ async def test_an_id_the_shell_could_not_decode_names_nobody(
         assert await asyncio.to_thread(main, args) == StoreError.exit_code
         assert "not valid UTF-8 text; nobody has it" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["data", "export", "test", "ann", "-c", config]) == 0
+
+
+async def test_a_web_user_id_without_its_prefix_says_what_a_web_contact_is(
+    make_settings: Callable[..., Settings],
+    core_db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The web channel stores a signed-in user as its conversation key, "u:<user id>":
+    # an operator who types the site's own user id must learn that, not just "no contact".
+    async with Bot(make_settings()) as bot:
+        visit = message("hi", "k1", channel="web", conversation="u:12345", user="u:12345")
+        await bot.store.intake(visit, text="hi")
+    config = _config(tmp_path, core_db_url)
+    for action in ("export", "forget"):
+        code = await asyncio.to_thread(main, ["data", action, "web", "12345", "-c", config])
+        assert code == StoreError.exit_code
+        err = capsys.readouterr().err
+        assert "no contact '12345' on channel 'web' (a web contact is its conversation" in err
+        assert "u:USER_ID for a signed-in user" in err
+    # Elsewhere, and for an id that has the prefix, the error stays short.
+    assert await asyncio.to_thread(main, ["data", "export", "web", "s:x", "-c", config]) == 1
+    assert capsys.readouterr().err.rstrip().endswith("no contact 's:x' on channel 'web'")
+    assert await asyncio.to_thread(main, ["data", "export", "web", "u:12345", "-c", config]) == 0
+    assert json.loads(capsys.readouterr().out)["external_id"] == "u:12345"
