@@ -128,8 +128,9 @@ async def downgrade(url: Target, revision: str) -> None:
 
 
 def _summary(doc: str | None) -> str:
-    """A migration docstring's first paragraph, on one line."""
-    return " ".join((doc or "").strip().split("\n\n")[0].split())
+    """A migration docstring's first paragraph, on one line, as an operator reads it
+    (without the docstring's ``code`` markup)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].replace("``", "").split())
 
 
 def undone_by(current: str | None, revision: str) -> list[tuple[str, str]]:
