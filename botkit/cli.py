@@ -357,11 +357,16 @@ def _run_knowledge(args: argparse.Namespace) -> int:
     from botkit._knowledge_cli import check, search
 
     settings = _load(args.config, quiet=True)
-    if args.knowledge_command == "check":
-        report, usable = check(settings)
-        print(report)
-        return 0 if usable else 1
-    report, usable = search(settings, args.question, language=args.language)
+    try:
+        if args.knowledge_command == "check":
+            report, usable = check(settings)
+        else:
+            report, usable = search(settings, args.question, language=args.language)
+    except ConfigError as exc:  # no [plugins.knowledge]: say in which file it was looked for
+        path = _config_path(args.config)
+        if exc.source is not None or path is None:
+            raise
+        raise ConfigError(exc.problems, source=str(path)) from None
     print(report)
     return 0 if usable else 1
 

@@ -267,3 +267,14 @@ def test_help_says_the_defaults_and_what_ids_look_like(
     with pytest.raises(SystemExit):
         main([*command, "--help"])
     assert says in " ".join(capsys.readouterr().out.split())
+
+
+def test_knowledge_without_the_plugin_names_the_file_it_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, 'url = "sqlite://"')
+    for args in (["check"], ["search", "refunds?"]):
+        assert main(["knowledge", *args, "-c", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert f"botkit: error: invalid configuration in {config}:" in err
+        assert "plugins.knowledge: is missing or not enabled" in err
