@@ -7,7 +7,6 @@ in a quote or a list item, a ``#`` line in code or an HTML block, is text.
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -143,16 +142,15 @@ def test_unicode_line_separators_are_no_line_breaks() -> None:
 
 # Hostile files, 5 MB (max_file_bytes), none with "<!--": read in linear time, or, past
 # a limit of the parser, read as plain text (the file's name as the title) with a
-# problem. The time bound is ten times what the 2-core machine measures (6 s at most,
-# 5 MB of "[a]: /url12" lines), so only a change of complexity fails it.
+# problem. Times on the 2-core machine are in docs/knowledge.md (7.5 s at most, 5 MB of
+# "[a]: /url12" lines); none is asserted here, pytest's timeout guards.
 
 
-def _read(tmp_path: Path, text: str) -> tuple[list[Passage], tuple[str, ...], float]:
+def _read(tmp_path: Path, text: str) -> tuple[list[Passage], tuple[str, ...]]:
     path = tmp_path / "hostile.md"
     path.write_text(text, encoding="utf-8")
-    start = time.perf_counter()
     document = read_document(path, passage_chars=800, max_bytes=FIVE_MB)
-    return document.passages, document.problems, time.perf_counter() - start
+    return document.passages, document.problems
 
 
 # Every line at least 11 bytes: 5 MB stays under MAX_LINES.
@@ -167,9 +165,8 @@ def _read(tmp_path: Path, text: str) -> tuple[list[Passage], tuple[str, ...], fl
 )  # fmt: skip
 def test_five_megabytes_of_structure_are_read_in_linear_time(tmp_path: Path, unit: str) -> None:
     text = unit * (FIVE_MB // len(unit.encode()))
-    passages, problems, seconds = _read(tmp_path, text)
+    passages, problems = _read(tmp_path, text)
     assert problems == ()
-    assert seconds < 60
     assert all(0 < len(p.text) <= 800 for p in passages)
 
 
@@ -198,7 +195,7 @@ def test_a_file_past_a_parser_limit_is_read_as_plain_text(
     tmp_path: Path, text: str, limit: str
 ) -> None:
     front = "---\nurl: https://x.com/a\n---\n"
-    passages, problems, _ = _read(tmp_path, front + text)
+    passages, problems = _read(tmp_path, front + text)
     [problem] = problems
     assert limit in problem and problem.endswith("; it is read as plain text, without its headings")
     assert {p.title for p in passages} == {"hostile"}  # its text is used, without headings
