@@ -105,6 +105,8 @@ def _message(error: ErrorDetails, model: type[BaseModel] | None) -> str:
         return f"expected one of {expected}"
     # Range and pattern errors: pydantic's text names the bound, not the input.
     msg = error["msg"]
+    if kind == "value_error":  # a validator's own words, without pydantic's "Value error, "
+        msg = msg.removeprefix("Value error, ")
     return msg[0].lower() + msg[1:] if msg else kind
 
 
