@@ -21,7 +21,11 @@ def _config(settings: Settings, name: str) -> KnowledgeConfig:
     specs = resolve_components_or_raise("plugins", settings.plugins, only={name})
     config = specs[0].config if specs else None
     if not isinstance(config, KnowledgeConfig):
-        problem = "is not the knowledge plugin" if specs else "is missing or not enabled"
+        problem = (
+            "is not the knowledge plugin"
+            if specs
+            else f"no [plugins.{name}] table, or it has enabled = false"
+        )
         raise ConfigError([ConfigProblem(f"plugins.{name}", problem)])
     return config
 

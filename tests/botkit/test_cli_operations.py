@@ -277,4 +277,4 @@ def test_knowledge_without_the_plugin_names_the_file_it_read(
         assert main(["knowledge", *args, "-c", str(config)]) == 2
         err = capsys.readouterr().err
         assert f"botkit: error: invalid configuration in {config}:" in err
-        assert "plugins.knowledge: is missing or not enabled" in err
+        assert "plugins.knowledge: no [plugins.knowledge] table, or it has enabled = false" in err

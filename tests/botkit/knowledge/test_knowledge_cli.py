@@ -56,7 +56,8 @@ def test_without_the_plugin_the_command_says_so(
 ) -> None:
     empty = _config(tmp_path, "")
     assert main(["knowledge", "check", "-c", empty]) == 2
-    assert "plugins.knowledge: is missing or not enabled" in capsys.readouterr().err
+    missing = "plugins.knowledge: no [plugins.knowledge] table, or it has enabled = false"
+    assert missing in capsys.readouterr().err
     off = _config(tmp_path, '[plugins.knowledge]\nenabled = false\nsources = ["x"]\n')
     assert main(["knowledge", "search", "-c", off, "q"]) == 2
     bad = _config(tmp_path, "[plugins.knowledge]\nsources = []\n")
