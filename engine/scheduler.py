@@ -311,7 +311,7 @@ class Scheduler:
         for seq in expired:
             waited = now - seq.arrival_time
             self.finish(seq, FinishReason.ERROR,
-                        EngineBusyError(f"request waited {waited:.1f} s in the queue "
+                        EngineBusyError(f"request waited {waited:.3g} s in the queue "
                                         f"(timeout {timeout:g} s); the engine is busy"))
             out.finished.append(seq)
 
