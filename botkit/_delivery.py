@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from botkit.channel import ReplyStream
-from botkit.errors import BackendBusyError, BotkitError, ConnectorError
+from botkit.errors import BackendBusyError, BotkitError, ConnectorError, StoreError
 from botkit.events import Button, OutboundReply
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
+from botkit.store import DatabaseUnavailableError
 from botkit.store.records import MessageStatus, StoredMessage
 
 if TYPE_CHECKING:
@@ -44,6 +46,10 @@ _log = logging.getLogger("botkit.bot")
 
 
 SUPERSEDED = "superseded: a human agent took the conversation over"
+# Seconds between tries to store a reply the customer has seen while the database is
+# unavailable: the first wait, doubled up to the second (a restart takes seconds, a
+# failover tens; a try costs one refused connection).
+STORE_RETRY_S = (0.25, 5.0)
 
 
 class ReplyDelivery:
@@ -245,7 +251,9 @@ class ReplyDelivery:
         self, status: MessageStatus | None, error: str | None, *, answered: bool = True
     ) -> OutboundReply:
         """Drain, then store with ``status`` (None: ``sent``, or ``failed`` when an
-        agent's takeover cut the reply short)."""
+        agent's takeover cut the reply short; then the write waits out a database
+        outage)."""
+        wait = status is None
         async with self._lock:
             if self._result is not None:
                 return self._result
@@ -268,27 +276,51 @@ class ReplyDelivery:
             # The model's own words (pivot mode) are its raw output, unlike the deltas
             # shown to the customer, which were cleaned one by one.
             working = None if reply.working_text is None else sanitize_text(reply.working_text)
-            write = asyncio.ensure_future(
-                ctx.store.append_outbound(
-                    ctx.conversation.id,
-                    self.text,
-                    working_text=working,
-                    language=reply.language,
-                    in_reply_to_seq=self.in_reply_to_seq,
-                    status=status,
-                    buttons=self._buttons,
-                    error=error,
-                    finish=ctx.inbound_finish() if finish else None,
-                )
+            write = functools.partial(
+                ctx.store.append_outbound,
+                ctx.conversation.id,
+                self.text,
+                working_text=working,
+                language=reply.language,
+                in_reply_to_seq=self.in_reply_to_seq,
+                status=status,
+                buttons=self._buttons,
+                error=error,
+                finish=ctx.inbound_finish() if finish else None,
             )
+            # final() waits for the database: the customer has seen the reply, so it is
+            # stored once it can be (an abort, at shutdown or after the channel failed,
+            # tries once and leaves the message to be answered again).
+            stored = await self._store(write, finish, wait=wait)
+            return self._record(stored, finish)
+
+    async def _store(
+        self, write: Callable[[], Awaitable[StoredMessage]], finish: bool, *, wait: bool
+    ) -> StoredMessage:
+        """Run ``write``; with ``wait``, again while the database is unavailable (see
+        ``STORE_RETRY_S``) until it is stored or the task is cancelled."""
+        delay = STORE_RETRY_S[0]
+        while True:
+            attempt = asyncio.ensure_future(write())
             try:
-                stored = await asyncio.shield(write)
+                return await asyncio.shield(attempt)
             except asyncio.CancelledError:
                 # Shutdown cancelled us mid-write; the write still completes. Record its
-                # outcome so abort() marks this reply failed instead of storing a copy.
-                self._record(await write, finish)
+                # outcome so abort() marks this reply failed instead of storing a copy
+                # (a write that failed leaves nothing to mark).
+                with contextlib.suppress(StoreError):
+                    self._record(await attempt, finish)
                 raise
-            return self._record(stored, finish)
+            except DatabaseUnavailableError as exc:
+                # Cut at its COMMIT, the reply may be stored already: a second copy would
+                # show twice in the history, so that one is given up (see the docs).
+                if not wait or exc.maybe_committed:
+                    raise
+                self._ctx.logger.debug(
+                    "%s: reply waits to be stored: %s", self._ctx.describe(), exc
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_S[1])
 
     def _record(self, stored: StoredMessage | None, finished_inbound: bool) -> OutboundReply:
         ctx, reply = self._ctx, self._reply

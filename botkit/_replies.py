@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from botkit._intake import ConversationLocks
 from botkit.events import InboundMessage
+from botkit.store import DatabaseUnavailableError
 from botkit.store.records import IntakeResult
 
 __all__ = ["Answer", "ReplyTasks"]
@@ -31,6 +32,10 @@ _log = logging.getLogger("botkit.bot")
 # new conversation's subscribers: what the customer waits from (metrics). ``read_at`` is
 # the clock of ``LiveReplies.now()`` taken before ``intake.conversation`` was read (the
 # intake's transaction): a takeover in this process since then is not in that status.
+# Seconds between tries to answer a message while the database is unavailable: the first
+# wait, doubled up to the second. A try that finds it still away costs one failed read.
+DATABASE_RETRY_S = (0.5, 5.0)
+
 Answer = Callable[[InboundMessage, IntakeResult, bool, bool, float, float], Awaitable[None]]
 
 
@@ -101,13 +106,45 @@ class ReplyTasks:
                 turn_at = time.monotonic()
                 if after is not None:
                     await after.wait()
-                await self._answer(message, intake, too_long, queued, turn_at, read_at)
+                await self._answer_when_stored(message, intake, too_long, queued, turn_at, read_at)
         except asyncio.CancelledError:
             raise
         except Exception:
             _log.exception("conversation %s: reply failed", key)
         finally:
             self._locks.release(key)
+
+    async def _answer_when_stored(
+        self,
+        message: InboundMessage,
+        intake: IntakeResult,
+        too_long: bool,
+        queued: bool,
+        turn_at: float,
+        read_at: float,
+    ) -> None:
+        """``answer``, again while the database is unavailable when it fails.
+
+        The message is stored and claimed by this process, so no other process and no
+        recovery pass here would answer it: given up, it would wait for a restart. It is
+        answered from the start once the database is back (under the conversation's
+        lock, so later messages of the conversation wait their turn), with the
+        conversation read again (``queued``: that read is also what notices the
+        database is back). Cancelled at shutdown, it is answered by the next process.
+        """
+        delay = DATABASE_RETRY_S[0]
+        while True:
+            try:
+                await self._answer(message, intake, too_long, queued, turn_at, read_at)
+                return
+            except DatabaseUnavailableError as exc:
+                if exc.maybe_committed:
+                    raise  # its reply may be stored: answering again could answer twice
+                _log.debug("conversation %s: answered when the database is back: %s",
+                           intake.conversation.id, exc)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, DATABASE_RETRY_S[1])
+            queued = True
 
     async def drain(self, within: float | None = None) -> bool:
         """Wait for running replies; True when all finished within ``within`` seconds.

@@ -6,6 +6,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 
 from botkit.store._files import MAX_STORED_FILE_BYTES, clean_file_name
 from botkit.store._handoffs import ConversationTakenError, HandoffPreview
+from botkit.store._outage import DatabaseUnavailableError
 from botkit.store._retention import Deleted
 from botkit.store._unanswered import Unanswered
 from botkit.store.records import (
@@ -31,6 +32,7 @@ __all__ = [
     "ConversationStore",
     "ConversationTakenError",
     "CustomerFileRecord",
+    "DatabaseUnavailableError",
     "Deleted",
     "HandoffPreview",
     "InboundFinish",

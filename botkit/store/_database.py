@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from botkit.errors import SchemaOutdatedError, StoreError
+from botkit.store._outage import DatabaseUnavailableError, OutageLog, outage_reason
 from botkit.store._runner import Runner, create_runner, describe_error, is_memory_sqlite
 from botkit.store.settings import StoreSettings
 
@@ -41,6 +42,7 @@ class Database:
     def __init__(self, settings: StoreSettings | None = None) -> None:
         self._settings = settings or StoreSettings()
         self._runner: Runner | None = None
+        self._outage = OutageLog(self._settings.safe_url)
 
     @property
     def settings(self) -> StoreSettings:
@@ -153,25 +155,73 @@ class Database:
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         runner = self._require()
-        try:
-            return await runner.read(fn)
-        except (SQLAlchemyError, OSError, OverflowError) as exc:
-            raise StoreError(f"database read failed: {describe_error(exc)}") from exc
-
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one write transaction, retrying transient conflicts."""
-        runner = self._require()
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await runner.write(fn)
+                result = await runner.read(fn)
+            except (SQLAlchemyError, OSError, OverflowError) as exc:
+                # A read on a connection that died (a server restart within the idle-ping
+                # window) is simply read again, on a new one: the pool dropped them all.
+                if attempt == 1 and _lost_connection(exc):
+                    continue
+                raise self._failure("read", exc, maybe_committed=False) from exc
+            self._outage.succeeded(write=False)
+            return result
+
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, retrying transient conflicts, and once a
+        transaction whose connection turned out dead before its work was done."""
+        runner = self._require()
+        attempt = 0
+        lost_once = False
+        while True:
+            attempt += 1
+            done = [False]
+            try:
+                result = await runner.write(_marking(fn, done))
             except DBAPIError as exc:
                 if attempt < _ATTEMPTS and _sqlstate(exc) in _TRANSIENT_SQLSTATES:
                     log.debug("retrying a transaction after SQLSTATE %s", _sqlstate(exc))
                     await asyncio.sleep(0.005 * attempt)
                     continue
-                raise StoreError(f"database write failed: {describe_error(exc)}") from exc
+                # Lost before ``fn`` returned: nothing was committed, so it is safe to run
+                # it again (after its COMMIT was sent, the outcome is unknown: not retried).
+                if not lost_once and not done[0] and _lost_connection(exc):
+                    lost_once = True
+                    continue
+                raise self._failure("write", exc, maybe_committed=done[0]) from exc
             except (SQLAlchemyError, OSError, OverflowError) as exc:
                 # OverflowError: sqlite3 refuses ints beyond 64 bits (an id from outside).
-                raise StoreError(f"database write failed: {describe_error(exc)}") from exc
+                raise self._failure("write", exc, maybe_committed=done[0]) from exc
+            self._outage.succeeded(write=True)
+            return result
+
+    def _failure(self, what: str, exc: BaseException, *, maybe_committed: bool) -> StoreError:
+        """The StoreError for a failed call; an outage is logged (throttled) and raised as
+        ``DatabaseUnavailableError``."""
+        detail = describe_error(exc)
+        reason = outage_reason(exc)
+        if reason is None:
+            return StoreError(f"database {what} failed: {detail}")
+        self._outage.failed(reason, detail, write=what == "write")
+        return DatabaseUnavailableError(
+            f"database {what} failed: {reason}: {detail}", maybe_committed=maybe_committed
+        )
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    """A pooled connection that was found dead (SQLAlchemy then invalidates the pool)."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _marking(fn: Callable[[Connection], T], done: list[bool]) -> Callable[[Connection], T]:
+    """``fn`` that sets ``done[0]`` when it returns (its transaction's COMMIT is next)."""
+
+    def run(conn: Connection) -> T:
+        done[0] = False  # (SQLite's group commit may run a write twice)
+        result = fn(conn)
+        done[0] = True
+        return result
+
+    return run

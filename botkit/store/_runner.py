@@ -112,7 +112,13 @@ def create_runner(
     if parsed.get_backend_name() == "sqlite":
         return _SqliteRunner(parsed, busy_timeout_ms, foreign_keys)
     # hide_parameters: customer text must not reach logs through SQL error messages.
-    kwargs: dict[str, Any] = {"hide_parameters": True}
+    # A server that does not answer at all (a host gone, packets dropped) fails a new
+    # connection after CONNECT_TIMEOUT_S, not asyncpg's default 60 s: intake and readiness
+    # then answer within the channels' patience.
+    kwargs: dict[str, Any] = {
+        "hide_parameters": True,
+        "connect_args": {"timeout": CONNECT_TIMEOUT_S},
+    }
     if pooled:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     else:
@@ -125,6 +131,8 @@ def create_runner(
 
 # A pooled connection idle longer than this is pinged before use (see ping_when_idle).
 IDLE_PING_S = 1.0
+# Seconds to open a PostgreSQL connection before giving up.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def ping_when_idle(engine: Engine, idle_s: float) -> None:
@@ -150,6 +158,12 @@ def ping_when_idle(engine: Engine, idle_s: float) -> None:
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if _closed(dbapi_connection):
+            # The server closed it (a restart, pg_terminate_backend) and the driver saw
+            # the socket close: no ping needed, and none skipped for being recent (a
+            # restart within ``idle_s`` otherwise failed the next call on every pooled
+            # connection).
+            raise DisconnectionError("the server closed the pooled connection")
         if time.monotonic() - record.info.get("idle_since", 0.0) <= idle_s:
             return
         try:
@@ -159,6 +173,14 @@ def ping_when_idle(engine: Engine, idle_s: float) -> None:
             alive = False
         if not alive:
             raise DisconnectionError("the pooled connection did not answer a ping")
+
+
+def _closed(dbapi_connection: Any) -> bool:
+    """Whether the driver knows the connection is closed (asyncpg's ``is_closed``, no
+    network round trip)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    is_closed = getattr(driver, "is_closed", None)
+    return bool(is_closed()) if callable(is_closed) else False
 
 
 class _AsyncRunner:

@@ -1,12 +1,16 @@
-"""PostgreSQL pool: a connection that died while idle is replaced, without a ping per use."""
+"""PostgreSQL pool: a connection that died is replaced, without a ping per use."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 import asyncpg
 import pytest
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.engine import Connection
 
-from botkit.errors import StoreError
 from botkit.store import ConversationStore, StoreSettings
 from botkit.store import _runner as runner_module
 
@@ -50,16 +54,43 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced(
 async def test_a_connection_reused_at_once_is_not_pinged(
     pg_migrated_url: str, pg_server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The counterpart: within the idle threshold there is no ping, so a connection killed
-    in between fails the next statement (as one in use would) with a StoreError; the pool
-    then replaces it."""
+    """The counterpart: within the idle threshold there is no ping. A connection the
+    server closed meanwhile is still not handed out: the driver saw its socket close."""
     monkeypatch.setattr(runner_module, "IDLE_PING_S", 3600.0)
+    pings: list[object] = []
+    original = cast(Callable[..., object], PGDialect_asyncpg.do_ping)  # (untyped)
+
+    def counting_ping(self: PGDialect_asyncpg, dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return bool(original(self, dbapi_connection))
+
+    monkeypatch.setattr(PGDialect_asyncpg, "do_ping", counting_ping)
+    store = await _store_with_one_connection(pg_migrated_url)
+    failed: list[object] = []
+    engine = store._runner._engine.sync_engine  # type: ignore[union-attr]
+    event.listen(engine, "handle_error", failed.append)
+    try:
+        pid = await store._read(_backend_pid)
+        assert await store._read(_backend_pid) == pid
+        await _kill(pg_server_url, pid)
+        assert await store._read(_backend_pid) != pid
+        assert pings == []
+        assert failed == []  # not even a statement that failed and was run again
+    finally:
+        await store.close()
+
+
+async def test_a_statement_on_a_connection_killed_meanwhile_is_read_again(
+    pg_migrated_url: str, pg_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When even the driver has not seen the close yet, the read fails on it, the pool
+    drops it, and the read runs again on a new connection (a read changes nothing)."""
+    monkeypatch.setattr(runner_module, "IDLE_PING_S", 3600.0)
+    monkeypatch.setattr(runner_module, "_closed", lambda _conn: False)
     store = await _store_with_one_connection(pg_migrated_url)
     try:
         pid = await store._read(_backend_pid)
         await _kill(pg_server_url, pid)
-        with pytest.raises(StoreError, match="database read failed"):
-            await store._read(_backend_pid)
         assert await store._read(_backend_pid) != pid
     finally:
         await store.close()

@@ -1,0 +1,295 @@
+"""PostgreSQL goes away under a running bot (stopped and started again, its backends
+terminated) and comes back: messages are refused rather than acknowledged, the outage
+is logged once, replies wait to be stored, and the bot recovers without a restart.
+
+The server here is one of this module's own (the session's is shared by every test and
+must not stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+from core_helpers import RecordingConnector, message, recorder
+from sqlalchemy.engine import make_url
+
+from botkit.bot import Bot
+from botkit.config import settings_from_mapping
+from botkit.errors import StoreError
+from botkit.events import Direction
+from botkit.store import DatabaseUnavailableError, migrate
+from botkit.store import _runner as runner_module
+from botkit.store.records import MessageStatus, StoredMessage
+
+try:
+    import pg_server
+except ImportError:  # pragma: no cover - tests/ made a package
+    from tests import pg_server  # type: ignore[no-redef,unused-ignore]
+
+pytestmark = pytest.mark.postgres
+
+
+class Server:
+    """A throw-away PostgreSQL server that can be stopped and started on its port."""
+
+    def __init__(self, server: pg_server.PgServer) -> None:
+        assert server._root and server._bindir and server._as_user is not None
+        self.server = server
+        self.url = server.url
+        self.port = make_url(server.url).port
+        self._data = server._root / "data"
+        self._pg_ctl = [*server._as_user, str(server._bindir / "pg_ctl"), "-D", str(self._data)]
+        self._log = str(server._root / "restarted.log")
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._pg_ctl, *args], check=True, capture_output=True, timeout=60)
+
+    def stop(self) -> None:
+        """A clean, fast shutdown: sessions are ended, new connections refused."""
+        self._run("-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self._data} -c fsync=off"
+        self._run("-l", self._log, "-w", "-o", options, "start")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    if os.environ.get("BOTKIT_TEST_PG_URL"):
+        pytest.skip("stops and starts its own server; BOTKIT_TEST_PG_URL names a shared one")
+    try:
+        started = pg_server.start_server()
+    except pg_server.PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield Server(started)
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def url(server: Server) -> Iterator[str]:
+    """A migrated database of its own on the server, which is running at the start."""
+    name = f"outage_{id(server)}_{uuid.uuid4().hex[:8]}"
+    db = pg_server.create_database(server.url, name)
+    pg_server.run_async(migrate.upgrade(db))
+    yield db
+    try:
+        server.start()  # a test that failed while it was stopped
+    except subprocess.CalledProcessError:
+        pass  # running already
+    pg_server.drop_database(server.url, name)
+
+
+MakeBot = Callable[..., Any]
+
+
+@pytest.fixture
+def make_bot(url: str) -> MakeBot:
+    @asynccontextmanager
+    async def started(word_delay: float = 0.0, pool_size: int = 4) -> AsyncIterator[Bot]:
+        settings = settings_from_mapping(
+            {
+                "store": {"url": url, "pool_size": pool_size},
+                "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
+            },
+            environ={},
+        )
+        async with Bot(settings) as bot:
+            bot.attach_connector(RecordingConnector(bot))
+            yield bot
+
+    return started
+
+
+async def _stored(bot: Bot, conversation: str = "c1") -> list[StoredMessage]:
+    return await bot.store.messages_after("test", conversation, 0, 100)
+
+
+async def _off_loop(fn: Callable[[], None]) -> None:
+    """pg_ctl waits for the server: the bot's tasks go on meanwhile."""
+    await asyncio.get_running_loop().run_in_executor(None, fn)
+
+
+async def _replying(bot: Bot, within: float = 10.0) -> None:
+    """Wait until a reply is being streamed."""
+    async with asyncio.timeout(within):
+        # (polled: the bot has no event for "first words out", and tests add none)
+        while not any(d.text for ds in bot._live.deliveries().values() for d in ds):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def test_a_message_is_refused_while_the_server_is_stopped_and_stored_once_after(
+    server: Server, make_bot: MakeBot
+) -> None:
+    async with make_bot() as bot:
+        await bot.submit(message("before", "k1"))
+        await recorder(bot).wait_for(1)
+        assert await bot.ready()
+
+        await _off_loop(server.stop)
+        with pytest.raises(DatabaseUnavailableError, match="cannot be reached"):
+            await bot.submit(message("during", "k2"))
+        assert not await bot.ready()  # /readyz fails: a balancer sends visitors elsewhere
+        assert not await bot.store.ping()
+
+        await _off_loop(server.start)
+        assert await bot.ready()  # the same bot, no restart
+        receipt = await bot.submit(message("during", "k2"))  # the channel's redelivery
+        assert not receipt.duplicate
+        assert (await bot.submit(message("during", "k2"))).duplicate  # and once more
+        replies = await recorder(bot).wait_for(2)
+        assert [r.text for r in replies] == ["echo: before", "echo: during"]
+        await asyncio.sleep(0.2)  # (no second answer to the duplicate)
+        stored = await _stored(bot)
+        assert [(m.text, m.status) for m in stored] == [
+            ("before", MessageStatus.ANSWERED),
+            ("echo: before", MessageStatus.SENT),
+            ("during", MessageStatus.ANSWERED),
+            ("echo: during", MessageStatus.SENT),
+        ]
+
+
+async def test_the_outage_is_logged_once_and_its_end_once(
+    server: Server, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with make_bot() as bot:
+        await _off_loop(server.stop)
+        caplog.set_level(logging.INFO, logger="botkit")
+        for i in range(20):
+            with pytest.raises(StoreError):
+                await bot.submit(message("hello", f"k{i}"))
+            assert not await bot.ready()
+        await _off_loop(server.start)
+        await bot.submit(message("hello", "k0"))
+    store_lines = [r for r in caplog.records if r.name == "botkit.store"]
+    down = [r for r in store_lines if "is unavailable" in r.getMessage()]
+    back = [r for r in store_lines if "answers again" in r.getMessage()]
+    assert len(down) == 1 and down[0].levelno == logging.WARNING
+    assert "cannot be reached" in down[0].getMessage()
+    assert len(back) == 1 and "calls failed meanwhile" in back[0].getMessage()
+
+
+async def test_a_reply_streamed_while_the_server_stops_is_stored_when_it_is_back(
+    server: Server, make_bot: MakeBot
+) -> None:
+    """The customer saw it: it is stored once the database answers (not lost, and not
+    answered a second time), and the message queued behind it is answered after it."""
+    async with make_bot(word_delay=0.05) as bot:
+        await bot.submit(message("one two three four five six", "k1"))
+        await bot.submit(message("and then", "k2"))  # waits for its turn
+        await _replying(bot)
+        await _off_loop(server.stop)
+        await asyncio.sleep(1.0)  # the reply is finished and waits to be stored
+        assert recorder(bot).replies == []  # final() has not returned: not stored yet
+        await _off_loop(server.start)
+        replies = await recorder(bot).wait_for(2)
+        assert [r.text for r in replies] == ["echo: one two three four five six", "echo: and then"]
+        assert all(r.seq is not None for r in replies)
+        stored = await _stored(bot)
+        assert [(m.direction, m.status) for m in stored] == [
+            (Direction.INBOUND, MessageStatus.ANSWERED),
+            (Direction.INBOUND, MessageStatus.ANSWERED),
+            (Direction.OUTBOUND, MessageStatus.SENT),
+            (Direction.OUTBOUND, MessageStatus.SENT),
+        ]
+        assert [m.in_reply_to_seq for m in stored[2:]] == [1, 2]
+
+
+async def test_a_reply_task_that_finds_the_database_stopped_answers_when_it_is_back(
+    server: Server, make_bot: MakeBot
+) -> None:
+    """Stored before the outage, answered only after: the pipeline's first read fails,
+    and the message (claimed by this process, so no recovery pass would take it) is
+    answered once the database is back."""
+    async with make_bot(word_delay=0.05) as bot:
+        await bot.submit(message("a b c d e f g h", "k1", conversation="slow"))
+        await bot.submit(message("x", "k2", conversation="slow"))
+        await _replying(bot)
+        await _off_loop(server.stop)
+        await asyncio.sleep(1.5)
+        await _off_loop(server.start)
+        await recorder(bot).wait_for(2)
+        stored = await _stored(bot, "slow")
+        assert [m.status for m in stored if m.direction is Direction.INBOUND] == [
+            MessageStatus.ANSWERED,
+            MessageStatus.ANSWERED,
+        ]
+        assert len([m for m in stored if m.direction is Direction.OUTBOUND]) == 2
+
+
+async def _terminate_all(server: Server, url: str) -> int:
+    dsn = server.url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(dsn)
+    try:
+        killed: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            make_url(url).database,
+        )
+    finally:
+        await admin.close()
+    return killed
+
+
+async def _burst(bot: Bot, tag: str, n: int = 8) -> list[BaseException | object]:
+    """Messages of ``n`` conversations at once: every pooled connection is in use."""
+    return await asyncio.gather(
+        *(bot.submit(message(tag, f"{tag}{i}", conversation=f"{tag}{i}")) for i in range(n)),
+        return_exceptions=True,
+    )
+
+
+async def _warm(bot: Bot) -> None:
+    """Fill the pool, then let every reply finish: the next burst is the first to meet
+    the dead connections (a reply still running would meet them first and make the pool
+    drop them all)."""
+    assert all(not isinstance(r, BaseException) for r in await _burst(bot, "warm"))
+    await recorder(bot).wait_for(8)
+    async with asyncio.timeout(10):
+        while len(bot._replies):  # noqa: ASYNC110 (the tasks end just after the reply)
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["restart", "terminate"])
+async def test_pooled_connections_the_server_closed_cost_no_message(
+    server: Server, url: str, make_bot: MakeBot, monkeypatch: pytest.MonkeyPatch, restart: bool
+) -> None:
+    """Even within the idle-ping window (no ping: the connections were used a moment
+    ago), connections the server closed are not handed out again."""
+    monkeypatch.setattr(runner_module, "IDLE_PING_S", 3600.0)
+    async with make_bot(pool_size=4) as bot:
+        await _warm(bot)
+        if restart:
+            await _off_loop(server.stop)
+            await _off_loop(server.start)
+        else:
+            assert await _terminate_all(server, url) >= 4
+        results = await _burst(bot, "after")
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        await recorder(bot).wait_for(16)
+
+
+async def test_a_dead_connection_the_driver_has_not_noticed_is_retried_once(
+    server: Server, url: str, make_bot: MakeBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second line: the checkout cannot tell (the socket's close not read yet), the
+    transaction fails before its work was done, nothing was committed: it runs again on
+    a new connection, and the message is stored."""
+    monkeypatch.setattr(runner_module, "IDLE_PING_S", 3600.0)
+    monkeypatch.setattr(runner_module, "_closed", lambda _conn: False)
+    async with make_bot(pool_size=4) as bot:
+        await _warm(bot)
+        assert await _terminate_all(server, url) >= 4
+        results = await _burst(bot, "after")
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        await recorder(bot).wait_for(16)
