@@ -65,6 +65,7 @@ from markdown_it.rules_inline import StateInline, backtick, escape, html_inline
 from markdown_it.token import Token
 
 from botkit.knowledge._markdown import Markdown, Uncommented, front_matter
+from botkit.knowledge._simple import atx_headings, simple_run
 
 __all__ = [
     "MAX_LINES",
@@ -162,10 +163,14 @@ class _Reader:
         # markdown-it-py indexes past the end of a text whose last line is a quote's
         # ">" (IndexError on ">1. <!--\n>"; its issues #185, #204, #415): a line break
         # at the end gives it a character there, and changes nothing else.
+        src = self.body + "\n"
+        if not self.commented and simple_run(src, 0, False) == len(src):
+            self._simple(src, 0, len(src), 0)  # no block markdown-it is needed for
+            return self.body
         _PARSER.reader = self  # for the block rule, and the inline rules _take runs
         try:
             try:
-                tokens = self.md.parse(self.body + "\n")
+                tokens = self.md.parse(src)
             except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
                 raise MarkdownLimit(
                     f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its "
@@ -199,7 +204,14 @@ class _Reader:
             state.tokens.clear()  # no rule looks back past a finished top-level block
             self.block_line = self.skipped + line + 1
             self.quote_ends.clear()
-            return False
+            # Blocks start here whatever came before: markdown-it need not read a run
+            # of simple ones (_simple).
+            start = state.bMarks[line]
+            end = simple_run(state.src, start, self.commented)
+            if end == start:
+                return False
+            state.line = line + self._simple(state.src, start, end, line)
+            return True
         if len(state.tokens) > MAX_TOKENS:
             raise MarkdownLimit(
                 f"line {self.block_line}: a list or quote too long to read for headings "
@@ -218,6 +230,14 @@ class _Reader:
                     "comments (<!--) (split it)"
                 )
         return False
+
+    def _simple(self, src: str, start: int, end: int, line: int) -> int:
+        """Reads the headings of a run of simple blocks, ``src[start:end]`` from
+        ``line`` on (``_simple``), and how many lines it has."""
+        first = self.skipped + line
+        for number, level in atx_headings(src, start, end):
+            self.headings.extend((first + number, first + number + 1, level))
+        return src.count("\n", start, end)
 
     def _take(self, tokens: list[Token], state: StateBlock) -> None:
         """Reads the headings, code blocks and comments of finished blocks. At the top

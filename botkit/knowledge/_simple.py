@@ -1,0 +1,90 @@
+"""Runs of lines that CommonMark can only read as paragraphs and ATX headings, found by
+one regular expression instead of markdown-it's rules.
+
+markdown-it-py tries ten block rules in pure Python on every line; on the
+10,000-passage benchmark (headings and paragraphs of prose) that made reading 3.1 MB
+take 0.30 s of CPU where a line reader took 0.10 to 0.17 s, and 5 MB with a heading on
+each line 4.9 s. Most help pages are mostly such lines, so ``_commonmark`` reads a file
+whose every line is simple without markdown-it at all, and lets markdown-it skip each
+run of simple blocks between the others.
+
+A line is simple when, after at most three spaces, it starts
+
+* an ATX heading: ``#`` to ``######`` then a space, a tab or the line's end;
+* or a paragraph's line with a character that starts no other block there: not a space
+  or tab (four columns in are code after a blank line and a paragraph's line after
+  text, and markdown-it ends a link definition before them: ``[a]: /u`` then code),
+  ``>``, ``<``, a list marker (``-``, ``+``, ``*`` then a space, ``1.`` ``1)`` to nine
+  digits), a rule or setext underline (a line of ``-``, ``*``, ``_`` or ``=`` and
+  spaces), or three backticks or tildes (a fence). A ``#`` line that is no heading
+  (``#tag``, seven ``#``) is text.
+
+A blank line (spaces and tabs only) is simple too. A run of them is whole blocks only
+where its last paragraph ends before a blank line, a heading or the end: a paragraph
+continues into the next line whatever it is (``===`` under it makes it a heading), so
+one followed by another line is left to markdown-it. Where blocks start at the top
+level, CommonMark reads a run of whole simple blocks the same whatever came before it:
+nothing is open there (a fence, an HTML block and a list or quote have ended, or the
+line would be theirs). Link definitions (``[a]: /url``) are read as paragraphs:
+neither holds a heading or code, and no underline or code follows them in a run. The
+parse of every line sequence of a fuzzed alphabet is compared with markdown-it's in
+``tests/botkit/knowledge/test_simple.py``.
+
+Where a ``<!--`` may be a comment, the line is not simple (its block's inline content
+is read by markdown-it's rules).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+__all__ = ["atx_headings", "simple_run"]
+
+_HEADING = r" {0,3}#{1,6}(?:[ \t][^\n]*)?\n"
+# The first character of a paragraph's line, after at most three spaces (module
+# docstring). Each lookahead reads its own line only.
+_FIRST = "(?:" + "|".join([
+    r"[^#>\-+*=_`~<0-9 \t\n]",
+    r"#(?!#{0,5}[ \t\n])",  # "#tag", "#######"
+    r"\*(?![ \t\n])(?=[^\n]*[^*\n \t])",  # "*word*": no list item, no rule
+    r"-(?![ \t\n])(?=[^\n]*[^\-\n \t])",  # "-5 °C": no list item, rule or underline
+    r"\+(?![ \t\n])",
+    r"_(?=[^\n]*[^_\n \t])",
+    r"=(?=[^\n]*[^=\n \t])",
+    r"(?![0-9]{1,9}[.)][ \t\n])[0-9]",  # "2024 was": no ordered list item
+    r"`(?!``)",  # no fence
+    r"~(?!~~)",
+]) + ")"  # fmt: skip
+
+
+def _run(no_comment: str) -> re.Pattern[str]:
+    # Possessive throughout: every line is read once, a paragraph that does not end
+    # where a block may start is given up whole.
+    heading = no_comment + _HEADING
+    paragraph = rf"(?:{no_comment} {{0,3}}{_FIRST}[^\n]*\n)++(?=[ \t]*\n|{_HEADING}|\Z)"
+    return re.compile(rf"(?:[ \t]*\n|{heading}|{paragraph})*+")
+
+
+_RUN = _run("")
+_RUN_UNCOMMENTED = _run(r"(?![^\n]*<!--)")
+_HEADING_LINE = re.compile(r"^ {0,3}(#{1,6})(?=[ \t\n])", re.MULTILINE)
+
+
+def simple_run(src: str, start: int, comments: bool) -> int:
+    """Where the longest run of whole simple blocks from ``start`` (a line's start in
+    ``src``, where a top-level block starts) ends: ``start`` when there is none. Lines
+    end at ``\\n``, the last one too. With ``comments``, a line with ``<!--`` is not
+    simple."""
+    match = (_RUN_UNCOMMENTED if comments else _RUN).match(src, start)
+    return match.end() if match is not None else start
+
+
+def atx_headings(src: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """``(line, level)`` of each heading in a run of simple blocks ``src[start:end]``,
+    the line counted from ``start``'s."""
+    line, position = 0, start
+    for match in _HEADING_LINE.finditer(src, start, end):
+        line += src.count("\n", position, match.start())
+        position = match.start()
+        yield line, len(match.group(1))
