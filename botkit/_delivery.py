@@ -433,7 +433,10 @@ async def _deliver(ctx: Context, delivery: ReplyDelivery, connector: _Sender | N
             raise ConnectorError(f"no connector for channel {ctx.message.channel!r}")
         await connector.send_stream(delivery)
     except asyncio.CancelledError:
-        await delivery.abort("interrupted by shutdown", answered=False)
+        # Shutdown: the cancellation must go on even when the database is away too (the
+        # message stays unanswered either way, for the next process to answer).
+        with contextlib.suppress(StoreError):
+            await delivery.abort("interrupted by shutdown", answered=False)
         raise
     except Exception as exc:
         if not isinstance(exc, ConnectorError):

@@ -140,6 +140,11 @@ class ReplyTasks:
             except DatabaseUnavailableError as exc:
                 if exc.maybe_committed:
                     raise  # its reply may be stored: answering again could answer twice
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Shutdown cancelled it and something on the way swallowed that
+                    # for the store's error: waiting on would hold the shutdown.
+                    raise asyncio.CancelledError from exc
                 _log.debug("conversation %s: answered when the database is back: %s",
                            intake.conversation.id, exc)  # fmt: skip
             await asyncio.sleep(delay)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -96,11 +97,14 @@ MakeBot = Callable[..., Any]
 @pytest.fixture
 def make_bot(url: str) -> MakeBot:
     @asynccontextmanager
-    async def started(word_delay: float = 0.0, pool_size: int = 4) -> AsyncIterator[Bot]:
+    async def started(
+        word_delay: float = 0.0, pool_size: int = 4, **bot_section: Any
+    ) -> AsyncIterator[Bot]:
         settings = settings_from_mapping(
             {
                 "store": {"url": url, "pool_size": pool_size},
                 "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
+                "bot": bot_section,
             },
             environ={},
         )
@@ -293,3 +297,56 @@ async def test_a_dead_connection_the_driver_has_not_noticed_is_retried_once(
         results = await _burst(bot, "after")
         assert [r for r in results if isinstance(r, BaseException)] == []
         await recorder(bot).wait_for(16)
+
+
+async def test_shutdown_during_an_outage_ends_within_the_grace_period(
+    server: Server, make_bot: MakeBot
+) -> None:
+    """A reply waiting for the database is cancelled at the end of the grace period
+    (its message stays unanswered: the next process answers it), and closing the store
+    and the process's row does not hang on the absent server."""
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(20):
+        async with make_bot(word_delay=0.02, shutdown_grace_seconds=1.0) as bot:
+            await bot.submit(message("one two three", "k1"))
+            await _replying(bot)
+            await _off_loop(server.stop)
+            await asyncio.sleep(0.5)
+            closing = loop.time()
+        assert loop.time() - closing < 5.0
+    await _off_loop(server.start)
+
+
+class _Silent:
+    """Listens on the server's port and never answers: a host that is gone, packets
+    that are dropped (the kernel completes the handshake, nothing more comes)."""
+
+    def __init__(self, port: int | None) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port or 0))
+        self.sock.listen(64)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def test_a_server_that_never_answers_fails_intake_after_the_connect_timeout(
+    server: Server, make_bot: MakeBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "CONNECT_TIMEOUT_S", 0.5)
+    loop = asyncio.get_running_loop()
+    async with make_bot() as bot:
+        await _off_loop(server.stop)
+        silent = _Silent(server.port)
+        try:
+            started = loop.time()
+            with pytest.raises(DatabaseUnavailableError):
+                await bot.submit(message("hello", "k1"))
+            assert loop.time() - started < 5.0  # not asyncpg's default 60 s
+            assert not await bot.ready()
+        finally:
+            silent.close()
+        await _off_loop(server.start)
+        assert not (await bot.submit(message("hello", "k1"))).duplicate
+        await recorder(bot).wait_for(1)
