@@ -18,7 +18,9 @@ executes it and hands back the result to async callers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -38,6 +40,7 @@ __all__ = [
     "Runner",
     "create_runner",
     "describe_error",
+    "detect_dead_peers",
     "install_sqlite_hooks",
     "is_memory_sqlite",
     "ping_when_idle",
@@ -124,6 +127,7 @@ def create_runner(
     else:
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(parsed, **kwargs)
+    detect_dead_peers(engine.sync_engine)
     if pooled:
         ping_when_idle(engine.sync_engine, IDLE_PING_S)
     return _AsyncRunner(engine)
@@ -133,6 +137,49 @@ def create_runner(
 IDLE_PING_S = 1.0
 # Seconds to open a PostgreSQL connection before giving up.
 CONNECT_TIMEOUT_S = 10.0
+
+
+# Seconds a PostgreSQL connection may leave sent data unacknowledged, or stay silent to
+# keepalive probes, before the kernel closes it (see detect_dead_peers).
+DEAD_PEER_S = 30
+
+
+def detect_dead_peers(engine: Engine) -> None:
+    """Make the kernel close a connection whose server vanished without closing it.
+
+    A failover that moves the server's address, or a network partition, leaves no one
+    to close the connection: a statement on it waits until the kernel stops
+    retransmitting (about 15 minutes on Linux), holding its pooled connection (and a
+    reply's conversation) all that time. ``TCP_USER_TIMEOUT`` ends it after
+    ``DEAD_PEER_S`` of unacknowledged data, keepalives find an idle one as soon. Neither
+    limits a slow query: a live server acknowledges what it is sent while it computes.
+    (Options this platform lacks are skipped; a Unix socket has none of them.)
+    """
+    options = [
+        ("TCP_KEEPIDLE", DEAD_PEER_S // 2),
+        ("TCP_KEEPINTVL", DEAD_PEER_S // 6),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", DEAD_PEER_S * 1000),
+    ]
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        sock = _socket_of(dbapi_connection)
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in options:
+                option = getattr(socket, name, None)
+                if option is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def _socket_of(dbapi_connection: Any) -> Any:
+    """The socket under an asyncpg connection (None when it cannot be reached)."""
+    transport = getattr(getattr(dbapi_connection, "driver_connection", None), "_transport", None)
+    get_extra_info = getattr(transport, "get_extra_info", None)
+    return get_extra_info("socket") if callable(get_extra_info) else None
 
 
 def ping_when_idle(engine: Engine, idle_s: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -94,3 +95,29 @@ async def test_a_statement_on_a_connection_killed_meanwhile_is_read_again(
         assert await store._read(_backend_pid) != pid
     finally:
         await store.close()
+
+
+def _tcp_options(conn: Connection) -> tuple[int, int, int]:
+    driver = conn.connection.driver_connection
+    sock = driver._transport.get_extra_info("socket")  # type: ignore[union-attr]
+    return (
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+        sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+    )
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="Linux socket option")
+async def test_the_kernel_gives_up_on_a_server_that_vanished_within_the_dead_peer_time(
+    pg_migrated_url: str,
+) -> None:
+    """What a partition does cannot be made on a shared loopback, so the options that
+    end it are checked on the connection itself."""
+    store = await _store_with_one_connection(pg_migrated_url)
+    try:
+        keepalive, user_timeout, idle = await store._read(_tcp_options)
+    finally:
+        await store.close()
+    assert keepalive == 1
+    assert user_timeout == runner_module.DEAD_PEER_S * 1000
+    assert idle == runner_module.DEAD_PEER_S // 2
