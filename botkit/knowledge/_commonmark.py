@@ -65,7 +65,7 @@ from markdown_it.rules_inline import StateInline, backtick, escape, html_inline
 from markdown_it.token import Token
 
 from botkit.knowledge._markdown import Markdown, Uncommented, front_matter
-from botkit.knowledge._simple import atx_headings, simple_run
+from botkit.knowledge._simple import run_headings, simple_run
 
 __all__ = [
     "MAX_LINES",
@@ -235,8 +235,8 @@ class _Reader:
         """Reads the headings of a run of simple blocks, ``src[start:end]`` from
         ``line`` on (``_simple``), and how many lines it has."""
         first = self.skipped + line
-        for number, level in atx_headings(src, start, end):
-            self.headings.extend((first + number, first + number + 1, level))
+        for number, end_line, level in run_headings(src, start, end):
+            self.headings.extend((first + number, first + end_line, level))
         return src.count("\n", start, end)
 
     def _take(self, tokens: list[Token], state: StateBlock) -> None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["atx_headings", "simple_run"]
+__all__ = ["run_headings", "simple_run"]
 
 _HEADING = r" {0,3}#{1,6}(?:[ \t][^\n]*)?\n"
 # The first character of a paragraph's line, after at most three spaces (module
@@ -58,17 +58,23 @@ _FIRST = "(?:" + "|".join([
 ]) + ")"  # fmt: skip
 
 
+_UNDERLINE = r" {0,3}(?:=+|-+)[ \t]*\n"
+
+
 def _run(no_comment: str) -> re.Pattern[str]:
     # Possessive throughout: every line is read once, a paragraph that does not end
-    # where a block may start is given up whole.
-    heading = no_comment + _HEADING
-    paragraph = rf"(?:{no_comment} {{0,3}}{_FIRST}[^\n]*\n)++(?=[ \t]*\n|{_HEADING}|\Z)"
-    return re.compile(rf"(?:[ \t]*\n|{heading}|{paragraph})*+")
+    # where a block may start is given up whole (read twice: with an underline, then
+    # without).
+    line = rf"{no_comment} {{0,3}}{_FIRST}[^\n]*\n"
+    setext = rf"(?! {{0,3}}\[){line}(?:{line})*+{_UNDERLINE}"  # no link definition
+    paragraph = rf"(?:{line})++(?=[ \t]*\n|{_HEADING}|\Z)"
+    return re.compile(rf"(?:[ \t]*\n|{no_comment}{_HEADING}|{setext}|{paragraph})*+")
 
 
 _RUN = _run("")
 _RUN_UNCOMMENTED = _run(r"(?![^\n]*<!--)")
-_HEADING_LINE = re.compile(r"^ {0,3}(#{1,6})(?=[ \t\n])", re.MULTILINE)
+# The lines of a run that end a block: in a run, "===" and "---" are underlines.
+_MARK = re.compile(r"^(?: {0,3}(#{1,6})(?:[ \t][^\n]*)?\n|[ \t]*\n| {0,3}([=-])\2*[ \t]*\n)", re.M)
 
 
 def simple_run(src: str, start: int, comments: bool) -> int:
@@ -80,11 +86,16 @@ def simple_run(src: str, start: int, comments: bool) -> int:
     return match.end() if match is not None else start
 
 
-def atx_headings(src: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """``(line, level)`` of each heading in a run of simple blocks ``src[start:end]``,
-    the line counted from ``start``'s."""
-    line, position = 0, start
-    for match in _HEADING_LINE.finditer(src, start, end):
+def run_headings(src: str, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """First line, end line and level of each heading in a run of simple blocks,
+    ``src[start:end]``, the lines counted from ``start``'s."""
+    line, position = 0, start  # the line at position
+    paragraph = 0  # the line the paragraph being read would start on
+    for match in _MARK.finditer(src, start, end):
         line += src.count("\n", position, match.start())
         position = match.start()
-        yield line, len(match.group(1))
+        if match.group(1):
+            yield line, line + 1, len(match.group(1))
+        elif match.group(2):
+            yield paragraph, line + 1, 1 if match.group(2) == "=" else 2
+        paragraph = line + 1
