@@ -98,11 +98,14 @@ MakeBot = Callable[..., Any]
 def make_bot(url: str) -> MakeBot:
     @asynccontextmanager
     async def started(
-        word_delay: float = 0.0, pool_size: int = 4, **bot_section: Any
+        word_delay: float = 0.0,
+        pool_size: int = 4,
+        store: dict[str, Any] | None = None,
+        **bot_section: Any,
     ) -> AsyncIterator[Bot]:
         settings = settings_from_mapping(
             {
-                "store": {"url": url, "pool_size": pool_size},
+                "store": {"url": url, "pool_size": pool_size, **(store or {})},
                 "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
                 "bot": bot_section,
             },
@@ -210,25 +213,41 @@ async def test_a_reply_streamed_while_the_server_stops_is_stored_when_it_is_back
 
 
 async def test_a_reply_task_that_finds_the_database_stopped_answers_when_it_is_back(
-    server: Server, make_bot: MakeBot
+    server: Server, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Stored before the outage, answered only after: the pipeline's first read fails,
-    and the message (claimed by this process, so no recovery pass would take it) is
-    answered once the database is back."""
-    async with make_bot(word_delay=0.05) as bot:
-        await bot.submit(message("a b c d e f g h", "k1", conversation="slow"))
-        await bot.submit(message("x", "k2", conversation="slow"))
-        await _replying(bot)
+    """Stored before the outage, its turn during it: its first read (the conversation,
+    read again after the subscribers) fails. The message is claimed by this process, so
+    no recovery pass would take it; it is answered once the database is back, and the
+    one stored after it is answered after it."""
+    async with make_bot(store={"history_cache_mb": 0}) as bot:
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def hold(_event: object) -> None:  # a new conversation's reply waits for it
+            entered.set()
+            await release.wait()
+
+        bot.events.subscribe(hold)
+        first = asyncio.create_task(bot.submit(message("first", "k1", conversation="held")))
+        await entered.wait()  # stored; its reply waits for the subscriber
         await _off_loop(server.stop)
-        await asyncio.sleep(1.5)
+        release.set()
+        assert not (await first).duplicate
+        await asyncio.sleep(1.5)  # the reply task met the outage and waits
+        assert recorder(bot).replies == []
         await _off_loop(server.start)
+        replies = await recorder(bot).wait_for(1)
+        assert [r.text for r in replies] == ["echo: first"]
+        await bot.submit(message("second", "k2", conversation="held"))
         await recorder(bot).wait_for(2)
-        stored = await _stored(bot, "slow")
-        assert [m.status for m in stored if m.direction is Direction.INBOUND] == [
-            MessageStatus.ANSWERED,
-            MessageStatus.ANSWERED,
+        stored = await _stored(bot, "held")
+        assert [(m.text, m.status) for m in stored] == [
+            ("first", MessageStatus.ANSWERED),
+            ("echo: first", MessageStatus.SENT),
+            ("second", MessageStatus.ANSWERED),
+            ("echo: second", MessageStatus.SENT),
         ]
-        assert len([m for m in stored if m.direction is Direction.OUTBOUND]) == 2
+    failed = [r for r in caplog.records if "reply failed" in r.getMessage()]
+    assert len(failed) <= 1  # bot.py logs the first failure; the waiting itself is quiet
 
 
 async def _terminate_all(server: Server, url: str) -> int:
