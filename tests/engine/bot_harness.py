@@ -118,6 +118,18 @@ class WatchedEngine(LocalEngineBackend):
             raise
         call.outcome = "complete"
 
+    def stopped_in_time(self, call: Call) -> bool:
+        """Whether the engine ended a call its consumer closed (or cancelled) without
+        computing on: aborted by the step after the one in flight when the consumer went
+        away, or finished by that step on its own (its last token was on its way to the
+        loop). The step count read on the loop may trail the engine thread by a step."""
+        if call.closed_at_step is None or call.tag not in self.finished:
+            return False
+        reason, at_step = self.finished[call.tag]
+        if reason == "abort":
+            return at_step <= call.closed_at_step + 2
+        return reason in ("stop", "length") and at_step <= call.closed_at_step + 1
+
     def steps(self) -> int:
         return -1 if self.llm is None else self.llm.stats.steps
 

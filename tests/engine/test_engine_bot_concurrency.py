@@ -2,8 +2,10 @@
 CPU) with 30 conversations submitted together.
 
 Half of the replies are stopped at random points the ways production stops them: the
-customer's connection goes (the connector raises mid-stream), a human agent takes the
-conversation over, or the bot shuts down mid-generation. Hostile requests go straight to
+customer's connection goes (the connector raises mid-stream), the channel's deadline
+passes (maybe while the request still waits in the engine's queue), a human agent takes
+the conversation over, or the bot shuts down mid-generation. Some customers write
+Chinese and emoji, some type chat-template markup. Hostile requests go straight to
 the same backend meanwhile. Afterwards every reply that was not stopped must be whole and
 the same text the request gets alone (greedy), the engine must hold no sequence, KV block
 or stream, every model step must have run in the engine thread, and a second bot must
@@ -62,8 +64,8 @@ def watched_engine(
         repetition_penalty=1.0,
         **{"max_new_tokens": 24, "queue_timeout_seconds": 120.0, **kw},
     )
-    # 8 decode together, and a pool (64 blocks x 16 tokens) too small for 30 chats at
-    # once: requests wait, and running ones may be preempted and recomputed.
+    # 8 decode together, and a pool (20 blocks x 16 tokens) too small for 8 chats of
+    # ~80 tokens: requests wait, and running ones are preempted and recomputed.
     return WatchedEngine(settings, max_num_seqs=max_num_seqs, kv_cache_blocks=kv_cache_blocks)
 
 
@@ -172,15 +174,10 @@ async def test_thirty_customers_at_once_with_cancellations_and_hostile_requests(
             call, plan = calls[key], customers.plans.get(key, Plan())
             if plan.kind == "answer":
                 assert call.outcome == "complete", key
-            reason, at_step = backend.finished[call.tag]
             if call.outcome in ("closed", "cancelled"):
-                # Aborted, not run to its end: reported by the step after the one in
-                # flight when the consumer went away (the step count read on the loop
-                # may lag the engine thread by that one step).
-                assert call.closed_at_step is not None
-                assert reason == "abort" and at_step <= call.closed_at_step + 2, key
+                assert backend.stopped_in_time(call), key
             else:
-                assert reason in ("stop", "length"), key
+                assert backend.finished[call.tag][0] in ("stop", "length"), key
             if call.outcome != "complete":
                 continue
             # Whole, and what the request gets alone (checked below), as shown.
