@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 from typing import Any, cast
@@ -27,9 +28,12 @@ async def _kill(admin_url: str, pid: int) -> None:
     dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
     admin = await asyncpg.connect(dsn)
     try:
-        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # pg_terminate_backend(pid, timeout) waits until the backend has exited, so its
+        # socket is closed; the driver sees that at the loop's next look at the socket.
+        assert await admin.fetchval("SELECT pg_terminate_backend($1, 10000)", pid)
     finally:
         await admin.close()
+    await asyncio.sleep(0.05)  # that look (the pooled connection is idle meanwhile)
 
 
 async def _store_with_one_connection(url: str) -> ConversationStore:
