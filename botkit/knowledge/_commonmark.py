@@ -65,7 +65,7 @@ from markdown_it.rules_inline import StateInline, backtick, escape, html_inline
 from markdown_it.token import Token
 
 from botkit.knowledge._markdown import Markdown, Uncommented, front_matter
-from botkit.knowledge._simple import run_headings, simple_run
+from botkit.knowledge._simple import run_blocks_with, run_headings, simple_run
 
 __all__ = [
     "MAX_LINES",
@@ -164,25 +164,28 @@ class _Reader:
         # ">" (IndexError on ">1. <!--\n>"; its issues #185, #204, #415): a line break
         # at the end gives it a character there, and changes nothing else.
         src = self.body + "\n"
-        if not self.commented and simple_run(src, 0, False) == len(src):
-            self._simple(src, 0, len(src), 0)  # no block markdown-it is needed for
-            return self.body
-        _PARSER.reader = self  # for the block rule, and the inline rules _take runs
+        _PARSER.reader = self  # for the block rule, and the inline rules that _take runs
         try:
-            try:
-                tokens = self.md.parse(src)
-            except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
-                raise MarkdownLimit(
-                    f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its "
-                    "headings and HTML comments (<!--) cannot be told from text"
-                ) from exc
-            if self.state is not None:  # else the body is blank lines
-                self._take(tokens, self.state)
-                self.state = None  # its line positions: 50 MB for 500,000 lines
+            if simple_run(src, 0, self.commented) == len(src):
+                self._simple(src, 0, len(src), 0)  # no block needs markdown-it's rules
+            else:
+                self._parse(src)
         finally:
             _PARSER.reader = None
         self.out.write(self.body[self.copied :])
         return self.out.getvalue()
+
+    def _parse(self, src: str) -> None:
+        try:
+            tokens = self.md.parse(src)
+        except (IndexError, RuntimeError) as exc:  # another of its bugs: this file only
+            raise MarkdownLimit(
+                f"the Markdown parser (markdown-it-py) failed on it ({exc!r}), so its "
+                "headings and HTML comments (<!--) cannot be told from text"
+            ) from exc
+        if self.state is not None:  # else the body is blank lines
+            self._take(tokens, self.state)
+            self.state = None  # its line positions: 50 MB for 500,000 lines
 
     def unclosed_lines(self) -> tuple[int, ...]:
         """The line in the whole text of each unclosed ``<!--``, counted in one pass."""
@@ -232,11 +235,15 @@ class _Reader:
         return False
 
     def _simple(self, src: str, start: int, end: int, line: int) -> int:
-        """Reads the headings of a run of simple blocks, ``src[start:end]`` from
-        ``line`` on (``_simple``), and how many lines it has."""
+        """Reads the headings and comments of a run of simple blocks, ``src[start:end]``
+        from ``line`` on (``_simple``), and how many lines it has."""
         first = self.skipped + line
         for number, end_line, level in run_headings(src, start, end):
             self.headings.extend((first + number, first + end_line, level))
+        if self.commented and src.find("<!--", start, end) != -1:
+            for leaf, leaf_end in run_blocks_with(src, start, end, "<!--"):
+                self.leaf = leaf  # as _take reads a paragraph's or heading's text
+                self.md.inline.tokenize(StateInline(src[leaf:leaf_end], self.md, {}, []))
         return src.count("\n", start, end)
 
     def _take(self, tokens: list[Token], state: StateBlock) -> None:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-__all__ = ["run_headings", "simple_run"]
+__all__ = ["run_blocks_with", "run_headings", "simple_run"]
 
 _HEADING = r" {0,3}#{1,6}(?:[ \t][^\n]*)?\n"
 # The first character of a paragraph's line, after at most three spaces (module
@@ -61,18 +61,21 @@ _FIRST = "(?:" + "|".join([
 _UNDERLINE = r" {0,3}(?:=+|-+)[ \t]*\n"
 
 
-def _run(no_comment: str) -> re.Pattern[str]:
+def _run(definitions: bool) -> re.Pattern[str]:
     # Possessive throughout: every line is read once, a paragraph that does not end
     # where a block may start is given up whole (read twice: with an underline, then
     # without).
-    line = rf"{no_comment} {{0,3}}{_FIRST}[^\n]*\n"
+    line = rf" {{0,3}}{_FIRST}[^\n]*\n"
     setext = rf"(?! {{0,3}}\[){line}(?:{line})*+{_UNDERLINE}"  # no link definition
     paragraph = rf"(?:{line})++(?=[ \t]*\n|{_HEADING}|\Z)"
-    return re.compile(rf"(?:[ \t]*\n|{no_comment}{_HEADING}|{setext}|{paragraph})*+")
+    if not definitions:
+        paragraph = rf"(?! {{0,3}}\[){paragraph}"
+    return re.compile(rf"(?:[ \t]*\n|{_HEADING}|{setext}|{paragraph})*+")
 
 
-_RUN = _run("")
-_RUN_UNCOMMENTED = _run(r"(?![^\n]*<!--)")
+_RUN = _run(definitions=True)
+# A "<!--" in a link definition is no comment, and markdown-it makes no token of one.
+_RUN_COMMENTED = _run(definitions=False)
 # The lines of a run that end a block: in a run, "===" and "---" are underlines.
 _MARK = re.compile(r"^(?: {0,3}(#{1,6})(?:[ \t][^\n]*)?\n|[ \t]*\n| {0,3}([=-])\2*[ \t]*\n)", re.M)
 
@@ -80,9 +83,9 @@ _MARK = re.compile(r"^(?: {0,3}(#{1,6})(?:[ \t][^\n]*)?\n|[ \t]*\n| {0,3}([=-])\
 def simple_run(src: str, start: int, comments: bool) -> int:
     """Where the longest run of whole simple blocks from ``start`` (a line's start in
     ``src``, where a top-level block starts) ends: ``start`` when there is none. Lines
-    end at ``\\n``, the last one too. With ``comments``, a line with ``<!--`` is not
-    simple."""
-    match = (_RUN_UNCOMMENTED if comments else _RUN).match(src, start)
+    end at ``\\n``, the last one too. With ``comments`` (``src`` has a ``<!--``), a
+    paragraph starting ``[`` (a link definition's may) is not simple."""
+    match = (_RUN_COMMENTED if comments else _RUN).match(src, start)
     return match.end() if match is not None else start
 
 
@@ -99,3 +102,26 @@ def run_headings(src: str, start: int, end: int) -> Iterator[tuple[int, int, int
         elif match.group(2):
             yield paragraph, line + 1, 1 if match.group(2) == "=" else 2
         paragraph = line + 1
+
+
+def run_blocks_with(src: str, start: int, end: int, needle: str) -> Iterator[tuple[int, int]]:
+    """Start and end offsets of each block in a run of simple blocks, ``src[start:end]``,
+    that holds ``needle``: a paragraph (a setext heading's underline included) or an ATX
+    heading, from its first line's start to its last line's end."""
+    paragraph = start  # where the paragraph being read would start
+    for match in _MARK.finditer(src, start, end):
+        if match.group(1):  # an ATX heading ends the paragraph, and is a block
+            blocks: tuple[tuple[int, int], ...] = (
+                (paragraph, match.start()),
+                (match.start(), match.end()),
+            )
+        elif match.group(2):  # an underline ends its heading
+            blocks = ((paragraph, match.end()),)
+        else:  # a blank line
+            blocks = ((paragraph, match.start()),)
+        for first, after in blocks:
+            if first < after and src.find(needle, first, after) != -1:
+                yield first, after - 1  # its line break left out
+        paragraph = match.end()
+    if paragraph < end and src.find(needle, paragraph, end) != -1:
+        yield paragraph, end - 1

@@ -146,12 +146,11 @@ def test_a_parser_failure_refuses_the_file_only(
         raise IndexError("string index out of range")
 
     path = tmp_path / "a.md"
-    path.write_text("Text <!-- x -->\n")
+    path.write_text("- Text <!-- x -->\n")  # a list: parsed by markdown-it (see _simple)
     monkeypatch.setattr(MarkdownIt, "parse", fail)  # as its bugs do (see above)
     with pytest.raises(DocumentError, match=r"^the Markdown parser \(markdown-it-py\) failed"):
         read_document(path, passage_chars=800, max_bytes=1000)
-    # No "<!--": nothing to hide, read as plain text. (A list: a file of headings and
-    # paragraphs only is read without markdown-it, see _simple.)
+    # No "<!--": nothing to hide, read as plain text.
     path.write_text("# Title\n- Text\n")
     document = read_document(path, passage_chars=800, max_bytes=1000)
     assert [(p.title, p.text) for p in document.passages] == [("a", "# Title\n- Text")]

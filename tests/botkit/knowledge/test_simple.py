@@ -11,7 +11,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from botkit.knowledge._commonmark import parse_markdown
-from botkit.knowledge._simple import run_headings, simple_run
+from botkit.knowledge._simple import run_blocks_with, run_headings, simple_run
 
 # Lines that are simple, lines that look like them but start a block (or end one) at
 # some places, and lines around them: every boundary of the simple runs. Comments are
@@ -102,9 +102,13 @@ def test_simple_runs_end_where_blocks_may_start() -> None:
     assert simple_run(src, end, False) == end
     assert simple_run("[a]: /u\n---\n", 0, False) == 0  # a link definition, a rule
     assert simple_run("text\n[a]: /u\n---\n", 0, False) == len("text\n[a]: /u\n---\n")
-    commented = "# A\n\ntext\nx <!-- c -->\n\n# B\n"
-    assert simple_run(commented, 0, True) == len("# A\n\n")
-    assert simple_run(commented, 0, False) == len(commented)
+    commented = "# A <!-- c -->\n\ntext\nx <!-- c -->\n===\n# B\nx <!--\n"
+    assert simple_run(commented, 0, True) == len(commented)
+    definition = "text\n\n[a <!-- no comment -->]: /u\n"  # markdown-it's to read
+    assert simple_run(definition, 0, True) == len("text\n\n")
+    assert simple_run(definition, 0, False) == len(definition)
+    blocks = [commented[a:b] for a, b in run_blocks_with(commented, 0, len(commented), "<!--")]
+    assert blocks == ["# A <!-- c -->", "text\nx <!-- c -->\n===", "x <!--"]
 
 
 def test_a_page_of_headings_and_prose_with_lists_between() -> None:
