@@ -23,6 +23,10 @@ __all__ = ["Answer", "ReplyTasks"]
 
 _log = logging.getLogger("botkit.bot")
 
+# Seconds between tries to answer a message while the database is unavailable: the first
+# wait, doubled up to the second. A try that finds it still away costs one failed read.
+DATABASE_RETRY_S = (0.5, 5.0)
+
 # Produces and records the reply to one stored message (called under its
 # conversation's lock): (message, intake, too_long, queued, turn_at, read_at). ``queued``
 # says another reply of the conversation was running or waiting when the message was
@@ -32,10 +36,6 @@ _log = logging.getLogger("botkit.bot")
 # new conversation's subscribers: what the customer waits from (metrics). ``read_at`` is
 # the clock of ``LiveReplies.now()`` taken before ``intake.conversation`` was read (the
 # intake's transaction): a takeover in this process since then is not in that status.
-# Seconds between tries to answer a message while the database is unavailable: the first
-# wait, doubled up to the second. A try that finds it still away costs one failed read.
-DATABASE_RETRY_S = (0.5, 5.0)
-
 Answer = Callable[[InboundMessage, IntakeResult, bool, bool, float, float], Awaitable[None]]
 
 
@@ -132,7 +132,7 @@ class ReplyTasks:
         conversation read again (``queued``: that read is also what notices the
         database is back). Cancelled at shutdown, it is answered by the next process.
         """
-        delay = DATABASE_RETRY_S[0]
+        key, delay = intake.conversation.id, DATABASE_RETRY_S[0]
         while True:
             try:
                 await self._answer(message, intake, too_long, queued, turn_at, read_at)
@@ -145,8 +145,8 @@ class ReplyTasks:
                     # Shutdown cancelled it and something on the way swallowed that
                     # for the store's error: waiting on would hold the shutdown.
                     raise asyncio.CancelledError from exc
-                _log.debug("conversation %s: answered when the database is back: %s",
-                           intake.conversation.id, exc)  # fmt: skip
+                # (Logged where it is: once per outage, by the store.)
+                _log.debug("conversation %s: waits for the database: %s", key, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, DATABASE_RETRY_S[1])
             queued = True
