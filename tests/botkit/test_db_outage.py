@@ -369,3 +369,33 @@ async def test_a_server_that_never_answers_fails_intake_after_the_connect_timeou
         await _off_loop(server.start)
         assert not (await bot.submit(message("hello", "k1"))).duplicate
         await recorder(bot).wait_for(1)
+
+
+async def _admin(server: Server, sql: str) -> None:
+    dsn = server.url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+async def test_a_read_only_server_refuses_messages_as_an_outage(
+    server: Server, url: str, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failover that lands on a standby: reads work, writes fail (SQLSTATE 25006).
+    Messages are refused as in an outage, not taken for a broken message."""
+    name = make_url(url).database
+    async with make_bot() as bot:
+        await _admin(server, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        await _terminate_all(server, url)  # new sessions are read-only
+        try:
+            with pytest.raises(DatabaseUnavailableError, match="SQLSTATE 25006"):
+                await bot.submit(message("hello", "k1"))
+        finally:
+            await _admin(server, f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+            await _terminate_all(server, url)
+        assert not (await bot.submit(message("hello", "k1"))).duplicate
+        await recorder(bot).wait_for(1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "botkit.store"]
+    assert len([line for line in lines if "is unavailable" in line]) == 1

@@ -1,0 +1,63 @@
+"""The store's outage log: one warning when the database goes away, one a minute while
+it stays away, one line when it is back, and the next outage reported at once."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from botkit.store._outage import OutageLog
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    lines = [r.getMessage() for r in caplog.records if r.name == "botkit.store"]
+    caplog.clear()
+    return lines
+
+
+def test_an_outage_is_logged_once_a_minute_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="botkit.store")
+    clock = Clock()
+    outage = OutageLog("postgresql+asyncpg://bot:***@db/botkit", clock=clock)
+    outage.succeeded(write=True)
+    assert _lines(caplog) == []  # nothing to report while it works
+
+    outage.failed("the database server cannot be reached", "ConnectionRefusedError: x", write=True)
+    (first,) = _lines(caplog)
+    assert first.startswith("the database at postgresql+asyncpg://bot:***@db/botkit is unavailable")
+    assert "the database server cannot be reached: ConnectionRefusedError: x" in first
+    for _ in range(99):
+        clock.now += 0.5
+        outage.failed("the database server cannot be reached", "x", write=True)
+    assert _lines(caplog) == []
+    clock.now += 11
+    outage.failed("the database server cannot be reached", "x", write=True)
+    (again,) = _lines(caplog)
+    assert again.endswith("(99 more since the last warning)")
+
+    outage.succeeded(write=False)  # a read: writes may still fail (a locked file)
+    assert _lines(caplog) == []
+    clock.now += 5
+    outage.succeeded(write=True)
+    assert _lines(caplog) == [
+        "the database answers again after 65.5 s unavailable (101 calls failed meanwhile)"
+    ]
+    outage.succeeded(write=True)
+    assert _lines(caplog) == []
+
+    clock.now += 1  # a new outage within the minute: reported at once all the same
+    outage.failed("the database refuses work (SQLSTATE 57P03)", "y", write=False)
+    assert len(_lines(caplog)) == 1
+    outage.succeeded(write=False)  # only reads had failed: a read ends it
+    assert [line.split(" after")[0] for line in _lines(caplog)] == ["the database answers again"]
