@@ -21,7 +21,9 @@ core decides the number, and each repeat's % of the bound from a copy bandwidth 
 just before it (``pct_of_paired_bound``); (b) 8 chats at once (128-token prompts,
 ``--tokens`` replies): output tok/s, ours vs transformers' batched ``generate`` with a
 static and with its default dynamic cache (the faster counts); (c) prefix caching, as
-below.
+below; first, (e) N customer chats at once through ``AsyncEngine`` with the engine's CPU
+defaults (``--concurrency``, default 1,4,16; ``--only-concurrency`` runs just this):
+output tok/s, TTFT and inter-token latency p50/p99 as the event loop sees them.
 
 CUDA (random bf16 weights from ``engine/configs/qwen2.5-*.json``, the published HF
 configs): (a) batch-1 decode vs the weight-bandwidth bound; (b) 64 chats, 512-token
@@ -60,6 +62,7 @@ sys.path.insert(0, str(_ROOT))
 import torch  # noqa: E402
 
 from benchmarks import _engine_bench as eb  # noqa: E402
+from benchmarks import _engine_concurrency as ec  # noqa: E402
 from benchmarks import _engine_measure as em  # noqa: E402
 from engine import LLMEngine  # noqa: E402
 
@@ -73,9 +76,14 @@ class Report:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "results": {},
         }
-        if args.only_hf_cb and out.is_file():  # add transformers' CB numbers to the main run
+        # Add a section run alone (transformers' CB, chats at once) to the main run's JSON.
+        if (args.only_hf_cb or args.only_concurrency) and out.is_file():
             previous = json.loads(out.read_text())
             self.data["results"] = previous.get("results", {})
+            # The earlier sections were measured there: keep their environment, and note
+            # this run's (its revision and load) on the sections it adds.
+            if "environment" in previous:
+                self.data["environment"] = previous["environment"]
 
     def add(self, section: str, values: dict[str, Any]) -> None:
         self.data["results"][section] = values
@@ -306,6 +314,30 @@ def online_section(
     )
 
 
+def concurrency_section(
+    rep: Report,
+    pair: eb.Pair,
+    engine: LLMEngine,
+    ns: list[int],
+    reply: int,
+    budget: eb.Budget,
+    *,
+    chat: bool = True,
+) -> None:
+    """(e) N customer chats at once through ``AsyncEngine``, as the bot serves them:
+    output tok/s and TTFT / ITL p50 and p99 at each N (``benchmarks/_engine_concurrency``)."""
+    res = ec.chats_at_once(engine, ns, reply, budget, chat=chat)
+    # A shared machine's other work decides CPU numbers: say how busy it was, and where.
+    res |= {
+        "load_avg_1m_end": eb._load_average(),
+        "git_revision": eb.environment(engine.device)["git_revision"],
+    }
+    name = f"{pair.name}/chats-at-once"
+    if engine.config.max_num_seqs is not None:  # not the device default: say so
+        name += f"-max-num-seqs-{engine.config.max_num_seqs}"
+    rep.add(name, res | {"elapsed_s": budget.elapsed()})
+
+
 class _WithoutStream:
     """A tokenizer seen through ``decode`` alone: the detokenizer decodes windows."""
 
@@ -377,15 +409,28 @@ def run_smoke(rep: Report, budget_s: float) -> None:
     online_section(
         rep, pair, engine, requests=8, prompt_len=32, reply=8, rate=50.0, budget=eb.Budget(budget_s)
     )
+    concurrency_section(rep, pair, engine, [1, 4], 8, eb.Budget(budget_s), chat=False)
     detokenize_section(rep, pair, chats=8)
 
 
 def run_cpu(
-    rep: Report, dtype: torch.dtype, n: int, repeats: int, system_len: int, budget_s: float
+    rep: Report,
+    dtype: torch.dtype,
+    n: int,
+    repeats: int,
+    system_len: int,
+    budget_s: float,
+    concurrency: list[int],
+    only_concurrency: bool = False,
+    max_num_seqs: int | None = None,
 ) -> None:
     dev = torch.device("cpu")
     pair = eb.smollm2_pair(dtype)
-    engine = build_engine(rep, pair, max_model_len=2048)
+    engine = build_engine(rep, pair, max_model_len=2048, max_num_seqs=max_num_seqs)
+    # The engine's CPU defaults (max_num_seqs...), as `botkit run` starts it.
+    concurrency_section(rep, pair, engine, concurrency, n, eb.Budget(budget_s))
+    if only_concurrency:
+        return
     chat = [
         {"role": "system", "content": "You are a concise customer-service assistant."},
         {
@@ -502,6 +547,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--system-len", type=int, default=256, help="CPU prefix section prompt")
     p.add_argument("--rate", type=float, default=16.0, help="online arrivals, requests/s")
     p.add_argument(
+        "--concurrency", default="1,4,16", help="CPU: chats at once, one section row each"
+    )
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=None,
+        help="CPU: sequences decoding together (default: the engine's CPU default)",
+    )
+    p.add_argument(
+        "--only-concurrency",
+        action="store_true",
+        help="CPU: run only the chats-at-once section (added to the suite's JSON)",
+    )
+    p.add_argument(
         "--section-budget-s",
         type=float,
         default=120.0,
@@ -572,9 +631,14 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats,
             args.system_len,
             args.section_budget_s,
+            [int(x) for x in args.concurrency.split(",")],
+            args.only_concurrency,
+            args.max_num_seqs,
         )
     rep.data["elapsed_s"] = round(time.perf_counter() - t, 1)
-    rep.add("meta-hf-cb" if args.only_hf_cb else "meta", {"elapsed_s": rep.data["elapsed_s"]})
+    meta = "meta-concurrency" if args.only_concurrency else "meta"
+    meta = "meta-hf-cb" if args.only_hf_cb else meta
+    rep.add(meta, {"elapsed_s": rep.data["elapsed_s"]})
     rep.table()
     return 0
 
