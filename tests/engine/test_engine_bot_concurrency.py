@@ -212,18 +212,23 @@ async def test_thirty_customers_at_once_with_cancellations_and_hostile_requests(
     assert late_calls and all(c.outcome in ("closed", "cancelled", "complete") for c in late_calls)
     assert any(c.outcome != "complete" for c in late_calls)  # shut down mid-generation
 
-    # A second bot in the same process (same database) starts and answers the same.
+    # A second bot in the same process (same database) starts and answers the same, and
+    # so does a third on the second one's backend object (restarted after its close).
     answered = next(k for k in keys if calls[k].outcome == "complete")
     expected = calls[answered].text
     again = watched_engine(ckpt)
-    async with Bot(bot_settings(db), backend=again) as bot2:
-        customers2 = Customers(bot2)
-        bot2.attach_connector(customers2)
-        await ask(bot2, customers2, "again", question(keys.index(answered)))
-        async with asyncio.timeout(120):
-            await customers2.ended["again"].wait()
-        assert [c.text for c in again.calls] == [expected]
-        assert again.step_threads == {"engine-step"}
+    for restart in ("again", "once more"):
+        async with Bot(bot_settings(db), backend=again) as bot2:
+            customers2 = Customers(bot2)
+            bot2.attach_connector(customers2)
+            await ask(bot2, customers2, restart, question(keys.index(answered)))
+            async with asyncio.timeout(120):
+                await customers2.ended[restart].wait()
+            assert customers2.finals[restart].text == shown_text([expected])
+        assert again.engine is None and again.async_engine is not None
+        assert not again.async_engine.running  # its engine thread ended with the bot
+    assert [c.text for c in again.calls] == [expected, expected]
+    assert again.step_threads == {"engine-step"}
 
 
 async def test_a_request_that_waits_too_long_gets_the_busy_reply(
