@@ -241,7 +241,10 @@ class _Reader:
         for number, end_line, level in run_headings(src, start, end):
             self.headings.extend((first + number, first + end_line, level))
         if self.commented and src.find("<!--", start, end) != -1:
-            for leaf, leaf_end in run_blocks_with(src, start, end, "<!--"):
+            for leaf, leaf_end, html in run_blocks_with(src, start, end, "<!--"):
+                if html:
+                    self._html_block(src.find("<!--", leaf, leaf_end), leaf_end)
+                    continue
                 self.leaf = leaf  # as _take reads a paragraph's or heading's text
                 self.md.inline.tokenize(StateInline(src[leaf:leaf_end], self.md, {}, []))
         return src.count("\n", start, end)

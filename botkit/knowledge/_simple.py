@@ -59,6 +59,8 @@ _FIRST = "(?:" + "|".join([
 
 
 _UNDERLINE = r" {0,3}(?:=+|-+)[ \t]*\n"
+# An HTML block of one line: it starts "<!--" and has a "-->" ("<!-->" does).
+_COMMENT = r" {0,3}(?=<!--)(?=[^\n]*-->)[^\n]*\n"
 
 
 def _run(definitions: bool) -> re.Pattern[str]:
@@ -67,17 +69,21 @@ def _run(definitions: bool) -> re.Pattern[str]:
     # without).
     line = rf" {{0,3}}{_FIRST}[^\n]*\n"
     setext = rf"(?! {{0,3}}\[){line}(?:{line})*+{_UNDERLINE}"  # no link definition
-    paragraph = rf"(?:{line})++(?=[ \t]*\n|{_HEADING}|\Z)"
+    paragraph = rf"(?:{line})++(?=[ \t]*\n|{_HEADING}| {{0,3}}<!--|\Z)"  # "<!--" ends it
     if not definitions:
         paragraph = rf"(?! {{0,3}}\[){paragraph}"
-    return re.compile(rf"(?:[ \t]*\n|{_HEADING}|{setext}|{paragraph})*+")
+    return re.compile(rf"(?:[ \t]*\n|{_HEADING}|{setext}|{paragraph}|{_COMMENT})*+")
 
 
 _RUN = _run(definitions=True)
 # A "<!--" in a link definition is no comment, and markdown-it makes no token of one.
 _RUN_COMMENTED = _run(definitions=False)
-# The lines of a run that end a block: in a run, "===" and "---" are underlines.
-_MARK = re.compile(r"^(?: {0,3}(#{1,6})(?:[ \t][^\n]*)?\n|[ \t]*\n| {0,3}([=-])\2*[ \t]*\n)", re.M)
+# The lines of a run that end a block: in a run, "===" and "---" are underlines, and a
+# line starting "<" a comment's.
+_MARK = re.compile(
+    r"^(?: {0,3}(#{1,6})(?:[ \t][^\n]*)?\n|[ \t]*\n| {0,3}([=-])\2*[ \t]*\n| {0,3}(<)[^\n]*\n)",
+    re.M,
+)
 
 
 def simple_run(src: str, start: int, comments: bool) -> int:
@@ -104,24 +110,23 @@ def run_headings(src: str, start: int, end: int) -> Iterator[tuple[int, int, int
         paragraph = line + 1
 
 
-def run_blocks_with(src: str, start: int, end: int, needle: str) -> Iterator[tuple[int, int]]:
-    """Start and end offsets of each block in a run of simple blocks, ``src[start:end]``,
-    that holds ``needle``: a paragraph (a setext heading's underline included) or an ATX
-    heading, from its first line's start to its last line's end."""
+def run_blocks_with(src: str, start: int, end: int, needle: str) -> Iterator[tuple[int, int, bool]]:
+    """Each block in a run of simple blocks, ``src[start:end]``, that holds ``needle``: its
+    first line's start, its last line's end, and whether it is an HTML block (a
+    comment's line) rather than a paragraph (a setext heading's underline included) or
+    an ATX heading."""
     paragraph = start  # where the paragraph being read would start
     for match in _MARK.finditer(src, start, end):
-        if match.group(1):  # an ATX heading ends the paragraph, and is a block
-            blocks: tuple[tuple[int, int], ...] = (
-                (paragraph, match.start()),
-                (match.start(), match.end()),
-            )
-        elif match.group(2):  # an underline ends its heading
-            blocks = ((paragraph, match.end()),)
+        if match.group(2):  # an underline ends its heading
+            blocks: tuple[tuple[int, int, bool], ...] = ((paragraph, match.end(), False),)
+        elif match.group(1) or match.group(3):  # ends the paragraph, and is a block
+            line = (match.start(), match.end(), match.group(3) is not None)
+            blocks = ((paragraph, match.start(), False), line)
         else:  # a blank line
-            blocks = ((paragraph, match.start()),)
-        for first, after in blocks:
+            blocks = ((paragraph, match.start(), False),)
+        for first, after, html in blocks:
             if first < after and src.find(needle, first, after) != -1:
-                yield first, after - 1  # its line break left out
+                yield first, after - 1, html  # its line break left out
         paragraph = match.end()
     if paragraph < end and src.find(needle, paragraph, end) != -1:
-        yield paragraph, end - 1
+        yield paragraph, end - 1, False

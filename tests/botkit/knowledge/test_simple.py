@@ -25,7 +25,8 @@ LINES = [
     "_x_", "___", "_ _ _", "1. one", "1) one", "1.", "2024 was", "1234567890. x",
     "123456789) ```", "\u0663. x", "```", "``` js", "> ```", "- ```", ">     code",
     "``x``", "~~~", "~x", "> quote", ">", "<div>", "</div>",
-    "<!-- c -->", "text <!-- c --> more", "# h <!-- c -->", "`<!-- c -->`",
+    "<!-- c -->", "text <!-- c --> more", "# h <!-- c -->", "`<!-- c -->`", "<!-->",
+    "   <!-- c --> x", "<!-- c -->-->", "<!-- c --> <!-- c -->",
     "[a]: /url", "[a]:", "/url", "'title'", "[foo", "bar]: /u", "[link](x) text",
     "a\u00a0", "\x0c", "| a | b |", "\\# x",
 ]  # fmt: skip
@@ -107,8 +108,13 @@ def test_simple_runs_end_where_blocks_may_start() -> None:
     definition = "text\n\n[a <!-- no comment -->]: /u\n"  # markdown-it's to read
     assert simple_run(definition, 0, True) == len("text\n\n")
     assert simple_run(definition, 0, False) == len(definition)
-    blocks = [commented[a:b] for a, b in run_blocks_with(commented, 0, len(commented), "<!--")]
+    blocks = [commented[a:b] for a, b, _ in run_blocks_with(commented, 0, len(commented), "<!--")]
     assert blocks == ["# A <!-- c -->", "text\nx <!-- c -->\n===", "x <!--"]
+    lines = "text\n<!-- c --> x\nmore\n  <!-->\n"  # HTML blocks of one line
+    assert simple_run(lines, 0, True) == len(lines)
+    blocks = [lines[a:b] for a, b, html in run_blocks_with(lines, 0, len(lines), "<!--") if html]
+    assert blocks == ["<!-- c --> x", "  <!-->"]
+    assert simple_run("text\n<!-- c\n-->\n", 0, True) == len("text\n")
 
 
 def test_a_page_of_headings_and_prose_with_lists_between() -> None:
