@@ -69,10 +69,14 @@ def watched_engine(
     return WatchedEngine(settings, max_num_seqs=max_num_seqs, kv_cache_blocks=kv_cache_blocks)
 
 
+def plain_question(i: int) -> str:
+    return f"Question {i}: what about my {TOPICS[i % len(TOPICS)]} number {i * 37}?"
+
+
 def question(i: int) -> str:
     """The ``i``-th customer's message (unique: it tells the backend's calls apart).
     Some are multilingual, some try to break out of the chat template."""
-    text = f"Question {i}: what about my {TOPICS[i % len(TOPICS)]} number {i * 37}?"
+    text = plain_question(i)
     if i % 5 == 1:
         text += " 我的包裹在哪里？🚚📦 👩‍👩‍👧"  # noqa: RUF001
     if i % 7 == 2:
@@ -234,27 +238,32 @@ async def test_thirty_customers_at_once_with_cancellations_and_hostile_requests(
 async def test_a_request_that_waits_too_long_gets_the_busy_reply(
     ckpt: Path, tmp_path: Path
 ) -> None:
-    # Two slots and a 20 ms queue timeout: each reply takes 24 steps, so the ones
-    # behind the first two cannot be admitted in time.
-    backend = watched_engine(ckpt, max_num_seqs=2, queue_timeout_seconds=0.02)
+    # Two slots and a 50 ms queue timeout: each reply takes up to 160 steps (>= 0.6 ms
+    # each for this model on a fast core), so the ones behind the first two cannot be
+    # admitted in time, while the first two have 50 ms to reach their first step.
+    backend = watched_engine(
+        ckpt, max_num_seqs=2, kv_cache_blocks=40, queue_timeout_seconds=0.05, max_new_tokens=160
+    )
     settings = bot_settings(tmp_path / "bot.db")
     async with Bot(settings, backend=backend) as bot:
         customers = Customers(bot)
         bot.attach_connector(customers)
         keys = [f"b{i}" for i in range(10)]
-        await asyncio.gather(*(ask(bot, customers, k, question(i)) for i, k in enumerate(keys)))
+        await asyncio.gather(
+            *(ask(bot, customers, k, plain_question(i)) for i, k in enumerate(keys))
+        )
         async with asyncio.timeout(120):
             for key in keys:
                 await customers.ended[key].wait()
         calls = {c.question: c for c in backend.calls}
-        busy = [k for i, k in enumerate(keys) if calls[question(i)].outcome == "busy"]
-        served = [k for i, k in enumerate(keys) if calls[question(i)].outcome == "complete"]
+        busy = [k for i, k in enumerate(keys) if calls[plain_question(i)].outcome == "busy"]
+        served = [k for i, k in enumerate(keys) if calls[plain_question(i)].outcome == "complete"]
         assert busy and served and len(busy) + len(served) == len(keys)
         for key in busy:  # the polite reply, nothing else
             assert customers.finals[key].text == settings.bot.busy_reply
         for i, key in enumerate(keys):
             if key in served:
-                call = calls[question(i)]
+                call = calls[plain_question(i)]
                 assert call.text == await backend.alone(call.request)
         assert backend.llm is not None and backend.async_engine is not None
         await engine_idle(backend.llm, backend.async_engine)
