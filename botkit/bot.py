@@ -37,6 +37,7 @@ from botkit.customer_files import CustomerFiles, kept_ref
 from botkit.errors import (
     BotkitError,
     ConnectorError,
+    DatabaseUnavailableError,
     MessageRejectedError,
     UnknownConversationError,
 )
@@ -436,7 +437,10 @@ class Bot:
             await asyncio.sleep(delay)
             try:
                 await self._resume_unanswered()
-            except Exception as exc:  # e.g. the database is unreachable just now
+            except DatabaseUnavailableError as exc:
+                # The store has said so (once per outage); the next pass looks again.
+                _log.debug("looking for unanswered messages waits for the database: %s", exc)
+            except Exception as exc:
                 _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
 
     async def _end_claims(self) -> None:
@@ -654,6 +658,14 @@ class Bot:
                 stopped = await self._answer(ctx, started, turn_at)
             except asyncio.CancelledError:
                 raise  # stays unanswered: answered again on the next start
+            except DatabaseUnavailableError as exc:
+                if not exc.maybe_committed:
+                    # ``ReplyTasks`` answers it again once the database is back; the
+                    # store has logged the outage (once for all the replies that wait).
+                    raise
+                # Cut at its commit: the reply may be stored, and answering again could
+                # answer twice (see docs/operations.md). Recorded as done below.
+                _log.warning("conversation %s: reply perhaps not stored: %s", conversation_id, exc)
             except Exception:
                 _log.exception("conversation %s: reply failed", conversation_id)
             if intake.message.status is not MessageStatus.RECEIVED or ctx.inbound_finished:
@@ -699,8 +711,20 @@ class Bot:
     async def _answer(self, ctx: Context, started: float, turn_at: float) -> bool:
         """Run the pipeline and deliver its reply. Returns whether an agent's takeover
         stopped the reply (cut short, or never sent), leaving the message unrecorded
-        for ``_reply_to`` to give to the agent."""
-        await self._pipeline.run(ctx)
+        for ``_reply_to`` to give to the agent.
+
+        Raises:
+            DatabaseUnavailableError: the database is away; ``maybe_committed`` only when
+                the reply itself may be stored.
+        """
+        try:
+            await self._pipeline.run(ctx)
+        except DatabaseUnavailableError as exc:
+            if not exc.maybe_committed:
+                raise
+            # A step's write cut at its commit: no reply is stored before delivery, so
+            # the message is answered again from the start, not left unanswered.
+            raise DatabaseUnavailableError(str(exc)) from exc
         if ctx.superseded and ctx.reply is not None:
             # The pipeline found the conversation taken over (its hand-off or close lost
             # to the takeover, which a peer may have made): the reply ends as one the

@@ -9,6 +9,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "ConnectorError",
+    "DatabaseUnavailableError",
     "MessageRejectedError",
     "PluginError",
     "SchemaOutdatedError",
@@ -53,6 +54,20 @@ class ConfigError(BotkitError):
 
 class StoreError(BotkitError):
     """The conversation store failed or is unreachable."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be used now (unreachable, restarting, locked, full); the same
+    call may work once it is back (see ``botkit.store._outage``).
+
+    Attributes:
+        maybe_committed: the connection was lost after the transaction's work was done,
+            at its commit, so it may have been stored (retrying may store it twice).
+    """
+
+    def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
 
 
 class UnknownConversationError(StoreError):

@@ -6,6 +6,11 @@ Whatever one of them raises is contained where it happens: the error is logged w
 owner's name and the conversation gets the configured fallback reply, while middleware
 further out still completes normally. ``MessageRejectedError`` and ``BackendBusyError``
 are expected outcomes, answered with their own replies.
+
+``DatabaseUnavailableError`` is not contained: a database outage is no step's failure,
+and the same message gets its real answer once the database is back (the reply task
+waits for it and runs the pipeline again, see ``botkit._replies``), where the fallback
+reply would answer it for good with an apology.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from botkit.errors import BackendBusyError, MessageRejectedError
+from botkit.errors import BackendBusyError, DatabaseUnavailableError, MessageRejectedError
 from botkit.pipeline.context import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 
@@ -99,7 +104,12 @@ class Pipeline:
         """Run the whole pipeline for ``ctx``; afterwards ``ctx.reply`` holds the answer.
 
         Never raises for errors of middleware or handlers (they are contained as
-        described in the module docstring); ``asyncio.CancelledError`` propagates.
+        described in the module docstring); ``asyncio.CancelledError`` and
+        ``DatabaseUnavailableError`` propagate.
+
+        Raises:
+            DatabaseUnavailableError: a step met a database outage (through every
+                middleware further out, which does not contain it either).
         """
         chain = tuple(self._middleware)
 
@@ -121,6 +131,8 @@ class Pipeline:
                 await entry.middleware(ctx, next_)
             except StopPropagation:
                 pass
+            except DatabaseUnavailableError:
+                raise  # not contained (see the module docstring)
             except Exception as exc:
                 self._contain(ctx, exc, entry.owner, _label(entry.middleware))
 
@@ -138,6 +150,8 @@ class Pipeline:
                 await entry.handler.handle(ctx)
             except StopPropagation:
                 return
+            except DatabaseUnavailableError:
+                raise
             except Exception as exc:
                 self._contain(ctx, exc, entry.owner, entry.handler.name)
                 return
@@ -149,6 +163,8 @@ class Pipeline:
                 await fallback.handle(ctx)
         except StopPropagation:
             return
+        except DatabaseUnavailableError:
+            raise
         except Exception as exc:
             self._contain(ctx, exc, CORE, fallback.name)
 

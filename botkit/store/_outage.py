@@ -23,7 +23,8 @@ from collections.abc import Callable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from botkit.errors import StoreError
+# Defined with the other errors; imported from here (and botkit.store) before it moved.
+from botkit.errors import DatabaseUnavailableError
 from botkit.throttled_warning import ThrottledWarning
 
 __all__ = ["DatabaseUnavailableError", "OutageLog", "outage_reason"]
@@ -47,20 +48,6 @@ _SQLITE_OUTAGES = {
     "disk i/o error": "the disk holding the SQLite file failed to read or write",
     "unable to open database file": "the SQLite file cannot be opened",
 }
-
-
-class DatabaseUnavailableError(StoreError):
-    """The database cannot be used now (unreachable, restarting, locked, full); the same
-    call may work once it is back.
-
-    Attributes:
-        maybe_committed: the connection was lost after the transaction's work was done,
-            at its commit, so it may have been stored (retrying may store it twice).
-    """
-
-    def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
-        super().__init__(message)
-        self.maybe_committed = maybe_committed
 
 
 def _sqlstate(exc: BaseException) -> str | None:

@@ -23,10 +23,13 @@ import pytest
 from core_helpers import RecordingConnector, message, recorder
 from sqlalchemy.engine import make_url
 
+from botkit._resume import RecoveryTiming
 from botkit.bot import Bot
 from botkit.config import settings_from_mapping
 from botkit.errors import StoreError
 from botkit.events import Direction
+from botkit.pipeline import Context, Next
+from botkit.pipeline.middleware import LoadConversationMiddleware
 from botkit.store import DatabaseUnavailableError, migrate
 from botkit.store import _runner as runner_module
 from botkit.store.records import MessageStatus, StoredMessage
@@ -101,6 +104,8 @@ def make_bot(url: str) -> MakeBot:
         word_delay: float = 0.0,
         pool_size: int = 4,
         store: dict[str, Any] | None = None,
+        recovery: RecoveryTiming | None = None,
+        connector: type[RecordingConnector] = RecordingConnector,
         **bot_section: Any,
     ) -> AsyncIterator[Bot]:
         settings = settings_from_mapping(
@@ -111,8 +116,8 @@ def make_bot(url: str) -> MakeBot:
             },
             environ={},
         )
-        async with Bot(settings) as bot:
-            bot.attach_connector(RecordingConnector(bot))
+        async with Bot(settings, recovery=recovery) as bot:
+            bot.attach_connector(connector(bot))
             yield bot
 
     return started
@@ -246,8 +251,115 @@ async def test_a_reply_task_that_finds_the_database_stopped_answers_when_it_is_b
             ("second", MessageStatus.ANSWERED),
             ("echo: second", MessageStatus.SENT),
         ]
-    failed = [r for r in caplog.records if "reply failed" in r.getMessage()]
-    assert len(failed) <= 1  # bot.py logs the first failure; the waiting itself is quiet
+    assert _tracebacks(caplog) == []  # the store logged the outage; waiting is quiet
+
+
+def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Lines logged with a traceback, or at ERROR: an outage should leave none (the
+    store's warning says it once)."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.exc_info is not None or r.levelno >= logging.ERROR
+    ]
+
+
+class _HoldBeforeHistory:
+    """Middleware right before the pipeline's history read: holds the first message
+    there (stored, its reply task under way) until released."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self, ctx: Context, next: Next) -> None:
+        if not self.release.is_set():
+            self.entered.set()
+            await self.release.wait()
+        await next()
+
+
+async def test_an_outage_before_the_history_read_gets_the_real_answer_once_it_is_back(
+    server: Server, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database goes away between intake and the pipeline's history read: the
+    reply task waits and the customer gets the answer once it is back, not the fallback
+    reply (an apology that would have closed the message), and nothing is logged with a
+    traceback per message."""
+    caplog.set_level(logging.DEBUG, logger="botkit")
+    async with make_bot(store={"history_cache_mb": 0}) as bot:
+        hold = _HoldBeforeHistory()
+        bot.pipeline.add_middleware(hold, owner="test", before=LoadConversationMiddleware)
+        await bot.submit(message("where is my order?", "k1"))
+        await hold.entered.wait()
+        await _off_loop(server.stop)
+        waits = len(_waiting(caplog))
+        hold.release.set()
+        async with asyncio.timeout(10):  # the history read fails: the reply task waits
+            while len(_waiting(caplog)) == waits:  # noqa: ASYNC110 (a log line, no event)
+                await asyncio.sleep(0.01)
+        assert recorder(bot).replies == []  # not the fallback reply
+        await _off_loop(server.start)
+        (reply,) = await recorder(bot).wait_for(1)
+        assert reply.text == "echo: where is my order?"
+        await asyncio.sleep(0.2)  # (no second reply)
+        assert [r.text for r in recorder(bot).replies] == ["echo: where is my order?"]
+        stored = await _stored(bot)
+        assert [(m.text, m.status) for m in stored] == [
+            ("where is my order?", MessageStatus.ANSWERED),
+            ("echo: where is my order?", MessageStatus.SENT),
+        ]
+    assert _tracebacks(caplog) == []
+    bot_lines = [r for r in caplog.records if r.name == "botkit.bot"]
+    assert [r.getMessage() for r in bot_lines if r.levelno >= logging.WARNING] == []
+
+
+def _waiting(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """A reply task's debug lines while it waits for the database (for its turn, or
+    for its reply to be stored)."""
+    return [
+        r
+        for r in caplog.records
+        if r.name in ("botkit.bot", "botkit.pipeline") and r.getMessage().count("wait")
+    ]
+
+
+class _Listening(RecordingConnector):
+    """A connector whose listener runs until the bot stops (``bot.run`` returns when
+    the listeners do)."""
+
+    async def listen(self) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_recovery_passes_during_an_outage_log_no_error(
+    server: Server, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The periodic look for unanswered messages fails on each pass while the database
+    is away: a debug line each, not an error with a traceback every pass."""
+    caplog.set_level(logging.DEBUG, logger="botkit")
+    timing = RecoveryTiming(heartbeat_seconds=0.1, stale_seconds=1.0, pass_seconds=0.1)
+    async with make_bot(recovery=timing, connector=_Listening) as bot:
+        running = asyncio.create_task(bot.run())
+        await _off_loop(server.stop)
+        try:
+            async with asyncio.timeout(10):
+                while len(_passes(caplog)) < 3:  # noqa: ASYNC110 (a log line, no event)
+                    await asyncio.sleep(0.01)
+        finally:
+            await _off_loop(server.start)
+            bot.stop()
+            await running
+    looked = [r for r in caplog.records if "unanswered messages" in r.getMessage()]
+    assert {r.levelno for r in looked} == {logging.DEBUG}
+    assert all(r.exc_info is None for r in looked)
+
+
+def _passes(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.getMessage().startswith("looking for unanswered messages waits for the database")
+    ]
 
 
 async def _terminate_all(server: Server, url: str) -> int:
