@@ -16,6 +16,7 @@ from aiohttp import web
 from botkit.channel import KeptFile
 from botkit.errors import (
     BotkitError,
+    DatabaseUnavailableError,
     FileLimitError,
     MessageRejectedError,
     UnknownConversationError,
@@ -45,6 +46,16 @@ RETRY_AFTER_S = 5  # what a client waits before retrying a request the store fai
 
 def _unavailable(message: str) -> web.Response:
     return json_error(503, "unavailable", message, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
+def _store_failed(what: str, exc: BotkitError) -> None:
+    """Log why a request got 503 ``unavailable``: a database outage in one debug line (the
+    store warns once for all the requests it refuses meanwhile, and the client retries),
+    anything else with its traceback (a bug, or a failure of one call)."""
+    if isinstance(exc, DatabaseUnavailableError):
+        log.debug("web: %s, the database is unavailable: %s", what, exc)
+    else:
+        log.error("web: %s", what, exc_info=exc)
 
 
 def _unauthorized(svc: WebService, exc: IdentityError) -> web.Response:
@@ -124,8 +135,8 @@ async def _submit(
         return json_error(
             503, "rejected", exc.user_reply, headers={"Retry-After": str(RETRY_AFTER_S)}
         )
-    except BotkitError:
-        log.exception("web: submit failed")
+    except BotkitError as exc:
+        _store_failed("submit failed", exc)
         return _unavailable("message not stored; retry")
     return web.json_response(
         {"client_id": client_id, "seq": receipt.seq, "duplicate": receipt.duplicate},
@@ -197,8 +208,8 @@ async def _take_file(
         return json_error(408, "upload_timeout", f"the file did not arrive within {limit:g} s")
     except BadRequest as exc:
         return exc.response()
-    except BotkitError:
-        log.exception("web: reading the conversation's state failed")
+    except BotkitError as exc:
+        _store_failed("reading the conversation's state failed", exc)
         return _unavailable("file not stored; retry")
     media_type = sniff_media_type(data)
     if media_type is None:
@@ -221,8 +232,8 @@ async def _take_file(
         refused = json_error(409, "no_agent", NO_AGENT)
     except FileLimitError:  # another upload took the last place while this one arrived
         refused = _file_limit(config.files_per_conversation)
-    except BotkitError:
-        log.exception("web: keeping a visitor's file failed")
+    except BotkitError as exc:
+        _store_failed("keeping a visitor's file failed", exc)
         refused = _unavailable("file not stored; retry")
     else:
         return await _submit(svc, visitor, client_id, "", None, (_attachment(kept),))
@@ -315,7 +326,10 @@ async def get_messages(request: web.Request) -> web.Response:
             finally:
                 svc.hub.unsubscribe(key, waiter)
                 svc.open_sockets.release(ip)
-    except BotkitError as exc:  # StoreError: the database is down, say
+    except DatabaseUnavailableError as exc:
+        _store_failed("history read failed", exc)
+        return _unavailable("history not available; retry")
+    except BotkitError as exc:  # another StoreError
         log.warning("web: history read failed: %s", exc)
         return _unavailable("history not available; retry")
     messages: list[dict[str, Any]] = [message_payload(i) for i in items if i.seq > after]
