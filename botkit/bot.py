@@ -766,6 +766,8 @@ class Bot:
         """What the bot holds now (read at each scrape of the metrics)."""
         store, backend = self._store, self._backend
         cache = None if store is None else store.history_cache
+        # (Database has no public accessor for its outage log yet.)
+        outage = None if store is None else store._outage
         return Snapshot(
             replies_in_flight=sum(len(d) for d in self._live.deliveries().values()),
             reply_tasks=len(self._replies),
@@ -778,6 +780,8 @@ class Bot:
                 for name, connector in self._connectors.items()
                 if isinstance(connector, OpenConnections)
             },
+            database_up=None if outage is None else not outage.down,
+            database_errors={} if outage is None else outage.failures_by_reason,
         )
 
     async def _count_event(self, event: SystemEvent) -> None:

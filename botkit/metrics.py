@@ -89,6 +89,10 @@ class Snapshot:
         engine: the local engine's report, when the backend has one.
         connections: open client connections by channel, for channels that hold them
             (the web widget's sockets; ``OpenConnections``).
+        database_up: False from a store call that failed for a database outage until
+            one works again (``botkit.store._outage.OutageLog``); None without a store.
+        database_errors: store calls failed for an outage since the start, by reason
+            (every reason present; cumulative).
     """
 
     replies_in_flight: int
@@ -98,6 +102,8 @@ class Snapshot:
     history_cache_misses: int
     engine: Mapping[str, float] | None = None
     connections: Mapping[str, int] = field(default_factory=dict)
+    database_up: bool | None = None
+    database_errors: Mapping[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -141,6 +147,8 @@ class _ReadAtScrape(Collector):
         cache.add_metric(["hit"], now.history_cache_hits)
         cache.add_metric(["miss"], now.history_cache_misses)
         yield cache
+        if now.database_up is not None:
+            yield from _database_metrics(now.database_up, now.database_errors)
         if now.connections:
             connections = GaugeMetricFamily(
                 "botkit_channel_connections",
@@ -152,6 +160,23 @@ class _ReadAtScrape(Collector):
             yield connections
         if now.engine is not None:
             yield from _engine_metrics(now.engine)
+
+
+def _database_metrics(up: bool, errors: Mapping[str, int]) -> Iterable[Metric]:
+    yield GaugeMetricFamily(
+        "botkit_database_up",
+        "1 while the database answers; 0 from a store call that failed because it is "
+        "unavailable (unreachable, restarting, locked, full, read-only) until one works",
+        value=1 if up else 0,
+    )
+    failed = CounterMetricFamily(
+        "botkit_database_errors",
+        "Store calls that failed because the database was unavailable, by reason",
+        labels=["reason"],
+    )
+    for reason, count in errors.items():
+        failed.add_metric([reason], count)
+    yield failed
 
 
 def _engine_metrics(report: Mapping[str, float]) -> Iterable[Metric]:

@@ -10,7 +10,10 @@ sends it again).
 
 During an outage every message and every background task would log its own failure;
 ``OutageLog`` logs one warning when the database stops answering, one a minute while it
-stays away (counting the failed calls), and one line when it answers again.
+stays away (counting the failed calls), and one line when it answers again. It also
+keeps what the metrics show for alerting (``botkit_database_up``,
+``botkit_database_errors_total{reason}``): whether the database is away now, and the
+failed calls by a short reason (``OUTAGE_REASONS``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -27,27 +31,62 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from botkit.errors import DatabaseUnavailableError
 from botkit.throttled_warning import ThrottledWarning
 
-__all__ = ["DatabaseUnavailableError", "OutageLog", "outage_reason"]
+__all__ = [
+    "OUTAGE_REASONS",
+    "DatabaseUnavailableError",
+    "OutageLog",
+    "OutageReason",
+    "outage_reason",
+]
 
 log = logging.getLogger("botkit.store")
 
+# The reasons' short names (a metric's label: a few fixed values, no driver text).
+OUTAGE_REASONS = (
+    "unreachable",  # connection refused, reset, timed out
+    "connection_lost",  # a connection died under a call
+    "pool_timeout",  # every pooled connection hangs on a call
+    "connection",  # SQLSTATE class 08
+    "resources",  # SQLSTATE class 53: disk full, out of memory, too many connections
+    "shutdown",  # SQLSTATE 57P01-57P03: shutting down, crashed, starting up
+    "read_only",  # SQLSTATE 25006: a standby, just after a failover
+    "locked",  # the SQLite file, beyond sqlite_busy_timeout_ms
+    "disk_full",
+    "disk_error",
+    "cannot_open",  # the SQLite file
+)
+
 # SQLSTATE classes and codes that mean "the server is not there for us now", not "this
-# statement is wrong": 08 connection exceptions; 53 insufficient resources (disk full,
-# out of memory, too many connections); 57P01-57P03 shutdown, crash, starting up; 25006
-# a write on a read-only server (a standby, just after a failover).
-_OUTAGE_CLASSES = ("08", "53")
-_OUTAGE_CODES = frozenset({"57P01", "57P02", "57P03", "25006"})
+# statement is wrong" (see OUTAGE_REASONS).
+_OUTAGE_CLASSES = {"08": "connection", "53": "resources"}
+_OUTAGE_CODES = {
+    "57P01": "shutdown",
+    "57P02": "shutdown",
+    "57P03": "shutdown",
+    "25006": "read_only",
+}
 # sqlite3 says these as text only (its error codes are not exposed before Python 3.11's
 # sqlite_errorname, and not by every build).
+_LOCKED = "the SQLite file is locked by another connection beyond sqlite_busy_timeout_ms"
 _SQLITE_OUTAGES = {
-    "database is locked": "the SQLite file is locked by another connection beyond "
-    "sqlite_busy_timeout_ms",
-    "database table is locked": "the SQLite file is locked by another connection beyond "
-    "sqlite_busy_timeout_ms",
-    "database or disk is full": "the disk holding the SQLite file is full",
-    "disk i/o error": "the disk holding the SQLite file failed to read or write",
-    "unable to open database file": "the SQLite file cannot be opened",
+    "database is locked": ("locked", _LOCKED),
+    "database table is locked": ("locked", _LOCKED),
+    "database or disk is full": ("disk_full", "the disk holding the SQLite file is full"),
+    "disk i/o error": ("disk_error", "the disk holding the SQLite file failed to read or write"),
+    "unable to open database file": ("cannot_open", "the SQLite file cannot be opened"),
 }
+
+
+class OutageReason(str):
+    """Why the database is unavailable, in words for the log; ``name`` is its short
+    name (one of ``OUTAGE_REASONS``) for the metrics."""
+
+    name: str
+
+    def __new__(cls, name: str, text: str) -> OutageReason:
+        reason = super().__new__(cls, text)
+        reason.name = name
+        return reason
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -55,26 +94,30 @@ def _sqlstate(exc: BaseException) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def outage_reason(exc: BaseException) -> str | None:
+def outage_reason(exc: BaseException) -> OutageReason | None:
     """Why ``exc`` means the database is unavailable, or None for any other failure."""
-    if isinstance(exc, PoolTimeoutError):  # every pooled connection hangs on a call
-        return "no database connection became free within the pool timeout"
+    if isinstance(exc, PoolTimeoutError):
+        return OutageReason(
+            "pool_timeout", "no database connection became free within the pool timeout"
+        )
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return "the connection to the database was lost"
+        return OutageReason("connection_lost", "the connection to the database was lost")
     orig = getattr(exc, "orig", None)
     for error in (exc, orig):
         if error is None:
             continue
         code = _sqlstate(error)
-        if code is not None and (code[:2] in _OUTAGE_CLASSES or code in _OUTAGE_CODES):
-            return f"the database refuses work (SQLSTATE {code})"
+        if code is not None:
+            name = _OUTAGE_CODES.get(code) or _OUTAGE_CLASSES.get(code[:2])
+            if name is not None:
+                return OutageReason(name, f"the database refuses work (SQLSTATE {code})")
         if isinstance(error, sqlite3.OperationalError):
             text = str(error).lower()
-            for fragment, reason in _SQLITE_OUTAGES.items():
+            for fragment, (name, reason) in _SQLITE_OUTAGES.items():
                 if fragment in text:
-                    return reason
+                    return OutageReason(name, reason)
         if isinstance(error, OSError):  # refused, reset, unreachable, timed out
-            return "the database server cannot be reached"
+            return OutageReason("unreachable", "the database server cannot be reached")
     return None
 
 
@@ -94,6 +137,7 @@ class OutageLog:
         self._down_since: float | None = None
         self._failures = 0
         self._writes_failed = False
+        self._by_reason: Counter[str] = Counter(dict.fromkeys(OUTAGE_REASONS, 0))
 
         def throttle() -> ThrottledWarning:
             return ThrottledWarning(
@@ -109,15 +153,23 @@ class OutageLog:
 
     @property
     def down(self) -> bool:
-        """Whether the last call failed for an outage."""
+        """Whether the database is away: from a call that failed for an outage until one
+        works again (a write, once writes failed: see ``succeeded``)."""
         return self._down_since is not None
 
-    def failed(self, reason: str, detail: str, *, write: bool) -> None:
+    @property
+    def failures_by_reason(self) -> Mapping[str, int]:
+        """Calls failed for an outage since the start, by ``OUTAGE_REASONS`` name (each
+        one present, 0 until it happens)."""
+        return dict(self._by_reason)
+
+    def failed(self, reason: OutageReason, detail: str, *, write: bool) -> None:
         """A call failed for an outage (``reason``: ``outage_reason``; ``detail``: the
         driver's one-line error, without SQL or parameters)."""
         if self._down_since is None:
             self._down_since = self._clock()
         self._failures += 1
+        self._by_reason[reason.name] += 1
         self._writes_failed = self._writes_failed or write
         self._warning.warn(reason, detail)
 

@@ -4,9 +4,11 @@ store, HTTP server; scraped and parsed with prometheus_client's own parser)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,14 @@ import aiohttp
 import pytest
 from core_helpers import RecordingConnector, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
 from botkit.backends.echo import EchoBackend
 from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.cli import chat_settings
 from botkit.config import Settings, load_settings
-from botkit.errors import BackendBusyError, ConfigError, StoreError
+from botkit.errors import BackendBusyError, ConfigError, DatabaseUnavailableError, StoreError
 from botkit.events import ConversationStarted, SystemEvent
 from botkit.metrics import BotMetrics, Snapshot
 from botkit.pipeline import Context, Handler
@@ -339,3 +342,44 @@ def test_a_chat_session_serves_no_metrics() -> None:
     assert settings.metrics.listen  # the example enables them for the service
     chat = chat_settings(settings)
     assert chat.metrics.listen == "" and set(chat.connectors) == {"console"}
+
+
+@contextlib.contextmanager
+def _write_locked(url: str) -> Iterator[None]:
+    """Another connection holds the SQLite file's write lock."""
+    path = make_url(url).database
+    assert path
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        yield
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_a_database_outage_shows_in_database_up_and_errors_by_reason(
+    make_settings: Callable[..., Settings], core_db_url: str
+) -> None:
+    settings = make_settings(
+        metrics={"listen": "127.0.0.1:0"}, store={"sqlite_busy_timeout_ms": 100}
+    )
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        _, before = await _scrape(bot)
+        assert _value(before, "botkit_database_up") == 1
+        for reason in ("locked", "unreachable", "read_only"):  # exported before they happen
+            assert ("botkit_database_errors_total", (("reason", reason),)) in before
+        with _write_locked(core_db_url):
+            for i in range(2):
+                with pytest.raises(DatabaseUnavailableError):
+                    await bot.submit(message("hello", f"k{i}"))
+            _, during = await _scrape(bot)
+        assert _value(during, "botkit_database_up") == 0
+        assert _value(during, "botkit_database_errors_total", reason="locked") == 2
+        assert _value(during, "botkit_database_errors_total", reason="unreachable") == 0
+        await bot.submit(message("hello", "k0"))  # the file is free: a write works
+        await recorder(bot).wait_for(1)
+        _, after = await _scrape(bot)
+        assert _value(after, "botkit_database_up") == 1
+        assert _value(after, "botkit_database_errors_total", reason="locked") == 2

@@ -7,7 +7,10 @@ import logging
 
 import pytest
 
-from botkit.store._outage import OutageLog
+from botkit.store._outage import OUTAGE_REASONS, OutageLog, OutageReason
+
+UNREACHABLE = OutageReason("unreachable", "the database server cannot be reached")
+STARTING = OutageReason("shutdown", "the database refuses work (SQLSTATE 57P03)")
 
 
 class Clock:
@@ -33,16 +36,16 @@ def test_an_outage_is_logged_once_a_minute_and_its_end_once(
     outage.succeeded(write=True)
     assert _lines(caplog) == []  # nothing to report while it works
 
-    outage.failed("the database server cannot be reached", "ConnectionRefusedError: x", write=True)
+    outage.failed(UNREACHABLE, "ConnectionRefusedError: x", write=True)
     (first,) = _lines(caplog)
     assert first.startswith("the database at postgresql+asyncpg://bot:***@db/botkit is unavailable")
     assert "the database server cannot be reached: ConnectionRefusedError: x" in first
     for _ in range(99):
         clock.now += 0.5
-        outage.failed("the database server cannot be reached", "x", write=True)
+        outage.failed(UNREACHABLE, "x", write=True)
     assert _lines(caplog) == []
     clock.now += 11
-    outage.failed("the database server cannot be reached", "x", write=True)
+    outage.failed(UNREACHABLE, "x", write=True)
     (again,) = _lines(caplog)
     assert again.endswith("(99 more since the last warning)")
 
@@ -57,7 +60,24 @@ def test_an_outage_is_logged_once_a_minute_and_its_end_once(
     assert _lines(caplog) == []
 
     clock.now += 1  # a new outage within the minute: reported at once all the same
-    outage.failed("the database refuses work (SQLSTATE 57P03)", "y", write=False)
+    outage.failed(STARTING, "y", write=False)
     assert len(_lines(caplog)) == 1
     outage.succeeded(write=False)  # only reads had failed: a read ends it
     assert [line.split(" after")[0] for line in _lines(caplog)] == ["the database answers again"]
+
+
+def test_the_outage_state_and_failed_calls_by_reason_are_kept_for_the_metrics() -> None:
+    outage = OutageLog("sqlite:///bot.db", clock=Clock())
+    assert not outage.down
+    assert outage.failures_by_reason == dict.fromkeys(OUTAGE_REASONS, 0)
+    locked = OutageReason("locked", "the SQLite file is locked")
+    outage.failed(locked, "x", write=True)
+    outage.failed(locked, "x", write=True)
+    outage.failed(UNREACHABLE, "x", write=False)
+    assert outage.down
+    outage.succeeded(write=False)  # reads work; writes failed: still away
+    assert outage.down
+    outage.succeeded(write=True)
+    assert not outage.down
+    counts = outage.failures_by_reason
+    assert (counts["locked"], counts["unreachable"], sum(counts.values())) == (2, 1, 3)
