@@ -43,8 +43,10 @@ Lines end at ``\\n`` and ``\\r`` only, as in CommonMark (``str.splitlines`` also
 
 Cost: the parse is linear, but markdown-it-py is pure Python: measured on the 2-core
 machine, 10 to 30 µs a block or line and about 350 bytes a block token; 5 MB of list
-items parsed whole took 40 s and 2 GB. So inline rules run only on the blocks with a
-``<!--``, the tokens of each top-level block are read and dropped as the parse goes,
+items parsed whole took 40 s and 2 GB. So runs of paragraphs and headings at the top
+level are found by a regular expression and skipped (``_simple``: a file of them only
+is not given to markdown-it's block rules at all), inline rules run only on the blocks
+with a ``<!--``, the tokens of each top-level block are read and dropped as the parse goes,
 and the parse stops (``MarkdownLimit``) past ``MAX_LINES`` lines, ``MAX_TOKENS``
 tokens in one list or quote, or ``MAX_QUOTED`` lines in quotes (a quote copies its
 lines' positions for each level). markdown-it stops reading quotes and lists nested 20
@@ -77,8 +79,10 @@ __all__ = [
 ]
 
 # Sizes measured on the 2-core machine. 500,000 lines: ~50 MB of markdown-it's line
-# positions; at its slowest, 5 MB of link definitions ("[a]: /url12", 454,000 lines)
-# take about 4 s, a heading on each line about 3 s.
+# positions; at its slowest, 5 MB of fences or indented code (a "~~~~~~~~~~" or
+# "    # code" line each, 454,000 lines) take about 2 s of CPU with the machine shared.
+# Link definitions and headings on every line took 4 to 8 s before they were read as
+# simple blocks (_simple): 0.4 and 1.1 s.
 MAX_LINES = 500_000
 # One list or quote of 100,000 block tokens (some 20,000 items): ~35 MB, 0.6 s.
 MAX_TOKENS = 100_000

@@ -1,37 +1,41 @@
-"""Runs of lines that CommonMark can only read as paragraphs and ATX headings, found by
-one regular expression instead of markdown-it's rules.
+"""Runs of lines that CommonMark can only read as paragraphs, headings and one-line
+comments, found by one regular expression instead of markdown-it's block rules.
 
-markdown-it-py tries ten block rules in pure Python on every line; on the
-10,000-passage benchmark (headings and paragraphs of prose) that made reading 3.1 MB
-take 0.30 s of CPU where a line reader took 0.10 to 0.17 s, and 5 MB with a heading on
+markdown-it-py tries ten block rules in pure Python on every line: on the
+10,000-passage benchmark (headings and paragraphs of prose) reading 3.1 MB took 0.35 s
+of CPU where a hand-written line reader took 0.10 to 0.17 s, and 5 MB with a heading on
 each line 4.9 s. Most help pages are mostly such lines, so ``_commonmark`` reads a file
-whose every line is simple without markdown-it at all, and lets markdown-it skip each
-run of simple blocks between the others.
+whose every line is simple without markdown-it's block rules, and lets markdown-it skip
+each run of simple blocks between the others.
 
-A line is simple when, after at most three spaces, it starts
+A line is simple when, after at most three spaces, it is
 
 * an ATX heading: ``#`` to ``######`` then a space, a tab or the line's end;
-* or a paragraph's line with a character that starts no other block there: not a space
-  or tab (four columns in are code after a blank line and a paragraph's line after
-  text, and markdown-it ends a link definition before them: ``[a]: /u`` then code),
-  ``>``, ``<``, a list marker (``-``, ``+``, ``*`` then a space, ``1.`` ``1)`` to nine
-  digits), a rule or setext underline (a line of ``-``, ``*``, ``_`` or ``=`` and
-  spaces), or three backticks or tildes (a fence). A ``#`` line that is no heading
-  (``#tag``, seven ``#``) is text.
+* a paragraph's line: it starts with a character that starts no other block there:
+  not a space or tab (four columns in are code after a blank line but a paragraph's
+  line after text, and markdown-it ends a link definition before them), ``>``, ``<``,
+  a list marker (``-``, ``+``, ``*`` then a space, ``1.`` ``1)`` to nine digits), a
+  rule or underline (a line of ``-``, ``*``, ``_`` or ``=`` and spaces), or three
+  backticks or tildes (a fence). A ``#`` line that is no heading (``#tag``, seven
+  ``#``) is text;
+* a setext heading's underline (``===``, ``---``) right after a paragraph that does not
+  start with ``[`` (markdown-it reads a link definition there first, and the
+  underline is then a paragraph or a rule);
+* an HTML block of one line: it starts ``<!--`` and has a ``-->``;
+* blank (spaces and tabs only).
 
-A blank line (spaces and tabs only) is simple too. A run of them is whole blocks only
-where its last paragraph ends before a blank line, a heading or the end: a paragraph
-continues into the next line whatever it is (``===`` under it makes it a heading), so
-one followed by another line is left to markdown-it. Where blocks start at the top
-level, CommonMark reads a run of whole simple blocks the same whatever came before it:
-nothing is open there (a fence, an HTML block and a list or quote have ended, or the
-line would be theirs). Link definitions (``[a]: /url``) are read as paragraphs:
-neither holds a heading or code, and no underline or code follows them in a run. The
-parse of every line sequence of a fuzzed alphabet is compared with markdown-it's in
-``tests/botkit/knowledge/test_simple.py``.
-
-Where a ``<!--`` may be a comment, the line is not simple (its block's inline content
-is read by markdown-it's rules).
+A run of them is whole blocks only where its last paragraph ends before a blank line,
+a heading, a ``<!--`` line or the end: a paragraph continues into any other line (a
+``===`` under it makes it a heading), so one followed by another line is left to
+markdown-it. Where blocks start at the top level, CommonMark reads a run of whole
+simple blocks the same whatever came before it: nothing is open there (a fence, an
+HTML block, a list and a quote have ended, or the line would be theirs). Link
+definitions (``[a]: /url``) are read as paragraphs: neither holds a heading or code,
+and nothing that would read differently after one follows in a run. But a ``<!--``
+in a link definition is no comment and markdown-it makes no token of one, so in a
+file with a ``<!--`` a paragraph starting ``[`` is left to markdown-it. Random line
+sequences are compared with a whole markdown-it parse (headings, code blocks and
+comments) in ``tests/botkit/knowledge/test_simple.py``.
 """
 
 from __future__ import annotations

@@ -142,8 +142,8 @@ def test_unicode_line_separators_are_no_line_breaks() -> None:
 
 # Hostile files, 5 MB (max_file_bytes), none with "<!--": read in linear time, or, past
 # a limit of the parser, read as plain text (the file's name as the title) with a
-# problem. Times on the 2-core machine are in docs/knowledge.md (7.5 s at most, 5 MB of
-# "[a]: /url12" lines); none is asserted here, pytest's timeout guards.
+# problem. Times on the 2-core machine are in docs/knowledge.md (about 2 s at most, 5 MB
+# of fences or indented code); none is asserted here, pytest's timeout guards.
 
 
 def _read(tmp_path: Path, text: str) -> tuple[list[Passage], tuple[str, ...]]:
