@@ -31,6 +31,7 @@ from connectors.web.intake import (
     InvalidMessage,
     check_client_id,
     clean_language,
+    log_store_failure,
     parse_message,
     submit_message,
 )
@@ -46,16 +47,6 @@ RETRY_AFTER_S = 5  # what a client waits before retrying a request the store fai
 
 def _unavailable(message: str) -> web.Response:
     return json_error(503, "unavailable", message, headers={"Retry-After": str(RETRY_AFTER_S)})
-
-
-def _store_failed(what: str, exc: BotkitError) -> None:
-    """Log why a request got 503 ``unavailable``: a database outage in one debug line (the
-    store warns once for all the requests it refuses meanwhile, and the client retries),
-    anything else with its traceback (a bug, or a failure of one call)."""
-    if isinstance(exc, DatabaseUnavailableError):
-        log.debug("web: %s, the database is unavailable: %s", what, exc)
-    else:
-        log.error("web: %s", what, exc_info=exc)
 
 
 def _unauthorized(svc: WebService, exc: IdentityError) -> web.Response:
@@ -136,7 +127,7 @@ async def _submit(
             503, "rejected", exc.user_reply, headers={"Retry-After": str(RETRY_AFTER_S)}
         )
     except BotkitError as exc:
-        _store_failed("submit failed", exc)
+        log_store_failure(log, "submit failed", exc)
         return _unavailable("message not stored; retry")
     return web.json_response(
         {"client_id": client_id, "seq": receipt.seq, "duplicate": receipt.duplicate},
@@ -209,7 +200,7 @@ async def _take_file(
     except BadRequest as exc:
         return exc.response()
     except BotkitError as exc:
-        _store_failed("reading the conversation's state failed", exc)
+        log_store_failure(log, "reading the conversation's state failed", exc)
         return _unavailable("file not stored; retry")
     media_type = sniff_media_type(data)
     if media_type is None:
@@ -233,7 +224,7 @@ async def _take_file(
     except FileLimitError:  # another upload took the last place while this one arrived
         refused = _file_limit(config.files_per_conversation)
     except BotkitError as exc:
-        _store_failed("keeping a visitor's file failed", exc)
+        log_store_failure(log, "keeping a visitor's file failed", exc)
         refused = _unavailable("file not stored; retry")
     else:
         return await _submit(svc, visitor, client_id, "", None, (_attachment(kept),))
@@ -327,7 +318,7 @@ async def get_messages(request: web.Request) -> web.Response:
                 svc.hub.unsubscribe(key, waiter)
                 svc.open_sockets.release(ip)
     except DatabaseUnavailableError as exc:
-        _store_failed("history read failed", exc)
+        log_store_failure(log, "history read failed", exc)
         return _unavailable("history not available; retry")
     except BotkitError as exc:  # another StoreError
         log.warning("web: history read failed: %s", exc)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from botkit.channel import IntakeReceipt
+from botkit.errors import BotkitError, DatabaseUnavailableError
 from botkit.events import Attachment, Contact, InboundMessage
 from connectors.web._messages import inbound_item, message_payload
 from connectors.web.hub import Outgoing
@@ -16,6 +18,7 @@ __all__ = [
     "InvalidMessage",
     "check_client_id",
     "clean_language",
+    "log_store_failure",
     "parse_message",
     "submit_message",
 ]
@@ -30,6 +33,16 @@ class InvalidMessage(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def log_store_failure(log: logging.Logger, what: str, exc: BotkitError) -> None:
+    """Log why a request was refused as ``unavailable``: a database outage in one debug
+    line (the store warns once for all the requests it refuses meanwhile, and the client
+    retries), anything else with its traceback (a bug, or a failure of one call)."""
+    if isinstance(exc, DatabaseUnavailableError):
+        log.debug("web: %s, the database is unavailable: %s", what, exc)
+    else:
+        log.error("web: %s", what, exc_info=exc)
 
 
 def clean_language(value: object) -> str | None:

@@ -25,7 +25,13 @@ from connectors.web.config import RateLimit
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
 from connectors.web.identity import IdentityError, Visitor
-from connectors.web.intake import InvalidMessage, clean_language, parse_message, submit_message
+from connectors.web.intake import (
+    InvalidMessage,
+    clean_language,
+    log_store_failure,
+    parse_message,
+    submit_message,
+)
 from connectors.web.ratelimit import TokenBucket
 from connectors.web.service import SERVICE, WebService
 
@@ -296,9 +302,13 @@ async def _on_message(
         # Only while the bot cannot take messages at all: the widget retries later.
         conn.push(_error("rejected", exc.user_reply, client_id=client_id, retry_after=5.0))
         return
-    except BotkitError:
-        log.exception("web: submit failed")
-        conn.push(_error("unavailable", "message not stored; retry", client_id=client_id))
+    except BotkitError as exc:
+        log_store_failure(log, "submit failed", exc)
+        # As the HTTP API's 503 Retry-After: the widget waits instead of retrying every
+        # second through a database outage.
+        conn.push(
+            _error("unavailable", "message not stored; retry", client_id=client_id, retry_after=5.0)
+        )
         return
     # The ack never carries a seq for the resume logic: it must always reach the sender,
     # even when the message itself already arrived through a history replay.

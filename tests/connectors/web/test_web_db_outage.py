@@ -72,3 +72,27 @@ async def test_a_message_refused_in_an_outage_gets_a_retryable_503_and_no_traceb
         while not any(reply_to(receipt["seq"])(m) for m in seen):
             seen += await web.history(token, after_seq=seen[-1]["seq"] if seen else 0, wait=5)
     assert [m["text"] for m in seen] == ["where is my order?", "echo: where is my order?"]
+
+
+async def test_a_socket_message_refused_in_an_outage_is_retried_after_five_seconds(
+    web: WebHarness, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    visitor = await web.visitor()
+    with write_locked(db):
+        await visitor.send("where is my order?", "m1")
+        refused = await visitor.until(lambda f: f["type"] == "error")
+    # The widget waits retry_after (it would retry every second without it).
+    assert refused == {
+        "type": "error",
+        "code": "unavailable",
+        "message": "message not stored; retry",
+        "client_id": "m1",
+        "retry_after": 5.0,
+    }
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert [r.getMessage() for r in tracebacks] == []
+    await visitor.send("where is my order?", "m1")  # the retry, file free
+    ack = await visitor.until(lambda f: f["type"] == "ack")
+    await visitor.until(reply_to(ack["seq"]))
+    await visitor.close()
