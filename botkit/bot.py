@@ -766,8 +766,7 @@ class Bot:
         """What the bot holds now (read at each scrape of the metrics)."""
         store, backend = self._store, self._backend
         cache = None if store is None else store.history_cache
-        # (Database has no public accessor for its outage log yet.)
-        outage = None if store is None else store._outage
+        outage = None if store is None else store.outage
         return Snapshot(
             replies_in_flight=sum(len(d) for d in self._live.deliveries().values()),
             reply_tasks=len(self._replies),

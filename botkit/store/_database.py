@@ -50,6 +50,11 @@ class Database:
         return self._settings
 
     @property
+    def outage(self) -> OutageLog:
+        """The database's availability as its last calls saw it (for the metrics)."""
+        return self._outage
+
+    @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self._settings.dialect
