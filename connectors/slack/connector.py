@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.channel import CoreHandle, ReplyStream
-from botkit.errors import ConnectorError
+from botkit.errors import ConnectorError, DatabaseUnavailableError
 from botkit.events import Contact, InboundMessage, OutboundReply
 from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
@@ -34,6 +34,20 @@ from connectors.slack.config import SlackConfig
 __all__ = ["SlackConnector"]
 
 log = logging.getLogger("connectors.slack")
+
+
+class _OutageTracebacks(logging.Filter):
+    """Drops Bolt's "Failed to run listener function" traceback for a message refused in a
+    database outage: the store warns once for every message it refuses meanwhile, and
+    Bolt's 500 (no ack in Socket Mode) makes Slack deliver the event again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DatabaseUnavailableError)
+
+
+_bolt_log = logging.getLogger("connectors.slack.bolt")
+_bolt_log.addFilter(_OutageTracebacks())
 
 
 class SlackConnector(Connector[SlackConfig]):
@@ -100,7 +114,7 @@ class SlackConnector(Connector[SlackConfig]):
         secret = self.config.signing_secret
         bolt = AsyncApp(
             name="botkit",
-            logger=logging.getLogger("connectors.slack.bolt"),
+            logger=_bolt_log,
             signing_secret=secret.get_secret_value() if secret is not None else "",
             # A token-less client: Bolt copies it per request and sets the token from
             # ``authorize``; all our own calls go through ``self.client``.

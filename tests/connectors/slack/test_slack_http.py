@@ -26,7 +26,7 @@ from slack_helpers import (
 from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.channel import HistoryItem, IntakeReceipt
-from botkit.errors import ConnectorError, StoreError
+from botkit.errors import ConnectorError, DatabaseUnavailableError, StoreError
 from botkit.events import Contact, InboundMessage
 from botkit.testing.fake_slack import signed_headers
 
@@ -442,14 +442,15 @@ async def test_a_bare_mention_is_answered_as_a_greeting(slack: SlackHarness) -> 
 class FlakyCore:
     """The real bot as ``CoreHandle``, whose store fails the first ``submit``."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, error: StoreError | None = None) -> None:
         self.bot = bot
         self.failures = 1
+        self.error = error or StoreError("constraint violated")
 
     async def submit(self, message: InboundMessage) -> IntakeReceipt:
         if self.failures:
             self.failures -= 1
-            raise StoreError("database is locked")
+            raise self.error
         return await self.bot.submit(message)
 
     async def history(
@@ -461,11 +462,18 @@ class FlakyCore:
         return await self.bot.ready()
 
 
-async def test_event_not_stored_is_refused_so_slack_retries(slack: SlackHarness) -> None:
-    slack.connector.core = FlakyCore(slack.bot)
+@pytest.mark.parametrize("outage", [False, True], ids=["store-error", "outage"])
+async def test_event_not_stored_is_refused_so_slack_retries(
+    slack: SlackHarness, outage: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = DatabaseUnavailableError("database write failed: locked") if outage else None
+    slack.connector.core = FlakyCore(slack.bot, error)
     ts = new_ts()
     status, _ = await slack.post_event(message("store hiccup", ts=ts), event_id="EvF1")
     assert status == 500  # not acknowledged: Slack delivers it again
+    # An outage is the store's to report (once); another failure keeps Bolt's traceback.
+    tracebacks = [r for r in caplog.records if r.exc_info and r.name.startswith("connectors")]
+    assert len(tracebacks) == (0 if outage else 1)
     status, _ = await slack.post_event(message("store hiccup", ts=ts), event_id="EvF1", retry_num=1)
     assert status == 200
     await slack.reply_in("D1", None, "echo: store hiccup")
