@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.cpu_threads import in_own_thread
 from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
 from engine.llm_engine import LLMEngine, RequestOutput
@@ -82,8 +83,9 @@ class AsyncEngine:
     async def load(cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
                    config: EngineConfig | None = None) -> AsyncEngine:
         """Load a model in a worker thread (the loop stays responsive) and start."""
-        engine = await asyncio.to_thread(LLMEngine.from_pretrained, source, dtype=dtype,
-                                         device=device, config=config)
+        # Not an executor thread: it would keep an OpenMP pool beside the engine thread's.
+        engine = await in_own_thread("engine-load", LLMEngine.from_pretrained, source,
+                                     dtype=dtype, device=device, config=config)
         self = cls(engine)
         self.start()
         return self

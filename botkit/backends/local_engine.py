@@ -13,7 +13,6 @@ the history to fit, and ``start`` refuses a pool too small for a one-word messag
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
@@ -33,6 +32,7 @@ from engine import (
     SamplingParams,
     TextDelta,
 )
+from engine.cpu_threads import in_own_thread
 from engine.prompt import encode_prompt
 
 __all__ = ["LocalEngineBackend", "create_backend"]
@@ -107,7 +107,9 @@ class LocalEngineBackend:
         except EngineError as exc:
             raise BackendError(f"[backend.engine] has invalid sampling defaults: {exc}") from exc
         try:
-            engine = await asyncio.to_thread(
+            # A thread of its own, not an executor's: see engine.cpu_threads.in_own_thread.
+            engine = await in_own_thread(
+                "engine-load",
                 LLMEngine.from_pretrained,
                 s.model,
                 dtype=s.dtype,

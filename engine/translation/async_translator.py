@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.cpu_threads import in_own_thread
 from engine.devices import bind_thread_to
 from engine.request_errors import EngineBusyError, EngineDeadError
 from engine.translation.engine import TranslationEngine
@@ -100,7 +101,9 @@ class AsyncTranslator:
             ModelLoadError: the model cannot be loaded or its languages determined.
         """
         limits = GraphLimits(beams=(beam_size,)) if cuda_graphs else None
-        engine = await asyncio.to_thread(
+        # Not an executor thread: it would keep an OpenMP pool beside the engine threads'.
+        engine = await in_own_thread(
+            "translation-load",
             TranslationEngine.load,
             source,
             dtype=dtype,

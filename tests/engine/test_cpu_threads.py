@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import threading
 
 import pytest
 import torch
 
-from engine.cpu_threads import DecodeThreads, available_threads
+from engine.cpu_threads import DecodeThreads, available_threads, in_own_thread
 
 QUIET = {1: 0.028, 2: 0.018}  # SmolLM2-135M step seconds on a quiet 2-core EPYC
 BUSY = {1: 0.030, 2: 0.250}  # another process holding one of the two cores
@@ -118,3 +120,50 @@ def test_available_threads_is_capped_by_the_cores_we_may_use(
         assert available_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# -- in_own_thread: a model loads in a thread that ends with the load, so no second
+# OpenMP pool stays beside the engine thread's.
+
+
+async def test_in_own_thread_runs_in_a_thread_that_has_ended_when_it_returns() -> None:
+    seen: list[threading.Thread] = []
+
+    def load(x: int, *, y: int) -> int:
+        seen.append(threading.current_thread())
+        torch.ones(64, 64) @ torch.ones(64, 64)  # a torch op in that thread
+        return x + y
+
+    assert await in_own_thread("engine-load", load, 2, y=3) == 5
+    (thread,) = seen
+    assert thread.name == "engine-load"
+    assert thread is not threading.main_thread()
+    assert not thread.is_alive()  # its OpenMP pool went with it
+    assert thread not in threading.enumerate()
+
+
+async def test_in_own_thread_raises_what_the_function_raised() -> None:
+    def broken() -> None:
+        raise FileNotFoundError("no model at /nowhere")
+
+    with pytest.raises(FileNotFoundError, match="/nowhere"):
+        await in_own_thread("engine-load", broken)
+
+
+async def test_in_own_thread_cancelled_caller_leaves_the_loop_clean() -> None:
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        finished.set()
+        return "loaded"
+
+    task = asyncio.create_task(in_own_thread("engine-load", slow))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()  # the load ends later; its result has nowhere to go, and no error
+    assert await asyncio.to_thread(finished.wait, 5)
+    await asyncio.sleep(0.01)  # the thread's call back into the loop runs harmlessly

@@ -400,6 +400,33 @@ def chat(text: str, **kw: Any) -> Any:
     return GenerationRequest(messages=(ChatMessage("user", text),), **kw)
 
 
+async def test_backend_loads_in_a_thread_that_ends_before_serving(
+    ckpt: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An executor thread that ran the load would keep an OpenMP pool beside the engine
+    # thread's, and libgomp then slows every CPU step (engine.cpu_threads.in_own_thread).
+    import threading
+
+    from engine.llm_engine import LLMEngine
+
+    loaders: list[threading.Thread] = []
+    real = LLMEngine.from_pretrained
+
+    def watched(*args: Any, **kwargs: Any) -> LLMEngine:
+        loaders.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(LLMEngine, "from_pretrained", watched)
+    b = backend(ckpt[0])
+    await b.start()
+    try:
+        (loader,) = loaders
+        assert loader.name == "engine-load" and not loader.is_alive()
+        assert [d async for d in b.generate(chat("Hi", max_new_tokens=2, temperature=0))]
+    finally:
+        await b.close()
+
+
 async def test_backend_streams_and_maps_errors(ckpt: tuple[Path, Any]) -> None:
     from botkit.errors import BackendBusyError, BackendError
 
