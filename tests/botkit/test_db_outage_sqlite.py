@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from core_helpers import RecordingConnector, message, recorder
-from sqlalchemy.engine import make_url
+from sqlite_lock import write_locked
 
 from botkit.bot import Bot
 from botkit.config import Settings
@@ -23,20 +22,6 @@ from botkit.store._outage import outage_reason
 from botkit.store.records import MessageStatus
 
 BUSY_MS = 200  # the bot's busy timeout here: a lock held longer fails its write
-
-
-@contextmanager
-def write_locked(url: str) -> Iterator[None]:
-    """Another connection holds the file's write lock (readers go on: WAL)."""
-    path = make_url(url).database
-    assert path
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        yield
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
 
 
 @pytest.fixture

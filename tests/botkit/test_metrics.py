@@ -4,11 +4,9 @@ store, HTTP server; scraped and parsed with prometheus_client's own parser)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import aiohttp
 import pytest
 from core_helpers import RecordingConnector, message, recorder
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.engine import make_url
+from sqlite_lock import write_locked
 
 from botkit.backends.echo import EchoBackend
 from botkit.backends.protocol import GenerationRequest
@@ -344,19 +342,6 @@ def test_a_chat_session_serves_no_metrics() -> None:
     assert chat.metrics.listen == "" and set(chat.connectors) == {"console"}
 
 
-@contextlib.contextmanager
-def _write_locked(url: str) -> Iterator[None]:
-    """Another connection holds the SQLite file's write lock."""
-    path = make_url(url).database
-    assert path
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        yield
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
-
 
 async def test_a_database_outage_shows_in_database_up_and_errors_by_reason(
     make_settings: Callable[..., Settings], core_db_url: str
@@ -370,7 +355,7 @@ async def test_a_database_outage_shows_in_database_up_and_errors_by_reason(
         assert _value(before, "botkit_database_up") == 1
         for reason in ("locked", "unreachable", "read_only"):  # exported before they happen
             assert ("botkit_database_errors_total", (("reason", reason),)) in before
-        with _write_locked(core_db_url):
+        with write_locked(core_db_url):
             for i in range(2):
                 with pytest.raises(DatabaseUnavailableError):
                     await bot.submit(message("hello", f"k{i}"))

@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from sqlite_lock import write_locked
 from web_helpers import ORIGIN, Frame, WebHarness, reply_to, serve, web_settings
 
 from botkit.bot import Bot
 
 BUSY_MS = 200  # the bot's busy timeout here: a lock held longer fails its write
-
-
-@contextmanager
-def write_locked(path: Path) -> Iterator[None]:
-    """Another connection holds the file's write lock (readers go on: WAL)."""
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        yield
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
 
 
 @pytest.fixture
