@@ -52,8 +52,12 @@ async def test_a_ping_flood_is_read_at_the_frame_rate(make_web: MakeWeb, flood: 
     reader, writer = await _welcomed(web)
     writer.write(flood * 5000)
     answers = await _answers_within(reader, 1.0)
-    # The burst, then 20 a second (the welcome took one): not the flood, and no close.
-    assert 25 <= len(answers) <= 45, len(answers)
+    # The burst, then 20 a second (the welcome took one): not the flood. The upper
+    # bound is the limiter's; how many come sooner depends on the machine's load.
+    assert len(answers) <= 45, len(answers)
+    async with asyncio.timeout(10):  # and the socket stays open, answering at that rate
+        while len(answers) < 25:
+            answers.append((await _read_frame(reader))[0])
     assert set(answers) == {0xA if flood is _PROTOCOL_PING else 0x1}
     writer.close()
 
