@@ -218,8 +218,10 @@ class SlowBackend(ScriptBackend):
 
     def __init__(self) -> None:
         self.started = asyncio.Event()
+        self.spoke = asyncio.Event()  # its first word is out
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
         self.started.set()
         await asyncio.sleep(10)
+        self.spoke.set()
         yield "too late"

@@ -343,11 +343,9 @@ async def test_ack_is_immediate_while_the_backend_is_slow(make_slack: MakeSlack)
     backend = SlowBackend()
     slack = await make_slack(backend=backend)
     ts = new_ts()
-    begin = time.perf_counter()
     status, _ = await slack.post_event(message("are you there?", ts=ts))
-    elapsed = time.perf_counter() - begin
     assert status == 200
-    assert elapsed < 0.5, f"ack took {elapsed:.3f}s"
+    assert not backend.spoke.is_set()  # acknowledged without waiting for the reply
     # The message is stored and the (slow) reply is under way: the thinking placeholder.
     await asyncio.wait_for(backend.started.wait(), 2)
     await slack.fake.wait_until(lambda: bool(slack.fake.thread("D1", None)))
