@@ -87,6 +87,18 @@ async def files(tmp_path: Path) -> AsyncIterator[Files]:
         yield f
 
 
+async def _release(files: Files, conversation: ConversationRecord) -> None:
+    """The agent gives the conversation back through the agent API."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{files.api}/v1/conversations/{conversation.id}/release",
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+        ) as released,
+    ):
+        assert released.status == 200, await released.text()
+
+
 async def _with_agent(web: WebHarness, **hello: Any) -> tuple[Visitor, ConversationRecord]:
     """A visitor whose conversation a human agent has taken over; and that conversation."""
     v = await web.visitor(**hello)
@@ -413,14 +425,7 @@ async def test_a_file_that_arrives_after_the_agent_left_is_refused(files: Files)
     v, conversation = await _with_agent(files.web)
     upload, writer = await _start_upload(files, v.token or "", "late", PNG, len(PNG) + 100)
     await asyncio.sleep(0.1)
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{files.api}/v1/conversations/{conversation.id}/release",
-            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
-        ) as released,
-    ):
-        assert released.status == 200, await released.text()
+    await _release(files, conversation)
     writer.write(b"\x00" * 100)  # the rest of the file
     head = await asyncio.wait_for(upload.read(1024), 5)
     writer.close()
@@ -547,14 +552,7 @@ async def test_a_retry_is_answered_before_its_body_even_after_the_agent_left(
     v, conversation = await _with_agent(files.web)
     first = await files.upload(v.token, PNG, client_id="lost")
     assert first.status == 201
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{files.api}/v1/conversations/{conversation.id}/release",
-            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
-        ) as released,
-    ):
-        assert released.status == 200
+    await _release(files, conversation)
     again = await files.upload(v.token, b"", client_id="lost")  # nothing needs re-sending
     assert again.status == 200, await again.text()
     assert await again.json() == {**await first.json(), "duplicate": True}

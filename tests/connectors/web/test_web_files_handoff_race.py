@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from test_web_files import AGENT_TOKEN, PNG, Files, _files, _with_agent
+from test_web_files import PNG, Files, _files, _release, _with_agent
 from web_helpers import reply_to
 
 from botkit.config.settings import BotSettings
@@ -30,17 +29,6 @@ from botkit.store import ConversationRecord
 async def files(tmp_path: Path) -> AsyncIterator[Files]:
     async for f in _files(tmp_path):
         yield f
-
-
-async def _release(files: Files, conversation: ConversationRecord) -> None:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{files.api}/v1/conversations/{conversation.id}/release",
-            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
-        ) as released,
-    ):
-        assert released.status == 200, await released.text()
 
 
 def _then_release(
