@@ -20,9 +20,10 @@ import itertools
 import time
 from typing import Any
 
-from benchmarks._engine_bench import Budget, greedy, pct, random_prompts
+from benchmarks._engine_bench import Budget, pct, random_prompts
+from benchmarks._engine_measure import timed_stream
 from benchmarks._texts import load_texts
-from engine import AsyncEngine, FinalRecord, LLMEngine, TextDelta
+from engine import AsyncEngine, LLMEngine
 from engine.prompt import Prompt
 
 __all__ = ["SYSTEM_PROMPT", "chats_at_once"]
@@ -57,25 +58,6 @@ async def _watch_lag(worst: list[float]) -> None:
         worst[0] = max(worst[0], loop.time() - before - 0.005)
 
 
-async def _one(aeng: AsyncEngine, chat: Prompt, reply: int) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    stamps: list[float] = []
-    final: FinalRecord | None = None
-    async for item in aeng.submit(chat, greedy(reply)):
-        if isinstance(item, TextDelta):
-            stamps.append(time.perf_counter())
-        else:
-            final = item
-    end = time.perf_counter()
-    if final is None:
-        raise RuntimeError("the stream ended without a final record")
-    return {
-        "ttft": (stamps[0] if stamps else end) - t0,
-        "itl": [b - a for a, b in itertools.pairwise(stamps)],
-        "tokens": final.completion_tokens,
-    }
-
-
 async def _rounds(
     engine: LLMEngine,
     n: int,
@@ -99,7 +81,7 @@ async def _rounds(
                 break
             chats = customer_chats(n, offset + r * n, vocab)
             t = time.perf_counter()
-            records += await asyncio.gather(*(_one(aeng, c, reply) for c in chats))
+            records += await asyncio.gather(*(timed_stream(aeng, c, reply) for c in chats))
             wall += time.perf_counter() - t
     finally:
         watcher.cancel()

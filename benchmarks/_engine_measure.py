@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from benchmarks._engine_bench import Budget, greedy, intra_op_threads, pct, sync
-from engine import AsyncEngine, LLMEngine, TextDelta
+from engine import AsyncEngine, FinalRecord, LLMEngine, TextDelta
+from engine.prompt import Prompt
 
 
 def _rates(stamps: list[float]) -> dict[str, float]:
@@ -347,6 +348,28 @@ def prefix_caching(
     return res
 
 
+async def timed_stream(aeng: AsyncEngine, prompt: Prompt, n: int) -> dict[str, Any]:
+    """One greedy request of ``n`` tokens streamed through ``aeng``, timed where its
+    consumer sees it: ``ttft``, ``itl`` (gaps between deltas), ``latency``, ``tokens``."""
+    t0 = time.perf_counter()
+    stamps: list[float] = []
+    final: FinalRecord | None = None
+    async for item in aeng.submit(prompt, greedy(n)):
+        if isinstance(item, TextDelta):
+            stamps.append(time.perf_counter())
+        else:
+            final = item
+    end = time.perf_counter()
+    if final is None:
+        raise RuntimeError("the stream ended without a final record")
+    return {
+        "ttft": (stamps[0] if stamps else end) - t0,
+        "itl": [b - a for a, b in itertools.pairwise(stamps)],
+        "latency": end - t0,
+        "tokens": final.completion_tokens,
+    }
+
+
 # --------------------------------------------------------------------------- online
 async def _serve(
     engine: LLMEngine, prompts: list[list[int]], n: int, rate: float | None, budget: Budget
@@ -357,29 +380,9 @@ async def _serve(
     records: list[dict[str, Any]] = []
 
     async def one(p: list[int]) -> None:
-        t0 = time.perf_counter()
-        stamps: list[float] = []
-        final = None
-        async for item in aeng.submit(p, greedy(n)):
-            if isinstance(item, TextDelta):
-                stamps.append(time.perf_counter())
-            else:
-                final = item
-        end = time.perf_counter()
-        if final is None:
-            raise RuntimeError("the stream ended without a final record")
-        ttft = (stamps[0] if stamps else end) - t0
-        itl = [b - a for a, b in itertools.pairwise(stamps)]
-        tpot = (end - t0 - ttft) / max(final.completion_tokens - 1, 1)
-        records.append(
-            {
-                "ttft": ttft,
-                "itl": itl,
-                "tpot": tpot,
-                "latency": end - t0,
-                "tokens": final.completion_tokens,
-            }
-        )
+        r = await timed_stream(aeng, p, n)
+        r["tpot"] = (r["latency"] - r["ttft"]) / max(r["tokens"] - 1, 1)
+        records.append(r)
 
     t_start = time.perf_counter()
     tasks = []
