@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from botkit.channel import ReplyStream
 from botkit.errors import BackendBusyError, BotkitError, ConnectorError, StoreError
-from botkit.events import Button, OutboundReply
+from botkit.events import ANSWERED_LANGUAGE, Button, OutboundReply
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
@@ -336,7 +336,11 @@ class ReplyDelivery:
             in_reply_to_seq=self.in_reply_to_seq,
             seq=None if stored is None else stored.seq,
             language=reply.language,
-            metadata=dict(reply.metadata) | ({"superseded": True} if self._cut else {}),
+            metadata=dict(reply.metadata)
+            | ({"superseded": True} if self._cut else {})
+            # Recorded with this reply: the language the customer's message was read in
+            # (connectors that showed the message before it was read can say it now).
+            | ({ANSWERED_LANGUAGE: ctx.inbound_language} if finished_inbound else {}),
             created_at=None if stored is None else stored.created_at,
         )
         return self._result

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "ANSWERED_LANGUAGE",
     "Attachment",
     "Button",
     "Contact",
@@ -27,6 +28,12 @@ __all__ = [
     "SystemEvent",
     "utcnow",
 ]
+
+
+# ``OutboundReply.metadata`` key, present when the reply's write also recorded the
+# inbound message ``in_reply_to_seq`` as answered: the language that message was read in
+# (None when none was detected). Its stored status is then ``answered``.
+ANSWERED_LANGUAGE = "answered_language"
 
 
 def utcnow() -> datetime:

@@ -12,8 +12,8 @@ from typing import ClassVar
 from aiohttp import WSCloseCode, web
 
 from botkit.channel import CoreHandle, ReplyStream
-from botkit.errors import BotkitError, ConnectorError
-from botkit.events import Direction, OutboundReply
+from botkit.errors import ConnectorError
+from botkit.events import ANSWERED_LANGUAGE, OutboundReply
 from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
 from connectors.web._messages import message_payload, reply_item, update_payload
@@ -60,7 +60,6 @@ class WebConnector(Connector[WebConfig]):
         # os.urandom call) per reply.
         prefix = secrets.token_hex(4)
         self._stream_ids = (f"{prefix}{n:08x}" for n in itertools.count())
-        self._updates: set[asyncio.Task[None]] = set()  # see _update_answered
 
     def make_app(self) -> web.Application:
         """A fresh aiohttp application bound to this connector (tests serve it directly)."""
@@ -130,30 +129,19 @@ class WebConnector(Connector[WebConfig]):
         """Tell the sockets what the bot learned about the message ``reply`` answers.
 
         The visitor's message went out when it was stored, before its language was
-        detected; by the time its reply is stored, so is that language (the core records
-        both together). Read back from the store, so the live copy ends up with what a
-        replay shows. After the reply, never before it: a socket still catching up sends
-        the message (from history, already complete) before either. In a task of its
-        own: the reply is delivered (and counted) without waiting for the read. Only
-        read when someone watches; a store failure costs the live copy its language,
-        never the reply.
+        detected; the core records that language with the reply and hands it over on
+        the reply (``ANSWERED_LANGUAGE``), so the live copy ends up with what a replay
+        shows without a read of the store per reply. After the reply, never before it:
+        a socket still catching up sends the message (from history, already complete)
+        before either.
         """
         seq, key = reply.in_reply_to_seq, reply.conversation_key
-        if reply.seq is None or seq is None or not self.service.hub.subscribers(key):
+        language = reply.metadata.get(ANSWERED_LANGUAGE)
+        if reply.seq is None or seq is None or not language:
             return
-        task = asyncio.get_running_loop().create_task(self._publish_update(key, seq))
-        self._updates.add(task)
-        task.add_done_callback(self._updates.discard)
-
-    async def _publish_update(self, key: str, seq: int) -> None:
-        try:
-            items = await self.service.history(key, seq - 1, 1)
-        except BotkitError as exc:
-            log.debug("web: reading the answered message failed: %s", exc)
-            return
-        for item in items:
-            if item.seq == seq and item.direction is Direction.INBOUND and item.language:
-                self.service.hub.publish(key, Outgoing(update_payload(item)))
+        if self.service.hub.subscribers(key):
+            payload = update_payload(seq, str(language), "answered")  # as the store has it
+            self.service.hub.publish(key, Outgoing(payload))
 
     def open_connections(self) -> int:
         """Widget sockets open to this process (``botkit.metrics.OpenConnections``)."""
@@ -173,8 +161,6 @@ class WebConnector(Connector[WebConfig]):
         """Close every socket (1001) and stop the server. Safe to call twice."""
         self._stopped.set()
         runner, self._runner = self._runner, None
-        for task in list(self._updates):
-            task.cancel()
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
             for ws in list(self.service.sockets)
