@@ -343,7 +343,7 @@ class Bot:
         for connector in self._connectors.values():
             await connector.connect()
             _log.info("connector %r connected", connector.name)
-        await self._resume_unanswered()
+        await self._resume_unanswered_or_wait()
         listeners = {
             asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
             for c in self._connectors.values()
@@ -435,13 +435,18 @@ class Bot:
             if claims is not None and not claims.may_judge_peers():
                 delay = min(delay, claims.seconds_until_judging())
             await asyncio.sleep(delay)
-            try:
-                await self._resume_unanswered()
-            except DatabaseUnavailableError as exc:
-                # The store has said so (once per outage); the next pass looks again.
-                _log.debug("looking for unanswered messages waits for the database: %s", exc)
-            except Exception as exc:
-                _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
+            await self._resume_unanswered_or_wait()
+
+    async def _resume_unanswered_or_wait(self) -> None:
+        """One look for unanswered messages that never ends the bot: a database that
+        goes away (even at the moment ``run()`` starts) only delays it to the next pass."""
+        try:
+            await self._resume_unanswered()
+        except DatabaseUnavailableError as exc:
+            # The store has said so (once per outage); the next pass looks again.
+            _log.debug("looking for unanswered messages waits for the database: %s", exc)
+        except Exception as exc:
+            _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
 
     async def _end_claims(self) -> None:
         """Stop looking at peers and the heartbeat, then delete this process's row (its

@@ -354,6 +354,40 @@ async def test_recovery_passes_during_an_outage_log_no_error(
     assert all(r.exc_info is None for r in looked)
 
 
+async def test_run_starting_during_an_outage_waits_for_the_database(
+    server: Server, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``run()`` first looks for unanswered messages; a database that is away at that
+    moment (a restart racing the bot's start) delays the look, it does not end the bot,
+    which answers once the database is back."""
+    caplog.set_level(logging.DEBUG, logger="botkit")
+    timing = RecoveryTiming(heartbeat_seconds=0.1, stale_seconds=1.0, pass_seconds=0.1)
+    async with make_bot(recovery=timing, connector=_Listening) as bot:
+        await _off_loop(server.stop)
+        running = asyncio.create_task(bot.run())
+        away = True
+        try:
+            async with asyncio.timeout(10):
+                while len(_passes(caplog)) < 2:  # noqa: ASYNC110 (a log line, no event)
+                    await asyncio.sleep(0.01)
+            assert not running.done()
+            await _off_loop(server.start)
+            away = False
+            async with asyncio.timeout(10):
+                while True:  # the pool's dead connections go on the first tries
+                    try:
+                        await bot.submit(message("back", "after", conversation="after"))
+                        break
+                    except DatabaseUnavailableError:
+                        await asyncio.sleep(0.05)
+            await recorder(bot).wait_for(1)
+        finally:
+            if away:
+                await _off_loop(server.start)
+            bot.stop()
+            await running
+
+
 def _passes(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [
         r
