@@ -60,6 +60,10 @@ class ReplyTasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def answering(self, message_id: int) -> bool:
+        """Whether the inbound message ``message_id`` has a reply task here."""
+        return message_id in self._in_flight
+
     def schedule(
         self,
         message: InboundMessage,

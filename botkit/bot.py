@@ -514,8 +514,13 @@ class Bot:
             result.conversation.id, result.message.seq, result.duplicate, _item(result.message)
         )
         if result.duplicate:
-            _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             self.metrics.message(message.channel, "duplicate")
+            if result.message.status is MessageStatus.RECEIVED:
+                await self._answer_orphan(
+                    message, result, too_long=checked.too_long, read_at=read_at
+                )
+            else:
+                _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
         self.metrics.message(message.channel, "too_long" if checked.too_long else "stored")
         if not result.new_conversation:
@@ -535,6 +540,30 @@ class Bot:
         finally:
             published.set()
         return receipt
+
+    async def _answer_orphan(
+        self, message: InboundMessage, result: IntakeResult, *, too_long: bool, read_at: float
+    ) -> None:
+        """Answer a redelivered message that this process stored but has no reply task
+        for: its first ``submit`` failed at the intake's COMMIT, after the server had
+        committed it (the channel was told to retry). Without this the message would
+        wait for a restart: recovery never takes what a live process claimed.
+
+        A reply task here, or one that finished since the intake's read (the message is
+        no longer ``received`` then), or a peer's claim makes the compare-and-set take
+        nothing: the message is answered once.
+        """
+        claims = self._claims
+        message_id = result.message.id
+        if claims is None or self._replies.answering(message_id):
+            return
+        if message_id not in await claims.store.reclaim([(message_id, claims.id)], claims.id):
+            return
+        _log.info(
+            "answering redelivered message %s: its first delivery was stored without a reply",
+            message.idempotency_key,
+        )
+        self._replies.schedule(message, result, too_long=too_long, read_at=read_at)
 
     async def history(
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
