@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import ClassVar
@@ -62,10 +61,24 @@ async def stored(bot: Bot, conversation: str = "c1") -> list[StoredMessage]:
 
 async def test_submit_stores_then_replies_in_background(bot: Bot) -> None:
     assert isinstance(bot, CoreHandle)
-    started = time.perf_counter()
-    receipt = await bot.submit(message("hello there", "k1"))
-    assert time.perf_counter() - started < 0.5
+    # The reply is held at the channel until the receipt is back: a submit that waited
+    # for its reply would never return (not timed: a loaded machine makes any bound
+    # flaky, and a quick reply could slip under it).
+    connector = recorder(bot)
+    release, sending = asyncio.Event(), asyncio.Event()
+    send_stream = connector.send_stream
+
+    async def held(stream: ReplyStream) -> None:
+        sending.set()
+        await release.wait()
+        await send_stream(stream)
+
+    connector.send_stream = held  # type: ignore[method-assign]
+    receipt = await asyncio.wait_for(bot.submit(message("hello there", "k1")), 30)
     assert (receipt.seq, receipt.duplicate) == (1, False)
+    await asyncio.wait_for(sending.wait(), 30)  # the reply is scheduled and under way
+    assert connector.replies == []
+    release.set()
     (reply,) = await recorder(bot).wait_for(1)
     assert reply.text == "echo: hello there"
     assert recorder(bot).deltas[0] == ["echo: ", "hello ", "there"]  # streamed word by word
@@ -269,16 +282,37 @@ async def test_graceful_shutdown_finishes_in_flight_replies(
     ]
 
 
+class _FirstDelta(RecordingConnector):
+    """Sets ``streaming`` when the first delta of a reply arrives."""
+
+    def __init__(self, core: Bot) -> None:
+        super().__init__(core)
+        self.streaming = asyncio.Event()
+
+    async def send_stream(self, stream: ReplyStream) -> None:
+        async def told() -> AsyncIterator[str]:
+            async for delta in stream:
+                self.streaming.set()
+                yield delta
+
+        parts = [delta async for delta in told()]
+        self.deltas.append(parts)
+        self.replies.append(await stream.final())
+
+
 async def test_shutdown_past_grace_stores_partial_reply_as_failed(
     make_settings: Callable[..., Settings],
 ) -> None:
+    # A word every 2 s: no load makes the reply end within the grace period (it is cut
+    # there, so the test does not wait for the words).
     settings = make_settings(
-        bot={"shutdown_grace_seconds": 0.05}, backend={"echo": {"word_delay_seconds": 0.2}}
+        bot={"shutdown_grace_seconds": 0.05}, backend={"echo": {"word_delay_seconds": 2}}
     )
     async with Bot(settings) as bot:
-        bot.attach_connector(RecordingConnector(bot))
+        connector = _FirstDelta(bot)
+        bot.attach_connector(connector)
         await bot.submit(message("a b c d e f g", "k1"))
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(connector.streaming.wait(), 30)  # the reply has begun
     async with Bot(settings) as reopened:
         rows = await stored(reopened)
     assert rows[1].status == MessageStatus.FAILED
@@ -323,12 +357,13 @@ async def _cut_off_mid_reply(make_settings: Callable[..., Settings], msg: Inboun
     """Store ``msg`` and stop the bot with no grace period while its reply streams: the
     message stays "received", as when the process dies between storing and answering."""
     slow = make_settings(
-        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 0.5}}
+        bot={"shutdown_grace_seconds": 0}, backend={"echo": {"word_delay_seconds": 5}}
     )
     async with Bot(slow) as bot:
-        bot.attach_connector(RecordingConnector(bot))
+        connector = _FirstDelta(bot)
+        bot.attach_connector(connector)
         await bot.submit(msg)
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(connector.streaming.wait(), 30)  # mid-reply
     # Closing removed that process's claim: the next start may answer the message at
     # once (a crash's stale claim: see test_bot_resume).
 
@@ -384,7 +419,7 @@ async def test_run_until_listeners_end_or_stop(make_settings: Callable[..., Sett
         listener = _Listener(bot, forever=True)
         bot.attach_connector(listener)
         asyncio.get_running_loop().call_later(0.1, bot.stop)
-        await asyncio.wait_for(bot.run(), 5)
+        await asyncio.wait_for(bot.run(), 30)
         assert listener.disconnected == 1
 
     async with Bot(make_settings()) as bot:
