@@ -56,7 +56,7 @@ async def _client(port: int, request: bytes) -> socket.socket:
 
 
 async def _read(
-    sock: socket.socket, *, pause: float = 0.0, quiet_s: float = 3.0
+    sock: socket.socket, *, pause: float = 0.0, quiet_s: float = 15.0
 ) -> tuple[str, bytes]:
     """Read until the server closes (``eof``), resets (``reset``) or sends nothing for
     ``quiet_s`` (``open``); ``pause`` after each read of at most 16 KiB."""
@@ -77,6 +77,23 @@ async def _read(
         return "reset", bytes(data)
     finally:
         sock.close()
+
+
+_TCP_ESTABLISHED = 1  # tcp_info's first byte, tcpi_state (linux/tcp.h)
+
+
+def _state(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+
+
+async def _cut_off(sock: socket.socket, within: float = 30.0) -> None:
+    """Wait until the server has reset ``sock``'s connection, without reading from it
+    (a read would make room in the client's window: progress, never a cut-off). The
+    watch cuts off within two periods; a loaded machine can take longer, so this waits
+    for it rather than for a fixed time. Linux: the kernel's own state of the socket."""
+    async with asyncio.timeout(within):
+        while _state(sock) == _TCP_ESTABLISHED:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(PERIOD / 5)
 
 
 def _responses(data: bytes) -> int:
@@ -149,9 +166,11 @@ async def test_a_client_that_never_reads_is_cut_off(
     runner, port = plain
     caplog.set_level(logging.WARNING)
     sock = await _client(port, request_bytes)
-    await asyncio.sleep(6 * PERIOD)  # stalled from the start: cut off within two periods
-    assert runner.server is not None and not runner.server.connections
-    assert not _served_tasks()  # no handler left waiting (the file is closed with it)
+    await _cut_off(sock)  # stalled from the start: cut off (within two periods, unloaded)
+    assert runner.server is not None
+    async with asyncio.timeout(30):  # what the reset set going has ended
+        while runner.server.connections or _served_tasks():  # noqa: ASYNC110 - polled
+            await asyncio.sleep(PERIOD / 5)
     ended, data = await _read(sock)
     assert ended == "reset" and len(data) < BODY  # a reset: the kernel let go of it too
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -191,7 +210,7 @@ async def test_the_agent_inbox_cuts_off_a_client_that_never_reads(api_bot: ApiBo
     async with api_bot() as api:
         port = int(api.base.rsplit(":", 1)[1])
         sock = await _client(port, _get("/inbox/inbox.js", 100))
-        await asyncio.sleep(6 * PERIOD)
+        await _cut_off(sock)
         ended, data = await _read(sock)
         assert ended == "reset" and _responses(data) < 100
 
@@ -212,7 +231,7 @@ async def test_the_metrics_server_cuts_off_a_client_that_never_reads(
         server = bot._metrics_server
         assert server is not None and server.port is not None
         sock = await _client(server.port, _get("/metrics", 300))
-        await asyncio.sleep(6 * PERIOD)
+        await _cut_off(sock)
         ended, data = await _read(sock)
         assert ended == "reset" and _responses(data) < 300
 
@@ -250,27 +269,41 @@ class _Transport(asyncio.WriteTransport):
         self.aborted = True
 
 
-async def test_the_send_watch_looks_once_per_connection_and_from_each_response() -> None:
+async def test_the_send_watch_looks_once_per_connection_and_from_each_response(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The looks are the timers the watch sets, run here one by one: by the clock, a
+    # loaded machine could run a look late, after the step meant to come before it.
+    loop = asyncio.get_running_loop()
+    timers: list[tuple[float, Callable[..., object], tuple[object, ...]]] = []
+
+    def call_later(delay: float, callback: Callable[..., object], *args: object) -> None:
+        timers.append((delay, callback, args))
+
+    monkeypatch.setattr(loop, "call_later", call_later)
+
+    def look() -> None:  # the period is up: the looks that are due run
+        due = list(timers)
+        timers.clear()
+        assert due and all(delay == PERIOD for delay, _, _ in due)
+        for _, callback, args in due:
+            callback(*args)
+
     watch = SendWatch(PERIOD)
     busy, idle = _Transport(), _Transport()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-
-    async def between(looks: int) -> None:  # halfway between look ``looks`` and the next
-        await asyncio.sleep(started + (looks + 0.5) * PERIOD - loop.time())
-
     for _ in range(1000):  # a keep-alive connection's many responses: one look at a time
         watch.watch(busy)
         watch.watch(idle)
-    assert len(watch) == 2
+    assert len(watch) == 2 and len(timers) == 2  # one timer per connection
     busy.unsent = 100_000
-    await between(1)  # the first look forgot the idle one
-    assert len(watch) == 1 and not idle.aborted
+    look()  # the first look forgot the idle one
+    assert len(watch) == 1 and not idle.aborted and len(timers) == 1
     busy.unsent = 40_000  # the client took some
-    await between(2)
+    look()
     busy.unsent = 900_000  # then the next response went out: more than before, no stall
     watch.watch(busy)
-    await between(3)
+    assert len(timers) == 1  # still the one look
+    look()
     assert not busy.aborted
-    await between(4)  # nothing taken since: cut off
-    assert busy.aborted and len(watch) == 0
+    look()  # nothing taken since: cut off
+    assert busy.aborted and len(watch) == 0 and not timers
