@@ -17,16 +17,19 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from botkit._delivery import LiveReplies, deliver
 from botkit._intake import check_keys
 from botkit._metrics_server import MetricsServer
+from botkit._outage_spool import OutageSpool
 from botkit._peers import PeerSync
 from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
 from botkit._retention import retain_forever
+from botkit._spooled_intake import SpooledIntake
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, PromptLimits, Translator
@@ -131,6 +134,8 @@ class Bot:
         self._heartbeat: asyncio.Task[None] | None = None
         self._peers: PeerSync | None = None  # looks at what peers changed (tests read it)
         self._peer_sync: asyncio.Task[None] | None = None
+        # Messages kept on disk while the database is away (submit_or_keep), or None.
+        self._spooled: SpooledIntake | None = None
         self._backend_override = backend
         self._translator_override = translator
         self._language = LanguageSupport(settings, translator=translator)
@@ -207,6 +212,7 @@ class Bot:
                 store, claims.id, self._live, self._connectors, self._timing
             )
             self._peer_sync = asyncio.create_task(peers.run_forever(), name="peer-sync")
+            await self._open_spool()
             if self._backend_override is not None:
                 self._backend = self._backend_override
                 await self._backend.start()
@@ -343,6 +349,8 @@ class Bot:
         for connector in self._connectors.values():
             await connector.connect()
             _log.info("connector %r connected", connector.name)
+        if self._spooled is not None:
+            self._spooled.start_storing()
         await self._resume_unanswered_or_wait()
         listeners = {
             asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
@@ -404,6 +412,30 @@ class Bot:
 
     async def _finish_in_flight(self) -> None:
         await self._replies.finish(self.settings.bot.shutdown_grace_seconds)
+
+    async def _open_spool(self) -> None:
+        directory = self.settings.store.outage_spool_dir
+        spool = None
+        if directory:
+            limit = self.settings.store.outage_spool_max_messages
+            spool = OutageSpool(Path(directory), max_messages=limit)
+            left = await spool.load()
+            if left:
+                _log.warning(
+                    "%d messages kept during a database outage wait in %s: stored and "
+                    "answered once the connectors are up",
+                    left,
+                    spool.directory,
+                )
+        self._spooled = SpooledIntake(
+            spool, self.submit, self._conversation_exists, self._is_accepting
+        )
+
+    def _is_accepting(self) -> bool:
+        return self._accepting
+
+    async def _conversation_exists(self, channel: str, conversation_key: str) -> bool:
+        return bool(await self.store.messages_after(channel, conversation_key, 0, 1))
 
     async def _resume_unanswered(self) -> None:
         """Answer the recent messages no live process is answering: a crash's leftovers,
@@ -467,6 +499,9 @@ class Bot:
         server, self._metrics_server = self._metrics_server, None
         if server is not None:
             await server.stop()
+        spooled, self._spooled = self._spooled, None
+        if spooled is not None:
+            await spooled.close()
         await self._end_claims()
         await self._plugins.teardown_all()
         if self._agent_replies is not None:
@@ -497,17 +532,13 @@ class Bot:
             MessageRejectedError: the bot is shutting down (the channel should retry).
             StoreError: the message could not be stored.
         """
-        if not self._accepting or self._store is None:
-            raise MessageRejectedError(
-                "the bot is not accepting messages", self.settings.bot.busy_reply
-            )
-        check_keys(message, self.settings.bot.fallback_reply)
+        self._admit(message)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
         claimed_by = None if self._claims is None else self._claims.id
         # Before the intake reads the conversation's status: a takeover in this process
         # from here on may be missing from it (see ``_reply_to``).
         read_at = self._live.now()
-        result = await self._store.intake(
+        result = await self.store.intake(
             message, text=checked.text, rejected=checked.too_long, claimed_by=claimed_by
         )
         receipt = IntakeReceipt(
@@ -540,6 +571,44 @@ class Bot:
         finally:
             published.set()
         return receipt
+
+    async def submit_or_keep(
+        self, message: InboundMessage, *, existing_conversation_only: bool = False
+    ) -> IntakeReceipt | None:
+        """``submit`` for a channel that cannot hold a message itself (Slack drops an
+        event after about five minutes of retries): while the database is unavailable,
+        the message is kept on local disk (``[store] outage_spool_dir``), to be stored and
+        answered, in order, once it answers. Acknowledge the platform on return.
+
+        Args:
+            existing_conversation_only: store it only if its conversation is stored
+                already (checked when it is stored): a reply in a thread the bot may not
+                be part of.
+
+        Returns:
+            The receipt; None when the message was kept, or is not for the bot
+            (``existing_conversation_only`` and no such conversation).
+
+        Raises:
+            MessageRejectedError: as ``submit``.
+            StoreError: not stored and not kept: a database failure that is not an
+                outage, or (``DatabaseUnavailableError``) an outage with the spool off,
+                full or failing.
+        """
+        self._admit(message)
+        assert self._spooled is not None  # set by start(), like the store _admit checked
+        return await self._spooled.submit_or_keep(
+            message, existing_conversation_only=existing_conversation_only
+        )
+
+    def _admit(self, message: InboundMessage) -> None:
+        """Refuse a message while the bot is not accepting any, and ids no database can
+        hold (before anything is stored or kept)."""
+        if not self._accepting or self._store is None:
+            raise MessageRejectedError(
+                "the bot is not accepting messages", self.settings.bot.busy_reply
+            )
+        check_keys(message, self.settings.bot.fallback_reply)
 
     async def _answer_orphan(
         self, message: InboundMessage, result: IntakeResult, *, too_long: bool, read_at: float

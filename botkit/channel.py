@@ -94,6 +94,15 @@ class CoreHandle(Protocol):
 
     async def submit(self, message: InboundMessage) -> IntakeReceipt: ...
 
+    async def submit_or_keep(
+        self, message: InboundMessage, *, existing_conversation_only: bool = False
+    ) -> IntakeReceipt | None:
+        """``submit`` for a channel that cannot hold a message itself: while the database
+        is unavailable the message is kept on local disk and stored (then answered) once
+        it answers. None: kept, or (``existing_conversation_only``) its conversation is
+        not stored, so it is not for the bot. Acknowledge the platform either way."""
+        ...
+
     async def history(
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
     ) -> list[HistoryItem]: ...

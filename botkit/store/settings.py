@@ -128,6 +128,12 @@ class StoreSettings(BaseModel):
         retention_days: delete conversations (with their messages) inactive for this
             many days, and contacts left with none, once an hour while ``botkit run``
             serves; 0 (the default) keeps everything.
+        outage_spool_dir: where a channel that cannot hold a message itself (Slack)
+            has its customers' messages kept while the database is unavailable, to be
+            stored and answered once it is back (see ``botkit/_outage_spool.py``); a
+            relative path is relative to the working directory; "" turns it off (such
+            messages are then refused, and Slack drops them after its last retry).
+        outage_spool_max_messages: messages kept there at most; beyond, they are refused.
     """
 
     # hide_input_in_errors: a URL that fails validation may carry a password; pydantic
@@ -142,6 +148,13 @@ class StoreSettings(BaseModel):
     pool_size: int = Field(default=10, ge=1, le=10_000)
     history_cache_mb: int = Field(default=32, ge=0, le=1 << 20)
     retention_days: int = Field(default=0, ge=0, le=36_500)
+    outage_spool_dir: str = "botkit-outage-spool"
+    outage_spool_max_messages: int = Field(default=10_000, ge=1, le=10_000_000)
+
+    @field_validator("outage_spool_dir")
+    @classmethod
+    def _expand_home(cls, value: str) -> str:
+        return str(Path(value).expanduser()) if value.strip() else ""
 
     @field_validator("url")
     @classmethod

@@ -1,0 +1,281 @@
+"""Customer messages kept on local disk while the database is unavailable.
+
+Some channels cannot hold a message for us: Slack delivers an event four times within
+about five minutes and then drops it, and disables an app's event subscriptions when it
+acknowledges under 5% of an hour's events. During a longer database outage their
+messages are kept here instead, acknowledged, and stored (then answered) once the
+database answers again (see ``Bot.submit_or_keep``).
+
+One JSON file per message, written to a temporary name, flushed to disk and renamed, so
+a crash leaves whole files or none; the names sort in arrival order. Storing a kept
+message is idempotent (its channel delivery key), so one stored twice (a crash between
+the store and the file's removal, two processes sharing the directory) is answered once.
+The files hold what customers wrote: the directory is made private to the bot's user,
+and each file is removed as soon as its message is stored. A file that cannot be read
+back is moved to ``unreadable/`` with a log line, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from botkit.events import Attachment, Contact, InboundMessage
+
+__all__ = ["OutageSpool", "SpoolFull", "SpooledMessage"]
+
+_log = logging.getLogger("botkit.bot")
+
+_FORMAT = 1
+_SUFFIX = ".json"
+UNREADABLE = "unreadable"
+
+
+class SpoolFull(Exception):
+    """The directory holds ``max_messages`` already, or a file could not be written."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledMessage:
+    """A message waiting for the database, and the condition it is stored under."""
+
+    message: InboundMessage
+    # Store it only if its conversation exists by then (a Slack thread reply is the
+    # bot's business only in a thread it is part of; see ``Bot.submit_or_keep``).
+    existing_conversation_only: bool = False
+
+
+class OutageSpool:
+    """The directory of kept messages, oldest first.
+
+    Args:
+        directory: where the files go; made (private) when the first message is kept.
+        max_messages: kept at most; beyond, ``keep`` raises ``SpoolFull``.
+    """
+
+    def __init__(self, directory: Path, *, max_messages: int) -> None:
+        self.directory = directory
+        self.max_messages = max_messages
+        self._queue: list[Path] = []  # sorted by name: arrival order
+        self._names = itertools.count()
+        self.added = asyncio.Event()  # set by each keep, cleared by the reader
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    async def load(self) -> int:
+        """Queue the files a previous run left (a crash or a stop during an outage);
+        returns how many."""
+        found = await asyncio.to_thread(self._leftovers)
+        self._queue = sorted({*self._queue, *found})
+        if found:
+            self.added.set()
+        return len(found)
+
+    def _leftovers(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        for partial in self.directory.glob("*.tmp"):  # a write that a crash cut short
+            partial.unlink(missing_ok=True)
+        return sorted(self.directory.glob(f"*{_SUFFIX}"))
+
+    async def keep(self, kept: SpooledMessage) -> None:
+        """Write ``kept`` to disk (durably) behind the others.
+
+        Raises:
+            SpoolFull: ``max_messages`` are kept already, or the disk refused it.
+        """
+        if len(self._queue) >= self.max_messages:
+            raise SpoolFull(f"{self.max_messages} messages are kept already")
+        # Named before the write: two keeps at once stay in the order they came.
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):09d}"
+        try:
+            path = await asyncio.to_thread(self._write, name, _encode(kept))
+        except OSError as exc:
+            raise SpoolFull(f"cannot write to {self.directory}: {exc}") from exc
+        bisect.insort(self._queue, path)  # a slower write may finish after a later one
+        self.added.set()
+
+    def _write(self, name: str, data: bytes) -> Path:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = self.directory / f"{name}.tmp"
+        final = self.directory / f"{name}{_SUFFIX}"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(partial, final)
+        _fsync_directory(self.directory)
+        return final
+
+    async def oldest(self) -> tuple[Path, SpooledMessage] | None:
+        """The oldest readable kept message (unreadable files are moved aside on the
+        way), or None when none is kept."""
+        while self._queue:
+            path = self._queue[0]
+            try:
+                data = await asyncio.to_thread(path.read_bytes)
+            except FileNotFoundError:  # another process sharing the directory stored it
+                del self._queue[0]
+                continue
+            except OSError as exc:
+                await self.set_aside(path, f"cannot be read: {exc}")
+                continue
+            try:
+                return path, _decode(data)
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                await self.set_aside(path, f"is not a kept message: {exc}")
+        return None
+
+    async def forget(self, path: Path) -> None:
+        """Remove a kept message that is stored (or must not be: see the caller)."""
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        self._drop(path)
+
+    def _drop(self, path: Path) -> None:
+        at = bisect.bisect_left(self._queue, path)
+        if at < len(self._queue) and self._queue[at] == path:
+            del self._queue[at]
+
+    async def set_aside(self, path: Path, why: str) -> None:
+        """Move a kept message that cannot be stored to ``unreadable/``, with an error
+        line saying ``why``: it must not hold up the ones behind it."""
+        aside = self.directory / UNREADABLE / path.name
+        _log.error("kept message %s %s: moved to %s, not stored", path, why, aside.parent)
+
+        def move() -> None:
+            aside.parent.mkdir(mode=0o700, exist_ok=True)
+            os.replace(path, aside)
+
+        try:
+            await asyncio.to_thread(move)
+        except OSError as exc:
+            _log.error("kept message %s cannot be moved aside either: %s", path, exc)
+        self._drop(path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (a crash right after it must not lose the file)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode(kept: SpooledMessage) -> bytes:
+    m = kept.message
+    data = {
+        "format": _FORMAT,
+        "existing_conversation_only": kept.existing_conversation_only,
+        "channel": m.channel,
+        "conversation_key": m.conversation_key,
+        "contact": {
+            "channel": m.contact.channel,
+            "external_id": m.contact.external_id,
+            "display_name": m.contact.display_name,
+            "language_hint": m.contact.language_hint,
+        },
+        "text": m.text,
+        "idempotency_key": m.idempotency_key,
+        "channel_ids": m.channel_ids,
+        "attachments": [
+            {
+                "kind": a.kind,
+                "name": a.name,
+                "mime_type": a.mime_type,
+                "size": a.size,
+                "url": a.url,
+                "ref": a.ref,
+            }
+            for a in m.attachments
+        ],
+        "received_at": m.received_at.isoformat(),
+    }
+    # ASCII escapes keep whatever the customer wrote (lone surrogates too) readable back.
+    return json.dumps(data, ensure_ascii=True).encode("ascii")
+
+
+def _decode(data: bytes) -> SpooledMessage:
+    """The kept message in ``data``.
+
+    Raises:
+        ValueError, KeyError, TypeError, RecursionError: not a kept message of this
+            format (RecursionError: nested too deep to parse).
+    """
+    obj = json.loads(data)
+    if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
+        raise ValueError("unknown format")
+    contact = _mapping(obj["contact"])
+    message = InboundMessage(
+        channel=_text(obj["channel"]),
+        conversation_key=_text(obj["conversation_key"]),
+        contact=Contact(
+            channel=_text(contact["channel"]),
+            external_id=_text(contact["external_id"]),
+            display_name=_optional_text(contact.get("display_name")),
+            language_hint=_optional_text(contact.get("language_hint")),
+        ),
+        text=_text(obj["text"]),
+        idempotency_key=_text(obj["idempotency_key"]),
+        channel_ids={_text(k): _text(v) for k, v in _mapping(obj["channel_ids"]).items()},
+        attachments=tuple(_attachment(_mapping(a)) for a in _list(obj["attachments"])),
+        received_at=_aware(datetime.fromisoformat(_text(obj["received_at"]))),
+    )
+    flag = obj["existing_conversation_only"]
+    if not isinstance(flag, bool):
+        raise TypeError("existing_conversation_only is not a boolean")
+    return SpooledMessage(message, existing_conversation_only=flag)
+
+
+def _attachment(a: dict[str, Any]) -> Attachment:
+    size = a.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise TypeError("attachment size is not an integer")
+    return Attachment(
+        kind=_text(a["kind"]),
+        name=_optional_text(a.get("name")),
+        mime_type=_optional_text(a.get("mime_type")),
+        size=size,
+        url=_optional_text(a.get("url")),
+        ref=_optional_text(a.get("ref")),
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("received_at has no time zone")
+    return moment
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value

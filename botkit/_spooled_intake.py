@@ -1,0 +1,153 @@
+"""Intake that keeps a message on local disk while the database is unavailable, and
+stores the kept ones, in order, once it answers (for ``Bot.submit_or_keep``).
+
+Order per conversation holds: while anything is kept, later messages are kept behind
+it rather than stored ahead of it, until the spool is empty again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from botkit._outage_spool import OutageSpool, SpooledMessage, SpoolFull
+from botkit._replies import DATABASE_RETRY_S
+from botkit.channel import IntakeReceipt
+from botkit.errors import DatabaseUnavailableError, MessageRejectedError, StoreError
+from botkit.events import InboundMessage
+
+__all__ = ["SpooledIntake"]
+
+_log = logging.getLogger("botkit.bot")
+
+Submit = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
+# Whether the channel's conversation has messages stored: (channel, conversation key).
+Exists = Callable[[str, str], Awaitable[bool]]
+Accepting = Callable[[], bool]
+
+
+class SpooledIntake:
+    """``submit`` with the spool in front of it.
+
+    Args:
+        spool: the directory of kept messages (loaded already); None: the spool is off
+            (``submit`` alone).
+        submit: ``Bot.submit``.
+        exists: whether a conversation is stored.
+        accepting: whether the bot accepts messages (False once it stops).
+    """
+
+    def __init__(
+        self, spool: OutageSpool | None, submit: Submit, exists: Exists, accepting: Accepting
+    ) -> None:
+        self.spool = spool
+        self._submit = submit
+        self._exists = exists
+        self._accepting = accepting
+        self._kept_in_outage = 0  # kept since the spool was last empty (for the logs)
+        self._storing: asyncio.Task[None] | None = None
+
+    def start_storing(self) -> None:
+        """Store kept messages from now on (the connectors must be up to answer them):
+        by ``Bot.run`` once they are connected, and by a message kept meanwhile (its
+        connector received it, so it is up)."""
+        if self.spool is not None and (self._storing is None or self._storing.done()):
+            self._storing = asyncio.create_task(
+                self._store_kept_forever(self.spool), name="store-kept-messages"
+            )
+
+    async def close(self) -> None:
+        """Stop storing kept messages (those left are stored by the next start)."""
+        task, self._storing = self._storing, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def submit_or_keep(
+        self, message: InboundMessage, *, existing_conversation_only: bool
+    ) -> IntakeReceipt | None:
+        """Store ``message`` (see ``Bot.submit_or_keep``), or keep it when the database
+        is unavailable or messages kept before it still wait. None: kept, or not for
+        the bot (``existing_conversation_only`` and no such conversation)."""
+        if self.spool is None:
+            return await self._store(message, existing_conversation_only)
+        failure: DatabaseUnavailableError | None = None
+        if not len(self.spool):
+            try:
+                return await self._store(message, existing_conversation_only)
+            except DatabaseUnavailableError as exc:
+                failure = exc  # also a commit that was cut: storing again is idempotent
+        kept = SpooledMessage(message, existing_conversation_only=existing_conversation_only)
+        try:
+            await self.spool.keep(kept)
+        except SpoolFull as full:
+            _log.warning("message %s not kept: %s", message.idempotency_key, full)
+            if failure is not None:
+                raise failure from full
+            raise DatabaseUnavailableError(
+                f"messages wait for the database and no more can be kept: {full}"
+            ) from full
+        if not self._kept_in_outage:
+            _log.warning(
+                "the database is unavailable: %s messages are kept in %s and stored and "
+                "answered once it answers",
+                message.channel,
+                self.spool.directory,
+            )
+        self._kept_in_outage += 1
+        self.start_storing()
+        return None
+
+    async def _store(self, message: InboundMessage, existing_only: bool) -> IntakeReceipt | None:
+        if existing_only and not await self._exists(message.channel, message.conversation_key):
+            return None
+        return await self._submit(message)
+
+    async def _store_kept_forever(self, spool: OutageSpool) -> None:
+        """Store the messages kept in ``spool`` (``self.spool``), oldest first, as they
+        come; while the database is still away, try the oldest again every few seconds.
+        Returns at shutdown (what is left is stored by the next start)."""
+        while True:
+            await spool.added.wait()
+            spool.added.clear()
+            while (found := await spool.oldest()) is not None:
+                path, kept = found
+                if not await self._store_when_available(spool, path, kept):
+                    return
+                await spool.forget(path)  # (a file set aside is gone already)
+            if self._kept_in_outage:
+                _log.warning(
+                    "the database answers again: the %d messages kept meanwhile are stored",
+                    self._kept_in_outage,
+                )
+                self._kept_in_outage = 0
+
+    async def _store_when_available(
+        self, spool: OutageSpool, path: Path, kept: SpooledMessage
+    ) -> bool:
+        """Store one kept message, waiting for the database as long as it takes; False
+        when the bot stops accepting messages (shutdown)."""
+        delay = DATABASE_RETRY_S[0]
+        while True:
+            try:
+                await self._store(kept.message, kept.existing_conversation_only)
+                return True
+            except DatabaseUnavailableError as exc:
+                # (The store logs the outage once; this line is for who looks closely.)
+                _log.debug("kept message %s waits for the database: %s", path.name, exc)
+            except MessageRejectedError as exc:
+                if not self._accepting():
+                    return False  # stopping: the next start stores it
+                await spool.set_aside(path, f"is refused: {exc}")  # an edited file
+                return True
+            except StoreError as exc:
+                # Not an outage: this message cannot be stored, and it must not hold up
+                # the ones behind it.
+                await spool.set_aside(path, f"cannot be stored: {exc}")
+                return True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, DATABASE_RETRY_S[1])
