@@ -54,9 +54,10 @@ class SlackConnector(Connector[SlackConfig]):
     """Answers DMs, mentions and thread replies in Slack, streaming the replies (below the
     message in a DM, in a thread under it in a channel).
 
-    Inbound requests are acknowledged as soon as ``core.submit`` has stored the message
-    (Bolt runs with ``process_before_response`` so a store failure is answered 500 and
-    Slack delivers again); the store's idempotency on the message's channel and ``ts``
+    Inbound requests are acknowledged as soon as ``core.submit_or_keep`` has stored the
+    message, or kept it on disk while the database is away (Bolt runs with
+    ``process_before_response`` so a failure to do either is answered 500 and Slack
+    delivers again); the store's idempotency on the message's channel and ``ts``
     makes redeliveries, twin events and re-sent mentions of edited messages harmless.
     Replies go out through a paced, retried per-channel queue.
     """
@@ -218,16 +219,22 @@ class SlackConnector(Connector[SlackConfig]):
         await ack()
 
     async def _submit(self, inbound: SlackInbound) -> None:
-        """Store the message through the core (which answers it in the background)."""
-        if inbound.known_thread_only and not await self.core.history(
-            CHANNEL, inbound.conversation_key, limit=1
-        ):
-            return  # a thread the bot is not part of
+        """Store the message through the core (which answers it in the background), or
+        have it kept while the database is away: Slack gives up on an event after about
+        five minutes of retries, and turns off an app that fails most of an hour's."""
+        known_thread_only = inbound.known_thread_only
+        if known_thread_only:
+            try:
+                if not await self.core.history(CHANNEL, inbound.conversation_key, limit=1):
+                    return  # a thread the bot is not part of
+                known_thread_only = False
+            except DatabaseUnavailableError:
+                pass  # the core looks again when it stores the message
         if inbound.author.startswith("bot:"):
             contact = Contact(channel=CHANNEL, external_id=inbound.author)
         else:
             contact = await self.users.contact(inbound.author)
-        receipt = await self.core.submit(
+        receipt = await self.core.submit_or_keep(
             InboundMessage(
                 channel=CHANNEL,
                 conversation_key=inbound.conversation_key,
@@ -236,9 +243,10 @@ class SlackConnector(Connector[SlackConfig]):
                 idempotency_key=inbound.idempotency_key,
                 channel_ids=inbound.channel_ids,
                 attachments=inbound.attachments,
-            )
+            ),
+            existing_conversation_only=known_thread_only,
         )
-        if receipt.duplicate:
+        if receipt is not None and receipt.duplicate:
             log.debug("slack: %s delivered again, not answered twice", inbound.idempotency_key)
 
     async def _record_agent(self, inbound: SlackInbound) -> bool:

@@ -438,18 +438,23 @@ async def test_a_bare_mention_is_answered_as_a_greeting(slack: SlackHarness) -> 
 
 
 class FlakyCore:
-    """The real bot as ``CoreHandle``, whose store fails the first ``submit``."""
+    """The real bot as ``CoreHandle``, whose store fails the first ``submit_or_keep``
+    (an outage: as with the spool full or turned off)."""
 
     def __init__(self, bot: Bot, error: StoreError | None = None) -> None:
         self.bot = bot
         self.failures = 1
         self.error = error or StoreError("constraint violated")
 
-    async def submit(self, message: InboundMessage) -> IntakeReceipt:
+    async def submit_or_keep(
+        self, message: InboundMessage, *, existing_conversation_only: bool = False
+    ) -> IntakeReceipt | None:
         if self.failures:
             self.failures -= 1
             raise self.error
-        return await self.bot.submit(message)
+        return await self.bot.submit_or_keep(
+            message, existing_conversation_only=existing_conversation_only
+        )
 
     async def history(
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
