@@ -16,6 +16,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -381,6 +382,42 @@ async def test_run_starting_during_an_outage_waits_for_the_database(
                     except DatabaseUnavailableError:
                         await asyncio.sleep(0.05)
             await recorder(bot).wait_for(1)
+        finally:
+            if away:
+                await _off_loop(server.start)
+            bot.stop()
+            await running
+
+
+async def test_messages_kept_while_postgresql_is_stopped_are_answered_once_it_is_back(
+    server: Server, make_bot: MakeBot, tmp_path: Path
+) -> None:
+    """``submit_or_keep`` (Slack's intake) with the server stopped: connections refused,
+    the thread-only check unreadable too; once it is started again, everything kept is
+    stored and answered in order, and the thread-only message of an unknown
+    conversation is dropped."""
+    spool = tmp_path / "spool"
+    async with make_bot(store={"outage_spool_dir": str(spool)}, connector=_Listening) as bot:
+        running = asyncio.create_task(bot.run())
+        away = False
+        try:
+            await bot.submit_or_keep(message("first", "k0"))
+            await recorder(bot).wait_for(1)
+            await _off_loop(server.stop)
+            away = True
+            for i in (1, 2):
+                assert await bot.submit_or_keep(message(f"kept {i}", f"k{i}")) is None
+            thread_only = message("in a thread", "t1", conversation="unknown")
+            assert await bot.submit_or_keep(thread_only, existing_conversation_only=True) is None
+            assert len(list(spool.glob("*.json"))) == 3
+            await _off_loop(server.start)
+            away = False
+            replies = await recorder(bot).wait_for(3)
+            assert [r.text for r in replies] == ["echo: first", "echo: kept 1", "echo: kept 2"]
+            async with asyncio.timeout(10):
+                while list(spool.glob("*.json")):  # noqa: ASYNC110 (files, no event)
+                    await asyncio.sleep(0.05)
+            assert await bot.history("test", "unknown") == []
         finally:
             if away:
                 await _off_loop(server.start)
