@@ -870,6 +870,7 @@ class Bot:
         store, backend = self._store, self._backend
         cache = None if store is None else store.history_cache
         outage = None if store is None else store.outage
+        spool = None if self._spooled is None else self._spooled.spool
         return Snapshot(
             replies_in_flight=sum(len(d) for d in self._live.deliveries().values()),
             reply_tasks=len(self._replies),
@@ -884,6 +885,7 @@ class Bot:
             },
             database_up=None if outage is None else not outage.down,
             database_errors={} if outage is None else outage.failures_by_reason,
+            spooled_messages=None if spool is None else len(spool),
         )
 
     async def _count_event(self, event: SystemEvent) -> None:

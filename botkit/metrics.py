@@ -93,6 +93,8 @@ class Snapshot:
             one works again (``botkit.store._outage.OutageLog``); None without a store.
         database_errors: store calls failed for an outage since the start, by reason
             (every reason present; cumulative).
+        spooled_messages: customers' messages kept on disk until the database stores
+            them (``botkit._outage_spool``); None with the spool off.
     """
 
     replies_in_flight: int
@@ -104,6 +106,7 @@ class Snapshot:
     connections: Mapping[str, int] = field(default_factory=dict)
     database_up: bool | None = None
     database_errors: Mapping[str, int] = field(default_factory=dict)
+    spooled_messages: int | None = None
 
 
 @runtime_checkable
@@ -149,6 +152,13 @@ class _ReadAtScrape(Collector):
         yield cache
         if now.database_up is not None:
             yield from _database_metrics(now.database_up, now.database_errors)
+        if now.spooled_messages is not None:
+            yield GaugeMetricFamily(
+                "botkit_outage_spool_messages",
+                "Customers' messages kept on disk while the database is unavailable, to be "
+                "stored and answered once it is back ([store] outage_spool_dir)",
+                value=now.spooled_messages,
+            )
         if now.connections:
             connections = GaugeMetricFamily(
                 "botkit_channel_connections",

@@ -216,6 +216,30 @@ async def test_messages_kept_in_an_outage_are_stored_and_answered_in_order_after
     assert sum("messages kept meanwhile are stored" in w for w in warnings) == 1
 
 
+def _spooled_gauge(bot: Bot) -> float | None:
+    for line in bot.metrics.render().decode().splitlines():
+        if line.startswith("botkit_outage_spool_messages "):
+            return float(line.split()[1])
+    return None
+
+
+async def test_the_kept_messages_show_in_a_gauge(settings: Settings, core_db_url: str) -> None:
+    async with Bot(settings) as bot:
+        bot.attach_connector(_Listening(bot))
+        assert _spooled_gauge(bot) == 0
+        with write_locked(_db(core_db_url)):
+            for i in range(2):
+                await bot.submit_or_keep(message(f"m{i}", f"k{i}"))
+            assert _spooled_gauge(bot) == 2
+        await recorder(bot).wait_for(2)
+        async with asyncio.timeout(10):  # each file goes once its message is stored
+            while _spooled_gauge(bot) != 0:  # noqa: ASYNC110 (a count, no event)
+                await asyncio.sleep(0.02)
+    off = settings.store.model_copy(update={"outage_spool_dir": ""})
+    async with Bot(settings.model_copy(update={"store": off})) as bot:
+        assert _spooled_gauge(bot) is None
+
+
 async def test_what_a_stopped_bot_kept_is_stored_and_answered_by_the_next_start(
     settings: Settings, core_db_url: str, spool_dir: Path
 ) -> None:
