@@ -81,6 +81,17 @@ class OutageSpool:
             self.added.set()
         return len(found)
 
+    async def writable(self) -> bool:
+        """Whether files can be made there (the directory, or the nearest existing
+        folder above it, is writable): checked at start, not only in an outage."""
+        return await asyncio.to_thread(self._writable)
+
+    def _writable(self) -> bool:
+        folder = self.directory.absolute()
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
     def _leftovers(self) -> list[Path]:
         if not self.directory.is_dir():
             return []

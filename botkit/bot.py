@@ -420,6 +420,12 @@ class Bot:
             limit = self.settings.store.outage_spool_max_messages
             spool = OutageSpool(Path(directory), max_messages=limit)
             left = await spool.load()
+            if not await spool.writable():
+                _log.warning(
+                    "outage_spool_dir %s is not writable: during a database outage, Slack "
+                    "messages will be refused instead of kept",
+                    spool.directory,
+                )
             if left:
                 _log.warning(
                     "%d messages kept during a database outage wait in %s: stored and "

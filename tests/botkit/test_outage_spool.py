@@ -136,6 +136,19 @@ async def test_a_full_spool_or_a_failing_disk_refuses_to_keep(tmp_path: Path) ->
     assert len(blocked) == 0
 
 
+async def test_an_unwritable_directory_is_told_at_start(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _plant(tmp_path, "a-file", b"")
+    settings = make_settings(store={"outage_spool_dir": str(tmp_path / "a-file" / "spool")})
+    async with Bot(settings):
+        pass
+    assert any("is not writable" in r.getMessage() for r in caplog.records)
+    assert await OutageSpool(tmp_path / "new" / "spool", max_messages=1).writable()
+
+
 def _valid() -> dict[str, Any]:
     return json.loads(
         (
