@@ -47,7 +47,8 @@ class SpooledIntake:
         self._submit = submit
         self._exists = exists
         self._accepting = accepting
-        self._kept_in_outage = 0  # kept since the spool was last empty (for the logs)
+        # Whether the log has said that messages are kept, since the spool was empty.
+        self._announced = False
         self._storing: asyncio.Task[None] | None = None
 
     def start_storing(self) -> None:
@@ -91,14 +92,14 @@ class SpooledIntake:
             raise DatabaseUnavailableError(
                 f"messages wait for the database and no more can be kept: {full}"
             ) from full
-        if not self._kept_in_outage:
+        if failure is not None and not self._announced:
+            self._announced = True
             _log.warning(
                 "the database is unavailable: %s messages are kept in %s and stored and "
                 "answered once it answers",
                 message.channel,
                 self.spool.directory,
             )
-        self._kept_in_outage += 1
         self.start_storing()
         return None
 
@@ -111,20 +112,27 @@ class SpooledIntake:
         """Store the messages kept in ``spool`` (``self.spool``), oldest first, as they
         come; while the database is still away, try the oldest again every few seconds.
         Returns at shutdown (what is left is stored by the next start)."""
+        stored = 0
         while True:
             await spool.added.wait()
             spool.added.clear()
-            while (found := await spool.oldest()) is not None:
-                path, kept = found
-                if not await self._store_when_available(spool, path, kept):
-                    return
-                await spool.forget(path)  # (a file set aside is gone already)
-            if self._kept_in_outage:
-                _log.warning(
-                    "the database answers again: the %d messages kept meanwhile are stored",
-                    self._kept_in_outage,
-                )
-                self._kept_in_outage = 0
+            try:
+                while (found := await spool.oldest()) is not None:
+                    path, kept = found
+                    if not await self._store_when_available(spool, path, kept):
+                        return
+                    await spool.forget(path)  # (a file set aside is gone already)
+                    stored += 1
+            except Exception as exc:
+                # A bug or a disk failure must not leave the spool stuck: every message
+                # would then be kept and none stored. Try again in a while.
+                _log.error("storing kept messages failed: %s", exc, exc_info=exc)
+                await asyncio.sleep(DATABASE_RETRY_S[1])
+                spool.added.set()
+                continue
+            if stored:
+                _log.warning("the %d messages kept on disk are stored", stored)
+            stored, self._announced = 0, False
 
     async def _store_when_available(
         self, spool: OutageSpool, path: Path, kept: SpooledMessage

@@ -21,6 +21,7 @@ import pytest
 from core_helpers import RecordingConnector, message, recorder
 from sqlite_lock import write_locked
 
+from botkit import _spooled_intake
 from botkit._outage_spool import OutageSpool, SpooledMessage, SpoolFull
 from botkit.bot import Bot
 from botkit.config import Settings
@@ -226,7 +227,7 @@ async def test_messages_kept_in_an_outage_are_stored_and_answered_in_order_after
     assert _files(spool_dir) == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum("are kept in" in w for w in warnings) == 1
-    assert sum("messages kept meanwhile are stored" in w for w in warnings) == 1
+    assert sum("messages kept on disk are stored" in w for w in warnings) == 1
 
 
 def _spooled_gauge(bot: Bot) -> float | None:
@@ -251,6 +252,31 @@ async def test_the_kept_messages_show_in_a_gauge(settings: Settings, core_db_url
     off = settings.store.model_copy(update={"outage_spool_dir": ""})
     async with Bot(settings.model_copy(update={"store": off})) as bot:
         assert _spooled_gauge(bot) is None
+
+
+async def test_a_failure_while_storing_kept_messages_does_not_leave_them_stuck(
+    settings: Settings,
+    core_db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(_spooled_intake, "DATABASE_RETRY_S", (0.05, 0.1))
+    real = OutageSpool.oldest
+    failures = [OSError("input/output error")]
+
+    async def failing_once(self: OutageSpool) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(self)
+
+    monkeypatch.setattr(OutageSpool, "oldest", failing_once)
+    async with Bot(settings) as bot:
+        bot.attach_connector(_Listening(bot))
+        with write_locked(_db(core_db_url)):
+            assert await bot.submit_or_keep(message("hello?", "k1")) is None
+        (reply,) = await recorder(bot).wait_for(1)
+        assert reply.text == "echo: hello?"
+    assert any("storing kept messages failed" in r.getMessage() for r in caplog.records)
 
 
 async def test_what_a_stopped_bot_kept_is_stored_and_answered_by_the_next_start(
