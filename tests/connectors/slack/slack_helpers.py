@@ -166,7 +166,7 @@ class SlackHarness:
         )
 
     async def reply_in(
-        self, channel: str, thread_ts: str | None, text: str, limit_s: float = 5.0
+        self, channel: str, thread_ts: str | None, text: str, limit_s: float = 30.0
     ) -> FakeMessage:
         """Wait until a bot message in the thread shows exactly ``text``."""
 

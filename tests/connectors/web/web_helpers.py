@@ -136,7 +136,7 @@ class Visitor:
     async def send(self, text: str, client_id: str) -> None:
         await self.ws.send_json({"type": "message", "client_id": client_id, "text": text})
 
-    async def next(self, limit_s: float = 5.0) -> Frame:
+    async def next(self, limit_s: float = 30.0) -> Frame:
         """The next frame; raises ``ConnectionError`` with the close code if it closed."""
         # Not receive(timeout=...): aiohttp restarts that timeout on every ping.
         async with asyncio.timeout(limit_s):
@@ -148,7 +148,7 @@ class Visitor:
         self.frames.append(frame)
         return frame
 
-    async def until(self, pred: Callable[[Frame], bool], limit_s: float = 5.0) -> Frame:
+    async def until(self, pred: Callable[[Frame], bool], limit_s: float = 30.0) -> Frame:
         """Read frames until one matches ``pred``."""
         async with asyncio.timeout(limit_s):
             while True:
@@ -156,7 +156,7 @@ class Visitor:
                 if pred(frame):
                     return frame
 
-    async def wait_closed(self, limit_s: float = 5.0) -> int | None:
+    async def wait_closed(self, limit_s: float = 30.0) -> int | None:
         """Drain until the server closes the socket; returns the close code."""
         async with asyncio.timeout(limit_s):
             while True:
@@ -218,7 +218,7 @@ def frame_header(opcode: int, length: int, fin: bool = True) -> bytes:
     return head + b"\0\0\0\0"
 
 
-async def read_close_code(reader: Any, limit_s: float = 5.0) -> int | None:
+async def read_close_code(reader: Any, limit_s: float = 30.0) -> int | None:
     """Read server frames until a close frame; returns its code (None on EOF)."""
     async with asyncio.timeout(limit_s):
         while True:
