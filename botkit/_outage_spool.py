@@ -121,11 +121,10 @@ class OutageSpool:
         partial = self.directory / f"{name}.tmp"
         final = self.directory / f"{name}{_SUFFIX}"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with open(fd, "wb") as file:  # closes fd
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
         os.replace(partial, final)
         _fsync_directory(self.directory)
         return final
