@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,9 +134,8 @@ async def test_the_pool_starts_when_busy_and_closing_meanwhile_does_not_hang() -
     assert detector.pool._state == "idle"
     assert await detector.detect_async(second) == plain.detect(second)
     assert detector.pool._state == "starting"
-    began = time.perf_counter()
-    await detector.close()
-    assert time.perf_counter() - began < 30
+    # Hanging would be for ever; a worker starting on a loaded machine takes seconds.
+    await asyncio.wait_for(detector.close(), 120)
     assert detector.pool.pids() == [] and not detector.pool.ready
     assert await detector.detect_async("Ich möchte wissen, wo meine Bestellung ist.")
 

@@ -179,7 +179,9 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE, ids=lambda t: repr(t[:8]))
 def test_hostile_4000_character_messages_are_fast_and_lossless(text: str) -> None:
-    start = time.perf_counter()
+    # CPU time of this thread, not the wall clock: other processes loading the machine
+    # do not count, while a pattern that backtracks still burns its seconds here.
+    start = time.thread_time()
     p = protect(text, GLOSSARY)
     assert restore(p.text, p) == text
     segments = split_sentences(text)
@@ -187,7 +189,7 @@ def test_hostile_4000_character_messages_are_fast_and_lossless(text: str) -> Non
     buffer = SentenceBuffer()
     streamed = [s for i in range(0, len(text), 7) for s in buffer.feed(text[i : i + 7])]
     assert "".join(streamed) + buffer.flush() == text
-    assert time.perf_counter() - start < 1.0  # linear patterns: milliseconds in practice
+    assert time.thread_time() - start < 1.0  # linear patterns: milliseconds in practice
 
 
 def test_random_text_round_trips() -> None:
