@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -123,16 +123,15 @@ async def test_a_message_the_bot_does_not_answer_does_not_hold_the_prompt(
             "backend": {"kind": "echo"},
             "bot": {"rate_limit": {"messages": 4, "window_seconds": 3600}},
             "plugins": {"handoff": {}},
-            "connectors": {"console": {"user": "tester", "reply_timeout_seconds": 60}},
+            "connectors": {"console": {"user": "tester", "reply_timeout_seconds": 3600}},
         },
         environ={},
     )
-    started = time.monotonic()
     async with Bot(config, connectors=[]) as bot:
         console = ConsoleConfig.model_validate(bot.settings.connectors["console"])
         bot.attach_connector(ConsoleConnector(console, bot, stdin=stdin, stdout=out))
-        await bot.run()
-    assert time.monotonic() - started < 30  # not a minute per unanswered line
+        # Not an hour per unanswered line: two minutes are ample on a loaded machine.
+        await asyncio.wait_for(bot.run(), 120)
     human = "[for the human agent: their answers show here]\n"
     assert out.getvalue().split("you> ") == [
         "",
