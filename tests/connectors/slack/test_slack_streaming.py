@@ -55,7 +55,7 @@ async def streamed_reply(slack: SlackHarness, channel: str, root: str) -> FakeMe
     """Wait until the reply's stream in the thread is stopped; return its message."""
     fake = slack.fake
     assert isinstance(fake, StreamingSlack)
-    await fake.wait_until(lambda: any(m.ts in fake.stopped for m in fake.thread(channel, root)), 10)
+    await fake.wait_until(lambda: any(m.ts in fake.stopped for m in fake.thread(channel, root)), 30)
     [reply] = fake.thread(channel, root)
     return reply
 
@@ -197,9 +197,9 @@ async def test_an_error_mid_stream_goes_on_by_edits_in_the_same_message(
     fake = slack.fake
     assert isinstance(fake, StreamingSlack)
     await slack.post_event(message(WORDS, thread_ts=root))
-    await fake.wait_until(lambda: bool(fake.streaming))
+    await fake.wait_until(lambda: bool(fake.streaming), 30)
     fake.fail("chat.appendStream", 1, status=200, error="message_not_in_streaming_state")
-    reply = await slack.reply_in("D1", root, f"echo: {WORDS}", limit_s=10)
+    reply = await slack.reply_in("D1", root, f"echo: {WORDS}", limit_s=30)
     assert fake.thread("D1", root) == [reply]  # not posted again
     assert fake.calls_to("chat.update")  # the streamed message was edited into the reply
 
@@ -210,7 +210,7 @@ async def test_a_failing_stop_is_repaired_by_an_edit(make_slack: MakeSlack) -> N
     slack.fake.fail("chat.stopStream", 10, status=200, error="invalid_blocks")
     root = new_ts()
     await slack.post_event(message("thanks", thread_ts=root))
-    await slack.fake.wait_until(lambda: bool(slack.fake.calls_to("chat.update")))
+    await slack.fake.wait_until(lambda: bool(slack.fake.calls_to("chat.update")), 30)
     [reply] = slack.fake.thread("D1", root)  # the streamed message, edited: not posted again
     assert reply.text == "echo: thanks"
     assert len(fake_buttons(reply)) == 2  # 👍 / 👎 came with the edit
@@ -228,7 +228,7 @@ async def test_shutdown_mid_stream_stops_it_with_the_cut_marker(make_slack: Make
     assert isinstance(fake, StreamingSlack)
     root = new_ts()
     await slack.post_event(message(WORDS, thread_ts=root))
-    await fake.wait_until(lambda: len(fake.calls_to("chat.appendStream")) >= 1, 5)
+    await fake.wait_until(lambda: len(fake.calls_to("chat.appendStream")) >= 1, 30)
     await slack.bot.close()  # the reply (61 words, 0.1 s each) is cut, not waited for
     [cut] = fake.thread("D1", root)
     assert cut.ts in fake.stopped
@@ -249,7 +249,7 @@ async def test_a_long_reply_continues_in_more_streamed_messages(make_slack: Make
         return [shown(m).strip() for m in fake.thread("D1", root)]
 
     # Every message stopped, the last one too (its text may be complete before its stop).
-    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {words}" and not fake.streaming)
+    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {words}" and not fake.streaming, 30)
     sizes = [len(shown(m)) for m in fake.thread("D1", root)]
     assert len(sizes) >= 4 and all(size <= 300 for size in sizes), sizes
 
@@ -329,7 +329,7 @@ async def test_a_stream_near_slacks_time_limit_continues_in_a_new_message(
     def parts() -> list[str]:
         return [shown(m).strip() for m in fake.thread("D1", root)]
 
-    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {WORDS}" and not fake.streaming)
+    await fake.wait_until(lambda: " ".join(parts()) == f"echo: {WORDS}" and not fake.streaming, 30)
     assert len(parts()) >= 3, parts()
 
 
