@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -129,13 +128,12 @@ async def test_busy_reply_without_a_translation_is_labelled_working_language(
     async with running(settings, translator, backend) as (bot, rec):
         assert (await ask(bot, rec, msg(ES))).startswith("es(")
         backend.fail = BackendBusyError("queue timeout")
-        started = time.monotonic()
+        # Not waiting for the (stuck) translator: the reply comes while its gate is shut
+        # (waiting for it, the reply would never come).
         reply = await ask(bot, rec, msg(ES_FOLLOW_UP))
-        waited = time.monotonic() - started
+        assert not translator.gate.is_set()
         stored = await last_stored(bot)
         translator.gate.set()
-    # Not waiting for the (stuck) translator: the configured text at once.
-    assert waited < 5
     assert reply == busy
     assert rec.replies[-1].language == "en"
     assert (stored.language, stored.working_text) == ("en", busy)
@@ -198,9 +196,9 @@ async def test_cache_is_bounded_retries_failures_later_and_closes() -> None:
     cache.warm("ja")  # failed just now: not asked again at once
     assert len(translator.calls) == 4 and cache.lookup("ja", "Oops.") is None
 
-    translator.fail_with, translator.delay = None, 10.0
+    translator.fail_with, translator.delay = None, 600.0
     cache.warm("it")
     await asyncio.sleep(0)
-    await asyncio.wait_for(cache.close(), 1)  # cancels what is in flight
+    await asyncio.wait_for(cache.close(), 30)  # cancels what is in flight (not 600 s)
     cache.warm("pt")
     assert cache.lookup("it", "Oops.") is None and len(translator.calls) == 5
