@@ -347,8 +347,8 @@ async def test_ack_is_immediate_while_the_backend_is_slow(make_slack: MakeSlack)
     assert status == 200
     assert not backend.spoke.is_set()  # acknowledged without waiting for the reply
     # The message is stored and the (slow) reply is under way: the thinking placeholder.
-    await asyncio.wait_for(backend.started.wait(), 2)
-    await slack.fake.wait_until(lambda: bool(slack.fake.thread("D1", None)))
+    await asyncio.wait_for(backend.started.wait(), 30)
+    await slack.fake.wait_until(lambda: bool(slack.fake.thread("D1", None)), 30)
     assert slack.fake.thread("D1", None)[0].text == "_Thinking…_"
     # Leaving the test closes the bot with a 0 s grace period: the reply is cancelled
     # (and the placeholder deleted, see test_slack_shutdown.py).
@@ -496,15 +496,14 @@ async def test_users_info_failure_still_answers(slack: SlackHarness) -> None:
 async def test_bot_run_serves_until_stopped(make_slack: MakeSlack) -> None:
     slack = await make_slack(connect=False)
     run = asyncio.create_task(slack.bot.run())
-    for _ in range(100):
-        if slack.connector.port:
-            break
-        await asyncio.sleep(0.02)
+    async with asyncio.timeout(30):  # the connector is listening
+        while not slack.connector.port:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.02)
     ts = new_ts()
     assert (await slack.post_event(message("via run", ts=ts)))[0] == 200
     await slack.reply_in("D1", None, "echo: via run")
     slack.bot.stop()
-    await asyncio.wait_for(run, 5)
+    await asyncio.wait_for(run, 30)
 
 
 async def test_connect_fails_fast(make_slack: MakeSlack) -> None:
