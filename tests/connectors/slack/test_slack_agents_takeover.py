@@ -36,7 +36,7 @@ async def test_an_agent_clicking_a_button_in_a_customers_thread_is_not_an_agent_
     status, _ = await slack.click(menu, 0, user=AGENT)
     assert status == 200
     await asyncio.sleep(0.3)
-    assert await slack.bot.drain(5)
+    assert await slack.bot.drain(30)
     key = f"C1:{root}"
     stored = await slack.bot.store.messages_after("slack", key, 0)
     conversation = await slack.bot.store.get_conversation("slack", key)
@@ -68,8 +68,9 @@ async def test_a_reply_cut_before_anything_was_posted_posts_nothing(
     make_slack: MakeSlack,
 ) -> None:
     # An AI-app thread: "is thinking" is the status line, so nothing is posted before the
-    # first edit tick (update_interval_s, 1.5 s by default).
-    slack = await make_slack(agent_user_ids=[AGENT], word_delay=0.05, update_interval_s=1.5)
+    # first edit tick (update_interval_s: 30 s here, and 20 s of words, so that no load
+    # can bring either before the agent's message).
+    slack = await make_slack(agent_user_ids=[AGENT], word_delay=0.5, update_interval_s=30)
     slack.fake.status_supported = True
     root = new_ts()
     question = " ".join(f"word{i}" for i in range(40))
@@ -81,6 +82,6 @@ async def test_a_reply_cut_before_anything_was_posted_posts_nothing(
     )
     conversation = await slack.bot.store.get_conversation("slack", f"C1:{root}")
     assert conversation.status == ConversationStatus.WITH_HUMAN
-    assert await slack.bot.drain(5)
+    assert await slack.bot.drain(30)
     after_agent = [m.text for m in slack.fake.thread("C1", root)]
     assert after_agent == [], f"posted after the agent took over: {after_agent}"
