@@ -103,10 +103,9 @@ async def test_a_retry_after_a_restart_is_not_answered_again(
     event = message("before the restart", ts=ts)
     await first.post_event(event, event_id="EvRESTART")
     await first.reply_in("D1", None, "echo: before the restart")
-    for _ in range(100):  # until the reply is stored as sent
-        if len(await first.bot.history("slack", "D1")) == 2:
-            break
-        await asyncio.sleep(0.02)
+    async with asyncio.timeout(30):  # until the reply is stored as sent
+        while len(await first.bot.history("slack", "D1")) != 2:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.02)
     await first.bot.close()
     # Slack did not see the ack in time and delivers again, to the restarted bot.
     second = await make_slack(db=db)
