@@ -31,7 +31,7 @@ async def test_a_private_reply_streams_as_paced_drafts_then_one_message(make_tg:
     tg = await make_tg({"edit_interval_s": 0.4, "typing_interval_s": 0.25}, word_delay=0.03)
     fake, text = tg.fake, words(60)  # ~1.8 s of streaming, 61 deltas
     fake.push(fake.updates.message(601, text))
-    await tg.wait_answers(1, chat_id=601, within=8)
+    await tg.wait_answers(1, chat_id=601, within=30)
     await tg.settle()
     drafts = fake.drafts_in(601)
     times = [d.at for d in drafts]
@@ -64,7 +64,7 @@ async def test_group_replies_still_stream_by_edits(make_tg: MakeTg) -> None:
     tg = await make_tg({"edit_interval_s": 0.2}, word_delay=0.03)
     fake, text = tg.fake, words(40)
     fake.push(fake.updates.message(GROUP, f"@botkit_test_bot {text}"))
-    await fake.wait_until(lambda: tg.answers(GROUP) == [f"echo: {text}"], within=8)
+    await fake.wait_until(lambda: tg.answers(GROUP) == [f"echo: {text}"], within=30)
     await tg.settle()
     [message] = fake.messages(GROUP)
     assert len(message.versions) >= 3 and message.reply_to is not None  # quoted, edited
@@ -74,7 +74,7 @@ async def test_group_replies_still_stream_by_edits(make_tg: MakeTg) -> None:
 async def test_streaming_edit_turns_drafts_off(make_tg: MakeTg) -> None:
     tg = await make_tg({"edit_interval_s": 0.2, "streaming": "edit"}, word_delay=0.03)
     tg.fake.push(tg.fake.updates.message(603, words(30)))
-    await tg.fake.wait_until(lambda: tg.answers(603) == [f"echo: {words(30)}"], within=8)
+    await tg.fake.wait_until(lambda: tg.answers(603) == [f"echo: {words(30)}"], within=30)
     await tg.settle()
     assert tg.fake.calls_to("editMessageText", 603)
     assert not tg.fake.calls_to("sendMessageDraft", ok=False)

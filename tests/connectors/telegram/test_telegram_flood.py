@@ -30,7 +30,7 @@ async def test_group_window_limit_is_kept(make_tg: MakeTg) -> None:
     tg = await make_tg({"flood": {"group_max_messages": 2, "group_window_s": 0.6}})
     fake = tg.fake
     fake.push(*(fake.updates.message(-401, f"{BOT} g{i}") for i in range(5)))
-    await tg.wait_answers(5, within=8)
+    await tg.wait_answers(5, within=30)
     times = [c.at for c in fake.calls_to("sendMessage", -401)]
     # At most 2 messages in any 0.6 s window: the third after the first is >= 0.6 s later.
     assert min(b - a for a, b in zip(times, times[2:], strict=False)) >= 0.59
@@ -44,7 +44,7 @@ async def test_retry_after_is_waited_out_and_the_reply_sent_once(make_tg: MakeTg
     fake = tg.fake
     fake.fail("sendMessage", retry_after=1)
     fake.push(fake.updates.message(303, "flooded"))
-    await tg.wait_answers(1, within=5)
+    await tg.wait_answers(1, within=30)
     refused = fake.calls_to("sendMessage", ok=False)
     assert [c.status for c in refused] == [429, 200]
     assert refused[1].at - refused[0].at >= 0.99
@@ -114,10 +114,19 @@ async def test_undeliverable_replies_are_recorded_as_failed(
 
 async def test_overall_rate_is_kept_across_chats(make_tg: MakeTg) -> None:
     tg = await make_tg({"flood": {"global_per_second": 2}})
-    fake = tg.fake
+    fake, flood = tg.fake, tg.connector.flood
+    # The overall limit counts from the start of each call, so the arrival times jitter
+    # by each call's network delay, which a loaded machine makes as long as it likes:
+    # the starts are what is checked (without the limit they would be ~1 ms apart).
+    starts: list[float] = []
+    wait_global = flood.wait_global
+
+    async def recorded() -> None:
+        await wait_global()
+        starts.append(flood.now())
+
+    flood.wait_global = recorded  # type: ignore[method-assign]
     fake.push(*(fake.updates.message(310 + i, f"c{i}") for i in range(4)))
-    await tg.wait_answers(4, within=8)
-    times = sorted(c.at for c in fake.calls_to("sendMessage"))
-    # The overall limit counts from the start of each call, so the arrival times may
-    # jitter by the calls' network delay (without the limit they would be ~1 ms apart).
-    assert min(b - a for a, b in zip(times, times[2:], strict=False)) >= 0.9
+    await tg.wait_answers(4, within=30)
+    assert len(starts) >= 4  # every message took a slot
+    assert min(b - a for a, b in zip(starts, starts[2:], strict=False)) >= 0.999

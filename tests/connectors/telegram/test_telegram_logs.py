@@ -20,7 +20,7 @@ async def test_token_is_not_in_captured_logs(
     fake.fail("sendMessage", status=502)  # a retried error
     fake.fail("sendMessage", retry_after=1)  # flood control
     fake.push(fake.updates.message(701, "first"))
-    await tg.wait_answers(1, within=5)
+    await tg.wait_answers(1, within=30)
     fake.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
     fake.fail("getUpdates", status=500)
     fake.push(fake.updates.message(702, "second"))

@@ -72,7 +72,7 @@ async def test_crash_between_store_and_confirm_redelivers_without_double_answers
     assert len(fake.messages()) == crash_after  # stored messages were answered
 
     second = await make_tg()  # same database: a restart
-    await second.wait_answers(20, within=10)
+    await second.wait_answers(20, within=30)
     await second.settle()
     answered_once(fake, 20)
     # The updates stored before the crash came again and were recognized.
@@ -215,7 +215,7 @@ async def test_a_reply_cut_off_by_shutdown_is_marked_and_answered_again(make_tg:
     await first.bot.close()
 
     second = await make_tg(db="tg.db", bot={"shutdown_grace_seconds": 0})  # a restart
-    await second.wait_answers(2, chat_id=108, within=10)
+    await second.wait_answers(2, chat_id=108, within=30)
     assert second.answers(108)[1] == f"echo: {text}"
 
 
@@ -227,16 +227,23 @@ async def test_the_shutdown_mark_is_not_overwritten_by_a_progress_edit(make_tg: 
     )
     fake = first.fake
     apply_edit = fake._api_editMessageText
+    in_flight = [0]
 
     async def slow_edit(params: dict[str, object]) -> object:  # a realistic round trip
-        await asyncio.sleep(0.3)
-        return await apply_edit(params)
+        in_flight[0] += 1
+        try:
+            await asyncio.sleep(0.3)
+            return await apply_edit(params)
+        finally:
+            in_flight[0] -= 1
 
     fake._api_editMessageText = slow_edit  # type: ignore[method-assign]
     fake.push(fake.updates.message(109, " ".join(f"w{i}" for i in range(400))))
-    [shown] = await first.wait_answers(1, chat_id=109)
+    [shown] = await first.wait_answers(1, chat_id=109, within=30)
     edits = len(shown.versions)
-    await fake.wait_until(lambda: len(shown.versions) > edits)  # a progress edit landed:
+    await fake.wait_until(lambda: len(shown.versions) > edits, 30)  # a progress edit landed:
     await first.stop()  # the next one is due while the mark is in flight
-    await asyncio.sleep(1.0)  # let every request in flight land
+    # Every edit in flight lands (waited for, however slow the machine: not slept for).
+    await fake.wait_until(lambda: shown.text.endswith(" …"), 30)  # the mark landed...
+    await fake.wait_until(lambda: in_flight[0] == 0, 30)  # ...and then any late edit
     assert shown.text.endswith(" …"), [text[-14:] for _, text in shown.versions]

@@ -102,7 +102,7 @@ class TgHarness:
         return [m.text for m in self.fake.messages(chat_id)]
 
     async def wait_answers(
-        self, count: int, chat_id: int | None = None, within: float = 5.0
+        self, count: int, chat_id: int | None = None, within: float = 30.0
     ) -> list[SentMessage]:
         await self.fake.wait_until(lambda: len(self.fake.messages(chat_id)) >= count, within)
         return self.fake.messages(chat_id)
@@ -110,7 +110,7 @@ class TgHarness:
     async def history(self, chat_id: int) -> list[HistoryItem]:
         return await self.bot.history("telegram", str(chat_id))
 
-    async def settle(self, within: float = 5.0) -> None:
+    async def settle(self, within: float = 30.0) -> None:
         """Wait until every reply the bot started has finished."""
         assert await self.bot.drain(within)
 
