@@ -153,8 +153,11 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
             ({"data": b"\xff\xfe{"}, 400, "must be JSON"),
             ({"data": b"[" * 100_000}, 400, "must be JSON"),  # nesting past recursion
             # Bodies are taken as sent, never inflated.
-            ({"data": gzip.compress(b'{"text": "hi"}'), "headers": {"Content-Encoding": "gzip"}},
-             400, "must be JSON"),
+            (
+                {"data": gzip.compress(b'{"text": "hi"}'), "headers": {"Content-Encoding": "gzip"}},
+                400,
+                "must be JSON",
+            ),
             ({"json": ["a list"]}, 400, "JSON object"),
             ({"json": {"text": 42}}, 400, "must be strings"),
             ({"json": {"text": "hi", "agent": ["x"]}}, 400, "must be strings"),
@@ -389,8 +392,11 @@ async def test_any_failure_to_start_the_api_keeps_the_hand_off(
 
 
 async def test_a_cancelled_delivery_is_not_left_looking_sent(api_bot: ApiBot) -> None:
+    delivering = asyncio.Event()
+
     class StallingConnector(RecordingConnector):
         async def send(self, reply: OutboundReply) -> None:
+            delivering.set()
             await asyncio.sleep(3600)
 
     async with api_bot() as api:
@@ -399,7 +405,7 @@ async def test_a_cancelled_delivery_is_not_left_looking_sent(api_bot: ApiBot) ->
         bot.attach_connector(StallingConnector(bot))
         cid = await api.conversation_id()
         sending = asyncio.create_task(bot.agent_replies.send(cid, "Hello?", agent="Ana"))
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(delivering.wait(), 30)  # cancelled mid-delivery
         sending.cancel()
         with pytest.raises(asyncio.CancelledError):
             await sending
@@ -451,8 +457,10 @@ async def test_taking_over_ends_the_reply_the_bot_is_writing(
     """The bot's reply stops after the words already out; the customer's question counts
     as answered (the agent has it), so no later start answers it again."""
     plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
-    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.05}}
-    question = " ".join(f"word{i}" for i in range(40))  # two seconds of reply
+    # Twenty seconds of reply (cut by the takeover: not waited for), so that no load
+    # can let it end before the agent's message.
+    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.5}}
+    question = " ".join(f"word{i}" for i in range(40))
     async with Bot(make_settings(plugins={"handoff": plugin}, backend=slow)) as bot:
         bot.attach_connector(RecordingConnector(bot))
         async with aiohttp.ClientSession() as session:
@@ -462,7 +470,7 @@ async def test_taking_over_ends_the_reply_the_bot_is_writing(
             cid = await api.conversation_id()
             status, _ = await api.send(cid, text="Ana here, I'll take it.", take_over=True)
             assert status == 201
-            assert await bot.drain(10)
+            assert await bot.drain(30)
         _, page = await api_page(bot, cid)
         bot_reply = next(m for m in page if m.direction == "out" and m.agent is None)
         # Stored failed with the reason, like a reply cut off by shutdown.
@@ -519,7 +527,7 @@ async def test_a_channel_that_sends_whole_replies_sends_nothing_of_a_cut_one(
     make_settings: Callable[..., Settings],
 ) -> None:
     plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
-    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.05}}
+    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.5}}  # 20 s: see above
     async with Bot(make_settings(plugins={"handoff": plugin}, backend=slow)) as bot:
         conn = BufferingConnector(bot)
         bot.attach_connector(conn)
@@ -530,7 +538,7 @@ async def test_a_channel_that_sends_whole_replies_sends_nothing_of_a_cut_one(
             cid = await api.conversation_id()
             status, _ = await api.send(cid, text="Ana here.", take_over=True)
             assert status == 201
-            assert await bot.drain(10)
+            assert await bot.drain(30)
             _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
         bot_reply = next(
             m for m in page["messages"] if m["direction"] == "out" and m["agent"] is None
@@ -545,7 +553,7 @@ async def test_a_cut_reply_looks_the_same_live_and_replayed(
     make_settings: Callable[..., Settings],
 ) -> None:
     plugin = {"api_listen": "127.0.0.1:0", "api_token": TOKEN}
-    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.05}}
+    slow = {"kind": "echo", "echo": {"word_delay_seconds": 0.5}}  # 20 s: see above
     async with Bot(make_settings(plugins={"handoff": plugin}, backend=slow)) as bot:
         bot.attach_connector(RecordingConnector(bot))
         async with aiohttp.ClientSession() as session:
@@ -554,7 +562,7 @@ async def test_a_cut_reply_looks_the_same_live_and_replayed(
             await asyncio.sleep(0.5)
             cid = await api.conversation_id()
             await api.send(cid, text="Ana here.", take_over=True)
-            assert await bot.drain(10)
+            assert await bot.drain(30)
         final = next(r for r in recorder(bot).replies if r.metadata.get("agent") is None)
         live = message_payload(reply_item(final))  # what WebConnector pushes live
         history = await bot.history("test", "c1")

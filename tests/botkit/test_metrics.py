@@ -145,7 +145,9 @@ async def test_messages_over_the_rate_limit_are_counted(
 async def test_a_superseded_reply_is_counted_as_such(
     metrics_settings: Callable[..., Settings],
 ) -> None:
-    async with Bot(metrics_settings(echo={"word_delay_seconds": 0.2})) as bot:
+    # A word every 2 s: no load lets the reply end before the takeover (which cuts it,
+    # so the words are not waited for).
+    async with Bot(metrics_settings(echo={"word_delay_seconds": 2.0})) as bot:
         bot.attach_connector(RecordingConnector(bot))
         receipt = await bot.submit(message("one two three four", "k1"))
         await asyncio.sleep(0.3)  # the first words are out
@@ -340,7 +342,6 @@ def test_a_chat_session_serves_no_metrics() -> None:
     assert settings.metrics.listen  # the example enables them for the service
     chat = chat_settings(settings)
     assert chat.metrics.listen == "" and set(chat.connectors) == {"console"}
-
 
 
 async def test_a_database_outage_shows_in_database_up_and_errors_by_reason(
