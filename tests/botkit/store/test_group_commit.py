@@ -16,6 +16,32 @@ from botkit.store._group_commit import GroupCommitWriter
 from botkit.store._runner import install_sqlite_hooks
 
 
+async def _until(check: Callable[[], bool], within: float = 30.0) -> None:
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110 - the writer thread's state, polled
+            await asyncio.sleep(0.005)
+
+
+async def _hold(writer: GroupCommitWriter, gate: threading.Event) -> asyncio.Future[bool]:
+    """A write that holds the writer thread until ``gate`` opens, under way: what is
+    submitted from now on queues behind it (waited for, not a sleep a slow machine can
+    outlast)."""
+    entered = threading.Event()
+
+    def held(conn: Connection) -> bool:
+        entered.set()
+        return gate.wait(30)
+
+    blocker = asyncio.ensure_future(writer.submit(held))
+    await _until(entered.is_set)
+    return blocker
+
+
+async def _queued(writer: GroupCommitWriter, count: int) -> None:
+    """Wait until ``count`` jobs are queued for the writer thread."""
+    await _until(lambda: writer._queue.qsize() >= count)
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A file database with the store's own SQLite setup (WAL, explicit BEGIN)."""
@@ -77,17 +103,22 @@ async def test_a_lone_write_that_fails_leaves_nothing(engine: Engine) -> None:
 def test_a_closed_event_loop_does_not_kill_the_writer(engine: Engine) -> None:
     """A caller's loop closed before its write settled: later callers still get answers."""
     writer = GroupCommitWriter(engine)
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
+
+    def held(conn: Connection) -> bool:
+        entered.set()
+        return gate.wait(30)
+
     loop = asyncio.new_event_loop()
-    task = loop.create_task(writer.submit(lambda conn: gate.wait(5)))
-    loop.run_until_complete(asyncio.sleep(0.05))  # queued; the writer waits on the gate
+    task = loop.create_task(writer.submit(held))
+    loop.run_until_complete(_until(entered.is_set))  # the writer waits on the gate
     task.cancel()
     loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
     loop.close()
     gate.set()  # the write ends; settling it on the closed loop must not end the thread
 
     async def later() -> int:
-        return await asyncio.wait_for(writer.submit(lambda conn: 7), 5)
+        return await asyncio.wait_for(writer.submit(lambda conn: 7), 30)
 
     assert asyncio.run(later()) == 7
     writer.stop()
@@ -123,11 +154,10 @@ async def test_a_base_exception_in_a_batch_fails_the_batch_as_store_errors(
         conn.execute(text("INSERT INTO t (k, v) VALUES (1, 'x')"))
         return 1
 
-    blocker = asyncio.ensure_future(writer.submit(lambda conn: gate.wait(5)))
-    await asyncio.sleep(0.05)  # the others queue behind it and form one batch
+    blocker = await _hold(writer, gate)  # the others queue behind it and form one batch
     first = asyncio.ensure_future(writer.submit(insert))
     bad = asyncio.ensure_future(writer.submit(interrupt))
-    await asyncio.sleep(0.05)
+    await _queued(writer, 2)
     gate.set()
     assert await blocker is True
     with pytest.raises(StoreError):
@@ -162,10 +192,9 @@ async def test_a_write_that_loses_the_transaction_fails_the_batch_consistently(
         conn.exec_driver_sql("ROLLBACK")  # what SQLite itself does on SQLITE_FULL
         raise OSError("database or disk is full")
 
-    blocker = asyncio.ensure_future(writer.submit(lambda conn: gate.wait(5)))
-    await asyncio.sleep(0.05)
+    blocker = await _hold(writer, gate)
     jobs = [asyncio.ensure_future(writer.submit(fn)) for fn in (insert(1), disk_full, insert(2))]
-    await asyncio.sleep(0.05)
+    await _queued(writer, 3)
     gate.set()
     await blocker
     results = await asyncio.gather(*jobs, return_exceptions=True)
@@ -203,10 +232,9 @@ async def test_a_batch_without_failures_runs_each_write_once_without_savepoints(
         return work
 
     async def batch(*fns: Callable[[Connection], object]) -> list[object]:
-        blocker = asyncio.ensure_future(writer.submit(lambda conn: gate.wait(5)))
-        await asyncio.sleep(0.05)
+        blocker = await _hold(writer, gate)
         jobs = [asyncio.ensure_future(writer.submit(fn)) for fn in fns]
-        await asyncio.sleep(0.05)
+        await _queued(writer, len(fns))
         gate.set()
         await blocker
         gate.clear()
