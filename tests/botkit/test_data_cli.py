@@ -162,7 +162,7 @@ async def test_the_running_bot_purges_what_is_older_than_retention_days(
         await _age_everything(bot, 31)
         bot.attach_connector(_Listening(bot))
         running = asyncio.create_task(bot.run())
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             while await bot.store.get_conversation("test", "c-ann") is not None:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         bot.stop()

@@ -177,12 +177,13 @@ async def test_the_watcher_reloads_in_the_background(
 ) -> None:
     async with knowledge_bot(reload_seconds=1) as (bot, backend):
         (kb_dir / "stores.md").write_text("# Stores\nOur shop in Utrecht opens at 9.")
-        for _ in range(200):  # the first look is a second after startup
-            await asyncio.sleep(0.05)
-            plugin = bot.plugins.get("knowledge")
-            assert isinstance(plugin, KnowledgePlugin) and plugin.handler is not None
-            if len(plugin.handler.library.index) == 12:
-                break
+        async with asyncio.timeout(30):  # the first look is a second after startup
+            while True:
+                await asyncio.sleep(0.05)
+                plugin = bot.plugins.get("knowledge")
+                assert isinstance(plugin, KnowledgePlugin) and plugin.handler is not None
+                if len(plugin.handler.library.index) == 12:
+                    break
         await _ask(bot, "When does the Utrecht shop open?", "k1")
     assert "[1] Stores" in backend.systems[0]
 
