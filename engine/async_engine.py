@@ -1,9 +1,13 @@
-"""Async streaming API over ``LLMEngine``; model steps run in one dedicated thread.
+"""Async streaming API over ``LLMEngine``; model steps run off the event loop.
 
 The event loop never runs model code: ``submit`` sends commands (add / abort) to the
 engine thread through a thread-safe queue, and the thread hands each step's outputs back
 with one ``call_soon_threadsafe`` per step. Closing or cancelling a consumer sends an abort,
 which the thread applies before its next step, so the sequence's KV blocks are free then.
+
+On CUDA the engine thread is the engine's own. On the CPU it is the process's shared
+``engine.cpu_worker.CpuWorker`` thread, which also runs the translators' work: one
+OpenMP pool for all of it (a second thread's pool slows every step of both).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from engine.cpu_threads import in_own_thread
+from engine.cpu_worker import CpuWorker, shared_cpu_worker
 from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
 from engine.llm_engine import LLMEngine, RequestOutput
@@ -67,25 +73,45 @@ class AsyncEngine:
 
     Args:
         engine: the engine to drive (owned from now on by the engine thread).
+        cpu_worker: on the CPU, the worker whose thread runs the steps (default: the
+            process's shared one); unused on other devices.
     """
 
-    def __init__(self, engine: LLMEngine) -> None:
+    def __init__(self, engine: LLMEngine, *, cpu_worker: CpuWorker | None = None) -> None:
         self.engine = engine
+        self._worker: CpuWorker | None = None
+        if engine.device.type == "cpu":
+            self._worker = cpu_worker if cpu_worker is not None else shared_cpu_worker()
         self._commands: queue.SimpleQueue[tuple[str, str, object, object, float]] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._streams: dict[str, asyncio.Queue[_Item]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the engine's own (not on the CPU)
+        self._started = False
+        self._stopped = threading.Event()  # set when the steps have ended (closed or crashed)
         self._dead: BaseException | None = None
         self._ids = itertools.count()
 
     @classmethod
-    async def load(cls, source: str | Path, *, dtype: str = "auto", device: str = "auto",
-                   config: EngineConfig | None = None) -> AsyncEngine:
+    async def load(
+        cls,
+        source: str | Path,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        config: EngineConfig | None = None,
+    ) -> AsyncEngine:
         """Load a model in a worker thread (the loop stays responsive) and start."""
         # Not an executor thread: it would keep an OpenMP pool beside the engine thread's.
-        engine = await in_own_thread("engine-load", LLMEngine.from_pretrained, source,
-                                     dtype=dtype, device=device, config=config)
+        engine = await in_own_thread(
+            "engine-load",
+            LLMEngine.from_pretrained,
+            source,
+            dtype=dtype,
+            device=device,
+            config=config,
+        )
         self = cls(engine)
         self.start()
         return self
@@ -93,30 +119,38 @@ class AsyncEngine:
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Start the engine thread (idempotent); binds to the running event loop."""
-        if self._thread is not None:
+        if self._started:
             return
         self._loop = asyncio.get_running_loop()
+        self._started = True
+        self._stopped.clear()
+        if self._worker is not None:
+            self._worker.attach(self)
+            return
         self._thread = threading.Thread(target=self._run, name="engine-step", daemon=True)
         self._thread.start()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self._dead is None
+        return self._started and not self._stopped.is_set() and self._dead is None
 
     async def close(self) -> None:
-        """Stop the thread; live streams end with ``EngineDeadError`` and their requests
+        """Stop the steps; live streams end with ``EngineDeadError`` and their requests
         are aborted (KV blocks back in the pool)."""
-        thread = self._thread
-        if thread is None:
+        if not self._started:
             return
-        self._commands.put(("stop", "", None, None, 0.0))
-        await asyncio.to_thread(thread.join)
-        self._thread = None
+        self._send(("stop", "", None, None, 0.0))
+        await asyncio.to_thread(self._stopped.wait)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        self._started = False
         self._fail_streams(EngineDeadError("the engine was closed"))
 
     # ------------------------------------------------------------------ streaming
-    async def submit(self, prompt: Prompt, params: SamplingParams | None = None, *,
-                     request_id: str | None = None) -> AsyncGenerator[Delta, None]:
+    async def submit(
+        self, prompt: Prompt, params: SamplingParams | None = None, *, request_id: str | None = None
+    ) -> AsyncGenerator[Delta, None]:
         """Stream a reply: ``TextDelta`` items, then one ``FinalRecord``.
 
         Raises:
@@ -126,14 +160,14 @@ class AsyncEngine:
         """
         if self._dead is not None:
             raise EngineDeadError(f"the engine stopped: {self._dead}")
-        if self._thread is None or self._loop is not asyncio.get_running_loop():
+        if not self._started or self._loop is not asyncio.get_running_loop():
             raise EngineDeadError("the engine is not started in this event loop")
         # Always unique internally: a caller reusing an id must not receive the late
         # "aborted" output of an earlier stream that had the same id.
         rid = f"{request_id or 'req'}-{next(self._ids)}"
         stream: asyncio.Queue[_Item] = asyncio.Queue()
         self._streams[rid] = stream
-        self._commands.put(("add", rid, prompt, params, time.monotonic()))
+        self._send(("add", rid, prompt, params, time.monotonic()))
         done = False
         try:
             while True:
@@ -151,34 +185,66 @@ class AsyncEngine:
                     return
         finally:
             self._streams.pop(rid, None)
-            if not done and self._thread is not None:
-                self._commands.put(("abort", rid, None, None, 0.0))
+            if not done and self._started:
+                self._send(("abort", rid, None, None, 0.0))
+
+    def _send(self, cmd: tuple[str, str, object, object, float]) -> None:
+        self._commands.put(cmd)
+        if self._worker is not None:
+            self._worker.wake()
 
     # -------------------------------------------------------------- engine thread
     def _run(self) -> None:
-        engine = self.engine
-        bind_thread_to(engine.device)  # Triton launches on the thread's current device
+        """The engine's own thread (not on the CPU): turns until stopped."""
+        bind_thread_to(self.engine.device)  # Triton launches on the thread's current device
         try:
-            while True:
-                block = not engine.has_unfinished()
-                while True:
-                    try:
-                        cmd = self._commands.get(block=block)
-                    except queue.Empty:
-                        break
-                    block = False
-                    if cmd[0] == "stop":
-                        # Streams end with the close; their sequences must not keep KV
-                        # blocks (or their ids) in an engine that may be driven again.
-                        engine.abort_all()
-                        return
-                    self._handle(cmd)
-                if engine.has_unfinished():
-                    self._deliver(engine.step())
+            while self._turn(block=True):
+                pass
         except BaseException as exc:  # a crashed step must not leave streams hanging
-            log.exception("engine step failed; failing every live request")
-            self._dead = exc
-            self._post(self._fail_streams, EngineDeadError(f"engine step failed: {exc}"))
+            self._crash(exc)
+        self._stopped.set()
+
+    def cpu_turn(self) -> bool:
+        """One turn on the shared CPU worker's thread (``engine.cpu_worker.CpuClient``)."""
+        if self._stopped.is_set():
+            return False
+        try:
+            if self._turn(block=False):
+                return self.engine.has_unfinished() or not self._commands.empty()
+        except BaseException as exc:
+            self._crash(exc)
+        assert self._worker is not None
+        self._worker.detach(self)
+        self._stopped.set()
+        return False
+
+    def _turn(self, *, block: bool) -> bool:
+        """Apply the queued commands, then run one step; False once told to stop.
+
+        ``block``: when there is nothing to step, wait for a command.
+        """
+        engine = self.engine
+        block = block and not engine.has_unfinished()
+        while True:
+            try:
+                cmd = self._commands.get(block=block)
+            except queue.Empty:
+                break
+            block = False
+            if cmd[0] == "stop":
+                # Streams end with the close; their sequences must not keep KV
+                # blocks (or their ids) in an engine that may be driven again.
+                engine.abort_all()
+                return False
+            self._handle(cmd)
+        if engine.has_unfinished():
+            self._deliver(engine.step())
+        return True
+
+    def _crash(self, exc: BaseException) -> None:
+        log.exception("engine step failed; failing every live request", exc_info=exc)
+        self._dead = exc
+        self._post(self._fail_streams, EngineDeadError(f"engine step failed: {exc}"))
 
     def _handle(self, cmd: tuple[str, str, object, object, float]) -> None:
         kind, rid, prompt, params, arrival = cmd
@@ -186,13 +252,15 @@ class AsyncEngine:
             self.engine.abort_request(rid)
             return
         try:
-            self.engine.add_request(rid, prompt, params,  # type: ignore[arg-type]
-                                    arrival_time=arrival)
+            self.engine.add_request(
+                rid, cast(Prompt, prompt), cast(SamplingParams | None, params), arrival_time=arrival
+            )
         except EngineRequestError as exc:
             self._post(self._put, rid, exc)
         except Exception as exc:  # e.g. the tokenizer choking on hostile input
-            self._post(self._put, rid,
-                       InvalidRequestError(f"the request could not be prepared: {exc}"))
+            self._post(
+                self._put, rid, InvalidRequestError(f"the request could not be prepared: {exc}")
+            )
 
     def _post(self, fn: Callable[..., object], *args: object) -> None:
         loop = self._loop
@@ -224,7 +292,12 @@ def _final(o: RequestOutput, request_id: str) -> FinalRecord:
     end = o.finished_time if o.finished_time is not None else time.monotonic()
     ttft = None if o.first_token_time is None else o.first_token_time - o.arrival_time
     reason = o.finish_reason.value if o.finish_reason is not None else "stop"
-    return FinalRecord(request_id=request_id, finish_reason=reason,
-                       prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
-                       cached_tokens=o.cached_tokens, ttft_s=ttft,
-                       latency_s=end - o.arrival_time)
+    return FinalRecord(
+        request_id=request_id,
+        finish_reason=reason,
+        prompt_tokens=o.prompt_tokens,
+        completion_tokens=o.completion_tokens,
+        cached_tokens=o.cached_tokens,
+        ttft_s=ttft,
+        latency_s=end - o.arrival_time,
+    )

@@ -7,6 +7,11 @@ it as one batch, so sentences of many conversations, and of different language p
 a many-to-many model, share the encoder and decoder passes. Requests with different beam
 sizes or length limits run as separate batches within the same round.
 
+On the CPU the worker thread is the process's shared ``engine.cpu_worker.CpuWorker``
+thread, the one that runs the chat engine's steps: a thread of its own would keep a second
+OpenMP pool, which slows every parallel op of both engines. There a round lets the chat
+engine step before each of its decode steps, so neither waits for the other's whole job.
+
 The method names match ``botkit.backends.protocol.Translator`` (``name``, ``supports``,
 async ``translate(texts, source, target)``), so the core adapter can wrap it thinly.
 """
@@ -22,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.cpu_threads import in_own_thread
+from engine.cpu_worker import CpuWorker, shared_cpu_worker
 from engine.devices import bind_thread_to
 from engine.request_errors import EngineBusyError, EngineDeadError
 from engine.translation.engine import TranslationEngine
@@ -55,6 +61,8 @@ class AsyncTranslator:
         max_batch_sentences: most sentences taken into one round.
         max_queued_sentences: sentences waiting or running beyond which ``translate``
             raises ``EngineBusyError`` (a request alone is always accepted).
+        cpu_worker: on the CPU, the worker whose thread runs the rounds (default: the
+            process's shared one); unused on other devices.
     """
 
     def __init__(
@@ -65,15 +73,24 @@ class AsyncTranslator:
         max_new_tokens: int | None = None,
         max_batch_sentences: int = 256,
         max_queued_sentences: int = 8192,
+        cpu_worker: CpuWorker | None = None,
     ) -> None:
         self.engine = engine
+        self._worker: CpuWorker | None = None
+        if engine.device.type == "cpu":
+            self._worker = cpu_worker if cpu_worker is not None else shared_cpu_worker()
         self.beam_size = beam_size
         self.max_new_tokens = max_new_tokens
         self.max_batch_sentences = max_batch_sentences
         self.max_queued_sentences = max_queued_sentences
         self._queued = 0  # sentences accepted and not yet answered (guarded by _lock)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()  # None: stop
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the worker's own (not on the CPU)
+        self._started = False
+        self._stopped = threading.Event()  # set when the worker has served its last round
+        self._pending: list[_Job] = []  # taken off the queue for a later round
+        self._held: list[_Job] = []  # every job taken off the queue and not yet answered
+        self._stopping = False  # the queue's stop mark was taken
         self._closed = False
         self._dead: BaseException | None = None  # why the worker thread ended, if it did
         self._lock = threading.Lock()
@@ -170,33 +187,66 @@ class AsyncTranslator:
                     f"translation queue is full ({self._queued} sentences waiting)"
                 )
             self._queued += len(items)
-            self._ensure_thread()
             self._queue.put(job)
+            self._ensure_started()
+        if self._worker is not None:
+            self._worker.wake()
         return await job.future
 
     async def close(self) -> None:
         """Stop the worker after the queued work; later calls raise ``EngineDeadError``."""
         with self._lock:
             self._closed = True
-            thread = self._thread
+            started = self._started
             self._queue.put(None)
-        if thread is not None:
-            await asyncio.to_thread(thread.join)
+        if not started:
+            return
+        if self._worker is not None:
+            self._worker.wake()
+        await asyncio.to_thread(self._stopped.wait)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
 
     # ------------------------------------------------------------------ worker
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="translator", daemon=True)
-            self._thread.start()
+    def _ensure_started(self) -> None:
+        """Start serving (under ``_lock``), on the CPU worker or a thread of its own."""
+        if self._started:
+            return
+        self._started = True
+        if self._worker is not None:
+            self.engine.between_steps = self._worker.between_steps
+            self._worker.attach(self)
+            return
+        self._thread = threading.Thread(target=self._run, name="translator", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
-        held: list[_Job] = []  # every job taken off the queue and not yet answered
+        """The worker's own thread (not on the CPU): rounds until the stop mark."""
         try:
             bind_thread_to(self.engine.device)  # Triton launches on the current device
-            self._serve(held)
+            while (jobs := self._next_round(block=True)) is not None:
+                self._serve_round(jobs)
         except BaseException as exc:  # nothing may be left awaiting a dead worker
             log.exception("translation worker died; failing its queued requests")
-            self._die(exc, held)
+            self._die(exc, self._held)
+        self._stopped.set()
+
+    def cpu_turn(self) -> bool:
+        """One round on the shared CPU worker's thread (``engine.cpu_worker.CpuClient``)."""
+        if self._stopped.is_set():
+            return False
+        try:
+            jobs = self._next_round(block=False)
+            if jobs is not None:
+                self._serve_round(jobs)
+                return bool(self._pending) or not self._queue.empty()
+        except BaseException as exc:  # nothing may be left awaiting a dead worker
+            log.exception("translation worker died; failing its queued requests")
+            self._die(exc, self._held)
+        assert self._worker is not None
+        self._worker.detach(self)
+        self._stopped.set()
+        return False
 
     def _die(self, exc: BaseException, held: list[_Job]) -> None:
         with self._lock:  # translate() checks _dead under the lock before queueing
@@ -212,31 +262,40 @@ class AsyncTranslator:
             if not job.answered:
                 self._answer(job, None, EngineDeadError(f"the translation worker stopped: {exc!r}"))
 
-    def _serve(self, held: list[_Job]) -> None:
-        pending: list[_Job] = []
-        stopping = False
-        while not stopping or pending:
-            if not pending:
-                first = self._queue.get()
-                if first is None:
-                    return
-                pending.append(first)
-                held.append(first)
-            size = sum(len(j.texts) for j in pending)
-            while size < self.max_batch_sentences:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                pending.append(item)
-                held.append(item)
-                size += len(item.texts)
-            round_jobs, pending = _take(pending, self.max_batch_sentences)
-            self._run_round(round_jobs)
-            held[:] = [j for j in held if not j.answered]
+    def _next_round(self, *, block: bool) -> list[_Job] | None:
+        """The jobs of the next round: everything queued, up to ``max_batch_sentences``
+        sentences ([] when nothing is queued and not ``block``; None: stop now)."""
+        pending = self._pending
+        if not pending:
+            if self._stopping:
+                return None
+            try:
+                first = self._queue.get(block=block)
+            except queue.Empty:
+                return []
+            if first is None:
+                return None
+            pending.append(first)
+            self._held.append(first)
+        size = sum(len(j.texts) for j in pending)
+        while size < self.max_batch_sentences and not self._stopping:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._stopping = True  # after the jobs taken so far
+                break
+            pending.append(item)
+            self._held.append(item)
+            size += len(item.texts)
+        jobs, self._pending = _take(pending, self.max_batch_sentences)
+        return jobs
+
+    def _serve_round(self, jobs: list[_Job]) -> None:
+        if jobs:
+            self._run_round(jobs)
+        self._held[:] = [j for j in self._held if not j.answered]
 
     def _run_round(self, jobs: list[_Job]) -> None:
         self.batches_run += 1

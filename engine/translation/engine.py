@@ -44,14 +44,20 @@ log = logging.getLogger(__name__)
 
 
 class _BoundDecoder:
-    """``search.Decoder`` over the model (or its CPU decoder) and one batch's state."""
+    """``search.Decoder`` over the model (or its CPU decoder) and one batch's state;
+    ``between`` (if any) runs before each step."""
 
     def __init__(
-        self, step: Callable[[torch.Tensor, DecoderState], torch.Tensor], state: DecoderState
+        self,
+        step: Callable[[torch.Tensor, DecoderState], torch.Tensor],
+        state: DecoderState,
+        between: Callable[[], None] | None = None,
     ) -> None:
-        self._step, self.state = step, state
+        self._step, self.state, self._between = step, state, between
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        if self._between is not None:
+            self._between()
         return self._step(tokens, self.state)
 
     def reorder(self, rows: torch.Tensor) -> None:
@@ -75,7 +81,14 @@ class TranslationEngine:
         cuda_graphs: on CUDA, decode batches up to these sizes by replaying CUDA graphs
             (``engine.translation.graphs``; the buffers are allocated up front); None:
             always eagerly.
+
+    Attributes:
+        between_steps: called before each eager decode step (None: nothing). On the CPU,
+            ``AsyncTranslator`` lets the chat engine step there, as both share one thread
+            (``engine.cpu_worker``).
     """
+
+    between_steps: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -339,7 +352,7 @@ class TranslationEngine:
         else:
             capacity = min(max(limits) + 1, 64)
             state = model.new_state(encoded, lens_t.to(dev), beams, capacity=capacity)
-            decoder = _BoundDecoder(self._decode_step, state)
+            decoder = _BoundDecoder(self._decode_step, state, self.between_steps)
         cfg = SearchConfig(
             beam_size=beams,
             decoder_start_id=self.loaded.config.decoder_start_token_id,

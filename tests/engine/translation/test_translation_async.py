@@ -121,7 +121,7 @@ async def test_unsupported_pair_and_bad_input_fail_at_once(engine: TranslationEn
         await translator.translate("Hello", "en", "es")  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError):
         await translator.translate(["Hello"], "en", "es", beam_size=0)
-    assert translator._thread is None  # nothing reached the worker
+    assert not translator._started  # nothing reached the worker
     await translator.close()
 
 
