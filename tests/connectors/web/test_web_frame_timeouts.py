@@ -36,7 +36,7 @@ def _state(writer: asyncio.StreamWriter) -> int:
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
 
 
-async def _reset_seen(writer: asyncio.StreamWriter, limit_s: float = 5.0) -> None:
+async def _reset_seen(writer: asyncio.StreamWriter, limit_s: float = 30.0) -> None:
     async with asyncio.timeout(limit_s):
         while _state(writer) != _TCP_CLOSE:  # noqa: ASYNC110 - polled
             await asyncio.sleep(0.05)

@@ -110,11 +110,12 @@ async def test_openapi_document(web: WebHarness) -> None:
 
 async def test_long_poll_wakes_on_new_message(web: WebHarness) -> None:
     token = await web.session()
-    poll = asyncio.create_task(web.history(token, after_seq=0, wait=10))
+    # The poll would wait 30 s: woken, it ends long before (15 s is ample under load).
+    poll = asyncio.create_task(web.history(token, after_seq=0, wait=30))
     await asyncio.sleep(0.1)
     assert not poll.done()
     await web.post(token, "lp", "wake up")
-    async with asyncio.timeout(3):
+    async with asyncio.timeout(15):
         messages = await poll
     assert messages[0]["text"] == "wake up"
     # With nothing new, it returns empty after the wait.
@@ -200,16 +201,15 @@ async def test_bot_run_serves_the_web_channel_until_stopped(make_web: MakeWeb) -
     web = await make_web(port=0)
     run = asyncio.create_task(web.bot.run())
     try:
-        for _ in range(500):  # run() binds the port in the background
-            if web.connector.port is not None:
-                break
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(30):  # run() binds the port in the background
+            while web.connector.port is None:  # noqa: ASYNC110 - polled
+                await asyncio.sleep(0.01)
         async with ClientSession() as http:
             resp = await http.get(f"{web.connector.url}/readyz")
             assert resp.status == 200
     finally:
         web.bot.stop()
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             await run
     async with ClientSession() as http:
         with pytest.raises(OSError):

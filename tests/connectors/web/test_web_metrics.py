@@ -29,6 +29,6 @@ async def test_open_sockets_and_the_channels_replies_are_in_the_metrics(web: Web
     assert samples[sockets] == 2
     assert samples[("botkit_replies_total", (("channel", "web"), ("outcome", "sent")))] == 1
     await second.close()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):
         while _samples(web.bot)[sockets] != 1:  # noqa: ASYNC110 - the server sees the close
             await asyncio.sleep(0.02)

@@ -94,12 +94,15 @@ async def test_a_long_poll_on_one_replica_wakes_for_a_message_stored_by_the_othe
     token = await b.session()
     await b.post(token, "c1", "hello there")
     (conversation,) = await a.bot.store.conversations_with_status(["bot"])
-    await asyncio.sleep(0.5)  # the echo reply (seq 2) is stored
-    polling = asyncio.create_task(b.history(token, after_seq=2, wait=10))
+    async with asyncio.timeout(30):  # the echo reply (seq 2) is stored
+        while len(await b.history(token)) < 2:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.02)
+    # The poll would wait 30 s: woken, it ends long before (15 s is ample under load).
+    polling = asyncio.create_task(b.history(token, after_seq=2, wait=30))
     await asyncio.sleep(0.2)
     assert not polling.done()
     await a.bot.agent_replies.send(conversation.id, "Ana here.", agent="Ana", take_over=True)
-    messages = await asyncio.wait_for(polling, 5)  # long before its 10 s wait
+    messages = await asyncio.wait_for(polling, 15)  # long before its 30 s wait
     assert [(m["seq"], m["text"]) for m in messages] == [(3, "Ana here.")]
 
 

@@ -37,7 +37,7 @@ async def test_stale_after_seq_on_a_new_conversation_hides_nothing(web: WebHarne
     await v.send("hello?", "c1")
     ack = await v.until(lambda f: f["type"] == "ack")
     assert ack["seq"] == 1
-    reply = await v.until(reply_to(1), limit_s=3)
+    reply = await v.until(reply_to(1), limit_s=30)
     assert reply["text"] == "echo: hello?"
     assert [f["seq"] for f in v.stored()] == [1, 2]
 
