@@ -92,7 +92,7 @@ async def test_flapping_socket_sees_every_message_exactly_once(make_web: MakeWeb
     producer = asyncio.create_task(produce())
     seen: list[int] = []
     connections = 0
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(60):
         while not seen or seen[-1] < total:
             connections += 1
             v = await web.visitor(token=token, after_seq=seen[-1] if seen else 0)
@@ -225,7 +225,10 @@ async def test_message_stored_during_history_replay_is_sent_once(web: WebHarness
         assert (await v.next())["type"] == "welcome"
         # ...while a message and its reply are stored and published live to it.
         await gated.post(token, "m1", "second")
-        await asyncio.sleep(0.3)
+        (conversation,) = await gated.bot.store.conversations_with_status(["bot"])
+        async with asyncio.timeout(30):  # both stored (the bot's own read: not gated)
+            while len(await gated.bot.history("web", conversation.key)) < 4:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
         core.history_gate.set()
         await v.until(lambda f: f.get("seq") == 4)
         await asyncio.sleep(0.1)
