@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import statistics
 import time
@@ -19,7 +20,9 @@ import torch
 
 from benchmarks._engine_bench import Budget, greedy, intra_op_threads, pct, sync
 from engine import AsyncEngine, FinalRecord, LLMEngine, TextDelta
+from engine.cpu_worker import CpuWorker
 from engine.prompt import Prompt
+from engine.translation import AsyncTranslator, TranslationEngine
 
 
 def _rates(stamps: list[float]) -> dict[str, float]:
@@ -421,3 +424,99 @@ def serve(
 ) -> dict[str, Any]:
     """(d) Online serving through ``AsyncEngine`` (Poisson arrivals at ``rate`` req/s)."""
     return asyncio.run(_serve(engine, prompts, n, rate, budget))
+
+
+# --------------------------------------------------------------------------- CPU pools
+POOL_LAYOUTS = (
+    "chat-alone",
+    "translation-alone",
+    "two-threads-idle",
+    "one-thread-idle",
+    "two-threads-busy",
+    "one-thread-busy",
+)
+_POOL_TEXTS = [
+    "Where is my order? I paid by card last week and nothing has arrived yet.",
+    "Hello, how can I help you today? Your order has shipped.",
+]
+_POOL_NEW_TOKENS = 24  # per translated sentence: rounds short enough to count in a chat
+
+
+def _os_threads() -> int | None:
+    """Threads of this process, OpenMP workers included (Linux; None elsewhere)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+async def _translate_until(translator: AsyncTranslator, stop: asyncio.Event) -> list[float]:
+    """Translate ``_POOL_TEXTS`` round after round until ``stop``; each round's end time."""
+    ends: list[float] = []
+    while not stop.is_set():
+        await translator.translate(_POOL_TEXTS, "en", "de")
+        ends.append(time.perf_counter())
+    return ends
+
+
+async def pools_layout(
+    engine: LLMEngine, translation: TranslationEngine, layout: str, prompt: Prompt, n: int
+) -> dict[str, Any]:
+    """One greedy chat of ``n`` tokens through ``AsyncEngine`` beside a translator as
+    ``layout`` (one of ``POOL_LAYOUTS``) says: none; one that translated once and is idle,
+    or one translating all along ("busy"); on a worker thread of its own, with its own
+    OpenMP pool ("two-threads": the layout before ``engine.cpu_worker``), or on the chat
+    engine's ("one-thread"). "translation-alone": the translator for 3 s, no chat."""
+    if layout == "translation-alone":
+        alone = await translation_alone(translation, 3.0)
+        nan = float("nan")
+        rates = {"chat_tok_s": nan, "chat_tok_s_mean": nan, "translated_sentences_s": alone}
+        return rates | {"os_threads": None}
+    aeng = AsyncEngine(engine)
+    aeng.start()
+    translator = None
+    if layout != "chat-alone":
+        own = CpuWorker("translator") if layout.startswith("two-threads") else None
+        translator = AsyncTranslator(translation, max_new_tokens=_POOL_NEW_TOKENS, cpu_worker=own)
+        await translator.translate(_POOL_TEXTS, "en", "de")  # its thread ran parallel ops
+    stop = asyncio.Event()
+    busy = None
+    if translator is not None and layout.endswith("-busy"):
+        busy = asyncio.create_task(_translate_until(translator, stop))
+        await asyncio.sleep(0.2)  # translating when the chat starts
+    try:
+        t0 = time.perf_counter()
+        chat = await timed_stream(aeng, prompt, n)
+        end = time.perf_counter()
+        threads = _os_threads()
+    finally:
+        stop.set()
+        ends = await busy if busy is not None else []
+        await aeng.close()
+        if translator is not None:
+            await translator.close()
+    itl = chat["itl"]
+    rounds = sum(1 for e in ends if t0 <= e <= end)
+    return {
+        "chat_tok_s": 1.0 / statistics.median(itl) if itl else float("nan"),
+        "chat_tok_s_mean": len(itl) / sum(itl) if itl else float("nan"),
+        "translated_sentences_s": rounds * len(_POOL_TEXTS) / (end - t0),
+        "os_threads": threads,
+    }
+
+
+async def translation_alone(translation: TranslationEngine, seconds: float) -> float:
+    """Sentences/s of a translator translating alone for ``seconds`` (after one round)."""
+    translator = AsyncTranslator(translation, max_new_tokens=_POOL_NEW_TOKENS)
+    try:
+        await translator.translate(_POOL_TEXTS, "en", "de")
+        stop = asyncio.Event()
+        t0 = time.perf_counter()
+        busy = asyncio.create_task(_translate_until(translator, stop))
+        await asyncio.sleep(seconds)
+        stop.set()
+        ends = await busy
+        end = time.perf_counter()
+    finally:
+        await translator.close()
+    return sum(1 for e in ends if e <= end) * len(_POOL_TEXTS) / (end - t0)

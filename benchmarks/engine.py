@@ -22,8 +22,14 @@ just before it (``pct_of_paired_bound``); (b) 8 chats at once (128-token prompts
 ``--tokens`` replies): output tok/s, ours vs transformers' batched ``generate`` with a
 static and with its default dynamic cache (the faster counts); (c) prefix caching, as
 below; first, (e) N customer chats at once through ``AsyncEngine`` with the engine's CPU
-defaults (``--concurrency``, default 1,4,16; ``--only-concurrency`` runs just this):
-output tok/s, TTFT and inter-token latency p50/p99 as the event loop sees them.
+defaults (``--concurrency``, default 1,4,16; ``--only-concurrency`` runs just this, on a
+model loaded as the bot loads it): output tok/s, TTFT and inter-token latency p50/p99 as
+the event loop sees them. (f) ``--only-cpu-pools``, run on its own: a chat's decode
+tok/s through ``AsyncEngine`` alone and beside an OPUS-MT-shaped translator (random
+weights), idle or translating all along, with the translator on a thread of its own (an
+OpenMP pool of its own, as before ``engine.cpu_worker``) or on the chat engine's thread,
+and the translator's sentences/s, beside the chat and alone; layouts alternate, medians
+of ``--repeats`` reported.
 
 CUDA (random bf16 weights from ``engine/configs/qwen2.5-*.json``, the published HF
 configs): (a) batch-1 decode vs the weight-bandwidth bound; (b) 64 chats, 512-token
@@ -43,9 +49,11 @@ JSON goes to ``benchmarks/results/engine-<device>.json`` (written after every se
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import math
+import os
 import re
 import statistics
 import sys
@@ -64,7 +72,9 @@ import torch  # noqa: E402
 from benchmarks import _engine_bench as eb  # noqa: E402
 from benchmarks import _engine_concurrency as ec  # noqa: E402
 from benchmarks import _engine_measure as em  # noqa: E402
-from engine import LLMEngine  # noqa: E402
+from engine import EngineConfig, LLMEngine  # noqa: E402
+from engine.cpu_threads import in_own_thread  # noqa: E402
+from engine.prompt import Prompt  # noqa: E402
 
 
 class Report:
@@ -76,8 +86,9 @@ class Report:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "results": {},
         }
-        # Add a section run alone (transformers' CB, chats at once) to the main run's JSON.
-        if (args.only_hf_cb or args.only_concurrency) and out.is_file():
+        # Add a section run alone (transformers' CB, chats at once, CPU pools) to the main
+        # run's JSON.
+        if (args.only_hf_cb or args.only_concurrency or args.only_cpu_pools) and out.is_file():
             previous = json.loads(out.read_text())
             self.data["results"] = previous.get("results", {})
             # The earlier sections were measured there: keep their environment, and note
@@ -316,7 +327,7 @@ def online_section(
 
 def concurrency_section(
     rep: Report,
-    pair: eb.Pair,
+    model: str,
     engine: LLMEngine,
     ns: list[int],
     reply: int,
@@ -332,7 +343,7 @@ def concurrency_section(
         "load_avg_1m_end": eb._load_average(),
         "git_revision": eb.environment(engine.device)["git_revision"],
     }
-    name = f"{pair.name}/chats-at-once"
+    name = f"{model}/chats-at-once"
     if engine.config.max_num_seqs is not None:  # not the device default: say so
         name += f"-max-num-seqs-{engine.config.max_num_seqs}"
     rep.add(name, res | {"elapsed_s": budget.elapsed()})
@@ -409,7 +420,7 @@ def run_smoke(rep: Report, budget_s: float) -> None:
     online_section(
         rep, pair, engine, requests=8, prompt_len=32, reply=8, rate=50.0, budget=eb.Budget(budget_s)
     )
-    concurrency_section(rep, pair, engine, [1, 4], 8, eb.Budget(budget_s), chat=False)
+    concurrency_section(rep, pair.name, engine, [1, 4], 8, eb.Budget(budget_s), chat=False)
     detokenize_section(rep, pair, chats=8)
 
 
@@ -425,12 +436,15 @@ def run_cpu(
     max_num_seqs: int | None = None,
 ) -> None:
     dev = torch.device("cpu")
-    pair = eb.smollm2_pair(dtype)
-    engine = build_engine(rep, pair, max_model_len=2048, max_num_seqs=max_num_seqs)
-    # The engine's CPU defaults (max_num_seqs...), as `botkit run` starts it.
-    concurrency_section(rep, pair, engine, concurrency, n, eb.Budget(budget_s))
-    if only_concurrency:
+    config = {"max_model_len": 2048, "max_num_seqs": max_num_seqs}
+    if only_concurrency:  # loaded as the bot loads it: see load_smollm2
+        engine = load_smollm2(rep, dtype, config)
+        concurrency_section(rep, SMOLLM2, engine, concurrency, n, eb.Budget(budget_s))
         return
+    pair = eb.smollm2_pair(dtype)
+    engine = build_engine(rep, pair, **config)
+    # The engine's CPU defaults (max_num_seqs...), as `botkit run` starts it.
+    concurrency_section(rep, pair.name, engine, concurrency, n, eb.Budget(budget_s))
     chat = [
         {"role": "system", "content": "You are a concise customer-service assistant."},
         {
@@ -456,6 +470,88 @@ def run_cpu(
         rep, pair, engine, system_len=system_len, questions=3, burst=3, budget=eb.Budget(budget_s)
     )
     detokenize_section(rep, pair)
+
+
+SMOLLM2 = "smollm2-135m"
+
+
+def load_smollm2(rep: Report, dtype: torch.dtype, config: dict[str, Any]) -> LLMEngine:
+    """SmolLM2-135M loaded as the bot's backend loads it: in a thread that ends with the
+    load (``engine.cpu_threads.in_own_thread``). A load on this (main) thread would leave
+    it an OpenMP pool beside the engine thread's for the rest of the run, and libgomp then
+    slows every parallel op of the steps (see the cpu-pools section)."""
+    t = time.perf_counter()
+    load = in_own_thread(
+        "engine-load",
+        LLMEngine.from_pretrained,
+        "smollm2",
+        dtype=str(dtype).removeprefix("torch."),
+        device="cpu",
+        config=EngineConfig(**config),
+    )
+    engine = asyncio.run(load)
+    rep.data.setdefault("engine_init_s", {})[SMOLLM2] = round(time.perf_counter() - t, 2)
+    return engine
+
+
+def run_cpu_pools(rep: Report, dtype: torch.dtype, n: int, repeats: int, budget_s: float) -> None:
+    """(f) the chat engine beside a translator in one process, per thread layout.
+
+    Run on its own: this process's main thread runs no parallel torch op (both models
+    load in threads that end with the load), so the pools measured are the engines'.
+    """
+    from benchmarks.translation import build as build_translation
+
+    budget = eb.Budget(budget_s)
+    engine = load_smollm2(rep, dtype, {"max_model_len": 2048})
+    marian = "opus-mt-en-de"
+    load = in_own_thread(
+        "translation-load", build_translation, marian, torch.device("cpu"), dtype, None
+    )
+    translation = asyncio.run(load).engine
+    chat: Prompt = [
+        {"role": "system", "content": "You are a concise customer-service assistant."},
+        {"role": "user", "content": "My order has not arrived yet, it was due on Monday."},
+    ]
+    asyncio.run(em.pools_layout(engine, translation, "one-thread-busy", chat, 8))  # warm-up
+    rows: dict[str, list[dict[str, Any]]] = {layout: [] for layout in em.POOL_LAYOUTS}
+    for r in range(repeats):  # layouts alternate, so a busy moment hits them alike
+        if r and budget.expired:
+            break
+        k = r % len(em.POOL_LAYOUTS)
+        order = em.POOL_LAYOUTS[k:] + em.POOL_LAYOUTS[:k]
+        for layout in order:
+            rows[layout].append(asyncio.run(em.pools_layout(engine, translation, layout, chat, n)))
+    values: dict[str, Any] = {"repeats": len(rows["chat-alone"]), "chat_tokens": n}
+    for layout, runs in rows.items():
+        values[layout] = {
+            k: statistics.median(run[k] for run in runs)
+            for k in ("chat_tok_s", "chat_tok_s_mean", "translated_sentences_s")
+        } | {"os_threads": runs[-1]["os_threads"]}
+    alone = values["chat-alone"]["chat_tok_s"]
+    translation_alone = values["translation-alone"]["translated_sentences_s"]
+    for layout in em.POOL_LAYOUTS[2:]:
+        chat = _ratio(values[layout]["chat_tok_s"], alone)
+        values[f"chat_vs_alone.{layout}"] = chat
+        if layout.endswith("-busy"):  # each engine's share of its speed alone, summed
+            tr = _ratio(values[layout]["translated_sentences_s"], translation_alone)
+            values[f"translation_vs_alone.{layout}"] = tr
+            values[f"work_vs_alone.{layout}"] = chat + tr
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    values |= {
+        "torch_threads": torch.get_num_threads(),
+        "cores": cores,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
+        "load_avg_1m_end": eb._load_average(),
+        "git_revision": eb.environment(engine.device)["git_revision"],
+        "elapsed_s": budget.elapsed(),
+        "truncated": budget.expired,
+    }
+    rep.add(f"{SMOLLM2}+{marian}/cpu-pools", values)
 
 
 def run_hf_generate_batch(rep: Report, models: list[str]) -> None:
@@ -604,6 +700,11 @@ def main(argv: list[str] | None = None) -> int:
         help="CUDA: steps of <= 8 tokens run kernels.skinny_linear instead of cuBLAS "
         "(EngineConfig.skinny_kernels; the A/B for batch-1 decode)",
     )
+    p.add_argument(
+        "--only-cpu-pools",
+        action="store_true",
+        help="CPU: run only the chat-beside-a-translator section (added to the suite's JSON)",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     cuda = not args.smoke and (
@@ -623,6 +724,10 @@ def main(argv: list[str] | None = None) -> int:
         run_hf_generate_batch(rep, args.models.split(","))
     elif cuda:
         run_cuda(rep, args)
+    elif args.only_cpu_pools:
+        run_cpu_pools(
+            rep, getattr(torch, args.dtype), args.tokens, args.repeats, args.section_budget_s
+        )
     else:
         run_cpu(
             rep,
@@ -638,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.data["elapsed_s"] = round(time.perf_counter() - t, 1)
     meta = "meta-concurrency" if args.only_concurrency else "meta"
     meta = "meta-hf-cb" if args.only_hf_cb else meta
+    meta = "meta-cpu-pools" if args.only_cpu_pools else meta
     rep.add(meta, {"elapsed_s": rep.data["elapsed_s"]})
     rep.table()
     return 0

@@ -137,8 +137,9 @@ class Setup:
     dtype: torch.dtype
 
 
-def _tokenizer(arch: str, tmp: Path) -> Any:
-    """A small real tokenizer of the right class (the ids benchmarked are random anyway)."""
+def _tokenizer(arch: str, tmp: Path, vocab_size: int = 3) -> Any:
+    """A small real tokenizer of the right class (the ids benchmarked are random anyway);
+    a Marian one names every id below ``vocab_size``, so any output decodes to text."""
     import sentencepiece as spm
     from transformers import MarianTokenizer, NllbTokenizer
 
@@ -152,7 +153,8 @@ def _tokenizer(arch: str, tmp: Path) -> Any:
             minloglevel=2,
         )
         (tmp / "s.spm").write_bytes(buf.getvalue())
-        (tmp / "vocab.json").write_text(json.dumps({"</s>": 0, "<unk>": 1, "<pad>": 2}))
+        vocab = {"</s>": 0, "<unk>": 1, "<pad>": 2} | {f"<x{i}>": i for i in range(3, vocab_size)}
+        (tmp / "vocab.json").write_text(json.dumps(vocab))
         return MarianTokenizer(
             str(tmp / "s.spm"),
             str(tmp / "s.spm"),
@@ -196,7 +198,7 @@ def build(name: str, device: torch.device, dtype: torch.dtype, graphs: GraphLimi
         apply_fallbacks(hf.state_dict().items(), model.weight_fallbacks()),
         source=f"random {name}",
     )
-    tok = _tokenizer(arch.name, Path(tempfile.mkdtemp(prefix="botkit-bench-")))
+    tok = _tokenizer(arch.name, Path(tempfile.mkdtemp(prefix="botkit-bench-")), cfg.vocab_size)
     loaded = LoadedTranslationModel(model.eval(), tok, config, generation, arch, Path("."))
     pair = ("en", "de") if arch.family == "marian" else None
     engine = TranslationEngine(
