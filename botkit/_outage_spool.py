@@ -2,7 +2,8 @@
 
 Some channels cannot hold a message for us: Slack delivers an event four times within
 about five minutes and then drops it, and disables an app's event subscriptions when it
-acknowledges under 5% of an hour's events. During a longer database outage their
+acknowledges under 5% of an hour's events; Telegram gives a webhook's update up after
+some failed tries. During a longer database outage their
 messages are kept here instead, acknowledged, and stored (then answered) once the
 database answers again (see ``Bot.submit_or_keep``).
 

@@ -423,7 +423,7 @@ class Bot:
             if not await spool.writable():
                 _log.warning(
                     "outage_spool_dir %s is not writable: during a database outage, Slack "
-                    "messages will be refused instead of kept",
+                    "and Telegram messages will be refused instead of kept",
                     spool.directory,
                 )
             if left:
@@ -582,9 +582,10 @@ class Bot:
         self, message: InboundMessage, *, existing_conversation_only: bool = False
     ) -> IntakeReceipt | None:
         """``submit`` for a channel that cannot hold a message itself (Slack drops an
-        event after about five minutes of retries): while the database is unavailable,
-        the message is kept on local disk (``[store] outage_spool_dir``), to be stored and
-        answered, in order, once it answers. Acknowledge the platform on return.
+        event after about five minutes of retries, Telegram a webhook update after
+        some): while the database is unavailable, the message is kept on local disk
+        (``[store] outage_spool_dir``), to be stored and answered, in order, once it
+        answers. Acknowledge the platform on return.
 
         Args:
             existing_conversation_only: store it only if its conversation is stored

@@ -128,11 +128,12 @@ class StoreSettings(BaseModel):
         retention_days: delete conversations (with their messages) inactive for this
             many days, and contacts left with none, once an hour while ``botkit run``
             serves; 0 (the default) keeps everything.
-        outage_spool_dir: where a channel that cannot hold a message itself (Slack)
-            has its customers' messages kept while the database is unavailable, to be
-            stored and answered once it is back (see ``botkit/_outage_spool.py``); a
-            relative path is relative to the working directory; "" turns it off (such
-            messages are then refused, and Slack drops them after its last retry).
+        outage_spool_dir: where a channel that cannot hold a message itself (Slack,
+            Telegram's webhook) has its customers' messages kept while the database is
+            unavailable, to be stored and answered once it is back (see
+            ``botkit/_outage_spool.py``); a relative path is relative to the working
+            directory; "" turns it off (such messages are then refused, and Slack drops
+            them after its last retry).
         outage_spool_max_messages: messages kept there at most; beyond, they are refused.
     """
 

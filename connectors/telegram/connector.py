@@ -3,7 +3,8 @@
 Built on python-telegram-bot's ``Bot`` (the Bot API client); updates are fetched and
 dispatched here rather than by its ``Application``, whose ``Updater`` confirms updates
 as soon as they are fetched and whose handlers swallow errors: this connector confirms
-an update only after ``core.submit`` stored it (see ``polling``).
+an update only after ``core.submit_or_keep`` stored it, or kept it on disk while the
+database is away (see ``polling``).
 """
 
 from __future__ import annotations
@@ -266,10 +267,12 @@ class TelegramConnector(Connector[TelegramConfig]):
         if action.kind is Kind.SUBMIT:
             assert action.message is not None
             try:
-                receipt = await self.core.submit(action.message)
+                # Kept on disk while the database is away: Telegram gives a webhook's
+                # update up after some failed tries (polling would hold it for 24 h).
+                receipt = await self.core.submit_or_keep(action.message)
             except (StoreError, MessageRejectedError) as exc:
                 raise RetryLater(str(exc)) from exc
-            if receipt.duplicate:
+            if receipt is not None and receipt.duplicate:
                 log.debug("telegram: update %s already stored", update.update_id)
         if action.callback_id is not None:
             self._spawn(self._sender.answer_callback(action.callback_id))

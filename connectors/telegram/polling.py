@@ -3,8 +3,9 @@
 Telegram forgets updates once ``getUpdates`` is called with an ``offset`` above their id.
 python-telegram-bot's ``Updater`` moves the offset as soon as a batch is fetched, so a
 crash before the batch is stored would lose it; here the offset moves past an update
-only after ``handle`` returned (the message is stored through ``core.submit``), and the
-next ``getUpdates`` call confirms it. A crash in between re-delivers the update on the
+only after ``handle`` returned (the message is stored, or kept on disk while the
+database is away, through ``core.submit_or_keep``), and the next ``getUpdates`` call
+confirms it. A crash in between re-delivers the update on the
 next start, and the store's idempotency key (the update id) keeps it from being answered
 twice.
 """

@@ -72,17 +72,17 @@ async def test_a_photo_sent_as_an_agent_takes_over_is_hers_and_gets_no_bot_answe
             await take_over("after storing it")
         return result
 
-    real_submit = bot.submit
+    real_submit = bot.submit_or_keep
     submitted = asyncio.Event()
 
-    async def submit(event: InboundMessage) -> Any:
-        receipt = await real_submit(event)
+    async def submit(event: InboundMessage, **kw: Any) -> Any:
+        receipt = await real_submit(event, **kw)
         submitted.set()  # its reply task is scheduled
         return receipt
 
     bot.with_human = look_then_take_over  # type: ignore[method-assign]
     bot.store.intake = store_then_take_over  # type: ignore[method-assign]
-    bot.submit = submit  # type: ignore[method-assign]
+    bot.submit_or_keep = submit  # type: ignore[method-assign]
     tg.fake.push(u.photo(811, language_code="de"))
     await tg.fake.wait_until(lambda: len(tg.answers(811)) >= 2)
     async with asyncio.timeout(5):  # before the fix, never: the photo was not stored

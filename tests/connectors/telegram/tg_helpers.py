@@ -124,13 +124,17 @@ class CoreProxy:
     fail_first: int = 0  # raise StoreError on the first N submissions (nothing stored)
     submitted: list[str] = field(default_factory=list)
 
-    async def submit(self, message: InboundMessage) -> IntakeReceipt:
+    async def submit_or_keep(
+        self, message: InboundMessage, *, existing_conversation_only: bool = False
+    ) -> IntakeReceipt | None:
         from botkit.errors import StoreError
 
         if self.fail_first > 0:
             self.fail_first -= 1
             raise StoreError("database unavailable (simulated)")
-        receipt = await self.inner.submit(message)
+        receipt = await self.inner.submit_or_keep(
+            message, existing_conversation_only=existing_conversation_only
+        )
         self.submitted.append(message.idempotency_key)
         if self.crash_after is not None and len(self.submitted) == self.crash_after:
             raise RuntimeError("simulated crash after storing, before confirming")
