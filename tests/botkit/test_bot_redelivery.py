@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,6 +63,23 @@ async def test_a_message_stored_at_a_cut_commit_is_answered_on_its_redelivery(
     assert (await bot.submit(message("where is my parcel?", "k1"))).duplicate
     assert await bot.drain(10)
     assert len(recorder(bot).replies) == 1
+
+
+async def test_a_message_kept_after_a_cut_commit_is_answered_once_when_stored(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """``submit_or_keep`` (Slack, Telegram) keeps a message whose intake COMMIT was cut;
+    storing the kept copy finds the committed one and answers it, once."""
+    settings = make_settings(store={"outage_spool_dir": str(tmp_path / "spool")})
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        _cut_at_commit(bot)
+        assert await bot.submit_or_keep(message("where is my parcel?", "k1")) is None
+        (reply,) = await recorder(bot).wait_for(1)
+        assert reply.text == "echo: where is my parcel?"
+        assert await bot.drain(10)
+        assert await _inbound_status(bot) is MessageStatus.ANSWERED
+        assert len(recorder(bot).replies) == 1
 
 
 async def test_redeliveries_while_the_reply_runs_get_no_second_reply(
