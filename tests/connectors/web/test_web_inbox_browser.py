@@ -249,17 +249,20 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     agent = await _page(browser)
     posts: list[str] = []
     slow: dict[str, Any] = {"mode": "slow"}
+    # Each answer is held until the test lets it go (not for a time, which a loaded
+    # machine could let pass before the steps meant to happen meanwhile).
+    go_on = asyncio.Event()
 
     async def answers(route: Any) -> None:
         if route.request.method != "POST":
             await route.continue_()
             return
         posts.append(route.request.url)
+        await go_on.wait()
+        go_on.clear()
         if slow["mode"] == "fail":
-            await asyncio.sleep(1.5)  # time to move on to another conversation
             await route.abort()  # the network, as the agent's laptop loses it
             return
-        await asyncio.sleep(3.5)  # longer than a poll: the page looks meanwhile
         await route.continue_()
 
     await agent.route("**/v1/conversations/*/messages", answers)
@@ -280,6 +283,7 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     await _open(agent, "Bob")
     assert await box.input_value() == ""
     await box.fill("Bob, a draft.")
+    go_on.set()  # Alice's answer arrives
     await agent.wait_for_function("() => !document.querySelector('#send').disabled")
     assert len(posts) == 1 and await _agent_texts(bot, "Alice") == [
         "Alice, your refund is approved."
@@ -292,7 +296,8 @@ async def test_an_answer_goes_once_and_only_to_its_customer(
     # An answer that fails after the agent left its conversation is reported, and kept.
     slow["mode"] = "fail"
     await box.press("Enter")
-    await _open(agent, "Alice")
+    await _open(agent, "Alice")  # moved on to another conversation
+    go_on.set()  # Bob's answer fails now
     await agent.get_by_text("Not sent: your answer to Bob.").wait_for()
     await _open(agent, "Bob")
     assert await box.input_value() == "Bob, a draft."
@@ -537,7 +542,7 @@ async def test_a_web_customer_sends_the_agent_a_screenshot(
 
     agent = await _signed_in_page(browser, servers)
     row = agent.locator("#waiting li").filter(has_text="error E42")
-    for _ in range(50):  # the newest waits last: past "Show more" after the long-queue test
+    for _ in range(150):  # the newest waits last: past "Show more" after the long-queue test
         if await row.count():
             break
         if await agent.locator("#waiting-more").is_visible():
@@ -557,10 +562,12 @@ async def test_a_web_customer_sends_the_agent_a_screenshot(
     # (The paperclip is an SVG; "File: " is said to screen readers only.)
     assert await chip.text_content() == f"File: error.png ({len(PNG)} B)"
     # A PDF goes too; a page posing as a picture does not.
-    await customer.set_input_files(chooser, files=[
-        {"name": "fake.png", "mimeType": "image/png", "buffer": b"<html>hi</html>"}])
+    await customer.set_input_files(
+        chooser, files=[{"name": "fake.png", "mimeType": "image/png", "buffer": b"<html>hi</html>"}]
+    )
     await customer.get_by_text(
-        "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent.").wait_for()
+        "Only pictures (JPEG, PNG, GIF, WebP) and PDFs can be sent."
+    ).wait_for()
     assert await chip.count() == 1
 
     # A reload shows the file again, from the widget's own copy of the conversation.
