@@ -284,12 +284,12 @@ async def test_a_reregistration_in_flight_at_close_lands_before_the_delete(
 
         store.register_process = slow_register  # type: ignore[method-assign]
         await store.unregister_process(claims.id)
-        await asyncio.wait_for(inserting.wait(), 5)
+        await asyncio.wait_for(inserting.wait(), 30)
         closing = asyncio.create_task(bot.close())
         await asyncio.sleep(0.2)
         assert not closing.done()  # the DELETE waits for the INSERT...
         release.set()
-        await asyncio.wait_for(closing, 5)
+        await asyncio.wait_for(closing, 30)
     async with Bot(make_settings()) as bot:  # ...so the row is gone for good
         rows = await bot.store._read(
             lambda conn: conn.exec_driver_sql("SELECT id FROM processes").all()

@@ -231,7 +231,7 @@ async def test_long_reply_is_split_on_sentence_boundaries(make_slack: MakeSlack)
         shown = [m.text for m in slack.fake.thread("D1", None)]
         return " ".join(" ".join(shown).split()) == " ".join(full.split())
 
-    await slack.fake.wait_until(complete, 5)
+    await slack.fake.wait_until(complete, 30)
     shown = [m.text for m in slack.fake.thread("D1", None)]
     assert len(shown) >= 3
     assert all(0 < len(m) <= 200 for m in shown)

@@ -91,7 +91,7 @@ async def test_socket_mode_acks_and_drops_envelopes_bolt_would_fail_on(
         7,
     ]
     for payload in bad:
-        await slack.fake.push(envelope(payload), limit_s=2)  # returns once acked
+        await slack.fake.push(envelope(payload), limit_s=30)  # returns once acked
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
     dropped = [r for r in caplog.records if "envelope acknowledged and dropped" in r.getMessage()]

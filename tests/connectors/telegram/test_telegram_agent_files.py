@@ -24,7 +24,7 @@ HANDOFF = {"handoff": {"api_listen": "127.0.0.1:0", "api_token": TOKEN}}
 async def _stored(tg: TgHarness, chat_id: int, count: int) -> list[StoredMessage]:
     """The chat's stored messages, once there are ``count`` (updates are stored as read:
     there is no answer to wait for)."""
-    for _ in range(200):
+    for _ in range(600):  # 30 s
         stored = await tg.bot.store.messages_after("telegram", str(chat_id), 0, 100)
         if len(stored) >= count:
             return stored

@@ -100,7 +100,7 @@ async def test_media_reaches_the_agent_who_has_the_conversation(make_tg: MakeTg)
     await tg.wait_answers(1)
     tg.fake.push(u.photo(609, language_code="de"), u.sticker(609, language_code="de"))
     stored = await tg.bot.store.messages_after("telegram", "609", 0, 10)
-    for _ in range(200):  # stored once the updates are read: no answer to wait for
+    for _ in range(600):  # stored once the updates are read: no answer to wait for
         if len(stored) >= 4:
             break
         await asyncio.sleep(0.05)

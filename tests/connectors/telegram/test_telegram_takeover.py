@@ -85,7 +85,7 @@ async def test_a_photo_sent_as_an_agent_takes_over_is_hers_and_gets_no_bot_answe
     bot.submit_or_keep = submit  # type: ignore[method-assign]
     tg.fake.push(u.photo(811, language_code="de"))
     await tg.fake.wait_until(lambda: len(tg.answers(811)) >= 2)
-    async with asyncio.timeout(5):  # before the fix, never: the photo was not stored
+    async with asyncio.timeout(30):  # before the fix, never: the photo was not stored
         await submitted.wait()
     await tg.settle()
     assert taken

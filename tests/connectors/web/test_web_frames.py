@@ -162,7 +162,7 @@ async def test_no_data_frame_follows_a_close_frame(web: WebHarness) -> None:
     reader, writer = await raw_ws(str(server.host), int(server.port or 0))
     hello = json.dumps({"type": "hello", "site_key": SITE_KEY}).encode()
     writer.write(frame_header(0x1, len(hello)) + hello)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(30):
         opcode, data = await _read_frame(reader)
         svc = web.connector.service
         key = svc.identity.from_token(json.loads(data)["token"]).conversation_key

@@ -323,7 +323,11 @@ async def test_the_list_opens_at_the_newest_message_and_lets_a_reader_scroll_bac
         # Reading back while a message comes (from another tab, here the HTTP API).
         log = pg.locator(".botkit-log")
         await log.evaluate("l => { l.scrollTop = 0; }")
-        await asyncio.sleep(0.2)  # (the scroll event)
+        # The scroll event is dispatched before the next frames are drawn: two frames
+        # later the widget has seen it, however slow the machine (not a 0.2 s sleep).
+        await pg.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
         state = next(
             json.loads(v)
             for k, v in (await pg.evaluate("Object.entries(localStorage)"))
