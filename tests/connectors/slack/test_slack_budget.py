@@ -41,11 +41,11 @@ async def test_a_chat_update_429_does_not_hold_messages_in_other_channels(
     fake = slack.fake
     fake.fail("chat.update", 1, retry_after=HOLD_S)
     await slack.post_event(mention("first question", channel="C1"))
-    await fake.wait_until(lambda: any(c.status == 429 for c in fake.calls_to("chat.update")))
+    await fake.wait_until(lambda: any(c.status == 429 for c in fake.calls_to("chat.update")), 30)
     # A reply streams in C2 while chat.update is held workspace-wide...
     e1 = mention("second question", channel="C2")
     await slack.post_event(e1)
-    await fake.wait_until(lambda: bool(fake.thread("C2", e1["ts"])))
+    await fake.wait_until(lambda: bool(fake.thread("C2", e1["ts"])), 30)
     await asyncio.sleep(0.5)  # its words are generated; its progress edits come due
     # ...and another customer asks in C2: their placeholder needs only chat.postMessage.
     e2 = mention("third question", channel="C2")

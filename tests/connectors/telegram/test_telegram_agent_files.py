@@ -106,7 +106,7 @@ async def test_locations_and_contacts_reach_the_agent_as_text(make_tg: MakeTg) -
     tg.fake.push(u.message(702, "/bot"))
     await tg.wait_answers(2)
     tg.fake.push(u.message(702, extra={"location": {"latitude": 1.0, "longitude": 2.0}}))
-    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["en"] in tg.answers(702))
+    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["en"] in tg.answers(702), 30)
 
 
 async def test_a_file_too_big_for_bots_is_not_offered(make_tg: MakeTg) -> None:

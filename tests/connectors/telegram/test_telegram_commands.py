@@ -49,9 +49,9 @@ async def test_help_and_addressed_commands(make_tg: MakeTg) -> None:
     tg.fake.push(u.message(-603, "/help@another_bot", language_code="it"))
     tg.fake.push(u.message(-603, "@botkit_test_bot", language_code="de"))  # mention only
     tg.fake.push(u.message(603, "probe"))
-    await tg.fake.wait_until(lambda: "echo: probe" in tg.answers(603))
+    await tg.fake.wait_until(lambda: "echo: probe" in tg.answers(603), 30)
     # The group's second answer waits out the per-chat send spacing: wait for it too.
-    await tg.fake.wait_until(lambda: len(tg.answers(-603)) >= 2)
+    await tg.fake.wait_until(lambda: len(tg.answers(-603)) >= 2, 30)
     await tg.settle()
     assert tg.answers(603) == [texts.HELP["fr"], "echo: probe"]
     assert sorted(tg.answers(-603)) == sorted([texts.HELP["it"], texts.GREETING["de"]])
@@ -75,7 +75,7 @@ async def test_unsupported_updates_get_a_polite_reply_in_the_users_language(
     u = tg.fake.updates
     update = getattr(u, kind)(605, language_code="de")
     tg.fake.push(update, update, u.message(605, "still fine?"))  # the repeat is ignored
-    await tg.fake.wait_until(lambda: len(tg.answers(605)) >= 2)
+    await tg.fake.wait_until(lambda: len(tg.answers(605)) >= 2, 30)
     await tg.settle()
     assert sorted(tg.answers(605)) == sorted([texts.UNSUPPORTED["de"], "echo: still fine?"])
 
@@ -86,7 +86,7 @@ async def test_media_in_groups_is_ignored_unless_it_answers_the_bot(make_tg: Mak
     tg.fake.push(u.sticker(-606, language_code="it"), u.sticker(-606, reply_to_bot=True))
     tg.fake.push(u.message(606, "probe"))
     await tg.wait_answers(1, chat_id=606)
-    await tg.fake.wait_until(lambda: len(tg.answers(-606)) >= 1)
+    await tg.fake.wait_until(lambda: len(tg.answers(-606)) >= 1, 30)
     await tg.settle()
     assert tg.answers(-606) == [texts.UNSUPPORTED["en"]]
 
@@ -115,7 +115,7 @@ async def test_media_reaches_the_agent_who_has_the_conversation(make_tg: MakeTg)
     tg.fake.push(u.message(609, "/bot", language_code="de"))
     await tg.wait_answers(2)
     tg.fake.push(u.voice(609, language_code="de"))
-    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["de"] in tg.answers(609))
+    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["de"] in tg.answers(609), 30)
 
 
 async def test_photo_with_caption_is_read_as_text(make_tg: MakeTg) -> None:

@@ -57,7 +57,7 @@ async def test_a_retry_after_too_long_to_wait_still_pauses_every_send(make_tg: M
     fake = tg.fake
     fake.fail("sendMessage", retry_after=1)  # longer than a reply may wait: given up
     fake.push(fake.updates.message(306, "first"))
-    await fake.wait_until(lambda: bool(fake.calls_to("sendMessage", ok=False)))
+    await fake.wait_until(lambda: bool(fake.calls_to("sendMessage", ok=False)), 30)
     refused_at = fake.calls_to("sendMessage", ok=False)[0].at
     fake.push(fake.updates.message(307, "second chat"))
     await tg.wait_answers(1, chat_id=307)

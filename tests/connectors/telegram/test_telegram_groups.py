@@ -117,7 +117,7 @@ async def test_button_clicks_follow_the_chat_rules_and_stop_the_spinner(
     tg.fake.push(click, tg.fake.updates.message(999, "probe"))
     await tg.wait_answers(1, chat_id=999)
     await tg.settle()
-    await tg.fake.wait_until(lambda: bool(tg.fake.calls_to("answerCallbackQuery")))
+    await tg.fake.wait_until(lambda: bool(tg.fake.calls_to("answerCallbackQuery")), 30)
     [answered] = tg.fake.calls_to("answerCallbackQuery")
     assert answered.params["callback_query_id"] == click["callback_query"]["id"]
     assert tg.answers(chat) == expected

@@ -24,7 +24,7 @@ async def test_token_is_not_in_captured_logs(
     fake.fail("sendMessage", status=403, description="Forbidden: bot was blocked by the user")
     fake.fail("getUpdates", status=500)
     fake.push(fake.updates.message(702, "second"))
-    await fake.wait_until(lambda: len(fake.calls_to("sendMessage", ok=False)) >= 4)
+    await fake.wait_until(lambda: len(fake.calls_to("sendMessage", ok=False)) >= 4, 30)
     await tg.settle()
     await tg.stop()
 

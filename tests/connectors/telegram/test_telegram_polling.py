@@ -41,7 +41,7 @@ async def test_batches_are_answered_once_and_confirmed_in_order(tg: TgHarness) -
     updates = script(tg.fake, [5, 5, 4, 6])
     last = updates[-1]["update_id"]
     await tg.wait_answers(20)
-    await tg.fake.wait_until(lambda: tg.fake.confirmed == last + 1)
+    await tg.fake.wait_until(lambda: tg.fake.confirmed == last + 1, 30)
     answered_once(tg.fake, 20)
     # Each batch was confirmed by the request that asked for the next one, in order.
     offsets = [c.params.get("offset") for c in tg.fake.calls_to("getUpdates")]

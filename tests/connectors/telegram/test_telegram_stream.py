@@ -140,7 +140,7 @@ async def test_unknown_button_data_is_only_acknowledged(make_tg: MakeTg) -> None
     fake = tg.fake
     fake.push(fake.updates.callback(506, "#h:forgotten"), fake.updates.message(506, "probe"))
     await tg.wait_answers(1)
-    await fake.wait_until(lambda: bool(fake.calls_to("answerCallbackQuery")))
+    await fake.wait_until(lambda: bool(fake.calls_to("answerCallbackQuery")), 30)
     assert tg.answers(506) == ["echo: probe"]
 
 

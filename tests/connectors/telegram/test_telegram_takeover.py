@@ -84,7 +84,7 @@ async def test_a_photo_sent_as_an_agent_takes_over_is_hers_and_gets_no_bot_answe
     bot.store.intake = store_then_take_over  # type: ignore[method-assign]
     bot.submit_or_keep = submit  # type: ignore[method-assign]
     tg.fake.push(u.photo(811, language_code="de"))
-    await tg.fake.wait_until(lambda: len(tg.answers(811)) >= 2)
+    await tg.fake.wait_until(lambda: len(tg.answers(811)) >= 2, 30)
     async with asyncio.timeout(30):  # before the fix, never: the photo was not stored
         await submitted.wait()
     await tg.settle()
@@ -121,7 +121,7 @@ async def test_a_photo_on_its_way_to_an_agent_who_leaves_gets_the_text_only_answ
 
     bot.store.finish_inbound = release_first  # type: ignore[method-assign]
     tg.fake.push(u.photo(812, language_code="de"))
-    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["de"] in tg.answers(812))
+    await tg.fake.wait_until(lambda: texts.UNSUPPORTED["de"] in tg.answers(812), 30)
     await tg.settle()
     assert released
     stored = await bot.store.messages_after("telegram", "812", 0)

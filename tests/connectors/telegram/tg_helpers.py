@@ -88,7 +88,7 @@ class TgHarness:
         # The last call of connect(): deleteWebhook (polling) or setWebhook (webhook).
         fake = self.fake
         await fake.wait_until(
-            lambda: bool(fake.calls_to("deleteWebhook") or fake.calls_to("setWebhook"))
+            lambda: bool(fake.calls_to("deleteWebhook") or fake.calls_to("setWebhook")), 30
         )
 
     async def stop(self) -> None:
