@@ -268,6 +268,9 @@ async def test_socket_that_falls_behind_is_closed_and_resumes(make_web: MakeWeb)
         core.history_gate.clear()  # this socket's writer is stuck: it cannot keep up
         v = await gated.open()
         await v.ws.send_json({"type": "hello", "site_key": SITE_KEY, "token": token})
+        # Subscribed once welcomed: the message below is published to this socket (posted
+        # before the server read the hello, it went only to the stuck history).
+        assert (await v.next())["type"] == "welcome"
         await gated.post(token, "long", " ".join(f"w{i}" for i in range(40)))
         assert await v.wait_closed() == 1013  # dropped instead of buffering without bound
         core.history_gate.set()
