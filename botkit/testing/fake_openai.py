@@ -103,7 +103,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def wait_idle(self, aborted: int, within: float = 5.0) -> None:
+    async def wait_idle(self, aborted: int, within: float = 30.0) -> None:
         """Wait until ``aborted`` streams were abandoned and none is running."""
         changed = self._condition()
         async with asyncio.timeout(within), changed:

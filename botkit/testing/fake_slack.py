@@ -156,12 +156,12 @@ class FakeSlack:
         """Messages the bot posted in a thread (``None``: top level), in order."""
         return [m for m in self.messages if m.channel == channel and m.thread_ts == thread_ts]
 
-    async def wait_until(self, check: Callable[[], bool], limit_s: float = 5.0) -> None:
+    async def wait_until(self, check: Callable[[], bool], limit_s: float = 30.0) -> None:
         """Wait until ``check()`` is true (re-checked after every call to the fake)."""
         async with asyncio.timeout(limit_s), self._changed:
             await self._changed.wait_for(check)
 
-    async def push(self, envelope: dict[str, Any], limit_s: float = 5.0) -> None:
+    async def push(self, envelope: dict[str, Any], limit_s: float = 30.0) -> None:
         """Send a Socket Mode envelope to the connected app and wait for its ack."""
         await self.wait_until(lambda: bool(self._sockets), limit_s)
         await self._sockets[-1].send_str(json.dumps(envelope))

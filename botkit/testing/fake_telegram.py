@@ -218,7 +218,7 @@ class FakeTelegram:
     def messages(self, chat_id: int | None = None) -> list[SentMessage]:
         return [m for m in self.sent if chat_id is None or m.chat_id == chat_id]
 
-    async def wait_until(self, check: Callable[[], bool], within: float = 5.0) -> None:
+    async def wait_until(self, check: Callable[[], bool], within: float = 30.0) -> None:
         """Wait until ``check()`` is true (re-checked after every call to the fake);
         ``TimeoutError`` after ``within`` seconds."""
         async with asyncio.timeout(within), self._changed:
