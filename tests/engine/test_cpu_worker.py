@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from engine.cpu_worker import CpuWorker
 
 
@@ -91,75 +89,39 @@ def test_a_client_that_raises_is_detached_and_the_others_go_on() -> None:
     stop_all(worker, good)
 
 
-class Clock:
-    """A fake clock: a client's turn or step "takes" what it adds."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Short(Client):
-    """A client whose every turn takes ``cost`` on ``clock``."""
-
-    def __init__(self, worker: CpuWorker, work: int, log: list[str], clock: Clock,
-                 cost: float) -> None:  # fmt: skip
-        super().__init__(worker, "s", work)
-        self.log, self.clock, self.cost = log, clock, cost
-
-    def cpu_turn(self) -> bool:
-        if self.work and not self.stop:
-            self.clock.now += self.cost
-        return super().cpu_turn()
-
-
 class Long(Client):
-    """One turn of ``steps`` steps of 1 time unit each (after ``go``), calling
-    ``between_steps`` before each."""
+    """One turn of ``steps`` steps (after ``go``) that lets the others run before each."""
 
-    def __init__(self, worker: CpuWorker, steps: int, log: list[str], clock: Clock) -> None:
+    def __init__(self, worker: CpuWorker, steps: int, log: list[str]) -> None:
         super().__init__(worker, "L", 1)
-        self.steps, self.log, self.clock = steps, log, clock
+        self.steps, self.log = steps, log
         self.go = threading.Event()
 
     def cpu_turn(self) -> bool:
         if self.stop or not self.work:
             return super().cpu_turn()
         assert self.go.wait(10)
-        for _ in range(self.steps):
+        for _ in range(self.steps - 1):
             self.worker.between_steps()
             assert self.log is not None
             self.log.append("L")
-            self.clock.now += 1.0
-        self.work = 0
-        self.done.set()
-        return False
+        self.worker.between_steps()
+        return super().cpu_turn()
 
 
-@pytest.mark.parametrize(
-    ("cost", "expected"),
-    [
-        (1.0, "sLsLsLsLsLsLss"),  # steps as long as the long turn's: one each in turn
-        (2.0, "sLLsLLsLLsss"),  # twice as long: two of the long turn's steps per turn
-        (0.5, "sLsLsLsLsLsLss"),  # shorter: still one turn per step, never more
-    ],
-)
-def test_a_long_turn_shares_the_time_with_the_others(cost: float, expected: str) -> None:
-    clock = Clock()
-    worker = CpuWorker("test-step", clock=clock)
+def test_a_long_turn_lets_the_others_step_between_its_steps() -> None:
+    worker = CpuWorker("test-step")
     log: list[str] = []
-    steps = expected.count("L")
-    long = Long(worker, steps, log, clock)
+    long = Long(worker, 4, log)
     worker.attach(long)  # its turn starts and waits for go
-    short = Short(worker, expected.count("s"), log, clock, cost)
+    short = Client(worker, "s", 6)
+    short.log = log
     worker.attach(short)
     long.go.set()
     assert long.done.wait(10) and short.done.wait(10)
-    # The others' turns run before a step of the long turn once it has run as long as
-    # their last turns took; between_steps does not re-enter the long client itself.
-    assert "".join(log) == expected
+    # One turn of the short client before each of the long turn's steps; between_steps
+    # does not re-enter the long client itself.
+    assert "".join(log) == "sLsLsLsLss"
     stop_all(worker, long, short)
 
 
