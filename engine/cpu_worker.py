@@ -7,7 +7,8 @@ short (to 100 spins; 1,000 with ``OMP_WAIT_POLICY=active``), so each parallel op
 engine wakes its workers through the kernel, even while the other engine is idle.
 Measured (``benchmarks/engine.py --only-cpu-pools``, SmolLM2-135M beside an OPUS-MT-shaped
 translator, 2-core VM): a chat decodes at 32.7 tok/s alone, 22.0 beside an *idle*
-translator on a thread of its own, 34.4 beside one on this shared thread. (Environment
+translator on a thread of its own, 34.4 beside one on this shared thread (five quiet
+runs: 0.67-0.81 of alone on two threads, 1.0-1.24 on one). (Environment
 settings do not remove it: ``OMP_WAIT_POLICY=active`` took the idle case from ~20 to ~25
 tok/s against ~32 alone; ``passive`` makes every case ~22.)
 
@@ -16,14 +17,15 @@ So on the CPU, ``AsyncEngine`` and ``AsyncTranslator`` are *clients* of one shar
 client is attached. A turn is short (the chat engine: its queued commands and one step),
 except a translation round, which calls :meth:`CpuWorker.between_steps` before each of
 its decode steps, so the chat engine still steps once per translation step instead of
-waiting for the whole round. With both busy the cores are shared either way; one step
-each in turn gave the chat 22.4 tok/s and the translator 2.0 sentences/s, against 17.8
-and 2.6 on two threads (5.2 alone): about the same work done, and the customer's
-streaming reply keeps more of it. (Equal time instead — the chat's turn once the round
-had run as long as the chat's last step — did less of both: chat 9-11.5 tok/s, 0.80-0.84
-of each engine's speed alone summed, against 1.07-1.08 one step each in turn.) On CUDA
-each engine keeps a thread of its own: the GPU does the work there, and one engine's
-host work must not wait for the other's.
+waiting for the whole round. With both busy, one thread costs the translation: chat
+18.4 / 20.8 / 22.4 tok/s beside 1.0 / 1.2 / 2.0 sentences/s, against 18.3 / 17.4 / 17.8
+tok/s beside 2.7 / 2.1 / 2.6 on two threads (three runs; translation alone 4-5): two
+threads overlap one engine's Python and serial work with the other's math. (Equal time
+instead of one step each, the chat's turn once the round had run as long as the chat's
+last step, did less of both: chat 9-11.5 tok/s.) A translator is idle for most of a
+chat's time, though (a message's translation takes a fraction of a second, a reply
+several seconds), so the idle case decides. On CUDA each engine keeps a thread of its
+own: the GPU does the work there, and one engine's host work must not wait for the other's.
 """
 
 from __future__ import annotations
