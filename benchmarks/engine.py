@@ -29,7 +29,10 @@ tok/s through ``AsyncEngine`` alone and beside an OPUS-MT-shaped translator (ran
 weights), idle or translating all along, with the translator on a thread of its own (an
 OpenMP pool of its own, as before ``engine.cpu_worker``) or on the chat engine's thread,
 and the translator's sentences/s, beside the chat and alone; layouts alternate, medians
-of ``--repeats`` reported.
+of ``--repeats`` reported. (g) ``--only-pivot``, run on its own: ``pivot`` mode as the
+customer sees it, the translator on the chat engine's thread or on its own, 1 and more
+conversations at once (``--pivot-chats``): time to the first translated reply sentence
+and to the whole translated reply (``benchmarks/_engine_pivot``); medians of ``--repeats``.
 
 CUDA (random bf16 weights from ``engine/configs/qwen2.5-*.json``, the published HF
 configs): (a) batch-1 decode vs the weight-bandwidth bound; (b) 64 chats, 512-token
@@ -88,7 +91,8 @@ class Report:
         }
         # Add a section run alone (transformers' CB, chats at once, CPU pools) to the main
         # run's JSON.
-        if (args.only_hf_cb or args.only_concurrency or args.only_cpu_pools) and out.is_file():
+        alone = args.only_hf_cb or args.only_concurrency or args.only_cpu_pools or args.only_pivot
+        if alone and out.is_file():
             previous = json.loads(out.read_text())
             self.data["results"] = previous.get("results", {})
             # The earlier sections were measured there: keep their environment, and note
@@ -554,6 +558,64 @@ def run_cpu_pools(rep: Report, dtype: torch.dtype, n: int, repeats: int, budget_
     rep.add(f"{SMOLLM2}+{marian}/cpu-pools", values)
 
 
+def run_pivot(
+    rep: Report, dtype: torch.dtype, n: int, repeats: int, chats: list[int], budget_s: float
+) -> None:
+    """(g) ``pivot`` mode as the customer sees it (``benchmarks/_engine_pivot``): message
+    translated in, reply generated and translated back sentence by sentence; time to the
+    first translated sentence and to the whole reply, with the translator on the chat
+    engine's thread or on its own, for each number of conversations at once.
+
+    Run on its own, for the reason ``run_cpu_pools`` gives.
+    """
+    from benchmarks import _engine_pivot as ep
+    from benchmarks.translation import build as build_translation
+
+    budget = eb.Budget(budget_s)
+    engine = load_smollm2(rep, dtype, {"max_model_len": 2048})
+    marian = "opus-mt-en-de"
+    load = in_own_thread(
+        "translation-load", build_translation, marian, torch.device("cpu"), dtype, None
+    )
+    translation = asyncio.run(load).engine
+    ep.source_length_outputs(translation)
+    for layout in ep.PIVOT_LAYOUTS:  # warm-up: shapes, thread policies
+        asyncio.run(ep.pivot_run(engine, translation, layout, 2, 16, 10_000))
+    rows: dict[str, list[dict[str, Any]]] = {
+        f"n{c}/{layout}": [] for c in chats for layout in ep.PIVOT_LAYOUTS
+    }
+    offset = 0
+    for r in range(repeats):  # layouts alternate, so a busy moment hits them alike
+        if r and budget.expired:
+            break
+        for c in chats:
+            k = r % len(ep.PIVOT_LAYOUTS)
+            for layout in ep.PIVOT_LAYOUTS[k:] + ep.PIVOT_LAYOUTS[:k]:
+                # The same messages for both layouts of a repeat: the same replies.
+                run = ep.pivot_run(engine, translation, layout, c, n, offset)
+                rows[f"n{c}/{layout}"].append(asyncio.run(run))
+            offset += c
+    values: dict[str, Any] = {"repeats": min(len(v) for v in rows.values()), "reply_tokens": n}
+    for name, runs in rows.items():
+        if runs:
+            values[name] = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+    for c in chats:  # shared over own thread: below 1 means the shared thread is faster
+        shared, own = values.get(f"n{c}/shared"), values.get(f"n{c}/own-thread")
+        if shared and own:
+            values[f"n{c}/shared_over_own"] = {
+                k: round(_ratio(shared[k], own[k]), 3)
+                for k in ("inbound_p50_s", "first_sentence_p50_s", "whole_reply_p50_s")
+            }
+    values |= {
+        "torch_threads": torch.get_num_threads(),
+        "load_avg_1m_end": eb._load_average(),
+        "git_revision": eb.environment(engine.device)["git_revision"],
+        "elapsed_s": budget.elapsed(),
+        "truncated": budget.expired,
+    }
+    rep.add(f"{SMOLLM2}+{marian}/pivot", values)
+
+
 def run_hf_generate_batch(rep: Report, models: list[str]) -> None:
     """transformers' continuous batching alone (its own process: it may be slow or hang)."""
     dev = torch.device("cuda")
@@ -705,6 +767,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="CPU: run only the chat-beside-a-translator section (added to the suite's JSON)",
     )
+    p.add_argument(
+        "--only-pivot",
+        action="store_true",
+        help="CPU: run only the pivot-mode section, translator shared vs own thread "
+        "(added to the suite's JSON)",
+    )
+    p.add_argument(
+        "--pivot-chats", default="1,4,8", help="CPU pivot: conversations at once, one row each"
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     cuda = not args.smoke and (
@@ -728,6 +799,15 @@ def main(argv: list[str] | None = None) -> int:
         run_cpu_pools(
             rep, getattr(torch, args.dtype), args.tokens, args.repeats, args.section_budget_s
         )
+    elif args.only_pivot:
+        run_pivot(
+            rep,
+            getattr(torch, args.dtype),
+            args.tokens,
+            args.repeats,
+            [int(x) for x in args.pivot_chats.split(",")],
+            args.section_budget_s,
+        )
     else:
         run_cpu(
             rep,
@@ -744,6 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = "meta-concurrency" if args.only_concurrency else "meta"
     meta = "meta-hf-cb" if args.only_hf_cb else meta
     meta = "meta-cpu-pools" if args.only_cpu_pools else meta
+    meta = "meta-pivot" if args.only_pivot else meta
     rep.add(meta, {"elapsed_s": rep.data["elapsed_s"]})
     rep.table()
     return 0
