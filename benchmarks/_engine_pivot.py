@@ -11,7 +11,11 @@ sees) and ``whole_reply`` (the last one).
 
 Layouts: the translator on the chat engine's thread (``shared``: the process's
 ``engine.cpu_worker``, what the bot does) or on a ``CpuWorker`` of its own (``own-thread``,
-an OpenMP pool of its own: the layout before it). The translator is one random
+an OpenMP pool of its own: the layout before it), or a candidate turn policy on the
+shared thread (``shared-translation-first``): a translation round runs through without
+letting the chat engine step between its decode steps (the translator's
+``between_steps`` unset for the run), since in pivot mode a customer waits on every
+translation while the chat's new tokens only wait in a sentence buffer. The translator is one random
 OPUS-MT-shaped Marian model serving both directions (a deployment has two, one per
 direction, of the same shape). Random weights never end a sentence (the build keeps EOS
 from winning), so each sentence is given as many output tokens as its source has: the
@@ -36,7 +40,7 @@ from engine.translation import AsyncTranslator, TranslationEngine
 
 __all__ = ["PIVOT_LAYOUTS", "pivot_run", "source_length_outputs"]
 
-PIVOT_LAYOUTS = ("shared", "own-thread")
+PIVOT_LAYOUTS = ("shared", "own-thread", "shared-translation-first")
 # The directions the one random model serves (it supports en -> de only): the message
 # "in", the reply "out". Same model shape and sentence lengths either way.
 SOURCE, TARGET = "en", "de"
@@ -98,6 +102,8 @@ async def pivot_run(
     text = TextTranslator(translator)  # type: ignore[arg-type]
     try:
         await translator.translate(["Hello."], SOURCE, TARGET)  # its thread ran parallel ops
+        if layout == "shared-translation-first":  # set again by the next translator's start
+            translation.between_steps = None
         chats = customer_chats(n_chats, offset)
         t = time.perf_counter()
         rows = await asyncio.gather(*(_conversation(aeng, text, c, n) for c in chats))

@@ -564,7 +564,8 @@ def run_pivot(
     """(g) ``pivot`` mode as the customer sees it (``benchmarks/_engine_pivot``): message
     translated in, reply generated and translated back sentence by sentence; time to the
     first translated sentence and to the whole reply, with the translator on the chat
-    engine's thread or on its own, for each number of conversations at once.
+    engine's thread or on its own (and, on the chat engine's, with translation rounds that
+    never yield: a candidate policy), for each number of conversations at once.
 
     Run on its own, for the reason ``run_cpu_pools`` gives.
     """
@@ -604,6 +605,12 @@ def run_pivot(
         if shared and own:
             values[f"n{c}/shared_over_own"] = {
                 k: round(_ratio(shared[k], own[k]), 3)
+                for k in ("inbound_p50_s", "first_sentence_p50_s", "whole_reply_p50_s")
+            }
+        first = values.get(f"n{c}/shared-translation-first")
+        if shared and first:
+            values[f"n{c}/translation_first_over_shared"] = {
+                k: round(_ratio(first[k], shared[k]), 3)
                 for k in ("inbound_p50_s", "first_sentence_p50_s", "whole_reply_p50_s")
             }
     values |= {
