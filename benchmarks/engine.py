@@ -559,7 +559,13 @@ def run_cpu_pools(rep: Report, dtype: torch.dtype, n: int, repeats: int, budget_
 
 
 def run_pivot(
-    rep: Report, dtype: torch.dtype, n: int, repeats: int, chats: list[int], budget_s: float
+    rep: Report,
+    dtype: torch.dtype,
+    n: int,
+    repeats: int,
+    chats: list[int],
+    budget_s: float,
+    layouts: tuple[str, ...],
 ) -> None:
     """(g) ``pivot`` mode as the customer sees it (``benchmarks/_engine_pivot``): message
     translated in, reply generated and translated back sentence by sentence; time to the
@@ -580,18 +586,18 @@ def run_pivot(
     )
     translation = asyncio.run(load).engine
     ep.source_length_outputs(translation)
-    for layout in ep.PIVOT_LAYOUTS:  # warm-up: shapes, thread policies
+    for layout in layouts:  # warm-up: shapes, thread policies
         asyncio.run(ep.pivot_run(engine, translation, layout, 2, 16, 10_000))
     rows: dict[str, list[dict[str, Any]]] = {
-        f"n{c}/{layout}": [] for c in chats for layout in ep.PIVOT_LAYOUTS
+        f"n{c}/{layout}": [] for c in chats for layout in layouts
     }
     offset = 0
     for r in range(repeats):  # layouts alternate, so a busy moment hits them alike
         if r and budget.expired:
             break
         for c in chats:
-            k = r % len(ep.PIVOT_LAYOUTS)
-            for layout in ep.PIVOT_LAYOUTS[k:] + ep.PIVOT_LAYOUTS[:k]:
+            k = r % len(layouts)
+            for layout in layouts[k:] + layouts[:k]:
                 # The same messages for both layouts of a repeat: the same replies.
                 run = ep.pivot_run(engine, translation, layout, c, n, offset)
                 rows[f"n{c}/{layout}"].append(asyncio.run(run))
@@ -607,12 +613,13 @@ def run_pivot(
                 k: round(_ratio(shared[k], own[k]), 3)
                 for k in ("inbound_p50_s", "first_sentence_p50_s", "whole_reply_p50_s")
             }
-        first = values.get(f"n{c}/shared-translation-first")
-        if shared and first:
-            values[f"n{c}/translation_first_over_shared"] = {
-                k: round(_ratio(first[k], shared[k]), 3)
-                for k in ("inbound_p50_s", "first_sentence_p50_s", "whole_reply_p50_s")
-            }
+        for variant in ("translation-first", "sliced"):
+            other = values.get(f"n{c}/shared-{variant}")
+            if shared and other:
+                values[f"n{c}/{variant}_over_shared"] = {
+                    k: round(_ratio(other[k], shared[k]), 3)
+                    for k in ("inbound_p50_s", "first_sentence_p50_s", "whole_reply_p50_s")
+                }
     values |= {
         "torch_threads": torch.get_num_threads(),
         "load_avg_1m_end": eb._load_average(),
@@ -620,7 +627,10 @@ def run_pivot(
         "elapsed_s": budget.elapsed(),
         "truncated": budget.expired,
     }
-    rep.add(f"{SMOLLM2}+{marian}/pivot", values)
+    name = f"{SMOLLM2}+{marian}/pivot"
+    if layouts != ep.PIVOT_LAYOUTS[:3]:  # not the default comparison: a section of its own
+        name += "-" + "-vs-".join(layouts)
+    rep.add(name, values)
 
 
 def run_hf_generate_batch(rep: Report, models: list[str]) -> None:
@@ -783,6 +793,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pivot-chats", default="1,4,8", help="CPU pivot: conversations at once, one row each"
     )
+    p.add_argument(
+        "--pivot-layouts",
+        default="shared,own-thread,shared-translation-first",
+        help="CPU pivot: layouts to compare (benchmarks/_engine_pivot.PIVOT_LAYOUTS)",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     cuda = not args.smoke and (
@@ -814,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats,
             [int(x) for x in args.pivot_chats.split(",")],
             args.section_budget_s,
+            tuple(args.pivot_layouts.split(",")),
         )
     else:
         run_cpu(
