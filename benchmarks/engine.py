@@ -498,21 +498,29 @@ def load_smollm2(rep: Report, dtype: torch.dtype, config: dict[str, Any]) -> LLM
     return engine
 
 
+MARIAN = "opus-mt-en-de"  # the translator's shape beside the chat model (random weights)
+
+
+def _chat_and_translation(rep: Report, dtype: torch.dtype) -> tuple[LLMEngine, Any]:
+    """SmolLM2-135M and an OPUS-MT-shaped translation engine, each loaded in a thread
+    that ends with the load (as the bot loads them: the main thread keeps no pool)."""
+    from benchmarks.translation import build as build_translation
+
+    engine = load_smollm2(rep, dtype, {"max_model_len": 2048})
+    load = in_own_thread(
+        "translation-load", build_translation, MARIAN, torch.device("cpu"), dtype, None
+    )
+    return engine, asyncio.run(load).engine
+
+
 def run_cpu_pools(rep: Report, dtype: torch.dtype, n: int, repeats: int, budget_s: float) -> None:
     """(f) the chat engine beside a translator in one process, per thread layout.
 
     Run on its own: this process's main thread runs no parallel torch op (both models
     load in threads that end with the load), so the pools measured are the engines'.
     """
-    from benchmarks.translation import build as build_translation
-
     budget = eb.Budget(budget_s)
-    engine = load_smollm2(rep, dtype, {"max_model_len": 2048})
-    marian = "opus-mt-en-de"
-    load = in_own_thread(
-        "translation-load", build_translation, marian, torch.device("cpu"), dtype, None
-    )
-    translation = asyncio.run(load).engine
+    engine, translation = _chat_and_translation(rep, dtype)
     chat: Prompt = [
         {"role": "system", "content": "You are a concise customer-service assistant."},
         {"role": "user", "content": "My order has not arrived yet, it was due on Monday."},
@@ -555,7 +563,7 @@ def run_cpu_pools(rep: Report, dtype: torch.dtype, n: int, repeats: int, budget_
         "elapsed_s": budget.elapsed(),
         "truncated": budget.expired,
     }
-    rep.add(f"{SMOLLM2}+{marian}/cpu-pools", values)
+    rep.add(f"{SMOLLM2}+{MARIAN}/cpu-pools", values)
 
 
 def run_pivot(
@@ -576,15 +584,9 @@ def run_pivot(
     Run on its own, for the reason ``run_cpu_pools`` gives.
     """
     from benchmarks import _engine_pivot as ep
-    from benchmarks.translation import build as build_translation
 
     budget = eb.Budget(budget_s)
-    engine = load_smollm2(rep, dtype, {"max_model_len": 2048})
-    marian = "opus-mt-en-de"
-    load = in_own_thread(
-        "translation-load", build_translation, marian, torch.device("cpu"), dtype, None
-    )
-    translation = asyncio.run(load).engine
+    engine, translation = _chat_and_translation(rep, dtype)
     ep.source_length_outputs(translation)
     for layout in layouts:  # warm-up: shapes, thread policies
         asyncio.run(ep.pivot_run(engine, translation, layout, 2, 16, 10_000))
@@ -627,7 +629,7 @@ def run_pivot(
         "elapsed_s": budget.elapsed(),
         "truncated": budget.expired,
     }
-    name = f"{SMOLLM2}+{marian}/pivot"
+    name = f"{SMOLLM2}+{MARIAN}/pivot"
     if layouts != ep.PIVOT_LAYOUTS[:3]:  # not the default comparison: a section of its own
         name += "-" + "-vs-".join(layouts)
     rep.add(name, values)
