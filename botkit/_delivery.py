@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
+from botkit._backoff import doubling
 from botkit.channel import ReplyStream
 from botkit.errors import BackendBusyError, BotkitError, ConnectorError, StoreError
 from botkit.events import ANSWERED_LANGUAGE, Button, OutboundReply
@@ -299,7 +300,7 @@ class ReplyDelivery:
     ) -> StoredMessage:
         """Run ``write``; with ``wait``, again while the database is unavailable (see
         ``STORE_RETRY_S``) until it is stored or the task is cancelled."""
-        delay = STORE_RETRY_S[0]
+        delays = doubling(*STORE_RETRY_S)
         while True:
             attempt = asyncio.ensure_future(write())
             try:
@@ -319,8 +320,7 @@ class ReplyDelivery:
                 self._ctx.logger.debug(
                     "%s: reply waits to be stored: %s", self._ctx.describe(), exc
                 )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, STORE_RETRY_S[1])
+            await asyncio.sleep(next(delays))
 
     def _record(self, stored: StoredMessage | None, finished_inbound: bool) -> OutboundReply:
         ctx, reply = self._ctx, self._reply

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+from botkit._backoff import doubling
 from botkit._intake import ConversationLocks
 from botkit.events import InboundMessage
 from botkit.store import DatabaseUnavailableError
@@ -136,7 +137,7 @@ class ReplyTasks:
         conversation read again (``queued``: that read is also what notices the
         database is back). Cancelled at shutdown, it is answered by the next process.
         """
-        key, delay = intake.conversation.id, DATABASE_RETRY_S[0]
+        key, delays = intake.conversation.id, doubling(*DATABASE_RETRY_S)
         while True:
             try:
                 await self._answer(message, intake, too_long, queued, turn_at, read_at)
@@ -151,8 +152,7 @@ class ReplyTasks:
                     raise asyncio.CancelledError from exc
                 # (Logged where it is: once per outage, by the store.)
                 _log.debug("conversation %s: waits for the database: %s", key, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, DATABASE_RETRY_S[1])
+            await asyncio.sleep(next(delays))
             queued = True
 
     async def drain(self, within: float | None = None) -> bool:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from botkit._backoff import doubling
 from botkit._outage_spool import OutageSpool, SpooledMessage, SpoolFull
 from botkit._replies import DATABASE_RETRY_S
 from botkit.channel import IntakeReceipt
@@ -139,7 +140,7 @@ class SpooledIntake:
     ) -> bool:
         """Store one kept message, waiting for the database as long as it takes; False
         when the bot stops accepting messages (shutdown)."""
-        delay = DATABASE_RETRY_S[0]
+        delays = doubling(*DATABASE_RETRY_S)
         while True:
             try:
                 await self._store(kept.message, kept.existing_conversation_only)
@@ -157,5 +158,4 @@ class SpooledIntake:
                 # the ones behind it.
                 await spool.set_aside(path, f"cannot be stored: {exc}")
                 return True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, DATABASE_RETRY_S[1])
+            await asyncio.sleep(next(delays))
