@@ -69,6 +69,8 @@ class OutageSpool:
         self._queue: list[Path] = []  # sorted by name: arrival order
         self._names = itertools.count()
         self.added = asyncio.Event()  # set by each keep, cleared by the reader
+        self.emptied = asyncio.Event()  # set while nothing is kept (for ``Bot.drain``)
+        self.emptied.set()
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -78,6 +80,7 @@ class OutageSpool:
         returns how many."""
         found = await asyncio.to_thread(self._leftovers)
         self._queue = sorted({*self._queue, *found})
+        self._note_size()
         if found:
             self.added.set()
         return len(found)
@@ -115,6 +118,7 @@ class OutageSpool:
         except OSError as exc:
             raise SpoolFull(f"cannot write to {self.directory}: {exc}") from exc
         bisect.insort(self._queue, path)  # a slower write may finish after a later one
+        self._note_size()
         self.added.set()
 
     def _write(self, name: str, data: bytes) -> Path:
@@ -139,6 +143,7 @@ class OutageSpool:
                 data = await asyncio.to_thread(path.read_bytes)
             except FileNotFoundError:  # another process sharing the directory stored it
                 del self._queue[0]
+                self._note_size()
                 continue
             except OSError as exc:
                 await self.set_aside(path, f"cannot be read: {exc}")
@@ -158,6 +163,13 @@ class OutageSpool:
         at = bisect.bisect_left(self._queue, path)
         if at < len(self._queue) and self._queue[at] == path:
             del self._queue[at]
+        self._note_size()
+
+    def _note_size(self) -> None:
+        if self._queue:
+            self.emptied.clear()
+        else:
+            self.emptied.set()
 
     async def set_aside(self, path: Path, why: str) -> None:
         """Move a kept message that cannot be stored to ``unreadable/``, with an error

@@ -51,6 +51,7 @@ class SpooledIntake:
         # Whether the log has said that messages are kept, since the spool was empty.
         self._announced = False
         self._storing: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
 
     def start_storing(self) -> None:
         """Store kept messages from now on (the connectors must be up to answer them):
@@ -63,11 +64,29 @@ class SpooledIntake:
 
     async def close(self) -> None:
         """Stop storing kept messages (those left are stored by the next start)."""
+        self._closed.set()
         task, self._storing = self._storing, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def wait_stored(self, within: float | None) -> bool:
+        """Wait until no message is kept (all stored, so their replies are scheduled);
+        False when some are still kept after ``within`` seconds or once this closes."""
+        spool = self.spool
+        if spool is None or spool.emptied.is_set():
+            return True
+        emptied = asyncio.create_task(spool.emptied.wait())
+        closed = asyncio.create_task(self._closed.wait())
+        try:
+            await asyncio.wait(
+                {emptied, closed}, timeout=within, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            emptied.cancel()
+            closed.cancel()
+        return spool.emptied.is_set()
 
     async def submit_or_keep(
         self, message: InboundMessage, *, existing_conversation_only: bool

@@ -391,11 +391,17 @@ class Bot:
                 _log.warning("connector %r failed to disconnect: %s", connector.name, exc)
 
     async def drain(self, within: float | None = None) -> bool:
-        """Wait for in-flight replies; True when all finished within ``within`` seconds.
+        """Wait for in-flight work: messages kept during a database outage to be stored,
+        then every reply; True when all finished within ``within`` seconds.
 
         Returns early (False) when ``stop(force=True)`` is called meanwhile.
         """
-        return await self._replies.drain(within)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        if self._spooled is not None and not await self._spooled.wait_stored(within):
+            return False
+        left = None if within is None else max(0.0, within - (loop.time() - started))
+        return await self._replies.drain(left)
 
     async def close(self) -> None:
         """Stop accepting, finish in-flight replies up to the grace period, release all.

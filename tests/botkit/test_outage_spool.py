@@ -329,6 +329,28 @@ async def test_a_message_kept_twice_is_answered_once(
         assert [r.text for r in recorder(bot).replies] == ["echo: refund please"]
 
 
+async def test_drain_waits_for_kept_messages_to_be_stored_and_answered(
+    settings: Settings, core_db_url: str, spool_dir: Path
+) -> None:
+    """``drain`` is what tests and an embedding program use to wait until the bot has
+    nothing left to do: messages still kept on disk are work left."""
+    async with Bot(settings) as bot:
+        bot.attach_connector(_Listening(bot))
+        running = asyncio.create_task(bot.run())
+        with write_locked(_db(core_db_url)):
+            for i in range(3):
+                assert await bot.submit_or_keep(message(f"m{i}", f"k{i}")) is None
+            assert not await bot.drain(0.3)  # they cannot be stored yet
+        # A duplicate delivery too: its file goes without a reply of its own.
+        with write_locked(_db(core_db_url)):
+            assert await bot.submit_or_keep(message("m2", "k2")) is None
+        assert await bot.drain(30)
+        assert _files(spool_dir) == []
+        assert [r.text for r in recorder(bot).replies] == ["echo: m0", "echo: m1", "echo: m2"]
+        bot.stop()
+        await running
+
+
 async def test_a_message_for_an_existing_conversation_only_is_dropped_if_there_is_none(
     settings: Settings, core_db_url: str, spool_dir: Path
 ) -> None:
