@@ -30,6 +30,7 @@ from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
 from botkit._retention import retain_forever
 from botkit._spooled_intake import SpooledIntake
+from botkit._store_at_start import open_store_waiting
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, PromptLimits, Translator
@@ -196,11 +197,12 @@ class Bot:
         )
         try:
             store = self._store = ConversationStore(self.settings.store)
-            await store.open()
-            await store.ensure_schema(auto_upgrade=self.settings.store.auto_migrate)
-            claims = Claims(store, self._timing)
-            await claims.register()
-            self._claims = claims
+            claims = self._claims = await open_store_waiting(
+                store,
+                self._timing,
+                auto_upgrade=self.settings.store.auto_migrate,
+                wait_s=self.settings.store.start_wait_seconds,
+            )
             # Started here, not in run(): a bot fed through submit() alone claims
             # messages too, and must keep them while it answers.
             self._heartbeat = asyncio.create_task(

@@ -63,11 +63,14 @@ class DatabaseUnavailableError(StoreError):
     Attributes:
         maybe_committed: the connection was lost after the transaction's work was done,
             at its commit, so it may have been stored (retrying may store it twice).
+        reason: why, by its short name (one of ``botkit.store._outage.OUTAGE_REASONS``;
+            "" when not known).
     """
 
-    def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
+    def __init__(self, message: str, *, maybe_committed: bool = False, reason: str = "") -> None:
         super().__init__(message)
         self.maybe_committed = maybe_committed
+        self.reason = reason
 
 
 class UnknownConversationError(StoreError):

@@ -80,13 +80,24 @@ class Database:
                 busy_timeout_ms=s.sqlite_busy_timeout_ms,
                 echo=s.echo_sql,
             )
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(self._cannot_connect(exc)) from exc
+        try:
             await self._runner.read(_select_one)
         except (SQLAlchemyError, OSError) as exc:
             await self.close()
-            raise StoreError(
-                f"cannot connect to the database at {s.safe_url}: {describe_error(exc)}"
+            # A server still starting, restarting or unreachable may answer in a while
+            # (``Bot.start`` waits for it): told apart from a wrong password or name.
+            reason = outage_reason(exc)
+            if reason is None:
+                raise StoreError(self._cannot_connect(exc)) from exc
+            raise DatabaseUnavailableError(
+                f"{self._cannot_connect(exc)} ({reason})", reason=reason.name
             ) from exc
         log.info("conversation store open at %s", s.safe_url)
+
+    def _cannot_connect(self, exc: BaseException) -> str:
+        return f"cannot connect to the database at {self._settings.safe_url}: {describe_error(exc)}"
 
     async def close(self) -> None:
         """Close every connection. The store can be opened again."""
@@ -211,7 +222,9 @@ class Database:
             return StoreError(f"database {what} failed: {detail}")
         self._outage.failed(reason, detail, write=what == "write")
         return DatabaseUnavailableError(
-            f"database {what} failed: {reason}: {detail}", maybe_committed=maybe_committed
+            f"database {what} failed: {reason}: {detail}",
+            maybe_committed=maybe_committed,
+            reason=reason.name,
         )
 
 

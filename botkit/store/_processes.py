@@ -69,6 +69,8 @@ class ProcessClaims(Database):
                 "started_at": process.started_at,
                 "heartbeat_at": now,
             }
+            # (A try again after a COMMIT that was cut may find the row stored already.)
+            conn.execute(delete(Process).where(Process.id == process.id))
             conn.execute(insert(Process), values)
 
         await self._write(work)

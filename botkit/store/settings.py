@@ -135,6 +135,11 @@ class StoreSettings(BaseModel):
             directory; "" turns it off (such messages are then refused, and Slack drops
             them after its last retry).
         outage_spool_max_messages: messages kept there at most; beyond, they are refused.
+        start_wait_seconds: how long the bot waits at start for a database that cannot
+            be used yet (a server still starting beside it, restarting, unreachable, or
+            a SQLite file locked), trying again every few seconds; 0 gives up at once.
+            A refusal that waiting cannot cure (a wrong password, a database that does
+            not exist, an outdated schema) ends the start at once either way.
     """
 
     # hide_input_in_errors: a URL that fails validation may carry a password; pydantic
@@ -151,6 +156,7 @@ class StoreSettings(BaseModel):
     retention_days: int = Field(default=0, ge=0, le=36_500)
     outage_spool_dir: str = "botkit-outage-spool"
     outage_spool_max_messages: int = Field(default=10_000, ge=1, le=10_000_000)
+    start_wait_seconds: float = Field(default=60.0, ge=0, le=86_400, allow_inf_nan=False)
 
     @field_validator("outage_spool_dir")
     @classmethod

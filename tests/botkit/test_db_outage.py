@@ -24,6 +24,7 @@ import pytest
 from core_helpers import RecordingConnector, message, recorder
 from sqlalchemy.engine import make_url
 
+from botkit import _store_at_start
 from botkit._resume import RecoveryTiming
 from botkit.bot import Bot
 from botkit.config import settings_from_mapping
@@ -582,3 +583,50 @@ async def test_a_read_only_server_refuses_messages_as_an_outage(
         await recorder(bot).wait_for(1)
     lines = [r.getMessage() for r in caplog.records if r.name == "botkit.store"]
     assert len([line for line in lines if "is unavailable" in line]) == 1
+
+
+async def test_a_bot_started_while_the_server_is_stopped_serves_once_it_is_up(
+    server: Server,
+    make_bot: MakeBot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``docker compose up``: the bot comes up before PostgreSQL accepts connections.
+    It waits (``[store] start_wait_seconds``) instead of ending."""
+    monkeypatch.setattr(_store_at_start, "RETRY_S", (0.1, 0.2))
+
+    async def serve_one() -> str:
+        async with make_bot(store={"start_wait_seconds": 60}) as bot:
+            await bot.submit(message("hello?", "k1"))
+            (reply,) = await recorder(bot).wait_for(1)
+            return reply.text
+
+    await _off_loop(server.stop)
+    serving = asyncio.create_task(serve_one())
+    try:
+        async with asyncio.timeout(30):
+            while len(_start_waits(caplog)) < 2:  # noqa: ASYNC110 (a log line, no event)
+                await asyncio.sleep(0.02)
+        assert not serving.done()
+    finally:
+        await _off_loop(server.start)
+    async with asyncio.timeout(60):
+        assert await serving == "echo: hello?"
+
+
+def _start_waits(caplog: pytest.LogCaptureFixture) -> list[str]:
+    lines = (r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    return [line for line in lines if "cannot be used yet" in line]
+
+
+async def test_a_database_that_does_not_exist_ends_the_start_at_once(
+    url: str, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong name (SQLSTATE 3D000) is no outage: waiting would not cure it."""
+    missing = make_url(url).set(database="no_such_botkit_db").render_as_string(False)
+    async with asyncio.timeout(60):  # a regression would wait the 10 minutes
+        with pytest.raises(StoreError, match="no_such_botkit_db") as caught:
+            async with make_bot(store={"url": missing, "start_wait_seconds": 600}):
+                pass
+    assert not isinstance(caught.value, DatabaseUnavailableError)
+    assert _start_waits(caplog) == []
