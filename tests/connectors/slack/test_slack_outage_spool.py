@@ -64,6 +64,7 @@ async def test_a_message_in_an_outage_is_acknowledged_kept_and_answered_after_it
     await slack.reply_in("D1", None, "echo: where is my order?", limit_s=15)
     history = await slack.bot.history("slack", "D1")
     assert [h.text for h in history] == ["where is my order?", "echo: where is my order?"]
+    assert await slack.bot.drain(10)  # (the file goes just after the message is stored)
     assert _kept(spool_dir) == 0
 
 
