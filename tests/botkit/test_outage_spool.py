@@ -301,6 +301,7 @@ async def test_what_a_stopped_bot_kept_is_stored_and_answered_by_the_next_start(
         running = asyncio.create_task(bot.run())
         replies = await recorder(bot).wait_for(2)
         assert [r.text for r in replies] == ["echo: are you there?", "echo: hello?"]
+        assert await bot.drain(10)  # (each file goes just after its message is stored)
         bot.stop()
         await running
         statuses = [m.status for m in await bot.store.messages_after("test", "c1", 0, 10)]
