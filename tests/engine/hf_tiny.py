@@ -24,6 +24,7 @@ from transformers import (
     Qwen2Config,
 )
 
+from engine import FinalRecord, TextDelta
 from engine.attention_metadata import AttentionMetadata
 
 CHAT_TEMPLATE = (
@@ -408,3 +409,15 @@ def write_gguf(
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+async def collect(stream: Any) -> tuple[str, FinalRecord]:
+    """The text of an engine's reply stream and its final record."""
+    text, final = "", None
+    async for item in stream:
+        if isinstance(item, TextDelta):
+            text += item.text
+        else:
+            final = item
+    assert final is not None
+    return text, final

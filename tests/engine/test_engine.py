@@ -14,19 +14,17 @@ from typing import Any
 
 import pytest
 import torch
-from hf_tiny import build_tokenizer, save_checkpoint, tiny_config, tiny_model
+from hf_tiny import build_tokenizer, collect, save_checkpoint, tiny_config, tiny_model
 
 from engine import (
     AsyncEngine,
     EngineBusyError,
     EngineConfig,
-    FinalRecord,
     FinishReason,
     InvalidRequestError,
     LLMEngine,
     LoadedModel,
     SamplingParams,
-    TextDelta,
     load_model,
 )
 
@@ -196,17 +194,6 @@ def test_bad_requests_fail_alone(loaded: LoadedModel) -> None:
 
 
 # ------------------------------------------------------------------- async API
-async def collect(stream: Any) -> tuple[str, FinalRecord]:
-    text, final = "", None
-    async for item in stream:
-        if isinstance(item, TextDelta):
-            text += item.text
-        else:
-            final = item
-    assert final is not None
-    return text, final
-
-
 async def test_async_streams_concurrent_chats(loaded: LoadedModel) -> None:
     chats = [[{"role": "user", "content": f"Question number {i}?"}] for i in range(3)]
     ref = [make_engine(loaded).generate([c], GREEDY)[0][0] for c in chats]
@@ -483,9 +470,12 @@ def test_cuda_graph_decode_matches_eager_alone_and_transformers(ckpt: tuple[Path
     ps = prompts(lm)
 
     def run(graphs: bool, *batches: list[list[int]]) -> list[list[int]]:
-        eng = LLMEngine(lm.model, lm.tokenizer, lm.model_config,
-                        EngineConfig(block_size=16, num_kv_blocks=64, max_num_seqs=8,
-                                     cuda_graphs=graphs))
+        eng = LLMEngine(
+            lm.model,
+            lm.tokenizer,
+            lm.model_config,
+            EngineConfig(block_size=16, num_kv_blocks=64, max_num_seqs=8, cuda_graphs=graphs),
+        )
         if graphs:  # every bucket captured, none left eager by a failed capture
             decode, prefill = eng.runner.graphs, eng.runner.prefill_graphs
             assert decode is not None and set(decode._graphs) == set(decode.buckets)
@@ -504,19 +494,28 @@ def test_cuda_graph_decode_matches_eager_alone_and_transformers(ckpt: tuple[Path
     hf = ckpt[1].to("cuda")
     try:
         ids = torch.tensor([ps[0]], device="cuda")
-        ref = hf.generate(ids, max_new_tokens=12, min_new_tokens=12, do_sample=False,
-                          pad_token_id=0)[0, len(ps[0]):].tolist()
+        ref = hf.generate(
+            ids, max_new_tokens=12, min_new_tokens=12, do_sample=False, pad_token_id=0
+        )[0, len(ps[0]) :].tolist()
     finally:
         ckpt[1].to("cpu")
     assert eager[0] == ref
 
 
-@pytest.mark.parametrize("kwargs", [{"max_num_seqs": 0}, {"block_size": -4},
-                                    {"num_kv_blocks": True}, {"gpu_memory_utilization": 1.5},
-                                    {"queue_timeout_s": 0.0}, {"max_model_len": 2.5},
-                                    {"cuda_graph_prefill_tokens": -1},
-                                    {"cuda_graph_prefill_tokens": 4097},
-                                    {"cuda_graph_prefill_tokens": "256"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_num_seqs": 0},
+        {"block_size": -4},
+        {"num_kv_blocks": True},
+        {"gpu_memory_utilization": 1.5},
+        {"queue_timeout_s": 0.0},
+        {"max_model_len": 2.5},
+        {"cuda_graph_prefill_tokens": -1},
+        {"cuda_graph_prefill_tokens": 4097},
+        {"cuda_graph_prefill_tokens": "256"},
+    ],
+)
 def test_invalid_engine_config(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         EngineConfig(**kwargs)

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hf_tiny import build_tokenizer, save_checkpoint, tiny_config, tiny_model
+from hf_tiny import build_tokenizer, collect, save_checkpoint, tiny_config, tiny_model
 
 from engine import (
     AsyncEngine,
     EngineConfig,
-    FinalRecord,
     FinishReason,
     InvalidRequestError,
     LLMEngine,
@@ -50,17 +49,6 @@ def make_engine(loaded: LoadedModel, tokenizer: Any = None) -> LLMEngine:
         EngineConfig(block_size=4, num_kv_blocks=128),
         chat_template=loaded.chat_template,
     )
-
-
-async def collect(stream: Any) -> tuple[str, FinalRecord]:
-    text, final = "", None
-    async for item in stream:
-        if isinstance(item, TextDelta):
-            text += item.text
-        else:
-            final = item
-    assert final is not None
-    return text, final
 
 
 async def alongside_a_live_stream(engine: LLMEngine, prompt: Any, params: SamplingParams) -> Any:

@@ -11,6 +11,7 @@ and closing, cancelling or crashing either leaves the other serving.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import threading
 from collections.abc import Callable
@@ -30,7 +31,6 @@ from engine import (
     LLMEngine,
     LoadedModel,
     SamplingParams,
-    TextDelta,
     load_model,
 )
 from engine.cpu_worker import CpuWorker, shared_cpu_worker
@@ -43,6 +43,7 @@ CHAT_TOKENS = 40  # more chat steps than a translation round has decode steps
 PROMPT = [{"role": "user", "content": "Where is my order?"}]
 
 
+@functools.cache
 def _hf_tiny() -> ModuleType:
     spec = importlib.util.spec_from_file_location("hf_tiny_for_translation", HF_TINY)
     assert spec is not None and spec.loader is not None
@@ -77,19 +78,13 @@ def chat_engine(loaded: LoadedModel) -> LLMEngine:
                      chat_template=loaded.chat_template)  # fmt: skip
 
 
+async def collect(stream: Any) -> tuple[str, FinalRecord]:
+    text_and_final: tuple[str, FinalRecord] = await _hf_tiny().collect(stream)
+    return text_and_final
+
+
 def greedy(n: int) -> SamplingParams:
     return SamplingParams(temperature=0, max_new_tokens=n, ignore_eos=True)
-
-
-async def collect(stream: Any) -> tuple[str, FinalRecord]:
-    text, final = "", None
-    async for item in stream:
-        if isinstance(item, TextDelta):
-            text += item.text
-        else:
-            final = item
-    assert final is not None
-    return text, final
 
 
 class Steps:
