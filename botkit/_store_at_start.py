@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from botkit._backoff import doubling
 from botkit._resume import Claims, RecoveryTiming
 from botkit.errors import DatabaseUnavailableError
 from botkit.store import ConversationStore
 
-__all__ = ["open_store_waiting"]
+__all__ = ["open_store_waiting", "waiting_for_database"]
+
+T = TypeVar("T")
 
 _log = logging.getLogger("botkit.bot")
 
@@ -54,6 +58,28 @@ async def open_store_waiting(
         SchemaOutdatedError, StoreError: as ``ConversationStore.open`` and
             ``ensure_schema``, at once.
     """
+
+    async def attempt() -> Claims:
+        await store.open()  # (once open, the next try goes on from here)
+        await store.ensure_schema(auto_upgrade=auto_upgrade)
+        claims = Claims(store, timing)
+        await claims.register()
+        return claims
+
+    return await waiting_for_database(attempt, wait_s=wait_s)
+
+
+async def waiting_for_database(attempt: Callable[[], Awaitable[T]], *, wait_s: float) -> T:
+    """``attempt()``, tried again for up to ``wait_s`` seconds while it fails because the
+    database is unavailable for a reason that time may cure (one warning a try).
+
+    ``attempt`` must be safe to run again after an outage cut it at any point (one
+    transaction, or steps that are each idempotent).
+
+    Raises:
+        DatabaseUnavailableError: still unavailable after ``wait_s`` seconds.
+        StoreError: any other failure, at once.
+    """
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + wait_s
     delays = doubling(*RETRY_S)
@@ -61,10 +87,7 @@ async def open_store_waiting(
     while True:
         tries += 1
         try:
-            await store.open()
-            await store.ensure_schema(auto_upgrade=auto_upgrade)
-            claims = Claims(store, timing)
-            await claims.register()
+            result = await attempt()
         except DatabaseUnavailableError as exc:
             left = give_up_at - loop.time()
             if exc.reason not in _WORTH_WAITING:
@@ -73,8 +96,7 @@ async def open_store_waiting(
                 if tries == 1:
                     raise
                 raise DatabaseUnavailableError(
-                    f"{exc} (still, after waiting {wait_s:g} s at start: "
-                    "[store] start_wait_seconds)",
+                    f"{exc} (still, after waiting {wait_s:g} s: [store] start_wait_seconds)",
                     reason=exc.reason,
                 ) from exc
             delay = min(next(delays), left)
@@ -89,4 +111,4 @@ async def open_store_waiting(
             continue
         if tries > 1:
             _log.warning("the database answers after %d tries", tries)
-        return claims
+        return result

@@ -272,6 +272,7 @@ def _no_database(missing: Path) -> StoreError:
 
 
 def _run_db(args: argparse.Namespace) -> int:
+    from botkit._store_at_start import waiting_for_database
     from botkit.store import migrate
 
     store = _load(args.config, sections=_DATABASE_SECTIONS).store
@@ -279,7 +280,13 @@ def _run_db(args: argparse.Namespace) -> int:
     if args.db_command == "upgrade":
         # Creating the database is what upgrade is for on a first install; saying so
         # shows a mistyped path at once.
-        asyncio.run(migrate.upgrade(store.url))
+        # Run beside a database that is still starting (a compose service, a job
+        # before the bot), it waits as the bot does.
+        asyncio.run(
+            waiting_for_database(
+                lambda: migrate.upgrade(store.url), wait_s=store.start_wait_seconds
+            )
+        )
         created = f"created {missing}; " if missing is not None else ""
         print(f"{store.safe_url}: {created}schema at {migrate.head()}")
         return 0

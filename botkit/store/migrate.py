@@ -21,7 +21,8 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from botkit.errors import StoreError
+from botkit.errors import DatabaseUnavailableError, StoreError
+from botkit.store._outage import outage_reason
 from botkit.store._runner import Runner, create_runner, describe_error
 from botkit.store.models import VERSION_TABLE
 from botkit.store.settings import mask_url
@@ -90,7 +91,13 @@ async def _run(target: Target, fn: Callable[[Connection], T], *, write: bool) ->
     except CommandError as exc:
         raise StoreError(f"migration failed on {where}: {exc}") from exc
     except (SQLAlchemyError, OSError) as exc:
-        raise StoreError(f"migration failed on {where}: {describe_error(exc)}") from exc
+        text = f"migration failed on {where}: {describe_error(exc)}"
+        # A server not up yet (``botkit db upgrade`` run beside it) is waited for by
+        # the command; told apart from a failing migration.
+        reason = outage_reason(exc) if own else None
+        if reason is not None:
+            raise DatabaseUnavailableError(f"{text} ({reason})", reason=reason.name) from exc
+        raise StoreError(text) from exc
     finally:
         if own and runner is not None:
             await runner.dispose()

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from botkit import _store_at_start
 from botkit._resume import RecoveryTiming
 from botkit.bot import Bot
+from botkit.cli import main
 from botkit.config import settings_from_mapping
 from botkit.errors import StoreError
 from botkit.events import Direction
@@ -630,3 +632,30 @@ async def test_a_database_that_does_not_exist_ends_the_start_at_once(
                 pass
     assert not isinstance(caught.value, DatabaseUnavailableError)
     assert _start_waits(caplog) == []
+
+
+def test_db_upgrade_beside_a_server_still_starting_waits_for_it(
+    server: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A migration job started with its database (``botkit db upgrade`` before the bot
+    in a compose file) waits for it as the bot does."""
+    monkeypatch.setattr(_store_at_start, "RETRY_S", (0.1, 0.2))
+    name = f"upgrade_{uuid.uuid4().hex[:8]}"
+    db = pg_server.create_database(server.url, name)
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[store]\nurl = "{db}"\n[backend]\nkind = "echo"\n', encoding="utf-8")
+    server.stop()
+    starting = threading.Timer(1.0, server.start)
+    starting.start()
+    try:
+        assert main(["db", "upgrade", "-c", str(config)]) == 0
+    finally:
+        starting.join()
+    try:
+        assert "the database cannot be used yet" in capfd.readouterr().err
+        assert pg_server.run_async(migrate.current(db)) == migrate.head()
+    finally:
+        pg_server.drop_database(server.url, name)
