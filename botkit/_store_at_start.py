@@ -93,7 +93,7 @@ async def waiting_for_database(attempt: Callable[[], Awaitable[T]], *, wait_s: f
             if exc.reason not in _WORTH_WAITING:
                 raise
             if left <= 0:
-                if tries == 1:
+                if wait_s <= 0:
                     raise
                 raise DatabaseUnavailableError(
                     f"{exc} (still, after waiting {wait_s:g} s: [store] start_wait_seconds)",
