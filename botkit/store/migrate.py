@@ -78,28 +78,31 @@ Target = str | Runner
 
 
 async def _run(target: Target, fn: Callable[[Connection], T], *, write: bool) -> T:
-    own = isinstance(target, str)
     where = mask_url(target if isinstance(target, str) else target.url)
-    runner: Runner | None = None
+
+    def failed(exc: BaseException) -> str:
+        return f"migration failed on {where}: {describe_error(exc)}"
+
+    if not isinstance(target, str):
+        runner = target
+    else:
+        try:  # (makes a SQLite file's directory: that can fail, and waiting won't help)
+            runner = create_runner(target, foreign_keys=False, pooled=False)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(failed(exc)) from exc
     try:
-        runner = (
-            create_runner(target, foreign_keys=False, pooled=False)
-            if isinstance(target, str)
-            else target
-        )
         return await (runner.write(fn) if write else runner.read(fn))
     except CommandError as exc:
         raise StoreError(f"migration failed on {where}: {exc}") from exc
     except (SQLAlchemyError, OSError) as exc:
-        text = f"migration failed on {where}: {describe_error(exc)}"
         # A server not up yet (``botkit db upgrade`` run beside it) is waited for by
         # the command; told apart from a failing migration.
-        reason = outage_reason(exc) if own else None
-        if reason is not None:
-            raise DatabaseUnavailableError(f"{text} ({reason})", reason=reason.name) from exc
-        raise StoreError(text) from exc
+        reason = outage_reason(exc)
+        if reason is None:
+            raise StoreError(failed(exc)) from exc
+        raise DatabaseUnavailableError(f"{failed(exc)} ({reason})", reason=reason.name) from exc
     finally:
-        if own and runner is not None:
+        if runner is not target:
             await runner.dispose()
 
 

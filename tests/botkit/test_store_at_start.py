@@ -18,6 +18,7 @@ from sqlite_lock import write_locked
 
 from botkit import _store_at_start
 from botkit.bot import Bot
+from botkit.cli import main
 from botkit.config import Settings, settings_from_mapping
 from botkit.errors import ConfigError, DatabaseUnavailableError, StoreError
 
@@ -116,3 +117,19 @@ async def test_what_waiting_cannot_cure_ends_the_start_at_once(
 def test_a_hostile_start_wait_is_refused_by_the_config(value: object) -> None:
     with pytest.raises(ConfigError, match="start_wait_seconds"):
         settings_from_mapping({"store": {"start_wait_seconds": value}}, environ={})
+
+
+def test_db_upgrade_does_not_wait_for_a_sqlite_file_it_cannot_make(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{blocker / "bot.db"}"\nstart_wait_seconds = 5\n'
+        '[backend]\nkind = "echo"\n',
+        encoding="utf-8",
+    )
+    assert main(["db", "upgrade", "-c", str(config)]) == 1
+    err = capfd.readouterr().err
+    assert "migration failed" in err and "cannot be used yet" not in err
