@@ -1,4 +1,5 @@
-"""Customer messages kept on local disk while the database is unavailable.
+"""Customer messages (and agents' replies on the channel) kept on local disk while the
+database is unavailable.
 
 Some channels cannot hold a message for us: Slack delivers an event four times within
 about five minutes and then drops it, and disables an app's event subscriptions when it
@@ -36,7 +37,10 @@ __all__ = ["OutageSpool", "SpoolFull", "SpooledMessage"]
 
 _log = logging.getLogger("botkit.bot")
 
+# 1: a customer's message; 2: may also be a human agent's (``agent_name``), which an
+# older botkit must not take for a customer's: it sets a file of a newer format aside.
 _FORMAT = 1
+_FORMAT_AGENT = 2
 _SUFFIX = ".json"
 UNREADABLE = "unreadable"
 
@@ -53,6 +57,9 @@ class SpooledMessage:
     # Store it only if its conversation exists by then (a Slack thread reply is the
     # bot's business only in a thread it is part of; see ``Bot.submit_or_keep``).
     existing_conversation_only: bool = False
+    # Set: a human agent's reply on the channel (see ``Bot.submit_or_keep``), stored as
+    # this agent's when it is one there.
+    agent_name: str | None = None
 
 
 class OutageSpool:
@@ -199,8 +206,8 @@ def _fsync_directory(directory: Path) -> None:
 
 def _encode(kept: SpooledMessage) -> bytes:
     m = kept.message
-    data = {
-        "format": _FORMAT,
+    data: dict[str, Any] = {
+        "format": _FORMAT if kept.agent_name is None else _FORMAT_AGENT,
         "existing_conversation_only": kept.existing_conversation_only,
         "channel": m.channel,
         "conversation_key": m.conversation_key,
@@ -226,6 +233,8 @@ def _encode(kept: SpooledMessage) -> bytes:
         ],
         "received_at": m.received_at.isoformat(),
     }
+    if kept.agent_name is not None:
+        data["agent_name"] = kept.agent_name
     # ASCII escapes keep whatever the customer wrote (lone surrogates too) readable back.
     return json.dumps(data, ensure_ascii=True).encode("ascii")
 
@@ -238,7 +247,7 @@ def _decode(data: bytes) -> SpooledMessage:
             format (RecursionError: nested too deep to parse).
     """
     obj = json.loads(data)
-    if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
+    if not isinstance(obj, dict) or obj.get("format") not in (_FORMAT, _FORMAT_AGENT):
         raise ValueError("unknown format")
     contact = _mapping(obj["contact"])
     message = InboundMessage(
@@ -259,7 +268,8 @@ def _decode(data: bytes) -> SpooledMessage:
     flag = obj["existing_conversation_only"]
     if not isinstance(flag, bool):
         raise TypeError("existing_conversation_only is not a boolean")
-    return SpooledMessage(message, existing_conversation_only=flag)
+    agent_name = _text(obj["agent_name"]) if obj["format"] == _FORMAT_AGENT else None
+    return SpooledMessage(message, existing_conversation_only=flag, agent_name=agent_name)
 
 
 def _attachment(a: dict[str, Any]) -> Attachment:

@@ -27,6 +27,9 @@ _log = logging.getLogger("botkit.bot")
 Submit = Callable[[InboundMessage], Awaitable[IntakeReceipt]]
 # Whether the channel's conversation has messages stored: (channel, conversation key).
 Exists = Callable[[str, str], Awaitable[bool]]
+# Store a message as a human agent's reply (message, agent's name); False when it is
+# not an agent's message there (see ``Bot.record_agent_message``).
+RecordAgent = Callable[[InboundMessage, str], Awaitable[bool]]
 Accepting = Callable[[], bool]
 
 
@@ -38,15 +41,22 @@ class SpooledIntake:
             (``submit`` alone).
         submit: ``Bot.submit``.
         exists: whether a conversation is stored.
+        record_agent: stores an agent's reply on the channel.
         accepting: whether the bot accepts messages (False once it stops).
     """
 
     def __init__(
-        self, spool: OutageSpool | None, submit: Submit, exists: Exists, accepting: Accepting
+        self,
+        spool: OutageSpool | None,
+        submit: Submit,
+        exists: Exists,
+        record_agent: RecordAgent,
+        accepting: Accepting,
     ) -> None:
         self.spool = spool
         self._submit = submit
         self._exists = exists
+        self._record_agent = record_agent
         self._accepting = accepting
         # Whether the log has said that messages are kept, since the spool was empty.
         self._announced = False
@@ -89,20 +99,27 @@ class SpooledIntake:
         return spool.emptied.is_set()
 
     async def submit_or_keep(
-        self, message: InboundMessage, *, existing_conversation_only: bool
+        self,
+        message: InboundMessage,
+        *,
+        existing_conversation_only: bool,
+        agent_name: str | None = None,
     ) -> IntakeReceipt | None:
         """Store ``message`` (see ``Bot.submit_or_keep``), or keep it when the database
-        is unavailable or messages kept before it still wait. None: kept, or not for
-        the bot (``existing_conversation_only`` and no such conversation)."""
+        is unavailable or messages kept before it still wait. None: kept, stored as an
+        agent's, or not for the bot (``existing_conversation_only`` and no such
+        conversation)."""
+        kept = SpooledMessage(
+            message, existing_conversation_only=existing_conversation_only, agent_name=agent_name
+        )
         if self.spool is None:
-            return await self._store(message, existing_conversation_only)
+            return await self._store(kept)
         failure: DatabaseUnavailableError | None = None
         if not len(self.spool):
             try:
-                return await self._store(message, existing_conversation_only)
+                return await self._store(kept)
             except DatabaseUnavailableError as exc:
                 failure = exc  # also a commit that was cut: storing again is idempotent
-        kept = SpooledMessage(message, existing_conversation_only=existing_conversation_only)
         try:
             await self.spool.keep(kept)
         except SpoolFull as full:
@@ -123,8 +140,13 @@ class SpooledIntake:
         self.start_storing()
         return None
 
-    async def _store(self, message: InboundMessage, existing_only: bool) -> IntakeReceipt | None:
-        if existing_only and not await self._exists(message.channel, message.conversation_key):
+    async def _store(self, kept: SpooledMessage) -> IntakeReceipt | None:
+        message = kept.message
+        if kept.agent_name is not None and await self._record_agent(message, kept.agent_name):
+            return None
+        if kept.existing_conversation_only and not await self._exists(
+            message.channel, message.conversation_key
+        ):
             return None
         return await self._submit(message)
 
@@ -162,7 +184,7 @@ class SpooledIntake:
         delays = doubling(*DATABASE_RETRY_S)
         while True:
             try:
-                await self._store(kept.message, kept.existing_conversation_only)
+                await self._store(kept)
                 return True
             except DatabaseUnavailableError as exc:
                 # (The store logs the outage once; this line is for who looks closely.)

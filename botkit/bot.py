@@ -442,7 +442,11 @@ class Bot:
                     spool.directory,
                 )
         self._spooled = SpooledIntake(
-            spool, self.submit, self._conversation_exists, self._is_accepting
+            spool,
+            self.submit,
+            self._conversation_exists,
+            self._record_agent_reply,
+            self._is_accepting,
         )
 
     def _is_accepting(self) -> bool:
@@ -587,7 +591,11 @@ class Bot:
         return receipt
 
     async def submit_or_keep(
-        self, message: InboundMessage, *, existing_conversation_only: bool = False
+        self,
+        message: InboundMessage,
+        *,
+        existing_conversation_only: bool = False,
+        agent_name: str | None = None,
     ) -> IntakeReceipt | None:
         """``submit`` for a channel that cannot hold a message itself (Slack drops an
         event after about five minutes of retries, Telegram a webhook update after
@@ -599,10 +607,16 @@ class Bot:
             existing_conversation_only: store it only if its conversation is stored
                 already (checked when it is stored): a reply in a thread the bot may not
                 be part of.
+            agent_name: the author (``message.contact``) is one of the channel's human
+                agents, by this name: the message is stored as their reply (see
+                ``record_agent_message``; an empty text is described by its files), or,
+                when it is not an agent's message there, as a customer's. Kept alike:
+                an agent's reply that a Slack outage dropped would leave the bot
+                answering a customer the agent took over.
 
         Returns:
-            The receipt; None when the message was kept, or is not for the bot
-            (``existing_conversation_only`` and no such conversation).
+            The receipt; None when the message was kept, stored as an agent's, or is
+            not for the bot (``existing_conversation_only`` and no such conversation).
 
         Raises:
             MessageRejectedError: as ``submit``.
@@ -613,7 +627,18 @@ class Bot:
         self._admit(message)
         assert self._spooled is not None  # set by start(), like the store _admit checked
         return await self._spooled.submit_or_keep(
-            message, existing_conversation_only=existing_conversation_only
+            message, existing_conversation_only=existing_conversation_only, agent_name=agent_name
+        )
+
+    async def _record_agent_reply(self, message: InboundMessage, agent_name: str) -> bool:
+        names = ", ".join(a.name for a in message.attachments if a.name)
+        return await self.record_agent_message(
+            message.channel,
+            message.conversation_key,
+            message.text if message.text.strip() else f"(files: {names or 'unnamed'})",
+            agent=agent_name,
+            agent_id=message.contact.external_id,
+            delivery_key=message.idempotency_key,
         )
 
     def _admit(self, message: InboundMessage) -> None:

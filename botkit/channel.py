@@ -95,12 +95,21 @@ class CoreHandle(Protocol):
     async def submit(self, message: InboundMessage) -> IntakeReceipt: ...
 
     async def submit_or_keep(
-        self, message: InboundMessage, *, existing_conversation_only: bool = False
+        self,
+        message: InboundMessage,
+        *,
+        existing_conversation_only: bool = False,
+        agent_name: str | None = None,
     ) -> IntakeReceipt | None:
         """``submit`` for a channel that cannot hold a message itself: while the database
         is unavailable the message is kept on local disk and stored (then answered) once
-        it answers. None: kept, or (``existing_conversation_only``) its conversation is
-        not stored, so it is not for the bot. Acknowledge the platform either way."""
+        it answers. None: kept, stored as an agent's, or (``existing_conversation_only``)
+        its conversation is not stored, so it is not for the bot. Acknowledge the
+        platform either way.
+
+        ``agent_name``: the author is one of the channel's human agents (a reply in a
+        customer's thread): stored as theirs when it is an agent's message there (see
+        ``record_agent_message``), else as a customer's."""
         ...
 
     async def history(

@@ -200,16 +200,16 @@ class SlackConnector(Connector[SlackConfig]):
             return
         # An agent answering in a customer's channel thread (a mention of the bot there
         # included); in a thread the agent started, they are its customer.
-        if (
+        by_agent = (
             inbound.author in self.config.agent_user_ids
             and "thread_ts" in inbound.channel_ids
             and ":" in inbound.conversation_key  # a channel thread, not a DM
+        )
+        if by_agent and (
+            inbound.bare_mention or (not inbound.text.strip() and not inbound.attachments)
         ):
-            if inbound.bare_mention or (not inbound.text.strip() and not inbound.attachments):
-                return  # a bare mention of the bot: nothing said to anyone
-            if await self._record_agent(inbound):
-                return
-        await self._submit(inbound)
+            return  # a bare mention of the bot: nothing said to anyone
+        await self._submit(inbound, by_agent=by_agent)
 
     async def _on_action(self, body: dict[str, Any], ack: AsyncAck) -> None:
         # A click is the clicker's answer to the bot's buttons, agents' clicks included.
@@ -218,10 +218,14 @@ class SlackConnector(Connector[SlackConfig]):
             await self._submit(inbound)
         await ack()
 
-    async def _submit(self, inbound: SlackInbound) -> None:
+    async def _submit(self, inbound: SlackInbound, *, by_agent: bool = False) -> None:
         """Store the message through the core (which answers it in the background), or
         have it kept while the database is away: Slack gives up on an event after about
-        five minutes of retries, and turns off an app that fails most of an hour's."""
+        five minutes of retries, and turns off an app that fails most of an hour's.
+
+        ``by_agent``: one of ``agent_user_ids`` wrote in a customer's thread; the core
+        stores it as theirs (the customer has seen it already), or, when the thread is
+        not a conversation of another customer, as a customer's."""
         known_thread_only = inbound.known_thread_only
         if known_thread_only:
             try:
@@ -234,6 +238,7 @@ class SlackConnector(Connector[SlackConfig]):
             contact = Contact(channel=CHANNEL, external_id=inbound.author)
         else:
             contact = await self.users.contact(inbound.author)
+        agent_name = (contact.display_name or inbound.author) if by_agent else None
         receipt = await self.core.submit_or_keep(
             InboundMessage(
                 channel=CHANNEL,
@@ -245,23 +250,10 @@ class SlackConnector(Connector[SlackConfig]):
                 attachments=inbound.attachments,
             ),
             existing_conversation_only=known_thread_only,
+            agent_name=agent_name,
         )
         if receipt is not None and receipt.duplicate:
             log.debug("slack: %s delivered again, not answered twice", inbound.idempotency_key)
-
-    async def _record_agent(self, inbound: SlackInbound) -> bool:
-        """Store an agent's thread reply as theirs (the customer has seen it already);
-        False when it is not an agent's message there (see ``record_agent_message``)."""
-        contact = await self.users.contact(inbound.author)
-        names = ", ".join(a.name for a in inbound.attachments if a.name)
-        return await self.core.record_agent_message(
-            CHANNEL,
-            inbound.conversation_key,
-            inbound.text if inbound.text.strip() else f"(files: {names or 'unnamed'})",
-            agent=contact.display_name or inbound.author,
-            agent_id=inbound.author,
-            delivery_key=inbound.idempotency_key,
-        )
 
     # -- lifecycle ------------------------------------------------------------------------
 

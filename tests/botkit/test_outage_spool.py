@@ -108,6 +108,16 @@ async def test_a_kept_message_reads_back_exactly_and_is_private(spool_dir: Path)
     assert await spool.oldest() is None
 
 
+async def test_an_agents_reply_reads_back_as_theirs(spool_dir: Path) -> None:
+    spool = OutageSpool(spool_dir, max_messages=10)
+    kept = SpooledMessage(HOSTILE, existing_conversation_only=True, agent_name='Ana "<b>"')
+    await spool.keep(kept)
+    (path,) = _files(spool_dir)
+    # A format an older botkit sets aside, rather than take the agent for a customer.
+    assert json.loads(path.read_bytes())["format"] == 2
+    assert await spool.oldest() == (path, kept)
+
+
 async def test_kept_messages_come_back_in_order_also_after_a_restart(spool_dir: Path) -> None:
     spool = OutageSpool(spool_dir, max_messages=10)
     for i in range(4):
@@ -169,6 +179,9 @@ def _valid() -> dict[str, Any]:
         b"\xff\xfe not json",
         b"[]",
         b'{"format": 2}',
+        b'{"format": 3}',  # a newer botkit's
+        json.dumps({**_valid(), "format": 2}).encode(),  # an agent's without the name
+        json.dumps({**_valid(), "format": 2, "agent_name": ["Ana"]}).encode(),
         json.dumps({**_valid(), "text": 42}).encode(),
         json.dumps({**_valid(), "contact": "u1"}).encode(),
         json.dumps({**_valid(), "channel_ids": {"a": 1}}).encode(),
@@ -348,6 +361,37 @@ async def test_drain_waits_for_kept_messages_to_be_stored_and_answered(
         assert await bot.drain(30)
         assert _files(spool_dir) == []
         assert [r.text for r in recorder(bot).replies] == ["echo: m0", "echo: m1", "echo: m2"]
+        bot.stop()
+        await running
+
+
+async def test_an_agents_reply_kept_in_an_outage_is_stored_as_theirs_and_takes_over(
+    settings: Settings, core_db_url: str
+) -> None:
+    """A human agent's reply in a customer's Slack thread: dropped after Slack's retries,
+    the bot would go on answering a customer the agent took over."""
+    async with Bot(settings) as bot:
+        bot.attach_connector(_Listening(bot))
+        running = asyncio.create_task(bot.run())
+        await bot.submit_or_keep(message("my parcel is lost", "k0"))
+        await recorder(bot).wait_for(1)
+        agents_reply = message("Ana here, on it", "k1", user="agent-1")
+        nobodys = message("hello?", "k2", user="agent-1", conversation="nobody")
+        with write_locked(_db(core_db_url)):
+            assert await bot.submit_or_keep(agents_reply, agent_name="Ana") is None
+            assert (
+                await bot.submit_or_keep(nobodys, agent_name="Ana", existing_conversation_only=True)
+                is None
+            )
+        assert await bot.drain(30)
+        stored = await bot.store.messages_after("test", "c1", 0, 10)
+        assert [(m.text, m.agent) for m in stored][-1] == ("Ana here, on it", "Ana")
+        assert await bot.with_human("test", "c1")
+        assert await _texts(bot, "nobody") == []  # not a conversation: not for the bot
+        # The customer's next message is the agent's to answer.
+        await bot.submit_or_keep(message("thanks", "k3"))
+        assert await bot.drain(30)
+        assert [r.text for r in recorder(bot).replies] == ["echo: my parcel is lost"]
         bot.stop()
         await running
 

@@ -447,13 +447,17 @@ class FlakyCore:
         self.error = error or StoreError("constraint violated")
 
     async def submit_or_keep(
-        self, message: InboundMessage, *, existing_conversation_only: bool = False
+        self,
+        message: InboundMessage,
+        *,
+        existing_conversation_only: bool = False,
+        agent_name: str | None = None,
     ) -> IntakeReceipt | None:
         if self.failures:
             self.failures -= 1
             raise self.error
         return await self.bot.submit_or_keep(
-            message, existing_conversation_only=existing_conversation_only
+            message, existing_conversation_only=existing_conversation_only, agent_name=agent_name
         )
 
     async def history(

@@ -22,6 +22,7 @@ from botkit.testing.fake_slack import FakeSlack
 from connectors.slack import SlackConnector
 
 BUSY_MS = 100
+AGENT = "UAGENT1"
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def spool_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def slack(db: Path, spool_dir: Path, fake_slack: FakeSlack) -> AsyncIterator[SlackHarness]:
-    settings = slack_settings(db, fake_slack, FAST)
+    settings = slack_settings(db, fake_slack, {**FAST, "agent_user_ids": [AGENT]})
     store = settings.store.model_copy(
         update={"sqlite_busy_timeout_ms": BUSY_MS, "outage_spool_dir": str(spool_dir)}
     )
@@ -119,3 +120,28 @@ async def test_a_thread_reply_whose_thread_cannot_be_looked_up_is_judged_when_st
     await slack.reply_in("C1", ours, "echo: and my refund?", limit_s=15)
     assert await slack.bot.drain(10)
     assert await slack.bot.history("slack", f"C1:{other}") == []
+
+
+async def test_an_agents_thread_reply_in_an_outage_is_kept_and_stored_as_theirs(
+    slack: SlackHarness, db: Path, spool_dir: Path
+) -> None:
+    """Refused (500) before: after Slack's last retry it was gone, and with it the
+    takeover, so the bot went on answering the agent's customer."""
+    slack.fake.users[AGENT] = {"name": "ana", "real_name": "Ana Support"}
+    root = new_ts()
+    await slack.post_event(mention("my order is late", ts=root))
+    await slack.reply_in("C1", root, "echo: my order is late", limit_s=15)
+    assert await slack.bot.drain(10)
+    key = f"C1:{root}"
+    reply = message(
+        "Ana here, checking", user=AGENT, channel="C1", channel_type="channel", thread_ts=root
+    )
+    with write_locked(db):
+        status, _ = await slack.post_event(reply, event_id="EvAGENT1")
+        assert status == 200
+        assert _kept(spool_dir) == 1
+    assert await slack.bot.drain(30)
+    stored = await slack.bot.store.messages_after("slack", key, 0)
+    assert (stored[-1].text, stored[-1].agent) == ("Ana here, checking", "Ana Support")
+    assert await slack.bot.with_human("slack", key)
+    assert _kept(spool_dir) == 0
