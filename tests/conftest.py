@@ -12,10 +12,13 @@
   to create databases). PostgreSQL cases skip, with the reason, only when no server can
   be started here (no binaries, or root without a ``postgres`` user); a server that
   fails to start is an error.
+
+Every test also gets the logging set-up back as it was (``_restore_logging``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -35,6 +38,25 @@ try:  # tests/ is on sys.path as a rootdir-relative directory (no __init__.py) .
     import pg_server
 except ImportError:  # pragma: no cover - ... or a package, if someone adds __init__.py
     from tests import pg_server  # type: ignore[no-redef]
+
+from botkit._logging import _HTTP_CLIENT_LOGGERS
+
+# The loggers ``configure_logging`` sets: the CLI commands that tests run in-process
+# configure logging as ``botkit`` does. Left so, a handler on a closed capture stream and
+# silenced HTTP client loggers would reach later tests (a log test then sees nothing).
+_CONFIGURED_LOGGERS = ("", "sqlalchemy.engine", "alembic", *_HTTP_CLIENT_LOGGERS)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Put the root logger's handlers and the configured loggers' levels back."""
+    loggers = [logging.getLogger(name) for name in _CONFIGURED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    handlers = list(logging.getLogger().handlers)
+    yield
+    logging.getLogger().handlers = handlers
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

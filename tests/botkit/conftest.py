@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -79,15 +78,6 @@ async def bot(make_settings: Callable[..., Settings]) -> AsyncIterator[Bot]:
     async with Bot(make_settings()) as started:
         started.attach_connector(RecordingConnector(started))
         yield started
-
-
-@pytest.fixture
-def restore_root_logging() -> Iterator[None]:
-    """Put the root logger's handlers and level back after a test that configures it."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers, root.level = handlers, level
 
 
 @pytest.fixture

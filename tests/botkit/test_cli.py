@@ -22,7 +22,6 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
 
 
 # The CLI installs its log handler on the root logger; take it off after each test.
-pytestmark = pytest.mark.usefixtures("restore_root_logging")
 
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:

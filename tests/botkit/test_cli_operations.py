@@ -15,7 +15,6 @@ import pytest
 from botkit.cli import main
 
 # The CLI installs its log handler on the root logger; take it off after each test.
-pytestmark = pytest.mark.usefixtures("restore_root_logging")
 
 
 # `botkit run` needs a channel to serve.

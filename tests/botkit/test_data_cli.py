@@ -20,8 +20,6 @@ from botkit.errors import ConfigError, StoreError
 from botkit.events import utcnow
 from botkit.store.models import Contact, Conversation
 
-pytestmark = pytest.mark.usefixtures("restore_root_logging")
-
 
 class _Listening(RecordingConnector):
     async def listen(self) -> None:

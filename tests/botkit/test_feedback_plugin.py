@@ -291,7 +291,7 @@ def test_config_errors_name_the_key(
 
 def test_the_report_command(
     feedback_bot: FeedbackBot, core_db_url: str, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], restore_root_logging: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     config = tmp_path / "bot.toml"
     config.write_text(f'[store]\nurl = "{core_db_url}"\n')

@@ -14,7 +14,6 @@ from botkit.config import load_settings
 from botkit.errors import StoreError
 
 # The CLI installs its log handler on the root logger; take it off after each test.
-pytestmark = pytest.mark.usefixtures("restore_root_logging")
 
 
 def _converse(config: Path, *texts: str) -> list[str]:

@@ -8,8 +8,6 @@ import pytest
 
 from botkit.cli import main
 
-pytestmark = pytest.mark.usefixtures("restore_root_logging")
-
 
 def _config(tmp_path: Path, table: str) -> str:
     path = tmp_path / "bot.toml"
