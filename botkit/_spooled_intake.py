@@ -19,8 +19,9 @@ from botkit._replies import DATABASE_RETRY_S
 from botkit.channel import IntakeReceipt
 from botkit.errors import DatabaseUnavailableError, MessageRejectedError, StoreError
 from botkit.events import InboundMessage
+from botkit.store.settings import StoreSettings
 
-__all__ = ["SpooledIntake"]
+__all__ = ["SpooledIntake", "open_spool"]
 
 _log = logging.getLogger("botkit.bot")
 
@@ -31,6 +32,31 @@ Exists = Callable[[str, str], Awaitable[bool]]
 # not an agent's message there (see ``Bot.record_agent_message``).
 RecordAgent = Callable[[InboundMessage, str], Awaitable[bool]]
 Accepting = Callable[[], bool]
+
+
+async def open_spool(settings: StoreSettings) -> OutageSpool | None:
+    """The spool ``settings`` name, with what a previous run left in it; None when
+    keeping is off. Says at start what would otherwise surprise in an outage."""
+    if not settings.outage_spool_dir:
+        return None
+    spool = OutageSpool(
+        Path(settings.outage_spool_dir), max_messages=settings.outage_spool_max_messages
+    )
+    left = await spool.load()
+    if not await spool.writable():
+        _log.warning(
+            "outage_spool_dir %s is not writable: during a database outage, Slack and "
+            "Telegram messages will be refused instead of kept",
+            spool.directory,
+        )
+    if left:
+        _log.warning(
+            "%d messages kept during a database outage wait in %s: stored and answered "
+            "once the connectors are up",
+            left,
+            spool.directory,
+        )
+    return spool
 
 
 class SpooledIntake:

@@ -7,29 +7,31 @@
 message idempotently and schedules its reply in a background task, then returns; the
 reply runs through the pipeline and is streamed to the channel's connector.
 Replies within one conversation are produced in the order the messages were stored.
+
+Around it: ``_reply_flow`` (one message's reply), ``_channel_reads`` (what connectors
+read), ``_spooled_intake`` (messages kept while the database is away), ``_replies``
+(the reply tasks), ``_resume`` and ``_peers`` (several processes on one database).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
-from botkit._delivery import LiveReplies, deliver
+from botkit import _channel_reads as channel_reads
+from botkit._delivery import LiveReplies
 from botkit._intake import check_keys
 from botkit._metrics_server import MetricsServer
-from botkit._outage_spool import OutageSpool
 from botkit._peers import PeerSync
 from botkit._replies import ReplyTasks
+from botkit._reply_flow import ReplyFlow
 from botkit._resume import Claims, RecoveryTiming
 from botkit._retention import retain_forever
-from botkit._spooled_intake import SpooledIntake
+from botkit._spooled_intake import SpooledIntake, open_spool
 from botkit._store_at_start import open_store_waiting
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
@@ -37,13 +39,12 @@ from botkit.backends.protocol import GenerationBackend, PromptLimits, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, KeptFiles, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
-from botkit.customer_files import CustomerFiles, kept_ref
+from botkit.customer_files import CustomerFiles
 from botkit.errors import (
     BotkitError,
     ConnectorError,
     DatabaseUnavailableError,
     MessageRejectedError,
-    UnknownConversationError,
 )
 from botkit.event_bus import EventBus
 from botkit.events import (
@@ -62,23 +63,19 @@ from botkit.metrics import (
     OpenConnections,
     Snapshot,
 )
-from botkit.pipeline import Context, GenerationHandler, Pipeline
+from botkit.pipeline import GenerationHandler, Pipeline
 from botkit.pipeline.middleware import (
     CurrentConversationMiddleware,
     LoadConversationMiddleware,
     RateLimitMiddleware,
     SanitizeMiddleware,
 )
-from botkit.pipeline.middleware.rate_limit import RATE_LIMITED
 from botkit.plugins import PluginManager
 from botkit.sanitize import check_length
-from botkit.store import ConversationStore, clean_file_name
+from botkit.store import ConversationStore
 from botkit.store.records import (
-    ConversationStatus,
-    CustomerFileRecord,
     IntakeResult,
     MessageStatus,
-    StoredMessage,
 )
 
 __all__ = ["Bot", "ChannelConnector"]
@@ -153,6 +150,7 @@ class Bot:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._replies = ReplyTasks(self._reply_to, self._force)
+        self._flow: ReplyFlow | None = None  # set by start()
         self.events = EventBus()
         self.metrics = BotMetrics(self._snapshot)
         self.events.subscribe(self._count_event)
@@ -232,6 +230,16 @@ class Bot:
             )
             await self._language.start(self._backend)
             self._pipeline = self._build_pipeline()
+            self._flow = ReplyFlow(
+                self.settings,
+                store,
+                self._backend,
+                self._pipeline,
+                self._connectors,
+                self._live,
+                self.events,
+                self.metrics,
+            )
             self._plugins = PluginManager(plugin_specs)
             self._agent_replies = AgentReplies(
                 store,
@@ -422,27 +430,8 @@ class Bot:
         await self._replies.finish(self.settings.bot.shutdown_grace_seconds)
 
     async def _open_spool(self) -> None:
-        directory = self.settings.store.outage_spool_dir
-        spool = None
-        if directory:
-            limit = self.settings.store.outage_spool_max_messages
-            spool = OutageSpool(Path(directory), max_messages=limit)
-            left = await spool.load()
-            if not await spool.writable():
-                _log.warning(
-                    "outage_spool_dir %s is not writable: during a database outage, Slack "
-                    "and Telegram messages will be refused instead of kept",
-                    spool.directory,
-                )
-            if left:
-                _log.warning(
-                    "%d messages kept during a database outage wait in %s: stored and "
-                    "answered once the connectors are up",
-                    left,
-                    spool.directory,
-                )
         self._spooled = SpooledIntake(
-            spool,
+            await open_spool(self.settings.store),
             self.submit,
             self._conversation_exists,
             self._record_agent_reply,
@@ -560,7 +549,10 @@ class Bot:
             message, text=checked.text, rejected=checked.too_long, claimed_by=claimed_by
         )
         receipt = IntakeReceipt(
-            result.conversation.id, result.message.seq, result.duplicate, _item(result.message)
+            result.conversation.id,
+            result.message.seq,
+            result.duplicate,
+            channel_reads.history_item(result.message),
         )
         if result.duplicate:
             self.metrics.message(message.channel, "duplicate")
@@ -678,8 +670,9 @@ class Bot:
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
     ) -> list[HistoryItem]:
         """Stored messages of a conversation after ``after_seq`` (oldest first)."""
-        rows = await self.store.messages_after(channel, conversation_key, after_seq, limit)
-        return [_item(m) for m in rows]
+        return await channel_reads.history(
+            self.store, channel, conversation_key, after_seq=after_seq, limit=limit
+        )
 
     async def record_agent_message(
         self,
@@ -714,32 +707,20 @@ class Bot:
         max_files: int | None = None,
     ) -> KeptFile:
         """Keep a customer's file in the store (see ``CoreHandle.keep_file``)."""
-        conversation = await self.store.get_conversation(channel, conversation_key)
-        if conversation is None:
-            raise UnknownConversationError(f"no {channel} conversation {conversation_key!r}")
-        file_id, created = await self.store.keep_customer_file(
-            conversation.id,
-            client_id,
+        return await channel_reads.keep_file(
+            self.store,
+            channel,
+            conversation_key,
+            client_id=client_id,
             name=name,
             media_type=media_type,
             data=data,
             max_files=max_files,
         )
-        if not created:  # a retry: describe the bytes kept, not the retry's
-            _, first = await self.store.customer_files_held(conversation.id, client_id)
-            if first is not None:
-                return _kept_file(first)
-        return KeptFile(kept_ref(file_id), clean_file_name(name), media_type.lower(), len(data))
 
     async def kept_files(self, channel: str, conversation_key: str, client_id: str) -> KeptFiles:
         """What a conversation's files are (see ``CoreHandle.kept_files``)."""
-        conversation = await self.store.get_conversation(channel, conversation_key)
-        if conversation is None:
-            return KeptFiles(0, None)
-        count, same = await self.store.customer_files_held(conversation.id, client_id)
-        if same is None:
-            return KeptFiles(count, None)
-        return KeptFiles(count, _kept_file(same))
+        return await channel_reads.kept_files(self.store, channel, conversation_key, client_id)
 
     async def session_key(self, name: str) -> bytes:
         """The store's shared key ``name`` (see ``CoreHandle.session_key``)."""
@@ -747,16 +728,11 @@ class Bot:
 
     async def last_seq(self, channel: str, conversation_key: str) -> int:
         """The highest stored ``seq`` of a conversation (0 when it has none)."""
-        conversation = await self.store.get_conversation(channel, conversation_key)
-        return 0 if conversation is None else conversation.last_seq
+        return await channel_reads.last_seq(self.store, channel, conversation_key)
 
     async def with_human(self, channel: str, conversation_key: str) -> bool:
         """Whether a human agent has the conversation or it waits for one."""
-        conversation = await self.store.get_conversation(channel, conversation_key)
-        return conversation is not None and conversation.status in (
-            ConversationStatus.WAITING_HUMAN,
-            ConversationStatus.WITH_HUMAN,
-        )
+        return await channel_reads.with_human(self.store, channel, conversation_key)
 
     # -- replies -----------------------------------------------------------------------
 
@@ -769,139 +745,11 @@ class Bot:
         turn_at: float,
         read_at: float,
     ) -> None:
-        """Run the pipeline for one stored message, deliver its reply and record that the
-        bot is done with the message (called by ``ReplyTasks`` under the conversation's
-        lock).
-
-        The conversation is read again when the status the intake read may be stale:
-        the message waited behind other replies of its conversation (they may have
-        handed it to a human, back to the bot, or changed its language), or an agent
-        took it over in this process since that read (``read_at``; a look at
-        ``LiveReplies``, no read otherwise).
-
-        A reply an agent's takeover stopped (cut short, or never sent) leaves the
-        message to the agent only if they still have the conversation where that is
-        recorded (``Context.keep_for_agent``, a compare-and-set): given back to the bot
-        before then, the message is answered again from the start of the pipeline. The
-        customer never ends up with no answer, nor with two (a cut reply is stored
-        ``failed``: not an answer).
-        """
-        conversation_id = intake.conversation.id
-        # Before the status in ``intake.conversation`` was read: a takeover from then on
-        # supersedes this reply (at the latest when it reaches delivery).
-        started = read_at
-        if queued or self._live.taken_since(conversation_id, read_at):
-            started = self._live.now()
-            conversation = await self.store.conversation_by_id(conversation_id)
-            intake = dataclasses.replace(intake, conversation=conversation)
-        ctx = self._context(message, intake, too_long)
-        while True:
-            stopped = False
-            try:
-                stopped = await self._answer(ctx, started, turn_at)
-            except asyncio.CancelledError:
-                raise  # stays unanswered: answered again on the next start
-            except DatabaseUnavailableError as exc:
-                if not exc.maybe_committed:
-                    # ``ReplyTasks`` answers it again once the database is back; the
-                    # store has logged the outage (once for all the replies that wait).
-                    raise
-                # Cut at its commit: the reply may be stored, and answering again could
-                # answer twice (see docs/operations.md). Recorded as done below.
-                _log.warning("conversation %s: reply perhaps not stored: %s", conversation_id, exc)
-            except Exception:
-                _log.exception("conversation %s: reply failed", conversation_id)
-            if intake.message.status is not MessageStatus.RECEIVED or ctx.inbound_finished:
-                return
-            if not stopped:
-                # Usually recorded with the reply, in its transaction; here when no reply
-                # was stored (none due, or the pipeline failed).
-                await self.store.finish_inbound(ctx.inbound_finish())
-                return
-            started = self._live.now()  # before keep_for_agent reads the status again
-            if await ctx.keep_for_agent():
-                if not ctx.inbound_finished:  # with a human at every look: theirs anyway
-                    await self.store.finish_inbound(ctx.inbound_finish())
-                return
-            # Taken over and given back before the message became the agent's: nobody
-            # has answered it. Each round needs another takeover, so this ends.
-            ctx.logger.info("%s: answered again after the agent gave it back", ctx.describe())
-            intake = dataclasses.replace(intake, conversation=ctx.conversation)
-            ctx = self._context(message, intake, too_long)
-
-    def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
-        connector = self._connectors.get(message.channel)
-        # Optional (connectors.base.Connector has it; the Telegram connector answers):
-        # the channel's answer to a message the bot cannot read, unless a human has the
-        # conversation (see Context).
-        unreadable = getattr(connector, "unreadable_reply", None)
-        return Context(
-            message=message,
-            text=intake.message.text,
-            conversation=intake.conversation,
-            inbound=intake.message,
-            settings=self.settings,
-            store=self.store,
-            backend=self.backend,
-            too_long=too_long,
-            new_conversation=intake.new_conversation,
-            contact=intake.contact,
-            events=self.events,
-            quick_replies_stay=getattr(connector, "earlier_quick_replies_stay", True),
-            unreadable_reply=None if unreadable is None else unreadable(message),
-        )
-
-    async def _answer(self, ctx: Context, started: float, turn_at: float) -> bool:
-        """Run the pipeline and deliver its reply. Returns whether an agent's takeover
-        stopped the reply (cut short, or never sent), leaving the message unrecorded
-        for ``_reply_to`` to give to the agent.
-
-        Raises:
-            DatabaseUnavailableError: the database is away; ``maybe_committed`` only when
-                the reply itself may be stored.
-        """
-        try:
-            await self._pipeline.run(ctx)
-        except DatabaseUnavailableError as exc:
-            if not exc.maybe_committed:
-                raise
-            # A step's write cut at its commit: no reply is stored before delivery, so
-            # the message is answered again from the start, not left unanswered.
-            raise DatabaseUnavailableError(str(exc)) from exc
-        if ctx.superseded and ctx.reply is not None:
-            # The pipeline found the conversation taken over (its hand-off or close lost
-            # to the takeover, which a peer may have made): the reply ends as one the
-            # takeover stops before it reaches the channel (not sent, not stored).
-            self._live.supersede(ctx.conversation.id)
-        channel = ctx.message.channel
-        if ctx.state.get(RATE_LIMITED):
-            self.metrics.rate_limited.labels(channel).inc()
-        connector = self._connectors.get(channel)
-        if ctx.reply is None:
-            # Optional (connectors.base.Connector has it): a channel waiting for each
-            # answer stops waiting.
-            no_reply = getattr(connector, "no_reply", None)
-            if no_reply is not None:
-                await no_reply(ctx.message)
-            return ctx.superseded
-        try:
-            delivery = await deliver(ctx, ctx.reply, connector, self._live, started)
-        except asyncio.CancelledError:
-            raise  # shutdown: answered again by the next process, counted there
-        except Exception:
-            self.metrics.reply(
-                channel, "error", first_text_seconds=None,
-                total_seconds=time.monotonic() - turn_at,
-            )  # fmt: skip
-            raise
-        first = delivery.first_text_at
-        self.metrics.reply(
-            channel,
-            delivery.outcome,
-            first_text_seconds=None if first is None else first - turn_at,
-            total_seconds=time.monotonic() - turn_at,
-        )
-        return delivery.outcome == "superseded"
+        """Reply to one stored message (``ReplyTasks`` calls it; see ``ReplyFlow``)."""
+        flow = self._flow
+        if flow is None:  # replies are scheduled only by a started bot
+            raise BotkitError("the bot is not started")
+        await flow.reply_to(message, intake, too_long, queued, turn_at, read_at)
 
     # -- metrics -----------------------------------------------------------------------
 
@@ -933,25 +781,3 @@ class Bot:
             self.metrics.handoffs.labels(event.channel).inc()
         elif isinstance(event, FeedbackGiven) and event.rating in ("good", "bad"):
             self.metrics.feedback.labels(event.channel, event.rating).inc()
-
-
-def _item(m: StoredMessage) -> HistoryItem:
-    """A stored message as ``CoreHandle`` shows it to a channel."""
-    return HistoryItem(
-        seq=m.seq,
-        direction=m.direction,
-        text=m.text,
-        created_at=m.created_at,
-        language=m.language,
-        status=str(m.status),
-        idempotency_key=m.idempotency_key,
-        in_reply_to_seq=m.in_reply_to_seq,
-        buttons=m.buttons,
-        agent=m.agent,
-        attachments=m.attachments,
-    )
-
-
-def _kept_file(record: CustomerFileRecord) -> KeptFile:
-    """A kept file as ``CoreHandle`` describes it to a channel (no bytes)."""
-    return KeptFile(kept_ref(record.id), record.name, record.media_type, record.size)
