@@ -223,9 +223,9 @@ class SlackConnector(Connector[SlackConfig]):
         have it kept while the database is away: Slack gives up on an event after about
         five minutes of retries, and turns off an app that fails most of an hour's.
 
-        ``by_agent``: one of ``agent_user_ids`` wrote in a customer's thread; the core
-        stores it as theirs (the customer has seen it already), or, when the thread is
-        not a conversation of another customer, as a customer's."""
+        ``by_agent``: one of ``agent_user_ids`` wrote in a channel thread; the core
+        stores it as theirs (the customer has seen it already), or, when it is not an
+        agent's message there (a thread the agent started), as a customer's."""
         known_thread_only = inbound.known_thread_only
         if known_thread_only:
             try:
