@@ -4,14 +4,13 @@ checkpoint loading, language-pair planning, batched decoding, the bot's pipeline
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from core_helpers import RecordingConnector
+from file_modules import load
 
 from botkit.backends.local_translator import EngineTranslator
 from botkit.bot import Bot
@@ -23,22 +22,12 @@ from botkit.language import TranslatorSettings
 pytest.importorskip("torch", reason="the engine translator needs torch (botkit[engine])")
 pytest.importorskip("transformers", reason="the tiny checkpoint is built with transformers")
 
-TINY = Path(__file__).resolve().parents[2] / "engine" / "translation" / "seq2seq_tiny.py"
-
-
-def _tiny_builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("seq2seq_tiny", TINY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def m2m100(tmp_path_factory: pytest.TempPathFactory) -> str:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = tmp_path_factory.mktemp("m2m100")
-    _tiny_builder().build_m2m100(path)
+    load("engine/translation/seq2seq_tiny.py").build_m2m100(path)
     return str(path)
 
 

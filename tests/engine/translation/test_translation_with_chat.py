@@ -11,8 +11,6 @@ and closing, cancelling or crashing either leaves the other serving.
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.util
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from file_modules import load
 from seq2seq_tiny import SENTENCES, build_m2m100
 
 from engine import (
@@ -37,19 +36,13 @@ from engine.cpu_worker import CpuWorker, shared_cpu_worker
 from engine.translation import AsyncTranslator, TranslationEngine
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
-HF_TINY = Path(__file__).resolve().parents[1] / "hf_tiny.py"
 MAX_NEW = 10  # translation tokens per sentence
 CHAT_TOKENS = 40  # more chat steps than a translation round has decode steps
 PROMPT = [{"role": "user", "content": "Where is my order?"}]
 
 
-@functools.cache
 def _hf_tiny() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hf_tiny_for_translation", HF_TINY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("engine/hf_tiny.py")
 
 
 @pytest.fixture(scope="module")
