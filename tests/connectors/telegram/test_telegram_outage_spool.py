@@ -6,33 +6,21 @@ python-telegram-bot talking to the fake Bot API."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlite_lock import write_locked
-from tg_helpers import SECRET, TgHarness, tg_settings
+from tg_helpers import TgHarness, post_update, tg_settings, webhook_section
 
 from botkit.bot import Bot
 from botkit.testing.fake_telegram_drafts import FakeTelegramDrafts
 from connectors.telegram import TelegramConnector
-from connectors.telegram.webhook import SECRET_HEADER
 
 BUSY_MS = 100
-PATH = "/telegram/webhook"
-WEBHOOK = {
-    "mode": "webhook",
-    "webhook": {
-        "url": "https://bot.example/telegram/webhook",
-        "secret_token": "${BOTKIT_TEST_TG_SECRET}",
-        "port": 0,
-        "path": PATH,
-    },
-}
+WEBHOOK = webhook_section()
 
 MakeTg = Callable[[dict[str, Any]], Awaitable[TgHarness]]
 
@@ -72,23 +60,14 @@ def _kept(spool_dir: Path) -> int:
     return len(list(spool_dir.glob("*.json"))) if spool_dir.is_dir() else 0
 
 
-async def _post(tg: TgHarness, update: dict[str, Any]) -> int:
-    url = f"http://127.0.0.1:{tg.connector.port}{PATH}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url, data=json.dumps(update), headers={SECRET_HEADER: SECRET}) as resp,
-    ):
-        return resp.status
-
-
 async def test_a_webhook_update_in_an_outage_is_acknowledged_kept_and_answered_after_it(
     make: MakeTg, db: Path, spool_dir: Path
 ) -> None:
     tg = await make(WEBHOOK)
     update = tg.fake.updates.message(301, "where is my parcel?")
     with write_locked(db):
-        assert await _post(tg, update) == 200  # not 503: Telegram would give up on it
-        assert await _post(tg, update) == 200  # a retry Telegram sent anyway
+        assert await post_update(tg, update) == 200  # not 503: Telegram would give up on it
+        assert await post_update(tg, update) == 200  # a retry Telegram sent anyway
         assert _kept(spool_dir) == 2
         assert tg.answers(301) == []
     await tg.wait_answers(1, 301)

@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
-import aiohttp
 import pytest
-from tg_helpers import SECRET, WRONG_TYPES, CoreProxy, MakeTg, TgHarness, garbled
+from tg_helpers import (
+    SECRET,
+    WRONG_TYPES,
+    CoreProxy,
+    MakeTg,
+    TgHarness,
+    garbled,
+    post_update,
+    webhook_section,
+)
 
 from botkit.errors import ConfigError
-from connectors.telegram.webhook import SECRET_HEADER
-
-PATH = "/telegram/webhook"
 
 
 async def webhook(make_tg: MakeTg, **extra: Any) -> TgHarness:
-    return await make_tg(
-        {
-            "mode": "webhook",
-            "webhook": {
-                "url": "https://bot.example/telegram/webhook",
-                "secret_token": "${BOTKIT_TEST_TG_SECRET}",
-                "port": 0,
-                "path": PATH,
-                **extra,
-            },
-        }
-    )
-
-
-async def post(
-    tg: TgHarness, body: bytes | dict[str, Any], secret: str | None = SECRET, **headers: str
-) -> int:
-    if secret is not None:
-        headers[SECRET_HEADER] = secret
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    url = f"http://127.0.0.1:{tg.connector.port}{PATH}"
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url, data=data, headers=headers) as resp:
-            return resp.status
+    return await make_tg(webhook_section(**extra))
 
 
 async def test_registers_the_webhook_with_its_secret(make_tg: MakeTg) -> None:
@@ -56,7 +37,7 @@ async def test_registers_the_webhook_with_its_secret(make_tg: MakeTg) -> None:
 
 async def test_correct_secret_is_accepted_and_answered(make_tg: MakeTg) -> None:
     tg = await webhook(make_tg)
-    assert await post(tg, tg.fake.updates.message(201, "hi there")) == 200
+    assert await post_update(tg, tg.fake.updates.message(201, "hi there")) == 200
     await tg.wait_answers(1)
     assert tg.answers(201) == ["echo: hi there"]
 
@@ -67,7 +48,7 @@ async def test_correct_secret_is_accepted_and_answered(make_tg: MakeTg) -> None:
 )
 async def test_wrong_or_missing_secret_is_refused(make_tg: MakeTg, secret: str | None) -> None:
     tg = await webhook(make_tg)
-    assert await post(tg, tg.fake.updates.message(202, "let me in"), secret=secret) == 403
+    assert await post_update(tg, tg.fake.updates.message(202, "let me in"), secret=secret) == 403
     assert await tg.history(202) == []
     assert not tg.fake.messages()
 
@@ -76,8 +57,8 @@ async def test_duplicate_update_ids_are_answered_once(make_tg: MakeTg) -> None:
     tg = await webhook(make_tg)
     update = tg.fake.updates.message(203, "only once")
     start = tg.fake.updates.message(204, "/start")
-    statuses = await asyncio.gather(*(post(tg, update) for _ in range(3)))
-    statuses += [await post(tg, start), await post(tg, start)]
+    statuses = await asyncio.gather(*(post_update(tg, update) for _ in range(3)))
+    statuses += [await post_update(tg, start), await post_update(tg, start)]
     assert statuses == [200] * 5
     await tg.wait_answers(2)
     await tg.settle()
@@ -105,8 +86,8 @@ async def test_hostile_bodies_are_refused_and_the_bot_keeps_working(
     make_tg: MakeTg, body: bytes
 ) -> None:
     tg = await webhook(make_tg)
-    assert await post(tg, body) == 400
-    assert await post(tg, tg.fake.updates.message(205, "still here")) == 200
+    assert await post_update(tg, body) == 400
+    assert await post_update(tg, tg.fake.updates.message(205, "still here")) == 200
     await tg.wait_answers(1)
 
 
@@ -123,13 +104,13 @@ async def test_an_update_the_library_cannot_read_is_acknowledged_and_skipped(
     # As in polling mode: an error answer would only make Telegram send it again.
     tg = await webhook(make_tg)
     caplog.set_level(logging.WARNING, logger="connectors.telegram")
-    assert await post(tg, body) == 200
-    assert await post(tg, body) == 200
+    assert await post_update(tg, body) == 200
+    assert await post_update(tg, body) == 200
     [first] = [r for r in caplog.records if "cannot be read" in r.getMessage()]  # throttled
     assert first.levelno == logging.WARNING
     assert f"update {body['update_id']} " in first.getMessage()
     assert "Card 4111" not in caplog.text  # the update's content is not logged
-    assert await post(tg, tg.fake.updates.message(208, "still here")) == 200
+    assert await post_update(tg, tg.fake.updates.message(208, "still here")) == 200
     await tg.wait_answers(1)
     await tg.settle()
     assert [m.chat_id for m in tg.fake.messages()] == [208]
@@ -148,8 +129,8 @@ async def test_an_update_with_wrongly_typed_fields_is_acknowledged_with_one_warn
     caplog.set_level(logging.INFO)
     bad = [garbled(tg.fake.updates, kind, path, value) for _ in range(3)]
     # 200: Telegram would only send it again and again.
-    assert [await post(tg, update) for update in bad] == [200, 200, 200]
-    assert await post(tg, tg.fake.updates.message(209, "still here")) == 200
+    assert [await post_update(tg, update) for update in bad] == [200, 200, 200]
+    assert await post_update(tg, tg.fake.updates.message(209, "still here")) == 200
     await tg.wait_answers(1)
     await tg.settle()
     await asyncio.sleep(0.1)
@@ -166,16 +147,16 @@ async def test_an_update_with_wrongly_typed_fields_is_acknowledged_with_one_warn
 async def test_oversized_body_is_refused(make_tg: MakeTg) -> None:
     tg = await webhook(make_tg, max_body_bytes=2048)
     big = tg.fake.updates.message(206, "x" * 5000)
-    assert await post(tg, big) == 413
-    assert await post(tg, big, secret=None) == 403  # the secret is checked first
+    assert await post_update(tg, big) == 413
+    assert await post_update(tg, big, secret=None) == 403  # the secret is checked first
 
 
 async def test_unstored_update_asks_telegram_to_retry(make_tg: MakeTg) -> None:
     tg = await webhook(make_tg)
     tg.connector.core = CoreProxy(tg.bot, fail_first=1)
     update = tg.fake.updates.message(207, "retry me")
-    assert await post(tg, update) == 503
-    assert await post(tg, update) == 200  # Telegram's retry
+    assert await post_update(tg, update) == 503
+    assert await post_update(tg, update) == 200  # Telegram's retry
     await tg.wait_answers(1)
     assert tg.answers(207) == ["echo: retry me"]
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from botkit.bot import Bot
 from botkit.channel import HistoryItem, IntakeReceipt
@@ -18,9 +21,43 @@ from botkit.testing.fake_telegram import FakeTelegram, SentMessage
 from botkit.testing.fake_telegram_drafts import FakeTelegramDrafts
 from botkit.testing.telegram_updates import UpdateFactory
 from connectors.telegram import TelegramConnector
+from connectors.telegram.webhook import SECRET_HEADER
 
 TOKEN = "123456789:AAtest-token_0123456789abcdefghijkl"
 SECRET = "webhook-secret-0123456789"
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def webhook_section(**extra: Any) -> dict[str, Any]:
+    """``[connectors.telegram]`` in webhook mode on a free loopback port (``extra`` goes
+    into its ``webhook`` table)."""
+    return {
+        "mode": "webhook",
+        "webhook": {
+            "url": "https://bot.example/telegram/webhook",
+            "secret_token": "${BOTKIT_TEST_TG_SECRET}",
+            "port": 0,
+            "path": WEBHOOK_PATH,
+            **extra,
+        },
+    }
+
+
+async def post_update(
+    tg: TgHarness, body: bytes | dict[str, Any], secret: str | None = SECRET, **headers: str
+) -> int:
+    """POST ``body`` to the connector's webhook as Telegram would; the HTTP status."""
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    url = f"http://127.0.0.1:{tg.connector.port}{WEBHOOK_PATH}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=data, headers=headers) as resp,
+    ):
+        return resp.status
+
+
 BOT_NAME = "botkit_test_bot"
 
 # Fast, generous limits so tests that are not about limits never wait on one.
