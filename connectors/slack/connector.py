@@ -227,7 +227,9 @@ class SlackConnector(Connector[SlackConfig]):
         stores it as theirs (the customer has seen it already), or, when it is not an
         agent's message there (a thread the agent started), as a customer's."""
         known_thread_only = inbound.known_thread_only
-        if known_thread_only:
+        # (An agent's message is looked up by the core first, which then judges the
+        # thread too: a read here would be a second one.)
+        if known_thread_only and not by_agent:
             try:
                 if not await self.core.history(CHANNEL, inbound.conversation_key, limit=1):
                     return  # a thread the bot is not part of
