@@ -10,13 +10,13 @@ Replies within one conversation are produced in the order the messages were stor
 
 Around it: ``_reply_flow`` (one message's reply), ``_channel_reads`` (what connectors
 read), ``_spooled_intake`` (messages kept while the database is away), ``_replies``
-(the reply tasks), ``_resume`` and ``_peers`` (several processes on one database).
+(the reply tasks), ``_recovery`` with ``_resume`` and ``_peers`` (several processes
+on one database).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -26,10 +26,10 @@ from botkit import _channel_reads as channel_reads
 from botkit._delivery import LiveReplies
 from botkit._intake import check_keys
 from botkit._metrics_server import MetricsServer
-from botkit._peers import PeerSync
+from botkit._recovery import Recovery
 from botkit._replies import ReplyTasks
 from botkit._reply_flow import ReplyFlow
-from botkit._resume import Claims, RecoveryTiming
+from botkit._resume import RecoveryTiming
 from botkit._retention import retain_forever
 from botkit._spooled_intake import SpooledIntake, open_spool
 from botkit._store_at_start import open_store_waiting
@@ -43,7 +43,6 @@ from botkit.customer_files import CustomerFiles
 from botkit.errors import (
     BotkitError,
     ConnectorError,
-    DatabaseUnavailableError,
     MessageRejectedError,
 )
 from botkit.event_bus import EventBus
@@ -127,11 +126,8 @@ class Bot:
     ) -> None:
         self.settings = settings
         self._timing = recovery or RecoveryTiming()
-        # This run's claim on the messages it answers (see botkit/_resume.py).
-        self._claims: Claims | None = None
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._peers: PeerSync | None = None  # looks at what peers changed (tests read it)
-        self._peer_sync: asyncio.Task[None] | None = None
+        # This run's claims, heartbeat, peer sync and recovery passes (botkit/_recovery.py).
+        self._recovery: Recovery | None = None
         # Messages kept on disk while the database is away (submit_or_keep), or None.
         self._spooled: SpooledIntake | None = None
         self._backend_override = backend
@@ -195,23 +191,22 @@ class Bot:
         )
         try:
             store = self._store = ConversationStore(self.settings.store)
-            claims = self._claims = await open_store_waiting(
+            claims = await open_store_waiting(
                 store,
                 self._timing,
                 auto_upgrade=self.settings.store.auto_migrate,
                 wait_s=self.settings.store.start_wait_seconds,
             )
-            # Started here, not in run(): a bot fed through submit() alone claims
-            # messages too, and must keep them while it answers.
-            self._heartbeat = asyncio.create_task(
-                claims.heartbeat_forever(), name="process-heartbeat"
+            # Peers' takeovers and agents' messages reach what this process serves; it
+            # reads the connectors as they are attached.
+            self._recovery = Recovery(
+                claims,
+                self._live,
+                self._connectors,
+                self._replies.schedule,
+                window_seconds=self.settings.bot.resume_unanswered_seconds,
+                grace_seconds=self.settings.bot.shutdown_grace_seconds,
             )
-            # Peers' takeovers and agents' messages reach what this process serves
-            # (botkit/_peers.py); it reads the connectors as they are attached.
-            peers = self._peers = PeerSync(
-                store, claims.id, self._live, self._connectors, self._timing
-            )
-            self._peer_sync = asyncio.create_task(peers.run_forever(), name="peer-sync")
             await self._open_spool()
             if self._backend_override is not None:
                 self._backend = self._backend_override
@@ -361,13 +356,15 @@ class Bot:
             _log.info("connector %r connected", connector.name)
         if self._spooled is not None:
             self._spooled.start_storing()
-        await self._resume_unanswered_or_wait()
+        recovery = self._recovery
+        assert recovery is not None  # set by start()
+        await recovery.resume_unanswered_or_wait()
         listeners = {
             asyncio.create_task(c.listen(), name=f"listen-{c.name}"): c.name
             for c in self._connectors.values()
         }
         stop = asyncio.create_task(self._stop.wait(), name="bot-stop")
-        resume = asyncio.create_task(self._resume_periodically(), name="resume-unanswered")
+        resume = asyncio.create_task(recovery.resume_periodically(), name="resume-unanswered")
         pending: set[asyncio.Task[Any]] = {*listeners, stop, resume}
         if self.settings.store.retention_days:
             retention = retain_forever(self.store, self.settings.store.retention_days)
@@ -444,64 +441,6 @@ class Bot:
     async def _conversation_exists(self, channel: str, conversation_key: str) -> bool:
         return bool(await self.store.messages_after(channel, conversation_key, 0, 1))
 
-    async def _resume_unanswered(self) -> None:
-        """Answer the recent messages no live process is answering: a crash's leftovers,
-        and what a process that closed had to cut off."""
-        claims = self._claims
-        if claims is None:
-            return
-        # Messages this process stored (also while connect() ran) carry its own claim
-        # from the INSERT on, so they are never found here: no race with submit().
-        read_at = self._live.now()  # before their conversations' status is read
-        found = await claims.take_unanswered(
-            self.settings.bot.resume_unanswered_seconds,
-            set(self._connectors),
-            grace_seconds=self.settings.bot.shutdown_grace_seconds,
-        )
-        for message, intake in found:
-            self._replies.schedule(message, intake, too_long=False, read_at=read_at)
-        if found:
-            _log.info("answering %d messages left unanswered by a stopped process", len(found))
-
-    async def _resume_periodically(self) -> None:
-        """Look again every ``pass_seconds``: a peer that closes or dies after our start
-        leaves messages that only a running process can answer. The first one also
-        runs as soon as this process may judge stale peers (see ``Claims``), so a
-        crash's leftovers wait a beat and a half at a restart, not a whole pass."""
-        while True:
-            delay = self._timing.pass_seconds
-            claims = self._claims
-            if claims is not None and not claims.may_judge_peers():
-                delay = min(delay, claims.seconds_until_judging())
-            await asyncio.sleep(delay)
-            await self._resume_unanswered_or_wait()
-
-    async def _resume_unanswered_or_wait(self) -> None:
-        """One look for unanswered messages that never ends the bot: a database that
-        goes away (even at the moment ``run()`` starts) only delays it to the next pass."""
-        try:
-            await self._resume_unanswered()
-        except DatabaseUnavailableError as exc:
-            # The store has said so (once per outage); the next pass looks again.
-            _log.debug("looking for unanswered messages waits for the database: %s", exc)
-        except Exception as exc:
-            _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
-
-    async def _end_claims(self) -> None:
-        """Stop looking at peers and the heartbeat, then delete this process's row (its
-        replies are done or cancelled by now), so that others recover what it left at
-        once."""
-        tasks = (self._peer_sync, self._heartbeat)
-        self._peer_sync = self._heartbeat = None
-        for task in tasks:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        claims, self._claims = self._claims, None
-        if claims is not None:
-            await claims.unregister()
-
     async def _release(self) -> None:
         server, self._metrics_server = self._metrics_server, None
         if server is not None:
@@ -509,7 +448,9 @@ class Bot:
         spooled, self._spooled = self._spooled, None
         if spooled is not None:
             await spooled.close()
-        await self._end_claims()
+        recovery, self._recovery = self._recovery, None
+        if recovery is not None:
+            await recovery.close()
         await self._plugins.teardown_all()
         if self._agent_replies is not None:
             await self._agent_replies.close()
@@ -541,7 +482,7 @@ class Bot:
         """
         self._admit(message)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
-        claimed_by = None if self._claims is None else self._claims.id
+        claimed_by = None if self._recovery is None else self._recovery.claims.id
         # Before the intake reads the conversation's status: a takeover in this process
         # from here on may be missing from it (see ``_reply_to``).
         read_at = self._live.now()
@@ -654,10 +595,10 @@ class Bot:
         no longer ``received`` then), or a peer's claim makes the compare-and-set take
         nothing: the message is answered once.
         """
-        claims = self._claims
         message_id = result.message.id
-        if claims is None or self._replies.answering(message_id):
+        if self._recovery is None or self._replies.answering(message_id):
             return
+        claims = self._recovery.claims
         if message_id not in await claims.store.reclaim([(message_id, claims.id)], claims.id):
             return
         _log.info(
@@ -762,7 +703,7 @@ class Bot:
         return Snapshot(
             replies_in_flight=sum(len(d) for d in self._live.deliveries().values()),
             reply_tasks=len(self._replies),
-            peers=0 if self._peers is None else self._peers.peers,
+            peers=0 if self._recovery is None else self._recovery.peers.peers,
             history_cache_hits=0 if cache is None else cache.hits,
             history_cache_misses=0 if cache is None else cache.misses,
             engine=backend.engine_report() if isinstance(backend, EngineReport) else None,

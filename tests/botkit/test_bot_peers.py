@@ -68,9 +68,8 @@ async def _status_command(ctx: Context, next: Next) -> None:
 
 
 def _looks(bot: Bot) -> int:
-    sync = bot._peers
-    assert sync is not None
-    return sync.looks
+    assert bot._recovery is not None
+    return bot._recovery.peers.looks
 
 
 async def _until_looked(bot: Bot, more: int = 3) -> None:

@@ -246,8 +246,8 @@ async def test_a_live_process_whose_row_vanished_registers_again(
     slow = make_settings(backend={"echo": {"word_delay_seconds": 0.4}})
     async with Bot(slow, recovery=FAST) as peer:
         peer.attach_connector(RecordingConnector(peer))
-        claims = peer._claims
-        assert claims is not None
+        assert peer._recovery is not None
+        claims = peer._recovery.claims
         await peer.store.unregister_process(claims.id)  # the row is gone
         await asyncio.sleep(0.5)  # several beats: one re-inserts it
         async with Bot(make_settings(), recovery=FAST) as new:
@@ -272,8 +272,8 @@ async def test_a_reregistration_in_flight_at_close_lands_before_the_delete(
     # Review 3 finding 3: close cancels the heartbeat, then deletes the row. A
     # re-insert still running then must not bring the row back after the DELETE.
     async with Bot(make_settings(), recovery=FAST) as bot:
-        store, claims = bot.store, bot._claims
-        assert claims is not None
+        assert bot._recovery is not None
+        store, claims = bot.store, bot._recovery.claims
         inserting, release = asyncio.Event(), asyncio.Event()
         real_register = store.register_process
 
@@ -294,7 +294,8 @@ async def test_a_reregistration_in_flight_at_close_lands_before_the_delete(
         rows = await bot.store._read(
             lambda conn: conn.exec_driver_sql("SELECT id FROM processes").all()
         )
-        assert bot._claims is not None and [r[0] for r in rows] == [bot._claims.id]
+        assert bot._recovery is not None
+        assert [r[0] for r in rows] == [bot._recovery.claims.id]
 
 
 async def test_a_crash_with_a_fresh_heartbeat_is_taken_over_once_it_is_stale(
@@ -395,7 +396,8 @@ async def test_a_message_found_by_recovery_and_by_its_submit_is_answered_once(
         store.intake, store.unanswered = intake, unanswered  # type: ignore[method-assign,assignment]
 
         async def recover() -> None:
-            await bot._resume_unanswered()  # the message carries our claim: skipped
+            assert bot._recovery is not None
+            await bot._recovery.resume_unanswered()  # the message carries our claim: skipped
             recovered.set()
 
         await asyncio.gather(bot.submit(message("hello there", "k1")), recover())
@@ -418,8 +420,9 @@ async def test_a_failing_heartbeat_is_retried_and_pauses_judging_peers(
             return await real(process_id)
 
         store.heartbeat = flaky  # type: ignore[method-assign]
-        claims = bot._claims
-        assert claims is not None and not claims.may_judge_peers()  # not at start...
+        assert bot._recovery is not None
+        claims = bot._recovery.claims
+        assert not claims.may_judge_peers()  # not at start...
         await asyncio.sleep(0.25)  # ...and two failed beats later, still not
         assert not claims.may_judge_peers()  # peers could not beat either
         await asyncio.sleep(0.2)  # beats again, but peers need a stale period for it

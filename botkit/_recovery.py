@@ -1,0 +1,123 @@
+"""This process among the others on one database, for the bot's lifetime.
+
+It owns what runs beside the replies from the bot's start to its close: the heartbeat
+that keeps this process's claims alive (``botkit._resume.Claims``), the look at what
+peers changed (``botkit._peers.PeerSync``), and the recovery passes that answer what a
+stopped or crashed process left unanswered, at ``run()``'s start and then periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection, Mapping
+from typing import Protocol
+
+from botkit._delivery import LiveReplies
+from botkit._peers import PeerSync
+from botkit._resume import Claims, RecoveryTiming
+from botkit.errors import DatabaseUnavailableError
+from botkit.events import InboundMessage
+from botkit.store.records import IntakeResult
+
+__all__ = ["Recovery"]
+
+_log = logging.getLogger("botkit.bot")
+
+
+class ScheduleReply(Protocol):
+    def __call__(
+        self, message: InboundMessage, intake: IntakeResult, *, too_long: bool, read_at: float
+    ) -> None: ...
+
+
+class Recovery:
+    """The heartbeat, the peer sync and the recovery passes of one started bot.
+
+    Args:
+        claims: this process's registered claims (from ``open_store_waiting``).
+        live: the replies this process is delivering (takeovers by peers end them).
+        connectors: the bot's connectors by channel name, read at each pass: only
+            messages of channels this process runs are taken.
+        schedule: queues the reply to a message taken over.
+        window_seconds: how far back a pass looks (``bot.resume_unanswered_seconds``).
+        grace_seconds: a writer's shutdown grace (``bot.shutdown_grace_seconds``), see
+            ``Claims.take_unanswered``.
+    """
+
+    def __init__(
+        self,
+        claims: Claims,
+        live: LiveReplies,
+        connectors: Mapping[str, object],
+        schedule: ScheduleReply,
+        *,
+        window_seconds: float,
+        grace_seconds: float,
+    ) -> None:
+        self.claims = claims
+        self._live = live
+        self._connectors = connectors
+        self._schedule = schedule
+        self._window_seconds = window_seconds
+        self._grace_seconds = grace_seconds
+        self.peers = PeerSync(claims.store, claims.id, live, connectors, claims.timing)
+        # Started at once, not in run(): a bot fed through submit() alone claims
+        # messages too, and must keep them alive while it answers.
+        self._tasks = (
+            asyncio.create_task(claims.heartbeat_forever(), name="process-heartbeat"),
+            asyncio.create_task(self.peers.run_forever(), name="peer-sync"),
+        )
+
+    @property
+    def timing(self) -> RecoveryTiming:
+        return self.claims.timing
+
+    async def resume_unanswered(self) -> None:
+        """Answer the recent messages no live process is answering: a crash's leftovers,
+        and what a process that closed had to cut off."""
+        # Messages this process stored (also while connect() ran) carry its own claim
+        # from the INSERT on, so they are never found here: no race with submit().
+        read_at = self._live.now()  # before their conversations' status is read
+        channels: Collection[str] = set(self._connectors)
+        found = await self.claims.take_unanswered(
+            self._window_seconds, channels, grace_seconds=self._grace_seconds
+        )
+        for message, intake in found:
+            self._schedule(message, intake, too_long=False, read_at=read_at)
+        if found:
+            _log.info("answering %d messages left unanswered by a stopped process", len(found))
+
+    async def resume_unanswered_or_wait(self) -> None:
+        """One look for unanswered messages that never ends the bot: a database that
+        goes away (even at the moment ``run()`` starts) only delays it to the next pass."""
+        try:
+            await self.resume_unanswered()
+        except DatabaseUnavailableError as exc:
+            # The store has said so (once per outage); the next pass looks again.
+            _log.debug("looking for unanswered messages waits for the database: %s", exc)
+        except Exception as exc:
+            _log.error("looking for unanswered messages failed: %s", exc, exc_info=exc)
+
+    async def resume_periodically(self) -> None:
+        """Look again every ``pass_seconds``: a peer that closes or dies after our start
+        leaves messages that only a running process can answer. The first one also
+        runs as soon as this process may judge stale peers (see ``Claims``), so a
+        crash's leftovers wait a beat and a half at a restart, not a whole pass."""
+        while True:
+            delay = self.timing.pass_seconds
+            if not self.claims.may_judge_peers():
+                delay = min(delay, self.claims.seconds_until_judging())
+            await asyncio.sleep(delay)
+            await self.resume_unanswered_or_wait()
+
+    async def close(self) -> None:
+        """Stop looking at peers and the heartbeat, then delete this process's row (its
+        replies are done or cancelled by now), so that others recover what it left at
+        once."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.claims.unregister()
