@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection, Mapping
-from typing import Protocol
 
 from botkit._delivery import LiveReplies
 from botkit._peers import PeerSync
+from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
 from botkit.errors import DatabaseUnavailableError
 from botkit.events import InboundMessage
@@ -26,12 +26,6 @@ __all__ = ["Recovery"]
 _log = logging.getLogger("botkit.bot")
 
 
-class ScheduleReply(Protocol):
-    def __call__(
-        self, message: InboundMessage, intake: IntakeResult, *, too_long: bool, read_at: float
-    ) -> None: ...
-
-
 class Recovery:
     """The heartbeat, the peer sync and the recovery passes of one started bot.
 
@@ -40,7 +34,7 @@ class Recovery:
         live: the replies this process is delivering (takeovers by peers end them).
         connectors: the bot's connectors by channel name, read at each pass: only
             messages of channels this process runs are taken.
-        schedule: queues the reply to a message taken over.
+        replies: the bot's reply tasks: a message taken over is queued there.
         window_seconds: how far back a pass looks (``bot.resume_unanswered_seconds``).
         grace_seconds: a writer's shutdown grace (``bot.shutdown_grace_seconds``), see
             ``Claims.take_unanswered``.
@@ -51,7 +45,7 @@ class Recovery:
         claims: Claims,
         live: LiveReplies,
         connectors: Mapping[str, object],
-        schedule: ScheduleReply,
+        replies: ReplyTasks,
         *,
         window_seconds: float,
         grace_seconds: float,
@@ -59,7 +53,7 @@ class Recovery:
         self.claims = claims
         self._live = live
         self._connectors = connectors
-        self._schedule = schedule
+        self._replies = replies
         self._window_seconds = window_seconds
         self._grace_seconds = grace_seconds
         self.peers = PeerSync(claims.store, claims.id, live, connectors, claims.timing)
@@ -85,9 +79,32 @@ class Recovery:
             self._window_seconds, channels, grace_seconds=self._grace_seconds
         )
         for message, intake in found:
-            self._schedule(message, intake, too_long=False, read_at=read_at)
+            self._replies.schedule(message, intake, too_long=False, read_at=read_at)
         if found:
             _log.info("answering %d messages left unanswered by a stopped process", len(found))
+
+    async def answer_orphan(
+        self, message: InboundMessage, result: IntakeResult, *, too_long: bool, read_at: float
+    ) -> None:
+        """Answer a redelivered message that this process stored but has no reply task
+        for: its first ``submit`` failed at the intake's COMMIT, after the server had
+        committed it (the channel was told to retry). Without this the message would
+        wait for a restart: recovery never takes what a live process claimed.
+
+        A reply task here, or one that finished since the intake's read (the message is
+        no longer ``received`` then), or a peer's claim makes the compare-and-set take
+        nothing: the message is answered once.
+        """
+        message_id, claims = result.message.id, self.claims
+        if self._replies.answering(message_id):
+            return
+        if message_id not in await claims.store.reclaim([(message_id, claims.id)], claims.id):
+            return
+        _log.info(
+            "answering redelivered message %s: its first delivery was stored without a reply",
+            message.idempotency_key,
+        )
+        self._replies.schedule(message, result, too_long=too_long, read_at=read_at)
 
     async def resume_unanswered_or_wait(self) -> None:
         """One look for unanswered messages that never ends the bot: a database that

@@ -203,7 +203,7 @@ class Bot:
                 claims,
                 self._live,
                 self._connectors,
-                self._replies.schedule,
+                self._replies,
                 window_seconds=self.settings.bot.resume_unanswered_seconds,
                 grace_seconds=self.settings.bot.shutdown_grace_seconds,
             )
@@ -497,8 +497,8 @@ class Bot:
         )
         if result.duplicate:
             self.metrics.message(message.channel, "duplicate")
-            if result.message.status is MessageStatus.RECEIVED:
-                await self._answer_orphan(
+            if result.message.status is MessageStatus.RECEIVED and self._recovery is not None:
+                await self._recovery.answer_orphan(
                     message, result, too_long=checked.too_long, read_at=read_at
                 )
             else:
@@ -582,30 +582,6 @@ class Bot:
                 "the bot is not accepting messages", self.settings.bot.busy_reply
             )
         check_keys(message, self.settings.bot.fallback_reply)
-
-    async def _answer_orphan(
-        self, message: InboundMessage, result: IntakeResult, *, too_long: bool, read_at: float
-    ) -> None:
-        """Answer a redelivered message that this process stored but has no reply task
-        for: its first ``submit`` failed at the intake's COMMIT, after the server had
-        committed it (the channel was told to retry). Without this the message would
-        wait for a restart: recovery never takes what a live process claimed.
-
-        A reply task here, or one that finished since the intake's read (the message is
-        no longer ``received`` then), or a peer's claim makes the compare-and-set take
-        nothing: the message is answered once.
-        """
-        message_id = result.message.id
-        if self._recovery is None or self._replies.answering(message_id):
-            return
-        claims = self._recovery.claims
-        if message_id not in await claims.store.reclaim([(message_id, claims.id)], claims.id):
-            return
-        _log.info(
-            "answering redelivered message %s: its first delivery was stored without a reply",
-            message.idempotency_key,
-        )
-        self._replies.schedule(message, result, too_long=too_long, read_at=read_at)
 
     async def history(
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100
