@@ -38,7 +38,9 @@ class RefusalWarnings:
         self._clock = clock
         self._origin = self._make(
             "web: refused a request from origin %s: it is not in [connectors.web] "
-            "allowed_origins (origins match exactly: scheme, host with or without www., port)"
+            "allowed_origins (origins match exactly: scheme, host and port; "
+            "https://www.example.com and https://example.com are two origins, so list each "
+            "one the site is served from)"
         )
         self._sockets = self._make(
             "web: refused a WebSocket from %s: max_connections_per_ip sockets are open from "

@@ -45,6 +45,8 @@ async def test_foreign_origin_is_logged_once_with_the_origin(
     assert resp.status == 403
     (line,) = _warnings(caplog, "origin")
     assert www in line and "allowed_origins" in line
+    # Matching is exact: the line must not suggest a www. variant of an origin matches.
+    assert "with or without www" not in line and "are two origins" in line
 
 
 async def test_forged_origin_cannot_forge_log_lines(
