@@ -308,6 +308,10 @@ class IdentityService:
         # site signed it, so a confused signer cannot downgrade the scheme.
         if not isinstance(header, dict) or header.get("alg") != "HS256":
             raise IdentityError("invalid_identity", "user token must use HS256")
+        # RFC 7515 4.1.11: a token naming critical extensions the recipient does not
+        # understand must be refused, and this server understands none.
+        if "crit" in header:
+            raise IdentityError("invalid_identity", "user token names critical extensions")
         if not isinstance(claims, dict):
             raise IdentityError("invalid_identity", "malformed user token")
         exp, now = claims.get("exp"), self._clock()

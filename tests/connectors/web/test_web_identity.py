@@ -44,8 +44,8 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _jwt(secret: str, claims: dict[str, object], alg: str = "HS256") -> str:
-    head = _b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+def _jwt(secret: str, claims: dict[str, object], alg: str = "HS256", **header: object) -> str:
+    head = _b64(json.dumps({"alg": alg, "typ": "JWT", **header}).encode())
     body = _b64(json.dumps(claims).encode())
     sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{_b64(sig)}"
@@ -128,6 +128,9 @@ def test_published_user_token_vector() -> None:
     [
         lambda s, now: _jwt(s, {"sub": "u1", "exp": now + 60}, alg="none"),
         lambda s, now: _jwt(s, {"sub": "u1", "exp": now + 60}, alg="HS512"),
+        # Critical extensions (RFC 7515 4.1.11): we understand none, so any is refused.
+        lambda s, now: _jwt(s, {"sub": "u1", "exp": now + 60}, crit=["x"]),
+        lambda s, now: _jwt(s, {"sub": "u1", "exp": now + 60}, crit=[]),
         lambda s, now: _jwt(s, {"sub": "u1"}),  # no exp
         lambda s, now: _jwt(s, {"sub": "u1", "exp": "soon"}),
         lambda s, now: _jwt(s, {"sub": "u1", "exp": now - 1}),
