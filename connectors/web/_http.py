@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["BadRequest", "json_error", "rate_limited", "read_json"]
+__all__ = ["BadRequest", "json_error", "loads_json", "rate_limited", "read_json"]
 
 
 class BadRequest(Exception):
@@ -45,6 +45,18 @@ def rate_limited(wait_s: float, what: str = "requests") -> web.Response:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` of standard JSON only: ``NaN``, ``Infinity`` and ``-Infinity``,
+    which Python's parser takes by default, raise ``ValueError`` like any other text
+    that is not JSON (RFC 8259 has no such values; a client sending them is broken).
+    Deep nesting raises ``RecursionError``."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     """Read a JSON object body of at most ``max_bytes``.
 
@@ -63,7 +75,7 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
     if len(raw) > max_bytes:
         raise BadRequest(413, "too_large", f"body larger than {max_bytes} bytes")
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
         raise BadRequest(400, "bad_json", "body is not valid JSON") from exc
     if not isinstance(data, dict):

@@ -11,7 +11,6 @@ no hello / idle.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -20,7 +19,7 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._frames import FrameOutput
-from connectors.web._http import json_error, rate_limited
+from connectors.web._http import json_error, loads_json, rate_limited
 from connectors.web.config import RateLimit
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
@@ -203,7 +202,7 @@ class _Frames:
 
 def _loads(text: str) -> dict[str, Any] | None:
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except (ValueError, RecursionError):  # deep nesting ("[[[[...") raises RecursionError
         return None
     return data if isinstance(data, dict) else None

@@ -270,9 +270,14 @@ async def test_bad_frames(web: WebHarness) -> None:
         v = await web.open()
         await v.ws.send_json({"type": "hello", "site_key": SITE_KEY, **hello})
         assert await v.wait_closed() == 4400, hello
+    # Python's parser takes NaN and Infinity; they are not JSON, so not a hello either.
+    v = await web.open()
+    await v.ws.send_str(f'{{"type": "hello", "site_key": "{SITE_KEY}", "x": NaN}}')
+    assert await v.wait_closed() == 4400
 
     v = await web.visitor()
-    for junk in ("not json", "[]", '"str"', '{"type": "nope"}', "{" * 100):
+    constants = ('{"type": "ping", "x": NaN}', '{"type": "ping", "x": -Infinity}')
+    for junk in ("not json", "[]", '"str"', '{"type": "nope"}', "{" * 100, *constants):
         await v.ws.send_str(junk)
         assert (await v.next())["code"] == "bad_frame"
     bad_messages: list[dict[str, Any]] = [
@@ -294,6 +299,9 @@ async def test_bad_frames(web: WebHarness) -> None:
     assert await v.wait_closed() == 1003
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 async def test_bad_http_bodies(web: WebHarness) -> None:
     token = await web.session()
     auth = {"Authorization": f"Bearer {token}"}
@@ -302,6 +310,9 @@ async def test_bad_http_bodies(web: WebHarness) -> None:
         ({"data": b"not json", "headers": {"Content-Type": "application/json"}}, 400),
         ({"data": b"[1,2]", "headers": {"Content-Type": "application/json"}}, 400),
         ({"data": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}, 400),
+        # Not JSON, though Python's parser takes them by default.
+        ({"data": b'{"client_id":"a","text":"b","x":NaN}', "headers": _JSON}, 400),
+        ({"data": b'{"client_id":"c","text":"d","x":Infinity}', "headers": _JSON}, 400),
         ({"data": b'{"client_id":"a","text":"b"}', "headers": {"Content-Type": "text/plain"}}, 415),
         (
             {
