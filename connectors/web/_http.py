@@ -8,7 +8,21 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["BadRequest", "json_error", "loads_json", "rate_limited", "read_json"]
+__all__ = [
+    "CAP_RETRY_S",
+    "BadRequest",
+    "json_error",
+    "loads_json",
+    "rate_limited",
+    "read_json",
+    "retry_later",
+]
+
+# What a client refused by a cap on what is open at once (sockets and waiting polls, or
+# uploads, per client IP) is told to wait. No bucket says when a place frees up (when
+# another socket, poll or upload ends), so a short fixed pause: long enough that a
+# client obeying it does not spin, short enough that it is soon back once one has.
+CAP_RETRY_S = 5.0
 
 
 class BadRequest(Exception):
@@ -32,17 +46,19 @@ def json_error(
     return web.json_response({"error": code, "message": message}, status=status, headers=headers)
 
 
-def rate_limited(wait_s: float, what: str = "requests") -> web.Response:
-    """429 with a ``Retry-After`` (whole seconds, at least 1) and the exact wait in JSON."""
+def retry_later(code: str, message: str, wait_s: float, status: int = 429) -> web.Response:
+    """An error to retry after ``wait_s``: its ``Retry-After`` header (whole seconds, at
+    least 1) and, in the JSON body, the exact wait as ``retry_after``."""
     return web.json_response(
-        {
-            "error": "rate_limited",
-            "message": f"too many {what}; retry after {wait_s:.2f} s",
-            "retry_after": round(wait_s, 3),
-        },
-        status=429,
+        {"error": code, "message": message, "retry_after": round(wait_s, 3)},
+        status=status,
         headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
     )
+
+
+def rate_limited(wait_s: float, what: str = "requests") -> web.Response:
+    """429 ``rate_limited``: over a rate, retry after ``wait_s``."""
+    return retry_later("rate_limited", f"too many {what}; retry after {wait_s:.2f} s", wait_s)
 
 
 def _no_constant(name: str) -> Any:

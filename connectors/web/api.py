@@ -22,7 +22,14 @@ from botkit.errors import (
     UnknownConversationError,
 )
 from botkit.events import Attachment
-from connectors.web._http import BadRequest, json_error, rate_limited, read_json
+from connectors.web._http import (
+    CAP_RETRY_S,
+    BadRequest,
+    json_error,
+    rate_limited,
+    read_json,
+    retry_later,
+)
 from connectors.web._messages import message_payload
 from connectors.web.files import FILE_TYPES, clean_file_name, read_file_body, sniff_media_type
 from connectors.web.hub import Outgoing
@@ -161,9 +168,9 @@ async def post_file(request: web.Request) -> web.Response:
             headers={"Retry-After": "5"},
         )  # fmt: skip
     if svc.open_uploads[ip] >= config.uploads_per_ip:
-        return json_error(
-            429, "too_many_uploads", "too many files are being sent at once; retry later",
-            headers={"Retry-After": "5"},
+        return retry_later(
+            "too_many_uploads", "too many files are being sent at once; retry later",
+            CAP_RETRY_S,
         )  # fmt: skip
     wait = svc.ip_files.take(ip)
     if wait:
@@ -301,8 +308,10 @@ async def get_messages(request: web.Request) -> web.Response:
             # A waiting poll holds a connection as a socket does: it counts as one.
             if svc.open_sockets[ip] >= svc.config.max_connections_per_ip:
                 svc.refusals.too_many_sockets(ip)
-                return json_error(
-                    429, "too_many_connections", "too many open sockets and polls from this IP"
+                return retry_later(
+                    "too_many_connections",
+                    "too many open sockets and polls from this IP",
+                    CAP_RETRY_S,
                 )
             svc.open_sockets[ip] += 1
             waiter = _Waiter(after)

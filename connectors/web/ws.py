@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._frames import FrameOutput
-from connectors.web._http import json_error, loads_json, rate_limited
+from connectors.web._http import CAP_RETRY_S, json_error, loads_json, rate_limited, retry_later
 from connectors.web.config import RateLimit
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
@@ -54,7 +54,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         return rate_limited(wait, "connections")
     if svc.open_sockets[ip] >= cfg.max_connections_per_ip:
         svc.refusals.too_many_sockets(ip)
-        return json_error(429, "too_many_connections", "too many open sockets from this IP")
+        return retry_later(
+            "too_many_connections", "too many open sockets from this IP", CAP_RETRY_S
+        )
     # max_msg_size + 1: aiohttp refuses payloads >= max_msg_size, we allow == limit.
     # compress=False: browsers offer permessage-deflate, but chat frames are a few hundred
     # bytes, where deflate saves little and costs a zlib call per frame and a

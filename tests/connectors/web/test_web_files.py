@@ -377,7 +377,9 @@ async def test_a_stalled_upload_is_dropped_and_uploads_at_once_are_limited(
         stalled, writer = await _start_upload(files, v.token or "", "slow", PNG, 4096)
         await _reading(files)  # the server has started reading it
         busy = await files.upload(v.token, PNG, client_id="other")
-        assert busy.status == 429 and (await busy.json())["error"] == "too_many_uploads"
+        assert busy.status == 429 and busy.headers["Retry-After"] == "5"
+        body = await busy.json()
+        assert (body["error"], body["retry_after"]) == ("too_many_uploads", 5.0)
         head = await asyncio.wait_for(stalled.read(1024), 30)
         assert head.startswith(b"HTTP/1.1 408") and b"upload_timeout" in head
         writer.close()

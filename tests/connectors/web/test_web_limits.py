@@ -200,6 +200,14 @@ async def test_connection_limits_per_ip(make_web: MakeWeb) -> None:
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
         await web.client.ws_connect("/ws", headers={"Origin": ORIGIN})
     assert info.value.status == 429
+    # Every 429 says when to retry, in the header and in the body.
+    refused = await web.client.get("/ws", headers={"Origin": ORIGIN})
+    assert refused.status == 429 and refused.headers["Retry-After"] == "5"
+    assert await refused.json() == {
+        "error": "too_many_connections",
+        "message": "too many open sockets from this IP",
+        "retry_after": 5.0,
+    }
     await a.close()
     async with asyncio.timeout(30):  # the server has seen the close
         while sum(web.connector.service.open_sockets.values()) > 1:  # noqa: ASYNC110 - polled
@@ -230,8 +238,9 @@ async def test_waiting_long_polls_count_as_connections(make_web: MakeWeb) -> Non
             await asyncio.sleep(0.02)
     auth = {"Authorization": f"Bearer {socket.token}"}
     refused = await web.client.get("/api/messages", params={"wait": 10}, headers=auth)
-    assert refused.status == 429
-    assert (await refused.json())["error"] == "too_many_connections"
+    assert refused.status == 429 and refused.headers["Retry-After"] == "5"
+    body = await refused.json()
+    assert (body["error"], body["retry_after"]) == ("too_many_connections", 5.0)
     with pytest.raises(aiohttp.WSServerHandshakeError):
         await web.client.ws_connect("/ws", headers={"Origin": ORIGIN})
     # A poll that need not wait (a message is there) is not counted.
