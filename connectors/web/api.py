@@ -304,6 +304,16 @@ async def get_messages(request: web.Request) -> web.Response:
     key = visitor.conversation_key
     try:
         items = await svc.history(key, after, limit)
+        if not items and after:
+            # An after_seq past the end (a cursor kept from another identity's
+            # conversation, a database restored from backup) would hide every message up
+            # to it: resume from the end instead, as the socket's hello does. The reply's
+            # last_seq, below the client's after_seq, tells it so.
+            last = await svc.last_seq(key)
+            if after > last:
+                after = last
+                # Anything stored since the conversation ended at `last` comes now.
+                items = await svc.history(key, after, limit)
         if not items and wait > 0:
             # A waiting poll holds a connection as a socket does: it counts as one.
             if svc.open_sockets[ip] >= svc.config.max_connections_per_ip:

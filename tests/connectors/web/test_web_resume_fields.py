@@ -3,6 +3,7 @@ and one shape for a stored message whether it is pushed live, replayed or read o
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from web_helpers import Frame, WebHarness, reply_to
@@ -61,6 +62,27 @@ async def test_after_seq_is_clamped_to_the_conversations_last_seq(web: WebHarnes
     assert [(f["seq"], f["text"]) for f in v.stored()] == [(3, "two"), (4, "echo: two")]
     v = await web.visitor(token=token, after_seq=2**70)
     assert (v.frames[0]["after_seq"], v.frames[0]["last_seq"]) == (4, 4)
+
+
+async def test_http_after_seq_past_the_end_is_clamped_too(web: WebHarness) -> None:
+    """The HTTP API resumes a stale cursor from the conversation's end, as the socket
+    does: its last_seq says where, and the next message is delivered."""
+    token = await web.session()
+    await web.post(token, "c1", "one")
+    auth = {"Authorization": f"Bearer {token}"}
+    async with asyncio.timeout(30):  # the echo reply is stored too
+        while len(await web.history(token)) < 2:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.01)
+    for after in (3, 500, 2**62):
+        resp = await web.client.get("/api/messages", params={"after_seq": after}, headers=auth)
+        assert await resp.json() == {"messages": [], "last_seq": 2}, after
+    # A long poll from a stale cursor wakes on the next message, and gets it.
+    poll = asyncio.create_task(web.history(token, after_seq=500, wait=30))
+    await asyncio.sleep(0.1)
+    await web.post(token, "c2", "two")
+    async with asyncio.timeout(15):  # not the whole 30 s wait
+        messages = await poll
+    assert messages[0]["seq"] == 3 and messages[0]["text"] == "two"
 
 
 # -- #11: one frame for a stored message -------------------------------------------------
