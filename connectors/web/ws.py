@@ -286,7 +286,13 @@ async def _on_message(
     except InvalidMessage as exc:
         conn.push(_error(exc.code, str(exc)))
         return
-    wait = bucket.take() or svc.ip_messages.take(ip)
+    # The socket's budget first; a message the client IP's budget then refuses gives the
+    # socket's token back, as it was not taken.
+    wait = bucket.take()
+    if not wait:
+        wait = svc.ip_messages.take(ip)
+        if wait:
+            bucket.refund(1.0)
     if wait:
         conn.push(
             _error(

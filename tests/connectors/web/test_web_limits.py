@@ -175,6 +175,27 @@ async def test_ws_rate_limit_per_connection(make_web: MakeWeb) -> None:
     assert (await other.until(lambda f: f["type"] in ("ack", "error")))["type"] == "ack"
 
 
+async def test_a_message_the_ip_limit_refuses_costs_the_socket_nothing(
+    make_web: MakeWeb,
+) -> None:
+    # Two messages per socket, ever (near enough); the client IP's budget refills fast.
+    web = await make_web(connection_rate={"rate": 0.001, "burst": 2},
+                         ip_rate={"rate": 5, "burst": 1})  # fmt: skip
+    v = await web.visitor()
+
+    def replies(frame: dict[str, Any]) -> bool:
+        return frame["type"] in ("ack", "error")
+
+    await v.send("one", "c1")
+    assert (await v.until(replies))["type"] == "ack"
+    await v.send("two", "c2")  # over the IP's budget: refused...
+    refused = await v.until(replies)
+    assert refused["code"] == "rate_limited"
+    await asyncio.sleep(refused["retry_after"] + 0.05)
+    await v.send("two", "c2")  # ...so the socket still has its second message
+    assert (await v.until(replies))["type"] == "ack"
+
+
 async def test_http_rate_limit_per_ip(make_web: MakeWeb) -> None:
     web = await make_web(ip_rate={"rate": 0.5, "burst": 3})
     token = await web.session()
