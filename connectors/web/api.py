@@ -150,8 +150,8 @@ async def post_file(request: web.Request) -> web.Response:
     message of its own (idempotent on ``client_id``, like ``POST /api/messages``).
 
     The body is the file itself; ``client_id`` and ``name`` are query parameters. The
-    cheap refusals (identity, uploads at once, rate, no agent, declared size) come
-    before the body is read.
+    cheap refusals (identity, uploads at once, request rate, a retry's answer, no agent,
+    file rate, declared size) come before the body is read.
     """
     svc = request.app[SERVICE]
     try:
@@ -172,9 +172,12 @@ async def post_file(request: web.Request) -> web.Response:
             "too_many_uploads", "too many files are being sent at once; retry later",
             CAP_RETRY_S,
         )  # fmt: skip
-    wait = svc.ip_files.take(ip)
+    # Every request costs the client IP's request budget, as a message does: refused
+    # ones (no agent, a full conversation) and retries cost store reads too. Its
+    # file_rate is spent below, only by a file that passes the cheap checks.
+    wait = svc.ip_messages.take(ip)
     if wait:
-        return rate_limited(wait, "files")
+        return rate_limited(wait)
     try:
         client_id = check_client_id(request.query.get("client_id"))
     except InvalidMessage as exc:
@@ -199,6 +202,9 @@ async def _take_file(
         if held.count >= config.files_per_conversation:
             return _file_limit(config.files_per_conversation)
         await _check_agent(svc, key)
+        wait = svc.ip_files.take(ip)
+        if wait:  # a new file the conversation can take: only that costs file_rate
+            return rate_limited(wait, "files")
         async with asyncio.timeout(config.file_read_timeout_s):
             data = await read_file_body(request, config.max_file_bytes, config.file_min_bytes_per_s)
     except TimeoutError:

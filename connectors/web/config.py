@@ -113,7 +113,8 @@ class WebConfig(ConnectorConfig):
             store until the conversation is deleted). 0 turns files off.
         files_per_conversation: files one conversation may hold; more are refused
             (409 ``file_limit``).
-        file_rate: files per client IP.
+        file_rate: new files per client IP (a retry of a kept file, or an upload
+            refused before its body is read, spends none).
         file_bytes_per_ip_hour: bytes of files per client IP per hour (a token bucket
             that holds one hour's worth); at least ``max_file_bytes``.
         uploads_per_ip: files one client IP may be sending at once.
@@ -126,7 +127,8 @@ class WebConfig(ConnectorConfig):
             that trickles bytes cannot hold an upload place for the whole read
             timeout. The default, 4 KiB/s (32 kbit/s), is below any mobile data link
             a visitor uploads a picture over; 0 turns it off.
-        connection_rate / ip_rate: message rate limits per socket and per client IP.
+        connection_rate / ip_rate: message rate limits per socket and per client IP
+            (``ip_rate`` also counts every file upload request).
         frame_rate: WebSocket frames of any kind (messages, pings, protocol pings and
             pongs) per socket; past it the server reads nothing more from that socket
             until the budget refills. Far above what the widget sends.

@@ -260,6 +260,26 @@ async def test_files_can_be_turned_off_and_are_rate_limited(tmp_path: Path) -> N
         assert codes == [201, 201, 429]
 
 
+async def test_only_a_new_file_costs_file_rate(tmp_path: Path) -> None:
+    # One file per client IP, near enough for ever.
+    async for files in _files(tmp_path, file_rate={"rate": 0.001, "burst": 1}):
+        bot_only = await files.web.visitor()
+        for _ in range(3):  # refused before the body: no file was taken
+            assert (await files.upload(bot_only.token, PNG)).status == 409
+        v, _ = await _with_agent(files.web)
+        first = await files.upload(v.token, PNG, client_id="f1")
+        assert first.status == 201, await first.text()
+        again = await files.upload(v.token, PNG, client_id="f1")  # its answer was lost
+        assert again.status == 200 and (await again.json())["duplicate"] is True
+        refused = await files.upload(v.token, PNG, client_id="f2")
+        assert refused.status == 429 and (await refused.json())["error"] == "rate_limited"
+    # A flood of refused requests still meets the client IP's request rate.
+    async for files in _files(tmp_path / "flood", ip_rate={"rate": 0.001, "burst": 3}):
+        token = await files.web.session()
+        codes = [(await files.upload(token, PNG)).status for _ in range(4)]
+        assert codes == [409, 409, 409, 429]
+
+
 @pytest.mark.parametrize(
     ("name", "shown"),
     [
