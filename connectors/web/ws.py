@@ -4,8 +4,8 @@ Client -> server frames (JSON text): ``hello`` (first, within ``hello_timeout_s`
 ``message`` and ``ping``. Server -> client: ``welcome``, ``message`` (stored, with
 ``seq``), ``ack``, ``stream`` / ``delta`` / ``stream_end`` (a reply being generated),
 ``pong`` and ``error``. Close codes: 1009 frame too large, 1003 binary frame, 1013 client
-too slow (also: the store is unavailable), 4400 bad hello, 4401 identity refused, 4408
-no hello / idle.
+too slow (also: the store is unavailable), 4400 bad hello, 4401 identity refused (also:
+the JWT a user signed in with expired), 4408 no hello / idle.
 """
 
 from __future__ import annotations
@@ -210,6 +210,43 @@ def _loads(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class _SignInWatch:
+    """Closes the socket (4401 ``expired_token``) at ``not_after``, the ``exp`` of the
+    JWT its user signed in with: the socket acts as that user no longer than the sign-in
+    does. One timer per socket; a message read after that moment is not taken either
+    (``expired``), should the loop run the timer late.
+
+    At ``exp`` itself, not at the second before (the session token's ``expires_at``):
+    a client reconnecting at once with the same JWT is then refused, never welcomed
+    into a session that ends at once, over and over.
+    """
+
+    def __init__(self, out: FrameOutput, not_after: float) -> None:
+        self.out, self.not_after = out, not_after
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(max(0.0, not_after - time.time()), self._close)
+        self._closing: asyncio.Task[None] | None = None  # held so it is not collected
+
+    def expired(self) -> bool:
+        return time.time() >= self.not_after
+
+    def _close(self) -> None:
+        if self._closing is None:
+            self._closing = asyncio.get_running_loop().create_task(
+                self.out.close(CLOSE_UNAUTHORIZED, b"expired_token")
+            )
+
+    async def end(self) -> None:
+        """Close the socket now (a message came after ``not_after``)."""
+        self._handle.cancel()
+        self._close()
+        if self._closing is not None:
+            await self._closing
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
 class _IdleWatch:
     """Closes the socket after ``timeout`` s without a client frame.
 
@@ -247,10 +284,14 @@ async def _serve(
     cfg = svc.config
     bucket = TokenBucket(cfg.connection_rate.rate, cfg.connection_rate.burst)
     idle = _IdleWatch(out, cfg.idle_timeout_s)
+    sign_in = None if visitor.not_after is None else _SignInWatch(out, visitor.not_after)
     try:
         while True:
             msg = await frames.next()
             idle.last = time.monotonic()
+            if sign_in is not None and sign_in.expired():
+                await sign_in.end()
+                return
             if msg.type is WSMsgType.BINARY:
                 await out.close(WSCloseCode.UNSUPPORTED_DATA, b"text frames only")
                 return
@@ -266,6 +307,8 @@ async def _serve(
                 await _on_message(svc, conn, visitor, language, ip, bucket, data)
     finally:
         idle.cancel()
+        if sign_in is not None:
+            sign_in.cancel()
 
 
 def _error(code: str, message: str, **extra: Any) -> Outgoing:

@@ -1541,7 +1541,10 @@
   function onClose(sock, code) {
     clearTimeout(stableTimer);
     endStreams();
-    if (code === 4401 && sock.sentToken) {
+    // A welcomed socket closed 4401 is a sign-in that ended (the server closes a JWT
+    // user's socket at the JWT's exp): ask again, with the page's newest JWT. Refused,
+    // the visitor is told their sign-in expired; what they typed stays in the outbox.
+    if (code === 4401 && (sock.sentToken || (sock.welcomed && signedIn))) {
       if (signedIn) { // maybe only the session token was refused: ask without it
         state.token = null;
         save();

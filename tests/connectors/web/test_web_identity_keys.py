@@ -3,6 +3,7 @@ and identity fields that cannot be encoded."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType
 from pydantic import ValidationError
 from web_helpers import JWT_SECRET, ORIGIN, SECRET, SITE_KEY, MakeWeb, WebHarness, reply_to
 
@@ -176,6 +178,38 @@ async def test_session_token_from_a_jwt_expires_with_the_jwt(web: WebHarness) ->
     # A user hash is no short-lived grant: its token lives session_ttl_s.
     hashed = await web.visitor(user_id="c2", user_hash=user_hash("c2", SECRET))
     assert hashed.frames[0]["expires_at"] > time.time() + 86_400
+
+
+async def test_a_socket_signed_in_with_a_jwt_is_closed_at_its_exp(web: WebHarness) -> None:
+    """The socket acts as the user no longer than the JWT they signed in with: at its
+    exp the server closes it (4401 expired_token), and nothing of that sign-in (its
+    session token, the JWT itself) is taken afterwards."""
+    exp = time.time() + 2
+    jwt = _jwt(JWT_SECRET, {"sub": "shortlived", "exp": exp})
+    v = await web.visitor(user_token=jwt)
+    assert v.frames[0]["identity"] == "user" and v.token is not None
+    await v.send("before", "c1")
+    await v.until(reply_to(1))
+    async with asyncio.timeout(30):
+        msg = await v.ws.receive()
+        while msg.type is WSMsgType.TEXT:
+            msg = await v.ws.receive()
+    assert (msg.type, msg.data, msg.extra) == (WSMsgType.CLOSE, 4401, "expired_token")
+    assert time.time() >= exp  # not before
+    # Its session token is refused by the HTTP API, for reading and for writing.
+    auth = {"Authorization": f"Bearer {v.token}", "Origin": ORIGIN}
+    read = await web.client.get("/api/messages", headers=auth)
+    sent = await web.client.post("/api/messages", json={"client_id": "c2", "text": "after"},
+                                 headers=auth)  # fmt: skip
+    for resp in (read, sent):
+        assert resp.status == 401 and (await resp.json())["error"] == "expired_token"
+    # The JWT no longer signs in; nothing was stored after the first exchange.
+    again = await web.open()
+    await again.ws.send_json({"type": "hello", "site_key": SITE_KEY, "user_token": jwt})
+    assert (await again.next())["code"] == "expired_token"
+    assert await again.wait_closed() == 4401
+    messages = await web.bot.store.messages_after("web", "u:shortlived", 0, 100)
+    assert [m.seq for m in messages] == [1, 2]
 
 
 def test_jwt_cap_unit() -> None:
