@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from botkit._backoff import doubling
 from botkit.channel import ReplyStream
-from botkit.errors import BackendBusyError, BotkitError, ConnectorError, StoreError
+from botkit.errors import (
+    BackendBusyError,
+    BotkitError,
+    ConnectorError,
+    StoreError,
+    UnknownConversationError,
+)
 from botkit.events import ANSWERED_LANGUAGE, Button, OutboundReply
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
@@ -86,6 +92,9 @@ class ReplyDelivery:
         self._substituted: ReplyOutcome | None = None  # "busy" / "fallback" took over
         self.first_text_at: float | None = None  # time.monotonic() of the first words out
         self.stored: StoredMessage | None = None
+        # The store found the conversation gone when the reply was to be stored: its
+        # person was erased meanwhile (``botkit data forget``, the retention purge).
+        self.erased: UnknownConversationError | None = None
         self.channel = ctx.message.channel
         self.conversation_key = ctx.message.conversation_key
         self.reply_to = dict(ctx.message.channel_ids)
@@ -305,6 +314,9 @@ class ReplyDelivery:
             attempt = asyncio.ensure_future(write())
             try:
                 return await asyncio.shield(attempt)
+            except UnknownConversationError as exc:
+                self.erased = exc  # whatever the connector makes of it (see _deliver)
+                raise
             except asyncio.CancelledError:
                 # Shutdown cancelled us mid-write; the write still completes. Record its
                 # outcome so abort() marks this reply failed instead of storing a copy
@@ -443,6 +455,11 @@ async def _deliver(ctx: Context, delivery: ReplyDelivery, connector: _Sender | N
             await delivery.abort("interrupted by shutdown", answered=False)
         raise
     except Exception as exc:
+        if delivery.erased is not None:
+            # final() found the conversation erased and the connector gave up (as it
+            # raised, or wrapped): not the channel's failure, and there is nothing left
+            # to store a failed reply in. The caller says so (``ReplyFlow.reply_to``).
+            raise delivery.erased from None
         if not isinstance(exc, ConnectorError):
             _log.error("connector %r raised while sending", ctx.message.channel, exc_info=exc)
         _log.warning("%s: delivery failed: %s", ctx.describe(), exc)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from botkit._delivery import LiveReplies, deliver
 from botkit.backends.protocol import GenerationBackend
 from botkit.config.settings import Settings
-from botkit.errors import DatabaseUnavailableError
+from botkit.errors import DatabaseUnavailableError, StoreError, UnknownConversationError
 from botkit.event_bus import EventBus
 from botkit.events import InboundMessage
 from botkit.metrics import BotMetrics
@@ -81,7 +81,11 @@ class ReplyFlow:
         started = read_at
         if queued or self.live.taken_since(conversation_id, read_at):
             started = self.live.now()
-            conversation = await self.store.conversation_by_id(conversation_id)
+            try:
+                conversation = await self.store.conversation_by_id(conversation_id)
+            except UnknownConversationError:
+                _log_erased(conversation_id)  # while the message waited for its turn
+                return
             intake = dataclasses.replace(intake, conversation=conversation)
         ctx = self._context(message, intake, too_long)
         while True:
@@ -98,6 +102,13 @@ class ReplyFlow:
                 # Cut at its commit: the reply may be stored, and answering again could
                 # answer twice (see docs/operations.md). Recorded as done below.
                 _log.warning("conversation %s: reply perhaps not stored: %s", conversation_id, exc)
+            except UnknownConversationError:
+                if await self._erased(conversation_id):
+                    # Expected (docs/operations.md, "Customers' data"): nothing is left
+                    # to record about the message either.
+                    _log_erased(conversation_id)
+                    return
+                _log.exception("conversation %s: reply failed", conversation_id)
             except Exception:
                 _log.exception("conversation %s: reply failed", conversation_id)
             if intake.message.status is not MessageStatus.RECEIVED or ctx.inbound_finished:
@@ -117,6 +128,18 @@ class ReplyFlow:
             ctx.logger.info("%s: answered again after the agent gave it back", ctx.describe())
             intake = dataclasses.replace(intake, conversation=ctx.conversation)
             ctx = self._context(message, intake, too_long)
+
+    async def _erased(self, conversation_id: int) -> bool:
+        """Whether the reply's own conversation is gone (``botkit data forget``, or the
+        retention purge, erased it meanwhile), rather than some other conversation a
+        step looked up."""
+        try:
+            await self.store.conversation_by_id(conversation_id)
+        except UnknownConversationError:
+            return True
+        except StoreError:  # cannot tell: reported as the failure it was
+            return False
+        return False
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
         connector = self.connectors.get(message.channel)
@@ -191,3 +214,12 @@ class ReplyFlow:
             total_seconds=time.monotonic() - turn_at,
         )
         return delivery.outcome == "superseded"
+
+
+def _log_erased(conversation_id: int) -> None:
+    # One line, no traceback: the person's data was erased on request while the bot
+    # was answering them, and the reply goes with it.
+    _log.info(
+        "conversation %s was erased while its reply was being written; the reply is dropped",
+        conversation_id,
+    )
