@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from botkit import _discovery
-from botkit.config.problems import problems_from_validation
+from botkit.config._scalars import mistyped_scalars
+from botkit.config.problems import problems_from_validation, toml_type, without_paths_of
 from botkit.errors import ConfigError, ConfigProblem
 
 __all__ = ["ComponentSpec", "resolve_components", "resolve_components_or_raise"]
@@ -37,7 +38,9 @@ class ComponentSpec:
 def _is_enabled(raw: Mapping[str, Any], path: str, problems: list[ConfigProblem]) -> bool:
     enabled = raw.get("enabled", True)
     if not isinstance(enabled, bool):
-        problems.append(ConfigProblem(f"{path}.enabled", "expected a boolean"))
+        problems.append(
+            ConfigProblem(f"{path}.enabled", f"expected a boolean, got {toml_type(enabled)}")
+        )
         return False
     return enabled
 
@@ -81,10 +84,17 @@ def resolve_components(
         if not (isinstance(config_cls, type) and issubclass(config_cls, BaseModel)):
             problems.append(ConfigProblem(path, f"{noun} class has no pydantic Config class"))
             continue
+        # Lax validation reads "8080" and "${VAR}" strings; what it would wrongly take
+        # (true for a number, 1 for a boolean, nan) is found beside it.
+        mistyped = mistyped_scalars(config_cls, raw, path)
         try:
             config = config_cls.model_validate(dict(raw))
         except ValidationError as exc:
-            problems.extend(problems_from_validation(exc, prefix=path, model=config_cls))
+            found = problems_from_validation(exc, prefix=path, model=config_cls)
+            problems.extend(without_paths_of(mistyped, found))
+            continue
+        if mistyped:
+            problems.extend(mistyped)
             continue
         specs.append(ComponentSpec(name=name, cls=cls, config=config))
     return specs, problems

@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from botkit.config._scalars import mistyped_scalars
 from botkit.config.components import resolve_components
 from botkit.config.interpolate import Interpolation, interpolate
 from botkit.config.listen import clashes, listeners_of, split_listen
-from botkit.config.problems import dedupe, problems_from_validation
+from botkit.config.problems import dedupe, problems_from_validation, without_paths_of
 from botkit.config.settings import Settings
 from botkit.errors import ConfigError, ConfigProblem
 
@@ -89,12 +90,13 @@ def _validate(
 ) -> tuple[Settings | None, list[ConfigProblem]]:
     """Validate an expanded tree: the core sections, then (``check_components``) each
     enabled connector's and plugin's section, and the ports their servers listen on."""
-    problems: list[ConfigProblem] = []
     settings: Settings | None = None
+    found: list[ConfigProblem] = []
     try:
         settings = Settings.model_validate(tree)
     except ValidationError as exc:
-        problems.extend(problems_from_validation(exc, model=Settings))
+        found = problems_from_validation(exc, model=Settings)
+    problems = without_paths_of(mistyped_scalars(Settings, tree), found)
     if check_components:
         listeners: dict[str, tuple[str, int]] = {}
         if settings is not None and settings.metrics.listen:

@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from botkit.errors import ConfigProblem
 
-__all__ = ["dedupe", "format_path", "problems_from_validation"]
+__all__ = ["dedupe", "format_path", "problems_from_validation", "toml_type", "without_paths_of"]
 
 _WRAPPER = re.compile(r"[a-z][a-z-]*\[.*\]")
 
@@ -62,7 +62,8 @@ def format_path(loc: Sequence[int | str], prefix: str = "") -> str:
     return path
 
 
-def _type_name(value: Any) -> str:
+def toml_type(value: Any) -> str:
+    """The TOML name of a parsed value's type (``boolean``, ``integer``, ``table``...)."""
     for py_type, name in _TOML_TYPE.items():
         if type(value) is py_type:
             return name
@@ -99,7 +100,7 @@ def _message(error: ErrorDetails, model: type[BaseModel] | None) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_type_name(error.get('input'))}"
+        return f"expected {_EXPECTED[kind]}, got {toml_type(error.get('input'))}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"expected one of {expected}"
@@ -118,6 +119,16 @@ def problems_from_validation(
         ConfigProblem(format_path(err["loc"], prefix), _message(err, model))
         for err in exc.errors(include_url=False)
     ]
+
+
+def without_paths_of(
+    first: Sequence[ConfigProblem], rest: Iterable[ConfigProblem]
+) -> list[ConfigProblem]:
+    """``first``, then the problems of ``rest`` at key paths ``first`` does not name
+    (a sharper message for a value replaces pydantic's: ``true`` for an integer is
+    "expected an integer, got boolean", not a range error about 1)."""
+    taken = {p.path for p in first}
+    return [*first, *(p for p in rest if p.path not in taken)]
 
 
 def dedupe(problems: Iterable[ConfigProblem]) -> list[ConfigProblem]:

@@ -112,7 +112,7 @@ def test_unknown_and_disabled_components() -> None:
     )
     assert "carrier_pigeon" in settings.connectors
     assert problems({"plugins": {"x": {"enabled": "no"}}}) == [
-        "plugins.x.enabled: expected a boolean"
+        "plugins.x.enabled: expected a boolean, got string"
     ]
 
 
