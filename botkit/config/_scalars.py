@@ -1,4 +1,4 @@
-"""Booleans and numbers that pydantic's lax mode would let through.
+"""Booleans, numbers and non-finite floats that pydantic's lax mode would let through.
 
 Lax mode takes ``true`` for an integer (1) or a float (1.0) and ``0``/``1`` for a
 boolean, so ``port = true`` or ``enabled = 1`` would pass and mean something the
@@ -8,7 +8,10 @@ the loader validates in lax mode and, beside it, walks the raw table along the m
 field types, reporting:
 
 * a boolean where an integer or a float is expected,
-* an integer or a float where a boolean is expected.
+* an integer or a float where a boolean is expected,
+* NaN or an infinity (a TOML ``nan``/``inf`` or a string like ``"${VAR}"`` that reads
+  as one) where a float is expected: no setting means anything by them, and ``inf``
+  seconds only overflow a timer once the bot runs.
 
 It runs for the core ``Settings`` and for each enabled connector's and plugin's
 ``Config``, whatever base class those have, so it is the one place this is decided.
@@ -17,6 +20,7 @@ Messages follow ``botkit.config.problems`` and never show a value.
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -29,6 +33,7 @@ from botkit.errors import ConfigProblem
 __all__ = ["mistyped_scalars"]
 
 _SEQUENCES = (list, tuple, set, frozenset, Sequence)
+_NOT_FINITE = "must be a finite number"
 
 
 def _keys(model: type[BaseModel], name: str, alias: str | None) -> list[str]:
@@ -60,6 +65,17 @@ def mistyped_scalars(model: type[BaseModel], data: Any, prefix: str = "") -> lis
     return found
 
 
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, str):  # pydantic reads "nan", "inf", "-Infinity"... as floats
+        try:
+            return not math.isfinite(float(value.strip()))
+        except ValueError:
+            return False
+    return False
+
+
 def _check(annotation: Any, value: Any, path: str) -> list[ConfigProblem]:
     origin = get_origin(annotation)
     if origin is Annotated:
@@ -79,6 +95,8 @@ def _check(annotation: Any, value: Any, path: str) -> list[ConfigProblem]:
         if isinstance(value, bool):
             expected = "an integer" if annotation is int else "a number"
             return [ConfigProblem(path, f"expected {expected}, got boolean")]
+        if annotation is float and _non_finite(value):
+            return [ConfigProblem(path, _NOT_FINITE)]
         return []
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return mistyped_scalars(annotation, value, path)

@@ -101,6 +101,8 @@ def _message(error: ErrorDetails, model: type[BaseModel] | None) -> str:
         return "required key is missing"
     if kind in _EXPECTED:
         return f"expected {_EXPECTED[kind]}, got {toml_type(error.get('input'))}"
+    if kind == "finite_number":
+        return "must be a finite number"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"expected one of {expected}"
@@ -125,8 +127,8 @@ def without_paths_of(
     first: Sequence[ConfigProblem], rest: Iterable[ConfigProblem]
 ) -> list[ConfigProblem]:
     """``first``, then the problems of ``rest`` at key paths ``first`` does not name
-    (a sharper message for a value replaces pydantic's: ``true`` for an integer is
-    "expected an integer, got boolean", not a range error about 1)."""
+    (a sharper message for a value replaces pydantic's: ``nan`` "must be a finite
+    number" rather than "input should be less than or equal to 3600")."""
     taken = {p.path for p in first}
     return [*first, *(p for p in rest if p.path not in taken)]
 

@@ -83,3 +83,20 @@ def test_a_mistyped_value_is_reported_once_with_the_other_problems() -> None:
     assert found.count(f"bot.history_turns: {INT}") == 1
     assert any(p.startswith("bot.max_message_chars:") for p in found)
     assert not any(p.startswith("bot.history_turns:") and INT not in p for p in found)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "${SECONDS}"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "bot.shutdown_grace_seconds",
+        "bot.rate_limit.window_seconds",
+        "backend.engine.temperature",  # its own allow_inf_nan=False said "input should be..."
+        "connectors.slack.retry.initial_backoff_s",
+        "plugins.handoff.webhook_timeout_seconds",
+    ],
+)
+def test_nan_and_infinities_must_be_finite_numbers(path: str, value: object) -> None:
+    # nan said "input should be less than or equal to 3600", which it is not about.
+    found = problems(_table(path, value), env={"SECONDS": "nan"})
+    assert [p for p in found if p.startswith(f"{path}:")] == [f"{path}: must be a finite number"]
