@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import sqlite3
 import time
@@ -269,8 +270,9 @@ class _SqliteRunner:
             kwargs["poolclass"] = StaticPool  # the database lives in this one connection
         else:
             kwargs.update(pool_size=_SQLITE_READERS + 1, max_overflow=0)
-            if url.database:
+            if url.database and not _is_uri(url):  # a URI names its file its own way
                 Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _create_private(url.database)
         self._engine = create_engine(sync_url, **kwargs)
         install_sqlite_hooks(self._engine, memory, busy_timeout_ms, foreign_keys)
         self._memory = memory
@@ -312,6 +314,32 @@ class _SqliteRunner:
             self._writer.stop()
             if self._readers is not None:
                 self._readers.shutdown(wait=False)
+
+
+def _is_uri(url: URL) -> bool:
+    """Whether sqlite3 opens ``url.database`` as a ``file:`` URI (``?uri=true``), whose
+    query says how (``mode=ro``...)."""
+    return str(url.query.get("uri", "")).lower() in ("true", "1", "yes", "on")
+
+
+def _create_private(database: str) -> None:
+    """Create the SQLite file ``database`` empty, readable and writable by its owner
+    only, unless it is there: it will hold customers' conversations and the
+    ``session_keys`` signing key, and SQLite would make it with the umask (-rw-r--r--
+    under the common 022). SQLite gives the -wal and -shm files it adds beside it the
+    database file's mode. A file already there keeps the mode it has (the operator's
+    choice); an empty file is a valid, empty database to SQLite.
+    """
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        # There already (perhaps made by another process just now), or it cannot be
+        # made: SQLite's own open then says why, as it did before.
+        return
+    try:
+        os.fchmod(fd, 0o600)  # exactly, whatever the umask took away
+    finally:
+        os.close(fd)
 
 
 def _enable_wal(cursor: Any, busy_timeout_ms: int) -> None:
