@@ -24,11 +24,14 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 @dataclass
 class Interpolation:
-    """Result of ``interpolate``: the expanded tree, problems, and substituted values."""
+    """Result of ``interpolate``: the expanded tree, problems, substituted values, and
+    the variables each value's references name (by key path, in order), so a problem
+    with an expanded value can say which variable it came from without showing it."""
 
     value: Any
     problems: list[ConfigProblem] = field(default_factory=list)
     substituted: set[str] = field(default_factory=set)
+    references: dict[str, list[str]] = field(default_factory=dict)
 
 
 def interpolate(tree: Any, environ: Mapping[str, str], path: str = "") -> Interpolation:
@@ -85,6 +88,9 @@ def _expand(text: str, environ: Mapping[str, str], path: str, out: Interpolation
                 )
             )
             return whole
+        named = out.references.setdefault(path, [])
+        if name not in named:
+            named.append(name)
         value = environ.get(name)
         if value is None or (sep and value == ""):
             if sep:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from botkit.config._origins import with_origins
 from botkit.config._scalars import mistyped_scalars
 from botkit.config.components import resolve_components
 from botkit.config.interpolate import Interpolation, interpolate
@@ -196,7 +197,8 @@ def settings_from_mapping(
     expanded = interpolate(_without_disabled(data), os.environ if environ is None else environ)
     settings, found = _validate(expanded.value, check_components)
     if expanded.problems or found or settings is None:
-        problems = expanded.problems + _not_from_unexpanded(found, expanded, check_components)
+        found = with_origins(_not_from_unexpanded(found, expanded, check_components), expanded)
+        problems = expanded.problems + found
         raise ConfigError(dedupe(problems), source=source)
     return settings.with_secret_values(frozenset(v for v in expanded.substituted if v))
 

@@ -1,7 +1,8 @@
 """Turning pydantic validation errors into ``ConfigProblem``s with full key paths.
 
 Messages never include the offending value: it may be a secret expanded from the
-environment. They name the expected type and the type that was found instead.
+environment. They name the expected type and the type that was found instead (the
+loader then adds where a value came from: ``botkit.config._origins``).
 """
 
 from __future__ import annotations

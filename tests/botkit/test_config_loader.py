@@ -90,7 +90,7 @@ def test_wrong_types_name_path_and_expected_type() -> None:
 
 def test_secret_values_never_appear_in_errors() -> None:
     found = problems({"bot": {"max_message_chars": "${LIMIT}"}}, env={"LIMIT": "s3cr3t-value"})
-    assert found == ["bot.max_message_chars: expected an integer, got string"]
+    assert found == ["bot.max_message_chars: expected an integer, got string (from ${LIMIT})"]
 
 
 def test_connector_sections_are_validated_by_the_connector() -> None:
