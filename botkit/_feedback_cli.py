@@ -35,7 +35,7 @@ async def report(settings: StoreSettings, days: int, latest_bad: int) -> str:
         lines.append("latest rated bad:")
         for rated in found.latest_bad:
             lines.append(
-                f"  {rated.rated_at:%Y-%m-%d %H:%M} {rated.channel} {rated.conversation_key} "
+                f"  {rated.rated_at:%Y-%m-%d %H:%M} UTC {rated.channel} {rated.conversation_key} "
                 f"seq={rated.reply_seq}: {_one_line(rated.text)}"
             )
     return "\n".join(lines)

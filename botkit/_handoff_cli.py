@@ -31,7 +31,7 @@ async def list_handoffs(settings: StoreSettings, limit: int) -> list[str]:
 
 
 def _utc(when: datetime) -> str:
-    return f"{when:%Y-%m-%d %H:%M:%S}"
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC"
 
 
 async def release(settings: StoreSettings, channel: str, key: str) -> str:

@@ -66,12 +66,18 @@ async def open_store_waiting(
         await claims.register()
         return claims
 
-    return await waiting_for_database(attempt, wait_s=wait_s)
+    # The store's own outage warning speaks of refused messages and waiting replies:
+    # nothing is received yet, and the wait says what it does.
+    with store.outage.reported_by_caller():
+        return await waiting_for_database(attempt, wait_s=wait_s, where=store.settings.safe_url)
 
 
-async def waiting_for_database(attempt: Callable[[], Awaitable[T]], *, wait_s: float) -> T:
+async def waiting_for_database(
+    attempt: Callable[[], Awaitable[T]], *, wait_s: float, where: str
+) -> T:
     """``attempt()``, tried again for up to ``wait_s`` seconds while it fails because the
-    database is unavailable for a reason that time may cure (one warning a try).
+    database (``where``: its URL, safe to log) is unavailable for a reason that time
+    may cure (one warning a try). The warnings and the final error name the database.
 
     ``attempt`` must be safe to run again after an outage cut it at any point (one
     transaction, or steps that are each idempotent).
@@ -92,18 +98,16 @@ async def waiting_for_database(attempt: Callable[[], Awaitable[T]], *, wait_s: f
             left = give_up_at - loop.time()
             if exc.reason not in _WORTH_WAITING:
                 raise
+            problem = str(exc) if where in str(exc) else f"the database at {where}: {exc}"
             if left <= 0:
-                if wait_s <= 0:
-                    raise
-                raise DatabaseUnavailableError(
-                    f"{exc} (still, after waiting {wait_s:g} s: [store] start_wait_seconds)",
-                    reason=exc.reason,
-                ) from exc
+                if wait_s > 0:
+                    problem += f" (still, after waiting {wait_s:g} s: [store] start_wait_seconds)"
+                raise DatabaseUnavailableError(problem, reason=exc.reason) from exc
             delay = min(next(delays), left)
             _log.warning(
-                "the database cannot be used yet (%s); trying again in %.0f s (for up to "
-                "%.0f s more: [store] start_wait_seconds)",
-                exc,
+                "waiting for the database: %s; trying again in %.0f s (for up to %.0f s "
+                "more: [store] start_wait_seconds)",
+                problem,
                 delay,
                 left,
             )

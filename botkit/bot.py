@@ -343,6 +343,7 @@ class Bot:
 
     async def run(self) -> None:
         """Connect every connector and listen until ``stop()`` or every listener ends.
+        After a ``stop()`` (a signal while the bot started), it connects no more.
 
         Raises:
             ConnectorError: no connector is enabled, or one failed to connect or listen.
@@ -352,6 +353,8 @@ class Bot:
         if not self._connectors:
             raise ConnectorError("no connector is enabled; add a [connectors.NAME] section")
         for connector in self._connectors.values():
+            if self._stop.is_set():  # close() disconnects what connected
+                return
             await connector.connect()
             _log.info("connector %r connected", connector.name)
         if self._spooled is not None:

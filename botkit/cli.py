@@ -2,7 +2,7 @@
 
     botkit run [-c FILE]            run the bot with its enabled connectors
     botkit chat [-c FILE]           talk to the bot in this terminal
-    botkit check-config FILE        list every problem of a config file
+    botkit check-config [FILE]      list every problem of a config file (default: as run)
     botkit db upgrade [-c FILE]     create or upgrade the database (and its schema)
     botkit db downgrade REV [-c FILE] / botkit db current [-c FILE]
     botkit handoff list [-c FILE]   conversations waiting for or handled by a human
@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from botkit._serving import prepare_heap_for_serving
 from botkit.errors import BotkitError, ConfigError, ConfigProblem, StoreError
 
 if TYPE_CHECKING:
+    from botkit.bot import Bot
     from botkit.config import Settings
     from botkit.store import StoreSettings
 
@@ -111,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     with_config(command("run", "run the bot with its enabled connectors"))
     with_config(command("chat", "talk to the bot in this terminal"))
     check = command("check-config", "list every problem of a config file (exit 2 if any)")
-    check.add_argument("file", metavar="FILE", nargs="?", help="the config file to check")
+    check.add_argument("file", metavar="FILE", nargs="?",
+                       help="the config file to check (default: the one `run` reads)")  # fmt: skip
     check.add_argument("-c", "--config", metavar="FILE", help="the same, as in other commands")
     check.set_defaults(usage_error=check.error)  # shows check-config's usage, not botkit's
     db = commands.add_parser("db", help="database schema migrations")
@@ -205,14 +208,91 @@ def _load(
 
 
 def chat_settings(settings: Settings) -> Settings:
-    """The settings of ``botkit chat``: a terminal session beside the service, so only
-    the console connector, and no metrics port (it would take the service's while the
-    service restarts, and Prometheus would scrape the wrong process). The console runs
-    even where the file has no ``[connectors.console]`` or switches it off for ``run``:
-    asking for ``chat`` is asking for it."""
+    """The settings of ``botkit chat``: a terminal session beside the service.
+
+    - Only the console connector. It runs even where the file has no
+      ``[connectors.console]`` or switches it off for ``run``: asking for ``chat`` is
+      asking for it.
+    - No listening port: no metrics, no agent API (``[plugins.handoff] api_listen``).
+      Each would take the service's port while the service restarts, and Prometheus or
+      the agents would reach the wrong process.
+    - No answering what an earlier session left unanswered: a terminal shows the
+      replies of its own lines, so an old line's reply would read as the answer to the
+      new one.
+    """
     console = {k: v for k, v in settings.connectors.get("console", {}).items() if k != "enabled"}
-    metrics = settings.metrics.model_copy(update={"listen": ""})
-    return settings.model_copy(update={"connectors": {"console": console}, "metrics": metrics})
+    plugins = {
+        name: {k: v for k, v in table.items() if k != "api_listen"} if name == "handoff" else table
+        for name, table in settings.plugins.items()
+    }
+    return settings.model_copy(
+        update={
+            "connectors": {"console": console},
+            "plugins": plugins,
+            "metrics": settings.metrics.model_copy(update={"listen": ""}),
+            "bot": settings.bot.model_copy(update={"resume_unanswered_seconds": 0.0}),
+        }
+    )
+
+
+# Signals that stop ``run`` and ``chat``: SIGHUP too, which a terminal that closes (an
+# SSH session ending) sends; left at its default, it killed the bot mid-reply.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopping:
+    """What the stop signals do, from before the bot starts to its close.
+
+    While the bot starts (the model loads, the database is waited for), the first
+    signal cancels the start: ``Bot.start`` releases what it opened, its process row
+    included. Once it runs, the first signal stops it and lets replies finish for the
+    shutdown grace (in ``chat`` not: a Ctrl-C there means "quit now"); a second one
+    stops waiting. The last line of the log says which signal stopped it, and how long
+    the stop took.
+    """
+
+    def __init__(self, *, chat: bool) -> None:
+        self._chat = chat
+        self._bot: Bot | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self.signal_name: str | None = None
+        self.signals = 0
+        self._since = 0.0
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in _STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not main thread
+                pass
+
+    def starting(self, task: asyncio.Task[None] | None) -> None:
+        self._starting = task
+
+    def running(self, bot: Bot) -> None:
+        self._starting, self._bot = None, bot
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.signal_name, self._since = sig.name, time.monotonic()
+        now = self.signals > 1 or self._chat
+        _log.info("stopping (%s received)%s", sig.name, " now" if now else "")
+        if self._starting is not None:
+            self._starting.cancel()
+        elif self._bot is not None:
+            self._bot.stop(force=now)
+
+    def log_stopped(self, *, during_start: bool = False) -> None:
+        if self.signal_name is None:
+            _log.info("stopped")
+            return
+        _log.info(
+            "stopped (%s)%s; the stop took %.1f s",
+            self.signal_name,
+            " while starting" if during_start else "",
+            time.monotonic() - self._since,
+        )
 
 
 async def _serve(settings: Settings, *, chat: bool) -> None:
@@ -225,29 +305,32 @@ async def _serve(settings: Settings, *, chat: bool) -> None:
         before, after = raise_open_file_limit()
         if after > before:
             _log.debug("open file limit raised from %d to %d", before, after)
-    async with Bot(settings) as bot:
-        signals = 0
-
-        def on_signal() -> None:
-            nonlocal signals
-            signals += 1
-            # First signal: stop and let replies finish; second: don't wait any longer.
-            _log.info("stopping (signal received)%s", " now" if signals > 1 else "")
-            bot.stop(force=signals > 1)
-
-        loop = asyncio.get_running_loop()
-        quiet_accept_errors(loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, on_signal)
-            except (NotImplementedError, RuntimeError):  # not the main thread / Windows
-                pass
-        await bot.warm_up()
-        # Everything loaded so far (settings, models, tokenizers, libraries) lives until
-        # exit: it moves out of the collector's reach, and collections get rarer (see
-        # botkit/_serving.py for the measurements).
-        prepare_heap_for_serving()
-        await bot.run()
+    loop = asyncio.get_running_loop()
+    quiet_accept_errors(loop)
+    stopping = _Stopping(chat=chat)
+    stopping.install(loop)
+    bot = Bot(settings)
+    start = asyncio.create_task(bot.start(), name="bot-start")
+    stopping.starting(start)
+    try:
+        await start
+    except asyncio.CancelledError:
+        if stopping.signals == 0 or not start.cancelled():
+            raise  # not cancelled by a stop signal
+        stopping.log_stopped(during_start=True)
+        return
+    try:
+        stopping.running(bot)
+        if stopping.signals == 0:
+            await bot.warm_up()
+            # Everything loaded so far (settings, models, tokenizers, libraries) lives
+            # until exit: it moves out of the collector's reach, and collections get
+            # rarer (see botkit/_serving.py for the measurements).
+            prepare_heap_for_serving()
+            await bot.run()
+    finally:
+        await bot.close()
+    stopping.log_stopped()
 
 
 def _missing_sqlite_file(store: StoreSettings) -> Path | None:
@@ -284,7 +367,9 @@ def _run_db(args: argparse.Namespace) -> int:
         # before the bot), it waits as the bot does.
         asyncio.run(
             waiting_for_database(
-                lambda: migrate.upgrade(store.url), wait_s=store.start_wait_seconds
+                lambda: migrate.upgrade(store.url),
+                wait_s=store.start_wait_seconds,
+                where=store.safe_url,
             )
         )
         created = f"created {missing}; " if missing is not None else ""
@@ -431,9 +516,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "check-config":
-            if (args.file is None) == (args.config is None):
+            if args.file is not None and args.config is not None:
                 args.usage_error("give one config file: FILE or -c FILE")
-            return _check_config(args.file or args.config)
+            # Without either, the file `botkit run` would read.
+            path = _config_path(args.file or args.config)
+            if path is None:
+                args.usage_error(
+                    "no config file: give FILE or -c FILE (or set $BOTKIT_CONFIG; "
+                    "./botkit.toml and ./config.example.toml are not here)"
+                )
+            return _check_config(str(path))
         if args.command == "db":
             return _run_db(args)
         if args.command == "handoff":

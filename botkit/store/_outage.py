@@ -18,11 +18,12 @@ failed calls by a short reason (``OUTAGE_REASONS``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -150,6 +151,7 @@ class OutageLog:
 
         self._throttle = throttle
         self._warning = throttle()
+        self._silent = False
 
     @property
     def down(self) -> bool:
@@ -163,6 +165,19 @@ class OutageLog:
         one present, 0 until it happens)."""
         return dict(self._by_reason)
 
+    @contextlib.contextmanager
+    def reported_by_caller(self) -> Iterator[None]:
+        """Within it the caller reports the database's failures itself (the start's
+        wait for the database): they are counted, not logged, and the outage they make
+        ends with the block, unannounced; the next one is reported at once."""
+        self._silent = True
+        try:
+            yield
+        finally:
+            self._silent = False
+            self._down_since, self._failures, self._writes_failed = None, 0, False
+            self._warning = self._throttle()
+
     def failed(self, reason: OutageReason, detail: str, *, write: bool) -> None:
         """A call failed for an outage (``reason``: ``outage_reason``; ``detail``: the
         driver's one-line error, without SQL or parameters)."""
@@ -171,13 +186,14 @@ class OutageLog:
         self._failures += 1
         self._by_reason[reason.name] += 1
         self._writes_failed = self._writes_failed or write
-        self._warning.warn(reason, detail)
+        if not self._silent:
+            self._warning.warn(reason, detail)
 
     def succeeded(self, *, write: bool) -> None:
         """A call worked: if the database was away, say that it is back. A read does not
         end an outage of writes: a locked SQLite file, a full disk or a read-only
         standby still serve reads."""
-        if self._down_since is None or (self._writes_failed and not write):
+        if self._down_since is None or (self._writes_failed and not write) or self._silent:
             return
         self._writes_failed = False
         seconds = self._clock() - self._down_since

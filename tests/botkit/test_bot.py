@@ -482,3 +482,18 @@ async def test_shutdown_during_the_final_write_stores_the_reply_once(bot: Bot) -
     rows = await stored(bot)
     outbound = [r for r in rows if r.direction == Direction.OUTBOUND]
     assert [(r.text, r.status) for r in outbound] == [("echo: hello", MessageStatus.FAILED)]
+
+
+async def test_a_stop_before_run_connects_no_channel(bot: Bot) -> None:
+    # A signal between the start and run() (`botkit run` warms up in between): no
+    # channel may start serving after the stop, nor log that it did.
+    connects = []
+
+    class Counting(RecordingConnector):
+        async def connect(self) -> None:
+            connects.append(self.name)
+
+    bot.attach_connector(Counting(bot))
+    bot.stop()
+    await asyncio.wait_for(bot.run(), 30)
+    assert connects == []

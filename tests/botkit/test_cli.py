@@ -182,6 +182,25 @@ def test_chat_talks_in_the_terminal_whatever_the_file_says_of_the_console(
     assert chat_settings(load_settings(config)).connectors == {"console": {"user": "bob"}}
 
 
+def test_chat_takes_no_port_of_the_service_and_answers_only_its_own_lines(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        '[backend]\nkind = "echo"\n[metrics]\nlisten = "127.0.0.1:9464"\n'
+        '[plugins.handoff]\napi_listen = "127.0.0.1:8081"\napi_token = "' + "t" * 32 + '"\n'
+        "[plugins.feedback]\n",
+        encoding="utf-8",
+    )
+    chat = chat_settings(load_settings(config))
+    # The agent API's port is the running service's, as the metrics' is.
+    assert chat.metrics.listen == ""
+    assert chat.plugins["handoff"] == {"api_token": "t" * 32}
+    assert chat.plugins["feedback"] == {}
+    # What an earlier session left unanswered is not answered in this one.
+    assert chat.bot.resume_unanswered_seconds == 0
+
+
 def spawn_chat(tmp_path: Path, command: str = "chat") -> pexpect.spawn:
     config = write_config(tmp_path)
     return pexpect.spawn(

@@ -241,14 +241,36 @@ def test_a_plugin_config_that_does_not_fit_the_settings_is_a_config_problem(
 
 
 def test_a_check_config_usage_error_shows_that_commands_usage(
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./botkit.toml or ./config.example.toml here
+    monkeypatch.delenv("BOTKIT_CONFIG", raising=False)
     with pytest.raises(SystemExit) as stopped:
         main(["check-config"])
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: botkit check-config [-h] [-c FILE] [FILE]")
-    assert "give one config file: FILE or -c FILE" in err
+    assert "no config file: give FILE or -c FILE (or set $BOTKIT_CONFIG" in err
+    with pytest.raises(SystemExit) as stopped:
+        main(["check-config", "a.toml", "-c", "b.toml"])
+    assert "give one config file: FILE or -c FILE" in capsys.readouterr().err
+
+
+def test_check_config_without_a_file_checks_the_one_run_would_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, it ignored $BOTKIT_CONFIG, which every other command reads.
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "deployed.toml"
+    config.write_text('[backend]\nkind = "echo"\n[bot]\nhistory_turns = -1\n', encoding="utf-8")
+    monkeypatch.setenv("BOTKIT_CONFIG", str(config))
+    assert main(["check-config"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"{config}: 1 problem") and "bot.history_turns" in out
+    monkeypatch.delenv("BOTKIT_CONFIG")
+    (tmp_path / "botkit.toml").write_text('[backend]\nkind = "echo"\n[connectors.console]\n')
+    assert main(["check-config"]) == 0
+    assert capsys.readouterr().out.strip() == "botkit.toml: OK"
 
 
 @pytest.mark.parametrize(

@@ -618,7 +618,7 @@ async def test_a_bot_started_while_the_server_is_stopped_serves_once_it_is_up(
 
 def _start_waits(caplog: pytest.LogCaptureFixture) -> list[str]:
     lines = (r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    return [line for line in lines if "cannot be used yet" in line]
+    return [line for line in lines if line.startswith("waiting for the database: ")]
 
 
 async def test_a_database_that_does_not_exist_ends_the_start_at_once(
@@ -655,7 +655,7 @@ def test_db_upgrade_beside_a_server_still_starting_waits_for_it(
     finally:
         starting.join()
     try:
-        assert "the database cannot be used yet" in capfd.readouterr().err
+        assert "waiting for the database: " in capfd.readouterr().err
         assert pg_server.run_async(migrate.current(db)) == migrate.head()
     finally:
         pg_server.drop_database(server.url, name)

@@ -5,6 +5,7 @@ the metrics, and ``botkit feedback``."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -311,7 +312,10 @@ def test_the_report_command(
     out = capsys.readouterr().out.splitlines()
     assert out[:2] == ["ratings in the last 30 days:", "  test: 1 good, 1 bad (50% good)"]
     assert out[2] == "latest rated bad:"
-    assert out[3].endswith(" test c1 seq=2: echo: Where is my parcel? It is late.")
+    assert re.fullmatch(
+        r"  \d{4}-\d\d-\d\d \d\d:\d\d UTC test c1 seq=2: echo: Where is my parcel\? It is late\.",
+        out[3],
+    )
     with pytest.raises(SystemExit):
         main(["feedback", "-c", str(config), "--days", "0"])
     # A count past SQLite's integers is a usage error, not a "database read failed".

@@ -49,6 +49,7 @@ def test_an_agent_lists_hand_offs_and_gives_one_back(
     channel, key, status, since, active = line.split("\t")
     assert (channel, key, status) == ("test", "c1", "waiting_human")
     assert since.startswith("since 2") and active.startswith("active 2")
+    assert since.endswith(" UTC") and active.endswith(" UTC")  # not the reader's local time
     assert since.removeprefix("since ") <= active.removeprefix("active ")
 
     assert main(["handoff", "release", "test", "c1", "-c", str(config)]) == 0

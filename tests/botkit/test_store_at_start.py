@@ -32,7 +32,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _waits(caplog: pytest.LogCaptureFixture) -> list[str]:
     lines = (r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    return [line for line in lines if "cannot be used yet" in line]
+    return [line for line in lines if line.startswith("waiting for the database: ")]
 
 
 def _settings(make_settings: Callable[..., Settings], url: str, wait_s: float) -> Settings:
@@ -60,6 +60,11 @@ async def test_a_start_while_the_sqlite_file_is_locked_waits_and_then_serves(
                 await asyncio.sleep(0.02)
         assert not starting.done()
     bot = await starting
+    # Each wait names the database; the store's outage warnings (messages refused,
+    # replies waiting, "answers again") are for a running bot, not a starting one.
+    assert all(path in line for line in _waits(caplog))
+    said = [r.getMessage() for r in caplog.records]
+    assert not [line for line in said if "refused" in line or "answers again" in line]
     try:
         bot.attach_connector(RecordingConnector(bot))
         await bot.submit(message("hello?", "k1"))
@@ -77,10 +82,11 @@ async def test_with_no_wait_a_locked_file_ends_the_start_at_once(
     await _made(settings)
     with (
         write_locked(core_db_url.removeprefix("sqlite+aiosqlite:///")),
-        pytest.raises(DatabaseUnavailableError, match="locked"),
+        pytest.raises(DatabaseUnavailableError, match="locked") as caught,
     ):
         await Bot(settings).__aenter__()
     assert _waits(caplog) == []
+    assert core_db_url.removeprefix("sqlite+aiosqlite:///") in str(caught.value)
 
 
 async def test_an_unreachable_server_is_waited_for_then_named_in_the_error(
@@ -132,4 +138,4 @@ def test_db_upgrade_does_not_wait_for_a_sqlite_file_it_cannot_make(
     )
     assert main(["db", "upgrade", "-c", str(config)]) == 1
     err = capfd.readouterr().err
-    assert "migration failed" in err and "cannot be used yet" not in err
+    assert "migration failed" in err and "waiting for the database" not in err
