@@ -196,8 +196,8 @@ def _load(
     settings = load_settings(path, sections=sections) if path is not None else Settings()
     logging_settings = settings.logging
     if quiet and logging_settings.level == "INFO":
-        # `botkit chat` shares the terminal with the logs: show only problems there,
-        # unless DEBUG was asked for explicitly.
+        # `botkit chat` shares the terminal with the logs, and a one-shot command's
+        # output is its result: show only problems, unless DEBUG was asked for.
         logging_settings = logging_settings.model_copy(update={"level": "WARNING"})
     configure_logging(logging_settings, secrets=settings.secret_values)
     if path is None:
@@ -402,13 +402,22 @@ def _run_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_handoff(args: argparse.Namespace) -> int:
-    from botkit._handoff_cli import list_handoffs, release
-
-    store = _load(args.config, sections=_DATABASE_SECTIONS).store
+def _existing_store(args: argparse.Namespace) -> StoreSettings:
+    """The store settings of a command that reads or changes what is stored (``data``,
+    ``handoff``, ``feedback``), for a database that must exist. Such a command prints
+    its result, and logs only problems: the config and store lines a service logs at
+    start are noise before it (DEBUG in ``[logging]`` still shows everything)."""
+    store = _load(args.config, quiet=True, sections=_DATABASE_SECTIONS).store
     missing = _missing_sqlite_file(store)
     if missing is not None:
         raise _no_database(missing)
+    return store
+
+
+def _run_handoff(args: argparse.Namespace) -> int:
+    from botkit._handoff_cli import list_handoffs, release
+
+    store = _existing_store(args)
     if args.handoff_command == "list":
         lines = asyncio.run(list_handoffs(store, args.limit))
         print("\n".join(lines) if lines else "no conversation is waiting for or with a human")
@@ -420,11 +429,7 @@ def _run_handoff(args: argparse.Namespace) -> int:
 def _run_data(args: argparse.Namespace) -> int:
     from botkit._data_cli import export_contact, forget_contact, purge
 
-    quiet = args.data_command == "export"
-    store = _load(args.config, quiet=quiet, sections=_DATABASE_SECTIONS).store
-    missing = _missing_sqlite_file(store)
-    if missing is not None:
-        raise _no_database(missing)
+    store = _existing_store(args)
     if args.data_command == "export":
         print(asyncio.run(export_contact(store, args.channel, args.contact, args.files)))
     elif args.data_command == "forget":
@@ -437,10 +442,7 @@ def _run_data(args: argparse.Namespace) -> int:
 def _run_feedback(args: argparse.Namespace) -> int:
     from botkit._feedback_cli import report
 
-    store = _load(args.config, quiet=True, sections=_DATABASE_SECTIONS).store
-    missing = _missing_sqlite_file(store)
-    if missing is not None:
-        raise _no_database(missing)
+    store = _existing_store(args)
     print(asyncio.run(report(store, args.days, args.bad)))
     return 0
 

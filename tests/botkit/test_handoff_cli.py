@@ -45,7 +45,9 @@ def test_an_agent_lists_hand_offs_and_gives_one_back(
     assert len(confirmed) == 1  # the confirmation; then the bot stays silent
 
     assert main(["handoff", "list", "-c", str(config)]) == 0
-    (line,) = capsys.readouterr().out.splitlines()
+    said = capsys.readouterr()
+    assert said.err == ""  # its result only: no "config: ..." or "store open" lines
+    (line,) = said.out.splitlines()
     channel, key, status, since, active = line.split("\t")
     assert (channel, key, status) == ("test", "c1", "waiting_human")
     assert since.startswith("since 2") and active.startswith("active 2")
