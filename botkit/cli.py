@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from botkit import __version__
 from botkit._serving import prepare_heap_for_serving
-from botkit.errors import BotkitError, ConfigError, ConfigProblem, StoreError
+from botkit.errors import BotkitError, ConfigError, ConfigProblem, ConnectorError, StoreError
 
 if TYPE_CHECKING:
     from botkit.bot import Bot
@@ -544,6 +544,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if problems:  # before the database is created or migrated
             path = _config_path(args.config)
             raise ConfigError(problems, source=None if path is None else str(path))
+        if not chat:
+            from botkit._ports import channel_ports_in_use
+
+            busy = channel_ports_in_use(settings)
+            if busy:  # before the model loads and the database is opened
+                raise ConnectorError("; ".join(busy) + "; nothing was started")
         asyncio.run(_serve(settings, chat=chat))
         return 0
     except BotkitError as exc:

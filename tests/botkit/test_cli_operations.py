@@ -8,6 +8,7 @@ database; ``run`` checks what ``check-config`` checks before it opens the databa
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,24 @@ def test_knowledge_without_the_plugin_names_the_file_it_read(
         err = capsys.readouterr().err
         assert f"botkit: error: invalid configuration in {config}:" in err
         assert "plugins.knowledge: no [plugins.knowledge] table, or it has enabled = false" in err
+
+
+def test_run_on_a_port_in_use_fails_before_it_touches_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A second `botkit run` on one machine found out only once its channel connected:
+    # after loading the model and opening (maybe creating, migrating) the database.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "bot.toml"
+        config.write_text(
+            f'[store]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n[backend]\nkind = "echo"\n'
+            f'[connectors.web]\nhost = "127.0.0.1"\nport = {port}\n',
+            encoding="utf-8",
+        )
+        assert main(["run", "-c", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"connectors.web.port: 127.0.0.1:{port} is in use already" in err
+    assert not (tmp_path / "bot.db").exists()
