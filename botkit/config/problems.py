@@ -13,11 +13,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from botkit.errors import ConfigProblem
 
-__all__ = ["dedupe", "format_path", "problems_from_validation", "toml_type", "without_paths_of"]
+__all__ = [
+    "dedupe",
+    "format_path",
+    "problem_at",
+    "problems_from_validation",
+    "toml_type",
+    "without_paths_of",
+]
 
 _WRAPPER = re.compile(r"[a-z][a-z-]*\[.*\]")
 
@@ -122,6 +129,21 @@ def problems_from_validation(
         ConfigProblem(format_path(err["loc"], prefix), _message(err, model))
         for err in exc.errors(include_url=False)
     ]
+
+
+def problem_at(model: type[BaseModel], loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """A validation error at key ``loc`` of ``model``'s table, for a model validator to
+    raise when a rule between keys is broken: the problem then names the key to change
+    (``connectors.telegram.webhook.url``), not the whole table. Pydantic takes a
+    ``ValidationError`` raised in a validator as its errors, each under its own ``loc``.
+
+    Args:
+        model: the model whose validator raises (its name titles the error).
+        loc: the key path inside the model's table, e.g. ``("webhook", "url")``.
+        message: what is wrong, without the value (it may be a secret).
+    """
+    error = InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=None)
+    return ValidationError.from_exception_data(model.__name__, [error])
 
 
 def without_paths_of(

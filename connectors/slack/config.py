@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from botkit.config.listen import ListenHost
 from connectors.base import ConnectorConfig
@@ -104,8 +111,9 @@ class SlackConfig(ConnectorConfig):
 
     mode: Literal["http", "socket"] = "http"
     bot_token: SecretStr
-    signing_secret: SecretStr | None = None
-    app_token: SecretStr | None = None
+    # validate_default: their checks run when they are missing too (see below).
+    signing_secret: SecretStr | None = Field(default=None, validate_default=True)
+    app_token: SecretStr | None = Field(default=None, validate_default=True)
     host: ListenHost = "127.0.0.1"
     port: int = Field(default=3000, ge=0, le=65535)
     path: str = Field(default="/slack/events", pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=200)
@@ -151,18 +159,25 @@ class SlackConfig(ConnectorConfig):
                 raise ValueError(f"{user!r} is not a Slack user id like U0123ABCD")
         return tuple(dict.fromkeys(value))
 
-    @field_validator("app_token")
+    # What each mode needs is checked on the key itself (not by a model validator), so
+    # a missing one is reported under its own key and along with any other problem.
+    # ``mode`` is declared first: it is in ``info.data`` unless it is invalid itself.
+
+    @field_validator("signing_secret")
     @classmethod
-    def _check_app_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("xapp-"):
-            raise ValueError("app_token must be an app-level token starting with xapp-")
+    def _check_signing_secret(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if info.data.get("mode") == "http" and (value is None or not value.get_secret_value()):
+            raise ValueError("mode 'http' needs signing_secret (set it from ${VAR})")
         return value
 
-    @model_validator(mode="after")
-    def _check_mode(self) -> SlackConfig:
-        if self.mode == "http":
-            if self.signing_secret is None or not self.signing_secret.get_secret_value():
-                raise ValueError("mode 'http' needs signing_secret (set it from ${VAR})")
-        elif self.app_token is None:
-            raise ValueError("mode 'socket' needs app_token (an xapp- token, from ${VAR})")
-        return self
+    @field_validator("app_token")
+    @classmethod
+    def _check_app_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            if info.data.get("mode") == "socket":
+                raise ValueError("mode 'socket' needs app_token (an xapp- token, from ${VAR})")
+        elif not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("app_token must be an app-level token starting with xapp-")
+        return value

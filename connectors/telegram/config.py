@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from botkit.config.listen import ListenHost
+from botkit.config.problems import problem_at
 from connectors.base import ConnectorConfig
 
 __all__ = ["FloodLimits", "RetryPolicy", "TelegramConfig", "WebhookConfig"]
@@ -203,9 +204,14 @@ class TelegramConfig(ConnectorConfig):
 
     @model_validator(mode="after")
     def _check_mode(self) -> TelegramConfig:
+        # Reported under the missing key (connectors.telegram.webhook.url), not the table.
         if self.mode == "webhook":
             if self.webhook.url is None:
-                raise ValueError("webhook mode needs webhook.url (the public https URL)")
+                raise problem_at(
+                    type(self), ("webhook", "url"), "webhook mode needs it (the public https URL)"
+                )
             if self.webhook.secret_token is None:
-                raise ValueError("webhook mode needs webhook.secret_token (from ${VAR})")
+                raise problem_at(
+                    type(self), ("webhook", "secret_token"), "webhook mode needs it (from ${VAR})"
+                )
         return self

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from botkit.config.listen import ListenHost
+from botkit.config.problems import problem_at
 from connectors.base import ConnectorConfig
 from connectors.web._address import parse_network
 
@@ -225,19 +226,23 @@ class WebConfig(ConnectorConfig):
     @model_validator(mode="after")
     def _check_forwarding(self) -> WebConfig:
         if self.trusted_proxies and not self.trust_forwarded_for:
-            raise ValueError(
+            raise problem_at(
+                type(self),
+                ("trusted_proxies",),
                 "trusted_proxies is set but trust_forwarded_for is false, so "
                 "X-Forwarded-For would be ignored: set trust_forwarded_for = true as well "
-                "(or remove trusted_proxies)"
+                "(or remove trusted_proxies)",
             )
         return self
 
     @model_validator(mode="after")
     def _check_file_budget(self) -> WebConfig:
         if self.file_bytes_per_ip_hour < self.max_file_bytes:
-            raise ValueError(
+            raise problem_at(
+                type(self),
+                ("file_bytes_per_ip_hour",),
                 f"file_bytes_per_ip_hour ({self.file_bytes_per_ip_hour}) is smaller than "
-                f"max_file_bytes ({self.max_file_bytes}): no file that size could be sent"
+                f"max_file_bytes ({self.max_file_bytes}): no file that size could be sent",
             )
         return self
 
@@ -261,10 +266,14 @@ class WebConfig(ConnectorConfig):
         site = None if self.site_secret is None else self.site_secret.get_secret_value()
         jwt = None if self.user_token_secret is None else self.user_token_secret.get_secret_value()
         if self.require_identity and site is None and jwt is None:
-            raise ValueError(
-                "require_identity needs site_secret or user_token_secret (set from ${VAR})"
+            raise problem_at(
+                type(self),
+                ("require_identity",),
+                "require_identity needs site_secret or user_token_secret (set from ${VAR})",
             )
         if jwt is not None and jwt == site:
             # One key for both schemes lets a user hash pass as a JWT signature.
-            raise ValueError("user_token_secret must differ from site_secret")
+            raise problem_at(
+                type(self), ("user_token_secret",), "user_token_secret must differ from site_secret"
+            )
         return self

@@ -38,3 +38,52 @@ def test_a_string_written_in_the_file_is_still_not_shown() -> None:
     assert problems({"connectors": {"web": {"port": token}}}) == [
         "connectors.web.port: expected an integer, got string"
     ]
+
+
+SLACK = {"bot_token": "${BOT}"}
+SECRETS = {"BOT": "xoxb-1-secret", "WEB_A": "a" * 20, "WEB_B": "b" * 20}
+
+
+@pytest.mark.parametrize(
+    ("connector", "section", "path"),
+    [
+        ("slack", SLACK, "connectors.slack.signing_secret"),
+        ("slack", {**SLACK, "signing_secret": "${EMPTY}"}, "connectors.slack.signing_secret"),
+        ("slack", {**SLACK, "mode": "socket"}, "connectors.slack.app_token"),
+        ("telegram", {"mode": "webhook"}, "connectors.telegram.webhook.url"),
+        (
+            "telegram",
+            {"mode": "webhook", "webhook": {"url": "https://bot.example.com/tg"}},
+            "connectors.telegram.webhook.secret_token",
+        ),
+        ("web", {"require_identity": True}, "connectors.web.require_identity"),
+        (
+            "web",
+            {"site_secret": "${WEB_A}", "user_token_secret": "${WEB_A}"},
+            "connectors.web.user_token_secret",
+        ),
+        ("web", {"trusted_proxies": ["10.0.0.5"]}, "connectors.web.trusted_proxies"),
+        (
+            "web",
+            {"max_file_bytes": 2_000_000, "file_bytes_per_ip_hour": 1_000_000},
+            "connectors.web.file_bytes_per_ip_hour",
+        ),
+    ],
+)
+def test_a_key_a_mode_or_another_key_needs_is_named(
+    connector: str, section: dict[str, object], path: str
+) -> None:
+    # They were reported on the whole table (connectors.slack: mode 'http' needs...).
+    env = {**SECRETS, "EMPTY": ""}
+    if connector == "telegram":
+        section = {**section, "token": "${TG}"}
+        env["TG"] = "123456:" + "A" * 35
+    found = problems({"connectors": {connector: section}}, env=env)
+    assert [p.split(":", 1)[0] for p in found] == [path], found
+    assert not any(secret in p for p in found for secret in SECRETS.values())
+
+
+def test_a_missing_signing_secret_is_reported_with_the_other_problems() -> None:
+    found = problems({"connectors": {"slack": {**SLACK, "port": 70000}}}, env=SECRETS)
+    paths = {p.split(":", 1)[0] for p in found}
+    assert paths == {"connectors.slack.signing_secret", "connectors.slack.port"}

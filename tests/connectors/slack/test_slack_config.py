@@ -43,8 +43,8 @@ def test_socket_config() -> None:
 @pytest.mark.parametrize(
     ("section", "path"),
     [
-        ({"bot_token": "${BOT}"}, "connectors.slack"),  # http needs the signing secret
-        ({"mode": "socket", "bot_token": "${BOT}"}, "connectors.slack"),  # needs app_token
+        ({"bot_token": "${BOT}"}, "connectors.slack.signing_secret"),  # http needs it
+        ({"mode": "socket", "bot_token": "${BOT}"}, "connectors.slack.app_token"),
         ({"bot_token": "${APP}", "signing_secret": "${SIGN}"}, "connectors.slack.bot_token"),
         ({"bot_token": "${BOT}", "signing_secret": "x", "app_token": "${BOT}"}, "app_token"),
         ({"bot_token": "${BOT}", "signing_secret": "x", "mode": "rtm"}, "connectors.slack.mode"),
