@@ -20,8 +20,9 @@ stored as the conversation's language, so the next message still needs only
 ``min_letters`` to be detected. (A greeting too short to detect, "Hola", must not make
 the question that follows it, "¿Dónde está mi pedido?" at 17 letters, pay the switching
 price; nor may a browser or a Telegram app set to English make a customer's first
-Spanish message pay it.) The conversation's language is settled by a trusted detection
-or by the switch command (``botkit.language.switch``).
+Spanish message pay it.) Nor is it stored as the message's language, which stays
+unknown (``LanguageDecision.message_language``). The conversation's language is settled
+by a trusted detection or by the switch command (``botkit.language.switch``).
 
 Leaving a language the conversation already has also takes two trusted detections in a
 row (``botkit.language.confirm``); ``decide_language`` judges one message only.
@@ -117,6 +118,14 @@ class LanguageDecision:
     reason: Reason
     letters: int
     fallback: bool = False
+
+    @property
+    def message_language(self) -> str | None:
+        """The language the message is recorded as written in: ``language``, or None
+        for a ``fallback`` (not known). The reply is still written in ``language``; but
+        recorded on the message, a guess would read as detected: to agents, in exports,
+        and in the web widget, which has a text read out in its language's voice."""
+        return None if self.fallback else self.language
 
 
 def letters_needed(settings: DetectorSettings, current: str | None) -> int:

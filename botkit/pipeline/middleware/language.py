@@ -5,9 +5,10 @@ Runs for every message the bot processes, also in conversations a human is handl
 the conversation's language is ``botkit.language.policy``; this step feeds it the
 detector's guesses, the conversation's current language and, for a conversation without
 one, the seed (the contact's preferred language or the channel's hint), then stores the
-outcome: the message's language and, when it changed, the conversation's. The working
-language used only as a fallback (nothing detected, no seed) is not stored, and leaving
-a language the conversation has takes a confirmed detection (``botkit.language.confirm``).
+outcome: the message's language and, when it changed, the conversation's. A fallback
+(the seed, or the working language: nothing detected in a conversation without a
+language yet) is stored as neither, and leaving a language the conversation has takes a
+confirmed detection (``botkit.language.confirm``).
 
 Afterwards ``ctx.language`` is the language to answer in and
 ``ctx.state["language"]`` the ``LanguageDecision``.
@@ -138,5 +139,7 @@ class LanguageDetectionMiddleware:
                 "%s: conversation language %s (%s)",
                 ctx.describe(), decision.language, decision.reason,
             )  # fmt: skip
-        ctx.inbound_language = decision.language  # stored when the bot is done with it
+        # Stored when the bot is done with it; None when only a fallback chose the
+        # language (nothing says the customer wrote in it).
+        ctx.inbound_language = decision.message_language
         await next()
