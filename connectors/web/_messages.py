@@ -55,7 +55,7 @@ def message_payload(item: HistoryItem, stream_id: str | None = None) -> dict[str
     return payload
 
 
-def update_payload(seq: int, language: str, status: str) -> dict[str, Any]:
+def update_payload(seq: int, language: str | None, status: str) -> dict[str, Any]:
     """The ``update`` frame: what the bot learned about a stored message after it went out.
 
     A visitor's message is shown the moment it is stored, before the bot has read it, so
@@ -63,6 +63,8 @@ def update_payload(seq: int, language: str, status: str) -> dict[str, Any]:
     is detected (and the status moves on) only when the bot answers it. This frame
     carries those two fields for the ``seq`` the client already has. It is outside the
     ``seq`` order (like ``ack``): a replay after a reload has them in the message itself.
+    ``language`` is None when the bot could not tell the message's language (it is
+    stored with none).
     """
     return {"type": "update", "seq": seq, "language": language, "status": status}
 

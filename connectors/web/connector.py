@@ -134,13 +134,19 @@ class WebConnector(Connector[WebConfig]):
         shows without a read of the store per reply. After the reply, never before it:
         a socket still catching up sends the message (from history, already complete)
         before either.
+
+        The key is there whenever the reply's write recorded the message as answered;
+        its value is None when the bot could not tell the message's language (the reply
+        went out in a fallback one, and the message is stored with none): the update
+        still goes, with ``language: null``, as the status moved on all the same.
         """
         seq, key = reply.in_reply_to_seq, reply.conversation_key
-        language = reply.metadata.get(ANSWERED_LANGUAGE)
-        if reply.seq is None or seq is None or not language:
+        if reply.seq is None or seq is None or ANSWERED_LANGUAGE not in reply.metadata:
             return
         if self.service.hub.subscribers(key):
-            payload = update_payload(seq, str(language), "answered")  # as the store has it
+            language = reply.metadata[ANSWERED_LANGUAGE]
+            stored = language if isinstance(language, str) and language else None
+            payload = update_payload(seq, stored, "answered")  # as the store has it
             self.service.hub.publish(key, Outgoing(payload))
 
     def open_connections(self) -> int:

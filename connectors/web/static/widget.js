@@ -1391,7 +1391,8 @@
   function onUpdate(msg) {
     // The language the bot detected in a message shown before it was read (the
     // visitor's own, shown as soon as stored): read out with its own voice from now on,
-    // and after a reload (the cache keeps it).
+    // and after a reload (the cache keeps it). A null language (the bot could not tell)
+    // leaves the message without one, as its replay shows it.
     var lang = cleanLang(msg.language);
     var li = Number.isInteger(msg.seq) ? bySeq[msg.seq] : null;
     if (!li || !lang) return;

@@ -40,3 +40,22 @@ async def test_the_update_comes_after_the_reply_on_a_socket_catching_up(
     kinds = [(f["type"], f.get("seq")) for f in tab.frames[1:] if f["type"] != "stream"]
     assert kinds.index(("message", 2)) < kinds.index(("update", 1)), kinds
     assert kinds.index(("message", 1)) < kinds.index(("update", 1)), kinds
+
+
+# langdetect: es at p ≈ 0.86, under [language] min_confidence 0.9: not a detection.
+UNCLEAR = "Hola, necesito ayuda con mi pedido, por favor."
+
+
+async def test_a_message_whose_language_is_unknown_still_gets_its_update(
+    web: WebHarness,
+) -> None:
+    """The bot could not tell the first message's language (it answers in a fallback
+    one): the message is stored with none. The update still comes, with
+    ``language: null``, so a live client learns it was answered."""
+    tab = await web.visitor()
+    await tab.send(UNCLEAR, "c1")
+    await tab.until(reply_to(1))
+    update = await tab.until(lambda f: f["type"] == "update", limit_s=5)
+    assert update == {"type": "update", "seq": 1, "language": None, "status": "answered"}
+    replayed = (await web.history(tab.token))[0]
+    assert (replayed["seq"], replayed["language"], replayed["status"]) == (1, None, "answered")
