@@ -10,12 +10,16 @@ from aiohttp import web
 
 __all__ = [
     "CAP_RETRY_S",
+    "RETRY_AFTER_S",
+    "SHUTTING_DOWN",
     "BadRequest",
     "json_error",
     "loads_json",
     "rate_limited",
     "read_json",
     "retry_later",
+    "shutting_down",
+    "unavailable",
 ]
 
 # What a client refused by a cap on what is open at once (sockets and waiting polls, or
@@ -23,6 +27,13 @@ __all__ = [
 # another socket, poll or upload ends), so a short fixed pause: long enough that a
 # client obeying it does not spin, short enough that it is soon back once one has.
 CAP_RETRY_S = 5.0
+# What a client waits before retrying what the server could not take now (503: the store
+# failed, too many uploads at once, the process is shutting down): long enough that a
+# client obeying it does not hammer a database that is down, short enough for a chat.
+RETRY_AFTER_S = 5.0
+# The server's own words for a refusal while the process shuts down (for developers:
+# the widget shows its own). Behind a load balancer the retry reaches another replica.
+SHUTTING_DOWN = "the chat server is restarting; retry in a few seconds"
 
 
 class BadRequest(Exception):
@@ -54,6 +65,17 @@ def retry_later(code: str, message: str, wait_s: float, status: int = 429) -> we
         status=status,
         headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
     )
+
+
+def unavailable(code: str, message: str) -> web.Response:
+    """503 ``code``: the server cannot take this now; retry after ``RETRY_AFTER_S``."""
+    return retry_later(code, message, RETRY_AFTER_S, status=503)
+
+
+def shutting_down() -> web.Response:
+    """503 ``shutting_down``: the process is stopping (its shutdown grace period): it
+    takes no new message, socket, long poll or session; retry (elsewhere) shortly."""
+    return unavailable("shutting_down", SHUTTING_DOWN)
 
 
 def rate_limited(wait_s: float, what: str = "requests") -> web.Response:

@@ -29,6 +29,8 @@ from connectors.web._http import (
     rate_limited,
     read_json,
     retry_later,
+    shutting_down,
+    unavailable,
 )
 from connectors.web._messages import message_payload
 from connectors.web.files import FILE_TYPES, clean_file_name, read_file_body, sniff_media_type
@@ -49,11 +51,10 @@ __all__ = ["get_messages", "post_file", "post_message", "post_session"]
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 30.0
-RETRY_AFTER_S = 5  # what a client waits before retrying a request the store failed
 
 
 def _unavailable(message: str) -> web.Response:
-    return json_error(503, "unavailable", message, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return unavailable("unavailable", message)
 
 
 def _unauthorized(svc: WebService, exc: IdentityError) -> web.Response:
@@ -72,6 +73,8 @@ def _bearer(svc: WebService, request: web.Request) -> Visitor:
 async def post_session(request: web.Request) -> web.Response:
     """Exchange site credentials (or nothing, for anonymous) for a session token."""
     svc = request.app[SERVICE]
+    if svc.shutting_down:  # before any budget is spent: the client goes elsewhere
+        return shutting_down()
     ip = svc.client_ip(request)
     wait = svc.ip_connects.take(ip)
     if wait:
@@ -104,6 +107,8 @@ async def post_message(request: web.Request) -> web.Response:
         visitor = _bearer(svc, request)
     except IdentityError as exc:
         return _unauthorized(svc, exc)
+    if svc.shutting_down:
+        return shutting_down()
     wait = svc.ip_messages.take(svc.client_ip(request))
     if wait:
         return rate_limited(wait, "messages")
@@ -127,12 +132,10 @@ async def _submit(
 ) -> web.Response:
     try:
         receipt = await submit_message(svc, visitor, client_id, text, language, attachments)
-    except MessageRejectedError as exc:
-        # The bot refuses only while it cannot take messages at all (shutting down):
-        # the client should retry later with the same client_id.
-        return json_error(
-            503, "rejected", exc.user_reply, headers={"Retry-After": str(RETRY_AFTER_S)}
-        )
+    except MessageRejectedError:
+        # The bot refuses a web message only while it takes none at all (shutting down;
+        # the web's ids always fit the store): retry later, elsewhere, same client_id.
+        return shutting_down()
     except BotkitError as exc:
         log_store_failure(log, "submit failed", exc)
         return _unavailable("message not stored; retry")
@@ -161,12 +164,11 @@ async def post_file(request: web.Request) -> web.Response:
     config = svc.config
     if not config.max_file_bytes:
         return json_error(403, "files_disabled", "this chat does not take files")
+    if svc.shutting_down:  # before the body is read: it could not be taken
+        return shutting_down()
     ip = svc.client_ip(request)
     if svc.open_uploads.total() >= config.uploads_at_once:
-        return json_error(
-            503, "busy", "the chat is receiving many files; retry shortly",
-            headers={"Retry-After": "5"},
-        )  # fmt: skip
+        return unavailable("busy", "the chat is receiving many files; retry shortly")
     if svc.open_uploads[ip] >= config.uploads_per_ip:
         return retry_later(
             "too_many_uploads", "too many files are being sent at once; retry later",
@@ -321,6 +323,8 @@ async def get_messages(request: web.Request) -> web.Response:
                 # Anything stored since the conversation ended at `last` comes now.
                 items = await svc.history(key, after, limit)
         if not items and wait > 0:
+            if svc.shutting_down:  # a poll would wait for what this process no longer takes
+                return shutting_down()
             # A waiting poll holds a connection as a socket does: it counts as one.
             if svc.open_sockets[ip] >= svc.config.max_connections_per_ip:
                 svc.refusals.too_many_sockets(ip)

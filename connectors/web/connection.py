@@ -80,9 +80,24 @@ class Connection:
         for frame in self.service.hub.subscribe(self.key, self):
             self.push(frame)
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self.service.connections.add(self)
+
+    async def finish(self) -> None:
+        """Send everything queued so far, then stop writing (the socket is about to be
+        closed: shutdown). Returns once the writer has stopped."""
+        task = self._task
+        if task is None or task.done() or self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(None)  # the writer's stop marker, behind what is queued
+        except asyncio.QueueFull:
+            return  # a client this far behind resumes from history on its next socket
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
 
     async def stop(self) -> None:
         """Unsubscribe and end the writer task."""
+        self.service.connections.discard(self)
         self.service.hub.unsubscribe(self.key, self)
         if self._task is not None:
             self._task.cancel()

@@ -7,12 +7,13 @@ import itertools
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 from aiohttp import WSCloseCode, web
 
 from botkit.channel import CoreHandle, ReplyStream
-from botkit.errors import ConnectorError
+from botkit.errors import BotkitError, ConnectorError
 from botkit.events import ANSWERED_LANGUAGE, OutboundReply
 from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
@@ -20,11 +21,25 @@ from connectors.web._messages import message_payload, reply_item, update_payload
 from connectors.web.app import create_app
 from connectors.web.config import WebConfig
 from connectors.web.hub import Outgoing
-from connectors.web.service import CHANNEL, WebService
+from connectors.web.service import CHANNEL, HISTORY_PAGE, WebService
 
 __all__ = ["WebConnector"]
 
 log = logging.getLogger(__name__)
+
+# At shutdown, how long the sockets get to send what is queued for them (a cut reply's
+# stored message, a reply that finished at the end of the grace) before they close, and
+# how long reading what the core stored for the cut replies may take.
+FLUSH_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """A reply whose stream the shutdown cut (its task was cancelled)."""
+
+    key: str
+    stream_id: str
+    in_reply_to_seq: int | None
 
 
 def _reply_payload(reply: OutboundReply, stream_id: str | None = None) -> Outgoing:
@@ -60,6 +75,7 @@ class WebConnector(Connector[WebConfig]):
         # os.urandom call) per reply.
         prefix = secrets.token_hex(4)
         self._stream_ids = (f"{prefix}{n:08x}" for n in itertools.count())
+        self._cut: list[_Cut] = []  # streams the shutdown cut, ended by disconnect()
 
     def make_app(self) -> web.Application:
         """A fresh aiohttp application bound to this connector (tests serve it directly)."""
@@ -85,6 +101,7 @@ class WebConnector(Connector[WebConfig]):
             ) from exc
         self._runner = runner
         self._stopped.clear()
+        self.service.take_again()
         addresses = runner.addresses
         self.port = int(addresses[0][1]) if addresses else self.config.port
         if self.config.serve_demo_page:
@@ -100,8 +117,18 @@ class WebConnector(Connector[WebConfig]):
         return f"http://{self.config.host}:{self.port}"
 
     async def listen(self) -> None:
-        """Serve until ``disconnect`` (aiohttp handles requests in its own tasks)."""
-        await self._stopped.wait()
+        """Serve until ``disconnect`` (aiohttp handles requests in its own tasks).
+
+        ``Bot.run`` cancels the listeners when the bot stops taking messages, at the
+        start of its shutdown grace period: from then on new sockets, long polls,
+        sessions and messages are refused (503 / error ``shutting_down``), so that
+        clients go elsewhere (another replica) while the replies in flight finish here.
+        """
+        try:
+            await self._stopped.wait()
+        except asyncio.CancelledError:
+            self.service.stop_taking()
+            raise
 
     async def send(self, reply: OutboundReply) -> None:
         """Push a complete reply (agent message, notice) to the visitor's open sockets."""
@@ -113,6 +140,7 @@ class WebConnector(Connector[WebConfig]):
         hub, key = self.service.hub, stream.conversation_key
         stream_id = next(self._stream_ids)
         hub.stream_start(key, stream_id, stream.in_reply_to_seq)
+        cut = False
         try:
             async for delta in stream:
                 if delta:
@@ -121,8 +149,16 @@ class WebConnector(Connector[WebConfig]):
             if final.seq is not None or not final.metadata.get("superseded"):
                 # (A reply an agent's takeover cut before its first words: nothing to show.)
                 hub.publish(key, _reply_payload(final, stream_id))
+        except asyncio.CancelledError:
+            # The shutdown grace ran out: the core now stores what was generated, as
+            # failed. The stream stays open until disconnect(), which sends that stored
+            # message first, as at the end of any stream (see _end_cut_streams).
+            cut = True
+            self._cut.append(_Cut(key, stream_id, stream.in_reply_to_seq))
+            raise
         finally:
-            hub.stream_end(key, stream_id)
+            if not cut:
+                hub.stream_end(key, stream_id)
         self._update_answered(final)
 
     def _update_answered(self, reply: OutboundReply) -> None:
@@ -163,9 +199,55 @@ class WebConnector(Connector[WebConfig]):
         for key, last_seq in last_seqs.items():
             hub.advance(key, last_seq)
 
+    async def _end_cut_streams(self) -> None:
+        """End the streams the shutdown cut, each after the message the core stored for
+        it (status ``failed``, the text generated so far), as a ``message`` frame with
+        the stream's ``stream_id``: the client turns the streamed text into it, as at the
+        end of any stream, and a replay later shows the same. By now the core has
+        stored it (``Bot`` disconnects after the cut replies' tasks ended). What the
+        store does not give within ``FLUSH_S`` (all of them together) is not sent: those
+        streams just end, and the next replay shows what is stored."""
+        cut, self._cut = self._cut, []
+        if not cut:
+            return
+        try:
+            async with asyncio.timeout(FLUSH_S):
+                for c in cut:
+                    await self._publish_cut(c)
+        except TimeoutError:
+            log.info("web: replies cut by the shutdown are not all shown live: no time")
+        finally:
+            for c in cut:
+                self.service.hub.stream_end(c.key, c.stream_id)
+
+    async def _publish_cut(self, c: _Cut) -> None:
+        hub = self.service.hub
+        if c.in_reply_to_seq is None or not hub.subscribers(c.key):
+            return
+        try:
+            stored = await self.service.history(c.key, c.in_reply_to_seq, HISTORY_PAGE)
+        except BotkitError as exc:
+            log.info("web: a reply cut by the shutdown is not shown live: %s", exc)
+            return
+        replies = [
+            item
+            for item in stored
+            if item.in_reply_to_seq == c.in_reply_to_seq and item.status == "failed"
+        ]
+        if replies:  # the newest: an earlier process may have been cut answering it too
+            payload = message_payload(replies[-1], c.stream_id)
+            hub.publish(c.key, Outgoing(payload, seq=replies[-1].seq))
+
     async def disconnect(self) -> None:
-        """Close every socket (1001) and stop the server. Safe to call twice."""
+        """Close every socket (1001) and stop the server. Safe to call twice.
+
+        Each socket first sends what is queued for it (within ``FLUSH_S``): the stored
+        copies of the replies the shutdown cut, and of those that finished just before.
+        """
         self._stopped.set()
+        self.service.stop_taking()
+        await self._end_cut_streams()
+        await self.service.flush_connections(FLUSH_S)
         runner, self._runner = self._runner, None
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

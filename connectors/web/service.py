@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,6 +19,9 @@ from connectors.web.hub import Hub
 from connectors.web.identity import IdentityService
 from connectors.web.origin import OriginPolicy
 from connectors.web.ratelimit import KeyedLimiter
+
+if TYPE_CHECKING:
+    from connectors.web.connection import Connection
 
 __all__ = ["CHANNEL", "SERVICE", "OpenCounts", "WebService"]
 
@@ -72,6 +78,8 @@ class WebService:
         self.open_uploads = OpenCounts()
         self.refusals = RefusalWarnings(logging.getLogger("connectors.web"))
         self.sockets: set[web.WebSocketResponse] = set()
+        self.connections: set[Connection] = set()  # the welcomed sockets' send sides
+        self._shutting_down = False
         self.send_watch = SendWatch(config.send_timeout_s)
         self._clients = ClientKeys(
             forwarded=config.trust_forwarded_for,
@@ -100,6 +108,30 @@ class WebService:
                     "this server directly names its own address to the per-IP limits; "
                     "list your reverse proxies in [connectors.web] trusted_proxies"
                 )
+
+    @property
+    def shutting_down(self) -> bool:
+        """The bot stopped taking messages (its shutdown grace period, then the end):
+        no new socket, long poll, session or message is taken from then on."""
+        return self._shutting_down
+
+    def stop_taking(self) -> None:
+        """From now on refuse new sockets, long polls, sessions and messages
+        (``shutting_down``); what is open is served until the connector disconnects."""
+        self._shutting_down = True
+
+    def take_again(self) -> None:
+        """Serve normally again (the connector connected anew)."""
+        self._shutting_down = False
+
+    async def flush_connections(self, within: float) -> None:
+        """Let every socket send what is queued for it, for up to ``within`` seconds in
+        all, and stop its writer: the sockets are about to be closed (shutdown)."""
+        ending = [conn.finish() for conn in list(self.connections)]
+        if ending:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await asyncio.gather(*ending, return_exceptions=True)
 
     def client_ip(self, request: web.Request) -> str:
         """The client the per-IP limits count: its address from the socket or (behind a

@@ -3,9 +3,11 @@
 Client -> server frames (JSON text): ``hello`` (first, within ``hello_timeout_s``),
 ``message`` and ``ping``. Server -> client: ``welcome``, ``message`` (stored, with
 ``seq``), ``ack``, ``stream`` / ``delta`` / ``stream_end`` (a reply being generated),
-``pong`` and ``error``. Close codes: 1009 frame too large, 1003 binary frame, 1013 client
-too slow (also: the store is unavailable), 4400 bad hello, 4401 identity refused (also:
-the JWT a user signed in with expired), 4408 no hello / idle.
+``pong`` and ``error``. Close codes: 1001 the server shuts down, 1009 frame too large, 1003
+binary frame, 1013 client too slow (also: the store is unavailable, a hello once the
+shutdown began), 4400 bad hello, 4401 identity refused (also: the JWT a user signed in
+with expired), 4408 no hello / idle. While the server shuts down, no socket is upgraded
+(503 ``shutting_down``) and a message gets an error ``shutting_down``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from botkit.errors import BotkitError, MessageRejectedError
 from connectors.web._frames import FrameOutput
-from connectors.web._http import CAP_RETRY_S, json_error, loads_json, rate_limited, retry_later
+from connectors.web._http import (
+    CAP_RETRY_S,
+    RETRY_AFTER_S,
+    SHUTTING_DOWN,
+    json_error,
+    loads_json,
+    rate_limited,
+    retry_later,
+    shutting_down,
+)
 from connectors.web.config import RateLimit
 from connectors.web.connection import Connection
 from connectors.web.hub import Outgoing
@@ -47,6 +58,8 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     """Upgrade, identify the visitor, then serve their conversation until close."""
     svc = request.app[SERVICE]
     cfg = svc.config
+    if svc.shutting_down:  # before the upgrade: the client reconnects (to another replica)
+        return shutting_down()
     ip = svc.client_ip(request)
     wait = svc.ip_connects.take(ip)
     if wait:
@@ -138,6 +151,9 @@ async def _hello(
     data = _loads(msg.data)
     if data is None or data.get("type") != "hello":
         await _refuse(ws, out, CLOSE_BAD_HELLO, "bad_hello", "the first frame must be a hello")
+        return None
+    if svc.shutting_down:  # opened just before the shutdown began: not welcomed now
+        await _refuse(ws, out, WSCloseCode.TRY_AGAIN_LATER, "shutting_down", SHUTTING_DOWN)
         return None
     after_seq = data.get("after_seq", 0)
     if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
@@ -315,6 +331,13 @@ def _error(code: str, message: str, **extra: Any) -> Outgoing:
     return Outgoing({"type": "error", "code": code, "message": message, **extra})
 
 
+def _shutting_down(client_id: str) -> Outgoing:
+    """A message the process no longer takes (its shutdown grace period): the socket
+    still gets the replies in flight, then closes (1001); the client sends the message
+    again after ``retry_after``, on this socket or the next one (another replica)."""
+    return _error("shutting_down", SHUTTING_DOWN, client_id=client_id, retry_after=RETRY_AFTER_S)
+
+
 async def _on_message(
     svc: WebService,
     conn: Connection,
@@ -328,6 +351,9 @@ async def _on_message(
         client_id, text = parse_message(data)
     except InvalidMessage as exc:
         conn.push(_error(exc.code, str(exc)))
+        return
+    if svc.shutting_down:
+        conn.push(_shutting_down(client_id))
         return
     # The socket's budget first; a message the client IP's budget then refuses gives the
     # socket's token back, as it was not taken.
@@ -348,17 +374,17 @@ async def _on_message(
         return
     try:
         receipt = await submit_message(svc, visitor, client_id, text, language)
-    except MessageRejectedError as exc:
-        # Only while the bot cannot take messages at all: the widget retries later.
-        conn.push(_error("rejected", exc.user_reply, client_id=client_id, retry_after=5.0))
+    except MessageRejectedError:
+        # Only while the bot takes no message at all (shutting down; the web's ids always
+        # fit the store): the widget keeps it and sends it again later.
+        conn.push(_shutting_down(client_id))
         return
     except BotkitError as exc:
         log_store_failure(log, "submit failed", exc)
         # As the HTTP API's 503 Retry-After: the widget waits instead of retrying every
         # second through a database outage.
-        conn.push(
-            _error("unavailable", "message not stored; retry", client_id=client_id, retry_after=5.0)
-        )
+        message = "message not stored; retry"
+        conn.push(_error("unavailable", message, client_id=client_id, retry_after=RETRY_AFTER_S))
         return
     # The ack never carries a seq for the resume logic: it must always reach the sender,
     # even when the message itself already arrived through a history replay.

@@ -1624,7 +1624,11 @@
   function onError(sock, msg) {
     if (!sock.welcomed) { sock.refusal = msg.code; return; } // the close code follows
     var li = msg.client_id && byClient[msg.client_id];
-    var retry = msg.code === "rate_limited" || msg.code === "rejected" || msg.code === "unavailable";
+    // Not taken now, to send again after retry_after: over a rate, the store away, or
+    // the server shutting down (the socket then closes, and the next one reaches
+    // another server; the outbox goes with its welcome if that comes first).
+    var retry = msg.code === "rate_limited" || msg.code === "rejected" ||
+      msg.code === "unavailable" || msg.code === "shutting_down";
     if (retry && msg.client_id) {
       if (li) setPending(li, "retrying");
       notice(t(msg.code === "rate_limited" ? "slowDown" : "notDeliveredYet"));
@@ -1706,7 +1710,9 @@
   };
   // Refusals that pass: the same file is sent again, under the same client_id, so a file
   // the server kept while its answer was lost is answered as kept, not stored twice.
-  var FILE_RETRY = { busy: 1, unavailable: 1, upload_timeout: 1, too_many_uploads: 1, rate_limited: 1 };
+  var FILE_RETRY = {
+    busy: 1, unavailable: 1, shutting_down: 1, upload_timeout: 1, too_many_uploads: 1, rate_limited: 1,
+  };
   var FILE_TRIES = 5;
   function sendFile(file) {
     if (file.size > maxFileBytes) {

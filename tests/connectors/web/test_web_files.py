@@ -526,7 +526,9 @@ async def test_uploads_at_once_and_bytes_per_hour_are_bounded(tmp_path: Path) ->
         _, writer = await _start_upload(files, v.token or "", "slow", PNG, 4096)
         await _reading(files)
         busy = await files.upload(v.token, PNG, client_id="other")
-        assert busy.status == 503 and (await busy.json())["error"] == "busy"
+        assert busy.status == 503 and busy.headers["Retry-After"] == "5"
+        assert (await busy.json())["error"] == "busy"
+        assert (await busy.json())["retry_after"] == 5.0
         writer.close()
     # What one address may keep per hour: two 600-byte files fit in 1,300 bytes, a
     # third does not (and is not kept).

@@ -30,14 +30,17 @@ async def test_health_endpoints(make_web: MakeWeb) -> None:
     resp = await web.client.get("/readyz")
     assert (resp.status, await resp.json()) == (503, {"status": "not_ready"})
     assert (await web.client.get("/healthz")).status == 200
-    # A message sent now is refused with "retry later", not lost silently.
+    # A message sent now is refused with "retry later", not lost silently, and not
+    # with the busy reply's words: the server is going away (503 shutting_down).
     resp = await web.client.post(
         "/api/messages",
         json={"client_id": "late", "text": "anyone there?"},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert resp.status == 503 and resp.headers["Retry-After"] == "5"
-    assert (await resp.json())["error"] == "rejected"
+    body = await resp.json()
+    assert (body["error"], body["retry_after"]) == ("shutting_down", 5.0)
+    assert "restarting" in body["message"]
 
 
 async def test_demo_page_has_strict_csp_and_escaped_settings(make_web: MakeWeb) -> None:

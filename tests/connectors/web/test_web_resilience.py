@@ -111,7 +111,8 @@ async def test_history_during_store_outage_is_json_503_with_cors(web: WebHarness
             headers={"Authorization": f"Bearer {token}", "Origin": ORIGIN},
         )
         assert (resp.status, resp.content_type) == (503, "application/json")
-        assert (await resp.json())["error"] == "unavailable"
+        body = await resp.json()
+        assert (body["error"], body["retry_after"]) == ("unavailable", 5.0)
         assert resp.headers["Retry-After"] == "5"
         assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
 
@@ -128,7 +129,9 @@ async def test_submit_during_store_outage_is_503_with_retry_after(web: WebHarnes
         json={"client_id": "m1", "text": "hi"},
         headers={"Authorization": f"Bearer {token}", "Origin": ORIGIN},
     )
-    assert (resp.status, (await resp.json())["error"]) == (503, "unavailable")
+    body = await resp.json()
+    # As a 429's: the wait in the header (whole seconds) and in the body.
+    assert (resp.status, body["error"], body["retry_after"]) == (503, "unavailable", 5.0)
     assert resp.headers["Retry-After"] == "5"
 
 

@@ -44,13 +44,18 @@ _RELAXED: dict[str, Any] = {
 
 
 def web_settings(
-    db: Path, web: dict[str, Any], word_delay: float = 0.0, plugins: dict[str, Any] | None = None
+    db: Path,
+    web: dict[str, Any],
+    word_delay: float = 0.0,
+    plugins: dict[str, Any] | None = None,
+    bot: dict[str, Any] | None = None,
 ) -> Settings:
+    """``bot``: keys of the ``[bot]`` table besides the (disabled) rate limit."""
     return settings_from_mapping(
         {
             "store": {"url": f"sqlite+aiosqlite:///{db}"},
             "backend": {"kind": "echo", "echo": {"word_delay_seconds": word_delay}},
-            "bot": {"rate_limit": {"enabled": False}},
+            "bot": {"rate_limit": {"enabled": False}, **(bot or {})},
             "connectors": {"web": {**_RELAXED, **web}},
             "plugins": plugins or {},
         },
