@@ -43,7 +43,7 @@ from botkit.customer_files import CustomerFiles
 from botkit.errors import (
     BotkitError,
     ConnectorError,
-    MessageRejectedError,
+    NotAcceptingError,
 )
 from botkit.event_bus import EventBus
 from botkit.events import (
@@ -480,7 +480,8 @@ class Bot:
         """Store ``message`` once and schedule its reply; returns as soon as it is stored.
 
         Raises:
-            MessageRejectedError: the bot is shutting down (the channel should retry).
+            NotAcceptingError: the bot is shutting down (the channel should retry).
+            MessageRejectedError: ids no database can hold (not worth a retry).
             StoreError: the message could not be stored.
         """
         self._admit(message)
@@ -581,7 +582,7 @@ class Bot:
         """Refuse a message while the bot is not accepting any, and ids no database can
         hold (before anything is stored or kept)."""
         if not self._accepting or self._store is None:
-            raise MessageRejectedError(
+            raise NotAcceptingError(
                 "the bot is not accepting messages", self.settings.bot.busy_reply
             )
         check_keys(message, self.settings.bot.fallback_reply)

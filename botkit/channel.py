@@ -89,7 +89,9 @@ class CoreHandle(Protocol):
     ``submit`` sanitizes and stores the message idempotently and schedules the reply in the
     background, then returns quickly: a connector acknowledges the platform right after it
     returns, before any slow work. Raises ``MessageRejectedError`` only for messages that
-    cannot be stored at all; over-long messages are stored and answered with a clear reply.
+    cannot be stored at all (``NotAcceptingError``, a subclass, while the bot takes none:
+    worth sending again later); over-long messages are stored and answered with a clear
+    reply.
     """
 
     async def submit(self, message: InboundMessage) -> IntakeReceipt: ...

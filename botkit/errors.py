@@ -11,6 +11,7 @@ __all__ = [
     "ConnectorError",
     "DatabaseUnavailableError",
     "MessageRejectedError",
+    "NotAcceptingError",
     "PluginError",
     "SchemaOutdatedError",
     "StoreError",
@@ -117,3 +118,9 @@ class MessageRejectedError(BotkitError):
         super().__init__(reason)
         self.reason = reason
         self.user_reply = user_reply
+
+
+class NotAcceptingError(MessageRejectedError):
+    """The bot takes no message at all now (it is shutting down, or not started): the
+    same message may be sent again later, to this process or another one. A channel
+    that can tell its client to retry says so (the web's ``shutting_down``)."""

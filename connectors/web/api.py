@@ -18,7 +18,7 @@ from botkit.errors import (
     BotkitError,
     DatabaseUnavailableError,
     FileLimitError,
-    MessageRejectedError,
+    NotAcceptingError,
     UnknownConversationError,
 )
 from botkit.events import Attachment
@@ -132,9 +132,8 @@ async def _submit(
 ) -> web.Response:
     try:
         receipt = await submit_message(svc, visitor, client_id, text, language, attachments)
-    except MessageRejectedError:
-        # The bot refuses a web message only while it takes none at all (shutting down;
-        # the web's ids always fit the store): retry later, elsewhere, same client_id.
+    except NotAcceptingError:
+        # Shutting down: retry later, elsewhere, with the same client_id.
         return shutting_down()
     except BotkitError as exc:
         log_store_failure(log, "submit failed", exc)

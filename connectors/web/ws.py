@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from botkit.errors import BotkitError, MessageRejectedError
+from botkit.errors import BotkitError, NotAcceptingError
 from connectors.web._frames import FrameOutput
 from connectors.web._http import (
     CAP_RETRY_S,
@@ -374,9 +374,8 @@ async def _on_message(
         return
     try:
         receipt = await submit_message(svc, visitor, client_id, text, language)
-    except MessageRejectedError:
-        # Only while the bot takes no message at all (shutting down; the web's ids always
-        # fit the store): the widget keeps it and sends it again later.
+    except NotAcceptingError:
+        # Shutting down: the widget keeps it and sends it again later.
         conn.push(_shutting_down(client_id))
         return
     except BotkitError as exc:

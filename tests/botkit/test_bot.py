@@ -19,6 +19,7 @@ from botkit.errors import (
     BackendError,
     ConnectorError,
     MessageRejectedError,
+    NotAcceptingError,
     SchemaOutdatedError,
 )
 from botkit.events import Direction, InboundMessage
@@ -150,8 +151,9 @@ async def test_unstorable_ids_are_rejected(bot: Bot, bad: dict[str, str]) -> Non
     import dataclasses
 
     msg = dataclasses.replace(message("hi", "k1"), **bad)
-    with pytest.raises(MessageRejectedError):
+    with pytest.raises(MessageRejectedError) as refused:
         await bot.submit(msg)
+    assert not isinstance(refused.value, NotAcceptingError)  # sending it again is no use
 
 
 async def test_replies_follow_message_order_per_conversation(bot: Bot) -> None:
@@ -271,7 +273,7 @@ async def test_graceful_shutdown_finishes_in_flight_replies(
     await bot.submit(message("a b c d e", "k1"))
     await bot.close()
     assert [r.text for r in recorder(bot).replies] == ["echo: a b c d e"]
-    with pytest.raises(MessageRejectedError):
+    with pytest.raises(NotAcceptingError):  # channels tell their client to retry
         await bot.submit(message("late", "k2"))
     assert not await bot.ready()
     async with Bot(settings) as reopened:
