@@ -16,7 +16,7 @@ from botkit.config.settings import Settings
 from botkit.errors import DatabaseUnavailableError, StoreError, UnknownConversationError
 from botkit.event_bus import EventBus
 from botkit.events import InboundMessage
-from botkit.metrics import BotMetrics
+from botkit.metrics import BotMetrics, ReplyOutcome
 from botkit.pipeline import Context, Pipeline
 from botkit.pipeline.middleware.rate_limit import RATE_LIMITED
 from botkit.store import ConversationStore
@@ -200,9 +200,14 @@ class ReplyFlow:
             delivery = await deliver(ctx, ctx.reply, connector, self.live, started)
         except asyncio.CancelledError:
             raise  # shutdown: answered again by the next process, counted there
-        except Exception:
+        except Exception as exc:
+            # (An erased conversation is what deliver() raises only for the reply's own:
+            # its final() found it gone.)
+            outcome: ReplyOutcome = (
+                "erased" if isinstance(exc, UnknownConversationError) else "error"
+            )
             self.metrics.reply(
-                channel, "error", first_text_seconds=None,
+                channel, outcome, first_text_seconds=None,
                 total_seconds=time.monotonic() - turn_at,
             )  # fmt: skip
             raise

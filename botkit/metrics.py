@@ -46,10 +46,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text for
 _log = logging.getLogger("botkit.metrics")
 
 MessageOutcome = Literal["stored", "duplicate", "too_long"]
-ReplyOutcome = Literal["sent", "failed", "superseded", "busy", "fallback", "error"]
+ReplyOutcome = Literal["sent", "failed", "superseded", "busy", "fallback", "erased", "error"]
 MESSAGE_OUTCOMES: tuple[MessageOutcome, ...] = ("stored", "duplicate", "too_long")
 REPLY_OUTCOMES: tuple[ReplyOutcome, ...] = (
-    "sent", "failed", "superseded", "busy", "fallback", "error",
+    "sent", "failed", "superseded", "busy", "fallback", "erased", "error",
 )  # fmt: skip
 
 # Seconds: a cached small reply's first words arrive in tens of milliseconds, a long
@@ -228,7 +228,8 @@ class BotMetrics:
             "botkit_replies",
             "Replies, by how they ended: sent, failed (the channel refused it), "
             "superseded (an agent took over), busy / fallback (the busy or fallback "
-            "reply was given instead), error (it could not be stored: the database)",
+            "reply was given instead), erased (its conversation was erased meanwhile: "
+            "botkit data forget), error (it could not be stored: the database)",
             ["channel", "outcome"],
             registry=registry,
         )

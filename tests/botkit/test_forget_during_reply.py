@@ -68,6 +68,10 @@ async def test_a_reply_streaming_while_its_person_is_erased_is_dropped_quietly(
             )
         ]
         assert recorder(bot).replies == []  # nothing was stored, nothing is final
+        # Counted as what it was, not as a failure an operator's alert would page for.
+        replies = bot.metrics.registry.get_sample_value
+        assert replies("botkit_replies_total", {"channel": "test", "outcome": "erased"}) == 1
+        assert replies("botkit_replies_total", {"channel": "test", "outcome": "error"}) == 0
 
         # The bot goes on serving: another person, and Ann again, as a new contact.
         await bot.submit(message("hello", "k2", conversation="bob", user="bob"))

@@ -297,7 +297,7 @@ async def test_every_known_series_of_a_channel_is_exported_from_the_start(
         bot.attach_connector(RecordingConnector(bot))
         samples = _local(bot)  # nothing happened yet
     outcomes = {dict(k[1])["outcome"] for k in samples if k[0] == "botkit_replies_total"}
-    assert outcomes == {"sent", "failed", "superseded", "busy", "fallback", "error"}
+    assert outcomes == {"sent", "failed", "superseded", "busy", "fallback", "erased", "error"}
     assert _value(samples, "botkit_replies_total", channel="test", outcome="failed") == 0
     assert ("botkit_handoffs_total", (("channel", "test"),)) in samples
     assert ("botkit_rate_limited_messages_total", (("channel", "test"),)) in samples
