@@ -11,6 +11,10 @@ agent's only if they still have the conversation when that is recorded
 (``Context.keep_for_agent``): given back to the bot meanwhile, it gets the bot's reply.
 So is a message whose text the channel made for the agent (``ctx.unreadable_reply``: a
 Telegram location), answered with the channel's own words when the bot has it.
+
+An over-long message in such a conversation is the agent's the same way: it stays stored
+(``rejected``, out of the model's history) for them to read, and the bot says nothing;
+"your message is too long" is the bot's answer, and the bot is not answering here.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ class SanitizeMiddleware:
         ctx.text = sanitize_text(ctx.text)  # idempotent: cheap when already clean
         if ctx.too_long or len(ctx.text) > self.settings.max_message_chars:
             ctx.too_long = True
+            if ctx.conversation.status in _HUMAN and await ctx.keep_for_agent():
+                ctx.logger.info("%s: too long, kept for the agent", ctx.describe())
+                return
             ctx.set_reply(self.too_long_reply(len(ctx.text)), source="too_long")
             return
         unreadable = ctx.unreadable_reply

@@ -1,0 +1,46 @@
+"""The length limit in conversations a human has: an over-long message is the agent's,
+not answered by the bot. The real bot (echo backend, SQLite), with the plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core_helpers import RecordingConnector, message, recorder
+
+from botkit.bot import Bot
+from botkit.config import Settings
+from botkit.handoff import texts
+from botkit.store import ConversationStatus
+
+BACK = texts.RETURN_REPLIES["en"]
+
+
+async def _status(bot: Bot) -> str:
+    conversation = await bot.store.get_conversation("test", "c1")
+    assert conversation is not None
+    return conversation.status
+
+
+async def test_an_over_long_message_to_an_agent_is_kept_for_them_not_answered(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(bot={"max_message_chars": 50}, plugins={"handoff": {}})
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("/human", "k1"))
+        assert await bot.drain(30)
+        answered = len(recorder(bot).replies)
+        await bot.submit(message("x" * 51, "k2"))
+        assert await bot.drain(30)
+        assert len(recorder(bot).replies) == answered  # nothing from the bot
+        assert await _status(bot) == ConversationStatus.WAITING_HUMAN
+        stored = await bot.store.messages_after("test", "c1", 0, 20)
+        # Still there for the agent to read (out of the model's history).
+        assert stored[-1].text == "x" * 51 and stored[-1].status == "rejected"
+        # With the bot, the same message gets the bot's notice.
+        await bot.submit(message("/bot", "k3"))
+        await bot.submit(message("x" * 51, "k4"))
+        assert await bot.drain(30)
+        replies = [r.text for r in recorder(bot).replies[answered:]]
+        assert replies[0] == BACK
+        assert replies[1].startswith("Your message is too long")
