@@ -3,6 +3,16 @@
 Messages over the limit are already stored (nothing is lost); they are just not
 processed. The contact is told once per burst, not once per message, so a flood does not
 turn into a flood of replies.
+
+The limit protects the bot's answering (the model), so it applies only to conversations
+the bot answers. While a human has the conversation or it waits for one (the status read
+when the message was stored, ``ctx.conversation``), every message passes: it is the
+agent's to read, the bot answers none of them, and the return command (``/bot``), which
+the hand-off confirmation tells the customer to send, must always reach the plugin that
+gives the conversation back. A customer flooding an agent is bounded where messages come
+in (each channel's own per-address and flood limits); their messages are stored whatever
+this step decides, so refusing them here would only hide them from the agent. What
+passes still costs a detection and, in ``pivot`` mode, a translation each.
 """
 
 from __future__ import annotations
@@ -15,11 +25,14 @@ from dataclasses import dataclass
 from botkit.config.settings import RateLimitSettings
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
+from botkit.store.records import ConversationStatus
 
 __all__ = ["RATE_LIMITED", "RateLimitMiddleware"]
 
 # Set in ``ctx.state`` for a message over the limit (the bot counts them in its metrics).
 RATE_LIMITED = "rate_limited"
+
+_HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN})
 
 
 @dataclass(slots=True)
@@ -66,7 +79,7 @@ class RateLimitMiddleware:
         return False, first
 
     async def __call__(self, ctx: Context, next: Next) -> None:
-        if not self.settings.enabled:
+        if not self.settings.enabled or ctx.conversation.status in _HUMAN:
             await next()
             return
         allowed, notify = self.allow(ctx.message.channel, ctx.message.contact.external_id)
