@@ -37,9 +37,11 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
 Every conversation in an answer names in ``agent`` the agent who has it (the newest
 agent's name on a message of the current hand-off; ``botkit.store._handoffs``).
 
-Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests and
-401 without a valid token (compared in constant time); a refused message also says which
-refusal in ``"kind"`` (``botkit.agent_replies.AgentReplyError``'s kinds, or ``forbidden``).
+Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests (a
+body that is not standard JSON: ``NaN`` is not), 415 for a body that is compressed or not
+``application/json`` (``botkit.handoff._body``), and 401 without a valid token (compared
+in constant time); a refused message also says which refusal in ``"kind"``
+(``botkit.agent_replies.AgentReplyError``'s kinds, or ``forbidden``).
 
 The agents' inbox (``botkit.handoff.inbox``), a page using this API, is served without a
 token at ``/inbox/``: it holds no data until an agent signs in with theirs.
@@ -67,6 +69,7 @@ from botkit.customer_files import CustomerFiles, FileUnavailableError
 from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Attachment
 from botkit.handoff import inbox
+from botkit.handoff._body import BodyError, read_object
 from botkit.http_server import server_runner
 from botkit.language.localized import FALLBACK, pick, working_key
 from botkit.language.tags import same_language
@@ -465,11 +468,9 @@ class AgentApi:
     async def _send(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)
         try:
-            body = await request.json()
-        except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
-            return _error(400, "the body must be JSON")
-        if not isinstance(body, dict):
-            return _error(400, 'the body must be a JSON object like {"text": "..."}')
+            body = await read_object(request)
+        except BodyError as exc:
+            return _error(exc.status, str(exc))
         text, agent = body.get("text"), body.get("agent", "")
         take_over, translate = body.get("take_over", False), body.get("translate", True)
         if not isinstance(text, str) or not isinstance(agent, str):

@@ -26,6 +26,8 @@ from botkit.store import ConversationStatus
 from connectors.base import Connector
 from connectors.web._messages import message_payload, reply_item
 
+JSON = {"Content-Type": "application/json"}
+
 
 async def _say(bot: Bot, text: str, key: str, conversation: str = "c1") -> list[str]:
     await bot.submit(message(text, key, conversation=conversation))
@@ -149,14 +151,18 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
         cid = await api.conversation_id()
         path = f"/v1/conversations/{cid}/messages"
         cases: list[tuple[dict[str, Any], int, str]] = [
-            ({"data": b"not json"}, 400, "must be JSON"),
-            ({"data": b"\xff\xfe{"}, 400, "must be JSON"),
-            ({"data": b"[" * 100_000}, 400, "must be JSON"),  # nesting past recursion
-            # Bodies are taken as sent, never inflated.
+            ({"data": b"not json", "headers": JSON}, 400, "must be JSON"),
+            ({"data": b"\xff\xfe{", "headers": JSON}, 400, "must be JSON"),
+            # nesting past recursion
+            ({"data": b"[" * 100_000, "headers": JSON}, 400, "must be JSON"),
+            # Bodies are taken as sent, never inflated (test_agent_api_bodies.py).
             (
-                {"data": gzip.compress(b'{"text": "hi"}'), "headers": {"Content-Encoding": "gzip"}},
-                400,
-                "must be JSON",
+                {
+                    "data": gzip.compress(b'{"text": "hi"}'),
+                    "headers": {**JSON, "Content-Encoding": "gzip"},
+                },
+                415,
+                "compressed",
             ),
             ({"json": ["a list"]}, 400, "JSON object"),
             ({"json": {"text": 42}}, 400, "must be strings"),
@@ -171,7 +177,7 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
             ({"json": {"text": "hi", "agent": "\u202eevil"}}, 422, "no control or format"),
             ({"json": {"text": "hi", "agent": "An\u200ba"}}, 422, "no control or format"),
             ({"json": {"text": "hi", "agent": "Ana\x00"}}, 422, "no control or format"),
-            ({"data": b"{" + b" " * (300 * 1024) + b"}"}, 413, ""),
+            ({"data": b"{" + b" " * (300 * 1024) + b"}", "headers": JSON}, 413, ""),
         ]
         for kw, want, words in cases:
             status, body = await api.call("POST", path, **kw)
