@@ -1,6 +1,7 @@
 """Validating ``[connectors.NAME]`` and ``[plugins.NAME]`` against installed components.
 
-A section is enabled when present and its ``enabled`` key is not false. Only enabled
+A section is enabled when present and its ``enabled`` key is not false (a boolean, or a
+string read as one: ``"false"``, a ``${VAR}`` that says ``no``). Only enabled
 components are imported; each one's ``Config`` class validates its section, and problems
 carry full key paths such as ``connectors.web.port``.
 """
@@ -11,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from botkit import _discovery
 from botkit.config._scalars import mistyped_scalars
 from botkit.config.problems import problems_from_validation, toml_type, without_paths_of
 from botkit.errors import ConfigError, ConfigProblem
 
-__all__ = ["ComponentSpec", "resolve_components", "resolve_components_or_raise"]
+__all__ = ["ComponentSpec", "enabled_flag", "resolve_components", "resolve_components_or_raise"]
 
 Kind = Literal["connectors", "plugins"]
 
@@ -35,12 +36,28 @@ class ComponentSpec:
     config: BaseModel
 
 
+_BOOL = TypeAdapter(bool)
+
+
+def enabled_flag(value: Any) -> bool | None:
+    """What a section's ``enabled`` value says: a boolean, or a string read as one the
+    way every other yes/no setting is (``"true"``, ``"no"``, ``"0"``...); None for
+    anything else (a number is no yes/no here either)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return _BOOL.validate_python(value)
+        except ValidationError:
+            return None
+    return None
+
+
 def _is_enabled(raw: Mapping[str, Any], path: str, problems: list[ConfigProblem]) -> bool:
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        problems.append(
-            ConfigProblem(f"{path}.enabled", f"expected a boolean, got {toml_type(enabled)}")
-        )
+    enabled = enabled_flag(raw.get("enabled", True))
+    if enabled is None:
+        found = toml_type(raw.get("enabled"))
+        problems.append(ConfigProblem(f"{path}.enabled", f"expected a boolean, got {found}"))
         return False
     return enabled
 

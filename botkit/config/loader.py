@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from botkit.config._origins import with_origins
 from botkit.config._scalars import mistyped_scalars
-from botkit.config.components import resolve_components
+from botkit.config.components import enabled_flag, resolve_components
 from botkit.config.interpolate import Interpolation, interpolate
 from botkit.config.listen import clashes, listeners_of, split_listen
 from botkit.config.problems import dedupe, problems_from_validation, without_paths_of
@@ -69,21 +69,32 @@ def _check_depth(data: Mapping[str, Any], source: str | None) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def _without_disabled(data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` with each disabled connector or plugin table reduced to ``enabled =
-    false``: nothing in it is used or validated, so its ``${VAR}`` references need not
-    be set (a channel switched off keeps its token reference for when it comes back)."""
+def _without_disabled(data: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """``data`` with each connector or plugin table's ``enabled`` made a boolean where it
+    says one (``"false"``, ``"${CHAT_ON:-no}"``), and each disabled table reduced to
+    ``enabled = false``: nothing in it is used or validated, so its ``${VAR}``
+    references need not be set (a channel switched off keeps its token reference for
+    when it comes back). Read as a boolean here, the value of an ``enabled`` variable
+    is no secret to redact from the logs."""
     tree = dict(data)
     for kind in ("connectors", "plugins"):
         sections = tree.get(kind)
         if isinstance(sections, dict):
             tree[kind] = {
-                name: {"enabled": False}
-                if isinstance(section, dict) and section.get("enabled") is False
-                else section
+                name: _with_enabled_read(section, f"{kind}.{name}.enabled", environ)
                 for name, section in sections.items()
             }
     return tree
+
+
+def _with_enabled_read(section: Any, path: str, environ: Mapping[str, str]) -> Any:
+    if not isinstance(section, dict) or "enabled" not in section:
+        return section
+    expanded = interpolate(section["enabled"], environ, path)
+    flag = None if expanded.problems else enabled_flag(expanded.value)
+    if flag is None:  # reported when the section is validated (as it was written)
+        return section
+    return {"enabled": False} if flag is False else {**section, "enabled": True}
 
 
 def _validate(
@@ -194,7 +205,8 @@ def settings_from_mapping(
             raise ValueError(f"no such settings sections: {sorted(unknown)}")
         data = {key: value for key, value in data.items() if key in sections}
     _check_depth(data, source)
-    expanded = interpolate(_without_disabled(data), os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    expanded = interpolate(_without_disabled(data, environ), environ)
     settings, found = _validate(expanded.value, check_components)
     if expanded.problems or found or settings is None:
         found = with_origins(_not_from_unexpanded(found, expanded, check_components), expanded)

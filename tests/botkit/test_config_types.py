@@ -102,3 +102,38 @@ def test_nan_and_infinities_must_be_finite_numbers(path: str, value: object) -> 
     origin = " (from ${SECONDS})" if isinstance(value, str) else ""
     expected = f"{path}: must be a finite number{origin}"
     assert [p for p in found if p.startswith(f"{path}:")] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("written", "env", "on"),
+    [
+        ("false", {}, False),
+        ("true", {}, True),
+        ("${FEEDBACK_ON:-false}", {}, False),  # off unless the environment says so
+        ("${FEEDBACK_ON:-false}", {"FEEDBACK_ON": "yes"}, True),
+        ("${FEEDBACK_ON}", {"FEEDBACK_ON": "0"}, False),
+    ],
+)
+def test_a_component_is_switched_on_and_off_by_a_string_or_a_variable(
+    written: str, env: dict[str, str], on: bool
+) -> None:
+    # Before: "expected a boolean, got string" for [plugins.X] and [connectors.X] alone,
+    # while every other yes/no setting reads "false" and ${VAR}s.
+    settings = settings_from_mapping(
+        {
+            "plugins": {"feedback": {"enabled": written}},
+            # Disabled, a table's ${VAR}s need not be set, as with enabled = false.
+            "connectors": {"telegram": {"enabled": written, "token": "${TG_TOKEN}"}},
+        },
+        environ={**env, **({"TG_TOKEN": "123456:" + "A" * 35} if on else {})},
+    )
+    assert settings.plugins["feedback"]["enabled"] is on
+    assert settings.connectors["telegram"]["enabled"] is on
+    # The variable's value is read as a switch, not kept as a secret to redact in logs.
+    assert not settings.secret_values & {"yes", "0", "true", "false"}
+
+
+@pytest.mark.parametrize(("value", "got"), [("maybe", "string"), (1, "integer")])
+def test_an_enabled_that_is_no_yes_or_no_is_refused(value: object, got: str) -> None:
+    found = problems({"plugins": {"feedback": {"enabled": value}}})
+    assert found == [f"plugins.feedback.enabled: expected a boolean, got {got}"]
