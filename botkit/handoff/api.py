@@ -25,7 +25,8 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     channel refused it (stored as failed) or it could not be translated (nothing
     stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
     translated into the customer's language unless ``"translate": false``. With an
-    agent's token the message is theirs: another ``agent`` is refused with 403.
+    agent's token the message is theirs: another ``agent`` is refused with 403; with
+    the shared token ``agent`` is required (422 without it).
 ``GET  /v1/conversations/{id}/messages/{seq}/attachments/{n}``
     The ``n``-th file of a customer's message, fetched from its channel (an attachment
     with ``"fetchable": true``): 404 when it cannot be, 502 when the platform did not
@@ -484,6 +485,13 @@ class AgentApi:
                     403, f"this token is {owner}'s: leave agent out or give {owner}", "forbidden"
                 )
             agent = owner
+        elif not agent.strip():
+            # The shared token is nobody's: who writes (and so who has the conversation,
+            # whom a takeover is from) is the name the tool gives.
+            return _error(
+                422, "agent: give the agent's name (1-100 characters) with the shared token",
+                "invalid",
+            )  # fmt: skip
         try:
             stored = await self._replies.send(
                 conversation.id, text, agent=agent, take_over=take_over, translate=translate,

@@ -171,6 +171,9 @@ class Api:
         return int(body["conversation"]["id"])
 
     async def send(self, conversation_id: int, **body: Any) -> tuple[int, Any]:
+        """Send an agent's message with the shared token, as agent "Ana" unless
+        ``agent`` is given (the shared token requires a name)."""
+        body.setdefault("agent", "Ana")
         return await self.call("POST", f"/v1/conversations/{conversation_id}/messages", json=body)
 
 
