@@ -41,8 +41,11 @@ class KnowledgeConfig(PluginConfig):
             prompt inside a small model's context); at least ``passage_chars + 400``.
         min_relevance: passages below this relevance (0-1, BM25 normalized by what
             the question could score) are not shown.
-        history_weight: how much the customer's previous message counts in the search
-            (follow-ups such as "and to Canada?"); 0 ignores it.
+        history_weight: how much the customer's previous message can add to a
+            passage's relevance (follow-ups such as "how long?"): it adds
+            ``history_weight`` times the passage's relevance to that message, times
+            what the question's best passage leaves unanswered (``1 - best``); 0
+            ignores it.
         instruction: what the model is told with the passages (``{passages}`` is
             replaced by them); it joins the system prompt for that message only.
         no_match_instruction: what the model is told when nothing matched; "" adds

@@ -12,10 +12,18 @@ threshold on that means the same thing for a two-word and a twenty-word question
 term of the question that no passage has counts at the rarest term's weight: a question
 mostly about something the documents never mention ("do you sell shoes?") must not look
 relevant because its "sell" matched somewhere. *Context* words (the customer's own
-words beside their translation, their previous message) count only when some passage
-has them, and only for a passage's score, never for what the question could score: they
-may find a passage, but a word in another language, or an earlier remark, never makes
-the question itself look less answered.
+words beside their translation) count only when some passage has them, and only for a
+passage's score, never for what the question could score: they may find a passage, but
+a word in another language never makes the question itself look less answered.
+
+The customer's *previous message* (``history``) is scored on its own and fills only
+what the current question leaves unanswered: a passage's relevance is
+``q + weight * h * (1 - best)``, where ``q`` is its relevance to the question, ``h``
+its relevance to the previous message's words that some passage has (the base's
+subjects in it), and ``best`` the highest ``q`` of any passage. A question that finds
+a clearly relevant passage keeps it first (after a topic change, the old subject's
+page can gain at most ``weight * (1 - best)``); a follow-up that finds nothing by
+itself ("how long?") gets the previous subject's passages, at up to ``weight``.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 
 from botkit.knowledge.analysis import Analyzer
@@ -55,6 +63,8 @@ class Query:
 
     words: dict[Word, float]
     context: dict[Word, float]
+    history: dict[Word, float] = field(default_factory=dict)
+    history_weight: float = 0.0
 
 
 class PassageIndex:
@@ -101,58 +111,85 @@ class PassageIndex:
         *,
         leave_out: Collection[str] = (),
         context: Sequence[tuple[str, float, Collection[str]]] = (),
+        history: tuple[str, float, Collection[str]] | None = None,
     ) -> Query:
         """The words of ``question`` (weight 1) and of the ``context`` texts
         (``(text, weight, words to leave out)``), each at its highest weight; context
-        words only when some passage has them."""
+        words only when some passage has them. ``history`` (``(previous message,
+        weight, words to leave out)``) is searched beside the question (module
+        docstring)."""
         words = dict.fromkeys(self.analyzer.words(question, leave_out=leave_out), 1.0)
         extra: dict[Word, float] = {}
         for text, weight, left_out in context:
             for word in self.analyzer.words(text, leave_out=left_out):
                 if word not in words and weight > extra.get(word, 0) and self._known(word):
                     extra[word] = weight
-        return Query(words, extra)
+        if history is None or history[1] <= 0:
+            return Query(words, extra)
+        text, weight, left_out = history
+        # Only words some passage has: a remark the base knows nothing of ("my sister
+        # recommended you") has no subject to keep, and must not dilute one that it has.
+        words_before = self.analyzer.words(text, leave_out=left_out)
+        previous = dict.fromkeys((word for word in words_before if self._known(word)), 1.0)
+        return Query(words, extra, previous, weight)
 
     def _known(self, word: Word) -> list[str]:
         return [term for term in word if term in self._postings]
 
     def cost(self, query: Query) -> int:
         """How many postings a search of ``query`` reads (its time is about linear in it)."""
-        return sum(len(self._postings[t][0]) for word in (*query.words, *query.context)
+        return sum(len(self._postings[t][0]) for word in _all_words(query)
                    for t in self._known(word))  # fmt: skip
 
     def search(self, query: Query, *, limit: int, min_relevance: float) -> list[Hit]:
         """The best ``limit`` passages for ``query``, best first, each at least
         ``min_relevance``; ties keep the documents' order."""
-        # The most the question could score: each word at its rarest known term's idf,
-        # or, known to no passage, at the rarest possible. Context words add to a
-        # passage's score but not to this (module docstring).
-        possible = sum(w * self._best_idf(word) * (K1 + 1) for word, w in query.words.items())
-        if possible <= 0:  # nothing but function words: the context alone decides
-            possible = sum(w * self._best_idf(word) * (K1 + 1)
-                           for word, w in query.context.items())  # fmt: skip
-        if possible <= 0 or limit <= 0:
+        if limit <= 0:
             return []
-        scores: dict[int, float] = {}
-        for word, weight in (*query.words.items(), *query.context.items()):
-            known = self._known(word)
-            if weight > 0 and known:
-                self._add(scores, known, weight * (K1 + 1))
-        # Stable like sorted(): equal scores keep the order passages were first scored in.
-        ranked = heapq.nlargest(limit, scores.items(), key=itemgetter(1))
+        # Context words add to a passage's score but not to what the question could
+        # score (module docstring).
+        possible = self._possible(query.words)
+        if possible <= 0:  # nothing but function words: the context alone decides
+            possible = self._possible(query.context)
+        relevances = self._relevances({**query.words, **query.context}, possible)
+        if query.history and query.history_weight > 0:
+            # The previous message fills only what the question leaves unanswered.
+            best = max(relevances.values(), default=0.0)
+            scale = query.history_weight * (1.0 - best)
+            previous = self._relevances(query.history, self._possible(query.history))
+            for number, relevance in previous.items():
+                relevances[number] = relevances.get(number, 0.0) + scale * relevance
+        # Stable like sorted(): equal relevances keep the order passages were first
+        # scored in.
+        ranked = heapq.nlargest(limit, relevances.items(), key=itemgetter(1))
         hits = []
-        for number, score in ranked:
-            relevance = min(score / possible, 1.0)
-            if relevance < min_relevance:
+        for number, relevance in ranked:
+            if relevance < min_relevance or relevance <= 0:
                 break
             hits.append(Hit(self.passages[number], relevance))
         return hits
+
+    def _possible(self, words: dict[Word, float]) -> float:
+        """The most ``words`` could score: each word at its rarest known term's idf,
+        or, known to no passage, at the rarest possible."""
+        return sum(w * self._best_idf(word) * (K1 + 1) for word, w in words.items())
+
+    def _relevances(self, words: dict[Word, float], possible: float) -> dict[int, float]:
+        """Each passage having some of ``words``: its score over ``possible``, at most 1."""
+        if possible <= 0:
+            return {}
+        scores: dict[int, float] = {}
+        for word, weight in words.items():
+            known = self._known(word)
+            if weight > 0 and known:
+                self._add(scores, known, weight * (K1 + 1))
+        return {number: min(score / possible, 1.0) for number, score in scores.items()}
 
     def matched_terms(self, query: Query, passage: Passage) -> list[str]:
         """The terms of ``query`` that ``passage`` has (for operators: why it was found;
         kept off the per-message search)."""
         have = set(self.analyzer.terms(_indexed_text(passage)))
-        words = (*query.words, *query.context)
+        words = dict.fromkeys(_all_words(query))
         return [
             next(t for t in word if t in have) for word in words if any(t in have for t in word)
         ]
@@ -179,6 +216,10 @@ class PassageIndex:
                     best[number] = idf * factor
         for number, gain in best.items():
             scores[number] = get(number, 0.0) + gain
+
+
+def _all_words(query: Query) -> list[Word]:
+    return [*query.words, *query.context, *query.history]
 
 
 def _indexed_text(passage: Passage) -> str:

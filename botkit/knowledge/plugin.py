@@ -5,8 +5,9 @@ For a message the bot will answer with the model, a handler in the last group
 spent on a message an intent or a command answers) searches the passages for the
 customer's question and adds the best few to that message's system instructions. The
 question is searched as the model sees it (the working-language text in pivot mode),
-as the customer wrote it, and with their previous message weighted lower, so a
-follow-up ("and to Canada?") keeps its subject.
+as the customer wrote it, and with their previous message filling what the question
+leaves unanswered (``botkit.knowledge.index``), so a follow-up ("how long?") keeps its
+subject while a new question finds its own.
 
 The files are read at startup and, with ``reload_seconds``, checked for changes in the
 background: a change is indexed in a worker thread and swapped in whole, so a message
@@ -95,9 +96,11 @@ class KnowledgeHandler(Handler):
         if ctx.text != ctx.model_text:
             context.append((ctx.text, 1.0, stopwords(ctx.language)))
         previous = next((m.content for m in reversed(ctx.history) if m.role == "user"), None)
+        history = None
         if previous is not None and self.config.history_weight > 0:
-            context.append((previous, self.config.history_weight, stopwords(seen_in)))
-        return index.query(ctx.model_text, leave_out=stopwords(seen_in), context=context)
+            history = (previous, self.config.history_weight, stopwords(seen_in))
+        return index.query(ctx.model_text, leave_out=stopwords(seen_in), context=context,
+                           history=history)  # fmt: skip
 
     async def handle(self, ctx: Context) -> None:
         index = self.library.index  # one index for the whole message, even if a reload swaps

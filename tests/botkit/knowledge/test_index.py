@@ -9,7 +9,7 @@ import pytest
 import snowballstemmer
 from knowledge_helpers import SAMPLE
 
-from botkit.knowledge import KnowledgeConfig, Passage, PassageIndex, load_library
+from botkit.knowledge import Hit, KnowledgeConfig, Passage, PassageIndex, load_library
 from botkit.knowledge.analysis import Analyzer
 from botkit.language.stopwords import stopwords
 
@@ -187,3 +187,52 @@ def test_known_context_words_do_not_lower_the_relevance_either() -> None:
     [(title, alone)] = _hits(question)[:1]
     earlier = ("Do you accept PayPal?", 0.5, stopwords("en"))  # known words, other subject
     assert _hits(question, context=(earlier,))[0] == (title, pytest.approx(alone))
+
+
+def _shop_index() -> PassageIndex:
+    # A short page that shares one word ("item") with a question about something else.
+    return PassageIndex([
+        Passage("returns.md", 8, "Returns > Return window", "You can return any item within "
+                "60 days of delivery for a full refund. Items must be unused."),
+        Passage("returns.md", 11, "Returns > How to return", "Print the return label from "
+                "your account page and drop the parcel at any post office."),
+        Passage("delivery.md", 3, "Shipping > Delivery times", "Standard delivery within "
+                "Germany takes 2-3 business days. Express delivery takes 1 day."),
+        Passage("delivery.md", 6, "Shipping > International", "Delivery to Canada takes "
+                "7-10 business days and costs 25 EUR."),
+        Passage("gift.md", 3, "Gift wrapping", "Gift wrapping costs 4 EUR per item."),
+    ], Analyzer("en"))  # fmt: skip
+
+
+def _after(index: PassageIndex, previous: str, question: str, weight: float = 0.5) -> list[Hit]:
+    words = stopwords("en")
+    query = index.query(question, leave_out=words, history=(previous, weight, words))
+    return index.search(query, limit=3, min_relevance=0.1)
+
+
+def test_after_a_topic_change_the_question_outranks_the_previous_subject() -> None:
+    index = _shop_index()
+    question = "How do I return an item?"
+    alone = index.search(index.query(question, leave_out=stopwords("en")), limit=3,
+                         min_relevance=0.1)  # fmt: skip
+    hits = _after(index, "How much does gift wrapping cost?", question)
+    assert hits[0].passage.title == alone[0].passage.title == "Returns > Return window"
+    assert hits[0].relevance == pytest.approx(alone[0].relevance)  # its answer, undiluted
+    gift = next(h.relevance for h in hits if h.passage.title == "Gift wrapping")
+    # The old subject gains at most history_weight * (1 - best).
+    gift_alone = next(h.relevance for h in alone if h.passage.title == "Gift wrapping")
+    assert gift <= gift_alone + 0.5 * (1 - alone[0].relevance) + 1e-9
+    assert gift < hits[0].relevance
+
+
+def test_a_follow_up_that_finds_nothing_alone_keeps_the_subject() -> None:
+    index = _shop_index()
+    assert index.search(index.query("How long?", leave_out=stopwords("en")), limit=3,
+                        min_relevance=0.1) == []  # fmt: skip
+    hits = _after(index, "Do you deliver to Canada?", "How long?")
+    assert hits[0].passage.title == "Shipping > International"
+    assert hits[0].relevance <= 0.5  # found through history alone: at most its weight
+    assert _after(index, "Do you deliver to Canada?", "How long?", weight=0) == []
+    # A vague question that finds little: the previous subject decides among its hits.
+    vague = _after(index, "How long does delivery to Canada take?", "And the cost?")
+    assert vague[0].passage.title == "Shipping > International"

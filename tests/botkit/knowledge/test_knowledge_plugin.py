@@ -95,6 +95,17 @@ async def test_a_follow_up_keeps_the_subject_of_the_previous_question(
     assert backend.systems[1].endswith(DEFAULT_NO_MATCH_INSTRUCTION)
 
 
+async def test_a_new_question_outranks_the_previous_subject(
+    knowledge_bot: KnowledgeBot, kb_dir: Path
+) -> None:
+    (kb_dir / "gift.md").write_text("# Gift wrapping\n\nGift wrapping costs 4 EUR per item.\n")
+    async with knowledge_bot(max_passages=1) as (bot, backend):
+        await _ask(bot, "How much does gift wrapping cost?", "k1")
+        await _ask(bot, "How do I return an item?", "k2")
+    assert "[1] Gift wrapping\n" in backend.systems[0]
+    assert "[1] Returns and refunds > Returning an item\n" in backend.systems[1]
+
+
 async def test_passages_stay_within_the_context_budget(knowledge_bot: KnowledgeBot) -> None:
     async with knowledge_bot(max_passages=5, passage_chars=200, max_context_chars=600,
                              min_relevance=0.0) as (bot, backend):  # fmt: skip
