@@ -31,9 +31,11 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     The ``n``-th file of a customer's message, fetched from its channel (an attachment
     with ``"fetchable": true``): 404 when it cannot be, 502 when the platform did not
     give it. Images come inline; anything else as a download, never as a page.
-``POST /v1/conversations/{id}/release``
+``POST /v1/conversations/{id}/release``  (optional body ``{"take_over": true}``)
     Give the conversation back to the bot: 200, with the bot's confirmation sent to the
-    customer (what ``/bot`` answers), or 409 when no human has it.
+    customer (what ``/bot`` answers), or 409 when no human has it, or (an agent's own
+    token) when another agent has it (kind ``taken``, naming them) and ``take_over`` is
+    not given.
 
 Every conversation in an answer names in ``agent`` the agent who has it (the newest
 agent's name on a message of the current hand-off; ``botkit.store._handoffs``).
@@ -506,16 +508,37 @@ class AgentApi:
 
     async def _release(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)
+        try:
+            body = await read_object(request, optional=True)
+        except BodyError as exc:
+            return _error(exc.status, str(exc))
+        take_over = body.get("take_over", False)
+        if not isinstance(take_over, bool):
+            return _error(400, "take_over must be true or false")
+        owner = request[_CALLER].agent
+        holder = await self._store.conversation_agent(conversation.id)
+        if owner is not None and holder is not None and holder.casefold() != owner.casefold():
+            # As for writing: an agent gives another agent's customer back to the bot
+            # only on purpose (the shared token is a tool's, which assigns on its own).
+            if not take_over:
+                return _error(
+                    409,
+                    f"{holder} has conversation {conversation.id}; take it over explicitly "
+                    "to give it back",
+                    "taken", holder,
+                )  # fmt: skip
         released = await self._store.change_conversation_status(
             conversation.id, ConversationStatus.BOT, only_from=_HUMAN
         )
         if released is None:
             current = await self._store.conversation_by_id(conversation.id)
             return _error(409, f"no human has conversation {conversation.id} ({current.status})")
-        owner = request[_CALLER].agent
         self._log.info(
-            "conversation %s given back to the bot by %s",
+            "conversation %s given back to the bot by %s%s",
             conversation.id, "an agent's tool" if owner is None else owner,
+            f" (taken over from {holder})"
+            if owner is not None and holder is not None and holder.casefold() != owner.casefold()
+            else "",
         )  # fmt: skip
         notice = None
         if self._return_replies:

@@ -71,8 +71,12 @@ async def test_each_agent_signs_with_their_own_token_and_sends_as_themselves(
         assert status == 201 and body["message"]["agent"] == "Zed", body
 
         with caplog.at_level(logging.INFO):
-            status, _ = await api.call("POST", f"/v1/conversations/{cid}/release", token=BO)
-        assert status == 200 and "given back to the bot by Bo Li" in caplog.text
+            status, _ = await api.call(
+                "POST", f"/v1/conversations/{cid}/release", token=BO, json={"take_over": True}
+            )
+        assert (
+            status == 200 and "given back to the bot by Bo Li (taken over from Zed)" in caplog.text
+        )
 
 
 async def _holder(api: Api, cid: int) -> tuple[str | None, str | None, str | None]:
@@ -129,7 +133,9 @@ async def test_the_first_agent_to_answer_has_the_conversation_until_it_goes_back
         assert await _holder(api, cid) == ("Zed", "Zed", "Zed")
 
         # Given back, nobody has it; the next hand-off is whoever answers first.
-        status, body = await api.call("POST", f"/v1/conversations/{cid}/release", token=ANA)
+        status, body = await api.call(
+            "POST", f"/v1/conversations/{cid}/release", token=ANA, json={"take_over": True}
+        )
         assert status == 200 and body["conversation"]["agent"] is None
         assert (await _holder(api, cid))[1:] == (None, None)
         await api.bot.submit(message("/human", "k9"))
