@@ -4,8 +4,15 @@ the generation fallback.
 Every middleware and handler is registered with an owner ("core" or a plugin's name).
 Whatever one of them raises is contained where it happens: the error is logged with the
 owner's name and the conversation gets the configured fallback reply, while middleware
-further out still completes normally. ``MessageRejectedError`` and ``BackendBusyError``
-are expected outcomes, answered with their own replies.
+further out still completes normally. That includes ``SystemExit`` (a ``sys.exit`` in a
+plugin must not end the bot) and a ``CancelledError`` while nothing cancels the reply (a
+plugin's own cancelled future). ``MessageRejectedError`` and ``BackendBusyError`` are
+expected outcomes, answered with their own replies.
+
+The first handler group whose handler sets a reply answers the message: later groups
+do not run, as if it had raised ``StopPropagation``. A reply is one answer, and two
+handlers acting on one message (a plugin's answer, then the hand-off taking the
+conversation) would do what neither meant.
 
 ``DatabaseUnavailableError`` is not contained: a database outage is no step's failure,
 and the same message gets its real answer once the database is back (the reply task
@@ -15,6 +22,7 @@ reply would answer it for good with an apology.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from bisect import insort
 from collections.abc import Awaitable, Callable
@@ -127,46 +135,64 @@ class Pipeline:
                 called = True
                 await call(index + 1)
 
-            try:
-                await entry.middleware(ctx, next_)
-            except StopPropagation:
-                pass
-            except DatabaseUnavailableError:
-                raise  # not contained (see the module docstring)
-            except Exception as exc:
-                self._contain(ctx, exc, entry.owner, _label(entry.middleware))
+            await self._step(
+                ctx, entry.owner, _label(entry.middleware), lambda: entry.middleware(ctx, next_)
+            )
 
         await call(0)
 
     async def _dispatch(self, ctx: Context) -> None:
+        # A reply set before the handlers (by a middleware that went on) does not stop
+        # them; one set by a handler does (see the module docstring).
+        before = ctx.reply
         done_group: int | None = None
         for entry in tuple(self._handlers):
+            if ctx.reply is not before:
+                return  # an earlier group answered
             if entry.group == done_group:
                 continue  # one handler per group
-            try:
-                if not entry.handler.check(ctx):
-                    continue
-                done_group = entry.group
-                await entry.handler.handle(ctx)
-            except StopPropagation:
-                return
-            except DatabaseUnavailableError:
-                raise
-            except Exception as exc:
-                self._contain(ctx, exc, entry.owner, entry.handler.name)
+
+            async def handle_if_wanted(entry: _HandlerEntry = entry) -> None:
+                nonlocal done_group
+                if entry.handler.check(ctx):
+                    done_group = entry.group
+                    await entry.handler.handle(ctx)
+
+            if await self._step(ctx, entry.owner, entry.handler.name, handle_if_wanted):
                 return
         fallback = self.fallback
         if fallback is None or ctx.reply is not None:
             return
-        try:
+
+        async def fall_back(fallback: Handler = fallback) -> None:
             if fallback.check(ctx):
                 await fallback.handle(ctx)
+
+        await self._step(ctx, CORE, fallback.name, fall_back)
+
+    async def _step(
+        self, ctx: Context, owner: str, step: str, run: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """Run one middleware or handler, containing what it raises (see the module
+        docstring); True when the pipeline stops there (``StopPropagation``, or a
+        failure answered with its reply)."""
+        try:
+            await run()
         except StopPropagation:
-            return
+            return True
         except DatabaseUnavailableError:
-            raise
+            raise  # not contained (see the module docstring)
         except Exception as exc:
-            self._contain(ctx, exc, CORE, fallback.name)
+            self._contain(ctx, exc, owner, step)
+            return True
+        except (SystemExit, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                raise  # the reply is cancelled (shutdown, a takeover): not the step's
+            failure = RuntimeError(f"{type(exc).__name__} raised")
+            failure.__cause__ = exc
+            self._contain(ctx, failure, owner, step)
+            return True
+        return False
 
     @staticmethod
     def _contain(ctx: Context, exc: Exception, owner: str, step: str) -> None:
@@ -191,6 +217,11 @@ class Pipeline:
         )
         ctx.state["failed_owner"] = owner
         ctx.set_reply(bot.fallback_reply, source="fallback")
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 def _label(obj: object) -> str:

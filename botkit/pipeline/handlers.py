@@ -21,9 +21,10 @@ class Handler(ABC):
     """A step that may answer a message.
 
     Within one group the first handler whose ``check`` is true handles the message and
-    the others in that group are skipped; then the next group runs (groups ascending).
-    When no handler set a reply and nothing stopped propagation, the generation
-    fallback answers.
+    the others in that group are skipped; then the next group runs (groups ascending),
+    unless the handler set a reply: the first group that answers is the answer, and
+    later groups do not run (as after ``StopPropagation``). When no handler set a reply
+    and nothing stopped propagation, the generation fallback answers.
     """
 
     @property

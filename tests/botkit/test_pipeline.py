@@ -3,6 +3,7 @@ and containment of errors by owner."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -128,6 +129,73 @@ async def test_stop_propagation_skips_later_groups_and_fallback() -> None:
     await pipeline.run(ctx)
     assert rec.events == ["faq:check", "faq:handle"]
     assert await reply_text(ctx) == "faq answer"
+
+
+async def test_the_first_group_that_replies_answers_and_later_groups_do_not_run() -> None:
+    # A plugin's handler at -300 answered; the hand-off's at -200 ran after it all the
+    # same, took the conversation and replaced the answer.
+    rec = Recorder()
+    pipeline = Pipeline(fallback=rec.handler("fallback", reply="generated"))
+    pipeline.add_handler(rec.handler("observer"), group=-400)  # acts, sets no reply
+    pipeline.add_handler(rec.handler("plugin", reply="plugin answer"), group=-300)
+    pipeline.add_handler(rec.handler("handoff", reply="a colleague will take over"), group=-200)
+    ctx = make_ctx()
+    await pipeline.run(ctx)
+    assert rec.events == ["observer:check", "observer:handle", "plugin:check", "plugin:handle"]
+    assert await reply_text(ctx) == "plugin answer"
+
+
+async def test_a_reply_set_by_middleware_does_not_stop_the_handlers() -> None:
+    async def notice(ctx: Context, next: Next) -> None:
+        ctx.set_reply("a notice")  # e.g. what a middleware says, then goes on
+        await next()
+
+    rec = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_middleware(notice)
+    pipeline.add_handler(rec.handler("first"), group=0)
+    pipeline.add_handler(rec.handler("second", reply="the answer"), group=1)
+    pipeline.add_handler(rec.handler("third"), group=2)
+    ctx = make_ctx()
+    await pipeline.run(ctx)
+    assert rec.events == ["first:check", "first:handle", "second:check", "second:handle"]
+    assert await reply_text(ctx) == "the answer"
+
+
+@pytest.mark.parametrize("raised", [SystemExit(3), asyncio.CancelledError()])
+async def test_a_plugin_raising_an_exit_or_a_stray_cancellation_is_contained(
+    raised: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    # sys.exit() in a plugin ended the whole bot, with no log line; a CancelledError of
+    # its own (a future it awaited was cancelled) left the message without any reply.
+    class Exits(Handler):
+        async def handle(self, ctx: Context) -> None:
+            raise raised
+
+    pipeline = Pipeline(fallback=Recorder().handler("fallback", reply="generated"))
+    pipeline.add_handler(Exits(), owner="exits")
+    ctx = make_ctx()
+    with caplog.at_level(logging.ERROR, logger="botkit.pipeline"):
+        await pipeline.run(ctx)
+    assert await reply_text(ctx) == SETTINGS.bot.fallback_reply
+    assert f"plugin 'exits' failed in Exits: RuntimeError: {type(raised).__name__}" in caplog.text
+
+
+async def test_a_cancelled_reply_still_stops_inside_a_plugin() -> None:
+    entered = asyncio.Event()
+
+    class Waits(Handler):
+        async def handle(self, ctx: Context) -> None:
+            entered.set()
+            await asyncio.sleep(60)
+
+    pipeline = Pipeline()
+    pipeline.add_handler(Waits(), owner="waits")
+    running = asyncio.create_task(pipeline.run(make_ctx()))
+    await entered.wait()
+    running.cancel()  # shutdown, or an agent's takeover
+    with pytest.raises(asyncio.CancelledError):
+        await running
 
 
 async def test_fallback_runs_only_without_a_reply() -> None:
