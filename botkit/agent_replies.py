@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -54,6 +55,7 @@ from botkit.store import (
 from botkit.store.records import StoredMessage
 
 __all__ = [
+    "MAX_IDEMPOTENCY_KEY",
     "TRANSLATION_MARK",
     "AgentReplies",
     "AgentReplyError",
@@ -78,6 +80,11 @@ Kind = Literal[
 # ``bot`` too only when the agent takes the conversation over explicitly.
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
+
+# A caller's idempotency key, stored as the message's delivery key: scoped to the
+# conversation and kept apart from the keys channels give their deliveries.
+_KEY_PREFIX = "agent-api"
+MAX_IDEMPOTENCY_KEY = 200
 
 # Starts the bot's translation of an agent's message written in the customer's thread:
 # a globe reads as "translation" in any language, so no wording needs translating.
@@ -195,6 +202,8 @@ class AgentReplies:
         # Translations of agents' channel messages being made (``record``).
         self._tasks: set[asyncio.Task[None]] = set()
         self._translating: set[int] = set()  # their message ids
+        # Sends under one idempotency key, one at a time: [lock, users].
+        self._keyed: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     async def send(
         self,
@@ -205,6 +214,7 @@ class AgentReplies:
         take_over: bool = False,
         translate: bool = True,
         exclusive: bool = False,
+        delivery_key: str | None = None,
     ) -> StoredMessage:
         """Store ``text`` as the agent's message and deliver it to the customer.
 
@@ -224,6 +234,8 @@ class AgentReplies:
             exclusive: refuse it (``taken``) when another agent has the conversation
                 and ``take_over`` is not given: ``agent`` is who the caller is (an
                 agent's own token), not a name a tool passes on.
+            delivery_key: stored with the message, once per conversation (see
+                ``send_once``, which callers use for this).
 
         Returns:
             The message as stored (status ``sent``): ``text`` as sent, ``working_text``
@@ -273,8 +285,9 @@ class AgentReplies:
         self._on_take_over(conversation_id)
         try:
             stored = await self._deliver(
-                conversation, connector, out, agent, exclusive=exclusive and not take_over
-            )
+                conversation, connector, out, agent, exclusive=exclusive and not take_over,
+                delivery_key=delivery_key,
+            )  # fmt: skip
         except ConversationTakenError as exc:  # another agent's message came first
             raise _taken(conversation_id, exc.agent) from None
         if other and take_over:
@@ -283,6 +296,78 @@ class AgentReplies:
                 conversation_id, holder, agent or "an agent",
             )  # fmt: skip
         return stored
+
+    async def send_once(
+        self,
+        conversation_id: int,
+        text: str,
+        *,
+        key: str,
+        agent: str = "",
+        take_over: bool = False,
+        translate: bool = True,
+        exclusive: bool = False,
+    ) -> tuple[StoredMessage, bool]:
+        """``send``, at most once per ``key`` in the conversation: a caller's retry (after
+        a timeout, not knowing whether the first try got through) stores and delivers
+        nothing again, and gets the first message back, whatever it asks this time.
+
+        Sends with one key are made one at a time in this process, so a retry racing the
+        first try (still translating, still delivering) waits for it. The key is stored
+        with the message (``append_outbound(delivery_key=...)``, as for Slack agents'
+        deliveries), so a retry reaching the bot after a restart is known too.
+
+        Args:
+            key: the caller's idempotency key, 1-``MAX_IDEMPOTENCY_KEY`` printable
+                characters.
+            (the others): as for ``send``.
+
+        Returns:
+            The message, and whether this call stored it (False: a repeat).
+
+        Raises:
+            AgentReplyError: as ``send``; ``invalid`` for a key that is not printable or
+                is too long.
+        """
+        if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise AgentReplyError(
+                "invalid",
+                f"the idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+            )
+        stored_key = f"{_KEY_PREFIX}:{conversation_id}:{key}"
+        async with self._one_at_a_time(stored_key):
+            earlier = await self._sent_before(conversation_id, stored_key)
+            if earlier is not None:
+                return earlier, False
+            stored = await self.send(
+                conversation_id, text, agent=agent, take_over=take_over, translate=translate,
+                exclusive=exclusive, delivery_key=stored_key,
+            )  # fmt: skip
+            return stored, True
+
+    async def _sent_before(self, conversation_id: int, stored_key: str) -> StoredMessage | None:
+        try:
+            conversation = await self._store.conversation_by_id(conversation_id)
+        except UnknownConversationError:
+            raise AgentReplyError("not_found", f"no conversation {conversation_id}") from None
+        earlier = await self._store.delivered(conversation.channel, stored_key)
+        if earlier is not None and (
+            earlier.conversation_id != conversation_id or earlier.agent is None
+        ):  # a channel's own delivery that happens to read the same: never answered with
+            raise AgentReplyError("invalid", "this idempotency key cannot be used")
+        return earlier
+
+    @asynccontextmanager
+    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._keyed.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._keyed[key]
 
     async def notify(self, conversation_id: int, text: AgentText | str) -> StoredMessage | None:
         """Send the customer the bot's own words (not an agent's): the confirmation that
@@ -323,6 +408,7 @@ class AgentReplies:
         agent: str | None,
         *,
         exclusive: bool = False,
+        delivery_key: str | None = None,
     ) -> StoredMessage:
         """Store ``out`` (an agent's message, or with ``agent`` None the bot's) and
         hand it to ``connector``; marked ``failed`` when that fails (``AgentReplyError``
@@ -339,6 +425,7 @@ class AgentReplies:
             language=out.language,
             agent=agent,
             exclusive=exclusive,
+            delivery_key=delivery_key,
         )
         reply = OutboundReply(
             channel=conversation.channel,

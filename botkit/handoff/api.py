@@ -26,7 +26,10 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
     translated into the customer's language unless ``"translate": false``. With an
     agent's token the message is theirs: another ``agent`` is refused with 403; with
-    the shared token ``agent`` is required (422 without it).
+    the shared token ``agent`` is required (422 without it). With an
+    ``Idempotency-Key`` header, a repeat of the request (a retry after a timeout) stores
+    and delivers nothing again: 200 with the first request's message and
+    ``"duplicate": true``.
 ``GET  /v1/conversations/{id}/messages/{seq}/attachments/{n}``
     The ``n``-th file of a customer's message, fetched from its channel (an attachment
     with ``"fetchable": true``): 404 when it cannot be, 502 when the platform did not
@@ -494,17 +497,30 @@ class AgentApi:
                 422, "agent: give the agent's name (1-100 characters) with the shared token",
                 "invalid",
             )  # fmt: skip
+        key = request.headers.get("Idempotency-Key")
+        first = True
         try:
-            stored = await self._replies.send(
-                conversation.id, text, agent=agent, take_over=take_over, translate=translate,
-                exclusive=owner is not None,  # a tool's shared token assigns on its own
-            )  # fmt: skip
+            if key is None:
+                stored = await self._replies.send(
+                    conversation.id, text, agent=agent, take_over=take_over,
+                    translate=translate,
+                    exclusive=owner is not None,  # a tool's shared token assigns on its own
+                )  # fmt: skip
+            else:
+                stored, first = await self._replies.send_once(
+                    conversation.id, text, key=key, agent=agent, take_over=take_over,
+                    translate=translate, exclusive=owner is not None,
+                )  # fmt: skip
         except AgentReplyError as exc:
             return _error(_STATUS_OF_KIND[exc.kind], str(exc), exc.kind, exc.agent)
         except StoreError as exc:  # the database, not the request
             self._log.error("agent API: storing an agent message failed: %s", exc)
             return _error(503, "the conversation store is unavailable; try again")
-        return web.json_response({"message": _message(stored)}, status=201)
+        # A repeat of a request with the same Idempotency-Key: the first one's message,
+        # stored and delivered once (as the web API answers a duplicate).
+        return web.json_response(
+            {"message": _message(stored), "duplicate": not first}, status=201 if first else 200
+        )
 
     async def _release(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)
