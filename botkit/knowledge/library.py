@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,17 +77,22 @@ def _matches(pattern: Sequence[str], parts: Sequence[str]) -> bool:
     return fnmatch.fnmatchcase(parts[0], head) and _matches(rest, parts[1:])
 
 
+def _split(pattern: str) -> tuple[str, list[str]]:
+    """The folder a pattern (with wildcards) starts in, and its components from there."""
+    parts = pattern.split(os.sep)
+    first = next(n for n, part in enumerate(parts) if glob.has_magic(part))
+    return os.sep.join(parts[:first]) or ("." if first == 0 else os.sep), parts[first:]
+
+
 def _walk(pattern: str, problems: list[str]) -> Iterator[str]:
-    """The files ``pattern`` (with wildcards) matches, in sorted order.
+    """The entries (files, and other things such as folders, FIFOs and links) that
+    ``pattern`` (with wildcards) matches, in sorted order.
 
     Walked with ``os.walk`` without following folder links: a link back up the tree
     (``kb/latest -> .``) would otherwise repeat everything below it, or never end. The
     walk stops after ``MAX_ENTRIES`` entries.
     """
-    parts = pattern.split(os.sep)
-    first = next(n for n, part in enumerate(parts) if glob.has_magic(part))
-    base = os.sep.join(parts[:first]) or ("." if first == 0 else os.sep)
-    rest = parts[first:]
+    base, rest = _split(pattern)
     # Without "**", no match lies deeper than the pattern: do not walk there.
     depth = None if "**" in rest else len(rest) - 1
     # Hidden folders (.git, .venv) can match only a component that starts with "."
@@ -99,16 +105,39 @@ def _walk(pattern: str, problems: list[str]) -> Iterator[str]:
         if not hidden:
             folders[:] = [name for name in folders if not name.startswith(".")]
         folders.sort()
+        # A folder (or a link to one) the pattern names is reported, not skipped.
+        names = sorted([*files, *folders])
         if depth is not None and len(level) >= depth:
             folders.clear()
-        seen += len(folders) + len(files)
+        seen += len(names)
         if seen > MAX_ENTRIES:
             problems.append(f"{pattern}: more than {MAX_ENTRIES:,} entries to look at; "
                             "stopped there (make the pattern narrower)")  # fmt: skip
             return
-        for name in sorted(files):
+        for name in names:
             if _matches(rest, [*level, name]):
                 yield os.path.normpath(os.path.join(folder, name))
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _unusable(path: str, folders: list[str]) -> str | None:
+    """Why an entry a pattern found cannot be used, or None.
+
+    Never opens it: a FIFO would block.
+    """
+    try:
+        info = os.stat(path)  # follows links; does not open
+    except OSError as exc:
+        link = f" (a link to {os.readlink(path)})" if os.path.islink(path) else ""
+        return f"cannot be read: {exc.strerror or exc}{link}"
+    if stat.S_ISDIR(info.st_mode):
+        return "cannot be read: not a regular file but a folder"
+    if not stat.S_ISREG(info.st_mode):
+        return "cannot be read: not a regular file"
+    return None
 
 
 def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -116,21 +145,30 @@ def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
     once), and problems.
 
     A pattern with wildcards takes the supported files it matches (other kinds are
-    skipped quietly, so ``docs/**/*`` may hold images); a plain path is taken as is, and
-    reading it says what is wrong with it.
+    skipped quietly, so ``docs/**/*`` may hold images). What it matches with a supported
+    name that is not a regular file (a dangling link, a FIFO, a device, a folder) is a
+    problem. A plain path is taken as is, and reading it says what is wrong with it.
     """
     found: dict[str, str] = {}  # real path -> the path as found
     problems: list[str] = []
-    for pattern in patterns:
-        expanded = os.path.expanduser(pattern)
+    expanded_patterns = [os.path.expanduser(pattern) for pattern in patterns]
+    folders = [
+        os.path.realpath(_split(p)[0] if glob.has_magic(p) else os.path.dirname(p) or ".")
+        for p in expanded_patterns
+    ]
+    for pattern, expanded in zip(patterns, expanded_patterns, strict=True):
         if not glob.has_magic(expanded):
             found.setdefault(os.path.realpath(expanded), expanded)
             continue
         matched = 0
         for path in _walk(expanded, problems):
-            if Path(path).suffix.lower() not in SUFFIXES or not os.path.isfile(path):
+            if Path(path).suffix.lower() not in SUFFIXES:
                 continue
             matched += 1
+            problem = _unusable(path, folders)
+            if problem is not None:
+                problems.append(f"{path}: {problem}")
+                continue
             found.setdefault(os.path.realpath(path), path)
             if len(found) > MAX_FILES:
                 problems.append(f"{pattern}: more than {MAX_FILES:,} files; the rest left out")

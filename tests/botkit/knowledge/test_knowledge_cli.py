@@ -83,3 +83,14 @@ def test_search_takes_any_text_the_shell_passes(
     for question in ("\udcff\udcfe PayPal", "Pay\x00Pal\x07?", "PayPal " * 2000, ""):
         assert main(["knowledge", "search", "-c", config, question]) == 0
     assert "Payment methods" in capsys.readouterr().out
+
+
+def test_check_names_what_a_pattern_matches_but_cannot_use(
+    tmp_path: Path, kb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (kb_dir / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    config = _config(tmp_path, f'[plugins.knowledge]\nsources = ["{kb_dir}/*.md"]\n')
+    assert main(["knowledge", "check", "-c", config]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: {kb_dir}/dangling.md: cannot be read: No such file" in out
+    assert out.endswith("10 passages from 4 files, 1 problem\n")

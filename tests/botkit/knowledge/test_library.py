@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,27 @@ def test_hidden_folders_are_not_walked_unless_named(
     files, problems = find_files((f"{kb_dir}/**/*.md",))
     assert problems == [] and len(files) == 4
     assert find_files((f"{kb_dir}/.drafts/*.md",))[0] == [f"{kb_dir}/.drafts/secret.md"]
+
+
+def test_a_pattern_reports_what_it_matches_that_is_not_a_regular_file(
+    kb_dir: Path, tmp_path: Path
+) -> None:
+    (kb_dir / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    os.mkfifo(kb_dir / "pipe.md")  # opening it would block the loader
+    (kb_dir / "zero.md").symlink_to("/dev/zero")
+    (kb_dir / "dir.md").mkdir()
+    (kb_dir / "notes").mkdir()  # a folder without a supported name: as before, skipped
+    files, problems = find_files((f"{kb_dir}/*",))
+    assert len(files) == 5
+    assert problems == [
+        f"{kb_dir}/dangling.md: cannot be read: No such file or directory (a link to "
+        f"{tmp_path}/nowhere.md)",
+        f"{kb_dir}/dir.md: cannot be read: not a regular file but a folder",
+        f"{kb_dir}/pipe.md: cannot be read: not a regular file",
+        f"{kb_dir}/zero.md: cannot be read: not a regular file",
+    ]
+    # Reported once: not also as a pattern that matches no file.
+    assert find_files((f"{kb_dir}/pi*.md",)) == (
+        [],
+        [f"{kb_dir}/pipe.md: cannot be read: not a regular file"],
+    )
