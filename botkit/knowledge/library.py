@@ -126,7 +126,9 @@ def _inside(path: str, folder: str) -> bool:
 def _unusable(path: str, folders: list[str]) -> str | None:
     """Why an entry a pattern found cannot be used, or None.
 
-    Never opens it: a FIFO would block.
+    Never opens it: a FIFO would block. A link to a file outside the folders the
+    sources name (``kb/x.md -> /etc/secret``) is left out: whoever may write in the
+    folder must not be able to show the model any file the bot can read.
     """
     try:
         info = os.stat(path)  # follows links; does not open
@@ -137,6 +139,10 @@ def _unusable(path: str, folders: list[str]) -> str | None:
         return "cannot be read: not a regular file but a folder"
     if not stat.S_ISREG(info.st_mode):
         return "cannot be read: not a regular file"
+    real = os.path.realpath(path)
+    if not any(_inside(real, folder) for folder in folders):
+        return (f"left out: a link to {real}, outside the sources' folders (list the "
+                "file itself in sources to use it)")  # fmt: skip
     return None
 
 
@@ -147,7 +153,10 @@ def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
     A pattern with wildcards takes the supported files it matches (other kinds are
     skipped quietly, so ``docs/**/*`` may hold images). What it matches with a supported
     name that is not a regular file (a dangling link, a FIFO, a device, a folder) is a
-    problem. A plain path is taken as is, and reading it says what is wrong with it.
+    problem, and so is a link to a file outside every source's folder (a pattern's
+    folder before its first wildcard, a listed file's folder). A plain path is taken as
+    is, links included (the operator named it), and reading it says what is wrong with
+    it.
     """
     found: dict[str, str] = {}  # real path -> the path as found
     problems: list[str] = []

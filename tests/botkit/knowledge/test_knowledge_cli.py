@@ -88,9 +88,12 @@ def test_search_takes_any_text_the_shell_passes(
 def test_check_names_what_a_pattern_matches_but_cannot_use(
     tmp_path: Path, kb_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "secret.md").write_text("# Admin\nThe admin password is hunter2.")
+    (kb_dir / "link_out.md").symlink_to(tmp_path / "secret.md")
     (kb_dir / "dangling.md").symlink_to(tmp_path / "nowhere.md")
     config = _config(tmp_path, f'[plugins.knowledge]\nsources = ["{kb_dir}/*.md"]\n')
     assert main(["knowledge", "check", "-c", config]) == 1
     out = capsys.readouterr().out
     assert f"problem: {kb_dir}/dangling.md: cannot be read: No such file" in out
-    assert out.endswith("10 passages from 4 files, 1 problem\n")
+    assert f"problem: {kb_dir}/link_out.md: left out: a link to {tmp_path}/secret.md" in out
+    assert out.endswith("10 passages from 4 files, 2 problems\n")

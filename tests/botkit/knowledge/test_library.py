@@ -131,6 +131,27 @@ def test_hidden_folders_are_not_walked_unless_named(
     assert find_files((f"{kb_dir}/.drafts/*.md",))[0] == [f"{kb_dir}/.drafts/secret.md"]
 
 
+def test_a_pattern_leaves_out_links_to_files_outside_the_sources_folders(
+    kb_dir: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("# Admin\nThe admin password is hunter2.")
+    (kb_dir / "link_out.md").symlink_to(outside / "secret.md")
+    library = load_library(KnowledgeConfig(sources=(f"{kb_dir}/*.md",)), "en")
+    assert f"{kb_dir}/link_out.md" not in library.files
+    assert all("hunter2" not in p.text for p in library.index.passages)
+    assert library.problems == (
+        f"{kb_dir}/link_out.md: left out: a link to {outside}/secret.md, outside the "
+        "sources' folders (list the file itself in sources to use it)",
+    )
+    # Inside another source's folder, or listed itself: the operator's choice.
+    files, problems = find_files((f"{kb_dir}/*.md", f"{outside}/*.md"))
+    assert problems == [] and f"{kb_dir}/link_out.md" in files
+    listed = load_library(KnowledgeConfig(sources=(f"{kb_dir}/link_out.md",)), "en")
+    assert listed.problems == () and listed.files == {f"{kb_dir}/link_out.md": 1}
+
+
 def test_a_pattern_reports_what_it_matches_that_is_not_a_regular_file(
     kb_dir: Path, tmp_path: Path
 ) -> None:
