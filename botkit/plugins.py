@@ -14,6 +14,7 @@ Example, in a package's ``pyproject.toml``::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger("botkit.plugins")
+
+# How long one plugin's teardown may take at the bot's close (its replies are done).
+TEARDOWN_S = 10.0
 
 
 class PluginConfig(BaseModel):
@@ -212,13 +216,24 @@ class PluginManager:
             self._active.append(plugin)
             _log.info("plugin %r enabled", spec.name)
 
-    async def teardown_all(self) -> None:
-        """Tear down active plugins in reverse order; errors are logged, not raised."""
+    async def teardown_all(self, *, within_s: float = TEARDOWN_S) -> None:
+        """Tear down active plugins in reverse order; errors are logged, not raised. A
+        teardown still running after ``within_s`` seconds is cancelled and logged: a
+        plugin that hangs there must not keep the bot from stopping."""
         while self._active:
             plugin = self._active.pop()
+            deadline = asyncio.timeout(within_s)
             try:
-                await plugin.teardown()
+                async with deadline:
+                    await plugin.teardown()
             except Exception as exc:
+                if isinstance(exc, TimeoutError) and deadline.expired():  # not its own
+                    _log.error(
+                        "plugin %r did not tear down within %g s; cancelled",
+                        plugin.name,
+                        within_s,
+                    )
+                    continue
                 _log.error(
                     "plugin %r failed to tear down: %s: %s",
                     plugin.name,

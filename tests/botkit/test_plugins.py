@@ -7,6 +7,7 @@ sys.path entry. Nothing in importlib.metadata is patched.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sys
@@ -17,10 +18,18 @@ from pathlib import Path
 import pytest
 from core_helpers import RecordingConnector, message, recorder
 
+from botkit.backends.echo import EchoBackend
 from botkit.bot import Bot
-from botkit.config import Settings, resolve_components_or_raise, settings_from_mapping
+from botkit.config import (
+    ComponentSpec,
+    Settings,
+    resolve_components_or_raise,
+    settings_from_mapping,
+)
 from botkit.errors import ConfigError
-from botkit.plugins import available_plugins
+from botkit.pipeline import Pipeline
+from botkit.plugins import Plugin, PluginConfig, PluginManager, available_plugins
+from botkit.store import ConversationStore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "botkit_testplugin"
 
@@ -146,3 +155,32 @@ async def test_plugin_failing_setup_is_left_out(
             (reply,) = await recorder(bot).wait_for(1)
     assert reply.text == "echo: boom"
     assert "plugin 'broken_setup' failed to set up and is disabled" in caplog.text
+
+
+async def test_a_teardown_that_hangs_is_cut_off_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A plugin awaiting forever in teardown kept `botkit run` from ever exiting: signals
+    # did nothing more, only SIGKILL ended it.
+    torn_down: list[str] = []
+
+    class Hangs(Plugin[PluginConfig]):
+        async def teardown(self) -> None:
+            await asyncio.sleep(3600)
+
+    class Tidy(Plugin[PluginConfig]):
+        async def teardown(self) -> None:
+            torn_down.append(self.name)
+
+    settings = settings_from_mapping({}, environ={})
+    manager = PluginManager(
+        [ComponentSpec("tidy", Tidy, PluginConfig()), ComponentSpec("hangs", Hangs, PluginConfig())]
+    )
+    await manager.setup_all(
+        Pipeline(), settings=settings, store=ConversationStore(settings.store),
+        backend=EchoBackend(),
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        await manager.teardown_all(within_s=0.2)
+    assert torn_down == ["tidy"]  # torn down after the one that hung (reverse order)
+    assert "plugin 'hangs' did not tear down within 0.2 s; cancelled" in caplog.text
