@@ -491,8 +491,20 @@ def _plugin_problems(settings: Settings) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for spec in specs:
         try:
-            problems += spec.cls(spec.config, name=spec.name).settings_problems(settings)
-        except Exception as exc:  # a third-party plugin's own failure: its setup logs it
+            plugin = spec.cls(spec.config, name=spec.name)
+        except Exception as exc:
+            # It could never set up with this config: said now, not as an ERROR line
+            # once the bot runs without it.
+            problems.append(
+                ConfigProblem(
+                    f"plugins.{spec.name}",
+                    f"the plugin cannot be created: {type(exc).__name__}: {exc}",
+                )
+            )
+            continue
+        try:
+            problems += plugin.settings_problems(settings)
+        except Exception as exc:  # a third-party plugin's own check failed: advisory
             _log.debug("plugin %r could not be checked: %r", spec.name, exc)
     return problems
 

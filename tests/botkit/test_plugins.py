@@ -20,6 +20,7 @@ from core_helpers import RecordingConnector, message, recorder
 
 from botkit.backends.echo import EchoBackend
 from botkit.bot import Bot
+from botkit.cli import main
 from botkit.config import (
     ComponentSpec,
     Settings,
@@ -184,3 +185,16 @@ async def test_a_teardown_that_hangs_is_cut_off_and_the_others_still_run(
         await manager.teardown_all(within_s=0.2)
     assert torn_down == ["tidy"]  # torn down after the one that hung (reverse order)
     assert "plugin 'hangs' did not tear down within 0.2 s; cancelled" in caplog.text
+
+
+def test_check_config_names_a_plugin_that_cannot_be_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said OK, and the bot then ran without the plugin, with an ERROR line.
+    config = tmp_path / "bot.toml"
+    config.write_text('[backend]\nkind = "echo"\n[plugins.broken_init]\n', encoding="utf-8")
+    assert main(["check-config", str(config)]) == 2
+    assert (
+        "plugins.broken_init: the plugin cannot be created: ValueError: this plugin needs an "
+        "api key in its table"
+    ) in capsys.readouterr().out
