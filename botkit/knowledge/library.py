@@ -21,7 +21,15 @@ from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.documents import SUFFIXES, DocumentError, Passage, read_document
 from botkit.knowledge.index import PassageIndex
 
-__all__ = ["MAX_ENTRIES", "MAX_FILES", "Library", "find_files", "fingerprint", "load_library"]
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_FILES",
+    "Fingerprint",
+    "Library",
+    "find_files",
+    "fingerprint",
+    "load_library",
+]
 
 # A pattern such as "/**" must not make the bot walk a whole disk.
 MAX_FILES = 10_000

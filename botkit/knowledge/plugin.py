@@ -23,7 +23,13 @@ import logging
 from botkit.errors import PluginError
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.index import Hit, PassageIndex, Query
-from botkit.knowledge.library import Library, find_files, fingerprint, load_library
+from botkit.knowledge.library import (
+    Fingerprint,
+    Library,
+    find_files,
+    fingerprint,
+    load_library,
+)
 from botkit.language.stopwords import stopwords
 from botkit.pipeline import Context, Handler
 from botkit.plugins import Plugin, PluginRegistry
@@ -133,6 +139,9 @@ class KnowledgePlugin(Plugin[KnowledgeConfig]):
         self.handler: KnowledgeHandler | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._language: str | None = None
+        # The files' state at the last load, kept or not: files that gave no passage
+        # are not read again (and the error not logged again) until they change.
+        self._loaded: Fingerprint = ()
         self._logger = logging.getLogger(f"botkit.plugins.{name}")
 
     async def setup(self, registry: PluginRegistry) -> None:
@@ -148,6 +157,7 @@ class KnowledgePlugin(Plugin[KnowledgeConfig]):
                 "file with text (relative paths are relative to the working directory)"
             )
         self._logger.info("knowledge base: %s", library.summary())
+        self._loaded = library.fingerprint
         self.handler = KnowledgeHandler(self.config, library)
         registry.add_handler(self.handler, group=KNOWLEDGE_GROUP)
         if self.config.reload_seconds > 0:
@@ -160,18 +170,21 @@ class KnowledgePlugin(Plugin[KnowledgeConfig]):
             self._watcher = None
 
     async def reload_if_changed(self) -> bool:
-        """Index the files again if any was added, changed or removed.
+        """Index the files again if any was added, changed or removed since the last
+        load (kept or not).
 
         Returns:
             Whether a new index was swapped in. Files that no longer give a single
-            passage keep the old index (an editor's half-saved file, a disk unmounted).
+            passage keep the old index (an editor's half-saved file, a disk unmounted),
+            and are read again only once they change.
         """
         assert self.handler is not None, "reload before setup"
         current = self.handler.library
         paths, _ = await asyncio.to_thread(find_files, self.config.sources)
-        if await asyncio.to_thread(fingerprint, paths) == current.fingerprint:
+        if await asyncio.to_thread(fingerprint, paths) == self._loaded:
             return False
         library = await asyncio.to_thread(load_library, self.config, self._language)
+        self._loaded = library.fingerprint
         for problem in set(library.problems) - set(current.problems):
             self._logger.error("knowledge base: %s", problem)
         if not len(library.index):

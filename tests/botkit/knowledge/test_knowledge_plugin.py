@@ -183,6 +183,36 @@ async def test_edited_files_are_indexed_again(knowledge_bot: KnowledgeBot, kb_di
     assert all("[1] Stores\nOur shop in Utrecht" in s for s in backend.systems)
 
 
+async def test_files_that_give_no_passage_are_read_again_only_when_they_change(
+    knowledge_bot: KnowledgeBot,
+    kb_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads: list[object] = []
+    original = knowledge_plugin.load_library
+
+    def counting(*args: Any) -> Any:
+        loads.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(knowledge_plugin, "load_library", counting)
+    caplog.set_level(logging.ERROR)
+    async with knowledge_bot(reload_seconds=0) as (bot, backend):
+        plugin = bot.plugins.get("knowledge")
+        assert isinstance(plugin, KnowledgePlugin)
+        await asyncio.to_thread(_spoil_every_file, kb_dir)
+        assert not await plugin.reload_if_changed()
+        assert len(loads) == 2 and caplog.text.count("now give no passage") == 1
+        for _ in range(3):  # unchanged: not read again, nothing logged again
+            assert not await plugin.reload_if_changed()
+        assert len(loads) == 2 and caplog.text.count("now give no passage") == 1
+        (kb_dir / "stores.md").write_text("# Stores\nOur shop in Utrecht opens at 9.")
+        assert await plugin.reload_if_changed()
+        await _ask(bot, "When does the Utrecht shop open?", "k1")
+    assert "[1] Stores\nOur shop in Utrecht" in backend.systems[0]
+
+
 async def test_the_watcher_reloads_in_the_background(
     knowledge_bot: KnowledgeBot, kb_dir: Path
 ) -> None:
