@@ -48,8 +48,9 @@ def check(settings: Settings, name: str = "knowledge") -> tuple[str, bool]:
 
 def search(settings: Settings, question: str, *, language: str | None = None,
            name: str = "knowledge") -> tuple[str, bool]:  # fmt: skip
-    """The passages ``question`` finds (as the model would get them), best first, and
-    whether the base could be searched at all (it has passages)."""
+    """The passages ``question`` finds, best first, then exactly what the model would be
+    told (the instruction with the passages, or the no-match instruction), and whether
+    the base could be searched at all (it has passages)."""
     config, library = _load(settings, name)
     problems = [f"problem: {problem}" for problem in library.problems]
     if not len(library.index):
@@ -68,4 +69,6 @@ def search(settings: Settings, question: str, *, language: str | None = None,
         f"(matched terms: {', '.join(index.matched_terms(query, h.passage))})"
         for n, h in enumerate(hits, 1)
     ]
-    return "\n".join([*problems, *lines, "", format_passages(hits, config.max_context_chars)]), True
+    # Exactly what joins the system prompt, instruction and all.
+    given = config.instruction.format(passages=format_passages(hits, config.max_context_chars))
+    return "\n".join([*problems, *lines, "", "the model is told:", given]), True
