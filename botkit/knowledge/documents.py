@@ -23,6 +23,7 @@ messages (``sanitize_text``: no NUL, lone surrogates or control characters).
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -128,7 +129,12 @@ def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DocumentError(f"is not UTF-8 (byte {exc.start})") from None
+        # Offsets of "utf-8-sig" count from after a byte-order mark: from the file's
+        # start here, as a hex editor (or `cmp`, less one) shows them.
+        offset = exc.start + (len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0)
+        line = raw.count(b"\n", 0, offset) + 1
+        raise DocumentError(f"is not UTF-8: byte 0x{raw[offset]:02X} at byte offset {offset} "
+                            f"(counted from 0), line {line}") from None  # fmt: skip
     text = sanitize_text(text)
     source = str(path)
     if suffix == ".txt":

@@ -108,7 +108,13 @@ def test_files_are_read_as_utf8_and_cleaned(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "error"),
     [
-        ("a.md", b"caf\xe9", "is not UTF-8 (byte 3)"),
+        ("a.md", b"caf\xe9", "is not UTF-8: byte 0xE9 at byte offset 3 (counted from 0), line 1"),
+        # With a byte-order mark: still counted from the file's first byte.
+        (
+            "b.md",
+            b"\xef\xbb\xbf# T\nab\xff",
+            "is not UTF-8: byte 0xFF at byte offset 9 (counted from 0), line 2",
+        ),
         ("a.pdf", b"%PDF", "not a supported file"),
         ("big.md", b"x" * 101, "101 bytes, over max_file_bytes (100)"),
     ],

@@ -43,7 +43,7 @@ def test_bad_files_are_left_out_and_the_rest_indexed(kb_dir: Path) -> None:
     library = load_library(config, "en")
     assert library.files[f"{kb_dir}/shipping.md"] == 4 and library.files[f"{kb_dir}/empty.md"] == 0
     assert sorted(library.problems) == [
-        f"{kb_dir}/latin1.md: is not UTF-8 (byte 5)",
+        f"{kb_dir}/latin1.md: is not UTF-8: byte 0xE9 at byte offset 5 (counted from 0), line 1",
         f"{kb_dir}/missing.txt: cannot be read: No such file or directory",
     ]
     assert library.summary() == "11 passages from 6 files, 2 problems"
