@@ -39,6 +39,7 @@ from botkit.events import ANSWERED_LANGUAGE, Button, OutboundReply
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
+from botkit.pipeline.chain import STREAM_WRAPPERS
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
 from botkit.store import DatabaseUnavailableError
@@ -161,10 +162,12 @@ class ReplyDelivery:
                 return self._substitute(self._ctx.settings.bot.busy_reply, "busy")
             except Exception as exc:
                 self._done = True
+                wrappers = self._reply.metadata.get(STREAM_WRAPPERS)
                 self._ctx.logger.error(
-                    "%s: reply source %r failed: %s: %s",
+                    "%s: reply source %r%s failed: %s: %s",
                     self._ctx.describe(),
                     self._reply.source,
+                    f" (its stream wrapped by {', '.join(wrappers)})" if wrappers else "",
                     type(exc).__name__,
                     exc,
                     # An error the source reports on purpose says all; a bug needs its trace.

@@ -33,9 +33,11 @@ from botkit.errors import BackendBusyError, DatabaseUnavailableError, MessageRej
 from botkit.pipeline.context import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 
-__all__ = ["CORE", "Middleware", "Next", "Pipeline"]
+__all__ = ["CORE", "STREAM_WRAPPERS", "Middleware", "Next", "Pipeline"]
 
 CORE = "core"
+# ``Reply.metadata`` key: who wrapped the reply's stream, innermost first.
+STREAM_WRAPPERS = "stream_wrapped_by"
 
 Next = Callable[[], Awaitable[None]]
 
@@ -127,17 +129,25 @@ class Pipeline:
                 return
             entry = chain[index]
             called = False
+            inner: object = None  # the reply's stream as the steps inside left it
 
             async def next_() -> None:
-                nonlocal called
+                nonlocal called, inner
                 if called:
                     raise RuntimeError("next() called twice by one middleware")
                 called = True
                 await call(index + 1)
+                inner = None if ctx.reply is None else ctx.reply.stream
 
-            await self._step(
-                ctx, entry.owner, _label(entry.middleware), lambda: entry.middleware(ctx, next_)
-            )
+            label = _label(entry.middleware)
+            await self._step(ctx, entry.owner, label, lambda: entry.middleware(ctx, next_))
+            reply = ctx.reply
+            stream = None if reply is None else reply.stream
+            if called and reply is not None and stream is not None and stream is not inner:
+                # It wrapped the stream (translating it, say): a failure of the stream
+                # may be its own, so the delivery's log names it beside the source.
+                who = label if entry.owner == CORE else f"plugin {entry.owner!r}"
+                reply.metadata.setdefault(STREAM_WRAPPERS, []).append(who)
 
         await call(0)
 

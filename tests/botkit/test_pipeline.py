@@ -8,8 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from core_helpers import message, recorder
 
 from botkit.backends.echo import EchoBackend
+from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
 from botkit.errors import BackendBusyError, MessageRejectedError
 from botkit.events import Contact, Direction, InboundMessage, utcnow
@@ -396,3 +398,31 @@ async def test_reply_deltas_for_text_and_stream() -> None:
     ctx = make_ctx()
     assert [d async for d in ctx.set_reply("whole").deltas()] == ["whole"]
     assert [d async for d in ctx.set_stream(_stream()).deltas()] == ["x"]
+
+
+async def test_a_failing_stream_wrapper_is_named_beside_the_source(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A plugin's middleware may wrap the model's stream after next() (Reply allows it);
+    # when its wrapper raised, the log blamed the backend alone.
+    async def shouting(ctx: Context, next: Next) -> None:
+        await next()
+        if ctx.reply is not None and ctx.reply.stream is not None:
+            inner = ctx.reply.stream
+
+            async def wrapped() -> AsyncIterator[str]:
+                async for delta in inner:
+                    yield delta.upper()
+                raise RuntimeError("boom in the wrapper")
+
+            ctx.reply.stream = wrapped()
+
+    bot.pipeline.add_middleware(shouting, owner="shouter")
+    with caplog.at_level(logging.ERROR):
+        await bot.submit(message("hello there", "k1"))
+        (reply,) = await recorder(bot).wait_for(1)
+    assert reply.text.startswith("ECHO: HELLO THERE")
+    assert (
+        "reply source 'backend' (its stream wrapped by plugin 'shouter') failed: "
+        "RuntimeError: boom in the wrapper"
+    ) in caplog.text
