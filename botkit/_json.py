@@ -2,8 +2,7 @@
 
 Python's ``json.loads`` takes ``NaN``, ``Infinity`` and ``-Infinity`` by default; RFC 8259
 has no such values and a client sending them is broken, so they are refused like any
-other text that is not JSON. (The web channel has its own copy in
-``connectors/web/_http.py``, which could use this one.)
+other text that is not JSON. The web channel and the agent API both read with it.
 """
 
 from __future__ import annotations

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from aiohttp import web
+
+from botkit._json import loads_json
 
 __all__ = [
     "CAP_RETRY_S",
@@ -14,7 +15,6 @@ __all__ = [
     "SHUTTING_DOWN",
     "BadRequest",
     "json_error",
-    "loads_json",
     "rate_limited",
     "read_json",
     "retry_later",
@@ -81,18 +81,6 @@ def shutting_down() -> web.Response:
 def rate_limited(wait_s: float, what: str = "requests") -> web.Response:
     """429 ``rate_limited``: over a rate, retry after ``wait_s``."""
     return retry_later("rate_limited", f"too many {what}; retry after {wait_s:.2f} s", wait_s)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def loads_json(text: str | bytes) -> Any:
-    """``json.loads`` of standard JSON only: ``NaN``, ``Infinity`` and ``-Infinity``,
-    which Python's parser takes by default, raise ``ValueError`` like any other text
-    that is not JSON (RFC 8259 has no such values; a client sending them is broken).
-    Deep nesting raises ``RecursionError``."""
-    return json.loads(text, parse_constant=_no_constant)
 
 
 async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
+from botkit._json import loads_json
 from botkit.errors import BotkitError, NotAcceptingError
 from connectors.web._frames import FrameOutput
 from connectors.web._http import (
@@ -26,7 +27,6 @@ from connectors.web._http import (
     RETRY_AFTER_S,
     SHUTTING_DOWN,
     json_error,
-    loads_json,
     rate_limited,
     retry_later,
     shutting_down,
