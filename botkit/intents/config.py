@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from botkit.intents.matching import fold
 from botkit.language.keywords import check_keyword
@@ -69,14 +77,36 @@ def _texts(value: dict[str, str], what: str, max_chars: int) -> dict[str, str]:
     return table
 
 
-def _phrases(value: tuple[str, ...], what: str, max_chars: int) -> tuple[str, ...]:
-    """Distinct phrases, each with something to match (a letter or digit)."""
-    for phrase in value:
-        if len(phrase) > max_chars:
-            raise ValueError(f"{what} must be at most {max_chars} characters: {phrase[:40]!r}...")
-        if not search_terms(phrase):
-            raise ValueError(f"{what} {phrase!r} has no letters or digits to match")
-    return tuple(dict.fromkeys(value))
+def _problems(title: str, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+    """Raise every problem at once, each at its key path (``(index,)`` in a list, or
+    ``("intent", 1, "keywords", 0)`` from the section): pydantic takes a
+    ``ValidationError`` raised in a validator as its errors, each under its own path,
+    so a config with three bad keywords is fixed in one go."""
+    if problems:
+        raise ValidationError.from_exception_data(title, [
+            InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc,
+                             input=None)
+            for loc, message in problems
+        ])  # fmt: skip
+
+
+def _phrase_problem(phrase: str, what: str, max_chars: int) -> str | None:
+    """Why ``phrase`` cannot be matched, or None (it has a letter or digit)."""
+    if len(phrase) > max_chars:
+        return f"{what} must be at most {max_chars} characters: {phrase[:40]!r}..."
+    if not search_terms(phrase):
+        return f"{what} {phrase!r} has no letters or digits to match"
+    return None
+
+
+def _keyword_problem(keyword: str) -> str | None:
+    problem = _phrase_problem(keyword, "a keyword", MAX_KEYWORD_CHARS)
+    if problem is None:
+        try:
+            check_keyword(keyword)
+        except ValueError as exc:
+            return str(exc)
+    return problem
 
 
 class _Table(BaseModel):
@@ -149,14 +179,18 @@ class IntentConfig(_Table):
     @field_validator("examples")
     @classmethod
     def _check_examples(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _phrases(value, "an example", MAX_EXAMPLE_CHARS)
+        found = [(n, _phrase_problem(e, "an example", MAX_EXAMPLE_CHARS))
+                 for n, e in enumerate(value)]  # fmt: skip
+        _problems("examples", [((n,), problem) for n, problem in found if problem])
+        return tuple(dict.fromkeys(value))
 
     @field_validator("keywords")
     @classmethod
     def _check_keywords(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        value = _phrases(value, "a keyword", MAX_KEYWORD_CHARS)
-        for keyword in value:
-            check_keyword(keyword)
+        found = [(n, _keyword_problem(keyword)) for n, keyword in enumerate(value)]
+        _problems("keywords", [((n,), problem) for n, problem in found if problem])
+        # Kept as written (a repeat matches the same way): a problem found later, a
+        # keyword of two intents, names the keyword's place in the file.
         return value
 
     @field_validator("reply")

@@ -134,6 +134,14 @@ def test_shared_keyword() -> None:
     assert "intent[1].keywords: 'opening  hours!' is also a keyword of intent 'hours'" in found
 
 
+def test_every_bad_keyword_is_named_at_its_place() -> None:
+    found = problems({"intent": [intent(keywords=["C++", "ok go", "X", "退"])]}).splitlines()
+    assert [line.split(": ", 1)[0] for line in found] == [
+        f"plugins.intents.intent[0].keywords[{n}]" for n in (0, 2, 3)
+    ]
+    assert "'C++'" in found[0] and "'X'" in found[1] and "'退'" in found[2]
+
+
 async def test_missing_working_language_text_disables_the_plugin(
     make_settings: Callable[..., Settings],
 ) -> None:
