@@ -237,20 +237,21 @@ class IntentsConfig(PluginConfig):
     def _check_intents(self) -> IntentsConfig:
         names: dict[str, int] = {}
         keywords: dict[str, int] = {}
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         for position, intent in enumerate(self.intent):
             first = names.setdefault(intent.name.casefold(), position)
             if first != position:
-                raise ValueError(
-                    f"intent[{position}].name: {intent.name!r} is already the name of "
-                    f"intent[{first}] (names must be unique, ignoring case)"
-                )
-            for keyword in intent.keywords:
+                problems.append((("intent", position, "name"),
+                                 f"{intent.name!r} is already the name of intent[{first}] "
+                                 "(names must be unique, ignoring case)"))  # fmt: skip
+            for number, keyword in enumerate(intent.keywords):
                 other = keywords.setdefault(fold(keyword), position)
                 if other != position:
-                    raise ValueError(
-                        f"intent[{position}].keywords: {keyword!r} is also a keyword of "
-                        f"intent {self.intent[other].name!r} (a keyword must say which intent)"
-                    )
+                    problems.append((("intent", position, "keywords", number),
+                                     f"{keyword!r} is also a keyword of intent "
+                                     f"{self.intent[other].name!r} (a keyword must say "
+                                     "which intent)"))  # fmt: skip
+        _problems("IntentsConfig", problems)
         examples = sum(len(i.examples) for i in self.intent)
         if examples > MAX_EXAMPLES_TOTAL:
             raise ValueError(

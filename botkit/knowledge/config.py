@@ -21,6 +21,8 @@ DEFAULT_NO_MATCH_INSTRUCTION = (
 )
 
 
+MAX_SOURCES = 100
+
 # Room for "[n] ", a passage's title (cut to 80 characters), its link (at most
 # MAX_URL = 200 characters, in parentheses) and the note about links beside its text.
 TITLE_ROOM = 400
@@ -55,7 +57,7 @@ class KnowledgeConfig(PluginConfig):
             removed files are indexed again without a restart); 0 never, else at least 1.
     """
 
-    sources: tuple[str, ...] = Field(min_length=1, max_length=100)
+    sources: tuple[str, ...]
     max_passages: int = Field(default=3, ge=1, le=20)
     passage_chars: int = Field(default=800, ge=100, le=8000)
     max_context_chars: int = Field(default=2400, ge=200, le=32000)
@@ -69,6 +71,13 @@ class KnowledgeConfig(PluginConfig):
     @field_validator("sources")
     @classmethod
     def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked here, not by Field(min_length=...): pydantic's words name a "tuple",
+        # and the file has a list.
+        if not value:
+            raise ValueError("must list at least one file or pattern")
+        if len(value) > MAX_SOURCES:
+            raise ValueError(f"must list at most {MAX_SOURCES} files or patterns, not "
+                             f"{len(value)} (a pattern such as kb/**/*.md takes many)")  # fmt: skip
         for pattern in value:
             if not pattern.strip():
                 raise ValueError("a source must not be empty")

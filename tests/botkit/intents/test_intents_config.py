@@ -40,8 +40,8 @@ def test_the_shop_config_is_valid_and_normalized() -> None:
 
 def test_duplicate_names() -> None:
     found = problems({"intent": [intent(), intent(name="Hours")]})
-    assert "plugins.intents: " in found
-    assert "intent[1].name: 'Hours' is already the name of intent[0]" in found
+    # One way to write a key path, whichever validator found the problem.
+    assert "plugins.intents.intent[1].name: 'Hours' is already the name of intent[0]" in found
 
 
 def test_neither_examples_nor_keywords() -> None:
@@ -131,7 +131,10 @@ def test_oversize_lists() -> None:
 def test_shared_keyword() -> None:
     found = problems({"intent": [intent(keywords=["Opening Hours"]),
                                  intent(name="times", keywords=["opening  hours!"])]})  # fmt: skip
-    assert "intent[1].keywords: 'opening  hours!' is also a keyword of intent 'hours'" in found
+    assert found == (
+        "plugins.intents.intent[1].keywords[0]: 'opening  hours!' is also a keyword of "
+        "intent 'hours' (a keyword must say which intent)"
+    )
 
 
 def test_every_bad_keyword_is_named_at_its_place() -> None:
@@ -140,6 +143,19 @@ def test_every_bad_keyword_is_named_at_its_place() -> None:
         f"plugins.intents.intent[0].keywords[{n}]" for n in (0, 2, 3)
     ]
     assert "'C++'" in found[0] and "'X'" in found[1] and "'退'" in found[2]
+
+
+def test_every_repeated_name_and_keyword_is_named_at_its_place() -> None:
+    found = problems({"intent": [
+        intent(keywords=["order", "refund"]),
+        intent(name="b", keywords=["parcel", "ORDER"]),
+        intent(name="HOURS", keywords=["Refund"]),
+    ]}).splitlines()  # fmt: skip
+    assert [line.split(": ", 1)[0] for line in found] == [
+        "plugins.intents.intent[1].keywords[1]",
+        "plugins.intents.intent[2].name",
+        "plugins.intents.intent[2].keywords[0]",
+    ]
 
 
 async def test_missing_working_language_text_disables_the_plugin(

@@ -261,7 +261,8 @@ async def test_an_unclosed_comment_is_logged_and_the_page_still_answers(
 @pytest.mark.parametrize(
     ("config", "error"),
     [
-        ({"sources": []}, "plugins.knowledge.sources"),
+        ({"sources": []}, "plugins.knowledge.sources: must list at least one file or pattern"),
+        ({"sources": ["x"] * 101}, "plugins.knowledge.sources: must list at most 100 files"),
         ({"sources": [" "]}, "a source must not be empty"),
         ({"instruction": "no slot"}, "must contain {passages}"),
         ({"instruction": "{passages} {other}"}, "may use only the {passages} placeholder"),
