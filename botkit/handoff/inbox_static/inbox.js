@@ -18,6 +18,7 @@
   const OPEN_EVERY_MS = 2000;
   const MAX_BACKOFF_MS = 30000;
   const PAGE = 100;
+  const MAX_NAME = 100; // an agent's name, in characters (the API's limit)
   const IMAGES = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"]);
   // Messages read again on every look, so a delivery that failed after they were shown
   // is marked as such.
@@ -117,6 +118,19 @@
     $("token").focus();
   }
 
+  // Why the API would refuse ``name`` as an agent's (botkit/agent_names.py: 1-100
+  // characters once spaces are collapsed, none of them a control or format character),
+  // or "" when it takes it. Checked here so a name that can never send is not signed in.
+  function nameProblem(name) {
+    const length = [...name].length; // characters, as the API counts them
+    if (length > MAX_NAME) return `Your name has ${length} characters; at most ${MAX_NAME}.`;
+    if (/[\p{C}\p{Zl}\p{Zp}]/u.test(name)) {
+      return "Your name has an invisible or control character (such as one that turns " +
+        "text right to left); customers would not see it as you typed it. Type it again.";
+    }
+    return "";
+  }
+
   async function signIn(event) {
     event.preventDefault();
     const token = $("token").value.trim();
@@ -124,6 +138,12 @@
     const error = $("signin-error");
     if (!token) {
       error.textContent = "Give your token.";
+      return;
+    }
+    if (name && nameProblem(name)) {
+      $("name-row").hidden = false;
+      error.textContent = nameProblem(name);
+      $("name").focus();
       return;
     }
     let me;
@@ -229,7 +249,7 @@
       if (session === mine) {
         connected();
         showQueue("waiting", waiting, (c) => "waiting " + elapsed(c.status_since));
-        showQueue("handled", handled, (c) => (c.agent ? "with " + c.agent + ", " : "") +
+        showQueue("handled", handled, (c) => (c.agent ? "with " + isolated(c.agent) + ", " : "") +
           "last active " + elapsed(c.updated_at) + " ago");
         const count = waiting.conversations.length;
         const more = waiting.next_cursor ? "+" : "";
@@ -298,7 +318,7 @@
     if (!document.hidden || !notifying()) return;
     const who = session;
     for (const [c, what] of news) {
-      const name = c.customer_name || anonymous(c.id);
+      const name = isolated(c.customer_name || anonymous(c.id));
       let note;
       try {
         note = new Notification(`${name} ${what}`, {
@@ -396,6 +416,7 @@
     for (const part of ["name", "sub", "preview"]) {
       const span = document.createElement("span");
       span.className = part;
+      span.dir = "auto"; // isolated from what surrounds it, whichever way it is written
       button.append(span);
     }
     button.addEventListener("click", () => openConversation(id));
@@ -516,11 +537,14 @@
       conversation.channel,
       conversation.key,
       conversation.language ? "writes " + conversation.language : null,
-      (conversation.agent ? "with " + conversation.agent
+      (conversation.agent ? "with " + isolated(conversation.agent)
         : STATUS_TEXT[conversation.status] || conversation.status) + " " + since,
     ].filter(Boolean).join(" · ");
     const human = conversation.status === "waiting_human" || conversation.status === "with_human";
     $("release").disabled = !human || releasing;
+    // Another agent's customer goes back to the bot only on purpose, as for writing.
+    $("release").textContent = human && takenByOther(conversation)
+      ? "Take over and give back to the bot" : "Give back to the bot";
     if (conversation.status === "closed") {
       showNotice("This conversation is closed.");
       setComposing(false);
@@ -528,7 +552,7 @@
       showNotice("The bot is answering this conversation. Sending takes it over.");
       setComposing(true, "Take over and send");
     } else if (takenByOther(conversation)) {
-      showNotice(conversation.agent + " has this conversation. Sending takes it over.");
+      showNotice(isolated(conversation.agent) + " has this conversation. Sending takes it over.");
       setComposing(true, "Take over and send");
     } else {
       $("notice").hidden = true;
@@ -536,11 +560,12 @@
     }
   }
 
-  // Another agent has it: only an agent's own token is refused there (a tool's shared
-  // token does its own assigning), so only they take it over explicitly.
+  // Another agent has it: whoever signed in here, with their own token or with the
+  // shared one and their name (session.name either way), takes it over explicitly. The
+  // API refuses only an agent's own token; the page asks the same of both.
   function takenByOther(conversation) {
-    return session !== null && session.agent !== null && !!conversation.agent &&
-      conversation.agent.toLowerCase() !== session.agent.toLowerCase();
+    return session !== null && !!conversation.agent &&
+      conversation.agent.toLowerCase() !== session.name.toLowerCase();
   }
 
   function setComposing(enabled, label) {
@@ -584,13 +609,17 @@
 
     const head = document.createElement("p");
     head.className = "author";
-    const author = customer
+    // Names are isolated: one written right to left (or with an override in it) must
+    // not run into the time after it.
+    const author = document.createElement("bdi");
+    author.className = "name";
+    author.textContent = customer
       ? customerNames.get(current.id) || "Customer"
       : agent ? message.agent || "Agent" : "Bot";
     const time = document.createElement("time");
     time.dateTime = message.created_at;
     time.textContent = clock(message.created_at);
-    head.append(author + " ", time);
+    head.append(author, " ", time);
     item.append(head);
 
     // Agents read the working language: what the customer wrote, translated, and what
@@ -788,10 +817,16 @@
   }
 
   function showUnsent() {
-    const names = [...unsent.keys()].map((id) => customerNames.get(id) || anonymous(id));
-    $("alert").textContent = names.length
-      ? `Not sent: your answer to ${names.join(", ")}. Open the conversation to see why.`
-      : "";
+    const alert = $("alert");
+    alert.replaceChildren();
+    if (!unsent.size) return;
+    alert.append("Not sent: your answer to ");
+    [...unsent.keys()].forEach((id, index) => {
+      const name = document.createElement("bdi"); // isolated from the text around it
+      name.textContent = customerNames.get(id) || anonymous(id);
+      alert.append(...(index ? [", ", name] : [name]));
+    });
+    alert.append(". Open the conversation to see why.");
   }
 
   function refusal(e) {
@@ -815,11 +850,18 @@
     releasing = true;
     $("release").disabled = true;
     const who = session;
+    const body = mine.conversation && takenByOther(mine.conversation)
+      ? { take_over: true } : undefined;
     try {
-      await call("POST", `conversations/${mine.id}/release`);
+      await call("POST", `conversations/${mine.id}/release`, body);
     } catch (e) {
       // Not in the notice, which each read of the conversation rewrites.
-      if (mine === current) $("send-error").textContent = "Not given back: " + e.message;
+      if (mine === current) {
+        $("send-error").textContent = e instanceof ApiError && e.kind === "taken"
+          ? `Not given back: ${e.agent || "another agent"} has this conversation. ` +
+            "Press again to take it over and give it back."
+          : "Not given back: " + e.message;
+      }
     } finally {
       releasing = false;
     }
@@ -829,6 +871,12 @@
   }
 
   // -- formatting ----------------------------------------------------------------------
+
+  // A name in running text (a notification's title, an alert): between first-strong
+  // isolate and pop directional isolate, so it cannot turn the text around it.
+  function isolated(name) {
+    return "\u2068" + name + "\u2069";
+  }
 
   function anonymous(id) {
     return "Customer #" + id; // a channel that gives no name (a web visitor)
