@@ -76,6 +76,7 @@ from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Attachment
 from botkit.handoff import inbox
 from botkit.handoff._body import BodyError, read_object
+from botkit.handoff.webhook import HandoffReleased
 from botkit.http_server import server_runner
 from botkit.language.localized import FALLBACK, pick, working_key
 from botkit.language.tags import same_language
@@ -257,6 +258,8 @@ class AgentApi:
             nothing.
         working_language: the bot's working language (``return_replies`` for a
             customer language they lack is translated from it in ``pivot`` mode).
+        on_release: told of each conversation given back to the bot (the plugin's
+            webhook).
     """
 
     def __init__(
@@ -271,8 +274,10 @@ class AgentApi:
         files: CustomerFiles | None = None,
         return_replies: Mapping[str, str] | None = None,
         working_language: str = FALLBACK,
+        on_release: Callable[[HandoffReleased], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._on_release = on_release
         self._return_replies = dict(return_replies or {})
         self._working = working_language
         self._replies = replies
@@ -556,6 +561,10 @@ class AgentApi:
             if owner is not None and holder is not None and holder.casefold() != owner.casefold()
             else "",
         )  # fmt: skip
+        if self._on_release is not None:
+            await self._on_release(
+                HandoffReleased(released.channel, released.key, by="agent", agent=owner)
+            )
         notice = None
         if self._return_replies:
             language = await self._store.customer_language(released)

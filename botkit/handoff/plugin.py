@@ -14,7 +14,9 @@
   confirms; every other message in such a conversation passes on to the gate
   (stored for the agent, not answered).
 * With ``webhook_url``, every ``HandoffRequested`` (also those other plugins cause) is
-  POSTed to the agents' tool.
+  POSTed to the agents' tool, and so is each ``HandoffReleased``: the customer's return
+  command, or an agent's ``release`` through the API (the command line's ``botkit
+  handoff release`` runs outside the bot and tells nobody).
 * With ``api_listen``, the agents' tool answers through the agent API
   (``botkit.handoff.api``): the agent's messages reach the customer on their channel.
   The same server has the agents' inbox (``botkit.handoff.inbox``), a web page that
@@ -23,15 +25,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from botkit.handoff import texts
 from botkit.handoff.api import AgentApi
 from botkit.handoff.config import HandoffConfig
 from botkit.handoff.desk import HandoffDesk, ProvideDesk, confirm
 from botkit.handoff.matching import CommandMatcher, KeywordMatcher
-from botkit.handoff.webhook import WebhookNotifier
+from botkit.handoff.webhook import HandoffReleased, WebhookNotifier
 from botkit.pipeline import Context, Handler, Next, StopPropagation
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store.records import ConversationStatus
+
+# Told of each release (the plugin's webhook); a no-op without one.
+OnRelease = Callable[[HandoffReleased], Awaitable[None]]
+
+
+async def _nobody(event: HandoffReleased) -> None:
+    return None
+
 
 __all__ = ["HANDOFF_GROUP", "HandoffHandler", "HandoffPlugin", "ReturnToBotMiddleware"]
 
@@ -76,9 +88,10 @@ class HandoffHandler(Handler):
 class ReturnToBotMiddleware:
     """Gives a human-handled conversation back to the bot on the return command."""
 
-    def __init__(self, config: HandoffConfig) -> None:
+    def __init__(self, config: HandoffConfig, on_release: OnRelease = _nobody) -> None:
         self.matcher = CommandMatcher([config.return_command])
         self.replies = {**texts.RETURN_REPLIES, **config.return_replies}
+        self.on_release = on_release
 
     async def __call__(self, ctx: Context, next: Next) -> None:
         if (
@@ -91,6 +104,9 @@ class ReturnToBotMiddleware:
             )
             ctx.logger.info("%s: customer gave the conversation back to the bot", ctx.describe())
             confirm(ctx, self.replies, None, "")
+            await self.on_release(
+                HandoffReleased(ctx.message.channel, ctx.message.conversation_key)
+            )
             return  # the command itself is not a question for the model
         await next()
 
@@ -110,8 +126,7 @@ class HandoffPlugin(Plugin[HandoffConfig]):
         handler = HandoffHandler(config)
         registry.add_handler(handler, group=HANDOFF_GROUP)
         registry.add_middleware(ProvideDesk(handler.desk))
-        if config.return_command:
-            registry.add_middleware(ReturnToBotMiddleware(config), early=True)
+        on_release: OnRelease = _nobody
         if config.webhook_url is not None:
             self._webhook = WebhookNotifier(
                 config.webhook_url.get_secret_value(),
@@ -119,6 +134,9 @@ class HandoffPlugin(Plugin[HandoffConfig]):
                 logger=registry.logger,
             )
             registry.on_event(self._webhook)
+            on_release = self._webhook
+        if config.return_command:
+            registry.add_middleware(ReturnToBotMiddleware(config, on_release), early=True)
         address = config.api_address
         if address is not None and registry.agent_replies is not None:
             api = AgentApi(
@@ -131,6 +149,7 @@ class HandoffPlugin(Plugin[HandoffConfig]):
                 files=registry.customer_files,
                 return_replies={**texts.RETURN_REPLIES, **config.return_replies},
                 working_language=registry.settings.bot.working_language,
+                on_release=on_release,
             )
             try:
                 await api.start(*address)

@@ -1,4 +1,9 @@
-"""Telling the agents' tool about hand-offs: a JSON POST per ``HandoffRequested``.
+"""Telling the agents' tool about hand-offs: a JSON POST per ``HandoffRequested``, and
+per ``HandoffReleased`` (the conversation went back to the bot: the customer sent the
+return command, or an agent gave it back through the agent API).
+
+Each event is posted once (no retry) and unsigned: the tool should treat it as a hint to
+look, and poll ``GET /v1/handoffs`` as the source of truth (docs/agents.md).
 
 Calls run in the background so a slow tool never delays the customer's confirmation;
 each is bounded by the configured timeout. Failures are logged (with the URL's host
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,11 +22,31 @@ import aiohttp
 
 from botkit.events import HandoffRequested, SystemEvent
 
-__all__ = ["WebhookNotifier", "event_payload"]
+__all__ = ["HandoffReleased", "WebhookNotifier", "event_payload"]
 
 
-def event_payload(event: HandoffRequested) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class HandoffReleased(SystemEvent):
+    """A conversation a human had (or waited for) is the bot's again: ``by`` is
+    ``"customer"`` (the return command) or ``"agent"`` (the agent API's ``release``);
+    ``agent`` who gave it back, when an agent's own token did (None: the shared token,
+    or the customer)."""
+
+    by: str = "customer"
+    agent: str | None = None
+
+
+def event_payload(event: HandoffRequested | HandoffReleased) -> dict[str, Any]:
     """The JSON body posted for ``event``."""
+    if isinstance(event, HandoffReleased):
+        return {
+            "type": "handoff_released",
+            "channel": event.channel,
+            "conversation_key": event.conversation_key,
+            "by": event.by,
+            "agent": event.agent,
+            "at": event.at.isoformat(),
+        }
     return {
         "type": "handoff_requested",
         "channel": event.channel,
@@ -48,13 +74,13 @@ class WebhookNotifier:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def __call__(self, event: SystemEvent) -> None:
-        if not isinstance(event, HandoffRequested):
+        if not isinstance(event, HandoffRequested | HandoffReleased):
             return
         task = asyncio.create_task(self._post(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _post(self, event: HandoffRequested) -> None:
+    async def _post(self, event: HandoffRequested | HandoffReleased) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, headers={"User-Agent": "botkit-handoff"}
