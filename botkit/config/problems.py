@@ -111,6 +111,15 @@ def _message(error: ErrorDetails, model: type[BaseModel] | None) -> str:
         return f"expected {_EXPECTED[kind]}, got {toml_type(error.get('input'))}"
     if kind == "finite_number":
         return "must be a finite number"
+    if kind in ("too_short", "too_long"):
+        # Pydantic names the Python type ("Tuple should have at least 1 item after
+        # validation"); the file has a list, or a table.
+        ctx = error.get("ctx", {})
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        if isinstance(bound, int):
+            most = "at least" if kind == "too_short" else "at most"
+            items = "item" if bound == 1 else "items"
+            return f"must have {most} {bound} {items}, not {ctx.get('actual_length', '?')}"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"expected one of {expected}"

@@ -87,3 +87,12 @@ def test_a_missing_signing_secret_is_reported_with_the_other_problems() -> None:
     found = problems({"connectors": {"slack": {**SLACK, "port": 70000}}}, env=SECRETS)
     paths = {p.split(":", 1)[0] for p in found}
     assert paths == {"connectors.slack.signing_secret", "connectors.slack.port"}
+
+
+def test_a_list_too_long_says_so_in_the_file_s_words() -> None:
+    # Pydantic's text named the Python type: "tuple should have at most 200 items after
+    # validation, not 201"; the file has a list.
+    examples = [f"example {i}" for i in range(201)]
+    intent = {"name": "a", "action": "reply", "reply": {"en": "hi"}, "examples": examples}
+    found = problems({"plugins": {"intents": {"intent": [intent]}}})
+    assert "plugins.intents.intent[0].examples: must have at most 200 items, not 201" in found
