@@ -872,10 +872,14 @@
 
   // -- formatting ----------------------------------------------------------------------
 
-  // A name in running text (a notification's title, an alert): between first-strong
-  // isolate and pop directional isolate, so it cannot turn the text around it.
+  // A name in running text where no element can isolate it (a notification's title, a
+  // notice): between first-strong isolate and pop directional isolate, so it cannot turn
+  // the text around it. Only a name that could (a right-to-left script, a direction
+  // control) gets them; the rest read as they are, with nothing invisible added.
+  const TURNS = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\u{10800}-\u{10fff}\u{1e800}-\u{1efff}]/u;
+
   function isolated(name) {
-    return "\u2068" + name + "\u2069";
+    return TURNS.test(name) ? "\u2068" + name + "\u2069" : name;
   }
 
   function anonymous(id) {
