@@ -509,7 +509,7 @@ class Bot:
                 _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
         self.metrics.message(message.channel, "too_long" if checked.too_long else "stored")
-        if not result.new_conversation:
+        if not (result.new_conversation or result.reopened):
             self._replies.schedule(message, result, too_long=checked.too_long, read_at=read_at)
             return receipt
         # Scheduled before publishing, so the reply takes its place in the conversation's
@@ -521,7 +521,9 @@ class Bot:
         )
         try:
             await self.events.publish(
-                ConversationStarted(message.channel, message.conversation_key)
+                ConversationStarted(
+                    message.channel, message.conversation_key, reopened=result.reopened
+                )
             )
         finally:
             published.set()

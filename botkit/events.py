@@ -147,7 +147,10 @@ class SystemEvent:
 
 @dataclass(frozen=True, slots=True)
 class ConversationStarted(SystemEvent):
-    pass
+    """A customer's message opened a conversation: a new one, or (``reopened``) one
+    that was closed, which their message opens again."""
+
+    reopened: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,7 +159,8 @@ class IntakeResult:
 
     ``duplicate`` is True when the channel's idempotency key was already stored: then
     ``message`` is the original message and nothing new was written.
-    ``new_conversation`` is True when this message opened the conversation.
+    ``new_conversation`` is True when this message opened the conversation, and
+    ``reopened`` when it reopened a closed one.
     ``contact`` is whoever wrote ``message``.
     """
 
@@ -168,6 +169,7 @@ class IntakeResult:
     duplicate: bool
     new_conversation: bool
     contact: ContactRecord | None = None
+    reopened: bool = False
 
 
 @dataclass(frozen=True, slots=True)

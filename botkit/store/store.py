@@ -160,9 +160,13 @@ class ConversationStore(Conversations, SessionKeys):
             )
             if not q.insert_inbound_key(conn, msg.channel, msg.idempotency_key, message.id, now):
                 raise _DuplicateRace  # rolls back our message and its sequence number
+            # Reopened by this message: its claim set status_changed_at to this intake's
+            # time, which only a status change by this very UPDATE does.
+            reopened = not new and conv.status_changed_at == now
             return IntakeResult(
-                conv, message, duplicate=False, new_conversation=new, contact=contact
-            )
+                conv, message, duplicate=False, new_conversation=new, contact=contact,
+                reopened=reopened,
+            )  # fmt: skip
 
         for _ in range(_RACES):
             try:

@@ -71,3 +71,28 @@ async def test_events_are_published_and_a_failing_subscriber_is_isolated(
         (ConversationClosed, "c2"),
     ]
     assert isinstance(seen[1], HandoffRequested) and seen[1].reason == "customer asked"
+
+
+async def test_a_closed_conversation_that_a_message_reopens_starts_again(
+    migrated_db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # A plugin that opens a ticket per conversation saw Closed, then traffic with no
+    # Started. (SQLite and PostgreSQL: reopening is judged from the stored timestamp.)
+    seen: list[SystemEvent] = []
+
+    async def record(event: SystemEvent) -> None:
+        seen.append(event)
+
+    async with Bot(make_settings(store={"url": migrated_db_url})) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        bot.events.subscribe(record)
+        bot.pipeline.add_handler(_Commands(), group=-1)
+        for i, text in enumerate(["hello", "/bye", "back again", "and more"]):
+            await bot.submit(message(text, f"k{i}"))
+            assert await bot.drain(30)
+
+    assert [(type(e).__name__, getattr(e, "reopened", None)) for e in seen] == [
+        ("ConversationStarted", False),
+        ("ConversationClosed", None),
+        ("ConversationStarted", True),
+    ]
