@@ -310,7 +310,9 @@ class AgentReplies:
     ) -> tuple[StoredMessage, bool]:
         """``send``, at most once per ``key`` in the conversation: a caller's retry (after
         a timeout, not knowing whether the first try got through) stores and delivers
-        nothing again, and gets the first message back, whatever it asks this time.
+        nothing again, and gets the first message back, whatever it asks this time (also
+        one stored ``failed``: the channel refused it; a new key sends it again). A
+        first try that stored nothing (refused, untranslated) leaves the key unused.
 
         Sends with one key are made one at a time in this process, so a retry racing the
         first try (still translating, still delivering) waits for it. The key is stored
