@@ -55,18 +55,12 @@ token at ``/inbox/``: it holds no data until an agent signs in with theirs.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import ipaddress
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -76,12 +70,22 @@ from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Attachment
 from botkit.handoff import inbox
 from botkit.handoff._body import BodyError, read_object
+from botkit.handoff._views import (
+    INTEGER,
+    MAX_ID,
+    conversation_json,
+    file_response,
+    make_cursor,
+    message_json,
+    queued_json,
+    read_cursor,
+)
 from botkit.handoff.webhook import HandoffReleased
 from botkit.http_server import server_runner
 from botkit.language.localized import FALLBACK, pick, working_key
 from botkit.language.tags import same_language
-from botkit.store import ConversationStatus, ConversationStore, HandoffPreview
-from botkit.store.records import ConversationRecord, StoredMessage
+from botkit.store import ConversationStatus, ConversationStore
+from botkit.store.records import ConversationRecord
 from botkit.throttled_warning import ThrottledWarning
 
 __all__ = ["AgentApi"]
@@ -90,12 +94,8 @@ _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "with_bot": 409,
                    "taken": 409, "unavailable": 503, "untranslated": 502,
                    "failed": 502}  # fmt: skip
-# Ids are database integers: anything longer is no conversation.
-_MAX_ID = 2**63 - 1
 _MAX_BODY = 256 * 1024
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
 _PAGE = 100
-_MAX_CURSOR = 200
 _SHUTDOWN_S = 2.5
 
 
@@ -123,70 +123,6 @@ def _error(
     return web.json_response(body, status=status)
 
 
-def _conversation(c: ConversationRecord, agent: str | None) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "channel": c.channel,
-        "key": c.key,
-        "status": str(c.status),
-        "language": c.language,
-        "updated_at": c.updated_at.isoformat(),
-        "status_since": c.status_since.isoformat(),
-        "last_seq": c.last_seq,
-        "agent": agent,
-    }
-
-
-def _queued(c: ConversationRecord, preview: HandoffPreview | None) -> dict[str, Any]:
-    return {
-        **_conversation(c, None if preview is None else preview.agent),
-        "customer_name": None if preview is None else preview.customer_name,
-        "last_customer_text": None if preview is None else preview.last_customer_text,
-        "last_customer_seq": None if preview is None else preview.last_customer_seq,
-    }
-
-
-def _message(
-    m: StoredMessage, fetchable: Callable[[Attachment], bool] = lambda a: False
-) -> dict[str, Any]:
-    return {
-        "seq": m.seq,
-        "direction": str(m.direction),
-        "text": m.text,
-        "working_text": m.working_text,
-        "language": m.language,
-        "status": str(m.status),
-        "agent": m.agent,
-        "created_at": m.created_at.isoformat(),
-        "attachments": [
-            {"kind": a.kind, "name": a.name, "mime_type": a.mime_type, "size": a.size,
-             "url": a.url, "fetchable": fetchable(a)}
-            for a in m.attachments
-        ],
-    }  # fmt: skip
-
-
-# Shown in the inbox as they are; every other file is only ever downloaded.
-_INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-
-
-def _file_response(content: bytes, attachment: Attachment, fallback_name: str) -> web.Response:
-    """A customer's file as a response that no browser runs as a page: a known image
-    type inline, anything else as an opaque download; sandboxed either way."""
-    mime = (attachment.mime_type or "").lower()
-    inline = mime in _INLINE_IMAGES
-    name = "".join(c for c in (attachment.name or "") if c.isprintable())[:200] or fallback_name
-    disposition = "inline" if inline else "attachment"
-    return web.Response(
-        body=content,
-        content_type=mime if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        },
-    )
-
-
 def _loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -200,7 +136,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not _INTEGER.fullmatch(raw):
+    if not INTEGER.fullmatch(raw):
         raise web.HTTPBadRequest(
             text=json.dumps({"error": f"{name} must be an integer"}),
             content_type="application/json",
@@ -214,32 +150,6 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
-
-
-def _make_cursor(last: ConversationRecord, order: str) -> str:
-    """Where a page ended: opaque to clients, so its form can change."""
-    when = last.status_since if order == "oldest" else last.updated_at
-    raw = f"{order}|{when.isoformat()}|{last.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str, order: str) -> tuple[datetime, int] | None:
-    """``(time, id)`` of a cursor made for ``order``; None for anything else."""
-    if len(cursor) > _MAX_CURSOR:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        made_for, at, ident = raw.split("|")
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            return None
-        when = when.astimezone(UTC)  # as the store binds it; may leave datetime's range
-    except (ValueError, UnicodeError, binascii.Error, OverflowError):
-        return None
-    if made_for != order or not _INTEGER.fullmatch(ident):
-        return None
-    number = int(ident)
-    return (when, number) if 0 < number <= _MAX_ID else None
 
 
 class AgentApi:
@@ -395,17 +305,17 @@ class AgentApi:
         if not statuses or order not in ("newest", "oldest"):
             return _error(400, "status is waiting_human or with_human; order newest or oldest")
         cursor = request.query.get("cursor")
-        after = None if cursor is None else _read_cursor(cursor, order)
+        after = None if cursor is None else read_cursor(cursor, order)
         if cursor is not None and after is None:
             return _error(400, "cursor is not a next_cursor of this list and order")
         found = await self._store.conversations_with_status(
             statuses, limit=limit, oldest_first=order == "oldest", after=after
         )
-        more = _make_cursor(found[-1], order) if len(found) == limit else None
+        more = make_cursor(found[-1], order) if len(found) == limit else None
         previews = await self._store.handoff_previews([c.id for c in found])
         return web.json_response(
             {
-                "conversations": [_queued(c, previews.get(c.id)) for c in found],
+                "conversations": [queued_json(c, previews.get(c.id)) for c in found],
                 "next_cursor": more,
             }
         )
@@ -421,12 +331,12 @@ class AgentApi:
         if found is None:
             return _error(404, "no such conversation")
         agent = await self._store.conversation_agent(found.id)
-        return web.json_response({"conversation": _conversation(found, agent)})
+        return web.json_response({"conversation": conversation_json(found, agent)})
 
     async def _conversation_or_404(self, request: web.Request) -> ConversationRecord:
         conversation_id = int(request.match_info["id"])
         try:
-            if conversation_id > _MAX_ID:
+            if conversation_id > MAX_ID:
                 raise UnknownConversationError("out of range")
             return await self._store.conversation_by_id(conversation_id)
         except UnknownConversationError:
@@ -439,7 +349,7 @@ class AgentApi:
 
     async def _messages(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)
-        after = _int_param(request, "after_seq", 0, 0, _MAX_ID)
+        after = _int_param(request, "after_seq", 0, 0, MAX_ID)
         limit = _int_param(request, "limit", _PAGE, 1, _PAGE)
         found = await self._store.messages_after(
             conversation.channel, conversation.key, after, limit
@@ -453,8 +363,8 @@ class AgentApi:
 
         return web.json_response(
             {
-                "conversation": _conversation(conversation, agent),
-                "messages": [_message(m, fetchable) for m in found],
+                "conversation": conversation_json(conversation, agent),
+                "messages": [message_json(m, fetchable) for m in found],
             }
         )
 
@@ -474,7 +384,7 @@ class AgentApi:
             )
         except FileUnavailableError as exc:
             return _error(502, str(exc), "unavailable")
-        return _file_response(content, attachment, f"{attachment.kind}-{seq}-{index}")
+        return file_response(content, attachment, f"{attachment.kind}-{seq}-{index}")
 
     async def _send(self, request: web.Request) -> web.Response:
         conversation = await self._conversation_or_404(request)
@@ -524,7 +434,7 @@ class AgentApi:
         # A repeat of a request with the same Idempotency-Key: the first one's message,
         # stored and delivered once (as the web API answers a duplicate).
         return web.json_response(
-            {"message": _message(stored), "duplicate": not first}, status=201 if first else 200
+            {"message": message_json(stored), "duplicate": not first}, status=201 if first else 200
         )
 
     async def _release(self, request: web.Request) -> web.Response:
@@ -571,8 +481,8 @@ class AgentApi:
             notice = await self._replies.notify(released.id, self._back_with_bot(language))
         return web.json_response(
             {
-                "conversation": _conversation(released, None),
-                "message": None if notice is None else _message(notice),
+                "conversation": conversation_json(released, None),
+                "message": None if notice is None else message_json(notice),
             }
         )
 
