@@ -13,6 +13,7 @@ from botkit.bot import Bot
 from botkit.config import Settings, settings_from_mapping
 from botkit.errors import ConfigError
 from botkit.events import Button
+from botkit.handoff.texts import RETURN_REPLIES
 from botkit.pipeline import Context, Handler
 from connectors.console import ConsoleConfig, ConsoleConnector
 
@@ -112,7 +113,7 @@ async def test_a_message_the_bot_does_not_answer_does_not_hold_the_prompt(
     # Handed to a human, or over the rate limit: no reply comes, and the console goes
     # on at once instead of waiting reply_timeout_seconds for one.
     read_fd, write_fd = os.pipe()
-    script = "hello\n/human\nare you there?\none\ntwo\nthree\n"
+    script = "hello\n/human\nare you there?\n/bot\none\ntwo\nthree\n"
     os.write(write_fd, script.encode())
     os.close(write_fd)
     stdin = os.fdopen(read_fd, "r", encoding="utf-8")
@@ -121,7 +122,7 @@ async def test_a_message_the_bot_does_not_answer_does_not_hold_the_prompt(
         {
             "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}"},
             "backend": {"kind": "echo"},
-            "bot": {"rate_limit": {"messages": 4, "window_seconds": 3600}},
+            "bot": {"rate_limit": {"messages": 3, "window_seconds": 3600}},
             "plugins": {"handoff": {}},
             "connectors": {"console": {"user": "tester", "reply_timeout_seconds": 3600}},
         },
@@ -132,17 +133,18 @@ async def test_a_message_the_bot_does_not_answer_does_not_hold_the_prompt(
         bot.attach_connector(ConsoleConnector(console, bot, stdin=stdin, stdout=out))
         # Not an hour per unanswered line: two minutes are ample on a loaded machine.
         await asyncio.wait_for(bot.run(), 120)
-    human = "[for the human agent: their answers show here]\n"
     assert out.getvalue().split("you> ") == [
         "",
-        "bot> echo: hello\n",
+        "bot> echo: hello\n",  # 1st message this hour
         "bot> Thanks! A colleague will take over and reply here as soon as they can. "
-        "Send /bot to talk to the bot again.\n",
-        human,  # are you there?
-        human,  # one (the 4th message this hour)
-        # two: over the limit, which the first refusal says (the agent sees no message)
+        "Send /bot to talk to the bot again.\n",  # 2nd
+        # With a human the limit does not count (the messages are the agent's).
+        "[for the human agent: their answers show here]\n",
+        f"bot> {RETURN_REPLIES['en']}\n",
+        "bot> echo: one\n",  # 3rd
+        # two: over the limit, which the first refusal says
         "bot> You are sending messages faster than I can answer. Please wait a moment "
         "and try again.\n",
-        human,  # three: over the limit, silently
+        "",  # three: over the limit, silently: the prompt comes back at once
         "\n",
     ]
