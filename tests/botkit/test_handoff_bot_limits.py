@@ -1,6 +1,7 @@
-"""The rate limit in conversations a human has: it protects the bot's answering, so it
-neither answers nor drops what is the agent's, and the return command always works.
-The real bot (echo backend, SQLite), with the plugin."""
+"""The bot's own limits in conversations a human has (or waits for). The rate limit
+protects the bot's answering, and "too long" is the bot's answer: neither answers nor
+drops what is the agent's, and the return command always works. The real bot (echo
+backend, SQLite), with the plugin."""
 
 from __future__ import annotations
 
@@ -52,3 +53,28 @@ async def test_the_rate_limit_leaves_an_agents_conversation_alone(
         replies = [r.text for r in recorder(bot).replies[answered + 1 :]]
         # Three a window: /human took one, two are answered, then one notice.
         assert replies == ["echo: question 0", "echo: question 1", settings.bot.rate_limit.reply]
+
+
+async def test_an_over_long_message_to_an_agent_is_kept_for_them_not_answered(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(bot={"max_message_chars": 50}, plugins={"handoff": {}})
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("/human", "k1"))
+        assert await bot.drain(30)
+        answered = len(recorder(bot).replies)
+        await bot.submit(message("x" * 51, "k2"))
+        assert await bot.drain(30)
+        assert len(recorder(bot).replies) == answered  # nothing from the bot
+        assert await _status(bot) == ConversationStatus.WAITING_HUMAN
+        stored = await bot.store.messages_after("test", "c1", 0, 20)
+        # Still there for the agent to read (out of the model's history).
+        assert stored[-1].text == "x" * 51 and stored[-1].status == "rejected"
+        # With the bot, the same message gets the bot's notice.
+        await bot.submit(message("/bot", "k3"))
+        await bot.submit(message("x" * 51, "k4"))
+        assert await bot.drain(30)
+        replies = [r.text for r in recorder(bot).replies[answered:]]
+        assert replies[0] == BACK
+        assert replies[1].startswith("Your message is too long")
