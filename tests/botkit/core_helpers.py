@@ -170,6 +170,12 @@ class Api:
         assert status == 200, body
         return int(body["conversation"]["id"])
 
+    async def handed_off(self, key: str = "c1") -> int:
+        """The id of conversation ``key`` once its customer asked for a human (/human)."""
+        await self.bot.submit(message("/human", "k-handoff", conversation=key))
+        assert await self.bot.drain(30)
+        return await self.conversation_id(key)
+
     async def send(self, conversation_id: int, **body: Any) -> tuple[int, Any]:
         """Send an agent's message with the shared token, as agent "Ana" unless
         ``agent`` is given (the shared token requires a name)."""

@@ -8,7 +8,7 @@ import gzip
 from typing import Any
 
 import pytest
-from core_helpers import ApiBot, message, recorder
+from core_helpers import ApiBot, recorder
 
 from botkit.store import ConversationStatus
 
@@ -34,9 +34,7 @@ async def test_bodies_other_than_plain_json_are_refused(
     api_bot: ApiBot, kw: dict[str, Any], status: int, words: str
 ) -> None:
     async with api_bot() as api:
-        await api.bot.submit(message("/human", "k1"))
-        assert await api.bot.drain(30)
-        cid = await api.conversation_id()
+        cid = await api.handed_off()
         before = len(recorder(api.bot).replies)
         got, body = await api.call("POST", f"/v1/conversations/{cid}/messages", **kw)
         assert got == status, body

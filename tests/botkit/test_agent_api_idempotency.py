@@ -9,12 +9,6 @@ import asyncio
 from core_helpers import Api, ApiBot, message, recorder
 
 
-async def _waiting(api: Api) -> int:
-    await api.bot.submit(message("/human", "k1"))
-    assert await api.bot.drain(30)
-    return await api.conversation_id()
-
-
 async def _post(api: Api, cid: int, key: str | None, text: str) -> tuple[int, dict]:
     headers = {} if key is None else {"Idempotency-Key": key}
     return await api.call(
@@ -30,7 +24,7 @@ async def _agent_messages(api: Api) -> list[str]:
 
 async def test_a_retried_message_is_stored_and_delivered_once(api_bot: ApiBot) -> None:
     async with api_bot() as api:
-        cid = await _waiting(api)
+        cid = await api.handed_off()
         before = len(recorder(api.bot).replies)
         status, first = await _post(api, cid, "retry-1", "Your parcel ships today.")
         assert status == 201 and first["duplicate"] is False, first
@@ -52,7 +46,7 @@ async def test_a_retried_message_is_stored_and_delivered_once(api_bot: ApiBot) -
 
 async def test_retries_racing_the_first_try_deliver_once(api_bot: ApiBot) -> None:
     async with api_bot() as api:
-        cid = await _waiting(api)
+        cid = await api.handed_off()
         before = len(recorder(api.bot).replies)
         answers = await asyncio.gather(
             *(_post(api, cid, "same", "One moment, please.") for _ in range(5))
@@ -64,7 +58,7 @@ async def test_retries_racing_the_first_try_deliver_once(api_bot: ApiBot) -> Non
 
 async def test_a_key_that_cannot_be_one_is_refused(api_bot: ApiBot) -> None:
     async with api_bot() as api:
-        cid = await _waiting(api)
+        cid = await api.handed_off()
         status, body = await _post(api, cid, "k" * 201, "Hi")
         assert (status, body["kind"]) == (422, "invalid"), body
         assert "idempotency key" in body["error"]

@@ -20,9 +20,7 @@ async def test_an_agent_gives_back_anothers_conversation_only_on_purpose(
     api_bot: ApiBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with api_bot(agents={"Ana": ANA, "Bob": BOB}) as api:
-        await api.bot.submit(message("/human", "k1"))
-        assert await api.bot.drain(30)
-        cid = await api.conversation_id()
+        cid = await api.handed_off()
         path = f"/v1/conversations/{cid}/messages"
         assert (await api.call("POST", path, token=ANA, json={"text": "Ana here."}))[0] == 201
         release = f"/v1/conversations/{cid}/release"

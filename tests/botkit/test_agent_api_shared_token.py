@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from core_helpers import ApiBot, message, recorder
+from core_helpers import ApiBot, recorder
 
 from botkit.store import ConversationStatus
 
@@ -17,9 +17,7 @@ async def test_a_message_with_the_shared_token_names_its_agent(
     api_bot: ApiBot, agent: str | None
 ) -> None:
     async with api_bot() as api:
-        await api.bot.submit(message("/human", "k1"))
-        assert await api.bot.drain(30)
-        cid = await api.conversation_id()
+        cid = await api.handed_off()
         before = len(recorder(api.bot).replies)
         body = {"text": "no name"} if agent is None else {"text": "no name", "agent": agent}
         status, answer = await api.call("POST", f"/v1/conversations/{cid}/messages", json=body)
@@ -35,9 +33,7 @@ async def test_a_nameless_takeover_cannot_happen(
     api_bot: ApiBot, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with api_bot() as api:
-        await api.bot.submit(message("/human", "k1"))
-        assert await api.bot.drain(30)
-        cid = await api.conversation_id()
+        cid = await api.handed_off()
         assert (await api.send(cid, text="Bob here.", agent="Bob Smith"))[0] == 201
         with caplog.at_level(logging.INFO):
             status, _ = await api.send(cid, text="me now", agent="", take_over=True)
