@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -35,7 +36,7 @@ from botkit.errors import (
     StoreError,
     UnknownConversationError,
 )
-from botkit.events import ANSWERED_LANGUAGE, Button, OutboundReply
+from botkit.events import ANSWERED_LANGUAGE, REPLY_FAILED, Button, OutboundReply
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
@@ -232,6 +233,11 @@ class ReplyDelivery:
         """Finish the reply (consuming what is left), store it once and return it."""
         return await self._finish(None, None)
 
+    @property
+    def stored_reply(self) -> OutboundReply | None:
+        """The reply once stored (by ``final()`` or ``abort()``), else None."""
+        return self._result if self.stored is not None else None
+
     async def abort(self, error: str, *, answered: bool = True) -> OutboundReply:
         """Stop producing, store what was produced with status ``failed``.
 
@@ -245,8 +251,11 @@ class ReplyDelivery:
             await self._ctx.store.fail_reply(
                 self.stored.id, error, reopen_inbound_id=self._ctx.inbound.id if reopen else None
             )
-            if reopen:
+            failed = self._result.metadata | {REPLY_FAILED: True}
+            if reopen:  # the customer's message is no longer answered by this reply
                 self._ctx.inbound_finished = self._finished_inbound = False
+                failed.pop(ANSWERED_LANGUAGE, None)
+            self._result = dataclasses.replace(self._result, metadata=failed)
             return self._result
         await self._close_source()
         return await self._finish(MessageStatus.FAILED, error, answered=answered)
@@ -353,6 +362,7 @@ class ReplyDelivery:
             language=reply.language,
             metadata=dict(reply.metadata)
             | ({"superseded": True} if self._cut else {})
+            | ({REPLY_FAILED: True} if stored and stored.status == MessageStatus.FAILED else {})
             # Recorded with this reply: the language the customer's message was read in
             # (connectors that showed the message before it was read can say it now).
             | ({ANSWERED_LANGUAGE: ctx.inbound_language} if finished_inbound else {}),

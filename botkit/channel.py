@@ -228,6 +228,15 @@ class ReplyStream(Protocol):
     async def final(self) -> OutboundReply: ...
 
     @property
+    def stored_reply(self) -> OutboundReply | None:
+        """The reply as the core stored it, once it has: after ``final()``, or after
+        the shutdown cut the stream (the core stores the text generated so far as
+        failed, ``metadata[REPLY_FAILED]``, once the connector's task has ended). None
+        before, and when nothing was stored. Never waits, so a connector can read it
+        while it shuts down, to show the customer what a replay will show."""
+        ...
+
+    @property
     def superseded(self) -> bool:
         """Whether a human agent took the conversation over while this reply was
         being generated: the reply ends at the next delta, and a connector showing a

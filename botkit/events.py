@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "ANSWERED_LANGUAGE",
+    "REPLY_FAILED",
     "Attachment",
     "Button",
     "Contact",
@@ -34,6 +35,9 @@ __all__ = [
 # inbound message ``in_reply_to_seq`` as answered: the language that message was read in
 # (None when none was detected). Its stored status is then ``answered``.
 ANSWERED_LANGUAGE = "answered_language"
+# ``OutboundReply.metadata`` key, True when the reply is stored with status ``failed``:
+# the shutdown cut it, the channel refused it, or an agent's takeover cut it short.
+REPLY_FAILED = "failed"
 
 
 def utcnow() -> datetime:

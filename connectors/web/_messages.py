@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from botkit.channel import HistoryItem, IntakeReceipt
-from botkit.events import Attachment, Direction, OutboundReply, utcnow
+from botkit.events import REPLY_FAILED, Attachment, Direction, OutboundReply, utcnow
 from botkit.sanitize import sanitize_text
 
 __all__ = ["inbound_item", "message_payload", "reply_item", "update_payload"]
@@ -95,15 +95,17 @@ def inbound_item(
 
 
 def reply_item(reply: OutboundReply) -> HistoryItem:
-    """The stored record of a reply handed to the connector (stored as ``sent``)."""
+    """The stored record of a reply handed to the connector."""
+    # A reply cut short (by an agent's takeover, or the shutdown) is stored failed: the
+    # same live.
+    failed = reply.metadata.get(REPLY_FAILED) or reply.metadata.get("superseded")
     return HistoryItem(
         seq=reply.seq if reply.seq is not None else 0,
         direction=Direction.OUTBOUND,
         text=reply.text,
         created_at=reply.created_at if reply.created_at is not None else utcnow(),
         language=reply.language,
-        # A reply an agent's takeover cut short is stored failed: the same live.
-        status="failed" if reply.metadata.get("superseded") else "sent",
+        status="failed" if failed else "sent",
         in_reply_to_seq=reply.in_reply_to_seq,
         buttons=reply.buttons,
         agent=agent if isinstance(agent := reply.metadata.get("agent"), str) else None,

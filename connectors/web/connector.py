@@ -13,7 +13,7 @@ from typing import ClassVar
 from aiohttp import WSCloseCode, web
 
 from botkit.channel import CoreHandle, ReplyStream
-from botkit.errors import BotkitError, ConnectorError
+from botkit.errors import ConnectorError
 from botkit.events import ANSWERED_LANGUAGE, OutboundReply
 from botkit.http_server import server_runner
 from connectors.base import Connector, ConnectorConfig
@@ -21,15 +21,14 @@ from connectors.web._messages import message_payload, reply_item, update_payload
 from connectors.web.app import create_app
 from connectors.web.config import WebConfig
 from connectors.web.hub import Outgoing
-from connectors.web.service import CHANNEL, HISTORY_PAGE, WebService
+from connectors.web.service import CHANNEL, WebService
 
 __all__ = ["WebConnector"]
 
 log = logging.getLogger(__name__)
 
 # At shutdown, how long the sockets get to send what is queued for them (a cut reply's
-# stored message, a reply that finished at the end of the grace) before they close, and
-# how long reading what the core stored for the cut replies may take.
+# stored message, a reply that finished at the end of the grace) before they close.
 FLUSH_S = 2.0
 
 
@@ -39,7 +38,7 @@ class _Cut:
 
     key: str
     stream_id: str
-    in_reply_to_seq: int | None
+    stream: ReplyStream
 
 
 def _reply_payload(reply: OutboundReply, stream_id: str | None = None) -> Outgoing:
@@ -154,7 +153,7 @@ class WebConnector(Connector[WebConfig]):
             # failed. The stream stays open until disconnect(), which sends that stored
             # message first, as at the end of any stream (see _end_cut_streams).
             cut = True
-            self._cut.append(_Cut(key, stream_id, stream.in_reply_to_seq))
+            self._cut.append(_Cut(key, stream_id, stream))
             raise
         finally:
             if not cut:
@@ -199,44 +198,21 @@ class WebConnector(Connector[WebConfig]):
         for key, last_seq in last_seqs.items():
             hub.advance(key, last_seq)
 
-    async def _end_cut_streams(self) -> None:
+    def _end_cut_streams(self) -> None:
         """End the streams the shutdown cut, each after the message the core stored for
         it (status ``failed``, the text generated so far), as a ``message`` frame with
         the stream's ``stream_id``: the client turns the streamed text into it, as at the
         end of any stream, and a replay later shows the same. By now the core has
-        stored it (``Bot`` disconnects after the cut replies' tasks ended). What the
-        store does not give within ``FLUSH_S`` (all of them together) is not sent: those
-        streams just end, and the next replay shows what is stored."""
+        stored it (``Bot`` disconnects after the cut replies' tasks ended); a reply the
+        core could not store (the database was away) just ends its stream, and the
+        next replay shows what is stored."""
         cut, self._cut = self._cut, []
-        if not cut:
-            return
-        try:
-            async with asyncio.timeout(FLUSH_S):
-                for c in cut:
-                    await self._publish_cut(c)
-        except TimeoutError:
-            log.info("web: replies cut by the shutdown are not all shown live: no time")
-        finally:
-            for c in cut:
-                self.service.hub.stream_end(c.key, c.stream_id)
-
-    async def _publish_cut(self, c: _Cut) -> None:
         hub = self.service.hub
-        if c.in_reply_to_seq is None or not hub.subscribers(c.key):
-            return
-        try:
-            stored = await self.service.history(c.key, c.in_reply_to_seq, HISTORY_PAGE)
-        except BotkitError as exc:
-            log.info("web: a reply cut by the shutdown is not shown live: %s", exc)
-            return
-        replies = [
-            item
-            for item in stored
-            if item.in_reply_to_seq == c.in_reply_to_seq and item.status == "failed"
-        ]
-        if replies:  # the newest: an earlier process may have been cut answering it too
-            payload = message_payload(replies[-1], c.stream_id)
-            hub.publish(c.key, Outgoing(payload, seq=replies[-1].seq))
+        for c in cut:
+            stored = c.stream.stored_reply
+            if stored is not None and stored.seq is not None:
+                hub.publish(c.key, _reply_payload(stored, c.stream_id))
+            hub.stream_end(c.key, c.stream_id)
 
     async def disconnect(self) -> None:
         """Close every socket (1001) and stop the server. Safe to call twice.
@@ -246,7 +222,7 @@ class WebConnector(Connector[WebConfig]):
         """
         self._stopped.set()
         self.service.stop_taking()
-        await self._end_cut_streams()
+        self._end_cut_streams()
         await self.service.flush_connections(FLUSH_S)
         runner, self._runner = self._runner, None
         closing = [

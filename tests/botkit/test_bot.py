@@ -22,7 +22,7 @@ from botkit.errors import (
     NotAcceptingError,
     SchemaOutdatedError,
 )
-from botkit.events import Direction, InboundMessage
+from botkit.events import ANSWERED_LANGUAGE, REPLY_FAILED, Direction, InboundMessage
 from botkit.store import ConversationStatus, MessageStatus, StoredMessage
 
 
@@ -290,8 +290,11 @@ class _FirstDelta(RecordingConnector):
     def __init__(self, core: Bot) -> None:
         super().__init__(core)
         self.streaming = asyncio.Event()
+        self.streams: list[ReplyStream] = []
 
     async def send_stream(self, stream: ReplyStream) -> None:
+        self.streams.append(stream)
+
         async def told() -> AsyncIterator[str]:
             async for delta in stream:
                 self.streaming.set()
@@ -321,6 +324,12 @@ async def test_shutdown_past_grace_stores_partial_reply_as_failed(
     assert rows[1].error == "interrupted by shutdown"
     # Whatever had streamed when the grace period ended, and not the whole reply.
     assert rows[1].text.startswith("echo:") and len(rows[1].text) < len("echo: a b c d e f g")
+    # The connector can show what was stored, without reading it back (the web widget
+    # ends the cut stream with it).
+    (stream,) = connector.streams
+    cut = stream.stored_reply
+    assert cut is not None and (cut.seq, cut.text) == (rows[1].seq, rows[1].text)
+    assert cut.metadata[REPLY_FAILED] and ANSWERED_LANGUAGE not in cut.metadata
 
 
 async def test_message_a_crash_left_unanswered_is_answered_once_on_next_start(
@@ -468,9 +477,15 @@ class _CancelledDuringFinal(RecordingConnector):
     """Streams the reply, then is cancelled (as by shutdown) while the reply is being
     stored by ``final()``."""
 
+    def __init__(self, core: Bot) -> None:
+        super().__init__(core)
+        self.streams: list[ReplyStream] = []
+
     async def send_stream(self, stream: ReplyStream) -> None:
+        self.streams.append(stream)
         async for _ in stream:
             pass
+        assert stream.stored_reply is None  # not stored yet
         task = asyncio.current_task()
         assert task is not None
         asyncio.get_running_loop().call_soon(task.cancel)  # lands inside final()'s write
@@ -478,12 +493,19 @@ class _CancelledDuringFinal(RecordingConnector):
 
 
 async def test_shutdown_during_the_final_write_stores_the_reply_once(bot: Bot) -> None:
-    bot.attach_connector(_CancelledDuringFinal(bot))
+    connector = _CancelledDuringFinal(bot)
+    bot.attach_connector(connector)
     await bot.submit(message("hello", "k1"))
     await bot.drain(30)
     rows = await stored(bot)
     outbound = [r for r in rows if r.direction == Direction.OUTBOUND]
     assert [(r.text, r.status) for r in outbound] == [("echo: hello", MessageStatus.FAILED)]
+    # Stored as sent, then marked failed: what the connector is handed says so too, and
+    # no longer that it answered the message (the next start answers it again).
+    (stream,) = connector.streams
+    cut = stream.stored_reply
+    assert cut is not None and (cut.seq, cut.text) == (outbound[0].seq, "echo: hello")
+    assert cut.metadata[REPLY_FAILED] and ANSWERED_LANGUAGE not in cut.metadata
 
 
 async def test_a_stop_before_run_connects_no_channel(bot: Bot) -> None:
