@@ -247,9 +247,10 @@ def test_unlisted_languages_do_not_switch() -> None:
     assert (
         decide(SAMPLES["en"], guess(("en", 0.99)), current="es", allowed=("es",)).language == "en"
     )
-    # The filter runs before the confidence check.
+    # The filter runs before the confidence check; a guess mostly outside the list is
+    # no detection of a listed language.
     filtered = decide(text, guess(("so", 0.6), ("fr", 0.4)), current="es", allowed=("fr",))
-    assert filtered.reason == "ambiguous"
+    assert filtered.reason == "unlisted"
 
 
 def test_detection_ignores_protected_spans(detector: LangdetectDetector) -> None:

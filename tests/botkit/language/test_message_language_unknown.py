@@ -25,13 +25,15 @@ from botkit._data_cli import export_contact
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.events import ANSWERED_LANGUAGE, Contact, Direction, InboundMessage
+from botkit.language import DetectorSettings
 from botkit.language.detect import LangdetectDetector
 
 MakeSettings = Callable[..., Settings]
 _keys = itertools.count()
 
-# langdetect: es at p ≈ 0.86, under min_confidence 0.9 (the operators' report).
-UNCLEAR = "Hola, necesito ayuda con mi pedido, por favor."
+# langdetect: fr 5/7, es 2/7, under min_confidence (the operators' report had a line
+# at 6/7, which min_confidence 0.8 now trusts).
+UNCLEAR = "¿Qué métodos de pago aceptan?"
 FRENCH = "Bonjour, je voudrais savoir où en est ma commande, elle n'est pas arrivée."
 LANGUAGE = {"detector": {"kind": "langdetect", "processes": 0}, "mode": "native"}
 
@@ -60,11 +62,11 @@ async def _exchange(
 
 
 def test_the_sentence_is_inconclusive() -> None:
-    """(The premise: langdetect leans Spanish, below min_confidence.)"""
+    """(The premise: langdetect's best guess is below min_confidence.)"""
     detector = LangdetectDetector(seed=0)
     detector.load()
     best = detector.detect(UNCLEAR)[0]
-    assert best.language == "es" and 0.5 < best.probability < 0.9
+    assert 0.5 < best.probability < DetectorSettings().min_confidence
 
 
 @pytest.mark.parametrize(("hint", "answered_in"), [(None, "en"), ("es", "es")])
