@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest, Translator
 from botkit.errors import TranslationError
-from botkit.language.codes import english_name
+from botkit.language.codes import english_name, is_known_language
 from botkit.language.settings import TranslatorSettings
-from botkit.language.tags import same_language, try_normalize
+from botkit.language.tags import same_language
 
 __all__ = ["LLM_TRANSLATION_PROMPT", "LLMTranslator", "NoTranslator", "create_translator"]
 
@@ -44,8 +44,9 @@ class NoTranslator:
 class LLMTranslator:
     """Translation by the chat model, with a translation prompt and greedy decoding.
 
-    For deployments with one multilingual model. Any pair of well-formed tags is
-    accepted: how well a language is served depends on the model. The sentences of one
+    For deployments with one multilingual model. Any pair of known languages is
+    accepted (``codes.is_known_language``: a typo such as "xx" is not): how well a
+    language is served depends on the model. The sentences of one
     batch are requested concurrently, so a batching backend runs them together.
 
     Args:
@@ -60,7 +61,7 @@ class LLMTranslator:
         self.max_new_tokens = max_new_tokens
 
     def supports(self, source: str, target: str) -> bool:
-        return try_normalize(source) is not None and try_normalize(target) is not None
+        return is_known_language(source) and is_known_language(target)
 
     def request_for(self, text: str, source: str, target: str) -> GenerationRequest:
         """The generation request that translates one sentence."""

@@ -26,6 +26,8 @@ __all__ = [
     "default_script",
     "english_name",
     "find_language",
+    "is_known_language",
+    "known_tag",
     "language_for_three_letter_code",
     "language_info",
     "marian_model_name",
@@ -155,6 +157,49 @@ for _tag, _info in LANGUAGES.items():
     for _name in (_info.english, _info.native):
         _BY_NAME.setdefault(_fold(_name), _tag)
 _BY_NAME.update({"chinese": "zh-Hans", "中文": "zh-Hans", "farsi": "fa", "filipino": "tl"})
+
+
+# Every ISO 639-1 code: with the table's languages, what "a known language" means. A
+# config file's "sp" or "xx" is well-formed, but a typo that would turn a language off
+# (the audit's operator wrote "sp" for Spanish). Languages that only have a 3-letter
+# code are known when the table has them ("spa", "fil" become 2-letter codes). The
+# special codes und, mul, mis and zxx name no language and are not known.
+_ISO_639_1 = frozenset(
+    "aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu "
+    "cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he "
+    "hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko "
+    "kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd "
+    "ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se "
+    "sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty "
+    "ug uk ur uz ve vi vo wa wo xh yi yo za zh zu".split()
+)
+_KNOWN = _ISO_639_1 | {primary_subtag(tag) for tag in LANGUAGES}
+
+
+def is_known_language(tag: str | None) -> bool:
+    """Whether ``tag`` is a well-formed tag of a real language (see ``_ISO_639_1``)."""
+    if tag is None:
+        return False
+    try:
+        return primary_subtag(normalize_tag(tag)) in _KNOWN
+    except InvalidLanguageTag:
+        return False
+
+
+def known_tag(value: str) -> str:
+    """``normalize_tag(value)`` for a config value, which must name a known language.
+
+    Raises:
+        InvalidLanguageTag: ``value`` is no tag, or names no known language; the
+            message suggests one whose name starts like ``value`` ("sp": "es").
+    """
+    tag = normalize_tag(value)
+    if is_known_language(tag):
+        return tag
+    folded = _fold(value)
+    near = sorted({t for name, t in _BY_NAME.items() if name.startswith(folded)})
+    hint = f" (did you mean {near[0]!r}?)" if len(near) == 1 else ""
+    raise InvalidLanguageTag(f"{value!r} is not a known language{hint}")
 
 
 def language_for_three_letter_code(code: str) -> str | None:

@@ -6,15 +6,25 @@ language of the system prompt, the knowledge base and the human agents).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from botkit.language.tags import normalize_tag
+from botkit.language.codes import known_tag
 
 __all__ = ["DetectorSettings", "LanguageSettings", "Mode", "TranslatorSettings"]
 
 Mode = Literal["native", "pivot", "off"]
+# Checked one by one, so a problem names its item: "language.languages[0]: 'sp' is not a
+# known language (did you mean 'es'?)".
+KnownTag = Annotated[str, AfterValidator(known_tag)]
 
 MAX_GLOSSARY_TERMS = 1000
 MAX_TERM_CHARS = 200
@@ -84,7 +94,7 @@ class LanguageSettings(_Section):
     """The ``[language]`` section (see ``config.example.toml`` for every key)."""
 
     mode: Literal["auto", "native", "pivot", "off"] = "auto"
-    languages: tuple[str, ...] = ()
+    languages: tuple[KnownTag, ...] = ()
     glossary: tuple[str, ...] = ()
     switch_command: str = Field(default="/lang", max_length=32)
     switch_reply: str = "Okay, from now on I will answer in {language}."
@@ -102,7 +112,7 @@ class LanguageSettings(_Section):
     @field_validator("languages")
     @classmethod
     def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(normalize_tag(v) for v in value))
+        return tuple(dict.fromkeys(value))
 
     @field_validator("glossary")
     @classmethod

@@ -78,7 +78,7 @@ async def test_llm_translator_requests() -> None:
     system = request.messages[0].content
     assert "from Spanish (es) into English (en-GB)" in system and "{0}" in system
     assert request.messages[1].content == "Hola {0}."
-    assert llm.supports("es", "xx-YY") and not llm.supports("es", "not a tag")
+    assert llm.supports("es", "pt-BR") and not llm.supports("es", "not a tag")
     assert await llm.translate(["same"], "en", "en-US") == ["same"]
     assert len(backend.requests) == 2
 
