@@ -30,6 +30,7 @@ from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
 from connectors.telegram import texts
 from connectors.telegram._shape import problem, update_problem
+from connectors.telegram.album import AlbumCollector
 from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import TelegramConfig
 from connectors.telegram.draft import DraftSupport, DraftWriter
@@ -74,6 +75,7 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Task[Any]] = set()
         # One line a minute: a relay that garbles every update must not flood the log.
+        self.albums = AlbumCollector(self._store)
         self._unreadable = ThrottledWarning(log, "telegram: update %s cannot be read (%s); skipped")
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -197,6 +199,7 @@ class TelegramConnector(Connector[TelegramConfig]):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await self.albums.flush_all()  # held albums are stored, then confirmed
         poller, self._poller = self._poller, None
         if poller is not None:
             await poller.confirm()
@@ -240,15 +243,19 @@ class TelegramConnector(Connector[TelegramConfig]):
             # send it again and again.
             self._skip(data["update_id"], problem(data) or type(exc).__name__)
             return
-        await self._handle_update(update)
+        held = await self._handle_update(update)
+        if held is not None:  # a photo album's message: answered once the album is stored
+            await held
 
     def _skip(self, update_id: int, reason: str) -> None:
         """Warn (throttled) about an update that is skipped because it cannot be read;
         ``reason`` names fields and types, never the update's content (customer data)."""
         self._unreadable.warn(update_id, reason)
 
-    async def _handle_update(self, update: Update) -> None:
-        """Act on one update; returns once it is stored (or needs nothing stored).
+    async def _handle_update(self, update: Update) -> asyncio.Future[None] | None:
+        """Act on one update; returns once it is stored (or needs nothing stored), or,
+        for a photo album's message, a future done once its album is stored (``album``):
+        the update is confirmed only then.
 
         Raises:
             RetryLater: the core could not store it now.
@@ -258,26 +265,32 @@ class TelegramConnector(Connector[TelegramConfig]):
         reason = update_problem(update)  # webhook and polling alike
         if reason is not None:
             self._skip(update.update_id, reason)
-            return
+            return None
         try:
             action = classify(update, self.me, self.config.group_replies, self.codec)
         except Exception:  # one odd update must not stop the channel
             log.exception("telegram: update %s could not be read; skipped", update.update_id)
-            return
+            return None
         if action.kind is Kind.SUBMIT:
             assert action.message is not None
-            try:
-                # Kept on disk while the database is away: Telegram gives a webhook's
-                # update up after some failed tries (polling would hold it for 24 h).
-                receipt = await self.core.submit_or_keep(action.message)
-            except (StoreError, MessageRejectedError) as exc:
-                raise RetryLater(str(exc)) from exc
-            if receipt is not None and receipt.duplicate:
-                log.debug("telegram: update %s already stored", update.update_id)
+            if action.album is not None:
+                return self.albums.add(action.album, action.update_id, action.message)
+            await self._store(action.message)
         if action.callback_id is not None:
             self._spawn(self._sender.answer_callback(action.callback_id))
         if action.kind in _TABLES and self._first_time(action.update_id):
             self._spawn(self._reply_locally(action))
+        return None
+
+    async def _store(self, message: InboundMessage) -> None:
+        try:
+            # Kept on disk while the database is away: Telegram gives a webhook's
+            # update up after some failed tries (polling would hold it for 24 h).
+            receipt = await self.core.submit_or_keep(message)
+        except (StoreError, MessageRejectedError) as exc:
+            raise RetryLater(str(exc)) from exc
+        if receipt is not None and receipt.duplicate:
+            log.debug("telegram: %s already stored", message.idempotency_key)
 
     def unreadable_reply(self, message: InboundMessage) -> tuple[str, str] | None:
         """What the bot answers to ``message`` when it cannot read it (a photo, a

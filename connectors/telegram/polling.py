@@ -38,6 +38,9 @@ __all__ = ["ALLOWED_UPDATES", "Poller", "RetryLater"]
 log = logging.getLogger("connectors.telegram")
 
 ALLOWED_UPDATES = ("message", "callback_query")
+# While an update is held, getUpdates is called again this often (it brings the
+# rest of a photo album); a hold lasts about a second.
+_HELD_POLL_S = 0.2
 
 
 class _BatchNotLogged(logging.Filter):
@@ -68,7 +71,7 @@ class Poller:
         self,
         bot: Bot,
         config: TelegramConfig,
-        handle: Callable[[Update], Awaitable[None]],
+        handle: Callable[[Update], Awaitable[asyncio.Future[None] | None]],
         redact: Callable[[str], str],
         *,
         skip: Callable[[int, str], None],
@@ -80,6 +83,11 @@ class Poller:
         self.skip = skip
         self.offset: int | None = None  # next update id to ask for; None: Telegram's own
         self._confirmed: int | None = None  # offset last sent to Telegram
+        self._next: int | None = None  # first update id not handed to ``handle`` yet
+        # Updates ``handle`` holds (a photo album's messages, see ``album``), oldest
+        # first: the offset stays at the oldest until it is stored, so none is confirmed
+        # before then, and Telegram hands it (and what follows) again meanwhile.
+        self._held: list[tuple[int, asyncio.Future[None]]] = []
 
     async def run(self) -> None:
         """Poll until cancelled.
@@ -100,8 +108,16 @@ class Poller:
             try:
                 updates = await self._fetch()
                 for update in updates:
-                    await self.handle(update)
-                    self.offset = update.update_id + 1
+                    if self._next is not None and update.update_id < self._next:
+                        continue  # handled already: fetched again while one is held
+                    held = await self.handle(update)
+                    self._next = update.update_id + 1
+                    if held is not None:
+                        self._held.append((update.update_id, held))
+                    self._advance()
+                if self._held:
+                    await asyncio.wait({self._held[0][1]}, timeout=_HELD_POLL_S)
+                    self._advance()
                 # Only now: a fetch that works while the store is down must not reset
                 # the backoff, or the outage is retried every initial_backoff_s.
                 failures = 0
@@ -121,13 +137,31 @@ class Poller:
                 log.error("telegram: polling failed: %s", self._text(exc))
                 await asyncio.sleep(self._backoff(failures))
 
+    def _advance(self) -> None:
+        """Move the offset past what is handled and stored, up to the oldest update
+        still held.
+
+        Raises:
+            RetryLater: a held update could not be stored; it is handed again.
+        """
+        while self._held and self._held[0][1].done():
+            update_id, done = self._held.pop(0)
+            if done.exception() is not None:
+                self._held.clear()  # its album is gone: all of it is handed again
+                self._next = update_id
+                self.offset = update_id
+                raise RetryLater(str(done.exception()))
+        self.offset = self._held[0][0] if self._held else self._next
+
     async def _fetch(self) -> tuple[Update, ...]:
         offset = self.offset
         try:
             updates = await self.bot.get_updates(
                 offset=offset,
                 limit=self.config.poll_limit,
-                timeout=self.config.poll_timeout_s,
+                # While an update is held, Telegram still has it, so a long poll would
+                # return at once anyway; 0 says so.
+                timeout=0 if self._held else self.config.poll_timeout_s,
                 allowed_updates=list(ALLOWED_UPDATES),
             )
         except TelegramError:
@@ -160,7 +194,9 @@ class Poller:
         except Exception as exc:
             # Named by field and type: the exception's text may quote customer data.
             self.skip(update_id, problem(item) or type(exc).__name__)
-            self.offset = update_id + 1
+            self._next = update_id + 1
+            if not self._held:
+                self.offset = self._next
             return ()
 
     async def confirm(self, within: float = 2.0) -> None:

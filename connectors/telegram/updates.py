@@ -84,6 +84,7 @@ class Action:
     target: Target | None = None
     language: str | None = None
     callback_id: str | None = None
+    album: str | None = None  # the media_group_id of a photo album's message (``album``)
 
 
 def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -> Action:
@@ -109,7 +110,14 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         if not wanted:
             return local(Kind.IGNORE)
         media = _inbound(update, me, msg, user, thread, _shared(msg))
-        return Action(Kind.SUBMIT, update.update_id, media, target, user.language_code)
+        return Action(
+            Kind.SUBMIT,
+            update.update_id,
+            media,
+            target,
+            user.language_code,
+            album=msg.media_group_id,
+        )
     command = _COMMAND.match(text) if msg.text is not None else None
     if command is not None:
         name, addressee = command.group(1), command.group(2)
@@ -132,7 +140,14 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
     if not clean and mentioned and msg.text is not None:
         return local(Kind.START)  # just "@bot": say hello
     inbound = _inbound(update, me, msg, user, thread, clean or text)
-    return Action(Kind.SUBMIT, update.update_id, inbound, target, user.language_code)
+    return Action(
+        Kind.SUBMIT,
+        update.update_id,
+        inbound,
+        target,
+        user.language_code,
+        album=msg.media_group_id,
+    )
 
 
 def unreadable(message: InboundMessage) -> bool:
