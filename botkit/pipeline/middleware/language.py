@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 
+from botkit.language.codes import is_known_language
 from botkit.language.commands import parse_switch
 from botkit.language.confirm import SwitchConfirmation
 from botkit.language.detect import (
@@ -34,7 +35,7 @@ from botkit.language.policy import (
 )
 from botkit.language.protect import Glossary, detection_text
 from botkit.language.settings import LanguageSettings
-from botkit.language.tags import try_normalize
+from botkit.language.tags import same_language, try_normalize
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 
@@ -87,7 +88,18 @@ class LanguageDetectionMiddleware:
         # throughput with detection off).
         contact = ctx.contact or await ctx.store.get_contact(ctx.conversation.contact_id)
         preferred = None if contact is None else try_normalize(contact.language)
-        return preferred or try_normalize(ctx.message.contact.language_hint)
+        hint = try_normalize(ctx.message.contact.language_hint)
+        return next((tag for tag in (preferred, hint) if self._servable(tag)), None)
+
+    def _servable(self, tag: str | None) -> bool:
+        """Whether a seed may be used: a real language ("zxx", "und": none; a client's
+        "xx": a typo), and one of ``languages`` when that is set (a Telegram app set to
+        Russian must not make a bot serving es and fr answer in Russian). The
+        remembered preference is checked too: ``languages`` may have changed since."""
+        if not is_known_language(tag):
+            return False
+        allowed = self.settings.languages
+        return not allowed or any(same_language(tag, a) for a in (*allowed, self.working))
 
     async def decide(self, ctx: Context) -> LanguageDecision:
         """The decision for ``ctx``'s message (reads the store, writes nothing to it;
