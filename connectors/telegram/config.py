@@ -12,7 +12,13 @@ from botkit.config.listen import ListenHost
 from botkit.config.problems import problem_at
 from connectors.base import ConnectorConfig
 
-__all__ = ["FloodLimits", "RetryPolicy", "TelegramConfig", "WebhookConfig"]
+__all__ = [
+    "DEFAULT_GROUP_COMMANDS",
+    "FloodLimits",
+    "RetryPolicy",
+    "TelegramConfig",
+    "WebhookConfig",
+]
 
 # BotFather tokens are "<bot id>:<35 url-safe characters>"; the bounds are loose so a
 # future format still passes, while a pasted placeholder or a quoted ${VAR} does not.
@@ -21,6 +27,9 @@ _TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,200}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _LANG_KEY = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_BARE_COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}$")
+# The language switch and the hand-off plugin's default commands.
+DEFAULT_GROUP_COMMANDS = ("/lang", "/human", "/agent", "/bot")
 
 
 class _Section(BaseModel):
@@ -131,6 +140,12 @@ class TelegramConfig(ConnectorConfig):
         request_timeout_s: connect/read/write timeout of one API call.
         flood / retry: send-queue limits and network retries.
         shutdown_grace_s: on disconnect, how long replies being sent may finish.
+        group_commands: the bot's own slash commands (besides ``/start`` and ``/help``),
+            taken in a group without ``@botname`` when ``group_replies`` is "mention"
+            or "mention_or_reply"; any other bare ``/command`` there is for another
+            bot and ignored. Add the hand-off plugin's ``commands`` and
+            ``return_command`` and the language ``switch_command`` when they are not
+            the defaults. ``/any@botname`` is always the bot's.
         greeting / help / unsupported: per-language overrides (keys like ``"es"``,
             ``"pt-br"``) of the built-in ``/start``, ``/help`` and "I can only read
             text" messages.
@@ -151,6 +166,7 @@ class TelegramConfig(ConnectorConfig):
     flood: FloodLimits = FloodLimits()
     retry: RetryPolicy = RetryPolicy()
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)
+    group_commands: tuple[str, ...] = DEFAULT_GROUP_COMMANDS
     greeting: dict[str, str] = Field(default_factory=dict)
     help: dict[str, str] = Field(default_factory=dict)
     unsupported: dict[str, str] = Field(default_factory=dict)
@@ -188,6 +204,19 @@ class TelegramConfig(ConnectorConfig):
         if urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @field_validator("group_commands")
+    @classmethod
+    def _check_commands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for command in value:
+            if not _BARE_COMMAND.match(command):
+                raise ValueError(f"{command!r} is not a command like '/human'")
+        return value
+
+    def group_command_names(self) -> frozenset[str]:
+        """``group_commands`` as the names ``updates.classify`` compares (no "/",
+        case-folded)."""
+        return frozenset(c[1:].casefold() for c in self.group_commands)
 
     @field_validator("greeting", "help", "unsupported")
     @classmethod

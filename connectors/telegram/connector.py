@@ -76,6 +76,7 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._sending: set[asyncio.Task[Any]] = set()
         # One line a minute: a relay that garbles every update must not flood the log.
         self.albums = AlbumCollector(self._store)
+        self._commands = config.group_command_names()
         self._unreadable = ThrottledWarning(log, "telegram: update %s cannot be read (%s); skipped")
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -267,7 +268,9 @@ class TelegramConnector(Connector[TelegramConfig]):
             self._skip(update.update_id, reason)
             return None
         try:
-            action = classify(update, self.me, self.config.group_replies, self.codec)
+            action = classify(
+                update, self.me, self.config.group_replies, self.codec, self._commands
+            )
         except Exception:  # one odd update must not stop the channel
             log.exception("telegram: update %s could not be read; skipped", update.update_id)
             return None

@@ -4,9 +4,11 @@ Only ``message`` and ``callback_query`` updates are requested from Telegram. A m
 
 * ``/start`` or ``/help`` (also ``/start@thisbot``): answered by the connector itself;
 * text (or a caption) meant for the bot: submitted to the core. In a group that is
-  when the bot is @mentioned or its message is replied to (``group_replies``); other
-  commands (``/lang es``, ``/human``) always count as meant for the bot unless they name
-  another bot. The bot's @mention is removed from the text;
+  when the bot is @mentioned or its message is replied to (``group_replies``); a
+  command that names the bot (``/lang@thisbot es``) always counts, a bare one
+  (``/lang es``, ``/human``) only when it is one of the bot's own
+  (``group_commands``): ``/ban @spammer`` is for another bot. The bot's @mention is
+  removed from the text;
 * a sticker, photo, voice message, location... without text: submitted too, with its
   attachment (``Action.message``), so it is stored whoever has the conversation. The
   core decides on the status where the message becomes the agent's: the agent's to see
@@ -31,6 +33,7 @@ from telegram import CallbackQuery, Chat, Message, MessageEntity, Update, User
 
 from botkit.events import Attachment, Contact, InboundMessage
 from connectors.telegram.buttons import ButtonCodec
+from connectors.telegram.config import DEFAULT_GROUP_COMMANDS
 from connectors.telegram.sender import Target
 
 __all__ = ["CHANNEL", "Action", "BotIdentity", "Kind", "classify", "unreadable"]
@@ -56,6 +59,7 @@ _MEDIA = {
 }
 # Kinds whose message text is made here for a human agent (``_shared``), not written.
 _SHARED = frozenset({"location", "contact", "poll"})
+_DEFAULT_COMMANDS = frozenset(c[1:] for c in DEFAULT_GROUP_COMMANDS)
 
 
 class Kind(StrEnum):
@@ -87,8 +91,16 @@ class Action:
     album: str | None = None  # the media_group_id of a photo album's message (``album``)
 
 
-def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -> Action:
-    """The ``Action`` for ``update`` (see the module docstring)."""
+def classify(
+    update: Update,
+    me: BotIdentity,
+    policy: str,
+    codec: ButtonCodec,
+    group_commands: frozenset[str] = _DEFAULT_COMMANDS,
+) -> Action:
+    """The ``Action`` for ``update`` (see the module docstring). ``group_commands``:
+    the names (no "/", case-folded) of the bot's own commands, the only bare ones it
+    takes in a group unless ``policy`` is "all"."""
     if update.callback_query is not None:
         return _callback(update, update.callback_query, me, policy, codec)
     msg = update.message
@@ -123,6 +135,9 @@ def classify(update: Update, me: BotIdentity, policy: str, codec: ButtonCodec) -
         name, addressee = command.group(1), command.group(2)
         if addressee is not None and addressee.casefold() != me.username.casefold():
             return local(Kind.IGNORE)  # "/help@otherbot"
+        ours = addressee is not None or private or policy == "all"
+        if not ours and name.casefold() not in group_commands | {"start", "help"}:
+            return local(Kind.IGNORE)  # "/ban @spammer": another bot's command
         if name.casefold() in ("start", "help"):
             return local(Kind.START if name.casefold() == "start" else Kind.HELP)
         text = f"/{name}{text[command.end() :]}"

@@ -122,3 +122,31 @@ async def test_button_clicks_follow_the_chat_rules_and_stop_the_spinner(
     assert answered.params["callback_query_id"] == click["callback_query"]["id"]
     assert tg.answers(chat) == expected
     assert [i.text for i in await tg.history(chat)] == (["yes", *expected] if expected else [])
+
+
+@pytest.mark.parametrize("policy", ["mention", "mention_or_reply"])
+async def test_other_bots_bare_commands_are_ignored(make_tg: MakeTg, policy: str) -> None:
+    tg = await make_tg({"group_replies": policy, "group_commands": ["/lang", "/human", "/order"]})
+    u = tg.fake.updates
+    got = await answers_after(
+        tg,
+        [
+            u.message(GROUP, "/ban @spammer"),
+            u.message(GROUP, "/weather Berlin"),
+            u.message(GROUP, "/s typo fix"),
+            u.message(GROUP, "/order 123"),  # one of the bot's own (group_commands)
+            u.message(GROUP, "/weather@botkit_test_bot Berlin"),  # addressed to the bot
+        ],
+    )
+    assert got == ["echo: /order 123", "echo: /weather Berlin"]
+
+
+async def test_a_bad_group_command_is_a_config_error() -> None:
+    from pydantic import ValidationError
+
+    from connectors.telegram.config import TelegramConfig
+
+    with pytest.raises(ValidationError, match="not a command"):
+        TelegramConfig.model_validate(
+            {"token": "123456789:AAtest-token_0123456789abcdefghijkl", "group_commands": ["human"]}
+        )
