@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
 from botkit.store._group_commit import GroupCommitWriter
+from botkit.store._pg_params import connect_args
 
 __all__ = [
     "Runner",
@@ -119,9 +120,13 @@ def create_runner(
     # A server that does not answer at all (a host gone, packets dropped) fails a new
     # connection after CONNECT_TIMEOUT_S, not asyncpg's default 60 s: intake and readiness
     # then answer within the channels' patience.
+    # libpq's names in the query (sslmode=...) become asyncpg's arguments: left in the
+    # URL, SQLAlchemy would pass them to asyncpg.connect(), which refuses them.
+    translated, libpq_names = connect_args(parsed.query)
+    parsed = parsed.difference_update_query(libpq_names)
     kwargs: dict[str, Any] = {
         "hide_parameters": True,
-        "connect_args": {"timeout": CONNECT_TIMEOUT_S},
+        "connect_args": {"timeout": CONNECT_TIMEOUT_S, **translated},
     }
     if pooled:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from botkit.store._pg_params import check_query
+
 __all__ = ["StoreSettings", "mask_url"]
 
 # Plain driver names are mapped to the async drivers the store runs on, so that
@@ -109,7 +111,10 @@ class StoreSettings(BaseModel):
     Attributes:
         url: SQLAlchemy URL. ``sqlite+aiosqlite:///FILE`` (the embedded default) or
             ``postgresql+asyncpg://USER:PASSWORD@HOST/DB``; ``sqlite://`` and
-            ``postgresql://`` are accepted and mapped to those names. A password in the
+            ``postgresql://`` are accepted and mapped to those names. A PostgreSQL
+            URL's query takes libpq's ``sslmode``, ``connect_timeout``,
+            ``application_name`` and ``options`` (translated for asyncpg) and a few of
+            asyncpg's own (``botkit/store/_pg_params.py``); any other is refused. A password in the
             URL must be percent-encoded (``@`` as ``%40``, ``%`` as ``%25``): ``%XX``
             sequences are decoded, and a raw ``@`` is refused. The password is masked in
             ``repr``, ``str`` and every message the store writes. (SQLite is driven
@@ -121,8 +126,11 @@ class StoreSettings(BaseModel):
             never upgraded implicitly: run ``botkit db upgrade``.
         sqlite_busy_timeout_ms: how long SQLite waits for another process's write lock.
         echo_sql: log every SQL statement (parameters are never logged).
-        pool_size: PostgreSQL connections kept open per process (SQLite uses one writer
-            thread and three reader threads, each with its own connection).
+        pool_size: PostgreSQL connections kept open per process; under load a process
+            opens up to as many again (up to ``2 * pool_size``), plus one for its
+            heartbeat: size the server's ``max_connections`` for that times the
+            replicas, plus CLI jobs. (SQLite uses one writer thread and three reader
+            threads, each with its own connection.)
         history_cache_mb: memory for the latest messages of active conversations, which
             spares most history reads (0 turns it off: every reply reads the database).
         retention_days: delete conversations (with their messages) inactive for this
@@ -185,6 +193,8 @@ class StoreSettings(BaseModel):
             # SQLAlchemy ends the password at its first "@"; the rest of the password
             # would be sent as the host and shown in every connection error.
             raise ValueError(_RAW_AT)
+        if parsed.get_backend_name() == "postgresql":
+            check_query(parsed.query)  # before the first connection: named, exit 2
         home = parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("~")
         if home:  # as a shell would: every part of botkit then opens the same file
             parsed = parsed.set(database=str(Path(parsed.database or "").expanduser()))
