@@ -1,10 +1,11 @@
 """The handler for the explicit language switch (``/lang es``; see ``commands``).
 
 It sets the conversation's language and the contact's preferred language (so their
-next conversation starts in it), and confirms in the new language: the confirmation is
-written in the working language and, in ``pivot`` mode, translated on the way out like
-any reply. A language the deployment cannot serve (not in ``language.languages`` when
-that list is set, or one the translator cannot handle) is refused with the usage text.
+next conversation starts in it), and confirms: the confirmation is written in the
+working language and, in ``pivot`` mode, translated on the way out like any reply; in
+``native`` mode it goes as written, labelled with the working language. A language the
+deployment cannot serve (not in ``language.languages`` when that list is set, or one the
+translator cannot handle) is refused with the usage text (translated or labelled alike).
 
 Later messages are still detected: a long, clearly detected message in another language
 switches again (the customer's writing wins over an earlier command).
@@ -15,6 +16,7 @@ from __future__ import annotations
 from botkit.backends.protocol import Translator
 from botkit.language.codes import english_name, find_language
 from botkit.language.commands import parse_switch
+from botkit.language.localized import set_localized_reply
 from botkit.language.settings import LanguageSettings
 from botkit.language.tags import same_language
 from botkit.pipeline.context import Context
@@ -24,6 +26,7 @@ __all__ = ["SWITCH_GROUP", "LanguageSwitchHandler"]
 
 # Before plugins' handlers (group 0 by default): the command is the bot's own.
 SWITCH_GROUP = -100
+SOURCE = "language-switch"
 
 
 class LanguageSwitchHandler(Handler):
@@ -65,18 +68,19 @@ class LanguageSwitchHandler(Handler):
         language = None if request is None else find_language(request.argument)
         if language is None or not self.servable(language):
             command = self.settings.switch_command
-            ctx.set_reply(
-                self.settings.switch_unknown_reply.replace("{command}", command),
-                source="language-switch",
-            )
+            self._reply(ctx, self.settings.switch_unknown_reply.replace("{command}", command))
             raise StopPropagation
         ctx.conversation = await ctx.store.set_conversation_language(ctx.conversation.id, language)
         if ctx.inbound.contact_id is not None:
             await ctx.store.set_contact_language(ctx.inbound.contact_id, language)
         ctx.language = language
         ctx.logger.info("%s: language switched to %s by the customer", ctx.describe(), language)
-        ctx.set_reply(
-            self.settings.switch_reply.replace("{language}", english_name(language)),
-            source="language-switch",
-        )
+        self._reply(ctx, self.settings.switch_reply.replace("{language}", english_name(language)))
         raise StopPropagation
+
+    def _reply(self, ctx: Context, text: str) -> None:
+        # The texts are configured in the working language. Pivot mode translates them
+        # into the customer's; in native mode they go as written, and are labelled so:
+        # a widget reads a reply out in its language's voice, and agents and exports
+        # see the language (the audit found English text labelled German).
+        set_localized_reply(ctx, lambda _customer: (self.working, text), source=SOURCE)
