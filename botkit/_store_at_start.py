@@ -42,6 +42,7 @@ _WORTH_WAITING = frozenset(
         "resources",
         "shutdown",
         "read_only",
+        "timeout",
         "locked",
     }
 )

@@ -1,7 +1,8 @@
 """Telling a database outage from other store failures, and saying so once, not per call.
 
-An outage (PostgreSQL restarting or unreachable, a connection cut, SQLite's file locked
-past the busy timeout, a full disk) fails every store call alike until it ends; what the
+An outage (PostgreSQL restarting or unreachable, a connection cut, a statement the
+server cancelled for a lock or statement timeout, SQLite's file locked past the busy
+timeout, a full disk) fails every store call alike until it ends; what the
 caller should do differs from a failure of one call (a bad row, a bug): wait and try
 again. ``DatabaseUnavailableError`` marks it, so that callers (the reply that was shown
 but not stored yet, a reply task) can wait for the database instead of giving up, while
@@ -51,6 +52,7 @@ OUTAGE_REASONS = (
     "resources",  # SQLSTATE class 53: disk full, out of memory, too many connections
     "shutdown",  # SQLSTATE 57P01-57P03: shutting down, crashed, starting up
     "read_only",  # SQLSTATE 25006: a standby, just after a failover
+    "timeout",  # SQLSTATE 55P03 / 57014: lock_timeout, statement_timeout, a cancel
     "locked",  # the SQLite file, beyond sqlite_busy_timeout_ms
     "disk_full",
     "disk_error",
@@ -65,6 +67,15 @@ _OUTAGE_CODES = {
     "57P02": "shutdown",
     "57P03": "shutdown",
     "25006": "read_only",
+}
+# A statement the server cancelled for a timeout the DBA set (a role's or database's
+# ``lock_timeout`` or ``statement_timeout``; 57014 also answers ``pg_cancel_backend``).
+# Nothing is wrong with the statement: a lock held by a purge, an agent's status change
+# or a migration is gone a moment later, so it is waited for like an outage. As a plain
+# failure it lost a reply the customer had already seen, marking the message answered.
+_CANCELLED = {
+    "55P03": "the server's lock_timeout cancelled a statement waiting for a lock",
+    "57014": "the server cancelled a statement (statement_timeout, or a cancel request)",
 }
 # sqlite3 says these as text only (its error codes are not exposed before Python 3.11's
 # sqlite_errorname, and not by every build).
@@ -108,6 +119,8 @@ def outage_reason(exc: BaseException) -> OutageReason | None:
         if error is None:
             continue
         code = _sqlstate(error)
+        if code in _CANCELLED:
+            return OutageReason("timeout", f"{_CANCELLED[code]} (SQLSTATE {code})")
         if code is not None:
             name = _OUTAGE_CODES.get(code) or _OUTAGE_CLASSES.get(code[:2])
             if name is not None:
@@ -139,6 +152,10 @@ class OutageLog:
         self._failures = 0
         self._writes_failed = False
         self._by_reason: Counter[str] = Counter(dict.fromkeys(OUTAGE_REASONS, 0))
+
+        # The URL goes into a %-format: its query may hold percent-encoding
+        # (``options=-c%20lock_timeout%3D5s``), which read as conversions failed the call.
+        where = where.replace("%", "%%")
 
         def throttle() -> ThrottledWarning:
             return ThrottledWarning(

@@ -81,3 +81,14 @@ def test_the_outage_state_and_failed_calls_by_reason_are_kept_for_the_metrics() 
     assert not outage.down
     counts = outage.failures_by_reason
     assert (counts["locked"], counts["unreachable"], sum(counts.values())) == (2, 1, 3)
+
+
+def test_a_percent_encoded_url_is_logged_as_written(caplog: pytest.LogCaptureFixture) -> None:
+    """The URL's query may hold percent-encoding (``options=-c%20lock_timeout%3D5s``): it
+    was read as %-conversions, and the warning raised ValueError inside the store call."""
+    caplog.set_level(logging.INFO, logger="botkit.store")
+    where = "postgresql+asyncpg://bot:***@db/botkit?options=-c%20lock_timeout%3D5s"
+    outage = OutageLog(where, clock=Clock())
+    outage.failed(UNREACHABLE, "ConnectionRefusedError: x", write=True)
+    (line,) = _lines(caplog)
+    assert where in line
