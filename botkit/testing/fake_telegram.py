@@ -121,6 +121,9 @@ class FakeTelegram:
         self.file_host_down = False
         # Files whose getFile answer has no file_path (the Bot API may omit it).
         self.files_without_path: set[str] = set()
+        # Groups upgraded to supergroups: old chat id -> new. Sends to the old id are
+        # refused as Telegram does (400 with parameters.migrate_to_chat_id).
+        self.migrated: dict[int, int] = {}
         self._pending: list[dict[str, Any]] = []
         self._batches: list[list[dict[str, Any]]] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -252,7 +255,8 @@ class FakeTelegram:
             return self._answer(method, params, 404, {"description": "Not Found"})
         status, result = await handler(params)
         if status != 200:
-            return self._answer(method, params, status, {"description": result})
+            body = result if isinstance(result, dict) else {"description": result}
+            return self._answer(method, params, status, body)
         return self._answer(method, params, 200, {"result": result})
 
     async def _file(self, request: web.Request) -> web.Response:
@@ -336,6 +340,11 @@ class FakeTelegram:
         if utf16_len(raw) > _MAX_TEXT:  # the untrimmed length: the stricter of the two
             return 400, "Bad Request: message is too long"
         chat_id = int(params["chat_id"])
+        if chat_id in self.migrated:
+            return 400, {
+                "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                "parameters": {"migrate_to_chat_id": self.migrated[chat_id]},
+            }
         message_id = self._next_id.get(chat_id, 1000) + 1
         self._next_id[chat_id] = message_id
         reply = params.get("reply_parameters")

@@ -274,6 +274,14 @@ class TelegramConnector(Connector[TelegramConfig]):
         except Exception:  # one odd update must not stop the channel
             log.exception("telegram: update %s could not be read; skipped", update.update_id)
             return None
+        if action.kind is Kind.MIGRATED:
+            assert action.target is not None and action.moved_to is not None
+            log.info(
+                "telegram: chat %s is now supergroup %s", action.target.chat_id, action.moved_to
+            )
+            # The conversation stays under the old chat's key: the core has no way to
+            # rename one yet. Its replies reach the supergroup.
+            self._sender.chat_moved(action.target.chat_id, action.moved_to)
         if action.kind is Kind.SUBMIT:
             assert action.message is not None
             if action.album is not None:

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import random
 import warnings
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     EndPointNotFound,
     InvalidToken,
     NetworkError,
@@ -46,6 +48,8 @@ from connectors.telegram.flood import FloodControl, is_group
 __all__ = ["DraftRefused", "Sender", "Target"]
 
 log = logging.getLogger("connectors.telegram")
+
+_MOVED_CHATS = 10_000  # upgraded groups remembered, the oldest forgotten first
 
 T = TypeVar("T")
 
@@ -120,6 +124,23 @@ class Sender:
         self.flood = flood
         self.retry = retry
         self._redact = redact
+        # Groups upgraded to supergroups: old chat id -> new one. Sends to the old id
+        # fail with ChatMigrated for good, so they go to the new one straight away.
+        self._moved: OrderedDict[int, int] = OrderedDict()
+
+    def chat_moved(self, old: int, new: int) -> None:
+        """Remember that group ``old`` is now supergroup ``new`` (Telegram's
+        ``migrate_to_chat_id``): replies to ``old`` are sent to ``new``."""
+        if old == new:
+            return
+        self._moved[old] = new
+        self._moved.move_to_end(old)
+        while len(self._moved) > _MOVED_CHATS:
+            self._moved.popitem(last=False)
+
+    def current_chat(self, chat_id: int) -> int:
+        """Where a message to ``chat_id`` goes now (its supergroup if it was upgraded)."""
+        return self._moved.get(chat_id, chat_id)
 
     async def send_message(
         self,
@@ -136,9 +157,9 @@ class Sender:
             else None
         )
 
-        async def op() -> int:
+        async def op(chat_id: int) -> int:
             message = await self.bot.send_message(
-                target.chat_id,
+                chat_id,
                 text,
                 message_thread_id=target.thread_id,
                 reply_parameters=reply,
@@ -146,7 +167,18 @@ class Sender:
             )
             return message.message_id
 
-        return await self._in_chat(target.chat_id, "sendMessage", op)
+        chat_id = self.current_chat(target.chat_id)
+        try:
+            return await self._in_chat(
+                chat_id, "sendMessage", lambda: op(chat_id), follow_migration=True
+            )
+        except ChatMigrated as exc:
+            # The group was upgraded: the reply goes to the supergroup, and so does
+            # every later one (the pending reply is not lost).
+            new = int(exc.new_chat_id)
+            log.info("telegram: chat %s is now supergroup %s; sending there", chat_id, new)
+            self.chat_moved(target.chat_id, new)
+            return await self._in_chat(new, "sendMessage", lambda: op(new))
 
     async def edit_message(
         self,
@@ -230,10 +262,20 @@ class Sender:
         except ConnectorError as exc:
             log.info("%s", exc)
 
-    async def _in_chat(self, chat_id: int, what: str, op: Callable[[], Awaitable[T]]) -> T:
+    async def _in_chat(
+        self,
+        chat_id: int,
+        what: str,
+        op: Callable[[], Awaitable[T]],
+        *,
+        follow_migration: bool = False,
+    ) -> T:
         async with self.flood.chat_turn(chat_id):
             return await self._attempts(
-                f"{what} to chat {chat_id}", lambda: self.flood.message_slot(chat_id), op
+                f"{what} to chat {chat_id}",
+                lambda: self.flood.message_slot(chat_id),
+                op,
+                follow_migration=follow_migration,
             )
 
     async def _attempts(
@@ -241,6 +283,8 @@ class Sender:
         what: str,
         slot: Callable[[], AbstractAsyncContextManager[None]],
         op: Callable[[], Awaitable[T]],
+        *,
+        follow_migration: bool = False,
     ) -> T:
         failures = 0
         waited = 0.0
@@ -257,6 +301,10 @@ class Sender:
                 if waited > self.flood.limits.max_retry_after_s:
                     raise self._error(what, exc, "flood wait too long") from None
                 log.warning("telegram: %s: flood control, waiting %.1fs", what, seconds)
+            except ChatMigrated as exc:
+                if follow_migration:
+                    raise  # send_message sends to the new chat
+                raise self._error(what, exc) from None
             except BadRequest as exc:  # a NetworkError subclass, but never transient
                 raise self._error(what, exc) from None
             except NetworkError as exc:  # timeouts, connection errors, 5xx

@@ -14,6 +14,8 @@ Only ``message`` and ``callback_query`` updates are requested from Telegram. A m
   core decides on the status where the message becomes the agent's: the agent's to see
   while a human has the conversation, else answered with "I can only read text"
   (``unreadable``: which messages the bot cannot read);
+* the service message that says a group became a supergroup (``migrate_to_chat_id``):
+  replies to the group go to the supergroup from then on (``Kind.MIGRATED``);
 * anything else (service messages, other bots' commands, a channel post): ignored.
 
 A button click (callback query) is submitted as the button's value where the bot would
@@ -67,6 +69,7 @@ class Kind(StrEnum):
     START = "start"
     HELP = "help"
     ACKNOWLEDGE = "acknowledge"  # answer a callback query, nothing else
+    MIGRATED = "migrated"  # the group became a supergroup (``Action.moved_to``)
     IGNORE = "ignore"
 
 
@@ -88,6 +91,7 @@ class Action:
     target: Target | None = None
     language: str | None = None
     callback_id: str | None = None
+    moved_to: int | None = None  # MIGRATED: the supergroup's chat id
     album: str | None = None  # the media_group_id of a photo album's message (``album``)
 
 
@@ -104,6 +108,13 @@ def classify(
     if update.callback_query is not None:
         return _callback(update, update.callback_query, me, policy, codec)
     msg = update.message
+    if msg is not None and msg.migrate_to_chat_id is not None:
+        return Action(
+            Kind.MIGRATED,
+            update.update_id,
+            target=Target(msg.chat.id),
+            moved_to=msg.migrate_to_chat_id,
+        )
     if msg is None or not _takes_part(msg.chat, policy):
         return Action(Kind.IGNORE, update.update_id)
     user = msg.from_user
