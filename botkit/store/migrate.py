@@ -43,6 +43,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # try to create the same tables; a transaction-scoped advisory lock makes the second wait
 # and then find the schema current. SQLite gets the same from BEGIN IMMEDIATE.
 _PG_LOCK_ID = 0x626F746B6974  # "botkit"
+# How long a migration's statement waits for a table lock on PostgreSQL. ALTER TABLE
+# takes ACCESS EXCLUSIVE; waiting for it behind a long transaction (a replica's query,
+# a dashboard left in a transaction), it queues every later reader and writer of that
+# table behind itself: the running bots' messages stalled for the whole wait (24 s
+# measured). Given up after this, the transaction is rolled back (nothing changed) and
+# `botkit db upgrade` tries again, as it waits for an unavailable database.
+LOCK_TIMEOUT_MS = 5000
 T = TypeVar("T")
 
 
@@ -100,15 +107,29 @@ async def _run(target: Target, fn: Callable[[Connection], T], *, write: bool) ->
         reason = outage_reason(exc)
         if reason is None:
             raise StoreError(failed(exc)) from exc
+        if reason.name == "timeout":
+            raise DatabaseUnavailableError(_lock_wait(where), reason=reason.name) from exc
         raise DatabaseUnavailableError(f"{failed(exc)} ({reason})", reason=reason.name) from exc
     finally:
         if runner is not target:
             await runner.dispose()
 
 
+def _lock_wait(where: str) -> str:
+    return (
+        f"migration on {where} gave up waiting for a table lock after "
+        f"{LOCK_TIMEOUT_MS / 1000:g} s (lock_timeout), so as not to stall the running "
+        "bots behind it: another session holds the table in an open transaction (a long "
+        "query, a session idle in transaction; see pg_stat_activity and pg_locks). "
+        "Nothing was changed; run it again when that transaction is over"
+    )
+
+
 def _run_command(connection: Connection, fn: Callable[[Config, str], None], revision: str) -> None:
     if connection.dialect.name == "postgresql":
+        # (the advisory lock first: another upgrade may hold it for longer than this)
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})")
+        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
     cfg = _config()
     cfg.attributes["connection"] = connection
     fn(cfg, revision)
