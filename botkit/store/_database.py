@@ -36,6 +36,19 @@ def _select_one(conn: Connection) -> None:
     conn.exec_driver_sql("SELECT 1")
 
 
+# A standby (a failover landed the pool on the old primary, now read-only) answers
+# SELECT 1 but refuses every write: the bot would take traffic only to refuse it. One
+# round trip still; transaction_read_only also covers default_transaction_read_only.
+_PG_WRITABLE = "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"
+
+
+def _writable(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        _select_one(conn)  # a locked SQLite file still serves reads: ready
+        return True
+    return bool(conn.exec_driver_sql(_PG_WRITABLE).scalar())
+
+
 class Database:
     """Owns the runner; runs reads and retried write transactions, raising StoreError."""
 
@@ -118,12 +131,12 @@ class Database:
         await self.close()
 
     async def ping(self) -> bool:
-        """True when the database answers a trivial query (for readiness checks)."""
+        """True when the database answers a trivial query and, on PostgreSQL, takes
+        writes (not a hot standby, not read-only): for readiness checks."""
         try:
-            await self._read(_select_one)
+            return await self._read(_writable)
         except StoreError:
             return False
-        return True
 
     async def ensure_schema(self, auto_upgrade: bool | None = None) -> None:
         """Make sure the schema is current before the bot uses the store.
