@@ -34,6 +34,7 @@ from telegram.error import (
     BadRequest,
     ChatMigrated,
     EndPointNotFound,
+    Forbidden,
     InvalidToken,
     NetworkError,
     RetryAfter,
@@ -210,6 +211,7 @@ class Sender:
 
         Raises:
             DraftRefused: the server does not have the method, or refuses drafts here.
+            ConnectorError: the chat takes nothing from the bot (blocked: 403).
         """
         chat_id = target.chat_id
         send = getattr(self.bot, "send_message_draft", None)
@@ -233,7 +235,12 @@ class Sender:
             raise DraftRefused(self._short(exc), method_missing=_method_missing(exc)) from None
         except NetworkError as exc:  # timeouts, connection errors, 5xx
             log.info("telegram: sendMessageDraft to chat %s failed: %s", chat_id, self._short(exc))
-        except TelegramError as exc:  # 404 (no such method), blocked by the user
+        except Forbidden as exc:
+            # Blocked by the user, deactivated: nothing reaches this chat now, drafts or
+            # messages. A delivery failure, not a refusal of drafts: remembered as one,
+            # the chat would stream by edits after the customer unblocks the bot.
+            raise self._error(f"sendMessageDraft to chat {chat_id}", exc) from None
+        except TelegramError as exc:  # 404 (no such method)
             raise DraftRefused(self._short(exc), method_missing=_method_missing(exc)) from None
         return False
 

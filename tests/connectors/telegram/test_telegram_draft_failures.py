@@ -219,3 +219,24 @@ async def test_a_takeover_after_a_part_was_sent_marks_that_part(make_tg: MakeTg)
     assert first is part and first.text.endswith(" …") and agent.text == "Ana here."
     assert all(d.at < agent.versions[0][0] for d in fake.drafts_in(622))
     assert fake.live_drafts(622) == []
+
+
+async def test_a_blocked_bot_is_a_failed_delivery_not_a_chat_refusing_drafts(
+    make_tg: MakeTg, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "connectors.telegram")
+    tg = await make_tg({"edit_interval_s": 0.2}, word_delay=0.02)
+    fake, text = tg.fake, words(30)
+    blocked = "Forbidden: bot was blocked by the user"
+    fake.fail("sendMessageDraft", status=403, description=blocked)
+    fake.fail("sendMessage", status=403, description=blocked)
+    fake.push(fake.updates.message(701, text))
+    await fake.wait_until(lambda: bool(fake.calls_to("sendMessage", ok=False)), 30)
+    await tg.settle()
+    assert not [r for r in caplog.records if "drafts refused" in r.getMessage()]
+    # The customer unblocks the bot: the next reply is drafted again.
+    fake.push(fake.updates.message(701, "again " + text))
+    await fake.wait_until(lambda: tg.answers(701) == [f"echo: again {text}"], 30)
+    await tg.settle()
+    assert tg.connector.drafts.usable(701)
+    assert [d for d in fake.drafts_in(701) if d.text.startswith("echo: again")]
