@@ -29,6 +29,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from botkit.language._fold import fold, nfc
+
 __all__ = ["Glossary", "Protected", "detection_text", "protect", "restore"]
 
 _PLACEHOLDER = "{{{}}}"
@@ -44,7 +46,9 @@ _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _URL = re.compile(
     r"(?:https?://|ftp://|www\.)[^\s<>\"'`\u3000-\u303f\uff00-\uffef\u060c\u061b\u061f\u06d4]++"
 )
-_URL_TRAILING = ".,;:!?'\"*_"
+# Punctuation a URL is written against but rarely ends with; "…" (U+2026) too: a
+# message cut short after a link ("http://exemple.fr/page.html…").
+_URL_TRAILING = ".,;:!?'\"*_\u2026"
 # Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, CJK, kana) and
 # Hangul, whose counters follow a number as their own word ("30일", "30日", "30天"): a
 # number or a term next to one of these characters is at a word edge.
@@ -81,18 +85,20 @@ _FENCE = "```"
 
 
 class Glossary:
-    """Terms never translated (product names), matched case-insensitively as whole words.
+    """Terms never translated (product names), matched case-insensitively as whole words
+    and whatever the Unicode normalization of the terms and of the text (both are
+    compared in NFC; ``find_spans`` folds the text).
 
     Longer terms win over shorter ones they contain ("botkit Pro" over "botkit").
     """
 
     def __init__(self, terms: Iterable[str] = ()) -> None:
-        self.terms = tuple(dict.fromkeys(t.strip() for t in terms if t.strip()))
+        self.terms = tuple(dict.fromkeys(nfc(t.strip()) for t in terms if t.strip()))
         parts = [_term_pattern(t) for t in sorted(self.terms, key=len, reverse=True)]
         self._pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        """Matches of the terms in ``text``."""
+        """Matches of the terms in ``text`` (which must be NFC to match every form)."""
         if self._pattern is not None:
             yield from self._pattern.finditer(text)
 
@@ -205,13 +211,18 @@ def _candidates(text: str, glossary: Glossary | None) -> Iterator[tuple[int, int
 
 
 def find_spans(text: str, glossary: Glossary | None = None) -> list[tuple[int, int]]:
-    """Non-overlapping protected spans of ``text``, in text order."""
-    claimed = bytearray(len(text))
+    """Non-overlapping protected spans of ``text``, in text order.
+
+    They are looked for in the text's NFC form without zero-width characters, and
+    returned as ranges of ``text`` itself (``botkit.language._fold``).
+    """
+    folded = fold(text)
+    claimed = bytearray(len(folded.text))
     spans: list[tuple[int, int]] = []
-    for start, end in _candidates(text, glossary):
+    for start, end in _candidates(folded.text, glossary):
         if end > start and not any(claimed[start:end]):
             claimed[start:end] = b"\x01" * (end - start)
-            spans.append((start, end))
+            spans.append(folded.original(start, end))
     spans.sort()
     return spans
 
