@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import BindParameter, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError, UnknownConversationError
@@ -65,7 +65,13 @@ class Conversations(HandoffReads):
             if oldest_first
             else (when.desc(), Conversation.id.desc())
         )
-        stmt = select(*q.CONVERSATION_COLS).where(Conversation.status.in_(states))
+        # The statuses as literals, not parameters: PostgreSQL uses the partial
+        # ix_conversations_handoff_queue only when it can prove the query's statuses are
+        # within the index's, which a generic plan of a prepared statement cannot.
+        listed: BindParameter[str] = bindparam(
+            "statuses", states, expanding=True, literal_execute=True
+        )
+        stmt = select(*q.CONVERSATION_COLS).where(Conversation.status.in_(listed))
         if after is not None:
             at, last_id = after
             if oldest_first:

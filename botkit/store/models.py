@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -66,6 +67,9 @@ MEDIA_TYPE_MAX = 100
 SESSION_KEY_NAME_MAX = 64
 # Rows of the partial index of inbound messages the bot has not finished processing.
 UNANSWERED_WHERE = "direction = 'in' AND status = 'received'"
+# Conversations waiting for or with a human: the agents' queue, polled by dashboards
+# (see ix_conversations_handoff_queue below).
+HANDOFF_WHERE = "status IN ('waiting_human', 'with_human')"
 # Alembic's bookkeeping table; a name of our own so botkit can share a PostgreSQL
 # database with another application that uses Alembic.
 VERSION_TABLE = "botkit_schema_version"
@@ -157,6 +161,18 @@ class Conversation(Base):
     # When it entered its status (the agents' queue order); None only for rows a
     # previous version wrote during an upgrade (read as updated_at).
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# The agents' queue (``conversations_with_status``, oldest first): partial, so it holds
+# only the conversations with or waiting for a human, however many the table keeps;
+# without it every call scanned and sorted the whole table (89 ms at 1M conversations).
+Index(
+    "ix_conversations_handoff_queue",
+    func.coalesce(Conversation.status_changed_at, Conversation.updated_at),
+    Conversation.id,
+    sqlite_where=text(HANDOFF_WHERE),
+    postgresql_where=text(HANDOFF_WHERE),
+)
 
 
 class Message(Base):

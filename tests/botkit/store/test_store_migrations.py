@@ -93,8 +93,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0007"
-    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007"):
+    assert migrate.head() == "0008"
+    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"):
         assert migrate.is_known(revision)
     assert not migrate.is_known("ffff")
 

@@ -65,7 +65,7 @@ async def test_migration_0007_adds_and_drops_the_table(db_url: str) -> None:
     assert "session_keys" not in await _tables(db_url)
     assert await migrate.current(db_url) == "0006"
     await migrate.upgrade(db_url)
-    assert await migrate.current(db_url) == migrate.head() == "0007"
+    assert await migrate.current(db_url) == migrate.head()
     async with ConversationStore(StoreSettings(url=db_url)) as store:
         # Going back dropped the key: its tokens are refused from then on.
         assert await store.session_key("web") != first
