@@ -190,7 +190,7 @@ def _load(
     """The settings (only ``sections`` of the file, if given; see ``load_settings``),
     with logging configured from them."""
     from botkit._logging import configure_logging
-    from botkit.config import Settings, load_settings
+    from botkit.config import Settings, literal_secrets_in, load_settings
 
     path = _config_path(arg)
     settings = load_settings(path, sections=sections) if path is not None else Settings()
@@ -204,7 +204,17 @@ def _load(
         _log.info("no config file found; using the built-in defaults")
     else:
         _log.info("config: %s", path)
+        if not quiet and sections is None:  # `botkit run`: said once, where operators look
+            for key in literal_secrets_in(path):
+                _log.warning("config: %s", _literal_secret_note(key))
     return settings
+
+
+def _literal_secret_note(key: str) -> str:
+    return (
+        f"{key} is a secret written in the config file; keep it in the environment "
+        'instead (a "${VAR}" reference), so the file can be shared safely'
+    )
 
 
 def chat_settings(settings: Settings) -> Settings:
@@ -510,13 +520,15 @@ def _plugin_problems(settings: Settings) -> list[ConfigProblem]:
 
 
 def _check_config(file: str) -> int:
-    from botkit.config import check_config, load_settings
+    from botkit.config import check_config, literal_secrets_in, load_settings
 
     problems = check_config(file)
     if not problems:  # the file is valid: can `botkit run` start with it?
         problems = _start_problems(load_settings(file), run=True)
     if not problems:
         print(f"{file}: OK")
+        for key in literal_secrets_in(file):  # advisory: the file works as it is
+            print(f"  note: {_literal_secret_note(key)}")
         return 0
     print(f"{file}: {len(problems)} problem{'s' if len(problems) > 1 else ''}")
     for problem in problems:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from botkit.config._literal_secrets import literal_secrets_in
 from botkit.config.components import (
     ComponentSpec,
     resolve_components,
@@ -48,6 +49,7 @@ __all__ = [
     "Settings",
     "check_config",
     "interpolate",
+    "literal_secrets_in",
     "load_settings",
     "problems_from_validation",
     "resolve_components",

@@ -29,7 +29,8 @@ from botkit.errors import ConfigError, ConfigProblem
 __all__ = ["check_config", "load_settings", "settings_from_mapping"]
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML of ``path``; ``ConfigError`` when it cannot be read or parsed."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -230,7 +231,7 @@ def load_settings(
     """
     file = Path(path)
     return settings_from_mapping(
-        _read_toml(file),
+        read_toml(file),
         environ=environ,
         source=str(file),
         check_components=check_components,
