@@ -146,6 +146,10 @@ class TelegramConfig(ConnectorConfig):
             bot and ignored. Add the hand-off plugin's ``commands`` and
             ``return_command`` and the language ``switch_command`` when they are not
             the defaults. ``/any@botname`` is always the bot's.
+        local_reply_interval_s: a chat (topic) gets the ``/start`` greeting or the
+            ``/help`` text at most once per this interval: they are the connector's
+            own answers, outside ``[bot.rate_limit]``, and eight ``/start`` in a
+            group must not post eight greetings. 0: no limit.
         greeting / help / unsupported: per-language overrides (keys like ``"es"``,
             ``"pt-br"``) of the built-in ``/start``, ``/help`` and "I can only read
             text" messages.
@@ -167,6 +171,7 @@ class TelegramConfig(ConnectorConfig):
     retry: RetryPolicy = RetryPolicy()
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)
     group_commands: tuple[str, ...] = DEFAULT_GROUP_COMMANDS
+    local_reply_interval_s: float = Field(default=30.0, ge=0, le=86_400)
     greeting: dict[str, str] = Field(default_factory=dict)
     help: dict[str, str] = Field(default_factory=dict)
     unsupported: dict[str, str] = Field(default_factory=dict)

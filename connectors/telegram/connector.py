@@ -72,6 +72,8 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._requests: tuple[HTTPXRequest, ...] = ()
         self._stopped = asyncio.Event()
         self._seen: OrderedDict[int, None] = OrderedDict()
+        # (chat, topic, kind) -> when it was last greeted or helped (loop time).
+        self._local_replies: OrderedDict[tuple[int, int | None, Kind], float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sending: set[asyncio.Task[Any]] = set()
         # One line a minute: a relay that garbles every update must not flood the log.
@@ -289,7 +291,11 @@ class TelegramConnector(Connector[TelegramConfig]):
             await self._store(action.message)
         if action.callback_id is not None:
             self._spawn(self._sender.answer_callback(action.callback_id))
-        if action.kind in _TABLES and self._first_time(action.update_id):
+        if (
+            action.kind in _TABLES
+            and self._first_time(action.update_id)
+            and self._local_reply_due(action)
+        ):
             self._spawn(self._reply_locally(action))
         return None
 
@@ -349,8 +355,34 @@ class TelegramConnector(Connector[TelegramConfig]):
             self._seen.popitem(last=False)
         return True
 
+    def _local_reply_due(self, action: Action) -> bool:
+        """Whether the chat (topic) may get this greeting or help text now: at most
+        one of each per ``local_reply_interval_s``."""
+        assert action.target is not None
+        key = (action.target.chat_id, action.target.thread_id, action.kind)
+        now = asyncio.get_running_loop().time()
+        last = self._local_replies.get(key)
+        if last is not None and now - last < self.config.local_reply_interval_s:
+            return False
+        self._local_replies[key] = now
+        self._local_replies.move_to_end(key)
+        while len(self._local_replies) > _SEEN:
+            self._local_replies.popitem(last=False)
+        return True
+
     async def _reply_locally(self, action: Action) -> None:
         assert action.target is not None and self._sender is not None
+        target = action.target
+        key = (
+            str(target.chat_id)
+            if target.thread_id is None
+            else f"{target.chat_id}:{target.thread_id}"
+        )
+        try:
+            if await self.core.with_human(CHANNEL, key):
+                return  # the agent's conversation: the bot does not greet in it
+        except Exception as exc:  # the store is away: greet, as before it was asked
+            log.info("telegram: could not tell who has %s: %s", key, exc)
         cfg = self.config
         overrides = {Kind.START: cfg.greeting, Kind.HELP: cfg.help}
         text = texts.pick(_TABLES[action.kind], action.language, overrides[action.kind])

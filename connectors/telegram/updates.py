@@ -3,6 +3,8 @@
 Only ``message`` and ``callback_query`` updates are requested from Telegram. A message is:
 
 * ``/start`` or ``/help`` (also ``/start@thisbot``): answered by the connector itself;
+  ``/start PAYLOAD`` (a deep link, ``t.me/bot?start=PAYLOAD``) is submitted to the core
+  instead, the payload also in ``channel_ids["start_payload"]`` for plugins;
 * text (or a caption) meant for the bot: submitted to the core. In a group that is
   when the bot is @mentioned or its message is replied to (``group_replies``); a
   command that names the bot (``/lang@thisbot es``) always counts, a bare one
@@ -26,6 +28,7 @@ the bot like a command is, so the other ``group_replies`` settings accept it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +64,7 @@ _MEDIA = {
 }
 # Kinds whose message text is made here for a human agent (``_shared``), not written.
 _SHARED = frozenset({"location", "contact", "poll"})
+_MAX_PAYLOAD = 512  # Telegram's deep-link payloads have at most 64 characters
 _DEFAULT_COMMANDS = frozenset(c[1:] for c in DEFAULT_GROUP_COMMANDS)
 
 
@@ -142,6 +146,7 @@ def classify(
             album=msg.media_group_id,
         )
     command = _COMMAND.match(text) if msg.text is not None else None
+    start_payload: str | None = None
     if command is not None:
         name, addressee = command.group(1), command.group(2)
         if addressee is not None and addressee.casefold() != me.username.casefold():
@@ -149,7 +154,12 @@ def classify(
         ours = addressee is not None or private or policy == "all"
         if not ours and name.casefold() not in group_commands | {"start", "help"}:
             return local(Kind.IGNORE)  # "/ban @spammer": another bot's command
-        if name.casefold() in ("start", "help"):
+        payload = text[command.end() :].strip()
+        if name.casefold() == "start" and payload:
+            # A deep link (t.me/bot?start=order_12345): the payload is the customer's
+            # context, so the message goes to the core, stored and answered there.
+            start_payload = payload
+        elif name.casefold() in ("start", "help"):
             return local(Kind.START if name.casefold() == "start" else Kind.HELP)
         text = f"/{name}{text[command.end() :]}"
     mentioned = _mentions(msg, me)
@@ -166,6 +176,9 @@ def classify(
     if not clean and mentioned and msg.text is not None:
         return local(Kind.START)  # just "@bot": say hello
     inbound = _inbound(update, me, msg, user, thread, clean or text)
+    if start_payload is not None:
+        ids = {**inbound.channel_ids, "start_payload": start_payload[:_MAX_PAYLOAD]}
+        inbound = dataclasses.replace(inbound, channel_ids=ids)
     return Action(
         Kind.SUBMIT,
         update.update_id,

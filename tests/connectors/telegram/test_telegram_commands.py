@@ -35,7 +35,7 @@ async def test_start_greets_in_the_users_language(
 async def test_greeting_and_help_can_be_overridden(make_tg: MakeTg) -> None:
     tg = await make_tg({"greeting": {"es": "¡Bienvenido a la tienda!"}, "help": {"EN": "Ask."}})
     u = tg.fake.updates
-    tg.fake.push(u.message(602, "/start deep-link-payload", language_code="es"))
+    tg.fake.push(u.message(602, "/start", language_code="es"))
     tg.fake.push(u.message(602, "/help", language_code="en-GB"))
     await tg.wait_answers(2)
     assert tg.answers(602) == ["¡Bienvenido a la tienda!", "Ask."]
@@ -139,3 +139,37 @@ async def test_service_messages_and_other_bots_are_ignored(make_tg: MakeTg) -> N
     await tg.wait_answers(1)
     await tg.settle()
     assert tg.answers() == ["echo: probe"]
+
+
+async def test_a_deep_link_start_reaches_the_core_with_its_payload(make_tg: MakeTg) -> None:
+    # t.me/botkit_test_bot?start=order_12345: the payload is the customer's context.
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.message(612, "/start order_12345"))
+    await tg.wait_answers(1)
+    assert tg.answers(612) == ["echo: /start order_12345"]  # the core answers, not a greeting
+    stored = await tg.bot.store.messages_after("telegram", "612", 0, 10)
+    assert stored[0].text == "/start order_12345"
+
+
+async def test_start_spam_gets_one_greeting(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    u = tg.fake.updates
+    spam = [u.message(-613, "/start", language_code="en") for _ in range(8)]
+    tg.fake.push(*spam, u.message(-613, "/help", language_code="en"), u.message(613, "probe"))
+    await tg.wait_answers(1, chat_id=613)
+    await tg.fake.wait_until(lambda: len(tg.answers(-613)) >= 2, 30)
+    await asyncio.sleep(0.3)
+    await tg.settle()
+    assert sorted(tg.answers(-613)) == sorted([texts.GREETING["en"], texts.HELP["en"]])
+
+
+async def test_no_greeting_in_a_conversation_a_human_has(make_tg: MakeTg) -> None:
+    tg = await make_tg(plugins={"handoff": {}})
+    u = tg.fake.updates
+    tg.fake.push(u.message(614, "/human"))
+    await tg.wait_answers(1)
+    tg.fake.push(u.message(614, "/start"), u.message(614, "/help"), u.message(615, "probe"))
+    await tg.wait_answers(1, chat_id=615)
+    await asyncio.sleep(0.5)
+    await tg.settle()
+    assert len(tg.answers(614)) == 1  # only the hand-off's confirmation
