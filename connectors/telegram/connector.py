@@ -58,7 +58,11 @@ class TelegramConnector(Connector[TelegramConfig]):
 
     def __init__(self, config: TelegramConfig, core: CoreHandle) -> None:
         super().__init__(config, core)
-        self.redactor = TokenRedactor(config.token.get_secret_value())
+        hook_secret = config.webhook.secret_token
+        self.redactor = TokenRedactor(
+            config.token.get_secret_value(),
+            *([hook_secret.get_secret_value()] if hook_secret is not None else []),
+        )
         self.codec = ButtonCodec()
         self.flood = FloodControl(config.flood)
         self.drafts = DraftSupport(config.streaming)

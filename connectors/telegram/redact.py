@@ -5,7 +5,8 @@ libraries underneath log those URLs: httpx at INFO for every request, python-tel
 at DEBUG when a ``Bot`` is created. ``TokenRedactor`` is a logging filter attached to those
 libraries' loggers while a connector runs; it rewrites a record's message (and its
 formatted traceback) with the token replaced by ``<token>`` before any handler sees it.
-The CLI's formatter redacts ``${VAR}`` values too; this filter also protects
+The webhook's secret token is masked the same way (``<secret>``): python-telegram-bot
+logs ``setWebhook``'s parameters at DEBUG. The CLI's formatter redacts ``${VAR}`` values too; this filter also protects
 applications that embed botkit with their own logging setup, and test log capture.
 """
 
@@ -18,25 +19,30 @@ __all__ = ["LIBRARY_LOGGERS", "TokenRedactor"]
 
 LIBRARY_LOGGERS = ("httpx", "httpcore", "telegram", "hpack", "aiohttp.client")
 _MASK = "<token>"
+_SECRET_MASK = "<secret>"
 
 
 class TokenRedactor(logging.Filter):
-    """Replaces one secret (and its URL-path form) in log records with ``<token>``."""
+    """Replaces the bot token (and its URL-path form) in log records with ``<token>``,
+    and each of ``others`` (the webhook's secret token) with ``<secret>``."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *others: str) -> None:
         super().__init__()
-        self._secrets = [secret]
+        self._secrets = [(secret, _MASK)]
         # The numeric bot id before ":" is public; the part after it is the secret proper.
         _, _, tail = secret.partition(":")
         if len(tail) >= 16:
-            self._secrets.append(tail)
+            self._secrets.append((tail, _MASK))
+        # python-telegram-bot logs setWebhook's parameters, secret_token included, at
+        # DEBUG; an application with its own logging setup would print it.
+        self._secrets += [(other, _SECRET_MASK) for other in others if other]
         self._loggers: list[logging.Logger] = []
 
     def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the secret masked."""
-        for secret in self._secrets:
+        """``text`` with every occurrence of the secrets masked."""
+        for secret, mask in self._secrets:
             if secret in text:
-                text = text.replace(secret, _MASK)
+                text = text.replace(secret, mask)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -68,3 +68,18 @@ def test_redactor_masks_messages_arguments_and_tracebacks() -> None:
     assert record.exc_text is not None and SECRET_PART not in record.exc_text
     assert record.exc_info is None  # nobody can format the live exception again
     assert SECRET_PART not in logging.Formatter().format(record)
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_webhook_secret_is_not_in_debug_logs(
+    make_tg: MakeTg, caplog: pytest.LogCaptureFixture
+) -> None:
+    # python-telegram-bot logs setWebhook's parameters (secret_token too) at DEBUG.
+    from tg_helpers import SECRET, webhook_section
+
+    caplog.set_level(logging.DEBUG)
+    tg = await make_tg(webhook_section())
+    await tg.stop()
+    assert "setWebhook" in caplog.text  # the call was logged, so the check means something
+    assert SECRET not in caplog.text
+    assert "<secret>" in caplog.text
