@@ -184,23 +184,50 @@ class Retention(PeerReads):
             total += done
             if len(ids) < BATCH:
                 break
-        # Contacts with nothing left: no conversation, and no message of theirs in
-        # anyone else's (a Slack thread) that export and erasure must still find.
-        orphans = delete(Contact).where(
+        return total + Deleted(contacts=await self._delete_orphaned_contacts(before))
+
+    async def _delete_orphaned_contacts(self, before: datetime) -> int:
+        """Delete contacts last seen before ``before`` with nothing left: no
+        conversation, and no message of theirs in anyone else's (a Slack thread) that
+        export and erasure must still find. ``BATCH`` per transaction, in id order: one
+        statement over every contact took 1.34 s at a million, scanning contacts and
+        conversations in one transaction. Returns how many were deleted."""
+        orphaned = (
             Contact.updated_at < before,
             ~exists(select(Conversation.id).where(Conversation.contact_id == Contact.id)),
             ~exists(select(Message.id).where(Message.contact_id == Contact.id)),
         )
-        try:
-            contacts = await self._write(lambda conn: conn.execute(orphans).rowcount)
-        except StoreError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
-                raise
-            # A returning customer opened a conversation meanwhile (the foreign key
-            # refuses the delete): the next purge looks again.
-            log.info("retention: contacts left for the next purge: %s", exc)
-            contacts = 0
-        return total + Deleted(contacts=contacts)
+
+        def batch(conn: Connection, after: int) -> tuple[int, int | None]:
+            ids = list(
+                conn.execute(
+                    select(Contact.id)
+                    .where(Contact.id > after, *orphaned)
+                    .order_by(Contact.id)
+                    .limit(BATCH)
+                ).scalars()
+            )
+            if not ids:
+                return 0, None
+            # Checked again in the delete: one may have opened a conversation since.
+            gone = conn.execute(delete(Contact).where(Contact.id.in_(ids), *orphaned)).rowcount
+            return gone, (ids[-1] if len(ids) == BATCH else None)
+
+        deleted, after = 0, 0
+        while True:
+            try:
+                gone, last = await self._write(partial(batch, after=after))
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, IntegrityError):
+                    raise
+                # A returning customer opened a conversation meanwhile (the foreign key
+                # refuses the delete): the next purge looks again.
+                log.info("retention: contacts left for the next purge: %s", exc)
+                return deleted
+            deleted += gone
+            if last is None:
+                return deleted
+            after = last
 
     async def _delete_files_in(
         self, conversations: ColumnElement[bool], *, purge: bool = False, wait: bool = False

@@ -189,3 +189,28 @@ def test_a_window_never_answers_for_another_conversation_under_its_id() -> None:
         recent.record(m)
     recent.record(message(1, 301, 20))
     assert [m.text for m in recent.latest(7, 1, 10) or []] == ["m301"]
+
+
+async def test_contacts_left_without_a_conversation_are_deleted_in_batches(
+    store: ConversationStore, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit-pg finding 8: the orphaned contacts went in one statement, however many;
+    now ``BATCH`` per transaction, like the conversations before them."""
+    from sqlalchemy import event
+
+    monkeypatch.setattr("botkit.store._retention.BATCH", 2)
+    for n in range(5):
+        await store.intake(make_message("hi", conversation=f"k{n}", user=f"u{n}"), text="hi")
+    runner = store._require()
+    engine = getattr(runner._engine, "sync_engine", runner._engine)  # type: ignore[attr-defined]
+    contact_deletes: list[int] = []
+
+    def count(_conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM CONTACTS"):
+            contact_deletes.append(cursor.rowcount)  # type: ignore[attr-defined]
+
+    event.listen(engine, "after_cursor_execute", count)
+    deleted = await store.purge_inactive(utcnow() + timedelta(seconds=1))
+    assert deleted == Deleted(contacts=5, conversations=5, messages=5)
+    assert await _count(store, Contact) == 0
+    assert sum(contact_deletes) == 5 and max(contact_deletes) <= 2, contact_deletes
