@@ -6,8 +6,9 @@ at DEBUG when a ``Bot`` is created. ``TokenRedactor`` is a logging filter attach
 libraries' loggers while a connector runs; it rewrites a record's message (and its
 formatted traceback) with the token replaced by ``<token>`` before any handler sees it.
 The webhook's secret token is masked the same way (``<secret>``): python-telegram-bot
-logs ``setWebhook``'s parameters at DEBUG. The CLI's formatter redacts ``${VAR}`` values too; this filter also protects
-applications that embed botkit with their own logging setup, and test log capture.
+logs ``setWebhook``'s parameters at DEBUG. The CLI's formatter redacts ``${VAR}``
+values too; this filter also protects applications that embed botkit with their own
+logging setup, and test log capture.
 """
 
 from __future__ import annotations
