@@ -29,6 +29,7 @@ import torch
 from engine.config import ModelConfig
 from engine.errors import ModelLoadError, UnsupportedModelError
 from engine.loader._gguf_cache import damage, discard, is_gguf_cache, write_marker
+from engine.loader._gguf_header import check_gguf_header
 from engine.loader.checkpoint import INDEX_FILE, TensorHeader
 
 __all__ = ["CONVERTER_VERSION", "convert_gguf", "default_cache_root", "is_gguf_cache"]
@@ -141,6 +142,9 @@ def _convert(path: Path, out: Path) -> None:
 def _open(path: Path) -> Any:
     import gguf  # imported lazily: only GGUF users need the package
 
+    # The reader trusts the header's counts (a 100-byte file can claim a 2**40-element
+    # array and exhaust memory); the bounded walk refuses such a file first.
+    check_gguf_header(path)
     try:
         return gguf.GGUFReader(str(path))
     except Exception as exc:  # the reader raises ValueError/struct/IndexError on bad files

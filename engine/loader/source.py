@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from engine.errors import ModelLoadError
+from engine.loader._gguf_header import check_gguf_header
 from engine.loader.gguf_convert import convert_gguf
 from engine.loader.paths import HUB_ID, expand_path, path_mode, shown_path
 
@@ -75,6 +76,8 @@ def locate_source(source: str | Path) -> str:
             the packaged model.
     """
     kind, where = _locate(source)
+    if kind == "gguf":
+        check_gguf_header(Path(where))  # milliseconds: the header only, over an mmap
     if kind == "hub":
         return f"hub id {where} (fetched into the Hugging Face cache at start)"
     return f"{'GGUF file' if kind == 'gguf' else 'checkpoint'} {where}"
