@@ -8,12 +8,13 @@ full stop U+06D4, Devanagari dandas U+0964/5, the Armenian full stop U+0589, Eth
 U+1362, Myanmar U+104B: scripts that may put none there), after ASCII ``!``/``?``
 directly followed by a CJK character (Chinese typed with half-width punctuation), or at
 a line break; never inside code (fenced or inline).
-A period after a known abbreviation or a single capital (an initial) does not end a
-sentence; "a.m." / "p.m." end one only before a capital (see ``_boundary``). Nor does
-the period of an ordinal number (German, Nordic, Finnish, Czech, Polish, Hungarian...
-write "1." for "first") before a lower-case word ("am 3. kam", "2024. január") or, after
-a one- or two-digit day, before a month name ("Am 1. Januar", see ``_MONTHS``); before
-any other capitalized word it does ("I have 3. Then...").
+A period after a known abbreviation (English, German, Spanish, French, Portuguese,
+Italian and Russian ones, "z. B." and "p. ej." too) or a single letter (an initial) does
+not end a sentence, nor does a period or an ellipsis before a lower-case word; "a.m." /
+"p.m." end one only before a capital (see ``_boundary``). Nor does the period of an
+ordinal number (German, Nordic, Finnish, Czech, Polish, Hungarian... write "1." for
+"first") before a month name after a one- or two-digit day ("Am 1. Januar", see
+``_MONTHS``); before any other capitalized word it does ("I have 3. Then...").
 
 Translation models work on sentences of bounded length (a source past the model's limit
 is truncated), so a segment that would run past ``max_chars`` is cut earlier, at the last
@@ -57,10 +58,28 @@ _UNSPACED = frozenset(_UNSPACED_TERMINALS)
 _CJK_START = re.compile(
     "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 )
-# Common in replies of an English-working-language bot; lower-case, without the period.
+# Abbreviations whose period does not end a sentence, lower-case, without the period;
+# "p.ej" stands for "p. ej." and "p.ej." (the part before is checked with or without a
+# space). Common in replies of an English-working-language bot and in customers' German,
+# Spanish, French, Portuguese, Italian and Russian. A single letter ("z. B.", "d. h.",
+# Russian "t. e."; an initial) is one anyway (``_is_abbreviation``). Left out on purpose:
+# words that also end sentences ("etc.", Spanish "mar", Italian "es", Russian "rub."):
+# before a lower-case word no period ends a sentence anyway (``_boundary``).
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "st", "no", "nr", "vs", "approx", "ca", "e.g", "i.e",
-     "eg", "ie", "inc", "ltd", "co", "jr", "sr", "min", "max", "fig", "dept", "tel"}
+     "eg", "ie", "inc", "ltd", "co", "jr", "sr", "min", "max", "fig", "dept", "tel",
+     "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+     "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+     # German
+     "bzw", "evtl", "ggf", "usw", "vgl", "inkl", "zzgl", "str", "geb", "abs", "z.b",
+     "d.h", "u.a", "o.ä", "s.o", "s.u",
+     # Spanish, Portuguese, Italian
+     "ud", "uds", "vd", "vds", "sra", "sras", "sres", "srta", "dra", "pág", "pag", "págs",
+     "núm", "av", "avda", "dto", "ee", "ee.uu", "p.ej", "p.ex", "sig", "sigg", "dott",
+     # French
+     "mme", "mmes", "mlle", "mlles", "cf", "env",
+     # Russian
+     "т.е", "т.д", "т.п", "т.к", "т.н", "ул", "им", "см"}  # noqa: RUF001
 )  # fmt: skip
 _TIMES = frozenset({"a.m", "p.m"})
 # Month names that may follow a day written as an ordinal ("1. Januar"), lower-case.
@@ -159,21 +178,33 @@ def _skip_space(text: str, pos: int) -> int:
     return pos if match is None else match.end()
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
-    start = dot
-    while (
-        start > 0 and dot - start < 16 and text[start - 1].isascii() and text[start - 1].isalpha()
-    ):
+def _word_before(text: str, end: int) -> int:
+    """Where the run of letters (at most 16) that ends at ``end`` starts."""
+    start = end
+    while start > 0 and end - start < 16 and text[start - 1].isalpha():
         start -= 1
+    return start
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    start = _word_before(text, dot)
     token = text[start:dot]
     if not token:
         return False
-    if len(token) == 1 and token.isupper():
-        return True  # an initial: "J. Smith"
-    # "e.g." / "i.e.": the letter before the previous period counts too.
-    if start >= 2 and text[start - 1] == "." and text[start - 2].isalpha():
-        token = f"{text[start - 2]}.{token}"
-    return token.lower() in _ABBREVIATIONS
+    if len(token) == 1:
+        # An initial ("J. Smith") or a part of "z. B.", "d. h.", "p. ej.". A
+        # one-letter word ending a sentence ("Это я.") joins the next one: harmless.
+        return True
+    if token.lower() in _ABBREVIATIONS:
+        return True
+    # "e.g.", "p. ej.", "EE. UU.", "т. д.": the word before the previous period counts
+    # too (with no space or one space between).
+    before = start - 1 if start >= 1 and text[start - 1] == " " else start
+    if before >= 2 and text[before - 1] == ".":
+        first = _word_before(text, before - 1)
+        if first < before - 1:
+            return f"{text[first : before - 1]}.{token}".lower() in _ABBREVIATIONS
+    return False
 
 
 def _is_time(text: str, dot: int) -> bool:
@@ -237,6 +268,14 @@ def _boundary(text: str, code: _Code, start: int) -> tuple[int | None, int, int]
                 return cut, 0, end
             continue
         if m.group() == "." and _is_abbreviation(text, m.start()):
+            continue
+        if text[cut].islower() and not m.group().strip(".\u2026"):
+            # No sentence starts with a lower-case letter (in a script with case): the
+            # period after an abbreviation not listed ("etc. will arrive"), an ellipsis
+            # in the middle ("Espere… ya llegó"). The usual Punkt heuristic; a customer
+            # who starts sentences in lower case gets longer segments, which a
+            # translator takes as well. After a closing quote or bracket the sentence
+            # has ended whatever follows ('"Hi." then', and a test translator's "en(…)").
             continue
         if m.group() == "." and text[m.start() - 1 : m.start()].isdigit():
             ordinal = _ordinal_continues(text, m.start(), cut)
