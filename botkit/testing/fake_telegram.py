@@ -124,6 +124,8 @@ class FakeTelegram:
         # Groups upgraded to supergroups: old chat id -> new. Sends to the old id are
         # refused as Telegram does (400 with parameters.migrate_to_chat_id).
         self.migrated: dict[int, int] = {}
+        # Seconds a method's answer is held back (a slow Bot API): method -> delay.
+        self.delays: dict[str, float] = {}
         self._pending: list[dict[str, Any]] = []
         self._batches: list[list[dict[str, Any]]] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -244,6 +246,8 @@ class FakeTelegram:
         params = _decode(raw if isinstance(raw, dict) else {})
         if request.match_info["token"] != self.token:
             return self._answer(method, params, 401, {"description": "Unauthorized"})
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
         failure = self._take_failure(method)
         if failure is not None:
             body: dict[str, Any] = {"description": failure.description}

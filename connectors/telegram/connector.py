@@ -239,12 +239,16 @@ class TelegramConnector(Connector[TelegramConfig]):
     # -- input -------------------------------------------------------------------------
 
     async def _handle_json(self, data: dict[str, Any]) -> None:
-        if self._bot is None:
+        # The sender exists before the webhook is served; connect() has not returned
+        # yet then (setWebhook follows), but Telegram, whose webhook still points here
+        # after a restart, delivers what it kept as soon as the port listens.
+        sender = self._sender
+        if sender is None:
             raise RetryLater("not connected")
         if not isinstance(data.get("update_id"), int) or isinstance(data.get("update_id"), bool):
             raise BadUpdate("no integer update_id")
         try:
-            update = Update.de_json(data, self._bot)
+            update = Update.de_json(data, sender.bot)
         except Exception as exc:  # PTB raises assorted errors on malformed payloads
             # Acknowledged, as polling skips it: an error answer would only make Telegram
             # send it again and again.

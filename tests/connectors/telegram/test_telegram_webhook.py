@@ -177,3 +177,17 @@ async def test_webhook_config_problems_are_reported(make_tg: MakeTg, hook: dict[
         await make_tg({"mode": "webhook", "webhook": hook}, run=False)
     assert "connectors.telegram" in str(err.value)
     assert SECRET not in str(err.value)
+
+
+async def test_an_update_posted_before_set_webhook_returns_is_taken(make_tg: MakeTg) -> None:
+    # After a restart Telegram's webhook still points here: it posts what it kept as
+    # soon as the port listens, while connect() is still calling setWebhook.
+    tg = await make_tg(webhook_section(), run=False)
+    tg.fake.delays["setWebhook"] = 1.0
+    tg.run_task = asyncio.create_task(tg.bot.run())
+    while tg.connector.port is None:  # served; setWebhook is still on its way
+        await asyncio.sleep(0.01)
+    assert not tg.fake.calls_to("setWebhook")
+    assert await post_update(tg, tg.fake.updates.message(230, "queued while down")) == 200
+    await tg.wait_answers(1, 230)
+    assert tg.answers(230) == ["echo: queued while down"]
