@@ -185,7 +185,9 @@ async def test_an_update_posted_before_set_webhook_returns_is_taken(make_tg: Mak
     tg = await make_tg(webhook_section(), run=False)
     tg.fake.delays["setWebhook"] = 1.0
     tg.run_task = asyncio.create_task(tg.bot.run())
-    while tg.connector.port is None:  # served; setWebhook is still on its way
+    for _ in range(3000):  # until served; setWebhook is still on its way
+        if tg.connector.port is not None:
+            break
         await asyncio.sleep(0.01)
     assert not tg.fake.calls_to("setWebhook")
     assert await post_update(tg, tg.fake.updates.message(230, "queued while down")) == 200
