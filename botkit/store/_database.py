@@ -55,6 +55,9 @@ class Database:
     def __init__(self, settings: StoreSettings | None = None) -> None:
         self._settings = settings or StoreSettings()
         self._runner: Runner | None = None
+        # PostgreSQL: one connection of its own for the process heartbeat (see
+        # _write's ``heartbeat``); None on SQLite, whose writes all queue in one thread.
+        self._beat_runner: Runner | None = None
         self._outage = OutageLog(self._settings.safe_url)
 
     @property
@@ -93,6 +96,9 @@ class Database:
                 busy_timeout_ms=s.sqlite_busy_timeout_ms,
                 echo=s.echo_sql,
             )
+            if self._runner.dialect == "postgresql":
+                # (no connection is opened until the first heartbeat)
+                self._beat_runner = create_runner(s.url, pool_size=1, max_overflow=0)
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(self._cannot_connect(exc)) from exc
         try:
@@ -115,8 +121,13 @@ class Database:
     async def close(self) -> None:
         """Close every connection. The store can be opened again."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.dispose()
+        beat_runner, self._beat_runner = self._beat_runner, None
+        try:
+            if runner is not None:
+                await runner.dispose()
+        finally:
+            if beat_runner is not None:
+                await beat_runner.dispose()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -198,10 +209,18 @@ class Database:
             self._outage.succeeded(write=False)
             return result
 
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
+    async def _write(self, fn: Callable[[Connection], T], *, heartbeat: bool = False) -> T:
         """Run ``fn`` in one write transaction, retrying transient conflicts, and once a
-        transaction whose connection turned out dead before its work was done."""
+        transaction whose connection turned out dead before its work was done.
+
+        ``heartbeat``: on the process heartbeat's own connection (PostgreSQL). In the
+        shared pool it waited behind customer traffic when every connection was busy
+        (a burst, slow statements): up to the 30 s pool timeout, as long as peers wait
+        before they judge a process dead and answer its messages a second time.
+        """
         runner = self._require()
+        if heartbeat and self._beat_runner is not None:
+            runner = self._beat_runner
         attempt = 0
         lost_once = False
         while True:

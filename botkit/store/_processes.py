@@ -84,7 +84,7 @@ class ProcessClaims(Database):
             StoreError: the database failed.
         """
         params = {"b_id": process_id, "b_now": utcnow()}
-        count = await self._write(lambda conn: conn.execute(_BEAT, params).rowcount)
+        count = await self._write(lambda conn: conn.execute(_BEAT, params).rowcount, heartbeat=True)
         return bool(count)
 
     async def unregister_process(self, process_id: str) -> None:

@@ -93,6 +93,7 @@ def create_runner(
     echo: bool = False,
     foreign_keys: bool = True,
     pooled: bool = True,
+    max_overflow: int | None = None,
 ) -> Runner:
     """Make the runner for a database URL.
 
@@ -105,6 +106,8 @@ def create_runner(
         foreign_keys: enforce SQLite foreign keys. Migrations turn them off, as Alembic
             advises, because batch operations rebuild tables that others reference.
         pooled: False closes connections after use (one-shot work: migrations, CLI).
+        max_overflow: PostgreSQL connections opened beyond ``pool_size`` under load,
+            closed again when returned (default: ``pool_size`` more).
     """
     if echo:
         # Through logging, not SQLAlchemy's echo=True: that adds its own plain-text
@@ -129,7 +132,8 @@ def create_runner(
         "connect_args": {"timeout": CONNECT_TIMEOUT_S, **translated},
     }
     if pooled:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+        overflow = pool_size if max_overflow is None else max_overflow
+        kwargs.update(pool_size=pool_size, max_overflow=overflow)
     else:
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(parsed, **kwargs)
