@@ -12,7 +12,6 @@ sizes its marker recorded and is converted again (``engine.loader._gguf_cache``)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,14 @@ import torch
 from engine.config import ModelConfig
 from engine.errors import ModelLoadError, UnsupportedModelError
 from engine.loader._gguf_cache import damage, discard, is_gguf_cache, write_marker
+from engine.loader._gguf_cache_gc import (
+    LOCK,
+    content_key,
+    hold_lock,
+    mark_used,
+    prune,
+    sweep_stale,
+)
 from engine.loader._gguf_header import check_gguf_header
 from engine.loader.checkpoint import INDEX_FILE, TensorHeader
 
@@ -80,9 +87,12 @@ def default_cache_root() -> Path:
 def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     """Return an HF checkpoint directory for a GGUF file, converting it on first use.
 
-    The cache key is the file's resolved path, size and mtime (hashing a multi-GB file at
-    every start would cost more than the load). The conversion goes to a temporary
-    directory that is renamed into place, so an interrupted run leaves no half cache.
+    The cache key comes from the file's content (``_gguf_cache_gc.content_key``), so a
+    new venv or install path reuses the conversion. The conversion goes to a locked
+    temporary directory that is renamed into place, so an interrupted run leaves no half
+    cache; the directories of killed runs are swept at a later start, and after a
+    conversion older ones of the same file and all but the most recently used few are
+    removed (``_gguf_cache_gc``).
 
     Raises:
         ModelLoadError: unreadable/truncated GGUF, missing tokenizer metadata, or disk errors.
@@ -90,16 +100,17 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     """
     path = path.expanduser().resolve()
     try:
-        st = path.stat()
+        size = path.stat().st_size
+        key = content_key(path, size, CONVERTER_VERSION)
     except OSError as exc:
         raise ModelLoadError(f"cannot read GGUF file {path}: {exc}") from None
-    key_src = f"{CONVERTER_VERSION}\0{path}\0{st.st_size}\0{st.st_mtime_ns}"
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     root = (cache_root or default_cache_root()) / "gguf"
     out = root / key
+    sweep_stale(root)
     if is_gguf_cache(out):
         problem = damage(out)
         if problem is None:
+            mark_used(out)
             return out
         log.warning(
             "GGUF conversion cache %s is damaged (%s); converting %s again", out, problem, path
@@ -108,11 +119,14 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        lock = hold_lock(tmp)
     except OSError as exc:
         raise ModelLoadError(f"cannot create GGUF cache directory under {root}: {exc}") from None
     try:
+        log.info("converting %s to float32 safetensors under %s (once per file)", path, out)
         _convert(path, tmp)
-        write_marker(tmp, path, st.st_size, CONVERTER_VERSION)
+        (tmp / LOCK).unlink()  # not part of the cache; the open handle keeps the lock
+        write_marker(tmp, path, size, CONVERTER_VERSION)
         if out.exists() and not is_gguf_cache(out):
             shutil.rmtree(out, ignore_errors=True)  # a stale leftover without a marker
         os.replace(tmp, out)
@@ -121,7 +135,12 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
             return out
         raise ModelLoadError(f"cannot write GGUF cache directory {out}: {exc}") from None
     finally:
+        lock.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        prune(root, out, path)
+    except OSError as exc:  # the conversion is done; a cache that cannot be pruned is not fatal
+        log.warning("cannot prune the GGUF conversion cache %s: %s", root, exc)
     return out
 
 

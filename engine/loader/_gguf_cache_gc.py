@@ -1,0 +1,139 @@
+"""Keeping the GGUF conversion cache bounded: content keys, locks, sweeping and pruning.
+
+A conversion is float32, about 5.5x its Q4 GGUF (SmolLM2-135M: 94 MB -> 517 MB; a 7B
+Q4 model: ~28 GB), so the cache must not keep one per install path (the old key was the
+resolved path + mtime: one audit machine held 25 copies of the same SmolLM2, 13 GB) nor the
+temporary directories of conversions that were killed (``finally`` never runs after SIGKILL
+or the OOM killer).
+
+- ``content_key``: the file's size and a hash of its head (the GGUF header and tokenizer)
+  and of evenly spaced samples; the same file under any path, venv or mtime has the
+  same key, and reading ~10 MB costs milliseconds where hashing a 4 GB file costs seconds
+  at every start. Two quantizations or fine-tunes differ in every sampled block.
+- ``hold_lock``: a conversion holds an flock on ``<tmp>/.lock`` while it writes.
+- ``sweep_stale``: removes ``.<key>-*`` directories older than ``STALE_AFTER_S`` whose
+  lock nobody holds (a killed conversion).
+- ``prune``: after a conversion, removes older conversions of the same source path and
+  all but the ``KEEP_CONVERSIONS`` most recently used ones.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from engine.loader._gguf_cache import MARKER, discard, is_gguf_cache
+
+__all__ = [
+    "KEEP_CONVERSIONS",
+    "LOCK",
+    "STALE_AFTER_S",
+    "content_key",
+    "hold_lock",
+    "mark_used",
+    "prune",
+    "sweep_stale",
+]
+
+log = logging.getLogger(__name__)
+
+KEEP_CONVERSIONS = 4  # the most recently used conversions kept (of different files)
+STALE_AFTER_S = 15 * 60  # a temp dir untouched this long, and unlocked, was abandoned
+LOCK = ".lock"
+_HEAD = 8 << 20  # the header with a 256k-token vocabulary fits in 8 MiB
+_SAMPLES, _SAMPLE = 32, 64 << 10
+
+
+def content_key(path: Path, size: int, version: int) -> str:
+    """A cache key from ``path``'s content, not its location.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256(f"{version}\0{size}\0".encode())
+    with path.open("rb") as f:
+        digest.update(f.read(_HEAD))
+        if size > _HEAD:
+            step = (size - _HEAD) // (_SAMPLES + 1)
+            for i in range(1, _SAMPLES + 1):
+                f.seek(_HEAD + i * step)
+                digest.update(f.read(_SAMPLE))
+            f.seek(max(_HEAD, size - _SAMPLE))
+            digest.update(f.read(_SAMPLE))
+    return digest.hexdigest()[:20]
+
+
+def hold_lock(tmp: Path) -> BinaryIO:
+    """Lock ``tmp`` for a conversion; the lock lasts while the returned file is open
+    (and ends when the process dies, however it dies)."""
+    lock = (tmp / LOCK).open("wb")
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def _locked(tmp: Path) -> bool:
+    try:
+        with (tmp / LOCK).open("rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except FileNotFoundError:
+        return False  # a conversion that died before locking, or a discarded cache
+    except OSError:
+        return True  # held by a live conversion (or unreadable: leave it alone)
+    return False
+
+
+def sweep_stale(root: Path, *, now: float | None = None) -> None:
+    """Remove the temporary directories that killed conversions left in ``root``."""
+    now = time.time() if now is None else now
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(".") or not entry.is_dir() or entry.is_symlink():
+            continue
+        try:
+            age = now - entry.stat().st_mtime
+        except OSError:
+            continue
+        if age > STALE_AFTER_S and not _locked(entry):
+            log.info("removing %s, left by an interrupted GGUF conversion", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def mark_used(out: Path) -> None:
+    """Record that ``out`` was used now (``prune`` keeps the most recently used)."""
+    try:
+        os.utime(out / MARKER)
+    except OSError:
+        pass  # a read-only cache still serves; it is just not pruned by use
+
+
+def prune(root: Path, keep: Path, source: Path) -> None:
+    """Remove older conversions of ``source`` and all but the most recently used
+    ``KEEP_CONVERSIONS`` (``keep`` included) from ``root``."""
+    entries: list[tuple[float, Path]] = []
+    for entry in root.iterdir():
+        if entry == keep or entry.name.startswith(".") or not is_gguf_cache(entry):
+            continue
+        try:
+            marker = json.loads((entry / MARKER).read_text(encoding="utf-8"))
+            used = (entry / MARKER).stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        if isinstance(marker, dict) and marker.get("source") == str(source):
+            log.info("removing %s, an older conversion of %s", entry, source)
+            discard(entry)
+        else:
+            entries.append((used, entry))
+    entries.sort(reverse=True)
+    for _, entry in entries[KEEP_CONVERSIONS - 1 :]:
+        log.info("removing %s, the least recently used GGUF conversion", entry)
+        discard(entry)

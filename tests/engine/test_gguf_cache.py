@@ -1,0 +1,130 @@
+"""The GGUF conversion cache stays bounded: keyed by content (not by install path),
+older conversions of a file and the least recently used are removed, and the temporary
+directory of a killed conversion is swept at a later start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hf_tiny import build_tokenizer, tiny_config, tiny_model, write_gguf
+
+import engine.loader._gguf_cache_gc as gc
+import engine.loader.gguf_convert as gguf_convert
+from engine.loader import convert_gguf
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BOTKIT_CACHE_DIR", str(tmp_path / "botkit-cache"))
+    return tmp_path / "botkit-cache" / "gguf"
+
+
+@pytest.fixture(scope="module")
+def ggufs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    tok = build_tokenizer()
+    where = tmp_path_factory.mktemp("ggufs")
+    return [
+        write_gguf(
+            tiny_model(tiny_config("LlamaForCausalLM", vocab_size=len(tok)), seed=seed),
+            tok,
+            where / f"m{seed}.gguf",
+        )
+        for seed in range(3)
+    ]
+
+
+def _must_not_run(*_: object) -> None:
+    raise AssertionError("the GGUF was converted again")
+
+
+def entries(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir())
+
+
+def test_the_same_file_elsewhere_reuses_its_conversion(
+    ggufs: list[Path], tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The old key (resolved path + mtime) gave every venv and reinstall its own copy.
+    out = convert_gguf(ggufs[0])
+    for i in range(3):
+        copy = tmp_path / f"venv{i}" / "site-packages" / "model.gguf"
+        copy.parent.mkdir(parents=True)
+        shutil.copyfile(ggufs[0], copy)
+        os.utime(copy, (time.time() + 100 * i, time.time() + 100 * i))
+        monkeypatch.setattr(gguf_convert, "_convert", _must_not_run)
+        assert convert_gguf(copy) == out
+    assert entries(cache) == [out.name]
+
+
+def test_a_replaced_file_removes_its_older_conversion(
+    ggufs: list[Path], tmp_path: Path, cache: Path
+) -> None:
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(ggufs[0], path)
+    first = convert_gguf(path)
+    shutil.copyfile(ggufs[1], path)  # the operator downloads a newer quantization
+    second = convert_gguf(path)
+    assert second != first
+    assert entries(cache) == [second.name]
+
+
+def test_only_the_most_recently_used_conversions_are_kept(
+    ggufs: list[Path], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gc, "KEEP_CONVERSIONS", 2)
+    a = convert_gguf(ggufs[0])
+    b = convert_gguf(ggufs[1])
+    past = time.time() - 3600
+    os.utime(b / "botkit_gguf.json", (past, past))
+    assert convert_gguf(ggufs[0]) == a  # a hit marks a as used now; b is older
+    c = convert_gguf(ggufs[2])
+    assert entries(cache) == sorted([a.name, c.name])
+
+
+def test_a_killed_conversion_leaves_a_dir_that_a_later_start_sweeps(
+    ggufs: list[Path], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A conversion killed by SIGKILL (or the OOM killer) never runs its `finally`.
+    code = (
+        "import os, signal, sys; from pathlib import Path\n"
+        "import engine.loader.gguf_convert as g\n"
+        "def die(path, out):\n"
+        "    (out / 'model.safetensors').write_bytes(b'x' * 4096)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "g._convert = die\n"
+        f"g.convert_gguf(Path({str(ggufs[0])!r}))\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], env=os.environ, timeout=120)
+    assert child.returncode == -9
+    (left,) = [p for p in cache.iterdir() if p.name.startswith(".")]
+    assert convert_gguf(ggufs[1]).is_dir()
+    assert left.is_dir()  # recent: it may be a conversion that has not locked yet
+    old = time.time() - gc.STALE_AFTER_S - 60
+    os.utime(left, (old, old))
+    out = convert_gguf(ggufs[0])
+    assert not left.exists()
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]
+    assert (out / "model.safetensors").stat().st_size > 4096
+
+
+def test_a_running_conversion_is_not_swept(cache: Path, tmp_path: Path) -> None:
+    cache.mkdir(parents=True)
+    running = cache / ".abc-running"
+    running.mkdir()
+    lock: Any = gc.hold_lock(running)
+    old = time.time() - gc.STALE_AFTER_S - 60
+    os.utime(running, (old, old))
+    try:
+        gc.sweep_stale(cache)
+        assert running.is_dir()
+    finally:
+        lock.close()
+    gc.sweep_stale(cache)
+    assert not running.exists()
