@@ -22,8 +22,8 @@ from pydantic import (
 )
 
 from botkit.config.listen import split_listen
+from botkit.language.codes import known_tag
 from botkit.language.settings import LanguageSettings
-from botkit.language.tags import normalize_tag
 from botkit.store.settings import StoreSettings
 
 __all__ = [
@@ -98,7 +98,8 @@ class BotSettings(Section):
     @field_validator("working_language")
     @classmethod
     def _language_tag(cls, value: str) -> str:
-        return normalize_tag(value)  # "EN_us" -> "en-US"; a malformed tag is a problem
+        # "EN_us" -> "en-US"; a malformed tag, or one naming no language ("zz"), is a problem
+        return known_tag(value)
 
     @field_validator("resume_unanswered_seconds")
     @classmethod

@@ -96,3 +96,11 @@ def test_a_list_too_long_says_so_in_the_file_s_words() -> None:
     intent = {"name": "a", "action": "reply", "reply": {"en": "hi"}, "examples": examples}
     found = problems({"plugins": {"intents": {"intent": [intent]}}})
     assert "plugins.intents.intent[0].examples: must have at most 200 items, not 201" in found
+
+
+def test_a_working_language_that_names_no_language_is_a_problem() -> None:
+    # "zz" is shaped like a tag: it passed, and every customer was then "unlisted".
+    assert problems({"bot": {"working_language": "zz"}}) == [
+        "bot.working_language: 'zz' is not a known language"
+    ]
+    assert problems({"bot": {"working_language": "englsh"}})  # no tag at all, as before
