@@ -112,6 +112,9 @@ class UpdateFactory:
         extra: dict[str, Any] = {"photo": sizes}
         if caption is not None:
             extra["caption"] = caption
+            entities = _entities(caption)
+            if entities:  # Telegram marks @mentions in captions as in texts
+                extra["caption_entities"] = entities
         return self.message(chat_id, extra=extra, **kw)
 
     def voice(self, chat_id: int, **kw: Any) -> dict[str, Any]:

@@ -175,7 +175,10 @@ def classify(
     clean = _strip_mention(text, me).strip()
     if not clean and mentioned and msg.text is not None:
         return local(Kind.START)  # just "@bot": say hello
-    inbound = _inbound(update, me, msg, user, thread, clean or text)
+    # A caption that was only "@bot" leaves a photo without text: it gets the "I can
+    # only read text" answer (and stays stored for an agent), not "@bot" as a question.
+    said = clean if msg.text is None else clean or text
+    inbound = _inbound(update, me, msg, user, thread, said)
     if start_payload is not None:
         ids = {**inbound.channel_ids, "start_payload": start_payload[:_MAX_PAYLOAD]}
         inbound = dataclasses.replace(inbound, channel_ids=ids)

@@ -173,3 +173,15 @@ async def test_no_greeting_in_a_conversation_a_human_has(make_tg: MakeTg) -> Non
     await asyncio.sleep(0.5)
     await tg.settle()
     assert len(tg.answers(614)) == 1  # only the hand-off's confirmation
+
+
+async def test_a_group_photo_captioned_only_with_the_mention_is_a_photo_without_text(
+    make_tg: MakeTg,
+) -> None:
+    tg = await make_tg()
+    tg.fake.push(tg.fake.updates.photo(-616, caption="@botkit_test_bot", language_code="de"))
+    await tg.wait_answers(1, -616)
+    await tg.settle()
+    assert tg.answers(-616) == [texts.UNSUPPORTED["de"]]  # not "echo: @botkit_test_bot"
+    stored = await tg.bot.store.messages_after("telegram", "-616", 0, 10)
+    assert stored[0].text == "" and [a.kind for a in stored[0].attachments] == ["image"]
