@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -130,6 +131,8 @@ def outage_reason(exc: BaseException) -> OutageReason | None:
             for fragment, (name, reason) in _SQLITE_OUTAGES.items():
                 if fragment in text:
                     return OutageReason(name, reason)
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return None  # (an OSError) a certificate that does not verify: not cured by time
         if isinstance(error, OSError):  # refused, reset, unreachable, timed out
             return OutageReason("unreachable", "the database server cannot be reached")
     return None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from botkit.errors import StoreError
+from botkit.errors import DatabaseUnavailableError, StoreError
 from botkit.store import StoreSettings
 from botkit.store._database import Database
 
@@ -92,5 +92,7 @@ async def test_sslmode_verify_full_checks_the_certificate(
     monkeypatch.setenv("PGSSLROOTCERT", str(ca))
     assert await _encrypted(f"{url}?sslmode=verify-full")
     monkeypatch.setenv("PGSSLROOTCERT", str(stranger_ca))
-    with pytest.raises(StoreError, match=r"(?i)certificate"):
+    with pytest.raises(StoreError, match=r"(?i)certificate") as caught:
         await _encrypted(f"{url}?sslmode=verify-full")
+    # Refused at once, not waited for as an outage (start_wait_seconds) and retried.
+    assert not isinstance(caught.value, DatabaseUnavailableError)
