@@ -88,11 +88,13 @@ class FakeSlack:
         team_id: str = "T0FAKE",
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
+        app_id: str = "A0FAKE",
         users: dict[str, dict[str, Any]] | None = None,
         status_supported: bool = False,
     ) -> None:
         self.bot_token, self.app_token = bot_token, app_token
         self.team_id, self.bot_user_id, self.bot_id = team_id, bot_user_id, bot_id
+        self.app_id = app_id
         self.users = dict(users or {})
         self.status_supported = status_supported
         self.calls: list[SlackCall] = []
@@ -233,6 +235,7 @@ class FakeSlack:
                 "team_id": self.team_id,
                 "user_id": self.bot_user_id,
                 "bot_id": self.bot_id,
+                "app_id": self.app_id,
             }
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}

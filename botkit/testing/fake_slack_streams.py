@@ -1,7 +1,9 @@
 """``FakeSlack`` with Slack's native streaming methods, checking their arguments as Slack
 does: ``chat.startStream`` needs a thread and, outside DMs, the recipient's user and team;
 ``chat.appendStream`` / ``chat.stopStream`` need a message that is still streaming;
-``markdown_text`` takes 12,000 characters a call, and one message about as much in all."""
+``markdown_text`` takes 12,000 characters a call, and one message about as much in all.
+The recipient's team must be the user's own (``user_teams``, else the workspace's): a
+Slack Connect or Grid user's team is not the workspace the event came through."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class StreamingSlack(FakeSlack):
         self.refuse_start: dict[str, dict[str, Any]] = {}  # channel -> the answer instead
         self.streaming: set[str] = set()
         self.stopped: set[str] = set()
+        # user id -> their team, for users from another team (Slack Connect, Grid).
+        self.user_teams: dict[str, str] = {}
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         handlers = {
@@ -63,6 +67,10 @@ class StreamingSlack(FakeSlack):
                 return {"ok": False, "error": "missing_recipient_user_id"}
             if not args.get("recipient_team_id"):
                 return {"ok": False, "error": "missing_recipient_team_id"}
+        user, team = args.get("recipient_user_id"), args.get("recipient_team_id")
+        if user and team and team != self.user_teams.get(str(user), self.team_id):
+            # The fake's own code: what Slack answers for a wrong team is not documented.
+            return {"ok": False, "error": "invalid_recipient_team_id"}
         text = self._markdown(args, required=False)
         if isinstance(text, dict):
             return text

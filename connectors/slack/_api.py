@@ -38,6 +38,10 @@ log = logging.getLogger("connectors.slack")
 # Errors Slack answers with HTTP 200 + ok=false that are worth another try.
 _TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+# Calls that would show something twice if made twice. One that timed out may have
+# reached Slack (the answer is what was lost), and Slack has no idempotency key, so it is
+# not tried again (see ``_unknown_outcome``). Edits, deletes and stops are idempotent.
+_NOT_IDEMPOTENT = frozenset({"chat.postMessage", "chat.startStream", "chat.appendStream"})
 _DEFAULT_RETRY_AFTER_S = 1.0
 # chat.appendStream is Tier 4 ("100+ per minute"), counted per workspace like
 # chat.update: the appends of every reply streaming at once share this budget.
@@ -58,6 +62,19 @@ _HINTS = {
     "missing_scope": "add it under OAuth & Permissions (see manifest.yaml), reinstall the app",
     "not_allowed_token_type": "this method does not take this kind of token",
 }
+
+
+def _unknown_outcome(method: str, exc: BaseException) -> bool:
+    """True when ``method`` timed out after its request may have been sent.
+
+    A connect timeout, a refused or reset connection, or a dropped keep-alive connection
+    (the common case of a closed connection: Slack did not read the request) leave
+    nothing behind and are retried; a call left waiting for its answer is not, when a
+    second one would post again: the customer would read the reply twice.
+    """
+    if method not in _NOT_IDEMPOTENT or not isinstance(exc, asyncio.TimeoutError):
+        return False
+    return not isinstance(exc, aiohttp.ConnectionTimeoutError)
 
 
 class SlackCallError(ConnectorError):
@@ -190,9 +207,13 @@ class SlackApi:
         send_interval: float,
         *,
         updates_per_minute: float = 50.0,
+        timeout_s: float = 10.0,
     ) -> None:
         self.client = client
         self.retry = retry
+        # Bounds each call here, whatever session the client has: slack_sdk applies its
+        # own ``timeout`` only to sessions it makes, and aiohttp's default is 300 s.
+        self.timeout_s = timeout_s
         self.pacer = ChannelPacer(send_interval)
         # Methods limited per workspace on top of the per-channel lanes.
         self.budgets = {
@@ -222,10 +243,11 @@ class SlackApi:
             SlackCallError: any failure, with Slack's error code when there is one.
         """
         try:
-            if get:
-                response = await self.client.api_call(method, http_verb="GET", params=payload)
-            else:
-                response = await self.client.api_call(method, json=payload)
+            async with asyncio.timeout(self.timeout_s):
+                if get:
+                    response = await self.client.api_call(method, http_verb="GET", params=payload)
+                else:
+                    response = await self.client.api_call(method, json=payload)
         except SlackApiError as exc:
             raise SlackCallError(
                 f"slack {method} failed: {describe_error(exc)}",
@@ -282,10 +304,15 @@ class SlackApi:
                 if not budget.try_acquire():
                     return None
             elif not await budget.acquire(deadline):
-                raise ConnectorError(
-                    f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s"
-                    " (workspace rate limit)"
+                held = budget.held_for()
+                why = (
+                    f"Slack's rate limit holds it for {held:.0f}s more (Retry-After),"
+                    f" past this reply's give_up_after_s ({self.retry.give_up_after_s:.0f}s)"
+                    if held > 0
+                    else f"no workspace budget within give_up_after_s"
+                    f" ({self.retry.give_up_after_s:.0f}s)"
                 )
+                raise ConnectorError(f"slack {method}: gave up, {why}")
             async with self.pacer.turn(channel) as lane:
                 result = await self._attempt(method, payload, lane, tries, budget)
             if result is not None:
@@ -322,7 +349,8 @@ class SlackApi:
             return None
         hold: float | None
         try:
-            response = await self.client.api_call(method, json=payload)
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.api_call(method, json=payload)
         except SlackApiError as exc:
             code = _error_code(exc)
             status = getattr(exc.response, "status_code", 0)
@@ -349,6 +377,15 @@ class SlackApi:
                     f"slack {method} failed: {describe_error(exc)}", code=code, transient=False
                 ) from exc
         except _NETWORK as exc:
+            if _unknown_outcome(method, exc):
+                self.pacer.done(lane)
+                raise SlackCallError(
+                    f"slack {method}: no answer within request_timeout_s"
+                    f" ({self.timeout_s:g}s); not tried again, as Slack may have made it"
+                    " and a second call would show the reply twice",
+                    code="",
+                    transient=True,
+                ) from exc
             tries.failures += 1
             reason = f"{type(exc).__name__}: {exc}"
             hold = self._backoff(tries.failures, method, reason)

@@ -8,7 +8,8 @@ Which messages are answered:
 * mentions of the bot anywhere it is a member (``app_mention`` events, and the
   ``message`` event of the same message); a bare mention (nothing but the bot's name, no
   files) is read as ``BARE_MENTION_TEXT`` (see there);
-* replies in a thread the bot already talks in (``message`` events with ``thread_ts``);
+* replies in a thread the bot already talks in (``message`` events with ``thread_ts``),
+  and, with ``thread_replies`` off, replies under one of the bot's top-level answers;
 * button clicks (``block_actions`` on buttons the bot posted).
 
 A message is keyed by its channel and ``ts`` (``message_key``), not by the event that
@@ -65,6 +66,7 @@ class Identity:
     bot_user_id: str | None = None
     bot_id: str | None = None
     team_id: str | None = None
+    app_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,19 +197,33 @@ def read_event(
     # customer wrote (``thread_ts`` in the ids). In channels each top-level message
     # starts a thread (``thread_replies``) so that one channel does not mix customers.
     root = thread_ts or (ts if thread_replies and not direct else None)
+    # Without ``thread_replies`` the channel is one running conversation, and the bot
+    # answers top-level: "Reply in thread" under one of its answers continues that
+    # conversation (answered in the thread), as it would in a DM. Other threads are not
+    # part of it (a mention there starts one of its own).
+    follow_up = (
+        not thread_replies
+        and not direct
+        and thread_ts is not None
+        and me.bot_user_id is not None
+        and _str(event, "parent_user_id", _ID) == me.bot_user_id
+    )
     ids = {"channel": channel, "ts": ts, "event_id": event_id}
     if user:
         ids["user"] = user  # the recipient of a natively streamed reply (chat.startStream)
     if root:
         ids["thread_ts"] = root
-    team = _str(body, "team_id", _ID)
+    # The customer's own team: chat.startStream's ``recipient_team_id`` is "the team the
+    # user receiving the streaming text belongs to", which for a Slack Connect or Grid
+    # user is not the workspace the event came through (``team_id``).
+    team = _str(event, "user_team", _ID) or _str(body, "team_id", _ID)
     if team:
         ids["team"] = team
     text, files = from_slack(raw, bot_user_id=me.bot_user_id), _files(event)
     bare = mention and not text and not files
     return SlackInbound(
         author=author,
-        conversation_key=channel if direct else conversation_key(channel, root),
+        conversation_key=channel if direct or follow_up else conversation_key(channel, root),
         text=BARE_MENTION_TEXT if bare else text,
         idempotency_key=message_key(channel, ts),
         channel_ids=ids,
@@ -247,7 +263,8 @@ def read_action(body: dict[str, Any], me: Identity) -> SlackInbound | None:
         return None
     thread_ts = _str(message, "thread_ts", _TS) or _str(container, "thread_ts", _TS)
     ids = {"channel": channel, "ts": message_ts, "action_ts": action_ts, "user": user}
-    team = _str(body.get("team"), "id", _ID) or _str(body.get("user"), "team_id", _ID)
+    # The clicker's own team first (see ``read_event``), then the workspace's.
+    team = _str(body.get("user"), "team_id", _ID) or _str(body.get("team"), "id", _ID)
     if team:
         ids["team"] = team
     if thread_ts:

@@ -120,6 +120,7 @@ class Outbound:
         reader = asyncio.create_task(_collect(stream, parts))
         thinking = asyncio.create_task(self._show_thinking(target, writer))
         loop = asyncio.get_running_loop()
+        final: OutboundReply | None = None
         try:
             shown = 0
             next_edit = loop.time() + self._config.update_interval_s
@@ -155,13 +156,58 @@ class Outbound:
             reader.cancel()
             await self._interrupted(target, writer, thinking, "".join(parts))
             raise
-        except Exception:
+        except Exception as exc:
             reader.cancel()
             status = _finished_with(thinking) is True
             thinking.cancel()  # no use for a placeholder any more
             if status and writer.posted == 0:
                 await self._clear_status(target)
+            if await self._replace_placeholder(target, writer, final, exc):
+                return  # the answer went out as a new message
             raise
+
+    async def _replace_placeholder(
+        self,
+        target: Target,
+        writer: ReplyWriter | NativeStream,
+        final: OutboundReply | None,
+        why: Exception,
+    ) -> bool:
+        """The reply failed with the "thinking" placeholder still up: never leave it there.
+
+        The placeholder is still up only when its edit into the reply failed (``show``
+        edits it before posting anything else): a workspace-wide ``chat.update`` hold
+        (a 429 with a long ``Retry-After``), or edits failing. The answer, when there is
+        one, is then posted as a new message (``chat.postMessage`` has no workspace-wide
+        budget), and the placeholder is deleted either way. Best effort, within about
+        three calls' time (``request_timeout_s`` each); never raises.
+
+        Returns:
+            True when the answer was posted.
+        """
+        ts = writer.placeholder_ts
+        if ts is None:
+            return False
+        delivered = False
+        if final is not None:
+            within = min(self._config.retry.give_up_after_s, 3 * self._config.request_timeout_s)
+            try:
+                async with asyncio.timeout(within):
+                    await self._writer(target).show(final.text, final=True, buttons=final.buttons)
+                delivered = True
+                log.warning(
+                    "slack: the placeholder in %s could not be edited (%s); the reply was"
+                    " posted as a new message instead",
+                    target.channel,
+                    why,
+                )
+            except (ConnectorError, TimeoutError) as exc:
+                log.warning("slack: reply in %s not posted instead either: %s", target.channel, exc)
+        try:
+            await self._api.call_once("chat.delete", channel=target.channel, ts=ts)
+        except ConnectorError as exc:
+            log.warning("slack: placeholder in %s not deleted: %s", target.channel, exc)
+        return delivered
 
     async def _interrupted(
         self,

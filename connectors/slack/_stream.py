@@ -130,6 +130,11 @@ class NativeStream:
         """How many messages this reply has posted so far."""
         return self._edit.posted if self._edits else self._edit.posted + len(self._messages)
 
+    @property
+    def placeholder_ts(self) -> str | None:
+        """The placeholder's ``ts`` while it shows only the "thinking" text."""
+        return self._edit.placeholder_ts
+
     async def placeholder(self, text: str) -> None:
         """Post the placeholder: the reply is then shown by editing it (no stream)."""
         await self._edit.placeholder(text)

@@ -62,21 +62,39 @@ _URL_TRAILING = ".,;:!?'\"*_"  # as in botkit/language/protect.py
 _CLOSING = {")": "(", "]": "[", "}": "{"}
 
 
+# "@channel" / "@here" / "@everyone" as plain words, whatever follows them ("@here你好"
+# has no word boundary after "here", and Slack's parsing need not look for one).
+_PLAIN_MENTION = re.compile(r"@(?=(?:channel|here|everyone))", re.IGNORECASE)
+
+
 def escape(text: str) -> str:
-    """Escape the three characters Slack gives meaning to (``&``, ``<``, ``>``)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape the three characters Slack gives meaning to (``&``, ``<``, ``>``), and
+    defuse plain ``@channel`` / ``@here`` / ``@everyone`` with U+2060 after the ``@``
+    as on the native-stream path (the messages are also sent ``parse: "none"``, but
+    ``chat.update`` defaults to ``client`` parsing, which may read the plain words)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _PLAIN_MENTION.sub("@" + _WORD_JOINER, text)
 
 
 # Native streaming takes standard Markdown (``markdown_text``), which is what the model
-# writes, so its formatting is kept. Three things are defused by putting U+2060 WORD
-# JOINER (invisible) in them, the same trick as for inbound special mentions: "<", so that
-# no Slack token (``<!channel>``, ``<@U1>``, ``<https://evil|bank.com>``) can form; "](",
-# so that a Markdown link or image cannot show a label instead of where it leads (the URL
-# stays visible, and Slack links it); and "@channel" / "@here" / "@everyone". Each rule
-# looks at a few ASCII characters only, so the result for a text cut after whitespace or
-# after a non-ASCII character is a prefix of the result for the longer text: appends never
-# need to take back what was sent (see ``_stream.py``).
-_MARKDOWN_DEFUSE = re.compile(r"<|\](?=\()|@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+# writes, so its formatting is kept. Five things are defused by putting U+2060 WORD
+# JOINER (invisible) in them, the same trick as for inbound special mentions:
+# * "<", so that no Slack token (``<!channel>``, ``<@U1>``, ``<https://evil|bank.com>``)
+#   can form;
+# * "](" (inline links and images) and "]:" (the definition of a reference-style link,
+#   ``[label][1]`` or ``[label]`` with ``[1]: url`` on a line of its own), so that a
+#   Markdown link cannot show a label instead of where it leads: the inline URL stays
+#   visible (Slack links it), and without its definition a reference is plain text;
+# * "&" before an entity name or number ("&lt;", "&#60;", "&#x3c;"), which CommonMark
+#   would show as the character: a "<" must not come back that way, and the text reads as
+#   on the edit path, where "&" is escaped;
+# * "@channel" / "@here" / "@everyone", whatever follows them ("@here你好", "@here_x").
+# Each rule looks at a few ASCII characters only, so the result for a text cut after
+# whitespace or after a non-ASCII character is a prefix of the result for the longer text:
+# appends never need to take back what was sent (see ``_stream.py``).
+_MARKDOWN_DEFUSE = re.compile(
+    r"<|\](?=[(:])|&(?=#?[A-Za-z0-9]+;)|@(?=(?:channel|here|everyone))", re.IGNORECASE
+)
 
 
 def markdown_text(text: str) -> str:
@@ -167,11 +185,24 @@ def link_urls(text: str, limit: int | None = None) -> str:
 
 
 def _cut(text: str, limit: int) -> int:
-    """Where to end the first piece of ``text`` (longer than ``limit``).
+    """Where to end the first piece of ``text`` (longer than ``limit``); a cut inside a
+    code block moves to the line its fence opens on, when that leaves the piece at least
+    a quarter full (a block longer than that is cut, it cannot be helped).
 
     Looks only at ``text[: limit + 1]``, so the pieces of a growing text never change once
     the text has grown past them (streamed messages stay put).
     """
+    cut = _plain_cut(text, limit)
+    head = text[:cut]
+    if head.count("```") % 2:  # the cut is inside a code block
+        fence = head.rfind("```")
+        line = head.rfind("\n", 0, fence) + 1
+        if line >= limit // 4:
+            return line
+    return cut
+
+
+def _plain_cut(text: str, limit: int) -> int:
     window = text[: limit + 1]
     floor = limit // 2
     for sep in ("\n\n", "\n"):

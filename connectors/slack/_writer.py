@@ -54,6 +54,12 @@ class ReplyWriter:
         """How many messages this reply has posted so far."""
         return len(self._shown)
 
+    @property
+    def placeholder_ts(self) -> str | None:
+        """The ``ts`` of the placeholder while it still shows only the "thinking" text."""
+        first = self._shown[0] if self._shown else None
+        return first.ts if first is not None and first.placeholder else None
+
     async def placeholder(self, text: str) -> None:
         """Post ``text`` (already mrkdwn) as the first message, to be replaced later."""
         if not self._shown:
@@ -83,11 +89,21 @@ class ReplyWriter:
         pieces = self._pieces(text, False, ())
         index = len(self._shown) - 1
         body = pieces[index] if index < len(pieces) else last.text
-        payload = {"channel": self._target.channel, "ts": last.ts, "text": f"{body.rstrip()} …"}
+        payload = {
+            "channel": self._target.channel,
+            "ts": last.ts,
+            "text": f"{body.rstrip()} …",
+            "parse": "none",
+        }
         return "chat.update", payload
 
     def _pieces(self, text: str, final: bool, buttons: Sequence[Button]) -> list[str]:
-        pieces = split_text(escape(text), self._limit)
+        # Split what the customer reads, then escape each piece: ``max_message_chars``
+        # counts characters as shown, and a reply full of "<" or "&" (HTML, shell "&&")
+        # would otherwise be cut four times as often ("&lt;" is four). Slack's own hard
+        # limit (40,000 characters of text, entities included) is ten times any piece's
+        # escaped length at most (5 x 4,000), so it is never reached.
+        pieces = [escape(piece) for piece in split_text(text, self._limit)]
         links = len(link_urls(pieces[-1])) - len(pieces[-1]) if final and buttons else 0
         if final and buttons and len(pieces[-1]) + links > SECTION_LIMIT:
             # The last piece carries the buttons in a section block (3,000 chars max),
@@ -138,6 +154,7 @@ class ReplyWriter:
         payload: dict[str, Any] = {
             "channel": self._target.channel,
             "text": text,
+            "parse": "none",  # see ``_update``
             "unfurl_links": False,
             "unfurl_media": False,
         }
@@ -160,7 +177,14 @@ class ReplyWriter:
         droppable: bool = False,
     ) -> bool:
         """Edit one message; False when a ``droppable`` edit was skipped (nothing changed)."""
-        payload: dict[str, Any] = {"channel": self._target.channel, "ts": shown.ts, "text": text}
+        # parse "none": chat.update defaults to "client" (unlike chat.postMessage), where
+        # Slack may read plain "@channel" and the like; the text is already escaped.
+        payload: dict[str, Any] = {
+            "channel": self._target.channel,
+            "ts": shown.ts,
+            "text": text,
+            "parse": "none",
+        }
         if blocks is not None or shown.has_blocks or shown.foreign:
             # Without "blocks" Slack keeps the old ones; an empty list removes them.
             payload["blocks"] = blocks if blocks is not None else []

@@ -14,6 +14,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,6 +22,7 @@ from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError, DatabaseUnavailableError
 from botkit.events import Contact, InboundMessage, OutboundReply
 from botkit.http_server import server_runner
+from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
 from connectors.slack._api import SlackApi, describe_error
 from connectors.slack._inbound import Identity, SlackInbound, read_action, read_event
@@ -46,8 +48,23 @@ class _OutageTracebacks(logging.Filter):
         return not isinstance(exc, DatabaseUnavailableError)
 
 
+class _UnusedEnvToken(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused": ``AsyncApp``
+    reads ``SLACK_BOT_TOKEN`` from the environment by itself, and the docs say to export
+    it. The warning is right (``authorize`` supplies the token) but reads like a token
+    problem at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 _bolt_log = logging.getLogger("connectors.slack.bolt")
 _bolt_log.addFilter(_OutageTracebacks())
+_bolt_log.addFilter(_UnusedEnvToken())
+
+
+def _app_id(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class SlackConnector(Connector[SlackConfig]):
@@ -80,6 +97,7 @@ class SlackConnector(Connector[SlackConfig]):
             config.retry,
             config.channel_send_interval_s,
             updates_per_minute=config.updates_per_minute,
+            timeout_s=config.request_timeout_s,
         )
         self.users = UserDirectory(
             self.api,
@@ -91,6 +109,11 @@ class SlackConnector(Connector[SlackConfig]):
         self.identity = Identity()
         self._auth: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
+        self._foreign_app = ThrottledWarning(
+            log,
+            "slack: ignored a request for another app (its api_app_id is not this bot's,"
+            " per auth.test): is the signing secret or app token shared with another app?",
+        )
         self.bolt = self._build_bolt()
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -165,6 +188,7 @@ class SlackConnector(Connector[SlackConfig]):
                 bot_user_id=self._auth.bot_user_id,
                 bot_id=self._auth.bot_id,
                 team_id=self._auth.team_id,
+                app_id=_app_id(response.get("app_id")),
             )
 
     @staticmethod
@@ -189,7 +213,22 @@ class SlackConnector(Connector[SlackConfig]):
                 "; ".join(optional),
             )
 
+    def _for_another_app(self, body: dict[str, Any]) -> bool:
+        """A payload for another app (``api_app_id`` is not ours, from ``auth.test``).
+
+        Only a sender with our signing secret (or app token) can get one here, so this is
+        defence in depth: a secret shared between apps, or a proxy routing wrongly.
+        """
+        app_id = body.get("api_app_id")
+        mine = self.identity.app_id
+        if mine is None or app_id is None or app_id == mine:
+            return False
+        self._foreign_app.warn()
+        return True
+
     async def _on_event(self, body: dict[str, Any]) -> None:
+        if self._for_another_app(body):
+            return
         inbound = read_event(
             body,
             self.identity,
@@ -213,6 +252,9 @@ class SlackConnector(Connector[SlackConfig]):
 
     async def _on_action(self, body: dict[str, Any], ack: AsyncAck) -> None:
         # A click is the clicker's answer to the bot's buttons, agents' clicks included.
+        if self._for_another_app(body):
+            await ack()
+            return
         inbound = read_action(body, self.identity)
         if inbound is not None:
             await self._submit(inbound)
@@ -282,8 +324,12 @@ class SlackConnector(Connector[SlackConfig]):
             return
         self._stopped.clear()
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-            self.client.session = self._session  # one connection pool for all calls
+            # One connection pool for all calls. Its own timeout: slack_sdk applies
+            # ``request_timeout_s`` only to sessions it makes itself, and aiohttp's
+            # default (300 s) would let one hung call hold a channel's lane that long.
+            timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_s)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+            self.client.session = self._session
         try:
             await self._authenticate()
             if self.config.mode == "http":

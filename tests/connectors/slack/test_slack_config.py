@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from botkit.config import settings_from_mapping
 from botkit.errors import ConfigError
 from connectors.slack import SlackConfig
 
+ROOT = Path(__file__).parents[3]
 ENV = {"BOT": "xoxb-1-secret", "SIGN": "signing-secret-value", "APP": "xapp-1-secret"}
 
 
@@ -83,3 +86,37 @@ def test_streaming_defaults_to_auto_and_names_a_wrong_value() -> None:
     assert load({**base, "streaming": "edit"}).streaming == "edit"
     found = problems({**base, "streaming": "fast"})
     assert any(p.startswith("connectors.slack.streaming:") for p in found), found
+
+
+def _docs_block() -> dict[str, Any]:
+    docs = (ROOT / "docs/slack.md").read_text()
+    block = docs.split("## Configuration", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    return dict(tomllib.loads(block)["connectors"]["slack"])
+
+
+def _example_block() -> dict[str, Any]:
+    """config.example.toml's commented-out [connectors.slack], as a user uncomments it."""
+    lines = (ROOT / "config.example.toml").read_text().splitlines()
+    start = lines.index("# [connectors.slack]")
+    kept = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        line = line.removeprefix("# ")
+        if not line.startswith("#"):
+            kept.append(line)
+    return dict(tomllib.loads("\n".join(kept))["connectors"]["slack"])
+
+
+@pytest.mark.parametrize("snippet", [_docs_block, _example_block])
+def test_shipped_snippets_work_in_both_modes(snippet: Callable[[], dict[str, Any]]) -> None:
+    # Audit L4: Socket Mode needs no signing secret, but the snippets' "${VAR}" made an
+    # unset SLACK_SIGNING_SECRET an error; HTTP mode still names it when it is empty.
+    section = {**snippet(), "mode": "socket", "app_token": "${SLACK_APP_TOKEN}"}
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+    settings = settings_from_mapping({"connectors": {"slack": section}}, environ=env)
+    assert SlackConfig.model_validate(settings.connectors["slack"]).mode == "socket"
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"connectors": {"slack": {**snippet(), "mode": "http"}}}, environ=env)
+    found = [f"{p.path}: {p.message}" for p in info.value.problems]
+    assert any(p.startswith("connectors.slack.signing_secret: ") for p in found), found

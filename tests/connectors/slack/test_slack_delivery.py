@@ -430,3 +430,22 @@ def test_retry_after_header_is_always_a_finite_wait(header: str | None, expected
     headers = {} if header is None else {"Retry-After": header}
     exc = SlackApiError("ratelimited", SimpleNamespace(headers=headers, status_code=429))
     assert _retry_after(exc) == expected
+
+
+async def test_plain_channel_mentions_cannot_ping_on_the_edit_path(make_slack: MakeSlack) -> None:
+    # Audit M4: every edit-path answer is delivered by chat.update, whose "parse"
+    # defaults to "client" (chat.postMessage's to "none"): both are sent "none", and the
+    # words carry U+2060 after the "@" as on the native path.
+    slack = await make_slack(streaming="edit")
+    await slack.post_event(message("@channel @here @everyone plain"))
+    expected = "echo: @\u2060channel @\u2060here @\u2060everyone plain"
+    await slack.reply_in("D1", None, expected)
+    sent = [c for c in slack.fake.calls if c.method in ("chat.postMessage", "chat.update")]
+    assert sent and all(c.args.get("parse") == "none" for c in sent), sent
+
+
+async def test_a_reply_of_angle_brackets_is_split_by_what_is_shown(slack: SlackHarness) -> None:
+    # Audit L8: a 3,990-character reply of "<" became five messages.
+    reply = OutboundReply(channel="slack", conversation_key="C7", text="<" * 3990)
+    await slack.connector.send(reply)
+    assert len(slack.fake.thread("C7", None)) == 2

@@ -5,12 +5,16 @@ events comes (``message.*`` and ``app_mention``), however often Slack sends them
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
-from slack_helpers import MakeSlack, SlackHarness, mention, message, new_ts
+import pytest
+from slack_helpers import SECRET, MakeSlack, SlackHarness, callback, mention, message, new_ts
 
 from botkit.events import Direction
+from botkit.testing.fake_slack import signed_headers
+from connectors.slack._inbound import Identity, read_action
 
 # Slack sends ``app_mention`` again, with a new event_id but the message's own ts, when a
 # message that mentions the bot is edited (seen in Slack's payloads: bolt-js #960,
@@ -114,3 +118,68 @@ async def test_a_retry_after_a_restart_is_not_answered_again(
     await asyncio.sleep(0.3)
     assert [m.text for m in second.fake.thread("D1", None)] == ["echo: before the restart"]
     assert await _inbound(second, "D1") == ["before the restart"]
+
+
+def test_a_click_names_the_clickers_own_team() -> None:
+    # Audit M3, for actions: a Slack Connect user's click carries their team in
+    # user.team_id; team.id is the workspace the app is installed in.
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "UEXT", "team_id": "TEXT"},
+        "team": {"id": "T0FAKE"},
+        "channel": {"id": "C1"},
+        "message": {"ts": "1700000000.000001", "thread_ts": "1700000000.000000"},
+        "actions": [
+            {"action_id": "botkit_button_0", "value": "yes", "action_ts": "1700000001.000000"}
+        ],
+    }
+    inbound = read_action(payload, Identity(bot_user_id="UBOT"))
+    assert inbound is not None and inbound.channel_ids["team"] == "TEXT"
+
+
+async def test_events_for_another_app_are_ignored_with_a_warning(
+    slack: SlackHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Audit L7: defence in depth against a signing secret shared with another app.
+    body = callback(message("not for you", channel="D2"))
+    body["api_app_id"] = "AOTHER"
+    raw = json.dumps(body)
+    status, _ = await slack.post_raw(raw, signed_headers(SECRET, raw))
+    assert status == 200
+    assert await slack.bot.history("slack", "D2") == []
+    assert "another app" in caplog.text
+    await slack.post_event(message("for me"))  # this app's id (the fake's auth.test)
+    await slack.reply_in("D1", None, "echo: for me")
+
+
+async def test_thread_replies_off_answers_a_reply_under_the_bots_answer(
+    make_slack: MakeSlack,
+) -> None:
+    # Audit L2: the channel is one conversation and the bot answers top-level; "Reply in
+    # thread" under its answer was ignored. It continues the channel's conversation and
+    # is answered in that thread.
+    slack = await make_slack(thread_replies=False, typing_indicator="off")
+    await slack.post_event(mention("first", channel="C8"))
+    answer = await slack.reply_in("C8", None, "echo: first")
+    await slack.post_event(
+        message(
+            "and then?",
+            channel="C8",
+            channel_type="channel",
+            thread_ts=answer.ts,
+            parent_user_id="UBOT",
+        )
+    )
+    await slack.reply_in("C8", answer.ts, "echo: and then?")
+    assert await _inbound(slack, "C8") == ["first", "and then?"]
+
+
+async def test_thread_replies_off_still_ignores_other_threads(make_slack: MakeSlack) -> None:
+    slack = await make_slack(thread_replies=False, typing_indicator="off")
+    await slack.post_event(mention("first", channel="C9"))
+    await slack.reply_in("C9", None, "echo: first")
+    chatter = message("lunch?", channel="C9", channel_type="channel", thread_ts=new_ts())
+    chatter["parent_user_id"] = "U2"
+    await slack.post_event(chatter)
+    assert await _inbound(slack, "C9") == ["first"]
+    assert await _inbound(slack, f"C9:{chatter['thread_ts']}") == []

@@ -217,3 +217,14 @@ def test_manifest_asks_for_exactly_the_scopes_the_code_uses() -> None:
     assert events == set(EVENT_SCOPES)
     needed = {s for s in METHOD_SCOPES.values() if s} | {EVENT_SCOPES[e] for e in events}
     assert _manifest_list("bot:") == needed
+
+
+async def test_an_exported_bot_token_does_not_warn_at_start(
+    make_slack: MakeSlack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Audit L3: Bolt's AsyncApp reads SLACK_BOT_TOKEN from the environment by itself (the
+    # docs say to export it), and warned at every start that it would be unused.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-fake-token")
+    caplog.set_level(logging.DEBUG, logger="connectors.slack")
+    await make_slack()
+    assert "will be unused" not in caplog.text

@@ -358,3 +358,19 @@ async def test_a_start_answered_without_a_ts_goes_by_edits(
     await slack.post_event(message("hello", thread_ts=root))
     await slack.reply_in("D1", root, "echo: hello")
     assert len(fake_slack.thread("D1", root)) == 1
+
+
+async def test_a_slack_connect_user_is_streamed_to_with_their_own_team(
+    slack: SlackHarness, fake_slack: StreamingSlack
+) -> None:
+    # Audit M3: recipient_team_id is "the team the user receiving the streaming text
+    # belongs to": an external customer's (event.user_team), not the workspace's.
+    fake_slack.user_teams["UEXT"] = "TEXT"
+    root = new_ts()
+    await slack.post_event(mention("hello", user="UEXT", ts=root, user_team="TEXT"))
+    reply = await streamed_reply(slack, "C1", root)
+    assert shown(reply) == "echo: hello"
+    [start] = fake_slack.calls_to("chat.startStream")
+    assert start.args["recipient_user_id"] == "UEXT"
+    assert start.args["recipient_team_id"] == "TEXT"
+    assert fake_slack.calls_to("chat.update") == []  # not refused into the edit path

@@ -15,8 +15,10 @@ from connectors.slack._text import (
     escape,
     from_slack,
     link_urls,
+    markdown_text,
     split_text,
 )
+from connectors.slack._writer import ReplyWriter, Target
 
 ME = Identity(bot_user_id="UBOT", bot_id="BBOT", team_id="T0FAKE")
 BANG, QUESTION = "\uff01", "\uff1f"  # full-width ! and ? (written so, for the linter)
@@ -303,7 +305,7 @@ def test_a_subtype_that_is_not_a_string_is_ignored(subtype: Any) -> None:
         ("见https://c.example/路径。谢谢", "见<https://c.example/路径>。谢谢"),
         ('a "https://d.example/q" b', 'a "<https://d.example/q>" b'),
         # What would change a Slack link stays text: a "|" (label), "<" / ">".
-        ("<https://e.example|@channel>", "&lt;<https://e.example>|@channel&gt;"),
+        ("<https://e.example|@channel>", "&lt;<https://e.example>|@\u2060channel&gt;"),
         ("https://f.example/a>b&", "<https://f.example/a>&gt;b&amp;"),
         # Not URLs of the reply: nothing becomes a link.
         ("xhttps://g.example www.h.example https:// ftp://i.example", None),
@@ -316,7 +318,8 @@ def test_urls_in_the_verbatim_button_text_are_links(reply: str, section: str | N
     text = escape(reply)
     [block, _] = button_blocks(text, [Button("Yes", "yes")])
     assert block["text"] == {"type": "mrkdwn", "text": section or text, "verbatim": True}
-    assert from_slack(block["text"]["text"]) == reply  # it reads the same
+    # It reads the same (the word joiner that defuses "@channel" is invisible).
+    assert from_slack(block["text"]["text"]).replace("\u2060", "") == reply
 
 
 def test_links_never_take_the_button_text_past_its_limit() -> None:
@@ -327,3 +330,53 @@ def test_links_never_take_the_button_text_past_its_limit() -> None:
     long = escape("y" * (SECTION_LIMIT - 50) + " " + url)  # too long: the writer splits it
     [block, _] = button_blocks(long, [Button("Yes", "yes")])
     assert block["text"]["text"] == long[:SECTION_LIMIT]  # never a link to a cut URL
+
+
+@pytest.mark.parametrize(
+    ("text", "defused"),
+    [
+        # Audit L1: reference-style links show a label instead of where they lead.
+        ("[innocent][1]\n\n[1]: https://evil.example/phish", "]\u2060:"),
+        ("[bank]\n\n[bank]: https://evil.example", "]\u2060:"),
+        # Entities CommonMark would show as "<" / ">".
+        ("&lt;!here&gt;", "&\u2060lt;!here&\u2060gt;"),
+        ("&#60;!channel&#62; &#x3c;", "&\u2060#60;!channel&\u2060#62; &\u2060#x3c;"),
+        # A special mention with no word boundary after it.
+        ("@here你好 @here_x @channel2", "@\u2060here你好 @\u2060here_x @\u2060channel2"),
+    ],
+)
+def test_markdown_text_defuses_what_would_hide_a_link_or_ping(text: str, defused: str) -> None:
+    assert defused in markdown_text(text)
+    assert markdown_text(text).replace("\u2060", "") == text  # reads the same
+
+
+def test_markdown_text_leaves_no_link_with_a_hidden_target() -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    html = markdown_it.MarkdownIt().render(
+        markdown_text("[innocent][1] [bank]\n\n[1]: https://evil.example/a\n[bank]: https://e.x")
+    )
+    assert "<a " not in html and "&lt;!here" not in markdown_it.MarkdownIt().render(
+        markdown_text("&lt;!here&gt;")
+    )
+
+
+def test_plain_special_mentions_are_defused_on_the_edit_path_too() -> None:
+    # Audit M4: chat.update parses plain "@channel" by default ("client").
+    assert escape("@channel @HERE @everyone plain") == (
+        "@\u2060channel @\u2060HERE @\u2060everyone plain"
+    )
+
+
+def test_long_replies_are_split_by_the_characters_shown() -> None:
+    # Audit L8: 3,990 "<" became five messages, "&lt;" counting four toward the limit.
+    writer = ReplyWriter(None, Target("C1"), 3900)  # type: ignore[arg-type]
+    pieces = writer._pieces("<" * 3990, True, ())
+    assert len(pieces) == 2 and "".join(pieces) == "&lt;" * 3990
+
+
+def test_a_code_block_is_not_cut_when_it_fits_in_the_next_piece() -> None:
+    intro = " ".join(["words"] * 250)  # 1,499 characters, no line break
+    code = "```python\n" + "\n".join(f"print({i:040d})" for i in range(30)) + "\n```"
+    pieces = split_text(f"{intro}\n{code}\nafter", 2000)
+    assert pieces[0] == intro and pieces[1].startswith("```python")
+    assert pieces[1].count("```") == 2  # the block whole in one message

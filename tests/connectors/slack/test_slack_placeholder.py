@@ -1,0 +1,58 @@
+"""A reply whose final edit fails never leaves the "thinking" placeholder up: the answer
+is posted as a new message and the placeholder deleted (audit M2; real bot, fake Slack)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+from slack_helpers import MakeSlack, message
+
+THINKING = "_Thinking…_"
+
+
+async def test_failing_edits_post_the_answer_and_delete_the_placeholder(
+    make_slack: MakeSlack,
+) -> None:
+    slack = await make_slack()
+    slack.fake.fail("chat.update", 100, status=503, error="service_unavailable")
+    await slack.post_event(message("where is my parcel"))
+    await slack.reply_in("D1", None, "echo: where is my parcel")
+    await slack.fake.wait_until(lambda: len(slack.fake.deleted) == 1)
+    assert [m.text for m in slack.fake.thread("D1", None)] == ["echo: where is my parcel"]
+    assert [m.text for m in slack.fake.deleted] == [THINKING]
+
+
+async def test_an_hour_long_edit_hold_does_not_leave_every_reply_thinking(
+    make_slack: MakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    # One 429 with Retry-After: 3600 holds chat.update for the whole workspace, longer
+    # than give_up_after_s: each later reply failed at once with "Thinking…" left up.
+    caplog.set_level(logging.INFO, logger="connectors.slack")
+    slack = await make_slack()
+    slack.fake.fail("chat.update", 1, retry_after=3600)
+    started = time.monotonic()
+    for channel in ("D1", "D2"):
+        await slack.post_event(message(f"hi from {channel}", channel=channel))
+        await slack.reply_in(channel, None, f"echo: hi from {channel}")
+    assert time.monotonic() - started < 20  # not an hour
+    await slack.fake.wait_until(lambda: len(slack.fake.deleted) == 2)
+    assert all(m.text != THINKING for m in slack.fake.messages)
+    # The log says what happened (it gave up at once, because of the hold), not
+    # "gave up after 300s".
+    text = caplog.text
+    assert "gave up after 300s" not in text
+    assert "Retry-After" in text
+
+
+async def test_a_permanent_edit_error_still_shows_the_answer(make_slack: MakeSlack) -> None:
+    slack = await make_slack()
+    slack.fake.fail("chat.update", 100, status=200, error="cant_update_message")
+    await slack.post_event(message("hello"))
+    async with asyncio.timeout(30):
+        while not slack.fake.deleted:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    assert [m.text for m in slack.fake.deleted] == [THINKING]
+    assert [m.text for m in slack.fake.thread("D1", None)] == ["echo: hello"]
