@@ -27,6 +27,7 @@ _TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,200}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _LANG_KEY = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_WEBHOOK_PORTS = {None, 443, 80, 88, 8443}  # None: the scheme's own
 _BARE_COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}$")
 # The language switch and the hand-off plugin's default commands.
 DEFAULT_GROUP_COMMANDS = ("/lang", "/human", "/agent", "/bot")
@@ -67,7 +68,8 @@ class WebhookConfig(_Section):
 
     Attributes:
         url: the public HTTPS URL Telegram posts updates to (a reverse proxy forwards it
-            to ``host:port`` + ``path``). Plain http is accepted only for loopback hosts.
+            to ``host:port`` + ``path``). Plain http is accepted only for loopback hosts;
+            its port must be one Telegram posts to: 443 (default), 80, 88 or 8443.
         secret_token: sent back by Telegram in ``X-Telegram-Bot-Api-Secret-Token``;
             16-256 characters of ``A-Z a-z 0-9 _ -``, from ``${VAR}``.
         host / port / path: where this process serves the webhook route.
@@ -93,6 +95,9 @@ class WebhookConfig(_Section):
             raise ValueError("url must be an https:// URL")
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
             raise ValueError("Telegram only posts to https:// URLs")
+        # setWebhook refuses any other port; caught here, not when the bot starts.
+        if parts.hostname not in _LOOPBACK and parts.port not in _WEBHOOK_PORTS:
+            raise ValueError("Telegram only posts to ports 443, 80, 88 and 8443")
         return value
 
     @field_validator("secret_token")

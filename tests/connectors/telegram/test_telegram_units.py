@@ -347,3 +347,26 @@ def test_a_field_of_the_wrong_type_is_named_without_its_value() -> None:
     assert problem([data]) == "the update is a list, not an object"
     data = u.message(5, extra={"location": {"latitude": "52", "longitude": 13}})
     assert problem(data) == "message.location.latitude is a string, not a number"
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://bot.example/hook", True),
+        ("https://bot.example:8443/hook", True),
+        ("https://bot.example:88/hook", True),
+        ("https://bot.example:9000/hook", False),  # setWebhook would refuse it
+        ("https://bot.example:8080/hook", False),
+        ("http://127.0.0.1:9000/hook", True),  # a local Bot API server, tests
+    ],
+)
+def test_webhook_url_ports_are_the_ones_telegram_posts_to(url: str, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from connectors.telegram.config import WebhookConfig
+
+    if ok:
+        assert WebhookConfig(url=url).url == url
+    else:
+        with pytest.raises(ValidationError, match="443, 80, 88 and 8443"):
+            WebhookConfig(url=url)
