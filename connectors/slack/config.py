@@ -69,7 +69,9 @@ class SlackConfig(ConnectorConfig):
             customer's; agents still talk to the bot normally in their own DMs.
         thread_replies: in channels, answer a mention in a thread under it (each
             top-level mention then starts its own conversation). Off: mentions are
-            answered top-level and the channel is one running conversation. DMs do not
+            answered top-level and the channel is one running conversation, which a
+            reply in the thread under one of the bot's answers continues (answered in
+            that thread). DMs do not
             depend on it: everything in a DM, its threads included, is one running
             conversation, answered where the customer wrote (top-level or in the thread).
         update_interval_s: shortest time between two edits of a streamed message. 1.5 s
@@ -100,7 +102,9 @@ class SlackConfig(ConnectorConfig):
             is logged once). ``"native"`` tries native streaming for every reply where
             it applies and logs each refusal (the reply still goes out by edits);
             ``"edit"`` always posts and edits.
-        request_timeout_s: timeout of one Web API call.
+        request_timeout_s: timeout of one Web API call, every call included. A new
+            message (or stream start, or append) that timed out is not tried again: Slack
+            may have made it, and a second would show the reply twice.
         retry: retry and backoff of Web API calls.
         user_cache_ttl_s / user_cache_size: ``users.info`` answers are cached this long.
         user_lookup_timeout_s: a slower ``users.info`` is skipped (the message is stored
