@@ -25,6 +25,7 @@ from engine.request_errors import (
     EngineDeadError,
     EngineRequestError,
     InvalidRequestError,
+    StepFailedError,
 )
 from engine.sampling import SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
@@ -53,6 +54,7 @@ __all__ = [
     "SchedulerOutput",
     "Sequence",
     "SequenceStatus",
+    "StepFailedError",
     "TextDelta",
     "load_model",
 ]

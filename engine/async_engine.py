@@ -5,6 +5,12 @@ engine thread through a thread-safe queue, and the thread hands each step's outp
 with one ``call_soon_threadsafe`` per step. Closing or cancelling a consumer sends an abort,
 which the thread applies before its next step, so the sequence's KV blocks are free then.
 
+A step that raises (a transient out-of-memory, a kernel fault) ends only the requests that
+were in it, with ``StepFailedError``; the others carry on from a clean state. After
+``MAX_CONSECUTIVE_STEP_FAILURES`` failed steps in a row (a broken device, a CUDA context
+that every launch now fails on) the engine is declared dead: ``running`` turns False and
+every stream ends with ``EngineDeadError``.
+
 On CUDA the engine thread is the engine's own. On the CPU it is the process's shared
 ``engine.cpu_worker.CpuWorker`` thread, which also runs the translators' work: one
 OpenMP pool for all of it (a second thread's pool slows every step of both).
@@ -29,12 +35,21 @@ from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
 from engine.llm_engine import LLMEngine, RequestOutput
 from engine.prompt import Prompt
-from engine.request_errors import EngineDeadError, EngineRequestError, InvalidRequestError
+from engine.request_errors import (
+    EngineDeadError,
+    EngineRequestError,
+    InvalidRequestError,
+    StepFailedError,
+)
 from engine.sampling import SamplingParams
 
 __all__ = ["AsyncEngine", "Delta", "FinalRecord", "TextDelta"]
 
 log = logging.getLogger(__name__)
+
+# One failed step is survivable; three in a row with nothing succeeding between them
+# mean the device or the engine's state is broken, and retrying would fail every request.
+MAX_CONSECUTIVE_STEP_FAILURES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +107,8 @@ class AsyncEngine:
         self._stopped = threading.Event()  # set when the steps have ended (closed or crashed)
         self._dead: BaseException | None = None
         self._ids = itertools.count()
+        self.step_failures = 0  # failed steps since start (each ended its requests)
+        self._failures_in_a_row = 0
 
     @classmethod
     async def load(
@@ -133,6 +150,11 @@ class AsyncEngine:
     @property
     def running(self) -> bool:
         return self._started and not self._stopped.is_set() and self._dead is None
+
+    @property
+    def dead(self) -> bool:
+        """Whether the steps stopped for good on failures (not by ``close``)."""
+        return self._dead is not None
 
     async def close(self) -> None:
         """Stop the steps; live streams end with ``EngineDeadError`` and their requests
@@ -238,11 +260,28 @@ class AsyncEngine:
                 return False
             self._handle(cmd)
         if engine.has_unfinished():
-            self._deliver(engine.step())
+            try:
+                outputs = engine.step()
+            except Exception as exc:  # BaseException (KeyboardInterrupt...) ends the engine
+                outputs = self._step_failed(exc)
+            else:
+                self._failures_in_a_row = 0
+            self._deliver(outputs)
         return True
 
+    def _step_failed(self, exc: Exception) -> list[RequestOutput]:
+        """End the failed step's requests, or re-raise (-> ``_crash``) when steps keep
+        failing."""
+        self.step_failures += 1
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= MAX_CONSECUTIVE_STEP_FAILURES:
+            log.error("%d engine steps failed in a row; the engine stops", self._failures_in_a_row)
+            raise exc
+        log.exception("engine step failed; failing its requests, serving the others", exc_info=exc)
+        return self.engine.fail_step(StepFailedError(f"engine step failed: {exc}"))
+
     def _crash(self, exc: BaseException) -> None:
-        log.exception("engine step failed; failing every live request", exc_info=exc)
+        log.critical("engine stopped; failing every live request", exc_info=exc)
         self._dead = exc
         self._post(self._fail_streams, EngineDeadError(f"engine step failed: {exc}"))
 

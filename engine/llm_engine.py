@@ -145,6 +145,9 @@ class LLMEngine:
         self._detok: dict[str, tuple[Sequence, IncrementalDetokenizer]] = {}
         # A decode step already queued on the device, its tokens not read yet.
         self._ahead: tuple[SchedulerOutput, SampledTokens] | None = None
+        # The sequences of the step being run (and of the one queued ahead): the ones a
+        # failed step ends (``fail_step``).
+        self._in_step: list[Sequence] = []
         self._steps = 0
         self._computed_tokens = 0
         self._prompt_tokens_computed = 0
@@ -299,12 +302,14 @@ class LLMEngine:
             if out.is_empty:
                 return outputs
             self._count(out)
+            self._in_step = [s.seq for s in out.scheduled]
             pending = self.runner.launch(out)
         if self.config.overlap_steps and self.runner.can_feed(len(out.decodes)):
             planned = sched.schedule_ahead(out)
             if planned is not None:
                 ahead, rows = planned
                 self._count(ahead)
+                self._in_step = [s.seq for s in (*out.scheduled, *ahead.scheduled)]
                 self._ahead = (ahead, self.runner.launch_fed(ahead, pending, rows))
         try:
             tokens = pending.result()
@@ -317,6 +322,32 @@ class LLMEngine:
             # generator has made one draw more).
             self._ahead = None
             raise
+        if self._ahead is None:
+            self._in_step = []
+        else:
+            self._in_step = [s.seq for s in self._ahead[0].scheduled]
+        return outputs
+
+    def fail_step(self, error: Exception) -> list[RequestOutput]:
+        """After ``step()`` raised: end the requests that were in that step with
+        ``error`` and leave a clean state for the others, which carry on.
+
+        Their KV blocks return to the pool (what the failed step wrote lands only in
+        their blocks, none of which was registered as a cached prefix yet; unused cached
+        prefixes are dropped too, to be safe). When the failure came before any model
+        step was planned (the scheduler itself), every running request is ended.
+        """
+        sched = self.scheduler
+        self._ahead = None
+        failed = self._in_step or list(sched.running)
+        self._in_step = []
+        outputs: list[RequestOutput] = []
+        for seq in failed:
+            if seq.is_finished:
+                continue
+            sched.finish(seq, FinishReason.ERROR, error)
+            outputs.append(self._output(seq, "", ()))
+        self.block_manager.reset_prefix_cache()
         return outputs
 
     def _apply(self, out: SchedulerOutput, tokens: list[int]) -> list[RequestOutput]:

@@ -14,6 +14,7 @@ __all__ = [
     "EngineDeadError",
     "EngineRequestError",
     "InvalidRequestError",
+    "StepFailedError",
 ]
 
 
@@ -27,6 +28,11 @@ class InvalidRequestError(EngineRequestError, ValueError):
 
 class EngineBusyError(EngineRequestError):
     """The request waited longer than the queue timeout (or the queue is full)."""
+
+
+class StepFailedError(EngineRequestError):
+    """The model step this request was in failed (a transient out-of-memory, a kernel
+    fault); the engine ended it and serves the others."""
 
 
 class EngineDeadError(EngineError):

@@ -146,8 +146,10 @@ class LocalEngineBackend:
     def engine_report(self) -> dict[str, float] | None:
         """The engine's counters and load for metrics (``botkit.metrics``), None before
         ``start``: ``steps``, ``computed_tokens``, ``prompt_tokens_computed``,
-        ``prefix_query_tokens``, ``prefix_hit_tokens``, ``preemptions`` (cumulative),
-        and ``running``, ``waiting``, ``kv_blocks``, ``kv_blocks_free`` (now)."""
+        ``prefix_query_tokens``, ``prefix_hit_tokens``, ``preemptions``,
+        ``step_failures`` (cumulative: failed steps, each ending its requests), and
+        ``running``, ``waiting``, ``kv_blocks``, ``kv_blocks_free``, ``up`` (now; 0 once
+        the engine stopped on steps failing in a row)."""
         engine = self._engine
         if engine is None:
             return None
@@ -159,10 +161,12 @@ class LocalEngineBackend:
             "prefix_query_tokens": stats.prefix_query_tokens,
             "prefix_hit_tokens": stats.prefix_hit_tokens,
             "preemptions": stats.preemptions,
+            "step_failures": engine.step_failures,
             "running": load.running,
             "waiting": load.waiting,
             "kv_blocks": load.kv_blocks,
             "kv_blocks_free": load.kv_blocks_free,
+            "up": 1 if engine.running else 0,
         }
 
     def count_tokens(self, text: str) -> int:

@@ -280,11 +280,20 @@ async def test_async_engine_crash_and_close_fail_streams(loaded: LoadedModel) ->
     def boom(out: Any) -> Any:
         raise RuntimeError("device lost")
 
+    # A device that fails every step: each failed step ends its request, and steps
+    # failing in a row stop the engine (test_engine_step_failures has the details).
+    from engine import StepFailedError
+    from engine.async_engine import MAX_CONSECUTIVE_STEP_FAILURES
+
     eng2 = make_engine(loaded)
     eng2.runner.launch = boom  # type: ignore[method-assign]
     aeng2 = AsyncEngine(eng2)
     aeng2.start()
     try:
+        for _ in range(MAX_CONSECUTIVE_STEP_FAILURES - 1):
+            with pytest.raises(StepFailedError, match="device lost"):
+                await collect(aeng2.submit(prompts(loaded)[0], GREEDY))
+            assert aeng2.running
         with pytest.raises(EngineDeadError, match="device lost"):
             await collect(aeng2.submit(prompts(loaded)[0], GREEDY))
         assert not aeng2.running

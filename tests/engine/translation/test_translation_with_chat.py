@@ -30,8 +30,10 @@ from engine import (
     LLMEngine,
     LoadedModel,
     SamplingParams,
+    StepFailedError,
     load_model,
 )
+from engine.async_engine import MAX_CONSECUTIVE_STEP_FAILURES
 from engine.cpu_worker import CpuWorker, shared_cpu_worker
 from engine.translation import AsyncTranslator, TranslationEngine
 
@@ -246,7 +248,10 @@ async def test_a_crash_of_either_leaves_the_other_serving(
     translator2 = AsyncTranslator(translation, max_new_tokens=MAX_NEW, cpu_worker=worker)
     aeng2.start()
     try:
-        with pytest.raises(EngineDeadError, match="device lost"):
+        for _ in range(MAX_CONSECUTIVE_STEP_FAILURES - 1):  # each failed step fails its request
+            with pytest.raises(StepFailedError, match="device lost"):
+                await collect(aeng2.submit(PROMPT, greedy(8)))
+        with pytest.raises(EngineDeadError, match="device lost"):  # then the engine stops
             await collect(aeng2.submit(PROMPT, greedy(8)))
         assert not aeng2.running
         assert await translator2.translate(SENTENCES[:2], "en", "es") == expected
