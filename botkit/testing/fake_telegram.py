@@ -41,6 +41,7 @@ _JSON_PARAMS = {
     "allowed_updates",
     "reply_markup",
     "reply_parameters",
+    "link_preview_options",
     "max_connections",
     "drop_pending_updates",
     "cache_time",

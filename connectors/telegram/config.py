@@ -155,6 +155,9 @@ class TelegramConfig(ConnectorConfig):
             ``/help`` text at most once per this interval: they are the connector's
             own answers, outside ``[bot.rate_limit]``, and eight ``/start`` in a
             group must not post eight greetings. 0: no limit.
+        link_previews: whether Telegram shows a preview of a URL in the bot's
+            messages. Off by default: a customer, or a prompt-injected model, could
+            otherwise make the bot post any site with a rich preview.
         greeting / help / unsupported: per-language overrides (keys like ``"es"``,
             ``"pt-br"``) of the built-in ``/start``, ``/help`` and "I can only read
             text" messages.
@@ -177,6 +180,7 @@ class TelegramConfig(ConnectorConfig):
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)
     group_commands: tuple[str, ...] = DEFAULT_GROUP_COMMANDS
     local_reply_interval_s: float = Field(default=30.0, ge=0, le=86_400)
+    link_previews: bool = False
     greeting: dict[str, str] = Field(default_factory=dict)
     help: dict[str, str] = Field(default_factory=dict)
     unsupported: dict[str, str] = Field(default_factory=dict)

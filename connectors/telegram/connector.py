@@ -132,7 +132,13 @@ class TelegramConnector(Connector[TelegramConfig]):
             ) from None
         user = bot.bot
         self.me = BotIdentity(user.id, user.username or "")
-        self._sender = Sender(bot, self.flood, self.config.retry, self.redactor.redact)
+        self._sender = Sender(
+            bot,
+            self.flood,
+            self.config.retry,
+            self.redactor.redact,
+            link_previews=self.config.link_previews,
+        )
         try:
             if self.config.mode == "polling":
                 # getUpdates is refused while a webhook is set.

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.error import (
     BadRequest,
@@ -120,8 +120,13 @@ class Sender:
         flood: FloodControl,
         retry: RetryPolicy,
         redact: Callable[[str], str],
+        *,
+        link_previews: bool = False,
     ) -> None:
         self.bot = bot
+        # Off by default: Telegram would show a rich preview of any URL in a reply, one
+        # a customer or a prompt-injected model put there included.
+        self._previews = None if link_previews else LinkPreviewOptions(is_disabled=True)
         self.flood = flood
         self.retry = retry
         self._redact = redact
@@ -165,6 +170,7 @@ class Sender:
                 message_thread_id=target.thread_id,
                 reply_parameters=reply,
                 reply_markup=markup,
+                link_preview_options=self._previews,
             )
             return message.message_id
 
@@ -193,7 +199,11 @@ class Sender:
         async def op() -> None:
             try:
                 await self.bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+                    text,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=markup,
+                    link_preview_options=self._previews,
                 )
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+import pytest
 from tg_helpers import MakeTg, gaps
 
 from botkit.events import Button
@@ -158,3 +159,17 @@ async def test_streamed_answer_continues_in_a_new_message_past_the_limit(make_tg
     assert len(first.versions) >= 2  # it was on screen before the answer was complete
     assert all(utf16_len(t) <= 4096 for m in (first, second) for _, t in m.versions)
     assert f"{first.text} {second.text}".split() == ["echo:", *words]
+
+
+@pytest.mark.parametrize("previews", [False, True])
+async def test_link_previews_are_off_unless_configured(make_tg: MakeTg, previews: bool) -> None:
+    settings = {"link_previews": previews, "streaming": "edit", "edit_interval_s": 0.1}
+    tg = await make_tg(settings, word_delay=0.03)
+    text = "@botkit_test_bot see https://evil.example " + " ".join(["now"] * 30)
+    tg.fake.push(tg.fake.updates.message(-640, text))
+    await tg.wait_answers(1, -640)
+    await tg.settle()
+    calls = tg.fake.calls_to("sendMessage", -640) + tg.fake.calls_to("editMessageText", -640)
+    assert len(calls) >= 2  # sent and edited: both are checked
+    expected = None if previews else {"is_disabled": True}
+    assert all(c.params.get("link_preview_options") == expected for c in calls)
