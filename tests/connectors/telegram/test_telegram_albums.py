@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tg_helpers import MakeTg
+from tg_helpers import CoreProxy, MakeTg
 
 from botkit.testing.telegram_updates import UpdateFactory
 
@@ -63,3 +63,48 @@ async def test_a_redelivered_album_is_not_answered_again(make_tg: MakeTg) -> Non
     await asyncio.sleep(1.5)
     await tg.settle()
     assert tg.answers(CHAT) == ["echo: again?"]
+
+
+async def test_an_album_the_store_refuses_is_handed_again_and_answered_once(
+    make_tg: MakeTg,
+) -> None:
+    tg = await make_tg(run=False)
+    tg.connector.core = CoreProxy(tg.bot, fail_first=1)
+    photos = album(tg.fake.updates, CHAT, "stored later", size=3)
+    tg.fake.push(*photos)
+    await tg.run()
+    await tg.wait_answers(1, CHAT)
+    await asyncio.sleep(1.5)
+    await tg.settle()
+    assert tg.answers(CHAT) == ["echo: stored later"]
+    [stored] = [item for item in await tg.history(CHAT) if item.direction == "in"]
+    assert len(stored.attachments) == 3  # the whole album again, not the first item
+
+
+async def test_an_album_is_confirmed_only_once_stored(make_tg: MakeTg) -> None:
+    tg = await make_tg()
+    photos = album(tg.fake.updates, CHAT, "hold on", size=2)
+    first_id = photos[0]["update_id"]
+    tg.fake.push(*photos)
+    await tg.fake.wait_until(lambda: tg.connector.albums.held == 1, 30)
+    assert tg.fake.confirmed <= first_id  # Telegram still holds it while it is held
+    await tg.wait_answers(1, CHAT)
+    await tg.fake.wait_until(lambda: tg.fake.confirmed > photos[1]["update_id"], 30)
+
+
+async def test_an_album_delivered_again_after_a_restart_is_not_answered_again(
+    make_tg: MakeTg,
+) -> None:
+    first = await make_tg()
+    photos = album(first.fake.updates, CHAT, "once only", size=2)
+    first.fake.push(*photos)
+    await first.wait_answers(1, CHAT)
+    await first.settle()
+    await first.stop()
+    second = await make_tg()  # the same database: a restart
+    second.fake.push(*photos)  # Telegram hands it again (not confirmed before the crash)
+    second.fake.push(second.fake.updates.message(CHAT + 1, "probe"))
+    await second.wait_answers(1, CHAT + 1)
+    await asyncio.sleep(1.5)
+    await second.settle()
+    assert second.answers(CHAT) == ["echo: once only"]
