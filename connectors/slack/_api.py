@@ -79,12 +79,16 @@ def _unknown_outcome(method: str, exc: BaseException) -> bool:
 
 class SlackCallError(ConnectorError):
     """A Web API call that failed: ``code`` is Slack's error code ("" when there was no
-    answer), ``transient`` whether the same call may work later (429, 5xx, network)."""
+    answer), ``transient`` whether the same call may work later (429, 5xx, network),
+    ``unknown_outcome`` whether Slack may have made it all the same (a timeout)."""
 
-    def __init__(self, message: str, *, code: str, transient: bool) -> None:
+    def __init__(
+        self, message: str, *, code: str, transient: bool, unknown_outcome: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.transient = transient
+        self.unknown_outcome = unknown_outcome
 
 
 @dataclass
@@ -385,6 +389,7 @@ class SlackApi:
                     " and a second call would show the reply twice",
                     code="",
                     transient=True,
+                    unknown_outcome=True,
                 ) from exc
             tries.failures += 1
             reason = f"{type(exc).__name__}: {exc}"

@@ -161,6 +161,10 @@ class NativeStream:
         try:
             return await self._stream(text, final, buttons)
         except ConnectorError as exc:
+            if getattr(exc, "unknown_outcome", False) and not self._messages:
+                # chat.startStream timed out: the stream may be showing already, and the
+                # same reply by edits would show it twice (see ``SlackApi``).
+                raise
             if not self._messages:
                 self._on_refused(exc)  # nothing was shown: the same reply, by edits
             else:

@@ -374,3 +374,24 @@ async def test_a_slack_connect_user_is_streamed_to_with_their_own_team(
     assert start.args["recipient_user_id"] == "UEXT"
     assert start.args["recipient_team_id"] == "TEXT"
     assert fake_slack.calls_to("chat.update") == []  # not refused into the edit path
+
+
+async def test_a_stream_start_that_timed_out_is_not_shown_again_by_edits(
+    make_slack: MakeSlack, fake_slack: StreamingSlack
+) -> None:
+    # Audit L11: the start may have reached Slack (only its answer was late); the same
+    # reply by edits would then show twice. It fails instead (stored as failed).
+    slack = await make_slack(request_timeout_s=0.5)
+    fake_slack.fail("chat.startStream", 1, status=500, error="internal_error", delay=3)
+    root = new_ts()
+    await slack.post_event(message("hi", thread_ts=root))
+
+    async def failed() -> bool:
+        history = await slack.bot.history("slack", "D1")
+        return len(history) == 2 and history[1].status == "failed"
+
+    async with asyncio.timeout(30):
+        while not await failed():  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    assert len(fake_slack.calls_to("chat.startStream")) == 1
+    assert fake_slack.calls_to("chat.postMessage") == []
