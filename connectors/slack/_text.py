@@ -63,8 +63,11 @@ _CLOSING = {")": "(", "]": "[", "}": "{"}
 
 
 # "@channel" / "@here" / "@everyone" as plain words, whatever follows them ("@here你好"
-# has no word boundary after "here", and Slack's parsing need not look for one).
-_PLAIN_MENTION = re.compile(r"@(?=(?:channel|here|everyone))", re.IGNORECASE)
+# has no word boundary after "here", and Slack's parsing need not look for one), but not
+# inside an e-mail address ("help@herehq.example" stays one, and Slack links it; the
+# local part of an address never ends with ".", so "end.@here" is defused).
+_MENTION_AT = r"(?<![A-Za-z0-9_%+-])@(?=(?:channel|here|everyone))"
+_PLAIN_MENTION = re.compile(_MENTION_AT, re.IGNORECASE)
 
 
 def escape(text: str) -> str:
@@ -88,13 +91,12 @@ def escape(text: str) -> str:
 # * "&" before an entity name or number ("&lt;", "&#60;", "&#x3c;"), which CommonMark
 #   would show as the character: a "<" must not come back that way, and the text reads as
 #   on the edit path, where "&" is escaped;
-# * "@channel" / "@here" / "@everyone", whatever follows them ("@here你好", "@here_x").
+# * "@channel" / "@here" / "@everyone", whatever follows them ("@here你好", "@here_x"),
+#   outside e-mail addresses (``_MENTION_AT``).
 # Each rule looks at a few ASCII characters only, so the result for a text cut after
 # whitespace or after a non-ASCII character is a prefix of the result for the longer text:
 # appends never need to take back what was sent (see ``_stream.py``).
-_MARKDOWN_DEFUSE = re.compile(
-    r"<|\](?=[(:])|&(?=#?[A-Za-z0-9]+;)|@(?=(?:channel|here|everyone))", re.IGNORECASE
-)
+_MARKDOWN_DEFUSE = re.compile(rf"<|\](?=[(:])|&(?=#?[A-Za-z0-9]+;)|{_MENTION_AT}", re.IGNORECASE)
 
 
 def markdown_text(text: str) -> str:

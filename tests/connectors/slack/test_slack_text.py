@@ -380,3 +380,10 @@ def test_a_code_block_is_not_cut_when_it_fits_in_the_next_piece() -> None:
     pieces = split_text(f"{intro}\n{code}\nafter", 2000)
     assert pieces[0] == intro and pieces[1].startswith("```python")
     assert pieces[1].count("```") == 2  # the block whole in one message
+
+
+def test_an_email_address_is_not_taken_for_a_special_mention() -> None:
+    text = "write to help@herehq.example or ops@channel.example, @here"
+    assert escape(text) == text.replace(", @here", ", @\u2060here")
+    assert markdown_text(text) == text.replace(", @here", ", @\u2060here")
+    assert escape("done.@here") == "done.@\u2060here"
