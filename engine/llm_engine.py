@@ -18,6 +18,7 @@ from torch import nn
 
 from engine.block_manager import BlockManager
 from engine.config import ModelConfig
+from engine.cpu_memory import available_memory_bytes
 from engine.detokenizer import IncrementalDetokenizer
 from engine.devices import bind_thread_to
 from engine.engine_config import EngineConfig
@@ -119,6 +120,8 @@ class LLMEngine:
             gpu_memory_utilization=config.gpu_memory_utilization,
             activation_peak_bytes=peak,
             max_useful_tokens=max_seqs * max_len * 2,
+            context_tokens=max_len,
+            available_bytes=available_memory_bytes() if self.device.type == "cpu" else None,
         )
         self.runner.set_kv_caches(
             allocate_kv_caches(model_config, num_blocks, config.block_size, self.dtype, self.device)

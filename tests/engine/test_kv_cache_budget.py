@@ -50,3 +50,36 @@ def test_a_full_gpu_points_at_free_memory_not_the_share(
     with pytest.raises(ValueError, match="free GPU memory") as info:
         _blocks(share)
     assert "gpu_memory_utilization" not in str(info.value)
+
+
+# -- the CPU: sized from available memory, explicit sizes checked against it -------------
+
+CPU = torch.device("cpu")
+PER_TOKEN_FP32 = 2 * 32 * 8 * 128 * 4  # 256 KiB: k and v, layers, heads, dim, bytes
+
+
+def _cpu_blocks(available: int | None, **explicit: int) -> int:
+    return determine_num_blocks(
+        SHAPE, block_size=16, dtype=torch.float32, device=CPU,  # type: ignore[arg-type]
+        max_useful_tokens=16 * 32768 * 2, context_tokens=32768, available_bytes=available,
+        **explicit,
+    )  # fmt: skip
+
+
+def test_the_cpu_default_holds_a_full_context_when_memory_allows() -> None:
+    # A fixed 512 MiB held 2,048 tokens of this model: its 32k context shrank silently.
+    assert _cpu_blocks(64 * GIB) * 16 == 32768  # 8 GiB, within half of 64 GiB
+
+
+def test_the_cpu_default_takes_at_most_half_the_available_memory() -> None:
+    assert _cpu_blocks(4 * GIB) * 16 * PER_TOKEN_FP32 <= 2 * GIB
+    assert _cpu_blocks(4 * GIB) == 2 * GIB // (16 * PER_TOKEN_FP32)
+    assert _cpu_blocks(None) * 16 == 32768  # memory unknown (not Linux): one context
+
+
+def test_an_explicit_cpu_size_beyond_memory_names_the_setting() -> None:
+    # Was the allocator's "DefaultCPUAllocator: can't allocate memory: you tried to
+    # allocate 204800000000 bytes", or a zero-fill until the OOM killer came.
+    with pytest.raises(ValueError, match=r"kv_cache_blocks = 100000000 needs .* GiB.*lower"):
+        _cpu_blocks(16 * GIB, num_blocks=100_000_000)
+    assert _cpu_blocks(16 * GIB, num_blocks=1000) == 1000
