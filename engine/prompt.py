@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from engine._render_deadline import RenderTimeout, with_deadline
 from engine.request_errors import InvalidRequestError
 
 __all__ = [
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Real templates render in about a millisecond; a hostile one (nested loops) must not hold
+# the event loop or the engine thread for long (``engine._render_deadline``).
+RENDER_TIMEOUT_S = 2.0
 
 _ROLES = ("system", "user", "assistant")
 # Inserted after the first character of a special-token string found in a message: the
@@ -163,9 +168,17 @@ def encode_prompt(
             list(tokenizer.encode(text, add_special_tokens=True)), vocab_size, tokenizer
         )
     try:
-        text = tokenizer.apply_chat_template(
-            messages, chat_template=template, tokenize=False, add_generation_prompt=True
+        text = with_deadline(
+            lambda: tokenizer.apply_chat_template(
+                messages, chat_template=template, tokenize=False, add_generation_prompt=True
+            ),
+            RENDER_TIMEOUT_S,
         )
+    except RenderTimeout as exc:
+        raise InvalidRequestError(
+            f"{exc}: it loops far more than a chat template needs; fix or replace the "
+            "checkpoint's chat template"
+        ) from None
     except Exception as exc:  # jinja errors (e.g. a template that rejects a role order)
         raise InvalidRequestError(f"the chat template failed: {exc}") from exc
     return _in_vocab(

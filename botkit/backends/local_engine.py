@@ -32,7 +32,7 @@ from engine import (
     SamplingParams,
     TextDelta,
 )
-from engine.cpu_threads import in_own_thread
+from engine.cpu_threads import available_threads, in_own_thread
 from engine.prompt import encode_prompt
 
 __all__ = ["LocalEngineBackend", "create_backend"]
@@ -124,16 +124,16 @@ class LocalEngineBackend:
             ) from exc
         counter = copy.deepcopy(engine.tokenizer)  # the engine thread owns its own
         # Checked before the engine thread starts: a context that cannot hold the
-        # smallest request would fail every message while the bot reports ready.
-        problem = self._room_problem(engine, counter, "")
+        # smallest request would fail every message while the bot reports ready. Off the
+        # event loop: it renders the checkpoint's chat template, which is untrusted code
+        # (its time is bounded too, by engine.prompt.RENDER_TIMEOUT_S).
+        problem = await in_own_thread("engine-check", self._room_problem, engine, counter, "")
         if problem is not None:
             raise BackendError(problem)
         self._count_tokenizer = counter
         self._engine = AsyncEngine(engine)
         self._engine.start()
-        log.info(
-            "engine: %s loaded on %s (%d KV blocks)", s.model, engine.device, engine.num_kv_blocks
-        )
+        _log_started(s.model, engine, self.engine_config.num_kv_blocks)
 
     async def close(self) -> None:
         engine, self._engine = self._engine, None
@@ -316,6 +316,39 @@ class LocalEngineBackend:
             raise BackendBusyError(str(exc)) from exc
         except EngineError as exc:
             raise BackendError(str(exc)) from exc
+
+
+def _log_started(model: str, engine: LLMEngine, configured_blocks: int | None) -> None:
+    """The start line an operator sizes the deployment from, and a warning when the KV
+    cache cuts the model's context short."""
+    threads = f", {available_threads()} threads" if engine.device.type == "cpu" else ""
+    pool = engine.num_kv_blocks * engine.config.block_size
+    log.info(
+        "engine: %s loaded on %s: dtype %s, context %d tokens per conversation (model: %d), "
+        "KV cache %d blocks = %d tokens, max_num_seqs %d%s",
+        model,
+        engine.device,
+        str(engine.dtype).removeprefix("torch."),
+        engine.max_sequence_tokens,
+        engine.max_model_len,
+        engine.num_kv_blocks,
+        pool,
+        engine.scheduler.config.max_num_seqs,
+        threads,
+    )
+    if engine.max_sequence_tokens < engine.max_model_len:
+        full = -(-engine.max_model_len // engine.config.block_size)
+        sized = "set" if configured_blocks is not None else "sized from free memory"
+        log.warning(
+            "engine: the KV cache (%s) holds %d tokens, fewer than the model's context of "
+            "%d: conversations are cut to %d tokens; [backend.engine] kv_cache_blocks = %d "
+            "holds a full context (memory allowing)",
+            sized,
+            pool,
+            engine.max_model_len,
+            engine.max_sequence_tokens,
+            full,
+        )
 
 
 def create_backend(settings: EngineSettings) -> LocalEngineBackend:

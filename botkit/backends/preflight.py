@@ -3,9 +3,10 @@ can be had, so that a typo in a model path is found before ``botkit run`` loads 
 minute and stops.
 
 Nothing is loaded, converted or downloaded: a local path must hold a checkpoint (or a
-GGUF file), the packaged model must be installed, and a hub id is taken as it is (it is
-fetched at start, when the hub can be reached). The engine is imported only when the
-settings use it.
+GGUF file whose header is sound), the packaged model must be installed, and a hub id is
+taken as it is (it is fetched at start, when the hub can be reached). The device must
+exist here and the dtype must suit it (float16 is refused on the CPU). The engine is
+imported only when the settings use it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def model_problems(settings: Settings) -> list[ConfigProblem]:
                 ))  # fmt: skip
         else:
             problems += _located("backend.engine.model", backend.engine.model, locate_source)
+            problems += _placement("backend.engine", backend.engine.device, backend.engine.dtype)
     translator = settings.language.translator
     if translator.kind == "engine":
         try:
@@ -43,10 +45,28 @@ def model_problems(settings: Settings) -> list[ConfigProblem]:
                 "install botkit[engine]",
             ))  # fmt: skip
         else:
+            problems += _placement("language.translator", translator.device, translator.dtype)
             for i, model in enumerate(translator.model):
                 key = "language.translator.model" + (f"[{i}]" if len(translator.model) > 1 else "")
                 problems += _located(key, model, locate_translation_source)
     return problems
+
+
+def _placement(section: str, device: str, dtype: str) -> list[ConfigProblem]:
+    """A problem when ``device`` is not on this machine (CUDA without a GPU, ``cuda:N``
+    beyond the count) or ``dtype`` does not suit it."""
+    from engine.errors import ModelLoadError
+    from engine.loader import resolve_device, resolve_dtype
+
+    try:
+        dev = resolve_device(device)
+    except ModelLoadError as exc:
+        return [ConfigProblem(f"{section}.device", str(exc))]
+    try:
+        resolve_dtype(dtype, dev)
+    except ModelLoadError as exc:
+        return [ConfigProblem(f"{section}.dtype", str(exc))]
+    return []
 
 
 def _located(key: str, model: str, locate: Callable[[str], object]) -> list[ConfigProblem]:

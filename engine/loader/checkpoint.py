@@ -70,10 +70,15 @@ def shard_files(index: Path) -> list[Path]:
     if not isinstance(weight_map, dict) or not weight_map:
         raise ModelLoadError(f"{index} has no 'weight_map'")
     names = sorted({str(v) for v in weight_map.values()})
+    outside = [n for n in names if Path(n).name != n or n in ("", ".", "..")]
+    if outside:  # an absolute path or a ../ escape: never read, whether it exists or not
+        raise ModelLoadError(
+            f"{index} names shard files outside its directory: {', '.join(map(repr, outside))}"
+        )
     files = [index.parent / n for n in names]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing or any(Path(n).name != n for n in names):
-        raise ModelLoadError(f"{index} names shard files that are missing: {missing or names}")
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise ModelLoadError(f"{index} names shard files that are missing: {', '.join(missing)}")
     return files
 
 

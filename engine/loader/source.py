@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import stat
 from pathlib import Path
 
@@ -104,7 +105,44 @@ def _locate(source: str | Path) -> tuple[str, Path | str]:
         raise ModelLoadError(f"{path} is not a regular file or directory. {_HOW_TO}")
     if isinstance(source, Path) or not HUB_ID.match(text) or text.endswith(".gguf"):
         raise ModelLoadError(f"model path {shown_path(text)} does not exist. {_HOW_TO}")
+    _check_hub_id(text, path)
     return "hub", text
+
+
+def _check_hub_id(text: str, path: Path) -> None:
+    """Refuse what only looks like a hub id: a relative path into a local directory
+    that exists ("models/my-modle" beside ./models), or, with ``HF_HUB_OFFLINE`` set, an
+    id the Hugging Face cache does not hold (nothing could fetch it at start).
+
+    Raises:
+        ModelLoadError: naming the missing local path, or the offline cache.
+    """
+    parent = path.parent
+    if str(parent) not in ("", ".") and path_mode(parent, _WHAT) is not None:
+        raise ModelLoadError(
+            f"model path {shown_path(text)} does not exist (the directory {str(parent)!r} "
+            f"is here, without {path.name!r}); a hub id of the same form is not "
+            f"fetched while a local directory of its first part exists. {_HOW_TO}"
+        )
+    if _hub_offline() and not _in_hub_cache(text):
+        raise ModelLoadError(
+            f"model {shown_path(text)} is not a local path (relative to {Path.cwd()}), and "
+            "HF_HUB_OFFLINE is set while the Hugging Face cache does not hold it as a hub "
+            f"id: fix the path, or fetch it where the hub is reachable (`hf download {text}`)"
+        )
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an id the library refuses, an unreadable cache: not cached
+        return False
 
 
 def _is_gguf(path: Path) -> bool:
