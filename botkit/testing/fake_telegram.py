@@ -124,7 +124,7 @@ class FakeTelegram:
         self.files_without_path: set[str] = set()
         # Groups upgraded to supergroups: old chat id -> new. Sends to the old id are
         # refused as Telegram does (400 with parameters.migrate_to_chat_id).
-        self.migrated: dict[int, int] = {}
+        self.upgraded: dict[int, int] = {}
         # Seconds a method's answer is held back (a slow Bot API): method -> delay.
         self.delays: dict[str, float] = {}
         self._pending: list[dict[str, Any]] = []
@@ -345,10 +345,10 @@ class FakeTelegram:
         if utf16_len(raw) > _MAX_TEXT:  # the untrimmed length: the stricter of the two
             return 400, "Bad Request: message is too long"
         chat_id = int(params["chat_id"])
-        if chat_id in self.migrated:
+        if chat_id in self.upgraded:
             return 400, {
                 "description": "Bad Request: group chat was upgraded to a supergroup chat",
-                "parameters": {"migrate_to_chat_id": self.migrated[chat_id]},
+                "parameters": {"migrate_to_chat_id": self.upgraded[chat_id]},
             }
         message_id = self._next_id.get(chat_id, 1000) + 1
         self._next_id[chat_id] = message_id

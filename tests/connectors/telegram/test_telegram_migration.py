@@ -16,7 +16,7 @@ def in_group(update: dict[str, Any], chat_id: int) -> dict[str, Any]:
 
 async def test_a_reply_refused_with_chat_migrated_goes_to_the_supergroup(make_tg: MakeTg) -> None:
     tg = await make_tg({"group_replies": "all"})
-    tg.fake.migrated[OLD] = NEW  # upgraded before the reply is sent
+    tg.fake.upgraded[OLD] = NEW  # upgraded before the reply is sent
     tg.fake.push(in_group(tg.fake.updates.message(OLD, "order 123 is late"), OLD))
     await tg.wait_answers(1, NEW)
     await tg.settle()
