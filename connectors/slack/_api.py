@@ -343,9 +343,11 @@ class SlackApi:
             # as when a 429 answers this call itself, instead of waiting past it.
             if budget is not None:
                 budget.refund()
+            held = lane.ready_at - asyncio.get_running_loop().time()
             raise ConnectorError(
-                f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s"
-                f" ({channel} is held)"
+                f"slack {method}: gave up, {channel} is held for {held:.0f}s more (a 429's"
+                f" Retry-After or a backoff), past give_up_after_s"
+                f" ({self.retry.give_up_after_s:.0f}s)"
             )
         if budget is not None and budget.held_for() > 0:
             # A 429 came while this call waited for its lane: wait it out outside.
@@ -403,7 +405,10 @@ class SlackApi:
             return data if isinstance(data, dict) else {}
         self.pacer.done(lane, hold)
         if asyncio.get_running_loop().time() + hold > tries.deadline:
-            raise ConnectorError(f"slack {method}: gave up after {self.retry.give_up_after_s:.0f}s")
+            raise ConnectorError(
+                f"slack {method}: gave up, the next try ({hold:.1f}s on) would come after"
+                f" give_up_after_s ({self.retry.give_up_after_s:.0f}s)"
+            )
         return None
 
     def _backoff(self, failures: int, method: str, reason: str) -> float | None:

@@ -449,3 +449,17 @@ async def test_a_reply_of_angle_brackets_is_split_by_what_is_shown(slack: SlackH
     reply = OutboundReply(channel="slack", conversation_key="C7", text="<" * 3990)
     await slack.connector.send(reply)
     assert len(slack.fake.thread("C7", None)) == 2
+
+
+async def test_giving_up_at_once_says_why_not_after_how_long(fake_slack: FakeSlack) -> None:
+    # Audit M2: "gave up after 300s" was logged for a send that gave up at once.
+    client = AsyncWebClient(
+        token=fake_slack.bot_token, base_url=fake_slack.base_url, retry_handlers=[]
+    )
+    api = SlackApi(client, SlackRetry(give_up_after_s=20.0), 0.0)
+    fake_slack.fail("chat.postMessage", 1, retry_after=600)
+    with pytest.raises(ConnectorError, match=r"next try \(600\.0s on\)") as first:
+        await asyncio.wait_for(api.send("chat.postMessage", {"channel": "C9", "text": "a"}), 10)
+    with pytest.raises(ConnectorError, match=r"C9 is held for 600s more") as second:
+        await asyncio.wait_for(api.send("chat.postMessage", {"channel": "C9", "text": "b"}), 10)
+    assert "after 20s" not in str(first.value) + str(second.value)
