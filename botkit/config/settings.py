@@ -86,7 +86,9 @@ class BotSettings(Section):
         "Please shorten it or split it into several messages."
     )
     empty_reply: str = "I can only read text for now. Could you describe it in words?"
-    max_message_chars: int = Field(default=4000, ge=1, le=1_000_000)
+    # Telegram's own limit, the lowest a channel lets a customer send in one message:
+    # a message the platform took is never "too long" by default.
+    max_message_chars: int = Field(default=4096, ge=1, le=1_000_000)
     history_turns: int = Field(default=20, ge=0, le=10_000)
     history_token_budget: int = Field(default=2048, ge=0, le=10_000_000)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)

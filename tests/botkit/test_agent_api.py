@@ -170,7 +170,7 @@ async def test_hostile_requests_get_clear_errors_and_change_nothing(api_bot: Api
             ({"json": {}}, 400, "must be strings"),
             ({"json": {"text": "  \n\t ", "agent": "Ana"}}, 422, "empty"),
             ({"json": {"text": "\x00\x01", "agent": "Ana"}}, 422, "empty"),
-            ({"json": {"text": "x" * 4001, "agent": "Ana"}}, 422, "at most 4000"),
+            ({"json": {"text": "x" * 4097, "agent": "Ana"}}, 422, "at most 4096"),
             ({"json": {"text": "hi", "agent": "A" * 101}}, 422, "agent name"),
             # Names as [plugins.handoff.agents] has them: nothing invisible, nothing
             # that turns the name around ("\u202eevil" shows as "live").

@@ -34,7 +34,7 @@ def problems(data: dict[str, object], env: dict[str, str] | None = None) -> list
 
 def test_defaults() -> None:
     settings = Settings()
-    assert settings.bot.max_message_chars == 4000
+    assert settings.bot.max_message_chars == 4096
     assert settings.bot.working_language == "en"
     assert settings.store.url == "sqlite+aiosqlite:///botkit.db"
     assert settings.backend.kind == "auto"
@@ -439,7 +439,7 @@ def test_only_the_sections_asked_for_are_read(tmp_path: Path) -> None:
     settings = settings_from_mapping(data, environ={"DB": "x"}, sections=("store", "logging"))
     assert settings.store.url == "sqlite+aiosqlite:///x.db"
     assert settings.logging.level == "DEBUG"
-    assert settings.connectors == {} and settings.bot.max_message_chars == 4000
+    assert settings.connectors == {} and settings.bot.max_message_chars == 4096
     assert settings.secret_values == {"x"}
     with pytest.raises(ConfigError) as info:
         settings_from_mapping(data, environ={}, sections=("store", "logging"))

@@ -164,7 +164,7 @@ async def test_hostile_input_does_not_trigger(handoff_bot: HandoffBot) -> None:
             assert replies[-1] == f"echo: {text}", text
             assert await _status(bot, f"c{n}") == ConversationStatus.BOT
         # Over bot.max_message_chars: refused by the core, never a hand-off.
-        await _say(bot, "/human" + " " * 4000, "big", "big")
+        await _say(bot, "/human" + " " * 4096, "big", "big")
         assert await _status(bot, "big") == ConversationStatus.BOT
 
 
