@@ -35,12 +35,13 @@ from botkit._spooled_intake import SpooledIntake, open_spool
 from botkit._store_at_start import open_store_waiting
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
-from botkit.backends.protocol import GenerationBackend, PromptLimits, Translator
+from botkit.backends.protocol import GenerationBackend, PromptLimits, StopsForGood, Translator
 from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, KeptFiles, ReplyStream
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
 from botkit.customer_files import CustomerFiles
 from botkit.errors import (
+    BackendError,
     BotkitError,
     ConnectorError,
     NotAcceptingError,
@@ -80,6 +81,10 @@ from botkit.store.records import (
 __all__ = ["Bot", "ChannelConnector"]
 
 _log = logging.getLogger("botkit.bot")
+
+# How often ``Bot.run`` looks whether its backend stopped for good (``StopsForGood``):
+# customers get the fallback reply meanwhile, so a few seconds do no harm.
+BACKEND_WATCH_S = 2.0
 
 
 @runtime_checkable
@@ -347,6 +352,8 @@ class Bot:
 
         Raises:
             ConnectorError: no connector is enabled, or one failed to connect or listen.
+            BackendError: the backend stopped for good (``StopsForGood``): only a new
+                process can answer again.
         """
         if not self._started:
             raise BotkitError("call start() (or use `async with Bot(...)`) before run()")
@@ -372,6 +379,10 @@ class Bot:
         if self.settings.store.retention_days:
             retention = retain_forever(self.store, self.settings.store.retention_days)
             pending.add(asyncio.create_task(retention, name="retention"))
+        backend_gone: asyncio.Task[str] | None = None
+        if isinstance(self._backend, StopsForGood):
+            backend_gone = asyncio.create_task(_stopped_for_good(self._backend), name="backend")
+            pending.add(backend_gone)
         failure: BaseException | None = None
         try:
             while listeners.keys() & pending and stop in pending and failure is None:
@@ -380,6 +391,9 @@ class Bot:
                     if not task.cancelled() and task.exception() is not None:
                         failure = task.exception()
                         _log.error("connector %r failed: %s", listeners[task], failure)
+                if backend_gone in done:
+                    failure = BackendError(f"{backend_gone.result()}; the bot stops")
+                    _log.critical("%s, for its supervisor to start it again", failure)
         finally:
             self._accepting = False
             for task in pending:
@@ -704,3 +718,11 @@ class Bot:
             self.metrics.handoffs.labels(event.channel).inc()
         elif isinstance(event, FeedbackGiven) and event.rating in ("good", "bad"):
             self.metrics.feedback.labels(event.channel, event.rating).inc()
+
+
+async def _stopped_for_good(backend: StopsForGood) -> str:
+    """Wait until ``backend`` has stopped for good; why it has. A poll, not an event:
+    an engine stops in its own thread, and the protocol stays one plain method."""
+    while (reason := backend.stopped_for_good()) is None:  # noqa: ASYNC110
+        await asyncio.sleep(BACKEND_WATCH_S)
+    return reason

@@ -65,6 +65,7 @@ _ENGINE_COUNTERS = {
     "prefix_query_tokens": "Prompt tokens looked up in the prefix cache",
     "prefix_hit_tokens": "Of those, tokens the prefix cache served instead of the model",
     "preemptions": "Sequences preempted for KV cache memory (recomputed later)",
+    "step_failures": "Model steps that failed (each ended the replies in it)",
 }
 
 
@@ -193,6 +194,12 @@ def _engine_metrics(report: Mapping[str, float]) -> Iterable[Metric]:
     for key, help_text in _ENGINE_COUNTERS.items():
         if key in report:
             yield CounterMetricFamily(f"botkit_engine_{key}", help_text, value=report[key])
+    if "up" in report:
+        yield GaugeMetricFamily(
+            "botkit_engine_up",
+            "1 while the engine runs; 0 once its steps failed in a row (the bot then stops)",
+            value=report["up"],
+        )
     sequences = GaugeMetricFamily(
         "botkit_engine_sequences", "Sequences in the engine, by state", labels=["state"]
     )

@@ -143,6 +143,13 @@ class LocalEngineBackend:
     async def ready(self) -> bool:
         return self._engine is not None and self._engine.running
 
+    def stopped_for_good(self) -> str | None:
+        """``StopsForGood``: the engine stopped on steps failing in a row."""
+        engine = self._engine
+        if engine is None or not engine.dead:
+            return None
+        return "the local engine stopped: its steps failed several times in a row"
+
     def engine_report(self) -> dict[str, float] | None:
         """The engine's counters and load for metrics (``botkit.metrics``), None before
         ``start``: ``steps``, ``computed_tokens``, ``prompt_tokens_computed``,

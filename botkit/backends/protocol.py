@@ -65,6 +65,20 @@ class GenerationBackend(Protocol):
 
 
 @runtime_checkable
+class StopsForGood(Protocol):
+    """Optional for a generation backend: it can stop for good while the bot runs (the
+    local engine, after its steps failed several times in a row: a broken device). Only
+    a new process helps then, so the bot stops (``Bot.run`` raises ``BackendError``,
+    ``botkit run`` exits 1) for its supervisor to start it again, instead of answering
+    every customer with the fallback reply until someone notices."""
+
+    def stopped_for_good(self) -> str | None:
+        """Why the backend can no longer answer until the process restarts; None while
+        it can (also before ``start`` and after ``close``)."""
+        ...
+
+
+@runtime_checkable
 class PromptLimits(Protocol):
     """Optional for a generation backend: its context is bounded and it says by how much.
 

@@ -192,7 +192,8 @@ def test_the_engine_report_becomes_counters_and_gauges() -> None:
     report = {
         "steps": 7, "computed_tokens": 90, "prompt_tokens_computed": 80,
         "prefix_query_tokens": 100, "prefix_hit_tokens": 20, "preemptions": 1,
-        "running": 2, "waiting": 3, "kv_blocks": 64, "kv_blocks_free": 60,
+        "step_failures": 2, "running": 2, "waiting": 3, "kv_blocks": 64,
+        "kv_blocks_free": 60, "up": 1,
     }  # fmt: skip
     metrics = BotMetrics(lambda: Snapshot(0, 0, 0, 0, 0, engine=report))
     samples = _parse(metrics.render().decode())
@@ -201,6 +202,8 @@ def test_the_engine_report_becomes_counters_and_gauges() -> None:
     assert _value(samples, "botkit_engine_preemptions_total") == 1
     assert _value(samples, "botkit_engine_sequences", state="waiting") == 3
     assert _value(samples, "botkit_engine_kv_blocks", state="used") == 4
+    assert _value(samples, "botkit_engine_step_failures_total") == 2
+    assert _value(samples, "botkit_engine_up") == 1
     plain = _parse(BotMetrics(lambda: Snapshot(0, 0, 0, 0, 0)).render().decode())
     assert not [key for key in plain if key[0].startswith("botkit_engine")]
 

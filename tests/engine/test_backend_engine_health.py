@@ -13,7 +13,7 @@ from hf_tiny import build_tokenizer, save_checkpoint, tiny_config, tiny_model
 
 import engine.async_engine as async_engine
 from botkit.backends.local_engine import LocalEngineBackend
-from botkit.backends.protocol import ChatMessage, GenerationRequest
+from botkit.backends.protocol import ChatMessage, GenerationRequest, StopsForGood
 from botkit.config.settings import EngineSettings
 from botkit.errors import BackendError
 
@@ -80,3 +80,19 @@ async def test_steps_failing_in_a_row_make_the_backend_not_ready(
     report = backend.engine_report()
     assert report is not None and report["up"] == 0
     assert report["step_failures"] == async_engine.MAX_CONSECUTIVE_STEP_FAILURES
+
+
+async def test_only_steps_failing_in_a_row_stop_the_backend_for_good(
+    backend: LocalEngineBackend,
+) -> None:
+    # What Bot.run watches (StopsForGood): then only a new process can answer again.
+    assert isinstance(backend, StopsForGood) and backend.stopped_for_good() is None
+    break_steps(backend, 1)
+    with pytest.raises(BackendError):
+        await reply(backend)
+    assert backend.stopped_for_good() is None
+    break_steps(backend, async_engine.MAX_CONSECUTIVE_STEP_FAILURES)
+    for _ in range(async_engine.MAX_CONSECUTIVE_STEP_FAILURES):
+        with pytest.raises(BackendError):
+            await reply(backend)
+    assert "steps failed several times in a row" in (backend.stopped_for_good() or "")
