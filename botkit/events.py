@@ -37,7 +37,7 @@ __all__ = [
 ANSWERED_LANGUAGE = "answered_language"
 # ``OutboundReply.metadata`` key, True when the reply is stored with status ``failed``:
 # the shutdown cut it, the channel refused it, or an agent's takeover cut it short.
-REPLY_FAILED = "failed"
+REPLY_FAILED = "reply_failed"  # namespaced: a plugin's own "failed" key is not it
 
 
 def utcnow() -> datetime:

@@ -98,7 +98,7 @@ def reply_item(reply: OutboundReply) -> HistoryItem:
     """The stored record of a reply handed to the connector."""
     # A reply cut short (by an agent's takeover, or the shutdown) is stored failed: the
     # same live.
-    failed = reply.metadata.get(REPLY_FAILED) or reply.metadata.get("superseded")
+    failed = reply.metadata.get(REPLY_FAILED)
     return HistoryItem(
         seq=reply.seq if reply.seq is not None else 0,
         direction=Direction.OUTBOUND,
