@@ -159,11 +159,9 @@ for _tag, _info in LANGUAGES.items():
 _BY_NAME.update({"chinese": "zh-Hans", "中文": "zh-Hans", "farsi": "fa", "filipino": "tl"})
 
 
-# Every ISO 639-1 code: with the table's languages, what "a known language" means. A
+# Every ISO 639-1 code: with the table's languages, the 2-letter codes that are known. A
 # config file's "sp" or "xx" is well-formed, but a typo that would turn a language off
-# (the audit's operator wrote "sp" for Spanish). Languages that only have a 3-letter
-# code are known when the table has them ("spa", "fil" become 2-letter codes). The
-# special codes und, mul, mis and zxx name no language and are not known.
+# (the audit's operator wrote "sp" for Spanish), so 2-letter codes are checked strictly.
 _ISO_639_1 = frozenset(
     "aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu "
     "cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he "
@@ -175,15 +173,32 @@ _ISO_639_1 = frozenset(
 )
 _KNOWN = _ISO_639_1 | {primary_subtag(tag) for tag in LANGUAGES}
 
+# 3-letter codes are not checked against a list: ISO 639-3 has about 7,900 of them and
+# real, widely used ones (yue, ceb, ckb, haw, nan...) have no 2-letter code, so any
+# well-formed one is a language except these, which name none: undetermined, multiple,
+# uncoded, no linguistic content, and the private-use range qaa-qtz.
+_NOT_LANGUAGES = frozenset({"und", "mul", "mis", "zxx"})
+
+# Deprecated 2-letter codes with no single replacement, and what to write instead.
+_SPLIT_CODES = {"sh": "Serbo-Croatian was split: use 'sr', 'hr' or 'bs'"}
+
+
+def _is_private_use(code: str) -> bool:
+    return len(code) == 3 and "qaa" <= code <= "qtz"
+
 
 def is_known_language(tag: str | None) -> bool:
-    """Whether ``tag`` is a well-formed tag of a real language (see ``_ISO_639_1``)."""
+    """Whether ``tag`` is a well-formed tag of a real language: a 2-letter code must be
+    an ISO 639-1 code; a 3-letter one must not be a special or private-use code."""
     if tag is None:
         return False
     try:
-        return primary_subtag(normalize_tag(tag)) in _KNOWN
+        code = primary_subtag(normalize_tag(tag))
     except InvalidLanguageTag:
         return False
+    if len(code) == 2:
+        return code in _KNOWN
+    return code not in _NOT_LANGUAGES and not _is_private_use(code)
 
 
 def known_tag(value: str) -> str:
@@ -191,15 +206,25 @@ def known_tag(value: str) -> str:
 
     Raises:
         InvalidLanguageTag: ``value`` is no tag, or names no known language; the
-            message suggests one whose name starts like ``value`` ("sp": "es").
+            message suggests the one language whose English name starts with
+            ``value`` ("sp": "es"), if there is exactly one.
     """
     tag = normalize_tag(value)
     if is_known_language(tag):
         return tag
-    folded = _fold(value)
-    near = sorted({t for name, t in _BY_NAME.items() if name.startswith(folded)})
-    hint = f" (did you mean {near[0]!r}?)" if len(near) == 1 else ""
-    raise InvalidLanguageTag(f"{value!r} is not a known language{hint}")
+    raise InvalidLanguageTag(f"{value!r} is not a known language{_hint(primary_subtag(tag))}")
+
+
+def _hint(code: str) -> str:
+    if code in _SPLIT_CODES:
+        return f" ({_SPLIT_CODES[code]})"
+    # Only English names: a code is Latin letters, and endonyms gave bad hints (the
+    # deprecated "sh" matched Albanian's "Shqip"). Only 2-letter codes: a 3-letter code
+    # that is refused is special or private use, not a misspelt name.
+    if len(code) != 2:
+        return ""
+    near = {tag for tag, info in LANGUAGES.items() if _fold(info.english).startswith(code)}
+    return f" (did you mean {near.pop()!r}?)" if len(near) == 1 else ""
 
 
 def language_for_three_letter_code(code: str) -> str | None:

@@ -19,14 +19,13 @@ from typing import Any
 from botkit.agent_replies import AgentText
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.config.settings import Settings
-from botkit.errors import ConfigError, ConfigProblem, TranslationError
-from botkit.language.codes import known_tag
+from botkit.errors import TranslationError
 from botkit.language.detect import LangdetectDetector, LanguageDetector, create_detector
 from botkit.language.protect import Glossary
 from botkit.language.settings import Mode
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.switch import SWITCH_GROUP, LanguageSwitchHandler
-from botkit.language.tags import InvalidLanguageTag, same_language, try_normalize
+from botkit.language.tags import same_language, try_normalize
 from botkit.language.translate import TextTranslator
 from botkit.pipeline.chain import Pipeline
 from botkit.pipeline.middleware.language import LanguageDetectionMiddleware
@@ -84,7 +83,8 @@ class LanguageSupport:
     ) -> None:
         self.settings = settings.language
         self._wrap_translator = wrap_translator
-        self.working = _working_language(settings.bot.working_language)
+        # A known language, normalized: the settings checked it (botkit.config).
+        self.working = settings.bot.working_language
         self._substitute_texts = (settings.bot.busy_reply, settings.bot.fallback_reply)
         self.substitutes: SubstituteTexts | None = None
         # The engine translator's waits end in the busy reply like the chat engine's.
@@ -243,21 +243,6 @@ class LanguageSupport:
                 await _call_optional(translator, "close")
             except Exception as exc:
                 _log.warning("translator %r failed to close: %s", translator.name, exc)
-
-
-def _working_language(value: str) -> str:
-    """The working language, which must be a known one: a typo ("zz") would label every
-    reply and system prompt with a language nobody speaks.
-
-    Raises:
-        ConfigError: naming ``bot.working_language``.
-    """
-    # The settings check the tag's shape only (botkit.config); the known-language check
-    # lives here so that the bot refuses to start on it.
-    try:
-        return known_tag(value)
-    except InvalidLanguageTag as exc:
-        raise ConfigError([ConfigProblem("bot.working_language", str(exc))]) from exc
 
 
 def _handoff_commands(plugins: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
