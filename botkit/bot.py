@@ -352,8 +352,8 @@ class Bot:
 
         Raises:
             ConnectorError: no connector is enabled, or one failed to connect or listen.
-            BackendError: the backend stopped for good (``StopsForGood``): only a new
-                process can answer again.
+            BackendError: the backend or the translator stopped for good
+                (``StopsForGood``): only a new process can answer again.
         """
         if not self._started:
             raise BotkitError("call start() (or use `async with Bot(...)`) before run()")
@@ -379,9 +379,13 @@ class Bot:
         if self.settings.store.retention_days:
             retention = retain_forever(self.store, self.settings.store.retention_days)
             pending.add(asyncio.create_task(retention, name="retention"))
+        mortal: list[StopsForGood] = []
+        for part in (self._backend, self._language.translator):
+            if isinstance(part, StopsForGood):
+                mortal.append(part)
         backend_gone: asyncio.Task[str] | None = None
-        if isinstance(self._backend, StopsForGood):
-            backend_gone = asyncio.create_task(_stopped_for_good(self._backend), name="backend")
+        if mortal:
+            backend_gone = asyncio.create_task(_stopped_for_good(mortal), name="backend")
             pending.add(backend_gone)
         failure: BaseException | None = None
         try:
@@ -720,9 +724,17 @@ class Bot:
             self.metrics.feedback.labels(event.channel, event.rating).inc()
 
 
-async def _stopped_for_good(backend: StopsForGood) -> str:
-    """Wait until ``backend`` has stopped for good; why it has. A poll, not an event:
-    an engine stops in its own thread, and the protocol stays one plain method."""
-    while (reason := backend.stopped_for_good()) is None:  # noqa: ASYNC110
+async def _stopped_for_good(parts: Sequence[StopsForGood]) -> str:
+    """Wait until one of ``parts`` (the backend, the translator) has stopped for good;
+    why it has. A poll, not an event: an engine stops in its own thread, and the
+    protocol stays one plain method."""
+    while True:
+        for part in parts:
+            try:
+                reason = part.stopped_for_good()
+            except Exception as exc:  # a third-party backend's bug must not end run()
+                _log.debug("%r could not say whether it stopped: %r", part, exc)
+                continue
+            if reason is not None:
+                return reason
         await asyncio.sleep(BACKEND_WATCH_S)
-    return reason

@@ -15,6 +15,7 @@ from botkit.backends.echo import EchoBackend
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.errors import BackendError
+from botkit.testing.translator import MarkingTranslator
 
 
 class _MortalEcho(EchoBackend):
@@ -57,3 +58,35 @@ async def test_the_bot_stops_when_its_backend_stopped_for_good(
         with pytest.raises(BackendError, match=r"the local engine stopped.*; the bot stops"):
             await asyncio.wait_for(running, 30)
         assert connector.disconnected.is_set()  # an orderly stop, channels closed
+
+
+class _MortalTranslator(MarkingTranslator):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason: str | None = None
+
+    def stopped_for_good(self) -> str | None:
+        return self.reason
+
+
+class _BrokenLook(EchoBackend):
+    def stopped_for_good(self) -> str | None:
+        raise RuntimeError("a third-party backend's bug")
+
+
+async def test_a_translator_that_stopped_for_good_stops_the_bot_too(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pivot mode's translation engine dies like the chat engine: every message
+    # would fail its translation from then on. A backend that cannot even say whether
+    # it stopped does not end the bot.
+    monkeypatch.setattr(bot_module, "BACKEND_WATCH_S", 0.01)
+    translator = _MortalTranslator()
+    async with Bot(make_settings(), backend=_BrokenLook(), translator=translator) as bot:
+        bot.attach_connector(_Listening(bot))
+        running = asyncio.create_task(bot.run())
+        await asyncio.sleep(0.05)
+        assert not running.done()
+        translator.reason = "the translation engine stopped"
+        with pytest.raises(BackendError, match="the translation engine stopped; the bot stops"):
+            await asyncio.wait_for(running, 30)
