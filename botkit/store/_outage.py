@@ -40,6 +40,7 @@ __all__ = [
     "OutageLog",
     "OutageReason",
     "outage_reason",
+    "sqlstate",
 ]
 
 log = logging.getLogger("botkit.store")
@@ -105,6 +106,15 @@ class OutageReason(str):
 def _sqlstate(exc: BaseException) -> str | None:
     code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
     return code if isinstance(code, str) else None
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of ``exc`` or of the driver error it wraps, if any."""
+    for error in (exc, getattr(exc, "orig", None)):
+        code = None if error is None else _sqlstate(error)
+        if code is not None:
+            return code
+    return None
 
 
 def outage_reason(exc: BaseException) -> OutageReason | None:

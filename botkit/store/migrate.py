@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from botkit.errors import DatabaseUnavailableError, StoreError
-from botkit.store._outage import outage_reason
+from botkit.store._outage import outage_reason, sqlstate
 from botkit.store._runner import Runner, create_runner, describe_error
 from botkit.store.models import VERSION_TABLE
 from botkit.store.settings import mask_url
@@ -50,6 +50,10 @@ _PG_LOCK_ID = 0x626F746B6974  # "botkit"
 # measured). Given up after this, the transaction is rolled back (nothing changed) and
 # `botkit db upgrade` tries again, as it waits for an unavailable database.
 LOCK_TIMEOUT_MS = 5000
+# SQLSTATEs: lock_timeout (the one lock wait the message of _lock_wait explains), and
+# query_canceled (statement_timeout or a cancel request).
+_LOCK_NOT_AVAILABLE = "55P03"
+_CANCELLED = "57014"
 T = TypeVar("T")
 
 
@@ -105,9 +109,18 @@ async def _run(target: Target, fn: Callable[[Connection], T], *, write: bool) ->
         # A server not up yet (``botkit db upgrade`` run beside it) is waited for by
         # the command; told apart from a failing migration.
         reason = outage_reason(exc)
+        code = sqlstate(exc)
+        if code == _CANCELLED:
+            # statement_timeout is lifted for the migration (see _run_command): only a
+            # cancel request (pg_cancel_backend, a DBA's Ctrl-C) ends it so. Tried again,
+            # the cancel would be undone; nothing was changed.
+            raise StoreError(
+                f"migration on {where} was cancelled by the server (SQLSTATE {code}, a "
+                "cancel request); nothing was changed"
+            ) from exc
         if reason is None:
             raise StoreError(failed(exc)) from exc
-        if reason.name == "timeout":
+        if code == _LOCK_NOT_AVAILABLE:
             raise DatabaseUnavailableError(_lock_wait(where), reason=reason.name) from exc
         raise DatabaseUnavailableError(f"{failed(exc)} ({reason})", reason=reason.name) from exc
     finally:
@@ -127,8 +140,15 @@ def _lock_wait(where: str) -> str:
 
 def _run_command(connection: Connection, fn: Callable[[Config, str], None], revision: str) -> None:
     if connection.dialect.name == "postgresql":
-        # (the advisory lock first: another upgrade may hold it for longer than this)
+        # A role's or database's statement_timeout (set for the bots' statements) would
+        # cancel a migration that rewrites a big table, or waits its turn behind another
+        # upgrade, part way: lifted for this transaction. Its lock_timeout would also
+        # cut the wait for the advisory lock below, which another upgrade holds for as
+        # long as its migrations take (their table locks are bounded by ours).
+        connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})")
+        # (after the advisory lock: another upgrade may hold it for longer than this)
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
     cfg = _config()
     cfg.attributes["connection"] = connection

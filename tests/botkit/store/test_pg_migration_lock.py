@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import asyncpg
 import pytest
+from alembic.config import Config
 
 from botkit import _store_at_start
 from botkit.cli import main
-from botkit.errors import DatabaseUnavailableError
+from botkit.errors import DatabaseUnavailableError, StoreError
 from botkit.store import migrate
 
 pytestmark = pytest.mark.postgres
@@ -86,3 +88,77 @@ def test_db_upgrade_tries_again_until_the_transaction_is_over(
     err = capfd.readouterr().err
     assert "waiting for the database: " in err and "lock_timeout" in err
     assert asyncio.run(migrate.current(db_url)) == migrate.head()
+
+
+async def _alter_database(db_url: str, setting: str) -> None:
+    dsn = db_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'ALTER DATABASE "{name}" SET {setting}')
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+async def test_a_database_statement_timeout_does_not_cut_a_migration(db_url: str) -> None:
+    """The bots' statement_timeout and lock_timeout (set on the database or role) do not
+    apply to a migration: a slow one runs through, and the wait for another upgrade's
+    advisory lock is a wait, not a lock_timeout reported as a table lock."""
+    await _alter_database(db_url, "statement_timeout = '150ms'")
+    await _alter_database(db_url, "lock_timeout = '100ms'")
+
+    def slow(cfg: Config, revision: str) -> None:
+        cfg.attributes["connection"].exec_driver_sql("SELECT pg_sleep(0.4)")
+
+    await migrate._run(db_url, partial(migrate._run_command, fn=slow, revision="head"), write=True)
+    dsn = db_url.replace("postgresql+asyncpg://", "postgresql://")
+    other = await asyncpg.connect(dsn)
+    try:
+        await other.execute("SET statement_timeout = 0")
+        async with other.transaction():  # another upgrade, for a while
+            await other.execute(f"SELECT pg_advisory_xact_lock({migrate._PG_LOCK_ID})")
+            upgrading = asyncio.ensure_future(migrate.upgrade(db_url))
+            await asyncio.sleep(0.5)
+            assert not upgrading.done()
+        async with asyncio.timeout(30):
+            await upgrading
+    finally:
+        await other.close()
+    assert await migrate.current(db_url) == migrate.head()
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+async def test_a_cancelled_migration_is_not_reported_as_a_lock_wait(db_url: str) -> None:
+    dsn = db_url.replace("postgresql+asyncpg://", "postgresql://")
+    started = asyncio.Event()
+
+    def waits(cfg: Config, revision: str) -> None:
+        connection = cfg.attributes["connection"]
+        connection.exec_driver_sql("SELECT set_config('application_name', 'cancel-me', true)")
+        connection.exec_driver_sql("SELECT pg_sleep(10)")
+
+    async def cancel() -> None:
+        admin = await asyncpg.connect(dsn)
+        try:
+            for _ in range(200):
+                if await admin.fetchval(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'cancel-me'"
+                ):
+                    started.set()
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            await admin.close()
+
+    canceller = asyncio.ensure_future(cancel())
+    with pytest.raises(StoreError, match="cancelled by the server") as caught:
+        async with asyncio.timeout(15):
+            await migrate._run(
+                db_url, partial(migrate._run_command, fn=waits, revision="head"), write=True
+            )
+    await canceller
+    assert started.is_set()
+    assert not isinstance(caught.value, DatabaseUnavailableError)
+    assert "lock" not in str(caught.value)
