@@ -129,17 +129,32 @@ class LanguageDecision:
 
 
 # With ``languages`` set, the guesses outside the list are dropped and the rest are
-# renormalized: "ru 0.857, bg 0.143" with Bulgarian not served is a clear ru (5 of the 54
-# Russian lines of tests/data were answered in English without this). But only when most
-# of the detector's belief is in the list: a Ukrainian message ("uk 0.857, ru 0.143")
-# to a bot serving ru and en is no clear Russian one.
+# renormalized, so that a language the bot does not serve no longer counts against the
+# ones it does: "ru 0.857, bg 0.143" with Bulgarian not served is ru at 1.0. Only the
+# unlisted guesses are taken out of the whole: langdetect returns no guess under 0.1,
+# and that unreturned rest is still doubt ("es 0.6" alone stays 0.6, not 1.0). And only
+# when the listed guesses hold at least ``min_confidence`` (and over half) of the
+# detector's belief: a Ukrainian message ("uk 0.857, ru 0.143") to a bot serving ru and
+# en is no Russian one, nor is a line langdetect scores "fr 5/7, es 2/7" a French one
+# (dividing by the listed share made it fr 1.0 and switched English conversations of a
+# bot serving fr and en to French).
 MIN_ALLOWED_SHARE = 0.5
 
 
-def _renormalized(guesses: list[LanguageGuess], total: float) -> list[LanguageGuess]:
-    if total <= 0:
-        return guesses
-    return [LanguageGuess(g.language, g.probability / total) for g in guesses]
+def _listed_only(
+    guesses: Sequence[LanguageGuess], permitted: Sequence[str], settings: DetectorSettings
+) -> list[LanguageGuess] | Literal["unlisted"]:
+    """The guesses of ``permitted`` languages, renormalized; or ``"unlisted"`` when the
+    others hold too much of the belief for any of these to be trusted."""
+    listed = [g for g in guesses if any(same_language(g.language, a) for a in permitted)]
+    share = sum(g.probability for g in listed)
+    unlisted = sum(g.probability for g in guesses) - share
+    if unlisted <= 0:
+        return listed
+    if not listed or share < settings.min_confidence or share <= MIN_ALLOWED_SHARE:
+        return "unlisted"
+    whole = max(1.0 - unlisted, share)  # a detector whose guesses sum past 1 stays <= 1
+    return [LanguageGuess(g.language, g.probability / whole) for g in listed]
 
 
 def letters_needed(settings: DetectorSettings, current: str | None) -> int:
@@ -171,7 +186,7 @@ def decide_language(
         settings: the thresholds.
         allowed: when not empty, only these languages (and the working language) may be
             detected; others leave the language unchanged. The guesses of these are
-            renormalized before the confidence test (``MIN_ALLOWED_SHARE``).
+            renormalized before the confidence test (``_listed_only``).
     """
     base = current or seed or working
     fallback = current is None
@@ -184,12 +199,10 @@ def decide_language(
         return LanguageDecision(base, None, "short", letters, fallback)
     candidates = list(guesses)
     if allowed:
-        permitted = (*allowed, working)
-        candidates = [g for g in guesses if any(same_language(g.language, a) for a in permitted)]
-        share = sum(g.probability for g in candidates)
-        if guesses and (not candidates or share < MIN_ALLOWED_SHARE):
+        listed = _listed_only(guesses, (*allowed, working), settings)
+        if listed == "unlisted":
             return LanguageDecision(base, None, "unlisted", letters, fallback)
-        candidates = _renormalized(candidates, share)
+        candidates = listed
     if not candidates:
         return LanguageDecision(base, None, "ambiguous", letters, fallback)
     top = candidates[0]
