@@ -39,7 +39,6 @@ from engine.request_errors import (
     EngineDeadError,
     EngineRequestError,
     InvalidRequestError,
-    StepFailedError,
 )
 from engine.sampling import SamplingParams
 
@@ -106,6 +105,7 @@ class AsyncEngine:
         self._started = False
         self._stopped = threading.Event()  # set when the steps have ended (closed or crashed)
         self._dead: BaseException | None = None
+        self._dead_reason: str | None = None  # why, in words (``dead_reason``)
         self._ids = itertools.count()
         self.step_failures = 0  # failed steps since start (each ended its requests)
         self._failures_in_a_row = 0
@@ -155,6 +155,12 @@ class AsyncEngine:
     def dead(self) -> bool:
         """Whether the steps stopped for good on failures (not by ``close``)."""
         return self._dead is not None
+
+    @property
+    def dead_reason(self) -> str | None:
+        """Why the steps stopped for good (steps failing in a row, or the step loop
+        crashing on something else), in words; None while they run or after ``close``."""
+        return self._dead_reason if self._dead is not None else None
 
     async def close(self) -> None:
         """Stop the steps; live streams end with ``EngineDeadError`` and their requests
@@ -260,12 +266,16 @@ class AsyncEngine:
                 return False
             self._handle(cmd)
         if engine.has_unfinished():
+            ran = engine.model_steps_done
             try:
                 outputs = engine.step()
             except Exception as exc:  # BaseException (KeyboardInterrupt...) ends the engine
                 outputs = self._step_failed(exc)
             else:
-                self._failures_in_a_row = 0
+                # Only a model step that came back shows the device works: a step that
+                # only reported aborts or expired requests proves nothing.
+                if engine.model_steps_done != ran:
+                    self._failures_in_a_row = 0
             self._deliver(outputs)
         return True
 
@@ -276,12 +286,18 @@ class AsyncEngine:
         self._failures_in_a_row += 1
         if self._failures_in_a_row >= MAX_CONSECUTIVE_STEP_FAILURES:
             log.error("%d engine steps failed in a row; the engine stops", self._failures_in_a_row)
+            self._dead_reason = (
+                f"its steps failed {self._failures_in_a_row} times in a row "
+                f"(the last: {type(exc).__name__}: {exc})"
+            )
             raise exc
         log.exception("engine step failed; failing its requests, serving the others", exc_info=exc)
-        return self.engine.fail_step(StepFailedError(f"engine step failed: {exc}"))
+        return self.engine.fail_step(exc)
 
     def _crash(self, exc: BaseException) -> None:
         log.critical("engine stopped; failing every live request", exc_info=exc)
+        if self._dead_reason is None:
+            self._dead_reason = f"its step loop crashed: {type(exc).__name__}: {exc}"
         self._dead = exc
         self._post(self._fail_streams, EngineDeadError(f"engine step failed: {exc}"))
 

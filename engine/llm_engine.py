@@ -26,7 +26,7 @@ from engine.kv_cache import allocate_kv_caches, determine_num_blocks
 from engine.layers import use_skinny_kernels
 from engine.prompt import Prompt, encode_prompt
 from engine.request import FinishReason, Sequence
-from engine.request_errors import InvalidRequestError
+from engine.request_errors import InvalidRequestError, StepFailedError
 from engine.runner import ModelRunner, SampledTokens
 from engine.sampler import SAMPLING_FAILED
 from engine.sampling import SamplingParams
@@ -151,6 +151,11 @@ class LLMEngine:
         # The sequences of the step being run (and of the one queued ahead): the ones a
         # failed step ends (``fail_step``).
         self._in_step: list[Sequence] = []
+        # The outputs the step being run has built so far: a step that raises part-way
+        # hands them out from ``fail_step`` (a request it finished, busy or aborted, gets
+        # its last output there, or its stream would wait for it forever).
+        self._pending: list[RequestOutput] = []
+        self.model_steps_done = 0  # steps whose tokens came back from the device
         self._steps = 0
         self._computed_tokens = 0
         self._prompt_tokens_computed = 0
@@ -297,12 +302,14 @@ class LLMEngine:
         """
         sched = self.scheduler
         outputs: list[RequestOutput] = []
+        self._pending = outputs
         if self._ahead is not None:
             (out, pending), self._ahead = self._ahead, None
         else:
             out = sched.schedule()
-            outputs = [self._output(seq, "", ()) for seq in out.finished]
+            outputs += [self._output(seq, "", ()) for seq in out.finished]
             if out.is_empty:
+                self._pending = []
                 return outputs
             self._count(out)
             self._in_step = [s.seq for s in out.scheduled]
@@ -316,8 +323,9 @@ class LLMEngine:
                 self._ahead = (ahead, self.runner.launch_fed(ahead, pending, rows))
         try:
             tokens = pending.result()
-            outputs += self._fail_unsampled(out, tokens)
-            outputs += self._apply(out, tokens)
+            self.model_steps_done += 1
+            self._fail_unsampled(out, tokens, outputs)
+            self._apply(out, tokens, outputs)
         except BaseException:
             # The queued step was planned as if this one's tokens were applied; without
             # them it would drop a token. Forgotten, a normal step recomputes from here
@@ -329,11 +337,17 @@ class LLMEngine:
             self._in_step = []
         else:
             self._in_step = [s.seq for s in self._ahead[0].scheduled]
+        self._pending = []
         return outputs
 
-    def fail_step(self, error: Exception) -> list[RequestOutput]:
-        """After ``step()`` raised: end the requests that were in that step with
-        ``error`` and leave a clean state for the others, which carry on.
+    def fail_step(self, cause: BaseException) -> list[RequestOutput]:
+        """After ``step()`` raised: end the requests that were in that step with a
+        ``StepFailedError`` (one per request, caused by ``cause``) and leave a clean
+        state for the others, which carry on.
+
+        Returns what the failed step had built before it raised (the last output of a
+        request it ended: busy, aborted, finished) and the last output of every request
+        that ended without one, the failed ones included.
 
         Their KV blocks return to the pool (what the failed step wrote lands only in
         their blocks, none of which was registered as a cached prefix yet; unused cached
@@ -344,19 +358,25 @@ class LLMEngine:
         self._ahead = None
         failed = self._in_step or list(sched.running)
         self._in_step = []
-        outputs: list[RequestOutput] = []
+        outputs, self._pending = self._pending, []
         for seq in failed:
-            if seq.is_finished:
-                continue
-            sched.finish(seq, FinishReason.ERROR, error)
-            outputs.append(self._output(seq, "", ()))
+            if not seq.is_finished:
+                error = StepFailedError(f"engine step failed: {cause}")
+                error.__cause__ = cause
+                sched.finish(seq, FinishReason.ERROR, error)
+        # A sequence still in ``_detok`` once finished has had no last output: the failed
+        # ones, and those the step ended before it raised (the scheduler's queue timeout
+        # or ``update`` marking STOP/LENGTH before their output was built).
+        for seq, _ in list(self._detok.values()):
+            if seq.is_finished and not sched.reports_later(seq):
+                outputs.append(self._output(seq, "", ()))
         self.block_manager.reset_prefix_cache()
         return outputs
 
-    def _apply(self, out: SchedulerOutput, tokens: list[int]) -> list[RequestOutput]:
-        """Append a step's tokens, detokenize them, and end what stops."""
+    def _apply(self, out: SchedulerOutput, tokens: list[int], outputs: list[RequestOutput]) -> None:
+        """Append a step's tokens, detokenize them, and end what stops (into
+        ``outputs``, one by one: what is built stays there if a later one raises)."""
         sched = self.scheduler
-        outputs: list[RequestOutput] = []
         for seq in sched.update(out, tokens):
             detok = self._detok[seq.request_id][1]
             token = seq.output_token_ids[-1]
@@ -370,11 +390,12 @@ class LLMEngine:
             if seq.is_finished:
                 text += detok.flush()
             outputs.append(self._output(seq, text, (token,)))
-        return outputs
 
-    def _fail_unsampled(self, out: SchedulerOutput, tokens: list[int]) -> list[RequestOutput]:
-        """End the requests whose sampling failed this step; the others carry on."""
-        failed: list[RequestOutput] = []
+    def _fail_unsampled(
+        self, out: SchedulerOutput, tokens: list[int], outputs: list[RequestOutput]
+    ) -> None:
+        """End the requests whose sampling failed this step (into ``outputs``); the
+        others carry on."""
         for s, token in zip(out.sampling, tokens, strict=True):
             if token != SAMPLING_FAILED or s.seq.is_finished:  # ended since it was queued
                 continue
@@ -384,8 +405,7 @@ class LLMEngine:
                 FinishReason.ERROR,
                 InvalidRequestError(f"sampling failed for this request: {cause}"),
             )
-            failed.append(self._output(s.seq, "", ()))
-        return failed
+            outputs.append(self._output(s.seq, "", ()))
 
     def _output(self, seq: Sequence, text: str, tokens: tuple[int, ...]) -> RequestOutput:
         if seq.is_finished:

@@ -176,6 +176,11 @@ class Scheduler:
         seq.finished_time = self.clock()
         self._live.pop(seq.request_id, None)
 
+    def reports_later(self, seq: Sequence) -> bool:
+        """Whether ``seq`` ended outside a step (aborted) and the next ``schedule()``
+        reports it in ``SchedulerOutput.finished``."""
+        return any(s is seq for s in self._finished_outside_step)
+
     def has_unfinished(self) -> bool:
         return bool(self.waiting or self.running or self._finished_outside_step)
 

@@ -144,11 +144,12 @@ class LocalEngineBackend:
         return self._engine is not None and self._engine.running
 
     def stopped_for_good(self) -> str | None:
-        """``StopsForGood``: the engine stopped on steps failing in a row."""
+        """``StopsForGood``: the engine's steps stopped for good (failing in a row, or
+        their loop crashing); the reason says which."""
         engine = self._engine
         if engine is None or not engine.dead:
             return None
-        return "the local engine stopped: its steps failed several times in a row"
+        return f"the local engine stopped: {engine.dead_reason or 'its step loop ended'}"
 
     def engine_report(self) -> dict[str, float] | None:
         """The engine's counters and load for metrics (``botkit.metrics``), None before

@@ -121,6 +121,16 @@ class EngineTranslator:
             raise
         return [str(t) for t in out]
 
+    def stopped_for_good(self) -> str | None:
+        """``StopsForGood``: a model's worker crashed, so every pair it serves fails
+        until the process restarts; None while all serve (also before ``start`` and
+        after ``close``)."""
+        for model in self._models:
+            reason = getattr(model, "dead_reason", None)
+            if reason:
+                return f"translation model {model.name!r} stopped: {reason}"
+        return None
+
     async def close(self) -> None:
         """Stop the models' workers (errors are logged, not raised)."""
         models, self._models = self._models, []

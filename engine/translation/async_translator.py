@@ -193,6 +193,15 @@ class AsyncTranslator:
             self._worker.wake()
         return await job.future
 
+    @property
+    def dead_reason(self) -> str | None:
+        """Why the worker stopped for good (it crashed), in words; None while it serves
+        and after ``close`` (a closed translator is not dead)."""
+        dead = self._dead
+        if dead is None:
+            return None
+        return f"its worker crashed: {type(dead).__name__}: {dead}"
+
     async def close(self) -> None:
         """Stop the worker after the queued work; later calls raise ``EngineDeadError``."""
         with self._lock:

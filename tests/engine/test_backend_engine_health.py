@@ -95,4 +95,24 @@ async def test_only_steps_failing_in_a_row_stop_the_backend_for_good(
     for _ in range(async_engine.MAX_CONSECUTIVE_STEP_FAILURES):
         with pytest.raises(BackendError):
             await reply(backend)
-    assert "steps failed several times in a row" in (backend.stopped_for_good() or "")
+    limit = async_engine.MAX_CONSECUTIVE_STEP_FAILURES
+    reason = backend.stopped_for_good() or ""
+    assert f"its steps failed {limit} times in a row" in reason
+    assert "simulated out of memory" in reason
+
+
+async def test_stopped_for_good_names_a_crash_that_was_no_failed_step(
+    backend: LocalEngineBackend,
+) -> None:
+    assert backend.engine is not None
+    engine = backend.engine.engine
+
+    def step() -> Any:
+        raise KeyboardInterrupt("the step loop itself ended")
+
+    engine.step = step  # type: ignore[method-assign]
+    with pytest.raises(BackendError):
+        await reply(backend)
+    reason = backend.stopped_for_good() or ""
+    assert "its step loop crashed: KeyboardInterrupt: the step loop itself ended" in reason
+    assert "in a row" not in reason
