@@ -24,10 +24,10 @@ from engine.errors import ModelLoadError
 __all__ = ["MAX_ARRAY_ELEMENTS", "check_gguf_header"]
 
 # Elements of all metadata arrays together. The reader keeps ~2 numpy views per string
-# element (~200 bytes with the list slots), so this caps its metadata at about 1 GB.
+# element (~200 bytes with the list slots), so this caps its metadata at about 400 MB.
 # Real files stay far below: Llama-3 has 128k tokens + 280k merges + 128k token types,
 # Gemma-3 262k tokens with scores and types (under 1M in all).
-MAX_ARRAY_ELEMENTS = 1 << 22
+MAX_ARRAY_ELEMENTS = 1 << 21
 _MAX_DEPTH = 3  # arrays of arrays of arrays; llama.cpp writes at most one level
 _MAX_DIMS = 4  # GGML_MAX_DIMS
 _DEFAULT_ALIGNMENT = 32
@@ -66,10 +66,16 @@ class _Cursor:
         self.pos += size
 
     def string(self, what: str) -> bytes:
+        start = self.skip_string(what)
+        return bytes(self.data[start : self.pos])
+
+    def skip_string(self, what: str) -> int:
+        """Step over a string (a value: never copied, it may be as long as the file);
+        returns where its bytes start."""
         length = self.take("Q", f"the length of {what}")
         start = self.pos
         self.skip(length, what)
-        return bytes(self.data[start : self.pos])
+        return start
 
 
 def check_gguf_header(path: Path) -> None:
@@ -141,7 +147,7 @@ def _value(cur: _Cursor, kind: int, key: str, *, depth: int) -> None:
     if fixed is not None:
         cur.skip(fixed, f"metadata {key!r}")
     elif kind == _STRING:
-        cur.string(f"metadata {key!r}")
+        cur.skip_string(f"metadata {key!r}")
     elif kind == _ARRAY:
         _array(cur, key, depth=depth)
     else:

@@ -7,6 +7,7 @@ import resource
 import struct
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,25 @@ def test_a_truncated_real_gguf_is_refused_by_the_walk(tiny_gguf: Path, tmp_path:
     cut.write_bytes(tiny_gguf.read_bytes()[: tiny_gguf.stat().st_size // 2])
     with pytest.raises(ModelLoadError, match=r"cut\.gguf.*tensor '"):
         check_gguf_header(cut)
+
+
+def test_the_element_cap_leaves_room_to_spare(tmp_path: Path) -> None:
+    # 3M one-byte elements: a 3 MB file whose string arrays would cost the reader GBs.
+    count = 3 << 20
+    body = key(b"a") + struct.pack("<IIQ", 9, 0, count) + b"\0" * count
+    path = write(tmp_path / "wide.gguf", header(0, 1) + body)
+    with pytest.raises(ModelLoadError, match=f"more than {1 << 21} elements"):
+        check_gguf_header(path)
+
+
+def test_value_strings_are_stepped_over_not_copied(tmp_path: Path) -> None:
+    length = 32 << 20
+    body = key(b"general.name") + struct.pack("<IQ", 8, length) + b"x" * length
+    path = write(tmp_path / "long-name.gguf", header(0, 1) + body)
+    tracemalloc.start()
+    try:
+        check_gguf_header(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak  # a copy of the value would be 32 MiB
