@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Folded", "fold", "nfc"]
+__all__ = ["Folded", "fold", "fold_text", "nfc"]
 
 # Invisible and meaningless inside a word or an id: zero-width space, word joiner, zero
 # width no-break space (a BOM mid-text). ZWJ and ZWNJ are left alone: they shape emoji
@@ -55,15 +55,24 @@ class Folded:
         return self.starts[start], self.ends[end - 1]
 
 
+def _composes(chunk: str, c: str) -> bool:
+    """Whether starter ``c`` composes with (or reorders into) the end of ``chunk`` under
+    NFC: a Hangul vowel or final jamo after a syllable, a Bengali or Tamil two-part vowel
+    sign (U+09C7 + U+09BE: U+09CB)."""
+    if c.isascii():
+        return False  # no composition has an ASCII second character
+    return nfc(chunk + c) != nfc(chunk) + nfc(c)
+
+
 def _chunks(text: str) -> list[tuple[int, int]]:
-    """``text`` cut before each starter (combining class 0), except before a Hangul
-    vowel or final jamo, which composes with what comes before it: NFC of each chunk,
-    joined, is the NFC of the text (up to a few rare compositions of two starters)."""
+    """``text`` cut before each starter (combining class 0) that does not compose with
+    what comes before it: NFC of each chunk, joined, is the NFC of the text, and a chunk
+    is as short as that allows (a span mapped back to the text takes whole chunks)."""
     bounds: list[tuple[int, int]] = []
     start = 0
     for i in range(1, len(text)):
         c = text[i]
-        if unicodedata.combining(c) or "\u1160" <= c <= "\u11ff":
+        if unicodedata.combining(c) or _composes(text[start:i], c):
             continue
         bounds.append((start, i))
         start = i
@@ -76,15 +85,21 @@ def fold(text: str) -> Folded:
     """``text`` folded (module docstring), with the way back."""
     if text.isascii() or (unicodedata.is_normalized("NFC", text) and not _FOLDED.search(text)):
         return Folded(text)
+    # Invisible characters go first, so that what they separated composes ("e", U+200B,
+    # U+0301 is "é") and none is left in a chunk of its own marks.
+    kept = [i for i, c in enumerate(text) if c not in _INVISIBLE]
+    visible = "".join(text[i] for i in kept)
     parts: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    for start, end in _chunks(text):
-        chunk = text[start:end]
-        if chunk in _INVISIBLE:
-            continue
-        folded = nfc(chunk).translate(_FULL_WIDTH)
+    for start, end in _chunks(visible):
+        folded = nfc(visible[start:end]).translate(_FULL_WIDTH)
         parts.append(folded)
-        starts.extend([start] * len(folded))
-        ends.extend([end] * len(folded))
+        starts.extend([kept[start]] * len(folded))
+        ends.extend([kept[end - 1] + 1] * len(folded))
     return Folded("".join(parts), starts, ends)
+
+
+def fold_text(text: str) -> str:
+    """Only the folded text of ``fold(text)`` (a glossary term is compared in it)."""
+    return fold(text).text

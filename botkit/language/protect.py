@@ -29,7 +29,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from botkit.language._fold import fold, nfc
+from botkit.language._fold import fold, fold_text, nfc
 
 __all__ = ["Glossary", "Protected", "detection_text", "protect", "restore"]
 
@@ -86,19 +86,22 @@ _FENCE = "```"
 
 class Glossary:
     """Terms never translated (product names), matched case-insensitively as whole words
-    and whatever the Unicode normalization of the terms and of the text (both are
-    compared in NFC; ``find_spans`` folds the text).
+    and whatever the Unicode normalization, width or zero-width characters of the terms
+    and of the text (both are compared folded: ``botkit.language._fold``).
 
     Longer terms win over shorter ones they contain ("botkit Pro" over "botkit").
     """
 
     def __init__(self, terms: Iterable[str] = ()) -> None:
         self.terms = tuple(dict.fromkeys(nfc(t.strip()) for t in terms if t.strip()))
-        parts = [_term_pattern(t) for t in sorted(self.terms, key=len, reverse=True)]
+        # Folded as the text is (``find_spans``): a term written full-width ("ＡＢＣマート")
+        # or with a zero-width character in it matches the text in any of these forms.
+        folded = dict.fromkeys(f for f in map(fold_text, self.terms) if f)
+        parts = [_term_pattern(t) for t in sorted(folded, key=len, reverse=True)]
         self._pattern = re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        """Matches of the terms in ``text`` (which must be NFC to match every form)."""
+        """Matches of the terms in ``text`` (which must be folded to match every form)."""
         if self._pattern is not None:
             yield from self._pattern.finditer(text)
 
@@ -217,12 +220,19 @@ def find_spans(text: str, glossary: Glossary | None = None) -> list[tuple[int, i
     returned as ranges of ``text`` itself (``botkit.language._fold``).
     """
     folded = fold(text)
-    claimed = bytearray(len(folded.text))
+    # Claimed ranges are of the text itself: a folded character maps back to its whole
+    # chunk (U+0958 folds to two characters, a backtick and the accent after it are one
+    # chunk), so two spans that do not overlap in the folded text may in the original,
+    # and protect() would then copy the shared part twice.
+    claimed = bytearray(len(text))
     spans: list[tuple[int, int]] = []
     for start, end in _candidates(folded.text, glossary):
-        if end > start and not any(claimed[start:end]):
+        if end <= start:
+            continue
+        start, end = folded.original(start, end)
+        if not any(claimed[start:end]):
             claimed[start:end] = b"\x01" * (end - start)
-            spans.append(folded.original(start, end))
+            spans.append((start, end))
     spans.sort()
     return spans
 
