@@ -29,7 +29,7 @@ from botkit.events import Button, FeedbackGiven
 from botkit.feedback import texts
 from botkit.feedback.config import FeedbackConfig, bare_label
 from botkit.handoff.desk import request_handoff, warn_without_desk
-from botkit.language.localized import pick, set_localized_reply
+from botkit.language.localized import fallback_key, pick, set_localized_reply
 from botkit.pipeline import Context, Handler, Next, StopPropagation
 from botkit.plugins import Plugin, PluginRegistry
 from botkit.store._feedback import Rating
@@ -121,7 +121,10 @@ class RatingHandler(Handler):
             await request_handoff(ctx, f"customer rated reply seq={seq} bad", self.sorry)
         else:
             table = self.thanks if rating == "good" else self.sorry
-            set_localized_reply(ctx, lambda language: pick(table, language), source="feedback")
+            fallback = fallback_key(table, ctx.settings.bot.working_language)
+            set_localized_reply(
+                ctx, lambda language: pick(table, language, fallback=fallback), source="feedback"
+            )
         raise StopPropagation
 
 

@@ -82,7 +82,7 @@ from botkit.handoff._views import (
 )
 from botkit.handoff.webhook import HandoffReleased
 from botkit.http_server import server_runner
-from botkit.language.localized import FALLBACK, pick, working_key
+from botkit.language.localized import FALLBACK, fallback_key, pick, working_key
 from botkit.language.tags import same_language
 from botkit.store import ConversationStatus, ConversationStore
 from botkit.store.records import ConversationRecord
@@ -491,11 +491,7 @@ class AgentApi:
         ``return_replies`` has it, else the working language's text to translate (as
         ``set_localized_reply`` does), else the fallback as it is."""
         table = self._return_replies
-        if FALLBACK in table:
-            fallback = FALLBACK
-        else:
-            fallback = working_key(table, self._working) or next(iter(table))
-        used, text = pick(table, language, fallback=fallback)
+        used, text = pick(table, language, fallback=fallback_key(table, self._working))
         working = working_key(table, self._working)
         if language is not None and same_language(used, language):
             in_working = None if working is None or working == used else table[working]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from botkit.events import utcnow
 from botkit.handoff import texts
 from botkit.handoff.config import HandoffConfig
-from botkit.language.localized import FALLBACK, pick, set_localized_reply, working_key
+from botkit.language.localized import fallback_key, pick, set_localized_reply
 from botkit.pipeline import Context, Next
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | 
     filled in by ``opens(language)``) in the customer's language (see
     ``set_localized_reply``)."""
 
-    fallback = _fallback(ctx, table)
+    fallback = fallback_key(table, ctx.settings.bot.working_language)
 
     def text_in(language: str | None) -> tuple[str, str]:
         used, text = pick(table, language, fallback=fallback)
@@ -54,14 +54,6 @@ def confirm(ctx: Context, table: Mapping[str, str], suffix: Mapping[str, str] | 
         return used, text
 
     set_localized_reply(ctx, text_in, source="handoff")
-
-
-def _fallback(ctx: Context, table: Mapping[str, str]) -> str:
-    """The entry for languages ``table`` lacks: English, else the working language's (a
-    deployment's own table, e.g. an intent's reply, need not have English)."""
-    if FALLBACK in table:
-        return FALLBACK
-    return working_key(table, ctx.settings.bot.working_language) or next(iter(table))
 
 
 class HandoffDesk:

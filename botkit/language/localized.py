@@ -15,7 +15,7 @@ from botkit.language.tags import primary_subtag, same_language, try_normalize
 from botkit.pipeline.context import Context, Reply
 from botkit.pipeline.middleware.translation import translates_replies
 
-__all__ = ["FALLBACK", "TextIn", "pick", "set_localized_reply", "working_key"]
+__all__ = ["FALLBACK", "TextIn", "fallback_key", "pick", "set_localized_reply", "working_key"]
 
 FALLBACK = "en"
 T = TypeVar("T")
@@ -46,6 +46,16 @@ def working_key(table: Mapping[str, T], working: str) -> str | None:
     working language of "en-GB"), or None."""
     tag = try_normalize(working)
     return next((k for k in (tag, tag and primary_subtag(tag)) if k and k in table), None)
+
+
+def fallback_key(table: Mapping[str, T], working: str) -> str:
+    """The key of ``table`` for a language it lacks: the working language's entry (what
+    the deployment speaks, as its agents and system prompt do), else English, else the
+    first (a deployment's own table, an intent's reply say, need not have either)."""
+    found = working_key(table, working)
+    if found is not None:
+        return found
+    return FALLBACK if FALLBACK in table else next(iter(table))
 
 
 def set_localized_reply(ctx: Context, text_in: TextIn, *, source: str) -> Reply:

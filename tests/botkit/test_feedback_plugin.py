@@ -22,6 +22,7 @@ from botkit.config import Settings
 from botkit.errors import BackendBusyError, ConfigError
 from botkit.events import Button, FeedbackGiven, SystemEvent
 from botkit.feedback import texts
+from botkit.handoff.texts import HANDOFF_REPLIES
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
 from botkit.testing.backends import ScriptBackend
@@ -390,3 +391,25 @@ async def test_odd_ratings_are_ordinary_messages(feedback_bot: FeedbackBot, text
         report = await bot.store.feedback_report(reply.created_at.replace(year=2000))
     assert reply.text.startswith("echo:")  # the model's, not a thank-you
     assert report.counts == {} and not [e for e in events if isinstance(e, FeedbackGiven)]
+
+
+async def test_a_language_the_texts_lack_gets_the_working_languages(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # native mode, working language German, a customer whose language the built-in
+    # tables lack (Russian): the thank-you went out in English (README: the working
+    # language), labelled English. The hand-off's texts follow the same rule.
+    settings = make_settings(
+        bot={"working_language": "de"},
+        language={"mode": "native", "detector": {"kind": "none"}},
+        plugins={"feedback": {}, "handoff": {}},
+    )
+    assert "ru" not in texts.THANKS
+    async with Bot(settings) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("Где моя посылка?", "k1", language_hint="ru"))
+        assert await bot.drain(30)
+        thanks = await _say(bot, f"{GOOD} #1", "k2")
+        assert (thanks.text, thanks.language) == (texts.THANKS["de"], "de")
+        handed = await _say(bot, "/human", "k3")
+        assert handed.language == "de" and handed.text.startswith(HANDOFF_REPLIES["de"])
