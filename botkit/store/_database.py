@@ -99,8 +99,12 @@ class Database:
             if self._runner.dialect == "postgresql":
                 # (no connection is opened until the first heartbeat)
                 self._beat_runner = create_runner(s.url, pool_size=1, max_overflow=0)
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            await self.close()  # the first runner, when the second one failed
             raise StoreError(self._cannot_connect(exc)) from exc
+        except BaseException:
+            await self.close()
+            raise
         try:
             await self._runner.read(_select_one)
         except (SQLAlchemyError, OSError) as exc:
@@ -219,8 +223,9 @@ class Database:
         before they judge a process dead and answer its messages a second time.
         """
         runner = self._require()
-        if heartbeat and self._beat_runner is not None:
-            runner = self._beat_runner
+        shared = not (heartbeat and self._beat_runner is not None)
+        if not shared:
+            runner = self._beat_runner or runner
         attempt = 0
         lost_once = False
         while True:
@@ -238,21 +243,23 @@ class Database:
                 if not lost_once and not done[0] and _lost_connection(exc):
                     lost_once = True
                     continue
-                raise self._failure("write", exc, maybe_committed=done[0]) from exc
+                raise self._failure("write", exc, maybe_committed=done[0], shared=shared) from exc
             except (SQLAlchemyError, OSError, OverflowError) as exc:
                 # OverflowError: sqlite3 refuses ints beyond 64 bits (an id from outside).
-                raise self._failure("write", exc, maybe_committed=done[0]) from exc
-            self._outage.succeeded(write=True)
+                raise self._failure("write", exc, maybe_committed=done[0], shared=shared) from exc
+            self._outage.succeeded(write=True, shared=shared)
             return result
 
-    def _failure(self, what: str, exc: BaseException, *, maybe_committed: bool) -> StoreError:
+    def _failure(
+        self, what: str, exc: BaseException, *, maybe_committed: bool, shared: bool = True
+    ) -> StoreError:
         """The StoreError for a failed call; an outage is logged (throttled) and raised as
         ``DatabaseUnavailableError``."""
         detail = describe_error(exc)
         reason = outage_reason(exc)
         if reason is None:
             return StoreError(f"database {what} failed: {detail}")
-        self._outage.failed(reason, detail, write=what == "write")
+        self._outage.failed(reason, detail, write=what == "write", shared=shared)
         return DatabaseUnavailableError(
             f"database {what} failed: {reason}: {detail}",
             maybe_committed=maybe_committed,

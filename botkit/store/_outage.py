@@ -164,6 +164,7 @@ class OutageLog:
         self._down_since: float | None = None
         self._failures = 0
         self._writes_failed = False
+        self._shared_failed = False
         self._by_reason: Counter[str] = Counter(dict.fromkeys(OUTAGE_REASONS, 0))
 
         # The URL goes into a %-format: its query may hold percent-encoding
@@ -206,26 +207,37 @@ class OutageLog:
         finally:
             self._silent = False
             self._down_since, self._failures, self._writes_failed = None, 0, False
+            self._shared_failed = False
             self._warning = self._throttle()
 
-    def failed(self, reason: OutageReason, detail: str, *, write: bool) -> None:
+    def failed(
+        self, reason: OutageReason, detail: str, *, write: bool, shared: bool = True
+    ) -> None:
         """A call failed for an outage (``reason``: ``outage_reason``; ``detail``: the
-        driver's one-line error, without SQL or parameters)."""
+        driver's one-line error, without SQL or parameters; ``shared``: False for a call
+        on a connection of its own, see ``succeeded``)."""
         if self._down_since is None:
             self._down_since = self._clock()
         self._failures += 1
         self._by_reason[reason.name] += 1
         self._writes_failed = self._writes_failed or write
+        self._shared_failed = self._shared_failed or shared
         if not self._silent:
             self._warning.warn(reason, detail)
 
-    def succeeded(self, *, write: bool) -> None:
+    def succeeded(self, *, write: bool, shared: bool = True) -> None:
         """A call worked: if the database was away, say that it is back. A read does not
         end an outage of writes: a locked SQLite file, a full disk or a read-only
-        standby still serve reads."""
+        standby still serve reads. A call on a connection of its own (``shared`` False:
+        the process heartbeat) does not end an outage the shared pool saw: with every
+        pooled connection waiting (pool starvation, a locked table) it still succeeds,
+        while customers' calls keep failing; it ended the outage every heartbeat, so
+        the log and ``botkit_database_up`` flapped."""
         if self._down_since is None or (self._writes_failed and not write) or self._silent:
             return
-        self._writes_failed = False
+        if self._shared_failed and not shared:
+            return
+        self._writes_failed = self._shared_failed = False
         seconds = self._clock() - self._down_since
         failures, self._failures, self._down_since = self._failures, 0, None
         self._warning = self._throttle()  # the next outage is reported at once
