@@ -77,10 +77,11 @@ def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_check_config_finds_models_that_are_not_there(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A typo in a model path used to pass check-config and stop `botkit run` after its
     # start-up; nothing is loaded or downloaded to tell.
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online: a hub id is not looked up
     checkpoint = tmp_path / "opus-mt-es-en"
     checkpoint.mkdir()
     (checkpoint / "config.json").write_text("{}", encoding="utf-8")
@@ -109,6 +110,12 @@ def test_check_config_finds_models_that_are_not_there(
     assert f"{empty} is not a model directory: no config.json" in problems[1]
     (problem,) = check(str(empty), [str(checkpoint)])
     assert problem.startswith(f"  backend.engine.model: {empty} is not a model directory")
+    # Offline, a hub id must be in the Hugging Face cache, or `botkit run` cannot load it.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    (problem,) = check("someone/some-model", [str(checkpoint)])
+    assert problem.startswith("  backend.engine.model: model 'someone/some-model' is not")
+    assert "HF_HUB_OFFLINE" in problem
 
 
 def test_db_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
