@@ -8,10 +8,12 @@ is a note, not a problem. The raw TOML is read, before ``${VAR}`` expansion, so 
 what was typed into the file is named, and never its value.
 
 Which values are secrets is told by the key's name, the way the sections name them
-(``token``, ``bot_token``, ``signing_secret``, ``password``, ``api_key``…): plugins'
-sections are covered too without each declaring its secrets. So do the values of an
-``agents`` table (the hand-off's agent name → inbox token), and a database URL with a
-password in it (``postgresql://bot:hunter2@db/botkit``).
+(``token``, ``bot_token``, ``signing_secret``, ``password``, ``api_key``,
+``webhook_url``, whose URL is itself the credential…): plugins' sections are covered too
+without each declaring its secrets. So are the values of an ``agents`` table (the
+hand-off's agent name → inbox token), a URL with a password in it
+(``postgresql://bot:hunter2@db/botkit``), and a secret written as the default of a
+reference (``"${TOKEN:-123:abc}"``), which is in the file all the same.
 """
 
 from __future__ import annotations
@@ -23,15 +25,20 @@ from typing import Any
 
 __all__ = ["literal_secrets", "literal_secrets_in"]
 
-_SECRET_KEY = re.compile(r"(?:^|_)(?:token|secret|password|api_key)$")
+_SECRET_KEY = re.compile(r"(?:^|_)(?:token|secret|password|api_key|webhook_url)$")
 _SECRET_TABLE = "agents"  # every value a secret, whatever its key (an agent's name)
 # scheme://user:password@ — the password part, when there is one.
 _URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:([^/?#@]+)@")
+_REFERENCE = re.compile(r"\$\{[^}]*\}")
+_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
 
 
 def _written_out(value: str) -> bool:
-    """A value typed into the file: not empty, and not (partly) a ``${VAR}``."""
-    return bool(value.strip()) and "${" not in value
+    """Whether ``value`` holds text typed into the file: outside its ``${VAR}``
+    references, or as a reference's default."""
+    if _REFERENCE.sub("", value).strip():
+        return True
+    return any(default.strip() for default in _DEFAULT.findall(value))
 
 
 def _is_literal_secret(key: str, value: Any) -> bool:
@@ -39,7 +46,7 @@ def _is_literal_secret(key: str, value: Any) -> bool:
         return False
     if _SECRET_KEY.search(key):
         return _written_out(value)
-    if key == "url":
+    if key == "url" or key.endswith("_url"):
         password = _URL_PASSWORD.match(value)
         return password is not None and _written_out(password.group(1))
     return False

@@ -27,6 +27,9 @@ enabled = false
 token = "123456:literal-telegram-token"
 secret_token = ""
 
+[connectors.telegram.webhook]
+url = "https://bot.example.com/telegram/webhook"
+
 [connectors.slack]
 enabled = false
 bot_token = "xoxb-${SLACK_TEAM}-and-more"
@@ -34,6 +37,7 @@ signing_secret = "  "
 
 [plugins.handoff]
 api_token = "${BOTKIT_AGENT_TOKEN:-}"
+webhook_url = "https://hooks.example.com/services/T0/B0/literal"
 
 [plugins.handoff.agents]
 Ana = "ana-literal-inbox-token-0123456789"
@@ -42,6 +46,8 @@ Ana = "ana-literal-inbox-token-0123456789"
 [[plugins.shop.accounts]]
 name = "eu"
 token = "eu-literal-shop-token"
+api_key = "${SHOP_KEY:-a-literal-default-key}"
+base_url = "https://shop:literal-pw@api.example.com/"
 
 [engine_like]
 max_new_tokens = 128
@@ -54,9 +60,18 @@ def test_only_secrets_written_out_are_named() -> None:
     assert literal_secrets(tomllib.loads(FILE)) == [
         "store.url",
         "connectors.telegram.token",
+        "connectors.slack.bot_token",  # "xoxb-" and "-and-more" are in the file
+        "plugins.handoff.webhook_url",
         "plugins.handoff.agents.Ana",
         "plugins.shop.accounts[0].token",
+        "plugins.shop.accounts[0].api_key",
+        "plugins.shop.accounts[0].base_url",
     ]
+
+
+def test_the_shipped_example_has_none() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    assert literal_secrets(tomllib.loads(example.read_text(encoding="utf-8"))) == []
 
 
 @pytest.mark.parametrize(
