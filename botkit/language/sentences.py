@@ -63,10 +63,12 @@ _CJK_START = re.compile(
 # space). Common in replies of an English-working-language bot and in customers' German,
 # Spanish, French, Portuguese, Italian and Russian. A single letter ("z. B.", "d. h.",
 # Russian "t. e."; an initial) is one anyway (``_is_abbreviation``). Left out on purpose:
-# words that also end sentences ("etc.", Spanish "mar", Italian "es", Russian "rub."):
-# before a lower-case word no period ends a sentence anyway (``_boundary``).
+# words that also end sentences ("etc.", Spanish "mar", Italian "es", Russian "rub."
+# and "им", a pronoun: "Я позвонил им. Они..."; "ул. им." stays as two words): before a
+# lower-case word no period ends a sentence anyway (``_boundary``). "No." and "Nr." are
+# abbreviations only before a number (``_BEFORE_NUMBER``).
 _ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "st", "no", "nr", "vs", "approx", "ca", "e.g", "i.e",
+    {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "approx", "ca", "e.g", "i.e",
      "eg", "ie", "inc", "ltd", "co", "jr", "sr", "min", "max", "fig", "dept", "tel",
      "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
      "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
@@ -79,8 +81,12 @@ _ABBREVIATIONS = frozenset(
      # French
      "mme", "mmes", "mlle", "mlles", "cf", "env",
      # Russian
-     "т.е", "т.д", "т.п", "т.к", "т.н", "ул", "им", "см"}  # noqa: RUF001
+     "т.е", "т.д", "т.п", "т.к", "т.н", "ул", "ул.им", "см"}  # noqa: RUF001
 )  # fmt: skip
+# Abbreviations of "number" that are also words ending sentences (Spanish and Italian
+# "no", English "no"): one only before a number ("No. 5", "Nr. #12"), not in "Creo que
+# no. Gracias."
+_BEFORE_NUMBER = frozenset({"no", "nr"})
 _TIMES = frozenset({"a.m", "p.m"})
 # Month names that may follow a day written as an ordinal ("1. Januar"), lower-case.
 # Where months are written lower-case (Danish, Norwegian, Finnish, Czech, Polish...) the
@@ -186,15 +192,21 @@ def _word_before(text: str, end: int) -> int:
     return start
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
+def _is_abbreviation(text: str, dot: int, following: str) -> bool:
+    """Whether the period at ``dot`` ends an abbreviation, given the character that
+    follows it after the whitespace."""
     start = _word_before(text, dot)
     token = text[start:dot]
     if not token:
         return False
     if len(token) == 1:
         # An initial ("J. Smith") or a part of "z. B.", "d. h.", "p. ej.". A
-        # one-letter word ending a sentence ("Это я.") joins the next one: harmless.
+        # one-letter word ending a sentence ("Это я.", "Plan B. Then...") joins the
+        # next one: harmless (a translator takes two short sentences as well), and an
+        # initial cannot be told from it by what follows ("J. Smith", "B. Then").
         return True
+    if token.lower() in _BEFORE_NUMBER:
+        return following.isdigit() or following == "#"
     if token.lower() in _ABBREVIATIONS:
         return True
     # "e.g.", "p. ej.", "EE. UU.", "т. д.": the word before the previous period counts
@@ -267,7 +279,7 @@ def _boundary(text: str, code: _Code, start: int) -> tuple[int | None, int, int]
             if text[cut].isupper() and not text[cut + 1].isupper():
                 return cut, 0, end
             continue
-        if m.group() == "." and _is_abbreviation(text, m.start()):
+        if m.group() == "." and _is_abbreviation(text, m.start(), text[cut]):
             continue
         if text[cut].islower() and not m.group().strip(".\u2026"):
             # No sentence starts with a lower-case letter (in a script with case): the

@@ -29,6 +29,12 @@ CASES = {
     "In Jan. we ship. Ok.": ["In Jan. we ship. ", "Ok."],
     "Open Mon. to Fri. only.": ["Open Mon. to Fri. only."],
     "Espere… ya llegó. Gracias.": ["Espere… ya llegó. ", "Gracias."],
+    # "No."/"Nr." only before a number; "им" is a pronoun too ("ул. им." is kept).
+    "Bestellung Nr. 12 fehlt. Danke.": ["Bestellung Nr. 12 fehlt. ", "Danke."],
+    "Order No. #12 is late. Ok.": ["Order No. #12 is late. ", "Ok."],
+    "Creo que no. Gracias.": ["Creo que no. ", "Gracias."],
+    "Я позвонил им. Они не ответили.": ["Я позвонил им. ", "Они не ответили."],
+    "Адрес: ул. им. Ленина, 5. Спасибо.": ["Адрес: ул. им. Ленина, 5. ", "Спасибо."],
     # Still cut: "etc." and an ellipsis before a capital, a quoted sentence.
     "Ropa, zapatos, etc. Todo llegó roto.": ["Ropa, zapatos, etc. ", "Todo llegó roto."],
     "Wait… I think so.": ["Wait… ", "I think so."],
