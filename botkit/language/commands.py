@@ -29,7 +29,9 @@ class SwitchRequest:
 def _is_edge(c: str) -> bool:
     """Whether ``c`` is trimmed off the message's ends: whitespace, and format
     characters (Cf): the bidi marks U+200E/U+200F/U+061C some Arabic and Hebrew
-    keyboards insert, zero-width spaces and joiners, a byte order mark."""
+    keyboards insert, zero-width spaces and joiners, a byte order mark. (Not
+    ``_fold``'s invisible characters: at a message's ends every format character is
+    noise, but inside a text ZWJ and ZWNJ shape words and bidi marks order them.)"""
     return c.isspace() or unicodedata.category(c) == "Cf"
 
 
