@@ -69,6 +69,7 @@ class _Fault:
     retry_after: float | None
     drop: bool
     delay: float
+    answer: bool = False  # only late: then answered as usual (``slow``)
 
 
 class FakeSlack:
@@ -151,6 +152,10 @@ class FakeSlack:
         connection closed without an answer), each after ``delay`` seconds."""
         self._faults.append(_Fault(method, times, status, error, retry_after, drop, delay))
 
+    def slow(self, method: str, delay: float, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` as usual, ``delay`` seconds late."""
+        self._faults.append(_Fault(method, times, 200, "", None, False, delay, answer=True))
+
     def calls_to(self, method: str) -> list[SlackCall]:
         return [c for c in self.calls if c.method == method]
 
@@ -208,6 +213,7 @@ class FakeSlack:
                 if fault.delay > 0:
                     await self._notify()  # the call has arrived; its answer comes late
                     await asyncio.sleep(fault.delay)
+            if fault is not None and not fault.answer:
                 if fault.drop:
                     if request.transport is not None:
                         request.transport.close()

@@ -267,16 +267,31 @@ class SlackApi:
 
     @overload
     async def send(
-        self, method: str, payload: dict[str, Any], *, droppable: Literal[False] = False
+        self,
+        method: str,
+        payload: dict[str, Any],
+        *,
+        droppable: Literal[False] = False,
+        deadline: float | None = None,
     ) -> dict[str, Any]: ...
 
     @overload
     async def send(
-        self, method: str, payload: dict[str, Any], *, droppable: bool
+        self,
+        method: str,
+        payload: dict[str, Any],
+        *,
+        droppable: bool,
+        deadline: float | None = None,
     ) -> dict[str, Any] | None: ...
 
     async def send(
-        self, method: str, payload: dict[str, Any], *, droppable: bool = False
+        self,
+        method: str,
+        payload: dict[str, Any],
+        *,
+        droppable: bool = False,
+        deadline: float | None = None,
     ) -> dict[str, Any] | None:
         """A paced, retried call that posts or edits a message in ``payload["channel"]``.
 
@@ -287,14 +302,17 @@ class SlackApi:
         if a budget token is free at once and the method is not held; otherwise, or when
         it would have to be tried again (a 429, a 5xx), it is skipped and None is
         returned. Other calls wait for the budget, bounded by ``retry.give_up_after_s``
-        like the rest of the delivery.
+        like the rest of the delivery, or by ``deadline`` (loop time) when earlier. The
+        deadline is checked between tries, never during one: a call in flight is not cut
+        off (it may have reached Slack), only bounded by ``request_timeout_s``.
 
         Raises:
             ConnectorError: a permanent error (bad channel, invalid token, message too
                 long...), the retries ran out, or ``retry.give_up_after_s`` passed.
         """
         channel = str(payload.get("channel", ""))
-        deadline = asyncio.get_running_loop().time() + self.retry.give_up_after_s
+        give_up = asyncio.get_running_loop().time() + self.retry.give_up_after_s
+        deadline = give_up if deadline is None else min(deadline, give_up)
         tries = _Tries(deadline)
         budget = self.budgets.get(method)
         if budget is None:

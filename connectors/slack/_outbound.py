@@ -140,6 +140,10 @@ class Outbound:
                         if await writer.show(text, final=False):
                             shown = len(text)
                     except ConnectorError as exc:
+                        if getattr(exc, "unknown_outcome", False):
+                            # A post timed out and may be showing: the writer refuses
+                            # every later call, so the reply fails here.
+                            raise
                         log.warning("slack: streaming edit failed (final text follows): %s", exc)
                         shown = len(text)
                 next_edit = loop.time() + self._config.update_interval_s
@@ -179,8 +183,11 @@ class Outbound:
         edits it before posting anything else): a workspace-wide ``chat.update`` hold
         (a 429 with a long ``Retry-After``), or edits failing. The answer, when there is
         one, is then posted as a new message (``chat.postMessage`` has no workspace-wide
-        budget), and the placeholder is deleted either way. Best effort, within about
-        three calls' time (``request_timeout_s`` each); never raises.
+        budget), and the placeholder is deleted either way. Best effort: no call is
+        started or tried again past about three calls' time (``request_timeout_s``
+        each), but a call in flight is never cut off (it may reach Slack: the answer
+        would show while the reply is stored as failed, or only some pieces would);
+        never raises.
 
         Returns:
             True when the answer was posted.
@@ -190,10 +197,12 @@ class Outbound:
             return False
         delivered = False
         if final is not None:
-            within = min(self._config.retry.give_up_after_s, 3 * self._config.request_timeout_s)
+            deadline = asyncio.get_running_loop().time() + 3 * self._config.request_timeout_s
+            limit = self._config.max_message_chars
             try:
-                async with asyncio.timeout(within):
-                    await self._writer(target).show(final.text, final=True, buttons=final.buttons)
+                await ReplyWriter(self._api, target, limit, deadline).show(
+                    final.text, final=True, buttons=final.buttons
+                )
                 delivered = True
                 log.warning(
                     "slack: the placeholder in %s could not be edited (%s); the reply was"
@@ -201,7 +210,7 @@ class Outbound:
                     target.channel,
                     why,
                 )
-            except (ConnectorError, TimeoutError) as exc:
+            except ConnectorError as exc:
                 log.warning("slack: reply in %s not posted instead either: %s", target.channel, exc)
         try:
             await self._api.call_once("chat.delete", channel=target.channel, ts=ts)

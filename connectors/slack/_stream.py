@@ -124,6 +124,9 @@ class NativeStream:
         self._messages: list[_Streamed] = []
         self._sent = ""  # the reply text the streams hold (with whitespace dropped at cuts)
         self._edits = False  # the reply goes on by edits (``self._edit``)
+        # A chat.startStream that timed out: it may be showing, so the reply goes no
+        # further, by streams or by edits; every later ``show`` raises it.
+        self._broken: ConnectorError | None = None
 
     @property
     def posted(self) -> int:
@@ -147,8 +150,11 @@ class NativeStream:
             skipped (no ``chat.appendStream`` token free at once): the next call sends it.
 
         Raises:
-            ConnectorError: the reply could not be shown, by streaming or by edits.
+            ConnectorError: the reply could not be shown, by streaming or by edits, or a
+                ``chat.startStream`` timed out (now or before: see ``_write``).
         """
+        if self._broken is not None:
+            raise self._broken
         if not self._edits and not self._messages:
             if self._edit.posted or (final and not text.strip()):
                 # A placeholder is edited into the reply; an empty reply is shown as "…".
@@ -161,9 +167,7 @@ class NativeStream:
         try:
             return await self._stream(text, final, buttons)
         except ConnectorError as exc:
-            if getattr(exc, "unknown_outcome", False) and not self._messages:
-                # chat.startStream timed out: the stream may be showing already, and the
-                # same reply by edits would show it twice (see ``SlackApi``).
+            if self._broken is not None:
                 raise
             if not self._messages:
                 self._on_refused(exc)  # nothing was shown: the same reply, by edits
@@ -228,7 +232,16 @@ class NativeStream:
                 "markdown_text": markdown_text(piece),
                 **self._recipient,
             }
-            data = await self._api.send("chat.startStream", payload)
+            try:
+                data = await self._api.send("chat.startStream", payload)
+            except ConnectorError as exc:
+                if getattr(exc, "unknown_outcome", False):
+                    # It timed out: the stream may be showing already, and the same text
+                    # by a new stream or by edits would show it twice (see ``SlackApi``).
+                    # An append that timed out needs no such care: the edit path
+                    # replaces what the message holds.
+                    self._broken = exc
+                raise
             ts = data.get("ts")
             if not isinstance(ts, str) or not ts:
                 raise ConnectorError("slack chat.startStream answered without a message ts")

@@ -43,11 +43,18 @@ class _Shown:
 class ReplyWriter:
     """Posts and edits the messages that show one reply."""
 
-    def __init__(self, api: SlackApi, target: Target, limit: int) -> None:
+    def __init__(
+        self, api: SlackApi, target: Target, limit: int, deadline: float | None = None
+    ) -> None:
         self._api = api
         self._target = target
         self._limit = limit
+        # Loop time after which no call is started or tried again (``SlackApi.send``).
+        self._deadline = deadline
         self._shown: list[_Shown] = []
+        # A post that timed out (``SlackCallError.unknown_outcome``): it may be showing,
+        # so nothing more is posted for this reply; every later ``show`` raises it.
+        self._broken: ConnectorError | None = None
 
     @property
     def posted(self) -> int:
@@ -129,8 +136,19 @@ class ReplyWriter:
             True when the thread shows all of ``text``; False when an edit was skipped.
 
         Raises:
-            ConnectorError: a message could not be posted or edited.
+            ConnectorError: a message could not be posted or edited, or an earlier post
+                timed out (it may be showing: posting the rest could show text twice).
         """
+        if self._broken is not None:
+            raise self._broken
+        try:
+            return await self._show(text, final, buttons)
+        except ConnectorError as exc:
+            if getattr(exc, "unknown_outcome", False):
+                self._broken = exc
+            raise
+
+    async def _show(self, text: str, final: bool, buttons: Sequence[Button]) -> bool:
         pieces = self._pieces(text, final, buttons)
         for i, piece in enumerate(pieces):
             last = final and bool(buttons) and i == len(pieces) - 1
@@ -162,7 +180,7 @@ class ReplyWriter:
             payload["thread_ts"] = self._target.thread_ts
         if blocks is not None:
             payload["blocks"] = blocks
-        data = await self._api.send("chat.postMessage", payload)
+        data = await self._api.send("chat.postMessage", payload, deadline=self._deadline)
         ts = data.get("ts")
         if not isinstance(ts, str):
             raise ConnectorError("slack chat.postMessage answered without a message ts")
@@ -193,7 +211,9 @@ class ReplyWriter:
         # message that may show text is marked as cut off, never deleted (``interrupted``).
         was_placeholder, shown.placeholder = shown.placeholder, False
         try:
-            sent = await self._api.send("chat.update", payload, droppable=droppable)
+            sent = await self._api.send(
+                "chat.update", payload, droppable=droppable, deadline=self._deadline
+            )
         except ConnectorError:
             shown.placeholder = was_placeholder  # it failed (see ``SlackApi.send``)
             raise

@@ -327,7 +327,12 @@ class SlackConnector(Connector[SlackConfig]):
             # One connection pool for all calls. Its own timeout: slack_sdk applies
             # ``request_timeout_s`` only to sessions it makes itself, and aiohttp's
             # default (300 s) would let one hung call hold a channel's lane that long.
-            timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_s)
+            # ``connect`` (DNS, TCP, TLS, a pooled connection) is half of it, so a call
+            # that never left fails with aiohttp's ConnectionTimeoutError before the
+            # total (and ``SlackApi``'s own bound of the same length) runs out: it is
+            # then known not to have reached Slack and is tried again (``_api``).
+            limit = self.config.request_timeout_s
+            timeout = aiohttp.ClientTimeout(total=limit, connect=limit / 2)
             self._session = aiohttp.ClientSession(timeout=timeout)
             self.client.session = self._session
         try:

@@ -56,3 +56,22 @@ async def test_a_permanent_edit_error_still_shows_the_answer(make_slack: MakeSla
             await asyncio.sleep(0.05)
     assert [m.text for m in slack.fake.deleted] == [THINKING]
     assert [m.text for m in slack.fake.thread("D1", None)] == ["echo: hello"]
+
+
+async def test_posting_the_answer_instead_is_not_cut_off_mid_call(make_slack: MakeSlack) -> None:
+    # Review L9: the answer posted instead of the placeholder ran under one timeout of
+    # three calls' time, which cancelled a chat.postMessage in flight: some pieces
+    # arrived while the reply was stored as failed. Calls are now bounded one by one.
+    slack = await make_slack(request_timeout_s=1.0, max_message_chars=200)
+    slack.fake.fail("chat.update", 100, status=200, error="cant_update_message")
+    slack.fake.slow("chat.postMessage", 0.8, times=5)  # the placeholder, then 4 pieces
+    text = " ".join([f"Sentence number {i} is here." for i in range(24)])
+    await slack.post_event(message(text))
+    async with asyncio.timeout(30):
+        while not slack.fake.deleted:  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    pieces = [m.text for m in slack.fake.thread("D1", None)]
+    assert len(pieces) >= 4
+    assert " ".join(pieces) == f"echo: {text}"
+    history = await slack.bot.history("slack", "D1")
+    assert history[1].status != "failed"

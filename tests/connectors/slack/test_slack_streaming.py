@@ -395,3 +395,24 @@ async def test_a_stream_start_that_timed_out_is_not_shown_again_by_edits(
             await asyncio.sleep(0.05)
     assert len(fake_slack.calls_to("chat.startStream")) == 1
     assert fake_slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_progress_start_that_timed_out_is_not_started_again(
+    make_slack: MakeSlack, fake_slack: StreamingSlack
+) -> None:
+    # Review H1: a chat.startStream for a progress version timed out (it may be showing);
+    # the next tick must not start the stream again, nor post the reply by edits.
+    slack = await make_slack(word_delay=0.05, update_interval_s=0.3, request_timeout_s=0.5)
+    fake_slack.fail("chat.startStream", 1, status=500, error="internal_error", delay=3)
+    await slack.post_event(message(WORDS, thread_ts=new_ts()))
+
+    async def failed() -> bool:
+        history = await slack.bot.history("slack", "D1")
+        return len(history) == 2 and history[1].status == "failed"
+
+    async with asyncio.timeout(30):
+        while not await failed():  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(3.5)  # past the held answer: nothing else comes
+    assert len(fake_slack.calls_to("chat.startStream")) == 1
+    assert fake_slack.calls_to("chat.postMessage") == []

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
+from unittest.mock import patch
 
 import pytest
-from slack_helpers import MakeSlack
+from slack_helpers import MakeSlack, message
 
 from botkit.errors import ConnectorError
 
@@ -54,8 +56,67 @@ async def test_a_post_that_timed_out_is_not_posted_again(make_slack: MakeSlack) 
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
 
 
+async def test_a_post_whose_connection_was_slow_to_open_is_tried_again(
+    make_slack: MakeSlack,
+) -> None:
+    # Review M3: a connect that timed out sent nothing; it was taken for a lost answer
+    # (the session's total and SlackApi's bound were the same length) and failed the reply.
+    slack = await make_slack(request_timeout_s=0.5)
+    session = slack.connector.client.session
+    assert session is not None
+    pool = session.connector
+    assert pool is not None
+    real_connect = pool._create_connection  # DNS, TCP and TLS happen there
+    slow = [5.0]
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        if slow:
+            await asyncio.sleep(slow.pop())  # resolving / connecting that hangs, once
+        return await real_connect(*args, **kwargs)
+
+    await pool.close()  # no pooled connection: the next call connects
+    pool._closed = False  # reopened for the test
+    with patch.object(pool, "_create_connection", connect):
+        await asyncio.wait_for(
+            slack.connector.api.send("chat.postMessage", {"channel": "C1", "text": "a"}), 30
+        )
+    assert [m.text for m in slack.fake.messages] == ["a"]
+    assert len(slack.fake.calls_to("chat.postMessage")) == 1
+
+
 async def test_the_session_given_to_slack_sdk_has_the_timeout(make_slack: MakeSlack) -> None:
     # The Socket Mode web client shares it (apps.connections.open).
     slack = await make_slack(request_timeout_s=0.5)
     session = slack.connector.client.session
     assert session is not None and session.timeout.total == 0.5
+    assert session.timeout.connect == 0.25
+    # It bounds a call by itself too (slack_sdk sends through it; no outer timeout here).
+    slack.fake.fail("users.info", 1, status=200, error="x", delay=8)
+    started = time.monotonic()
+    with pytest.raises(asyncio.TimeoutError):
+        await slack.connector.client.api_call("users.info", http_verb="GET", params={"user": "U1"})
+    assert time.monotonic() - started < 4.0
+
+
+async def test_a_progress_post_that_timed_out_is_not_posted_again(make_slack: MakeSlack) -> None:
+    # Review H1: on the edit path, the first piece of a streamed reply was posted by a
+    # chat.postMessage that timed out; the next tick must not post it again.
+    slack = await make_slack(
+        word_delay=0.05,
+        update_interval_s=0.3,
+        request_timeout_s=0.5,
+        streaming="edit",
+        typing_indicator="off",
+    )
+    slack.fake.fail("chat.postMessage", 1, status=500, error="internal_error", delay=3)
+    await slack.post_event(message(" ".join(f"w{i}" for i in range(60))))
+
+    async def failed() -> bool:
+        history = await slack.bot.history("slack", "D1")
+        return len(history) == 2 and history[1].status == "failed"
+
+    async with asyncio.timeout(30):
+        while not await failed():  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(3.5)  # past the held answer: nothing else comes
+    assert len(slack.fake.calls_to("chat.postMessage")) == 1
