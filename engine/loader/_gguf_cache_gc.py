@@ -36,6 +36,7 @@ __all__ = [
     "LOCK",
     "STALE_AFTER_S",
     "content_key",
+    "hold_key_lock",
     "hold_lock",
     "mark_used",
     "prune",
@@ -75,6 +76,24 @@ def hold_lock(tmp: Path) -> BinaryIO:
     (and ends when the process dies, however it dies)."""
     lock = (tmp / LOCK).open("wb")
     fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def hold_key_lock(root: Path, key: str) -> BinaryIO:
+    """Lock the conversion of ``key`` in ``root`` (``root/.<key>.lock``): a second
+    process converting the same file waits here, then finds the first one's conversion
+    instead of converting it again. The lock lasts while the returned file is open; the
+    file stays (removing it would let a third process lock a new one beside a holder).
+
+    Raises:
+        OSError: the lock file cannot be created.
+    """
+    lock = (root / f".{key}.lock").open("ab")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except BaseException:
+        lock.close()
+        raise
     return lock
 
 
@@ -130,10 +149,23 @@ def prune(root: Path, keep: Path, source: Path) -> None:
             continue
         if isinstance(marker, dict) and marker.get("source") == str(source):
             log.info("removing %s, an older conversion of %s", entry, source)
-            discard(entry)
+            _discard_with_lock(entry)
         else:
             entries.append((used, entry))
     entries.sort(reverse=True)
     for _, entry in entries[KEEP_CONVERSIONS - 1 :]:
         log.info("removing %s, the least recently used GGUF conversion", entry)
-        discard(entry)
+        _discard_with_lock(entry)
+
+
+def _discard_with_lock(entry: Path) -> None:
+    """Remove a conversion and its key's lock file, unless a process holds that lock
+    (it is converting the file again: its lock must stay the one others wait on)."""
+    discard(entry)
+    lock_path = entry.parent / f".{entry.name}.lock"
+    try:
+        with lock_path.open("rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_path.unlink()
+    except OSError:
+        pass  # held, gone, or not ours to remove

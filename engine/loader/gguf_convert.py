@@ -31,6 +31,7 @@ from engine.loader._gguf_cache import damage, discard, is_gguf_cache, write_mark
 from engine.loader._gguf_cache_gc import (
     LOCK,
     content_key,
+    hold_key_lock,
     hold_lock,
     mark_used,
     prune,
@@ -92,7 +93,9 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     temporary directory that is renamed into place, so an interrupted run leaves no half
     cache; the directories of killed runs are swept at a later start, and after a
     conversion older ones of the same file and all but the most recently used few are
-    removed (``_gguf_cache_gc``).
+    removed (``_gguf_cache_gc``). A per-key lock (``root/.<key>.lock``) is taken before
+    the cache is looked at: a second process starting on the same file waits for the
+    first one's conversion and reuses it instead of converting (minutes, GBs) again.
 
     Raises:
         ModelLoadError: unreadable/truncated GGUF, missing tokenizer metadata, or disk errors.
@@ -106,19 +109,44 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
         raise ModelLoadError(f"cannot read GGUF file {path}: {exc}") from None
     root = (cache_root or default_cache_root()) / "gguf"
     out = root / key
-    sweep_stale(root)
-    if is_gguf_cache(out):
-        problem = damage(out)
-        if problem is None:
-            mark_used(out)
-            return out
-        log.warning(
-            "GGUF conversion cache %s is damaged (%s); converting %s again", out, problem, path
-        )
-        discard(out)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
+        key_lock = hold_key_lock(root, key)
+    except OSError:
+        key_lock = None  # a read-only cache still serves what it holds
+    try:
+        if _cached(out, path):
+            return out
+        _convert_into(path, size, root, out)
+    finally:
+        if key_lock is not None:
+            key_lock.close()
+    try:
+        prune(root, out, path)
+    except OSError as exc:  # the conversion is done; a cache that cannot be pruned is not fatal
+        log.warning("cannot prune the GGUF conversion cache %s: %s", root, exc)
+    return out
+
+
+def _cached(out: Path, path: Path) -> bool:
+    """Whether ``out`` holds a sound conversion (marked used then); a damaged one is
+    discarded."""
+    sweep_stale(out.parent)
+    if not is_gguf_cache(out):
+        return False
+    problem = damage(out)
+    if problem is None:
+        mark_used(out)
+        return True
+    log.warning("GGUF conversion cache %s is damaged (%s); converting %s again", out, problem, path)
+    discard(out)
+    return False
+
+
+def _convert_into(path: Path, size: int, root: Path, out: Path) -> None:
+    """Convert ``path`` in a locked temporary directory, then rename it to ``out``."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=root))
         lock = hold_lock(tmp)
     except OSError as exc:
         raise ModelLoadError(f"cannot create GGUF cache directory under {root}: {exc}") from None
@@ -132,16 +160,11 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
         os.replace(tmp, out)
     except OSError as exc:
         if is_gguf_cache(out) and damage(out) is None:  # another process finished first
-            return out
+            return
         raise ModelLoadError(f"cannot write GGUF cache directory {out}: {exc}") from None
     finally:
         lock.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        prune(root, out, path)
-    except OSError as exc:  # the conversion is done; a cache that cannot be pruned is not fatal
-        log.warning("cannot prune the GGUF conversion cache %s: %s", root, exc)
-    return out
 
 
 def _convert(path: Path, out: Path) -> None:

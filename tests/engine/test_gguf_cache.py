@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def _must_not_run(*_: object) -> None:
 
 
 def entries(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.iterdir())
+    """The conversions and leftovers in the cache (not the per-key lock files)."""
+    return sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock"))
 
 
 def test_the_same_file_elsewhere_reuses_its_conversion(
@@ -86,6 +88,8 @@ def test_only_the_most_recently_used_conversions_are_kept(
     assert convert_gguf(ggufs[0]) == a  # a hit marks a as used now; b is older
     c = convert_gguf(ggufs[2])
     assert entries(cache) == sorted([a.name, c.name])
+    locks = sorted(p.name for p in cache.iterdir() if p.name.endswith(".lock"))
+    assert locks == sorted(f".{p.name}.lock" for p in (a, c))  # b's went with it
 
 
 def test_a_killed_conversion_leaves_a_dir_that_a_later_start_sweeps(
@@ -103,14 +107,14 @@ def test_a_killed_conversion_leaves_a_dir_that_a_later_start_sweeps(
     )
     child = subprocess.run([sys.executable, "-c", code], env=os.environ, timeout=120)
     assert child.returncode == -9
-    (left,) = [p for p in cache.iterdir() if p.name.startswith(".")]
+    (left,) = [p for p in cache.iterdir() if p.name.startswith(".") and p.is_dir()]
     assert convert_gguf(ggufs[1]).is_dir()
     assert left.is_dir()  # recent: it may be a conversion that has not locked yet
     old = time.time() - gc.STALE_AFTER_S - 60
     os.utime(left, (old, old))
     out = convert_gguf(ggufs[0])
     assert not left.exists()
-    assert not [p for p in cache.iterdir() if p.name.startswith(".")]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".") and p.is_dir()]
     assert (out / "model.safetensors").stat().st_size > 4096
 
 
@@ -128,3 +132,20 @@ def test_a_running_conversion_is_not_swept(cache: Path, tmp_path: Path) -> None:
         lock.close()
     gc.sweep_stale(cache)
     assert not running.exists()
+
+
+def test_two_loads_of_one_file_at_once_convert_it_once(
+    ggufs: list[Path], cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    convert, calls = gguf_convert._convert, []
+
+    def slow_convert(path: Path, out: Path) -> None:
+        calls.append(path)
+        time.sleep(0.5)  # the second load arrives while the first converts
+        convert(path, out)
+
+    monkeypatch.setattr(gguf_convert, "_convert", slow_convert)
+    with ThreadPoolExecutor(2) as pool:  # flock: two opens contend, even in one process
+        outs = list(pool.map(convert_gguf, [ggufs[0], ggufs[0]]))
+    assert outs[0] == outs[1] and len(calls) == 1
+    assert entries(cache) == [outs[0].name]
