@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from botkit.errors import SchemaOutdatedError, StoreError
-from botkit.store._outage import DatabaseUnavailableError, OutageLog, outage_reason
+from botkit.store._outage import DatabaseUnavailableError, OutageLog, outage_reason, sqlstate
 from botkit.store._runner import Runner, create_runner, describe_error, is_memory_sqlite
 from botkit.store.settings import StoreSettings
 
@@ -25,6 +28,16 @@ UPGRADE_COMMAND = "botkit db upgrade -c FILE"
 _ATTEMPTS = 4
 # PostgreSQL serialization failure and deadlock: the transaction can simply be retried.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+# How many times in a row the server may cancel one transaction (SQLSTATE 57014: the
+# role's or database's statement_timeout, or a cancel request) for the same task before
+# it is a plain failure rather than an outage. A lock held a moment too long is waited
+# for (as an outage: the callers try again, see botkit/_replies.py); a statement that
+# exceeds the timeout every time (a query made slow by one conversation's data) would
+# otherwise be tried until shutdown, holding the conversation and a connection each
+# time, and keep the whole store reported unavailable. A lock wait cut by lock_timeout
+# (55P03) is an outage however often it recurs: the lock is gone once its holder ends.
+STATEMENT_CANCELS = 3
+_CANCELLED = "57014"
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -59,6 +72,9 @@ class Database:
         # _write's ``heartbeat``); None on SQLite, whose writes all queue in one thread.
         self._beat_runner: Runner | None = None
         self._outage = OutageLog(self._settings.safe_url)
+        # Per task: how many times in a row a transaction function (by where it is
+        # defined) was cancelled by the server (see STATEMENT_CANCELS).
+        self._cancels: WeakKeyDictionary[asyncio.Task[Any], Counter[object]] = WeakKeyDictionary()
 
     @property
     def settings(self) -> StoreSettings:
@@ -209,8 +225,9 @@ class Database:
                 # window) is simply read again, on a new one: the pool dropped them all.
                 if attempt == 1 and _lost_connection(exc):
                     continue
-                raise self._failure("read", exc, maybe_committed=False) from exc
+                raise self._failure("read", exc, maybe_committed=False, fn=fn) from exc
             self._outage.succeeded(write=False)
+            self._not_cancelled(fn)
             return result
 
     async def _write(self, fn: Callable[[Connection], T], *, heartbeat: bool = False) -> T:
@@ -243,15 +260,26 @@ class Database:
                 if not lost_once and not done[0] and _lost_connection(exc):
                     lost_once = True
                     continue
-                raise self._failure("write", exc, maybe_committed=done[0], shared=shared) from exc
+                raise self._failure(
+                    "write", exc, maybe_committed=done[0], shared=shared, fn=fn
+                ) from exc
             except (SQLAlchemyError, OSError, OverflowError) as exc:
                 # OverflowError: sqlite3 refuses ints beyond 64 bits (an id from outside).
-                raise self._failure("write", exc, maybe_committed=done[0], shared=shared) from exc
+                raise self._failure(
+                    "write", exc, maybe_committed=done[0], shared=shared, fn=fn
+                ) from exc
             self._outage.succeeded(write=True, shared=shared)
+            self._not_cancelled(fn)
             return result
 
     def _failure(
-        self, what: str, exc: BaseException, *, maybe_committed: bool, shared: bool = True
+        self,
+        what: str,
+        exc: BaseException,
+        *,
+        maybe_committed: bool,
+        shared: bool = True,
+        fn: Callable[..., object] | None = None,
     ) -> StoreError:
         """The StoreError for a failed call; an outage is logged (throttled) and raised as
         ``DatabaseUnavailableError``."""
@@ -259,12 +287,46 @@ class Database:
         reason = outage_reason(exc)
         if reason is None:
             return StoreError(f"database {what} failed: {detail}")
+        if fn is not None and sqlstate(exc) == _CANCELLED and self._cancelled_too_often(fn):
+            return StoreError(
+                f"database {what} failed: the server cancelled the same statement "
+                f"{STATEMENT_CANCELS} times in a row (statement_timeout, or a cancel "
+                f"request); given up, as it would be again: {detail}"
+            )
         self._outage.failed(reason, detail, write=what == "write", shared=shared)
         return DatabaseUnavailableError(
             f"database {what} failed: {reason}: {detail}",
             maybe_committed=maybe_committed,
             reason=reason.name,
         )
+
+    def _cancelled_too_often(self, fn: Callable[..., object]) -> bool:
+        """Count a cancel of ``fn`` in this task; True once it reached STATEMENT_CANCELS."""
+        task = asyncio.current_task()
+        if task is None:
+            return False
+        counts = self._cancels.setdefault(task, Counter())
+        counts[_site(fn)] += 1
+        return counts[_site(fn)] >= STATEMENT_CANCELS
+
+    def _not_cancelled(self, fn: Callable[..., object]) -> None:
+        """``fn`` went through: its cancels in this task are forgotten."""
+        if not self._cancels:  # (the usual case: nothing to look up)
+            return
+        task = asyncio.current_task()
+        counts = None if task is None else self._cancels.get(task)
+        if task is not None and counts is not None:
+            counts.pop(_site(fn), None)
+            if not counts:
+                del self._cancels[task]
+
+
+def _site(fn: Callable[..., object]) -> object:
+    """Where a transaction function is defined (its code object): the same for each call
+    of one store method, whatever the closure holds."""
+    while isinstance(fn, partial):
+        fn = fn.func
+    return getattr(fn, "__code__", fn)
 
 
 def _lost_connection(exc: BaseException) -> bool:

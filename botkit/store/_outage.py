@@ -75,6 +75,8 @@ _OUTAGE_CODES = {
 # Nothing is wrong with the statement: a lock held by a purge, an agent's status change
 # or a migration is gone a moment later, so it is waited for like an outage. As a plain
 # failure it lost a reply the customer had already seen, marking the message answered.
+# A statement_timeout can also recur for ever (a statement slow on its own): ``Database``
+# makes the same call's third 57014 in a row a plain failure (``STATEMENT_CANCELS``).
 _CANCELLED = {
     "55P03": "the server's lock_timeout cancelled a statement waiting for a lock",
     "57014": "the server cancelled a statement (statement_timeout, or a cancel request)",
