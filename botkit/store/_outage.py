@@ -93,6 +93,12 @@ _SQLITE_OUTAGES = {
 }
 
 
+# TLS errors that are a connection cut mid-handshake (a restart, a network), not a
+# refusal; and asyncpg's words for a server that has no TLS (an OSError).
+_SSL_CUT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+_NO_TLS = "rejected SSL upgrade"
+
+
 class OutageReason(str):
     """Why the database is unavailable, in words for the log; ``name`` is its short
     name (one of ``OUTAGE_REASONS``) for the metrics."""
@@ -143,8 +149,12 @@ def outage_reason(exc: BaseException) -> OutageReason | None:
             for fragment, (name, reason) in _SQLITE_OUTAGES.items():
                 if fragment in text:
                     return OutageReason(name, reason)
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return None  # (an OSError) a certificate that does not verify: not cured by time
+        if isinstance(error, ssl.SSLError) and not isinstance(error, _SSL_CUT):
+            # (an OSError) a certificate that does not verify, no common protocol or
+            # cipher: a configuration the server keeps, not cured by time.
+            return None
+        if isinstance(error, ConnectionError) and _NO_TLS in str(error):
+            return None  # ?sslmode=require, and a server without TLS: the same next time
         if isinstance(error, OSError):  # refused, reset, unreachable, timed out
             return OutageReason("unreachable", "the database server cannot be reached")
     return None

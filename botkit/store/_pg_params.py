@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["ACCEPTED_PARAMS", "check_query", "connect_args"]
+__all__ = ["ACCEPTED_PARAMS", "check_query", "connect_args", "libpq_plus"]
 
 # libpq's sslmode values, which asyncpg's ``ssl`` also takes as text.
 _SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
@@ -45,11 +45,37 @@ _TRANSLATED = frozenset({"sslmode", "connect_timeout", "application_name", "opti
 ACCEPTED_PARAMS = _PASSED | _TRANSLATED
 
 
-def _check_value(name: str, value: str) -> None:
-    if name in ("sslmode", "ssl") and value not in _SSL_MODES:
+# asyncpg's values (its ``SessionAttribute``; libpq 14+ has the same names).
+_SESSION_ATTRS = frozenset(
+    {"any", "primary", "standby", "prefer-standby", "read-write", "read-only"}
+)
+_GSSLIBS = frozenset({"gssapi", "sspi"})
+# Whole numbers SQLAlchemy's dialect makes ints (a bad one failed the first connection
+# with a bare ValueError): the lowest and highest value each takes.
+_INTEGERS = {"port": (1, 65535), "prepared_statement_cache_size": (0, 2**31 - 1)}
+
+
+def _one_of(name: str, value: str, allowed: frozenset[str]) -> None:
+    if value not in allowed:
         raise ValueError(
-            f"database URL parameter {name}={value!r} is not one of {', '.join(sorted(_SSL_MODES))}"
+            f"database URL parameter {name}={value!r} is not one of {', '.join(sorted(allowed))}"
         )
+
+
+def _check_value(name: str, value: str) -> None:
+    if name in ("sslmode", "ssl"):
+        _one_of(name, value, _SSL_MODES)
+    elif name == "target_session_attrs":
+        _one_of(name, value, _SESSION_ATTRS)
+    elif name == "gsslib":
+        _one_of(name, value, _GSSLIBS)
+    elif name in _INTEGERS:
+        low, high = _INTEGERS[name]
+        if not (value.isascii() and value.isdigit() and low <= int(value) <= high):
+            raise ValueError(
+                f"database URL parameter {name}={value!r} must be a whole number from "
+                f"{low} to {high}"
+            )
     if name == "connect_timeout":
         try:
             seconds = float(value)
@@ -66,8 +92,8 @@ def check_query(query: Mapping[str, str | tuple[str, ...]]) -> None:
     """Refuse a PostgreSQL URL query that asyncpg would not take.
 
     Raises:
-        ValueError: naming the first parameter that is unknown, given twice, or has a
-            value asyncpg would refuse.
+        ValueError: naming the first parameter that is unknown, given twice (also as
+            ``ssl`` and ``sslmode``), or has a value asyncpg would refuse.
     """
     for name, value in query.items():
         if name not in ACCEPTED_PARAMS:
@@ -79,6 +105,9 @@ def check_query(query: Mapping[str, str | tuple[str, ...]]) -> None:
         if not isinstance(value, str):
             raise ValueError(f"database URL parameter {name!r} is given more than once")
         _check_value(name, value)
+    if "ssl" in query and "sslmode" in query:
+        # One of them would silently win over the other (sslmode did).
+        raise ValueError("database URL parameters 'ssl' and 'sslmode' say the same: give one")
 
 
 def connect_args(query: Mapping[str, str | tuple[str, ...]]) -> tuple[dict[str, Any], set[str]]:
@@ -104,3 +133,11 @@ def connect_args(query: Mapping[str, str | tuple[str, ...]]) -> tuple[dict[str, 
     if server_settings:
         args["server_settings"] = server_settings
     return args, {name for name in query if name in _TRANSLATED}
+
+
+def libpq_plus(url: str) -> str:
+    """``url`` with each ``+`` of its query written ``%2B``: libpq reads a ``+`` in a
+    URI's query as itself (only percent-encoding is decoded), SQLAlchemy's parse as a
+    space (``?application_name=bot+1`` became "bot 1", ``?options=-c+x=1`` "-c x=1")."""
+    base, qmark, query = url.partition("?")
+    return base + qmark + query.replace("+", "%2B")

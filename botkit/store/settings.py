@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from botkit.store._pg_params import check_query
+from botkit.store._pg_params import check_query, libpq_plus
 
 __all__ = ["StoreSettings", "mask_url"]
 
@@ -23,6 +23,17 @@ _DRIVERS = {
     "postgres": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
+
+
+def _render(url: URL) -> str:
+    """``url`` as text, password included, that parses back to the same URL, also as
+    libpq reads a query: SQLAlchemy writes a space in a query value as ``+``, which
+    ``StoreSettings`` takes as a plus when the text is read again (see libpq_plus)."""
+    text = url.render_as_string(hide_password=False)
+    if url.get_backend_name() != "postgresql":
+        return text
+    base, qmark, query = text.partition("?")
+    return base + qmark + query.replace("+", "%20")
 
 
 def _parse(url: str | URL) -> URL:
@@ -194,13 +205,16 @@ class StoreSettings(BaseModel):
             # would be sent as the host and shown in every connection error.
             raise ValueError(_RAW_AT)
         if parsed.get_backend_name() == "postgresql":
+            if "+" in value.partition("?")[2]:  # a + in the query is a + (see libpq_plus)
+                value = libpq_plus(value)
+                parsed = make_url(value)
             check_query(parsed.query)  # before the first connection: named, exit 2
         home = parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("~")
         if home:  # as a shell would: every part of botkit then opens the same file
             parsed = parsed.set(database=str(Path(parsed.database or "").expanduser()))
         elif driver == parsed.drivername:
             return value  # keep the text as written (no re-rendering of the password)
-        return parsed.set(drivername=driver).render_as_string(hide_password=False)
+        return _render(parsed.set(drivername=driver))
 
     @model_validator(mode="after")
     def _apply_password(self) -> Self:
@@ -216,7 +230,7 @@ class StoreSettings(BaseModel):
             raise ValueError("give the password in url or in password, not in both")
         # Rendering percent-encodes the password, so parsing the URL gives it back exactly.
         url = parsed.set(password=password)
-        object.__setattr__(self, "url", url.render_as_string(hide_password=False))  # frozen
+        object.__setattr__(self, "url", _render(url))  # frozen
         return self
 
     @property
