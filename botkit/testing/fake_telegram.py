@@ -345,11 +345,8 @@ class FakeTelegram:
         if utf16_len(raw) > _MAX_TEXT:  # the untrimmed length: the stricter of the two
             return 400, "Bad Request: message is too long"
         chat_id = int(params["chat_id"])
-        if chat_id in self.upgraded:
-            return 400, {
-                "description": "Bad Request: group chat was upgraded to a supergroup chat",
-                "parameters": {"migrate_to_chat_id": self.upgraded[chat_id]},
-            }
+        if (refused := self._migrated(chat_id)) is not None:
+            return refused
         message_id = self._next_id.get(chat_id, 1000) + 1
         self._next_id[chat_id] = message_id
         reply = params.get("reply_parameters")
@@ -365,10 +362,22 @@ class FakeTelegram:
         self.sent.append(message)
         return 200, self._message_json(message)
 
+    def _migrated(self, chat_id: int) -> tuple[int, Any] | None:
+        """Telegram's answer to any call for a group upgraded to a supergroup (400 with
+        ``parameters.migrate_to_chat_id``), or None for other chats."""
+        if chat_id not in self.upgraded:
+            return None
+        return 400, {
+            "description": "Bad Request: group chat was upgraded to a supergroup chat",
+            "parameters": {"migrate_to_chat_id": self.upgraded[chat_id]},
+        }
+
     async def _api_editMessageText(self, params: dict[str, Any]) -> tuple[int, Any]:
         raw = str(params.get("text") or "")
         text = raw.strip()
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
+        if (refused := self._migrated(chat_id)) is not None:
+            return refused
         found = [m for m in self.sent if (m.chat_id, m.message_id) == (chat_id, message_id)]
         if not found:
             return 400, "Bad Request: message to edit not found"
@@ -385,6 +394,8 @@ class FakeTelegram:
         return 200, self._message_json(message)
 
     async def _api_sendChatAction(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if (refused := self._migrated(int(params["chat_id"]))) is not None:
+            return refused
         return 200, True
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> tuple[int, Any]:

@@ -90,6 +90,8 @@ class FakeTelegramDrafts(FakeTelegram):
         thread = params.get("message_thread_id")
         if draft_id == 0:
             return 400, "Bad Request: draft_id must be non-zero"
+        if (refused := self._migrated(chat_id)) is not None:
+            return refused
         if chat_id < 0:
             return 400, "Bad Request: TEXTDRAFT_PEER_INVALID"
         if chat_id not in self.known_chats:

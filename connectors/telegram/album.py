@@ -10,11 +10,13 @@ of 10 items), then submitted as one message: the caption(s) as its text, every p
 as its attachments. A caption-less album is then one message without text, which gets
 one "I can only read text" answer.
 
-Restart and duplicate safety: the update of each held message waits (``add`` returns a
-future) until the album is stored, so polling does not confirm it and a webhook call is
-not answered before then; a crash re-delivers the whole album, which is submitted again
-under the same idempotency key (the lowest update id): a duplicate, not answered twice.
-A redelivered update already held joins nothing new.
+Restart and duplicate safety: ``add`` returns a future done once the album is stored.
+Polling does not confirm the update before then; a crash re-delivers the whole album,
+which is submitted again under the same idempotency key (the lowest update id): a
+duplicate, not answered twice. A redelivered update already held joins nothing new. A
+webhook call is answered at once instead (Telegram sends a chat's next update only after
+the previous one is answered, so waiting would end every album after one photo): a
+crash while an album is held (``max_hold_s`` at most) loses it.
 
 Memory and time are bounded: at most ``max_albums`` albums are held (the oldest is
 submitted early beyond that) and none longer than ``max_hold_s``.
@@ -90,11 +92,13 @@ class AlbumCollector:
         return album.done
 
     async def flush_all(self) -> None:
-        """Submit every held album now (on shutdown) and wait for them."""
-        for key in list(self._albums):
-            self._flush(key)
-        if self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
+        """Submit every held album now (on shutdown, once input has stopped) and wait
+        for them."""
+        while self._albums or self._flushing:
+            for key in list(self._albums):
+                self._flush(key)
+            if self._flushing:
+                await asyncio.gather(*self._flushing, return_exceptions=True)
 
     def _flush(self, key: AlbumKey) -> None:
         album = self._albums.pop(key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -18,7 +19,15 @@ __all__ = [
     "RetryPolicy",
     "TelegramConfig",
     "WebhookConfig",
+    "command_names",
 ]
+
+
+def command_names(commands: Iterable[str]) -> frozenset[str]:
+    """Commands ("/order") as the names ``updates.classify`` compares (no "/",
+    case-folded)."""
+    return frozenset(c[1:].casefold() for c in commands)
+
 
 # BotFather tokens are "<bot id>:<35 url-safe characters>"; the bounds are loose so a
 # future format still passes, while a pasted placeholder or a quoted ${VAR} does not.
@@ -230,7 +239,7 @@ class TelegramConfig(ConnectorConfig):
     def group_command_names(self) -> frozenset[str]:
         """``group_commands`` as the names ``updates.classify`` compares (no "/",
         case-folded)."""
-        return frozenset(c[1:].casefold() for c in self.group_commands)
+        return command_names(self.group_commands)
 
     @field_validator("greeting", "help", "unsupported")
     @classmethod

@@ -114,6 +114,10 @@ class TelegramConnector(Connector[TelegramConfig]):
         try:
             await self._start(bot)
         except BaseException:
+            # Whatever stopped it (a Telegram error, another error, a cancellation while
+            # setWebhook ran): no webhook is left serving, with a closed bot behind it.
+            await self._stop_webhook()
+            self._sender, self._poller = None, None
             await self._close_bot(bot)
             self.redactor.uninstall()
             raise
@@ -212,11 +216,13 @@ class TelegramConnector(Connector[TelegramConfig]):
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        # Input stops before held albums are stored: an album item arriving after the
+        # flush would start a timer that stores it after this returned, on a stopped core.
+        await self._stop_webhook()
         await self.albums.flush_all()  # held albums are stored, then confirmed
         poller, self._poller = self._poller, None
         if poller is not None:
             await poller.confirm()
-        await self._stop_webhook()
         busy = {t for t in self._sending | self._tasks if t is not asyncio.current_task()}
         if busy:  # replies being sent, greetings: let them finish within the grace
             await asyncio.wait(busy, timeout=self.config.shutdown_grace_s)
@@ -261,8 +267,21 @@ class TelegramConnector(Connector[TelegramConfig]):
             self._skip(data["update_id"], problem(data) or type(exc).__name__)
             return
         held = await self._handle_update(update)
-        if held is not None:  # a photo album's message: answered once the album is stored
-            await held
+        if held is not None:
+            # A photo album's message is answered at once, not once its album is stored:
+            # Telegram sends a chat's next update only after this one is answered, so
+            # waiting would end every album after its first photo (one answer per photo).
+            # The album is held in memory until stored (at most ``max_hold_s``): a crash
+            # meanwhile loses it, as Telegram does not send it again (docs/telegram.md).
+            held.add_done_callback(self._album_stored)
+
+    def _album_stored(self, done: asyncio.Future[None]) -> None:
+        """Log an album that a webhook call answered already but could not be stored."""
+        if done.cancelled():
+            return
+        exc = done.exception()
+        if exc is not None:
+            log.warning("telegram: a photo album could not be stored and is lost: %s", exc)
 
     def _skip(self, update_id: int, reason: str) -> None:
         """Warn (throttled) about an update that is skipped because it cannot be read;

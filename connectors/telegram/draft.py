@@ -157,9 +157,7 @@ class DraftWriter:
         if self.sender.flood.paused:
             return False
         shown = self._draft[1] + INTERRUPTED_MARK
-        message = await self.sender.bot.send_message(
-            self.target.chat_id, shown, message_thread_id=self.target.thread_id
-        )
-        self.messages.record(message.message_id, shown)
+        message_id = await self.sender.send_once(self.target, shown)
+        self.messages.record(message_id, shown)
         self._draft = None
         return True

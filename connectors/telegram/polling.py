@@ -13,6 +13,7 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
@@ -147,7 +148,12 @@ class Poller:
         while self._held and self._held[0][1].done():
             update_id, done = self._held.pop(0)
             if done.exception() is not None:
-                self._held.clear()  # its album is gone: all of it is handed again
+                # Its album is gone: all of it is handed again, and so is every update
+                # after it. The other held futures are dropped; their outcome is read
+                # (no "exception was never retrieved" when one fails too).
+                for _, other in self._held:
+                    other.add_done_callback(_read_outcome)
+                self._held.clear()
                 self._next = update_id
                 self.offset = update_id
                 raise RetryLater(str(done.exception()))
@@ -205,6 +211,11 @@ class Poller:
         Best effort: if it fails, those updates come again and are recognized as
         duplicates.
         """
+        # Past albums stored since the last fetch (``flush_all`` on shutdown): else the
+        # offset stays at the oldest one held, and Telegram hands it and every later
+        # update again after a restart (/start answered twice).
+        with contextlib.suppress(RetryLater):
+            self._advance()
         if self.offset is None or self.offset == self._confirmed:
             return
         try:
@@ -220,3 +231,8 @@ class Poller:
 
     def _text(self, exc: BaseException) -> str:
         return self.redact(f"{type(exc).__name__}: {exc}")
+
+
+def _read_outcome(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()

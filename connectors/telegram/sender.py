@@ -194,7 +194,9 @@ class Sender:
         text: str,
         markup: InlineKeyboardMarkup | None = None,
     ) -> None:
-        """Replace a sent message's text (and keyboard)."""
+        """Replace a sent message's text (and keyboard). ``chat_id`` may be a group's
+        old id: the message is in its supergroup (``send_message`` followed it)."""
+        chat_id = self.current_chat(chat_id)
 
         async def op() -> None:
             try:
@@ -223,7 +225,7 @@ class Sender:
             DraftRefused: the server does not have the method, or refuses drafts here.
             ConnectorError: the chat takes nothing from the bot (blocked: 403).
         """
-        chat_id = target.chat_id
+        chat_id = self.current_chat(target.chat_id)
         send = getattr(self.bot, "send_message_draft", None)
         if send is None:  # python-telegram-bot before 22.6 (the extra allows 21+)
             raise DraftRefused(
@@ -263,10 +265,33 @@ class Sender:
         try:
             await self.flood.wait_pause()
             await self.bot.send_chat_action(
-                target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
+                self.current_chat(target.chat_id),
+                ChatAction.TYPING,
+                message_thread_id=target.thread_id,
             )
         except TelegramError as exc:
             log.debug("telegram: typing action failed: %s", self._redact(str(exc)))
+
+    async def send_once(self, target: Target, text: str) -> int:
+        """Send ``text`` in one unpaced call without retries (a reply cut off by
+        shutdown, marked as such); returns the new message's id. Raises TelegramError."""
+        message = await self.bot.send_message(
+            self.current_chat(target.chat_id),
+            text,
+            message_thread_id=target.thread_id,
+            link_preview_options=self._previews,
+        )
+        return message.message_id
+
+    async def edit_once(self, chat_id: int, message_id: int, text: str) -> None:
+        """Edit a message's text in one unpaced call without retries (see ``send_once``).
+        Raises TelegramError."""
+        await self.bot.edit_message_text(
+            text,
+            chat_id=self.current_chat(chat_id),
+            message_id=message_id,
+            link_preview_options=self._previews,
+        )
 
     async def answer_callback(self, callback_id: str) -> None:
         """Stop the button's spinner (best effort, with retries)."""

@@ -164,9 +164,7 @@ class ReplyWriter:
         if not self._messages or self.sender.flood.paused:
             return False
         message_id, shown = self._messages[-1]
-        await self.sender.bot.edit_message_text(
-            shown + INTERRUPTED_MARK, chat_id=self.target.chat_id, message_id=message_id
-        )
+        await self.sender.edit_once(self.target.chat_id, message_id, shown + INTERRUPTED_MARK)
         return True
 
 

@@ -38,7 +38,7 @@ from telegram import CallbackQuery, Chat, Message, MessageEntity, Update, User
 
 from botkit.events import Attachment, Contact, InboundMessage
 from connectors.telegram.buttons import ButtonCodec
-from connectors.telegram.config import DEFAULT_GROUP_COMMANDS
+from connectors.telegram.config import DEFAULT_GROUP_COMMANDS, command_names
 from connectors.telegram.sender import Target
 
 __all__ = ["CHANNEL", "Action", "BotIdentity", "Kind", "classify", "unreadable"]
@@ -65,7 +65,7 @@ _MEDIA = {
 # Kinds whose message text is made here for a human agent (``_shared``), not written.
 _SHARED = frozenset({"location", "contact", "poll"})
 _MAX_PAYLOAD = 512  # Telegram's deep-link payloads have at most 64 characters
-_DEFAULT_COMMANDS = frozenset(c[1:] for c in DEFAULT_GROUP_COMMANDS)
+_DEFAULT_COMMANDS = command_names(DEFAULT_GROUP_COMMANDS)
 
 
 class Kind(StrEnum):
@@ -155,9 +155,11 @@ def classify(
         if not ours and name.casefold() not in group_commands | {"start", "help"}:
             return local(Kind.IGNORE)  # "/ban @spammer": another bot's command
         payload = text[command.end() :].strip()
-        if name.casefold() == "start" and payload:
+        if name.casefold() == "start" and payload and (private or addressee is not None):
             # A deep link (t.me/bot?start=order_12345): the payload is the customer's
-            # context, so the message goes to the core, stored and answered there.
+            # context, so the message goes to the core, stored and answered there. In a
+            # group only when addressed to the bot, as startgroup links arrive
+            # ("/start@bot PAYLOAD"): a bare "/start words" there is only /start.
             start_payload = payload
         elif name.casefold() in ("start", "help"):
             return local(Kind.START if name.casefold() == "start" else Kind.HELP)

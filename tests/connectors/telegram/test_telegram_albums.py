@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tg_helpers import CoreProxy, MakeTg
+import aiohttp
+from tg_helpers import CoreProxy, MakeTg, post_update, webhook_section
 
 from botkit.testing.telegram_updates import UpdateFactory
 
@@ -108,3 +109,65 @@ async def test_an_album_delivered_again_after_a_restart_is_not_answered_again(
     await asyncio.sleep(1.5)
     await second.settle()
     assert second.answers(CHAT) == ["echo: once only"]
+
+
+async def test_a_webhook_album_sent_one_item_at_a_time_is_one_message(make_tg: MakeTg) -> None:
+    # Review H2: Telegram sends a chat's next webhook update only once the previous one
+    # was answered; answered only once its album was stored, each photo was an album.
+    tg = await make_tg(webhook_section())
+    photos = album(tg.fake.updates, CHAT, "three photos", size=3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for photo in photos:  # as Telegram does: each after the previous answer
+        assert await post_update(tg, photo) == 200
+    assert loop.time() - started < 0.8  # answered at once, not after the album's quiet
+    await tg.wait_answers(1, CHAT)
+    await asyncio.sleep(1.5)  # longer than an album is held
+    await tg.settle()
+    assert tg.answers(CHAT) == ["echo: three photos"]
+    [stored] = [item for item in await tg.history(CHAT) if item.direction == "in"]
+    assert len(stored.attachments) == 3
+
+
+async def test_stopping_while_an_album_is_held_confirms_it(make_tg: MakeTg) -> None:
+    # Review M4: shutdown stored the held album but confirmed the offset of its first
+    # item, so after a restart Telegram handed it and every later update again.
+    tg = await make_tg(run=False)
+    photos = album(tg.fake.updates, CHAT, "stop now", size=2)
+    tg.fake.push(*photos)
+    # The connector on its own, while the core still takes messages (Bot.run stops
+    # taking them first: the album is then refused, and handed again after a restart).
+    await tg.connector.connect()
+    listening = asyncio.create_task(tg.connector.listen())
+    await tg.fake.wait_until(lambda: tg.connector.albums.held == 1, 30)
+    await tg.connector.disconnect()
+    await listening
+    assert tg.fake.confirmed == photos[-1]["update_id"] + 1
+    stored = [item for item in await tg.history(CHAT) if item.direction == "in"]
+    assert len(stored) == 1
+
+
+async def test_a_webhook_album_arriving_during_shutdown_is_not_stored_after_it(
+    make_tg: MakeTg,
+) -> None:
+    # Review M5: held albums were stored while the webhook still took updates; an album
+    # arriving then started a timer that stored it after disconnect() returned.
+    tg = await make_tg(webhook_section(), run=False)
+    tg.connector.core = CoreProxy(tg.bot, delay=0.5)  # storing the held album takes a while
+    await tg.connector.connect()  # the core takes messages all along (see above)
+    albums = tg.connector.albums
+    albums.quiet_s = albums.max_hold_s = 5.0  # longer than the webhook's shutdown wait
+    first = album(tg.fake.updates, CHAT, "held album", size=1)
+    late = album(tg.fake.updates, CHAT + 1, "late album", size=1)
+    late[0]["message"]["media_group_id"] = "alb2"
+    assert await post_update(tg, first[0]) == 200
+    stop = asyncio.create_task(tg.connector.disconnect())
+    await asyncio.sleep(0.1)  # disconnect() has begun, the held album is being stored
+    try:
+        status = await post_update(tg, late[0])
+    except aiohttp.ClientError:
+        status = 0  # the webhook is closed: Telegram sends it again later
+    await stop
+    assert tg.connector.albums.held == 0
+    assert not tg.connector.albums._flushing  # nothing left running
+    assert status in (0, 200, 503)

@@ -185,3 +185,23 @@ async def test_a_group_photo_captioned_only_with_the_mention_is_a_photo_without_
     assert tg.answers(-616) == [texts.UNSUPPORTED["de"]]  # not "echo: @botkit_test_bot"
     stored = await tg.bot.store.messages_after("telegram", "-616", 0, 10)
     assert stored[0].text == "" and [a.kind for a in stored[0].attachments] == ["image"]
+
+
+async def test_in_a_group_only_an_addressed_start_carries_a_payload(make_tg: MakeTg) -> None:
+    # Review L8: a bare "/start some words" in a group went to the model. Telegram's
+    # startgroup deep links arrive as "/start@bot PAYLOAD"; a bare one is only /start.
+    tg = await make_tg()
+    u = tg.fake.updates
+    bare, addressed = (
+        u.message(-650, "/start tell me a joke"),
+        u.message(-651, "/start@botkit_test_bot order_77"),
+    )
+    for update, chat_id in ((bare, -650), (addressed, -651)):
+        update["message"]["chat"] = {"id": chat_id, "type": "group", "title": "Shop"}
+    tg.fake.push(bare, addressed)
+    await tg.wait_answers(2)
+    await tg.settle()
+    [greeting] = tg.answers(-650)
+    assert not greeting.startswith("echo:")
+    assert await tg.history(-650) == []  # the connector's own reply; the core is not asked
+    assert tg.answers(-651) == ["echo: /start order_77"]

@@ -177,6 +177,9 @@ async def test_a_drafted_reply_cut_by_shutdown_is_sent_marked_and_answered_again
     shown = fake.drafts_in(619)[-1].text
     assert first.answers(619) == [f"{shown} …"]  # what the edit path would leave
     assert fake.live_drafts(619) == []  # no ghost draft
+    # Review L7: the marked message went out past Sender, with link previews on.
+    [marked] = fake.calls_to("sendMessage", 619)
+    assert marked.params.get("link_preview_options") == {"is_disabled": True}
     assert [i.status for i in await first.history(619)] == ["received", "failed"]
     await first.bot.close()
 
@@ -217,6 +220,10 @@ async def test_a_takeover_after_a_part_was_sent_marks_that_part(make_tg: MakeTg)
     await asyncio.sleep(0.3)
     first, agent = fake.messages(622)
     assert first is part and first.text.endswith(" …") and agent.text == "Ana here."
+    # Review L7: the mark's edit went out past Sender, with link previews on.
+    [*_, mark] = fake.calls_to("editMessageText", 622)
+    assert mark.params["text"].endswith(" …")
+    assert mark.params.get("link_preview_options") == {"is_disabled": True}
     assert all(d.at < agent.versions[0][0] for d in fake.drafts_in(622))
     assert fake.live_drafts(622) == []
 

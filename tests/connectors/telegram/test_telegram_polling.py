@@ -247,3 +247,28 @@ async def test_the_shutdown_mark_is_not_overwritten_by_a_progress_edit(make_tg: 
     await fake.wait_until(lambda: shown.text.endswith(" …"), 30)  # the mark landed...
     await fake.wait_until(lambda: in_flight[0] == 0, 30)  # ...and then any late edit
     assert shown.text.endswith(" …"), [text[-14:] for _, text in shown.versions]
+
+
+async def test_held_updates_dropped_after_a_failed_album_leave_no_unread_error() -> None:
+    # Review L10: when a held album failed, the other held futures were dropped unread;
+    # one failing later logged "Future exception was never retrieved".
+    import gc
+
+    loop = asyncio.get_running_loop()
+    unread: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: unread.append(context))
+    try:
+        poller = Poller(None, TelegramConfig(token=TOKEN), None, str, skip=lambda *_: None)  # type: ignore[arg-type]
+        failed, later = loop.create_future(), loop.create_future()
+        failed.set_exception(RetryLater("database unavailable"))
+        poller._held = [(1, failed), (2, later)]  # two albums held
+        with pytest.raises(RetryLater):
+            poller._advance()
+        assert poller.offset == 1
+        later.set_exception(RetryLater("database unavailable"))
+        await asyncio.sleep(0)  # its callbacks run
+        del failed, later
+        gc.collect()
+        assert unread == []
+    finally:
+        loop.set_exception_handler(None)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 import pytest
 from tg_helpers import (
     SECRET,
@@ -193,3 +194,25 @@ async def test_an_update_posted_before_set_webhook_returns_is_taken(make_tg: Mak
     assert await post_update(tg, tg.fake.updates.message(230, "queued while down")) == 200
     await tg.wait_answers(1, 230)
     assert tg.answers(230) == ["echo: queued while down"]
+
+
+async def test_a_connect_cancelled_during_set_webhook_leaves_nothing_serving(
+    make_tg: MakeTg,
+) -> None:
+    # Review L11: only a TelegramError stopped the webhook server; a cancellation (or any
+    # other error) while setWebhook ran left it answering 200 with a closed bot behind.
+    tg = await make_tg(webhook_section(), run=False)
+    tg.fake.delays["setWebhook"] = 5.0
+    connecting = asyncio.create_task(tg.connector.connect())
+    for _ in range(3000):  # until served; setWebhook is still on its way
+        if tg.connector.port is not None:
+            break
+        await asyncio.sleep(0.01)
+    port = tg.connector.port
+    assert port is not None
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    assert tg.connector._sender is None  # no sender over a closed bot
+    with pytest.raises(aiohttp.ClientError):
+        await post_update(tg, tg.fake.updates.message(231, "anyone there?"))

@@ -160,12 +160,14 @@ class CoreProxy:
     crash_after: int | None = None  # raise after this many stored submissions
     fail_first: int = 0  # raise StoreError on the first N submissions (nothing stored)
     submitted: list[str] = field(default_factory=list)
+    delay: float = 0.0  # seconds each submission takes on top (a slow database)
 
     async def submit_or_keep(
         self, message: InboundMessage, *, existing_conversation_only: bool = False
     ) -> IntakeReceipt | None:
         from botkit.errors import StoreError
 
+        await asyncio.sleep(self.delay)
         if self.fail_first > 0:
             self.fail_first -= 1
             raise StoreError("database unavailable (simulated)")
