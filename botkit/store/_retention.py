@@ -198,8 +198,8 @@ class Retention(PeerReads):
             ~exists(select(Message.id).where(Message.contact_id == Contact.id)),
         )
 
-        def batch(conn: Connection, after: int) -> tuple[int, int | None]:
-            ids = list(
+        def pick(conn: Connection, after: int) -> list[int]:
+            return list(
                 conn.execute(
                     select(Contact.id)
                     .where(Contact.id > after, *orphaned)
@@ -207,6 +207,9 @@ class Retention(PeerReads):
                     .limit(BATCH)
                 ).scalars()
             )
+
+        def batch(conn: Connection, after: int) -> tuple[int, int | None]:
+            ids = pick(conn, after)
             if not ids:
                 return 0, None
             # Checked again in the delete: one may have opened a conversation since.
@@ -221,9 +224,11 @@ class Retention(PeerReads):
                 if not isinstance(exc.__cause__, IntegrityError):
                     raise
                 # A returning customer opened a conversation meanwhile (the foreign key
-                # refuses the delete): the next purge looks again.
-                log.info("retention: contacts left for the next purge: %s", exc)
-                return deleted
+                # refuses the delete): this batch is left for the next purge, which looks
+                # again; the contacts after it are still deleted now.
+                log.info("retention: %d contacts left for the next purge: %s", BATCH, exc)
+                ids = await self._read(partial(pick, after=after))
+                gone, last = 0, (ids[-1] if len(ids) == BATCH else None)
             deleted += gone
             if last is None:
                 return deleted

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import MakeMessage
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError
 from botkit.events import Direction, utcnow
@@ -214,3 +215,49 @@ async def test_contacts_left_without_a_conversation_are_deleted_in_batches(
     assert deleted == Deleted(contacts=5, conversations=5, messages=5)
     assert await _count(store, Contact) == 0
     assert sum(contact_deletes) == 5 and max(contact_deletes) <= 2, contact_deletes
+
+
+async def test_a_contact_delete_refused_leaves_its_batch_only(
+    store: ConversationStore, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding 12: a batch of contacts whose delete the foreign key refuses (a
+    customer came back meanwhile) is left for the next purge; the purge went on to the
+    next batch instead of stopping there."""
+    monkeypatch.setattr("botkit.store._retention.BATCH", 2)
+    for n in range(5):
+        await store.intake(make_message("hi", conversation=f"k{n}", user=f"u{n}"), text="hi")
+    first = await store._read(lambda conn: conn.execute(select(func.min(Contact.id))).scalar_one())
+    # The race, made certain: the delete of the first contact is refused as the foreign
+    # key would refuse it.
+    if store.dialect == "sqlite":
+        ddl = [
+            f"CREATE TRIGGER refuse BEFORE DELETE ON contacts WHEN old.id = {first} "
+            "BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END"
+        ]
+    else:
+        ddl = [
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused' USING ERRCODE = 'foreign_key_violation'; END $$",
+            "CREATE TRIGGER refuse BEFORE DELETE ON contacts FOR EACH ROW "
+            f"WHEN (old.id = {first}) EXECUTE FUNCTION refuse()",
+        ]
+
+    def install(conn: Connection) -> None:
+        for statement in ddl:
+            conn.exec_driver_sql(statement)
+
+    await store._write(install)
+    try:
+        deleted = await store.purge_inactive(utcnow() + timedelta(seconds=1))
+        assert deleted.contacts == 3  # the two batches after the refused one
+        assert await _count(store, Contact) == 2
+    finally:
+
+        def remove(conn: Connection) -> None:
+            conn.exec_driver_sql(
+                "DROP TRIGGER refuse" + ("" if store.dialect == "sqlite" else " ON contacts")
+            )
+            if store.dialect != "sqlite":
+                conn.exec_driver_sql("DROP FUNCTION refuse()")
+
+        await store._write(remove)
