@@ -10,10 +10,9 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from botkit.store import ConversationStore, StoreSettings
-from botkit.store._runner import create_runner
 
 _POPULATE = """
 INSERT INTO contacts (channel, external_id, created_at, updated_at)
@@ -66,18 +65,25 @@ async def test_the_queue_is_planned_on_the_partial_index(
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
-async def test_the_index_is_made_on_sqlite_too(migrated_db_url: str) -> None:
-    runner = create_runner(migrated_db_url, pooled=False)
-    try:
-        plan = await runner.read(
-            lambda conn: conn.execute(
-                text(
-                    "EXPLAIN QUERY PLAN SELECT id FROM conversations WHERE status IN "
-                    "('waiting_human', 'with_human') ORDER BY "
-                    "coalesce(status_changed_at, updated_at), id LIMIT 100"
-                )
-            ).all()
+@pytest.mark.parametrize("oldest_first", [True, False])
+async def test_the_index_is_made_on_sqlite_too(migrated_db_url: str, oldest_first: bool) -> None:
+    # The statement the store sends, with its parameters, as on PostgreSQL above (not a
+    # hand-written copy, which could use the index while the store's does not).
+    async with ConversationStore(StoreSettings(url=migrated_db_url)) as store:
+        sent: list[tuple[str, Any]] = []
+        engine = store._require()._engine  # type: ignore[attr-defined]
+
+        def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if "FROM conversations" in statement:
+                sent.append((statement, params))
+
+        event.listen(engine, "before_cursor_execute", capture)
+        await store.conversations_with_status(
+            ["waiting_human", "with_human"], oldest_first=oldest_first
         )
-    finally:
-        await runner.dispose()
-    assert "ix_conversations_handoff_queue" in str(plan)
+        event.remove(engine, "before_cursor_execute", capture)
+        (statement, params), *_ = sent
+        plan = await store._read(
+            lambda conn: conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+        )
+    assert "ix_conversations_handoff_queue" in str(plan), plan
