@@ -65,8 +65,10 @@ _CLOSING = {")": "(", "]": "[", "}": "{"}
 # "@channel" / "@here" / "@everyone" as plain words, whatever follows them ("@here你好"
 # has no word boundary after "here", and Slack's parsing need not look for one), but not
 # inside an e-mail address ("help@herehq.example" stays one, and Slack links it; the
-# local part of an address never ends with ".", so "end.@here" is defused).
-_MENTION_AT = r"(?<![A-Za-z0-9_%+-])@(?=(?:channel|here|everyone))"
+# local part of an address never ends with ".", so "end.@here" is defused). Only a
+# letter, digit or "_" before the "@" marks an address: "-@here", "+@here" and "%@here"
+# are defused (an address whose local part ends so, rare, loses its link instead).
+_MENTION_AT = r"(?<![A-Za-z0-9_])@(?=(?:channel|here|everyone))"
 _PLAIN_MENTION = re.compile(_MENTION_AT, re.IGNORECASE)
 
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import pytest
-from slack_helpers import MakeSlack, ScriptBackend, SlackHarness, message, new_ts
+from slack_helpers import (
+    SECRET,
+    MakeSlack,
+    ScriptBackend,
+    SlackHarness,
+    click_payload,
+    message,
+    new_ts,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.backends.protocol import GenerationRequest
@@ -20,7 +30,7 @@ from botkit.events import Button, OutboundReply
 from botkit.feedback import texts as feedback_texts
 from botkit.pipeline import Context
 from botkit.pipeline.handlers import Handler
-from botkit.testing.fake_slack import FakeSlack, SlackCall
+from botkit.testing.fake_slack import FakeSlack, SlackCall, signed_headers
 from connectors.slack._api import SlackApi
 from connectors.slack._ratelimit import MethodBudget
 from connectors.slack.config import SlackRetry
@@ -463,3 +473,19 @@ async def test_giving_up_at_once_says_why_not_after_how_long(fake_slack: FakeSla
     with pytest.raises(ConnectorError, match=r"C9 is held for 600s more") as second:
         await asyncio.wait_for(api.send("chat.postMessage", {"channel": "C9", "text": "b"}), 10)
     assert "after 20s" not in str(first.value) + str(second.value)
+
+
+async def test_a_click_for_another_app_is_ignored(slack: SlackHarness) -> None:
+    # Review L14: defence in depth (a signing secret shared between apps) on clicks too.
+    slack.bot.pipeline.add_handler(MenuHandler())
+    await slack.post_event(message("menu"))
+    menu = await slack.reply_in("D1", None, "Pick one:")
+    payload = click_payload(menu, 0)
+    payload["api_app_id"] = "AOTHER"
+    body = urlencode({"payload": json.dumps(payload)})
+    headers = signed_headers(SECRET, body)
+    status, _ = await slack.post_raw(body, headers, "application/x-www-form-urlencoded")
+    assert status == 200
+    await asyncio.sleep(0.3)
+    history = await slack.bot.history("slack", "D1")
+    assert [h.text for h in history] == ["menu", "Pick one:"]

@@ -183,3 +183,14 @@ async def test_thread_replies_off_still_ignores_other_threads(make_slack: MakeSl
     await slack.post_event(chatter)
     assert await _inbound(slack, "C9") == ["first"]
     assert await _inbound(slack, f"C9:{chatter['thread_ts']}") == []
+
+
+async def test_an_event_without_an_app_id_is_taken(slack: SlackHarness) -> None:
+    # Review L14: only a payload naming another app is ignored; one naming none (as
+    # some of Slack's older payloads) is this app's, as before the check.
+    body = callback(message("no app id here", channel="D3"))
+    del body["api_app_id"]
+    raw = json.dumps(body)
+    status, _ = await slack.post_raw(raw, signed_headers(SECRET, raw))
+    assert status == 200
+    await slack.reply_in("D3", None, "echo: no app id here")

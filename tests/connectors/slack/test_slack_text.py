@@ -387,3 +387,6 @@ def test_an_email_address_is_not_taken_for_a_special_mention() -> None:
     assert escape(text) == text.replace(", @here", ", @\u2060here")
     assert markdown_text(text) == text.replace(", @here", ", @\u2060here")
     assert escape("done.@here") == "done.@\u2060here"
+    for before in "-+%":  # review L12: not an address, so defused
+        assert escape(f"ping {before}@here") == f"ping {before}@\u2060here"
+        assert markdown_text(f"{before}@channel") == f"{before}@\u2060channel"
