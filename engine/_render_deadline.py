@@ -7,6 +7,11 @@ message's token count). A thread cannot be stopped from outside, so the renderin
 traces itself: only frames of compiled templates (``co_filename == "<template>"``) get a
 line tracer, which checks the clock and raises once the deadline has passed. Ordinary
 templates execute a few hundred template lines, so the cost is microseconds.
+
+The deadline bounds time only: memory is bounded by the sandbox the template renders in
+(``engine._template_sandbox``). ``sys.settrace`` holds one tracer per thread, so while a
+template renders, a debugger's or coverage's tracer on that thread is replaced (lines run
+then are not traced or covered); it is put back afterwards.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from engine._render_deadline import RenderTimeout, with_deadline
+from engine._template_sandbox import RenderTooLarge, render_chat_template
 from engine.request_errors import InvalidRequestError
 
 __all__ = [
@@ -29,7 +30,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Real templates render in about a millisecond; a hostile one (nested loops) must not hold
-# the event loop or the engine thread for long (``engine._render_deadline``).
+# the event loop or the engine thread for long (``engine._render_deadline``), nor take
+# gigabytes (``engine._template_sandbox``).
 RENDER_TIMEOUT_S = 2.0
 
 _ROLES = ("system", "user", "assistant")
@@ -169,15 +171,17 @@ def encode_prompt(
         )
     try:
         text = with_deadline(
-            lambda: tokenizer.apply_chat_template(
-                messages, chat_template=template, tokenize=False, add_generation_prompt=True
-            ),
-            RENDER_TIMEOUT_S,
+            lambda: render_chat_template(tokenizer, template, messages), RENDER_TIMEOUT_S
         )
     except RenderTimeout as exc:
         raise InvalidRequestError(
             f"{exc}: it loops far more than a chat template needs; fix or replace the "
             "checkpoint's chat template"
+        ) from None
+    except RenderTooLarge as exc:
+        raise InvalidRequestError(
+            f"{exc}: far more than a chat template needs; fix or replace the checkpoint's "
+            "chat template"
         ) from None
     except Exception as exc:  # jinja errors (e.g. a template that rejects a role order)
         raise InvalidRequestError(f"the chat template failed: {exc}") from exc
