@@ -10,7 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hf_tiny import build_tokenizer, collect, save_checkpoint, tiny_config, tiny_model
+from hf_tiny import (
+    build_pair,
+    build_tokenizer,
+    collect,
+    save_checkpoint,
+    tiny_config,
+    tiny_model,
+)
 
 import engine.async_engine as async_engine
 from engine import (
@@ -258,3 +265,44 @@ async def test_the_reason_the_engine_stopped_is_kept(loaded: LoadedModel) -> Non
         assert aeng.dead and aeng.dead_reason == "its step loop crashed: KeyboardInterrupt: "
     finally:
         await aeng.close()
+
+
+def test_a_failed_overlapped_step_ends_the_queued_steps_requests_only() -> None:
+    """Overlapped decoding (the graphed decode path, run eagerly on the CPU): the step
+    taken from the queue fails when its tokens are read. Its requests end with their
+    own errors; one that arrived meanwhile (not in it) gets its whole reply."""
+    _, model = build_pair("llama-gqa-llama3-rope")
+    engine = LLMEngine(
+        model,
+        build_tokenizer(),
+        model.config,
+        EngineConfig(block_size=4, num_kv_blocks=64, overlap_steps=True),
+    )
+    engine.runner.cpu_decoder = None  # decode on the graphed path, as CUDA does
+    engine.runner.use_graphs(capture=False)
+    for rid, prompt in (("a", [9, 8, 7]), ("b", [4, 5, 6, 7, 8])):
+        engine.add_request(rid, prompt, PARAMS)
+    while engine._ahead is None:
+        assert not [o for o in engine.step() if o.finished]
+    queued = {s.seq.request_id for s in engine._ahead[0].scheduled}
+    assert queued == {"a", "b"}
+    engine.add_request("late", [200, 201, 7, 3], PARAMS)  # waits: not in the queued step
+    pending = engine._ahead[1]
+
+    def lost() -> list[int]:
+        raise RuntimeError("simulated fault in a kernel")
+
+    pending.result = lost  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="simulated"):
+        engine.step()
+    outputs = engine.fail_step(RuntimeError("simulated fault in a kernel"))
+    assert sorted(o.request_id for o in outputs) == ["a", "b"]
+    assert all(isinstance(o.error, StepFailedError) for o in outputs)
+    assert outputs[0].error is not outputs[1].error
+    tokens: list[int] = []
+    while engine.has_unfinished():
+        for o in engine.step():
+            assert o.request_id == "late" and o.error is None
+            tokens += o.token_ids
+    assert len(tokens) == PARAMS.max_new_tokens
+    assert engine.load.kv_blocks_free == engine.num_kv_blocks
