@@ -18,6 +18,7 @@ from botkit._backoff import doubling
 from botkit._intake import ConversationLocks
 from botkit.events import InboundMessage
 from botkit.store import DatabaseUnavailableError
+from botkit.store._database import one_call
 from botkit.store.records import IntakeResult
 
 __all__ = ["Answer", "ReplyTasks"]
@@ -138,22 +139,26 @@ class ReplyTasks:
         database is back). Cancelled at shutdown, it is answered by the next process.
         """
         key, delays = intake.conversation.id, doubling(*DATABASE_RETRY_S)
-        while True:
-            try:
-                await self._answer(message, intake, too_long, queued, turn_at, read_at)
-                return
-            except DatabaseUnavailableError as exc:
-                if exc.maybe_committed:
-                    raise  # its reply may be stored: answering again could answer twice
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # Shutdown cancelled it and something on the way swallowed that
-                    # for the store's error: waiting on would hold the shutdown.
-                    raise asyncio.CancelledError from exc
-                # (Logged where it is: once per outage, by the store.)
-                _log.debug("conversation %s: waits for the database: %s", key, exc)
-            await asyncio.sleep(next(delays))
-            queued = True
+        # The tries are one call to the store: a statement its statement_timeout cancels
+        # every time is given up after a few of them (see STATEMENT_CANCELS), as a plain
+        # failure, instead of being tried until shutdown.
+        with one_call():
+            while True:
+                try:
+                    await self._answer(message, intake, too_long, queued, turn_at, read_at)
+                    return
+                except DatabaseUnavailableError as exc:
+                    if exc.maybe_committed:
+                        raise  # its reply may be stored: answering again could answer twice
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        # Shutdown cancelled it and something on the way swallowed that
+                        # for the store's error: waiting on would hold the shutdown.
+                        raise asyncio.CancelledError from exc
+                    # (Logged where it is: once per outage, by the store.)
+                    _log.debug("conversation %s: waits for the database: %s", key, exc)
+                await asyncio.sleep(next(delays))
+                queued = True
 
     async def drain(self, within: float | None = None) -> bool:
         """Wait for running replies; True when all finished within ``within`` seconds.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -19,7 +21,7 @@ from botkit.store._outage import DatabaseUnavailableError, OutageLog, outage_rea
 from botkit.store._runner import Runner, create_runner, describe_error, is_memory_sqlite
 from botkit.store.settings import StoreSettings
 
-__all__ = ["UPGRADE_COMMAND", "Database"]
+__all__ = ["UPGRADE_COMMAND", "Database", "one_call"]
 
 log = logging.getLogger("botkit.store")
 T = TypeVar("T")
@@ -38,6 +40,22 @@ _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 # (55P03) is an outage however often it recurs: the lock is gone once its holder ends.
 STATEMENT_CANCELS = 3
 _CANCELLED = "57014"
+# The cancels counted for one logical call of a caller (see ``one_call``).
+_CALL_CANCELS: ContextVar[Counter[object] | None] = ContextVar("botkit_store_cancels", default=None)
+
+
+@contextlib.contextmanager
+def one_call() -> Iterator[None]:
+    """Within it, the store calls of this task and of the tasks it starts are one call
+    for ``STATEMENT_CANCELS``: a caller that tries its work again while the database is
+    unavailable (a reply) wraps the whole loop, since the tries may run in new tasks
+    (the reply's write is shielded in a task of its own per try). Outside one, each
+    task counts for itself."""
+    token = _CALL_CANCELS.set(Counter())
+    try:
+        yield
+    finally:
+        _CALL_CANCELS.reset(token)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -301,16 +319,22 @@ class Database:
         )
 
     def _cancelled_too_often(self, fn: Callable[..., object]) -> bool:
-        """Count a cancel of ``fn`` in this task; True once it reached STATEMENT_CANCELS."""
-        task = asyncio.current_task()
-        if task is None:
-            return False
-        counts = self._cancels.setdefault(task, Counter())
+        """Count a cancel of ``fn`` in this call (``one_call``) or else this task; True
+        once it reached STATEMENT_CANCELS."""
+        counts = _CALL_CANCELS.get()
+        if counts is None:
+            task = asyncio.current_task()
+            if task is None:
+                return False
+            counts = self._cancels.setdefault(task, Counter())
         counts[_site(fn)] += 1
         return counts[_site(fn)] >= STATEMENT_CANCELS
 
     def _not_cancelled(self, fn: Callable[..., object]) -> None:
-        """``fn`` went through: its cancels in this task are forgotten."""
+        """``fn`` went through: its cancels in this call or task are forgotten."""
+        call = _CALL_CANCELS.get()
+        if call:
+            call.pop(_site(fn), None)
         if not self._cancels:  # (the usual case: nothing to look up)
             return
         task = asyncio.current_task()

@@ -144,7 +144,8 @@ async def test_a_cancelled_migration_is_not_reported_as_a_lock_wait(db_url: str)
             for _ in range(200):
                 if await admin.fetchval(
                     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = 'cancel-me'"
+                    "WHERE application_name = 'cancel-me' AND state = 'active' "
+                    "AND query LIKE '%pg_sleep(10)%'"
                 ):
                     started.set()
                     return

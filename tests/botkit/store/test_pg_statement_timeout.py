@@ -68,6 +68,30 @@ async def test_a_statement_that_always_times_out_is_given_up(
 
 
 @pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+async def test_tries_in_tasks_of_their_own_are_one_call_within_one_call(
+    db_url: str, make_message: MakeMessage
+) -> None:
+    """A reply's write is tried in a task of its own each time (botkit/_delivery.py):
+    within ``one_call`` (the reply, botkit/_replies.py) those tries share one count."""
+    locker = await _set(db_url, "statement_timeout = '150ms'")
+    try:
+        async with ConversationStore(StoreSettings(url=db_url)) as store:
+            await store.intake(make_message(), text="hi")
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
+
+                async def in_a_task() -> object:
+                    return await asyncio.ensure_future(store.intake(make_message(), text="hi"))
+
+                with _database.one_call():
+                    with pytest.raises(StoreError, match="cancelled the same statement") as caught:
+                        await _until_stored(in_a_task, 20)
+                assert not isinstance(caught.value, DatabaseUnavailableError)
+    finally:
+        await locker.close()
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
 async def test_a_lock_that_goes_away_is_waited_for(db_url: str, make_message: MakeMessage) -> None:
     locker = await _set(db_url, "lock_timeout = '100ms'")
     try:
