@@ -82,6 +82,11 @@ __all__ = ["Bot", "ChannelConnector"]
 
 _log = logging.getLogger("botkit.bot")
 
+# At shutdown, how long the connectors get to submit what they hold back (``Connector.
+# hand_over_held``: a Telegram album being gathered, held up to 3 s) before the bot stops
+# taking messages.
+HAND_OVER_S = 5.0
+
 # How often ``Bot.run`` looks whether its backend stopped for good (``StopsForGood``):
 # customers get the fallback reply meanwhile, so a few seconds do no harm.
 BACKEND_WATCH_S = 2.0
@@ -101,6 +106,8 @@ class ChannelConnector(Protocol):
     async def send(self, reply: OutboundReply) -> None: ...
 
     async def send_stream(self, stream: ReplyStream) -> None: ...
+
+    async def hand_over_held(self) -> None: ...
 
     async def disconnect(self) -> None: ...
 
@@ -399,10 +406,13 @@ class Bot:
                     failure = BackendError(f"{backend_gone.result()}; the bot stops")
                     _log.critical("%s, for its supervisor to start it again", failure)
         finally:
-            self._accepting = False
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            # Input has stopped; what a channel held back is taken before the bot
+            # stops taking messages (it would be refused, and lost or handed again).
+            await self._hand_over_held()
+            self._accepting = False
             # Replies in flight still go out through their (still connected) channels.
             await self._finish_in_flight()
             await self._disconnect_all()
@@ -410,6 +420,20 @@ class Bot:
             if isinstance(failure, BotkitError):
                 raise failure
             raise ConnectorError(f"a connector failed: {failure}") from failure
+
+    async def _hand_over_held(self) -> None:
+        connectors = list(self._connectors.values())
+        try:
+            async with asyncio.timeout(HAND_OVER_S):
+                results = await asyncio.gather(
+                    *(c.hand_over_held() for c in connectors), return_exceptions=True
+                )
+        except TimeoutError:
+            _log.warning("connectors still held input after %.0f s: not taken", HAND_OVER_S)
+            return
+        for connector, result in zip(connectors, results, strict=True):
+            if isinstance(result, Exception):
+                _log.warning("connector %r failed to hand over: %s", connector.name, result)
 
     async def _disconnect_all(self) -> None:
         for connector in self._connectors.values():

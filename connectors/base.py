@@ -84,6 +84,16 @@ class Connector(ABC, Generic[ConfigT]):
         if not final.metadata.get("superseded"):
             await self.send(final)
 
+    async def hand_over_held(self) -> None:
+        """Stop taking input and submit what the channel still holds back (a Telegram
+        photo album being gathered into one message).
+
+        Called once at shutdown, after ``listen`` was cancelled and while the core
+        still accepts messages, so what was held is stored and answered within the
+        shutdown grace; ``disconnect`` follows once the replies in flight are done.
+        Bounded by the core (``Bot`` waits ``HAND_OVER_S`` at most). Nothing by default.
+        """
+
     async def no_reply(self, message: InboundMessage) -> None:
         """The bot is done with ``message`` and sends no reply to it (a human agent has
         the conversation, the sender is over the rate limit, a plugin answered nothing).

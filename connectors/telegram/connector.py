@@ -206,11 +206,10 @@ class TelegramConnector(Connector[TelegramConfig]):
             if not self._stopped.is_set():
                 raise  # our own caller was cancelled
 
-    async def disconnect(self) -> None:
-        """Stop input, let replies being sent finish (``shutdown_grace_s``), close.
-
-        Safe to call twice.
-        """
+    async def hand_over_held(self) -> None:
+        """Stop input, store the albums being gathered and confirm what was stored
+        (``Bot`` calls it at shutdown while it still takes messages). Safe to call
+        twice; ``disconnect`` calls it too."""
         self._stopped.set()
         task, self._poll_task = self._poll_task, None
         if task is not None:
@@ -223,6 +222,13 @@ class TelegramConnector(Connector[TelegramConfig]):
         poller, self._poller = self._poller, None
         if poller is not None:
             await poller.confirm()
+
+    async def disconnect(self) -> None:
+        """Stop input, let replies being sent finish (``shutdown_grace_s``), close.
+
+        Safe to call twice.
+        """
+        await self.hand_over_held()
         busy = {t for t in self._sending | self._tasks if t is not asyncio.current_task()}
         if busy:  # replies being sent, greetings: let them finish within the grace
             await asyncio.wait(busy, timeout=self.config.shutdown_grace_s)

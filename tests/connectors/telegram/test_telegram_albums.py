@@ -171,3 +171,18 @@ async def test_a_webhook_album_arriving_during_shutdown_is_not_stored_after_it(
     assert tg.connector.albums.held == 0
     assert not tg.connector.albums._flushing  # nothing left running
     assert status in (0, 200, 503)
+
+
+async def test_an_album_held_when_the_bot_stops_is_stored_answered_and_confirmed(
+    make_tg: MakeTg,
+) -> None:
+    # Bot.run stopped taking messages before the connector stored the held album: it
+    # was refused, then handed again after a restart with every later update. Now the
+    # connector hands it over first (Connector.hand_over_held).
+    tg = await make_tg()
+    photos = album(tg.fake.updates, CHAT, "just before the stop", size=2)
+    tg.fake.push(*photos)
+    await tg.fake.wait_until(lambda: tg.connector.albums.held == 1, 30)
+    await tg.stop()
+    assert tg.answers(CHAT) == ["echo: just before the stop"]
+    assert tg.fake.confirmed == photos[-1]["update_id"] + 1
