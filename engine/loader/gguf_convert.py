@@ -118,6 +118,10 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
         if _cached(out, path):
             return out
         _convert_into(path, size, root, out)
+    except BaseException:
+        if key_lock is not None:  # a file that cannot be converted leaves nothing behind
+            Path(key_lock.name).unlink(missing_ok=True)
+        raise
     finally:
         if key_lock is not None:
             key_lock.close()
