@@ -165,6 +165,16 @@ class SlackHarness:
             body, signed_headers(SECRET, body), "application/x-www-form-urlencoded"
         )
 
+    async def reply_failed(self, key: str = "D1", limit_s: float = 30.0) -> None:
+        """Wait until conversation ``key`` holds the customer's message and the bot's
+        reply to it, stored as failed."""
+        async with asyncio.timeout(limit_s):
+            while True:
+                history = await self.bot.history("slack", key)
+                if len(history) == 2 and history[1].status == "failed":
+                    return
+                await asyncio.sleep(0.05)
+
     async def reply_in(
         self, channel: str, thread_ts: str | None, text: str, limit_s: float = 30.0
     ) -> FakeMessage:

@@ -180,13 +180,7 @@ async def test_undeliverable_reply_is_stored_as_failed(make_slack: MakeSlack) ->
     await slack.post_event(message("anyone?"))
     key = "D1"
 
-    async def failed() -> bool:
-        history = await slack.bot.history("slack", key)
-        return len(history) == 2 and history[1].status == "failed"
-
-    async with asyncio.timeout(30):
-        while not await failed():  # noqa: ASYNC110 - polled
-            await asyncio.sleep(0.05)
+    await slack.reply_failed(key)
     # A permanent error is not retried.
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
 

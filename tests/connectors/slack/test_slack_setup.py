@@ -161,13 +161,7 @@ async def test_a_bot_removed_or_uninstalled_fails_once_with_a_hint(
     fake_slack.refuse["chat.postMessage"] = {"error": code}
     await slack.post_event(message("anyone there?", channel="D7"))
 
-    async def failed() -> bool:
-        history = await slack.bot.history("slack", "D7")
-        return len(history) == 2 and history[1].status == "failed"
-
-    async with asyncio.timeout(30):
-        while not await failed():  # noqa: ASYNC110 - polled
-            await asyncio.sleep(0.02)  # the customer's message and the failed reply are both kept
+    await slack.reply_failed("D7")
     assert len(fake_slack.calls_to("chat.postMessage")) == 1  # never tried again
     reply = OutboundReply(channel="slack", conversation_key="D7", text="again?")
     with pytest.raises(ConnectorError, match=rf"{code} \(.*{re.escape(hint)}"):

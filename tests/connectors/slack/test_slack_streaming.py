@@ -386,13 +386,7 @@ async def test_a_stream_start_that_timed_out_is_not_shown_again_by_edits(
     root = new_ts()
     await slack.post_event(message("hi", thread_ts=root))
 
-    async def failed() -> bool:
-        history = await slack.bot.history("slack", "D1")
-        return len(history) == 2 and history[1].status == "failed"
-
-    async with asyncio.timeout(30):
-        while not await failed():  # noqa: ASYNC110 - polled
-            await asyncio.sleep(0.05)
+    await slack.reply_failed()
     assert len(fake_slack.calls_to("chat.startStream")) == 1
     assert fake_slack.calls_to("chat.postMessage") == []
 
@@ -406,13 +400,7 @@ async def test_a_progress_start_that_timed_out_is_not_started_again(
     fake_slack.fail("chat.startStream", 1, status=500, error="internal_error", delay=3)
     await slack.post_event(message(WORDS, thread_ts=new_ts()))
 
-    async def failed() -> bool:
-        history = await slack.bot.history("slack", "D1")
-        return len(history) == 2 and history[1].status == "failed"
-
-    async with asyncio.timeout(30):
-        while not await failed():  # noqa: ASYNC110 - polled
-            await asyncio.sleep(0.05)
+    await slack.reply_failed()
     await asyncio.sleep(3.5)  # past the held answer: nothing else comes
     assert len(fake_slack.calls_to("chat.startStream")) == 1
     assert fake_slack.calls_to("chat.postMessage") == []

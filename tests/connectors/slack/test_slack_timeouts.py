@@ -111,12 +111,6 @@ async def test_a_progress_post_that_timed_out_is_not_posted_again(make_slack: Ma
     slack.fake.fail("chat.postMessage", 1, status=500, error="internal_error", delay=3)
     await slack.post_event(message(" ".join(f"w{i}" for i in range(60))))
 
-    async def failed() -> bool:
-        history = await slack.bot.history("slack", "D1")
-        return len(history) == 2 and history[1].status == "failed"
-
-    async with asyncio.timeout(30):
-        while not await failed():  # noqa: ASYNC110 - polled
-            await asyncio.sleep(0.05)
+    await slack.reply_failed()
     await asyncio.sleep(3.5)  # past the held answer: nothing else comes
     assert len(slack.fake.calls_to("chat.postMessage")) == 1
