@@ -660,6 +660,10 @@ class Bot:
         )
         return stored is not None
 
+    async def move_conversation(self, channel: str, old_key: str, new_key: str) -> bool:
+        """Re-key a conversation whose chat got a new id (see ``CoreHandle``)."""
+        return await self.store.move_conversation(channel, old_key, new_key)
+
     async def keep_file(
         self,
         channel: str,

@@ -146,6 +146,24 @@ class CoreHandle(Protocol):
         then submit it as an ordinary message."""
         ...
 
+    async def move_conversation(self, channel: str, old_key: str, new_key: str) -> bool:
+        """The chat of conversation ``old_key`` now has the id ``new_key`` (a Telegram
+        group upgraded to a supergroup): the conversation continues under ``new_key``
+        with its history, language, files and hand-off state (an agent keeps it).
+
+        Call it when the platform says so; safe to call more than once and from every
+        replica: True only for the call that moved it. False, with nothing changed,
+        when no conversation has ``old_key`` (moved already, or never stored) and when
+        one has ``new_key`` already (a message in the new chat was stored first: both
+        are kept, and a warning is logged). A message stored under ``old_key`` after
+        the move starts a new conversation there: map the keys of late messages from
+        the old chat to the new one in the channel.
+
+        Raises:
+            StoreError: a bad key, or the store failed (nothing moved).
+        """
+        ...
+
     async def keep_file(
         self,
         channel: str,

@@ -3,16 +3,18 @@ their status and language changed (a mixin of ``ConversationStore``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import BindParameter, bindparam, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import utcnow
 from botkit.store import _queries as q
-from botkit.store._checks import check_language, status_of
+from botkit.store._checks import check_key, check_language, status_of
 from botkit.store._handoffs import HandoffReads
 from botkit.store.models import Contact, Conversation
 from botkit.store.records import ContactRecord, ConversationRecord, ConversationStatus
@@ -20,6 +22,8 @@ from botkit.store.records import ContactRecord, ConversationRecord, Conversation
 __all__ = ["MAX_PAGE", "Conversations"]
 
 MAX_PAGE = 1000  # most rows one listing call returns (messages, conversations)
+
+log = logging.getLogger("botkit.store")
 
 
 class Conversations(HandoffReads):
@@ -32,6 +36,70 @@ class Conversations(HandoffReads):
         )
         row = await self._read(lambda conn: conn.execute(stmt).first())
         return None if row is None else q.to_conversation(row)
+
+    async def move_conversation(self, channel: str, old_key: str, new_key: str) -> bool:
+        """Give the conversation (channel, ``old_key``) the key ``new_key``: the chat it
+        lives in got a new id (a Telegram group upgraded to a supergroup).
+
+        One UPDATE of the conversation row. Everything else follows it by the
+        conversation's id: its messages, files, ratings, language, status (an agent
+        holding it, its place in the hand-off queue) and the in-memory history window.
+
+        Idempotent: False, with nothing changed, when no conversation has ``old_key``
+        (already moved, by this process or another one at the same moment: the row
+        lock orders the two, and the second finds no row) or when ``old_key`` equals
+        ``new_key``. When a conversation has ``new_key`` already (a message written in
+        the new chat was stored before the move), both are left as they are and False
+        is returned, with a warning: merging two histories would renumber messages
+        that channels and agents have seen.
+
+        Raises:
+            StoreError: a bad key, or the database failed.
+        """
+        check_key(channel, "channel", channel=True)
+        check_key(old_key, "conversation key")
+        check_key(new_key, "conversation key")
+        if old_key == new_key:
+            return False
+
+        def keyed(conn: Connection, key: str) -> bool:
+            stmt = select(Conversation.id).where(
+                Conversation.channel == channel, Conversation.conversation_key == key
+            )
+            return conn.execute(stmt).first() is not None
+
+        def work(conn: Connection) -> bool | None:
+            if not keyed(conn, old_key):
+                return False  # moved already (or never stored): nothing to do
+            if keyed(conn, new_key):
+                # Checked before the UPDATE only to tell this case apart: the unique
+                # constraint on (channel, conversation_key) is what refuses it for
+                # sure, also when the other conversation is being created meanwhile.
+                return None
+            stmt = (
+                update(Conversation)
+                .where(Conversation.channel == channel, Conversation.conversation_key == old_key)
+                .values(conversation_key=new_key)
+                .returning(Conversation.id)
+            )
+            return conn.execute(stmt).first() is not None
+
+        try:
+            moved = await self._write(work)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            moved = None  # a conversation under new_key was created at the same moment
+        if moved is None:
+            log.warning(
+                "%s conversation %r was not moved to %r: that key has a conversation "
+                "already; both are kept",
+                channel, old_key[:80], new_key[:80],
+            )  # fmt: skip
+            return False
+        if moved:
+            log.info("%s conversation %r is now %r", channel, old_key[:80], new_key[:80])
+        return moved
 
     async def conversations_with_status(
         self,
