@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
@@ -143,6 +144,7 @@ class TelegramConnector(Connector[TelegramConfig]):
             self.redactor.redact,
             link_previews=self.config.link_previews,
         )
+        self._sender.on_moved = self._moved_on_send
         try:
             if self.config.mode == "polling":
                 # getUpdates is refused while a webhook is set.
@@ -320,14 +322,17 @@ class TelegramConnector(Connector[TelegramConfig]):
             log.info(
                 "telegram: chat %s is now supergroup %s", action.target.chat_id, action.moved_to
             )
-            # The conversation stays under the old chat's key: the core has no way to
-            # rename one yet. Its replies reach the supergroup.
             self._sender.chat_moved(action.target.chat_id, action.moved_to)
+            # Before the update is confirmed, so the supergroup's next update finds the
+            # conversation there. Both service messages (one in each chat) ask; the
+            # second finds it moved already.
+            await self._move_conversation(action.target.chat_id, action.moved_to)
         if action.kind is Kind.SUBMIT:
             assert action.message is not None
+            message = self._in_current_chat(action.message)
             if action.album is not None:
-                return self.albums.add(action.album, action.update_id, action.message)
-            await self._store(action.message)
+                return self.albums.add(action.album, action.update_id, message)
+            await self._store(message)
         if action.callback_id is not None:
             self._spawn(self._sender.answer_callback(action.callback_id))
         if (
@@ -337,6 +342,38 @@ class TelegramConnector(Connector[TelegramConfig]):
         ):
             self._spawn(self._reply_locally(action))
         return None
+
+    async def _move_conversation(self, old: int, new: int) -> None:
+        """Best effort: the conversation of group ``old`` continues under supergroup
+        ``new``'s key (``CoreHandle.move_conversation``). A group has no forum topics,
+        so its one conversation is keyed by the chat id alone."""
+        try:
+            await self.core.move_conversation(CHANNEL, str(old), str(new))
+        except Exception as exc:  # the store is away: replies still reach the supergroup
+            log.warning(
+                "telegram: the conversation of chat %s could not follow it to %s: %s",
+                old, new, exc,
+            )  # fmt: skip
+
+    def _moved_on_send(self, old: int, new: int) -> None:
+        """A send was refused because group ``old`` became supergroup ``new`` (and no
+        service message said so before): its conversation follows, in the background,
+        as the send that found out does not wait for the store."""
+        self._spawn(self._move_conversation(old, new))
+
+    def _in_current_chat(self, message: InboundMessage) -> InboundMessage:
+        """``message`` under the key of its chat's supergroup when the chat is a group
+        known to be upgraded (one sent just before the upgrade, delivered after it):
+        it belongs to the conversation that moved there."""
+        assert self._sender is not None
+        chat, sep, thread = message.conversation_key.partition(":")
+        try:
+            now = self._sender.current_chat(int(chat))
+        except ValueError:
+            return message
+        if str(now) == chat:
+            return message
+        return dataclasses.replace(message, conversation_key=f"{now}{sep}{thread}")
 
     async def _store(self, message: InboundMessage) -> None:
         try:
@@ -412,11 +449,8 @@ class TelegramConnector(Connector[TelegramConfig]):
     async def _reply_locally(self, action: Action) -> None:
         assert action.target is not None and self._sender is not None
         target = action.target
-        key = (
-            str(target.chat_id)
-            if target.thread_id is None
-            else f"{target.chat_id}:{target.thread_id}"
-        )
+        chat = self._sender.current_chat(target.chat_id)  # an upgraded group's: moved
+        key = str(chat) if target.thread_id is None else f"{chat}:{target.thread_id}"
         try:
             if await self.core.with_human(CHANNEL, key):
                 return  # the agent's conversation: the bot does not greet in it

@@ -133,16 +133,22 @@ class Sender:
         # Groups upgraded to supergroups: old chat id -> new one. Sends to the old id
         # fail with ChatMigrated for good, so they go to the new one straight away.
         self._moved: OrderedDict[int, int] = OrderedDict()
+        # Told of each upgrade a refused send reveals (``ChatMigrated``), once: the
+        # connector moves the conversation to the new chat's key.
+        self.on_moved: Callable[[int, int], None] | None = None
 
-    def chat_moved(self, old: int, new: int) -> None:
+    def chat_moved(self, old: int, new: int) -> bool:
         """Remember that group ``old`` is now supergroup ``new`` (Telegram's
-        ``migrate_to_chat_id``): replies to ``old`` are sent to ``new``."""
+        ``migrate_to_chat_id``): replies to ``old`` are sent to ``new``. Returns
+        whether this was news."""
         if old == new:
-            return
+            return False
+        known = self._moved.get(old) == new
         self._moved[old] = new
         self._moved.move_to_end(old)
         while len(self._moved) > _MOVED_CHATS:
             self._moved.popitem(last=False)
+        return not known
 
     def current_chat(self, chat_id: int) -> int:
         """Where a message to ``chat_id`` goes now (its supergroup if it was upgraded)."""
@@ -184,7 +190,8 @@ class Sender:
             # every later one (the pending reply is not lost).
             new = int(exc.new_chat_id)
             log.info("telegram: chat %s is now supergroup %s; sending there", chat_id, new)
-            self.chat_moved(target.chat_id, new)
+            if self.chat_moved(target.chat_id, new) and self.on_moved is not None:
+                self.on_moved(target.chat_id, new)
             return await self._in_chat(new, "sendMessage", lambda: op(new))
 
     async def edit_message(

@@ -16,8 +16,9 @@ Only ``message`` and ``callback_query`` updates are requested from Telegram. A m
   core decides on the status where the message becomes the agent's: the agent's to see
   while a human has the conversation, else answered with "I can only read text"
   (``unreadable``: which messages the bot cannot read);
-* the service message that says a group became a supergroup (``migrate_to_chat_id``):
-  replies to the group go to the supergroup from then on (``Kind.MIGRATED``);
+* the service messages that say a group became a supergroup (``migrate_to_chat_id`` in
+  the group, ``migrate_from_chat_id`` in the supergroup): replies to the group go to the
+  supergroup from then on, and its conversation continues there (``Kind.MIGRATED``);
 * anything else (service messages, other bots' commands, a channel post): ignored.
 
 A button click (callback query) is submitted as the button's value where the bot would
@@ -73,7 +74,7 @@ class Kind(StrEnum):
     START = "start"
     HELP = "help"
     ACKNOWLEDGE = "acknowledge"  # answer a callback query, nothing else
-    MIGRATED = "migrated"  # the group became a supergroup (``Action.moved_to``)
+    MIGRATED = "migrated"  # group ``target`` became supergroup ``Action.moved_to``
     IGNORE = "ignore"
 
 
@@ -118,6 +119,13 @@ def classify(
             update.update_id,
             target=Target(msg.chat.id),
             moved_to=msg.migrate_to_chat_id,
+        )
+    if msg is not None and msg.migrate_from_chat_id is not None:
+        return Action(
+            Kind.MIGRATED,
+            update.update_id,
+            target=Target(msg.migrate_from_chat_id),
+            moved_to=msg.chat.id,
         )
     if msg is None or not _takes_part(msg.chat, policy):
         return Action(Kind.IGNORE, update.update_id)

@@ -190,6 +190,9 @@ class CoreProxy:
     async def with_human(self, channel: str, conversation_key: str) -> bool:
         return await self.inner.with_human(channel, conversation_key)
 
+    async def move_conversation(self, channel: str, old_key: str, new_key: str) -> bool:
+        return await self.inner.move_conversation(channel, old_key, new_key)
+
 
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
