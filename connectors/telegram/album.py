@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from botkit.events import InboundMessage
+from connectors.telegram.polling import RetryLater
 
 __all__ = ["AlbumCollector", "AlbumKey"]
 
@@ -117,6 +118,13 @@ class AlbumCollector:
             if not album.done.done():
                 album.done.set_exception(exc)
             return
+        except asyncio.CancelledError:
+            # The bot's hand-over at shutdown ran out of time (``Bot.HAND_OVER_S``): the
+            # waiting updates learn it (polling hands the album again; a webhook's,
+            # answered already, is logged as lost) instead of waiting for ever.
+            if not album.done.done():
+                album.done.set_exception(RetryLater("the bot stopped before it was stored"))
+            raise
         if not album.done.done():
             album.done.set_result(None)
 

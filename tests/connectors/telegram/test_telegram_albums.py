@@ -6,8 +6,10 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 from tg_helpers import CoreProxy, MakeTg, post_update, webhook_section
 
+import botkit.bot as bot_module
 from botkit.testing.telegram_updates import UpdateFactory
 
 CHAT = 401
@@ -186,3 +188,18 @@ async def test_an_album_held_when_the_bot_stops_is_stored_answered_and_confirmed
     await tg.stop()
     assert tg.answers(CHAT) == ["echo: just before the stop"]
     assert tg.fake.confirmed == photos[-1]["update_id"] + 1
+
+
+async def test_a_webhook_album_the_hand_over_has_no_time_for_is_logged_as_lost(
+    make_tg: MakeTg, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its items were answered already: cut off by the shutdown's hand-over time, the
+    # album's store was cancelled silently (no "lost" line, its future never done).
+    monkeypatch.setattr(bot_module, "HAND_OVER_S", 0.2)
+    tg = await make_tg(webhook_section())
+    tg.connector.core = CoreProxy(tg.bot, delay=5.0)  # a database far too slow
+    (photo,) = album(tg.fake.updates, CHAT, "cut off", size=1)
+    assert await post_update(tg, photo) == 200
+    await tg.fake.wait_until(lambda: tg.connector.albums.held == 1, 30)
+    await tg.stop()
+    assert "a photo album could not be stored and is lost" in caplog.text
