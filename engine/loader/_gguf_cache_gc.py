@@ -82,19 +82,32 @@ def hold_lock(tmp: Path) -> BinaryIO:
 def hold_key_lock(root: Path, key: str) -> BinaryIO:
     """Lock the conversion of ``key`` in ``root`` (``root/.<key>.lock``): a second
     process converting the same file waits here, then finds the first one's conversion
-    instead of converting it again. The lock lasts while the returned file is open; the
-    file stays (removing it would let a third process lock a new one beside a holder).
+    instead of converting it again. The lock lasts while the returned file is open.
+
+    The lock file may be removed by its holder (a failed conversion, a prune): a process
+    that was waiting on it then holds a lock on a file no one else can open, while a
+    newcomer creates and locks a fresh one. So after locking, the open file is checked
+    to still be the one at the path (same device and inode), and opened again if not.
 
     Raises:
         OSError: the lock file cannot be created.
     """
-    lock = (root / f".{key}.lock").open("ab")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    except BaseException:
-        lock.close()
-        raise
-    return lock
+    path = root / f".{key}.lock"
+    while True:
+        lock = path.open("ab")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            held = os.fstat(lock.fileno())
+            try:
+                now = path.stat()
+            except FileNotFoundError:
+                now = None
+        except BaseException:
+            lock.close()
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return lock
+        lock.close()  # removed or replaced while we waited: lock the one at the path
 
 
 def _locked(tmp: Path) -> bool:
@@ -160,12 +173,17 @@ def prune(root: Path, keep: Path, source: Path) -> None:
 
 def _discard_with_lock(entry: Path) -> None:
     """Remove a conversion and its key's lock file, unless a process holds that lock
-    (it is converting the file again: its lock must stay the one others wait on)."""
+    (it is converting the file again: its lock must stay the one others wait on).
+
+    The file is removed only while locked, and only if it is still the one locked: a
+    waiter on it then finds it gone and locks a fresh one (``hold_key_lock``)."""
     discard(entry)
     lock_path = entry.parent / f".{entry.name}.lock"
     try:
         with lock_path.open("rb") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            lock_path.unlink()
+            held, now = os.fstat(lock.fileno()), lock_path.stat()
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                lock_path.unlink()
     except OSError:
         pass  # held, gone, or not ours to remove

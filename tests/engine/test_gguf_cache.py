@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -149,3 +150,37 @@ def test_two_loads_of_one_file_at_once_convert_it_once(
         outs = list(pool.map(convert_gguf, [ggufs[0], ggufs[0]]))
     assert outs[0] == outs[1] and len(calls) == 1
     assert entries(cache) == [outs[0].name]
+
+
+def test_a_lock_file_removed_under_a_waiter_never_lets_two_hold_the_key(
+    tmp_path: Path,
+) -> None:
+    # A holds; B waits on A's lock file; A removes it under the lock (a failed
+    # conversion does, and so does a prune that locked it first) and lets go; C arrives
+    # and creates a fresh one. B must not hold the removed file's lock while C holds the
+    # new one.
+    root = tmp_path / "keys"
+    root.mkdir()
+    a = gc.hold_key_lock(root, "k")
+    held: list[str] = []
+    locks: list[Any] = []
+
+    def take(name: str) -> None:
+        locks.append(gc.hold_key_lock(root, "k"))
+        held.append(name)
+
+    b = threading.Thread(target=take, args=("B",), daemon=True)
+    b.start()
+    time.sleep(0.2)  # B is in flock, on A's file
+    Path(a.name).unlink()
+    a.close()
+    b.join(2)
+    c = threading.Thread(target=take, args=("C",), daemon=True)
+    c.start()
+    c.join(0.5)
+    try:
+        assert len(held) == 1, held
+    finally:
+        for lock in locks:
+            lock.close()
+        c.join(2)
