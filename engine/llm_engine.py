@@ -8,6 +8,7 @@ runner, and per-request incremental detokenizers. It is single-threaded by desig
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,7 +354,13 @@ class LLMEngine:
         their blocks, none of which was registered as a cached prefix yet; unused cached
         prefixes are dropped too, to be safe). When the failure came before any model
         step was planned (the scheduler itself), every running request is ended.
+
+        ``cause`` is kept (each error's ``__cause__``) without its traceback: the frames
+        of the failed step hold its tensors (activations, logits), and the errors live
+        as long as their consumers keep them; after an out-of-memory that memory is what
+        the next steps need. Log ``cause`` with its traceback before calling this.
         """
+        _drop_frames(cause)
         sched = self.scheduler
         self._ahead = None
         failed = self._in_step or list(sched.running)
@@ -455,6 +462,22 @@ class LLMEngine:
                         self.abort_request(rid)
                     raise o.error
         return [(texts[rid], tokens[rid]) for rid in ids]
+
+
+def _drop_frames(exc: BaseException) -> None:
+    """Clear the locals of the frames ``exc`` (and the exceptions chained to it) went
+    through, and drop its traceback (a frame still running is left as is)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.__traceback__ is not None:
+            traceback.clear_frames(e.__traceback__)
+            e.__traceback__ = None
+        todo += (e.__cause__, e.__context__)
 
 
 def _tokenizer_eos(tokenizer: Any) -> frozenset[int]:

@@ -5,7 +5,9 @@ failing. Tiny random Llama, fp32, CPU."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -306,3 +308,31 @@ def test_a_failed_overlapped_step_ends_the_queued_steps_requests_only() -> None:
             tokens += o.token_ids
     assert len(tokens) == PARAMS.max_new_tokens
     assert engine.load.kv_blocks_free == engine.num_kv_blocks
+
+
+def test_a_failed_step_does_not_keep_its_frames_alive(loaded: LoadedModel) -> None:
+    """The errors of a failed step's requests keep its cause, not the step's frames:
+    their locals (activations, after an out-of-memory) must be freed at once."""
+
+    class Activations:
+        pass
+
+    engine = make_engine(loaded)
+    engine.add_request("A", "Hi", PARAMS)
+    held: list[weakref.ref[Activations]] = []
+
+    def launch(out: Any) -> Any:
+        activations = Activations()  # a tensor the failed step still referenced
+        held.append(weakref.ref(activations))
+        raise RuntimeError("simulated out of memory")
+
+    engine.runner.launch = launch  # type: ignore[method-assign]
+    try:
+        engine.step()
+    except RuntimeError as exc:
+        outputs = engine.fail_step(exc)
+    gc.collect()
+    error = outputs[0].error
+    assert isinstance(error, StepFailedError)
+    assert isinstance(error.__cause__, RuntimeError)
+    assert held and held[0]() is None
