@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Collection, Mapping
 
 from botkit._delivery import LiveReplies
@@ -19,6 +20,7 @@ from botkit._replies import ReplyTasks
 from botkit._resume import Claims, RecoveryTiming
 from botkit.errors import DatabaseUnavailableError
 from botkit.events import InboundMessage
+from botkit.store._database import one_call
 from botkit.store.records import IntakeResult
 
 __all__ = ["Recovery"]
@@ -56,6 +58,7 @@ class Recovery:
         self._replies = replies
         self._window_seconds = window_seconds
         self._grace_seconds = grace_seconds
+        self._cancels: Counter[object] = Counter()  # the passes' (see resume_unanswered)
         self.peers = PeerSync(claims.store, claims.id, live, connectors, claims.timing)
         # Started at once, not in run(): a bot fed through submit() alone claims
         # messages too, and must keep them alive while it answers.
@@ -75,9 +78,14 @@ class Recovery:
         # from the INSERT on, so they are never found here: no race with submit().
         read_at = self._live.now()  # before their conversations' status is read
         channels: Collection[str] = set(self._connectors)
-        found = await self.claims.take_unanswered(
-            self._window_seconds, channels, grace_seconds=self._grace_seconds
-        )
+        # The passes are one call to the store: a look that the statement_timeout
+        # cancels pass after pass is a plain failure after a few (STATEMENT_CANCELS),
+        # not an outage reported every pass. Only around the look: the replies it
+        # queues start tasks that would share the count.
+        with one_call(self._cancels):
+            found = await self.claims.take_unanswered(
+                self._window_seconds, channels, grace_seconds=self._grace_seconds
+            )
         for message, intake in found:
             self._replies.schedule(message, intake, too_long=False, read_at=read_at)
         if found:

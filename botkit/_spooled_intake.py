@@ -19,6 +19,7 @@ from botkit._replies import DATABASE_RETRY_S
 from botkit.channel import IntakeReceipt
 from botkit.errors import DatabaseUnavailableError, MessageRejectedError, StoreError
 from botkit.events import InboundMessage
+from botkit.store._database import one_call
 from botkit.store.settings import StoreSettings
 
 __all__ = ["SpooledIntake", "open_spool"]
@@ -208,21 +209,27 @@ class SpooledIntake:
         """Store one kept message, waiting for the database as long as it takes; False
         when the bot stops accepting messages (shutdown)."""
         delays = doubling(*DATABASE_RETRY_S)
-        while True:
-            try:
-                await self._store(kept)
-                return True
-            except DatabaseUnavailableError as exc:
-                # (The store logs the outage once; this line is for who looks closely.)
-                _log.debug("kept message %s waits for the database: %s", path.name, exc)
-            except MessageRejectedError as exc:
-                if not self._accepting():
-                    return False  # stopping: the next start stores it
-                await spool.set_aside(path, f"is refused: {exc}")  # an edited file
-                return True
-            except StoreError as exc:
-                # Not an outage: this message cannot be stored, and it must not hold up
-                # the ones behind it.
-                await spool.set_aside(path, f"cannot be stored: {exc}")
-                return True
-            await asyncio.sleep(next(delays))
+        # This message's tries are one call to the store: a statement its
+        # statement_timeout cancels every time is given up after a few of them (see
+        # STATEMENT_CANCELS) and the message set aside, while one cancelled now and then
+        # (a migration, an overload) is waited for. Per message, not per task: this
+        # task stores every kept message, and their cancels must not add up.
+        with one_call():
+            while True:
+                try:
+                    await self._store(kept)
+                    return True
+                except DatabaseUnavailableError as exc:
+                    # (The store logs the outage once; this line is for who looks closely.)
+                    _log.debug("kept message %s waits for the database: %s", path.name, exc)
+                except MessageRejectedError as exc:
+                    if not self._accepting():
+                        return False  # stopping: the next start stores it
+                    await spool.set_aside(path, f"is refused: {exc}")  # an edited file
+                    return True
+                except StoreError as exc:
+                    # Not an outage: this message cannot be stored, and it must not hold
+                    # up the ones behind it.
+                    await spool.set_aside(path, f"cannot be stored: {exc}")
+                    return True
+                await asyncio.sleep(next(delays))

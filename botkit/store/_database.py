@@ -10,8 +10,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
-from weakref import WeakKeyDictionary
+from typing import Self, TypeVar
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -31,8 +30,9 @@ _ATTEMPTS = 4
 # PostgreSQL serialization failure and deadlock: the transaction can simply be retried.
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 # How many times in a row the server may cancel one transaction (SQLSTATE 57014: the
-# role's or database's statement_timeout, or a cancel request) for the same task before
-# it is a plain failure rather than an outage. A lock held a moment too long is waited
+# role's or database's statement_timeout, or a cancel request) within one call of a
+# caller that tries again (``one_call``) before it is a plain failure rather than an
+# outage. A lock held a moment too long is waited
 # for (as an outage: the callers try again, see botkit/_replies.py); a statement that
 # exceeds the timeout every time (a query made slow by one conversation's data) would
 # otherwise be tried until shutdown, holding the conversation and a connection each
@@ -45,13 +45,24 @@ _CALL_CANCELS: ContextVar[Counter[object] | None] = ContextVar("botkit_store_can
 
 
 @contextlib.contextmanager
-def one_call() -> Iterator[None]:
+def one_call(counts: Counter[object] | None = None) -> Iterator[None]:
     """Within it, the store calls of this task and of the tasks it starts are one call
     for ``STATEMENT_CANCELS``: a caller that tries its work again while the database is
-    unavailable (a reply) wraps the whole loop, since the tries may run in new tasks
-    (the reply's write is shielded in a task of its own per try). Outside one, each
-    task counts for itself."""
-    token = _CALL_CANCELS.set(Counter())
+    unavailable (a reply, one kept message of the outage spool, the recovery passes)
+    wraps the whole loop, since the tries may run in new tasks (the reply's write is
+    shielded in a task of its own per try).
+
+    Outside one, nothing is counted: a 57014 is an outage each time. A count per task
+    built up across unrelated calls of a long-lived task (the spool storing message
+    after message, each cancelled once under a migration) and gave up the next one at
+    its first cancel.
+
+    Args:
+        counts: the count to go on with, kept by a caller whose tries are spread over
+            calls of its own (the recovery passes); a new one when None. Tasks started
+            within the block share it, so such a caller wraps its store call only.
+    """
+    token = _CALL_CANCELS.set(Counter() if counts is None else counts)
     try:
         yield
     finally:
@@ -90,9 +101,6 @@ class Database:
         # _write's ``heartbeat``); None on SQLite, whose writes all queue in one thread.
         self._beat_runner: Runner | None = None
         self._outage = OutageLog(self._settings.safe_url)
-        # Per task: how many times in a row a transaction function (by where it is
-        # defined) was cancelled by the server (see STATEMENT_CANCELS).
-        self._cancels: WeakKeyDictionary[asyncio.Task[Any], Counter[object]] = WeakKeyDictionary()
 
     @property
     def settings(self) -> StoreSettings:
@@ -319,30 +327,19 @@ class Database:
         )
 
     def _cancelled_too_often(self, fn: Callable[..., object]) -> bool:
-        """Count a cancel of ``fn`` in this call (``one_call``) or else this task; True
-        once it reached STATEMENT_CANCELS."""
+        """Count a cancel of ``fn`` in this call (``one_call``; outside one nothing is
+        counted); True once it reached STATEMENT_CANCELS."""
         counts = _CALL_CANCELS.get()
         if counts is None:
-            task = asyncio.current_task()
-            if task is None:
-                return False
-            counts = self._cancels.setdefault(task, Counter())
+            return False
         counts[_site(fn)] += 1
         return counts[_site(fn)] >= STATEMENT_CANCELS
 
     def _not_cancelled(self, fn: Callable[..., object]) -> None:
-        """``fn`` went through: its cancels in this call or task are forgotten."""
-        call = _CALL_CANCELS.get()
-        if call:
-            call.pop(_site(fn), None)
-        if not self._cancels:  # (the usual case: nothing to look up)
-            return
-        task = asyncio.current_task()
-        counts = None if task is None else self._cancels.get(task)
-        if task is not None and counts is not None:
+        """``fn`` went through: its cancels in this call are forgotten."""
+        counts = _CALL_CANCELS.get()
+        if counts:
             counts.pop(_site(fn), None)
-            if not counts:
-                del self._cancels[task]
 
 
 def _site(fn: Callable[..., object]) -> object:
