@@ -176,7 +176,8 @@ class OutageLog:
         self._down_since: float | None = None
         self._failures = 0
         self._writes_failed = False
-        self._shared_failed = False
+        # Whether the heartbeat's own connection fails (see ``failed``).
+        self._beat_failing = False
         self._by_reason: Counter[str] = Counter(dict.fromkeys(OUTAGE_REASONS, 0))
 
         # The URL goes into a %-format: its query may hold percent-encoding
@@ -194,6 +195,18 @@ class OutageLog:
 
         self._throttle = throttle
         self._warning = throttle()
+
+        def beat_throttle() -> ThrottledWarning:
+            return ThrottledWarning(
+                log,
+                "the process heartbeat's own connection to the database at "
+                f"{where} fails (%s: %s); the other calls are not affected by it",
+                interval_s=interval_s,
+                clock=clock,
+            )
+
+        self._beat_throttle = beat_throttle
+        self._beat_warning = self._beat_throttle()
         self._silent = False
 
     @property
@@ -219,7 +232,6 @@ class OutageLog:
         finally:
             self._silent = False
             self._down_since, self._failures, self._writes_failed = None, 0, False
-            self._shared_failed = False
             self._warning = self._throttle()
 
     def failed(
@@ -227,13 +239,23 @@ class OutageLog:
     ) -> None:
         """A call failed for an outage (``reason``: ``outage_reason``; ``detail``: the
         driver's one-line error, without SQL or parameters; ``shared``: False for a call
-        on a connection of its own, see ``succeeded``)."""
+        on a connection of its own, the process heartbeat's).
+
+        A failure of the heartbeat's own connection alone (its reconnect refused with
+        "too many connections") is counted and logged on its own, throttled, but is not
+        an outage of the database: it started one every beat and the next pooled call
+        ended it, so the log and ``botkit_database_up`` flapped. When the database is
+        away, the pooled calls say so."""
+        self._by_reason[reason.name] += 1
+        if not shared:
+            self._beat_failing = True
+            if not self._silent:
+                self._beat_warning.warn(reason, detail)
+            return
         if self._down_since is None:
             self._down_since = self._clock()
         self._failures += 1
-        self._by_reason[reason.name] += 1
         self._writes_failed = self._writes_failed or write
-        self._shared_failed = self._shared_failed or shared
         if not self._silent:
             self._warning.warn(reason, detail)
 
@@ -241,15 +263,21 @@ class OutageLog:
         """A call worked: if the database was away, say that it is back. A read does not
         end an outage of writes: a locked SQLite file, a full disk or a read-only
         standby still serve reads. A call on a connection of its own (``shared`` False:
-        the process heartbeat) does not end an outage the shared pool saw: with every
-        pooled connection waiting (pool starvation, a locked table) it still succeeds,
-        while customers' calls keep failing; it ended the outage every heartbeat, so
-        the log and ``botkit_database_up`` flapped."""
+        the process heartbeat) ends only its own failures (see ``failed``), never an
+        outage the shared pool saw: with every pooled connection waiting (pool
+        starvation, a locked table) it still succeeds, while customers' calls keep
+        failing; it ended the outage every heartbeat, so the log and
+        ``botkit_database_up`` flapped."""
+        if not shared:
+            if self._beat_failing:
+                self._beat_failing = False
+                self._beat_warning = self._beat_throttle()
+                if not self._silent:
+                    log.warning("the process heartbeat's own connection works again")
+            return
         if self._down_since is None or (self._writes_failed and not write) or self._silent:
             return
-        if self._shared_failed and not shared:
-            return
-        self._writes_failed = self._shared_failed = False
+        self._writes_failed = False
         seconds = self._clock() - self._down_since
         failures, self._failures, self._down_since = self._failures, 0, None
         self._warning = self._throttle()  # the next outage is reported at once

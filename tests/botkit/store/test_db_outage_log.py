@@ -92,3 +92,41 @@ def test_a_percent_encoded_url_is_logged_as_written(caplog: pytest.LogCaptureFix
     outage.failed(UNREACHABLE, "ConnectionRefusedError: x", write=True)
     (line,) = _lines(caplog)
     assert where in line
+
+
+TOO_MANY = OutageReason("resources", "the database refuses work (SQLSTATE 53300)")
+
+
+def test_what_only_the_heartbeats_own_connection_sees_is_no_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Review 2, finding 6: the heartbeat's lazy reconnect refused ("too many
+    connections") while the pool works started an outage every beat, and the next pooled
+    call ended it: the log and ``botkit_database_up`` flapped."""
+    caplog.set_level(logging.INFO, logger="botkit.store")
+    clock = Clock()
+    outage = OutageLog("postgresql+asyncpg://bot:***@db/botkit", clock=clock)
+    for _ in range(3):  # a beat fails, a pooled call works, within a minute
+        outage.failed(TOO_MANY, "TooManyConnectionsError: x", write=True, shared=False)
+        assert not outage.down
+        outage.succeeded(write=True)
+        clock.now += 5
+    (line,) = _lines(caplog)  # said once, on its own, throttled; no "answers again"
+    assert "heartbeat's own connection" in line
+    assert "answers again" not in line
+    assert outage.failures_by_reason["resources"] == 3  # counted all the same
+
+    outage.succeeded(write=True, shared=False)  # its connection works again: said once
+    assert _lines(caplog) == ["the process heartbeat's own connection works again"]
+    outage.succeeded(write=True, shared=False)
+    assert _lines(caplog) == []
+
+    # An outage of the pool is neither ended by a heartbeat that works, nor started
+    # again by one that fails after the pool's calls work.
+    outage.failed(UNREACHABLE, "x", write=True)
+    _lines(caplog)
+    outage.succeeded(write=True, shared=False)
+    assert outage.down
+    outage.succeeded(write=True)
+    assert not outage.down
+    assert [line.split(" after")[0] for line in _lines(caplog)] == ["the database answers again"]
