@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sqlite3
 import ssl
 import time
@@ -93,9 +94,26 @@ _SQLITE_OUTAGES = {
 }
 
 
-# TLS errors that are a connection cut mid-handshake (a restart, a network), not a
-# refusal; and asyncpg's words for a server that has no TLS (an OSError).
-_SSL_CUT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+# TLS errors that are a configuration the server keeps, not cured by time: OpenSSL's
+# reason codes for no common protocol version or cipher (a certificate that does not
+# verify is ``ssl.SSLCertVerificationError``), and asyncpg's words for a server that has
+# no TLS (an OSError). Any other TLS error is an outage like a cut connection: a record
+# that fails its MAC (DECRYPTION_FAILED_OR_BAD_RECORD_MAC), a TLS proxy that restarts
+# mid-handshake, an EOF; failing a reply for it lost what the customer had seen.
+_TLS_MISCONFIGURED = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",  # TLS spoken to something that is not (a plain port)
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_SHARED_CIPHER",
+        "NO_CIPHERS_AVAILABLE",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",  # the server's answer to no shared cipher
+        "CERTIFICATE_VERIFY_FAILED",
+        "TLSV1_ALERT_UNKNOWN_CA",  # the server refuses our client certificate
+    }
+)
+_SSL_REASON = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 _NO_TLS = "rejected SSL upgrade"
 
 
@@ -149,15 +167,23 @@ def outage_reason(exc: BaseException) -> OutageReason | None:
             for fragment, (name, reason) in _SQLITE_OUTAGES.items():
                 if fragment in text:
                     return OutageReason(name, reason)
-        if isinstance(error, ssl.SSLError) and not isinstance(error, _SSL_CUT):
-            # (an OSError) a certificate that does not verify, no common protocol or
-            # cipher: a configuration the server keeps, not cured by time.
-            return None
+        if isinstance(error, ssl.SSLError) and _tls_misconfigured(error):
+            return None  # (an OSError) the same next time: see _TLS_MISCONFIGURED
         if isinstance(error, ConnectionError) and _NO_TLS in str(error):
             return None  # ?sslmode=require, and a server without TLS: the same next time
         if isinstance(error, OSError):  # refused, reset, unreachable, timed out
             return OutageReason("unreachable", "the database server cannot be reached")
     return None
+
+
+def _tls_misconfigured(error: ssl.SSLError) -> bool:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return True
+    reason = getattr(error, "reason", None)
+    if not isinstance(reason, str):  # (set by OpenSSL; else only in the text)
+        found = _SSL_REASON.search(str(error))
+        reason = found.group(1) if found else None
+    return reason in _TLS_MISCONFIGURED
 
 
 class OutageLog:

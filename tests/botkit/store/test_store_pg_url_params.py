@@ -161,6 +161,14 @@ async def test_sslmode_require_against_a_server_without_tls_is_not_waited_for(
         (ssl.SSLError(1, "[SSL: NO_PROTOCOLS_AVAILABLE] no protocols available"), False),
         (ssl.SSLCertVerificationError(1, "certificate verify failed"), False),
         (ConnectionError('PostgreSQL server at "h:5432" rejected SSL upgrade'), False),
+        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), False),
+        (ssl.SSLError(1, "[SSL: UNSUPPORTED_PROTOCOL] unsupported protocol"), False),
+        (ssl.SSLError(1, "[SSL: NO_SHARED_CIPHER] no shared cipher"), False),
+        # Review 2, finding 7: any other TLS error is waited out (a record that fails
+        # its MAC, a restarting TLS proxy), not a failed reply.
+        (ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed"), True),
+        (ssl.SSLError(1, "[SSL: BAD_RECORD_MAC] bad record mac"), True),
+        (ssl.SSLError(1, "[SSL: UNEXPECTED_RECORD] unexpected record"), True),
         (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), True),
         (ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed"), True),
         (ConnectionResetError(104, "Connection reset by peer"), True),
@@ -169,3 +177,24 @@ async def test_sslmode_require_against_a_server_without_tls_is_not_waited_for(
 )
 def test_tls_refusals_are_not_outages_but_a_cut_handshake_is(error: OSError, outage: bool) -> None:
     assert (outage_reason(error) is not None) is outage
+
+
+def _handshake_answered_with(data: bytes) -> ssl.SSLError:
+    """What OpenSSL itself raises (its ``reason`` set) when a TLS handshake is answered
+    with ``data``."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(incoming, outgoing)
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    incoming.write(data)
+    with pytest.raises(ssl.SSLError) as caught:
+        client.do_handshake()
+    return caught.value
+
+
+def test_a_real_tls_misconfiguration_is_told_by_openssls_reason() -> None:
+    plain = _handshake_answered_with(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4)
+    assert plain.reason == "WRONG_VERSION_NUMBER"
+    assert outage_reason(plain) is None
