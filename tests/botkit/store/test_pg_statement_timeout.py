@@ -55,7 +55,9 @@ async def test_a_statement_that_always_times_out_is_given_up(
                     with pytest.raises(StoreError, match="cancelled the same statement") as caught:
                         await _until_stored(lambda: store.intake(make_message(), text="hi"), 20)
                 assert not isinstance(caught.value, DatabaseUnavailableError)
-                assert time.monotonic() - started < 0.2 * _database.STATEMENT_CANCELS + 1
+                # Given up after its few tries, not waited for as long as the lock lasts
+                # (20 s here); a loose bound, so a loaded machine does not fail it.
+                assert time.monotonic() - started < 10
                 # Another call has a budget of its own: this one's is not spent.
                 with _database.one_call(), pytest.raises(DatabaseUnavailableError):
                     await store.intake(make_message(), text="hi")
