@@ -40,7 +40,7 @@ async def test_upgrade_behind_a_long_transaction_gives_up_without_stalling_other
         # A bot's statement meanwhile is not queued behind the migration for long.
         started = time.monotonic()
         await other.fetchval("SELECT count(*) FROM conversations", timeout=5)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 4.0  # queued behind it: until fetchval's 5 s
         with pytest.raises(DatabaseUnavailableError, match="pg_stat_activity") as caught:
             async with asyncio.timeout(10):
                 await upgrading

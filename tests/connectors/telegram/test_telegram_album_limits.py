@@ -46,13 +46,13 @@ async def test_a_trickling_album_is_held_no_longer_than_max_hold_s() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     first = albums.add("g", 1, item("1", 1))
-    for i in range(2, 9):  # one every 0.2 s: never quiet for 0.3 s
+    for i in range(2, 20):  # one every 0.2 s: never quiet for 0.3 s
         if first.done():
             break
         await asyncio.sleep(0.2)
         albums.add("g", i, item("1", i))
     await asyncio.wait_for(first, 5)
-    assert loop.time() - started < 1.2  # max_hold_s (0.6 s) and a loaded machine
+    assert loop.time() - started < 2.5  # max_hold_s (0.6 s), not the trickle's 3.6 s
     await albums.flush_all()
     assert len(submitted) == 2  # the trickle's rest is another album
 
