@@ -12,10 +12,11 @@ ones: ``*``, ``**``, ``+``, ``~`` and ``%``, ``str.format`` width specs, the str
 that pad to a width (``center``, ``zfill``...), ``replace`` and ``join``, and the filters
 that take a width or a separator (``center``, ``indent``, ``wordwrap``, ``format``,
 ``join``, ``replace``, ``batch``, ``slice``, ``tojson``'s indent); after they run, every
-filter and call's result is sized too, so no value past ``MAX_RENDER_CHARS`` items is
-passed on. The output is streamed and cut off at ``MAX_RENDER_CHARS``. This bounds each
-step to a few times ``MAX_RENDER_CHARS``; it is a list of known ways to grow a value, not
-a proof that no other exists.
+filter and call's result is sized too, so no value that prints past ``MAX_RENDER_CHARS``
+characters is passed on (a list is sized by what it holds, not by its length). The
+output is streamed and cut off at ``MAX_RENDER_CHARS``. This bounds each step to a few
+times ``MAX_RENDER_CHARS``; it is a list of known ways to grow a value, not a proof that
+no other exists. Time is the deadline's to bound.
 """
 
 from __future__ import annotations
@@ -54,12 +55,28 @@ def _refuse(what: str) -> RenderTooLarge:
 
 
 def _size(value: Any) -> int:
-    return len(value) if isinstance(value, (str, list, tuple, dict)) else 0
+    """About the characters ``str(value)`` has: a list of a million references to one
+    long string is small in memory, not once printed or joined. Counted up to just past
+    the bound, each container once (a list holding itself ends)."""
+    total, seen, todo = 0, set(), [value]
+    while todo and total <= MAX_RENDER_CHARS:
+        v = todo.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, (list, tuple, dict)):
+            total += 2 * len(v) + 2  # brackets, separators
+            if id(v) not in seen:
+                seen.add(id(v))
+                todo += [*v.keys(), *v.values()] if isinstance(v, dict) else v
+        else:
+            total += 8  # a number, None, an object's name
+    return total
 
 
 def _bounded(value: Any, what: str) -> Any:
-    if _size(value) > MAX_RENDER_CHARS:
-        raise _refuse(f"{what} {_size(value)} items")
+    size = _size(value)
+    if size > MAX_RENDER_CHARS:
+        raise _refuse(f"{what} {size} characters")
     return value
 
 
@@ -99,7 +116,7 @@ def _check_format(fmt: str, args: Iterable[Any]) -> None:
 
 def _check_join(items: Any, sep: Any) -> None:
     if isinstance(items, (list, tuple)):
-        total = sum(len(x) for x in items if isinstance(x, str))
+        total = _size(items)
         total += len(sep) * max(0, len(items) - 1) if isinstance(sep, str) else 0
         if total > MAX_RENDER_CHARS:
             raise _refuse(f"joins {total} characters")
@@ -204,25 +221,23 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
     @staticmethod
     def bounded_concat(join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
         """``join(parts)`` (``a ~ b``), sized before it is built."""
-        texts = [p if isinstance(p, str) else str(p) for p in parts]
-        total = sum(len(t) for t in texts)
+        total = _size(parts)
         if total > MAX_RENDER_CHARS:
             raise _refuse(f"concatenates {total} characters")
-        return join(texts)
+        return join(parts)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-                    item = sum(len(x) for x in seq if isinstance(x, str)) if seq else 0
-                    if max(len(seq), item) * times > MAX_RENDER_CHARS:
+                    if _size(seq) * times > MAX_RENDER_CHARS:
                         raise _refuse(f"repeats {len(seq)} items {times} times")
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if right > 0 and abs(left) > 1 and left.bit_length() * right > _MAX_INT_BITS:
                 raise RenderTooLarge(f"the chat template computes {left} ** {right}")
         elif operator == "+":
             if _size(left) + _size(right) > MAX_RENDER_CHARS:
-                raise _refuse(f"adds {_size(left)} and {_size(right)} items")
+                raise _refuse(f"adds {_size(left)} and {_size(right)} characters")
         elif operator == "%" and isinstance(left, str):
             _check_printf(left, right)
         return _bounded(super().call_binop(context, operator, left, right), operator + " built")
