@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,32 @@ def _other(conn: object) -> None:
 
 def _cancelled(db: Database) -> StoreError:
     return db._failure("write", _cancel(), maybe_committed=False, fn=_submit)
+
+
+async def _store_kept(
+    tmp_path: Path, keys: list[str], submit: Callable[[InboundMessage], Awaitable[IntakeReceipt]]
+) -> bool:
+    """Keep ``keys`` in an outage spool, then store them through ``submit`` as the bot
+    does once the database answers; whether all were done within 10 s."""
+
+    async def exists(channel: str, key: str) -> bool:
+        return True
+
+    async def record_agent(inbound: InboundMessage, name: str) -> bool:
+        return False
+
+    spool = OutageSpool(tmp_path / "spool", max_messages=100)
+    await spool.load()
+    for key in keys:
+        await spool.keep(
+            SpooledMessage(message("hi", key), existing_conversation_only=False, agent_name=None)
+        )
+    intake = SpooledIntake(spool, submit, exists, record_agent, lambda: True)
+    intake.start_storing()
+    try:
+        return await intake.wait_stored(10)
+    finally:
+        await intake.close()
 
 
 async def test_cancels_of_unrelated_calls_in_one_task_do_not_add_up() -> None:
@@ -93,25 +120,8 @@ async def test_the_spool_gives_each_kept_message_its_own_count(
         stored.append(key)
         return IntakeReceipt(conversation_id=1, seq=len(stored), duplicate=False)
 
-    async def exists(channel: str, key: str) -> bool:
-        return True
-
-    async def record_agent(inbound: InboundMessage, name: str) -> bool:
-        return False
-
-    spool = OutageSpool(tmp_path / "spool", max_messages=100)
-    await spool.load()
     keys = [f"k{i}" for i in range(STATEMENT_CANCELS + 2)]
-    for key in keys:
-        await spool.keep(
-            SpooledMessage(message("hi", key), existing_conversation_only=False, agent_name=None)
-        )
-    intake = SpooledIntake(spool, submit, exists, record_agent, lambda: True)
-    intake.start_storing()
-    try:
-        assert await intake.wait_stored(10)
-    finally:
-        await intake.close()
+    assert await _store_kept(tmp_path, keys, submit)
     assert stored == keys
     assert not (tmp_path / "spool" / UNREADABLE).exists()
 
@@ -134,24 +144,7 @@ async def test_the_spool_sets_aside_a_message_whose_statement_is_always_cancelle
         stored.append(key)
         return IntakeReceipt(conversation_id=1, seq=len(stored), duplicate=False)
 
-    async def exists(channel: str, key: str) -> bool:
-        return True
-
-    async def record_agent(inbound: InboundMessage, name: str) -> bool:
-        return False
-
-    spool = OutageSpool(tmp_path / "spool", max_messages=100)
-    await spool.load()
-    for key in ("slow", "next"):
-        await spool.keep(
-            SpooledMessage(message("hi", key), existing_conversation_only=False, agent_name=None)
-        )
-    intake = SpooledIntake(spool, submit, exists, record_agent, lambda: True)
-    intake.start_storing()
-    try:
-        assert await intake.wait_stored(5)
-    finally:
-        await intake.close()
+    assert await _store_kept(tmp_path, ["slow", "next"], submit)
     assert stored == ["next"]
     assert tried["slow"] == STATEMENT_CANCELS
     assert len(list((tmp_path / "spool" / UNREADABLE).iterdir())) == 1
