@@ -80,6 +80,9 @@ class TelegramConnector(Connector[TelegramConfig]):
         # (chat, topic, kind) -> when it was last greeted or helped (loop time).
         self._local_replies: OrderedDict[tuple[int, int | None, Kind], float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The greeting or help being sent to each chat: the next one waits for it, so
+        # they arrive in the order asked (each first asks the core who has the chat).
+        self._greeting_now: dict[int, asyncio.Task[None]] = {}
         self._sending: set[asyncio.Task[Any]] = set()
         # One line a minute: a relay that garbles every update must not flood the log.
         self.albums = AlbumCollector(self._store)
@@ -340,7 +343,7 @@ class TelegramConnector(Connector[TelegramConfig]):
             and self._first_time(action.update_id)
             and self._local_reply_due(action)
         ):
-            self._spawn(self._reply_locally(action))
+            self._reply_locally_in_order(action)
         return None
 
     async def _move_conversation(self, old: int, new: int) -> None:
@@ -464,10 +467,29 @@ class TelegramConnector(Connector[TelegramConfig]):
         except ConnectorError as exc:
             log.warning("%s", exc)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _reply_locally_in_order(self, action: Action) -> None:
+        assert action.target is not None
+        chat, before = action.target.chat_id, self._greeting_now.get(action.target.chat_id)
+
+        async def after_the_one_before() -> None:
+            if before is not None:
+                await asyncio.gather(before, return_exceptions=True)
+            await self._reply_locally(action)
+
+        task = self._spawn(after_the_one_before())
+        self._greeting_now[chat] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._greeting_now.get(chat) is done:
+                del self._greeting_now[chat]
+
+        task.add_done_callback(forget)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- output ------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from tg_helpers import MakeTg
@@ -205,3 +206,30 @@ async def test_in_a_group_only_an_addressed_start_carries_a_payload(make_tg: Mak
     assert not greeting.startswith("echo:")
     assert await tg.history(-650) == []  # the connector's own reply; the core is not asked
     assert tg.answers(-651) == ["echo: /start order_77"]
+
+
+class _SlowFirstLook:
+    """The core, whose first "who has this chat?" answer is slow (a busy database)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self._looks = inner, 0
+
+    async def with_human(self, channel: str, conversation_key: str) -> bool:
+        self._looks += 1
+        if self._looks == 1:
+            await asyncio.sleep(0.3)
+        return bool(await self._inner.with_human(channel, conversation_key))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_greeting_and_help_arrive_in_the_order_asked(make_tg: MakeTg) -> None:
+    # Each asks the core whether an agent has the chat first; a slower answer for the
+    # first put the help before the greeting.
+    tg = await make_tg()
+    tg.connector.core = _SlowFirstLook(tg.connector.core)
+    u = tg.fake.updates
+    tg.fake.push(u.message(603, "/start"), u.message(603, "/help"))
+    await tg.wait_answers(2, 603)
+    assert tg.answers(603) == [texts.GREETING["en"], texts.HELP["en"]]
