@@ -106,6 +106,25 @@ def _free_port() -> int:
         return port
 
 
+@contextmanager
+def own_server(why: str) -> Iterator[PgServer]:
+    """A server of the caller's own (``why``: it changes its settings, or stops it),
+    stopped afterwards. Skips the test where ``BOTKIT_TEST_PG_URL`` names a shared
+    server, or PostgreSQL is not installed."""
+    import pytest
+
+    if os.environ.get("BOTKIT_TEST_PG_URL"):
+        pytest.skip(f"{why}; BOTKIT_TEST_PG_URL names a shared one")
+    try:
+        server = start_server()
+    except PgUnavailable as exc:
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def start_server() -> PgServer:
     """Start a server, or describe an existing one named by ``BOTKIT_TEST_PG_URL``.
 

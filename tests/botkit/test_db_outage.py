@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import subprocess
 import threading
@@ -72,16 +71,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    if os.environ.get("BOTKIT_TEST_PG_URL"):
-        pytest.skip("stops and starts its own server; BOTKIT_TEST_PG_URL names a shared one")
-    try:
-        started = pg_server.start_server()
-    except pg_server.PgUnavailable as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
+    with pg_server.own_server("stops and starts its own server") as started:
         yield Server(started)
-    finally:
-        started.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ with a self-signed certificate for 127.0.0.1 (the session's has no TLS)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +27,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[tuple[str, Path]]:
     """(URL, CA file): a server that also takes TLS connections."""
-    if os.environ.get("BOTKIT_TEST_PG_URL"):
-        pytest.skip("configures its own server; BOTKIT_TEST_PG_URL names a shared one")
-    try:
-        server = pg_server.start_server()
-    except pg_server.PgUnavailable as exc:
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
-    try:
+    with pg_server.own_server("configures its own server") as server:
         assert server._root is not None and server._as_user is not None
         data = server._root / "data"
         subprocess.run(
@@ -52,8 +45,6 @@ def tls_server() -> Iterator[tuple[str, Path]]:
         pg_server.run_async(pg_server._admin(server.url, "ALTER SYSTEM SET ssl = on"))
         pg_server.run_async(pg_server._admin(server.url, "SELECT pg_reload_conf()"))
         yield server.url, ca
-    finally:
-        server.stop()
 
 
 async def _encrypted(url: str) -> bool:
