@@ -152,6 +152,19 @@ async def test_a_deep_link_start_reaches_the_core_with_its_payload(make_tg: Make
     assert stored[0].text == "/start order_12345"
 
 
+async def test_a_hostile_deep_link_payload_is_stored_clean_and_answered(make_tg: MakeTg) -> None:
+    # Telegram's payloads have at most 64 characters; a relay (or a fake Telegram)
+    # may send anything: NUL, bidi overrides, thousands of characters.
+    tg = await make_tg()
+    payload = "x\x00\u202e" * 2000
+    tg.fake.push(tg.fake.updates.message(614, f"/start {payload}"))
+    await tg.wait_answers(1)
+    inbound, reply = await tg.bot.store.messages_after("telegram", "614", 0, 10)
+    # Kept (cleaned), and answered: too long for bot.max_message_chars, it is told so.
+    assert inbound.text.startswith("/start x") and "\x00" not in inbound.text
+    assert reply.in_reply_to_seq == inbound.seq and tg.answers(614) == [reply.text]
+
+
 async def test_start_spam_gets_one_greeting(make_tg: MakeTg) -> None:
     tg = await make_tg()
     u = tg.fake.updates
