@@ -48,6 +48,7 @@ from botkit.errors import (
 )
 from botkit.event_bus import EventBus
 from botkit.events import (
+    ConversationMoved,
     ConversationStarted,
     FeedbackGiven,
     HandoffRequested,
@@ -661,8 +662,12 @@ class Bot:
         return stored is not None
 
     async def move_conversation(self, channel: str, old_key: str, new_key: str) -> bool:
-        """Re-key a conversation whose chat got a new id (see ``CoreHandle``)."""
-        return await self.store.move_conversation(channel, old_key, new_key)
+        """Re-key a conversation whose chat got a new id (see ``CoreHandle``), and
+        publish ``ConversationMoved`` when this call moved it."""
+        moved = await self.store.move_conversation(channel, old_key, new_key)
+        if moved:
+            await self.events.publish(ConversationMoved(channel, new_key, old_key=old_key))
+        return moved
 
     async def keep_file(
         self,

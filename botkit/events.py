@@ -19,6 +19,7 @@ __all__ = [
     "Button",
     "Contact",
     "ConversationClosed",
+    "ConversationMoved",
     "ConversationStarted",
     "Direction",
     "FeedbackGiven",
@@ -160,6 +161,15 @@ class ConversationStarted(SystemEvent):
 @dataclass(frozen=True, slots=True)
 class ConversationClosed(SystemEvent):
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationMoved(SystemEvent):
+    """The conversation once keyed ``old_key`` continues under ``conversation_key``: its
+    chat got a new id (a Telegram group upgraded to a supergroup). Whoever keeps
+    something per conversation key (an agents' tool, a plugin) follows it there."""
+
+    old_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

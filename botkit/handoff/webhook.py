@@ -1,6 +1,8 @@
-"""Telling the agents' tool about hand-offs: a JSON POST per ``HandoffRequested``, and
-per ``HandoffReleased`` (the conversation went back to the bot: the customer sent the
-return command, or an agent gave it back through the agent API).
+"""Telling the agents' tool about hand-offs: a JSON POST per ``HandoffRequested``, per
+``HandoffReleased`` (the conversation went back to the bot: the customer sent the
+return command, or an agent gave it back through the agent API), and per
+``ConversationMoved`` (its chat got a new id, so the tool's links to the old key would
+stop working).
 
 Each event is posted once (no retry) and unsigned: the tool should treat it as a hint to
 look, and poll ``GET /v1/handoffs`` as the source of truth (docs/agents.md).
@@ -20,7 +22,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from botkit.events import HandoffRequested, SystemEvent
+from botkit.events import ConversationMoved, HandoffRequested, SystemEvent
 
 __all__ = ["HandoffReleased", "WebhookNotifier", "event_payload"]
 
@@ -36,8 +38,20 @@ class HandoffReleased(SystemEvent):
     agent: str | None = None
 
 
-def event_payload(event: HandoffRequested | HandoffReleased) -> dict[str, Any]:
+# The events the tool is told about.
+Announced = HandoffRequested | HandoffReleased | ConversationMoved
+
+
+def event_payload(event: Announced) -> dict[str, Any]:
     """The JSON body posted for ``event``."""
+    if isinstance(event, ConversationMoved):
+        return {
+            "type": "conversation_moved",
+            "channel": event.channel,
+            "conversation_key": event.conversation_key,
+            "old_key": event.old_key,
+            "at": event.at.isoformat(),
+        }
     if isinstance(event, HandoffReleased):
         return {
             "type": "handoff_released",
@@ -74,13 +88,13 @@ class WebhookNotifier:
         self._pending: set[asyncio.Task[None]] = set()
 
     async def __call__(self, event: SystemEvent) -> None:
-        if not isinstance(event, HandoffRequested | HandoffReleased):
+        if not isinstance(event, Announced):
             return
         task = asyncio.create_task(self._post(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _post(self, event: HandoffRequested | HandoffReleased) -> None:
+    async def _post(self, event: Announced) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, headers={"User-Agent": "botkit-handoff"}

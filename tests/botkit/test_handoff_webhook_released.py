@@ -61,3 +61,27 @@ async def test_the_tool_hears_each_return_to_the_bot(
         assert (await api.call("POST", release))[0] == 409
         await asyncio.sleep(0.2)
         assert len(received) == 6
+
+
+async def test_the_tool_hears_a_conversation_move_once(
+    api_bot: ApiBot,
+    agents_tool: Tool,  # noqa: F811
+) -> None:
+    base, received, _ = agents_tool
+    async with api_bot(webhook_url=f"{base}/hook", agents={"Ana": ANA}) as api:
+        bot = api.bot
+        await bot.submit(message("/human", "k1", conversation="old"))
+        assert await bot.drain(30)
+        await _arrived(agents_tool, 1)
+        assert await bot.move_conversation("test", "old", "new") is True
+        assert await bot.move_conversation("test", "old", "new") is False  # no second event
+        await _arrived(agents_tool, 2)
+        moved = received[1]
+        assert moved == {
+            "type": "conversation_moved", "channel": "test", "conversation_key": "new",
+            "old_key": "old", "at": moved["at"],
+        }  # fmt: skip
+        (waiting,) = (await api.call("GET", "/v1/handoffs"))[1]["conversations"]
+        assert (waiting["key"], waiting["id"]) == ("new", await api.conversation_id("new"))
+        await asyncio.sleep(0.2)
+        assert len(received) == 2
