@@ -18,7 +18,8 @@ PLUGINS = "botkit.plugins"
 
 # The connectors shipped in this repository, used only when no installed distribution
 # declares the name: running from a source checkout without ``pip install -e .`` has no
-# entry-point metadata. Installed entry points always take precedence.
+# entry-point metadata. Installed entry points always take precedence. A copy of
+# pyproject.toml's [project.entry-points]: tests/botkit/test_entry_points.py keeps them equal.
 _BUILTIN: dict[str, dict[str, str]] = {
     CONNECTORS: {
         "console": "connectors.console:ConsoleConnector",
