@@ -6,13 +6,16 @@ other failure the fallback reply (appended after what was already streamed). A r
 that comes out empty is replaced by the fallback reply too, since every platform refuses
 empty messages.
 
-Such a substitute is configured text in the working language. In ``pivot`` mode it goes
-out translated when the translation middleware's cache already has it in the reply's
-language (``botkit.language.substitutes``: translated ahead of time, because asking the
+Such a substitute left at its default is built in for the widget's languages
+(``botkit.language.default_texts``): it goes out in the reply's language when it has
+it, labelled so. Otherwise it is text in the working language (the operator's, or the
+built-in one). In ``pivot`` mode that goes out translated when the translation
+middleware's cache already has it in the reply's language
+(``botkit.language.substitutes``: translated ahead of time, because asking the
 translator now may block on the very overload being reported). Otherwise it goes out as
 written, and a reply that is nothing but the substitute is labelled with the working
-language. In ``pivot`` mode the substitute is also recorded in ``working_text``, so
-agents and analytics see what the customer was told.
+language. In ``pivot`` mode the working-language substitute is also recorded in
+``working_text``, so agents and analytics see what the customer was told.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from botkit._backoff import doubling
@@ -37,6 +40,7 @@ from botkit.errors import (
     UnknownConversationError,
 )
 from botkit.events import ANSWERED_LANGUAGE, REPLY_FAILED, Button, OutboundReply
+from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, default_text_in
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
@@ -153,14 +157,16 @@ class ReplyDelivery:
                 self._done = True
                 if not self._has_text and not self._taken_over():
                     self._ctx.logger.warning("%s: empty reply replaced", self._ctx.describe())
-                    return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
+                    return self._substitute(
+                        self._ctx.settings.bot.fallback_reply, FALLBACK_REPLIES, "fallback"
+                    )
                 break
             except BackendBusyError:
                 self._done = True
                 self._ctx.logger.warning("%s: backend busy", self._ctx.describe())
                 if self._taken_over():
                     break
-                return self._substitute(self._ctx.settings.bot.busy_reply, "busy")
+                return self._substitute(self._ctx.settings.bot.busy_reply, BUSY_REPLIES, "busy")
             except Exception as exc:
                 self._done = True
                 wrappers = self._reply.metadata.get(STREAM_WRAPPERS)
@@ -176,7 +182,9 @@ class ReplyDelivery:
                 )
                 if self._taken_over():
                     break
-                return self._substitute(self._ctx.settings.bot.fallback_reply, "fallback")
+                return self._substitute(
+                    self._ctx.settings.bot.fallback_reply, FALLBACK_REPLIES, "fallback"
+                )
             if self._superseded:
                 continue  # taken over while this piece was being made: it is not shown
             clean = sanitize_text(delta)
@@ -198,17 +206,24 @@ class ReplyDelivery:
             self.first_text_at = time.monotonic()
         return delta
 
-    def _substitute(self, text: str, kind: ReplyOutcome) -> str:
-        """Append the working-language ``text`` in place of the rest of the reply."""
+    def _substitute(self, configured: str, table: Mapping[str, str], kind: ReplyOutcome) -> str:
+        """Append the configured text (``table``'s built-in one in the reply's language
+        when it was not customized) in place of the rest of the reply."""
         self._substituted = kind
         reply, whole = self._reply, not self._has_text
         working = normalize_tag(self._ctx.settings.bot.working_language)
+        text_in = default_text_in(configured, table, working)
+        text = text_in(working)[1]
         target = reply.language
         shown = text
         if target is not None and not same_language(target, working):
             cache = self._ctx.state.get(SUBSTITUTES_KEY)
             pivot = cache if isinstance(cache, SubstituteTexts) else None  # pivot mode only
-            translated = None if pivot is None else pivot.lookup(target, text)  # never waits
+            used, built_in = text_in(target)
+            if same_language(used, target):
+                translated: str | None = built_in  # built in: no translator needed
+            else:
+                translated = None if pivot is None else pivot.lookup(target, text)  # never waits
             if translated is not None:
                 shown = translated
             elif whole:

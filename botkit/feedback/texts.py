@@ -1,7 +1,11 @@
 """What the feedback plugin tells the customer, per language, English as fallback.
 
+The tables have the web widget's languages (``botkit.language.default_texts.LANGUAGES``).
+
 A deployment adds or overrides languages through ``[plugins.feedback]``'s tables.
 """
+
+# ruff: noqa: RUF001 - the texts use their languages' own letters and punctuation
 
 from __future__ import annotations
 
@@ -16,6 +20,13 @@ THANKS: Mapping[str, str] = {
     "de": "Danke für Ihr Feedback!",
     "pt": "Obrigado pelo seu feedback!",
     "it": "Grazie per il tuo feedback!",
+    "nl": "Bedankt voor je feedback!",
+    "zh-Hans": "感谢您的反馈！",
+    "zh-Hant": "感謝您的回饋！",
+    "ja": "フィードバックをありがとうございます。",
+    "ar": "شكرًا على ملاحظاتك!",
+    "ru": "Спасибо за ваш отзыв!",
+    "tr": "Geri bildiriminiz için teşekkürler!",
 }
 
 SORRY: Mapping[str, str] = {
@@ -26,6 +37,16 @@ SORRY: Mapping[str, str] = {
     "de": "Schade, dass das nicht geholfen hat. Können Sie mehr erzählen oder anders fragen?",
     "pt": "Lamento que não tenha ajudado. Pode contar-me mais ou perguntar de outra forma?",
     "it": "Mi dispiace che non sia stato d'aiuto. Puoi dirmi di più o chiederlo in altre parole?",
+    "nl": "Jammer dat dit niet heeft geholpen. Kun je me meer vertellen, of je vraag anders "
+    "stellen?",
+    "zh-Hans": "很抱歉没能帮到您。能再详细说明一下，或者换种方式提问吗？",
+    "zh-Hant": "很抱歉沒能幫上忙。可以再詳細說明一下，或換個方式提問嗎？",
+    "ja": "お役に立てず申し訳ありません。もう少し詳しく教えていただくか、別の言葉で"
+    "ご質問いただけますか？",
+    "ar": "عذرًا لأن ذلك لم يكن مفيدًا. هل يمكنك إخباري بالمزيد، أو طرح سؤالك بطريقة أخرى؟",
+    "ru": "Жаль, что это не помогло. Не могли бы вы рассказать подробнее или задать вопрос иначе?",
+    "tr": "Yardımcı olamadığım için üzgünüm. Biraz daha ayrıntı verebilir veya sorunuzu başka "
+    "bir şekilde sorabilir misiniz?",
 }
 
 # on_bad = "handoff": the conversation goes to a colleague.
@@ -41,4 +62,15 @@ HANDED_OFF: Mapping[str, str] = {
     "que possível.",
     "it": "Mi dispiace che non sia stato d'aiuto. Un collega subentrerà e ti risponderà qui "
     "il prima possibile.",
+    "nl": "Jammer dat dit niet heeft geholpen. Een collega neemt het over en reageert hier "
+    "zo snel mogelijk.",
+    "zh-Hans": "很抱歉没能帮到您。我们的同事将接手，并尽快在这里回复您。",
+    "zh-Hant": "很抱歉沒能幫上忙。我們的同事將接手，並盡快在這裡回覆您。",
+    "ja": "お役に立てず申し訳ありません。担当者が引き継ぎ、できるだけ早くこちらで"
+    "ご返信いたします。",
+    "ar": "عذرًا لأن ذلك لم يكن مفيدًا. سيتولى أحد زملائنا المحادثة ويرد عليك هنا في أقرب وقت ممكن.",
+    "ru": "Жаль, что это не помогло. Наш сотрудник продолжит разговор и ответит вам здесь как "
+    "можно скорее.",
+    "tr": "Yardımcı olamadığım için üzgünüm. Bir ekip arkadaşımız görüşmeyi devralacak ve en "
+    "kısa sürede buradan yanıt verecek.",
 }

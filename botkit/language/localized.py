@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from botkit.language.tags import primary_subtag, same_language, try_normalize
+from botkit.language.tags import primary_subtag, same_language, script_subtag, try_normalize
 from botkit.pipeline.context import Context, Reply
 from botkit.pipeline.middleware.translation import translates_replies
 
@@ -27,15 +27,22 @@ TextIn = Callable[[str | None], tuple[str, str]]
 def pick(
     table: Mapping[str, T], language: str | None, *, fallback: str = FALLBACK
 ) -> tuple[str, T]:
-    """The entry of ``table`` for ``language``: the exact tag, else its primary
-    language ("pt-BR" -> "pt"), else ``fallback``'s.
+    """The entry of ``table`` for ``language``: the exact tag, else its language and
+    script ("sr-Latn-RS" -> "sr-Latn"), else its primary language ("pt-BR" -> "pt"),
+    else ``fallback``'s.
+
+    Chinese goes by script (``normalize_tag``): "zh", "zh-CN", "zh-SG" and "zh-Hans-*"
+    find "zh-Hans"; "zh-TW", "zh-HK", "zh-MO" and "zh-Hant-*" find "zh-Hant", never
+    the Simplified entry.
 
     Returns:
         ``(language of the text, text)``.
     """
     tag = try_normalize(language)
     if tag is not None:
-        for key in (tag, primary_subtag(tag)):
+        script = script_subtag(tag)
+        primary = primary_subtag(tag)
+        for key in (tag, f"{primary}-{script}" if script else primary, primary):
             if key in table:
                 return key, table[key]
     return fallback, table[fallback]

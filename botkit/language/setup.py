@@ -20,6 +20,7 @@ from botkit.agent_replies import AgentText
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.config.settings import Settings
 from botkit.errors import TranslationError
+from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, in_working_language
 from botkit.language.detect import LangdetectDetector, LanguageDetector, create_detector
 from botkit.language.protect import Glossary
 from botkit.language.settings import Mode
@@ -85,7 +86,13 @@ class LanguageSupport:
         self._wrap_translator = wrap_translator
         # A known language, normalized: the settings checked it (botkit.config).
         self.working = settings.bot.working_language
-        self._substitute_texts = (settings.bot.busy_reply, settings.bot.fallback_reply)
+        # In the working language: the built-in texts a deployment working in German kept
+        # are translated from their German version (the delivery looks them up so).
+        bot = settings.bot
+        self._substitute_texts = (
+            in_working_language(bot.busy_reply, BUSY_REPLIES, self.working),
+            in_working_language(bot.fallback_reply, FALLBACK_REPLIES, self.working),
+        )
         self.substitutes: SubstituteTexts | None = None
         # The engine translator's waits end in the busy reply like the chat engine's.
         self._queue_timeout = settings.backend.engine.queue_timeout_seconds

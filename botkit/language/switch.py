@@ -1,11 +1,16 @@
 """The handler for the explicit language switch (``/lang es``; see ``commands``).
 
 It sets the conversation's language and the contact's preferred language (so their
-next conversation starts in it), and confirms: the confirmation is written in the
-working language and, in ``pivot`` mode, translated on the way out like any reply; in
-``native`` mode it goes as written, labelled with the working language. A language the
-deployment cannot serve (not in ``language.languages`` when that list is set, or one the
-translator cannot handle) is refused with the usage text (translated or labelled alike).
+next conversation starts in it), and confirms. A language the deployment cannot serve
+(not in ``language.languages`` when that list is set, or one the translator cannot
+handle) is refused with the usage text.
+
+Both texts left at their defaults come built in, in the customer's language
+(``botkit.language.default_texts``). A customized text is in the working language: in
+``pivot`` mode it is translated on the way out like any reply; in ``native`` mode it goes
+as written, labelled with the working language (a widget reads a reply out in its
+language's voice, and agents and exports see the language: the audit found English
+text labelled German).
 
 Later messages are still detected: a long, clearly detected message in another language
 switches again (the customer's writing wins over an earlier command).
@@ -14,9 +19,15 @@ switches again (the customer's writing wins over an earlier command).
 from __future__ import annotations
 
 from botkit.backends.protocol import Translator
-from botkit.language.codes import english_name, find_language
+from botkit.language.codes import find_language
 from botkit.language.commands import parse_switch
-from botkit.language.localized import set_localized_reply
+from botkit.language.default_texts import (
+    SWITCH_REPLIES,
+    SWITCH_UNKNOWN_REPLIES,
+    default_text_in,
+    language_name_in,
+)
+from botkit.language.localized import TextIn, set_localized_reply
 from botkit.language.settings import LanguageSettings
 from botkit.language.tags import same_language
 from botkit.pipeline.context import Context
@@ -67,20 +78,26 @@ class LanguageSwitchHandler(Handler):
         request = parse_switch(ctx.text, self.settings.switch_command)
         language = None if request is None else find_language(request.argument)
         if language is None or not self.servable(language):
-            command = self.settings.switch_command
-            self._reply(ctx, self.settings.switch_unknown_reply.replace("{command}", command))
+            unknown = self.settings.switch_unknown_reply
+            command = {"command": self.settings.switch_command}
+            text_in = default_text_in(unknown, SWITCH_UNKNOWN_REPLIES, self.working, command)
+            set_localized_reply(ctx, text_in, source=SOURCE)
             raise StopPropagation
         ctx.conversation = await ctx.store.set_conversation_language(ctx.conversation.id, language)
         if ctx.inbound.contact_id is not None:
             await ctx.store.set_contact_language(ctx.inbound.contact_id, language)
         ctx.language = language
         ctx.logger.info("%s: language switched to %s by the customer", ctx.describe(), language)
-        self._reply(ctx, self.settings.switch_reply.replace("{language}", english_name(language)))
+        set_localized_reply(ctx, self._switched(language), source=SOURCE)
         raise StopPropagation
 
-    def _reply(self, ctx: Context, text: str) -> None:
-        # The texts are configured in the working language. Pivot mode translates them
-        # into the customer's; in native mode they go as written, and are labelled so:
-        # a widget reads a reply out in its language's voice, and agents and exports
-        # see the language (the audit found English text labelled German).
-        set_localized_reply(ctx, lambda _customer: (self.working, text), source=SOURCE)
+    def _switched(self, language: str) -> TextIn:
+        # The confirmation names the language in the text's own language when the text
+        # is in it ("a partir de ahora te responderé en español"), else in English.
+        text_in = default_text_in(self.settings.switch_reply, SWITCH_REPLIES, self.working)
+
+        def named(customer: str | None) -> tuple[str, str]:
+            used, text = text_in(customer)
+            return used, text.replace("{language}", language_name_in(used, language))
+
+        return named

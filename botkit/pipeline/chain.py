@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from botkit.errors import BackendBusyError, DatabaseUnavailableError, MessageRejectedError
+from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, set_default_reply
 from botkit.pipeline.context import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 
@@ -213,7 +214,7 @@ class Pipeline:
             return
         if isinstance(exc, BackendBusyError):
             ctx.logger.warning("%s: backend busy (%s)", ctx.describe(), step)
-            ctx.set_reply(bot.busy_reply, source="busy")
+            set_default_reply(ctx, bot.busy_reply, BUSY_REPLIES, source="busy")
             return
         who = "core" if owner == CORE else f"plugin {owner!r}"
         ctx.logger.error(
@@ -226,7 +227,7 @@ class Pipeline:
             exc_info=exc,
         )
         ctx.state["failed_owner"] = owner
-        ctx.set_reply(bot.fallback_reply, source="fallback")
+        set_default_reply(ctx, bot.fallback_reply, FALLBACK_REPLIES, source="fallback")
 
 
 def _being_cancelled() -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from botkit.backends.protocol import ChatMessage, GenerationRequest, PromptLimits
 from botkit.config.settings import BotSettings
 from botkit.errors import BackendError
-from botkit.pipeline.context import Context
+from botkit.language.default_texts import TOO_LONG_REPLIES, set_default_reply
+from botkit.pipeline.context import Context, Reply
 from botkit.pipeline.context_window import fit_history, fitted, prompt_head, system_text
 from botkit.pipeline.handlers import Handler
 
@@ -24,9 +25,10 @@ def build_request(ctx: Context, settings: BotSettings) -> GenerationRequest:
     return GenerationRequest(messages=tuple(messages))
 
 
-def too_long_for_context(ctx: Context, settings: BotSettings, backend: PromptLimits) -> str:
-    """``bot.too_long_reply`` for a message the backend's context cannot take even
-    without history, its ``{limit}`` the characters that would fit (in proportion).
+def too_long_for_context(ctx: Context, settings: BotSettings, backend: PromptLimits) -> Reply:
+    """Answer with ``bot.too_long_reply`` (in the customer's language when it is the
+    built-in one) for a message the backend's context cannot take even without
+    history, its ``{limit}`` the characters that would fit (in proportion).
 
     Raises:
         BackendError: the system prompt and instructions alone fill the context (not
@@ -44,10 +46,9 @@ def too_long_for_context(ctx: Context, settings: BotSettings, backend: PromptLim
             "plugins' instructions, or give the backend a longer context"
         )
     chars = len(ctx.text) * room // max(1, whole - base)
-    # str.replace rather than str.format: the text is user config and may hold braces.
-    return settings.too_long_reply.replace("{length}", str(len(ctx.text))).replace(
-        "{limit}", str(chars)
-    )
+    limits = {"length": str(len(ctx.text)), "limit": str(chars)}
+    too_long = settings.too_long_reply
+    return set_default_reply(ctx, too_long, TOO_LONG_REPLIES, source="too_long", values=limits)
 
 
 class GenerationHandler(Handler):
@@ -75,7 +76,7 @@ class GenerationHandler(Handler):
         else:
             history = fit_history(backend, system, ctx.history, current)
         if history is None and isinstance(backend, PromptLimits):
-            ctx.set_reply(too_long_for_context(ctx, self.settings, backend), source="too_long")
+            too_long_for_context(ctx, self.settings, backend)
             ctx.logger.info("%s: too long for the model's context", ctx.describe())
             return
         ctx.history = history or []

@@ -18,6 +18,7 @@ from core_helpers import RecordingConnector, message, recorder
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.events import Direction
+from botkit.language.default_texts import RATE_LIMIT_REPLIES, TOO_LONG_REPLIES
 from botkit.pipeline import Context
 from botkit.pipeline.handlers import Handler
 from botkit.store import ConversationStatus
@@ -178,10 +179,21 @@ async def _pivot_replies(settings: Settings, *texts: str) -> list[tuple[str, str
     return [(r.text, r.language) for r in recorder(bot).replies]
 
 
+# The operator's own notices (in the working language, so pivot mode translates them);
+# the built-in ones come in the customer's language already.
+CUSTOM_NOTICES = {
+    "too_long_reply": "Your message is too long ({length} characters, at most {limit}). "
+    "Please make it shorter."
+}
+CUSTOM_SLOW_DOWN = {"messages": 2, "reply": "You are sending messages faster than I read."}
+
+
 async def test_pivot_notices_go_out_in_the_conversations_language(
     make_settings: Callable[..., Settings],
 ) -> None:
-    settings = make_settings(bot={"max_message_chars": 100, "rate_limit": {"messages": 2}})
+    settings = make_settings(
+        bot=CUSTOM_NOTICES | {"max_message_chars": 100, "rate_limit": CUSTOM_SLOW_DOWN}
+    )
     replies = await _pivot_replies(settings, SPANISH, "¿" + "a" * 200, SPANISH)
     (too_long, too_long_language), (slow_down, slow_down_language) = replies[1:]
     # Translated sentence by sentence (MarkingTranslator writes "es(...)"), numbers kept.
@@ -190,13 +202,23 @@ async def test_pivot_notices_go_out_in_the_conversations_language(
     assert too_long_language == slow_down_language == "es"
 
 
+async def test_pivot_built_in_notices_go_out_in_the_conversations_language(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # The defaults kept: the built-in Spanish texts, not translated again.
+    settings = make_settings(bot={"max_message_chars": 100, "rate_limit": {"messages": 2}})
+    replies = await _pivot_replies(settings, SPANISH, "¿" + "a" * 200, SPANISH)
+    too_long = TOO_LONG_REPLIES["es"].replace("{length}", "201").replace("{limit}", "100")
+    assert replies[1:] == [(too_long, "es"), (RATE_LIMIT_REPLIES["es"], "es")]
+
+
 async def test_a_first_message_notice_goes_out_in_the_channels_language_hint(
     make_settings: Callable[..., Settings],
 ) -> None:
     # Too long to be read, so nothing is detected and the conversation has no language:
     # the channel's hint for the person (Telegram's language_code, the page's language)
     # is the best guess, not the working language.
-    settings = make_settings(bot={"max_message_chars": 100})
+    settings = make_settings(bot=CUSTOM_NOTICES | {"max_message_chars": 100})
     async with Bot(settings, translator=MarkingTranslator()) as bot:
         bot.attach_connector(RecordingConnector(bot))
         await bot.submit(message("¿" + "a" * 200, "k0", language_hint="es"))

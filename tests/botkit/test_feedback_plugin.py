@@ -397,17 +397,17 @@ async def test_a_language_the_texts_lack_gets_the_working_languages(
     make_settings: Callable[..., Settings],
 ) -> None:
     # native mode, working language German, a customer whose language the built-in
-    # tables lack (Russian): the thank-you went out in English (README: the working
+    # tables lack (Korean): the thank-you went out in English (README: the working
     # language), labelled English. The hand-off's texts follow the same rule.
     settings = make_settings(
         bot={"working_language": "de"},
         language={"mode": "native", "detector": {"kind": "none"}},
         plugins={"feedback": {}, "handoff": {}},
     )
-    assert "ru" not in texts.THANKS
+    assert "ko" not in texts.THANKS
     async with Bot(settings) as bot:
         bot.attach_connector(RecordingConnector(bot))
-        await bot.submit(message("Где моя посылка?", "k1", language_hint="ru"))
+        await bot.submit(message("제 택배는 어디에 있나요?", "k1", language_hint="ko"))
         assert await bot.drain(30)
         thanks = await _say(bot, f"{GOOD} #1", "k2")
         assert (thanks.text, thanks.language) == (texts.THANKS["de"], "de")

@@ -299,11 +299,12 @@ async def test_webhook_failure_is_logged_not_fatal(
     assert "tok" not in caplog.text
 
 
-CHINESE = "你好，我的订单还没有到，请问什么时候能送到？"  # noqa: RUF001
-ARABIC = "مرحبا، أريد أن أعرف أين طلبي رقم 4521 من فضلك"
+# Languages the built-in texts lack (they have the web widget's 13).
+KOREAN = "안녕하세요, 제 주문이 아직 도착하지 않았어요. 언제 도착하나요?"
+HINDI = "नमस्ते, मैं जानना चाहता हूँ कि मेरा ऑर्डर 4521 कहाँ है, कृपया बताइए"
 
 
-@pytest.mark.parametrize(("first", "language"), [(CHINESE, "zh-Hans"), (ARABIC, "ar")])
+@pytest.mark.parametrize(("first", "language"), [(KOREAN, "ko"), (HINDI, "hi")])
 async def test_pivot_mode_translates_replies_for_languages_without_a_text(
     make_settings: Callable[..., Settings], first: str, language: str
 ) -> None:
@@ -347,7 +348,25 @@ async def test_native_mode_keeps_english_labelled_english(
     async with Bot(settings) as bot:
         rec = RecordingConnector(bot)
         bot.attach_connector(rec)
-        await _say(bot, CHINESE, "n1")
+        await _say(bot, KOREAN, "n1")
         replies = await _say(bot, "/human", "n2")
     assert replies[-1].startswith(texts.HANDOFF_REPLIES["en"])
     assert rec.replies[-1].language == "en"
+
+
+async def test_native_mode_answers_a_chinese_customer_in_chinese(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(
+        plugins={"handoff": {}},
+        language={"mode": "native", "detector": {"kind": "langdetect", "processes": 0}},
+    )
+    async with Bot(settings) as bot:
+        rec = RecordingConnector(bot)
+        bot.attach_connector(rec)
+        await bot.submit(message("你好", "t1", language_hint="zh-TW"))
+        await rec.wait_for(1)
+        replies = await _say(bot, "/human", "t2")
+    assert replies[-1].startswith(texts.HANDOFF_REPLIES["zh-Hant"])
+    assert texts.RETURN_HINTS["zh-Hant"].replace("{command}", "/bot") in replies[-1]
+    assert rec.replies[-1].language == "zh-Hant"

@@ -23,6 +23,7 @@ from botkit.cli import chat_settings
 from botkit.config import Settings, load_settings
 from botkit.errors import BackendBusyError, ConfigError, DatabaseUnavailableError, StoreError
 from botkit.events import ConversationStarted, SystemEvent
+from botkit.language.default_texts import FALLBACK_REPLIES
 from botkit.metrics import BotMetrics, Snapshot
 from botkit.pipeline import Context, Handler
 from botkit.testing.backends import ScriptBackend
@@ -271,7 +272,8 @@ async def test_busy_and_fallback_replies_the_pipeline_gives_are_counted_as_such(
         bot.pipeline.add_handler(_Broken())
         await bot.submit(message("hello", "k2"))
         (reply,) = await recorder(bot).wait_for(1)
-        assert reply.text == settings.bot.fallback_reply
+        # The conversation is Spanish (the first message): the built-in Spanish text.
+        assert reply.text == FALLBACK_REPLIES["es"]
         assert await bot.drain(10)
         assert (_replies(_local(bot), "fallback"), _replies(_local(bot), "sent")) == (1, 0)
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from botkit.config.settings import RateLimitSettings
+from botkit.language.default_texts import RATE_LIMIT_REPLIES, set_default_reply
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 from botkit.store.records import ConversationStatus
@@ -89,4 +90,4 @@ class RateLimitMiddleware:
         ctx.state[RATE_LIMITED] = True
         ctx.logger.info("%s: rate limit exceeded", ctx.describe())
         if notify:
-            ctx.set_reply(self.settings.reply, source="rate_limited")
+            set_default_reply(ctx, self.settings.reply, RATE_LIMIT_REPLIES, source="rate_limited")

@@ -20,6 +20,7 @@ An over-long message in such a conversation is the agent's the same way: it stay
 from __future__ import annotations
 
 from botkit.config.settings import BotSettings
+from botkit.language.default_texts import EMPTY_REPLIES, TOO_LONG_REPLIES, set_default_reply
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 from botkit.sanitize import sanitize_text
@@ -36,13 +37,6 @@ class SanitizeMiddleware:
     def __init__(self, settings: BotSettings) -> None:
         self.settings = settings
 
-    def too_long_reply(self, length: int) -> str:
-        """The configured reply with ``{length}`` and ``{limit}`` filled in."""
-        # str.replace rather than str.format: the text is user config and may hold braces.
-        return self.settings.too_long_reply.replace("{length}", str(length)).replace(
-            "{limit}", str(self.settings.max_message_chars)
-        )
-
     async def __call__(self, ctx: Context, next: Next) -> None:
         ctx.text = sanitize_text(ctx.text)  # idempotent: cheap when already clean
         if ctx.too_long or len(ctx.text) > self.settings.max_message_chars:
@@ -50,7 +44,9 @@ class SanitizeMiddleware:
             if ctx.conversation.status in _HUMAN and await ctx.keep_for_agent():
                 ctx.logger.info("%s: too long, kept for the agent", ctx.describe())
                 return
-            ctx.set_reply(self.too_long_reply(len(ctx.text)), source="too_long")
+            limits = {"length": str(len(ctx.text)), "limit": str(self.settings.max_message_chars)}
+            too_long = self.settings.too_long_reply
+            set_default_reply(ctx, too_long, TOO_LONG_REPLIES, source="too_long", values=limits)
             return
         unreadable = ctx.unreadable_reply
         if unreadable is not None or not ctx.text.strip():
@@ -63,6 +59,6 @@ class SanitizeMiddleware:
                 text, language = unreadable
                 ctx.set_reply(text, source="empty").language = language
             else:
-                ctx.set_reply(self.settings.empty_reply, source="empty")
+                set_default_reply(ctx, self.settings.empty_reply, EMPTY_REPLIES, source="empty")
             return
         await next()

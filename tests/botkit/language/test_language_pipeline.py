@@ -153,21 +153,29 @@ async def test_channel_hint_seeds_a_new_conversation(make_settings: MakeSettings
 
 async def test_explicit_switch(make_settings: MakeSettings) -> None:
     translator = MarkingTranslator()
-    settings = make_settings(language={"switch_command": "/idioma"})
+    # Customized texts (the built-in ones are not translated: test_language_switch_labels).
+    settings = make_settings(
+        language={
+            "switch_command": "/idioma",
+            "switch_reply": "Okay, I will answer in {language} from now on.",
+            "switch_unknown_reply": "Sorry, not that language. Write {command} and a "
+            "language, for example: {command} es",
+        }
+    )
     async with running(settings, translator) as (bot, rec):
         await ask(bot, rec, msg(ES))
         calls_before = len(translator.calls)
         reply = await ask(bot, rec, msg("/idioma Deutsch"))
         # The command itself is not translated in; the confirmation is translated out.
         assert translator.calls[calls_before:][0].texts == (
-            "Okay, from now on I will answer in German.",
+            "Okay, I will answer in German from now on.",
         )
-        assert reply == "de(Okay, from now on I will answer in German.)"
+        assert reply == "de(Okay, I will answer in German from now on.)"
         assert (await ask(bot, rec, msg("ok"))).startswith("de(")
         # Unknown language: usage reply, in the current language; nothing changes.
         unknown = await ask(bot, rec, msg("/IDIOMA@shopbot klingon"))
         assert unknown == (
-            "de(Sorry, I cannot answer in that language.) "
+            "de(Sorry, not that language.) "
             "de(Write /idioma and a language, for example: /idioma es)"
         )
         assert translator.calls[-1].texts[1] == "Write {0} and a language, for example: {1} es"
@@ -189,9 +197,9 @@ async def test_switch_refuses_languages_the_deployment_cannot_serve(
     async with running(settings, translator) as (bot, rec):
         assert (await ask(bot, rec, msg("/lang ja"))).startswith("Sorry, I cannot answer")
         assert (await ask(bot, rec, msg("/lang"))).startswith("Sorry, I cannot answer")
-        assert (
-            await ask(bot, rec, msg("/lang fr")) == "fr(Okay, from now on I will answer in French.)"
-        )
+        # The built-in confirmation, in French already: not translated again.
+        confirmation = await ask(bot, rec, msg("/lang fr"))
+        assert confirmation == "D'accord, je vous répondrai désormais en français."
 
 
 async def test_first_translated_sentence_arrives_before_generation_ends(

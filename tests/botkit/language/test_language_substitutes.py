@@ -1,10 +1,11 @@
 """Busy and fallback replies that replace a reply while it streams (review 3, finding 4).
 
-In ``pivot`` mode they reach the customer translated, from a cache filled in the
-background (never by a translator call at the moment of the overload); without a
-translation they go out in the working language, labelled so. In every case the stored
-reply's language says what the customer got and ``working_text`` keeps the notice.
-"""
+Customized ones are in the working language. In ``pivot`` mode they reach the customer
+translated, from a cache filled in the background (never by a translator call at the
+moment of the overload); without a translation they go out in the working language,
+labelled so. The built-in ones go out in the customer's language when they have it, in
+either mode, with no translator. In every case the stored reply's language says what
+the customer got and ``working_text`` keeps the notice."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import pytest
 from core_helpers import RecordingConnector
 
 from botkit.backends.echo import EchoBackend
@@ -22,6 +24,7 @@ from botkit.config import Settings
 from botkit.errors import BackendBusyError, TranslationError
 from botkit.events import Contact, InboundMessage
 from botkit.language import Glossary, split_sentences
+from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.translate import TextTranslator
 from botkit.store import StoredMessage
@@ -91,8 +94,21 @@ async def last_stored(bot: Bot) -> StoredMessage:
     return (await bot.store.messages_after("test", "c1", 0, 100))[-1]
 
 
-def settings_for(make_settings: MakeSettings, **language: object) -> Settings:
-    return make_settings(language={"detector": {"kind": "langdetect", "processes": 0}, **language})
+# The operator's own notices: the built-in ones come in the customer's language without
+# a translator (tests at the end).
+CUSTOM = {
+    "busy_reply": "Lots of messages right now. Please try again in a minute.",
+    "fallback_reply": "Something broke on our side. Please try again in a moment.",
+}
+
+
+def settings_for(
+    make_settings: MakeSettings, bot: dict[str, str] | None = None, **language: object
+) -> Settings:
+    return make_settings(
+        bot=CUSTOM if bot is None else bot,
+        language={"detector": {"kind": "langdetect", "processes": 0}, **language},
+    )
 
 
 async def test_busy_reply_is_translated_from_the_cache(make_settings: MakeSettings) -> None:
@@ -202,3 +218,81 @@ async def test_cache_is_bounded_retries_failures_later_and_closes() -> None:
     await asyncio.wait_for(cache.close(), 30)  # cancels what is in flight (not 600 s)
     cache.warm("pt")
     assert cache.lookup("it", "Oops.") is None and len(translator.calls) == 5
+
+
+# The built-in notices (``botkit.language.default_texts``), kept by the deployment.
+JA = "こんにちは。先週注文した商品がまだ届いていません。いつ届きますか？"  # noqa: RUF001
+JA_FOLLOW_UP = "配送状況を確認していただけますか？よろしくお願いします。"  # noqa: RUF001
+AR = "مرحبًا، طلبت منتجًا الأسبوع الماضي ولم يصل بعد. متى سيصل؟"
+AR_FOLLOW_UP = "هل يمكنك التحقق من حالة الشحن من فضلك؟ شكرًا جزيلًا لك."
+KO = "안녕하세요. 지난주에 주문한 상품이 아직 도착하지 않았습니다. 언제 도착하나요?"
+KO_FOLLOW_UP = "배송 상태를 확인해 주실 수 있나요? 감사합니다."
+
+
+async def test_pivot_mode_built_in_busy_reply_needs_no_translator(
+    make_settings: MakeSettings,
+) -> None:
+    # The translator is stuck on the notices, as in the test above: the built-in Spanish
+    # text goes out anyway, not re-translated, with the English one kept.
+    settings = settings_for(make_settings, bot={})
+    english = settings.bot.busy_reply
+    backend = Overloaded()
+    translator = GatedTranslator([english, settings.bot.fallback_reply])
+    async with running(settings, translator, backend) as (bot, rec):
+        assert (await ask(bot, rec, msg(ES))).startswith("es(")
+        backend.fail = BackendBusyError("queue timeout")
+        reply = await ask(bot, rec, msg(ES_FOLLOW_UP))
+        stored = await last_stored(bot)
+        translator.gate.set()
+    assert reply == BUSY_REPLIES["es"]
+    assert rec.replies[-1].language == "es"
+    assert (stored.language, stored.working_text) == ("es", english)
+
+
+async def test_native_mode_built_in_busy_reply_is_in_the_customers_language(
+    make_settings: MakeSettings,
+) -> None:
+    settings = settings_for(make_settings, bot={}, mode="native")
+    backend = Overloaded()
+    async with running(settings, None, backend) as (bot, rec):
+        await ask(bot, rec, msg(JA))
+        assert rec.replies[-1].language == "ja"
+        backend.fail = BackendBusyError("busy")
+        assert await ask(bot, rec, msg(JA_FOLLOW_UP)) == BUSY_REPLIES["ja"]
+        stored = await last_stored(bot)
+    assert rec.replies[-1].language == "ja"
+    assert (stored.text, stored.language) == (BUSY_REPLIES["ja"], "ja")
+
+
+async def test_native_mode_built_in_fallback_is_appended_in_the_customers_language(
+    make_settings: MakeSettings,
+) -> None:
+    settings = settings_for(make_settings, bot={}, mode="native")
+    backend = Overloaded()
+    async with running(settings, None, backend) as (bot, rec):
+        await ask(bot, rec, msg(AR))
+        assert rec.replies[-1].language == "ar"
+        backend.fail, backend.midway = RuntimeError("model crashed"), True
+        reply = await ask(bot, rec, msg(AR_FOLLOW_UP))
+    assert reply == f"Your order ships today. And\n\n{FALLBACK_REPLIES['ar']}"
+    assert rec.replies[-1].language == "ar"
+
+
+@pytest.mark.parametrize(
+    ("texts", "language"), [((KO, KO_FOLLOW_UP), "de"), ((JA, JA_FOLLOW_UP), "ja")]
+)
+async def test_a_german_deployment_keeping_the_default_answers_in_german(
+    make_settings: MakeSettings, texts: tuple[str, str], language: str
+) -> None:
+    # Working language German, defaults kept: a customer whose language has no built-in
+    # text (Korean) gets the German one, labelled German; a Japanese one gets Japanese.
+    settings = make_settings(
+        bot={"working_language": "de"},
+        language={"mode": "native", "detector": {"kind": "langdetect", "processes": 0}},
+    )
+    backend = Overloaded()
+    async with running(settings, None, backend) as (bot, rec):
+        await ask(bot, rec, msg(texts[0]))
+        backend.fail = BackendBusyError("busy")
+        reply = await ask(bot, rec, msg(texts[1]))
+    assert (reply, rec.replies[-1].language) == (BUSY_REPLIES[language], language)

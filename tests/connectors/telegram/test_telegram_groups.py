@@ -39,8 +39,9 @@ async def test_mention_or_reply_is_the_default(make_tg: MakeTg) -> None:
         "echo: thanks, and the invoice?",
         "echo: hey, case does not matter",
     ]
-    # "/lang@botkit_test_bot es" reached the core's language switch as "/lang es".
-    assert got[3:] == ["Okay, from now on I will answer in Spanish."]
+    # "/lang@botkit_test_bot es" reached the core's language switch as "/lang es"
+    # (its built-in confirmation, in Spanish).
+    assert got[3:] == ["De acuerdo, a partir de ahora te responderé en español."]
 
 
 async def test_group_answers_quote_the_question(make_tg: MakeTg) -> None:
