@@ -27,7 +27,7 @@ import codecs
 import os
 import re
 import stat
-from collections.abc import Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,6 +53,10 @@ __all__ = [
 SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 MAX_URL = 200
 TITLE_SEPARATOR = " > "
+# Where Linux shows the file an open descriptor refers to.
+_FD_LINK = "/proc/self/fd/{}"
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)
 # Unclosed comments named one by one; more are counted.
 _UNCLOSED_SHOWN = 5
 
@@ -99,12 +103,27 @@ class Document:
     problems: tuple[str, ...] = ()
 
 
-def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document:
+def read_document(
+    path: Path,
+    *,
+    passage_chars: int,
+    max_bytes: int,
+    where: Callable[[str], str | None] | None = None,
+) -> Document:
     """The passages of the file at ``path``, and problems found in it.
 
+    Args:
+        path: the file.
+        passage_chars: the most characters of a passage.
+        max_bytes: bigger files are refused.
+        where: called with the real path of the file, before it is opened and again
+            with that of the file as opened (links followed); a reason it returns
+            refuses the file. Checked on the open file, so that a file swapped for a
+            link since it was looked at is caught.
+
     Raises:
-        DocumentError: not a regular file, not a supported kind, too big, unreadable
-            or not UTF-8.
+        DocumentError: not a regular file, not a supported kind, too big, unreadable,
+            not UTF-8, or refused by ``where``.
     """
     if path.is_dir():  # whatever its name: its fix is a pattern, not another file
         hint = os.path.join(path, "**", "*.md")
@@ -114,14 +133,13 @@ def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document
     if suffix not in SUFFIXES:
         raise DocumentError(f"not a supported file ({', '.join(sorted(SUFFIXES))})")
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            # A FIFO (reading would block), /dev/zero (would never end)...
-            raise DocumentError("cannot be read: not a regular file")
-        if info.st_size > max_bytes:
-            raise DocumentError(f"{info.st_size:,} bytes, over max_file_bytes ({max_bytes:,})")
-        with path.open("rb") as file:
-            raw = file.read(max_bytes + 1)  # it may have grown since stat()
+        # Looked at before opening: opening a device may do something (a tape rewinds).
+        _usable(os.stat(path), path, os.path.realpath(path), where, max_bytes)
+        # O_NONBLOCK: a FIFO swapped in since would block the open; fstat refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _O_CLOEXEC | _O_NOCTTY)
+        with os.fdopen(fd, "rb") as file:
+            _usable(os.fstat(fd), path, _opened_at(fd, path), where, max_bytes)
+            raw = file.read(max_bytes + 1)  # it may have grown since fstat()
     except OSError as exc:
         raise DocumentError(f"cannot be read: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
@@ -141,6 +159,42 @@ def read_document(path: Path, *, passage_chars: int, max_bytes: int) -> Document
         return Document(list(split_text(text, source=source, title=path.stem,
                                         passage_chars=passage_chars)))  # fmt: skip
     return read_markdown(text, source=source, title=path.stem, passage_chars=passage_chars)
+
+
+def _usable(
+    info: os.stat_result,
+    path: Path,
+    real: str,
+    where: Callable[[str], str | None] | None,
+    max_bytes: int,
+) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO (reading would block), /dev/zero (would never end)...
+        raise DocumentError("cannot be read: not a regular file")
+    reason = None if where is None else where(real)
+    if reason is not None:
+        raise DocumentError(reason)
+    if info.st_size > max_bytes:
+        raise DocumentError(f"{info.st_size:,} bytes, over max_file_bytes ({max_bytes:,})")
+
+
+def _opened_at(fd: int, path: Path) -> str:
+    """The real path of the file open as ``fd``: where the open found it, whatever was
+    swapped since."""
+    try:
+        # Linux: the kernel's own record of what was opened.
+        opened = os.readlink(_FD_LINK.format(fd))
+    except OSError:
+        opened = ""
+    if opened.startswith(os.sep):
+        return opened.removesuffix(" (deleted)")  # replaced since (an editor's save)
+    # Elsewhere: the path resolved now, if the file there is the very one opened.
+    real = os.path.realpath(path)
+    now, then = os.stat(real), os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino):
+        raise DocumentError("cannot be read: it was replaced while being opened (it is "
+                            "read again when it next changes)")  # fmt: skip
+    return real
 
 
 def read_markdown(text: str, *, source: str, title: str, passage_chars: int) -> Document:

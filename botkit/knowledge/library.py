@@ -9,6 +9,7 @@ despite a mistake in it (an unclosed HTML comment) is named there too.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import stat
@@ -131,12 +132,44 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def _unusable(path: str, folders: list[str]) -> str | None:
+@dataclass(frozen=True)
+class _Bounds:
+    """Where a link may lead: into the folder of a pattern (its folder before the first
+    wildcard), to no hidden name below it, or to a file listed by its own name that is
+    not a link itself.
+
+    A listed file's folder is no such place: ``sources = ["faq.md", "kb/*.md"]`` would
+    make every file under "." (``.env`` too) a valid target of a link in ``kb/``.
+    """
+
+    folders: tuple[str, ...]  # real paths
+    listed: frozenset[str]  # real paths
+
+    def refuses(self, real: str) -> str | None:
+        """Why a link to ``real`` (a resolved path) must not be used, or None."""
+        if real in self.listed:
+            return None
+        below = [os.path.relpath(real, f) for f in self.folders if _inside(real, f)]
+        if any(not _hidden(relative) for relative in below):
+            return None
+        if below:
+            return (f"left out: a link to {real}, a hidden file or folder (a link to a "
+                    'name starting with "." is never used)')  # fmt: skip
+        return (f"left out: a link to {real}, outside the sources' folders (a link may "
+                "lead only into the folder of a pattern in sources)")  # fmt: skip
+
+
+def _hidden(relative: str) -> bool:
+    return any(part.startswith(".") and part not in (".", "..") for part in relative.split(os.sep))
+
+
+def _unusable(path: str, real: str, bounds: _Bounds) -> str | None:
     """Why an entry a pattern found cannot be used, or None.
 
-    Never opens it: a FIFO would block. A link to a file outside the folders the
-    sources name (``kb/x.md -> /etc/secret``) is left out: whoever may write in the
-    folder must not be able to show the model any file the bot can read.
+    Never opens it: a FIFO would block. A link to a file outside the folders of the
+    patterns (``kb/x.md -> /etc/secret``), or to a hidden one (``kb/x.md -> ../.env``),
+    is left out: whoever may write in the folder must not be able to show the model
+    any file the bot can read.
     """
     try:
         info = os.stat(path)  # follows links; does not open
@@ -147,11 +180,30 @@ def _unusable(path: str, folders: list[str]) -> str | None:
         return "cannot be read: not a regular file but a folder"
     if not stat.S_ISREG(info.st_mode):
         return "cannot be read: not a regular file"
-    real = os.path.realpath(path)
-    if not any(_inside(real, folder) for folder in folders):
-        return (f"left out: a link to {real}, outside the sources' folders (list the "
-                "file itself in sources to use it)")  # fmt: skip
-    return None
+    if not os.path.islink(path) and any(_inside(real, f) for f in bounds.folders):
+        return None  # a name the pattern matched, hidden or not
+    # A link, or a folder on the way swapped for one since the walk.
+    return bounds.refuses(real)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The files of ``find_files`` and what reading each must find again.
+
+    ``checked`` holds the real path each file that was not a link had when it was
+    checked: the file opened later must lie there, or be a link ``bounds`` allows.
+    A file swapped for a link between the check and the read is caught so.
+    """
+
+    paths: list[str]
+    problems: list[str]
+    bounds: _Bounds
+    checked: dict[str, str]
+
+    def refuses(self, path: str, opened: str) -> str | None:
+        """Why the file ``path`` names, opened at the real path ``opened``, must not
+        be used, or None."""
+        return None if self.checked.get(path) == opened else self.bounds.refuses(opened)
 
 
 def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -161,38 +213,60 @@ def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
     A pattern with wildcards takes the supported files it matches (other kinds are
     skipped quietly, so ``docs/**/*`` may hold images). What it matches with a supported
     name that is not a regular file (a dangling link, a FIFO, a device, a folder) is a
-    problem, and so is a link to a file outside every source's folder (a pattern's
-    folder before its first wildcard, a listed file's folder). A plain path is taken as
-    is, links included (the operator named it), and reading it says what is wrong with
-    it.
+    problem. A plain path is taken as the operator named it, and reading it says what
+    is wrong with it. A link, found or named, is a problem unless it leads into a
+    pattern's folder (before its first wildcard) to no hidden name, or to a file named
+    in ``patterns`` that is not a link itself.
     """
+    found = _find(patterns)
+    return found.paths, found.problems
+
+
+def _find(patterns: tuple[str, ...]) -> _Found:
     found: dict[str, str] = {}  # real path -> the path as found
+    checked: dict[str, str] = {}
     problems: list[str] = []
     expanded_patterns = [os.path.expanduser(pattern) for pattern in patterns]
-    folders = [
-        os.path.realpath(_split(p)[0] if glob.has_magic(p) else os.path.dirname(p) or ".")
-        for p in expanded_patterns
-    ]
+    bounds = _Bounds(
+        tuple(os.path.realpath(_split(p)[0]) for p in expanded_patterns if glob.has_magic(p)),
+        frozenset(
+            os.path.realpath(p)
+            for p in expanded_patterns
+            if not glob.has_magic(p) and not os.path.islink(p)
+        ),
+    )
+
+    def take(path: str, real: str) -> None:
+        found.setdefault(real, path)
+        if not os.path.islink(path):
+            checked[path] = real
+
     for pattern, expanded in zip(patterns, expanded_patterns, strict=True):
         if not glob.has_magic(expanded):
-            found.setdefault(os.path.realpath(expanded), expanded)
+            real = os.path.realpath(expanded)
+            problem = bounds.refuses(real) if os.path.islink(expanded) else None
+            if problem is not None:
+                problems.append(f"{expanded}: {problem}")
+            else:
+                take(expanded, real)
             continue
         matched = 0
         for path in _walk(expanded, problems):
             if Path(path).suffix.lower() not in SUFFIXES:
                 continue
             matched += 1
-            problem = _unusable(path, folders)
+            real = os.path.realpath(path)
+            problem = _unusable(path, real, bounds)
             if problem is not None:
                 problems.append(f"{path}: {problem}")
                 continue
-            found.setdefault(os.path.realpath(path), path)
+            take(path, real)
             if len(found) > MAX_FILES:
                 problems.append(f"{pattern}: more than {MAX_FILES:,} files; the rest left out")
-                return list(found.values())[:MAX_FILES], problems
+                return _Found(list(found.values())[:MAX_FILES], problems, bounds, checked)
         if not matched:
             problems.append(f"{pattern}: no .md, .markdown or .txt file matches")
-    return list(found.values()), problems
+    return _Found(list(found.values()), problems, bounds, checked)
 
 
 def fingerprint(paths: list[str]) -> Fingerprint:
@@ -210,7 +284,8 @@ def fingerprint(paths: list[str]) -> Fingerprint:
 def load_library(config: KnowledgeConfig, language: str | None) -> Library:
     """Find, read and index the files of ``config.sources``, written in ``language``
     (the bot's working language: it picks the stemmer)."""
-    paths, problems = find_files(config.sources)
+    found = _find(config.sources)
+    paths, problems = found.paths, found.problems
     # Taken before reading: a file edited while it is read differs next time, so the
     # next check loads it again.
     state = fingerprint(paths)
@@ -218,8 +293,13 @@ def load_library(config: KnowledgeConfig, language: str | None) -> Library:
     files: dict[str, int] = {}
     for path in paths:
         try:
+            # Checked again on the file as opened: it may have been swapped for a link
+            # since it was found.
             document = read_document(
-                Path(path), passage_chars=config.passage_chars, max_bytes=config.max_file_bytes
+                Path(path),
+                passage_chars=config.passage_chars,
+                max_bytes=config.max_file_bytes,
+                where=functools.partial(found.refuses, path),
             )
         except DocumentError as exc:
             problems.append(f"{path}: {exc}")
