@@ -90,6 +90,5 @@ class KeywordMatcher:
         if self._symbols is not None:
             found = self._symbols.search(" ".join(text.casefold().split()))
             if found is not None:
-                symbol: str = found.group(0)
-                return symbol
+                return found.group(0)
         return None
