@@ -6,8 +6,9 @@ request: retention, a contact's export, a contact's erasure.
   by the bot once an hour; ``botkit data purge``).
 * ``export_contact``: everything stored about one person on one channel, as JSON-ready
   data (``botkit data export``: a right-of-access request).
-* ``forget_contact``: the person, their conversations and every message they wrote
-  (``botkit data forget``: an erasure request).
+* ``forget_contact``: the person, their conversations, every message they wrote and the
+  replies to them in others' (``botkit data forget``: an erasure request). Which reply
+  answers whom: ``botkit/store/_replies.py``.
 
 Rows are deleted children first (delivery keys, ratings, files, messages, conversations,
 contacts) in batches, one transaction each, so a purge never holds a long lock. Deleted
@@ -27,6 +28,7 @@ whatever its activity.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,10 +40,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from botkit.errors import StoreError
+from botkit.events import Direction
 from botkit.store import _queries as q
 from botkit.store._checks import check_key
 from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
+from botkit.store._replies import answered, replies_to
 from botkit.store.models import (
     DETACHED,
     Contact,
@@ -140,6 +144,44 @@ def _message_record(row: Any) -> dict[str, Any]:
     if extra.get("attachments"):
         record["attachments"] = extra["attachments"]  # names, types, sizes, links
     return record
+
+
+def _theirs(rows: Sequence[Any], contact_id: int, owner: int) -> list[Any]:
+    """Of one conversation's ``rows`` (in seq order), the messages ``contact_id`` wrote
+    and the replies answering them."""
+    answers = answered(rows, owner)
+    return [
+        r
+        for r in rows
+        if (r.contact_id == contact_id if r.direction == Direction.INBOUND.value
+            else answers.get(r.seq) == contact_id)
+    ]  # fmt: skip
+
+
+def _elsewhere(conn: Connection, contact_id: int) -> list[Any]:
+    """What ``contact_id`` wrote in others' conversations (a Slack channel thread) and
+    the replies to it there, in the order they were stored."""
+    found: list[Any] = []
+    conversations = conn.execute(
+        select(Conversation.id, Conversation.contact_id)
+        .where(
+            Conversation.contact_id != contact_id,
+            exists(
+                select(Message.id).where(
+                    Message.conversation_id == Conversation.id, Message.contact_id == contact_id
+                )
+            ),
+        )
+        .order_by(Conversation.id)
+    ).all()
+    for conversation in conversations:
+        rows = conn.execute(
+            select(*q.MESSAGE_COLS)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.seq)
+        ).all()
+        found.extend(_theirs(rows, contact_id, conversation.contact_id))
+    return sorted(found, key=lambda r: r.id)
 
 
 class Retention(PeerReads):
@@ -288,7 +330,8 @@ class Retention(PeerReads):
 
     async def forget_contact(self, channel: str, external_id: str) -> Deleted:
         """Erase one person: their contact, the conversations they started (with every
-        message in them) and what they wrote in anyone else's (a Slack channel thread).
+        message in them), and what they wrote in anyone else's (a Slack channel thread)
+        with the bot's and agents' replies to it.
         Nothing found deletes nothing.
 
         Raises:
@@ -314,14 +357,34 @@ class Retention(PeerReads):
             theirs = select(Message.id).where(Message.contact_id == contact_id)
             # Others' conversations they wrote in: their windows of recent messages hold
             # these messages too.
-            elsewhere = conn.execute(
-                select(Message.conversation_id).where(Message.contact_id == contact_id)
-            ).scalars()
-            ids.extend(set(elsewhere))
+            elsewhere = set(
+                conn.execute(
+                    select(Message.conversation_id).where(Message.contact_id == contact_id)
+                ).scalars()
+            )
+            ids.extend(elsewhere)
+            # The bot's and agents' replies to them there, found before their messages
+            # go (which reply answers whom is read from them): a reply often repeats
+            # what it answers ("Noted b@y.com"), and the thread's owner would otherwise
+            # get it in their export.
+            replies = replies_to(conn, contact_id, elsewhere)
             conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
             conn.execute(delete(Feedback).where(Feedback.contact_id == contact_id))
+            messages = 0
+            for start in range(0, len(replies), BATCH):
+                chunk = replies[start : start + BATCH]
+                reply_ids = [message_id for message_id, _, _ in chunk]
+                conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(reply_ids)))
+                seqs: defaultdict[int, list[int]] = defaultdict(list)
+                for _, conversation_id, seq in chunk:
+                    seqs[conversation_id].append(seq)
+                for conversation_id, its in seqs.items():  # others' ratings of them
+                    rated = (Feedback.conversation_id == conversation_id,
+                             Feedback.reply_seq.in_(its))  # fmt: skip
+                    conn.execute(delete(Feedback).where(*rated))
+                messages += conn.execute(delete(Message).where(Message.id.in_(reply_ids))).rowcount
             written = delete(Message).where(Message.contact_id == contact_id)
-            messages = conn.execute(written).rowcount
+            messages += conn.execute(written).rowcount
             conn.execute(delete(Contact).where(Contact.id == contact_id))
             return done + Deleted(contacts=1, messages=messages), ids
 
@@ -367,9 +430,9 @@ class Retention(PeerReads):
                     .order_by(Message.seq)
                 ).all()
                 # Others who wrote in it (a Slack channel thread) are not theirs to get,
-                # nor the bot's replies to them (which may repeat what they wrote).
-                others = {r.seq for r in rows if r.contact_id not in (None, contact.id)}
-                own = [r for r in rows if r.seq not in others and r.in_reply_to_seq not in others]
+                # nor the replies to anyone but them (which may repeat what others
+                # wrote): see botkit/store/_replies.py.
+                own = _theirs(rows, contact.id, contact.id)
                 conversations.append(
                     {
                         "conversation_key": record.key,
@@ -381,12 +444,7 @@ class Retention(PeerReads):
                         "files": _file_records(conn, record.id),
                     }
                 )
-            elsewhere = conn.execute(
-                select(*q.MESSAGE_COLS)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(Message.contact_id == contact.id, Conversation.contact_id != contact.id)
-                .order_by(Message.id)
-            ).all()
+            elsewhere = _elsewhere(conn, contact.id)
             ratings = conn.execute(
                 select(Conversation.channel, Conversation.conversation_key, Feedback.reply_seq,
                        Feedback.rating, Feedback.created_at)

@@ -117,7 +117,9 @@ async def test_forget_erases_a_person_everywhere_and_export_shows_them_first(
         make_message("same here, order 43", conversation="bobs", user="ann"),
         text="same here, order 43",
     )
-    await store.append_outbound(theirs.conversation.id, "We are on it.")
+    await store.append_outbound(
+        theirs.conversation.id, "We are on it.", in_reply_to_seq=theirs.message.seq
+    )
 
     # Bob answers in Ann's conversation: his words are not Ann's to get.
     await store.intake(
