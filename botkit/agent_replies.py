@@ -30,6 +30,7 @@ was not.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -81,9 +82,15 @@ Kind = Literal[
 _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _TAKE_OVER = (ConversationStatus.BOT, *_HUMAN)
 
-# A caller's idempotency key, stored as the message's delivery key: scoped to the
-# conversation and kept apart from the keys channels give their deliveries.
-_KEY_PREFIX = "agent-api"
+# A caller's idempotency key, stored as the message's delivery key (the indexed
+# (channel, key) of ``inbound_keys``: one lookup, no new column): scoped to the
+# conversation and to the caller, and kept apart from the keys channels give their
+# deliveries. The caller is a digest of a fixed length, so the parts cannot run into one
+# another whatever an agent's name holds (":" too) and the key stays well under the
+# store's 512 characters. Keys stored by earlier versions ("agent-api:<id>:<key>", not
+# the caller's) are not looked up: they could be anyone's, and a retry is made seconds
+# after its first try, so only one straddling the upgrade is sent again.
+_KEY_PREFIX = "agent-api-caller"
 MAX_IDEMPOTENCY_KEY = 200
 
 # Starts the bot's translation of an agent's message written in the customer's thread:
@@ -150,6 +157,14 @@ async def _as_written(text: str, language: str | None) -> AgentText:
 
 class _Sender(Protocol):
     async def send(self, reply: OutboundReply) -> None: ...
+
+
+def _caller_tag(agent: str, exclusive: bool) -> str:
+    """Who a key is scoped to: the agent's name with ``exclusive`` (the caller is that
+    agent: their own token), ignoring case as agents' names are compared; else one
+    caller for every name (a tool's shared token names the agents itself)."""
+    who = f"agent:{_display_name(agent).casefold()}" if exclusive else "tool"
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
 
 
 def _taken(conversation_id: int, holder: str) -> AgentReplyError:
@@ -308,11 +323,18 @@ class AgentReplies:
         translate: bool = True,
         exclusive: bool = False,
     ) -> tuple[StoredMessage, bool]:
-        """``send``, at most once per ``key`` in the conversation: a caller's retry (after
-        a timeout, not knowing whether the first try got through) stores and delivers
-        nothing again, and gets the first message back, whatever it asks this time (also
-        one stored ``failed``: the channel refused it; a new key sends it again). A
-        first try that stored nothing (refused, untranslated) leaves the key unused.
+        """``send``, at most once per ``key`` in the conversation and caller: a caller's
+        retry (after a timeout, not knowing whether the first try got through) stores and
+        delivers nothing again, and gets the first message back, whatever it asks this
+        time (also one stored ``failed``: the channel refused it; a new key sends it
+        again). A first try that stored nothing (refused, untranslated) leaves the key
+        unused.
+
+        A key is the caller's: with ``exclusive`` the caller is ``agent`` (an agent's own
+        token), without it every call is one caller's (a tool's shared token, whatever
+        names it gives). Another caller's message under the same key is not theirs to
+        get back: their call is a new message, checked as any (``taken`` when another
+        agent has the conversation), never answered with someone else's success.
 
         Sends with one key are made one at a time in this process, so a retry racing the
         first try (still translating, still delivering) waits for it. The key is stored
@@ -336,7 +358,7 @@ class AgentReplies:
                 "invalid",
                 f"the idempotency key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
             )
-        stored_key = f"{_KEY_PREFIX}:{conversation_id}:{key}"
+        stored_key = f"{_KEY_PREFIX}:{conversation_id}:{_caller_tag(agent, exclusive)}:{key}"
         async with self._one_at_a_time(stored_key):
             earlier = await self._sent_before(conversation_id, stored_key)
             if earlier is not None:

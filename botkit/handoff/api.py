@@ -29,7 +29,8 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     the shared token ``agent`` is required (422 without it). With an
     ``Idempotency-Key`` header, a repeat of the request (a retry after a timeout) stores
     and delivers nothing again: 200 with the first request's message and
-    ``"duplicate": true``.
+    ``"duplicate": true``. A key is its caller's (an agent's token is that agent, the
+    shared token one caller): another's request under it is a new message.
 ``GET  /v1/conversations/{id}/messages/{seq}/attachments/{n}``
     The ``n``-th file of a customer's message, fetched from its channel (an attachment
     with ``"fetchable": true``): 404 when it cannot be, 502 when the platform did not
@@ -38,7 +39,11 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     Give the conversation back to the bot: 200, with the bot's confirmation sent to the
     customer (what ``/bot`` answers), or 409 when no human has it, or (an agent's own
     token) when another agent has it (kind ``taken``, naming them) and ``take_over`` is
-    not given.
+    not given, checked in the transaction that changes the status.
+
+Any token reads every conversation, also one the bot answered alone: an agent reads
+it to take it over. A deployment whose agents must see less keeps the shared token in a
+tool of its own that enforces that (docs/agents.md, "What a token can read").
 
 Every conversation in an answer names in ``agent`` the agent who has it (the newest
 agent's name on a message of the current hand-off; ``botkit.store._handoffs``).
@@ -84,7 +89,7 @@ from botkit.handoff.webhook import HandoffReleased
 from botkit.http_server import server_runner
 from botkit.language.localized import FALLBACK, fallback_key, pick, working_key
 from botkit.language.tags import same_language
-from botkit.store import ConversationStatus, ConversationStore
+from botkit.store import ConversationStatus, ConversationStore, ConversationTakenError
 from botkit.store.records import ConversationRecord
 from botkit.throttled_warning import ThrottledWarning
 
@@ -447,29 +452,36 @@ class AgentApi:
         if not isinstance(take_over, bool):
             return _error(400, "take_over must be true or false")
         owner = request[_CALLER].agent
-        holder = await self._store.conversation_agent(conversation.id)
-        if owner is not None and holder is not None and holder.casefold() != owner.casefold():
+        # For the log only (who a takeover gave it back from): the check is the store's.
+        holder = (
+            await self._store.conversation_agent(conversation.id)
+            if owner is not None and take_over
+            else None
+        )
+        taken_from = holder if holder and owner and holder.casefold() != owner.casefold() else None
+        try:
             # As for writing: an agent gives another agent's customer back to the bot
             # only on purpose (the shared token is a tool's, which assigns on its own).
-            if not take_over:
-                return _error(
-                    409,
-                    f"{holder} has conversation {conversation.id}; take it over explicitly "
-                    "to give it back",
-                    "taken", holder,
-                )  # fmt: skip
-        released = await self._store.change_conversation_status(
-            conversation.id, ConversationStatus.BOT, only_from=_HUMAN
-        )
+            # Checked where the status changes, not before: another agent's first
+            # message may make the conversation theirs in between.
+            released = await self._store.change_conversation_status(
+                conversation.id, ConversationStatus.BOT, only_from=_HUMAN,
+                only_agent=owner if not take_over else None,
+            )  # fmt: skip
+        except ConversationTakenError as exc:
+            return _error(
+                409,
+                f"{exc.agent} has conversation {conversation.id}; take it over explicitly "
+                "to give it back",
+                "taken", exc.agent,
+            )  # fmt: skip
         if released is None:
             current = await self._store.conversation_by_id(conversation.id)
             return _error(409, f"no human has conversation {conversation.id} ({current.status})")
         self._log.info(
             "conversation %s given back to the bot by %s%s",
             conversation.id, "an agent's tool" if owner is None else owner,
-            f" (taken over from {holder})"
-            if owner is not None and holder is not None and holder.casefold() != owner.casefold()
-            else "",
+            "" if taken_from is None else f" (taken over from {taken_from})",
         )  # fmt: skip
         if self._on_release is not None:
             await self._on_release(

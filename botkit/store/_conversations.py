@@ -15,7 +15,7 @@ from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import utcnow
 from botkit.store import _queries as q
 from botkit.store._checks import check_key, check_language, status_of
-from botkit.store._handoffs import HandoffReads
+from botkit.store._handoffs import ConversationTakenError, HandoffReads, agent_holding
 from botkit.store.models import Contact, Conversation
 from botkit.store.records import ContactRecord, ConversationRecord, ConversationStatus
 
@@ -189,11 +189,23 @@ class Conversations(HandoffReads):
         )
 
     async def change_conversation_status(
-        self, conversation_id: int, status: str, *, only_from: Collection[str]
+        self,
+        conversation_id: int,
+        status: str,
+        *,
+        only_from: Collection[str],
+        only_agent: str | None = None,
     ) -> ConversationRecord | None:
         """Set the status only if it is still one of ``only_from``, in one statement, so
         two agents (or an agent and the customer's /bot) cannot both act on a status
         they read before the other changed it.
+
+        Args:
+            only_agent: also only if no other agent has the conversation (nobody, or
+                this agent; names compared ignoring case, as ``append_outbound``'s
+                ``exclusive`` does), checked in the same transaction: an agent giving a
+                conversation back cannot give back one another agent's first message
+                made theirs after the agent looked.
 
         Returns:
             The conversation as now stored, or None when its status was not in
@@ -201,11 +213,31 @@ class Conversations(HandoffReads):
 
         Raises:
             StoreError: unknown conversation or status.
+            ConversationTakenError: ``only_agent``, and another agent has it (nothing
+                changed).
         """
         state = status_of(ConversationStatus, status).value
         allowed = [status_of(ConversationStatus, s).value for s in only_from]
 
-        def work(conn: Connection) -> ConversationRecord | None:
+        def work(conn: Connection) -> ConversationRecord | str | None:
+            if only_agent is not None:
+                # Lock the row first: an agent's message locks it too (its seq is
+                # claimed) before the holder is read, so whose it is cannot change
+                # between our read and our update. On PostgreSQL the read is its own
+                # statement, made after the lock is granted: READ COMMITTED then sees
+                # the message committed while we waited, which a subquery of the UPDATE
+                # (read at the statement's start) would not. SQLite's write transaction
+                # holds the database's one write lock already.
+                locked = conn.execute(
+                    select(Conversation.id)
+                    .where(Conversation.id == conversation_id)
+                    .with_for_update()
+                ).first()
+                if locked is None:
+                    raise UnknownConversationError(f"no conversation with id {conversation_id}")
+                holder = agent_holding(conn, conversation_id)
+                if holder is not None and holder.casefold() != only_agent.casefold():
+                    return holder  # nothing written: no rollback needed
             now = utcnow()
             stmt = (
                 update(Conversation)
@@ -220,7 +252,10 @@ class Conversations(HandoffReads):
                 raise UnknownConversationError(f"no conversation with id {conversation_id}")
             return None
 
-        return await self._write(work)
+        changed = await self._write(work)
+        if isinstance(changed, str):
+            raise ConversationTakenError(conversation_id, changed)
+        return changed
 
     async def set_conversation_language(
         self, conversation_id: int, language: str | None
