@@ -56,6 +56,7 @@ from botkit.events import (
     OutboundReply,
     SystemEvent,
 )
+from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, in_working_language
 from botkit.language.setup import LanguageSupport
 from botkit.metrics import (
     BotMetrics,
@@ -625,12 +626,13 @@ class Bot:
 
     def _admit(self, message: InboundMessage) -> None:
         """Refuse a message while the bot is not accepting any, and ids no database can
-        hold (before anything is stored or kept)."""
+        hold (before anything is stored or kept). The customer's language is not known
+        here: the texts are in the working language (the built-in one when kept)."""
+        bot, working = self.settings.bot, self.settings.bot.working_language
         if not self._accepting or self._store is None:
-            raise NotAcceptingError(
-                "the bot is not accepting messages", self.settings.bot.busy_reply
-            )
-        check_keys(message, self.settings.bot.fallback_reply)
+            busy = in_working_language(bot.busy_reply, BUSY_REPLIES, working)
+            raise NotAcceptingError("the bot is not accepting messages", busy)
+        check_keys(message, in_working_language(bot.fallback_reply, FALLBACK_REPLIES, working))
 
     async def history(
         self, channel: str, conversation_key: str, *, after_seq: int = 0, limit: int = 100

@@ -64,7 +64,7 @@ FALLBACK_REPLIES: Mapping[str, str] = {
     "fr": "Désolé, un problème est survenu de notre côté. Veuillez réessayer dans un instant.",
     "de": "Entschuldigung, bei uns ist etwas schiefgelaufen. Bitte versuchen Sie es gleich "
     "noch einmal.",
-    "pt": "Desculpe, algo correu mal do nosso lado. Tente novamente daqui a pouco.",
+    "pt": "Desculpe, algo deu errado do nosso lado. Tente novamente em instantes.",
     "it": "Ci dispiace, qualcosa non ha funzionato da parte nostra. Riprova tra un momento.",
     "nl": "Sorry, er ging bij ons iets mis. Probeer het zo meteen opnieuw.",
     "zh-Hans": "抱歉，我们这边出了点问题。请稍后再试。",
@@ -81,7 +81,7 @@ BUSY_REPLIES: Mapping[str, str] = {
     "fr": "Nous recevons beaucoup de messages en ce moment. Veuillez réessayer dans une minute.",
     "de": "Wir erhalten gerade sehr viele Nachrichten. Bitte versuchen Sie es in einer Minute "
     "noch einmal.",
-    "pt": "Estamos a receber muitas mensagens neste momento. Tente novamente daqui a um minuto.",
+    "pt": "Estamos recebendo muitas mensagens no momento. Tente novamente em um minuto.",
     "it": "Stiamo ricevendo molti messaggi in questo momento. Riprova tra un minuto.",
     "nl": "We krijgen op dit moment veel berichten. Probeer het over een minuut opnieuw.",
     "zh-Hans": "目前消息较多，请一分钟后再试。",
@@ -103,7 +103,7 @@ TOO_LONG_REPLIES: Mapping[str, str] = {
     "Veuillez le raccourcir ou le répartir en plusieurs messages.",
     "de": "Ihre Nachricht ist zu lang ({length} Zeichen, erlaubt sind {limit}). "
     "Bitte kürzen Sie sie oder teilen Sie sie auf mehrere Nachrichten auf.",
-    "pt": "A sua mensagem é demasiado longa ({length} caracteres; o limite é {limit}). "
+    "pt": "Sua mensagem é longa demais ({length} caracteres; o limite é {limit}). "
     "Encurte-a ou divida-a em várias mensagens.",
     "it": "Il tuo messaggio è troppo lungo ({length} caratteri, il limite è {limit}). "
     "Accorcialo o dividilo in più messaggi.",
@@ -125,8 +125,8 @@ EMPTY_REPLIES: Mapping[str, str] = {
     "en": "I can only read text for now. Could you describe it in words?",
     "es": "Por ahora solo puedo leer texto. ¿Puedes describirlo con palabras?",
     "fr": "Pour l'instant, je ne peux lire que du texte. Pouvez-vous le décrire par écrit ?",
-    "de": "Ich kann bisher nur Text lesen. Können Sie es in Worten beschreiben?",
-    "pt": "Por enquanto só consigo ler texto. Pode descrevê-lo por palavras?",
+    "de": "Ich kann derzeit nur Text lesen. Können Sie es in Worten beschreiben?",
+    "pt": "Por enquanto, só consigo ler texto. Você pode descrever isso em palavras?",
     "it": "Per ora posso leggere solo testo. Puoi descriverlo a parole?",
     "nl": "Ik kan voorlopig alleen tekst lezen. Kun je het in woorden beschrijven?",
     "zh-Hans": "我目前只能阅读文字。您能用文字描述一下吗？",
@@ -145,15 +145,15 @@ RATE_LIMIT_REPLIES: Mapping[str, str] = {
     "un instant, puis réessayer.",
     "de": "Sie senden Nachrichten schneller, als ich antworten kann. Bitte warten Sie einen "
     "Moment und versuchen Sie es dann erneut.",
-    "pt": "Está a enviar mensagens mais depressa do que consigo responder. Aguarde um momento "
-    "e tente novamente.",
+    "pt": "Você está enviando mensagens mais rápido do que consigo responder. Aguarde um "
+    "momento e tente novamente.",
     "it": "Stai inviando messaggi più velocemente di quanto io riesca a rispondere. Attendi "
     "un momento e riprova.",
     "nl": "Je stuurt sneller berichten dan ik kan beantwoorden. Wacht even en probeer het dan "
     "opnieuw.",
-    "zh-Hans": "您发送消息的速度超过了我的回复速度。请稍等片刻再试。",
-    "zh-Hant": "您傳送訊息的速度超過了我的回覆速度。請稍候片刻再試。",
-    "ja": "返信が追いつかないほど速くメッセージが送信されています。少し時間をおいてから、"
+    "zh-Hans": "您发送消息的速度太快，我来不及回复。请稍等片刻再试。",
+    "zh-Hant": "您傳送訊息的速度太快，我來不及回覆。請稍候片刻再試。",
+    "ja": "メッセージの送信が速すぎて、返信が追いつきません。少し時間をおいてから、"
     "もう一度お試しください。",
     "ar": "أنت ترسل الرسائل أسرع مما أستطيع الرد عليها. يُرجى الانتظار قليلًا ثم المحاولة مرة أخرى.",
     "ru": "Вы отправляете сообщения быстрее, чем я успеваю отвечать. Пожалуйста, подождите "
@@ -190,7 +190,7 @@ SWITCH_UNKNOWN_REPLIES: Mapping[str, str] = {
     "langue, par exemple : {command} en",
     "de": "Entschuldigung, in dieser Sprache kann ich nicht antworten. Schreiben Sie "
     "{command} und eine Sprache, zum Beispiel: {command} en",
-    "pt": "Desculpe, não consigo responder nessa língua. Escreva {command} e uma língua, "
+    "pt": "Desculpe, não consigo responder nesse idioma. Escreva {command} e um idioma, "
     "por exemplo: {command} en",
     "it": "Mi dispiace, non posso rispondere in quella lingua. Scrivi {command} seguito da "
     "una lingua, ad esempio: {command} en",

@@ -19,6 +19,7 @@ from botkit.backends.protocol import GenerationRequest
 from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.config.settings import BotSettings, RateLimitSettings
+from botkit.errors import MessageRejectedError, NotAcceptingError
 from botkit.events import OutboundReply
 from botkit.feedback import texts as feedback_texts
 from botkit.handoff import texts as handoff_texts
@@ -286,3 +287,20 @@ async def test_pivot_mode_fallback_is_built_in_or_translated(make_settings: Make
                               translator=MarkingTranslator(), user="u-ko")  # fmt: skip
     assert (arabic.text, arabic.language) == (FALLBACK_REPLIES["ar"], "ar")
     assert korean.language == "ko" and korean.text.startswith("ko(Sorry, something went wrong")
+
+
+async def test_refusals_before_the_language_is_known_are_in_the_working_language(
+    make_settings: MakeSettings,
+) -> None:
+    # A message the bot cannot take (closed, or ids no database holds) is refused with a
+    # text for the channel to show: a German deployment that kept the defaults says it
+    # in German.
+    settings = make_settings(bot={"working_language": "de"})
+    bot = Bot(settings)
+    async with bot:
+        with pytest.raises(MessageRejectedError) as bad:
+            await bot.submit(message("hi", "k\x00"))
+    with pytest.raises(NotAcceptingError) as closed:
+        await bot.submit(message("hi", "k1"))
+    assert bad.value.user_reply == FALLBACK_REPLIES["de"]
+    assert closed.value.user_reply == BUSY_REPLIES["de"]
