@@ -13,6 +13,7 @@ agent's message inside the store call, not by sleeping.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,14 +21,20 @@ from typing import Any
 import aiohttp
 import pytest
 from core_helpers import Api, RecordingConnector, recorder
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from botkit.bot import Bot
 from botkit.config import Settings
+from botkit.events import Direction, utcnow
 from botkit.store import ConversationStatus, ConversationTakenError
+from botkit.store import _queries as q
 
 ANA = "ana-own-token-0123456789abcdef"
 BOB = "bob-own-token-0123456789abcdef"
 AGENTS = {"Ana": ANA, "Bob": BOB}
+HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 
 
 @asynccontextmanager
@@ -137,3 +144,66 @@ async def test_the_store_changes_a_status_only_for_the_agent_who_has_it(
             cid, ConversationStatus.BOT, only_from=human, only_agent="bob"
         )
         assert changed is not None and changed.status == ConversationStatus.BOT
+
+
+def _bobs_message(conn: Connection, conversation_id: int) -> None:
+    """What ``append_outbound`` writes for Bob's message: the conversation's row locked
+    by claiming the next seq, then the message."""
+    now = utcnow()
+    conv = q.claim_seq_by_id(conn, conversation_id, now)
+    q.insert_message(
+        conn,
+        {
+            "conversation_id": conversation_id, "seq": conv.last_seq,
+            "direction": Direction.OUTBOUND.value, "contact_id": None, "text": "Bob.",
+            "working_text": None, "language": None, "status": "sent",
+            "idempotency_key": None, "error": None, "in_reply_to_seq": None,
+            "extra": q.outbound_extra((), "Bob"), "created_at": now,
+        },
+    )  # fmt: skip
+
+
+async def _waiting_on_a_lock(conn: AsyncConnection) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    async with asyncio.timeout(30):
+        while not (await conn.execute(query)).scalar():  # noqa: ASYNC110 - the server's state
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
+async def test_a_release_waiting_for_a_message_being_stored_sees_it(
+    agent_settings: Callable[..., Settings],
+) -> None:
+    """PostgreSQL, truly concurrent: Bob's message is being stored (the row locked, not
+    committed) when Ana's release starts. The release waits for it and then sees it,
+    though its transaction began before Bob's commit (READ COMMITTED: a statement
+    made after the lock is granted reads what was committed meanwhile)."""
+    settings = agent_settings(agents=AGENTS)
+    async with _handed_off(settings) as (api, cid):
+        store = api.bot.store
+        # Bob's send: the conversation became with_human first, in its own transaction.
+        assert await store.change_conversation_status(
+            cid, ConversationStatus.WITH_HUMAN, only_from=HUMAN
+        )
+        engine = create_async_engine(settings.store.url)
+        try:
+            async with engine.connect() as bob, engine.connect() as watch:
+                await bob.begin()
+                await bob.run_sync(_bobs_message, cid)
+                release = asyncio.create_task(
+                    store.change_conversation_status(
+                        cid, ConversationStatus.BOT, only_from=HUMAN, only_agent="Ana"
+                    )
+                )
+                await _waiting_on_a_lock(watch)
+                assert not release.done()
+                await bob.commit()
+                with pytest.raises(ConversationTakenError) as taken:
+                    await release
+        finally:
+            await engine.dispose()
+        assert taken.value.agent == "Bob"
+        assert (await store.conversation_by_id(cid)).status == ConversationStatus.WITH_HUMAN
