@@ -34,6 +34,7 @@ __all__ = [
     "head",
     "is_known",
     "is_up_to_date",
+    "newer_schema_error",
     "upgrade",
 ]
 
@@ -138,7 +139,27 @@ def _lock_wait(where: str) -> str:
     )
 
 
-def _run_command(connection: Connection, fn: Callable[[Config, str], None], revision: str) -> None:
+def newer_schema_error(where: str | None, revision: str, *, downgrade: bool = False) -> StoreError:
+    """The error for a database whose schema ``revision`` this botkit does not know:
+    written by a newer botkit (Alembic's own, "Can't locate revision identified by
+    '0009'", says neither what happened nor what to do)."""
+    advice = "upgrade botkit"
+    if downgrade:
+        advice += ", or run the downgrade with the botkit that created it"
+    database = "the database" if where is None else f"the database at {where}"
+    return StoreError(
+        f"{database} has schema revision {revision!r}, newer than this "
+        f"botkit, which knows up to {head()}: {advice}"
+    )
+
+
+def _run_command(
+    connection: Connection,
+    fn: Callable[[Config, str], None],
+    revision: str,
+    where: str | None = None,
+    downgrade: bool = False,
+) -> None:
     if connection.dialect.name == "postgresql":
         # A role's or database's statement_timeout (set for the bots' statements) would
         # cancel a migration that rewrites a big table, or waits its turn behind another
@@ -150,6 +171,11 @@ def _run_command(connection: Connection, fn: Callable[[Config, str], None], revi
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_ID})")
         # (after the advisory lock: another upgrade may hold it for longer than this)
         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
+    # Read in the migration's transaction (after the lock above: another upgrade may
+    # have just moved it).
+    found = _current_revision(connection)
+    if found is not None and not is_known(found):
+        raise newer_schema_error(where, found, downgrade=downgrade)  # nothing changed
     cfg = _config()
     cfg.attributes["connection"] = connection
     fn(cfg, revision)
@@ -166,7 +192,9 @@ async def upgrade(url: Target, revision: str = "head") -> None:
     Raises:
         StoreError: the database is unreachable or a migration failed (nothing is changed).
     """
-    await _run(url, partial(_run_command, fn=command.upgrade, revision=revision), write=True)
+    where = mask_url(url if isinstance(url, str) else url.url)
+    work = partial(_run_command, fn=command.upgrade, revision=revision, where=where)
+    await _run(url, work, write=True)
 
 
 async def downgrade(url: Target, revision: str) -> None:
@@ -175,7 +203,11 @@ async def downgrade(url: Target, revision: str) -> None:
     Raises:
         StoreError: the database is unreachable or a migration failed.
     """
-    await _run(url, partial(_run_command, fn=command.downgrade, revision=revision), write=True)
+    where = mask_url(url if isinstance(url, str) else url.url)
+    work = partial(
+        _run_command, fn=command.downgrade, revision=revision, where=where, downgrade=True
+    )
+    await _run(url, work, write=True)
 
 
 def _summary(doc: str | None) -> str:
@@ -193,6 +225,8 @@ def undone_by(current: str | None, revision: str) -> list[tuple[str, str]]:
     """
     if current is None:
         return []
+    if not is_known(current):
+        raise newer_schema_error(None, current, downgrade=True)
     script = _script()
     try:
         steps = script.iterate_revisions(current, None if revision == "base" else revision)
