@@ -11,11 +11,13 @@ import asyncio
 import json
 import os
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from botkit._cli_store import argument_text, current_store
+from botkit._outage_spool import UNREADABLE, SpoolErasure, erase_writer, purge_unreadable
 from botkit.errors import StoreError
 from botkit.events import utcnow
 from botkit.store import ConversationStore, Deleted, StoreSettings
@@ -123,28 +125,71 @@ async def _save_files(store: ConversationStore, data: dict[str, Any], files_dir:
 
 
 async def forget_contact(settings: StoreSettings, channel: str, external_id: str) -> str:
-    """Erase one person (see ``ConversationStore.forget_contact``); what went.
+    """Erase one person (see ``ConversationStore.forget_contact``), and their messages
+    kept in this machine's outage spool (``[store] outage_spool_dir``, waiting or set
+    aside: a bot's messages kept during an outage are on its own disk); what went,
+    and the spool's files that could not be read (they may hold theirs).
 
     Raises:
-        StoreError: no such contact, a bad channel or id, or the database failed.
+        StoreError: no such contact (in the database or the spool), a bad channel or
+            id, or the database failed.
     """
     channel, external_id = _person(channel, external_id)
     async with current_store(settings) as store:
         deleted = await store.forget_contact(channel, external_id)
-    if not deleted.contacts:
-        raise _no_contact(channel, external_id)
-    return f"{channel} {external_id}: {_summary(deleted)}"
+    spool = await _erase_in_spool(settings, channel, external_id)
+    lines = _spool_lines(settings, spool)
+    if not deleted.contacts and not spool.removed:
+        raise StoreError("\n".join([str(_no_contact(channel, external_id)), *lines]))
+    return "\n".join([f"{channel} {external_id}: {_summary(deleted)}", *lines])
+
+
+async def _erase_in_spool(settings: StoreSettings, channel: str, external_id: str) -> SpoolErasure:
+    if not settings.outage_spool_dir:
+        return SpoolErasure()
+    directory = Path(settings.outage_spool_dir)
+    return await asyncio.to_thread(erase_writer, directory, channel, external_id)
+
+
+def _spool_lines(settings: StoreSettings, spool: SpoolErasure) -> list[str]:
+    where = settings.outage_spool_dir
+    lines = []
+    if spool.removed:
+        lines.append(f"outage spool {where}: removed {_count(len(spool.removed), 'kept message')}")
+    if spool.error:
+        lines.append(f"outage spool: {spool.error}; check it for their messages by hand")
+    if spool.unread:
+        lines.append(
+            f"outage spool {where}: {_count(len(spool.unread), 'file')} could not be read "
+            "or removed and may hold their messages; check by hand:"
+        )
+        lines += [f"  {path}" for path in spool.unread]
+    return lines
 
 
 async def purge(settings: StoreSettings, days: int) -> str:
-    """Delete conversations inactive for ``days`` days (and contacts left with none).
+    """Delete conversations inactive for ``days`` days (and contacts left with none),
+    and this machine's outage-spool messages set aside over ``days`` days ago.
 
     Raises:
-        StoreError: the database failed.
+        StoreError: the database failed, or the spool could not be read.
     """
     async with current_store(settings) as store:
         deleted = await store.purge_inactive(utcnow() - timedelta(days=days))
-    return f"inactive for {days} days: {_summary(deleted)}"
+    summary = f"inactive for {days} days: {_summary(deleted)}"
+    if not settings.outage_spool_dir:
+        return summary
+    before = time.time() - days * 86_400
+    directory = Path(settings.outage_spool_dir)
+    try:
+        gone = await asyncio.to_thread(purge_unreadable, directory, before)
+    except OSError as exc:
+        raise StoreError(
+            f"{summary}; but cannot purge {directory / UNREADABLE}: {exc.strerror or exc}"
+        ) from None
+    if gone:
+        summary += f"; {_count(gone, 'kept message')} set aside in {directory / UNREADABLE}"
+    return summary
 
 
 def _write_new(path: Path, data: bytes) -> None:

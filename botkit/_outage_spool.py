@@ -14,7 +14,9 @@ message is idempotent (its channel delivery key), so one stored twice (a crash b
 the store and the file's removal, two processes sharing the directory) is answered once.
 The files hold what customers wrote: the directory is made private to the bot's user,
 and each file is removed as soon as its message is stored. A file that cannot be read
-back is moved to ``unreadable/`` with a log line, never dropped silently.
+back is moved to ``unreadable/`` with a log line, never dropped silently; the bot's
+retention pass deletes those older than ``[store] retention_days``, and ``botkit data
+forget`` a person's, waiting or set aside (``purge_unreadable``, ``erase_writer``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,14 @@ from typing import Any
 
 from botkit.events import Attachment, Contact, InboundMessage
 
-__all__ = ["OutageSpool", "SpoolFull", "SpooledMessage"]
+__all__ = [
+    "OutageSpool",
+    "SpoolErasure",
+    "SpoolFull",
+    "SpooledMessage",
+    "erase_writer",
+    "purge_unreadable",
+]
 
 _log = logging.getLogger("botkit.bot")
 
@@ -193,6 +202,92 @@ class OutageSpool:
         except OSError as exc:
             _log.error("kept message %s cannot be moved aside either: %s", path, exc)
         self._drop(path)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolErasure:
+    """What ``erase_writer`` did: ``removed`` files held the person's messages;
+    ``unread`` could not be read (or removed), so may hold them (for the operator);
+    ``error``: the directory itself could not be read."""
+
+    removed: tuple[Path, ...] = ()
+    unread: tuple[Path, ...] = ()
+    error: str | None = None
+
+
+def _kept_files(directory: Path) -> list[Path]:
+    """The kept messages in ``directory``, waiting or set aside (``unreadable/``)."""
+    found = sorted(directory.glob(f"*{_SUFFIX}"))
+    aside = directory / UNREADABLE
+    if aside.is_dir():
+        found += sorted(p for p in aside.iterdir() if p.is_file())
+    return found
+
+
+def _writer(data: bytes) -> tuple[str, str]:
+    """The (channel, contact id) a kept message's file names, read as loosely as it
+    can be (a file of a newer format or one set aside still names them).
+
+    Raises:
+        ValueError, KeyError, TypeError, RecursionError: it names no writer.
+    """
+    contact = _mapping(_mapping(json.loads(data))["contact"])
+    return _text(contact["channel"]), _text(contact["external_id"])
+
+
+def erase_writer(directory: Path, channel: str, external_id: str) -> SpoolErasure:
+    """Remove the kept messages that ``external_id`` on ``channel`` wrote from
+    ``directory``, waiting or set aside (``botkit data forget``): the database's
+    erasure does not reach them. A running bot that had one queued finds it gone and
+    goes on (``oldest``). Blocking: run it in a thread."""
+    try:
+        if not directory.is_dir():
+            return SpoolErasure()
+        files = _kept_files(directory)
+    except OSError as exc:
+        return SpoolErasure(error=f"cannot read {directory}: {exc.strerror or exc}")
+    removed: list[Path] = []
+    unread: list[Path] = []
+    for path in files:
+        try:
+            writer = _writer(path.read_bytes())
+        except FileNotFoundError:  # stored by a running bot meanwhile
+            continue
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            unread.append(path)
+            continue
+        if writer != (channel, external_id):
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            unread.append(path)
+            continue
+        removed.append(path)
+    return SpoolErasure(tuple(removed), tuple(unread))
+
+
+def purge_unreadable(directory: Path, before: float) -> int:
+    """Delete the kept messages set aside (``unreadable/``) whose file was last
+    changed before ``before`` (a Unix time; a move keeps the time the message was
+    kept): nothing else ever deletes them, and they hold what customers wrote.
+    Returns how many went. Blocking: run it in a thread.
+
+    Raises:
+        OSError: the folder could not be read.
+    """
+    aside = directory / UNREADABLE
+    if not aside.is_dir():
+        return 0
+    gone = 0
+    for path in aside.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                gone += 1
+        except FileNotFoundError:
+            continue
+    return gone
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -1,5 +1,6 @@
 """The bot's retention pass: conversations inactive for ``[store] retention_days`` are
-deleted with their messages, once an hour while ``botkit run`` serves.
+deleted with their messages, once an hour while ``botkit run`` serves, and so are the
+outage spool's messages set aside (``unreadable/``) that were kept longer ago than that.
 
 Every process of a deployment runs it; the deletes are idempotent, so replicas purging
 at once delete each row once between them.
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
+from pathlib import Path
 
+from botkit._outage_spool import UNREADABLE, purge_unreadable
 from botkit.errors import StoreError
 from botkit.events import utcnow
 from botkit.store import ConversationStore
 
-__all__ = ["RETENTION_PASS_SECONDS", "purge_once", "retain_forever"]
+__all__ = ["RETENTION_PASS_SECONDS", "purge_once", "purge_spool_once", "retain_forever"]
 
 _log = logging.getLogger("botkit.store")
 
@@ -25,6 +29,7 @@ RETENTION_PASS_SECONDS = 3600.0
 async def purge_once(store: ConversationStore, days: int) -> None:
     """Delete what has been inactive for ``days`` days; log what went. A failure is
     logged and left for the next pass."""
+    await purge_spool_once(store.settings.outage_spool_dir, days)
     try:
         deleted = await store.purge_inactive(utcnow() - timedelta(days=days))
     except StoreError as exc:
@@ -39,6 +44,25 @@ async def purge_once(store: ConversationStore, days: int) -> None:
             "for %d days",
             deleted.conversations, deleted.messages, deleted.contacts, days,
         )  # fmt: skip
+
+
+async def purge_spool_once(spool_dir: str, days: int) -> int:
+    """Delete the outage spool's messages set aside in ``spool_dir`` (``""``: none)
+    more than ``days`` days ago; a failure is logged. Returns how many went."""
+    if not spool_dir:
+        return 0
+    before = time.time() - days * 86_400
+    try:
+        gone = await asyncio.to_thread(purge_unreadable, Path(spool_dir), before)
+    except OSError as exc:
+        _log.warning("retention: cannot purge %s/%s: %s", spool_dir, UNREADABLE, exc)
+        return 0
+    if gone:
+        _log.info(
+            "retention: deleted %d kept messages set aside in %s/%s over %d days ago",
+            gone, spool_dir, UNREADABLE, days,
+        )  # fmt: skip
+    return gone
 
 
 async def retain_forever(
