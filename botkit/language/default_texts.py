@@ -55,8 +55,8 @@ __all__ = [
 # The web widget's languages (connectors/web/static/widget.js); every table has them all.
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "zh-Hans", "zh-Hant", "ja", "ar", "ru", "tr")
 
-# Formal or informal "you" as the hand-off and feedback tables and the widget have it:
-# informal in es, it and nl; formal in fr, de, pt, ru, tr; polite forms in zh and ja.
+# "You" as the hand-off and feedback tables and the widget have it: informal in es, it and
+# nl; formal in fr, de, ru and tr; Brazilian "você" in pt; polite forms in zh and ja.
 
 FALLBACK_REPLIES: Mapping[str, str] = {
     "en": "Sorry, something went wrong on our side. Please try again in a moment.",
@@ -238,7 +238,6 @@ def default_text_in(
         values: placeholder values (str.replace, not str.format: a customized text may
             hold other braces).
     """
-
     from botkit.language.localized import fallback_key, pick
 
     def fill(text: str) -> str:

@@ -181,15 +181,16 @@ async def test_a_language_the_translator_lacks_gets_the_agents_text_as_written(
     """As the bot's own replies to that customer: in the working language, not a 502."""
     translator = _PairTranslator(pairs={("es", "en"), ("en", "es")})
     async with api_bot(translator=translator, language=DETECT) as api:
-        for i, text in enumerate(("ok?", "/human")):  # a Telegram app set to Japanese
-            await api.bot.submit(message(text, f"k{i}", language_hint="ja"))
+        # A Telegram app set to Korean (no built-in texts: the hand-off reply is English).
+        for i, text in enumerate(("ok?", "/human")):
+            await api.bot.submit(message(text, f"k{i}", language_hint="ko"))
             assert await api.bot.drain(30)
         assert recorder(api.bot).replies[-1].language == "en"
         conversation_id = await api.conversation_id()
         # The hint is only a seed (language review 4, finding 1): settle Japanese as a
         # detection of the customer's messages would.
         assert (await api.bot.store.conversation_by_id(conversation_id)).language is None
-        await api.bot.store.set_conversation_language(conversation_id, "ja")
+        await api.bot.store.set_conversation_language(conversation_id, "ko")
         status, body = await api.send(conversation_id, text="Hello, I'm Ana.")
         assert status == 201, body
         assert (body["message"]["text"], body["message"]["language"]) == ("Hello, I'm Ana.", "en")

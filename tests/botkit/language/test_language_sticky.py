@@ -25,6 +25,7 @@ from botkit.bot import Bot
 from botkit.config import Settings
 from botkit.events import Contact, Direction, InboundMessage
 from botkit.language.confirm import LONG_MESSAGE_LETTERS, SwitchConfirmation
+from botkit.language.default_texts import SWITCH_REPLIES
 from botkit.language.policy import LanguageDecision, count_letters
 from botkit.testing.translator import MarkingTranslator
 
@@ -147,6 +148,10 @@ async def test_a_question_after_a_greeting_overrides_the_hint(
     assert conversation is not None and conversation.language == "es"
 
 
+SWITCHED_DE = SWITCH_REPLIES["de"].replace("{language}", "Deutsch")
+SWITCHED_FR = SWITCH_REPLIES["fr"].replace("{language}", "français")
+
+
 async def test_a_remembered_language_is_a_seed_too(make_settings: MakeSettings) -> None:
     """The language a contact chose with /lang in one conversation starts the next one,
     and a clear first message there still decides."""
@@ -156,7 +161,8 @@ async def test_a_remembered_language_is_a_seed_too(make_settings: MakeSettings) 
         return InboundMessage("test", conversation, contact, text, f"s{next(_keys)}")
 
     async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
-        assert (await ask(bot, rec, from_ana("/lang de", "first"))).startswith("de(")
+        # The built-in confirmation, in German already.
+        assert await ask(bot, rec, from_ana("/lang de", "first")) == SWITCHED_DE
         assert (await ask(bot, rec, from_ana("ok", "second"))).startswith("de(")
         assert (await ask(bot, rec, from_ana(ES_QUESTION, "third"))).startswith("es(")
         assert await bot.drain(30)
@@ -242,7 +248,7 @@ async def test_lang_command_switches_at_once_and_voids_a_pending_switch(
     async with running(make_settings(language=detector()), MarkingTranslator()) as (bot, rec):
         await ask(bot, rec, msg(DE))
         assert (await ask(bot, rec, msg("¿Dónde está mi paquete ahora?"))).startswith("de(")
-        assert (await ask(bot, rec, msg("/lang fr"))).startswith("fr(")
+        assert await ask(bot, rec, msg("/lang fr")) == SWITCHED_FR
         # The Spanish detection before the command does not count any more.
         assert (await ask(bot, rec, msg("Quiero hablar con alguien hoy"))).startswith("fr(")
 
