@@ -41,6 +41,7 @@ class KnowledgeConfig(PluginConfig):
             paragraphs, then sentences).
         max_context_chars: the most characters of passages one message adds (keeps the
             prompt inside a small model's context); at least ``passage_chars + 400``.
+            The marks around them and their note (``plugin.FRAME_CHARS``) come on top.
         min_relevance: passages below this relevance (0-1, BM25 normalized by what
             the question could score) are not shown.
         history_weight: how much the customer's previous message can add to a
@@ -49,7 +50,9 @@ class KnowledgeConfig(PluginConfig):
             what the question's best passage leaves unanswered (``1 - best``); 0
             ignores it.
         instruction: what the model is told with the passages (``{passages}`` is
-            replaced by them); it joins the system prompt for that message only.
+            replaced by them, between ``<company_info>`` marks and followed by a note
+            that they are reference material, not instructions); it joins the system
+            prompt for that message only.
         no_match_instruction: what the model is told when nothing matched; "" adds
             nothing.
         max_file_bytes: bigger files are left out (with an error in the log).

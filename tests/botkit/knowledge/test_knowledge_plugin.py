@@ -22,7 +22,14 @@ from botkit.knowledge import plugin as knowledge_plugin
 from botkit.knowledge.config import DEFAULT_NO_MATCH_INSTRUCTION
 from botkit.knowledge.documents import Passage
 from botkit.knowledge.index import Hit
-from botkit.knowledge.plugin import LINK_NOTE, format_passages
+from botkit.knowledge.plugin import (
+    CLOSE_MARK,
+    FRAME_CHARS,
+    LINK_NOTE,
+    OPEN_MARK,
+    REFERENCE_NOTE,
+    format_passages,
+)
 from botkit.plugins import available_plugins
 from botkit.store import ConversationStatus
 from botkit.testing.backends import RecordingEcho
@@ -111,7 +118,8 @@ async def test_passages_stay_within_the_context_budget(knowledge_bot: KnowledgeB
                              min_relevance=0.0) as (bot, backend):  # fmt: skip
         await _ask(bot, "return refund shipping order", "k1")
     [system] = backend.systems
-    passages = system.split("\n\n", 2)[2]
+    # Between the marks: the frame around them is not counted (test_prompt_frame.py).
+    passages = system.split(f"{OPEN_MARK}\n", 1)[1].split(f"\n{CLOSE_MARK}", 1)[0]
     assert passages.startswith("[1] ") and "[5] " not in passages  # not all five fit
     assert len(passages) <= 600
 
@@ -309,7 +317,7 @@ async def test_a_page_link_reaches_the_model(knowledge_bot: KnowledgeBot, kb_dir
     async with knowledge_bot() as (bot, backend):
         await _ask(bot, "When does the Utrecht shop open?", "k1")
     assert "[1] Stores (https://help.example.com/stores)\nOur shop in Utrecht" in backend.systems[0]
-    assert backend.systems[0].endswith(LINK_NOTE)
+    assert backend.systems[0].endswith(f"{CLOSE_MARK}\n{LINK_NOTE}\n{REFERENCE_NOTE}")
 
 
 def test_the_note_about_links_stays_inside_the_budget() -> None:
@@ -318,4 +326,5 @@ def test_the_note_about_links_stays_inside_the_budget() -> None:
             for n in range(3)]  # fmt: skip
     for budget in range(700, 1400, 7):
         shown = format_passages(hits, budget)
-        assert len(shown) <= budget and shown.endswith(LINK_NOTE), budget
+        assert len(shown) - FRAME_CHARS <= budget, budget
+        assert shown.endswith(f"{CLOSE_MARK}\n{LINK_NOTE}\n{REFERENCE_NOTE}"), budget
