@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from botkit.cli import _load, main
+from botkit.cli import main
+from botkit.cli._config import load
 from botkit.config._literal_secrets import literal_secrets
 
 FILE = """
@@ -126,14 +127,14 @@ def test_run_warns_once_at_start_and_one_shot_commands_do_not(
     secret = "a-literal-agent-api-token-0123456789"
     config = str(_config(tmp_path, secret))
     with caplog.at_level(logging.WARNING, logger="botkit"):
-        _load(config)  # as `botkit run` loads it
+        load(config)  # as `botkit run` loads it
     notes = [r.getMessage() for r in caplog.records if "written in the config" in r.getMessage()]
     assert notes == [f"config: {_note('plugins.handoff.api_token')}"]
     assert secret not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="botkit"):
-        _load(config, quiet=True)  # `chat`, `data`, `handoff`: their output is the result
-        _load(config, sections=("store",))
+        load(config, quiet=True)  # `chat`, `data`, `handoff`: their output is the result
+        load(config, sections=("store",))
     assert "written in the config" not in caplog.text
 
 

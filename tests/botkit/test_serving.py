@@ -28,6 +28,6 @@ def test_botkit_run_prepares_the_heap() -> None:
     """The CLI's serve path calls it (a refactor must not drop it silently)."""
     import inspect
 
-    from botkit import cli
+    from botkit.cli import _serve
 
-    assert "prepare_heap_for_serving()" in inspect.getsource(cli)
+    assert "prepare_heap_for_serving()" in inspect.getsource(_serve)
