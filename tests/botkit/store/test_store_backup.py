@@ -37,6 +37,7 @@ async def test_a_backup_under_steady_writes_holds_every_row_committed_before_it(
     async with ConversationStore(settings) as store:
         await store.ensure_schema()
         committed = 0
+        steady = asyncio.Event()
 
         async def writer() -> None:
             nonlocal committed
@@ -44,12 +45,13 @@ async def test_a_backup_under_steady_writes_holds_every_row_committed_before_it(
                 m = _message(committed)
                 await store.intake(m, text=m.text)
                 committed += 1  # returned: committed
+                if committed == 300:
+                    steady.set()
 
         writing = asyncio.create_task(writer())
         try:
             async with asyncio.timeout(30):
-                while committed < 300:
-                    await asyncio.sleep(0.01)
+                await steady.wait()
             before = committed
             async with asyncio.timeout(60):  # `sqlite3 .backup` never finished here
                 done = await backup(settings, dest)
