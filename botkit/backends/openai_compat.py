@@ -3,14 +3,24 @@
 For deployments whose model is served elsewhere: vLLM, SGLang, llama.cpp's server,
 Ollama, TGI, LM Studio and OpenAI itself all accept ``POST {base_url}/chat/completions``
 and stream the reply as server-sent events. The official ``openai`` package does the
-HTTP, the event parsing and the retries (connection errors, 408/409/429/5xx, with
-backoff, before a reply has started). This module maps what it reports onto the backend
-protocol:
+HTTP and the event parsing; the retries (connection errors, 408/409/429/5xx, before a
+reply has started) are ours, so that ``timeout_seconds`` bounds the whole wait for a
+reply to start, ``Retry-After`` included. This module maps what the server reports
+onto the backend protocol:
 
-- 429 and 503 become ``BackendBusyError``, so the customer gets the busy reply;
+- 429 and 503 become ``BackendBusyError``, so the customer gets the busy reply (not an
+  exhausted quota: waiting does not help there);
 - anything else that keeps a reply from completing becomes ``BackendError`` naming the
   server and the cause. That includes a stream that breaks off, or ends without a finish
-  reason: a cut-off reply is never passed off as a whole one.
+  reason: a cut-off reply is never passed off as a whole one. A reply the server ends
+  at ``max_new_tokens`` (finish reason "length") is delivered, with a warning in the log;
+  the stream's ``finish_reason`` tells the LLM translator, which keeps the sentence's
+  original rather than half a translation;
+- a ``<think>`` block at the start of the reply (a reasoning model on a server without a
+  reasoning parser) is left out (``_openai_stream``);
+- a prompt the server refuses as longer than its context is sent once more without its
+  oldest turns, and the context it named is used for later requests
+  (``PromptLimits``, also from ``context_tokens``).
 
 Imported only when ``[backend] kind = "openai"``.
 """
@@ -20,34 +30,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 
-from botkit.backends.protocol import GenerationRequest
+from botkit.backends._openai_context import prompt_tokens, trimmed
+from botkit.backends._openai_errors import (
+    backend_error,
+    cause,
+    context_overflow,
+    display_url,
+    shorten,
+)
+from botkit.backends._openai_retry import create_within
+from botkit.backends._openai_stream import ReplyStream, ThinkFilter, report_end, whole_reply
+from botkit.backends.protocol import ChatMessage, GenerationRequest
 from botkit.config.settings import OpenAISettings
 from botkit.errors import BackendBusyError, BackendError
 
-__all__ = ["OpenAIBackend", "create_backend"]
+__all__ = ["OpenAIBackend", "ReplyStream", "create_backend"]
 
 log = logging.getLogger("botkit.backends.openai")
 
 # ready() asks the server at most this often (a readiness probe may poll every second).
 READY_PROBE_INTERVAL_S = 5.0
 READY_PROBE_TIMEOUT_S = 2.0
-# An error body worth showing is a sentence; an HTML page from a proxy is cut short.
-_DETAIL_CHARS = 200
-_BUSY_STATUSES = (429, 503)
 # Sent when no key is configured: the SDK needs one, and servers without auth ignore it.
 _NO_KEY = "none"
 
 
 class OpenAIBackend:
     """Streams replies from an OpenAI-compatible server.
+
+    Provides ``PromptLimits`` once the server's context is known: from
+    ``context_tokens``, or from the first request the server refused as too long.
 
     Args:
         settings: the ``[backend.openai]`` settings.
@@ -57,20 +76,24 @@ class OpenAIBackend:
 
     def __init__(self, settings: OpenAISettings) -> None:
         self.settings = settings
-        self.where = _display_url(settings.base_url)
+        self.where = display_url(settings.base_url)
         self._client: openai.AsyncOpenAI | None = None
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._probed_at = float("-inf")
         self._healthy = False
+        self._learned_context: int | None = None
 
     async def start(self) -> None:
-        """Connect and check that the server serves the configured model.
+        """Connect, check that the server serves the configured model, and ask it for a
+        one-token reply with the configured settings (so that a parameter the model
+        refuses stops the start, in the server's words, instead of every reply).
 
         A server without ``/models`` (some proxies) is accepted with a warning.
 
         Raises:
-            BackendError: the server is unreachable, refuses the key, or does not serve
-                the model (the message lists the models it does serve).
+            BackendError: the server is unreachable, refuses the key, does not serve
+                the model (the message lists the models it does serve), or refuses the
+                request the settings make.
         """
         if self._client is not None:
             return
@@ -84,6 +107,7 @@ class OpenAIBackend:
         )
         try:
             await self._check_model(client)
+            await self._probe(client)
         except BaseException:
             await client.close()
             raise
@@ -97,16 +121,15 @@ class OpenAIBackend:
             page = await client.models.list()
         except (openai.NotFoundError, openai.PermissionDeniedError) as exc:
             # No /models (some proxies, or a base_url without its /v1), or a key allowed
-            # to chat but not to list models: ask for one token instead.
+            # to chat but not to list models: the one-token reply checks instead.
             log.warning(
                 "openai: %s does not list its models (HTTP %d); trying a one-token reply",
                 self.where,
                 exc.status_code,
             )
-            await self._check_chat(client)
             return
         except openai.APIError as exc:
-            raise _backend_error(exc, self.where, self.settings.timeout_seconds) from exc
+            raise backend_error(exc, self.where, self.settings.timeout_seconds) from exc
         served = [m.id for m in page.data]
         # Ollama lists "llama3.2:latest" and serves it as "llama3.2" too.
         if served and model not in served and f"{model}:latest" not in served:
@@ -117,15 +140,26 @@ class OpenAIBackend:
                 f"serves {shown}{more} (set [backend.openai] model)"
             )
 
-    async def _check_chat(self, client: openai.AsyncOpenAI) -> None:
+    async def _probe(self, client: openai.AsyncOpenAI) -> None:
+        """A one-token reply with the arguments real requests carry."""
+        hello = GenerationRequest(messages=(ChatMessage("user", "Hi"),), max_new_tokens=1)
+        timeout = self.settings.timeout_seconds
         try:
-            await client.chat.completions.create(
-                model=self.settings.model,
-                messages=[{"role": "user", "content": "Hi"}],
-                max_tokens=1,
-            )
+            deadline = asyncio.get_running_loop().time() + timeout
+            stream = await self._send(client, self.arguments(hello), deadline)
+            await stream.close()
         except openai.APIError as exc:
-            raise _backend_error(exc, self.where, self.settings.timeout_seconds) from exc
+            error = backend_error(exc, self.where, timeout)
+            if isinstance(error, BackendBusyError):  # up but busy: arguments unchecked
+                log.warning("openai: %s; starting without the one-token check", error)
+                return
+            if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 422):
+                raise BackendError(
+                    f"{error}; the start asks for a one-token reply with [backend.openai]'s "
+                    "settings (see max_tokens_field, temperature, top_p, top_k, "
+                    "repetition_penalty)"
+                ) from exc
+            raise error from exc
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -133,7 +167,7 @@ class OpenAIBackend:
             await client.close()
 
     async def ready(self) -> bool:
-        """Whether the server answers (asked at most every few seconds)."""
+        """Whether the server answers and takes the key (asked at most every few seconds)."""
         client = self._client
         if client is None:
             return False
@@ -144,14 +178,55 @@ class OpenAIBackend:
                 quick = client.with_options(max_retries=0, timeout=READY_PROBE_TIMEOUT_S)
                 await quick.models.list()
                 self._healthy = True
-            except openai.APIStatusError as exc:  # it answered: up, unless it is failing
-                self._healthy = exc.status_code < 500
+            except openai.APIStatusError as exc:
+                # It answered: up, unless it is failing or refuses the key (every reply
+                # would fail). A 404 is a server without /models, as at start.
+                self._healthy = exc.status_code < 500 and exc.status_code not in (401, 403)
             except openai.APIError:
                 self._healthy = False
         return self._healthy
 
+    # ------------------------------------------------------------------ PromptLimits
+    def max_prompt_tokens(self) -> int | None:
+        """The prompt tokens a request may have (``None`` while the context is unknown)."""
+        context = self.settings.context_tokens or self._learned_context
+        if context is None:
+            return None
+        return max(0, context - self.settings.max_new_tokens)
+
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """An estimate of the prompt's tokens (the server's tokenizer is not at hand)."""
+        return prompt_tokens(messages)
+
+    def check_prompt_room(self, system_prompt: str) -> None:
+        """Fail when ``context_tokens`` leaves no room for the system prompt and a word."""
+        limit = self.max_prompt_tokens()
+        if limit is None:
+            return
+        head = [ChatMessage("system", system_prompt)] if system_prompt else []
+        need = prompt_tokens([*head, ChatMessage("user", "Hello")])
+        if need > limit:
+            s = self.settings
+            raise BackendError(
+                f"[backend.openai] context_tokens = {s.context_tokens} leaves {limit} prompt "
+                f"tokens once max_new_tokens = {s.max_new_tokens} are set aside, and the "
+                f"system prompt with a one-word message takes about {need}: raise "
+                "context_tokens, lower max_new_tokens or shorten [bot] system_prompt"
+            )
+
+    # ------------------------------------------------------------------ requests
+    def _max_tokens_field(self) -> str:
+        field = self.settings.max_tokens_field
+        if field != "auto":
+            return field
+        host = urlsplit(self.settings.base_url).hostname or ""
+        # OpenAI's o-series and GPT-5 refuse max_tokens; every OpenAI model takes
+        # max_completion_tokens, which older local servers do not know.
+        return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
+
     def arguments(self, request: GenerationRequest) -> dict[str, Any]:
-        """The chat-completions arguments for ``request`` (configured defaults filled in)."""
+        """The chat-completions arguments for ``request`` (configured defaults filled in;
+        temperature or top_p set to "server" are never sent)."""
         s = self.settings
 
         def pick(value: Any, default: Any) -> Any:
@@ -161,10 +236,12 @@ class OpenAIBackend:
             "model": s.model,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
-            "max_tokens": pick(request.max_new_tokens, s.max_new_tokens),
-            "temperature": pick(request.temperature, s.temperature),
-            "top_p": pick(request.top_p, s.top_p),
+            self._max_tokens_field(): pick(request.max_new_tokens, s.max_new_tokens),
         }
+        if s.temperature != "server":
+            args["temperature"] = pick(request.temperature, s.temperature)
+        if s.top_p != "server":
+            args["top_p"] = pick(request.top_p, s.top_p)
         if request.stop:
             args["stop"] = list(request.stop)
         if request.seed is not None:
@@ -178,7 +255,7 @@ class OpenAIBackend:
             args["extra_body"] = extra
         return args
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+    def generate(self, request: GenerationRequest) -> ReplyStream:
         """Stream the reply's text deltas.
 
         Closing the iterator closes the HTTP response, which makes the server stop
@@ -189,47 +266,148 @@ class OpenAIBackend:
                 stayed taken for ``queue_timeout_seconds``.
             BackendError: not started, or the reply could not be completed.
         """
+        return ReplyStream(lambda reply: self._stream(request, reply))
+
+    async def _stream(
+        self, request: GenerationRequest, reply: ReplyStream
+    ) -> AsyncGenerator[str, None]:
         client = self._client
         if client is None:
             raise BackendError("the OpenAI-compatible backend is not started")
         timeout = self.settings.timeout_seconds
         async with self._slot():
+            # One deadline from here to the reply's first chunk, retries included.
+            deadline = asyncio.get_running_loop().time() + timeout
+            stream = await self._open(client, request, deadline)
+            think = ThinkFilter()
+            finish: str | None = None
+            sent = reasoned = False
             try:
-                stream = await client.chat.completions.create(**self.arguments(request))
-            except openai.APIError as exc:
-                raise _backend_error(exc, self.where, timeout) from exc
-            finished = False
-            try:
-                async for chunk in stream:
-                    # The client does not validate chunks: Azure's content-filter chunks
-                    # have "delta": null, gateways' usage chunks "choices": null, and a
-                    # last chunk may carry only its finish_reason.
-                    for choice in chunk.choices or ():
-                        content = getattr(choice.delta, "content", None)
-                        if content:
-                            yield content
-                        finished = finished or choice.finish_reason is not None
+                content_type = stream.response.headers.get("content-type", "")
+                if content_type.startswith("application/json"):
+                    # A server or proxy that ignores "stream": the reply comes whole.
+                    whole = whole_reply(await stream.response.aread())
+                    text, finish = think.feed(whole.content) + think.finish(), whole.finish_reason
+                    if text:
+                        sent = True
+                        yield text
+                else:
+                    chunks = aiter(stream)
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks, None)
+                    while chunk is not None:
+                        # The client does not validate chunks: Azure's content-filter
+                        # chunks have "delta": null, gateways' usage chunks "choices":
+                        # null, and a last chunk may carry only its finish_reason.
+                        for choice in chunk.choices or ():
+                            delta = choice.delta
+                            reasoned = reasoned or bool(
+                                getattr(delta, "reasoning_content", None)
+                                or getattr(delta, "reasoning", None)
+                            )
+                            text = think.feed(getattr(delta, "content", None) or "")
+                            if text:
+                                sent = True
+                                yield text
+                            finish = finish or choice.finish_reason
+                        chunk = await anext(chunks, None)
+                    text = think.finish()
+                    if text:
+                        sent = True
+                        yield text
+            except TimeoutError:
+                raise BackendError(
+                    f"the model server at {self.where} did not start the reply within {timeout:g} s"
+                ) from None
             except openai.APITimeoutError as exc:
                 raise BackendError(
                     f"the model server at {self.where} sent nothing for {timeout:g} s mid-reply"
                 ) from exc
             except openai.APIConnectionError as exc:
                 raise BackendError(
-                    f"the reply stream from {self.where} broke off ({_cause(exc)})"
+                    f"the reply stream from {self.where} broke off ({cause(exc)})"
                 ) from exc
             except openai.APIError as exc:  # e.g. an error event mid-stream
-                raise _backend_error(exc, self.where, timeout) from exc
+                raise backend_error(exc, self.where, timeout) from exc
+            except (GeneratorExit, asyncio.CancelledError):
+                raise
             except Exception as exc:  # an event that is not JSON, or not a chunk
                 raise BackendError(
                     f"the model server at {self.where} sent a malformed reply stream "
-                    f"({type(exc).__name__}: {_shorten(str(exc))})"
+                    f"({type(exc).__name__}: {shorten(str(exc))})"
                 ) from exc
             finally:
                 await stream.close()
-            if not finished:
+            if finish is None:
                 raise BackendError(
                     f"the reply stream from {self.where} ended before the reply was finished"
                 )
+            reply.finish_reason = finish
+            report_end(
+                self.where,
+                self._reply_tokens(request),
+                finish,
+                sent=sent,
+                reasoned=reasoned or think.had_reasoning,
+                unclosed=think.in_reasoning,
+            )
+
+    async def _send(
+        self, client: openai.AsyncOpenAI, args: dict[str, Any], deadline: float
+    ) -> openai.AsyncStream[Any]:
+        s = self.settings
+        return await create_within(
+            client, args, deadline=deadline, retries=s.max_retries, where=self.where,
+            timeout_s=s.timeout_seconds,
+        )  # fmt: skip
+
+    async def _open(
+        self, client: openai.AsyncOpenAI, request: GenerationRequest, deadline: float
+    ) -> openai.AsyncStream[Any]:
+        """Start the reply; a prompt refused as over the server's context is sent once
+        more without its oldest turns."""
+        args = self.arguments(request)
+        try:
+            return await self._send(client, args, deadline)
+        except openai.APIError as exc:
+            overflow, context = context_overflow(exc)
+            if not overflow:
+                raise self._error(exc) from exc
+            error = self._error(exc)
+            if context is not None:
+                self._learned_context = context  # later prompts are fitted to it
+            room = None if context is None else context - self._reply_tokens(request)
+            shorter = trimmed(request.messages, room)
+            if len(shorter) == len(request.messages):  # fits by our estimate, not theirs
+                shorter = trimmed(request.messages, None)
+            if len(shorter) == len(request.messages):
+                raise BackendError(
+                    f"{error} (the message is longer than the server's context even "
+                    "without history; set [backend.openai] context_tokens so that such "
+                    "messages get too_long_reply)"
+                ) from exc
+            log.warning(
+                "openai: %s refused the prompt as longer than its context%s; sending it "
+                "again without its %d oldest turns (set [backend.openai] context_tokens "
+                "to fit prompts before sending)",
+                self.where,
+                f" of {context} tokens" if context else "",
+                len(request.messages) - len(shorter),
+            )
+            args["messages"] = [{"role": m.role, "content": m.content} for m in shorter]
+        try:
+            return await self._send(client, args, deadline)
+        except openai.APIError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: openai.APIError) -> BackendError:
+        error = backend_error(exc, self.where, self.settings.timeout_seconds)
+        if isinstance(error, BackendBusyError):  # the delivery logs only "backend busy"
+            log.warning("openai: %s", error)
+        return error
+
+    def _reply_tokens(self, request: GenerationRequest) -> int:
+        return request.max_new_tokens or self.settings.max_new_tokens
 
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -245,69 +423,6 @@ class OpenAIBackend:
             yield
         finally:
             self._slots.release()
-
-
-def _display_url(url: str) -> str:
-    """``url`` without user info: safe for logs and error messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-def _shorten(text: str) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    """The server's own explanation, if it gave one (OpenAI-style JSON or plain text)."""
-    body = exc.body
-    message: object = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        nested = error.get("message") if isinstance(error, dict) else error
-        message = body.get("message") or nested
-    elif isinstance(body, str):
-        message = body
-    if message is None:
-        with contextlib.suppress(Exception):
-            message = exc.response.text
-    text = _shorten(re.sub(r"<[^>]*>", " ", str(message or "")))  # a proxy's HTML page
-    return f": {text}" if text else ""
-
-
-def _cause(exc: openai.APIConnectionError) -> str:
-    cause = exc.__cause__
-    return f"{type(cause).__name__}: {_shorten(str(cause))}" if cause else exc.message
-
-
-def _backend_error(exc: openai.APIError, where: str, timeout: float) -> BackendError:
-    """The backend error the bot reports for what the openai client raised."""
-    if isinstance(exc, openai.APIStatusError):
-        status, detail = exc.status_code, _detail(exc)
-        if status in _BUSY_STATUSES:
-            return BackendBusyError(
-                f"the model server at {where} is overloaded (HTTP {status}){detail}"
-            )
-        if status in (401, 403):
-            return BackendError(
-                f"the model server at {where} refused the API key (HTTP {status}){detail}; "
-                "check [backend.openai] api_key"
-            )
-        if status == 404:
-            return BackendError(
-                f"the model server at {where} answered HTTP 404{detail}; check [backend.openai] "
-                "base_url (usually ending in /v1) and model"
-            )
-        return BackendError(f"the model server at {where} answered HTTP {status}{detail}")
-    if isinstance(exc, openai.APITimeoutError):
-        return BackendError(f"the model server at {where} did not answer within {timeout:g} s")
-    if isinstance(exc, openai.APIConnectionError):
-        return BackendError(f"cannot reach the model server at {where} ({_cause(exc)})")
-    return BackendError(f"the model server at {where} failed: {_shorten(exc.message)}")
 
 
 def create_backend(settings: OpenAISettings) -> OpenAIBackend:

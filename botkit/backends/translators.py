@@ -9,6 +9,7 @@ already replaced by ``{0}``-style placeholders (``botkit.language.protect``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest, Translator
@@ -18,6 +19,8 @@ from botkit.language.settings import TranslatorSettings
 from botkit.language.tags import same_language
 
 __all__ = ["LLM_TRANSLATION_PROMPT", "LLMTranslator", "NoTranslator", "create_translator"]
+
+_log = logging.getLogger("botkit.backends.translators")
 
 LLM_TRANSLATION_PROMPT = (
     "You translate customer-service messages from {source} into {target}. Reply with the "
@@ -76,9 +79,22 @@ class LLMTranslator:
         )
 
     async def _one(self, text: str, source: str, target: str) -> str:
-        parts = [
-            delta async for delta in self.backend.generate(self.request_for(text, source, target))
-        ]
+        request = self.request_for(text, source, target)
+        stream = self.backend.generate(request)
+        parts = [delta async for delta in stream]
+        # A backend that reports why the reply ended (the OpenAI-compatible one) says
+        # "length" when the token cap cut it: half a sentence reads as a whole one, so
+        # it counts as no translation and the original is kept (``TextTranslator``).
+        if getattr(stream, "finish_reason", None) == "length":
+            _log.warning(
+                "the %s → %s translation of a %d-character sentence was cut at %d tokens; "
+                "the original sentence is kept",
+                source,
+                target,
+                len(text),
+                request.max_new_tokens,
+            )
+            return ""
         return "".join(parts).strip()
 
     async def translate(self, texts: Sequence[str], source: str, target: str) -> list[str]:

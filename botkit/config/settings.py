@@ -182,17 +182,25 @@ class OpenAISettings(Section):
     ``botkit.backends.openai_compat``.
 
     ``top_k`` and ``repetition_penalty`` are not part of OpenAI's API: they are sent (as
-    extra body fields, which vLLM and llama.cpp's server read) only when set, because
-    OpenAI itself rejects unknown fields.
+    extra body fields) only when set, because OpenAI itself rejects unknown fields. vLLM
+    and SGLang read both; llama.cpp's server reads ``top_k`` (its repetition penalty is
+    ``repeat_penalty``, not sent); Ollama's ``/v1`` ignores both.
     """
 
     base_url: str = "http://127.0.0.1:8000/v1"
-    # Local servers usually need none; OpenAI and gateways do ("${OPENAI_API_KEY}").
+    # Local servers usually need none (the placeholder "none" is sent then, which they
+    # ignore); OpenAI and gateways do ("${OPENAI_API_KEY}").
     api_key: SecretStr | None = None
     model: str = ""
     max_new_tokens: int = Field(default=256, ge=1, le=1_000_000)
-    temperature: float = Field(default=0.7, ge=0, le=2, allow_inf_nan=False)
-    top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    # The request field max_new_tokens goes in: OpenAI's newer models refuse max_tokens
+    # and want max_completion_tokens, which other servers may not know. "auto":
+    # max_completion_tokens for api.openai.com, max_tokens elsewhere.
+    max_tokens_field: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
+    # "server": never sent, not even the translator's 0 (OpenAI's reasoning models refuse
+    # any temperature but their own), so the server's default applies.
+    temperature: float | Literal["server"] = 0.7
+    top_p: float | Literal["server"] = 0.9
     top_k: int | None = Field(default=None, ge=0, le=10_000_000)
     repetition_penalty: float | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
     # Longest wait for the server to connect, answer, or send the next part of a reply.
@@ -202,6 +210,26 @@ class OpenAISettings(Section):
     # Replies requested at once; more wait up to queue_timeout_seconds, then get busy_reply.
     max_concurrent_requests: int = Field(default=32, ge=1, le=100_000)
     queue_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The server's context in tokens (prompt + reply), e.g. llama.cpp's --ctx-size or
+    # vLLM's --max-model-len. When set, the history is shortened to fit (by an estimate
+    # that counts a CJK character as a token) and a message too long for it alone gets
+    # too_long_reply. Unset: the whole history is sent; a request the server refuses as
+    # too long is retried once with the history cut to fit.
+    context_tokens: int | None = Field(default=None, ge=64, le=100_000_000)
+
+    @field_validator("temperature")
+    @classmethod
+    def _check_temperature(cls, value: float | str) -> float | str:
+        if not isinstance(value, str) and not 0 <= value <= 2:  # NaN fails too
+            raise ValueError('must be between 0 and 2, or "server"')
+        return value
+
+    @field_validator("top_p")
+    @classmethod
+    def _check_top_p(cls, value: float | str) -> float | str:
+        if not isinstance(value, str) and not 0 < value <= 1:
+            raise ValueError('must be above 0 and at most 1, or "server"')
+        return value
 
     @field_validator("base_url")
     @classmethod

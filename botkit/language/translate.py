@@ -88,10 +88,11 @@ class TextTranslator:
     ) -> str:
         if protected is None:
             return original
-        restored = restore(out.strip(), protected)
-        if not restored.strip():
-            # An empty translation of a sentence with words is a model failure; the
-            # original sentence is more useful to the reader than nothing.
+        if not out.strip():
+            # An empty translation of a sentence with words is a model failure (or the
+            # LLM translator's reply was cut short); the original sentence is more useful
+            # to the reader than nothing. Tested before restoring: restore() puts the
+            # protected spans back, and "4711" alone would pass for a translation.
             _log.warning(
                 "translator %r returned an empty translation (%s → %s); the "
                 "original sentence is kept",
@@ -100,7 +101,7 @@ class TextTranslator:
                 target,
             )
             return original
-        return restored
+        return restore(out.strip(), protected)
 
     async def _call(self, texts: list[str], source: str, target: str) -> list[str]:
         name = getattr(self.translator, "name", type(self.translator).__name__)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Connection
 
+from botkit._token_estimate import estimate_tokens
 from botkit.errors import StoreError
 from botkit.events import Button, Direction, InboundMessage, utcnow
 from botkit.store import _queries as q
@@ -49,8 +50,9 @@ _RACES = 4
 
 
 def approx_tokens(text: str) -> int:
-    """Default token estimate for history budgets: ~4 characters per token."""
-    return max(1, (len(text) + 3) // 4)
+    """Default token estimate for history budgets: ~4 characters per token in English,
+    ~1 per character in Chinese, Japanese, Korean and Thai (``estimate_tokens``)."""
+    return estimate_tokens(text)
 
 
 class _DuplicateRace(Exception):

@@ -50,6 +50,7 @@ async def api() -> AsyncIterator[FakeOpenAI]:
 async def backend(api: FakeOpenAI) -> AsyncIterator[OpenAIBackend]:
     started = await start_backend(settings(api, api_key=KEY))
     assert isinstance(started, OpenAIBackend)
+    api.requests.clear()  # the start's one-token check
     yield started
     await started.close()
 
@@ -84,6 +85,7 @@ async def test_request_values_override_the_defaults_and_extras_are_sent_when_set
     api: FakeOpenAI,
 ) -> None:
     backend = await start_backend(settings(api, api_key=KEY, top_k=40, repetition_penalty=1.1))
+    api.requests.clear()  # the start's one-token check
     request = ask("hi", max_new_tokens=7, temperature=0.0, top_p=0.5, stop=("\n\n",), seed=3)
     await reply(backend, request)
     await reply(backend, ask("hi", top_k=5))
@@ -270,6 +272,7 @@ async def test_a_stalled_stream_times_out(api: FakeOpenAI) -> None:
 
 async def test_transient_failures_are_retried_before_the_reply_starts(api: FakeOpenAI) -> None:
     backend = await start_backend(settings(api, api_key=KEY, max_retries=1))
+    api.requests.clear()  # the start's one-token check
     api.misbehave(Misbehaviour("status", status=503, retry_after=0))
     assert await reply(backend, ask("hi")) == "You said: hi"
     assert len(api.requests) == 2
@@ -378,5 +381,5 @@ async def test_the_bot_answers_through_the_server(
     replies = [r for r in rows if r.direction == Direction.OUTBOUND]
     assert [r.status for r in replies] == [MessageStatus.SENT] * 3
     # The second request carried the first exchange as history.
-    history = [m["content"] for m in api.requests[1].body["messages"][1:]]
+    history = [m["content"] for m in api.requests[2].body["messages"][1:]]  # [0]: the start
     assert history == ["Where is my order?", "You said: Where is my order?", "Thanks"]

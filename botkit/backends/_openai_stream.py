@@ -1,0 +1,156 @@
+"""Reading a chat-completions reply: leaving out a leading reasoning block, and a reply
+sent whole where a stream was asked for.
+
+Reasoning models (Qwen3, DeepSeek-R1, QwQ...) write their reasoning first, between
+``<think>`` and ``</think>``. A server with a reasoning parser moves it out of
+``content`` (into ``reasoning_content``, which we never read); vLLM without
+``--reasoning-parser``, llama.cpp's server with ``--reasoning-format none`` and older
+Ollama leave it in, and it would reach the customer and the history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ReplyStream", "ThinkFilter", "WholeReply", "report_end", "whole_reply"]
+
+log = logging.getLogger("botkit.backends.openai")
+
+_OPEN = "<think>"
+_CLOSE = "</think>"
+# Whitespace before the tag is allowed; more text than this before deciding means the
+# reply does not start with a reasoning block.
+_LEAD_CHARS = 64
+
+
+class ReplyStream:
+    """The reply ``OpenAIBackend.generate`` returns: an async iterator of text deltas
+    whose ``finish_reason`` is the server's once the reply has ended ("stop", "length"
+    when cut at the token limit, ...).
+
+    Args:
+        start: makes the deltas' generator, given this stream to set the reason on.
+    """
+
+    def __init__(self, start: Callable[[ReplyStream], AsyncGenerator[str, None]]) -> None:
+        self.finish_reason: str | None = None
+        self._deltas = start(self)
+
+    def __aiter__(self) -> ReplyStream:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._deltas.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the reply: closes its HTTP response, so the server stops generating."""
+        await self._deltas.aclose()
+
+
+class ThinkFilter:
+    """Drops a ``<think>…</think>`` block at the start of a streamed reply.
+
+    Feed each content delta to ``feed`` and send what it returns. Until the reply is
+    known to start otherwise, at most a few characters are held back; inside the block
+    only the last few are kept (to find a closing tag split across deltas), so memory
+    stays bounded however long the reasoning is.
+    """
+
+    def __init__(self) -> None:
+        self._state = "start"  # "start", "inside", "after" (stripping leading space), "pass"
+        self._held = ""
+        self.had_reasoning = False
+
+    def feed(self, delta: str) -> str:
+        """The part of ``delta`` (with what was held back) that belongs to the reply."""
+        if self._state == "pass":
+            return delta
+        held = self._held + delta
+        self._held = ""
+        if self._state == "start":
+            lead = held.lstrip()
+            if lead.startswith(_OPEN):
+                self._state, self.had_reasoning = "inside", True
+                held = lead[len(_OPEN) :]
+            elif _OPEN.startswith(lead) and len(held) <= _LEAD_CHARS:
+                self._held = held  # "", "  <th": not decided yet
+                return ""
+            else:
+                self._state = "pass"
+                return held
+        if self._state == "inside":
+            end = held.find(_CLOSE)
+            if end < 0:
+                self._held = held[-(len(_CLOSE) - 1) :]
+                return ""
+            self._state, held = "after", held[end + len(_CLOSE) :]
+        # "after": the blank lines between the block and the answer are not the answer.
+        held = held.lstrip()
+        if held:
+            self._state = "pass"
+        return held
+
+    def finish(self) -> str:
+        """What is still held back once the reply ended (a short reply such as "<")."""
+        held, self._held = self._held, ""
+        return held if self._state == "start" else ""
+
+    @property
+    def in_reasoning(self) -> bool:
+        """Whether the reply ended (or is) inside an unclosed reasoning block."""
+        return self._state == "inside"
+
+
+@dataclass(frozen=True, slots=True)
+class WholeReply:
+    """A reply a server sent as one JSON body instead of a stream."""
+
+    content: str
+    finish_reason: str | None
+
+
+def whole_reply(raw: bytes) -> WholeReply:
+    """Read a ``chat.completion`` body (a server or proxy that ignores ``stream``).
+
+    Raises:
+        ValueError: it is not JSON, or not a chat completion.
+    """
+    body: Any = json.loads(raw)
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError(f"a JSON body without choices: {raw[:80]!r}")
+    message = choices[0].get("message") or {}
+    content = message.get("content") if isinstance(message, dict) else None
+    finish = choices[0].get("finish_reason")
+    return WholeReply(str(content or ""), str(finish) if finish is not None else None)
+
+
+def report_end(
+    where: str, limit: int, finish: str, *, sent: bool, reasoned: bool, unclosed: bool
+) -> None:
+    """Warn about a reply that is not what the customer should have had: cut at the
+    token limit (``limit``), spent on reasoning, or all reasoning."""
+    if finish == "length" and not sent and (reasoned or unclosed):
+        log.warning(
+            "openai: the model at %s spent all %d reply tokens reasoning and wrote no "
+            "reply; raise [backend.openai] max_new_tokens, or turn the model's thinking off",
+            where,
+            limit,
+        )
+    elif finish == "length":
+        log.warning(
+            "openai: the reply from %s was cut at max_new_tokens (%d tokens); raise "
+            "[backend.openai] max_new_tokens for longer replies",
+            where,
+            limit,
+        )
+    elif unclosed:
+        log.warning(
+            "openai: the reply from %s was all reasoning (a <think> block that never "
+            "closed); none of it is sent",
+            where,
+        )
