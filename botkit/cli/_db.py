@@ -65,6 +65,13 @@ def run_db(args: argparse.Namespace) -> int:
         return 0
     if missing is not None:
         raise _no_database(missing)
+    if args.db_command == "backup":
+        from botkit.store.backup import backup
+
+        done = asyncio.run(backup(store, Path(args.dest)))
+        size = f"{done.size / 1e6:.1f} MB in {done.seconds:.1f} s"
+        print(f"{store.safe_url}: backed up to {done.path} ({size})")
+        return 0
     if args.db_command == "downgrade":
         undone = migrate.undone_by(asyncio.run(migrate.current(store.url)), args.revision)
         if undone and not args.yes:

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--yes", action="store_true",
                       help="go ahead: deletes what the newer revisions keep")  # fmt: skip
     with_config(db_commands.add_parser("current", help="show the schema revision"))
+    copy = ("write a consistent copy of a SQLite database to DEST (a new file, mode 0600) "
+            "while the bots run; PostgreSQL: use pg_dump")  # fmt: skip
+    backup = with_config(db_commands.add_parser("backup", help=copy, description=copy))
+    backup.add_argument("dest", metavar="DEST", help="the backup file to create")
     handoff = commands.add_parser("handoff", help="conversations handed to humans")
     handoff_commands = handoff.add_subparsers(dest="handoff_command", required=True,
                                               metavar="ACTION")  # fmt: skip

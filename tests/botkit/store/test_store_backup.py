@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from botkit.cli import main
 from botkit.errors import StoreError
 from botkit.events import Contact, InboundMessage
 from botkit.store import ConversationStore, StoreSettings
@@ -101,3 +102,22 @@ async def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path) -> None:
         await backup(settings, tmp_path / "copy.db")
     assert "secret" not in str(caught.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_botkit_db_backup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[store]\nurl = "sqlite+aiosqlite:///{tmp_path / "bot.db"}"\n', "utf-8")
+    assert main(["db", "upgrade", "-c", str(config)]) == 0
+    dest = tmp_path / "copy.db"
+    assert main(["db", "backup", str(dest), "-c", str(config)]) == 0
+    assert f"backed up to {dest} (" in capsys.readouterr().out
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+    assert main(["db", "backup", str(dest), "-c", str(config)]) == StoreError.exit_code
+    assert "exists already" in capsys.readouterr().err
+
+    config.write_text('[store]\nurl = "postgresql+asyncpg://bot:secret@db.example/botkit"\n')
+    code = main(["db", "backup", str(tmp_path / "pg.db"), "-c", str(config)])
+    assert code == StoreError.exit_code
+    err = capsys.readouterr().err
+    assert "pg_dump" in err and "secret" not in err
+    assert not (tmp_path / "pg.db").exists()
