@@ -4,8 +4,9 @@
 What else was tried, on a WAL database under steady writes: ``cp`` of the file misses
 the rows still in the ``-wal`` file (committed ones included); ``sqlite3 .backup``
 restarts on every write and never finishes. ``VACUUM INTO`` reads one snapshot in one
-read transaction, which WAL lets writers go on beside: 1.4 s for a million messages, and
-the copy holds every row committed before it began.
+read transaction, which WAL lets writers go on beside, and the copy holds every row
+committed before it began: 2.3 s for a million messages (280 MB), its check included,
+while a bot stored 1,561 more.
 
 The copy is written to a temporary name in the destination's folder, created private
 (0600: it holds customers' conversations; ``VACUUM INTO`` would make it by the umask,
