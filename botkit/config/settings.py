@@ -217,6 +217,15 @@ class OpenAISettings(Section):
     # too long is retried once with the history cut to fit.
     context_tokens: int | None = Field(default=None, ge=64, le=100_000_000)
 
+    @model_validator(mode="after")
+    def _context_holds_a_reply(self) -> OpenAISettings:
+        if self.context_tokens is not None and self.context_tokens <= self.max_new_tokens:
+            raise ValueError(
+                f"context_tokens ({self.context_tokens}) must be more than max_new_tokens "
+                f"({self.max_new_tokens}): the prompt shares the context with the reply"
+            )
+        return self
+
     @field_validator("temperature")
     @classmethod
     def _check_temperature(cls, value: float | str) -> float | str:
