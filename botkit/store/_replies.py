@@ -18,34 +18,31 @@ A reply answering nobody we know of is in nobody's export.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from botkit.events import Direction
 from botkit.store.models import Conversation, Message
 
-__all__ = ["answered", "replies_to"]
-
-# Conversations read per statement (their ids are bound parameters).
-_CHUNK = 500
+__all__ = ["answered", "in_others", "replies_to"]
 
 
-def answered(rows: Iterable[Any], owner: int) -> dict[int, int | None]:
+def answered(rows: Sequence[Any], owner: int | None) -> dict[int, int | None]:
     """Map the seq of each reply among ``rows`` to the contact id it answers (None:
     nobody we know of).
 
     Args:
-        rows: one conversation's messages in ``seq`` order, each with ``seq``,
-            ``direction``, ``contact_id`` and ``in_reply_to_seq``.
+        rows: a conversation's messages in ``seq`` order from its first or from any
+            inbound one on (earlier replies cannot answer later messages), each with
+            ``seq``, ``direction``, ``contact_id`` and ``in_reply_to_seq``.
         owner: the conversation's contact id (answered by a reply before any message).
     """
     writers: dict[int, int | None] = {}
     latest: int | None = owner
-    previous = 0
+    previous = rows[0].seq - 1 if rows else 0
     answers: dict[int, int | None] = {}
     for row in rows:
         if row.seq != previous + 1:
@@ -60,36 +57,41 @@ def answered(rows: Iterable[Any], owner: int) -> dict[int, int | None]:
     return answers
 
 
-def replies_to(
-    conn: Connection, contact_id: int, conversations: Collection[int]
-) -> list[tuple[int, int, int]]:
-    """The replies answering ``contact_id`` in ``conversations``, as
-    ``(message id, conversation id, seq)`` in message-id order."""
+def in_others(conn: Connection, contact_id: int, *columns: Any) -> dict[int, list[Any]]:
+    """The ``columns`` (with ``seq``, ``direction``, ``contact_id``, ``in_reply_to_seq``)
+    of the messages in others' conversations (a Slack thread) from ``contact_id``'s first
+    message there on, per conversation id, in seq order: no earlier message is theirs
+    or answers them, and a group's years of history before they joined are not read."""
+    first = (
+        select(Message.conversation_id, func.min(Message.seq).label("seq"))
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.contact_id == contact_id, Conversation.contact_id != contact_id)
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(Message.conversation_id.label("in_conversation"), *columns)
+        .join(first, and_(Message.conversation_id == first.c.conversation_id,
+                          Message.seq >= first.c.seq))
+        .order_by(Message.conversation_id, Message.seq)
+    ).all()  # fmt: skip
+    per: dict[int, list[Any]] = {}
+    for row in rows:
+        per.setdefault(row.in_conversation, []).append(row)
+    return per
+
+
+def replies_to(conn: Connection, contact_id: int) -> list[tuple[int, int, int]]:
+    """The replies answering ``contact_id`` in others' conversations, as ``(message id,
+    conversation id, seq)`` in message-id order."""
+    columns = (Message.id, Message.seq, Message.direction, Message.contact_id,
+               Message.in_reply_to_seq)  # fmt: skip
     found: list[tuple[int, int, int]] = []
-    ids: Sequence[int] = sorted(conversations)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        owners = {
-            r.id: r.contact_id
-            for r in conn.execute(
-                select(Conversation.id, Conversation.contact_id).where(Conversation.id.in_(chunk))
-            )
-        }
-        rows = conn.execute(
-            select(Message.id, Message.conversation_id, Message.seq, Message.direction,
-                   Message.contact_id, Message.in_reply_to_seq)
-            .where(Message.conversation_id.in_(chunk))
-            .order_by(Message.conversation_id, Message.seq)
-        ).all()  # fmt: skip
-        per: defaultdict[int, list[Any]] = defaultdict(list)
-        for row in rows:
-            per[row.conversation_id].append(row)
-        for conversation_id, its in per.items():
-            answers = answered(its, owners.get(conversation_id, -1))
-            ids_by_seq = {r.seq: r.id for r in its}
-            found.extend(
-                (ids_by_seq[seq], conversation_id, seq)
-                for seq, whom in answers.items()
-                if whom == contact_id
-            )
+    for conversation_id, rows in in_others(conn, contact_id, *columns).items():
+        answers = answered(rows, None)
+        found.extend(
+            (row.id, conversation_id, row.seq)
+            for row in rows
+            if row.seq in answers and answers[row.seq] == contact_id
+        )
     return sorted(found)

@@ -45,7 +45,7 @@ from botkit.store import _queries as q
 from botkit.store._checks import check_key
 from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
-from botkit.store._replies import answered, replies_to
+from botkit.store._replies import answered, in_others, replies_to
 from botkit.store.models import (
     DETACHED,
     Contact,
@@ -146,9 +146,9 @@ def _message_record(row: Any) -> dict[str, Any]:
     return record
 
 
-def _theirs(rows: Sequence[Any], contact_id: int, owner: int) -> list[Any]:
-    """Of one conversation's ``rows`` (in seq order), the messages ``contact_id`` wrote
-    and the replies answering them."""
+def _theirs(rows: Sequence[Any], contact_id: int, owner: int | None) -> list[Any]:
+    """Of one conversation's ``rows`` (in seq order, see ``answered``), the messages
+    ``contact_id`` wrote and the replies answering them."""
     answers = answered(rows, owner)
     return [
         r
@@ -162,25 +162,8 @@ def _elsewhere(conn: Connection, contact_id: int) -> list[Any]:
     """What ``contact_id`` wrote in others' conversations (a Slack channel thread) and
     the replies to it there, in the order they were stored."""
     found: list[Any] = []
-    conversations = conn.execute(
-        select(Conversation.id, Conversation.contact_id)
-        .where(
-            Conversation.contact_id != contact_id,
-            exists(
-                select(Message.id).where(
-                    Message.conversation_id == Conversation.id, Message.contact_id == contact_id
-                )
-            ),
-        )
-        .order_by(Conversation.id)
-    ).all()
-    for conversation in conversations:
-        rows = conn.execute(
-            select(*q.MESSAGE_COLS)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(Message.seq)
-        ).all()
-        found.extend(_theirs(rows, contact_id, conversation.contact_id))
+    for rows in in_others(conn, contact_id, *q.MESSAGE_COLS).values():
+        found.extend(_theirs(rows, contact_id, None))
     return sorted(found, key=lambda r: r.id)
 
 
@@ -367,7 +350,7 @@ class Retention(PeerReads):
             # go (which reply answers whom is read from them): a reply often repeats
             # what it answers ("Noted b@y.com"), and the thread's owner would otherwise
             # get it in their export.
-            replies = replies_to(conn, contact_id, elsewhere)
+            replies = replies_to(conn, contact_id)
             conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
             conn.execute(delete(Feedback).where(Feedback.contact_id == contact_id))
             messages = 0
