@@ -6,12 +6,15 @@ Nothing is loaded, converted or downloaded: a local path must hold a checkpoint 
 GGUF file whose header is sound), the packaged model must be installed, and a hub id is
 taken as it is (it is fetched at start, when the hub can be reached). The device must
 exist here and the dtype must suit it (float16 is refused on the CPU). The engine is
-imported only when the settings use it.
+imported only when the settings use it. For OpenAI itself (``api.openai.com``), what it
+is known to refuse is named too: no key, and the ``top_k``/``repetition_penalty`` fields
+(``botkit run`` would stop at its one-token check, a minute of deployment later).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from botkit.config import Settings
 from botkit.errors import ConfigProblem
@@ -35,6 +38,8 @@ def model_problems(settings: Settings) -> list[ConfigProblem]:
         else:
             problems += _located("backend.engine.model", backend.engine.model, locate_source)
             problems += _placement("backend.engine", backend.engine.device, backend.engine.dtype)
+    if backend.kind == "openai":
+        problems += _openai_problems(settings)
     translator = settings.language.translator
     if translator.kind == "engine":
         try:
@@ -77,3 +82,22 @@ def _located(key: str, model: str, locate: Callable[[str], object]) -> list[Conf
     except ModelLoadError as exc:
         return [ConfigProblem(key, str(exc))]
     return []
+
+
+def _openai_problems(settings: Settings) -> list[ConfigProblem]:
+    """What OpenAI's own API refuses in ``[backend.openai]`` (other servers vary)."""
+    openai = settings.backend.openai
+    if urlsplit(openai.base_url).hostname != "api.openai.com":
+        return []
+    problems: list[ConfigProblem] = []
+    if openai.api_key is None:
+        problems.append(ConfigProblem(
+            "backend.openai.api_key", 'OpenAI needs a key: api_key = "${OPENAI_API_KEY}"',
+        ))  # fmt: skip
+    for key in ("top_k", "repetition_penalty"):
+        if getattr(openai, key) is not None:
+            problems.append(ConfigProblem(
+                f"backend.openai.{key}", "OpenAI refuses this field (it is not in its API); "
+                "leave it unset",
+            ))  # fmt: skip
+    return problems

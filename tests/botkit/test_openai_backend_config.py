@@ -38,3 +38,13 @@ def test_bad_values_name_their_key(table: dict[str, Any], path: str) -> None:
     with pytest.raises(ConfigError) as caught:
         config(**table)
     assert path in {p.path for p in caught.value.problems}
+
+
+def test_check_config_names_what_openai_itself_refuses() -> None:
+    from botkit.backends.preflight import model_problems
+
+    url = "https://api.openai.com/v1"
+    found = {p.path for p in model_problems(config(base_url=url, top_k=40))}
+    assert found == {"backend.openai.api_key", "backend.openai.top_k"}
+    assert not model_problems(config(base_url=url, api_key="sk-x"))
+    assert not model_problems(config(top_k=40, repetition_penalty=1.1))  # a local server
