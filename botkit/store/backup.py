@@ -74,6 +74,8 @@ def _backup(source: Path, dest: Path, timeout: float) -> Backup:
     started = time.monotonic()
     if not source.is_file():
         raise StoreError(f"no database at {source}")
+    if dest.is_dir():
+        raise StoreError(f"{dest} is a folder: give the name of the backup file to create")
     if dest.exists() or dest.is_symlink():
         raise StoreError(f"{dest} exists already: give a new file name (nothing written)")
     folder = dest.absolute().parent

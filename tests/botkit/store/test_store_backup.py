@@ -84,6 +84,8 @@ async def test_a_backup_never_replaces_a_file(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="exists already"):
         await backup(settings, dest)
     assert dest.read_bytes() == b"yesterday's backup"
+    with pytest.raises(StoreError, match="is a folder"):
+        await backup(settings, tmp_path)
     with pytest.raises(StoreError, match="no folder"):
         await backup(settings, tmp_path / "nowhere" / "bot.db")
     assert sorted(os.listdir(tmp_path)) == ["bot.db", "yesterday.db"]
