@@ -148,9 +148,9 @@ def report_end(
             where,
             limit,
         )
-    elif unclosed:
+    elif unclosed or (reasoned and not sent):
         log.warning(
-            "openai: the reply from %s was all reasoning (a <think> block that never "
-            "closed); none of it is sent",
+            "openai: the reply from %s was all reasoning (%s); none of it is sent",
             where,
+            "a <think> block that never closed" if unclosed else "no text after it",
         )

@@ -329,8 +329,6 @@ class OpenAIBackend:
                 ) from exc
             except openai.APIError as exc:  # e.g. an error event mid-stream
                 raise backend_error(exc, self.where, timeout) from exc
-            except (GeneratorExit, asyncio.CancelledError):
-                raise
             except Exception as exc:  # an event that is not JSON, or not a chunk
                 raise BackendError(
                     f"the model server at {self.where} sent a malformed reply stream "

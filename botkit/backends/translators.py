@@ -50,7 +50,10 @@ class LLMTranslator:
     For deployments with one multilingual model. Any pair of known languages is
     accepted (``codes.is_known_language``: a typo such as "xx" is not): how well a
     language is served depends on the model. The sentences of one
-    batch are requested concurrently, so a batching backend runs them together.
+    batch are requested concurrently, so a batching backend runs them together. A
+    sentence whose translation the backend reports cut at the token cap (a stream with
+    ``finish_reason == "length"``, as the OpenAI-compatible backend's) comes back empty,
+    so the original sentence is kept.
 
     Args:
         backend: the bot's generation backend.

@@ -117,6 +117,18 @@ async def test_a_model_that_reasons_away_its_token_budget_is_named_in_the_log(
     assert len(spent) == 2 and "max_new_tokens" in spent[0].message
 
 
+async def test_a_reply_that_is_all_reasoning_is_named_in_the_log(
+    api: QuirkyOpenAI, backend: OpenAIBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.answers.append(Answer("events", events(reasoning=("Hmm.",))))
+    api.answers.append(Answer("events", events("<think>", "Hmm.")))
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        assert await reply(backend) == ""  # the delivery sends fallback_reply instead
+        assert await reply(backend) == ""
+    assert "was all reasoning (no text after it)" in caplog.text
+    assert "was all reasoning (a <think> block that never closed)" in caplog.text
+
+
 # ------------------------------------------------------------------ cut replies
 async def test_a_reply_cut_at_max_tokens_is_logged(
     api: QuirkyOpenAI, backend: OpenAIBackend, caplog: pytest.LogCaptureFixture
