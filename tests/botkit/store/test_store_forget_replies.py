@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
 from botkit.store import ConversationStore, Deleted
-from botkit.store.models import Message
+from botkit.store.models import Feedback, Message
 
 THREAD = "C1:100.1"
 
@@ -104,3 +104,18 @@ async def test_a_reply_left_by_an_earlier_erasure_is_in_nobodys_export(
     owner = await store.export_contact("slack", "U_A")
     assert _texts(owner) == ["my email is a@x.com", "Noted a@x.com"]
     assert owner is not None and owner["conversations"][0]["others_messages_withheld"] == 2
+
+
+async def test_ratings_of_the_erased_replies_go_with_them(
+    store: ConversationStore, make_message: MakeMessage
+) -> None:
+    await _thread(store, make_message)
+    thumb = await store.intake(
+        make_message("👍", conversation=THREAD, user="U_A", channel="slack"), text="👍"
+    )
+    rated = await store.rate_reply(thumb.message, "good", lambda m: True, answering=3)
+    assert rated is not None and rated.reply.text == "Noted b@y.com"
+
+    await store.forget_contact("slack", "U_B")
+    left = await store._read(lambda conn: conn.execute(select(Feedback.reply_seq)).scalars().all())
+    assert list(left) == []
