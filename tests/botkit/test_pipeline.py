@@ -387,7 +387,7 @@ async def test_rate_limit_table_is_bounded() -> None:
     limiter = RateLimitMiddleware(settings.bot.rate_limit)
     for i in range(100):
         limiter.allow("test", f"user-{i}")
-    assert len(limiter._buckets) == 3
+    assert limiter.tracked == 3
 
 
 async def _stream() -> AsyncIterator[str]:

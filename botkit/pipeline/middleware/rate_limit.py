@@ -18,14 +18,13 @@ passes still costs a detection and, in ``pivot`` mode, a translation each.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from botkit.config.settings import RateLimitSettings
 from botkit.language.default_texts import RATE_LIMIT_REPLIES, set_default_reply
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
+from botkit.ratelimit import KeyedLimiter
 from botkit.store.records import ConversationStatus
 
 __all__ = ["RATE_LIMITED", "RateLimitMiddleware"]
@@ -36,48 +35,33 @@ RATE_LIMITED = "rate_limited"
 _HUMAN = frozenset({ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN})
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-    notified: bool = False
-
-
 class RateLimitMiddleware:
     """Allows ``messages`` per ``window_seconds`` per contact, with bursts up to
-    ``messages``."""
+    ``messages``; at most ``max_tracked_contacts`` contacts are remembered (contact ids
+    can be forged, see :class:`botkit.ratelimit.KeyedLimiter`)."""
 
     def __init__(
         self, settings: RateLimitSettings, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.settings = settings
-        self._clock = clock
-        self._rate = settings.messages / settings.window_seconds  # tokens per second
-        # LRU: the least recently seen contact is forgotten first when the table is full.
-        self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
+        self._limiter = KeyedLimiter(
+            rate=settings.messages / settings.window_seconds,  # tokens per second
+            burst=settings.messages,
+            max_keys=settings.max_tracked_contacts,
+            clock=clock,
+        )
+
+    @property
+    def tracked(self) -> int:
+        """How many contacts the limiter remembers now (at most ``max_tracked_contacts``)."""
+        return len(self._limiter)
 
     def allow(self, channel: str, contact: str) -> tuple[bool, bool]:
         """Take one token. Returns (allowed, first refusal since the last allowed one)."""
-        now = self._clock()
         key = (channel, contact)
-        bucket = self._buckets.get(key)
-        capacity = float(self.settings.messages)
-        if bucket is None:
-            bucket = _Bucket(tokens=capacity, updated=now)
-            self._buckets[key] = bucket
-            if len(self._buckets) > self.settings.max_tracked_contacts:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * self._rate)
-            bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.notified = False
+        if self._limiter.take(key) == 0.0:
             return True, False
-        first = not bucket.notified
-        bucket.notified = True
-        return False, first
+        return False, self._limiter.refusals(key) == 1
 
     async def __call__(self, ctx: Context, next: Next) -> None:
         if not self.settings.enabled or ctx.conversation.status in _HUMAN:
