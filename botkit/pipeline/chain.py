@@ -100,11 +100,6 @@ class Pipeline:
         self._counter += 1
         insort(self._handlers, _HandlerEntry(group, self._counter, handler, owner))
 
-    def remove_owner(self, owner: str) -> None:
-        """Drop everything ``owner`` registered (a plugin that failed to set up)."""
-        self._middleware = [m for m in self._middleware if m.owner != owner]
-        self._handlers = [h for h in self._handlers if h.owner != owner]
-
     @property
     def owners(self) -> list[str]:
         """Owners in registration order, without repeats."""

@@ -318,18 +318,6 @@ async def test_next_twice_is_an_error_of_that_middleware() -> None:
     assert ctx.state["failed_owner"] == "twice"
 
 
-async def test_remove_owner() -> None:
-    rec = Recorder()
-    pipeline = Pipeline()
-    pipeline.add_middleware(rec.middleware("p-mw"), owner="p")
-    pipeline.add_handler(rec.handler("p-h"), owner="p")
-    pipeline.add_handler(rec.handler("core-h"))
-    assert pipeline.owners == ["p", "core"]
-    pipeline.remove_owner("p")
-    await pipeline.run(make_ctx())
-    assert rec.events == ["core-h:check", "core-h:handle"]
-
-
 @pytest.mark.parametrize(
     ("text", "too_long", "expected"),
     [
