@@ -372,6 +372,11 @@ class OpenAIBackend:
             if not overflow:
                 raise self._error(exc) from exc
             error = self._error(exc)
+            if context is not None and context <= self._reply_tokens(request):
+                raise BackendError(
+                    f"{error} (the reply's {self._reply_tokens(request)} tokens alone fill the "
+                    f"server's context of {context}: lower [backend.openai] max_new_tokens)"
+                ) from exc
             if context is not None:
                 self._learned_context = context  # later prompts are fitted to it
             room = None if context is None else context - self._reply_tokens(request)

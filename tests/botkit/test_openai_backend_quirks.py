@@ -297,6 +297,15 @@ async def test_a_message_alone_over_the_context_fails_with_a_hint(
     assert len(api.requests) == 1
 
 
+async def test_max_new_tokens_over_the_servers_context_is_named(
+    api: QuirkyOpenAI, backend: OpenAIBackend
+) -> None:
+    api.context_tokens = 200  # max_new_tokens is 256
+    with pytest.raises(BackendError, match=r"256 tokens alone fill the server's context of 200"):
+        await reply(backend, ask("old", "turn", "new"))
+    assert len(api.requests) == 1 and backend.max_prompt_tokens() is None
+
+
 async def test_a_context_too_small_for_the_system_prompt_stops_the_start(
     api: QuirkyOpenAI,
 ) -> None:
