@@ -7,13 +7,17 @@ CJK character as a token and leans high, plus what chat templates add per messag
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 
 from botkit._token_estimate import estimate_tokens
 from botkit.backends.protocol import ChatMessage
+from botkit.errors import BackendError
 
-__all__ = ["prompt_tokens", "trimmed"]
+__all__ = ["prompt_tokens", "shorter_prompt", "trimmed"]
+
+log = logging.getLogger("botkit.backends.openai")
 
 # Chat templates wrap each message in a few special tokens ("<|im_start|>user\n" ...
 # "<|im_end|>\n" is 5 with Qwen, Llama 3's header 4-5); the reply's header adds some.
@@ -47,3 +51,42 @@ def trimmed(messages: Sequence[ChatMessage], room: int | None) -> list[ChatMessa
     while turns and prompt_tokens([*keep, *turns, last]) > room:
         turns.pop(0)
     return [*keep, *turns, last]
+
+
+def shorter_prompt(
+    messages: Sequence[ChatMessage],
+    context: int | None,
+    reply_tokens: int,
+    error: BackendError,
+    where: str,
+) -> list[ChatMessage]:
+    """The messages to send again after the server at ``where`` refused them as over its
+    ``context`` (``None``: it did not say how long), keeping ``reply_tokens`` free.
+
+    Raises:
+        BackendError: ``error``, explained, when a shorter prompt cannot help: the reply
+            alone fills the context, or there is no history left to drop.
+    """
+    if context is not None and context <= reply_tokens:
+        raise BackendError(
+            f"{error} (the reply's {reply_tokens} tokens alone fill the server's context "
+            f"of {context}: lower [backend.openai] max_new_tokens)"
+        ) from error
+    shorter = trimmed(messages, None if context is None else context - reply_tokens)
+    if len(shorter) == len(messages):  # it fits by our estimate, not by theirs
+        shorter = trimmed(messages, None)
+    if len(shorter) == len(messages):
+        raise BackendError(
+            f"{error} (the message is longer than the server's context even without "
+            "history; set [backend.openai] context_tokens so that such messages get "
+            "too_long_reply)"
+        ) from error
+    log.warning(
+        "openai: %s refused the prompt as longer than its context%s; sending it again "
+        "without its %d oldest turns (set [backend.openai] context_tokens to fit prompts "
+        "before sending)",
+        where,
+        f" of {context} tokens" if context else "",
+        len(messages) - len(shorter),
+    )
+    return shorter

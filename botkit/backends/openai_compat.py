@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import openai
 
-from botkit.backends._openai_context import prompt_tokens, trimmed
+from botkit.backends._openai_context import prompt_tokens, shorter_prompt
 from botkit.backends._openai_errors import (
     backend_error,
     cause,
@@ -371,32 +371,12 @@ class OpenAIBackend:
             overflow, context = context_overflow(exc)
             if not overflow:
                 raise self._error(exc) from exc
-            error = self._error(exc)
-            if context is not None and context <= self._reply_tokens(request):
-                raise BackendError(
-                    f"{error} (the reply's {self._reply_tokens(request)} tokens alone fill the "
-                    f"server's context of {context}: lower [backend.openai] max_new_tokens)"
-                ) from exc
+            reply_tokens = self._reply_tokens(request)
+            shorter = shorter_prompt(
+                request.messages, context, reply_tokens, self._error(exc), self.where
+            )
             if context is not None:
                 self._learned_context = context  # later prompts are fitted to it
-            room = None if context is None else context - self._reply_tokens(request)
-            shorter = trimmed(request.messages, room)
-            if len(shorter) == len(request.messages):  # fits by our estimate, not theirs
-                shorter = trimmed(request.messages, None)
-            if len(shorter) == len(request.messages):
-                raise BackendError(
-                    f"{error} (the message is longer than the server's context even "
-                    "without history; set [backend.openai] context_tokens so that such "
-                    "messages get too_long_reply)"
-                ) from exc
-            log.warning(
-                "openai: %s refused the prompt as longer than its context%s; sending it "
-                "again without its %d oldest turns (set [backend.openai] context_tokens "
-                "to fit prompts before sending)",
-                self.where,
-                f" of {context} tokens" if context else "",
-                len(request.messages) - len(shorter),
-            )
             args["messages"] = [{"role": m.role, "content": m.content} for m in shorter]
         try:
             return await self._send(client, args, deadline)
