@@ -55,7 +55,8 @@ class Answer:
     ``kind``: ``"events"`` (``body``, a str, as the event stream, written in pieces of
     ``piece`` bytes), ``"json"`` (``body`` as a whole JSON reply, whatever ``stream``
     said), ``"status"`` (``status`` with ``body`` as JSON and ``headers``), ``"stall"``
-    (no headers for ``stall_seconds``).
+    (no headers for ``stall_seconds``), ``"slow_start"`` (headers after ``delay``
+    seconds, then nothing for ``stall_seconds``).
     """
 
     kind: str
@@ -64,6 +65,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     piece: int = 7
     stall_seconds: float = 3600.0
+    delay: float = 0.0
 
 
 class QuirkyOpenAI:
@@ -137,8 +139,12 @@ class QuirkyOpenAI:
             await asyncio.sleep(answer.stall_seconds)
         if answer.kind == "json":
             return web.json_response(answer.body)
+        if answer.kind == "slow_start":
+            await asyncio.sleep(answer.delay)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if answer.kind == "slow_start":
+            await asyncio.sleep(answer.stall_seconds)
         data = str(answer.body).encode()
         for i in range(0, len(data), answer.piece):  # split mid-character, mid-tag
             await response.write(data[i : i + answer.piece])

@@ -373,6 +373,19 @@ async def test_timeout_seconds_bounds_the_whole_wait_retries_included(
     await backend.close()
 
 
+async def test_timeout_seconds_bounds_the_wait_for_the_first_chunk_too(
+    api: QuirkyOpenAI,
+) -> None:
+    # Headers at 0.6 s, then nothing: a queued request on a busy vLLM looks like this.
+    backend = await started(api, timeout_seconds=1)
+    api.answers.append(Answer("slow_start", delay=0.6))
+    begun = time.monotonic()
+    with pytest.raises(BackendError, match=r"did not start the reply within 1 s"):
+        await reply(backend)
+    assert time.monotonic() - begun < 1.4
+    await backend.close()
+
+
 async def test_ready_is_false_while_the_server_refuses_the_key(
     api: QuirkyOpenAI, backend: OpenAIBackend
 ) -> None:
