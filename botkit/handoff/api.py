@@ -49,9 +49,10 @@ Every conversation in an answer names in ``agent`` the agent who has it (the new
 agent's name on a message of the current hand-off; ``botkit.store._handoffs``).
 
 Errors are ``{"error": "..."}`` with the status above, 400 for malformed requests (a
-body that is not standard JSON: ``NaN`` is not), 415 for a body that is compressed or not
-``application/json`` (``botkit.handoff._body``), and 401 without a valid token (compared
-in constant time); a refused message also says which refusal in ``"kind"``
+body that is not a standard JSON object in UTF-8: ``NaN`` is not JSON), 413 for a body
+over 256 KiB, 415 for a body that is compressed or not ``application/json``
+(``botkit.handoff._body``, which reads with ``botkit.http_json``), and 401 without a
+valid token (compared in constant time); a refused message also says which refusal in ``"kind"``
 (``botkit.agent_replies.AgentReplyError``'s kinds, or ``forbidden``).
 
 The agents' inbox (``botkit.handoff.inbox``), a page using this API, is served without a
@@ -74,7 +75,7 @@ from botkit.customer_files import CustomerFiles, FileUnavailableError
 from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Attachment
 from botkit.handoff import inbox
-from botkit.handoff._body import BodyError, read_object
+from botkit.handoff._body import MAX_BODY, BodyError, read_object
 from botkit.handoff._views import (
     INTEGER,
     MAX_ID,
@@ -99,7 +100,6 @@ _HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
 _STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "closed": 409, "with_bot": 409,
                    "taken": 409, "unavailable": 503, "untranslated": 502,
                    "failed": 502}  # fmt: skip
-_MAX_BODY = 256 * 1024
 _PAGE = 100
 _SHUTDOWN_S = 2.5
 
@@ -213,7 +213,7 @@ class AgentApi:
 
     def app(self) -> web.Application:
         """The aiohttp application (routes and the token check)."""
-        app = web.Application(middlewares=[self._auth], client_max_size=_MAX_BODY)
+        app = web.Application(middlewares=[self._auth], client_max_size=MAX_BODY)
         if self._serve_inbox:
             inbox.add_routes(app)
         app.router.add_get("/v1/me", self._me)

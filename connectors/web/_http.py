@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from botkit._json import loads_json
+from botkit.http_json import JsonBodyError, Refusal, read_json_object
 
 __all__ = [
     "CAP_RETRY_S",
@@ -83,27 +83,27 @@ def rate_limited(wait_s: float, what: str = "requests") -> web.Response:
     return retry_later("rate_limited", f"too many {what}; retry after {wait_s:.2f} s", wait_s)
 
 
-async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
-    """Read a JSON object body of at most ``max_bytes``.
+# Each refusal of ``botkit.http_json`` as this API documents it (docs/web.md, "HTTP
+# API"): its error code and message; ``{}`` is the limit in bytes.
+_BODY_ERRORS: dict[Refusal, tuple[str, str]] = {
+    "too_large": ("too_large", "body larger than {} bytes"),
+    "compressed": ("unsupported_encoding", "compressed bodies are not accepted"),
+    "media_type": ("unsupported_media_type", "send application/json"),
+    "not_json": ("bad_json", "body is not valid JSON"),
+    "not_object": ("bad_json", "body must be a JSON object"),
+}
 
-    The declared length is checked before anything is read, and aiohttp's
-    ``client_max_size`` (set to the same limit) stops a chunked body early, so an
-    oversized upload costs at most one chunk of memory.
+
+async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
+    """Read a JSON object body of at most ``max_bytes`` (``botkit.http_json``: the
+    declared length checked before anything is read, a chunked body stopped as soon as
+    it passes the limit, compressed, non-UTF-8 and non-standard JSON refused).
+
+    Raises:
+        BadRequest: the refusal as this API's JSON error (413, 415 or 400).
     """
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise BadRequest(413, "too_large", f"body larger than {max_bytes} bytes")
-    if request.headers.get("Content-Encoding", "identity").lower() != "identity":
-        # Compressed bodies would let a small upload inflate past the limit.
-        raise BadRequest(415, "unsupported_encoding", "compressed bodies are not accepted")
-    if request.content_type != "application/json":
-        raise BadRequest(415, "unsupported_media_type", "send application/json")
-    raw = await request.read()
-    if len(raw) > max_bytes:
-        raise BadRequest(413, "too_large", f"body larger than {max_bytes} bytes")
     try:
-        data = loads_json(raw)
-    except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested JSON
-        raise BadRequest(400, "bad_json", "body is not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise BadRequest(400, "bad_json", "body must be a JSON object")
-    return data
+        return await read_json_object(request, max_bytes=max_bytes)
+    except JsonBodyError as exc:
+        code, message = _BODY_ERRORS[exc.reason]
+        raise BadRequest(exc.status, code, message.format(max_bytes)) from None

@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from botkit._json import loads_json
 from botkit.errors import BotkitError, NotAcceptingError
+from botkit.http_json import loads_json
 from connectors.web._frames import FrameOutput
 from connectors.web._http import (
     CAP_RETRY_S,
