@@ -82,9 +82,20 @@ _LISTS = {
 }
 
 
-@cache
 def stopwords(language: str | None) -> frozenset[str]:
     """The function words of ``language`` as search terms (empty when it has no list)."""
     tag = try_normalize(language)
-    words = _LISTS.get(primary_subtag(tag)) if tag is not None else None
-    return frozenset(search_terms(words)) if words else frozenset()
+    primary = primary_subtag(tag) if tag is not None else None
+    return _by_primary(primary) if primary in _LISTS else _NONE
+
+
+# Cached by the language subtag of a language with a list, never by the tag: the tag is
+# the customer's to choose (``de-a0000001``, ``de-a0000002``... are all valid), and a
+# cache keyed by it grew ~13.5 KB per distinct tag, without bound. At most one entry
+# per list now.
+_NONE: frozenset[str] = frozenset()
+
+
+@cache
+def _by_primary(primary: str) -> frozenset[str]:
+    return frozenset(search_terms(_LISTS[primary]))

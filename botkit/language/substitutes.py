@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from botkit.language.sentences import split_sentences
-from botkit.language.tags import same_language
+from botkit.language.tags import conversation_tag, same_language
 from botkit.language.translate import TextTranslator
 
 __all__ = ["MAX_LANGUAGES", "RETRY_SECONDS", "STATE_KEY", "SubstituteTexts"]
@@ -69,6 +69,7 @@ class SubstituteTexts:
         """``text`` in ``language`` if its translation is ready (never waits)."""
         if same_language(language, self.working):
             return text
+        language = _key(language)
         found = self._cache.get(language)
         if found is None:
             return None
@@ -80,6 +81,7 @@ class SubstituteTexts:
         are cached, being translated, or failed less than ``RETRY_SECONDS`` ago."""
         if self._closed or not self.texts or same_language(language, self.working):
             return
+        language = _key(language)
         if language in self._cache or language in self._tasks:
             return
         failed = self._failed.get(language)
@@ -133,3 +135,10 @@ class SubstituteTexts:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _key(language: str) -> str:
+    """What translations are cached under: the tag without variants (``de-a0000001`` is
+    ``de``). Keyed by the customer's full tag, every made-up variant was translated anew
+    and pushed a real language out of the cache."""
+    return conversation_tag(language) or language

@@ -29,7 +29,7 @@ from botkit.language.default_texts import (
 )
 from botkit.language.localized import TextIn, set_localized_reply
 from botkit.language.settings import LanguageSettings
-from botkit.language.tags import same_language
+from botkit.language.tags import conversation_tag, same_language
 from botkit.pipeline.context import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 
@@ -83,6 +83,11 @@ class LanguageSwitchHandler(Handler):
             text_in = default_text_in(unknown, SWITCH_UNKNOWN_REPLIES, self.working, command)
             set_localized_reply(ctx, text_in, source=SOURCE)
             raise StopPropagation
+        # Stored without a made-up variant, as the configured entry of its language
+        # (``conversation_tag``): the customer's argument must not key a cache entry.
+        allowed = self.settings.languages
+        configured = (*allowed, self.working) if allowed else ()
+        language = conversation_tag(language, configured) or language
         ctx.conversation = await ctx.store.set_conversation_language(ctx.conversation.id, language)
         if ctx.inbound.contact_id is not None:
             await ctx.store.set_contact_language(ctx.inbound.contact_id, language)

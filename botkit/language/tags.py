@@ -23,18 +23,23 @@ The rule (``normalize_tag``):
 Two tags name the same language for translation purposes when their language and
 script agree (``same_language``): ``en-US`` and ``en-GB`` are not translated into each
 other, ``zh-Hans`` and ``zh-Hant`` are.
+
+A conversation's and a contact's language are cut further, to language[-script][-region]
+(``conversation_tag``): that is the tag caches are keyed by, and the customer chooses it.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from botkit.errors import BotkitError
 
 __all__ = [
     "MAX_TAG_LENGTH",
     "InvalidLanguageTag",
+    "conversation_tag",
     "normalize_tag",
     "primary_subtag",
     "same_language",
@@ -164,3 +169,36 @@ def same_language(a: str | None, b: str | None) -> bool:
     if na is None or nb is None:
         return False
     return primary_subtag(na) == primary_subtag(nb) and script_subtag(na) == script_subtag(nb)
+
+
+def conversation_tag(value: str | None, configured: Sequence[str] = ()) -> str | None:
+    """The tag a conversation's (or contact's) language is stored and cached under:
+    ``value`` normalized and cut to language[-script][-region], or None when malformed.
+    With ``configured`` (``language.languages`` and the working language) given, a tag of
+    one of those languages becomes that entry (``de-a0000001`` → ``de``; an exact entry,
+    ``pt-BR``, is kept as it is).
+
+    Why: the tag is the customer's to choose (a widget's ``lang``, ``/lang
+    de-a0000001``), and caches are keyed by it (stopwords, translated busy replies).
+    Variant subtags alone make millions of valid tags of one language; kept, one customer
+    could add a cache entry a message and grow memory without bound (the soak audit:
+    ~13.5 KB each). No translation model or stopword list tells variants apart.
+    """
+    tag = try_normalize(value)
+    if tag is None:
+        return None
+    parts = tag.split("-")
+    kept = [parts[0]]
+    for part in parts[1:]:
+        if len(kept) == 1 and len(part) == 4 and part.isalpha():
+            kept.append(part)  # script (normal form: only before the region)
+        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
+            kept.append(part)  # region, the last part kept
+            break
+        else:
+            break  # a variant: it and what follows are dropped
+    reduced = "-".join(kept)
+    entries = [n for n in map(try_normalize, configured) if n is not None]
+    if reduced in entries:
+        return reduced
+    return next((e for e in entries if same_language(reduced, e)), reduced)

@@ -17,6 +17,7 @@ Afterwards ``ctx.language`` is the language to answer in and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from botkit.language.codes import is_known_language
 from botkit.language.commands import parse_switch
@@ -35,7 +36,7 @@ from botkit.language.policy import (
 )
 from botkit.language.protect import Glossary, detection_text
 from botkit.language.settings import LanguageSettings
-from botkit.language.tags import same_language, try_normalize
+from botkit.language.tags import conversation_tag, same_language
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 
@@ -87,9 +88,17 @@ class LanguageDetectionMiddleware:
         # stored at intake spares a read each time (a third of the core benchmark's
         # throughput with detection off).
         contact = ctx.contact or await ctx.store.get_contact(ctx.conversation.contact_id)
-        preferred = None if contact is None else try_normalize(contact.language)
-        hint = try_normalize(ctx.message.contact.language_hint)
+        preferred = None if contact is None else self._reduce(contact.language)
+        hint = self._reduce(ctx.message.contact.language_hint)
         return next((tag for tag in (preferred, hint) if self._servable(tag)), None)
+
+    def _reduce(self, tag: str | None) -> str | None:
+        """The tag as a conversation's language (``conversation_tag``): no variant a
+        customer made up, and the configured entry of its language when ``languages``
+        is set. Seeds, the stored language and decisions all pass through it: what a
+        customer sends must not become a new key of the caches keyed by language."""
+        allowed = self.settings.languages
+        return conversation_tag(tag, (*allowed, self.working) if allowed else ())
 
     def _servable(self, tag: str | None) -> bool:
         """Whether a seed may be used: a real language ("zxx", "und": none; a client's
@@ -104,7 +113,7 @@ class LanguageDetectionMiddleware:
     async def decide(self, ctx: Context) -> LanguageDecision:
         """The decision for ``ctx``'s message (reads the store, writes nothing to it;
         notes or clears the conversation's pending switch in memory)."""
-        current = try_normalize(ctx.conversation.language)
+        current = self._reduce(ctx.conversation.language)
         seed = None if current is not None else await self._seed(ctx)
         rules = self.settings.detector
         if parse_switch(ctx.text, self.settings.switch_command) is not None:
@@ -130,7 +139,13 @@ class LanguageDetectionMiddleware:
             settings=rules,
             allowed=self.settings.languages,
         )
-        return self.confirmation.confirm(ctx.conversation.id, current, decision)
+        decision = self.confirmation.confirm(ctx.conversation.id, current, decision)
+        # A detector's tag (a plugin's may carry anything) is reduced like the seed.
+        language = self._reduce(decision.language) or decision.language
+        detected = self._reduce(decision.detected)
+        if (language, detected) != (decision.language, decision.detected):
+            decision = dataclasses.replace(decision, language=language, detected=detected)
+        return decision
 
     async def __call__(self, ctx: Context, next: Next) -> None:
         decision = await self.decide(ctx)
