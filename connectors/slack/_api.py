@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.errors import ConnectorError
+from botkit.retry import MAX_RETRY_AFTER_S, RandomSource, clamp_retry_after
 from connectors.slack._ratelimit import MethodBudget
 from connectors.slack.config import SlackRetry
 
@@ -42,7 +41,6 @@ _NETWORK = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 # reached Slack (the answer is what was lost), and Slack has no idempotency key, so it is
 # not tried again (see ``_unknown_outcome``). Edits, deletes and stops are idempotent.
 _NOT_IDEMPOTENT = frozenset({"chat.postMessage", "chat.startStream", "chat.appendStream"})
-_DEFAULT_RETRY_AFTER_S = 1.0
 # chat.appendStream is Tier 4 ("100+ per minute"), counted per workspace like
 # chat.update: the appends of every reply streaming at once share this budget.
 _APPENDS_PER_MINUTE = 100.0
@@ -157,18 +155,14 @@ class ChannelPacer:
 
 
 def _retry_after(exc: SlackApiError) -> float:
+    """The 429's ``Retry-After`` header (seconds, or an HTTP-date) as a safe wait: a
+    missing, NaN, negative or unreadable one is 1 s, a huge one an hour."""
     headers = getattr(exc.response, "headers", None) or {}
     raw = None
     for key, value in dict(headers).items():
         if str(key).lower() == "retry-after":
             raw = value
-    try:
-        value = float(raw) if raw is not None else _DEFAULT_RETRY_AFTER_S
-    except (TypeError, ValueError):
-        value = _DEFAULT_RETRY_AFTER_S
-    if math.isnan(value):  # NaN compares false: no wait and no deadline, a tight loop
-        value = _DEFAULT_RETRY_AFTER_S
-    return min(max(value, 0.0), 3600.0)
+    return clamp_retry_after(raw, MAX_RETRY_AFTER_S)
 
 
 def _error_code(exc: SlackApiError) -> str:
@@ -215,6 +209,8 @@ class SlackApi:
     ) -> None:
         self.client = client
         self.retry = retry
+        self._waits = retry.backoff()
+        self.rng: RandomSource | None = None  # the jitter's random source (tests seed one)
         # Bounds each call here, whatever session the client has: slack_sdk applies its
         # own ``timeout`` only to sessions it makes, and aiohttp's default is 300 s.
         self.timeout_s = timeout_s
@@ -433,7 +429,6 @@ class SlackApi:
         """Seconds to wait before the next try, or None when the attempts are used up."""
         if failures >= self.retry.max_attempts:
             return None
-        base = min(self.retry.max_backoff_s, self.retry.initial_backoff_s * 2.0 ** (failures - 1))
-        delay = base * (1 + 0.2 * random.random())  # jitter: retries of many replies spread
+        delay = self._waits.delay(failures, self.rng)
         log.warning("slack %s failed (%s); retry %d in %.2fs", method, reason, failures, delay)
         return delay

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from botkit.config.listen import ListenHost
+from botkit.retry import Backoff
 from connectors.base import ConnectorConfig
 
 # A member's id: U or W and upper-case letters and digits.
@@ -37,7 +38,8 @@ class SlackRetry(BaseModel):
     """How calls to the Slack Web API are retried.
 
     Network errors and 5xx answers are retried with exponential backoff
-    (``initial_backoff_s`` doubling up to ``max_backoff_s``) at most ``max_attempts``
+    (``initial_backoff_s`` doubling up to ``max_backoff_s``, each wait less a random
+    part of up to half: see ``botkit.retry``) at most ``max_attempts``
     times. A 429 answer is waited out for its ``Retry-After`` and does not count as an
     attempt: bursts are delayed, not lost. ``give_up_after_s`` bounds the whole delivery
     of one message; after it the reply is reported as failed.
@@ -49,6 +51,10 @@ class SlackRetry(BaseModel):
     initial_backoff_s: float = Field(default=0.5, gt=0, le=60)
     max_backoff_s: float = Field(default=30.0, gt=0, le=3600)
     give_up_after_s: float = Field(default=300.0, gt=0, le=86_400)
+
+    def backoff(self) -> Backoff:
+        """The waits between tries: ``initial_backoff_s`` doubling up to ``max_backoff_s``."""
+        return Backoff(self.initial_backoff_s, self.max_backoff_s)
 
 
 class SlackConfig(ConnectorConfig):
