@@ -86,6 +86,26 @@ async def test_a_reply_that_does_not_start_with_a_think_block_is_untouched(
     assert await reply(backend) == "".join(contents)
 
 
+async def test_the_customer_and_the_history_never_see_the_reasoning(
+    api: QuirkyOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    table = {"base_url": api.base_url, "model": "qwen3:8b", "max_retries": 0}
+    settings_ = make_settings(backend={"kind": "openai", "openai": table}, language={"mode": "off"})
+    async with Bot(settings_) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        api.answers.append(Answer("events", events(*THOUGHT, *ANSWER)))
+        await bot.submit(message("Where is order 4711?", "k1"))
+        await recorder(bot).wait_for(1)
+        api.answers.append(Answer("events", events("<think>", "Hmm", finish="length")))
+        await bot.submit(message("And the invoice?", "k2"))
+        first, spent = await recorder(bot).wait_for(2)
+    assert first.text == "Your order ships tomorrow."
+    assert spent.text == settings_.bot.fallback_reply  # no reply text: never an empty one
+    history = [m["content"] for m in api.requests[-1]["messages"]]
+    assert "Your order ships tomorrow." in history
+    assert not any("margin" in text or "think>" in text for text in history)
+
+
 def test_the_think_filter_holds_back_only_a_few_characters() -> None:
     think = ThinkFilter()
     assert think.feed("<think>") == ""
