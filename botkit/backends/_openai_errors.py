@@ -10,14 +10,13 @@ like a rate limit, but waiting never helps: ``insufficient_quota``).
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import re
-import time
 from urllib.parse import urlsplit
 
 import openai
 
 from botkit.errors import BackendBusyError, BackendError
+from botkit.retry import clamp_retry_after
 
 __all__ = [
     "backend_error",
@@ -118,21 +117,15 @@ def is_retryable(exc: openai.APIError) -> bool:
 
 
 def retry_after(exc: openai.APIError) -> float | None:
-    """The seconds the server asked us to wait (``Retry-After``, ``retry-after-ms``)."""
+    """The seconds the server asked us to wait (``retry-after-ms``, OpenAI's, or
+    ``Retry-After``), made safe by ``clamp_retry_after``; ``None`` when it named none."""
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
-    with contextlib.suppress(ValueError, TypeError):
-        return max(0.0, float(headers.get("retry-after-ms", "")) / 1000)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
     with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(ValueError, TypeError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    return None
+        return clamp_retry_after(float(headers.get("retry-after-ms", "")) / 1000)
+    value = headers.get("retry-after")
+    return None if value is None else clamp_retry_after(value)
 
 
 def cause(exc: openai.APIConnectionError) -> str:

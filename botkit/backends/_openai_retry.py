@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any
 
 import openai
 
 from botkit.backends._openai_errors import is_retryable, retry_after
 from botkit.errors import BackendError
+from botkit.retry import Backoff
 
 __all__ = ["create_within"]
 
 log = logging.getLogger("botkit.backends.openai")
 
-# Backoff between tries when the server names no wait (as the openai client does).
-_FIRST_BACKOFF_S = 0.5
-_MAX_BACKOFF_S = 8.0
+# Between tries when the server names no wait: 0.5 s doubling up to 8 s, as the openai
+# client does.
+_BACKOFF = Backoff(initial=0.5, maximum=8.0)
 
 
 async def create_within(
@@ -58,8 +58,7 @@ async def create_within(
         except openai.APIError as exc:
             wait = retry_after(exc)
             if wait is None:
-                wait = min(_FIRST_BACKOFF_S * 2**attempt, _MAX_BACKOFF_S)
-                wait *= 1 - 0.25 * random.random()  # jitter, not a secret
+                wait = _BACKOFF.delay(attempt + 1)
             if attempt >= retries or not is_retryable(exc) or loop.time() + wait >= deadline:
                 raise
             log.info("openai: %s (%s); trying again in %.1f s", where, exc, wait)
