@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from botkit.config.listen import ListenHost
 from botkit.config.problems import problem_at
+from botkit.retry import Backoff
 from connectors.base import ConnectorConfig
 
 __all__ = [
@@ -65,11 +66,20 @@ class FloodLimits(_Section):
 
 
 class RetryPolicy(_Section):
-    """Retries of transient network failures (timeouts, 5xx) with exponential backoff."""
+    """Retries of transient network failures (timeouts, 5xx) with exponential backoff.
+
+    The keys and bounds differ from Slack's ``SlackRetry`` (``attempts`` here,
+    ``max_attempts`` there) and stay so: they are what operators' TOML files say. Both
+    become the same ``botkit.retry.Backoff`` (equal jitter).
+    """
 
     attempts: int = Field(default=4, ge=1, le=20, description="tries in all, first included")
     initial_backoff_s: float = Field(default=0.5, ge=0, le=60)
     max_backoff_s: float = Field(default=15.0, ge=0, le=600)
+
+    def backoff(self) -> Backoff:
+        """The waits between tries: ``initial_backoff_s`` doubling up to ``max_backoff_s``."""
+        return Backoff(self.initial_backoff_s, self.max_backoff_s)
 
 
 class WebhookConfig(_Section):

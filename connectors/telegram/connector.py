@@ -30,6 +30,7 @@ from botkit.http_server import server_runner
 from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
 from connectors.telegram import texts
+from connectors.telegram._retry_after import SaneRetryAfterRequest
 from connectors.telegram._shape import problem, update_problem
 from connectors.telegram.album import AlbumCollector
 from connectors.telegram.buttons import ButtonCodec
@@ -105,8 +106,11 @@ class TelegramConnector(Connector[TelegramConfig]):
         t = cfg.request_timeout_s
         # Sends to many chats run in parallel; getUpdates has its own connection, so
         # polling never waits for sends.
-        sends = HTTPXRequest(64, read_timeout=t, write_timeout=t, connect_timeout=t, pool_timeout=t)
-        polls = HTTPXRequest(1, read_timeout=t, write_timeout=t, connect_timeout=t)
+        # SaneRetryAfterRequest: a garbled 429 wait would make PTB raise, not RetryAfter.
+        sends = SaneRetryAfterRequest(
+            64, read_timeout=t, write_timeout=t, connect_timeout=t, pool_timeout=t
+        )
+        polls = SaneRetryAfterRequest(1, read_timeout=t, write_timeout=t, connect_timeout=t)
         self._requests = (sends, polls)
         bot = Bot(
             cfg.token.get_secret_value(),

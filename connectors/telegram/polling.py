@@ -30,9 +30,10 @@ from telegram.error import (
 from telegram.warnings import PTBUserWarning
 
 from botkit.errors import ConnectorError
+from botkit.retry import RandomSource
+from connectors.telegram._retry_after import retry_after_seconds
 from connectors.telegram._shape import problem
 from connectors.telegram.config import TelegramConfig
-from connectors.telegram.sender import retry_after_seconds
 
 __all__ = ["ALLOWED_UPDATES", "Poller", "RetryLater"]
 
@@ -82,6 +83,8 @@ class Poller:
         self.handle = handle
         self.redact = redact
         self.skip = skip
+        self._waits = config.retry.backoff()
+        self.rng: RandomSource | None = None  # the jitter's random source (tests seed one)
         self.offset: int | None = None  # next update id to ask for; None: Telegram's own
         self._confirmed: int | None = None  # offset last sent to Telegram
         self._next: int | None = None  # first update id not handed to ``handle`` yet
@@ -226,8 +229,10 @@ class Poller:
             log.info("telegram: could not confirm the last updates: %s", self._text(exc))
 
     def _backoff(self, failures: int) -> float:
-        retry = self.config.retry
-        return float(min(retry.max_backoff_s, retry.initial_backoff_s * 2 ** (failures - 1)))
+        # Jittered: after a Telegram outage every replica's poller failed together, and
+        # would otherwise ask again together. ``failures`` grows without bound through a
+        # long outage; ``Backoff`` stays at the maximum (2 ** 1100 overflowed a float).
+        return self._waits.delay(failures, self.rng)
 
     def _text(self, exc: BaseException) -> str:
         return self.redact(f"{type(exc).__name__}: {exc}")

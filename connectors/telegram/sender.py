@@ -3,8 +3,11 @@
 * ``RetryAfter`` (HTTP 429): every send pauses for the time Telegram asks, then the call
   is repeated; a reply whose waits add up past ``flood.max_retry_after_s`` fails (the
   pause still holds every other send).
+  Telegram's wait is clamped (``botkit.retry.clamp_retry_after``): a negative or
+  unreadable one is 1 s, a huge one an hour.
 * Timeouts, connection errors and 5xx answers are retried with exponential backoff
-  (with jitter, so many chats do not retry in step), ``retry.attempts`` tries in all.
+  (``botkit.retry.Backoff``, equal jitter, so many chats and replicas do not retry in
+  step), ``retry.attempts`` tries in all.
   A timed-out ``sendMessage`` may have arrived; retrying can then show it twice, which
   is better than losing it.
 * Anything else (blocked by the user, chat not found, bad request) is permanent: the
@@ -19,13 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
@@ -40,9 +40,10 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.warnings import PTBDeprecationWarning
 
 from botkit.errors import ConnectorError
+from botkit.retry import RandomSource
+from connectors.telegram._retry_after import retry_after_seconds
 from connectors.telegram.config import RetryPolicy
 from connectors.telegram.flood import FloodControl, is_group
 
@@ -103,14 +104,6 @@ def _method_missing(exc: TelegramError) -> bool:
     return isinstance(exc, BadRequest) and "method" in text and "not found" in text
 
 
-def retry_after_seconds(exc: RetryAfter) -> float:
-    """``exc.retry_after`` in seconds (an int or a timedelta, depending on PTB settings)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 class Sender:
     """Sends, edits and chat actions through ``FloodControl`` with retries."""
 
@@ -129,6 +122,8 @@ class Sender:
         self._previews = None if link_previews else LinkPreviewOptions(is_disabled=True)
         self.flood = flood
         self.retry = retry
+        self._waits = retry.backoff()
+        self.rng: RandomSource | None = None  # the jitter's random source (tests seed one)
         self._redact = redact
         # Groups upgraded to supergroups: old chat id -> new one. Sends to the old id
         # fail with ChatMigrated for good, so they go to the new one straight away.
@@ -360,10 +355,7 @@ class Sender:
                 failures += 1
                 if failures >= self.retry.attempts:
                     raise self._error(what, exc, f"after {failures} tries") from None
-                delay = min(
-                    self.retry.max_backoff_s, self.retry.initial_backoff_s * 2 ** (failures - 1)
-                )
-                delay *= random.uniform(0.5, 1.0)
+                delay = self._waits.delay(failures, self.rng)
                 log.info(
                     "telegram: %s failed (%s); retrying in %.2fs", what, self._short(exc), delay
                 )
