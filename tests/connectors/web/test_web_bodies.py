@@ -5,15 +5,21 @@ with its status, and nothing stored. Real app, real HTTP client."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import gzip
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest import mock
 
 import pytest
+from aiohttp.streams import StreamReader
+from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 from web_helpers import ORIGIN, MakeWeb
+
+from connectors.web._http import BadRequest, read_json
 
 LIMIT = 4096  # max_message_bytes here
 JSON = {"Content-Type": "application/json"}
@@ -108,3 +114,21 @@ async def test_bodies_up_to_the_limit_are_taken_with_or_without_a_length(
     resp = await web.client.post("/api/messages", data=bom, headers=auth)
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["client_id"] == "bom"
+
+
+@pytest.mark.parametrize(("coding", "taken"), [(" identity ", True), ("Identity,", True),
+                                               (" gzip ", False)])  # fmt: skip
+async def test_content_encoding_is_read_spaces_and_case_aside(coding: str, taken: bool) -> None:
+    """Header values as a proxy may pass them on (aiohttp's own parser strips the spaces
+    round a value; the agent API already stripped them itself)."""
+    stream = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    stream.feed_data(OK)
+    stream.feed_eof()
+    headers = {**JSON, "Content-Encoding": coding}
+    request = make_mocked_request("POST", "/api/messages", headers=headers, payload=stream)
+    if taken:
+        assert await read_json(request, LIMIT) == json.loads(OK)
+        return
+    with pytest.raises(BadRequest) as info:
+        await read_json(request, LIMIT)
+    assert (info.value.status, info.value.code) == (415, "unsupported_encoding")
