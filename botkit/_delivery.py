@@ -73,7 +73,7 @@ class ReplyDelivery:
     ``supersede()`` (an agent took the conversation over) ends the reply after the text
     already out: generation stops, and the reply is stored ``failed`` with the reason,
     like a reply cut off by shutdown (so it never feeds the model's history), without
-    quick replies, with ``metadata["superseded"]`` on the ``OutboundReply``. Connectors
+    quick replies, with ``superseded`` set on the ``OutboundReply``. Connectors
     mark what they showed of it as cut off and send nothing new for it. A reply
     superseded before its first words is not stored at all (its ``OutboundReply`` has no
     ``seq``): the customer saw nothing of it. Either way the customer's message is left
@@ -375,7 +375,10 @@ class ReplyDelivery:
             in_reply_to_seq=self.in_reply_to_seq,
             seq=None if stored is None else stored.seq,
             language=reply.language,
+            superseded=self._cut,
             metadata=dict(reply.metadata)
+            # Deprecated mirror of ``superseded`` for connectors written before the
+            # field (nothing in botkit reads it); not stored: replies' metadata is not.
             | ({"superseded": True} if self._cut else {})
             | ({REPLY_FAILED: True} if stored and stored.status == MessageStatus.FAILED else {})
             # Recorded with this reply: the language the customer's message was read in

@@ -8,11 +8,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Any
 
 from botkit._delivery import LiveReplies, deliver
 from botkit.backends.protocol import GenerationBackend
 from botkit.config.settings import Settings
+from botkit.connector import Connector
 from botkit.errors import DatabaseUnavailableError, StoreError, UnknownConversationError
 from botkit.event_bus import EventBus
 from botkit.events import InboundMessage
@@ -21,9 +22,6 @@ from botkit.pipeline import Context, Pipeline
 from botkit.pipeline.middleware.rate_limit import RATE_LIMITED
 from botkit.store import ConversationStore
 from botkit.store.records import IntakeResult, MessageStatus
-
-if TYPE_CHECKING:
-    from botkit.bot import ChannelConnector
 
 __all__ = ["ReplyFlow"]
 
@@ -44,7 +42,7 @@ class ReplyFlow:
     store: ConversationStore
     backend: GenerationBackend
     pipeline: Pipeline
-    connectors: Mapping[str, ChannelConnector]
+    connectors: Mapping[str, Connector[Any]]
     live: LiveReplies
     events: EventBus
     metrics: BotMetrics
@@ -143,10 +141,10 @@ class ReplyFlow:
 
     def _context(self, message: InboundMessage, intake: IntakeResult, too_long: bool) -> Context:
         connector = self.connectors.get(message.channel)
-        # Optional (connectors.base.Connector has it; the Telegram connector answers):
-        # the channel's answer to a message the bot cannot read, unless a human has the
-        # conversation (see Context).
-        unreadable = getattr(connector, "unreadable_reply", None)
+        # The channel's answer to a message the bot cannot read (the Telegram connector
+        # has one), given unless a human has the conversation (see Context). No
+        # connector for the channel: the defaults of ``Connector``.
+        unreadable = None if connector is None else connector.unreadable_reply(message)
         return Context(
             message=message,
             text=intake.message.text,
@@ -159,8 +157,12 @@ class ReplyFlow:
             new_conversation=intake.new_conversation,
             contact=intake.contact,
             events=self.events,
-            quick_replies_stay=getattr(connector, "earlier_quick_replies_stay", True),
-            unreadable_reply=None if unreadable is None else unreadable(message),
+            quick_replies_stay=(
+                Connector.earlier_quick_replies_stay
+                if connector is None
+                else connector.earlier_quick_replies_stay
+            ),
+            unreadable_reply=unreadable,
         )
 
     async def _answer(self, ctx: Context, started: float, turn_at: float) -> bool:
@@ -190,11 +192,8 @@ class ReplyFlow:
             self.metrics.rate_limited.labels(channel).inc()
         connector = self.connectors.get(channel)
         if ctx.reply is None:
-            # Optional (connectors.base.Connector has it): a channel waiting for each
-            # answer stops waiting.
-            no_reply = getattr(connector, "no_reply", None)
-            if no_reply is not None:
-                await no_reply(ctx.message)
+            if connector is not None:  # a channel waiting for each answer stops waiting
+                await connector.no_reply(ctx.message)
             return ctx.superseded
         try:
             delivery = await deliver(ctx, ctx.reply, connector, self.live, started)

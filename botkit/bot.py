@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from botkit import _channel_reads as channel_reads
 from botkit._delivery import LiveReplies
@@ -36,9 +36,10 @@ from botkit._store_at_start import open_store_waiting
 from botkit.agent_replies import AgentReplies
 from botkit.backends import start_backend
 from botkit.backends.protocol import GenerationBackend, PromptLimits, StopsForGood, Translator
-from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, KeptFiles, ReplyStream
+from botkit.channel import HistoryItem, IntakeReceipt, KeptFile, KeptFiles
 from botkit.config.components import ComponentSpec, resolve_components_or_raise
 from botkit.config.settings import Settings
+from botkit.connector import Connector
 from botkit.customer_files import CustomerFiles
 from botkit.errors import (
     BackendError,
@@ -53,7 +54,6 @@ from botkit.events import (
     FeedbackGiven,
     HandoffRequested,
     InboundMessage,
-    OutboundReply,
     SystemEvent,
 )
 from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, in_working_language
@@ -80,7 +80,7 @@ from botkit.store.records import (
     MessageStatus,
 )
 
-__all__ = ["Bot", "ChannelConnector"]
+__all__ = ["Bot"]
 
 _log = logging.getLogger("botkit.bot")
 
@@ -92,26 +92,6 @@ HAND_OVER_S = 5.0
 # How often ``Bot.run`` looks whether its backend stopped for good (``StopsForGood``):
 # customers get the fallback reply meanwhile, so a few seconds do no harm.
 BACKEND_WATCH_S = 2.0
-
-
-@runtime_checkable
-class ChannelConnector(Protocol):
-    """What the bot needs of a connector (``connectors.base.Connector`` has it)."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def connect(self) -> None: ...
-
-    async def listen(self) -> None: ...
-
-    async def send(self, reply: OutboundReply) -> None: ...
-
-    async def send_stream(self, stream: ReplyStream) -> None: ...
-
-    async def hand_over_held(self) -> None: ...
-
-    async def disconnect(self) -> None: ...
 
 
 class Bot:
@@ -152,7 +132,7 @@ class Bot:
         self._backend: GenerationBackend | None = None
         self._plugins = PluginManager([])
         self._pipeline = Pipeline()
-        self._connectors: dict[str, ChannelConnector] = {}
+        self._connectors: dict[str, Connector[Any]] = {}
         self._agent_replies: AgentReplies | None = None
         self._live = LiveReplies()  # replies being delivered: an agent's takeover ends them
         self._accepting = False
@@ -303,22 +283,33 @@ class Bot:
         pipeline.add_middleware(LoadConversationMiddleware(bot))
         return pipeline
 
-    def _make_connector(self, spec: ComponentSpec) -> ChannelConnector:
+    def _make_connector(self, spec: ComponentSpec) -> Connector[Any]:
         try:
-            connector: ChannelConnector = spec.cls(spec.config, self)
+            connector: Connector[Any] = spec.cls(spec.config, self)
         except BotkitError:
             raise
         except Exception as exc:
             raise ConnectorError(f"connector {spec.name!r} could not be created: {exc}") from exc
         return connector
 
-    def attach_connector(self, connector: ChannelConnector) -> None:
-        """Route replies for ``connector.name`` to ``connector`` (also used by ``run``)."""
+    def attach_connector(self, connector: Connector[Any]) -> None:
+        """Route replies for ``connector.name`` to ``connector`` (also used by ``run``).
+
+        Raises:
+            ConnectorError: ``connector`` is not a ``botkit.connector.Connector``.
+        """
+        if not isinstance(connector, Connector):
+            # The core calls every feature the base class declares, without looking
+            # first: an object with only the four methods would fail on each message.
+            raise ConnectorError(
+                f"{type(connector).__qualname__} is not a connector: a connector "
+                "subclasses botkit.connector.Connector"
+            )
         self._connectors[connector.name] = connector
         self.metrics.add_channel(connector.name)
 
     @property
-    def connectors(self) -> Mapping[str, ChannelConnector]:
+    def connectors(self) -> Mapping[str, Connector[Any]]:
         return dict(self._connectors)
 
     @property

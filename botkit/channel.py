@@ -232,7 +232,7 @@ class ReplyStream(Protocol):
     Iterate it for text deltas as they are produced; after iteration ends, ``final()``
     returns the complete, stored reply (with its ``seq``; a reply an agent's takeover
     cut before its first words is not stored: no ``seq``, empty text,
-    ``metadata["superseded"]``, and nothing of it is to be shown). Iteration may raise
+    ``OutboundReply.superseded``, and nothing of it is to be shown). Iteration may raise
     ``asyncio.CancelledError`` if the bot shuts down; the final text is still stored.
     """
 

@@ -118,6 +118,11 @@ class OutboundReply:
 
     ``reply_to`` carries the inbound message's ``channel_ids`` so a connector can thread
     the answer; ``in_reply_to_seq`` is the stored sequence number of the inbound message.
+
+    ``superseded`` is True on a bot reply a human agent's takeover cut short: a connector
+    marks what it showed of it as cut off and sends nothing new for it (the agent
+    answers now). Cut before its first words, it was not stored (no ``seq``, empty
+    text) and nothing of it is to be shown.
     """
 
     channel: str
@@ -130,6 +135,7 @@ class OutboundReply:
     language: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None  # when it was stored (UTC), once stored
+    superseded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,7 @@ class Outbound:
                 next_edit = loop.time() + self._config.update_interval_s
             reader.result()
             final = await stream.final()
-            if final.metadata.get("superseded"):
+            if final.superseded:
                 # An agent took over: mark what was posted as cut off (a placeholder
                 # with nothing in it yet is cleared) instead of showing more of it.
                 await self._interrupted(target, writer, thinking, "".join(parts))

@@ -239,7 +239,7 @@ async def stream_reply(
         except ConnectorError as exc:  # a progress edit failed; the final show decides
             log.warning("%s", exc)
         final = await stream.final()
-        if final.metadata.get("superseded"):
+        if final.superseded:
             # An agent took over: what was shown is marked cut off, nothing new is sent
             # (the agent's message is already below it).
             await _stop(done, typing, flusher)

@@ -13,10 +13,10 @@ from typing import ClassVar
 from aiohttp import WSCloseCode, web
 
 from botkit.channel import CoreHandle, ReplyStream
+from botkit.connector import Connector, ConnectorConfig
 from botkit.errors import ConnectorError
 from botkit.events import ANSWERED_LANGUAGE, OutboundReply
 from botkit.http_server import server_runner
-from connectors.base import Connector, ConnectorConfig
 from connectors.web._messages import message_payload, reply_item, update_payload
 from connectors.web.app import create_app
 from connectors.web.config import WebConfig
@@ -145,7 +145,7 @@ class WebConnector(Connector[WebConfig]):
                 if delta:
                     hub.stream_delta(key, stream_id, delta)
             final = await stream.final()
-            if final.seq is not None or not final.metadata.get("superseded"):
+            if final.seq is not None or not final.superseded:
                 # (A reply an agent's takeover cut before its first words: nothing to show.)
                 hub.publish(key, _reply_payload(final, stream_id))
         except asyncio.CancelledError:

@@ -127,7 +127,7 @@ async def test_a_takeover_through_a_peer_ends_the_reply_being_written_here(
     await _until_looked(writer)
     holding.release.set()
     (reply,) = await holding.wait_for(1)
-    assert reply.metadata.get("superseded")
+    assert reply.superseded
     assert reply.text == holding.deltas[0][0]  # nothing after the first words
     stored = await writer.store.messages_after("test", "c1", 0)
     assert [(m.text, m.status, m.error) for m in stored if m.seq == reply.seq] == [
@@ -158,7 +158,7 @@ async def test_a_reply_composed_while_an_agent_has_the_conversation_goes_out_who
     await _until_looked(writer)
     holding.release.set()
     replies = await holding.wait_for(2)
-    assert not replies[1].metadata.get("superseded")
+    assert not replies[1].superseded
     assert replies[1].text == "This conversation is with_human."
 
 
@@ -249,7 +249,7 @@ async def test_a_takeover_before_the_first_words_sends_and_stores_nothing_of_the
         backend.go.set()  # the model's first words come only now
         agents, cut = await recorder(bot).wait_for(2)
         assert agents.text == "Ana here."
-        assert (cut.text, cut.seq, cut.metadata.get("superseded")) == ("", None, True)
+        assert (cut.text, cut.seq, cut.superseded) == ("", None, True)
         assert recorder(bot).deltas == [[]]  # the channel got no words of it
         assert await bot.drain(10)  # the message is the agent's once the reply task ends
         stored = await bot.store.messages_after("test", "c1", 0)
@@ -290,7 +290,7 @@ async def test_after_a_takeover_a_failing_backend_gets_no_busy_or_fallback_reply
         await bot.agent_replies.send(receipt.conversation_id, "Ana here.", take_over=True)
         backend.gate.set()  # the backend fails now
         _, cut = await recorder(bot).wait_for(2)
-        assert cut.metadata.get("superseded")
+        assert cut.superseded
         assert cut.text == "".join(words)  # what was out, and nothing after it
         stored = [m.text for m in await bot.store.messages_after("test", "c1", 0)]
     assert settings.bot.fallback_reply not in stored

@@ -35,3 +35,19 @@ def test_core_and_cli_are_light() -> None:
         "create_backend(Settings().backend.model_copy(update={'kind': 'echo'}))"
     )
     assert loaded_after(code) == []
+
+
+def test_the_core_imports_no_connector() -> None:
+    # The connector contract lives in botkit (botkit.connector): the core types its
+    # connectors without importing any connector package.
+    code = (
+        "import botkit, botkit.bot, botkit.connector, botkit.cli, botkit.config, "
+        "botkit.plugins\nimport sys, json\n"
+        "print(json.dumps([m for m in sys.modules if m.split('.')[0] == 'connectors']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert json.loads(result.stdout) == []

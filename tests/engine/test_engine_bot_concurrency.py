@@ -186,7 +186,7 @@ async def test_thirty_customers_at_once_with_cancellations_and_hostile_requests(
                 continue
             # Whole, and what the request gets alone (checked below), as shown.
             final = customers.finals.get(key)
-            if final is not None and not final.metadata.get("superseded"):
+            if final is not None and not final.superseded:
                 shown = shown_text(call.deltas)
                 assert final.text == (shown if shown.strip() else final.text), key
                 assert "".join(customers.shown[key]) == final.text, key

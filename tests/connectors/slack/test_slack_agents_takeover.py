@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
+import pytest
 from slack_helpers import MakeSlack, mention, message, new_ts
 
-from botkit.events import Button
+from botkit._delivery import ReplyDelivery
+from botkit.events import Button, OutboundReply
 from botkit.pipeline.context import Context
 from botkit.pipeline.handlers import Handler
 from botkit.store import ConversationStatus
@@ -65,8 +68,9 @@ async def test_an_agents_bare_mention_stores_nothing(make_slack: MakeSlack) -> N
 
 
 async def test_a_reply_cut_before_anything_was_posted_posts_nothing(
-    make_slack: MakeSlack,
+    make_slack: MakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _without_the_legacy_key(monkeypatch)
     # An AI-app thread: "is thinking" is the status line, so nothing is posted before the
     # first edit tick (update_interval_s: 30 s here, and 20 s of words, so that no load
     # can bring either before the agent's message).
@@ -85,3 +89,17 @@ async def test_a_reply_cut_before_anything_was_posted_posts_nothing(
     assert await slack.bot.drain(30)
     after_agent = [m.text for m in slack.fake.thread("C1", root)]
     assert after_agent == [], f"posted after the agent took over: {after_agent}"
+
+
+def _without_the_legacy_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replies reach the connector without the older ``metadata["superseded"]`` (kept
+    for connectors written before ``OutboundReply.superseded``), so that the test
+    shows the connector reads the typed field."""
+    final = ReplyDelivery.final
+
+    async def typed_only(self: ReplyDelivery) -> OutboundReply:
+        reply = await final(self)
+        metadata = {k: v for k, v in reply.metadata.items() if k != "superseded"}
+        return dataclasses.replace(reply, metadata=metadata)
+
+    monkeypatch.setattr(ReplyDelivery, "final", typed_only)

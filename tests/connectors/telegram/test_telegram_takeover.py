@@ -5,19 +5,23 @@ stored, and the bot's "I can only read text" follows who has it where that is de
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
+import pytest
 from tg_helpers import MakeTg
 
-from botkit.events import InboundMessage
+from botkit._delivery import ReplyDelivery
+from botkit.events import InboundMessage, OutboundReply
 from botkit.store import ConversationStatus, MessageStatus
 from botkit.store.records import InboundFinish
 from connectors.telegram import texts
 
 
 async def test_a_reply_cut_before_its_first_message_is_not_posted_after_the_agent(
-    make_tg: MakeTg,
+    make_tg: MakeTg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _without_the_legacy_key(monkeypatch)
     # The first send is 3 s in and the reply's words take 10 s: far from the takeover
     # below, however slow the machine.
     tg = await make_tg({"edit_interval_s": 3.0}, word_delay=0.25)
@@ -32,6 +36,20 @@ async def test_a_reply_cut_before_its_first_message_is_not_posted_after_the_agen
     await tg.settle()
     await asyncio.sleep(3.5)  # past when the first send would have been
     assert tg.answers(801) == ["Ana here."], tg.answers(801)
+
+
+def _without_the_legacy_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replies reach the connector without the older ``metadata["superseded"]`` (kept
+    for connectors written before ``OutboundReply.superseded``), so that the test
+    shows the connector reads the typed field."""
+    final = ReplyDelivery.final
+
+    async def typed_only(self: ReplyDelivery) -> OutboundReply:
+        reply = await final(self)
+        metadata = {k: v for k, v in reply.metadata.items() if k != "superseded"}
+        return dataclasses.replace(reply, metadata=metadata)
+
+    monkeypatch.setattr(ReplyDelivery, "final", typed_only)
 
 
 # ------------------------------------------------- a photo as an agent takes over or leaves
