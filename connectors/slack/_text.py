@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from botkit.events import Button
+from botkit.textsplit import CODE_POINTS, Break, Rules
+from botkit.textsplit import split_text as _split
 
 __all__ = [
     "BUTTON_ACTION_PREFIX",
@@ -42,11 +44,23 @@ _ANGLE = re.compile(r"<([^<>\n]{1,1000})>")
 _SENTENCE_END = re.compile(
     "[.!?;:](?=\\s)|[\u3002\uff01\uff1f][\u300d\u300f\uff09\u3011\u201d\u2019]*"
 )
+# Where ``split_text`` cuts, best first: paragraph and line breaks and sentence ends in
+# the second half of the piece, whitespace (cut before it) in all but its first quarter.
+_RULES = Rules(
+    measure=CODE_POINTS,
+    breaks=(
+        Break(re.compile("\n\n")),
+        Break(re.compile("\n")),
+        Break(_SENTENCE_END),
+        Break(re.compile(r"\s"), floor=4, before=True),
+    ),
+    entities=True,
+    code_blocks=True,
+)
 # Slack's special mentions. U+2060 WORD JOINER after the "@" keeps them readable for the
 # model while a repeated "@channel" in a reply is no longer the word Slack would parse.
 _SPECIAL_MENTIONS = frozenset({"channel", "here", "everyone"})
 _WORD_JOINER = "\u2060"
-_WHITESPACE = re.compile(r"\s")
 # A URL in *escaped* text, with the stop characters of the core's URL rule
 # (botkit/language/protect.py: whitespace, quotes, angle brackets, CJK and Arabic
 # punctuation), plus what would break a Slack link: "|" (it starts the link's label) and
@@ -188,64 +202,20 @@ def link_urls(text: str, limit: int | None = None) -> str:
     return "".join(out)
 
 
-def _cut(text: str, limit: int) -> int:
-    """Where to end the first piece of ``text`` (longer than ``limit``); a cut inside a
-    code block moves to the line its fence opens on, when that leaves the piece at least
-    a quarter full (a block longer than that is cut, it cannot be helped).
-
-    Looks only at ``text[: limit + 1]``, so the pieces of a growing text never change once
-    the text has grown past them (streamed messages stay put).
-    """
-    cut = _plain_cut(text, limit)
-    head = text[:cut]
-    if head.count("```") % 2:  # the cut is inside a code block
-        fence = head.rfind("```")
-        line = head.rfind("\n", 0, fence) + 1
-        if line >= limit // 4:
-            return line
-    return cut
-
-
-def _plain_cut(text: str, limit: int) -> int:
-    window = text[: limit + 1]
-    floor = limit // 2
-    for sep in ("\n\n", "\n"):
-        at = window.rfind(sep, floor, limit)
-        if at != -1:
-            return at + len(sep)
-    ends = [m.end() for m in _SENTENCE_END.finditer(window, floor, limit)]
-    if ends:
-        return ends[-1]
-    spaces = [m.start() for m in _WHITESPACE.finditer(window, limit // 4, limit + 1)]
-    if spaces:
-        return max(spaces[-1], 1)
-    cut = limit
-    amp = window.rfind("&", max(0, cut - 5), cut)
-    if amp > 0 and ";" not in window[amp:cut]:
-        cut = amp  # never split an entity such as &amp;
-    return cut
-
-
 def split_text(text: str, limit: int) -> list[str]:
     """Split ``text`` into pieces of at most ``limit`` characters.
 
     Prefers paragraph breaks, then line breaks, then sentence ends, then spaces; a run
-    without any is cut hard. Whitespace at the cut is dropped. Always returns at least
-    one piece (possibly empty when ``text`` is blank).
+    without any is cut hard, between two characters as shown (never between a letter
+    and its marks, inside a joined emoji or a flag, nor inside an entity such as
+    ``&amp;``). A cut inside a code block moves to the line its fence opens on, when
+    that leaves the piece at least a quarter full. Whitespace at the cut is dropped.
+    Always returns at least one piece (possibly empty when ``text`` is blank).
+
+    A cut looks only at ``text[: limit + 1]``, so the pieces of a growing text never
+    change once the text has grown past them (streamed messages stay put).
     """
-    if limit < 1:
-        raise ValueError("limit must be positive")
-    pieces: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = _cut(rest, limit)
-        piece = rest[:cut].rstrip()
-        if piece:
-            pieces.append(piece)
-        rest = rest[cut:].lstrip()
-    if rest or not pieces:
-        pieces.append(rest)
-    return pieces
+    return _split(text, limit, _RULES)
 
 
 def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:

@@ -390,3 +390,10 @@ def test_an_email_address_is_not_taken_for_a_special_mention() -> None:
     for before in "-+%":  # review L12: not an address, so defused
         assert escape(f"ping {before}@here") == f"ping {before}@\u2060here"
         assert markdown_text(f"{before}@channel") == f"{before}@\u2060channel"
+
+
+@pytest.mark.timeout(10)
+def test_a_fence_at_the_start_of_a_tiny_piece_does_not_stall_the_split() -> None:
+    # With a limit below 4 the code-block rule moved the cut back to 0 and looped forever.
+    assert split_text("```abc", 3) == ["```", "abc"]
+    assert "".join(split_text("x\n```py\ncode\n```", 2)) == "x```pycode```"
