@@ -14,7 +14,10 @@ through all of it would leave one character per message.
 
 A cut looks only at the text up to one character past the limit (whether a cluster goes
 on needs the next character, never more), so the parts of a streamed reply that have
-grown past the limit never change as more text arrives.
+grown past the limit never change as more text arrives. A part filled piece by piece (a
+streamed message, which cannot take text back) is cut with ``next_cut``, told what the
+part holds already; ``complete_clusters`` says how much of a growing text is whole
+characters that can be sent.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ __all__ = [
     "Break",
     "Measure",
     "Rules",
+    "complete_clusters",
+    "next_cut",
     "split_text",
     "utf16_len",
 ]
@@ -118,33 +123,41 @@ class Rules:
     code_blocks: bool = False
 
 
-def _boundaries(window: str, fits: int) -> set[int]:
+def _boundaries(window: str, fits: int, held: str = "") -> set[int]:
     """Positions up to ``fits`` in ``window`` (``fits`` + 1 code points, or all of a
-    shorter text) between two grapheme clusters."""
-    ends = {m.end() for m in _GRAPHEME.finditer(window)}
+    shorter text) between two grapheme clusters, ``held`` being the text before it (0 is
+    one when ``held`` ends a cluster: a flag's parity or a joined emoji needs it all)."""
+    ends = {m.end() - len(held) for m in _GRAPHEME.finditer(held + window)}
     ends.discard(len(window))  # where the window ends, not (known to be) a cluster
-    return {at for at in ends if at <= fits}
+    return {at for at in ends if (0 if held else 1) <= at <= fits}
 
 
-def _hard_cut(window: str, fits: int, bounds: set[int], rules: Rules) -> int:
+def _hard_cut(window: str, fits: int, bounds: set[int], rules: Rules, held: bool) -> int:
     """A cut with no break: at the last cluster boundary, stepping back a little only
-    and never below half the window (see the module docstring); else at the limit."""
+    and never below half the window (see the module docstring); else at the limit. A
+    part already holding text ends before ``window`` rather (the text held ended at a
+    place the caller chose), when that is between two clusters."""
+    if held and 0 in bounds:
+        return 0
     lowest = max(1, fits // 2, fits - _MAX_STEP_BACK)
     cut = max((at for at in bounds if at >= lowest), default=fits)
     if rules.entities:
         amp = window.rfind("&", max(0, cut - _ENTITY_LEN), cut)
-        if amp > 0 and ";" not in window[amp:cut]:
+        if amp >= (0 if held else 1) and ";" not in window[amp:cut]:
             cut = amp  # never split an entity such as &amp;
     return cut
 
 
-def _cut(rest: str, fits: int, rules: Rules) -> int:
-    """Where the part taken from ``rest`` ends, given that ``fits`` code points fit."""
+def _cut(rest: str, fits: int, rules: Rules, held: str = "") -> int:
+    """Where the part taken from ``rest`` ends, given that ``fits`` code points fit after
+    the ``held`` ones the part already holds."""
     window = rest[: fits + 1]
-    bounds = _boundaries(window, fits)
+    bounds = _boundaries(window, fits, held)
     cut: int | None = None
     for brk in rules.breaks:
-        floor = fits // brk.floor
+        # The floor counts from the start of the part, so a part that holds text ends
+        # no sooner than an empty one would; never at 0 by a break (it would add nothing).
+        floor = max(min(len(held), 1), (len(held) + fits) // brk.floor - len(held))
         end = fits + 1 if brk.before else fits
         places = [
             max(m.start(), 1) if brk.before else m.end()
@@ -155,14 +168,43 @@ def _cut(rest: str, fits: int, rules: Rules) -> int:
             cut = places[-1]
             break
     if cut is None:
-        cut = _hard_cut(window, fits, bounds, rules)
+        cut = _hard_cut(window, fits, bounds, rules, bool(held))
     if rules.code_blocks:
-        head = rest[:cut]
+        head = held + rest[:cut]
         if head.count(_FENCE) % 2:  # the cut is inside a code block
             line = head.rfind("\n", 0, head.rfind(_FENCE)) + 1
-            if line >= max(1, fits // 4):
-                cut = line
+            if line >= max(1, (len(held) + fits) // 4, len(held)):
+                cut = line - len(held)
     return cut
+
+
+def next_cut(text: str, limit: int, rules: Rules, held: str = "") -> int:
+    """How many code points at the start of ``text`` go into a part of at most ``limit``
+    (as ``rules.measure`` counts) that already holds ``held``: all of ``text`` when it
+    fits, else the place ``split_text`` would cut at, counted from the start of the part
+    (a break no sooner than an empty part would take one); with no break, 0 when ``held``
+    ends between two clusters (the part ends with what it holds), else a hard cut. For
+    a part filled piece by piece, as a streamed message is; whitespace at the cut is the
+    caller's to drop.
+
+    Raises:
+        ValueError: ``limit`` is below ``rules.measure.widest``.
+    """
+    measure = rules.measure
+    if limit < measure.widest:
+        raise ValueError(f"limit must be at least {measure.widest}")
+    room = max(0, limit - measure.length(held))
+    if measure.length(text) <= room:
+        return len(text)
+    return _cut(text, measure.fitting(text, room), rules, held)
+
+
+def complete_clusters(text: str) -> int:
+    """How many code points at the start of a growing ``text`` are whole grapheme
+    clusters that no later character can join: all but its last cluster (a vowel sign,
+    the next person of a family emoji or a flag's second half may still come)."""
+    starts = [m.start() for m in _GRAPHEME.finditer(text)]
+    return starts[-1] if starts else 0
 
 
 def split_text(text: str, limit: int, rules: Rules) -> list[str]:

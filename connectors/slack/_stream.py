@@ -21,12 +21,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botkit.errors import ConnectorError
 from botkit.events import Button
+from botkit.textsplit import complete_clusters, next_cut
 from connectors.slack._api import SlackApi
+from connectors.slack._text import _RULES as _TEXT_RULES
 from connectors.slack._text import button_blocks, markdown_text
 from connectors.slack._writer import ReplyWriter, Target
 
@@ -55,34 +57,21 @@ _MAX_STREAM_AGE_S = 240.0
 # whose Markdown conversion may still change ("@her" may become "@here", "]" may be
 # followed by "("), and which would split a word between two appends.
 _UNSETTLED = re.compile(r"[!-~]+\Z")
-_SENTENCE_END = re.compile("[.!?;:](?=\\s)|[\u3002\uff01\uff1f]")
+# Where a streamed message is cut: the places and floors of the edit path's messages
+# (``split_text``), on the text before its Markdown conversion (no entities), and a code
+# block is not looked for (the part's text before its head is not at hand).
+_RULES = replace(_TEXT_RULES, entities=False, code_blocks=False)
 
 
 def _settled(text: str) -> str:
-    """The part of ``text`` that can be streamed now (see ``_UNSETTLED``)."""
+    """The part of ``text`` that can be streamed now (see ``_UNSETTLED``), without its
+    last grapheme cluster, which the next characters may still join (a vowel sign, a
+    flag's second half): no append, and so no message, ends inside a character. Trailing
+    whitespace is sent (ASCII appends end after a word); only a mark after it is then
+    cut off from it, as no text puts one there."""
     match = _UNSETTLED.search(text)
-    return text[: match.start()] if match else text
-
-
-def _cut(chunk: str, room: int, held: int, limit: int) -> int:
-    """Where to end ``chunk`` in a message that holds ``held`` characters and has
-    ``room`` left: at a paragraph or line break, a sentence end or a space, not before
-    the message is half full; else, when it holds text, before the chunk (the last append
-    ended at a word boundary); else a hard cut."""
-    window = chunk[: room + 1]
-    floor = max(1, limit // 2 - held)
-    for sep in ("\n\n", "\n"):
-        at = window.rfind(sep, floor, room)
-        if at != -1:
-            return at + len(sep)
-    ends = [m.end() for m in _SENTENCE_END.finditer(window, floor, room)]
-    if ends:
-        return ends[-1]
-    spaces = [m.start() for m in re.finditer(r"\s", window)]
-    spaces = [at for at in spaces if at >= max(1, limit // 4 - held)]
-    if spaces:
-        return spaces[-1]
-    return 0 if held else room
+    text = text[: match.start()] if match else text
+    return text if text[-1:].isspace() else text[: complete_clusters(text)]
 
 
 @dataclass(slots=True)
@@ -185,10 +174,10 @@ class NativeStream:
             current = None
         while True:
             held = current.chars if current is not None else 0
-            room = self._limit - held
-            if len(chunk) <= room:
+            # What the open message holds: the end of the text sent (see ``_Streamed``).
+            cut = next_cut(chunk, self._limit, _RULES, self._sent[len(self._sent) - held :])
+            if cut == len(chunk):
                 break
-            cut = _cut(chunk, room, held, self._limit)
             if current is None:  # a message of its own for the head (held == 0: cut > 0)
                 await self._write(None, chunk[:cut], droppable=False)
                 current, cut_text = self._open(), ""
@@ -307,7 +296,10 @@ class NativeStream:
         if current is None:
             return None  # between two messages, or stopped with the buttons: nothing open
         tail = text[len(self._sent) :] if text.startswith(self._sent) else ""
-        tail = tail[: max(0, self._limit - current.chars)].rstrip()
+        room = max(0, self._limit - current.chars)
+        if len(tail) > room:  # what fits, to the last whole cluster (see ``_settled``)
+            tail = tail[: complete_clusters(tail[: room + 1])]
+        tail = tail.rstrip()
         mark = "…" if not tail and self._sent[-1:].isspace() else " …"
         payload = {
             "channel": self._target.channel,

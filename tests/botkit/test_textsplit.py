@@ -9,7 +9,15 @@ import re
 import pytest
 import regex
 
-from botkit.textsplit import CODE_POINTS, UTF16_UNITS, Break, Rules, split_text
+from botkit.textsplit import (
+    CODE_POINTS,
+    UTF16_UNITS,
+    Break,
+    Rules,
+    complete_clusters,
+    next_cut,
+    split_text,
+)
 
 # Rules of the two kinds the connectors use: cut after a separator, or before whitespace.
 AFTER = Rules(UTF16_UNITS, (Break(re.compile("\n\n")), Break(re.compile(" "))))
@@ -111,3 +119,64 @@ def test_a_limit_below_the_widest_character_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         split_text("abc", 1, AFTER)
     assert split_text("abc", 1, BEFORE) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("rules", [AFTER, BEFORE], ids=["utf16-after", "chars-before"])
+def test_next_cut_of_an_empty_part_is_where_split_text_cuts(rules: Rules) -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        text = "".join(rng.choice(CLUSTERS) for _ in range(rng.randint(1, 200)))
+        limit = rng.randint(24, 300)
+        cut = next_cut(text, limit, rules)
+        assert text[:cut].rstrip() == split_text(text, limit, rules)[0].rstrip()
+
+
+@pytest.mark.parametrize("rules", [AFTER, BEFORE], ids=["utf16-after", "chars-before"])
+@pytest.mark.parametrize("seed", range(6))
+def test_parts_filled_piece_by_piece_end_between_clusters(rules: Rules, seed: int) -> None:
+    # As a streamed message is filled: pieces of a growing text end where its clusters
+    # are complete (``complete_clusters``); a part is ended by ``next_cut``.
+    rng = random.Random(seed)
+    text = "".join(rng.choice(CLUSTERS) for _ in range(300))
+    limit = rng.randint(24, 80)
+    bounds = {m.end() for m in regex.finditer(r"\X", text)} | {0}
+    sent, held, end = 0, "", 0
+    while sent < len(text):
+        end = min(len(text), end + rng.randint(1, 6))
+        final = end == len(text)
+        piece = text[sent:end]
+        piece = piece if final else piece[: complete_clusters(piece)]
+        while True:
+            cut = next_cut(piece, limit, rules, held)
+            if cut == len(piece):
+                break
+            assert sent + cut in bounds, (seed, sent + cut)
+            assert rules.measure.length(held + piece[:cut]) <= limit
+            assert held or cut > 0
+            gap = len(piece[cut:]) - len(piece[cut:].lstrip())
+            sent, piece, held = sent + cut + gap, piece[cut + gap :], ""
+        assert sent + len(piece) in bounds
+        held, sent = held + piece, sent + len(piece)
+        if final:
+            break
+
+
+def test_next_cut_reads_the_clusters_the_held_text_began() -> None:
+    # After half a flag, the pairs of the window are shifted by one; after a joiner the
+    # next emoji belongs to the held one: no cut before the window, nor inside a pair.
+    cut = next_cut(FLAGS * 4, 16, BEFORE, held="x" * 7 + "\U0001f1eb")
+    assert cut % 2 == 1
+    family = next_cut(FAMILY[2:] + "abc" + "d" * 30, 16, BEFORE, held="x" * 8 + FAMILY[:2])
+    assert family == len(FAMILY[2:] + "a")  # the last place that fits past the emoji
+    # With no break, a part ends with what it holds when that ends a cluster.
+    assert next_cut(THAI * 3, 40, BEFORE, held="a" * 30) == 0
+    assert next_cut("abc", 40, BEFORE, held="a" * 30) == 3  # it all fits
+    # Breaks are looked for from the start of the part: a quarter of it, not of the room.
+    assert next_cut("bb cc dd " + "e" * 20, 40, BEFORE, held="a" * 30) == 8
+
+
+def test_complete_clusters_leaves_out_the_last_one() -> None:
+    assert complete_clusters("") == 0 and complete_clusters("a") == 0
+    assert complete_clusters("ab\u0e01\u0e34") == 2  # KO KAI + SARA I may take a tone mark
+    assert complete_clusters(FAMILY + "\U0001f1eb") == len(FAMILY)
+    assert complete_clusters("xy" + FAMILY[:3]) == 2  # "man, joiner, woman" may go on
