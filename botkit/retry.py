@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -83,7 +84,9 @@ class Backoff:
             # A loop that never gives up counts failures without end: 2.0**1100 overflows.
             grown = self.initial * self.multiplier ** (failures - 1)
         except OverflowError:
-            grown = math.inf
+            # Past float's range: as long as can be, unless nothing times it is nothing
+            # (initial = 0 waits 0 s after any number of failures, not the maximum).
+            grown = math.inf if self.initial > 0 else 0.0
         return min(self.maximum, grown)
 
     def delay(self, failures: int, rng: RandomSource | None = None) -> float:
@@ -103,16 +106,18 @@ def clamp_retry_after(
     """A server's ``Retry-After`` as seconds that are safe to sleep on: in 0-``maximum``.
 
     ``value`` is what arrived: a number, a ``timedelta``, or header text (seconds, or an
-    HTTP-date as RFC 9110 allows; a date in the past means "now"). A huge or infinite
-    wait becomes ``maximum``. What cannot be a wait becomes ``default``: nothing, NaN
-    (it compares false with everything, so deadline checks pass and sleeps do not
-    happen: a tight loop), a negative number (a zero wait here would retry at once
-    against a server that keeps refusing), or text that is neither.
+    HTTP-date as RFC 9110 allows). A huge wait becomes ``maximum``, a numeral past
+    float's range (``10**400``, ``"1e999"``) included. What cannot be a wait becomes
+    ``default``: nothing, NaN (it compares false with everything, so deadline checks
+    pass and sleeps do not happen: a tight loop), infinity (no server means it: sleeping
+    ``maximum`` on it would pause a whole channel for an hour), a negative number or an
+    HTTP-date in the past (a zero wait here would retry at once against a server that
+    keeps refusing), or text that is neither.
 
     ``now`` is the time an HTTP-date is counted from (the current time when None).
     """
     seconds = _seconds(value, now)
-    if seconds is None or math.isnan(seconds) or seconds < 0:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         seconds = default
     return min(seconds, maximum)
 
@@ -125,21 +130,25 @@ def _seconds(value: object, now: datetime | None) -> float | None:
     if isinstance(value, int | float):
         try:
             return float(value)
-        except OverflowError:  # an int past float's range
-            return math.inf
+        except OverflowError:  # an int past float's range: huge, but a number
+            return sys.float_info.max
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     if not isinstance(value, str):
         return None
     text = value.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if math.isinf(seconds) and "inf" not in text.lower():
+            return sys.float_info.max  # a numeral past float's range ("1e999")
+        return seconds
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:  # "-0000": UTC, as HTTP-dates are
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return (when - (now or datetime.now(UTC))).total_seconds()  # negative: in the past

@@ -61,6 +61,12 @@ def test_a_zero_initial_wait_stays_zero() -> None:
     assert Backoff(0.0, 10.0).delay(50, _Fixed(0.3)) == 0.0
 
 
+@pytest.mark.parametrize("failures", [1024, 1025, 1100, 10**6])
+def test_a_zero_initial_wait_stays_zero_past_floats_range(failures: int) -> None:
+    # 2.0 ** 1024 overflows: the wait jumped from 0 to the maximum after 1,024 failures.
+    assert Backoff(0.0, 15.0).nominal(failures) == 0.0
+
+
 def test_the_module_random_source_is_used_without_one() -> None:
     assert 1.0 <= Backoff(2.0, 2.0).delay(1) <= 2.0
 
@@ -102,10 +108,17 @@ def test_bad_parameters_are_refused(kwargs: dict[str, float]) -> None:
         (True, DEFAULT_RETRY_AFTER_S),
         ([3], DEFAULT_RETRY_AFTER_S),
         (10**9, MAX_RETRY_AFTER_S),
-        (10**400, MAX_RETRY_AFTER_S),
+        (1e300, MAX_RETRY_AFTER_S),
+        (10**400, MAX_RETRY_AFTER_S),  # a number, past float's range
         ("1" * 400, MAX_RETRY_AFTER_S),
-        (math.inf, MAX_RETRY_AFTER_S),
-        ("inf", MAX_RETRY_AFTER_S),
+        ("1e999", MAX_RETRY_AFTER_S),
+        # Infinity is no wait a server means: an hour's pause of a whole channel on it
+        # was too much.
+        (math.inf, DEFAULT_RETRY_AFTER_S),
+        (-math.inf, DEFAULT_RETRY_AFTER_S),
+        ("inf", DEFAULT_RETRY_AFTER_S),
+        (" Infinity ", DEFAULT_RETRY_AFTER_S),
+        (timedelta.max, MAX_RETRY_AFTER_S),
     ],
 )
 def test_retry_after_is_always_a_finite_wait(value: object, expected: float) -> None:
@@ -124,7 +137,9 @@ NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
     ("header", "expected"),
     [
         ("Sun, 29 Nov 2026 12:00:30 GMT", 30.0),
-        ("Sun, 29 Nov 2026 11:59:00 GMT", 0.0),  # in the past: now
+        # In the past: as a negative number (a zero wait retried at once).
+        ("Sun, 29 Nov 2026 11:59:00 GMT", DEFAULT_RETRY_AFTER_S),
+        ("Sun, 29 Nov 2026 12:00:00 GMT", 0.0),  # now
         ("Mon, 30 Nov 2026 12:00:00 GMT", MAX_RETRY_AFTER_S),  # a day: clamped
         ("Sun, 29 Nov 2026 12:00:10 -0000", 10.0),
         ("Sun, 32 Nov 2026 12:00:10 GMT", DEFAULT_RETRY_AFTER_S),  # no such date
