@@ -19,6 +19,9 @@ from botkit.language.tags import script_subtag, try_normalize
 
 __all__ = ["GREETING", "HELP", "UNSUPPORTED", "pick", "pick_tagged"]
 
+# The script a bare "zh" is written in (``normalize_tag("zh")`` is "zh-Hans").
+_BARE_ZH_SCRIPT = "Hans"
+
 GREETING: dict[str, str] = {
     "en": "Hello! I'm here to help. Write your question in a message and I'll answer "
     "right away. Type /help to learn more.",
@@ -117,8 +120,9 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
-def _candidates(language_code: str | None) -> list[str]:
-    """Lower-case keys to try for ``language_code``, most specific first."""
+def _candidates(language_code: str | None) -> list[list[str]]:
+    """Lower-case keys to try for ``language_code``, most specific first, in tiers: an
+    override for a key beats the built-in text of its tier and of later tiers only."""
     if not language_code:
         return []
     tag = language_code.strip().lower().replace("_", "-")[:35]
@@ -132,8 +136,13 @@ def _candidates(language_code: str | None) -> list[str]:
         script = script_subtag(normal) if normal else None
         if script:
             keys.append(f"zh-{script.lower()}")
+            if script != _BARE_ZH_SCRIPT:
+                # A bare "zh" override is Simplified text: the built-in Traditional one
+                # reads better to a zh-tw user (an operator's "zh-hant" or "zh-tw" one
+                # still wins).
+                return [list(dict.fromkeys(keys)), [primary]]
     keys.append(primary)
-    return list(dict.fromkeys(keys))
+    return [list(dict.fromkeys(keys))]
 
 
 def pick(
@@ -147,7 +156,10 @@ def pick(
     Keys are compared case-insensitively (Telegram sends ``"zh-hans"``, the tables say
     ``"zh-Hans"``). ``overrides`` (from the config, keys lower-case) for any of those
     tags win over ``table``: an operator's own text for the user's language beats a
-    built-in one, and an English override beats the built-in English.
+    built-in one, and an English override beats the built-in English. One exception: a
+    bare ``zh`` override (Simplified, as bare ``zh`` is everywhere in botkit) does not
+    beat the built-in text for a Traditional-Chinese user (``zh-tw``, ``zh-hk``,
+    ``zh-hant``), whose script it is not written in.
     """
     return pick_tagged(table, language_code, overrides)[0]
 
@@ -159,9 +171,8 @@ def pick_tagged(
 ) -> tuple[str, str]:
     """``pick``'s entry with the language tag it was found under (its language): the
     table's own spelling of the key (``"zh-Hant"``), or the override's."""
-    keys = _candidates(language_code)
     built_in = {key.lower(): key for key in table}
-    for candidates in (keys, ["en"]):
+    for candidates in [*_candidates(language_code), ["en"]]:
         for key in candidates:
             text = (overrides or {}).get(key)
             if text:

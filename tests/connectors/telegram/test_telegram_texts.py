@@ -54,13 +54,35 @@ def test_telegram_codes_find_their_entry(code: str, key: str) -> None:
 
 
 def test_an_override_for_the_users_language_beats_the_built_in_text() -> None:
-    assert texts.pick_tagged(texts.HELP, "zh-tw", {"zh": "說明"}) == ("說明", "zh")
     assert texts.pick_tagged(texts.HELP, "zh-tw", {"zh-tw": "說明"}) == ("說明", "zh-tw")
+    assert texts.pick_tagged(texts.HELP, "zh-tw", {"zh-hant": "說明"}) == ("說明", "zh-hant")
+    assert texts.pick_tagged(texts.HELP, "zh-cn", {"zh": "说明"}) == ("说明", "zh")
+    assert texts.pick_tagged(texts.HELP, "zh", {"zh": "说明"}) == ("说明", "zh")
+    assert texts.pick_tagged(texts.HELP, "pt-br", {"pt": "Ajuda"}) == ("Ajuda", "pt")
     assert texts.pick_tagged(texts.HELP, "zh-tw", {"zh-hans": "说明"}) == (
         texts.HELP["zh-Hant"],
         "zh-Hant",
     )
     assert texts.pick_tagged(texts.HELP, "ja", {"en": "Ask."}) == (texts.HELP["ja"], "ja")
+
+
+@pytest.mark.parametrize("code", ["zh-tw", "zh-hk", "zh-hant", "zh-Hant-TW"])
+def test_a_bare_zh_override_does_not_reach_traditional_chinese_users(code: str) -> None:
+    # An operator's "zh" greeting is Simplified (their main market): it reached zh-tw
+    # and zh-hk users instead of the built-in Traditional text.
+    simplified = {"zh": "欢迎来到本店"}
+    assert texts.pick_tagged(texts.GREETING, code, simplified) == (
+        texts.GREETING["zh-Hant"],
+        "zh-Hant",
+    )
+    # ...unless the operator wrote that script's own text too.
+    both = {**simplified, "zh-hant": "歡迎光臨本店"}
+    assert texts.pick_tagged(texts.GREETING, code, both) == ("歡迎光臨本店", "zh-hant")
+
+
+def test_a_bare_zh_override_is_used_where_no_built_in_text_has_the_script() -> None:
+    table = {"en": "Hello", "zh-Hans": "您好"}
+    assert texts.pick_tagged(table, "zh-tw", {"zh": "您好。"}) == ("您好。", "zh")
 
 
 @pytest.mark.parametrize(
