@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import openai
 
@@ -45,6 +44,7 @@ from botkit.backends._openai_errors import (
     display_url,
     shorten,
 )
+from botkit.backends._openai_hosts import is_openai_service
 from botkit.backends._openai_retry import create_within
 from botkit.backends._openai_stream import ReplyStream, ThinkFilter, report_end, whole_reply
 from botkit.backends.protocol import ChatMessage, GenerationRequest
@@ -219,10 +219,10 @@ class OpenAIBackend:
         field = self.settings.max_tokens_field
         if field != "auto":
             return field
-        host = urlsplit(self.settings.base_url).hostname or ""
         # OpenAI's o-series and GPT-5 refuse max_tokens; every OpenAI model takes
         # max_completion_tokens, which older local servers do not know.
-        return "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
+        openai_service = is_openai_service(self.settings.base_url)
+        return "max_completion_tokens" if openai_service else "max_tokens"
 
     def arguments(self, request: GenerationRequest) -> dict[str, Any]:
         """The chat-completions arguments for ``request`` (configured defaults filled in;

@@ -6,16 +6,17 @@ Nothing is loaded, converted or downloaded: a local path must hold a checkpoint 
 GGUF file whose header is sound), the packaged model must be installed, and a hub id is
 taken as it is (it is fetched at start, when the hub can be reached). The device must
 exist here and the dtype must suit it (float16 is refused on the CPU). The engine is
-imported only when the settings use it. For OpenAI itself (``api.openai.com``), what it
-is known to refuse is named too: no key, and the ``top_k``/``repetition_penalty`` fields
-(``botkit run`` would stop at its one-token check, a minute of deployment later).
+imported only when the settings use it. For OpenAI itself (``api.openai.com``, its
+regional hosts and Azure OpenAI: ``_openai_hosts``), what it is known to refuse is named
+too: no key, and the ``top_k``/``repetition_penalty`` fields (``botkit run`` would stop
+at its one-token check, a minute of deployment later).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
+from botkit.backends._openai_hosts import is_openai_service
 from botkit.config import Settings
 from botkit.errors import ConfigProblem
 
@@ -87,7 +88,7 @@ def _located(key: str, model: str, locate: Callable[[str], object]) -> list[Conf
 def _openai_problems(settings: Settings) -> list[ConfigProblem]:
     """What OpenAI's own API refuses in ``[backend.openai]`` (other servers vary)."""
     openai = settings.backend.openai
-    if urlsplit(openai.base_url).hostname != "api.openai.com":
+    if not is_openai_service(openai.base_url):
         return []
     problems: list[ConfigProblem] = []
     if openai.api_key is None:

@@ -48,3 +48,19 @@ def test_check_config_names_what_openai_itself_refuses() -> None:
     assert found == {"backend.openai.api_key", "backend.openai.top_k"}
     assert not model_problems(config(base_url=url, api_key="sk-x"))
     assert not model_problems(config(top_k=40, repetition_penalty=1.1))  # a local server
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://eu.api.openai.com/v1",
+        "https://myres.openai.azure.com/openai/v1",
+        "https://myres.cognitiveservices.azure.com/openai/v1",
+    ],
+)
+def test_check_config_knows_openais_regional_hosts_and_azure(url: str) -> None:
+    # Only api.openai.com was recognised: these got no warning about top_k or the key.
+    from botkit.backends.preflight import model_problems
+
+    found = {p.path for p in model_problems(config(base_url=url, top_k=40))}
+    assert found == {"backend.openai.api_key", "backend.openai.top_k"}

@@ -222,8 +222,16 @@ async def test_max_completion_tokens_and_no_temperature_for_a_reasoning_model() 
     ("base_url", "field"),
     [
         ("https://api.openai.com/v1", "max_completion_tokens"),
+        # Data residency, and Azure OpenAI (two host names): the same models, the same
+        # refusal of max_tokens; "auto" sent max_tokens to them.
+        ("https://eu.api.openai.com/v1", "max_completion_tokens"),
+        ("https://US.API.OpenAI.com/v1", "max_completion_tokens"),
+        ("https://myres.openai.azure.com/openai/v1", "max_completion_tokens"),
+        ("https://myres.cognitiveservices.azure.com/openai/v1", "max_completion_tokens"),
         ("http://127.0.0.1:8000/v1", "max_tokens"),
         ("https://my-gateway.example/openai/v1", "max_tokens"),
+        ("https://api.openai.com.example/v1", "max_tokens"),
+        ("https://notapi.openai.com/v1", "max_tokens"),
     ],
 )
 def test_auto_sends_max_completion_tokens_to_openai_only(base_url: str, field: str) -> None:
