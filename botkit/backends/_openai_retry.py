@@ -19,9 +19,13 @@ from botkit.backends._openai_errors import is_retryable, retry_after
 from botkit.errors import BackendError
 from botkit.retry import Backoff
 
-__all__ = ["create_within"]
+__all__ = ["NoAnswerError", "create_within"]
 
 log = logging.getLogger("botkit.backends.openai")
+
+class NoAnswerError(BackendError):
+    """The server started no reply before the deadline (no answer, not a refusal)."""
+
 
 # Between tries when the server names no wait: 0.5 s doubling up to 8 s, as the openai
 # client does.
@@ -42,7 +46,7 @@ async def create_within(
 
     Raises:
         openai.APIError: the server refused (its last answer).
-        BackendError: no answer before the deadline (``timeout_s`` after the start).
+        NoAnswerError: no answer before the deadline (``timeout_s`` after the start).
     """
     loop = asyncio.get_running_loop()
     once = client.with_options(max_retries=0)
@@ -52,7 +56,7 @@ async def create_within(
                 stream: openai.AsyncStream[Any] = await once.chat.completions.create(**args)
                 return stream
         except TimeoutError:
-            raise BackendError(
+            raise NoAnswerError(
                 f"the model server at {where} did not answer within {timeout_s:g} s"
             ) from None
         except openai.APIError as exc:

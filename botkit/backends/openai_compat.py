@@ -45,7 +45,7 @@ from botkit.backends._openai_errors import (
     shorten,
 )
 from botkit.backends._openai_hosts import is_openai_service
-from botkit.backends._openai_retry import create_within
+from botkit.backends._openai_retry import NoAnswerError, create_within
 from botkit.backends._openai_stream import ReplyStream, ThinkFilter, report_end, whole_reply
 from botkit.backends.protocol import ChatMessage, GenerationRequest
 from botkit.config.settings import OpenAISettings
@@ -81,6 +81,9 @@ class OpenAIBackend:
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._probed_at = float("-inf")
         self._healthy = False
+        # /models answered 403 at the start (a key allowed to chat but not to list
+        # models), so a 403 there later is no news: ready() counts it as up.
+        self._models_forbidden = False
         self._learned_context: int | None = None
 
     async def start(self) -> None:
@@ -88,7 +91,11 @@ class OpenAIBackend:
         one-token reply with the configured settings (so that a parameter the model
         refuses stops the start, in the server's words, instead of every reply).
 
-        A server without ``/models`` (some proxies) is accepted with a warning.
+        A server without ``/models`` (some proxies), or a key not allowed to list
+        models, is accepted with a warning. So is a one-token reply that does not start
+        within ``timeout_seconds`` or whose connection is lost: a server that loads the
+        model on the first request (Ollama, LM Studio, llama-swap) sends nothing until
+        the model is loaded, which may take minutes.
 
         Raises:
             BackendError: the server is unreachable, refuses the key, does not serve
@@ -106,16 +113,19 @@ class OpenAIBackend:
             timeout=openai.Timeout(s.timeout_seconds, connect=min(10.0, s.timeout_seconds)),
         )
         try:
-            await self._check_model(client)
+            unlisted = await self._check_model(client)
             await self._probe(client)
         except BaseException:
             await client.close()
             raise
         self._client = client
+        self._models_forbidden = unlisted == 403
         self._probed_at, self._healthy = time.monotonic(), True
         log.info("openai: %s answers for model %s", self.where, s.model)
 
-    async def _check_model(self, client: openai.AsyncOpenAI) -> None:
+    async def _check_model(self, client: openai.AsyncOpenAI) -> int | None:
+        """Check ``/models`` for the model; the HTTP status when it would not list them
+        (404 or 403), ``None`` when it did."""
         model = self.settings.model
         try:
             page = await client.models.list()
@@ -127,7 +137,7 @@ class OpenAIBackend:
                 self.where,
                 exc.status_code,
             )
-            return
+            return exc.status_code
         except openai.APIError as exc:
             raise backend_error(exc, self.where, self.settings.timeout_seconds) from exc
         served = [m.id for m in page.data]
@@ -139,6 +149,7 @@ class OpenAIBackend:
                 f"the model server at {self.where} does not serve model {model!r}; it "
                 f"serves {shown}{more} (set [backend.openai] model)"
             )
+        return None
 
     async def _probe(self, client: openai.AsyncOpenAI) -> None:
         """A one-token reply with the arguments real requests carry."""
@@ -148,10 +159,19 @@ class OpenAIBackend:
             deadline = asyncio.get_running_loop().time() + timeout
             stream = await self._send(client, self.arguments(hello), deadline)
             await stream.close()
+        except NoAnswerError as exc:  # /models answered: up, but perhaps still loading
+            self._start_unchecked(str(exc))
         except openai.APIError as exc:
             error = backend_error(exc, self.where, timeout)
             if isinstance(error, BackendBusyError):  # up but busy: arguments unchecked
                 log.warning("openai: %s; starting without the one-token check", error)
+                return
+            if isinstance(exc, openai.APIConnectionError) or (
+                isinstance(exc, openai.APIStatusError) and exc.status_code == 504
+            ):
+                # A timeout, a connection the server (or llama-swap restarting its
+                # upstream) dropped, a gateway that gave up waiting: no refusal.
+                self._start_unchecked(str(error))
                 return
             if isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 422):
                 raise BackendError(
@@ -161,13 +181,28 @@ class OpenAIBackend:
                 ) from exc
             raise error from exc
 
+    def _start_unchecked(self, what: str) -> None:
+        log.warning(
+            "openai: %s during the one-token check at start; a server that loads the "
+            "model on the first request (Ollama, LM Studio, llama-swap) may still be "
+            "loading it, so starting without the check (raise [backend.openai] "
+            "timeout_seconds if the first replies time out too)",
+            what,
+        )
+
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
 
     async def ready(self) -> bool:
-        """Whether the server answers and takes the key (asked at most every few seconds)."""
+        """Whether the server answers and takes the key (asked at most every few seconds).
+
+        A 401 is a key the server refuses (revoked, wrong): not ready. A 403 is too,
+        unless ``/models`` answered 403 at the start already: a key allowed to chat but
+        not to list models (an OpenAI restricted or project key), which the start
+        accepted, and which would otherwise be not ready for good while replies work.
+        """
         client = self._client
         if client is None:
             return False
@@ -181,7 +216,9 @@ class OpenAIBackend:
             except openai.APIStatusError as exc:
                 # It answered: up, unless it is failing or refuses the key (every reply
                 # would fail). A 404 is a server without /models, as at start.
-                self._healthy = exc.status_code < 500 and exc.status_code not in (401, 403)
+                status = exc.status_code
+                refused = status == 401 or (status == 403 and not self._models_forbidden)
+                self._healthy = status < 500 and not refused
             except openai.APIError:
                 self._healthy = False
         return self._healthy

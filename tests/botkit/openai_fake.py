@@ -56,7 +56,8 @@ class Answer:
     ``piece`` bytes), ``"json"`` (``body`` as a whole JSON reply, whatever ``stream``
     said), ``"status"`` (``status`` with ``body`` as JSON and ``headers``), ``"stall"``
     (no headers for ``stall_seconds``), ``"slow_start"`` (headers after ``delay``
-    seconds, then nothing for ``stall_seconds``).
+    seconds, then nothing for ``stall_seconds``), ``"drop"`` (the connection closed
+    without an answer).
     """
 
     kind: str
@@ -116,6 +117,14 @@ class QuirkyOpenAI:
             await self._runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
+        if self.models_status == 403:  # OpenAI, to a restricted key without "models: read"
+            error = {
+                "message": "You have insufficient permissions for this operation. "
+                "Missing scopes: api.model.read.",
+                "type": "invalid_request_error",
+                "code": None,
+            }
+            return web.json_response({"error": error}, status=403)
         if self.models_status != 200:
             body = {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
             return web.json_response(body, status=self.models_status)
@@ -135,6 +144,10 @@ class QuirkyOpenAI:
             answer = Answer("events", events(*words))
         if answer.kind == "status":
             return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+        if answer.kind == "drop":
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
         if answer.kind == "stall":
             await asyncio.sleep(answer.stall_seconds)
         if answer.kind == "json":

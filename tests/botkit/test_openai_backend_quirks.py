@@ -417,6 +417,9 @@ async def test_timeout_seconds_bounds_the_wait_for_the_first_chunk_too(
 async def test_ready_is_false_while_the_server_refuses_the_key(
     api: QuirkyOpenAI, backend: OpenAIBackend
 ) -> None:
+    # The key listed the models at the start: a 401 (revoked) or 403 (its rights taken
+    # away since) means every reply would fail. A key that never could list them:
+    # test_openai_backend_start.
     assert await backend.ready()
     for status in (401, 403):
         api.models_status = status
