@@ -29,7 +29,9 @@ def _gaps(fake: FakeSlack, method: str) -> list[float]:
     return [b.at - a.at for a, b in itertools.pairwise(fake.calls_to(method))]
 
 
-@pytest.mark.parametrize("header", [math.nan, -5, "soon"], ids=["nan", "negative", "text"])
+@pytest.mark.parametrize(
+    "header", [math.nan, math.inf, -5, "soon"], ids=["nan", "inf", "negative", "text"]
+)
 async def test_an_unusable_retry_after_is_waited_as_one_second(
     fake_slack: FakeSlack, header: object
 ) -> None:
@@ -43,7 +45,7 @@ async def test_an_unusable_retry_after_is_waited_as_one_second(
     assert [m.text for m in fake_slack.thread("C1", None)] == ["hi"]
 
 
-@pytest.mark.parametrize("header", [10**9, math.inf, "1" * 400], ids=["1e9", "inf", "long"])
+@pytest.mark.parametrize("header", [10**9, "1" * 400], ids=["1e9", "long"])
 async def test_a_huge_retry_after_is_an_hour_and_the_send_gives_up_at_once(
     fake_slack: FakeSlack, header: object
 ) -> None:
