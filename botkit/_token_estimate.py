@@ -10,7 +10,9 @@ high: too high only drops an old turn early.
 
 from __future__ import annotations
 
+import bisect
 import math
+import re
 
 __all__ = ["estimate_tokens"]
 
@@ -28,15 +30,14 @@ _RANGES: tuple[tuple[int, float], ...] = (
 )
 
 
+_STARTS = tuple(start for start, _ in _RANGES)
+_WEIGHTS = tuple(weight for _, weight in _RANGES)
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
+
+
 def _weight(code: int) -> float:
-    if code < 0x80:
-        return 0.25
-    weight = _RANGES[0][1]
-    for start, value in _RANGES:
-        if code < start:
-            break
-        weight = value
-    return weight
+    """Tokens per character for a code point of 0x80 or more."""
+    return _WEIGHTS[bisect.bisect_right(_STARTS, code) - 1]
 
 
 def estimate_tokens(text: str) -> int:
@@ -46,8 +47,11 @@ def estimate_tokens(text: str) -> int:
     Indic scripts one a character; Cyrillic, Greek, Arabic, Hebrew and accented Latin
     letters two characters a token; emoji two tokens each.
     """
-    ascii_chars = sum(1 for ch in text if ch < "\x80")
-    total = ascii_chars / 4
-    if ascii_chars != len(text):
-        total += sum(_weight(ord(ch)) for ch in text if ch >= "\x80")
+    # Called for every history message of every reply: ASCII text, the common case,
+    # stays at C speed (a per-character loop cost ~2.3 us a message, ~10% of the
+    # core's throughput with 20 turns of history).
+    if text.isascii():
+        return max(1, -(-len(text) // 4))
+    others = _ASCII_RUNS.sub("", text)
+    total = (len(text) - len(others)) / 4 + sum(_weight(ord(ch)) for ch in others)
     return max(1, math.ceil(total))
