@@ -148,13 +148,14 @@ def _message_record(row: Any) -> dict[str, Any]:
 
 def _theirs(rows: Sequence[Any], contact_id: int, owner: int | None) -> list[Any]:
     """Of one conversation's ``rows`` (in seq order, see ``answered``), the messages
-    ``contact_id`` wrote and the replies answering them."""
+    ``contact_id`` wrote and the replies attributed to them alone."""
     answers = answered(rows, owner)
+    alone = frozenset({contact_id})  # never a reply that may carry others' data
     return [
         r
         for r in rows
         if (r.contact_id == contact_id if r.direction == Direction.INBOUND.value
-            else answers.get(r.seq) == contact_id)
+            else answers.get(r.seq) == alone)
     ]  # fmt: skip
 
 

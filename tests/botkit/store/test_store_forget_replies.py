@@ -65,7 +65,7 @@ async def test_forget_deletes_the_replies_to_the_person_and_no_export_shows_them
     assert owner is not None and owner["conversations"][0]["others_messages_withheld"] == 0
 
 
-async def test_replies_without_in_reply_to_answer_the_latest_message_before_them(
+async def test_replies_without_in_reply_to_answer_who_wrote_since_the_previous_reply(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
     cid = await _thread(store, make_message)
@@ -89,7 +89,9 @@ async def test_replies_without_in_reply_to_answer_the_latest_message_before_them
 
     assert await store.forget_contact("slack", "U_B") == Deleted(contacts=1, messages=3)
     assert not [t for t in await _all_texts(store) if "b@y.com" in t]
-    assert _texts(await store.export_contact("slack", "U_A")) == expected
+    # Erased messages now lie between Bob's last reply and the one before it: it may
+    # have answered them too, so it is in nobody's export (botkit/store/_replies.py).
+    assert _texts(await store.export_contact("slack", "U_A")) == expected[:-1]
 
 
 async def test_a_reply_left_by_an_earlier_erasure_is_in_nobodys_export(
