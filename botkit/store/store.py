@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Connection
 
 from botkit._token_estimate import estimate_tokens
-from botkit.errors import StoreError
+from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Button, Direction, InboundMessage, utcnow
 from botkit.store import _queries as q
 from botkit.store._checks import (
@@ -225,6 +225,8 @@ class ConversationStore(Conversations, SessionKeys):
             StoreError: unknown conversation or status, unstorable text, database failure.
             ConversationTakenError: ``exclusive``, and another agent has it (nothing
                 stored).
+            UnknownConversationError: no such conversation, or ``finish``'s message was
+                erased (nothing stored).
         """
         check_text(text, "text")
         if working_text is not None:
@@ -258,8 +260,14 @@ class ConversationStore(Conversations, SessionKeys):
                 holder = agent_holding(conn, conversation_id)
                 if holder is not None and holder.casefold() != agent.casefold():
                     raise ConversationTakenError(conversation_id, holder)  # rolls back
-            if finish is not None:
-                _apply_finish(conn, finish)
+            if finish is not None and not _apply_finish(conn, finish):
+                # The message it answers was erased (``botkit data forget`` of its
+                # writer, in someone else's conversation) while it was written: stored
+                # now, it would answer nobody and no erasure could find it again.
+                raise UnknownConversationError(
+                    f"message {finish.message.id} that conversation {conversation_id}'s"
+                    " reply answers was erased"
+                )  # rolls back
             message = q.insert_message(
                 conn,
                 {
