@@ -135,10 +135,16 @@ async def forget_contact(settings: StoreSettings, channel: str, external_id: str
             id, or the database failed.
     """
     channel, external_id = _person(channel, external_id)
+    # The spool first: a running bot storing a kept message checks its file is still
+    # there before each try (botkit/_spooled_intake.py), so one it already read is not
+    # stored after the database was erased.
+    spool = await _erase_in_spool(settings, channel, external_id)
     async with current_store(settings) as store:
         deleted = await store.forget_contact(channel, external_id)
-    spool = await _erase_in_spool(settings, channel, external_id)
     lines = _spool_lines(settings, spool)
+    missing = _missing_spool(settings)
+    if missing:
+        lines.append(missing)
     if not deleted.contacts and not spool.removed:
         raise StoreError("\n".join([str(_no_contact(channel, external_id)), *lines]))
     return "\n".join([f"{channel} {external_id}: {_summary(deleted)}", *lines])
@@ -149,6 +155,22 @@ async def _erase_in_spool(settings: StoreSettings, channel: str, external_id: st
         return SpoolErasure()
     directory = Path(settings.outage_spool_dir)
     return await asyncio.to_thread(erase_writer, directory, channel, external_id)
+
+
+def _missing_spool(settings: StoreSettings) -> str | None:
+    """A line saying the configured spool folder is not there (None when it is, or
+    keeping is off). The bot reads a relative ``outage_spool_dir`` from the folder it
+    runs in, and so does this command: run from elsewhere, it finds no spool and would
+    otherwise say nothing about the bot's."""
+    if not settings.outage_spool_dir:
+        return None
+    directory = Path(settings.outage_spool_dir)
+    if directory.is_dir():
+        return None
+    line = f"outage spool {directory.absolute()}: no such folder"
+    if not directory.is_absolute():
+        line += " (relative to where you ran this; run it where the bot runs)"
+    return line
 
 
 def _spool_lines(settings: StoreSettings, spool: SpoolErasure) -> list[str]:
@@ -179,6 +201,9 @@ async def purge(settings: StoreSettings, days: int) -> str:
     summary = f"inactive for {days} days: {_summary(deleted)}"
     if not settings.outage_spool_dir:
         return summary
+    missing = _missing_spool(settings)
+    if missing:
+        return f"{summary}\n{missing}"
     before = time.time() - days * 86_400
     directory = Path(settings.outage_spool_dir)
     try:

@@ -273,6 +273,8 @@ def purge_unreadable(directory: Path, before: float) -> int:
     kept): nothing else ever deletes them, and they hold what customers wrote.
     Returns how many went. Blocking: run it in a thread.
 
+    A file that cannot be deleted is logged and skipped.
+
     Raises:
         OSError: the folder could not be read.
     """
@@ -287,6 +289,8 @@ def purge_unreadable(directory: Path, before: float) -> int:
                 gone += 1
         except FileNotFoundError:
             continue
+        except OSError as exc:  # one file (a root-owned copy): the others still go
+            _log.error("cannot delete kept message %s: %s", path, exc.strerror or exc)
     return gone
 
 

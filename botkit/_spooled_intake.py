@@ -216,6 +216,12 @@ class SpooledIntake:
         # task stores every kept message, and their cancels must not add up.
         with one_call():
             while True:
+                if not await asyncio.to_thread(path.exists):
+                    # Removed while it waited (``botkit data forget`` erases its writer's
+                    # kept messages, then the database): storing this copy would bring
+                    # them back.
+                    _log.info("kept message %s was removed: not stored", path.name)
+                    return True
                 try:
                     await self._store(kept)
                     return True
