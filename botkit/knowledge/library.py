@@ -160,7 +160,49 @@ class _Bounds:
 
 
 def _hidden(relative: str) -> bool:
-    return any(part.startswith(".") and part not in (".", "..") for part in relative.split(os.sep))
+    """Whether a path below an allowed folder has a hidden name (``.env``, ``.git/...``).
+
+    A name starting with ".." (not ".." itself) is not hidden here: Kubernetes writes a
+    ConfigMap or Secret volume as ``faq.md -> ..data/faq.md`` and ``..data ->
+    ..2026_11_29_22_00_00.123``, and refusing those left every file of such a volume out
+    (no passages: the bot did not start). Nobody keeps secrets under such names; the
+    files in them are the ones the volume shows.
+    """
+    return any(
+        part.startswith(".") and not part.startswith("..") for part in relative.split(os.sep)
+    )
+
+
+def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...]) -> str | None:
+    """Why a file ``sources`` names (``path``, at the real path ``real``) must not be used,
+    or None.
+
+    ``areas`` are the folders of the sources as written (absolute, links not resolved):
+    each pattern's folder before its first wildcard and each listed file's folder.
+
+    - A listed file that is a link (when found, or as opened) may lead into its own
+      folder (resolved), to no hidden name below it (a ConfigMap's ``faq.md ->
+      ..data/faq.md``), or where any link may (``bounds``).
+    - A link among its folders may not lead out of the folder of another source that
+      holds it: with ``kb/faq.md`` or ``kb/*.md`` in ``sources``, ``kb/team ->
+      ../secret`` makes ``kb/team/notes.md`` a file outside ``kb/`` and it is refused.
+      The folders above the outermost source folder are the operator's layout (``kb ->
+      /mnt/kb`` alone is fine).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    own = os.path.realpath(folder)
+    if real != os.path.join(own, os.path.basename(path)):  # the file itself is a link
+        if not (_inside(real, own) and not _hidden(os.path.relpath(real, own))):
+            problem = bounds.refuses(real)
+            if problem is not None:
+                return (f"{problem}; to use it, list {real} itself in sources, or a "
+                        "pattern in its folder")  # fmt: skip
+    for area in areas:
+        if area != folder and _inside(folder, area) and not _inside(real, os.path.realpath(area)):
+            return (f"left out: it is {real}, reached through a link out of {area}, the "
+                    "folder of another source (a link in a source's folder may not lead "
+                    f"out of it; list {real} itself in sources to use it)")  # fmt: skip
+    return None
 
 
 def _unusable(path: str, real: str, bounds: _Bounds) -> str | None:
@@ -199,11 +241,18 @@ class _Found:
     problems: list[str]
     bounds: _Bounds
     checked: dict[str, str]
+    # The folders of the sources as written, for the files sources names (``listed``).
+    areas: tuple[str, ...] = ()
+    listed: frozenset[str] = frozenset()
 
     def refuses(self, path: str, opened: str) -> str | None:
         """Why the file ``path`` names, opened at the real path ``opened``, must not
         be used, or None."""
-        return None if self.checked.get(path) == opened else self.bounds.refuses(opened)
+        if self.checked.get(path) == opened:
+            return None
+        if path in self.listed:
+            return _listed_refusal(path, opened, self.bounds, self.areas)
+        return self.bounds.refuses(opened)
 
 
 def find_files(patterns: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -227,12 +276,22 @@ def _find(patterns: tuple[str, ...]) -> _Found:
     checked: dict[str, str] = {}
     problems: list[str] = []
     expanded_patterns = [os.path.expanduser(pattern) for pattern in patterns]
+    listed = [p for p in expanded_patterns if not glob.has_magic(p)]
+    areas = tuple(
+        os.path.abspath(_split(p)[0]) if glob.has_magic(p) else os.path.dirname(os.path.abspath(p))
+        for p in expanded_patterns
+    )
+    folders = tuple(os.path.realpath(_split(p)[0]) for p in expanded_patterns if glob.has_magic(p))
+    # A listed file (not a link) that links may lead to: not one reached through a link
+    # out of another source's folder (no bounds needed to tell: it is no link itself).
     bounds = _Bounds(
-        tuple(os.path.realpath(_split(p)[0]) for p in expanded_patterns if glob.has_magic(p)),
+        folders,
         frozenset(
             os.path.realpath(p)
-            for p in expanded_patterns
-            if not glob.has_magic(p) and not os.path.islink(p)
+            for p in listed
+            if not os.path.islink(p)
+            and _listed_refusal(p, os.path.realpath(p), _Bounds(folders, frozenset()), areas)
+            is None
         ),
     )
 
@@ -244,7 +303,7 @@ def _find(patterns: tuple[str, ...]) -> _Found:
     for pattern, expanded in zip(patterns, expanded_patterns, strict=True):
         if not glob.has_magic(expanded):
             real = os.path.realpath(expanded)
-            problem = bounds.refuses(real) if os.path.islink(expanded) else None
+            problem = _listed_refusal(expanded, real, bounds, areas)
             if problem is not None:
                 problems.append(f"{expanded}: {problem}")
             else:
@@ -263,10 +322,11 @@ def _find(patterns: tuple[str, ...]) -> _Found:
             take(path, real)
             if len(found) > MAX_FILES:
                 problems.append(f"{pattern}: more than {MAX_FILES:,} files; the rest left out")
-                return _Found(list(found.values())[:MAX_FILES], problems, bounds, checked)
+                return _Found(list(found.values())[:MAX_FILES], problems, bounds, checked,
+                              areas, frozenset(listed))  # fmt: skip
         if not matched:
             problems.append(f"{pattern}: no .md, .markdown or .txt file matches")
-    return _Found(list(found.values()), problems, bounds, checked)
+    return _Found(list(found.values()), problems, bounds, checked, areas, frozenset(listed))
 
 
 def fingerprint(paths: list[str]) -> Fingerprint:

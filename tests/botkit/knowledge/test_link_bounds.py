@@ -81,7 +81,8 @@ def test_a_listed_file_replaced_by_a_link_is_refused(site: Path) -> None:
         assert library.problems[-1] == (
             f"kb/returns.md: left out: a link to {site}/secrets/prod.md, outside the "
             "sources' folders (a link may lead only into the folder of a pattern in "
-            "sources)"
+            f"sources); to use it, list {site}/secrets/prod.md itself in sources, or a "
+            "pattern in its folder"
         )
 
 
