@@ -68,7 +68,7 @@ def run_db(args: argparse.Namespace) -> int:
     if args.db_command == "backup":
         from botkit.store.backup import backup
 
-        done = asyncio.run(backup(store, Path(args.dest)))
+        done = asyncio.run(backup(store, args.dest))  # as typed: a trailing / counts
         size = f"{done.size / 1e6:.1f} MB in {done.seconds:.1f} s"
         print(f"{store.safe_url}: backed up to {done.path} ({size})")
         return 0

@@ -51,15 +51,19 @@ class Backup:
     seconds: float
 
 
-async def backup(settings: StoreSettings, dest: Path) -> Backup:
+async def backup(settings: StoreSettings, dest: Path | str) -> Backup:
     """Write a consistent copy of the SQLite database ``settings`` names to ``dest``
     (a new file, mode 0600), while bots may keep writing to it.
 
     Raises:
         StoreError: a PostgreSQL database (the message points to ``pg_dump``), an
             in-memory or missing SQLite file, ``dest`` exists already or its folder
-            does not, or the copy failed (no file is left at ``dest``).
+            does not, ``dest`` (as typed, a string) ends in a path separator and is not
+            a folder (a NAS not mounted: never a file named after the folder), or the
+            copy failed (no file is left at ``dest``).
     """
+    # Typed as a folder: only a folder will do (never a file named after it).
+    folder_meant = isinstance(dest, str) and dest[-1:] in ("/", os.sep)
     url = make_url(settings.url)
     if url.get_backend_name() != "sqlite":
         raise StoreError(PG_DUMP_ADVICE)
@@ -67,13 +71,15 @@ async def backup(settings: StoreSettings, dest: Path) -> Backup:
         raise StoreError("an in-memory SQLite database has no file to back up")
     source = Path(url.database or "")
     timeout = settings.sqlite_busy_timeout_ms / 1000
-    return await asyncio.to_thread(_backup, source, dest, timeout)
+    return await asyncio.to_thread(_backup, source, Path(dest), timeout, folder_meant)
 
 
-def _backup(source: Path, dest: Path, timeout: float) -> Backup:
+def _backup(source: Path, dest: Path, timeout: float, folder_meant: bool) -> Backup:
     started = time.monotonic()
     if not source.is_file():
         raise StoreError(f"no database at {source}")
+    if folder_meant and not dest.is_dir():
+        raise StoreError(f"no folder {dest}/ (nothing written): is it mounted?")
     if dest.is_dir():
         raise StoreError(f"{dest} is a folder: give the name of the backup file to create")
     if dest.exists() or dest.is_symlink():
