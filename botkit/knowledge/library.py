@@ -205,6 +205,19 @@ def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...
     return None
 
 
+def _folder_linked_out(folder: str, areas: tuple[str, ...]) -> str | None:
+    """Why a pattern's ``folder`` must not be walked: it is (or lies in) a link out of
+    the folder of another source that holds it; or None."""
+    written = os.path.abspath(folder)
+    real = os.path.realpath(folder)
+    for area in areas:
+        if area != written and _inside(written, area) and not _inside(real, os.path.realpath(area)):
+            return (f"left out: its folder is {real}, reached through a link out of {area}, "
+                    "the folder of another source (a link in a source's folder may not "
+                    f"lead out of it; write a pattern in {real} to use it)")  # fmt: skip
+    return None
+
+
 def _unusable(path: str, real: str, bounds: _Bounds) -> str | None:
     """Why an entry a pattern found cannot be used, or None.
 
@@ -281,7 +294,18 @@ def _find(patterns: tuple[str, ...]) -> _Found:
         os.path.abspath(_split(p)[0]) if glob.has_magic(p) else os.path.dirname(os.path.abspath(p))
         for p in expanded_patterns
     )
-    folders = tuple(os.path.realpath(_split(p)[0]) for p in expanded_patterns if glob.has_magic(p))
+    # A pattern whose folder is a link out of another source's folder is left out, as a
+    # listed file reached so is (_listed_refusal).
+    linked_out = {
+        p: problem
+        for p in expanded_patterns
+        if glob.has_magic(p) and (problem := _folder_linked_out(_split(p)[0], areas))
+    }
+    folders = tuple(
+        os.path.realpath(_split(p)[0])
+        for p in expanded_patterns
+        if glob.has_magic(p) and p not in linked_out
+    )
     # A listed file (not a link) that links may lead to: not one reached through a link
     # out of another source's folder (no bounds needed to tell: it is no link itself).
     bounds = _Bounds(
@@ -308,6 +332,9 @@ def _find(patterns: tuple[str, ...]) -> _Found:
                 problems.append(f"{expanded}: {problem}")
             else:
                 take(expanded, real)
+            continue
+        if expanded in linked_out:
+            problems.append(f"{pattern}: {linked_out[expanded]}")
             continue
         matched = 0
         for path in _walk(expanded, problems):

@@ -127,3 +127,19 @@ def test_the_operators_own_folder_links_are_kept(site: Path) -> None:
     (site / "kb").symlink_to(site / "mnt")
     for sources in (("kb/faq.md",), ("kb/*.md",), ("kb/*.md", "kb/faq.md")):
         assert find_files(sources) == (["kb/faq.md"], [])
+
+
+def test_a_pattern_through_a_folder_linked_out_of_a_source_folder_is_refused(
+    site: Path,
+) -> None:
+    (site / "kb").mkdir()
+    (site / "kb" / "faq.md").write_text("# FAQ\nOpen 9 to 5.\n")
+    (site / "kb" / "team").symlink_to(site / "secret")
+    (site / "kb" / "x.md").symlink_to("team/notes.md")  # not a pattern's folder now
+    library = _load("kb/*.md", "kb/team/*.md")
+    assert SECRET not in _shown(library) and list(library.files) == ["kb/faq.md"]
+    assert library.problems[-1] == (
+        f"kb/team/*.md: left out: its folder is {site}/secret, reached through a link out "
+        f"of {site}/kb, the folder of another source (a link in a source's folder may not "
+        f"lead out of it; write a pattern in {site}/secret to use it)"
+    )
