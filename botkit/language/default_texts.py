@@ -264,11 +264,15 @@ def in_working_language(configured: str, table: Mapping[str, str], working: str)
 
 def language_name_in(text_language: str, language: str) -> str:
     """How a text in ``text_language`` names ``language``: its own name when the text is
-    in that language ("Deutsch", "español"), else its English name (the fallback text,
-    or an operator's working-language text, as before)."""
+    in that language ("Deutsch", "español"); an English text names it in English (as
+    before); a text in another language names it in the language itself ("auf 한국어",
+    not "auf Korean": no table of every language's name in every other language here,
+    and the customer reads their own language's name)."""
     info = language_info(language)
-    if info is None or not same_language(text_language, language):
+    if info is None or primary_subtag(text_language) == "en":
         return english_name(language)
+    if not same_language(text_language, language):
+        return info.native
     lower = primary_subtag(language) in _LOWER_CASE_NAMES
     return info.native.lower() if lower else info.native
 

@@ -151,6 +151,9 @@ def test_language_names_in_their_own_words() -> None:
     assert language_name_in("de", "de") == "Deutsch"
     assert language_name_in("zh-Hant", "zh-TW") == "繁體中文"
     assert language_name_in("en", "ja") == "Japanese"
+    # A German text for a language without a German name here: the language's own
+    # name, never the English one in a German sentence ("auf Korean").
+    assert language_name_in("de", "ko") == "한국어"
 
 
 # --- through a bot --------------------------------------------------------------------
