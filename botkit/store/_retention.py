@@ -45,7 +45,7 @@ from botkit.store import _queries as q
 from botkit.store._checks import check_key
 from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
-from botkit.store._replies import answered, in_others, replies_to
+from botkit.store._replies import answered, attributed_elsewhere
 from botkit.store.models import (
     DETACHED,
     Contact,
@@ -162,9 +162,11 @@ def _theirs(rows: Sequence[Any], contact_id: int, owner: int | None) -> list[Any
 def _elsewhere(conn: Connection, contact_id: int) -> list[Any]:
     """What ``contact_id`` wrote in others' conversations (a Slack channel thread) and
     the replies to it there, in the order they were stored."""
+    ids = [a.id for a in attributed_elsewhere(conn, contact_id) if a.alone]
     found: list[Any] = []
-    for rows in in_others(conn, contact_id, *q.MESSAGE_COLS).values():
-        found.extend(_theirs(rows, contact_id, None))
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        found += conn.execute(select(*q.MESSAGE_COLS).where(Message.id.in_(chunk))).all()
     return sorted(found, key=lambda r: r.id)
 
 
@@ -351,7 +353,8 @@ class Retention(PeerReads):
             # go (which reply answers whom is read from them): a reply often repeats
             # what it answers ("Noted b@y.com"), and the thread's owner would otherwise
             # get it in their export.
-            replies = replies_to(conn, contact_id)
+            replies = [(a.id, a.conversation_id, a.seq)
+                       for a in attributed_elsewhere(conn, contact_id) if a.reply]  # fmt: skip
             conn.execute(delete(InboundKey).where(InboundKey.message_id.in_(theirs)))
             conn.execute(delete(Feedback).where(Feedback.contact_id == contact_id))
             messages = 0
