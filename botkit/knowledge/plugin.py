@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
-import sys
-import unicodedata
+
+import regex
 
 from botkit.errors import PluginError
 from botkit.knowledge.config import KnowledgeConfig
@@ -79,18 +78,14 @@ FRAME_CHARS = len(OPEN_MARK) + len(CLOSE_MARK) + len(REFERENCE_NOTE) + 3
 # in it, which a model reads past. They are skipped in matching, not removed from the
 # text: Persian and Indic words need the zero-width non-joiner. Its replacement is never
 # longer than the shortest match, so a passage never grows past its budget.
-_CF = "".join(
-    f"\\U{code:08x}"
-    for code in range(sys.maxunicode + 1)
-    if unicodedata.category(chr(code)) == "Cf"
-)
-_GAP = f"(?:\\s|[{_CF}])*"
-_MARK = re.compile(
-    f"[<\\uff1c\\ufe64\\u2039\\u2329\\u3008]{_GAP}(?:[/\\uff0f]{_GAP})?"
-    + f"[{_CF}]*".join("company")
-    + f"(?:[\\s_-]|[{_CF}])*"
-    + f"[{_CF}]*".join("info"),
-    re.IGNORECASE,
+_CF = r"\p{Cf}"  # the ``regex`` module's Unicode category class
+_GAP = rf"[\s{_CF}]*"
+_MARK = regex.compile(
+    rf"[<\uff1c\ufe64\u2039\u2329\u3008]{_GAP}(?:[/\uff0f]{_GAP})?"
+    + f"{_CF}*".join("company")
+    + rf"[\s_{_CF}-]*"
+    + f"{_CF}*".join("info"),
+    regex.IGNORECASE,
 )
 _MARK_SHOWN = "company info"
 
