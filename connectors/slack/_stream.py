@@ -28,8 +28,7 @@ from botkit.errors import ConnectorError
 from botkit.events import Button
 from botkit.textsplit import complete_clusters, next_cut
 from connectors.slack._api import SlackApi
-from connectors.slack._text import _RULES as _TEXT_RULES
-from connectors.slack._text import button_blocks, markdown_text
+from connectors.slack._text import SPLIT_RULES, button_blocks, markdown_text
 from connectors.slack._writer import ReplyWriter, Target
 
 __all__ = ["NOT_AVAILABLE", "NativeStream"]
@@ -60,7 +59,7 @@ _UNSETTLED = re.compile(r"[!-~]+\Z")
 # Where a streamed message is cut: the places and floors of the edit path's messages
 # (``split_text``), on the text before its Markdown conversion (no entities), and a code
 # block is not looked for (the part's text before its head is not at hand).
-_RULES = replace(_TEXT_RULES, entities=False, code_blocks=False)
+_RULES = replace(SPLIT_RULES, entities=False, code_blocks=False)
 
 
 def _settled(text: str) -> str:

@@ -21,6 +21,7 @@ from botkit.textsplit import split_text as _split
 __all__ = [
     "BUTTON_ACTION_PREFIX",
     "SECTION_LIMIT",
+    "SPLIT_RULES",
     "button_blocks",
     "escape",
     "from_slack",
@@ -46,7 +47,7 @@ _SENTENCE_END = re.compile(
 )
 # Where ``split_text`` cuts, best first: paragraph and line breaks and sentence ends in
 # the second half of the piece, whitespace (cut before it) in all but its first quarter.
-_RULES = Rules(
+SPLIT_RULES = Rules(
     measure=CODE_POINTS,
     breaks=(
         Break(re.compile("\n\n")),
@@ -215,7 +216,7 @@ def split_text(text: str, limit: int) -> list[str]:
     A cut looks only at ``text[: limit + 1]``, so the pieces of a growing text never
     change once the text has grown past them (streamed messages stay put).
     """
-    return _split(text, limit, _RULES)
+    return _split(text, limit, SPLIT_RULES)
 
 
 def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:
