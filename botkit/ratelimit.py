@@ -1,9 +1,11 @@
 """Token-bucket rate limits, one bucket per key, with bounded memory.
 
 One implementation for the core's per-contact limit
-(``botkit.pipeline.middleware.rate_limit``) and the web channel's per-socket and
-per-client-IP limits (``connectors.web``): the core cannot import a connector, so the
-bucket lives here and the connector imports it.
+(``botkit.pipeline.middleware.rate_limit``), the web channel's per-socket and
+per-client-IP limits (``connectors.web``) and the Slack connector's workspace-wide
+per-method budgets (``connectors.slack._ratelimit``, which adds the async wait and the
+429 holds): the core cannot import a connector, so the bucket lives here and the
+connectors import it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class TokenBucket:
 
     Args:
         rate: tokens added per second; must be positive.
-        burst: the bucket's capacity, and what a new bucket starts with.
+        burst: the bucket's capacity, and what a new bucket starts with; need not be
+            whole (the Slack connector's per-method budgets hold 10 s' worth of calls).
         clock: monotonic seconds; injected by tests.
 
     Attributes:
@@ -36,7 +39,7 @@ class TokenBucket:
     __slots__ = ("_clock", "_stamp", "_tokens", "burst", "rate", "refusals")
 
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.rate = rate
         self.burst = burst

@@ -4,11 +4,17 @@ Slack rate-limits most methods "per API method per app per workspace": ``chat.up
 is Tier 3, about 50 calls a minute across all channels. The per-channel lanes in
 ``_api.py`` cannot see that, so every ``chat.update`` also takes a token here, and a 429
 on it holds the method for everyone until its ``Retry-After`` has passed.
+
+The bucket is botkit's one token bucket (:class:`botkit.ratelimit.TokenBucket`); what
+this adds is Slack's: waiting for a token in arrival order, bounded by a deadline, and
+the 429 holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+
+from botkit.ratelimit import TokenBucket
 
 __all__ = ["MethodBudget"]
 
@@ -32,25 +38,21 @@ class MethodBudget:
             raise ValueError("per_minute must be positive")
         self.rate = per_minute / 60.0  # tokens per second
         self.capacity = max(1.0, self.rate * _BURST_SECONDS)
-        self._tokens = self.capacity
-        self._stamp: float | None = None
-        self._held_until = 0.0
+        # On time.monotonic, which is what asyncio's loop.time() reads: the bucket only
+        # answers durations (seconds to wait), the deadlines and holds are in loop time.
+        self._bucket = TokenBucket(self.rate, self.capacity)
+        self._held_until = 0.0  # loop time
         # Waiters queue on one lock (asyncio.Lock wakes them in arrival order), so a
         # channel that asked first is served first whichever channel it is.
         self._lock = asyncio.Lock()
 
-    def _refill(self, now: float) -> None:
-        if self._stamp is not None:
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def _wait(self, now: float) -> float:
-        """Seconds until a token can be taken (0: now)."""
-        self._refill(now)
+    def _take(self, now: float) -> float:
+        """Take a token if one can be taken now (0.0); else, taking nothing, the seconds
+        until one can: the rest of a 429 hold, or until the bucket has a token."""
         held = self._held_until - now
         if held > 0:
             return held
-        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+        return self._bucket.take()
 
     async def acquire(self, deadline: float | None = None) -> bool:
         """Wait for a token (and for any 429 hold to pass), then take it.
@@ -67,9 +69,8 @@ class MethodBudget:
             async with asyncio.timeout_at(deadline), self._lock:
                 while True:
                     now = loop.time()
-                    wait = self._wait(now)
+                    wait = self._take(now)
                     if wait <= 0:
-                        self._tokens -= 1.0
                         return True
                     if deadline is not None and now + wait > deadline:
                         return False  # known now: no use waiting until the deadline
@@ -85,14 +86,11 @@ class MethodBudget:
         """
         if self._lock.locked():
             return False
-        if self._wait(asyncio.get_running_loop().time()) > 0:
-            return False
-        self._tokens -= 1.0
-        return True
+        return self._take(asyncio.get_running_loop().time()) <= 0
 
     def refund(self) -> None:
         """Give back a token that was taken but not spent on a call."""
-        self._tokens = min(self.capacity, self._tokens + 1.0)
+        self._bucket.refund(1.0)
 
     def hold(self, seconds: float) -> None:
         """Slack answered 429: nobody calls the method again for ``seconds``."""

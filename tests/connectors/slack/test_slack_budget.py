@@ -193,3 +193,25 @@ async def test_method_budget_try_acquire_never_waits_or_jumps_the_queue() -> Non
     assert not budget.try_acquire()  # held by a 429
     # The hold outlasts the deadline: known at once, not found out after waiting.
     assert not at_once(budget.acquire(loop.time() + 1))
+
+
+async def test_method_budget_waiters_get_tokens_in_arrival_order_at_its_rate() -> None:
+    # The waiting path of acquire without a hold: final edits that find the bucket empty
+    # wait for the next tokens, first come first served whichever channel they are for.
+    budget = MethodBudget(615.0)  # 10.25/s, bursts of 102.5: the half token is kept
+    assert sum(budget.try_acquire() for _ in range(110)) == 102
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    got: list[tuple[int, float]] = []
+
+    async def final_edit(i: int) -> None:
+        assert await budget.acquire(loop.time() + 30)
+        got.append((i, loop.time() - started))
+
+    await asyncio.wait_for(asyncio.gather(*(final_edit(i) for i in range(4))), 30)
+    assert [i for i, _ in got] == [0, 1, 2, 3]
+    # Lower bounds only (load can only stretch waits): the half token left, then one
+    # token per 1/10.25 s, less a little for the clock's resolution.
+    needed = [(0.5 + n) / 10.25 - 0.005 for n in range(4)]
+    assert all(at >= need for (_, at), need in zip(got, needed, strict=True)), got
+    assert not budget.try_acquire()  # every token taken, none made up
