@@ -11,6 +11,9 @@ is refused unless the agent explicitly takes it over (``take_over``), so the bot
 fall silent right after telling the customer it is back. The same goes for a
 conversation another agent has (``exclusive``, for callers who are an agent): the first
 agent who writes in a hand-off has it, so two agents never answer one customer unawares.
+The message is then stored (its own transaction) only while the hand-off it took over is
+still on, checked where it is written: a release landing in between (another agent's,
+the customer's ``/bot``, an operator's) refuses it too, nothing stored or sent.
 A reply the bot is already writing when an agent takes the conversation over ends after
 the words already out (``on_take_over``; see ``botkit._delivery.LiveReplies``).
 
@@ -35,6 +38,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from botkit.agent_names import agent_name, channel_name
@@ -52,6 +56,7 @@ from botkit.store import (
     ConversationStatus,
     ConversationStore,
     ConversationTakenError,
+    HandoffEndedError,
 )
 from botkit.store.records import StoredMessage
 
@@ -118,11 +123,12 @@ class AgentReplyError(BotkitError):
     ``kind`` says which: ``invalid`` (empty or too long, or a name ``agent_name``
     refuses), ``not_found`` (no such conversation), ``closed`` (the conversation is
     closed), ``with_bot`` (the bot has it, e.g. the customer sent ``/bot``, and the agent
-    did not ask to take it over), ``taken`` (another agent has it, named in ``agent``, and
-    this one did not ask to take it over), ``unavailable`` (its channel does not run in
-    this bot process), ``untranslated`` (it could not be translated into the customer's
-    language; nothing was stored or changed), ``failed`` (the channel refused it; the
-    message is stored as ``failed``).
+    did not ask to take it over; or it went back to the bot between this message taking
+    it over and being stored: nothing stored or sent), ``taken`` (another agent has it,
+    named in ``agent``, and this one did not ask to take it over), ``unavailable`` (its
+    channel does not run in this bot process), ``untranslated`` (it could not be
+    translated into the customer's language; nothing was stored or changed), ``failed``
+    (the channel refused it; the message is stored as ``failed``).
     """
 
     def __init__(self, kind: Kind, message: str, *, agent: str | None = None) -> None:
@@ -172,6 +178,21 @@ def _taken(conversation_id: int, holder: str) -> AgentReplyError:
         "taken",
         f"{holder} has conversation {conversation_id}; take it over explicitly to write",
         agent=holder,
+    )
+
+
+def _ended(conversation_id: int, status: str) -> AgentReplyError:
+    """The refusal of a message whose hand-off ended after it took the conversation over:
+    nothing was stored or sent."""
+    if status == ConversationStatus.CLOSED:
+        return AgentReplyError(
+            "closed", f"conversation {conversation_id} was closed before the message was "
+            "stored; nothing was sent",
+        )  # fmt: skip
+    return AgentReplyError(
+        "with_bot",
+        f"conversation {conversation_id} went back to the bot before the message was stored "
+        f"(it is {status} now); nothing was sent: take it over explicitly to write",
     )
 
 
@@ -302,9 +323,14 @@ class AgentReplies:
             stored = await self._deliver(
                 conversation, connector, out, agent, exclusive=exclusive and not take_over,
                 delivery_key=delivery_key,
+                # A release between that takeover and this store (two transactions)
+                # would otherwise put an agent's words into the bot's conversation.
+                held_since=taken.status_since,
             )  # fmt: skip
         except ConversationTakenError as exc:  # another agent's message came first
             raise _taken(conversation_id, exc.agent) from None
+        except HandoffEndedError as exc:  # given back (or closed) since the takeover
+            raise _ended(conversation_id, exc.status) from None
         if other and take_over:
             _log.info(
                 "conversation %s taken over from %s by %s",
@@ -433,10 +459,13 @@ class AgentReplies:
         *,
         exclusive: bool = False,
         delivery_key: str | None = None,
+        held_since: datetime | None = None,
     ) -> StoredMessage:
         """Store ``out`` (an agent's message, or with ``agent`` None the bot's) and
         hand it to ``connector``; marked ``failed`` when that fails (``AgentReplyError``
-        ``failed``) or is cancelled."""
+        ``failed``) or is cancelled. ``exclusive`` and ``held_since`` are
+        ``append_outbound``'s (``ConversationTakenError``, ``HandoffEndedError``: nothing
+        stored or sent)."""
         conversation_id = conversation.id
         who = "agent message" if agent is not None else "message"
         # Read before storing: between storing the message and handing it to the
@@ -450,6 +479,7 @@ class AgentReplies:
             agent=agent,
             exclusive=exclusive,
             delivery_key=delivery_key,
+            held_since=held_since,
         )
         reply = OutboundReply(
             channel=conversation.channel,

@@ -21,7 +21,10 @@ agent in each message, or an agent's own token (``agents``), whose messages are 
     Send an agent's message to the customer (see ``botkit.agent_replies``): 201 with the
     stored message; 404 unknown conversation, 409 closed, with the bot or, for an
     agent's own token, another agent's (add ``"take_over": true`` to take it from the
-    bot or from them), 422 bad text or agent name, 502 the
+    bot or from them); also 409 (``with_bot`` or ``closed``), nothing stored or sent,
+    when the conversation is given back (or closed) between this request taking it over
+    and storing its message: checked in the transaction that stores it. 422 bad text or
+    agent name, 502 the
     channel refused it (stored as failed) or it could not be translated (nothing
     stored), 503 its channel does not run in this bot. In ``pivot`` mode the text is
     translated into the customer's language unless ``"translate": false``. With an

@@ -5,7 +5,7 @@ The schema is created and changed only by the Alembic migrations shipped in
 """
 
 from botkit.store._files import MAX_STORED_FILE_BYTES, clean_file_name
-from botkit.store._handoffs import ConversationTakenError, HandoffPreview
+from botkit.store._handoffs import ConversationTakenError, HandoffEndedError, HandoffPreview
 from botkit.store._outage import DatabaseUnavailableError
 from botkit.store._retention import Deleted
 from botkit.store._unanswered import Unanswered
@@ -34,6 +34,7 @@ __all__ = [
     "CustomerFileRecord",
     "DatabaseUnavailableError",
     "Deleted",
+    "HandoffEndedError",
     "HandoffPreview",
     "InboundFinish",
     "IntakeResult",

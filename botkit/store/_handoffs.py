@@ -8,7 +8,11 @@ agent's message of the current hand-off (written since the conversation became
 explicitly has it from their message on; giving it back to the bot ends the hand-off,
 and with it the claim. ``append_outbound(exclusive=True)`` reads it in the transaction
 that stores the message, after the conversation row is locked (its ``last_seq`` is
-bumped first), so two agents answering at once cannot both have it.
+bumped first), so two agents answering at once cannot both have it. With
+``held_since`` it also checks, in that transaction, that the hand-off the agent's send
+took over is still on (``HandoffEndedError`` when it is not): a release landing between
+the takeover and the message never lets an agent's words into a conversation the bot
+has again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,13 @@ from botkit.store._queries import waiting_since
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import ConversationStatus
 
-__all__ = ["ConversationTakenError", "HandoffPreview", "HandoffReads", "agent_holding"]
+__all__ = [
+    "ConversationTakenError",
+    "HandoffEndedError",
+    "HandoffPreview",
+    "HandoffReads",
+    "agent_holding",
+]
 
 # Previews are read for one page of a queue at a time.
 MAX_PREVIEWS = 500
@@ -73,6 +83,20 @@ class ConversationTakenError(BotkitError):
     def __init__(self, conversation_id: int, agent: str) -> None:
         super().__init__(f"{agent} has conversation {conversation_id}")
         self.agent = agent
+
+
+class HandoffEndedError(BotkitError):
+    """The hand-off an agent's message was written in is over
+    (``append_outbound(held_since=...)``): the conversation went back to the bot, was
+    closed, or went back and was handed over again, before the message was stored.
+
+    Attributes:
+        status: the conversation's status now.
+    """
+
+    def __init__(self, conversation_id: int, status: ConversationStatus) -> None:
+        super().__init__(f"conversation {conversation_id} is no longer in that hand-off ({status})")
+        self.status = status
 
 
 def _holder() -> ColumnElement[str | None]:

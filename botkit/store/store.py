@@ -24,7 +24,7 @@ from botkit.store._checks import (
 )
 from botkit.store._conversations import MAX_PAGE, Conversations
 from botkit.store._database import UPGRADE_COMMAND
-from botkit.store._handoffs import ConversationTakenError, agent_holding
+from botkit.store._handoffs import ConversationTakenError, HandoffEndedError, agent_holding
 from botkit.store._history import newest_messages
 from botkit.store._recent import RecentMessages, answered
 from botkit.store._session_keys import SessionKeys
@@ -198,6 +198,7 @@ class ConversationStore(Conversations, SessionKeys):
         agent: str | None = None,
         delivery_key: str | None = None,
         exclusive: bool = False,
+        held_since: datetime | None = None,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -220,10 +221,17 @@ class ConversationStore(Conversations, SessionKeys):
             exclusive: with ``agent``, store it only if no other agent has the
                 conversation (``botkit.store._handoffs``; names compared ignoring case),
                 checked in the same transaction.
+            held_since: store it only if the conversation is still ``with_human`` in the
+                hand-off that entered that status then (the ``status_since`` of the
+                takeover that preceded this message), checked in the same transaction:
+                one given back to the bot (and perhaps handed over again) since is not
+                written into.
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
             ConversationTakenError: ``exclusive``, and another agent has it (nothing
+                stored).
+            HandoffEndedError: ``held_since``, and that hand-off is over (nothing
                 stored).
             UnknownConversationError: no such conversation, or ``finish``'s message was
                 erased (nothing stored).
@@ -256,6 +264,14 @@ class ConversationStore(Conversations, SessionKeys):
                 return before, True
             now = utcnow()
             conv = q.claim_seq_by_id(conn, conversation_id, now)  # locks the row
+            # The claim's UPDATE holds the row lock a release's UPDATE (or its SELECT ...
+            # FOR UPDATE) needs, and returns the row as it is once that lock is granted
+            # (PostgreSQL re-reads a row changed while it waited; SQLite has one writer):
+            # a release committed before is seen here, one after waits for this message.
+            if held_since is not None and (
+                conv.status != ConversationStatus.WITH_HUMAN or conv.status_since != held_since
+            ):
+                raise HandoffEndedError(conversation_id, conv.status)  # rolls back
             if exclusive and agent:
                 holder = agent_holding(conn, conversation_id)
                 if holder is not None and holder.casefold() != agent.casefold():
