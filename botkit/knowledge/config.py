@@ -58,6 +58,9 @@ class KnowledgeConfig(PluginConfig):
         max_file_bytes: bigger files are left out (with an error in the log).
         reload_seconds: how often the files are checked for changes (new, edited or
             removed files are indexed again without a restart); 0 never, else at least 1.
+        allow_hard_links: use files that have other names too (hard links); by default
+            they are left out with a problem naming them, since one of those names may
+            be a secret file (docs/knowledge.md, "Linked files").
     """
 
     sources: tuple[str, ...]
@@ -70,6 +73,7 @@ class KnowledgeConfig(PluginConfig):
     no_match_instruction: str = Field(default=DEFAULT_NO_MATCH_INSTRUCTION, max_length=4000)
     max_file_bytes: int = Field(default=5_000_000, ge=1, le=100_000_000)
     reload_seconds: float = Field(default=30.0, ge=0, le=86400)
+    allow_hard_links: bool = False
 
     @field_validator("sources")
     @classmethod

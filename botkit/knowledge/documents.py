@@ -26,6 +26,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import shlex
 import stat
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, replace
@@ -109,6 +110,7 @@ def read_document(
     passage_chars: int,
     max_bytes: int,
     where: Callable[[str], str | None] | None = None,
+    allow_hard_links: bool = False,
 ) -> Document:
     """The passages of the file at ``path``, and problems found in it.
 
@@ -120,10 +122,12 @@ def read_document(
             with that of the file as opened (links followed); a reason it returns
             refuses the file. Checked on the open file, so that a file swapped for a
             link since it was looked at is caught.
+        allow_hard_links: use a file that has other names (hard links) too; else it is
+            refused (``_usable``), also when it gains them between look and open.
 
     Raises:
         DocumentError: not a regular file, not a supported kind, too big, unreadable,
-            not UTF-8, or refused by ``where``.
+            not UTF-8, a hard link (unless allowed), or refused by ``where``.
     """
     if path.is_dir():  # whatever its name: its fix is a pattern, not another file
         hint = os.path.join(path, "**", "*.md")
@@ -134,11 +138,12 @@ def read_document(
         raise DocumentError(f"not a supported file ({', '.join(sorted(SUFFIXES))})")
     try:
         # Looked at before opening: opening a device may do something (a tape rewinds).
-        _usable(os.stat(path), path, os.path.realpath(path), where, max_bytes)
+        _usable(os.stat(path), path, os.path.realpath(path), where, max_bytes, allow_hard_links)
         # O_NONBLOCK: a FIFO swapped in since would block the open; fstat refuses it.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _O_CLOEXEC | _O_NOCTTY)
         with os.fdopen(fd, "rb") as file:
-            _usable(os.fstat(fd), path, _opened_at(fd, path), where, max_bytes)
+            _usable(os.fstat(fd), path, _opened_at(fd, path), where, max_bytes,
+                    allow_hard_links)  # fmt: skip
             raw = file.read(max_bytes + 1)  # it may have grown since fstat()
     except OSError as exc:
         raise DocumentError(f"cannot be read: {exc.strerror or exc}") from None
@@ -167,6 +172,7 @@ def _usable(
     real: str,
     where: Callable[[str], str | None] | None,
     max_bytes: int,
+    allow_hard_links: bool,
 ) -> None:
     if not stat.S_ISREG(info.st_mode):
         # A FIFO (reading would block), /dev/zero (would never end)...
@@ -174,6 +180,20 @@ def _usable(
     reason = None if where is None else where(real)
     if reason is not None:
         raise DocumentError(reason)
+    # A hard link is the file itself under another name: no path tells that `kb/x.md`
+    # is also /srv/bot/.env. Its count of names is the only sign (0 where the system
+    # gives none). Postfix's safe_open refuses such a file alike ("it must have only
+    # one hard link").
+    if info.st_nlink > 1 and not allow_hard_links:
+        name = shlex.quote(str(path))
+        raise DocumentError(
+            f"left out: it has {info.st_nlink} names (hard links), and its other names "
+            "cannot be told from it: one may be a secret file elsewhere on this file "
+            f"system (`find / -xdev -samefile {name}` lists them). If it belongs here, "
+            f"give it a name of its own (cp {name} {name}.copy && mv {name}.copy "
+            f"{name}); if your deployment makes hard links (rsync --link-dest, a Nix "
+            "store, ostree, uv), set allow_hard_links = true"
+        )
     if info.st_size > max_bytes:
         raise DocumentError(f"{info.st_size:,} bytes, over max_file_bytes ({max_bytes:,})")
 

@@ -17,6 +17,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from botkit.knowledge._paths import hidden as _hidden
+from botkit.knowledge._paths import inside as _inside
+from botkit.knowledge._paths import link_out
 from botkit.knowledge.analysis import Analyzer
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.documents import SUFFIXES, DocumentError, Passage, read_document
@@ -128,10 +131,6 @@ def _walk(pattern: str, problems: list[str]) -> Iterator[str]:
                 yield os.path.normpath(os.path.join(folder, name))
 
 
-def _inside(path: str, folder: str) -> bool:
-    return os.path.commonpath([path, folder]) == folder
-
-
 @dataclass(frozen=True)
 class _Bounds:
     """Where a link may lead: into the folder of a pattern (its folder before the first
@@ -159,18 +158,9 @@ class _Bounds:
                 "lead only into the folder of a pattern in sources)")  # fmt: skip
 
 
-def _hidden(relative: str) -> bool:
-    """Whether a path below an allowed folder has a hidden name (``.env``, ``.git/...``).
-
-    A name starting with ".." (not ".." itself) is not hidden here: Kubernetes writes a
-    ConfigMap or Secret volume as ``faq.md -> ..data/faq.md`` and ``..data ->
-    ..2026_11_29_22_00_00.123``, and refusing those left every file of such a volume out
-    (no passages: the bot did not start). Nobody keeps secrets under such names; the
-    files in them are the ones the volume shows.
-    """
-    return any(
-        part.startswith(".") and not part.startswith("..") for part in relative.split(os.sep)
-    )
+# Why a link on a source's way is refused (``_paths.link_out``).
+_LINK_RULE = ("a link on a source's path below the working directory may lead only "
+              "within the folder it lies in")  # fmt: skip
 
 
 def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...]) -> str | None:
@@ -186,8 +176,11 @@ def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...
     - A link among its folders may not lead out of the folder of another source that
       holds it: with ``kb/faq.md`` or ``kb/*.md`` in ``sources``, ``kb/team ->
       ../secret`` makes ``kb/team/notes.md`` a file outside ``kb/`` and it is refused.
-      The folders above the outermost source folder are the operator's layout (``kb ->
-      /mnt/kb`` alone is fine).
+    - Nor may a link on its path below the working directory lead out of the folder
+      that holds it (``kb/docs -> /etc`` for ``kb/docs/passwd.md``, ``sources`` naming
+      nothing else in ``kb/``: ``_paths.link_out``), unless the file lies where any
+      link may lead (``bounds``). Links in the working directory and above are the
+      operator's layout (``kb -> /mnt/kb`` alone is fine).
     """
     folder = os.path.dirname(os.path.abspath(path))
     own = os.path.realpath(folder)
@@ -202,12 +195,20 @@ def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...
             return (f"left out: it is {real}, reached through a link out of {area}, the "
                     "folder of another source (a link in a source's folder may not lead "
                     f"out of it; list {real} itself in sources to use it)")  # fmt: skip
+    out = link_out(os.path.dirname(path))
+    if out is not None and bounds.refuses(real) is not None:
+        return (f"left out: it is {real}, reached through {out.link}, a link to "
+                f"{out.target} out of {out.holder} where it lies ({_LINK_RULE}, or into "
+                f"the folder of a pattern in sources); to use it, list {real} itself in "
+                "sources, or a pattern in its folder")  # fmt: skip
     return None
 
 
 def _folder_linked_out(folder: str, areas: tuple[str, ...]) -> str | None:
-    """Why a pattern's ``folder`` must not be walked: it is (or lies in) a link out of
-    the folder of another source that holds it; or None."""
+    """Why a pattern's ``folder`` must not be walked, or None: it is (or lies in) a link
+    out of the folder of another source that holds it, or its path below the working
+    directory goes through a link out of the folder that holds the link (``kb/docs ->
+    /etc`` for ``kb/docs/*.md``: ``_paths.link_out``)."""
     written = os.path.abspath(folder)
     real = os.path.realpath(folder)
     for area in areas:
@@ -215,6 +216,11 @@ def _folder_linked_out(folder: str, areas: tuple[str, ...]) -> str | None:
             return (f"left out: its folder is {real}, reached through a link out of {area}, "
                     "the folder of another source (a link in a source's folder may not "
                     f"lead out of it; write a pattern in {real} to use it)")  # fmt: skip
+    out = link_out(folder)
+    if out is not None:
+        return (f"left out: its folder is {real}, reached through {out.link}, a link to "
+                f"{out.target} out of {out.holder} where it lies ({_LINK_RULE}); write a "
+                f"pattern in {real} to use it")  # fmt: skip
     return None
 
 
@@ -387,6 +393,7 @@ def load_library(config: KnowledgeConfig, language: str | None) -> Library:
                 passage_chars=config.passage_chars,
                 max_bytes=config.max_file_bytes,
                 where=functools.partial(found.refuses, path),
+                allow_hard_links=config.allow_hard_links,
             )
         except DocumentError as exc:
             problems.append(f"{path}: {exc}")

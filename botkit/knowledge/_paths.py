@@ -1,0 +1,79 @@
+"""Where a link on the way to a source leads, and who could have made it.
+
+A link at ``kb/docs`` is made by whoever may write in ``kb/``. When the link leads out
+of ``kb/`` (``kb/docs -> /etc``), that person has shown the bot a folder they could not
+show it otherwise. A link in the working directory or a folder above it
+(``kb -> /mnt/kb``) is the operator's: whoever may write there may edit the bot's
+config too, and gains nothing by it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["LinkOut", "hidden", "inside", "link_out"]
+
+
+@dataclass(frozen=True)
+class LinkOut:
+    """A link on a source's path that leads out of the folder holding it.
+
+    Attributes:
+        link: the link, as the source writes it (``kb/docs``).
+        target: where it leads (a real path).
+        holder: the real path of the folder it lies in.
+    """
+
+    link: str
+    target: str
+    holder: str
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both absolute, normalized)."""
+    return os.path.commonpath([path, folder]) == folder
+
+
+def hidden(relative: str) -> bool:
+    """Whether a path below an allowed folder has a hidden name (``.env``, ``.git/...``).
+
+    A name starting with ".." (not ".." itself) is not hidden here: Kubernetes writes a
+    ConfigMap or Secret volume as ``faq.md -> ..data/faq.md`` and ``..data ->
+    ..2026_11_29_22_00_00.123``, and refusing those left every file of such a volume out
+    (no passages: the bot did not start). Nobody keeps secrets under such names; the
+    files in them are the ones the volume shows.
+    """
+    return any(
+        part.startswith(".") and not part.startswith("..") for part in relative.split(os.sep)
+    )
+
+
+def link_out(folder: str) -> LinkOut | None:
+    """The first link on ``folder``'s path (as written, itself included) that leads out
+    of the folder holding it, or to a hidden name in it; None when there is none.
+
+    Links in the working directory and the folders above it are the operator's layout
+    and are not looked at. A link that stays in its own folder is harmless to this
+    rule: a ConfigMap volume's ``docs -> ..data/docs`` (items with a folder in their
+    path), a release switch's ``current -> releases/42``.
+    """
+    here = os.path.realpath(os.curdir)
+    written = os.sep if os.path.isabs(folder) else ""
+    for part in folder.split(os.sep):
+        if part in ("", os.curdir):
+            continue
+        holder = written or os.curdir
+        written = os.path.join(written, part)
+        if part == os.pardir or not os.path.islink(written):
+            continue
+        holder_real = os.path.realpath(holder)
+        if inside(here, holder_real):
+            continue
+        target = os.path.realpath(written)
+        if target == holder_real or (
+            inside(target, holder_real) and not hidden(os.path.relpath(target, holder_real))
+        ):
+            continue
+        return LinkOut(written, target, holder_real)
+    return None
