@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from botkit._delivery import LiveReplies, deliver
-from botkit.backends.protocol import GenerationBackend
+from botkit.backends.protocol import CUT_AT_LIMIT, GenerationBackend
 from botkit.config.settings import Settings
 from botkit.connector import Connector
 from botkit.errors import DatabaseUnavailableError, StoreError, UnknownConversationError
 from botkit.event_bus import EventBus
 from botkit.events import InboundMessage
 from botkit.metrics import BotMetrics, ReplyOutcome
-from botkit.pipeline import Context, Pipeline
+from botkit.pipeline import Context, Pipeline, Reply
 from botkit.pipeline.middleware.rate_limit import RATE_LIMITED
 from botkit.store import ConversationStore
 from botkit.store.records import IntakeResult, MessageStatus
@@ -209,6 +209,7 @@ class ReplyFlow:
                 channel, outcome, first_text_seconds=None,
                 total_seconds=time.monotonic() - turn_at,
             )  # fmt: skip
+            self._count_cut(channel, ctx.reply)
             raise
         first = delivery.first_text_at
         self.metrics.reply(
@@ -217,7 +218,16 @@ class ReplyFlow:
             first_text_seconds=None if first is None else first - turn_at,
             total_seconds=time.monotonic() - turn_at,
         )
+        self._count_cut(channel, ctx.reply)
         return delivery.outcome == "superseded"
+
+    def _count_cut(self, channel: str, reply: Reply) -> None:
+        """Count a reply the backend cut at its token limit (its stream is read to the
+        end by now), whatever the customer then got: the cut text, or the fallback reply
+        when the cap left no text (a model that spent it all reasoning). Either way the
+        cap is what to raise."""
+        if reply.finish_reason == CUT_AT_LIMIT:
+            self.metrics.replies_cut.labels(channel).inc()
 
 
 def _log_erased(conversation_id: int) -> None:

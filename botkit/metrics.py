@@ -256,6 +256,14 @@ class BotMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
+        self.replies_cut = Counter(
+            "botkit_replies_cut",
+            "Model replies the generation backend ended at its token limit "
+            "(max_new_tokens, or the model's context full): sent cut, usually "
+            "mid-sentence, or replaced by the fallback reply when the cap left no text",
+            ["channel"],
+            registry=registry,
+        )
         self.rate_limited = Counter(
             "botkit_rate_limited_messages",
             "Customer messages left unanswered because their sender went over "
@@ -306,6 +314,7 @@ class BotMetrics:
         for reply_outcome in REPLY_OUTCOMES:
             self.replies.labels(channel, reply_outcome)
         self.handoffs.labels(channel)
+        self.replies_cut.labels(channel)
         self.rate_limited.labels(channel)
         for rating in ("good", "bad"):
             self.feedback.labels(channel, rating)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from botkit.backends.protocol import CUT_AT_LIMIT
+from botkit.backends.stream import GenerationStream
 
 __all__ = ["ReplyStream", "ThinkFilter", "WholeReply", "report_end", "whole_reply"]
 
@@ -27,28 +29,11 @@ _CLOSE = "</think>"
 _LEAD_CHARS = 64
 
 
-class ReplyStream:
-    """The reply ``OpenAIBackend.generate`` returns: an async iterator of text deltas
-    whose ``finish_reason`` is the server's once the reply has ended ("stop", "length"
-    when cut at the token limit, ...).
-
-    Args:
-        start: makes the deltas' generator, given this stream to set the reason on.
-    """
-
-    def __init__(self, start: Callable[[ReplyStream], AsyncGenerator[str, None]]) -> None:
-        self.finish_reason: str | None = None
-        self._deltas = start(self)
-
-    def __aiter__(self) -> ReplyStream:
-        return self
-
-    async def __anext__(self) -> str:
-        return await self._deltas.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the reply: closes its HTTP response, so the server stops generating."""
-        await self._deltas.aclose()
+# ``OpenAIBackend.generate``'s stream: its ``finish_reason`` is the server's once the
+# reply has ended ("stop", "length" when cut at the token limit, ...); closing it closes
+# the HTTP response, so the server stops generating. The name stays for callers of
+# ``openai_compat.ReplyStream``.
+ReplyStream = GenerationStream
 
 
 class ThinkFilter:
@@ -134,14 +119,14 @@ def report_end(
 ) -> None:
     """Warn about a reply that is not what the customer should have had: cut at the
     token limit (``limit``), spent on reasoning, or all reasoning."""
-    if finish == "length" and not sent and (reasoned or unclosed):
+    if finish == CUT_AT_LIMIT and not sent and (reasoned or unclosed):
         log.warning(
             "openai: the model at %s spent all %d reply tokens reasoning and wrote no "
             "reply; raise [backend.openai] max_new_tokens, or turn the model's thinking off",
             where,
             limit,
         )
-    elif finish == "length":
+    elif finish == CUT_AT_LIMIT:
         log.warning(
             "openai: the reply from %s was cut at max_new_tokens (%d tokens); raise "
             "[backend.openai] max_new_tokens for longer replies",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from botkit.backends.protocol import GenerationRequest
+from botkit.backends.stream import GenerationStream
 from botkit.config.settings import EchoSettings
 
 __all__ = ["EchoBackend"]
@@ -41,8 +42,14 @@ class EchoBackend:
         """Whitespace-separated words: the echo backend's notion of a token."""
         return len(text.split())
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Yield the prefix, then each word of the last user message."""
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        """Yield the prefix, then each word of the last user message; the stream's
+        ``finish_reason`` is then "stop" (the echo has no token cap)."""
+        return GenerationStream(lambda stream: self._words(request, stream))
+
+    async def _words(
+        self, request: GenerationRequest, stream: GenerationStream
+    ) -> AsyncGenerator[str, None]:
         last = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         delay = self.settings.word_delay_seconds
         if self.settings.prefix:
@@ -51,3 +58,4 @@ class EchoBackend:
             if delay:
                 await asyncio.sleep(delay)
             yield match.group(0)
+        stream.finish_reason = "stop"

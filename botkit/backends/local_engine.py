@@ -16,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
-from botkit.backends.protocol import ChatMessage, GenerationRequest
+from botkit.backends.protocol import CUT_AT_LIMIT, ChatMessage, GenerationRequest
+from botkit.backends.stream import GenerationStream
 from botkit.config.settings import EngineSettings
 from botkit.errors import BackendBusyError, BackendError
 from engine import (
@@ -299,13 +300,19 @@ class LocalEngineBackend:
         except EngineError as exc:
             raise BackendError(str(exc)) from exc
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
-        """Stream the reply's text deltas.
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        """Stream the reply's text deltas; the stream's ``finish_reason`` is the engine's
+        once the reply has ended ("stop", or "length" when cut at ``max_new_tokens``).
 
-        Raises:
+        Raises (while iterating):
             BackendBusyError: the engine queue is full or the request timed out in it.
             BackendError: not started, invalid request, or the engine failed.
         """
+        return GenerationStream(lambda stream: self._stream(request, stream))
+
+    async def _stream(
+        self, request: GenerationRequest, reply: GenerationStream
+    ) -> AsyncGenerator[str, None]:
         engine = self._engine
         if engine is None:
             raise BackendError("the local engine is not started")
@@ -320,10 +327,18 @@ class LocalEngineBackend:
                         yield item.text
                     else:
                         self.last_record = item
+                        reply.finish_reason = item.finish_reason
         except EngineBusyError as exc:
             raise BackendBusyError(str(exc)) from exc
         except EngineError as exc:
             raise BackendError(str(exc)) from exc
+        if reply.finish_reason == CUT_AT_LIMIT:
+            # As the OpenAI-compatible backend does: the operator's cue is the cap.
+            log.warning(
+                "engine: a reply was cut at max_new_tokens (%d tokens); raise "
+                "[backend.engine] max_new_tokens for longer replies",
+                params.max_new_tokens,
+            )
 
 
 def _log_started(model: str, engine: LLMEngine, configured_blocks: int | None) -> None:

@@ -14,7 +14,8 @@ onto the backend protocol:
   server and the cause. That includes a stream that breaks off, or ends without a finish
   reason: a cut-off reply is never passed off as a whole one. A reply the server ends
   at ``max_new_tokens`` (finish reason "length") is delivered, with a warning in the log;
-  the stream's ``finish_reason`` tells the LLM translator, which keeps the sentence's
+  the stream's ``finish_reason`` (``ReportsFinish``) tells the bot, which counts it in
+  ``botkit_replies_cut_total``, and the LLM translator, which keeps the sentence's
   original rather than half a translation;
 - a ``<think>`` block at the start of the reply (a reasoning model on a server without a
   reasoning parser) is left out (``_openai_stream``);

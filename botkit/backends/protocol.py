@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "CUT_AT_LIMIT",
     "ChatMessage",
     "GenerationBackend",
     "GenerationRequest",
     "PromptLimits",
+    "ReportsFinish",
     "Role",
     "Translator",
+    "finish_reason",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -50,7 +53,9 @@ class GenerationBackend(Protocol):
 
     ``generate`` returns an async iterator; closing it (``aclose``) or cancelling the
     consuming task must release the request's resources. Overload is signalled with
-    ``BackendBusyError``, anything else with ``BackendError``.
+    ``BackendBusyError``, anything else with ``BackendError``. An iterator that also
+    says why the reply ended (``ReportsFinish``) lets the bot count replies cut at
+    ``max_new_tokens`` (``botkit_replies_cut_total``).
     """
 
     name: str
@@ -62,6 +67,34 @@ class GenerationBackend(Protocol):
     async def ready(self) -> bool: ...
 
     def generate(self, request: GenerationRequest) -> AsyncIterator[str]: ...
+
+
+# The finish reason of a reply the backend ended because it reached ``max_new_tokens``:
+# the name the engine, OpenAI and every OpenAI-compatible server give it.
+CUT_AT_LIMIT = "length"
+
+
+@runtime_checkable
+class ReportsFinish(Protocol):
+    """Optional for the iterator ``GenerationBackend.generate`` returns: it says why the
+    reply ended once it has (``botkit.backends.stream.GenerationStream`` does; the
+    engine, OpenAI-compatible and echo backends return one).
+
+    ``finish_reason`` is None until the stream has ended, and stays None for a stream
+    that was closed early or failed. Then ``"stop"`` (the model ended it: end of
+    sequence, a stop string) or ``CUT_AT_LIMIT`` (``"length"``: cut at
+    ``max_new_tokens``, usually mid-sentence); a server may report others (OpenAI's
+    ``"content_filter"``), passed on as it named them.
+    """
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+
+def finish_reason(stream: object) -> str | None:
+    """Why the reply ``stream`` (from ``generate``) ended: see ``ReportsFinish``; None
+    for a stream that does not say (a plain async generator)."""
+    return stream.finish_reason if isinstance(stream, ReportsFinish) else None
 
 
 @runtime_checkable

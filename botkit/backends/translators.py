@@ -12,7 +12,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest, Translator
+from botkit.backends.protocol import (
+    CUT_AT_LIMIT,
+    ChatMessage,
+    GenerationBackend,
+    GenerationRequest,
+    Translator,
+    finish_reason,
+)
 from botkit.errors import TranslationError
 from botkit.language.codes import english_name, is_known_language
 from botkit.language.settings import TranslatorSettings
@@ -52,8 +59,8 @@ class LLMTranslator:
     language is served depends on the model. The sentences of one
     batch are requested concurrently, so a batching backend runs them together. A
     sentence whose translation the backend reports cut at the token cap (a stream with
-    ``finish_reason == "length"``, as the OpenAI-compatible backend's) comes back empty,
-    so the original sentence is kept.
+    ``finish_reason == "length"``, as the engine's and the OpenAI-compatible backend's)
+    comes back empty, so the original sentence is kept.
 
     Args:
         backend: the bot's generation backend.
@@ -85,10 +92,11 @@ class LLMTranslator:
         request = self.request_for(text, source, target)
         stream = self.backend.generate(request)
         parts = [delta async for delta in stream]
-        # A backend that reports why the reply ended (the OpenAI-compatible one) says
-        # "length" when the token cap cut it: half a sentence reads as a whole one, so
-        # it counts as no translation and the original is kept (``TextTranslator``).
-        if getattr(stream, "finish_reason", None) == "length":
+        # A backend that reports why the reply ended (``ReportsFinish``: the engine and
+        # OpenAI-compatible ones) says "length" when the token cap cut it: half a
+        # sentence reads as a whole one, so it counts as no translation and the
+        # original is kept (``TextTranslator``).
+        if finish_reason(stream) == CUT_AT_LIMIT:
             _log.warning(
                 "the %s → %s translation of a %d-character sentence was cut at %d tokens; "
                 "the original sentence is kept",

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botkit.backends.protocol import ChatMessage, GenerationBackend
+from botkit.backends.protocol import ChatMessage, GenerationBackend, finish_reason
 from botkit.event_bus import EventBus
 from botkit.events import Button, ConversationClosed, HandoffRequested, InboundMessage
 from botkit.store.records import (
@@ -56,6 +56,20 @@ class Reply:
     working_text: str | None = None
     source: str = "handler"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The stream as the reply was made with it, before middleware wrapped ``stream``
+    # (translation): the backend's, which knows why the generation ended.
+    _origin: AsyncIterator[str] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._origin = self.stream
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why the generation behind the reply's stream ended, once the stream has been
+        read to its end: ``"length"`` (``CUT_AT_LIMIT``) when the backend cut it at
+        ``max_new_tokens``. None for a text reply, and for a stream that does not say
+        (``botkit.backends.protocol.ReportsFinish``)."""
+        return finish_reason(self._origin)
 
     async def deltas(self) -> AsyncIterator[str]:
         """The reply as deltas, whichever form it has.

@@ -4,10 +4,12 @@ always ready. A test backend subclasses ``ScriptBackend`` and gives ``name`` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator
 
 from botkit.backends.echo import EchoBackend
-from botkit.backends.protocol import GenerationRequest
+from botkit.backends.protocol import GenerationRequest, finish_reason
+from botkit.backends.stream import GenerationStream
 
 __all__ = ["RecordingEcho", "ScriptBackend"]
 
@@ -42,7 +44,16 @@ class RecordingEcho(EchoBackend):
             for r in self.requests
         ]
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[str]:
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        return GenerationStream(lambda stream: self._recorded(request, stream))
+
+    async def _recorded(
+        self, request: GenerationRequest, stream: GenerationStream
+    ) -> AsyncGenerator[str, None]:
+        # Recorded once the reply is read, as a generator backend would: a reply that
+        # never reaches delivery (superseded) leaves no request.
         self.requests.append(request)
-        async for delta in super().generate(request):
-            yield delta
+        async with contextlib.aclosing(super().generate(request)) as echo:
+            async for delta in echo:
+                yield delta
+        stream.finish_reason = finish_reason(echo)

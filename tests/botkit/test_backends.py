@@ -9,7 +9,13 @@ import tomllib
 import pytest
 
 from botkit.backends import EchoBackend, create_backend, start_backend
-from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest
+from botkit.backends.protocol import (
+    ChatMessage,
+    GenerationBackend,
+    GenerationRequest,
+    ReportsFinish,
+    finish_reason,
+)
 from botkit.config import BackendSettings, EchoSettings, settings_from_mapping
 from botkit.errors import BackendError, ConfigError
 
@@ -45,6 +51,17 @@ async def test_echo_stream_can_be_closed_early() -> None:
     stream = backend.generate(request("a b c d"))
     assert await anext(stream) == "echo: "
     await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_echo_says_its_replies_end_finished() -> None:
+    stream = EchoBackend().generate(request("a b"))
+    assert isinstance(stream, ReportsFinish) and finish_reason(stream) is None
+    assert "".join([d async for d in stream]) == "echo: a b"
+    assert finish_reason(stream) == "stop"  # the echo has no token cap
+    closed = EchoBackend().generate(request("a b"))
+    await anext(closed)
+    await closed.aclose()  # type: ignore[attr-defined]
+    assert finish_reason(closed) is None  # a reply that did not end has no reason
 
 
 async def test_kind_echo() -> None:

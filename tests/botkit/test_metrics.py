@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlite_lock import write_locked
 
 from botkit.backends.echo import EchoBackend
-from botkit.backends.protocol import GenerationRequest
+from botkit.backends.protocol import CUT_AT_LIMIT, GenerationRequest
+from botkit.backends.stream import GenerationStream
 from botkit.bot import Bot
 from botkit.cli import chat_settings
 from botkit.config import Settings, load_settings
@@ -70,6 +71,27 @@ class _BusyThenFine(ScriptBackend):
             raise BackendBusyError("queue full")
         yield "fine, "
         yield "thanks"
+
+
+class _Capped(ScriptBackend):
+    """Writes ``words`` each time and reports them cut at the token limit ("length")
+    when the message asks for a long answer, finished ("stop") otherwise."""
+
+    name = "capped"
+
+    def __init__(self, words: tuple[str, ...] = ("Your order left ", "the warehouse on")) -> None:
+        self.words = words
+
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        return GenerationStream(lambda stream: self._words(request, stream))
+
+    async def _words(
+        self, request: GenerationRequest, stream: GenerationStream
+    ) -> AsyncGenerator[str, None]:
+        for word in self.words:
+            yield word
+        long = "long" in request.messages[-1].content
+        stream.finish_reason = CUT_AT_LIMIT if long else "stop"
 
 
 @pytest.fixture
@@ -189,6 +211,39 @@ async def test_translator_calls_are_counted_and_timed_by_direction(
     assert timed >= 0.02  # two calls of at least 10 ms
 
 
+async def test_replies_the_backend_cut_at_its_token_limit_are_counted(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with Bot(make_settings(), backend=_Capped()) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("a long answer, please", "k1"))
+        await bot.submit(message("a short one", "k2", conversation="c2"))
+        cut, whole = await recorder(bot).wait_for(2)
+        assert await bot.drain(10)
+        samples = _local(bot)
+    # Delivered as it came: the customer gets the words the model wrote (see
+    # docs/operations.md on why a cut reply gets no mark).
+    assert cut.text == whole.text == "Your order left the warehouse on"
+    assert _value(samples, "botkit_replies_cut_total", channel="test") == 1
+    assert _replies(samples, "sent") == 2
+
+
+async def test_a_cut_reply_the_fallback_replaced_is_counted_as_cut(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # The cap came before any text (a model that spent it all reasoning): the customer
+    # gets the fallback reply, and raising the cap is still the fix.
+    async with Bot(make_settings(), backend=_Capped(words=())) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        await bot.submit(message("a long answer, please", "k1"))
+        (reply,) = await recorder(bot).wait_for(1)
+        assert await bot.drain(10)
+        samples = _local(bot)
+    assert reply.text == FALLBACK_REPLIES["en"]
+    assert _replies(samples, "fallback") == 1
+    assert _value(samples, "botkit_replies_cut_total", channel="test") == 1
+
+
 def test_the_engine_report_becomes_counters_and_gauges() -> None:
     report = {
         "steps": 7, "computed_tokens": 90, "prompt_tokens_computed": 80,
@@ -306,6 +361,7 @@ async def test_every_known_series_of_a_channel_is_exported_from_the_start(
     assert _value(samples, "botkit_replies_total", channel="test", outcome="failed") == 0
     assert ("botkit_handoffs_total", (("channel", "test"),)) in samples
     assert ("botkit_rate_limited_messages_total", (("channel", "test"),)) in samples
+    assert ("botkit_replies_cut_total", (("channel", "test"),)) in samples
     assert ("botkit_messages_total", (("channel", "test"), ("outcome", "stored"))) in samples
 
 

@@ -18,7 +18,13 @@ from core_helpers import RecordingConnector, message, recorder
 
 from botkit.backends import create_backend, start_backend
 from botkit.backends.openai_compat import OpenAIBackend
-from botkit.backends.protocol import ChatMessage, GenerationBackend, GenerationRequest
+from botkit.backends.protocol import (
+    CUT_AT_LIMIT,
+    ChatMessage,
+    GenerationBackend,
+    GenerationRequest,
+    finish_reason,
+)
 from botkit.backends.translators import LLMTranslator
 from botkit.bot import Bot
 from botkit.config import BackendSettings, Settings, settings_from_mapping
@@ -262,6 +268,17 @@ async def test_a_stream_with_done_but_no_finish_reason_is_not_taken_as_whole(
         await reply(backend, ask("hi"))
 
 
+async def test_the_streams_finish_reason_is_the_servers(
+    api: FakeOpenAI, backend: OpenAIBackend
+) -> None:
+    for finish in ("stop", CUT_AT_LIMIT):
+        api.misbehave(Misbehaviour("raw", body=_events([*_HELLO, _chunk([_delta("", finish)])])))
+        stream = backend.generate(ask("hi"))
+        assert finish_reason(stream) is None  # not ended yet
+        assert "".join([d async for d in stream]) == "Hello world"
+        assert finish_reason(stream) == finish
+
+
 async def test_a_stalled_stream_times_out(api: FakeOpenAI) -> None:
     backend = await start_backend(settings(api, api_key=KEY, timeout_seconds=0.5))
     api.misbehave(Misbehaviour("stall", after=1))
@@ -383,3 +400,23 @@ async def test_the_bot_answers_through_the_server(
     # The second request carried the first exchange as history.
     history = [m["content"] for m in api.requests[2].body["messages"][1:]]  # [0]: the start
     assert history == ["Where is my order?", "You said: Where is my order?", "Thanks"]
+
+
+async def test_a_reply_the_server_cut_at_max_tokens_is_counted(
+    api: FakeOpenAI, make_settings: Callable[..., Settings]
+) -> None:
+    table = {"base_url": api.base_url, "model": "fake-model", "api_key": KEY, "max_retries": 0}
+    settings_ = make_settings(backend={"kind": "openai", "openai": table})
+    async with Bot(settings_) as bot:
+        bot.attach_connector(RecordingConnector(bot))
+        cut = _events([*_HELLO, _chunk([_delta("", CUT_AT_LIMIT)])])
+        api.misbehave(Misbehaviour("raw", body=cut))
+        await bot.submit(message("Tell me everything", "k1"))
+        await bot.submit(message("Thanks", "k2"))
+        first, second = await recorder(bot).wait_for(2)
+        assert await bot.drain(10)
+        counted = bot.metrics.registry.get_sample_value(
+            "botkit_replies_cut_total", {"channel": "test"}
+        )
+    assert (first.text, second.text) == ("Hello world", "You said: Thanks")
+    assert counted == 1

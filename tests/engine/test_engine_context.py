@@ -149,6 +149,28 @@ async def test_a_message_too_long_for_the_context_gets_the_too_long_reply(
     assert huge not in [m.content for m in backend.requests[0].messages]
 
 
+async def test_a_reply_the_engine_cut_at_max_new_tokens_is_counted(
+    ckpt: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = EngineSettings(
+        model=str(ckpt), dtype="float32", device="cpu", temperature=0, max_new_tokens=3
+    )
+    backend = LocalEngineBackend(settings, kv_cache_blocks=10, max_num_seqs=1)
+    async with Bot(bot_settings(tmp_path), backend=backend) as bot:
+        recorder = Recorder(bot)
+        bot.attach_connector(recorder)
+        reply = await ask(bot, recorder, QUESTION, "k1")
+        assert await bot.drain(10)
+        counted = bot.metrics.registry.get_sample_value(
+            "botkit_replies_cut_total", {"channel": "test"}
+        )
+    # The engine's own record of the reply: three tokens, then its cap.
+    final = backend.last_record
+    assert final is not None and (final.finish_reason, final.completion_tokens) == ("length", 3)
+    assert reply.text and counted == 1
+    assert "cut at max_new_tokens (3 tokens)" in caplog.text
+
+
 async def test_a_kv_cache_too_small_for_the_reply_fails_start(ckpt: Path) -> None:
     # "Hello" as a chat is 17 tokens, + 64 for the reply = 81: 6 blocks of 16.
     backend = engine(ckpt, kv_cache_blocks=3, max_new_tokens=64)
