@@ -51,6 +51,8 @@ _log = logging.getLogger("botkit.bot")
 _FORMAT = 1
 _FORMAT_AGENT = 2
 _SUFFIX = ".json"
+# A name's time prefix: nanoseconds, zero-padded so that names sort as the numbers do.
+_PREFIX_DIGITS = 20
 UNREADABLE = "unreadable"
 
 
@@ -84,6 +86,8 @@ class OutageSpool:
         self.max_messages = max_messages
         self._queue: list[Path] = []  # sorted by name: arrival order
         self._names = itertools.count()
+        # The newest name's time prefix: each new name's is past it (see ``keep``).
+        self._last_ns = 0
         self.added = asyncio.Event()  # set by each keep, cleared by the reader
         self.emptied = asyncio.Event()  # set while nothing is kept (for ``Bot.drain``)
         self.emptied.set()
@@ -94,7 +98,8 @@ class OutageSpool:
     async def load(self) -> int:
         """Queue the files a previous run left (a crash or a stop during an outage);
         returns how many."""
-        found = await asyncio.to_thread(self._leftovers)
+        found, newest = await asyncio.to_thread(self._leftovers)
+        self._last_ns = max(self._last_ns, newest)
         self._queue = sorted({*self._queue, *found})
         self._note_size()
         if found:
@@ -112,12 +117,21 @@ class OutageSpool:
             folder = folder.parent
         return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
 
-    def _leftovers(self) -> list[Path]:
+    def _leftovers(self) -> tuple[list[Path], int]:
+        """The files waiting, and the newest time prefix of any name there, set aside
+        ones included: names then never repeat in the folder, so a file set aside never
+        replaces an older one of the same name (a container's process id is the same
+        on every start, and the counter starts again at 0)."""
         if not self.directory.is_dir():
-            return []
+            return [], 0
         for partial in self.directory.glob("*.tmp"):  # a write that a crash cut short
             partial.unlink(missing_ok=True)
-        return sorted(self.directory.glob(f"*{_SUFFIX}"))
+        found = sorted(self.directory.glob(f"*{_SUFFIX}"))
+        aside = self.directory / UNREADABLE
+        names = [p.name for p in found]
+        if aside.is_dir():
+            names += [p.name for p in aside.iterdir()]
+        return found, max(map(_time_prefix, names), default=0)
 
     async def keep(self, kept: SpooledMessage) -> None:
         """Write ``kept`` to disk (durably) behind the others.
@@ -127,8 +141,13 @@ class OutageSpool:
         """
         if len(self._queue) >= self.max_messages:
             raise SpoolFull(f"{self.max_messages} messages are kept already")
-        # Named before the write: two keeps at once stay in the order they came.
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._names):09d}"
+        # Named before the write: two keeps at once stay in the order they came. The
+        # time prefix only grows, from the newest name a previous run left (``load``):
+        # a clock stepped back (NTP) must not put a later message before an earlier one.
+        # Processes sharing the folder each seed from the others' files at their start;
+        # between them, order is as good as their clocks (give each its own folder).
+        self._last_ns = max(time.time_ns(), self._last_ns + 1)
+        name = f"{self._last_ns:0{_PREFIX_DIGITS}d}-{os.getpid()}-{next(self._names):09d}"
         try:
             path = await asyncio.to_thread(self._write, name, _encode(kept))
         except OSError as exc:
@@ -294,6 +313,13 @@ def purge_unreadable(directory: Path, before: float) -> int:
     return gone
 
 
+def _time_prefix(name: str) -> int:
+    """The time prefix of a kept message's file name; 0 for a name not of ours."""
+    head = name.partition("-")[0]
+    ok = len(head) == _PREFIX_DIGITS and head.isascii() and head.isdigit()
+    return int(head) if ok else 0
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make the rename itself durable (a crash right after it must not lose the file)."""
     fd = os.open(directory, os.O_RDONLY)
@@ -362,7 +388,9 @@ def _decode(data: bytes) -> SpooledMessage:
         idempotency_key=_text(obj["idempotency_key"]),
         channel_ids={_text(k): _text(v) for k, v in _mapping(obj["channel_ids"]).items()},
         attachments=tuple(_attachment(_mapping(a)) for a in _list(obj["attachments"])),
-        received_at=_aware(datetime.fromisoformat(_text(obj["received_at"]))),
+        # A naive time (kept by a botkit before 2026-11-30) is read as UTC, as
+        # InboundMessage reads it, not set aside: its channel was acknowledged.
+        received_at=datetime.fromisoformat(_text(obj["received_at"])),
     )
     flag = obj["existing_conversation_only"]
     if not isinstance(flag, bool):
@@ -383,12 +411,6 @@ def _attachment(a: dict[str, Any]) -> Attachment:
         url=_optional_text(a.get("url")),
         ref=_optional_text(a.get("ref")),
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("received_at has no time zone")
-    return moment
 
 
 def _text(value: object) -> str:

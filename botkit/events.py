@@ -91,7 +91,8 @@ class InboundMessage:
         channel_ids: channel-specific ids the connector needs to reply (thread ts,
             message id...). Strings only so they serialize without surprises.
         attachments: metadata of attached files.
-        received_at: when the connector received it.
+        received_at: when the connector received it. A naive value (no time zone) is
+            read as UTC.
     """
 
     channel: str
@@ -102,6 +103,15 @@ class InboundMessage:
     channel_ids: dict[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        # Connectors of other packages build these. A naive time used to be stored as
+        # it came, then refused when read back from the outage spool, after the channel
+        # was acknowledged: the message was lost. It is read as UTC (what the deprecated
+        # datetime.utcnow() gives) rather than refused, so such a connector, and rows it
+        # stored before, keep working. Costs one attribute check per message.
+        if self.received_at.tzinfo is None:
+            object.__setattr__(self, "received_at", self.received_at.replace(tzinfo=UTC))
 
 
 @dataclass(frozen=True, slots=True)
