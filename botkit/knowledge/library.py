@@ -39,8 +39,10 @@ __all__ = [
 MAX_FILES = 10_000
 MAX_ENTRIES = 200_000
 
-# (path, modification time in ns, size) of each file: a changed tuple means reload.
-Fingerprint = tuple[tuple[str, int, int], ...]
+# (path, modification time in ns, size, names) of each file: a changed tuple means
+# reload. The count of names (hard links) is in it so that a file left out for having
+# several is read again once it has one, though its contents did not change.
+Fingerprint = tuple[tuple[str, int, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -363,14 +365,14 @@ def _find(patterns: tuple[str, ...]) -> _Found:
 
 
 def fingerprint(paths: list[str]) -> Fingerprint:
-    """The state of ``paths`` now (a missing file counts as ``-1, -1``)."""
+    """The state of ``paths`` now (a missing file counts as ``-1, -1, -1``)."""
     state = []
     for path in paths:
         try:
             info = os.stat(path)
-            state.append((path, info.st_mtime_ns, info.st_size))
+            state.append((path, info.st_mtime_ns, info.st_size, info.st_nlink))
         except OSError:
-            state.append((path, -1, -1))
+            state.append((path, -1, -1, -1))
     return tuple(state)
 
 

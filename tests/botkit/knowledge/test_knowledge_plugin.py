@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -216,6 +217,24 @@ async def test_files_that_give_no_passage_are_read_again_only_when_they_change(
             assert not await plugin.reload_if_changed()
         assert len(loads) == 2 and caplog.text.count("now give no passage") == 1
         (kb_dir / "stores.md").write_text("# Stores\nOur shop in Utrecht opens at 9.")
+        assert await plugin.reload_if_changed()
+        await _ask(bot, "When does the Utrecht shop open?", "k1")
+    assert "[1] Stores\nOur shop in Utrecht" in backend.systems[0]
+
+
+async def test_a_file_left_out_for_its_hard_links_is_read_once_it_has_one_name(
+    knowledge_bot: KnowledgeBot, kb_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    async with knowledge_bot(reload_seconds=0) as (bot, backend):
+        plugin = bot.plugins.get("knowledge")
+        assert isinstance(plugin, KnowledgePlugin)
+        (kb_dir / "stores.md").write_text("# Stores\nOur shop in Utrecht opens at 9.")
+        os.link(kb_dir / "stores.md", kb_dir.parent / "stray.md")
+        assert await plugin.reload_if_changed()
+        assert f"{kb_dir}/stores.md: left out: it has 2 names (hard links)" in caplog.text
+        # The stray name removed: the file's contents and time are as they were.
+        (kb_dir.parent / "stray.md").unlink()
         assert await plugin.reload_if_changed()
         await _ask(bot, "When does the Utrecht shop open?", "k1")
     assert "[1] Stores\nOur shop in Utrecht" in backend.systems[0]

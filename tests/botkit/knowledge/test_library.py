@@ -76,8 +76,14 @@ def test_the_fingerprint_changes_with_any_file(kb_dir: Path) -> None:
     assert fingerprint(files) == before
     (kb_dir / "payment.md").write_text("# Payment\nOnly cash.")
     assert fingerprint(files) != before
+    # A second name (a hard link) made or removed changes it too.
+    before = fingerprint(files)
+    os.link(kb_dir / "payment.md", kb_dir.parent / "payment-link.md")
+    assert fingerprint(files) != before
+    (kb_dir.parent / "payment-link.md").unlink()
+    assert fingerprint(files) == before
     (kb_dir / "payment.md").unlink()
-    assert (f"{kb_dir}/payment.md", -1, -1) in fingerprint(files)
+    assert (f"{kb_dir}/payment.md", -1, -1, -1) in fingerprint(files)
 
 
 def test_folder_links_are_not_followed_and_linked_files_count_once(kb_dir: Path) -> None:
