@@ -14,7 +14,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -116,6 +116,12 @@ class OfficeHours(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
+            # No zone at all: the system has no database and the tzdata package (a
+            # dependency) is missing; no name would do, so do not blame this one.
+            if not available_timezones():
+                raise ValueError(
+                    "no time-zone database found (install the tzdata package)"
+                ) from None
             raise ValueError(f"{value!r} is not a known time zone (e.g. 'Europe/Amsterdam')") \
                 from None  # fmt: skip
         return value
@@ -163,5 +169,10 @@ class OfficeHours(BaseModel):
             for start, _ in self._ranges_on(day):
                 if offset or start > minute:
                     wall = datetime.combine(day, time(start // 60, start % 60))
-                    return _existing(wall.replace(tzinfo=self.zone))
+                    opening = _existing(wall.replace(tzinfo=self.zone))
+                    # Moved past a gap, it may be at or past the range's end too (hours
+                    # wholly in the skipped hour, or on the day Samoa skipped in 2011):
+                    # the office does not open then, so look on.
+                    if self.is_open(opening):
+                        return opening
         return None
