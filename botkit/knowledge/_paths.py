@@ -1,10 +1,11 @@
 """Where a link on the way to a source leads, and who could have made it.
 
-A link at ``kb/docs`` is made by whoever may write in ``kb/``. When the link leads out
-of ``kb/`` (``kb/docs -> /etc``), that person has shown the bot a folder they could not
-show it otherwise. A link in the working directory or a folder above it
-(``kb -> /mnt/kb``) is the operator's: whoever may write there may edit the bot's
-config too, and gains nothing by it.
+A link at ``kb/docs`` is made by whoever may write in ``kb/``. When it leads out of
+``kb/`` (``kb/docs -> /etc``), that person has shown the bot a folder they could not
+show it otherwise. A link in the working directory or a folder above it (``kb ->
+/mnt/kb``) is the operator's: whoever may write there may edit the bot's config too,
+and gains nothing by it. So the folder a source's path enters first below those
+(``kb``) is the tree its editors write, and links deeper on the path must stay in it.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ __all__ = ["LinkOut", "hidden", "inside", "link_out"]
 
 @dataclass(frozen=True)
 class LinkOut:
-    """A link on a source's path that leads out of the folder holding it.
+    """A link on a source's path that leads out of the tree the path enters.
 
     Attributes:
         link: the link, as the source writes it (``kb/docs``).
         target: where it leads (a real path).
-        holder: the real path of the folder it lies in.
+        tree: the real path of the folder the source's path enters first below the
+            working directory or a folder above it (``kb``).
     """
 
     link: str
     target: str
-    holder: str
+    tree: str
 
 
 def inside(path: str, folder: str) -> bool:
@@ -51,29 +53,34 @@ def hidden(relative: str) -> bool:
 
 def link_out(folder: str) -> LinkOut | None:
     """The first link on ``folder``'s path (as written, itself included) that leads out
-    of the folder holding it, or to a hidden name in it; None when there is none.
+    of the tree the path enters (the folder it enters first below the working
+    directory or a folder above it), or to a hidden name in it; None when there is none.
 
     Links in the working directory and the folders above it are the operator's layout
-    and are not looked at. A link that stays in its own folder is harmless to this
-    rule: a ConfigMap volume's ``docs -> ..data/docs`` (items with a folder in their
-    path), a release switch's ``current -> releases/42``.
+    and are not looked at. Links within the tree are harmless to this rule: a
+    ConfigMap volume's ``docs -> ..data/docs`` (items with a folder in their path), a
+    release switch's ``current -> releases/42``, ``en/faq -> ../shared/faq``.
     """
     here = os.path.realpath(os.curdir)
     written = os.sep if os.path.isabs(folder) else ""
+    tree: str | None = None
     for part in folder.split(os.sep):
         if part in ("", os.curdir):
             continue
         holder = written or os.curdir
         written = os.path.join(written, part)
-        if part == os.pardir or not os.path.islink(written):
+        if part == os.pardir:
             continue
         holder_real = os.path.realpath(holder)
-        if inside(here, holder_real):
+        if inside(here, holder_real):  # the operator's; the tree starts below it
+            tree = None
+            continue
+        if tree is None:
+            tree = holder_real
+        if not os.path.islink(written):
             continue
         target = os.path.realpath(written)
-        if target == holder_real or (
-            inside(target, holder_real) and not hidden(os.path.relpath(target, holder_real))
-        ):
+        if target == tree or (inside(target, tree) and not hidden(os.path.relpath(target, tree))):
             continue
-        return LinkOut(written, target, holder_real)
+        return LinkOut(written, target, tree)
     return None

@@ -161,8 +161,8 @@ class _Bounds:
 
 
 # Why a link on a source's way is refused (``_paths.link_out``).
-_LINK_RULE = ("a link on a source's path below the working directory may lead only "
-              "within the folder it lies in")  # fmt: skip
+_LINK_RULE = ("on a source's path, a link may lead only within the folder the path "
+              "enters first below the working directory or a folder above it")  # fmt: skip
 
 
 def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...]) -> str | None:
@@ -178,10 +178,10 @@ def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...
     - A link among its folders may not lead out of the folder of another source that
       holds it: with ``kb/faq.md`` or ``kb/*.md`` in ``sources``, ``kb/team ->
       ../secret`` makes ``kb/team/notes.md`` a file outside ``kb/`` and it is refused.
-    - Nor may a link on its path below the working directory lead out of the folder
-      that holds it (``kb/docs -> /etc`` for ``kb/docs/passwd.md``, ``sources`` naming
-      nothing else in ``kb/``: ``_paths.link_out``), unless the file lies where any
-      link may lead (``bounds``). Links in the working directory and above are the
+    - Nor may a link on its path lead out of the folder the path enters first below
+      the working directory (``kb/docs -> /etc`` for ``kb/docs/passwd.md``, ``sources``
+      naming nothing else in ``kb/``: ``_paths.link_out``), unless the file lies where
+      any link may lead (``bounds``). Links in the working directory and above are the
       operator's layout (``kb -> /mnt/kb`` alone is fine).
     """
     folder = os.path.dirname(os.path.abspath(path))
@@ -200,7 +200,7 @@ def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...
     out = link_out(os.path.dirname(path))
     if out is not None and bounds.refuses(real) is not None:
         return (f"left out: it is {real}, reached through {out.link}, a link to "
-                f"{out.target} out of {out.holder} where it lies ({_LINK_RULE}, or into "
+                f"{out.target} out of {out.tree} ({_LINK_RULE}, or into "
                 f"the folder of a pattern in sources); to use it, list {real} itself in "
                 "sources, or a pattern in its folder")  # fmt: skip
     return None
@@ -208,8 +208,8 @@ def _listed_refusal(path: str, real: str, bounds: _Bounds, areas: tuple[str, ...
 
 def _folder_linked_out(folder: str, areas: tuple[str, ...]) -> str | None:
     """Why a pattern's ``folder`` must not be walked, or None: it is (or lies in) a link
-    out of the folder of another source that holds it, or its path below the working
-    directory goes through a link out of the folder that holds the link (``kb/docs ->
+    out of the folder of another source that holds it, or its path goes through a
+    link out of the folder it enters first below the working directory (``kb/docs ->
     /etc`` for ``kb/docs/*.md``: ``_paths.link_out``)."""
     written = os.path.abspath(folder)
     real = os.path.realpath(folder)
@@ -221,7 +221,7 @@ def _folder_linked_out(folder: str, areas: tuple[str, ...]) -> str | None:
     out = link_out(folder)
     if out is not None:
         return (f"left out: its folder is {real}, reached through {out.link}, a link to "
-                f"{out.target} out of {out.holder} where it lies ({_LINK_RULE}); write a "
+                f"{out.target} out of {out.tree} ({_LINK_RULE}); write a "
                 f"pattern in {real} to use it")  # fmt: skip
     return None
 

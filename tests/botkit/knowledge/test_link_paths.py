@@ -19,8 +19,8 @@ from botkit.knowledge.library import find_files
 
 SECRET = "ROOT-PASSWORD-XYZ-42"
 RULE = (
-    "a link on a source's path below the working directory may lead only within the "
-    "folder it lies in"
+    "on a source's path, a link may lead only within the folder the path enters first "
+    "below the working directory or a folder above it"
 )
 
 
@@ -54,7 +54,7 @@ def test_a_lone_listed_file_under_a_folder_linked_out_is_refused(site: Path) -> 
         assert SECRET not in _shown(library) and library.files == {}
         assert library.problems[-1] == (
             f"kb/docs/passwd.md: left out: it is {site}/etc/passwd.md, reached through "
-            f"kb/docs, a link to {site}/etc out of {site}/kb where it lies ({RULE}, or "
+            f"kb/docs, a link to {site}/etc out of {site}/kb ({RULE}, or "
             "into the folder of a pattern in sources); to use it, list "
             f"{site}/etc/passwd.md itself in sources, or a pattern in its folder"
         )
@@ -69,7 +69,9 @@ def test_a_lone_listed_file_under_a_folder_linked_out_is_refused(site: Path) -> 
     )
 
 
-def test_a_link_deeper_on_the_path_or_behind_dot_dot_is_refused(site: Path) -> None:
+def test_a_link_deeper_on_the_path_or_behind_dot_dot_is_refused(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (site / "kb" / "a").mkdir()
     (site / "kb" / "a" / "b").symlink_to(site / "etc")
     (site / "kb" / "c").symlink_to(site / "etc")
@@ -78,6 +80,14 @@ def test_a_link_deeper_on_the_path_or_behind_dot_dot_is_refused(site: Path) -> N
         assert files == [] and len(problems) == 1
         assert problems[0].startswith(f"{listed}: left out: ")
         assert f"{site}/etc/passwd.md" in problems[0]
+    # An absolute source beside the working directory: its tree is data/, the folder
+    # it enters below the working directory's parent.
+    (site / "app").mkdir()
+    (site / "data" / "kb").mkdir(parents=True)
+    (site / "data" / "kb" / "docs").symlink_to(site / "etc")
+    monkeypatch.chdir(site / "app")
+    files, problems = find_files((f"{site}/data/kb/docs/passwd.md",))
+    assert files == [] and f"a link to {site}/etc out of {site}/data (" in problems[0]
 
 
 def test_a_pattern_whose_folder_is_linked_out_is_refused(site: Path) -> None:
@@ -92,7 +102,7 @@ def test_a_pattern_whose_folder_is_linked_out_is_refused(site: Path) -> None:
     assert SECRET not in _shown(library) and library.files == {}
     assert library.problems == (
         f"kb/docs/*.md: left out: its folder is {site}/etc, reached through kb/docs, a "
-        f"link to {site}/etc out of {site}/kb where it lies ({RULE}); write a pattern in "
+        f"link to {site}/etc out of {site}/kb ({RULE}); write a pattern in "
         f"{site}/etc to use it",
     )
 
@@ -112,11 +122,14 @@ def test_links_the_operator_or_the_folder_itself_makes_are_kept(site: Path) -> N
     (site / "mnt" / "kb" / "docs").mkdir(parents=True)
     (site / "mnt" / "kb" / "docs" / "faq.md").write_text("# FAQ\nOpen 9 to 5.\n")
     (site / "site").symlink_to(site / "mnt" / "kb")
-    # Within the folder holding them: a release switch, a link to the folder itself.
+    # Within the tree the path enters (kb): a release switch, a link to its own
+    # folder, one to a sibling folder.
     (site / "kb" / "releases" / "42").mkdir(parents=True)
     (site / "kb" / "releases" / "42" / "faq.md").write_text("# FAQ\nOpen 8 to 6.\n")
     (site / "kb" / "current").symlink_to("releases/42")
     (site / "kb" / "here").symlink_to(".")
+    (site / "kb" / "en").mkdir()
+    (site / "kb" / "en" / "latest").symlink_to("../releases/42")
     # Into a pattern's folder.
     (site / "kb" / "shared").symlink_to(site / "etc")
     for sources, found in [
@@ -125,6 +138,8 @@ def test_links_the_operator_or_the_folder_itself_makes_are_kept(site: Path) -> N
         (("kb/current/faq.md",), ["kb/current/faq.md"]),
         (("kb/current/*.md",), ["kb/current/faq.md"]),
         (("kb/here/faq.md",), ["kb/here/faq.md"]),
+        (("kb/en/latest/faq.md",), ["kb/en/latest/faq.md"]),
+        (("kb/en/latest/*.md",), ["kb/en/latest/faq.md"]),
         (("etc/*.md", "kb/shared/notes.md"), ["etc/notes.md", "etc/passwd.md"]),
         ((f"{site}/site/docs/faq.md",), [f"{site}/site/docs/faq.md"]),
     ]:
