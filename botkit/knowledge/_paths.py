@@ -3,8 +3,8 @@
 A link at ``kb/docs`` is made by whoever may write in ``kb/``. When it leads out of
 ``kb/`` (``kb/docs -> /etc``), that person has shown the bot a folder they could not
 show it otherwise. A link in the working directory or a folder above it (``kb ->
-/mnt/kb``) is the operator's: whoever may write there may edit the bot's config too,
-and gains nothing by it. So the folder a source's path enters first below those
+/mnt/kb``) is the operator's: the bot's config and secrets usually lie there too, so
+whoever may write there gains nothing by it. So the folder a source's path enters first below those
 (``kb``) is the tree its editors write, and links deeper on the path must stay in it.
 """
 
