@@ -51,6 +51,7 @@
   let waitingMark = null; // the newest hand-off's time seen (ms); null before a look
   const seenSeqs = new Map(); // handled conversation id -> the customer's newest seq
   const notes = new Set(); // notifications shown, closed at sign-out
+  let clockOffset = 0; // the server's clock minus this browser's (ms): see serverNow
   // Per conversation: the answer being written, and why one could not be sent.
   const drafts = new Map();
   const unsent = new Map();
@@ -87,6 +88,7 @@
       cache: "no-store",
       credentials: "omit",
     });
+    noteServerTime(response);
     if (!response.ok) {
       const error = new ApiError(response.status, await json(response));
       if (response.status === 401 && !token && session) {
@@ -95,6 +97,18 @@
       throw error;
     }
     return response;
+  }
+
+  // The times shown as "waiting 5 min" are the server's; the agent's computer clock may
+  // be minutes or hours off. Every answer's Date header (this origin's: readable) says
+  // the server's time; its whole seconds and the trip are nothing next to minutes.
+  function noteServerTime(response) {
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (!Number.isNaN(date)) clockOffset = date - Date.now();
+  }
+
+  function serverNow() {
+    return Date.now() + clockOffset;
   }
 
   async function call(method, path, body, token) {
@@ -889,13 +903,13 @@
   function clock(iso) {
     const when = new Date(iso);
     const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    return when.toDateString() === new Date().toDateString()
+    return when.toDateString() === new Date(serverNow()).toDateString()
       ? time
       : when.toLocaleDateString([], { day: "numeric", month: "short" }) + " " + time;
   }
 
   function elapsed(iso) {
-    const minutes = Math.floor(Math.max(0, Date.now() - Date.parse(iso)) / 60000);
+    const minutes = Math.floor(Math.max(0, serverNow() - Date.parse(iso)) / 60000);
     if (minutes < 1) return "under a minute";
     if (minutes < 60) return minutes + " min";
     const hours = Math.floor(minutes / 60);
