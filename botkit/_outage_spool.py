@@ -129,8 +129,10 @@ class OutageSpool:
         found = sorted(self.directory.glob(f"*{_SUFFIX}"))
         aside = self.directory / UNREADABLE
         names = [p.name for p in found]
-        if aside.is_dir():
-            names += [p.name for p in aside.iterdir()]
+        try:
+            names += [p.name for p in aside.iterdir()] if aside.is_dir() else []
+        except OSError:  # it only keeps names apart: not a reason to refuse to start
+            pass
         return found, max(map(_time_prefix, names), default=0)
 
     async def keep(self, kept: SpooledMessage) -> None:

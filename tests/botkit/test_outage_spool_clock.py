@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,3 +113,24 @@ def test_an_inbound_message_takes_a_naive_time_as_utc_and_an_aware_one_as_it_is(
     aware = datetime.fromisoformat("2026-01-01T09:00:00+05:30")
     assert InboundMessage("x", "c", contact, "t", "k", received_at=aware).received_at is aware
     assert InboundMessage("x", "c", contact, "t", "k").received_at.tzinfo is UTC
+
+
+async def test_an_unlistable_set_aside_folder_does_not_stop_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "spool"
+    first = OutageSpool(directory, max_messages=10)
+    await first.keep(_kept("1"))
+    (directory / "unreadable").mkdir()
+    listing = Path.iterdir
+
+    def refused(path: Path) -> Iterator[Path]:
+        if path.name == "unreadable":  # a root-owned copy of it, say
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    again = OutageSpool(directory, max_messages=10)
+    assert await again.load() == 1
+    await again.keep(_kept("2"))
+    assert await _drained(again) == ["1", "2"]
