@@ -24,14 +24,27 @@ _NO_CONNECTOR = (
 def start_problems(settings: Settings, *, run: bool) -> list[ConfigProblem]:
     """What stops ``botkit run`` (``run``) or ``botkit chat`` from starting that the
     file's validation does not see: no channel to serve (``run`` only: ``chat`` has its
-    console), a model that is not there, a plugin's config that does not fit the rest
-    (``Plugin.settings_problems``). Checked before the database is opened."""
+    console), a PostgreSQL store without its driver, a model that is not there, a
+    plugin's config that does not fit the rest (``Plugin.settings_problems``). Checked
+    before the database is opened."""
     from botkit.backends.preflight import model_problems
 
     problems: list[ConfigProblem] = []
     if run and not any(s.get("enabled", True) is not False for s in settings.connectors.values()):
         problems.append(ConfigProblem("connectors", _NO_CONNECTOR))
+    problems += _store_problems(settings)
     return problems + model_problems(settings) + _plugin_problems(settings)
+
+
+def _store_problems(settings: Settings) -> list[ConfigProblem]:
+    """A PostgreSQL URL without its driver installed (the ``postgres`` extra): said here,
+    not as a traceback when the database is opened."""
+    from botkit.store._driver import postgres_driver_problem
+
+    if settings.store.dialect != "postgresql":
+        return []
+    problem = postgres_driver_problem()
+    return [] if problem is None else [ConfigProblem("store.url", problem)]
 
 
 def _plugin_problems(settings: Settings) -> list[ConfigProblem]:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
+from botkit.store._driver import require_postgres_driver
 from botkit.store._group_commit import GroupCommitWriter
 from botkit.store._pg_params import connect_args
 
@@ -108,6 +109,9 @@ def create_runner(
         pooled: False closes connections after use (one-shot work: migrations, CLI).
         max_overflow: PostgreSQL connections opened beyond ``pool_size`` under load,
             closed again when returned (default: ``pool_size`` more).
+
+    Raises:
+        StoreError: a PostgreSQL URL, and asyncpg is not installed.
     """
     if echo:
         # Through logging, not SQLAlchemy's echo=True: that adds its own plain-text
@@ -119,6 +123,7 @@ def create_runner(
         parsed = parsed.set(drivername="postgresql+asyncpg")  # the one async driver we use
     if parsed.get_backend_name() == "sqlite":
         return _SqliteRunner(parsed, busy_timeout_ms, foreign_keys)
+    require_postgres_driver()  # (a StoreError naming the extra, not SQLAlchemy's traceback)
     # hide_parameters: customer text must not reach logs through SQL error messages.
     # A server that does not answer at all (a host gone, packets dropped) fails a new
     # connection after CONNECT_TIMEOUT_S, not asyncpg's default 60 s: intake and readiness
