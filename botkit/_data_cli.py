@@ -12,14 +12,12 @@ import json
 import os
 import re
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from botkit._cli_store import argument_text, current_store
 from botkit._outage_spool import UNREADABLE, SpoolErasure, erase_writer, purge_unreadable
 from botkit.errors import StoreError
-from botkit.events import utcnow
 from botkit.store import ConversationStore, Deleted, StoreSettings
 
 __all__ = ["export_contact", "forget_contact", "purge"]
@@ -194,10 +192,11 @@ async def purge(settings: StoreSettings, days: int) -> str:
     and this machine's outage-spool messages set aside over ``days`` days ago.
 
     Raises:
-        StoreError: the database failed, or the spool could not be read.
+        StoreError: the database failed, or the spool could not be read, or a clock
+            looks too wrong to purge by (``RetentionClockError``: nothing deleted).
     """
     async with current_store(settings) as store:
-        deleted = await store.purge_inactive(utcnow() - timedelta(days=days))
+        deleted = await store.purge_inactive(await store.retention_cutoff(days))
     summary = f"inactive for {days} days: {_summary(deleted)}"
     if not settings.outage_spool_dir:
         return summary

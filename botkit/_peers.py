@@ -34,7 +34,6 @@ from botkit._delivery import LiveReplies
 from botkit._resume import RecoveryTiming
 from botkit.channel import WatchedConversations
 from botkit.errors import StoreError
-from botkit.events import utcnow
 from botkit.store import ConversationStatus, ConversationStore
 from botkit.throttled_warning import ThrottledWarning
 
@@ -81,9 +80,10 @@ class PeerSync:
         self.looks = 0  # looks made (tests and operators' debugging)
 
     async def count_peers(self) -> int:
-        """Count the other processes with a fresh heartbeat (``peers``)."""
-        since = utcnow() - timedelta(seconds=self._timing.stale_seconds)
-        self.peers = await self._store.live_peers(self._process_id, since)
+        """Count the other processes with a fresh heartbeat (``peers``), by the
+        database's clock (a peer on a host whose clock is behind counts too)."""
+        fresh_for = timedelta(seconds=self._timing.stale_seconds)
+        self.peers = await self._store.live_peers(self._process_id, fresh_for)
         return self.peers
 
     async def look(self) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
+from botkit._clock_check import ClockCheck
 from botkit.errors import StoreError
 from botkit.events import Contact, InboundMessage, utcnow
 from botkit.store import ConversationStore
@@ -50,9 +51,8 @@ class RecoveryTiming:
         stale_seconds: a process whose heartbeat is older is presumed dead and its
             messages are taken over. Three missed beats: one slow or failed write (a
             database failover, a long GC pause) must not make a live process look dead,
-            because then both would answer its messages. It also absorbs clock skew
-            between hosts (heartbeats are written with the writer's clock and judged
-            with the reader's) up to ``stale_seconds - heartbeat_seconds``.
+            because then both would answer its messages. Heartbeats are written and
+            judged by the database's clock, so hosts' clocks do not move them.
         pass_seconds: between two recovery passes while running (one indexed read of
             the unanswered backlog). A crashed peer's messages are answered within
             ``stale_seconds + pass_seconds``.
@@ -95,6 +95,7 @@ class Claims:
         # closed process's leftovers for a stale period.
         self._writing: asyncio.Task[bool] | None = None
         self._closed = False
+        self._clock = ClockCheck()  # this host's clock against the database's
 
     @property
     def id(self) -> str:
@@ -102,9 +103,14 @@ class Claims:
 
     async def register(self) -> None:
         """Add this process's row. Raises StoreError."""
-        await self.store.register_process(self.process)
+        await self._register()
         loop = asyncio.get_running_loop()
         self._judge_from = loop.time() + 1.5 * self.timing.heartbeat_seconds
+
+    async def _register(self) -> None:
+        before = utcnow()
+        written = await self.store.register_process(self.process)
+        self._clock.compare(before, written, utcnow())
 
     async def unregister(self) -> None:
         """Delete this process's row (after its replies finished or were cancelled):
@@ -130,9 +136,14 @@ class Claims:
         stay final (see ``__init__``). Between the row's loss and this beat a peer may
         still take a message: that gap (one heartbeat) is not closed.
         """
-        if await self.store.heartbeat(self.id) or self._closed:
+        before = utcnow()
+        written = await self.store.heartbeat(self.id)
+        if written is not None:
+            self._clock.compare(before, written, utcnow())
             return False
-        await self.store.register_process(self.process)
+        if self._closed:
+            return False
+        await self._register()
         return True
 
     async def heartbeat_forever(self) -> None:
@@ -194,11 +205,15 @@ class Claims:
         if window_seconds <= 0:
             return []
         judging = self.may_judge_peers()
+        # Heartbeats are judged by the database's clock, as they were written (see
+        # botkit/store/_processes.py); the messages' times by this host's, as their
+        # writers' hosts stored them.
+        database_now = await self.store.database_now()
         now = utcnow()  # the window is measured from this pass, not from the start
         settle = timedelta(seconds=self.timing.stale_seconds + grace_seconds)
         found = await self.store.unanswered(
             since=now - timedelta(seconds=window_seconds),
-            stale_before=now - timedelta(seconds=self.timing.stale_seconds),
+            stale_before=database_now - timedelta(seconds=self.timing.stale_seconds),
             unclaimed_before=now - settle,
             exclude_claimer=self.id,
         )

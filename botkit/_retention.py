@@ -3,7 +3,9 @@ deleted with their messages, once an hour while ``botkit run`` serves, and so ar
 outage spool's messages set aside (``unreadable/``) that were kept longer ago than that.
 
 Every process of a deployment runs it; the deletes are idempotent, so replicas purging
-at once delete each row once between them.
+at once delete each row once between them. The cutoff is the database's clock's on
+PostgreSQL; a pass purges nothing (logged as an error) while a clock looks wrong (see
+``botkit/store/_retention_clock.py``).
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from botkit._outage_spool import UNREADABLE, purge_unreadable
 from botkit.errors import StoreError
-from botkit.events import utcnow
 from botkit.store import ConversationStore
+from botkit.store._retention_clock import RetentionClockError
 
 __all__ = ["RETENTION_PASS_SECONDS", "purge_once", "purge_spool_once", "retain_forever"]
 
@@ -28,15 +29,23 @@ RETENTION_PASS_SECONDS = 3600.0
 
 async def purge_once(store: ConversationStore, days: int) -> None:
     """Delete what has been inactive for ``days`` days; log what went. A failure is
-    logged and left for the next pass."""
-    await purge_spool_once(store.settings.outage_spool_dir, days)
+    logged and left for the next pass. While a clock looks wrong nothing is deleted, the
+    outage spool's files neither (their times are this host's clock's too)."""
     try:
-        deleted = await store.purge_inactive(utcnow() - timedelta(days=days))
-    except StoreError as exc:
-        _log.warning("retention: purging conversations older than %d days failed: %s", days, exc)
+        before = await store.retention_cutoff(days)
+    except RetentionClockError as exc:
+        _log.error("retention: %s", exc)
         return
-    except Exception:  # a bug: logged with its trace, and the next pass tries again
-        _log.exception("retention: purging conversations older than %d days failed", days)
+    except Exception as exc:  # the database failed: only the spool is purged this pass
+        _failed(days, exc)
+        before = None
+    await purge_spool_once(store.settings.outage_spool_dir, days)
+    if before is None:
+        return
+    try:
+        deleted = await store.purge_inactive(before)
+    except Exception as exc:
+        _failed(days, exc)
         return
     if deleted.conversations or deleted.contacts:
         _log.info(
@@ -44,6 +53,14 @@ async def purge_once(store: ConversationStore, days: int) -> None:
             "for %d days",
             deleted.conversations, deleted.messages, deleted.contacts, days,
         )  # fmt: skip
+
+
+def _failed(days: int, exc: Exception) -> None:
+    """Log a failed purge, left for the next pass: a bug with its trace."""
+    if isinstance(exc, StoreError):
+        _log.warning("retention: purging conversations older than %d days failed: %s", days, exc)
+    else:
+        _log.error("retention: purging conversations older than %d days failed", days, exc_info=exc)
 
 
 async def purge_spool_once(spool_dir: str, days: int) -> int:

@@ -22,7 +22,7 @@ SQLite has no arrays: it gets ``IN`` lists, in chunks under its bound-parameter 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, BigInteger, Select, String, bindparam, func, select
@@ -60,14 +60,16 @@ def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 class PeerReads(ProcessClaims):
     """The store's reads for keeping processes in step (see the module docstring)."""
 
-    async def live_peers(self, process_id: str, beat_since: datetime) -> int:
-        """How many other processes have written a heartbeat since ``beat_since``.
+    async def live_peers(self, process_id: str, fresh_for: timedelta) -> int:
+        """How many other processes have written a heartbeat within ``fresh_for`` of
+        now, by the database's clock (see ``botkit/store/_processes.py``): a peer on a
+        host whose clock is behind was not counted when the reader's clock judged.
 
         Raises:
             StoreError: the database failed.
         """
         stmt = select(func.count()).where(
-            Process.id != process_id, Process.heartbeat_at >= beat_since
+            Process.id != process_id, Process.heartbeat_at >= self._clock(fresh_for)
         )
         return int(await self._read(lambda conn: conn.execute(stmt).scalar_one()))
 

@@ -8,19 +8,39 @@ runs. Recovery takes a message over only when its claimer's row is gone (a clean
 deletes it once its replies finished or were cancelled) or its heartbeat is stale (a
 crash), and it does so with a compare-and-set UPDATE: of two processes recovering the
 same message at once, exactly one changes the row, and only that one answers.
+
+Heartbeats are written and judged by one clock, the database's: on PostgreSQL its
+``now()``, computed in the statements themselves. Replicas run on hosts whose clocks
+differ; with each host's own clock a host 60 s behind looked dead right after it beat
+(its messages answered twice), one a day ahead pruned every live row as it started,
+and a peer behind was not counted by ``live_peers``. On SQLite every process shares
+the file's host, hence its clock: the host's time is the database's there (SQLite's own
+``CURRENT_TIMESTAMP`` has no microseconds and not ``UTCDateTime``'s text format, so
+comparing the two as text would be wrong).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from botkit.events import utcnow
 from botkit.store._database import Database
-from botkit.store.models import Message, Process
+from botkit.store.models import Message, Process, UTCDateTime
 from botkit.store.records import MessageStatus, ProcessRecord
 
 __all__ = ["PROCESS_ROWS_KEPT", "ProcessClaims"]
@@ -30,10 +50,6 @@ __all__ = ["PROCESS_ROWS_KEPT", "ProcessClaims"]
 # deleted by the next process that registers.
 PROCESS_ROWS_KEPT = timedelta(days=1)
 
-_PRUNE = delete(Process).where(Process.heartbeat_at < bindparam("b_before"))
-_BEAT = (
-    update(Process).where(Process.id == bindparam("b_id")).values(heartbeat_at=bindparam("b_now"))
-)
 _FORGET = delete(Process).where(Process.id == bindparam("b_id"))
 # Compare-and-set: the row changes only if nobody re-claimed it since it was read
 # (IS NOT DISTINCT FROM also matches a NULL claim; SQLAlchemy writes it as "IS" on SQLite).
@@ -51,41 +67,78 @@ _RECLAIM = (
 class ProcessClaims(Database):
     """The store's part of crash recovery across processes (see the module docstring)."""
 
-    async def register_process(self, process: ProcessRecord) -> None:
-        """Add this process's row (heartbeat now), deleting rows of processes silent for
-        longer than ``PROCESS_ROWS_KEPT``.
+    def _clock(self, ago: timedelta = timedelta(0)) -> ColumnElement[datetime] | datetime:
+        """The database's time ``ago`` earlier, for a statement (see the module
+        docstring): ``now()`` on PostgreSQL, this host's time on SQLite."""
+        if self.dialect != "postgresql":
+            return utcnow() - ago
+        now = type_coerce(func.now(), UTCDateTime())
+        return type_coerce(now - literal(ago, Interval()), UTCDateTime()) if ago else now
+
+    async def database_now(self) -> datetime:
+        """The database's clock now (see the module docstring); no round trip on SQLite.
 
         Raises:
             StoreError: the database failed.
         """
+        now = self._clock()
+        if isinstance(now, datetime):
+            return now
+        stmt = select(now)
+        return await self._read(lambda conn: conn.execute(stmt).scalar_one())
 
-        def work(conn: Connection) -> None:
-            now = utcnow()
-            conn.execute(_PRUNE, {"b_before": now - PROCESS_ROWS_KEPT})
-            values = {
-                "id": process.id,
-                "host": process.host[:255],
-                "pid": process.pid,
-                "started_at": process.started_at,
-                "heartbeat_at": now,
-            }
+    async def register_process(self, process: ProcessRecord) -> datetime:
+        """Add this process's row (heartbeat now), deleting rows of processes silent for
+        longer than ``PROCESS_ROWS_KEPT``, both by the database's clock.
+
+        Returns:
+            The heartbeat written: the database's time.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        prune = delete(Process).where(Process.heartbeat_at < self._clock(PROCESS_ROWS_KEPT))
+        add = (
+            insert(Process)
+            .values(
+                id=process.id,
+                host=process.host[:255],
+                pid=process.pid,
+                started_at=process.started_at,
+                heartbeat_at=self._clock(),
+            )
+            .returning(Process.heartbeat_at)
+        )
+
+        def work(conn: Connection) -> datetime:
+            conn.execute(prune)
             # (A try again after a COMMIT that was cut may find the row stored already.)
             conn.execute(delete(Process).where(Process.id == process.id))
-            conn.execute(insert(Process), values)
+            return conn.execute(add).scalar_one()
 
-        await self._write(work)
+        return await self._write(work)
 
-    async def heartbeat(self, process_id: str) -> bool:
-        """Record that the process is alive; False when its row is gone (it was pruned
-        or deleted: its claims no longer protect its messages, so the caller registers
-        again; this never inserts, see ``botkit._resume.Claims``).
+    async def heartbeat(self, process_id: str) -> datetime | None:
+        """Record that the process is alive, by the database's clock; None when its row
+        is gone (it was pruned or deleted: its claims no longer protect its messages, so
+        the caller registers again; this never inserts, see ``botkit._resume.Claims``).
+
+        Returns:
+            The heartbeat written (the database's time), or None.
 
         Raises:
             StoreError: the database failed.
         """
-        params = {"b_id": process_id, "b_now": utcnow()}
-        count = await self._write(lambda conn: conn.execute(_BEAT, params).rowcount, heartbeat=True)
-        return bool(count)
+        beat = (
+            update(Process)
+            .where(Process.id == bindparam("b_id"))
+            .values(heartbeat_at=self._clock())
+            .returning(Process.heartbeat_at)
+        )
+        params = {"b_id": process_id}
+        return await self._write(
+            lambda conn: conn.execute(beat, params).scalar_one_or_none(), heartbeat=True
+        )
 
     async def unregister_process(self, process_id: str) -> None:
         """Delete the process's row: every message it claimed and left unanswered is

@@ -3,7 +3,8 @@ request: retention, a contact's export, a contact's erasure.
 
 * ``purge_inactive``: conversations with no activity since a cutoff, with their messages
   and files, and the contacts left with no conversation (``[store] retention_days``, run
-  by the bot once an hour; ``botkit data purge``).
+  by the bot once an hour; ``botkit data purge``). The cutoff, and when a wrong clock
+  refuses one: ``botkit/store/_retention_clock.py``.
 * ``export_contact``: everything stored about one person on one channel, as JSON-ready
   data (``botkit data export``: a right-of-access request).
 * ``forget_contact``: the person, their conversations, every message they wrote and the
@@ -43,9 +44,9 @@ from botkit.errors import StoreError
 from botkit.events import Direction
 from botkit.store import _queries as q
 from botkit.store._checks import check_key
-from botkit.store._peers import PeerReads
 from botkit.store._recent import RecentMessages
 from botkit.store._replies import answered, attributed_elsewhere
+from botkit.store._retention_clock import RetentionClock
 from botkit.store.models import (
     DETACHED,
     Contact,
@@ -170,7 +171,7 @@ def _elsewhere(conn: Connection, contact_id: int) -> list[Any]:
     return sorted(found, key=lambda r: r.id)
 
 
-class Retention(PeerReads):
+class Retention(RetentionClock):
     """The store's data-protection operations (see the module docstring)."""
 
     _recent: RecentMessages  # the store's window of recent messages (ConversationStore)

@@ -22,7 +22,7 @@ async def test_live_peers_counts_the_others_with_a_fresh_heartbeat(
     store: ConversationStore,
 ) -> None:
     me, live, dead = _process(1), _process(2), _process(3)
-    since = utcnow() - timedelta(seconds=30)
+    since = timedelta(seconds=30)  # a heartbeat within this long of the database's now
     await store.register_process(me)
     assert await store.live_peers(me.id, since) == 0  # alone: our own row is no peer
     for p in (live, dead):
