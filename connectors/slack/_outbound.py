@@ -11,6 +11,7 @@ from botkit.errors import ConnectorError
 from botkit.events import OutboundReply
 from connectors.slack._api import SlackApi, SlackCallError
 from connectors.slack._inbound import split_key
+from connectors.slack._orphans import Sweeper
 from connectors.slack._stream import NOT_AVAILABLE, NativeStream
 from connectors.slack._writer import ReplyWriter, Target
 from connectors.slack.config import SlackConfig
@@ -40,6 +41,12 @@ class Outbound:
         # Channels where Slack refused streaming as such (a kind of conversation without
         # it): their replies go by edits without asking again.
         self._no_stream: set[str] = set()
+        # Takes down placeholders whose post timed out (they may have landed).
+        self.sweeper = Sweeper(api, config.request_timeout_s)
+
+    async def close(self) -> None:
+        """Stop the background looks for lost placeholders (at disconnect)."""
+        await self.sweeper.close()
 
     def _target(self, reply_to: dict[str, str], conversation_key: str) -> Target:
         channel, thread_ts = split_key(conversation_key)
@@ -296,6 +303,10 @@ class Outbound:
             await writer.placeholder(self._config.thinking_text)
         except ConnectorError as exc:
             log.warning("slack: placeholder not posted (the reply will still be tried): %s", exc)
+            if writer.lost_placeholder is not None:
+                # Its post timed out: it may have landed all the same (only the answer
+                # was lost), so it is looked for by its marker and deleted.
+                self.sweeper.sweep(writer.lost_placeholder)
         return False
 
     async def _clear_status(self, target: Target) -> None:

@@ -27,6 +27,11 @@ METHOD_SCOPES: Mapping[str, str | None] = {
     # chat:write since Slack's 2026-03 change (assistant:write is being phased out).
     "assistant.threads.setStatus": "chat:write",
     "users.info": "users:read",
+    # Looking for a placeholder whose post timed out (``_orphans.py``): the
+    # conversation's *:history scope (im, channels, groups, mpim), which its message
+    # events need already (EVENT_SCOPES).
+    "conversations.history": None,
+    "conversations.replies": None,
 }
 # Each event subscription -> the bot scope it needs.
 EVENT_SCOPES: Mapping[str, str] = {

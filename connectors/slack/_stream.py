@@ -28,6 +28,7 @@ from botkit.errors import ConnectorError
 from botkit.events import Button
 from botkit.textsplit import complete_clusters, next_cut
 from connectors.slack._api import SlackApi
+from connectors.slack._orphans import LostPost
 from connectors.slack._text import SPLIT_RULES, button_blocks, markdown_text
 from connectors.slack._writer import ReplyWriter, Target
 
@@ -125,6 +126,11 @@ class NativeStream:
     def placeholder_ts(self) -> str | None:
         """The placeholder's ``ts`` while it shows only the "thinking" text."""
         return self._edit.placeholder_ts
+
+    @property
+    def lost_placeholder(self) -> LostPost | None:
+        """Where the placeholder may be when its post timed out (``ReplyWriter``)."""
+        return self._edit.lost_placeholder
 
     async def placeholder(self, text: str) -> None:
         """Post the placeholder: the reply is then shown by editing it (no stream)."""

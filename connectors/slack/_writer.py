@@ -16,6 +16,7 @@ from typing import Any
 from botkit.errors import ConnectorError
 from botkit.events import Button
 from connectors.slack._api import SlackApi
+from connectors.slack._orphans import LostPost, post_marker
 from connectors.slack._text import SECTION_LIMIT, button_blocks, escape, link_urls, split_text
 
 __all__ = ["ReplyWriter", "Target"]
@@ -55,6 +56,8 @@ class ReplyWriter:
         # A post that timed out (``SlackCallError.unknown_outcome``): it may be showing,
         # so nothing more is posted for this reply; every later ``show`` raises it.
         self._broken: ConnectorError | None = None
+        # The placeholder's post timed out: it may be up, ts unknown (``Sweeper``).
+        self.lost_placeholder: LostPost | None = None
 
     @property
     def posted(self) -> int:
@@ -68,10 +71,22 @@ class ReplyWriter:
         return first.ts if first is not None and first.placeholder else None
 
     async def placeholder(self, text: str) -> None:
-        """Post ``text`` (already mrkdwn) as the first message, to be replaced later."""
-        if not self._shown:
-            await self._post(text, None)
-            self._shown[-1].placeholder = True
+        """Post ``text`` (already mrkdwn) as the first message, to be replaced later.
+
+        It carries a marker in its message metadata: when its post times out (it may
+        have landed, ts unknown), ``lost_placeholder`` tells where to look for it.
+        """
+        if self._shown:
+            return
+        mark, metadata = post_marker()
+        lost = LostPost(self._target.channel, self._target.thread_ts, mark)
+        try:
+            await self._post(text, None, metadata)
+        except ConnectorError as exc:
+            if getattr(exc, "unknown_outcome", False):
+                self.lost_placeholder = lost
+            raise
+        self._shown[-1].placeholder = True
 
     def adopt(self, timestamps: Sequence[str]) -> None:
         """Take over messages that were shown another way (a native stream that failed
@@ -168,7 +183,12 @@ class ReplyWriter:
                     await self._update(shown, "…", None)
         return True
 
-    async def _post(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
+    async def _post(
+        self,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         payload: dict[str, Any] = {
             "channel": self._target.channel,
             "text": text,
@@ -180,6 +200,8 @@ class ReplyWriter:
             payload["thread_ts"] = self._target.thread_ts
         if blocks is not None:
             payload["blocks"] = blocks
+        if metadata is not None:
+            payload["metadata"] = metadata
         data = await self._api.send("chat.postMessage", payload, deadline=self._deadline)
         ts = data.get("ts")
         if not isinstance(ts, str):

@@ -323,6 +323,7 @@ class SlackConnector(Connector[SlackConfig]):
         if self._runner is not None or self._socket is not None:
             return
         self._stopped.clear()
+        self.outbound.sweeper.closed = False  # a reconnect after a disconnect
         if self._session is None or self._session.closed:
             # One connection pool for all calls. Its own timeout: slack_sdk applies
             # ``request_timeout_s`` only to sessions it makes itself, and aiohttp's
@@ -381,6 +382,7 @@ class SlackConnector(Connector[SlackConfig]):
     async def disconnect(self) -> None:
         """Stop the HTTP server or Socket Mode client and close connections. Idempotent."""
         self._stopped.set()
+        await self.outbound.close()
         runner, self._runner = self._runner, None
         socket, self._socket = self._socket, None
         session, self._session = self._session, None

@@ -202,7 +202,8 @@ def test_manifest_asks_for_exactly_the_scopes_the_code_uses() -> None:
     # Every Web API method the connector's code calls has its scope in METHOD_SCOPES...
     files = (ROOT / "connectors/slack").glob("*.py")
     source = "\n".join(p.read_text() for p in files if p.name != "_scopes.py")
-    called = set(re.findall(r'"((?:auth|chat|users|assistant\.threads)\.[A-Za-z]+)"', source))
+    methods = r'"((?:auth|chat|users|conversations|assistant\.threads)\.[A-Za-z]+)"'
+    called = set(re.findall(methods, source))
     sdk_calls = re.findall(r"client\.([a-z]+)_([A-Za-z]+)\(", source)
     called |= {f"{a}.{b}" for a, b in sdk_calls if a != "api"}  # not api_call(method)
     assert called == set(METHOD_SCOPES), called ^ set(METHOD_SCOPES)
