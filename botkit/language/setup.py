@@ -20,7 +20,7 @@ from botkit.agent_replies import AgentText
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.config.settings import Settings
 from botkit.errors import TranslationError
-from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, in_working_language
+from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, default_text_in
 from botkit.language.detect import LangdetectDetector, LanguageDetector, create_detector
 from botkit.language.protect import Glossary
 from botkit.language.settings import Mode
@@ -89,10 +89,11 @@ class LanguageSupport:
         # In the working language: the built-in texts a deployment working in German kept
         # are translated from their German version (the delivery looks them up so).
         bot = settings.bot
-        self._substitute_texts = (
-            in_working_language(bot.busy_reply, BUSY_REPLIES, self.working),
-            in_working_language(bot.fallback_reply, FALLBACK_REPLIES, self.working),
+        self._substitutes_in = (
+            default_text_in(bot.busy_reply, BUSY_REPLIES, self.working),
+            default_text_in(bot.fallback_reply, FALLBACK_REPLIES, self.working),
         )
+        self._substitute_texts = tuple(text_in(self.working)[1] for text_in in self._substitutes_in)
         self.substitutes: SubstituteTexts | None = None
         # The engine translator's waits end in the busy reply like the chat engine's.
         self._queue_timeout = settings.backend.engine.queue_timeout_seconds
@@ -204,7 +205,7 @@ class LanguageSupport:
         if self.mode == "pivot" and self.translator is not None:
             text_translator = TextTranslator(self.translator, self.glossary)
             self.substitutes = SubstituteTexts(
-                text_translator, self.working, self._substitute_texts
+                text_translator, self.working, self._substitute_texts, built_in=self._built_in
             )
             pipeline.add_middleware(
                 TranslationMiddleware(
@@ -223,6 +224,14 @@ class LanguageSupport:
                 LanguageSwitchHandler(self.settings, self.working, self.translator),
                 group=SWITCH_GROUP,
             )
+
+    def _built_in(self, text: str, language: str) -> bool:
+        """Whether a customer writing ``language`` gets the busy or fallback reply whose
+        working-language text is ``text`` written for them: a built-in default kept,
+        which the table has in their language (the delivery's choice, ``_substitute``),
+        so its translation would never be read."""
+        same = [t for t in self._substitutes_in if t(self.working)[1] == text]
+        return bool(same) and all(same_language(t(language)[0], language) for t in same)
 
     async def warm_up(self) -> None:
         """Start what a busy bot would otherwise start on its first traffic: the language

@@ -12,6 +12,11 @@ means the working-language text, labelled as such by the delivery.
 
 A failed warm-up is retried on a later ``warm`` after ``RETRY_SECONDS``: a translator
 that is overloaded now should not be asked again for every message.
+
+A text the customer gets written for their language (a built-in default kept, which
+``botkit.language.default_texts`` has in 13 languages) is not translated for them: the
+delivery sends the hand-written text, and a translation nobody reads would only take a
+translator call, on the customer's first message, beside their reply's translation.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from botkit.language.sentences import split_sentences
 from botkit.language.tags import conversation_tag, same_language
@@ -46,6 +51,10 @@ class SubstituteTexts:
         working_language: the language of ``texts``.
         texts: the texts to translate (``bot.busy_reply``, ``bot.fallback_reply``).
         max_languages: how many languages are kept.
+        built_in: ``built_in(text, language)`` says whether a customer writing
+            ``language`` gets a text written for it in place of ``text`` (the delivery
+            picks the built-in default then): ``text`` is not translated into
+            ``language``. None: every text is translated.
     """
 
     def __init__(
@@ -55,10 +64,12 @@ class SubstituteTexts:
         texts: Iterable[str],
         *,
         max_languages: int = MAX_LANGUAGES,
+        built_in: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.text_translator = translator
         self.working = working_language
         self.texts = tuple(dict.fromkeys(t for t in texts if t.strip()))
+        self._built_in = built_in
         self.max_languages = max(1, max_languages)
         self._cache: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._failed: OrderedDict[str, float] = OrderedDict()  # language -> monotonic time
@@ -78,7 +89,8 @@ class SubstituteTexts:
 
     def warm(self, language: str) -> None:
         """Start translating the texts into ``language`` in the background, unless they
-        are cached, being translated, or failed less than ``RETRY_SECONDS`` ago."""
+        are cached, being translated, failed less than ``RETRY_SECONDS`` ago, or are
+        all written for ``language`` (``built_in``)."""
         if self._closed or not self.texts or same_language(language, self.working):
             return
         language = _key(language)
@@ -89,15 +101,17 @@ class SubstituteTexts:
             return
         if len(self._tasks) >= self.max_languages:
             return  # a burst of new languages: the rest wait for a later message
-        task = asyncio.get_running_loop().create_task(self._translate(language))
+        built_in = self._built_in
+        texts = [t for t in self.texts if built_in is None or not built_in(t, language)]
+        if not texts:
+            return  # checked again at the next message: two table look-ups
+        task = asyncio.get_running_loop().create_task(self._translate(language, texts))
         self._tasks[language] = task
         task.add_done_callback(lambda _: self._tasks.pop(language, None))
 
-    async def _translate(self, language: str) -> None:
+    async def _translate(self, language: str, texts: list[str]) -> None:
         tt = self.text_translator
-        per_text = [
-            split_sentences(t, tt.max_sentence_chars, glossary=tt.glossary) for t in self.texts
-        ]
+        per_text = [split_sentences(t, tt.max_sentence_chars, glossary=tt.glossary) for t in texts]
         try:
             # One translator call for all texts: a batch costs about as much as a sentence.
             out = await tt.translate_segments(
@@ -115,7 +129,7 @@ class SubstituteTexts:
             return
         translated: dict[str, str] = {}
         start = 0
-        for text, segments in zip(self.texts, per_text, strict=True):
+        for text, segments in zip(texts, per_text, strict=True):
             translated[text] = "".join(out[start : start + len(segments)])
             start += len(segments)
         self._failed.pop(language, None)

@@ -249,6 +249,44 @@ async def test_pivot_mode_built_in_busy_reply_needs_no_translator(
     assert (stored.language, stored.working_text) == ("es", english)
 
 
+@pytest.mark.parametrize(
+    ("first", "kept", "translated"),
+    [
+        # Built-in texts in the customer's language: nothing to translate ahead.
+        ((ES, JA, AR), {}, ()),
+        # A customized busy reply is translated; the kept fallback is not.
+        ((ES, JA, AR), {"busy_reply": CUSTOM["busy_reply"]}, ("busy_reply",)),
+        # Korean has no built-in text: both are translated from the English ones.
+        ((KO,), {}, ("busy_reply", "fallback_reply")),
+    ],
+    ids=["built-in", "one-customized", "no-built-in"],
+)
+async def test_pivot_mode_translates_ahead_only_the_notices_without_a_built_in_text(
+    make_settings: MakeSettings,
+    first: tuple[str, ...],
+    kept: dict[str, str],
+    translated: tuple[str, ...],
+) -> None:
+    settings = settings_for(make_settings, bot=kept)
+    notices = {"busy_reply": settings.bot.busy_reply, "fallback_reply": settings.bot.fallback_reply}
+    translator = MarkingTranslator()
+    async with running(settings, translator, Overloaded()) as (bot, rec):
+        for i, text in enumerate(first):
+            await ask(bot, rec, msg(text, conversation=f"c{i}"))
+        substitutes = bot._language.substitutes
+        assert substitutes is not None
+        await substitutes.wait()
+
+    def sentences(text: str) -> tuple[str, ...]:
+        return tuple(s.strip() for s in split_sentences(text))
+
+    ours = {s for text in notices.values() for s in sentences(text)}
+    asked = [c.texts for c in translator.calls if set(c.texts) & ours]
+    wanted = tuple(s for name in translated for s in sentences(notices[name]))
+    # One batch per customer language, of the notices the delivery would look up.
+    assert asked == ([wanted] * len(first) if translated else [])
+
+
 async def test_native_mode_built_in_busy_reply_is_in_the_customers_language(
     make_settings: MakeSettings,
 ) -> None:
