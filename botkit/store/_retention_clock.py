@@ -8,9 +8,9 @@ clock stepped forward (a bad NTP source, a VM restored with a wrong hardware clo
   purge refuses to run while this host's clock and the database's differ by more than
   ``CLOCK_MARGIN``: one of them is wrong, and nothing tells which.
 * SQLite: the database's clock is this host's, so there is no second clock to compare
-  with. The newest stored message is the best witness of what time it is at least:
-  the purge refuses to run while this host's clock is more than ``CLOCK_MARGIN`` ahead
-  of it. A bot with no messages for that long waits for its next one to purge again.
+  with, and the host's is used. (The newest stored message is no witness: a bot that
+  simply had no messages for a weekend would look like a clock that jumped, and stop
+  purging, with an error each pass, until its next customer wrote.)
 
 A refused purge deletes nothing (``RetentionClockError``); the next pass decides anew.
 """
@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from botkit.errors import StoreError
 from botkit.events import utcnow
 from botkit.store._peers import PeerReads
-from botkit.store.models import Message
 
 __all__ = ["CLOCK_MARGIN", "RetentionClock", "RetentionClockError"]
 
@@ -33,9 +30,6 @@ __all__ = ["CLOCK_MARGIN", "RetentionClock", "RetentionClockError"]
 # stay far within it.
 CLOCK_MARGIN = timedelta(days=1)
 
-# The newest message by id (the primary key: one index step, however many are stored).
-_NEWEST = select(Message.created_at).order_by(Message.id.desc()).limit(1)
-
 
 def _days(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 86_400:.1f} days"
@@ -43,7 +37,7 @@ def _days(delta: timedelta) -> str:
 
 class RetentionClockError(StoreError):
     """A purge refused to run: this host's clock disagrees with the database's
-    (PostgreSQL) or is far ahead of the newest stored message (SQLite)."""
+    (PostgreSQL)."""
 
 
 class RetentionClock(PeerReads):
@@ -67,13 +61,4 @@ class RetentionClock(PeerReads):
                     "within their retention period; fix the clock (NTP)"
                 )
             return database - timedelta(days=days)
-        newest: datetime | None = await self._read(lambda conn: conn.execute(_NEWEST).scalar())
-        if newest is not None and host - newest > CLOCK_MARGIN:
-            raise RetentionClockError(
-                f"this host's clock ({host.isoformat()}) is {_days(host - newest)} ahead "
-                f"of the newest stored message ({newest.isoformat()}): purging nothing, "
-                "in case the clock jumped forward and would delete conversations still "
-                "within their retention period; fix the clock (NTP), or, if the bot "
-                "simply had no messages for that long, purging resumes after its next one"
-            )
         return host - timedelta(days=days)
