@@ -263,7 +263,8 @@ class ReplyDelivery:
         """
         if self._result is not None and self.stored is not None:
             reopen = not answered and self._finished_inbound
-            await self._ctx.store.fail_reply(
+            # Kept as stored now: ``outcome`` (the metrics) reads the failed mark from it.
+            self.stored = await self._ctx.store.fail_reply(
                 self.stored.id, error, reopen_inbound_id=self._ctx.inbound.id if reopen else None
             )
             failed = self._result.metadata | {REPLY_FAILED: True}

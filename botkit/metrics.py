@@ -332,8 +332,14 @@ class BotMetrics:
         first_text_seconds: float | None,
         total_seconds: float,
     ) -> None:
-        """One reply's end (``first_text_seconds``: None when no text went out)."""
+        """One reply's end (``first_text_seconds``: None when no text went out).
+
+        A reply the channel refused (``failed``) is counted but not timed: its times
+        (often a quick refusal) say nothing about how long customers wait for answers.
+        """
         self.replies.labels(channel, outcome).inc()
+        if outcome == "failed":
+            return
         if first_text_seconds is not None:
             self.first_text.labels(channel).observe(first_text_seconds)
         self.reply_time.labels(channel).observe(total_seconds)
