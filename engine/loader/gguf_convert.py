@@ -19,6 +19,8 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +87,33 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("BOTKIT_CACHE_DIR") or "~/.cache/botkit").expanduser()
 
 
+def _transformers_major() -> str:
+    """The installed transformers' major version ("0" when it is not installed: the
+    conversion then stops on its import, with the reason)."""
+    try:
+        return _dist_version("transformers").split(".", 1)[0]
+    except PackageNotFoundError:
+        return "0"
+
+
+def _cache_key(path: Path, size: int) -> str:
+    """The conversion's directory name: the file's content key, then the transformers
+    major version, because transformers writes the tokenizer files (``save_pretrained``)
+    and a conversion made under 5 (``tokenizer_class`` "TokenizersBackend") fails to load
+    under 4.x. Minor versions read each other's files, so they share a conversion.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    return f"{content_key(path, size, CONVERTER_VERSION)}-tf{_transformers_major()}"
+
+
 def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     """Return an HF checkpoint directory for a GGUF file, converting it on first use.
 
     The cache key comes from the file's content (``_gguf_cache_gc.content_key``), so a
-    new venv or install path reuses the conversion. The conversion goes to a locked
+    new venv or install path reuses the conversion, and from the transformers major
+    version (``_cache_key``). The conversion goes to a locked
     temporary directory that is renamed into place, so an interrupted run leaves no half
     cache; the directories of killed runs are swept at a later start, and after a
     conversion older ones of the same file and all but the most recently used few are
@@ -104,7 +128,7 @@ def convert_gguf(path: Path, cache_root: Path | None = None) -> Path:
     path = path.expanduser().resolve()
     try:
         size = path.stat().st_size
-        key = content_key(path, size, CONVERTER_VERSION)
+        key = _cache_key(path, size)
     except OSError as exc:
         raise ModelLoadError(f"cannot read GGUF file {path}: {exc}") from None
     root = (cache_root or default_cache_root()) / "gguf"
