@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from botkit import __version__
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     knowledge = commands.add_parser("knowledge", help="the knowledge base's files and searches")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True,
                                                   metavar="ACTION")  # fmt: skip
+    _add_conversations(commands, with_config)
     with_config(knowledge_commands.add_parser(
         "check", help="list the files, their passages and problems"))  # fmt: skip
     ask = with_config(knowledge_commands.add_parser(
@@ -134,3 +136,41 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--language", type=_language_tag,
                      help="the question's language (default: the working language)")  # fmt: skip
     return parser
+
+
+def _add_conversations(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
+) -> None:
+    """``botkit conversations find|show`` (botkit/cli/_conversations.py)."""
+    from botkit.cli._conversations import STATUSES, moment, searched_text
+
+    group = commands.add_parser("conversations", help="find a conversation and read it")
+    actions = group.add_subparsers(dest="conversations_command", required=True, metavar="ACTION")
+    text = ("conversations matching every filter given, newest first (times in UTC); "
+            "a time window reads the messages in it, a --text search at most the "
+            "newest 200000 of them")  # fmt: skip
+    find = with_config(actions.add_parser("find", help=text, description=text))
+    find.add_argument("--channel", help="e.g. telegram, slack, web")
+    find.add_argument("--status", action="append", metavar="STATUS", choices=STATUSES,
+                      help="its status now: bot, waiting_human, with_human, closed "
+                           "(repeat for several)")  # fmt: skip
+    when = "an ISO time (UTC unless it has an offset) or a time ago: 30m, 2h, 1d"
+    find.add_argument("--since", type=moment, metavar="TIME",
+                      help=f"with a message stored at or after TIME: {when}")  # fmt: skip
+    find.add_argument("--until", type=moment, metavar="TIME",
+                      help="with a message stored at or before TIME")  # fmt: skip
+    find.add_argument("--text", type=searched_text, metavar="TEXT",
+                      help="with a message containing TEXT, ignoring case (as written, "
+                           "or in the working language)")  # fmt: skip
+    find.add_argument("--unanswered", action="store_true",
+                      help="with a customer message no reply reached (none or failed)")  # fmt: skip
+    find.add_argument("--limit", type=_positive_int, default=50,
+                      help="at most this many (default 50)")  # fmt: skip
+    find.add_argument("--json", action="store_true", help="print JSON")
+    find.set_defaults(usage_error=find.error)
+    show = with_config(actions.add_parser(
+        "show", help="one conversation's messages in order, with each reply's status"))  # fmt: skip
+    show.add_argument("id", type=_positive_int, metavar="ID",
+                      help="its number: `find` shows it, logs say CHANNEL:ID")  # fmt: skip
+    show.add_argument("--json", action="store_true", help="print JSON")

@@ -132,6 +132,8 @@ def _file_records(conn: Connection, conversation_id: int) -> list[dict[str, Any]
 def _message_record(row: Any) -> dict[str, Any]:
     message = q.to_message(row)
     record: dict[str, Any] = {
+        # With seq, what log lines name a message by ("web:2 seq=1": channel:id).
+        "conversation_id": message.conversation_id,
         "seq": message.seq,
         "direction": str(message.direction),
         "text": message.text,
@@ -427,6 +429,7 @@ class Retention(RetentionClock):
                         "status": str(record.status),
                         "language": record.language,
                         "created_at": record.created_at.isoformat(),
+                        "id": record.id,  # as logs and `botkit conversations` show it
                         "messages": [_message_record(m) for m in own],
                         "others_messages_withheld": len(rows) - len(own),
                         "files": _file_records(conn, record.id),
@@ -434,7 +437,8 @@ class Retention(RetentionClock):
                 )
             elsewhere = _elsewhere(conn, contact.id)
             ratings = conn.execute(
-                select(Conversation.channel, Conversation.conversation_key, Feedback.reply_seq,
+                select(Conversation.channel, Conversation.conversation_key,
+                       Feedback.conversation_id, Feedback.reply_seq,
                        Feedback.rating, Feedback.created_at)
                 .join(Conversation, Conversation.id == Feedback.conversation_id)
                 .where(Feedback.contact_id == contact.id)
@@ -456,6 +460,7 @@ class Retention(RetentionClock):
                         "rating": r.rating,
                         "created_at": r.created_at.isoformat(),
                     }
+                        "conversation_id": r.conversation_id,
                     for r in ratings
                 ],
             }

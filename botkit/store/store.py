@@ -27,6 +27,7 @@ from botkit.store._database import UPGRADE_COMMAND
 from botkit.store._handoffs import ConversationTakenError, HandoffEndedError, agent_holding
 from botkit.store._history import newest_messages
 from botkit.store._recent import RecentMessages, answered
+from botkit.store._search import ConversationSearch
 from botkit.store._session_keys import SessionKeys
 from botkit.store._unanswered import Unanswered, find_unanswered
 from botkit.store.models import Conversation, Message
@@ -59,7 +60,7 @@ class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
 
 
-class ConversationStore(Conversations, SessionKeys):
+class ConversationStore(Conversations, SessionKeys, ConversationSearch):
     """Async access to the conversation database.
 
     Use as ``async with ConversationStore(settings) as store`` or call ``open``/``close``,
