@@ -11,9 +11,9 @@
     botkit data forget CHANNEL CONTACT [-c FILE]   erase one person
     botkit data purge --days N [-c FILE]           delete conversations inactive N days
     botkit feedback [--days N] [--bad N] [-c FILE] customers' ratings of the bot's answers
-    botkit knowledge check [-c FILE]               the knowledge base's files and problems
     botkit conversations find [--since T] [--text S] [--unanswered] ... [-c FILE]
     botkit conversations show ID [-c FILE]         one conversation's messages, in order
+    botkit knowledge check [-c FILE]               the knowledge base's files and problems
     botkit knowledge search QUESTION [-c FILE]     what a question finds in it
     botkit --version
 
@@ -33,8 +33,8 @@ from collections.abc import Sequence
 
 from botkit.cli._check import run_check_config, run_knowledge
 from botkit.cli._config import log
-from botkit.cli._db import run_data, run_db, run_feedback, run_handoff
 from botkit.cli._conversations import run_conversations
+from botkit.cli._db import run_data, run_db, run_feedback, run_handoff
 from botkit.cli._parser import build_parser
 from botkit.cli._serve import chat_settings, run_bot
 from botkit.errors import BotkitError
@@ -57,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_data(args)
         if args.command == "feedback":
             return run_feedback(args)
+        if args.command == "conversations":
+            return run_conversations(args)
         if args.command == "knowledge":
             return run_knowledge(args)
         return run_bot(args)
     except BotkitError as exc:
-        if args.command == "conversations":
-            return run_conversations(args)
         from botkit._logging import json_logging_active
 
         if json_logging_active():

@@ -124,10 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the last DAYS days (default 30)")  # fmt: skip
     feedback.add_argument("--bad", type=_positive_int, default=20, metavar="N",
                           help="show the N latest answers rated bad (default 20)")  # fmt: skip
+    _add_conversations(commands, with_config)
     knowledge = commands.add_parser("knowledge", help="the knowledge base's files and searches")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True,
                                                   metavar="ACTION")  # fmt: skip
-    _add_conversations(commands, with_config)
     with_config(knowledge_commands.add_parser(
         "check", help="list the files, their passages and problems"))  # fmt: skip
     ask = with_config(knowledge_commands.add_parser(

@@ -425,11 +425,11 @@ class Retention(RetentionClock):
                 own = _theirs(rows, contact.id, contact.id)
                 conversations.append(
                     {
+                        "id": record.id,  # as logs and `botkit conversations` show it
                         "conversation_key": record.key,
                         "status": str(record.status),
                         "language": record.language,
                         "created_at": record.created_at.isoformat(),
-                        "id": record.id,  # as logs and `botkit conversations` show it
                         "messages": [_message_record(m) for m in own],
                         "others_messages_withheld": len(rows) - len(own),
                         "files": _file_records(conn, record.id),
@@ -456,11 +456,11 @@ class Retention(RetentionClock):
                     {
                         "channel": r.channel,
                         "conversation_key": r.conversation_key,
+                        "conversation_id": r.conversation_id,
                         "reply_seq": r.reply_seq,
                         "rating": r.rating,
                         "created_at": r.created_at.isoformat(),
                     }
-                        "conversation_id": r.conversation_id,
                     for r in ratings
                 ],
             }
