@@ -1,14 +1,19 @@
-"""Intake helpers of the bot: id checks and per-conversation ordering."""
+"""Intake helpers of the bot: id checks, per-conversation ordering, the stored line."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from botkit.errors import MessageRejectedError, StoreError
 from botkit.events import InboundMessage
+from botkit.log_context import about_message
 from botkit.store._checks import check_key
+from botkit.store.records import IntakeResult
 
-__all__ = ["ConversationLocks", "check_keys"]
+__all__ = ["ConversationLocks", "check_keys", "log_stored"]
+
+_log = logging.getLogger("botkit.bot")
 
 
 def check_keys(message: InboundMessage, user_reply: str) -> None:
@@ -40,3 +45,22 @@ class ConversationLocks:
             del self._locks[key]
         else:
             self._locks[key] = (lock, users - 1)
+
+
+def log_stored(message: InboundMessage, result: IntakeResult, *, too_long: bool) -> None:
+    """One DEBUG line for a message just stored (not a duplicate), naming it.
+
+    DEBUG: at INFO a normally answered message still writes nothing (a busy bot would
+    double its log volume); at DEBUG its trail starts here and ends with the reply's
+    line (``botkit/_reply_flow.py``).
+    """
+    if not _log.isEnabledFor(logging.DEBUG):  # the intake's hot path: nothing to do
+        return
+    # The intake serves many messages in one task: bound for this line only.
+    with about_message(message.channel, result.conversation.id, result.message.seq):
+        _log.debug(
+            "message stored%s%s",
+            " (a new conversation)" if result.new_conversation
+            else " (reopens the conversation)" if result.reopened else "",
+            " (too long)" if too_long else "",
+        )  # fmt: skip

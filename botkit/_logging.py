@@ -2,6 +2,10 @@
 
 Values substituted from ``${VAR}`` references are treated as secrets: any log line that
 contains one (a token in an exception message, a URL with a password) shows ``***``.
+
+A line logged while a message is being answered names it (see ``botkit.log_context``):
+JSON lines get the fields ``channel``, ``conversation`` and ``seq``; plain lines end
+their prefix with ``[web:2#1]``. Lines about no message have neither.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from botkit.config.settings import LoggingSettings
+from botkit.log_context import RECORD_ATTRIBUTE, MessageContextFilter, MessageIdentity
 
 __all__ = ["RedactingFormatter", "configure_logging", "json_logging_active"]
 
@@ -37,17 +42,33 @@ class RedactingFormatter(logging.Formatter):
                 text = text.replace(secret, "***")
         return text
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        about: MessageIdentity | None = getattr(record, RECORD_ATTRIBUTE, None)
+        if about is None:
+            return line
+        # The format ends with ": %(message)s": the tag goes before that colon, after
+        # the logger's name ("botkit.bot [web:2#1]: reply failed").
+        cut = len(line) - len(record.message) - 2
+        return f"{line[:cut]} [{about.tag}]{line[cut:]}"
+
     def format(self, record: logging.LogRecord) -> str:
         if not self.json_lines:
             return self._redact(super().format(record))
+        about: MessageIdentity | None = getattr(record, RECORD_ATTRIBUTE, None)
         # Redacted before encoding: JSON escapes quotes and backslashes, so a secret
         # holding one would no longer be found in the encoded line.
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": self._redact(record.getMessage()),
         }
+        if about is not None:
+            # The channel's name is configuration, never a secret; ids are numbers.
+            entry["channel"] = about.channel
+            entry["conversation"] = about.conversation
+            entry["seq"] = about.seq
         if record.exc_info:
             entry["exception"] = self._redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -59,6 +80,7 @@ def configure_logging(
     """Install one handler on the root logger (replacing earlier ones from this function)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(RedactingFormatter(json_lines=settings.json_format, secrets=secrets))
+    handler.addFilter(MessageContextFilter())
     handler.set_name("botkit")
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "botkit"]:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from botkit._backoff import doubling
 from botkit._intake import ConversationLocks
 from botkit.events import InboundMessage
+from botkit.log_context import bind_message
 from botkit.store import DatabaseUnavailableError
 from botkit.store._database import one_call
 from botkit.store.records import IntakeResult
@@ -106,6 +107,8 @@ class ReplyTasks:
         after: asyncio.Event | None,
     ) -> None:
         key = intake.conversation.id
+        # Every line of this task names the message (its context is its own: no reset).
+        bind_message(message.channel, key, intake.message.seq)
         lock = self._locks.acquire(key)
         try:
             async with lock:

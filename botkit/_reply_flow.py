@@ -194,6 +194,7 @@ class ReplyFlow:
         if ctx.reply is None:
             if connector is not None:  # a channel waiting for each answer stops waiting
                 await connector.no_reply(ctx.message)
+            _log_reply_end("no reply", None, turn_at)
             return ctx.superseded
         try:
             delivery = await deliver(ctx, ctx.reply, connector, self.live, started)
@@ -209,6 +210,7 @@ class ReplyFlow:
                 channel, outcome, first_text_seconds=None,
                 total_seconds=time.monotonic() - turn_at,
             )  # fmt: skip
+            _log_reply_end(outcome, None, turn_at)
             self._count_cut(channel, ctx.reply)
             raise
         first = delivery.first_text_at
@@ -218,6 +220,7 @@ class ReplyFlow:
             first_text_seconds=None if first is None else first - turn_at,
             total_seconds=time.monotonic() - turn_at,
         )
+        _log_reply_end(delivery.outcome, first, turn_at)
         self._count_cut(channel, ctx.reply)
         return delivery.outcome == "superseded"
 
@@ -228,6 +231,17 @@ class ReplyFlow:
         cap is what to raise."""
         if reply.finish_reason == CUT_AT_LIMIT:
             self.metrics.replies_cut.labels(channel).inc()
+
+
+def _log_reply_end(outcome: str, first_text_at: float | None, turn_at: float) -> None:
+    """One DEBUG line when a reply ends (the message's identity is the task's, see
+    ``botkit.log_context``): the outcome, and the seconds from the message's turn to the
+    first text the customer saw and to the end, as the reply metrics count them."""
+    if not _log.isEnabledFor(logging.DEBUG):
+        return
+    now = time.monotonic()
+    first = "none" if first_text_at is None else f"{first_text_at - turn_at:.3f} s"
+    _log.debug("reply ended: %s; first text %s, total %.3f s", outcome, first, now - turn_at)
 
 
 def _log_erased(conversation_id: int) -> None:

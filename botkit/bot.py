@@ -24,7 +24,7 @@ from typing import Any
 
 from botkit import _channel_reads as channel_reads
 from botkit._delivery import LiveReplies
-from botkit._intake import check_keys
+from botkit._intake import check_keys, log_stored
 from botkit._metrics_server import MetricsServer
 from botkit._recovery import Recovery
 from botkit._replies import ReplyTasks
@@ -544,6 +544,7 @@ class Bot:
                 _log.debug("duplicate delivery %s ignored", message.idempotency_key)
             return receipt
         self.metrics.message(message.channel, "too_long" if checked.too_long else "stored")
+        log_stored(message, result, too_long=checked.too_long)
         if not (result.new_conversation or result.reopened):
             self._replies.schedule(message, result, too_long=checked.too_long, read_at=read_at)
             return receipt

@@ -18,10 +18,31 @@ import openai
 from botkit.backends._openai_errors import is_retryable, retry_after
 from botkit.errors import BackendError
 from botkit.retry import Backoff
+from botkit.throttled_warning import ThrottledWarning
 
 __all__ = ["NoAnswerError", "create_within"]
 
 log = logging.getLogger("botkit.backends.openai")
+
+# One line a minute per server, with how many it skipped: a blip of a few seconds
+# under load retried every reply (130 lines in 3 s); the first line says it began.
+_RETRY_LINE_S = 60.0
+# Per server (``where``): one's blip must not hide another's first line. A process
+# talks to one or two servers (replies, translation), so this stays that small.
+_retry_lines: dict[str, ThrottledWarning] = {}
+
+
+def _retry_line(where: str) -> ThrottledWarning:
+    line = _retry_lines.get(where)
+    if line is None:
+        line = _retry_lines[where] = ThrottledWarning(
+            log,
+            "openai: %s (%s); trying again in %.1f s",
+            interval_s=_RETRY_LINE_S,
+            level=logging.INFO,
+        )
+    return line
+
 
 class NoAnswerError(BackendError):
     """The server started no reply before the deadline (no answer, not a refusal)."""
@@ -65,6 +86,6 @@ async def create_within(
                 wait = _BACKOFF.delay(attempt + 1)
             if attempt >= retries or not is_retryable(exc) or loop.time() + wait >= deadline:
                 raise
-            log.info("openai: %s (%s); trying again in %.1f s", where, exc, wait)
+            _retry_line(where).warn(where, exc, wait)
             await asyncio.sleep(wait)
     raise AssertionError("unreachable")  # the last try returned or raised

@@ -162,7 +162,9 @@ class LanguageDetectionMiddleware:
             ctx.conversation = await ctx.store.set_conversation_language(
                 ctx.conversation.id, decision.language
             )
-            ctx.logger.info(
+            # DEBUG: every new conversation writes one (201 of 379 INFO lines in a burst
+            # of 2,000 messages); the language itself is stored with the conversation.
+            ctx.logger.debug(
                 "%s: conversation language %s (%s)",
                 ctx.describe(), decision.language, decision.reason,
             )  # fmt: skip
