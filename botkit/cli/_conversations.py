@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from botkit.store import ConversationRecord, StoredMessage, StoreSettings
     from botkit.store._search import FoundConversation, SearchResult, ShownMessage
 
-__all__ = ["STATUSES", "moment", "run_conversations", "searched_text", "shown"]
+__all__ = ["STATUSES", "conversation_id", "moment", "run_conversations", "searched_text", "shown"]
 
 # ``ConversationStatus``'s values, spelled out: the parser imports no store (a test
 # checks they agree).
@@ -73,6 +73,18 @@ def moment(text: str) -> datetime:
             "or a time ago: 30m, 2h, 1d)"
         ) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def conversation_id(text: str) -> int:
+    """``show ID``: a conversation id, 1 to 2**63 - 1 (ids grow past any smaller cap a
+    busy bot's ``--limit`` has)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a conversation id: {text[:80]!r}") from None
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"not a conversation id: {value}")
+    return value
 
 
 def searched_text(text: str) -> str:

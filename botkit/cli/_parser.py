@@ -143,7 +143,7 @@ def _add_conversations(
     with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
 ) -> None:
     """``botkit conversations find|show`` (botkit/cli/_conversations.py)."""
-    from botkit.cli._conversations import STATUSES, moment, searched_text
+    from botkit.cli._conversations import STATUSES, conversation_id, moment, searched_text
 
     group = commands.add_parser("conversations", help="find a conversation and read it")
     actions = group.add_subparsers(dest="conversations_command", required=True, metavar="ACTION")
@@ -166,11 +166,11 @@ def _add_conversations(
     find.add_argument("--unanswered", action="store_true",
                       help="with a customer message no reply reached (none or failed)")  # fmt: skip
     find.add_argument("--limit", type=_positive_int, default=50,
-                      help="at most this many (default 50)")  # fmt: skip
+                      help="at most this many (default 50, at most 1000)")  # fmt: skip
     find.add_argument("--json", action="store_true", help="print JSON")
     find.set_defaults(usage_error=find.error)
     show = with_config(actions.add_parser(
         "show", help="one conversation's messages in order, with each reply's status"))  # fmt: skip
-    show.add_argument("id", type=_positive_int, metavar="ID",
+    show.add_argument("id", type=conversation_id, metavar="ID",
                       help="its number: `find` shows it, logs say CHANNEL:ID")  # fmt: skip
     show.add_argument("--json", action="store_true", help="print JSON")

@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 from botkit.errors import StoreError, UnknownConversationError
 from botkit.events import Direction
 from botkit.store import _queries as q
-from botkit.store._checks import status_of
+from botkit.store._checks import check_key, status_of
 from botkit.store._conversations import MAX_PAGE
 from botkit.store._database import Database
 from botkit.store.models import Contact, Conversation, Message
@@ -190,9 +190,11 @@ class ConversationSearch(Database):
             max_scan: the most messages read (the newest of the time range).
 
         Raises:
-            StoreError: an unknown status, a text that cannot be searched for, or the
-                database failed.
+            StoreError: an unknown status, a channel or text that cannot be searched
+                for, or the database failed.
         """
+        if channel is not None:
+            check_key(channel, "channel", channel=True)
         states = [status_of(ConversationStatus, s).value for s in statuses]
         if text is not None:
             text = search_text(text)

@@ -138,6 +138,14 @@ def test_show_gives_every_message_with_languages(
     assert data["messages"][0]["writer"] == "s:answered"
     assert main(["conversations", "show", "999", "-c", config]) == 1
     assert "no conversation with id 999" in capsys.readouterr().err
+    # Ids grow past the million a --limit is capped at.
+    assert main(["conversations", "show", "2000000", "-c", config]) == 1
+    assert "no conversation with id 2000000" in capsys.readouterr().err
+    for bad in ("0", "x", str(2**63)):
+        with pytest.raises(SystemExit) as stopped:
+            main(["conversations", "show", bad, "-c", config])
+        assert stopped.value.code == 2
+        assert "not a conversation id" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -165,6 +173,14 @@ def test_bad_options_are_usage_errors(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert says in err and len(err) < 2000  # a 100k-character value is not echoed
+
+
+def test_a_channel_the_shell_could_not_decode_is_refused(
+    filled: tuple[str, dict[str, int]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ = filled
+    assert _find(config, "--channel", "web\udcff") == 1
+    assert "channel contains a lone surrogate" in capsys.readouterr().err
 
 
 def test_times_and_snippets() -> None:
