@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -73,9 +74,11 @@ from botkit.pipeline.middleware import (
     SanitizeMiddleware,
 )
 from botkit.plugins import PluginManager
+from botkit.readiness import READY_TIMEOUT_S, Readiness
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore
 from botkit.store.records import (
+    InboundFinish,
     IntakeResult,
     MessageStatus,
 )
@@ -250,7 +253,7 @@ class Bot:
                 self.attach_connector(self._make_connector(spec))
             if self.settings.metrics.listen:
                 self._metrics_server = await MetricsServer.serve(
-                    self.settings.metrics.listen, self.metrics
+                    self.settings.metrics.listen, self.metrics, self
                 )
         except BaseException:
             await self._release()
@@ -307,6 +310,8 @@ class Bot:
             )
         self._connectors[connector.name] = connector
         self.metrics.add_channel(connector.name)
+        health = connector.health
+        self.metrics.channel_up.labels(connector.name).set_function(lambda: float(health.up))
 
     @property
     def connectors(self) -> Mapping[str, Connector[Any]]:
@@ -392,9 +397,18 @@ class Bot:
             while listeners.keys() & pending and stop in pending and failure is None:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done & listeners.keys():
-                    if not task.cancelled() and task.exception() is not None:
-                        failure = task.exception()
-                        _log.error("connector %r failed: %s", listeners[task], failure)
+                    if task.cancelled() or task.exception() is None:
+                        continue
+                    if listeners.keys() & pending:
+                        # Other channels still serve: this one is down, not the process
+                        # (a Telegram failure must not take the web widget with it).
+                        self._connectors[listeners[task]].health.down(
+                            f"its connector failed: {task.exception()}; it serves again"
+                            " after botkit is restarted"
+                        )
+                        continue
+                    failure = task.exception()
+                    _log.error("connector %r failed: %s", listeners[task], failure)
                 if backend_gone in done:
                     failure = BackendError(f"{backend_gone.result()}; the bot stops")
                     _log.critical("%s, for its supervisor to start it again", failure)
@@ -506,10 +520,27 @@ class Bot:
     # -- CoreHandle --------------------------------------------------------------------
 
     async def ready(self) -> bool:
-        """True when accepting messages and the store and backend answer."""
+        """True when accepting messages, the store and backend answer, and a channel
+        serves (see ``readiness``)."""
         if not self._accepting or self._store is None or self._backend is None:
             return False
-        return await self._store.ping() and await self._backend.ready()
+        return (await self.readiness()).ready
+
+    async def readiness(self) -> Readiness:
+        """Each part of readiness (``/readyz`` on the web and metrics ports): whether the
+        bot accepts messages, the store and backend answer (asked together), and which
+        channels serve."""
+        store, backend = self._store, self._backend
+        store_ok, backend_ok = await asyncio.gather(
+            _answers(None if store is None else store.ping()),
+            _answers(None if backend is None else backend.ready()),
+        )
+        return Readiness(
+            accepting=self._accepting,
+            store=store_ok,
+            backend=backend_ok,
+            channels={name: c.health.up for name, c in self._connectors.items()},
+        )
 
     async def submit(self, message: InboundMessage) -> IntakeReceipt:
         """Store ``message`` once and schedule its reply; returns as soon as it is stored.
@@ -717,7 +748,32 @@ class Bot:
         flow = self._flow
         if flow is None:  # replies are scheduled only by a started bot
             raise BotkitError("the bot is not started")
+        connector = self._connectors.get(message.channel)
+        if connector is not None and not connector.health.up:
+            await self._not_answered_while_down(connector, message, intake, turn_at)
+            return
         await flow.reply_to(message, intake, too_long, queued, turn_at, read_at)
+
+    async def _not_answered_while_down(
+        self,
+        connector: Connector[Any],
+        message: InboundMessage,
+        intake: IntakeResult,
+        turn_at: float,
+    ) -> None:
+        """A message stored while its channel is down (Slack still delivers events to a
+        revoked app's endpoint): no reply is generated, as none could be sent. It stays
+        stored (an agent sees it), is recorded as done, and its reply counts as failed;
+        the channel's ERROR is repeated (at most once a minute)."""
+        health = connector.health
+        if health.reason is not None:
+            health.down(health.reason)
+        self.metrics.reply(
+            message.channel, "failed", first_text_seconds=None,
+            total_seconds=time.monotonic() - turn_at,
+        )  # fmt: skip
+        if intake.message.status is MessageStatus.RECEIVED:
+            await self.store.finish_inbound(InboundFinish(intake.message))
 
     # -- metrics -----------------------------------------------------------------------
 
@@ -749,6 +805,17 @@ class Bot:
             self.metrics.handoffs.labels(event.channel).inc()
         elif isinstance(event, FeedbackGiven) and event.rating in ("good", "bad"):
             self.metrics.feedback.labels(event.channel, event.rating).inc()
+
+
+async def _answers(check: Awaitable[bool] | None) -> bool:
+    """Whether a readiness check says yes; no, without one, when it raises, or when it
+    does not answer within ``READY_TIMEOUT_S``."""
+    if check is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(check, READY_TIMEOUT_S))
+    except Exception:  # a probe must answer, whatever the check raises
+        return False
 
 
 async def _stopped_for_good(parts: Sequence[StopsForGood]) -> str:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from botkit.channel import CoreHandle, ReplyStream
+from botkit.channel_health import ChannelHealth
 from botkit.events import InboundMessage, OutboundReply
 
 __all__ = ["ConfigT", "Connector", "ConnectorConfig"]
@@ -60,6 +61,12 @@ class Connector(ABC, Generic[ConfigT]):
     * ``no_reply``: nothing to do when the bot does not answer a message.
     * ``unreadable_reply``: None (the core's ``empty_reply`` answers what the bot
       cannot read).
+
+    ``health`` says whether the channel serves now: a connector whose platform rejects
+    its credentials at run time (a revoked token) reports it there with
+    ``health.down(...)`` instead of failing ``listen``, and ``health.back()`` when they
+    are accepted again; the core then keeps the other channels serving and does not
+    generate replies the channel cannot send.
     """
 
     name: ClassVar[str]
@@ -72,6 +79,15 @@ class Connector(ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, core: CoreHandle) -> None:
         self.config = config
         self.core = core
+
+    @property
+    def health(self) -> ChannelHealth:
+        """Whether the channel serves now (see ``botkit.channel_health``); made on first
+        use, so a subclass that does not call ``__init__`` has one too."""
+        health = self.__dict__.get("_channel_health")
+        if not isinstance(health, ChannelHealth):
+            health = self.__dict__["_channel_health"] = ChannelHealth(self.name)
+        return health
 
     @abstractmethod
     async def connect(self) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -302,6 +302,13 @@ class BotMetrics:
             "Time of one translator call, by direction",
             ["direction"],
             buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.channel_up = Gauge(
+            "botkit_channel_up",
+            "1 while the channel serves; 0 while it is down (the platform rejects its "
+            "credentials: a revoked token) and the other channels serve on without it",
+            ["channel"],
             registry=registry,
         )
         registry.register(_ReadAtScrape(read))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -220,6 +220,14 @@ class SlackApi:
             "chat.update": MethodBudget(updates_per_minute),
             "chat.appendStream": MethodBudget(_APPENDS_PER_MINUTE),
         }
+        # Told (method, Slack's error code, the code described) whenever Slack refuses
+        # a call with one of its errors (see ``_refused``): the connector watches for a
+        # token rejected at run time (``_token_watch``).
+        self.on_refused: Callable[[str, str, str], None] | None = None
+
+    def _refused(self, method: str, exc: SlackApiError) -> None:
+        if self.on_refused is not None:
+            self.on_refused(method, _error_code(exc), describe_error(exc))
 
     def held_for(self, method: str) -> float:
         """Seconds left of a workspace-wide 429 hold on ``method`` (0 when none)."""
@@ -249,6 +257,7 @@ class SlackApi:
                 else:
                     response = await self.client.api_call(method, json=payload)
         except SlackApiError as exc:
+            self._refused(method, exc)
             raise SlackCallError(
                 f"slack {method} failed: {describe_error(exc)}",
                 code=_error_code(exc),
@@ -393,6 +402,7 @@ class SlackApi:
                     ) from exc
             else:
                 self.pacer.done(lane)
+                self._refused(method, exc)
                 raise SlackCallError(
                     f"slack {method} failed: {describe_error(exc)}", code=code, transient=False
                 ) from exc

@@ -29,6 +29,7 @@ from connectors.slack._inbound import Identity, SlackInbound, read_action, read_
 from connectors.slack._outbound import Outbound
 from connectors.slack._scopes import missing_scopes
 from connectors.slack._text import BUTTON_ACTION_PREFIX
+from connectors.slack._token_watch import TokenWatch
 from connectors.slack._transport import http_app, open_socket_mode
 from connectors.slack._users import CHANNEL, UserDirectory
 from connectors.slack.config import SlackConfig
@@ -106,6 +107,9 @@ class SlackConnector(Connector[SlackConfig]):
             timeout=config.user_lookup_timeout_s,
         )
         self.outbound = Outbound(self.api, config)
+        # A token rejected at run time takes this channel down, not the process.
+        self.tokens = TokenWatch(self.client, self.health, config.request_timeout_s)
+        self.api.on_refused = self.tokens.refused
         self.identity = Identity()
         self._auth: AuthorizeResult | None = None
         self._auth_lock = asyncio.Lock()
@@ -278,7 +282,8 @@ class SlackConnector(Connector[SlackConfig]):
                 known_thread_only = False
             except DatabaseUnavailableError:
                 pass  # the core looks again when it stores the message
-        if inbound.author.startswith("bot:"):
+        if inbound.author.startswith("bot:") or not self.health.up:
+            # (While the token is rejected, users.info would be refused for every event.)
             contact = Contact(channel=CHANNEL, external_id=inbound.author)
         else:
             contact = await self.users.contact(inbound.author)
@@ -324,6 +329,7 @@ class SlackConnector(Connector[SlackConfig]):
             return
         self._stopped.clear()
         self.outbound.sweeper.closed = False  # a reconnect after a disconnect
+        self.tokens.open()
         if self._session is None or self._session.closed:
             # One connection pool for all calls. Its own timeout: slack_sdk applies
             # ``request_timeout_s`` only to sessions it makes itself, and aiohttp's
@@ -382,6 +388,7 @@ class SlackConnector(Connector[SlackConfig]):
     async def disconnect(self) -> None:
         """Stop the HTTP server or Socket Mode client and close connections. Idempotent."""
         self._stopped.set()
+        await self.tokens.close()
         await self.outbound.close()
         runner, self._runner = self._runner, None
         socket, self._socket = self._socket, None

@@ -29,7 +29,7 @@ from botkit.events import InboundMessage, OutboundReply
 from botkit.http_server import server_runner
 from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
-from connectors.telegram import texts
+from connectors.telegram import polling, texts
 from connectors.telegram._retry_after import SaneRetryAfterRequest
 from connectors.telegram._shape import problem, update_problem
 from connectors.telegram.album import AlbumCollector
@@ -37,7 +37,13 @@ from connectors.telegram.buttons import ButtonCodec
 from connectors.telegram.config import TelegramConfig
 from connectors.telegram.draft import DraftSupport, DraftWriter
 from connectors.telegram.flood import FloodControl
-from connectors.telegram.polling import ALLOWED_UPDATES, Poller, RetryLater
+from connectors.telegram.polling import (
+    ALLOWED_UPDATES,
+    TOKEN_REJECTED,
+    WHAT_TO_DO,
+    Poller,
+    RetryLater,
+)
 from connectors.telegram.redact import TokenRedactor
 from connectors.telegram.sender import Sender, Target
 from connectors.telegram.stream import ReplyWriter, StreamWriter, stream_reply
@@ -74,6 +80,9 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._sender: Sender | None = None
         self._poller: Poller | None = None
         self._poll_task: asyncio.Task[None] | None = None
+        # Webhook mode, while the token is rejected: asks getMe again (polling asks
+        # getUpdates itself).
+        self._recheck_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
         self._stopped = asyncio.Event()
@@ -137,7 +146,8 @@ class TelegramConnector(Connector[TelegramConfig]):
         try:
             await bot.initialize()
         except InvalidToken:
-            raise ConnectorError("telegram: the bot token was rejected (see @BotFather)") from None
+            # Fail fast at start: the operator is watching the deploy (docs/telegram.md).
+            raise ConnectorError(TOKEN_REJECTED) from None
         except TelegramError as exc:
             raise ConnectorError(
                 f"telegram: cannot reach the Bot API at {host}: {self._text(exc)}"
@@ -152,12 +162,18 @@ class TelegramConnector(Connector[TelegramConfig]):
             link_previews=self.config.link_previews,
         )
         self._sender.on_moved = self._moved_on_send
+        self._sender.on_token_rejected = self._token_rejected
         try:
             if self.config.mode == "polling":
                 # getUpdates is refused while a webhook is set.
                 await bot.delete_webhook(drop_pending_updates=False)
                 self._poller = Poller(
-                    bot, self.config, self._handle_update, self.redactor.redact, skip=self._skip
+                    bot,
+                    self.config,
+                    self._handle_update,
+                    self.redactor.redact,
+                    skip=self._skip,
+                    health=self.health,
                 )
             else:
                 await self._serve_webhook()
@@ -220,10 +236,11 @@ class TelegramConnector(Connector[TelegramConfig]):
         (``Bot`` calls it at shutdown while it still takes messages). Safe to call
         twice; ``disconnect`` calls it too."""
         self._stopped.set()
-        task, self._poll_task = self._poll_task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for task in (self._poll_task, self._recheck_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._poll_task = self._recheck_task = None
         # Input stops before held albums are stored: an album item arriving after the
         # flush would start a timer that stores it after this returned, on a stopped core.
         await self._stop_webhook()
@@ -262,6 +279,36 @@ class TelegramConnector(Connector[TelegramConfig]):
             with contextlib.suppress(Exception):
                 await request.shutdown()
         self._requests = ()
+
+    # -- a token rejected at run time ----------------------------------------------------
+
+    def _token_rejected(self, refused: str) -> None:
+        """A send found the token rejected (revoked in @BotFather): the channel is down
+        until the Bot API takes it again. Polling asks again by itself; in webhook mode,
+        getMe is asked every ``TOKEN_RECHECK_S``."""
+        self.health.down(f"{TOKEN_REJECTED}: {refused}; {WHAT_TO_DO}")
+        if self._poller is None and self._recheck_task is None and not self._stopped.is_set():
+            self._recheck_task = asyncio.create_task(self._recheck_token(), name="telegram-token")
+
+    async def _recheck_token(self) -> None:
+        try:
+            while not self.health.up:
+                await asyncio.sleep(polling.TOKEN_RECHECK_S)
+                bot = self._bot
+                if bot is None:
+                    return
+                try:
+                    await bot.get_me()
+                except InvalidToken as exc:
+                    refused = f"getMe refused: {self._text(exc)}"
+                    self.health.down(f"{TOKEN_REJECTED}: {refused}; {WHAT_TO_DO}")
+                    continue
+                except TelegramError as exc:  # unreachable now: asked again later
+                    log.debug("telegram: token check failed: %s", self._text(exc))
+                    continue
+                self.health.back()
+        finally:
+            self._recheck_task = None
 
     # -- input -------------------------------------------------------------------------
 

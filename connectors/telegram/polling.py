@@ -8,6 +8,12 @@ database is away, through ``core.submit_or_keep``), and the next ``getUpdates`` 
 confirms it. A crash in between re-delivers the update on the
 next start, and the store's idempotency key (the update id) keeps it from being answered
 twice.
+
+A token rejected while polling (revoked in @BotFather: 401 Unauthorized) does not end the
+poller: the channel is reported down (``Connector.health``), and ``getUpdates`` is asked
+again every ``TOKEN_RECHECK_S``, so the other channels of the process keep serving and
+the channel comes back by itself if the rejection was passing (a local Bot API server
+restarting).
 """
 
 from __future__ import annotations
@@ -29,13 +35,21 @@ from telegram.error import (
 )
 from telegram.warnings import PTBUserWarning
 
+from botkit.channel_health import ChannelHealth
 from botkit.errors import ConnectorError
 from botkit.retry import RandomSource
 from connectors.telegram._retry_after import retry_after_seconds
 from connectors.telegram._shape import problem
 from connectors.telegram.config import TelegramConfig
 
-__all__ = ["ALLOWED_UPDATES", "Poller", "RetryLater"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "TOKEN_RECHECK_S",
+    "TOKEN_REJECTED",
+    "WHAT_TO_DO",
+    "Poller",
+    "RetryLater",
+]
 
 log = logging.getLogger("connectors.telegram")
 
@@ -43,6 +57,12 @@ ALLOWED_UPDATES = ("message", "callback_query")
 # While an update is held, getUpdates is called again this often (it brings the
 # rest of a photo album); a hold lasts about a second.
 _HELD_POLL_S = 0.2
+# The start check's words, and what to do, for a token rejected at run time too.
+TOKEN_REJECTED = "telegram: the bot token was rejected (see @BotFather)"
+WHAT_TO_DO = "put the bot's current token in [connectors.telegram] token and restart botkit"
+# While the token is rejected, how often the Bot API is asked again: one cheap call a
+# minute, and the channel serves again within a minute of a passing rejection.
+TOKEN_RECHECK_S = 60.0
 
 
 class _BatchNotLogged(logging.Filter):
@@ -66,7 +86,9 @@ class Poller:
 
     ``handle`` raises ``RetryLater`` to have the update fetched again after a pause;
     other exceptions propagate (the connector's listener fails). ``skip`` is told the id
-    of an update the library cannot read, and why, before it is passed over.
+    of an update the library cannot read, and why, before it is passed over. ``health``
+    is told when the token is rejected and when it is accepted again; without one, a
+    rejected token ends the poller (``ConnectorError``).
     """
 
     def __init__(
@@ -77,8 +99,10 @@ class Poller:
         redact: Callable[[str], str],
         *,
         skip: Callable[[int, str], None],
+        health: ChannelHealth | None = None,
     ) -> None:
         self.bot = bot
+        self.health = health
         self.config = config
         self.handle = handle
         self.redact = redact
@@ -97,7 +121,7 @@ class Poller:
         """Poll until cancelled.
 
         Raises:
-            ConnectorError: the token was rejected.
+            ConnectorError: the token was rejected, and there is no ``health`` to tell.
         """
         quiet, library = _BatchNotLogged(), logging.getLogger("telegram.Bot")
         library.addFilter(quiet)
@@ -111,6 +135,8 @@ class Poller:
         while True:
             try:
                 updates = await self._fetch()
+                if self.health is not None:
+                    self.health.back()  # nothing when it was up
                 for update in updates:
                     if self._next is not None and update.update_id < self._next:
                         continue  # handled already: fetched again while one is held
@@ -128,7 +154,11 @@ class Poller:
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_seconds(exc))
             except (InvalidToken, Forbidden) as exc:
-                raise ConnectorError(f"telegram: polling refused: {self._text(exc)}") from None
+                refused = f"getUpdates refused: {self._text(exc)}"
+                if self.health is None:
+                    raise ConnectorError(f"telegram: polling refused: {self._text(exc)}") from None
+                self.health.down(f"{TOKEN_REJECTED}: {refused}; {WHAT_TO_DO}")
+                await asyncio.sleep(TOKEN_RECHECK_S)
             except (NetworkError, Conflict, RetryLater) as exc:
                 # Conflict: another poller or a webhook is active (e.g. an old process
                 # still long-polling after a restart); it clears on its own.

@@ -128,6 +128,9 @@ class Sender:
         # Groups upgraded to supergroups: old chat id -> new one. Sends to the old id
         # fail with ChatMigrated for good, so they go to the new one straight away.
         self._moved: OrderedDict[int, int] = OrderedDict()
+        # Told what was refused when the Bot API rejects the token (401) on a send: the
+        # connector reports the channel down (``Connector.health``).
+        self.on_token_rejected: Callable[[str], None] | None = None
         # Told of each upgrade a refused send reveals (``ChatMigrated``), once: the
         # connector moves the conversation to the new chat's key.
         self.on_moved: Callable[[int, int], None] | None = None
@@ -360,7 +363,13 @@ class Sender:
                     "telegram: %s failed (%s); retrying in %.2fs", what, self._short(exc), delay
                 )
                 await asyncio.sleep(delay)
-            except TelegramError as exc:  # blocked by the user, chat not found, bad token
+            except InvalidToken as exc:
+                # A 401: the token was revoked meanwhile (a 404 reads the same to
+                # python-telegram-bot, but says "Not Found": a method this server lacks).
+                if self.on_token_rejected is not None and not _method_missing(exc):
+                    self.on_token_rejected(f"{what} refused: {self._short(exc)}")
+                raise self._error(what, exc) from None
+            except TelegramError as exc:  # blocked by the user, chat not found
                 raise self._error(what, exc) from None
 
     def _short(self, exc: Exception) -> str:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 
+from botkit.readiness import answer_readiness
 from connectors.web.service import SERVICE
 
 __all__ = ["STATIC_DIR", "demo_page", "healthz", "openapi", "readyz", "static_file"]
 
 STATIC_DIR = Path(str(resources.files("connectors.web") / "static"))
-
-READY_TIMEOUT_S = 5.0
 
 _ASSETS = {
     "widget.js": "text/javascript",
@@ -71,12 +69,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """The core says its store and backend are reachable (503 otherwise)."""
-    svc = request.app[SERVICE]
-    try:
-        ready = await asyncio.wait_for(svc.core.ready(), READY_TIMEOUT_S)
-    except Exception:  # readiness probes must answer, whatever the core raises
-        ready = False
-    return web.json_response(
-        {"status": "ready" if ready else "not_ready"}, status=200 if ready else 503
-    )
+    """200 when the core can answer customers, else 503; the body names the parts
+    (``botkit.readiness``, shared with the metrics port's ``/readyz``)."""
+    status, body = await answer_readiness(request.app[SERVICE].core)
+    return web.json_response(body, status=status)

@@ -24,11 +24,15 @@ async def test_health_endpoints(make_web: MakeWeb) -> None:
     resp = await web.client.get("/healthz")
     assert (resp.status, await resp.json()) == (200, {"status": "ok"})
     resp = await web.client.get("/readyz")
-    assert (resp.status, await resp.json()) == (200, {"status": "ready"})
+    body = await resp.json()
+    assert (resp.status, body["status"]) == (200, "ready")  # the contract: "status"
+    assert (body["store"], body["backend"], body["channels"]) == ("ok", "ok", {"web": "up"})
     # Once the bot stops (store closed, no longer accepting) readiness goes away, liveness not.
     await web.bot.close()
     resp = await web.client.get("/readyz")
-    assert (resp.status, await resp.json()) == (503, {"status": "not_ready"})
+    body = await resp.json()
+    assert (resp.status, body["status"]) == (503, "not_ready")
+    assert body["not_ready"][0] == "accepting" and body["accepting"] is False
     assert (await web.client.get("/healthz")).status == 200
     # A message sent now is refused with "retry later", not lost silently, and not
     # with the busy reply's words: the server is going away (503 shutting_down).
