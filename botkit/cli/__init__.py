@@ -1,5 +1,6 @@
 """The ``botkit`` command. The only place that turns ``BotkitError`` into exit codes.
 
+    botkit init [PATH]              write the example config to PATH (./botkit.toml)
     botkit run [-c FILE]            run the bot with its enabled connectors
     botkit chat [-c FILE]           talk to the bot in this terminal
     botkit check-config [FILE]      list every problem of a config file (default: as run)
@@ -35,6 +36,7 @@ from botkit.cli._check import run_check_config, run_knowledge
 from botkit.cli._config import log
 from botkit.cli._conversations import run_conversations
 from botkit.cli._db import run_data, run_db, run_feedback, run_handoff
+from botkit.cli._init import run_init
 from botkit.cli._parser import build_parser
 from botkit.cli._serve import chat_settings, run_bot
 from botkit.errors import BotkitError
@@ -47,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "init":
+            return run_init(args)
         if args.command == "check-config":
             return run_check_config(args)
         if args.command == "db":

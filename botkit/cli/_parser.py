@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         # The one-line help of `botkit --help` is also what `botkit NAME --help` says.
         return commands.add_parser(name, help=text, description=text)
 
+    init = command("init", "write the example config (every key, commented) to start from")
+    init.add_argument("path", metavar="PATH", nargs="?", default="botkit.toml",
+                      help="the new file (default: ./botkit.toml); never overwritten")  # fmt: skip
     with_config(command("run", "run the bot with its enabled connectors"))
     with_config(command("chat", "talk to the bot in this terminal"))
     check = command("check-config", "list every problem of a config file (exit 2 if any)")
