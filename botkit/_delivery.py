@@ -31,10 +31,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import TYPE_CHECKING, Protocol
 
 from botkit._backoff import doubling
+from botkit._delivery_log import DeliveryLog, describe_error
 from botkit.channel import ReplyStream
 from botkit.errors import (
     BackendBusyError,
-    BotkitError,
     ConnectorError,
     StoreError,
     UnknownConversationError,
@@ -44,7 +44,7 @@ from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, defaul
 from botkit.language.substitutes import STATE_KEY as SUBSTITUTES_KEY
 from botkit.language.substitutes import SubstituteTexts
 from botkit.language.tags import normalize_tag, same_language
-from botkit.pipeline.chain import STREAM_WRAPPERS
+from botkit.pipeline.chain import SOURCE_ERROR, STREAM_WRAPPERS
 from botkit.pipeline.context import Context, Reply
 from botkit.sanitize import sanitize_text
 from botkit.store import DatabaseUnavailableError
@@ -82,9 +82,10 @@ class ReplyDelivery:
     gave it back meanwhile leaves it for the bot to answer again.
     """
 
-    def __init__(self, ctx: Context, reply: Reply) -> None:
+    def __init__(self, ctx: Context, reply: Reply, log: DeliveryLog | None = None) -> None:
         self._ctx = ctx
         self._reply = reply
+        self._log = log if log is not None else DeliveryLog()  # the bot's: LiveReplies.log
         self._source: AsyncIterator[str] = reply.deltas()
         self._parts: list[str] = []
         self._done = False
@@ -96,6 +97,7 @@ class ReplyDelivery:
         self._cut = False  # superseded while the source still had text to give
         self._discarded = False  # superseded before it reached the connector
         self._substituted: ReplyOutcome | None = None  # "busy" / "fallback" took over
+        self._source_error: str | None = None  # what the source failed with, if it did
         self.first_text_at: float | None = None  # time.monotonic() of the first words out
         self.stored: StoredMessage | None = None
         # The store found the conversation gone when the reply was to be stored: its
@@ -157,28 +159,31 @@ class ReplyDelivery:
                 self._done = True
                 if not self._has_text and not self._taken_over():
                     self._ctx.logger.warning("%s: empty reply replaced", self._ctx.describe())
+                    self._source_error = f"reply source {self._reply.source!r} gave no text"
                     return self._substitute(
                         self._ctx.settings.bot.fallback_reply, FALLBACK_REPLIES, "fallback"
                     )
                 break
-            except BackendBusyError:
+            except BackendBusyError as exc:
                 self._done = True
-                self._ctx.logger.warning("%s: backend busy", self._ctx.describe())
+                self._source_error = describe_error(exc)
+                # An overload fails every reply waiting at once: one line a minute, with
+                # the backend's own reason (how many replies, how long it waited).
+                self._log.busy(self._ctx.logger, self._ctx.describe(), exc)
                 if self._taken_over():
                     break
                 return self._substitute(self._ctx.settings.bot.busy_reply, BUSY_REPLIES, "busy")
             except Exception as exc:
                 self._done = True
-                wrappers = self._reply.metadata.get(STREAM_WRAPPERS)
-                self._ctx.logger.error(
-                    "%s: reply source %r%s failed: %s: %s",
+                self._source_error = describe_error(exc)
+                # Throttled: a backend outage fails every message alike (the reply keeps
+                # its own error in the database).
+                self._log.source_failed(
+                    self._ctx.logger,
                     self._ctx.describe(),
                     self._reply.source,
-                    f" (its stream wrapped by {', '.join(wrappers)})" if wrappers else "",
-                    type(exc).__name__,
+                    self._reply.metadata.get(STREAM_WRAPPERS),
                     exc,
-                    # An error the source reports on purpose says all; a bug needs its trace.
-                    exc_info=None if isinstance(exc, BotkitError) else exc,
                 )
                 if self._taken_over():
                     break
@@ -325,6 +330,8 @@ class ReplyDelivery:
                 buttons=self._buttons,
                 error=error,
                 finish=ctx.inbound_finish() if finish else None,
+                source=self._substituted or reply.source,
+                source_error=self._stored_source_error,
             )
             # final() waits for the database: the customer has seen the reply, so it is
             # stored once it can be (an abort, at shutdown or after the channel failed,
@@ -362,6 +369,15 @@ class ReplyDelivery:
                 )
             await asyncio.sleep(next(delays))
 
+    @property
+    def _stored_source_error(self) -> str | None:
+        """The failure a busy or fallback reply stands for: the source's, when the
+        delivery substituted it, else the pipeline's (``SOURCE_ERROR``)."""
+        if self._substituted is not None:
+            return self._source_error
+        error = self._reply.metadata.get(SOURCE_ERROR)
+        return error if isinstance(error, str) else None
+
     def _record(self, stored: StoredMessage | None, finished_inbound: bool) -> OutboundReply:
         ctx, reply = self._ctx, self._reply
         ctx.inbound_finished = ctx.inbound_finished or finished_inbound
@@ -377,7 +393,8 @@ class ReplyDelivery:
             seq=None if stored is None else stored.seq,
             language=reply.language,
             superseded=self._cut,
-            metadata=dict(reply.metadata)
+            # (Not the source's error: diagnostics, for the database, not the channel.)
+            metadata={k: v for k, v in reply.metadata.items() if k != SOURCE_ERROR}
             # Deprecated mirror of ``superseded`` for connectors written before the
             # field (nothing in botkit reads it); not stored: replies' metadata is not.
             | ({"superseded": True} if self._cut else {})
@@ -404,6 +421,8 @@ class LiveReplies:
         # is superseded as soon as it reaches delivery.
         self._taken_at: OrderedDict[int, float] = OrderedDict()
         self._clock = clock
+        # The bot's lines about failing reply sources, throttled across its replies.
+        self.log = DeliveryLog()
 
     def now(self) -> float:
         """The time a reply starts, to compare with takeovers (``track``)."""
@@ -459,7 +478,7 @@ async def deliver(
     bot shut down mid-reply (then the cancellation propagates), or an agent took the
     conversation over (``live``: see ``LiveReplies``). Returns the finished delivery
     (its ``outcome`` and ``first_text_at``)."""
-    delivery = ReplyDelivery(ctx, reply)
+    delivery = ReplyDelivery(ctx, reply, None if live is None else live.log)
     if live is not None and live.taken_since(ctx.conversation.id, started):
         # Taken over while the reply was being prepared: nothing of it goes out.
         await delivery.discard()

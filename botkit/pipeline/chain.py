@@ -34,11 +34,14 @@ from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, set_de
 from botkit.pipeline.context import Context
 from botkit.pipeline.handlers import Handler, StopPropagation
 
-__all__ = ["CORE", "STREAM_WRAPPERS", "Middleware", "Next", "Pipeline"]
+__all__ = ["CORE", "SOURCE_ERROR", "STREAM_WRAPPERS", "Middleware", "Next", "Pipeline"]
 
 CORE = "core"
 # ``Reply.metadata`` key: who wrapped the reply's stream, innermost first.
 STREAM_WRAPPERS = "stream_wrapped_by"
+# ``Reply.metadata`` key of a busy or fallback reply the pipeline gave: the failure it
+# stands for (``Type: message``), stored with the reply.
+SOURCE_ERROR = "source_error"
 
 Next = Callable[[], Awaitable[None]]
 
@@ -209,7 +212,8 @@ class Pipeline:
             return
         if isinstance(exc, BackendBusyError):
             ctx.logger.warning("%s: backend busy (%s)", ctx.describe(), step)
-            set_default_reply(ctx, bot.busy_reply, BUSY_REPLIES, source="busy")
+            busy = set_default_reply(ctx, bot.busy_reply, BUSY_REPLIES, source="busy")
+            busy.metadata[SOURCE_ERROR] = f"{step}: {type(exc).__name__}: {exc}"
             return
         who = "core" if owner == CORE else f"plugin {owner!r}"
         ctx.logger.error(
@@ -222,7 +226,8 @@ class Pipeline:
             exc_info=exc,
         )
         ctx.state["failed_owner"] = owner
-        set_default_reply(ctx, bot.fallback_reply, FALLBACK_REPLIES, source="fallback")
+        fallback = set_default_reply(ctx, bot.fallback_reply, FALLBACK_REPLIES, source="fallback")
+        fallback.metadata[SOURCE_ERROR] = f"{who} failed in {step}: {type(exc).__name__}: {exc}"
 
 
 def _being_cancelled() -> bool:

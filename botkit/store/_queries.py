@@ -165,6 +165,8 @@ def _message(message_id: int, r: Mapping[Any, Any]) -> StoredMessage:
         contact_id=r.get("contact_id"),
         agent=agent if isinstance(agent := extra.get("agent"), str) else None,
         attachments=_attachments(extra.get("attachments")),
+        source=source if isinstance(source := extra.get("source"), str) else None,
+        source_error=error if isinstance(error := extra.get("source_error"), str) else None,
     )
 
 
@@ -198,14 +200,30 @@ def inbound_extra(msg: InboundMessage) -> dict[str, Any]:
     return dict(clean_meta(extra))
 
 
-def outbound_extra(buttons: tuple[Button, ...], agent: str | None) -> dict[str, Any] | None:
+# Bounds of a reply's stored source and source error: a name a plugin picks, and an
+# exception's text (diagnostics, often quoting a server's answer): enough to tell why.
+MAX_SOURCE = 64
+MAX_SOURCE_ERROR = 500
+
+
+def outbound_extra(
+    buttons: tuple[Button, ...],
+    agent: str | None,
+    *,
+    source: str | None = None,
+    source_error: str | None = None,
+) -> dict[str, Any] | None:
     """What an outbound message carries besides its text (quick replies, the human agent
-    who wrote it), as stored JSON."""
+    who wrote it, what produced the bot's reply and what failed), as stored JSON."""
     extra: dict[str, Any] = {}
     if buttons:
         extra["buttons"] = [{"label": b.label, "value": b.value} for b in buttons]
     if agent is not None:
         extra["agent"] = agent
+    if source is not None:
+        extra["source"] = source[:MAX_SOURCE]
+    if source_error is not None:
+        extra["source_error"] = source_error[:MAX_SOURCE_ERROR]
     return dict(clean_meta(extra)) if extra else None
 
 

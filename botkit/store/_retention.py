@@ -146,6 +146,10 @@ def _message_record(row: Any) -> dict[str, Any]:
     extra = row.extra if isinstance(row.extra, dict) else {}
     if extra.get("attachments"):
         record["attachments"] = extra["attachments"]  # names, types, sizes, links
+    if message.source is not None:  # a bot's reply: the model's, or what stood in for it
+        record["source"] = message.source
+    if message.source_error is not None:
+        record["source_error"] = message.source_error
     return record
 
 

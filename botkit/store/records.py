@@ -64,6 +64,12 @@ class StoredMessage:
         agent: for an outbound message a human agent wrote, the name they gave (``""``
             when they gave none); None for the bot's replies and inbound messages.
         attachments: metadata of the files an inbound message came with.
+        source: for the bot's replies (stored since it was kept), what produced it:
+            ``backend`` (the model), ``busy`` / ``fallback`` (that reply took the
+            model's place), ``too_long``, ``rate_limited``, a plugin's name...; None
+            otherwise.
+        source_error: for a ``busy`` / ``fallback`` reply, the failure it stands for
+            (``Type: message``, at most 500 characters).
     """
 
     id: int
@@ -82,6 +88,8 @@ class StoredMessage:
     contact_id: int | None = None
     agent: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    source: str | None = None
+    source_error: str | None = None
 
     @property
     def model_text(self) -> str:

@@ -200,6 +200,8 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
         delivery_key: str | None = None,
         exclusive: bool = False,
         held_since: datetime | None = None,
+        source: str | None = None,
+        source_error: str | None = None,
     ) -> StoredMessage:
         """Append a reply (from the bot or a human agent) to a conversation.
 
@@ -227,6 +229,12 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
                 takeover that preceded this message), checked in the same transaction:
                 one given back to the bot (and perhaps handed over again) since is not
                 written into.
+            source: what produced the bot's reply (``Reply.source``: ``backend`` for
+                the model, ``busy`` / ``fallback`` when that reply took the model's
+                place, ``too_long``, ``rate_limited``...), kept with it so that "the
+                model failed" reads apart from "answered".
+            source_error: for a ``busy`` / ``fallback`` reply, the failure it stands
+                for (kept to ``MAX_SOURCE_ERROR`` characters).
 
         Raises:
             StoreError: unknown conversation or status, unstorable text, database failure.
@@ -244,7 +252,7 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
         state = status_of(MessageStatus, status)
         if agent is not None:
             check_agent_name(agent)
-        extra = q.outbound_extra(tuple(buttons), agent)
+        extra = q.outbound_extra(tuple(buttons), agent, source=source, source_error=source_error)
         error = clean_error(error)
         if finish is not None:
             _check_finish(finish)
