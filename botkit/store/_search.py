@@ -9,14 +9,14 @@ that range are read. Ids are handed out in insertion order while ``created_at`` 
 from the writing host's clock, so the range is widened by ``CLOCK_SLACK`` and the
 exact times are then checked on each row. A text search has no index to use (a
 substring, in any language): it reads the messages of the range, at most ``max_scan``
-of the newest, and says so (``ConversationSearch.scanned``).
+of the newest, and says so (``SearchResult.scanned`` and ``truncated``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
@@ -52,8 +52,9 @@ __all__ = [
 # the store warns at 5 s of skew, see botkit/_clock_check.py).
 CLOCK_SLACK = timedelta(minutes=10)
 # The most messages one search reads (the newest of its time range): a text search of
-# 200,000 took 0.26-0.43 s on SQLite, --unanswered 0.6 s, on the development machine
-# (docs/operations.md, "Finding a conversation"; a 2-hour window: 30 ms).
+# 200,000 took 0.26-0.43 s on SQLite (0.3-0.36 s on PostgreSQL), --unanswered 0.6 s
+# (0.19 s), on the development machine (docs/operations.md, "Finding a conversation";
+# a 2-hour window: 30 ms).
 MAX_SCAN = 200_000
 # The longest text searched for: far longer than anyone types, and within SQLite's
 # limit on a LIKE pattern (50,000 bytes).
@@ -120,6 +121,11 @@ def search_text(value: str) -> str:
     return value
 
 
+def _utc(when: datetime | None) -> datetime | None:
+    """``when`` with a time zone (UTC when it has none), to compare with stored times."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
 def _first_id_from(conn: Connection, when: datetime, lo: int, hi: int) -> int:
     """The smallest id in ``lo..hi`` from which messages were stored at or after
     ``when`` (``hi + 1`` when none was): a binary search of primary-key probes, ~log2
@@ -182,7 +188,8 @@ class ConversationSearch(Database):
         Args:
             channel: only this channel's.
             statuses: only conversations in one of these (``ConversationStatus``).
-            since: a message stored at or after this time.
+            since: a message stored at or after this time (one without a time zone
+                is UTC).
             until: a message stored at or before this time.
             text: a message containing this text (see ``search_text``).
             unanswered: a customer message left without a sent reply.
@@ -199,6 +206,8 @@ class ConversationSearch(Database):
         if text is not None:
             text = search_text(text)
         limit = max(1, min(int(limit), MAX_PAGE))
+        max_scan = max(1, int(max_scan))
+        since, until = _utc(since), _utc(until)
         where: list[ColumnElement[bool]] = []
         if channel is not None:
             where.append(Conversation.channel == channel)

@@ -91,6 +91,8 @@ async def test_a_time_window_finds_the_conversations_written_in_it(
     assert await _keys(store, since=ago(70)) == ["three", "one"]
     assert await _keys(store, until=ago(170)) == ["three"]
     assert await _keys(store, since=ago(-5)) == []
+    naive = (now - timedelta(minutes=130)).replace(tzinfo=None)  # read as UTC
+    assert await _keys(store, since=naive, until=ago(110)) == ["two"]
     found = (await store.find_conversations(since=ago(190), until=ago(170))).found
     assert [(f.messages, f.match and f.match.text) for f in found] == [(2, "written 3h ago")]
 
