@@ -172,7 +172,7 @@ def _find_lines(result: SearchResult, args: argparse.Namespace) -> list[str]:
     what = "conversations, newest first; times in UTC"
     if result.scanned is not None:
         first, last = result.scanned
-        what += f"; read messages {first}..{last}"
+        what += f"; read message ids {first}..{last}"
         if result.truncated:
             what += " (the newest only: narrow with --since/--until to reach older ones)"
     lines = [f"# {what}", "# ID\tCHANNEL\tKEY\tSTATUS\tLAST ACTIVITY\tMESSAGES\tMATCH"]

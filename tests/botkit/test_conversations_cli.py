@@ -71,7 +71,7 @@ def test_find_by_text_in_either_language_and_by_missing_answer(
     config, ids = filled
     assert _find(config, "--text", "ORDER") == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("# conversations, newest first; times in UTC; read messages ")
+    assert out[0].startswith("# conversations, newest first; times in UTC; read message ids ")
     (row,) = [line for line in out if not line.startswith("#")]
     conv_id, channel, key, status, active, count, match = row.split("\t")
     assert (int(conv_id), channel, key, status, count) == (ids["s:german"], "web", "s:german",
