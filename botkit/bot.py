@@ -481,7 +481,7 @@ class Bot:
     async def _open_spool(self) -> None:
         self._spooled = SpooledIntake(
             await open_spool(self.settings.store),
-            self.submit,
+            self._submit,
             self._conversation_exists,
             self._record_agent_reply,
             self._is_accepting,
@@ -550,6 +550,12 @@ class Bot:
             MessageRejectedError: ids no database can hold (not worth a retry).
             StoreError: the message could not be stored.
         """
+        with self.metrics.refusals(message.channel):
+            return await self._submit(message)
+
+    async def _submit(self, message: InboundMessage) -> IntakeReceipt:
+        """``submit`` without counting a refusal: the outage spool's tries (what it keeps
+        is not refused; ``submit_or_keep`` counts what it cannot keep)."""
         self._admit(message)
         checked = check_length(message.text, self.settings.bot.max_message_chars)
         claimed_by = None if self._recovery is None else self._recovery.claims.id
@@ -630,11 +636,14 @@ class Bot:
                 outage, or (``DatabaseUnavailableError``) an outage with the spool off,
                 full or failing.
         """
-        self._admit(message)
-        assert self._spooled is not None  # set by start(), like the store _admit checked
-        return await self._spooled.submit_or_keep(
-            message, existing_conversation_only=existing_conversation_only, agent_name=agent_name
-        )
+        with self.metrics.refusals(message.channel):
+            self._admit(message)
+            assert self._spooled is not None  # set by start(), like the store _admit checked
+            return await self._spooled.submit_or_keep(
+                message,
+                existing_conversation_only=existing_conversation_only,
+                agent_name=agent_name,
+            )
 
     async def _record_agent_reply(self, message: InboundMessage, agent_name: str) -> bool:
         names = ", ".join(a.name for a in message.attachments if a.name)

@@ -15,9 +15,10 @@ and their meaning are listed in docs/operations.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -26,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from botkit.backends.protocol import Translator
-from botkit.errors import BackendBusyError
+from botkit.errors import BackendBusyError, MessageRejectedError, StoreError
 from botkit.language.tags import same_language
 from botkit.throttled_warning import ThrottledWarning
 
@@ -45,9 +46,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus text for
 
 _log = logging.getLogger("botkit.metrics")
 
-MessageOutcome = Literal["stored", "duplicate", "too_long"]
+MessageOutcome = Literal["stored", "duplicate", "too_long", "refused"]
 ReplyOutcome = Literal["sent", "failed", "superseded", "busy", "fallback", "erased", "error"]
-MESSAGE_OUTCOMES: tuple[MessageOutcome, ...] = ("stored", "duplicate", "too_long")
+MESSAGE_OUTCOMES: tuple[MessageOutcome, ...] = ("stored", "duplicate", "too_long", "refused")
 REPLY_OUTCOMES: tuple[ReplyOutcome, ...] = (
     "sent", "failed", "superseded", "busy", "fallback", "erased", "error",
 )  # fmt: skip
@@ -227,7 +228,9 @@ class BotMetrics:
         self.messages = Counter(
             "botkit_messages",
             "Customer messages the core took: stored (to be answered), duplicate (a "
-            "redelivery, not answered again), too_long (answered with the too-long reply)",
+            "redelivery, not answered again), too_long (answered with the too-long reply); "
+            "and refused: not taken (the bot not accepting messages, ids no database can "
+            "hold, the database failing or unavailable and the message not kept on disk)",
             ["channel", "outcome"],
             registry=registry,
         )
@@ -330,6 +333,19 @@ class BotMetrics:
 
     def message(self, channel: str, outcome: MessageOutcome) -> None:
         self.messages.labels(channel, outcome).inc()
+
+    @contextlib.contextmanager
+    def refusals(self, channel: str) -> Iterator[None]:
+        """Count a message ``refused`` when the block raises what the core refuses one
+        with: ``MessageRejectedError`` (``NotAcceptingError`` included) or ``StoreError``
+        (not stored: a database outage, with no spool to keep it in). The channel then
+        answers an error and its client or platform may send it again: a message refused
+        twice counts twice."""
+        try:
+            yield
+        except (MessageRejectedError, StoreError):
+            self.message(channel, "refused")
+            raise
 
     def reply(
         self,
