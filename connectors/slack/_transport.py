@@ -28,7 +28,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from botkit.channel import CoreHandle
 from botkit.errors import ConnectorError
+from botkit.readiness import answer_readiness
 from botkit.throttled_warning import ThrottledWarning
 from connectors.slack._api import describe_error
 from connectors.slack._shape import bolt_body, problem
@@ -88,9 +90,15 @@ def _refusal(stamp: str, signature: str) -> tuple[str, str, tuple[object, ...]]:
 
 
 def http_app(
-    bolt: AsyncApp, path: str, signing_secret: str, max_body_bytes: int
+    bolt: AsyncApp,
+    path: str,
+    signing_secret: str,
+    max_body_bytes: int,
+    core: CoreHandle | None = None,
 ) -> web.Application:
-    """An aiohttp application serving the Events API and interactivity at ``path``.
+    """An aiohttp application serving the Events API and interactivity at ``path``, and
+    with ``core``, the probes ``GET /healthz`` and ``/readyz`` (as on the web channel's
+    and the metrics port: ``botkit.readiness``) for a load balancer in front of it.
 
     The signature is checked here before the body is parsed (then again by Bolt's own
     ``RequestVerification``), so nothing unsigned reaches a parser; a signed body Bolt
@@ -128,8 +136,19 @@ def http_app(
         response = _acked_if_unhandled(await bolt.async_dispatch(bolt_request))
         return await to_aiohttp_response(response)
 
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        assert core is not None  # routed only with a core
+        status, body = await answer_readiness(core)
+        return web.json_response(body, status=status)
+
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post(path, events)
+    if core is not None and path not in ("/healthz", "/readyz"):
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
     return app
 
 

@@ -314,6 +314,7 @@ class SlackConnector(Connector[SlackConfig]):
             self.config.path,
             secret.get_secret_value() if secret is not None else "",
             self.config.max_body_bytes,
+            self.core,
         )
 
     async def connect(self) -> None:

@@ -97,6 +97,10 @@ async def test_revoked_token_is_one_error_and_no_generation(
     ready = json.loads(body)
     assert ready["status"] == "not_ready" and ready["not_ready"] == ["channels"]
     assert ready["channels"] == {"slack": "down"} and ready["store"] == "ok"
+    # The Events API port answers the probes too (a load balancer in front of it).
+    port = f"http://127.0.0.1:{slack.connector.port}"
+    assert (await _get(slack.http, f"{port}/healthz"))[0] == 200
+    assert (await _get(slack.http, f"{port}/readyz"))[0] == 503
 
 
 async def test_invalid_auth_comes_back(
