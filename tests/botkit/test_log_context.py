@@ -23,6 +23,7 @@ from botkit.bot import Bot
 from botkit.channel import ReplyStream
 from botkit.config import Settings
 from botkit.config.settings import LoggingSettings
+from botkit.pipeline import Context, Middleware, Next
 
 SDK = "somesdk.http"  # stands for httpx, openai, a platform SDK: loggers botkit does not own
 
@@ -56,15 +57,26 @@ def _entries(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
+async def _broken_step(ctx: Context, next: Next) -> None:
+    raise RuntimeError("a step broke")
+
+
 async def _answer(
-    settings: Settings, *, fail: bool, texts: tuple[str, ...] = ("hello",)
+    settings: Settings,
+    *,
+    fail: bool,
+    texts: tuple[str, ...] = ("hello",),
+    step: Middleware | None = None,
 ) -> list[tuple[int, int]]:
     """Submit ``texts`` (one conversation) and wait for their replies; the ids
-    (conversation, seq) of the messages."""
+    (conversation, seq) of the messages. ``fail``: the channel refuses the reply;
+    ``step``: a middleware added to the pipeline."""
     async with Bot(settings) as bot:
         connector = SdkConnector(bot)
         if fail:
             connector.fail_with = RuntimeError("platform said no")
+        if step is not None:
+            bot.pipeline.add_middleware(step)
         bot.attach_connector(connector)
         ids = []
         logging.getLogger(SDK).warning("before the messages")
@@ -91,6 +103,17 @@ async def test_a_failed_replys_json_line_names_the_message(
     assert {(e["channel"], e["conversation"], e["seq"]) for e in failed} == {
         ("test", conversation, seq)
     }
+
+
+async def test_a_reply_that_failed_in_the_pipeline_names_its_message(
+    make_settings: Callable[..., Settings],
+) -> None:
+    stream = _logged(json_lines=True)
+    [(conversation, seq)] = await _answer(make_settings(), fail=False, step=_broken_step)
+    # The pipeline's line: the customer gets the fallback reply.
+    [failed] = [e for e in _entries(stream) if e["level"] == "ERROR"]
+    assert "a step broke" in failed["message"] + failed.get("exception", "")
+    assert (failed["channel"], failed["conversation"], failed["seq"]) == ("test", conversation, seq)
 
 
 async def test_a_third_party_line_in_the_reply_task_names_the_message(
