@@ -502,6 +502,8 @@ class TelegramConnector(Connector[TelegramConfig]):
 
     async def _reply_locally(self, action: Action) -> None:
         assert action.target is not None and self._sender is not None
+        if not self.health.up:
+            return  # the token is rejected: the greeting would be refused (and logged)
         target = action.target
         chat = self._sender.current_chat(target.chat_id)  # an upgraded group's: moved
         key = str(chat) if target.thread_id is None else f"{chat}:{target.thread_id}"

@@ -191,7 +191,12 @@ async def test_revoked_on_send_webhook_mode(
         for i in range(5):
             update = fake.updates.message(CHAT, f"more {i}")
             assert await post_update(harness, update) == 200  # type: ignore[arg-type]
+        sends = len(fake.calls_to("sendMessage", ok=False))
+        start = fake.updates.message(CHAT, "/start")
+        assert await post_update(harness, start) == 200  # type: ignore[arg-type]
         await bot.drain(30)
+        await asyncio.sleep(0.5)  # the greeting would be sent in the background
+        assert len(fake.calls_to("sendMessage", ok=False)) == sends  # not even tried
         history = await bot.history("telegram", str(CHAT))
         assert [h.text for h in history if h.direction == "in"][-1] == "more 4"
         assert len(backend.requests) == 1, "no model time for replies that cannot be sent"
