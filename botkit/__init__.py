@@ -14,6 +14,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# The one place the version is written: pyproject.toml takes it from here (a dynamic
+# version), so a source checkout, an install and `botkit --version` never disagree.
 __version__ = "0.1.0"
 
 __all__ = [
