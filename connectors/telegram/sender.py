@@ -232,7 +232,7 @@ class Sender:
         """
         chat_id = self.current_chat(target.chat_id)
         send = getattr(self.bot, "send_message_draft", None)
-        if send is None:  # python-telegram-bot before 22.6 (the extra allows 21+)
+        if send is None:  # python-telegram-bot before 22.6, installed past the extra's bound
             raise DraftRefused(
                 "python-telegram-bot 22.6 or later is needed for drafts", method_missing=True
             )
