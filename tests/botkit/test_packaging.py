@@ -96,7 +96,8 @@ def test_the_version_is_written_once() -> None:
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "botkit.__version__"}
-    assert metadata.version("botkit") == botkit.__version__
+    # (A built wheel's version is checked below: an editable install's metadata is only
+    # as new as its last install.)
 
 
 def test_the_license_is_declared_and_shipped() -> None:
