@@ -13,14 +13,18 @@ edits the files must not speak to the model as the operator does.
 
 The files are read at startup and, with ``reload_seconds``, checked for changes in the
 background: a change is indexed in a worker thread and swapped in whole, so a message
-never sees half an index.
+never sees half an index; the old index is freed in a worker thread too.
+
+A search that reads many postings (``THREAD_FROM_POSTINGS``) runs in a worker thread,
+one at a time; so does, in the same call, the analysis of a long message
+(``THREAD_FROM_CHARS``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+from collections.abc import Collection
 
 import regex
 
@@ -58,6 +62,10 @@ KNOWLEDGE_GROUP = 1000
 # event loop keeps serving other conversations meanwhile. Below, a thread hop would cost
 # more than the search.
 THREAD_FROM_POSTINGS = 20_000
+# Texts (question, its translation, the previous message) of this many characters are
+# analyzed in the worker thread too, whatever the search's cost: 150,000 took 77-119 ms
+# on the loop (a raised bot.max_message_chars); 4,000 take about 0.6 ms.
+THREAD_FROM_CHARS = 10_000
 # A passage's title is cut to this many characters when shown to the model (a deep
 # heading path), so that a passage always fits (see TITLE_ROOM).
 MAX_TITLE_CHARS = 80
@@ -128,6 +136,10 @@ class KnowledgeHandler(Handler):
     def __init__(self, config: KnowledgeConfig, library: Library) -> None:
         self.config = config
         self.library = library
+        # One search in a thread at a time: pure-Python searches in several threads hold
+        # the GIL between them and starve the event loop (75-290 ms of CPU each at 24,000
+        # passages; the loop stalled up to 150 ms with several at once).
+        self._threads = asyncio.Semaphore(1)
 
     def check(self, ctx: Context) -> bool:
         return (
@@ -138,29 +150,42 @@ class KnowledgeHandler(Handler):
 
     def query(self, ctx: Context, index: PassageIndex) -> Query:
         """What to search ``index`` for, for this message (see ``botkit.knowledge.index``)."""
+        return self._question(ctx).query(index)
+
+    def _question(self, ctx: Context) -> _Question:
         # What the model reads is in the working language when the message was
         # translated (pivot mode), else in the customer's; so is the history.
         translated = ctx.working_text is not None
         seen_in = ctx.settings.bot.working_language if translated else ctx.language
-        context = []
+        context: list[tuple[str, float, Collection[str]]] = []
         if ctx.text != ctx.model_text:
             context.append((ctx.text, 1.0, stopwords(ctx.language)))
         previous = next((m.content for m in reversed(ctx.history) if m.role == "user"), None)
         history = None
         if previous is not None and self.config.history_weight > 0:
             history = (previous, self.config.history_weight, stopwords(seen_in))
-        return index.query(ctx.model_text, leave_out=stopwords(seen_in), context=context,
-                           history=history)  # fmt: skip
+        return _Question(ctx.model_text, stopwords(seen_in), context, history)
+
+    def _search(self, index: PassageIndex, query: Query | _Question) -> list[Hit]:
+        if isinstance(query, _Question):
+            query = query.query(index)
+        return index.search(query, limit=self.config.max_passages,
+                            min_relevance=self.config.min_relevance)  # fmt: skip
 
     async def handle(self, ctx: Context) -> None:
         index = self.library.index  # one index for the whole message, even if a reload swaps
-        query = self.query(ctx, index)
-        search = functools.partial(index.search, query, limit=self.config.max_passages,
-                                   min_relevance=self.config.min_relevance)  # fmt: skip
-        if index.cost(query) < THREAD_FROM_POSTINGS:
-            hits = search()
+        question = self._question(ctx)
+        if question.chars >= THREAD_FROM_CHARS:
+            # The analysis too would hold the loop: both in one thread call.
+            async with self._threads:
+                hits = await asyncio.to_thread(self._search, index, question)
         else:
-            hits = await asyncio.to_thread(search)
+            query = question.query(index)  # a short text: under a millisecond
+            if index.cost(query) < THREAD_FROM_POSTINGS:
+                hits = self._search(index, query)
+            else:
+                async with self._threads:
+                    hits = await asyncio.to_thread(self._search, index, query)
         ctx.state["knowledge"] = hits
         if hits:
             passages = format_passages(hits, self.config.max_context_chars)
@@ -171,6 +196,35 @@ class KnowledgeHandler(Handler):
                 ctx.logger.debug("%s: knowledge %s", ctx.describe(), found)
         elif self.config.no_match_instruction:
             ctx.instructions.append(self.config.no_match_instruction)
+
+
+class _Question:
+    """What ``PassageIndex.query`` is given for one message, gathered on the event loop
+    so the analysis can run in a worker thread."""
+
+    def __init__(
+        self,
+        text: str,
+        leave_out: Collection[str],
+        context: list[tuple[str, float, Collection[str]]],
+        history: tuple[str, float, Collection[str]] | None,
+    ) -> None:
+        self.text = text
+        self.leave_out = leave_out
+        self.context = context
+        self.history = history
+        self.chars = (
+            len(text) + sum(len(c[0]) for c in context) + (len(history[0]) if history else 0)
+        )
+
+    def query(self, index: PassageIndex) -> Query:
+        return index.query(self.text, leave_out=self.leave_out, context=self.context,
+                           history=self.history)  # fmt: skip
+
+
+def _drop(retired: list[Library]) -> None:
+    """Free the libraries in ``retired`` here, in a worker thread (see the reload)."""
+    retired.clear()
 
 
 class KnowledgePlugin(Plugin[KnowledgeConfig]):
@@ -237,6 +291,13 @@ class KnowledgePlugin(Plugin[KnowledgeConfig]):
             return False
         self.handler.library = library
         self._logger.info("knowledge base reloaded: %s", library.summary())
+        # The old library is freed in a worker thread: tens of thousands of passages and
+        # their postings took 100 ms to free on the event loop (24,000 passages). The
+        # list is its last reference here (a search in progress keeps its index until
+        # it ends, and frees that one itself).
+        retired = [current]
+        del current
+        await asyncio.to_thread(_drop, retired)
         return True
 
     async def _watch(self) -> None:
