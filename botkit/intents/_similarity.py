@@ -136,6 +136,7 @@ class SimilarityIndex:
                 ids.setdefault(feature, array("i")).append(example)
                 weights.setdefault(feature, array("d")).append(weight)
         self._postings = {f: (ids[f], weights[f]) for f in ids}
+        self.postings = sum(len(i) for i in ids.values())  # what a match may have to read
         self._max = {f: max(w) for f, w in weights.items()}
 
     def _vector(self, words: Counter[str]) -> dict[str, float]:

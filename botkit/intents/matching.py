@@ -116,6 +116,12 @@ class IntentMatcher:
             [self._thresholds[index] for index, _ in self._examples],
         )
 
+    @property
+    def postings(self) -> int:
+        """The size of the examples' index: (example, feature) pairs. A match reads
+        some of them, the commonest words' most."""
+        return self._index.postings
+
     def match(self, *texts: str) -> IntentMatch | None:
         """The intent of the message written as ``texts``: the customer's text first,
         then other versions of it (its working-language translation). A keyword in any
