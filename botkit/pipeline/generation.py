@@ -6,8 +6,14 @@ from botkit.backends.protocol import ChatMessage, GenerationRequest, PromptLimit
 from botkit.config.settings import BotSettings
 from botkit.errors import BackendError
 from botkit.language.default_texts import TOO_LONG_REPLIES, set_default_reply
-from botkit.pipeline.context import Context, Reply
-from botkit.pipeline.context_window import fit_history, fitted, prompt_head, system_text
+from botkit.pipeline.context import Context
+from botkit.pipeline.context_window import (
+    fit_history,
+    fitted,
+    off_loop,
+    prompt_head,
+    system_text,
+)
 from botkit.pipeline.handlers import Handler
 
 __all__ = ["GenerationHandler", "build_request"]
@@ -25,19 +31,21 @@ def build_request(ctx: Context, settings: BotSettings) -> GenerationRequest:
     return GenerationRequest(messages=tuple(messages))
 
 
-def too_long_for_context(ctx: Context, settings: BotSettings, backend: PromptLimits) -> Reply:
-    """Answer with ``bot.too_long_reply`` (in the customer's language when it is the
-    built-in one) for a message the backend's context cannot take even without
-    history, its ``{limit}`` the characters that would fit (in proportion).
+def too_long_limits(
+    backend: PromptLimits, system: str, model_text: str, text: str
+) -> dict[str, str]:
+    """The ``{length}`` and ``{limit}`` of ``bot.too_long_reply`` for a message the
+    backend's context cannot take even without history: ``text``'s characters, and
+    those that would fit (in proportion to ``model_text``'s tokens).
 
     Raises:
         BackendError: the system prompt and instructions alone fill the context (not
             the customer's doing: the fallback reply, and the error in the log).
     """
     limit = backend.max_prompt_tokens() or 0
-    head = prompt_head(system_text(ctx, settings))
+    head = prompt_head(system)
     base = backend.count_prompt_tokens([*head, ChatMessage("user", "")])
-    whole = backend.count_prompt_tokens([*head, ChatMessage("user", ctx.model_text)])
+    whole = backend.count_prompt_tokens([*head, ChatMessage("user", model_text)])
     room = limit - base
     if room <= 0:
         raise BackendError(
@@ -45,10 +53,19 @@ def too_long_for_context(ctx: Context, settings: BotSettings, backend: PromptLim
             f"the backend takes at most {limit}: shorten [bot] system_prompt or the "
             "plugins' instructions, or give the backend a longer context"
         )
-    chars = len(ctx.text) * room // max(1, whole - base)
-    limits = {"length": str(len(ctx.text)), "limit": str(chars)}
-    too_long = settings.too_long_reply
-    return set_default_reply(ctx, too_long, TOO_LONG_REPLIES, source="too_long", values=limits)
+    chars = len(text) * room // max(1, whole - base)
+    return {"length": str(len(text)), "limit": str(chars)}
+
+
+def _fit_or_limits(
+    backend: object, system: str, history: list[ChatMessage], current: ChatMessage, text: str
+) -> tuple[list[ChatMessage], dict[str, str] | None]:
+    """The history that fits, or the too-long reply's values when the message alone
+    does not: every count of one message in one call (``off_loop``)."""
+    kept = fit_history(backend, system, history, current)
+    if kept is None and isinstance(backend, PromptLimits):
+        return [], too_long_limits(backend, system, current.content, text)
+    return kept or [], None
 
 
 class GenerationHandler(Handler):
@@ -72,13 +89,16 @@ class GenerationHandler(Handler):
         current = ChatMessage("user", ctx.model_text)
         system = system_text(ctx, self.settings)
         if fitted(ctx, system):  # nothing added since the history was loaded
-            history: list[ChatMessage] | None = ctx.history
+            history, too_long = ctx.history, None
         else:
-            history = fit_history(backend, system, ctx.history, current)
-        if history is None and isinstance(backend, PromptLimits):
-            too_long_for_context(ctx, self.settings, backend)
+            history, too_long = await off_loop(
+                backend, _fit_or_limits, backend, system, ctx.history, current, ctx.text
+            )
+        if too_long is not None:
+            reply = self.settings.too_long_reply
+            set_default_reply(ctx, reply, TOO_LONG_REPLIES, source="too_long", values=too_long)
             ctx.logger.info("%s: too long for the model's context", ctx.describe())
             return
-        ctx.history = history or []
+        ctx.history = history
         request = build_request(ctx, self.settings)
         ctx.set_stream(ctx.backend.generate(request), source="backend")

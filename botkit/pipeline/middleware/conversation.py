@@ -36,7 +36,7 @@ from botkit.errors import BackendError
 from botkit.events import Direction
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
-from botkit.pipeline.context_window import fit_history, mark_fitted, system_text
+from botkit.pipeline.context_window import fit_history, mark_fitted, off_loop, system_text
 from botkit.store import approx_tokens
 from botkit.store.records import ConversationStatus, MessageStatus, StoredMessage
 
@@ -97,7 +97,6 @@ class LoadConversationMiddleware:
     async def __call__(self, ctx: Context, next: Next) -> None:
         if not await self._bot_answers(ctx):
             return
-        counter: Callable[[str], int] = getattr(ctx.backend, "count_tokens", approx_tokens)
         turns = self.settings.history_turns
         # Messages stored after this one (the customer kept typing while we answered
         # earlier ones) are not history for this reply; read a few extra rows so the
@@ -112,15 +111,19 @@ class LoadConversationMiddleware:
             (m for m in stored if _before(m, ctx.inbound.seq) and m.status not in _SKIP),
             key=_turn_order,
         )
-        picked: list[ChatMessage] = []
-        budget = self.settings.history_token_budget
-        for m in reversed(earlier[-turns:] if turns else []):
-            budget -= counter(m.model_text)
-            if budget < 0:
-                break
-            role: Role = "user" if m.direction == Direction.INBOUND else "assistant"
-            picked.append(ChatMessage(role=role, content=m.model_text))
-        ctx.history = self.fit(ctx, picked[::-1])
+        system = system_text(ctx, self.settings)
+        current = ChatMessage("user", ctx.model_text)
+        # One call for all the counting (a local engine's tokenizer: off the event loop).
+        picked, fit = await off_loop(
+            ctx.backend,
+            _pick_and_fit,
+            ctx.backend,
+            earlier[-turns:] if turns else [],
+            self.settings.history_token_budget,
+            system,
+            current,
+        )
+        ctx.history = self._settle(ctx, system, picked, fit)
         await next()
 
     async def _bot_answers(self, ctx: Context) -> bool:
@@ -148,25 +151,66 @@ class LoadConversationMiddleware:
         """The newest turns of ``history`` that fit in the backend's context with the
         system prompt and the current message (``[]`` when those alone do not: the
         generation step then answers that the message is too long)."""
-        if not history:
-            return history
-        current = ChatMessage("user", ctx.model_text)
         system = system_text(ctx, self.settings)
-        try:
-            fitted = fit_history(ctx.backend, system, history, current)
-        except BackendError as exc:
+        current = ChatMessage("user", ctx.model_text)
+        return self._settle(ctx, system, history, _try_fit(ctx.backend, system, history, current))
+
+    def _settle(
+        self, ctx: Context, system: str, history: list[ChatMessage], fit: _Fit
+    ) -> list[ChatMessage]:
+        """``ctx.history`` from ``_try_fit``'s outcome for ``history``."""
+        if isinstance(fit, BackendError):
             # Not this step's to report: generating would fail the same way, and a
             # handler (an intent, a hand-off) may still answer without the model.
-            ctx.logger.debug("%s: history not fitted to the context: %s", ctx.describe(), exc)
+            ctx.logger.debug("%s: history not fitted to the context: %s", ctx.describe(), fit)
             return history
-        if fitted is None:
+        if fit is None:
             return []
-        mark_fitted(ctx, system, fitted)
-        if len(fitted) < len(history):
+        if not history:
+            return history
+        mark_fitted(ctx, system, fit)
+        if len(fit) < len(history):
             ctx.logger.debug(
                 "%s: %d of %d history messages fit the model's context",
                 ctx.describe(),
-                len(fitted),
+                len(fit),
                 len(history),
             )
-        return fitted
+        return fit
+
+
+# What fitting a history came to: the turns kept, None when the current message does
+# not fit alone, or the backend's error (it could not count the prompt).
+_Fit = list[ChatMessage] | None | BackendError
+
+
+def _try_fit(
+    backend: object, system: str, history: list[ChatMessage], current: ChatMessage
+) -> _Fit:
+    if not history:
+        return history
+    try:
+        return fit_history(backend, system, history, current)
+    except BackendError as exc:
+        return exc
+
+
+def _pick_and_fit(
+    backend: object,
+    recent: list[StoredMessage],
+    budget: int,
+    system: str,
+    current: ChatMessage,
+) -> tuple[list[ChatMessage], _Fit]:
+    """The newest of ``recent`` within ``budget`` tokens, and what fitting them to the
+    backend's context came to (``_try_fit``)."""
+    counter: Callable[[str], int] = getattr(backend, "count_tokens", approx_tokens)
+    picked: list[ChatMessage] = []
+    for m in reversed(recent):
+        budget -= counter(m.model_text)
+        if budget < 0:
+            break
+        role: Role = "user" if m.direction == Direction.INBOUND else "assistant"
+        picked.append(ChatMessage(role=role, content=m.model_text))
+    picked.reverse()
+    return picked, _try_fit(backend, system, picked, current)
