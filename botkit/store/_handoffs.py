@@ -4,8 +4,9 @@ inbox).
 
 Which agent has a conversation is not a column of its own: it is the name on the newest
 agent's message of the current hand-off (written since the conversation became
-``with_human``). The first agent who answers has it, and one who takes it over
-explicitly has it from their message on; giving it back to the bot ends the hand-off,
+``with_human``: with a ``seq`` above ``status_seq``, never by the hosts' clocks). The
+first agent who answers has it, and one who takes it over explicitly has it from their
+message on; giving it back to the bot ends the hand-off,
 and with it the claim. ``append_outbound(exclusive=True)`` reads it in the transaction
 that stores the message, after the conversation row is locked (its ``last_seq`` is
 bumped first), so two agents answering at once cannot both have it. With
@@ -26,7 +27,6 @@ from sqlalchemy.engine import Connection
 from botkit.errors import BotkitError
 from botkit.events import Direction
 from botkit.store._files import CustomerFileStore
-from botkit.store._queries import waiting_since
 from botkit.store.models import Contact, Conversation, Message
 from botkit.store.records import ConversationStatus
 
@@ -101,16 +101,21 @@ class HandoffEndedError(BotkitError):
 
 def _holder() -> ColumnElement[str | None]:
     """The agent who has the conversation (correlated to ``Conversation``): the name on
-    its newest agent's message since it became ``with_human``, walking back down the
-    (conversation_id, seq) index; None in any other status, or without a named agent's
-    message (the shared token may send without a name)."""
+    its newest agent's message since it became ``with_human`` (a ``seq`` above
+    ``status_seq``), walking back down the (conversation_id, seq) index; None in any
+    other status, or without a named agent's message (the shared token may send without
+    a name)."""
     name = Message.extra["agent"].as_string()
     newest = (
         select(name)
         .where(
             Message.conversation_id == Conversation.id,
             Message.direction == Direction.OUTBOUND.value,
-            Message.created_at >= waiting_since(),
+            # Stored since it entered its status: by seq, not by time. A message's
+            # created_at is the clock of the process that stored it, the status's of
+            # the one that changed it; a few seconds' skew between replicas put an
+            # agent's first message before the takeover, or the previous hand-off's in.
+            Message.seq > Conversation.status_seq,
             name != "",
         )
         .order_by(Message.seq.desc())

@@ -258,26 +258,47 @@ _REOPENED_AT = case(
     (Conversation.status == ConversationStatus.CLOSED.value, bindparam("b_now")),
     else_=func.coalesce(Conversation.status_changed_at, Conversation.updated_at),
 )
+# (SET reads the row's old values: a reopened conversation's status starts after its
+# old last message, so this message is the first of it.)
+_REOPENED_SEQ = case(
+    (Conversation.status == ConversationStatus.CLOSED.value, Conversation.last_seq),
+    else_=Conversation.status_seq,
+)
 _CLAIM_BY_KEY = (
     update(Conversation)
     .where(
         Conversation.channel == bindparam("b_channel"),
         Conversation.conversation_key == bindparam("b_key"),
     )
-    .values({**_BUMP, "status": _REOPEN, "status_changed_at": _REOPENED_AT})
+    .values(
+        {**_BUMP, "status": _REOPEN, "status_changed_at": _REOPENED_AT, "status_seq": _REOPENED_SEQ}
+    )
     .returning(*CONVERSATION_COLS)
 )
+# A row without status_changed_at (written before 0003) is read as entering its status
+# at its updated_at, which this UPDATE moves: keep the time it was read as, or every
+# agent's message would start the hand-off again (``held_since`` then refused it).
 _CLAIM_BY_ID = (
     update(Conversation)
     .where(Conversation.id == bindparam("b_id"))
-    .values(_BUMP)
+    .values(
+        {
+            **_BUMP,
+            "status_changed_at": func.coalesce(
+                Conversation.status_changed_at, Conversation.updated_at
+            ),
+        }
+    )
     .returning(*CONVERSATION_COLS)
 )
 # Only the id comes back: the rest is what was inserted (decoding a returned row's
 # datetime and JSON costs more than the INSERT itself).
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 # The bot is done with an inbound message: what it learned (language, working-language
-# text; NULL leaves a column as it is) and received -> answered, in one statement.
+# text; NULL leaves a column as it is) and received -> answered, in one statement. It
+# returns what it changed, as stored: the caller's copy of the message may be older than
+# the row (a second finish from intake's copy), and the history cache must hold the row.
+_FINISHED_COLS = (Message.language, Message.working_text, Message.status, Message.error)
 _FINISH_INBOUND = (
     update(Message)
     .where(Message.id == bindparam("b_id"), Message.direction == Direction.INBOUND.value)
@@ -289,6 +310,7 @@ _FINISH_INBOUND = (
             else_=Message.status,
         ),
     )
+    .returning(*_FINISHED_COLS)
 )
 
 # The same, only while the conversation's status is one of ``b_statuses``: an agent's
@@ -400,6 +422,7 @@ def claim_seq(
         "created_at": now,
         "updated_at": now,
         "status_changed_at": now,
+        "status_seq": 0,
     }
     row = conn.execute(_insert_ignore(conn.dialect.name, "conversations"), values).first()
     if row is not None:
@@ -418,26 +441,38 @@ def claim_seq_by_id(conn: Connection, conversation_id: int, now: datetime) -> Co
 
 def finish_inbound(
     conn: Connection,
-    message_id: int,
+    message: StoredMessage,
     language: str | None,
     working_text: str | None,
     only_while: Sequence[str] | None = None,
-) -> bool:
+) -> StoredMessage | None:
     """An inbound message still ``received`` becomes ``answered``; a language or
     working-language text given is stored with it. With ``only_while``, only while its
     conversation's status is one of those (read in the same statement).
 
     Returns:
-        Whether the message was found (and, with ``only_while``, its conversation in
-        one of those statuses).
+        ``message`` as now stored (its language, working text, status and error read
+        back from the row), or None when it was not found (or, with ``only_while``, its
+        conversation was in another status).
     """
     params: dict[str, Any] = {
-        "b_id": message_id, "b_language": language, "b_working_text": working_text,
+        "b_id": message.id, "b_language": language, "b_working_text": working_text,
     }  # fmt: skip
-    if only_while is None:
-        return bool(conn.execute(_FINISH_INBOUND, params).rowcount)
-    params["b_statuses"] = list(only_while)
-    return bool(conn.execute(_FINISH_INBOUND_WHILE, params).rowcount)
+    stmt = _FINISH_INBOUND
+    if only_while is not None:
+        params["b_statuses"] = list(only_while)
+        stmt = _FINISH_INBOUND_WHILE
+    row = conn.execute(stmt, params).first()
+    if row is None:
+        return None
+    r = row._mapping
+    return dataclasses.replace(
+        message,
+        language=r["language"],
+        working_text=r["working_text"],
+        status=MessageStatus(r["status"]),
+        error=r["error"],
+    )
 
 
 def insert_message(conn: Connection, values: dict[str, Any]) -> StoredMessage:
@@ -463,11 +498,15 @@ def insert_inbound_key(
 
 def status_set(state: str, now: datetime) -> dict[str, Any]:
     """UPDATE values that put a conversation in ``state``, moving ``status_changed_at``
-    only when the status really changes (SET reads the row's old values; a row without
-    one keeps its old ``updated_at``, the time ``waiting_since`` reads for it)."""
+    and ``status_seq`` only when the status really changes (SET reads the row's old
+    values; a row without a time keeps its old ``updated_at``, the time
+    ``waiting_since`` reads for it). The UPDATE locks the row, as a message's claim of
+    its ``seq`` does: every message with a higher ``seq`` was stored after the change."""
+    same = Conversation.status == state
     return {
         "status": state,
-        "status_changed_at": case((Conversation.status == state, waiting_since()), else_=now),
+        "status_changed_at": case((same, waiting_since()), else_=now),
+        "status_seq": case((same, Conversation.status_seq), else_=Conversation.last_seq),
     }
 
 

@@ -24,7 +24,6 @@ Everything here runs on the event loop thread; nothing awaits, so no locks.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 
 from botkit.store.records import MessageStatus, StoredMessage
 
-__all__ = ["HISTORY_STATUSES", "MAX_DEPTH", "RecentMessages", "answered"]
+__all__ = ["HISTORY_STATUSES", "MAX_DEPTH", "RecentMessages"]
 
 # Rejected inbound messages and failed replies are not part of the conversation as the
 # customer saw it: never returned as history.
@@ -267,18 +266,3 @@ def _pick(
     if len(picked) < max_turns and start > 1:
         return None  # older messages exist that the window does not hold
     return picked
-
-
-def answered(
-    message: StoredMessage, language: str | None, working_text: str | None
-) -> StoredMessage:
-    """``message`` as ``finish`` leaves it: answered (if it was waiting) with what the
-    pipeline learned about it."""
-    changes: dict[str, object] = {}
-    if language is not None:
-        changes["language"] = language
-    if working_text is not None:
-        changes["working_text"] = working_text
-    if message.status == MessageStatus.RECEIVED:
-        changes["status"] = MessageStatus.ANSWERED
-    return dataclasses.replace(message, **changes) if changes else message  # type: ignore[arg-type]

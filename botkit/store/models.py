@@ -161,6 +161,10 @@ class Conversation(Base):
     # When it entered its status (the agents' queue order); None only for rows a
     # previous version wrote during an upgrade (read as updated_at).
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # ``last_seq`` when it entered its status (migration 0009): a message of the current
+    # status has a higher ``seq``, which no host's clock can reorder (who has it,
+    # ``botkit.store._handoffs``).
+    status_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 # The agents' queue (``conversations_with_status``, oldest first): partial, so it holds

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from botkit._token_estimate import estimate_tokens
 from botkit.errors import StoreError, UnknownConversationError
@@ -26,7 +27,8 @@ from botkit.store._conversations import MAX_PAGE, Conversations
 from botkit.store._database import UPGRADE_COMMAND
 from botkit.store._handoffs import ConversationTakenError, HandoffEndedError, agent_holding
 from botkit.store._history import newest_messages
-from botkit.store._recent import RecentMessages, answered
+from botkit.store._outage import sqlstate
+from botkit.store._recent import RecentMessages
 from botkit.store._search import ConversationSearch
 from botkit.store._session_keys import SessionKeys
 from botkit.store._unanswered import Unanswered, find_unanswered
@@ -58,6 +60,16 @@ def approx_tokens(text: str) -> int:
 
 class _DuplicateRace(Exception):
     """Another transaction stored the same delivery key while ours was running."""
+
+
+class _ContactGone(Exception):
+    """The contact intake read was deleted (the retention purge's orphaned contacts,
+    ``botkit data forget``) before the rows naming it were written (PostgreSQL: a
+    foreign-key violation). Intake goes round again and creates the contact anew."""
+
+
+# SQLSTATE foreign_key_violation.
+_FK_VIOLATION = "23503"
 
 
 class ConversationStore(Conversations, SessionKeys, ConversationSearch):
@@ -142,25 +154,35 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
             if found is not None:
                 return found
             now = utcnow()
+            # Read without a lock: a purge may delete the contact before the rows that
+            # name it are written. That is rare (2 intakes in 500 racing a purge of the
+            # same customer), so it is caught and retried rather than prevented with a
+            # FOR KEY SHARE lock, which would write a lock into the contact's row (WAL,
+            # a multixact under a burst) on every intake.
             contact = q.get_or_create_contact(conn, msg.contact, hint, now)
-            conv, new = q.claim_seq(conn, msg.channel, msg.conversation_key, contact, now)
-            message = q.insert_message(
-                conn,
-                {
-                    "conversation_id": conv.id,
-                    "seq": conv.last_seq,
-                    "direction": Direction.INBOUND.value,
-                    "contact_id": contact.id,
-                    "text": text,
-                    "working_text": working_text,
-                    "language": language,
-                    "status": status.value,
-                    "idempotency_key": msg.idempotency_key,
-                    "extra": extra,
-                    "created_at": now,
-                    "claimed_by": claimed_by,
-                },
-            )
+            try:
+                conv, new = q.claim_seq(conn, msg.channel, msg.conversation_key, contact, now)
+                message = q.insert_message(
+                    conn,
+                    {
+                        "conversation_id": conv.id,
+                        "seq": conv.last_seq,
+                        "direction": Direction.INBOUND.value,
+                        "contact_id": contact.id,
+                        "text": text,
+                        "working_text": working_text,
+                        "language": language,
+                        "status": status.value,
+                        "idempotency_key": msg.idempotency_key,
+                        "extra": extra,
+                        "created_at": now,
+                        "claimed_by": claimed_by,
+                    },
+                )
+            except IntegrityError as exc:
+                if sqlstate(exc) == _FK_VIOLATION:
+                    raise _ContactGone from exc  # rolls back
+                raise
             if not q.insert_inbound_key(conn, msg.channel, msg.idempotency_key, message.id, now):
                 raise _DuplicateRace  # rolls back our message and its sequence number
             # Reopened by this message: its claim set status_changed_at to this intake's
@@ -179,6 +201,8 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
                 if again is not None:
                     return again
                 continue
+            except _ContactGone:
+                continue  # the next round creates the contact again
             if not result.duplicate:
                 self._recent.record(result.message)
             return result
@@ -267,10 +291,10 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
             found = None if conv is None else q.find_inbound(conn, conv.channel, delivery_key)
             return None if found is None else found[1]
 
-        def work(conn: Connection) -> tuple[StoredMessage, bool]:
+        def work(conn: Connection) -> tuple[StoredMessage, bool, StoredMessage | None]:
             before = delivered_before(conn)
             if before is not None:
-                return before, True
+                return before, True, None
             now = utcnow()
             conv = q.claim_seq_by_id(conn, conversation_id, now)  # locks the row
             # The claim's UPDATE holds the row lock a release's UPDATE (or its SELECT ...
@@ -285,7 +309,8 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
                 holder = agent_holding(conn, conversation_id)
                 if holder is not None and holder.casefold() != agent.casefold():
                     raise ConversationTakenError(conversation_id, holder)  # rolls back
-            if finish is not None and not _apply_finish(conn, finish):
+            finished = None if finish is None else _apply_finish(conn, finish)
+            if finish is not None and finished is None:
                 # The message it answers was erased (``botkit data forget`` of its
                 # writer, in someone else's conversation) while it was written: stored
                 # now, it would answer nobody and no erasure could find it again.
@@ -315,11 +340,11 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
                 conn, conv.channel, delivery_key, message.id, now
             ):
                 raise _DuplicateRace  # rolls back our copy
-            return message, False
+            return message, False, finished
 
         for _ in range(_RACES):
             try:
-                stored, duplicate = await self._write(work)
+                stored, duplicate, finished = await self._write(work)
                 break
             except _DuplicateRace:
                 again = await self._read(delivered_before)
@@ -329,8 +354,8 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
             raise StoreError("could not store an agent message: its delivery kept conflicting")
         if duplicate:
             return stored
-        if finish is not None:
-            self._recent.update(answered(finish.message, finish.language, finish.working_text))
+        if finished is not None:
+            self._recent.update(finished)  # as stored: ``finish.message`` may be older
         self._recent.record(stored)
         return stored
 
@@ -568,9 +593,11 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
         if only_while is not None:
             states = [status_of(ConversationStatus, s).value for s in only_while]
         done = await self._write(lambda conn: _apply_finish(conn, finish, states))
-        if done:
-            self._recent.update(answered(finish.message, finish.language, finish.working_text))
-        return done
+        if done is not None:
+            # As stored: a caller's copy older than the row (a second finish from
+            # intake's copy) would put back what an earlier finish filled in.
+            self._recent.update(done)
+        return done is not None
 
     async def unanswered(
         self,
@@ -639,7 +666,5 @@ def _check_finish(finish: InboundFinish) -> None:
 
 def _apply_finish(
     conn: Connection, finish: InboundFinish, only_while: list[str] | None = None
-) -> bool:
-    return q.finish_inbound(
-        conn, finish.message.id, finish.language, finish.working_text, only_while
-    )
+) -> StoredMessage | None:
+    return q.finish_inbound(conn, finish.message, finish.language, finish.working_text, only_while)

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import bindparam, inspect, text
+from sqlalchemy import bindparam, insert, inspect, text
 from sqlalchemy.engine import Connection
 
 from botkit.errors import StoreError
 from botkit.events import utcnow
 from botkit.store import ConversationStore, StoreSettings, migrate
 from botkit.store._runner import create_runner
-from botkit.store.models import VERSION_TABLE, Base, UTCDateTime
+from botkit.store.models import VERSION_TABLE, Base, Contact, Conversation, Message, UTCDateTime
 
 TABLES = {
     "contacts",
@@ -93,8 +93,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "env.py").is_file()
     assert (migrate.MIGRATIONS_DIR / "script.py.mako").is_file()
     assert list((migrate.MIGRATIONS_DIR / "versions").glob("0001_*.py"))
-    assert migrate.head() == "0008"
-    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"):
+    assert migrate.head() == "0009"
+    for revision in ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"):
         assert migrate.is_known(revision)
     assert not migrate.is_known("ffff")
 
@@ -185,24 +185,47 @@ async def test_status_since_migration_fills_old_rows_and_goes_back(
         await runner.dispose()
 
 
+def _received_0003(conn: Connection, key: str, user: str, words: str) -> dict[str, int]:
+    """A customer's first message in a new conversation, as a 0003 process stored it."""
+    now = utcnow()
+    ids = {"contact": conn.execute(
+        insert(Contact).values(channel="web", external_id=user, created_at=now, updated_at=now)
+        .returning(Contact.id)).scalar_one()}  # fmt: skip
+    ids["conversation"] = conn.execute(
+        insert(Conversation).values(
+            channel="web", conversation_key=key, contact_id=ids["contact"], status="bot",
+            last_seq=1, created_at=now, updated_at=now, status_changed_at=now,
+        ).returning(Conversation.id)).scalar_one()  # fmt: skip
+    ids["message"] = conn.execute(
+        insert(Message).values(
+            conversation_id=ids["conversation"], seq=1, direction="in", text=words,
+            status="received", created_at=now, contact_id=ids["contact"], extra={},
+        ).returning(Message.id)).scalar_one()  # fmt: skip
+    return ids
+
+
 async def test_ids_of_deleted_rows_are_never_reused_after_0004(
     db_url: str, make_message: Any
 ) -> None:
     # A database written before 0004 keeps its rows; afterwards a deleted conversation's
     # or message's id never comes back (SQLite used to hand out the largest rowid + 1).
     await migrate.upgrade(db_url, "0003")
-    async with ConversationStore(StoreSettings(url=db_url)) as store:
-        kept = await store.intake(make_message("kept", conversation="a", user="u1"), text="kept")
-        gone = await store.intake(make_message("gone", conversation="b", user="u2"), text="gone")
+    # Rows as a 0003 process wrote them (this version's store writes later columns).
+    runner = create_runner(db_url, pooled=False)
+    try:
+        kept = await runner.write(lambda conn: _received_0003(conn, "a", "u1", "kept"))
+        gone = await runner.write(lambda conn: _received_0003(conn, "b", "u2", "gone"))
+    finally:
+        await runner.dispose()
     await migrate.upgrade(db_url)
     async with ConversationStore(StoreSettings(url=db_url)) as store:
         assert [m.text for m in await store.messages_after("web", "a", 0)] == ["kept"]
         await store.forget_contact("web", "u2")
         new = await store.intake(make_message("new", conversation="c", user="u3"), text="new")
-        assert new.conversation.id > gone.conversation.id > kept.conversation.id
-        assert new.message.id > gone.message.id
-        assert new.contact is not None and gone.contact is not None
-        assert new.contact.id > gone.contact.id
+        assert new.conversation.id > gone["conversation"] > kept["conversation"]
+        assert new.message.id > gone["message"]
+        assert new.contact is not None
+        assert new.contact.id > gone["contact"]
         # Recovery's partial index survived the rebuild, WHERE clause and all.
         recovering = await store.unanswered(
             since=utcnow() - timedelta(minutes=1), stale_before=utcnow(), exclude_claimer="me"
