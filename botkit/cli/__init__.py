@@ -27,6 +27,7 @@ database, without the channels' or agents' secrets.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -48,6 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        from botkit._logging import stop_logging
+
+        stop_logging()  # `botkit run` logs from a thread: its last lines are written now
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "init":
             return run_init(args)

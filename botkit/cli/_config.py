@@ -46,7 +46,10 @@ def load(
         # `botkit chat` shares the terminal with the logs, and a one-shot command's
         # output is its result: show only problems, unless DEBUG was asked for.
         logging_settings = logging_settings.model_copy(update={"level": "WARNING"})
-    configure_logging(logging_settings, secrets=settings.secret_values)
+    # `botkit run` (a service: its stderr may be a pipe that stalls) writes its lines
+    # from a thread, `main` writes the last ones; the other commands write directly.
+    serving = not quiet and sections is None
+    configure_logging(logging_settings, secrets=settings.secret_values, background=serving)
     if path is None:
         log.info("no config file found; using the built-in defaults")
     else:
