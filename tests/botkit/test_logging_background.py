@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from logging.handlers import QueueHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from botkit import _logging
 from botkit._logging import configure_logging, json_logging_active, stop_logging
+from botkit.cli._config import load
 from botkit.config.settings import LoggingSettings
 from botkit.log_context import about_message
 
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-token-value"
 log = logging.getLogger("botkit.test")
 
@@ -127,3 +135,54 @@ def _read_all(fd: int, into: list[bytes]) -> None:
     with os.fdopen(fd, "rb") as pipe:
         while chunk := pipe.read1(65536):
             into.append(chunk)
+
+
+CONFIG = """\
+[store]
+url = "sqlite:///bot.db"
+[backend]
+kind = "echo"
+[logging]
+json = true
+[connectors.web]
+host = "127.0.0.1"
+port = 0
+site_key = "shop"
+site_secret = "${SITE_SECRET}"
+"""
+
+
+def test_botkit_run_logs_from_a_thread_and_the_other_commands_directly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    monkeypatch.setenv("SITE_SECRET", "0123456789abcdef0123456789abcdef")
+    load(str(path))  # as `botkit run` does
+    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "botkit"]
+    assert isinstance(handler, QueueHandler) and json_logging_active()
+    load(str(path), quiet=True)  # `botkit chat`, check-config
+    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "botkit"]
+    assert not isinstance(handler, QueueHandler) and json_logging_active()
+
+
+def test_the_last_line_of_botkit_run_is_written_on_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    env["SITE_SECRET"] = "0123456789abcdef0123456789abcdef"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "botkit", "run", "-c", "bot.toml"],
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    lines = []
+    for line in child.stderr:  # until it serves
+        lines.append(line)
+        if "connector 'web' connected" in line:
+            break
+    child.send_signal(signal.SIGTERM)
+    _, rest = child.communicate(timeout=60)
+    lines += rest.splitlines()
+    assert child.returncode == 0
+    last = json.loads(lines[-1])
+    assert last["message"].startswith("stopped (SIGTERM)")
