@@ -11,7 +11,8 @@ call, for glossaries of 0 / 20 / 200 / 1,000 terms (product names sharing prefix
 real catalogues do: "Acme Router X100", "Acme Router X200"...) and texts of 500 and
 4,096 characters (the customer-service sentences with a few of the terms in them), plus
 a hostile case: 1,000 terms of 200 characters sharing a 190-character prefix, against a
-text that repeats that prefix.
+text that repeats that prefix; and, without a glossary, the texts that once made the
+number and URL scans quadratic ("a-a-a-...", a URL followed by 4,000 ")").
 
     python benchmarks/glossary.py              # writes results/language-glossary-cpu.json
     python benchmarks/glossary.py --repeat 3 --out -   # quick look
@@ -76,6 +77,10 @@ def hostile() -> tuple[list[str], str]:
     return terms, (prefix + " ") * (4096 // 191) + prefix[: 4096 % 191]
 
 
+# Texts that made the number and URL scans quadratic (botkit/language/protect.py).
+HOSTILE_TEXTS = {"hostile ids": "a-" * 2048, "hostile url": "http://x" + ")" * 4088}
+
+
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -106,6 +111,8 @@ def run(repeat: int) -> dict[str, Any]:
             rows.append(
                 {"terms": size, "chars": length, **measure(terms, message(length, terms), repeat)}
             )
+    for case, text in HOSTILE_TEXTS.items():  # the other scans, without a glossary
+        rows.append({"terms": 0, "chars": len(text), "case": case, **measure([], text, repeat)})
     terms, text = hostile()
     rows.append(
         {"terms": len(terms), "chars": len(text), "case": "hostile", **measure(terms, text, repeat)}
