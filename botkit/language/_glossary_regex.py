@@ -9,7 +9,7 @@ longest term that ended on the way: cost ~ characters x (term length + siblings 
 node), not characters x terms.
 
 The matches are exactly those of the alternation (tested against it on random
-glossaries, ``tests/botkit/language/test_glossary_trie.py``):
+glossaries, ``tests/botkit/language/test_language_glossary_trie.py``):
 
 * case-insensitive as ``re.IGNORECASE``: sibling characters that match each other under
   it ("a"/"A", "k"/Kelvin sign, "ß"/"ẞ", "i"/"İ") share one node, asked of ``re`` itself
