@@ -33,6 +33,7 @@ from engine.sampler import SAMPLING_FAILED
 from engine.sampling import SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig, SchedulerOutput
 from engine.stats import EngineLoad, EngineStats
+from engine.turn_tokens import template_token_ids
 
 __all__ = ["LLMEngine", "RequestOutput"]
 
@@ -85,6 +86,9 @@ class LLMEngine:
         self.model_config = model_config
         self.tokenizer = tokenizer
         self.chat_template = chat_template
+        # The languages the model's card or GGUF declares (None: it declares none);
+        # ``from_pretrained`` sets them.
+        self.languages: tuple[str, ...] | None = None
         param = next(iter(model.parameters()), None)
         self.device = param.device if param is not None else torch.device("cpu")
         bind_thread_to(self.device)  # profiling and capture below launch Triton kernels
@@ -143,7 +147,13 @@ class LLMEngine:
         )
         if config.cuda_graphs:
             self.runner.capture_cuda_graphs()
-        self._eos = frozenset(model_config.eos_token_ids) | _tokenizer_eos(tokenizer)
+        # The chat template's special tokens end a reply too: a model writing the next
+        # turn's start (ChatML <|im_start|>) without EOS would go on into a fake turn.
+        self._eos = (
+            frozenset(model_config.eos_token_ids)
+            | _tokenizer_eos(tokenizer)
+            | template_token_ids(tokenizer, chat_template)
+        )
         # Per live request id: its sequence and detokenizer. The sequence is kept to tell
         # an aborted request from a new one given the same id before the abort is reported.
         self._detok: dict[str, tuple[Sequence, IncrementalDetokenizer]] = {}
@@ -174,13 +184,15 @@ class LLMEngine:
         from engine.loader import load_model  # heavy: only when loading
 
         loaded = load_model(source, dtype=dtype, device=device)
-        return cls(
+        engine = cls(
             loaded.model,
             loaded.tokenizer,
             loaded.model_config,
             config,
             chat_template=loaded.chat_template,
         )
+        engine.languages = loaded.languages
+        return engine
 
     # --------------------------------------------------------------- requests
     @property

@@ -29,6 +29,7 @@ from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botkit.backends._openai_stream import ThinkFilter
 from botkit.backends.protocol import CUT_AT_LIMIT, ChatMessage, GenerationRequest
 from botkit.backends.stream import GenerationStream
 from botkit.config.settings import EngineSettings
@@ -163,6 +164,15 @@ class LocalEngineBackend:
             counting.shutdown(wait=False)  # a count in flight finishes on its own
         if engine is not None:
             await engine.close()
+
+    @property
+    def model_languages(self) -> tuple[str, ...] | None:
+        """The languages the loaded model declares (its card's ``language:`` or its
+        GGUF's ``general.languages``, tags as written); None before ``start`` or when it
+        declares none. ``botkit.language`` reads it to decide what ``mode = "auto"``
+        does for a customer language the model does not write."""
+        engine = self._engine
+        return engine.engine.languages if engine is not None else None
 
     @property
     def counting_executor(self) -> ThreadPoolExecutor | None:
@@ -359,13 +369,21 @@ class LocalEngineBackend:
             raise BackendError("the local engine is not started")
         params = self.sampling_params(request)
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        # A reasoning model (Qwen3, DeepSeek-R1 distills...) writes <think>...</think>
+        # first; as with the OpenAI-compatible backend, that block never reaches the
+        # customer or the history.
+        think = ThinkFilter()
+        sent = False
         try:
             # aclosing: when our consumer closes us, close the engine stream too, so the
             # sequence is aborted at once instead of whenever the GC finalizes it.
             async with contextlib.aclosing(engine.submit(messages, params)) as stream:
                 async for item in stream:
                     if isinstance(item, TextDelta):
-                        yield item.text
+                        text = think.feed(item.text)
+                        if text:
+                            sent = True
+                            yield text
                     else:
                         self.last_record = item
                         reply.finish_reason = item.finish_reason
@@ -373,7 +391,19 @@ class LocalEngineBackend:
             raise BackendBusyError(str(exc)) from exc
         except EngineError as exc:
             raise BackendError(str(exc)) from exc
-        if reply.finish_reason == CUT_AT_LIMIT:
+        text = think.finish()
+        if text:
+            sent = True
+            yield text
+        if think.had_reasoning and not sent:
+            log.warning(
+                "engine: the reply was all reasoning (%s); none of it is sent%s",
+                "a <think> block that never closed" if think.in_reasoning else "no text after it",
+                "; raise [backend.engine] max_new_tokens"
+                if reply.finish_reason == CUT_AT_LIMIT
+                else "",
+            )
+        elif reply.finish_reason == CUT_AT_LIMIT:
             # As the OpenAI-compatible backend does: the operator's cue is the cap.
             log.warning(
                 "engine: a reply was cut at max_new_tokens (%d tokens); raise "

@@ -20,6 +20,7 @@ from botkit.agent_replies import AgentText
 from botkit.backends.protocol import GenerationBackend, Translator
 from botkit.config.settings import Settings
 from botkit.errors import TranslationError
+from botkit.language.codes import is_known_language
 from botkit.language.default_texts import BUSY_REPLIES, FALLBACK_REPLIES, default_text_in
 from botkit.language.detect import LangdetectDetector, LanguageDetector, create_detector
 from botkit.language.protect import Glossary
@@ -36,7 +37,7 @@ from botkit.pipeline.middleware.translation import (
     TranslationMiddleware,
 )
 
-__all__ = ["LanguageSupport", "check_pairs"]
+__all__ = ["LanguageSupport", "check_pairs", "model_languages"]
 
 _log = logging.getLogger("botkit.language")
 
@@ -111,6 +112,11 @@ class LanguageSupport:
         if mode == "auto" and translator is not None:
             mode = "pivot"
         self.mode: Mode = self.settings.effective_mode if mode == "auto" else mode
+        # The chat model's declared languages (its card or GGUF), read in ``start``
+        # when "auto" became native: customers in other languages get the working
+        # language (NativeLanguageMiddleware). None: not declared, or not used.
+        self.model_languages: tuple[str, ...] | None = None
+        self._knowledge = "knowledge" in settings.plugins
 
     async def start(self, backend: GenerationBackend) -> None:
         """Create the detector and translator, load them, check the language pairs.
@@ -131,6 +137,8 @@ class LanguageSupport:
             # `warm_up` (botkit run) or once the bot is busy (botkit.language._detect_pool).
             await asyncio.to_thread(detector.load)
         self.detector = detector
+        if self.mode == "native":
+            self._check_native(backend)
         if self.mode != "pivot":
             return
         if self._translator_override is not None:
@@ -157,6 +165,54 @@ class LanguageSupport:
                 "language: no language.languages configured; translator %r is checked "
                 "per message instead of at startup", translator.name,
             )  # fmt: skip
+
+    def _check_native(self, backend: GenerationBackend) -> None:
+        """Say at start what native mode does with the chat model's languages, and take
+        them for ``mode = "auto"`` (see ``botkit.pipeline.middleware.native``)."""
+        declared = model_languages(backend)
+        name = getattr(backend, "name", type(backend).__name__)
+        auto = self.settings.mode == "auto"
+        if self._knowledge:
+            _log.warning(
+                "language: mode %s: the knowledge plugin searches the customer's own "
+                "words, so a question in another language than the working language "
+                "(%s) finds none of its pages; a translator (language.translator.kind "
+                '= "engine" or "llm") searches in the working language',
+                "'auto' without a translator is native" if auto else "'native'",
+                self.working,
+            )  # fmt: skip
+        if declared is None:
+            return
+        shown = ", ".join(declared)
+        if not any(same_language(self.working, m) for m in declared):
+            _log.warning(
+                "language: the chat model (%s backend) declares only %s, not the working "
+                "language %s: expect poor replies", name, shown, self.working,
+            )  # fmt: skip
+        others = [
+            t for t in self.settings.languages if not any(same_language(t, m) for m in declared)
+        ]
+        if not auto:
+            if others or not self.settings.languages:
+                _log.warning(
+                    "language: mode 'native' asks the chat model (%s backend) to answer in "
+                    "the customer's language, but it declares only %s: customers writing "
+                    "%s get replies it cannot write well; mode 'auto' answers them in %s",
+                    name, shown, ", ".join(others) or "any other language", self.working,
+                )  # fmt: skip
+            return
+        self.model_languages = declared
+        if self.settings.languages and not others:
+            return
+        _log.warning(
+            "language: no translator, and the chat model (%s backend) declares only %s: "
+            "for customers writing %s it is told to answer in %s (the working language) "
+            "rather than in broken text; a very small model (SmolLM2-135M) may still "
+            "answer in theirs, poorly. For good replies in their language, configure a "
+            'translation model (language.translator.kind = "engine"), or translator '
+            '"llm" with a multilingual chat model, or a chat model that writes them',
+            name, shown, ", ".join(others) or "any other language", self.working,
+        )  # fmt: skip
 
     async def for_customer(self, text: str, language: str | None) -> AgentText:
         """A human agent's ``text`` (in the working language) as the customer of a
@@ -217,7 +273,11 @@ class LanguageSupport:
             )
         elif self.mode == "native":
             pipeline.add_middleware(
-                NativeLanguageMiddleware(self.settings.native_instruction, self.working)
+                NativeLanguageMiddleware(
+                    self.settings.native_instruction,
+                    self.working,
+                    model_languages=self.model_languages,
+                )
             )
         if self.settings.switch_command:
             pipeline.add_handler(
@@ -259,6 +319,19 @@ class LanguageSupport:
                 await _call_optional(translator, "close")
             except Exception as exc:
                 _log.warning("translator %r failed to close: %s", translator.name, exc)
+
+
+def model_languages(backend: object) -> tuple[str, ...] | None:
+    """The known languages the backend's chat model declares (``model_languages``: the
+    local engine reads its card or GGUF), normalized; None when it declares none, or
+    only what names no language ("multilingual": every language, as far as we know)."""
+    raw = getattr(backend, "model_languages", None)
+    if not isinstance(raw, (tuple, list)) or not raw:
+        return None
+    tags = [try_normalize(v) if isinstance(v, str) else None for v in raw]
+    if any(t is None or not is_known_language(t) for t in tags):
+        return None  # "multilingual", "code"...: no list to hold customers to
+    return tuple(dict.fromkeys(t for t in tags if t is not None))
 
 
 def _handoff_commands(plugins: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:

