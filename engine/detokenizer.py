@@ -20,6 +20,7 @@ string is never emitted) or diverges (the held text is released).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,10 @@ from tokenizers.decoders import DecodeStream
 
 __all__ = ["IncrementalDetokenizer"]
 
+# A sentence end: ".", "!" or "?" before white space (not in "4.90", nor the "." of
+# "e.g." or "..."), a CJK full stop (U+3002, U+FF01, U+FF1F), or the last character
+# before a line break. The match starts at the last character kept.
+_SENTENCE_END = re.compile(r"(?<!\.\w)(?<!\.)[.!?](?=\s)|[\u3002\uff01\uff1f]|[^\s](?=\n)")
 # Prompt tokens used as left context for the first decode (vLLM uses the same number).
 _PROMPT_CONTEXT_TOKENS = 5
 _REPLACEMENT = "\ufffd"
@@ -88,6 +93,8 @@ class IncrementalDetokenizer:
         self._stop = tuple(stop)
         self._max_stop = max((len(s) for s in self._stop), default=0)
         self.text = ""  # all decoded output text so far (after a stop: cut at the stop)
+        # Where ``stop_at_sentence_end`` began looking (None: not looking).
+        self._sentence_from: int | None = None
         self._emitted = 0  # chars of ``text`` already returned
         self.stopped = False
 
@@ -131,15 +138,29 @@ class IncrementalDetokenizer:
                     break
         return self._release(final=False)
 
+    def stop_at_sentence_end(self) -> None:
+        """From the text added next on, stop after the first sentence end (see
+        ``SamplingParams.sentence_end_after``); a full stop already at the end of the
+        text counts when white space follows it."""
+        if self._sentence_from is None:
+            self._sentence_from = max(0, len(self.text) - 1)
+
     def _append(self, new: str) -> None:
         start = max(0, len(self.text) - self._max_stop + 1)
         self.text += new
-        if not self._stop:
-            return
-        hits = [i for s in self._stop if (i := self.text.find(s, start)) >= 0]
-        if hits:
-            self.text = self.text[: min(hits)]
-            self.stopped = True
+        if self._stop:
+            hits = [i for s in self._stop if (i := self.text.find(s, start)) >= 0]
+            if hits:
+                self.text = self.text[: min(hits)]
+                self.stopped = True
+                return
+        if self._sentence_from is not None:
+            end = _SENTENCE_END.search(self.text, self._sentence_from)
+            if end is not None:
+                self.text = self.text[: end.start() + 1]
+                self.stopped = True
+            else:  # the last character may end a sentence once white space follows
+                self._sentence_from = max(self._sentence_from, len(self.text) - 1)
 
     def _release(self, *, final: bool) -> str:
         end = len(self.text)

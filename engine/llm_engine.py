@@ -400,6 +400,9 @@ class LLMEngine:
             detok = self._detok[seq.request_id][1]
             token = seq.output_token_ids[-1]
             ends_on_token = seq.finish_reason is FinishReason.STOP  # EOS / stop token id
+            after = seq.params.sentence_end_after
+            if after is not None and seq.num_output_tokens > after:
+                detok.stop_at_sentence_end()
             text = "" if ends_on_token else detok.add_tokens([token])
             if detok.stopped:
                 if seq.is_finished:  # the last allowed token completed a stop string

@@ -90,6 +90,11 @@ class SamplingParams:
         ignore_eos: keep generating past end-of-sequence tokens (benchmarks).
         stop_token_ids: extra token ids that end generation (the model's EOS ids always do
             unless ``ignore_eos``).
+        sentence_end_after: once this many tokens are generated, the first sentence end
+            (``.``, ``!``, ``?`` followed by white space, a line break, or a CJK full
+            stop) ends generation with "stop", the punctuation kept: a reply near
+            ``max_new_tokens`` ends on a whole sentence instead of being cut mid-way.
+            None: only the other stops apply.
 
     Raises:
         InvalidRequestError: a value is of the wrong type or out of range.
@@ -104,6 +109,7 @@ class SamplingParams:
     seed: int | None = None
     ignore_eos: bool = False
     stop_token_ids: tuple[int, ...] = field(default=())
+    sentence_end_after: int | None = None
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -145,6 +151,9 @@ class SamplingParams:
         ids = self.stop_token_ids
         if not isinstance(ids, tuple | list) or not all(_is_int(i) and i >= 0 for i in ids):
             p.append(f"stop_token_ids must be non-negative integers, got {_short(ids)}")
+        after = self.sentence_end_after
+        if after is not None and (not _is_int(after) or after < 0):
+            p.append(f"sentence_end_after must be an integer >= 0 or None, got {_short(after)}")
         return p
 
     def _stop_problems(self) -> list[str]:

@@ -338,15 +338,20 @@ class LocalEngineBackend:
         def pick(value: Any, default: Any) -> Any:
             return default if value is None else value
 
+        max_new_tokens = pick(request.max_new_tokens, s.max_new_tokens)
         try:
             return SamplingParams(
                 temperature=pick(request.temperature, s.temperature),
                 top_p=pick(request.top_p, s.top_p),
                 top_k=pick(request.top_k, s.top_k),
                 repetition_penalty=pick(request.repetition_penalty, s.repetition_penalty),
-                max_new_tokens=pick(request.max_new_tokens, s.max_new_tokens),
+                max_new_tokens=max_new_tokens,
                 stop=tuple(request.stop),
                 seed=request.seed,
+                # Past 80% of the cap, the next sentence end ends the reply: 5 of 31 live
+                # SmolLM2 replies ran into max_new_tokens = 256 and were sent cut
+                # mid-sentence; this way they end on a whole one, without a higher cap.
+                sentence_end_after=_soft_budget(max_new_tokens),
             )
         except EngineError as exc:
             raise BackendError(str(exc)) from exc
@@ -410,6 +415,14 @@ class LocalEngineBackend:
                 "[backend.engine] max_new_tokens for longer replies",
                 params.max_new_tokens,
             )
+
+
+def _soft_budget(max_new_tokens: Any) -> int | None:
+    """Tokens after which a sentence end stops a reply: 80% of the cap (None for a cap
+    SamplingParams will refuse anyway)."""
+    if isinstance(max_new_tokens, int) and not isinstance(max_new_tokens, bool):
+        return max(0, max_new_tokens * 4 // 5)
+    return None
 
 
 def _log_started(model: str, engine: LLMEngine, configured_blocks: int | None) -> None:
