@@ -41,6 +41,7 @@ __all__ = [
     "CLOCK_SLACK",
     "MAX_SCAN",
     "MAX_SEARCH_TEXT",
+    "PROBE_ROWS",
     "ConversationSearch",
     "FoundConversation",
     "SearchResult",
@@ -59,6 +60,9 @@ MAX_SCAN = 200_000
 # The longest text searched for: far longer than anyone types, and within SQLite's
 # limit on a LIKE pattern (50,000 bytes).
 MAX_SEARCH_TEXT = 1000
+# The rows each probe of a ``--since``/``--until`` search reads (see ``_first_id_from``):
+# a few rows stored with a far-off clock cannot move the range; still one index read.
+PROBE_ROWS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,23 +130,32 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
-def _first_id_from(conn: Connection, when: datetime, lo: int, hi: int) -> int:
+def _first_id_from(conn: Connection, when: datetime, lo: int, hi: int, *, late: bool) -> int:
     """The smallest id in ``lo..hi`` from which messages were stored at or after
     ``when`` (``hi + 1`` when none was): a binary search of primary-key probes, ~log2
-    of the range (18 for 200,000 ids), each one index seek."""
+    of the range (18 for 200,000 ids), each one index range read of ``PROBE_ROWS`` rows.
+
+    One row's time is not trusted alone: a message stored by a host whose clock was far
+    off would move the whole range (and ``since``/``until`` would miss what it holds,
+    untruncated). A probe reads ``PROBE_ROWS`` rows from ``mid`` and takes the newest of
+    their times for ``since`` (``late=False``: the range may start too early, never
+    too late) or the oldest for ``until`` (``late=True``: it may end too late, never
+    too early), so only ``PROBE_ROWS`` bad rows in a row can mislead it; every row of
+    the range is still checked against the exact times."""
     start, end = lo, hi + 1
+    pick = min if late else max
     while start < end:
         mid = (start + end) // 2
-        row = conn.execute(
+        rows = conn.execute(
             select(Message.id, Message.created_at)
             .where(Message.id >= mid, Message.id <= hi)
             .order_by(Message.id)
-            .limit(1)
-        ).first()
-        if row is None or row.created_at >= when:
+            .limit(PROBE_ROWS)
+        ).all()
+        if not rows or pick(r.created_at for r in rows) >= when:
             end = mid
         else:
-            start = row.id + 1
+            start = rows[0].id + 1
     return start
 
 
@@ -180,8 +193,9 @@ class ConversationSearch(Database):
         With only ``channel`` and ``statuses``, conversations are listed by their last
         activity. With a message filter, a conversation is found by its messages: one
         stored between ``since`` and ``until`` whose text or working-language text
-        contains ``text`` (case-insensitively: any letter on PostgreSQL, ASCII letters
-        on SQLite; ``%`` and ``_`` are plain characters), or, with ``unanswered``, a
+        contains ``text`` (case-insensitively: any letter on PostgreSQL with a UTF-8
+        ``LC_CTYPE``, whose ``lower()`` folds only ASCII letters under ``C``, ASCII
+        letters on SQLite; ``%`` and ``_`` are plain characters), or, with ``unanswered``, a
         customer message no sent reply followed (none, or only failed ones); ordered
         by their newest such message.
 
@@ -237,9 +251,9 @@ class ConversationSearch(Database):
             if first is None or last is None:
                 return SearchResult([])
             if since is not None:
-                first = _first_id_from(conn, since - CLOCK_SLACK, first, last)
+                first = _first_id_from(conn, since - CLOCK_SLACK, first, last, late=False)
             if until is not None:
-                last = _first_id_from(conn, until + CLOCK_SLACK, first, last) - 1
+                last = _first_id_from(conn, until + CLOCK_SLACK, first, last, late=True) - 1
             if first > last:
                 return SearchResult([])
             truncated = last - first + 1 > max_scan
