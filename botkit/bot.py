@@ -74,7 +74,7 @@ from botkit.pipeline.middleware import (
     SanitizeMiddleware,
 )
 from botkit.plugins import PluginManager
-from botkit.readiness import READY_TIMEOUT_S, Readiness
+from botkit.readiness import CHECK_TIMEOUT_S, Readiness
 from botkit.sanitize import check_length
 from botkit.store import ConversationStore
 from botkit.store.records import (
@@ -399,14 +399,11 @@ class Bot:
                 for task in done & listeners.keys():
                     if task.cancelled() or task.exception() is None:
                         continue
-                    if listeners.keys() & pending:
-                        # Other channels still serve: this one is down, not the process
-                        # (a Telegram failure must not take the web widget with it).
-                        self._connectors[listeners[task]].health.down(
-                            f"its connector failed: {task.exception()}; it serves again"
-                            " after botkit is restarted"
-                        )
-                        continue
+                    # Any listener failure ends the process, for its supervisor to
+                    # start it again: marking only its channel down would leave it
+                    # dead until someone restarts botkit by hand. A rejected token
+                    # is no failure here: the connector reports it through ``health``
+                    # and keeps listening (botkit.channel_health).
                     failure = task.exception()
                     _log.error("connector %r failed: %s", listeners[task], failure)
                 if backend_gone in done:
@@ -818,11 +815,12 @@ class Bot:
 
 async def _answers(check: Awaitable[bool] | None) -> bool:
     """Whether a readiness check says yes; no, without one, when it raises, or when it
-    does not answer within ``READY_TIMEOUT_S``."""
+    does not answer within ``CHECK_TIMEOUT_S`` (shorter than the probe's own bound, so
+    a hanging store reads as "store": "down", not a bare timeout)."""
     if check is None:
         return False
     try:
-        return bool(await asyncio.wait_for(check, READY_TIMEOUT_S))
+        return bool(await asyncio.wait_for(check, CHECK_TIMEOUT_S))
     except Exception:  # a probe must answer, whatever the check raises
         return False
 

@@ -8,9 +8,11 @@ web widget down with it). The core reads ``ChannelHealth`` for the
 ``botkit_channel_up`` gauge, ``/readyz`` and to skip the model for a message that
 arrives on a down channel.
 
-The operator is told once, at ERROR, with what to do; then at most once a minute while
-the channel stays down (each refused call reports it again, and a flood of them must not
-drown the log); at INFO when it serves again.
+The operator is told at each change: at ERROR, with what to do, when it goes down; at
+INFO when it serves again. While it stays down, each refused call (a message's send, the
+connector's own recheck once a minute) reports it again: those reminders are at most one
+a minute, as a flood of them must not drown the log. Changes are never held back, so the
+last line about a channel always says what it is now, even when it flaps.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-
-from botkit.throttled_warning import ThrottledWarning
 
 __all__ = ["REMIND_EVERY_S", "ChannelHealth"]
 
@@ -47,22 +47,10 @@ class ChannelHealth:
     ) -> None:
         self.channel = channel
         self._reason: str | None = None
-        # One throttle for the channel's whole life, not one per episode: a channel that
-        # flaps (a proxy refusing some calls only) must not log an ERROR per message.
-        self._down_log = ThrottledWarning(
-            _log,
-            f"channel {channel!r} is down, the other channels keep serving: %s",
-            interval_s=remind_every_s,
-            clock=clock,
-            level=logging.ERROR,
-        )
-        self._up_log = ThrottledWarning(
-            _log,
-            f"channel {channel!r} is up again: its credentials are accepted",
-            interval_s=remind_every_s,
-            clock=clock,
-            level=logging.INFO,
-        )
+        self._remind_every_s = remind_every_s
+        self._clock = clock
+        self._last_line = 0.0  # when the last ERROR about this episode was logged
+        self._skipped = 0  # reminders not logged since then
 
     @property
     def reason(self) -> str | None:
@@ -76,9 +64,9 @@ class ChannelHealth:
     def down(self, reason: str) -> bool:
         """Report that the channel cannot serve (its credentials were rejected).
 
-        Called again for every refusal while it stays down: at most one line every
-        ``remind_every_s`` (the first at once, unless the channel was down less than
-        that long ago: a flapping channel is not an ERROR per message).
+        Going down is logged at once; called again while it stays down (every refusal),
+        it is a reminder: at most one line every ``remind_every_s``, counting the ones
+        it skipped.
 
         Args:
             reason: what happened and what to do, never a credential.
@@ -88,13 +76,23 @@ class ChannelHealth:
         """
         went_down = self._reason is None
         self._reason = reason
-        self._down_log.warn(reason)
+        now = self._clock()
+        if not went_down and 0 <= now - self._last_line < self._remind_every_s:
+            self._skipped += 1
+            return False
+        skipped, self._skipped, self._last_line = self._skipped, 0, now
+        suffix = f" ({skipped} more since the last warning)" if skipped and not went_down else ""
+        _log.error(
+            "channel %r is down, the other channels keep serving: %s%s",
+            self.channel, reason, suffix,
+        )  # fmt: skip
         return went_down
 
     def back(self) -> bool:
-        """Report that the channel serves again; returns whether it was down."""
+        """Report that the channel serves again (logged, at INFO); returns whether it
+        was down."""
         if self._reason is None:
             return False
         self._reason = None
-        self._up_log.warn()
+        _log.info("channel %r is up again: its credentials are accepted", self.channel)
         return True

@@ -17,10 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["READY_TIMEOUT_S", "Readiness", "ReportsReadiness", "answer_readiness"]
+__all__ = [
+    "CHECK_TIMEOUT_S",
+    "READY_TIMEOUT_S",
+    "Readiness",
+    "ReportsReadiness",
+    "answer_readiness",
+]
 
 # A probe must answer: a store or backend check that hangs counts as not ready.
 READY_TIMEOUT_S = 5.0
+# The bound of each part's check (the store's ping, the backend's ready), shorter than
+# the whole answer's: a hanging store must give a body naming it ("store": "down"), not
+# the bare {"error": "timeout"} of the outer bound.
+CHECK_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)

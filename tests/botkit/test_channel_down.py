@@ -1,5 +1,6 @@
-"""A channel that is down (credentials rejected, or its listener failed) while another
-serves: the process keeps serving the other, logs one ERROR, and ``/readyz`` names it."""
+"""A channel that is down (its credentials rejected) while another serves: the process
+keeps serving the other, logs one ERROR, and ``/readyz`` names it. A listener that fails
+for any other reason ends ``run()``, for the supervisor to restart the process."""
 
 from __future__ import annotations
 
@@ -28,12 +29,23 @@ async def _until(check: Callable[[], bool], within: float = 30.0) -> None:
 
 
 class _Failing(RecordingConnector):
-    """A channel whose listener fails at once (as Telegram's did on a revoked token)."""
+    """A channel whose listener fails at once (a bug, an error it does not retry)."""
 
     name: ClassVar[str] = "failing"
 
     async def listen(self) -> None:
-        raise ConnectorError("failing: polling refused: InvalidToken: Unauthorized")
+        raise ConnectorError("failing: the listener broke")
+
+
+class _Rejected(RecordingConnector):
+    """A channel whose token is rejected at run time: its connector says so through
+    ``health`` and keeps listening (as Telegram's poller and Slack's token watch do)."""
+
+    name: ClassVar[str] = "rejected"
+
+    async def listen(self) -> None:
+        self.health.down("rejected: the bot token was rejected; put a valid one")
+        await asyncio.Event().wait()
 
 
 class _Serving(RecordingConnector):
@@ -45,35 +57,50 @@ class _Serving(RecordingConnector):
         await asyncio.Event().wait()
 
 
-async def test_a_failed_listener_leaves_the_other_channels_serving(
+async def test_a_failed_listener_ends_run_while_another_channel_serves(
     make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Not only the channel marked down: nothing would restart it, and /readyz stays 200.
     async with Bot(make_settings()) as bot:
         failing, serving = _Failing(bot), _Serving(bot)
         bot.attach_connector(failing)
         bot.attach_connector(serving)
+        with pytest.raises(ConnectorError, match="the listener broke"):
+            await asyncio.wait_for(bot.run(), 30)
+        assert failing.health.up  # a failure is not a rejected credential
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["connector 'failing' failed: failing: the listener broke"], errors
+
+
+async def test_a_rejected_token_leaves_the_other_channels_serving(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Bot(make_settings()) as bot:
+        rejected, serving = _Rejected(bot), _Serving(bot)
+        bot.attach_connector(rejected)
+        bot.attach_connector(serving)
         run = asyncio.create_task(bot.run())
-        await _until(lambda: not failing.health.up)
+        await _until(lambda: not rejected.health.up)
         assert not run.done()
         await bot.submit(message("still served", "k1", channel="serving"))
         assert await bot.drain(30)
         assert [r.text for r in serving.replies] == ["echo: still served"]
         scrape = bot.metrics.render().decode()
-        assert 'botkit_channel_up{channel="failing"} 0.0' in scrape
+        assert 'botkit_channel_up{channel="rejected"} 0.0' in scrape
         assert 'botkit_channel_up{channel="serving"} 1.0' in scrape
         readiness = await bot.readiness()
-        assert readiness.ready and readiness.channels == {"failing": False, "serving": True}
+        assert readiness.ready and readiness.channels == {"rejected": False, "serving": True}
         # A message that reaches the down channel is stored, not generated for.
-        await bot.submit(message("on the down one", "k2", channel="failing"))
+        await bot.submit(message("on the down one", "k2", channel="rejected"))
         assert await bot.drain(30)
-        assert failing.replies == []
-        assert 'botkit_replies_total{channel="failing",outcome="failed"} 1.0' in (
+        assert rejected.replies == []
+        assert 'botkit_replies_total{channel="rejected",outcome="failed"} 1.0' in (
             bot.metrics.render().decode()
         )
         bot.stop()
         await asyncio.wait_for(run, 30)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "channel 'failing' is down" in errors[0], errors
+    assert len(errors) == 1 and "channel 'rejected' is down" in errors[0], errors
 
 
 def test_channel_health_logs_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
@@ -90,9 +117,9 @@ def test_channel_health_logs_once_a_minute(caplog: pytest.LogCaptureFixture) -> 
     assert len(errors) == 2 and "50 more" in errors[1].getMessage()
     assert health.back() and health.up and not health.back()
     assert "channel 'telegram' is up again" in caplog.text
-    # Flapping: down again at once is not another ERROR within the minute.
+    # Down again at once is a change: logged, so the last line says what it is now.
     health.down("token rejected")
-    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 2
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 3
 
 
 async def test_readiness_body_names_the_part() -> None:
