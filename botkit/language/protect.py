@@ -77,13 +77,17 @@ _EMAIL = re.compile(
 # only. (Combining diacritics are excluded after a code so "4-a\u0308..." is no code.)
 _PART = f"[^\\W\\d{_UNSPACED}]*+\\d{_W}*+"  # a word with a digit: 2024, A12B, 5kg
 _CODE = f"(?:[A-Z]{{2,}}+|[A-Za-z])(?!{_W}|[\u0300-\u036f])"
-# At most _PREFIX_PARTS letter parts before the first part with a digit ("SKU-", "INV-EU-"):
-# a run of them ending in no digit ("a-a-a-...", 4,000 characters) was scanned again from
-# each hyphen, 130 ms; bounded, a message costs milliseconds whatever its text.
-_PREFIX_PARTS = 8
+# Letter parts before the first part with a digit ("SKU-", "INV-EU-", any number of them).
+# A run of them that ends in no digit ("a-a-a-...", 4,000 characters) was scanned to its
+# end again from each hyphen (130 ms): such a run is matched whole as `letters`, which
+# `_numbers` skips, so the scan resumes after it. Every start inside the run would have
+# reached the same end and failed the same way, so the ids found are those of the plain
+# pattern (bounding the parts to 8 instead lost the start of longer ids: "A-B-...-J-123").
+_LETTER_PARTS = "(?:[A-Za-z]++[\\-_/])"
 _NUMBER = re.compile(
-    f"{_NO_WORD_BEFORE}#?(?:[A-Za-z]++[\\-_/]){{0,{_PREFIX_PARTS}}}+{_PART}"
+    f"{_NO_WORD_BEFORE}#?(?:{_LETTER_PARTS}*+{_PART}"
     f"(?:[\\-/#](?:{_PART}|{_CODE})|[.,:]\\d{_W}*+)*+"
+    f"|(?P<letters>{_LETTER_PARTS}++))"
 )
 # English ordinals are words ("2nd floor" -> "2.º piso"), not ids: left to the translator.
 _ORDINAL = re.compile(r"\d++(?:st|nd|rd|th)", re.IGNORECASE)
@@ -134,7 +138,7 @@ def _numbers(text: str) -> Iterator[tuple[int, int]]:
     last = 0  # where the previous span ended: each character is looked at once at most
     for m in _NUMBER.finditer(text):
         start, end = m.span()
-        if start < last:
+        if start < last or m.group("letters") is not None:
             continue
         # Only a combining mark can sit against a match (the pattern checks the rest):
         # the digits are written against a word ("5दिन"), which is protected whole

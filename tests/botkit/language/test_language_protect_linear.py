@@ -1,15 +1,14 @@
 """The number and URL scans stay linear on hostile text, and find what they found before.
 
-No timed assertions (``benchmarks/glossary.py`` times the hostile texts): the number
-pattern's letter prefix is asserted bounded on the pattern itself, and the old pattern
-and the old URL trimming are kept here as oracles for what is found.
+No timed assertions (``benchmarks/glossary.py`` times the hostile texts): a run of letter
+parts without a digit is asserted to be one match (the scan resumes after it), and the old
+pattern and the old URL trimming are kept here as oracles for what is found.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from re import _constants, _parser
 
 from botkit.language.protect import _CODE, _NO_WORD_BEFORE, _NUMBER, _PART, _W, _trim_url, protect
 
@@ -31,62 +30,54 @@ def old_trim_url(url: str) -> str:
     return url
 
 
-def unbounded_letter_repeats(pattern: str) -> list[str]:
-    """Repeats without an upper bound whose body starts with an ASCII-letter class."""
-    found = []
-
-    def walk(tree: _parser.SubPattern) -> None:
-        for op, av in tree.data:
-            if op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT, _constants.POSSESSIVE_REPEAT):
-                _low, high, body = av
-                first = body.data[0] if body.data else None
-                if first and first[0] is _constants.SUBPATTERN:
-                    first = first[1][3].data[0]
-                starts_with_letters = (
-                    first is not None
-                    and first[0] in (_constants.MAX_REPEAT, _constants.POSSESSIVE_REPEAT)
-                    and str(first[1][2]).startswith("[(IN, [(RANGE, (65, 90))")
-                )
-                if high == _constants.MAXREPEAT and starts_with_letters:
-                    found.append(str(body))
-                walk(body)
-            elif op is _constants.SUBPATTERN:
-                walk(av[3])
-            elif op is _constants.BRANCH:
-                for b in av[1]:
-                    walk(b)
-
-    walk(_parser.parse(pattern))
-    return found
+def number_spans(text: str) -> list[tuple[int, int]]:
+    """The ids ``_NUMBER`` finds: its ``letters`` matches (runs without a digit) skipped."""
+    return [m.span() for m in _NUMBER.finditer(text) if m.group("letters") is None]
 
 
-def test_the_letter_prefix_of_an_id_is_bounded() -> None:
+def test_a_run_of_letter_parts_is_scanned_once() -> None:
     # "a-a-a-..." (4,000 characters, no digit) was scanned to its end again from each
-    # hyphen: 130 ms per message. The old pattern has the unbounded prefix; ours not.
-    assert unbounded_letter_repeats(OLD_NUMBER.pattern)
-    assert not unbounded_letter_repeats(_NUMBER.pattern)
+    # hyphen: 130 ms per message. The run is now one match, so the scan resumes after
+    # it; a run ending in an id is one match too.
+    for run in ("a-" * 2048, "ab-" * 1400, "A_" * 2048, "a-b_" * 1000, "a-" * 2047 + "#"):
+        matches = list(_NUMBER.finditer(run))
+        assert len(matches) == 1, run[:12]
+        assert matches[0].group("letters") == run.rstrip("#")
+    assert [m.span() for m in _NUMBER.finditer("a-" * 2048 + "7")] == [(0, 4097)]
+    assert protect("a-" * 2048).spans == ()
 
 
 def test_numbers_are_found_as_before_in_everyday_ids() -> None:
     rng = random.Random(3)
     parts = ["SKU", "ORD", "a", "EU", "xl", "Ab", "2024", "42", "A12B", "5kg", "é", "ß1", "x"]
-    seps = ["-", "/", "_", "#", ".", ",", ":", " ", "-", "/"]
-    for _ in range(3000):
+    parts += ["B", "Größe", "1", "_", "#", ""]
+    seps = ["-", "/", "_", "#", ".", ",", ":", " ", "-", "/", "-", "é", ")"]
+    for _ in range(4000):
         words = []
-        for _ in range(rng.randint(1, 6)):
-            # at most 8 letter parts in a row: the bound
-            word = "".join(rng.choice(parts) + rng.choice(seps) for _ in range(rng.randint(1, 8)))
+        for _ in range(rng.randint(1, 4)):
+            # up to 20 parts: runs of letter parts longer than the 8 once kept
+            word = "".join(rng.choice(parts) + rng.choice(seps) for _ in range(rng.randint(1, 20)))
             words.append(("#" if rng.random() < 0.2 else "") + word)
         text = " ".join(words)
-        assert [m.span() for m in _NUMBER.finditer(text)] == [
-            m.span() for m in OLD_NUMBER.finditer(text)
-        ], text
+        assert number_spans(text) == [m.span() for m in OLD_NUMBER.finditer(text)], text
 
 
-def test_a_long_run_of_letter_parts_still_protects_its_number() -> None:
+def test_ids_with_many_letter_parts_are_protected_whole() -> None:
+    cases = {
+        "order A-B-C-D-E-F-G-H-I-J-123 please": "A-B-C-D-E-F-G-H-I-J-123",
+        "a-a-a-a-a-a-a-a-a-a-a-a-b1": "a-a-a-a-a-a-a-a-a-a-a-a-b1",
+        "see src/main/java/com/example/project/module/sub/util/File2 now": (
+            "src/main/java/com/example/project/module/sub/util/File2"
+        ),
+        # starts the old pattern took after a run's first part could not start an id
+        "Größe-XL-42": "XL-42",
+        "éa-b-1": "b-1",
+    }
+    for text, span in cases.items():
+        assert number_spans(text) == [m.span() for m in OLD_NUMBER.finditer(text)], text
+        assert protect(text).spans == (span,), text
     spans = protect("ids INV-EU-2024-7, a-b-c-d-e-f-g-h-9 and a-b-c-d-e-f-g-h-i-j-9").spans
-    assert spans[:2] == ("INV-EU-2024-7", "a-b-c-d-e-f-g-h-9")
-    assert spans[2].endswith("-i-j-9")  # the last 8 letter parts go with it
+    assert spans == ("INV-EU-2024-7", "a-b-c-d-e-f-g-h-9", "a-b-c-d-e-f-g-h-i-j-9")
 
 
 def test_urls_are_trimmed_as_before() -> None:
