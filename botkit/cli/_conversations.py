@@ -4,8 +4,9 @@ at 14:02 on the widget and never got an answer", from an anonymous visitor).
 
 Like the other database commands it reads only ``[store]`` and ``[logging]``. What it
 prints of a message is the customer's input: control characters (a terminal's escape
-sequences) and bidirectional overrides are shown as visible escapes, never sent to the
-terminal; ``--json`` is ASCII-only JSON, where they are ``\\u`` escapes.
+sequences), bidirectional overrides and invisible format characters are shown as visible
+escapes, never sent to the terminal; ``--json`` is ASCII-only JSON, where they are
+``\\u`` escapes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,20 +36,55 @@ _RELATIVE = re.compile(r"(\d{1,7})\s*([smhdw])", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # What a terminal may act on rather than show: C0 and C1 controls (ESC starts ANSI
 # sequences), DEL, line and paragraph separators, and the bidirectional controls that
-# reorder what follows them ("\u202e" makes "gnp.exe" read as "exe.png").
-_HIDDEN = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(chr(c) for c in sorted(BIDI_CONTROLS)) + "]"
+# reorder what follows them ("\u202e" makes "gnp.exe" read as "exe.png"); and what it
+# shows as nothing (``_invisible``).
+_HIDDEN = frozenset(
+    chr(c) for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *BIDI_CONTROLS)
 )
+# Every character but printable ASCII: each is then checked (see ``shown``).
+_NOT_ASCII = re.compile("[^\x20-\x7e]")
+# Joiners that belong to the text they sit in: an emoji sequence (man ZWJ woman ZWJ
+# girl), Persian and Indic spelling (ZWNJ inside a word), kept in message text when
+# between two visible characters; escaped in names and keys, where they only disguise.
+_JOINERS = frozenset("\u200c\u200d")
 _SPACES = re.compile(r"[ \t\n]+")
 
 
-def shown(text: str, limit: int | None = None) -> str:
+def _invisible(char: str) -> bool:
+    """A character a terminal shows as nothing: a format character (Unicode category
+    Cf: zero-width space and joiners, U+2060, U+FEFF, the soft hyphen, the tag
+    characters that can spell hidden ASCII) or one of the tag block's unassigned."""
+    return unicodedata.category(char) == "Cf" or 0xE0000 <= ord(char) <= 0xE007F
+
+
+def _visible(char: str) -> bool:
+    return not char.isspace() and char not in _HIDDEN and not _invisible(char)
+
+
+def shown(text: str, limit: int | None = None, *, joiners: bool = False) -> str:
     """``text`` safe to print on one terminal line: runs of spaces, tabs and newlines
-    become one space, every other control or bidirectional character becomes a visible
-    escape (``\\x1b``, ``\\u202e``); with ``limit``, cut to that many characters
-    (escapes included) with an ellipsis."""
+    become one space, every other control, bidirectional or invisible format character
+    becomes a visible escape (``\\x1b``, ``\\u202e``, ``\\u200b``); with ``joiners``
+    (a message's text), a zero-width joiner or non-joiner between two visible characters
+    is kept; with ``limit``, cut to that many characters (escapes included) with an
+    ellipsis."""
     flat = _SPACES.sub(" ", text).strip()
-    safe = _HIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), flat)
+
+    def escaped(match: re.Match[str]) -> str:
+        char, at = match.group(), match.start()
+        if (
+            joiners
+            and char in _JOINERS
+            and 0 < at < len(flat) - 1
+            and _visible(flat[at - 1])
+            and _visible(flat[at + 1])
+        ):
+            return char
+        if char in _HIDDEN or _invisible(char):
+            return char.encode("unicode_escape").decode("ascii")
+        return char
+
+    safe = _NOT_ASCII.sub(escaped, flat)
     if limit is not None and len(safe) > limit:
         return safe[: limit - 1] + "…"
     return safe
@@ -119,13 +156,20 @@ def _snippet(message: StoredMessage | None, needle: str | None) -> str:
         return "(no message)"
     text = message.text
     if needle is not None:
-        folded = needle.casefold()
-        if folded not in text.casefold() and message.working_text is not None:
-            text = message.working_text
-        at = text.casefold().find(folded)
-        if at > _SNIPPET_CHARS // 2:
+        at = _position(text, needle)
+        if at is None and message.working_text is not None:
+            text, at = message.working_text, _position(message.working_text, needle)
+        if at is not None and at > _SNIPPET_CHARS // 2:
             text = "…" + text[at - 20 :]
-    return f"seq={message.seq} {_author(message)}: {shown(text, _SNIPPET_CHARS)}"
+    return f"seq={message.seq} {_author(message)}: {shown(text, _SNIPPET_CHARS, joiners=True)}"
+
+
+def _position(text: str, needle: str) -> int | None:
+    """Where ``needle`` is in ``text``, ignoring case letter by letter as the store's
+    ``lower()`` does: a position in ``text`` itself (``casefold`` changes lengths: "ß"
+    becomes "ss", so its positions are not ``text``'s)."""
+    found = re.search(re.escape(needle), text, re.IGNORECASE)
+    return None if found is None else found.start()
 
 
 def _found_json(item: FoundConversation) -> dict[str, Any]:
@@ -160,6 +204,8 @@ def _message_json(message: StoredMessage, shown_with: ShownMessage | None = None
         "language": message.language,
         "status": str(message.status),
         "error": message.error,
+        "source": message.source,
+        "source_error": message.source_error,
         "in_reply_to_seq": message.in_reply_to_seq,
     }
     if shown_with is not None:
@@ -200,14 +246,18 @@ def _show_lines(conversation: ConversationRecord, messages: list[ShownMessage]) 
         state = str(m.status)
         if m.error:
             state += f" ({shown(m.error, 200)})"
+        if m.source is not None and m.source != "backend":  # what stood in for the model
+            state += f" source {shown(m.source, 40)}"
+            if m.source_error:
+                state += f" ({shown(m.source_error, 200)})"
         if m.in_reply_to_seq is not None:
             state += f" reply to {m.in_reply_to_seq}"
         lines.append(
             f"{m.seq}\t{_utc(m.created_at)}\t{_author(m, item.writer)}\t{state}"
-            f"\t{m.language or '-'}\t{shown(m.text)}"
+            f"\t{m.language or '-'}\t{shown(m.text, joiners=True)}"
         )
         if m.working_text is not None and m.working_text != m.text:
-            lines.append(f"\t\t\t\tworking\t{shown(m.working_text)}")
+            lines.append(f"\t\t\t\tworking\t{shown(m.working_text, joiners=True)}")
     if not messages:
         lines.append("# no messages (erased, or purged)")
     return lines

@@ -148,8 +148,9 @@ def _message_record(row: Any) -> dict[str, Any]:
         record["attachments"] = extra["attachments"]  # names, types, sizes, links
     if message.source is not None:  # a bot's reply: the model's, or what stood in for it
         record["source"] = message.source
-    if message.source_error is not None:
-        record["source_error"] = message.source_error
+    # Not ``source_error``: the failure a busy / fallback reply stood in for is operator
+    # data (a backend's host name, URL, server reply), shown by ``botkit conversations
+    # show``, not handed to the customer with their data.
     return record
 
 
