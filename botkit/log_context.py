@@ -11,15 +11,23 @@ installs it, and its formatter writes the fields ``channel``, ``conversation`` a
 ``seq`` in a JSON line, or a prefix like ``[web:2#1]`` in a plain one. Only the numeric
 conversation id is used, never the channel's conversation key: log lines already name a
 conversation that way (``web:2 seq=1``), and the id says nothing about the person.
+
+Work that outlives the message it was started from (a connector's token recheck loop, a
+cache's translate-ahead) is started with ``spawn_detached``: a plain ``create_task``
+would copy the reply task's context, and every line of that work would name a message
+it is not about.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from typing import Any, TypeVar
 
 __all__ = [
     "RECORD_ATTRIBUTE",
@@ -28,7 +36,10 @@ __all__ = [
     "about_message",
     "bind_message",
     "current_message",
+    "spawn_detached",
 ]
+
+_T = TypeVar("_T")
 
 # The attribute of a ``logging.LogRecord`` that holds the identity, when there is one.
 RECORD_ATTRIBUTE = "botkit_message"
@@ -80,6 +91,13 @@ def about_message(channel: str, conversation: int, seq: int) -> Iterator[None]:
 def current_message() -> MessageIdentity | None:
     """The message bound in this context, if any."""
     return _current.get()
+
+
+def spawn_detached(coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asyncio.Task[_T]:
+    """A task for work that is about no message, wherever it is started from: it runs in
+    an empty context, so none of the caller's bindings (a reply task's message) follow
+    it. The caller keeps a reference to the task, as with ``asyncio.create_task``."""
+    return asyncio.get_running_loop().create_task(coro, name=name, context=contextvars.Context())
 
 
 class MessageContextFilter(logging.Filter):

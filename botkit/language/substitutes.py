@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from botkit.language.sentences import split_sentences
 from botkit.language.tags import conversation_tag, same_language
 from botkit.language.translate import TextTranslator
+from botkit.log_context import spawn_detached
 
 __all__ = ["MAX_LANGUAGES", "RETRY_SECONDS", "STATE_KEY", "SubstituteTexts"]
 
@@ -105,7 +106,9 @@ class SubstituteTexts:
         texts = [t for t in self.texts if built_in is None or not built_in(t, language)]
         if not texts:
             return  # checked again at the next message: two table look-ups
-        task = asyncio.get_running_loop().create_task(self._translate(language, texts))
+        # Detached: it serves every later message in that language, not the one that
+        # asked first (its lines must not carry that message's tag).
+        task = spawn_detached(self._translate(language, texts), name=f"translate-ahead-{language}")
         self._tasks[language] = task
         task.add_done_callback(lambda _: self._tasks.pop(language, None))
 

@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from botkit.channel_health import ChannelHealth
+from botkit.log_context import spawn_detached
 
 __all__ = ["FINAL", "RECHECK_S", "REJECTED", "TokenWatch"]
 
@@ -63,7 +64,7 @@ class TokenWatch:
             f"slack: the bot token was rejected ({method}: {described}); {_WHAT_TO_DO}"
         )
         if code not in FINAL and self._task is None and not self._closed:
-            self._task = asyncio.create_task(self._recheck(), name="slack-token")
+            self._task = spawn_detached(self._recheck(), name="slack-token")
 
     def open(self) -> None:
         """Watch again (a connect after a disconnect)."""

@@ -27,6 +27,7 @@ from botkit.channel import CoreHandle, ReplyStream
 from botkit.errors import ConnectorError, MessageRejectedError, StoreError
 from botkit.events import InboundMessage, OutboundReply
 from botkit.http_server import server_runner
+from botkit.log_context import spawn_detached
 from botkit.throttled_warning import ThrottledWarning
 from connectors.base import Connector, ConnectorConfig
 from connectors.telegram import polling, texts
@@ -48,7 +49,7 @@ from connectors.telegram.redact import TokenRedactor
 from connectors.telegram.sender import Sender, Target
 from connectors.telegram.stream import ReplyWriter, StreamWriter, stream_reply
 from connectors.telegram.updates import CHANNEL, Action, BotIdentity, Kind, classify, unreadable
-from connectors.telegram.webhook import BadUpdate, create_webhook_app
+from connectors.telegram.webhook import BadUpdate, ChannelDown, create_webhook_app
 
 __all__ = ["TelegramConnector"]
 
@@ -80,8 +81,8 @@ class TelegramConnector(Connector[TelegramConfig]):
         self._sender: Sender | None = None
         self._poller: Poller | None = None
         self._poll_task: asyncio.Task[None] | None = None
-        # Webhook mode, while the token is rejected: asks getMe again (polling asks
-        # getUpdates itself).
+        # Webhook mode: listen() asks getMe every TOKEN_RECHECK_S (polling asks
+        # getUpdates itself), so an idle bot's revoked token is found out too.
         self._recheck_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._requests: tuple[HTTPXRequest, ...] = ()
@@ -140,6 +141,9 @@ class TelegramConnector(Connector[TelegramConfig]):
             raise
         self._bot = bot
         self._stopped.clear()
+        # The token was just accepted (getMe): a channel that went down before a
+        # disconnect serves again.
+        self.health.back()
 
     async def _start(self, bot: Bot) -> None:
         host = urlsplit(self.config.base_url).hostname
@@ -222,7 +226,16 @@ class TelegramConnector(Connector[TelegramConfig]):
         if self._bot is None:
             raise ConnectorError("telegram: listen() before connect()")
         if self._poller is None:
-            await self._stopped.wait()
+            # Webhook mode: Telegram calls us, so nothing else would find out that the
+            # token was revoked while no reply is sent. Detached: a send's refusal
+            # must not leave its message's tag on the lines of this long-lived loop.
+            watch = spawn_detached(self._watch_token(), name="telegram-token")
+            self._recheck_task = watch
+            try:
+                await watch
+            except asyncio.CancelledError:
+                if not self._stopped.is_set():
+                    raise  # our own caller was cancelled
             return
         self._poll_task = asyncio.create_task(self._poller.run(), name="telegram-poll")
         try:
@@ -285,17 +298,19 @@ class TelegramConnector(Connector[TelegramConfig]):
     def _token_rejected(self, refused: str) -> None:
         """A send found the token rejected (revoked in @BotFather): the channel is down
         until the Bot API takes it again. Polling asks again by itself; in webhook mode,
-        getMe is asked every ``TOKEN_RECHECK_S``."""
+        listen() asks getMe every ``TOKEN_RECHECK_S``."""
         self.health.down(f"{TOKEN_REJECTED}: {refused}; {WHAT_TO_DO}")
-        if self._poller is None and self._recheck_task is None and not self._stopped.is_set():
-            self._recheck_task = asyncio.create_task(self._recheck_token(), name="telegram-token")
 
-    async def _recheck_token(self) -> None:
+    async def _watch_token(self) -> None:
+        """Webhook mode, until ``disconnect``: ask getMe every ``TOKEN_RECHECK_S`` (one
+        small call a minute); a refusal takes the channel down (again: the reminder),
+        an answer brings it back."""
         try:
-            while not self.health.up:
-                await asyncio.sleep(polling.TOKEN_RECHECK_S)
+            while not self._stopped.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), polling.TOKEN_RECHECK_S)
                 bot = self._bot
-                if bot is None:
+                if bot is None or self._stopped.is_set():
                     return
                 try:
                     await bot.get_me()
@@ -321,6 +336,10 @@ class TelegramConnector(Connector[TelegramConfig]):
             raise RetryLater("not connected")
         if not isinstance(data.get("update_id"), int) or isinstance(data.get("update_id"), bool):
             raise BadUpdate("no integer update_id")
+        if not self.health.up:
+            # Not taken (503): Telegram keeps the update and sends it again, so it is
+            # answered once the token is accepted, instead of stored with no reply.
+            raise ChannelDown("the bot token is rejected")
         try:
             update = Update.de_json(data, sender.bot)
         except Exception as exc:  # PTB raises assorted errors on malformed payloads

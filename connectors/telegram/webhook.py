@@ -4,9 +4,11 @@ Telegram sends the ``secret_token`` given to ``setWebhook`` in the
 ``X-Telegram-Bot-Api-Secret-Token`` header; it is compared in constant time and a wrong
 or missing one gets 403 before the body is read. The answer is 200 once the update is
 stored (or known, or ignored, or skipped because the library cannot read it or its fields
-have the wrong types, as polling does), 503 when it cannot be stored now (Telegram
-retries later), 400 for a body that is not an update at all (not a JSON object with an
-integer ``update_id``: Telegram never sends one; retrying cannot help).
+have the wrong types, as polling does), 503 when it cannot be stored now, or while the
+channel is down (its token rejected: a reply could not be sent; Telegram keeps the update
+and retries later, so it is answered once the token is accepted again), 400 for a body
+that is not an update at all (not a JSON object with an integer ``update_id``: Telegram
+never sends one; retrying cannot help).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from aiohttp import web
 from connectors.telegram.config import WebhookConfig
 from connectors.telegram.polling import RetryLater
 
-__all__ = ["SECRET_HEADER", "create_webhook_app"]
+__all__ = ["SECRET_HEADER", "BadUpdate", "ChannelDown", "create_webhook_app"]
 
 log = logging.getLogger("connectors.telegram")
 
@@ -33,6 +35,11 @@ HandleJson = Callable[[dict[str, Any]], Awaitable[None]]
 
 class BadUpdate(ValueError):
     """The body is not a Telegram update."""
+
+
+class ChannelDown(RetryLater):
+    """The channel is down (its token rejected): the update is not taken (503), with no
+    line of its own (the channel's ERROR says why, once a minute at most)."""
 
 
 def create_webhook_app(config: WebhookConfig, handle: HandleJson) -> web.Application:
@@ -64,6 +71,8 @@ def create_webhook_app(config: WebhookConfig, handle: HandleJson) -> web.Applica
         except BadUpdate as exc:
             log.warning("telegram: webhook body refused: %s", exc)
             return web.Response(status=400, text="not an update")
+        except ChannelDown:
+            return web.Response(status=503, text="channel down, try again later")
         except RetryLater as exc:
             log.warning("telegram: update not stored, Telegram will retry: %s", exc)
             return web.Response(status=503, text="try again later")
