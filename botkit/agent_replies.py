@@ -325,7 +325,7 @@ class AgentReplies:
                 delivery_key=delivery_key,
                 # A release between that takeover and this store (two transactions)
                 # would otherwise put an agent's words into the bot's conversation.
-                held_since=taken.status_since,
+                held_since=taken.status_since, held_seq=taken.status_seq,
             )  # fmt: skip
         except ConversationTakenError as exc:  # another agent's message came first
             raise _taken(conversation_id, exc.agent) from None
@@ -460,10 +460,11 @@ class AgentReplies:
         exclusive: bool = False,
         delivery_key: str | None = None,
         held_since: datetime | None = None,
+        held_seq: int | None = None,
     ) -> StoredMessage:
         """Store ``out`` (an agent's message, or with ``agent`` None the bot's) and
         hand it to ``connector``; marked ``failed`` when that fails (``AgentReplyError``
-        ``failed``) or is cancelled. ``exclusive`` and ``held_since`` are
+        ``failed``) or is cancelled. ``exclusive``, ``held_since`` and ``held_seq`` are
         ``append_outbound``'s (``ConversationTakenError``, ``HandoffEndedError``: nothing
         stored or sent)."""
         conversation_id = conversation.id
@@ -480,6 +481,7 @@ class AgentReplies:
             exclusive=exclusive,
             delivery_key=delivery_key,
             held_since=held_since,
+            held_seq=held_seq,
         )
         reply = OutboundReply(
             channel=conversation.channel,

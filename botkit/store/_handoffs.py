@@ -10,10 +10,11 @@ message on; giving it back to the bot ends the hand-off,
 and with it the claim. ``append_outbound(exclusive=True)`` reads it in the transaction
 that stores the message, after the conversation row is locked (its ``last_seq`` is
 bumped first), so two agents answering at once cannot both have it. With
-``held_since`` it also checks, in that transaction, that the hand-off the agent's send
-took over is still on (``HandoffEndedError`` when it is not): a release landing between
-the takeover and the message never lets an agent's words into a conversation the bot
-has again.
+``held_since`` and ``held_seq`` it also checks, in that transaction, that the hand-off
+the agent's send took over is still on: the status, ``status_seq`` and the time it
+entered it still the takeover's (``HandoffEndedError`` when not). A release landing
+between the takeover and the message never lets an agent's words into a conversation
+the bot has again.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ConversationTakenError(BotkitError):
 
 class HandoffEndedError(BotkitError):
     """The hand-off an agent's message was written in is over
-    (``append_outbound(held_since=...)``): the conversation went back to the bot, was
+    (``append_outbound(held_since=..., held_seq=...)``): the conversation went back to the bot, was
     closed, or went back and was handed over again, before the message was stored.
 
     Attributes:

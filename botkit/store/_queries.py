@@ -83,6 +83,7 @@ CONVERSATION_COLS = (
     Conversation.updated_at,
     Conversation.last_seq,
     Conversation.status_changed_at,
+    Conversation.status_seq,
 )
 MESSAGE_COLS = (
     Message.id,
@@ -135,6 +136,7 @@ def to_conversation(row: _Row) -> ConversationRecord:
         updated_at=r["updated_at"],
         last_seq=r["last_seq"],
         status_changed_at=r["status_changed_at"],
+        status_seq=r["status_seq"],
     )
 
 

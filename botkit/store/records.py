@@ -103,7 +103,9 @@ class ConversationRecord:
 
     ``last_seq`` is the ``seq`` of its newest message (0 before the first one);
     ``status_changed_at`` when it entered its status, as stored (None for rows written
-    before the store kept it; ``status_since`` reads those as ``updated_at``).
+    before the store kept it; ``status_since`` reads those as ``updated_at``);
+    ``status_seq`` its ``last_seq`` then (moved only when the status changes: which
+    messages a hand-off holds, ``botkit.store._handoffs``).
     """
 
     id: int
@@ -116,6 +118,7 @@ class ConversationRecord:
     updated_at: datetime
     last_seq: int = 0
     status_changed_at: datetime | None = None
+    status_seq: int = 0
 
     @property
     def status_since(self) -> datetime:

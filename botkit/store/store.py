@@ -224,6 +224,7 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
         delivery_key: str | None = None,
         exclusive: bool = False,
         held_since: datetime | None = None,
+        held_seq: int | None = None,
         source: str | None = None,
         source_error: str | None = None,
     ) -> StoredMessage:
@@ -253,6 +254,12 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
                 takeover that preceded this message), checked in the same transaction:
                 one given back to the bot (and perhaps handed over again) since is not
                 written into.
+            held_seq: the same by the takeover's ``status_seq`` (the conversation's
+                ``last_seq`` when it entered ``with_human``), which no clock moves: a
+                hand-off that ended with any message stored since is told apart even
+                where a host's clock gave the new one the old one's ``status_since``.
+                Give both: a release and a new takeover with no message between leave
+                ``status_seq`` as it was, and only the time tells them apart.
             source: what produced the bot's reply (``Reply.source``: ``backend`` for
                 the model, ``busy`` / ``fallback`` when that reply took the model's
                 place, ``too_long``, ``rate_limited``...), kept with it so that "the
@@ -264,8 +271,8 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
             StoreError: unknown conversation or status, unstorable text, database failure.
             ConversationTakenError: ``exclusive``, and another agent has it (nothing
                 stored).
-            HandoffEndedError: ``held_since``, and that hand-off is over (nothing
-                stored).
+            HandoffEndedError: ``held_since`` or ``held_seq``, and that hand-off is over
+                (nothing stored).
             UnknownConversationError: no such conversation, or ``finish``'s message was
                 erased (nothing stored).
         """
@@ -301,8 +308,11 @@ class ConversationStore(Conversations, SessionKeys, ConversationSearch):
             # FOR UPDATE) needs, and returns the row as it is once that lock is granted
             # (PostgreSQL re-reads a row changed while it waited; SQLite has one writer):
             # a release committed before is seen here, one after waits for this message.
-            if held_since is not None and (
-                conv.status != ConversationStatus.WITH_HUMAN or conv.status_since != held_since
+            held = held_since is not None or held_seq is not None
+            if held and (
+                conv.status != ConversationStatus.WITH_HUMAN
+                or (held_seq is not None and conv.status_seq != held_seq)
+                or (held_since is not None and conv.status_since != held_since)
             ):
                 raise HandoffEndedError(conversation_id, conv.status)  # rolls back
             if exclusive and agent:
