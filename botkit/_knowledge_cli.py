@@ -11,7 +11,7 @@ from botkit.config import Settings, resolve_components_or_raise
 from botkit.errors import ConfigError, ConfigProblem
 from botkit.knowledge.config import KnowledgeConfig
 from botkit.knowledge.library import Library, load_library
-from botkit.knowledge.plugin import format_passages
+from botkit.knowledge.plugin import find_passages, format_passages
 from botkit.language.stopwords import stopwords
 
 __all__ = ["check", "search"]
@@ -59,7 +59,7 @@ def search(settings: Settings, question: str, *, language: str | None = None,
     words = stopwords(language or settings.bot.working_language)
     index = library.index
     query = index.query(question, leave_out=words)
-    hits = index.search(query, limit=config.max_passages, min_relevance=config.min_relevance)
+    hits = find_passages(index, query, config)  # as the plugin finds them
     if not hits:
         found = (f"nothing reaches min_relevance {config.min_relevance}; the model is told: "
                  f"{config.no_match_instruction or '(nothing)'}")  # fmt: skip

@@ -54,6 +54,8 @@ from botkit.errors import BackendBusyError, BackendError
 
 __all__ = ["OpenAIBackend", "ReplyStream", "create_backend"]
 
+# OpenAI models that refuse stop strings (see ``_refuses_stop``).
+_NO_STOP = ("o1", "o3", "o4", "gpt-5")
 log = logging.getLogger("botkit.backends.openai")
 
 # ready() asks the server at most this often (a readiness probe may poll every second).
@@ -262,6 +264,13 @@ class OpenAIBackend:
         openai_service = is_openai_service(self.settings.base_url)
         return "max_completion_tokens" if openai_service else "max_tokens"
 
+    def _refuses_stop(self) -> bool:
+        # OpenAI's reasoning models (o1, o3, o4-mini, GPT-5) refuse the field ("Unsupported
+        # parameter: 'stop'"); the bot cuts a reply at its stop strings itself
+        # (botkit.pipeline.frame_guard), so it is only left out.
+        model = self.settings.model.casefold()
+        return is_openai_service(self.settings.base_url) and model.startswith(_NO_STOP)
+
     def arguments(self, request: GenerationRequest) -> dict[str, Any]:
         """The chat-completions arguments for ``request`` (configured defaults filled in;
         temperature or top_p set to "server" are never sent)."""
@@ -280,7 +289,7 @@ class OpenAIBackend:
             args["temperature"] = pick(request.temperature, s.temperature)
         if s.top_p != "server":
             args["top_p"] = pick(request.top_p, s.top_p)
-        if request.stop:
+        if request.stop and not self._refuses_stop():
             args["stop"] = list(request.stop)
         if request.seed is not None:
             args["seed"] = request.seed

@@ -8,11 +8,13 @@ from botkit.plugins import PluginConfig
 
 __all__ = ["KnowledgeConfig"]
 
+# The passages first, the instruction after them: what the system prompt ends with is
+# what a small model repeats (see botkit.knowledge.plugin).
 DEFAULT_INSTRUCTION = (
-    "Answer using the company information below when it covers the customer's question. "
-    "Do not invent facts about the company, its products, prices or policies that it "
-    "does not state; when it does not cover the question, say you are not sure and "
-    "offer to connect the customer with a colleague.\n\n{passages}"
+    "{passages}\n\nAnswer using the company information above when it covers the "
+    "customer's question. Do not invent facts about the company, its products, prices or "
+    "policies that it does not state; when it does not cover the question, say you are "
+    "not sure and offer to connect the customer with a colleague."
 )
 DEFAULT_NO_MATCH_INSTRUCTION = (
     "No company information matched this message. If it asks about the company, its "
@@ -44,15 +46,19 @@ class KnowledgeConfig(PluginConfig):
             The marks around them and their note (``plugin.FRAME_CHARS``) come on top.
         min_relevance: passages below this relevance (0-1, BM25 normalized by what
             the question could score) are not shown.
+        min_relative_relevance: nor are passages below this share of the best
+            passage's relevance (0-1; 0 keeps them): a passage that shares a word or two
+            with the question next to one that answers it misleads a small model.
         history_weight: how much the customer's previous message can add to a
             passage's relevance (follow-ups such as "how long?"): it adds
             ``history_weight`` times the passage's relevance to that message, times
             what the question's best passage leaves unanswered (``1 - best``); 0
             ignores it.
         instruction: what the model is told with the passages (``{passages}`` is
-            replaced by them, between ``<company_info>`` marks and followed by a note
-            that they are reference material, not instructions); it joins the system
-            prompt for that message only.
+            replaced by them, between ``<company_info>`` marks, after a note that they
+            are reference material, not instructions); it joins the system prompt for
+            that message only. Put ``{passages}`` first: a small model tends to repeat
+            what the system prompt ends with.
         no_match_instruction: what the model is told when nothing matched; "" adds
             nothing.
         max_file_bytes: bigger files are left out (with an error in the log).
@@ -68,6 +74,7 @@ class KnowledgeConfig(PluginConfig):
     passage_chars: int = Field(default=800, ge=100, le=8000)
     max_context_chars: int = Field(default=2400, ge=200, le=32000)
     min_relevance: float = Field(default=0.1, ge=0, lt=1)
+    min_relative_relevance: float = Field(default=0.5, ge=0, le=1)
     history_weight: float = Field(default=0.5, ge=0, le=1)
     instruction: str = Field(default=DEFAULT_INSTRUCTION, max_length=4000)
     no_match_instruction: str = Field(default=DEFAULT_NO_MATCH_INSTRUCTION, max_length=4000)

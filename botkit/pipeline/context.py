@@ -114,6 +114,12 @@ class Context:
             middleware fills it; the current message is not included).
         instructions: extra system instructions for this message only (e.g. which
             language to answer in), added after the configured system prompt.
+        quoted: texts in ``instructions`` that are quoted material (the knowledge base's
+            passages), which a reply may repeat; the rest of the system prompt is the
+            prompt's own wording, which a reply must not merely copy
+            (``botkit.pipeline.frame_guard``).
+        stop: where the model's reply ends (the marks around quoted material): sent to
+            the backend as stop strings (the first ``generation.MAX_STOP``).
         reply: the answer so far; ``None`` means nobody answered yet.
         quick_replies_stay: whether the channel keeps earlier messages' quick replies
             clickable (Telegram, Slack), so a quick reply may answer an older message;
@@ -143,6 +149,8 @@ class Context:
     working_text: str | None = None
     history: list[ChatMessage] = field(default_factory=list)
     instructions: list[str] = field(default_factory=list)
+    quoted: list[str] = field(default_factory=list)
+    stop: list[str] = field(default_factory=list)
     reply: Reply | None = None
     quick_replies_stay: bool = True
     state: dict[str, Any] = field(default_factory=dict)

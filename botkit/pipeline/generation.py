@@ -14,21 +14,40 @@ from botkit.pipeline.context_window import (
     prompt_head,
     system_text,
 )
+from botkit.pipeline.frame_guard import FrameGuard, frame_words
 from botkit.pipeline.handlers import Handler
 
-__all__ = ["GenerationHandler", "build_request"]
+__all__ = ["MAX_STOP", "GenerationHandler", "build_request", "merge_turns"]
+
+# Stop strings one request carries: OpenAI's chat completions take at most 4.
+MAX_STOP = 4
+
+
+def merge_turns(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """``messages`` with consecutive turns of one role joined into one (blank line
+    between): some chat templates refuse two user or two assistant turns in a row (they
+    insist on alternation), others render them so that a small model loses track."""
+    merged: list[ChatMessage] = []
+    for message in messages:
+        if merged and merged[-1].role == message.role:
+            merged[-1] = ChatMessage(message.role, f"{merged[-1].content}\n\n{message.content}")
+        else:
+            merged.append(message)
+    return merged
 
 
 def build_request(ctx: Context, settings: BotSettings) -> GenerationRequest:
     """System prompt (with this message's extra instructions), bounded history, then the
-    current message (in the working language).
+    current message (in the working language), consecutive turns of one role merged
+    (``merge_turns``), with the stop strings handlers asked for (``Context.stop``).
 
     Sampling values are left to the backend's configured defaults.
     """
     messages = prompt_head(system_text(ctx, settings))
     messages.extend(ctx.history)
     messages.append(ChatMessage("user", ctx.model_text))
-    return GenerationRequest(messages=tuple(messages))
+    stop = tuple(dict.fromkeys(s for s in ctx.stop if s))[:MAX_STOP]
+    return GenerationRequest(messages=tuple(merge_turns(messages)), stop=stop)
 
 
 def too_long_limits(
@@ -101,4 +120,9 @@ class GenerationHandler(Handler):
             return
         ctx.history = history
         request = build_request(ctx, self.settings)
-        ctx.set_stream(ctx.backend.generate(request), source="backend")
+        stream = ctx.backend.generate(request)
+        if ctx.quoted or request.stop:
+            # Quoted material in the prompt: the reply must not be the frame around it.
+            frame = frame_words(system, ctx.quoted)
+            stream = FrameGuard(stream, frame, request.stop, ctx.logger, ctx.describe())
+        ctx.set_stream(stream, source="backend")

@@ -87,7 +87,10 @@ async def test_an_agent_answers_a_handed_off_conversation_and_gives_it_back(
 
         status, body = await api.call("POST", f"/v1/conversations/{conversation_id}/release")
         assert status == 200 and body["conversation"]["status"] == "bot"
-        assert (await _say(bot, "One more question", "k4"))[-1] == "echo: One more question"
+        # What the customer wrote to Ana and the new message: one user turn for the model.
+        assert (await _say(bot, "One more question", "k4"))[-1] == (
+            "echo: Thank you, Ana!\n\nOne more question"
+        )
         status, body = await api.call("POST", f"/v1/conversations/{conversation_id}/release")
         assert status == 409 and "no human has" in body["error"]
         assert (await api.call("GET", "/v1/handoffs"))[1]["conversations"] == []
@@ -267,7 +270,11 @@ async def test_giving_a_conversation_back_tells_the_customer_as_bot_does(
         )  # fmt: skip
         _, page = await api.call("GET", f"/v1/conversations/{cid}/messages")
         assert page["messages"][-1] == notice  # in the history, as the bot's
-        assert (await _say(bot, "Hello again", "k5"))[-1] == "echo: Hello again"
+        # The notice is left out of the model's history: the message written while the
+        # conversation waited and this one are one user turn (generation.merge_turns).
+        assert (await _say(bot, "Hello again", "k5"))[-1] == (
+            "echo: Where is my parcel?\n\nHello again"
+        )
 
         # In the customer's language where the texts have it, with the working text kept.
         await _say(bot, "/human", "k6")

@@ -67,9 +67,10 @@ async def test_the_generation_step_fits_again_after_later_instructions() -> None
     ctx.history = turns(3)  # fitted for "SYS" alone: 4 + 18 + 4 = 26
     ctx.instructions.append("passages")  # a handler added these since: 10 tokens more
     await Pipeline(fallback=GenerationHandler(SETTINGS.bot)).run(ctx)
-    assert await reply_text(ctx) == "echo: now"
+    # The history's last user turn and the message are one turn (generation.merge_turns).
+    assert await reply_text(ctx) == "echo: turn2\n\nnow"
     sent = backend.requests[0].messages
-    assert [m.content for m in sent] == ["SYS\n\npassages", "turn2", "now"]
+    assert [m.content for m in sent] == ["SYS\n\npassages", "turn2\n\nnow"]
 
 
 async def test_a_message_the_context_cannot_take_gets_the_too_long_reply() -> None:
@@ -113,5 +114,5 @@ async def test_a_history_fitted_at_load_is_not_counted_again_without_new_instruc
     await Pipeline(fallback=GenerationHandler(SETTINGS.bot)).run(ctx)
     assert Counting.counts == loaded
     assert [m.content for m in backend.requests[0].messages] == [
-        "SYS", "turn2", "turn3", "turn4", "now"
+        "SYS", "turn2", "turn3", "turn4\n\nnow"  # one user turn (generation.merge_turns)
     ]  # fmt: skip

@@ -205,7 +205,8 @@ async def test_a_typed_thumb_after_an_intent_or_a_close_is_a_message(
         # Closed without a word, then reopened by the thumb: who handles it changed.
         await _say(bot, "Where is my parcel?", "k4", conversation="c2")
         await _say(bot, "goodbye", "k5", conversation="c2")
-        assert (await _say(bot, GOOD, "k6", conversation="c2")).text == f"echo: {GOOD}"
+        # "goodbye" got no reply: it and the thumb are one user turn (merge_turns).
+        assert (await _say(bot, GOOD, "k6", conversation="c2")).text == f"echo: goodbye\n\n{GOOD}"
         report = await bot.store.feedback_report(answer.created_at.replace(year=2000))
     assert report.counts == {}
 

@@ -94,8 +94,11 @@ async def test_human_command_hands_off_and_bot_gives_it_back(
         replies = await _say(bot, "/Bot", "k5")
         assert replies[-1] == texts.RETURN_REPLIES["es"]
         assert await _status(bot) == ConversationStatus.BOT
+        # "/human", "/Bot" and their confirmations are left out of the model's history:
+        # what the customer wrote while waiting and this message are one user turn.
         assert (await _say(bot, "Gracias, ¿dónde está mi paquete ahora?", "k6"))[-1] == (
-            "echo: Gracias, ¿dónde está mi paquete ahora?"
+            "echo: ¿Hay alguien ahí? Sigo esperando mi paquete.\n\n"
+            "Gracias, ¿dónde está mi paquete ahora?"
         )
 
 

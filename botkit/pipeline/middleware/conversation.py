@@ -18,7 +18,9 @@ the agent, who had it before they gave the conversation back. A closed conversat
 reopened by the customer's next message (when it is stored, or here if it was closed
 while the message waited), so it is answered again.
 
-The history is bounded by ``history_turns``, by ``history_token_budget`` and by what the
+The history is what the model should read of the conversation (``botkit.pipeline.turns``:
+a human agent's messages labelled as theirs, botkit's fixed texts and chat commands left
+out), bounded by ``history_turns``, by ``history_token_budget`` and by what the
 backend can take (``botkit.pipeline.context_window``: a local engine's context less the
 system prompt, the current message and the reply's room), dropping the oldest turns
 first, so a long conversation keeps being answered on a small context.
@@ -30,13 +32,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from botkit.backends.protocol import ChatMessage, Role
+from botkit.backends.protocol import ChatMessage
 from botkit.config.settings import BotSettings
 from botkit.errors import BackendError
 from botkit.events import Direction
 from botkit.pipeline.chain import Next
 from botkit.pipeline.context import Context
 from botkit.pipeline.context_window import fit_history, mark_fitted, off_loop, system_text
+from botkit.pipeline.turns import model_turn
 from botkit.store import approx_tokens
 from botkit.store.records import ConversationStatus, MessageStatus, StoredMessage
 
@@ -150,7 +153,13 @@ class LoadConversationMiddleware:
     def fit(self, ctx: Context, history: list[ChatMessage]) -> list[ChatMessage]:
         """The newest turns of ``history`` that fit in the backend's context with the
         system prompt and the current message (``[]`` when those alone do not: the
-        generation step then answers that the message is too long)."""
+        generation step then answers that the message is too long).
+
+        Blocking: it counts tokens with the backend's tokenizer and, with the local
+        engine, waits for its counting thread (a long prompt: hundreds of milliseconds,
+        up to the 2 s render timeout). From async code, call it through
+        ``botkit.pipeline.context_window.off_loop`` as the middleware itself does.
+        """
         system = system_text(ctx, self.settings)
         current = ChatMessage("user", ctx.model_text)
         return self._settle(ctx, system, history, _try_fit(ctx.backend, system, history, current))
@@ -207,10 +216,12 @@ def _pick_and_fit(
     counter: Callable[[str], int] = getattr(backend, "count_tokens", approx_tokens)
     picked: list[ChatMessage] = []
     for m in reversed(recent):
-        budget -= counter(m.model_text)
+        turn = model_turn(m)  # an agent's words labelled, botkit's fixed texts left out
+        if turn is None:
+            continue
+        budget -= counter(turn.content)
         if budget < 0:
             break
-        role: Role = "user" if m.direction == Direction.INBOUND else "assistant"
-        picked.append(ChatMessage(role=role, content=m.model_text))
+        picked.append(turn)
     picked.reverse()
     return picked, _try_fit(backend, system, picked, current)

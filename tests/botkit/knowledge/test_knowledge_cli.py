@@ -47,8 +47,10 @@ def test_search_shows_why_a_passage_was_chosen(
     assert "\n[1] Returns and refunds > Refunds\nWe refund the full price" in out
     # Exactly what the model gets: the instruction, the passages in it.
     told = out.split("\nthe model is told:\n", 1)[1]
-    assert told.startswith("Answer using the company information below when it covers")
-    assert "Do not invent facts" in told and "[1] Returns and refunds > Refunds\n" in told
+    assert told.startswith("The company information below is reference material")
+    assert "[1] Returns and refunds > Refunds\n" in told
+    assert told.rstrip().endswith("offer to connect the customer with a colleague.")
+    assert "Answer using the company information above when it covers" in told
     assert main(["knowledge", "search", "-c", config, "hola", "--language", "es"]) == 0
     assert capsys.readouterr().out.startswith("nothing reaches min_relevance 0.1")
 

@@ -73,7 +73,8 @@ async def test_matching_passages_join_the_system_prompt(knowledge_bot: Knowledge
         assert bot.plugins.active == ["knowledge"]
         await _ask(bot, "Do you accept PayPal?", "k1")
     [system] = backend.systems
-    assert system.startswith("You help Shop customers.\n\nAnswer using the company information")
+    assert system.startswith(f"You help Shop customers.\n\n{REFERENCE_NOTE}\n{OPEN_MARK}")
+    assert "\n\nAnswer using the company information above" in system
     assert "[1] Payment > Payment methods\nWe accept Visa, Mastercard" in system
     assert "Shipping costs" not in system  # only what matched
 
@@ -336,7 +337,7 @@ async def test_a_page_link_reaches_the_model(knowledge_bot: KnowledgeBot, kb_dir
     async with knowledge_bot() as (bot, backend):
         await _ask(bot, "When does the Utrecht shop open?", "k1")
     assert "[1] Stores (https://help.example.com/stores)\nOur shop in Utrecht" in backend.systems[0]
-    assert backend.systems[0].endswith(f"{CLOSE_MARK}\n{LINK_NOTE}\n{REFERENCE_NOTE}")
+    assert f"{REFERENCE_NOTE}\n{LINK_NOTE}\n{OPEN_MARK}" in backend.systems[0]
 
 
 def test_the_note_about_links_stays_inside_the_budget() -> None:
@@ -346,4 +347,5 @@ def test_the_note_about_links_stays_inside_the_budget() -> None:
     for budget in range(700, 1400, 7):
         shown = format_passages(hits, budget)
         assert len(shown) - FRAME_CHARS <= budget, budget
-        assert shown.endswith(f"{CLOSE_MARK}\n{LINK_NOTE}\n{REFERENCE_NOTE}"), budget
+        assert shown.startswith(f"{REFERENCE_NOTE}\n{LINK_NOTE}\n{OPEN_MARK}"), budget
+        assert shown.endswith(CLOSE_MARK), budget
