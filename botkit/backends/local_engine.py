@@ -55,7 +55,10 @@ log = logging.getLogger("botkit.backends.engine")
 MINIMAL_TURN = "Hello"
 # History messages are counted again for every reply of their conversation (up to
 # history_turns of them); the counts are remembered by text, so they cannot go stale.
+# Bounded by entries and by the characters of the texts kept (the keys): 4,096 messages
+# of 40,000 characters each would otherwise hold 160 MB. A longer text is not kept.
 _TOKEN_COUNTS_KEPT = 4096
+_TOKEN_COUNT_CHARS_KEPT = 4_000_000
 
 
 class LocalEngineBackend:
@@ -95,6 +98,7 @@ class LocalEngineBackend:
         self._count_lock = threading.Lock()
         self._counting: ThreadPoolExecutor | None = None
         self._token_counts: OrderedDict[str, int] = OrderedDict()
+        self._token_count_chars = 0  # the characters of the texts in _token_counts
         self.last_record: FinalRecord | None = None
 
     @property
@@ -218,19 +222,31 @@ class LocalEngineBackend:
         }
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` under the model's tokenizer (for history budgets)."""
+        """Tokens of ``text`` under the model's tokenizer (for history budgets).
+
+        Blocking, and it waits for the counting thread (a long prompt: ~330 ms at 44k
+        tokens, up to the 2 s render timeout): async code calls it on
+        ``counting_executor`` (``botkit.pipeline.context_window.off_loop``), as the
+        pipeline does, not on the event loop. So does ``count_prompt_tokens``.
+        """
         tokenizer = self._count_tokenizer
         if tokenizer is None:
             return max(1, len(text) // 4)
         with self._count_lock:
-            count = self._token_counts.get(text)
-            if count is None:
-                count = len(tokenizer.encode(text, add_special_tokens=False))
-                self._token_counts[text] = count
-                if len(self._token_counts) > _TOKEN_COUNTS_KEPT:
-                    self._token_counts.popitem(last=False)
-            else:
-                self._token_counts.move_to_end(text)
+            counts = self._token_counts
+            count = counts.get(text)
+            if count is not None:
+                counts.move_to_end(text)
+                return count
+            count = len(tokenizer.encode(text, add_special_tokens=False))
+            if len(text) <= _TOKEN_COUNT_CHARS_KEPT:
+                counts[text] = count
+                self._token_count_chars += len(text)
+                while (
+                    len(counts) > _TOKEN_COUNTS_KEPT
+                    or self._token_count_chars > _TOKEN_COUNT_CHARS_KEPT
+                ):
+                    self._token_count_chars -= len(counts.popitem(last=False)[0])
             return count
 
     def max_prompt_tokens(self) -> int | None:
@@ -245,6 +261,7 @@ class LocalEngineBackend:
     def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
         """Tokens of the prompt the engine builds from ``messages`` (chat template and
         generation prompt included); the sum of ``count_tokens`` before ``start``.
+        Blocking, off the event loop only (see ``count_tokens``).
 
         Raises:
             BackendError: the messages cannot be rendered (e.g. the template refuses a
