@@ -13,8 +13,9 @@ or the OOM killer).
 - ``hold_lock``: a conversion holds an flock on ``<tmp>/.lock`` while it writes.
 - ``sweep_stale``: removes ``.<key>-*`` directories older than ``STALE_AFTER_S`` whose
   lock nobody holds (a killed conversion).
-- ``prune``: after a conversion, removes older conversions of the same source path and
-  all but the ``KEEP_CONVERSIONS`` most recently used ones.
+- ``prune``: after a conversion, removes older conversions of the same source path
+  (made under the same transformers major: another venv's stay) and all but the
+  ``KEEP_CONVERSIONS`` most recently used ones.
 """
 
 from __future__ import annotations
@@ -148,9 +149,22 @@ def mark_used(out: Path) -> None:
         pass  # a read-only cache still serves; it is just not pruned by use
 
 
+def _transformers_major(entry: Path) -> str | None:
+    """The transformers major a conversion's key names (``<key>-tf5``), None for keys
+    made before the major was in them (``gguf_convert._cache_key``)."""
+    _, tf, major = entry.name.rpartition("-tf")
+    return major if tf and major.isdigit() else None
+
+
 def prune(root: Path, keep: Path, source: Path) -> None:
     """Remove older conversions of ``source`` and all but the most recently used
-    ``KEEP_CONVERSIONS`` (``keep`` included) from ``root``."""
+    ``KEEP_CONVERSIONS`` (``keep`` included) from ``root``.
+
+    A conversion of ``source`` under another transformers major is not older: a venv
+    with that major uses it (two venvs sharing the cache deleted each other's at every
+    start). Keys without a major (made before it was in them) are older.
+    """
+    major = _transformers_major(keep)
     entries: list[tuple[float, Path]] = []
     for entry in root.iterdir():
         if entry == keep or entry.name.startswith(".") or not is_gguf_cache(entry):
@@ -160,7 +174,8 @@ def prune(root: Path, keep: Path, source: Path) -> None:
             used = (entry / MARKER).stat().st_mtime
         except (OSError, ValueError):
             continue
-        if isinstance(marker, dict) and marker.get("source") == str(source):
+        other_major = _transformers_major(entry) not in (None, major)
+        if isinstance(marker, dict) and marker.get("source") == str(source) and not other_major:
             log.info("removing %s, an older conversion of %s", entry, source)
             _discard_with_lock(entry)
         else:
