@@ -35,7 +35,7 @@ from collections.abc import Collection
 import regex
 
 from botkit.errors import PluginError
-from botkit.knowledge.config import KnowledgeConfig
+from botkit.knowledge.config import DEFAULT_INSTRUCTION, KnowledgeConfig
 from botkit.knowledge.index import Hit, PassageIndex, Query
 from botkit.knowledge.library import (
     Fingerprint,
@@ -61,7 +61,7 @@ __all__ = [
     "KnowledgePlugin",
     "find_passages",
     "format_passages",
-    "quoted_text",
+    "frame_of",
 ]
 
 # After the default group (0) and any plugin handler a deployment is likely to add.
@@ -147,11 +147,12 @@ def format_passages(hits: list[Hit], max_chars: int) -> str:
     return "\n".join([*notes, OPEN_MARK, "\n\n".join(parts), CLOSE_MARK])
 
 
-def quoted_text(passages: str) -> str:
-    """What is between the marks in ``format_passages``'s ``passages``: the company's
-    words, which a reply may repeat (a mark inside a passage is written without its
-    bracket, so the first ``OPEN_MARK`` and the last ``CLOSE_MARK`` are the frame's)."""
-    return passages.partition(OPEN_MARK)[2].rpartition(CLOSE_MARK)[0]
+def frame_of(instruction: str) -> str:
+    """botkit's own sentences around the passages (``Context.frame_text``): the notes,
+    and ``instruction`` when it is botkit's default (an operator's may ask the model for
+    a sentence word for word)."""
+    notes = f"{REFERENCE_NOTE}\n{LINK_NOTE}"
+    return instruction.format(passages=notes) if instruction == DEFAULT_INSTRUCTION else notes
 
 
 def find_passages(index: PassageIndex, query: Query, config: KnowledgeConfig) -> list[Hit]:
@@ -225,7 +226,7 @@ class KnowledgeHandler(Handler):
         if hits:
             passages = format_passages(hits, self.config.max_context_chars)
             ctx.instructions.append(self.config.instruction.format(passages=passages))
-            ctx.quoted.append(quoted_text(passages))
+            ctx.frame_text.append(frame_of(self.config.instruction))
             ctx.stop.extend(STOP_AT)
             if ctx.logger.isEnabledFor(logging.DEBUG):
                 found = ", ".join(f"{h.passage.source}:{h.passage.line} ({h.relevance:.2f})"

@@ -114,11 +114,12 @@ class Context:
             middleware fills it; the current message is not included).
         instructions: extra system instructions for this message only (e.g. which
             language to answer in), added after the configured system prompt.
-        quoted: texts in ``instructions`` that are quoted material (the knowledge base's
-            passages), which a reply may repeat; the rest of the system prompt is the
-            prompt's own wording, which a reply must not merely copy
-            (``botkit.pipeline.frame_guard``).
-        stop: where the model's reply ends (the marks around quoted material): sent to
+        frame_text: botkit's own sentences in ``instructions`` that frame material for
+            the model (the knowledge plugin's note and instruction around the passages):
+            a reply that merely copies them is not sent (``botkit.pipeline.frame_guard``).
+            Not the material itself, which a reply may quote, nor the operator's system
+            prompt, which may tell the model what to say word for word.
+        stop: where the model's reply ends (the marks around the material): sent to
             the backend as stop strings (the first ``generation.MAX_STOP``).
         reply: the answer so far; ``None`` means nobody answered yet.
         quick_replies_stay: whether the channel keeps earlier messages' quick replies
@@ -149,7 +150,7 @@ class Context:
     working_text: str | None = None
     history: list[ChatMessage] = field(default_factory=list)
     instructions: list[str] = field(default_factory=list)
-    quoted: list[str] = field(default_factory=list)
+    frame_text: list[str] = field(default_factory=list)
     stop: list[str] = field(default_factory=list)
     reply: Reply | None = None
     quick_replies_stay: bool = True

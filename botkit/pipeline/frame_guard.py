@@ -9,10 +9,11 @@ to follow.") in 6 of 12 samples at temperature 0.2, and went on into the block i
 - the reply ends where a frame mark begins (``Context.stop``: also sent to the backend
   as stop strings, which the local engine and OpenAI-compatible servers honour; this
   is for a server that ignores them), and
-- a reply that is nothing but a copy of the system prompt's own sentences (the
-  operator's and plugins' instructions, not the quoted material in ``Context.quoted``,
-  which is a legitimate answer) is given no text: delivery then sends the fallback
-  reply, as for any empty reply.
+- a reply that is nothing but a copy of botkit's own framing sentences
+  (``Context.frame_text``: the note and the instruction around the passages; not the
+  passages, which a reply may quote, nor the operator's system prompt, which may ask for
+  a sentence word for word) is given no text: delivery then sends the fallback reply, as
+  for any empty reply.
 
 The reply is held back only while it still reads as such a copy (usually its first
 word or two), so streaming is otherwise unchanged.
@@ -44,15 +45,11 @@ def normalized(text: str) -> list[str]:
     return [w for w in (m.group().casefold() for m in _WORD.finditer(text)) if w not in _SKIPPED]
 
 
-def frame_words(system: str, quoted: Sequence[str]) -> str:
-    """The system prompt's own words (``system`` less the ``quoted`` texts in it),
-    normalized, one line per stretch between quoted texts, each word followed by a
-    space: a copy is a run of whole words on one line."""
-    stretches = [system]
-    for text in quoted:
-        if text:
-            stretches = [piece for stretch in stretches for piece in stretch.split(text)]
-    return "\n".join(" ".join(normalized(s)) + " " for s in stretches)
+def frame_words(texts: Sequence[str]) -> str:
+    """``texts`` (``Context.frame_text``) normalized, one line each (its lines too),
+    each word followed by a space: a copy is a run of whole words on one line."""
+    lines = [line for text in texts for line in text.splitlines()]
+    return "\n".join(" ".join(normalized(line)) + " " for line in lines if line.strip())
 
 
 class FrameGuard:
@@ -61,7 +58,7 @@ class FrameGuard:
 
     Args:
         source: the backend's stream.
-        frame: ``frame_words`` of the system prompt.
+        frame: ``frame_words`` of the framing sentences.
         marks: where the reply ends (the frame's marks, ``Context.stop``).
         logger: where a reply dropped as a copy is reported.
         describe: the message, for that log line.
@@ -76,7 +73,8 @@ class FrameGuard:
         describe: str,
     ) -> None:
         self._source = source
-        self._frame = frame
+        # Each line starts with a space too: a copy starts at a word.
+        self._frame = " " + frame.replace("\n", "\n ")
         self._marks = tuple(m for m in marks if m)
         self._logger = logger
         self._describe = describe
@@ -106,10 +104,11 @@ class FrameGuard:
                 self._ended = True
                 await self.aclose()  # the backend stops generating
                 break
-            if self._checking and self._copying(self._held):
+            out, tail = self._release(self._held)
+            if self._checking and self._copying(out):  # a mark's start is no word yet
                 continue
             self._checking = False
-            out, self._held = self._release(self._held)
+            self._held = tail
             if out:
                 return out
         last = self._last()
@@ -143,14 +142,14 @@ class FrameGuard:
         if not words:
             return True
         # The last word may be unfinished: a prefix of a frame word is enough.
-        return f" {' '.join(words)}" in f" {self._frame}".replace("\n", "\n ")
+        return f" {' '.join(words)}" in self._frame
 
     def _last(self) -> str:
         """What is left to show once the reply has ended: nothing when it all is a copy."""
         text, self._held = self._held, ""
         if self._checking and len(normalized(text)) >= MIN_COPY_WORDS and self._copying(text):
             self._logger.warning(
-                "%s: the reply only repeated the system prompt's words; not sent",
+                "%s: the reply only repeated the prompt's framing sentences; not sent",
                 self._describe,
             )
             return ""

@@ -121,8 +121,8 @@ class GenerationHandler(Handler):
         ctx.history = history
         request = build_request(ctx, self.settings)
         stream = ctx.backend.generate(request)
-        if ctx.quoted or request.stop:
-            # Quoted material in the prompt: the reply must not be the frame around it.
-            frame = frame_words(system, ctx.quoted)
+        if ctx.frame_text or request.stop:
+            # Material framed in the prompt: the reply must not be the frame around it.
+            frame = frame_words(ctx.frame_text)
             stream = FrameGuard(stream, frame, request.stop, ctx.logger, ctx.describe())
         ctx.set_stream(stream, source="backend")
