@@ -142,12 +142,16 @@ class EngineSettings(Section):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_new_tokens: int = Field(default=256, ge=1, le=1_000_000)
-    temperature: float = Field(default=0.7, ge=0, le=ENGINE_MAX_TEMPERATURE, allow_inf_nan=False)
+    # Measured on the default model, SmolLM2-135M, answering from knowledge pages (4
+    # questions x 3 seeds): a repetition penalty of 1.1 penalizes the prompt's tokens,
+    # the very facts a reply should repeat: 1 of 12 replies had the fact at temperature
+    # 0.2, 0.3 or 0.7; without it 8 of 12 at 0.2 and 0.3 (7 at 0.7).
+    temperature: float = Field(default=0.3, ge=0, le=ENGINE_MAX_TEMPERATURE, allow_inf_nan=False)
     top_p: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     # Any k >= the vocabulary means "no limit"; 0 disables it too.
     top_k: int = Field(default=50, ge=0, le=10_000_000)
     repetition_penalty: float = Field(
-        default=1.1,
+        default=1.0,
         ge=ENGINE_MIN_REPETITION_PENALTY,
         le=ENGINE_MAX_REPETITION_PENALTY,
         allow_inf_nan=False,
