@@ -79,7 +79,12 @@ async def test_smollm2_customers_at_once_stream_whole_characters(tmp_path: Path)
                 continue
             assert call.outcome == "complete", key
             tokens = backend.tokens[call.tag]
-            assert call.text == whole_text(tok, tokens), key
+            # The reply is its tokens' text, or, when a sentence end past 80% of
+            # max_new_tokens stopped it (sentence_end_after), that text cut inside the
+            # last token (" Also" after "shipped.", a line break).
+            full = whole_text(tok, tokens)
+            assert full.startswith(call.text), key
+            assert len(full) - len(call.text) <= len(tok.decode(tokens[-1:])), key
             assert "\ufffd" not in call.text, key
             assert "".join(customers.shown[key]) == customers.finals[key].text, key
             assert call.text == await backend.alone(call.request), key
