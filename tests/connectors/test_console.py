@@ -141,7 +141,9 @@ async def test_a_message_the_bot_does_not_answer_does_not_hold_the_prompt(
         # With a human the limit does not count (the messages are the agent's).
         "[for the human agent: their answers show here]\n",
         f"bot> {RETURN_REPLIES['en']}\n",
-        "bot> echo: one\n",  # 3rd
+        # 3rd; the line the agent left unanswered reaches the model with it, as one
+        # customer turn (botkit.pipeline.turns)
+        "bot> echo: are you there?\n\none\n",
         # two: over the limit, which the first refusal says
         "bot> You are sending messages faster than I can answer. Please wait a moment "
         "and try again.\n",
