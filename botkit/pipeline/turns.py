@@ -14,7 +14,9 @@ an answer. So here
   notices outside any reply (the release confirmation: no agent, no source, no message
   answered);
 - the customer's chat commands ("/human", "/bot", "/lang es") are left out too: they
-  steer botkit, they say nothing to the model.
+  steer botkit, they say nothing to the model;
+- a message without text (a sticker, a photo without a caption) is left out: merged
+  into the next customer turn it would only add an empty paragraph.
 
 Consecutive turns of one role are merged where the request is built
 (``botkit.pipeline.generation.merge_turns``).
@@ -66,6 +68,8 @@ def model_turn(message: StoredMessage) -> ChatMessage | None:
     """The turn ``message`` is in the model's history, or None when it is left out
     (see the module docstring)."""
     text = message.model_text
+    if not text.strip():
+        return None  # a sticker, a photo without a caption: nothing for the model to read
     if message.direction == Direction.INBOUND:
         return None if is_command(message.text) else ChatMessage("user", text)
     if message.agent is not None:

@@ -127,3 +127,11 @@ def test_commands_are_told_from_words() -> None:
     for text in ("/", "hello /human", "/etc/passwd is missing from my order and I need it today",
                  "1/2 kg", ""):  # fmt: skip
         assert not is_command(text), text
+
+
+def test_a_message_without_text_is_no_turn() -> None:
+    # A Telegram sticker is stored with no text: merged into the customer's next turn it
+    # made the echo "echo: \n\nstill fine?".
+    stored = [_in(1, ""), _out(2, " ", reply_to=1, source="backend"), _in(3, "still fine?")]
+    picked, _ = _pick_and_fit(EchoBackend(), stored, 100, "", ChatMessage("user", "q"))
+    assert picked == [ChatMessage("user", "still fine?")]
