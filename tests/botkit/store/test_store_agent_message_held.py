@@ -10,48 +10,27 @@ import asyncio
 
 import pytest
 from conftest import MakeMessage
+from handoff_helpers import handed_off, taken_over
 from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from botkit.events import utcnow
-from botkit.store import (
-    ConversationRecord,
-    ConversationStatus,
-    ConversationStore,
-    HandoffEndedError,
-)
+from botkit.store import ConversationStatus, ConversationStore, HandoffEndedError
 from botkit.store import _queries as q
 from botkit.store.models import Conversation
-
-HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
-
-
-async def _taken_over(store: ConversationStore, cid: int) -> ConversationRecord:
-    """What an agent's send does first, in its own transaction."""
-    taken = await store.change_conversation_status(
-        cid, ConversationStatus.WITH_HUMAN, only_from=HUMAN
-    )
-    assert taken is not None
-    return taken
-
-
-async def _handed_off(store: ConversationStore, make_message: MakeMessage) -> int:
-    first = await store.intake(make_message("/human"), text="/human")
-    await store.set_conversation_status(first.conversation.id, ConversationStatus.WAITING_HUMAN)
-    return first.conversation.id
 
 
 async def test_a_message_is_stored_while_its_hand_off_is_on(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     first = await store.append_outbound(
         cid, "Ana here.", agent="Ana", held_since=taken.status_since
     )
     # A later send takes it over again (with_human stays with_human): the same hand-off.
-    again = await _taken_over(store, cid)
+    again = await taken_over(store, cid)
     assert again.status_since == taken.status_since
     await store.intake(make_message("Thanks"), text="Thanks")  # the customer writing: too
     second = await store.append_outbound(
@@ -72,8 +51,8 @@ async def test_a_message_is_stored_while_its_hand_off_is_on(
 async def test_a_message_after_its_hand_off_ended_is_refused(
     store: ConversationStore, make_message: MakeMessage, ends: list[ConversationStatus]
 ) -> None:
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     for status in ends:  # the release (and what followed) between the two steps
         await asyncio.sleep(0.002)  # status_since moves: a later time than the takeover
         await store.set_conversation_status(cid, status)
@@ -91,8 +70,8 @@ async def test_a_message_after_its_hand_off_ended_is_refused(
 async def test_a_repeated_delivery_key_still_returns_the_first_message(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     first = await store.append_outbound(
         cid, "Ana here.", agent="Ana", delivery_key="k1", held_since=taken.status_since
     )
@@ -137,8 +116,8 @@ async def test_a_message_waiting_for_a_release_being_committed_sees_it(
     committed) when the agent's message is stored. The message waits for it and then
     sees the conversation with the bot (READ COMMITTED: the UPDATE that claims the seq
     re-reads a row changed while it waited), so it is refused, not written into it."""
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     engine = create_async_engine(migrated_db_url)
     try:
         async with engine.connect() as releasing, engine.connect() as watch:

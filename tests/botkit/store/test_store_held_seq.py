@@ -7,45 +7,25 @@ from __future__ import annotations
 
 import pytest
 from conftest import MakeMessage
+from handoff_helpers import handed_off, taken_over
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
-from botkit.store import (
-    ConversationRecord,
-    ConversationStatus,
-    ConversationStore,
-    HandoffEndedError,
-)
+from botkit.store import ConversationStatus, ConversationStore, HandoffEndedError
 from botkit.store.models import Conversation
-
-HUMAN = (ConversationStatus.WAITING_HUMAN, ConversationStatus.WITH_HUMAN)
-
-
-async def _taken_over(store: ConversationStore, cid: int) -> ConversationRecord:
-    taken = await store.change_conversation_status(
-        cid, ConversationStatus.WITH_HUMAN, only_from=HUMAN
-    )
-    assert taken is not None
-    return taken
-
-
-async def _handed_off(store: ConversationStore, make_message: MakeMessage) -> int:
-    first = await store.intake(make_message("/human"), text="/human")
-    await store.set_conversation_status(first.conversation.id, ConversationStatus.WAITING_HUMAN)
-    return first.conversation.id
 
 
 async def test_the_takeover_record_carries_the_seq_it_entered_its_status_at(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     assert taken.status_seq == 1  # after the customer's /human
     await store.append_outbound(
         cid, "Ana here.", agent="Ana", held_since=taken.status_since, held_seq=taken.status_seq
     )
     await store.intake(make_message("Thanks"), text="Thanks")
-    again = await _taken_over(store, cid)  # with_human stays with_human: the same hand-off
+    again = await taken_over(store, cid)  # with_human stays with_human: the same hand-off
     assert (again.status_seq, again.last_seq) == (1, 3)
     stored = await store.append_outbound(cid, "More?", agent="Ana", held_seq=again.status_seq)
     assert stored.seq == 4
@@ -57,12 +37,12 @@ async def test_a_new_hand_off_with_the_old_ones_time_is_refused(
 ) -> None:
     """Released, the customer writes, handed over and taken again, on a host whose clock
     gives the new hand-off the old one's time: only ``status_seq`` tells them apart."""
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     await store.set_conversation_status(cid, ConversationStatus.BOT)
     await store.intake(make_message("/human again"), text="/human again")
     await store.set_conversation_status(cid, ConversationStatus.WAITING_HUMAN)
-    await _taken_over(store, cid)
+    await taken_over(store, cid)
 
     def clock_behind(conn: Connection) -> None:
         conn.execute(
@@ -86,8 +66,8 @@ async def test_a_new_hand_off_with_the_old_ones_time_is_refused(
 async def test_held_seq_alone_refuses_a_released_conversation(
     store: ConversationStore, make_message: MakeMessage
 ) -> None:
-    cid = await _handed_off(store, make_message)
-    taken = await _taken_over(store, cid)
+    cid = await handed_off(store, make_message)
+    taken = await taken_over(store, cid)
     await store.set_conversation_status(cid, ConversationStatus.BOT)
     with pytest.raises(HandoffEndedError):
         await store.append_outbound(cid, "Ana here.", agent="Ana", held_seq=taken.status_seq)
