@@ -10,17 +10,10 @@ from typing import Any
 
 import pytest
 import torch
-from hf_tiny import build_tokenizer, save_checkpoint, tiny_config, tiny_model
+from forced_engine import hooked_engine, tiny_llama
+from hf_tiny import build_tokenizer
 
-from engine import (
-    EngineConfig,
-    FinishReason,
-    InvalidRequestError,
-    LLMEngine,
-    LoadedModel,
-    SamplingParams,
-    load_model,
-)
+from engine import FinishReason, InvalidRequestError, LLMEngine, LoadedModel, SamplingParams
 from engine.detokenizer import IncrementalDetokenizer
 
 TEXT = "Your order has shipped. Refunds take five days. Hello"
@@ -61,12 +54,7 @@ def test_the_first_sentence_end_after_the_budget_stops(
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    path = save_checkpoint(
-        tiny_model(tiny_config("LlamaForCausalLM")),
-        build_tokenizer(),
-        tmp_path_factory.mktemp("tiny-sentences"),
-    )
-    return load_model(path, dtype="float32", device="cpu")
+    return tiny_llama(tmp_path_factory, "tiny-sentences")
 
 
 def scripted(loaded: LoadedModel, text: str) -> tuple[LLMEngine, list[int]]:
@@ -81,14 +69,7 @@ def scripted(loaded: LoadedModel, text: str) -> tuple[LLMEngine, list[int]]:
         step[0] += 1
         return logits
 
-    loaded.model.lm_head.register_forward_hook(force)
-    engine = LLMEngine(
-        loaded.model,
-        loaded.tokenizer,
-        loaded.model_config,
-        EngineConfig(block_size=4, num_kv_blocks=64),
-        chat_template=loaded.chat_template,
-    )
+    engine = hooked_engine(loaded, force)
     engine.runner.cpu_decoder = None  # decode through the hooked LM head too
     return engine, step
 

@@ -11,20 +11,16 @@ from typing import Any
 
 import pytest
 import torch
-from hf_tiny import build_tokenizer, save_checkpoint, tiny_config, tiny_model
+from forced_engine import hooked_engine, tiny_llama
+from hf_tiny import build_tokenizer
 
-from engine import EngineConfig, FinishReason, LLMEngine, LoadedModel, SamplingParams, load_model
+from engine import FinishReason, LLMEngine, LoadedModel, SamplingParams
 from engine.turn_tokens import template_token_ids
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
-    path = save_checkpoint(
-        tiny_model(tiny_config("LlamaForCausalLM")),
-        build_tokenizer(),
-        tmp_path_factory.mktemp("tiny-chatml"),
-    )
-    return load_model(path, dtype="float32", device="cpu")
+    return tiny_llama(tmp_path_factory, "tiny-chatml")
 
 
 def _forcing(loaded: LoadedModel, token: str) -> tuple[LLMEngine, int]:
@@ -36,15 +32,7 @@ def _forcing(loaded: LoadedModel, token: str) -> tuple[LLMEngine, int]:
         logits[:, token_id] = logits.max() + 100.0  # [S, vocab]
         return logits
 
-    loaded.model.lm_head.register_forward_hook(force)
-    engine = LLMEngine(
-        loaded.model,
-        loaded.tokenizer,
-        loaded.model_config,
-        EngineConfig(block_size=4, num_kv_blocks=64),
-        chat_template=loaded.chat_template,
-    )
-    return engine, token_id
+    return hooked_engine(loaded, force), token_id
 
 
 def test_turn_start_token_ends_the_reply(loaded: LoadedModel) -> None:
