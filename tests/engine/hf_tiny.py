@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import (
@@ -409,6 +410,15 @@ def write_gguf(
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def tiny_gguf_in_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A tiny Llama written as ``tmp_path/m.gguf``, with botkit's cache (where its
+    conversions go) in ``tmp_path/cache`` so a test sees only the conversions it made."""
+    monkeypatch.setenv("BOTKIT_CACHE_DIR", str(tmp_path / "cache"))
+    tok = build_tokenizer()
+    model = tiny_model(tiny_config("LlamaForCausalLM", vocab_size=len(tok)), seed=0)
+    return write_gguf(model, tok, tmp_path / "m.gguf")
 
 
 async def collect(stream: Any) -> tuple[str, FinalRecord]:

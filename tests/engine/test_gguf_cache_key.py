@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hf_tiny import build_tokenizer, tiny_config, tiny_model, write_gguf
+from hf_tiny import tiny_gguf_in_cache
 
 import engine.loader.gguf_convert as gguf_convert
 from engine.loader import convert_gguf
@@ -15,10 +15,7 @@ from engine.loader import convert_gguf
 
 @pytest.fixture
 def gguf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BOTKIT_CACHE_DIR", str(tmp_path / "cache"))
-    tok = build_tokenizer()
-    model = tiny_model(tiny_config("LlamaForCausalLM", vocab_size=len(tok)), seed=0)
-    return write_gguf(model, tok, tmp_path / "m.gguf")
+    return tiny_gguf_in_cache(tmp_path, monkeypatch)
 
 
 def _with_transformers(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
