@@ -55,7 +55,11 @@ def test_hours_on_the_day_samoa_skipped_are_no_opening() -> None:
 def no_time_zone_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """What Alpine, distroless images and Windows have without the tzdata package: no
     system zone files, and no tzdata to fall back to."""
-    monkeypatch.setitem(sys.modules, "tzdata", None)  # its import fails
+    # Its import fails, its submodules' too: an earlier test may have imported some
+    # (available_timezones() does), and a cached submodule would still be found.
+    for name in [m for m in sys.modules if m == "tzdata" or m.startswith("tzdata.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "tzdata", None)
     zoneinfo.reset_tzpath(to=[str(tmp_path)])
     zoneinfo.ZoneInfo.clear_cache()
     try:
